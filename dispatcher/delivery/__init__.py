@@ -1,0 +1,1 @@
+"""Sending one (event, hook) pair: building the request, the HTTP exchange, judging, retrying."""

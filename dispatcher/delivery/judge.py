@@ -1,0 +1,76 @@
+"""Judge one HTTP exchange: success, a retryable failure or a permanent one. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from dispatcher.delivery.expect import check_body
+from dispatcher.errors import ErrorKind
+from dispatcher.hooks.model import ResponseSpec
+
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+MAX_RETRY_AFTER = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What one attempt came to. `kind` is None on success."""
+
+    ok: bool
+    kind: ErrorKind | None = None
+    retryable: bool = False
+    error: str | None = None
+    status: int | None = None
+    captured: dict[str, Any] = field(default_factory=dict)
+    retry_after: float | None = None
+
+    @classmethod
+    def failure(
+        cls, kind: ErrorKind, error: str, *, retryable: bool, status: int | None = None
+    ) -> Verdict:
+        return cls(ok=False, kind=kind, retryable=retryable, error=error, status=status)
+
+
+def judge(
+    spec: ResponseSpec, status: int, headers: Mapping[str, str], body: bytes, *, now: float = 0.0
+) -> Verdict:
+    """The verdict on a response: status first, then the body's `expect` checks."""
+    if not spec.is_success_status(status):
+        retryable = status in RETRYABLE_STATUS or status >= 500
+        reason = "redirects are not followed" if 300 <= status < 400 else "unexpected status"
+        return Verdict(
+            ok=False,
+            kind="http_status",
+            retryable=retryable,
+            error=f"HTTP {status}: {reason}",
+            status=status,
+            retry_after=retry_after(headers.get("retry-after"), now) if retryable else None,
+        )
+    failures, captured = check_body(spec, body)
+    if failures:
+        return Verdict(
+            ok=False,
+            kind="response_invalid",
+            retryable=True,
+            error="; ".join(failures),
+            status=status,
+            captured=captured,
+        )
+    return Verdict(ok=True, status=status, captured=captured)
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return min(max(when - now, 0.0), MAX_RETRY_AFTER)

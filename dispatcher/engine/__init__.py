@@ -1,0 +1,1 @@
+"""The stream engine: consumer thread, offset tracking, scheduling, outcome writing."""

@@ -1,0 +1,93 @@
+"""The dispatcher's exception tree.
+
+    DispatcherError
+    +-- ConfigError            invalid service configuration or hooks file (exit 1)
+    |   +-- SecretError        a ${env:..} / ${file:..} reference that cannot be resolved
+    +-- KafkaUnavailable       the brokers did not answer in time (exit 3)
+    +-- DeliveryError          one (event, hook) pair failed; carries an error kind
+        +-- RetryableError     worth another attempt: network, timeout, 408/425/429/5xx
+        +-- PermanentError     never worth another attempt: render, blocked, most 4xx
+            +-- DecodeError    an input record that is not a valid event
+            +-- RenderError    the hook's body cannot be rendered for this event
+            +-- PayloadTooLarge  the rendered body exceeds max_payload_bytes
+            +-- BlockedDestination  the destination guard refused the address
+
+Expected outcomes of an HTTP exchange (a 503, a failed `expect`) are values (`Verdict`),
+not exceptions; these classes are for conditions that stop a stage.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+ErrorKind = Literal[
+    "http_status",
+    "timeout",
+    "network",
+    "response_invalid",
+    "render",
+    "auth",
+    "blocked",
+    "payload_too_large",
+    "decode",
+    "expired",
+]
+
+
+class DispatcherError(Exception):
+    """Raised for any failure the dispatcher itself reports."""
+
+
+class ConfigError(DispatcherError):
+    """Raised when configuration or a hooks file is invalid; the message names file, line and key."""
+
+
+class SecretError(ConfigError):
+    """Raised when a secret reference cannot be resolved; never carries the secret's value."""
+
+
+class KafkaUnavailable(DispatcherError):
+    """Raised when Kafka cannot be reached within the start-up deadline."""
+
+
+class DeliveryError(DispatcherError):
+    """Raised when a stage of one (event, hook) pair fails."""
+
+    kind: ErrorKind = "network"
+
+    def __init__(self, message: str, *, kind: ErrorKind | None = None) -> None:
+        super().__init__(message)
+        if kind is not None:
+            self.kind = kind
+
+
+class RetryableError(DeliveryError):
+    """Raised when a failure is transient and the pair may be attempted again."""
+
+
+class PermanentError(DeliveryError):
+    """Raised when a failure will not heal by retrying; the pair is dead-lettered at once."""
+
+
+class DecodeError(PermanentError):
+    """Raised when an input record cannot be decoded into an event."""
+
+    kind: ErrorKind = "decode"
+
+
+class RenderError(PermanentError):
+    """Raised when a hook's request body cannot be rendered from an event."""
+
+    kind: ErrorKind = "render"
+
+
+class PayloadTooLarge(PermanentError):
+    """Raised when a rendered body is larger than the configured limit."""
+
+    kind: ErrorKind = "payload_too_large"
+
+
+class BlockedDestination(PermanentError):
+    """Raised when the destination guard refuses the address a hook resolves to."""
+
+    kind: ErrorKind = "blocked"

@@ -1,0 +1,271 @@
+"""The hook model (contract section 4) as frozen values, built once by `Hook.from_dict`.
+
+`from_dict` assumes the structure was already validated against the JSON Schema
+(`dispatcher.hooks.loader`); it converts durations, rates and secrets into typed values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from dispatcher.durations import parse_duration, parse_rate
+from dispatcher.secrets import Secret, resolve, resolve_tree
+
+Format = Literal["json", "csv", "xml", "form"]
+Ordering = Literal["none", "key"]
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_MAX_AGE = 24 * 3600.0
+DEFAULT_CONCURRENCY = 50
+DEFAULT_MAX_PAYLOAD = 64 * 1024
+DEFAULT_MAX_RESPONSE = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One output key of the body: its exact name and where its value comes from."""
+
+    name: str
+    source: str | None = None  # `from`: a dotted path into the event
+    value: Any = None
+    template: str | None = None
+    type: str | None = None
+    format: str | None = None  # for datetime
+    default: Any = None
+    required: bool = False
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> FieldSpec:
+        return cls(
+            name=raw["name"],
+            source=raw.get("from"),
+            value=raw.get("value"),
+            template=raw.get("template"),
+            type=raw.get("type"),
+            format=raw.get("format"),
+            default=raw.get("default"),
+            required=bool(raw.get("required", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """One check on the parsed response body; all must hold for success."""
+
+    path: str
+    equals: Any = None
+    exists: bool | None = None
+    matches: str | None = None
+    one_of: tuple[Any, ...] | None = None  # `in`
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Expectation:
+        one_of = raw.get("in")
+        return cls(
+            path=raw["path"],
+            equals=raw.get("equals"),
+            exists=raw.get("exists"),
+            matches=raw.get("matches"),
+            one_of=tuple(one_of) if one_of is not None else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseSpec:
+    """How to tell from a response that the third party accepted the data."""
+
+    success_status: tuple[int, ...] = ()  # empty: any 2xx
+    format: str = "json"
+    expect: tuple[Expectation, ...] = ()
+    capture: tuple[tuple[str, str], ...] = ()
+    max_bytes: int = DEFAULT_MAX_RESPONSE
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> ResponseSpec:
+        raw = raw or {}
+        return cls(
+            success_status=tuple(raw.get("success_status", ())),
+            format=raw.get("format", "json"),
+            expect=tuple(Expectation.from_dict(e) for e in raw.get("expect", ())),
+            capture=tuple((str(k), str(v)) for k, v in (raw.get("capture") or {}).items()),
+            max_bytes=int(raw.get("max_bytes", DEFAULT_MAX_RESPONSE)),
+        )
+
+    def is_success_status(self, status: int) -> bool:
+        if self.success_status:
+            return status in self.success_status
+        return 200 <= status < 300
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSpec:
+    """Credentials: `type` and its settings, secrets already resolved into `Secret` values."""
+
+    type: str = "none"
+    settings: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None, *, where: str = "auth") -> AuthSpec:
+        raw = dict(raw or {"type": "none"})
+        kind = raw.pop("type", "none")
+        resolved = resolve_tree(raw, where=where)
+        for name in SECRET_AUTH_KEYS.get(kind, ()):
+            value = resolved.get(name)
+            if isinstance(value, str):
+                resolved[name] = resolve(value, where=f"{where}.{name}")
+            elif isinstance(value, list):
+                resolved[name] = [resolve(v, where=f"{where}.{name}") for v in value]
+        return cls(type=kind, settings=tuple(resolved.items()))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        for key, value in self.settings:
+            if key == name:
+                return value
+        return default
+
+
+SECRET_AUTH_KEYS: dict[str, tuple[str, ...]] = {
+    "basic": ("password",),
+    "bearer": ("token",),
+    "api_key": ("value",),
+    "oauth2_client_credentials": ("client_secret",),
+    "hmac": ("secret", "secrets"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptionKey:
+    """One key of a hook's key set; only `active` keys encrypt."""
+
+    id: str | None
+    key: Secret
+    state: Literal["active", "decrypt-only"] = "active"
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptionSpec:
+    """Payload encryption on top of TLS: the algorithm and the key set."""
+
+    algorithm: str
+    keys: tuple[EncryptionKey, ...]
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], *, where: str = "encryption") -> EncryptionSpec:
+        keys: list[EncryptionKey] = []
+        if "key" in raw:
+            keys.append(EncryptionKey(raw.get("key_id"), resolve(raw["key"], where=f"{where}.key")))
+        for i, entry in enumerate(raw.get("keys", ())):
+            keys.append(
+                EncryptionKey(
+                    entry.get("id"),
+                    resolve(entry["key"], where=f"{where}.keys[{i}].key"),
+                    entry.get("state", "active"),
+                )
+            )
+        return cls(algorithm=raw["algorithm"], keys=tuple(keys))
+
+    @property
+    def active_key(self) -> EncryptionKey:
+        return next(k for k in self.keys if k.state == "active")
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySpec:
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_age: float = DEFAULT_MAX_AGE
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> RetrySpec:
+        raw = raw or {}
+        return cls(
+            max_attempts=int(raw.get("max_attempts", DEFAULT_MAX_ATTEMPTS)),
+            max_age=parse_duration(raw.get("max_age", DEFAULT_MAX_AGE)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSpec:
+    """Server verification: on by default, a per-hook CA bundle, off only explicitly."""
+
+    verify: bool = True
+    ca: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """A third party described as a POST-API: where, how, what and how to judge the answer."""
+
+    id: str
+    events: tuple[str, ...]
+    url: str
+    method: str = "POST"
+    headers: tuple[tuple[str, str], ...] = ()
+    auth: AuthSpec = field(default_factory=AuthSpec)
+    format: Format = "json"
+    csv_delimiter: str = ","
+    csv_header: bool = True
+    xml_root: str = "message"
+    fields: tuple[FieldSpec, ...] = ()
+    response: ResponseSpec = field(default_factory=ResponseSpec)
+    encryption: EncryptionSpec | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    retry: RetrySpec = field(default_factory=RetrySpec)
+    concurrency: int = DEFAULT_CONCURRENCY
+    rate_limit: float | None = None
+    ordering: Ordering = "none"
+    enabled: bool = True
+    allow_private_networks: bool | None = None  # None: the service-wide setting decides
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD
+    tls: TlsSpec = field(default_factory=TlsSpec)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], *, where: str = "hook") -> Hook:
+        csv = raw.get("csv") or {}
+        xml = raw.get("xml") or {}
+        encryption = raw.get("encryption")
+        rate = raw.get("rate_limit")
+        tls = raw.get("tls") or {}
+        return cls(
+            id=raw["id"],
+            events=tuple(raw.get("events", ())),
+            url=_with_port(raw["url"], raw.get("port")),
+            method=str(raw.get("method", "POST")).upper(),
+            headers=tuple((str(k), str(v)) for k, v in (raw.get("headers") or {}).items()),
+            auth=AuthSpec.from_dict(raw.get("auth"), where=f"{where}.auth"),
+            format=raw.get("format", "json"),
+            csv_delimiter=csv.get("delimiter", ","),
+            csv_header=bool(csv.get("header", True)),
+            xml_root=xml.get("root", "message"),
+            fields=tuple(FieldSpec.from_dict(f) for f in raw.get("fields", ())),
+            response=ResponseSpec.from_dict(raw.get("response")),
+            encryption=(
+                EncryptionSpec.from_dict(encryption, where=f"{where}.encryption")
+                if encryption
+                else None
+            ),
+            timeout=parse_duration(raw.get("timeout", DEFAULT_TIMEOUT)),
+            retry=RetrySpec.from_dict(raw.get("retry")),
+            concurrency=int(raw.get("concurrency", DEFAULT_CONCURRENCY)),
+            rate_limit=parse_rate(rate) if rate is not None else None,
+            ordering=raw.get("ordering", "none"),
+            enabled=bool(raw.get("enabled", True)),
+            allow_private_networks=raw.get("allow_private_networks"),
+            max_payload_bytes=int(raw.get("max_payload_bytes", DEFAULT_MAX_PAYLOAD)),
+            tls=TlsSpec(verify=bool(tls.get("verify", True)), ca=tls.get("ca")),
+        )
+
+
+def _with_port(url: str, port: int | None) -> str:
+    """The URL with `port` (when given) replacing the one the URL names or implies."""
+    if port is None:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}:{port}" if userinfo else f"{host}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

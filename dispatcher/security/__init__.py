@@ -1,0 +1,1 @@
+"""Credentials, signatures, payload encryption and the destination guard."""
