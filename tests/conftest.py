@@ -1,0 +1,114 @@
+"""Shared fixtures: one real Kafka broker per session, uuid-named topics and groups.
+
+Where the broker comes from, first match wins:
+1. `KAFKA_BOOTSTRAP_SERVERS` names one that is already running;
+2. a Docker daemon answers: testcontainers' Kafka module (DUGAA_TEST_BROKER=local skips it);
+3. the local broker of deploy/kafka-dev/kafka.sh (Java 17+), in a temporary directory.
+The broker starts only when a test asks for it, so unit-test runs need neither Java nor Docker.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka_support import create_topic
+
+from dispatcher.devkafka import LocalKafka
+
+_INTEGRATION = Path(__file__).parent / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _INTEGRATION in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@dataclass(frozen=True, slots=True)
+class _Broker:
+    bootstrap: str
+    local: LocalKafka | None
+
+
+def _docker_answers() -> bool:
+    """Whether a Docker daemon answers within a second; quiet and fast when there is none."""
+    if os.environ.get("DUGAA_TEST_BROKER", "auto") == "local":
+        return False
+    if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
+        return False
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        return bool(docker.from_env(timeout=1).ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def _broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Broker]:
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield _Broker(external, None)
+    elif _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer() as container:
+            yield _Broker(container.get_bootstrap_server(), None)
+    else:
+        local = LocalKafka()
+        bootstrap = local.start(tmp_path_factory.mktemp("kafka"))
+        try:
+            yield _Broker(bootstrap, local)
+        finally:
+            local.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(_broker: _Broker) -> str:
+    """The `bootstrap.servers` of the session's broker."""
+    return _broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(_broker: _Broker) -> LocalKafka | None:
+    """The local broker, so a test can restart it; None when the broker is external."""
+    return _broker.local
+
+
+@pytest.fixture
+def local_kafka(kafka_broker: LocalKafka | None) -> LocalKafka:
+    """The local broker; skips the test when the session uses an external one."""
+    if kafka_broker is None:
+        pytest.skip("needs the local broker (the session's broker is external)")
+    return kafka_broker
+
+
+@pytest.fixture
+def topic_factory(kafka_bootstrap: str) -> Callable[..., str]:
+    """Creates a uuid-named topic: `topic_factory(partitions=1, prefix="t", config=None)`."""
+
+    def make(
+        partitions: int = 1, prefix: str = "t", config: Mapping[str, str] | None = None
+    ) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        return create_topic(kafka_bootstrap, name, partitions, config=config)
+
+    return make
+
+
+@pytest.fixture
+def group_id() -> str:
+    """A uuid-named consumer group of its own."""
+    return f"g-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def kafka_config(kafka_bootstrap: str) -> dict[str, Any]:
+    """A minimal librdkafka configuration for the session's broker."""
+    return {"bootstrap.servers": kafka_bootstrap}
