@@ -1,0 +1,267 @@
+"""Credentials and signatures as `httpx.Auth` objects, so sending code never handles a secret.
+
+`build_auth` turns a hook's `AuthSpec` into one of these (or None for `none` and `mtls`; the
+client certificate lives in the SSL context, see `dispatcher.security.tls`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote_plus
+
+import httpx
+
+from dispatcher.errors import ConfigError, ErrorKind, PermanentError
+from dispatcher.hooks.model import AuthSpec
+from dispatcher.secrets import Secret, resolve
+from dispatcher.security.signing import check_secret, sign
+
+TOKEN_LEEWAY = 30.0  # seconds before expiry at which a cached token counts as expired
+TOKEN_TIMEOUT = 10.0
+
+
+class AuthError(PermanentError):
+    """Raised when credentials cannot be obtained, or are refused even after a fresh token."""
+
+    kind: ErrorKind = "auth"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class BasicAuth(httpx.Auth):
+    """HTTP Basic credentials (RFC 7617)."""
+
+    def __init__(self, username: str, password: Secret) -> None:
+        self._username = username
+        self._password = password
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        pair = f"{self._username}:{self._password.reveal()}".encode()
+        request.headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
+        yield request
+
+
+class BearerAuth(httpx.Auth):
+    """A static bearer token (RFC 6750)."""
+
+    def __init__(self, token: Secret) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
+        yield request
+
+
+class ApiKeyAuth(httpx.Auth):
+    """An API key sent as a header or as a query parameter."""
+
+    def __init__(self, name: str, value: Secret, *, where: str = "header") -> None:
+        if where not in ("header", "query"):
+            raise ConfigError(f"auth.in: must be header or query, not {where!r}")
+        self._name, self._value, self._where = name, value, where
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._where == "header":
+            request.headers[self._name] = self._value.reveal()
+        else:
+            request.url = request.url.copy_merge_params({self._name: self._value.reveal()})
+        yield request
+
+
+class StandardWebhooksAuth(httpx.Auth):
+    """Signs the exact body sent, per Standard Webhooks; the sender sets `webhook-id`."""
+
+    requires_request_body = True
+
+    def __init__(self, secrets: Sequence[Secret], *, clock: Callable[[], float] = time.time):
+        self._secrets = tuple(secrets)
+        self._clock = clock
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        msg_id = request.headers.get("webhook-id")
+        if not msg_id:
+            raise AuthError("hmac signing needs the webhook-id header on the request")
+        timestamp = int(self._clock())
+        request.headers["webhook-timestamp"] = str(timestamp)
+        request.headers["webhook-signature"] = sign(
+            self._secrets, msg_id, timestamp, request.content
+        )
+        yield request
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An access token and the clock reading after which it is no longer used."""
+
+    value: Secret
+    expires_at: float | None  # None: until the API refuses it
+
+
+class OAuth2ClientCredentials(httpx.Auth):
+    """Bearer tokens from a token endpoint (client credentials grant), cached and shared.
+
+    One refresh at a time, however many requests wait for it. Token requests go through
+    `token_client` when given (its failures become `AuthError`); otherwise through the client
+    sending the request, as extra requests of the auth flow.
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: Secret,
+        *,
+        scope: str | None = None,
+        audience: str | None = None,
+        token_client: httpx.AsyncClient | None = None,
+        leeway: float = TOKEN_LEEWAY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._token_url = token_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._form = {"grant_type": "client_credentials"}
+        if scope:
+            self._form["scope"] = scope
+        if audience:
+            self._form["audience"] = audience
+        self._client = token_client
+        self._leeway = leeway
+        self._clock = clock
+        self._token: Token | None = None
+        self._lock = asyncio.Lock()
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("OAuth2ClientCredentials works with httpx.AsyncClient only")
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = self._valid()
+        for attempt in (1, 2):
+            if token is None:
+                async with self._lock:
+                    token = self._valid()
+                    if token is None:
+                        if self._client is not None:
+                            response = await self._fetch(self._client)
+                        else:
+                            response = yield self.token_request()
+                            await response.aread()
+                        token = self._accept(response)
+                        self._token = token
+            request.headers["Authorization"] = f"Bearer {token.value.reveal()}"
+            response = yield request
+            if response.status_code != 401:
+                return
+            if attempt == 2:
+                raise AuthError("the API refused a freshly fetched token (401)", status=401)
+            if self._token is token:  # others may already have replaced it
+                self._token = None
+            token = None
+
+    def token_request(self) -> httpx.Request:
+        """The token request: form body, client authenticated by HTTP Basic (RFC 6749 2.3.1)."""
+        pair = f"{quote_plus(self._client_id)}:{quote_plus(self._client_secret.reveal())}"
+        return httpx.Request(
+            "POST",
+            self._token_url,
+            data=self._form,
+            headers={
+                "Authorization": f"Basic {base64.b64encode(pair.encode()).decode()}",
+                "Accept": "application/json",
+            },
+            extensions={"timeout": httpx.Timeout(TOKEN_TIMEOUT).as_dict()},
+        )
+
+    def _valid(self) -> Token | None:
+        token = self._token
+        if token is None or (token.expires_at is not None and self._clock() >= token.expires_at):
+            return None
+        return token
+
+    async def _fetch(self, client: httpx.AsyncClient) -> httpx.Response:
+        try:
+            return await client.send(self.token_request())
+        except httpx.HTTPError as exc:
+            raise AuthError(f"token endpoint unreachable: {type(exc).__name__}") from None
+
+    def _accept(self, response: httpx.Response) -> Token:
+        """The token in a token endpoint response; `AuthError` naming what is wrong otherwise."""
+        try:
+            payload: Any = json.loads(response.content)
+        except ValueError:
+            payload = None
+        if response.status_code != 200:
+            code = payload.get("error") if isinstance(payload, dict) else None
+            detail = f" ({code})" if isinstance(code, str) and code.isidentifier() else ""
+            raise AuthError(
+                f"token endpoint answered {response.status_code}{detail}",
+                status=response.status_code,
+            )
+        if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
+            raise AuthError("token endpoint response has no access_token")
+        token_type = payload.get("token_type", "bearer")
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            raise AuthError("token endpoint returned a token that is not a bearer token")
+        lifetime = payload.get("expires_in")
+        expires_at = None
+        if isinstance(lifetime, int | float) and lifetime > 0:
+            expires_at = self._clock() + lifetime - min(self._leeway, lifetime / 2)
+        return Token(Secret(payload["access_token"]), expires_at)
+
+
+def build_auth(
+    spec: AuthSpec, *, token_client: httpx.AsyncClient | None = None
+) -> httpx.Auth | None:
+    """The `httpx.Auth` for a hook's `AuthSpec`; None for `none` and `mtls` (see tls.py)."""
+    kind = spec.type
+    if kind in ("none", "mtls"):
+        return None
+    if kind == "basic":
+        return BasicAuth(str(_required(spec, "username")), _secret(spec, "password"))
+    if kind == "bearer":
+        return BearerAuth(_secret(spec, "token"))
+    if kind == "api_key":
+        where = spec.get("in", "header")
+        return ApiKeyAuth(str(_required(spec, "name")), _secret(spec, "value"), where=where)
+    if kind == "oauth2_client_credentials":
+        return OAuth2ClientCredentials(
+            str(_required(spec, "token_url")),
+            str(_required(spec, "client_id")),
+            _secret(spec, "client_secret"),
+            scope=spec.get("scope"),
+            audience=spec.get("audience"),
+            token_client=token_client,
+        )
+    if kind == "hmac":
+        many = spec.get("secrets")
+        secrets = [resolve(s) for s in many] if many else [_secret(spec, "secret")]
+        for secret in secrets:
+            problem = check_secret(secret)
+            if problem:
+                raise ConfigError(f"auth.secret: {problem}")
+        return StandardWebhooksAuth(secrets)
+    raise ConfigError(f"auth.type: unknown auth type {kind!r}")
+
+
+def _required(spec: AuthSpec, name: str) -> Any:
+    value = spec.get(name)
+    if value is None or value == "":
+        raise ConfigError(f"auth.{name}: required for auth type {spec.type}")
+    return value
+
+
+def _secret(spec: AuthSpec, name: str) -> Secret:
+    value = _required(spec, name)
+    return value if isinstance(value, Secret) else resolve(str(value))

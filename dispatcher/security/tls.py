@@ -1,0 +1,62 @@
+"""The SSL context a hook's connections use: server verification and, for `mtls`, the client cert.
+
+Verification is on by default against the public roots httpx uses (certifi); a CA bundle given
+as the hook's `tls.ca` or the mtls `ca` replaces them (a private CA pins the server to it);
+`tls.verify: false` turns verification off, only when written so.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import certifi
+
+from dispatcher.errors import ConfigError
+from dispatcher.hooks.model import Hook
+from dispatcher.secrets import Secret
+
+
+def ssl_context_for(hook: Hook) -> ssl.SSLContext:
+    """A fresh client-side SSL context for `hook`; `ConfigError` naming the file that fails."""
+    auth = hook.auth
+    mtls = auth.type == "mtls"
+    bundles = [path for path in (hook.tls.ca, auth.get("ca") if mtls else None) if path]
+    where = f"hook {hook.id}"
+    try:
+        context = ssl.create_default_context(cafile=bundles[0] if bundles else certifi.where())
+        for extra in bundles[1:]:
+            context.load_verify_locations(cafile=extra)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{where}: tls.ca: cannot load CA bundle: {_reason(exc)}") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not hook.tls.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if mtls:
+        _load_client_cert(context, auth.get("cert"), auth.get("key"), auth.get("password"), where)
+    return context
+
+
+def _load_client_cert(
+    context: ssl.SSLContext, cert: object, key: object, password: object, where: str
+) -> None:
+    """Load the client certificate chain and key; the error names the files, never the key."""
+    if not isinstance(cert, str) or not cert:
+        raise ConfigError(f"{where}: auth.cert: required for auth type mtls")
+    if key is not None and not isinstance(key, str):
+        raise ConfigError(f"{where}: auth.key: must be a file path")
+    secret = password.reveal() if isinstance(password, Secret) else password
+    if secret is not None and not isinstance(secret, str):
+        raise ConfigError(f"{where}: auth.password: must be a string")
+    try:
+        context.load_cert_chain(certfile=cert, keyfile=key or None, password=secret)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"{where}: auth.cert/auth.key: cannot load client certificate: {_reason(exc)}"
+        ) from None
+
+
+def _reason(exc: OSError | ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason or "not a PEM certificate or key"
+    return f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc.strerror or exc)

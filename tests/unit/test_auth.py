@@ -1,0 +1,277 @@
+"""Credentials as httpx.Auth: what each puts on the request, checked at a mock transport."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from standardwebhooks import Webhook
+
+from dispatcher.errors import ConfigError, PermanentError
+from dispatcher.hooks.model import AuthSpec
+from dispatcher.secrets import Secret
+from dispatcher.security.auth import AuthError, OAuth2ClientCredentials, build_auth
+
+WHSEC_OLD = "whsec_" + base64.b64encode(b"old-secret-0123456789abcdef").decode()
+WHSEC_NEW = "whsec_" + base64.b64encode(b"new-secret-0123456789abcdef").decode()
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def _send(
+    auth: httpx.Auth | None, handler: Handler, *, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    async def main() -> httpx.Response:
+        transport = httpx.MockTransport(handler)
+        async with httpx.AsyncClient(transport=transport, auth=auth) as client:
+            return await client.post(
+                "https://api.test/send?x=1", content=b'{"a":1}', headers=headers
+            )
+
+    return asyncio.run(main())
+
+
+def _echo(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json={"headers": dict(request.headers), "url": str(request.url)})
+
+
+def _auth(raw: dict[str, Any]) -> httpx.Auth | None:
+    return build_auth(AuthSpec.from_dict(raw))
+
+
+def test_basic_sends_the_rfc7617_header() -> None:
+    auth = _auth({"type": "basic", "username": "acme", "password": "p@ss:word"})
+    seen = _send(auth, _echo).json()["headers"]["authorization"]
+    assert seen == "Basic " + base64.b64encode(b"acme:p@ss:word").decode()
+
+
+def test_bearer_sends_the_token() -> None:
+    auth = _auth({"type": "bearer", "token": "tkn-123"})
+    assert _send(auth, _echo).json()["headers"]["authorization"] == "Bearer tkn-123"
+
+
+def test_api_key_in_a_header() -> None:
+    auth = _auth({"type": "api_key", "name": "X-Api-Key", "value": "k-1", "in": "header"})
+    assert _send(auth, _echo).json()["headers"]["x-api-key"] == "k-1"
+
+
+def test_api_key_in_the_query_keeps_other_parameters() -> None:
+    auth = _auth({"type": "api_key", "name": "apikey", "value": "k 1&2", "in": "query"})
+    url = httpx.URL(_send(auth, _echo).json()["url"])
+    assert url.params["apikey"] == "k 1&2"
+    assert url.params["x"] == "1"
+
+
+@pytest.mark.parametrize("secrets", [[WHSEC_NEW], [WHSEC_OLD, WHSEC_NEW]], ids=["one", "rotation"])
+def test_hmac_requests_verify_with_the_reference_library(secrets: list[str]) -> None:
+    raw = {"type": "hmac", "secrets": secrets} if len(secrets) > 1 else {"secret": secrets[0]}
+    auth = _auth({"type": "hmac", **raw})
+    verified: list[str] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        for secret in secrets:  # a receiver holding any one of the secrets accepts
+            Webhook(secret).verify(request.content, dict(request.headers))
+            verified.append(secret)
+        return httpx.Response(204)
+
+    assert _send(auth, receiver, headers={"webhook-id": "msg_1"}).status_code == 204
+    assert verified == secrets
+
+
+def test_hmac_without_webhook_id_is_an_auth_error() -> None:
+    auth = _auth({"type": "hmac", "secret": WHSEC_NEW})
+    with pytest.raises(AuthError, match="webhook-id") as caught:
+        _send(auth, _echo)
+    assert caught.value.kind == "auth"
+    assert isinstance(caught.value, PermanentError)
+
+
+def test_hmac_with_a_malformed_secret_fails_at_build_without_the_value() -> None:
+    with pytest.raises(ConfigError) as caught:
+        _auth({"type": "hmac", "secret": "whsec_%%%secret%%%"})
+    assert "%%%secret%%%" not in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["none", "mtls"])
+def test_none_and_mtls_need_no_auth_object(kind: str) -> None:
+    assert _auth({"type": kind, "cert": "c.pem", "key": "k.pem"}) is None
+
+
+def test_unknown_type_and_missing_settings_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown auth type"):
+        _auth({"type": "kerberos"})
+    with pytest.raises(ConfigError, match=r"auth\.username"):
+        _auth({"type": "basic", "password": "x"})
+
+
+def test_auth_objects_do_not_show_secrets() -> None:
+    specs = [
+        {"type": "basic", "username": "u", "password": "pw-SECRET"},
+        {"type": "bearer", "token": "tk-SECRET"},
+        {"type": "api_key", "name": "k", "value": "ak-SECRET"},
+        {
+            "type": "oauth2_client_credentials",
+            "token_url": "https://t.test/token",
+            "client_id": "c",
+            "client_secret": "cs-SECRET",
+        },
+    ]
+    for raw in specs:
+        auth = _auth(raw)
+        assert "SECRET" not in repr(auth)
+        assert "SECRET" not in repr(vars(auth))
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TokenServer:
+    """A token endpoint and an API behind a mock transport; counts what each was asked."""
+
+    def __init__(self, *, expires_in: int | None = 60, token_status: int = 200) -> None:
+        self.expires_in, self.token_status = expires_in, token_status
+        self.issued: list[str] = []
+        self.valid: set[str] = set()
+        self.api_calls = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/token":
+            assert (
+                request.headers["authorization"]
+                == "Basic " + base64.b64encode(b"client-1:s3cr%2Bt").decode()
+            )
+            assert b"grant_type=client_credentials" in request.content
+            if self.token_status != 200:
+                return httpx.Response(self.token_status, json={"error": "invalid_client"})
+            token = f"tok-{len(self.issued)}"
+            self.issued.append(token)
+            self.valid.add(token)
+            body: dict[str, Any] = {"access_token": token, "token_type": "Bearer"}
+            if self.expires_in is not None:
+                body["expires_in"] = self.expires_in
+            return httpx.Response(200, content=json.dumps(body).encode())
+        self.api_calls += 1
+        presented = request.headers.get("authorization", "").removeprefix("Bearer ")
+        return httpx.Response(200 if presented in self.valid else 401)
+
+
+def _oauth(clock: FakeClock, client: httpx.AsyncClient | None) -> OAuth2ClientCredentials:
+    return OAuth2ClientCredentials(
+        "https://auth.test/token", "client-1", Secret("s3cr+t"), token_client=client, clock=clock
+    )
+
+
+def _run(server: TokenServer, clock: FakeClock, steps: Callable[..., Any], *, via: str) -> Any:
+    async def main() -> Any:
+        transport = httpx.MockTransport(server)
+        async with httpx.AsyncClient(transport=transport) as client:
+            auth = _oauth(clock, client if via == "token_client" else None)
+            return await steps(client, auth)
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("via", ["token_client", "auth_flow"])
+def test_oauth2_token_is_cached_until_expiry_minus_leeway(via: str) -> None:
+    server, clock = TokenServer(expires_in=60), FakeClock()
+
+    async def steps(client: httpx.AsyncClient, auth: httpx.Auth) -> list[int]:
+        codes = [(await client.post("https://api.test/x", auth=auth)).status_code]
+        clock.now += 29  # 60 s lifetime, 30 s leeway: still fresh
+        codes.append((await client.post("https://api.test/x", auth=auth)).status_code)
+        clock.now += 1.5
+        codes.append((await client.post("https://api.test/x", auth=auth)).status_code)
+        return codes
+
+    assert _run(server, clock, steps, via=via) == [200, 200, 200]
+    assert server.issued == ["tok-0", "tok-1"]
+    assert server.api_calls == 3
+
+
+@pytest.mark.parametrize("via", ["token_client", "auth_flow"])
+def test_oauth2_401_drops_the_token_and_retries_once(via: str) -> None:
+    server, clock = TokenServer(expires_in=None), FakeClock()
+
+    async def steps(client: httpx.AsyncClient, auth: httpx.Auth) -> int:
+        await client.post("https://api.test/x", auth=auth)
+        server.valid.clear()  # the API forgets the token before it would expire
+        return (await client.post("https://api.test/x", auth=auth)).status_code
+
+    assert _run(server, clock, steps, via=via) == 200
+    assert server.issued == ["tok-0", "tok-1"]
+    assert server.api_calls == 3
+
+
+def test_oauth2_a_second_401_is_an_auth_error() -> None:
+    server, clock = TokenServer(), FakeClock()
+
+    async def steps(client: httpx.AsyncClient, auth: httpx.Auth) -> None:
+        server.valid = _NeverValid()
+        await client.post("https://api.test/x", auth=auth)
+
+    with pytest.raises(AuthError) as caught:
+        _run(server, clock, steps, via="token_client")
+    assert (caught.value.kind, caught.value.status) == ("auth", 401)
+    assert server.api_calls == 2
+
+
+class _NeverValid(set[str]):
+    def add(self, element: str) -> None:
+        pass
+
+
+def test_oauth2_token_endpoint_refusal_is_an_auth_error_without_the_secret() -> None:
+    server, clock = TokenServer(token_status=401), FakeClock()
+
+    async def steps(client: httpx.AsyncClient, auth: httpx.Auth) -> None:
+        await client.post("https://api.test/x", auth=auth)
+
+    with pytest.raises(AuthError, match=r"answered 401 \(invalid_client\)") as caught:
+        _run(server, clock, steps, via="token_client")
+    assert "s3cr" not in str(caught.value)
+    assert server.api_calls == 0
+
+
+def test_oauth2_unreachable_token_endpoint_is_an_auth_error() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as tokens:
+            auth = _oauth(FakeClock(), tokens)
+            async with httpx.AsyncClient(transport=httpx.MockTransport(_echo)) as client:
+                await client.post("https://api.test/x", auth=auth)
+
+    with pytest.raises(AuthError, match="unreachable: ConnectError"):
+        asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"token_type":"bearer"}', b'{"access_token":"t","token_type":"mac"}'],
+)
+def test_oauth2_unusable_token_responses_are_auth_errors(body: bytes) -> None:
+    async def main() -> None:
+        transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+        async with httpx.AsyncClient(transport=transport) as client:
+            await client.post("https://api.test/x", auth=_oauth(FakeClock(), client))
+
+    with pytest.raises(AuthError):
+        asyncio.run(main())
+
+
+def test_oauth2_refuses_a_sync_client() -> None:
+    auth = _oauth(FakeClock(), None)
+    with httpx.Client(transport=httpx.MockTransport(_echo)) as client, pytest.raises(RuntimeError):
+        client.get("https://api.test/x", auth=auth)
