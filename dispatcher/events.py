@@ -123,7 +123,9 @@ def decode(record: Record, avro: AvroDecoder | None = None) -> Event:
         raise DecodeError("record has no value and no ce_* headers")
     document = _parse_json(record.value)
     if not isinstance(document, dict):
-        raise DecodeError(f"structured CloudEvent must be a JSON object, got {type(document).__name__}")
+        raise DecodeError(
+            f"structured CloudEvent must be a JSON object, got {type(document).__name__}"
+        )
     if "specversion" not in document and "cloudevents" not in content_type:
         raise DecodeError("value is neither a structured CloudEvent nor carries ce_* headers")
     if "data_base64" in document and "data" not in document:
@@ -187,4 +189,5 @@ def _text(value: bytes | None) -> str | None:
 def _looks_avro(record: Record, content_type: str) -> bool:
     if "avro" in content_type:
         return True
-    return bool(record.value) and record.value[:1] == b"\x00" and len(record.value) > 5
+    value = record.value
+    return value is not None and len(value) > 5 and value[:1] == b"\x00"

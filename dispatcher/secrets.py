@@ -71,7 +71,9 @@ def resolve(value: str | Secret, *, where: str = "") -> Secret:
 def resolve_tree(tree: Any, *, where: str = "") -> Any:
     """Resolve every secret reference found in a nested structure of dicts and lists."""
     if isinstance(tree, dict):
-        return {k: resolve_tree(v, where=f"{where}.{k}" if where else str(k)) for k, v in tree.items()}
+        return {
+            k: resolve_tree(v, where=f"{where}.{k}" if where else str(k)) for k, v in tree.items()
+        }
     if isinstance(tree, list):
         return [resolve_tree(v, where=f"{where}[{i}]") for i, v in enumerate(tree)]
     if is_reference(tree):

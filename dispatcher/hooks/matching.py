@@ -11,7 +11,7 @@ from dispatcher.hooks.model import Hook
 class HookIndex:
     """The set of hooks in force, answering `match(event_type)` quickly for exact names."""
 
-    __slots__ = ("_by_id", "_exact", "_globbed", "_cache")
+    __slots__ = ("_by_id", "_cache", "_exact", "_globbed")
 
     def __init__(self, hooks: Iterable[Hook] = ()) -> None:
         self._by_id: dict[str, Hook] = {}

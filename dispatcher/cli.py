@@ -1,0 +1,129 @@
+"""The `dispatcher` command: a thin shell, each command parses arguments and calls one function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from dispatcher import __version__
+from dispatcher.errors import ConfigError, KafkaUnavailable
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_KAFKA = 0, 1, 2, 3
+Command = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "command"):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=getattr(args, "log_level", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    command: Command = args.command
+    try:
+        return command(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except KafkaUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_KAFKA
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dispatcher", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"dispatcher {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        help="service configuration (default: $DISPATCHER_CONFIG, "
+        "else ./dispatcher.yaml when present)",
+    )
+    common.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    sub = parser.add_subparsers()
+
+    run = sub.add_parser("run", parents=[common], help="run the dispatcher service")
+    run.add_argument("--workers", type=int, default=1, help="worker processes in one group")
+    run.set_defaults(command=_cmd("run"))
+
+    hooks = sub.add_parser("hooks", help="check and manage hooks").add_subparsers()
+    validate = hooks.add_parser("validate", parents=[common], help="check a hooks file")
+    validate.add_argument("file")
+    validate.set_defaults(command=_cmd("hooks_validate"))
+    for name, needs_id in (("list", False), ("show", True), ("delete", True)):
+        cmd = hooks.add_parser(name, parents=[common])
+        if needs_id:
+            cmd.add_argument("id")
+        cmd.set_defaults(command=_cmd(f"hooks_{name}"))
+    apply = hooks.add_parser("apply", parents=[common], help="put the hooks of FILE in the store")
+    apply.add_argument("file")
+    apply.set_defaults(command=_cmd("hooks_apply"))
+    test = hooks.add_parser("test", parents=[common], help="render (and --send) one request")
+    test.add_argument("id")
+    test.add_argument("--event", required=True, help="a CloudEvent as JSON (file)")
+    test.add_argument("--send", action="store_true")
+    test.add_argument("--hooks-file", help="take the hook from this file, not the configuration")
+    test.set_defaults(command=_cmd("hooks_test"))
+
+    replay = sub.add_parser("replay", parents=[common], help="re-deliver dead letters")
+    replay.add_argument("--hook")
+    replay.add_argument("--since")
+    replay.add_argument("--until")
+    replay.add_argument("--error-kind")
+    replay.add_argument("--limit", type=int)
+    replay.add_argument("--rate", type=float, help="dead letters per second")
+    replay.add_argument("--dry-run", action="store_true")
+    replay.set_defaults(command=_cmd("replay"))
+
+    decrypt = sub.add_parser("decrypt", parents=[common], help="decrypt a body as a receiver")
+    decrypt.add_argument("--algorithm", required=True)
+    decrypt.add_argument(
+        "--key",
+        required=True,
+        action="append",
+        help="base64url key, or ${env:NAME} / ${file:/path}; repeatable",
+    )
+    decrypt.add_argument("file", nargs="?")
+    decrypt.set_defaults(command=_cmd("decrypt"))
+
+    produce = sub.add_parser("produce", parents=[common], help="publish one event")
+    produce.add_argument("--type", required=True)
+    produce.add_argument("--data", required=True, help="the event's data as JSON")
+    produce.add_argument("--key")
+    produce.add_argument("--source", default="/dugaa/cli")
+    produce.add_argument("--topic")
+    produce.add_argument("--binary", action="store_true", help="binary mode (ce_* headers)")
+    produce.add_argument("--avro", action="store_true", help="Avro-encoded event")
+    produce.set_defaults(command=_cmd("produce"))
+
+    demo = sub.add_parser("demo", parents=[common], help="the whole system on this machine")
+    demo.add_argument("--events", type=int, default=30)
+    demo.set_defaults(command=_cmd("demo"))
+    return parser
+
+
+def _cmd(name: str) -> Command:
+    """Import the command's module only when it runs: `dispatcher decrypt` needs no Kafka."""
+
+    def run(args: argparse.Namespace) -> int:
+        from dispatcher import commands
+
+        result: int = getattr(commands, name)(args)
+        return result
+
+    return run
+
+
+def print_json(document: object) -> None:
+    print(json.dumps(document, indent=2, default=str))

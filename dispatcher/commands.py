@@ -1,0 +1,136 @@
+"""What each CLI command does; `cli.py` only parses arguments and calls these."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dispatcher.errors import ConfigError
+from dispatcher.hooks.matching import HookIndex
+from dispatcher.settings import Settings, default_config_path, load_settings
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return load_settings(default_config_path(getattr(args, "config", None)))
+
+
+def load_hooks(settings: Settings) -> HookIndex:
+    """The hooks in force at start: the hooks file (the store adds its own when configured)."""
+    from dispatcher.hooks.loader import load_hooks_file
+
+    if not settings.hooks_file:
+        return HookIndex()
+    return HookIndex(load_hooks_file(settings.hooks_file))
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    hooks = load_hooks(settings)
+    if args.workers > 1:
+        from dispatcher.engine.processes import run_processes
+
+        code: int = run_processes(
+            args.workers,
+            settings.source if settings.source != "<defaults>" else None,
+            args.log_level,
+        )
+        return code
+    from dispatcher.engine.worker import Worker
+
+    Worker(settings, hooks).run()
+    return 0
+
+
+def hooks_validate(args: argparse.Namespace) -> int:
+    from dispatcher.hooks.loader import load_hooks_file
+
+    try:
+        hooks = load_hooks_file(args.file)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"{args.file}: {len(hooks)} hook(s) valid")
+    return 0
+
+
+def hooks_list(args: argparse.Namespace) -> int:
+    index = load_hooks(settings_from(args))
+    for hook in index:
+        state = "enabled" if hook.enabled else "disabled"
+        print(f"{hook.id:<24} {state:<9} {hook.method:<6} {','.join(hook.events):<30} {hook.url}")
+    return 0
+
+
+def hooks_show(args: argparse.Namespace) -> int:
+    hook = load_hooks(settings_from(args)).get(args.id)
+    if hook is None:
+        raise ConfigError(f"no hook {args.id!r}")
+    print(repr(hook))
+    return 0
+
+
+def produce(args: argparse.Namespace) -> int:
+    from confluent_kafka import Producer
+
+    from dispatcher.engine.kafka import check_reachable
+
+    settings = settings_from(args)
+    try:
+        data = json.loads(args.data)
+    except ValueError as exc:
+        raise ConfigError(f"--data is not JSON: {exc}") from None
+    event = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "type": args.type,
+        "source": args.source,
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    topic = args.topic or settings.topics.events[0]
+    check_reachable(settings, timeout=10)
+    producer = Producer(settings.kafka_config())
+    key = args.key.encode() if args.key else None
+    if args.binary:
+        headers: list[tuple[str, str | bytes | None]] = [
+            (f"ce_{k}", str(v).encode()) for k, v in event.items() if k != "data"
+        ]
+        headers.append(("content-type", b"application/json"))
+        producer.produce(topic, value=json.dumps(data).encode(), key=key, headers=headers)
+    else:
+        producer.produce(
+            topic,
+            value=json.dumps(event).encode(),
+            key=key,
+            headers=[("content-type", b"application/cloudevents+json")],
+        )
+    if producer.flush(15):
+        raise ConfigError(f"event not acknowledged by Kafka ({topic})")
+    print(json.dumps({"topic": topic, "id": event["id"], "type": args.type}))
+    return 0
+
+
+def decrypt(args: argparse.Namespace) -> int:
+    from dispatcher.secrets import resolve
+    from dispatcher.security.encryption import decrypt_payload
+
+    payload = Path(args.file).read_bytes() if args.file else sys.stdin.buffer.read()
+    keys = [resolve(k, where="--key") for k in args.key]
+    try:
+        plaintext = decrypt_payload(args.algorithm, keys, payload.strip())
+    except ValueError as exc:
+        raise ConfigError(f"cannot decrypt: {exc}") from None
+    sys.stdout.buffer.write(plaintext)
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from dispatcher.demo import run_demo
+
+    code: int = run_demo(events=args.events)
+    return code

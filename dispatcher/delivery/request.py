@@ -1,0 +1,46 @@
+"""Build the HTTP request one hook sends for one event: body, encryption, headers. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+
+from dispatcher import USER_AGENT
+from dispatcher.errors import RenderError
+from dispatcher.events import Event
+from dispatcher.hooks.model import Hook
+from dispatcher.render import Body, render_body
+
+IDEMPOTENCY_HEADER = "webhook-id"
+
+
+def idempotency_key(event: Event, hook_id: str) -> str:
+    """The `webhook-id` of (event, hook): the same on every attempt, retry tier and replay."""
+    digest = hashlib.sha256(f"{event.source}\x00{event.id}\x00{hook_id}".encode()).hexdigest()
+    return f"msg_{digest[:32]}"
+
+
+def build_body(hook: Hook, event: Event) -> Body:
+    """The rendered body, encrypted when the hook asks for it."""
+    body = render_body(hook, event)
+    if hook.encryption is not None:
+        from dispatcher.security.encryption import encrypt_body
+
+        body = encrypt_body(hook.encryption, body)
+    return body
+
+
+def build_request(hook: Hook, event: Event, key: str) -> httpx.Request:
+    """The request for (event, hook), without credentials (those are the hook's `httpx.Auth`)."""
+    body = build_body(hook, event)
+    headers = [(name, value) for name, value in hook.headers]
+    headers += [
+        ("content-type", body.media_type),
+        ("user-agent", USER_AGENT),
+        (IDEMPOTENCY_HEADER, key),
+    ]
+    try:
+        return httpx.Request(hook.method, hook.url, headers=headers, content=body.content)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise RenderError(f"cannot build the request: {exc}") from None

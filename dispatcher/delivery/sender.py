@@ -1,0 +1,119 @@
+"""One hook's HTTP client: its transport, credentials and limits; one attempt at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from dispatcher.delivery.judge import Verdict, judge
+from dispatcher.delivery.limits import CircuitBreaker, TokenBucket
+from dispatcher.errors import DeliveryError
+from dispatcher.hooks.model import Hook
+
+TransportFactory = Callable[[Hook], httpx.AsyncBaseTransport]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One HTTP exchange: its verdict and how long it took."""
+
+    verdict: Verdict
+    seconds: float
+
+    @property
+    def result_label(self) -> str:
+        """The bounded `result` label of `dispatcher_delivery_attempts_total`."""
+        status = self.verdict.status
+        if self.verdict.kind in ("timeout", "network"):
+            return self.verdict.kind
+        if self.verdict.kind == "response_invalid":
+            return "invalid"
+        if status is None:
+            return "network"
+        return f"{min(max(status // 100, 1), 5)}xx"
+
+
+class HookClient:
+    """Sends requests for one hook within its concurrency, rate limit and circuit breaker."""
+
+    def __init__(
+        self, hook: Hook, transport: httpx.AsyncBaseTransport, auth: httpx.Auth | None = None
+    ) -> None:
+        self.hook = hook
+        self.auth = auth
+        self.client = httpx.AsyncClient(
+            transport=transport,
+            follow_redirects=False,
+            timeout=httpx.Timeout(hook.timeout),
+            trust_env=False,
+        )
+        self.slots = asyncio.Semaphore(hook.concurrency)
+        self.bucket = TokenBucket(hook.rate_limit) if hook.rate_limit else None
+        self.breaker = CircuitBreaker()
+
+    async def send(self, request: httpx.Request) -> Attempt:
+        """One attempt within the hook's limits; the whole exchange bounded by its timeout."""
+        async with self.slots:
+            if self.bucket is not None:
+                await self.bucket.acquire()
+            started = time.monotonic()
+            verdict = await self._exchange(request)
+            seconds = time.monotonic() - started
+        self.breaker.record(verdict.ok or not verdict.retryable)
+        return Attempt(verdict, seconds)
+
+    async def _exchange(self, request: httpx.Request) -> Verdict:
+        try:
+            async with asyncio.timeout(self.hook.timeout):
+                response = await self.client.send(request, auth=self.auth, stream=True)
+                try:
+                    body = await _read_capped(response, self.hook.response.max_bytes)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            return Verdict.failure(
+                "timeout", f"no complete answer within {self.hook.timeout:g}s", retryable=True
+            )
+        except httpx.TimeoutException:
+            return Verdict.failure(
+                "timeout", f"no complete answer within {self.hook.timeout:g}s", retryable=True
+            )
+        except DeliveryError as exc:
+            return Verdict.failure(exc.kind, str(exc), retryable=_retryable(exc))
+        except httpx.TransportError as exc:
+            return Verdict.failure("network", _describe(exc), retryable=True)
+        except httpx.HTTPError as exc:
+            return Verdict.failure("network", _describe(exc), retryable=True)
+        return judge(
+            self.hook.response, response.status_code, response.headers, body, now=time.time()
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> bytes:
+    """At most `cap` bytes of the (decoded) body; the rest is never read."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= cap:
+            break
+    return b"".join(chunks)[:cap]
+
+
+def _retryable(exc: DeliveryError) -> bool:
+    from dispatcher.errors import RetryableError
+
+    return isinstance(exc, RetryableError) or bool(getattr(exc, "retryable", False))
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]

@@ -1,0 +1,281 @@
+"""The consumer thread: polls Kafka without pause, takes records in, commits finished prefixes.
+
+It never does HTTP. It hands pairs to the delivery loop through `submit`, serves the producer's
+acknowledgements (so every completion is recorded on this thread), stores the offsets whose pairs
+are all finished, pauses partitions whose in-flight window is full, and holds retry-tier
+partitions until their head record is due.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from dispatcher.engine.intake import Decoder, NotYetDue, Pairs, Undecodable, take_event, take_retry
+from dispatcher.engine.pair import Pair
+from dispatcher.engine.tracker import OffsetTracker
+from dispatcher.engine.writer import OutcomeWriter, decode_failure_records
+from dispatcher.events import Record
+from dispatcher.hooks.matching import HookIndex
+from dispatcher.metrics import Metrics
+from dispatcher.settings import Settings
+
+log = logging.getLogger(__name__)
+BATCH = 500
+POLL_SECONDS = 0.05
+REVOKE_WAIT = 10.0
+Key = tuple[str, int]
+
+
+class ConsumerLoop:
+    """Owns the consumer, the offset tracker and the pausing of partitions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        consumer: Any,
+        producer: Any,
+        writer: OutcomeWriter,
+        hooks: Callable[[], HookIndex],
+        decode: Decoder,
+        metrics: Metrics,
+        submit: Callable[[list[Pair]], None],
+    ) -> None:
+        self.settings = settings
+        self.consumer = consumer
+        self.producer = producer
+        self.writer = writer
+        self.hooks = hooks
+        self.decode = decode
+        self.metrics = metrics
+        self.submit = submit
+        self.tracker = OffsetTracker()
+        self.tiers = {t: i for i, t in enumerate(settings.topics.retry_topics)}
+        self.assigned: set[Key] = set()
+        self.full: set[Key] = set()  # paused: in-flight window full
+        self.waiting: dict[Key, float] = {}  # paused retry-tier partitions -> due time
+        self.stopping = threading.Event()
+        self.fetching = True
+        self.ready = threading.Event()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def subscribe(self) -> None:
+        topics = list(self.settings.topics.events) + list(self.settings.topics.retry_topics)
+        self.consumer.subscribe(
+            topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+
+    def run(self, drain_deadline: Callable[[], float]) -> None:
+        """Poll until asked to stop; then drain to the deadline, commit and close."""
+        self.subscribe()
+        while not self.stopping.is_set():
+            self.step()
+        self._drain(drain_deadline())
+        self.close()
+
+    def step(self) -> None:
+        """One turn: take a batch in, serve acks, commit what finished, adjust pauses."""
+        messages = self.consumer.consume(BATCH, POLL_SECONDS) if self.fetching else []
+        if not self.fetching:
+            self.consumer.poll(0)  # keep serving rebalance callbacks
+        if messages:
+            self._take(messages)
+        self.producer.poll(0)
+        self.writer.flush_unsent()
+        self._store()
+        self._adjust_pauses()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    # -- taking records in ------------------------------------------------------------------
+
+    def _take(self, messages: list[Any]) -> None:
+        now = time.time()
+        hooks = self.hooks()
+        batch: list[Pair] = []
+        deferred: set[Key] = set()
+        for message in messages:
+            if message.error() is not None:
+                self._on_error(message.error())
+                continue
+            key = (message.topic(), message.partition())
+            if key in deferred or key not in self.assigned:
+                continue
+            record = Record.from_message(message)
+            tier = self.tiers.get(record.topic)
+            if tier is None:
+                self.metrics.events_consumed.labels(record.topic).inc()
+                intake = take_event(record, hooks, self.decode)
+            else:
+                intake = take_retry(record, tier, hooks, self.decode, now)
+            if isinstance(intake, NotYetDue):
+                deferred.add(key)
+                self._hold(key, record.offset, intake.due_at)
+                continue
+            if isinstance(intake, Undecodable):
+                self.metrics.decode_failures.labels(record.topic).inc()
+                self.metrics.dead_letters.labels("", "decode").inc()
+                self.tracker.add(record.topic, record.partition, record.offset, 1)
+                records = decode_failure_records(self.settings.topics, record, intake.error, now)
+                self.writer.write_now(records, self._finisher(record))
+                continue
+            assert isinstance(intake, Pairs)
+            self.tracker.add(record.topic, record.partition, record.offset, len(intake.pairs))
+            batch.extend(intake.pairs)
+        if batch:
+            self.submit(batch)
+
+    def finish(self, pair: Pair) -> Callable[[], None]:
+        """The completion callback of `pair` (runs on this thread, from a producer ack)."""
+        topic, partition, offset = pair.position
+        tracker = self.tracker
+        return lambda: tracker.finish(topic, partition, offset)
+
+    def _finisher(self, record: Record) -> Callable[[], None]:
+        tracker = self.tracker
+        return lambda: tracker.finish(record.topic, record.partition, record.offset)
+
+    def _hold(self, key: Key, offset: int, due_at: float) -> None:
+        """Pause a retry-tier partition at `offset` until `due_at`."""
+        partition = TopicPartition(key[0], key[1], offset)
+        self.consumer.pause([partition])
+        self.consumer.seek(partition)
+        self.waiting[key] = due_at
+
+    # -- committing and pausing -------------------------------------------------------------
+
+    def _store(self) -> None:
+        moved = self.tracker.advance()
+        if not moved:
+            return
+        offsets = [
+            TopicPartition(t, p, o) for (t, p), o in moved.items() if (t, p) in self.assigned
+        ]
+        if offsets:
+            try:
+                self.consumer.store_offsets(offsets=offsets)
+            except KafkaException as exc:
+                log.warning("could not store offsets: %s", exc)
+
+    def _adjust_pauses(self) -> None:
+        limit = self.settings.max_inflight_per_partition
+        total_full = self.tracker.total_pending() >= self.settings.max_inflight
+        now = time.time()
+        pause, resume = [], []
+        for key in self.assigned:
+            pending = self.tracker.pending(*key)
+            if key in self.waiting:
+                if self.waiting[key] <= now and pending < limit:
+                    del self.waiting[key]
+                    resume.append(key)
+                continue
+            if key not in self.full and (pending >= limit or total_full):
+                self.full.add(key)
+                pause.append(key)
+            elif key in self.full and pending < limit // 2 and not total_full:
+                self.full.discard(key)
+                resume.append(key)
+        if pause:
+            self.consumer.pause([TopicPartition(t, p) for t, p in pause])
+        if resume:
+            self.consumer.resume([TopicPartition(t, p) for t, p in resume])
+
+    # -- rebalances -------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.assigned.add((tp.topic, tp.partition))
+        log.info("assigned %s", _names(partitions))
+        if self.assigned:
+            self.ready.set()
+        self.metrics.ready.set(1 if self.assigned else 0)
+
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        keys = {(tp.topic, tp.partition) for tp in partitions}
+        log.info("revoking %s", _names(partitions))
+        self._wait_for(keys, time.monotonic() + min(REVOKE_WAIT, self.settings.drain_timeout))
+        self._store()
+        try:
+            consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                log.warning("commit on revoke failed: %s", exc)
+        self._forget(keys)
+
+    def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        log.warning("lost %s: their unfinished work will be redelivered", _names(partitions))
+        self._forget({(tp.topic, tp.partition) for tp in partitions})
+
+    def _forget(self, keys: set[Key]) -> None:
+        for key in keys:
+            self.assigned.discard(key)
+            self.full.discard(key)
+            self.waiting.pop(key, None)
+            self.tracker.drop(*key)
+            with contextlib.suppress(KeyError):
+                self.metrics.consumer_lag.remove(key[0], str(key[1]))
+        if not self.assigned:
+            self.ready.clear()
+        self.metrics.ready.set(1 if self.assigned else 0)
+
+    def _wait_for(self, keys: set[Key], deadline: float) -> None:
+        """Serve acks until the partitions' pairs are finished or the deadline passes."""
+        while time.monotonic() < deadline:
+            self.producer.poll(0.02)
+            self.writer.flush_unsent()
+            self._store()
+            if all(self.tracker.pending(*key) == 0 for key in keys):
+                return
+
+    # -- shutdown ---------------------------------------------------------------------------
+
+    def _drain(self, deadline: float) -> None:
+        self.fetching = False
+        assigned = [TopicPartition(t, p) for t, p in self.assigned]
+        if assigned:
+            self.consumer.pause(assigned)
+        self._wait_for(set(self.assigned), deadline)
+        remaining = self.producer.flush(max(deadline - time.monotonic(), 1.0))
+        if remaining:
+            log.warning("%d outcome records not acknowledged at shutdown", remaining)
+        self._store()
+
+    def close(self) -> None:
+        try:
+            self.consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                log.warning("final commit failed: %s", exc)
+        self.consumer.close()
+
+    def _on_error(self, error: Any) -> None:
+        if error.code() == KafkaError._PARTITION_EOF:
+            return
+        log.warning("consumer error: %s", error)
+
+    # -- statistics -------------------------------------------------------------------------
+
+    def on_stats(self, payload: str) -> None:
+        """librdkafka statistics: consumer lag per assigned partition."""
+        try:
+            stats = json.loads(payload)
+        except ValueError:
+            return
+        for topic, body in stats.get("topics", {}).items():
+            for number, partition in body.get("partitions", {}).items():
+                key = (topic, int(number))
+                if key in self.assigned and partition.get("consumer_lag", -1) >= 0:
+                    self.metrics.consumer_lag.labels(topic, number).set(partition["consumer_lag"])
+
+
+def _names(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"

@@ -1,0 +1,137 @@
+"""Deliver one pair: request, attempts with local retries, then an end or a hand-off to a tier."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dispatcher.delivery.judge import Verdict
+from dispatcher.delivery.request import build_request
+from dispatcher.delivery.retry import GiveUp, RetryLocal, RetryPolicy, RetryTier
+from dispatcher.delivery.sender import HookClient
+from dispatcher.engine.pair import Pair
+from dispatcher.errors import DeliveryError
+from dispatcher.metrics import Metrics
+from dispatcher.outcomes import Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """The pair goes to retry tier `tier`, due at `due_at`, after `attempts` attempts."""
+
+    pair: Pair
+    tier: int
+    due_at: float
+    attempts: int
+    first_attempt_at: float
+    last: Verdict
+
+
+Result = Outcome | Handoff
+
+
+class Deliverer:
+    """Runs pairs through their hook's client and the retry policy; never raises for a pair."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        tiers: tuple[float, ...],
+        local_retries: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.metrics = metrics
+        self.tiers = tiers
+        self.local_retries = local_retries
+        self.clock = clock
+
+    async def deliver(self, pair: Pair, client: HookClient) -> Result:
+        hook = pair.hook
+        first = pair.first_attempt_at or self.clock()
+        attempts = pair.attempts
+        try:
+            request = build_request(hook, pair.event, pair.idempotency_key)
+        except DeliveryError as exc:
+            return self._end(
+                pair, Verdict.failure(exc.kind, str(exc), retryable=False), attempts, first, None
+            )
+        policy = RetryPolicy(
+            hook.retry, self.local_retries, self.tiers, use_tiers=hook.ordering != "key"
+        )
+        local = 0
+        while True:
+            if not client.breaker.allow() and policy.use_tiers and self.tiers:
+                verdict = Verdict.failure("network", "circuit breaker open", retryable=True)
+                return self._handoff(
+                    pair, min(pair.tier + 1, len(self.tiers) - 1), attempts, first, verdict
+                )
+            attempts += 1
+            local += 1
+            self.metrics.inflight.labels(hook.id).inc()
+            try:
+                attempt = await client.send(request)
+            finally:
+                self.metrics.inflight.labels(hook.id).dec()
+            self.metrics.attempts.labels(hook.id, attempt.result_label).inc()
+            self.metrics.duration.labels(hook.id).observe(attempt.seconds)
+            self.metrics.circuit_open.labels(hook.id).set(client.breaker.state != "closed")
+            verdict = attempt.verdict
+            if verdict.ok:
+                return self._end(pair, verdict, attempts, first, attempt.seconds)
+            step = policy.next_step(
+                verdict,
+                attempts=attempts,
+                local_attempts=local,
+                tier=pair.tier,
+                age=self.clock() - first,
+            )
+            if isinstance(step, RetryLocal):
+                await asyncio.sleep(step.delay)
+            elif isinstance(step, RetryTier):
+                return self._handoff(pair, step.tier, attempts, first, verdict)
+            else:
+                return self._end(
+                    pair,
+                    _expired(verdict) if step == GiveUp(expired=True) else verdict,
+                    attempts,
+                    first,
+                    attempt.seconds,
+                )
+
+    def _handoff(
+        self, pair: Pair, tier: int, attempts: int, first: float, verdict: Verdict
+    ) -> Handoff:
+        due = self.clock() + self.tiers[tier]
+        return Handoff(pair, tier, due, attempts, first, verdict)
+
+    def _end(
+        self, pair: Pair, verdict: Verdict, attempts: int, first: float, seconds: float | None
+    ) -> Outcome:
+        return Outcome(
+            event_id=pair.event.id,
+            event_type=pair.event.type,
+            hook_id=pair.hook.id,
+            outcome="delivered" if verdict.ok else "dead_lettered",
+            attempts=attempts,
+            idempotency_key=pair.idempotency_key,
+            source=pair.source,
+            first_attempt_at=first,
+            completed_at=self.clock(),
+            http_status=verdict.status,
+            latency_ms=None if seconds is None else seconds * 1000,
+            error_kind=verdict.kind,
+            error=verdict.error,
+            captured=verdict.captured,
+        )
+
+
+def _expired(verdict: Verdict) -> Verdict:
+    return Verdict(
+        ok=False,
+        kind="expired",
+        retryable=False,
+        status=verdict.status,
+        error=f"retry budget (max_age) exhausted; last failure: {verdict.error}",
+    )

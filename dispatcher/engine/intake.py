@@ -1,0 +1,84 @@
+"""Turn consumed records into pairs: decode, match hooks, or read a retry tier's state. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dispatcher.delivery.request import idempotency_key
+from dispatcher.engine.pair import Pair
+from dispatcher.errors import DecodeError
+from dispatcher.events import Event, Record
+from dispatcher.hooks.matching import HookIndex
+from dispatcher.outcomes import RetryState, Source
+
+Decoder = Callable[[Record], Event]
+
+
+@dataclass(frozen=True, slots=True)
+class Pairs:
+    """A record's pairs to deliver (possibly none: no hook matched)."""
+
+    pairs: tuple[Pair, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A record that is not a valid event: it becomes a `decode` dead letter."""
+
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotYetDue:
+    """A retry-tier record whose due time has not come: its partition waits until `due_at`."""
+
+    due_at: float
+
+
+Intake = Pairs | Undecodable | NotYetDue
+
+
+def take_event(record: Record, hooks: HookIndex, decode: Decoder) -> Intake:
+    """The pairs of an input-topic record."""
+    try:
+        event = decode(record)
+    except DecodeError as exc:
+        return Undecodable(str(exc))
+    source = Source(record.topic, record.partition, record.offset)
+    return Pairs(
+        tuple(
+            Pair(record, event, hook, source, idempotency_key(event, hook.id))
+            for hook in hooks.match(event.type)
+        )
+    )
+
+
+def take_retry(record: Record, tier: int, hooks: HookIndex, decode: Decoder, now: float) -> Intake:
+    """The single pair a retry-tier record carries, to its own hook only."""
+    state = RetryState.from_record(record)
+    if state is None:
+        return Undecodable("retry-tier record without valid dispatcher.* headers")
+    if state.due_at > now:
+        return NotYetDue(state.due_at)
+    hook = hooks.get(state.hook_id)
+    if hook is None or not hook.enabled:
+        return Pairs(())  # the hook was deleted or disabled meanwhile: nothing to deliver
+    try:
+        event = decode(record)
+    except DecodeError as exc:
+        return Undecodable(str(exc))
+    return Pairs(
+        (
+            Pair(
+                record,
+                event,
+                hook,
+                state.source,
+                state.idempotency_key,
+                attempts=state.attempts,
+                first_attempt_at=state.first_attempt_at,
+                tier=tier,
+            ),
+        )
+    )

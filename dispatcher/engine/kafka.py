@@ -1,0 +1,72 @@
+"""Kafka clients for the worker: configuration, the reachability check, output topics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from dispatcher.errors import KafkaUnavailable
+from dispatcher.settings import Settings
+
+OUTPUT_PARTITIONS = 6
+
+
+def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    """At-least-once consumption: offsets stored only by us, committed periodically and on exit."""
+    return {
+        **settings.kafka_config(),
+        "group.id": settings.group_id,
+        "partition.assignment.strategy": "cooperative-sticky",
+        "enable.auto.offset.store": False,
+        "enable.auto.commit": True,
+        "auto.commit.interval.ms": 1000,
+        "auto.offset.reset": "earliest",
+        "statistics.interval.ms": 5000,
+        "queued.max.messages.kbytes": 16384,
+        **extra,
+    }
+
+
+def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    """Idempotent, fully acknowledged writes of outcome records."""
+    return {
+        **settings.kafka_config(),
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "queue.buffering.max.messages": 200_000,
+        **extra,
+    }
+
+
+def check_reachable(settings: Settings, timeout: float = 15.0) -> AdminClient:
+    """An admin client once the cluster answered; `KafkaUnavailable` after `timeout` seconds."""
+    admin = AdminClient({**settings.kafka_config(), "socket.connection.setup.timeout.ms": 5000})
+    try:
+        admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise KafkaUnavailable(
+            f"Kafka at {settings.bootstrap_servers} did not answer within {timeout:g}s: "
+            f"{exc.args[0].str() if exc.args else exc}"
+        ) from None
+    return admin
+
+
+def ensure_topics(
+    admin: AdminClient, names: list[str], partitions: int = OUTPUT_PARTITIONS
+) -> None:
+    """Create any of `names` that does not exist yet (clusters may forbid auto-creation)."""
+    existing = set(admin.list_topics(timeout=10).topics)
+    missing = [NewTopic(n, num_partitions=partitions) for n in names if n not in existing]
+    if not missing:
+        return
+    for future in admin.create_topics(missing, request_timeout=15).values():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise

@@ -1,0 +1,36 @@
+"""The unit of work: one event bound for one hook, and where it was consumed from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dispatcher.events import Event, Record
+from dispatcher.hooks.model import Hook
+from dispatcher.outcomes import Source
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """An (event, hook) pair. `record` is the consumed record (input or retry tier);
+    `source` is where the event first entered; `tier` the retry tier it came from (-1: none)."""
+
+    record: Record
+    event: Event
+    hook: Hook
+    source: Source
+    idempotency_key: str
+    attempts: int = 0
+    first_attempt_at: float | None = None
+    tier: int = -1
+
+    @property
+    def position(self) -> tuple[str, int, int]:
+        """The consumed record's (topic, partition, offset): what its completion unblocks."""
+        return (self.record.topic, self.record.partition, self.record.offset)
+
+    @property
+    def ordering_key(self) -> tuple[str, bytes] | None:
+        """The (hook, event key) this pair must keep order within, if the hook orders by key."""
+        if self.hook.ordering != "key" or self.record.key is None:
+            return None
+        return (self.hook.id, self.record.key)

@@ -1,0 +1,51 @@
+"""`dispatcher run --workers N`: N worker processes in one consumer group, stopped together."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+from types import FrameType
+
+log = logging.getLogger(__name__)
+
+
+def _worker_main(config: str | None, index: int, log_level: str) -> None:
+    from dataclasses import replace
+
+    from dispatcher.commands import load_hooks
+    from dispatcher.engine.worker import Worker
+    from dispatcher.settings import load_settings
+
+    logging.basicConfig(
+        level=log_level, format=f"%(asctime)s %(levelname)s worker-{index} %(name)s %(message)s"
+    )
+    settings = load_settings(config)
+    # Each process serves its own /metrics: http_port, http_port + 1, ...
+    settings = replace(settings, http_port=settings.http_port + index)
+    Worker(settings, load_hooks(settings)).run()
+
+
+def run_processes(count: int, config: str | None, log_level: str) -> int:
+    """Run `count` workers; SIGTERM/SIGINT are passed on and each drains before exiting."""
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_worker_main, args=(config, i, log_level), name=f"worker-{i}")
+        for i in range(count)
+    ]
+    for process in processes:
+        process.start()
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for process in processes:
+        process.join()
+    codes = [p.exitcode for p in processes]
+    log.info("workers exited with %s", codes)
+    return 0 if all(code == 0 for code in codes) else (max(c or 0 for c in codes) or 1)

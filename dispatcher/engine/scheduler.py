@@ -1,0 +1,76 @@
+"""The delivery loop's side: start pairs as tasks, keep per-key order, write each result."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from dispatcher.delivery.sender import HookClient
+from dispatcher.engine.deliver import Deliverer
+from dispatcher.engine.pair import Pair
+from dispatcher.engine.writer import OutcomeWriter
+from dispatcher.hooks.model import Hook
+
+log = logging.getLogger(__name__)
+ClientFor = Callable[[Hook], HookClient]
+Finisher = Callable[[Pair], Callable[[], None]]
+
+
+class Scheduler:
+    """Runs every submitted pair to its end on the event loop; one task per pair."""
+
+    def __init__(
+        self, deliverer: Deliverer, writer: OutcomeWriter, client_for: ClientFor, finisher: Finisher
+    ) -> None:
+        self.deliverer = deliverer
+        self.writer = writer
+        self.client_for = client_for
+        self.finisher = finisher
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._key_locks: dict[tuple[str, bytes], asyncio.Lock] = {}
+        self._key_users: dict[tuple[str, bytes], int] = {}
+
+    def start(self, pairs: list[Pair]) -> None:
+        """Start delivering `pairs` (in order: per-key order follows the order of start)."""
+        for pair in pairs:
+            task = asyncio.create_task(self._run(pair))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, pair: Pair) -> None:
+        key = pair.ordering_key
+        if key is None:
+            await self._deliver(pair)
+            return
+        lock = self._key_locks.setdefault(key, asyncio.Lock())
+        self._key_users[key] = self._key_users.get(key, 0) + 1
+        try:
+            async with lock:
+                await self._deliver(pair)
+        finally:
+            self._key_users[key] -= 1
+            if self._key_users[key] == 0:
+                del self._key_users[key]
+                del self._key_locks[key]
+
+    async def _deliver(self, pair: Pair) -> None:
+        try:
+            result = await self.deliverer.deliver(pair, self.client_for(pair.hook))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must not kill the worker; the pair stays uncommitted
+            log.exception("delivery of %s to %s failed unexpectedly", pair.event.id, pair.hook.id)
+            return
+        await self.writer.write(result, pair.record, self.finisher(pair))
+
+    async def drain(self, timeout: float) -> int:
+        """Wait up to `timeout` for running pairs; cancel the rest. Returns how many were cut."""
+        if not self.tasks:
+            return 0
+        _, pending = await asyncio.wait(set(self.tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        return len(pending)

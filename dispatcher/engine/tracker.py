@@ -1,0 +1,97 @@
+"""Out-of-order completion tracking: which offset of a partition may be committed. Pure."""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class PartitionTracker:
+    """Offsets of one partition in consumption order, each with its count of unfinished pairs.
+
+    Pairs finish in any order; `advance()` returns the offset to commit (the one after the
+    highest offset whose pairs, and every lower offset's pairs, are all finished).
+    """
+
+    __slots__ = ("_committed", "_order", "_remaining")
+
+    def __init__(self) -> None:
+        self._order: deque[int] = deque()
+        self._remaining: dict[int, int] = {}
+        self._committed: int | None = None
+
+    def add(self, offset: int, pairs: int) -> None:
+        """Start tracking `offset` with `pairs` unfinished pairs (0: finished at once)."""
+        if offset in self._remaining or (self._order and offset < self._order[-1]):
+            raise ValueError(f"offset {offset} added out of order")
+        self._order.append(offset)
+        self._remaining[offset] = pairs
+
+    def finish(self, offset: int) -> None:
+        """One pair of `offset` has reached an end (its record is acknowledged)."""
+        left = self._remaining.get(offset)
+        if left is None or left <= 0:
+            return
+        self._remaining[offset] = left - 1
+
+    def advance(self) -> int | None:
+        """The new commit position when the finished prefix grew, else None."""
+        moved = None
+        while self._order and self._remaining[self._order[0]] == 0:
+            offset = self._order.popleft()
+            del self._remaining[offset]
+            moved = offset + 1
+        if moved is not None:
+            self._committed = moved
+        return moved
+
+    @property
+    def pending(self) -> int:
+        """Offsets taken in and not yet committable."""
+        return len(self._order)
+
+    @property
+    def committed(self) -> int | None:
+        return self._committed
+
+    def __contains__(self, offset: int) -> bool:
+        return offset in self._remaining
+
+
+class OffsetTracker:
+    """A `PartitionTracker` per (topic, partition) currently assigned."""
+
+    __slots__ = ("_partitions",)
+
+    def __init__(self) -> None:
+        self._partitions: dict[tuple[str, int], PartitionTracker] = {}
+
+    def add(self, topic: str, partition: int, offset: int, pairs: int) -> None:
+        self._partitions.setdefault((topic, partition), PartitionTracker()).add(offset, pairs)
+
+    def finish(self, topic: str, partition: int, offset: int) -> None:
+        tracker = self._partitions.get((topic, partition))
+        if tracker is not None:
+            tracker.finish(offset)
+
+    def advance(self) -> dict[tuple[str, int], int]:
+        """Every partition whose commit position moved, with its new position."""
+        moved = {}
+        for key, tracker in self._partitions.items():
+            position = tracker.advance()
+            if position is not None:
+                moved[key] = position
+        return moved
+
+    def pending(self, topic: str, partition: int) -> int:
+        tracker = self._partitions.get((topic, partition))
+        return tracker.pending if tracker is not None else 0
+
+    def total_pending(self) -> int:
+        return sum(t.pending for t in self._partitions.values())
+
+    def drop(self, topic: str, partition: int) -> None:
+        """Forget a revoked or lost partition: later completions for it are ignored."""
+        self._partitions.pop((topic, partition), None)
+
+    def partitions(self) -> list[tuple[str, int]]:
+        return list(self._partitions)

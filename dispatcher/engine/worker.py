@@ -1,0 +1,140 @@
+"""A worker: the consumer thread, the delivery loop, the HTTP side, and orderly shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+from confluent_kafka import Consumer, Producer
+
+from dispatcher.admin import AdminServer
+from dispatcher.delivery.clients import ClientPool
+from dispatcher.engine.consumer import ConsumerLoop
+from dispatcher.engine.deliver import Deliverer
+from dispatcher.engine.kafka import check_reachable, consumer_config, ensure_topics, producer_config
+from dispatcher.engine.pair import Pair
+from dispatcher.engine.scheduler import Scheduler
+from dispatcher.engine.writer import OutcomeWriter
+from dispatcher.events import Event, Record, decode
+from dispatcher.hooks.matching import HookIndex
+from dispatcher.metrics import Metrics
+from dispatcher.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """One member of the consumer group. `run()` returns after a graceful stop."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        hooks: HookIndex,
+        metrics: Metrics | None = None,
+        decoder: Callable[[Record], Event] = decode,
+    ) -> None:
+        self.settings = settings
+        self.hooks = hooks
+        self.metrics = metrics or Metrics()
+        self.metrics.hooks.set(len(hooks))
+        self.decoder = decoder
+        self._stop_requested = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self.admin: AdminServer | None = None
+
+    def set_hooks(self, hooks: HookIndex) -> None:
+        """Swap the hooks in force (hot reload); pairs already started keep their definition."""
+        self.hooks = hooks
+        self.metrics.hooks.set(len(hooks))
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def run(self, *, install_signals: bool = True) -> None:
+        asyncio.run(self._main(install_signals))
+
+    async def _main(self, install_signals: bool) -> None:
+        settings = self.settings
+        admin = check_reachable(settings)
+        ensure_topics(
+            admin,
+            [settings.topics.results, settings.topics.dead_letter, *settings.topics.retry_topics],
+        )
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._loop = loop
+        if self._stop_requested.is_set():
+            self._wake.set()
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop)
+
+        producer = Producer(producer_config(settings))
+        pool = ClientPool(settings)
+        writer = OutcomeWriter(producer, settings.topics, self.metrics)
+        consumer_box: list[ConsumerLoop] = []
+        consumer = Consumer(
+            consumer_config(
+                settings, stats_cb=lambda s: consumer_box[0].on_stats(s) if consumer_box else None
+            )
+        )
+        scheduler: Scheduler
+
+        def submit(pairs: list[Pair]) -> None:
+            loop.call_soon_threadsafe(scheduler.start, pairs)
+
+        intake = ConsumerLoop(
+            settings,
+            consumer,
+            producer,
+            writer,
+            lambda: self.hooks,
+            self.decoder,
+            self.metrics,
+            submit,
+        )
+        consumer_box.append(intake)
+        scheduler = Scheduler(
+            Deliverer(self.metrics, settings.topics.retry, settings.local_retries),
+            writer,
+            pool.client_for,
+            intake.finish,
+        )
+        self.admin = AdminServer(settings.http_port, self.metrics.registry, intake.ready.is_set)
+        self.admin.start()
+
+        deadline: list[float] = []
+        wake = self._wake
+
+        def consume() -> None:
+            try:
+                intake.run(lambda: deadline[0])
+            finally:
+                loop.call_soon_threadsafe(wake.set)
+
+        thread = threading.Thread(target=consume, name="consumer", daemon=True)
+        thread.start()
+        log.info(
+            "worker started: group %s, %d hooks, topics %s",
+            settings.group_id,
+            len(self.hooks),
+            ", ".join(settings.topics.events),
+        )
+        await wake.wait()
+        log.info("stopping: draining in-flight deliveries (up to %gs)", settings.drain_timeout)
+        deadline.append(time.monotonic() + settings.drain_timeout)
+        intake.stop()
+        cut = await scheduler.drain(settings.drain_timeout)
+        if cut:
+            log.warning("%d deliveries cut at the drain deadline: they will be redelivered", cut)
+        await asyncio.to_thread(thread.join)
+        await pool.aclose()
+        self.admin.stop()
+        log.info("stopped")

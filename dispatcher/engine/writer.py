@@ -1,0 +1,186 @@
+"""Write outcomes to Kafka: results, dead letters and retry-tier records, with acknowledgement.
+
+`produce` is called from the delivery loop; acknowledgements arrive on the thread that polls the
+producer (the consumer thread), which is where each pair's completion is then recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dispatcher.engine.deliver import Handoff, Result
+from dispatcher.events import Headers, Record
+from dispatcher.metrics import Metrics
+from dispatcher.outcomes import (
+    Outcome,
+    RetryState,
+    Source,
+    dead_letter_headers,
+    original_headers,
+    result_json,
+)
+from dispatcher.settings import Topics
+
+log = logging.getLogger(__name__)
+ResultEncoder = Callable[[Outcome], bytes]
+Done = Callable[[], None]
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+class OutcomeWriter:
+    """Turns results into records and calls `done` once every record of a result is acked."""
+
+    def __init__(
+        self,
+        producer: Any,
+        topics: Topics,
+        metrics: Metrics,
+        encode_result: ResultEncoder = result_json,
+    ) -> None:
+        self.producer = producer
+        self.topics = topics
+        self.metrics = metrics
+        self.encode_result = encode_result
+        self._unsent: list[tuple[OutgoingRecord, Callable[[Any, Any], None]]] = []
+
+    def records_for(self, result: Result, record: Record) -> list[OutgoingRecord]:
+        """The records that end (or hand off) a pair: a result, plus a dead letter or tier record."""
+        if isinstance(result, Handoff):
+            state = RetryState(
+                hook_id=result.pair.hook.id,
+                attempts=result.attempts,
+                first_attempt_at=result.first_attempt_at,
+                due_at=result.due_at,
+                source=result.pair.source,
+                idempotency_key=result.pair.idempotency_key,
+                last_error_kind=result.last.kind or "",
+                last_error=result.last.error or "",
+            )
+            topic = self.topics.retry_topic(result.tier)
+            return [
+                OutgoingRecord(
+                    topic, record.key, record.value, original_headers(record) + state.headers()
+                )
+            ]
+        out = [
+            OutgoingRecord(
+                self.topics.results, result.event_id.encode(), self.encode_result(result), ()
+            )
+        ]
+        if result.outcome == "dead_lettered":
+            headers = dead_letter_headers(result, record, failed_at=result.completed_at)
+            out.append(OutgoingRecord(self.topics.dead_letter, record.key, record.value, headers))
+        return out
+
+    def count(self, result: Result) -> None:
+        """Count a result in the metrics (once, when it is handed to Kafka)."""
+        if isinstance(result, Handoff):
+            tier = self.topics.retry_topic(result.tier).rsplit(".", 1)[-1]
+            self.metrics.retries_scheduled.labels(result.pair.hook.id, tier).inc()
+            return
+        self.metrics.deliveries.labels(result.hook_id, result.outcome).inc()
+        if result.outcome == "dead_lettered":
+            self.metrics.dead_letters.labels(result.hook_id, result.error_kind or "unknown").inc()
+
+    async def write(self, result: Result, record: Record, done: Done) -> None:
+        """Produce the records of `result`; `done` runs when all of them are acknowledged."""
+        self.count(result)
+        await self.write_records(self.records_for(result, record), done)
+
+    async def write_records(self, records: list[OutgoingRecord], done: Done) -> None:
+        remaining = [len(records)]
+
+        def acked() -> None:
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                done()
+
+        for outgoing in records:
+            callback = self._callback(outgoing, acked)
+            while not self._try_produce(outgoing, callback):
+                await asyncio.sleep(0.005)  # the local queue is full: let acks drain it
+
+    def write_now(self, records: list[OutgoingRecord], done: Done) -> None:
+        """Like `write_records`, from the polling thread (no event loop): queue what does not fit."""
+        remaining = [len(records)]
+
+        def acked() -> None:
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                done()
+
+        for outgoing in records:
+            callback = self._callback(outgoing, acked)
+            if not self._try_produce(outgoing, callback):
+                self._unsent.append((outgoing, callback))
+
+    def flush_unsent(self) -> None:
+        """Retry records that did not fit or failed (called from the polling thread)."""
+        pending, self._unsent = self._unsent, []
+        for outgoing, callback in pending:
+            if not self._try_produce(outgoing, callback):
+                self._unsent.append((outgoing, callback))
+
+    @property
+    def unsent(self) -> int:
+        return len(self._unsent)
+
+    def _callback(self, outgoing: OutgoingRecord, acked: Done) -> Callable[[Any, Any], None]:
+        def on_delivery(err: Any, _msg: Any) -> None:
+            if err is None:
+                acked()
+                return
+            # Never lost: a record that failed to reach Kafka is produced again.
+            log.warning(
+                "record to %s not acknowledged (%s); producing it again", outgoing.topic, err
+            )
+            self._unsent.append((outgoing, on_delivery))
+
+        return on_delivery
+
+    def _try_produce(self, outgoing: OutgoingRecord, callback: Callable[[Any, Any], None]) -> bool:
+        try:
+            self.producer.produce(
+                outgoing.topic,
+                value=outgoing.value,
+                key=outgoing.key,
+                headers=list(outgoing.headers),
+                on_delivery=callback,
+                timestamp=int(time.time() * 1000),
+            )
+        except BufferError:
+            return False
+        return True
+
+
+def decode_failure_records(
+    topics: Topics, record: Record, error: str, now: float
+) -> list[OutgoingRecord]:
+    """The dead letter of a record that is not a valid event (no hook: no result record)."""
+    outcome = Outcome(
+        event_id="",
+        event_type="",
+        hook_id="",
+        outcome="dead_lettered",
+        attempts=0,
+        idempotency_key="",
+        source=Source(record.topic, record.partition, record.offset),
+        first_attempt_at=now,
+        completed_at=now,
+        error_kind="decode",
+        error=error,
+    )
+    headers = dead_letter_headers(outcome, record, failed_at=now)
+    return [OutgoingRecord(topics.dead_letter, record.key, record.value, headers)]

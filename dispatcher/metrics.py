@@ -1,0 +1,88 @@
+"""Every metric the dispatcher exports (contract section 7), registered on a registry passed in."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+EVENT_TO_DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600, 21600, 86400)
+
+
+def status_class(status: int) -> str:
+    """The bounded `result` label for an HTTP status: 2xx, 3xx, 4xx, 5xx."""
+    return f"{min(max(status // 100, 1), 5)}xx"
+
+
+class Metrics:
+    """The dispatcher's metrics on one registry (a fresh `CollectorRegistry()` in tests)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.events_consumed = Counter(
+            "dispatcher_events_consumed",
+            "Records consumed from input topics.",
+            ["topic"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "dispatcher_deliveries",
+            "(event, hook) pairs that reached an end.",
+            ["hook", "outcome"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "dispatcher_dead_letters",
+            "Dead letters written, by hook and error kind.",
+            ["hook", "error_kind"],
+            registry=r,
+        )
+        self.attempts = Counter(
+            "dispatcher_delivery_attempts",
+            "HTTP delivery attempts by result class.",
+            ["hook", "result"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "dispatcher_delivery_duration_seconds",
+            "Duration of one HTTP attempt.",
+            ["hook"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.event_to_delivery = Histogram(
+            "dispatcher_event_to_delivery_seconds",
+            "From the event's Kafka timestamp to its successful delivery.",
+            ["hook"],
+            buckets=EVENT_TO_DELIVERY_BUCKETS,
+            registry=r,
+        )
+        self.inflight = Gauge(
+            "dispatcher_inflight_deliveries", "HTTP requests in flight.", ["hook"], registry=r
+        )
+        self.circuit_open = Gauge(
+            "dispatcher_circuit_open",
+            "1 while a hook's circuit breaker is open.",
+            ["hook"],
+            registry=r,
+        )
+        self.retries_scheduled = Counter(
+            "dispatcher_retries_scheduled",
+            "Pairs handed to a delayed retry tier.",
+            ["hook", "tier"],
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "dispatcher_consumer_lag",
+            "Records between the consumed position and the end of each partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.hooks = Gauge("dispatcher_hooks", "Hooks in force.", registry=r)
+        self.ready = Gauge("dispatcher_ready", "1 when connected and assigned.", registry=r)
+        self.decode_failures = Counter(
+            "dispatcher_decode_failures",
+            "Input records that could not be decoded.",
+            ["topic"],
+            registry=r,
+        )

@@ -1,0 +1,161 @@
+"""Outcome records: the result record, dead-letter headers and retry-tier headers (contract 5)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from dispatcher.errors import ErrorKind
+from dispatcher.events import Headers, Record
+
+OutcomeName = Literal["delivered", "dead_lettered"]
+HEADER_PREFIXES = ("dispatcher.", "__connect.")
+MAX_ERROR_CHARS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where the event first entered: kept through retry tiers so results point at the original."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The end of one (event, hook) pair."""
+
+    event_id: str
+    event_type: str
+    hook_id: str
+    outcome: OutcomeName
+    attempts: int
+    idempotency_key: str
+    source: Source
+    first_attempt_at: float
+    completed_at: float
+    http_status: int | None = None
+    latency_ms: float | None = None
+    error_kind: ErrorKind | None = None
+    error: str | None = None
+    captured: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        """The result record's fields, in contract order."""
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "hook_id": self.hook_id,
+            "outcome": self.outcome,
+            "attempts": self.attempts,
+            "http_status": self.http_status,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
+            "error_kind": self.error_kind,
+            "error": self.error,
+            "captured": self.captured,
+            "idempotency_key": self.idempotency_key,
+            "source_topic": self.source.topic,
+            "source_partition": self.source.partition,
+            "source_offset": self.source.offset,
+            "first_attempt_at": iso(self.first_attempt_at),
+            "completed_at": iso(self.completed_at),
+        }
+
+
+def iso(timestamp: float) -> str:
+    """An epoch time as an ISO-8601 UTC string with milliseconds."""
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def result_json(outcome: Outcome) -> bytes:
+    return json.dumps(outcome.to_record(), separators=(",", ":"), default=str).encode()
+
+
+def original_headers(record: Record) -> Headers:
+    """The record's headers without any the dispatcher added on an earlier pass."""
+    return tuple((k, v) for k, v in record.headers if not k.startswith(HEADER_PREFIXES))
+
+
+def dead_letter_headers(outcome: Outcome, record: Record, *, failed_at: float) -> Headers:
+    """The original headers plus the contract's dead-letter and Kafka Connect headers."""
+    message = (outcome.error or "")[:MAX_ERROR_CHARS]
+    kind = outcome.error_kind or "unknown"
+    ours = {
+        "dispatcher.hook.id": outcome.hook_id,
+        "dispatcher.error.kind": kind,
+        "dispatcher.error.message": message,
+        "dispatcher.http.status": "" if outcome.http_status is None else str(outcome.http_status),
+        "dispatcher.attempts": str(outcome.attempts),
+        "dispatcher.idempotency.key": outcome.idempotency_key,
+        "dispatcher.source.topic": outcome.source.topic,
+        "dispatcher.source.partition": str(outcome.source.partition),
+        "dispatcher.source.offset": str(outcome.source.offset),
+        "dispatcher.failed.at": iso(failed_at),
+        "__connect.errors.topic": outcome.source.topic,
+        "__connect.errors.partition": str(outcome.source.partition),
+        "__connect.errors.offset": str(outcome.source.offset),
+        "__connect.errors.exception.class.name": f"dugaa.dispatcher.{kind}",
+        "__connect.errors.exception.message": message,
+    }
+    replayed = record.header("dispatcher.replay.of")
+    extra = (("dispatcher.replayed.from", replayed),) if replayed else ()
+    return original_headers(record) + tuple((k, v.encode()) for k, v in ours.items()) + extra
+
+
+@dataclass(frozen=True, slots=True)
+class RetryState:
+    """What a retry-tier record carries about its pair, read back from its headers."""
+
+    hook_id: str
+    attempts: int
+    first_attempt_at: float
+    due_at: float
+    source: Source
+    idempotency_key: str
+    last_error_kind: str = ""
+    last_error: str = ""
+
+    def headers(self) -> Headers:
+        values = {
+            "dispatcher.hook.id": self.hook_id,
+            "dispatcher.attempts": str(self.attempts),
+            "dispatcher.first.attempt.at": f"{self.first_attempt_at:.3f}",
+            "dispatcher.due.at": f"{self.due_at:.3f}",
+            "dispatcher.source.topic": self.source.topic,
+            "dispatcher.source.partition": str(self.source.partition),
+            "dispatcher.source.offset": str(self.source.offset),
+            "dispatcher.idempotency.key": self.idempotency_key,
+            "dispatcher.error.kind": self.last_error_kind,
+            "dispatcher.error.message": self.last_error[:MAX_ERROR_CHARS],
+        }
+        return tuple((k, v.encode()) for k, v in values.items())
+
+    @classmethod
+    def from_record(cls, record: Record) -> RetryState | None:
+        """The state in a retry-tier record, or None when its headers are missing or broken."""
+
+        def text(name: str) -> str:
+            value = record.header(name)
+            return value.decode("utf-8", "replace") if value is not None else ""
+
+        try:
+            return cls(
+                hook_id=text("dispatcher.hook.id"),
+                attempts=int(text("dispatcher.attempts")),
+                first_attempt_at=float(text("dispatcher.first.attempt.at")),
+                due_at=float(text("dispatcher.due.at")),
+                source=Source(
+                    text("dispatcher.source.topic"),
+                    int(text("dispatcher.source.partition")),
+                    int(text("dispatcher.source.offset")),
+                ),
+                idempotency_key=text("dispatcher.idempotency.key"),
+                last_error_kind=text("dispatcher.error.kind"),
+                last_error=text("dispatcher.error.message"),
+            )
+        except ValueError:
+            return None

@@ -1,0 +1,257 @@
+"""The service configuration (contract section 2): loaded once, typed, env-overridable.
+
+Every key has a default; `DISPATCHER_<SECTION>_<KEY>` environment variables override the file
+(`DISPATCHER_KAFKA_BOOTSTRAP_SERVERS` -> `kafka: {bootstrap.servers: ...}`). Secret references
+(`${env:NAME}`, `${file:/path}`) are resolved into `Secret` values and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from dispatcher.durations import format_duration, parse_duration
+from dispatcher.errors import ConfigError
+from dispatcher.secrets import Secret, resolve_tree
+
+DEFAULT_PATH = "dispatcher.yaml"
+ENV_PREFIX = "DISPATCHER_"
+SECTIONS = ("kafka", "topics", "admin", "schema_registry")
+SCALARS = {
+    "group_id": str,
+    "hooks_file": str,
+    "http_port": int,
+    "allow_private_networks": bool,
+    "drain_timeout": str,
+    "max_inflight": int,
+    "max_inflight_per_partition": int,
+    "local_retries": int,
+    "result_format": str,
+    "log_level": str,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    events: tuple[str, ...] = ("dugaa.events",)
+    results: str = "dugaa.dispatch.results"
+    dead_letter: str = "dugaa.dispatch.dlq"
+    retry: tuple[float, ...] = (30.0, 300.0, 3600.0)
+    retry_prefix: str = "dugaa.dispatch.retry"
+    hooks: str = "dugaa.dispatch.hooks"
+
+    def retry_topic(self, tier: int) -> str:
+        return f"{self.retry_prefix}.{format_duration(self.retry[tier])}"
+
+    @property
+    def retry_topics(self) -> tuple[str, ...]:
+        return tuple(self.retry_topic(i) for i in range(len(self.retry)))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything `dispatcher run` needs to know, with defaults for every key."""
+
+    kafka: Mapping[str, Any] = field(
+        default_factory=lambda: {"bootstrap.servers": "127.0.0.1:9092"}
+    )
+    group_id: str = "dugaa-dispatcher"
+    topics: Topics = field(default_factory=Topics)
+    hooks_file: str | None = None
+    http_port: int = 9400
+    allow_private_networks: bool = False
+    allow_cidrs: tuple[IPv4Network | IPv6Network, ...] = ()
+    drain_timeout: float = 30.0
+    max_inflight: int = 10_000
+    max_inflight_per_partition: int = 2_000
+    local_retries: int = 3
+    result_format: str = "json"
+    admin_token: Secret | None = None
+    schema_registry: Mapping[str, Any] = field(default_factory=dict)
+    log_level: str = "INFO"
+    source: str = "<defaults>"
+
+    def kafka_config(self) -> dict[str, Any]:
+        """The librdkafka configuration with secrets revealed: only for the Kafka clients."""
+        return {k: v.reveal() if isinstance(v, Secret) else v for k, v in self.kafka.items()}
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return str(self.kafka.get("bootstrap.servers", ""))
+
+
+def default_config_path(explicit: str | None) -> str | None:
+    """`--config`, else `$DISPATCHER_CONFIG`, else ./dispatcher.yaml when present."""
+    if explicit:
+        return explicit
+    if os.environ.get("DISPATCHER_CONFIG"):
+        return os.environ["DISPATCHER_CONFIG"]
+    return DEFAULT_PATH if Path(DEFAULT_PATH).exists() else None
+
+
+def load_settings(path: str | None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read `path` (or only defaults), apply environment overrides, check and type every key."""
+    raw: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    name = path or "<defaults>"
+    if path is not None:
+        raw, lines = _read_yaml(Path(path))
+    _apply_env(raw, os.environ if environ is None else environ)
+    try:
+        return _build(raw, name)
+    except _KeyProblem as problem:
+        line = lines.get(problem.key.split(".")[0], 1)
+        raise ConfigError(f"{name}:{line}: {problem.key}: {problem.message}") from None
+
+
+class _KeyProblem(Exception):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        document = YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise ConfigError(f"{path}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if document is None:
+        return {}, {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}:1: the configuration must be a mapping")
+    lines = {str(k): _line_of(document, k) for k in document}
+    return _plain(document), lines
+
+
+def _line_of(mapping: Any, key: Any) -> int:
+    try:
+        return int(mapping.lc.key(key)[0]) + 1
+    except (AttributeError, KeyError, TypeError):
+        return 1
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "DISPATCHER_CONFIG":
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        if rest in SCALARS:
+            raw[rest] = value
+            continue
+        for section in SECTIONS:
+            if rest.startswith(section + "_"):
+                key = rest[len(section) + 1 :]
+                if section == "kafka":
+                    key = key.replace("_", ".")
+                raw.setdefault(section, {})[key] = value
+                break
+
+
+def _build(raw: dict[str, Any], source: str) -> Settings:
+    known = set(SCALARS) | set(SECTIONS) | {"allow_cidrs"}
+    for key in raw:
+        if key not in known:
+            raise _KeyProblem(key, f"unknown key (known: {', '.join(sorted(known))})")
+    kafka = _mapping(raw, "kafka") or {"bootstrap.servers": "127.0.0.1:9092"}
+    kafka = {str(k): v for k, v in resolve_tree(kafka, where="kafka").items()}
+    admin = _mapping(raw, "admin")
+    token = admin.get("token")
+    registry = _mapping(raw, "schema_registry")
+    values: dict[str, Any] = {}
+    for key, kind in SCALARS.items():
+        if key in raw and raw[key] is not None:
+            values[key] = _coerce(key, raw[key], kind)
+    if "drain_timeout" in values:
+        values["drain_timeout"] = _duration("drain_timeout", values["drain_timeout"])
+    if values.get("result_format", "json") not in ("json", "avro"):
+        raise _KeyProblem("result_format", "must be json or avro")
+    return Settings(
+        kafka=kafka,
+        topics=_topics(_mapping(raw, "topics")),
+        allow_cidrs=_cidrs(raw.get("allow_cidrs") or []),
+        admin_token=resolve_tree(token, where="admin.token") if token else None,
+        schema_registry=resolve_tree(registry, where="schema_registry"),
+        source=source,
+        **values,
+    )
+
+
+def _mapping(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key) or {}
+    if not isinstance(value, dict):
+        raise _KeyProblem(key, "must be a mapping")
+    return value
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "1", "yes", "on"):
+            return True
+        if str(value).lower() in ("false", "0", "no", "off"):
+            return False
+        raise _KeyProblem(key, f"must be true or false, not {value!r}")
+    if kind is int:
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise _KeyProblem(key, f"must be an integer, not {value!r}") from None
+    return str(value)
+
+
+def _duration(key: str, value: Any) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise _KeyProblem(key, str(exc)) from None
+
+
+def _topics(raw: dict[str, Any]) -> Topics:
+    default = Topics()
+    unknown = set(raw) - {"events", "results", "dead_letter", "retry", "retry_prefix", "hooks"}
+    if unknown:
+        raise _KeyProblem("topics." + sorted(unknown)[0], "unknown key")
+    events = raw.get("events", default.events)
+    if isinstance(events, str):
+        events = [e.strip() for e in events.split(",") if e.strip()]
+    retry = raw.get("retry", default.retry)
+    if isinstance(retry, str):
+        retry = [r.strip() for r in retry.split(",") if r.strip()]
+    return Topics(
+        events=tuple(str(e) for e in events),
+        results=str(raw.get("results", default.results)),
+        dead_letter=str(raw.get("dead_letter", default.dead_letter)),
+        retry=tuple(_duration("topics.retry", r) for r in retry),
+        retry_prefix=str(raw.get("retry_prefix", default.retry_prefix)),
+        hooks=str(raw.get("hooks", default.hooks)),
+    )
+
+
+def _cidrs(raw: list[Any]) -> tuple[IPv4Network | IPv6Network, ...]:
+    try:
+        return tuple(ip_network(str(c), strict=False) for c in raw)
+    except ValueError as exc:
+        raise _KeyProblem("allow_cidrs", str(exc)) from None

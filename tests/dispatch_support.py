@@ -1,0 +1,151 @@
+"""Run the dispatcher against the session broker: configuration files, in-thread and subprocess workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kafka_support import Outgoing, create_topic, produce, wait_for
+
+from dispatcher.engine.worker import Worker
+from dispatcher.hooks.loader import load_hooks_file
+from dispatcher.hooks.matching import HookIndex
+from dispatcher.metrics import Metrics
+from dispatcher.settings import Settings, load_settings
+
+
+@dataclass
+class Deployment:
+    """The topics and files of one dispatcher deployment under test (uuid-named topics)."""
+
+    bootstrap: str
+    directory: Path
+    hooks: list[dict[str, Any]]
+    partitions: int = 1
+    retry: tuple[str, ...] = ("1s", "2s")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        tag = uuid.uuid4().hex[:10]
+        self.events = create_topic(self.bootstrap, f"events-{tag}", self.partitions)
+        self.results = f"results-{tag}"
+        self.dead_letter = f"dlq-{tag}"
+        self.retry_prefix = f"retry-{tag}"
+        self.group = f"dispatcher-{tag}"
+        self.hooks_path = self.directory / f"hooks-{tag}.yaml"
+        self.config_path = self.directory / f"dispatcher-{tag}.yaml"
+        self.write()
+
+    def write(self) -> None:
+        self.hooks_path.write_text(yaml.safe_dump({"hooks": self.hooks}, sort_keys=False))
+        config = {
+            "kafka": {"bootstrap.servers": self.bootstrap},
+            "group_id": self.group,
+            "topics": {
+                "events": [self.events],
+                "results": self.results,
+                "dead_letter": self.dead_letter,
+                "retry": list(self.retry),
+                "retry_prefix": self.retry_prefix,
+            },
+            "hooks_file": str(self.hooks_path),
+            "http_port": 0,
+            "allow_private_networks": True,
+            "drain_timeout": "20s",
+            **self.extra,
+        }
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(str(self.config_path), environ={})
+
+    def produce_events(self, events: list[dict[str, Any]], keys: list[str] | None = None) -> None:
+        records = [
+            Outgoing(json.dumps(e), key=(keys[i] if keys else None),
+                     headers=(("content-type", b"application/cloudevents+json"),))
+            for i, e in enumerate(events)
+        ]
+        produce(self.bootstrap, self.events, records)
+
+    def produce_raw(self, records: list[Outgoing]) -> None:
+        produce(self.bootstrap, self.events, records)
+
+    @contextmanager
+    def worker(self) -> Iterator[Worker]:
+        """A worker in a thread of this process; stopped (gracefully) on exit."""
+        settings = self.settings
+        worker = Worker(settings, HookIndex(load_hooks_file(settings.hooks_file or "")),
+                        metrics=Metrics())
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                worker.run(install_signals=False)
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, name="worker", daemon=True)
+        thread.start()
+        try:
+            yield worker
+        finally:
+            worker.request_stop()
+            thread.join(timeout=60)
+        assert not thread.is_alive(), "worker did not stop"
+        assert not errors, errors
+
+    def process(self, *args: str) -> subprocess.Popen[bytes]:
+        """`dispatcher run` in a subprocess (for SIGKILL / SIGTERM tests)."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        return subprocess.Popen(
+            [sys.executable, "-m", "dispatcher", "run", "--config", str(self.config_path), *args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+
+
+def cloud_event(event_type: str, data: Any, event_id: str | None = None) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": event_id or str(uuid.uuid4()),
+        "type": event_type,
+        "source": "/dugaa/tests",
+        "time": "2026-11-29T10:00:00Z",
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+
+
+def hook(hook_id: str, url: str, events: list[str], **extra: Any) -> dict[str, Any]:
+    return {"id": hook_id, "events": events, "url": url, **extra}
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+    process.send_signal(sig)
+    return process.wait(timeout=timeout)
+
+
+def by_key(records: list[Any], field_name: str) -> dict[Any, list[Any]]:
+    grouped: dict[Any, list[Any]] = {}
+    for record in records:
+        grouped.setdefault(record.json()[field_name], []).append(record)
+    return grouped
+
+
+def wait_ready(worker: Worker, timeout: float = 30.0) -> None:
+    wait_for(lambda: worker.metrics.ready._value.get() == 1, timeout, message="worker assigned")
+
+
+def headers_of(record: Any) -> Mapping[str, bytes | None]:
+    return dict(record.headers)
