@@ -1,0 +1,35 @@
+"""Avro for the dispatcher: the schemas in schemas/, Avro events in, Avro result records out."""
+
+from dispatcher.avro.decoder import (
+    CLOUDEVENTS_CONTENT_TYPE,
+    EVENT_CONTENT_TYPE,
+    AvroEventDecoder,
+    content_type,
+    encode_event,
+)
+from dispatcher.avro.registry import RegistrySchemas, registry_client
+from dispatcher.avro.results import (
+    RESULT_FIELDS,
+    AvroResultSerializer,
+    JsonResultSerializer,
+    ResultSerializer,
+    read_result,
+)
+from dispatcher.avro.schemas import AvroSchema, bundled
+
+__all__ = [
+    "CLOUDEVENTS_CONTENT_TYPE",
+    "EVENT_CONTENT_TYPE",
+    "RESULT_FIELDS",
+    "AvroEventDecoder",
+    "AvroResultSerializer",
+    "AvroSchema",
+    "JsonResultSerializer",
+    "RegistrySchemas",
+    "ResultSerializer",
+    "bundled",
+    "content_type",
+    "encode_event",
+    "read_result",
+    "registry_client",
+]

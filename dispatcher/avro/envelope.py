@@ -1,0 +1,170 @@
+"""Between decoded Avro values and `Event`: our envelope, the CloudEvents format, binary-mode data.
+
+Decoded values become what hooks map from, JSON-like: bytes become base64 text, timestamps, dates
+and UUIDs their ISO text; decimals stay `Decimal` (rendering writes their exact digits).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from dispatcher.errors import DecodeError
+from dispatcher.events import MAX_DEPTH, Event, Record
+
+ATTRIBUTES = ("id", "type", "source", "specversion", "time", "subject", "datacontenttype")
+ENVELOPE_FIELDS = frozenset(("id", "type", "source"))
+CLOUDEVENTS_FIELDS = frozenset(("attribute", "data"))
+MAX_EXACT_FLOAT = 2.0**53
+
+
+def from_envelope(value: Mapping[str, Any]) -> Event:
+    """The event in a decoded event.avsc record; its `specversion` defaults to 1.0."""
+    attributes = {name: plain(value.get(name)) for name in ATTRIBUTES}
+    attributes["specversion"] = attributes["specversion"] or "1.0"
+    attributes["data"] = _data(value.get("data"), attributes["datacontenttype"])
+    return Event.from_dict(attributes)
+
+
+def from_cloudevent(value: Mapping[str, Any]) -> Event:
+    """The event in a record of the CloudEvents Avro format, read with record names on."""
+    attribute = value["attribute"]
+    attributes = {name: attribute.get(name) for name in ATTRIBUTES}
+    raw = value["data"]
+    if isinstance(raw, bytes | str) or raw is None:
+        attributes["data"] = _data(raw, attributes["datacontenttype"])
+    else:
+        try:
+            attributes["data"] = _checked(_tree(raw))
+        except RecursionError:
+            raise DecodeError("data nests too deeply") from None
+    return Event.from_dict(attributes)
+
+
+def from_binary(record: Record, data: Any) -> Event:
+    """A binary-mode event: attributes from the ce_* headers, `data` decoded from the value."""
+    attributes: dict[str, Any] = {}
+    for key, raw in record.headers:
+        if key.lower().startswith("ce_"):
+            try:
+                attributes[key[3:].lower()] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DecodeError(f"header {key} is not UTF-8 text") from None
+    content_type = record.header("content-type")
+    attributes["datacontenttype"] = (
+        content_type.decode("utf-8", "replace") if content_type else None
+    )
+    attributes["data"] = _checked(plain(data))
+    return Event.from_dict(attributes)
+
+
+def to_envelope(event: Event) -> dict[str, Any]:
+    """The event.avsc record for `event`: structured data travels as UTF-8 JSON bytes."""
+    record: dict[str, Any] = {name: getattr(event, name) for name in ATTRIBUTES}
+    record["data"] = _data_out(event.data, event.datacontenttype)
+    return record
+
+
+def to_cloudevent(event: Event) -> dict[str, Any]:
+    """The CloudEvents Avro format record for `event` (data as bytes or text, never as a tree)."""
+    attribute = {name: getattr(event, name) for name in ATTRIBUTES}
+    return {
+        "attribute": {name: value for name, value in attribute.items() if value is not None},
+        "data": _data_out(event.data, event.datacontenttype),
+    }
+
+
+def plain(value: Any) -> Any:
+    """A decoded Avro value as JSON-like data (see the module docstring)."""
+    if value is None or isinstance(value, bool | int | float | str | Decimal):
+        return value
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    raise DecodeError(f"Avro value of unexpected type {type(value).__name__}")
+
+
+def _data(raw: bytes | str | None, content_type: str | None) -> Any:
+    if not isinstance(raw, bytes):
+        return raw
+    if _is_json(content_type):
+        try:
+            return _checked(json.loads(raw))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise DecodeError(f"data is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise DecodeError("data nests too deeply") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii")
+
+
+def _data_out(data: Any, content_type: str | None) -> bytes | str | None:
+    if data is None or isinstance(data, bytes):
+        return data
+    if isinstance(data, str) and not _is_json(content_type):
+        return data
+    try:
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"event data cannot be written as JSON: {exc}") from None
+
+
+def _tree(value: Any) -> Any:
+    """The JSON value in the CloudEvents format's data union (every nested object is a record)."""
+    if isinstance(value, tuple):  # a CloudEventData record chosen in the union, with its name
+        return _object(value[1])
+    if isinstance(value, Mapping):
+        return {str(key): _tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_object(item) for item in value]
+    return _number(value)
+
+
+def _object(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(key): _member(item) for key, item in record["value"].items()}
+
+
+def _member(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key): _object(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_object(item) for item in value]
+    return _number(value)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_EXACT_FLOAT:
+        return int(value)  # JSON has one number type; the format stores every number as double
+    return value
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return not media or media in ("application/json", "text/json") or media.endswith("+json")
+
+
+def _checked(document: Any) -> Any:
+    stack = [(document, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise DecodeError(f"data nests deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return document

@@ -1,0 +1,98 @@
+"""Avro schemas from a Confluent-compatible Schema Registry, fetched by id once and kept."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from dispatcher.avro.schemas import AvroSchema, NamedSchemas
+from dispatcher.errors import DecodeError
+from dispatcher.secrets import Secret
+
+NOT_FOUND = 404
+MAX_REFERENCE_DEPTH = 16
+
+
+def registry_client(config: Mapping[str, Any]) -> SchemaRegistryClient | None:
+    """A client for the `schema_registry` configuration section, or None when it names no `url`.
+
+    The section is passed to `SchemaRegistryClient` as-is (`url`, `basic.auth.user.info`,
+    `ssl.ca.location`, ...), secrets revealed; `mock://NAME` gives confluent-kafka's in-memory one.
+    """
+    if not config.get("url"):
+        return None
+    conf = {str(k): v.reveal() if isinstance(v, Secret) else v for k, v in config.items()}
+    return SchemaRegistryClient.new_client(conf)
+
+
+class RegistrySchemas:
+    """Parsed Avro schemas by registry id: each is fetched once, then served from memory."""
+
+    __slots__ = ("_by_id", "_client", "_lock")
+
+    def __init__(self, client: SchemaRegistryClient) -> None:
+        self._client = client
+        self._by_id: dict[int, AvroSchema] = {}
+        self._lock = threading.Lock()
+
+    def by_id(self, schema_id: int) -> AvroSchema:
+        """The schema registered under `schema_id`; `DecodeError` saying why when there is none."""
+        found = self._by_id.get(schema_id)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._by_id.get(schema_id)
+            if found is None:
+                found = self._fetch(schema_id)
+                self._by_id[schema_id] = found
+        return found
+
+    def register(self, subject: str, schema: AvroSchema) -> int:
+        """Register `schema` under `subject` (a no-op when it is already there); its id."""
+        schema_id = self._client.register_schema(subject, Schema(schema.text, "AVRO"))
+        with self._lock:
+            self._by_id.setdefault(schema_id, schema)
+        return int(schema_id)
+
+    def _fetch(self, schema_id: int) -> AvroSchema:
+        where = f"schema id {schema_id}"
+        try:
+            schema = self._client.get_schema(schema_id)
+            named: NamedSchemas = {}
+            recursive = self._resolve_references(schema, named, depth=0)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == NOT_FOUND:
+                raise DecodeError(f"{where} is not in the schema registry") from None
+            raise DecodeError(f"schema registry refused {where}: {exc}") from None
+        except DecodeError:
+            raise
+        except Exception as exc:  # transport errors of the registry's HTTP client
+            raise DecodeError(f"schema registry unreachable for {where}: {exc!r}") from None
+        if (schema.schema_type or "AVRO").upper() != "AVRO":
+            raise DecodeError(f"{where} is a {schema.schema_type} schema, not Avro")
+        try:
+            return AvroSchema.from_text(schema.schema_str or "", named=named, recursive=recursive)
+        except ValueError as exc:
+            raise DecodeError(f"{where}: {exc}") from None
+
+    def _resolve_references(self, schema: Schema, named: NamedSchemas, *, depth: int) -> bool:
+        """Parse the schemas `schema` references into `named`; whether any of them is recursive."""
+        if depth > MAX_REFERENCE_DEPTH:
+            raise DecodeError("schema references nest deeper than 16 levels")
+        recursive = False
+        for reference in schema.references or ():
+            if reference.subject is None or reference.version is None:
+                raise DecodeError(f"schema reference {reference.name} lacks a subject or version")
+            registered = self._client.get_version(reference.subject, reference.version)
+            child = registered.schema
+            recursive |= self._resolve_references(child, named, depth=depth + 1)
+            try:
+                parsed = AvroSchema.from_text(child.schema_str or "", named=named)
+            except ValueError as exc:
+                raise DecodeError(f"referenced schema {reference.name}: {exc}") from None
+            recursive |= parsed.recursive
+        return recursive
