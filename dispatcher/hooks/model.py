@@ -55,7 +55,7 @@ class FieldSpec:
 class Expectation:
     """One check on the parsed response body; all must hold for success."""
 
-    path: str
+    path: str = ""  # "" or ".": the whole body
     equals: Any = None
     exists: bool | None = None
     matches: str | None = None
@@ -65,7 +65,7 @@ class Expectation:
     def from_dict(cls, raw: dict[str, Any]) -> Expectation:
         one_of = raw.get("in")
         return cls(
-            path=raw["path"],
+            path=raw.get("path", ""),
             equals=raw.get("equals"),
             exists=raw.get("exists"),
             matches=raw.get("matches"),
@@ -208,6 +208,8 @@ class Hook:
     csv_delimiter: str = ","
     csv_header: bool = True
     xml_root: str = "message"
+    xml_item: str = "item"  # the element of each entry of a list
+    xml_namespace: str | None = None
     fields: tuple[FieldSpec, ...] = ()
     response: ResponseSpec = field(default_factory=ResponseSpec)
     encryption: EncryptionSpec | None = None
@@ -220,6 +222,7 @@ class Hook:
     allow_private_networks: bool | None = None  # None: the service-wide setting decides
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD
     tls: TlsSpec = field(default_factory=TlsSpec)
+    description: str = ""
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], *, where: str = "hook") -> Hook:
@@ -239,6 +242,8 @@ class Hook:
             csv_delimiter=csv.get("delimiter", ","),
             csv_header=bool(csv.get("header", True)),
             xml_root=xml.get("root", "message"),
+            xml_item=xml.get("item", "item"),
+            xml_namespace=xml.get("namespace"),
             fields=tuple(FieldSpec.from_dict(f) for f in raw.get("fields", ())),
             response=ResponseSpec.from_dict(raw.get("response")),
             encryption=(
@@ -255,6 +260,7 @@ class Hook:
             allow_private_networks=raw.get("allow_private_networks"),
             max_payload_bytes=int(raw.get("max_payload_bytes", DEFAULT_MAX_PAYLOAD)),
             tls=TlsSpec(verify=bool(tls.get("verify", True)), ca=tls.get("ca")),
+            description=str(raw.get("description", "")),
         )
 
 

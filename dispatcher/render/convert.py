@@ -1,0 +1,173 @@
+"""Field `type` conversions and the text form of values, exact for decimals. Pure.
+
+Exactness of decimals: event data arrives through `json.loads`, so a JSON number such as
+`19.99` is a Python float by the time it reaches us. `repr(float)` is the shortest text that
+reads back as the same float, so `Decimal(repr(x))` recovers the digits the producer wrote for
+every number of up to 15 significant digits (all amounts of money in practice) and never
+introduces binary noise such as `19.989999999999998`. Producers needing more digits send the
+number as a JSON string, which is converted digit for digit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+TYPES = ("string", "integer", "decimal", "boolean", "datetime")
+DATETIME_SPECIAL = ("iso8601", "epoch", "epoch_ms")
+_TRUE = frozenset({"true", "yes", "y", "on", "1"})
+_FALSE = frozenset({"false", "no", "n", "off", "0"})
+
+
+def to_decimal(value: Any) -> Decimal:
+    """The exact decimal that `value` stands for; ValueError when it is not a number."""
+    if isinstance(value, bool):
+        raise ValueError(f"{_show(value)} is a boolean, not a number")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"{_show(value)} is not a number") from None
+    else:
+        raise ValueError(f"a {type(value).__name__} is not a number")
+    if not result.is_finite():
+        raise ValueError(f"{_show(value)} is not a finite number")
+    return result
+
+
+def to_integer(value: Any) -> int:
+    """`value` as an integer; ValueError when it has a fractional part (never truncated)."""
+    number = to_decimal(value)
+    if number != number.to_integral_value():
+        raise ValueError(f"{_show(value)} is not a whole number")
+    return int(number)
+
+
+def to_boolean(value: Any) -> bool:
+    """`value` as a boolean: true/false, yes/no, on/off, 1/0 (any case)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+    raise ValueError(f"{_show(value)} is not a boolean")
+
+
+def to_datetime(value: Any) -> datetime:
+    """`value` as a datetime: ISO 8601 text or epoch seconds (UTC)."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{_show(value)} is out of range for a timestamp") from None
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{_show(value)} is not an ISO 8601 date-time") from None
+    raise ValueError(f"a {type(value).__name__} is not a date-time")
+
+
+def format_datetime(moment: datetime, fmt: str | None) -> str | int:
+    """`moment` written as `fmt`: a strftime pattern, `iso8601` (default), `epoch`, `epoch_ms`."""
+    if fmt is None or fmt == "iso8601":
+        return moment.isoformat()
+    if fmt in ("epoch", "epoch_ms"):
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        seconds = Decimal(repr(aware.timestamp()))
+        scaled = seconds * 1000 if fmt == "epoch_ms" else seconds
+        return int(scaled.to_integral_value())
+    return moment.strftime(fmt)
+
+
+def convert(value: Any, type_name: str | None, fmt: str | None = None) -> Any:
+    """`value` converted to the field type `type_name` (None: unchanged); ValueError if it cannot."""
+    if type_name is None:
+        return value
+    if type_name == "string":
+        return text_of(value)
+    if type_name == "integer":
+        return to_integer(value)
+    if type_name == "decimal":
+        return to_decimal(value)
+    if type_name == "boolean":
+        return to_boolean(value)
+    if type_name == "datetime":
+        return format_datetime(to_datetime(value), fmt)
+    raise ValueError(f"unknown type {type_name!r}")
+
+
+def text_of(value: Any) -> str:
+    """The text a value is written as in csv, xml, form and templates (JSON style for the rest)."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite number")
+        return decimal_text(to_decimal(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return json_text(value)
+
+
+def decimal_text(number: Decimal) -> str:
+    """`number` in plain notation, never with an exponent (`1E+2` is written `100`)."""
+    return format(number, "f")
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON for `value`, writing decimals digit for digit (json.dumps cannot)."""
+    if isinstance(value, dict):
+        items = (f"{_json_string(str(k))}:{json_text(v)}" for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(json_text(v) for v in value) + "]"
+    if isinstance(value, str):
+        return _json_string(value)
+    if isinstance(value, Decimal):
+        return decimal_text(to_decimal(value))
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    if isinstance(value, datetime | date):
+        return json.dumps(value.isoformat())
+    if value is None or isinstance(value, int):
+        return json.dumps(value)
+    raise ValueError(f"a {type(value).__name__} ({_show(value)}) cannot be written as JSON")
+
+
+def _json_string(text: str) -> str:
+    written = json.dumps(text, ensure_ascii=False)
+    try:
+        written.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a `\\ud800` escape: keep it escaped
+        return json.dumps(text)
+    return written
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

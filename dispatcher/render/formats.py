@@ -1,0 +1,104 @@
+"""Body encoders (json, csv, form) and the shapes they take from mapped fields or raw data. Pure.
+
+Mapped fields arrive as ordered (name, value) pairs. json and xml nest dotted names
+(`customer.name` -> {"customer": {"name": ...}}); csv and form keep each name as written.
+Raw event data (a hook without `fields`) is written as it is: csv writes an object as one row
+and a list of objects as rows; form writes an object's keys, nested ones with dotted names.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+from dispatcher.render.convert import json_text, text_of
+
+JSON_TYPE = "application/json"
+CSV_TYPE = "text/csv; charset=utf-8"
+XML_TYPE = "application/xml; charset=utf-8"
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+Pairs = Sequence[tuple[str, Any]]
+
+
+def nest(pairs: Pairs) -> dict[str, Any]:
+    """An object built from dotted names, keys in first-written order; ValueError on a clash."""
+    root: dict[str, Any] = {}
+    made = {id(root)}  # objects built here, as opposed to object values taken from the event
+    for name, value in pairs:
+        *parents, leaf = name.split(".")
+        node = root
+        for i, part in enumerate(parents):
+            if part not in node:
+                node[part] = {}
+                made.add(id(node[part]))
+            node = node[part]
+            if id(node) not in made:
+                raise ValueError(f"{'.'.join(parents[: i + 1])!r} is both a value and an object")
+        if leaf in node:
+            raise ValueError(f"{name!r} is written twice or is both a value and an object")
+        node[leaf] = value
+    return root
+
+
+def flatten(document: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Dotted (name, leaf) pairs of a nested object; lists and scalars are leaves."""
+    if not isinstance(document, dict) or (prefix and not document):
+        return [(prefix, document)]
+    pairs: list[tuple[str, Any]] = []
+    for key, value in document.items():
+        pairs.extend(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return pairs
+
+
+def json_body(document: Any) -> bytes:
+    """Compact UTF-8 JSON, decimals exact."""
+    return json_text(document).encode("utf-8")
+
+
+def csv_body(header: Sequence[str] | None, rows: Iterable[Sequence[Any]], delimiter: str) -> bytes:
+    """RFC 4180 CSV: CRLF line ends, fields with the delimiter, quotes or line breaks quoted."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    if header is not None:
+        writer.writerow(header)
+    for row in rows:
+        writer.writerow([text_of(value) for value in row])
+    return out.getvalue().encode("utf-8")
+
+
+def csv_table(data: Any) -> tuple[list[str] | None, list[list[Any]]]:
+    """The header and rows that raw data stands for (an object, a list of objects or of rows)."""
+    if isinstance(data, dict):
+        pairs = flatten(data)
+        return [name for name, _ in pairs], [[value for _, value in pairs]]
+    if isinstance(data, list) and data and all(isinstance(item, dict) for item in data):
+        flat = [dict(flatten(item)) for item in data]
+        header = list(dict.fromkeys(name for row in flat for name in row))
+        return header, [[row.get(name) for name in header] for row in flat]
+    if isinstance(data, list):
+        return None, [item if isinstance(item, list) else [item] for item in data]
+    return None, [[data]]
+
+
+def form_body(pairs: Pairs) -> bytes:
+    """application/x-www-form-urlencoded; a list value repeats its key (`to=a&to=b`)."""
+    flat: list[tuple[str, str]] = []
+    for name, value in pairs:
+        values = value if isinstance(value, list) else [value]
+        flat.extend((name, text_of(item)) for item in values)
+    return urlencode(flat, encoding="utf-8").encode("ascii")
+
+
+def form_pairs(data: Any) -> list[tuple[str, Any]]:
+    """The form pairs raw data stands for; ValueError unless it is an object."""
+    if not isinstance(data, dict):
+        raise ValueError(f"form needs the event data to be an object, not {_kind(data)}")
+    return flatten(data)
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__

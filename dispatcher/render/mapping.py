@@ -1,0 +1,117 @@
+"""Field mapping: the exact keys a third party listens to, each valued from the event. Pure.
+
+A field takes its value from exactly one of `from` (a path into the event), `value` (a
+constant) or `template` (text with `{path}` placeholders; `{{` and `}}` are literal braces).
+Templates are substituted, never evaluated: braces inside event data are inert text.
+A value that is missing or null becomes the field's `default`; failing that, a `required`
+field fails the render and any other field is null (empty in csv, xml and form).
+A template placeholder that is missing or null is written as empty text unless the field is
+`required`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from dispatcher.errors import RenderError
+from dispatcher.hooks.model import FieldSpec
+from dispatcher.render.convert import convert, text_of
+from dispatcher.render.paths import MISSING, Path, format_path, lookup, parse_path
+
+Template = tuple[str | Path, ...]
+EVENT_ROOTS = frozenset(
+    {"id", "type", "source", "specversion", "time", "subject", "datacontenttype", "data"}
+)
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+@lru_cache(maxsize=4096)
+def event_path(text: str) -> Path:
+    """The parsed `from` path or placeholder; ValueError unless it starts at an event attribute."""
+    path = parse_path(text)
+    if not path:
+        raise ValueError("the path is empty")
+    if path[0] not in EVENT_ROOTS:
+        roots = ", ".join(sorted(EVENT_ROOTS))
+        raise ValueError(f"{path[0]!r} is not part of an event (paths start with one of {roots})")
+    return path
+
+
+@lru_cache(maxsize=1024)
+def parse_template(text: str) -> Template:
+    """The literal texts and placeholder paths of `text`; ValueError when braces do not pair."""
+    parts: list[str | Path] = []
+    position = 0
+    literal = ""
+    for match in _PLACEHOLDER.finditer(text):
+        literal += text[position : match.start()]
+        position = match.end()
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            literal += token[0]
+            continue
+        if match.group(1) is None:
+            raise ValueError(
+                f"unpaired {token!r} at position {match.start() + 1} (write {token * 2})"
+            )
+        try:
+            path = event_path(match.group(1).strip())
+        except ValueError as exc:
+            raise ValueError(f"placeholder {{{match.group(1)}}}: {exc}") from None
+        if literal:
+            parts.append(literal)
+        parts.append(path)
+        literal = ""
+    literal += text[position:]
+    if literal:
+        parts.append(literal)
+    return tuple(parts)
+
+
+def map_fields(fields: Sequence[FieldSpec], event: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The (name, value) pairs of the body, in the order the fields are written."""
+    return [(spec.name, field_value(spec, event)) for spec in fields]
+
+
+def field_value(spec: FieldSpec, event: Mapping[str, Any]) -> Any:
+    """The value of one field for `event`; raise `RenderError` naming the field."""
+    try:
+        if spec.source is not None:
+            raw = lookup(event, event_path(spec.source))
+            wanted = spec.source
+        elif spec.template is not None:
+            raw = _fill(parse_template(spec.template), event, required=spec.required)
+            wanted = "its template"  # not reached when required: _fill names the placeholder
+        else:
+            raw, wanted = spec.value, "its value"
+    except ValueError as exc:
+        raise RenderError(f"field {spec.name!r}: {exc}") from None
+    if raw is MISSING or raw is None:
+        if spec.default is not None:
+            raw = spec.default
+        elif spec.required:
+            raise RenderError(f"field {spec.name!r} is required but {wanted} is missing")
+        else:
+            return None
+    try:
+        return convert(raw, spec.type, spec.format)
+    except ValueError as exc:
+        raise RenderError(f"field {spec.name!r}: cannot convert to {spec.type}: {exc}") from None
+
+
+def _fill(template: Template, event: Mapping[str, Any], *, required: bool) -> Any:
+    out: list[str] = []
+    for part in template:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        value = lookup(event, part)
+        if value is MISSING or value is None:
+            if required:
+                raise ValueError(f"placeholder {{{format_path(part)}}} is missing")
+            value = ""
+        out.append(text_of(value))
+    return "".join(out)

@@ -1,0 +1,88 @@
+"""The xml encoder: always well-formed, whatever the data holds. Pure.
+
+An object becomes child elements in key order; a key written `@name` becomes an attribute and
+`#text` the element's own text. A list becomes one `item` element (the name is configurable)
+per entry. Null is an empty element. Text is escaped (`&`, `<`, `>`, and `\\r`, which a parser
+would otherwise turn into `\\n`); characters XML 1.0 cannot carry at all (most control
+characters, lone surrogates) are replaced by U+FFFD. Element and attribute names must be XML
+names without a prefix: one that is not raises ValueError rather than being silently changed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dispatcher.render.convert import text_of
+
+DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+_START = (
+    "A-Z_a-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02ff\u0370-\u037d\u037f-\u1fff\u200c-\u200d"
+    "\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd\U00010000-\U000effff"
+)
+_NAME = re.compile(f"[{_START}][{_START}\\-.0-9\u00b7\u0300-\u036f\u203f-\u2040]*")
+_NOT_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_TEXT_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"}
+_ATTR_ESCAPES = {**_TEXT_ESCAPES, '"': "&quot;", "\n": "&#10;", "\t": "&#9;"}
+_TEXT_SPECIAL = re.compile("[&<>\r]")
+_ATTR_SPECIAL = re.compile('[&<>\r\n\t"]')
+
+
+def is_xml_name(name: str) -> bool:
+    """Whether `name` can be an element or attribute name (an XML Name without a `:` prefix)."""
+    return _NAME.fullmatch(name) is not None
+
+
+def xml_body(
+    root: str, document: Any, *, item: str = "item", namespace: str | None = None
+) -> bytes:
+    """The UTF-8 XML document with `document` under the element `root`."""
+    out: list[str] = [DECLARATION]
+    extra = {"xmlns": namespace} if namespace else {}
+    _element(root, document, item, out, extra)
+    return "".join(out).encode("utf-8")
+
+
+def escape_text(text: str) -> str:
+    """`text` safe as element content, XML 1.0 characters only."""
+    return _TEXT_SPECIAL.sub(lambda m: _TEXT_ESCAPES[m.group(0)], _NOT_CHAR.sub("\ufffd", text))
+
+
+def escape_attribute(text: str) -> str:
+    """`text` safe inside a double-quoted attribute value, whitespace kept exactly."""
+    return _ATTR_SPECIAL.sub(lambda m: _ATTR_ESCAPES[m.group(0)], _NOT_CHAR.sub("\ufffd", text))
+
+
+def _element(name: str, value: Any, item: str, out: list[str], extra: dict[str, str]) -> None:
+    _check_name(name, "element")
+    attributes = dict(extra)
+    children: list[tuple[str, Any]] = []
+    text: Any = None
+    if isinstance(value, dict):
+        for key, child in value.items():
+            key = str(key)
+            if key.startswith("@"):
+                _check_name(key[1:], "attribute")
+                attributes[key[1:]] = text_of(child)
+            elif key == "#text":
+                text = child
+            else:
+                children.append((key, child))
+    elif isinstance(value, list):
+        children = [(item, entry) for entry in value]
+    else:
+        text = value
+    attrs = "".join(f' {key}="{escape_attribute(val)}"' for key, val in attributes.items())
+    content = escape_text(text_of(text))
+    if not children and not content:
+        out.append(f"<{name}{attrs}/>")
+        return
+    out.append(f"<{name}{attrs}>{content}")
+    for child_name, child in children:
+        _element(child_name, child, item, out, {})
+    out.append(f"</{name}>")
+
+
+def _check_name(name: str, what: str) -> None:
+    if not is_xml_name(name):
+        raise ValueError(f"{name!r} cannot be an XML {what} name")
