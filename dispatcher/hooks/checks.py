@@ -119,8 +119,13 @@ def _field(i: int, spec: dict[str, Any]) -> Iterator[Finding]:
             parse_template(template)
         except ValueError as exc:
             yield ("fields", i, "template"), f"invalid template: {exc}"
-    if "format" in spec and kind != "datetime":
-        yield ("fields", i, "format"), "format applies only to type: datetime"
+    if "format" in spec and kind not in ("datetime", "decimal"):
+        yield ("fields", i, "format"), "format applies only to types datetime and decimal"
+    elif kind == "decimal" and isinstance(spec.get("format"), str):
+        try:
+            convert(0, kind, spec["format"])
+        except ValueError as exc:
+            yield ("fields", i, "format"), str(exc)
     if not isinstance(kind, str):
         return
     for key in ("value", "default"):

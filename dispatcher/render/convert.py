@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -20,6 +21,7 @@ TYPES = ("string", "integer", "decimal", "boolean", "datetime")
 DATETIME_SPECIAL = ("iso8601", "epoch", "epoch_ms")
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
+_PLACES = re.compile(r"0(\.0+)?")
 
 
 def to_decimal(value: Any) -> Decimal:
@@ -42,6 +44,20 @@ def to_decimal(value: Any) -> Decimal:
     if not result.is_finite():
         raise ValueError(f"{_show(value)} is not a finite number")
     return result
+
+
+def with_places(number: Decimal, fmt: str) -> Decimal:
+    """`number` written with the decimal places of `fmt` (`0.00`: two); never rounds."""
+    if _PLACES.fullmatch(fmt) is None:
+        raise ValueError(f"decimal format {fmt!r} is not of the form 0, 0.0, 0.00, ...")
+    places = len(fmt) - 2 if "." in fmt else 0
+    try:
+        exact = number.quantize(Decimal(1).scaleb(-places))
+    except InvalidOperation:
+        raise ValueError(f"{number} has too many digits") from None
+    if exact != number:
+        raise ValueError(f"{number} has more than {places} decimal places; it is never rounded")
+    return exact
 
 
 def to_integer(value: Any) -> int:
@@ -107,7 +123,7 @@ def convert(value: Any, type_name: str | None, fmt: str | None = None) -> Any:
     if type_name == "integer":
         return to_integer(value)
     if type_name == "decimal":
-        return to_decimal(value)
+        return to_decimal(value) if fmt is None else with_places(to_decimal(value), fmt)
     if type_name == "boolean":
         return to_boolean(value)
     if type_name == "datetime":
