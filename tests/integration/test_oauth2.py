@@ -1,0 +1,249 @@
+"""OAuth2 client credentials against a real token endpoint and API on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+
+from dispatcher.hooks.model import AuthSpec
+from dispatcher.secrets import Secret
+from dispatcher.security.auth import AuthError, OAuth2ClientCredentials, build_auth
+
+CLIENT_ID, CLIENT_SECRET = "dugaa", "s3cret/+value"
+
+
+class Authority:
+    """The state behind the token endpoint and the API: tokens issued, tokens honoured."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.issued: list[str] = []
+        self.valid: set[str] = set()
+        self.forms: list[dict[str, list[str]]] = []
+        self.api_calls = 0
+        self.refuse_all = False
+        self.expires_in = 3600
+
+    def issue(self, authorization: str, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        # RFC 6749 2.3.1: id and secret are form-encoded before the Basic encoding
+        expected = base64.b64encode(b"dugaa:s3cret%2F%2Bvalue").decode()
+        with self.lock:
+            self.forms.append(form)
+            if authorization != f"Basic {expected}":
+                return 401, {"error": "invalid_client"}
+            token = f"tok-{len(self.issued)}"
+            self.issued.append(token)
+            if not self.refuse_all:
+                self.valid.add(token)
+        return 200, {"access_token": token, "token_type": "bearer", "expires_in": self.expires_in}
+
+    def admit(self, authorization: str) -> int:
+        with self.lock:
+            self.api_calls += 1
+            return 200 if authorization.removeprefix("Bearer ") in self.valid else 401
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
+    server: Server
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length", "0"))
+        body = self.rfile.read(length)
+        authorization = self.headers.get("authorization", "")
+        if self.path == "/token":
+            status, payload = self.server.authority.issue(authorization, parse_qs(body.decode()))
+            self._reply(status, json.dumps(payload).encode())
+        else:
+            self._reply(self.server.authority.admit(authorization), b"{}")
+
+    def _reply(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.authority = Authority()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    srv = Server()
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=5)
+
+
+def _spec(server: Server, **extra: str) -> AuthSpec:
+    return AuthSpec.from_dict(
+        {
+            "type": "oauth2_client_credentials",
+            "token_url": f"{server.base}/token",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            **extra,
+        }
+    )
+
+
+def _auth(spec: AuthSpec, *, token_client: httpx.AsyncClient | None = None) -> httpx.Auth:
+    auth = build_auth(spec, token_client=token_client)
+    assert isinstance(auth, OAuth2ClientCredentials)
+    return auth
+
+
+def test_one_token_serves_many_requests(server: Server) -> None:
+    async def main() -> list[int]:
+        async with httpx.AsyncClient() as client:
+            auth = _auth(_spec(server, scope="sms:send"), token_client=client)
+            return [
+                (await client.post(f"{server.base}/api", auth=auth, content=b"{}")).status_code
+                for _ in range(30)
+            ]
+
+    assert asyncio.run(main()) == [200] * 30
+    assert server.authority.issued == ["tok-0"]
+    assert server.authority.forms == [{"grant_type": ["client_credentials"], "scope": ["sms:send"]}]
+
+
+def test_a_single_refresh_for_100_concurrent_requests(server: Server) -> None:
+    async def main() -> list[int]:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            auth = _auth(_spec(server), token_client=client)
+            posts = [client.post(f"{server.base}/api", auth=auth) for _ in range(100)]
+            first = [r.status_code for r in await asyncio.gather(*posts)]
+            server.authority.valid.clear()  # every cached token is now refused: 401 for all
+            posts = [client.post(f"{server.base}/api", auth=auth) for _ in range(100)]
+            return first + [r.status_code for r in await asyncio.gather(*posts)]
+
+    assert asyncio.run(main()) == [200] * 200
+    assert server.authority.issued == ["tok-0", "tok-1"]
+    # 100 + 100 that met a 401 and were retried once each with the one new token
+    assert server.authority.api_calls == 300
+
+
+def test_token_is_refreshed_on_expiry(server: Server) -> None:
+    now = [0.0]
+    server.authority.expires_in = 120
+
+    async def main() -> list[int]:
+        async with httpx.AsyncClient() as client:
+            auth = OAuth2ClientCredentials(
+                f"{server.base}/token",
+                CLIENT_ID,
+                Secret(CLIENT_SECRET),
+                token_client=client,
+                leeway=30,
+                clock=lambda: now[0],
+            )
+            codes = []
+            for step in (0, 80, 9, 2, 50):  # expires (for us) at 90, then at 91 + 90
+                now[0] += step
+                codes.append((await client.post(f"{server.base}/api", auth=auth)).status_code)
+            return codes
+
+    assert asyncio.run(main()) == [200] * 5
+    assert server.authority.issued == ["tok-0", "tok-1"]
+    assert server.authority.api_calls == 5
+
+
+def test_401_means_one_refresh_and_one_retry(server: Server) -> None:
+    async def main() -> httpx.Response:
+        async with httpx.AsyncClient() as client:
+            auth = _auth(_spec(server), token_client=client)
+            await client.post(f"{server.base}/api", auth=auth)
+            server.authority.valid.clear()
+            return await client.post(f"{server.base}/api", auth=auth, content=b'{"n":2}')
+
+    response = asyncio.run(main())
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [401]
+    assert server.authority.issued == ["tok-0", "tok-1"]
+    assert server.authority.api_calls == 3
+
+
+def test_a_token_refused_after_the_refresh_is_an_auth_error(server: Server) -> None:
+    server.authority.refuse_all = True
+
+    async def main() -> None:
+        async with httpx.AsyncClient() as client:
+            await client.post(f"{server.base}/api", auth=_auth(_spec(server)))
+
+    with pytest.raises(AuthError) as caught:
+        asyncio.run(main())
+    assert (caught.value.kind, caught.value.status) == ("auth", 401)
+    assert server.authority.issued == ["tok-0", "tok-1"]
+    assert server.authority.api_calls == 2
+
+
+def test_wrong_client_secret_is_an_auth_error_naming_no_secret(server: Server) -> None:
+    spec = AuthSpec.from_dict(
+        {
+            "type": "oauth2_client_credentials",
+            "token_url": f"{server.base}/token",
+            "client_id": CLIENT_ID,
+            "client_secret": "wrong-secret",
+        }
+    )
+
+    async def main() -> None:
+        async with httpx.AsyncClient() as client:
+            await client.post(f"{server.base}/api", auth=_auth(spec, token_client=client))
+
+    with pytest.raises(AuthError, match="answered 401") as caught:
+        asyncio.run(main())
+    assert "wrong-secret" not in str(caught.value)
+    assert server.authority.api_calls == 0
+
+
+def test_token_endpoint_down_is_an_auth_error(server: Server) -> None:
+    with socket.socket() as probe:  # a loopback port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    spec = AuthSpec.from_dict(
+        {
+            "type": "oauth2_client_credentials",
+            "token_url": f"http://127.0.0.1:{closed}/token",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        }
+    )
+
+    async def main() -> None:
+        async with httpx.AsyncClient() as client:
+            await client.post(f"{server.base}/api", auth=_auth(spec, token_client=client))
+
+    with pytest.raises(AuthError, match="unreachable") as caught:
+        asyncio.run(main())
+    assert caught.value.kind == "auth"
+    assert server.authority.api_calls == 0
