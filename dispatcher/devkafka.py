@@ -98,6 +98,11 @@ class LocalKafka:
         self.stop()
 
     def _run(self, command: str, timeout: float) -> str:
+        if not self._script.is_file():
+            raise KafkaUnavailable(
+                f"no local Kafka broker: {self._script} is missing (it comes with a source "
+                "checkout); point the dispatcher at a running broker instead"
+            )
         env = dict(os.environ)
         if self._tie_to_process:
             env["KAFKA_OWNER_PID"] = str(os.getpid())

@@ -11,7 +11,8 @@
 #
 # Environment: KAFKA_CACHE (the jar directory, default $REPO/.cache/kafka/libs), JAVA_HOME,
 # KAFKA_HEAP_OPTS, KAFKA_JVM_OPTS, KAFKA_START_TIMEOUT (s, default 60), KAFKA_STOP_TIMEOUT
-# (s, default 30), KAFKA_OWNER_PID (stop the broker when that process ends).
+# (s, default 30), KAFKA_OWNER_PID (stop the broker when that process ends), KAFKA_CDS=0
+# (neither record nor use the class-data archive).
 #
 # Start-up time: `fetch` also records a class-data-sharing archive of a broker's start
 # (Java's AppCDS), which cuts a start from about 5 s to about 2 s on two cores.
@@ -65,10 +66,10 @@ cds_archive() {
 cmd_fetch() {
     local marker java="" archive=""
     marker="$LIBS/.fetched-$(sha256sum "$POM" | cut -c1-16)"
-    if java="$(find_java 2>/dev/null)"; then
+    if [[ "${KAFKA_CDS:-1}" != 0 ]] && java="$(find_java 2>/dev/null)"; then
         archive="$(cds_archive "$java")"
     fi
-    [[ -f "$marker" && (-z "$archive" || -f "$archive") ]] && return 0
+    [[ -f "$marker" && -d "$LIBS/kraft-data" && (-z "$archive" || -f "$archive") ]] && return 0
     mkdir -p "$(dirname "$LIBS")"
     # Several test sessions may fetch at once: one fetches, the others wait and reuse it.
     exec 9>"$LIBS.lock"
@@ -88,10 +89,29 @@ cmd_fetch() {
         touch "$marker"
         echo "kafka.sh: $(find "$LIBS" -name '*.jar' | wc -l) jars in $LIBS" >&2
     fi
+    if [[ -n "$java" && ! -d "$LIBS/kraft-data" ]]; then
+        make_template "$java" || die "formatting a KRaft data directory failed"
+    fi
     if [[ -n "$archive" && ! -f "$archive" ]]; then
         record_cds "$java" "$archive" || echo "kafka.sh: no CDS archive; brokers start slower" >&2
     fi
     exec 9>&-
+}
+
+# A formatted, empty KRaft data directory that a new broker copies instead of starting a JVM
+# to format its own. Every such broker has the same cluster id, which no test minds.
+make_template() {
+    local java="$1" dir port cport
+    dir="$(mktemp -d)"
+    read -r port cport < <(free_ports)
+    write_config "$dir" "$port" "$cport"
+    if format "$java" "$dir" ""; then
+        rm -rf "$LIBS/kraft-data.tmp"
+        cp -a "$dir/data" "$LIBS/kraft-data.tmp"
+        mv "$LIBS/kraft-data.tmp" "$LIBS/kraft-data"
+    fi
+    rm -rf "$dir"
+    [[ -d "$LIBS/kraft-data" ]]
 }
 
 # Starts a throw-away broker with -XX:ArchiveClassesAtExit and stops it, which writes the archive.
@@ -100,9 +120,10 @@ record_cds() {
     dir="$(mktemp -d)"
     read -r port cport < <(free_ports)
     write_config "$dir" "$port" "$cport"
+    mkdir -p "$dir/data"
+    cp -a "$LIBS/kraft-data/." "$dir/data/"
     # Stopping the JVM is what writes the archive.
-    format "$java" "$dir" "" &&
-        launch "$java" "$dir" "-XX:ArchiveClassesAtExit=$archive.tmp.$$ -Xlog:cds=off" >/dev/null
+    launch "$java" "$dir" "-XX:ArchiveClassesAtExit=$archive.tmp.$$ -Xlog:cds=off" >/dev/null
     cmd_stop "$dir"
     rm -rf "$dir"
     [[ -s "$archive.tmp.$$" ]] && mv "$archive.tmp.$$" "$archive"
@@ -165,6 +186,7 @@ log.cleaner.backoff.ms=1000
 EOF
     cat >"$dir/log4j2.properties" <<EOF
 status = warn
+shutdownHook = disable
 appender.file.type = File
 appender.file.name = file
 appender.file.fileName = $dir/logs/server.log
@@ -210,12 +232,12 @@ launch() {
     until tail -c +$((offset + 1)) "$log" 2>/dev/null | grep -q "Kafka Server started" &&
         port_open "$port"; do
         if ! alive "$pid"; then
-            tail -n 40 "$log" "$dir/logs/stdout.log" >&2
+            show_failure "$dir" "$offset"
             echo "kafka.sh: the broker in $dir exited while starting" >&2
             return 1
         fi
         if ((SECONDS >= deadline)); then
-            tail -n 40 "$log" "$dir/logs/stdout.log" >&2
+            show_failure "$dir" "$offset"
             echo "kafka.sh: the broker in $dir did not start within ${START_TIMEOUT}s" >&2
             return 1
         fi
@@ -224,13 +246,25 @@ launch() {
     cat "$dir/bootstrap"
 }
 
+# show_failure DIR OFFSET: what went wrong in a start whose log begins at OFFSET.
+show_failure() {
+    local log="$1/logs/server.log"
+    {
+        echo "--- errors ($log):"
+        tail -c +$(($2 + 1)) "$log" 2>/dev/null | grep -E '^\[[^]]*\] (ERROR|FATAL)|^[A-Za-z.$]+(Exception|Error): ' | tail -n 12
+        echo "--- last lines:"
+        tail -c +$(($2 + 1)) "$log" 2>/dev/null | tail -n 15
+        tail -n 5 "$1/logs/stdout.log" 2>/dev/null
+    } >&2
+}
+
 pid_of() {
     local dir="$1" pid
     [[ -f "$dir/kafka.pid" ]] || return 1
     pid="$(cat "$dir/kafka.pid")"
     # Only a broker started from this DIR: a recycled pid must never be signalled.
     [[ -n "$pid" ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/server.properties" || return 1
+    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$dir/server.properties" || return 1
     echo "$pid"
 }
 
@@ -256,13 +290,18 @@ cmd_start() {
     cmd_fetch
     java="$(find_java)"
     archive="$(cds_archive "$java")"
-    [[ -f "$archive" ]] && cds="-XX:SharedArchiveFile=$archive"
+    [[ -f "$archive" && "${KAFKA_CDS:-1}" != 0 ]] && cds="-XX:SharedArchiveFile=$archive"
     if [[ ! -f "$dir/server.properties" ]]; then
         read -r port cport < <(free_ports)
         write_config "$dir" "$port" "$cport"
     fi
     if [[ ! -f "$dir/data/meta.properties" ]]; then
-        format "$java" "$dir" "$cds" || exit 1
+        if [[ -d "$LIBS/kraft-data" ]]; then
+            mkdir -p "$dir/data"
+            cp -a "$LIBS/kraft-data/." "$dir/data/"
+        else
+            format "$java" "$dir" "$cds" || exit 1
+        fi
     fi
     if ! launch "$java" "$dir" "$cds"; then
         cmd_stop "$dir"
@@ -270,7 +309,8 @@ cmd_start() {
     fi
     if [[ -n "${KAFKA_OWNER_PID:-}" ]]; then
         # Stop the broker when its owner (a test session) dies without stopping it.
-        setsid bash -c 'tail --pid="$1" -f /dev/null; "$2" stop "$3"' _ \
+        # shellcheck disable=SC2016 # $1.. expand in the child shell
+        setsid bash -c 'tail --pid="$1" -f /dev/null; bash "$2" stop "$3"' _ \
             "$KAFKA_OWNER_PID" "$SELF" "$dir" </dev/null >/dev/null 2>&1 &
     fi
 }
