@@ -1,5 +1,6 @@
 """Avro for the dispatcher: the schemas in schemas/, Avro events in, Avro result records out."""
 
+from dispatcher.avro.deadletter import dead_letter_fields
 from dispatcher.avro.decoder import (
     CLOUDEVENTS_CONTENT_TYPE,
     EVENT_CONTENT_TYPE,
@@ -29,6 +30,7 @@ __all__ = [
     "ResultSerializer",
     "bundled",
     "content_type",
+    "dead_letter_fields",
     "encode_event",
     "read_result",
     "registry_client",

@@ -64,9 +64,10 @@ def from_binary(record: Record, data: Any) -> Event:
 
 
 def to_envelope(event: Event) -> dict[str, Any]:
-    """The event.avsc record for `event`: structured data travels as UTF-8 JSON bytes."""
+    """The event.avsc record for `event`: data as UTF-8 JSON, or as UTF-8 text for other types."""
     record: dict[str, Any] = {name: getattr(event, name) for name in ATTRIBUTES}
-    record["data"] = _data_out(event.data, event.datacontenttype)
+    data = _data_out(event.data, event.datacontenttype)
+    record["data"] = data.encode() if isinstance(data, str) else data
     return record
 
 

@@ -1,0 +1,181 @@
+"""Avro events: schemaless envelopes by content-type, the wire format through a registry, errors."""
+
+from __future__ import annotations
+
+import base64
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+from dispatcher.avro import (
+    AvroEventDecoder,
+    RegistrySchemas,
+    bundled,
+    content_type,
+    encode_event,
+)
+from dispatcher.avro.schemas import AvroSchema, write
+from dispatcher.avro.wire import frame
+from dispatcher.errors import DecodeError
+from dispatcher.events import Event, Record, decode
+
+EVENT = Event(
+    id="evt-1",
+    type="order.shipped",
+    source="/shop/orders",
+    time="2026-11-29T10:00:00+03:00",
+    subject="order-7",
+    data={"order_id": 7, "customer": {"phone": "+254700000000"}, "total": 12.5, "tags": ["a"]},
+)
+
+
+def record(value: bytes | None, *headers: tuple[str, str]) -> Record:
+    encoded = tuple((name, text.encode()) for name, text in headers)
+    return Record(
+        topic="dugaa.events", partition=0, offset=3, key=b"k", value=value, headers=encoded
+    )
+
+
+@pytest.fixture
+def client() -> SchemaRegistryClient:
+    return SchemaRegistryClient.new_client({"url": "mock://test-avro-events"})
+
+
+@pytest.fixture
+def decoder(client: SchemaRegistryClient) -> AvroEventDecoder:
+    return AvroEventDecoder(RegistrySchemas(client))
+
+
+@pytest.mark.parametrize("envelope", ["dugaa", "cloudevents"])
+def test_schemaless_event_round_trips_by_content_type(envelope: Any) -> None:
+    value = encode_event(EVENT, envelope_format=envelope)
+    got = decode(record(value, ("content-type", content_type(envelope))), avro=AvroEventDecoder())
+    assert got == EVENT
+
+
+@pytest.mark.parametrize(
+    ("data", "datacontenttype"),
+    [
+        (None, None),
+        ("plain text", None),
+        ("<a>x</a>", "application/xml"),
+        ({"k": [1, 2.5, None, True]}, "application/json; charset=utf-8"),
+        ("a JSON string", "application/json"),
+        (42, None),
+    ],
+)
+def test_event_data_of_every_kind_survives_the_envelope(data: Any, datacontenttype: Any) -> None:
+    event = Event(id="1", type="t", source="s", datacontenttype=datacontenttype, data=data)
+    value = encode_event(event)
+    assert AvroEventDecoder()(record(value, ("content-type", "application/avro"))) == event
+
+
+def test_binary_data_that_is_not_text_becomes_base64() -> None:
+    envelope = {"id": "1", "type": "t", "source": "s", "datacontenttype": "image/png"}
+    value = write({**envelope, "data": b"\x89PNG\xff"}, bundled("event"))
+    event = AvroEventDecoder()(record(value, ("content-type", "application/avro")))
+    assert event.data == base64.b64encode(b"\x89PNG\xff").decode()
+    assert event.specversion == "1.0"
+
+
+def test_wire_format_event_is_read_with_the_registry_schema(
+    client: SchemaRegistryClient, decoder: AvroEventDecoder
+) -> None:
+    schema_id = RegistrySchemas(client).register("dugaa.events-value", bundled("event"))
+    value = encode_event(EVENT, schema_id=schema_id)
+    assert value[:5] == b"\x00" + schema_id.to_bytes(4, "big")
+    assert decode(record(value), avro=decoder) == EVENT
+
+
+def test_wire_format_cloudevents_format_is_recognised_by_its_shape(
+    client: SchemaRegistryClient, decoder: AvroEventDecoder
+) -> None:
+    schema_id = RegistrySchemas(client).register("ce-value", bundled("cloudevents"))
+    value = encode_event(EVENT, schema_id=schema_id, envelope_format="cloudevents")
+    assert decoder(record(value)) == EVENT
+
+
+def test_binary_mode_takes_attributes_from_headers_and_data_from_the_registry(
+    client: SchemaRegistryClient, decoder: AvroEventDecoder
+) -> None:
+    order = (
+        '{"type":"record","name":"OrderShipped","namespace":"shop","fields":['
+        '{"name":"order_id","type":"long"},'
+        '{"name":"total","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}},'
+        '{"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}},'
+        '{"name":"note","type":["null","string"],"default":null}]}'
+    )
+    schema_id = client.register_schema("orders-value", Schema(order, "AVRO"))
+    payload = write(
+        {"order_id": 7, "total": Decimal("12.50"), "at": 1_764_410_400_000, "note": None},
+        AvroSchema.from_text(order),
+    )
+    headers = [("ce_specversion", "1.0"), ("ce_id", "b-1"), ("ce_type", "order.shipped")]
+    headers += [("ce_source", "/shop"), ("content-type", "application/avro")]
+    event = decode(record(frame(schema_id, payload), *headers), avro=decoder)
+    assert (event.id, event.type, event.source) == ("b-1", "order.shipped", "/shop")
+    assert event.datacontenttype == "application/avro"
+    assert event.data == {
+        "order_id": 7,
+        "total": Decimal("12.50"),
+        "at": "2025-11-29T10:00:00+00:00",
+        "note": None,
+    }
+
+
+def test_cloudevents_format_json_tree_becomes_plain_json() -> None:
+    tree = ("io.cloudevents.CloudEventData", {"value": {"phone": "+2547", "n": 2.0, "x": 0.5}})
+    nested = {"value": {"items": [{"value": {"sku": "A"}}], "meta": {"m": {"value": {}}}}}
+    data = {"customer": tree, "order": ("io.cloudevents.CloudEventData", nested), "ok": True}
+    attribute = {"id": "1", "type": "t", "source": "s", "specversion": "1.0"}
+    value = write({"attribute": attribute, "data": data}, bundled("cloudevents"))
+    event = AvroEventDecoder()(record(value, ("content-type", "application/cloudevents+avro")))
+    assert event.data == {
+        "customer": {"phone": "+2547", "n": 2, "x": 0.5},
+        "order": {"items": [{"sku": "A"}], "meta": {"m": {}}},
+        "ok": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "headers", "message"),
+    [
+        (b"", [("content-type", "application/avro")], "no value"),
+        (b"\x02", [("content-type", "application/avro")], "not valid Avro"),
+        (frame(1, b"\x02a"), [], "no schema_registry.url"),
+        (b"\x02ab", [("content-type", "application/avro"), ("ce_specversion", "1.0")], "wire"),
+        (b"\x02a\x02b\x02c\x02\x00\x00\x00\x00\x00\x00\x00\xff", [], "left over"),
+    ],
+)
+def test_undecodable_values_raise_decode_error_saying_why(
+    value: bytes, headers: list[tuple[str, str]], message: str
+) -> None:
+    with pytest.raises(DecodeError, match=message) as caught:
+        AvroEventDecoder()(record(value, *headers))
+    assert caught.value.kind == "decode"
+
+
+def test_unknown_schema_id_is_a_decode_error(decoder: AvroEventDecoder) -> None:
+    with pytest.raises(DecodeError, match="schema id 4242 is not in the schema registry"):
+        decoder(record(frame(4242, b"\x02a")))
+
+
+def test_registry_schema_that_is_no_envelope_needs_ce_headers(
+    client: SchemaRegistryClient, decoder: AvroEventDecoder
+) -> None:
+    schema_id = client.register_schema("x-value", Schema('"string"', "AVRO"))
+    with pytest.raises(DecodeError, match="not a CloudEvent envelope"):
+        decoder(record(frame(schema_id, b"\x02a")))
+
+
+def test_missing_required_attribute_is_a_decode_error() -> None:
+    value = write({"id": "1", "type": "", "source": "s"}, bundled("event"))
+    with pytest.raises(DecodeError, match="type"):
+        AvroEventDecoder()(record(value, ("content-type", "application/avro")))
+
+
+def test_decoder_from_config_without_url_has_no_registry() -> None:
+    assert AvroEventDecoder.from_config({}).registry is None
+    assert AvroEventDecoder.from_config({"url": "mock://cfg"}).registry is not None

@@ -1,0 +1,149 @@
+"""Schema evolution: each schema in schemas/ stays compatible with its released version, both ways.
+
+Compatibility is checked through fastavro's schema resolution on generated records: what the
+released schema wrote, the current one reads (consumers upgrade first), and what the current one
+writes, the released one reads (producers upgrade first). A reader-only field must have a default.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from fastavro.utils import generate_many
+
+from dispatcher.avro import (
+    AvroEventDecoder,
+    AvroResultSerializer,
+    RegistrySchemas,
+    bundled,
+    read_result,
+)
+from dispatcher.avro.schemas import BUNDLED, AvroSchema, read, write
+from dispatcher.avro.wire import frame
+from dispatcher.errors import DecodeError
+from dispatcher.events import Record
+from dispatcher.outcomes import Outcome, Source
+
+SCHEMAS = Path(__file__).parents[2] / "schemas"
+SAMPLES = 25
+
+
+def released(name: str) -> AvroSchema:
+    return AvroSchema.from_text((SCHEMAS / "released" / f"{name}-v1.avsc").read_text())
+
+
+def changed(schema: AvroSchema, change: Any) -> AvroSchema:
+    """`schema` with its JSON edited by `change`: a made-up next (or previous) version."""
+    raw = json.loads(schema.text)
+    change(raw["fields"])
+    return AvroSchema.from_text(json.dumps(raw))
+
+
+def samples(schema: AvroSchema) -> list[Any]:
+    """Records to write with `schema`: generated ones, or (recursive schemas, where generation may
+    not end) one of each data branch of the CloudEvents format."""
+    if not schema.recursive:
+        return list(generate_many(schema.parsed, SAMPLES))
+    tree = ("io.cloudevents.CloudEventData", {"value": {"a": [{"value": {"b": "c"}}]}})
+    datas = [b"raw", None, True, {"k": tree, "n": 1.5}, [{"value": {}}], 2.0, "text"]
+    attribute = {"id": "1", "type": "t", "source": "s", "n": 3, "b": b"x", "z": None}
+    return [{"attribute": attribute, "data": data} for data in datas]
+
+
+def incompatibilities(writer: AvroSchema, reader: AvroSchema) -> list[str]:
+    """Why records written with `writer` cannot be read with `reader` (empty when they can)."""
+    problems: list[str] = []
+    names = {field["name"] for field in reader.parsed["fields"]}
+    for record in samples(writer):
+        payload = write(record, writer)
+        try:
+            resolved = read(payload, writer, reader=reader)
+        except DecodeError as exc:
+            problems.append(str(exc))
+            continue
+        own = read(payload, writer)
+        for field in reader.parsed["fields"]:
+            name = field["name"]
+            expected = own[name] if name in own else field.get("default")
+            if resolved[name] != expected:
+                problems.append(f"{name}: read {resolved[name]!r}, wrote {expected!r}")
+        if set(resolved) != names:
+            problems.append(f"fields {sorted(resolved)} are not the reader's {sorted(names)}")
+    return problems
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_current_schema_reads_what_the_released_version_wrote(name: str) -> None:
+    assert incompatibilities(released(name), bundled(name)) == []
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_released_version_reads_what_the_current_schema_writes(name: str) -> None:
+    assert incompatibilities(bundled(name), released(name)) == []
+
+
+def add_region(fields: list[dict[str, Any]]) -> None:
+    fields.append({"name": "region", "type": ["null", "string"], "default": None, "doc": "x"})
+
+
+@pytest.mark.parametrize("name", ["event", "result", "deadletter"])
+def test_a_version_adding_an_optional_field_is_compatible_both_ways(name: str) -> None:
+    current = bundled(name)
+    next_version = changed(current, add_region)
+    assert incompatibilities(current, next_version) == []
+    assert incompatibilities(next_version, current) == []
+
+
+def test_field_added_by_a_newer_writer_is_dropped_by_an_older_reader() -> None:
+    newer = changed(bundled("result"), add_region)
+    record = {**samples(bundled("result"))[0], "region": "eu-west"}
+    assert "region" not in read(write(record, newer), newer, reader=bundled("result"))
+    older_record = {k: v for k, v in record.items() if k != "region"}
+    assert (
+        read(write(older_record, bundled("result")), bundled("result"), reader=newer)["region"]
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda f: f.append({"name": "tenant", "type": "string", "doc": "x"}), "tenant"),
+        (lambda f: f.__setitem__(0, {**f[0], "type": "long"}), "string is not long"),
+        (lambda f: f.__delitem__(0), "event_id"),
+    ],
+)
+def test_incompatible_versions_are_caught(change: Any, why: str) -> None:
+    broken = changed(bundled("result"), change)
+    problems = incompatibilities(bundled("result"), broken) + incompatibilities(
+        broken, bundled("result")
+    )
+    assert any(why in problem for problem in problems), problems
+
+
+def test_events_from_a_producer_on_a_newer_event_schema_still_decode() -> None:
+    client = SchemaRegistryClient.new_client({"url": "mock://evolution-events"})
+    newer = changed(bundled("event"), add_region)
+    schema_id = client.register_schema("dugaa.events-value", Schema(newer.text, "AVRO"))
+    envelope = {"id": "e1", "type": "order.shipped", "source": "/shop", "region": "eu"}
+    payload = write({**envelope, "data": b'{"n":1}'}, newer)
+    event = AvroEventDecoder(RegistrySchemas(client))(
+        Record("t", 0, 0, None, frame(schema_id, payload), ())
+    )
+    assert (event.id, event.data) == ("e1", {"n": 1})
+
+
+def test_results_written_with_an_older_or_newer_schema_read_into_the_current_one() -> None:
+    client = SchemaRegistryClient.new_client({"url": "mock://evolution-results"})
+    outcome = Outcome("e1", "t", "h", "delivered", 1, "k", Source("t", 0, 1), 1.0, 2.0)
+    for version in (released("result"), changed(bundled("result"), add_region)):
+        schema_id = client.register_schema("dugaa.dispatch.results-value", Schema(version.text))
+        value = AvroResultSerializer(schema_id).serialize(outcome.to_record())
+        if "region" in version.text:
+            fields = read(value[5:], bundled("result"))
+            value = frame(schema_id, write({**fields, "region": "eu"}, version))
+        assert read_result(value, RegistrySchemas(client))["event_id"] == "e1"
