@@ -7,6 +7,8 @@ from dispatcher.avro.decoder import (
     AvroEventDecoder,
     content_type,
     encode_event,
+    event_decoder,
+    produce_value,
 )
 from dispatcher.avro.registry import RegistrySchemas, registry_client
 from dispatcher.avro.results import (
@@ -15,6 +17,7 @@ from dispatcher.avro.results import (
     JsonResultSerializer,
     ResultSerializer,
     read_result,
+    result_serializer,
 )
 from dispatcher.avro.schemas import AvroSchema, bundled
 
@@ -32,6 +35,9 @@ __all__ = [
     "content_type",
     "dead_letter_fields",
     "encode_event",
+    "event_decoder",
+    "produce_value",
     "read_result",
     "registry_client",
+    "result_serializer",
 ]

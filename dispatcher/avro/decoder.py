@@ -11,7 +11,8 @@ What the decoder accepts, by how the record looks:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,7 +20,7 @@ from dispatcher.avro import envelope, wire
 from dispatcher.avro.registry import RegistrySchemas, registry_client
 from dispatcher.avro.schemas import AvroSchema, bundled, read, write
 from dispatcher.errors import DecodeError
-from dispatcher.events import Event, Record
+from dispatcher.events import Event, Record, decode
 
 EVENT_CONTENT_TYPE = "application/avro"
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+avro"
@@ -79,6 +80,23 @@ def encode_event(
     else:
         payload = write(envelope.to_envelope(event), bundled("event"))
     return payload if schema_id is None else wire.frame(schema_id, payload)
+
+
+def event_decoder(schema_registry: Mapping[str, Any]) -> Callable[[Record], Event]:
+    """`events.decode` accepting Avro too, for the `schema_registry` configuration section."""
+    return functools.partial(decode, avro=AvroEventDecoder.from_config(schema_registry))
+
+
+def produce_value(
+    event: Event, *, topic: str, schema_registry: Mapping[str, Any]
+) -> tuple[bytes, str]:
+    """The value and content-type `dispatcher produce --avro` sends: event.avsc in the wire
+    format, registered as `<topic>-value`, when a registry is configured; else schemaless."""
+    client = registry_client(schema_registry)
+    if client is None:
+        return encode_event(event), EVENT_CONTENT_TYPE
+    schema_id = RegistrySchemas(client).register(f"{topic}-value", bundled("event"))
+    return encode_event(event, schema_id=schema_id), EVENT_CONTENT_TYPE
 
 
 def content_type(envelope_format: Envelope = "dugaa") -> str:

@@ -10,7 +10,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from dispatcher.avro.schemas import AvroSchema, NamedSchemas
-from dispatcher.errors import DecodeError
+from dispatcher.errors import ConfigError, DecodeError
 from dispatcher.secrets import Secret
 
 NOT_FOUND = 404
@@ -52,8 +52,14 @@ class RegistrySchemas:
         return found
 
     def register(self, subject: str, schema: AvroSchema) -> int:
-        """Register `schema` under `subject` (a no-op when it is already there); its id."""
-        schema_id = self._client.register_schema(subject, Schema(schema.text, "AVRO"))
+        """Register `schema` under `subject` (a no-op when it is already there); its id.
+
+        Raises `ConfigError` when the registry refuses it or cannot be reached.
+        """
+        try:
+            schema_id = self._client.register_schema(subject, Schema(schema.text, "AVRO"))
+        except Exception as exc:  # SchemaRegistryError or the HTTP client's transport errors
+            raise ConfigError(f"schema registry did not register {subject}: {exc!r}") from None
         with self._lock:
             self._by_id.setdefault(schema_id, schema)
         return int(schema_id)

@@ -16,8 +16,9 @@ from typing import Any, ClassVar, Protocol
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from dispatcher.avro import wire
-from dispatcher.avro.registry import RegistrySchemas
+from dispatcher.avro.registry import RegistrySchemas, registry_client
 from dispatcher.avro.schemas import bundled, read, write
+from dispatcher.errors import ConfigError
 
 RESULT_FIELDS = (
     "event_id",
@@ -90,6 +91,21 @@ class AvroResultSerializer:
             fields["latency_ms"] = float(fields["latency_ms"])
         payload = write(fields, bundled("result"))
         return payload if self.schema_id is None else wire.frame(self.schema_id, payload)
+
+
+def result_serializer(
+    result_format: str, schema_registry: Mapping[str, Any], *, topic: str
+) -> ResultSerializer:
+    """The serializer for `result_format` (json or avro); Avro records are registered as
+    `<topic>-value` and framed when the `schema_registry` section names a url."""
+    if result_format == "json":
+        return JsonResultSerializer()
+    if result_format != "avro":
+        raise ConfigError(f"result_format: must be json or avro, not {result_format!r}")
+    client = registry_client(schema_registry)
+    if client is None:
+        return AvroResultSerializer()
+    return AvroResultSerializer.registered(client, f"{topic}-value")
 
 
 def read_result(value: bytes, registry: RegistrySchemas | None = None) -> dict[str, Any]:

@@ -15,10 +15,12 @@ from dispatcher.avro import (
     bundled,
     content_type,
     encode_event,
+    event_decoder,
+    produce_value,
 )
 from dispatcher.avro.schemas import AvroSchema, write
 from dispatcher.avro.wire import frame
-from dispatcher.errors import DecodeError
+from dispatcher.errors import ConfigError, DecodeError
 from dispatcher.events import Event, Record, decode
 
 EVENT = Event(
@@ -179,3 +181,22 @@ def test_missing_required_attribute_is_a_decode_error() -> None:
 def test_decoder_from_config_without_url_has_no_registry() -> None:
     assert AvroEventDecoder.from_config({}).registry is None
     assert AvroEventDecoder.from_config({"url": "mock://cfg"}).registry is not None
+
+
+def test_event_decoder_accepts_json_and_avro_alike() -> None:
+    decode_any = event_decoder({})
+    avro = record(encode_event(EVENT), ("content-type", "application/avro"))
+    as_json = record(b'{"specversion":"1.0","id":"j","type":"t","source":"s"}')
+    assert decode_any(avro) == EVENT
+    assert decode_any(as_json).id == "j"
+
+
+def test_produce_value_without_a_registry_is_schemaless() -> None:
+    value, media = produce_value(EVENT, topic="dugaa.events", schema_registry={})
+    assert (value, media) == (encode_event(EVENT), "application/avro")
+
+
+def test_unreachable_registry_when_producing_is_a_config_error() -> None:
+    config = {"url": "http://127.0.0.1:9", "max.retries": 0, "timeout": 2}
+    with pytest.raises(ConfigError, match=r"did not register dugaa\.events-value"):
+        produce_value(EVENT, topic="dugaa.events", schema_registry=config)

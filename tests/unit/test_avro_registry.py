@@ -17,7 +17,14 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient
 
-from dispatcher.avro import AvroEventDecoder, RegistrySchemas, bundled, encode_event
+from dispatcher.avro import (
+    AvroEventDecoder,
+    RegistrySchemas,
+    bundled,
+    encode_event,
+    event_decoder,
+    produce_value,
+)
 from dispatcher.avro.registry import registry_client
 from dispatcher.avro.schemas import AvroSchema, write
 from dispatcher.avro.wire import frame
@@ -155,3 +162,12 @@ def test_registry_client_reveals_secrets_and_needs_a_url() -> None:
     assert registry_client({}) is None
     client = registry_client({"url": "mock://secret", "basic.auth.user.info": Secret("u:p")})
     assert client is not None
+
+
+def test_produced_events_are_registered_under_the_topic_subject(registry: FakeRegistry) -> None:
+    config = {"url": registry.url, "max.retries": 0}
+    event = Event(id="p1", type="order.shipped", source="/cli", data={"n": 1})
+    value, media = produce_value(event, topic="dugaa.events", schema_registry=config)
+    assert (media, value[0]) == ("application/avro", 0)
+    assert [s["subject"] for s in registry.schemas] == ["dugaa.events-value"]
+    assert event_decoder(config)(Record("dugaa.events", 0, 0, None, value, ())) == event

@@ -16,9 +16,10 @@ from dispatcher.avro import (
     RegistrySchemas,
     ResultSerializer,
     read_result,
+    result_serializer,
 )
 from dispatcher.avro.results import epoch_millis, iso_millis
-from dispatcher.errors import DecodeError
+from dispatcher.errors import ConfigError, DecodeError
 from dispatcher.outcomes import Outcome, Source
 
 FIRST = datetime(2026, 11, 29, 10, 0, 0, 123_000, tzinfo=UTC)
@@ -127,3 +128,13 @@ def test_every_way_of_giving_a_time_means_the_same_instant(moment: Any) -> None:
 def test_corrupt_avro_result_is_a_decode_error() -> None:
     with pytest.raises(DecodeError):
         read_result(b"\x02")
+
+
+def test_result_serializer_follows_the_configuration() -> None:
+    assert isinstance(result_serializer("json", {}, topic="r"), JsonResultSerializer)
+    assert result_serializer("avro", {}, topic="r") == AvroResultSerializer()
+    registered = result_serializer("avro", {"url": "mock://cfg-results"}, topic="r")
+    assert isinstance(registered, AvroResultSerializer)
+    assert registered.schema_id is not None
+    with pytest.raises(ConfigError, match="result_format"):
+        result_serializer("xml", {}, topic="r")
