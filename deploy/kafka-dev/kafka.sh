@@ -59,7 +59,7 @@ class_path() {
 # The CDS archive for this JVM and these jars.
 cds_archive() {
     local java="$1" stamp
-    stamp="$({ echo "$java"; "$java" -version 2>&1; sha256sum "$POM"; } | sha256sum | cut -c1-16)"
+    stamp="$({ echo "$java"; "$java" -version 2>&1; sha256sum <"$POM"; } | sha256sum | cut -c1-16)"
     echo "$LIBS/kafka-$stamp.jsa"
 }
 
