@@ -22,7 +22,7 @@ from defusedxml.ElementTree import fromstring
 
 from dispatcher.hooks.model import Expectation, ResponseSpec
 from dispatcher.render.convert import text_of
-from dispatcher.render.paths import MISSING, lookup, parse_path
+from dispatcher.render.paths import MISSING, ROOT_PATHS, lookup, parse_path
 
 SHOWN = 80  # characters of a response value quoted in a failure message
 
@@ -102,7 +102,7 @@ def _local(tag: str) -> str:
 
 def _check(expectation: Expectation, document: Any, xml: bool) -> str | None:
     value = _find(document, expectation.path, xml)
-    where = expectation.path or "the body"
+    where = "the body" if expectation.path.strip() in ROOT_PATHS else expectation.path
     if expectation.exists is not None and expectation.exists != (value is not MISSING):
         return f"expected {where} to {'exist' if expectation.exists else 'be absent'}"
     if value is MISSING:

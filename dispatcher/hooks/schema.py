@@ -96,6 +96,9 @@ def _explain(error: ValidationError) -> Iterator[Finding]:
         says = _PATTERN_HINTS.get(str(path[-1]) if path else "", "is malformed")
         yield path, f"{shown} {says}"
         return
+    if error.validator == "minItems" and value == 1:
+        yield path, "must not be empty"
+        return
     if secret:
         yield path, f"fails the {error.validator} rule"
         return

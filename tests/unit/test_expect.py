@@ -1,0 +1,139 @@
+"""Response checks: json, xml and text bodies, each expect operator, capture, hostile XML."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dispatcher.delivery.expect import check_body
+from dispatcher.delivery.judge import judge
+from dispatcher.hooks.model import ResponseSpec
+
+JSON_BODY = b'{"status":"ok","code":0,"done":true,"data":{"id":"m-1","ids":[4,5]},"note":null}'
+XML_BODY = (
+    b'<?xml version="1.0"?><r xmlns="urn:x" code="0"><status> ok </status>'
+    b"<items><item><id>1</id></item><item><id>2</id></item></items><one><item>9</item></one></r>"
+)
+
+
+def spec(fmt: str = "json", *expect: dict[str, Any], **capture: str) -> ResponseSpec:
+    return ResponseSpec.from_dict({"format": fmt, "expect": list(expect), "capture": capture})
+
+
+@pytest.mark.parametrize(
+    "expectation",
+    [
+        {"path": "status", "equals": "ok"},
+        {"path": "code", "equals": 0},
+        {"path": "code", "equals": "0"},
+        {"path": "done", "equals": True},
+        {"path": "done", "equals": "true"},
+        {"path": "data.ids[1]", "equals": 5},
+        {"path": "data.id", "exists": True},
+        {"path": "note", "exists": True},
+        {"path": "missing", "exists": False},
+        {"path": "data.id", "matches": "^m-\\d$"},
+        {"path": "status", "in": ["ok", "queued"]},
+        {"path": "status", "equals": "ok", "matches": "o", "exists": True},
+    ],
+)
+def test_json_expectations_that_hold(expectation: dict[str, Any]) -> None:
+    assert check_body(spec("json", expectation), JSON_BODY) == ([], {})
+
+
+@pytest.mark.parametrize(
+    ("expectation", "message"),
+    [
+        ({"path": "status", "equals": "done"}, 'expected status to equal "done", got "ok"'),
+        ({"path": "done", "equals": 1}, "expected done to equal 1, got true"),
+        ({"path": "data.id", "exists": False}, "expected data.id to be absent"),
+        ({"path": "nope", "exists": True}, "expected nope to exist"),
+        ({"path": "nope", "equals": "x"}, "expected nope to be present"),
+        ({"path": "status", "matches": "^fail"}, "expected status to match '^fail'"),
+        ({"path": "status", "in": ["a", "b"]}, 'expected status to be one of "a", "b", got "ok"'),
+    ],
+)
+def test_json_expectations_that_fail_say_why(expectation: dict[str, Any], message: str) -> None:
+    failures, _ = check_body(spec("json", expectation), JSON_BODY)
+    assert len(failures) == 1
+    assert failures[0].startswith(message)
+
+
+def test_every_failed_expectation_is_reported() -> None:
+    failures, _ = check_body(
+        spec("json", {"path": "status", "equals": "x"}, {"path": "code", "equals": 1}), JSON_BODY
+    )
+    assert len(failures) == 2
+
+
+def test_capture_copies_values_and_skips_missing_paths() -> None:
+    _, captured = check_body(spec("json", id="data.id", ids="data.ids", gone="x.y"), JSON_BODY)
+    assert captured == {"id": "m-1", "ids": [4, 5]}
+
+
+def test_unparseable_body_fails_only_when_something_is_expected() -> None:
+    failures, _ = check_body(spec("json", {"path": "status", "equals": "ok"}), b"<html>")
+    assert failures == ["response is not valid JSON: Expecting value: line 1 column 1 (char 0)"]
+    assert check_body(spec("json", id="data.id"), b"<html>") == ([], {})
+
+
+def test_nothing_to_check_reads_nothing() -> None:
+    assert check_body(ResponseSpec(), b"\xff not even text") == ([], {})
+
+
+def test_xml_paths_start_below_the_root_and_ignore_namespaces() -> None:
+    response = spec(
+        "xml",
+        {"path": "status", "equals": "ok"},
+        {"path": "@code", "equals": 0},
+        {"path": "items.item[1].id", "equals": 2},
+        {"path": "one.item[0]", "equals": 9},
+        id="items.item[0].id",
+    )
+    assert check_body(response, XML_BODY) == ([], {"id": "1"})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><r>&b;</r>',
+        b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>',
+        b'<!DOCTYPE r SYSTEM "http://127.0.0.1:9/x.dtd"><r/>',
+        b"<r><unclosed></r>",
+    ],
+)
+def test_hostile_or_broken_xml_is_refused_not_expanded(body: bytes) -> None:
+    failures, captured = check_body(spec("xml", {"path": "x", "exists": False}), body)
+    assert len(failures) == 1
+    assert failures[0].startswith("response is not acceptable XML")
+    assert captured == {}
+
+
+def test_text_body_is_checked_whole() -> None:
+    response = spec("text", {"path": ".", "matches": "^OK \\d+"}, reply=".")
+    assert check_body(response, b"OK 1234\n") == ([], {"reply": "OK 1234\n"})
+    failures, _ = check_body(response, b"ERR quota")
+    assert failures == ["expected the body to match '^OK \\\\d+', got \"ERR quota\""]
+
+
+def test_body_larger_than_max_bytes_is_not_checked() -> None:
+    response = ResponseSpec.from_dict(
+        {"max_bytes": 10, "expect": [{"path": "status", "equals": "ok"}]}
+    )
+    failures, _ = check_body(response, JSON_BODY)
+    assert failures == ["response body is larger than 10 bytes; not checked"]
+
+
+def test_long_values_are_clipped_in_messages() -> None:
+    body = b'{"status":"' + b"x" * 500 + b'"}'
+    failures, _ = check_body(spec("json", {"path": "status", "equals": "ok"}), body)
+    assert len(failures[0]) < 150
+
+
+def test_judge_turns_failed_checks_into_response_invalid() -> None:
+    response = spec("json", {"path": "status", "equals": "done"}, id="data.id")
+    verdict = judge(response, 200, {}, JSON_BODY)
+    assert (verdict.ok, verdict.kind, verdict.retryable) == (False, "response_invalid", True)
+    assert verdict.captured == {"id": "m-1"}
+    assert judge(spec("json", id="data.id"), 201, {}, JSON_BODY).captured == {"id": "m-1"}

@@ -1,0 +1,250 @@
+"""Loading and validating hooks: every problem at once, with lines; secrets kept out of sight."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dispatcher.errors import ConfigError
+from dispatcher.hooks.commands import list_hooks, mask_url, show_hook, validate_command
+from dispatcher.hooks.loader import (
+    Problem,
+    definition_problems,
+    hook_from_definition,
+    load_hooks_file,
+    load_hooks_text,
+    validate_hooks_text,
+)
+from dispatcher.secrets import Secret
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKEN = ROOT / "tests" / "data" / "broken-hooks.yaml"
+GOOD = """\
+hooks:
+  - id: sms
+    events: [order.*]
+    url: https://sms.example.com/send
+    port: 8443
+    auth: {type: basic, username: u, password: "${env:DUGAA_TEST_PASSWORD}"}
+    format: form
+    fields:
+      - {name: to, from: data.phone, required: true}
+    rate_limit: 20/s
+    timeout: 5s
+"""
+SECRET_VALUE = "s3cr3t-VALUE-never-shown"
+
+
+@pytest.fixture(autouse=True)
+def _password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUGAA_TEST_PASSWORD", SECRET_VALUE)
+    monkeypatch.delenv("DUGAA_TEST_UNSET_TOKEN", raising=False)
+
+
+def problems(text: str, *, warnings: bool = False) -> list[tuple[int | None, str, str]]:
+    found = validate_hooks_text(text, "h.yaml", warnings=warnings)
+    return [(p.line, p.path, p.message) for p in found]
+
+
+def test_a_good_file_loads_into_typed_hooks() -> None:
+    [hook] = load_hooks_text(GOOD, "h.yaml")
+    assert hook.url == "https://sms.example.com:8443/send"
+    assert hook.auth.get("password") == Secret(SECRET_VALUE)
+    assert (hook.rate_limit, hook.timeout, hook.format) == (20.0, 5.0, "form")
+    assert validate_hooks_text(GOOD, "h.yaml") == []
+
+
+BROKEN_EXPECTED = [
+    (7, "hooks[0].mehtod", "unknown key 'mehtod' (did you mean 'method'?)"),
+    (11, "hooks[0].fields[1].template", "unpaired '{'"),
+    (12, "hooks[0].fields[2]", "exactly one of from, value or template (found none)"),
+    (13, "hooks[0].fields[3]", "(found from and value)"),
+    (14, "hooks[0].timeout", "is not a duration"),
+    (15, "hooks[1].id", "duplicate id 'sms-gateway' (first at line 4)"),
+    (16, "hooks[1].events[0]", "unbalanced '['"),
+    (17, "hooks[1].url", "is not an http(s) URL"),
+    (18, "hooks[1].method", "use one of: POST, PUT, PATCH"),
+    (19, "hooks[1].format", "use one of: json, csv, xml, form"),
+    (22, "hooks[1].auth.token", "hook sms-gateway: cannot resolve secret: environment variable"),
+    (26, "hooks[1].response.expect[0]", "checks nothing"),
+    (27, "hooks[1].response.expect[1].matches", "invalid regular expression"),
+    (28, "hooks[2].id", "is not a valid id"),
+    (29, "hooks[2].events", "must not be empty"),
+    (31, "hooks[2].encryption.key", "A256GCM needs a 32-byte key"),
+    (32, "hooks[2].retry.max_attempts", "less than the minimum of 1"),
+]
+
+
+def test_broken_file_reports_every_mistake_on_its_line() -> None:
+    found = validate_hooks_text(BROKEN.read_text(), "broken-hooks.yaml")
+    assert [(p.line, p.path) for p in found] == [(line, path) for line, path, _ in BROKEN_EXPECTED]
+    for problem, (_, _, message) in zip(found, BROKEN_EXPECTED, strict=True):
+        assert message in problem.message
+
+
+def test_load_hooks_file_raises_with_all_problems_one_per_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_hooks_file(BROKEN)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == len(BROKEN_EXPECTED)
+    assert lines[0] == f"{BROKEN}:7: hooks[0].mehtod: unknown key 'mehtod' (did you mean 'method'?)"
+
+
+def test_problem_reads_file_line_path_message() -> None:
+    assert str(Problem("f.yaml", 3, "hooks[1].url", "bad")) == "f.yaml:3: hooks[1].url: bad"
+    assert str(Problem("topic@7", None, "", "bad")) == "topic@7: bad"
+    assert str(Problem("f", 1, "p", "odd", warning=True)) == "f:1: p: warning: odd"
+
+
+def test_missing_key_is_reported_on_the_line_of_its_mapping() -> None:
+    text = "hooks:\n  - id: a\n    events: [x]\n  - id: b\n    events: [x]\n"
+    assert problems(text) == [
+        (2, "hooks[0]", "missing required key 'url'"),
+        (4, "hooks[1]", "missing required key 'url'"),
+    ]
+
+
+def test_yaml_syntax_error_names_its_line() -> None:
+    [(line, _, message)] = problems("hooks:\n  - id: a\n    events: [x\n  url: y\n")
+    assert line == 4
+    assert message.startswith("invalid YAML")
+
+
+def test_duplicate_yaml_key_is_an_error() -> None:
+    [(line, _, message)] = problems("hooks:\n  - id: a\n    id: b\n    events: [x]\n")
+    assert line == 3
+    assert "duplicate key" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "must be a mapping"),
+        ("hooks: {}\n", "must be a list"),
+        ("hook: []\n", "unknown key 'hook' (did you mean 'hooks'?)"),
+    ],
+)
+def test_wrong_top_level_shapes(text: str, message: str) -> None:
+    assert any(message in m for _, _, m in problems(text))
+
+
+def test_auth_keys_are_checked_per_type() -> None:
+    text = GOOD.replace("username: u,", "user: u,")
+    assert problems(text) == [
+        (6, "hooks[0].auth", "missing required key 'username'"),
+        (6, "hooks[0].auth.user", "unknown key 'user' (did you mean 'username'?)"),
+    ]
+
+
+def test_secret_values_never_appear_in_problems() -> None:
+    text = GOOD.replace('"${env:DUGAA_TEST_PASSWORD}"', "12345678901")
+    text += '    encryption: {algorithm: A128GCM, key: "${env:DUGAA_TEST_PASSWORD}"}\n'
+    found = "\n".join(str(p) for p in validate_hooks_text(text, "h.yaml"))
+    assert "hooks[0].auth.password: must be a string" in found
+    assert "hooks[0].encryption.key: A128GCM needs a 16-byte key" in found
+    assert "12345678901" not in found
+    assert SECRET_VALUE not in found
+
+
+def test_field_checks_beyond_the_schema() -> None:
+    text = GOOD.replace(
+        "      - {name: to, from: data.phone, required: true}\n",
+        "      - {name: a, value: x, type: integer}\n"
+        "      - {name: b, from: data.t, format: '%Y'}\n"
+        "      - {name: c, from: data.t, type: decimal, format: '0.0x'}\n",
+    )
+    assert [(path, m.split(":")[0]) for _, path, m in problems(text)] == [
+        ("hooks[0].fields[0].value", "is not a valid integer"),
+        ("hooks[0].fields[1].format", "format applies only to types datetime and decimal"),
+        ("hooks[0].fields[2].format", "decimal format '0.0x' is not of the form 0, 0.0, 0.00, ..."),
+    ]
+
+
+def test_json_and_xml_field_names_must_not_clash() -> None:
+    text = GOOD.replace("format: form", "format: json").replace(
+        "required: true}\n", "required: true}\n      - {name: to.x, value: 1}\n"
+    )
+    assert problems(text) == [
+        (8, "hooks[0].fields", "field names clash: 'to' is both a value and an object")
+    ]
+
+
+def test_xml_field_names_must_be_element_names() -> None:
+    text = GOOD.replace("format: form", "format: xml").replace("name: to,", "name: 1to,")
+    assert problems(text) == [
+        (9, "hooks[0].fields[0].name", "'1to' cannot be written as XML elements")
+    ]
+
+
+def test_headers_cannot_hold_secret_references_or_line_breaks() -> None:
+    text = GOOD + '    headers: {X-Key: "${env:K}", X-Bad: "a\\nb"}\n'
+    assert [m for _, _, m in problems(text)] == [
+        "secret references work in auth and encryption only",
+        "a header value cannot hold a line break",
+    ]
+
+
+def test_private_and_plain_http_urls_only_warn() -> None:
+    text = GOOD.replace("https://sms.example.com", "http://127.0.0.1")
+    assert problems(text) == []
+    assert [m.split(":")[0] for _, _, m in problems(text, warnings=True)] == [
+        "plain http",
+        "127.0.0.1 is a private address",
+    ]
+    allowed = text + "    allow_private_networks: true\n"
+    assert len(problems(allowed, warnings=True)) == 1
+
+
+def test_hook_from_definition_builds_or_lists_every_problem() -> None:
+    raw: dict[str, Any] = {"id": "a", "events": ["x"], "url": "https://a.example.com"}
+    assert hook_from_definition(raw, "hooks-topic@3").id == "a"
+    bad = {**raw, "format": "yaml", "fields": [{"name": "n"}]}
+    with pytest.raises(ConfigError) as caught:
+        hook_from_definition(bad, "hooks-topic@3")
+    assert str(caught.value).splitlines() == [
+        'hooks-topic@3: format: "yaml" is not allowed; use one of: json, csv, xml, form',
+        "hooks-topic@3: fields[0]: give exactly one of from, value or template (found none)",
+    ]
+    assert definition_problems(raw, "x") == []
+
+
+def test_packaged_schema_is_the_published_one() -> None:
+    packaged = files("dispatcher").joinpath("schemas/hooks.schema.json").read_bytes()
+    assert packaged == (ROOT / "schemas" / "hooks.schema.json").read_bytes()
+    assert json.loads(packaged)["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_validate_command_exit_codes_and_output(tmp_path: Path) -> None:
+    code, output = validate_command(BROKEN)
+    assert code == 1
+    assert output.splitlines()[-1] == f"{BROKEN}: {len(BROKEN_EXPECTED)} problems"
+    good = tmp_path / "hooks.yaml"
+    good.write_text(GOOD.replace("https://sms", "http://sms"))
+    code, output = validate_command(good)
+    assert code == 0
+    assert output.splitlines() == [
+        f"{good}:4: hooks[0].url: warning: plain http: the body travels unencrypted (use https)",
+        f"{good}: 1 hook valid",
+    ]
+    assert validate_command(tmp_path / "nope.yaml")[0] == 1
+
+
+def test_list_and_show_mask_secrets() -> None:
+    text = GOOD + "    headers: {X-Api-Token: literal-token, X-Tenant: acme}\n"
+    [hook] = load_hooks_text(text, "h.yaml")
+    table = list_hooks([hook]).splitlines()
+    assert table[0].split() == ["ID", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL"]
+    assert table[1].split() == ["sms", "yes", "order.*", "POST", "form", "1", hook.url]
+    shown = show_hook(hook)
+    assert SECRET_VALUE not in shown
+    assert "literal-token" not in shown
+    assert "password: '***'" in shown
+    assert "X-Tenant: acme" in shown
+    assert "- {name: to, from: data.phone, required: true}" in shown
+    assert mask_url("https://h.example.com/p?api_key=abc&x=1") == (
+        "https://h.example.com/p?api_key=***&x=1"
+    )

@@ -1,0 +1,230 @@
+"""Field mapping: paths into the event, templates, types, defaults and required fields."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from dispatcher.errors import RenderError
+from dispatcher.events import Event
+from dispatcher.hooks.model import FieldSpec
+from dispatcher.render.convert import convert, json_text, text_of
+from dispatcher.render.mapping import event_path, field_value, map_fields, parse_template
+from dispatcher.render.paths import MISSING, format_path, lookup, parse_path
+
+EVENT = Event(
+    id="ev-1",
+    type="order.shipped",
+    source="/orders",
+    time="2026-11-02T09:30:00Z",
+    subject="order-7",
+    data={
+        "order_id": 7,
+        "total": 19.99,
+        "customer": {"phone": "+254700000001", "name": "Amina", "vip": "yes"},
+        "items": [{"sku": "A-1", "qty": "2"}, {"sku": "B-2", "qty": 1.5}],
+        "first name": "Ami",
+        "note": None,
+        "evil": "{data.customer.phone} {{ __import__('os') }}",
+    },
+).attributes()
+
+
+def value(**spec: Any) -> Any:
+    spec.setdefault("name", "f")
+    return field_value(FieldSpec.from_dict(spec), EVENT)
+
+
+@pytest.mark.parametrize(
+    ("text", "steps"),
+    [
+        ("data.customer.phone", ("data", "customer", "phone")),
+        ("data.items[0].sku", ("data", "items", 0, "sku")),
+        ("data.items[-1]", ("data", "items", -1)),
+        ('data["first name"]', ("data", "first name")),
+        ('data["a.b"].c', ("data", "a.b", "c")),
+        ("", ()),
+        (".", ()),
+    ],
+)
+def test_paths_parse_dots_indices_and_quoted_keys(text: str, steps: tuple[Any, ...]) -> None:
+    assert parse_path(text) == steps
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("data..x", "empty name at position 6"),
+        ("data.", "cannot end with '.'"),
+        ("[0]", "cannot start with an index"),
+        ("data.[0]", "unexpected '[' after '.'"),
+        ("data x", "unexpected ' ' at position 5"),
+        ("a{b}", "unexpected '{' at position 2"),
+    ],
+)
+def test_malformed_paths_are_refused(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_path(text)
+
+
+def test_format_path_writes_what_parse_path_reads() -> None:
+    steps = ("hooks", 2, "headers", "X y", "z")
+    assert format_path(steps) == 'hooks[2].headers["X y"].z'
+    assert parse_path(format_path(steps)) == steps
+
+
+def test_lookup_tells_missing_from_null() -> None:
+    assert lookup(EVENT, ("data", "note")) is None
+    assert lookup(EVENT, ("data", "nope")) is MISSING
+    assert lookup(EVENT, ("data", "items", 5)) is MISSING
+    assert lookup(EVENT, ("data", "order_id", "x")) is MISSING
+
+
+def test_event_paths_must_start_at_an_event_attribute() -> None:
+    with pytest.raises(ValueError, match="'dta' is not part of an event"):
+        event_path("dta.x")
+    assert event_path("subject") == ("subject",)
+
+
+def test_from_reads_event_attributes_and_list_items() -> None:
+    assert value(**{"from": "data.items[1].sku"}) == "B-2"
+    assert value(**{"from": "id"}) == "ev-1"
+    assert value(**{"from": "subject"}) == "order-7"
+
+
+def test_value_is_a_constant() -> None:
+    assert value(value="DUGAA") == "DUGAA"
+    assert value(value=3, type="string") == "3"
+
+
+def test_template_substitutes_paths_and_keeps_braces_in_data_inert() -> None:
+    got = value(template="Order {data.order_id} for {data.customer.name}: {{ok}} {data.evil}")
+    assert got == "Order 7 for Amina: {ok} {data.customer.phone} {{ __import__('os') }}"
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("Order {data.order_id", "unpaired '{'"),
+        ("Order }", "unpaired '}'"),
+        ("{dta.x}", "not part of an event"),
+        ("{}", "empty"),
+    ],
+)
+def test_bad_templates_are_refused(template: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_template(template)
+
+
+def test_template_missing_placeholder_is_empty_unless_required() -> None:
+    assert value(template="[{data.nope}]") == "[]"
+    with pytest.raises(RenderError, match=r"field 'f': placeholder \{data.nope\} is missing"):
+        value(template="[{data.nope}]", required=True)
+
+
+def test_missing_value_takes_default_then_fails_if_required_else_null() -> None:
+    assert value(**{"from": "data.nope"}, default="x") == "x"
+    assert value(**{"from": "data.note"}, default=5, type="string") == "5"
+    assert value(**{"from": "data.nope"}) is None
+    with pytest.raises(RenderError, match=r"field 'f' is required but data\.nope is missing"):
+        value(**{"from": "data.nope"}, required=True)
+
+
+def test_decimal_keeps_the_digits_written() -> None:
+    assert value(**{"from": "data.total"}, type="decimal") == Decimal("19.99")
+    assert json_text({"a": convert(0.1, "decimal")}) == '{"a":0.1}'
+    assert convert("12345678901234567890.123456789", "decimal") == Decimal(
+        "12345678901234567890.123456789"
+    )
+    assert text_of(convert("1E+3", "decimal")) == "1000"
+
+
+def test_decimal_format_pads_places_and_never_rounds() -> None:
+    assert str(convert(2499.9, "decimal", "0.00")) == "2499.90"
+    assert str(convert("7", "decimal", "0.000")) == "7.000"
+    with pytest.raises(ValueError, match="more than 2 decimal places"):
+        convert("1.005", "decimal", "0.00")
+    with pytest.raises(ValueError, match="not of the form"):
+        convert("1", "decimal", "#.##")
+
+
+@pytest.mark.parametrize(("raw", "want"), [("42", 42), (42.0, 42), ("42.00", 42), (-3, -3)])
+def test_integer_accepts_whole_numbers(raw: Any, want: int) -> None:
+    assert convert(raw, "integer") == want
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (42.5, "not a whole number"),
+        ("4x", "not a number"),
+        (True, "is a boolean"),
+        (None, "NoneType is not a number"),
+        ([1], "list is not a number"),
+        ("nan", "not a finite number"),
+        ("inf", "not a finite number"),
+    ],
+)
+def test_integer_refuses_what_is_not_a_whole_number(raw: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        convert(raw, "integer")
+
+
+def test_bad_conversion_names_the_field() -> None:
+    with pytest.raises(RenderError, match="field 'f': cannot convert to integer"):
+        value(**{"from": "data.items[1].qty"}, type="integer")
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [(True, True), ("yes", True), ("FALSE", False), (0, False), ("on", True), ("n", False)],
+)
+def test_boolean_words(raw: Any, want: bool) -> None:
+    assert convert(raw, "boolean") is want
+
+
+@pytest.mark.parametrize("raw", ["maybe", 2, None, 1.0])
+def test_boolean_refuses_other_values(raw: Any) -> None:
+    with pytest.raises(ValueError, match="not a boolean"):
+        convert(raw, "boolean")
+
+
+@pytest.mark.parametrize(
+    ("raw", "fmt", "want"),
+    [
+        ("2026-11-02T09:30:00Z", None, "2026-11-02T09:30:00+00:00"),
+        ("2026-11-02T09:30:00+03:00", "%d.%m.%Y %H:%M", "02.11.2026 09:30"),
+        ("2026-11-02T09:30:00Z", "epoch", 1793611800),
+        ("2026-11-02T09:30:00.250Z", "epoch_ms", 1793611800250),
+        (1793611800, "iso8601", "2026-11-02T09:30:00+00:00"),
+        ("2026-11-02", "%Y/%m/%d", "2026/11/02"),
+    ],
+)
+def test_datetime_parses_iso_or_epoch_and_writes_the_format(raw: Any, fmt: Any, want: Any) -> None:
+    assert convert(raw, "datetime", fmt) == want
+
+
+def test_datetime_refuses_text_that_is_not_a_date() -> None:
+    with pytest.raises(ValueError, match="not an ISO 8601"):
+        convert("next tuesday", "datetime")
+
+
+def test_string_writes_numbers_plainly_and_structures_as_json() -> None:
+    assert convert(1e-7, "string") == "0.0000001"
+    assert convert(True, "string") == "true"
+    assert convert({"a": [1, None]}, "string") == '{"a":[1,null]}'
+
+
+def test_map_fields_keeps_names_exactly_and_in_order() -> None:
+    specs = [
+        FieldSpec.from_dict({"name": n, "value": i}) for i, n in enumerate(["Name", "name", "a.b"])
+    ]
+    assert map_fields(specs, EVENT) == [("Name", 0), ("name", 1), ("a.b", 2)]
+
+
+def test_json_text_refuses_non_finite_numbers() -> None:
+    with pytest.raises(ValueError, match="cannot be written as JSON"):
+        json_text(float("nan"))
