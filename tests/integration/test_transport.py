@@ -1,0 +1,495 @@
+"""The guarded transport against real loopback servers, with stub resolvers.
+
+No test here sends a packet beyond loopback: names resolve through `StubResolver`, and every
+connection passes `LoopbackOnly`, which refuses (before connecting) any address that is not
+loopback, so a guard bug fails a test instead of reaching the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import socket
+import ssl
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+from pathlib import Path
+
+import httpcore
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from dispatcher.delivery.transport import ResolutionCache, build_transport
+from dispatcher.errors import BlockedDestination, ConfigError
+from dispatcher.security.guard import GuardPolicy, Resolver
+
+LOOPBACK_ONLY = GuardPolicy.from_config(allow_cidrs=["127.0.0.0/8"])
+Reply = tuple[int, dict[str, str], bytes]
+
+
+class StubResolver:
+    """Answers from a table; a host's answers are used in turn, the last one repeating."""
+
+    def __init__(self, answers: dict[str, list[list[str]]]) -> None:
+        self.answers = answers
+        self.calls: list[str] = []
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        turn = sum(1 for h in self.calls if h == host)
+        self.calls.append(host)
+        options = self.answers[host]
+        return options[min(turn, len(options) - 1)]
+
+
+class LoopbackOnly(httpcore.AsyncNetworkBackend):
+    """Records every connect and refuses, before connecting, any address that is not loopback."""
+
+    def __init__(self) -> None:
+        self.inner = httpcore.AnyIOBackend()
+        self.hosts: list[str] = []
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.hosts.append(host)
+        assert ip_address(host).is_loopback, f"the guard let {host} through to connect"
+        return await self.inner.connect_tcp(host, port, timeout=timeout)
+
+
+def guarded(
+    policy: GuardPolicy,
+    resolver: Resolver,
+    *,
+    dns_ttl: float = 30.0,
+    ssl_context: ssl.SSLContext | bool = True,
+) -> tuple[httpx.AsyncBaseTransport, LoopbackOnly]:
+    recorder = LoopbackOnly()
+    transport = build_transport(
+        policy=policy,
+        resolver=resolver,
+        dns_ttl=dns_ttl,
+        ssl_context=ssl_context,
+        network_backend=recorder,
+    )
+    return transport, recorder
+
+
+@dataclass
+class Seen:
+    path: str
+    host: str
+    peer_port: int
+
+
+def ok(path: str) -> Reply:
+    return 200, {}, b"ok"
+
+
+@dataclass
+class Receiver:
+    """A small HTTP/1.1 server on 127.0.0.1 that records what reaches it."""
+
+    reply: Callable[[str], Reply] = ok
+    seen: list[Seen] = field(default_factory=list)
+    sni: list[str | None] = field(default_factory=list)
+    port: int = 0
+    handlers: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+                path = head[0].split(" ")[1]
+                headers = dict(line.lower().split(": ", 1) for line in head[1:] if line)
+                await reader.readexactly(int(headers.get("content-length", "0")))
+                self.seen.append(Seen(path, headers["host"], writer.get_extra_info("peername")[1]))
+                status, extra, body = self.reply(path)
+                length = extra.pop("content-length", str(len(body)))
+                lines = [f"HTTP/1.1 {status} X", f"Content-Length: {length}"]
+                lines += [f"{k}: {v}" for k, v in extra.items()]
+                writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+                await writer.drain()
+                if extra.get("Connection") == "close" or length != str(len(body)):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    @contextlib.asynccontextmanager
+    async def serving(self, tls: ssl.SSLContext | None = None) -> AsyncIterator[Receiver]:
+        if tls is not None:
+            tls.sni_callback = lambda _obj, name, _ctx: self.sni.append(name)
+        server = await asyncio.start_server(self.handle, "127.0.0.1", 0, ssl=tls)
+        self.port = server.sockets[0].getsockname()[1]
+        try:
+            yield self
+        finally:
+            server.close()
+            await server.wait_closed()
+            # clients are closed by now: each handler ends on end-of-file
+            await asyncio.wait_for(asyncio.gather(*self.handlers), timeout=10)
+
+
+def closing(path: str) -> Reply:
+    return 200, {"Connection": "close"}, b"ok"
+
+
+def test_allowed_private_destination_reaches_a_loopback_server() -> None:
+    async def scenario() -> None:
+        resolver = StubResolver({"receiver.test": [["127.0.0.1"]]})
+        transport, recorder = guarded(GuardPolicy(allow_private=True), resolver)
+        async with Receiver().serving() as rx, httpx.AsyncClient(transport=transport) as client:
+            response = await client.post(f"http://receiver.test:{rx.port}/hook", content=b"{}")
+            assert recorder.hosts == ["127.0.0.1"]
+            assert response.status_code == 200
+            assert response.text == "ok"
+            assert rx.seen == [Seen("/hook", f"receiver.test:{rx.port}", rx.seen[0].peer_port)]
+
+    asyncio.run(scenario())
+
+
+def test_default_policy_refuses_a_name_resolving_to_loopback() -> None:
+    async def scenario() -> None:
+        resolver = StubResolver({"receiver.test": [["127.0.0.1"]]})
+        transport, recorder = guarded(GuardPolicy(), resolver)
+        async with Receiver().serving() as rx, httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(BlockedDestination, match="allow_private_networks: true"):
+                await client.get(f"http://receiver.test:{rx.port}/")
+            assert rx.seen == []
+            assert recorder.hosts == []
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/",
+        "http://[::1]:9/",
+        "http://[::ffff:127.0.0.1]:9/",
+        "http://[64:ff9b::a00:1]/",
+        "http://0.0.0.0:9/",
+        "http://169.254.169.254/latest/meta-data/",
+        "https://[fd00:ec2::254]/",
+        "http://10.0.0.1/",
+    ],
+)
+def test_ip_literal_urls_are_checked_without_resolving(url: str) -> None:
+    async def scenario() -> None:
+        resolver = StubResolver({})
+        transport, recorder = guarded(GuardPolicy(), resolver)
+        async with httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(BlockedDestination):
+                await client.get(url)
+        assert (resolver.calls, recorder.hosts) == ([], [])
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("url", ["ftp://receiver.test/", "ws://receiver.test/", "file:///etc/x"])
+def test_only_http_and_https_schemes_are_sent(url: str) -> None:
+    async def scenario() -> None:
+        transport, recorder = guarded(LOOPBACK_ONLY, StubResolver({}))
+        with pytest.raises(BlockedDestination, match="only http and https"):
+            await transport.handle_async_request(httpx.Request("POST", url))
+        assert recorder.hosts == []
+
+    asyncio.run(scenario())
+
+
+def test_a_name_resolving_to_a_public_and_a_private_address_is_refused() -> None:
+    async def scenario() -> None:
+        resolver = StubResolver({"mixed.test": [["93.184.216.34", "10.0.0.1"]]})
+        transport, recorder = guarded(GuardPolicy(), resolver)
+        async with httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(BlockedDestination, match=r"mixed\.test resolves to 10\.0\.0\.1"):
+                await client.get("https://mixed.test/")
+        assert recorder.hosts == []
+
+    asyncio.run(scenario())
+
+
+def test_dns_rebinding_connects_to_the_vetted_address_then_refuses_the_rebound_one() -> None:
+    async def scenario() -> None:
+        resolver = StubResolver({"rebind.test": [["127.0.0.1"], ["10.0.0.1"]]})
+        transport, recorder = guarded(LOOPBACK_ONLY, resolver, dns_ttl=0)
+        async with Receiver(closing).serving() as rx, httpx.AsyncClient(transport=transport) as c:
+            async with c.stream("GET", f"http://rebind.test:{rx.port}/") as first:
+                stream = first.extensions["network_stream"]
+                assert stream.get_extra_info("server_addr")[0] == "127.0.0.1"
+                assert first.status_code == 200
+            assert recorder.hosts == ["127.0.0.1"]
+            with pytest.raises(BlockedDestination, match=r"10\.0\.0\.1"):
+                await c.get(f"http://rebind.test:{rx.port}/again")
+            assert recorder.hosts == ["127.0.0.1"]  # refused before any connect
+            assert [s.path for s in rx.seen] == ["/"]
+            assert resolver.calls == ["rebind.test", "rebind.test"]
+
+    asyncio.run(scenario())
+
+
+def test_within_the_ttl_new_connections_reuse_the_vetted_answer() -> None:
+    async def scenario() -> None:
+        resolver = StubResolver({"rebind.test": [["127.0.0.1"], ["10.0.0.1"]]})
+        transport, recorder = guarded(LOOPBACK_ONLY, resolver)
+        async with Receiver(closing).serving() as rx, httpx.AsyncClient(transport=transport) as c:
+            for _ in range(3):
+                assert (await c.get(f"http://rebind.test:{rx.port}/")).status_code == 200
+            assert len({s.peer_port for s in rx.seen}) == 3  # three connections
+        assert resolver.calls == ["rebind.test"]
+        assert recorder.hosts == ["127.0.0.1"] * 3
+
+    asyncio.run(scenario())
+
+
+def test_keep_alive_reuses_one_connection() -> None:
+    async def scenario() -> None:
+        resolver = StubResolver({"receiver.test": [["127.0.0.1"]]})
+        transport, recorder = guarded(LOOPBACK_ONLY, resolver)
+        async with Receiver().serving() as rx, httpx.AsyncClient(transport=transport) as client:
+            for _ in range(5):
+                await client.post(f"http://receiver.test:{rx.port}/", content=b"x")
+        assert len(rx.seen) == 5
+        assert len({s.peer_port for s in rx.seen}) == 1
+        assert recorder.hosts == ["127.0.0.1"]
+
+    asyncio.run(scenario())
+
+
+def test_the_next_vetted_address_is_tried_when_one_refuses() -> None:
+    async def scenario() -> None:
+        resolver = StubResolver({"two.test": [["127.0.0.2", "127.0.0.1"]]})
+        transport, recorder = guarded(LOOPBACK_ONLY, resolver)
+        async with Receiver().serving() as rx, httpx.AsyncClient(transport=transport) as client:
+            assert (await client.get(f"http://two.test:{rx.port}/")).status_code == 200
+        assert recorder.hosts == ["127.0.0.2", "127.0.0.1"]
+
+    asyncio.run(scenario())
+
+
+def redirect_inward(path: str) -> Reply:
+    if path == "/start":
+        return 302, {"Location": "http://10.0.0.1/admin"}, b""
+    return 200, {}, b"internal"
+
+
+def test_a_redirect_to_an_internal_address_is_not_followed() -> None:
+    async def scenario() -> None:
+        resolver = StubResolver({"receiver.test": [["127.0.0.1"]]})
+        transport, recorder = guarded(LOOPBACK_ONLY, resolver)
+        rx = Receiver(redirect_inward)
+        async with rx.serving(), httpx.AsyncClient(transport=transport) as client:
+            response = await client.get(f"http://receiver.test:{rx.port}/start")
+        assert response.status_code == 302
+        assert [s.path for s in rx.seen] == ["/start"]
+        assert recorder.hosts == ["127.0.0.1"]
+
+    asyncio.run(scenario())
+
+
+def test_a_followed_redirect_is_still_guarded_at_every_hop() -> None:
+    async def scenario() -> None:
+        resolver = StubResolver({"receiver.test": [["127.0.0.1"]]})
+        transport, recorder = guarded(LOOPBACK_ONLY, resolver)
+        rx = Receiver(redirect_inward)
+        async with rx.serving(), httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(BlockedDestination, match=r"10\.0\.0\.1"):
+                await client.get(f"http://receiver.test:{rx.port}/start", follow_redirects=True)
+        assert recorder.hosts == ["127.0.0.1"]
+
+    asyncio.run(scenario())
+
+
+@dataclass(frozen=True)
+class Certificates:
+    ca_pem: str
+    cert_file: Path
+    key_file: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Certificate | None,
+    signer: ec.EllipticCurvePrivateKey,
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), False
+        )
+    )
+    if issuer is None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
+        )
+    else:
+        builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(subject)]), False)
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False
+        )
+    return builder.sign(signer, hashes.SHA256())
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A throw-away CA and a server certificate for receiver.test signed by it."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate("test CA", ca_key, None, ca_key)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _certificate("receiver.test", key, ca, ca_key)
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return Certificates(ca.public_bytes(serialization.Encoding.PEM).decode(), cert_file, key_file)
+
+
+@pytest.mark.parametrize(("name", "accepted"), [("receiver.test", True), ("wrong.test", False)])
+def test_tls_checks_the_certificate_and_sends_sni_for_the_host_name(
+    certificates: Certificates, name: str, accepted: bool
+) -> None:
+    async def scenario() -> None:
+        resolver = StubResolver({name: [["127.0.0.1"]]})
+        trust = ssl.create_default_context(cadata=certificates.ca_pem)
+        transport, _ = guarded(LOOPBACK_ONLY, resolver, ssl_context=trust)
+        rx = Receiver()
+        async with (
+            rx.serving(certificates.server_context()),
+            httpx.AsyncClient(transport=transport) as client,
+        ):
+            url = f"https://{name}:{rx.port}/secure"
+            if accepted:
+                assert (await client.get(url)).status_code == 200
+            else:
+                with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
+                    await client.get(url)
+        assert rx.sni == [name]
+        assert len(rx.seen) == int(accepted)
+
+    asyncio.run(scenario())
+
+
+def test_resolution_failure_is_a_connect_error() -> None:
+    class Failing:
+        async def resolve(self, host: str, port: int) -> list[str]:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    async def scenario() -> None:
+        transport, _ = guarded(GuardPolicy(), Failing())
+        async with httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(httpx.ConnectError, match=r"cannot resolve nowhere\.test"):
+                await client.get("http://nowhere.test/")
+
+    asyncio.run(scenario())
+
+
+def test_a_resolver_that_never_answers_times_out_as_a_connect_timeout() -> None:
+    class Hanging:
+        async def resolve(self, host: str, port: int) -> list[str]:
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+    async def scenario() -> None:
+        transport, _ = guarded(GuardPolicy(), Hanging())
+        async with httpx.AsyncClient(transport=transport, timeout=0.05) as client:
+            with pytest.raises(httpx.ConnectTimeout):
+                await client.get("http://slow.test/")
+
+    asyncio.run(scenario())
+
+
+def test_a_refused_connection_and_a_cut_body_are_httpx_errors() -> None:
+    def cut(path: str) -> Reply:
+        return 200, {"content-length": "100"}, b"partial"
+
+    async def scenario() -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]
+        resolver = StubResolver({"receiver.test": [["127.0.0.1"]]})
+        transport, _ = guarded(LOOPBACK_ONLY, resolver)
+        async with Receiver(cut).serving() as rx, httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"http://receiver.test:{closed_port}/")
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.get(f"http://receiver.test:{rx.port}/")
+
+    asyncio.run(scenario())
+
+
+def test_concurrent_lookups_of_one_host_share_one_answer_until_the_ttl_ends() -> None:
+    class Gated:
+        def __init__(self) -> None:
+            self.gate = asyncio.Event()
+            self.calls = 0
+
+        async def resolve(self, host: str, port: int) -> list[str]:
+            self.calls += 1
+            await self.gate.wait()
+            return [f"127.0.0.{self.calls}"]
+
+    async def scenario() -> None:
+        now = [0.0]
+        resolver = Gated()
+        cache = ResolutionCache(resolver, ttl=30.0, clock=lambda: now[0])
+        waiting = [asyncio.ensure_future(cache.resolve("a.test", 80)) for _ in range(5)]
+
+        async def release() -> None:  # runs after the five have started: tasks start in order
+            resolver.gate.set()
+
+        answers = await asyncio.gather(*waiting, release())
+        assert answers[:5] == [["127.0.0.1"]] * 5
+        now[0] = 29.0
+        assert await cache.resolve("a.test", 80) == ["127.0.0.1"]
+        now[0] = 31.0
+        assert await cache.resolve("a.test", 80) == ["127.0.0.2"]
+        assert resolver.calls == 2
+
+    asyncio.run(scenario())
+
+
+def test_http2_without_h2_installed_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "h2", None)  # as if not installed
+    with pytest.raises(ConfigError, match="h2"):
+        build_transport(policy=GuardPolicy(), http2=True)
