@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from dispatcher.errors import SecretError
+from dispatcher.hooks.credentials import (
+    Finding,
+    KeyCheck,
+    encryption_problems,
+    items,
+    secret_problems,
+)
 from dispatcher.render.convert import convert
 from dispatcher.render.formats import nest
 from dispatcher.render.mapping import event_path, parse_template
 from dispatcher.render.paths import ROOT_PATHS, parse_path
 from dispatcher.render.xml import is_xml_name
-from dispatcher.secrets import Secret, is_reference, resolve
+from dispatcher.secrets import is_reference
 
-Finding = tuple[tuple[str | int, ...], str]
 SOURCES = ("from", "value", "template")
 OPERATORS = ("equals", "exists", "matches", "in")
-ALGORITHMS = ("A256GCM", "A128GCM", "A256CBC-HS512", "A128CBC-HS256", "C20P", "fernet")
-KeyCheck = Callable[[str, Secret], str | None]
 
 
 def hook_problems(raw: Any, *, key_check: KeyCheck | None = None) -> list[Finding]:
@@ -34,8 +37,8 @@ def hook_problems(raw: Any, *, key_check: KeyCheck | None = None) -> list[Findin
     found: list[Finding] = []
     for check in (_events, _url, _fields, _formats, _response, _headers):
         found.extend(check(raw))
-    found.extend(_secrets(raw))
-    found.extend(_encryption(raw, key_check))
+    found.extend(secret_problems(raw))
+    found.extend(encryption_problems(raw, key_check))
     return found
 
 
@@ -59,7 +62,7 @@ def hook_warnings(raw: Any) -> list[Finding]:
 
 
 def _events(raw: dict[str, Any]) -> Iterator[Finding]:
-    for i, pattern in _items(raw.get("events")):
+    for i, pattern in items(raw.get("events")):
         if not isinstance(pattern, str):
             continue
         if re.search(r"\s", pattern):
@@ -92,7 +95,7 @@ def _url(raw: dict[str, Any]) -> Iterator[Finding]:
 
 
 def _fields(raw: dict[str, Any]) -> Iterator[Finding]:
-    fields = [(i, f) for i, f in _items(raw.get("fields")) if isinstance(f, dict)]
+    fields = [(i, f) for i, f in items(raw.get("fields")) if isinstance(f, dict)]
     for i, spec in fields:
         given = [key for key in SOURCES if key in spec]
         if len(given) != 1:
@@ -151,7 +154,7 @@ def _formats(raw: dict[str, Any]) -> Iterator[Finding]:
             if isinstance(name, str) and not is_xml_name(name):
                 yield ("xml", key), f"{name!r} is not an XML element name"
     if fmt == "xml":
-        for i, spec in _items(raw.get("fields")):
+        for i, spec in items(raw.get("fields")):
             name = spec.get("name") if isinstance(spec, dict) else None
             if isinstance(name, str) and not _xml_field_name(name):
                 yield ("fields", i, "name"), f"{name!r} cannot be written as XML elements"
@@ -168,7 +171,7 @@ def _response(raw: dict[str, Any]) -> Iterator[Finding]:
     if not isinstance(response, dict):
         return
     text = response.get("format") == "text"
-    for i, entry in _items(response.get("expect")):
+    for i, entry in items(response.get("expect")):
         if not isinstance(entry, dict):
             continue
         where = ("response", "expect", i)
@@ -204,67 +207,6 @@ def _headers(raw: dict[str, Any]) -> Iterator[Finding]:
             yield ("headers", name), "secret references work in auth and encryption only"
         if isinstance(value, str) and ("\r" in value or "\n" in value):
             yield ("headers", name), "a header value cannot hold a line break"
-
-
-def _secrets(raw: dict[str, Any]) -> Iterator[Finding]:
-    hook = raw.get("id", "?")
-    for path, value in _walk(raw.get("auth"), ("auth",)):
-        yield from _resolvable(hook, path, value)
-    encryption = raw.get("encryption")
-    if isinstance(encryption, dict):
-        yield from _resolvable(hook, ("encryption", "key"), encryption.get("key"))
-        for i, entry in _items(encryption.get("keys")):
-            if isinstance(entry, dict):
-                yield from _resolvable(hook, ("encryption", "keys", i, "key"), entry.get("key"))
-
-
-def _resolvable(hook: Any, path: tuple[str | int, ...], value: Any) -> Iterator[Finding]:
-    if is_reference(value):
-        try:
-            resolve(value)
-        except SecretError as exc:
-            yield path, f"hook {hook}: cannot resolve secret: {exc}"
-
-
-def _encryption(raw: dict[str, Any], key_check: KeyCheck | None) -> Iterator[Finding]:
-    spec = raw.get("encryption")
-    if not isinstance(spec, dict):
-        return
-    keys = [(i, e) for i, e in _items(spec.get("keys")) if isinstance(e, dict)]
-    has_key = "key" in spec
-    if has_key == bool(keys):
-        yield ("encryption",), "give either key (with key_id) or keys, not both or neither"
-    elif keys and not any(e.get("state", "active") == "active" for _, e in keys):
-        yield ("encryption", "keys"), "no key is active"
-    algorithm = spec.get("algorithm")
-    if key_check is None or algorithm not in ALGORITHMS:
-        return  # an unknown algorithm is the schema's finding
-    places: list[tuple[tuple[str | int, ...], Any]] = [(("encryption", "key"), spec.get("key"))]
-    places += [(("encryption", "keys", i, "key"), e.get("key")) for i, e in keys]
-    for path, value in places:
-        if not isinstance(value, str):
-            continue
-        try:
-            problem = key_check(algorithm, resolve(value))
-        except SecretError:
-            continue  # reported by _secrets
-        if problem:
-            yield path, problem
-
-
-def _walk(tree: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            yield from _walk(value, (*path, key))
-    elif isinstance(tree, list):
-        for i, value in enumerate(tree):
-            yield from _walk(value, (*path, i))
-    else:
-        yield path, tree
-
-
-def _items(value: Any) -> list[tuple[int, Any]]:
-    return list(enumerate(value)) if isinstance(value, list) else []
 
 
 def _private(host: str) -> bool:

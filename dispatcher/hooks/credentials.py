@@ -1,0 +1,82 @@
+"""Checks on the secrets and encryption keys of one hook definition, values never shown.
+
+A reference (`${env:NAME}`, `${file:/path}`) that cannot be resolved is named by its place
+and its variable or file; a key that does not fit its algorithm is described by its length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from dispatcher.errors import SecretError
+from dispatcher.secrets import Secret, is_reference, resolve
+
+Steps = tuple[str | int, ...]
+Finding = tuple[Steps, str]
+KeyCheck = Callable[[str, Secret], str | None]
+ALGORITHMS = ("A256GCM", "A128GCM", "A256CBC-HS512", "A128CBC-HS256", "C20P", "fernet")
+
+
+def secret_problems(raw: dict[str, Any]) -> Iterator[Finding]:
+    """References in `auth` and `encryption` that cannot be resolved."""
+    hook = raw.get("id", "?")
+    for path, value in _walk(raw.get("auth"), ("auth",)):
+        yield from _resolvable(hook, path, value)
+    encryption = raw.get("encryption")
+    if isinstance(encryption, dict):
+        yield from _resolvable(hook, ("encryption", "key"), encryption.get("key"))
+        for i, entry in items(encryption.get("keys")):
+            if isinstance(entry, dict):
+                yield from _resolvable(hook, ("encryption", "keys", i, "key"), entry.get("key"))
+
+
+def _resolvable(hook: Any, path: Steps, value: Any) -> Iterator[Finding]:
+    if is_reference(value):
+        try:
+            resolve(value)
+        except SecretError as exc:
+            yield path, f"hook {hook}: cannot resolve secret: {exc}"
+
+
+def encryption_problems(raw: dict[str, Any], key_check: KeyCheck | None) -> Iterator[Finding]:
+    """A key set without exactly one form or an active key; keys `key_check` refuses."""
+    spec = raw.get("encryption")
+    if not isinstance(spec, dict):
+        return
+    keys = [(i, e) for i, e in items(spec.get("keys")) if isinstance(e, dict)]
+    has_key = "key" in spec
+    if has_key == bool(keys):
+        yield ("encryption",), "give either key (with key_id) or keys, not both or neither"
+    elif keys and not any(e.get("state", "active") == "active" for _, e in keys):
+        yield ("encryption", "keys"), "no key is active"
+    algorithm = spec.get("algorithm")
+    if key_check is None or algorithm not in ALGORITHMS:
+        return  # an unknown algorithm is the schema's finding
+    places: list[tuple[tuple[str | int, ...], Any]] = [(("encryption", "key"), spec.get("key"))]
+    places += [(("encryption", "keys", i, "key"), e.get("key")) for i, e in keys]
+    for path, value in places:
+        if not isinstance(value, str):
+            continue
+        try:
+            problem = key_check(algorithm, resolve(value))
+        except SecretError:
+            continue  # reported by _secrets
+        if problem:
+            yield path, problem
+
+
+def _walk(tree: Any, path: Steps) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _walk(value, (*path, key))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            yield from _walk(value, (*path, i))
+    else:
+        yield path, tree
+
+
+def items(value: Any) -> list[tuple[int, Any]]:
+    """The numbered entries of `value` when it is a list, else none."""
+    return list(enumerate(value)) if isinstance(value, list) else []
