@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -248,3 +249,35 @@ def test_list_and_show_mask_secrets() -> None:
     assert mask_url("https://h.example.com/p?api_key=abc&x=1") == (
         "https://h.example.com/p?api_key=***&x=1"
     )
+
+
+def test_encryption_key_sets_need_one_form_and_an_active_key(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.key"
+    text = GOOD + (
+        "    encryption:\n"
+        "      algorithm: C20P\n"
+        "      keys:\n"
+        f"        - {{id: old, key: '${{file:{missing}}}', state: decrypt-only}}\n"
+    )
+    assert problems(text) == [
+        (14, "hooks[0].encryption.keys", "no key is active"),
+        (
+            15,
+            "hooks[0].encryption.keys[0].key",
+            f"hook sms: cannot resolve secret: cannot read secret file {missing}: "
+            "No such file or directory",
+        ),
+    ]
+    neither = GOOD + "    encryption: {algorithm: C20P}\n"
+    assert problems(neither) == [
+        (12, "hooks[0].encryption", "give either key (with key_id) or keys, not both or neither")
+    ]
+
+
+def test_key_checks_are_skipped_without_the_encryption_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = GOOD + "    encryption: {algorithm: A256GCM, key: c2hvcnQ}\n"
+    assert [m.split(" needs")[0] for _, _, m in problems(text)] == ["A256GCM"]
+    monkeypatch.setitem(sys.modules, "dispatcher.security.encryption", None)
+    assert problems(text) == []
