@@ -1,0 +1,90 @@
+{{/* Chart name, truncated to the 63 characters a DNS label allows. */}}
+{{- define "dugaa-dispatcher.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name: release-chart, unless the release name already holds the chart's. */}}
+{{- define "dugaa-dispatcher.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "dugaa-dispatcher.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The standard app.kubernetes.io labels, on every object. */}}
+{{- define "dugaa-dispatcher.labels" -}}
+helm.sh/chart: {{ include "dugaa-dispatcher.chart" . }}
+{{ include "dugaa-dispatcher.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "dugaa-dispatcher.version" . | quote }}
+app.kubernetes.io/component: dispatcher
+app.kubernetes.io/part-of: dugaa
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* The immutable subset used by selectors. */}}
+{{- define "dugaa-dispatcher.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "dugaa-dispatcher.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "dugaa-dispatcher.version" -}}
+{{- default .Chart.AppVersion .Values.image.tag | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "dugaa-dispatcher.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "dugaa-dispatcher.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "dugaa-dispatcher.httpPort" -}}
+{{- .Values.config.http_port | default 9400 | int }}
+{{- end }}
+
+{{- define "dugaa-dispatcher.terminationGracePeriodSeconds" -}}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
+{{- add (int .Values.drainTimeoutSeconds) 15 }}
+{{- else }}
+{{- .Values.terminationGracePeriodSeconds | int }}
+{{- end }}
+{{- end }}
+
+{{/* dispatcher.yaml: the user's config plus the keys the chart owns (port, hooks file, drain). */}}
+{{- define "dugaa-dispatcher.dispatcherYaml" -}}
+{{- $cfg := deepCopy .Values.config }}
+{{- $_ := set $cfg "http_port" (include "dugaa-dispatcher.httpPort" . | int) }}
+{{- $_ := set $cfg "drain_timeout" (printf "%ds" (int .Values.drainTimeoutSeconds)) }}
+{{- if .Values.hooks }}
+{{- $_ := set $cfg "hooks_file" "/etc/dispatcher/hooks.yaml" }}
+{{- end }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{/* Settings that cannot work together fail the render with a message saying what to change. */}}
+{{- define "dugaa-dispatcher.validate" -}}
+{{- if and .Values.autoscaling.enabled .Values.keda.enabled }}
+{{- fail "autoscaling.enabled and keda.enabled are both true: enable either the HPA or the KEDA ScaledObject, never both (KEDA manages its own HPA)" }}
+{{- end }}
+{{- if le (include "dugaa-dispatcher.terminationGracePeriodSeconds" . | int) (int .Values.drainTimeoutSeconds) }}
+{{- fail (printf "terminationGracePeriodSeconds (%s) must exceed drainTimeoutSeconds (%d), or pods are killed mid-drain" (include "dugaa-dispatcher.terminationGracePeriodSeconds" .) (int .Values.drainTimeoutSeconds)) }}
+{{- end }}
+{{- if and .Values.keda.enabled (not (include "dugaa-dispatcher.kedaBootstrapServers" .)) }}
+{{- fail "keda.enabled needs keda.bootstrapServers or config.kafka[\"bootstrap.servers\"]" }}
+{{- end }}
+{{- end }}
+
+{{- define "dugaa-dispatcher.kedaBootstrapServers" -}}
+{{- default (index (default dict .Values.config.kafka) "bootstrap.servers") .Values.keda.bootstrapServers }}
+{{- end }}
