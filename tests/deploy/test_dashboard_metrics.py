@@ -1,0 +1,179 @@
+"""The dashboard and the alerts query only metrics that the dispatcher promises to export."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from metric_names import (
+    DASHBOARD,
+    alert_queries,
+    dashboard_queries,
+    family_name,
+    names_in,
+    queried_metric_names,
+)
+
+# Contract section 7, plus the two series the operations work added (dead letters by error kind,
+# readiness), with their Prometheus types.
+KNOWN_METRICS = {
+    "dispatcher_events_consumed": "counter",
+    "dispatcher_deliveries": "counter",
+    "dispatcher_delivery_attempts": "counter",
+    "dispatcher_delivery_duration_seconds": "histogram",
+    "dispatcher_event_to_delivery_seconds": "histogram",
+    "dispatcher_inflight_deliveries": "gauge",
+    "dispatcher_circuit_open": "gauge",
+    "dispatcher_retries_scheduled": "counter",
+    "dispatcher_consumer_lag": "gauge",
+    "dispatcher_hooks": "gauge",
+    "dispatcher_dead_letters": "counter",
+    "dispatcher_ready": "gauge",
+}
+KNOWN_LABELS = {
+    "dispatcher_events_consumed": {"topic"},
+    "dispatcher_deliveries": {"hook", "outcome"},
+    "dispatcher_delivery_attempts": {"hook", "result"},
+    "dispatcher_delivery_duration_seconds": {"hook", "le"},
+    "dispatcher_event_to_delivery_seconds": {"hook", "le"},
+    "dispatcher_inflight_deliveries": {"hook"},
+    "dispatcher_circuit_open": {"hook"},
+    "dispatcher_retries_scheduled": {"hook", "tier"},
+    "dispatcher_consumer_lag": {"topic", "partition"},
+    "dispatcher_hooks": set(),
+    "dispatcher_dead_letters": {"hook", "error_kind"},
+    "dispatcher_ready": set(),
+}
+LABEL_VALUES = {
+    "outcome": {"delivered", "dead_lettered"},
+    "result": {"2xx", "3xx", "4xx", "5xx", "timeout", "network", "invalid"},
+    "error_kind": {
+        "http_status",
+        "timeout",
+        "network",
+        "response_invalid",
+        "render",
+        "auth",
+        "blocked",
+        "payload_too_large",
+        "decode",
+        "expired",
+    },
+}
+
+
+def known_series(name: str) -> bool:
+    """True when `name` is a series a known metric family exposes, under its type's suffixes."""
+    for family, kind in KNOWN_METRICS.items():
+        if kind == "counter" and name == f"{family}_total":
+            return True
+        if kind == "histogram" and name in {f"{family}_bucket", f"{family}_sum", f"{family}_count"}:
+            return True
+        if kind == "gauge" and name == family:
+            return True
+    return False
+
+
+def family_of(series: str) -> str:
+    return family_name(series).removesuffix("_total")
+
+
+def test_dashboard_and_alerts_query_some_metrics() -> None:
+    names = queried_metric_names()
+    assert len(names) >= 10
+    assert names == sorted(set(names))
+
+
+@pytest.mark.parametrize("name", queried_metric_names())
+def test_queried_metric_is_a_known_dispatcher_series(name: str) -> None:
+    assert name.startswith("dispatcher_")
+    assert known_series(name), f"{name} is not in the contract's metric list (section 7)"
+
+
+def test_every_known_metric_family_is_on_the_dashboard() -> None:
+    on_dashboard = {family_of(n) for q in dashboard_queries() for n in names_in(q)}
+    assert on_dashboard == set(KNOWN_METRICS)
+
+
+_SELECTOR = re.compile(r"\b(dispatcher_[a-z0-9_]+)\{([^}]*)\}")
+_BY = re.compile(r"\bby \(([^)]*)\)")
+_MATCHER = re.compile(r'([a-z_]+)\s*(=~|!~|!=|=)\s*"([^"]*)"')
+
+
+@pytest.mark.parametrize("query", [*dashboard_queries(), *alert_queries().values()])
+def test_queries_use_only_labels_the_metric_has(query: str) -> None:
+    for series, matchers in _SELECTOR.findall(query):
+        allowed = KNOWN_LABELS[family_of(series)]
+        for label, op, value in _MATCHER.findall(matchers):
+            assert label in allowed, f"{series} has no label {label}: {query}"
+            if op == "=" and label in LABEL_VALUES:
+                assert value in LABEL_VALUES[label], f"{label}={value!r} never occurs: {query}"
+    families = {family_of(s) for s in names_in(query)}
+    allowed_by = set().union(*(KNOWN_LABELS[f] for f in families)) if families else set()
+    for group in _BY.findall(query):
+        for label in (part.strip() for part in group.split(",")):
+            assert label in allowed_by, f"grouping by {label}, which {families} lack: {query}"
+
+
+ISSUE_PANELS = [
+    ("deliveries per hook", "dispatcher_deliveries_total"),
+    ("failures per hook", "dispatcher_delivery_attempts_total"),
+    ("attempt results", "dispatcher_delivery_attempts_total"),
+    ("latency p50 / p99", "dispatcher_delivery_duration_seconds_bucket"),
+    ("in flight", "dispatcher_inflight_deliveries"),
+    ("open breakers", "dispatcher_circuit_open"),
+    ("retries scheduled per tier", "dispatcher_retries_scheduled_total"),
+    ("dead letters by error kind", "dispatcher_dead_letters_total"),
+    ("consumer lag per partition", "dispatcher_consumer_lag"),
+    ("event-to-delivery time", "dispatcher_event_to_delivery_seconds_bucket"),
+]
+
+
+@pytest.mark.parametrize(("title", "metric"), ISSUE_PANELS)
+def test_dashboard_has_the_panels_the_issue_asks_for(title: str, metric: str) -> None:
+    panels = [p for p in json.loads(DASHBOARD.read_text())["panels"] if p["type"] != "row"]
+    matching = [p for p in panels if title in p["title"].lower()]
+    assert matching, f"no panel titled like {title!r}"
+    exprs = " ".join(t["expr"] for p in matching for t in p["targets"])
+    assert metric in exprs
+
+
+def test_latency_panels_show_p50_and_p99() -> None:
+    exprs = " ".join(q for q in dashboard_queries() if "histogram_quantile" in q)
+    assert "histogram_quantile(0.5," in exprs
+    assert "histogram_quantile(0.99," in exprs
+
+
+def test_dashboard_panels_use_the_datasource_variable_and_unique_ids() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    for panel in panels:
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}", panel["title"]
+    names = {v["name"] for v in dashboard["templating"]["list"]}
+    assert {"datasource", "hook"} <= names
+    assert dashboard["uid"] == "dugaa-dispatcher"
+
+
+def test_panels_do_not_overlap() -> None:
+    occupied: set[tuple[int, int]] = set()
+    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        g = panel["gridPos"]
+        assert g["x"] + g["w"] <= 24, panel["title"]
+        cells = {
+            (x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])
+        }
+        assert not cells & occupied, f"{panel['title']} overlaps another panel"
+        occupied |= cells
+
+
+def test_family_name_strips_histogram_suffixes() -> None:
+    assert family_name("dispatcher_delivery_duration_seconds_bucket") == (
+        "dispatcher_delivery_duration_seconds"
+    )
+    assert family_name("dispatcher_deliveries_total") == "dispatcher_deliveries_total"

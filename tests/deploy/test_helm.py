@@ -1,0 +1,416 @@
+"""The Helm chart: `helm lint --strict` and `helm template` with default, KEDA, HPA,
+ServiceMonitor and secrets values, and the rendered manifests checked object by object."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from tools import REPO, require_tool
+
+CHART = REPO / "helm" / "dugaa-dispatcher"
+CI_VALUES = CHART / "ci"
+KUBE_VERSION = "1.30.0"
+VARIANTS = {
+    "default": [],
+    "keda": [CI_VALUES / "keda-values.yaml"],
+    "hpa": [CI_VALUES / "hpa-values.yaml"],
+    "servicemonitor": [CI_VALUES / "servicemonitor-values.yaml"],
+    "secrets": [CI_VALUES / "secrets-values.yaml"],
+}
+STANDARD_LABELS = {
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+    "helm.sh/chart",
+}
+Manifest = dict[str, Any]
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [require_tool("helm"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def value_args(files: list[Path], sets: dict[str, str] | None = None) -> list[str]:
+    args = [arg for f in files for arg in ("-f", str(f))]
+    for key, value in (sets or {}).items():
+        args += ["--set", f"{key}={value}"]
+    return args
+
+
+def template_result(
+    files: list[Path] = (), sets: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    args = value_args(list(files), sets)
+    return helm(
+        "template", "rel", str(CHART), "--namespace", "dugaa", "--kube-version", KUBE_VERSION, *args
+    )
+
+
+def render(files: list[Path] = (), sets: dict[str, str] | None = None) -> list[Manifest]:
+    result = template_result(files, sets)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def by_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:
+    return [m for m in manifests if m["kind"] == kind]
+
+
+def one(manifests: list[Manifest], kind: str) -> Manifest:
+    (found,) = by_kind(manifests, kind)
+    return found
+
+
+def container(manifests: list[Manifest]) -> Manifest:
+    (found,) = one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return found
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[Manifest]]:
+    return {name: render(files) for name, files in VARIANTS.items()}
+
+
+# --- lint and render ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_helm_lint_strict_passes(variant: str) -> None:
+    result = helm(
+        "lint",
+        "--strict",
+        "--kube-version",
+        KUBE_VERSION,
+        str(CHART),
+        *value_args(VARIANTS[variant]),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_object_carries_the_standard_labels(rendered, variant: str) -> None:
+    for manifest in rendered[variant]:
+        labels = manifest["metadata"]["labels"]
+        assert set(labels) >= STANDARD_LABELS, manifest["kind"]
+        assert labels["app.kubernetes.io/name"] == "dugaa-dispatcher"
+        assert labels["app.kubernetes.io/instance"] == "rel"
+        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+        assert manifest["metadata"]["namespace"] == "dugaa"
+
+
+def test_default_render_has_the_core_objects_and_no_optional_ones(rendered) -> None:
+    kinds = sorted(m["kind"] for m in rendered["default"])
+    assert kinds == [
+        "ConfigMap",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+        "ServiceAccount",
+    ]
+
+
+# --- the Deployment -------------------------------------------------------------------------
+
+
+def test_deployment_runs_the_dispatcher_with_the_mounted_config(rendered) -> None:
+    c = container(rendered["default"])
+    assert c["args"] == ["run", "--config", "/etc/dispatcher/dispatcher.yaml"]
+    assert "command" not in c  # the image's entrypoint is `dispatcher`
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["config"]["mountPath"] == "/etc/dispatcher"
+    assert mounts["config"]["readOnly"] is True
+    assert c["ports"] == [{"name": "http", "containerPort": 9400, "protocol": "TCP"}]
+
+
+def test_workers_become_a_flag(rendered) -> None:
+    c = container(rendered["secrets"])
+    assert c["args"][-2:] == ["--workers", "2"]
+
+
+def test_probes_check_healthz_and_readyz_on_the_http_port(rendered) -> None:
+    c = container(rendered["default"])
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+
+
+@pytest.mark.parametrize(
+    ("sets", "drain", "grace"),
+    [
+        ({}, 30, 45),
+        ({"drainTimeoutSeconds": "60"}, 60, 75),
+        ({"drainTimeoutSeconds": "20", "terminationGracePeriodSeconds": "90"}, 20, 90),
+    ],
+)
+def test_grace_period_exceeds_the_drain_deadline(sets, drain: int, grace: int) -> None:
+    manifests = render(sets=sets)
+    pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == grace
+    config = yaml.safe_load(one(manifests, "ConfigMap")["data"]["dispatcher.yaml"])
+    assert config["drain_timeout"] == f"{drain}s"
+    assert grace > drain
+
+
+def test_a_grace_period_inside_the_drain_deadline_fails_the_render() -> None:
+    result = template_result(
+        sets={"drainTimeoutSeconds": "60", "terminationGracePeriodSeconds": "50"}
+    )
+    assert result.returncode != 0
+    assert (
+        "terminationGracePeriodSeconds (50) must exceed drainTimeoutSeconds (60)" in result.stderr
+    )
+
+
+def test_pod_runs_as_non_root_with_a_read_only_root_filesystem(rendered) -> None:
+    pod = one(rendered["default"], "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    sc = container(rendered["default"])["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes["tmp"]  # the one writable place
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_resources_are_set(rendered) -> None:
+    resources = container(rendered["default"])["resources"]
+    assert resources["requests"]["cpu"]
+    assert resources["requests"]["memory"]
+    assert resources["limits"]["memory"]
+
+
+# --- configuration and its checksum ---------------------------------------------------------
+
+
+def test_configmap_holds_dispatcher_and_hooks_yaml(rendered) -> None:
+    data = one(rendered["secrets"], "ConfigMap")["data"]
+    config = yaml.safe_load(data["dispatcher.yaml"])
+    assert config["kafka"]["bootstrap.servers"] == "kafka:9093"
+    assert config["http_port"] == 9400
+    assert config["hooks_file"] == "/etc/dispatcher/hooks.yaml"
+    hooks = yaml.safe_load(data["hooks.yaml"])["hooks"]
+    assert [h["id"] for h in hooks] == ["sms-ke", "bank"]
+    assert hooks[0]["fields"] == [{"name": "to", "from": "data.customer.phone", "required": True}]
+
+
+def test_without_hooks_there_is_no_hooks_file(rendered) -> None:
+    data = one(rendered["default"], "ConfigMap")["data"]
+    assert set(data) == {"dispatcher.yaml"}
+    assert "hooks_file" not in yaml.safe_load(data["dispatcher.yaml"])
+
+
+def checksum(manifests: list[Manifest]) -> str:
+    annotations = one(manifests, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    return annotations["checksum/config"]
+
+
+def test_checksum_annotation_changes_when_the_config_changes(rendered) -> None:
+    base = checksum(rendered["default"])
+    assert len(base) == 64
+    assert checksum(render()) == base
+    assert checksum(render(sets={"replicaCount": "5"})) == base
+    assert checksum(render(sets={"config.group_id": "other"})) != base
+    assert checksum(rendered["secrets"]) != base  # hooks.yaml added
+
+
+# --- secrets, referenced by name ------------------------------------------------------------
+
+
+def test_secrets_are_referenced_by_name_never_inlined(rendered) -> None:
+    manifests = rendered["secrets"]
+    assert not by_kind(manifests, "Secret")
+    c = container(manifests)
+    env = {e["name"]: e for e in c["env"]}
+    assert env["SMS_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "sms-credentials",
+        "key": "token",
+    }
+    assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "kafka-sasl"
+    assert c["envFrom"] == [{"secretRef": {"name": "hook-keys"}, "prefix": "HOOK_"}]
+
+
+def test_secret_files_are_mounted_read_only_where_hooks_reference_them(rendered) -> None:
+    manifests = rendered["secrets"]
+    pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m for m in container(manifests)["volumeMounts"]}
+    mount = mounts["/etc/dispatcher/secrets/bank-mtls"]
+    assert mount["readOnly"] is True
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["secretName"] == "bank-mtls"
+    assert volume["secret"]["defaultMode"] == 0o400
+    hooks = yaml.safe_load(one(manifests, "ConfigMap")["data"]["hooks.yaml"])["hooks"]
+    bank = next(h for h in hooks if h["id"] == "bank")
+    assert bank["auth"]["cert"].startswith(mount["mountPath"] + "/")
+
+
+def test_secret_references_reach_the_config_unresolved(rendered) -> None:
+    data = one(rendered["secrets"], "ConfigMap")["data"]
+    assert "${env:SMS_TOKEN}" in data["hooks.yaml"]
+    assert "${env:HOOK_BANK_KEY}" in data["hooks.yaml"]
+    assert "${env:KAFKA_SASL_PASSWORD}" in data["dispatcher.yaml"]
+
+
+# --- Service, ServiceMonitor, PDB -----------------------------------------------------------
+
+
+def test_service_selects_the_pods_on_the_http_port(rendered) -> None:
+    manifests = rendered["default"]
+    service = one(manifests, "Service")
+    pod_labels = one(manifests, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    pdb = one(manifests, "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_service_monitor_scrapes_metrics_from_the_service(rendered) -> None:
+    manifests = rendered["servicemonitor"]
+    monitor = one(manifests, "ServiceMonitor")
+    service = one(manifests, "Service")
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint == {
+        "port": "http",
+        "path": "/metrics",
+        "interval": "15s",
+        "scrapeTimeout": "10s",
+    }
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+# --- autoscaling: HPA or KEDA, never both ---------------------------------------------------
+
+
+def test_hpa_scales_the_deployment_and_owns_its_replicas(rendered) -> None:
+    manifests = rendered["hpa"]
+    assert not by_kind(manifests, "ScaledObject")
+    hpa = one(manifests, "HorizontalPodAutoscaler")
+    deployment = one(manifests, "Deployment")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 8)
+    assert "replicas" not in deployment["spec"]
+
+
+def test_keda_scales_on_consumer_group_lag_of_each_input_topic(rendered) -> None:
+    manifests = rendered["keda"]
+    assert not by_kind(manifests, "HorizontalPodAutoscaler")
+    scaled = one(manifests, "ScaledObject")
+    deployment = one(manifests, "Deployment")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert "replicas" not in deployment["spec"]
+    triggers = scaled["spec"]["triggers"]
+    assert [t["metadata"]["topic"] for t in triggers] == ["dugaa.events", "dugaa.events.priority"]
+    for trigger in triggers:
+        assert trigger["type"] == "kafka"
+        assert trigger["metadata"]["consumerGroup"] == "dugaa-dispatcher"
+        assert trigger["metadata"]["bootstrapServers"] == "kafka-0.kafka:9092,kafka-1.kafka:9092"
+        assert trigger["metadata"]["lagThreshold"] == "500"
+        assert trigger["authenticationRef"] == {"name": "kafka-sasl-auth"}
+
+
+def test_default_render_has_no_autoscaler(rendered) -> None:
+    assert not by_kind(rendered["default"], "HorizontalPodAutoscaler")
+    assert not by_kind(rendered["default"], "ScaledObject")
+    assert one(rendered["default"], "Deployment")["spec"]["replicas"] == 2
+
+
+def test_hpa_and_keda_together_fail_the_render_with_a_clear_message() -> None:
+    result = template_result(sets={"autoscaling.enabled": "true", "keda.enabled": "true"})
+    assert result.returncode != 0
+    assert "enable either the HPA or the KEDA ScaledObject, never both" in result.stderr
+
+
+# --- values.schema.json ---------------------------------------------------------------------
+
+SCHEMA = json.loads((CHART / "values.schema.json").read_text())
+BAD_VALUES = {
+    "replica count as text": ({"replicaCount": "two"}, "/replicaCount"),
+    "unknown top-level key": ({"replicas": 3}, "replicas"),
+    "zero drain timeout": ({"drainTimeoutSeconds": 0}, "/drainTimeoutSeconds"),
+    "secret env without key": (
+        {"secrets": {"env": [{"name": "X", "secretName": "s"}]}},
+        "/secrets/env/0",
+    ),
+    "inline secret value": (
+        {"secrets": {"env": [{"name": "X", "secretName": "s", "key": "k", "value": "hunter2"}]}},
+        "/secrets/env/0",
+    ),
+    "bad KEDA reset policy": ({"keda": {"offsetResetPolicy": "newest"}}, "/keda/offsetResetPolicy"),
+    "no input topic": ({"config": {"topics": {"events": []}}}, "/config/topics/events"),
+    "bad hook id": ({"hooks": [{"id": "SMS KE", "events": ["a"], "url": "x"}]}, "/hooks/0/id"),
+}
+
+
+def test_default_values_satisfy_the_schema() -> None:
+    jsonschema.Draft7Validator.check_schema(SCHEMA)
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    jsonschema.validate(values, SCHEMA)
+    for files in VARIANTS.values():
+        for file in files:
+            merged = {**values, **yaml.safe_load(file.read_text())}
+            jsonschema.validate(merged, SCHEMA)
+
+
+@pytest.mark.parametrize("case", BAD_VALUES)
+def test_schema_rejects_a_bad_values_file(tmp_path: Path, case: str) -> None:
+    values, where = BAD_VALUES[case]
+    bad = tmp_path / "bad-values.yaml"
+    bad.write_text(yaml.safe_dump(values))
+    result = template_result([bad])
+    assert result.returncode != 0, f"{case} was accepted"
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert where in result.stderr
+    lint = helm("lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART), "-f", str(bad))
+    assert lint.returncode != 0
+
+
+def test_notes_tell_how_to_check_readiness(tmp_path: Path) -> None:
+    # `helm template` leaves NOTES.txt out, so a copy of the chart renders its text into a
+    # ConfigMap (NOTES.txt is one include of the named template "dugaa-dispatcher.notes").
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    (chart / "templates" / "notes-probe.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
+        'data:\n  notes: {{ include "dugaa-dispatcher.notes" . | toJson }}\n'
+    )
+    assert (CHART / "templates" / "NOTES.txt").read_text().strip() == (
+        '{{ include "dugaa-dispatcher.notes" . }}'
+    )
+    result = helm(
+        "template",
+        "rel",
+        str(chart),
+        "--namespace",
+        "dugaa",
+        "--kube-version",
+        KUBE_VERSION,
+        "--show-only",
+        "templates/notes-probe.yaml",
+        *value_args([CI_VALUES / "keda-values.yaml"]),
+    )
+    assert result.returncode == 0, result.stderr
+    notes = yaml.safe_load(result.stdout)["data"]["notes"]
+    assert "rollout status deployment/rel-dugaa-dispatcher" in notes
+    assert "KEDA on consumer-group lag (1-6 replicas, 500 lag per replica)" in notes
+    assert "/readyz" in notes
