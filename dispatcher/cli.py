@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from dispatcher import __version__
+from dispatcher import __version__, logs
 from dispatcher.errors import ConfigError, KafkaUnavailable
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_KAFKA = 0, 1, 2, 3
@@ -21,11 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "command"):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(
-        level=getattr(args, "log_level", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(getattr(args, "log_level", "INFO"))
     command: Command = args.command
     try:
         return command(args)
@@ -109,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", parents=[common], help="the whole system on this machine")
     demo.add_argument("--events", type=int, default=30)
+    demo.set_defaults(log_level="WARNING")
     demo.set_defaults(command=_cmd("demo"))
     return parser
 

@@ -46,31 +46,46 @@ def run(args: argparse.Namespace) -> int:
 
 
 def hooks_validate(args: argparse.Namespace) -> int:
-    from dispatcher.hooks.loader import load_hooks_file
+    from dispatcher.hooks.commands import validate_command
 
-    try:
-        hooks = load_hooks_file(args.file)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-    print(f"{args.file}: {len(hooks)} hook(s) valid")
-    return 0
+    code, text = validate_command(args.file)
+    print(text, file=sys.stderr if code else sys.stdout)
+    return code
 
 
 def hooks_list(args: argparse.Namespace) -> int:
-    index = load_hooks(settings_from(args))
-    for hook in index:
-        state = "enabled" if hook.enabled else "disabled"
-        print(f"{hook.id:<24} {state:<9} {hook.method:<6} {','.join(hook.events):<30} {hook.url}")
+    from dispatcher.hooks.commands import list_hooks
+
+    print(list_hooks(load_hooks(settings_from(args))))
     return 0
 
 
 def hooks_show(args: argparse.Namespace) -> int:
+    from dispatcher.hooks.commands import show_hook
+
     hook = load_hooks(settings_from(args)).get(args.id)
     if hook is None:
         raise ConfigError(f"no hook {args.id!r}")
-    print(repr(hook))
+    print(show_hook(hook), end="")
     return 0
+
+
+def hooks_test(args: argparse.Namespace) -> int:
+    from dispatcher.hooks.probe import probe_hook
+
+    settings = settings_from(args)
+    if args.hooks_file:
+        from dispatcher.hooks.loader import load_hooks_file
+
+        index = HookIndex(load_hooks_file(args.hooks_file))
+    else:
+        index = load_hooks(settings)
+    hook = index.get(args.id)
+    if hook is None:
+        raise ConfigError(f"no hook {args.id!r}")
+    code, text = probe_hook(hook, Path(args.event), settings, send=args.send)
+    print(text)
+    return code
 
 
 def produce(args: argparse.Namespace) -> int:
@@ -96,7 +111,15 @@ def produce(args: argparse.Namespace) -> int:
     check_reachable(settings, timeout=10)
     producer = Producer(settings.kafka_config())
     key = args.key.encode() if args.key else None
-    if args.binary:
+    if args.avro:
+        from dispatcher.avro import produce_value
+        from dispatcher.events import Event
+
+        value, content_type = produce_value(
+            Event.from_dict(event), topic=topic, schema_registry=settings.schema_registry
+        )
+        producer.produce(topic, value=value, key=key, headers=[("content-type", content_type)])
+    elif args.binary:
         headers: list[tuple[str, str | bytes | None]] = [
             (f"ce_{k}", str(v).encode()) for k, v in event.items() if k != "data"
         ]

@@ -114,7 +114,7 @@ class Receiver:
                     await asyncio.sleep(behaviour.delay)
                 writer.write(_response(behaviour, self._status(request, behaviour)))
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, asyncio.CancelledError):
             pass
         finally:
             writer.close()

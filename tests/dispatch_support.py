@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,10 +109,13 @@ class Deployment:
     def process(self, *args: str) -> subprocess.Popen[bytes]:
         """`dispatcher run` in a subprocess (for SIGKILL / SIGTERM tests)."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        return subprocess.Popen(
-            [sys.executable, "-m", "dispatcher", "run", "--config", str(self.config_path), *args],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
+        self.log_path = self.directory / f"{self.group}.log"
+        with self.log_path.open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "dispatcher", "run", "--config", str(self.config_path),
+                 *args],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
 
 
 def cloud_event(event_type: str, data: Any, event_id: str | None = None) -> dict[str, Any]:
@@ -149,3 +152,31 @@ def wait_ready(worker: Worker, timeout: float = 30.0) -> None:
 
 def headers_of(record: Any) -> Mapping[str, bytes | None]:
     return dict(record.headers)
+
+
+def collect_until(
+    bootstrap: str, topic: str, done: Callable[[list[Any]], bool], timeout: float
+) -> list[Any]:
+    """Reads `topic` from the beginning until `done(records)` holds; TimeoutError after `timeout`."""
+    import time
+
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    from kafka_support import Record
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"c-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    try:
+        parts = wait_for(lambda: list(consumer.list_topics(topic, timeout=5).topics[topic].partitions),
+                         timeout, message=f"topic {topic}")
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while not done(records):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: condition not met, {len(records)} records read")
+            for message in consumer.consume(1000, 0.2):
+                if message.error() is None:
+                    records.append(Record.from_message(message))
+        return records
+    finally:
+        consumer.close()

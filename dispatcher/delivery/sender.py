@@ -11,7 +11,7 @@ import httpx
 
 from dispatcher.delivery.judge import Verdict, judge
 from dispatcher.delivery.limits import CircuitBreaker, TokenBucket
-from dispatcher.errors import DeliveryError
+from dispatcher.errors import DeliveryError, RetryableError
 from dispatcher.hooks.model import Hook
 
 TransportFactory = Callable[[Hook], httpx.AsyncBaseTransport]
@@ -109,9 +109,14 @@ async def _read_capped(response: httpx.Response, cap: int) -> bytes:
 
 
 def _retryable(exc: DeliveryError) -> bool:
-    from dispatcher.errors import RetryableError
-
-    return isinstance(exc, RetryableError) or bool(getattr(exc, "retryable", False))
+    """Transient failures: network-like errors, and credentials the token endpoint could not
+    issue because it was down or overloaded (a refusal of the credentials is permanent)."""
+    if isinstance(exc, RetryableError):
+        return True
+    if exc.kind == "auth":
+        status = getattr(exc, "status", None)
+        return status is None or status >= 500 or status == 429
+    return False
 
 
 def _describe(exc: Exception) -> str:

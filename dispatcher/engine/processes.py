@@ -14,13 +14,12 @@ log = logging.getLogger(__name__)
 def _worker_main(config: str | None, index: int, log_level: str) -> None:
     from dataclasses import replace
 
+    from dispatcher import logs
     from dispatcher.commands import load_hooks
     from dispatcher.engine.worker import Worker
     from dispatcher.settings import load_settings
 
-    logging.basicConfig(
-        level=log_level, format=f"%(asctime)s %(levelname)s worker-{index} %(name)s %(message)s"
-    )
+    logs.configure(log_level, prefix=f"worker-{index} ")
     settings = load_settings(config)
     # Each process serves its own /metrics: http_port, http_port + 1, ...
     settings = replace(settings, http_port=settings.http_port + index)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, Producer
 
 from dispatcher.admin import AdminServer
+from dispatcher.avro import event_decoder, result_serializer
 from dispatcher.delivery.clients import ClientPool
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
@@ -19,7 +20,7 @@ from dispatcher.engine.kafka import check_reachable, consumer_config, ensure_top
 from dispatcher.engine.pair import Pair
 from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.writer import OutcomeWriter
-from dispatcher.events import Event, Record, decode
+from dispatcher.events import Event, Record
 from dispatcher.hooks.matching import HookIndex
 from dispatcher.metrics import Metrics
 from dispatcher.settings import Settings
@@ -35,13 +36,13 @@ class Worker:
         settings: Settings,
         hooks: HookIndex,
         metrics: Metrics | None = None,
-        decoder: Callable[[Record], Event] = decode,
+        decoder: Callable[[Record], Event] | None = None,
     ) -> None:
         self.settings = settings
         self.hooks = hooks
         self.metrics = metrics or Metrics()
         self.metrics.hooks.set(len(hooks))
-        self.decoder = decoder
+        self.decoder = decoder or event_decoder(settings.schema_registry)
         self._stop_requested = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -78,7 +79,12 @@ class Worker:
 
         producer = Producer(producer_config(settings))
         pool = ClientPool(settings)
-        writer = OutcomeWriter(producer, settings.topics, self.metrics)
+        serializer = result_serializer(
+            settings.result_format, settings.schema_registry, topic=settings.topics.results
+        )
+        writer = OutcomeWriter(
+            producer, settings.topics, self.metrics, lambda o: serializer.serialize(o.to_record())
+        )
         consumer_box: list[ConsumerLoop] = []
         consumer = Consumer(
             consumer_config(
