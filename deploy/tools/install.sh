@@ -9,6 +9,10 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TOOLS_BIN="${TOOLS_BIN:-$REPO/.tools/bin}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+COMPOSE_VERSION="${COMPOSE_VERSION:-v2.40.3}"
+# Opt-in, as it adds ~3 minutes and ~1.4 GB of modules to a cold run: TOOLS_COMPOSE=1 builds a
+# standalone docker-compose so that tests/deploy/test_compose.py runs `docker-compose config`.
+TOOLS_COMPOSE="${TOOLS_COMPOSE:-0}"
 PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.316.0}"   # module version of promtool (Prometheus 3.x)
 
 export GOPATH="${GOPATH:-$REPO/.cache/go}"
@@ -53,6 +57,32 @@ install_hadolint() {
     fi
 }
 
+# docker compose refuses `go install pkg@version` (its go.mod has exclude directives), so it is
+# built from a throwaway main module that requires it and repeats those directives.
+install_compose() {
+    local stamp="$COMPOSE_VERSION" wrap="$GOPATH/compose-build" start
+    installed docker-compose "$stamp" && return 0
+    start=$SECONDS
+    log "building docker-compose $COMPOSE_VERSION (github.com/docker/compose/v2/cmd)"
+    rm -rf "$wrap" && mkdir -p "$wrap"
+    (
+        cd "$wrap"
+        go mod init dugaa.local/compose-build >/dev/null 2>&1
+        local upstream
+        upstream="$(go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" |
+            sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
+        # Copy the upstream exclude block verbatim (up to its closing parenthesis at column 0).
+        { echo; sed -n '/^exclude (/,/^)/p' "$upstream"; } >>go.mod
+        go get "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION" 2>&1 |
+            { grep -v -e '^go: added' -e '^go: downloading' -e '^go: upgraded' || true; } >&2
+        go build -trimpath -o "$TOOLS_BIN/docker-compose" \
+            -ldflags="-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
+            github.com/docker/compose/v2/cmd
+    )
+    echo "$stamp" >"$TOOLS_BIN/.docker-compose.version"
+    log "docker-compose $COMPOSE_VERSION built in $((SECONDS - start))s"
+}
+
 # helm's Makefile stamps its version and the Kubernetes version it was built against (that of
 # its k8s.io modules) into the binary; without them `helm template` assumes Kubernetes 1.20.
 HELM_KUBE_MINOR="${HELM_KUBE_MINOR:-37}"   # k8s.io/client-go v0.37 in helm v3.22.0
@@ -71,3 +101,6 @@ GOFLAGS="$GOFLAGS -tags=remove_all_sd" go_install promtool "$PROMETHEUS_VERSION+
     github.com/prometheus/prometheus/cmd/promtool \
     "-X github.com/prometheus/common/version.Version=$PROMTOOL_VERSION"
 install_hadolint
+if [[ "$TOOLS_COMPOSE" == 1 ]]; then
+    install_compose
+fi
