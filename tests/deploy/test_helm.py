@@ -414,3 +414,30 @@ def test_notes_tell_how_to_check_readiness(tmp_path: Path) -> None:
     assert "rollout status deployment/rel-dugaa-dispatcher" in notes
     assert "KEDA on consumer-group lag (1-6 replicas, 500 lag per replica)" in notes
     assert "/readyz" in notes
+
+
+# --- PrometheusRule, rollout ------------------------------------------------------------------
+
+
+def test_chart_ships_the_same_alert_rules_as_deploy_prometheus() -> None:
+    shipped = (CHART / "files" / "alerts.yml").read_text()
+    assert shipped == (REPO / "deploy" / "prometheus" / "alerts.yml").read_text(), (
+        "copy deploy/prometheus/alerts.yml to helm/dugaa-dispatcher/files/alerts.yml"
+    )
+
+
+def test_prometheus_rule_carries_the_alerts_with_their_templates_intact() -> None:
+    manifests = render(sets={"prometheusRule.enabled": "true"})
+    rule = one(manifests, "PrometheusRule")
+    alerts = yaml.safe_load((REPO / "deploy" / "prometheus" / "alerts.yml").read_text())
+    assert rule["spec"] == alerts
+    assert "{{ $labels.hook }}" in json.dumps(rule["spec"])
+    assert not by_kind(render(), "PrometheusRule")
+
+
+def test_rollout_replaces_pods_old_before_new(rendered) -> None:
+    strategy = one(rendered["default"], "Deployment")["spec"]["strategy"]
+    assert strategy == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+    }
