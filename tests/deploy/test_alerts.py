@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 import yaml
+from deploy_tools import REPO, require_tool
 from metric_names import ALERTS, alert_queries
-from tools import REPO, require_tool
 
 TESTS = ALERTS.with_name("alerts.test.yml")
 RUNBOOK = REPO / "deploy" / "RUNBOOK.md"

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 import yaml
-from tools import REPO, find_tool
+from deploy_tools import REPO, find_tool
 
 DEPLOY = REPO / "deploy"
 COMPOSE = DEPLOY / "docker-compose.yml"

@@ -6,7 +6,7 @@ import re
 import subprocess
 
 import pytest
-from tools import REPO, find_tool
+from deploy_tools import REPO, find_tool
 
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 TEXT = DOCKERFILE.read_text()

@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from tools import REPO, require_tool
+from deploy_tools import REPO, require_tool
 
 CHART = REPO / "helm" / "dugaa-dispatcher"
 CI_VALUES = CHART / "ci"
