@@ -1,0 +1,299 @@
+"""Decoding Kafka records into CloudEvents: structured and binary modes, and every way to fail."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from dispatcher.errors import DecodeError
+from dispatcher.events import MAX_DEPTH, Event, Record, decode
+
+STRUCTURED = "application/cloudevents+json"
+ATTRIBUTES = {"specversion": "1.0", "id": "ev-1", "type": "order.shipped", "source": "/orders"}
+
+
+@dataclass
+class Message:
+    """A stand-in for `confluent_kafka.Message`, which cannot be constructed in Python."""
+
+    _value: bytes | None
+    _headers: Sequence[tuple[str, bytes | None]] | None = None
+    _key: bytes | None = b"k"
+    _topic: str | None = "dugaa.events"
+    _partition: int | None = 2
+    _offset: int | None = 17
+    _timestamp: tuple[int, int] = (1, 1_700_000_000_000)
+
+    def topic(self) -> str | None:
+        return self._topic
+
+    def partition(self) -> int | None:
+        return self._partition
+
+    def offset(self) -> int | None:
+        return self._offset
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def headers(self) -> Sequence[tuple[str, bytes | None]] | None:
+        return self._headers
+
+    def timestamp(self) -> tuple[int, int]:
+        return self._timestamp
+
+
+def record(value: bytes | None, *headers: tuple[str, bytes]) -> Record:
+    return Record.from_message(Message(value, list(headers)))
+
+
+def structured(document: Any, *headers: tuple[str, bytes]) -> Record:
+    return record(json.dumps(document).encode(), *headers)
+
+
+def binary(value: bytes | None, content_type: str | None = "application/json", **ce: str) -> Record:
+    attributes = {"id": "ev-1", "type": "order.shipped", "source": "/orders", "specversion": "1.0"}
+    attributes.update(ce)
+    headers = [(f"ce_{k}", v.encode()) for k, v in attributes.items()]
+    if content_type is not None:
+        headers.append(("content-type", content_type.encode()))
+    return record(value, *headers)
+
+
+def test_a_record_keeps_what_kafka_gave() -> None:
+    message = Message(b"v", [("a", b"1"), ("b", None)], _key=None)
+
+    rec = Record.from_message(message)
+
+    assert rec == Record(
+        "dugaa.events", 2, 17, None, b"v", (("a", b"1"), ("b", b"")), 1_700_000_000_000
+    )
+
+
+def test_a_record_without_headers_or_timestamp() -> None:
+    rec = Record.from_message(Message(None, None, _timestamp=(0, -1)))
+
+    assert rec.headers == ()
+    assert rec.timestamp_ms is None
+
+
+def test_header_lookup_is_case_insensitive_and_takes_the_last() -> None:
+    rec = record(b"", ("Content-Type", b"a"), ("content-type", b"b"))
+
+    assert rec.header("CONTENT-TYPE") == b"b"
+    assert rec.header("absent") is None
+
+
+def test_a_structured_event_with_its_content_type() -> None:
+    document = {
+        **ATTRIBUTES,
+        "time": "2026-11-02T09:30:00Z",
+        "subject": "order-7",
+        "datacontenttype": "application/json",
+        "data": {"order_id": 7, "items": [1, 2]},
+    }
+
+    event = decode(structured(document, ("content-type", STRUCTURED.encode())))
+
+    assert event == Event(
+        id="ev-1",
+        type="order.shipped",
+        source="/orders",
+        specversion="1.0",
+        time="2026-11-02T09:30:00Z",
+        subject="order-7",
+        datacontenttype="application/json",
+        data={"order_id": 7, "items": [1, 2]},
+    )
+
+
+def test_a_structured_event_without_a_content_type_is_known_by_its_specversion() -> None:
+    event = decode(structured({**ATTRIBUTES, "data": {"x": 1}}))
+
+    assert event.type == "order.shipped"
+    assert event.data == {"x": 1}
+    assert event.time is None
+
+
+def test_a_structured_event_may_have_no_data() -> None:
+    assert decode(structured(ATTRIBUTES)).data is None
+
+
+def test_data_base64_is_kept_as_its_text_when_there_is_no_data() -> None:
+    event = decode(structured({**ATTRIBUTES, "data_base64": "aGVsbG8="}))
+
+    assert event.data == "aGVsbG8="
+
+
+def test_data_wins_over_data_base64() -> None:
+    event = decode(structured({**ATTRIBUTES, "data": {"a": 1}, "data_base64": "aGVsbG8="}))
+
+    assert event.data == {"a": 1}
+
+
+def test_a_binary_event_reads_attributes_from_ce_headers_and_data_from_the_value() -> None:
+    rec = binary(b'{"order_id": 7}', time="2026-11-02T09:30:00Z", subject="order-7")
+
+    event = decode(rec)
+
+    assert event == Event(
+        id="ev-1",
+        type="order.shipped",
+        source="/orders",
+        time="2026-11-02T09:30:00Z",
+        subject="order-7",
+        datacontenttype="application/json",
+        data={"order_id": 7},
+    )
+
+
+def test_a_binary_event_without_a_content_type_reads_json_data() -> None:
+    event = decode(binary(b"[1, 2]", content_type=None))
+
+    assert event.data == [1, 2]
+    assert event.datacontenttype is None
+
+
+def test_a_binary_event_with_text_data_keeps_the_text() -> None:
+    event = decode(binary("héllo, world".encode(), content_type="text/plain"))
+
+    assert event.data == "héllo, world"
+    assert event.datacontenttype == "text/plain"
+
+
+def test_a_binary_event_without_a_value_has_no_data() -> None:
+    assert decode(binary(None)).data is None
+
+
+def test_a_binary_event_header_names_are_case_insensitive() -> None:
+    rec = record(
+        b"{}",
+        ("CE_ID", b"ev-1"),
+        ("ce_Type", b"t"),
+        ("ce_source", b"s"),
+        ("ce_specversion", b"1.0"),
+    )
+
+    assert decode(rec).type == "t"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"{not json", b'{"a": 1', b"\xff\xfe\x00", b""],
+    ids=["garbage", "truncated", "not-utf8", "empty"],
+)
+def test_a_value_that_is_not_json_is_a_decode_error(value: bytes) -> None:
+    with pytest.raises(DecodeError, match="not valid JSON"):
+        decode(record(value))
+
+
+@pytest.mark.parametrize("document", [[ATTRIBUTES], "order.shipped", 42, None, True])
+def test_a_structured_value_that_is_not_an_object_is_a_decode_error(document: Any) -> None:
+    with pytest.raises(DecodeError, match="must be a JSON object"):
+        decode(structured(document))
+
+
+def test_an_object_without_specversion_or_cloudevents_content_type_is_a_decode_error() -> None:
+    document = {k: v for k, v in ATTRIBUTES.items() if k != "specversion"}
+
+    with pytest.raises(DecodeError, match="neither a structured CloudEvent"):
+        decode(structured(document))
+
+
+@pytest.mark.parametrize("missing", ["id", "type", "source", "specversion"])
+def test_a_structured_event_missing_a_required_attribute_is_a_decode_error(missing: str) -> None:
+    document = {k: v for k, v in ATTRIBUTES.items() if k != missing}
+
+    with pytest.raises(DecodeError, match=rf"required attribute.*{missing}"):
+        decode(structured(document, ("content-type", STRUCTURED.encode())))
+
+
+def test_an_empty_required_attribute_counts_as_missing() -> None:
+    with pytest.raises(DecodeError, match=r"required attribute.*id"):
+        decode(structured({**ATTRIBUTES, "id": ""}))
+
+
+@pytest.mark.parametrize("missing", ["id", "type", "source"])
+def test_a_binary_event_missing_a_required_header_is_a_decode_error(missing: str) -> None:
+    rec = binary(b"{}")
+    rec = Record(rec.topic, rec.partition, rec.offset, rec.key, rec.value,
+                 tuple(h for h in rec.headers if h[0] != f"ce_{missing}"))  # fmt: skip
+
+    with pytest.raises(DecodeError, match=missing):
+        decode(rec)
+
+
+@pytest.mark.parametrize("name", ["id", "type", "time", "subject"])
+def test_an_attribute_that_is_not_a_string_is_a_decode_error(name: str) -> None:
+    with pytest.raises(DecodeError, match=f"'{name}' must be a string"):
+        decode(structured({**ATTRIBUTES, name: 7}))
+
+
+def test_a_binary_event_with_invalid_json_data_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="not valid JSON"):
+        decode(binary(b"{oops"))
+
+
+def test_a_binary_event_with_non_utf8_text_data_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="not UTF-8"):
+        decode(binary(b"\xff\xfe", content_type="text/plain"))
+
+
+def test_a_header_that_is_not_utf8_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="not UTF-8"):
+        decode(record(b"{}", ("ce_specversion", b"1.0"), ("ce_id", b"\xff")))
+
+
+def test_a_record_without_value_or_ce_headers_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="no value"):
+        decode(record(None))
+
+
+def nested(lists: int) -> dict[str, Any]:
+    data: Any = "leaf"
+    for i in range(lists):
+        data = [data] if i % 2 else {"k": data}
+    return {**ATTRIBUTES, "data": data}
+
+
+def test_data_nested_within_the_limit_is_accepted() -> None:
+    document = nested(MAX_DEPTH - 2)
+
+    assert decode(structured(document)).data == document["data"]
+
+
+def test_data_nested_past_the_limit_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="nests deeper"):
+        decode(structured(nested(MAX_DEPTH + 1)))
+
+
+def test_extremely_deep_nesting_is_a_decode_error_not_a_crash() -> None:
+    value = b'{"specversion": "1.0", "data": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+
+    with pytest.raises(DecodeError, match="nests"):
+        decode(record(value))
+
+
+def test_deep_nesting_in_binary_data_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="nests"):
+        decode(binary(b"[" * (MAX_DEPTH + 5) + b"]" * (MAX_DEPTH + 5)))
+
+
+def test_an_avro_decoder_is_used_for_avro_records_only() -> None:
+    seen: list[Record] = []
+
+    def avro(rec: Record) -> Event:
+        seen.append(rec)
+        return Event(id="a", type="t", source="s")
+
+    avro_rec = record(b"\x00\x00\x00\x00\x01payload")
+    assert decode(avro_rec, avro).id == "a"
+    assert decode(structured(ATTRIBUTES), avro).id == "ev-1"
+    assert seen == [avro_rec]

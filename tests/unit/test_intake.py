@@ -1,0 +1,175 @@
+"""Intake: records from input topics and retry tiers become pairs, dead letters or a wait."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dispatcher.delivery.request import idempotency_key
+from dispatcher.engine.intake import NotYetDue, Pairs, Undecodable, take_event, take_retry
+from dispatcher.events import Event, Record, decode
+from dispatcher.hooks.matching import HookIndex
+from dispatcher.hooks.model import Hook
+from dispatcher.outcomes import RetryState, Source
+
+NOW = 1_793_611_800.0
+EVENT = {"specversion": "1.0", "id": "ev-1", "type": "order.shipped", "source": "/orders"}
+
+
+def hook(hook_id: str, *events: str, **extra: Any) -> Hook:
+    return Hook.from_dict(
+        {"id": hook_id, "events": list(events), "url": "https://x.example.com", **extra}
+    )
+
+
+HOOKS = HookIndex(
+    [
+        hook("sms", "order.shipped"),
+        hook("crm", "order.*"),
+        hook("mail", "invoice.*"),
+        hook("off", "order.*", enabled=False),
+    ]
+)
+
+
+def record(
+    value: bytes | None = None,
+    headers: tuple[tuple[str, bytes], ...] = (),
+    topic: str = "dugaa.events",
+    offset: int = 41,
+) -> Record:
+    if value is None:
+        value = json.dumps({**EVENT, "data": {"n": 1}}).encode()
+    return Record(topic, 3, offset, b"key-7", value, headers)
+
+
+def test_an_event_becomes_one_pair_per_matching_hook_in_definition_order() -> None:
+    rec = record()
+
+    taken = take_event(rec, HOOKS, decode)
+
+    assert isinstance(taken, Pairs)
+    assert [p.hook.id for p in taken.pairs] == ["sms", "crm"]
+    for pair in taken.pairs:
+        assert pair.record is rec
+        assert pair.event.id == "ev-1"
+        assert pair.event.data == {"n": 1}
+        assert pair.source == Source("dugaa.events", 3, 41)
+        assert pair.idempotency_key == idempotency_key(pair.event, pair.hook.id)
+        assert pair.attempts == 0
+        assert pair.first_attempt_at is None
+        assert pair.tier == -1
+        assert pair.position == ("dugaa.events", 3, 41)
+    assert taken.pairs[0].idempotency_key != taken.pairs[1].idempotency_key
+
+
+def test_an_event_no_hook_wants_has_no_pairs() -> None:
+    value = json.dumps({**EVENT, "type": "user.created"}).encode()
+
+    assert take_event(record(value), HOOKS, decode) == Pairs(())
+
+
+def test_an_undecodable_event_says_why() -> None:
+    taken = take_event(record(b"{broken"), HOOKS, decode)
+
+    assert isinstance(taken, Undecodable)
+    assert "JSON" in taken.error
+
+
+def test_the_idempotency_key_depends_on_event_and_hook_only() -> None:
+    first = take_event(record(offset=1), HOOKS, decode)
+    again = take_event(record(offset=99, topic="other"), HOOKS, decode)
+
+    assert isinstance(first, Pairs)
+    assert isinstance(again, Pairs)
+    assert [p.idempotency_key for p in first.pairs] == [p.idempotency_key for p in again.pairs]
+
+
+STATE = RetryState(
+    hook_id="crm",
+    attempts=4,
+    first_attempt_at=NOW - 100,
+    due_at=NOW,
+    source=Source("dugaa.events", 3, 41),
+    idempotency_key="msg_original",
+    last_error_kind="http_status",
+    last_error="HTTP 503",
+)
+TIER_TOPIC = "dugaa.dispatch.retry.30s"
+
+
+def retry_record(state: RetryState = STATE, value: bytes | None = None) -> Record:
+    headers = (("traceparent", b"00-1-01"), *state.headers())
+    return record(value, headers, topic=TIER_TOPIC, offset=5)
+
+
+def with_state(**changes: Any) -> RetryState:
+    values = {name: getattr(STATE, name) for name in RetryState.__slots__}
+    values.update(changes)
+    return RetryState(**values)
+
+
+def test_a_due_retry_record_is_one_pair_to_its_own_hook_carrying_its_state() -> None:
+    rec = retry_record()
+
+    taken = take_retry(rec, 1, HOOKS, decode, now=NOW)
+
+    assert isinstance(taken, Pairs)
+    [pair] = taken.pairs
+    assert pair.hook.id == "crm"
+    assert pair.record is rec
+    assert pair.source == Source("dugaa.events", 3, 41)
+    assert pair.position == (TIER_TOPIC, 3, 5)
+    assert pair.idempotency_key == "msg_original"
+    assert pair.attempts == 4
+    assert pair.first_attempt_at == NOW - 100
+    assert pair.tier == 1
+    assert pair.event.id == "ev-1"
+
+
+def test_a_retry_record_before_its_due_time_waits() -> None:
+    rec = retry_record(with_state(due_at=NOW + 25))
+
+    assert take_retry(rec, 0, HOOKS, decode, now=NOW) == NotYetDue(NOW + 25)
+
+
+def test_a_retry_record_is_due_at_exactly_its_due_time() -> None:
+    assert isinstance(take_retry(retry_record(), 0, HOOKS, decode, now=NOW), Pairs)
+
+
+def test_a_retry_record_for_a_deleted_hook_has_nothing_to_deliver() -> None:
+    rec = retry_record(with_state(hook_id="gone"))
+
+    assert take_retry(rec, 0, HOOKS, decode, now=NOW) == Pairs(())
+
+
+def test_a_retry_record_for_a_disabled_hook_has_nothing_to_deliver() -> None:
+    rec = retry_record(with_state(hook_id="off"))
+
+    assert take_retry(rec, 0, HOOKS, decode, now=NOW) == Pairs(())
+
+
+def test_a_retry_record_without_valid_state_headers_is_undecodable() -> None:
+    taken = take_retry(record(topic=TIER_TOPIC), 0, HOOKS, decode, now=NOW)
+
+    assert isinstance(taken, Undecodable)
+    assert "dispatcher." in taken.error
+
+
+def test_a_retry_record_whose_event_no_longer_decodes_is_undecodable() -> None:
+    taken = take_retry(retry_record(value=b"[]"), 0, HOOKS, decode, now=NOW)
+
+    assert isinstance(taken, Undecodable)
+
+
+def test_a_retry_record_is_decoded_only_once_due() -> None:
+    calls: list[Record] = []
+
+    def counting(rec: Record) -> Event:
+        calls.append(rec)
+        return decode(rec)
+
+    take_retry(retry_record(with_state(due_at=NOW + 1)), 0, HOOKS, counting, now=NOW)
+    assert calls == []
+    take_retry(retry_record(), 0, HOOKS, counting, now=NOW)
+    assert len(calls) == 1

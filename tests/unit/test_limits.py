@@ -1,0 +1,209 @@
+"""Per-hook limits with a fake clock: the token bucket and the circuit breaker's states."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dispatcher.delivery import limits
+from dispatcher.delivery.limits import BreakerSettings, CircuitBreaker, TokenBucket
+
+
+class Clock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# --- token bucket ---------------------------------------------------------------------------
+
+
+def drain(bucket: TokenBucket, tokens: int) -> None:
+    async def take() -> None:
+        for _ in range(tokens):
+            await bucket.acquire()
+
+    asyncio.run(take())
+
+
+def test_a_full_bucket_admits_a_burst_without_waiting() -> None:
+    clock = Clock()
+    bucket = TokenBucket(rate=5, clock=clock)
+
+    assert bucket.burst == 5
+    drain(bucket, 5)
+    assert bucket.wait_time() == pytest.approx(0.2)
+
+
+def test_an_empty_bucket_refills_at_its_rate() -> None:
+    clock = Clock()
+    bucket = TokenBucket(rate=2, burst=1, clock=clock)
+    drain(bucket, 1)
+
+    assert bucket.wait_time() == pytest.approx(0.5)
+    clock.advance(0.25)
+    assert bucket.wait_time() == pytest.approx(0.25)
+    clock.advance(0.25)
+    assert bucket.wait_time() == 0.0
+
+
+def test_an_idle_bucket_never_holds_more_than_its_burst() -> None:
+    clock = Clock()
+    bucket = TokenBucket(rate=10, burst=3, clock=clock)
+    clock.advance(3600)
+    drain(bucket, 3)
+
+    assert bucket.wait_time() == pytest.approx(0.1)
+
+
+def test_a_slow_rate_still_allows_one_request_at_once() -> None:
+    bucket = TokenBucket(rate=0.5, clock=Clock())
+
+    assert bucket.burst == 1.0
+    assert bucket.wait_time() == 0.0
+    drain(bucket, 1)
+    assert bucket.wait_time() == pytest.approx(2.0)
+
+
+def test_acquire_waits_for_the_next_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    monkeypatch.setattr(limits.asyncio, "sleep", sleep)
+    bucket = TokenBucket(rate=4, burst=1, clock=clock)
+    drain(bucket, 3)
+
+    assert slept == [pytest.approx(0.25), pytest.approx(0.25)]
+    assert clock.now == pytest.approx(1000.5)
+
+
+# --- circuit breaker ------------------------------------------------------------------------
+
+SETTINGS = BreakerSettings(failure_ratio=0.5, window=30.0, minimum_calls=4, open_for=15.0, probes=2)
+
+
+def breaker(clock: Clock) -> CircuitBreaker:
+    return CircuitBreaker(SETTINGS, clock=clock)
+
+
+def record(b: CircuitBreaker, *results: bool) -> None:
+    for ok in results:
+        b.record(ok)
+
+
+def test_a_new_breaker_is_closed_and_allows_calls() -> None:
+    b = breaker(Clock())
+
+    assert b.state == "closed"
+    assert b.allow()
+
+
+def test_failures_below_the_minimum_number_of_calls_keep_it_closed() -> None:
+    b = breaker(Clock())
+    record(b, False, False, False)
+
+    assert b.state == "closed"
+    assert b.allow()
+
+
+def test_a_failure_ratio_below_the_threshold_keeps_it_closed() -> None:
+    b = breaker(Clock())
+    record(b, True, True, True, False, True, False, True)
+
+    assert b.state == "closed"
+
+
+def test_reaching_the_failure_ratio_over_enough_calls_opens_it() -> None:
+    b = breaker(Clock())
+    record(b, True, False, True, False)
+
+    assert b.state == "open"
+    assert not b.allow()
+
+
+def test_calls_older_than_the_window_no_longer_count() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    record(b, False, False, False)
+    clock.advance(31)
+    record(b, True)
+
+    assert b.state == "closed"
+    record(b, False, True, True)
+    assert b.state == "closed"  # 1 failure out of 4 in the window
+
+
+def test_an_open_breaker_ignores_results_and_half_opens_after_its_open_time() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    record(b, False, False, False, False)
+    clock.advance(14.9)
+    record(b, True, True, True)
+
+    assert b.state == "open"
+    clock.advance(0.1)
+    assert b.state == "half-open"
+
+
+def test_half_open_admits_only_its_probes() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    record(b, False, False, False, False)
+    clock.advance(15)
+
+    assert [b.allow() for _ in range(4)] == [True, True, False, False]
+
+
+def test_successful_probes_close_it_with_a_clean_window() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    record(b, False, False, False, False)
+    clock.advance(15)
+    b.allow()
+    b.allow()
+    record(b, True)
+
+    assert b.state == "half-open"
+    record(b, True)
+    assert b.state == "closed"
+    assert b.allow()
+    record(b, False, False, False)
+    assert b.state == "closed"  # the failures before it opened are forgotten
+
+
+def test_a_failed_probe_opens_it_again_for_a_full_open_time() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    record(b, False, False, False, False)
+    clock.advance(20)
+    b.allow()
+    record(b, True, False)
+
+    assert b.state == "open"
+    assert not b.allow()
+    clock.advance(14)
+    assert b.state == "open"
+    clock.advance(1)
+    assert b.state == "half-open"
+    assert [b.allow() for _ in range(3)] == [True, True, False]
+
+
+def test_the_default_settings_need_twenty_calls_to_open() -> None:
+    b = CircuitBreaker(clock=Clock())
+    record(b, *[False] * 19)
+
+    assert b.state == "closed"
+    record(b, False)
+    assert b.state == "open"

@@ -1,0 +1,166 @@
+"""The retry policy: backoff with full jitter, Retry-After, local retries, tiers and budgets."""
+
+from __future__ import annotations
+
+import pytest
+
+from dispatcher.delivery.judge import Verdict
+from dispatcher.delivery.retry import (
+    MAX_HELD_DELAY,
+    MAX_LOCAL_DELAY,
+    GiveUp,
+    RetryLocal,
+    RetryPolicy,
+    RetryTier,
+    backoff,
+)
+from dispatcher.hooks.model import RetrySpec
+
+TIERS = (30.0, 300.0, 3600.0)
+RETRYABLE = Verdict.failure("http_status", "HTTP 503", retryable=True, status=503)
+PERMANENT = Verdict.failure("http_status", "HTTP 422", retryable=False, status=422)
+
+
+def top() -> float:
+    return 1.0
+
+
+def bottom() -> float:
+    return 0.0
+
+
+def policy(
+    max_attempts: int = 8, max_age: float = 86400.0, local: int = 3, **extra: object
+) -> RetryPolicy:
+    return RetryPolicy(RetrySpec(max_attempts, max_age), local, TIERS, **extra)  # type: ignore[arg-type]
+
+
+def step(p: RetryPolicy, verdict: Verdict = RETRYABLE, **state: float) -> object:
+    args = {"attempts": 1, "local_attempts": 1, "tier": -1, "age": 0.0, "rand": top}
+    args.update(state)
+    return p.next_step(verdict, **args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("attempt", "ceiling"),
+    [(0, 0.5), (1, 0.5), (2, 1.0), (3, 2.0), (5, 8.0), (6, 10.0), (40, 10.0)],
+)
+def test_backoff_is_full_jitter_up_to_a_doubling_capped_ceiling(
+    attempt: int, ceiling: float
+) -> None:
+    assert backoff(attempt, rand=top) == ceiling
+    assert backoff(attempt, rand=bottom) == 0.0
+    assert backoff(attempt, rand=lambda: 0.5) == ceiling / 2
+
+
+def test_backoff_stays_within_its_bounds_with_real_randomness() -> None:
+    delays = [backoff(4) for _ in range(200)]
+
+    assert all(0.0 <= d <= 4.0 for d in delays)
+    assert len(set(delays)) > 1
+
+
+def test_backoff_honours_base_and_cap() -> None:
+    assert backoff(3, base=1.0, cap=100.0, rand=top) == 4.0
+    assert backoff(30, base=1.0, cap=60.0, rand=top) == 60.0
+
+
+def test_a_retryable_failure_is_retried_locally_first_with_backoff() -> None:
+    assert step(policy(), local_attempts=1) == RetryLocal(0.5)
+    assert step(policy(), local_attempts=2) == RetryLocal(1.0)
+
+
+def test_retry_after_lengthens_the_local_wait() -> None:
+    verdict = Verdict(
+        ok=False, kind="http_status", retryable=True, status=429, error="x", retry_after=7.0
+    )
+
+    assert step(policy(), verdict) == RetryLocal(7.0)
+
+
+def test_retry_after_shorter_than_the_backoff_does_not_shorten_it() -> None:
+    verdict = Verdict(ok=False, kind="http_status", retryable=True, status=429, retry_after=0.1)
+
+    assert step(policy(), verdict, local_attempts=2) == RetryLocal(1.0)
+
+
+def test_retry_after_longer_than_a_local_wait_goes_to_a_tier() -> None:
+    verdict = Verdict(
+        ok=False, kind="http_status", retryable=True, status=429, retry_after=MAX_LOCAL_DELAY + 1
+    )
+
+    assert step(policy(), verdict) == RetryTier(0)
+
+
+def test_after_the_local_attempts_the_pair_goes_to_the_next_tier() -> None:
+    p = policy(local=3)
+
+    assert step(p, attempts=3, local_attempts=3, tier=-1) == RetryTier(0)
+    assert step(p, attempts=4, local_attempts=3, tier=0) == RetryTier(1)
+    assert step(p, attempts=5, local_attempts=3, tier=1) == RetryTier(2)
+
+
+def test_the_last_tier_is_reused_once_reached() -> None:
+    assert step(policy(), attempts=6, local_attempts=3, tier=2) == RetryTier(2)
+
+
+def test_without_local_attempts_a_failure_goes_straight_to_a_tier() -> None:
+    assert step(policy(local=0), local_attempts=1) == RetryTier(0)
+
+
+def test_reaching_max_attempts_gives_up_without_expiring() -> None:
+    p = policy(max_attempts=3)
+
+    assert step(p, attempts=2, local_attempts=2) == RetryLocal(1.0)
+    assert step(p, attempts=3, local_attempts=3) == GiveUp(expired=False)
+    assert step(p, attempts=9, local_attempts=1, tier=1) == GiveUp(expired=False)
+
+
+def test_reaching_max_age_gives_up_as_expired() -> None:
+    assert step(policy(max_age=60.0), age=60.0) == GiveUp(expired=True)
+    assert step(policy(max_age=60.0), age=59.0) == RetryLocal(0.5)
+
+
+def test_a_tier_that_would_end_after_max_age_expires_the_pair_now() -> None:
+    p = policy(max_age=100.0)
+
+    assert step(p, attempts=3, local_attempts=3, age=71.0) == GiveUp(expired=True)
+    assert step(p, attempts=3, local_attempts=3, age=70.0) == RetryTier(0)
+    assert step(p, attempts=4, local_attempts=3, age=0.0, tier=0) == GiveUp(expired=True)
+
+
+@pytest.mark.parametrize("kind", ["http_status", "render", "blocked", "auth"])
+def test_a_permanent_failure_gives_up_at_once(kind: str) -> None:
+    verdict = Verdict.failure(kind, "no", retryable=False)  # type: ignore[arg-type]
+
+    assert step(policy(), verdict) == GiveUp(expired=False)
+
+
+def test_a_permanent_failure_is_not_reported_as_expired_even_when_old() -> None:
+    assert step(policy(max_age=1.0), PERMANENT, age=5.0) == GiveUp(expired=False)
+
+
+def test_an_ordered_hook_keeps_retrying_locally_instead_of_using_tiers() -> None:
+    p = policy(max_attempts=20, use_tiers=False)
+
+    assert step(p, attempts=3, local_attempts=3) == RetryLocal(2.0)
+    assert step(p, attempts=7, local_attempts=7) == RetryLocal(32.0)  # past the local cap
+    assert step(p, attempts=9, local_attempts=9) == RetryLocal(MAX_HELD_DELAY)
+
+
+def test_an_ordered_hook_never_waits_past_its_max_age() -> None:
+    p = policy(max_age=100.0, use_tiers=False)
+
+    assert step(p, attempts=7, local_attempts=7, age=90.0) == RetryLocal(10.0)
+
+
+def test_an_ordered_hook_still_honours_retry_after_when_held() -> None:
+    verdict = Verdict(ok=False, kind="http_status", retryable=True, status=503, retry_after=45.0)
+
+    assert step(policy(use_tiers=False), verdict, rand=bottom) == RetryLocal(45.0)
+
+
+def test_without_tiers_configured_failures_are_held_locally() -> None:
+    p = RetryPolicy(RetrySpec(8, 86400.0), 3, ())
+
+    assert step(p, attempts=3, local_attempts=3) == RetryLocal(2.0)
