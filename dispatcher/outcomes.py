@@ -142,6 +142,8 @@ class RetryState:
             value = record.header(name)
             return value.decode("utf-8", "replace") if value is not None else ""
 
+        if not text("dispatcher.hook.id") or not text("dispatcher.idempotency.key"):
+            return None
         try:
             return cls(
                 hook_id=text("dispatcher.hook.id"),

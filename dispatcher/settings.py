@@ -107,7 +107,7 @@ def load_settings(path: str | None, environ: Mapping[str, str] | None = None) ->
     try:
         return _build(raw, name)
     except _KeyProblem as problem:
-        line = lines.get(problem.key.split(".")[0], 1)
+        line = lines.get(problem.key) or lines.get(problem.key.split(".")[0], 1)
         raise ConfigError(f"{name}:{line}: {problem.key}: {problem.message}") from None
 
 
@@ -134,6 +134,10 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     if not isinstance(document, dict):
         raise ConfigError(f"{path}:1: the configuration must be a mapping")
     lines = {str(k): _line_of(document, k) for k in document}
+    for section in SECTIONS:
+        inner = document.get(section)
+        if isinstance(inner, dict):
+            lines.update({f"{section}.{k}": _line_of(inner, k) for k in inner})
     return _plain(document), lines
 
 
@@ -165,7 +169,9 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
                 key = rest[len(section) + 1 :]
                 if section == "kafka":
                     key = key.replace("_", ".")
-                raw.setdefault(section, {})[key] = value
+                if not isinstance(raw.get(section), dict):
+                    raw[section] = {}
+                raw[section][key] = value
                 break
 
 

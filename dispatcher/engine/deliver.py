@@ -58,7 +58,7 @@ class Deliverer:
                 pair, Verdict.failure(exc.kind, str(exc), retryable=False), attempts, first, None
             )
         policy = RetryPolicy(
-            hook.retry, self.local_retries, self.tiers, use_tiers=hook.ordering != "key"
+            hook.retry, self.local_retries + 1, self.tiers, use_tiers=hook.ordering != "key"
         )
         local = 0
         while True:
@@ -103,7 +103,7 @@ class Deliverer:
     def _handoff(
         self, pair: Pair, tier: int, attempts: int, first: float, verdict: Verdict
     ) -> Handoff:
-        due = self.clock() + self.tiers[tier]
+        due = self.clock() + max(self.tiers[tier], verdict.retry_after or 0.0)
         return Handoff(pair, tier, due, attempts, first, verdict)
 
     def _end(

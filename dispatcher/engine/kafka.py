@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -57,9 +58,10 @@ def check_reachable(settings: Settings, timeout: float = 15.0) -> AdminClient:
 
 
 def ensure_topics(
-    admin: AdminClient, names: list[str], partitions: int = OUTPUT_PARTITIONS
+    admin: AdminClient, names: list[str], partitions: int = OUTPUT_PARTITIONS, timeout: float = 30.0
 ) -> None:
-    """Create any of `names` that does not exist yet (clusters may forbid auto-creation)."""
+    """Create any of `names` that does not exist yet (clusters may forbid auto-creation), and
+    wait until each has leaders: a consumer subscribing earlier would not see it for minutes."""
     existing = set(admin.list_topics(timeout=10).topics)
     missing = [NewTopic(n, num_partitions=partitions) for n in names if n not in existing]
     if not missing:
@@ -70,3 +72,15 @@ def ensure_topics(
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
+    deadline = time.monotonic() + timeout
+    while not all(_has_leaders(admin, topic.topic) for topic in missing):
+        if time.monotonic() > deadline:
+            raise KafkaUnavailable(f"topics {', '.join(t.topic for t in missing)} have no leaders")
+        time.sleep(0.1)
+
+
+def _has_leaders(admin: AdminClient, name: str) -> bool:
+    topic = admin.list_topics(topic=name, timeout=5).topics.get(name)
+    if topic is None or topic.error is not None or not topic.partitions:
+        return False
+    return all(p.leader >= 0 for p in topic.partitions.values())

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, Producer
 
 from dispatcher.admin import AdminServer
+from dispatcher.adminapi import register_admin_api
 from dispatcher.avro import event_decoder, result_serializer
 from dispatcher.delivery.clients import ClientPool
 from dispatcher.engine.consumer import ConsumerLoop
@@ -21,6 +22,7 @@ from dispatcher.engine.pair import Pair
 from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.writer import OutcomeWriter
 from dispatcher.events import Event, Record
+from dispatcher.hooks.follower import follow_store
 from dispatcher.hooks.matching import HookIndex
 from dispatcher.metrics import Metrics
 from dispatcher.settings import Settings
@@ -68,6 +70,8 @@ class Worker:
             admin,
             [settings.topics.results, settings.topics.dead_letter, *settings.topics.retry_topics],
         )
+        # The hook store is read to its end before any event is consumed, then followed.
+        follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._loop = loop
@@ -114,6 +118,7 @@ class Worker:
             intake.finish,
         )
         self.admin = AdminServer(settings.http_port, self.metrics.registry, intake.ready.is_set)
+        register_admin_api(self.admin, settings, lambda: self.hooks, follower)
         self.admin.start()
 
         deadline: list[float] = []
@@ -143,4 +148,6 @@ class Worker:
         await asyncio.to_thread(thread.join)
         await pool.aclose()
         self.admin.stop()
+        if follower is not None:
+            follower.stop()
         log.info("stopped")

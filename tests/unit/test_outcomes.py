@@ -274,12 +274,6 @@ def test_retry_state_is_none_when_its_headers_are_missing_or_broken(
     assert RetryState.from_record(record(*headers)) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: from_record returns a state with hook_id='' / idempotency_key='' when those "
-    "headers are missing, so take_retry silently drops the record (hook '' not found)",
-)
 @pytest.mark.parametrize("name", ["dispatcher.hook.id", "dispatcher.idempotency.key"])
 def test_retry_state_is_none_without_a_hook_id_or_idempotency_key(name: str) -> None:
     assert RetryState.from_record(record(*without(name))) is None
