@@ -54,20 +54,50 @@ def hooks_validate(args: argparse.Namespace) -> int:
 
 
 def hooks_list(args: argparse.Namespace) -> int:
-    from dispatcher.hooks.commands import list_hooks
+    from dispatcher.operations import list_hooks_command
 
-    print(list_hooks(load_hooks(settings_from(args))))
-    return 0
+    return list_hooks_command(settings_from(args))
 
 
 def hooks_show(args: argparse.Namespace) -> int:
-    from dispatcher.hooks.commands import show_hook
+    from dispatcher.operations import show_hook_command
 
-    hook = load_hooks(settings_from(args)).get(args.id)
-    if hook is None:
-        raise ConfigError(f"no hook {args.id!r}")
-    print(show_hook(hook), end="")
-    return 0
+    return show_hook_command(settings_from(args), args.id)
+
+
+def hooks_apply(args: argparse.Namespace) -> int:
+    from dispatcher.operations import apply_hooks
+
+    return apply_hooks(settings_from(args), args.file)
+
+
+def hooks_delete(args: argparse.Namespace) -> int:
+    from dispatcher.operations import delete_hook
+
+    return delete_hook(settings_from(args), args.id)
+
+
+def replay(args: argparse.Namespace) -> int:
+    import time
+
+    from dispatcher.operations import replay_command
+    from dispatcher.replay import selection_from
+    from dispatcher.replaying import ReplayOptions
+
+    try:
+        selection = selection_from(
+            now=time.time(),
+            hook=args.hook,
+            since=args.since,
+            until=args.until,
+            error_kind=args.error_kind,
+            limit=args.limit,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.rate is not None and args.rate <= 0:
+        raise ConfigError("--rate: must be > 0")
+    return replay_command(settings_from(args), ReplayOptions(selection, args.rate, args.dry_run))
 
 
 def hooks_test(args: argparse.Namespace) -> int:

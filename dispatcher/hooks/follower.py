@@ -1,0 +1,146 @@
+"""Keep a worker's hooks current: read the hook store to its end, then follow it.
+
+`start()` returns once every partition of the store topic has been read to its end, so a worker
+calls it before consuming events; a thread then follows the topic and hands the hooks in force
+(hooks file + store) to `on_change` after every change, within the poll interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from dispatcher.errors import KafkaUnavailable
+from dispatcher.events import Record
+from dispatcher.hooks.matching import HookIndex
+from dispatcher.hooks.model import Hook
+from dispatcher.hooks.store import Offsets, ensure_store_topic, fold, merged
+from dispatcher.scan import partitions_of, scan_config
+from dispatcher.settings import Settings
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 0.2
+
+
+class StoreFollower:
+    """Follows the store topic; `stored` is its current content, `on_change` gets file + store."""
+
+    def __init__(
+        self, settings: Settings, base: HookIndex, on_change: Callable[[HookIndex], None]
+    ) -> None:
+        self.settings = settings
+        self.topic = settings.topics.hooks
+        self.base = list(base)
+        self.on_change = on_change
+        self._stored: dict[str, Hook] = {}
+        self._positions: Offsets = {}
+        self._changed = threading.Condition()
+        self._stopping = threading.Event()
+        self._consumer: Any = None
+        self._thread = threading.Thread(target=self._follow, name="hook-store", daemon=True)
+
+    @property
+    def stored(self) -> dict[str, Hook]:
+        """The store's hooks as last read."""
+        with self._changed:
+            return dict(self._stored)
+
+    def start(self, timeout: float = 30.0) -> HookIndex:
+        """Read the store to its end, hand over the hooks in force, then follow in a thread."""
+        ensure_store_topic(self.settings)
+        consumer = Consumer(scan_config(self.settings))
+        self._consumer = consumer
+        deadline = time.monotonic() + timeout
+        partitions = partitions_of(consumer, self.topic)
+        while not partitions and time.monotonic() < deadline:  # a topic just created
+            time.sleep(0.1)
+            partitions = partitions_of(consumer, self.topic)
+        if not partitions:
+            consumer.close()
+            raise KafkaUnavailable(f"the hook store {self.topic} has no partitions")
+        consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
+        pending = set(partitions)
+        while pending:
+            if time.monotonic() > deadline:
+                consumer.close()
+                raise KafkaUnavailable(
+                    f"the hook store {self.topic} was not read within {timeout:g}s"
+                )
+            pending -= self._take(consumer)
+        index = merged(self.base, self.stored)
+        log.info("hook store %s read: %d hooks stored", self.topic, len(self._stored))
+        self.on_change(index)
+        self._thread.start()
+        return index
+
+    def wait_for(self, offsets: Offsets, timeout: float) -> bool:
+        """Whether the follower has read up to `offsets` (as `HookStore` writes return) in time."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: all(self._positions.get(p, 0) >= o for p, o in offsets.items()),
+                max(deadline - time.monotonic(), 0),
+            )
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        elif self._consumer is not None:
+            self._consumer.close()
+
+    def _follow(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        try:
+            while not self._stopping.is_set():
+                self._take(consumer)
+        except Exception:
+            log.exception("following the hook store %s failed: hooks stay as they are", self.topic)
+        finally:
+            consumer.close()
+
+    def _take(self, consumer: Any) -> set[int]:
+        """Apply one batch; the partitions that reported their end."""
+        at_end: set[int] = set()
+        records: list[Record] = []
+        for message in consumer.consume(100, POLL_SECONDS):
+            error = message.error()
+            if error is None:
+                records.append(Record.from_message(message))
+            elif error.code() == KafkaError._PARTITION_EOF:
+                at_end.add(message.partition())
+            else:
+                log.warning("hook store %s: %s", self.topic, error.str())
+        if records:
+            self._apply(records)
+        return at_end
+
+    def _apply(self, records: list[Record]) -> None:
+        with self._changed:
+            for record in records:
+                ignored = fold(self._stored, record)
+                if ignored:
+                    log.warning("hook store: ignored a definition: %s", ignored)
+                self._positions[record.partition] = record.offset + 1
+            index = merged(self.base, self._stored)
+            if self._thread.is_alive():
+                self.on_change(index)
+                log.info("hooks changed: %d in force", len(index))
+            self._changed.notify_all()
+
+
+def follow_store(
+    settings: Settings, base: HookIndex, on_change: Callable[[HookIndex], None]
+) -> StoreFollower | None:
+    """Read the hook store to its end and follow it; None when it is switched off (no topic)."""
+    if not settings.topics.hooks:
+        return None
+    follower = StoreFollower(settings, base, on_change)
+    follower.start()
+    return follower

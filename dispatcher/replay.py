@@ -1,0 +1,244 @@
+"""Dead-letter replay (contract section 6): which dead letters to re-deliver, and which not. Pure.
+
+A selection filters the dead-letter topic by hook, failure time and error kind, up to a limit.
+The plan then leaves out what must not be sent: a pair the results topic already shows as
+delivered (so a second replay of the same selection sends nothing the first delivered), a pair
+already planned (the same webhook-id dead-lettered twice), and letters whose hook is gone.
+`dispatcher.replaying` does the sending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, get_args
+
+from dispatcher.durations import parse_duration
+from dispatcher.errors import ErrorKind
+from dispatcher.events import Record
+from dispatcher.hooks.matching import HookIndex
+from dispatcher.outcomes import Source
+
+REPLAY_OF = "dispatcher.replay.of"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One record of the dead-letter topic and what its headers say about the failure."""
+
+    record: Record
+    hook_id: str
+    error_kind: str
+    idempotency_key: str
+    failed_at: float | None
+
+    @classmethod
+    def from_record(cls, record: Record) -> DeadLetter:
+        failed = _moment(_text(record, "dispatcher.failed.at"))
+        if failed is None and record.timestamp_ms is not None:
+            failed = record.timestamp_ms / 1000
+        return cls(
+            record=record,
+            hook_id=_text(record, "dispatcher.hook.id"),
+            error_kind=_text(record, "dispatcher.error.kind"),
+            idempotency_key=_text(record, "dispatcher.idempotency.key"),
+            failed_at=failed,
+        )
+
+    @property
+    def where(self) -> str:
+        """`topic/partition/offset`: the letter's place, carried by a replay as `replay.of`."""
+        return f"{self.record.topic}/{self.record.partition}/{self.record.offset}"
+
+    @property
+    def source(self) -> Source:
+        """Where the event first entered, as the letter records it."""
+        try:
+            return Source(
+                _text(self.record, "dispatcher.source.topic"),
+                int(_text(self.record, "dispatcher.source.partition")),
+                int(_text(self.record, "dispatcher.source.offset")),
+            )
+        except ValueError:
+            return Source(self.record.topic, self.record.partition, self.record.offset)
+
+    def for_replay(self) -> Record:
+        """The record a replay delivers: the letter, marked with `dispatcher.replay.of`, so that a
+        failure is dead-lettered anew with `dispatcher.replayed.from`."""
+        headers = (*self.record.headers, (REPLAY_OF, self.where.encode()))
+        return Record(
+            self.record.topic,
+            self.record.partition,
+            self.record.offset,
+            self.record.key,
+            self.record.value,
+            headers,
+            self.record.timestamp_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which dead letters a replay takes: all conditions must hold; `limit` caps the count."""
+
+    hook: str | None = None
+    since: float | None = None
+    until: float | None = None
+    error_kinds: frozenset[str] = frozenset()
+    limit: int | None = None
+
+    def admits(self, letter: DeadLetter) -> bool:
+        if self.hook is not None and letter.hook_id != self.hook:
+            return False
+        if self.error_kinds and letter.error_kind not in self.error_kinds:
+            return False
+        if self.since is not None and (letter.failed_at is None or letter.failed_at < self.since):
+            return False
+        return not (
+            self.until is not None and (letter.failed_at is None or letter.failed_at > self.until)
+        )
+
+
+def selection_from(
+    *,
+    now: float,
+    hook: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    error_kind: str | list[str] | None = None,
+    limit: Any = None,
+) -> Selection:
+    """A selection from command-line or API values; `ValueError` naming the value at fault."""
+    kinds = error_kind.split(",") if isinstance(error_kind, str) else list(error_kind or [])
+    kinds = [str(k).strip() for k in kinds if str(k).strip()]
+    unknown = sorted(set(kinds) - set(get_args(ErrorKind)))
+    if unknown:
+        known = ", ".join(get_args(ErrorKind))
+        raise ValueError(f"error kind: unknown {', '.join(unknown)} (known: {known})")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit: must be a whole number >= 0, not {limit!r}")
+    return Selection(
+        hook=hook or None,
+        since=None if since is None else parse_moment(since, now),
+        until=None if until is None else parse_moment(until, now),
+        error_kinds=frozenset(kinds),
+        limit=limit,
+    )
+
+
+def select(letters: Iterable[DeadLetter], selection: Selection) -> list[DeadLetter]:
+    """The letters `selection` admits, oldest failure first, at most `limit` of them."""
+    chosen = [letter for letter in letters if selection.admits(letter)]
+    chosen.sort(key=lambda d: (d.failed_at or 0.0, d.record.partition, d.record.offset))
+    return chosen if selection.limit is None else chosen[: max(selection.limit, 0)]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The selected letters split into those to send and those skipped, with the reason."""
+
+    send: tuple[DeadLetter, ...] = ()
+    skip: tuple[tuple[DeadLetter, str], ...] = ()
+
+    @property
+    def selected(self) -> int:
+        return len(self.send) + len(self.skip)
+
+
+def plan(selected: Iterable[DeadLetter], delivered: set[str], hooks: HookIndex) -> Plan:
+    """What to send of `selected`, given the webhook-ids already delivered and the hooks in force."""
+    send: list[DeadLetter] = []
+    skip: list[tuple[DeadLetter, str]] = []
+    planned: set[str] = set()
+    for letter in selected:
+        reason = _skip_reason(letter, delivered, planned, hooks)
+        if reason is None:
+            send.append(letter)
+            planned.add(letter.idempotency_key)
+        else:
+            skip.append((letter, reason))
+    return Plan(tuple(send), tuple(skip))
+
+
+def _skip_reason(
+    letter: DeadLetter, delivered: set[str], planned: set[str], hooks: HookIndex
+) -> str | None:
+    if not letter.hook_id:
+        return "no hook (the record was never a valid event)"
+    hook = hooks.get(letter.hook_id)
+    if hook is None:
+        return f"hook {letter.hook_id} is not defined"
+    if not hook.enabled:
+        return f"hook {letter.hook_id} is disabled"
+    if not letter.idempotency_key:
+        return "no dispatcher.idempotency.key header"
+    if letter.idempotency_key in delivered:
+        return "already delivered"
+    if letter.idempotency_key in planned:
+        return "the same webhook-id is replayed from an earlier letter"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A replay's counts: selected = delivered + failed + skipped (+ not sent, when cut short)."""
+
+    selected: int
+    delivered: int = 0
+    failed: int = 0
+    skipped: int = 0
+    dry_run: bool = False
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "selected": self.selected,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "dry_run": self.dry_run,
+            "skipped_reasons": dict(self.skipped_reasons),
+        }
+
+
+def reasons(plan: Plan) -> dict[str, int]:
+    """How many letters were skipped for each reason."""
+    counts: dict[str, int] = {}
+    for _letter, reason in plan.skip:
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+def parse_moment(text: str, now: float) -> float:
+    """An epoch time from ISO 8601 (`2026-11-29T10:00:00Z`, `2026-11-29`) or an age (`2h`, `30m`:
+    that long before `now`); `ValueError` saying what is accepted."""
+    moment = _moment(text)
+    if moment is not None:
+        return moment
+    stripped = text.strip()
+    if stripped and stripped[-1].isalpha():
+        try:
+            return now - parse_duration(stripped)
+        except ValueError:
+            pass
+    raise ValueError(
+        f"not a time: {text!r} (use ISO 8601, e.g. 2026-11-29T10:00:00Z, or an age: 2h)"
+    )
+
+
+def _moment(text: str) -> float | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _text(record: Record, name: str) -> str:
+    value = record.header(name)
+    return value.decode("utf-8", "replace") if value is not None else ""

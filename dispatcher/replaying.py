@@ -1,0 +1,172 @@
+"""Run a replay: read the dead letters and the results, then re-deliver through the delivery path.
+
+Each planned letter goes to its own hook only, with its original webhook-id and a fresh attempt
+budget (local retries, no retry tiers), through the same `Deliverer`, `HookClient` and
+`OutcomeWriter` a worker uses: a success writes a `delivered` result (which the next replay
+reads), a failure a new dead letter carrying `dispatcher.replayed.from`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from confluent_kafka import Producer
+
+from dispatcher.delivery.clients import ClientPool
+from dispatcher.engine.deliver import Deliverer
+from dispatcher.engine.kafka import producer_config
+from dispatcher.engine.pair import Pair
+from dispatcher.engine.writer import OutcomeWriter
+from dispatcher.errors import DecodeError, KafkaUnavailable
+from dispatcher.events import decode
+from dispatcher.hooks.matching import HookIndex
+from dispatcher.metrics import Metrics
+from dispatcher.outcomes import Outcome
+from dispatcher.replay import DeadLetter, Plan, Selection, Summary, plan, reasons, select
+from dispatcher.results import delivered_keys
+from dispatcher.scan import Start, scan
+from dispatcher.settings import Settings
+
+log = logging.getLogger(__name__)
+Report = Callable[[Summary], None]
+CONCURRENCY = 16
+CLOCK_SLACK = 300.0  # record timestamps and failed-at may differ by this much
+ACK_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    """What to replay and how: the selection, a rate (letters per second) and dry-run."""
+
+    selection: Selection
+    rate: float | None = None
+    dry_run: bool = False
+
+
+def prepare(settings: Settings, hooks: HookIndex, selection: Selection) -> Plan:
+    """The plan for `selection` as the topics stand now."""
+    since_ms = None if selection.since is None else int((selection.since - CLOCK_SLACK) * 1000)
+    records = scan(settings, settings.topics.dead_letter, Start(since_ms=since_ms))
+    chosen = select((DeadLetter.from_record(r) for r in records), selection)
+    times = [letter.failed_at for letter in chosen]
+    earliest = None if not times or None in times else min(t for t in times if t is not None)
+    results_since = None if earliest is None else int((earliest - CLOCK_SLACK) * 1000)
+    return plan(chosen, delivered_keys(settings, results_since), hooks)
+
+
+def run_replay(
+    settings: Settings,
+    hooks: HookIndex,
+    options: ReplayOptions,
+    report: Report | None = None,
+    prepared: Plan | None = None,
+) -> tuple[Plan, Summary]:
+    """Replay (or, with dry-run, only plan) `options.selection`; `report` sees the counts grow."""
+    the_plan = prepared or prepare(settings, hooks, options.selection)
+    summary = Summary(
+        selected=the_plan.selected,
+        skipped=len(the_plan.skip),
+        dry_run=options.dry_run,
+        skipped_reasons=reasons(the_plan),
+    )
+    if report is not None:
+        report(summary)
+    if options.dry_run or not the_plan.send:
+        return the_plan, summary
+    final = asyncio.run(_redeliver(settings, hooks, the_plan.send, options.rate, summary, report))
+    return the_plan, final
+
+
+async def _redeliver(
+    settings: Settings,
+    hooks: HookIndex,
+    letters: tuple[DeadLetter, ...],
+    rate: float | None,
+    start: Summary,
+    report: Report | None,
+) -> Summary:
+    metrics = Metrics()
+    producer = Producer(producer_config(settings))
+    writer = OutcomeWriter(producer, settings.topics, metrics)
+    pool = ClientPool(settings)
+    deliverer = Deliverer(metrics, (), settings.local_retries)
+    state = [start]
+    acked, written = [0], [0]
+    slots = asyncio.Semaphore(CONCURRENCY)
+
+    def count(outcome: Outcome | None) -> None:
+        now = state[0]
+        if outcome is not None and outcome.outcome == "delivered":
+            state[0] = replace(now, delivered=now.delivered + 1)
+        else:
+            state[0] = replace(now, failed=now.failed + 1)
+        if report is not None:
+            report(state[0])
+
+    async def one(letter: DeadLetter) -> None:
+        async with slots:
+            outcome = await _deliver_one(letter, hooks, deliverer, pool)
+            if outcome is not None:
+                written[0] += 1
+                await writer.write(outcome, letter.for_replay(), lambda: _inc(acked))
+            count(outcome)
+
+    poller = asyncio.create_task(_serve_acks(producer, writer))
+    tasks: list[asyncio.Task[None]] = []
+    began = time.monotonic()
+    try:
+        for i, letter in enumerate(letters):
+            if rate:
+                await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
+            tasks.append(asyncio.create_task(one(letter)))
+        await asyncio.gather(*tasks)
+    finally:
+        poller.cancel()
+        await pool.aclose()
+    await asyncio.to_thread(_await_acks, producer, writer, acked, written[0])
+    return state[0]
+
+
+async def _deliver_one(
+    letter: DeadLetter, hooks: HookIndex, deliverer: Deliverer, pool: ClientPool
+) -> Outcome | None:
+    hook = hooks.get(letter.hook_id)
+    assert hook is not None  # the plan sends only letters whose hook is in force
+    record = letter.for_replay()
+    try:
+        event = decode(record)
+    except DecodeError as exc:
+        log.warning("dead letter %s cannot be decoded any more: %s", letter.where, exc)
+        return None
+    pair = Pair(record, event, hook, letter.source, letter.idempotency_key)
+    result = await deliverer.deliver(pair, pool.client_for(hook))
+    assert isinstance(result, Outcome)  # without retry tiers there is no hand-off
+    return result
+
+
+async def _serve_acks(producer: Producer, writer: OutcomeWriter) -> None:
+    """Serve delivery reports while the replay runs (the writer's callbacks run inside poll)."""
+    while True:
+        producer.poll(0)
+        writer.flush_unsent()
+        await asyncio.sleep(0.02)
+
+
+def _await_acks(producer: Producer, writer: OutcomeWriter, acked: list[int], expected: int) -> None:
+    deadline = time.monotonic() + ACK_TIMEOUT
+    while acked[0] < expected:
+        if time.monotonic() > deadline:
+            raise KafkaUnavailable(
+                f"{expected - acked[0]} replay outcomes were not acknowledged by Kafka"
+            )
+        producer.poll(0.1)
+        writer.flush_unsent()
+    producer.flush(ACK_TIMEOUT)
+
+
+def _inc(counter: list[int]) -> None:
+    counter[0] += 1

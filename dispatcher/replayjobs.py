@@ -1,0 +1,129 @@
+"""Replays started from the admin API: each runs in a thread of its own, one at a time per worker
+(two replays of one selection at once could both send a letter), its counts readable meanwhile."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dispatcher.errors import DispatcherError
+from dispatcher.hooks.matching import HookIndex
+from dispatcher.outcomes import iso
+from dispatcher.replay import Plan, Summary
+from dispatcher.replaying import ReplayOptions, run_replay
+from dispatcher.settings import Settings
+
+log = logging.getLogger(__name__)
+KEPT = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayJob:
+    """One replay's state: `running`, `done` or `failed`, its counts, and a dry run's plan."""
+
+    id: str
+    options: ReplayOptions
+    started_at: float
+    status: str = "running"
+    summary: Summary | None = None
+    error: str | None = None
+    finished_at: float | None = None
+    plan: tuple[dict[str, Any], ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        selection = self.options.selection
+        return {
+            "id": self.id,
+            "status": self.status,
+            "selection": {
+                "hook": selection.hook,
+                "since": None if selection.since is None else iso(selection.since),
+                "until": None if selection.until is None else iso(selection.until),
+                "error_kinds": sorted(selection.error_kinds),
+                "limit": selection.limit,
+            },
+            "rate": self.options.rate,
+            "dry_run": self.options.dry_run,
+            "started_at": iso(self.started_at),
+            "finished_at": None if self.finished_at is None else iso(self.finished_at),
+            "summary": None if self.summary is None else self.summary.as_dict(),
+            "error": self.error,
+            "plan": list(self.plan) if self.options.dry_run else None,
+        }
+
+
+class ReplayJobs:
+    """Starts replays and keeps the last few."""
+
+    def __init__(self, settings: Settings, hooks: Callable[[], HookIndex]) -> None:
+        self.settings = settings
+        self.hooks = hooks
+        self._jobs: dict[str, ReplayJob] = {}
+        self._lock = threading.Lock()
+
+    def start(self, options: ReplayOptions) -> ReplayJob | None:
+        """A started job, or None while another replay is still running."""
+        with self._lock:
+            if any(job.status == "running" for job in self._jobs.values()):
+                return None
+            job = ReplayJob(uuid.uuid4().hex[:12], options, time.time())
+            self._jobs[job.id] = job
+            for old in list(self._jobs)[:-KEPT]:
+                del self._jobs[old]
+        threading.Thread(
+            target=self._run, args=(job.id,), name=f"replay-{job.id}", daemon=True
+        ).start()
+        return job
+
+    def get(self, job_id: str) -> ReplayJob | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def all(self) -> list[ReplayJob]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def _update(self, job_id: str, **changes: Any) -> None:
+        with self._lock:
+            self._jobs[job_id] = replace(self._jobs[job_id], **changes)
+
+    def _run(self, job_id: str) -> None:
+        job = self._jobs[job_id]
+        try:
+            plan, summary = run_replay(
+                self.settings,
+                self.hooks(),
+                job.options,
+                lambda now: self._update(job_id, summary=now),
+            )
+        except (DispatcherError, OSError) as exc:
+            self._update(job_id, status="failed", error=str(exc), finished_at=time.time())
+            return
+        except Exception:
+            log.exception("replay %s failed", job_id)
+            self._update(job_id, status="failed", error="internal error", finished_at=time.time())
+            return
+        self._update(
+            job_id, status="done", summary=summary, plan=plan_rows(plan), finished_at=time.time()
+        )
+
+
+def plan_rows(plan: Plan) -> tuple[dict[str, Any], ...]:
+    """A plan as JSON rows: every selected letter and what the replay does (or would do) with it."""
+    rows = [(letter, "send") for letter in plan.send] + list(plan.skip)
+    return tuple(
+        {
+            "letter": letter.where,
+            "hook_id": letter.hook_id,
+            "error_kind": letter.error_kind,
+            "failed_at": None if letter.failed_at is None else iso(letter.failed_at),
+            "webhook_id": letter.idempotency_key,
+            "action": action,
+        }
+        for letter, action in rows
+    )

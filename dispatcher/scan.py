@@ -1,0 +1,120 @@
+"""Read a topic as it stands: every partition from a start point to its end at the time of the call.
+
+Used by the tools that look back over the dispatcher's own topics: the hook store (`hooks list`),
+replay (the dead-letter and results topics) and the admin API (recent outcomes, dead-letter counts).
+No consumer group is joined and nothing is committed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from dispatcher.errors import KafkaUnavailable
+from dispatcher.events import Record
+from dispatcher.settings import Settings
+
+METADATA_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Where to start each partition: the beginning, a time, or the last `last` records."""
+
+    since_ms: int | None = None
+    last: int | None = None
+
+
+def scan_config(settings: Settings) -> dict[str, Any]:
+    """A consumer that joins no group, commits nothing and reports the end of each partition."""
+    return {
+        **settings.kafka_config(),
+        "group.id": f"dugaa-scan-{uuid.uuid4().hex}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "enable.partition.eof": True,
+        "isolation.level": "read_committed",
+        "auto.offset.reset": "earliest",
+    }
+
+
+def partitions_of(consumer: Any, topic: str) -> list[int]:
+    """The partitions of `topic`, or none when it does not exist (yet)."""
+    try:
+        metadata = consumer.list_topics(topic=topic, timeout=METADATA_TIMEOUT)
+    except KafkaException as exc:
+        raise KafkaUnavailable(f"cannot read the metadata of {topic}: {exc}") from None
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None:
+        return []
+    return sorted(found.partitions)
+
+
+def scan(
+    settings: Settings, topic: str, start: Start = Start(), timeout: float = 60.0
+) -> Iterator[Record]:
+    """Every record of `topic` from `start` to the end each partition had when the scan began."""
+    consumer = Consumer(scan_config(settings))
+    try:
+        yield from _scan(consumer, topic, start, time.monotonic() + timeout)
+    finally:
+        consumer.close()
+
+
+def _scan(consumer: Any, topic: str, start: Start, deadline: float) -> Iterator[Record]:
+    ends: dict[int, int] = {}
+    begin: list[TopicPartition] = []
+    for partition in partitions_of(consumer, topic):
+        low, high = _watermarks(consumer, topic, partition)
+        first = _first_offset(consumer, topic, partition, start, low, high)
+        if first < high:
+            ends[partition] = high
+            begin.append(TopicPartition(topic, partition, first))
+    if not begin:
+        return
+    consumer.assign(begin)
+    while ends:
+        if time.monotonic() > deadline:
+            raise KafkaUnavailable(f"reading {topic} did not finish in time")
+        for message in consumer.consume(500, 0.2):
+            error = message.error()
+            partition = message.partition()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    ends.pop(partition, None)
+                    continue
+                raise KafkaUnavailable(f"reading {topic}: {error.str()}")
+            if partition not in ends:
+                continue
+            if message.offset() >= ends[partition] - 1:
+                ends.pop(partition)
+            yield Record.from_message(message)
+
+
+def _watermarks(consumer: Any, topic: str, partition: int) -> tuple[int, int]:
+    try:
+        low, high = consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=METADATA_TIMEOUT
+        )
+    except KafkaException as exc:
+        raise KafkaUnavailable(f"cannot read the offsets of {topic}: {exc}") from None
+    return int(low), int(high)
+
+
+def _first_offset(
+    consumer: Any, topic: str, partition: int, start: Start, low: int, high: int
+) -> int:
+    first = low
+    if start.last is not None:
+        first = max(low, high - start.last)
+    if start.since_ms is not None:
+        found = consumer.offsets_for_times(
+            [TopicPartition(topic, partition, start.since_ms)], timeout=METADATA_TIMEOUT
+        )[0].offset
+        first = max(first, high if found < 0 else found)
+    return first

@@ -1,0 +1,208 @@
+"""Dead-letter replay on the real broker, against a real receiver that fails and is then fixed."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dispatch_support import Deployment, cloud_event, collect_until, hook
+from kafka_support import Outgoing, consume_all
+from rich.console import Console
+
+from dispatcher.devreceiver import Behaviour, Receiver
+from dispatcher.hooks.store import hooks_in_force
+from dispatcher.operations import replay_command
+from dispatcher.replay import Selection, selection_from
+from dispatcher.replaying import ReplayOptions, run_replay
+
+
+def end_offsets(bootstrap: str, *topics: str) -> list[int]:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "end-offsets"})
+    try:
+        ends = []
+        for topic in topics:
+            parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            ends.append(
+                sum(
+                    consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                    for p in parts
+                )
+            )
+        return ends
+    finally:
+        consumer.close()
+
+
+def test_replay_delivers_each_dead_letter_once_with_its_webhook_id_and_never_twice(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver({"/tax": Behaviour(status=422)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("tax", f"{receiver.url}/tax", ["order.paid"], retry={"max_attempts": 2}),
+                hook("crm", f"{receiver.url}/crm", ["order.*"]),
+            ],
+            partitions=2,
+        )
+        events = [cloud_event("order.paid", {"n": i}) for i in range(4)]
+        deployment.produce_events(events, keys=[f"k{i}" for i in range(4)])
+        with deployment.worker():
+            letters = consume_all(kafka_bootstrap, deployment.dead_letter, 4, timeout=60)
+            collect_until(kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 8, 30)
+        assert len(letters) == 4
+        original_ids = {r.headers["webhook-id"] for r in receiver.received("/tax")}
+        assert original_ids == {d.header("dispatcher.idempotency.key").decode() for d in letters}
+        receiver.routes["/tax"] = Behaviour()  # the third party is fixed
+        settings = deployment.settings
+        hooks = hooks_in_force(settings)
+        before = end_offsets(kafka_bootstrap, deployment.dead_letter, deployment.results)
+        requests_before = len(receiver.received())
+
+        plan, dry = run_replay(settings, hooks, ReplayOptions(Selection(), dry_run=True))
+        assert (dry.selected, dry.delivered, dry.skipped, len(plan.send)) == (4, 0, 0, 4)
+        assert len(receiver.received()) == requests_before
+        assert end_offsets(kafka_bootstrap, deployment.dead_letter, deployment.results) == before
+
+        console = Console(file=io.StringIO(), width=120)
+        started = time.monotonic()
+        assert replay_command(settings, ReplayOptions(Selection(), rate=50.0), console) == 0
+        took = time.monotonic() - started
+        replayed = receiver.received("/tax")[4:]
+        assert sorted(r.headers["webhook-id"] for r in replayed) == sorted(original_ids)
+        assert sorted(json.loads(r.body)["n"] for r in replayed) == [0, 1, 2, 3]
+        assert len(receiver.received("/crm")) == 4  # the other hook of the events: untouched
+        results = collect_until(kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 12, 30)
+        tax = [r.json() for r in results if r.json()["hook_id"] == "tax"]
+        replay_results = [r for r in tax if r["outcome"] == "delivered"]
+        assert len(results) == 12
+        assert len(tax) == 8
+        assert sorted(r["idempotency_key"] for r in replay_results) == sorted(original_ids)
+        assert {r["source_topic"] for r in replay_results} == {deployment.events}
+
+        _, again = run_replay(settings, hooks, ReplayOptions(Selection()))
+        assert (again.selected, again.delivered, again.failed, again.skipped) == (4, 0, 0, 4)
+        assert again.skipped_reasons == {"already delivered": 4}
+        assert len(receiver.received("/tax")) == 8
+        print(f"replayed 4 dead letters in {took:.2f}s")
+
+
+def test_a_replay_that_fails_again_dead_letters_anew_with_replayed_from(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver({"/a": Behaviour(status=410), "/b": Behaviour(status=503)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("a", f"{receiver.url}/a", ["invoice.*"], retry={"max_attempts": 1}),
+                hook("b", f"{receiver.url}/b", ["invoice.*"], retry={"max_attempts": 1}),
+            ],
+        )
+        deployment.produce_raw(
+            [
+                Outgoing(
+                    json.dumps(cloud_event("invoice.sent", {"n": i})),
+                    key=f"inv-{i}",
+                    headers=(
+                        ("content-type", b"application/cloudevents+json"),
+                        ("traceparent", f"00-trace-{i}-01".encode()),
+                    ),
+                )
+                for i in range(3)
+            ]
+        )
+        with deployment.worker():
+            letters = consume_all(kafka_bootstrap, deployment.dead_letter, 6, timeout=60)
+        assert sorted(d.header("dispatcher.error.kind") for d in letters) == [b"http_status"] * 6
+        settings = deployment.settings
+        selection = selection_from(
+            now=time.time(), hook="a", since="1h", error_kind="http_status", limit=2
+        )
+        plan, summary = run_replay(settings, hooks_in_force(settings), ReplayOptions(selection))
+        assert (summary.selected, summary.delivered, summary.failed) == (2, 0, 2)
+        assert {letter.hook_id for letter in plan.send} == {"a"}
+        everything = consume_all(kafka_bootstrap, deployment.dead_letter, 8, timeout=30)
+        anew = [d for d in everything if d.header("dispatcher.replayed.from") is not None]
+        assert len(everything) == 8
+        assert len(anew) == 2
+        replayed_from = {d.header("dispatcher.replayed.from").decode() for d in anew}
+        assert replayed_from == {letter.where for letter in plan.send}
+        by_place = {f"{d.topic}/{d.partition}/{d.offset}": d for d in letters}
+        for letter in anew:
+            old = by_place[letter.header("dispatcher.replayed.from").decode()]
+            assert letter.key == old.key
+            assert letter.value == old.value
+            assert letter.header("traceparent") == old.header("traceparent")
+            assert letter.header("dispatcher.idempotency.key") == old.header(
+                "dispatcher.idempotency.key"
+            )
+            assert letter.header("dispatcher.hook.id") == b"a"
+            assert letter.header("dispatcher.replay.of") is None
+        assert len(receiver.received("/a")) == 5  # 3 first attempts, 2 replayed
+        assert len(receiver.received("/b")) == 3  # hook b was not selected
+
+
+def test_the_replay_command_dry_run_lists_and_changes_nothing(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver({"/x": Behaviour(status=400)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("x", f"{receiver.url}/x", ["thing.done"]),
+            ],
+        )
+        deployment.produce_events([cloud_event("thing.done", {"n": 1})])
+        with deployment.worker():
+            consume_all(kafka_bootstrap, deployment.dead_letter, 1, timeout=60)
+        receiver.routes["/x"] = Behaviour()
+        before = end_offsets(kafka_bootstrap, deployment.dead_letter, deployment.results)
+        cli = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dispatcher",
+                "replay",
+                "--dry-run",
+                "--hook",
+                "x",
+                "--config",
+                str(deployment.config_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert cli.returncode == 0, cli.stderr
+        assert "dry run: nothing sent; selected 1, delivered 0" in cli.stdout
+        assert "would send" in cli.stdout
+        assert len(receiver.received("/x")) == 1
+        assert end_offsets(kafka_bootstrap, deployment.dead_letter, deployment.results) == before
+        bad = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dispatcher",
+                "replay",
+                "--since",
+                "yesterday",
+                "--config",
+                str(deployment.config_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert bad.returncode == 1
+        assert "not a time" in bad.stderr
