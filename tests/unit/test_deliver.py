@@ -217,7 +217,7 @@ def test_a_pair_from_a_tier_keeps_counting_and_moves_to_the_next_tier(
     assert result.attempts == 5
     assert result.first_attempt_at == T0 - 40
     assert result.last.kind == "network"
-    assert len(seen) == 1
+    assert len(seen) == 2
 
 
 def test_reaching_max_attempts_dead_letters_the_last_failure(slept: list[float]) -> None:
