@@ -79,6 +79,9 @@ class Deliverer:
             self.metrics.circuit_open.labels(hook.id).set(client.breaker.state != "closed")
             verdict = attempt.verdict
             if verdict.ok:
+                self.metrics.event_to_delivery.labels(hook.id).observe(
+                    max(self.clock() - _entered_at(pair, first), 0.0)
+                )
                 return self._end(pair, verdict, attempts, first, attempt.seconds)
             step = policy.next_step(
                 verdict,
@@ -125,6 +128,14 @@ class Deliverer:
             error=verdict.error,
             captured=verdict.captured,
         )
+
+
+def _entered_at(pair: Pair, first_attempt_at: float) -> float:
+    """When the event entered Kafka: its record's timestamp (a retry-tier record's own
+    timestamp is when it was handed off, so there the first attempt stands in)."""
+    if pair.tier < 0 and pair.record.timestamp_ms is not None:
+        return pair.record.timestamp_ms / 1000
+    return first_attempt_at
 
 
 def _expired(verdict: Verdict) -> Verdict:
