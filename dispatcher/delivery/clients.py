@@ -1,4 +1,4 @@
-"""One `HookClient` per hook definition, built with its transport, TLS and credentials."""
+"""One `HookClient` per hook definition, built with its guarded transport, TLS and credentials."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import logging
 import httpx
 
 from dispatcher.delivery.sender import HookClient
+from dispatcher.delivery.transport import build_transport
 from dispatcher.hooks.model import Hook
+from dispatcher.security.auth import TOKEN_TIMEOUT, build_auth
+from dispatcher.security.guard import GuardPolicy
+from dispatcher.security.tls import ssl_context_for
 from dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,7 +23,7 @@ class ClientPool:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._clients: dict[str, HookClient] = {}
-        self._retired: list[HookClient] = []
+        self._retired: list[HookClient | httpx.AsyncClient] = []
 
     def client_for(self, hook: Hook) -> HookClient:
         client = self._clients.get(hook.id)
@@ -40,25 +44,34 @@ class ClientPool:
         self._clients.clear()
         self._retired.clear()
 
-    def _transport(self, hook: Hook) -> httpx.AsyncBaseTransport:
-        from dispatcher.delivery.transport import build_transport
-        from dispatcher.security.guard import GuardPolicy
-        from dispatcher.security.tls import ssl_context_for
-
+    def policy_for(self, hook: Hook) -> GuardPolicy:
+        """The destination guard for `hook`: its own `allow_private_networks`, else the service's."""
         allow = hook.allow_private_networks
-        policy = GuardPolicy(
+        return GuardPolicy(
             allow_private=self.settings.allow_private_networks if allow is None else allow,
             allow_cidrs=self.settings.allow_cidrs,
         )
-        connections = max(hook.concurrency, 1)
+
+    def _transport(self, hook: Hook, connections: int | None = None) -> httpx.AsyncBaseTransport:
+        if not hook.tls.verify:
+            log.warning("hook %s: TLS certificate verification is OFF (tls.verify: false)", hook.id)
+        size = connections or max(hook.concurrency, 1)
         return build_transport(
-            policy=policy,
+            policy=self.policy_for(hook),
             ssl_context=ssl_context_for(hook),
-            max_connections=connections,
-            keepalive=connections,
+            max_connections=size,
+            keepalive=size,
         )
 
     def _auth(self, hook: Hook) -> httpx.Auth | None:
-        from dispatcher.security.auth import build_auth
-
-        return build_auth(hook.auth)
+        token_client = None
+        if hook.auth.type == "oauth2_client_credentials":
+            # Token requests go through the same guard as deliveries, on a client of their own.
+            token_client = httpx.AsyncClient(
+                transport=self._transport(hook, connections=2),
+                follow_redirects=False,
+                timeout=TOKEN_TIMEOUT,
+                trust_env=False,
+            )
+            self._retired.append(token_client)
+        return build_auth(hook.auth, token_client=token_client)
