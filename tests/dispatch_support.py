@@ -73,8 +73,11 @@ class Deployment:
 
     def produce_events(self, events: list[dict[str, Any]], keys: list[str] | None = None) -> None:
         records = [
-            Outgoing(json.dumps(e), key=(keys[i] if keys else None),
-                     headers=(("content-type", b"application/cloudevents+json"),))
+            Outgoing(
+                json.dumps(e),
+                key=(keys[i] if keys else None),
+                headers=(("content-type", b"application/cloudevents+json"),),
+            )
             for i, e in enumerate(events)
         ]
         produce(self.bootstrap, self.events, records)
@@ -86,8 +89,9 @@ class Deployment:
     def worker(self) -> Iterator[Worker]:
         """A worker in a thread of this process; stopped (gracefully) on exit."""
         settings = self.settings
-        worker = Worker(settings, HookIndex(load_hooks_file(settings.hooks_file or "")),
-                        metrics=Metrics())
+        worker = Worker(
+            settings, HookIndex(load_hooks_file(settings.hooks_file or "")), metrics=Metrics()
+        )
         errors: list[BaseException] = []
 
         def run() -> None:
@@ -112,9 +116,18 @@ class Deployment:
         self.log_path = self.directory / f"{self.group}.log"
         with self.log_path.open("ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "dispatcher", "run", "--config", str(self.config_path),
-                 *args],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "dispatcher",
+                    "run",
+                    "--config",
+                    str(self.config_path),
+                    *args,
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
 
@@ -163,11 +176,19 @@ def collect_until(
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
     from kafka_support import Record
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"c-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"c-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
     try:
-        parts = wait_for(lambda: list(consumer.list_topics(topic, timeout=5).topics[topic].partitions),
-                         timeout, message=f"topic {topic}")
+        parts = wait_for(
+            lambda: list(consumer.list_topics(topic, timeout=5).topics[topic].partitions),
+            timeout,
+            message=f"topic {topic}",
+        )
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
         records: list[Any] = []
         deadline = time.monotonic() + timeout

@@ -19,21 +19,33 @@ def event_ids(records: list) -> set[str]:
 
 def test_sigkill_twice_mid_run_loses_nothing(kafka_bootstrap: str, tmp_path: Path) -> None:
     with Receiver() as receiver:
-        deployment = Deployment(kafka_bootstrap, tmp_path, [
-            hook("crm", f"{receiver.url}/crm", ["customer.created"], concurrency=100),
-        ], partitions=4)
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("crm", f"{receiver.url}/crm", ["customer.created"], concurrency=100),
+            ],
+            partitions=4,
+        )
         events = [cloud_event("customer.created", {"i": i}) for i in range(EVENTS)]
         deployment.produce_events(events, keys=[f"k{i % 97}" for i in range(EVENTS)])
         for kill_after in (EVENTS // 5, EVENTS // 2):
             process = deployment.process()
-            wait_for(lambda n=kill_after: len(receiver.received()) >= n, 120,
-                     message=f"{kill_after} requests before the kill")
+            wait_for(
+                lambda n=kill_after: len(receiver.received()) >= n,
+                120,
+                message=f"{kill_after} requests before the kill",
+            )
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
         process = deployment.process()
         expected = {e["id"] for e in events}
-        results = collect_until(kafka_bootstrap, deployment.results,
-                                lambda rs: len(rs) >= EVENTS and event_ids(rs) >= expected, 240)
+        results = collect_until(
+            kafka_bootstrap,
+            deployment.results,
+            lambda rs: len(rs) >= EVENTS and event_ids(rs) >= expected,
+            240,
+        )
         assert stop(process) == 0
         assert expected - event_ids(results) == set()  # lost = 0
         webhook_ids: dict[str, set[str]] = {}
@@ -48,9 +60,14 @@ def test_sigterm_drains_in_flight_requests_and_a_restart_redelivers_nothing_reco
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     with Receiver({"/slow": Behaviour(delay=1.0)}) as receiver:
-        deployment = Deployment(kafka_bootstrap, tmp_path, [
-            hook("erp", f"{receiver.url}/slow", ["order.paid"], concurrency=200),
-        ], partitions=2)
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("erp", f"{receiver.url}/slow", ["order.paid"], concurrency=200),
+            ],
+            partitions=2,
+        )
         events = [cloud_event("order.paid", {"i": i}) for i in range(200)]
         deployment.produce_events(events)
         process = deployment.process()
@@ -58,13 +75,18 @@ def test_sigterm_drains_in_flight_requests_and_a_restart_redelivers_nothing_reco
         in_flight = {r.headers["webhook-id"] for r in receiver.received()}
         assert stop(process, signal.SIGTERM) == 0
         recorded = collect_until(kafka_bootstrap, deployment.results, lambda rs: True, 10)
-        recorded = collect_until(kafka_bootstrap, deployment.results,
-                                 lambda rs: len(rs) >= len(in_flight), 30)
+        recorded = collect_until(
+            kafka_bootstrap, deployment.results, lambda rs: len(rs) >= len(in_flight), 30
+        )
         assert in_flight <= {r.json()["idempotency_key"] for r in recorded}
         before = len(receiver.received())
         process = deployment.process()
-        results = collect_until(kafka_bootstrap, deployment.results,
-                                lambda rs: event_ids(rs) >= {e["id"] for e in events}, 120)
+        results = collect_until(
+            kafka_bootstrap,
+            deployment.results,
+            lambda rs: event_ids(rs) >= {e["id"] for e in events},
+            120,
+        )
         assert stop(process) == 0
         counts: dict[str, int] = {}
         for request in receiver.received():

@@ -12,9 +12,22 @@ from dispatcher import USER_AGENT
 from dispatcher.devreceiver import Behaviour, Receiver
 
 RESULT_FIELDS = {
-    "event_id", "event_type", "hook_id", "outcome", "attempts", "http_status", "latency_ms",
-    "error_kind", "error", "captured", "idempotency_key", "source_topic", "source_partition",
-    "source_offset", "first_attempt_at", "completed_at",
+    "event_id",
+    "event_type",
+    "hook_id",
+    "outcome",
+    "attempts",
+    "http_status",
+    "latency_ms",
+    "error_kind",
+    "error",
+    "captured",
+    "idempotency_key",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "first_attempt_at",
+    "completed_at",
 }
 
 
@@ -22,11 +35,23 @@ def test_delivered_pairs_have_result_records_and_requests_carry_identity(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     with Receiver() as receiver:
-        deployment = Deployment(kafka_bootstrap, tmp_path, [
-            hook("crm", f"{receiver.url}/crm", ["customer.*"]),
-            hook("erp", f"{receiver.url}/erp", ["customer.created"],
-                 fields=[{"name": "Name", "from": "data.name"}, {"name": "src", "value": "DUGAA"}]),
-        ], partitions=2)
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("crm", f"{receiver.url}/crm", ["customer.*"]),
+                hook(
+                    "erp",
+                    f"{receiver.url}/erp",
+                    ["customer.created"],
+                    fields=[
+                        {"name": "Name", "from": "data.name"},
+                        {"name": "src", "value": "DUGAA"},
+                    ],
+                ),
+            ],
+            partitions=2,
+        )
         events = [cloud_event("customer.created", {"name": f"c{i}"}) for i in range(10)]
         deployment.produce_events(events)
         with deployment.worker():
@@ -59,13 +84,22 @@ def test_a_4xx_endpoint_yields_dead_letters_carrying_the_original_record(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     with Receiver({"/reject": Behaviour(status=422, body=b'{"error":"bad"}')}) as receiver:
-        deployment = Deployment(kafka_bootstrap, tmp_path, [
-            hook("tax", f"{receiver.url}/reject", ["order.paid"]),
-        ])
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("tax", f"{receiver.url}/reject", ["order.paid"]),
+            ],
+        )
         event = cloud_event("order.paid", {"total": "10.00"})
-        original = Outgoing(json.dumps(event), key=b"order-7",
-                            headers=(("content-type", b"application/cloudevents+json"),
-                                     ("traceparent", b"00-abc-def-01")))
+        original = Outgoing(
+            json.dumps(event),
+            key=b"order-7",
+            headers=(
+                ("content-type", b"application/cloudevents+json"),
+                ("traceparent", b"00-abc-def-01"),
+            ),
+        )
         deployment.produce_raw([original])
         with deployment.worker():
             dead = consume_all(kafka_bootstrap, deployment.dead_letter, 1, timeout=60)
@@ -83,11 +117,16 @@ def test_a_4xx_endpoint_yields_dead_letters_carrying_the_original_record(
         assert letter.header("dispatcher.source.topic") == deployment.events.encode()
         assert letter.header("dispatcher.source.offset") == b"0"
         assert letter.header("__connect.errors.topic") == deployment.events.encode()
-        for name in ("dispatcher.error.message", "dispatcher.idempotency.key",
-                     "dispatcher.failed.at", "dispatcher.source.partition",
-                     "__connect.errors.partition", "__connect.errors.offset",
-                     "__connect.errors.exception.class.name",
-                     "__connect.errors.exception.message"):
+        for name in (
+            "dispatcher.error.message",
+            "dispatcher.idempotency.key",
+            "dispatcher.failed.at",
+            "dispatcher.source.partition",
+            "__connect.errors.partition",
+            "__connect.errors.offset",
+            "__connect.errors.exception.class.name",
+            "__connect.errors.exception.message",
+        ):
             assert letter.header(name), name
         assert results[0].json()["outcome"] == "dead_lettered"
         assert results[0].json()["error_kind"] == "http_status"
@@ -98,16 +137,22 @@ def test_undecodable_records_become_decode_dead_letters_and_the_worker_goes_on(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     with Receiver() as receiver:
-        deployment = Deployment(kafka_bootstrap, tmp_path, [
-            hook("crm", f"{receiver.url}/crm", ["customer.created"]),
-        ])
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("crm", f"{receiver.url}/crm", ["customer.created"]),
+            ],
+        )
         good = cloud_event("customer.created", {"name": "after"})
-        deployment.produce_raw([
-            Outgoing(b"\xff\xfe not json"),
-            Outgoing(b'{"no": "specversion"}'),
-            Outgoing(b"[1, 2, 3]"),
-            Outgoing(json.dumps(good)),
-        ])
+        deployment.produce_raw(
+            [
+                Outgoing(b"\xff\xfe not json"),
+                Outgoing(b'{"no": "specversion"}'),
+                Outgoing(b"[1, 2, 3]"),
+                Outgoing(json.dumps(good)),
+            ]
+        )
         with deployment.worker():
             dead = consume_all(kafka_bootstrap, deployment.dead_letter, 3, timeout=60)
             results = consume_all(kafka_bootstrap, deployment.results, 1, timeout=30)
@@ -122,27 +167,53 @@ def test_an_event_that_matches_no_hook_causes_no_request_and_is_committed(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     with Receiver() as receiver:
-        deployment = Deployment(kafka_bootstrap, tmp_path, [
-            hook("crm", f"{receiver.url}/crm", ["customer.created"]),
-        ])
-        deployment.produce_events([cloud_event("inventory.counted", {"n": 1}) for _ in range(3)]
-                                  + [cloud_event("customer.created", {"n": 2})])
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("crm", f"{receiver.url}/crm", ["customer.created"]),
+            ],
+        )
+        deployment.produce_events(
+            [cloud_event("inventory.counted", {"n": 1}) for _ in range(3)]
+            + [cloud_event("customer.created", {"n": 2})]
+        )
         with deployment.worker() as worker:
             consume_all(kafka_bootstrap, deployment.results, 1, timeout=60)
-            wait_for(lambda: committed(kafka_bootstrap, deployment) == 4, 30,
-                     message="offsets committed past the unmatched events")
+            wait_for(
+                lambda: committed(kafka_bootstrap, deployment) == 4,
+                30,
+                message="offsets committed past the unmatched events",
+            )
             wait_ready(worker)
         assert [json.loads(r.body) for r in receiver.received()] == [{"n": 2}]
 
 
-def test_binary_mode_events_are_delivered_with_their_data(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_binary_mode_events_are_delivered_with_their_data(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     with Receiver() as receiver:
-        deployment = Deployment(kafka_bootstrap, tmp_path, [
-            hook("sms", f"{receiver.url}/sms", ["order.shipped"]),
-        ])
-        deployment.produce_raw([Outgoing(b'{"phone": "+254700000001"}', headers=(
-            ("ce_specversion", b"1.0"), ("ce_id", b"b-1"), ("ce_type", b"order.shipped"),
-            ("ce_source", b"/shop"), ("content-type", b"application/json")))])
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("sms", f"{receiver.url}/sms", ["order.shipped"]),
+            ],
+        )
+        deployment.produce_raw(
+            [
+                Outgoing(
+                    b'{"phone": "+254700000001"}',
+                    headers=(
+                        ("ce_specversion", b"1.0"),
+                        ("ce_id", b"b-1"),
+                        ("ce_type", b"order.shipped"),
+                        ("ce_source", b"/shop"),
+                        ("content-type", b"application/json"),
+                    ),
+                )
+            ]
+        )
         with deployment.worker():
             results = consume_all(kafka_bootstrap, deployment.results, 1, timeout=60)
         assert results[0].json()["event_id"] == "b-1"
@@ -151,10 +222,19 @@ def test_binary_mode_events_are_delivered_with_their_data(kafka_bootstrap: str, 
 
 def test_a_hanging_endpoint_is_judged_a_timeout(kafka_bootstrap: str, tmp_path: Path) -> None:
     with Receiver({"/hang": Behaviour(hang=True)}) as receiver:
-        deployment = Deployment(kafka_bootstrap, tmp_path, [
-            hook("slow", f"{receiver.url}/hang", ["order.paid"], timeout="300ms",
-                 retry={"max_attempts": 1}),
-        ])
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook(
+                    "slow",
+                    f"{receiver.url}/hang",
+                    ["order.paid"],
+                    timeout="300ms",
+                    retry={"max_attempts": 1},
+                ),
+            ],
+        )
         deployment.produce_events([cloud_event("order.paid", {"x": 1})])
         with deployment.worker():
             dead = consume_all(kafka_bootstrap, deployment.dead_letter, 1, timeout=60)

@@ -13,25 +13,42 @@ from kafka_support import wait_for
 from dispatcher.devreceiver import Behaviour, Received, Receiver
 
 
-def test_a_hanging_hook_does_not_hold_back_a_healthy_one(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_a_hanging_hook_does_not_hold_back_a_healthy_one(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     with Receiver({"/hang": Behaviour(hang=True)}) as receiver:
-        deployment = Deployment(kafka_bootstrap, tmp_path, [
-            hook("healthy", f"{receiver.url}/ok", ["order.paid"]),
-            hook("stuck", f"{receiver.url}/hang", ["order.paid"], timeout="3s",
-                 retry={"max_attempts": 1}),
-        ], partitions=2, extra={"local_retries": 1})
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("healthy", f"{receiver.url}/ok", ["order.paid"]),
+                hook(
+                    "stuck",
+                    f"{receiver.url}/hang",
+                    ["order.paid"],
+                    timeout="3s",
+                    retry={"max_attempts": 1},
+                ),
+            ],
+            partitions=2,
+            extra={"local_retries": 1},
+        )
         events = [cloud_event("order.paid", {"i": i}) for i in range(20)]
         deployment.produce_events(events)
         with deployment.worker():
             results = collect_until(
-                kafka_bootstrap, deployment.results,
-                lambda rs: sum(r.json()["hook_id"] == "healthy" for r in rs) >= 20, 60)
+                kafka_bootstrap,
+                deployment.results,
+                lambda rs: sum(r.json()["hook_id"] == "healthy" for r in rs) >= 20,
+                60,
+            )
             stuck_ended = [r for r in results if r.json()["hook_id"] == "stuck"]
             assert stuck_ended == []  # B is still retrying while all of A is delivered
             healthy = [r.json() for r in results if r.json()["hook_id"] == "healthy"]
             assert all(r["outcome"] == "delivered" and r["latency_ms"] < 2000 for r in healthy)
-            dead = collect_until(kafka_bootstrap, deployment.dead_letter,
-                                 lambda rs: len(rs) >= 20, 90)
+            dead = collect_until(
+                kafka_bootstrap, deployment.dead_letter, lambda rs: len(rs) >= 20, 90
+            )
         assert {d.header("dispatcher.error.kind") for d in dead} == {b"timeout"}
         assert {d.header("dispatcher.attempts") for d in dead} == {b"1"}
 
@@ -40,16 +57,26 @@ def test_a_flaky_endpoint_gets_everything_through_a_retry_tier_with_one_webhook_
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     with Receiver({"/flaky": Behaviour(fail_first=2)}) as receiver:
-        deployment = Deployment(kafka_bootstrap, tmp_path, [
-            hook("flaky", f"{receiver.url}/flaky", ["order.paid"]),
-        ], extra={"local_retries": 1})
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("flaky", f"{receiver.url}/flaky", ["order.paid"]),
+            ],
+            extra={"local_retries": 1},
+        )
         events = [cloud_event("order.paid", {"i": i}) for i in range(10)]
         deployment.produce_events(events)
         with deployment.worker() as worker:
-            results = collect_until(kafka_bootstrap, deployment.results,
-                                    lambda rs: len(rs) >= 10, 90)
-            retries = sum(s.value for m in worker.metrics.retries_scheduled.collect()
-                          for s in m.samples if s.name.endswith("_total"))
+            results = collect_until(
+                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 10, 90
+            )
+            retries = sum(
+                s.value
+                for m in worker.metrics.retries_scheduled.collect()
+                for s in m.samples
+                if s.name.endswith("_total")
+            )
         assert {r.json()["outcome"] for r in results} == {"delivered"}
         assert {r.json()["attempts"] for r in results} == {3}
         assert retries >= 10  # every pair went through at least one tier
@@ -78,16 +105,23 @@ def test_an_ordered_hook_delivers_each_key_in_offset_order_despite_failures(
 
     with Receiver() as receiver:
         receiver.responder = respond
-        deployment = Deployment(kafka_bootstrap, tmp_path, [
-            hook("ledger", f"{receiver.url}/ledger", ["ledger.*"], ordering="key",
-                 concurrency=50),
-        ], partitions=2)
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook(
+                    "ledger", f"{receiver.url}/ledger", ["ledger.*"], ordering="key", concurrency=50
+                ),
+            ],
+            partitions=2,
+        )
         keys = [f"acct-{i % 5}" for i in range(100)]
         events = [cloud_event("ledger.posted", {"key": k, "seq": i}) for i, k in enumerate(keys)]
         deployment.produce_events(events, keys=keys)
         with deployment.worker():
-            results = collect_until(kafka_bootstrap, deployment.results,
-                                    lambda rs: len(rs) >= 100, 120)
+            results = collect_until(
+                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 100, 120
+            )
         assert {r.json()["outcome"] for r in results} == {"delivered"}
         wait_for(lambda: len(delivered) >= 100, 10, message="all successes recorded")
         for key in set(keys):

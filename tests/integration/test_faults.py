@@ -1,0 +1,169 @@
+"""Faults during a run, each ending with lost = 0: every event has its result record."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from dispatch_support import Deployment, cloud_event, collect_until, hook, stop
+from kafka_support import wait_for
+
+from dispatcher.devkafka import LocalKafka
+from dispatcher.devreceiver import Behaviour, Receiver
+
+EVENTS = int(os.environ.get("DUGAA_FAULT_EVENTS", "20000"))
+
+
+def delivered_ids(records: list) -> set[str]:
+    return {r.json()["event_id"] for r in records if r.json()["outcome"] == "delivered"}
+
+
+def produce(deployment: Deployment, count: int) -> set[str]:
+    events = [cloud_event("order.paid", {"i": i}) for i in range(count)]
+    for start in range(0, count, 5000):
+        chunk = events[start : start + 5000]
+        deployment.produce_events(chunk, keys=[f"k{i % 101}" for i in range(len(chunk))])
+    return {e["id"] for e in events}
+
+
+@pytest.mark.timeout(600)
+def test_sigkill_of_one_of_two_workers_three_times_loses_nothing(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver() as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("erp", f"{receiver.url}/erp", ["order.*"], concurrency=200),
+            ],
+            partitions=6,
+        )
+        expected = produce(deployment, EVENTS)
+        steady = deployment.process()
+        victim = deployment.process()
+        for round_ in range(1, 4):
+            wait_for(
+                lambda r=round_: len(receiver.received()) >= r * EVENTS // 5,
+                240,
+                message=f"progress before kill {round_}",
+            )
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=30)
+            victim = deployment.process()
+        results = collect_until(
+            kafka_bootstrap, deployment.results, lambda rs: delivered_ids(rs) >= expected, 300
+        )
+        assert stop(steady) == 0
+        assert stop(victim) == 0
+        assert expected - delivered_ids(results) == set()
+
+
+@pytest.mark.timeout(600)
+def test_workers_added_and_removed_ten_times_lose_nothing(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    count = EVENTS // 2
+    with Receiver({"/crm": Behaviour(delay=0.01)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("crm", f"{receiver.url}/crm", ["order.*"], concurrency=100),
+            ],
+            partitions=6,
+        )
+        expected = produce(deployment, count)
+        workers = [deployment.process()]
+        for change in range(10):
+            seen = len(receiver.received())
+            wait_for(
+                lambda s=seen: len(receiver.received()) >= min(s + count // 14, count),
+                120,
+                message=f"progress before change {change}",
+            )
+            if change % 2 == 0:
+                workers.append(deployment.process())
+            else:
+                assert stop(workers.pop(0)) == 0
+        results = collect_until(
+            kafka_bootstrap, deployment.results, lambda rs: delivered_ids(rs) >= expected, 300
+        )
+        for worker in workers:
+            assert stop(worker) == 0
+        assert expected - delivered_ids(results) == set()
+
+
+@pytest.mark.timeout(600)
+def test_a_broker_restart_mid_run_loses_nothing(
+    kafka_bootstrap: str, local_kafka: LocalKafka, tmp_path: Path
+) -> None:
+    count = EVENTS // 4
+    with Receiver() as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("crm", f"{receiver.url}/crm", ["order.*"], concurrency=100),
+            ],
+            partitions=4,
+        )
+        expected = produce(deployment, count)
+        worker = deployment.process()
+        wait_for(lambda: len(receiver.received()) >= count // 3, 240, message="progress")
+        assert local_kafka.restart() == kafka_bootstrap
+        results = collect_until(
+            kafka_bootstrap, deployment.results, lambda rs: delivered_ids(rs) >= expected, 300
+        )
+        assert stop(worker) == 0
+        assert expected - delivered_ids(results) == set()
+
+
+@pytest.mark.timeout(300)
+def test_sigterm_with_a_thousand_requests_in_flight_drains_within_the_deadline(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver({"/slow": Behaviour(delay=3.0)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("slow", f"{receiver.url}/slow", ["order.*"], concurrency=1000),
+            ],
+            partitions=4,
+        )
+        expected = produce(deployment, 1000)
+        worker = deployment.process()
+        wait_for(lambda: len(receiver.received()) >= 1000, 120, message="1,000 requests in flight")
+        assert stop(worker, signal.SIGTERM, timeout=25) == 0  # drain_timeout is 20s
+        results = collect_until(
+            kafka_bootstrap, deployment.results, lambda rs: delivered_ids(rs) >= expected, 30
+        )
+        assert expected - delivered_ids(results) == set()
+
+
+@pytest.mark.timeout(300)
+def test_run_with_two_worker_processes_shares_the_work_and_stops_on_sigterm(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver() as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("crm", f"{receiver.url}/crm", ["order.*"]),
+            ],
+            partitions=4,
+        )
+        expected = produce(deployment, 2000)
+        process = deployment.process("--workers", "2")
+        results = collect_until(
+            kafka_bootstrap, deployment.results, lambda rs: delivered_ids(rs) >= expected, 180
+        )
+        assert stop(process) == 0
+        assert expected - delivered_ids(results) == set()
+        log = deployment.log_path.read_text()
+        assert "worker-0" in log
+        assert "worker-1" in log
