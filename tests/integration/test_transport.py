@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import gzip
 import socket
 import ssl
-import sys
-from collections.abc import AsyncIterator, Callable, Iterable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from pathlib import Path
 
-import httpcore
+import aiohttp
 import httpx
 import pytest
 from cryptography import x509
@@ -48,24 +49,37 @@ class StubResolver:
         return options[min(turn, len(options) - 1)]
 
 
-class LoopbackOnly(httpcore.AsyncNetworkBackend):
-    """Records every connect and refuses, before connecting, any address that is not loopback."""
+class LoopbackOnly:
+    """A socket factory that records every address connected to and refuses any not loopback.
+
+    aiohttp asks it for each socket it is about to connect, with the address it will connect
+    to, so it sees exactly where connections go. It refuses a stray address before a socket
+    exists; aiohttp takes that refusal for a failed connect and carries on, so the strays are
+    kept and `no_stray_connections` fails the test.
+    """
 
     def __init__(self) -> None:
-        self.inner = httpcore.AnyIOBackend()
         self.hosts: list[str] = []
+        self.strays: list[str] = []
+        RECORDERS.append(self)
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        self.hosts.append(host)
-        assert ip_address(host).is_loopback, f"the guard let {host} through to connect"
-        return await self.inner.connect_tcp(host, port, timeout=timeout)
+    def __call__(self, addr_info: aiohttp.AddrInfoType) -> socket.socket:
+        family, kind, proto, _, address = addr_info
+        self.hosts.append(address[0])
+        if not ip_address(address[0]).is_loopback:
+            self.strays.append(address[0])
+            raise ConnectionRefusedError(f"the guard let {address[0]} through to connect")
+        return socket.socket(family, kind, proto)
+
+
+RECORDERS: list[LoopbackOnly] = []
+
+
+@pytest.fixture(autouse=True)
+def no_stray_connections() -> Iterator[None]:
+    RECORDERS.clear()
+    yield
+    assert [stray for r in RECORDERS for stray in r.strays] == []
 
 
 def guarded(
@@ -81,7 +95,7 @@ def guarded(
         resolver=resolver,
         dns_ttl=dns_ttl,
         ssl_context=ssl_context,
-        network_backend=recorder,
+        socket_factory=recorder,
     )
     return transport, recorder
 
@@ -230,10 +244,7 @@ def test_dns_rebinding_connects_to_the_vetted_address_then_refuses_the_rebound_o
         resolver = StubResolver({"rebind.test": [["127.0.0.1"], ["10.0.0.1"]]})
         transport, recorder = guarded(LOOPBACK_ONLY, resolver, dns_ttl=0)
         async with Receiver(closing).serving() as rx, httpx.AsyncClient(transport=transport) as c:
-            async with c.stream("GET", f"http://rebind.test:{rx.port}/") as first:
-                stream = first.extensions["network_stream"]
-                assert stream.get_extra_info("server_addr")[0] == "127.0.0.1"
-                assert first.status_code == 200
+            assert (await c.get(f"http://rebind.test:{rx.port}/")).status_code == 200
             assert recorder.hosts == ["127.0.0.1"]
             with pytest.raises(BlockedDestination, match=r"10\.0\.0\.1"):
                 await c.get(f"http://rebind.test:{rx.port}/again")
@@ -487,9 +498,224 @@ def test_concurrent_lookups_of_one_host_share_one_answer_until_the_ttl_ends() ->
     asyncio.run(scenario())
 
 
-def test_http2_without_h2_installed_is_a_configuration_error(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setitem(sys.modules, "h2", None)  # as if not installed
-    with pytest.raises(ConfigError, match="h2"):
+def test_http2_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="http2 is not supported"):
         build_transport(policy=GuardPolicy(), http2=True)
+
+
+# --- hostile responses: each through the real engine, against a raw loopback server ---
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def raw_server(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[int]:
+    """A loopback server running `handler` per connection; yields its port."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(tracked, "127.0.0.1", 0, ssl=tls)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def read_head(reader: asyncio.StreamReader) -> list[bytes]:
+    head = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")[:-2]
+    length = [int(h.split(b":")[1]) for h in head if h.lower().startswith(b"content-length:")]
+    await reader.readexactly(length[0] if length else 0)
+    return head
+
+
+def client_for(transport: httpx.AsyncBaseTransport, **timeouts: float) -> httpx.AsyncClient:
+    timeout = httpx.Timeout(10.0, **timeouts)
+    return httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False)
+
+
+def test_the_request_reaches_the_receiver_with_httpx_headers_once_each() -> None:
+    heads: list[list[bytes]] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            heads.append(await read_head(reader))
+            writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+            await writer.drain()
+
+    async def streamed() -> AsyncIterator[bytes]:
+        yield b'{"a":'
+        yield b"1}"
+
+    async def scenario() -> None:
+        transport, _ = guarded(LOOPBACK_ONLY, StubResolver({"rx.test": [["127.0.0.1"]]}))
+        async with raw_server(handler) as port, client_for(transport) as client:
+            url = f"http://rx.test:{port}/p?q=a%20b"
+            headers = {"User-Agent": "dugaa-dispatcher/0.1", "X-Tenant": "acme"}
+            assert (await client.post(url, content=b'{"a":1}', headers=headers)).status_code == 204
+            assert (await client.post(url, content=streamed())).status_code == 204
+
+    asyncio.run(scenario())
+    first, second = ([h.decode().lower() for h in head] for head in heads)
+    assert first[0] == "post /p?q=a%20b http/1.1"
+    names = [line.split(":")[0] for line in first[1:]]
+    assert sorted(names) == sorted(set(names))  # nothing duplicated
+    assert {"host: rx.test:" + first[1].split(":")[-1], "content-length: 7"} <= set(first)
+    assert "user-agent: dugaa-dispatcher/0.1" in first
+    assert "content-type" not in names  # httpx set none; aiohttp must not invent one
+    assert "content-length: 7" in second  # a streamed body goes out whole, with its length
+    assert not any(line.startswith("transfer-encoding") for line in second)
+
+
+def test_a_body_is_read_only_as_far_as_the_caller_reads_and_its_connection_is_dropped() -> None:
+    peers: list[int] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await read_head(reader)
+            peers.append(writer.get_extra_info("peername")[1])
+            if head[0].startswith(b"GET /endless"):
+                writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                while True:  # never ends: a transport that reads it all never returns
+                    writer.write(b"10000\r\n" + b"x" * 0x10000 + b"\r\n")
+                    await writer.drain()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    async def scenario() -> None:
+        transport, _ = guarded(LOOPBACK_ONLY, StubResolver({"rx.test": [["127.0.0.1"]]}))
+        async with raw_server(handler) as port, client_for(transport) as client:
+            async with client.stream("GET", f"http://rx.test:{port}/endless") as response:
+                got = 0
+                async for chunk in response.aiter_bytes():
+                    got += len(chunk)
+                    if got >= 64 * 1024:
+                        break
+            assert (await client.get(f"http://rx.test:{port}/next")).text == "ok"
+        assert got >= 64 * 1024
+        assert len(set(peers)) == 2  # the half-read connection was not reused
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=20))
+
+
+def test_a_flood_of_headers_is_a_protocol_error() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        flood = b"".join(b"X-Flood-%d: y\r\n" % i for i in range(10_000))
+        writer.write(b"HTTP/1.1 200 OK\r\n" + flood + b"Content-Length: 0\r\n\r\n")
+        await writer.drain()
+
+    async def scenario() -> None:
+        transport, _ = guarded(LOOPBACK_ONLY, StubResolver({"rx.test": [["127.0.0.1"]]}))
+        async with raw_server(handler) as port, client_for(transport) as client:
+            with pytest.raises(httpx.RemoteProtocolError, match=r"(?i)header"):
+                await client.get(f"http://rx.test:{port}/")
+
+    asyncio.run(scenario())
+
+
+def test_a_stalled_response_is_a_read_timeout() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+        await writer.drain()
+        await reader.read()  # until the client gives up
+
+    async def scenario() -> None:
+        transport, _ = guarded(LOOPBACK_ONLY, StubResolver({"rx.test": [["127.0.0.1"]]}))
+        async with raw_server(handler) as port, client_for(transport, read=0.1) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get(f"http://rx.test:{port}/")
+
+    asyncio.run(scenario())
+
+
+def test_content_encoding_is_decoded_once_by_httpx() -> None:
+    body = gzip.compress(b'{"status":"ok"}')
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        head = f"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {len(body)}\r\n\r\n"
+        writer.write(head.encode() + body)
+        await writer.drain()
+
+    async def scenario() -> None:
+        transport, _ = guarded(LOOPBACK_ONLY, StubResolver({"rx.test": [["127.0.0.1"]]}))
+        async with raw_server(handler) as port, client_for(transport) as client:
+            response = await client.get(f"http://rx.test:{port}/")
+            assert response.json() == {"status": "ok"}
+            assert response.headers["content-length"] == str(len(body))
+
+    asyncio.run(scenario())
+
+
+def test_cookies_set_by_a_receiver_are_not_sent_back_by_the_transport() -> None:
+    heads: list[list[bytes]] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            heads.append(await read_head(reader))
+            writer.write(b"HTTP/1.1 200 OK\r\nSet-Cookie: s=1\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+
+    async def scenario() -> None:
+        transport, _ = guarded(LOOPBACK_ONLY, StubResolver({"rx.test": [["127.0.0.1"]]}))
+        async with raw_server(handler) as port:
+            for _ in range(2):
+                request = httpx.Request("GET", f"http://rx.test:{port}/")
+                response = await transport.handle_async_request(request)
+                await response.aclose()
+            await transport.aclose()
+
+    asyncio.run(scenario())
+    assert len(heads) == 2
+    assert not any(line.lower().startswith(b"cookie") for line in heads[1])
+
+
+def test_a_refused_client_certificate_is_a_connect_error(certificates: Certificates) -> None:
+    server = certificates.server_context()
+    server.verify_mode = ssl.CERT_REQUIRED
+    server.load_verify_locations(cadata=certificates.ca_pem)  # the client presents none
+    listener = socket.create_server(("127.0.0.1", 0))
+    refusals: list[Exception] = []
+
+    def serve_one() -> None:  # a blocking server: it sends the TLS alert before closing
+        connection, _ = listener.accept()
+        tls = server.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+        try:
+            tls.do_handshake()
+        except ssl.SSLError as exc:
+            refusals.append(exc)
+        finally:
+            tls.close()
+
+    async def scenario() -> None:
+        trust = ssl.create_default_context(cadata=certificates.ca_pem)
+        resolver = StubResolver({"receiver.test": [["127.0.0.1"]]})
+        transport, _ = guarded(LOOPBACK_ONLY, resolver, ssl_context=trust)
+        port = listener.getsockname()[1]
+        async with client_for(transport) as client:
+            with pytest.raises(httpx.ConnectError, match="certificate required"):
+                await client.post(f"https://receiver.test:{port}/", content=b"{}")
+
+    thread = threading.Thread(target=serve_one)
+    thread.start()
+    try:
+        asyncio.run(scenario())
+    finally:
+        thread.join(timeout=10)
+        listener.close()
+    assert len(refusals) == 1
