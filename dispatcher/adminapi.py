@@ -31,6 +31,7 @@ from dispatcher.replaying import ReplayOptions
 from dispatcher.replayjobs import ReplayJobs
 from dispatcher.results import recent_outcomes
 from dispatcher.scan import scan
+from dispatcher.secrets import resolve
 from dispatcher.settings import Settings
 
 Response = tuple[int, str, bytes]
@@ -127,7 +128,7 @@ class AdminApi:
         if token is None:
             return _error(403, "the admin API is read-only: no admin.token is configured")
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        expected = token.reveal().encode()
+        expected = resolve(token, where="admin.token").reveal().encode()
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
             return _error(401, "writes need Authorization: Bearer <admin.token>")
         return None

@@ -1,0 +1,205 @@
+"""Which dead letters a replay takes, and which of those it sends: pure selection and planning."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from dispatcher.events import Record
+from dispatcher.hooks.matching import HookIndex
+from dispatcher.hooks.model import Hook
+from dispatcher.outcomes import Source
+from dispatcher.replay import (
+    REPLAY_OF,
+    DeadLetter,
+    Selection,
+    parse_moment,
+    plan,
+    reasons,
+    select,
+    selection_from,
+)
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC).timestamp()
+
+
+def letter(
+    offset: int,
+    *,
+    hook: str = "tax",
+    kind: str = "http_status",
+    key: str | None = None,
+    failed_at: str | None = "2026-11-29T10:00:00.000Z",
+    partition: int = 0,
+) -> DeadLetter:
+    headers = [
+        ("content-type", b"application/cloudevents+json"),
+        ("dispatcher.hook.id", hook.encode()),
+        ("dispatcher.error.kind", kind.encode()),
+        ("dispatcher.idempotency.key", (key or f"msg_{offset}").encode()),
+        ("dispatcher.source.topic", b"events"),
+        ("dispatcher.source.partition", b"3"),
+        ("dispatcher.source.offset", str(100 + offset).encode()),
+    ]
+    if failed_at is not None:
+        headers.append(("dispatcher.failed.at", failed_at.encode()))
+    record = Record("dlq", partition, offset, b"k", b"{}", tuple(headers), 1_000)
+    return DeadLetter.from_record(record)
+
+
+def hooks(*ids: str, disabled: tuple[str, ...] = ()) -> HookIndex:
+    return HookIndex(
+        Hook.from_dict(
+            {"id": i, "events": ["x"], "url": "https://a.example/", "enabled": i not in disabled}
+        )
+        for i in ids
+    )
+
+
+def test_a_dead_letter_reads_its_failure_from_its_headers() -> None:
+    found = letter(7, failed_at="2026-11-29T10:00:00.000Z")
+    assert (found.hook_id, found.error_kind, found.idempotency_key) == (
+        "tax",
+        "http_status",
+        "msg_7",
+    )
+    assert found.failed_at == datetime(2026, 11, 29, 10, tzinfo=UTC).timestamp()
+    assert found.where == "dlq/0/7"
+    assert found.source == Source("events", 3, 107)
+
+
+def test_without_failed_at_the_record_timestamp_counts_and_a_broken_source_points_at_the_letter() -> (
+    None
+):
+    record = Record("dlq", 1, 5, None, b"{}", (("dispatcher.source.offset", b"x"),), 1_500)
+    found = DeadLetter.from_record(record)
+    assert found.failed_at == 1.5
+    assert found.source == Source("dlq", 1, 5)
+    assert (found.hook_id, found.idempotency_key) == ("", "")
+
+
+def test_the_replayed_record_keeps_the_letter_and_names_it_in_replay_of() -> None:
+    found = letter(9)
+    replayed = found.for_replay()
+    assert replayed.header(REPLAY_OF) == b"dlq/0/9"
+    assert replayed.headers[:-1] == found.record.headers
+    assert (replayed.key, replayed.value, replayed.offset) == (b"k", b"{}", 9)
+
+
+@pytest.mark.parametrize(
+    ("selection", "expected"),
+    [
+        (Selection(), [0, 1, 2, 3]),
+        (Selection(hook="tax"), [0, 2, 3]),
+        (Selection(error_kinds=frozenset({"timeout", "network"})), [1, 2]),
+        (Selection(since=datetime(2026, 11, 29, 10, 30, tzinfo=UTC).timestamp()), [2, 3]),
+        (Selection(until=datetime(2026, 11, 29, 10, 30, tzinfo=UTC).timestamp()), [0, 1]),
+        (Selection(hook="tax", limit=2), [0, 2]),
+        (Selection(limit=0), []),
+    ],
+)
+def test_a_selection_takes_letters_matching_every_condition_oldest_first(
+    selection: Selection, expected: list[int]
+) -> None:
+    letters = [
+        letter(3, failed_at="2026-11-29T11:30:00Z"),
+        letter(0, failed_at="2026-11-29T10:00:00Z"),
+        letter(2, kind="timeout", failed_at="2026-11-29T11:00:00Z"),
+        letter(1, hook="sms", kind="network", failed_at="2026-11-29T10:15:00Z"),
+    ]
+    assert [d.record.offset for d in select(letters, selection)] == expected
+
+
+def test_a_time_range_leaves_out_letters_without_a_time() -> None:
+    undated = DeadLetter.from_record(Record("dlq", 0, 1, None, b"{}", ()))
+    assert select([undated], Selection(since=0.0)) == []
+    assert select([undated], Selection(until=NOW)) == []
+    assert select([undated], Selection()) == [undated]
+
+
+def test_the_plan_skips_what_was_delivered_repeated_ids_and_letters_without_a_hook() -> None:
+    letters = [
+        letter(0),
+        letter(1, key="msg_done"),
+        letter(2, key="msg_0"),
+        letter(3, hook=""),
+        letter(4, hook="gone"),
+        letter(5, hook="off"),
+        letter(6, hook="sms"),
+    ]
+    result = plan(letters, {"msg_done"}, hooks("tax", "sms", "off", disabled=("off",)))
+    assert [d.record.offset for d in result.send] == [0, 6]
+    assert [(d.record.offset, why) for d, why in result.skip] == [
+        (1, "already delivered"),
+        (2, "the same webhook-id is replayed from an earlier letter"),
+        (3, "no hook (the record was never a valid event)"),
+        (4, "hook gone is not defined"),
+        (5, "hook off is disabled"),
+    ]
+    assert result.selected == 7
+    assert reasons(result)["already delivered"] == 1
+
+
+def test_a_second_plan_over_the_first_ones_deliveries_sends_nothing() -> None:
+    letters = [letter(i) for i in range(3)]
+    first = plan(letters, set(), hooks("tax"))
+    second = plan(letters, {d.idempotency_key for d in first.send}, hooks("tax"))
+    assert len(first.send) == 3
+    assert second.send == ()
+    assert reasons(second) == {"already delivered": 3}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-29T10:00:00Z", datetime(2026, 11, 29, 10, tzinfo=UTC).timestamp()),
+        ("2026-11-29T13:00:00+03:00", datetime(2026, 11, 29, 10, tzinfo=UTC).timestamp()),
+        ("2026-11-29", datetime(2026, 11, 29, tzinfo=UTC).timestamp()),
+        ("2h", NOW - 7200),
+        ("30m", NOW - 1800),
+    ],
+)
+def test_times_are_iso_8601_or_an_age(text: str, expected: float) -> None:
+    assert parse_moment(text, NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "", "2026", "h"])
+def test_other_times_are_refused_with_the_accepted_forms(text: str) -> None:
+    with pytest.raises(ValueError, match="ISO 8601"):
+        parse_moment(text, NOW)
+
+
+def test_a_selection_from_command_values() -> None:
+    selection = selection_from(
+        now=NOW,
+        hook="tax",
+        since="1h",
+        until="2026-11-29T11:59:00Z",
+        error_kind="timeout,network",
+        limit=5,
+    )
+    assert selection == Selection(
+        hook="tax",
+        since=NOW - 3600,
+        until=NOW - 60,
+        error_kinds=frozenset({"timeout", "network"}),
+        limit=5,
+    )
+    assert selection_from(now=NOW, error_kind=["expired"]).error_kinds == frozenset({"expired"})
+    assert selection_from(now=NOW, hook="") == Selection()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"error_kind": "timeout,oops"}, "unknown oops"),
+        ({"limit": -1}, "limit"),
+        ({"limit": "3"}, "limit"),
+        ({"limit": True}, "limit"),
+        ({"since": "soon"}, "not a time"),
+    ],
+)
+def test_a_selection_refuses_values_it_cannot_use(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        selection_from(now=NOW, **values)  # type: ignore[arg-type]
