@@ -110,9 +110,9 @@ class Deployment:
         assert not thread.is_alive(), "worker did not stop"
         assert not errors, errors
 
-    def process(self, *args: str) -> subprocess.Popen[bytes]:
-        """`dispatcher run` in a subprocess (for SIGKILL / SIGTERM tests)."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def process(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """`dispatcher run` in a subprocess (for SIGKILL / SIGTERM tests); `env` adds variables."""
+        environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.log_path = self.directory / f"{self.group}.log"
         with self.log_path.open("ab") as log:
             return subprocess.Popen(
@@ -125,7 +125,7 @@ class Deployment:
                     str(self.config_path),
                     *args,
                 ],
-                env=env,
+                env=environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
