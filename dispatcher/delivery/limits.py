@@ -62,6 +62,7 @@ class CircuitBreaker:
         self.settings = settings or BreakerSettings()
         self._clock = clock
         self._calls: deque[tuple[float, bool]] = deque()
+        self._failures = 0  # failures among `_calls`, kept as calls come and go
         self._opened_at: float | None = None
         self._probes_left = 0
         self._probe_successes = 0
@@ -96,20 +97,27 @@ class CircuitBreaker:
             self._probe_successes += 1
             if self._probe_successes >= self.settings.probes:
                 self._opened_at = None
-                self._calls.clear()
+                self._forget_calls()
             return
         if state == "open":
             return
         self._calls.append((now, success))
+        self._failures += not success
         while self._calls and now - self._calls[0][0] > self.settings.window:
-            self._calls.popleft()
-        if len(self._calls) >= self.settings.minimum_calls:
-            failures = sum(1 for _, ok in self._calls if not ok)
-            if failures / len(self._calls) >= self.settings.failure_ratio:
-                self._trip(now)
+            self._failures -= not self._calls.popleft()[1]
+        calls = len(self._calls)
+        if (
+            calls >= self.settings.minimum_calls
+            and self._failures / calls >= self.settings.failure_ratio
+        ):
+            self._trip(now)
 
     def _trip(self, now: float) -> None:
         self._opened_at = now
         self._probes_left = self.settings.probes
         self._probe_successes = 0
+        self._forget_calls()
+
+    def _forget_calls(self) -> None:
         self._calls.clear()
+        self._failures = 0
