@@ -15,10 +15,11 @@ def _worker_main(config: str | None, index: int, log_level: str) -> None:
     from dataclasses import replace
 
     from dispatcher import logs
-    from dispatcher.commands import load_hooks
+    from dispatcher.commands import load_hooks, stop_quietly_until_started
     from dispatcher.engine.worker import Worker
     from dispatcher.settings import load_settings
 
+    stop_quietly_until_started()
     logs.configure(log_level, prefix=f"worker-{index} ")
     settings = load_settings(config)
     # Each process serves its own /metrics: http_port, http_port + 1, ...
