@@ -254,7 +254,8 @@ class AdminApi:
         if problems:
             listed = [{"path": p.path, "message": p.message} for p in problems]
             return json_response(422, {"error": "invalid hook definition", "problems": listed})
-        self.follower.wait_for(self.store.apply([raw]), APPLY_WAIT)
+        if not self.follower.wait_for(self.store.apply([raw]), APPLY_WAIT):
+            return json_response(202, {"id": raw["id"], "status": "stored, not yet in force here"})
         hook = self.hooks().get(raw["id"])
         return json_response(201 if created else 200, None if hook is None else self._shown(hook))
 

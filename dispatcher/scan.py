@@ -40,6 +40,7 @@ def scan_config(settings: Settings) -> dict[str, Any]:
         "enable.partition.eof": True,
         "isolation.level": "read_committed",
         "auto.offset.reset": "earliest",
+        "fetch.wait.max.ms": 100,  # an empty partition reports its end this soon
     }
 
 

@@ -70,8 +70,6 @@ class Worker:
             admin,
             [settings.topics.results, settings.topics.dead_letter, *settings.topics.retry_topics],
         )
-        # The hook store is read to its end before any event is consumed, then followed.
-        follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._loop = loop
@@ -80,6 +78,8 @@ class Worker:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_stop)
+        # The hook store is read to its end before any event is consumed, then followed.
+        follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)
 
         producer = Producer(producer_config(settings))
         pool = ClientPool(settings)
