@@ -1,0 +1,131 @@
+"""The hook store's rules without a broker: what it refuses, how records fold, file + store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dispatcher.errors import ConfigError
+from dispatcher.events import Record
+from dispatcher.hooks.model import Hook
+from dispatcher.hooks.store import (
+    HookStore,
+    definitions_in_file,
+    fold,
+    literal_secrets,
+    merged,
+    refusals,
+)
+from dispatcher.settings import Settings, Topics
+
+
+def definition(hook_id: str = "crm", **extra: Any) -> dict[str, Any]:
+    return {"id": hook_id, "events": ["customer.*"], "url": "https://crm.example/in", **extra}
+
+
+def record(key: str | None, value: Any, offset: int = 0) -> Record:
+    raw = (
+        None
+        if value is None
+        else (value if isinstance(value, bytes) else json.dumps(value).encode())
+    )
+    return Record("store", 0, offset, None if key is None else key.encode(), raw, ())
+
+
+@pytest.mark.parametrize(
+    ("extra", "path"),
+    [
+        ({"auth": {"type": "bearer", "token": "t0ps3cret"}}, "auth.token"),
+        ({"auth": {"type": "basic", "username": "u", "password": "t0ps3cret"}}, "auth.password"),
+        ({"auth": {"type": "hmac", "secret": ["${env:HOME}", "t0ps3cret"]}}, "auth.secret[1]"),
+        (
+            {"encryption": {"algorithm": "A256GCM", "key": "t0ps3cret", "key_id": "k"}},
+            "encryption.key",
+        ),
+        (
+            {"encryption": {"algorithm": "A256GCM", "keys": [{"id": "k", "key": "t0ps3cret"}]}},
+            "encryption.keys[0].key",
+        ),
+    ],
+)
+def test_the_store_refuses_literal_secrets_without_repeating_them(
+    extra: dict[str, Any], path: str
+) -> None:
+    found = literal_secrets(definition(**extra), "hook")
+    assert [p.path for p in found] == [path]
+    assert all("t0ps3cret" not in str(p) for p in refusals(definition(**extra), "hook"))
+
+
+def test_secret_references_and_non_secret_settings_are_accepted() -> None:
+    hook = definition(
+        auth={"type": "api_key", "name": "X-Key", "value": "${env:HOME}", "in": "header"}
+    )
+    assert literal_secrets(hook, "hook") == []
+    assert refusals(hook, "hook") == []
+    assert literal_secrets("not a mapping", "hook") == []
+
+
+def test_folding_applies_definitions_and_tombstones_and_ignores_what_is_invalid() -> None:
+    stored: dict[str, Hook] = {}
+    assert fold(stored, record("crm", definition())) is None
+    assert stored["crm"].url == "https://crm.example/in"
+    ignored = [
+        fold(stored, record("crm", definition(url="not a url", format="yaml"), 1)),
+        fold(stored, record("crm", definition("erp"), 2)),
+        fold(stored, record("crm", b"{not json", 3)),
+        fold(stored, record(None, definition(), 4)),
+    ]
+    assert all(ignored), ignored
+    assert "store[0]@2" in str(ignored[1])
+    assert stored["crm"].url == "https://crm.example/in"  # the last valid definition stays
+    assert fold(stored, record("crm", definition(url="https://crm.example/v2"), 5)) is None
+    assert stored["crm"].url == "https://crm.example/v2"
+    assert fold(stored, record("crm", None, 6)) is None
+    assert stored == {}
+    assert fold(stored, record("never-there", None, 7)) is None
+
+
+def test_the_store_overrides_the_file_by_id_and_adds_its_own_after_the_file() -> None:
+    file_hooks = [Hook.from_dict(definition(i)) for i in ("b", "a")]
+    stored = {
+        i: Hook.from_dict(definition(i, url=f"https://store.example/{i}")) for i in ("z", "a", "c")
+    }
+    index = merged(file_hooks, stored)
+    assert [(h.id, h.url.split("/")[2]) for h in index] == [
+        ("b", "crm.example"),
+        ("a", "store.example"),
+        ("c", "store.example"),
+        ("z", "store.example"),
+    ]
+
+
+def test_an_apply_with_any_invalid_definition_writes_nothing() -> None:
+    settings = Settings(kafka={"bootstrap.servers": "127.0.0.1:1"}, topics=Topics(hooks="store"))
+    store = HookStore(settings)
+    with pytest.raises(ConfigError) as refused:
+        store.apply([definition("good"), definition("bad", events=[]), definition("good")])
+    assert "hooks[1]" in str(refused.value)
+    assert "hooks[2]: id: duplicate id 'good'" in str(refused.value)
+    assert store._producer is None  # never connected: nothing was written
+
+
+def test_a_file_is_checked_whole_with_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "hooks.yaml"
+    path.write_text(
+        "hooks:\n"
+        "  - id: ok\n    events: [a]\n    url: https://a.example/\n"
+        "  - id: bad\n    events: [a]\n    url: https://a.example/\n    format: yaml\n"
+    )
+    with pytest.raises(ConfigError, match=rf"{path}:8: hooks\[1\]\.format"):
+        definitions_in_file(path)
+    path.write_text(
+        "hooks:\n  - id: ok\n    events: [a]\n    url: https://a.example/\n"
+        "    auth: {type: bearer, token: plain}\n"
+    )
+    with pytest.raises(ConfigError, match="secret references only"):
+        definitions_in_file(path)
+    path.write_text("hooks:\n  - id: ok\n    events: [a]\n    url: https://a.example/\n")
+    assert definitions_in_file(path) == [{"id": "ok", "events": ["a"], "url": "https://a.example/"}]
