@@ -20,7 +20,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "command"):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    logs.configure(getattr(args, "log_level", "INFO"))
+    # The demo prints its own story; the service logs at INFO unless told otherwise.
+    args.log_level = args.log_level or ("WARNING" if getattr(args, "quiet", False) else "INFO")
+    logs.configure(args.log_level)
     command: Command = args.command
     try:
         return command(args)
@@ -44,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
         "else ./dispatcher.yaml when present)",
     )
     common.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+        "--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     sub = parser.add_subparsers()
 
@@ -104,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", parents=[common], help="the whole system on this machine")
     demo.add_argument("--events", type=int, default=30)
-    demo.set_defaults(log_level="WARNING")
+    demo.set_defaults(quiet=True)
     demo.set_defaults(command=_cmd("demo"))
     return parser
 
