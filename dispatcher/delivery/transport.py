@@ -41,7 +41,7 @@ def translate(exc: Exception, host: str) -> Exception:
     if any(isinstance(cause, ssl.SSLError) for cause in causes):
         # e.g. a refused client certificate, which TLS 1.3 reports after the handshake
         return httpx.ConnectError(str(exc) or "TLS failure")
-    text = str(exc) or type(exc).__name__
+    text = _text(exc)
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return httpx.ConnectError(f"cannot resolve {host}: {exc.os_error}")
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -60,6 +60,16 @@ def translate(exc: Exception, host: str) -> Exception:
     if isinstance(exc, aiohttp.ClientError | OSError):
         return httpx.ReadError(text)
     return exc
+
+
+def _text(exc: Exception) -> str:
+    """`exc` as text without the request URL some aiohttp errors carry: with `api_key` auth
+    `in: query`, the URL holds the key, and this text goes to dead letters and results."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{exc.status}, message={exc.message!r}"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "invalid URL"
+    return str(exc) or type(exc).__name__
 
 
 class _Body(httpx.AsyncByteStream):

@@ -11,6 +11,7 @@ from typing import Any
 
 from dispatcher.errors import SecretError
 from dispatcher.secrets import Secret, is_reference, resolve
+from dispatcher.security.signing import check_secret
 
 Steps = tuple[str | int, ...]
 Finding = tuple[Steps, str]
@@ -23,6 +24,7 @@ def secret_problems(raw: dict[str, Any]) -> Iterator[Finding]:
     hook = raw.get("id", "?")
     for path, value in _walk(raw.get("auth"), ("auth",)):
         yield from _resolvable(hook, path, value)
+    yield from _signing_problems(hook, raw.get("auth"))
     encryption = raw.get("encryption")
     if isinstance(encryption, dict):
         yield from _resolvable(hook, ("encryption", "key"), encryption.get("key"))
@@ -37,6 +39,24 @@ def _resolvable(hook: Any, path: Steps, value: Any) -> Iterator[Finding]:
             resolve(value)
         except SecretError as exc:
             yield path, f"hook {hook}: cannot resolve secret: {exc}"
+
+
+def _signing_problems(hook: Any, auth: Any) -> Iterator[Finding]:
+    """hmac secrets that resolve but cannot sign (not `whsec_<base64>`, too short): found at
+    load, not at the first delivery."""
+    if not isinstance(auth, dict) or auth.get("type") != "hmac":
+        return
+    places: list[tuple[Steps, Any]] = [(("auth", "secret"), auth.get("secret"))]
+    places += [(("auth", "secrets", i), value) for i, value in items(auth.get("secrets"))]
+    for path, value in places:
+        if not isinstance(value, str):
+            continue
+        try:
+            problem = check_secret(resolve(value))
+        except SecretError:
+            continue  # reported as unresolvable
+        if problem:
+            yield path, f"hook {hook}: {problem}"
 
 
 def encryption_problems(raw: dict[str, Any], key_check: KeyCheck | None) -> Iterator[Finding]:

@@ -32,7 +32,10 @@ def read_event(path: Path) -> Event:
 def describe_request(request: httpx.Request, hook: Hook) -> str:
     """Method, URL, headers (credentials masked) and body, as they go on the wire."""
     secret_names = SECRET_HEADERS | _api_key_header(hook)
-    lines = [f"{request.method} {mask_url(str(request.url))}"]
+    url = request.url
+    for name in _api_key_query(hook):  # whatever its name, it is the credential
+        url = url.copy_set_param(name, MASK)
+    lines = [f"{request.method} {mask_url(str(url))}"]
     for name, value in request.headers.multi_items():
         shown = MASK if name.lower() in secret_names else value
         if name.lower() == "authorization" and " " in value:
@@ -96,4 +99,10 @@ async def _send(hook: Hook, request: httpx.Request, settings: Settings) -> tuple
 def _api_key_header(hook: Hook) -> frozenset[str]:
     if hook.auth.type == "api_key" and hook.auth.get("in", "header") == "header":
         return frozenset({str(hook.auth.get("name", "")).lower()})
+    return frozenset()
+
+
+def _api_key_query(hook: Hook) -> frozenset[str]:
+    if hook.auth.type == "api_key" and hook.auth.get("in", "header") == "query":
+        return frozenset({str(hook.auth.get("name", ""))})
     return frozenset()
