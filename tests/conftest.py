@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from kafka_support import create_topic
+from registry_support import FakeRegistry, running_registry
 
 from dispatcher.devkafka import LocalKafka
 
@@ -112,3 +113,10 @@ def group_id() -> str:
 def kafka_config(kafka_bootstrap: str) -> dict[str, Any]:
     """A minimal librdkafka configuration for the session's broker."""
     return {"bootstrap.servers": kafka_bootstrap}
+
+
+@pytest.fixture
+def registry() -> Iterator[FakeRegistry]:
+    """A Confluent-compatible Schema Registry stand-in on loopback."""
+    with running_registry() as server:
+        yield server

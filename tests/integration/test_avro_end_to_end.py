@@ -1,0 +1,66 @@
+"""Avro through a running worker: wire-format events delivered like JSON ones, Avro results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dispatch_support import Deployment, cloud_event, collect_until, hook
+from kafka_support import Outgoing
+from registry_support import FakeRegistry
+
+from dispatcher.avro import RegistrySchemas, produce_value, read_result, registry_client
+from dispatcher.devreceiver import Receiver
+from dispatcher.events import Event
+
+
+def test_avro_events_are_delivered_and_results_are_avro_in_the_registry(
+    kafka_bootstrap: str, tmp_path: Path, registry: FakeRegistry
+) -> None:
+    config = {"url": registry.url}
+    with Receiver() as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook(
+                    "erp",
+                    f"{receiver.url}/erp",
+                    ["order.placed"],
+                    fields=[{"name": "OrderNo", "from": "data.order_id"}],
+                ),
+            ],
+            extra={"schema_registry": config, "result_format": "avro"},
+        )
+        avro_events = [
+            Event.from_dict(cloud_event("order.placed", {"order_id": f"A{i}"})) for i in range(3)
+        ]
+        records = []
+        for event in avro_events:
+            value, content_type = produce_value(
+                event, topic=deployment.events, schema_registry=config
+            )
+            records.append(Outgoing(value, headers=(("content-type", content_type.encode()),)))
+        json_event = cloud_event("order.placed", {"order_id": "J1"})
+        records.append(Outgoing(json.dumps(json_event)))
+        corrupt = records[0].value[:5] + b"\xff\xff\xff not avro"  # type: ignore[index]
+        records.append(Outgoing(corrupt, headers=(("content-type", b"application/avro"),)))
+        deployment.produce_raw(records)
+        with deployment.worker():
+            results = collect_until(
+                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 4, 60
+            )
+            dead = collect_until(
+                kafka_bootstrap, deployment.dead_letter, lambda rs: len(rs) >= 1, 30
+            )
+        bodies = sorted(json.loads(r.body)["OrderNo"] for r in receiver.received("/erp"))
+        assert bodies == ["A0", "A1", "A2", "J1"]  # Avro events rendered exactly like JSON ones
+        client = registry_client(config)
+        assert client is not None
+        schemas = RegistrySchemas(client)
+        read = [read_result(r.value, schemas) for r in results]
+        assert {r["outcome"] for r in read} == {"delivered"}
+        assert {r["event_id"] for r in read} == {e.id for e in avro_events} | {json_event["id"]}
+        assert any(s["subject"] == f"{deployment.results}-value" for s in registry.schemas)
+        assert dead[0].header("dispatcher.error.kind") == b"decode"
+        assert dead[0].value == corrupt
