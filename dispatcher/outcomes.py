@@ -11,6 +11,24 @@ from dispatcher.errors import ErrorKind
 from dispatcher.events import Headers, Record
 
 OutcomeName = Literal["delivered", "dead_lettered"]
+RESULT_FIELDS = (  # contract section 5, in order
+    "event_id",
+    "event_type",
+    "hook_id",
+    "outcome",
+    "attempts",
+    "http_status",
+    "latency_ms",
+    "error_kind",
+    "error",
+    "captured",
+    "idempotency_key",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "first_attempt_at",
+    "completed_at",
+)
 HEADER_PREFIXES = ("dispatcher.", "__connect.")
 MAX_ERROR_CHARS = 1000
 

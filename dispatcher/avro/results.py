@@ -19,25 +19,8 @@ from dispatcher.avro import wire
 from dispatcher.avro.registry import RegistrySchemas, registry_client
 from dispatcher.avro.schemas import bundled, read, write
 from dispatcher.errors import ConfigError
+from dispatcher.outcomes import RESULT_FIELDS as RESULT_FIELDS
 
-RESULT_FIELDS = (
-    "event_id",
-    "event_type",
-    "hook_id",
-    "outcome",
-    "attempts",
-    "http_status",
-    "latency_ms",
-    "error_kind",
-    "error",
-    "captured",
-    "idempotency_key",
-    "source_topic",
-    "source_partition",
-    "source_offset",
-    "first_attempt_at",
-    "completed_at",
-)
 OUTCOMES = ("delivered", "dead_lettered")
 TIME_FIELDS = ("first_attempt_at", "completed_at")
 DEFAULT_SUBJECT = "dugaa.dispatch.results-value"

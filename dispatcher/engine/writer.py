@@ -100,13 +100,7 @@ class OutcomeWriter:
         await self.write_records(self.records_for(result, record), done)
 
     async def write_records(self, records: list[OutgoingRecord], done: Done) -> None:
-        remaining = [len(records)]
-
-        def acked() -> None:
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                done()
-
+        acked = _after(len(records), done)
         for outgoing in records:
             callback = self._callback(outgoing, acked)
             while not self._try_produce(outgoing, callback):
@@ -114,13 +108,7 @@ class OutcomeWriter:
 
     def write_now(self, records: list[OutgoingRecord], done: Done) -> None:
         """Like `write_records`, from the polling thread (no event loop): queue what does not fit."""
-        remaining = [len(records)]
-
-        def acked() -> None:
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                done()
-
+        acked = _after(len(records), done)
         for outgoing in records:
             callback = self._callback(outgoing, acked)
             if not self._try_produce(outgoing, callback):
@@ -163,6 +151,18 @@ class OutcomeWriter:
         except BufferError:
             return False
         return True
+
+
+def _after(count: int, done: Done) -> Done:
+    """A callback that runs `done` on its `count`-th call: one ack per record of a result."""
+    remaining = [count]
+
+    def acked() -> None:
+        remaining[0] -= 1
+        if remaining[0] == 0:
+            done()
+
+    return acked
 
 
 def decode_failure_records(
