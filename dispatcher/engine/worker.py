@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, Producer
 
@@ -64,43 +65,61 @@ class Worker:
         asyncio.run(self._main(install_signals))
 
     async def _main(self, install_signals: bool) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop, self._wake = loop, asyncio.Event()
+        if self._stop_requested.is_set():
+            self._wake.set()
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop)
         settings = self.settings
         admin = check_reachable(settings)
         ensure_topics(
             admin,
             [settings.topics.results, settings.topics.dead_letter, *settings.topics.retry_topics],
         )
-        loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        self._loop = loop
-        if self._stop_requested.is_set():
-            self._wake.set()
-        if install_signals:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self.request_stop)
         # The hook store is read to its end before any event is consumed, then followed.
         follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)
+        parts = self._assemble(loop)
+        self.admin = AdminServer(
+            settings.http_port, self.metrics.registry, parts.intake.ready.is_set
+        )
+        register_admin_api(self.admin, settings, lambda: self.hooks, follower)
+        self.admin.start()
+        thread = threading.Thread(target=self._consume, args=(parts,), name="consumer", daemon=True)
+        thread.start()
+        log.info(
+            "worker started: group %s, %d hooks, topics %s",
+            settings.group_id,
+            len(self.hooks),
+            ", ".join(settings.topics.events),
+        )
+        await self._wake.wait()
+        await self._shut_down(parts, thread)
+        self.admin.stop()
+        if follower is not None:
+            follower.stop()
+        log.info("stopped")
 
+    def _assemble(self, loop: asyncio.AbstractEventLoop) -> _Parts:
+        """The consumer thread's loop and the delivery loop's scheduler, wired to each other."""
+        settings = self.settings
         producer = Producer(producer_config(settings))
-        pool = ClientPool(settings)
         serializer = result_serializer(
             settings.result_format, settings.schema_registry, topic=settings.topics.results
         )
         writer = OutcomeWriter(
             producer, settings.topics, self.metrics, lambda o: serializer.serialize(o.to_record())
         )
-        consumer_box: list[ConsumerLoop] = []
-        consumer = Consumer(
-            consumer_config(
-                settings, stats_cb=lambda s: consumer_box[0].on_stats(s) if consumer_box else None
-            )
-        )
-        scheduler: Scheduler
+        stats: list[Callable[[str], None]] = []
+        consumer = Consumer(consumer_config(settings, stats_cb=lambda s: stats and stats[0](s)))
+        pool = ClientPool(settings)
+        parts = _Parts(pool=pool, deadline=[])
 
         def submit(pairs: list[Pair]) -> None:
-            loop.call_soon_threadsafe(scheduler.start, pairs)
+            loop.call_soon_threadsafe(parts.scheduler.start, pairs)
 
-        intake = ConsumerLoop(
+        parts.intake = ConsumerLoop(
             settings,
             consumer,
             producer,
@@ -110,44 +129,38 @@ class Worker:
             self.metrics,
             submit,
         )
-        consumer_box.append(intake)
-        scheduler = Scheduler(
-            Deliverer(self.metrics, settings.topics.retry, settings.local_retries),
-            writer,
-            pool.client_for,
-            intake.finish,
-        )
-        self.admin = AdminServer(settings.http_port, self.metrics.registry, intake.ready.is_set)
-        register_admin_api(self.admin, settings, lambda: self.hooks, follower)
-        self.admin.start()
+        stats.append(parts.intake.on_stats)
+        deliverer = Deliverer(self.metrics, settings.topics.retry, settings.local_retries)
+        parts.scheduler = Scheduler(deliverer, writer, pool.client_for, parts.intake.finish)
+        return parts
 
-        deadline: list[float] = []
-        wake = self._wake
-
-        def consume() -> None:
-            try:
-                intake.run(lambda: deadline[0])
-            finally:
+    def _consume(self, parts: _Parts) -> None:
+        """The consumer thread: runs until stopped, then wakes the delivery loop to finish."""
+        loop, wake = self._loop, self._wake
+        try:
+            parts.intake.run(lambda: parts.deadline[0])
+        finally:
+            if loop is not None and wake is not None:
                 loop.call_soon_threadsafe(wake.set)
 
-        thread = threading.Thread(target=consume, name="consumer", daemon=True)
-        thread.start()
-        log.info(
-            "worker started: group %s, %d hooks, topics %s",
-            settings.group_id,
-            len(self.hooks),
-            ", ".join(settings.topics.events),
-        )
-        await wake.wait()
-        log.info("stopping: draining in-flight deliveries (up to %gs)", settings.drain_timeout)
-        deadline.append(time.monotonic() + settings.drain_timeout)
-        intake.stop()
-        cut = await scheduler.drain(settings.drain_timeout)
+    async def _shut_down(self, parts: _Parts, thread: threading.Thread) -> None:
+        """Stop fetching, drain in-flight deliveries to the deadline, commit, close."""
+        drain = self.settings.drain_timeout
+        log.info("stopping: draining in-flight deliveries (up to %gs)", drain)
+        parts.deadline.append(time.monotonic() + drain)
+        parts.intake.stop()
+        cut = await parts.scheduler.drain(drain)
         if cut:
             log.warning("%d deliveries cut at the drain deadline: they will be redelivered", cut)
         await asyncio.to_thread(thread.join)
-        await pool.aclose()
-        self.admin.stop()
-        if follower is not None:
-            follower.stop()
-        log.info("stopped")
+        await parts.pool.aclose()
+
+
+@dataclass(slots=True)
+class _Parts:
+    """What one run of a worker is made of."""
+
+    pool: ClientPool
+    deadline: list[float]  # the drain deadline, set when stopping
+    intake: ConsumerLoop = field(init=False)
+    scheduler: Scheduler = field(init=False)
