@@ -62,6 +62,7 @@ class ConsumerLoop:
         self.full: set[Key] = set()  # paused: in-flight window full
         self.waiting: dict[Key, float] = {}  # paused retry-tier partitions -> due time
         self.stopping = threading.Event()
+        self.fatal: str | None = None  # a fatal client error that stopped this worker
         self.fetching = True
         self.ready = threading.Event()
 
@@ -259,6 +260,11 @@ class ConsumerLoop:
 
     def _on_error(self, error: Any) -> None:
         if error.code() == KafkaError._PARTITION_EOF:
+            return
+        if error.fatal():
+            log.error("fatal consumer error, stopping: %s", error)
+            self.fatal = str(error)
+            self.stop()
             return
         log.warning("consumer error: %s", error)
 

@@ -22,6 +22,7 @@ from dispatcher.engine.kafka import check_reachable, consumer_config, ensure_top
 from dispatcher.engine.pair import Pair
 from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.writer import OutcomeWriter
+from dispatcher.errors import KafkaUnavailable
 from dispatcher.events import Event, Record
 from dispatcher.hooks.follower import follow_store
 from dispatcher.hooks.matching import HookIndex
@@ -99,6 +100,8 @@ class Worker:
         self.admin.stop()
         if follower is not None:
             follower.stop()
+        if parts.intake.fatal is not None:
+            raise KafkaUnavailable(f"the Kafka client failed for good: {parts.intake.fatal}")
         log.info("stopped")
 
     def _assemble(self, loop: asyncio.AbstractEventLoop) -> _Parts:
