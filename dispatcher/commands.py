@@ -184,13 +184,16 @@ def produce(args: argparse.Namespace) -> int:
 
 def decrypt(args: argparse.Namespace) -> int:
     from dispatcher.secrets import resolve
-    from dispatcher.security.encryption import decrypt_payload
+    from dispatcher.security.encryption import DecryptionError, decrypt_payload
 
-    payload = Path(args.file).read_bytes() if args.file else sys.stdin.buffer.read()
+    try:
+        payload = Path(args.file).read_bytes() if args.file else sys.stdin.buffer.read()
+    except OSError as exc:
+        raise ConfigError(f"{args.file}: cannot read: {exc.strerror}") from None
     keys = [resolve(k, where="--key") for k in args.key]
     try:
         plaintext = decrypt_payload(args.algorithm, keys, payload.strip())
-    except ValueError as exc:
+    except (ValueError, DecryptionError) as exc:
         raise ConfigError(f"cannot decrypt: {exc}") from None
     sys.stdout.buffer.write(plaintext)
     return 0

@@ -1,0 +1,223 @@
+"""The `dispatcher` command as users run it: a subprocess, its exit code and what it prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from dispatch_support import Deployment, collect_until, hook
+from kafka_support import consume_all
+
+from dispatcher import __version__
+from dispatcher.devreceiver import Receiver
+from dispatcher.hooks.model import EncryptionKey, EncryptionSpec
+from dispatcher.render import Body
+from dispatcher.secrets import Secret
+from dispatcher.security.encryption import ALGORITHMS, encrypt_body, generate_key
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "deploy" / "examples" / "hooks").glob("*.yaml"))
+BROKEN = REPO / "tests" / "data" / "broken-hooks.yaml"
+_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def dispatcher(
+    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
+    """`python -m dispatcher ARGS`, with no DISPATCHER_* variables from the test's environment."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+    return subprocess.run(
+        [sys.executable, "-m", "dispatcher", *args],
+        env={**clean, **(env or {})},
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port bound by nobody's listener: connecting to it is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+def test_produced_structured_and_binary_events_are_delivered_by_a_worker(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver() as receiver:
+        deployment = Deployment(
+            kafka_bootstrap, tmp_path, [hook("orders", f"{receiver.url}/orders", ["order.paid"])]
+        )
+        config = str(deployment.config_path)
+        produced = []
+        for mode, data in (([], {"n": 1}), (["--binary"], {"n": 2})):
+            done = dispatcher(
+                "produce", "--config", config, "--type", "order.paid", "--data", json.dumps(data),
+                "--key", f"customer-{data['n']}", "--source", "/shop", *mode,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr.decode()
+            produced.append(json.loads(done.stdout))
+        assert [p["topic"] for p in produced] == [deployment.events] * 2
+        structured, binary = consume_all(kafka_bootstrap, deployment.events, 2, timeout=30)
+        assert structured.header("content-type") == b"application/cloudevents+json"
+        assert structured.key == b"customer-1"
+        assert structured.json()["id"] == produced[0]["id"]
+        assert structured.json()["source"] == "/shop"
+        assert structured.json()["data"] == {"n": 1}
+        assert binary.header("ce_id") == produced[1]["id"].encode()
+        assert binary.header("ce_type") == b"order.paid"
+        assert binary.key == b"customer-2"
+        assert binary.json() == {"n": 2}
+        with deployment.worker():
+            results = collect_until(
+                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 2, 60
+            )
+        assert {r.json()["event_id"] for r in results} == {p["id"] for p in produced}
+        assert {r.json()["outcome"] for r in results} == {"delivered"}
+        assert sorted(json.loads(r.body)["n"] for r in receiver.received("/orders")) == [1, 2]
+
+
+def test_commands_that_need_kafka_exit_3_with_one_clear_line_when_it_is_unreachable(
+    tmp_path: Path, closed_port: int
+) -> None:
+    config = tmp_path / "dispatcher.yaml"
+    config.write_text(f"kafka:\n  bootstrap.servers: 127.0.0.1:{closed_port}\nhttp_port: 0\n")
+    commands = [
+        ("run", "--config", str(config)),
+        ("produce", "--config", str(config), "--type", "order.paid", "--data", "{}"),
+        ("hooks", "list", "--config", str(config)),
+    ]
+
+    def timed(args: tuple[str, ...]) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+        started = time.monotonic()
+        result = dispatcher(*args, timeout=40)
+        return time.monotonic() - started, result
+
+    with ThreadPoolExecutor(len(commands)) as pool:
+        done = list(pool.map(timed, commands))
+    for args, (seconds, result) in zip(commands, done, strict=True):
+        stderr = result.stderr.decode()
+        assert result.returncode == 3, (args, stderr)
+        assert seconds < 25, args  # the 15 s reachability check, plus start-up
+        last = stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: Kafka at 127.0.0.1:{closed_port} did not answer within")
+        assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "message"),
+    [
+        ("group_id: g\nhttp_port: nine-four-hundred\n", 2, "http_port", "must be an integer"),
+        ("group_id: g\nhook_file: hooks.yaml\n", 2, "hook_file", "unknown key"),
+        ("kafka:\n  bootstrap.servers: 127.0.0.1:9\ndrain_timeout: soon\n", 3, "drain_timeout", ""),
+        ("topics:\n  events: [e]\n  retry: [30s, 5 minutes]\n", 3, "topics.retry", ""),
+        ("topics:\n  events: [e]\n  dead_letters: dlq\n", 3, "topics.dead_letters", "unknown key"),
+        ("allow_private_networks: maybe\n", 1, "allow_private_networks", "must be true or"),
+        ("kafka: [127.0.0.1:9092]\n", 1, "kafka", "must be a mapping"),
+    ],
+)
+def test_a_malformed_configuration_exits_1_naming_file_line_and_key(
+    tmp_path: Path, text: str, line: int, key: str, message: str
+) -> None:
+    config = tmp_path / "dispatcher.yaml"
+    config.write_text(text)
+    done = dispatcher("run", "--config", str(config), timeout=30)
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert stderr.startswith(f"error: {config}:{line}: {key}: {message}"), stderr
+    assert "Traceback" not in stderr
+
+
+def test_configuration_that_is_not_yaml_exits_1_naming_file_and_line(tmp_path: Path) -> None:
+    config = tmp_path / "dispatcher.yaml"
+    config.write_text("group_id: g\nkafka:\n  bootstrap.servers: [127.0.0.1:9092\nhttp_port: 1\n")
+    done = dispatcher("run", "--config", str(config), timeout=30)
+    assert done.returncode == 1
+    assert re.match(rf"error: {re.escape(str(config))}:[34]: invalid YAML", done.stderr.decode())
+
+
+def test_hooks_validate_accepts_every_example_and_lists_each_problem_of_a_broken_file() -> None:
+    assert EXAMPLES
+    secrets = {
+        name: "example-secret" for f in EXAMPLES for name in _REFERENCE.findall(f.read_text())
+    }
+    with ThreadPoolExecutor(4) as pool:
+        done = list(
+            pool.map(lambda f: dispatcher("hooks", "validate", str(f), env=secrets), EXAMPLES)
+        )
+    for path, result in zip(EXAMPLES, done, strict=True):
+        assert result.returncode == 0, result.stderr.decode()
+        assert re.search(
+            rf"{re.escape(str(path))}: \d+ hooks? valid$", result.stdout.decode().strip()
+        )
+
+    broken = dispatcher("hooks", "validate", str(BROKEN))
+    assert broken.returncode == 1
+    *problems, summary = broken.stderr.decode().strip().splitlines()
+    assert summary == f"{BROKEN}: {len(problems)} problems"
+    assert len(problems) >= 10
+    for problem in problems:
+        assert re.fullmatch(rf"{re.escape(str(BROKEN))}:\d+: hooks\[\d\]\.?\S*: .+", problem)
+    assert f"{BROKEN}:7: hooks[0].mehtod: unknown key 'mehtod' (did you mean 'method'?)" in problems
+
+    missing = dispatcher("hooks", "validate", str(BROKEN.with_name("no-such-hooks.yaml")))
+    assert missing.returncode == 1
+    assert "cannot read hooks file" in missing.stderr.decode()
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_decrypt_recovers_what_the_dispatcher_encrypted(algorithm: str, tmp_path: Path) -> None:
+    key, other = generate_key(algorithm), generate_key(algorithm)
+    plaintext = json.dumps({"order": "o-1", "total": "10.00", "text": "habari ✓"}).encode()
+    spec = EncryptionSpec(algorithm, (EncryptionKey("k-1", Secret(key)),))
+    payload = tmp_path / "body"
+    payload.write_bytes(encrypt_body(spec, Body(plaintext, "application/json")).content)
+
+    from_file = dispatcher("decrypt", "--algorithm", algorithm, "--key", key, str(payload))
+    assert from_file.returncode == 0, from_file.stderr.decode()
+    assert from_file.stdout == plaintext
+
+    # a rotation: the old key first, the right one from the environment, the body on stdin
+    rotated = dispatcher(
+        "decrypt", "--algorithm", algorithm.lower(), "--key", other, "--key", "${env:DUGAA_KEY}",
+        env={"DUGAA_KEY": key}, stdin=payload.read_bytes(),
+    )  # fmt: skip
+    assert rotated.returncode == 0, rotated.stderr.decode()
+    assert rotated.stdout == plaintext
+
+    wrong = dispatcher("decrypt", "--algorithm", algorithm, "--key", other, str(payload))
+    assert wrong.returncode == 1
+    assert wrong.stdout == b""
+    assert wrong.stderr.decode().startswith("error: cannot decrypt: no given key decrypts")
+    assert other not in wrong.stderr.decode()
+
+    absent = dispatcher("decrypt", "--algorithm", algorithm, "--key", key, str(tmp_path / "none"))
+    assert absent.returncode == 1
+    assert (
+        absent.stderr.decode()
+        == f"error: {tmp_path / 'none'}: cannot read: No such file or directory\n"
+    )
+
+
+def test_version_and_usage_errors() -> None:
+    version = dispatcher("--version")
+    assert version.returncode == 0
+    assert version.stdout.decode().strip() == f"dispatcher {__version__}"
+    assert dispatcher().returncode == 2  # no command
+    assert dispatcher("run", "--no-such-option").returncode == 2
+    assert dispatcher("decrypt", "--algorithm", "A256GCM").returncode == 2  # --key is required
+    unknown = dispatcher("decrypt", "--algorithm", "ROT13", "--key", "a2V5", stdin=b"x")
+    assert unknown.returncode == 1
+    assert "unknown encryption algorithm 'ROT13'" in unknown.stderr.decode()

@@ -1,0 +1,208 @@
+"""A running worker exports every series the dashboard and the alerts query, with the labels and
+label values they select on; /healthz and /readyz answer as the probes expect (issue 8)."""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
+from dispatch_support import Deployment, cloud_event, collect_until, hook
+from kafka_support import wait_for
+from prometheus_client.parser import text_string_to_metric_families
+
+from dispatcher.admin import Request
+from dispatcher.devreceiver import Behaviour, Receiver
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
+from metric_names import alert_queries, dashboard_queries, names_in, queried_metric_names
+
+HOOKS = ("ok", "reject", "flaky", "ordered")
+EVENTS = 4
+_SELECTOR = re.compile(r"\b(dispatcher_[a-z0-9_]*[a-z0-9])\s*\{([^}]*)\}")
+_MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+_BY = re.compile(r"\bby\s*\(([^)]*)\)")
+_LABEL_VALUES = re.compile(r"label_values\(\s*(dispatcher_\w+)\s*,\s*(\w+)\s*\)")
+
+Series = dict[str, list[tuple[dict[str, str], float]]]  # sample name -> (labels, value) each
+
+
+def scrape(base: str) -> Series:
+    text = httpx.get(f"{base}/metrics", timeout=10, trust_env=False).text
+    series: Series = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            series.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return series
+
+
+def problems(series: Series) -> list[str]:
+    """What a dashboard panel or an alert would miss in `series`: names, labels, label values."""
+    found = [f"{name}: not exported" for name in queried_metric_names() if name not in series]
+    for query in [*dashboard_queries(), *alert_queries().values()]:
+        grouped = {label.strip() for by in _BY.findall(query) for label in by.split(",")}
+        for name in names_in(query):
+            exported = series.get(name, [])
+            labels = {label for labelset, _ in exported for label in labelset}
+            found += [f"{name}: no label {g!r} (by)" for g in sorted(grouped - labels - {""})]
+        for name, matchers in _SELECTOR.findall(query):
+            exported = series.get(name, [])
+            for label, op, value in _MATCHER.findall(matchers):
+                values = {labelset.get(label) for labelset, _ in exported}
+                if values == {None}:
+                    found.append(f"{name}: no label {label!r} (selector)")
+                elif op in ("=", "!=") and "$" not in value and value not in values:
+                    found.append(f"{name}: no series with {label}={value!r}")
+        for name, label in _LABEL_VALUES.findall(query):
+            if not any(label in labelset for labelset, _ in series.get(name, [])):
+                found.append(f"{name}: no label {label!r} (label_values)")
+    return found
+
+
+def test_every_series_the_dashboard_and_alerts_query_is_exported_after_deliveries(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    routes = {
+        "/ok": Behaviour(),
+        "/reject": Behaviour(status=422),
+        "/flaky": Behaviour(fail_first=1, fail_status=503),  # each webhook-id fails once
+        "/ordered": Behaviour(),
+    }
+    with Receiver(routes) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("ok", f"{receiver.url}/ok", ["order.*"]),
+                hook("reject", f"{receiver.url}/reject", ["order.paid"]),
+                hook("flaky", f"{receiver.url}/flaky", ["order.paid"]),
+                hook("ordered", f"{receiver.url}/ordered", ["order.paid"], ordering="key"),
+            ],
+            partitions=2,
+            retry=("1s",),
+            extra={"local_retries": 0},  # the first 503 goes straight to the 1s tier
+        )
+        events = [cloud_event("order.paid", {"i": i}) for i in range(EVENTS)]
+        deployment.produce_events(events, keys=[f"customer-{i % 2}" for i in range(EVENTS)])
+        with deployment.worker() as worker:
+            collect_until(
+                kafka_bootstrap,
+                deployment.results,
+                lambda rs: len(rs) >= EVENTS * len(HOOKS),
+                60,
+            )
+            assert worker.admin is not None
+            base = f"http://127.0.0.1:{worker.admin.port}"
+            # consumer lag comes with librdkafka's statistics, every 5 s
+            series = wait_for(
+                lambda: _complete(scrape(base)), 30, message="every queried series exported"
+            )
+            assert get(f"{base}/healthz") == 200
+            assert get(f"{base}/readyz") == 200
+    assert problems(series) == []
+    for name in queried_metric_names():
+        if name.endswith("_bucket"):
+            family = name.removesuffix("_bucket")
+            assert {f"{family}_sum", f"{family}_count"} <= set(series), family
+    assert _value(series, "dispatcher_retries_scheduled_total", hook="flaky", tier="1s") == EVENTS
+    assert _value(series, "dispatcher_dead_letters_total", hook="reject") == EVENTS
+    assert (
+        _value(series, "dispatcher_deliveries_total", hook="flaky", outcome="delivered") == EVENTS
+    )
+    assert _value(series, "dispatcher_hooks") == len(HOOKS)
+    assert _value(series, "dispatcher_ready") == 1
+    hook_labels = {ls["hook"] for samples in series.values() for ls, _ in samples if "hook" in ls}
+    assert hook_labels == set(HOOKS)  # bounded: hook ids, never URLs or event ids
+
+
+def _complete(series: Series) -> Series | None:
+    return None if problems(series) else series
+
+
+def _value(series: Series, name: str, **labels: str) -> float:
+    """The sum over the samples of `name` whose labels include `labels`."""
+    return sum(v for ls, v in series.get(name, []) if labels.items() <= ls.items())
+
+
+def test_readyz_is_503_until_the_worker_holds_a_partition_and_again_after_stop(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver() as receiver:
+        deployment = Deployment(
+            kafka_bootstrap, tmp_path, [hook("ok", f"{receiver.url}/ok", ["order.paid"])], retry=()
+        )
+        deployment.produce_events([cloud_event("order.paid", {"n": 1})])
+        with (
+            holding_the_partition(kafka_bootstrap, deployment) as release,
+            deployment.worker() as worker,
+        ):
+            wait_for(lambda: worker.admin is not None, 30, message="the admin server")
+            assert worker.admin is not None
+            base = f"http://127.0.0.1:{worker.admin.port}"
+            wait_for(
+                lambda: members(kafka_bootstrap, deployment.group) == 2,
+                30,
+                message="the worker joined the group",
+            )
+            # a member of the group, but with nothing assigned: alive, not ready
+            assert get(f"{base}/healthz") == 200
+            assert get(f"{base}/readyz") == 503
+            assert scrape(base)["dispatcher_ready"] == [({}, 0.0)]
+            release()
+            wait_for(lambda: get(f"{base}/readyz") == 200, 60, message="ready once assigned")
+            collect_until(kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 1, 60)
+        # stopped: partitions revoked on close, so the readiness route answers 503
+        status, _, _ = worker.admin.dispatch(Request("GET", "/readyz", "", {}, b""))
+        assert status == 503
+        assert worker.metrics.ready._value.get() == 0
+
+
+def get(url: str) -> int:
+    return httpx.get(url, timeout=10, trust_env=False).status_code
+
+
+def members(bootstrap: str, group: str) -> int:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    return len(description.members) if str(description.state).endswith("STABLE") else 0
+
+
+@contextmanager
+def holding_the_partition(bootstrap: str, deployment: Deployment) -> Iterator[Callable[[], None]]:
+    """Another member of the worker's group holds the events partition (sticky assignment keeps
+    it there) until the returned `release()` closes it."""
+    assigned = threading.Event()
+    released = threading.Event()
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": deployment.group,
+            "partition.assignment.strategy": "cooperative-sticky",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([deployment.events], on_assign=lambda _c, ps: ps and assigned.set())
+
+    def hold() -> None:
+        while not released.is_set():
+            consumer.poll(0.05)  # serves rebalances; records read are never committed
+        consumer.close()
+
+    thread = threading.Thread(target=hold, name="holder", daemon=True)
+    thread.start()
+
+    def release() -> None:
+        released.set()
+        thread.join(timeout=30)
+
+    try:
+        wait_for(assigned.is_set, 30, message="the holder assigned")
+        yield release
+    finally:
+        release()
