@@ -128,3 +128,68 @@ def test_an_ordered_hook_delivers_each_key_in_offset_order_despite_failures(
             sequence = [seq for k, seq in delivered if k == key]
             assert sequence == sorted(sequence), key
             assert len(sequence) == 20
+
+
+def metric(worker: object, name: str, **labels: str) -> float:
+    registry = worker.metrics.registry  # type: ignore[attr-defined]
+    return registry.get_sample_value(name, labels) or 0.0
+
+
+def test_an_open_circuit_sends_pairs_to_the_retry_tiers_instead_of_the_endpoint(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver({"/down": Behaviour(status=503)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook(
+                    "down",
+                    f"{receiver.url}/down",
+                    ["order.paid"],
+                    concurrency=5,
+                    retry={"max_attempts": 50, "max_age": "10m"},
+                ),
+            ],
+            extra={"local_retries": 0},
+            retry=("1s",),
+        )
+        deployment.produce_events([cloud_event("order.paid", {"i": i}) for i in range(60)])
+        with deployment.worker() as worker:
+            wait_for(
+                lambda: metric(worker, "dispatcher_circuit_open", hook="down") == 1,
+                60,
+                message="the breaker to open",
+            )
+            sent = len(receiver.received())
+            scheduled = metric(worker, "dispatcher_retries_scheduled_total", hook="down", tier="1s")
+            wait_for(
+                lambda: (
+                    metric(worker, "dispatcher_retries_scheduled_total", hook="down", tier="1s")
+                    >= scheduled + 60
+                ),
+                60,
+                message="pairs cycling through the tier while the breaker is open",
+            )
+            probes = len(receiver.received()) - sent
+        assert probes <= 10  # a few half-open probes, not one request per pair
+        assert scheduled >= 20
+
+
+def test_a_rate_limited_hook_spreads_its_requests(kafka_bootstrap: str, tmp_path: Path) -> None:
+    with Receiver() as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("sms", f"{receiver.url}/sms", ["order.paid"], rate_limit="20/s"),
+            ],
+        )
+        deployment.produce_events([cloud_event("order.paid", {"i": i}) for i in range(60)])
+        with deployment.worker():
+            collect_until(kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 60, 60)
+        times = sorted(r.at for r in receiver.received())
+        # a burst of at most 20, then 20 per second: 60 requests need at least 2 seconds
+        assert times[-1] - times[0] >= 1.9
+        window = [t for t in times if t - times[0] <= 1.0]
+        assert len(window) <= 41
