@@ -75,6 +75,9 @@ def test_replay_delivers_each_dead_letter_once_with_its_webhook_id_and_never_twi
         started = time.monotonic()
         assert replay_command(settings, ReplayOptions(Selection(), rate=50.0), console) == 0
         took = time.monotonic() - started
+        progress = console.file.getvalue()  # type: ignore[attr-defined]
+        assert "4/4" in progress
+        assert "delivered 4, failed again 0, skipped 0" in progress
         replayed = receiver.received("/tax")[4:]
         assert sorted(r.headers["webhook-id"] for r in replayed) == sorted(original_ids)
         assert sorted(json.loads(r.body)["n"] for r in replayed) == [0, 1, 2, 3]
