@@ -10,6 +10,7 @@ contract keeps secrets out of every topic. `StoreFollower` keeps a worker's hook
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -170,6 +171,7 @@ class HookStore:
         self.settings = settings
         self.topic = settings.topics.hooks
         self._producer: Producer | None = None
+        self._lock = threading.Lock()  # one transaction at a time (admin API threads)
 
     def read(self) -> dict[str, Hook]:
         """The store's hooks as they stand (invalid records ignored, as a worker would)."""
@@ -209,6 +211,10 @@ class HookStore:
             self._producer = None
 
     def _write(self, records: list[tuple[str, bytes | None]]) -> Offsets:
+        with self._lock:
+            return self._write_one_transaction(records)
+
+    def _write_one_transaction(self, records: list[tuple[str, bytes | None]]) -> Offsets:
         producer = self._transactional()
         written: Offsets = {}
         failures: list[str] = []
