@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from dispatcher import __version__, logs
+from dispatcher import __version__, logs, signals
 from dispatcher.errors import ConfigError, KafkaUnavailable
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_KAFKA = 0, 1, 2, 3
@@ -17,6 +17,8 @@ Command = Callable[[argparse.Namespace], int]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if getattr(args, "serves", False):
+        signals.stop_quietly_until_started()
     if not hasattr(args, "command"):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -45,14 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         help="service configuration (default: $DISPATCHER_CONFIG, "
         "else ./dispatcher.yaml when present)",
     )
-    common.add_argument(
-        "--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
+    common.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers()
 
     run = sub.add_parser("run", parents=[common], help="run the dispatcher service")
     run.add_argument("--workers", type=int, default=1, help="worker processes in one group")
-    run.set_defaults(command=_cmd("run"))
+    run.set_defaults(command=_cmd("run"), serves=True)
 
     hooks = sub.add_parser("hooks", help="check and manage hooks").add_subparsers()
     validate = hooks.add_parser("validate", parents=[common], help="check a hooks file")

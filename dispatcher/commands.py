@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 from dispatcher.errors import ConfigError
 from dispatcher.hooks.matching import HookIndex
@@ -29,19 +27,7 @@ def load_hooks(settings: Settings) -> HookIndex:
     return HookIndex(load_hooks_file(settings.hooks_file))
 
 
-def stop_quietly_until_started() -> None:
-    """Until the worker installs its own handlers, SIGTERM/SIGINT end the process with 0:
-    nothing has been consumed yet, so there is nothing to drain."""
-
-    def leave(_signum: int, _frame: FrameType | None) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, leave)
-    signal.signal(signal.SIGINT, leave)
-
-
 def run(args: argparse.Namespace) -> int:
-    stop_quietly_until_started()
     settings = settings_from(args)
     hooks = load_hooks(settings)
     if args.workers > 1:

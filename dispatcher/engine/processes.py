@@ -15,9 +15,10 @@ def _worker_main(config: str | None, index: int, log_level: str) -> None:
     from dataclasses import replace
 
     from dispatcher import logs
-    from dispatcher.commands import load_hooks, stop_quietly_until_started
+    from dispatcher.commands import load_hooks
     from dispatcher.engine.worker import Worker
     from dispatcher.settings import load_settings
+    from dispatcher.signals import stop_quietly_until_started
 
     stop_quietly_until_started()
     logs.configure(log_level, prefix=f"worker-{index} ")

@@ -26,7 +26,7 @@ def test_a_hanging_hook_does_not_hold_back_a_healthy_one(
                     "stuck",
                     f"{receiver.url}/hang",
                     ["order.paid"],
-                    timeout="3s",
+                    timeout="6s",
                     retry={"max_attempts": 1},
                 ),
             ],
