@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, quote, quote_plus
 import httpx
 import pytest
 import yaml
+from confluent_kafka import Consumer, TopicPartition
 from dispatch_support import Deployment, cloud_event, collect_until, hook, stop
 from kafka_support import Record
 from standardwebhooks import Webhook
@@ -232,7 +233,6 @@ class Run:
 
     secrets: Secrets
     third_parties: ThirdParties
-    hook_ids: list[str]
     results: list[Record]
     dead_letters: list[Record]
     retried: list[Record]
@@ -248,26 +248,14 @@ def free_port() -> int:
 
 
 def read_to_end(bootstrap: str, topic: str) -> list[Record]:
-    """Every record `topic` holds now (an absent topic holds none)."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"scan-{uuid.uuid4().hex}"}
-        | {"enable.auto.commit": False}
-    )
+    """Every record `topic` holds now."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"ends-{uuid.uuid4().hex}"})
     try:
-        found = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if found is None or found.error is not None:
-            return []
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in found.partitions
-        }
-        wanted = sum(ends.values())
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        return collect_until(bootstrap, topic, lambda rs: len(rs) >= wanted, 30)
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1] for p in partitions]
     finally:
         consumer.close()
+    return collect_until(bootstrap, topic, lambda rs: len(rs) >= sum(ends), 30)
 
 
 def cli(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -295,6 +283,7 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         config["topics"]["hooks"] = f"store-{deployment.group}"
         config["http_port"] = port
         config["admin"] = {"token": "${env:LEAK_ADMIN_TOKEN}"}
+        config["local_retries"] = 0  # failures go through a retry tier: records to scan
         deployment.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         deployment.produce_events(
             [cloud_event("order.paid", DATA) for _ in range(EVENTS)],
@@ -306,7 +295,7 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             results = collect_until(
                 kafka_bootstrap, deployment.results, lambda rs: len(rs) >= expected, 90
             )
-            http = scrape(port, [h["id"] for h in hooks])
+            http = scrape(port, [h["id"] for h in hooks], secrets.values["LEAK_ADMIN_TOKEN"])
         finally:
             code = stop(process)
         assert code == 0, deployment.log_path.read_text()
@@ -322,7 +311,6 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield Run(
             secrets,
             third_parties,
-            [h["id"] for h in hooks],
             results,
             dead,
             retried,
@@ -332,18 +320,28 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         )
 
 
-def scrape(port: int, hook_ids: list[str]) -> dict[str, bytes]:
-    """/metrics and the admin API's read endpoints, as a client would read them."""
+def scrape(port: int, hook_ids: list[str], admin_token: str) -> dict[str, bytes]:
+    """/metrics and the admin API as a client reads them, and its test endpoint sending, for one
+    hook of each auth type, each garbled endpoint and the denied hook."""
+    picked = [i for i in hook_ids if i.startswith(("ok-", "garbled-", "denied-"))]
     paths = ["/metrics", "/healthz", "/readyz", "/api/hooks", "/api/dead-letters"]
     paths += [f"/api/hooks/{hook_id}" for hook_id in hook_ids]
-    paths += [f"/api/hooks/{hook_id}/outcomes" for hook_id in hook_ids[:: len(ENDPOINTS)]]
+    paths += [f"/api/hooks/{hook_id}/outcomes" for hook_id in picked]
     pages: dict[str, bytes] = {}
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as client:
         for path in paths:
             response = client.get(path)
+            assert response.status_code == 200, (path, response.text)
             pages[path] = response.content
-            if path in ("/metrics", "/api/hooks"):
-                assert response.status_code == 200, (path, response.text)
+        for hook_id in picked:
+            response = client.post(
+                f"/api/hooks/{hook_id}/test",
+                json={"event": cloud_event("order.paid", DATA), "send": True},
+                headers={"authorization": f"Bearer {admin_token}"},
+            )
+            assert response.status_code == 200, (hook_id, response.text)
+            assert "verdict" in response.json()
+            pages[f"POST /api/hooks/{hook_id}/test"] = response.content
     return pages
 
 
@@ -351,9 +349,10 @@ def run_cli(
     config: Path, env: dict[str, str], event_file: Path, hook_ids: list[str]
 ) -> dict[str, subprocess.CompletedProcess[bytes]]:
     """`hooks test ID --send` and `hooks show ID` for one hook of each auth type and the denied
-    one, `hooks test` also for each garbled endpoint (its error text); `hooks list`."""
+    one, `hooks test` also for the garbled endpoint of the query key (its error text);
+    `hooks list`."""
     shown = [i for i in hook_ids if i.startswith(("ok-", "denied-"))]
-    tested = shown + [i for i in hook_ids if i.startswith("garbled-")]
+    tested = [*shown, "garbled-apikey-query"]
     commands = {
         f"hooks test {i}": ("hooks", "test", i, "--event", str(event_file), "--send")
         for i in tested
@@ -407,6 +406,7 @@ def test_the_debug_log_holds_no_secret(run: Run) -> None:
 def test_no_result_retry_record_or_dead_letter_holds_a_secret(run: Run) -> None:
     assert run.dead_letters
     assert run.results
+    assert run.retried
     places = {
         f"{r.topic}[{r.partition}]@{r.offset}": record_blob(r)
         for r in [*run.results, *run.dead_letters, *run.retried]
