@@ -31,6 +31,7 @@ ErrorKind = Literal[
     "payload_too_large",
     "decode",
     "expired",
+    "internal",  # a defect of the dispatcher itself: the pair is dead-lettered, never stuck
 ]
 
 

@@ -103,6 +103,12 @@ class Deliverer:
                     attempt.seconds,
                 )
 
+    def crashed(self, pair: Pair, exc: Exception) -> Outcome:
+        """The dead letter of a pair the dispatcher itself failed on (kind `internal`)."""
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        verdict = Verdict.failure("internal", message, retryable=False)
+        return self._end(pair, verdict, pair.attempts, pair.first_attempt_at or self.clock(), None)
+
     def _handoff(
         self, pair: Pair, tier: int, attempts: int, first: float, verdict: Verdict
     ) -> Handoff:

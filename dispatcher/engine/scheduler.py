@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 
 from dispatcher.delivery.sender import HookClient
-from dispatcher.engine.deliver import Deliverer
+from dispatcher.engine.deliver import Deliverer, Result
 from dispatcher.engine.pair import Pair
 from dispatcher.engine.writer import OutcomeWriter
 from dispatcher.hooks.model import Hook
@@ -56,12 +56,12 @@ class Scheduler:
 
     async def _deliver(self, pair: Pair) -> None:
         try:
-            result = await self.deliverer.deliver(pair, self.client_for(pair.hook))
+            result: Result = await self.deliverer.deliver(pair, self.client_for(pair.hook))
         except asyncio.CancelledError:
             raise
-        except Exception:  # a bug must not kill the worker; the pair stays uncommitted
+        except Exception as exc:  # a defect must neither kill the worker nor stall the partition
             log.exception("delivery of %s to %s failed unexpectedly", pair.event.id, pair.hook.id)
-            return
+            result = self.deliverer.crashed(pair, exc)
         await self.writer.write(result, pair.record, self.finisher(pair))
 
     async def drain(self, timeout: float) -> int:
