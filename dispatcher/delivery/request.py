@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 import httpx
 
@@ -41,6 +42,12 @@ def build_request(hook: Hook, event: Event, key: str) -> httpx.Request:
         (IDEMPOTENCY_HEADER, key),
     ]
     try:
-        return httpx.Request(hook.method, hook.url, headers=headers, content=body.content)
+        return httpx.Request(hook.method, _url(hook.url), headers=headers, content=body.content)
     except (httpx.InvalidURL, ValueError, TypeError) as exc:
         raise RenderError(f"cannot build the request: {exc}") from None
+
+
+@lru_cache(maxsize=1024)
+def _url(url: str) -> httpx.URL:
+    """A hook's URL parsed once (an immutable value): parsing it per request cost ~17 us."""
+    return httpx.URL(url)
