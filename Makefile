@@ -37,6 +37,8 @@ demo: install kafka
 	$(BIN)/dispatcher demo
 
 bench: install kafka
+	bash bench/install.sh
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
 clean:

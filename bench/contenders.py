@@ -1,0 +1,120 @@
+"""How each contender is started: the naive loop, the Quix app, the dispatcher with N workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.receiver import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+RETRY_TIERS = ["10m", "1h"]  # far enough that no retry comes back during a run
+
+
+@dataclass(frozen=True, slots=True)
+class Contender:
+    """One way of delivering the events: `kind` is naive, quix or dispatcher."""
+
+    name: str
+    kind: str
+    workers: int = 1
+
+    def measured_hook(self, scenario_hook: str) -> str:
+        """The hook id in the result records that count (the alternatives write their own)."""
+        return scenario_hook if self.kind == "dispatcher" else self.kind
+
+
+NAIVE = Contender("naive loop", "naive")
+QUIX = Contender("Quix Streams", "quix")
+DISPATCHER_1 = Contender("dispatcher --workers 1", "dispatcher", 1)
+DISPATCHER_2 = Contender("dispatcher --workers 2", "dispatcher", 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """Where a contender reads and writes, and its log."""
+
+    bootstrap: str
+    topic: str
+    results: str
+    group: str
+    directory: Path
+
+
+def start(
+    contender: Contender,
+    launch: Launch,
+    hooks: list[dict[str, Any]],
+    url: str,
+    timeout: float,
+    **settings: Any,
+) -> tuple[subprocess.Popen[bytes], int | None]:
+    """Starts `contender` as a subprocess; returns it and its metrics port (dispatcher only)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+    environment["PYTHONUNBUFFERED"] = "1"
+    port = None
+    if contender.kind == "dispatcher":
+        port = free_port()
+        config = _dispatcher_config(launch, hooks, port, **settings)
+        command = [
+            sys.executable,
+            "-m",
+            "dispatcher",
+            "run",
+            "--config",
+            str(config),
+            "--workers",
+            str(contender.workers),
+        ]
+    else:
+        module = "bench.naive" if contender.kind == "naive" else "bench.quixapp"
+        command = [
+            sys.executable,
+            "-m",
+            module,
+            launch.bootstrap,
+            launch.topic,
+            launch.group,
+            launch.results,
+            url,
+            str(timeout),
+        ]
+    log = launch.directory / f"{launch.group}.log"
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT
+        )
+    return process, port
+
+
+def _dispatcher_config(
+    launch: Launch, hooks: list[dict[str, Any]], port: int, **settings: Any
+) -> Path:
+    hooks_path = launch.directory / f"{launch.group}-hooks.yaml"
+    hooks_path.write_text(yaml.safe_dump({"hooks": hooks}, sort_keys=False))
+    config = {
+        "kafka": {"bootstrap.servers": launch.bootstrap},
+        "group_id": launch.group,
+        "topics": {
+            "events": [launch.topic],
+            "results": launch.results,
+            "dead_letter": f"{launch.group}-dlq",
+            "retry": RETRY_TIERS,
+            "retry_prefix": f"{launch.group}-retry",
+            "hooks": "",  # no hook store: the hooks file is all there is
+        },
+        "hooks_file": str(hooks_path),
+        "http_port": port,
+        "allow_private_networks": True,  # the receivers are on loopback
+        "drain_timeout": "10s",
+        **settings,
+    }
+    path = launch.directory / f"{launch.group}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path

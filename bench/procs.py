@@ -1,0 +1,85 @@
+"""CPU seconds and memory of a process and its descendants, read from /proc (Linux only)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every live process below it."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        try:
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                queue.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                continue
+    return found
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()  # fields from `state` on; comm may hold spaces
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of the tree: live processes, plus the children they have reaped."""
+    ticks = 0
+    for member in descendants(pid):
+        fields = _stat_fields(member)
+        if fields is not None:
+            # utime, stime, cutime, cstime (stat fields 14-17)
+            ticks += sum(int(f) for f in fields[11:15])
+    return ticks / TICKS
+
+
+def _status_kb(pid: int, name: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_peak_rss_mb(pid: int) -> float:
+    """The sum of each live member's peak resident set (VmHWM), in MiB."""
+    return sum(_status_kb(p, "VmHWM") for p in descendants(pid)) / 1024
+
+
+def tree_rss_mb(pid: int) -> float:
+    """The sum of each live member's current resident set (VmRSS), in MiB."""
+    return sum(_status_kb(p, "VmRSS") for p in descendants(pid)) / 1024
+
+
+def tree_thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds of the tree's live threads by kind: librdkafka's own (`rdk:*`) and the rest."""
+    kinds = {"librdkafka": 0.0, "other": 0.0}
+    for member in descendants(pid):
+        try:
+            tasks = list(Path(f"/proc/{member}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                text = (task / "stat").read_text()
+            except OSError:
+                continue
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            fields = text.rsplit(")", 1)[1].split()
+            seconds = (int(fields[11]) + int(fields[12])) / TICKS
+            kinds["librdkafka" if name.startswith("rdk:") else "other"] += seconds
+    return kinds

@@ -1,0 +1,283 @@
+"""The benchmark's outputs: the JSON record, the markdown table with ratios, the PNG chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+IDEAL_SLOW = 2500.0  # concurrency 500 / 200 ms
+TARGETS = {
+    "cpu_us": 100.0,
+    "vs_naive": 20.0,
+    "vs_quix": 5.0,
+    "slow": 0.90,
+    "isolation": 0.90,
+    "rss_mb": 150.0,
+}
+
+
+def find(runs: list[dict[str, Any]], scenario: str, name: str) -> dict[str, Any] | None:
+    return next(
+        (
+            r
+            for r in runs
+            if r["scenario"] == scenario and r["contender"] == name and "error" not in r
+        ),
+        None,
+    )
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if not a or not b else a / b
+
+
+def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each comparison the issue asks for: value, target, and whether it is met."""
+    runs = data["runs"]
+    rate = {}
+    for name in ("naive loop", "Quix Streams", "dispatcher --workers 1", "dispatcher --workers 2"):
+        found = find(runs, "s1", name)
+        rate[name] = found["deliveries_per_second"] if found else None
+    ceiling = data["ceiling"]["fast"]["deliveries_per_second"]
+    rows: list[dict[str, Any]] = []
+
+    def add(label: str, value: float | None, target: float | None, fmt: str, lower: bool = False):
+        met = None
+        if value is not None and target is not None:
+            met = value <= target if lower else value >= target
+        rows.append(
+            {
+                "ratio": label,
+                "value": value,
+                "target": target,
+                "format": fmt,
+                "met": met,
+                "lower_is_better": lower,
+            }
+        )
+
+    for workers in (1, 2):
+        name = f"dispatcher --workers {workers}"
+        add(
+            f"s1 w{workers} / naive loop",
+            _ratio(rate[name], rate["naive loop"]),
+            TARGETS["vs_naive"],
+            "x",
+        )
+        add(
+            f"s1 w{workers} / Quix Streams",
+            _ratio(rate[name], rate["Quix Streams"]),
+            TARGETS["vs_quix"],
+            "x",
+        )
+        add(f"s1 w{workers} / ceiling (wrk)", _ratio(rate[name], ceiling), None, "%")
+    for workers in (1, 2):
+        found = find(runs, "s1", f"dispatcher --workers {workers}")
+        add(
+            f"s1 w{workers} CPU per delivery (us)",
+            found and found["cpu_us_per_delivery"],
+            TARGETS["cpu_us"],
+            "us",
+            lower=True,
+        )
+    slow = find(runs, "s2", "dispatcher --workers 1")
+    add(
+        "s2 w1 / ideal 2,500/s",
+        _ratio(slow and slow["deliveries_per_second"], IDEAL_SLOW),
+        TARGETS["slow"],
+        "%",
+    )
+    for workers in (1, 2):
+        name = f"dispatcher --workers {workers}"
+        alone, isolated = find(runs, "s1", name), find(runs, "s3", name)
+        add(
+            f"s3 w{workers}: hook A / s1 (results written)",
+            _ratio(
+                isolated and isolated["results_per_second"], alone and alone["results_per_second"]
+            ),
+            TARGETS["isolation"],
+            "%",
+        )
+    for workers in (1, 2):
+        name = f"dispatcher --workers {workers}"
+        plain, encrypted = find(runs, "s1", name), find(runs, "s4", name)
+        add(
+            f"s4 w{workers}: CPU per delivery, A256GCM / s1",
+            _ratio(
+                encrypted and encrypted["cpu_us_per_delivery"],
+                plain and plain["cpu_us_per_delivery"],
+            ),
+            None,
+            "x",
+        )
+    rss = data.get("rss")
+    add(
+        "RSS with 5,000 in flight (MB)",
+        rss and rss.get("rss_mb"),
+        TARGETS["rss_mb"],
+        "MB",
+        lower=True,
+    )
+    return rows
+
+
+def _show(value: float | None, fmt: str) -> str:
+    if value is None:
+        return "n/a"
+    if fmt == "x":
+        return f"{value:.1f}x"
+    if fmt == "%":
+        return f"{100 * value:.0f}%"
+    return f"{value:,.0f} {fmt}" if value >= 100 else f"{value:.1f} {fmt}"
+
+
+def _cell(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The results table and the ratios, as printed at the end and kept beside the JSON."""
+    lines = [
+        f"Benchmark {data['date']} on {data['machine']['cpus']} cores ({data['machine']['cpu']}), "
+        f"`{data['command']}`",
+        "",
+        "| scenario | contender | deliveries/s | CPU µs/delivery | p50 ms | p99 ms | peak RSS MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, fast in (("s1", "fast"), ("s2", "slow")):
+        ceiling = data["ceiling"][fast]
+        lines.append(
+            f"| {key} | ceiling: wrk, {ceiling['connections']} connections | "
+            f"{_cell(ceiling['deliveries_per_second'])} | - | {_cell(ceiling['p50_ms'], 1)} | "
+            f"{_cell(ceiling['p99_ms'], 1)} | - |"
+        )
+        lines.extend(_rows(data, key))
+    for key in ("s3", "s4"):
+        lines.extend(_rows(data, key))
+    rss = data.get("rss")
+    if rss:
+        lines.append(
+            f"| rss | {rss['contender']}, {rss.get('in_flight', '?')} in flight | - | - | - | - | "
+            f"{_cell(rss.get('rss_mb'), 1)} now, {_cell(rss.get('peak_rss_mb'), 1)} peak |"
+        )
+    lines += ["", "| ratio | value | target | met |", "| --- | ---: | ---: | :---: |"]
+    for row in data["ratios"]:
+        target = (
+            "-"
+            if row["target"] is None
+            else (
+                ("<= " if row["lower_is_better"] else ">= ") + _show(row["target"], row["format"])
+            )
+        )
+        met = {True: "yes", False: "no", None: "-"}[row["met"]]
+        lines.append(
+            f"| {row['ratio']} | {_show(row['value'], row['format'])} | {target} | {met} |"
+        )
+    lines += ["", _legend()]
+    return "\n".join(lines) + "\n"
+
+
+def _rows(data: dict[str, Any], key: str) -> list[str]:
+    rows = []
+    for run in data["runs"]:
+        if run["scenario"] != key:
+            continue
+        if "error" in run:
+            rows.append(f"| {key} | {run['contender']} | failed: {run['error'][:60]} | | | | |")
+            continue
+        rows.append(
+            f"| {key} | {run['contender']} ({run['events']:,} events) | "
+            f"{_cell(run['deliveries_per_second'])} | {_cell(run['cpu_us_per_delivery'])} | "
+            f"{_cell(run.get('p50_ms'), 1)} | {_cell(run.get('p99_ms'), 1)} | "
+            f"{_cell(run['peak_rss_mb'], 1)} |"
+        )
+    return rows
+
+
+def _legend() -> str:
+    return (
+        "s1: fast endpoint, 12 partitions, JSON field mapping + HMAC. s2: 200 ms endpoint, "
+        "1 partition, concurrency 500. s3: s1 plus a hook B that never answers (1 s timeout), "
+        "hook A counted. s4: s1 with A256GCM encryption. Deliveries/s: a backlog, from the first "
+        "produce until every result is written and every offset committed, after warm-up. "
+        "Latency: event produced -> `completed_at`, at half the contender's own rate."
+    )
+
+
+def chart(data: dict[str, Any], path: Path) -> None:
+    """Four panels: s1 throughput, CPU per delivery, s1 latency, the dispatcher's scenarios."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = data["runs"]
+    names = ["naive loop", "Quix Streams", "dispatcher --workers 1", "dispatcher --workers 2"]
+    short = ["naive", "Quix", "disp. w1", "disp. w2"]
+    s1 = [find(runs, "s1", n) for n in names]
+    figure, axes = plt.subplots(2, 2, figsize=(12, 8))
+    figure.suptitle(f"DUGAA dispatcher benchmark, {data['date']} ({data['machine']['cpus']} cores)")
+
+    ax = axes[0][0]
+    labels = ["ceiling (wrk)", *short]
+    values = [data["ceiling"]["fast"]["deliveries_per_second"]] + [
+        r["deliveries_per_second"] if r else 0 for r in s1
+    ]
+    bars = ax.bar(labels, values, color=["#999999", "#d62728", "#ff7f0e", "#1f77b4", "#17becf"])
+    ax.set_yscale("log")
+    ax.set_title("s1: deliveries per second (log scale)")
+    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=8)
+
+    ax = axes[0][1]
+    s4 = [find(runs, "s4", n) for n in names]
+    x = range(len(names))
+    plain = [r["cpu_us_per_delivery"] if r else 0 for r in s1]
+    encrypted = [r["cpu_us_per_delivery"] if r else 0 for r in s4]
+    bars = ax.bar([i - 0.2 for i in x], plain, 0.4, label="s1", color="#1f77b4")
+    ax.bar_label(bars, labels=[f"{v:,.0f}" if v else "" for v in plain], fontsize=8)
+    bars = ax.bar([i + 0.2 for i in x], encrypted, 0.4, label="s4 (A256GCM)", color="#9467bd")
+    ax.bar_label(bars, labels=[f"{v:,.0f}" if v else "" for v in encrypted], fontsize=8)
+    ax.axhline(TARGETS["cpu_us"], color="green", linestyle="--", label="target 100 µs")
+    ax.set_xticks(list(x), short)
+    ax.set_yscale("log")
+    ax.set_title("CPU µs per delivery (all processes; log scale)")
+    ax.legend(fontsize=8)
+
+    ax = axes[1][0]
+    p50 = [r.get("p50_ms") or 0 if r else 0 for r in s1]
+    p99 = [r.get("p99_ms") or 0 if r else 0 for r in s1]
+    bars = ax.bar([i - 0.2 for i in x], p50, 0.4, label="p50", color="#2ca02c")
+    ax.bar_label(bars, labels=[f"{v:,.1f}" for v in p50], fontsize=8)
+    bars = ax.bar([i + 0.2 for i in x], p99, 0.4, label="p99", color="#8c564b")
+    ax.bar_label(bars, labels=[f"{v:,.1f}" for v in p99], fontsize=8)
+    ax.set_xticks(list(x), short)
+    ax.set_yscale("log")
+    ax.set_title("s1: event-to-delivery ms at half each one's rate (log)")
+    ax.legend(fontsize=8)
+
+    ax = axes[1][1]
+    wanted = [
+        r for r in data["ratios"] if r["ratio"].startswith(("s2", "s3")) and r["value"] is not None
+    ]
+    bars = ax.bar(
+        [r["ratio"].split(":")[0].replace(" / ideal 2,500/s", " vs ideal") for r in wanted],
+        [100 * r["value"] for r in wanted],
+        color="#1f77b4",
+    )
+    ax.bar_label(bars, labels=[f"{100 * r['value']:.0f}%" for r in wanted], fontsize=8)
+    ax.axhline(90, color="green", linestyle="--", label="target 90%")
+    rss = data.get("rss") or {}
+    ax.set_title(
+        "s2: % of ideal; s3: hook A % of s1"
+        + (
+            f"\nRSS with {rss.get('in_flight', '?')} in flight: {rss.get('rss_mb', '?')} MB"
+            if rss
+            else ""
+        )
+    )
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -1,0 +1,253 @@
+"""`python -m bench`: start the broker and the receivers, run every scenario, write the results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.ceiling import wrk
+from bench.contenders import DISPATCHER_1, DISPATCHER_2, NAIVE, QUIX, Contender
+from bench.kafka import Events
+from bench.receiver import ECHO_MODULE, HangingServer, Nginx
+from bench.scenarios import Bench, Scenario, rss_in_flight
+from bench.scenarios import run as run_scenario
+from bench.workload import ENCRYPTION_KEY, hook
+from dispatcher.devkafka import LocalKafka
+
+HERE = Path(__file__).resolve().parent
+FAST_CONCURRENCY = 200
+
+
+def scenarios(
+    nginx: Nginx, hanging: HangingServer, scale: float
+) -> list[tuple[Scenario, list[Contender]]]:
+    """Scenarios 1-4 and who runs each; `scale` shrinks the event counts (a smoke run)."""
+
+    def n(count: int, least: int = 1) -> int:
+        return max(int(count * scale), least)
+
+    fast = hook("a", nginx.url("/fast"), concurrency=FAST_CONCURRENCY, timeout="5s")
+    s1 = Scenario(
+        key="s1",
+        title="fast endpoint, 12 partitions, JSON field mapping + HMAC",
+        partitions=12,
+        hooks=(fast,),
+        measured="a",
+        url=nginx.url("/fast"),
+        timeout=5.0,
+        warmup=n(1000, 50),
+        count=n(20_000, 500),
+        counts={"naive": n(4000, 200)},
+        warmups={"naive": n(200, 20)},
+    )
+    s2 = Scenario(
+        key="s2",
+        title="slow endpoint (200 ms), 1 partition, concurrency 500",
+        partitions=1,
+        hooks=(hook("a", nginx.url("/slow"), concurrency=500, timeout="5s"),),
+        measured="a",
+        url=nginx.url("/slow"),
+        timeout=5.0,
+        warmup=n(1000, 100),
+        count=n(20_000, 1000),
+        latency=frozenset(),
+        counts={"naive": 20, "quix": 20},
+        warmups={"naive": 5, "quix": 5},
+    )
+    hanging_hook = hook("b", hanging.url("/hook"), concurrency=50, timeout="1s")
+    s3 = Scenario(
+        key="s3",
+        title="isolation: hook A fast, hook B hanging (1 s timeout), same events",
+        partitions=12,
+        hooks=(fast, hanging_hook),
+        measured="a",
+        url=f"{nginx.url('/fast')},{hanging.url('/hook')}",
+        timeout=1.0,
+        warmup=n(1000, 50),
+        count=n(20_000, 500),
+        latency=frozenset({"dispatcher"}),
+        counts={"naive": 5, "quix": 5},
+        warmups={"naive": 2, "quix": 2},
+    )
+    encrypted = {
+        **fast,
+        "encryption": {"algorithm": "A256GCM", "key": ENCRYPTION_KEY, "key_id": "bench-1"},
+    }
+    s4 = Scenario(
+        key="s4",
+        title="s1 with A256GCM encryption",
+        partitions=12,
+        hooks=(encrypted,),
+        measured="a",
+        url=nginx.url("/fast"),
+        timeout=5.0,
+        warmup=n(1000, 50),
+        count=n(20_000, 500),
+    )
+    return [
+        (s1, [NAIVE, QUIX, DISPATCHER_1, DISPATCHER_2]),
+        (s2, [NAIVE, QUIX, DISPATCHER_1]),
+        (s3, [NAIVE, QUIX, DISPATCHER_1, DISPATCHER_2]),
+        (s4, [DISPATCHER_1, DISPATCHER_2]),
+    ]
+
+
+def rss_scenario(nginx: Nginx, target: int) -> Scenario:
+    return Scenario(
+        key="rss",
+        title=f"{target:,} requests held open by the receiver",
+        partitions=12,
+        hooks=(hook("a", nginx.url("/hold"), concurrency=target, timeout="60s"),),
+        measured="a",
+        url=nginx.url("/hold"),
+        timeout=60.0,
+        warmup=0,
+        count=target,
+        settings={"drain_timeout": "1s"},
+    )
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    packages = {}
+    for name in ("dugaa-dispatcher", "httpx", "aiohttp", "confluent-kafka", "quixstreams"):
+        try:
+            packages[name] = version(name)
+        except Exception:
+            packages[name] = None
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "load_average_at_start": os.getloadavg(),
+        "packages": packages,
+    }
+
+
+def check_tools() -> None:
+    missing = [
+        t
+        for t in ("nginx", "wrk")
+        if shutil.which(t) is None and not Path(f"/usr/sbin/{t}").exists()
+    ]
+    if not ECHO_MODULE.exists():
+        missing.append(str(ECHO_MODULE))
+    if missing:
+        sys.exit(
+            f"bench: missing {', '.join(missing)}: run `bash bench/install.sh` (or `make bench`)"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply event counts (0.1: a smoke run)"
+    )
+    parser.add_argument(
+        "--only", default="", help="comma-separated scenarios to run: s1,s2,s3,s4,rss"
+    )
+    parser.add_argument(
+        "--in-flight", type=int, default=5000, help="requests held open for the RSS scenario"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy each `--workers 1` main phase (collapsed stacks in bench/work/)",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=HERE / "results", help="where the results go"
+    )
+    args = parser.parse_args(argv)
+    check_tools()
+    # thousands of connections at once, on both sides of loopback
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    only = {s for s in args.only.split(",") if s}
+    started = time.monotonic()
+    now = datetime.now(UTC)
+    work = HERE / "work" / now.strftime("%Y%m%dT%H%M%S")
+    work.mkdir(parents=True, exist_ok=True)
+    data: dict[str, Any] = {
+        "date": now.strftime("%Y-%m-%d"),
+        "started_at": now.isoformat(timespec="seconds"),
+        "command": "make bench"
+        if args.scale == 1 and not only
+        else "python -m bench " + " ".join(argv or sys.argv[1:]),
+        "machine": machine(),
+        "scale": args.scale,
+        "runs": [],
+    }
+    kafka = LocalKafka()
+    print(f"bench: starting the broker (logs and configs in {work})", file=sys.stderr)
+    bootstrap = kafka.start(tempfile.mkdtemp(prefix="bench-kafka-"))
+    try:
+        with Nginx() as nginx, HangingServer() as hanging:
+            print("bench: ceiling (wrk)", file=sys.stderr)
+            wrk(nginx.url("/fast"), 100, 1)  # warm-up
+            data["ceiling"] = {
+                "fast": wrk(nginx.url("/fast"), 100, 5),
+                "slow": wrk(nginx.url("/slow"), 500, 5),
+            }
+            bench = Bench(bootstrap, Events(bootstrap), nginx.pid, work, args.profile)
+            for scenario, contenders in scenarios(nginx, hanging, args.scale):
+                if only and scenario.key not in only:
+                    continue
+                for contender in contenders:
+                    print(
+                        f"bench: {scenario.key} {scenario.title}: {contender.name}", file=sys.stderr
+                    )
+                    try:
+                        result = run_scenario(bench, scenario, contender)
+                    except Exception as exc:
+                        traceback.print_exc()
+                        result = {
+                            "scenario": scenario.key,
+                            "contender": contender.name,
+                            "error": str(exc),
+                        }
+                    print(f"    {json.dumps(result)}", file=sys.stderr)
+                    data["runs"].append(result)
+            if not only or "rss" in only:
+                print(f"bench: rss with {args.in_flight:,} in flight", file=sys.stderr)
+                try:
+                    data["rss"] = rss_in_flight(
+                        bench, rss_scenario(nginx, args.in_flight), DISPATCHER_1, args.in_flight
+                    )
+                except Exception as exc:
+                    traceback.print_exc()
+                    data["rss"] = {"contender": DISPATCHER_1.name, "error": str(exc)}
+                print(f"    {json.dumps(data['rss'])}", file=sys.stderr)
+            bench.events.close()
+    finally:
+        kafka.stop()
+    data["seconds"] = round(time.monotonic() - started, 1)
+    data["ratios"] = report.ratios(data)
+    args.output.mkdir(parents=True, exist_ok=True)
+    stem = args.output / data["date"]
+    stem.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
+    table = report.markdown(data)
+    stem.with_suffix(".md").write_text(table)
+    report.chart(data, stem.with_suffix(".png"))
+    print(f"\nbench: {data['seconds']:.0f} s; wrote {stem}.json, .md, .png\n", file=sys.stderr)
+    print(table)
+    return 0

@@ -1,0 +1,318 @@
+"""The measurement of one contender in one scenario: warm up, drain a backlog, then a paced run.
+
+Deliveries per second: a backlog of `count` events is produced at once; the clock runs from the
+first produce until every result record exists and the group's committed offsets reach the end
+of every partition. CPU seconds and the receiver's CPU cover that same window (after warm-up).
+Latency: then `LATENCY_SECONDS` of events paced at half that rate; event-to-delivery is the
+result's `completed_at` minus the moment the event was produced.
+"""
+
+from __future__ import annotations
+
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.contenders import Contender, Launch, start
+from bench.kafka import Commits, Events, Group, Results, create_topics, wait_until
+from bench.procs import tree_cpu_seconds, tree_peak_rss_mb, tree_rss_mb, tree_thread_cpu_seconds
+
+RESULT_PARTITIONS = 6
+LATENCY_SECONDS = 4.0
+START_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """What is delivered where: the dispatcher's hooks, and the endpoint the alternatives use."""
+
+    key: str
+    title: str
+    partitions: int
+    hooks: tuple[dict[str, Any], ...]
+    measured: str  # the hook whose deliveries are counted
+    url: str  # for the naive loop and the Quix app: one per hook, comma-separated
+    timeout: float
+    warmup: int
+    count: int
+    latency: frozenset[str] = frozenset({"naive", "quix", "dispatcher"})  # kinds to pace
+    counts: dict[str, int] = field(default_factory=dict)  # per contender kind
+    warmups: dict[str, int] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # dispatcher service settings
+
+
+@dataclass
+class Bench:
+    """What every run shares: the broker, the event producer, the receiver's pid, a work dir."""
+
+    bootstrap: str
+    events: Events
+    receiver_pid: int
+    directory: Path
+    profile: bool = False  # py-spy the main phase of `dispatcher --workers 1` runs
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=1000, method="inclusive")[round(q * 1000) - 1]
+
+
+def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any]:
+    """One contender through one scenario; a dict of what was measured."""
+    tag = f"{scenario.key}.{contender.kind}{contender.workers}.{uuid.uuid4().hex[:6]}"
+    launch = Launch(
+        bootstrap=bench.bootstrap,
+        topic=f"bench-events-{tag}",
+        results=f"bench-results-{tag}",
+        group=f"bench-{tag}",
+        directory=bench.directory,
+    )
+    create_topics(
+        bench.bootstrap, {launch.topic: scenario.partitions, launch.results: RESULT_PARTITIONS}
+    )
+    hook_id = contender.measured_hook(scenario.measured)
+    results = Results(bench.bootstrap, launch.results, RESULT_PARTITIONS)
+    commits = Commits(bench.bootstrap, launch.group, launch.topic, scenario.partitions)
+    process, _port = start(
+        contender,
+        launch,
+        list(scenario.hooks),
+        scenario.url,
+        scenario.timeout,
+        **scenario.settings,
+    )
+    count = scenario.counts.get(contender.kind, scenario.count)
+    warmup = scenario.warmups.get(contender.kind, scenario.warmup)
+    out: dict[str, Any] = {
+        "scenario": scenario.key,
+        "contender": contender.name,
+        "kind": contender.kind,
+        "workers": contender.workers,
+        "partitions": scenario.partitions,
+        "events": count,
+        "warmup_events": warmup,
+    }
+    group = Group(bench.bootstrap, launch.group, launch.topic)
+    try:
+        # every member joined and holds its partitions: no rebalance during the measurement
+        wait_until(
+            lambda: _alive(process) and group.settled(contender.workers, scenario.partitions),
+            START_TIMEOUT,
+            f"{launch.group} to settle",
+            step=0.25,
+        )
+        _drain(
+            bench,
+            scenario,
+            launch,
+            results,
+            commits,
+            f"{tag}.warm",
+            warmup,
+            hook_id,
+            START_TIMEOUT,
+            process,
+        )
+        spy = _profiler(bench, contender, process, launch) if bench.profile else None
+        threads0 = tree_thread_cpu_seconds(process.pid)
+        cpu0, receiver0 = tree_cpu_seconds(process.pid), tree_cpu_seconds(bench.receiver_pid)
+        started = time.monotonic()
+        delivered_at, committed_at = _drain(
+            bench,
+            scenario,
+            launch,
+            results,
+            commits,
+            f"{tag}.main",
+            count,
+            hook_id,
+            60 + count / 50,
+            process,
+        )
+        cpu = tree_cpu_seconds(process.pid) - cpu0
+        receiver = tree_cpu_seconds(bench.receiver_pid) - receiver0
+        threads = tree_thread_cpu_seconds(process.pid)
+        kafka_threads = threads["librdkafka"] - threads0["librdkafka"]
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
+            spy.wait(timeout=30)
+        elapsed = committed_at - started
+        out.update(
+            seconds=round(elapsed, 3),
+            deliveries_per_second=round(count / elapsed, 1),
+            results_per_second=round(count / (delivered_at - started), 1),
+            cpu_seconds=round(cpu, 3),
+            cpu_seconds_per_1000=round(1000 * cpu / count, 4),
+            cpu_us_per_delivery=round(1e6 * cpu / count, 1),
+            receiver_cpu_us_per_delivery=round(1e6 * receiver / count, 1),
+            librdkafka_threads_cpu_us_per_delivery=round(1e6 * kafka_threads / count, 1),
+            outcomes=dict(results.outcomes[(f"{tag}.main", hook_id)]),
+        )
+        if contender.kind in scenario.latency:
+            rate = max(out["deliveries_per_second"] / 2, 1.0)
+            paced = max(int(rate * LATENCY_SECONDS), 10)
+            ltag = f"{tag}.lat"
+            bench.events.paced(launch.topic, scenario.partitions, ltag, paced, rate)
+            wait_until(
+                lambda: results.count(ltag, hook_id) >= paced,
+                60 + paced / 20,
+                f"{contender.name}: paced results",
+            )
+            completed = results.times(ltag, hook_id)
+            delays = sorted(
+                1000 * (done - bench.events.sent[event_id]) for event_id, done in completed.items()
+            )
+            out.update(
+                latency_rate=round(rate, 1),
+                latency_events=paced,
+                p50_ms=_round(percentile(delays, 0.50)),
+                p99_ms=_round(percentile(delays, 0.99)),
+            )
+        out["peak_rss_mb"] = round(tree_peak_rss_mb(process.pid), 1)
+        out["partitions_per_member"] = group.shares()
+    finally:
+        out["exit_code"] = stop(process)
+        results.close()
+        commits.close()
+    return out
+
+
+def _profiler(
+    bench: Bench, contender: Contender, process: subprocess.Popen[bytes], launch: Launch
+) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling a single dispatcher process (raw collapsed stacks, for flame graphs)."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if contender.kind != "dispatcher" or contender.workers != 1 or not spy.exists():
+        return None
+    output = bench.directory / f"{launch.group}.profile.txt"
+    return subprocess.Popen(
+        [str(spy), "record", "-f", "raw", "-r", "100", "-o", str(output), "-p", str(process.pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _alive(process: subprocess.Popen[bytes]) -> bool:
+    if process.poll() is not None:
+        raise RuntimeError(f"the contender exited with {process.returncode}; see its log")
+    return True
+
+
+def _drain(
+    bench: Bench,
+    scenario: Scenario,
+    launch: Launch,
+    results: Results,
+    commits: Commits,
+    tag: str,
+    count: int,
+    hook_id: str,
+    timeout: float,
+    process: subprocess.Popen[bytes],
+) -> tuple[float, float]:
+    """Produce a backlog of `count`; the times its results all existed and its offsets were committed."""
+    bench.events.burst(launch.topic, scenario.partitions, tag, count)
+    ends = commits.ends()
+
+    def check(condition: Any) -> Any:
+        def probe() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"{launch.group} exited with {process.returncode}; see its log")
+            return bool(condition())
+
+        return probe
+
+    delivered = wait_until(
+        check(lambda: results.count(tag, hook_id) >= count), timeout, f"{tag} results"
+    )
+    committed = wait_until(
+        check(lambda: commits.reached(ends)), timeout, f"{tag} commits", step=0.05
+    )
+    return delivered, committed
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 40.0) -> int:
+    """SIGTERM, then SIGKILL if it is not gone within `timeout`; the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+def rss_in_flight(
+    bench: Bench, scenario: Scenario, contender: Contender, target: int
+) -> dict[str, Any]:
+    """The dispatcher's resident memory while `target` requests are held open by the receiver."""
+    tag = f"{scenario.key}.{contender.kind}{contender.workers}.{uuid.uuid4().hex[:6]}"
+    launch = Launch(
+        bootstrap=bench.bootstrap,
+        topic=f"bench-events-{tag}",
+        results=f"bench-results-{tag}",
+        group=f"bench-{tag}",
+        directory=bench.directory,
+    )
+    create_topics(
+        bench.bootstrap, {launch.topic: scenario.partitions, launch.results: RESULT_PARTITIONS}
+    )
+    process, port = start(
+        contender, launch, list(scenario.hooks), scenario.url, scenario.timeout, **scenario.settings
+    )
+    metrics = f"http://127.0.0.1:{port}"
+    out: dict[str, Any] = {
+        "scenario": scenario.key,
+        "contender": contender.name,
+        "target_in_flight": target,
+    }
+    try:
+        wait_until(lambda: _get(f"{metrics}/readyz") is not None, START_TIMEOUT, "ready", 0.2)
+        out["idle_rss_mb"] = round(tree_rss_mb(process.pid), 1)
+        started = time.monotonic()
+        bench.events.burst(launch.topic, scenario.partitions, f"{tag}.main", target)
+        wait_until(lambda: _in_flight(metrics) >= target, 60, f"{target} in flight", 0.1)
+        out["seconds_to_reach"] = round(time.monotonic() - started, 2)
+        out["in_flight"] = _in_flight(metrics)
+        out["rss_mb"] = round(tree_rss_mb(process.pid), 1)
+        out["peak_rss_mb"] = round(tree_peak_rss_mb(process.pid), 1)
+    finally:
+        out["exit_code"] = stop(process)
+    return out
+
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
+
+
+def _get(url: str) -> bytes | None:
+    try:
+        with _OPENER.open(url, timeout=2) as response:
+            return bytes(response.read()) if response.status == 200 else None
+    except OSError:
+        return None
+
+
+def _in_flight(metrics: str) -> int:
+    text = (_get(f"{metrics}/metrics") or b"").decode()
+    return int(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("dispatcher_inflight_deliveries{")
+        )
+    )
