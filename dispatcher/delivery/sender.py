@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from dispatcher.delivery.inflate import Inflater
 from dispatcher.delivery.judge import Verdict, judge
 from dispatcher.delivery.limits import CircuitBreaker, TokenBucket
 from dispatcher.errors import DeliveryError, RetryableError
@@ -71,7 +72,15 @@ class HookClient:
             async with asyncio.timeout(self.hook.timeout):
                 response = await self.client.send(request, auth=self.auth, stream=True)
                 try:
-                    body = await _read_capped(response, self.hook.response.max_bytes)
+                    # one byte past the cap, so a larger body is known to be larger
+                    body = await _read_capped(response, self.hook.response.max_bytes + 1)
+                except httpx.DecodingError as exc:
+                    return Verdict.failure(
+                        "response_invalid",
+                        f"HTTP {response.status_code}: {_describe(exc)}",
+                        retryable=True,
+                        status=response.status_code,
+                    )
                 finally:
                     await response.aclose()
         except TimeoutError:
@@ -88,6 +97,12 @@ class HookClient:
             return Verdict.failure("network", _describe(exc), retryable=True)
         except httpx.HTTPError as exc:
             return Verdict.failure("network", _describe(exc), retryable=True)
+        except ValueError as exc:
+            # aiohttp refuses a header with a line break (header injection): static headers are
+            # checked at load, so this is a credential, e.g. an OAuth2 token a server sent
+            return Verdict.failure(
+                "auth", f"request refused before sending: {_describe(exc)}", retryable=False
+            )
         return judge(
             self.hook.response, response.status_code, response.headers, body, now=time.time()
         )
@@ -97,15 +112,19 @@ class HookClient:
 
 
 async def _read_capped(response: httpx.Response, cap: int) -> bytes:
-    """At most `cap` bytes of the (decoded) body; the rest is never read."""
+    """At most `cap` bytes of the decoded body; the rest is never read, nor inflated."""
+    if response.is_stream_consumed:  # read in full already (a mock transport's answer)
+        return response.content[:cap]
+    inflater = Inflater(response.headers.get("content-encoding", ""))
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for raw in response.aiter_raw():
+        chunk = inflater.feed(raw, cap - size)
         chunks.append(chunk)
         size += len(chunk)
-        if size >= cap:
+        if size >= cap or inflater.finished:
             break
-    return b"".join(chunks)[:cap]
+    return b"".join(chunks)
 
 
 def _retryable(exc: DeliveryError) -> bool:

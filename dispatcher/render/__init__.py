@@ -40,6 +40,10 @@ def render_body(hook: Hook, event: Event) -> Body:
         content = _encode(hook, event)
     except (ValueError, UnicodeEncodeError) as exc:
         raise RenderError(f"hook {hook.id}: cannot write {hook.format}: {exc}") from None
+    except RecursionError:  # the encoders recurse; decoding caps depth, other callers may not
+        raise RenderError(
+            f"hook {hook.id}: cannot write {hook.format}: data nests too deeply"
+        ) from None
     if len(content) > hook.max_payload_bytes:
         raise PayloadTooLarge(
             f"hook {hook.id}: rendered body is {len(content)} bytes,"

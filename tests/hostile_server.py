@@ -1,0 +1,276 @@
+"""A raw-socket HTTP server on loopback that misbehaves on purpose, for hostile-response tests.
+
+Each path has a `Script`: an async function given the request and a `Stream`, which writes
+whatever bytes it likes (endless bodies, one byte at a time, broken encodings, floods of
+headers). Every request is recorded, and so is how each connection ended, so a test can tell
+that the client stopped reading. It listens on 127.0.0.1 only and runs in a thread of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import threading
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+MAX_REQUEST_BODY = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request as the server read it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Stream:
+    """The server's side of one response: counts what it wrote, notices a client that left."""
+
+    path: str
+    writer: asyncio.StreamWriter
+    sent: int = 0
+    keep_alive: bool = False
+    client_left: bool = False
+    ended_at: float | None = None
+
+    async def write(self, data: bytes) -> None:
+        """Write `data` and wait until the socket took it; raises once the client is gone."""
+        self.writer.write(data)
+        await self.writer.drain()
+        self.sent += len(data)
+
+
+Script = Callable[[Request, Stream], Awaitable[None]]
+
+
+def head(status: int, headers: Iterable[tuple[str, str]] = (), reason: str = "X") -> bytes:
+    lines = [f"HTTP/1.1 {status} {reason}", *(f"{k}: {v}" for k, v in headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def respond(
+    status: int = 200,
+    body: bytes = b'{"status":"ok"}',
+    headers: Iterable[tuple[str, str]] = (("content-type", "application/json"),),
+) -> Script:
+    """A well-formed answer (kept alive)."""
+    extra = tuple(headers)
+
+    async def script(_request: Request, stream: Stream) -> None:
+        await stream.write(head(status, [*extra, ("content-length", str(len(body)))]) + body)
+        stream.keep_alive = True
+
+    return script
+
+
+def huge_body(size: int, chunk: int = 1 << 16) -> Script:
+    """A `size`-byte body announced by its Content-Length, written as fast as it is read."""
+    block = b"x" * chunk
+
+    async def script(_request: Request, stream: Stream) -> None:
+        await stream.write(
+            head(200, [("content-type", "text/plain"), ("content-length", str(size))])
+        )
+        left = size
+        while left > 0:
+            await stream.write(block[: min(left, chunk)])
+            left -= chunk
+
+    return script
+
+
+def endless_chunked(chunk: int = 1 << 14) -> Script:
+    """A chunked body that never ends."""
+    piece = b"%x\r\n%s\r\n" % (chunk, b"y" * chunk)
+
+    async def script(_request: Request, stream: Stream) -> None:
+        await stream.write(
+            head(200, [("content-type", "text/plain"), ("transfer-encoding", "chunked")])
+        )
+        while True:
+            await stream.write(piece)
+
+    return script
+
+
+def slow_drip(interval: float, *, whole_response: bool = False) -> Script:
+    """One byte every `interval` seconds, never finishing: every read gets something, so only
+    a total deadline ends it. With `whole_response` even the status line comes byte by byte."""
+
+    async def script(_request: Request, stream: Stream) -> None:
+        response = head(200, [("content-type", "text/plain"), ("content-length", "1000000")])
+        if not whole_response:
+            await stream.write(response)
+            response = b""
+        position = 0
+        while True:
+            await stream.write(response[position : position + 1] or b".")
+            position += 1
+            await asyncio.sleep(interval)
+
+    return script
+
+
+def encoded(encoding: str, body: bytes, status: int = 200) -> Script:
+    """`body` sent as it is under the given Content-Encoding (which it may well not match)."""
+    return respond(
+        status, body, [("content-type", "application/json"), ("content-encoding", encoding)]
+    )
+
+
+def header_flood(count: int = 10_000) -> Script:
+    """A 200 whose head carries `count` headers."""
+    flood = [(f"x-flood-{i}", "y" * 32) for i in range(count)]
+
+    async def script(_request: Request, stream: Stream) -> None:
+        await stream.write(head(200, [*flood, ("content-length", "2")]) + b"ok")
+
+    return script
+
+
+def one_huge_header(size: int = 1 << 20) -> Script:
+    """A 200 with a single header line of `size` bytes."""
+
+    async def script(_request: Request, stream: Stream) -> None:
+        await stream.write(head(200, [("x-huge", "z" * size), ("content-length", "2")]) + b"ok")
+
+    return script
+
+
+GOOD = respond()
+GZIP_GARBAGE = b"\x1f\x8b\x08\x00garbage, not deflate data at all" + bytes(range(256))
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [\n <!ENTITY lol "lol">\n'
+    + b"".join(
+        b' <!ENTITY lol%d "%s">\n' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
+        for i in range(1, 10)
+    )
+    + b"]>\n<response><status>&lol9;</status></response>"
+)
+
+
+@functools.lru_cache(maxsize=4)
+def gzip_bomb(expanded: int) -> bytes:
+    """A gzip member of `expanded` zero bytes (about a thousandth of that on the wire)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    block = bytes(1 << 20)
+    parts = [
+        compressor.compress(block[: min(len(block), expanded - done)])
+        for done in range(0, expanded, len(block))
+    ]
+    return b"".join([*parts, compressor.flush()])
+
+
+class HostileServer:
+    """Start with `start()` (returns the base URL), stop with `stop()`; or use as a context."""
+
+    def __init__(self, routes: dict[str, Script] | None = None) -> None:
+        self.routes = dict(routes or {})
+        self.default: Script = GOOD
+        self.port = 0
+        self._requests: list[Request] = []
+        self._streams: list[Stream] = []
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="hostile", daemon=True)
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=10)
+        return self.url
+
+    def stop(self) -> None:
+        async def close() -> None:
+            if self._server is not None:
+                self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    def __enter__(self) -> HostileServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def requests(self, path: str | None = None) -> list[Request]:
+        with self._lock:
+            return [r for r in self._requests if path is None or r.path == path]
+
+    def streams(self, path: str | None = None) -> list[Stream]:
+        with self._lock:
+            return [s for s in self._streams if path is None or s.path == path]
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await _read_request(reader)
+                if request is None:
+                    return
+                stream = Stream(request.path, writer)
+                with self._lock:
+                    self._requests.append(request)
+                    self._streams.append(stream)
+                script = self.routes.get(request.path, self.default)
+                try:
+                    await script(request, stream)
+                except (ConnectionError, OSError):
+                    stream.client_left = True
+                    return
+                finally:
+                    stream.ended_at = time.monotonic()
+                if not stream.keep_alive:
+                    return
+        except (
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+        ):
+            return
+        finally:
+            writer.close()
+
+
+async def _read_request(reader: asyncio.StreamReader) -> Request | None:
+    try:
+        raw = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError:
+        return None
+    lines = raw.decode("latin-1").split("\r\n")
+    method, path, _version = lines[0].split(" ", 2)
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+    length = min(int(headers.get("content-length", "0") or 0), MAX_REQUEST_BODY)
+    body = await reader.readexactly(length) if length else b""
+    return Request(method, path, headers, body)
