@@ -172,7 +172,8 @@ def test_an_open_circuit_sends_pairs_to_the_retry_tiers_instead_of_the_endpoint(
                 message="pairs cycling through the tier while the breaker is open",
             )
             probes = len(receiver.received()) - sent
-        assert probes <= 10  # a few half-open probes, not one request per pair
+        # in-flight requests when it opened, then a few half-open probes: far fewer than 60 pairs
+        assert probes <= 20
         assert scheduled >= 20
 
 
