@@ -120,3 +120,12 @@ def registry() -> Iterator[FakeRegistry]:
     """A Confluent-compatible Schema Registry stand-in on loopback."""
     with running_registry() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _reap_dispatchers() -> Iterator[None]:
+    """No `dispatcher run` subprocess outlives the test that started it."""
+    yield
+    from dispatch_support import reap
+
+    reap()

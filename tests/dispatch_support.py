@@ -24,6 +24,17 @@ from dispatcher.hooks.matching import HookIndex
 from dispatcher.metrics import Metrics
 from dispatcher.settings import Settings, load_settings
 
+RUNNING: list[subprocess.Popen[bytes]] = []  # every `dispatcher run` a test started
+
+
+def reap() -> None:
+    """Kill what a failed test left running (a passing test stops its own processes)."""
+    while RUNNING:
+        process = RUNNING.pop()
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+
 
 @dataclass
 class Deployment:
@@ -65,6 +76,7 @@ class Deployment:
             "drain_timeout": "20s",
             **self.extra,
         }
+        config["kafka"] = {"bootstrap.servers": self.bootstrap, **self.extra.get("kafka", {})}
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
     @property
@@ -115,7 +127,7 @@ class Deployment:
         environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.log_path = self.directory / f"{self.group}.log"
         with self.log_path.open("ab") as log:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
@@ -129,6 +141,8 @@ class Deployment:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        RUNNING.append(process)
+        return process
 
 
 def cloud_event(event_type: str, data: Any, event_id: str | None = None) -> dict[str, Any]:

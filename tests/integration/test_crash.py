@@ -11,6 +11,8 @@ from kafka_support import wait_for
 from dispatcher.devreceiver import Behaviour, Receiver
 
 EVENTS = 5000
+# a SIGKILLed member's partitions move after the session timeout: short here, 45 s by default
+FAILOVER = {"kafka": {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}}
 
 
 def event_ids(records: list) -> set[str]:
@@ -26,6 +28,7 @@ def test_sigkill_twice_mid_run_loses_nothing(kafka_bootstrap: str, tmp_path: Pat
                 hook("crm", f"{receiver.url}/crm", ["customer.created"], concurrency=100),
             ],
             partitions=4,
+            extra=FAILOVER,
         )
         events = [cloud_event("customer.created", {"i": i}) for i in range(EVENTS)]
         deployment.produce_events(events, keys=[f"k{i % 97}" for i in range(EVENTS)])
