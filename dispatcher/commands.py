@@ -39,8 +39,10 @@ def run(args: argparse.Namespace) -> int:
             args.log_level,
         )
         return code
+    from dispatcher.engine import collector
     from dispatcher.engine.worker import Worker
 
+    collector.tune()
     Worker(settings, hooks).run()
     return 0
 

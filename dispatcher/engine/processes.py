@@ -16,6 +16,7 @@ def _worker_main(config: str | None, index: int, log_level: str) -> None:
 
     from dispatcher import logs
     from dispatcher.commands import load_hooks
+    from dispatcher.engine import collector
     from dispatcher.engine.worker import Worker
     from dispatcher.settings import load_settings
     from dispatcher.signals import stop_quietly_until_started
@@ -25,7 +26,9 @@ def _worker_main(config: str | None, index: int, log_level: str) -> None:
     settings = load_settings(config)
     # Each process serves its own /metrics: http_port, http_port + 1, ...
     settings = replace(settings, http_port=settings.http_port + index)
-    Worker(settings, load_hooks(settings)).run()
+    hooks = load_hooks(settings)
+    collector.tune()
+    Worker(settings, hooks).run()
 
 
 def run_processes(count: int, config: str | None, log_level: str) -> int:
