@@ -84,7 +84,7 @@ class ConsumerLoop:
 
     def step(self) -> None:
         """One turn: take a batch in, serve acks, commit what finished, adjust pauses."""
-        messages = self.consumer.consume(BATCH, POLL_SECONDS) if self.fetching else []
+        messages = self._fetch() if self.fetching else []
         if not self.fetching:
             self.consumer.poll(0)  # keep serving rebalance callbacks
         if messages:
@@ -93,6 +93,15 @@ class ConsumerLoop:
         self.writer.flush_unsent()
         self._store()
         self._adjust_pauses()
+
+    def _fetch(self) -> list[Any]:
+        """What is buffered, up to a batch; else wait up to POLL_SECONDS for the first record.
+
+        `consume(n, timeout)` returns only when n records are there or the timeout is up, so
+        one blocking call made every record wait up to POLL_SECONDS below BATCH records/turn.
+        """
+        messages: list[Any] = self.consumer.consume(BATCH, 0)
+        return messages or self.consumer.consume(1, POLL_SECONDS)
 
     def stop(self) -> None:
         self.stopping.set()
