@@ -25,6 +25,11 @@ class Contender:
     kind: str
     workers: int = 1
 
+    @property
+    def key(self) -> str:
+        """naive, quix, dispatcher1, dispatcher2: as `--contenders` names them."""
+        return f"dispatcher{self.workers}" if self.kind == "dispatcher" else self.kind
+
     def measured_hook(self, scenario_hook: str) -> str:
         """The hook id in the result records that count (the alternatives write their own)."""
         return scenario_hook if self.kind == "dispatcher" else self.kind

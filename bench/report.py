@@ -139,9 +139,12 @@ def _cell(value: Any, digits: int = 0) -> str:
 
 def markdown(data: dict[str, Any]) -> str:
     """The results table and the ratios, as printed at the end and kept beside the JSON."""
+    loads = [r["load_average_before"] for r in data["runs"] if "load_average_before" in r]
     lines = [
         f"Benchmark {data['date']} on {data['machine']['cpus']} cores ({data['machine']['cpu']}), "
-        f"`{data['command']}`",
+        f"`{data['command']}`, {data['seconds']:.0f} s; 1-minute load average before each run "
+        f"{min(loads, default=0):.1f}-{max(loads, default=0):.1f} (other work on the machine "
+        "skews every number alike).",
         "",
         "| scenario | contender | deliveries/s | CPU µs/delivery | p50 ms | p99 ms | peak RSS MB |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
@@ -160,7 +163,7 @@ def markdown(data: dict[str, Any]) -> str:
     if rss:
         lines.append(
             f"| rss | {rss['contender']}, {rss.get('in_flight', '?')} in flight | - | - | - | - | "
-            f"{_cell(rss.get('rss_mb'), 1)} now, {_cell(rss.get('peak_rss_mb'), 1)} peak |"
+            f"{_cell(rss.get('rss_mb'), 1)} ({_cell(rss.get('idle_rss_mb'), 1)} idle) |"
         )
     lines += ["", "| ratio | value | target | met |", "| --- | ---: | ---: | :---: |"]
     for row in data["ratios"]:
@@ -187,8 +190,10 @@ def _rows(data: dict[str, Any], key: str) -> list[str]:
         if "error" in run:
             rows.append(f"| {key} | {run['contender']} | failed: {run['error'][:60]} | | | | |")
             continue
+        split = run.get("partitions_per_member") or []
+        shares = f"; input partitions {'+'.join(map(str, split))}" if len(split) > 1 else ""
         rows.append(
-            f"| {key} | {run['contender']} ({run['events']:,} events) | "
+            f"| {key} | {run['contender']} ({run['events']:,} events{shares}) | "
             f"{_cell(run['deliveries_per_second'])} | {_cell(run['cpu_us_per_delivery'])} | "
             f"{_cell(run.get('p50_ms'), 1)} | {_cell(run.get('p99_ms'), 1)} | "
             f"{_cell(run['peak_rss_mb'], 1)} |"
@@ -233,8 +238,8 @@ def chart(data: dict[str, Any], path: Path) -> None:
     ax = axes[0][1]
     s4 = [find(runs, "s4", n) for n in names]
     x = range(len(names))
-    plain = [r["cpu_us_per_delivery"] if r else 0 for r in s1]
-    encrypted = [r["cpu_us_per_delivery"] if r else 0 for r in s4]
+    plain = [(r and r["cpu_us_per_delivery"]) or 0 for r in s1]
+    encrypted = [(r and r["cpu_us_per_delivery"]) or 0 for r in s4]
     bars = ax.bar([i - 0.2 for i in x], plain, 0.4, label="s1", color="#1f77b4")
     ax.bar_label(bars, labels=[f"{v:,.0f}" if v else "" for v in plain], fontsize=8)
     bars = ax.bar([i + 0.2 for i in x], encrypted, 0.4, label="s4 (A256GCM)", color="#9467bd")

@@ -9,6 +9,7 @@ result's `completed_at` minus the moment the event was produced.
 
 from __future__ import annotations
 
+import os
 import signal
 import statistics
 import subprocess
@@ -26,6 +27,7 @@ from bench.procs import tree_cpu_seconds, tree_peak_rss_mb, tree_rss_mb, tree_th
 
 RESULT_PARTITIONS = 6
 LATENCY_SECONDS = 4.0
+MIN_CPU = 0.2
 START_TIMEOUT = 120.0
 
 
@@ -101,6 +103,7 @@ def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any
         "partitions": scenario.partitions,
         "events": count,
         "warmup_events": warmup,
+        "load_average_before": round(os.getloadavg()[0], 2),
     }
     group = Group(bench.bootstrap, launch.group, launch.topic)
     try:
@@ -152,8 +155,9 @@ def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any
             deliveries_per_second=round(count / elapsed, 1),
             results_per_second=round(count / (delivered_at - started), 1),
             cpu_seconds=round(cpu, 3),
-            cpu_seconds_per_1000=round(1000 * cpu / count, 4),
-            cpu_us_per_delivery=round(1e6 * cpu / count, 1),
+            # /proc counts in 10 ms ticks: below ~0.2 s a per-delivery figure is noise
+            cpu_seconds_per_1000=round(1000 * cpu / count, 4) if cpu >= MIN_CPU else None,
+            cpu_us_per_delivery=round(1e6 * cpu / count, 1) if cpu >= MIN_CPU else None,
             receiver_cpu_us_per_delivery=round(1e6 * receiver / count, 1),
             librdkafka_threads_cpu_us_per_delivery=round(1e6 * kafka_threads / count, 1),
             outcomes=dict(results.outcomes[(f"{tag}.main", hook_id)]),
@@ -180,6 +184,7 @@ def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any
             )
         out["peak_rss_mb"] = round(tree_peak_rss_mb(process.pid), 1)
         out["partitions_per_member"] = group.shares()
+        out["load_average_after"] = round(os.getloadavg()[0], 2)
     finally:
         out["exit_code"] = stop(process)
         results.close()
