@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     kafka = LocalKafka()
     print(f"bench: starting the broker (logs and configs in {work})", file=sys.stderr)
-    bootstrap = kafka.start(tempfile.mkdtemp(prefix="bench-kafka-"))
+    broker_directory = tempfile.mkdtemp(prefix="bench-kafka-")
+    bootstrap = kafka.start(broker_directory)
     try:
         with Nginx() as nginx, HangingServer() as hanging:
             print("bench: ceiling (wrk)", file=sys.stderr)
@@ -248,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.events.close()
     finally:
         kafka.stop()
+        shutil.rmtree(broker_directory, ignore_errors=True)
     data["seconds"] = round(time.monotonic() - started, 1)
     data["ratios"] = report.ratios(data)
     args.output.mkdir(parents=True, exist_ok=True)
