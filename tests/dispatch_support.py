@@ -79,6 +79,10 @@ class Deployment:
         config["kafka"] = {"bootstrap.servers": self.bootstrap, **self.extra.get("kafka", {})}
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
+    def workers_started(self) -> int:
+        """How many `dispatcher run` subprocesses of this deployment logged that they are up."""
+        return _count_started(self.directory / f"{self.group}.log")
+
     @property
     def settings(self) -> Settings:
         return load_settings(str(self.config_path), environ={})
@@ -143,6 +147,12 @@ class Deployment:
             )
         RUNNING.append(process)
         return process
+
+
+def _count_started(path: Path) -> int:
+    if not path.exists():
+        return 0
+    return path.read_text(errors="replace").count("worker started")
 
 
 def cloud_event(event_type: str, data: Any, event_id: str | None = None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from dispatcher.delivery.limits import CircuitBreaker, TokenBucket
 from dispatcher.errors import DeliveryError, RetryableError
 from dispatcher.hooks.model import Hook
 
+BREAKER_OPEN = Verdict.failure("network", "circuit breaker open", retryable=True)
 TransportFactory = Callable[[Hook], httpx.AsyncBaseTransport]
 
 
@@ -24,6 +25,7 @@ class Attempt:
 
     verdict: Verdict
     seconds: float
+    sent: bool = True  # False: the circuit breaker held the request back
 
     @property
     def result_label(self) -> str:
@@ -59,6 +61,10 @@ class HookClient:
     async def send(self, request: httpx.Request) -> Attempt:
         """One attempt within the hook's limits; the whole exchange bounded by its timeout."""
         async with self.slots:
+            # Checked once a slot is free: pairs queued behind a dying endpoint must not each
+            # wait out its timeout after the breaker has opened.
+            if not self.breaker.allow():
+                return Attempt(BREAKER_OPEN, 0.0, sent=False)
             if self.bucket is not None:
                 await self.bucket.acquire()
             started = time.monotonic()

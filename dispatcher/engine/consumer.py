@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -47,8 +47,13 @@ class ConsumerLoop:
         decode: Decoder,
         metrics: Metrics,
         submit: Callable[[list[Pair]], None],
+        topics: Sequence[str],
+        *,
+        reports_ready: bool = True,
     ) -> None:
         self.settings = settings
+        self.topics = list(topics)
+        self.reports_ready = reports_ready  # the input-topic loop speaks for /readyz
         self.consumer = consumer
         self.producer = producer
         self.writer = writer
@@ -69,9 +74,8 @@ class ConsumerLoop:
     # -- the loop ---------------------------------------------------------------------------
 
     def subscribe(self) -> None:
-        topics = list(self.settings.topics.events) + list(self.settings.topics.retry_topics)
         self.consumer.subscribe(
-            topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+            self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
 
     def run(self, drain_deadline: Callable[[], float]) -> None:
@@ -207,7 +211,7 @@ class ConsumerLoop:
         log.info("assigned %s", _names(partitions))
         if self.assigned:
             self.ready.set()
-        self.metrics.ready.set(1 if self.assigned else 0)
+        self._report_ready()
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         keys = {(tp.topic, tp.partition) for tp in partitions}
@@ -225,6 +229,10 @@ class ConsumerLoop:
         log.warning("lost %s: their unfinished work will be redelivered", _names(partitions))
         self._forget({(tp.topic, tp.partition) for tp in partitions})
 
+    def _report_ready(self) -> None:
+        if self.reports_ready:
+            self.metrics.ready.set(1 if self.assigned else 0)
+
     def _forget(self, keys: set[Key]) -> None:
         for key in keys:
             self.assigned.discard(key)
@@ -235,7 +243,7 @@ class ConsumerLoop:
                 self.metrics.consumer_lag.remove(key[0], str(key[1]))
         if not self.assigned:
             self.ready.clear()
-        self.metrics.ready.set(1 if self.assigned else 0)
+        self._report_ready()
 
     def _wait_for(self, keys: set[Key], deadline: float) -> None:
         """Serve acks until the partitions' pairs are finished or the deadline passes."""

@@ -62,21 +62,24 @@ class Deliverer:
         )
         local = 0
         while True:
-            if not client.breaker.allow() and policy.use_tiers and self.tiers:
-                verdict = Verdict.failure("network", "circuit breaker open", retryable=True)
-                return self._handoff(
-                    pair, min(pair.tier + 1, len(self.tiers) - 1), attempts, first, verdict
-                )
-            attempts += 1
-            local += 1
             self.metrics.inflight.labels(hook.id).inc()
             try:
                 attempt = await client.send(request)
             finally:
                 self.metrics.inflight.labels(hook.id).dec()
+            self.metrics.circuit_open.labels(hook.id).set(client.breaker.state != "closed")
+            if not attempt.sent:  # the breaker is open: no attempt was made
+                if self.clock() - first >= hook.retry.max_age:
+                    return self._end(pair, _expired(attempt.verdict), attempts, first, None)
+                if policy.use_tiers and self.tiers:
+                    tier = min(pair.tier + 1, len(self.tiers) - 1)
+                    return self._handoff(pair, tier, attempts, first, attempt.verdict)
+                await asyncio.sleep(client.breaker.settings.open_for / 3)  # ordered: hold the key
+                continue
+            attempts += 1
+            local += 1
             self.metrics.attempts.labels(hook.id, attempt.result_label).inc()
             self.metrics.duration.labels(hook.id).observe(attempt.seconds)
-            self.metrics.circuit_open.labels(hook.id).set(client.breaker.state != "closed")
             verdict = attempt.verdict
             if verdict.ok:
                 self.metrics.event_to_delivery.labels(hook.id).observe(

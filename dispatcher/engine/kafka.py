@@ -15,11 +15,11 @@ from dispatcher.settings import Settings
 OUTPUT_PARTITIONS = 6
 
 
-def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:
     """At-least-once consumption: offsets stored only by us, committed periodically and on exit."""
     return {
         **settings.kafka_config(),
-        "group.id": settings.group_id,
+        "group.id": group_id,
         "partition.assignment.strategy": "cooperative-sticky",
         "enable.auto.offset.store": False,
         "enable.auto.commit": True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from dispatcher.delivery.sender import HookClient
 from dispatcher.engine.deliver import Deliverer, Result
@@ -14,47 +15,50 @@ from dispatcher.hooks.model import Hook
 
 log = logging.getLogger(__name__)
 ClientFor = Callable[[Hook], HookClient]
-Finisher = Callable[[Pair], Callable[[], None]]
+
+
+class Sink(Protocol):
+    """Where a pair's result goes: the writer of the consumer it came from, and its completion."""
+
+    writer: OutcomeWriter
+
+    def finish(self, pair: Pair) -> Callable[[], None]: ...
 
 
 class Scheduler:
     """Runs every submitted pair to its end on the event loop; one task per pair."""
 
-    def __init__(
-        self, deliverer: Deliverer, writer: OutcomeWriter, client_for: ClientFor, finisher: Finisher
-    ) -> None:
+    def __init__(self, deliverer: Deliverer, client_for: ClientFor) -> None:
         self.deliverer = deliverer
-        self.writer = writer
         self.client_for = client_for
-        self.finisher = finisher
         self.tasks: set[asyncio.Task[None]] = set()
         self._key_locks: dict[tuple[str, bytes], asyncio.Lock] = {}
         self._key_users: dict[tuple[str, bytes], int] = {}
 
-    def start(self, pairs: list[Pair]) -> None:
+    def start(self, pairs: list[Pair], sink: Sink) -> None:
         """Start delivering `pairs` (in order: per-key order follows the order of start)."""
         for pair in pairs:
-            task = asyncio.create_task(self._run(pair))
+            task = asyncio.create_task(self._run(pair, sink))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
-    async def _run(self, pair: Pair) -> None:
+    async def _run(self, pair: Pair, sink: Sink) -> None:
         key = pair.ordering_key
         if key is None:
-            await self._deliver(pair)
+            await self._deliver(pair, sink)
             return
         lock = self._key_locks.setdefault(key, asyncio.Lock())
         self._key_users[key] = self._key_users.get(key, 0) + 1
         try:
             async with lock:
-                await self._deliver(pair)
+                await self._deliver(pair, sink)
         finally:
             self._key_users[key] -= 1
             if self._key_users[key] == 0:
                 del self._key_users[key]
                 del self._key_locks[key]
 
-    async def _deliver(self, pair: Pair) -> None:
+    async def _deliver(self, pair: Pair, sink: Sink) -> None:
         try:
             result: Result = await self.deliverer.deliver(pair, self.client_for(pair.hook))
         except asyncio.CancelledError:
@@ -62,7 +66,7 @@ class Scheduler:
         except Exception as exc:  # a defect must neither kill the worker nor stall the partition
             log.exception("delivery of %s to %s failed unexpectedly", pair.event.id, pair.hook.id)
             result = self.deliverer.crashed(pair, exc)
-        await self.writer.write(result, pair.record, self.finisher(pair))
+        await sink.writer.write(result, pair.record, sink.finish(pair))
 
     async def drain(self, timeout: float) -> int:
         """Wait up to `timeout` for running pairs; cancel the rest. Returns how many were cut."""

@@ -82,13 +82,18 @@ class Worker:
         # The hook store is read to its end before any event is consumed, then followed.
         follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)
         parts = self._assemble(loop)
-        self.admin = AdminServer(
-            settings.http_port, self.metrics.registry, parts.intake.ready.is_set
-        )
+        events = parts.intakes[0]
+        self.admin = AdminServer(settings.http_port, self.metrics.registry, events.ready.is_set)
         register_admin_api(self.admin, settings, lambda: self.hooks, follower)
         self.admin.start()
-        thread = threading.Thread(target=self._consume, args=(parts,), name="consumer", daemon=True)
-        thread.start()
+        threads = [
+            threading.Thread(
+                target=self._consume, args=(intake, parts), name=f"consumer-{i}", daemon=True
+            )
+            for i, intake in enumerate(parts.intakes)
+        ]
+        for thread in threads:
+            thread.start()
         log.info(
             "worker started: group %s, %d hooks, topics %s",
             settings.group_id,
@@ -96,16 +101,44 @@ class Worker:
             ", ".join(settings.topics.events),
         )
         await self._wake.wait()
-        await self._shut_down(parts, thread)
+        await self._shut_down(parts, threads)
         self.admin.stop()
         if follower is not None:
             follower.stop()
-        if parts.intake.fatal is not None:
-            raise KafkaUnavailable(f"the Kafka client failed for good: {parts.intake.fatal}")
+        fatal = [intake.fatal for intake in parts.intakes if intake.fatal is not None]
+        if fatal:
+            raise KafkaUnavailable(f"the Kafka client failed for good: {fatal[0]}")
         log.info("stopped")
 
     def _assemble(self, loop: asyncio.AbstractEventLoop) -> _Parts:
-        """The consumer thread's loop and the delivery loop's scheduler, wired to each other."""
+        """The consumer loops and the delivery loop's scheduler, wired to each other.
+
+        Input topics and retry tiers are consumed in two groups (`group_id` and
+        `group_id.retry`): a group balances partition counts across all its topics, so in one
+        group a second worker could get every tier partition and no input partition.
+        """
+        settings = self.settings
+        pool = ClientPool(settings)
+        deliverer = Deliverer(self.metrics, settings.topics.retry, settings.local_retries)
+        parts = _Parts(pool=pool, deadline=[], scheduler=Scheduler(deliverer, pool.client_for))
+        groups = [(settings.group_id, list(settings.topics.events))]
+        if settings.topics.retry_topics:
+            groups.append((f"{settings.group_id}.retry", list(settings.topics.retry_topics)))
+        for group_id, topics in groups:
+            primary = not parts.intakes
+            parts.intakes.append(self._intake(loop, parts.scheduler, group_id, topics, primary))
+        return parts
+
+    def _intake(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        scheduler: Scheduler,
+        group_id: str,
+        topics: list[str],
+        primary: bool,
+    ) -> ConsumerLoop:
+        """One consumer thread's loop, with a producer of its own: acknowledgements are served
+        on the thread that polls the producer, which must be the thread owning the tracker."""
         settings = self.settings
         producer = Producer(producer_config(settings))
         serializer = result_serializer(
@@ -114,15 +147,16 @@ class Worker:
         writer = OutcomeWriter(
             producer, settings.topics, self.metrics, lambda o: serializer.serialize(o.to_record())
         )
-        stats: list[Callable[[str], None]] = []
-        consumer = Consumer(consumer_config(settings, stats_cb=lambda s: stats and stats[0](s)))
-        pool = ClientPool(settings)
-        parts = _Parts(pool=pool, deadline=[])
+        intake: ConsumerLoop
 
         def submit(pairs: list[Pair]) -> None:
-            loop.call_soon_threadsafe(parts.scheduler.start, pairs)
+            loop.call_soon_threadsafe(scheduler.start, pairs, intake)
 
-        parts.intake = ConsumerLoop(
+        def on_stats(payload: str) -> None:
+            intake.on_stats(payload)
+
+        consumer = Consumer(consumer_config(settings, group_id, stats_cb=on_stats))
+        intake = ConsumerLoop(
             settings,
             consumer,
             producer,
@@ -131,31 +165,32 @@ class Worker:
             self.decoder,
             self.metrics,
             submit,
+            topics,
+            reports_ready=primary,
         )
-        stats.append(parts.intake.on_stats)
-        deliverer = Deliverer(self.metrics, settings.topics.retry, settings.local_retries)
-        parts.scheduler = Scheduler(deliverer, writer, pool.client_for, parts.intake.finish)
-        return parts
+        return intake
 
-    def _consume(self, parts: _Parts) -> None:
-        """The consumer thread: runs until stopped, then wakes the delivery loop to finish."""
+    def _consume(self, intake: ConsumerLoop, parts: _Parts) -> None:
+        """A consumer thread: runs until stopped, then wakes the delivery loop to finish."""
         loop, wake = self._loop, self._wake
         try:
-            parts.intake.run(lambda: parts.deadline[0])
+            intake.run(lambda: parts.deadline[0])
         finally:
             if loop is not None and wake is not None:
                 loop.call_soon_threadsafe(wake.set)
 
-    async def _shut_down(self, parts: _Parts, thread: threading.Thread) -> None:
+    async def _shut_down(self, parts: _Parts, threads: list[threading.Thread]) -> None:
         """Stop fetching, drain in-flight deliveries to the deadline, commit, close."""
         drain = self.settings.drain_timeout
         log.info("stopping: draining in-flight deliveries (up to %gs)", drain)
         parts.deadline.append(time.monotonic() + drain)
-        parts.intake.stop()
+        for intake in parts.intakes:
+            intake.stop()
         cut = await parts.scheduler.drain(drain)
         if cut:
             log.warning("%d deliveries cut at the drain deadline: they will be redelivered", cut)
-        await asyncio.to_thread(thread.join)
+        for thread in threads:
+            await asyncio.to_thread(thread.join)
         await parts.pool.aclose()
 
 
@@ -165,5 +200,5 @@ class _Parts:
 
     pool: ClientPool
     deadline: list[float]  # the drain deadline, set when stopping
-    intake: ConsumerLoop = field(init=False)
-    scheduler: Scheduler = field(init=False)
+    scheduler: Scheduler
+    intakes: list[ConsumerLoop] = field(default_factory=list)  # input topics first, then tiers

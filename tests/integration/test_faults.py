@@ -82,6 +82,7 @@ def test_workers_added_and_removed_ten_times_lose_nothing(
         )
         expected = produce(deployment, count)
         workers = [deployment.process()]
+        started = 1
         for change in range(10):
             seen = len(receiver.received())
             wait_for(
@@ -91,6 +92,12 @@ def test_workers_added_and_removed_ten_times_lose_nothing(
             )
             if change % 2 == 0:
                 workers.append(deployment.process())
+                started += 1
+                wait_for(
+                    lambda n=started: deployment.workers_started() >= n,
+                    60,
+                    message="the added worker to be up",
+                )
             else:
                 assert stop(workers.pop(0)) == 0
         results = collect_until(

@@ -38,14 +38,16 @@ def test_a_pair_whose_client_cannot_be_built_is_dead_lettered_as_internal() -> N
     def finisher(p: Pair) -> Any:
         return lambda: finished.append(p)
 
+    class Sink:
+        def __init__(self) -> None:
+            self.writer = writer
+
+        def finish(self, p: Pair) -> Any:
+            return finisher(p)
+
     async def run() -> None:
-        scheduler = Scheduler(
-            Deliverer(Metrics(CollectorRegistry()), (), 0),
-            writer,  # type: ignore[arg-type]
-            broken_client,
-            finisher,
-        )
-        scheduler.start([pair])
+        scheduler = Scheduler(Deliverer(Metrics(CollectorRegistry()), (), 0), broken_client)
+        scheduler.start([pair], Sink())  # type: ignore[arg-type]
         await scheduler.drain(5)
 
     asyncio.run(run())
