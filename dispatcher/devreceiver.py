@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Self
 
 MAX_BODY = 1 << 20
 
@@ -43,22 +44,17 @@ class Received:
     at: float = field(default_factory=time.time)
 
 
-class Receiver:
-    """Start with `start()` (returns the base URL), stop with `stop()`; or use as a context."""
+class LoopbackServer:
+    """An asyncio TCP server on loopback in a thread of its own; subclasses define `_serve`.
 
-    def __init__(
-        self, routes: dict[str, Behaviour] | None = None, host: str = "127.0.0.1", port: int = 0
-    ) -> None:
-        self.routes = dict(routes or {})
-        self.default = Behaviour()
+    Start with `start()` (returns the base URL), stop with `stop()`; or use as a context.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, name: str = "server") -> None:
         self.host = host
         self.port = port
-        self.requests: list[Received] = []
-        self.attempts: Counter[tuple[str, str]] = Counter()
-        self.responder: Callable[[Received], Behaviour | None] | None = None
-        self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="receiver", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._server: asyncio.Server | None = None
 
     @property
@@ -67,8 +63,7 @@ class Receiver:
 
     def start(self) -> str:
         self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(self._listen(), self._loop)
-        future.result(timeout=10)
+        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=10)
         return self.url
 
     def stop(self) -> None:
@@ -81,26 +76,44 @@ class Receiver:
             await asyncio.gather(*tasks, return_exceptions=True)
 
         with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=5)
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=10)
         if not self._thread.is_alive():
             self._loop.close()
 
-    def __enter__(self) -> Receiver:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def received(self, path: str | None = None) -> list[Received]:
-        with self._lock:
-            return [r for r in self.requests if path is None or r.path == path]
-
     async def _listen(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port, backlog=2048)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class Receiver(LoopbackServer):
+    """Answers each path per its `Behaviour` and records every request."""
+
+    def __init__(
+        self, routes: dict[str, Behaviour] | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        super().__init__(host, port, name="receiver")
+        self.routes = dict(routes or {})
+        self.default = Behaviour()
+        self.requests: list[Received] = []
+        self.attempts: Counter[tuple[str, str]] = Counter()
+        self.responder: Callable[[Received], Behaviour | None] | None = None
+        self._lock = threading.Lock()
+
+    def received(self, path: str | None = None) -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests if path is None or r.path == path]
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -9,13 +9,14 @@ that the client stopped reading. It listens on 127.0.0.1 only and runs in a thre
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+
+from dispatcher.devreceiver import LoopbackServer
 
 MAX_REQUEST_BODY = 1 << 20
 
@@ -170,51 +171,16 @@ def gzip_bomb(expanded: int) -> bytes:
     return b"".join([*parts, compressor.flush()])
 
 
-class HostileServer:
-    """Start with `start()` (returns the base URL), stop with `stop()`; or use as a context."""
+class HostileServer(LoopbackServer):
+    """Answers each path with its script; records requests and whether the client hung up."""
 
     def __init__(self, routes: dict[str, Script] | None = None) -> None:
+        super().__init__(name="hostile")
         self.routes = dict(routes or {})
         self.default: Script = GOOD
-        self.port = 0
         self._requests: list[Request] = []
         self._streams: list[Stream] = []
         self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="hostile", daemon=True)
-        self._server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> str:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=10)
-        return self.url
-
-    def stop(self) -> None:
-        async def close() -> None:
-            if self._server is not None:
-                self._server.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        if not self._thread.is_alive():
-            self._loop.close()
-
-    def __enter__(self) -> HostileServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def requests(self, path: str | None = None) -> list[Request]:
         with self._lock:
@@ -223,10 +189,6 @@ class HostileServer:
     def streams(self, path: str | None = None) -> list[Stream]:
         with self._lock:
             return [s for s in self._streams if path is None or s.path == path]
-
-    async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=1024)
-        self.port = self._server.sockets[0].getsockname()[1]
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

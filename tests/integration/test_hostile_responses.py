@@ -70,7 +70,9 @@ def alive(worker: Worker) -> bool:
     url = f"http://127.0.0.1:{worker.admin.port}/healthz"
     with urllib.request.urlopen(url, timeout=5) as answer:
         healthy = answer.status == 200
-    return healthy and any(t.name == "consumer" and t.is_alive() for t in threading.enumerate())
+    return healthy and any(
+        t.name.startswith("consumer") and t.is_alive() for t in threading.enumerate()
+    )
 
 
 def run_case(

@@ -57,7 +57,9 @@ HOSTILE: list[tuple[str, Callable[[str], Outgoing]]] = [
 def alive(port: int) -> bool:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
         healthy = answer.status == 200
-    return healthy and any(t.name == "consumer" and t.is_alive() for t in threading.enumerate())
+    return healthy and any(
+        t.name.startswith("consumer") and t.is_alive() for t in threading.enumerate()
+    )
 
 
 @pytest.mark.timeout(300 if EVENTS <= 10_000 else 3600)
