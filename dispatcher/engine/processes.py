@@ -24,8 +24,9 @@ def _worker_main(config: str | None, index: int, log_level: str) -> None:
     stop_quietly_until_started()
     logs.configure(log_level, prefix=f"worker-{index} ")
     settings = load_settings(config)
-    # Each process serves its own /metrics: http_port, http_port + 1, ...
-    settings = replace(settings, http_port=settings.http_port + index)
+    # Each process serves its own /metrics: http_port, http_port + 1, ... (0 stays "any free port")
+    if settings.http_port:
+        settings = replace(settings, http_port=settings.http_port + index)
     hooks = load_hooks(settings)
     collector.tune()
     Worker(settings, hooks).run()
