@@ -50,11 +50,15 @@ def check_reachable(settings: Settings, timeout: float = 15.0) -> AdminClient:
     try:
         admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise KafkaUnavailable(
-            f"Kafka at {settings.bootstrap_servers} did not answer within {timeout:g}s: "
-            f"{exc.args[0].str() if exc.args else exc}"
-        ) from None
-    return admin
+        reason = exc.args[0].str() if exc.args else str(exc)
+    else:
+        return admin
+    # Destroy the client now: its threads would go on logging refused connections after (and
+    # in the middle of) the one line the user should read last.
+    del admin
+    raise KafkaUnavailable(
+        f"Kafka at {settings.bootstrap_servers} did not answer within {timeout:g}s: {reason}"
+    )
 
 
 def ensure_topics(
