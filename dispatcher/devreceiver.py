@@ -118,7 +118,7 @@ class Receiver(LoopbackServer):
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                request = await _read_request(reader)
+                request = await read_request(reader)
                 if request is None:
                     break
                 behaviour = self._behaviour(request)
@@ -152,7 +152,8 @@ class Receiver(LoopbackServer):
         return behaviour.fail_status if seen <= behaviour.fail_first else behaviour.status
 
 
-async def _read_request(reader: asyncio.StreamReader) -> Received | None:
+async def read_request(reader: asyncio.StreamReader) -> Received | None:
+    """The next HTTP/1.1 request on a connection (body up to MAX_BODY), or None at its end."""
     head = await reader.readuntil(b"\r\n\r\n") if not reader.at_eof() else b""
     if not head:
         return None

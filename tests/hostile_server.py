@@ -14,22 +14,11 @@ import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from dispatcher.devreceiver import LoopbackServer
+from dispatcher.devreceiver import LoopbackServer, Received, read_request
 
-MAX_REQUEST_BODY = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One request as the server read it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float = field(default_factory=time.monotonic)
+Request = Received  # one request as the server read it
 
 
 @dataclass
@@ -193,7 +182,7 @@ class HostileServer(LoopbackServer):
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                request = await _read_request(reader)
+                request = await read_request(reader)
                 if request is None:
                     return
                 stream = Stream(request.path, writer)
@@ -219,20 +208,3 @@ class HostileServer(LoopbackServer):
             return
         finally:
             writer.close()
-
-
-async def _read_request(reader: asyncio.StreamReader) -> Request | None:
-    try:
-        raw = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError:
-        return None
-    lines = raw.decode("latin-1").split("\r\n")
-    method, path, _version = lines[0].split(" ", 2)
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if ":" in line:
-            name, value = line.split(":", 1)
-            headers[name.strip().lower()] = value.strip()
-    length = min(int(headers.get("content-length", "0") or 0), MAX_REQUEST_BODY)
-    body = await reader.readexactly(length) if length else b""
-    return Request(method, path, headers, body)
