@@ -83,6 +83,31 @@ class Deployment:
         """How many `dispatcher run` subprocesses of this deployment logged that they are up."""
         return _count_started(self.directory / f"{self.group}.log")
 
+    def committed(self) -> int:
+        """How many events the deployment's group has committed, over all partitions."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group})
+        try:
+            parts = [TopicPartition(self.events, p) for p in range(self.partitions)]
+            return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
+        finally:
+            consumer.close()
+
+    def written(self, topic: str) -> int:
+        """How many records `topic` holds (the sum of its partitions' high watermarks)."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "watermarks"})
+        try:
+            parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            return sum(
+                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in parts
+            )
+        finally:
+            consumer.close()
+
     @property
     def settings(self) -> Settings:
         return load_settings(str(self.config_path), environ={})

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -47,6 +47,7 @@ class ConsumerLoop:
         decode: Decoder,
         metrics: Metrics,
         submit: Callable[[list[Pair]], None],
+        abandon: Callable[[set[Key]], int],
         topics: Sequence[str],
         *,
         reports_ready: bool = True,
@@ -61,6 +62,7 @@ class ConsumerLoop:
         self.decode = decode
         self.metrics = metrics
         self.submit = submit
+        self.abandon = abandon  # cuts the pairs still running for partitions that left
         self.tracker = OffsetTracker()
         self.tiers = {t: i for i, t in enumerate(settings.topics.retry_topics)}
         self.assigned: set[Key] = set()
@@ -217,6 +219,7 @@ class ConsumerLoop:
         keys = {(tp.topic, tp.partition) for tp in partitions}
         log.info("revoking %s", _names(partitions))
         self._wait_for(keys, time.monotonic() + min(REVOKE_WAIT, self.settings.drain_timeout))
+        self._abandon(keys)
         self._store()
         try:
             consumer.commit(asynchronous=False)
@@ -227,13 +230,33 @@ class ConsumerLoop:
 
     def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         log.warning("lost %s: their unfinished work will be redelivered", _names(partitions))
-        self._forget({(tp.topic, tp.partition) for tp in partitions})
+        keys = {(tp.topic, tp.partition) for tp in partitions}
+        self._abandon(keys)
+        self._forget(keys)
+
+    def _abandon(self, keys: set[Key]) -> None:
+        """Cut what still runs for partitions that left: their new owner delivers it again, and
+        a late outcome here would duplicate its work (and break per-key order)."""
+        if any(self.tracker.pending(*key) for key in keys):
+            cut = self.abandon(keys)
+            if cut:
+                log.warning("%d deliveries cut: %s left this worker", cut, _names_of(keys))
 
     def _report_ready(self) -> None:
         if self.reports_ready:
             self.metrics.ready.set(1 if self.assigned else 0)
 
     def _forget(self, keys: set[Key]) -> None:
+        """Drop the partitions' state, their pause included.
+
+        librdkafka keeps a partition's pause across a revoke: one paused here (window full, or
+        a tier held until due) would stay paused, unseen, when the group hands it back.
+        """
+        if keys:
+            try:
+                self.consumer.resume([TopicPartition(t, p) for t, p in keys])
+            except KafkaException as exc:
+                log.warning("could not clear the pause of %s: %s", sorted(keys), exc)
         for key in keys:
             self.assigned.discard(key)
             self.full.discard(key)
@@ -301,4 +324,8 @@ class ConsumerLoop:
 
 
 def _names(partitions: list[TopicPartition]) -> str:
-    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
+    return _names_of([(tp.topic, tp.partition) for tp in partitions])
+
+
+def _names_of(keys: Iterable[Key]) -> str:
+    return ", ".join(f"{t}[{p}]" for t, p in sorted(keys)) or "nothing"

@@ -15,6 +15,7 @@ from dispatcher.hooks.model import Hook
 
 log = logging.getLogger(__name__)
 ClientFor = Callable[[Hook], HookClient]
+Partition = tuple[str, int]
 
 
 class Sink(Protocol):
@@ -31,7 +32,7 @@ class Scheduler:
     def __init__(self, deliverer: Deliverer, client_for: ClientFor) -> None:
         self.deliverer = deliverer
         self.client_for = client_for
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: dict[asyncio.Task[None], tuple[Sink, Partition]] = {}  # running pairs
         self._key_locks: dict[tuple[str, bytes], asyncio.Lock] = {}
         self._key_users: dict[tuple[str, bytes], int] = {}
 
@@ -39,8 +40,21 @@ class Scheduler:
         """Start delivering `pairs` (in order: per-key order follows the order of start)."""
         for pair in pairs:
             task = asyncio.create_task(self._run(pair, sink))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self.tasks[task] = (sink, (pair.record.topic, pair.record.partition))
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        del self.tasks[task]
+
+    async def abandon(self, sink: Sink, partitions: set[Partition]) -> int:
+        """Cancel the running pairs `sink` took from `partitions` (revoked or lost: their new
+        owner delivers them again). Returns how many were cut."""
+        doomed = [t for t, (s, p) in self.tasks.items() if s is sink and p in partitions]
+        for task in doomed:
+            task.cancel()
+        if doomed:
+            await asyncio.gather(*doomed, return_exceptions=True)
+        return len(doomed)
 
     async def _run(self, pair: Pair, sink: Sink) -> None:
         key = pair.ordering_key

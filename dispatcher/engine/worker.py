@@ -30,6 +30,7 @@ from dispatcher.metrics import Metrics
 from dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
+ABANDON_WAIT = 5.0  # seconds for the delivery loop to cut a revoked partition's pairs
 
 
 class Worker:
@@ -152,6 +153,14 @@ class Worker:
         def submit(pairs: list[Pair]) -> None:
             loop.call_soon_threadsafe(scheduler.start, pairs, intake)
 
+        def abandon(partitions: set[tuple[str, int]]) -> int:
+            cut = asyncio.run_coroutine_threadsafe(scheduler.abandon(intake, partitions), loop)
+            try:
+                return cut.result(timeout=ABANDON_WAIT)
+            except TimeoutError:
+                log.warning("deliveries of %s not cut within %gs", sorted(partitions), ABANDON_WAIT)
+                return 0
+
         def on_stats(payload: str) -> None:
             intake.on_stats(payload)
 
@@ -165,6 +174,7 @@ class Worker:
             self.decoder,
             self.metrics,
             submit,
+            abandon,
             topics,
             reports_ready=primary,
         )

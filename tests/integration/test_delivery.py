@@ -181,7 +181,7 @@ def test_an_event_that_matches_no_hook_causes_no_request_and_is_committed(
         with deployment.worker() as worker:
             consume_all(kafka_bootstrap, deployment.results, 1, timeout=60)
             wait_for(
-                lambda: committed(kafka_bootstrap, deployment) == 4,
+                lambda: deployment.committed() == 4,
                 30,
                 message="offsets committed past the unmatched events",
             )
@@ -239,14 +239,3 @@ def test_a_hanging_endpoint_is_judged_a_timeout(kafka_bootstrap: str, tmp_path: 
         with deployment.worker():
             dead = consume_all(kafka_bootstrap, deployment.dead_letter, 1, timeout=60)
         assert dead[0].header("dispatcher.error.kind") == b"timeout"
-
-
-def committed(bootstrap: str, deployment: Deployment) -> int:
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": deployment.group})
-    try:
-        parts = [TopicPartition(deployment.events, p) for p in range(deployment.partitions)]
-        return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
-    finally:
-        consumer.close()

@@ -178,3 +178,68 @@ def test_run_with_two_worker_processes_shares_the_work_and_stops_on_sigterm(
         log = deployment.log_path.read_text()
         assert "worker-0" in log
         assert "worker-1" in log
+
+
+@pytest.mark.timeout(300)
+def test_a_partition_paused_when_revoked_is_consumed_when_it_comes_back(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """librdkafka keeps a partition's pause across a revoke: a worker whose window was full when
+    a partition left it must still consume that partition when the group gives it back."""
+    count = 4000  # a batch is at most 500 records: the returning partition still has work
+    with Receiver({"/erp": Behaviour(delay=0.2)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/erp", ["order.*"], concurrency=100)],
+            partitions=2,
+            extra={**FAILOVER, "max_inflight_per_partition": 10},
+        )
+        expected = produce(deployment, count)
+        first = deployment.process()
+        wait_for(lambda: len(receiver.received()) >= 100, 60, message="the first worker busy")
+        second = deployment.process()
+        wait_for(lambda: len(_assignments(deployment)) >= 2, 60, message="the second's share")
+        assert stop(second) == 0  # its partition goes back to the first worker, unpaused
+        results = collect_until(
+            kafka_bootstrap, deployment.results, lambda rs: delivered_ids(rs) >= expected, 60
+        )
+        assert stop(first) == 0
+        assert expected - delivered_ids(results) == set()
+
+
+@pytest.mark.timeout(300)
+def test_pairs_still_running_when_their_partition_leaves_are_cut_not_duplicated(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """After the bounded wait of a revoke, the old owner cuts what still runs: only the new owner
+    reports those pairs (a late report would duplicate its work and could break key order)."""
+    with Receiver({"/erp": Behaviour(delay=8.0)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/erp", ["order.*"], concurrency=100)],
+            partitions=2,
+            extra={**FAILOVER, "drain_timeout": "2s"},  # the revoke waits min(10s, drain)
+        )
+        expected = produce(deployment, 40)
+        first = deployment.process()
+        wait_for(lambda: len(receiver.received()) >= 40, 60, message="every pair in flight")
+        second = deployment.process()
+        wait_for(lambda: deployment.committed() == 40, 90, message="every pair finished")
+        collect_until(
+            kafka_bootstrap, deployment.results, lambda rs: delivered_ids(rs) >= expected, 30
+        )
+        assert stop(first) == 0
+        assert stop(second) == 0
+        assert deployment.written(deployment.results) == 40  # one result record per event
+        assert "deliveries cut: events-" in _log(deployment)
+
+
+def _log(deployment: Deployment) -> str:
+    return deployment.log_path.read_text(errors="replace")
+
+
+def _assignments(deployment: Deployment) -> list[str]:
+    """The 'assigned' log lines naming events partitions (both workers write the one log)."""
+    return [line for line in _log(deployment).splitlines() if "assigned events-" in line]
