@@ -20,6 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from dispatcher.engine.intake import Decoder, NotYetDue, Pairs, Undecodable, take_event, take_retry
 from dispatcher.engine.pair import Pair
+from dispatcher.engine.pauses import Pauses
 from dispatcher.engine.tracker import OffsetTracker
 from dispatcher.engine.writer import OutcomeWriter, decode_failure_records
 from dispatcher.events import Record
@@ -66,8 +67,7 @@ class ConsumerLoop:
         self.tracker = OffsetTracker()
         self.tiers = {t: i for i, t in enumerate(settings.topics.retry_topics)}
         self.assigned: set[Key] = set()
-        self.full: set[Key] = set()  # paused: in-flight window full
-        self.waiting: dict[Key, float] = {}  # paused retry-tier partitions -> due time
+        self.pauses = Pauses(consumer, settings.max_inflight_per_partition, settings.max_inflight)
         self.stopping = threading.Event()
         self.fatal: str | None = None  # a fatal client error that stopped this worker
         self.fetching = True
@@ -98,7 +98,7 @@ class ConsumerLoop:
         self.producer.poll(0)
         self.writer.flush_unsent()
         self._store()
-        self._adjust_pauses()
+        self.pauses.adjust(self.assigned, self.tracker, time.time())
 
     def _fetch(self) -> list[Any]:
         """What is buffered, up to a batch; else wait up to POLL_SECONDS for the first record.
@@ -135,7 +135,7 @@ class ConsumerLoop:
                 intake = take_retry(record, tier, hooks, self.decode, now)
             if isinstance(intake, NotYetDue):
                 deferred.add(key)
-                self._hold(key, record.offset, intake.due_at)
+                self.pauses.hold(key, record.offset, intake.due_at)
                 continue
             if isinstance(intake, Undecodable):
                 self.metrics.decode_failures.labels(record.topic).inc()
@@ -160,14 +160,7 @@ class ConsumerLoop:
         tracker = self.tracker
         return lambda: tracker.finish(record.topic, record.partition, record.offset)
 
-    def _hold(self, key: Key, offset: int, due_at: float) -> None:
-        """Pause a retry-tier partition at `offset` until `due_at`."""
-        partition = TopicPartition(key[0], key[1], offset)
-        self.consumer.pause([partition])
-        self.consumer.seek(partition)
-        self.waiting[key] = due_at
-
-    # -- committing and pausing -------------------------------------------------------------
+    # -- committing --------------------------------------------------------------------------
 
     def _store(self) -> None:
         moved = self.tracker.advance()
@@ -181,29 +174,6 @@ class ConsumerLoop:
                 self.consumer.store_offsets(offsets=offsets)
             except KafkaException as exc:
                 log.warning("could not store offsets: %s", exc)
-
-    def _adjust_pauses(self) -> None:
-        limit = self.settings.max_inflight_per_partition
-        total_full = self.tracker.total_pending() >= self.settings.max_inflight
-        now = time.time()
-        pause, resume = [], []
-        for key in self.assigned:
-            pending = self.tracker.pending(*key)
-            if key in self.waiting:
-                if self.waiting[key] <= now and pending < limit:
-                    del self.waiting[key]
-                    resume.append(key)
-                continue
-            if key not in self.full and (pending >= limit or total_full):
-                self.full.add(key)
-                pause.append(key)
-            elif key in self.full and pending < limit // 2 and not total_full:
-                self.full.discard(key)
-                resume.append(key)
-        if pause:
-            self.consumer.pause([TopicPartition(t, p) for t, p in pause])
-        if resume:
-            self.consumer.resume([TopicPartition(t, p) for t, p in resume])
 
     # -- rebalances -------------------------------------------------------------------------
 
@@ -247,20 +217,10 @@ class ConsumerLoop:
             self.metrics.ready.set(1 if self.assigned else 0)
 
     def _forget(self, keys: set[Key]) -> None:
-        """Drop the partitions' state, their pause included.
-
-        librdkafka keeps a partition's pause across a revoke: one paused here (window full, or
-        a tier held until due) would stay paused, unseen, when the group hands it back.
-        """
-        if keys:
-            try:
-                self.consumer.resume([TopicPartition(t, p) for t, p in keys])
-            except KafkaException as exc:
-                log.warning("could not clear the pause of %s: %s", sorted(keys), exc)
+        """Drop the partitions' state, their pause included."""
+        self.pauses.release(keys)
         for key in keys:
             self.assigned.discard(key)
-            self.full.discard(key)
-            self.waiting.pop(key, None)
             self.tracker.drop(*key)
             with contextlib.suppress(KeyError):
                 self.metrics.consumer_lag.remove(key[0], str(key[1]))

@@ -1,0 +1,86 @@
+"""Pausing partitions: a full window, a held retry tier, and what a revoke must clear."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dispatcher.engine.pauses import Pauses
+from dispatcher.engine.tracker import OffsetTracker
+
+A, B = ("events", 0), ("events", 1)
+
+
+class Consumer:
+    """Records the pause state a real consumer would hold."""
+
+    def __init__(self) -> None:
+        self.paused: set[tuple[str, int]] = set()
+        self.seeks: list[tuple[str, int, int]] = []
+
+    def pause(self, partitions: list[Any]) -> None:
+        self.paused |= {(tp.topic, tp.partition) for tp in partitions}
+
+    def resume(self, partitions: list[Any]) -> None:
+        self.paused -= {(tp.topic, tp.partition) for tp in partitions}
+
+    def seek(self, tp: Any) -> None:
+        self.seeks.append((tp.topic, tp.partition, tp.offset))
+
+
+def taken(tracker: OffsetTracker, key: tuple[str, int], offsets: range) -> None:
+    for offset in offsets:
+        tracker.add(*key, offset, 1)
+
+
+def finish(tracker: OffsetTracker, key: tuple[str, int], offsets: range) -> None:
+    for offset in offsets:
+        tracker.finish(*key, offset)
+    tracker.advance()
+
+
+def test_a_full_window_pauses_its_partition_until_it_is_half_empty() -> None:
+    consumer, tracker = Consumer(), OffsetTracker()
+    pauses = Pauses(consumer, per_partition=10, total=1000)
+    taken(tracker, A, range(10))
+    taken(tracker, B, range(3))
+    pauses.adjust([A, B], tracker, now=0)
+    assert consumer.paused == {A}
+    finish(tracker, A, range(4))  # 6 left: not below half
+    pauses.adjust([A, B], tracker, now=0)
+    assert consumer.paused == {A}
+    finish(tracker, A, range(4, 6))  # 4 left
+    pauses.adjust([A, B], tracker, now=0)
+    assert consumer.paused == set()
+
+
+def test_the_total_window_pauses_every_partition() -> None:
+    consumer, tracker = Consumer(), OffsetTracker()
+    pauses = Pauses(consumer, per_partition=100, total=10)
+    taken(tracker, A, range(6))
+    taken(tracker, B, range(4))
+    pauses.adjust([A, B], tracker, now=0)
+    assert consumer.paused == {A, B}
+
+
+def test_a_held_tier_partition_resumes_only_once_due() -> None:
+    consumer, tracker = Consumer(), OffsetTracker()
+    pauses = Pauses(consumer, per_partition=10, total=1000)
+    pauses.hold(A, 42, due_at=100.0)
+    assert consumer.paused == {A}
+    assert consumer.seeks == [("events", 0, 42)]
+    pauses.adjust([A], tracker, now=99.9)
+    assert consumer.paused == {A}
+    pauses.adjust([A], tracker, now=100.0)
+    assert consumer.paused == set()
+
+
+def test_release_clears_the_pause_of_leaving_partitions_so_a_return_is_not_stuck() -> None:
+    consumer, tracker = Consumer(), OffsetTracker()
+    pauses = Pauses(consumer, per_partition=10, total=1000)
+    taken(tracker, A, range(10))
+    pauses.adjust([A], tracker, now=0)
+    pauses.hold(B, 7, due_at=100.0)
+    pauses.release({A, B})
+    assert consumer.paused == set()
+    assert pauses.full == set()
+    assert pauses.waiting == {}
