@@ -51,6 +51,11 @@ class KafkaUnavailable(DispatcherError):
     """Raised when Kafka cannot be reached within the start-up deadline."""
 
 
+class Withdrawn(DispatcherError):
+    """Raised when a pair's partition left this worker before its next attempt started: its new
+    owner delivers it, so it ends here without an outcome."""
+
+
 class DeliveryError(DispatcherError):
     """Raised when a stage of one (event, hook) pair fails."""
 

@@ -12,7 +12,7 @@ import httpx
 from dispatcher.delivery.inflate import Inflater
 from dispatcher.delivery.judge import Verdict, judge
 from dispatcher.delivery.limits import CircuitBreaker, TokenBucket
-from dispatcher.errors import DeliveryError, RetryableError
+from dispatcher.errors import DeliveryError, RetryableError, Withdrawn
 from dispatcher.hooks.model import Hook
 
 BREAKER_OPEN = Verdict.failure("network", "circuit breaker open", retryable=True)
@@ -58,9 +58,17 @@ class HookClient:
         self.bucket = TokenBucket(hook.rate_limit) if hook.rate_limit else None
         self.breaker = CircuitBreaker()
 
-    async def send(self, request: httpx.Request) -> Attempt:
-        """One attempt within the hook's limits; the whole exchange bounded by its timeout."""
+    async def send(
+        self, request: httpx.Request, wanted: Callable[[], bool] = lambda: True
+    ) -> Attempt:
+        """One attempt within the hook's limits; the whole exchange bounded by its timeout.
+
+        `wanted()` is asked once a slot is free: False (the pair's partition is leaving this
+        worker) raises `Withdrawn` instead of starting the attempt.
+        """
         async with self.slots:
+            if not wanted():
+                raise Withdrawn("the pair's partition left this worker")
             # Checked once a slot is free: pairs queued behind a dying endpoint must not each
             # wait out its timeout after the breaker has opened.
             if not self.breaker.allow():

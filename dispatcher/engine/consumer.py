@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -31,7 +32,8 @@ from dispatcher.settings import Settings
 log = logging.getLogger(__name__)
 BATCH = 500
 POLL_SECONDS = 0.05
-REVOKE_WAIT = 10.0
+REVOKE_WAIT = 10.0  # seconds a revoke waits for the partitions' requests already sent
+RELEASE_GRACE = 5.0  # and then for the delivery loop to cut the rest
 Key = tuple[str, int]
 
 
@@ -48,7 +50,7 @@ class ConsumerLoop:
         decode: Decoder,
         metrics: Metrics,
         submit: Callable[[list[Pair]], None],
-        abandon: Callable[[set[Key]], int],
+        release: Callable[[set[Key], float], Future[int]],
         topics: Sequence[str],
         *,
         reports_ready: bool = True,
@@ -63,7 +65,7 @@ class ConsumerLoop:
         self.decode = decode
         self.metrics = metrics
         self.submit = submit
-        self.abandon = abandon  # cuts the pairs still running for partitions that left
+        self.release = release  # lets go of the pairs of partitions that leave
         self.tracker = OffsetTracker()
         self.tiers = {t: i for i, t in enumerate(settings.topics.retry_topics)}
         self.assigned: set[Key] = set()
@@ -188,8 +190,7 @@ class ConsumerLoop:
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         keys = {(tp.topic, tp.partition) for tp in partitions}
         log.info("revoking %s", _names(partitions))
-        self._wait_for(keys, time.monotonic() + min(REVOKE_WAIT, self.settings.drain_timeout))
-        self._abandon(keys)
+        self._release(keys, min(REVOKE_WAIT, self.settings.drain_timeout))
         self._store()
         try:
             consumer.commit(asynchronous=False)
@@ -201,16 +202,27 @@ class ConsumerLoop:
     def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         log.warning("lost %s: their unfinished work will be redelivered", _names(partitions))
         keys = {(tp.topic, tp.partition) for tp in partitions}
-        self._abandon(keys)
+        self._release(keys, 0.0)
         self._forget(keys)
 
-    def _abandon(self, keys: set[Key]) -> None:
-        """Cut what still runs for partitions that left: their new owner delivers it again, and
-        a late outcome here would duplicate its work (and break per-key order)."""
-        if any(self.tracker.pending(*key) for key in keys):
-            cut = self.abandon(keys)
-            if cut:
-                log.warning("%d deliveries cut: %s left this worker", cut, _names_of(keys))
+    def _release(self, keys: set[Key], wait: float) -> None:
+        """Start no more of the partitions' pairs, give those sending up to `wait` seconds, cut
+        the rest, and flush the outcomes written. What was cut or never started is delivered
+        by the partitions' new owner: a late outcome from here would duplicate its work, and
+        could break per-key order."""
+        if not any(self.tracker.pending(*key) for key in keys):
+            return
+        deadline = time.monotonic() + wait
+        released = self.release(keys, wait)
+        while not released.done() and time.monotonic() < deadline + RELEASE_GRACE:
+            self.producer.poll(0.02)  # the acks of outcomes written meanwhile
+            self.writer.flush_unsent()
+        if not released.done():
+            log.warning("the deliveries of %s did not stop in time", _names_of(keys))
+        elif cut := released.result():
+            log.warning("%d deliveries cut: %s left this worker", cut, _names_of(keys))
+        self.writer.flush_unsent()
+        self.producer.flush(max(deadline - time.monotonic(), 1.0))
 
     def _report_ready(self) -> None:
         if self.reports_ready:

@@ -47,7 +47,11 @@ class Deliverer:
         self.local_retries = local_retries
         self.clock = clock
 
-    async def deliver(self, pair: Pair, client: HookClient) -> Result:
+    async def deliver(
+        self, pair: Pair, client: HookClient, wanted: Callable[[], bool] = lambda: True
+    ) -> Result:
+        """The pair's end: delivered, handed to a retry tier, or dead-lettered. Raises
+        `Withdrawn` when `wanted()` turns False before an attempt (its partition left)."""
         hook = pair.hook
         first = pair.first_attempt_at or self.clock()
         attempts = pair.attempts
@@ -64,7 +68,7 @@ class Deliverer:
         while True:
             self.metrics.inflight.labels(hook.id).inc()
             try:
-                attempt = await client.send(request)
+                attempt = await client.send(request, wanted)
             finally:
                 self.metrics.inflight.labels(hook.id).dec()
             self.metrics.circuit_open.labels(hook.id).set(client.breaker.state != "closed")

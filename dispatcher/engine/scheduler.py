@@ -11,6 +11,7 @@ from dispatcher.delivery.sender import HookClient
 from dispatcher.engine.deliver import Deliverer, Result
 from dispatcher.engine.pair import Pair
 from dispatcher.engine.writer import OutcomeWriter
+from dispatcher.errors import Withdrawn
 from dispatcher.hooks.model import Hook
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class Scheduler:
         self.deliverer = deliverer
         self.client_for = client_for
         self.tasks: dict[asyncio.Task[None], tuple[Sink, Partition]] = {}  # running pairs
+        self.withdrawn: set[tuple[int, Partition]] = set()  # (id(sink), partition) leaving
         self._key_locks: dict[tuple[str, bytes], asyncio.Lock] = {}
         self._key_users: dict[tuple[str, bytes], int] = {}
 
@@ -46,15 +48,24 @@ class Scheduler:
     def _done(self, task: asyncio.Task[None]) -> None:
         del self.tasks[task]
 
-    async def abandon(self, sink: Sink, partitions: set[Partition]) -> int:
-        """Cancel the running pairs `sink` took from `partitions` (revoked or lost: their new
-        owner delivers them again). Returns how many were cut."""
-        doomed = [t for t, (s, p) in self.tasks.items() if s is sink and p in partitions]
-        for task in doomed:
-            task.cancel()
-        if doomed:
-            await asyncio.gather(*doomed, return_exceptions=True)
-        return len(doomed)
+    async def release(self, sink: Sink, partitions: set[Partition], wait: float) -> int:
+        """Let go of the pairs `sink` took from `partitions` (revoked or lost: their new owner
+        delivers them again). None of them starts another attempt; those sending get up to
+        `wait` seconds to end; the rest are cut. Returns how many were cut."""
+        marks = {(id(sink), p) for p in partitions}
+        self.withdrawn |= marks
+        try:
+            mine = [t for t, (s, p) in self.tasks.items() if s is sink and p in partitions]
+            if mine and wait > 0:
+                await asyncio.wait(mine, timeout=wait)
+            doomed = [t for t in mine if not t.done()]
+            for task in doomed:
+                task.cancel()
+            if doomed:
+                await asyncio.gather(*doomed, return_exceptions=True)
+            return len(doomed)
+        finally:
+            self.withdrawn -= marks
 
     async def _run(self, pair: Pair, sink: Sink) -> None:
         key = pair.ordering_key
@@ -73,10 +84,15 @@ class Scheduler:
                 del self._key_locks[key]
 
     async def _deliver(self, pair: Pair, sink: Sink) -> None:
+        withdrawn, mark = self.withdrawn, (id(sink), (pair.record.topic, pair.record.partition))
         try:
-            result: Result = await self.deliverer.deliver(pair, self.client_for(pair.hook))
+            result: Result = await self.deliverer.deliver(
+                pair, self.client_for(pair.hook), lambda: mark not in withdrawn
+            )
         except asyncio.CancelledError:
             raise
+        except Withdrawn:
+            return  # its partition left: the new owner delivers it, no outcome from here
         except Exception as exc:  # a defect must neither kill the worker nor stall the partition
             log.exception("delivery of %s to %s failed unexpectedly", pair.event.id, pair.hook.id)
             result = self.deliverer.crashed(pair, exc)

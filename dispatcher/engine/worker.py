@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, Producer
@@ -30,7 +31,6 @@ from dispatcher.metrics import Metrics
 from dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
-ABANDON_WAIT = 5.0  # seconds for the delivery loop to cut a revoked partition's pairs
 
 
 class Worker:
@@ -153,13 +153,9 @@ class Worker:
         def submit(pairs: list[Pair]) -> None:
             loop.call_soon_threadsafe(scheduler.start, pairs, intake)
 
-        def abandon(partitions: set[tuple[str, int]]) -> int:
-            cut = asyncio.run_coroutine_threadsafe(scheduler.abandon(intake, partitions), loop)
-            try:
-                return cut.result(timeout=ABANDON_WAIT)
-            except TimeoutError:
-                log.warning("deliveries of %s not cut within %gs", sorted(partitions), ABANDON_WAIT)
-                return 0
+        def release(partitions: set[tuple[str, int]], wait: float) -> Future[int]:
+            coroutine = scheduler.release(intake, partitions, wait)
+            return asyncio.run_coroutine_threadsafe(coroutine, loop)
 
         def on_stats(payload: str) -> None:
             intake.on_stats(payload)
@@ -174,7 +170,7 @@ class Worker:
             self.decoder,
             self.metrics,
             submit,
-            abandon,
+            release,
             topics,
             reports_ready=primary,
         )

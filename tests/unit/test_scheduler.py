@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 from prometheus_client import CollectorRegistry
 
+from dispatcher.delivery.judge import Verdict
+from dispatcher.delivery.sender import HookClient
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.pair import Pair
 from dispatcher.engine.scheduler import Scheduler
@@ -59,8 +62,10 @@ def test_a_pair_whose_client_cannot_be_built_is_dead_lettered_as_internal() -> N
     assert finished == [pair]
 
 
-def test_abandon_cuts_only_the_sinks_pairs_of_the_partitions_that_left() -> None:
-    hook = Hook.from_dict({"id": "h", "events": ["x"], "url": "https://h.example.com/"})
+def test_release_withdraws_the_pairs_not_started_and_waits_for_those_sending() -> None:
+    hook = Hook.from_dict(
+        {"id": "h", "events": ["x"], "url": "https://h.example.com/", "concurrency": 3}
+    )
 
     def pair(partition: int, offset: int) -> Pair:
         record = Record("t", partition, offset, None, b"{}", ())
@@ -68,17 +73,18 @@ def test_abandon_cuts_only_the_sinks_pairs_of_the_partitions_that_left() -> None
             record, Event(f"e{partition}-{offset}", "x", "/s"), hook, Source("t", 0, 0), "m"
         )
 
-    class Hanging:
-        """A client whose every request waits until the test lets it go."""
+    class Client(HookClient):
+        """The hook's real limits; each exchange waits until the test lets it end."""
 
         def __init__(self) -> None:
+            super().__init__(hook, httpx.MockTransport(lambda _r: httpx.Response(200)))
             self.release = asyncio.Event()
-            self.sent = 0
+            self.sent: list[str] = []
 
-        async def send(self, _request: Any) -> Any:
-            self.sent += 1
+        async def _exchange(self, request: httpx.Request) -> Verdict:
+            self.sent.append(request.headers["webhook-id"])
             await self.release.wait()
-            raise RuntimeError("released")  # ends as an `internal` dead letter: still a result
+            return Verdict(ok=True, status=200)
 
     class Sink:
         def __init__(self) -> None:
@@ -87,24 +93,32 @@ def test_abandon_cuts_only_the_sinks_pairs_of_the_partitions_that_left() -> None
         def finish(self, _p: Pair) -> Any:
             return lambda: None
 
-    async def run() -> tuple[int, Sink, Sink]:
-        client = Hanging()
+    async def run() -> tuple[int, list[str], Sink, Sink]:
+        client = Client()
         scheduler = Scheduler(Deliverer(Metrics(CollectorRegistry()), (), 0), lambda _h: client)
         leaving, staying = Sink(), Sink()
-        scheduler.start([pair(0, 1), pair(0, 2), pair(1, 1)], leaving)  # type: ignore[arg-type]
+        # three slots: two pairs of the leaving partition and one of another sink are sending;
+        # the third pair of the leaving partition waits for a slot
+        scheduler.start([pair(0, 1), pair(0, 2)], leaving)  # type: ignore[arg-type]
         scheduler.start([pair(0, 1)], staying)  # type: ignore[arg-type]
+        scheduler.start([pair(0, 3)], leaving)  # type: ignore[arg-type]
 
-        async def all_sent() -> None:
-            while client.sent < 4:
+        async def sending(count: int) -> None:
+            while len(client.sent) < count:
                 await asyncio.sleep(0)
 
-        await asyncio.wait_for(all_sent(), 5)
-        cut = await scheduler.abandon(leaving, {("t", 0)})  # type: ignore[arg-type]
+        await asyncio.wait_for(sending(3), 5)
+        releasing = asyncio.create_task(
+            scheduler.release(leaving, {("t", 0)}, wait=5)  # type: ignore[arg-type]
+        )
+        await asyncio.sleep(0)  # the partition is withdrawn; then the sending ones end
         client.release.set()
+        cut = await releasing
         await scheduler.drain(5)
-        return cut, leaving, staying
+        return cut, client.sent, leaving, staying
 
-    cut, leaving, staying = asyncio.run(run())
-    assert cut == 2
-    assert [o.event_id for o in leaving.writer.written] == ["e1-1"]
+    cut, sent, leaving, staying = asyncio.run(run())
+    assert cut == 0  # the two sending ended within the wait
+    assert len(sent) == 3  # the one waiting for a slot never started: its partition left
+    assert [o.event_id for o in leaving.writer.written] == ["e0-1", "e0-2"]
     assert [o.event_id for o in staying.writer.written] == ["e0-1"]
