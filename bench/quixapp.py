@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import tempfile
 from typing import Any
 
 import httpx
@@ -21,8 +22,16 @@ from bench.workload import hook_ids, render_and_sign, result
 
 
 def main(bootstrap: str, topic: str, group: str, results: str, urls: str, timeout: float) -> None:
+    with tempfile.TemporaryDirectory(prefix="quix-state-") as state:  # not ./state in the repo
+        run(bootstrap, topic, group, results, urls, timeout, state)
+
+
+def run(
+    bootstrap: str, topic: str, group: str, results: str, urls: str, timeout: float, state: str
+) -> None:
     targets = list(zip(hook_ids("quix", urls), urls.split(","), strict=True))
     app = Application(
+        state_dir=state,
         broker_address=bootstrap,
         consumer_group=group,
         auto_offset_reset="earliest",
