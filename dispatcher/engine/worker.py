@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import threading
@@ -65,6 +66,9 @@ class Worker:
 
     def run(self, *, install_signals: bool = True) -> None:
         asyncio.run(self._main(install_signals))
+        # The Kafka clients sit in reference cycles (callbacks naming their loop): collect them
+        # now, or a stopped worker's librdkafka threads go on talking to the cluster.
+        gc.collect()
 
     async def _main(self, install_signals: bool) -> None:
         loop = asyncio.get_running_loop()
