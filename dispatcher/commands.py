@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dispatcher.errors import ConfigError
 from dispatcher.hooks.matching import HookIndex
+from dispatcher.logs import KAFKA
 from dispatcher.settings import Settings, default_config_path, load_settings
 
 
@@ -141,7 +142,7 @@ def produce(args: argparse.Namespace) -> int:
     }
     topic = args.topic or settings.topics.events[0]
     check_reachable(settings, timeout=10)
-    producer = Producer(settings.kafka_config())
+    producer = Producer({**settings.kafka_config(), "logger": KAFKA})
     key = args.key.encode() if args.key else None
     if args.avro:
         from dispatcher.avro import produce_value

@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.events import Record
+from dispatcher.logs import KAFKA
 from dispatcher.settings import Settings
 
 METADATA_TIMEOUT = 10.0
@@ -41,6 +42,7 @@ def scan_config(settings: Settings) -> dict[str, Any]:
         "isolation.level": "read_committed",
         "auto.offset.reset": "earliest",
         "fetch.wait.max.ms": 100,  # an empty partition reports its end this soon
+        "logger": KAFKA,
     }
 
 

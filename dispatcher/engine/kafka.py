@@ -10,6 +10,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from dispatcher.errors import KafkaUnavailable
+from dispatcher.logs import KAFKA
 from dispatcher.settings import Settings
 
 OUTPUT_PARTITIONS = 6
@@ -27,6 +28,7 @@ def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str
         "auto.offset.reset": "earliest",
         "statistics.interval.ms": 5000,
         "queued.max.messages.kbytes": 16384,
+        "logger": KAFKA,
         **extra,
     }
 
@@ -40,6 +42,7 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "linger.ms": 5,
         "compression.type": "lz4",
         "queue.buffering.max.messages": 200_000,
+        "logger": KAFKA,
         **extra,
     }
 

@@ -32,6 +32,7 @@ from dispatcher.hooks.loader import (
 )
 from dispatcher.hooks.matching import HookIndex
 from dispatcher.hooks.model import SECRET_AUTH_KEYS, Hook
+from dispatcher.logs import KAFKA
 from dispatcher.scan import scan
 from dispatcher.secrets import is_reference
 from dispatcher.settings import Settings
@@ -248,6 +249,7 @@ class HookStore:
                     "transactional.id": f"dugaa-hooks-{uuid.uuid4().hex}",
                     "enable.idempotence": True,
                     "acks": "all",
+                    "logger": KAFKA,
                 }
             )
             try:
