@@ -26,11 +26,11 @@ from dispatcher.hooks.matching import HookIndex
 from dispatcher.hooks.model import Hook
 from dispatcher.hooks.store import HookStore, refusals
 from dispatcher.openapi import openapi_document
-from dispatcher.replay import selection_from
+from dispatcher.replay import parse_moment, selection_from
 from dispatcher.replaying import ReplayOptions
 from dispatcher.replayjobs import ReplayJobs
 from dispatcher.results import recent_outcomes
-from dispatcher.scan import scan
+from dispatcher.scan import Start, scan
 from dispatcher.secrets import resolve
 from dispatcher.settings import Settings
 
@@ -197,10 +197,17 @@ class AdminApi:
         found = recent_outcomes(self.settings, params["id"], max(1, min(limit, 500)))
         return json_response(200, {"hook_id": params["id"], "outcomes": found})
 
-    def dead_letters(self, _request: Request, _params: Params) -> Response:
+    def dead_letters(self, request: Request, _params: Params) -> Response:
+        since = parse_qs(request.query).get("since", [None])[0]
+        try:
+            start = (
+                Start() if since is None else Start(int(parse_moment(since, time.time()) * 1000))
+            )
+        except ValueError as exc:
+            return _error(422, f"since: {exc}")
         by_hook: dict[str, dict[str, int]] = {}
         total = 0
-        for record in scan(self.settings, self.settings.topics.dead_letter):
+        for record in scan(self.settings, self.settings.topics.dead_letter, start):
             hook = (record.header("dispatcher.hook.id") or b"").decode("utf-8", "replace")
             kind = (record.header("dispatcher.error.kind") or b"").decode("utf-8", "replace")
             kinds = by_hook.setdefault(hook or "(none)", {})

@@ -74,6 +74,7 @@ class LoopbackServer:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.sleep(0)  # one more turn: the closed transports release their sockets
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
@@ -122,8 +123,9 @@ class Receiver(LoopbackServer):
                 if request is None:
                     break
                 behaviour = self._behaviour(request)
-                if behaviour.hang:
-                    await asyncio.Event().wait()
+                if behaviour.hang:  # never answer; let go once the client gives up
+                    await reader.read()
+                    break
                 if behaviour.delay:
                     await asyncio.sleep(behaviour.delay)
                 writer.write(_response(behaviour, self._status(request, behaviour)))

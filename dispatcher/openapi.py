@@ -80,6 +80,14 @@ LIMIT = {
     "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 20},
 }
 
+SINCE = {
+    "name": "since",
+    "in": "query",
+    "description": "Count only what was dead-lettered since: ISO 8601, or an age such as 24h "
+    "(default: the whole topic).",
+    "schema": {"type": "string"},
+}
+
 
 @cache
 def openapi_document() -> dict[str, Any]:
@@ -148,6 +156,8 @@ def openapi_document() -> dict[str, Any]:
             "get": _op(
                 "Dead letters counted by hook and error kind.",
                 (200, _ref("DeadLetterCounts"), "The counts."),
+                errors=(422,),
+                params=(SINCE,),
             )
         },
         "/api/replays": {

@@ -164,6 +164,10 @@ def test_outcomes_dead_letters_and_a_replay_through_the_api(
             assert {o["event_id"] for o in outcomes["outcomes"]} <= {e["id"] for e in events}
             counts = client.get("/api/dead-letters").json()
             assert counts == {"total": 3, "by_hook": {"tax": {"http_status": 3}}}
+            assert client.get("/api/dead-letters", params={"since": "1h"}).json() == counts
+            later = client.get("/api/dead-letters", params={"since": "2999-01-01T00:00:00Z"})
+            assert later.json() == {"total": 0, "by_hook": {}}
+            assert client.get("/api/dead-letters", params={"since": "soon"}).status_code == 422
 
             selection = {"hook": "tax", "since": "1h", "error_kind": ["http_status"]}
             assert client.post("/api/replays", json=selection).status_code == 401
