@@ -142,25 +142,25 @@ class ConsumerLoop:
             if isinstance(intake, Undecodable):
                 self.metrics.decode_failures.labels(record.topic).inc()
                 self.metrics.dead_letters.labels("", "decode").inc()
-                self.tracker.add(record.topic, record.partition, record.offset, 1)
+                self.tracker.add(record.topic, record.partition, record.offset, 1, record)
                 records = decode_failure_records(self.settings.topics, record, intake.error, now)
                 self.writer.write_now(records, self._finisher(record))
                 continue
             assert isinstance(intake, Pairs)
-            self.tracker.add(record.topic, record.partition, record.offset, len(intake.pairs))
+            self.tracker.add(
+                record.topic, record.partition, record.offset, len(intake.pairs), record
+            )
             batch.extend(intake.pairs)
         if batch:
             self.submit(batch)
 
     def finish(self, pair: Pair) -> Callable[[], None]:
         """The completion callback of `pair` (runs on this thread, from a producer ack)."""
-        topic, partition, offset = pair.position
-        tracker = self.tracker
-        return lambda: tracker.finish(topic, partition, offset)
+        return self._finisher(pair.record)
 
     def _finisher(self, record: Record) -> Callable[[], None]:
         tracker = self.tracker
-        return lambda: tracker.finish(record.topic, record.partition, record.offset)
+        return lambda: tracker.finish(record.topic, record.partition, record.offset, record)
 
     # -- committing --------------------------------------------------------------------------
 

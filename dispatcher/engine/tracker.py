@@ -10,26 +10,32 @@ class PartitionTracker:
 
     Pairs finish in any order; `advance()` returns the offset to commit (the one after the
     highest offset whose pairs, and every lower offset's pairs, are all finished).
+
+    Each offset is added with a token (the consumed record) that its completions must bring: a
+    partition revoked and assigned back is consumed again from its committed offset, and a late
+    completion from before must not count for the record taken in again.
     """
 
-    __slots__ = ("_committed", "_order", "_remaining")
+    __slots__ = ("_committed", "_order", "_remaining", "_tokens")
 
     def __init__(self) -> None:
         self._order: deque[int] = deque()
         self._remaining: dict[int, int] = {}
+        self._tokens: dict[int, object] = {}
         self._committed: int | None = None
 
-    def add(self, offset: int, pairs: int) -> None:
+    def add(self, offset: int, pairs: int, token: object = None) -> None:
         """Start tracking `offset` with `pairs` unfinished pairs (0: finished at once)."""
         if offset in self._remaining or (self._order and offset < self._order[-1]):
             raise ValueError(f"offset {offset} added out of order")
         self._order.append(offset)
         self._remaining[offset] = pairs
+        self._tokens[offset] = token
 
-    def finish(self, offset: int) -> None:
+    def finish(self, offset: int, token: object = None) -> None:
         """One pair of `offset` has reached an end (its record is acknowledged)."""
         left = self._remaining.get(offset)
-        if left is None or left <= 0:
+        if left is None or left <= 0 or self._tokens[offset] is not token:
             return
         self._remaining[offset] = left - 1
 
@@ -39,6 +45,7 @@ class PartitionTracker:
         while self._order and self._remaining[self._order[0]] == 0:
             offset = self._order.popleft()
             del self._remaining[offset]
+            del self._tokens[offset]
             moved = offset + 1
         if moved is not None:
             self._committed = moved
@@ -65,13 +72,17 @@ class OffsetTracker:
     def __init__(self) -> None:
         self._partitions: dict[tuple[str, int], PartitionTracker] = {}
 
-    def add(self, topic: str, partition: int, offset: int, pairs: int) -> None:
-        self._partitions.setdefault((topic, partition), PartitionTracker()).add(offset, pairs)
+    def add(
+        self, topic: str, partition: int, offset: int, pairs: int, token: object = None
+    ) -> None:
+        self._partitions.setdefault((topic, partition), PartitionTracker()).add(
+            offset, pairs, token
+        )
 
-    def finish(self, topic: str, partition: int, offset: int) -> None:
+    def finish(self, topic: str, partition: int, offset: int, token: object = None) -> None:
         tracker = self._partitions.get((topic, partition))
         if tracker is not None:
-            tracker.finish(offset)
+            tracker.finish(offset, token)
 
     def advance(self) -> dict[tuple[str, int], int]:
         """Every partition whose commit position moved, with its new position."""

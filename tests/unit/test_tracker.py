@@ -211,3 +211,16 @@ def test_the_commit_position_never_passes_an_unfinished_offset_and_ends_after_th
     assert positions == sorted(set(positions))
     assert tracker.committed == entries[-1][0] + 1
     assert tracker.pending == 0
+
+
+def test_a_completion_from_before_a_revoke_does_not_count_for_the_record_taken_in_again() -> None:
+    tracker = OffsetTracker()
+    before, again = object(), object()  # the record as consumed before and after the revoke
+    tracker.add("t", 0, 10, 2, before)
+    tracker.drop("t", 0)  # revoked, then assigned back: consumed again from offset 10
+    tracker.add("t", 0, 10, 2, again)
+    tracker.finish("t", 0, 10, before)  # a late acknowledgement of a pair from before
+    tracker.finish("t", 0, 10, again)
+    assert tracker.advance() == {}  # one of the two pairs taken in again is still running
+    tracker.finish("t", 0, 10, again)
+    assert tracker.advance() == {("t", 0): 11}
