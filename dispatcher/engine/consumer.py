@@ -190,7 +190,9 @@ class ConsumerLoop:
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         keys = {(tp.topic, tp.partition) for tp in partitions}
         log.info("revoking %s", _names(partitions))
-        self._release(keys, min(REVOKE_WAIT, self.settings.drain_timeout))
+        # stopping: the drain has already given in-flight pairs their time
+        wait = 0.0 if self.stopping.is_set() else min(REVOKE_WAIT, self.settings.drain_timeout)
+        self._release(keys, wait)
         self._store()
         try:
             consumer.commit(asynchronous=False)
