@@ -24,11 +24,6 @@ class Pair:
     tier: int = -1
 
     @property
-    def position(self) -> tuple[str, int, int]:
-        """The consumed record's (topic, partition, offset): what its completion unblocks."""
-        return (self.record.topic, self.record.partition, self.record.offset)
-
-    @property
     def ordering_key(self) -> tuple[str, bytes] | None:
         """The (hook, event key) this pair must keep order within, if the hook orders by key."""
         if self.hook.ordering != "key" or self.record.key is None:

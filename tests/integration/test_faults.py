@@ -22,6 +22,16 @@ def delivered_ids(records: list) -> set[str]:
     return {r.json()["event_id"] for r in records if r.json()["outcome"] == "delivered"}
 
 
+def every_event_delivered(deployment: Deployment, expected: set[str], timeout: float) -> None:
+    """Lost = 0: waits until each of `expected` has a `delivered` result; TimeoutError if not."""
+    collect_until(
+        deployment.bootstrap,
+        deployment.results,
+        lambda records: delivered_ids(records) >= expected,
+        timeout,
+    )
+
+
 def produce(deployment: Deployment, count: int) -> set[str]:
     events = [cloud_event("order.paid", {"i": i}) for i in range(count)]
     for start in range(0, count, 5000):
@@ -56,12 +66,9 @@ def test_sigkill_of_one_of_two_workers_three_times_loses_nothing(
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=30)
             victim = deployment.process()
-        results = collect_until(
-            kafka_bootstrap, deployment.results, lambda rs: delivered_ids(rs) >= expected, 300
-        )
+        every_event_delivered(deployment, expected, 300)
         assert stop(steady) == 0
         assert stop(victim) == 0
-        assert expected - delivered_ids(results) == set()
 
 
 @pytest.mark.timeout(600)
@@ -99,12 +106,9 @@ def test_workers_added_and_removed_ten_times_lose_nothing(
                 )
             else:
                 assert stop(workers.pop(0)) == 0
-        results = collect_until(
-            kafka_bootstrap, deployment.results, lambda rs: delivered_ids(rs) >= expected, 300
-        )
+        every_event_delivered(deployment, expected, 300)
         for worker in workers:
             assert stop(worker) == 0
-        assert expected - delivered_ids(results) == set()
 
 
 @pytest.mark.timeout(600)
@@ -125,11 +129,8 @@ def test_a_broker_restart_mid_run_loses_nothing(
         worker = deployment.process()
         wait_for(lambda: len(receiver.received()) >= count // 3, 240, message="progress")
         assert local_kafka.restart() == kafka_bootstrap
-        results = collect_until(
-            kafka_bootstrap, deployment.results, lambda rs: delivered_ids(rs) >= expected, 300
-        )
+        every_event_delivered(deployment, expected, 300)
         assert stop(worker) == 0
-        assert expected - delivered_ids(results) == set()
 
 
 @pytest.mark.timeout(300)
@@ -149,10 +150,7 @@ def test_sigterm_with_a_thousand_requests_in_flight_drains_within_the_deadline(
         worker = deployment.process()
         wait_for(lambda: len(receiver.received()) >= 1000, 120, message="1,000 requests in flight")
         assert stop(worker, signal.SIGTERM, timeout=25) == 0  # drain_timeout is 20s
-        results = collect_until(
-            kafka_bootstrap, deployment.results, lambda rs: delivered_ids(rs) >= expected, 30
-        )
-        assert expected - delivered_ids(results) == set()
+        every_event_delivered(deployment, expected, 30)
 
 
 @pytest.mark.timeout(300)
@@ -170,11 +168,8 @@ def test_run_with_two_worker_processes_shares_the_work_and_stops_on_sigterm(
         )
         expected = produce(deployment, 2000)
         process = deployment.process("--workers", "2")
-        results = collect_until(
-            kafka_bootstrap, deployment.results, lambda rs: delivered_ids(rs) >= expected, 180
-        )
+        every_event_delivered(deployment, expected, 180)
         assert stop(process) == 0
-        assert expected - delivered_ids(results) == set()
         log = deployment.log_path.read_text()
         assert "worker-0" in log
         assert "worker-1" in log
@@ -201,11 +196,8 @@ def test_a_partition_paused_when_revoked_is_consumed_when_it_comes_back(
         second = deployment.process()
         wait_for(lambda: len(_assignments(deployment)) >= 2, 60, message="the second's share")
         assert stop(second) == 0  # its partition goes back to the first worker, unpaused
-        results = collect_until(
-            kafka_bootstrap, deployment.results, lambda rs: delivered_ids(rs) >= expected, 60
-        )
+        every_event_delivered(deployment, expected, 60)
         assert stop(first) == 0
-        assert expected - delivered_ids(results) == set()
 
 
 @pytest.mark.timeout(300)
@@ -227,9 +219,7 @@ def test_pairs_still_running_when_their_partition_leaves_are_cut_not_duplicated(
         wait_for(lambda: len(receiver.received()) >= 40, 60, message="every pair in flight")
         second = deployment.process()
         wait_for(lambda: deployment.committed() == 40, 90, message="every pair finished")
-        collect_until(
-            kafka_bootstrap, deployment.results, lambda rs: delivered_ids(rs) >= expected, 30
-        )
+        every_event_delivered(deployment, expected, 30)
         assert stop(first) == 0
         assert stop(second) == 0
         assert deployment.written(deployment.results) == 40  # one result record per event

@@ -59,7 +59,11 @@ def test_an_event_becomes_one_pair_per_matching_hook_in_definition_order() -> No
         assert pair.attempts == 0
         assert pair.first_attempt_at is None
         assert pair.tier == -1
-        assert pair.position == ("dugaa.events", 3, 41)
+        assert (pair.record.topic, pair.record.partition, pair.record.offset) == (
+            "dugaa.events",
+            3,
+            41,
+        )
     assert taken.pairs[0].idempotency_key != taken.pairs[1].idempotency_key
 
 
@@ -119,7 +123,7 @@ def test_a_due_retry_record_is_one_pair_to_its_own_hook_carrying_its_state() -> 
     assert pair.hook.id == "crm"
     assert pair.record is rec
     assert pair.source == Source("dugaa.events", 3, 41)
-    assert pair.position == (TIER_TOPIC, 3, 5)
+    assert (pair.record.topic, pair.record.partition, pair.record.offset) == (TIER_TOPIC, 3, 5)
     assert pair.idempotency_key == "msg_original"
     assert pair.attempts == 4
     assert pair.first_attempt_at == NOW - 100
