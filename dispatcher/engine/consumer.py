@@ -9,7 +9,6 @@ partitions until their head record is due.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -215,12 +214,18 @@ class ConsumerLoop:
         if not any(self.tracker.pending(*key) for key in keys):
             return
         deadline = time.monotonic() + wait
-        released = self.release(keys, wait)
+        try:
+            released = self.release(keys, wait)
+        except RuntimeError as exc:  # the delivery loop is gone: nothing of it runs any more
+            log.warning("could not release %s: %s", _names_of(keys), exc)
+            return
         while not released.done() and time.monotonic() < deadline + RELEASE_GRACE:
             self.producer.poll(0.02)  # the acks of outcomes written meanwhile
             self.writer.flush_unsent()
         if not released.done():
             log.warning("the deliveries of %s did not stop in time", _names_of(keys))
+        elif released.exception() is not None:  # a defect must not escape a rebalance callback
+            log.error("releasing %s failed: %r", _names_of(keys), released.exception())
         elif cut := released.result():
             log.warning("%d deliveries cut: %s left this worker", cut, _names_of(keys))
         self.writer.flush_unsent()
@@ -281,20 +286,6 @@ class ConsumerLoop:
             self.stop()
             return
         log.warning("consumer error: %s", error)
-
-    # -- statistics -------------------------------------------------------------------------
-
-    def on_stats(self, payload: str) -> None:
-        """librdkafka statistics: consumer lag per assigned partition."""
-        try:
-            stats = json.loads(payload)
-        except ValueError:
-            return
-        for topic, body in stats.get("topics", {}).items():
-            for number, partition in body.get("partitions", {}).items():
-                key = (topic, int(number))
-                if key in self.assigned and partition.get("consumer_lag", -1) >= 0:
-                    self.metrics.consumer_lag.labels(topic, number).set(partition["consumer_lag"])
 
 
 def _names(partitions: list[TopicPartition]) -> str:

@@ -21,6 +21,7 @@ from dispatcher.delivery.clients import ClientPool
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.kafka import check_reachable, consumer_config, ensure_topics, producer_config
+from dispatcher.engine.lag import record_lag
 from dispatcher.engine.pair import Pair
 from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.writer import OutcomeWriter
@@ -162,7 +163,7 @@ class Worker:
             return asyncio.run_coroutine_threadsafe(coroutine, loop)
 
         def on_stats(payload: str) -> None:
-            intake.on_stats(payload)
+            record_lag(payload, intake.assigned, self.metrics.consumer_lag)
 
         consumer = Consumer(consumer_config(settings, group_id, stats_cb=on_stats))
         intake = ConsumerLoop(
