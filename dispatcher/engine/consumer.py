@@ -102,12 +102,15 @@ class ConsumerLoop:
         self.pauses.adjust(self.assigned, self.tracker, time.time())
 
     def _fetch(self) -> list[Any]:
-        """What is buffered, up to a batch; else wait up to POLL_SECONDS for the first record.
+        """What is buffered, up to a batch and the room left in the total window; else wait up
+        to POLL_SECONDS for the first record.
 
         `consume(n, timeout)` returns only when n records are there or the timeout is up, so
         one blocking call made every record wait up to POLL_SECONDS below BATCH records/turn.
+        A batch could otherwise overshoot the window before the pauses apply, by up to BATCH.
         """
-        messages: list[Any] = self.consumer.consume(BATCH, 0)
+        room = self.settings.max_inflight - self.tracker.total_pending()
+        messages: list[Any] = self.consumer.consume(min(BATCH, max(room, 1)), 0)
         return messages or self.consumer.consume(1, POLL_SECONDS)
 
     def stop(self) -> None:

@@ -194,3 +194,28 @@ def test_a_rate_limited_hook_spreads_its_requests(kafka_bootstrap: str, tmp_path
         assert times[-1] - times[0] >= 1.9
         # and without the limit the 60 arrive within a fraction of a second
         assert len(times) == 60
+
+
+def test_the_in_flight_window_bounds_the_requests_open_at_once(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """300 events queued, a 1 s endpoint, a window of 50 in total (40 per partition): never
+    more than 50 requests open at once, and every event still delivered."""
+    with Receiver({"/erp": Behaviour(delay=1.0)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/erp", ["order.paid"], concurrency=1000)],
+            partitions=2,
+            extra={"max_inflight": 50, "max_inflight_per_partition": 40},
+        )
+        events = [cloud_event("order.paid", {"i": i}) for i in range(300)]
+        deployment.produce_events(events, keys=[f"k{i}" for i in range(300)])
+        with deployment.worker():
+            collect_until(kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 300, 120)
+        arrivals = sorted(r.at for r in receiver.received())
+        # each request is open at least 1 s: all arrivals within 0.9 s are open together
+        open_at_once = max(
+            sum(1 for t in arrivals[i:] if t - start < 0.9) for i, start in enumerate(arrivals)
+        )
+        assert 40 <= open_at_once <= 51  # the window was used, and held (one record of slack)
