@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from xml.parsers import expat
 
 from dispatcher.render.convert import text_of
 
@@ -26,11 +27,30 @@ _TEXT_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"}
 _ATTR_ESCAPES = {**_TEXT_ESCAPES, '"': "&quot;", "\n": "&#10;", "\t": "&#9;"}
 _TEXT_SPECIAL = re.compile("[&<>\r]")
 _ATTR_SPECIAL = re.compile('[&<>\r\n\t"]')
+_NAMES: dict[str, bool] = {}  # names already judged (hook fields and data keys repeat)
+_NAMES_KEPT = 4096
 
 
 def is_xml_name(name: str) -> bool:
-    """Whether `name` can be an element or attribute name (an XML Name without a `:` prefix)."""
-    return _NAME.fullmatch(name) is not None
+    """Whether `name` can be an element or attribute name: an XML Name without a `:` prefix,
+    that expat accepts too. Expat (behind Python's and PHP's parsers, among others) still uses
+    the older, narrower tables of name characters: it refuses U+F900 (a compatibility ideograph), which XML 1.0's
+    fifth edition allows."""
+    known = _NAMES.get(name)
+    if known is None:
+        known = _NAME.fullmatch(name) is not None and _expat_accepts(name)
+        if len(_NAMES) < _NAMES_KEPT and len(name) <= 128:
+            _NAMES[name] = known
+    return known
+
+
+def _expat_accepts(name: str) -> bool:
+    parser = expat.ParserCreate()
+    try:
+        parser.Parse(f"<{name}/>", True)
+    except expat.ExpatError:
+        return False
+    return True
 
 
 def xml_body(
