@@ -18,6 +18,8 @@ from urllib.parse import parse_qs
 
 from dispatcher import hooktest
 from dispatcher.admin import AdminServer, Request, json_response
+from dispatcher.config.secrets import resolve
+from dispatcher.config.settings import Settings
 from dispatcher.errors import DecodeError, KafkaUnavailable
 from dispatcher.events import Event
 from dispatcher.hooks.commands import describe
@@ -31,8 +33,6 @@ from dispatcher.replaying import ReplayOptions
 from dispatcher.replayjobs import ReplayJobs
 from dispatcher.results import recent_outcomes
 from dispatcher.scan import Start, scan
-from dispatcher.secrets import resolve
-from dispatcher.settings import Settings
 
 Response = tuple[int, str, bytes]
 Params = dict[str, str]

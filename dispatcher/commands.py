@@ -9,10 +9,10 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dispatcher.config.settings import Settings, default_config_path, load_settings
 from dispatcher.errors import ConfigError
 from dispatcher.hooks.matching import HookIndex
 from dispatcher.logs import KAFKA
-from dispatcher.settings import Settings, default_config_path, load_settings
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -172,7 +172,7 @@ def produce(args: argparse.Namespace) -> int:
 
 
 def decrypt(args: argparse.Namespace) -> int:
-    from dispatcher.secrets import resolve
+    from dispatcher.config.secrets import resolve
     from dispatcher.security.encryption import DecryptionError, decrypt_payload
 
     try:

@@ -23,13 +23,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
+from dispatcher.config.settings import Settings, Topics
 from dispatcher.devkafka import LocalKafka
 from dispatcher.devreceiver import Behaviour, Received, Receiver
 from dispatcher.engine.worker import Worker
 from dispatcher.hooks.loader import load_hooks_file
 from dispatcher.hooks.matching import HookIndex
 from dispatcher.hooks.model import Hook
-from dispatcher.settings import Settings, Topics
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "deploy" / "examples" / "hooks"
 DEMO_HOOKS = ("sms-gateway", "payment", "shipping")

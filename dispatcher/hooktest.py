@@ -10,14 +10,14 @@ from typing import Any
 
 import httpx
 
+from dispatcher.config.secrets import MASK
+from dispatcher.config.settings import Settings
 from dispatcher.delivery.clients import ClientPool
 from dispatcher.delivery.request import build_request, idempotency_key
 from dispatcher.errors import DeliveryError
 from dispatcher.events import Event
 from dispatcher.hooks.commands import mask_url
 from dispatcher.hooks.model import Hook
-from dispatcher.secrets import MASK
-from dispatcher.settings import Settings
 
 _SENSITIVE = re.compile(r"auth|token|key|secret|pass|cookie|signature|session", re.IGNORECASE)
 CREDENTIALS_NOTE = "credentials and signatures are added when sending, and never shown"

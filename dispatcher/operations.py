@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dispatcher.config.settings import Settings
 from dispatcher.engine.kafka import check_reachable
 from dispatcher.errors import ConfigError
 from dispatcher.hooks.commands import list_hooks, show_hook
@@ -21,7 +22,6 @@ from dispatcher.hooks.store import HookStore, definitions_in_file, hooks_in_forc
 from dispatcher.outcomes import iso
 from dispatcher.replay import Plan, Summary
 from dispatcher.replaying import ReplayOptions, prepare, run_replay
-from dispatcher.settings import Settings
 
 
 def apply_hooks(settings: Settings, path: str | Path) -> int:

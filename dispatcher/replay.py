@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, get_args
 
-from dispatcher.durations import parse_duration
+from dispatcher.config.durations import parse_duration
 from dispatcher.errors import ErrorKind
 from dispatcher.events import Record
 from dispatcher.hooks.matching import HookIndex

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from confluent_kafka import Producer
 
+from dispatcher.config.settings import Settings
 from dispatcher.delivery.clients import ClientPool
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.kafka import producer_config
@@ -29,7 +30,6 @@ from dispatcher.outcomes import Outcome
 from dispatcher.replay import DeadLetter, Plan, Selection, Summary, plan, reasons, select
 from dispatcher.results import delivered_keys
 from dispatcher.scan import Start, scan
-from dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
 Report = Callable[[Summary], None]

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dispatcher.config.settings import Settings
 from dispatcher.errors import DispatcherError
 from dispatcher.hooks.matching import HookIndex
 from dispatcher.outcomes import iso
 from dispatcher.replay import Plan, Summary
 from dispatcher.replaying import ReplayOptions, run_replay
-from dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
 KEPT = 50

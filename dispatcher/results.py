@@ -6,8 +6,8 @@ import json
 import logging
 from typing import Any
 
+from dispatcher.config.settings import Settings
 from dispatcher.scan import Start, scan
-from dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.events import Record
 from dispatcher.logs import KAFKA
-from dispatcher.settings import Settings
 
 METADATA_TIMEOUT = 10.0
 

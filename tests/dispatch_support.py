@@ -18,11 +18,11 @@ from typing import Any
 import yaml
 from kafka_support import Outgoing, create_topic, produce, wait_for
 
+from dispatcher.config.settings import Settings, load_settings
 from dispatcher.engine.worker import Worker
 from dispatcher.hooks.loader import load_hooks_file
 from dispatcher.hooks.matching import HookIndex
 from dispatcher.metrics import Metrics
-from dispatcher.settings import Settings, load_settings
 
 RUNNING: list[subprocess.Popen[bytes]] = []  # every `dispatcher run` a test started
 

@@ -10,8 +10,8 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from dispatcher.avro.schemas import AvroSchema, NamedSchemas
+from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError, DecodeError
-from dispatcher.secrets import Secret
 
 NOT_FOUND = 404
 MAX_REFERENCE_DEPTH = 16

@@ -18,6 +18,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from dispatcher.config.settings import Settings
 from dispatcher.engine.intake import Decoder, NotYetDue, Pairs, Undecodable, take_event, take_retry
 from dispatcher.engine.pair import Pair
 from dispatcher.engine.pauses import Pauses
@@ -26,7 +27,6 @@ from dispatcher.engine.writer import OutcomeWriter, decode_failure_records
 from dispatcher.events import Record
 from dispatcher.hooks.matching import HookIndex
 from dispatcher.metrics import Metrics
-from dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
 BATCH = 500

@@ -9,9 +9,9 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.logs import KAFKA
-from dispatcher.settings import Settings
 
 OUTPUT_PARTITIONS = 6
 

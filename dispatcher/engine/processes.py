@@ -16,9 +16,9 @@ def _worker_main(config: str | None, index: int, log_level: str) -> None:
 
     from dispatcher import logs
     from dispatcher.commands import load_hooks
+    from dispatcher.config.settings import load_settings
     from dispatcher.engine import collector
     from dispatcher.engine.worker import Worker
-    from dispatcher.settings import load_settings
     from dispatcher.signals import stop_quietly_until_started
 
     stop_quietly_until_started()

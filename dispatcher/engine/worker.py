@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, Producer
 from dispatcher.admin import AdminServer
 from dispatcher.adminapi import register_admin_api
 from dispatcher.avro import event_decoder, result_serializer
+from dispatcher.config.settings import Settings
 from dispatcher.delivery.clients import ClientPool
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
@@ -30,7 +31,6 @@ from dispatcher.events import Event, Record
 from dispatcher.hooks.follower import follow_store
 from dispatcher.hooks.matching import HookIndex
 from dispatcher.metrics import Metrics
-from dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
 

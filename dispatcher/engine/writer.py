@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dispatcher.config.settings import Topics
 from dispatcher.engine.deliver import Handoff, Result
 from dispatcher.events import Headers, Record
 from dispatcher.metrics import Metrics
@@ -24,7 +25,6 @@ from dispatcher.outcomes import (
     original_headers,
     result_json,
 )
-from dispatcher.settings import Topics
 
 log = logging.getLogger(__name__)
 ResultEncoder = Callable[[Outcome], bytes]

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from dispatcher.config.secrets import is_reference
 from dispatcher.hooks.credentials import (
     Finding,
     KeyCheck,
@@ -24,7 +25,6 @@ from dispatcher.render.formats import nest
 from dispatcher.render.mapping import event_path, parse_template
 from dispatcher.render.paths import ROOT_PATHS, parse_path
 from dispatcher.render.xml import is_xml_name
-from dispatcher.secrets import is_reference
 
 SOURCES = ("from", "value", "template")
 OPERATORS = ("equals", "exists", "matches", "in")

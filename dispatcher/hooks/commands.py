@@ -16,10 +16,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from dispatcher.durations import format_duration
+from dispatcher.config.durations import format_duration
+from dispatcher.config.secrets import MASK, Secret
 from dispatcher.hooks.loader import load_hooks_text, validate_hooks_text
 from dispatcher.hooks.model import Expectation, FieldSpec, Hook
-from dispatcher.secrets import MASK, Secret
 
 _SENSITIVE = re.compile(r"auth|token|key|secret|pass|cookie|signature|session", re.IGNORECASE)
 COLUMNS = ("ID", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from dispatcher.config.secrets import Secret, is_reference, resolve
 from dispatcher.errors import SecretError
-from dispatcher.secrets import Secret, is_reference, resolve
 from dispatcher.security.signing import check_secret
 
 Steps = tuple[str | int, ...]

@@ -15,13 +15,13 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.events import Record
 from dispatcher.hooks.matching import HookIndex
 from dispatcher.hooks.model import Hook
 from dispatcher.hooks.store import Offsets, ensure_store_topic, fold, merged
 from dispatcher.scan import partitions_of, scan_config
-from dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from dispatcher.durations import parse_duration, parse_rate
-from dispatcher.secrets import Secret, resolve, resolve_tree
+from dispatcher.config.durations import parse_duration, parse_rate
+from dispatcher.config.secrets import Secret, resolve, resolve_tree
 
 Format = Literal["json", "csv", "xml", "form"]
 Ordering = Literal["none", "key"]

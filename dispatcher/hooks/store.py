@@ -21,6 +21,8 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from ruamel.yaml import YAML
 
+from dispatcher.config.secrets import is_reference
+from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError, KafkaUnavailable
 from dispatcher.events import Record
 from dispatcher.hooks.loader import (
@@ -34,8 +36,6 @@ from dispatcher.hooks.matching import HookIndex
 from dispatcher.hooks.model import SECRET_AUTH_KEYS, Hook
 from dispatcher.logs import KAFKA
 from dispatcher.scan import scan
-from dispatcher.secrets import is_reference
-from dispatcher.settings import Settings
 
 Offsets = dict[int, int]
 TIMEOUT = 30.0

@@ -29,10 +29,10 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
+from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError, DispatcherError
 from dispatcher.hooks.model import EncryptionSpec
 from dispatcher.render import Body
-from dispatcher.secrets import Secret
 
 JWE_KEY_BYTES = {"A128GCM": 16, "A256GCM": 32, "A128CBC-HS256": 32, "A256CBC-HS512": 64}
 KEY_BYTES = {**JWE_KEY_BYTES, "C20P": 32, "fernet": 32}

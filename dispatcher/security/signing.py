@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from dispatcher.secrets import Secret
+from dispatcher.config.secrets import Secret
 
 PREFIX = "whsec_"
 VERSION = "v1"

@@ -11,9 +11,9 @@ import ssl
 
 import certifi
 
+from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError
 from dispatcher.hooks.model import Hook
-from dispatcher.secrets import Secret
 
 
 def ssl_context_for(hook: Hook) -> ssl.SSLContext:

@@ -18,10 +18,10 @@ from dispatch_support import Deployment, collect_until, hook
 from kafka_support import consume_all
 
 from dispatcher import __version__
+from dispatcher.config.secrets import Secret
 from dispatcher.devreceiver import Receiver
 from dispatcher.hooks.model import EncryptionKey, EncryptionSpec
 from dispatcher.render import Body
-from dispatcher.secrets import Secret
 from dispatcher.security.encryption import ALGORITHMS, encrypt_body, generate_key
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,8 +15,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from dispatcher.config.secrets import Secret
 from dispatcher.hooks.model import AuthSpec
-from dispatcher.secrets import Secret
 from dispatcher.security.auth import AuthError, OAuth2ClientCredentials, build_auth
 
 CLIENT_ID, CLIENT_SECRET = "dugaa", "s3cret/+value"

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
+from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError, PermanentError
 from dispatcher.hooks.model import AuthSpec
-from dispatcher.secrets import Secret
 from dispatcher.security.auth import AuthError, OAuth2ClientCredentials, build_auth
 
 WHSEC_OLD = "whsec_" + base64.b64encode(b"old-secret-0123456789abcdef").decode()

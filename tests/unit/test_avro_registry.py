@@ -23,9 +23,9 @@ from dispatcher.avro import (
 from dispatcher.avro.registry import registry_client
 from dispatcher.avro.schemas import AvroSchema, write
 from dispatcher.avro.wire import frame
+from dispatcher.config.secrets import Secret
 from dispatcher.errors import DecodeError
 from dispatcher.events import Event, Record
-from dispatcher.secrets import Secret
 
 
 def client_for(url: str) -> SchemaRegistryClient:

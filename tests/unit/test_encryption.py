@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jwcrypto import jwe, jwk
 
+from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError
 from dispatcher.hooks.model import EncryptionKey, EncryptionSpec
 from dispatcher.render import Body
-from dispatcher.secrets import Secret
 from dispatcher.security.encryption import (
     ALGORITHMS,
     JWE_KEY_BYTES,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dispatcher.config.settings import Settings, Topics
 from dispatcher.errors import ConfigError
 from dispatcher.events import Record
 from dispatcher.hooks.model import Hook
@@ -19,7 +20,6 @@ from dispatcher.hooks.store import (
     merged,
     refusals,
 )
-from dispatcher.settings import Settings, Topics
 
 
 def definition(hook_id: str = "crm", **extra: Any) -> dict[str, Any]:

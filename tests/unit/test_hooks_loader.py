@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError
 from dispatcher.hooks.commands import list_hooks, mask_url, show_hook, validate_command
 from dispatcher.hooks.loader import (
@@ -20,7 +21,6 @@ from dispatcher.hooks.loader import (
     load_hooks_text,
     validate_hooks_text,
 )
-from dispatcher.secrets import Secret
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "tests" / "data" / "broken-hooks.yaml"

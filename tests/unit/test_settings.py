@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from dispatcher.config.secrets import Secret
+from dispatcher.config.settings import Settings, Topics, load_settings
 from dispatcher.errors import ConfigError
-from dispatcher.secrets import Secret
-from dispatcher.settings import Settings, Topics, load_settings
 
 SECRET_VALUE = "s3cr3t-Pa55w0rd"
 

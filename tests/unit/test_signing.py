@@ -9,7 +9,7 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from dispatcher.secrets import Secret
+from dispatcher.config.secrets import Secret
 from dispatcher.security.signing import check_secret, secret_key, sign, verify
 
 OLD = Secret("whsec_" + base64.b64encode(b"old-secret-0123456789abcdef").decode())

@@ -17,9 +17,9 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from dispatcher.durations import format_duration, parse_duration
+from dispatcher.config.durations import format_duration, parse_duration
+from dispatcher.config.secrets import Secret, resolve_tree
 from dispatcher.errors import ConfigError
-from dispatcher.secrets import Secret, resolve_tree
 
 DEFAULT_PATH = "dispatcher.yaml"
 ENV_PREFIX = "DISPATCHER_"
