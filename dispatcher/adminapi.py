@@ -21,12 +21,12 @@ from dispatcher.admin import AdminServer, Request, json_response
 from dispatcher.config.secrets import resolve
 from dispatcher.config.settings import Settings
 from dispatcher.errors import DecodeError, KafkaUnavailable
-from dispatcher.events import Event
 from dispatcher.hooks.commands import describe
 from dispatcher.hooks.follower import StoreFollower
 from dispatcher.hooks.matching import HookIndex
-from dispatcher.hooks.model import Hook
 from dispatcher.hooks.store import HookStore, refusals
+from dispatcher.model.event import Event
+from dispatcher.model.hook import Hook
 from dispatcher.openapi import openapi_document
 from dispatcher.replay import parse_moment, selection_from
 from dispatcher.replaying import ReplayOptions

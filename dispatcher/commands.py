@@ -146,7 +146,7 @@ def produce(args: argparse.Namespace) -> int:
     key = args.key.encode() if args.key else None
     if args.avro:
         from dispatcher.avro import produce_value
-        from dispatcher.events import Event
+        from dispatcher.model.event import Event
 
         value, content_type = produce_value(
             Event.from_dict(event), topic=topic, schema_registry=settings.schema_registry

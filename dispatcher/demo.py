@@ -29,7 +29,7 @@ from dispatcher.devreceiver import Behaviour, Received, Receiver
 from dispatcher.engine.worker import Worker
 from dispatcher.hooks.loader import load_hooks_file
 from dispatcher.hooks.matching import HookIndex
-from dispatcher.hooks.model import Hook
+from dispatcher.model.hook import Hook
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "deploy" / "examples" / "hooks"
 DEMO_HOOKS = ("sms-gateway", "payment", "shipping")

@@ -15,9 +15,9 @@ from dispatcher.config.settings import Settings
 from dispatcher.delivery.clients import ClientPool
 from dispatcher.delivery.request import build_request, idempotency_key
 from dispatcher.errors import DeliveryError
-from dispatcher.events import Event
 from dispatcher.hooks.commands import mask_url
-from dispatcher.hooks.model import Hook
+from dispatcher.model.event import Event
+from dispatcher.model.hook import Hook
 
 _SENSITIVE = re.compile(r"auth|token|key|secret|pass|cookie|signature|session", re.IGNORECASE)
 CREDENTIALS_NOTE = "credentials and signatures are added when sending, and never shown"

@@ -19,7 +19,7 @@ from dispatcher.errors import ConfigError
 from dispatcher.hooks.commands import list_hooks, show_hook
 from dispatcher.hooks.loader import load_hooks_file
 from dispatcher.hooks.store import HookStore, definitions_in_file, hooks_in_force, merged
-from dispatcher.outcomes import iso
+from dispatcher.model.outcome import iso
 from dispatcher.replay import Plan, Summary
 from dispatcher.replaying import ReplayOptions, prepare, run_replay
 

@@ -20,13 +20,13 @@ from dispatcher.config.settings import Settings
 from dispatcher.delivery.clients import ClientPool
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.kafka import producer_config
-from dispatcher.engine.pair import Pair
 from dispatcher.engine.writer import OutcomeWriter
 from dispatcher.errors import DecodeError, KafkaUnavailable
-from dispatcher.events import decode
 from dispatcher.hooks.matching import HookIndex
 from dispatcher.metrics import Metrics
-from dispatcher.outcomes import Outcome
+from dispatcher.model.event import decode
+from dispatcher.model.outcome import Outcome
+from dispatcher.model.pair import Pair
 from dispatcher.replay import DeadLetter, Plan, Selection, Summary, plan, reasons, select
 from dispatcher.results import delivered_keys
 from dispatcher.scan import Start, scan

@@ -14,7 +14,7 @@ from typing import Any
 from dispatcher.config.settings import Settings
 from dispatcher.errors import DispatcherError
 from dispatcher.hooks.matching import HookIndex
-from dispatcher.outcomes import iso
+from dispatcher.model.outcome import iso
 from dispatcher.replay import Plan, Summary
 from dispatcher.replaying import ReplayOptions, run_replay
 

@@ -17,8 +17,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
-from dispatcher.events import Record
 from dispatcher.logs import KAFKA
+from dispatcher.model.event import Record
 
 METADATA_TIMEOUT = 10.0
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from dispatcher.avro.results import epoch_millis
 from dispatcher.avro.schemas import bundled
-from dispatcher.events import Record
+from dispatcher.model.event import Record
 
 
 def header_fields() -> Mapping[str, str]:

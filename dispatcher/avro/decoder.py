@@ -20,7 +20,7 @@ from dispatcher.avro import envelope, wire
 from dispatcher.avro.registry import RegistrySchemas, registry_client
 from dispatcher.avro.schemas import AvroSchema, bundled, read, write
 from dispatcher.errors import DecodeError
-from dispatcher.events import Event, Record, decode
+from dispatcher.model.event import Event, Record, decode
 
 EVENT_CONTENT_TYPE = "application/avro"
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+avro"

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from dispatcher.errors import DecodeError
-from dispatcher.events import MAX_DEPTH, Event, Record
+from dispatcher.model.event import MAX_DEPTH, Event, Record
 
 ATTRIBUTES = ("id", "type", "source", "specversion", "time", "subject", "datacontenttype")
 ENVELOPE_FIELDS = frozenset(("id", "type", "source"))

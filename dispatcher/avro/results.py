@@ -19,7 +19,7 @@ from dispatcher.avro import wire
 from dispatcher.avro.registry import RegistrySchemas, registry_client
 from dispatcher.avro.schemas import bundled, read, write
 from dispatcher.errors import ConfigError
-from dispatcher.outcomes import RESULT_FIELDS as RESULT_FIELDS
+from dispatcher.model.outcome import RESULT_FIELDS as RESULT_FIELDS
 
 OUTCOMES = ("delivered", "dead_lettered")
 TIME_FIELDS = ("first_attempt_at", "completed_at")

@@ -1,0 +1,1 @@
+"""Configuration: the service settings, secret references and durations."""

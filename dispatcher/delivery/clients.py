@@ -9,7 +9,7 @@ import httpx
 from dispatcher.config.settings import Settings
 from dispatcher.delivery.sender import HookClient
 from dispatcher.delivery.transport import build_transport
-from dispatcher.hooks.model import Hook
+from dispatcher.model.hook import Hook
 from dispatcher.security.auth import TOKEN_TIMEOUT, build_auth
 from dispatcher.security.guard import GuardPolicy
 from dispatcher.security.tls import ssl_context_for

@@ -20,7 +20,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from dispatcher.hooks.model import Expectation, ResponseSpec
+from dispatcher.model.hook import Expectation, ResponseSpec
 from dispatcher.render.convert import text_of
 from dispatcher.render.paths import MISSING, ROOT_PATHS, lookup, parse_path
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from dispatcher.delivery.expect import check_body
 from dispatcher.errors import ErrorKind
-from dispatcher.hooks.model import ResponseSpec
+from dispatcher.model.hook import ResponseSpec
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 MAX_RETRY_AFTER = 3600.0

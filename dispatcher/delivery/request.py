@@ -9,8 +9,8 @@ import httpx
 
 from dispatcher import USER_AGENT
 from dispatcher.errors import RenderError
-from dispatcher.events import Event
-from dispatcher.hooks.model import Hook
+from dispatcher.model.event import Event
+from dispatcher.model.hook import Hook
 from dispatcher.render import Body, render_body
 
 IDEMPOTENCY_HEADER = "webhook-id"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dispatcher.delivery.judge import Verdict
-from dispatcher.hooks.model import RetrySpec
+from dispatcher.model.hook import RetrySpec
 
 BASE_DELAY = 0.5
 MAX_LOCAL_DELAY = 10.0

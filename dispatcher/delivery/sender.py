@@ -13,7 +13,7 @@ from dispatcher.delivery.inflate import Inflater
 from dispatcher.delivery.judge import Verdict, judge
 from dispatcher.delivery.limits import CircuitBreaker, TokenBucket
 from dispatcher.errors import DeliveryError, RetryableError, Withdrawn
-from dispatcher.hooks.model import Hook
+from dispatcher.model.hook import Hook
 
 BREAKER_OPEN = Verdict.failure("network", "circuit breaker open", retryable=True)
 TransportFactory = Callable[[Hook], httpx.AsyncBaseTransport]

@@ -11,10 +11,10 @@ from dispatcher.delivery.judge import Verdict
 from dispatcher.delivery.request import build_request
 from dispatcher.delivery.retry import GiveUp, RetryLocal, RetryPolicy, RetryTier
 from dispatcher.delivery.sender import HookClient
-from dispatcher.engine.pair import Pair
 from dispatcher.errors import DeliveryError
 from dispatcher.metrics import Metrics
-from dispatcher.outcomes import Outcome
+from dispatcher.model.outcome import Outcome
+from dispatcher.model.pair import Pair
 
 
 @dataclass(frozen=True, slots=True)

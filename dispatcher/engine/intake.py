@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dispatcher.delivery.request import idempotency_key
-from dispatcher.engine.pair import Pair
 from dispatcher.errors import DecodeError
-from dispatcher.events import Event, Record
 from dispatcher.hooks.matching import HookIndex
-from dispatcher.outcomes import RetryState, Source
+from dispatcher.model.event import Event, Record
+from dispatcher.model.outcome import RetryState, Source
+from dispatcher.model.pair import Pair
 
 Decoder = Callable[[Record], Event]
 

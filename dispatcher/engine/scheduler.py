@@ -9,10 +9,10 @@ from typing import Protocol
 
 from dispatcher.delivery.sender import HookClient
 from dispatcher.engine.deliver import Deliverer, Result
-from dispatcher.engine.pair import Pair
 from dispatcher.engine.writer import OutcomeWriter
 from dispatcher.errors import Withdrawn
-from dispatcher.hooks.model import Hook
+from dispatcher.model.hook import Hook
+from dispatcher.model.pair import Pair
 
 log = logging.getLogger(__name__)
 ClientFor = Callable[[Hook], HookClient]

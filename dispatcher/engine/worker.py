@@ -23,14 +23,14 @@ from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.kafka import check_reachable, consumer_config, ensure_topics, producer_config
 from dispatcher.engine.lag import record_lag
-from dispatcher.engine.pair import Pair
 from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.writer import OutcomeWriter
 from dispatcher.errors import KafkaUnavailable
-from dispatcher.events import Event, Record
 from dispatcher.hooks.follower import follow_store
 from dispatcher.hooks.matching import HookIndex
 from dispatcher.metrics import Metrics
+from dispatcher.model.event import Event, Record
+from dispatcher.model.pair import Pair
 
 log = logging.getLogger(__name__)
 

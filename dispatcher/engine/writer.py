@@ -15,9 +15,9 @@ from typing import Any
 
 from dispatcher.config.settings import Topics
 from dispatcher.engine.deliver import Handoff, Result
-from dispatcher.events import Headers, Record
 from dispatcher.metrics import Metrics
-from dispatcher.outcomes import (
+from dispatcher.model.event import Headers, Record
+from dispatcher.model.outcome import (
     Outcome,
     RetryState,
     Source,

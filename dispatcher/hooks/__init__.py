@@ -1,5 +1,1 @@
-"""Hooks ("POST-APIs"): the model, loading and validation, matching events to hooks."""
-
-from dispatcher.hooks.model import Hook
-
-__all__ = ["Hook"]
+"""Hook definitions: the schema, checks, credentials, and loading them from files."""

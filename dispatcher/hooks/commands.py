@@ -19,7 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from dispatcher.config.durations import format_duration
 from dispatcher.config.secrets import MASK, Secret
 from dispatcher.hooks.loader import load_hooks_text, validate_hooks_text
-from dispatcher.hooks.model import Expectation, FieldSpec, Hook
+from dispatcher.model.hook import Expectation, FieldSpec, Hook
 
 _SENSITIVE = re.compile(r"auth|token|key|secret|pass|cookie|signature|session", re.IGNORECASE)
 COLUMNS = ("ID", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL")

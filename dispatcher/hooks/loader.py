@@ -19,8 +19,8 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from dispatcher.errors import ConfigError, DispatcherError
 from dispatcher.hooks.checks import hook_problems, hook_warnings
 from dispatcher.hooks.credentials import KeyCheck
-from dispatcher.hooks.model import Hook
 from dispatcher.hooks.schema import file_findings, hook_findings
+from dispatcher.model.hook import Hook
 from dispatcher.render.paths import format_path
 
 Steps = tuple[str | int, ...]

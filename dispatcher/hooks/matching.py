@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
-from dispatcher.hooks.model import Hook
+from dispatcher.model.hook import Hook
 
 
 class HookIndex:

@@ -13,9 +13,9 @@ from dispatcher.config.settings import Settings
 from dispatcher.delivery.clients import ClientPool
 from dispatcher.delivery.request import build_request, idempotency_key
 from dispatcher.errors import ConfigError, DecodeError, DeliveryError
-from dispatcher.events import Event
 from dispatcher.hooks.commands import mask_url
-from dispatcher.hooks.model import Hook
+from dispatcher.model.event import Event
+from dispatcher.model.hook import Hook
 
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 PREVIEW_BYTES = 4096

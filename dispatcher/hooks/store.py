@@ -24,7 +24,6 @@ from ruamel.yaml import YAML
 from dispatcher.config.secrets import is_reference
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError, KafkaUnavailable
-from dispatcher.events import Record
 from dispatcher.hooks.loader import (
     Problem,
     definition_problems,
@@ -33,8 +32,9 @@ from dispatcher.hooks.loader import (
     validate_hooks_text,
 )
 from dispatcher.hooks.matching import HookIndex
-from dispatcher.hooks.model import SECRET_AUTH_KEYS, Hook
 from dispatcher.logs import KAFKA
+from dispatcher.model.event import Record
+from dispatcher.model.hook import SECRET_AUTH_KEYS, Hook
 from dispatcher.scan import scan
 
 Offsets = dict[int, int]

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dispatcher.errors import PayloadTooLarge, RenderError
-from dispatcher.events import Event
-from dispatcher.hooks.model import Hook
+from dispatcher.model.event import Event
+from dispatcher.model.hook import Hook
 from dispatcher.render.formats import (
     CSV_TYPE,
     FORM_TYPE,

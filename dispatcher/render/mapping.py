@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from dispatcher.errors import RenderError
-from dispatcher.hooks.model import FieldSpec
+from dispatcher.model.hook import FieldSpec
 from dispatcher.render.convert import convert, text_of
 from dispatcher.render.paths import MISSING, Path, format_path, lookup, parse_path
 

@@ -19,7 +19,7 @@ import httpx
 
 from dispatcher.config.secrets import Secret, resolve
 from dispatcher.errors import ConfigError, ErrorKind, PermanentError
-from dispatcher.hooks.model import AuthSpec
+from dispatcher.model.hook import AuthSpec
 from dispatcher.security.signing import check_secret, sign
 
 TOKEN_LEEWAY = 30.0  # seconds before expiry at which a cached token counts as expired

@@ -13,7 +13,7 @@ import certifi
 
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError
-from dispatcher.hooks.model import Hook
+from dispatcher.model.hook import Hook
 
 
 def ssl_context_for(hook: Hook) -> ssl.SSLContext:

@@ -11,7 +11,7 @@ from registry_support import FakeRegistry
 
 from dispatcher.avro import RegistrySchemas, produce_value, read_result, registry_client
 from dispatcher.devreceiver import Receiver
-from dispatcher.events import Event
+from dispatcher.model.event import Event
 
 
 def test_avro_events_are_delivered_and_results_are_avro_in_the_registry(

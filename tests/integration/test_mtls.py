@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dispatcher.errors import ConfigError
-from dispatcher.hooks.model import Hook
+from dispatcher.model.hook import Hook
 from dispatcher.security.tls import ssl_context_for
 
 KEY_PASSWORD = "key-passphrase"

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from dispatcher.config.secrets import Secret
-from dispatcher.hooks.model import AuthSpec
+from dispatcher.model.hook import AuthSpec
 from dispatcher.security.auth import AuthError, OAuth2ClientCredentials, build_auth
 
 CLIENT_ID, CLIENT_SECRET = "dugaa", "s3cret/+value"

@@ -14,7 +14,7 @@ from standardwebhooks import Webhook
 
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError, PermanentError
-from dispatcher.hooks.model import AuthSpec
+from dispatcher.model.hook import AuthSpec
 from dispatcher.security.auth import AuthError, OAuth2ClientCredentials, build_auth
 
 WHSEC_OLD = "whsec_" + base64.b64encode(b"old-secret-0123456789abcdef").decode()

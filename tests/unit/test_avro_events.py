@@ -21,7 +21,7 @@ from dispatcher.avro import (
 from dispatcher.avro.schemas import AvroSchema, write
 from dispatcher.avro.wire import frame
 from dispatcher.errors import ConfigError, DecodeError
-from dispatcher.events import Event, Record, decode
+from dispatcher.model.event import Event, Record, decode
 
 EVENT = Event(
     id="evt-1",

@@ -25,7 +25,7 @@ from dispatcher.avro.schemas import AvroSchema, write
 from dispatcher.avro.wire import frame
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import DecodeError
-from dispatcher.events import Event, Record
+from dispatcher.model.event import Event, Record
 
 
 def client_for(url: str) -> SchemaRegistryClient:

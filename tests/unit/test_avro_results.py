@@ -20,7 +20,7 @@ from dispatcher.avro import (
 )
 from dispatcher.avro.results import epoch_millis, iso_millis
 from dispatcher.errors import ConfigError, DecodeError
-from dispatcher.outcomes import Outcome, Source
+from dispatcher.model.outcome import Outcome, Source
 
 FIRST = datetime(2026, 11, 29, 10, 0, 0, 123_000, tzinfo=UTC)
 

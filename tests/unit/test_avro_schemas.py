@@ -16,8 +16,8 @@ from dispatcher.avro.deadletter import dead_letter_fields, header_fields
 from dispatcher.avro.results import RESULT_FIELDS
 from dispatcher.avro.schemas import BUNDLED, AvroSchema, is_recursive, read
 from dispatcher.errors import DecodeError
-from dispatcher.events import Event, Record
-from dispatcher.outcomes import Outcome, Source, dead_letter_headers
+from dispatcher.model.event import Event, Record
+from dispatcher.model.outcome import Outcome, Source, dead_letter_headers
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
 CONTRACT_DEAD_LETTER_HEADERS = [

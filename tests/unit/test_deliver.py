@@ -15,11 +15,11 @@ from dispatcher.delivery.request import idempotency_key
 from dispatcher.delivery.sender import HookClient
 from dispatcher.engine import deliver as deliver_module
 from dispatcher.engine.deliver import Deliverer, Handoff
-from dispatcher.engine.pair import Pair
-from dispatcher.events import Event, Record
-from dispatcher.hooks.model import Hook
 from dispatcher.metrics import Metrics
-from dispatcher.outcomes import Outcome, Source
+from dispatcher.model.event import Event, Record
+from dispatcher.model.hook import Hook
+from dispatcher.model.outcome import Outcome, Source
+from dispatcher.model.pair import Pair
 
 T0 = 1_793_611_800.0
 SOURCE = Source("dugaa.events", 3, 41)

@@ -15,7 +15,7 @@ from jwcrypto import jwe, jwk
 
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError
-from dispatcher.hooks.model import EncryptionKey, EncryptionSpec
+from dispatcher.model.hook import EncryptionKey, EncryptionSpec
 from dispatcher.render import Body
 from dispatcher.security.encryption import (
     ALGORITHMS,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from dispatcher.errors import DecodeError
-from dispatcher.events import MAX_DEPTH, Event, Record, decode
+from dispatcher.model.event import MAX_DEPTH, Event, Record, decode
 
 STRUCTURED = "application/cloudevents+json"
 ATTRIBUTES = {"specversion": "1.0", "id": "ev-1", "type": "order.shipped", "source": "/orders"}

@@ -12,9 +12,9 @@ from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
 from dispatcher.delivery.judge import judge
-from dispatcher.events import Event
 from dispatcher.hooks.loader import load_hooks_file, validate_hooks_text
-from dispatcher.hooks.model import Hook
+from dispatcher.model.event import Event
+from dispatcher.model.hook import Hook
 from dispatcher.render import render_body
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import pytest
 
 from dispatcher.delivery.expect import check_body
 from dispatcher.delivery.judge import judge
-from dispatcher.hooks.model import ResponseSpec
+from dispatcher.model.hook import ResponseSpec
 
 JSON_BODY = b'{"status":"ok","code":0,"done":true,"data":{"id":"m-1","ids":[4,5]},"note":null}'
 XML_BODY = (

@@ -13,8 +13,8 @@ from xml.etree import ElementTree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatcher.events import Event
-from dispatcher.hooks.model import Hook
+from dispatcher.model.event import Event
+from dispatcher.model.hook import Hook
 from dispatcher.render import render_body
 
 PROPERTY = settings(deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow])

@@ -34,9 +34,9 @@ from dispatcher.errors import (
     PayloadTooLarge,
     RenderError,
 )
-from dispatcher.events import Event, Record, decode
 from dispatcher.hooks.loader import hook_from_definition, load_hooks_text
-from dispatcher.hooks.model import Hook, ResponseSpec
+from dispatcher.model.event import Event, Record, decode
+from dispatcher.model.hook import Hook, ResponseSpec
 from dispatcher.render import render_body
 
 PROPERTY = settings(

@@ -10,8 +10,6 @@ import pytest
 
 from dispatcher.config.settings import Settings, Topics
 from dispatcher.errors import ConfigError
-from dispatcher.events import Record
-from dispatcher.hooks.model import Hook
 from dispatcher.hooks.store import (
     HookStore,
     definitions_in_file,
@@ -20,6 +18,8 @@ from dispatcher.hooks.store import (
     merged,
     refusals,
 )
+from dispatcher.model.event import Record
+from dispatcher.model.hook import Hook
 
 
 def definition(hook_id: str = "crm", **extra: Any) -> dict[str, Any]:

@@ -7,10 +7,10 @@ from typing import Any
 
 from dispatcher.delivery.request import idempotency_key
 from dispatcher.engine.intake import NotYetDue, Pairs, Undecodable, take_event, take_retry
-from dispatcher.events import Event, Record, decode
 from dispatcher.hooks.matching import HookIndex
-from dispatcher.hooks.model import Hook
-from dispatcher.outcomes import RetryState, Source
+from dispatcher.model.event import Event, Record, decode
+from dispatcher.model.hook import Hook
+from dispatcher.model.outcome import RetryState, Source
 
 NOW = 1_793_611_800.0
 EVENT = {"specversion": "1.0", "id": "ev-1", "type": "order.shipped", "source": "/orders"}

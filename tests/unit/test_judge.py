@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from dispatcher.delivery.judge import MAX_RETRY_AFTER, judge, retry_after
-from dispatcher.hooks.model import ResponseSpec
+from dispatcher.model.hook import ResponseSpec
 
 ANY_2XX = ResponseSpec()
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC).timestamp()

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from dispatcher.errors import RenderError
-from dispatcher.events import Event
-from dispatcher.hooks.model import FieldSpec
+from dispatcher.model.event import Event
+from dispatcher.model.hook import FieldSpec
 from dispatcher.render.convert import convert, json_text, text_of
 from dispatcher.render.mapping import event_path, field_value, map_fields, parse_template
 from dispatcher.render.paths import MISSING, format_path, lookup, parse_path

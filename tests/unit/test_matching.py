@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from dispatcher.hooks.matching import HookIndex
-from dispatcher.hooks.model import Hook
+from dispatcher.model.hook import Hook
 
 
 def hook(hook_id: str, *events: str, **extra: Any) -> Hook:

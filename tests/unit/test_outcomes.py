@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from dispatcher.events import Record
-from dispatcher.outcomes import (
+from dispatcher.model.event import Record
+from dispatcher.model.outcome import (
     MAX_ERROR_CHARS,
     Outcome,
     RetryState,

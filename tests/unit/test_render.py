@@ -12,8 +12,8 @@ from xml.etree import ElementTree
 import pytest
 
 from dispatcher.errors import PayloadTooLarge, RenderError
-from dispatcher.events import Event
-from dispatcher.hooks.model import Hook
+from dispatcher.model.event import Event
+from dispatcher.model.hook import Hook
 from dispatcher.render import Body, render_body
 from dispatcher.render.formats import nest
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dispatcher.events import Record
 from dispatcher.hooks.matching import HookIndex
-from dispatcher.hooks.model import Hook
-from dispatcher.outcomes import Source
+from dispatcher.model.event import Record
+from dispatcher.model.hook import Hook
+from dispatcher.model.outcome import Source
 from dispatcher.replay import (
     REPLAY_OF,
     DeadLetter,

@@ -14,7 +14,7 @@ from dispatcher.delivery.retry import (
     RetryTier,
     backoff,
 )
-from dispatcher.hooks.model import RetrySpec
+from dispatcher.model.hook import RetrySpec
 
 TIERS = (30.0, 300.0, 3600.0)
 RETRYABLE = Verdict.failure("http_status", "HTTP 503", retryable=True, status=503)

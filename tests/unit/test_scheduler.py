@@ -11,12 +11,12 @@ from prometheus_client import CollectorRegistry
 from dispatcher.delivery.judge import Verdict
 from dispatcher.delivery.sender import HookClient
 from dispatcher.engine.deliver import Deliverer
-from dispatcher.engine.pair import Pair
 from dispatcher.engine.scheduler import Scheduler
-from dispatcher.events import Event, Record
-from dispatcher.hooks.model import Hook
 from dispatcher.metrics import Metrics
-from dispatcher.outcomes import Outcome, Source
+from dispatcher.model.event import Event, Record
+from dispatcher.model.hook import Hook
+from dispatcher.model.outcome import Outcome, Source
+from dispatcher.model.pair import Pair
 
 
 class Writer:

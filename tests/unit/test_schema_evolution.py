@@ -25,8 +25,8 @@ from dispatcher.avro import (
 from dispatcher.avro.schemas import BUNDLED, AvroSchema, read, write
 from dispatcher.avro.wire import frame
 from dispatcher.errors import DecodeError
-from dispatcher.events import Record
-from dispatcher.outcomes import Outcome, Source
+from dispatcher.model.event import Record
+from dispatcher.model.outcome import Outcome, Source
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
 SAMPLES = 25

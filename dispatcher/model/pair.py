@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dispatcher.events import Event, Record
-from dispatcher.hooks.model import Hook
-from dispatcher.outcomes import Source
+from dispatcher.model.event import Event, Record
+from dispatcher.model.hook import Hook
+from dispatcher.model.outcome import Source
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from dispatcher.errors import ErrorKind
-from dispatcher.events import Headers, Record
+from dispatcher.model.event import Headers, Record
 
 OutcomeName = Literal["delivered", "dead_lettered"]
 RESULT_FIELDS = (  # contract section 5, in order
