@@ -23,11 +23,11 @@ from dispatcher.config.settings import Settings
 from dispatcher.errors import DecodeError, KafkaUnavailable
 from dispatcher.hooks.commands import describe
 from dispatcher.hooks.follower import StoreFollower
-from dispatcher.hooks.matching import HookIndex
 from dispatcher.hooks.store import HookStore, refusals
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
 from dispatcher.openapi import openapi_document
+from dispatcher.pipeline.match import HookIndex
 from dispatcher.replay import parse_moment, selection_from
 from dispatcher.replaying import ReplayOptions
 from dispatcher.replayjobs import ReplayJobs

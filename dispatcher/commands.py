@@ -11,8 +11,8 @@ from pathlib import Path
 
 from dispatcher.config.settings import Settings, default_config_path, load_settings
 from dispatcher.errors import ConfigError
-from dispatcher.hooks.matching import HookIndex
 from dispatcher.logs import KAFKA
+from dispatcher.pipeline.match import HookIndex
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

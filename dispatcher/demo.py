@@ -28,8 +28,8 @@ from dispatcher.devkafka import LocalKafka
 from dispatcher.devreceiver import Behaviour, Received, Receiver
 from dispatcher.engine.worker import Worker
 from dispatcher.hooks.loader import load_hooks_file
-from dispatcher.hooks.matching import HookIndex
 from dispatcher.model.hook import Hook
+from dispatcher.pipeline.match import HookIndex
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "deploy" / "examples" / "hooks"
 DEMO_HOOKS = ("sms-gateway", "payment", "shipping")

@@ -13,11 +13,11 @@ import httpx
 from dispatcher.config.secrets import MASK
 from dispatcher.config.settings import Settings
 from dispatcher.delivery.clients import ClientPool
-from dispatcher.delivery.request import build_request, idempotency_key
 from dispatcher.errors import DeliveryError
 from dispatcher.hooks.commands import mask_url
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
+from dispatcher.pipeline.request import build_request, idempotency_key
 
 _SENSITIVE = re.compile(r"auth|token|key|secret|pass|cookie|signature|session", re.IGNORECASE)
 CREDENTIALS_NOTE = "credentials and signatures are added when sending, and never shown"

@@ -16,9 +16,9 @@ from typing import Any, get_args
 
 from dispatcher.config.durations import parse_duration
 from dispatcher.errors import ErrorKind
-from dispatcher.hooks.matching import HookIndex
 from dispatcher.model.event import Record
 from dispatcher.model.outcome import Source
+from dispatcher.pipeline.match import HookIndex
 
 REPLAY_OF = "dispatcher.replay.of"
 

@@ -22,11 +22,11 @@ from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.kafka import producer_config
 from dispatcher.engine.writer import OutcomeWriter
 from dispatcher.errors import DecodeError, KafkaUnavailable
-from dispatcher.hooks.matching import HookIndex
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import decode
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
+from dispatcher.pipeline.match import HookIndex
 from dispatcher.replay import DeadLetter, Plan, Selection, Summary, plan, reasons, select
 from dispatcher.results import delivered_keys
 from dispatcher.scan import Start, scan

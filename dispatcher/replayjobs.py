@@ -13,8 +13,8 @@ from typing import Any
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import DispatcherError
-from dispatcher.hooks.matching import HookIndex
 from dispatcher.model.outcome import iso
+from dispatcher.pipeline.match import HookIndex
 from dispatcher.replay import Plan, Summary
 from dispatcher.replaying import ReplayOptions, run_replay
 

@@ -21,8 +21,8 @@ from kafka_support import Outgoing, create_topic, produce, wait_for
 from dispatcher.config.settings import Settings, load_settings
 from dispatcher.engine.worker import Worker
 from dispatcher.hooks.loader import load_hooks_file
-from dispatcher.hooks.matching import HookIndex
 from dispatcher.metrics import Metrics
+from dispatcher.pipeline.match import HookIndex
 
 RUNNING: list[subprocess.Popen[bytes]] = []  # every `dispatcher run` a test started
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import httpx
 
 from dispatcher.delivery.inflate import Inflater
-from dispatcher.delivery.judge import Verdict, judge
 from dispatcher.delivery.limits import CircuitBreaker, TokenBucket
 from dispatcher.errors import DeliveryError, RetryableError, Withdrawn
 from dispatcher.model.hook import Hook
+from dispatcher.pipeline.judge import Verdict, judge
 
 BREAKER_OPEN = Verdict.failure("network", "circuit breaker open", retryable=True)
 TransportFactory = Callable[[Hook], httpx.AsyncBaseTransport]

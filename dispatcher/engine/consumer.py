@@ -19,14 +19,21 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from dispatcher.config.settings import Settings
-from dispatcher.engine.intake import Decoder, NotYetDue, Pairs, Undecodable, take_event, take_retry
 from dispatcher.engine.pauses import Pauses
 from dispatcher.engine.tracker import OffsetTracker
 from dispatcher.engine.writer import OutcomeWriter, decode_failure_records
-from dispatcher.hooks.matching import HookIndex
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Record
 from dispatcher.model.pair import Pair
+from dispatcher.pipeline.intake import (
+    Decoder,
+    NotYetDue,
+    Pairs,
+    Undecodable,
+    take_event,
+    take_retry,
+)
+from dispatcher.pipeline.match import HookIndex
 
 log = logging.getLogger(__name__)
 BATCH = 500

@@ -7,14 +7,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dispatcher.delivery.judge import Verdict
-from dispatcher.delivery.request import build_request
-from dispatcher.delivery.retry import GiveUp, RetryLocal, RetryPolicy, RetryTier
 from dispatcher.delivery.sender import HookClient
 from dispatcher.errors import DeliveryError
 from dispatcher.metrics import Metrics
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
+from dispatcher.pipeline.judge import Verdict
+from dispatcher.pipeline.request import build_request
+from dispatcher.pipeline.retry import GiveUp, RetryLocal, RetryPolicy, RetryTier
 
 
 @dataclass(frozen=True, slots=True)

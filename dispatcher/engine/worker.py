@@ -27,10 +27,10 @@ from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.writer import OutcomeWriter
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.hooks.follower import follow_store
-from dispatcher.hooks.matching import HookIndex
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
 from dispatcher.model.pair import Pair
+from dispatcher.pipeline.match import HookIndex
 
 log = logging.getLogger(__name__)
 

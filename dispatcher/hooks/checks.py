@@ -20,11 +20,11 @@ from dispatcher.hooks.credentials import (
     items,
     secret_problems,
 )
-from dispatcher.render.convert import convert
-from dispatcher.render.formats import nest
-from dispatcher.render.mapping import event_path, parse_template
-from dispatcher.render.paths import ROOT_PATHS, parse_path
-from dispatcher.render.xml import is_xml_name
+from dispatcher.pipeline.render.convert import convert
+from dispatcher.pipeline.render.formats import nest
+from dispatcher.pipeline.render.mapping import event_path, parse_template
+from dispatcher.pipeline.render.paths import ROOT_PATHS, parse_path
+from dispatcher.pipeline.render.xml import is_xml_name
 
 SOURCES = ("from", "value", "template")
 OPERATORS = ("equals", "exists", "matches", "in")

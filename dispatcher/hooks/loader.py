@@ -21,7 +21,7 @@ from dispatcher.hooks.checks import hook_problems, hook_warnings
 from dispatcher.hooks.credentials import KeyCheck
 from dispatcher.hooks.schema import file_findings, hook_findings
 from dispatcher.model.hook import Hook
-from dispatcher.render.paths import format_path
+from dispatcher.pipeline.render.paths import format_path
 
 Steps = tuple[str | int, ...]
 

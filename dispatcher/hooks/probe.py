@@ -11,11 +11,11 @@ import httpx
 from dispatcher.config.secrets import MASK
 from dispatcher.config.settings import Settings
 from dispatcher.delivery.clients import ClientPool
-from dispatcher.delivery.request import build_request, idempotency_key
 from dispatcher.errors import ConfigError, DecodeError, DeliveryError
 from dispatcher.hooks.commands import mask_url
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
+from dispatcher.pipeline.request import build_request, idempotency_key
 
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 PREVIEW_BYTES = 4096

@@ -16,7 +16,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
-from dispatcher.render.paths import Path
+from dispatcher.pipeline.render.paths import Path
 
 Finding = tuple[Path, str]
 SECRET_KEYS = frozenset({"password", "token", "value", "client_secret", "secret", "secrets", "key"})

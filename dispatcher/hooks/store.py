@@ -31,10 +31,10 @@ from dispatcher.hooks.loader import (
     plain,
     validate_hooks_text,
 )
-from dispatcher.hooks.matching import HookIndex
 from dispatcher.logs import KAFKA
 from dispatcher.model.event import Record
 from dispatcher.model.hook import SECRET_AUTH_KEYS, Hook
+from dispatcher.pipeline.match import HookIndex
 from dispatcher.scan import scan
 
 Offsets = dict[int, int]

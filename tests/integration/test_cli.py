@@ -21,7 +21,7 @@ from dispatcher import __version__
 from dispatcher.config.secrets import Secret
 from dispatcher.devreceiver import Receiver
 from dispatcher.model.hook import EncryptionKey, EncryptionSpec
-from dispatcher.render import Body
+from dispatcher.pipeline.render import Body
 from dispatcher.security.encryption import ALGORITHMS, encrypt_body, generate_key
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from dispatcher.delivery.request import idempotency_key
 from dispatcher.delivery.sender import HookClient
 from dispatcher.engine import deliver as deliver_module
 from dispatcher.engine.deliver import Deliverer, Handoff
@@ -20,6 +19,7 @@ from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Outcome, Source
 from dispatcher.model.pair import Pair
+from dispatcher.pipeline.request import idempotency_key
 
 T0 = 1_793_611_800.0
 SOURCE = Source("dugaa.events", 3, 41)

@@ -16,7 +16,7 @@ from jwcrypto import jwe, jwk
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError
 from dispatcher.model.hook import EncryptionKey, EncryptionSpec
-from dispatcher.render import Body
+from dispatcher.pipeline.render import Body
 from dispatcher.security.encryption import (
     ALGORITHMS,
     JWE_KEY_BYTES,

@@ -11,11 +11,11 @@ import pytest
 from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
-from dispatcher.delivery.judge import judge
 from dispatcher.hooks.loader import load_hooks_file, validate_hooks_text
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
-from dispatcher.render import render_body
+from dispatcher.pipeline.judge import judge
+from dispatcher.pipeline.render import render_body
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "deploy" / "examples" / "hooks"

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from dispatcher.delivery.expect import check_body
-from dispatcher.delivery.judge import judge
 from dispatcher.model.hook import ResponseSpec
+from dispatcher.pipeline.expect import check_body
+from dispatcher.pipeline.judge import judge
 
 JSON_BODY = b'{"status":"ok","code":0,"done":true,"data":{"id":"m-1","ids":[4,5]},"note":null}'
 XML_BODY = (

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
-from dispatcher.render import render_body
+from dispatcher.pipeline.render import render_body
 
 PROPERTY = settings(deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 TRICKY = st.sampled_from([",", ";", '"', "'", "\n", "\r", "\r\n", "<", ">", "&", "]]>", " ", "\t"])

@@ -23,10 +23,7 @@ from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from dispatcher.avro.decoder import encode_event, event_decoder
-from dispatcher.delivery.expect import check_body
 from dispatcher.delivery.inflate import Inflater
-from dispatcher.delivery.judge import judge, retry_after
-from dispatcher.delivery.request import build_request
 from dispatcher.errors import (
     ConfigError,
     DecodeError,
@@ -37,7 +34,10 @@ from dispatcher.errors import (
 from dispatcher.hooks.loader import hook_from_definition, load_hooks_text
 from dispatcher.model.event import Event, Record, decode
 from dispatcher.model.hook import Hook, ResponseSpec
-from dispatcher.render import render_body
+from dispatcher.pipeline.expect import check_body
+from dispatcher.pipeline.judge import judge, retry_after
+from dispatcher.pipeline.render import render_body
+from dispatcher.pipeline.request import build_request
 
 PROPERTY = settings(
     deadline=None,

@@ -8,8 +8,8 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from dispatcher.delivery.judge import MAX_RETRY_AFTER, judge, retry_after
 from dispatcher.model.hook import ResponseSpec
+from dispatcher.pipeline.judge import MAX_RETRY_AFTER, judge, retry_after
 
 ANY_2XX = ResponseSpec()
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC).timestamp()

@@ -11,9 +11,9 @@ import pytest
 from dispatcher.errors import RenderError
 from dispatcher.model.event import Event
 from dispatcher.model.hook import FieldSpec
-from dispatcher.render.convert import convert, json_text, text_of
-from dispatcher.render.mapping import event_path, field_value, map_fields, parse_template
-from dispatcher.render.paths import MISSING, format_path, lookup, parse_path
+from dispatcher.pipeline.render.convert import convert, json_text, text_of
+from dispatcher.pipeline.render.mapping import event_path, field_value, map_fields, parse_template
+from dispatcher.pipeline.render.paths import MISSING, format_path, lookup, parse_path
 
 EVENT = Event(
     id="ev-1",

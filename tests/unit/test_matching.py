@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from dispatcher.hooks.matching import HookIndex
 from dispatcher.model.hook import Hook
+from dispatcher.pipeline.match import HookIndex
 
 
 def hook(hook_id: str, *events: str, **extra: Any) -> Hook:

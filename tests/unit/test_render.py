@@ -14,8 +14,8 @@ import pytest
 from dispatcher.errors import PayloadTooLarge, RenderError
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
-from dispatcher.render import Body, render_body
-from dispatcher.render.formats import nest
+from dispatcher.pipeline.render import Body, render_body
+from dispatcher.pipeline.render.formats import nest
 
 DATA = {
     "order_id": "A-7",

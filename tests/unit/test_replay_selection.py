@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dispatcher.hooks.matching import HookIndex
 from dispatcher.model.event import Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Source
+from dispatcher.pipeline.match import HookIndex
 from dispatcher.replay import (
     REPLAY_OF,
     DeadLetter,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dispatcher.delivery.judge import Verdict
-from dispatcher.delivery.retry import (
+from dispatcher.model.hook import RetrySpec
+from dispatcher.pipeline.judge import Verdict
+from dispatcher.pipeline.retry import (
     MAX_HELD_DELAY,
     MAX_LOCAL_DELAY,
     GiveUp,
@@ -14,7 +15,6 @@ from dispatcher.delivery.retry import (
     RetryTier,
     backoff,
 )
-from dispatcher.model.hook import RetrySpec
 
 TIERS = (30.0, 300.0, 3600.0)
 RETRYABLE = Verdict.failure("http_status", "HTTP 503", retryable=True, status=503)

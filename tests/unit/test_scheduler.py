@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry
 
-from dispatcher.delivery.judge import Verdict
 from dispatcher.delivery.sender import HookClient
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.scheduler import Scheduler
@@ -17,6 +16,7 @@ from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Outcome, Source
 from dispatcher.model.pair import Pair
+from dispatcher.pipeline.judge import Verdict
 
 
 class Writer:

@@ -21,8 +21,8 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from dispatcher.model.hook import Expectation, ResponseSpec
-from dispatcher.render.convert import text_of
-from dispatcher.render.paths import MISSING, ROOT_PATHS, lookup, parse_path
+from dispatcher.pipeline.render.convert import text_of
+from dispatcher.pipeline.render.paths import MISSING, ROOT_PATHS, lookup, parse_path
 
 SHOWN = 80  # characters of a response value quoted in a failure message
 

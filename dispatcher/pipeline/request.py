@@ -11,7 +11,7 @@ from dispatcher import USER_AGENT
 from dispatcher.errors import RenderError
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
-from dispatcher.render import Body, render_body
+from dispatcher.pipeline.render import Body, render_body
 
 IDEMPOTENCY_HEADER = "webhook-id"
 

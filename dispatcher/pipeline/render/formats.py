@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from dispatcher.render.convert import json_text, text_of
+from dispatcher.pipeline.render.convert import json_text, text_of
 
 JSON_TYPE = "application/json"
 CSV_TYPE = "text/csv; charset=utf-8"

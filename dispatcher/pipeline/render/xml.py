@@ -14,7 +14,7 @@ import re
 from typing import Any
 from xml.parsers import expat
 
-from dispatcher.render.convert import text_of
+from dispatcher.pipeline.render.convert import text_of
 
 DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 _START = (

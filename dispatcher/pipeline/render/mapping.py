@@ -18,8 +18,8 @@ from typing import Any
 
 from dispatcher.errors import RenderError
 from dispatcher.model.hook import FieldSpec
-from dispatcher.render.convert import convert, text_of
-from dispatcher.render.paths import MISSING, Path, format_path, lookup, parse_path
+from dispatcher.pipeline.render.convert import convert, text_of
+from dispatcher.pipeline.render.paths import MISSING, Path, format_path, lookup, parse_path
 
 Template = tuple[str | Path, ...]
 EVENT_ROOTS = frozenset(

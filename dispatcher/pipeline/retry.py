@@ -6,8 +6,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dispatcher.delivery.judge import Verdict
 from dispatcher.model.hook import RetrySpec
+from dispatcher.pipeline.judge import Verdict
 
 BASE_DELAY = 0.5
 MAX_LOCAL_DELAY = 10.0

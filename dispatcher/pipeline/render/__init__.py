@@ -8,7 +8,7 @@ from typing import Any
 from dispatcher.errors import PayloadTooLarge, RenderError
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
-from dispatcher.render.formats import (
+from dispatcher.pipeline.render.formats import (
     CSV_TYPE,
     FORM_TYPE,
     JSON_TYPE,
@@ -20,8 +20,8 @@ from dispatcher.render.formats import (
     json_body,
     nest,
 )
-from dispatcher.render.mapping import map_fields
-from dispatcher.render.xml import xml_body
+from dispatcher.pipeline.render.mapping import map_fields
+from dispatcher.pipeline.render.xml import xml_body
 
 MEDIA_TYPES = {"json": JSON_TYPE, "csv": CSV_TYPE, "xml": XML_TYPE, "form": FORM_TYPE}
 

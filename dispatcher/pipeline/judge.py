@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from dispatcher.delivery.expect import check_body
 from dispatcher.errors import ErrorKind
 from dispatcher.model.hook import ResponseSpec
+from dispatcher.pipeline.expect import check_body
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 MAX_RETRY_AFTER = 3600.0

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dispatcher.delivery.request import idempotency_key
 from dispatcher.errors import DecodeError
-from dispatcher.hooks.matching import HookIndex
 from dispatcher.model.event import Event, Record
 from dispatcher.model.outcome import RetryState, Source
 from dispatcher.model.pair import Pair
+from dispatcher.pipeline.match import HookIndex
+from dispatcher.pipeline.request import idempotency_key
 
 Decoder = Callable[[Record], Event]
 
