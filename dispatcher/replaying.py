@@ -17,11 +17,11 @@ from dataclasses import dataclass, replace
 from confluent_kafka import Producer
 
 from dispatcher.config.settings import Settings
-from dispatcher.delivery.clients import ClientPool
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.kafka import producer_config
 from dispatcher.engine.writer import OutcomeWriter
 from dispatcher.errors import DecodeError, KafkaUnavailable
+from dispatcher.http.clients import ClientPool
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import decode
 from dispatcher.model.outcome import Outcome

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dispatcher.delivery.sender import HookClient
 from dispatcher.errors import DeliveryError
+from dispatcher.http.sender import HookClient
 from dispatcher.metrics import Metrics
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair

@@ -7,10 +7,10 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from dispatcher.delivery.sender import HookClient
 from dispatcher.engine.deliver import Deliverer, Result
 from dispatcher.engine.writer import OutcomeWriter
 from dispatcher.errors import Withdrawn
+from dispatcher.http.sender import HookClient
 from dispatcher.model.hook import Hook
 from dispatcher.model.pair import Pair
 

@@ -18,7 +18,6 @@ from dispatcher.admin import AdminServer
 from dispatcher.adminapi import register_admin_api
 from dispatcher.avro import event_decoder, result_serializer
 from dispatcher.config.settings import Settings
-from dispatcher.delivery.clients import ClientPool
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.kafka import check_reachable, consumer_config, ensure_topics, producer_config
@@ -27,6 +26,7 @@ from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.writer import OutcomeWriter
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.hooks.follower import follow_store
+from dispatcher.http.clients import ClientPool
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
 from dispatcher.model.pair import Pair

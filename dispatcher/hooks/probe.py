@@ -10,9 +10,9 @@ import httpx
 
 from dispatcher.config.secrets import MASK
 from dispatcher.config.settings import Settings
-from dispatcher.delivery.clients import ClientPool
 from dispatcher.errors import ConfigError, DecodeError, DeliveryError
 from dispatcher.hooks.commands import mask_url
+from dispatcher.http.clients import ClientPool
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
 from dispatcher.pipeline.request import build_request, idempotency_key

@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from dispatcher.delivery.transport import ResolutionCache, build_transport
 from dispatcher.errors import BlockedDestination, ConfigError
+from dispatcher.http.transport import ResolutionCache, build_transport
 from dispatcher.security.guard import GuardPolicy, Resolver
 
 LOOPBACK_ONLY = GuardPolicy.from_config(allow_cidrs=["127.0.0.0/8"])

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from dispatcher.delivery.sender import HookClient
 from dispatcher.engine import deliver as deliver_module
 from dispatcher.engine.deliver import Deliverer, Handoff
+from dispatcher.http.sender import HookClient
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from dispatcher.delivery import limits
-from dispatcher.delivery.limits import BreakerSettings, CircuitBreaker, TokenBucket
+from dispatcher.http import limits
+from dispatcher.http.limits import BreakerSettings, CircuitBreaker, TokenBucket
 
 
 class Clock:

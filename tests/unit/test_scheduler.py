@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry
 
-from dispatcher.delivery.sender import HookClient
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.scheduler import Scheduler
+from dispatcher.http.sender import HookClient
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
 
-from dispatcher.delivery.resolution import GuardedResolver, ResolutionCache
-from dispatcher.delivery.transport import build_transport, translate
 from dispatcher.errors import BlockedDestination
+from dispatcher.http.resolution import GuardedResolver, ResolutionCache
+from dispatcher.http.transport import build_transport, translate
 from dispatcher.security.guard import GuardPolicy
 
 KEY = ConnectionKey("h.test", 443, True, True, None, None, None)

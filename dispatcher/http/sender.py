@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from dispatcher.delivery.inflate import Inflater
-from dispatcher.delivery.limits import CircuitBreaker, TokenBucket
 from dispatcher.errors import DeliveryError, RetryableError, Withdrawn
+from dispatcher.http.inflate import Inflater
+from dispatcher.http.limits import CircuitBreaker, TokenBucket
 from dispatcher.model.hook import Hook
 from dispatcher.pipeline.judge import Verdict, judge
 

@@ -7,8 +7,8 @@ import logging
 import httpx
 
 from dispatcher.config.settings import Settings
-from dispatcher.delivery.sender import HookClient
-from dispatcher.delivery.transport import build_transport
+from dispatcher.http.sender import HookClient
+from dispatcher.http.transport import build_transport
 from dispatcher.model.hook import Hook
 from dispatcher.security.auth import TOKEN_TIMEOUT, build_auth
 from dispatcher.security.guard import GuardPolicy

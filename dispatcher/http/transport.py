@@ -18,8 +18,8 @@ import aiohttp
 import httpx
 from yarl import URL
 
-from dispatcher.delivery.resolution import DEFAULT_DNS_TTL, GuardedResolver, ResolutionCache
 from dispatcher.errors import BlockedDestination, ConfigError
+from dispatcher.http.resolution import DEFAULT_DNS_TTL, GuardedResolver, ResolutionCache
 from dispatcher.security.guard import GuardPolicy, Resolver, SystemResolver, check_addresses
 
 __all__ = ["DEFAULT_DNS_TTL", "GuardedTransport", "ResolutionCache", "build_transport"]

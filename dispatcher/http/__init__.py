@@ -1,0 +1,1 @@
+"""Sending: the pinned, guarded transport, response caps, per-hook limits and clients."""
