@@ -22,8 +22,10 @@ from dispatcher.config.secrets import resolve
 from dispatcher.config.settings import Settings
 from dispatcher.errors import DecodeError, KafkaUnavailable
 from dispatcher.hooks.commands import describe
-from dispatcher.hooks.follower import StoreFollower
-from dispatcher.hooks.store import HookStore, refusals
+from dispatcher.kafka.follower import StoreFollower
+from dispatcher.kafka.results import recent_outcomes
+from dispatcher.kafka.scan import Start, scan
+from dispatcher.kafka.store import HookStore, refusals
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
 from dispatcher.openapi import openapi_document
@@ -31,8 +33,6 @@ from dispatcher.pipeline.match import HookIndex
 from dispatcher.replay import parse_moment, selection_from
 from dispatcher.replaying import ReplayOptions
 from dispatcher.replayjobs import ReplayJobs
-from dispatcher.results import recent_outcomes
-from dispatcher.scan import Start, scan
 
 Response = tuple[int, str, bytes]
 Params = dict[str, str]

@@ -124,7 +124,7 @@ def hooks_test(args: argparse.Namespace) -> int:
 def produce(args: argparse.Namespace) -> int:
     from confluent_kafka import Producer
 
-    from dispatcher.engine.kafka import check_reachable
+    from dispatcher.kafka.clients import check_reachable
 
     settings = settings_from(args)
     try:
@@ -145,7 +145,7 @@ def produce(args: argparse.Namespace) -> int:
     producer = Producer({**settings.kafka_config(), "logger": KAFKA})
     key = args.key.encode() if args.key else None
     if args.avro:
-        from dispatcher.avro import produce_value
+        from dispatcher.kafka.avro import produce_value
         from dispatcher.model.event import Event
 
         value, content_type = produce_value(

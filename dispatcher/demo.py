@@ -58,7 +58,7 @@ def run_demo(events: int = 30, console: Console | None = None) -> int:
     """Run the demo end to end; 0 when every pair reached an end."""
     console = console or Console(width=max(Console().width, 120))
     # librdkafka's transient warnings (a coordinator still loading) are not the demo's story
-    logging.getLogger("dispatcher.kafka").setLevel(logging.ERROR)
+    logging.getLogger("dispatcher.librdkafka").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="dugaa-demo-") as workdir:
         kafka = LocalKafka()
         console.print("[bold]1/5[/] starting a local Kafka broker (KRaft, 127.0.0.1) ...")

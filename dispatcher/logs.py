@@ -8,7 +8,7 @@ import sys
 QUIET = ("httpx", "httpcore", "aiohttp", "hpack")
 # librdkafka's own lines, in our format: a client configured with `"logger": KAFKA` hands them
 # over on the thread that polls it (a client never polled would hold them: admin probes omit it)
-KAFKA = logging.getLogger("dispatcher.kafka")
+KAFKA = logging.getLogger("dispatcher.librdkafka")
 
 
 def configure(level: str = "INFO", *, prefix: str = "") -> None:

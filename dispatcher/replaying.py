@@ -18,18 +18,18 @@ from confluent_kafka import Producer
 
 from dispatcher.config.settings import Settings
 from dispatcher.engine.deliver import Deliverer
-from dispatcher.engine.kafka import producer_config
-from dispatcher.engine.writer import OutcomeWriter
 from dispatcher.errors import DecodeError, KafkaUnavailable
 from dispatcher.http.clients import ClientPool
+from dispatcher.kafka.clients import producer_config
+from dispatcher.kafka.results import delivered_keys
+from dispatcher.kafka.scan import Start, scan
+from dispatcher.kafka.writer import OutcomeWriter
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import decode
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.match import HookIndex
 from dispatcher.replay import DeadLetter, Plan, Selection, Summary, plan, reasons, select
-from dispatcher.results import delivered_keys
-from dispatcher.scan import Start, scan
 
 log = logging.getLogger(__name__)
 Report = Callable[[Summary], None]

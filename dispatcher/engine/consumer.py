@@ -21,7 +21,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from dispatcher.config.settings import Settings
 from dispatcher.engine.pauses import Pauses
 from dispatcher.engine.tracker import OffsetTracker
-from dispatcher.engine.writer import OutcomeWriter, decode_failure_records
+from dispatcher.kafka.writer import OutcomeWriter, decode_failure_records
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Record
 from dispatcher.model.pair import Pair

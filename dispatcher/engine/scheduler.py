@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from dispatcher.engine.deliver import Deliverer, Result
-from dispatcher.engine.writer import OutcomeWriter
 from dispatcher.errors import Withdrawn
 from dispatcher.http.sender import HookClient
+from dispatcher.kafka.writer import OutcomeWriter
 from dispatcher.model.hook import Hook
 from dispatcher.model.pair import Pair
 

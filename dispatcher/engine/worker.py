@@ -16,17 +16,22 @@ from confluent_kafka import Consumer, Producer
 
 from dispatcher.admin import AdminServer
 from dispatcher.adminapi import register_admin_api
-from dispatcher.avro import event_decoder, result_serializer
 from dispatcher.config.settings import Settings
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
-from dispatcher.engine.kafka import check_reachable, consumer_config, ensure_topics, producer_config
 from dispatcher.engine.lag import record_lag
 from dispatcher.engine.scheduler import Scheduler
-from dispatcher.engine.writer import OutcomeWriter
 from dispatcher.errors import KafkaUnavailable
-from dispatcher.hooks.follower import follow_store
 from dispatcher.http.clients import ClientPool
+from dispatcher.kafka.avro import event_decoder, result_serializer
+from dispatcher.kafka.clients import (
+    check_reachable,
+    consumer_config,
+    ensure_topics,
+    producer_config,
+)
+from dispatcher.kafka.follower import follow_store
+from dispatcher.kafka.writer import OutcomeWriter
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
 from dispatcher.model.pair import Pair

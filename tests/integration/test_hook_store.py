@@ -17,7 +17,7 @@ from kafka_support import Outgoing, produce, wait_for
 
 from dispatcher.devreceiver import Receiver
 from dispatcher.errors import ConfigError
-from dispatcher.hooks.store import HookStore
+from dispatcher.kafka.store import HookStore
 from dispatcher.operations import apply_hooks, delete_hook, list_hooks_command, show_hook_command
 
 

@@ -14,7 +14,7 @@ from kafka_support import Outgoing, consume_all
 from rich.console import Console
 
 from dispatcher.devreceiver import Behaviour, Receiver
-from dispatcher.hooks.store import hooks_in_force
+from dispatcher.kafka.store import hooks_in_force
 from dispatcher.operations import replay_command
 from dispatcher.replay import Selection, selection_from
 from dispatcher.replaying import ReplayOptions, run_replay

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from dispatcher.avro import (
+from dispatcher.errors import ConfigError, DecodeError
+from dispatcher.kafka.avro import (
     AvroEventDecoder,
     RegistrySchemas,
     bundled,
@@ -18,9 +19,8 @@ from dispatcher.avro import (
     event_decoder,
     produce_value,
 )
-from dispatcher.avro.schemas import AvroSchema, write
-from dispatcher.avro.wire import frame
-from dispatcher.errors import ConfigError, DecodeError
+from dispatcher.kafka.avro.schemas import AvroSchema, write
+from dispatcher.kafka.avro.wire import frame
 from dispatcher.model.event import Event, Record, decode
 
 EVENT = Event(

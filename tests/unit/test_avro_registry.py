@@ -12,7 +12,9 @@ import pytest
 from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient
 from registry_support import FakeRegistry
 
-from dispatcher.avro import (
+from dispatcher.config.secrets import Secret
+from dispatcher.errors import DecodeError
+from dispatcher.kafka.avro import (
     AvroEventDecoder,
     RegistrySchemas,
     bundled,
@@ -20,11 +22,9 @@ from dispatcher.avro import (
     event_decoder,
     produce_value,
 )
-from dispatcher.avro.registry import registry_client
-from dispatcher.avro.schemas import AvroSchema, write
-from dispatcher.avro.wire import frame
-from dispatcher.config.secrets import Secret
-from dispatcher.errors import DecodeError
+from dispatcher.kafka.avro.registry import registry_client
+from dispatcher.kafka.avro.schemas import AvroSchema, write
+from dispatcher.kafka.avro.wire import frame
 from dispatcher.model.event import Event, Record
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from dispatcher.avro import (
+from dispatcher.errors import ConfigError, DecodeError
+from dispatcher.kafka.avro import (
     RESULT_FIELDS,
     AvroResultSerializer,
     JsonResultSerializer,
@@ -18,8 +19,7 @@ from dispatcher.avro import (
     read_result,
     result_serializer,
 )
-from dispatcher.avro.results import epoch_millis, iso_millis
-from dispatcher.errors import ConfigError, DecodeError
+from dispatcher.kafka.avro.results import epoch_millis, iso_millis
 from dispatcher.model.outcome import Outcome, Source
 
 FIRST = datetime(2026, 11, 29, 10, 0, 0, 123_000, tzinfo=UTC)

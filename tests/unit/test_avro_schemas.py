@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.avro import AvroEventDecoder, bundled
-from dispatcher.avro.deadletter import dead_letter_fields, header_fields
-from dispatcher.avro.results import RESULT_FIELDS
-from dispatcher.avro.schemas import BUNDLED, AvroSchema, is_recursive, read
 from dispatcher.errors import DecodeError
+from dispatcher.kafka.avro import AvroEventDecoder, bundled
+from dispatcher.kafka.avro.deadletter import dead_letter_fields, header_fields
+from dispatcher.kafka.avro.results import RESULT_FIELDS
+from dispatcher.kafka.avro.schemas import BUNDLED, AvroSchema, is_recursive, read
 from dispatcher.model.event import Event, Record
 from dispatcher.model.outcome import Outcome, Source, dead_letter_headers
 

@@ -22,7 +22,6 @@ import pytest
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from dispatcher.avro.decoder import encode_event, event_decoder
 from dispatcher.errors import (
     ConfigError,
     DecodeError,
@@ -32,6 +31,7 @@ from dispatcher.errors import (
 )
 from dispatcher.hooks.loader import hook_from_definition, load_hooks_text
 from dispatcher.http.inflate import Inflater
+from dispatcher.kafka.avro.decoder import encode_event, event_decoder
 from dispatcher.model.event import Event, Record, decode
 from dispatcher.model.hook import Hook, ResponseSpec
 from dispatcher.pipeline.expect import check_body

@@ -10,7 +10,7 @@ import pytest
 
 from dispatcher.config.settings import Settings, Topics
 from dispatcher.errors import ConfigError
-from dispatcher.hooks.store import (
+from dispatcher.kafka.store import (
     HookStore,
     definitions_in_file,
     fold,

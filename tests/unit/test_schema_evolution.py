@@ -15,16 +15,16 @@ import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from fastavro.utils import generate_many
 
-from dispatcher.avro import (
+from dispatcher.errors import DecodeError
+from dispatcher.kafka.avro import (
     AvroEventDecoder,
     AvroResultSerializer,
     RegistrySchemas,
     bundled,
     read_result,
 )
-from dispatcher.avro.schemas import BUNDLED, AvroSchema, read, write
-from dispatcher.avro.wire import frame
-from dispatcher.errors import DecodeError
+from dispatcher.kafka.avro.schemas import BUNDLED, AvroSchema, read, write
+from dispatcher.kafka.avro.wire import frame
 from dispatcher.model.event import Record
 from dispatcher.model.outcome import Outcome, Source
 

@@ -15,10 +15,10 @@ from typing import Any, ClassVar, Protocol
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from dispatcher.avro import wire
-from dispatcher.avro.registry import RegistrySchemas, registry_client
-from dispatcher.avro.schemas import bundled, read, write
 from dispatcher.errors import ConfigError
+from dispatcher.kafka.avro import wire
+from dispatcher.kafka.avro.registry import RegistrySchemas, registry_client
+from dispatcher.kafka.avro.schemas import bundled, read, write
 from dispatcher.model.outcome import RESULT_FIELDS as RESULT_FIELDS
 
 OUTCOMES = ("delivered", "dead_lettered")

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dispatcher.avro.results import epoch_millis
-from dispatcher.avro.schemas import bundled
+from dispatcher.kafka.avro.results import epoch_millis
+from dispatcher.kafka.avro.schemas import bundled
 from dispatcher.model.event import Record
 
 

@@ -17,11 +17,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
-from dispatcher.hooks.store import Offsets, ensure_store_topic, fold, merged
+from dispatcher.kafka.scan import partitions_of, scan_config
+from dispatcher.kafka.store import Offsets, ensure_store_topic, fold, merged
 from dispatcher.model.event import Record
 from dispatcher.model.hook import Hook
 from dispatcher.pipeline.match import HookIndex
-from dispatcher.scan import partitions_of, scan_config
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2

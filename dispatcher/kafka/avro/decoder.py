@@ -16,10 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dispatcher.avro import envelope, wire
-from dispatcher.avro.registry import RegistrySchemas, registry_client
-from dispatcher.avro.schemas import AvroSchema, bundled, read, write
 from dispatcher.errors import DecodeError
+from dispatcher.kafka.avro import envelope, wire
+from dispatcher.kafka.avro.registry import RegistrySchemas, registry_client
+from dispatcher.kafka.avro.schemas import AvroSchema, bundled, read, write
 from dispatcher.model.event import Event, Record, decode
 
 EVENT_CONTENT_TYPE = "application/avro"

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from dispatcher.config.settings import Settings
-from dispatcher.scan import Start, scan
+from dispatcher.kafka.scan import Start, scan
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def read_result(value: bytes | None) -> dict[str, Any] | None:
             return None
         return document if isinstance(document, dict) else None
     try:
-        from dispatcher.avro.results import read_result as read_avro
+        from dispatcher.kafka.avro.results import read_result as read_avro
 
         return read_avro(value)
     except Exception:  # not a result this version can read: the caller skips it

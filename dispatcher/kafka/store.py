@@ -31,11 +31,11 @@ from dispatcher.hooks.loader import (
     plain,
     validate_hooks_text,
 )
+from dispatcher.kafka.scan import scan
 from dispatcher.logs import KAFKA
 from dispatcher.model.event import Record
 from dispatcher.model.hook import SECRET_AUTH_KEYS, Hook
 from dispatcher.pipeline.match import HookIndex
-from dispatcher.scan import scan
 
 Offsets = dict[int, int]
 TIMEOUT = 30.0

@@ -1,7 +1,7 @@
 """Avro for the dispatcher: the schemas in schemas/, Avro events in, Avro result records out."""
 
-from dispatcher.avro.deadletter import dead_letter_fields
-from dispatcher.avro.decoder import (
+from dispatcher.kafka.avro.deadletter import dead_letter_fields
+from dispatcher.kafka.avro.decoder import (
     CLOUDEVENTS_CONTENT_TYPE,
     EVENT_CONTENT_TYPE,
     AvroEventDecoder,
@@ -10,8 +10,8 @@ from dispatcher.avro.decoder import (
     event_decoder,
     produce_value,
 )
-from dispatcher.avro.registry import RegistrySchemas, registry_client
-from dispatcher.avro.results import (
+from dispatcher.kafka.avro.registry import RegistrySchemas, registry_client
+from dispatcher.kafka.avro.results import (
     RESULT_FIELDS,
     AvroResultSerializer,
     JsonResultSerializer,
@@ -19,7 +19,7 @@ from dispatcher.avro.results import (
     read_result,
     result_serializer,
 )
-from dispatcher.avro.schemas import AvroSchema, bundled
+from dispatcher.kafka.avro.schemas import AvroSchema, bundled
 
 __all__ = [
     "CLOUDEVENTS_CONTENT_TYPE",

@@ -9,9 +9,9 @@ from typing import Any
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from dispatcher.avro.schemas import AvroSchema, NamedSchemas
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError, DecodeError
+from dispatcher.kafka.avro.schemas import AvroSchema, NamedSchemas
 
 NOT_FOUND = 404
 MAX_REFERENCE_DEPTH = 16
