@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from dispatcher.devreceiver import LoopbackServer, Received, read_request
+from dispatcher.devtools.receiver import LoopbackServer, Received, read_request
 
 Request = Received  # one request as the server read it
 

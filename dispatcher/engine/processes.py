@@ -15,7 +15,7 @@ def _worker_main(config: str | None, index: int, log_level: str) -> None:
     from dataclasses import replace
 
     from dispatcher import logs
-    from dispatcher.commands import load_hooks
+    from dispatcher.cli.commands import load_hooks
     from dispatcher.config.settings import load_settings
     from dispatcher.engine import collector
     from dispatcher.engine.worker import Worker

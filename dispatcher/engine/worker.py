@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, Producer
 
-from dispatcher.admin import AdminServer
-from dispatcher.adminapi import register_admin_api
+from dispatcher.api.routes import register_admin_api
 from dispatcher.config.settings import Settings
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.lag import record_lag
 from dispatcher.engine.scheduler import Scheduler
+from dispatcher.engine.status import AdminServer
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.http.clients import ClientPool
 from dispatcher.kafka.avro import event_decoder, result_serializer

@@ -14,7 +14,7 @@ from dispatch_support import Deployment, cloud_event, collect_until, hook, wait_
 from kafka_support import consume_all, wait_for
 from openapi_spec_validator import validate
 
-from dispatcher.devreceiver import Behaviour, Receiver
+from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.engine.worker import Worker
 
 TOKEN = "admin-test-token-7f3a"

@@ -9,7 +9,7 @@ from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import Outgoing
 from registry_support import FakeRegistry
 
-from dispatcher.devreceiver import Receiver
+from dispatcher.devtools.receiver import Receiver
 from dispatcher.kafka.avro import RegistrySchemas, produce_value, read_result, registry_client
 from dispatcher.model.event import Event
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from dispatch_support import Deployment, cloud_event, collect_until, hook, stop
 from kafka_support import wait_for
 
-from dispatcher.devreceiver import Behaviour, Receiver
+from dispatcher.devtools.receiver import Behaviour, Receiver
 
 EVENTS = 5000
 # a SIGKILLed member's partitions move after the session timeout: short here, 45 s by default

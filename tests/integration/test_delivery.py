@@ -9,7 +9,7 @@ from dispatch_support import Deployment, cloud_event, hook, wait_ready
 from kafka_support import Outgoing, consume_all, wait_for
 
 from dispatcher import USER_AGENT
-from dispatcher.devreceiver import Behaviour, Receiver
+from dispatcher.devtools.receiver import Behaviour, Receiver
 
 RESULT_FIELDS = {
     "event_id",

@@ -10,7 +10,7 @@ from pathlib import Path
 from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import wait_for
 
-from dispatcher.devreceiver import Behaviour, Received, Receiver
+from dispatcher.devtools.receiver import Behaviour, Received, Receiver
 
 
 def test_a_hanging_hook_does_not_hold_back_a_healthy_one(

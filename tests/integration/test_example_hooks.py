@@ -11,7 +11,7 @@ import pytest
 from dispatch_support import Deployment, collect_until
 from kafka_support import Outgoing
 
-from dispatcher.devreceiver import Behaviour, Received, Receiver
+from dispatcher.devtools.receiver import Behaviour, Received, Receiver
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "hooks"
 SECRETS = {

@@ -10,8 +10,8 @@ import pytest
 from dispatch_support import Deployment, cloud_event, collect_until, hook, stop
 from kafka_support import wait_for
 
-from dispatcher.devkafka import LocalKafka
-from dispatcher.devreceiver import Behaviour, Receiver
+from dispatcher.devtools.kafka import LocalKafka
+from dispatcher.devtools.receiver import Behaviour, Receiver
 
 EVENTS = int(os.environ.get("DUGAA_FAULT_EVENTS", "20000"))  # as the issue asks
 # a SIGKILLed member's partitions move after the session timeout: short here, 45 s by default

@@ -15,10 +15,10 @@ import yaml
 from dispatch_support import Deployment, cloud_event, collect_until, hook, wait_ready
 from kafka_support import Outgoing, produce, wait_for
 
-from dispatcher.devreceiver import Receiver
+from dispatcher.devtools.receiver import Receiver
 from dispatcher.errors import ConfigError
 from dispatcher.kafka.store import HookStore
-from dispatcher.operations import apply_hooks, delete_hook, list_hooks_command, show_hook_command
+from dispatcher.ops.hooks import apply_hooks, delete_hook, list_hooks_command, show_hook_command
 
 
 class StoreDeployment(Deployment):

@@ -22,7 +22,7 @@ import pytest
 from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import Outgoing
 
-from dispatcher.devreceiver import Receiver
+from dispatcher.devtools.receiver import Receiver
 
 EVENTS = int(os.environ.get("DUGAA_SOAK_EVENTS", "10000"))
 STRUCTURED = (("content-type", b"application/cloudevents+json"),)

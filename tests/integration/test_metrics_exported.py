@@ -17,8 +17,8 @@ from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
-from dispatcher.admin import Request
-from dispatcher.devreceiver import Behaviour, Receiver
+from dispatcher.devtools.receiver import Behaviour, Receiver
+from dispatcher.engine.status import Request
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
 from metric_names import alert_queries, dashboard_queries, names_in, queried_metric_names

@@ -13,11 +13,11 @@ from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import Outgoing, consume_all
 from rich.console import Console
 
-from dispatcher.devreceiver import Behaviour, Receiver
+from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.kafka.store import hooks_in_force
-from dispatcher.operations import replay_command
-from dispatcher.replay import Selection, selection_from
-from dispatcher.replaying import ReplayOptions, run_replay
+from dispatcher.ops.hooks import replay_command
+from dispatcher.ops.replay.plan import Selection, selection_from
+from dispatcher.ops.replay.run import ReplayOptions, run_replay
 
 
 def end_offsets(bootstrap: str, *topics: str) -> list[int]:

@@ -33,7 +33,7 @@ from dispatch_support import Deployment, cloud_event, collect_until, hook, stop
 from kafka_support import Record
 from standardwebhooks import Webhook
 
-from dispatcher.devreceiver import Behaviour, Received, Receiver
+from dispatcher.devtools.receiver import Behaviour, Received, Receiver
 from dispatcher.security.encryption import b64u, decode_key, decrypt_payload, generate_key
 
 DATA = {"order": "o-1", "total": "10.00", "customer": {"phone": "+254700000001"}}

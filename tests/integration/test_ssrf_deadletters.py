@@ -15,7 +15,7 @@ from pathlib import Path
 from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import Record
 
-from dispatcher.devreceiver import Behaviour, Receiver
+from dispatcher.devtools.receiver import Behaviour, Receiver
 
 REMEDY = r"to allow it, set allow_private_networks: true on the hook .* to allow_cidrs"
 # (host as written in the URL, why it is refused, whether the message names the remedy)

@@ -12,7 +12,7 @@ import pytest
 
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError
-from dispatcher.hooks.commands import list_hooks, mask_url, show_hook, validate_command
+from dispatcher.hooks.describe import list_hooks, mask_url, show_hook, validate_command
 from dispatcher.hooks.loader import (
     Problem,
     definition_problems,

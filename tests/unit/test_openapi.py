@@ -10,8 +10,8 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from ruamel.yaml import YAML
 
-from dispatcher.adminapi import ROUTES
-from dispatcher.openapi import openapi_document
+from dispatcher.api.openapi import openapi_document
+from dispatcher.api.routes import ROUTES
 
 EXAMPLES = Path(__file__).parents[2] / "deploy" / "examples" / "hooks"
 

@@ -9,8 +9,7 @@ import pytest
 from dispatcher.model.event import Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Source
-from dispatcher.pipeline.match import HookIndex
-from dispatcher.replay import (
+from dispatcher.ops.replay.plan import (
     REPLAY_OF,
     DeadLetter,
     Selection,
@@ -20,6 +19,7 @@ from dispatcher.replay import (
     select,
     selection_from,
 )
+from dispatcher.pipeline.match import HookIndex
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC).timestamp()
 

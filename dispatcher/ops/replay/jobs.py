@@ -14,9 +14,9 @@ from typing import Any
 from dispatcher.config.settings import Settings
 from dispatcher.errors import DispatcherError
 from dispatcher.model.outcome import iso
+from dispatcher.ops.replay.plan import Plan, Summary
+from dispatcher.ops.replay.run import ReplayOptions, run_replay
 from dispatcher.pipeline.match import HookIndex
-from dispatcher.replay import Plan, Summary
-from dispatcher.replaying import ReplayOptions, run_replay
 
 log = logging.getLogger(__name__)
 KEPT = 50

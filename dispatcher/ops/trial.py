@@ -13,7 +13,7 @@ import httpx
 from dispatcher.config.secrets import MASK
 from dispatcher.config.settings import Settings
 from dispatcher.errors import DeliveryError
-from dispatcher.hooks.commands import mask_url
+from dispatcher.hooks.describe import mask_url
 from dispatcher.http.clients import ClientPool
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook

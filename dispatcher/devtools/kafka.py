@@ -14,7 +14,7 @@ from types import TracebackType
 
 from dispatcher.errors import KafkaUnavailable
 
-SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "kafka-dev" / "kafka.sh"
+SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "kafka-dev" / "kafka.sh"
 
 # First use fetches the jars and records a class-data archive; later starts take seconds.
 _START_TIMEOUT = 300.0

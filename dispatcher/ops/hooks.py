@@ -1,7 +1,7 @@
-"""What `hooks apply | delete | list | show` and `replay` do: `dispatcher.commands` calls these.
+"""What `hooks apply | delete | list | show` and `replay` do: `dispatcher.cli.commands` calls these.
 
 They talk to Kafka (the hook store, the dead-letter and results topics) and print for people;
-the rules they follow live in `dispatcher.kafka.store` and `dispatcher.replay`.
+the rules they follow live in `dispatcher.kafka.store` and `dispatcher.ops.replay.plan`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from rich.table import Table
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError
-from dispatcher.hooks.commands import list_hooks, show_hook
+from dispatcher.hooks.describe import list_hooks, show_hook
 from dispatcher.hooks.loader import load_hooks_file
 from dispatcher.kafka.clients import check_reachable
 from dispatcher.kafka.store import HookStore, definitions_in_file, hooks_in_force, merged
 from dispatcher.model.outcome import iso
-from dispatcher.replay import Plan, Summary
-from dispatcher.replaying import ReplayOptions, prepare, run_replay
+from dispatcher.ops.replay.plan import Plan, Summary
+from dispatcher.ops.replay.run import ReplayOptions, prepare, run_replay
 
 
 def apply_hooks(settings: Settings, path: str | Path) -> int:

@@ -11,7 +11,7 @@ import httpx
 from dispatcher.config.secrets import MASK
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError, DecodeError, DeliveryError
-from dispatcher.hooks.commands import mask_url
+from dispatcher.hooks.describe import mask_url
 from dispatcher.http.clients import ClientPool
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook

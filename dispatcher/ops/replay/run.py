@@ -28,8 +28,8 @@ from dispatcher.metrics import Metrics
 from dispatcher.model.event import decode
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
+from dispatcher.ops.replay.plan import DeadLetter, Plan, Selection, Summary, plan, reasons, select
 from dispatcher.pipeline.match import HookIndex
-from dispatcher.replay import DeadLetter, Plan, Selection, Summary, plan, reasons, select
 
 log = logging.getLogger(__name__)
 Report = Callable[[Summary], None]

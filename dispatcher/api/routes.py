@@ -16,23 +16,23 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from dispatcher import hooktest
-from dispatcher.admin import AdminServer, Request, json_response
+from dispatcher.api.openapi import openapi_document
 from dispatcher.config.secrets import resolve
 from dispatcher.config.settings import Settings
+from dispatcher.engine.status import AdminServer, Request, json_response
 from dispatcher.errors import DecodeError, KafkaUnavailable
-from dispatcher.hooks.commands import describe
+from dispatcher.hooks.describe import describe
 from dispatcher.kafka.follower import StoreFollower
 from dispatcher.kafka.results import recent_outcomes
 from dispatcher.kafka.scan import Start, scan
 from dispatcher.kafka.store import HookStore, refusals
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
-from dispatcher.openapi import openapi_document
+from dispatcher.ops import trial as hooktest
+from dispatcher.ops.replay.jobs import ReplayJobs
+from dispatcher.ops.replay.plan import parse_moment, selection_from
+from dispatcher.ops.replay.run import ReplayOptions
 from dispatcher.pipeline.match import HookIndex
-from dispatcher.replay import parse_moment, selection_from
-from dispatcher.replaying import ReplayOptions
-from dispatcher.replayjobs import ReplayJobs
 
 Response = tuple[int, str, bytes]
 Params = dict[str, str]

@@ -4,7 +4,7 @@ A selection filters the dead-letter topic by hook, failure time and error kind, 
 The plan then leaves out what must not be sent: a pair the results topic already shows as
 delivered (so a second replay of the same selection sends nothing the first delivered), a pair
 already planned (the same webhook-id dead-lettered twice), and letters whose hook is gone.
-`dispatcher.replaying` does the sending.
+`dispatcher.ops.replay.run` does the sending.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def hooks_validate(args: argparse.Namespace) -> int:
-    from dispatcher.hooks.commands import validate_command
+    from dispatcher.hooks.describe import validate_command
 
     code, text = validate_command(args.file)
     print(text, file=sys.stderr if code else sys.stdout)
@@ -57,25 +57,25 @@ def hooks_validate(args: argparse.Namespace) -> int:
 
 
 def hooks_list(args: argparse.Namespace) -> int:
-    from dispatcher.operations import list_hooks_command
+    from dispatcher.ops.hooks import list_hooks_command
 
     return list_hooks_command(settings_from(args))
 
 
 def hooks_show(args: argparse.Namespace) -> int:
-    from dispatcher.operations import show_hook_command
+    from dispatcher.ops.hooks import show_hook_command
 
     return show_hook_command(settings_from(args), args.id)
 
 
 def hooks_apply(args: argparse.Namespace) -> int:
-    from dispatcher.operations import apply_hooks
+    from dispatcher.ops.hooks import apply_hooks
 
     return apply_hooks(settings_from(args), args.file)
 
 
 def hooks_delete(args: argparse.Namespace) -> int:
-    from dispatcher.operations import delete_hook
+    from dispatcher.ops.hooks import delete_hook
 
     return delete_hook(settings_from(args), args.id)
 
@@ -83,9 +83,9 @@ def hooks_delete(args: argparse.Namespace) -> int:
 def replay(args: argparse.Namespace) -> int:
     import time
 
-    from dispatcher.operations import replay_command
-    from dispatcher.replay import selection_from
-    from dispatcher.replaying import ReplayOptions
+    from dispatcher.ops.hooks import replay_command
+    from dispatcher.ops.replay.plan import selection_from
+    from dispatcher.ops.replay.run import ReplayOptions
 
     try:
         selection = selection_from(
@@ -104,7 +104,7 @@ def replay(args: argparse.Namespace) -> int:
 
 
 def hooks_test(args: argparse.Namespace) -> int:
-    from dispatcher.hooks.probe import probe_hook
+    from dispatcher.ops.probe import probe_hook
 
     settings = settings_from(args)
     if args.hooks_file:
@@ -189,7 +189,7 @@ def decrypt(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from dispatcher.demo import run_demo
+    from dispatcher.devtools.demo import run_demo
 
     code: int = run_demo(events=args.events)
     return code

@@ -115,7 +115,7 @@ def _cmd(name: str) -> Command:
     """Import the command's module only when it runs: `dispatcher decrypt` needs no Kafka."""
 
     def run(args: argparse.Namespace) -> int:
-        from dispatcher import commands
+        from dispatcher.cli import commands
 
         result: int = getattr(commands, name)(args)
         return result

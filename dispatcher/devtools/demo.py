@@ -24,14 +24,14 @@ from rich.console import Console
 from rich.table import Table
 
 from dispatcher.config.settings import Settings, Topics
-from dispatcher.devkafka import LocalKafka
-from dispatcher.devreceiver import Behaviour, Received, Receiver
+from dispatcher.devtools.kafka import LocalKafka
+from dispatcher.devtools.receiver import Behaviour, Received, Receiver
 from dispatcher.engine.worker import Worker
 from dispatcher.hooks.loader import load_hooks_file
 from dispatcher.model.hook import Hook
 from dispatcher.pipeline.match import HookIndex
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "deploy" / "examples" / "hooks"
+EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "hooks"
 DEMO_HOOKS = ("sms-gateway", "payment", "shipping")
 DEMO_SECRETS = {
     "SMS_API_KEY": "demo-sms-key",

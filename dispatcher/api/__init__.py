@@ -1,0 +1,1 @@
+"""The admin HTTP surface: routes and the OpenAPI document."""

@@ -1,0 +1,1 @@
+"""Replaying dead letters: the plan (pure), the run (through the delivery path), and jobs."""
