@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from kafka_support import Outgoing, create_topic, produce, wait_for
 
+from dispatcher.api.routes import register_admin_api
 from dispatcher.config.settings import Settings, load_settings
 from dispatcher.engine.worker import Worker
 from dispatcher.hooks.loader import load_hooks_file
@@ -131,7 +132,10 @@ class Deployment:
         """A worker in a thread of this process; stopped (gracefully) on exit."""
         settings = self.settings
         worker = Worker(
-            settings, HookIndex(load_hooks_file(settings.hooks_file or "")), metrics=Metrics()
+            settings,
+            HookIndex(load_hooks_file(settings.hooks_file or "")),
+            metrics=Metrics(),
+            extensions=(register_admin_api,),
         )
         errors: list[BaseException] = []
 

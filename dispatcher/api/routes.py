@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 from dispatcher.api.openapi import openapi_document
 from dispatcher.config.secrets import resolve
 from dispatcher.config.settings import Settings
-from dispatcher.engine.status import AdminServer, Request, json_response
+from dispatcher.engine.status import Request, StatusServer, json_response
 from dispatcher.errors import DecodeError, KafkaUnavailable
 from dispatcher.hooks.describe import describe
 from dispatcher.kafka.follower import StoreFollower
@@ -81,7 +81,7 @@ ROUTES = (
 
 
 class AdminApi:
-    """The handlers; `register` puts them on a worker's `AdminServer`."""
+    """The handlers; `register` puts them on a worker's `StatusServer`."""
 
     def __init__(
         self,
@@ -96,7 +96,7 @@ class AdminApi:
         self.store = store or (HookStore(settings) if follower is not None else None)
         self.replays = ReplayJobs(settings, hooks)
 
-    def register(self, server: AdminServer) -> None:
+    def register(self, server: StatusServer) -> None:
         server.route("GET", "/openapi.json", lambda _r: json_response(200, openapi_document()))
         for method in sorted({route.method for route in ROUTES}):
             server.route(method, "/api/", self.handle)
@@ -274,7 +274,7 @@ class AdminApi:
 
 
 def register_admin_api(
-    server: AdminServer,
+    server: StatusServer,
     settings: Settings,
     hooks: Callable[[], HookIndex],
     follower: StoreFollower | None,

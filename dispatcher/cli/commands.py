@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dispatcher.config.settings import Settings, default_config_path, load_settings
 from dispatcher.errors import ConfigError
+from dispatcher.hooks.loader import configured_hooks
 from dispatcher.logs import KAFKA
 from dispatcher.pipeline.match import HookIndex
 
@@ -19,18 +20,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(default_config_path(getattr(args, "config", None)))
 
 
-def load_hooks(settings: Settings) -> HookIndex:
-    """The hooks in force at start: the hooks file (the store adds its own when configured)."""
-    from dispatcher.hooks.loader import load_hooks_file
-
-    if not settings.hooks_file:
-        return HookIndex()
-    return HookIndex(load_hooks_file(settings.hooks_file))
-
-
 def run(args: argparse.Namespace) -> int:
+    from dispatcher.api.routes import register_admin_api
+
     settings = settings_from(args)
-    hooks = load_hooks(settings)
+    hooks = configured_hooks(settings)
     if args.workers > 1:
         from dispatcher.engine.processes import run_processes
 
@@ -38,13 +32,14 @@ def run(args: argparse.Namespace) -> int:
             args.workers,
             settings.source if settings.source != "<defaults>" else None,
             args.log_level,
+            extensions=(register_admin_api,),
         )
         return code
     from dispatcher.engine import collector
     from dispatcher.engine.worker import Worker
 
     collector.tune()
-    Worker(settings, hooks).run()
+    Worker(settings, hooks, extensions=(register_admin_api,)).run()
     return 0
 
 
@@ -112,7 +107,7 @@ def hooks_test(args: argparse.Namespace) -> int:
 
         index = HookIndex(load_hooks_file(args.hooks_file))
     else:
-        index = load_hooks(settings)
+        index = configured_hooks(settings)
     hook = index.get(args.id)
     if hook is None:
         raise ConfigError(f"no hook {args.id!r}")

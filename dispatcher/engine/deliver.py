@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from dispatcher.errors import DeliveryError
 from dispatcher.http.sender import HookClient
@@ -14,22 +13,7 @@ from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.judge import Verdict
 from dispatcher.pipeline.request import build_request
-from dispatcher.pipeline.retry import GiveUp, RetryLocal, RetryPolicy, RetryTier
-
-
-@dataclass(frozen=True, slots=True)
-class Handoff:
-    """The pair goes to retry tier `tier`, due at `due_at`, after `attempts` attempts."""
-
-    pair: Pair
-    tier: int
-    due_at: float
-    attempts: int
-    first_attempt_at: float
-    last: Verdict
-
-
-Result = Outcome | Handoff
+from dispatcher.pipeline.retry import GiveUp, Handoff, Result, RetryLocal, RetryPolicy, RetryTier
 
 
 class Deliverer:

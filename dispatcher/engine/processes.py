@@ -6,19 +6,24 @@ import logging
 import multiprocessing
 import os
 import signal
+from collections.abc import Sequence
 from types import FrameType
+
+from dispatcher.engine.worker import Extension
 
 log = logging.getLogger(__name__)
 
 
-def _worker_main(config: str | None, index: int, log_level: str) -> None:
+def _worker_main(
+    config: str | None, index: int, log_level: str, extensions: Sequence[Extension]
+) -> None:
     from dataclasses import replace
 
     from dispatcher import logs
-    from dispatcher.cli.commands import load_hooks
     from dispatcher.config.settings import load_settings
     from dispatcher.engine import collector
     from dispatcher.engine.worker import Worker
+    from dispatcher.hooks.loader import configured_hooks
     from dispatcher.signals import stop_quietly_until_started
 
     stop_quietly_until_started()
@@ -27,16 +32,21 @@ def _worker_main(config: str | None, index: int, log_level: str) -> None:
     # Each process serves its own /metrics: http_port, http_port + 1, ... (0 stays "any free port")
     if settings.http_port:
         settings = replace(settings, http_port=settings.http_port + index)
-    hooks = load_hooks(settings)
+    hooks = configured_hooks(settings)
     collector.tune()
-    Worker(settings, hooks).run()
+    Worker(settings, hooks, extensions=extensions).run()
 
 
-def run_processes(count: int, config: str | None, log_level: str) -> int:
-    """Run `count` workers; SIGTERM/SIGINT are passed on and each drains before exiting."""
+def run_processes(
+    count: int, config: str | None, log_level: str, extensions: Sequence[Extension] = ()
+) -> int:
+    """Run `count` workers; SIGTERM/SIGINT are passed on and each drains before exiting.
+    `extensions` must be module-level functions: they are pickled into each process."""
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=_worker_main, args=(config, i, log_level), name=f"worker-{i}")
+        context.Process(
+            target=_worker_main, args=(config, i, log_level, tuple(extensions)), name=f"worker-{i}"
+        )
         for i in range(count)
     ]
     for process in processes:

@@ -7,12 +7,13 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from dispatcher.engine.deliver import Deliverer, Result
+from dispatcher.engine.deliver import Deliverer
 from dispatcher.errors import Withdrawn
 from dispatcher.http.sender import HookClient
 from dispatcher.kafka.writer import OutcomeWriter
 from dispatcher.model.hook import Hook
 from dispatcher.model.pair import Pair
+from dispatcher.pipeline.retry import Result
 
 log = logging.getLogger(__name__)
 ClientFor = Callable[[Hook], HookClient]

@@ -33,7 +33,7 @@ def json_response(status: int, document: Any) -> tuple[int, str, bytes]:
     return status, "application/json", json.dumps(document, default=str).encode()
 
 
-class AdminServer:
+class StatusServer:
     """A small threaded HTTP server; routes are (method, path-prefix) -> handler."""
 
     def __init__(

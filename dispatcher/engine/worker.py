@@ -8,19 +8,18 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, Producer
 
-from dispatcher.api.routes import register_admin_api
 from dispatcher.config.settings import Settings
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.lag import record_lag
 from dispatcher.engine.scheduler import Scheduler
-from dispatcher.engine.status import AdminServer
+from dispatcher.engine.status import StatusServer
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.http.clients import ClientPool
 from dispatcher.kafka.avro import event_decoder, result_serializer
@@ -30,7 +29,7 @@ from dispatcher.kafka.clients import (
     ensure_topics,
     producer_config,
 )
-from dispatcher.kafka.follower import follow_store
+from dispatcher.kafka.follower import StoreFollower, follow_store
 from dispatcher.kafka.writer import OutcomeWriter
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
@@ -38,6 +37,11 @@ from dispatcher.model.pair import Pair
 from dispatcher.pipeline.match import HookIndex
 
 log = logging.getLogger(__name__)
+# What a surface above the engine adds to a worker's HTTP server (the admin API does): it gets
+# the server, the settings, the hooks in force (a getter: they change) and the store follower.
+Extension = Callable[
+    [StatusServer, Settings, Callable[[], HookIndex], StoreFollower | None], object
+]
 
 
 class Worker:
@@ -49,6 +53,7 @@ class Worker:
         hooks: HookIndex,
         metrics: Metrics | None = None,
         decoder: Callable[[Record], Event] | None = None,
+        extensions: Sequence[Extension] = (),
     ) -> None:
         self.settings = settings
         self.hooks = hooks
@@ -58,7 +63,8 @@ class Worker:
         self._stop_requested = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
-        self.admin: AdminServer | None = None
+        self.admin: StatusServer | None = None
+        self.extensions = tuple(extensions)
 
     def set_hooks(self, hooks: HookIndex) -> None:
         """Swap the hooks in force (hot reload); pairs already started keep their definition."""
@@ -94,8 +100,9 @@ class Worker:
         follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)
         parts = self._assemble(loop)
         events = parts.intakes[0]
-        self.admin = AdminServer(settings.http_port, self.metrics.registry, events.ready.is_set)
-        register_admin_api(self.admin, settings, lambda: self.hooks, follower)
+        self.admin = StatusServer(settings.http_port, self.metrics.registry, events.ready.is_set)
+        for extend in self.extensions:
+            extend(self.admin, settings, lambda: self.hooks, follower)
         self.admin.start()
         threads = [
             threading.Thread(

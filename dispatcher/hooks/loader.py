@@ -16,11 +16,13 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError, DispatcherError
 from dispatcher.hooks.checks import hook_problems, hook_warnings
 from dispatcher.hooks.credentials import KeyCheck
 from dispatcher.hooks.schema import file_findings, hook_findings
 from dispatcher.model.hook import Hook
+from dispatcher.pipeline.match import HookIndex
 from dispatcher.pipeline.render.paths import format_path
 
 Steps = tuple[str | int, ...]
@@ -40,6 +42,13 @@ class Problem:
         place = f"{self.file}:{self.line}" if self.line else self.file
         text = f"warning: {self.message}" if self.warning else self.message
         return f"{place}: {self.path}: {text}" if self.path else f"{place}: {text}"
+
+
+def configured_hooks(settings: Settings) -> HookIndex:
+    """The hooks in force at start: the hooks file (the store adds its own when configured)."""
+    if not settings.hooks_file:
+        return HookIndex()
+    return HookIndex(load_hooks_file(settings.hooks_file))
 
 
 def load_hooks_file(path: str | Path) -> list[Hook]:

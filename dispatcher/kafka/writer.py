@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from dispatcher.config.settings import Topics
-from dispatcher.engine.deliver import Handoff, Result
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Headers, Record
 from dispatcher.model.outcome import (
@@ -25,6 +24,7 @@ from dispatcher.model.outcome import (
     original_headers,
     result_json,
 )
+from dispatcher.pipeline.retry import Handoff, Result
 
 log = logging.getLogger(__name__)
 ResultEncoder = Callable[[Outcome], bytes]

@@ -9,9 +9,10 @@ import httpx
 
 from dispatcher import USER_AGENT
 from dispatcher.errors import RenderError
+from dispatcher.model.body import Body
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
-from dispatcher.pipeline.render import Body, render_body
+from dispatcher.pipeline.render import render_body
 
 IDEMPOTENCY_HEADER = "webhook-id"
 

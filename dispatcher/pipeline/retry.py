@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dispatcher.model.hook import RetrySpec
+from dispatcher.model.outcome import Outcome
+from dispatcher.model.pair import Pair
 from dispatcher.pipeline.judge import Verdict
 
 BASE_DELAY = 0.5
@@ -91,3 +93,18 @@ class RetryPolicy:
         if age + self.tiers[next_tier] > self.spec.max_age:
             return GiveUp(expired=True)
         return RetryTier(next_tier)
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """The pair goes to retry tier `tier`, due at `due_at`, after `attempts` attempts."""
+
+    pair: Pair
+    tier: int
+    due_at: float
+    attempts: int
+    first_attempt_at: float
+    last: Verdict
+
+
+Result = Outcome | Handoff

@@ -20,8 +20,8 @@ from kafka_support import consume_all
 from dispatcher import __version__
 from dispatcher.config.secrets import Secret
 from dispatcher.devtools.receiver import Receiver
+from dispatcher.model.body import Body
 from dispatcher.model.hook import EncryptionKey, EncryptionSpec
-from dispatcher.pipeline.render import Body
 from dispatcher.security.encryption import ALGORITHMS, encrypt_body, generate_key
 
 REPO = Path(__file__).resolve().parents[2]

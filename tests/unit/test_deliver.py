@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from dispatcher.engine import deliver as deliver_module
-from dispatcher.engine.deliver import Deliverer, Handoff
+from dispatcher.engine.deliver import Deliverer
 from dispatcher.http.sender import HookClient
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
@@ -20,6 +20,7 @@ from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Outcome, Source
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.request import idempotency_key
+from dispatcher.pipeline.retry import Handoff
 
 T0 = 1_793_611_800.0
 SOURCE = Source("dugaa.events", 3, 41)

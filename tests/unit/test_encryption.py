@@ -15,8 +15,8 @@ from jwcrypto import jwe, jwk
 
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError
+from dispatcher.model.body import Body
 from dispatcher.model.hook import EncryptionKey, EncryptionSpec
-from dispatcher.pipeline.render import Body
 from dispatcher.security.encryption import (
     ALGORITHMS,
     JWE_KEY_BYTES,

@@ -12,9 +12,10 @@ from xml.etree import ElementTree
 import pytest
 
 from dispatcher.errors import PayloadTooLarge, RenderError
+from dispatcher.model.body import Body
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
-from dispatcher.pipeline.render import Body, render_body
+from dispatcher.pipeline.render import render_body
 from dispatcher.pipeline.render.formats import nest
 
 DATA = {

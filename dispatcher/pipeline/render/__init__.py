@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from dispatcher.errors import PayloadTooLarge, RenderError
+from dispatcher.model.body import Body
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
 from dispatcher.pipeline.render.formats import (
@@ -24,14 +24,6 @@ from dispatcher.pipeline.render.mapping import map_fields
 from dispatcher.pipeline.render.xml import xml_body
 
 MEDIA_TYPES = {"json": JSON_TYPE, "csv": CSV_TYPE, "xml": XML_TYPE, "form": FORM_TYPE}
-
-
-@dataclass(frozen=True, slots=True)
-class Body:
-    """A rendered request body and its media type."""
-
-    content: bytes
-    media_type: str
 
 
 def render_body(hook: Hook, event: Event) -> Body:
