@@ -4,6 +4,8 @@
     +-- ConfigError            invalid service configuration or hooks file (exit 1)
     |   +-- SecretError        a ${env:..} / ${file:..} reference that cannot be resolved
     +-- KafkaUnavailable       the brokers did not answer in time (exit 3)
+    +-- DecryptionError        no key decrypts a payload (`dispatcher decrypt`)
+    +-- Withdrawn              a pair's partition left this worker: its new owner delivers it
     +-- DeliveryError          one (event, hook) pair failed; carries an error kind
         +-- RetryableError     worth another attempt: network, timeout, 408/425/429/5xx
         +-- PermanentError     never worth another attempt: render, blocked, most 4xx
@@ -11,6 +13,8 @@
             +-- RenderError    the hook's body cannot be rendered for this event
             +-- PayloadTooLarge  the rendered body exceeds max_payload_bytes
             +-- BlockedDestination  the destination guard refused the address
+            +-- AuthError      credentials cannot be had, or are refused after a fresh token
+            +-- UnreadableResponse  a response body is not in the format the hook declares
 
 Expected outcomes of an HTTP exchange (a 503, a failed `expect`) are values (`Verdict`),
 not exceptions; these classes are for conditions that stop a stage.
@@ -49,6 +53,10 @@ class SecretError(ConfigError):
 
 class KafkaUnavailable(DispatcherError):
     """Raised when Kafka cannot be reached within the start-up deadline."""
+
+
+class DecryptionError(DispatcherError):
+    """Raised when no given key decrypts a payload, or the payload is not of the named form."""
 
 
 class Withdrawn(DispatcherError):
@@ -97,3 +105,19 @@ class BlockedDestination(PermanentError):
     """Raised when the destination guard refuses the address a hook resolves to."""
 
     kind: ErrorKind = "blocked"
+
+
+class AuthError(PermanentError):
+    """Raised when credentials cannot be obtained, or are refused even after a fresh token."""
+
+    kind: ErrorKind = "auth"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UnreadableResponse(PermanentError):
+    """Raised when a response body cannot be read in the format the hook declares."""
+
+    kind: ErrorKind = "response_invalid"

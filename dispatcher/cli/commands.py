@@ -168,7 +168,8 @@ def produce(args: argparse.Namespace) -> int:
 
 def decrypt(args: argparse.Namespace) -> int:
     from dispatcher.config.secrets import resolve
-    from dispatcher.security.encryption import DecryptionError, decrypt_payload
+    from dispatcher.errors import DecryptionError
+    from dispatcher.security.encryption import decrypt_payload
 
     try:
         payload = Path(args.file).read_bytes() if args.file else sys.stdin.buffer.read()

@@ -111,7 +111,9 @@ def load_settings(path: str | None, environ: Mapping[str, str] | None = None) ->
         raise ConfigError(f"{name}:{line}: {problem.key}: {problem.message}") from None
 
 
-class _KeyProblem(Exception):
+class _KeyProblem(ConfigError):
+    """Raised inside `load_settings` for one bad key; re-raised with its file and line."""
+
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
         self.key = key

@@ -11,12 +11,12 @@ from typing import Any
 
 from dispatcher.config.secrets import Secret, is_reference, resolve
 from dispatcher.errors import SecretError
+from dispatcher.security.encryption import ALGORITHMS
 from dispatcher.security.signing import check_secret
 
 Steps = tuple[str | int, ...]
 Finding = tuple[Steps, str]
 KeyCheck = Callable[[str, Secret], str | None]
-ALGORITHMS = ("A256GCM", "A128GCM", "A256CBC-HS512", "A128CBC-HS256", "C20P", "fernet")
 
 
 def secret_problems(raw: dict[str, Any]) -> Iterator[Finding]:

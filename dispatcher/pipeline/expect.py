@@ -20,15 +20,12 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from dispatcher.errors import UnreadableResponse
 from dispatcher.model.hook import Expectation, ResponseSpec
 from dispatcher.pipeline.render.convert import text_of
 from dispatcher.pipeline.render.paths import MISSING, ROOT_PATHS, lookup, parse_path
 
 SHOWN = 80  # characters of a response value quoted in a failure message
-
-
-class Unreadable(ValueError):
-    """Raised when a response body cannot be read in the format the hook declares."""
 
 
 def check_body(spec: ResponseSpec, body: bytes) -> tuple[list[str], dict[str, Any]]:
@@ -37,7 +34,7 @@ def check_body(spec: ResponseSpec, body: bytes) -> tuple[list[str], dict[str, An
         return [], {}
     try:
         document = parse_body(spec.format, body[: spec.max_bytes + 1], spec.max_bytes)
-    except Unreadable as exc:
+    except UnreadableResponse as exc:
         return ([str(exc)] if spec.expect else []), {}
     xml = spec.format == "xml"
     failures = [m for m in (_check(e, document, xml) for e in spec.expect) if m is not None]
@@ -50,23 +47,23 @@ def check_body(spec: ResponseSpec, body: bytes) -> tuple[list[str], dict[str, An
 
 
 def parse_body(fmt: str, body: bytes, limit: int) -> Any:
-    """The body as a document to walk; raise `Unreadable` saying why it cannot be."""
+    """The body as a document to walk; raise `UnreadableResponse` saying why it cannot be."""
     if len(body) > limit:
-        raise Unreadable(f"response body is larger than {limit} bytes; not checked")
+        raise UnreadableResponse(f"response body is larger than {limit} bytes; not checked")
     if fmt == "text":
         return body.decode("utf-8", errors="replace")
     if fmt == "json":
         try:
             return json.loads(body)
         except (ValueError, RecursionError) as exc:
-            raise Unreadable(f"response is not valid JSON: {_clip(str(exc))}") from None
+            raise UnreadableResponse(f"response is not valid JSON: {_clip(str(exc))}") from None
     if fmt == "xml":
         try:
             root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
         except (ParseError, DefusedXmlException) as exc:
-            raise Unreadable(f"response is not acceptable XML: {_clip(str(exc))}") from None
+            raise UnreadableResponse(f"response is not acceptable XML: {_clip(str(exc))}") from None
         return element_tree(root)
-    raise Unreadable(f"unknown response format {fmt!r}")
+    raise UnreadableResponse(f"unknown response format {fmt!r}")
 
 
 def element_tree(element: Element) -> Any:

@@ -18,22 +18,12 @@ from urllib.parse import quote_plus
 import httpx
 
 from dispatcher.config.secrets import Secret, resolve
-from dispatcher.errors import ConfigError, ErrorKind, PermanentError
+from dispatcher.errors import AuthError, ConfigError
 from dispatcher.model.hook import AuthSpec
 from dispatcher.security.signing import check_secret, sign
 
 TOKEN_LEEWAY = 30.0  # seconds before expiry at which a cached token counts as expired
 TOKEN_TIMEOUT = 10.0
-
-
-class AuthError(PermanentError):
-    """Raised when credentials cannot be obtained, or are refused even after a fresh token."""
-
-    kind: ErrorKind = "auth"
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class BasicAuth(httpx.Auth):

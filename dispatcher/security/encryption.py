@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from dispatcher.config.secrets import Secret
-from dispatcher.errors import ConfigError, DispatcherError
+from dispatcher.errors import ConfigError, DecryptionError
 from dispatcher.model.body import Body
 from dispatcher.model.hook import EncryptionSpec
 
@@ -40,10 +40,6 @@ ALGORITHMS = tuple(KEY_BYTES)
 JOSE_MEDIA_TYPE = "application/jose"
 C20P_MEDIA_TYPE = "application/json"
 FERNET_MEDIA_TYPE = "text/plain"
-
-
-class DecryptionError(DispatcherError):
-    """Raised when no given key decrypts a payload, or the payload is not of the named form."""
 
 
 def canonical(algorithm: str) -> str:

@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from dispatcher.config.secrets import Secret
+from dispatcher.errors import AuthError
 from dispatcher.model.hook import AuthSpec
-from dispatcher.security.auth import AuthError, OAuth2ClientCredentials, build_auth
+from dispatcher.security.auth import OAuth2ClientCredentials, build_auth
 
 CLIENT_ID, CLIENT_SECRET = "dugaa", "s3cret/+value"
 

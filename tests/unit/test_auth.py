@@ -13,9 +13,9 @@ import pytest
 from standardwebhooks import Webhook
 
 from dispatcher.config.secrets import Secret
-from dispatcher.errors import ConfigError, PermanentError
+from dispatcher.errors import AuthError, ConfigError, PermanentError
 from dispatcher.model.hook import AuthSpec
-from dispatcher.security.auth import AuthError, OAuth2ClientCredentials, build_auth
+from dispatcher.security.auth import OAuth2ClientCredentials, build_auth
 
 WHSEC_OLD = "whsec_" + base64.b64encode(b"old-secret-0123456789abcdef").decode()
 WHSEC_NEW = "whsec_" + base64.b64encode(b"new-secret-0123456789abcdef").decode()

@@ -201,3 +201,11 @@ def test_check_key_explains_without_revealing_the_key(
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_generated_keys_pass_the_check(algorithm: str) -> None:
     assert check_key(algorithm, Secret(generate_key(algorithm))) is None
+
+
+def test_the_hooks_schema_offers_exactly_the_algorithms_encryption_implements() -> None:
+    from dispatcher.hooks.schema import hooks_schema
+    from dispatcher.security.encryption import ALGORITHMS
+
+    definition = hooks_schema()["$defs"]["encryption"]["properties"]["algorithm"]
+    assert sorted(definition["enum"]) == sorted(ALGORITHMS)
