@@ -21,11 +21,12 @@ from dispatcher.config.secrets import resolve
 from dispatcher.config.settings import Settings
 from dispatcher.engine.status import Request, StatusServer, json_response
 from dispatcher.errors import DecodeError, KafkaUnavailable
+from dispatcher.hooks.definitions import examine
 from dispatcher.hooks.describe import describe
 from dispatcher.kafka.follower import StoreFollower
 from dispatcher.kafka.results import recent_outcomes
 from dispatcher.kafka.scan import Start, scan
-from dispatcher.kafka.store import HookStore, refusals
+from dispatcher.kafka.store import HookStore
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
 from dispatcher.ops import trial as hooktest
@@ -257,13 +258,14 @@ class AdminApi:
     def _apply(self, raw: Any, *, created: bool) -> Response:
         if self.store is None or self.follower is None:
             return _error(409, "the hook store is switched off (topics.hooks is empty)")
-        problems = refusals(raw, "hook")
-        if problems:
-            listed = [{"path": p.path, "message": p.message} for p in problems]
+        checked = examine(raw, "hook")
+        if isinstance(checked, list):
+            listed = [{"path": p.path, "message": p.message} for p in checked]
             return json_response(422, {"error": "invalid hook definition", "problems": listed})
-        if not self.follower.wait_for(self.store.apply([raw]), APPLY_WAIT):
-            return json_response(202, {"id": raw["id"], "status": "stored, not yet in force here"})
-        hook = self.hooks().get(raw["id"])
+        hook_id = checked.hook.id
+        if not self.follower.wait_for(self.store.apply([checked]), APPLY_WAIT):
+            return json_response(202, {"id": hook_id, "status": "stored, not yet in force here"})
+        hook = self.hooks().get(hook_id)
         return json_response(201 if created else 200, None if hook is None else self._shown(hook))
 
     def _shown(self, hook: Hook) -> dict[str, Any]:

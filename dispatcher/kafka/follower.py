@@ -17,8 +17,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
+from dispatcher.hooks.definitions import fold, merged
 from dispatcher.kafka.scan import partitions_of, scan_config
-from dispatcher.kafka.store import Offsets, ensure_store_topic, fold, merged
+from dispatcher.kafka.store import Offsets, ensure_store_topic
 from dispatcher.model.event import Record
 from dispatcher.model.hook import Hook
 from dispatcher.pipeline.match import HookIndex

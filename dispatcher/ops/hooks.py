@@ -15,10 +15,11 @@ from rich.table import Table
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError
+from dispatcher.hooks.definitions import definitions_in_file, merged
 from dispatcher.hooks.describe import list_hooks, show_hook
 from dispatcher.hooks.loader import load_hooks_file
 from dispatcher.kafka.clients import check_reachable
-from dispatcher.kafka.store import HookStore, definitions_in_file, hooks_in_force, merged
+from dispatcher.kafka.store import HookStore, hooks_in_force
 from dispatcher.model.outcome import iso
 from dispatcher.ops.replay.plan import Plan, Summary
 from dispatcher.ops.replay.run import ReplayOptions, prepare, run_replay
@@ -34,7 +35,7 @@ def apply_hooks(settings: Settings, path: str | Path) -> int:
         store.apply(definitions)
     finally:
         store.close()
-    ids = ", ".join(str(raw["id"]) for raw in definitions)
+    ids = ", ".join(d.hook.id for d in definitions)
     print(f"{path}: applied {len(definitions)} hook(s) to {settings.topics.hooks}: {ids}")
     return 0
 

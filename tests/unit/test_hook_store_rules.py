@@ -10,14 +10,15 @@ import pytest
 
 from dispatcher.config.settings import Settings, Topics
 from dispatcher.errors import ConfigError
-from dispatcher.kafka.store import (
-    HookStore,
+from dispatcher.hooks.definitions import (
+    check_definition,
     definitions_in_file,
     fold,
     literal_secrets,
     merged,
     refusals,
 )
+from dispatcher.kafka.store import HookStore
 from dispatcher.model.event import Record
 from dispatcher.model.hook import Hook
 
@@ -106,9 +107,12 @@ def test_an_apply_with_any_invalid_definition_writes_nothing() -> None:
     settings = Settings(kafka={"bootstrap.servers": "127.0.0.1:1"}, topics=Topics(hooks="store"))
     store = HookStore(settings)
     with pytest.raises(ConfigError) as refused:
-        store.apply([definition("good"), definition("bad", events=[]), definition("good")])
+        check_definition(definition("bad", events=[]), "hooks[1]")
     assert "hooks[1]" in str(refused.value)
-    assert "hooks[2]: id: duplicate id 'good'" in str(refused.value)
+    good = check_definition(definition("good"), "hooks[0]")
+    with pytest.raises(ConfigError) as refused:
+        store.apply([good, good])
+    assert "hooks[1]: id: duplicate id 'good'" in str(refused.value)
     assert store._producer is None  # never connected: nothing was written
 
 
@@ -128,4 +132,6 @@ def test_a_file_is_checked_whole_with_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="secret references only"):
         definitions_in_file(path)
     path.write_text("hooks:\n  - id: ok\n    events: [a]\n    url: https://a.example/\n")
-    assert definitions_in_file(path) == [{"id": "ok", "events": ["a"], "url": "https://a.example/"}]
+    checked = definitions_in_file(path)
+    assert [d.raw for d in checked] == [{"id": "ok", "events": ["a"], "url": "https://a.example/"}]
+    assert [d.hook.id for d in checked] == ["ok"]

@@ -1,0 +1,145 @@
+"""Hook definitions on their way into the hook store, checked once; the hooks in force.
+
+The store holds secret *references* only (`${env:NAME}`, `${file:/path}`): a literal secret is
+refused, as the contract keeps secrets out of every topic. A `Definition` is what passed the
+checks; the store writes only those, and a worker folds the store's records through the same
+checks, so a definition is validated once on each way in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from dispatcher.config.secrets import is_reference
+from dispatcher.errors import ConfigError, DispatcherError
+from dispatcher.hooks.loader import Problem, definition_problems, plain, validate_hooks_text
+from dispatcher.model.event import Record
+from dispatcher.model.hook import SECRET_AUTH_KEYS, Hook
+from dispatcher.pipeline.match import HookIndex
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """A definition the store may hold: its JSON-ready form and the hook it defines. Made only
+    by the checks below, so whoever holds one need not check it again."""
+
+    raw: dict[str, Any]
+    hook: Hook
+
+
+def examine(raw: Any, where: str) -> Definition | list[Problem]:
+    """The checked definition, or every reason the store refuses `raw`; each check runs once."""
+    problems = definition_problems(raw, where) + literal_secrets(raw, where)
+    errors = [p for p in problems if not p.warning]
+    return errors or _defined(raw, where)
+
+
+def refusals(raw: Any, where: str) -> list[Problem]:
+    """Why the store would refuse definition `raw` (none: it takes it)."""
+    checked = examine(raw, where)
+    return checked if isinstance(checked, list) else []
+
+
+def check_definition(raw: Any, where: str) -> Definition:
+    """The definition, if the store may hold it; else `ConfigError` listing every problem."""
+    checked = examine(raw, where)
+    if isinstance(checked, list):
+        raise ConfigError("\n".join(str(p) for p in checked))
+    return checked
+
+
+def _defined(raw: dict[str, Any], where: str) -> Definition | list[Problem]:
+    try:
+        return Definition(raw, Hook.from_dict(raw, where=where))
+    except (DispatcherError, ValueError, KeyError, TypeError) as exc:
+        return [Problem(where, None, "", f"{where}: {exc}")]
+
+
+def literal_secrets(raw: Any, where: str) -> list[Problem]:
+    """Secrets written as values rather than references: the store refuses to hold them."""
+    if not isinstance(raw, dict):
+        return []
+    places: list[tuple[str, Any]] = []
+    auth = raw.get("auth")
+    if isinstance(auth, dict):
+        for name in SECRET_AUTH_KEYS.get(str(auth.get("type")), ()):
+            values = auth.get(name)
+            for i, value in enumerate(values if isinstance(values, list) else [values]):
+                suffix = f"[{i}]" if isinstance(values, list) else ""
+                places.append((f"auth.{name}{suffix}", value))
+    encryption = raw.get("encryption")
+    if isinstance(encryption, dict):
+        places.append(("encryption.key", encryption.get("key")))
+        keys = encryption.get("keys")
+        for i, entry in enumerate(keys if isinstance(keys, list) else []):
+            if isinstance(entry, dict):
+                places.append((f"encryption.keys[{i}].key", entry.get("key")))
+    message = "the hook store holds secret references only: write ${env:NAME} or ${file:/path}"
+    return [
+        Problem(where, None, path, message)
+        for path, value in places
+        if isinstance(value, str) and not is_reference(value)
+    ]
+
+
+def definitions_in_file(path: str | Path) -> list[Definition]:
+    """The definitions of a hooks file, each one fit for the store; else every problem at once.
+
+    The file is validated as a whole (with line numbers); each definition is then only searched
+    for literal secrets and built."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read hooks file: {exc}") from None
+    problems = [p for p in validate_hooks_text(text, str(path)) if not p.warning]
+    if problems:
+        raise ConfigError("\n".join(str(p) for p in problems))
+    raws: list[dict[str, Any]] = plain(YAML(typ="rt", pure=True).load(text))["hooks"]
+    found: list[Definition] = []
+    errors: list[str] = []
+    for i, raw in enumerate(raws):
+        where = f"{path}: hooks[{i}]"
+        checked = literal_secrets(raw, where) or _defined(raw, where)
+        if isinstance(checked, list):
+            errors += [str(p) for p in checked]
+        else:
+            found.append(checked)
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return found
+
+
+def fold(stored: dict[str, Hook], record: Record) -> str | None:
+    """Apply one store record to `stored`; the reason it was ignored, or None when applied."""
+    if record.key is None:
+        return "record without a key"
+    hook_id = record.key.decode("utf-8", "replace")
+    if record.value is None:
+        stored.pop(hook_id, None)
+        return None
+    where = f"{record.topic}[{record.partition}]@{record.offset}"
+    try:
+        raw = json.loads(record.value)
+        if not isinstance(raw, dict) or raw.get("id") != hook_id:
+            return f"{where}: the definition's id is not its key {hook_id!r}"
+        stored[hook_id] = check_definition(raw, where).hook
+    except ValueError:
+        return f"{where}: not JSON"
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def merged(base: Iterable[Hook], stored: Mapping[str, Hook]) -> HookIndex:
+    """The hooks in force: the file's, each replaced by the store's definition of the same id,
+    then the store's own (by id)."""
+    file_hooks = list(base)
+    ids = {hook.id for hook in file_hooks}
+    extra = [stored[i] for i in sorted(stored) if i not in ids]
+    return HookIndex([stored.get(h.id, h) for h in file_hooks] + extra)
