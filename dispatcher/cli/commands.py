@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 from dispatcher.config.settings import Settings, default_config_path, load_settings
 from dispatcher.errors import ConfigError
 from dispatcher.hooks.loader import configured_hooks
 from dispatcher.logs import KAFKA
+from dispatcher.model.moments import iso
 from dispatcher.pipeline.match import HookIndex
 
 
@@ -76,8 +77,6 @@ def hooks_delete(args: argparse.Namespace) -> int:
 
 
 def replay(args: argparse.Namespace) -> int:
-    import time
-
     from dispatcher.ops.hooks import replay_command
     from dispatcher.ops.replay.plan import selection_from
     from dispatcher.ops.replay.run import ReplayOptions
@@ -131,7 +130,7 @@ def produce(args: argparse.Namespace) -> int:
         "id": str(uuid.uuid4()),
         "type": args.type,
         "source": args.source,
-        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "time": iso(time.time()),
         "datacontenttype": "application/json",
         "data": data,
     }

@@ -22,7 +22,7 @@ from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.status import StatusServer
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.http.clients import ClientPool
-from dispatcher.kafka.avro import event_decoder, result_serializer
+from dispatcher.kafka.avro import event_decoder
 from dispatcher.kafka.clients import (
     check_reachable,
     consumer_config,
@@ -30,7 +30,7 @@ from dispatcher.kafka.clients import (
     producer_config,
 )
 from dispatcher.kafka.follower import StoreFollower, follow_store
-from dispatcher.kafka.writer import OutcomeWriter
+from dispatcher.kafka.writer import outcome_writer
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
 from dispatcher.model.pair import Pair
@@ -159,12 +159,7 @@ class Worker:
         on the thread that polls the producer, which must be the thread owning the tracker."""
         settings = self.settings
         producer = Producer(producer_config(settings))
-        serializer = result_serializer(
-            settings.result_format, settings.schema_registry, topic=settings.topics.results
-        )
-        writer = OutcomeWriter(
-            producer, settings.topics, self.metrics, lambda o: serializer.serialize(o.to_record())
-        )
+        writer = outcome_writer(producer, settings, self.metrics)
         intake: ConsumerLoop
 
         def submit(pairs: list[Pair]) -> None:

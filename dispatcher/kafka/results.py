@@ -1,15 +1,61 @@
-"""Read back the results topic: delivered webhook-ids (for replay) and recent outcomes per hook."""
+"""The results topic: its records written (JSON or Avro, by `result_format`) and read back
+(delivered webhook-ids for replay, recent outcomes per hook)."""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from dispatcher.config.settings import Settings
+from dispatcher.errors import ConfigError
+from dispatcher.kafka.avro.registry import registry_client
+from dispatcher.kafka.avro.results import AvroResultSerializer
+from dispatcher.kafka.avro.results import read_result as read_avro
 from dispatcher.kafka.scan import Start, scan
+from dispatcher.model.moments import iso
+from dispatcher.model.outcome import TIME_FIELDS, result_fields
 
 log = logging.getLogger(__name__)
+
+
+class ResultSerializer(Protocol):
+    """Turns one result's fields into the value of a results-topic record."""
+
+    @property
+    def content_type(self) -> str: ...
+
+    def serialize(self, result: Mapping[str, Any]) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class JsonResultSerializer:
+    """Results as compact UTF-8 JSON objects, fields in contract order, times in ISO 8601."""
+
+    content_type: ClassVar[str] = "application/json"
+
+    def serialize(self, result: Mapping[str, Any]) -> bytes:
+        fields = result_fields(result)
+        for name in TIME_FIELDS:
+            fields[name] = iso(fields[name])
+        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def result_serializer(
+    result_format: str, schema_registry: Mapping[str, Any], *, topic: str
+) -> ResultSerializer:
+    """The serializer for `result_format` (json or avro); Avro records are registered as
+    `<topic>-value` and framed when the `schema_registry` section names a url."""
+    if result_format == "json":
+        return JsonResultSerializer()
+    if result_format != "avro":
+        raise ConfigError(f"result_format: must be json or avro, not {result_format!r}")
+    client = registry_client(schema_registry)
+    if client is None:
+        return AvroResultSerializer()
+    return AvroResultSerializer.registered(client, f"{topic}-value")
 
 
 def read_result(value: bytes | None) -> dict[str, Any] | None:
@@ -23,8 +69,6 @@ def read_result(value: bytes | None) -> dict[str, Any] | None:
             return None
         return document if isinstance(document, dict) else None
     try:
-        from dispatcher.kafka.avro.results import read_result as read_avro
-
         return read_avro(value)
     except Exception:  # not a result this version can read: the caller skips it
         return None
@@ -61,4 +105,4 @@ def recent_outcomes(
 
 def _plain(result: dict[str, Any]) -> dict[str, Any]:
     """JSON-ready values (Avro results carry datetimes)."""
-    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in result.items()}
+    return {k: iso(v) if k in TIME_FIELDS else v for k, v in result.items()}

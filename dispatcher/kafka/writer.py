@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dispatcher.config.settings import Topics
+from dispatcher.config.settings import Settings, Topics
+from dispatcher.kafka.results import ResultSerializer, result_serializer
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Headers, Record
 from dispatcher.model.outcome import (
@@ -22,12 +23,10 @@ from dispatcher.model.outcome import (
     Source,
     dead_letter_headers,
     original_headers,
-    result_json,
 )
 from dispatcher.pipeline.retry import Handoff, Result
 
 log = logging.getLogger(__name__)
-ResultEncoder = Callable[[Outcome], bytes]
 Done = Callable[[], None]
 
 
@@ -47,12 +46,12 @@ class OutcomeWriter:
         producer: Any,
         topics: Topics,
         metrics: Metrics,
-        encode_result: ResultEncoder = result_json,
+        serializer: ResultSerializer,
     ) -> None:
         self.producer = producer
         self.topics = topics
         self.metrics = metrics
-        self.encode_result = encode_result
+        self.serializer = serializer
         self._unsent: list[tuple[OutgoingRecord, Callable[[Any, Any], None]]] = []
 
     def records_for(self, result: Result, record: Record) -> list[OutgoingRecord]:
@@ -76,7 +75,10 @@ class OutcomeWriter:
             ]
         out = [
             OutgoingRecord(
-                self.topics.results, result.event_id.encode(), self.encode_result(result), ()
+                self.topics.results,
+                result.event_id.encode(),
+                self.serializer.serialize(result.to_record()),
+                (),
             )
         ]
         if result.outcome == "dead_lettered":
@@ -151,6 +153,14 @@ class OutcomeWriter:
         except BufferError:
             return False
         return True
+
+
+def outcome_writer(producer: Any, settings: Settings, metrics: Metrics) -> OutcomeWriter:
+    """The writer of a worker or a replay: results in the configured `result_format`."""
+    serializer = result_serializer(
+        settings.result_format, settings.schema_registry, topic=settings.topics.results
+    )
+    return OutcomeWriter(producer, settings.topics, metrics, serializer)
 
 
 def _after(count: int, done: Done) -> Done:

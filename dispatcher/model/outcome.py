@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from dispatcher.errors import ErrorKind
 from dispatcher.model.event import Headers, Record
+from dispatcher.model.moments import iso
 
 OutcomeName = Literal["delivered", "dead_lettered"]
+OUTCOMES = get_args(OutcomeName)
+TIME_FIELDS = ("first_attempt_at", "completed_at")
 RESULT_FIELDS = (  # contract section 5, in order
     "event_id",
     "event_type",
@@ -83,14 +85,15 @@ class Outcome:
         }
 
 
-def iso(timestamp: float) -> str:
-    """An epoch time as an ISO-8601 UTC string with milliseconds."""
-    moment = datetime.fromtimestamp(timestamp, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def result_json(outcome: Outcome) -> bytes:
-    return json.dumps(outcome.to_record(), separators=(",", ":"), default=str).encode()
+def result_fields(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The result's fields in contract order; `ValueError` naming missing or unknown ones."""
+    missing = [name for name in RESULT_FIELDS if name not in result]
+    unknown = sorted(set(result) - set(RESULT_FIELDS))
+    if missing or unknown:
+        raise ValueError(f"result fields: missing {missing or 'none'}, unknown {unknown or 'none'}")
+    if result["outcome"] not in OUTCOMES:
+        raise ValueError(f"result outcome must be one of {OUTCOMES}, not {result['outcome']!r}")
+    return {name: result[name] for name in RESULT_FIELDS}
 
 
 def original_headers(record: Record) -> Headers:

@@ -20,7 +20,7 @@ from dispatcher.hooks.describe import list_hooks, show_hook
 from dispatcher.hooks.loader import load_hooks_file
 from dispatcher.kafka.clients import check_reachable
 from dispatcher.kafka.store import HookStore, hooks_in_force
-from dispatcher.model.outcome import iso
+from dispatcher.model.moments import iso
 from dispatcher.ops.replay.plan import Plan, Summary
 from dispatcher.ops.replay.run import ReplayOptions, prepare, run_replay
 

@@ -14,6 +14,7 @@ from kafka_support import Outgoing, consume_all
 from rich.console import Console
 
 from dispatcher.devtools.receiver import Behaviour, Receiver
+from dispatcher.kafka.avro import read_result
 from dispatcher.kafka.store import hooks_in_force
 from dispatcher.ops.hooks import replay_command
 from dispatcher.ops.replay.plan import Selection, selection_from
@@ -209,3 +210,30 @@ def test_the_replay_command_dry_run_lists_and_changes_nothing(
         )
         assert bad.returncode == 1
         assert "not a time" in bad.stderr
+
+
+def test_a_replay_writes_its_outcomes_in_the_configured_result_format(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """result_format: avro holds for replayed outcomes as for the worker's (one writer factory)."""
+    with Receiver({"/erp": Behaviour(status=422)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/erp", ["order.*"], retry={"max_attempts": 1})],
+            extra={"result_format": "avro"},
+        )
+        deployment.produce_events([cloud_event("order.placed", {"n": i}) for i in range(2)])
+        with deployment.worker():
+            consume_all(kafka_bootstrap, deployment.dead_letter, 2, timeout=60)
+            collect_until(kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 2, 30)
+        receiver.routes["/erp"] = Behaviour()
+        settings = deployment.settings
+        _, summary = run_replay(settings, hooks_in_force(settings), ReplayOptions(Selection()))
+        assert (summary.delivered, summary.failed) == (2, 0)
+        results = collect_until(kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 4, 30)
+    assert len(results) == 4
+    assert all(r.value[:1] != b"{" for r in results)  # none of them JSON
+    read = [read_result(r.value) for r in results]
+    assert sorted(r["outcome"] for r in read) == ["dead_lettered"] * 2 + ["delivered"] * 2
+    assert {r["hook_id"] for r in read} == {"erp"}

@@ -10,17 +10,11 @@ import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from dispatcher.errors import ConfigError, DecodeError
-from dispatcher.kafka.avro import (
-    RESULT_FIELDS,
-    AvroResultSerializer,
-    JsonResultSerializer,
-    RegistrySchemas,
-    ResultSerializer,
-    read_result,
-    result_serializer,
-)
-from dispatcher.kafka.avro.results import epoch_millis, iso_millis
-from dispatcher.model.outcome import Outcome, Source
+from dispatcher.kafka.avro import AvroResultSerializer, RegistrySchemas, read_result
+from dispatcher.kafka.results import JsonResultSerializer, ResultSerializer, result_serializer
+from dispatcher.model.moments import epoch_millis
+from dispatcher.model.moments import iso as iso_millis
+from dispatcher.model.outcome import RESULT_FIELDS, Outcome, Source
 
 FIRST = datetime(2026, 11, 29, 10, 0, 0, 123_000, tzinfo=UTC)
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from dispatcher.kafka.results import JsonResultSerializer
 from dispatcher.model.event import Record
 from dispatcher.model.outcome import (
     MAX_ERROR_CHARS,
@@ -14,7 +15,6 @@ from dispatcher.model.outcome import (
     Source,
     dead_letter_headers,
     iso,
-    result_json,
 )
 
 CONTRACT_FIELDS = [
@@ -118,7 +118,7 @@ def test_the_result_record_carries_the_outcome_values() -> None:
 def test_a_delivered_result_has_null_error_fields_in_json() -> None:
     done = outcome(outcome="delivered", http_status=200, error_kind=None, error=None)
 
-    decoded = json.loads(result_json(done))
+    decoded = json.loads(JsonResultSerializer().serialize(done.to_record()))
 
     assert list(decoded) == CONTRACT_FIELDS
     assert decoded["error_kind"] is None

@@ -11,26 +11,16 @@ from dispatcher.kafka.avro.decoder import (
     produce_value,
 )
 from dispatcher.kafka.avro.registry import RegistrySchemas, registry_client
-from dispatcher.kafka.avro.results import (
-    RESULT_FIELDS,
-    AvroResultSerializer,
-    JsonResultSerializer,
-    ResultSerializer,
-    read_result,
-    result_serializer,
-)
+from dispatcher.kafka.avro.results import AvroResultSerializer, read_result
 from dispatcher.kafka.avro.schemas import AvroSchema, bundled
 
 __all__ = [
     "CLOUDEVENTS_CONTENT_TYPE",
     "EVENT_CONTENT_TYPE",
-    "RESULT_FIELDS",
     "AvroEventDecoder",
     "AvroResultSerializer",
     "AvroSchema",
-    "JsonResultSerializer",
     "RegistrySchemas",
-    "ResultSerializer",
     "bundled",
     "content_type",
     "dead_letter_fields",
@@ -39,5 +29,4 @@ __all__ = [
     "produce_value",
     "read_result",
     "registry_client",
-    "result_serializer",
 ]

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dispatcher.kafka.avro.results import epoch_millis
 from dispatcher.kafka.avro.schemas import bundled
 from dispatcher.model.event import Record
+from dispatcher.model.moments import epoch_millis
 
 
 def header_fields() -> Mapping[str, str]:

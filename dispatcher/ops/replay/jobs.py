@@ -13,7 +13,7 @@ from typing import Any
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import DispatcherError
-from dispatcher.model.outcome import iso
+from dispatcher.model.moments import iso
 from dispatcher.ops.replay.plan import Plan, Summary
 from dispatcher.ops.replay.run import ReplayOptions, run_replay
 from dispatcher.pipeline.match import HookIndex

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, get_args
 
 from dispatcher.config.durations import parse_duration
 from dispatcher.errors import ErrorKind
 from dispatcher.model.event import Record
+from dispatcher.model.moments import parse_iso
 from dispatcher.model.outcome import Source
 from dispatcher.pipeline.match import HookIndex
 
@@ -35,7 +35,7 @@ class DeadLetter:
 
     @classmethod
     def from_record(cls, record: Record) -> DeadLetter:
-        failed = _moment(_text(record, "dispatcher.failed.at"))
+        failed = parse_iso(_text(record, "dispatcher.failed.at"))
         if failed is None and record.timestamp_ms is not None:
             failed = record.timestamp_ms / 1000
         return cls(
@@ -213,7 +213,7 @@ def reasons(plan: Plan) -> dict[str, int]:
 def parse_moment(text: str, now: float) -> float:
     """An epoch time from ISO 8601 (`2026-11-29T10:00:00Z`, `2026-11-29`) or an age (`2h`, `30m`:
     that long before `now`); `ValueError` saying what is accepted."""
-    moment = _moment(text)
+    moment = parse_iso(text)
     if moment is not None:
         return moment
     stripped = text.strip()
@@ -225,18 +225,6 @@ def parse_moment(text: str, now: float) -> float:
     raise ValueError(
         f"not a time: {text!r} (use ISO 8601, e.g. 2026-11-29T10:00:00Z, or an age: 2h)"
     )
-
-
-def _moment(text: str) -> float | None:
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def _text(record: Record, name: str) -> str:

@@ -23,7 +23,7 @@ from dispatcher.http.clients import ClientPool
 from dispatcher.kafka.clients import producer_config
 from dispatcher.kafka.results import delivered_keys
 from dispatcher.kafka.scan import Start, scan
-from dispatcher.kafka.writer import OutcomeWriter
+from dispatcher.kafka.writer import OutcomeWriter, outcome_writer
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import decode
 from dispatcher.model.outcome import Outcome
@@ -91,7 +91,7 @@ async def _redeliver(
 ) -> Summary:
     metrics = Metrics()
     producer = Producer(producer_config(settings))
-    writer = OutcomeWriter(producer, settings.topics, metrics)
+    writer = outcome_writer(producer, settings, metrics)
     pool = ClientPool(settings)
     deliverer = Deliverer(metrics, (), settings.local_retries)
     state = [start]

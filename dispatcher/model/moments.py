@@ -1,0 +1,40 @@
+"""Moments in time as every record and document writes them: ISO 8601 in UTC with milliseconds
+and a Z (`2026-11-29T19:31:00.123Z`), or epoch milliseconds for Avro's timestamp-millis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+Moment = datetime | str | float
+
+
+def moment(value: Moment) -> datetime:
+    """A time given as an aware `datetime` (naive ones are UTC), ISO 8601 text or epoch seconds."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        return moment(datetime.fromisoformat(value))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=UTC)
+    raise ValueError(f"not a time: {value!r}")
+
+
+def iso(value: Moment) -> str:
+    """ISO 8601 in UTC with milliseconds and a Z."""
+    utc = moment(value).astimezone(UTC)
+    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_millis(value: Moment) -> int:
+    """Milliseconds since the epoch, as Avro's timestamp-millis holds them."""
+    return round(moment(value).timestamp() * 1000)
+
+
+def parse_iso(text: str) -> float | None:
+    """Epoch seconds from ISO 8601 text (a time without a zone is UTC); None when it is not one."""
+    if not text:
+        return None
+    try:
+        return moment(text.strip()).timestamp()
+    except ValueError:
+        return None
