@@ -27,6 +27,7 @@ from dispatcher.kafka.follower import StoreFollower
 from dispatcher.kafka.results import recent_outcomes
 from dispatcher.kafka.scan import Start, scan
 from dispatcher.kafka.store import HookStore
+from dispatcher.model.deadletter import DeadLetter
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
 from dispatcher.ops import trial as hooktest
@@ -209,10 +210,10 @@ class AdminApi:
         by_hook: dict[str, dict[str, int]] = {}
         total = 0
         for record in scan(self.settings, self.settings.topics.dead_letter, start):
-            hook = (record.header("dispatcher.hook.id") or b"").decode("utf-8", "replace")
-            kind = (record.header("dispatcher.error.kind") or b"").decode("utf-8", "replace")
-            kinds = by_hook.setdefault(hook or "(none)", {})
-            kinds[kind or "unknown"] = kinds.get(kind or "unknown", 0) + 1
+            letter = DeadLetter.from_record(record)
+            kinds = by_hook.setdefault(letter.hook_id or "(none)", {})
+            kind = letter.error_kind or "unknown"
+            kinds[kind] = kinds.get(kind, 0) + 1
             total += 1
         return json_response(200, {"total": total, "by_hook": by_hook})
 

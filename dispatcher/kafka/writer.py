@@ -16,12 +16,12 @@ from typing import Any
 from dispatcher.config.settings import Settings, Topics
 from dispatcher.kafka.results import ResultSerializer, result_serializer
 from dispatcher.metrics import Metrics
+from dispatcher.model.deadletter import dead_letter_headers
 from dispatcher.model.event import Headers, Record
 from dispatcher.model.outcome import (
     Outcome,
     RetryState,
     Source,
-    dead_letter_headers,
     original_headers,
 )
 from dispatcher.pipeline.retry import Handoff, Result

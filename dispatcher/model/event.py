@@ -61,6 +61,11 @@ class Record:
                 found = value
         return found
 
+    def text(self, name: str) -> str:
+        """Header `name` as text ("" when absent); bytes that are not UTF-8 are replaced."""
+        value = self.header(name)
+        return value.decode("utf-8", "replace") if value is not None else ""
+
 
 @dataclass(frozen=True, slots=True)
 class Event:

@@ -101,32 +101,6 @@ def original_headers(record: Record) -> Headers:
     return tuple((k, v) for k, v in record.headers if not k.startswith(HEADER_PREFIXES))
 
 
-def dead_letter_headers(outcome: Outcome, record: Record, *, failed_at: float) -> Headers:
-    """The original headers plus the contract's dead-letter and Kafka Connect headers."""
-    message = (outcome.error or "")[:MAX_ERROR_CHARS]
-    kind = outcome.error_kind or "unknown"
-    ours = {
-        "dispatcher.hook.id": outcome.hook_id,
-        "dispatcher.error.kind": kind,
-        "dispatcher.error.message": message,
-        "dispatcher.http.status": "" if outcome.http_status is None else str(outcome.http_status),
-        "dispatcher.attempts": str(outcome.attempts),
-        "dispatcher.idempotency.key": outcome.idempotency_key,
-        "dispatcher.source.topic": outcome.source.topic,
-        "dispatcher.source.partition": str(outcome.source.partition),
-        "dispatcher.source.offset": str(outcome.source.offset),
-        "dispatcher.failed.at": iso(failed_at),
-        "__connect.errors.topic": outcome.source.topic,
-        "__connect.errors.partition": str(outcome.source.partition),
-        "__connect.errors.offset": str(outcome.source.offset),
-        "__connect.errors.exception.class.name": f"dugaa.dispatcher.{kind}",
-        "__connect.errors.exception.message": message,
-    }
-    replayed = record.header("dispatcher.replay.of")
-    extra = (("dispatcher.replayed.from", replayed),) if replayed else ()
-    return original_headers(record) + tuple((k, v.encode()) for k, v in ours.items()) + extra
-
-
 @dataclass(frozen=True, slots=True)
 class RetryState:
     """What a retry-tier record carries about its pair, read back from its headers."""
@@ -159,10 +133,7 @@ class RetryState:
     def from_record(cls, record: Record) -> RetryState | None:
         """The state in a retry-tier record, or None when its headers are missing or broken."""
 
-        def text(name: str) -> str:
-            value = record.header(name)
-            return value.decode("utf-8", "replace") if value is not None else ""
-
+        text = record.text
         if not text("dispatcher.hook.id") or not text("dispatcher.idempotency.key"):
             return None
         try:

@@ -15,8 +15,9 @@ from dispatcher.errors import DecodeError
 from dispatcher.kafka.avro import AvroEventDecoder, bundled
 from dispatcher.kafka.avro.deadletter import dead_letter_fields, header_fields
 from dispatcher.kafka.avro.schemas import BUNDLED, AvroSchema, is_recursive, read
+from dispatcher.model.deadletter import dead_letter_headers
 from dispatcher.model.event import Event, Record
-from dispatcher.model.outcome import RESULT_FIELDS, Outcome, Source, dead_letter_headers
+from dispatcher.model.outcome import RESULT_FIELDS, Outcome, Source
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
 CONTRACT_DEAD_LETTER_HEADERS = [

@@ -7,13 +7,13 @@ import json
 import pytest
 
 from dispatcher.kafka.results import JsonResultSerializer
+from dispatcher.model.deadletter import dead_letter_headers
 from dispatcher.model.event import Record
 from dispatcher.model.outcome import (
     MAX_ERROR_CHARS,
     Outcome,
     RetryState,
     Source,
-    dead_letter_headers,
     iso,
 )
 

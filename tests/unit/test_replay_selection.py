@@ -6,12 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from dispatcher.model.deadletter import REPLAY_OF, DeadLetter
 from dispatcher.model.event import Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Source
 from dispatcher.ops.replay.plan import (
-    REPLAY_OF,
-    DeadLetter,
     Selection,
     parse_moment,
     plan,

@@ -15,67 +15,9 @@ from typing import Any, get_args
 
 from dispatcher.config.durations import parse_duration
 from dispatcher.errors import ErrorKind
-from dispatcher.model.event import Record
+from dispatcher.model.deadletter import DeadLetter
 from dispatcher.model.moments import parse_iso
-from dispatcher.model.outcome import Source
 from dispatcher.pipeline.match import HookIndex
-
-REPLAY_OF = "dispatcher.replay.of"
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """One record of the dead-letter topic and what its headers say about the failure."""
-
-    record: Record
-    hook_id: str
-    error_kind: str
-    idempotency_key: str
-    failed_at: float | None
-
-    @classmethod
-    def from_record(cls, record: Record) -> DeadLetter:
-        failed = parse_iso(_text(record, "dispatcher.failed.at"))
-        if failed is None and record.timestamp_ms is not None:
-            failed = record.timestamp_ms / 1000
-        return cls(
-            record=record,
-            hook_id=_text(record, "dispatcher.hook.id"),
-            error_kind=_text(record, "dispatcher.error.kind"),
-            idempotency_key=_text(record, "dispatcher.idempotency.key"),
-            failed_at=failed,
-        )
-
-    @property
-    def where(self) -> str:
-        """`topic/partition/offset`: the letter's place, carried by a replay as `replay.of`."""
-        return f"{self.record.topic}/{self.record.partition}/{self.record.offset}"
-
-    @property
-    def source(self) -> Source:
-        """Where the event first entered, as the letter records it."""
-        try:
-            return Source(
-                _text(self.record, "dispatcher.source.topic"),
-                int(_text(self.record, "dispatcher.source.partition")),
-                int(_text(self.record, "dispatcher.source.offset")),
-            )
-        except ValueError:
-            return Source(self.record.topic, self.record.partition, self.record.offset)
-
-    def for_replay(self) -> Record:
-        """The record a replay delivers: the letter, marked with `dispatcher.replay.of`, so that a
-        failure is dead-lettered anew with `dispatcher.replayed.from`."""
-        headers = (*self.record.headers, (REPLAY_OF, self.where.encode()))
-        return Record(
-            self.record.topic,
-            self.record.partition,
-            self.record.offset,
-            self.record.key,
-            self.record.value,
-            headers,
-            self.record.timestamp_ms,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,8 +167,3 @@ def parse_moment(text: str, now: float) -> float:
     raise ValueError(
         f"not a time: {text!r} (use ISO 8601, e.g. 2026-11-29T10:00:00Z, or an age: 2h)"
     )
-
-
-def _text(record: Record, name: str) -> str:
-    value = record.header(name)
-    return value.decode("utf-8", "replace") if value is not None else ""
