@@ -30,7 +30,7 @@ from dispatcher.kafka.store import HookStore
 from dispatcher.model.deadletter import DeadLetter
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
-from dispatcher.ops import trial as hooktest
+from dispatcher.ops import trial
 from dispatcher.ops.replay.jobs import ReplayJobs
 from dispatcher.ops.replay.plan import parse_moment, selection_from
 from dispatcher.ops.replay.run import ReplayOptions
@@ -189,9 +189,15 @@ class AdminApi:
             event = Event.from_dict(document["event"])
         except DecodeError as exc:
             return _error(422, f"event: {exc}")
-        prepared, shown = hooktest.render(hook, event)
-        if prepared is not None and document.get("send") is True:
-            shown["verdict"] = hooktest.send(self.settings, hook, prepared)
+        tried = trial.prepare(hook, event)
+        if tried.request is None or tried.shown is None:
+            failure = tried.failure
+            assert failure is not None
+            verdict = {"ok": False, "error_kind": failure.kind, "error": str(failure)}
+            return json_response(200, {"verdict": verdict})
+        shown: dict[str, Any] = {"request": tried.shown.as_dict()}
+        if document.get("send") is True:
+            shown["verdict"] = trial.send(self.settings, hook, tried.request).as_dict()
         return json_response(200, shown)
 
     def outcomes(self, request: Request, params: Params) -> Response:

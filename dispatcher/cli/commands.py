@@ -1,4 +1,4 @@
-"""What each CLI command does; `cli.py` only parses arguments and calls these."""
+"""What each CLI command does; `dispatcher.cli.main` only parses arguments and calls these."""
 
 from __future__ import annotations
 
@@ -8,13 +8,20 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from dispatcher.cli import output
 from dispatcher.config.settings import Settings, default_config_path, load_settings
 from dispatcher.errors import ConfigError
 from dispatcher.hooks.loader import configured_hooks
 from dispatcher.logs import KAFKA
 from dispatcher.model.moments import iso
 from dispatcher.pipeline.match import HookIndex
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from dispatcher.ops.replay.run import ReplayOptions
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -45,39 +52,64 @@ def run(args: argparse.Namespace) -> int:
 
 
 def hooks_validate(args: argparse.Namespace) -> int:
-    from dispatcher.hooks.describe import validate_command
-
-    code, text = validate_command(args.file)
+    code, text = output.validation_report(args.file)
     print(text, file=sys.stderr if code else sys.stdout)
     return code
 
 
 def hooks_list(args: argparse.Namespace) -> int:
-    from dispatcher.ops.hooks import list_hooks_command
-
-    return list_hooks_command(settings_from(args))
+    return list_command(settings_from(args))
 
 
 def hooks_show(args: argparse.Namespace) -> int:
-    from dispatcher.ops.hooks import show_hook_command
-
-    return show_hook_command(settings_from(args), args.id)
+    return show_command(settings_from(args), args.id)
 
 
 def hooks_apply(args: argparse.Namespace) -> int:
-    from dispatcher.ops.hooks import apply_hooks
-
-    return apply_hooks(settings_from(args), args.file)
+    return apply_command(settings_from(args), args.file)
 
 
 def hooks_delete(args: argparse.Namespace) -> int:
+    return delete_command(settings_from(args), args.id)
+
+
+def list_command(settings: Settings) -> int:
+    """`hooks list`: the hooks in force (hooks file and store), secrets masked."""
+    from dispatcher.ops.hooks import list_hooks
+
+    listing = list_hooks(settings)
+    print(output.hook_table(listing.hooks))
+    print(f"\n{listing.from_file} from the hooks file, {listing.from_store} from the hook store")
+    return 0
+
+
+def show_command(settings: Settings, hook_id: str) -> int:
+    """`hooks show ID`: the definition in force, as YAML, secrets masked."""
+    from dispatcher.ops.hooks import hook_in_force
+
+    sys.stdout.write(output.hook_yaml(hook_in_force(settings, hook_id)))
+    return 0
+
+
+def apply_command(settings: Settings, path: str | Path) -> int:
+    """`hooks apply FILE`: every hook of FILE into the store, or none (exit 1 with each problem)."""
+    from dispatcher.ops.hooks import apply_hooks
+
+    ids = apply_hooks(settings, path)
+    print(f"{path}: applied {len(ids)} hook(s) to {settings.topics.hooks}: {', '.join(ids)}")
+    return 0
+
+
+def delete_command(settings: Settings, hook_id: str) -> int:
+    """`hooks delete ID`: a tombstone for ID in the store (exit 1 when the store has no ID)."""
     from dispatcher.ops.hooks import delete_hook
 
-    return delete_hook(settings_from(args), args.id)
+    delete_hook(settings, hook_id)
+    print(f"deleted {hook_id} from {settings.topics.hooks}")
+    return 0
 
 
 def replay(args: argparse.Namespace) -> int:
-    from dispatcher.ops.hooks import replay_command
     from dispatcher.ops.replay.plan import selection_from
     from dispatcher.ops.replay.run import ReplayOptions
 
@@ -97,8 +129,39 @@ def replay(args: argparse.Namespace) -> int:
     return replay_command(settings_from(args), ReplayOptions(selection, args.rate, args.dry_run))
 
 
+def replay_command(
+    settings: Settings, options: ReplayOptions, console: Console | None = None
+) -> int:
+    """`dispatcher replay`: plan, then (unless dry-run) re-deliver with a progress bar; a summary."""
+    from rich.console import Console
+
+    from dispatcher.kafka.clients import check_reachable
+    from dispatcher.kafka.store import hooks_in_force
+    from dispatcher.ops.replay.plan import Summary
+    from dispatcher.ops.replay.run import prepare, run_replay
+
+    console = console or Console(stderr=True)
+    check_reachable(settings)
+    hooks = hooks_in_force(settings)
+    plan = prepare(settings, hooks, options.selection)
+    if options.dry_run:
+        Console(width=max(console.width, 160)).print(output.plan_table(plan))
+        _, summary = run_replay(settings, hooks, options, prepared=plan)
+    else:
+        with output.replay_progress(console) as progress:
+            task = progress.add_task("replay", total=len(plan.send), counts="")
+
+            def report(now: Summary) -> None:
+                done = now.delivered + now.failed
+                progress.update(task, completed=done, counts=output.counts(now))
+
+            _, summary = run_replay(settings, hooks, options, report, prepared=plan)
+    print(output.summary_line(summary))
+    return 0
+
+
 def hooks_test(args: argparse.Namespace) -> int:
-    from dispatcher.ops.probe import probe_hook
+    from dispatcher.ops import trial
 
     settings = settings_from(args)
     if args.hooks_file:
@@ -110,9 +173,18 @@ def hooks_test(args: argparse.Namespace) -> int:
     hook = index.get(args.id)
     if hook is None:
         raise ConfigError(f"no hook {args.id!r}")
-    code, text = probe_hook(hook, Path(args.event), settings, send=args.send)
-    print(text)
-    return code
+    tried = trial.prepare(hook, trial.read_event(Path(args.event)))
+    if tried.request is None or tried.shown is None:
+        assert tried.failure is not None
+        print(output.render_failure_text(tried.failure))
+        return 1
+    text = output.request_text(tried.shown)
+    if not args.send:
+        print(text)
+        return 0
+    verdict = trial.send(settings, hook, tried.request)
+    print(text + "\n\n" + output.verdict_text(verdict))
+    return 0 if verdict.ok else 1
 
 
 def produce(args: argparse.Namespace) -> int:

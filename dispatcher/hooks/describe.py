@@ -1,76 +1,16 @@
-"""What `dispatcher hooks validate | list | show` print: pure functions the CLI calls.
-
-Secrets never reach the output: `Secret` values, header values and URL query values whose
-names suggest a credential are shown as `***`.
-"""
+"""A hook as a hooks-file definition with its secrets masked: what `hooks show` and the admin
+API show of a hook."""
 
 from __future__ import annotations
 
-import io
-import re
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from dispatcher.config.durations import format_duration
-from dispatcher.config.secrets import MASK, Secret
-from dispatcher.hooks.loader import load_hooks_text, validate_hooks_text
+from dispatcher.config.secrets import MASK
+from dispatcher.hooks.masking import api_key_names, mask_header, mask_url, mask_value
 from dispatcher.model.hook import Expectation, FieldSpec, Hook
-
-_SENSITIVE = re.compile(r"auth|token|key|secret|pass|cookie|signature|session", re.IGNORECASE)
-COLUMNS = ("ID", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL")
-
-
-def validate_command(path: str | Path) -> tuple[int, str]:
-    """`hooks validate FILE`: exit code 0 or 1, and the text to print (every problem, one a line)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return 1, f"{path}: cannot read hooks file: {exc}"
-    problems = validate_hooks_text(text, str(path), warnings=True)
-    lines = [str(problem) for problem in problems]
-    errors = sum(not problem.warning for problem in problems)
-    if errors:
-        lines.append(f"{path}: {errors} problem{'s' if errors != 1 else ''}")
-        return 1, "\n".join(lines)
-    count = len(load_hooks_text(text, str(path)))
-    lines.append(f"{path}: {count} hook{'s' if count != 1 else ''} valid")
-    return 0, "\n".join(lines)
-
-
-def list_hooks(hooks: Iterable[Hook]) -> str:
-    """`hooks list`: one row per hook, columns aligned."""
-    rows = [COLUMNS] + [
-        (
-            hook.id,
-            "yes" if hook.enabled else "no",
-            ",".join(hook.events),
-            hook.method,
-            hook.format,
-            str(len(hook.fields)) if hook.fields else "data",
-            mask_url(hook.url),
-        )
-        for hook in hooks
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS) - 1)]
-    return "\n".join(
-        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
-        for row in rows
-    )
-
-
-def show_hook(hook: Hook) -> str:
-    """`hooks show ID`: the hook as YAML, in the shape of a hooks file, secrets masked."""
-    out = io.StringIO()
-    yaml = YAML(typ="rt", pure=True)
-    yaml.default_flow_style = False
-    yaml.width = 4096
-    yaml.dump(describe(hook), out)
-    return out.getvalue()
 
 
 def describe(hook: Hook) -> CommentedMap:
@@ -79,12 +19,12 @@ def describe(hook: Hook) -> CommentedMap:
     if hook.description:
         doc["description"] = hook.description
     doc["events"] = _flow(list(hook.events))
-    doc["url"] = mask_url(hook.url)
+    doc["url"] = mask_url(hook.url, api_key_names(hook)[1])
     doc["method"] = hook.method
     if hook.headers:
-        doc["headers"] = {name: _header(name, value) for name, value in hook.headers}
+        doc["headers"] = {name: mask_header(name, value) for name, value in hook.headers}
     if hook.auth.type != "none":
-        doc["auth"] = {"type": hook.auth.type, **{k: _mask(v) for k, v in hook.auth.settings}}
+        doc["auth"] = {"type": hook.auth.type, **{k: mask_value(v) for k, v in hook.auth.settings}}
     doc["format"] = hook.format
     if hook.format == "csv":
         doc["csv"] = _flow({"delimiter": hook.csv_delimiter, "header": hook.csv_header})
@@ -116,19 +56,6 @@ def describe(hook: Hook) -> CommentedMap:
     if not hook.tls.verify or hook.tls.ca:
         doc["tls"] = _flow({"verify": hook.tls.verify, "ca": hook.tls.ca})
     return doc
-
-
-def mask_url(url: str) -> str:
-    """`url` with a password and credential-like query values replaced by `***`."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = f"{parts.username}:{MASK}@{netloc.rpartition('@')[2]}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, MASK if _SENSITIVE.search(k) else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _field(spec: FieldSpec) -> dict[str, Any]:
@@ -171,18 +98,6 @@ def _expectation(e: Expectation) -> dict[str, Any]:
         "matches": e.matches,
         "in": one_of,
     }
-
-
-def _header(name: str, value: str) -> str:
-    return MASK if _SENSITIVE.search(name) else value
-
-
-def _mask(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return MASK
-    if isinstance(value, list):
-        return [_mask(v) for v in value]
-    return value
 
 
 def _flow(value: Any) -> Any:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from dispatcher.errors import ErrorKind
-from dispatcher.model.event import Headers, Record
+from dispatcher.model.event import Event, Headers, Record
 from dispatcher.model.moments import iso
 
 OutcomeName = Literal["delivered", "dead_lettered"]
@@ -33,6 +34,12 @@ RESULT_FIELDS = (  # contract section 5, in order
 )
 HEADER_PREFIXES = ("dispatcher.", "__connect.")
 MAX_ERROR_CHARS = 1000
+
+
+def idempotency_key(event: Event, hook_id: str) -> str:
+    """The `webhook-id` of (event, hook): the same on every attempt, retry tier and replay."""
+    digest = hashlib.sha256(f"{event.source}\x00{event.id}\x00{hook_id}".encode()).hexdigest()
+    return f"msg_{digest[:32]}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,77 +1,154 @@
-"""Try a hook on one event: the exact request it would send (secrets masked), and, when asked,
-the verdict on actually sending it. For the admin API's test endpoint and `hooks test`."""
+"""Try a hook on one event: the exact request it would send, secrets masked, and, when asked,
+the verdict on sending it once. The one piece behind `dispatcher hooks test` and the admin
+API's test endpoint, so both show a request the same way."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import re
+import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from dispatcher.config.secrets import MASK
 from dispatcher.config.settings import Settings
-from dispatcher.errors import DeliveryError
-from dispatcher.hooks.describe import mask_url
+from dispatcher.errors import ConfigError, DecodeError, DeliveryError
+from dispatcher.hooks.masking import api_key_names, mask_header, mask_url
 from dispatcher.http.clients import ClientPool
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
-from dispatcher.pipeline.request import build_request, idempotency_key
+from dispatcher.model.outcome import idempotency_key
+from dispatcher.pipeline.request import build_request
+from dispatcher.security.auth import build_auth
 
-_SENSITIVE = re.compile(r"auth|token|key|secret|pass|cookie|signature|session", re.IGNORECASE)
 CREDENTIALS_NOTE = "credentials and signatures are added when sending, and never shown"
+OAUTH2_NOTE = "authorization: Bearer *** comes from the token endpoint when sending"
 
 
-def render(hook: Hook, event: Event) -> tuple[httpx.Request | None, dict[str, Any]]:
-    """The request for (event, hook) and how to show it; a render failure as a `verdict`."""
+@dataclass(frozen=True, slots=True)
+class ShownRequest:
+    """A request as it may be shown: method, masked URL and headers, the body as sent."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    auth: str
+
+    def as_dict(self) -> dict[str, Any]:
+        try:
+            body: dict[str, str] = {"body": self.body.decode("utf-8")}
+        except UnicodeDecodeError:
+            body = {"body_base64": base64.b64encode(self.body).decode()}
+        return {
+            "method": self.method,
+            "url": self.url,
+            "headers": dict(self.headers),
+            **body,
+            "auth": self.auth,
+            "note": OAUTH2_NOTE if self.auth == "oauth2_client_credentials" else CREDENTIALS_NOTE,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TrialVerdict:
+    """What sending the request once came to."""
+
+    ok: bool
+    status: int | None
+    error_kind: str | None
+    error: str | None
+    retryable: bool
+    captured: dict[str, Any]
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "status": self.status,
+            "error_kind": self.error_kind,
+            "error": self.error,
+            "retryable": self.retryable,
+            "captured": self.captured,
+            "seconds": round(self.seconds, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Trial:
+    """A hook tried on an event: the request (None when it cannot be rendered) and how it shows,
+    or the render failure."""
+
+    request: httpx.Request | None
+    shown: ShownRequest | None
+    failure: DeliveryError | None = None
+
+
+def read_event(path: Path) -> Event:
+    """The CloudEvent in a JSON file (its `data` may be any JSON)."""
+    try:
+        return Event.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, DecodeError) as exc:
+        raise ConfigError(f"{path}: not a CloudEvent: {exc}") from None
+
+
+def prepare(hook: Hook, event: Event) -> Trial:
+    """The request for (event, hook), and how it shows with its credentials applied."""
     try:
         request = build_request(hook, event, idempotency_key(event, hook.id))
     except DeliveryError as exc:
-        return None, {"verdict": {"ok": False, "error_kind": exc.kind, "error": str(exc)}}
-    return request, {"request": describe_request(request, hook)}
+        return Trial(None, None, exc)
+    return Trial(request, show_request(_with_credentials(request, hook), hook))
 
 
-def describe_request(request: httpx.Request, hook: Hook) -> dict[str, Any]:
-    """Method, masked URL, headers (credential-like values masked) and body (text or base64)."""
-    body = request.content
-    try:
-        shown: dict[str, Any] = {"body": body.decode("utf-8")}
-    except UnicodeDecodeError:
-        shown = {"body_base64": base64.b64encode(body).decode()}
-    headers = {
-        name: MASK if _SENSITIVE.search(name) else value
-        for name, value in request.headers.items()
+def show_request(request: httpx.Request, hook: Hook) -> ShownRequest:
+    """`request` masked: the hook's api key, credential-like headers and query values."""
+    key_headers, key_params = api_key_names(hook)
+    headers = tuple(
+        (name, mask_header(name, value, key_headers))
+        for name, value in request.headers.multi_items()
         if name.lower() != "content-length"
-    }
-    return {
-        "method": request.method,
-        "url": mask_url(str(request.url)),
-        "headers": headers,
-        **shown,
-        "auth": hook.auth.type,
-        "note": CREDENTIALS_NOTE,
-    }
+    )
+    url = mask_url(str(request.url), key_params)
+    return ShownRequest(request.method, url, headers, request.content, hook.auth.type)
 
 
-def send(settings: Settings, hook: Hook, request: httpx.Request) -> dict[str, Any]:
+def send(settings: Settings, hook: Hook, request: httpx.Request) -> TrialVerdict:
     """Send `request` once with the hook's client (guard, TLS, credentials); the verdict."""
     return asyncio.run(_send(settings, hook, request))
 
 
-async def _send(settings: Settings, hook: Hook, request: httpx.Request) -> dict[str, Any]:
+async def _send(settings: Settings, hook: Hook, request: httpx.Request) -> TrialVerdict:
     pool = ClientPool(settings)
     try:
         attempt = await pool.client_for(hook).send(request)
     finally:
         await pool.aclose()
     verdict = attempt.verdict
-    return {
-        "ok": verdict.ok,
-        "status": verdict.status,
-        "error_kind": verdict.kind,
-        "error": verdict.error,
-        "retryable": verdict.retryable,
-        "captured": verdict.captured,
-        "seconds": round(attempt.seconds, 4),
-    }
+    return TrialVerdict(
+        ok=verdict.ok,
+        status=verdict.status,
+        error_kind=verdict.kind,
+        error=verdict.error,
+        retryable=verdict.retryable,
+        captured=dict(verdict.captured),
+        seconds=attempt.seconds,
+    )
+
+
+def _with_credentials(request: httpx.Request, hook: Hook) -> httpx.Request:
+    """The request with synchronous credentials applied, so their headers show (masked);
+    OAuth2's token comes from its endpoint when sending, and is only noted."""
+    auth = build_auth(hook.auth)
+    if auth is None or hook.auth.type == "oauth2_client_credentials":
+        return request
+    return next(auth.sync_auth_flow(_copy(request)))
+
+
+def _copy(request: httpx.Request) -> httpx.Request:
+    """A copy to sign for showing: the one sent is signed again, at its own time."""
+    return httpx.Request(
+        request.method, request.url, headers=request.headers, content=request.content
+    )

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 from dispatcher.errors import DecodeError
 from dispatcher.model.event import Event, Record
-from dispatcher.model.outcome import RetryState, Source
+from dispatcher.model.outcome import RetryState, Source, idempotency_key
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.match import HookIndex
-from dispatcher.pipeline.request import idempotency_key
 
 Decoder = Callable[[Record], Event]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 
 import httpx
@@ -15,12 +14,6 @@ from dispatcher.model.hook import Hook
 from dispatcher.pipeline.render import render_body
 
 IDEMPOTENCY_HEADER = "webhook-id"
-
-
-def idempotency_key(event: Event, hook_id: str) -> str:
-    """The `webhook-id` of (event, hook): the same on every attempt, retry tier and replay."""
-    digest = hashlib.sha256(f"{event.source}\x00{event.id}\x00{hook_id}".encode()).hexdigest()
-    return f"msg_{digest[:32]}"
 
 
 def build_body(hook: Hook, event: Event) -> Body:

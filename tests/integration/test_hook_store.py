@@ -15,10 +15,10 @@ import yaml
 from dispatch_support import Deployment, cloud_event, collect_until, hook, wait_ready
 from kafka_support import Outgoing, produce, wait_for
 
+from dispatcher.cli.commands import apply_command, delete_command, list_command, show_command
 from dispatcher.devtools.receiver import Receiver
 from dispatcher.errors import ConfigError
 from dispatcher.kafka.store import HookStore
-from dispatcher.ops.hooks import apply_hooks, delete_hook, list_hooks_command, show_hook_command
 
 
 class StoreDeployment(Deployment):
@@ -61,7 +61,7 @@ def test_a_hook_applied_to_a_running_worker_takes_effect_within_seconds_and_ends
             wait_ready(worker)
             assert worker.hooks.get("sms") is None
             started = time.monotonic()
-            assert apply_hooks(settings, new) == 0
+            assert apply_command(settings, new) == 0
             wait_for(lambda: worker.hooks.get("sms") is not None, 10, message="sms in force")
             took_effect = time.monotonic() - started
             first = cloud_event("order.shipped", {"n": 1})
@@ -69,7 +69,7 @@ def test_a_hook_applied_to_a_running_worker_takes_effect_within_seconds_and_ends
             wait_for(lambda: receiver.received("/sms"), 15, message="delivery to sms")
             delivered_after = time.monotonic() - started
 
-            assert delete_hook(settings, "sms") == 0
+            assert delete_command(settings, "sms") == 0
             wait_for(lambda: worker.hooks.get("sms") is None, 10, message="sms deleted")
             late, marker = cloud_event("order.shipped", {"n": 2}), cloud_event("marker", {})
             deployment.produce_events([late, marker])
@@ -87,7 +87,7 @@ def test_an_invalid_apply_is_refused_whole_and_the_previous_definition_stays(
         deployment = StoreDeployment(kafka_bootstrap, tmp_path, [])
         settings = deployment.settings
         v1 = hooks_file(tmp_path, "v1.yaml", [hook("crm", f"{receiver.url}/v1", ["customer.*"])])
-        assert apply_hooks(settings, v1) == 0
+        assert apply_command(settings, v1) == 0
         end_before = end_offset(kafka_bootstrap, settings.topics.hooks)
         broken = hooks_file(
             tmp_path,
@@ -128,7 +128,7 @@ def test_an_invalid_apply_is_refused_whole_and_the_previous_definition_stays(
             ],
         )
         with pytest.raises(ConfigError, match="secret references only") as refused:
-            apply_hooks(settings, literal)
+            apply_command(settings, literal)
         assert "s3cr3t" not in str(refused.value)
         assert end_offset(kafka_bootstrap, settings.topics.hooks) == end_before
 
@@ -166,7 +166,7 @@ def test_a_worker_reads_the_whole_store_before_it_consumes_events(
                 auth={"type": "bearer", "token": "${env:HOME}"},
             ),
         ]
-        assert apply_hooks(settings, hooks_file(tmp_path, "s.yaml", stored)) == 0
+        assert apply_command(settings, hooks_file(tmp_path, "s.yaml", stored)) == 0
         events = [cloud_event("customer.created", {"i": i}) for i in range(5)]
         deployment.produce_events(events)
         with deployment.worker():
@@ -175,13 +175,13 @@ def test_a_worker_reads_the_whole_store_before_it_consumes_events(
         assert receiver.received("/file") == []
 
         capsys.readouterr()
-        assert list_hooks_command(settings) == 0
-        assert show_hook_command(settings, "sms") == 0
+        assert list_command(settings) == 0
+        assert show_command(settings, "sms") == 0
         out = capsys.readouterr().out
         assert "1 from the hooks file, 2 from the hook store" in out
         assert "token: '***'" in out or "token: ***" in out
         with pytest.raises(ConfigError, match="no hook 'nope'"):
-            delete_hook(settings, "nope")
+            delete_command(settings, "nope")
 
 
 def end_offset(bootstrap: str, topic: str) -> int:

@@ -13,10 +13,10 @@ from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import Outgoing, consume_all
 from rich.console import Console
 
+from dispatcher.cli.commands import replay_command
 from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.kafka.avro import read_result
 from dispatcher.kafka.store import hooks_in_force
-from dispatcher.ops.hooks import replay_command
 from dispatcher.ops.replay.plan import Selection, selection_from
 from dispatcher.ops.replay.run import ReplayOptions, run_replay
 

@@ -17,9 +17,8 @@ from dispatcher.http.sender import HookClient
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
-from dispatcher.model.outcome import Outcome, Source
+from dispatcher.model.outcome import Outcome, Source, idempotency_key
 from dispatcher.model.pair import Pair
-from dispatcher.pipeline.request import idempotency_key
 from dispatcher.pipeline.retry import Handoff
 
 T0 = 1_793_611_800.0

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from dispatcher.cli.output import hook_table, hook_yaml, validation_report
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError
-from dispatcher.hooks.describe import list_hooks, mask_url, show_hook, validate_command
 from dispatcher.hooks.loader import (
     Problem,
     definition_problems,
@@ -21,6 +21,7 @@ from dispatcher.hooks.loader import (
     load_hooks_text,
     validate_hooks_text,
 )
+from dispatcher.hooks.masking import mask_url
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "tests" / "data" / "broken-hooks.yaml"
@@ -220,27 +221,27 @@ def test_packaged_schema_is_the_published_one() -> None:
 
 
 def test_validate_command_exit_codes_and_output(tmp_path: Path) -> None:
-    code, output = validate_command(BROKEN)
+    code, output = validation_report(BROKEN)
     assert code == 1
     assert output.splitlines()[-1] == f"{BROKEN}: {len(BROKEN_EXPECTED)} problems"
     good = tmp_path / "hooks.yaml"
     good.write_text(GOOD.replace("https://sms", "http://sms"))
-    code, output = validate_command(good)
+    code, output = validation_report(good)
     assert code == 0
     assert output.splitlines() == [
         f"{good}:4: hooks[0].url: warning: plain http: the body travels unencrypted (use https)",
         f"{good}: 1 hook valid",
     ]
-    assert validate_command(tmp_path / "nope.yaml")[0] == 1
+    assert validation_report(tmp_path / "nope.yaml")[0] == 1
 
 
 def test_list_and_show_mask_secrets() -> None:
     text = GOOD + "    headers: {X-Api-Token: literal-token, X-Tenant: acme}\n"
     [hook] = load_hooks_text(text, "h.yaml")
-    table = list_hooks([hook]).splitlines()
+    table = hook_table([hook]).splitlines()
     assert table[0].split() == ["ID", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL"]
     assert table[1].split() == ["sms", "yes", "order.*", "POST", "form", "1", hook.url]
-    shown = show_hook(hook)
+    shown = hook_yaml(hook)
     assert SECRET_VALUE not in shown
     assert "literal-token" not in shown
     assert "password: '***'" in shown

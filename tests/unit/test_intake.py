@@ -7,10 +7,9 @@ from typing import Any
 
 from dispatcher.model.event import Event, Record, decode
 from dispatcher.model.hook import Hook
-from dispatcher.model.outcome import RetryState, Source
+from dispatcher.model.outcome import RetryState, Source, idempotency_key
 from dispatcher.pipeline.intake import NotYetDue, Pairs, Undecodable, take_event, take_retry
 from dispatcher.pipeline.match import HookIndex
-from dispatcher.pipeline.request import idempotency_key
 
 NOW = 1_793_611_800.0
 EVENT = {"specversion": "1.0", "id": "ev-1", "type": "order.shipped", "source": "/orders"}

@@ -1,0 +1,141 @@
+"""How the command line shows things: hooks as a table or YAML, a validation report, a tried
+request and its verdict, a replay's plan, progress and summary. Pure text; commands print it."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from ruamel.yaml import YAML
+
+from dispatcher.errors import DeliveryError
+from dispatcher.hooks.describe import describe
+from dispatcher.hooks.loader import load_hooks_text, validate_hooks_text
+from dispatcher.hooks.masking import api_key_names, mask_url
+from dispatcher.model.hook import Hook
+from dispatcher.model.moments import iso
+from dispatcher.ops.replay.plan import Plan, Summary
+from dispatcher.ops.trial import OAUTH2_NOTE, ShownRequest, TrialVerdict
+
+COLUMNS = ("ID", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL")
+PREVIEW_BYTES = 4096
+
+
+def validation_report(path: str | Path) -> tuple[int, str]:
+    """`hooks validate FILE`: exit code 0 or 1, and the text to print (every problem, one a line)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return 1, f"{path}: cannot read hooks file: {exc}"
+    problems = validate_hooks_text(text, str(path), warnings=True)
+    lines = [str(problem) for problem in problems]
+    errors = sum(not problem.warning for problem in problems)
+    if errors:
+        lines.append(f"{path}: {errors} problem{'s' if errors != 1 else ''}")
+        return 1, "\n".join(lines)
+    count = len(load_hooks_text(text, str(path)))
+    lines.append(f"{path}: {count} hook{'s' if count != 1 else ''} valid")
+    return 0, "\n".join(lines)
+
+
+def hook_table(hooks: Iterable[Hook]) -> str:
+    """`hooks list`: one row per hook, columns aligned."""
+    rows = [COLUMNS] + [
+        (
+            hook.id,
+            "yes" if hook.enabled else "no",
+            ",".join(hook.events),
+            hook.method,
+            hook.format,
+            str(len(hook.fields)) if hook.fields else "data",
+            mask_url(hook.url, api_key_names(hook)[1]),
+        )
+        for hook in hooks
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS) - 1)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    )
+
+
+def hook_yaml(hook: Hook) -> str:
+    """`hooks show ID`: the hook as YAML, in the shape of a hooks file, secrets masked."""
+    out = io.StringIO()
+    yaml = YAML(typ="rt", pure=True)
+    yaml.default_flow_style = False
+    yaml.width = 4096
+    yaml.dump(describe(hook), out)
+    return out.getvalue()
+
+
+def request_text(shown: ShownRequest) -> str:
+    """Method, URL, headers and body, as they go on the wire (secrets masked)."""
+    lines = [f"{shown.method} {shown.url}"]
+    lines += [f"{name}: {value}" for name, value in shown.headers]
+    if shown.auth == "oauth2_client_credentials":
+        lines.append(OAUTH2_NOTE)
+    body = shown.body
+    text = body[:PREVIEW_BYTES].decode("utf-8", "replace")
+    more = f"\n... ({len(body) - PREVIEW_BYTES} more bytes)" if len(body) > PREVIEW_BYTES else ""
+    return "\n".join(lines) + "\n\n" + text + more
+
+
+def verdict_text(verdict: TrialVerdict) -> str:
+    lines = [
+        f"verdict: {'delivered' if verdict.ok else 'failed'}",
+        f"status: {verdict.status if verdict.status is not None else '-'}",
+        f"latency: {verdict.seconds * 1000:.1f} ms",
+    ]
+    if not verdict.ok:
+        retry = "retryable" if verdict.retryable else "permanent"
+        lines.append(f"error: {verdict.error_kind} ({retry}): {verdict.error}")
+    if verdict.captured:
+        lines.append(f"captured: {json.dumps(verdict.captured, default=str)}")
+    return "\n".join(lines)
+
+
+def render_failure_text(failure: DeliveryError) -> str:
+    return f"render failed ({failure.kind}): {failure}"
+
+
+def plan_table(plan: Plan) -> Table:
+    """What a dry run shows: every selected letter, and why a skipped one is skipped."""
+    table = Table(title=f"{plan.selected} dead letters selected")
+    for name in ("letter", "hook", "error kind", "failed at", "webhook-id", "replay"):
+        table.add_column(name)
+    rows = [(letter, "would send") for letter in plan.send] + list(plan.skip)
+    for letter, action in rows:
+        failed = iso(letter.failed_at) if letter.failed_at is not None else ""
+        table.add_row(
+            letter.where, letter.hook_id, letter.error_kind, failed, letter.idempotency_key, action
+        )
+    return table
+
+
+def replay_progress(console: Console) -> Progress:
+    """The progress bar of a replay; its task's `counts` field shows the counts so far."""
+    columns = (
+        TextColumn("replay"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+    )
+    return Progress(*columns, console=console)
+
+
+def summary_line(summary: Summary) -> str:
+    prefix = "dry run: nothing sent; " if summary.dry_run else ""
+    return f"{prefix}selected {summary.selected}, {counts(summary)}"
+
+
+def counts(summary: Summary) -> str:
+    return (
+        f"delivered {summary.delivered}, failed again {summary.failed}, skipped {summary.skipped}"
+    )
