@@ -25,7 +25,7 @@ from bench.receiver import ECHO_MODULE, HangingServer, Nginx
 from bench.scenarios import Bench, Scenario, rss_in_flight
 from bench.scenarios import run as run_scenario
 from bench.workload import ENCRYPTION_KEY, hook
-from dispatcher.devtools.kafka import LocalKafka
+from dispatcher.devtools.broker import LocalKafka
 
 HERE = Path(__file__).resolve().parent
 FAST_CONCURRENCY = 200

@@ -20,7 +20,7 @@ import pytest
 from kafka_support import create_topic
 from registry_support import FakeRegistry, running_registry
 
-from dispatcher.devtools.kafka import LocalKafka
+from dispatcher.devtools.broker import LocalKafka
 
 _INTEGRATION = Path(__file__).parent / "integration"
 

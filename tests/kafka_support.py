@@ -1,6 +1,6 @@
 """Helpers for tests, the demo and the benchmark that talk to a real broker.
 
-Importable without pytest. The broker itself is `dispatcher.devtools.kafka.LocalKafka`.
+Importable without pytest. The broker itself is `dispatcher.devtools.broker.LocalKafka`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from dispatcher.devtools.kafka import LocalKafka
+from dispatcher.devtools.broker import LocalKafka
 
 __all__ = [
     "LocalKafka",

@@ -75,7 +75,7 @@ def hooks_delete(args: argparse.Namespace) -> int:
 
 def list_command(settings: Settings) -> int:
     """`hooks list`: the hooks in force (hooks file and store), secrets masked."""
-    from dispatcher.ops.hooks import list_hooks
+    from dispatcher.ops.manage import list_hooks
 
     listing = list_hooks(settings)
     print(output.hook_table(listing.hooks))
@@ -85,7 +85,7 @@ def list_command(settings: Settings) -> int:
 
 def show_command(settings: Settings, hook_id: str) -> int:
     """`hooks show ID`: the definition in force, as YAML, secrets masked."""
-    from dispatcher.ops.hooks import hook_in_force
+    from dispatcher.ops.manage import hook_in_force
 
     sys.stdout.write(output.hook_yaml(hook_in_force(settings, hook_id)))
     return 0
@@ -93,7 +93,7 @@ def show_command(settings: Settings, hook_id: str) -> int:
 
 def apply_command(settings: Settings, path: str | Path) -> int:
     """`hooks apply FILE`: every hook of FILE into the store, or none (exit 1 with each problem)."""
-    from dispatcher.ops.hooks import apply_hooks
+    from dispatcher.ops.manage import apply_hooks
 
     ids = apply_hooks(settings, path)
     print(f"{path}: applied {len(ids)} hook(s) to {settings.topics.hooks}: {', '.join(ids)}")
@@ -102,7 +102,7 @@ def apply_command(settings: Settings, path: str | Path) -> int:
 
 def delete_command(settings: Settings, hook_id: str) -> int:
     """`hooks delete ID`: a tombstone for ID in the store (exit 1 when the store has no ID)."""
-    from dispatcher.ops.hooks import delete_hook
+    from dispatcher.ops.manage import delete_hook
 
     delete_hook(settings, hook_id)
     print(f"deleted {hook_id} from {settings.topics.hooks}")

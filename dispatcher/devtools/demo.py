@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dispatcher.config.settings import Settings, Topics
-from dispatcher.devtools.kafka import LocalKafka
+from dispatcher.devtools.broker import LocalKafka
 from dispatcher.devtools.receiver import Behaviour, Received, Receiver
 from dispatcher.engine.worker import Worker
 from dispatcher.hooks.loader import load_hooks_file

@@ -21,7 +21,7 @@ from dispatcher.engine.lag import record_lag
 from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.status import StatusServer
 from dispatcher.errors import KafkaUnavailable
-from dispatcher.http.clients import ClientPool
+from dispatcher.http.pool import ClientPool
 from dispatcher.kafka.avro import event_decoder
 from dispatcher.kafka.clients import (
     check_reachable,

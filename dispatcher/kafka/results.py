@@ -1,5 +1,9 @@
-"""The results topic: its records written (JSON or Avro, by `result_format`) and read back
-(delivered webhook-ids for replay, recent outcomes per hook)."""
+"""The results topic: its records written (JSON, or Avro as schemas/result.avsc, by
+`result_format`) and read back (delivered webhook-ids for replay, recent outcomes per hook).
+
+Serializers take the result's fields as a mapping with exactly the contract's names; times may
+be aware `datetime`s, ISO 8601 text or epoch seconds.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError
-from dispatcher.kafka.avro.registry import registry_client
-from dispatcher.kafka.avro.results import AvroResultSerializer
-from dispatcher.kafka.avro.results import read_result as read_avro
+from dispatcher.kafka.avro import wire
+from dispatcher.kafka.avro.registry import RegistrySchemas, registry_client
+from dispatcher.kafka.avro.schemas import bundled, read, write
 from dispatcher.kafka.scan import Start, scan
-from dispatcher.model.moments import iso
+from dispatcher.model.moments import epoch_millis, iso
 from dispatcher.model.outcome import TIME_FIELDS, result_fields
 
 log = logging.getLogger(__name__)
+DEFAULT_SUBJECT = "dugaa.dispatch.results-value"
 
 
 class ResultSerializer(Protocol):
@@ -41,6 +48,49 @@ class JsonResultSerializer:
         for name in TIME_FIELDS:
             fields[name] = iso(fields[name])
         return json.dumps(fields, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class AvroResultSerializer:
+    """Results as schemas/result.avsc records: schemaless, or framed with `schema_id`."""
+
+    schema_id: int | None = None
+    content_type: ClassVar[str] = "application/avro"
+
+    @classmethod
+    def registered(
+        cls, client: SchemaRegistryClient, subject: str = DEFAULT_SUBJECT
+    ) -> AvroResultSerializer:
+        """A serializer whose records carry the id `client`'s registry gives result.avsc."""
+        return cls(RegistrySchemas(client).register(subject, bundled("result")))
+
+    def serialize(self, result: Mapping[str, Any]) -> bytes:
+        fields = result_fields(result)
+        for name in TIME_FIELDS:
+            fields[name] = epoch_millis(fields[name])
+        fields["captured"] = {
+            str(key): value if isinstance(value, str) else json.dumps(value, default=str)
+            for key, value in (fields["captured"] or {}).items()
+        }
+        if fields["latency_ms"] is not None:
+            fields["latency_ms"] = float(fields["latency_ms"])
+        payload = write(fields, bundled("result"))
+        return payload if self.schema_id is None else wire.frame(self.schema_id, payload)
+
+
+def read_avro_result(value: bytes, registry: RegistrySchemas | None = None) -> dict[str, Any]:
+    """An Avro result record read into schemas/result.avsc (its times as aware datetimes).
+
+    A framed value's writer schema comes from `registry`; without one, and for schemaless
+    values, it is taken to be schemas/result.avsc.
+    """
+    current = bundled("result")
+    framed = wire.unframe(value)
+    if framed is None:
+        return dict(read(value, current))
+    schema_id, payload = framed
+    writer = current if registry is None else registry.by_id(schema_id)
+    return dict(read(payload, writer, reader=current))
 
 
 def result_serializer(
@@ -69,7 +119,7 @@ def read_result(value: bytes | None) -> dict[str, Any] | None:
             return None
         return document if isinstance(document, dict) else None
     try:
-        return read_avro(value)
+        return read_avro_result(value)
     except Exception:  # not a result this version can read: the caller skips it
         return None
 

@@ -16,7 +16,7 @@ import httpx
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError, DecodeError, DeliveryError
 from dispatcher.hooks.masking import api_key_names, mask_header, mask_url
-from dispatcher.http.clients import ClientPool
+from dispatcher.http.pool import ClientPool
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import idempotency_key

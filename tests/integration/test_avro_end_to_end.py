@@ -10,7 +10,8 @@ from kafka_support import Outgoing
 from registry_support import FakeRegistry
 
 from dispatcher.devtools.receiver import Receiver
-from dispatcher.kafka.avro import RegistrySchemas, produce_value, read_result, registry_client
+from dispatcher.kafka.avro import RegistrySchemas, produce_value, registry_client
+from dispatcher.kafka.results import read_avro_result
 from dispatcher.model.event import Event
 
 
@@ -58,7 +59,7 @@ def test_avro_events_are_delivered_and_results_are_avro_in_the_registry(
         client = registry_client(config)
         assert client is not None
         schemas = RegistrySchemas(client)
-        read = [read_result(r.value, schemas) for r in results]
+        read = [read_avro_result(r.value, schemas) for r in results]
         assert {r["outcome"] for r in read} == {"delivered"}
         assert {r["event_id"] for r in read} == {e.id for e in avro_events} | {json_event["id"]}
         assert any(s["subject"] == f"{deployment.results}-value" for s in registry.schemas)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from kafka_support import Outgoing, consume_all, produce
 
-from dispatcher.devtools.kafka import LocalKafka
+from dispatcher.devtools.broker import LocalKafka
 
 
 def test_ten_records_come_back_in_order_with_keys_and_headers(

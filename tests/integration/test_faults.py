@@ -10,7 +10,7 @@ import pytest
 from dispatch_support import Deployment, cloud_event, collect_until, hook, stop
 from kafka_support import wait_for
 
-from dispatcher.devtools.kafka import LocalKafka
+from dispatcher.devtools.broker import LocalKafka
 from dispatcher.devtools.receiver import Behaviour, Receiver
 
 EVENTS = int(os.environ.get("DUGAA_FAULT_EVENTS", "20000"))  # as the issue asks

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from dispatcher.cli.commands import replay_command
 from dispatcher.devtools.receiver import Behaviour, Receiver
-from dispatcher.kafka.avro import read_result
+from dispatcher.kafka.results import read_result
 from dispatcher.kafka.store import hooks_in_force
 from dispatcher.ops.replay.plan import Selection, selection_from
 from dispatcher.ops.replay.run import ReplayOptions, run_replay

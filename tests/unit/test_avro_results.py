@@ -10,8 +10,14 @@ import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from dispatcher.errors import ConfigError, DecodeError
-from dispatcher.kafka.avro import AvroResultSerializer, RegistrySchemas, read_result
-from dispatcher.kafka.results import JsonResultSerializer, ResultSerializer, result_serializer
+from dispatcher.kafka.avro import RegistrySchemas
+from dispatcher.kafka.results import (
+    AvroResultSerializer,
+    JsonResultSerializer,
+    ResultSerializer,
+    result_serializer,
+)
+from dispatcher.kafka.results import read_avro_result as read_result
 from dispatcher.model.moments import epoch_millis
 from dispatcher.model.moments import iso as iso_millis
 from dispatcher.model.outcome import RESULT_FIELDS, Outcome, Source

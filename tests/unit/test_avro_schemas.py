@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from dispatcher.errors import DecodeError
 from dispatcher.kafka.avro import AvroEventDecoder, bundled
-from dispatcher.kafka.avro.deadletter import dead_letter_fields, header_fields
+from dispatcher.kafka.avro.headers import dead_letter_fields, header_fields
 from dispatcher.kafka.avro.schemas import BUNDLED, AvroSchema, is_recursive, read
 from dispatcher.model.deadletter import dead_letter_headers
 from dispatcher.model.event import Event, Record

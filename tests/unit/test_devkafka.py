@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from kafka_support import wait_for
 
-from dispatcher.devtools.kafka import SCRIPT, LocalKafka
+from dispatcher.devtools.broker import SCRIPT, LocalKafka
 from dispatcher.errors import KafkaUnavailable
 
 

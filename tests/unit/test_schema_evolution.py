@@ -16,15 +16,10 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from fastavro.utils import generate_many
 
 from dispatcher.errors import DecodeError
-from dispatcher.kafka.avro import (
-    AvroEventDecoder,
-    AvroResultSerializer,
-    RegistrySchemas,
-    bundled,
-    read_result,
-)
+from dispatcher.kafka.avro import AvroEventDecoder, RegistrySchemas, bundled
 from dispatcher.kafka.avro.schemas import BUNDLED, AvroSchema, read, write
 from dispatcher.kafka.avro.wire import frame
+from dispatcher.kafka.results import AvroResultSerializer, read_avro_result
 from dispatcher.model.event import Record
 from dispatcher.model.outcome import Outcome, Source
 
@@ -146,4 +141,4 @@ def test_results_written_with_an_older_or_newer_schema_read_into_the_current_one
         if "region" in version.text:
             fields = read(value[5:], bundled("result"))
             value = frame(schema_id, write({**fields, "region": "eu"}, version))
-        assert read_result(value, RegistrySchemas(client))["event_id"] == "e1"
+        assert read_avro_result(value, RegistrySchemas(client))["event_id"] == "e1"

@@ -1,6 +1,7 @@
-"""Avro for the dispatcher: the schemas in schemas/, Avro events in, Avro result records out."""
+"""Avro for the dispatcher: the schemas in schemas/, the registry, Avro events in.
 
-from dispatcher.kafka.avro.deadletter import dead_letter_fields
+Result records in Avro are written and read by `dispatcher.kafka.results`."""
+
 from dispatcher.kafka.avro.decoder import (
     CLOUDEVENTS_CONTENT_TYPE,
     EVENT_CONTENT_TYPE,
@@ -10,15 +11,14 @@ from dispatcher.kafka.avro.decoder import (
     event_decoder,
     produce_value,
 )
+from dispatcher.kafka.avro.headers import dead_letter_fields
 from dispatcher.kafka.avro.registry import RegistrySchemas, registry_client
-from dispatcher.kafka.avro.results import AvroResultSerializer, read_result
 from dispatcher.kafka.avro.schemas import AvroSchema, bundled
 
 __all__ = [
     "CLOUDEVENTS_CONTENT_TYPE",
     "EVENT_CONTENT_TYPE",
     "AvroEventDecoder",
-    "AvroResultSerializer",
     "AvroSchema",
     "RegistrySchemas",
     "bundled",
@@ -27,6 +27,5 @@ __all__ = [
     "encode_event",
     "event_decoder",
     "produce_value",
-    "read_result",
     "registry_client",
 ]

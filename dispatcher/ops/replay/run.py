@@ -19,7 +19,7 @@ from confluent_kafka import Producer
 from dispatcher.config.settings import Settings
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.errors import DecodeError, KafkaUnavailable
-from dispatcher.http.clients import ClientPool
+from dispatcher.http.pool import ClientPool
 from dispatcher.kafka.clients import producer_config
 from dispatcher.kafka.results import delivered_keys
 from dispatcher.kafka.scan import Start, scan
