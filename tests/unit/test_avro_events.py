@@ -21,7 +21,8 @@ from dispatcher.kafka.avro import (
 )
 from dispatcher.kafka.avro.schemas import AvroSchema, write
 from dispatcher.kafka.avro.wire import frame
-from dispatcher.model.event import Event, Record, decode
+from dispatcher.model.event import Event, Record
+from dispatcher.pipeline.decode import decode
 
 EVENT = Event(
     id="evt-1",

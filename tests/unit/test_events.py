@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from dispatcher.errors import DecodeError
-from dispatcher.model.event import MAX_DEPTH, Event, Record, decode
+from dispatcher.model.event import Event, Record
+from dispatcher.pipeline.decode import MAX_DEPTH, decode
 
 STRUCTURED = "application/cloudevents+json"
 ATTRIBUTES = {"specversion": "1.0", "id": "ev-1", "type": "order.shipped", "source": "/orders"}

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dispatcher.model.event import Event, Record, decode
+from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import RetryState, Source, idempotency_key
+from dispatcher.pipeline.decode import decode
 from dispatcher.pipeline.intake import NotYetDue, Pairs, Undecodable, take_event, take_retry
 from dispatcher.pipeline.match import HookIndex
 

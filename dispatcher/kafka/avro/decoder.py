@@ -20,7 +20,8 @@ from dispatcher.errors import DecodeError
 from dispatcher.kafka.avro import envelope, wire
 from dispatcher.kafka.avro.registry import RegistrySchemas, registry_client
 from dispatcher.kafka.avro.schemas import AvroSchema, bundled, read, write
-from dispatcher.model.event import Event, Record, decode
+from dispatcher.model.event import Event, Record
+from dispatcher.pipeline.decode import decode
 
 EVENT_CONTENT_TYPE = "application/avro"
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+avro"

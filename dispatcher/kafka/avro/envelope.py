@@ -15,7 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from dispatcher.errors import DecodeError
-from dispatcher.model.event import MAX_DEPTH, Event, Record
+from dispatcher.model.event import Event, Record
+from dispatcher.pipeline.decode import check_depth
 
 ATTRIBUTES = ("id", "type", "source", "specversion", "time", "subject", "datacontenttype")
 ENVELOPE_FIELDS = frozenset(("id", "type", "source"))
@@ -40,7 +41,7 @@ def from_cloudevent(value: Mapping[str, Any]) -> Event:
         attributes["data"] = _data(raw, attributes["datacontenttype"])
     else:
         try:
-            attributes["data"] = _checked(_tree(raw))
+            attributes["data"] = check_depth(_tree(raw), "data")
         except RecursionError:
             raise DecodeError("data nests too deeply") from None
     return Event.from_dict(attributes)
@@ -59,7 +60,7 @@ def from_binary(record: Record, data: Any) -> Event:
     attributes["datacontenttype"] = (
         content_type.decode("utf-8", "replace") if content_type else None
     )
-    attributes["data"] = _checked(plain(data))
+    attributes["data"] = check_depth(plain(data), "data")
     return Event.from_dict(attributes)
 
 
@@ -102,7 +103,7 @@ def _data(raw: bytes | str | None, content_type: str | None) -> Any:
         return raw
     if _is_json(content_type):
         try:
-            return _checked(json.loads(raw))
+            return check_depth(json.loads(raw), "data")
         except (UnicodeDecodeError, ValueError) as exc:
             raise DecodeError(f"data is not valid JSON: {exc}") from None
         except RecursionError:
@@ -156,16 +157,3 @@ def _number(value: Any) -> Any:
 def _is_json(content_type: str | None) -> bool:
     media = (content_type or "").split(";", 1)[0].strip().lower()
     return not media or media in ("application/json", "text/json") or media.endswith("+json")
-
-
-def _checked(document: Any) -> Any:
-    stack = [(document, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise DecodeError(f"data nests deeper than {MAX_DEPTH} levels")
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
-    return document

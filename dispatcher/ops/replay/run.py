@@ -26,10 +26,10 @@ from dispatcher.kafka.scan import Start, scan
 from dispatcher.kafka.writer import OutcomeWriter, outcome_writer
 from dispatcher.metrics import Metrics
 from dispatcher.model.deadletter import DeadLetter
-from dispatcher.model.event import decode
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
 from dispatcher.ops.replay.plan import Plan, Selection, Summary, plan, reasons, select
+from dispatcher.pipeline.decode import decode
 from dispatcher.pipeline.match import HookIndex
 
 log = logging.getLogger(__name__)

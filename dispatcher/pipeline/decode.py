@@ -1,0 +1,96 @@
+"""Decode Kafka records into CloudEvents (structured and binary modes of the Kafka binding)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from dispatcher.errors import DecodeError
+from dispatcher.model.event import Event, Record
+
+MAX_DEPTH = 64
+
+AvroDecoder = Callable[[Record], Event]
+
+
+def decode(record: Record, avro: AvroDecoder | None = None) -> Event:
+    """Decode one record; raise `DecodeError` saying why when it is not a valid event."""
+    content_type = _text(record.header("content-type")) or ""
+    if avro is not None and _looks_avro(record, content_type):
+        return avro(record)
+    if record.header("ce_specversion") is not None:
+        return _decode_binary(record, content_type)
+    if record.value is None:
+        raise DecodeError("record has no value and no ce_* headers")
+    document = _parse_json(record.value)
+    if not isinstance(document, dict):
+        raise DecodeError(
+            f"structured CloudEvent must be a JSON object, got {type(document).__name__}"
+        )
+    if "specversion" not in document and "cloudevents" not in content_type:
+        raise DecodeError("value is neither a structured CloudEvent nor carries ce_* headers")
+    if "data_base64" in document and "data" not in document:
+        document = {**document, "data": document["data_base64"]}
+    return Event.from_dict(document)
+
+
+def _decode_binary(record: Record, content_type: str) -> Event:
+    attributes: dict[str, Any] = {}
+    for key, value in record.headers:
+        if key.lower().startswith("ce_"):
+            attributes[key[3:].lower()] = _text(value)
+    attributes["datacontenttype"] = content_type or None
+    attributes["data"] = _decode_data(record.value, content_type)
+    return Event.from_dict(attributes)
+
+
+def _decode_data(value: bytes | None, content_type: str) -> Any:
+    if value is None:
+        return None
+    if not content_type or "json" in content_type:
+        return _parse_json(value)
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError(f"data of type {content_type} is not UTF-8 text") from None
+
+
+def _parse_json(value: bytes) -> Any:
+    try:
+        document = json.loads(value)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DecodeError(f"value is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise DecodeError("value nests too deeply") from None
+    return check_depth(document)
+
+
+def check_depth(document: Any, what: str = "value") -> Any:
+    """`document`, once it is known to nest no deeper than `MAX_DEPTH` (else `DecodeError`)."""
+    stack = [(document, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise DecodeError(f"{what} nests deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return document
+
+
+def _text(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError("a header is not UTF-8 text") from None
+
+
+def _looks_avro(record: Record, content_type: str) -> bool:
+    if "avro" in content_type:
+        return True
+    value = record.value
+    return value is not None and len(value) > 5 and value[:1] == b"\x00"
