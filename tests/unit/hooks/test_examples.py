@@ -17,7 +17,7 @@ from dispatcher.model.hook import Hook
 from dispatcher.pipeline.judge import judge
 from dispatcher.pipeline.render import render_body
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "deploy" / "examples" / "hooks"
 SECRETS = ("SMS_API_KEY", "PAYMENT_API_TOKEN", "SHIPPING_PASSWORD", "ERP_CLIENT_SECRET")
 SECRETS += ("CRM_TOKEN", "TAX_API_KEY")

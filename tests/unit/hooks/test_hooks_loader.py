@@ -23,7 +23,7 @@ from dispatcher.hooks.loader import (
 )
 from dispatcher.hooks.masking import mask_url
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BROKEN = ROOT / "tests" / "data" / "broken-hooks.yaml"
 GOOD = """\
 hooks:

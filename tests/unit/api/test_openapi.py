@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 from dispatcher.api.openapi import openapi_document
 from dispatcher.api.routes import ROUTES
 
-EXAMPLES = Path(__file__).parents[2] / "deploy" / "examples" / "hooks"
+EXAMPLES = Path(__file__).parents[3] / "deploy" / "examples" / "hooks"
 
 
 def test_the_document_is_valid_openapi_3_1() -> None:

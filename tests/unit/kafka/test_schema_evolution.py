@@ -23,7 +23,7 @@ from dispatcher.kafka.results import AvroResultSerializer, read_avro_result
 from dispatcher.model.event import Record
 from dispatcher.model.outcome import Outcome, Source
 
-SCHEMAS = Path(__file__).parents[2] / "schemas"
+SCHEMAS = Path(__file__).parents[3] / "schemas"
 SAMPLES = 25
 
 

@@ -19,7 +19,7 @@ from dispatcher.model.deadletter import dead_letter_headers
 from dispatcher.model.event import Event, Record
 from dispatcher.model.outcome import RESULT_FIELDS, Outcome, Source
 
-SCHEMAS = Path(__file__).parents[2] / "schemas"
+SCHEMAS = Path(__file__).parents[3] / "schemas"
 CONTRACT_DEAD_LETTER_HEADERS = [
     "dispatcher.hook.id",
     "dispatcher.error.kind",

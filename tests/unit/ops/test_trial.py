@@ -1,0 +1,86 @@
+"""Trying a hook: the request shown is the request sent, with every credential masked, and the
+command line and the admin API show it through the same masking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dispatcher.cli.output import render_failure_text, request_text
+from dispatcher.hooks.loader import hook_from_definition
+from dispatcher.model.event import Event
+from dispatcher.model.hook import Hook
+from dispatcher.ops.trial import OAUTH2_NOTE, prepare
+
+SECRET = "s3cr3t-value-4f1d"
+EVENT = Event(id="e-1", type="order.paid", source="/shop", data={"total": 12, "phone": "+2547"})
+
+
+def hook(**changes: Any) -> Hook:
+    raw: dict[str, Any] = {
+        "id": "crm",
+        "events": ["order.*"],
+        "url": "https://crm.example/in?tenant=acme",
+        "headers": {"x-session": SECRET, "x-tenant": "acme"},
+        **changes,
+    }
+    return hook_from_definition(raw, "test")
+
+
+def test_the_shown_request_is_the_rendered_one_with_credentials_masked() -> None:
+    tried = prepare(hook(auth={"type": "basic", "username": "u", "password": SECRET}), EVENT)
+    assert tried.request is not None
+    assert tried.shown is not None
+    headers = dict(tried.shown.headers)
+    assert headers["authorization"] == "Basic ***"
+    assert headers["x-session"] == "***"
+    assert headers["x-tenant"] == "acme"
+    assert headers["webhook-id"] == tried.request.headers["webhook-id"]
+    assert tried.shown.body == tried.request.content
+    # the request to send is not the signed copy that was shown
+    assert "authorization" not in tried.request.headers
+
+
+def test_an_api_key_is_masked_in_the_query_and_in_a_header_whatever_its_name() -> None:
+    in_query = {"type": "api_key", "in": "query", "name": "k", "value": SECRET}
+    tried = prepare(hook(auth=in_query), EVENT)
+    assert tried.shown is not None
+    assert tried.shown.url == "https://crm.example/in?tenant=acme&k=***"
+    in_header = {"type": "api_key", "in": "header", "name": "x-vendor", "value": SECRET}
+    tried = prepare(hook(auth=in_header), EVENT)
+    assert tried.shown is not None
+    assert dict(tried.shown.headers)["x-vendor"] == "***"
+
+
+def test_the_command_line_and_the_api_show_the_same_masked_request() -> None:
+    tried = prepare(hook(auth={"type": "bearer", "token": SECRET}), EVENT)
+    assert tried.shown is not None
+    text = request_text(tried.shown)
+    document = tried.shown.as_dict()
+    assert SECRET not in text
+    assert SECRET not in str(document)
+    for name, value in document["headers"].items():
+        assert f"{name}: {value}" in text
+    assert document["url"] in text.splitlines()[0]
+    assert document["body"] in text
+
+
+def test_oauth2_is_noted_not_fetched() -> None:
+    oauth = {
+        "type": "oauth2_client_credentials",
+        "token_url": "https://auth.example/token",
+        "client_id": "id",
+        "client_secret": SECRET,
+    }
+    tried = prepare(hook(auth=oauth), EVENT)
+    assert tried.shown is not None
+    assert "authorization" not in dict(tried.shown.headers)
+    assert OAUTH2_NOTE in request_text(tried.shown)
+    assert tried.shown.as_dict()["note"] == OAUTH2_NOTE
+
+
+def test_a_render_failure_is_a_failure_not_a_request() -> None:
+    strict = hook(fields=[{"name": "Phone", "from": "data.missing", "required": True}])
+    tried = prepare(strict, EVENT)
+    assert (tried.request, tried.shown) == (None, None)
+    assert tried.failure is not None
+    assert render_failure_text(tried.failure).startswith("render failed (render): ")
