@@ -1,19 +1,32 @@
 # Everything the project needs is installed from here: the venv, the Kafka jars, helm and promtool.
+# Python packages install from the lock files in requirements/ (exact versions, with hashes);
+# `make lock` makes them anew from pyproject.toml, keeping every pin it can; `make lock UPGRADE=NAME`
+# moves NAME (and only what it needs) to its newest version.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+LOCKS  := requirements
+COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade-package $(UPGRADE))
 KAFKA  := deploy/kafka-dev/kafka.sh
 TOOLS  := deploy/tools/install.sh
 
-.PHONY: install kafka tools test check format demo bench clean
+.PHONY: install lock kafka tools test check format demo bench clean
 
 install: $(BIN)/.installed
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml $(LOCKS)/dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCKS)/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+# One lock per install: the image (runtime), development and CI (dev), the benchmark (bench).
+lock:
+	test -x $(BIN)/pip-compile || ($(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet pip-tools)
+	$(COMPILE) -o $(LOCKS)/runtime.lock pyproject.toml
+	$(COMPILE) --extra dev -o $(LOCKS)/dev.lock pyproject.toml
+	$(COMPILE) --extra dev --extra bench -o $(LOCKS)/bench.lock pyproject.toml
 
 kafka:
 	bash $(KAFKA) fetch
@@ -39,7 +52,7 @@ demo: install kafka
 
 bench: install kafka
 	bash bench/install.sh
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCKS)/bench.lock
 	$(BIN)/python -m bench
 
 clean:
