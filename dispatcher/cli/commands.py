@@ -58,7 +58,7 @@ def hooks_validate(args: argparse.Namespace) -> int:
 
 
 def hooks_list(args: argparse.Namespace) -> int:
-    return list_command(settings_from(args))
+    return list_command(settings_from(args), args.tenant)
 
 
 def hooks_show(args: argparse.Namespace) -> int:
@@ -73,12 +73,13 @@ def hooks_delete(args: argparse.Namespace) -> int:
     return delete_command(settings_from(args), args.id)
 
 
-def list_command(settings: Settings) -> int:
-    """`hooks list`: the hooks in force (hooks file and store), secrets masked."""
+def list_command(settings: Settings, tenant: str | None = None) -> int:
+    """`hooks list [--tenant T]`: the hooks in force (hooks file and store), secrets masked."""
     from dispatcher.ops.manage import list_hooks
 
     listing = list_hooks(settings)
-    print(output.hook_table(listing.hooks))
+    shown = [h for h in listing.hooks if tenant is None or h.tenant == tenant]
+    print(output.hook_table(shown))
     print(f"\n{listing.from_file} from the hooks file, {listing.from_store} from the hook store")
     return 0
 
@@ -121,6 +122,7 @@ def replay(args: argparse.Namespace) -> int:
             until=args.until,
             error_kind=args.error_kind,
             limit=args.limit,
+            tenant=args.tenant,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -206,6 +208,8 @@ def produce(args: argparse.Namespace) -> int:
         "datacontenttype": "application/json",
         "data": data,
     }
+    if args.tenant:
+        event["tenant"] = args.tenant
     topic = args.topic or settings.topics.events[0]
     check_reachable(settings, timeout=10)
     producer = Producer({**settings.kafka_config(), "logger": KAFKA})

@@ -22,7 +22,7 @@ from dispatcher.model.moments import iso
 from dispatcher.ops.replay.plan import Plan, Summary
 from dispatcher.ops.trial import OAUTH2_NOTE, ShownRequest, TrialVerdict
 
-COLUMNS = ("ID", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL")
+COLUMNS = ("ID", "TENANT", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL")
 PREVIEW_BYTES = 4096
 
 
@@ -48,6 +48,7 @@ def hook_table(hooks: Iterable[Hook]) -> str:
     rows = [COLUMNS] + [
         (
             hook.id,
+            hook.tenant or "-",
             "yes" if hook.enabled else "no",
             ",".join(hook.events),
             hook.method,

@@ -48,7 +48,7 @@ def take_event(record: Record, hooks: HookIndex, decode: Decoder) -> Intake:
     except DecodeError as exc:
         return Undecodable(str(exc))
     source = Source(record.topic, record.partition, record.offset)
-    admitted, filtered = admit(hooks.match(event.type), event)
+    admitted, filtered = admit(hooks.match(event.type, event.tenant), event)
     return Pairs(
         tuple(
             Pair(record, event, hook, source, idempotency_key(event, hook.id)) for hook in admitted
