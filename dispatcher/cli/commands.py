@@ -176,6 +176,7 @@ def hooks_test(args: argparse.Namespace) -> int:
     if hook is None:
         raise ConfigError(f"no hook {args.id!r}")
     tried = trial.prepare(hook, trial.read_event(Path(args.event)))
+    print(output.targeting_text(tried.excluded) + "\n")
     if tried.request is None or tried.shown is None:
         assert tried.failure is not None
         print(output.render_failure_text(tried.failure))
@@ -184,6 +185,9 @@ def hooks_test(args: argparse.Namespace) -> int:
     if not args.send:
         print(text)
         return 0
+    if tried.excluded:
+        print(text + "\n\nnot sent: the dispatcher would not send this event to this hook")
+        return 1
     verdict = trial.send(settings, hook, tried.request)
     print(text + "\n\n" + output.verdict_text(verdict))
     return 0 if verdict.ok else 1

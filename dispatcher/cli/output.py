@@ -87,6 +87,14 @@ def request_text(shown: ShownRequest) -> str:
     return "\n".join(lines) + "\n\n" + text + more
 
 
+def targeting_text(excluded: Iterable[str]) -> str:
+    """`hooks test`: whether the sample event is for the hook (tenant and filter), and why not."""
+    reasons = list(excluded)
+    if not reasons:
+        return "filter: the event is for this hook (tenant and filter pass)"
+    return "\n".join(["filter: the event is NOT for this hook:", *(f"  - {r}" for r in reasons)])
+
+
 def verdict_text(verdict: TrialVerdict) -> str:
     lines = [
         f"verdict: {'delivered' if verdict.ok else 'failed'}",

@@ -21,6 +21,7 @@ from dispatcher.hooks.credentials import (
     items,
     secret_problems,
 )
+from dispatcher.hooks.placeholders import placeholder_problems
 from dispatcher.pipeline.render.convert import convert
 from dispatcher.pipeline.render.formats import nest
 from dispatcher.pipeline.render.mapping import event_path, parse_template
@@ -35,7 +36,8 @@ def hook_problems(raw: Any, *, key_check: KeyCheck | None = None) -> list[Findin
     if not isinstance(raw, dict):
         return []
     found: list[Finding] = []
-    for check in (_events, _url, _fields, _formats, _response, _headers, filter_problems):
+    checks = (_events, _url, _fields, _formats, _response, _headers)
+    for check in (*checks, filter_problems, placeholder_problems):
         found.extend(check(raw))
     found.extend(secret_problems(raw))
     found.extend(encryption_problems(raw, key_check))

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
-from dispatcher.pipeline.conditions import holds
+from dispatcher.pipeline.conditions import failures, holds
 
 
 def admit(hooks: Iterable[Hook], event: Event) -> tuple[list[Hook], list[str]]:
@@ -23,3 +23,15 @@ def admit(hooks: Iterable[Hook], event: Event) -> tuple[list[Hook], list[str]]:
                 continue
         admitted.append(hook)
     return admitted, filtered
+
+
+def exclusions(hook: Hook, event: Event) -> list[str]:
+    """Why `event` is not for `hook` (its tenant, then each failed filter condition); empty when
+    it is. Matching and `admit` decide the same, faster; this one explains."""
+    found: list[str] = []
+    if hook.tenant is not None and event.tenant != hook.tenant:
+        tenant = "no tenant" if event.tenant is None else f"tenant {event.tenant!r}"
+        found.append(f"the hook serves tenant {hook.tenant!r}; the event has {tenant}")
+    if hook.filter:
+        found += (f"filter: {message}" for message in failures(hook.filter, event.attributes()))
+    return found

@@ -1,4 +1,4 @@
-"""`hooks validate` on filters: each mistake on its line, the same checks as response.expect."""
+"""`hooks validate` on filters, tenants and placeholders: each mistake on its line."""
 
 from __future__ import annotations
 
@@ -44,3 +44,46 @@ def test_a_valid_filter_loads_into_conditions() -> None:
     text = HOOKS.split("      - {path: data.total")[0]
     [hook] = load_hooks_text(text, "h.yaml")
     assert [c.to_dict() for c in hook.filter] == [{"path": "data.country", "in": ["KE", "TZ"]}]
+
+
+PLACEHOLDERS = """\
+hooks:
+  - id: status
+    events: [order.shipped]
+    tenant: "acme corp"
+    url: https://{data.host}/orders/{data.id}
+    headers:
+      X-Order: "{data.order_id"
+      X-Ref: "{payload.ref}"
+      X-Ok: "order {data.order_id}"
+  - id: fine
+    events: [order.shipped]
+    tenant: acme
+    url: https://api.example.com/orders/{data.order_id}/status?ref={id}&s={subject}
+    headers: {X-Order: "{data.order_id}", X-Braces: "{{literal}}"}
+"""
+
+
+def test_tenant_and_placeholder_mistakes_are_reported_at_their_lines() -> None:
+    found = [(p.line, p.path, p.message) for p in validate_hooks_text(PLACEHOLDERS, "h.yaml")]
+    assert [(line, path) for line, path, _ in found] == [
+        (4, "hooks[0].tenant"),
+        (5, "hooks[0].url"),
+        (7, "hooks[0].headers.X-Order"),
+        (8, "hooks[0].headers.X-Ref"),
+    ]
+    messages = [message for _, _, message in found]
+    assert (
+        messages[0]
+        == "\"acme corp\" is not a valid tenant (letters, digits, '.', '_', '-'; at most 128)"
+    )
+    assert messages[1] == "placeholders may stand only in the path and the query, not in the host"
+    assert messages[2].startswith("invalid template: unpaired '{'")
+    assert "'payload' is not part of an event" in messages[3]
+
+
+def test_a_valid_tenant_and_placeholders_load() -> None:
+    text = "hooks:\n" + PLACEHOLDERS.split("  - id: fine\n")[1].join(["  - id: fine\n", ""])
+    [hook] = load_hooks_text(text, "h.yaml")
+    assert hook.tenant == "acme"
+    assert hook.url.endswith("/orders/{data.order_id}/status?ref={id}&s={subject}")
