@@ -35,8 +35,17 @@ _SYMBOLS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
 def holds(conditions: Iterable[Condition], document: Any) -> bool:
-    """Whether every condition holds on `document` (stops at the first that does not)."""
-    return all(failure(c, document) is None for c in conditions)
+    """Whether every condition holds on `document` (stops at the first that does not; builds
+    no message: this is the filter's per-event path)."""
+    for condition in conditions:
+        try:
+            value = lookup(document, _path(condition.path))
+        except ValueError:
+            return False
+        for operator, operand in condition.tests:
+            if not _passes(operator, operand, value, False):
+                return False
+    return True
 
 
 def failures(conditions: Iterable[Condition], document: Any, *, xml: bool = False) -> list[str]:
@@ -55,47 +64,63 @@ def failure(condition: Condition, document: Any, *, xml: bool = False) -> str | 
     except ValueError as exc:
         return f"invalid path {condition.path!r}: {exc}"
     value = lookup(document, steps, scalar_is_list=xml)
-    where = "the body" if condition.path.strip() in ROOT_PATHS else condition.path
     for operator, operand in condition.tests:
-        if operator == "exists":
-            if bool(operand) != (value is not MISSING):
-                return f"expected {where} to {'exist' if operand else 'be absent'}"
-            continue
-        if value is MISSING:
-            return f"expected {where} to be present"
-        message = _test(operator, operand, value, xml)
-        if message is not None:
-            return f"expected {where} {message}"
+        if not _passes(operator, operand, value, xml):
+            where = "the body" if condition.path.strip() in ROOT_PATHS else condition.path
+            return f"expected {where} {_why(operator, operand, value, xml)}"
     return None
 
 
-def _test(operator: str, operand: Any, value: Any, xml: bool) -> str | None:
-    """Why `value` fails one test (the words after "expected PATH"), or None."""
+def _passes(operator: str, operand: Any, value: Any, xml: bool) -> bool:
+    """Whether `value` passes one test."""
+    if operator == "exists":
+        return bool(operand) == (value is not MISSING)
+    if value is MISSING:
+        return False
+    if operator == "equals":
+        return same(value, operand)
+    if operator == "not_equals":
+        return not same(value, operand)
+    if operator in ("in", "not_in"):
+        return any(same(value, choice) for choice in operand) == (operator == "in")
+    if operator == "matches":
+        try:
+            pattern = compile_pattern(operand)
+        except ValueError:
+            return False
+        text = _text(value)
+        return text is not None and pattern.search(text) is not None
+    if operator in ORDERING:
+        number, limit = _number(value, xml), _number(operand, False)
+        return number is not None and limit is not None and _ordered(operator, number, limit)
+    return False
+
+
+def _why(operator: str, operand: Any, value: Any, xml: bool) -> str:
+    """The words after "expected PATH" for a test that `value` failed."""
+    if operator == "exists":
+        return f"to {'exist' if operand else 'be absent'}"
+    if value is MISSING:
+        return "to be present"
     got = f"got {_show(value)}"
     if operator == "equals":
-        return None if same(value, operand) else f"to equal {_show(operand)}, {got}"
+        return f"to equal {_show(operand)}, {got}"
     if operator == "not_equals":
-        return f"not to equal {_show(operand)}" if same(value, operand) else None
+        return f"not to equal {_show(operand)}"
     if operator in ("in", "not_in"):
-        found = any(same(value, choice) for choice in operand)
-        if found == (operator == "in"):
-            return None
         choices = ", ".join(_show(choice) for choice in operand)
         return f"{'to' if operator == 'in' else 'not to'} be one of {choices}, {got}"
     if operator == "matches":
         try:
-            pattern = compile_pattern(operand)
+            compile_pattern(operand)
         except ValueError as exc:
             return f"to match {operand!r}, but the pattern is invalid: {exc}"
-        text = _text(value)
-        return None if text is not None and pattern.search(text) else f"to match {operand!r}, {got}"
+        return f"to match {operand!r}, {got}"
     if operator in ORDERING:
-        number, limit = _number(value, xml), _number(operand, False)
-        if number is None or limit is None:
-            return f"to be a number {_SYMBOLS[operator]} {_show(operand)}, {got}"
-        if _ordered(operator, number, limit):
-            return None
-        return f"to be {_SYMBOLS[operator]} {_show(operand)}, {got}"
+        symbol = _SYMBOLS[operator]
+        if _number(value, xml) is None or _number(operand, False) is None:
+            return f"to be a number {symbol} {_show(operand)}, {got}"
+        return f"to be {symbol} {_show(operand)}, {got}"
     return f"to pass an unknown operator {operator!r}"
 
 

@@ -1,8 +1,9 @@
 """Match an event (type and tenant) to the enabled hooks that subscribe to it (globs allowed).
 
 Hooks are indexed by (exact event type, tenant), so an event costs two dictionary look-ups
-however many hooks there are; only glob patterns are tested one by one, and answers are cached
-per (type, tenant). A hook without a tenant sees the events of every tenant; a hook with one
+however many hooks there are; only glob patterns are tested one by one, and only those that can
+match (a pattern whose first segment is literal, `order.*`, is tried on `order.` types alone);
+answers are cached per (type, tenant). A hook without a tenant sees the events of every tenant; a hook with one
 sees only that tenant's; an event without a tenant reaches only hooks without one.
 """
 
@@ -28,7 +29,7 @@ class HookIndex:
             self._by_id[hook.id] = hook  # a later definition of an id replaces the earlier one
         self._position = {hook_id: i for i, hook_id in enumerate(self._by_id)}
         self._exact: dict[tuple[str, str | None], list[Hook]] = {}
-        self._globbed: list[tuple[str, Hook]] = []
+        self._globbed: dict[str | None, list[tuple[str, Hook]]] = {}
         self._cache: dict[tuple[str, str | None], tuple[Hook, ...]] = {}
         for hook in self._by_id.values():
             if not hook.enabled:
@@ -37,7 +38,7 @@ class HookIndex:
                 if GLOB_CHARACTERS.isdisjoint(pattern):
                     self._exact.setdefault((pattern, hook.tenant), []).append(hook)
                 else:
-                    self._globbed.append((pattern, hook))
+                    self._globbed.setdefault(_first_segment(pattern), []).append((pattern, hook))
 
     def match(self, event_type: str, tenant: str | None = None) -> tuple[Hook, ...]:
         """The enabled hooks for an event of `event_type` and `tenant`, each once, in
@@ -49,9 +50,11 @@ class HookIndex:
         found = list(self._exact.get((event_type, None), ()))
         if tenant is not None:
             found += self._exact.get(key, ())
-        for pattern, hook in self._globbed:
-            if hook.tenant in (None, tenant) and fnmatchcase(event_type, pattern):
-                found.append(hook)
+        head = event_type.partition(".")[0]
+        for bucket in (head, None):
+            for pattern, hook in self._globbed.get(bucket, ()):
+                if hook.tenant in (None, tenant) and fnmatchcase(event_type, pattern):
+                    found.append(hook)
         unique = {hook.id: hook for hook in found}
         result = tuple(sorted(unique.values(), key=lambda h: self._position[h.id]))
         if len(self._cache) >= CACHE_SIZE:
@@ -67,3 +70,10 @@ class HookIndex:
 
     def __iter__(self) -> Iterator[Hook]:
         return iter(self._by_id.values())
+
+
+def _first_segment(pattern: str) -> str | None:
+    """The literal first segment every type matching `pattern` starts with (`order` of
+    `order.*`), or None when the pattern does not fix one (`*.shipped`, `ord*`)."""
+    head, dot, _ = pattern.partition(".")
+    return head if dot and GLOB_CHARACTERS.isdisjoint(head) else None

@@ -6,8 +6,9 @@ the query: scheme, host and port are fixed when the hook is loaded, so the desti
 pinning and TLS see the real host. Each value is percent-encoded for its place, so it never adds
 a path segment, a query parameter or a fragment: everything but unreserved characters is
 encoded (`/`, `?`, `#`, `&`, `=`, `%`, spaces, Unicode as UTF-8), and a value made only of dots
-has them encoded too, so it cannot become a `.` or `..` segment. A missing or null value, or a
-CR, LF or NUL in a header value, is a `render` error.
+has them encoded too, so it cannot become a `.` or `..` segment. A header value is written as
+it is, but must be ASCII. A missing or null value, or a CR, LF or NUL (or other than ASCII) in
+a header value, is a `render` error.
 """
 
 from __future__ import annotations
@@ -137,4 +138,6 @@ def _in_url(text: str) -> str:
 def _in_header(text: str) -> str:
     if any(ch in text for ch in FORBIDDEN_IN_HEADERS):
         raise ValueError("a header value cannot hold CR, LF or NUL")
+    if not text.isascii():
+        raise ValueError("a header value must be ASCII text (put other text in the URL or body)")
     return text
