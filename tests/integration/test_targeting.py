@@ -4,6 +4,8 @@ the event delivers to the right path."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -11,7 +13,7 @@ from urllib.parse import quote
 from dispatch_support import Deployment, cloud_event, hook
 from kafka_support import Outgoing, consume_all, wait_for
 
-from dispatcher.devtools.receiver import Receiver
+from dispatcher.devtools.receiver import Behaviour, Receiver
 
 SHIPPED = "order.shipped"
 
@@ -147,3 +149,61 @@ def test_a_url_with_placeholders_delivers_to_the_path_drawn_from_the_event(
         assert letter.header("dispatcher.error.kind") == b"render"
         assert letter.header("dispatcher.tenant") == b"acme"
         assert json.loads(letter.value or b"{}")["id"] == "ev-2"
+
+
+def dispatcher(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dispatcher", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def test_tenant_commands_produce_list_and_replay_one_tenants_events(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver({"/erp": Behaviour(status=400)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("erp", f"{receiver.url}/erp", ["invoice.*"]),
+                hook("acme-crm", f"{receiver.url}/crm", ["invoice.*"], tenant="acme"),
+            ],
+        )
+        config = str(deployment.config_path)
+        for tenant, mode in (("acme", []), ("globex", ["--binary"]), ("acme", ["--binary"])):
+            done = dispatcher(
+                "produce", "--config", config, "--type", "invoice.sent", "--data", '{"n": 1}',
+                "--tenant", tenant, *mode,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+        with deployment.worker():
+            letters = consume_all(kafka_bootstrap, deployment.dead_letter, 3, timeout=60)
+            wait_for(lambda: deployment.committed() == 3, timeout=60)
+        assert sorted(letter.header("dispatcher.tenant") or b"" for letter in letters) == [
+            b"acme",
+            b"acme",
+            b"globex",
+        ]
+        assert len(receiver.received("/crm")) == 2  # acme's hook: acme's two events only
+
+        listed = dispatcher("hooks", "list", "--tenant", "acme", "--config", config)
+        assert listed.returncode == 0, listed.stderr
+        rows = listed.stdout.split("\n\n")[0].splitlines()[1:]  # the table, below its header
+        assert [row.split()[:2] for row in rows] == [["acme-crm", "acme"]]
+
+        receiver.routes["/erp"] = Behaviour()  # the ERP is fixed
+        replayed = dispatcher("replay", "--tenant", "acme", "--config", config)
+        assert replayed.returncode == 0, replayed.stderr
+        assert "delivered 2, failed again 0, skipped 0" in replayed.stdout
+        again = receiver.received("/erp")[3:]
+        assert len(again) == 2
+        acme_keys = {
+            (letter.header("dispatcher.idempotency.key") or b"").decode()
+            for letter in letters
+            if letter.header("dispatcher.tenant") == b"acme"
+        }
+        assert {r.headers["webhook-id"] for r in again} == acme_keys
