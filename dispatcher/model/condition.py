@@ -29,13 +29,6 @@ class Condition:
         )
         return cls(path=str(raw.get("path", "")), tests=tests)
 
-    def operand(self, name: Operator) -> Any:
-        """The operand of test `name` (None when the condition has no such test)."""
-        for operator, operand in self.tests:
-            if operator == name:
-                return operand
-        return None
-
     def to_dict(self) -> dict[str, Any]:
         """The condition as written in a hooks file."""
         out: dict[str, Any] = {"path": self.path}

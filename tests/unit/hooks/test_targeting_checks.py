@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dispatcher.cli.output import hook_yaml
 from dispatcher.hooks.loader import load_hooks_text, validate_hooks_text
 
 HOOKS = """\
@@ -87,3 +88,16 @@ def test_a_valid_tenant_and_placeholders_load() -> None:
     [hook] = load_hooks_text(text, "h.yaml")
     assert hook.tenant == "acme"
     assert hook.url.endswith("/orders/{data.order_id}/status?ref={id}&s={subject}")
+
+
+def test_hooks_show_writes_tenant_and_filter_back_as_they_were_written() -> None:
+    text = "hooks:\n" + PLACEHOLDERS.split("  - id: fine\n")[1].join(["  - id: fine\n", ""])
+    text += "    filter:\n      - {path: data.total, gte: 100, lt: 1000.5}\n"
+    [hook] = load_hooks_text(text, "h.yaml")
+    shown = hook_yaml(hook)
+    assert "tenant: acme\n" in shown
+    assert "- {path: data.total, gte: 100, lt: 1000.5}" in shown
+    first, *rest = shown.splitlines()
+    again = "hooks:\n  - " + first + "\n" + "".join(f"    {line}\n" for line in rest)
+    [reloaded] = load_hooks_text(again, "again.yaml")
+    assert (reloaded.tenant, reloaded.filter) == (hook.tenant, hook.filter)
