@@ -110,3 +110,15 @@ def test_trying_a_hook_says_whether_the_event_passes_its_tenant_and_filter() -> 
     passed = prepare(filtered, rich)
     assert passed.excluded == ()
     assert targeting_text(passed.excluded).startswith("filter: the event is for this hook")
+
+
+def test_the_shown_url_is_the_url_sent_for_values_with_spaces_and_plus_signs() -> None:
+    tried = prepare(hook(url="https://crm.example/in?q={data.phone}&s={id}"), EVENT)
+    assert tried.shown is not None
+    assert tried.request is not None
+    assert tried.shown.url == str(tried.request.url) == "https://crm.example/in?q=%2B2547&s=e-1"
+    spaced = Event(id="a b", type="order.paid", source="/shop", data={"phone": "+1 2"})
+    tried = prepare(hook(url="https://crm.example/in?q={data.phone}&s={id}"), spaced)
+    assert tried.shown is not None
+    assert tried.request is not None
+    assert tried.shown.url == str(tried.request.url) == "https://crm.example/in?q=%2B1%202&s=a%20b"
