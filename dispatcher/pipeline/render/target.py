@@ -36,11 +36,7 @@ class UrlTemplate:
     origin: str  # scheme://host[:port], never templated
     path: Template
     query: Template | None  # None: no `?`
-
-    @property
-    def fixed(self) -> bool:
-        """Whether the URL holds no placeholder (it is sent as written)."""
-        return all(isinstance(part, str) for part in (*self.path, *(self.query or ())))
+    fixed: bool  # no braces at all: the URL is sent as written
 
 
 @lru_cache(maxsize=4096)
@@ -61,7 +57,7 @@ def url_template(url: str) -> UrlTemplate:
         query = parse_template(parts.query) if "?" in url else None
     except ValueError as exc:
         raise ValueError(f"in the query: {exc}") from None
-    return UrlTemplate(origin, path, query)
+    return UrlTemplate(origin, path, query, fixed="{" not in url and "}" not in url)
 
 
 def render_url(url: str, event: Mapping[str, Any]) -> str:

@@ -149,3 +149,9 @@ def test_the_request_goes_to_the_rendered_url_with_the_same_idempotency_key() ->
 def test_text_other_than_ascii_in_a_header_value_is_a_render_error() -> None:
     with pytest.raises(RenderError, match="must be ASCII text"):
         render_headers((("X-Name", "{data.order_id}"),), event("Zoë"))
+
+
+def test_doubled_braces_in_a_url_are_literal_and_encoded_as_any_url_would_be() -> None:
+    rendered = render_url("https://h.example/{{x}}/{data.order_id}", event(1))
+    assert rendered == "https://h.example/{x}/1"
+    assert httpx.URL(rendered).raw_path == b"/%7Bx%7D/1"
