@@ -72,6 +72,12 @@ class Metrics:
             ["hook", "tier"],
             registry=r,
         )
+        self.events_filtered = Counter(
+            "dispatcher_events_filtered",
+            "Events of a hook's types (and tenant) that its filter kept from it: no pair.",
+            ["hook"],
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "dispatcher_consumer_lag",
             "Records between the consumed position and the end of each partition.",

@@ -58,7 +58,7 @@ def hooks_validate(args: argparse.Namespace) -> int:
 
 
 def hooks_list(args: argparse.Namespace) -> int:
-    return list_command(settings_from(args))
+    return list_command(settings_from(args), args.tenant)
 
 
 def hooks_show(args: argparse.Namespace) -> int:
@@ -73,12 +73,13 @@ def hooks_delete(args: argparse.Namespace) -> int:
     return delete_command(settings_from(args), args.id)
 
 
-def list_command(settings: Settings) -> int:
-    """`hooks list`: the hooks in force (hooks file and store), secrets masked."""
+def list_command(settings: Settings, tenant: str | None = None) -> int:
+    """`hooks list [--tenant T]`: the hooks in force (hooks file and store), secrets masked."""
     from dispatcher.ops.manage import list_hooks
 
     listing = list_hooks(settings)
-    print(output.hook_table(listing.hooks))
+    shown = [h for h in listing.hooks if tenant is None or h.tenant == tenant]
+    print(output.hook_table(shown))
     print(f"\n{listing.from_file} from the hooks file, {listing.from_store} from the hook store")
     return 0
 
@@ -121,6 +122,7 @@ def replay(args: argparse.Namespace) -> int:
             until=args.until,
             error_kind=args.error_kind,
             limit=args.limit,
+            tenant=args.tenant,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -174,6 +176,7 @@ def hooks_test(args: argparse.Namespace) -> int:
     if hook is None:
         raise ConfigError(f"no hook {args.id!r}")
     tried = trial.prepare(hook, trial.read_event(Path(args.event)))
+    print(output.targeting_text(tried.excluded) + "\n")
     if tried.request is None or tried.shown is None:
         assert tried.failure is not None
         print(output.render_failure_text(tried.failure))
@@ -182,6 +185,9 @@ def hooks_test(args: argparse.Namespace) -> int:
     if not args.send:
         print(text)
         return 0
+    if tried.excluded:
+        print(text + "\n\nnot sent: the dispatcher would not send this event to this hook")
+        return 1
     verdict = trial.send(settings, hook, tried.request)
     print(text + "\n\n" + output.verdict_text(verdict))
     return 0 if verdict.ok else 1
@@ -206,6 +212,8 @@ def produce(args: argparse.Namespace) -> int:
         "datacontenttype": "application/json",
         "data": data,
     }
+    if args.tenant:
+        event["tenant"] = args.tenant
     topic = args.topic or settings.topics.events[0]
     check_reachable(settings, timeout=10)
     producer = Producer({**settings.kafka_config(), "logger": KAFKA})

@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
         cmd = hooks.add_parser(name, parents=[common])
         if needs_id:
             cmd.add_argument("id")
+        else:
+            cmd.add_argument("--tenant", help="only the hooks of this tenant")
         cmd.set_defaults(command=_cmd(f"hooks_{name}"))
     apply = hooks.add_parser("apply", parents=[common], help="put the hooks of FILE in the store")
     apply.add_argument("file")
@@ -78,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--since")
     replay.add_argument("--until")
     replay.add_argument("--error-kind")
+    replay.add_argument("--tenant", help="only the dead letters of this tenant's events")
     replay.add_argument("--limit", type=int)
     replay.add_argument("--rate", type=float, help="dead letters per second")
     replay.add_argument("--dry-run", action="store_true")
@@ -98,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     produce.add_argument("--type", required=True)
     produce.add_argument("--data", required=True, help="the event's data as JSON")
     produce.add_argument("--key")
+    produce.add_argument("--tenant", help="the event's tenant (CloudEvents extension)")
     produce.add_argument("--source", default="/dugaa/cli")
     produce.add_argument("--topic")
     produce.add_argument("--binary", action="store_true", help="binary mode (ce_* headers)")

@@ -22,7 +22,7 @@ from dispatcher.model.moments import iso
 from dispatcher.ops.replay.plan import Plan, Summary
 from dispatcher.ops.trial import OAUTH2_NOTE, ShownRequest, TrialVerdict
 
-COLUMNS = ("ID", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL")
+COLUMNS = ("ID", "TENANT", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL")
 PREVIEW_BYTES = 4096
 
 
@@ -48,6 +48,7 @@ def hook_table(hooks: Iterable[Hook]) -> str:
     rows = [COLUMNS] + [
         (
             hook.id,
+            hook.tenant or "-",
             "yes" if hook.enabled else "no",
             ",".join(hook.events),
             hook.method,
@@ -84,6 +85,14 @@ def request_text(shown: ShownRequest) -> str:
     text = body[:PREVIEW_BYTES].decode("utf-8", "replace")
     more = f"\n... ({len(body) - PREVIEW_BYTES} more bytes)" if len(body) > PREVIEW_BYTES else ""
     return "\n".join(lines) + "\n\n" + text + more
+
+
+def targeting_text(excluded: Iterable[str]) -> str:
+    """`hooks test`: whether the sample event is for the hook (tenant and filter), and why not."""
+    reasons = list(excluded)
+    if not reasons:
+        return "filter: the event is for this hook (tenant and filter pass)"
+    return "\n".join(["filter: the event is NOT for this hook:", *(f"  - {r}" for r in reasons)])
 
 
 def verdict_text(verdict: TrialVerdict) -> str:

@@ -156,6 +156,8 @@ class ConsumerLoop:
                 self.writer.write_now(records, self._finisher(record))
                 continue
             assert isinstance(intake, Pairs)
+            for hook_id in intake.filtered:
+                self.metrics.events_filtered.labels(hook_id).inc()
             self.tracker.add(
                 record.topic, record.partition, record.offset, len(intake.pairs), record
             )

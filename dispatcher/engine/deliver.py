@@ -124,6 +124,7 @@ class Deliverer:
             error_kind=verdict.kind,
             error=verdict.error,
             captured=verdict.captured,
+            tenant=pair.event.tenant,
         )
 
 

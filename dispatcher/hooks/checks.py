@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dispatcher.config.secrets import is_reference
+from dispatcher.hooks.conditions import expect_problems, filter_problems
 from dispatcher.hooks.credentials import (
     Finding,
     KeyCheck,
@@ -20,6 +21,7 @@ from dispatcher.hooks.credentials import (
     items,
     secret_problems,
 )
+from dispatcher.hooks.placeholders import placeholder_problems
 from dispatcher.pipeline.render.convert import convert
 from dispatcher.pipeline.render.formats import nest
 from dispatcher.pipeline.render.mapping import event_path, parse_template
@@ -27,7 +29,6 @@ from dispatcher.pipeline.render.paths import ROOT_PATHS, parse_path
 from dispatcher.pipeline.render.xml import is_xml_name
 
 SOURCES = ("from", "value", "template")
-OPERATORS = ("equals", "exists", "matches", "in")
 
 
 def hook_problems(raw: Any, *, key_check: KeyCheck | None = None) -> list[Finding]:
@@ -35,7 +36,8 @@ def hook_problems(raw: Any, *, key_check: KeyCheck | None = None) -> list[Findin
     if not isinstance(raw, dict):
         return []
     found: list[Finding] = []
-    for check in (_events, _url, _fields, _formats, _response, _headers):
+    checks = (_events, _url, _fields, _formats, _response, _headers)
+    for check in (*checks, filter_problems, placeholder_problems):
         found.extend(check(raw))
     found.extend(secret_problems(raw))
     found.extend(encryption_problems(raw, key_check))
@@ -171,18 +173,7 @@ def _response(raw: dict[str, Any]) -> Iterator[Finding]:
     if not isinstance(response, dict):
         return
     text = response.get("format") == "text"
-    for i, entry in items(response.get("expect")):
-        if not isinstance(entry, dict):
-            continue
-        where = ("response", "expect", i)
-        if not any(op in entry for op in OPERATORS):
-            yield where, "checks nothing: give equals, exists, matches or in"
-        yield from _response_path((*where, "path"), entry.get("path", ""), text)
-        if isinstance(entry.get("matches"), str):
-            try:
-                re.compile(entry["matches"])
-            except re.error as exc:
-                yield (*where, "matches"), f"invalid regular expression: {exc}"
+    yield from expect_problems(response)
     capture = response.get("capture")
     for name, path in capture.items() if isinstance(capture, dict) else ():
         yield from _response_path(("response", "capture", name), path, text)

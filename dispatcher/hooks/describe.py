@@ -10,7 +10,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from dispatcher.config.durations import format_duration
 from dispatcher.config.secrets import MASK
 from dispatcher.hooks.masking import api_key_names, mask_header, mask_url, mask_value
-from dispatcher.model.hook import Expectation, FieldSpec, Hook
+from dispatcher.model.hook import FieldSpec, Hook
 
 
 def describe(hook: Hook) -> CommentedMap:
@@ -19,6 +19,10 @@ def describe(hook: Hook) -> CommentedMap:
     if hook.description:
         doc["description"] = hook.description
     doc["events"] = _flow(list(hook.events))
+    if hook.tenant is not None:
+        doc["tenant"] = hook.tenant
+    if hook.filter:
+        doc["filter"] = [_flow(condition.to_dict()) for condition in hook.filter]
     doc["url"] = mask_url(hook.url, api_key_names(hook)[1])
     doc["method"] = hook.method
     if hook.headers:
@@ -81,23 +85,10 @@ def _response(hook: Hook) -> dict[str, Any]:
     if spec.expect or spec.capture:
         out["format"] = spec.format
     if spec.expect:
-        out["expect"] = [
-            _flow({k: v for k, v in _expectation(e).items() if v is not None}) for e in spec.expect
-        ]
+        out["expect"] = [_flow(condition.to_dict()) for condition in spec.expect]
     if spec.capture:
         out["capture"] = dict(spec.capture)
     return out
-
-
-def _expectation(e: Expectation) -> dict[str, Any]:
-    one_of = list(e.one_of) if e.one_of is not None else None
-    return {
-        "path": e.path,
-        "equals": e.equals,
-        "exists": e.exists,
-        "matches": e.matches,
-        "in": one_of,
-    }
 
 
 def _flow(value: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from dispatcher.config.secrets import MASK, Secret
 from dispatcher.model.hook import Hook
@@ -33,8 +33,10 @@ def mask_url(url: str, secret_params: Iterable[str] = ()) -> str:
     if query:
         named = set(secret_params)
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(k, MASK if k in named or looks_sensitive(k) else v) for k, v in pairs], safe="*"
+        query = urlencode(  # quote (%20), not quote_plus (+): shown as sent
+            [(k, MASK if k in named or looks_sensitive(k) else v) for k, v in pairs],
+            safe="*",
+            quote_via=quote,
         )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 

@@ -112,6 +112,7 @@ _PATTERN_HINTS = {
     "timeout": "is not a duration (use e.g. 500ms, 10s, 5m, 1h)",
     "max_age": "is not a duration (use e.g. 30m, 24h, 7d)",
     "rate_limit": "is not a rate (use e.g. 20/s, 600/m)",
+    "tenant": "is not a valid tenant (letters, digits, '.', '_', '-'; at most 128)",
 }
 
 

@@ -22,7 +22,7 @@ from dispatcher.kafka.avro.registry import RegistrySchemas, registry_client
 from dispatcher.kafka.avro.schemas import bundled, read, write
 from dispatcher.kafka.scan import Start, scan
 from dispatcher.model.moments import epoch_millis, iso
-from dispatcher.model.outcome import TIME_FIELDS, result_fields
+from dispatcher.model.outcome import OPTIONAL_FIELDS, TIME_FIELDS, result_fields
 
 log = logging.getLogger(__name__)
 DEFAULT_SUBJECT = "dugaa.dispatch.results-value"
@@ -72,6 +72,7 @@ class AvroResultSerializer:
             str(key): value if isinstance(value, str) else json.dumps(value, default=str)
             for key, value in (fields["captured"] or {}).items()
         }
+        fields.setdefault("tenant", None)
         if fields["latency_ms"] is not None:
             fields["latency_ms"] = float(fields["latency_ms"])
         payload = write(fields, bundled("result"))
@@ -79,7 +80,8 @@ class AvroResultSerializer:
 
 
 def read_avro_result(value: bytes, registry: RegistrySchemas | None = None) -> dict[str, Any]:
-    """An Avro result record read into schemas/result.avsc (its times as aware datetimes).
+    """An Avro result record read into schemas/result.avsc (its times as aware datetimes;
+    `tenant` only when it has one).
 
     A framed value's writer schema comes from `registry`; without one, and for schemaless
     values, it is taken to be schemas/result.avsc.
@@ -87,10 +89,15 @@ def read_avro_result(value: bytes, registry: RegistrySchemas | None = None) -> d
     current = bundled("result")
     framed = wire.unframe(value)
     if framed is None:
-        return dict(read(value, current))
+        return _present(read(value, current))
     schema_id, payload = framed
     writer = current if registry is None else registry.by_id(schema_id)
-    return dict(read(payload, writer, reader=current))
+    return _present(read(payload, writer, reader=current))
+
+
+def _present(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A read result without the optional fields it does not have, as JSON results are."""
+    return {k: v for k, v in result.items() if v is not None or k not in OPTIONAL_FIELDS}
 
 
 def result_serializer(

@@ -14,6 +14,7 @@ from dispatcher.model.outcome import MAX_ERROR_CHARS, Outcome, Source, original_
 
 REPLAY_OF = "dispatcher.replay.of"
 REPLAYED_FROM = "dispatcher.replayed.from"
+TENANT = "dispatcher.tenant"
 
 
 def dead_letter_headers(outcome: Outcome, record: Record, *, failed_at: float) -> Headers:
@@ -37,6 +38,8 @@ def dead_letter_headers(outcome: Outcome, record: Record, *, failed_at: float) -
         "__connect.errors.exception.class.name": f"dugaa.dispatcher.{kind}",
         "__connect.errors.exception.message": message,
     }
+    if outcome.tenant is not None:
+        ours[TENANT] = outcome.tenant
     replayed = record.header(REPLAY_OF)
     extra = ((REPLAYED_FROM, replayed),) if replayed else ()
     return original_headers(record) + tuple((k, v.encode()) for k, v in ours.items()) + extra
@@ -51,6 +54,7 @@ class DeadLetter:
     error_kind: str
     idempotency_key: str
     failed_at: float | None
+    tenant: str | None = None
 
     @classmethod
     def from_record(cls, record: Record) -> DeadLetter:
@@ -63,6 +67,7 @@ class DeadLetter:
             error_kind=record.text("dispatcher.error.kind"),
             idempotency_key=record.text("dispatcher.idempotency.key"),
             failed_at=failed,
+            tenant=record.text(TENANT) or record.text("ce_tenant") or None,
         )
 
     @property

@@ -10,6 +10,7 @@ from dispatcher.errors import DecodeError
 
 Headers = tuple[tuple[str, bytes], ...]
 REQUIRED_ATTRIBUTES = ("id", "type", "source", "specversion")
+TEXT_ATTRIBUTES = (*REQUIRED_ATTRIBUTES, "time", "subject", "datacontenttype", "tenant")
 
 
 class MessageLike(Protocol):
@@ -77,13 +78,14 @@ class Event:
     subject: str | None = None
     datacontenttype: str | None = None
     data: Any = None
+    tenant: str | None = None  # the CloudEvents extension attribute `tenant` (binary: ce_tenant)
 
     @classmethod
     def from_dict(cls, attributes: dict[str, Any]) -> Event:
         missing = [name for name in REQUIRED_ATTRIBUTES if not attributes.get(name)]
         if missing:
             raise DecodeError(f"CloudEvent lacks required attribute(s): {', '.join(missing)}")
-        for name in ("id", "type", "source", "specversion", "time", "subject", "datacontenttype"):
+        for name in TEXT_ATTRIBUTES:
             value = attributes.get(name)
             if value is not None and not isinstance(value, str):
                 raise DecodeError(f"CloudEvent attribute {name!r} must be a string")
@@ -96,6 +98,7 @@ class Event:
             subject=attributes.get("subject"),
             datacontenttype=attributes.get("datacontenttype"),
             data=attributes.get("data"),
+            tenant=attributes.get("tenant") or None,
         )
 
     def attributes(self) -> dict[str, Any]:
@@ -109,4 +112,5 @@ class Event:
             "subject": self.subject,
             "datacontenttype": self.datacontenttype,
             "data": self.data,
+            "tenant": self.tenant,
         }

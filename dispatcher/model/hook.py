@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dispatcher.config.durations import parse_duration, parse_rate
 from dispatcher.config.secrets import Secret, resolve, resolve_tree
+from dispatcher.model.condition import Condition
 
 Format = Literal["json", "csv", "xml", "form"]
 Ordering = Literal["none", "key"]
@@ -52,34 +53,12 @@ class FieldSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Expectation:
-    """One check on the parsed response body; all must hold for success."""
-
-    path: str = ""  # "" or ".": the whole body
-    equals: Any = None
-    exists: bool | None = None
-    matches: str | None = None
-    one_of: tuple[Any, ...] | None = None  # `in`
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Expectation:
-        one_of = raw.get("in")
-        return cls(
-            path=raw.get("path", ""),
-            equals=raw.get("equals"),
-            exists=raw.get("exists"),
-            matches=raw.get("matches"),
-            one_of=tuple(one_of) if one_of is not None else None,
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class ResponseSpec:
     """How to tell from a response that the third party accepted the data."""
 
     success_status: tuple[int, ...] = ()  # empty: any 2xx
     format: str = "json"
-    expect: tuple[Expectation, ...] = ()
+    expect: tuple[Condition, ...] = ()
     capture: tuple[tuple[str, str], ...] = ()
     max_bytes: int = DEFAULT_MAX_RESPONSE
 
@@ -89,7 +68,7 @@ class ResponseSpec:
         return cls(
             success_status=tuple(raw.get("success_status", ())),
             format=raw.get("format", "json"),
-            expect=tuple(Expectation.from_dict(e) for e in raw.get("expect", ())),
+            expect=tuple(Condition.from_dict(e) for e in raw.get("expect", ())),
             capture=tuple((str(k), str(v)) for k, v in (raw.get("capture") or {}).items()),
             max_bytes=int(raw.get("max_bytes", DEFAULT_MAX_RESPONSE)),
         )
@@ -201,6 +180,8 @@ class Hook:
     id: str
     events: tuple[str, ...]
     url: str
+    tenant: str | None = None  # None: the events of every tenant
+    filter: tuple[Condition, ...] = ()  # every condition must hold on the event
     method: str = "POST"
     headers: tuple[tuple[str, str], ...] = ()
     auth: AuthSpec = field(default_factory=AuthSpec)
@@ -235,6 +216,8 @@ class Hook:
             id=raw["id"],
             events=tuple(raw.get("events", ())),
             url=_with_port(raw["url"], raw.get("port")),
+            tenant=raw.get("tenant"),
+            filter=tuple(Condition.from_dict(c) for c in raw.get("filter", ())),
             method=str(raw.get("method", "POST")).upper(),
             headers=tuple((str(k), str(v)) for k, v in (raw.get("headers") or {}).items()),
             auth=AuthSpec.from_dict(raw.get("auth"), where=f"{where}.auth"),

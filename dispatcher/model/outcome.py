@@ -32,6 +32,7 @@ RESULT_FIELDS = (  # contract section 5, in order
     "first_attempt_at",
     "completed_at",
 )
+OPTIONAL_FIELDS = ("tenant",)  # written only when the event has one
 HEADER_PREFIXES = ("dispatcher.", "__connect.")
 MAX_ERROR_CHARS = 1000
 
@@ -69,10 +70,11 @@ class Outcome:
     error_kind: ErrorKind | None = None
     error: str | None = None
     captured: dict[str, Any] = field(default_factory=dict)
+    tenant: str | None = None
 
     def to_record(self) -> dict[str, Any]:
-        """The result record's fields, in contract order."""
-        return {
+        """The result record's fields, in contract order (then `tenant`, when the event has one)."""
+        record = {
             "event_id": self.event_id,
             "event_type": self.event_type,
             "hook_id": self.hook_id,
@@ -90,17 +92,23 @@ class Outcome:
             "first_attempt_at": iso(self.first_attempt_at),
             "completed_at": iso(self.completed_at),
         }
+        if self.tenant is not None:
+            record["tenant"] = self.tenant
+        return record
 
 
 def result_fields(result: Mapping[str, Any]) -> dict[str, Any]:
-    """The result's fields in contract order; `ValueError` naming missing or unknown ones."""
+    """The result's fields in contract order, then the optional ones it has (when not null);
+    `ValueError` naming missing or unknown ones."""
     missing = [name for name in RESULT_FIELDS if name not in result]
-    unknown = sorted(set(result) - set(RESULT_FIELDS))
+    unknown = sorted(set(result) - set(RESULT_FIELDS) - set(OPTIONAL_FIELDS))
     if missing or unknown:
         raise ValueError(f"result fields: missing {missing or 'none'}, unknown {unknown or 'none'}")
     if result["outcome"] not in OUTCOMES:
         raise ValueError(f"result outcome must be one of {OUTCOMES}, not {result['outcome']!r}")
-    return {name: result[name] for name in RESULT_FIELDS}
+    fields = {name: result[name] for name in RESULT_FIELDS}
+    fields.update({n: result[n] for n in OPTIONAL_FIELDS if result.get(n) is not None})
+    return fields
 
 
 def original_headers(record: Record) -> Headers:

@@ -20,6 +20,7 @@ from dispatcher.http.pool import ClientPool
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import idempotency_key
+from dispatcher.pipeline.filter import exclusions
 from dispatcher.pipeline.request import build_request
 from dispatcher.security.auth import build_auth
 
@@ -84,6 +85,7 @@ class Trial:
     request: httpx.Request | None
     shown: ShownRequest | None
     failure: DeliveryError | None = None
+    excluded: tuple[str, ...] = ()  # why the event is not for the hook (tenant, filter)
 
 
 def read_event(path: Path) -> Event:
@@ -95,12 +97,14 @@ def read_event(path: Path) -> Event:
 
 
 def prepare(hook: Hook, event: Event) -> Trial:
-    """The request for (event, hook), and how it shows with its credentials applied."""
+    """The request for (event, hook), how it shows with its credentials applied, and why the
+    event would not be for the hook (its tenant or filter), if it would not."""
+    excluded = tuple(exclusions(hook, event))
     try:
         request = build_request(hook, event, idempotency_key(event, hook.id))
     except DeliveryError as exc:
-        return Trial(None, None, exc)
-    return Trial(request, show_request(_with_credentials(request, hook), hook))
+        return Trial(None, None, exc, excluded)
+    return Trial(request, show_request(_with_credentials(request, hook), hook), None, excluded)
 
 
 def show_request(request: httpx.Request, hook: Hook) -> ShownRequest:

@@ -5,15 +5,13 @@ mapping; "" or "." is the whole body (the only path text has). In xml the root e
 the document: `status` is `<root><status>`, `@code` an attribute of the root, `item[1]` the
 second `<item>`, and namespaces are ignored. XML is parsed with DTDs and entities forbidden,
 so a hostile response cannot expand or fetch anything.
-Comparisons are lenient across types where a response cannot say better: XML text `"42"`
-equals `42`, JSON `true` equals `"true"`.
+The `expect` entries are conditions, checked by the one condition engine (`conditions.py`)
+that also checks hook filters.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from functools import lru_cache
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -21,11 +19,11 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from dispatcher.errors import UnreadableResponse
-from dispatcher.model.hook import Expectation, ResponseSpec
-from dispatcher.pipeline.render.convert import text_of
-from dispatcher.pipeline.render.paths import MISSING, ROOT_PATHS, lookup, parse_path
+from dispatcher.model.hook import ResponseSpec
+from dispatcher.pipeline.conditions import failures
+from dispatcher.pipeline.render.paths import MISSING, lookup, parse_path
 
-SHOWN = 80  # characters of a response value quoted in a failure message
+SHOWN = 80  # characters of a parser message quoted in a failure
 
 
 def check_body(spec: ResponseSpec, body: bytes) -> tuple[list[str], dict[str, Any]]:
@@ -37,13 +35,13 @@ def check_body(spec: ResponseSpec, body: bytes) -> tuple[list[str], dict[str, An
     except UnreadableResponse as exc:
         return ([str(exc)] if spec.expect else []), {}
     xml = spec.format == "xml"
-    failures = [m for m in (_check(e, document, xml) for e in spec.expect) if m is not None]
+    failed = failures(spec.expect, document, xml=xml)
     captured: dict[str, Any] = {}
     for name, path in spec.capture:
         value = _find(document, path, xml)
         if value is not MISSING:
             captured[name] = value
-    return failures, captured
+    return failed, captured
 
 
 def parse_body(fmt: str, body: bytes, limit: int) -> Any:
@@ -97,65 +95,12 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2] if isinstance(tag, str) else str(tag)
 
 
-def _check(expectation: Expectation, document: Any, xml: bool) -> str | None:
-    value = _find(document, expectation.path, xml)
-    where = "the body" if expectation.path.strip() in ROOT_PATHS else expectation.path
-    if expectation.exists is not None and expectation.exists != (value is not MISSING):
-        return f"expected {where} to {'exist' if expectation.exists else 'be absent'}"
-    if value is MISSING:
-        if expectation.equals is not None or expectation.matches or expectation.one_of:
-            return f"expected {where} to be present"
-        return None
-    if expectation.equals is not None and not same(value, expectation.equals):
-        return f"expected {where} to equal {_show(expectation.equals)}, got {_show(value)}"
-    if expectation.one_of is not None and not any(same(value, v) for v in expectation.one_of):
-        choices = ", ".join(_show(v) for v in expectation.one_of)
-        return f"expected {where} to be one of {choices}, got {_show(value)}"
-    if expectation.matches is not None:
-        try:
-            found = _regex(expectation.matches).search(_text(value))
-        except re.error as exc:
-            return f"expect on {where}: invalid pattern: {exc}"
-        if found is None:
-            return f"expected {where} to match {expectation.matches!r}, got {_show(value)}"
-    return None
-
-
-def same(actual: Any, expected: Any) -> bool:
-    """Whether a response value equals an expected one (text and numbers compared as text)."""
-    if isinstance(actual, bool) != isinstance(expected, bool) and not (
-        isinstance(actual, str) or isinstance(expected, str)
-    ):
-        return False
-    if actual == expected:
-        return True
-    if isinstance(actual, str) or isinstance(expected, str):
-        return _text(actual) == _text(expected)
-    return False
-
-
 def _find(document: Any, path: str, xml: bool) -> Any:
     try:
         steps = parse_path(path)
     except ValueError:
         return MISSING
     return lookup(document, steps, scalar_is_list=xml)
-
-
-@lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
-def _text(value: Any) -> str:
-    try:
-        return text_of(value)
-    except ValueError:
-        return repr(value)
-
-
-def _show(value: Any) -> str:
-    return _clip(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def _clip(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Turn consumed records into pairs: decode, match hooks, or read a retry tier's state. Pure."""
+"""Turn consumed records into pairs (decode, match, filter), or read a retry tier's state. Pure."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dispatcher.errors import DecodeError
 from dispatcher.model.event import Event, Record
 from dispatcher.model.outcome import RetryState, Source, idempotency_key
 from dispatcher.model.pair import Pair
+from dispatcher.pipeline.filter import admit
 from dispatcher.pipeline.match import HookIndex
 
 Decoder = Callable[[Record], Event]
@@ -16,9 +17,11 @@ Decoder = Callable[[Record], Event]
 
 @dataclass(frozen=True, slots=True)
 class Pairs:
-    """A record's pairs to deliver (possibly none: no hook matched)."""
+    """A record's pairs to deliver (possibly none: no hook matched), and the ids of the hooks
+    whose filter the event failed (no pairs of theirs: only counted)."""
 
     pairs: tuple[Pair, ...]
+    filtered: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +48,12 @@ def take_event(record: Record, hooks: HookIndex, decode: Decoder) -> Intake:
     except DecodeError as exc:
         return Undecodable(str(exc))
     source = Source(record.topic, record.partition, record.offset)
+    admitted, filtered = admit(hooks.match(event.type, event.tenant), event)
     return Pairs(
         tuple(
-            Pair(record, event, hook, source, idempotency_key(event, hook.id))
-            for hook in hooks.match(event.type)
-        )
+            Pair(record, event, hook, source, idempotency_key(event, hook.id)) for hook in admitted
+        ),
+        tuple(filtered),
     )
 
 

@@ -12,6 +12,7 @@ from dispatcher.model.body import Body
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
 from dispatcher.pipeline.render import render_body
+from dispatcher.pipeline.render.target import request_target
 
 IDEMPOTENCY_HEADER = "webhook-id"
 
@@ -29,14 +30,15 @@ def build_body(hook: Hook, event: Event) -> Body:
 def build_request(hook: Hook, event: Event, key: str) -> httpx.Request:
     """The request for (event, hook), without credentials (those are the hook's `httpx.Auth`)."""
     body = build_body(hook, event)
-    headers = [(name, value) for name, value in hook.headers]
+    url, headers = request_target(hook, event)
     headers += [
         ("content-type", body.media_type),
         ("user-agent", USER_AGENT),
         (IDEMPOTENCY_HEADER, key),
     ]
     try:
-        return httpx.Request(hook.method, _url(hook.url), headers=headers, content=body.content)
+        target = _url(url) if url == hook.url else httpx.URL(url)
+        return httpx.Request(hook.method, target, headers=headers, content=body.content)
     except (httpx.InvalidURL, ValueError, TypeError) as exc:
         raise RenderError(f"cannot build the request: {exc}") from None
 

@@ -28,6 +28,7 @@ def from_envelope(value: Mapping[str, Any]) -> Event:
     """The event in a decoded event.avsc record; its `specversion` defaults to 1.0."""
     attributes = {name: plain(value.get(name)) for name in ATTRIBUTES}
     attributes["specversion"] = attributes["specversion"] or "1.0"
+    attributes["tenant"] = (value.get("extensions") or {}).get("tenant")
     attributes["data"] = _data(value.get("data"), attributes["datacontenttype"])
     return Event.from_dict(attributes)
 
@@ -35,7 +36,7 @@ def from_envelope(value: Mapping[str, Any]) -> Event:
 def from_cloudevent(value: Mapping[str, Any]) -> Event:
     """The event in a record of the CloudEvents Avro format, read with record names on."""
     attribute = value["attribute"]
-    attributes = {name: attribute.get(name) for name in ATTRIBUTES}
+    attributes = {name: attribute.get(name) for name in (*ATTRIBUTES, "tenant")}
     raw = value["data"]
     if isinstance(raw, bytes | str) or raw is None:
         attributes["data"] = _data(raw, attributes["datacontenttype"])
@@ -69,12 +70,14 @@ def to_envelope(event: Event) -> dict[str, Any]:
     record: dict[str, Any] = {name: getattr(event, name) for name in ATTRIBUTES}
     data = _data_out(event.data, event.datacontenttype)
     record["data"] = data.encode() if isinstance(data, str) else data
+    if event.tenant is not None:
+        record["extensions"] = {"tenant": event.tenant}
     return record
 
 
 def to_cloudevent(event: Event) -> dict[str, Any]:
     """The CloudEvents Avro format record for `event` (data as bytes or text, never as a tree)."""
-    attribute = {name: getattr(event, name) for name in ATTRIBUTES}
+    attribute = {name: getattr(event, name) for name in (*ATTRIBUTES, "tenant")}
     return {
         "attribute": {name: value for name, value in attribute.items() if value is not None},
         "data": _data_out(event.data, event.datacontenttype),

@@ -29,9 +29,12 @@ class Selection:
     until: float | None = None
     error_kinds: frozenset[str] = frozenset()
     limit: int | None = None
+    tenant: str | None = None
 
     def admits(self, letter: DeadLetter) -> bool:
         if self.hook is not None and letter.hook_id != self.hook:
+            return False
+        if self.tenant is not None and letter.tenant != self.tenant:
             return False
         if self.error_kinds and letter.error_kind not in self.error_kinds:
             return False
@@ -50,6 +53,7 @@ def selection_from(
     until: str | None = None,
     error_kind: str | list[str] | None = None,
     limit: Any = None,
+    tenant: str | None = None,
 ) -> Selection:
     """A selection from command-line or API values; `ValueError` naming the value at fault."""
     kinds = error_kind.split(",") if isinstance(error_kind, str) else list(error_kind or [])
@@ -66,6 +70,7 @@ def selection_from(
         until=None if until is None else parse_moment(until, now),
         error_kinds=frozenset(kinds),
         limit=limit,
+        tenant=tenant or None,
     )
 
 

@@ -23,7 +23,7 @@ from dispatcher.pipeline.render.paths import MISSING, Path, format_path, lookup,
 
 Template = tuple[str | Path, ...]
 EVENT_ROOTS = frozenset(
-    {"id", "type", "source", "specversion", "time", "subject", "datacontenttype", "data"}
+    {"id", "type", "source", "specversion", "time", "subject", "datacontenttype", "data", "tenant"}
 )
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 

@@ -239,8 +239,17 @@ def test_list_and_show_mask_secrets() -> None:
     text = GOOD + "    headers: {X-Api-Token: literal-token, X-Tenant: acme}\n"
     [hook] = load_hooks_text(text, "h.yaml")
     table = hook_table([hook]).splitlines()
-    assert table[0].split() == ["ID", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL"]
-    assert table[1].split() == ["sms", "yes", "order.*", "POST", "form", "1", hook.url]
+    assert table[0].split() == [
+        "ID",
+        "TENANT",
+        "ENABLED",
+        "EVENTS",
+        "METHOD",
+        "FORMAT",
+        "FIELDS",
+        "URL",
+    ]
+    assert table[1].split() == ["sms", "-", "yes", "order.*", "POST", "form", "1", hook.url]
     shown = hook_yaml(hook)
     assert SECRET_VALUE not in shown
     assert "literal-token" not in shown

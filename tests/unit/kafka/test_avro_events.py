@@ -201,3 +201,12 @@ def test_unreachable_registry_when_producing_is_a_config_error() -> None:
     config = {"url": "http://127.0.0.1:9", "max.retries": 0, "timeout": 2}
     with pytest.raises(ConfigError, match=r"did not register dugaa\.events-value"):
         produce_value(EVENT, topic="dugaa.events", schema_registry=config)
+
+
+@pytest.mark.parametrize("envelope", ["dugaa", "cloudevents"])
+def test_the_tenant_travels_in_both_avro_formats(envelope: Any) -> None:
+    event = Event(id="1", type="t", source="s", tenant="acme", data={"n": 1})
+    value = encode_event(event, envelope_format=envelope)
+    got = decode(record(value, ("content-type", content_type(envelope))), avro=AvroEventDecoder())
+    assert got.tenant == "acme"
+    assert got == event

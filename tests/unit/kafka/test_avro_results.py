@@ -138,3 +138,12 @@ def test_result_serializer_follows_the_configuration() -> None:
     assert registered.schema_id is not None
     with pytest.raises(ConfigError, match="result_format"):
         result_serializer("xml", {}, topic="r")
+
+
+def test_the_tenant_round_trips_and_is_absent_when_the_event_had_none() -> None:
+    with_tenant = read_result(AvroResultSerializer().serialize(outcome_record(tenant="acme")))
+    assert with_tenant is not None
+    assert with_tenant["tenant"] == "acme"
+    without = read_result(AvroResultSerializer().serialize(outcome_record()))
+    assert without is not None
+    assert "tenant" not in without

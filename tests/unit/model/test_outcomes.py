@@ -277,3 +277,18 @@ def test_retry_state_is_none_when_its_headers_are_missing_or_broken(
 @pytest.mark.parametrize("name", ["dispatcher.hook.id", "dispatcher.idempotency.key"])
 def test_retry_state_is_none_without_a_hook_id_or_idempotency_key(name: str) -> None:
     assert RetryState.from_record(record(*without(name))) is None
+
+
+def test_the_tenant_follows_the_contract_fields_only_when_the_event_has_one() -> None:
+    assert list(outcome(tenant="acme").to_record()) == [*CONTRACT_FIELDS, "tenant"]
+    assert outcome(tenant="acme").to_record()["tenant"] == "acme"
+    assert "tenant" not in outcome().to_record()
+    document = json.loads(JsonResultSerializer().serialize(outcome(tenant="acme").to_record()))
+    assert document["tenant"] == "acme"
+
+
+def test_a_dead_letter_carries_the_tenant_header_when_the_event_has_one() -> None:
+    with_tenant = as_dict(dead_letter_headers(outcome(tenant="acme"), record(), failed_at=T0))
+    assert with_tenant["dispatcher.tenant"] == b"acme"
+    without = as_dict(dead_letter_headers(outcome(), record(), failed_at=T0))
+    assert "dispatcher.tenant" not in without

@@ -202,3 +202,25 @@ def test_a_selection_from_command_values() -> None:
 def test_a_selection_refuses_values_it_cannot_use(values: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         selection_from(now=NOW, **values)  # type: ignore[arg-type]
+
+
+def test_a_tenant_selects_the_letters_of_that_tenants_events() -> None:
+    def tenant_letter(offset: int, tenant: str | None) -> DeadLetter:
+        base = letter(offset).record
+        extra = () if tenant is None else (("dispatcher.tenant", tenant.encode()),)
+        return DeadLetter.from_record(
+            Record(
+                base.topic,
+                base.partition,
+                base.offset,
+                base.key,
+                base.value,
+                base.headers + extra,
+                base.timestamp_ms,
+            )
+        )
+
+    letters = [tenant_letter(1, "acme"), tenant_letter(2, "globex"), tenant_letter(3, None)]
+    chosen = select(letters, selection_from(now=NOW, tenant="acme"))
+    assert [found.record.offset for found in chosen] == [1]
+    assert len(select(letters, selection_from(now=NOW))) == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatcher.cli.output import render_failure_text, request_text
+from dispatcher.cli.output import render_failure_text, request_text, targeting_text
 from dispatcher.hooks.loader import hook_from_definition
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
@@ -84,3 +84,41 @@ def test_a_render_failure_is_a_failure_not_a_request() -> None:
     assert (tried.request, tried.shown) == (None, None)
     assert tried.failure is not None
     assert render_failure_text(tried.failure).startswith("render failed (render): ")
+
+
+def test_trying_a_hook_says_whether_the_event_passes_its_tenant_and_filter() -> None:
+    filtered = hook(
+        tenant="acme",
+        url="https://crm.example/orders/{data.phone}?total={data.total}",
+        filter=[{"path": "data.total", "gte": 100}, {"path": "data.phone", "matches": "^\\+254"}],
+    )
+    tried = prepare(filtered, EVENT)
+    assert tried.excluded == (
+        "the hook serves tenant 'acme'; the event has no tenant",
+        "filter: expected data.total to be >= 100, got 12",
+    )
+    assert "NOT for this hook" in targeting_text(tried.excluded)
+    assert tried.shown is not None
+    assert tried.shown.url == "https://crm.example/orders/%2B2547?total=12"
+    rich = Event(
+        id="e-2",
+        type="order.paid",
+        source="/shop",
+        tenant="acme",
+        data={"total": 100.0, "phone": "+2547"},
+    )
+    passed = prepare(filtered, rich)
+    assert passed.excluded == ()
+    assert targeting_text(passed.excluded).startswith("filter: the event is for this hook")
+
+
+def test_the_shown_url_is_the_url_sent_for_values_with_spaces_and_plus_signs() -> None:
+    tried = prepare(hook(url="https://crm.example/in?q={data.phone}&s={id}"), EVENT)
+    assert tried.shown is not None
+    assert tried.request is not None
+    assert tried.shown.url == str(tried.request.url) == "https://crm.example/in?q=%2B2547&s=e-1"
+    spaced = Event(id="a b", type="order.paid", source="/shop", data={"phone": "+1 2"})
+    tried = prepare(hook(url="https://crm.example/in?q={data.phone}&s={id}"), spaced)
+    assert tried.shown is not None
+    assert tried.request is not None
+    assert tried.shown.url == str(tried.request.url) == "https://crm.example/in?q=%2B1%202&s=a%20b"

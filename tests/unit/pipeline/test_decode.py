@@ -298,3 +298,22 @@ def test_an_avro_decoder_is_used_for_avro_records_only() -> None:
     assert decode(avro_rec, avro).id == "a"
     assert decode(structured(ATTRIBUTES), avro).id == "ev-1"
     assert seen == [avro_rec]
+
+
+def test_the_tenant_extension_is_read_in_both_modes() -> None:
+    structured = json.dumps({**ATTRIBUTES, "tenant": "acme", "data": {}}).encode()
+    assert decode(Record("t", 0, 0, None, structured, ())).tenant == "acme"
+    headers = tuple((f"ce_{k}", v.encode()) for k, v in {**ATTRIBUTES, "tenant": "acme"}.items())
+    assert decode(Record("t", 0, 0, None, b"{}", headers)).tenant == "acme"
+    assert decode(Record("t", 0, 0, None, json.dumps(ATTRIBUTES).encode(), ())).tenant is None
+
+
+def test_a_tenant_that_is_not_text_is_a_decode_error() -> None:
+    structured = json.dumps({**ATTRIBUTES, "tenant": 7}).encode()
+    with pytest.raises(DecodeError, match="'tenant' must be a string"):
+        decode(Record("t", 0, 0, None, structured, ()))
+
+
+def test_the_tenant_is_an_attribute_paths_and_templates_can_name() -> None:
+    event = Event(id="1", type="t", source="s", tenant="acme")
+    assert event.attributes()["tenant"] == "acme"

@@ -177,3 +177,24 @@ def test_a_retry_record_is_decoded_only_once_due() -> None:
     assert calls == []
     take_retry(retry_record(), 0, HOOKS, counting, now=NOW)
     assert len(calls) == 1
+
+
+def test_a_hook_whose_filter_fails_gets_no_pair_and_is_named_as_filtered() -> None:
+    hooks = HookIndex(
+        [
+            hook("big", "order.shipped", filter=[{"path": "data.n", "gt": 1}]),
+            hook("small", "order.shipped", filter=[{"path": "data.n", "lte": 1}]),
+            hook("acme", "order.shipped", tenant="acme"),
+        ]
+    )
+
+    taken = take_event(record(), hooks, decode)
+
+    assert isinstance(taken, Pairs)
+    assert [p.hook.id for p in taken.pairs] == ["small"]
+    assert taken.filtered == ("big",)  # another tenant's hook is not filtered: not matched
+    acme = json.dumps({**EVENT, "tenant": "acme", "data": {"n": 5}}).encode()
+    taken = take_event(record(acme), hooks, decode)
+    assert isinstance(taken, Pairs)
+    assert [p.hook.id for p in taken.pairs] == ["big", "acme"]
+    assert taken.filtered == ("small",)

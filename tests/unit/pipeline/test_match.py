@@ -94,3 +94,34 @@ def test_an_empty_index_matches_nothing() -> None:
     assert index.match("order.shipped") == ()
     assert index.get("a") is None
     assert list(index) == []
+
+
+def test_a_hook_with_a_tenant_sees_only_that_tenants_events() -> None:
+    index = HookIndex(
+        [
+            hook("acme-sms", "order.shipped", tenant="acme"),
+            hook("audit", "order.shipped"),
+            hook("globex-all", "order.*", tenant="globex"),
+            hook("acme-all", "*", tenant="acme"),
+        ]
+    )
+
+    assert [h.id for h in index.match("order.shipped", "acme")] == ["acme-sms", "audit", "acme-all"]
+    assert [h.id for h in index.match("order.shipped", "globex")] == ["audit", "globex-all"]
+    assert [h.id for h in index.match("order.shipped", "initech")] == ["audit"]
+
+
+def test_an_event_without_a_tenant_reaches_only_hooks_without_one() -> None:
+    index = HookIndex([hook("acme", "order.shipped", tenant="acme"), hook("all", "order.*")])
+
+    assert ids(index, "order.shipped") == ["all"]
+    assert [h.id for h in index.match("order.shipped", None)] == ["all"]
+
+
+def test_answers_stay_right_when_the_cache_starts_over() -> None:
+    index = HookIndex([hook("a", "order.*", tenant="t1"), hook("b", "order.shipped")])
+    for i in range(10_050):
+        index.match(f"order.e{i}", "t1")
+
+    assert [h.id for h in index.match("order.shipped", "t1")] == ["a", "b"]
+    assert [h.id for h in index.match("order.shipped", "t2")] == ["b"]

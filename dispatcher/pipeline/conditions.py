@@ -1,0 +1,194 @@
+"""The one condition engine: hook `filter` (on the event) and `response.expect` (on a response).
+
+A condition is a path and one or more operators, all of which must hold:
+- `exists: true|false`: whether the path is there (a present `null` exists);
+- `equals`, `not_equals`, `in`, `not_in`: equality, where two numbers compare as exact decimals
+  (`1 == 1.0`) and a number or boolean compares with a text by its text (`0` equals `"0"`, as XML
+  and form values are text), but a boolean never equals a number;
+- `matches`: an RE2 regular expression searched in the value's text: matching takes time linear in
+  the text, and a pattern RE2 cannot run that way (backreferences, lookaround) is refused at load;
+- `gt`, `gte`, `lt`, `lte`: the value must be a number and is compared as an exact decimal; a text
+  is never compared with a number (except in XML documents, whose every value is text).
+A missing path fails every operator but `exists: false`. Pure; nothing here raises for a document.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import re2
+
+from dispatcher.model.condition import ORDERING, Condition
+from dispatcher.pipeline.render.convert import text_of, to_decimal
+from dispatcher.pipeline.render.paths import MISSING, ROOT_PATHS, Path, lookup, parse_path
+
+SHOWN = 80  # characters of a value quoted in a failure message
+MAX_PATTERN_MEMORY = 1 << 20  # bytes RE2 may spend on one compiled pattern
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False
+_OPTIONS.max_mem = MAX_PATTERN_MEMORY
+_SYMBOLS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def holds(conditions: Iterable[Condition], document: Any) -> bool:
+    """Whether every condition holds on `document` (stops at the first that does not; builds
+    no message: this is the filter's per-event path)."""
+    for condition in conditions:
+        try:
+            value = lookup(document, _path(condition.path))
+        except ValueError:
+            return False
+        for operator, operand in condition.tests:
+            if not _passes(operator, operand, value, False):
+                return False
+    return True
+
+
+def failures(conditions: Iterable[Condition], document: Any, *, xml: bool = False) -> list[str]:
+    """A message for each condition that does not hold on `document`."""
+    found = (failure(c, document, xml=xml) for c in conditions)
+    return [message for message in found if message is not None]
+
+
+def failure(condition: Condition, document: Any, *, xml: bool = False) -> str | None:
+    """Why `condition` does not hold on `document`, or None when it holds.
+
+    With `xml`, index 0 of a single element is the element itself and a numeric text is a number.
+    """
+    try:
+        steps = _path(condition.path)
+    except ValueError as exc:
+        return f"invalid path {condition.path!r}: {exc}"
+    value = lookup(document, steps, scalar_is_list=xml)
+    for operator, operand in condition.tests:
+        if not _passes(operator, operand, value, xml):
+            where = "the body" if condition.path.strip() in ROOT_PATHS else condition.path
+            return f"expected {where} {_why(operator, operand, value, xml)}"
+    return None
+
+
+def _passes(operator: str, operand: Any, value: Any, xml: bool) -> bool:
+    """Whether `value` passes one test."""
+    if operator == "exists":
+        return bool(operand) == (value is not MISSING)
+    if value is MISSING:
+        return False
+    if operator == "equals":
+        return same(value, operand)
+    if operator == "not_equals":
+        return not same(value, operand)
+    if operator in ("in", "not_in"):
+        return any(same(value, choice) for choice in operand) == (operator == "in")
+    if operator == "matches":
+        try:
+            pattern = compile_pattern(operand)
+        except ValueError:
+            return False
+        text = _text(value)
+        return text is not None and pattern.search(text) is not None
+    if operator in ORDERING:
+        number, limit = _number(value, xml), _number(operand, False)
+        return number is not None and limit is not None and _ordered(operator, number, limit)
+    return False
+
+
+def _why(operator: str, operand: Any, value: Any, xml: bool) -> str:
+    """The words after "expected PATH" for a test that `value` failed."""
+    if operator == "exists":
+        return f"to {'exist' if operand else 'be absent'}"
+    if value is MISSING:
+        return "to be present"
+    got = f"got {_show(value)}"
+    if operator == "equals":
+        return f"to equal {_show(operand)}, {got}"
+    if operator == "not_equals":
+        return f"not to equal {_show(operand)}"
+    if operator in ("in", "not_in"):
+        choices = ", ".join(_show(choice) for choice in operand)
+        return f"{'to' if operator == 'in' else 'not to'} be one of {choices}, {got}"
+    if operator == "matches":
+        try:
+            compile_pattern(operand)
+        except ValueError as exc:
+            return f"to match {operand!r}, but the pattern is invalid: {exc}"
+        return f"to match {operand!r}, {got}"
+    if operator in ORDERING:
+        symbol = _SYMBOLS[operator]
+        if _number(value, xml) is None or _number(operand, False) is None:
+            return f"to be a number {symbol} {_show(operand)}, {got}"
+        return f"to be {symbol} {_show(operand)}, {got}"
+    return f"to pass an unknown operator {operator!r}"
+
+
+def same(actual: Any, expected: Any) -> bool:
+    """Whether a value equals an expected one (see the module docstring)."""
+    if isinstance(actual, str) or isinstance(expected, str):
+        if isinstance(actual, str) and isinstance(expected, str):
+            return actual == expected
+        return _text(actual) == _text(expected)
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return isinstance(actual, bool) and isinstance(expected, bool) and actual == expected
+    a, b = _number(actual, False), _number(expected, False)
+    if a is not None and b is not None:
+        return a == b
+    return bool(actual == expected)
+
+
+def compile_pattern(pattern: str) -> Any:
+    """`pattern` compiled with RE2; ValueError saying why RE2 refuses it."""
+    return _compiled(pattern)
+
+
+@lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> Any:
+    try:
+        return re2.compile(pattern, _OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "rejected"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(str(reason)) from None
+
+
+@lru_cache(maxsize=4096)
+def _path(text: str) -> Path:
+    return parse_path(text)
+
+
+def _number(value: Any, text_is_number: bool) -> Decimal | None:
+    """`value` as a finite decimal, or None when it is not a number."""
+    if isinstance(value, bool) or (isinstance(value, str) and not text_is_number):
+        return None
+    if not isinstance(value, int | float | Decimal | str):
+        return None
+    try:
+        number = to_decimal(value)
+    except ValueError:
+        return None
+    return number if number.is_finite() else None
+
+
+def _ordered(operator: str, number: Decimal, limit: Decimal) -> bool:
+    if operator == "gt":
+        return number > limit
+    if operator == "gte":
+        return number >= limit
+    if operator == "lt":
+        return number < limit
+    return number <= limit
+
+
+def _text(value: Any) -> str | None:
+    try:
+        return text_of(value)
+    except ValueError:
+        return None
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
