@@ -8,7 +8,7 @@ import httpx
 
 from dispatcher.config.settings import Settings
 from dispatcher.http.sender import HookClient
-from dispatcher.http.transport import build_transport
+from dispatcher.http.transport import GuardedTransport, build_transport
 from dispatcher.model.hook import Hook
 from dispatcher.security.auth import TOKEN_TIMEOUT, build_auth
 from dispatcher.security.guard import GuardPolicy
@@ -52,7 +52,7 @@ class ClientPool:
             allow_cidrs=self.settings.allow_cidrs,
         )
 
-    def _transport(self, hook: Hook, connections: int | None = None) -> httpx.AsyncBaseTransport:
+    def _transport(self, hook: Hook, connections: int | None = None) -> GuardedTransport:
         if not hook.tls.verify:
             log.warning("hook %s: TLS certificate verification is OFF (tls.verify: false)", hook.id)
         size = connections or max(hook.concurrency, 1)
@@ -61,6 +61,7 @@ class ClientPool:
             ssl_context=ssl_context_for(hook),
             max_connections=size,
             keepalive=size,
+            timeout=hook.timeout,
         )
 
     def _auth(self, hook: Hook) -> httpx.Auth | None:

@@ -19,7 +19,10 @@ import httpx
 from yarl import URL
 
 from dispatcher.errors import BlockedDestination, ConfigError
+from dispatcher.http.exchange import Response, Undecodable
+from dispatcher.http.inflate import Inflater
 from dispatcher.http.resolution import DEFAULT_DNS_TTL, GuardedResolver, ResolutionCache
+from dispatcher.model.request import Request
 from dispatcher.security.guard import GuardPolicy, Resolver, SystemResolver, check_addresses
 
 __all__ = ["DEFAULT_DNS_TTL", "GuardedTransport", "ResolutionCache", "build_transport"]
@@ -72,6 +75,30 @@ def _text(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
+async def _read_capped(response: aiohttp.ClientResponse, cap: int, host: str) -> bytes:
+    """At most `cap` bytes of the decoded body; the rest is never read, nor inflated."""
+    content = response.content
+    try:
+        inflater = Inflater(response.headers.get("content-encoding", ""))
+        length = response.content_length
+        if inflater.coding is None and length is not None and length <= cap:
+            return await response.read()  # the common case: a small body of known length
+        chunks: list[bytes] = []
+        size = 0
+        while size < cap and not inflater.finished:
+            raw = await content.readany()
+            if not raw:
+                break
+            chunk = inflater.feed(raw, cap - size)
+            chunks.append(chunk)
+            size += len(chunk)
+    except httpx.DecodingError as exc:
+        raise Undecodable(response.status, f"{type(exc).__name__}: {exc}") from None
+    except Exception as exc:
+        raise translate(exc, host) from exc
+    return b"".join(chunks)
+
+
 class _Body(httpx.AsyncByteStream):
     """aiohttp's response payload as httpx reads it: raw bytes, as they arrive."""
 
@@ -97,12 +124,25 @@ class _Body(httpx.AsyncByteStream):
 class GuardedTransport(httpx.AsyncBaseTransport):
     """An httpx transport over one aiohttp session whose connections pass the destination guard."""
 
-    def __init__(self, policy: GuardPolicy, connector: Callable[[], aiohttp.BaseConnector]) -> None:
+    def __init__(
+        self,
+        policy: GuardPolicy,
+        connector: Callable[[], aiohttp.BaseConnector],
+        timeout: float | None = None,
+    ) -> None:
         self.policy = policy
         self._connector = connector
         self._session: aiohttp.ClientSession | None = None
         self._vetted: set[str] = set()  # hosts that need no literal check again
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
+        self._targets: dict[str, tuple[URL, str]] = {}  # URL text -> (parsed, host), checked
+        # `exchange`'s connect and read timeouts (the caller bounds the whole exchange)
+        self._exchange_timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=None if timeout is None else 2 * timeout,  # a pooled connection, then one
+            sock_connect=timeout,
+            sock_read=timeout,
+        )
 
     def _client(self) -> aiohttp.ClientSession:
         # built on first use, inside the running loop the session belongs to
@@ -149,6 +189,48 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             )
             self._timeouts = {**self._timeouts, key: timeout} if len(self._timeouts) < 64 else {}
         return timeout
+
+    def _target(self, url: str) -> tuple[URL, str]:
+        """`url` parsed and its host checked, once per URL (a hook sends to one or a few)."""
+        known = self._targets.get(url)
+        if known is not None:
+            return known
+        target = URL(url, encoded=True)
+        if target.scheme not in SCHEMES:
+            raise BlockedDestination(f"scheme {target.scheme!r} refused: only http and https")
+        host = target.raw_host or ""
+        if not host:
+            raise BlockedDestination("the URL names no host")
+        self._check_host(host)
+        if len(self._targets) >= _MAX_VETTED_HOSTS:
+            self._targets.clear()
+        self._targets[url] = (target, host)
+        return target, host
+
+    async def exchange(self, request: Request, cap: int) -> Response:
+        """Send `request` and read at most `cap` decoded body bytes: the delivery path, with
+        no httpx objects. Raises what `translate` makes of aiohttp's errors."""
+        target, host = self._target(request.url)
+        try:
+            response = await self._client().request(
+                request.method,
+                target,
+                headers=request.headers,
+                data=request.content or None,
+                allow_redirects=False,
+                timeout=self._exchange_timeout,
+            )
+        except Exception as exc:
+            raise translate(exc, host) from exc
+        try:
+            body = await _read_capped(response, cap, host)
+        finally:
+            # a body not read to its end leaves the connection unusable: close it, do not pool it
+            if response.content.at_eof():
+                response.release()
+            else:
+                response.close()
+        return Response(response.status, response.headers, body)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -203,12 +285,14 @@ def build_transport(
     http2: bool = False,
     dns_ttl: float = DEFAULT_DNS_TTL,
     socket_factory: aiohttp.SocketFactoryType | None = None,
-) -> httpx.AsyncBaseTransport:
+    timeout: float | None = None,
+) -> GuardedTransport:
     """A pooled, guarded transport; `ssl_context=False` turns certificate checks off.
 
     `keepalive` is accepted for the callers' sake: aiohttp keeps every idle connection, up to
     `max_connections`, for `keepalive_expiry` seconds. `socket_factory` makes the sockets
-    (for tests that record them); it only ever sees vetted addresses.
+    (for tests that record them); it only ever sees vetted addresses. `timeout` bounds
+    connecting and each read of `exchange` (httpx requests carry their own).
     """
     if http2:
         raise ConfigError("http2 is not supported by the delivery transport (aiohttp is HTTP/1.1)")
@@ -230,4 +314,4 @@ def build_transport(
             socket_factory=socket_factory,
         )
 
-    return GuardedTransport(policy, connector)
+    return GuardedTransport(policy, connector, timeout)

@@ -11,9 +11,12 @@ from dispatcher.errors import RenderError
 from dispatcher.model.body import Body
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
+from dispatcher.model.request import Request
 from dispatcher.pipeline.render import render_body
 
 IDEMPOTENCY_HEADER = "webhook-id"
+# the codings the response reader undoes (http/inflate.py), under its size cap
+ACCEPT = (("accept", "*/*"), ("accept-encoding", "gzip, deflate"))
 
 
 def build_body(hook: Hook, event: Event) -> Body:
@@ -26,22 +29,31 @@ def build_body(hook: Hook, event: Event) -> Body:
     return body
 
 
-def build_request(hook: Hook, event: Event, key: str) -> httpx.Request:
-    """The request for (event, hook), without credentials (those are the hook's `httpx.Auth`)."""
+def build_request(hook: Hook, event: Event, key: str) -> Request:
+    """The request for (event, hook), without credentials (the hook's own add them)."""
     body = build_body(hook, event)
-    headers = [(name, value) for name, value in hook.headers]
-    headers += [
-        ("content-type", body.media_type),
-        ("user-agent", USER_AGENT),
+    headers = (
+        *_static_headers(hook.headers, body.media_type),
         (IDEMPOTENCY_HEADER, key),
-    ]
-    try:
-        return httpx.Request(hook.method, _url(hook.url), headers=headers, content=body.content)
-    except (httpx.InvalidURL, ValueError, TypeError) as exc:
-        raise RenderError(f"cannot build the request: {exc}") from None
+    )
+    return Request(hook.method, _checked_url(hook.url), headers, body.content)
 
 
 @lru_cache(maxsize=1024)
-def _url(url: str) -> httpx.URL:
-    """A hook's URL parsed once (an immutable value): parsing it per request cost ~17 us."""
-    return httpx.URL(url)
+def _static_headers(
+    headers: tuple[tuple[str, str], ...], media_type: str
+) -> tuple[tuple[str, str], ...]:
+    """The headers every request of a hook carries, built once per hook and media type."""
+    return (*headers, ("content-type", media_type), ("user-agent", USER_AGENT), *ACCEPT)
+
+
+@lru_cache(maxsize=1024)
+def _checked_url(url: str) -> str:
+    """A hook's URL, checked once (a URL no client can send is the hook's render error)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise RenderError(f"cannot build the request: {exc}") from None
+    if not parsed.host:
+        raise RenderError("cannot build the request: the URL names no host")
+    return url
