@@ -49,13 +49,14 @@ class Deliverer:
             hook.retry, self.local_retries + 1, self.tiers, use_tiers=hook.ordering != "key"
         )
         local = 0
+        metrics = self.metrics.hook(hook.id)
         while True:
-            self.metrics.inflight.labels(hook.id).inc()
+            metrics.inflight.inc()
             try:
                 attempt = await client.send(request, wanted)
             finally:
-                self.metrics.inflight.labels(hook.id).dec()
-            self.metrics.circuit_open.labels(hook.id).set(client.breaker.state != "closed")
+                metrics.inflight.dec()
+            metrics.circuit_open.set(client.breaker.state != "closed")
             if not attempt.sent:  # the breaker is open: no attempt was made
                 if self.clock() - first >= hook.retry.max_age:
                     return self._end(pair, _expired(attempt.verdict), attempts, first, None)
@@ -66,11 +67,11 @@ class Deliverer:
                 continue
             attempts += 1
             local += 1
-            self.metrics.attempts.labels(hook.id, attempt.result_label).inc()
-            self.metrics.duration.labels(hook.id).observe(attempt.seconds)
+            metrics.attempts(attempt.result_label).inc()
+            metrics.duration.observe(attempt.seconds)
             verdict = attempt.verdict
             if verdict.ok:
-                self.metrics.event_to_delivery.labels(hook.id).observe(
+                metrics.event_to_delivery.observe(
                     max(self.clock() - _entered_at(pair, first), 0.0)
                 )
                 return self._end(pair, verdict, attempts, first, attempt.seconds)
