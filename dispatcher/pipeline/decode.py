@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from dispatcher.errors import DecodeError
 from dispatcher.model.event import Event, Record
 
 MAX_DEPTH = 64
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 
 AvroDecoder = Callable[[Record], Event]
 
@@ -57,13 +61,25 @@ def _decode_data(value: bytes | None, content_type: str) -> Any:
 
 
 def _parse_json(value: bytes) -> Any:
+    # orjson reads integers past 64 bits as floats (losing digits) and refuses lone surrogates
+    # and NaN: documents with a number of 19 digits or more, or that orjson refuses, are read
+    # by the standard library, exactly
+    if _LONG_NUMBER.search(value) is not None:
+        return check_depth(_parse_json_fully(value))
     try:
-        document = json.loads(value)
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        document = _parse_json_fully(value)
+    return check_depth(document)
+
+
+def _parse_json_fully(value: bytes) -> Any:
+    try:
+        return json.loads(value)
     except (UnicodeDecodeError, ValueError) as exc:
         raise DecodeError(f"value is not valid JSON: {exc}") from None
     except RecursionError:
         raise DecodeError("value nests too deeply") from None
-    return check_depth(document)
 
 
 def check_depth(document: Any, what: str = "value") -> Any:
