@@ -71,9 +71,7 @@ class Deliverer:
             metrics.duration.observe(attempt.seconds)
             verdict = attempt.verdict
             if verdict.ok:
-                metrics.event_to_delivery.observe(
-                    max(self.clock() - _entered_at(pair, first), 0.0)
-                )
+                metrics.event_to_delivery.observe(max(self.clock() - _entered_at(pair, first), 0.0))
                 return self._end(pair, verdict, attempts, first, attempt.seconds)
             step = policy.next_step(
                 verdict,
