@@ -27,7 +27,9 @@ class ClientPool:
 
     def client_for(self, hook: Hook) -> HookClient:
         client = self._clients.get(hook.id)
-        if client is not None and client.hook == hook:
+        # the same definition is the same object until the hooks change: `is` spares comparing
+        # every field of a hook on every delivery
+        if client is not None and (client.hook is hook or client.hook == hook):
             return client
         if client is not None:
             self._retired.append(client)
