@@ -282,7 +282,13 @@ def rss_in_flight(
         bench.bootstrap, {launch.topic: scenario.partitions, launch.results: RESULT_PARTITIONS}
     )
     process, port = start(
-        contender, launch, list(scenario.hooks), scenario.url, scenario.timeout, **scenario.settings
+        contender,
+        launch,
+        list(scenario.hooks),
+        scenario.url,
+        scenario.timeout,
+        scenario.partitions,
+        **scenario.settings,
     )
     metrics = f"http://127.0.0.1:{port}"
     out: dict[str, Any] = {
