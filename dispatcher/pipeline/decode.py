@@ -83,16 +83,19 @@ def _parse_json_fully(value: bytes) -> Any:
 
 
 def check_depth(document: Any, what: str = "value") -> Any:
-    """`document`, once it is known to nest no deeper than `MAX_DEPTH` (else `DecodeError`)."""
-    stack = [(document, 0)]
+    """`document`, once it is known to nest no deeper than `MAX_DEPTH` (else `DecodeError`).
+
+    The root is at depth 0 and each value one deeper than its container; only containers are
+    visited (a container at `MAX_DEPTH` with anything in it holds a value too deep).
+    """
+    stack = [(document, 0)] if isinstance(document, dict | list) else []
     while stack:
         node, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        if depth > MAX_DEPTH or (depth == MAX_DEPTH and node):
             raise DecodeError(f"{what} nests deeper than {MAX_DEPTH} levels")
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return document
 
 
