@@ -5,6 +5,7 @@ import java.util.List;
 
 import org.apache.camel.Exchange;
 import org.apache.camel.builder.RouteBuilder;
+import org.apache.camel.component.http.HttpComponent;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.stereotype.Component;
 
@@ -29,7 +30,16 @@ public class DeliveryRoute extends RouteBuilder {
 
     @Override
     public void configure() {
-        int millis = (int) Math.round(timeout * 1000);
+        long millis = Math.round(timeout * 1000);
+        // connection pool and timeouts are the component's (on an endpoint URI, an http
+        // component passes unknown options on as query parameters)
+        HttpComponent http = getContext().getComponent("http", HttpComponent.class);
+        http.setConnectionsPerRoute(partitions);
+        http.setMaxTotalConnections(partitions * 2);
+        http.setConnectTimeout(millis);
+        http.setConnectionRequestTimeout(millis);
+        http.setResponseTimeout(millis);
+        http.setSoTimeout(millis);
         String[] targets = urls.split(",");
         List<String> hooks = new ArrayList<>();
         for (int i = 0; i < targets.length; i++) {
@@ -41,12 +51,7 @@ public class DeliveryRoute extends RouteBuilder {
                 .routeId("deliver-" + hookId)
                 .process(webhook::render)
                 .doTry()
-                    .toD(targets[i]
-                        + "?httpMethod=POST&throwExceptionOnFailure=false"
-                        + "&connectionsPerRoute=" + partitions
-                        + "&maxTotalConnections=" + partitions
-                        + "&connectTimeout=" + millis + "&responseTimeout=" + millis
-                        + "&soTimeout=" + millis)
+                    .to(targets[i] + "?httpMethod=POST&throwExceptionOnFailure=false")
                 .doCatch(Exception.class)
                     .setHeader(Exchange.HTTP_RESPONSE_CODE, constant(null))
                 .end()
