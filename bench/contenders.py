@@ -1,4 +1,5 @@
-"""How each contender is started: the naive loop, the Quix app, the dispatcher with N workers."""
+"""How each contender is started: the naive loop, the Quix app, the Camel route, the dispatcher
+with N workers."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ import yaml
 from bench.receiver import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+CAMEL_JAR = ROOT / "bench" / "camel" / "target" / "camel-peer.jar"  # built by bench/install.sh
+CAMEL_HEAP = "-Xmx512m"
 RETRY_TIERS = ["10m", "1h"]  # far enough that no retry comes back during a run
 
 
 @dataclass(frozen=True, slots=True)
 class Contender:
-    """One way of delivering the events: `kind` is naive, quix or dispatcher."""
+    """One way of delivering the events: `kind` is naive, quix, camel or dispatcher."""
 
     name: str
     kind: str
@@ -27,8 +30,14 @@ class Contender:
 
     @property
     def key(self) -> str:
-        """naive, quix, dispatcher1, dispatcher2: as `--contenders` names them."""
+        """naive, quix, camel, dispatcher1, dispatcher2: as `--contenders` names them."""
         return f"dispatcher{self.workers}" if self.kind == "dispatcher" else self.kind
+
+    def members(self, partitions: int) -> int:
+        """Consumer-group members it runs: Camel runs one consumer per partition."""
+        if self.kind == "camel":
+            return partitions
+        return self.workers if self.kind == "dispatcher" else 1
 
     def measured_hook(self, scenario_hook: str) -> str:
         """The hook id in the result records that count (the alternatives write their own)."""
@@ -37,6 +46,7 @@ class Contender:
 
 NAIVE = Contender("naive loop", "naive")
 QUIX = Contender("Quix Streams", "quix")
+CAMEL = Contender("Apache Camel", "camel")
 DISPATCHER_1 = Contender("dispatcher --workers 1", "dispatcher", 1)
 DISPATCHER_2 = Contender("dispatcher --workers 2", "dispatcher", 2)
 
@@ -58,6 +68,7 @@ def start(
     hooks: list[dict[str, Any]],
     url: str,
     timeout: float,
+    partitions: int,
     **settings: Any,
 ) -> tuple[subprocess.Popen[bytes], int | None]:
     """Starts `contender` as a subprocess; returns it and its metrics port (dispatcher only)."""
@@ -76,6 +87,20 @@ def start(
             str(config),
             "--workers",
             str(contender.workers),
+        ]
+    elif contender.kind == "camel":
+        command = [
+            "java",
+            CAMEL_HEAP,
+            "-jar",
+            str(CAMEL_JAR),
+            launch.bootstrap,
+            launch.topic,
+            launch.group,
+            launch.results,
+            url,
+            str(timeout),
+            str(partitions),
         ]
     else:
         module = "bench.naive" if contender.kind == "naive" else "bench.quixapp"

@@ -19,7 +19,7 @@ from typing import Any
 
 from bench import report
 from bench.ceiling import wrk
-from bench.contenders import DISPATCHER_1, DISPATCHER_2, NAIVE, QUIX, Contender
+from bench.contenders import CAMEL, DISPATCHER_1, DISPATCHER_2, NAIVE, QUIX, Contender
 from bench.kafka import Events
 from bench.receiver import ECHO_MODULE, HangingServer, Nginx
 from bench.scenarios import Bench, Scenario, rss_in_flight
@@ -64,8 +64,8 @@ def scenarios(
         warmup=n(1000, 100),
         count=n(20_000, 1000),
         latency=frozenset(),
-        counts={"naive": 20, "quix": 20},
-        warmups={"naive": 5, "quix": 5},
+        counts={"naive": 20, "quix": 20, "camel": 20},
+        warmups={"naive": 5, "quix": 5, "camel": 5},
     )
     hanging_hook = hook("b", hanging.url("/hook"), concurrency=50, timeout="1s")
     s3 = Scenario(
@@ -79,8 +79,8 @@ def scenarios(
         warmup=n(1000, 50),
         count=n(20_000, 500),
         latency=frozenset({"dispatcher"}),
-        counts={"naive": 5, "quix": 5},
-        warmups={"naive": 2, "quix": 2},
+        counts={"naive": 5, "quix": 5, "camel": 5},
+        warmups={"naive": 2, "quix": 2, "camel": 2},
     )
     encrypted = {
         **fast,
@@ -98,9 +98,9 @@ def scenarios(
         count=n(20_000, 500),
     )
     return [
-        (s1, [NAIVE, QUIX, DISPATCHER_1, DISPATCHER_2]),
-        (s2, [NAIVE, QUIX, DISPATCHER_1]),
-        (s3, [NAIVE, QUIX, DISPATCHER_1, DISPATCHER_2]),
+        (s1, [NAIVE, QUIX, CAMEL, DISPATCHER_1, DISPATCHER_2]),
+        (s2, [NAIVE, QUIX, CAMEL, DISPATCHER_1]),
+        (s3, [NAIVE, QUIX, CAMEL, DISPATCHER_1, DISPATCHER_2]),
         (s4, [DISPATCHER_1, DISPATCHER_2]),
     ]
 
@@ -130,7 +130,15 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     packages = {}
-    for name in ("dugaa-dispatcher", "httpx", "aiohttp", "confluent-kafka", "quixstreams"):
+    for name in (
+        "dugaa-dispatcher",
+        "aiohttp",
+        "uvloop",
+        "orjson",
+        "httpx",
+        "confluent-kafka",
+        "quixstreams",
+    ):
         try:
             packages[name] = version(name)
         except Exception:
@@ -172,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--contenders",
         default="",
-        help="comma-separated contenders to run: naive,quix,dispatcher1,dispatcher2 (default: all)",
+        help="comma-separated contenders to run: naive,quix,camel,dispatcher1,dispatcher2"
+        " (default: all)",
     )
     parser.add_argument(
         "--profile",

@@ -44,7 +44,7 @@ class Scenario:
     timeout: float
     warmup: int
     count: int
-    latency: frozenset[str] = frozenset({"naive", "quix", "dispatcher"})  # kinds to pace
+    latency: frozenset[str] = frozenset({"naive", "quix", "camel", "dispatcher"})  # kinds to pace
     counts: dict[str, int] = field(default_factory=dict)  # per contender kind
     warmups: dict[str, int] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)  # dispatcher service settings
@@ -91,6 +91,7 @@ def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any
         list(scenario.hooks),
         scenario.url,
         scenario.timeout,
+        scenario.partitions,
         **scenario.settings,
     )
     count = scenario.counts.get(contender.kind, scenario.count)
@@ -109,7 +110,10 @@ def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any
     try:
         # every member joined and holds its partitions: no rebalance during the measurement
         wait_until(
-            lambda: _alive(process) and group.settled(contender.workers, scenario.partitions),
+            lambda: (
+                _alive(process)
+                and group.settled(contender.members(scenario.partitions), scenario.partitions)
+            ),
             START_TIMEOUT,
             f"{launch.group} to settle",
             step=0.25,
@@ -278,7 +282,13 @@ def rss_in_flight(
         bench.bootstrap, {launch.topic: scenario.partitions, launch.results: RESULT_PARTITIONS}
     )
     process, port = start(
-        contender, launch, list(scenario.hooks), scenario.url, scenario.timeout, **scenario.settings
+        contender,
+        launch,
+        list(scenario.hooks),
+        scenario.url,
+        scenario.timeout,
+        scenario.partitions,
+        **scenario.settings,
     )
     metrics = f"http://127.0.0.1:{port}"
     out: dict[str, Any] = {

@@ -92,3 +92,47 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self._hooks: dict[str, HookMetrics] = {}
+
+    def hook(self, hook_id: str) -> HookMetrics:
+        """One hook's delivery metrics, their labels looked up once (`labels()` costs a lock,
+        a tuple and a dict look-up on every call; a delivery makes six)."""
+        found = self._hooks.get(hook_id)
+        if found is None:
+            found = self._hooks[hook_id] = HookMetrics(self, hook_id)
+        return found
+
+
+class HookMetrics:
+    """The children of one hook's labelled delivery metrics."""
+
+    __slots__ = (
+        "_attempts",
+        "_by_result",
+        "_by_result_hook",
+        "circuit_open",
+        "duration",
+        "event_to_delivery",
+        "inflight",
+        "outcomes",
+    )
+
+    def __init__(self, metrics: Metrics, hook_id: str) -> None:
+        self.inflight = metrics.inflight.labels(hook_id)
+        self.circuit_open = metrics.circuit_open.labels(hook_id)
+        self.duration = metrics.duration.labels(hook_id)
+        self.event_to_delivery = metrics.event_to_delivery.labels(hook_id)
+        self.outcomes = {
+            outcome: metrics.deliveries.labels(hook_id, outcome)
+            for outcome in ("delivered", "dead_lettered")
+        }
+        self._attempts = metrics.attempts.labels
+        self._by_result: dict[str, Counter] = {}
+        self._by_result_hook = hook_id
+
+    def attempts(self, result: str) -> Counter:
+        """`dispatcher_delivery_attempts_total{hook, result}`."""
+        child = self._by_result.get(result)
+        if child is None:
+            child = self._by_result[result] = self._attempts(self._by_result_hook, result)
+        return child

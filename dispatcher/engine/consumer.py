@@ -80,6 +80,7 @@ class ConsumerLoop:
         self.fatal: str | None = None  # a fatal client error that stopped this worker
         self.fetching = True
         self.ready = threading.Event()
+        self._consumed_by_topic: dict[str, Any] = {}
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class ConsumerLoop:
             record = Record.from_message(message)
             tier = self.tiers.get(record.topic)
             if tier is None:
-                self.metrics.events_consumed.labels(record.topic).inc()
+                self._consumed(record.topic).inc()
                 intake = take_event(record, hooks, self.decode)
             else:
                 intake = take_retry(record, tier, hooks, self.decode, now)
@@ -164,6 +165,13 @@ class ConsumerLoop:
             batch.extend(intake.pairs)
         if batch:
             self.submit(batch)
+
+    def _consumed(self, topic: str) -> Any:
+        """`dispatcher_events_consumed_total{topic}`, its label looked up once per topic."""
+        counter = self._consumed_by_topic.get(topic)
+        if counter is None:
+            counter = self._consumed_by_topic[topic] = self.metrics.events_consumed.labels(topic)
+        return counter
 
     def finish(self, pair: Pair) -> Callable[[], None]:
         """The completion callback of `pair` (runs on this thread, from a producer ack)."""

@@ -45,35 +45,37 @@ class Deliverer:
             return self._end(
                 pair, Verdict.failure(exc.kind, str(exc), retryable=False), attempts, first, None
             )
-        policy = RetryPolicy(
-            hook.retry, self.local_retries + 1, self.tiers, use_tiers=hook.ordering != "key"
-        )
+        use_tiers = hook.ordering != "key"
+        policy: RetryPolicy | None = None  # made at the first failure: most pairs never fail
         local = 0
+        metrics = self.metrics.hook(hook.id)
         while True:
-            self.metrics.inflight.labels(hook.id).inc()
+            metrics.inflight.inc()
             try:
                 attempt = await client.send(request, wanted)
             finally:
-                self.metrics.inflight.labels(hook.id).dec()
-            self.metrics.circuit_open.labels(hook.id).set(client.breaker.state != "closed")
+                metrics.inflight.dec()
+            metrics.circuit_open.set(client.breaker.state != "closed")
             if not attempt.sent:  # the breaker is open: no attempt was made
                 if self.clock() - first >= hook.retry.max_age:
                     return self._end(pair, _expired(attempt.verdict), attempts, first, None)
-                if policy.use_tiers and self.tiers:
+                if use_tiers and self.tiers:
                     tier = min(pair.tier + 1, len(self.tiers) - 1)
                     return self._handoff(pair, tier, attempts, first, attempt.verdict)
                 await asyncio.sleep(client.breaker.settings.open_for / 3)  # ordered: hold the key
                 continue
             attempts += 1
             local += 1
-            self.metrics.attempts.labels(hook.id, attempt.result_label).inc()
-            self.metrics.duration.labels(hook.id).observe(attempt.seconds)
+            metrics.attempts(attempt.result_label).inc()
+            metrics.duration.observe(attempt.seconds)
             verdict = attempt.verdict
             if verdict.ok:
-                self.metrics.event_to_delivery.labels(hook.id).observe(
-                    max(self.clock() - _entered_at(pair, first), 0.0)
-                )
+                metrics.event_to_delivery.observe(max(self.clock() - _entered_at(pair, first), 0.0))
                 return self._end(pair, verdict, attempts, first, attempt.seconds)
+            if policy is None:
+                policy = RetryPolicy(
+                    hook.retry, self.local_retries + 1, self.tiers, use_tiers=use_tiers
+                )
             step = policy.next_step(
                 verdict,
                 attempts=attempts,

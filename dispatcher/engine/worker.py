@@ -18,6 +18,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.lag import record_lag
+from dispatcher.engine.loop import run as run_loop
 from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.status import StatusServer
 from dispatcher.errors import KafkaUnavailable
@@ -77,7 +78,7 @@ class Worker:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     def run(self, *, install_signals: bool = True) -> None:
-        asyncio.run(self._main(install_signals))
+        run_loop(self._main(install_signals))
         # The Kafka clients sit in reference cycles (callbacks naming their loop): collect them
         # now, or a stopped worker's librdkafka threads go on talking to the cluster.
         gc.collect()

@@ -8,7 +8,7 @@ import httpx
 
 from dispatcher.config.settings import Settings
 from dispatcher.http.sender import HookClient
-from dispatcher.http.transport import build_transport
+from dispatcher.http.transport import GuardedTransport, build_transport
 from dispatcher.model.hook import Hook
 from dispatcher.security.auth import TOKEN_TIMEOUT, build_auth
 from dispatcher.security.guard import GuardPolicy
@@ -27,7 +27,9 @@ class ClientPool:
 
     def client_for(self, hook: Hook) -> HookClient:
         client = self._clients.get(hook.id)
-        if client is not None and client.hook == hook:
+        # the same definition is the same object until the hooks change: `is` spares comparing
+        # every field of a hook on every delivery
+        if client is not None and (client.hook is hook or client.hook == hook):
             return client
         if client is not None:
             self._retired.append(client)
@@ -52,7 +54,7 @@ class ClientPool:
             allow_cidrs=self.settings.allow_cidrs,
         )
 
-    def _transport(self, hook: Hook, connections: int | None = None) -> httpx.AsyncBaseTransport:
+    def _transport(self, hook: Hook, connections: int | None = None) -> GuardedTransport:
         if not hook.tls.verify:
             log.warning("hook %s: TLS certificate verification is OFF (tls.verify: false)", hook.id)
         size = connections or max(hook.concurrency, 1)
@@ -61,6 +63,7 @@ class ClientPool:
             ssl_context=ssl_context_for(hook),
             max_connections=size,
             keepalive=size,
+            timeout=hook.timeout,
         )
 
     def _auth(self, hook: Hook) -> httpx.Auth | None:

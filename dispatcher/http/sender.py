@@ -9,14 +9,16 @@ from dataclasses import dataclass
 
 import httpx
 
-from dispatcher.errors import DeliveryError, RetryableError, Withdrawn
-from dispatcher.http.inflate import Inflater
+from dispatcher.errors import AuthError, DeliveryError, RetryableError, Withdrawn
+from dispatcher.http.exchange import Exchange, HttpxExchange, Response, Undecodable
 from dispatcher.http.limits import CircuitBreaker, TokenBucket
+from dispatcher.http.transport import GuardedTransport
 from dispatcher.model.hook import Hook
+from dispatcher.model.request import Request
 from dispatcher.pipeline.judge import Verdict, judge
+from dispatcher.security.auth import Credentials, OAuth2ClientCredentials
 
 BREAKER_OPEN = Verdict.failure("network", "circuit breaker open", retryable=True)
-TransportFactory = Callable[[Hook], httpx.AsyncBaseTransport]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,26 +43,31 @@ class Attempt:
 
 
 class HookClient:
-    """Sends requests for one hook within its concurrency, rate limit and circuit breaker."""
+    """Sends requests for one hook within its concurrency, rate limit and circuit breaker.
+
+    `transport` is the hook's guarded transport (its `exchange` is the lean path, aiohttp with
+    no httpx objects per request) or any other httpx transport, such as a test's mock.
+    """
 
     def __init__(
         self, hook: Hook, transport: httpx.AsyncBaseTransport, auth: httpx.Auth | None = None
     ) -> None:
         self.hook = hook
         self.auth = auth
-        self.client = _Client(
-            transport=transport,
-            follow_redirects=False,
-            timeout=httpx.Timeout(hook.timeout),
-            trust_env=False,
+        self._wire: Exchange = (
+            transport
+            if isinstance(transport, GuardedTransport)
+            else HttpxExchange(transport, hook.timeout)
+        )
+        self._cap = hook.response.max_bytes + 1  # one byte past the cap: a larger body shows
+        self._timeout_verdict = Verdict.failure(
+            "timeout", f"no complete answer within {hook.timeout:g}s", retryable=True
         )
         self.slots = asyncio.Semaphore(hook.concurrency)
         self.bucket = TokenBucket(hook.rate_limit) if hook.rate_limit else None
         self.breaker = CircuitBreaker()
 
-    async def send(
-        self, request: httpx.Request, wanted: Callable[[], bool] = lambda: True
-    ) -> Attempt:
+    async def send(self, request: Request, wanted: Callable[[], bool] = lambda: True) -> Attempt:
         """One attempt within the hook's limits; the whole exchange bounded by its timeout.
 
         `wanted()` is asked once a slot is free: False (the pair's partition is leaving this
@@ -81,34 +88,18 @@ class HookClient:
         self.breaker.record(verdict.ok or not verdict.retryable)
         return Attempt(verdict, seconds)
 
-    async def _exchange(self, request: httpx.Request) -> Verdict:
+    async def _exchange(self, request: Request) -> Verdict:
         try:
             async with asyncio.timeout(self.hook.timeout):
-                response = await self.client.send(request, auth=self.auth, stream=True)
-                try:
-                    # one byte past the cap, so a larger body is known to be larger
-                    body = await _read_capped(response, self.hook.response.max_bytes + 1)
-                except httpx.DecodingError as exc:
-                    return Verdict.failure(
-                        "response_invalid",
-                        f"HTTP {response.status_code}: {_describe(exc)}",
-                        retryable=True,
-                        status=response.status_code,
-                    )
-                finally:
-                    await response.aclose()
-        except TimeoutError:
+                response = await self._authorized(request)
+        except (TimeoutError, httpx.TimeoutException):
+            return self._timeout_verdict
+        except Undecodable as exc:
             return Verdict.failure(
-                "timeout", f"no complete answer within {self.hook.timeout:g}s", retryable=True
-            )
-        except httpx.TimeoutException:
-            return Verdict.failure(
-                "timeout", f"no complete answer within {self.hook.timeout:g}s", retryable=True
+                "response_invalid", f"HTTP {exc.status}: {exc}", retryable=True, status=exc.status
             )
         except DeliveryError as exc:
             return Verdict.failure(exc.kind, str(exc), retryable=_retryable(exc))
-        except httpx.TransportError as exc:
-            return Verdict.failure("network", _describe(exc), retryable=True)
         except httpx.HTTPError as exc:
             return Verdict.failure("network", _describe(exc), retryable=True)
         except ValueError as exc:
@@ -118,50 +109,29 @@ class HookClient:
                 "auth", f"request refused before sending: {_describe(exc)}", retryable=False
             )
         return judge(
-            self.hook.response, response.status_code, response.headers, body, now=time.time()
+            self.hook.response, response.status, response.headers, response.body, now=time.time()
         )
 
+    async def _authorized(self, request: Request) -> Response:
+        """The exchange with the hook's credentials; on OAuth2, a 401 fetches one fresh token."""
+        auth = self.auth
+        if auth is None:
+            return await self._wire.exchange(request, self._cap)
+        if isinstance(auth, Credentials):
+            return await self._wire.exchange(auth.apply(request), self._cap)
+        if isinstance(auth, OAuth2ClientCredentials):
+            for _ in (1, 2):
+                token = await auth.current()
+                bearer = ("authorization", f"Bearer {token.value.reveal()}")
+                response = await self._wire.exchange(request.with_headers(bearer), self._cap)
+                if response.status != 401:
+                    return response
+                auth.refused(token)
+            raise AuthError("the API refused a freshly fetched token (401)", status=401)
+        raise TypeError(f"unsupported credentials: {type(auth).__name__}")
+
     async def aclose(self) -> None:
-        await self.client.aclose()
-
-
-class _NoCookies(httpx.Cookies):
-    """A cookie jar that keeps nothing."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-
-_NO_COOKIES = _NoCookies()
-
-
-class _Client(httpx.AsyncClient):
-    """httpx's client without a cookie jar. Each request is built whole and never carries the
-    client's cookies, yet httpx read every response for Set-Cookie: ~7% of a delivery's CPU."""
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return _NO_COOKIES
-
-    @cookies.setter
-    def cookies(self, cookies: object) -> None:
-        return None
-
-
-async def _read_capped(response: httpx.Response, cap: int) -> bytes:
-    """At most `cap` bytes of the decoded body; the rest is never read, nor inflated."""
-    if response.is_stream_consumed:  # read in full already (a mock transport's answer)
-        return response.content[:cap]
-    inflater = Inflater(response.headers.get("content-encoding", ""))
-    chunks: list[bytes] = []
-    size = 0
-    async for raw in response.aiter_raw():
-        chunk = inflater.feed(raw, cap - size)
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= cap or inflater.finished:
-            break
-    return b"".join(chunks)
+        await self._wire.aclose()
 
 
 def _retryable(exc: DeliveryError) -> bool:

@@ -24,7 +24,7 @@ def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str
         "partition.assignment.strategy": "cooperative-sticky",
         "enable.auto.offset.store": False,
         "enable.auto.commit": True,
-        "auto.commit.interval.ms": 1000,
+        "auto.commit.interval.ms": 250,
         "auto.offset.reset": "earliest",
         "statistics.interval.ms": 5000,
         "queued.max.messages.kbytes": 16384,

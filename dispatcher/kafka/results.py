@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+import orjson
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from dispatcher.config.settings import Settings
@@ -47,7 +48,12 @@ class JsonResultSerializer:
         fields = result_fields(result)
         for name in TIME_FIELDS:
             fields[name] = iso(fields[name])
-        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        try:
+            return orjson.dumps(fields, default=str)
+        except TypeError:  # an integer past 64 bits in a captured value
+            return json.dumps(
+                fields, separators=(",", ":"), ensure_ascii=False, default=str
+            ).encode()
 
 
 @dataclass(frozen=True, slots=True)

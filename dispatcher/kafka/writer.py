@@ -92,7 +92,7 @@ class OutcomeWriter:
             tier = self.topics.retry_topic(result.tier).rsplit(".", 1)[-1]
             self.metrics.retries_scheduled.labels(result.pair.hook.id, tier).inc()
             return
-        self.metrics.deliveries.labels(result.hook_id, result.outcome).inc()
+        self.metrics.hook(result.hook_id).outcomes[result.outcome].inc()
         if result.outcome == "dead_lettered":
             self.metrics.dead_letters.labels(result.hook_id, result.error_kind or "unknown").inc()
 

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError, DecodeError, DeliveryError
 from dispatcher.hooks.masking import api_key_names, mask_header, mask_url
@@ -20,9 +18,10 @@ from dispatcher.http.pool import ClientPool
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import idempotency_key
+from dispatcher.model.request import Request
 from dispatcher.pipeline.filter import exclusions
 from dispatcher.pipeline.request import build_request
-from dispatcher.security.auth import build_auth
+from dispatcher.security.auth import Credentials, build_auth
 
 CREDENTIALS_NOTE = "credentials and signatures are added when sending, and never shown"
 OAUTH2_NOTE = "authorization: Bearer *** comes from the token endpoint when sending"
@@ -82,7 +81,7 @@ class Trial:
     """A hook tried on an event: the request (None when it cannot be rendered) and how it shows,
     or the render failure."""
 
-    request: httpx.Request | None
+    request: Request | None
     shown: ShownRequest | None
     failure: DeliveryError | None = None
     excluded: tuple[str, ...] = ()  # why the event is not for the hook (tenant, filter)
@@ -107,24 +106,22 @@ def prepare(hook: Hook, event: Event) -> Trial:
     return Trial(request, show_request(_with_credentials(request, hook), hook), None, excluded)
 
 
-def show_request(request: httpx.Request, hook: Hook) -> ShownRequest:
+def show_request(request: Request, hook: Hook) -> ShownRequest:
     """`request` masked: the hook's api key, credential-like headers and query values."""
     key_headers, key_params = api_key_names(hook)
     headers = tuple(
-        (name, mask_header(name, value, key_headers))
-        for name, value in request.headers.multi_items()
-        if name.lower() != "content-length"
+        (name.lower(), mask_header(name, value, key_headers)) for name, value in request.headers
     )
-    url = mask_url(str(request.url), key_params)
+    url = mask_url(request.url, key_params)
     return ShownRequest(request.method, url, headers, request.content, hook.auth.type)
 
 
-def send(settings: Settings, hook: Hook, request: httpx.Request) -> TrialVerdict:
+def send(settings: Settings, hook: Hook, request: Request) -> TrialVerdict:
     """Send `request` once with the hook's client (guard, TLS, credentials); the verdict."""
     return asyncio.run(_send(settings, hook, request))
 
 
-async def _send(settings: Settings, hook: Hook, request: httpx.Request) -> TrialVerdict:
+async def _send(settings: Settings, hook: Hook, request: Request) -> TrialVerdict:
     pool = ClientPool(settings)
     try:
         attempt = await pool.client_for(hook).send(request)
@@ -142,17 +139,9 @@ async def _send(settings: Settings, hook: Hook, request: httpx.Request) -> Trial
     )
 
 
-def _with_credentials(request: httpx.Request, hook: Hook) -> httpx.Request:
-    """The request with synchronous credentials applied, so their headers show (masked);
-    OAuth2's token comes from its endpoint when sending, and is only noted."""
+def _with_credentials(request: Request, hook: Hook) -> Request:
+    """The request with its hook's credentials applied, so their headers show (masked); the
+    one sent is signed again, at its own time. OAuth2's token comes from its endpoint when
+    sending, and is only noted."""
     auth = build_auth(hook.auth)
-    if auth is None or hook.auth.type == "oauth2_client_credentials":
-        return request
-    return next(auth.sync_auth_flow(_copy(request)))
-
-
-def _copy(request: httpx.Request) -> httpx.Request:
-    """A copy to sign for showing: the one sent is signed again, at its own time."""
-    return httpx.Request(
-        request.method, request.url, headers=request.headers, content=request.content
-    )
+    return auth.apply(request) if isinstance(auth, Credentials) else request

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from dispatcher.errors import DecodeError
 from dispatcher.model.event import Event, Record
 
 MAX_DEPTH = 64
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 
 AvroDecoder = Callable[[Record], Event]
 
@@ -57,26 +61,41 @@ def _decode_data(value: bytes | None, content_type: str) -> Any:
 
 
 def _parse_json(value: bytes) -> Any:
+    # orjson reads integers past 64 bits as floats (losing digits) and refuses lone surrogates
+    # and NaN: documents with a number of 19 digits or more, or that orjson refuses, are read
+    # by the standard library, exactly
+    if _LONG_NUMBER.search(value) is not None:
+        return check_depth(_parse_json_fully(value))
     try:
-        document = json.loads(value)
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        document = _parse_json_fully(value)
+    return check_depth(document)
+
+
+def _parse_json_fully(value: bytes) -> Any:
+    try:
+        return json.loads(value)
     except (UnicodeDecodeError, ValueError) as exc:
         raise DecodeError(f"value is not valid JSON: {exc}") from None
     except RecursionError:
         raise DecodeError("value nests too deeply") from None
-    return check_depth(document)
 
 
 def check_depth(document: Any, what: str = "value") -> Any:
-    """`document`, once it is known to nest no deeper than `MAX_DEPTH` (else `DecodeError`)."""
-    stack = [(document, 0)]
+    """`document`, once it is known to nest no deeper than `MAX_DEPTH` (else `DecodeError`).
+
+    The root is at depth 0 and each value one deeper than its container; only containers are
+    visited (a container at `MAX_DEPTH` with anything in it holds a value too deep).
+    """
+    stack = [(document, 0)] if isinstance(document, dict | list) else []
     while stack:
         node, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        if depth > MAX_DEPTH or (depth == MAX_DEPTH and node):
             raise DecodeError(f"{what} nests deeper than {MAX_DEPTH} levels")
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return document
 
 

@@ -1,7 +1,11 @@
-"""Credentials and signatures as `httpx.Auth` objects, so sending code never handles a secret.
+"""Credentials and signatures: small objects that add to a request, so sending code never
+handles a secret.
 
 `build_auth` turns a hook's `AuthSpec` into one of these (or None for `none` and `mtls`; the
-client certificate lives in the SSL context, see `dispatcher.security.tls`).
+client certificate lives in the SSL context, see `dispatcher.security.tls`). Each adds to the
+plain `Request` of the delivery path (`apply`) and, being an `httpx.Auth`, to an httpx request
+(the CLI, the token client, tests) through the same code. OAuth2 tokens come from their endpoint
+(`OAuth2ClientCredentials.current`), one fetch at a time.
 """
 
 from __future__ import annotations
@@ -20,37 +24,58 @@ import httpx
 from dispatcher.config.secrets import Secret, resolve
 from dispatcher.errors import AuthError, ConfigError
 from dispatcher.model.hook import AuthSpec
-from dispatcher.security.signing import check_secret, sign
+from dispatcher.model.request import Header, Request
+from dispatcher.security.signing import check_secret, secret_key, sign_with_keys
 
 TOKEN_LEEWAY = 30.0  # seconds before expiry at which a cached token counts as expired
 TOKEN_TIMEOUT = 10.0
 
 
-class BasicAuth(httpx.Auth):
+class Credentials(httpx.Auth):
+    """Credentials that add headers to a request, the same for every request of a hook."""
+
+    requires_request_body = True
+
+    def headers(self, request: Request) -> tuple[Header, ...]:
+        """The headers to set on `request`."""
+        raise NotImplementedError
+
+    def apply(self, request: Request) -> Request:
+        """`request` with these credentials."""
+        return request.with_headers(*self.headers(request))
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        plain = Request(
+            request.method, str(request.url), tuple(request.headers.items()), request.content
+        )
+        for name, value in self.headers(plain):
+            request.headers[name] = value
+        yield request
+
+
+class BasicAuth(Credentials):
     """HTTP Basic credentials (RFC 7617)."""
 
     def __init__(self, username: str, password: Secret) -> None:
         self._username = username
         self._password = password
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def headers(self, request: Request) -> tuple[Header, ...]:
         pair = f"{self._username}:{self._password.reveal()}".encode()
-        request.headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
-        yield request
+        return (("authorization", f"Basic {base64.b64encode(pair).decode()}"),)
 
 
-class BearerAuth(httpx.Auth):
+class BearerAuth(Credentials):
     """A static bearer token (RFC 6750)."""
 
     def __init__(self, token: Secret) -> None:
         self._token = token
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
-        yield request
+    def headers(self, request: Request) -> tuple[Header, ...]:
+        return (("authorization", f"Bearer {self._token.reveal()}"),)
 
 
-class ApiKeyAuth(httpx.Auth):
+class ApiKeyAuth(Credentials):
     """An API key sent as a header or as a query parameter."""
 
     def __init__(self, name: str, value: Secret, *, where: str = "header") -> None:
@@ -58,33 +83,45 @@ class ApiKeyAuth(httpx.Auth):
             raise ConfigError(f"auth.in: must be header or query, not {where!r}")
         self._name, self._value, self._where = name, value, where
 
+    def headers(self, request: Request) -> tuple[Header, ...]:
+        return ((self._name, self._value.reveal()),) if self._where == "header" else ()
+
+    def apply(self, request: Request) -> Request:
+        if self._where == "header":
+            return super().apply(request)
+        return request.with_url(self._with_key(httpx.URL(request.url)))
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if self._where == "header":
-            request.headers[self._name] = self._value.reveal()
-        else:
-            request.url = request.url.copy_merge_params({self._name: self._value.reveal()})
+            yield from super().auth_flow(request)
+            return
+        request.url = httpx.URL(self._with_key(request.url))
         yield request
 
+    def _with_key(self, url: httpx.URL) -> str:
+        return str(url.copy_merge_params({self._name: self._value.reveal()}))
 
-class StandardWebhooksAuth(httpx.Auth):
-    """Signs the exact body sent, per Standard Webhooks; the sender sets `webhook-id`."""
 
-    requires_request_body = True
+class StandardWebhooksAuth(Credentials):
+    """Signs the exact body sent, per Standard Webhooks; the sender sets `webhook-id`.
+    The secrets are decoded once, here, not per request."""
 
     def __init__(self, secrets: Sequence[Secret], *, clock: Callable[[], float] = time.time):
-        self._secrets = tuple(secrets)
+        self._keys = tuple(secret_key(s) for s in secrets)
         self._clock = clock
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        msg_id = request.headers.get("webhook-id")
+    def headers(self, request: Request) -> tuple[Header, ...]:
+        msg_id = request.header("webhook-id")
         if not msg_id:
             raise AuthError("hmac signing needs the webhook-id header on the request")
         timestamp = int(self._clock())
-        request.headers["webhook-timestamp"] = str(timestamp)
-        request.headers["webhook-signature"] = sign(
-            self._secrets, msg_id, timestamp, request.content
-        )
-        yield request
+        signature = sign_with_keys(self._keys, msg_id, timestamp, request.content)
+        return (("webhook-timestamp", str(timestamp)), ("webhook-signature", signature))
+
+    def apply(self, request: Request) -> Request:
+        # the two headers are the sender's alone: appended, not looked for among the others
+        headers = request.headers + self.headers(request)
+        return Request(request.method, request.url, headers, request.content)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +196,25 @@ class OAuth2ClientCredentials(httpx.Auth):
             if self._token is token:  # others may already have replaced it
                 self._token = None
             token = None
+
+    async def current(self) -> Token:
+        """A valid token: the cached one, else one from the token client (one fetch at a time)."""
+        token = self._valid()
+        if token is not None:
+            return token
+        if self._client is None:
+            raise RuntimeError("fetching a token needs the token client")
+        async with self._lock:
+            token = self._valid()
+            if token is None:
+                token = self._accept(await self._fetch(self._client))
+                self._token = token
+        return token
+
+    def refused(self, token: Token) -> None:
+        """The API answered 401 to `token`: the next request fetches a fresh one."""
+        if self._token is token:  # others may already have replaced it
+            self._token = None
 
     def token_request(self) -> httpx.Request:
         """The token request: form body, client authenticated by HTTP Basic (RFC 6749 2.3.1)."""

@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
+
 TYPES = ("string", "integer", "decimal", "boolean", "datetime")
 DATETIME_SPECIAL = ("iso8601", "epoch", "epoch_ms")
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
@@ -176,12 +178,10 @@ def json_text(value: Any) -> str:
 
 
 def _json_string(text: str) -> str:
-    written = json.dumps(text, ensure_ascii=False)
     try:
-        written.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate from a `\\ud800` escape: keep it escaped
+        return orjson.dumps(text).decode()
+    except TypeError:  # a lone surrogate from a `\\ud800` escape: keep it escaped
         return json.dumps(text)
-    return written
 
 
 def _show(value: Any) -> str:

@@ -91,8 +91,9 @@ def render_headers(
     return out
 
 
-def request_target(hook: Hook, event: Event) -> tuple[str, list[tuple[str, str]]]:
-    """The URL and headers `hook` sends `event` with (its own when they hold no placeholder)."""
+def request_target(hook: Hook, event: Event) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The URL and headers `hook` sends `event` with: the hook's own objects, unchanged, when
+    they hold no placeholder (so callers may cache what they build from them)."""
     attributes: dict[str, Any] | None = None
     url = hook.url
     try:
@@ -103,8 +104,8 @@ def request_target(hook: Hook, event: Event) -> tuple[str, list[tuple[str, str]]
         attributes = event.attributes()
         url = render_url(url, attributes)
     if not any("{" in value or "}" in value for _, value in hook.headers):
-        return url, list(hook.headers)
-    return url, render_headers(hook.headers, attributes or event.attributes())
+        return url, hook.headers
+    return url, tuple(render_headers(hook.headers, attributes or event.attributes()))
 
 
 def _fill(

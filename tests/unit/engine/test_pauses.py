@@ -38,17 +38,17 @@ def finish(tracker: OffsetTracker, key: tuple[str, int], offsets: range) -> None
     tracker.advance()
 
 
-def test_a_full_window_pauses_its_partition_until_it_is_half_empty() -> None:
+def test_a_full_window_pauses_its_partition_until_a_quarter_of_it_is_free() -> None:
     consumer, tracker = Consumer(), OffsetTracker()
-    pauses = Pauses(consumer, per_partition=10, total=1000)
-    taken(tracker, A, range(10))
+    pauses = Pauses(consumer, per_partition=20, total=1000)
+    taken(tracker, A, range(20))
     taken(tracker, B, range(3))
     pauses.adjust([A, B], tracker, now=0)
     assert consumer.paused == {A}
-    finish(tracker, A, range(4))  # 6 left: not below half
+    finish(tracker, A, range(5))  # 15 left: not below three quarters
     pauses.adjust([A, B], tracker, now=0)
     assert consumer.paused == {A}
-    finish(tracker, A, range(4, 6))  # 4 left
+    finish(tracker, A, range(5, 6))  # 14 left
     pauses.adjust([A, B], tracker, now=0)
     assert consumer.paused == set()
 

@@ -16,6 +16,7 @@ from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Outcome, Source
 from dispatcher.model.pair import Pair
+from dispatcher.model.request import Request
 from dispatcher.pipeline.judge import Verdict
 
 
@@ -81,8 +82,8 @@ def test_release_withdraws_the_pairs_not_started_and_waits_for_those_sending() -
             self.release = asyncio.Event()
             self.sent: list[str] = []
 
-        async def _exchange(self, request: httpx.Request) -> Verdict:
-            self.sent.append(request.headers["webhook-id"])
+        async def _exchange(self, request: Request) -> Verdict:
+            self.sent.append(request.header("webhook-id") or "")
             await self.release.wait()
             return Verdict(ok=True, status=200)
 

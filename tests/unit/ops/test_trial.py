@@ -34,10 +34,10 @@ def test_the_shown_request_is_the_rendered_one_with_credentials_masked() -> None
     assert headers["authorization"] == "Basic ***"
     assert headers["x-session"] == "***"
     assert headers["x-tenant"] == "acme"
-    assert headers["webhook-id"] == tried.request.headers["webhook-id"]
+    assert headers["webhook-id"] == tried.request.header("webhook-id")
     assert tried.shown.body == tried.request.content
     # the request to send is not the signed copy that was shown
-    assert "authorization" not in tried.request.headers
+    assert tried.request.header("authorization") is None
 
 
 def test_an_api_key_is_masked_in_the_query_and_in_a_header_whatever_its_name() -> None:
