@@ -1,11 +1,12 @@
-# Everything the project needs is installed from here: the venv, the Kafka jars, helm and promtool.
+# Everything the project needs is installed from here: the venv, the Kafka jars, helm, promtool
+# and Debian's Chromium for the console's browser tests.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 KAFKA  := deploy/kafka-dev/kafka.sh
 TOOLS  := deploy/tools/install.sh
 
-.PHONY: install kafka tools test check format demo bench clean
+.PHONY: install kafka tools browser test check format demo bench clean
 
 install: $(BIN)/.installed
 
@@ -21,7 +22,12 @@ kafka:
 tools:
 	bash $(TOOLS)
 
-test: install kafka tools
+# Playwright drives Debian's Chromium (its own browser download cannot be reached from here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: install kafka tools browser
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest
 
 check: install

@@ -6,10 +6,11 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
 from dispatcher import __version__
-from dispatcher.api import problems
+from dispatcher.api import pages, problems
 from dispatcher.api.auth import VIEWER
 from dispatcher.api.bounds import Bounds, SecurityHeaders
 from dispatcher.api.openapi import openapi_document
+from dispatcher.api.pages.common import SignIn, to_sign_in
 from dispatcher.api.routes import hooks, records, replays
 from dispatcher.api.service import AdminService
 
@@ -27,8 +28,10 @@ def create_app(service: AdminService) -> FastAPI:
     )
     app.state.admin = service
     problems.install(app)
+    app.add_exception_handler(SignIn, to_sign_in)
     for router in API_ROUTERS:
         app.include_router(router)
+    pages.mount(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -122,11 +122,11 @@ class DeadLetterCounts(BaseModel):
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     hook: str | None = None
-    since: str | None = Field(None, description="ISO 8601, or an age such as 2h.")
-    until: str | None = Field(None, description="ISO 8601, or an age such as 30m.")
+    since: str | None = Field(default=None, description="ISO 8601, or an age such as 2h.")
+    until: str | None = Field(default=None, description="ISO 8601, or an age such as 30m.")
     error_kind: str | list[str] | None = None
-    limit: int | None = Field(None, ge=0)
-    rate: float | None = Field(None, gt=0, description="Letters per second.")
+    limit: int | None = Field(default=None, ge=0)
+    rate: float | None = Field(default=None, gt=0, description="Letters per second.")
     dry_run: bool = False
 
 

@@ -6,9 +6,10 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from dispatcher.api.pages.common import render
 from dispatcher.errors import KafkaUnavailable
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,28 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _internal)
 
 
-async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+async def _http(request: Request, exc: HTTPException) -> Response:
+    if _wants_page(request):
+        page = render(
+            request,
+            "error.html",
+            None,
+            exc.status_code,
+            status=exc.status_code,
+            message=str(exc.detail),
+        )
+        return page
     return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+
+
+def _wants_page(request: Request) -> bool:
+    """A console page asked for by a browser: it gets its error as a page."""
+    path = request.url.path
+    return (
+        not path.startswith(("/api/", "/static/"))
+        and path != "/healthz"
+        and "text/html" in request.headers.get("accept", "")
+    )
 
 
 async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from dispatcher.api import editing
 from dispatcher.api.auth import ADMIN, VIEWER
@@ -62,7 +63,8 @@ def show_hook(hook_id: str, service: Service) -> dict[str, Any]:
     dependencies=[Depends(ADMIN)],
 )
 async def create_hook(request: Request, service: Service) -> Any:
-    return _saved(service, editing.checked(service, await _json(request), create=True))
+    raw = await _json(request)
+    return await run_in_threadpool(_write, service, raw, None)
 
 
 @router.put(
@@ -73,7 +75,8 @@ async def create_hook(request: Request, service: Service) -> Any:
     dependencies=[Depends(ADMIN)],
 )
 async def put_hook(hook_id: str, request: Request, service: Service) -> Any:
-    return _saved(service, editing.checked(service, await _json(request), path_id=hook_id))
+    raw = await _json(request)
+    return await run_in_threadpool(_write, service, raw, hook_id)
 
 
 @router.delete(
@@ -129,7 +132,10 @@ async def _json(request: Request) -> Any:
         raise HTTPException(400, "the body is not JSON") from None
 
 
-def _saved(service: AdminService, definition: Any) -> Any:
+def _write(service: AdminService, raw: Any, path_id: str | None) -> Any:
+    """Check and save `raw` (POST when `path_id` is None, else PUT), off the event loop: it waits
+    for Kafka."""
+    definition = editing.checked(service, raw, path_id=path_id, create=path_id is None)
     if isinstance(definition, editing.Refused):
         problems = [
             {"path": p.path, "message": p.message, "line": p.line} for p in definition.problems
