@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 KAFKA  := deploy/kafka-dev/kafka.sh
 TOOLS  := deploy/tools/install.sh
 
-.PHONY: install kafka tools browser test check format demo bench clean
+.PHONY: install kafka tools browser test screenshots check format demo bench clean
 
 install: $(BIN)/.installed
 
@@ -29,6 +29,10 @@ browser:
 
 test: install kafka tools browser
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest
+
+# The README's console screenshots (docs/console/), from a run of the browser test.
+screenshots: install kafka browser
+	DUGAA_SCREENSHOTS_TO_DOCS=1 $(BIN)/pytest tests/integration/test_console.py -q
 
 check: install
 	$(BIN)/ruff check .
