@@ -256,3 +256,28 @@ def finished(client: httpx.Client, started: httpx.Response) -> dict[str, Any]:
     result = wait_for(state, 60, message=f"replay {replay_id}")
     assert result["status"] == "done", json.dumps(result)
     return result
+
+
+def test_the_index_goes_on_from_its_stored_offsets_after_a_restart(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver() as receiver:
+        deployment = AdminDeployment(
+            kafka_bootstrap, tmp_path, [hook("crm", f"{receiver.url}/crm", ["x"])]
+        )
+        results = deployment.results
+        deployment.produce_events([cloud_event("x", {"n": i}) for i in range(3)])
+        with deployment.worker() as worker:
+            wait_ready(worker)
+            collect_until(kafka_bootstrap, results, lambda rs: len(rs) >= 3, 60)
+            with running_admin(deployment.settings) as admin:
+                indexed(admin, 3)
+            deployment.produce_events([cloud_event("x", {"n": i}) for i in range(3, 5)])
+            collect_until(kafka_bootstrap, results, lambda rs: len(rs) >= 5, 60)
+        with running_admin(deployment.settings) as admin, admin.client(headers=VIEWER) as client:
+            index = admin.service.index
+            wait_for(lambda: sum(index.positions(results).values()) == 5, 60, message="caught up")
+            assert admin.service.indexer is not None
+            assert admin.service.indexer.written == 2  # only what came after the restart
+            outcomes = client.get("/api/hooks/crm/outcomes", params={"limit": 10}).json()
+            assert len(outcomes["outcomes"]) == 5

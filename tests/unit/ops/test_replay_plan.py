@@ -202,3 +202,27 @@ def test_a_selection_from_command_values() -> None:
 def test_a_selection_refuses_values_it_cannot_use(values: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         selection_from(now=NOW, **values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "overlap"),
+    [
+        (Selection(hook="a"), Selection(hook="a"), True),
+        (Selection(hook="a"), Selection(hook="b"), False),
+        (Selection(), Selection(hook="b"), True),
+        (Selection(hook="a", error_kinds=frozenset({"timeout"})), Selection(hook="a"), True),
+        (
+            Selection(error_kinds=frozenset({"timeout"})),
+            Selection(error_kinds=frozenset({"http_status"})),
+            False,
+        ),
+        (Selection(since=10, until=20), Selection(since=20, until=30), True),
+        (Selection(since=10, until=20), Selection(since=21), False),
+        (Selection(until=5), Selection(since=6), False),
+    ],
+)
+def test_two_selections_overlap_when_one_letter_could_be_in_both(
+    one: Selection, other: Selection, overlap: bool
+) -> None:
+    assert one.overlaps(other) is overlap
+    assert other.overlaps(one) is overlap
