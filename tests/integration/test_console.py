@@ -199,3 +199,16 @@ def test_an_admin_creates_tries_watches_and_replays_a_hook_in_the_browser(
     page.goto(admin.url + "/")
     expect(page.locator("#hook-orders")).to_contain_text("enabled")
     shot(page, "01-hooks")
+
+    # disable, then delete with a confirmation: both reach the worker
+    page.locator("#hook-orders").get_by_role("button", name="Disable").click()
+    expect(page.locator("#hook-orders")).to_contain_text("disabled")
+    wait_for(
+        lambda: getattr(worker.hooks.get("orders"), "enabled", True) is False,
+        10,
+        message="the worker has the hook disabled",
+    )
+    page.locator("#hook-orders").get_by_role("link", name="Delete").click()
+    page.get_by_role("button", name="Delete orders").click()
+    expect(page.locator("#hook-orders")).to_have_count(0)
+    wait_for(lambda: worker.hooks.get("orders") is None, 10, message="deleted")

@@ -23,12 +23,15 @@ create table if not exists results (
     completed_at real, "where" text primary key);
 create index if not exists results_hook on results (hook_id, completed_at);
 create index if not exists results_event on results (event_id);
+create index if not exists results_time on results (completed_at);
 create table if not exists letters (
     "where" text primary key, hook_id text, error_kind text, error text, http_status integer,
     attempts integer, idempotency_key text, event_id text, event_type text, failed_at real,
     replayed_from text);
 create index if not exists letters_hook on letters (hook_id, error_kind, failed_at);
 create index if not exists letters_event on letters (event_id);
+create index if not exists letters_key on letters (idempotency_key);
+create index if not exists letters_time on letters (failed_at);
 create table if not exists positions (topic text, partition integer, next integer,
     primary key (topic, partition));
 """
@@ -89,6 +92,9 @@ class Index:
             for table, at in (("results", "completed_at"), ("letters", "failed_at")):
                 old = f"delete from {table} where {at} < ?"  # noqa: S608 - names are ours
                 dropped += self._db.execute(old, (older_than,)).rowcount
+                count = f"select count(*) from {table}"  # noqa: S608
+                if self._db.execute(count).fetchone()[0] <= keep:
+                    continue
                 excess = (
                     f"delete from {table} where rowid not in "  # noqa: S608
                     f"(select rowid from {table} order by {at} desc limit ?)"

@@ -101,7 +101,7 @@ def new_hook(request: Request) -> HTMLResponse:
 def edit_hook(request: Request, hook_id: str, saved: str = "") -> HTMLResponse:
     session = session_of(request, "admin")
     definition = _definition(request, hook_id)
-    note = "Saved: in force in every worker within seconds." if saved else ""
+    note = "Saved to the hook store: every worker takes it within seconds." if saved else ""
     return _editor(
         request,
         session,

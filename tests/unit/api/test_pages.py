@@ -101,3 +101,10 @@ def test_signing_out_ends_the_session(client: TestClient) -> None:
     csrf = sign_in(client, ADMIN_TOKEN)
     assert client.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
     assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_what_a_page_shows_is_escaped(client: TestClient) -> None:
+    sign_in(client, VIEWER_TOKEN)
+    page = client.get("/events", params={"id": "<script>alert(1)</script>"})
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
