@@ -37,6 +37,7 @@ def checked(
         return Refused(409, "the hook store is switched off (topics.hooks is empty)")
     if not isinstance(raw, dict):
         return Refused(422, "a hook definition must be a JSON object")
+    raw = {k: v for k, v in raw.items() if k != "source"}  # shown with a hook, never stored
     if path_id is not None:
         raw = {**raw, "id": raw.get("id", path_id)}
         if raw["id"] != path_id:

@@ -1,7 +1,8 @@
 """`dispatcher admin`: the admin service on `admin.host:admin.port` under uvicorn.
 
-Headers are bounded by h11's limit on an incomplete request head; idle connections close after
-a few seconds; SIGTERM/SIGINT stop the server, then the followers.
+A head still arriving is bounded by h11's limit (a complete one by `Bounds`); idle connections
+close after 5 s; SIGTERM/SIGINT stop the server, which gives requests in flight at most 5 s
+(a browser's idle keep-alive connection never holds it up), then the followers.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def server(settings: Settings, service: AdminService) -> uvicorn.Server:
         http="h11",
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         timeout_keep_alive=5,
+        timeout_graceful_shutdown=5,
         limit_concurrency=256,
         server_header=False,
         proxy_headers=False,
