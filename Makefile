@@ -1,4 +1,5 @@
-# Everything the project needs is installed from here: the venv, the Kafka jars, helm and promtool.
+# Everything the project needs is installed from here: the venv, the Kafka jars, helm, promtool
+# and Debian's Chromium for the console's browser tests.
 # Python packages install from the lock files in requirements/ (exact versions, with hashes);
 # `make lock` makes them anew from pyproject.toml, keeping every pin it can; `make lock UPGRADE=NAME`
 # moves NAME (and only what it needs) to its newest version.
@@ -10,7 +11,7 @@ COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-ex
 KAFKA  := deploy/kafka-dev/kafka.sh
 TOOLS  := deploy/tools/install.sh
 
-.PHONY: install lock kafka tools test check format demo bench clean
+.PHONY: install lock kafka tools browser test screenshots check format demo bench clean
 
 install: $(BIN)/.installed
 
@@ -34,8 +35,17 @@ kafka:
 tools:
 	bash $(TOOLS)
 
-test: install kafka tools
+# Playwright drives Debian's Chromium (its own browser download cannot be reached from here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: install kafka tools browser
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest
+
+# The README's console screenshots (docs/console/), from a run of the browser test.
+screenshots: install kafka browser
+	DUGAA_SCREENSHOTS_TO_DOCS=1 $(BIN)/pytest tests/integration/test_console.py -q
 
 check: install
 	$(BIN)/ruff check .

@@ -29,6 +29,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _INTEGRATION in item.path.parents:
             item.add_marker(pytest.mark.integration)
+    # Browser tests last: pytest-playwright's sync API keeps an event loop running in the main
+    # thread until the session ends, and every `asyncio.run` after it would fail.
+    items.sort(key=lambda item: "page" in getattr(item, "fixturenames", ()))
 
 
 @dataclass(frozen=True, slots=True)

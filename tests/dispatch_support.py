@@ -18,7 +18,6 @@ from typing import Any
 import yaml
 from kafka_support import Outgoing, create_topic, produce, wait_for
 
-from dispatcher.api.routes import register_admin_api
 from dispatcher.config.settings import Settings, load_settings
 from dispatcher.engine.worker import Worker
 from dispatcher.hooks.loader import load_hooks_file
@@ -135,7 +134,6 @@ class Deployment:
             settings,
             HookIndex(load_hooks_file(settings.hooks_file or "")),
             metrics=Metrics(),
-            extensions=(register_admin_api,),
         )
         errors: list[BaseException] = []
 

@@ -29,8 +29,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dispatcher.api.routes import register_admin_api
-
     settings = settings_from(args)
     hooks = configured_hooks(settings)
     if args.workers > 1:
@@ -40,14 +38,21 @@ def run(args: argparse.Namespace) -> int:
             args.workers,
             settings.source if settings.source != "<defaults>" else None,
             args.log_level,
-            extensions=(register_admin_api,),
         )
         return code
     from dispatcher.engine import collector
     from dispatcher.engine.worker import Worker
 
     collector.tune()
-    Worker(settings, hooks, extensions=(register_admin_api,)).run()
+    Worker(settings, hooks).run()
+    return 0
+
+
+def admin(args: argparse.Namespace) -> int:
+    """`dispatcher admin`: the console and the admin API until SIGTERM/SIGINT."""
+    from dispatcher.api.server import serve
+
+    serve(settings_from(args))
     return 0
 
 

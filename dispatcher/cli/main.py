@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=1, help="worker processes in one group")
     run.set_defaults(command=_cmd("run"), serves=True)
 
+    admin = sub.add_parser("admin", parents=[common], help="the admin console and API")
+    admin.set_defaults(command=_cmd("admin"), serves=True)
+
     hooks = sub.add_parser("hooks", help="check and manage hooks").add_subparsers()
     validate = hooks.add_parser("validate", parents=[common], help="check a hooks file")
     validate.add_argument("file")

@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from dispatcher.config.durations import format_duration, parse_duration
-from dispatcher.config.secrets import Secret, resolve_tree
+from dispatcher.config.secrets import Secret, is_reference, resolve_tree
 from dispatcher.errors import ConfigError
 
 DEFAULT_PATH = "dispatcher.yaml"
@@ -55,6 +55,47 @@ class Topics:
         return tuple(self.retry_topic(i) for i in range(len(self.retry)))
 
 
+Role = Literal["viewer", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class AdminToken:
+    """One entry of `admin.tokens`: the token as written (a `${env:}` / `${file:}` reference,
+    or the value itself, kept as a `Secret`) and its role. Resolved only by `dispatcher admin`,
+    so a worker needs none of the admin's secrets."""
+
+    token: str | Secret
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class Admin:
+    """`admin:`: the admin service's bind address, tokens, index and request bounds."""
+
+    host: str = "127.0.0.1"
+    port: int = 9401
+    tokens: tuple[AdminToken, ...] = ()
+    data_dir: str = "admin-data"
+    retention: float = 7 * 86400.0  # index rows older than this are dropped
+    max_records: int = 1_000_000  # and past this many per table, the oldest
+    max_body_bytes: int = 1 << 20
+    request_timeout: float = 30.0
+    session_ttl: float = 8 * 3600.0
+
+
+ADMIN_KEYS: dict[str, Any] = {
+    "host": str,
+    "port": int,
+    "data_dir": str,
+    "retention": "duration",
+    "max_records": int,
+    "max_body_bytes": int,
+    "request_timeout": "duration",
+    "session_ttl": "duration",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything `dispatcher run` needs to know, with defaults for every key."""
@@ -73,7 +114,7 @@ class Settings:
     max_inflight_per_partition: int = 2_000
     local_retries: int = 3
     result_format: str = "json"
-    admin_token: Secret | None = None
+    admin: Admin = field(default_factory=Admin)
     schema_registry: Mapping[str, Any] = field(default_factory=dict)
     log_level: str = "INFO"
     source: str = "<defaults>"
@@ -184,8 +225,6 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
             raise _KeyProblem(key, f"unknown key (known: {', '.join(sorted(known))})")
     kafka = _mapping(raw, "kafka") or {"bootstrap.servers": "127.0.0.1:9092"}
     kafka = {str(k): v for k, v in resolve_tree(kafka, where="kafka").items()}
-    admin = _mapping(raw, "admin")
-    token = admin.get("token")
     registry = _mapping(raw, "schema_registry")
     values: dict[str, Any] = {}
     for key, kind in SCALARS.items():
@@ -199,7 +238,7 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
         kafka=kafka,
         topics=_topics(_mapping(raw, "topics")),
         allow_cidrs=_cidrs(raw.get("allow_cidrs") or []),
-        admin_token=resolve_tree(token, where="admin.token") if token else None,
+        admin=_admin(_mapping(raw, "admin")),
         schema_registry=resolve_tree(registry, where="schema_registry"),
         source=source,
         **values,
@@ -256,6 +295,43 @@ def _topics(raw: dict[str, Any]) -> Topics:
         retry_prefix=str(raw.get("retry_prefix", default.retry_prefix)),
         hooks=str(raw.get("hooks", default.hooks)),
     )
+
+
+def _admin(raw: dict[str, Any]) -> Admin:
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        kind = ADMIN_KEYS.get(key)
+        if key == "tokens":
+            values["tokens"] = _tokens(value)
+        elif kind is None:
+            known = ", ".join(sorted([*ADMIN_KEYS, "tokens"]))
+            raise _KeyProblem(f"admin.{key}", f"unknown key (known: {known})")
+        elif kind == "duration":
+            values[key] = _duration(f"admin.{key}", value)
+        else:
+            values[key] = _coerce(f"admin.{key}", value, kind)
+    return Admin(**values)
+
+
+def _tokens(raw: Any) -> tuple[AdminToken, ...]:
+    if not isinstance(raw, list):
+        raise _KeyProblem("admin.tokens", "must be a list of {token, role}")
+    tokens: list[AdminToken] = []
+    for i, entry in enumerate(raw):
+        where = f"admin.tokens[{i}]"
+        if not isinstance(entry, dict) or set(entry) - {"token", "role", "tenant"}:
+            raise _KeyProblem("admin.tokens", f"{where}: must be {{token, role}}")
+        if "tenant" in entry:
+            raise _KeyProblem(
+                "admin.tokens", f"{where}.tenant: tenant tokens are not supported yet"
+            )
+        token, role = entry.get("token"), entry.get("role")
+        if not isinstance(token, str) or not token.strip():
+            raise _KeyProblem("admin.tokens", f"{where}.token: missing or empty")
+        if role not in ROLES:
+            raise _KeyProblem("admin.tokens", f"{where}.role: must be viewer or admin")
+        tokens.append(AdminToken(token if is_reference(token) else Secret(token), role))
+    return tuple(tokens)
 
 
 def _cidrs(raw: list[Any]) -> tuple[IPv4Network | IPv6Network, ...]:

@@ -6,17 +6,12 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Sequence
 from types import FrameType
-
-from dispatcher.engine.worker import Extension
 
 log = logging.getLogger(__name__)
 
 
-def _worker_main(
-    config: str | None, index: int, log_level: str, extensions: Sequence[Extension]
-) -> None:
+def _worker_main(config: str | None, index: int, log_level: str) -> None:
     from dataclasses import replace
 
     from dispatcher import logs
@@ -34,19 +29,14 @@ def _worker_main(
         settings = replace(settings, http_port=settings.http_port + index)
     hooks = configured_hooks(settings)
     collector.tune()
-    Worker(settings, hooks, extensions=extensions).run()
+    Worker(settings, hooks).run()
 
 
-def run_processes(
-    count: int, config: str | None, log_level: str, extensions: Sequence[Extension] = ()
-) -> int:
-    """Run `count` workers; SIGTERM/SIGINT are passed on and each drains before exiting.
-    `extensions` must be module-level functions: they are pickled into each process."""
+def run_processes(count: int, config: str | None, log_level: str) -> int:
+    """Run `count` workers; SIGTERM/SIGINT are passed on and each drains before exiting."""
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(
-            target=_worker_main, args=(config, i, log_level, tuple(extensions)), name=f"worker-{i}"
-        )
+        context.Process(target=_worker_main, args=(config, i, log_level), name=f"worker-{i}")
         for i in range(count)
     ]
     for process in processes:

@@ -8,7 +8,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -30,7 +30,7 @@ from dispatcher.kafka.clients import (
     ensure_topics,
     producer_config,
 )
-from dispatcher.kafka.follower import StoreFollower, follow_store
+from dispatcher.kafka.follower import follow_store
 from dispatcher.kafka.writer import outcome_writer
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
@@ -38,11 +38,6 @@ from dispatcher.model.pair import Pair
 from dispatcher.pipeline.match import HookIndex
 
 log = logging.getLogger(__name__)
-# What a surface above the engine adds to a worker's HTTP server (the admin API does): it gets
-# the server, the settings, the hooks in force (a getter: they change) and the store follower.
-Extension = Callable[
-    [StatusServer, Settings, Callable[[], HookIndex], StoreFollower | None], object
-]
 
 
 class Worker:
@@ -54,7 +49,6 @@ class Worker:
         hooks: HookIndex,
         metrics: Metrics | None = None,
         decoder: Callable[[Record], Event] | None = None,
-        extensions: Sequence[Extension] = (),
     ) -> None:
         self.settings = settings
         self.hooks = hooks
@@ -64,8 +58,7 @@ class Worker:
         self._stop_requested = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
-        self.admin: StatusServer | None = None
-        self.extensions = tuple(extensions)
+        self.status: StatusServer | None = None
 
     def set_hooks(self, hooks: HookIndex) -> None:
         """Swap the hooks in force (hot reload); pairs already started keep their definition."""
@@ -101,10 +94,8 @@ class Worker:
         follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)
         parts = self._assemble(loop)
         events = parts.intakes[0]
-        self.admin = StatusServer(settings.http_port, self.metrics.registry, events.ready.is_set)
-        for extend in self.extensions:
-            extend(self.admin, settings, lambda: self.hooks, follower)
-        self.admin.start()
+        self.status = StatusServer(settings.http_port, self.metrics.registry, events.ready.is_set)
+        self.status.start()
         threads = [
             threading.Thread(
                 target=self._consume, args=(intake, parts), name=f"consumer-{i}", daemon=True
@@ -121,7 +112,7 @@ class Worker:
         )
         await self._wake.wait()
         await self._shut_down(parts, threads)
-        self.admin.stop()
+        self.status.stop()
         if follower is not None:
             follower.stop()
         fatal = [intake.fatal for intake in parts.intakes if intake.fatal is not None]

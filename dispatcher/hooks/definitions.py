@@ -9,6 +9,7 @@ checks, so a definition is validated once on each way in.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from ruamel.yaml import YAML
 from dispatcher.config.secrets import is_reference
 from dispatcher.errors import ConfigError, DispatcherError
 from dispatcher.hooks.loader import Problem, definition_problems, plain, validate_hooks_text
+from dispatcher.hooks.masking import keep_masked
 from dispatcher.model.event import Record
 from dispatcher.model.hook import SECRET_AUTH_KEYS, Hook
 from dispatcher.pipeline.match import HookIndex
@@ -38,6 +40,25 @@ def examine(raw: Any, where: str) -> Definition | list[Problem]:
     problems = definition_problems(raw, where) + literal_secrets(raw, where)
     errors = [p for p in problems if not p.warning]
     return errors or _defined(raw, where)
+
+
+def examine_text(text: str, previous: dict[str, Any] | None = None) -> Definition | list[Problem]:
+    """One definition written as YAML (the console's editor), checked as `examine` checks it,
+    each problem with its line in `text`. Values shown masked and sent back unchanged take
+    `previous`'s (the stored definition), so a masked secret is never saved as the mask."""
+    wrapped = "hooks:\n  -\n" + textwrap.indent(text, "    ")
+    problems = [p for p in validate_hooks_text(wrapped, "hook") if not p.warning]
+    if problems:
+        return [_unwrapped(p) for p in problems]
+    raw = plain(YAML(typ="rt", pure=True).load(wrapped))["hooks"][0]
+    return examine(keep_masked(raw, previous) if previous else raw, "hook")
+
+
+def _unwrapped(problem: Problem) -> Problem:
+    """A problem of the wrapped text, told in the lines and paths of the editor's text."""
+    line = problem.line - 2 if problem.line and problem.line > 2 else problem.line
+    path = problem.path.removeprefix("hooks[0]").removeprefix(".")
+    return Problem("hook", line, path, problem.message, problem.warning)
 
 
 def refusals(raw: Any, where: str) -> list[Problem]:

@@ -7,6 +7,7 @@ calls it before consuming events; a thread then follows the topic and hands the 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -39,6 +40,7 @@ class StoreFollower:
         self.base = list(base)
         self.on_change = on_change
         self._stored: dict[str, Hook] = {}
+        self._definitions: dict[str, dict[str, Any]] = {}
         self._positions: Offsets = {}
         self._changed = threading.Condition()
         self._stopping = threading.Event()
@@ -50,6 +52,12 @@ class StoreFollower:
         """The store's hooks as last read."""
         with self._changed:
             return dict(self._stored)
+
+    def definition(self, hook_id: str) -> dict[str, Any] | None:
+        """The stored definition of `hook_id` as written (secret references, not values)."""
+        with self._changed:
+            found = self._definitions.get(hook_id)
+            return None if found is None else dict(found)
 
     def start(self, timeout: float = 30.0) -> HookIndex:
         """Read the store to its end, hand over the hooks in force, then follow in a thread."""
@@ -128,12 +136,20 @@ class StoreFollower:
                 ignored = fold(self._stored, record)
                 if ignored:
                     log.warning("hook store: ignored a definition: %s", ignored)
+                elif record.key is not None:
+                    self._remember(record.key.decode("utf-8", "replace"), record.value)
                 self._positions[record.partition] = record.offset + 1
             index = merged(self.base, self._stored)
             if self._thread.is_alive():
                 self.on_change(index)
                 log.info("hooks changed: %d in force", len(index))
             self._changed.notify_all()
+
+    def _remember(self, hook_id: str, value: bytes | None) -> None:
+        if hook_id in self._stored and value is not None:
+            self._definitions[hook_id] = json.loads(value)
+        else:
+            self._definitions.pop(hook_id, None)
 
 
 def follow_store(

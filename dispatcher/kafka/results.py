@@ -1,5 +1,5 @@
 """The results topic: its records written (JSON, or Avro as schemas/result.avsc, by
-`result_format`) and read back (delivered webhook-ids for replay, recent outcomes per hook).
+`result_format`) and read back (delivered webhook-ids for replay; the admin service indexes the rest).
 
 Serializers take the result's fields as a mapping with exactly the contract's names; times may
 be aware `datetime`s, ISO 8601 text or epoch seconds.
@@ -150,22 +150,3 @@ def delivered_keys(settings: Settings, since_ms: int | None = None) -> set[str]:
     if unreadable:
         log.warning("%d result records could not be read", unreadable)
     return keys
-
-
-def recent_outcomes(
-    settings: Settings, hook_id: str, limit: int, window: int = 10_000
-) -> list[dict[str, Any]]:
-    """The newest `limit` results of `hook_id` among the last `window` records of each partition,
-    newest first."""
-    found: list[tuple[int, dict[str, Any]]] = []
-    for record in scan(settings, settings.topics.results, Start(last=window)):
-        result = read_result(record.value)
-        if result is not None and result.get("hook_id") == hook_id:
-            found.append((record.timestamp_ms or 0, result))
-    found.sort(key=lambda item: item[0], reverse=True)
-    return [_plain(result) for _, result in found[:limit]]
-
-
-def _plain(result: dict[str, Any]) -> dict[str, Any]:
-    """JSON-ready values (Avro results carry datetimes)."""
-    return {k: iso(v) if k in TIME_FIELDS else v for k, v in result.items()}

@@ -1,7 +1,8 @@
 """Read a topic as it stands: every partition from a start point to its end at the time of the call.
 
 Used by the tools that look back over the dispatcher's own topics: the hook store (`hooks list`),
-replay (the dead-letter and results topics) and the admin API (recent outcomes, dead-letter counts).
+and replay (the dead-letter and results topics). The admin service never scans per request: it
+follows the topics into its index (`dispatcher.api.index`).
 No consumer group is joined and nothing is committed.
 """
 
@@ -25,10 +26,9 @@ METADATA_TIMEOUT = 10.0
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """Where to start each partition: the beginning, a time, or the last `last` records."""
+    """Where to start each partition: the beginning, or a time."""
 
     since_ms: int | None = None
-    last: int | None = None
 
 
 def scan_config(settings: Settings) -> dict[str, Any]:
@@ -113,8 +113,6 @@ def _first_offset(
     consumer: Any, topic: str, partition: int, start: Start, low: int, high: int
 ) -> int:
     first = low
-    if start.last is not None:
-        first = max(low, high - start.last)
     if start.since_ms is not None:
         found = consumer.offsets_for_times(
             [TopicPartition(topic, partition, start.since_ms)], timeout=METADATA_TIMEOUT

@@ -13,7 +13,16 @@ from deploy_tools import REPO, find_tool
 
 DEPLOY = REPO / "deploy"
 COMPOSE = DEPLOY / "docker-compose.yml"
-SERVICES = {"kafka", "kafka-init", "dispatcher", "receiver", "producer", "prometheus", "grafana"}
+SERVICES = {
+    "kafka",
+    "kafka-init",
+    "dispatcher",
+    "admin",
+    "receiver",
+    "producer",
+    "prometheus",
+    "grafana",
+}
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +161,18 @@ def test_grafana_provisions_the_dashboard_and_the_datasource(compose) -> None:
     sources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
     assert sources["datasources"][0]["url"] == "http://prometheus:9090"
     assert sources["datasources"][0]["type"] == "prometheus"
+
+
+def test_the_admin_service_runs_beside_the_workers_behind_a_token(compose) -> None:
+    admin = compose["services"]["admin"]
+    assert admin["command"] == ["admin", "--config", "/etc/dispatcher/dispatcher.yaml"]
+    assert admin["ports"] == ["127.0.0.1:9401:9401"]
+    assert admin["read_only"] is True
+    assert admin["cap_drop"] == ["ALL"]
+    assert "9401/healthz" in " ".join(admin["healthcheck"]["test"])
+    assert any(v.endswith(":/var/lib/dispatcher-admin") for v in admin["volumes"])
+    config = yaml.safe_load(compose["configs"]["dispatcher-config"]["content"])
+    assert config["admin"]["port"] == 9401
+    assert config["admin"]["data_dir"] == "/var/lib/dispatcher-admin"
+    assert config["admin"]["tokens"] == [{"token": "$${env:ADMIN_TOKEN}", "role": "admin"}]
+    assert "ADMIN_TOKEN" in admin["environment"]

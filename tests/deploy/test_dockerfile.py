@@ -52,7 +52,7 @@ def test_image_runs_as_a_numeric_non_root_user() -> None:
 def test_entrypoint_is_the_dispatcher_command() -> None:
     assert instructions("ENTRYPOINT") == ['["dispatcher"]']
     assert instructions("CMD") == ['["run", "--config", "/etc/dispatcher/dispatcher.yaml"]']
-    assert instructions("EXPOSE") == ["9400"]
+    assert instructions("EXPOSE") == ["9400 9401"]  # a worker's metrics, the admin service
 
 
 def test_build_context_holds_only_what_the_image_copies() -> None:

@@ -68,8 +68,18 @@ def render(files: list[Path] = (), sets: dict[str, str] | None = None) -> list[M
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
+def is_admin(manifest: Manifest) -> bool:
+    return manifest["metadata"]["labels"].get("app.kubernetes.io/component") == "admin"
+
+
 def by_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:
-    return [m for m in manifests if m["kind"] == kind]
+    """The workers' objects of `kind` (the admin service's are `admin_one`'s)."""
+    return [m for m in manifests if m["kind"] == kind and not is_admin(m)]
+
+
+def admin_one(manifests: list[Manifest], kind: str) -> Manifest:
+    (found,) = [m for m in manifests if m["kind"] == kind and is_admin(m)]
+    return found
 
 
 def one(manifests: list[Manifest], kind: str) -> Manifest:
@@ -116,7 +126,7 @@ def test_every_object_carries_the_standard_labels(rendered, variant: str) -> Non
 
 
 def test_default_render_has_the_core_objects_and_no_optional_ones(rendered) -> None:
-    kinds = sorted(m["kind"] for m in rendered["default"])
+    kinds = sorted(m["kind"] for m in rendered["default"] if not is_admin(m))
     assert kinds == [
         "ConfigMap",
         "Deployment",
@@ -124,6 +134,8 @@ def test_default_render_has_the_core_objects_and_no_optional_ones(rendered) -> N
         "Service",
         "ServiceAccount",
     ]
+    admin = sorted(m["kind"] for m in rendered["default"] if is_admin(m))
+    assert admin == ["Deployment", "Service"]
 
 
 # --- the Deployment -------------------------------------------------------------------------
@@ -441,3 +453,83 @@ def test_rollout_replaces_pods_old_before_new(rendered) -> None:
         "type": "RollingUpdate",
         "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
     }
+
+
+# --- the admin service ----------------------------------------------------------------------
+
+
+def test_the_admin_service_is_one_replica_with_its_index_on_an_empty_dir(rendered) -> None:
+    deployment = admin_one(rendered["default"], "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    pod = deployment["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["args"] == ["admin", "--config", "/etc/dispatcher/dispatcher.yaml"]
+    assert c["ports"] == [{"name": "admin", "containerPort": 9401, "protocol": "TCP"}]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert mounts["index"] == "/var/lib/dispatcher-admin"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes["index"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    config = yaml.safe_load(one(rendered["default"], "ConfigMap")["data"]["dispatcher.yaml"])
+    assert config["admin"]["host"] == "0.0.0.0"
+    assert config["admin"]["data_dir"] == "/var/lib/dispatcher-admin"
+
+
+def test_admin_tokens_come_from_an_existing_secret_never_from_values(rendered) -> None:
+    c = admin_one(rendered["default"], "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["DISPATCHER_ADMIN_TOKEN_0"]["valueFrom"]["secretKeyRef"] == {
+        "name": "rel-dugaa-dispatcher-admin-tokens",
+        "key": "admin-token",
+    }
+    assert env["DISPATCHER_ADMIN_TOKEN_1"]["valueFrom"]["secretKeyRef"]["key"] == "viewer-token"
+    config = yaml.safe_load(one(rendered["default"], "ConfigMap")["data"]["dispatcher.yaml"])
+    assert config["admin"]["tokens"] == [
+        {"role": "admin", "token": "${env:DISPATCHER_ADMIN_TOKEN_0}"},
+        {"role": "viewer", "token": "${env:DISPATCHER_ADMIN_TOKEN_1}"},
+    ]
+    assert not by_kind(rendered["default"], "Secret")
+    named = render(sets={"admin.tokensSecret": "console-tokens"})
+    c = admin_one(named, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert {e["valueFrom"]["secretKeyRef"]["name"] for e in c["env"] if "valueFrom" in e} >= {
+        "console-tokens"
+    }
+
+
+def test_no_worker_selector_takes_the_admin_pods_and_the_admin_service_takes_only_them(
+    rendered,
+) -> None:
+    manifests = rendered["default"]
+    admin_pod = admin_one(manifests, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    worker_pod = one(manifests, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    for selector in (
+        one(manifests, "Deployment")["spec"]["selector"]["matchLabels"],
+        one(manifests, "Service")["spec"]["selector"],
+        one(manifests, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+    ):
+        assert not selector.items() <= admin_pod.items()
+    admin_selector = admin_one(manifests, "Service")["spec"]["selector"]
+    assert admin_selector.items() <= admin_pod.items()
+    assert not admin_selector.items() <= worker_pod.items()
+
+
+def test_the_admin_index_may_live_on_an_existing_claim_or_be_switched_off() -> None:
+    kept = render(sets={"admin.persistence.existingClaim": "admin-index"})
+    pod = admin_one(kept, "Deployment")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["index"]["persistentVolumeClaim"] == {"claimName": "admin-index"}
+    off = render(sets={"admin.enabled": "false"})
+    assert not [m for m in off if is_admin(m)]
+    assert "admin" not in yaml.safe_load(one(off, "ConfigMap")["data"]["dispatcher.yaml"])
+
+
+def test_the_rendered_configuration_loads_as_the_dispatcher_reads_it(rendered, tmp_path) -> None:
+    from dispatcher.config.settings import load_settings
+
+    path = tmp_path / "dispatcher.yaml"
+    path.write_text(one(rendered["default"], "ConfigMap")["data"]["dispatcher.yaml"])
+    admin = load_settings(str(path), environ={}).admin
+    assert (admin.host, admin.port, admin.retention) == ("0.0.0.0", 9401, 168 * 3600)
+    assert [t.role for t in admin.tokens] == ["admin", "viewer"]

@@ -66,8 +66,8 @@ def server() -> Iterator[HostileServer]:
 
 def alive(worker: Worker) -> bool:
     """The worker's consumer thread runs and its /healthz answers 200."""
-    assert worker.admin is not None
-    url = f"http://127.0.0.1:{worker.admin.port}/healthz"
+    assert worker.status is not None
+    url = f"http://127.0.0.1:{worker.status.port}/healthz"
     with urllib.request.urlopen(url, timeout=5) as answer:
         healthy = answer.status == 200
     return healthy and any(

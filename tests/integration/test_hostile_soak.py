@@ -123,8 +123,8 @@ def test_hostile_events_mixed_with_good_ones_are_all_dead_lettered_and_the_good_
                 kafka_bootstrap, deployment.results, lambda rs: len(rs) >= EVENTS + with_hook, 240
             )
             seconds = time.monotonic() - started
-            assert worker.admin is not None
-            assert alive(worker.admin.port)
+            assert worker.status is not None
+            assert alive(worker.status.port)
         print(f"\nsoak: {2 * EVENTS} events through one worker in {seconds:.1f}s")
         delivered = [r.path for r in receiver.received()]
     # every hostile event has exactly one dead letter, of its own kind

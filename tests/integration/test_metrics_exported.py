@@ -18,7 +18,6 @@ from kafka_support import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from dispatcher.devtools.receiver import Behaviour, Receiver
-from dispatcher.engine.status import Request
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
 from metric_names import alert_queries, dashboard_queries, names_in, queried_metric_names
@@ -97,8 +96,8 @@ def test_every_series_the_dashboard_and_alerts_query_is_exported_after_deliverie
                 lambda rs: len(rs) >= EVENTS * len(HOOKS),
                 60,
             )
-            assert worker.admin is not None
-            base = f"http://127.0.0.1:{worker.admin.port}"
+            assert worker.status is not None
+            base = f"http://127.0.0.1:{worker.status.port}"
             # consumer lag comes with librdkafka's statistics, every 5 s
             series = wait_for(
                 lambda: _complete(scrape(base)), 30, message="every queried series exported"
@@ -142,9 +141,9 @@ def test_readyz_is_503_until_the_worker_holds_a_partition_and_again_after_stop(
             holding_the_partition(kafka_bootstrap, deployment) as release,
             deployment.worker() as worker,
         ):
-            wait_for(lambda: worker.admin is not None, 30, message="the admin server")
-            assert worker.admin is not None
-            base = f"http://127.0.0.1:{worker.admin.port}"
+            wait_for(lambda: worker.status is not None, 30, message="the status server")
+            assert worker.status is not None
+            base = f"http://127.0.0.1:{worker.status.port}"
             wait_for(
                 lambda: members(kafka_bootstrap, deployment.group) == 2,
                 30,
@@ -158,7 +157,7 @@ def test_readyz_is_503_until_the_worker_holds_a_partition_and_again_after_stop(
             wait_for(lambda: get(f"{base}/readyz") == 200, 60, message="ready once assigned")
             collect_until(kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 1, 60)
         # stopped: partitions revoked on close, so the readiness route answers 503
-        status, _, _ = worker.admin.dispatch(Request("GET", "/readyz", "", {}, b""))
+        status, _, _ = worker.status.answer("GET", "/readyz")
         assert status == 503
         assert worker.metrics.ready._value.get() == 0
 

@@ -30,7 +30,7 @@ import pytest
 import yaml
 from confluent_kafka import Consumer, TopicPartition
 from dispatch_support import Deployment, cloud_event, collect_until, hook, stop
-from kafka_support import Record
+from kafka_support import Record, wait_for
 from standardwebhooks import Webhook
 
 from dispatcher.devtools.receiver import Behaviour, Received, Receiver
@@ -282,7 +282,12 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         config = yaml.safe_load(deployment.config_path.read_text())
         config["topics"]["hooks"] = f"store-{deployment.group}"
         config["http_port"] = port
-        config["admin"] = {"token": "${env:LEAK_ADMIN_TOKEN}"}
+        admin_port = free_port()
+        config["admin"] = {
+            "port": admin_port,
+            "data_dir": str(directory / "admin"),
+            "tokens": [{"token": "${env:LEAK_ADMIN_TOKEN}", "role": "admin"}],
+        }
         config["local_retries"] = 0  # failures go through a retry tier: records to scan
         deployment.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         deployment.produce_events(
@@ -290,15 +295,35 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             keys=[f"k{i}" for i in range(EVENTS)],
         )
         process = deployment.process("--log-level", "DEBUG", env=secrets.values)
+        admin_log = directory / "admin.log"
+        with admin_log.open("wb") as sink:
+            admin = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "dispatcher",
+                    "admin",
+                    "--config",
+                    str(deployment.config_path),
+                    "--log-level",
+                    "DEBUG",
+                ],
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
         try:
             expected = EVENTS * len(hooks)
             results = collect_until(
                 kafka_bootstrap, deployment.results, lambda rs: len(rs) >= expected, 90
             )
-            http = scrape(port, [h["id"] for h in hooks], secrets.values["LEAK_ADMIN_TOKEN"])
+            token = secrets.values["LEAK_ADMIN_TOKEN"]
+            http = scrape(port, admin_port, [h["id"] for h in hooks], token)
         finally:
             code = stop(process)
+            admin_code = stop(admin)
         assert code == 0, deployment.log_path.read_text()
+        assert admin_code == 0, admin_log.read_text()
         dead = read_to_end(kafka_bootstrap, deployment.dead_letter)
         retried = [
             record
@@ -314,35 +339,56 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             results,
             dead,
             retried,
-            deployment.log_path.read_bytes(),
+            deployment.log_path.read_bytes() + admin_log.read_bytes(),
             http,
             outputs,
         )
 
 
-def scrape(port: int, hook_ids: list[str], admin_token: str) -> dict[str, bytes]:
-    """/metrics and the admin API as a client reads them, and its test endpoint sending, for one
-    hook of each auth type, each garbled endpoint and the denied hook."""
+def scrape(port: int, admin_port: int, hook_ids: list[str], token: str) -> dict[str, bytes]:
+    """A worker's /metrics, and the admin API as a client reads it, with its test endpoint
+    sending, for one hook of each auth type, each garbled endpoint and the denied hook."""
     picked = [i for i in hook_ids if i.startswith(("ok-", "garbled-", "denied-"))]
-    paths = ["/metrics", "/healthz", "/readyz", "/api/hooks", "/api/dead-letters"]
-    paths += [f"/api/hooks/{hook_id}" for hook_id in hook_ids]
-    paths += [f"/api/hooks/{hook_id}/outcomes" for hook_id in picked]
+    bearer = {"authorization": f"Bearer {token}"}
     pages: dict[str, bytes] = {}
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as client:
-        for path in paths:
+        for path in ("/metrics", "/healthz", "/readyz"):
             response = client.get(path)
             assert response.status_code == 200, (path, response.text)
             pages[path] = response.content
+    admin = httpx.Client(
+        base_url=f"http://127.0.0.1:{admin_port}", timeout=30, trust_env=False, headers=bearer
+    )
+    with admin:
+        wait_for(lambda: _answers(admin), 60, message="the admin service")
+        wait_for(
+            lambda: admin.get("/api/dead-letters").json()["total"] > 0,
+            60,
+            message="dead letters in the admin index",
+        )
+        paths = ["/api/hooks", "/api/dead-letters", "/api/dead-letters/list"]
+        paths += [f"/api/hooks/{hook_id}" for hook_id in hook_ids]
+        paths += [f"/api/hooks/{hook_id}/outcomes" for hook_id in picked]
+        for path in paths:
+            response = admin.get(path)
+            assert response.status_code == 200, (path, response.text)
+            pages[f"admin {path}"] = response.content
         for hook_id in picked:
-            response = client.post(
+            response = admin.post(
                 f"/api/hooks/{hook_id}/test",
                 json={"event": cloud_event("order.paid", DATA), "send": True},
-                headers={"authorization": f"Bearer {admin_token}"},
             )
             assert response.status_code == 200, (hook_id, response.text)
             assert "verdict" in response.json()
             pages[f"POST /api/hooks/{hook_id}/test"] = response.content
     return pages
+
+
+def _answers(client: httpx.Client) -> bool:
+    try:
+        return client.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def run_cli(

@@ -1,5 +1,6 @@
-"""Replays started from the admin API: each runs in a thread of its own, one at a time per worker
-(two replays of one selection at once could both send a letter), its counts readable meanwhile."""
+"""Replays started from the admin service: each runs in a thread of its own, its counts readable
+meanwhile. Two replays whose selections overlap never run at once (both could send one letter):
+the second is refused, naming the first. Dry runs send nothing and are never refused."""
 
 from __future__ import annotations
 
@@ -66,11 +67,17 @@ class ReplayJobs:
         self._jobs: dict[str, ReplayJob] = {}
         self._lock = threading.Lock()
 
-    def start(self, options: ReplayOptions) -> ReplayJob | None:
-        """A started job, or None while another replay is still running."""
+    def start(self, options: ReplayOptions) -> tuple[ReplayJob, bool]:
+        """The started job and True; or the running replay whose selection overlaps and False."""
         with self._lock:
-            if any(job.status == "running" for job in self._jobs.values()):
-                return None
+            if not options.dry_run:
+                for running in self._jobs.values():
+                    if (
+                        running.status == "running"
+                        and not running.options.dry_run
+                        and running.options.selection.overlaps(options.selection)
+                    ):
+                        return running, False
             job = ReplayJob(uuid.uuid4().hex[:12], options, time.time())
             self._jobs[job.id] = job
             for old in list(self._jobs)[:-KEPT]:
@@ -78,7 +85,7 @@ class ReplayJobs:
         threading.Thread(
             target=self._run, args=(job.id,), name=f"replay-{job.id}", daemon=True
         ).start()
-        return job
+        return job, True
 
     def get(self, job_id: str) -> ReplayJob | None:
         with self._lock:

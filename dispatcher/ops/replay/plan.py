@@ -44,6 +44,21 @@ class Selection:
             self.until is not None and (letter.failed_at is None or letter.failed_at > self.until)
         )
 
+    def overlaps(self, other: Selection) -> bool:
+        """Whether some dead letter could be admitted by both selections."""
+        if self.hook is not None and other.hook is not None and self.hook != other.hook:
+            return False
+        if self.tenant is not None and other.tenant is not None and self.tenant != other.tenant:
+            return False
+        if self.error_kinds and other.error_kinds and not self.error_kinds & other.error_kinds:
+            return False
+        since = max(self.since or float("-inf"), other.since or float("-inf"))
+        until = min(
+            float("inf") if self.until is None else self.until,
+            float("inf") if other.until is None else other.until,
+        )
+        return since <= until
+
 
 def selection_from(
     *,

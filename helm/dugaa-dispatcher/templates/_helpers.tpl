@@ -37,6 +37,26 @@ app.kubernetes.io/name: {{ include "dugaa-dispatcher.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* The admin service's labels: its own name in the selector, so no worker selector takes its pods. */}}
+{{- define "dugaa-dispatcher.adminLabels" -}}
+helm.sh/chart: {{ include "dugaa-dispatcher.chart" . }}
+app.kubernetes.io/name: {{ include "dugaa-dispatcher.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ include "dugaa-dispatcher.version" . | quote }}
+app.kubernetes.io/component: admin
+app.kubernetes.io/part-of: dugaa
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "dugaa-dispatcher.adminSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "dugaa-dispatcher.name" . }}-admin
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "dugaa-dispatcher.adminTokensSecret" -}}
+{{- default (printf "%s-admin-tokens" (include "dugaa-dispatcher.fullname" .)) .Values.admin.tokensSecret }}
+{{- end }}
+
 {{- define "dugaa-dispatcher.version" -}}
 {{- default .Chart.AppVersion .Values.image.tag | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -68,6 +88,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $_ := set $cfg "drain_timeout" (printf "%ds" (int .Values.drainTimeoutSeconds)) }}
 {{- if .Values.hooks }}
 {{- $_ := set $cfg "hooks_file" "/etc/dispatcher/hooks.yaml" }}
+{{- end }}
+{{- if .Values.admin.enabled }}
+{{- $tokens := list }}
+{{- range $i, $t := .Values.admin.tokens }}
+{{- $tokens = append $tokens (dict "token" (printf "${env:DISPATCHER_ADMIN_TOKEN_%d}" $i) "role" $t.role) }}
+{{- end }}
+{{- $admin := dict "host" "0.0.0.0" "port" (int .Values.admin.port) "data_dir" "/var/lib/dispatcher-admin" "retention" .Values.admin.retention "max_records" (int .Values.admin.maxRecords) "tokens" $tokens }}
+{{- $_ := set $cfg "admin" $admin }}
 {{- end }}
 {{- toYaml $cfg }}
 {{- end }}

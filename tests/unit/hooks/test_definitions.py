@@ -13,6 +13,7 @@ from dispatcher.errors import ConfigError
 from dispatcher.hooks.definitions import (
     check_definition,
     definitions_in_file,
+    examine_text,
     fold,
     literal_secrets,
     merged,
@@ -135,3 +136,29 @@ def test_a_file_is_checked_whole_with_file_and_line(tmp_path: Path) -> None:
     checked = definitions_in_file(path)
     assert [d.raw for d in checked] == [{"id": "ok", "events": ["a"], "url": "https://a.example/"}]
     assert [d.hook.id for d in checked] == ["ok"]
+
+
+def test_a_definition_as_yaml_reports_each_problem_at_its_own_line() -> None:
+    text = "id: a\nevents: [x]\nurl: http://127.0.0.1/a\nformat: yaml\n\ntimeout: soon\n"
+    problems = examine_text(text)
+    assert isinstance(problems, list)
+    assert [(p.line, p.path) for p in problems] == [(4, "format"), (6, "timeout")]
+    broken = examine_text("id: a\nevents: [x\n")
+    assert isinstance(broken, list)
+    assert broken[0].line is not None
+    assert "invalid YAML" in broken[0].message
+
+
+def test_a_definition_as_yaml_keeps_the_stored_secret_behind_a_mask(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EXAMINE_TOKEN", "tok-1")
+    stored = {"id": "a", "events": ["x"], "url": "http://127.0.0.1/a"}
+    stored["auth"] = {"type": "bearer", "token": "${env:EXAMINE_TOKEN}"}
+    text = "id: a\nevents: [x]\nurl: http://127.0.0.1/a\nauth: {type: bearer, token: '***'}\n"
+    checked = examine_text(text, stored)
+    assert not isinstance(checked, list)
+    assert checked.raw["auth"]["token"] == "${env:EXAMINE_TOKEN}"
+    refused = examine_text(text)  # nothing stored: the mask is a literal secret, refused
+    assert isinstance(refused, list)
+    assert [p.path for p in refused] == ["auth.token"]

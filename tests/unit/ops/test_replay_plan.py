@@ -204,6 +204,32 @@ def test_a_selection_refuses_values_it_cannot_use(values: dict[str, object], mes
         selection_from(now=NOW, **values)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("one", "other", "overlap"),
+    [
+        (Selection(hook="a"), Selection(hook="a"), True),
+        (Selection(hook="a"), Selection(hook="b"), False),
+        (Selection(), Selection(hook="b"), True),
+        (Selection(hook="a", error_kinds=frozenset({"timeout"})), Selection(hook="a"), True),
+        (
+            Selection(error_kinds=frozenset({"timeout"})),
+            Selection(error_kinds=frozenset({"http_status"})),
+            False,
+        ),
+        (Selection(since=10, until=20), Selection(since=20, until=30), True),
+        (Selection(since=10, until=20), Selection(since=21), False),
+        (Selection(until=5), Selection(since=6), False),
+        (Selection(tenant="acme"), Selection(tenant="globex"), False),
+        (Selection(tenant="acme"), Selection(hook="a"), True),
+    ],
+)
+def test_two_selections_overlap_when_one_letter_could_be_in_both(
+    one: Selection, other: Selection, overlap: bool
+) -> None:
+    assert one.overlaps(other) is overlap
+    assert other.overlaps(one) is overlap
+
+
 def test_a_tenant_selects_the_letters_of_that_tenants_events() -> None:
     def tenant_letter(offset: int, tenant: str | None) -> DeadLetter:
         base = letter(offset).record

@@ -1,0 +1,73 @@
+"""Saving and deleting hooks in the store, for the API and the console alike: the definition is
+checked once (`examine`), masked secrets sent back unchanged keep the stored ones, and a change
+is confirmed only once this process's follower has read it back (so it is in force)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dispatcher.api.service import AdminService
+from dispatcher.hooks.definitions import Definition, examine
+from dispatcher.hooks.loader import Problem
+from dispatcher.hooks.masking import keep_masked
+
+APPLY_WAIT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    hook_id: str
+    created: bool
+    in_force: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    status: int
+    error: str
+    problems: list[Problem] = field(default_factory=list)
+
+
+def checked(
+    service: AdminService, raw: Any, *, path_id: str | None = None, create: bool = False
+) -> Definition | Refused:
+    """The definition `raw` as the store would take it, or why not."""
+    if service.store is None:
+        return Refused(409, "the hook store is switched off (topics.hooks is empty)")
+    if not isinstance(raw, dict):
+        return Refused(422, "a hook definition must be a JSON object")
+    raw = {k: v for k, v in raw.items() if k != "source"}  # shown with a hook, never stored
+    if path_id is not None:
+        raw = {**raw, "id": raw.get("id", path_id)}
+        if raw["id"] != path_id:
+            return Refused(422, "the body's id differs from the id in the path")
+    hook_id = str(raw.get("id"))
+    if create and service.hooks().get(hook_id) is not None:
+        return Refused(409, f"hook {hook_id!r} exists: PUT /api/hooks/{hook_id} replaces it")
+    previous = service.definition(hook_id)
+    result = examine(keep_masked(raw, previous) if previous else raw, "hook")
+    if isinstance(result, list):
+        return Refused(422, "invalid hook definition", result)
+    return result
+
+
+def save(service: AdminService, definition: Definition) -> Saved:
+    """Write `definition` to the store; whether it is in force here within `APPLY_WAIT`."""
+    assert service.store is not None
+    assert service.follower is not None
+    created = service.hooks().get(definition.hook.id) is None
+    in_force = service.follower.wait_for(service.store.apply([definition]), APPLY_WAIT)
+    return Saved(definition.hook.id, created, in_force)
+
+
+def delete(service: AdminService, hook_id: str) -> Refused | None:
+    """The store's tombstone for `hook_id`, or why not."""
+    if service.store is None or service.follower is None:
+        return Refused(409, "the hook store is switched off (topics.hooks is empty)")
+    if hook_id not in service.follower.stored:
+        if service.hooks().get(hook_id) is not None:
+            return Refused(409, f"hook {hook_id!r} is defined in the hooks file, not the store")
+        return Refused(404, f"no hook {hook_id!r}")
+    service.follower.wait_for(service.store.delete(hook_id), APPLY_WAIT)
+    return None

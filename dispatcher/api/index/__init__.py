@@ -1,0 +1,1 @@
+"""The admin service's index of the results and dead-letter topics, in SQLite."""

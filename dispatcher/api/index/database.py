@@ -1,0 +1,192 @@
+"""The index in SQLite: result and dead-letter rows with the topic offsets they were read up to,
+written together in one transaction, so after a restart it goes on exactly where it stopped.
+
+Retention is bounded by age and by count. Every look-up of the console and the API is a query
+here, never a scan of a topic.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from dispatcher.api.index.rows import LetterRow, ResultRow
+
+SCHEMA = """
+create table if not exists results (
+    event_id text, event_type text, hook_id text, outcome text, attempts integer,
+    http_status integer, latency_ms real, error_kind text, error text, idempotency_key text,
+    completed_at real, "where" text primary key);
+create index if not exists results_hook on results (hook_id, completed_at);
+create index if not exists results_event on results (event_id);
+create index if not exists results_time on results (completed_at);
+create table if not exists letters (
+    "where" text primary key, hook_id text, error_kind text, error text, http_status integer,
+    attempts integer, idempotency_key text, event_id text, event_type text, failed_at real,
+    replayed_from text);
+create index if not exists letters_hook on letters (hook_id, error_kind, failed_at);
+create index if not exists letters_event on letters (event_id);
+create index if not exists letters_key on letters (idempotency_key);
+create index if not exists letters_time on letters (failed_at);
+create table if not exists positions (topic text, partition integer, next integer,
+    primary key (topic, partition));
+"""
+RESULT_COLUMNS = [f.name for f in fields(ResultRow)]
+LETTER_COLUMNS = [f.name for f in fields(LetterRow)]
+
+
+class Index:
+    """One SQLite file; safe to use from the follower thread and request threads at once."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("pragma journal_mode=wal")
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def add(
+        self,
+        results: Sequence[ResultRow],
+        letters: Sequence[LetterRow],
+        positions: dict[tuple[str, int], int],
+    ) -> None:
+        """Rows and the offsets they were read up to, in one transaction."""
+        with self._lock:
+            self._db.execute("begin")
+            try:
+                _insert(self._db, "results", RESULT_COLUMNS, (asdict(r) for r in results))
+                _insert(self._db, "letters", LETTER_COLUMNS, (asdict(r) for r in letters))
+                self._db.executemany(
+                    "insert or replace into positions values (?, ?, ?)",
+                    [(t, p, n) for (t, p), n in positions.items()],
+                )
+                self._db.execute("commit")
+            except BaseException:
+                self._db.execute("rollback")
+                raise
+
+    def positions(self, topic: str) -> dict[int, int]:
+        """The next offset to read of each partition of `topic` (none: from the beginning)."""
+        rows = self._query("select partition, next from positions where topic = ?", (topic,))
+        return {int(r["partition"]): int(r["next"]) for r in rows}
+
+    def prune(self, older_than: float, keep: int) -> int:
+        """Drop rows older than `older_than` (epoch s) and all but the newest `keep` of each
+        table; how many went."""
+        dropped = 0
+        with self._lock:
+            for table, at in (("results", "completed_at"), ("letters", "failed_at")):
+                old = f"delete from {table} where {at} < ?"  # noqa: S608 - names are ours
+                dropped += self._db.execute(old, (older_than,)).rowcount
+                count = f"select count(*) from {table}"  # noqa: S608
+                if self._db.execute(count).fetchone()[0] <= keep:
+                    continue
+                excess = (
+                    f"delete from {table} where rowid not in "  # noqa: S608
+                    f"(select rowid from {table} order by {at} desc limit ?)"
+                )
+                dropped += self._db.execute(excess, (keep,)).rowcount
+        return dropped
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def outcomes(
+        self,
+        hook_id: str,
+        *,
+        outcome: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """A hook's outcomes, newest first, by outcome and completion time."""
+        sql = "select * from results where hook_id = ?"
+        args: list[Any] = [hook_id]
+        if outcome:
+            sql, args = sql + " and outcome = ?", [*args, outcome]
+        if since is not None:
+            sql, args = sql + " and completed_at >= ?", [*args, since]
+        if until is not None:
+            sql, args = sql + " and completed_at <= ?", [*args, until]
+        return self._query(sql + " order by completed_at desc limit ?", (*args, limit))
+
+    def event(self, event_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every outcome and every dead letter of one event."""
+        results = self._query(
+            "select * from results where event_id = ? order by completed_at", (event_id,)
+        )
+        keys = [r["idempotency_key"] for r in results if r["idempotency_key"]]
+        marks = ",".join("?" * len(keys))
+        letters = self._query(
+            f"select * from letters where event_id = ? or idempotency_key in ({marks}) "  # noqa: S608
+            "order by failed_at",
+            (event_id, *keys),
+        )
+        return results, letters
+
+    def letter_groups(self, since: float | None = None) -> list[dict[str, Any]]:
+        """Dead letters counted by hook and error kind, with the newest failure of each group."""
+        sql = "select hook_id, error_kind, count(*) as count, max(failed_at) as last from letters"
+        args: tuple[Any, ...] = ()
+        if since is not None:
+            sql, args = sql + " where failed_at >= ?", (since,)
+        return self._query(sql + " group by hook_id, error_kind order by hook_id, error_kind", args)
+
+    def letters(
+        self, hook_id: str | None, error_kind: str | None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        sql = "select * from letters where 1 = 1"
+        args: list[Any] = []
+        if hook_id is not None:
+            sql, args = sql + " and hook_id = ?", [*args, hook_id]
+        if error_kind is not None:
+            sql, args = sql + " and error_kind = ?", [*args, error_kind]
+        return self._query(sql + " order by failed_at desc limit ?", (*args, limit))
+
+    def health(self, since: float) -> dict[str, dict[str, Any]]:
+        """Per hook since `since`: deliveries, failures, the last error and the last success."""
+        rows = self._query(
+            "select hook_id, count(*) as total, "
+            "sum(outcome = 'dead_lettered') as failed, "
+            "max(case when outcome = 'delivered' then completed_at end) as last_success "
+            "from results where completed_at >= ? group by hook_id",
+            (since,),
+        )
+        health = {r["hook_id"]: {**r, "last_error": None} for r in rows}
+        for row in self._query(
+            "select hook_id, error, max(completed_at) from results "
+            "where outcome = 'dead_lettered' and completed_at >= ? group by hook_id",
+            (since,),
+        ):
+            if row["hook_id"] in health:
+                health[row["hook_id"]]["last_error"] = row["error"]
+        return health
+
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(row) for row in self._db.execute(sql, tuple(args))]
+
+
+def _insert(
+    db: sqlite3.Connection, table: str, columns: list[str], rows: Iterable[dict[str, Any]]
+) -> None:
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" * len(columns))
+    db.executemany(
+        f"insert or replace into {table} ({names}) values ({marks})",  # noqa: S608
+        [tuple(row[c] for c in columns) for row in rows],
+    )

@@ -1,0 +1,117 @@
+"""Follow the results and dead-letter topics into the index, from its stored offsets on.
+
+A thread of the admin service: it assigns every partition of both topics at the offset the
+index holds (the beginning for a new one), writes each batch with its offsets in one
+transaction, picks up partitions and topics that appear later, and prunes by age and count.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from dispatcher.api.index.database import Index
+from dispatcher.api.index.rows import LetterRow, ResultRow
+from dispatcher.config.settings import Settings
+from dispatcher.kafka.scan import partitions_of, scan_config
+from dispatcher.model.event import Record
+
+log = logging.getLogger(__name__)
+BATCH = 500
+POLL_SECONDS = 0.2
+REFRESH_SECONDS = 5.0
+PRUNE_SECONDS = 60.0
+
+
+class IndexFollower:
+    """Keeps `index` following `settings.topics.results` and `.dead_letter`."""
+
+    def __init__(self, settings: Settings, index: Index) -> None:
+        self.settings = settings
+        self.index = index
+        self.topics = (settings.topics.results, settings.topics.dead_letter)
+        self._assigned: set[tuple[str, int]] = set()
+        self._stopping = threading.Event()
+        self._batches = threading.Condition()
+        self._written = 0
+        self._thread = threading.Thread(target=self._follow, name="index", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=10)
+
+    @property
+    def written(self) -> int:
+        """How many records have been indexed since start (tests and the status line)."""
+        with self._batches:
+            return self._written
+
+    def _follow(self) -> None:
+        consumer = Consumer({**scan_config(self.settings), "enable.partition.eof": False})
+        refreshed = pruned = 0.0
+        try:
+            while not self._stopping.is_set():
+                now = time.monotonic()
+                if now - refreshed > REFRESH_SECONDS:
+                    self._assign_new(consumer)
+                    refreshed = now
+                if now - pruned > PRUNE_SECONDS:
+                    self._prune()
+                    pruned = now
+                self._take(consumer)
+        except Exception:
+            log.exception("following %s into the index failed", ", ".join(self.topics))
+        finally:
+            consumer.close()
+
+    def _assign_new(self, consumer: Any) -> None:
+        new: list[TopicPartition] = []
+        for topic in self.topics:
+            stored = self.index.positions(topic)
+            for partition in partitions_of(consumer, topic):
+                if (topic, partition) not in self._assigned:
+                    start = stored.get(partition, OFFSET_BEGINNING)
+                    new.append(TopicPartition(topic, partition, start))
+                    self._assigned.add((topic, partition))
+        if new:
+            consumer.incremental_assign(new)
+
+    def _take(self, consumer: Any) -> None:
+        if not self._assigned:
+            self._stopping.wait(POLL_SECONDS)
+            return
+        results: list[ResultRow] = []
+        letters: list[LetterRow] = []
+        positions: dict[tuple[str, int], int] = {}
+        for message in consumer.consume(BATCH, POLL_SECONDS):
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("index: %s", error.str())
+                continue
+            record = Record.from_message(message)
+            positions[(record.topic, record.partition)] = record.offset + 1
+            if record.topic == self.settings.topics.results:
+                row = ResultRow.from_record(record)
+                if row is not None:
+                    results.append(row)
+            else:
+                letters.append(LetterRow.from_record(record))
+        if positions:
+            self.index.add(results, letters, positions)
+            with self._batches:
+                self._written += len(results) + len(letters)
+                self._batches.notify_all()
+
+    def _prune(self) -> None:
+        admin = self.settings.admin
+        dropped = self.index.prune(time.time() - admin.retention, admin.max_records)
+        if dropped:
+            log.info("index: %d rows past retention dropped", dropped)

@@ -1,0 +1,156 @@
+"""The admin API's request and response bodies; the OpenAPI document is generated from these.
+
+A hook definition is described by the hooks JSON Schema itself (`dispatcher.api.openapi`), so the
+API and hooks files cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Error(BaseModel):
+    error: str = Field(description="What went wrong, in a sentence.")
+
+
+class HookProblem(BaseModel):
+    path: str
+    message: str
+    line: int | None = None
+
+
+class Refusal(BaseModel):
+    error: str
+    problems: list[HookProblem] = []
+
+
+class HookShown(BaseModel):
+    """A hook as `hooks show` shows it (secrets masked), and where it is defined."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    source: Literal["store", "hooks file"]
+
+
+class HookList(BaseModel):
+    hooks: list[HookShown]
+
+
+class Deleted(BaseModel):
+    deleted: str
+    in_force: Literal["hooks file"] | None = Field(
+        description="Where the hook is still defined after the store's tombstone, if anywhere."
+    )
+
+
+class TrialRequest(BaseModel):
+    event: dict[str, Any] = Field(description="A CloudEvent (structured mode) as JSON.")
+    send: bool = False
+
+
+class ShownRequest(BaseModel):
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: str | None = None
+    body_base64: str | None = None
+    auth: str
+    note: str
+
+
+class Verdict(BaseModel):
+    ok: bool
+    status: int | None = None
+    error_kind: str | None = None
+    error: str | None = None
+    retryable: bool = False
+    captured: dict[str, Any] = {}
+    seconds: float = 0.0
+
+
+class TrialResult(BaseModel):
+    request: ShownRequest | None = None
+    verdict: Verdict | None = None
+
+
+class Outcome(BaseModel):
+    event_id: str
+    event_type: str
+    hook_id: str
+    outcome: str
+    attempts: int
+    http_status: int | None
+    latency_ms: float | None
+    error_kind: str | None
+    error: str | None
+    idempotency_key: str
+    completed_at: str
+
+
+class Outcomes(BaseModel):
+    hook_id: str
+    outcomes: list[Outcome]
+
+
+class DeadLetter(BaseModel):
+    where: str = Field(description="topic/partition/offset of the dead letter")
+    hook_id: str
+    error_kind: str
+    error: str
+    http_status: int | None
+    attempts: int
+    idempotency_key: str
+    event_id: str
+    event_type: str
+    failed_at: str
+    replayed_from: str
+
+
+class EventLookup(BaseModel):
+    event_id: str
+    outcomes: list[Outcome]
+    dead_letters: list[DeadLetter]
+
+
+class DeadLetterCounts(BaseModel):
+    total: int
+    by_hook: dict[str, dict[str, int]] = Field(description="hook id -> error kind -> count")
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hook: str | None = None
+    since: str | None = Field(default=None, description="ISO 8601, or an age such as 2h.")
+    until: str | None = Field(default=None, description="ISO 8601, or an age such as 30m.")
+    error_kind: str | list[str] | None = None
+    limit: int | None = Field(default=None, ge=0)
+    rate: float | None = Field(default=None, gt=0, description="Letters per second.")
+    dry_run: bool = False
+
+
+class ReplaySummary(BaseModel):
+    selected: int
+    delivered: int
+    failed: int
+    skipped: int
+    dry_run: bool
+    skipped_reasons: dict[str, int]
+
+
+class Replay(BaseModel):
+    id: str
+    status: Literal["running", "done", "failed"]
+    selection: dict[str, Any]
+    rate: float | None
+    dry_run: bool
+    started_at: str
+    finished_at: str | None
+    summary: ReplaySummary | None
+    error: str | None
+    plan: list[dict[str, Any]] | None
+
+
+class Replays(BaseModel):
+    replays: list[Replay]

@@ -1,0 +1,274 @@
+"""The hook editor: a definition as YAML (secrets masked) with each problem beside its line, a
+form for the common fields, a diff against the stored version before saving; duplicate,
+enable/disable and delete with confirmation. Saving goes to the hook store (`editing`)."""
+
+from __future__ import annotations
+
+import difflib
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from ruamel.yaml import YAML
+from starlette.concurrency import run_in_threadpool
+
+from dispatcher.api import editing
+from dispatcher.api.pages.common import form_of, redirect, render, service_of, session_of
+from dispatcher.api.service import AdminService
+from dispatcher.api.sessions import Session
+from dispatcher.hooks.definitions import Definition, examine_text
+from dispatcher.hooks.loader import Problem
+from dispatcher.hooks.masking import mask_definition
+
+router = APIRouter(include_in_schema=False)
+SKELETON = {"id": "", "events": [], "url": "https://", "method": "POST", "format": "json"}
+FORMATS = ("json", "csv", "xml", "form")
+METHODS = ("POST", "PUT", "PATCH")
+
+
+def yaml_text(definition: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = YAML(typ="rt", pure=True)
+    writer.default_flow_style = None
+    writer.dump(definition, out)
+    return out.getvalue()
+
+
+def shown_yaml(definition: dict[str, Any] | None) -> str:
+    return "" if definition is None else yaml_text(mask_definition(definition))
+
+
+def _editor(
+    request: Request,
+    session: Session,
+    *,
+    text: str,
+    definition: dict[str, Any],
+    original: str,
+    base: str,
+    problems: Sequence[Problem] = (),
+    status: int = 200,
+    note: str = "",
+) -> HTMLResponse:
+    by_line: dict[int, list[str]] = {}
+    for problem in problems:
+        if problem.line:
+            by_line.setdefault(problem.line, []).append(_said(problem))
+    lines = [(n, line, by_line.get(n, [])) for n, line in enumerate(text.splitlines(), 1)]
+    elsewhere = [_said(p) for p in problems if not p.line or p.line > len(lines)]
+    fields = {
+        "id": definition.get("id", ""),
+        "events": ", ".join(str(e) for e in definition.get("events") or []),
+        "url": mask_definition(definition).get("url", ""),
+        "method": definition.get("method", "POST"),
+        "format": definition.get("format", "json"),
+        "timeout": definition.get("timeout", ""),
+        "enabled": definition.get("enabled", True) is not False,
+    }
+    return render(
+        request,
+        "editor.html",
+        session,
+        status,
+        text=text,
+        lines=lines,
+        problems=problems,
+        elsewhere=elsewhere,
+        fields=fields,
+        formats=FORMATS,
+        methods=METHODS,
+        original=original,
+        base=base,
+        note=note,
+    )
+
+
+def _said(problem: Problem) -> str:
+    return f"{problem.path}: {problem.message}" if problem.path else problem.message
+
+
+@router.get("/hooks/new", response_class=HTMLResponse)
+def new_hook(request: Request) -> HTMLResponse:
+    session = session_of(request, "admin")
+    return _editor(
+        request, session, text=yaml_text(SKELETON), definition=SKELETON, original="", base=""
+    )
+
+
+@router.get("/hooks/{hook_id}/edit", response_class=HTMLResponse)
+def edit_hook(request: Request, hook_id: str, saved: str = "") -> HTMLResponse:
+    session = session_of(request, "admin")
+    definition = _definition(request, hook_id)
+    note = "Saved to the hook store: every worker takes it within seconds." if saved else ""
+    return _editor(
+        request,
+        session,
+        text=shown_yaml(definition),
+        definition=definition,
+        original=hook_id,
+        base=hook_id,
+        note=note,
+    )
+
+
+@router.get("/hooks/{hook_id}/duplicate", response_class=HTMLResponse)
+def duplicate_hook(request: Request, hook_id: str) -> HTMLResponse:
+    session = session_of(request, "admin")
+    copy = {**_definition(request, hook_id), "id": f"{hook_id}-copy"}
+    return _editor(
+        request, session, text=shown_yaml(copy), definition=copy, original="", base=hook_id
+    )
+
+
+@router.post("/hooks/check", response_class=HTMLResponse)
+async def check_hook(request: Request) -> HTMLResponse:
+    """The edited definition checked: its problems beside its lines, or the diff to confirm."""
+    session, form = await form_of(request)
+    original, base = form.get("original", ""), form.get("base", "")
+    service = service_of(request)
+    previous = service.definition(base) if base else None
+    text = form.get("yaml", "")
+    if form.get("mode") == "fields":
+        text = yaml_text(
+            _with_fields(mask_definition(previous) if previous else dict(SKELETON), form)
+        )
+    checked = examine_text(text, previous)
+    if isinstance(checked, list):
+        return _editor(
+            request,
+            session,
+            text=text,
+            definition=_loose(text),
+            original=original,
+            base=base,
+            problems=checked,
+            status=422,
+        )
+    stored = service.definition(original) if original else None
+    diff = list(
+        difflib.unified_diff(
+            shown_yaml(stored).splitlines(),
+            shown_yaml(checked.raw).splitlines(),
+            "stored" if stored else "(new)",
+            "edited",
+            lineterm="",
+        )
+    )
+    return render(
+        request,
+        "review.html",
+        session,
+        text=text,
+        diff=diff,
+        hook_id=checked.hook.id,
+        original=original,
+        base=base,
+    )
+
+
+@router.post("/hooks/save", response_model=None)
+async def save_hook(request: Request) -> HTMLResponse | RedirectResponse:
+    session, form = await form_of(request)
+    original, base, text = form.get("original", ""), form.get("base", ""), form.get("yaml", "")
+    service = service_of(request)
+    checked = examine_text(text, service.definition(base) if base else None)
+    refused = (
+        editing.Refused(422, "invalid hook definition", checked)
+        if isinstance(checked, list)
+        else _refusal(service, checked, original)
+    )
+    if refused is not None or isinstance(checked, list):
+        assert refused is not None
+        problems = refused.problems or [Problem("hook", None, "", refused.error)]
+        return _editor(
+            request,
+            session,
+            text=text,
+            definition=_loose(text),
+            original=original,
+            base=base,
+            problems=problems,
+            status=refused.status,
+        )
+    saved = await run_in_threadpool(editing.save, service, checked)
+    return redirect(f"/hooks/{saved.hook_id}/edit?saved=1")
+
+
+def _refusal(service: AdminService, checked: Definition, original: str) -> editing.Refused | None:
+    """Why a checked definition may still not be saved from the editor."""
+    if service.store is None:
+        return editing.Refused(409, "the hook store is switched off (topics.hooks is empty)")
+    if original and checked.hook.id != original:
+        return editing.Refused(422, "the id cannot change: duplicate the hook instead")
+    if not original and service.hooks().get(checked.hook.id) is not None:
+        return editing.Refused(409, f"hook {checked.hook.id!r} exists already")
+    return None
+
+
+@router.post("/hooks/{hook_id}/toggle", response_model=None)
+async def toggle_hook(request: Request, hook_id: str) -> RedirectResponse:
+    await form_of(request)
+    service = service_of(request)
+    definition = _definition(request, hook_id)
+    flipped = {**definition, "enabled": definition.get("enabled", True) is False}
+    checked = editing.checked(service, flipped, path_id=hook_id)
+    if isinstance(checked, editing.Refused):
+        raise HTTPException(checked.status, checked.error)
+    await run_in_threadpool(editing.save, service, checked)
+    return redirect("/")
+
+
+@router.get("/hooks/{hook_id}/delete", response_class=HTMLResponse)
+def confirm_delete(request: Request, hook_id: str) -> HTMLResponse:
+    session = session_of(request, "admin")
+    source = service_of(request).source_of(_hook_exists(request, hook_id))
+    return render(request, "delete.html", session, hook_id=hook_id, source=source)
+
+
+@router.post("/hooks/{hook_id}/delete", response_model=None)
+async def delete_hook(request: Request, hook_id: str) -> RedirectResponse:
+    await form_of(request)
+    refused = await run_in_threadpool(editing.delete, service_of(request), hook_id)
+    if refused is not None:
+        raise HTTPException(refused.status, refused.error)
+    return redirect("/")
+
+
+def _hook_exists(request: Request, hook_id: str) -> str:
+    if service_of(request).hooks().get(hook_id) is None:
+        raise HTTPException(404, f"no hook {hook_id!r}")
+    return hook_id
+
+
+def _definition(request: Request, hook_id: str) -> dict[str, Any]:
+    definition = service_of(request).definition(_hook_exists(request, hook_id))
+    if definition is None:
+        raise HTTPException(404, f"the definition of {hook_id!r} cannot be read")
+    return definition
+
+
+def _with_fields(definition: dict[str, Any], form: dict[str, str]) -> dict[str, Any]:
+    """`definition` with the common fields of the form."""
+    changed = dict(definition)
+    if form.get("id"):
+        changed["id"] = form["id"].strip()
+    changed["events"] = [e.strip() for e in form.get("events", "").split(",") if e.strip()]
+    for name in ("url", "method", "format", "timeout"):
+        value = form.get(name, "").strip()
+        if value:
+            changed[name] = value
+        elif name == "timeout":
+            changed.pop(name, None)  # an empty timeout: the default
+    changed["enabled"] = form.get("enabled") == "on"
+    return changed
+
+
+def _loose(text: str) -> dict[str, Any]:
+    """Whatever of `text` reads as a mapping, for the form beside a definition with problems."""
+    try:
+        loaded = YAML(typ="safe", pure=True).load(text)
+    except Exception:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}

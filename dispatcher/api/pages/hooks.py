@@ -1,0 +1,42 @@
+"""The hooks page: every hook in force with its events, URL (masked), format, state and health
+from the index (deliveries and failure ratio in the last hour, last error, last success)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from dispatcher.api.pages.common import render, service_of, session_of
+from dispatcher.hooks.masking import api_key_names, mask_url
+
+router = APIRouter(include_in_schema=False)
+HOUR = 3600.0
+
+
+@router.get("/", response_class=HTMLResponse)
+def hooks_page(request: Request) -> HTMLResponse:
+    session = session_of(request)
+    service = service_of(request)
+    health = service.index.health(time.time() - HOUR)
+    rows: list[dict[str, Any]] = []
+    for hook in service.hooks():
+        seen = health.get(hook.id, {})
+        total, failed = int(seen.get("total") or 0), int(seen.get("failed") or 0)
+        rows.append(
+            {
+                "id": hook.id,
+                "events": ", ".join(hook.events),
+                "url": mask_url(hook.url, api_key_names(hook)[1]),
+                "format": hook.format,
+                "enabled": hook.enabled,
+                "source": service.source_of(hook.id),
+                "deliveries": total,
+                "failure_ratio": f"{failed / total:.0%}" if total else "-",
+                "last_error": seen.get("last_error"),
+                "last_success": seen.get("last_success"),
+            }
+        )
+    return render(request, "hooks.html", session, hooks=rows)

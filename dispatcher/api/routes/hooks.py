@@ -1,0 +1,153 @@
+"""/api/hooks: the hooks in force (masked), writes to the hook store, and trying a hook."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from dispatcher.api import editing
+from dispatcher.api.auth import ADMIN, VIEWER
+from dispatcher.api.models import (
+    Deleted,
+    Error,
+    HookList,
+    HookShown,
+    Refusal,
+    TrialRequest,
+    TrialResult,
+)
+from dispatcher.api.openapi import HOOK_BODY
+from dispatcher.api.routes import service_of
+from dispatcher.api.service import AdminService
+from dispatcher.errors import DecodeError
+from dispatcher.hooks.describe import describe
+from dispatcher.model.event import Event
+from dispatcher.model.hook import Hook
+from dispatcher.ops import trial
+
+router = APIRouter(prefix="/api/hooks", tags=["hooks"])
+Service = Annotated[AdminService, Depends(service_of)]
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Error, "description": "The body is not JSON."},
+    409: {"model": Error, "description": "Conflicts with the store or the hooks file."},
+    422: {"model": Refusal, "description": "Every problem of the definition."},
+}
+
+
+def shown(service: AdminService, hook: Hook) -> dict[str, Any]:
+    """A hook as `hooks show` shows it, secrets masked, with where it is defined."""
+    document: dict[str, Any] = json.loads(json.dumps(describe(hook), default=str))
+    return {**document, "source": service.source_of(hook.id)}
+
+
+@router.get("", response_model=HookList, dependencies=[Depends(VIEWER)])
+def list_hooks(service: Service) -> dict[str, Any]:
+    return {"hooks": [shown(service, h) for h in service.hooks()]}
+
+
+@router.get("/{hook_id}", response_model=HookShown, dependencies=[Depends(VIEWER)])
+def show_hook(hook_id: str, service: Service) -> dict[str, Any]:
+    return shown(service, _hook(service, hook_id))
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=HookShown,
+    responses=WRITE_ERRORS,
+    openapi_extra=HOOK_BODY,
+    dependencies=[Depends(ADMIN)],
+)
+async def create_hook(request: Request, service: Service) -> Any:
+    raw = await _json(request)
+    return await run_in_threadpool(_write, service, raw, None)
+
+
+@router.put(
+    "/{hook_id}",
+    response_model=HookShown,
+    responses={**WRITE_ERRORS, 201: {"model": HookShown, "description": "Created."}},
+    openapi_extra=HOOK_BODY,
+    dependencies=[Depends(ADMIN)],
+)
+async def put_hook(hook_id: str, request: Request, service: Service) -> Any:
+    raw = await _json(request)
+    return await run_in_threadpool(_write, service, raw, hook_id)
+
+
+@router.delete(
+    "/{hook_id}",
+    response_model=Deleted,
+    responses={404: {"model": Error}, 409: {"model": Error}},
+    dependencies=[Depends(ADMIN)],
+)
+def delete_hook(hook_id: str, service: Service) -> dict[str, Any]:
+    refused = editing.delete(service, hook_id)
+    if refused is not None:
+        raise HTTPException(refused.status, refused.error)
+    remaining = service.hooks().get(hook_id)
+    return {"deleted": hook_id, "in_force": None if remaining is None else "hooks file"}
+
+
+@router.post(
+    "/{hook_id}/test",
+    response_model=TrialResult,
+    response_model_exclude_none=True,
+    responses={404: {"model": Error}, 422: {"model": Error}},
+    dependencies=[Depends(ADMIN)],
+)
+def test_hook(hook_id: str, body: TrialRequest, service: Service) -> dict[str, Any]:
+    """The exact request the hook renders for the event (masked); with `send`, the verdict."""
+    hook = _hook(service, hook_id)
+    try:
+        event = Event.from_dict(body.event)
+    except DecodeError as exc:
+        raise HTTPException(422, f"event: {exc}") from None
+    tried = trial.prepare(hook, event)
+    if tried.request is None or tried.shown is None:
+        failure = tried.failure
+        assert failure is not None
+        return {"verdict": {"ok": False, "error_kind": failure.kind, "error": str(failure)}}
+    result: dict[str, Any] = {"request": tried.shown.as_dict()}
+    if body.send:
+        result["verdict"] = trial.send(service.settings, hook, tried.request).as_dict()
+    return result
+
+
+def _hook(service: AdminService, hook_id: str) -> Hook:
+    hook = service.hooks().get(hook_id)
+    if hook is None:
+        raise HTTPException(404, f"no hook {hook_id!r}")
+    return hook
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return json.loads(await request.body() or b"null")
+    except ValueError:
+        raise HTTPException(400, "the body is not JSON") from None
+
+
+def _write(service: AdminService, raw: Any, path_id: str | None) -> Any:
+    """Check and save `raw` (POST when `path_id` is None, else PUT), off the event loop: it waits
+    for Kafka."""
+    definition = editing.checked(service, raw, path_id=path_id, create=path_id is None)
+    if isinstance(definition, editing.Refused):
+        problems = [
+            {"path": p.path, "message": p.message, "line": p.line} for p in definition.problems
+        ]
+        body: dict[str, Any] = {"error": definition.error}
+        if problems or definition.status == 422:
+            body["problems"] = problems
+        return JSONResponse(body, definition.status)
+    saved = editing.save(service, definition)
+    if not saved.in_force:
+        return JSONResponse({"id": saved.hook_id, "status": "stored, not yet in force here"}, 202)
+    hook = service.hooks().get(saved.hook_id)
+    return JSONResponse(
+        None if hook is None else shown(service, hook), 201 if saved.created else 200
+    )

@@ -1,0 +1,99 @@
+"""/api/hooks/{id}/outcomes, /api/events/{id} and /api/dead-letters: answered from the index."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from dispatcher.api.auth import VIEWER
+from dispatcher.api.models import DeadLetter, DeadLetterCounts, Error, EventLookup, Outcomes
+from dispatcher.api.routes import service_of
+from dispatcher.api.service import AdminService
+from dispatcher.model.moments import iso
+from dispatcher.ops.replay.plan import parse_moment
+
+router = APIRouter(prefix="/api", tags=["records"], dependencies=[Depends(VIEWER)])
+Service = Annotated[AdminService, Depends(service_of)]
+BAD_TIME: dict[int | str, dict[str, Any]] = {
+    422: {"model": Error, "description": "A time that is neither ISO 8601 nor an age."}
+}
+
+
+def moment_of(text: str | None, name: str) -> float | None:
+    """A query's time (ISO 8601 or an age such as `2h`) as epoch seconds; 422 naming it."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_moment(text, time.time())
+    except ValueError as exc:
+        raise HTTPException(422, f"{name}: {exc}") from None
+
+
+def outcome_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **{k: v for k, v in row.items() if k != "where"},
+        "completed_at": iso(row["completed_at"]),
+    }
+
+
+def letter_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "failed_at": iso(row["failed_at"])}
+
+
+@router.get("/hooks/{hook_id}/outcomes", response_model=Outcomes, responses=BAD_TIME)
+def outcomes(
+    hook_id: str,
+    service: Service,
+    status: Literal["delivered", "dead_lettered"] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> dict[str, Any]:
+    """A hook's outcomes, newest first, filtered by status and completion time."""
+    rows = service.index.outcomes(
+        hook_id,
+        outcome=status,
+        since=moment_of(since, "since"),
+        until=moment_of(until, "until"),
+        limit=limit,
+    )
+    return {"hook_id": hook_id, "outcomes": [outcome_view(r) for r in rows]}
+
+
+@router.get("/events/{event_id}", response_model=EventLookup, responses={404: {"model": Error}})
+def event(event_id: str, service: Service) -> dict[str, Any]:
+    """Every hook's outcome of one event, and its dead letters."""
+    results, letters = service.index.event(event_id)
+    if not results and not letters:
+        raise HTTPException(404, f"no outcome of event {event_id!r} in the index")
+    return {
+        "event_id": event_id,
+        "outcomes": [outcome_view(r) for r in results],
+        "dead_letters": [letter_view(r) for r in letters],
+    }
+
+
+@router.get("/dead-letters", response_model=DeadLetterCounts, responses=BAD_TIME)
+def dead_letter_counts(service: Service, since: str | None = None) -> dict[str, Any]:
+    """Dead letters counted by hook and error kind (`since`: ISO 8601 or an age)."""
+    by_hook: dict[str, dict[str, int]] = {}
+    total = 0
+    for group in service.index.letter_groups(moment_of(since, "since")):
+        by_hook.setdefault(group["hook_id"] or "(none)", {})[group["error_kind"] or "unknown"] = (
+            group["count"]
+        )
+        total += group["count"]
+    return {"total": total, "by_hook": by_hook}
+
+
+@router.get("/dead-letters/list", response_model=list[DeadLetter])
+def dead_letters(
+    service: Service,
+    hook: str | None = None,
+    error_kind: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    """The newest dead letters of a hook and error kind."""
+    return [letter_view(r) for r in service.index.letters(hook, error_kind, limit)]

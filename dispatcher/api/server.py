@@ -1,0 +1,50 @@
+"""`dispatcher admin`: the admin service on `admin.host:admin.port` under uvicorn.
+
+A head still arriving is bounded by h11's limit (a complete one by `Bounds`); idle connections
+close after 5 s; SIGTERM/SIGINT stop the server, which gives requests in flight at most 5 s
+(a browser's idle keep-alive connection never holds it up), then the followers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from dispatcher.api.app import create_app
+from dispatcher.api.bounds import MAX_HEAD_BYTES
+from dispatcher.api.service import AdminService
+from dispatcher.config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def server(settings: Settings, service: AdminService) -> uvicorn.Server:
+    """A uvicorn server for the app around `service` (not yet started)."""
+    admin = settings.admin
+    config = uvicorn.Config(
+        create_app(service),
+        host=admin.host,
+        port=admin.port,
+        http="h11",
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=5,
+        limit_concurrency=256,
+        server_header=False,
+        proxy_headers=False,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
+    return uvicorn.Server(config)
+
+
+def serve(settings: Settings) -> None:
+    """Run the admin service until SIGTERM/SIGINT."""
+    service = AdminService.start(settings)
+    try:
+        log.info("admin service on http://%s:%d", settings.admin.host, settings.admin.port)
+        server(settings, service).run()
+    finally:
+        service.stop()

@@ -1,0 +1,83 @@
+"""Run `dispatcher admin` for a test: in a thread of this process (uvicorn on a free loopback
+port) or as a subprocess; tokens and an admin-ready deployment."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import yaml
+from dispatch_support import Deployment
+from kafka_support import wait_for
+
+from dispatcher.api.server import server
+from dispatcher.api.service import AdminService
+from dispatcher.config.settings import Settings
+
+ADMIN_TOKEN = "admin-test-token-7f3a-0123456789"
+VIEWER_TOKEN = "viewer-test-token-5b2c-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+VIEWER = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+TOKEN_ENV = {"DUGAA_TEST_ADMIN_TOKEN": ADMIN_TOKEN, "DUGAA_TEST_VIEWER_TOKEN": VIEWER_TOKEN}
+
+
+class AdminDeployment(Deployment):
+    """A deployment with a hook store of its own and an `admin:` section with both roles."""
+
+    def write(self) -> None:
+        super().write()
+        config = yaml.safe_load(self.config_path.read_text())
+        config["topics"]["hooks"] = f"store-{self.group}"
+        config["admin"] = {
+            "host": "127.0.0.1",
+            "port": 0,
+            "data_dir": str(self.directory / f"admin-{self.group}"),
+            "tokens": [
+                {"token": "${env:DUGAA_TEST_ADMIN_TOKEN}", "role": "admin"},
+                {"token": "${env:DUGAA_TEST_VIEWER_TOKEN}", "role": "viewer"},
+            ],
+        }
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+@dataclass
+class RunningAdmin:
+    service: AdminService
+    url: str
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, trust_env=False, **kwargs)  # type: ignore[arg-type]
+
+
+@contextmanager
+def running_admin(settings: Settings, port: int = 0) -> Iterator[RunningAdmin]:
+    """The admin service in a thread, on 127.0.0.1 and a free port; stopped on exit."""
+    settings = replace(settings, admin=replace(settings.admin, host="127.0.0.1", port=port))
+    service = AdminService.start(settings)
+    uvicorn_server = server(settings, service)
+    thread = threading.Thread(target=uvicorn_server.run, name="admin", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: uvicorn_server.started, 30, message="the admin service")
+        bound = uvicorn_server.servers[0].sockets[0].getsockname()[1]
+        yield RunningAdmin(service, f"http://127.0.0.1:{bound}")
+    finally:
+        uvicorn_server.should_exit = True
+        thread.join(timeout=30)
+        service.stop()
+    assert not thread.is_alive(), "the admin service did not stop"
+
+
+def indexed(admin: RunningAdmin, count: int, timeout: float = 60) -> None:
+    """Wait until the admin's index holds at least `count` records more than at start."""
+    assert admin.service.indexer is not None
+    indexer = admin.service.indexer
+    wait_for(lambda: indexer.written >= count, timeout, message=f"{count} records indexed")
+
+
+def data_dir(settings: Settings) -> Path:
+    return Path(settings.admin.data_dir)

@@ -1,0 +1,110 @@
+"""The console without Kafka: signing in (cookie, rate limit, no open redirect), sessions and
+roles on pages, CSRF on forms, and the editor's problems beside their lines."""
+
+from __future__ import annotations
+
+import re
+
+from admin_support import ADMIN_TOKEN, VIEWER_TOKEN
+from fastapi.testclient import TestClient
+
+HTML = {"accept": "text/html"}
+
+
+def sign_in(client: TestClient, token: str) -> str:
+    """Sign in; the CSRF token of the session, read from a page's form."""
+    answer = client.post("/login", data={"token": token, "next": "/"}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    page = client.get("/dead-letters").text
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+def test_pages_send_a_stranger_to_the_sign_in_page_and_back(client: TestClient) -> None:
+    answer = client.get("/hooks/x/outcomes?status=delivered", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login?next=/hooks/x/outcomes%3Fstatus%3Ddelivered"
+    page = client.get("/login")
+    assert '<label for="token">' in page.text
+    assert "<script" not in page.text
+
+
+def test_signing_in_sets_a_strict_http_only_session_cookie(client: TestClient) -> None:
+    answer = client.post(
+        "/login", data={"token": ADMIN_TOKEN, "next": "/events"}, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/events"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("dugaa_session=")
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+    assert "Max-Age=60" in cookie
+    assert "Secure" not in cookie  # plain http here; https requests get Secure
+    assert ADMIN_TOKEN not in cookie
+    assert client.get("/events").status_code == 200
+
+
+def test_a_wrong_token_is_refused_and_attempts_are_rate_limited(client: TestClient) -> None:
+    for _ in range(5):
+        assert client.post("/login", data={"token": "wrong-token-0123456789"}).status_code == 401
+    limited = client.post("/login", data={"token": ADMIN_TOKEN})
+    assert limited.status_code == 429
+    assert "Too many attempts" in limited.text
+    assert "dugaa_session" not in client.cookies
+
+
+def test_sign_in_never_redirects_off_the_site(client: TestClient) -> None:
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        answer = client.post(
+            "/login", data={"token": ADMIN_TOKEN, "next": target}, follow_redirects=False
+        )
+        assert answer.headers["location"] == "/"
+
+
+def test_a_viewer_sees_pages_but_not_the_editor_nor_the_try_page(client: TestClient) -> None:
+    sign_in(client, VIEWER_TOKEN)
+    assert client.get("/").status_code == 200
+    assert "New hook" not in client.get("/").text
+    refused = client.get("/hooks/new", headers=HTML)
+    assert refused.status_code == 403
+    assert "needs the admin role" in refused.text
+    assert "<html" in refused.text
+
+
+def test_a_form_without_the_session_csrf_token_is_refused(client: TestClient) -> None:
+    csrf = sign_in(client, ADMIN_TOKEN)
+    yaml = "id: a\nevents: [x]\nurl: http://127.0.0.1/a\n"
+    assert client.post("/hooks/check", data={"yaml": yaml}).status_code == 403
+    assert client.post("/hooks/check", data={"yaml": yaml, "csrf": "forged"}).status_code == 403
+    assert client.post("/logout", data={}).status_code == 403
+    assert client.post("/hooks/check", data={"yaml": yaml, "csrf": csrf}).status_code == 200
+
+
+def test_the_editor_shows_each_problem_beside_its_line(client: TestClient) -> None:
+    csrf = sign_in(client, ADMIN_TOKEN)
+    yaml = "id: a\nevents: [x]\nurl: http://127.0.0.1/a\nformat: yaml\ntimeout: soon\n"
+    page = client.post("/hooks/check", data={"yaml": yaml, "csrf": csrf})
+    assert page.status_code == 422
+    line4 = re.search(r'<tr class="bad" id="line-4">(.*?)</tr>', page.text, re.S)
+    line5 = re.search(r'<tr class="bad" id="line-5">(.*?)</tr>', page.text, re.S)
+    assert line4 is not None
+    assert "format: " in line4.group(1)
+    assert line5 is not None
+    assert "is not a duration" in line5.group(1)
+    assert 'id="line-3"' in page.text
+    assert '<tr class="bad" id="line-3">' not in page.text
+
+
+def test_signing_out_ends_the_session(client: TestClient) -> None:
+    csrf = sign_in(client, ADMIN_TOKEN)
+    assert client.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_what_a_page_shows_is_escaped(client: TestClient) -> None:
+    sign_in(client, VIEWER_TOKEN)
+    page = client.get("/events", params={"id": "<script>alert(1)</script>"})
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
