@@ -102,11 +102,11 @@ def test_problem_reads_file_line_path_message() -> None:
     assert str(Problem("f", 1, "p", "odd", warning=True)) == "f:1: p: warning: odd"
 
 
-def test_missing_key_is_reported_on_the_line_of_its_mapping() -> None:
+def test_missing_key_is_named_by_its_path_on_the_line_of_its_mapping() -> None:
     text = "hooks:\n  - id: a\n    events: [x]\n  - id: b\n    events: [x]\n"
     assert problems(text) == [
-        (2, "hooks[0]", "missing required key 'url'"),
-        (4, "hooks[1]", "missing required key 'url'"),
+        (2, "hooks[0].url", "missing required key"),
+        (4, "hooks[1].url", "missing required key"),
     ]
 
 
@@ -137,7 +137,7 @@ def test_wrong_top_level_shapes(text: str, message: str) -> None:
 def test_auth_keys_are_checked_per_type() -> None:
     text = GOOD.replace("username: u,", "user: u,")
     assert problems(text) == [
-        (6, "hooks[0].auth", "missing required key 'username'"),
+        (6, "hooks[0].auth.username", "missing required key"),
         (6, "hooks[0].auth.user", "unknown key 'user' (did you mean 'username'?)"),
     ]
 
