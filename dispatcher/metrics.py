@@ -68,7 +68,7 @@ class Metrics:
         )
         self.retries_scheduled = Counter(
             "dispatcher_retries_scheduled",
-            "Pairs handed to a delayed retry tier.",
+            "Retries scheduled: in process (tier local) or handed to a delayed retry tier.",
             ["hook", "tier"],
             registry=r,
         )

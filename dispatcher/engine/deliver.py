@@ -82,6 +82,7 @@ class Deliverer:
                 age=self.clock() - first,
             )
             if isinstance(step, RetryLocal):
+                self.metrics.retries_scheduled.labels(hook.id, "local").inc()
                 await asyncio.sleep(step.delay)
             elif isinstance(step, RetryTier):
                 return self._handoff(pair, step.tier, attempts, first, verdict)

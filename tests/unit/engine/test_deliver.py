@@ -175,6 +175,17 @@ def test_retryable_failures_are_retried_locally_until_success(slept: list[float]
     assert attempts_metric(metrics, "2xx") == 1
 
 
+def test_each_local_retry_is_counted_as_a_retry_of_tier_local(slept: list[float]) -> None:
+    handler, _ = replies(503, 503, 200)
+
+    _, metrics = deliver(make_hook(), handler, local_retries=3)
+
+    retries = metrics.registry.get_sample_value(
+        "dispatcher_retries_scheduled_total", {"hook": "sms-ke", "tier": "local"}
+    )
+    assert retries == 2
+
+
 def test_every_attempt_carries_the_same_webhook_id(slept: list[float]) -> None:
     handler, seen = replies(503, 500, httpx.ConnectError("refused"), 200)
 
