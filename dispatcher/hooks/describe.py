@@ -27,7 +27,8 @@ def describe(hook: Hook) -> CommentedMap:
         doc["auth"] = {"type": hook.auth.type, **{k: mask_value(v) for k, v in hook.auth.settings}}
     doc["format"] = hook.format
     if hook.format == "csv":
-        doc["csv"] = _flow({"delimiter": hook.csv_delimiter, "header": hook.csv_header})
+        csv = {"delimiter": hook.csv_delimiter, "header": hook.csv_header}
+        doc["csv"] = _flow({**csv, "escape_formulas": hook.csv_escape_formulas})
     if hook.format == "xml":
         xml = {"root": hook.xml_root, "item": hook.xml_item, "namespace": hook.xml_namespace}
         doc["xml"] = _flow({k: v for k, v in xml.items() if v is not None})

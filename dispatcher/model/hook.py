@@ -207,6 +207,7 @@ class Hook:
     format: Format = "json"
     csv_delimiter: str = ","
     csv_header: bool = True
+    csv_escape_formulas: bool = False
     xml_root: str = "message"
     xml_item: str = "item"  # the element of each entry of a list
     xml_namespace: str | None = None
@@ -241,6 +242,7 @@ class Hook:
             format=raw.get("format", "json"),
             csv_delimiter=csv.get("delimiter", ","),
             csv_header=bool(csv.get("header", True)),
+            csv_escape_formulas=bool(csv.get("escape_formulas", False)),
             xml_root=xml.get("root", "message"),
             xml_item=xml.get("item", "item"),
             xml_namespace=xml.get("namespace"),

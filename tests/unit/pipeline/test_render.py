@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree
@@ -188,3 +189,37 @@ def test_nest_refuses_a_name_that_is_both_value_and_object() -> None:
     with pytest.raises(ValueError, match="both a value and an object"):
         nest([("a", value), ("a.y", 2)])
     assert value == {"x": 1}
+
+
+def test_csv_escape_formulas_prefixes_a_quote_to_text_a_spreadsheet_would_run() -> None:
+    data = {
+        "=cmd": "=HYPERLINK(\"http://127.0.0.1/\")",
+        "plus": "+1+2",
+        "minus": "-2+3",
+        "at": "@SUM(A1)",
+        "tab": "\tx",
+        "cr": "\rx",
+        "plain": "Ann",
+        "negative": -5,
+        "price": Decimal("-19.99"),
+    }
+    event = Event(id="e", type="t", source="s", data=data)
+    body = render("csv", fields=(), event=event, csv={"escape_formulas": True})
+    header, row = csv.reader(io.StringIO(body.content.decode(), newline=""))
+    assert header[0] == "'=cmd"
+    assert row == [
+        "'=HYPERLINK(\"http://127.0.0.1/\")",
+        "'+1+2",
+        "'-2+3",
+        "'@SUM(A1)",
+        "'\tx",
+        "'\rx",
+        "Ann",
+        "-5",
+        "-19.99",
+    ]
+
+
+def test_csv_leaves_formulas_as_they_are_unless_asked() -> None:
+    event = Event(id="e", type="t", source="s", data={"a": "=1+1"})
+    assert render("csv", fields=(), event=event).content == b"a\r\n=1+1\r\n"
