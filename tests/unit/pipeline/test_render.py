@@ -119,6 +119,22 @@ def test_xml_data_key_that_is_no_element_name_is_a_render_error() -> None:
         render("xml", fields=(), event=event)
 
 
+@pytest.mark.parametrize(
+    ("data", "namespace"),
+    [
+        ({"@xmlns": "urn:evil", "a": 1}, None),
+        ({"@xmlns": "urn:evil", "a": 1}, "urn:hook"),
+        ({"child": {"@xmlns": "urn:evil", "b": 2}}, "urn:hook"),
+        ({"@xmlns:x": "urn:evil", "a": 1}, None),
+    ],
+)
+def test_xml_data_never_declares_a_namespace(data: dict[str, Any], namespace: str | None) -> None:
+    event = Event(id="e", type="t", source="s", data=data)
+    xml = {"root": "r", **({"namespace": namespace} if namespace else {})}
+    with pytest.raises(RenderError, match="xmlns"):
+        render("xml", fields=(), event=event, xml=xml)
+
+
 def test_xml_names_follow_expat_where_it_is_narrower_than_xml_fifth_edition() -> None:
     """U+F900 starts a name in XML 1.0's fifth edition, not in expat's tables (found by the
     fuzz test): such a key is a render error, never a body the receiver cannot parse."""
