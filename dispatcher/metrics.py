@@ -72,6 +72,12 @@ class Metrics:
             ["hook", "tier"],
             registry=r,
         )
+        self.encryptions = Counter(
+            "dispatcher_encryptions",
+            "Bodies encrypted with the hook's active key: rotate it long before 2^32 of them.",
+            ["hook"],
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "dispatcher_consumer_lag",
             "Records between the consumed position and the end of each partition.",

@@ -45,6 +45,8 @@ class Deliverer:
             return self._end(
                 pair, Verdict.failure(exc.kind, str(exc), retryable=False), attempts, first, None
             )
+        if hook.encryption is not None:  # one random nonce used per encryption: count them
+            self.metrics.encryptions.labels(hook.id).inc()
         policy = RetryPolicy(
             hook.retry, self.local_retries + 1, self.tiers, use_tiers=hook.ordering != "key"
         )
