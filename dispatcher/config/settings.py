@@ -29,6 +29,7 @@ SCALARS = {
     "hooks_file": str,
     "http_port": int,
     "allow_private_networks": bool,
+    "allow_loopback": bool,
     "drain_timeout": str,
     "max_inflight": int,
     "max_inflight_per_partition": int,
@@ -67,6 +68,7 @@ class Settings:
     hooks_file: str | None = None
     http_port: int = 9400
     allow_private_networks: bool = False
+    allow_loopback: bool = False
     allow_cidrs: tuple[IPv4Network | IPv6Network, ...] = ()
     drain_timeout: float = 30.0
     max_inflight: int = 10_000

@@ -51,7 +51,11 @@ def hook_warnings(raw: Any) -> list[Finding]:
     if parts.scheme.lower() == "http":
         found.append((("url",), "plain http: the body travels unencrypted (use https)"))
     host = (parts.hostname or "").lower()
-    if not raw.get("allow_private_networks") and _private(host):
+    if _loopback(host):
+        if not raw.get("allow_loopback"):
+            says = f"{host} is loopback: sending needs allow_loopback (hook or service)"
+            found.append((("url",), says))
+    elif not raw.get("allow_private_networks") and _private(host):
         found.append(
             (
                 ("url",),
@@ -207,6 +211,15 @@ def _headers(raw: dict[str, Any]) -> Iterator[Finding]:
             yield ("headers", name), "secret references work in auth and encryption only"
         if isinstance(value, str) and ("\r" in value or "\n" in value):
             yield ("headers", name), "a header value cannot hold a line break"
+
+
+def _loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _private(host: str) -> bool:

@@ -53,6 +53,8 @@ def describe(hook: Hook) -> CommentedMap:
     doc["enabled"] = hook.enabled
     if hook.allow_private_networks is not None:
         doc["allow_private_networks"] = hook.allow_private_networks
+    if hook.allow_loopback is not None:
+        doc["allow_loopback"] = hook.allow_loopback
     doc["max_payload_bytes"] = hook.max_payload_bytes
     if not hook.tls.verify or hook.tls.ca:
         doc["tls"] = _flow({"verify": hook.tls.verify, "ca": hook.tls.ca})

@@ -221,6 +221,7 @@ class Hook:
     ordering: Ordering = "none"
     enabled: bool = True
     allow_private_networks: bool | None = None  # None: the service-wide setting decides
+    allow_loopback: bool | None = None  # None: the service-wide setting decides
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD
     tls: TlsSpec = field(default_factory=TlsSpec)
     description: str = ""
@@ -260,6 +261,7 @@ class Hook:
             ordering=raw.get("ordering", "none"),
             enabled=bool(raw.get("enabled", True)),
             allow_private_networks=raw.get("allow_private_networks"),
+            allow_loopback=raw.get("allow_loopback"),
             max_payload_bytes=int(raw.get("max_payload_bytes", DEFAULT_MAX_PAYLOAD)),
             tls=TlsSpec(verify=bool(tls.get("verify", True)), ca=tls.get("ca")),
             description=str(raw.get("description", "")),

@@ -190,15 +190,19 @@ def test_headers_cannot_hold_secret_references_or_line_breaks() -> None:
     ]
 
 
-def test_private_and_plain_http_urls_only_warn() -> None:
+def test_private_loopback_and_plain_http_urls_only_warn() -> None:
     text = GOOD.replace("https://sms.example.com", "http://127.0.0.1")
     assert problems(text) == []
     assert [m.split(":")[0] for _, _, m in problems(text, warnings=True)] == [
         "plain http",
-        "127.0.0.1 is a private address",
+        "127.0.0.1 is loopback",
     ]
-    allowed = text + "    allow_private_networks: true\n"
-    assert len(problems(allowed, warnings=True)) == 1
+    assert len(problems(text + "    allow_loopback: true\n", warnings=True)) == 1
+    assert len(problems(text + "    allow_private_networks: true\n", warnings=True)) == 2
+    private = GOOD.replace("https://sms.example.com", "https://10.1.2.3")
+    [(_, _, message)] = problems(private, warnings=True)
+    assert message.startswith("10.1.2.3 is a private address")
+    assert problems(private + "    allow_private_networks: true\n", warnings=True) == []
 
 
 def test_hook_from_definition_builds_or_lists_every_problem() -> None:
