@@ -25,6 +25,7 @@ from dispatcher.pipeline.render.formats import nest
 from dispatcher.pipeline.render.mapping import event_path, parse_template
 from dispatcher.pipeline.render.paths import ROOT_PATHS, parse_path
 from dispatcher.pipeline.render.xml import is_xml_name
+from dispatcher.security.auth import PLAIN_HTTP_REFUSED
 
 SOURCES = ("from", "value", "template")
 OPERATORS = ("equals", "exists", "matches", "in")
@@ -35,7 +36,7 @@ def hook_problems(raw: Any, *, key_check: KeyCheck | None = None) -> list[Findin
     if not isinstance(raw, dict):
         return []
     found: list[Finding] = []
-    for check in (_events, _url, _fields, _formats, _response, _headers):
+    for check in (_events, _url, _token_url, _fields, _formats, _response, _headers):
         found.extend(check(raw))
     found.extend(secret_problems(raw))
     found.extend(encryption_problems(raw, key_check))
@@ -50,6 +51,9 @@ def hook_warnings(raw: Any) -> list[Finding]:
     found: list[Finding] = []
     if parts.scheme.lower() == "http":
         found.append((("url",), "plain http: the body travels unencrypted (use https)"))
+    if _plain_token_url(raw):
+        says = "plain http token_url: the client secret and tokens travel unencrypted"
+        found.append((("auth", "token_url"), says))
     host = (parts.hostname or "").lower()
     if _loopback(host):
         if not raw.get("allow_loopback"):
@@ -211,6 +215,20 @@ def _headers(raw: dict[str, Any]) -> Iterator[Finding]:
             yield ("headers", name), "secret references work in auth and encryption only"
         if isinstance(value, str) and ("\r" in value or "\n" in value):
             yield ("headers", name), "a header value cannot hold a line break"
+
+
+def _token_url(raw: dict[str, Any]) -> Iterator[Finding]:
+    auth = raw.get("auth")
+    if _plain_token_url(raw) and isinstance(auth, dict) and not auth.get("insecure_token_url"):
+        yield ("auth", "token_url"), PLAIN_HTTP_REFUSED
+
+
+def _plain_token_url(raw: dict[str, Any]) -> bool:
+    auth = raw.get("auth")
+    if not isinstance(auth, dict) or auth.get("type") != "oauth2_client_credentials":
+        return False
+    url = auth.get("token_url")
+    return isinstance(url, str) and url[:7].lower() == "http://"
 
 
 def _loopback(host: str) -> bool:

@@ -286,3 +286,38 @@ def test_key_checks_are_skipped_without_the_encryption_module(
     assert [m.split(" needs")[0] for _, _, m in problems(text)] == ["A256GCM"]
     monkeypatch.setitem(sys.modules, "dispatcher.security.encryption", None)
     assert problems(text) == []
+
+
+OAUTH2_OVER_HTTP = """\
+hooks:
+  - id: crm
+    events: [x]
+    url: https://crm.example.com/api
+    auth:
+      type: oauth2_client_credentials
+      token_url: http://auth.example.com/token
+      client_id: c
+      client_secret: "${env:DUGAA_TEST_PASSWORD}"
+"""
+
+
+def test_an_http_token_url_is_refused_without_the_insecure_opt_in_and_warned_with_it() -> None:
+    assert problems(OAUTH2_OVER_HTTP) == [
+        (
+            7,
+            "hooks[0].auth.token_url",
+            "plain http would send the client secret unencrypted: use https,"
+            " or set insecure_token_url: true",
+        )
+    ]
+    opted_in = OAUTH2_OVER_HTTP + "      insecure_token_url: true\n"
+    assert problems(opted_in) == []
+    [warning] = validate_hooks_text(opted_in, "h.yaml", warnings=True)
+    assert warning.warning
+    assert problems(opted_in, warnings=True) == [
+        (
+            7,
+            "hooks[0].auth.token_url",
+            "plain http token_url: the client secret and tokens travel unencrypted",
+        )
+    ]
