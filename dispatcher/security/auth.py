@@ -263,22 +263,22 @@ def build_auth(
     if kind in ("none", "mtls"):
         return None
     if kind == "basic":
-        return BasicAuth(str(_required(spec, "username")), _secret(spec, "password"))
+        return BasicAuth(_text(spec, "username"), _secret(spec, "password"))
     if kind == "bearer":
         return BearerAuth(_secret(spec, "token"))
     if kind == "api_key":
         where = spec.get("in", "header")
-        return ApiKeyAuth(str(_required(spec, "name")), _secret(spec, "value"), where=where)
+        return ApiKeyAuth(_text(spec, "name"), _secret(spec, "value"), where=where)
     if kind == "oauth2_client_credentials":
-        token_url = str(_required(spec, "token_url"))
+        token_url = _text(spec, "token_url")
         if token_url[:7].lower() == "http://" and spec.get("insecure_token_url") is not True:
             raise ConfigError(f"auth.token_url: {PLAIN_HTTP_REFUSED}")
         return OAuth2ClientCredentials(
             token_url,
-            str(_required(spec, "client_id")),
+            _text(spec, "client_id"),
             _secret(spec, "client_secret"),
-            scope=spec.get("scope"),
-            audience=spec.get("audience"),
+            scope=_text(spec, "scope", required=False) or None,
+            audience=_text(spec, "audience", required=False) or None,
             token_client=token_client,
         )
     if kind == "hmac":
@@ -297,6 +297,15 @@ def _required(spec: AuthSpec, name: str) -> Any:
     if value is None or value == "":
         raise ConfigError(f"auth.{name}: required for auth type {spec.type}")
     return value
+
+
+def _text(spec: AuthSpec, name: str, *, required: bool = True) -> str:
+    """A setting that is no secret, as sent: a reference (`${env:CLIENT_ID}`, resolved at load
+    into a `Secret` so that it is shown masked) is sent as its value, never as `***`."""
+    value = _required(spec, name) if required else spec.get(name)
+    if value is None:
+        return ""
+    return value.reveal() if isinstance(value, Secret) else str(value)
 
 
 def _secret(spec: AuthSpec, name: str) -> Secret:

@@ -337,3 +337,29 @@ def test_an_http_token_url_needs_the_insecure_opt_in() -> None:
     with pytest.raises(ConfigError, match="plain http would send the client secret"):
         build_auth(AuthSpec.from_dict(raw))
     assert build_auth(AuthSpec.from_dict({**raw, "insecure_token_url": True})) is not None
+
+
+def test_references_in_keys_that_are_no_secret_are_sent_as_their_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DUGAA_TEST_USER", "alice")
+    monkeypatch.setenv("DUGAA_TEST_CLIENT", "client-1")
+    monkeypatch.setenv("DUGAA_TEST_TOKEN_URL", "https://auth.test/token")
+    basic = _auth({"type": "basic", "username": "${env:DUGAA_TEST_USER}", "password": "pw"})
+    sent = _send(basic, _echo).json()["headers"]["authorization"]
+    assert base64.b64decode(sent.removeprefix("Basic ")) == b"alice:pw"
+    oauth = build_auth(
+        AuthSpec.from_dict(
+            {
+                "type": "oauth2_client_credentials",
+                "token_url": "${env:DUGAA_TEST_TOKEN_URL}",
+                "client_id": "${env:DUGAA_TEST_CLIENT}",
+                "client_secret": "s3cr+t",
+            }
+        )
+    )
+    assert isinstance(oauth, OAuth2ClientCredentials)
+    request = oauth.token_request()
+    assert str(request.url) == "https://auth.test/token"
+    credentials = base64.b64decode(request.headers["authorization"].removeprefix("Basic "))
+    assert credentials == b"client-1:s3cr%2Bt"
