@@ -18,12 +18,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from dispatcher.config.durations import format_duration, parse_duration
-from dispatcher.config.secrets import Secret, resolve_tree
+from dispatcher.config.secrets import Secret, SecretScope, resolve_tree
 from dispatcher.errors import ConfigError
 
 DEFAULT_PATH = "dispatcher.yaml"
 ENV_PREFIX = "DISPATCHER_"
-SECTIONS = ("kafka", "topics", "admin", "schema_registry")
+SECTIONS = ("kafka", "topics", "admin", "schema_registry", "secrets")
 SCALARS = {
     "group_id": str,
     "hooks_file": str,
@@ -78,6 +78,7 @@ class Settings:
     admin_token: Secret | None = None
     schema_registry: Mapping[str, Any] = field(default_factory=dict)
     log_level: str = "INFO"
+    secrets: SecretScope = field(default_factory=SecretScope)
     source: str = "<defaults>"
 
     def kafka_config(self) -> dict[str, Any]:
@@ -203,9 +204,19 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
         allow_cidrs=_cidrs(raw.get("allow_cidrs") or []),
         admin_token=resolve_tree(token, where="admin.token") if token else None,
         schema_registry=resolve_tree(registry, where="schema_registry"),
+        secrets=_secret_scope(_mapping(raw, "secrets")),
         source=source,
         **values,
     )
+
+
+def _secret_scope(raw: dict[str, Any]) -> SecretScope:
+    for key, value in raw.items():
+        if key not in ("env_prefix", "dir"):
+            raise _KeyProblem(f"secrets.{key}", "unknown key (known: dir, env_prefix)")
+        if not isinstance(value, str) or not value:
+            raise _KeyProblem(f"secrets.{key}", "must be a non-empty string")
+    return SecretScope(**raw)
 
 
 def _mapping(raw: dict[str, Any], key: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from dispatcher.config.secrets import is_reference
+from dispatcher.config.secrets import SecretScope, is_reference
 from dispatcher.hooks.credentials import (
     Finding,
     KeyCheck,
@@ -31,15 +31,18 @@ SOURCES = ("from", "value", "template")
 OPERATORS = ("equals", "exists", "matches", "in")
 
 
-def hook_problems(raw: Any, *, key_check: KeyCheck | None = None) -> list[Finding]:
-    """Everything wrong with one definition beyond its shape."""
+def hook_problems(
+    raw: Any, *, key_check: KeyCheck | None = None, scope: SecretScope | None = None
+) -> list[Finding]:
+    """Everything wrong with one definition beyond its shape; with a `scope`, its secret
+    references must stay inside it (a definition for the hook store)."""
     if not isinstance(raw, dict):
         return []
     found: list[Finding] = []
     for check in (_events, _url, _token_url, _fields, _formats, _response, _headers):
         found.extend(check(raw))
-    found.extend(secret_problems(raw))
-    found.extend(encryption_problems(raw, key_check))
+    found.extend(secret_problems(raw, scope))
+    found.extend(encryption_problems(raw, key_check, scope))
     return found
 
 

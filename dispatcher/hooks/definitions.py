@@ -1,7 +1,8 @@
 """Hook definitions on their way into the hook store, checked once; the hooks in force.
 
 The store holds secret *references* only (`${env:NAME}`, `${file:/path}`): a literal secret is
-refused, as the contract keeps secrets out of every topic. A `Definition` is what passed the
+refused, as the contract keeps secrets out of every topic. Its references may name only what the
+service's `secrets:` scope admits (a `SecretScope`), on the way in and when a worker reads them. A `Definition` is what passed the
 checks; the store writes only those, and a worker folds the store's records through the same
 checks, so a definition is validated once on each way in.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from dispatcher.config.secrets import is_reference
+from dispatcher.config.secrets import SecretScope, is_reference
 from dispatcher.errors import ConfigError, DispatcherError
 from dispatcher.hooks.loader import Problem, definition_problems, plain, validate_hooks_text
 from dispatcher.model.event import Record
@@ -33,30 +34,33 @@ class Definition:
     hook: Hook
 
 
-def examine(raw: Any, where: str) -> Definition | list[Problem]:
-    """The checked definition, or every reason the store refuses `raw`; each check runs once."""
-    problems = definition_problems(raw, where) + literal_secrets(raw, where)
+def examine(raw: Any, where: str, scope: SecretScope | None = None) -> Definition | list[Problem]:
+    """The checked definition, or every reason the store refuses `raw`; each check runs once.
+    `scope`: what its references may name (None only where the caller has no settings)."""
+    problems = definition_problems(raw, where, scope=scope) + literal_secrets(raw, where)
     errors = [p for p in problems if not p.warning]
-    return errors or _defined(raw, where)
+    return errors or _defined(raw, where, scope)
 
 
-def refusals(raw: Any, where: str) -> list[Problem]:
+def refusals(raw: Any, where: str, scope: SecretScope | None = None) -> list[Problem]:
     """Why the store would refuse definition `raw` (none: it takes it)."""
-    checked = examine(raw, where)
+    checked = examine(raw, where, scope)
     return checked if isinstance(checked, list) else []
 
 
-def check_definition(raw: Any, where: str) -> Definition:
+def check_definition(raw: Any, where: str, scope: SecretScope | None = None) -> Definition:
     """The definition, if the store may hold it; else `ConfigError` listing every problem."""
-    checked = examine(raw, where)
+    checked = examine(raw, where, scope)
     if isinstance(checked, list):
         raise ConfigError("\n".join(str(p) for p in checked))
     return checked
 
 
-def _defined(raw: dict[str, Any], where: str) -> Definition | list[Problem]:
+def _defined(
+    raw: dict[str, Any], where: str, scope: SecretScope | None
+) -> Definition | list[Problem]:
     try:
-        return Definition(raw, Hook.from_dict(raw, where=where))
+        return Definition(raw, Hook.from_dict(raw, where=where, scope=scope))
     except (DispatcherError, ValueError, KeyError, TypeError) as exc:
         return [Problem(where, None, "", f"{where}: {exc}")]
 
@@ -88,7 +92,7 @@ def literal_secrets(raw: Any, where: str) -> list[Problem]:
     ]
 
 
-def definitions_in_file(path: str | Path) -> list[Definition]:
+def definitions_in_file(path: str | Path, scope: SecretScope | None = None) -> list[Definition]:
     """The definitions of a hooks file, each one fit for the store; else every problem at once.
 
     The file is validated as a whole (with line numbers); each definition is then only searched
@@ -105,7 +109,7 @@ def definitions_in_file(path: str | Path) -> list[Definition]:
     errors: list[str] = []
     for i, raw in enumerate(raws):
         where = f"{path}: hooks[{i}]"
-        checked = literal_secrets(raw, where) or _defined(raw, where)
+        checked = literal_secrets(raw, where) or _scoped(raw, where, scope)
         if isinstance(checked, list):
             errors += [str(p) for p in checked]
         else:
@@ -115,7 +119,19 @@ def definitions_in_file(path: str | Path) -> list[Definition]:
     return found
 
 
-def fold(stored: dict[str, Hook], record: Record) -> str | None:
+def _scoped(
+    raw: dict[str, Any], where: str, scope: SecretScope | None
+) -> Definition | list[Problem]:
+    """The definition, its references checked against `scope` (the file was validated whole)."""
+    if scope is not None:
+        found = definition_problems(raw, where, scope=scope)
+        errors = [p for p in found if not p.warning]
+        if errors:
+            return errors
+    return _defined(raw, where, scope)
+
+
+def fold(stored: dict[str, Hook], record: Record, scope: SecretScope | None = None) -> str | None:
     """Apply one store record to `stored`; the reason it was ignored, or None when applied."""
     if record.key is None:
         return "record without a key"
@@ -128,7 +144,7 @@ def fold(stored: dict[str, Hook], record: Record) -> str | None:
         raw = json.loads(record.value)
         if not isinstance(raw, dict) or raw.get("id") != hook_id:
             return f"{where}: the definition's id is not its key {hook_id!r}"
-        stored[hook_id] = check_definition(raw, where).hook
+        stored[hook_id] = check_definition(raw, where, scope).hook
     except ValueError:
         return f"{where}: not JSON"
     except ConfigError as exc:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from dispatcher.config.durations import parse_duration, parse_rate
-from dispatcher.config.secrets import Secret, resolve, resolve_tree
+from dispatcher.config.secrets import Secret, SecretScope, resolve, resolve_tree
 
 Format = Literal["json", "csv", "xml", "form"]
 Ordering = Literal["none", "key"]
@@ -108,16 +108,22 @@ class AuthSpec:
     settings: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any] | None, *, where: str = "auth") -> AuthSpec:
+    def from_dict(
+        cls,
+        raw: dict[str, Any] | None,
+        *,
+        where: str = "auth",
+        scope: SecretScope | None = None,
+    ) -> AuthSpec:
         raw = dict(raw or {"type": "none"})
         kind = raw.pop("type", "none")
-        resolved = resolve_tree(raw, where=where)
+        resolved = resolve_tree(raw, where=where, scope=scope)
         for name in SECRET_AUTH_KEYS.get(kind, ()):
             value = resolved.get(name)
             if isinstance(value, str):
-                resolved[name] = resolve(value, where=f"{where}.{name}")
+                resolved[name] = resolve(value, where=f"{where}.{name}", scope=scope)
             elif isinstance(value, list):
-                resolved[name] = [resolve(v, where=f"{where}.{name}") for v in value]
+                resolved[name] = [resolve(v, where=f"{where}.{name}", scope=scope) for v in value]
         return cls(type=kind, settings=tuple(resolved.items()))
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -153,15 +159,21 @@ class EncryptionSpec:
     keys: tuple[EncryptionKey, ...]
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], *, where: str = "encryption") -> EncryptionSpec:
+    def from_dict(
+        cls, raw: dict[str, Any], *, where: str = "encryption", scope: SecretScope | None = None
+    ) -> EncryptionSpec:
         keys: list[EncryptionKey] = []
         if "key" in raw:
-            keys.append(EncryptionKey(raw.get("key_id"), resolve(raw["key"], where=f"{where}.key")))
+            keys.append(
+                EncryptionKey(
+                    raw.get("key_id"), resolve(raw["key"], where=f"{where}.key", scope=scope)
+                )
+            )
         for i, entry in enumerate(raw.get("keys", ())):
             keys.append(
                 EncryptionKey(
                     entry.get("id"),
-                    resolve(entry["key"], where=f"{where}.keys[{i}].key"),
+                    resolve(entry["key"], where=f"{where}.keys[{i}].key", scope=scope),
                     entry.get("state", "active"),
                 )
             )
@@ -227,7 +239,11 @@ class Hook:
     description: str = ""
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], *, where: str = "hook") -> Hook:
+    def from_dict(
+        cls, raw: dict[str, Any], *, where: str = "hook", scope: SecretScope | None = None
+    ) -> Hook:
+        """The hook `raw` defines; with a `scope`, its secret references must stay inside it
+        (a definition from the hook store)."""
         csv = raw.get("csv") or {}
         xml = raw.get("xml") or {}
         encryption = raw.get("encryption")
@@ -239,7 +255,7 @@ class Hook:
             url=_with_port(raw["url"], raw.get("port")),
             method=str(raw.get("method", "POST")).upper(),
             headers=tuple((str(k), str(v)) for k, v in (raw.get("headers") or {}).items()),
-            auth=AuthSpec.from_dict(raw.get("auth"), where=f"{where}.auth"),
+            auth=AuthSpec.from_dict(raw.get("auth"), where=f"{where}.auth", scope=scope),
             format=raw.get("format", "json"),
             csv_delimiter=csv.get("delimiter", ","),
             csv_header=bool(csv.get("header", True)),
@@ -250,7 +266,7 @@ class Hook:
             fields=tuple(FieldSpec.from_dict(f) for f in raw.get("fields", ())),
             response=ResponseSpec.from_dict(raw.get("response")),
             encryption=(
-                EncryptionSpec.from_dict(encryption, where=f"{where}.encryption")
+                EncryptionSpec.from_dict(encryption, where=f"{where}.encryption", scope=scope)
                 if encryption
                 else None
             ),

@@ -30,6 +30,7 @@ class ApiDeployment(Deployment):
         super().write()
         config = yaml.safe_load(self.config_path.read_text())
         config["topics"]["hooks"] = f"store-{self.group}"
+        config["secrets"] = {"env_prefix": "DUGAA_TEST_"}  # what stored hooks may refer to
         if self.token is not None:
             config["admin"] = {"token": "${env:DUGAA_TEST_ADMIN_TOKEN}"}
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dispatcher.config.secrets import SecretScope
 from dispatcher.config.settings import Settings, Topics
 from dispatcher.errors import ConfigError
 from dispatcher.hooks.definitions import (
@@ -135,3 +136,25 @@ def test_a_file_is_checked_whole_with_file_and_line(tmp_path: Path) -> None:
     checked = definitions_in_file(path)
     assert [d.raw for d in checked] == [{"id": "ok", "events": ["a"], "url": "https://a.example/"}]
     assert [d.hook.id for d in checked] == ["ok"]
+
+
+def test_the_store_takes_only_references_its_secret_scope_admits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISPATCHER_SECRET_CRM", "crm-token")
+    monkeypatch.setenv("DUGAA_ADMIN_TOKEN", "admin-token")
+    (tmp_path / "outside").write_text("outside-value")
+    scope = SecretScope(dir=str(tmp_path / "secrets"))
+    allowed = definition(auth={"type": "bearer", "token": "${env:DISPATCHER_SECRET_CRM}"})
+    assert check_definition(allowed, "t", scope).hook.auth.get("token").reveal() == "crm-token"
+    for reference in ("${env:DUGAA_ADMIN_TOKEN}", f"${{file:{tmp_path}/outside}}"):
+        refused = definition(auth={"type": "bearer", "token": reference})
+        with pytest.raises(ConfigError, match="is not allowed") as caught:
+            check_definition(refused, "t", scope)
+        assert "admin-token" not in str(caught.value)
+        assert "outside-value" not in str(caught.value)
+        stored: dict[str, Hook] = {}
+        reason = fold(stored, record("crm", refused), scope)
+        assert reason is not None
+        assert "is not allowed" in reason
+        assert stored == {}
