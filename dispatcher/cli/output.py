@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from dispatcher.errors import DeliveryError
 from dispatcher.hooks.describe import describe
 from dispatcher.hooks.loader import load_hooks_text, validate_hooks_text
-from dispatcher.hooks.masking import api_key_names, mask_url
+from dispatcher.hooks.masking import shown_url
 from dispatcher.model.hook import Hook
 from dispatcher.model.moments import iso
 from dispatcher.ops.replay.plan import Plan, Summary, event_of
@@ -53,7 +53,7 @@ def hook_table(hooks: Iterable[Hook]) -> str:
             hook.method,
             hook.format,
             str(len(hook.fields)) if hook.fields else "data",
-            mask_url(hook.url, api_key_names(hook)[1]),
+            shown_url(hook),
         )
         for hook in hooks
     ]

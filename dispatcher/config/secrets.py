@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from dispatcher.errors import SecretError
 
 _REFERENCE = re.compile(r"^\$\{(env|file):([^}]+)\}$")
+_EMBEDDED = re.compile(r"\$\{(?:env|file):[^}]+\}")
 MASK = "***"
 
 
@@ -104,6 +106,35 @@ def resolve(value: str | Secret, *, where: str = "", scope: SecretScope | None =
         return Secret(Path(name).read_text(encoding="utf-8").strip())
     except OSError as exc:
         raise SecretError(f"{place}cannot read secret file {name}: {exc.strerror}") from None
+
+
+def holds_reference(text: object) -> bool:
+    """Whether `text` holds a secret reference anywhere in it (a URL's path or query, say)."""
+    return isinstance(text, str) and _EMBEDDED.search(text) is not None
+
+
+def resolve_within(
+    text: str,
+    encode: Callable[[str], str],
+    *,
+    where: str = "",
+    scope: SecretScope | None = None,
+) -> tuple[Secret, tuple[Secret, ...]]:
+    """`text` with each reference in it replaced by its value as `encode` writes it, and the
+    values themselves: both `Secret`s."""
+    values: list[Secret] = []
+
+    def value(found: re.Match[str]) -> str:
+        secret = resolve(found.group(0), where=where, scope=scope)
+        values.append(secret)
+        return encode(secret.reveal())
+
+    return Secret(_EMBEDDED.sub(value, text)), tuple(values)
+
+
+def without_references(text: str) -> str:
+    """`text` with each reference in it shown as the mask."""
+    return _EMBEDDED.sub(MASK, text)
 
 
 def resolve_tree(tree: Any, *, where: str = "", scope: SecretScope | None = None) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from dispatcher.config.secrets import SecretScope, is_reference
+from dispatcher.config.secrets import SecretScope, holds_reference
 from dispatcher.hooks.credentials import (
     Finding,
     KeyCheck,
@@ -99,6 +99,8 @@ def _url(raw: dict[str, Any]) -> Iterator[Finding]:
         return
     if not parts.hostname:
         yield ("url",), "has no host"
+    if holds_reference(f"{parts.scheme}://{parts.netloc}"):
+        yield ("url",), "a secret reference may stand only in the path and the query"
     if parts.username or parts.password:
         yield ("url",), "must not hold credentials (use auth)"
     if parts.fragment:
@@ -214,8 +216,6 @@ def _response_path(where: tuple[str | int, ...], path: Any, text: bool) -> Itera
 def _headers(raw: dict[str, Any]) -> Iterator[Finding]:
     headers = raw.get("headers")
     for name, value in headers.items() if isinstance(headers, dict) else ():
-        if is_reference(value):
-            yield ("headers", name), "secret references work in auth and encryption only"
         if isinstance(value, str) and ("\r" in value or "\n" in value):
             yield ("headers", name), "a header value cannot hold a line break"
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from dispatcher.config.secrets import Secret, SecretScope, is_reference, resolve
+from dispatcher.config.secrets import (
+    Secret,
+    SecretScope,
+    holds_reference,
+    is_reference,
+    resolve,
+    resolve_within,
+)
 from dispatcher.errors import SecretError
 from dispatcher.security.encryption import ALGORITHMS
 from dispatcher.security.signing import check_secret
@@ -20,10 +27,23 @@ KeyCheck = Callable[[str, Secret], str | None]
 
 
 def secret_problems(raw: dict[str, Any], scope: SecretScope | None = None) -> Iterator[Finding]:
-    """References in `auth` and `encryption` that cannot be resolved (within `scope`, if any)."""
+    """References that cannot be resolved (within `scope`, if any): in `auth`, `encryption`,
+    header values, field constants and the URL's path and query."""
     hook = raw.get("id", "?")
     for path, value in _walk(raw.get("auth"), ("auth",)):
         yield from _resolvable(hook, path, value, scope)
+    headers = raw.get("headers")
+    for name, value in headers.items() if isinstance(headers, dict) else ():
+        yield from _resolvable(hook, ("headers", name), value, scope)
+    for i, spec in items(raw.get("fields")):
+        if isinstance(spec, dict):
+            yield from _resolvable(hook, ("fields", i, "value"), spec.get("value"), scope)
+    url = raw.get("url")
+    if holds_reference(url):
+        try:
+            resolve_within(str(url), str, scope=scope)
+        except SecretError as exc:
+            yield ("url",), f"hook {hook}: cannot resolve secret: {exc}"
     yield from _signing_problems(hook, raw.get("auth"), scope)
     encryption = raw.get("encryption")
     if isinstance(encryption, dict):

@@ -14,12 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from ruamel.yaml import YAML
 
 from dispatcher.config.secrets import SecretScope, is_reference
 from dispatcher.errors import ConfigError, DispatcherError
 from dispatcher.hooks.loader import Problem, definition_problems, plain, validate_hooks_text
+from dispatcher.hooks.masking import looks_sensitive
 from dispatcher.model.event import Record
 from dispatcher.model.hook import SECRET_AUTH_KEYS, Hook
 from dispatcher.pipeline.match import HookIndex
@@ -84,6 +86,15 @@ def literal_secrets(raw: Any, where: str) -> list[Problem]:
         for i, entry in enumerate(keys if isinstance(keys, list) else []):
             if isinstance(entry, dict):
                 places.append((f"encryption.keys[{i}].key", entry.get("key")))
+    headers = raw.get("headers")
+    for name, value in headers.items() if isinstance(headers, dict) else ():
+        if looks_sensitive(str(name)):
+            places.append((f"headers.{name}", value))
+    url = raw.get("url")
+    query = urlsplit(url).query if isinstance(url, str) else ""
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if looks_sensitive(name) and value:
+            places.append((f"url ({name}=)", value))
     message = "the hook store holds secret references only: write ${env:NAME} or ${file:/path}"
     return [
         Problem(where, None, path, message)

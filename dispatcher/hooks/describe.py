@@ -9,7 +9,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from dispatcher.config.durations import format_duration
 from dispatcher.config.secrets import MASK
-from dispatcher.hooks.masking import api_key_names, mask_header, mask_url, mask_value
+from dispatcher.hooks.masking import mask_value, shown_header, shown_url
 from dispatcher.model.hook import Expectation, FieldSpec, Hook
 
 
@@ -19,10 +19,10 @@ def describe(hook: Hook) -> CommentedMap:
     if hook.description:
         doc["description"] = hook.description
     doc["events"] = _flow(list(hook.events))
-    doc["url"] = mask_url(hook.url, api_key_names(hook)[1])
+    doc["url"] = shown_url(hook)
     doc["method"] = hook.method
     if hook.headers:
-        doc["headers"] = {name: mask_header(name, value) for name, value in hook.headers}
+        doc["headers"] = {name: shown_header(name, value) for name, value in hook.headers}
     if hook.auth.type != "none":
         doc["auth"] = {"type": hook.auth.type, **{k: mask_value(v) for k, v in hook.auth.settings}}
     doc["format"] = hook.format
@@ -68,7 +68,7 @@ def _field(spec: FieldSpec) -> dict[str, Any]:
     elif spec.template is not None:
         out["template"] = spec.template
     else:
-        out["value"] = spec.value
+        out["value"] = mask_value(spec.value)
     extra = {"type": spec.type, "format": spec.format, "default": spec.default}
     out.update({k: v for k, v in extra.items() if v is not None})
     if spec.required:

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from dispatcher.config.durations import parse_duration, parse_rate
-from dispatcher.config.secrets import Secret, SecretScope, resolve, resolve_tree
+from dispatcher.config.secrets import (
+    Secret,
+    SecretScope,
+    holds_reference,
+    is_reference,
+    resolve,
+    resolve_tree,
+    resolve_within,
+)
 
 Format = Literal["json", "csv", "xml", "form"]
 Ordering = Literal["none", "key"]
@@ -38,11 +46,16 @@ class FieldSpec:
     required: bool = False
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> FieldSpec:
+    def from_dict(
+        cls, raw: dict[str, Any], *, where: str = "field", scope: SecretScope | None = None
+    ) -> FieldSpec:
+        value = raw.get("value")
+        if isinstance(value, str) and is_reference(value):  # sent as its value, shown masked
+            value = resolve(value, where=f"{where}.value", scope=scope)
         return cls(
             name=raw["name"],
             source=raw.get("from"),
-            value=raw.get("value"),
+            value=value,
             template=raw.get("template"),
             type=raw.get("type"),
             format=raw.get("format"),
@@ -212,9 +225,9 @@ class Hook:
 
     id: str
     events: tuple[str, ...]
-    url: str
+    url: str  # as written: a secret reference in it stays a reference
     method: str = "POST"
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str | Secret], ...] = ()  # a reference's value is a Secret
     auth: AuthSpec = field(default_factory=AuthSpec)
     format: Format = "json"
     csv_delimiter: str = ","
@@ -237,6 +250,14 @@ class Hook:
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD
     tls: TlsSpec = field(default_factory=TlsSpec)
     description: str = ""
+    # the URL sent, when references in its path or query needed resolving; and their values
+    url_resolved: Secret | None = None
+    url_secrets: tuple[Secret, ...] = ()
+
+    @property
+    def target(self) -> str:
+        """The URL requests go to, references resolved: never to be shown."""
+        return self.url if self.url_resolved is None else self.url_resolved.reveal()
 
     @classmethod
     def from_dict(
@@ -249,12 +270,27 @@ class Hook:
         encryption = raw.get("encryption")
         rate = raw.get("rate_limit")
         tls = raw.get("tls") or {}
+        url = _with_port(raw["url"], raw.get("port"))
+        resolved, url_secrets = (
+            resolve_within(url, _url_part, where=f"{where}.url", scope=scope)
+            if holds_reference(url)
+            else (None, ())
+        )
+        headers = tuple(
+            (str(k), resolve(v, where=f"{where}.headers.{k}", scope=scope))
+            if isinstance(v, str) and is_reference(v)
+            else (str(k), str(v))
+            for k, v in (raw.get("headers") or {}).items()
+        )
+        fields = raw.get("fields", ())
         return cls(
             id=raw["id"],
             events=tuple(raw.get("events", ())),
-            url=_with_port(raw["url"], raw.get("port")),
+            url=url,
+            url_resolved=resolved,
+            url_secrets=url_secrets,
             method=str(raw.get("method", "POST")).upper(),
-            headers=tuple((str(k), str(v)) for k, v in (raw.get("headers") or {}).items()),
+            headers=headers,
             auth=AuthSpec.from_dict(raw.get("auth"), where=f"{where}.auth", scope=scope),
             format=raw.get("format", "json"),
             csv_delimiter=csv.get("delimiter", ","),
@@ -263,7 +299,10 @@ class Hook:
             xml_root=xml.get("root", "message"),
             xml_item=xml.get("item", "item"),
             xml_namespace=xml.get("namespace"),
-            fields=tuple(FieldSpec.from_dict(f) for f in raw.get("fields", ())),
+            fields=tuple(
+                FieldSpec.from_dict(f, where=f"{where}.fields[{i}]", scope=scope)
+                for i, f in enumerate(fields)
+            ),
             response=ResponseSpec.from_dict(raw.get("response")),
             encryption=(
                 EncryptionSpec.from_dict(encryption, where=f"{where}.encryption", scope=scope)
@@ -282,6 +321,12 @@ class Hook:
             tls=TlsSpec(verify=bool(tls.get("verify", True)), ca=tls.get("ca")),
             description=str(raw.get("description", "")),
         )
+
+
+def _url_part(value: str) -> str:
+    """A secret's value as it stands in a URL: percent-encoded, so it never adds a path segment
+    or a query parameter."""
+    return quote(value, safe="")
 
 
 def _with_port(url: str, port: int | None) -> str:

@@ -7,6 +7,7 @@ from functools import lru_cache
 import httpx
 
 from dispatcher import USER_AGENT
+from dispatcher.config.secrets import Secret
 from dispatcher.errors import RenderError
 from dispatcher.model.body import Body
 from dispatcher.model.event import Event
@@ -29,14 +30,17 @@ def build_body(hook: Hook, event: Event) -> Body:
 def build_request(hook: Hook, event: Event, key: str) -> httpx.Request:
     """The request for (event, hook), without credentials (those are the hook's `httpx.Auth`)."""
     body = build_body(hook, event)
-    headers = [(name, value) for name, value in hook.headers]
+    headers = [
+        (name, value.reveal() if isinstance(value, Secret) else value)
+        for name, value in hook.headers
+    ]
     headers += [
         ("content-type", body.media_type),
         ("user-agent", USER_AGENT),
         (IDEMPOTENCY_HEADER, key),
     ]
     try:
-        return httpx.Request(hook.method, _url(hook.url), headers=headers, content=body.content)
+        return httpx.Request(hook.method, _url(hook.target), headers=headers, content=body.content)
     except (httpx.InvalidURL, ValueError, TypeError) as exc:
         raise RenderError(f"cannot build the request: {exc}") from None
 

@@ -4,8 +4,9 @@ hook shows a secret's value, in any usual encoding.
 The renderings: `hooks show` (cli/output.hook_yaml), `hooks list`, hooks/describe.describe (what
 the admin API shows), ops/trial's shown request (`hooks test`), the text of a failed attempt
 whose library message names the request URL, and the outcome and dead letter of that failure.
-The request on the wire does carry the secrets: that is checked too, so a rendering that
-dropped them by accident would not pass for masking.
+Secrets stand in auth, in encryption keys, and as references in the URL's path and query, in
+a header and in a field's constant. The request on the wire does carry the api key: that is
+checked too, so a rendering that dropped it by accident would not pass for masking.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ RECORD = Record("events", 0, 7, b"k", json.dumps({"id": "ev-1"}).encode(), ())
 ALPHABET = string.ascii_letters + string.digits + "/+=&%:@._~-"
 REFERENCED = "DUGAA_PROPERTY_REFERENCED"  # an env variable a non-secret key refers to
 
-secret_text = st.text(ALPHABET, min_size=12, max_size=40).filter(lambda s: len(set(s)) >= 8)
+# a marker no rendering holds by chance (a drawn "idempotency_" would be found in any outcome)
+secret_text = st.text(ALPHABET, min_size=9, max_size=40).map(lambda s: "Zq9" + s)
 
 
 @st.composite
@@ -84,15 +86,29 @@ def hooks(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
         auth = {"type": "hmac", "secret": whsec}
     else:
         auth = {"type": "none"}
+    url = draw(st.sampled_from(["https://api.example.com/in", "https://api.example.com/in?x=1"]))
+    places = draw(st.sets(st.sampled_from(["path", "query", "header", "field"])))
+    references = {place: f"DUGAA_PROPERTY_{place.upper()}" for place in places}
+    if "path" in places:
+        url = url.replace("/in", f"/${{env:{references['path']}}}/in")
+    if "query" in places:
+        url += ("&" if "?" in url else "?") + f"sig=${{env:{references['query']}}}"
     raw: dict[str, Any] = {
         "id": "prop",
         "events": ["order.paid"],
-        "url": draw(
-            st.sampled_from(["https://api.example.com/in", "https://api.example.com/in?x=1"])
-        ),
+        "url": url,
         "auth": auth,
         "retry": {"max_attempts": 1},  # one failed attempt ends the pair
     }
+    if "header" in places:
+        raw["headers"] = {"X-Vendor": f"${{env:{references['header']}}}", "X-Tenant": "acme"}
+    if "field" in places:
+        raw["fields"] = [
+            {"name": "order", "from": "data.order"},
+            {"name": "pin", "value": f"${{env:{references['field']}}}"},
+        ]
+    for name in references.values():
+        os.environ[name] = secret()
     if draw(st.booleans()):
         key = b64u(draw(st.binary(min_size=32, max_size=32)))
         secrets.append(key)
@@ -106,7 +122,8 @@ def referenced(value: str) -> Iterator[None]:
     try:
         yield
     finally:
-        del os.environ[REFERENCED]
+        for name in [n for n in os.environ if n.startswith("DUGAA_PROPERTY_")]:
+            del os.environ[name]
 
 
 def forms(value: str) -> set[str]:

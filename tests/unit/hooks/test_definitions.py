@@ -158,3 +158,20 @@ def test_the_store_takes_only_references_its_secret_scope_admits(
         assert reason is not None
         assert "is not allowed" in reason
         assert stored == {}
+
+
+def test_the_store_refuses_a_literal_secret_wherever_a_reference_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DISPATCHER_SECRET_VENDOR", "v-1")
+    literal_header = definition(headers={"X-Api-Key": "k-123", "X-Tenant": "acme"})
+    literal_query = definition(url="https://crm.example/in?token=t-123&n=1")
+    assert [p.path for p in literal_secrets(literal_header, "t")] == ["headers.X-Api-Key"]
+    assert [p.path for p in literal_secrets(literal_query, "t")] == ["url (token=)"]
+    referring = definition(
+        url="https://crm.example/in?token=${env:DISPATCHER_SECRET_VENDOR}",
+        headers={"X-Api-Key": "${env:DISPATCHER_SECRET_VENDOR}"},
+        fields=[{"name": "pin", "value": "${env:DISPATCHER_SECRET_VENDOR}"}],
+    )
+    assert literal_secrets(referring, "t") == []
+    assert check_definition(referring, "t", SecretScope()).hook.headers[0][1].reveal() == "v-1"

@@ -182,12 +182,14 @@ def test_xml_field_names_must_be_element_names() -> None:
     ]
 
 
-def test_headers_cannot_hold_secret_references_or_line_breaks() -> None:
-    text = GOOD + '    headers: {X-Key: "${env:K}", X-Bad: "a\\nb"}\n'
+def test_headers_may_hold_secret_references_but_not_line_breaks() -> None:
+    text = GOOD + '    headers: {X-Key: "${env:DUGAA_NOT_SET_K}", X-Bad: "a\\nb"}\n'
     assert [m for _, _, m in problems(text)] == [
-        "secret references work in auth and encryption only",
         "a header value cannot hold a line break",
+        "hook sms: cannot resolve secret: environment variable DUGAA_NOT_SET_K is not set",
     ]
+    good = GOOD + '    headers: {X-Key: "${env:DUGAA_TEST_PASSWORD}"}\n'
+    assert problems(good) == []
 
 
 def test_private_loopback_and_plain_http_urls_only_warn() -> None:
