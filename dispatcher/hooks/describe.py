@@ -10,7 +10,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from dispatcher.config.durations import format_duration
 from dispatcher.config.secrets import MASK
 from dispatcher.hooks.masking import mask_value, shown_header, shown_url
-from dispatcher.model.hook import Expectation, FieldSpec, Hook
+from dispatcher.model.hook import FieldSpec, Hook
+from dispatcher.model.response import Expectation
 
 
 def describe(hook: Hook) -> CommentedMap:

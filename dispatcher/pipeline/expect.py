@@ -22,7 +22,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from dispatcher.errors import UnreadableResponse
-from dispatcher.model.hook import Expectation, ResponseSpec
+from dispatcher.model.response import Expectation, ResponseSpec
 from dispatcher.pipeline.decode import MAX_DEPTH
 from dispatcher.pipeline.render.convert import text_of
 from dispatcher.pipeline.render.paths import MISSING, ROOT_PATHS, lookup, parse_path

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dispatcher.model.hook import ResponseSpec
+from dispatcher.model.response import ResponseSpec
 from dispatcher.pipeline.expect import check_body
 from dispatcher.pipeline.judge import judge
 

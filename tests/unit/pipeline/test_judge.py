@@ -8,7 +8,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from dispatcher.model.hook import ResponseSpec
+from dispatcher.model.response import ResponseSpec
 from dispatcher.pipeline.judge import MAX_RETRY_AFTER, judge, retry_after
 
 ANY_2XX = ResponseSpec()
