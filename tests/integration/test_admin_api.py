@@ -46,6 +46,7 @@ def api(worker: Worker) -> httpx.Client:
 def admin_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DUGAA_TEST_ADMIN_TOKEN", TOKEN)
     monkeypatch.setenv("DUGAA_TEST_SMS_KEY", "sms-key-value-9c1e")
+    monkeypatch.setenv("DUGAA_TEST_SESSION", "s-4411")
 
 
 def test_hooks_are_managed_through_the_api_and_writes_need_the_token(
@@ -59,7 +60,7 @@ def test_hooks_are_managed_through_the_api_and_writes_need_the_token(
             "sms",
             f"{receiver.url}/sms",
             ["order.*"],
-            headers={"X-Tenant": "acme", "X-Session": "s-4411"},
+            headers={"X-Tenant": "acme", "X-Session": "${env:DUGAA_TEST_SESSION}"},
             auth={"type": "bearer", "token": "${env:DUGAA_TEST_SMS_KEY}"},
             fields=[{"name": "to", "from": "data.phone", "required": True}],
         )
@@ -93,6 +94,10 @@ def test_hooks_are_managed_through_the_api_and_writes_need_the_token(
             refused = client.put("/api/hooks/sms", json=literal, headers=AUTH)
             assert refused.status_code == 422
             assert "literal-secret" not in refused.text
+            literal_header = {**sms, "headers": {"X-Tenant": "acme", "X-Session": "s-4411"}}
+            refused = client.put("/api/hooks/sms", json=literal_header, headers=AUTH)
+            assert refused.status_code == 422  # a credential-like header takes a reference
+            assert "s-4411" not in refused.text
 
             updated = client.put(
                 "/api/hooks/sms", json={**sms, "url": f"{receiver.url}/v2"}, headers=AUTH
