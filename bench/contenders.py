@@ -141,7 +141,7 @@ def _dispatcher_config(
         },
         "hooks_file": str(hooks_path),
         "http_port": port,
-        "allow_private_networks": True,  # the receivers are on loopback
+        "allow_loopback": True,  # the receivers are on loopback
         "drain_timeout": "10s",
         **settings,
     }

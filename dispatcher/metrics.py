@@ -68,8 +68,14 @@ class Metrics:
         )
         self.retries_scheduled = Counter(
             "dispatcher_retries_scheduled",
-            "Pairs handed to a delayed retry tier.",
+            "Retries scheduled: in process (tier local) or handed to a delayed retry tier.",
             ["hook", "tier"],
+            registry=r,
+        )
+        self.encryptions = Counter(
+            "dispatcher_encryptions",
+            "Bodies encrypted with the hook's active key: rotate it long before 2^32 of them.",
+            ["hook"],
             registry=r,
         )
         self.events_filtered = Counter(

@@ -32,6 +32,7 @@ class AdminDeployment(Deployment):
         super().write()
         config = yaml.safe_load(self.config_path.read_text())
         config["topics"]["hooks"] = f"store-{self.group}"
+        config["secrets"] = {"env_prefix": "DUGAA_TEST_"}  # what stored hooks may refer to
         config["admin"] = {
             "host": "127.0.0.1",
             "port": 0,

@@ -73,6 +73,7 @@ class Deployment:
             "hooks_file": str(self.hooks_path),
             "http_port": 0,
             "allow_private_networks": True,
+            "allow_loopback": True,
             "drain_timeout": "20s",
             **self.extra,
         }

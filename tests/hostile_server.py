@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
+import struct
 import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from dispatcher.devtools.receiver import LoopbackServer, Received, read_request
+from dispatcher.devtools.receiver import LoopbackServer, Received, read_body, read_head
 
 Request = Received  # one request as the server read it
 
@@ -160,12 +162,24 @@ def gzip_bomb(expanded: int) -> bytes:
     return b"".join([*parts, compressor.flush()])
 
 
+async def reset_mid_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Read a little of the request body, then reset the connection (RST, not FIN)."""
+    await reader.read(1 << 14)
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
 class HostileServer(LoopbackServer):
-    """Answers each path with its script; records requests and whether the client hung up."""
+    """Answers each path with its script; records requests and whether the client hung up.
+
+    A path in `resets` (matched without its query) is never answered: the connection is reset
+    while the request body is still arriving."""
 
     def __init__(self, routes: dict[str, Script] | None = None) -> None:
         super().__init__(name="hostile")
         self.routes = dict(routes or {})
+        self.resets: set[str] = set()
         self.default: Script = GOOD
         self._requests: list[Request] = []
         self._streams: list[Stream] = []
@@ -182,9 +196,15 @@ class HostileServer(LoopbackServer):
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                request = await read_request(reader)
+                request = await read_head(reader)
                 if request is None:
                     return
+                if request.path.partition("?")[0] in self.resets:
+                    with self._lock:
+                        self._requests.append(request)
+                    await reset_mid_body(reader, writer)
+                    return
+                request = await read_body(reader, request)
                 stream = Stream(request.path, writer)
                 with self._lock:
                     self._requests.append(request)

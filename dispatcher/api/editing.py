@@ -46,7 +46,9 @@ def checked(
     if create and service.hooks().get(hook_id) is not None:
         return Refused(409, f"hook {hook_id!r} exists: PUT /api/hooks/{hook_id} replaces it")
     previous = service.definition(hook_id)
-    result = examine(keep_masked(raw, previous) if previous else raw, "hook")
+    result = examine(
+        keep_masked(raw, previous) if previous else raw, "hook", service.settings.secrets
+    )
     if isinstance(result, list):
         return Refused(422, "invalid hook definition", result)
     return result

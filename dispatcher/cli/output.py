@@ -16,10 +16,10 @@ from ruamel.yaml import YAML
 from dispatcher.errors import DeliveryError
 from dispatcher.hooks.describe import describe
 from dispatcher.hooks.loader import load_hooks_text, validate_hooks_text
-from dispatcher.hooks.masking import api_key_names, mask_url
+from dispatcher.hooks.masking import shown_url
 from dispatcher.model.hook import Hook
 from dispatcher.model.moments import iso
-from dispatcher.ops.replay.plan import Plan, Summary
+from dispatcher.ops.replay.plan import Plan, Summary, event_of
 from dispatcher.ops.trial import OAUTH2_NOTE, ShownRequest, TrialVerdict
 
 COLUMNS = ("ID", "TENANT", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL")
@@ -54,7 +54,7 @@ def hook_table(hooks: Iterable[Hook]) -> str:
             hook.method,
             hook.format,
             str(len(hook.fields)) if hook.fields else "data",
-            mask_url(hook.url, api_key_names(hook)[1]),
+            shown_url(hook),
         )
         for hook in hooks
     ]
@@ -114,15 +114,23 @@ def render_failure_text(failure: DeliveryError) -> str:
 
 
 def plan_table(plan: Plan) -> Table:
-    """What a dry run shows: every selected letter, and why a skipped one is skipped."""
+    """What a dry run shows: per selected letter its event, hook, failure and webhook-id, and
+    whether it would be sent (or why not)."""
     table = Table(title=f"{plan.selected} dead letters selected")
-    for name in ("letter", "hook", "error kind", "failed at", "webhook-id", "replay"):
-        table.add_column(name)
+    names = ("letter", "event id", "event type", "hook", "error kind", "failed at", "webhook-id")
+    for name in (*names, "replay"):
+        table.add_column(name, overflow="fold")
     rows = [(letter, "would send") for letter in plan.send] + list(plan.skip)
     for letter, action in rows:
         failed = iso(letter.failed_at) if letter.failed_at is not None else ""
         table.add_row(
-            letter.where, letter.hook_id, letter.error_kind, failed, letter.idempotency_key, action
+            letter.where,
+            *event_of(letter),
+            letter.hook_id,
+            letter.error_kind,
+            failed,
+            letter.idempotency_key,
+            action,
         )
     return table
 

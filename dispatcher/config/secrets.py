@@ -1,15 +1,25 @@
-"""Secret references (`${env:NAME}`, `${file:/path}`) and the masked `Secret` value."""
+"""Secret references (`${env:NAME}`, `${file:/path}`) and the masked `Secret` value.
+
+References in the service's own configuration and hooks file may name any variable or file.
+References in hooks from the hook store, which anyone with the admin API's write role can
+write, resolve within a `SecretScope` (contract section 2, `secrets:`): variables with its
+prefix, files inside its directory (symbolic links followed, then checked). A reference outside
+it is refused with the same words whether or not its file or variable exists.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dispatcher.errors import SecretError
 
 _REFERENCE = re.compile(r"^\$\{(env|file):([^}]+)\}$")
+_EMBEDDED = re.compile(r"\$\{(?:env|file):[^}]+\}")
 MASK = "***"
 
 
@@ -44,13 +54,41 @@ class Secret:
         return (Secret, (self._value,))
 
 
+@dataclass(frozen=True, slots=True)
+class SecretScope:
+    """What references in hooks from the hook store may name."""
+
+    env_prefix: str = "DISPATCHER_SECRET_"
+    dir: str = "/run/secrets"
+
+    def admit(self, source: str, name: str, place: str) -> str:
+        """The variable name, or the real path of the file, `${source:name}` may read;
+        `SecretError` when the scope does not allow it (saying nothing of what exists)."""
+        if source == "env":
+            if not self.env_prefix or not name.startswith(self.env_prefix):
+                raise SecretError(
+                    f"{place}${{env:{name}}} is not allowed: hooks from the hook store may"
+                    f" name only variables starting with {self.env_prefix} (secrets.env_prefix)"
+                )
+            return name
+        root = os.path.realpath(self.dir)
+        real = os.path.realpath(os.path.join(root, name))  # an absolute `name` stays as it is
+        if os.path.commonpath([root, real]) != root or real == root:
+            raise SecretError(
+                f"{place}${{file:{name}}} is not allowed: hooks from the hook store may name"
+                f" only files inside {self.dir} (secrets.dir)"
+            )
+        return real
+
+
 def is_reference(value: object) -> bool:
     """Whether `value` is written as a secret reference."""
     return isinstance(value, str) and _REFERENCE.match(value) is not None
 
 
-def resolve(value: str | Secret, *, where: str = "") -> Secret:
-    """Turn a literal or a `${env:..}` / `${file:..}` reference into a `Secret`."""
+def resolve(value: str | Secret, *, where: str = "", scope: SecretScope | None = None) -> Secret:
+    """Turn a literal or a `${env:..}` / `${file:..}` reference into a `Secret`; with a `scope`,
+    a reference must name what it admits."""
     if isinstance(value, Secret):
         return value
     match = _REFERENCE.match(value)
@@ -58,6 +96,8 @@ def resolve(value: str | Secret, *, where: str = "") -> Secret:
         return Secret(value)
     source, name = match.groups()
     place = f"{where}: " if where else ""
+    if scope is not None:
+        name = scope.admit(source, name, place)
     if source == "env":
         if name not in os.environ:
             raise SecretError(f"{place}environment variable {name} is not set")
@@ -68,14 +108,44 @@ def resolve(value: str | Secret, *, where: str = "") -> Secret:
         raise SecretError(f"{place}cannot read secret file {name}: {exc.strerror}") from None
 
 
-def resolve_tree(tree: Any, *, where: str = "") -> Any:
+def holds_reference(text: object) -> bool:
+    """Whether `text` holds a secret reference anywhere in it (a URL's path or query, say)."""
+    return isinstance(text, str) and _EMBEDDED.search(text) is not None
+
+
+def resolve_within(
+    text: str,
+    encode: Callable[[str], str],
+    *,
+    where: str = "",
+    scope: SecretScope | None = None,
+) -> tuple[Secret, tuple[Secret, ...]]:
+    """`text` with each reference in it replaced by its value as `encode` writes it, and the
+    values themselves: both `Secret`s."""
+    values: list[Secret] = []
+
+    def value(found: re.Match[str]) -> str:
+        secret = resolve(found.group(0), where=where, scope=scope)
+        values.append(secret)
+        return encode(secret.reveal())
+
+    return Secret(_EMBEDDED.sub(value, text)), tuple(values)
+
+
+def without_references(text: str) -> str:
+    """`text` with each reference in it shown as the mask."""
+    return _EMBEDDED.sub(MASK, text)
+
+
+def resolve_tree(tree: Any, *, where: str = "", scope: SecretScope | None = None) -> Any:
     """Resolve every secret reference found in a nested structure of dicts and lists."""
     if isinstance(tree, dict):
         return {
-            k: resolve_tree(v, where=f"{where}.{k}" if where else str(k)) for k, v in tree.items()
+            k: resolve_tree(v, where=f"{where}.{k}" if where else str(k), scope=scope)
+            for k, v in tree.items()
         }
     if isinstance(tree, list):
-        return [resolve_tree(v, where=f"{where}[{i}]") for i, v in enumerate(tree)]
+        return [resolve_tree(v, where=f"{where}[{i}]", scope=scope) for i, v in enumerate(tree)]
     if is_reference(tree):
-        return resolve(tree, where=where)
+        return resolve(tree, where=where, scope=scope)
     return tree

@@ -18,17 +18,18 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from dispatcher.config.durations import format_duration, parse_duration
-from dispatcher.config.secrets import Secret, is_reference, resolve_tree
+from dispatcher.config.secrets import Secret, SecretScope, is_reference, resolve_tree
 from dispatcher.errors import ConfigError
 
 DEFAULT_PATH = "dispatcher.yaml"
 ENV_PREFIX = "DISPATCHER_"
-SECTIONS = ("kafka", "topics", "admin", "schema_registry")
+SECTIONS = ("kafka", "topics", "admin", "schema_registry", "secrets")
 SCALARS = {
     "group_id": str,
     "hooks_file": str,
     "http_port": int,
     "allow_private_networks": bool,
+    "allow_loopback": bool,
     "drain_timeout": str,
     "max_inflight": int,
     "max_inflight_per_partition": int,
@@ -108,6 +109,7 @@ class Settings:
     hooks_file: str | None = None
     http_port: int = 9400
     allow_private_networks: bool = False
+    allow_loopback: bool = False
     allow_cidrs: tuple[IPv4Network | IPv6Network, ...] = ()
     drain_timeout: float = 30.0
     max_inflight: int = 10_000
@@ -117,6 +119,7 @@ class Settings:
     admin: Admin = field(default_factory=Admin)
     schema_registry: Mapping[str, Any] = field(default_factory=dict)
     log_level: str = "INFO"
+    secrets: SecretScope = field(default_factory=SecretScope)
     source: str = "<defaults>"
 
     def kafka_config(self) -> dict[str, Any]:
@@ -240,9 +243,19 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
         allow_cidrs=_cidrs(raw.get("allow_cidrs") or []),
         admin=_admin(_mapping(raw, "admin")),
         schema_registry=resolve_tree(registry, where="schema_registry"),
+        secrets=_secret_scope(_mapping(raw, "secrets")),
         source=source,
         **values,
     )
+
+
+def _secret_scope(raw: dict[str, Any]) -> SecretScope:
+    for key, value in raw.items():
+        if key not in ("env_prefix", "dir"):
+            raise _KeyProblem(f"secrets.{key}", "unknown key (known: dir, env_prefix)")
+        if not isinstance(value, str) or not value:
+            raise _KeyProblem(f"secrets.{key}", "must be a non-empty string")
+    return SecretScope(**raw)
 
 
 def _mapping(raw: dict[str, Any], key: str) -> dict[str, Any]:

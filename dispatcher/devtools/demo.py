@@ -82,7 +82,7 @@ def _with_broker(bootstrap: str, events: int, console: Console) -> int:
             group_id="dugaa-demo",
             topics=Topics(events=("dugaa.events",), retry=(2.0,)),
             http_port=0,
-            allow_private_networks=True,  # the receiver is on loopback
+            allow_loopback=True,  # the receiver is on loopback
             drain_timeout=10.0,
         )
         worker = Worker(settings, HookIndex(hooks))

@@ -156,6 +156,13 @@ class Receiver(LoopbackServer):
 
 async def read_request(reader: asyncio.StreamReader) -> Received | None:
     """The next HTTP/1.1 request on a connection (body up to MAX_BODY), or None at its end."""
+    head = await read_head(reader)
+    return None if head is None else await read_body(reader, head)
+
+
+async def read_head(reader: asyncio.StreamReader) -> Received | None:
+    """The method, path and headers of the next request (its body not read), or None at the
+    connection's end."""
     head = await reader.readuntil(b"\r\n\r\n") if not reader.at_eof() else b""
     if not head:
         return None
@@ -166,9 +173,14 @@ async def read_request(reader: asyncio.StreamReader) -> Received | None:
         if ":" in line:
             name, value = line.split(":", 1)
             headers[name.strip().lower()] = value.strip()
-    length = min(int(headers.get("content-length", "0") or 0), MAX_BODY)
+    return Received(method, path, headers, b"")
+
+
+async def read_body(reader: asyncio.StreamReader, head: Received) -> Received:
+    """The request `head` began, with its body (up to MAX_BODY)."""
+    length = min(int(head.headers.get("content-length", "0") or 0), MAX_BODY)
     body = await reader.readexactly(length) if length else b""
-    return Received(method, path, headers, body)
+    return Received(head.method, head.path, head.headers, body, head.at)
 
 
 def _response(behaviour: Behaviour, status: int) -> bytes:

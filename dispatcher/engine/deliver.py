@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from dispatcher.errors import DeliveryError
+from dispatcher.hooks.masking import mask_text
 from dispatcher.http.sender import HookClient
 from dispatcher.metrics import Metrics
 from dispatcher.model.outcome import Outcome
@@ -42,9 +43,10 @@ class Deliverer:
         try:
             request = build_request(hook, pair.event, pair.idempotency_key)
         except DeliveryError as exc:
-            return self._end(
-                pair, Verdict.failure(exc.kind, str(exc), retryable=False), attempts, first, None
-            )
+            failure = Verdict.failure(exc.kind, mask_text(str(exc), hook), retryable=False)
+            return self._end(pair, failure, attempts, first, None)
+        if hook.encryption is not None:  # one random nonce used per encryption: count them
+            self.metrics.encryptions.labels(hook.id).inc()
         use_tiers = hook.ordering != "key"
         policy: RetryPolicy | None = None  # made at the first failure: most pairs never fail
         local = 0
@@ -84,6 +86,7 @@ class Deliverer:
                 age=self.clock() - first,
             )
             if isinstance(step, RetryLocal):
+                self.metrics.retries_scheduled.labels(hook.id, "local").inc()
                 await asyncio.sleep(step.delay)
             elif isinstance(step, RetryTier):
                 return self._handoff(pair, step.tier, attempts, first, verdict)
@@ -98,7 +101,7 @@ class Deliverer:
 
     def crashed(self, pair: Pair, exc: Exception) -> Outcome:
         """The dead letter of a pair the dispatcher itself failed on (kind `internal`)."""
-        message = f"internal error: {type(exc).__name__}: {exc}"
+        message = f"internal error: {type(exc).__name__}: {mask_text(str(exc), pair.hook)}"
         verdict = Verdict.failure("internal", message, retryable=False)
         return self._end(pair, verdict, pair.attempts, pair.first_attempt_at or self.clock(), None)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from dispatcher.config.secrets import is_reference
+from dispatcher.config.secrets import SecretScope, holds_reference
 from dispatcher.hooks.conditions import expect_problems, filter_problems
 from dispatcher.hooks.credentials import (
     Finding,
@@ -27,20 +27,24 @@ from dispatcher.pipeline.render.formats import nest
 from dispatcher.pipeline.render.mapping import event_path, parse_template
 from dispatcher.pipeline.render.paths import ROOT_PATHS, parse_path
 from dispatcher.pipeline.render.xml import is_xml_name
+from dispatcher.security.auth import PLAIN_HTTP_REFUSED
 
 SOURCES = ("from", "value", "template")
 
 
-def hook_problems(raw: Any, *, key_check: KeyCheck | None = None) -> list[Finding]:
-    """Everything wrong with one definition beyond its shape."""
+def hook_problems(
+    raw: Any, *, key_check: KeyCheck | None = None, scope: SecretScope | None = None
+) -> list[Finding]:
+    """Everything wrong with one definition beyond its shape; with a `scope`, its secret
+    references must stay inside it (a definition for the hook store)."""
     if not isinstance(raw, dict):
         return []
     found: list[Finding] = []
-    checks = (_events, _url, _fields, _formats, _response, _headers)
+    checks = (_events, _url, _token_url, _fields, _formats, _response, _headers)
     for check in (*checks, filter_problems, placeholder_problems):
         found.extend(check(raw))
-    found.extend(secret_problems(raw))
-    found.extend(encryption_problems(raw, key_check))
+    found.extend(secret_problems(raw, scope))
+    found.extend(encryption_problems(raw, key_check, scope))
     return found
 
 
@@ -52,8 +56,15 @@ def hook_warnings(raw: Any) -> list[Finding]:
     found: list[Finding] = []
     if parts.scheme.lower() == "http":
         found.append((("url",), "plain http: the body travels unencrypted (use https)"))
+    if _plain_token_url(raw):
+        says = "plain http token_url: the client secret and tokens travel unencrypted"
+        found.append((("auth", "token_url"), says))
     host = (parts.hostname or "").lower()
-    if not raw.get("allow_private_networks") and _private(host):
+    if _loopback(host):
+        if not raw.get("allow_loopback"):
+            says = f"{host} is loopback: sending needs allow_loopback (hook or service)"
+            found.append((("url",), says))
+    elif not raw.get("allow_private_networks") and _private(host):
         found.append(
             (
                 ("url",),
@@ -90,6 +101,8 @@ def _url(raw: dict[str, Any]) -> Iterator[Finding]:
         return
     if not parts.hostname:
         yield ("url",), "has no host"
+    if holds_reference(f"{parts.scheme}://{parts.netloc}"):
+        yield ("url",), "a secret reference may stand only in the path and the query"
     if parts.username or parts.password:
         yield ("url",), "must not hold credentials (use auth)"
     if parts.fragment:
@@ -194,10 +207,31 @@ def _response_path(where: tuple[str | int, ...], path: Any, text: bool) -> Itera
 def _headers(raw: dict[str, Any]) -> Iterator[Finding]:
     headers = raw.get("headers")
     for name, value in headers.items() if isinstance(headers, dict) else ():
-        if is_reference(value):
-            yield ("headers", name), "secret references work in auth and encryption only"
         if isinstance(value, str) and ("\r" in value or "\n" in value):
             yield ("headers", name), "a header value cannot hold a line break"
+
+
+def _token_url(raw: dict[str, Any]) -> Iterator[Finding]:
+    auth = raw.get("auth")
+    if _plain_token_url(raw) and isinstance(auth, dict) and not auth.get("insecure_token_url"):
+        yield ("auth", "token_url"), PLAIN_HTTP_REFUSED
+
+
+def _plain_token_url(raw: dict[str, Any]) -> bool:
+    auth = raw.get("auth")
+    if not isinstance(auth, dict) or auth.get("type") != "oauth2_client_credentials":
+        return False
+    url = auth.get("token_url")
+    return isinstance(url, str) and url[:7].lower() == "http://"
+
+
+def _loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _private(host: str) -> bool:

@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from dispatcher.config.secrets import Secret, is_reference, resolve
+from dispatcher.config.secrets import (
+    Secret,
+    SecretScope,
+    holds_reference,
+    is_reference,
+    resolve,
+    resolve_within,
+)
 from dispatcher.errors import SecretError
 from dispatcher.security.encryption import ALGORITHMS
 from dispatcher.security.signing import check_secret
@@ -19,29 +26,43 @@ Finding = tuple[Steps, str]
 KeyCheck = Callable[[str, Secret], str | None]
 
 
-def secret_problems(raw: dict[str, Any]) -> Iterator[Finding]:
-    """References in `auth` and `encryption` that cannot be resolved."""
+def secret_problems(raw: dict[str, Any], scope: SecretScope | None = None) -> Iterator[Finding]:
+    """References that cannot be resolved (within `scope`, if any): in `auth`, `encryption`,
+    header values, field constants and the URL's path and query."""
     hook = raw.get("id", "?")
     for path, value in _walk(raw.get("auth"), ("auth",)):
-        yield from _resolvable(hook, path, value)
-    yield from _signing_problems(hook, raw.get("auth"))
+        yield from _resolvable(hook, path, value, scope)
+    headers = raw.get("headers")
+    for name, value in headers.items() if isinstance(headers, dict) else ():
+        yield from _resolvable(hook, ("headers", name), value, scope)
+    for i, spec in items(raw.get("fields")):
+        if isinstance(spec, dict):
+            yield from _resolvable(hook, ("fields", i, "value"), spec.get("value"), scope)
+    url = raw.get("url")
+    if holds_reference(url):
+        try:
+            resolve_within(str(url), str, scope=scope)
+        except SecretError as exc:
+            yield ("url",), f"hook {hook}: cannot resolve secret: {exc}"
+    yield from _signing_problems(hook, raw.get("auth"), scope)
     encryption = raw.get("encryption")
     if isinstance(encryption, dict):
-        yield from _resolvable(hook, ("encryption", "key"), encryption.get("key"))
+        yield from _resolvable(hook, ("encryption", "key"), encryption.get("key"), scope)
         for i, entry in items(encryption.get("keys")):
             if isinstance(entry, dict):
-                yield from _resolvable(hook, ("encryption", "keys", i, "key"), entry.get("key"))
+                place = ("encryption", "keys", i, "key")
+                yield from _resolvable(hook, place, entry.get("key"), scope)
 
 
-def _resolvable(hook: Any, path: Steps, value: Any) -> Iterator[Finding]:
+def _resolvable(hook: Any, path: Steps, value: Any, scope: SecretScope | None) -> Iterator[Finding]:
     if is_reference(value):
         try:
-            resolve(value)
+            resolve(value, scope=scope)
         except SecretError as exc:
             yield path, f"hook {hook}: cannot resolve secret: {exc}"
 
 
-def _signing_problems(hook: Any, auth: Any) -> Iterator[Finding]:
+def _signing_problems(hook: Any, auth: Any, scope: SecretScope | None) -> Iterator[Finding]:
     """hmac secrets that resolve but cannot sign (not `whsec_<base64>`, too short): found at
     load, not at the first delivery."""
     if not isinstance(auth, dict) or auth.get("type") != "hmac":
@@ -52,14 +73,16 @@ def _signing_problems(hook: Any, auth: Any) -> Iterator[Finding]:
         if not isinstance(value, str):
             continue
         try:
-            problem = check_secret(resolve(value))
+            problem = check_secret(resolve(value, scope=scope))
         except SecretError:
             continue  # reported as unresolvable
         if problem:
             yield path, f"hook {hook}: {problem}"
 
 
-def encryption_problems(raw: dict[str, Any], key_check: KeyCheck | None) -> Iterator[Finding]:
+def encryption_problems(
+    raw: dict[str, Any], key_check: KeyCheck | None, scope: SecretScope | None = None
+) -> Iterator[Finding]:
     """A key set without exactly one form or an active key; keys `key_check` refuses."""
     spec = raw.get("encryption")
     if not isinstance(spec, dict):
@@ -79,7 +102,7 @@ def encryption_problems(raw: dict[str, Any], key_check: KeyCheck | None) -> Iter
         if not isinstance(value, str):
             continue
         try:
-            problem = key_check(algorithm, resolve(value))
+            problem = key_check(algorithm, resolve(value, scope=scope))
         except SecretError:
             continue  # reported by _secrets
         if problem:

@@ -1,7 +1,8 @@
 """Hook definitions on their way into the hook store, checked once; the hooks in force.
 
 The store holds secret *references* only (`${env:NAME}`, `${file:/path}`): a literal secret is
-refused, as the contract keeps secrets out of every topic. A `Definition` is what passed the
+refused, as the contract keeps secrets out of every topic. Its references may name only what the
+service's `secrets:` scope admits (a `SecretScope`), on the way in and when a worker reads them. A `Definition` is what passed the
 checks; the store writes only those, and a worker folds the store's records through the same
 checks, so a definition is validated once on each way in.
 """
@@ -14,13 +15,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from ruamel.yaml import YAML
 
-from dispatcher.config.secrets import is_reference
+from dispatcher.config.secrets import SecretScope, is_reference
 from dispatcher.errors import ConfigError, DispatcherError
 from dispatcher.hooks.loader import Problem, definition_problems, plain, validate_hooks_text
-from dispatcher.hooks.masking import keep_masked
+from dispatcher.hooks.masking import keep_masked, looks_sensitive
 from dispatcher.model.event import Record
 from dispatcher.model.hook import SECRET_AUTH_KEYS, Hook
 from dispatcher.pipeline.match import HookIndex
@@ -35,14 +37,17 @@ class Definition:
     hook: Hook
 
 
-def examine(raw: Any, where: str) -> Definition | list[Problem]:
-    """The checked definition, or every reason the store refuses `raw`; each check runs once."""
-    problems = definition_problems(raw, where) + literal_secrets(raw, where)
+def examine(raw: Any, where: str, scope: SecretScope | None = None) -> Definition | list[Problem]:
+    """The checked definition, or every reason the store refuses `raw`; each check runs once.
+    `scope`: what its references may name (None only where the caller has no settings)."""
+    problems = definition_problems(raw, where, scope=scope) + literal_secrets(raw, where)
     errors = [p for p in problems if not p.warning]
-    return errors or _defined(raw, where)
+    return errors or _defined(raw, where, scope)
 
 
-def examine_text(text: str, previous: dict[str, Any] | None = None) -> Definition | list[Problem]:
+def examine_text(
+    text: str, previous: dict[str, Any] | None = None, scope: SecretScope | None = None
+) -> Definition | list[Problem]:
     """One definition written as YAML (the console's editor), checked as `examine` checks it,
     each problem with its line in `text`. Values shown masked and sent back unchanged take
     `previous`'s (the stored definition), so a masked secret is never saved as the mask."""
@@ -51,7 +56,7 @@ def examine_text(text: str, previous: dict[str, Any] | None = None) -> Definitio
     if problems:
         return [_unwrapped(p) for p in problems]
     raw = plain(YAML(typ="rt", pure=True).load(wrapped))["hooks"][0]
-    return examine(keep_masked(raw, previous) if previous else raw, "hook")
+    return examine(keep_masked(raw, previous) if previous else raw, "hook", scope)
 
 
 def _unwrapped(problem: Problem) -> Problem:
@@ -61,23 +66,25 @@ def _unwrapped(problem: Problem) -> Problem:
     return Problem("hook", line, path, problem.message, problem.warning)
 
 
-def refusals(raw: Any, where: str) -> list[Problem]:
+def refusals(raw: Any, where: str, scope: SecretScope | None = None) -> list[Problem]:
     """Why the store would refuse definition `raw` (none: it takes it)."""
-    checked = examine(raw, where)
+    checked = examine(raw, where, scope)
     return checked if isinstance(checked, list) else []
 
 
-def check_definition(raw: Any, where: str) -> Definition:
+def check_definition(raw: Any, where: str, scope: SecretScope | None = None) -> Definition:
     """The definition, if the store may hold it; else `ConfigError` listing every problem."""
-    checked = examine(raw, where)
+    checked = examine(raw, where, scope)
     if isinstance(checked, list):
         raise ConfigError("\n".join(str(p) for p in checked))
     return checked
 
 
-def _defined(raw: dict[str, Any], where: str) -> Definition | list[Problem]:
+def _defined(
+    raw: dict[str, Any], where: str, scope: SecretScope | None
+) -> Definition | list[Problem]:
     try:
-        return Definition(raw, Hook.from_dict(raw, where=where))
+        return Definition(raw, Hook.from_dict(raw, where=where, scope=scope))
     except (DispatcherError, ValueError, KeyError, TypeError) as exc:
         return [Problem(where, None, "", f"{where}: {exc}")]
 
@@ -101,6 +108,15 @@ def literal_secrets(raw: Any, where: str) -> list[Problem]:
         for i, entry in enumerate(keys if isinstance(keys, list) else []):
             if isinstance(entry, dict):
                 places.append((f"encryption.keys[{i}].key", entry.get("key")))
+    headers = raw.get("headers")
+    for name, value in headers.items() if isinstance(headers, dict) else ():
+        if looks_sensitive(str(name)):
+            places.append((f"headers.{name}", value))
+    url = raw.get("url")
+    query = urlsplit(url).query if isinstance(url, str) else ""
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if looks_sensitive(name) and value:
+            places.append((f"url ({name}=)", value))
     message = "the hook store holds secret references only: write ${env:NAME} or ${file:/path}"
     return [
         Problem(where, None, path, message)
@@ -109,7 +125,7 @@ def literal_secrets(raw: Any, where: str) -> list[Problem]:
     ]
 
 
-def definitions_in_file(path: str | Path) -> list[Definition]:
+def definitions_in_file(path: str | Path, scope: SecretScope | None = None) -> list[Definition]:
     """The definitions of a hooks file, each one fit for the store; else every problem at once.
 
     The file is validated as a whole (with line numbers); each definition is then only searched
@@ -126,7 +142,7 @@ def definitions_in_file(path: str | Path) -> list[Definition]:
     errors: list[str] = []
     for i, raw in enumerate(raws):
         where = f"{path}: hooks[{i}]"
-        checked = literal_secrets(raw, where) or _defined(raw, where)
+        checked = literal_secrets(raw, where) or _scoped(raw, where, scope)
         if isinstance(checked, list):
             errors += [str(p) for p in checked]
         else:
@@ -136,7 +152,19 @@ def definitions_in_file(path: str | Path) -> list[Definition]:
     return found
 
 
-def fold(stored: dict[str, Hook], record: Record) -> str | None:
+def _scoped(
+    raw: dict[str, Any], where: str, scope: SecretScope | None
+) -> Definition | list[Problem]:
+    """The definition, its references checked against `scope` (the file was validated whole)."""
+    if scope is not None:
+        found = definition_problems(raw, where, scope=scope)
+        errors = [p for p in found if not p.warning]
+        if errors:
+            return errors
+    return _defined(raw, where, scope)
+
+
+def fold(stored: dict[str, Hook], record: Record, scope: SecretScope | None = None) -> str | None:
     """Apply one store record to `stored`; the reason it was ignored, or None when applied."""
     if record.key is None:
         return "record without a key"
@@ -149,7 +177,7 @@ def fold(stored: dict[str, Hook], record: Record) -> str | None:
         raw = json.loads(record.value)
         if not isinstance(raw, dict) or raw.get("id") != hook_id:
             return f"{where}: the definition's id is not its key {hook_id!r}"
-        stored[hook_id] = check_definition(raw, where).hook
+        stored[hook_id] = check_definition(raw, where, scope).hook
     except ValueError:
         return f"{where}: not JSON"
     except ConfigError as exc:

@@ -9,7 +9,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from dispatcher.config.durations import format_duration
 from dispatcher.config.secrets import MASK
-from dispatcher.hooks.masking import api_key_names, mask_header, mask_url, mask_value
+from dispatcher.hooks.masking import mask_value, shown_header, shown_url
 from dispatcher.model.hook import FieldSpec, Hook
 
 
@@ -23,15 +23,16 @@ def describe(hook: Hook) -> CommentedMap:
         doc["tenant"] = hook.tenant
     if hook.filter:
         doc["filter"] = [_flow(condition.to_dict()) for condition in hook.filter]
-    doc["url"] = mask_url(hook.url, api_key_names(hook)[1])
+    doc["url"] = shown_url(hook)
     doc["method"] = hook.method
     if hook.headers:
-        doc["headers"] = {name: mask_header(name, value) for name, value in hook.headers}
+        doc["headers"] = {name: shown_header(name, value) for name, value in hook.headers}
     if hook.auth.type != "none":
         doc["auth"] = {"type": hook.auth.type, **{k: mask_value(v) for k, v in hook.auth.settings}}
     doc["format"] = hook.format
     if hook.format == "csv":
-        doc["csv"] = _flow({"delimiter": hook.csv_delimiter, "header": hook.csv_header})
+        csv = {"delimiter": hook.csv_delimiter, "header": hook.csv_header}
+        doc["csv"] = _flow({**csv, "escape_formulas": hook.csv_escape_formulas})
     if hook.format == "xml":
         xml = {"root": hook.xml_root, "item": hook.xml_item, "namespace": hook.xml_namespace}
         doc["xml"] = _flow({k: v for k, v in xml.items() if v is not None})
@@ -56,6 +57,8 @@ def describe(hook: Hook) -> CommentedMap:
     doc["enabled"] = hook.enabled
     if hook.allow_private_networks is not None:
         doc["allow_private_networks"] = hook.allow_private_networks
+    if hook.allow_loopback is not None:
+        doc["allow_loopback"] = hook.allow_loopback
     doc["max_payload_bytes"] = hook.max_payload_bytes
     if not hook.tls.verify or hook.tls.ca:
         doc["tls"] = _flow({"verify": hook.tls.verify, "ca": hook.tls.ca})
@@ -69,7 +72,7 @@ def _field(spec: FieldSpec) -> dict[str, Any]:
     elif spec.template is not None:
         out["template"] = spec.template
     else:
-        out["value"] = spec.value
+        out["value"] = mask_value(spec.value)
     extra = {"type": spec.type, "format": spec.format, "default": spec.default}
     out.update({k: v for k, v in extra.items() if v is not None})
     if spec.required:

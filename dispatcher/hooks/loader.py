@@ -16,6 +16,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from dispatcher.config.secrets import SecretScope
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError, DispatcherError
 from dispatcher.hooks.checks import hook_problems, hook_warnings
@@ -79,10 +80,14 @@ def validate_hooks_text(text: str, filename: str, *, warnings: bool = False) -> 
     return _examine(text, filename, warnings=warnings)[1]
 
 
-def definition_problems(raw: Any, where: str, *, warnings: bool = False) -> list[Problem]:
-    """Every problem in one hook definition (as it arrives as JSON from the hook topic)."""
+def definition_problems(
+    raw: Any, where: str, *, warnings: bool = False, scope: SecretScope | None = None
+) -> list[Problem]:
+    """Every problem in one hook definition (as it arrives as JSON from the hook topic); with a
+    `scope`, its secret references must stay inside it."""
     findings = [(path, message, False) for path, message in hook_findings(raw)]
-    findings += [(path, message, False) for path, message in hook_problems(raw, key_check=_key())]
+    checked = hook_problems(raw, key_check=_key(), scope=scope)
+    findings += [(path, message, False) for path, message in checked]
     if warnings:
         findings += [(path, message, True) for path, message in hook_warnings(raw)]
     return [Problem(where, None, format_path(p), m, w) for p, m, w in _unique(findings)]

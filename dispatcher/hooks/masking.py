@@ -1,21 +1,28 @@
 """What of a hook may be shown: one rule for every surface that shows a hook or its request.
 
 A header or query parameter whose name looks like a credential is shown as `***`, as are a URL's
-password, the hook's `api_key` (in a header or the query, whatever its name) and every `Secret`.
+password, the hook's `api_key` (in a header or the query, whatever its name) and every `Secret`:
+whatever came from a secret reference (in auth, a header, a field's constant, the URL's path or
+query) is shown masked, while the request carries its value.
 An `authorization` value keeps its scheme (`Basic ***`), so a reader sees which credential went.
+A text from elsewhere (a library's error message) is shown with every URL in it masked by the
+same rule and every secret value of the hook, in any usual encoding, replaced by `***`.
 """
 
 from __future__ import annotations
 
+import base64
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
-from dispatcher.config.secrets import MASK, Secret
+from dispatcher.config.secrets import MASK, Secret, holds_reference, without_references
 from dispatcher.model.hook import SECRET_AUTH_KEYS, Hook
 
 SENSITIVE = re.compile(r"auth|token|key|secret|pass|cookie|signature|session", re.IGNORECASE)
+URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+MIN_SECRET_CHARS = 4  # shorter values would mask ordinary words; no real credential is that short
 
 
 def looks_sensitive(name: str) -> bool:
@@ -25,7 +32,10 @@ def looks_sensitive(name: str) -> bool:
 
 def mask_url(url: str, secret_params: Iterable[str] = ()) -> str:
     """`url` with its password, credential-like query values and `secret_params` masked."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket: show none of it
+        return "<url>"
     netloc = parts.netloc
     if parts.password is not None:
         netloc = f"{parts.username}:{MASK}@{netloc.rpartition('@')[2]}"
@@ -61,13 +71,74 @@ def mask_value(value: Any) -> Any:
 
 
 def api_key_names(hook: Hook) -> tuple[frozenset[str], frozenset[str]]:
-    """The header names and query parameters that carry the hook's `api_key`, if it has one."""
-    if hook.auth.type != "api_key":
-        return frozenset(), frozenset()
-    name = str(hook.auth.get("name", ""))
-    if hook.auth.get("in", "header") == "query":
-        return frozenset(), frozenset({name})
-    return frozenset({name}), frozenset()
+    """The header names and query parameters that carry a secret of the hook: its `api_key`,
+    and those whose value came from a secret reference."""
+    headers = {name for name, value in hook.headers if isinstance(value, Secret)}
+    params = {name for name, value in parse_qsl(urlsplit(hook.url).query) if holds_reference(value)}
+    if hook.auth.type == "api_key":
+        name = hook.auth.get("name", "")
+        name = name.reveal() if isinstance(name, Secret) else str(name)
+        (params if hook.auth.get("in", "header") == "query" else headers).add(name)
+    return frozenset(headers), frozenset(params)
+
+
+def shown_url(hook: Hook) -> str:
+    """The hook's URL as it may be shown: references and credential-like values masked."""
+    return mask_url(without_references(hook.url), api_key_names(hook)[1])
+
+
+def shown_header(name: str, value: str | Secret) -> str:
+    """A header of the hook's definition as it may be shown."""
+    return MASK if isinstance(value, Secret) else mask_header(name, value)
+
+
+def secret_values(hook: Hook) -> Iterator[str]:
+    """Every secret value the hook holds, revealed: for finding them in texts, never for showing."""
+    for _name, value in hook.auth.settings:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, Secret):
+                yield item.reveal()
+    if hook.encryption is not None:
+        for key in hook.encryption.keys:
+            yield key.key.reveal()
+    found = [value for _, value in hook.headers] + [spec.value for spec in hook.fields]
+    for value in [*found, *hook.url_secrets]:
+        if isinstance(value, Secret):
+            yield value.reveal()
+
+
+def mask_body(body: bytes, hook: Hook) -> bytes:
+    """A rendered body as it may be shown: secret values (a field's constant from a reference)
+    replaced by `***`."""
+    for value in secret_values(hook):
+        for form in _forms(value):
+            if len(form) >= MIN_SECRET_CHARS:
+                body = body.replace(form.encode("utf-8", "surrogatepass"), MASK.encode())
+    return body
+
+
+def mask_text(text: str, hook: Hook) -> str:
+    """`text` as it may be shown: each URL in it masked as the hook's URL is, then each secret
+    value of the hook (as written, URL-encoded or base64) replaced by `***`."""
+    params = api_key_names(hook)[1]
+    text = URL_IN_TEXT.sub(lambda found: mask_url(found.group(0), params), text)
+    for value in secret_values(hook):
+        for form in _forms(value):
+            if len(form) >= MIN_SECRET_CHARS:
+                text = text.replace(form, MASK)
+    return text
+
+
+def _forms(value: str) -> set[str]:
+    raw = value.encode("utf-8", "surrogatepass")
+    return {
+        value,
+        quote(value, safe=""),
+        quote_plus(value),
+        quote(value),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    }
 
 
 def mask_definition(raw: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from dispatcher.config.secrets import is_reference
+from dispatcher.config.secrets import is_reference, without_references
 from dispatcher.hooks.credentials import Finding
 from dispatcher.pipeline.render.mapping import parse_template
 from dispatcher.pipeline.render.target import url_template
@@ -16,7 +16,7 @@ def placeholder_problems(raw: dict[str, Any]) -> Iterator[Finding]:
     url = raw.get("url")
     if isinstance(url, str):
         try:
-            url_template(url)
+            url_template(without_references(url))  # a ${env:..} reference is no placeholder
         except ValueError as exc:
             yield ("url",), str(exc)
     headers = raw.get("headers")

@@ -77,7 +77,8 @@ def _explain(error: ValidationError) -> Iterator[Finding]:
     if error.validator == "required" and isinstance(instance, dict):
         for key in value:
             if key not in instance:
-                yield path, f"missing required key {key!r}"
+                # named by its own path, on the line of the mapping that lacks it
+                yield (*path, key), "missing required key"
         return
     if error.validator in ("enum", "const"):
         choices: list[Any] = value if error.validator == "enum" else [value]

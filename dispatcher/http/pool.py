@@ -47,11 +47,13 @@ class ClientPool:
         self._retired.clear()
 
     def policy_for(self, hook: Hook) -> GuardPolicy:
-        """The destination guard for `hook`: its own `allow_private_networks`, else the service's."""
-        allow = hook.allow_private_networks
+        """The destination guard for `hook`: its own `allow_private_networks` and
+        `allow_loopback`, else the service's."""
+        private, loopback = hook.allow_private_networks, hook.allow_loopback
         return GuardPolicy(
-            allow_private=self.settings.allow_private_networks if allow is None else allow,
+            allow_private=self.settings.allow_private_networks if private is None else private,
             allow_cidrs=self.settings.allow_cidrs,
+            allow_loopback=self.settings.allow_loopback if loopback is None else loopback,
         )
 
     def _transport(self, hook: Hook, connections: int | None = None) -> GuardedTransport:

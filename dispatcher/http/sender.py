@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from dispatcher.errors import AuthError, DeliveryError, RetryableError, Withdrawn
+from dispatcher.hooks.masking import mask_text
 from dispatcher.http.exchange import Exchange, HttpxExchange, Response, Undecodable
 from dispatcher.http.limits import CircuitBreaker, TokenBucket
 from dispatcher.http.transport import GuardedTransport
@@ -96,17 +97,24 @@ class HookClient:
             return self._timeout_verdict
         except Undecodable as exc:
             return Verdict.failure(
-                "response_invalid", f"HTTP {exc.status}: {exc}", retryable=True, status=exc.status
+                "response_invalid",
+                f"HTTP {exc.status}: {error_text(exc, self.hook, named=False)}",
+                retryable=True,
+                status=exc.status,
             )
         except DeliveryError as exc:
-            return Verdict.failure(exc.kind, str(exc), retryable=_retryable(exc))
+            return Verdict.failure(
+                exc.kind, error_text(exc, self.hook, named=False), retryable=_retryable(exc)
+            )
         except httpx.HTTPError as exc:
-            return Verdict.failure("network", _describe(exc), retryable=True)
+            return Verdict.failure("network", error_text(exc, self.hook), retryable=True)
         except ValueError as exc:
             # aiohttp refuses a header with a line break (header injection): static headers are
             # checked at load, so this is a credential, e.g. an OAuth2 token a server sent
             return Verdict.failure(
-                "auth", f"request refused before sending: {_describe(exc)}", retryable=False
+                "auth",
+                f"request refused before sending: {error_text(exc, self.hook)}",
+                retryable=False,
             )
         return judge(
             self.hook.response, response.status, response.headers, response.body, now=time.time()
@@ -145,6 +153,10 @@ def _retryable(exc: DeliveryError) -> bool:
     return False
 
 
-def _describe(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:500]
+def error_text(exc: BaseException, hook: Hook, *, named: bool = True) -> str:
+    """`exc` as the text of a verdict, which leaves the HTTP layer for outcomes, dead letters and
+    the admin API: library messages may carry the request URL ("Can not write request body for
+    <url>"), and with `api_key` in the query the URL holds the key. So every URL in it is shown
+    masked as the hook's URL is, and the hook's secret values are masked wherever they appear."""
+    text = mask_text(str(exc) or type(exc).__name__, hook)
+    return (f"{type(exc).__name__}: {text}" if named else text)[:500]

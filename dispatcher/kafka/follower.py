@@ -133,7 +133,7 @@ class StoreFollower:
     def _apply(self, records: list[Record]) -> None:
         with self._changed:
             for record in records:
-                ignored = fold(self._stored, record)
+                ignored = fold(self._stored, record, self.settings.secrets)
                 if ignored:
                     log.warning("hook store: ignored a definition: %s", ignored)
                 elif record.key is not None:

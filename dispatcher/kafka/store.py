@@ -67,7 +67,7 @@ class HookStore:
         """The store's hooks as they stand (invalid records ignored, as a worker would)."""
         stored: dict[str, Hook] = {}
         for record in scan(self.settings, self.topic):
-            fold(stored, record)
+            fold(stored, record, self.settings.secrets)
         return stored
 
     def apply(self, definitions: list[Definition]) -> Offsets:

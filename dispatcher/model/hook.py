@@ -8,11 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from dispatcher.config.durations import parse_duration, parse_rate
-from dispatcher.config.secrets import Secret, resolve, resolve_tree
+from dispatcher.config.secrets import (
+    Secret,
+    SecretScope,
+    holds_reference,
+    is_reference,
+    resolve,
+    resolve_tree,
+    resolve_within,
+)
 from dispatcher.model.condition import Condition
+from dispatcher.model.response import ResponseSpec
 
 Format = Literal["json", "csv", "xml", "form"]
 Ordering = Literal["none", "key"]
@@ -22,7 +31,6 @@ DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_MAX_AGE = 24 * 3600.0
 DEFAULT_CONCURRENCY = 50
 DEFAULT_MAX_PAYLOAD = 64 * 1024
-DEFAULT_MAX_RESPONSE = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,44 +47,22 @@ class FieldSpec:
     required: bool = False
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> FieldSpec:
+    def from_dict(
+        cls, raw: dict[str, Any], *, where: str = "field", scope: SecretScope | None = None
+    ) -> FieldSpec:
+        value = raw.get("value")
+        if isinstance(value, str) and is_reference(value):  # sent as its value, shown masked
+            value = resolve(value, where=f"{where}.value", scope=scope)
         return cls(
             name=raw["name"],
             source=raw.get("from"),
-            value=raw.get("value"),
+            value=value,
             template=raw.get("template"),
             type=raw.get("type"),
             format=raw.get("format"),
             default=raw.get("default"),
             required=bool(raw.get("required", False)),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseSpec:
-    """How to tell from a response that the third party accepted the data."""
-
-    success_status: tuple[int, ...] = ()  # empty: any 2xx
-    format: str = "json"
-    expect: tuple[Condition, ...] = ()
-    capture: tuple[tuple[str, str], ...] = ()
-    max_bytes: int = DEFAULT_MAX_RESPONSE
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any] | None) -> ResponseSpec:
-        raw = raw or {}
-        return cls(
-            success_status=tuple(raw.get("success_status", ())),
-            format=raw.get("format", "json"),
-            expect=tuple(Condition.from_dict(e) for e in raw.get("expect", ())),
-            capture=tuple((str(k), str(v)) for k, v in (raw.get("capture") or {}).items()),
-            max_bytes=int(raw.get("max_bytes", DEFAULT_MAX_RESPONSE)),
-        )
-
-    def is_success_status(self, status: int) -> bool:
-        if self.success_status:
-            return status in self.success_status
-        return 200 <= status < 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +73,22 @@ class AuthSpec:
     settings: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any] | None, *, where: str = "auth") -> AuthSpec:
+    def from_dict(
+        cls,
+        raw: dict[str, Any] | None,
+        *,
+        where: str = "auth",
+        scope: SecretScope | None = None,
+    ) -> AuthSpec:
         raw = dict(raw or {"type": "none"})
         kind = raw.pop("type", "none")
-        resolved = resolve_tree(raw, where=where)
+        resolved = resolve_tree(raw, where=where, scope=scope)
         for name in SECRET_AUTH_KEYS.get(kind, ()):
             value = resolved.get(name)
             if isinstance(value, str):
-                resolved[name] = resolve(value, where=f"{where}.{name}")
+                resolved[name] = resolve(value, where=f"{where}.{name}", scope=scope)
             elif isinstance(value, list):
-                resolved[name] = [resolve(v, where=f"{where}.{name}") for v in value]
+                resolved[name] = [resolve(v, where=f"{where}.{name}", scope=scope) for v in value]
         return cls(type=kind, settings=tuple(resolved.items()))
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -132,15 +124,21 @@ class EncryptionSpec:
     keys: tuple[EncryptionKey, ...]
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], *, where: str = "encryption") -> EncryptionSpec:
+    def from_dict(
+        cls, raw: dict[str, Any], *, where: str = "encryption", scope: SecretScope | None = None
+    ) -> EncryptionSpec:
         keys: list[EncryptionKey] = []
         if "key" in raw:
-            keys.append(EncryptionKey(raw.get("key_id"), resolve(raw["key"], where=f"{where}.key")))
+            keys.append(
+                EncryptionKey(
+                    raw.get("key_id"), resolve(raw["key"], where=f"{where}.key", scope=scope)
+                )
+            )
         for i, entry in enumerate(raw.get("keys", ())):
             keys.append(
                 EncryptionKey(
                     entry.get("id"),
-                    resolve(entry["key"], where=f"{where}.keys[{i}].key"),
+                    resolve(entry["key"], where=f"{where}.keys[{i}].key", scope=scope),
                     entry.get("state", "active"),
                 )
             )
@@ -179,15 +177,16 @@ class Hook:
 
     id: str
     events: tuple[str, ...]
-    url: str
+    url: str  # as written: a secret reference in it stays a reference
     tenant: str | None = None  # None: the events of every tenant
     filter: tuple[Condition, ...] = ()  # every condition must hold on the event
     method: str = "POST"
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str | Secret], ...] = ()  # a reference's value is a Secret
     auth: AuthSpec = field(default_factory=AuthSpec)
     format: Format = "json"
     csv_delimiter: str = ","
     csv_header: bool = True
+    csv_escape_formulas: bool = False
     xml_root: str = "message"
     xml_item: str = "item"  # the element of each entry of a list
     xml_namespace: str | None = None
@@ -201,36 +200,68 @@ class Hook:
     ordering: Ordering = "none"
     enabled: bool = True
     allow_private_networks: bool | None = None  # None: the service-wide setting decides
+    allow_loopback: bool | None = None  # None: the service-wide setting decides
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD
     tls: TlsSpec = field(default_factory=TlsSpec)
     description: str = ""
+    # the URL sent, when references in its path or query needed resolving; and their values
+    url_resolved: Secret | None = None
+    url_secrets: tuple[Secret, ...] = ()
+
+    @property
+    def target(self) -> str:
+        """The URL requests go to, references resolved: never to be shown."""
+        return self.url if self.url_resolved is None else self.url_resolved.reveal()
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], *, where: str = "hook") -> Hook:
+    def from_dict(
+        cls, raw: dict[str, Any], *, where: str = "hook", scope: SecretScope | None = None
+    ) -> Hook:
+        """The hook `raw` defines; with a `scope`, its secret references must stay inside it
+        (a definition from the hook store)."""
         csv = raw.get("csv") or {}
         xml = raw.get("xml") or {}
         encryption = raw.get("encryption")
         rate = raw.get("rate_limit")
         tls = raw.get("tls") or {}
+        url = _with_port(raw["url"], raw.get("port"))
+        resolved, url_secrets = (
+            resolve_within(url, _url_part, where=f"{where}.url", scope=scope)
+            if holds_reference(url)
+            else (None, ())
+        )
+        headers = tuple(
+            (str(k), resolve(v, where=f"{where}.headers.{k}", scope=scope))
+            if isinstance(v, str) and is_reference(v)
+            else (str(k), str(v))
+            for k, v in (raw.get("headers") or {}).items()
+        )
+        fields = raw.get("fields", ())
         return cls(
             id=raw["id"],
             events=tuple(raw.get("events", ())),
-            url=_with_port(raw["url"], raw.get("port")),
+            url=url,
+            url_resolved=resolved,
+            url_secrets=url_secrets,
             tenant=raw.get("tenant"),
             filter=tuple(Condition.from_dict(c) for c in raw.get("filter", ())),
             method=str(raw.get("method", "POST")).upper(),
-            headers=tuple((str(k), str(v)) for k, v in (raw.get("headers") or {}).items()),
-            auth=AuthSpec.from_dict(raw.get("auth"), where=f"{where}.auth"),
+            headers=headers,
+            auth=AuthSpec.from_dict(raw.get("auth"), where=f"{where}.auth", scope=scope),
             format=raw.get("format", "json"),
             csv_delimiter=csv.get("delimiter", ","),
             csv_header=bool(csv.get("header", True)),
+            csv_escape_formulas=bool(csv.get("escape_formulas", False)),
             xml_root=xml.get("root", "message"),
             xml_item=xml.get("item", "item"),
             xml_namespace=xml.get("namespace"),
-            fields=tuple(FieldSpec.from_dict(f) for f in raw.get("fields", ())),
+            fields=tuple(
+                FieldSpec.from_dict(f, where=f"{where}.fields[{i}]", scope=scope)
+                for i, f in enumerate(fields)
+            ),
             response=ResponseSpec.from_dict(raw.get("response")),
             encryption=(
-                EncryptionSpec.from_dict(encryption, where=f"{where}.encryption")
+                EncryptionSpec.from_dict(encryption, where=f"{where}.encryption", scope=scope)
                 if encryption
                 else None
             ),
@@ -241,10 +272,17 @@ class Hook:
             ordering=raw.get("ordering", "none"),
             enabled=bool(raw.get("enabled", True)),
             allow_private_networks=raw.get("allow_private_networks"),
+            allow_loopback=raw.get("allow_loopback"),
             max_payload_bytes=int(raw.get("max_payload_bytes", DEFAULT_MAX_PAYLOAD)),
             tls=TlsSpec(verify=bool(tls.get("verify", True)), ca=tls.get("ca")),
             description=str(raw.get("description", "")),
         )
+
+
+def _url_part(value: str) -> str:
+    """A secret's value as it stands in a URL: percent-encoded, so it never adds a path segment
+    or a query parameter."""
+    return quote(value, safe="")
 
 
 def _with_port(url: str, port: int | None) -> str:

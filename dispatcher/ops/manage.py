@@ -28,7 +28,7 @@ class Listing:
 def apply_hooks(settings: Settings, path: str | Path) -> list[str]:
     """Every hook of the file at `path` into the store, or none (`ConfigError` with each
     problem); the ids applied."""
-    definitions = definitions_in_file(path)
+    definitions = definitions_in_file(path, settings.secrets)
     _store_configured(settings)
     check_reachable(settings)
     store = HookStore(settings)

@@ -13,7 +13,7 @@ from typing import Any
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError, DecodeError, DeliveryError
-from dispatcher.hooks.masking import api_key_names, mask_header, mask_url
+from dispatcher.hooks.masking import api_key_names, mask_body, mask_header, mask_text
 from dispatcher.http.pool import ClientPool
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
@@ -107,13 +107,15 @@ def prepare(hook: Hook, event: Event) -> Trial:
 
 
 def show_request(request: Request, hook: Hook) -> ShownRequest:
-    """`request` masked: the hook's api key, credential-like headers and query values."""
-    key_headers, key_params = api_key_names(hook)
+    """`request` masked: the hook's api key, credential-like headers and query values, and
+    whatever came from a secret reference (in the URL, a header, the body)."""
+    key_headers = api_key_names(hook)[0]
     headers = tuple(
         (name.lower(), mask_header(name, value, key_headers)) for name, value in request.headers
     )
-    url = mask_url(request.url, key_params)
-    return ShownRequest(request.method, url, headers, request.content, hook.auth.type)
+    url = mask_text(str(request.url), hook)
+    body = mask_body(request.content, hook)
+    return ShownRequest(request.method, url, headers, body, hook.auth.type)
 
 
 def send(settings: Settings, hook: Hook, request: Request) -> TrialVerdict:

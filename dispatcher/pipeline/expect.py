@@ -4,7 +4,8 @@ The body is read as `response.format`: json, xml or text. Paths are dotted, as i
 mapping; "" or "." is the whole body (the only path text has). In xml the root element is
 the document: `status` is `<root><status>`, `@code` an attribute of the root, `item[1]` the
 second `<item>`, and namespaces are ignored. XML is parsed with DTDs and entities forbidden,
-so a hostile response cannot expand or fetch anything.
+so a hostile response cannot expand or fetch anything, and nested at most `MAX_DEPTH` levels
+deep (the bound events have), so it cannot exhaust the stack either.
 The `expect` entries are conditions, checked by the one condition engine (`conditions.py`)
 that also checks hook filters.
 """
@@ -19,8 +20,9 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from dispatcher.errors import UnreadableResponse
-from dispatcher.model.hook import ResponseSpec
+from dispatcher.model.response import ResponseSpec
 from dispatcher.pipeline.conditions import failures
+from dispatcher.pipeline.decode import MAX_DEPTH
 from dispatcher.pipeline.render.paths import MISSING, lookup, parse_path
 
 SHOWN = 80  # characters of a parser message quoted in a failure
@@ -64,18 +66,21 @@ def parse_body(fmt: str, body: bytes, limit: int) -> Any:
     raise UnreadableResponse(f"unknown response format {fmt!r}")
 
 
-def element_tree(element: Element) -> Any:
+def element_tree(element: Element, depth: int = 0) -> Any:
     """An element as nested values: text for a bare element, else an object of children.
 
     Children appear by local name (a repeated name becomes a list), attributes as `@name`,
-    the element's own text (when it has children or attributes) as `#text`.
+    the element's own text (when it has children or attributes) as `#text`. An element more
+    than `MAX_DEPTH` levels deep raises `UnreadableResponse`.
     """
+    if depth > MAX_DEPTH:
+        raise UnreadableResponse(f"response XML nests deeper than {MAX_DEPTH} levels")
     children: dict[str, Any] = {}
     repeated: set[str] = set()
     for name, value in element.attrib.items():
         children["@" + _local(name)] = value
     for child in element:
-        name, value = _local(child.tag), element_tree(child)
+        name, value = _local(child.tag), element_tree(child, depth + 1)
         if name not in children:
             children[name] = value
         elif name in repeated:

@@ -8,7 +8,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from dispatcher.errors import ErrorKind
-from dispatcher.model.hook import ResponseSpec
+from dispatcher.model.response import ResponseSpec
 from dispatcher.pipeline.expect import check_body
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})

@@ -38,7 +38,7 @@ def build_request(hook: Hook, event: Event, key: str) -> Request:
         head = _static_headers(headers, body.media_type)
     else:
         head = (*headers, ("content-type", body.media_type), ("user-agent", USER_AGENT), *ACCEPT)
-    target = _checked_url(url) if url is hook.url else _check_url(url)
+    target = _checked_url(url) if url is hook.url else _check_url(url)  # drawn from the event
     return Request(hook.method, target, (*head, (IDEMPOTENCY_HEADER, key)), body.content)
 
 

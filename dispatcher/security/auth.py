@@ -28,7 +28,12 @@ from dispatcher.model.request import Header, Request
 from dispatcher.security.signing import check_secret, secret_key, sign_with_keys
 
 TOKEN_LEEWAY = 30.0  # seconds before expiry at which a cached token counts as expired
-TOKEN_TIMEOUT = 10.0
+TOKEN_TIMEOUT = 10.0  # for the whole token exchange, not per read
+MAX_TOKEN_BYTES = 64 * 1024
+PLAIN_HTTP_REFUSED = (
+    "plain http would send the client secret unencrypted: use https, "
+    "or set insecure_token_url: true"
+)
 
 
 class Credentials(httpx.Auth):
@@ -136,8 +141,10 @@ class OAuth2ClientCredentials(httpx.Auth):
     """Bearer tokens from a token endpoint (client credentials grant), cached and shared.
 
     One refresh at a time, however many requests wait for it. Token requests go through
-    `token_client` when given (its failures become `AuthError`); otherwise through the client
-    sending the request, as extra requests of the auth flow.
+    `token_client` when given (its failures become `AuthError`, and the whole exchange is
+    bounded by `TOKEN_TIMEOUT`); otherwise through the client sending the request, as extra
+    requests of the auth flow. A token response is read up to `MAX_TOKEN_BYTES`, asked for
+    and accepted only without a Content-Encoding, so its size is its size after decoding.
     """
 
     def __init__(
@@ -181,11 +188,14 @@ class OAuth2ClientCredentials(httpx.Auth):
                     token = self._valid()
                     if token is None:
                         if self._client is not None:
-                            response = await self._fetch(self._client)
+                            status, body = await self._fetch(self._client)
                         else:
                             response = yield self.token_request()
-                            await response.aread()
-                        token = self._accept(response)
+                            status, body = (
+                                response.status_code,
+                                await _token_body(response, streamed=False),
+                            )
+                        token = self._accept(status, body)
                         self._token = token
             request.headers["Authorization"] = f"Bearer {token.value.reveal()}"
             response = yield request
@@ -207,7 +217,7 @@ class OAuth2ClientCredentials(httpx.Auth):
         async with self._lock:
             token = self._valid()
             if token is None:
-                token = self._accept(await self._fetch(self._client))
+                token = self._accept(*await self._fetch(self._client))
                 self._token = token
         return token
 
@@ -226,6 +236,7 @@ class OAuth2ClientCredentials(httpx.Auth):
             headers={
                 "Authorization": f"Basic {base64.b64encode(pair.encode()).decode()}",
                 "Accept": "application/json",
+                "Accept-Encoding": "identity",
             },
             extensions={"timeout": httpx.Timeout(TOKEN_TIMEOUT).as_dict()},
         )
@@ -236,25 +247,30 @@ class OAuth2ClientCredentials(httpx.Auth):
             return None
         return token
 
-    async def _fetch(self, client: httpx.AsyncClient) -> httpx.Response:
+    async def _fetch(self, client: httpx.AsyncClient) -> tuple[int, bytes]:
+        """The status and body of a token response, within `TOKEN_TIMEOUT` as a whole."""
         try:
-            return await client.send(self.token_request())
+            async with asyncio.timeout(TOKEN_TIMEOUT):
+                response = await client.send(self.token_request(), stream=True)
+                try:
+                    return response.status_code, await _token_body(response)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise AuthError(f"token endpoint gave no answer within {TOKEN_TIMEOUT:g}s") from None
         except httpx.HTTPError as exc:
             raise AuthError(f"token endpoint unreachable: {type(exc).__name__}") from None
 
-    def _accept(self, response: httpx.Response) -> Token:
+    def _accept(self, status: int, body: bytes) -> Token:
         """The token in a token endpoint response; `AuthError` naming what is wrong otherwise."""
         try:
-            payload: Any = json.loads(response.content)
-        except ValueError:
+            payload: Any = json.loads(body)
+        except (ValueError, RecursionError):
             payload = None
-        if response.status_code != 200:
+        if status != 200:
             code = payload.get("error") if isinstance(payload, dict) else None
             detail = f" ({code})" if isinstance(code, str) and code.isidentifier() else ""
-            raise AuthError(
-                f"token endpoint answered {response.status_code}{detail}",
-                status=response.status_code,
-            )
+            raise AuthError(f"token endpoint answered {status}{detail}", status=status)
         if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
             raise AuthError("token endpoint response has no access_token")
         token_type = payload.get("token_type", "bearer")
@@ -267,6 +283,34 @@ class OAuth2ClientCredentials(httpx.Auth):
         return Token(Secret(payload["access_token"]), expires_at)
 
 
+async def _token_body(response: httpx.Response, *, streamed: bool = True) -> bytes:
+    """The raw body of a token response, refused past `MAX_TOKEN_BYTES` or when encoded (its
+    decoded size could be any multiple of what arrives).
+
+    Not `streamed`: the response belongs to an auth flow, which httpx reads in full itself once
+    the flow goes on, so it is refused on its declared length before it is read."""
+    coding = response.headers.get("content-encoding", "identity").strip().lower()
+    if coding not in ("", "identity"):
+        raise AuthError(f"token endpoint answered in Content-Encoding {coding[:20]!r}, not asked")
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_TOKEN_BYTES:
+        raise AuthError(f"token endpoint response is larger than {MAX_TOKEN_BYTES} bytes")
+    if response.is_stream_consumed or not streamed:
+        body = await response.aread()
+    else:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_raw():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_TOKEN_BYTES:
+                break
+        body = b"".join(chunks)
+    if len(body) > MAX_TOKEN_BYTES:
+        raise AuthError(f"token endpoint response is larger than {MAX_TOKEN_BYTES} bytes")
+    return body
+
+
 def build_auth(
     spec: AuthSpec, *, token_client: httpx.AsyncClient | None = None
 ) -> httpx.Auth | None:
@@ -275,19 +319,22 @@ def build_auth(
     if kind in ("none", "mtls"):
         return None
     if kind == "basic":
-        return BasicAuth(str(_required(spec, "username")), _secret(spec, "password"))
+        return BasicAuth(_text(spec, "username"), _secret(spec, "password"))
     if kind == "bearer":
         return BearerAuth(_secret(spec, "token"))
     if kind == "api_key":
         where = spec.get("in", "header")
-        return ApiKeyAuth(str(_required(spec, "name")), _secret(spec, "value"), where=where)
+        return ApiKeyAuth(_text(spec, "name"), _secret(spec, "value"), where=where)
     if kind == "oauth2_client_credentials":
+        token_url = _text(spec, "token_url")
+        if token_url[:7].lower() == "http://" and spec.get("insecure_token_url") is not True:
+            raise ConfigError(f"auth.token_url: {PLAIN_HTTP_REFUSED}")
         return OAuth2ClientCredentials(
-            str(_required(spec, "token_url")),
-            str(_required(spec, "client_id")),
+            token_url,
+            _text(spec, "client_id"),
             _secret(spec, "client_secret"),
-            scope=spec.get("scope"),
-            audience=spec.get("audience"),
+            scope=_text(spec, "scope", required=False) or None,
+            audience=_text(spec, "audience", required=False) or None,
             token_client=token_client,
         )
     if kind == "hmac":
@@ -306,6 +353,15 @@ def _required(spec: AuthSpec, name: str) -> Any:
     if value is None or value == "":
         raise ConfigError(f"auth.{name}: required for auth type {spec.type}")
     return value
+
+
+def _text(spec: AuthSpec, name: str, *, required: bool = True) -> str:
+    """A setting that is no secret, as sent: a reference (`${env:CLIENT_ID}`, resolved at load
+    into a `Secret` so that it is shown masked) is sent as its value, never as `***`."""
+    value = _required(spec, name) if required else spec.get(name)
+    if value is None:
+        return ""
+    return value.reveal() if isinstance(value, Secret) else str(value)
 
 
 def _secret(spec: AuthSpec, name: str) -> Secret:

@@ -3,8 +3,15 @@
 The blocked networks are an explicit table rather than `ipaddress.is_global` / `is_private`,
 whose answers differ between Python versions. IPv6 forms that carry an IPv4 address
 (mapped, compatible, SIIT, NAT64, 6to4, Teredo) are unwrapped and the embedded address is
-checked too. Cloud metadata endpoints stay blocked even with `allow_private_networks`; only an
-explicit `allow_cidrs` entry admits them.
+checked too, and `allow_cidrs` is matched against the address actually connected to: the
+embedded IPv4 address, never the IPv6 form around it.
+
+What the switches lift:
+- `allow_private_networks`: private, link-local, shared, reserved ... networks; not loopback;
+- `allow_loopback`: loopback (127.0.0.0/8, ::1);
+- `allow_cidrs`: the networks listed. A cloud metadata endpoint is admitted only by an entry
+  that names it alone (`169.254.169.254/32`), never by a wider one or a switch;
+- nothing admits 0.0.0.0/8 or `::`, which reach this very machine.
 """
 
 from __future__ import annotations
@@ -22,16 +29,23 @@ IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
 
 METADATA = "cloud metadata endpoint"
+LOOPBACK = "loopback"
+THIS_NETWORK = "'this network'"
+UNSPECIFIED = "unspecified"
+NEVER = frozenset({THIS_NETWORK, UNSPECIFIED})  # connecting there reaches the local host
 
 # (network, what it is); a more specific entry comes before the one containing it.
 BLOCKED: tuple[tuple[IPNetwork, str], ...] = tuple(
     (ip_network(cidr), label)
     for cidr, label in (
-        ("169.254.169.254/32", METADATA),
-        ("0.0.0.0/8", "'this network'"),
+        ("169.254.169.254/32", METADATA),  # AWS, GCP, Azure, OpenStack ...
+        ("169.254.170.2/32", METADATA),  # AWS ECS task credentials
+        ("169.254.170.23/32", METADATA),  # AWS EKS Pod Identity
+        ("100.100.100.200/32", METADATA),  # Alibaba Cloud
+        ("0.0.0.0/8", THIS_NETWORK),
         ("10.0.0.0/8", "private"),
         ("100.64.0.0/10", "shared address space (CGNAT)"),
-        ("127.0.0.0/8", "loopback"),
+        ("127.0.0.0/8", LOOPBACK),
         ("169.254.0.0/16", "link-local"),
         ("172.16.0.0/12", "private"),
         ("192.0.0.0/24", "IETF protocol assignments"),
@@ -44,9 +58,10 @@ BLOCKED: tuple[tuple[IPNetwork, str], ...] = tuple(
         ("224.0.0.0/4", "multicast"),
         ("255.255.255.255/32", "limited broadcast"),
         ("240.0.0.0/4", "reserved"),
-        ("fd00:ec2::254/128", METADATA),
-        ("::/128", "unspecified"),
-        ("::1/128", "loopback"),
+        ("fd00:ec2::254/128", METADATA),  # AWS, IPv6
+        ("fd00:ec2::23/128", METADATA),  # AWS EKS Pod Identity, IPv6
+        ("::/128", UNSPECIFIED),
+        ("::1/128", LOOPBACK),
         ("100::/64", "discard-only"),
         ("64:ff9b:1::/48", "local-use NAT64"),
         ("2001:2::/48", "benchmarking"),
@@ -60,6 +75,7 @@ BLOCKED: tuple[tuple[IPNetwork, str], ...] = tuple(
 )
 
 _LOW32 = 0xFFFFFFFF
+_COMPATIBLE_FROM = 2  # `::` and `::1` are IPv6's own unspecified and loopback addresses
 
 # (network, name, how to extract the embedded IPv4 addresses as integers)
 _EMBEDDING: tuple[tuple[IPv6Network, str, tuple[int, ...]], ...] = (
@@ -79,6 +95,8 @@ def _embedded(ip: IPv6Address) -> list[tuple[str, IPv4Address]]:
     for network, name, shifts in _EMBEDDING:
         if ip not in network:
             continue
+        if name == "IPv4-compatible" and value < _COMPATIBLE_FROM:
+            break
         for shift in shifts:
             if shift < 0:
                 found.append((f"{name} client", IPv4Address(~value & _LOW32)))
@@ -105,11 +123,7 @@ def _lookup(ip: IPAddress) -> tuple[IPNetwork, str] | None:
     for net_version, low, high, network, label in _RANGES:
         if net_version == version and low <= value <= high:
             return network, label
-    if (
-        isinstance(ip, IPv6Address)
-        and ip not in _GLOBAL_UNICAST
-        and not any(ip in network for network, _, _ in _EMBEDDING)
-    ):
+    if isinstance(ip, IPv6Address) and ip not in _GLOBAL_UNICAST and not _embedded(ip):
         return _GLOBAL_UNICAST, "reserved, outside global unicast"
     return None
 
@@ -150,14 +164,19 @@ def classify(ip: IPAddress | str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class GuardPolicy:
-    """What a hook may reach besides public addresses: private networks, or listed CIDRs."""
+    """What a hook may reach besides public addresses: private networks, loopback, listed CIDRs."""
 
     allow_private: bool = False
     allow_cidrs: tuple[IPNetwork, ...] = ()
+    allow_loopback: bool = False
 
     @classmethod
     def from_config(
-        cls, allow_private: bool = False, allow_cidrs: Iterable[str] = ()
+        cls,
+        allow_private: bool = False,
+        allow_cidrs: Iterable[str] = (),
+        *,
+        allow_loopback: bool = False,
     ) -> GuardPolicy:
         """Builds a policy from configuration values, naming the CIDR that does not parse."""
         networks: list[IPNetwork] = []
@@ -166,17 +185,25 @@ class GuardPolicy:
                 networks.append(ip_network(cidr, strict=False))
             except ValueError as exc:
                 raise ConfigError(f"allow_cidrs: {cidr!r} is not a network: {exc}") from None
-        return cls(allow_private=allow_private, allow_cidrs=tuple(networks))
-
-    def admits(self, ip: IPAddress, finding: Finding) -> bool:
-        """Whether this policy waives `finding` for a connection to `ip`."""
-        if self.allow_private and finding.label != METADATA:
-            return True
-        return any(
-            address.version == net.version and address in net
-            for net in self.allow_cidrs
-            for address in (ip, finding.address)
+        return cls(
+            allow_private=allow_private,
+            allow_cidrs=tuple(networks),
+            allow_loopback=allow_loopback,
         )
+
+    def admits(self, finding: Finding) -> bool:
+        """Whether this policy waives `finding` (its address is the one connected to)."""
+        label, address = finding.label, finding.address
+        if label in NEVER:
+            return False
+        if label == METADATA:
+            return any(
+                net.version == address.version and net.subnet_of(finding.network)  # type: ignore[arg-type]
+                for net in self.allow_cidrs
+            )
+        if self.allow_loopback if label == LOOPBACK else self.allow_private:
+            return True
+        return any(net.version == address.version and address in net for net in self.allow_cidrs)
 
 
 def _parse(address: str) -> IPAddress:
@@ -194,7 +221,7 @@ def check_addresses(
     for raw in addresses:
         ip = _parse(raw) if isinstance(raw, str) else raw
         for finding in findings(ip):
-            if not policy.admits(ip, finding):
+            if not policy.admits(finding):
                 raise BlockedDestination(_refusal(host, ip, finding))
         vetted.append(ip)
     return tuple(vetted)
@@ -202,8 +229,15 @@ def check_addresses(
 
 def _refusal(host: str, ip: IPAddress, finding: Finding) -> str:
     target = f"{host} resolves to {ip}" if host != str(ip) else f"{ip}"
-    if finding.label == METADATA:
-        remedy = "only an allow_cidrs entry naming it admits a metadata endpoint"
+    if finding.label in NEVER:
+        remedy = "nothing admits it: connecting there reaches the dispatcher's own machine"
+    elif finding.label == METADATA:
+        remedy = f"only an allow_cidrs entry naming it alone ({finding.network}) admits it"
+    elif finding.label == LOOPBACK:
+        remedy = (
+            "to allow it, set allow_loopback: true on the hook or in the service "
+            f"configuration, or add {finding.network} (or a narrower network) to allow_cidrs"
+        )
     else:
         remedy = (
             "to allow it, set allow_private_networks: true on the hook or in the service "

@@ -21,6 +21,7 @@ def tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in TOKEN_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("DUGAA_TEST_SMS_KEY", "sms-key-value-9c1e")
+    monkeypatch.setenv("DUGAA_TEST_SESSION", "s-4411")
 
 
 def test_hooks_are_managed_through_the_api_and_writes_need_the_admin_role(
@@ -34,7 +35,7 @@ def test_hooks_are_managed_through_the_api_and_writes_need_the_admin_role(
             "sms",
             f"{receiver.url}/sms",
             ["order.*"],
-            headers={"X-Tenant": "acme", "X-Session": "s-4411"},
+            headers={"X-Tenant": "acme", "X-Session": "${env:DUGAA_TEST_SESSION}"},
             auth={"type": "bearer", "token": "${env:DUGAA_TEST_SMS_KEY}"},
             fields=[{"name": "to", "from": "data.phone", "required": True}],
         )
@@ -73,6 +74,10 @@ def test_hooks_are_managed_through_the_api_and_writes_need_the_admin_role(
             refused = client.put("/api/hooks/sms", json=literal, headers=ADMIN)
             assert refused.status_code == 422
             assert "literal-secret" not in refused.text
+            literal_header = {**sms, "headers": {"X-Tenant": "acme", "X-Session": "s-4411"}}
+            refused = client.put("/api/hooks/sms", json=literal_header, headers=ADMIN)
+            assert refused.status_code == 422  # a credential-like header takes a reference
+            assert "s-4411" not in refused.text
 
             # the definition as shown (masked) and sent back with one change keeps its secret
             shown = client.get("/api/hooks/sms", headers=ADMIN).json()

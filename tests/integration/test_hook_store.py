@@ -150,8 +150,12 @@ def test_an_invalid_apply_is_refused_whole_and_the_previous_definition_stays(
 
 
 def test_a_worker_reads_the_whole_store_before_it_consumes_events(
-    kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("DISPATCHER_SECRET_SMS_TOKEN", "sms-token-5e1f")  # secrets.env_prefix
     with Receiver() as receiver:
         deployment = StoreDeployment(
             kafka_bootstrap, tmp_path, [hook("crm", f"{receiver.url}/file", ["customer.*"])]
@@ -163,7 +167,7 @@ def test_a_worker_reads_the_whole_store_before_it_consumes_events(
                 "sms",
                 f"{receiver.url}/sms",
                 ["customer.created"],
-                auth={"type": "bearer", "token": "${env:HOME}"},
+                auth={"type": "bearer", "token": "${env:DISPATCHER_SECRET_SMS_TOKEN}"},
             ),
         ]
         assert apply_command(settings, hooks_file(tmp_path, "s.yaml", stored)) == 0

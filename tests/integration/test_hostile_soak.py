@@ -97,7 +97,7 @@ def test_hostile_events_mixed_with_good_ones_are_all_dead_lettered_and_the_good_
                     "blocked",
                     f"{receiver.url}/blocked",
                     ["soak.blocked"],
-                    allow_private_networks=False,
+                    allow_loopback=False,
                 ),
             ],
             partitions=3,

@@ -109,6 +109,7 @@ def _spec(server: Server, **extra: str) -> AuthSpec:
         {
             "type": "oauth2_client_credentials",
             "token_url": f"{server.base}/token",
+            "insecure_token_url": True,  # a loopback server without TLS
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
             **extra,
@@ -212,6 +213,7 @@ def test_wrong_client_secret_is_an_auth_error_naming_no_secret(server: Server) -
         {
             "type": "oauth2_client_credentials",
             "token_url": f"{server.base}/token",
+            "insecure_token_url": True,  # a loopback server without TLS
             "client_id": CLIENT_ID,
             "client_secret": "wrong-secret",
         }
@@ -235,6 +237,7 @@ def test_token_endpoint_down_is_an_auth_error(server: Server) -> None:
         {
             "type": "oauth2_client_credentials",
             "token_url": f"http://127.0.0.1:{closed}/token",
+            "insecure_token_url": True,
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
         }

@@ -1,8 +1,8 @@
 """The destination guard through a running worker: refused pairs become `blocked` dead letters.
 
 Every URL here is loopback in disguise, so no packet could leave the machine even if the guard
-failed: the service allows private networks (as tests need) and each probed hook turns that off
-for itself with `allow_private_networks: false`. A control hook without the override reaches
+failed: the service allows loopback (as tests need) and each probed hook turns that off for
+itself with `allow_loopback: false`. A control hook without the override reaches
 the same receiver, so a refusal is the guard's doing, not an unreachable port.
 """
 
@@ -17,7 +17,7 @@ from kafka_support import Record
 
 from dispatcher.devtools.receiver import Behaviour, Receiver
 
-REMEDY = r"to allow it, set allow_private_networks: true on the hook .* to allow_cidrs"
+REMEDY = r"to allow it, set allow_loopback: true on the hook .* to allow_cidrs"
 # (host as written in the URL, why it is refused, whether the message names the remedy)
 DISGUISES = [
     ("127.0.0.1", r"which is loopback \(127\.0\.0\.0/8\)", True),
@@ -49,7 +49,7 @@ def test_loopback_in_any_disguise_is_a_blocked_dead_letter_saying_why_and_how_to
                 f"probe-{i}",
                 f"http://{host}:{receiver.port}/probe-{i}",
                 ["ssrf.probe"],
-                allow_private_networks=False,
+                allow_loopback=False,
             )
             for i, (host, _why, _remedy) in enumerate(DISGUISES)
         ]
@@ -89,7 +89,7 @@ def test_following_the_advice_admits_the_destination(kafka_bootstrap: str, tmp_p
         deployment = Deployment(
             kafka_bootstrap,
             tmp_path,
-            [hook("crm", f"{receiver.url}/crm", ["ssrf.probe"], allow_private_networks=False)],
+            [hook("crm", f"{receiver.url}/crm", ["ssrf.probe"], allow_loopback=False)],
             extra={"allow_cidrs": ["127.0.0.0/8"]},  # what the refusal told us to add
         )
         deployment.produce_events([cloud_event("ssrf.probe", {"n": 1})])

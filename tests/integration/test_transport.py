@@ -164,10 +164,10 @@ def closing(path: str) -> Reply:
     return 200, {"Connection": "close"}, b"ok"
 
 
-def test_allowed_private_destination_reaches_a_loopback_server() -> None:
+def test_allowed_loopback_destination_reaches_a_loopback_server() -> None:
     async def scenario() -> None:
         resolver = StubResolver({"receiver.test": [["127.0.0.1"]]})
-        transport, recorder = guarded(GuardPolicy(allow_private=True), resolver)
+        transport, recorder = guarded(GuardPolicy(allow_loopback=True), resolver)
         async with Receiver().serving() as rx, httpx.AsyncClient(transport=transport) as client:
             response = await client.post(f"http://receiver.test:{rx.port}/hook", content=b"{}")
             assert recorder.hosts == ["127.0.0.1"]
@@ -183,7 +183,7 @@ def test_default_policy_refuses_a_name_resolving_to_loopback() -> None:
         resolver = StubResolver({"receiver.test": [["127.0.0.1"]]})
         transport, recorder = guarded(GuardPolicy(), resolver)
         async with Receiver().serving() as rx, httpx.AsyncClient(transport=transport) as client:
-            with pytest.raises(BlockedDestination, match="allow_private_networks: true"):
+            with pytest.raises(BlockedDestination, match="allow_loopback: true"):
                 await client.get(f"http://receiver.test:{rx.port}/")
             assert rx.seen == []
             assert recorder.hosts == []

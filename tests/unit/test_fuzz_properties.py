@@ -33,7 +33,8 @@ from dispatcher.hooks.loader import hook_from_definition, load_hooks_text
 from dispatcher.http.inflate import Inflater
 from dispatcher.kafka.avro.decoder import encode_event, event_decoder
 from dispatcher.model.event import Event, Record
-from dispatcher.model.hook import Hook, ResponseSpec
+from dispatcher.model.hook import Hook
+from dispatcher.model.response import ResponseSpec
 from dispatcher.pipeline.decode import decode
 from dispatcher.pipeline.expect import check_body
 from dispatcher.pipeline.judge import judge, retry_after

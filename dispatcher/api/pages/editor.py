@@ -134,7 +134,7 @@ async def check_hook(request: Request) -> HTMLResponse:
         text = yaml_text(
             _with_fields(mask_definition(previous) if previous else dict(SKELETON), form)
         )
-    checked = examine_text(text, previous)
+    checked = examine_text(text, previous, service.settings.secrets)
     if isinstance(checked, list):
         return _editor(
             request,
@@ -173,7 +173,9 @@ async def save_hook(request: Request) -> HTMLResponse | RedirectResponse:
     session, form = await form_of(request)
     original, base, text = form.get("original", ""), form.get("base", ""), form.get("yaml", "")
     service = service_of(request)
-    checked = examine_text(text, service.definition(base) if base else None)
+    checked = examine_text(
+        text, service.definition(base) if base else None, service.settings.secrets
+    )
     refused = (
         editing.Refused(422, "invalid hook definition", checked)
         if isinstance(checked, list)

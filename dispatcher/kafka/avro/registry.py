@@ -1,9 +1,15 @@
-"""Avro schemas from a Confluent-compatible Schema Registry, fetched by id once and kept."""
+"""Avro schemas from a Confluent-compatible Schema Registry, fetched by id once and kept.
+
+An id the registry does not know is remembered for `MISS_SECONDS`, so a stream of records
+naming it costs one look-up, not one each. Look-ups of different ids never wait on each other
+(one slow id must not hold up the rest); concurrent look-ups of one id make one request.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -15,6 +21,9 @@ from dispatcher.kafka.avro.schemas import AvroSchema, NamedSchemas
 
 NOT_FOUND = 404
 MAX_REFERENCE_DEPTH = 16
+MISS_SECONDS = 30.0
+MISSES_KEPT = 1024
+LOCK_STRIPES = 64  # bounded: the ids in hostile records are any number
 
 
 def registry_client(config: Mapping[str, Any]) -> SchemaRegistryClient | None:
@@ -32,24 +41,44 @@ def registry_client(config: Mapping[str, Any]) -> SchemaRegistryClient | None:
 class RegistrySchemas:
     """Parsed Avro schemas by registry id: each is fetched once, then served from memory."""
 
-    __slots__ = ("_by_id", "_client", "_lock")
+    __slots__ = ("_by_id", "_client", "_clock", "_locks", "_missing", "_missing_lock")
 
-    def __init__(self, client: SchemaRegistryClient) -> None:
+    def __init__(
+        self, client: SchemaRegistryClient, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._client = client
+        self._clock = clock
         self._by_id: dict[int, AvroSchema] = {}
-        self._lock = threading.Lock()
+        self._missing: dict[int, float] = {}  # id -> until when it counts as missing
+        self._missing_lock = threading.Lock()
+        self._locks = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
 
     def by_id(self, schema_id: int) -> AvroSchema:
         """The schema registered under `schema_id`; `DecodeError` saying why when there is none."""
         found = self._by_id.get(schema_id)
         if found is not None:
             return found
-        with self._lock:
+        self._raise_if_missing(schema_id)
+        with self._locks[schema_id % LOCK_STRIPES]:
             found = self._by_id.get(schema_id)
             if found is None:
+                self._raise_if_missing(schema_id)
                 found = self._fetch(schema_id)
                 self._by_id[schema_id] = found
         return found
+
+    def _raise_if_missing(self, schema_id: int) -> None:
+        until = self._missing.get(schema_id)
+        if until is not None and self._clock() < until:
+            raise DecodeError(f"schema id {schema_id} is not in the schema registry")
+
+    def _remember_missing(self, schema_id: int) -> None:
+        now = self._clock()
+        with self._missing_lock:
+            if len(self._missing) >= MISSES_KEPT:
+                self._missing = {k: t for k, t in self._missing.items() if t > now}
+            if len(self._missing) < MISSES_KEPT:
+                self._missing[schema_id] = now + MISS_SECONDS
 
     def register(self, subject: str, schema: AvroSchema) -> int:
         """Register `schema` under `subject` (a no-op when it is already there); its id.
@@ -60,8 +89,9 @@ class RegistrySchemas:
             schema_id = self._client.register_schema(subject, Schema(schema.text, "AVRO"))
         except Exception as exc:  # SchemaRegistryError or the HTTP client's transport errors
             raise ConfigError(f"schema registry did not register {subject}: {exc!r}") from None
-        with self._lock:
-            self._by_id.setdefault(schema_id, schema)
+        self._by_id.setdefault(schema_id, schema)
+        with self._missing_lock:
+            self._missing.pop(schema_id, None)
         return int(schema_id)
 
     def _fetch(self, schema_id: int) -> AvroSchema:
@@ -72,6 +102,7 @@ class RegistrySchemas:
             recursive = self._resolve_references(schema, named, depth=0)
         except SchemaRegistryError as exc:
             if exc.http_status_code == NOT_FOUND:
+                self._remember_missing(schema_id)
                 raise DecodeError(f"{where} is not in the schema registry") from None
             raise DecodeError(f"schema registry refused {where}: {exc}") from None
         except DecodeError:

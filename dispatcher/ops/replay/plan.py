@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from dispatcher.config.durations import parse_duration
-from dispatcher.errors import ErrorKind
+from dispatcher.errors import DecodeError, ErrorKind
 from dispatcher.model.deadletter import DeadLetter
 from dispatcher.model.moments import parse_iso
+from dispatcher.pipeline.decode import decode
 from dispatcher.pipeline.match import HookIndex
 
 
@@ -140,6 +141,15 @@ def _skip_reason(
     if letter.idempotency_key in planned:
         return "the same webhook-id is replayed from an earlier letter"
     return None
+
+
+def event_of(letter: DeadLetter) -> tuple[str, str]:
+    """The id and type of the event a letter holds; empty when it is not a readable event."""
+    try:
+        event = decode(letter.record)
+    except DecodeError:
+        return "", ""
+    return event.id, event.type
 
 
 @dataclass(frozen=True, slots=True)

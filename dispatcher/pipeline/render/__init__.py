@@ -63,7 +63,12 @@ def _encode(hook: Hook, event: Event) -> bytes:
             header, rows = [name for name, _ in pairs], [[value for _, value in pairs]]
         else:
             header, rows = csv_table(event.data)
-        return csv_body(header if hook.csv_header else None, rows, hook.csv_delimiter)
+        return csv_body(
+            header if hook.csv_header else None,
+            rows,
+            hook.csv_delimiter,
+            escape_formulas=hook.csv_escape_formulas,
+        )
     if hook.format == "form":
         return form_body(pairs if pairs is not None else form_pairs(event.data))
     raise RenderError(f"hook {hook.id}: unknown format {hook.format!r}")

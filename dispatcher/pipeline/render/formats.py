@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +23,8 @@ XML_TYPE = "application/xml; charset=utf-8"
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 Pairs = Sequence[tuple[str, Any]]
+# what a spreadsheet reads as the start of a formula (OWASP "CSV injection")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def nest(pairs: Pairs) -> dict[str, Any]:
@@ -59,15 +62,31 @@ def json_body(document: Any) -> bytes:
     return json_text(document).encode("utf-8")
 
 
-def csv_body(header: Sequence[str] | None, rows: Iterable[Sequence[Any]], delimiter: str) -> bytes:
-    """RFC 4180 CSV: CRLF line ends, fields with the delimiter, quotes or line breaks quoted."""
+def csv_body(
+    header: Sequence[str] | None,
+    rows: Iterable[Sequence[Any]],
+    delimiter: str,
+    *,
+    escape_formulas: bool = False,
+) -> bytes:
+    """RFC 4180 CSV: CRLF line ends, fields with the delimiter, quotes or line breaks quoted.
+
+    `escape_formulas` prefixes `'` to every text (header names included) that a spreadsheet would
+    run as a formula; numbers stay numbers (-5 is no formula)."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    cell = _escaped if escape_formulas else text_of
     if header is not None:
-        writer.writerow(header)
+        writer.writerow([cell(name) for name in header])
     for row in rows:
-        writer.writerow([text_of(value) for value in row])
+        writer.writerow([cell(value) for value in row])
     return out.getvalue().encode("utf-8")
+
+
+def _escaped(value: Any) -> str:
+    text = text_of(value)
+    number = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+    return f"'{text}" if not number and text.startswith(FORMULA_STARTS) else text
 
 
 def csv_table(data: Any) -> tuple[list[str] | None, list[list[Any]]]:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+from dispatcher.config.secrets import Secret
 from dispatcher.errors import RenderError
 from dispatcher.model.hook import FieldSpec
 from dispatcher.pipeline.render.convert import convert, text_of
@@ -87,6 +88,8 @@ def field_value(spec: FieldSpec, event: Mapping[str, Any]) -> Any:
             wanted = "its template"  # not reached when required: _fill names the placeholder
         else:
             raw, wanted = spec.value, "its value"
+            if isinstance(raw, Secret):  # a constant from a secret reference
+                raw = raw.reveal()
     except ValueError as exc:
         raise RenderError(f"field {spec.name!r}: {exc}") from None
     if raw is MISSING or raw is None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
+from dispatcher.config.secrets import Secret
 from dispatcher.errors import RenderError
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
@@ -93,9 +94,13 @@ def render_headers(
 
 def request_target(hook: Hook, event: Event) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The URL and headers `hook` sends `event` with: the hook's own objects, unchanged, when
-    they hold no placeholder (so callers may cache what they build from them)."""
+    they hold no placeholder and no secret (so callers may cache what they build from them).
+
+    The URL is the hook's target (secret references in it resolved at load, their values
+    percent-encoded, so they hold no brace); a header whose value is a secret is sent as that
+    value and never read as a template."""
     attributes: dict[str, Any] | None = None
-    url = hook.url
+    url = hook.target
     try:
         fixed = url_template(url).fixed
     except ValueError as exc:
@@ -103,9 +108,17 @@ def request_target(hook: Hook, event: Event) -> tuple[str, tuple[tuple[str, str]
     if not fixed:
         attributes = event.attributes()
         url = render_url(url, attributes)
-    if not any("{" in value or "}" in value for _, value in hook.headers):
-        return url, hook.headers
-    return url, tuple(render_headers(hook.headers, attributes or event.attributes()))
+    headers = hook.headers
+    if not any(isinstance(v, Secret) or "{" in v or "}" in v for _, v in headers):
+        return url, cast(tuple[tuple[str, str], ...], headers)
+    attributes = attributes or event.attributes()
+    out: list[tuple[str, str]] = []
+    for name, value in headers:
+        if isinstance(value, Secret):
+            out.append((name, value.reveal()))
+        else:
+            out.extend(render_headers(((name, value),), attributes))
+    return url, tuple(out)
 
 
 def _fill(

@@ -6,6 +6,8 @@ per entry. Null is an empty element. Text is escaped (`&`, `<`, `>`, and `\\r`, 
 would otherwise turn into `\\n`); characters XML 1.0 cannot carry at all (most control
 characters, lone surrogates) are replaced by U+FFFD. Element and attribute names must be XML
 names without a prefix: one that is not raises ValueError rather than being silently changed.
+So does an attribute named `xmlns`: it would declare a namespace, so data could change what the
+document means; the namespace is the hook's `xml.namespace` alone.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def _element(name: str, value: Any, item: str, out: list[str], extra: dict[str, 
         for key, child in value.items():
             key = str(key)
             if key.startswith("@"):
-                _check_name(key[1:], "attribute")
+                _check_attribute_name(key[1:])
                 attributes[key[1:]] = text_of(child)
             elif key == "#text":
                 text = child
@@ -101,6 +103,12 @@ def _element(name: str, value: Any, item: str, out: list[str], extra: dict[str, 
     for child_name, child in children:
         _element(child_name, child, item, out, {})
     out.append(f"</{name}>")
+
+
+def _check_attribute_name(name: str) -> None:
+    if name == "xmlns":
+        raise ValueError("'@xmlns' would declare a namespace: set xml.namespace on the hook")
+    _check_name(name, "attribute")
 
 
 def _check_name(name: str, what: str) -> None:

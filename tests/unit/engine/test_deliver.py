@@ -175,6 +175,32 @@ def test_retryable_failures_are_retried_locally_until_success(slept: list[float]
     assert attempts_metric(metrics, "2xx") == 1
 
 
+def test_each_local_retry_is_counted_as_a_retry_of_tier_local(slept: list[float]) -> None:
+    handler, _ = replies(503, 503, 200)
+
+    _, metrics = deliver(make_hook(), handler, local_retries=3)
+
+    retries = metrics.registry.get_sample_value(
+        "dispatcher_retries_scheduled_total", {"hook": "sms-ke", "tier": "local"}
+    )
+    assert retries == 2
+
+
+def test_each_encrypted_body_is_counted_once_however_often_it_is_sent(
+    slept: list[float],
+) -> None:
+    key = "A" * 43  # base64url of 32 bytes
+    hook = make_hook(encryption={"algorithm": "A256GCM", "key": key, "key_id": "k1"})
+    handler, seen = replies(503, 200)
+
+    _, metrics = deliver(hook, handler, local_retries=3)
+
+    assert len(seen) == 2
+    assert (
+        metrics.registry.get_sample_value("dispatcher_encryptions_total", {"hook": "sms-ke"}) == 1
+    )
+
+
 def test_every_attempt_carries_the_same_webhook_id(slept: list[float]) -> None:
     handler, seen = replies(503, 500, httpx.ConnectError("refused"), 200)
 

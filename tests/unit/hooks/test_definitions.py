@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dispatcher.config.secrets import SecretScope
 from dispatcher.config.settings import Settings, Topics
 from dispatcher.errors import ConfigError
 from dispatcher.hooks.definitions import (
@@ -162,3 +163,42 @@ def test_a_definition_as_yaml_keeps_the_stored_secret_behind_a_mask(
     refused = examine_text(text)  # nothing stored: the mask is a literal secret, refused
     assert isinstance(refused, list)
     assert [p.path for p in refused] == ["auth.token"]
+
+
+def test_the_store_takes_only_references_its_secret_scope_admits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISPATCHER_SECRET_CRM", "crm-token")
+    monkeypatch.setenv("DUGAA_ADMIN_TOKEN", "admin-token")
+    (tmp_path / "outside").write_text("outside-value")
+    scope = SecretScope(dir=str(tmp_path / "secrets"))
+    allowed = definition(auth={"type": "bearer", "token": "${env:DISPATCHER_SECRET_CRM}"})
+    assert check_definition(allowed, "t", scope).hook.auth.get("token").reveal() == "crm-token"
+    for reference in ("${env:DUGAA_ADMIN_TOKEN}", f"${{file:{tmp_path}/outside}}"):
+        refused = definition(auth={"type": "bearer", "token": reference})
+        with pytest.raises(ConfigError, match="is not allowed") as caught:
+            check_definition(refused, "t", scope)
+        assert "admin-token" not in str(caught.value)
+        assert "outside-value" not in str(caught.value)
+        stored: dict[str, Hook] = {}
+        reason = fold(stored, record("crm", refused), scope)
+        assert reason is not None
+        assert "is not allowed" in reason
+        assert stored == {}
+
+
+def test_the_store_refuses_a_literal_secret_wherever_a_reference_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DISPATCHER_SECRET_VENDOR", "v-1")
+    literal_header = definition(headers={"X-Api-Key": "k-123", "X-Tenant": "acme"})
+    literal_query = definition(url="https://crm.example/in?token=t-123&n=1")
+    assert [p.path for p in literal_secrets(literal_header, "t")] == ["headers.X-Api-Key"]
+    assert [p.path for p in literal_secrets(literal_query, "t")] == ["url (token=)"]
+    referring = definition(
+        url="https://crm.example/in?token=${env:DISPATCHER_SECRET_VENDOR}",
+        headers={"X-Api-Key": "${env:DISPATCHER_SECRET_VENDOR}"},
+        fields=[{"name": "pin", "value": "${env:DISPATCHER_SECRET_VENDOR}"}],
+    )
+    assert literal_secrets(referring, "t") == []
+    assert check_definition(referring, "t", SecretScope()).hook.headers[0][1].reveal() == "v-1"

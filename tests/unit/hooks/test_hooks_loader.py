@@ -102,11 +102,11 @@ def test_problem_reads_file_line_path_message() -> None:
     assert str(Problem("f", 1, "p", "odd", warning=True)) == "f:1: p: warning: odd"
 
 
-def test_missing_key_is_reported_on_the_line_of_its_mapping() -> None:
+def test_missing_key_is_named_by_its_path_on_the_line_of_its_mapping() -> None:
     text = "hooks:\n  - id: a\n    events: [x]\n  - id: b\n    events: [x]\n"
     assert problems(text) == [
-        (2, "hooks[0]", "missing required key 'url'"),
-        (4, "hooks[1]", "missing required key 'url'"),
+        (2, "hooks[0].url", "missing required key"),
+        (4, "hooks[1].url", "missing required key"),
     ]
 
 
@@ -137,7 +137,7 @@ def test_wrong_top_level_shapes(text: str, message: str) -> None:
 def test_auth_keys_are_checked_per_type() -> None:
     text = GOOD.replace("username: u,", "user: u,")
     assert problems(text) == [
-        (6, "hooks[0].auth", "missing required key 'username'"),
+        (6, "hooks[0].auth.username", "missing required key"),
         (6, "hooks[0].auth.user", "unknown key 'user' (did you mean 'username'?)"),
     ]
 
@@ -182,23 +182,29 @@ def test_xml_field_names_must_be_element_names() -> None:
     ]
 
 
-def test_headers_cannot_hold_secret_references_or_line_breaks() -> None:
-    text = GOOD + '    headers: {X-Key: "${env:K}", X-Bad: "a\\nb"}\n'
+def test_headers_may_hold_secret_references_but_not_line_breaks() -> None:
+    text = GOOD + '    headers: {X-Key: "${env:DUGAA_NOT_SET_K}", X-Bad: "a\\nb"}\n'
     assert [m for _, _, m in problems(text)] == [
-        "secret references work in auth and encryption only",
         "a header value cannot hold a line break",
+        "hook sms: cannot resolve secret: environment variable DUGAA_NOT_SET_K is not set",
     ]
+    good = GOOD + '    headers: {X-Key: "${env:DUGAA_TEST_PASSWORD}"}\n'
+    assert problems(good) == []
 
 
-def test_private_and_plain_http_urls_only_warn() -> None:
+def test_private_loopback_and_plain_http_urls_only_warn() -> None:
     text = GOOD.replace("https://sms.example.com", "http://127.0.0.1")
     assert problems(text) == []
     assert [m.split(":")[0] for _, _, m in problems(text, warnings=True)] == [
         "plain http",
-        "127.0.0.1 is a private address",
+        "127.0.0.1 is loopback",
     ]
-    allowed = text + "    allow_private_networks: true\n"
-    assert len(problems(allowed, warnings=True)) == 1
+    assert len(problems(text + "    allow_loopback: true\n", warnings=True)) == 1
+    assert len(problems(text + "    allow_private_networks: true\n", warnings=True)) == 2
+    private = GOOD.replace("https://sms.example.com", "https://10.1.2.3")
+    [(_, _, message)] = problems(private, warnings=True)
+    assert message.startswith("10.1.2.3 is a private address")
+    assert problems(private + "    allow_private_networks: true\n", warnings=True) == []
 
 
 def test_hook_from_definition_builds_or_lists_every_problem() -> None:
@@ -291,3 +297,38 @@ def test_key_checks_are_skipped_without_the_encryption_module(
     assert [m.split(" needs")[0] for _, _, m in problems(text)] == ["A256GCM"]
     monkeypatch.setitem(sys.modules, "dispatcher.security.encryption", None)
     assert problems(text) == []
+
+
+OAUTH2_OVER_HTTP = """\
+hooks:
+  - id: crm
+    events: [x]
+    url: https://crm.example.com/api
+    auth:
+      type: oauth2_client_credentials
+      token_url: http://auth.example.com/token
+      client_id: c
+      client_secret: "${env:DUGAA_TEST_PASSWORD}"
+"""
+
+
+def test_an_http_token_url_is_refused_without_the_insecure_opt_in_and_warned_with_it() -> None:
+    assert problems(OAUTH2_OVER_HTTP) == [
+        (
+            7,
+            "hooks[0].auth.token_url",
+            "plain http would send the client secret unencrypted: use https,"
+            " or set insecure_token_url: true",
+        )
+    ]
+    opted_in = OAUTH2_OVER_HTTP + "      insecure_token_url: true\n"
+    assert problems(opted_in) == []
+    [warning] = validate_hooks_text(opted_in, "h.yaml", warnings=True)
+    assert warning.warning
+    assert problems(opted_in, warnings=True) == [
+        (
+            7,
+            "hooks[0].auth.token_url",
+            "plain http token_url: the client secret and tokens travel unencrypted",
+        )
+    ]

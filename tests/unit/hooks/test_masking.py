@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from dispatcher.cli.output import hook_table, hook_yaml, request_text
 from dispatcher.config.secrets import Secret
+from dispatcher.hooks.describe import describe
 from dispatcher.hooks.masking import (
     keep_masked,
     looks_sensitive,
     mask_definition,
     mask_header,
+    mask_text,
     mask_url,
     mask_value,
 )
+from dispatcher.model.event import Event
+from dispatcher.model.hook import Hook
+from dispatcher.ops.trial import prepare
+from dispatcher.pipeline.request import build_request
 
 
 @pytest.mark.parametrize(
@@ -79,3 +88,77 @@ def test_a_value_changed_by_the_editor_wins_over_the_stored_one() -> None:
 def test_a_mask_with_nothing_stored_stays_a_mask_for_the_checks_to_refuse() -> None:
     assert keep_masked({"auth": {"token": "***"}}, None) == {"auth": {"token": "***"}}
     assert keep_masked({"auth": {"token": "***"}}, {}) == {"auth": {"token": "***"}}
+
+
+def test_a_text_shows_its_urls_masked_and_no_secret_of_the_hook_in_any_encoding() -> None:
+    hook = Hook.from_dict(
+        {
+            "id": "h",
+            "events": ["x"],
+            "url": "https://api.example/in",
+            "auth": {"type": "api_key", "name": "code", "value": "k/ey+&=1", "in": "query"},
+        }
+    )
+    text = (
+        "Can not write request body for https://u:pw@api.example/in?code=k%2Fey%2B%26%3D1&n=2 ;"
+        " raw k/ey+&=1, base64 ay9leSsmPTE, quoted k%2Fey%2B%26%3D1"
+    )
+    assert mask_text(text, hook) == (
+        "Can not write request body for https://u:***@api.example/in?code=***&n=2 ;"
+        " raw ***, base64 ***, quoted ***"
+    )
+
+
+def test_a_malformed_url_in_a_text_is_not_shown() -> None:
+    hook = Hook.from_dict({"id": "h", "events": ["x"], "url": "https://api.example/in"})
+    assert mask_text("failed: http://[::1/x?token=t", hook) == "failed: <url>"
+
+
+def _referring_hook(monkeypatch: pytest.MonkeyPatch) -> Hook:
+    monkeypatch.setenv("DUGAA_TEST_TENANT", "tenant/7f3a9c")
+    monkeypatch.setenv("DUGAA_TEST_QKEY", "qk-81e0d2&x=1")
+    monkeypatch.setenv("DUGAA_TEST_HKEY", "hk-55aa01")
+    monkeypatch.setenv("DUGAA_TEST_PIN", "pin-90f1c3")
+    return Hook.from_dict(
+        {
+            "id": "h",
+            "events": ["x"],
+            "url": "https://api.example/${env:DUGAA_TEST_TENANT}/in?k=${env:DUGAA_TEST_QKEY}&n=1",
+            "headers": {"X-Vendor": "${env:DUGAA_TEST_HKEY}", "X-Tenant": "acme"},
+            "fields": [{"name": "pin", "value": "${env:DUGAA_TEST_PIN}"}],
+        }
+    )
+
+
+REFERRED = ("tenant/7f3a9c", "7f3a9c", "qk-81e0d2", "hk-55aa01", "pin-90f1c3")
+
+
+def test_references_in_url_headers_and_fields_are_sent_as_their_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hook = _referring_hook(monkeypatch)
+    request = build_request(hook, Event(id="e", type="x", source="s"), "msg_1")
+    assert str(request.url) == "https://api.example/tenant%2F7f3a9c/in?k=qk-81e0d2%26x%3D1&n=1"
+    assert request.header("x-vendor") == "hk-55aa01"
+    assert json.loads(request.content) == {"pin": "pin-90f1c3"}
+    assert "7f3a9c" not in repr(hook)
+
+
+def test_references_in_url_headers_and_fields_are_shown_masked_everywhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hook = _referring_hook(monkeypatch)
+    trial = prepare(hook, Event(id="e", type="x", source="s"))
+    assert trial.shown is not None
+    shown = {
+        "hooks show": hook_yaml(hook),
+        "hooks list": hook_table([hook]),
+        "describe": json.dumps(describe(hook), default=str),
+        "hooks test": request_text(trial.shown),
+    }
+    for where, text in shown.items():
+        assert not [value for value in REFERRED if value in text], where
+    assert describe(hook)["url"] == "https://api.example/***/in?k=***&n=1"
+    assert describe(hook)["headers"] == {"X-Vendor": "***", "X-Tenant": "acme"}
+    assert trial.shown.url == "https://api.example/***/in?k=***&n=1"
+    assert json.loads(trial.shown.body) == {"pin": "***"}

@@ -81,16 +81,29 @@ def _resolve(policy: GuardPolicy, answers: list[str], family: int = 0) -> list[s
 
 
 def test_the_resolver_answers_only_with_vetted_addresses() -> None:
-    admitted = GuardPolicy(allow_private=True)
+    admitted = GuardPolicy(allow_loopback=True)
     assert _resolve(admitted, ["127.0.0.1", "::1"]) == ["127.0.0.1", "::1"]
     assert _resolve(admitted, ["127.0.0.1", "::1"], socket.AF_INET6) == ["::1"]
     with pytest.raises(BlockedDestination, match=r"h\.test resolves to 10\.0\.0\.1"):
         _resolve(GuardPolicy(), ["93.184.216.34", "10.0.0.1"])
 
 
+@pytest.mark.parametrize(
+    "answer",
+    ["169.254.169.254", "169.254.170.2", "169.254.170.23", "100.100.100.200", "fd00:ec2::23"],
+)
+def test_a_name_resolving_to_a_metadata_endpoint_is_refused_whatever_the_switches(
+    answer: str,
+) -> None:
+    # a stub resolver: the answer is checked, never connected to
+    everything = GuardPolicy(allow_private=True, allow_loopback=True)
+    with pytest.raises(BlockedDestination, match="cloud metadata endpoint"):
+        _resolve(everything, ["127.0.0.1", answer])
+
+
 def test_a_family_with_no_address_is_a_resolution_error() -> None:
     with pytest.raises(socket.gaierror, match="no usable address"):
-        _resolve(GuardPolicy(allow_private=True), ["127.0.0.1"], socket.AF_INET6)
+        _resolve(GuardPolicy(allow_loopback=True), ["127.0.0.1"], socket.AF_INET6)
 
 
 @pytest.mark.parametrize(

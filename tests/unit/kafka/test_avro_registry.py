@@ -6,7 +6,9 @@ dispatcher uses, so the real client's requests, the id cache and schema referenc
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient
@@ -22,7 +24,7 @@ from dispatcher.kafka.avro import (
     event_decoder,
     produce_value,
 )
-from dispatcher.kafka.avro.registry import registry_client
+from dispatcher.kafka.avro.registry import MISS_SECONDS, registry_client
 from dispatcher.kafka.avro.schemas import AvroSchema, write
 from dispatcher.kafka.avro.wire import frame
 from dispatcher.model.event import Event, Record
@@ -91,3 +93,54 @@ def test_produced_events_are_registered_under_the_topic_subject(registry: FakeRe
     assert (media, value[0]) == ("application/avro", 0)
     assert [s["subject"] for s in registry.schemas] == ["dugaa.events-value"]
     assert event_decoder(config)(Record("dugaa.events", 0, 0, None, value, ())) == event
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_unknown_schema_id_is_looked_up_once_within_the_miss_time(
+    registry: FakeRegistry,
+) -> None:
+    clock = _Clock()
+    schemas = RegistrySchemas(client_for(registry.url), clock=clock)
+    for _ in range(3):
+        with pytest.raises(DecodeError, match="schema id 4242 is not in the schema registry"):
+            schemas.by_id(4242)
+    assert registry.gets["/schemas/ids/4242"] == 1
+    clock.now += MISS_SECONDS + 1
+    with pytest.raises(DecodeError, match="not in the schema registry"):
+        schemas.by_id(4242)
+    assert registry.gets["/schemas/ids/4242"] == 2
+
+
+class _SlowForOneId:
+    """A registry client whose look-up of id 1 waits until released; other ids answer at once."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def get_schema(self, schema_id: int) -> Schema:
+        if schema_id == 1:
+            self.entered.set()
+            assert self.release.wait(10)
+        return Schema('{"type": "string"}', "AVRO")
+
+
+def test_a_slow_schema_look_up_does_not_hold_up_other_ids() -> None:
+    client = _SlowForOneId()
+    schemas = RegistrySchemas(cast(SchemaRegistryClient, client))
+    slow = threading.Thread(target=schemas.by_id, args=(1,))
+    slow.start()
+    try:
+        assert client.entered.wait(10)
+        other = ThreadPoolExecutor(1).submit(schemas.by_id, 2)
+        assert other.result(timeout=5).text == '{"type": "string"}'
+    finally:
+        client.release.set()
+        slow.join(10)

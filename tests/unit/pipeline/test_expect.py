@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dispatcher.model.hook import ResponseSpec
+from dispatcher.model.response import ResponseSpec
 from dispatcher.pipeline.expect import check_body
 from dispatcher.pipeline.judge import judge
 
@@ -137,3 +137,17 @@ def test_judge_turns_failed_checks_into_response_invalid() -> None:
     assert (verdict.ok, verdict.kind, verdict.retryable) == (False, "response_invalid", True)
     assert verdict.captured == {"id": "m-1"}
     assert judge(spec("json", id="data.id"), 201, {}, JSON_BODY).captured == {"id": "m-1"}
+
+
+@pytest.mark.parametrize("depth", [66, 5000])
+def test_xml_nested_too_deeply_is_an_unreadable_response_not_a_crash(depth: int) -> None:
+    body = b"<a>" * depth + b"</a>" * depth
+    failures, captured = check_body(spec("xml", {"path": "x", "exists": False}), body)
+    assert failures == ["response XML nests deeper than 64 levels"]
+    assert captured == {}
+
+
+def test_xml_at_the_depth_bound_is_read() -> None:
+    body = b"<a>" * 65 + b"deep" + b"</a>" * 65  # the root and 64 levels below it, as for JSON
+    path = ".".join(["a"] * 64)
+    assert check_body(spec("xml", reply=path), body) == ([], {"reply": "deep"})

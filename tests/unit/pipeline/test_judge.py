@@ -8,7 +8,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from dispatcher.model.hook import ResponseSpec
+from dispatcher.model.response import ResponseSpec
 from dispatcher.pipeline.judge import MAX_RETRY_AFTER, judge, retry_after
 
 ANY_2XX = ResponseSpec()
@@ -138,3 +138,11 @@ def test_the_body_is_not_checked_when_the_status_already_failed() -> None:
 
     assert v.kind == "http_status"
     assert v.captured == {}
+
+
+def test_a_deeply_nested_xml_response_is_judged_response_invalid() -> None:
+    spec = ResponseSpec.from_dict({"format": "xml", "expect": [{"path": "ok", "exists": True}]})
+    deep = b"<a>" * 5000 + b"</a>" * 5000
+    result = verdict(200, spec, deep)
+    assert result.kind == "response_invalid"
+    assert "nests deeper than 64 levels" in (result.error or "")

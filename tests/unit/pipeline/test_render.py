@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree
@@ -118,6 +119,22 @@ def test_xml_data_key_that_is_no_element_name_is_a_render_error() -> None:
         render("xml", fields=(), event=event)
 
 
+@pytest.mark.parametrize(
+    ("data", "namespace"),
+    [
+        ({"@xmlns": "urn:evil", "a": 1}, None),
+        ({"@xmlns": "urn:evil", "a": 1}, "urn:hook"),
+        ({"child": {"@xmlns": "urn:evil", "b": 2}}, "urn:hook"),
+        ({"@xmlns:x": "urn:evil", "a": 1}, None),
+    ],
+)
+def test_xml_data_never_declares_a_namespace(data: dict[str, Any], namespace: str | None) -> None:
+    event = Event(id="e", type="t", source="s", data=data)
+    xml = {"root": "r", **({"namespace": namespace} if namespace else {})}
+    with pytest.raises(RenderError, match="xmlns"):
+        render("xml", fields=(), event=event, xml=xml)
+
+
 def test_xml_names_follow_expat_where_it_is_narrower_than_xml_fifth_edition() -> None:
     """U+F900 starts a name in XML 1.0's fifth edition, not in expat's tables (found by the
     fuzz test): such a key is a render error, never a body the receiver cannot parse."""
@@ -188,3 +205,37 @@ def test_nest_refuses_a_name_that_is_both_value_and_object() -> None:
     with pytest.raises(ValueError, match="both a value and an object"):
         nest([("a", value), ("a.y", 2)])
     assert value == {"x": 1}
+
+
+def test_csv_escape_formulas_prefixes_a_quote_to_text_a_spreadsheet_would_run() -> None:
+    data = {
+        "=cmd": '=HYPERLINK("http://127.0.0.1/")',
+        "plus": "+1+2",
+        "minus": "-2+3",
+        "at": "@SUM(A1)",
+        "tab": "\tx",
+        "cr": "\rx",
+        "plain": "Ann",
+        "negative": -5,
+        "price": Decimal("-19.99"),
+    }
+    event = Event(id="e", type="t", source="s", data=data)
+    body = render("csv", fields=(), event=event, csv={"escape_formulas": True})
+    header, row = csv.reader(io.StringIO(body.content.decode(), newline=""))
+    assert header[0] == "'=cmd"
+    assert row == [
+        '\'=HYPERLINK("http://127.0.0.1/")',
+        "'+1+2",
+        "'-2+3",
+        "'@SUM(A1)",
+        "'\tx",
+        "'\rx",
+        "Ann",
+        "-5",
+        "-19.99",
+    ]
+
+
+def test_csv_leaves_formulas_as_they_are_unless_asked() -> None:
+    event = Event(id="e", type="t", source="s", data={"a": "=1+1"})
+    assert render("csv", fields=(), event=event).content == b"a\r\n=1+1\r\n"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -15,7 +16,8 @@ from standardwebhooks import Webhook
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import AuthError, ConfigError, PermanentError
 from dispatcher.model.hook import AuthSpec
-from dispatcher.security.auth import OAuth2ClientCredentials, build_auth
+from dispatcher.security import auth as auth_module
+from dispatcher.security.auth import MAX_TOKEN_BYTES, OAuth2ClientCredentials, build_auth
 
 WHSEC_OLD = "whsec_" + base64.b64encode(b"old-secret-0123456789abcdef").decode()
 WHSEC_NEW = "whsec_" + base64.b64encode(b"new-secret-0123456789abcdef").decode()
@@ -275,3 +277,89 @@ def test_oauth2_refuses_a_sync_client() -> None:
     auth = _oauth(FakeClock(), None)
     with httpx.Client(transport=httpx.MockTransport(_echo)) as client, pytest.raises(RuntimeError):
         client.get("https://api.test/x", auth=auth)
+
+
+def _token_reply(response: httpx.Response, *, via: str = "token_client") -> Any:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return response if request.url.path == "/token" else httpx.Response(200)
+
+    async def steps(client: httpx.AsyncClient, auth: httpx.Auth) -> int:
+        return (await client.post("https://api.test/x", auth=auth)).status_code
+
+    async def main() -> Any:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            return await steps(
+                client, _oauth(FakeClock(), client if via == "token_client" else None)
+            )
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("via", ["token_client", "auth_flow"])
+def test_oauth2_token_response_larger_than_the_cap_is_an_auth_error(via: str) -> None:
+    huge = json.dumps({"access_token": "t" * (MAX_TOKEN_BYTES + 10), "token_type": "Bearer"})
+    with pytest.raises(AuthError, match=f"larger than {MAX_TOKEN_BYTES} bytes"):
+        _token_reply(httpx.Response(200, content=huge.encode()), via=via)
+
+
+@pytest.mark.parametrize("via", ["token_client", "auth_flow"])
+def test_oauth2_compressed_token_response_is_refused_before_it_is_inflated(via: str) -> None:
+    bomb = gzip.compress(b'{"access_token": "' + b"a" * 10_000_000 + b'"}')
+    headers = {"content-encoding": "gzip"}
+    with pytest.raises(AuthError, match="Content-Encoding 'gzip'"):
+        _token_reply(httpx.Response(200, content=bomb, headers=headers), via=via)
+
+
+class _Dribble(httpx.AsyncByteStream):
+    """A token body that never ends: one byte every 50 ms, each well within a read timeout."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            await asyncio.sleep(0.05)
+            yield b" "
+
+
+def test_oauth2_token_exchange_is_bounded_in_time_as_a_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(auth_module, "TOKEN_TIMEOUT", 0.3)
+    with pytest.raises(AuthError, match=r"no answer within 0\.3s"):
+        _token_reply(httpx.Response(200, stream=_Dribble()))
+
+
+def test_an_http_token_url_needs_the_insecure_opt_in() -> None:
+    raw = {
+        "type": "oauth2_client_credentials",
+        "token_url": "http://auth.test/token",
+        "client_id": "c",
+        "client_secret": "s",
+    }
+    with pytest.raises(ConfigError, match="plain http would send the client secret"):
+        build_auth(AuthSpec.from_dict(raw))
+    assert build_auth(AuthSpec.from_dict({**raw, "insecure_token_url": True})) is not None
+
+
+def test_references_in_keys_that_are_no_secret_are_sent_as_their_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DUGAA_TEST_USER", "alice")
+    monkeypatch.setenv("DUGAA_TEST_CLIENT", "client-1")
+    monkeypatch.setenv("DUGAA_TEST_TOKEN_URL", "https://auth.test/token")
+    basic = _auth({"type": "basic", "username": "${env:DUGAA_TEST_USER}", "password": "pw"})
+    sent = _send(basic, _echo).json()["headers"]["authorization"]
+    assert base64.b64decode(sent.removeprefix("Basic ")) == b"alice:pw"
+    oauth = build_auth(
+        AuthSpec.from_dict(
+            {
+                "type": "oauth2_client_credentials",
+                "token_url": "${env:DUGAA_TEST_TOKEN_URL}",
+                "client_id": "${env:DUGAA_TEST_CLIENT}",
+                "client_secret": "s3cr+t",
+            }
+        )
+    )
+    assert isinstance(oauth, OAuth2ClientCredentials)
+    request = oauth.token_request()
+    assert str(request.url) == "https://auth.test/token"
+    credentials = base64.b64decode(request.headers["authorization"].removeprefix("Basic "))
+    assert credentials == b"client-1:s3cr%2Bt"

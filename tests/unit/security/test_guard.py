@@ -192,13 +192,58 @@ def test_an_answer_that_is_not_an_address_is_refused() -> None:
         check_addresses("h", ["localhost"], GuardPolicy())
 
 
+METADATA_ENDPOINTS = [
+    "169.254.169.254",
+    "169.254.170.2",
+    "169.254.170.23",
+    "100.100.100.200",
+    "fd00:ec2::254",
+    "fd00:ec2::23",
+]
+
+
 def test_allow_private_admits_internal_addresses_but_not_metadata() -> None:
     policy = GuardPolicy(allow_private=True)
-    assert check_addresses("h", ["127.0.0.1", "10.0.0.1", "fd12::1"], policy)
+    assert check_addresses("h", ["10.0.0.1", "fd12::1", "169.254.1.1", "100.64.0.1"], policy)
     wrapped = mapped(int(IPv4Address("169.254.169.254")))
-    for metadata in ("169.254.169.254", "fd00:ec2::254", wrapped):
-        with pytest.raises(BlockedDestination, match="only an allow_cidrs entry"):
+    for metadata in (*METADATA_ENDPOINTS, wrapped):
+        with pytest.raises(BlockedDestination, match="only an allow_cidrs entry naming it alone"):
             check_addresses("h", [metadata], policy)
+
+
+@pytest.mark.parametrize("metadata", METADATA_ENDPOINTS)
+def test_no_switch_and_no_wide_network_admits_a_metadata_endpoint(metadata: str) -> None:
+    wide = ["0.0.0.0/0", "::/0", "169.254.0.0/16", "100.64.0.0/10", "fd00::/8"]
+    everything = GuardPolicy.from_config(True, wide, allow_loopback=True)
+    with pytest.raises(BlockedDestination, match="cloud metadata endpoint"):
+        check_addresses("h", [metadata], everything)
+    assert check_addresses("h", [metadata], GuardPolicy.from_config(allow_cidrs=[metadata]))
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "0.1.2.3", "::", mapped(0)])
+def test_nothing_admits_this_network_or_the_unspecified_address(address: str) -> None:
+    everything = GuardPolicy.from_config(True, ["0.0.0.0/0", "::/0"], allow_loopback=True)
+    with pytest.raises(BlockedDestination, match="nothing admits it"):
+        check_addresses("h", [address], everything)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.9.9.9", "::1", mapped(0x7F000001)])
+def test_loopback_needs_its_own_opt_in(address: str) -> None:
+    with pytest.raises(BlockedDestination, match="set allow_loopback: true"):
+        check_addresses("h", [address], GuardPolicy(allow_private=True))
+    assert check_addresses("h", [address], GuardPolicy(allow_loopback=True))
+    with pytest.raises(BlockedDestination, match="private"):
+        check_addresses("h", ["10.0.0.1"], GuardPolicy(allow_loopback=True))
+
+
+@pytest.mark.parametrize("outer", ["64:ff9b::/96", "::ffff:0:0/96", "2002::/16"])
+def test_allow_cidrs_match_the_embedded_address_never_the_outer_form(outer: str) -> None:
+    policy = GuardPolicy.from_config(allow_cidrs=[outer])
+    for form in ("NAT64", "IPv4-mapped", "6to4"):
+        with pytest.raises(BlockedDestination, match="loopback"):
+            check_addresses("h", [WRAPPINGS[form](0x7F000001)], policy)
+    inner = GuardPolicy.from_config(allow_cidrs=["127.0.0.1/32"])
+    assert check_addresses("h", [WRAPPINGS["NAT64"](0x7F000001)], inner)
 
 
 def test_allow_cidrs_admit_only_the_listed_networks() -> None:

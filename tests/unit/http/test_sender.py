@@ -1,0 +1,71 @@
+"""A hook's client: the texts of failed attempts never carry a secret, whatever the library says."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import httpx
+import pytest
+
+from dispatcher.http.sender import HookClient
+from dispatcher.http.transport import translate
+from dispatcher.model.hook import Hook
+from dispatcher.model.request import Request
+from dispatcher.security.auth import build_auth
+
+API_KEY = "qk/9f2c81e0+&=secret"
+
+
+def _hook(**extra: Any) -> Hook:
+    raw = {
+        "id": "sms",
+        "events": ["x"],
+        "url": "https://sms.example.com/send?to=1",
+        "auth": {"type": "api_key", "name": "code", "value": API_KEY, "in": "query"},
+        **extra,
+    }
+    return Hook.from_dict(raw)
+
+
+def _attempt_text(hook: Hook, fail: Any) -> str:
+    async def main() -> str:
+        client = HookClient(hook, httpx.MockTransport(fail), build_auth(hook.auth))
+        try:
+            attempt = await client.send(Request("POST", hook.url, (), b"{}"))
+        finally:
+            await client.aclose()
+        assert not attempt.verdict.ok
+        return attempt.verdict.error or ""
+
+    return asyncio.run(main())
+
+
+def _aiohttp_write_failure(request: httpx.Request) -> httpx.Response:
+    """What the transport raises when aiohttp cannot write a body: its message names the URL."""
+    url = str(request.url)
+    error = aiohttp.ClientOSError(104, f"Can not write request body for {url}")
+    raise translate(error, request.url.host)
+
+
+def _echo_url_failure(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError(f"failed for {request.url!s} and {request.url.query.decode()}")
+
+
+@pytest.mark.parametrize("fail", [_aiohttp_write_failure, _echo_url_failure])
+def test_an_error_naming_the_request_url_shows_it_masked(fail: Any) -> None:
+    text = _attempt_text(_hook(), fail)
+    assert "https://sms.example.com/send?to=1&code=***" in text  # the URL, shown masked
+    for form in (API_KEY, "qk%2F9f2c81e0%2B%26%3Dsecret", "qk/9f2c81e0+&"):
+        assert form not in text
+    assert "9f2c81e0" not in text
+
+
+def test_a_secret_in_a_message_without_a_url_is_masked_too() -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError(f"peer said {API_KEY!r}")
+
+    text = _attempt_text(_hook(), fail)
+    assert "9f2c81e0" not in text
+    assert text == "ReadError: peer said '***'"
