@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
@@ -15,6 +16,8 @@ from dispatcher.model.pair import Pair
 from dispatcher.pipeline.judge import Verdict
 from dispatcher.pipeline.request import build_request
 from dispatcher.pipeline.retry import GiveUp, Handoff, Result, RetryLocal, RetryPolicy, RetryTier
+
+log = logging.getLogger(__name__)
 
 
 class Deliverer:
@@ -74,6 +77,9 @@ class Deliverer:
             if verdict.ok:
                 metrics.event_to_delivery.observe(max(self.clock() - _entered_at(pair, first), 0.0))
                 return self._end(pair, verdict, attempts, first, attempt.seconds)
+            log.debug(  # the text is the verdict's: every URL and secret in it masked
+                "hook %s attempt %d failed: %s: %s", hook.id, attempts, verdict.kind, verdict.error
+            )
             if policy is None:
                 policy = RetryPolicy(
                     hook.retry, self.local_retries + 1, self.tiers, use_tiers=use_tiers
