@@ -67,7 +67,9 @@ class Selection:
         """Whether some hook could be in both selections, as far as `self`'s limits tell."""
         if self.hook is not None and other.hook is not None and self.hook != other.hook:
             return False
-        if self.hooks is not None and other.hook is not None and other.hook not in self.hooks:
+        if self.hooks is not None and (
+            not self.hooks or (other.hook is not None and other.hook not in self.hooks)
+        ):
             return False
         return not (
             self.hooks is not None and other.hooks is not None and not self.hooks & other.hooks
