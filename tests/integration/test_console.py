@@ -41,6 +41,7 @@ README_SHOTS = {
     "07-dry-run",
     "08-replayed",
     "10-outcomes",
+    "11-tenant-hooks",
 }
 ORDERS_TOKEN = "orders-bearer-4c1d-secret"
 
