@@ -93,8 +93,9 @@ def _said(problem: Problem) -> str:
 @router.get("/hooks/new", response_class=HTMLResponse)
 def new_hook(request: Request) -> HTMLResponse:
     session = session_of(request, "admin")
+    skeleton = {**SKELETON, "tenant": session.tenant} if session.tenant else SKELETON
     return _editor(
-        request, session, text=yaml_text(SKELETON), definition=SKELETON, original="", base=""
+        request, session, text=yaml_text(skeleton), definition=skeleton, original="", base=""
     )
 
 

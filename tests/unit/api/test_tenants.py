@@ -396,6 +396,7 @@ def test_the_editor_saves_a_tenant_hook_with_its_tenant_only(
     client: TestClient, service: AdminService
 ) -> None:
     csrf = signed_in(client, ACME_TOKEN)
+    assert "tenant: acme" in client.get("/hooks/new").text  # the new hook's skeleton
     yaml = "id: acme-mail\nevents: [order.shipped]\nurl: https://mail.example/\n"
     saved = client.post("/hooks/save", data={"yaml": yaml, "csrf": csrf}, follow_redirects=False)
     assert saved.status_code == 303, saved.text
