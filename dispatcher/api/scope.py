@@ -32,6 +32,13 @@ def hook(service: AdminService, principal: Principal, hook_id: str) -> Hook:
     return found
 
 
+def named(service: AdminService, principal: Principal, hook_id: str | None) -> None:
+    """404 when a tenant's principal names a hook it does not see. A principal of every tenant
+    may name any id, one no longer in force too (its records stay readable)."""
+    if hook_id is not None and principal.tenant is not None:
+        hook(service, principal, hook_id)
+
+
 def not_hidden(service: AdminService, principal: Principal, hook_id: str) -> None:
     """404 when `hook_id` is a hook `principal` does not see (writing a new id is fine)."""
     found = service.hooks().get(hook_id)

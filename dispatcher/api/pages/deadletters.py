@@ -19,8 +19,7 @@ router = APIRouter(include_in_schema=False)
 def dead_letters_page(request: Request, hook: str = "", kind: str = "") -> HTMLResponse:
     session = session_of(request)
     service, caller = service_of(request), session.principal
-    if hook and caller.tenant is not None:
-        scope.hook(service, caller, hook)
+    scope.named(service, caller, hook or None)
     visible = scope.records(service, caller)
     rows = service.index.letters(hook, kind or None, visible=visible) if hook else []
     return render(

@@ -40,8 +40,7 @@ def outcomes_page(
     if status not in STATUSES:
         raise HTTPException(422, "status: delivered or dead_lettered")
     service, caller = service_of(request), session.principal
-    if caller.tenant is not None:
-        scope.hook(service, caller, hook_id)
+    scope.named(service, caller, hook_id)
     rows = service.index.outcomes(
         hook_id,
         outcome=status or None,

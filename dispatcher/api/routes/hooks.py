@@ -89,8 +89,7 @@ async def put_hook(hook_id: str, request: Request, service: Service, caller: AsA
     responses={404: {"model": Error}, 409: {"model": Error}},
 )
 def delete_hook(hook_id: str, service: Service, caller: AsAdmin) -> dict[str, Any]:
-    if caller.tenant is not None:
-        scope.hook(service, caller, hook_id)
+    scope.named(service, caller, hook_id)
     refused = editing.delete(service, hook_id)
     if refused is not None:
         raise HTTPException(refused.status, refused.error)

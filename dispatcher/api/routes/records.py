@@ -59,8 +59,7 @@ def outcomes(
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> dict[str, Any]:
     """A hook's outcomes, newest first, filtered by status and completion time."""
-    if caller.tenant is not None:
-        scope.hook(service, caller, hook_id)
+    scope.named(service, caller, hook_id)
     rows = service.index.outcomes(
         hook_id,
         outcome=status,
@@ -114,7 +113,6 @@ def dead_letters(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
     """The newest dead letters of a hook and error kind."""
-    if hook is not None and caller.tenant is not None:
-        scope.hook(service, caller, hook)
+    scope.named(service, caller, hook)
     rows = service.index.letters(hook, error_kind, limit, scope.records(service, caller))
     return [letter_view(r) for r in rows]

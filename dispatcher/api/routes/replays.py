@@ -25,9 +25,8 @@ def start(service: AdminService, request: ReplayRequest, caller: Principal) -> d
     """Start the replay `request` asks for; 404 for a hook the caller does not see, 422 for a
     bad selection, 409 naming the running replay whose selection overlaps (when the caller sees
     it)."""
-    tenant = caller.tenant
-    if request.hook is not None and tenant is not None:
-        scope.hook(service, caller, request.hook)
+    scope.named(service, caller, request.hook)
+    visible = scope.records(service, caller)  # a tenant's: its letters of its hooks only
     try:
         selection = selection_from(
             now=time.time(),
@@ -36,13 +35,13 @@ def start(service: AdminService, request: ReplayRequest, caller: Principal) -> d
             until=request.until,
             error_kind=request.error_kind,
             limit=request.limit,
-            tenant=tenant,
-            hooks=None if tenant is None else frozenset(h.id for h in scope.hooks(service, caller)),
+            tenant=None if visible is None else visible.tenant,
+            hooks=None if visible is None else visible.hooks,
         )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     options = ReplayOptions(selection, request.rate, request.dry_run)
-    job, started = service.replays.start(options, tenant)
+    job, started = service.replays.start(options, caller.tenant)
     if not started:
         running = f"replay {job.id}" if _sees(caller, job) else "another replay"
         raise HTTPException(409, f"{running} is running on an overlapping selection")
