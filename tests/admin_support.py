@@ -3,11 +3,13 @@ port) or as a subprocess; tokens and an admin-ready deployment."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -20,13 +22,23 @@ from dispatcher.config.settings import Settings
 
 ADMIN_TOKEN = "admin-test-token-7f3a-0123456789"
 VIEWER_TOKEN = "viewer-test-token-5b2c-0123456789"
+ACME_TOKEN = "acme-test-token-3d9e-0123456789"  # admin of tenant acme only
+GLOBEX_TOKEN = "globex-test-token-8a41-0123456789"  # viewer of tenant globex only
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 VIEWER = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
-TOKEN_ENV = {"DUGAA_TEST_ADMIN_TOKEN": ADMIN_TOKEN, "DUGAA_TEST_VIEWER_TOKEN": VIEWER_TOKEN}
+ACME = {"Authorization": f"Bearer {ACME_TOKEN}"}
+GLOBEX = {"Authorization": f"Bearer {GLOBEX_TOKEN}"}
+TOKEN_ENV = {
+    "DUGAA_TEST_ADMIN_TOKEN": ADMIN_TOKEN,
+    "DUGAA_TEST_VIEWER_TOKEN": VIEWER_TOKEN,
+    "DUGAA_TEST_ACME_TOKEN": ACME_TOKEN,
+    "DUGAA_TEST_GLOBEX_TOKEN": GLOBEX_TOKEN,
+}
 
 
 class AdminDeployment(Deployment):
-    """A deployment with a hook store of its own and an `admin:` section with both roles."""
+    """A deployment with a hook store of its own and an `admin:` section with both roles, and
+    tokens limited to tenants acme (admin) and globex (viewer)."""
 
     def write(self) -> None:
         super().write()
@@ -40,6 +52,8 @@ class AdminDeployment(Deployment):
             "tokens": [
                 {"token": "${env:DUGAA_TEST_ADMIN_TOKEN}", "role": "admin"},
                 {"token": "${env:DUGAA_TEST_VIEWER_TOKEN}", "role": "viewer"},
+                {"token": "${env:DUGAA_TEST_ACME_TOKEN}", "role": "admin", "tenant": "acme"},
+                {"token": "${env:DUGAA_TEST_GLOBEX_TOKEN}", "role": "viewer", "tenant": "globex"},
             ],
         }
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -82,3 +96,17 @@ def indexed(admin: RunningAdmin, count: int, timeout: float = 60) -> None:
 
 def data_dir(settings: Settings) -> Path:
     return Path(settings.admin.data_dir)
+
+
+def finished(client: httpx.Client, started: httpx.Response) -> dict[str, Any]:
+    """The replay `started` once it is no longer running."""
+    assert started.status_code == 202, started.text
+    replay_id = started.json()["id"]
+
+    def state() -> dict[str, Any] | None:
+        body: dict[str, Any] = client.get(f"/api/replays/{replay_id}").json()
+        return body if body["status"] != "running" else None
+
+    result = wait_for(state, 60, message=f"replay {replay_id}")
+    assert result["status"] == "done", json.dumps(result)
+    return result

@@ -4,7 +4,8 @@ let a request through only with the role an operation needs.
 The API takes `Authorization: Bearer <token>`; the console's pages take the session cookie that
 the sign-in page hands out (`dispatcher.api.sessions`). Tokens are compared in constant time,
 every configured token each time, so neither the answer nor its timing tells how close a guess
-came.
+came. A token with a `tenant` makes a tenant's principal: `dispatcher.api.scope` limits what it
+sees and changes to that tenant.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 
 from dispatcher.config.secrets import resolve
 from dispatcher.config.settings import Admin, Role
@@ -24,20 +26,30 @@ RANK: dict[Role, int] = {"viewer": 0, "admin": 1}
 
 
 @dataclass(frozen=True, slots=True)
+class Grant:
+    """What a token grants: a role, limited to one tenant's hooks and records when `tenant`."""
+
+    role: Role
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
-    """A signed-in caller: its role and how it came in (`bearer` or `session`)."""
+    """A signed-in caller: its role, how it came in (`bearer` or `session`), and its tenant
+    (None: every tenant, and the hooks without one)."""
 
     role: Role
     via: str
+    tenant: str | None = None
 
     def may(self, role: Role) -> bool:
         return RANK[self.role] >= RANK[role]
 
 
 class Tokens:
-    """The resolved tokens; `role_of` is the one place a token is compared."""
+    """The resolved tokens; `grant_of` is the one place a token is compared."""
 
-    def __init__(self, entries: list[tuple[bytes, Role]]) -> None:
+    def __init__(self, entries: list[tuple[bytes, Grant]]) -> None:
         self._entries = entries
 
     @classmethod
@@ -47,7 +59,7 @@ class Tokens:
             raise ConfigError(
                 "admin.tokens: at least one token is needed to start the admin service"
             )
-        entries: list[tuple[bytes, Role]] = []
+        entries: list[tuple[bytes, Grant]] = []
         for i, entry in enumerate(admin.tokens):
             where = f"admin.tokens[{i}].token"
             value = resolve(entry.token, where=where).reveal().strip()
@@ -55,16 +67,16 @@ class Tokens:
                 raise ConfigError(f"{where}: the token is empty")
             if len(value) < MIN_TOKEN_CHARS:
                 raise ConfigError(f"{where}: too short (at least {MIN_TOKEN_CHARS} characters)")
-            entries.append((value.encode(), entry.role))
+            entries.append((value.encode(), Grant(entry.role, entry.tenant)))
         return cls(entries)
 
-    def role_of(self, given: str) -> Role | None:
-        """The role of token `given`, or None; compares against every token, in constant time."""
-        found: Role | None = None
+    def grant_of(self, given: str) -> Grant | None:
+        """What token `given` grants, or None; compares against every token, in constant time."""
+        found: Grant | None = None
         candidate = given.encode()
-        for token, role in self._entries:
+        for token, grant in self._entries:
             if hmac.compare_digest(candidate, token) and found is None:
-                found = role
+                found = grant
         return found
 
 
@@ -74,8 +86,8 @@ def bearer(request: Request) -> Principal | None:
     if scheme.lower() != "bearer" or not given.strip():
         return None
     tokens: Tokens = request.app.state.admin.tokens
-    role = tokens.role_of(given.strip())
-    return None if role is None else Principal(role, "bearer")
+    grant = tokens.grant_of(given.strip())
+    return None if grant is None else Principal(grant.role, "bearer", grant.tenant)
 
 
 def api_caller(role: Role) -> Callable[[Request], Principal]:
@@ -98,3 +110,5 @@ def api_caller(role: Role) -> Callable[[Request], Principal]:
 
 VIEWER = api_caller("viewer")
 ADMIN = api_caller("admin")
+AsViewer = Annotated[Principal, Depends(VIEWER)]
+AsAdmin = Annotated[Principal, Depends(ADMIN)]

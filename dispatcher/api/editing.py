@@ -1,6 +1,8 @@
 """Saving and deleting hooks in the store, for the API and the console alike: the definition is
 checked once (`examine`), masked secrets sent back unchanged keep the stored ones, and a change
-is confirmed only once this process's follower has read it back (so it is in force)."""
+is confirmed only once this process's follower has read it back (so it is in force). A tenant's
+token writes only hooks of its tenant: a definition without `tenant` gets it, another is
+refused (`claimed`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dispatcher.api.service import AdminService
+from dispatcher.config.secrets import SecretScope
 from dispatcher.hooks.definitions import Definition, examine
 from dispatcher.hooks.loader import Problem
 from dispatcher.hooks.masking import keep_masked
@@ -30,9 +33,16 @@ class Refused:
 
 
 def checked(
-    service: AdminService, raw: Any, *, path_id: str | None = None, create: bool = False
+    service: AdminService,
+    raw: Any,
+    *,
+    path_id: str | None = None,
+    create: bool = False,
+    tenant: str | None = None,
 ) -> Definition | Refused:
-    """The definition `raw` as the store would take it, or why not."""
+    """The definition `raw` as the store would take it from a caller limited to `tenant` (None:
+    to none), or why not. The route has already answered 404 for a hook the caller does not
+    see."""
     if service.store is None:
         return Refused(409, "the hook store is switched off (topics.hooks is empty)")
     if not isinstance(raw, dict):
@@ -43,15 +53,39 @@ def checked(
         if raw["id"] != path_id:
             return Refused(422, "the body's id differs from the id in the path")
     hook_id = str(raw.get("id"))
-    if create and service.hooks().get(hook_id) is not None:
+    existing = service.hooks().get(hook_id)
+    hidden = tenant is not None and existing is not None and existing.tenant != tenant
+    if create and hidden:
+        return Refused(409, f"the id {hook_id!r} is taken: choose another")
+    if create and existing is not None:
         return Refused(409, f"hook {hook_id!r} exists: PUT /api/hooks/{hook_id} replaces it")
-    previous = service.definition(hook_id)
+    # a hidden hook's stored secrets must never fill in another's masked values
+    previous = None if hidden else service.definition(hook_id)
     result = examine(
         keep_masked(raw, previous) if previous else raw, "hook", service.settings.secrets
     )
     if isinstance(result, list):
         return Refused(422, "invalid hook definition", result)
-    return result
+    return claimed(result, tenant, service.settings.secrets)
+
+
+def claimed(
+    definition: Definition, tenant: str | None, secrets: SecretScope | None
+) -> Definition | Refused:
+    """`definition` as a caller limited to `tenant` may save it: given that tenant when it names
+    none; refused when it names another (so no hook moves out of, or into, a tenant)."""
+    named = definition.raw.get("tenant")
+    if tenant is None or named == tenant:
+        return definition
+    if named is None:
+        result = examine({**definition.raw, "tenant": tenant}, "hook", secrets)
+        return (
+            Refused(422, "invalid hook definition", result) if isinstance(result, list) else result
+        )
+    problem = Problem(
+        "hook", None, "tenant", f"must be {tenant!r} (the token's tenant) or left out"
+    )
+    return Refused(422, "a tenant's token writes only hooks of its tenant", [problem])
 
 
 def save(service: AdminService, definition: Definition) -> Saved:

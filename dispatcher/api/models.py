@@ -87,6 +87,7 @@ class Outcome(BaseModel):
     error: str | None
     idempotency_key: str
     completed_at: str
+    tenant: str | None = None
 
 
 class Outcomes(BaseModel):
@@ -106,6 +107,7 @@ class DeadLetter(BaseModel):
     event_type: str
     failed_at: str
     replayed_from: str
+    tenant: str | None = None
 
 
 class EventLookup(BaseModel):

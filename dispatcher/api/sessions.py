@@ -2,7 +2,7 @@
 a limit on sign-in attempts.
 
 The cookie is HttpOnly and SameSite=Strict (Secure when the request came over https); it holds
-no token, only the role it was exchanged for, signed with a key made when the process starts
+no token, only the role (and tenant) it was exchanged for, signed with a key made when the process starts
 (a restart signs everyone out). Every form carries the session's CSRF token, compared in
 constant time before any change.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from dispatcher.api.auth import Principal
+from dispatcher.api.auth import Grant, Principal
 from dispatcher.config.settings import ROLES, Role
 
 COOKIE = "dugaa_session"
@@ -27,14 +27,16 @@ COOKIE = "dugaa_session"
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A signed-in console user: the role and the CSRF token its forms carry."""
+    """A signed-in console user: the role, the CSRF token its forms carry, and the tenant its
+    token is limited to."""
 
     role: Role
     csrf: str
+    tenant: str | None = None
 
     @property
     def principal(self) -> Principal:
-        return Principal(self.role, "session")
+        return Principal(self.role, "session", self.tenant)
 
     def csrf_matches(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.csrf.encode())
@@ -47,11 +49,11 @@ class Sessions:
         self.ttl = ttl
         self._signer = URLSafeTimedSerializer(key or secrets.token_urlsafe(32), salt="session")
 
-    def issue(self, response: Response, request: Request, role: Role) -> Session:
-        session = Session(role, secrets.token_urlsafe(24))
+    def issue(self, response: Response, request: Request, grant: Grant) -> Session:
+        session = Session(grant.role, secrets.token_urlsafe(24), grant.tenant)
         response.set_cookie(
             COOKIE,
-            self._signer.dumps({"role": role, "csrf": session.csrf}),
+            self._signer.dumps({"role": grant.role, "csrf": session.csrf, "tenant": grant.tenant}),
             max_age=int(self.ttl),
             httponly=True,
             samesite="strict",
@@ -71,7 +73,10 @@ class Sessions:
             return None
         if not isinstance(data, dict) or data.get("role") not in ROLES:
             return None
-        return Session(data["role"], str(data.get("csrf", "")))
+        tenant = data.get("tenant")
+        return Session(
+            data["role"], str(data.get("csrf", "")), tenant if isinstance(tenant, str) else None
+        )
 
     @staticmethod
     def end(response: Response) -> None:

@@ -8,6 +8,7 @@ Every key has a default; `DISPATCHER_<SECTION>_<KEY>` environment variables over
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_network
@@ -58,16 +59,19 @@ class Topics:
 
 Role = Literal["viewer", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "admin")
+TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # as a hook's `tenant` (hooks.schema.json)
 
 
 @dataclass(frozen=True, slots=True)
 class AdminToken:
     """One entry of `admin.tokens`: the token as written (a `${env:}` / `${file:}` reference,
-    or the value itself, kept as a `Secret`) and its role. Resolved only by `dispatcher admin`,
-    so a worker needs none of the admin's secrets."""
+    or the value itself, kept as a `Secret`), its role, and the tenant it is limited to (None:
+    every tenant and the hooks without one). Resolved only by `dispatcher admin`, so a worker
+    needs none of the admin's secrets."""
 
     token: str | Secret
     role: Role
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,17 +337,19 @@ def _tokens(raw: Any) -> tuple[AdminToken, ...]:
     for i, entry in enumerate(raw):
         where = f"admin.tokens[{i}]"
         if not isinstance(entry, dict) or set(entry) - {"token", "role", "tenant"}:
-            raise _KeyProblem("admin.tokens", f"{where}: must be {{token, role}}")
-        if "tenant" in entry:
-            raise _KeyProblem(
-                "admin.tokens", f"{where}.tenant: tenant tokens are not supported yet"
-            )
-        token, role = entry.get("token"), entry.get("role")
+            raise _KeyProblem("admin.tokens", f"{where}: must be {{token, role[, tenant]}}")
+        token, role, tenant = entry.get("token"), entry.get("role"), entry.get("tenant")
         if not isinstance(token, str) or not token.strip():
             raise _KeyProblem("admin.tokens", f"{where}.token: missing or empty")
         if role not in ROLES:
             raise _KeyProblem("admin.tokens", f"{where}.role: must be viewer or admin")
-        tokens.append(AdminToken(token if is_reference(token) else Secret(token), role))
+        if tenant is not None and not (isinstance(tenant, str) and TENANT.fullmatch(tenant)):
+            raise _KeyProblem(
+                "admin.tokens",
+                f"{where}.tenant: not a valid tenant (letters, digits, '.', '_', '-'; at most 128)",
+            )
+        secret = token if is_reference(token) else Secret(token)
+        tokens.append(AdminToken(secret, role, tenant))
     return tuple(tokens)
 
 

@@ -498,6 +498,23 @@ def test_admin_tokens_come_from_an_existing_secret_never_from_values(rendered) -
     }
 
 
+def test_an_admin_token_may_be_limited_to_a_tenant(tmp_path: Path) -> None:
+    values = tmp_path / "tenant-tokens.yaml"
+    values.write_text(
+        "admin:\n  tokens:\n    - {key: admin-token, role: admin}\n"
+        "    - {key: acme-token, role: viewer, tenant: acme}\n"
+    )
+    config = yaml.safe_load(one(render([values]), "ConfigMap")["data"]["dispatcher.yaml"])
+    assert config["admin"]["tokens"] == [
+        {"role": "admin", "token": "${env:DISPATCHER_ADMIN_TOKEN_0}"},
+        {"role": "viewer", "tenant": "acme", "token": "${env:DISPATCHER_ADMIN_TOKEN_1}"},
+    ]
+    values.write_text("admin:\n  tokens:\n    - {key: t, role: admin, tenant: 'a/b'}\n")
+    refused = template_result([values])
+    assert refused.returncode != 0
+    assert "tenant" in refused.stderr
+
+
 def test_no_worker_selector_takes_the_admin_pods_and_the_admin_service_takes_only_them(
     rendered,
 ) -> None:

@@ -3,13 +3,19 @@ outcomes, event look-up, dead letters and replays answered from the index, roles
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from admin_support import ADMIN, TOKEN_ENV, VIEWER, AdminDeployment, indexed, running_admin
+from admin_support import (
+    ADMIN,
+    TOKEN_ENV,
+    VIEWER,
+    AdminDeployment,
+    finished,
+    indexed,
+    running_admin,
+)
 from dispatch_support import cloud_event, collect_until, hook, wait_ready
 from kafka_support import consume_all, wait_for
 
@@ -248,20 +254,6 @@ def test_an_overlapping_replay_is_refused_naming_the_running_one(
             dry = client.post("/api/replays", json={"hook": "slow", "dry_run": True})
             assert dry.status_code == 202
             finished(client, first)
-
-
-def finished(client: httpx.Client, started: httpx.Response) -> dict[str, Any]:
-    """The replay `started` once it is no longer running."""
-    assert started.status_code == 202, started.text
-    replay_id = started.json()["id"]
-
-    def state() -> dict[str, Any] | None:
-        body: dict[str, Any] = client.get(f"/api/replays/{replay_id}").json()
-        return body if body["status"] != "running" else None
-
-    result = wait_for(state, 60, message=f"replay {replay_id}")
-    assert result["status"] == "done", json.dumps(result)
-    return result
 
 
 def test_the_index_goes_on_from_its_stored_offsets_after_a_restart(

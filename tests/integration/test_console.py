@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from admin_support import ADMIN_TOKEN, TOKEN_ENV, AdminDeployment, RunningAdmin, running_admin
+from admin_support import (
+    ACME_TOKEN,
+    ADMIN_TOKEN,
+    TOKEN_ENV,
+    AdminDeployment,
+    RunningAdmin,
+    running_admin,
+)
 from dispatch_support import cloud_event, hook, wait_ready
 from kafka_support import wait_for
 from playwright.sync_api import Page, expect
@@ -34,6 +41,7 @@ README_SHOTS = {
     "07-dry-run",
     "08-replayed",
     "10-outcomes",
+    "11-tenant-hooks",
 }
 ORDERS_TOKEN = "orders-bearer-4c1d-secret"
 
@@ -212,3 +220,70 @@ def test_an_admin_creates_tries_watches_and_replays_a_hook_in_the_browser(
     page.get_by_role("button", name="Delete orders").click()
     expect(page.locator("#hook-orders")).to_have_count(0)
     wait_for(lambda: worker.hooks.get("orders") is None, 10, message="deleted")
+
+
+def test_a_tenant_signs_in_and_sees_only_its_hooks_dead_letters_and_events(
+    page: Page, kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in TOKEN_ENV.items():
+        monkeypatch.setenv(name, value)
+    refusing = {"/acme": Behaviour(status=422), "/globex": Behaviour(status=422)}
+    with Receiver(refusing) as receiver:
+        once = {"retry": {"max_attempts": 1}}
+        deployment = AdminDeployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook("acme-sms", f"{receiver.url}/acme", ["order.*"], tenant="acme", **once),
+                hook("globex-sms", f"{receiver.url}/globex", ["order.*"], tenant="globex", **once),
+                hook("everyone", f"{receiver.url}/everyone", ["order.*"]),
+            ],
+        )
+        acme = {**cloud_event("order.shipped", {"n": 1}), "tenant": "acme"}
+        globex = {**cloud_event("order.shipped", {"n": 2}), "tenant": "globex"}
+        deployment.produce_events([acme, globex])
+        with deployment.worker() as worker, running_admin(deployment.settings) as admin:
+            wait_ready(worker)
+            for event in (acme, globex):
+                wait_for(
+                    lambda e=event: (
+                        len(admin.service.index.event(e["id"])[0]) == 2  # type: ignore[misc]
+                        and admin.service.index.event(e["id"])[1]
+                    ),
+                    60,
+                    message="both outcomes and the dead letter indexed",
+                )
+            page.set_viewport_size({"width": 1360, "height": 700})
+            page.goto(admin.url + "/")
+            page.get_by_label("Access token").fill(ACME_TOKEN)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_role("heading", name="Hooks")).to_be_visible()
+            expect(page.locator("header")).to_contain_text("tenant acme")
+            expect(page.locator("caption")).to_contain_text("Every hook of tenant acme")
+            expect(page.locator("#hook-acme-sms")).to_be_visible()
+            expect(page.locator("#hook-globex-sms")).to_have_count(0)
+            expect(page.locator("#hook-everyone")).to_have_count(0)
+            shot(page, "11-tenant-hooks")
+
+            page.get_by_role("link", name="Dead letters").click()
+            expect(page.locator("#group-acme-sms-http_status")).to_contain_text("1")
+            expect(page.locator("#group-globex-sms-http_status")).to_have_count(0)
+            shot(page, "12-tenant-dead-letters")
+
+            page.get_by_role("link", name="Event look-up").click()
+            page.get_by_label("Event id").fill(acme["id"])
+            page.get_by_role("button", name="Look up").click()
+            expect(page.locator("tr.outcome-dead_lettered")).to_have_count(1)
+            expect(page.locator("tr.outcome-delivered")).to_have_count(0)  # everyone's: hidden
+            expect(page.locator("main")).to_contain_text("acme-sms")
+            shot(page, "13-tenant-event")
+            page.get_by_label("Event id").fill(globex["id"])
+            page.get_by_role("button", name="Look up").click()
+            expect(page.get_by_role("status")).to_contain_text("Nothing known")
+            assert "globex-sms" not in page.content()
+
+            answer = page.goto(admin.url + "/hooks/globex-sms/edit")
+            assert answer is not None
+            assert answer.status == 404
+            expect(page.locator("main")).to_contain_text("no hook 'globex-sms'")
+            shot(page, "14-tenant-other-hook")

@@ -2,32 +2,41 @@
 written together in one transaction, so after a restart it goes on exactly where it stopped.
 
 Retention is bounded by age and by count. Every look-up of the console and the API is a query
-here, never a scan of a topic.
+here, never a scan of a topic; a tenant's principal asks through a `Visible`, so it reads only
+its rows.
+
+The file carries its schema's version (`pragma user_version`). The index is a copy of two
+topics, so a file of an older version is emptied, offsets too, and filled again from the
+topics: rows indexed before version 2 had no tenant.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from dispatcher.api.index.rows import LetterRow, ResultRow
 
+log = logging.getLogger(__name__)
+VERSION = 2  # 2: rows keep their tenant
 SCHEMA = """
 create table if not exists results (
     event_id text, event_type text, hook_id text, outcome text, attempts integer,
     http_status integer, latency_ms real, error_kind text, error text, idempotency_key text,
-    completed_at real, "where" text primary key);
+    completed_at real, "where" text primary key, tenant text);
 create index if not exists results_hook on results (hook_id, completed_at);
 create index if not exists results_event on results (event_id);
 create index if not exists results_time on results (completed_at);
 create table if not exists letters (
     "where" text primary key, hook_id text, error_kind text, error text, http_status integer,
     attempts integer, idempotency_key text, event_id text, event_type text, failed_at real,
-    replayed_from text);
+    replayed_from text, tenant text);
 create index if not exists letters_hook on letters (hook_id, error_kind, failed_at);
 create index if not exists letters_event on letters (event_id);
 create index if not exists letters_key on letters (idempotency_key);
@@ -37,6 +46,29 @@ create table if not exists positions (topic text, partition integer, next intege
 """
 RESULT_COLUMNS = [f.name for f in fields(ResultRow)]
 LETTER_COLUMNS = [f.name for f in fields(LetterRow)]
+
+
+@dataclass(frozen=True, slots=True)
+class Visible:
+    """The rows a tenant's principal may see: of its tenant's events, and of its hooks (so a
+    hook without a tenant, or one that was another's, shows nothing of its past)."""
+
+    tenant: str
+    hooks: frozenset[str]
+
+    def clause(self) -> tuple[str, list[Any]]:
+        """An `and ...` to add to a query's conditions, with its arguments."""
+        return (
+            " and tenant = ? and hook_id in (select value from json_each(?))",
+            [self.tenant, json.dumps(sorted(self.hooks))],
+        )
+
+
+def _scoped(sql: str, args: list[Any], visible: Visible | None) -> tuple[str, list[Any]]:
+    if visible is None:
+        return sql, args
+    clause, more = visible.clause()
+    return sql + clause, [*args, *more]
 
 
 class Index:
@@ -50,7 +82,16 @@ class Index:
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute("pragma journal_mode=wal")
+            version = self._db.execute("pragma user_version").fetchone()[0]
+            if version < VERSION:
+                self._db.executescript(
+                    "drop table if exists results; drop table if exists letters; "
+                    "drop table if exists positions;"
+                )
+                if version:
+                    log.info("index: schema %d is older than %d: reading again", version, VERSION)
             self._db.executescript(SCHEMA)
+            self._db.execute(f"pragma user_version = {VERSION}")
 
     def close(self) -> None:
         with self._lock:
@@ -112,10 +153,10 @@ class Index:
         since: float | None = None,
         until: float | None = None,
         limit: int = 50,
+        visible: Visible | None = None,
     ) -> list[dict[str, Any]]:
         """A hook's outcomes, newest first, by outcome and completion time."""
-        sql = "select * from results where hook_id = ?"
-        args: list[Any] = [hook_id]
+        sql, args = _scoped("select * from results where hook_id = ?", [hook_id], visible)
         if outcome:
             sql, args = sql + " and outcome = ?", [*args, outcome]
         if since is not None:
@@ -124,54 +165,69 @@ class Index:
             sql, args = sql + " and completed_at <= ?", [*args, until]
         return self._query(sql + " order by completed_at desc limit ?", (*args, limit))
 
-    def event(self, event_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def event(
+        self, event_id: str, visible: Visible | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Every outcome and every dead letter of one event."""
-        results = self._query(
-            "select * from results where event_id = ? order by completed_at", (event_id,)
-        )
+        sql, args = _scoped("select * from results where event_id = ?", [event_id], visible)
+        results = self._query(sql + " order by completed_at", args)
         keys = [r["idempotency_key"] for r in results if r["idempotency_key"]]
         marks = ",".join("?" * len(keys))
-        letters = self._query(
-            f"select * from letters where event_id = ? or idempotency_key in ({marks}) "  # noqa: S608
-            "order by failed_at",
-            (event_id, *keys),
+        sql, args = _scoped(
+            f"select * from letters where (event_id = ? or idempotency_key in ({marks}))",  # noqa: S608
+            [event_id, *keys],
+            visible,
         )
+        letters = self._query(sql + " order by failed_at", args)
         return results, letters
 
-    def letter_groups(self, since: float | None = None) -> list[dict[str, Any]]:
+    def letter_groups(
+        self, since: float | None = None, visible: Visible | None = None
+    ) -> list[dict[str, Any]]:
         """Dead letters counted by hook and error kind, with the newest failure of each group."""
-        sql = "select hook_id, error_kind, count(*) as count, max(failed_at) as last from letters"
-        args: tuple[Any, ...] = ()
+        sql, args = _scoped(
+            "select hook_id, error_kind, count(*) as count, max(failed_at) as last "
+            "from letters where 1 = 1",
+            [],
+            visible,
+        )
         if since is not None:
-            sql, args = sql + " where failed_at >= ?", (since,)
+            sql, args = sql + " and failed_at >= ?", [*args, since]
         return self._query(sql + " group by hook_id, error_kind order by hook_id, error_kind", args)
 
     def letters(
-        self, hook_id: str | None, error_kind: str | None, limit: int = 100
+        self,
+        hook_id: str | None,
+        error_kind: str | None,
+        limit: int = 100,
+        visible: Visible | None = None,
     ) -> list[dict[str, Any]]:
-        sql = "select * from letters where 1 = 1"
-        args: list[Any] = []
+        sql, args = _scoped("select * from letters where 1 = 1", [], visible)
         if hook_id is not None:
             sql, args = sql + " and hook_id = ?", [*args, hook_id]
         if error_kind is not None:
             sql, args = sql + " and error_kind = ?", [*args, error_kind]
         return self._query(sql + " order by failed_at desc limit ?", (*args, limit))
 
-    def health(self, since: float) -> dict[str, dict[str, Any]]:
+    def health(self, since: float, visible: Visible | None = None) -> dict[str, dict[str, Any]]:
         """Per hook since `since`: deliveries, failures, the last error and the last success."""
-        rows = self._query(
+        sql, args = _scoped(
             "select hook_id, count(*) as total, "
             "sum(outcome = 'dead_lettered') as failed, "
             "max(case when outcome = 'delivered' then completed_at end) as last_success "
-            "from results where completed_at >= ? group by hook_id",
-            (since,),
+            "from results where completed_at >= ?",
+            [since],
+            visible,
         )
+        rows = self._query(sql + " group by hook_id", args)
         health = {r["hook_id"]: {**r, "last_error": None} for r in rows}
-        for row in self._query(
+        sql, args = _scoped(
             "select hook_id, error, max(completed_at) from results "
-            "where outcome = 'dead_lettered' and completed_at >= ? group by hook_id",
-            (since,),
-        ):
+            "where outcome = 'dead_lettered' and completed_at >= ?",
+            [since],
+            visible,
+        )
+        for row in self._query(sql + " group by hook_id", args):
             if row["hook_id"] in health:
                 health[row["hook_id"]]["last_error"] = row["error"]
         return health

@@ -29,6 +29,7 @@ class ResultRow:
     idempotency_key: str
     completed_at: float
     where: str
+    tenant: str | None = None
 
     @classmethod
     def from_record(cls, record: Record) -> ResultRow | None:
@@ -49,6 +50,7 @@ class ResultRow:
             idempotency_key=str(result.get("idempotency_key") or ""),
             completed_at=_epoch(result.get("completed_at"), record),
             where=f"{record.topic}/{record.partition}/{record.offset}",
+            tenant=result.get("tenant") or None,
         )
 
 
@@ -67,6 +69,7 @@ class LetterRow:
     event_type: str
     failed_at: float
     replayed_from: str
+    tenant: str | None = None
 
     @classmethod
     def from_record(cls, record: Record) -> LetterRow:
@@ -88,6 +91,7 @@ class LetterRow:
             event_type=event_type,
             failed_at=letter.failed_at or 0.0,
             replayed_from=record.text("dispatcher.replayed.from"),
+            tenant=letter.tenant,
         )
 
 

@@ -1,6 +1,7 @@
 """The hook editor: a definition as YAML (secrets masked) with each problem beside its line, a
 form for the common fields, a diff against the stored version before saving; duplicate,
-enable/disable and delete with confirmation. Saving goes to the hook store (`editing`)."""
+enable/disable and delete with confirmation. Saving goes to the hook store (`editing`). A
+tenant's session edits only its tenant's hooks (`scope`), and what it saves gets its tenant."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from ruamel.yaml import YAML
 from starlette.concurrency import run_in_threadpool
 
-from dispatcher.api import editing
+from dispatcher.api import editing, scope
 from dispatcher.api.pages.common import form_of, redirect, render, service_of, session_of
 from dispatcher.api.service import AdminService
 from dispatcher.api.sessions import Session
@@ -92,15 +93,16 @@ def _said(problem: Problem) -> str:
 @router.get("/hooks/new", response_class=HTMLResponse)
 def new_hook(request: Request) -> HTMLResponse:
     session = session_of(request, "admin")
+    skeleton = {**SKELETON, "tenant": session.tenant} if session.tenant else SKELETON
     return _editor(
-        request, session, text=yaml_text(SKELETON), definition=SKELETON, original="", base=""
+        request, session, text=yaml_text(skeleton), definition=skeleton, original="", base=""
     )
 
 
 @router.get("/hooks/{hook_id}/edit", response_class=HTMLResponse)
 def edit_hook(request: Request, hook_id: str, saved: str = "") -> HTMLResponse:
     session = session_of(request, "admin")
-    definition = _definition(request, hook_id)
+    definition = _definition(request, session, hook_id)
     note = "Saved to the hook store: every worker takes it within seconds." if saved else ""
     return _editor(
         request,
@@ -116,7 +118,7 @@ def edit_hook(request: Request, hook_id: str, saved: str = "") -> HTMLResponse:
 @router.get("/hooks/{hook_id}/duplicate", response_class=HTMLResponse)
 def duplicate_hook(request: Request, hook_id: str) -> HTMLResponse:
     session = session_of(request, "admin")
-    copy = {**_definition(request, hook_id), "id": f"{hook_id}-copy"}
+    copy = {**_definition(request, session, hook_id), "id": f"{hook_id}-copy"}
     return _editor(
         request, session, text=shown_yaml(copy), definition=copy, original="", base=hook_id
     )
@@ -126,7 +128,7 @@ def duplicate_hook(request: Request, hook_id: str) -> HTMLResponse:
 async def check_hook(request: Request) -> HTMLResponse:
     """The edited definition checked: its problems beside its lines, or the diff to confirm."""
     session, form = await form_of(request)
-    original, base = form.get("original", ""), form.get("base", "")
+    original, base = _seen(request, session, form.get("original", ""), form.get("base", ""))
     service = service_of(request)
     previous = service.definition(base) if base else None
     text = form.get("yaml", "")
@@ -171,19 +173,20 @@ async def check_hook(request: Request) -> HTMLResponse:
 @router.post("/hooks/save", response_model=None)
 async def save_hook(request: Request) -> HTMLResponse | RedirectResponse:
     session, form = await form_of(request)
-    original, base, text = form.get("original", ""), form.get("base", ""), form.get("yaml", "")
+    original, base = _seen(request, session, form.get("original", ""), form.get("base", ""))
+    text = form.get("yaml", "")
     service = service_of(request)
-    checked = examine_text(
+    examined = examine_text(
         text, service.definition(base) if base else None, service.settings.secrets
     )
-    refused = (
-        editing.Refused(422, "invalid hook definition", checked)
-        if isinstance(checked, list)
-        else _refusal(service, checked, original)
+    checked = (
+        editing.Refused(422, "invalid hook definition", examined)
+        if isinstance(examined, list)
+        else _refusal(service, examined, original)
+        or editing.claimed(examined, session.tenant, service.settings.secrets)
     )
-    if refused is not None or isinstance(checked, list):
-        assert refused is not None
-        problems = refused.problems or [Problem("hook", None, "", refused.error)]
+    if isinstance(checked, editing.Refused):
+        problems = checked.problems or [Problem("hook", None, "", checked.error)]
         return _editor(
             request,
             session,
@@ -192,7 +195,7 @@ async def save_hook(request: Request) -> HTMLResponse | RedirectResponse:
             original=original,
             base=base,
             problems=problems,
-            status=refused.status,
+            status=checked.status,
         )
     saved = await run_in_threadpool(editing.save, service, checked)
     return redirect(f"/hooks/{saved.hook_id}/edit?saved=1")
@@ -211,11 +214,11 @@ def _refusal(service: AdminService, checked: Definition, original: str) -> editi
 
 @router.post("/hooks/{hook_id}/toggle", response_model=None)
 async def toggle_hook(request: Request, hook_id: str) -> RedirectResponse:
-    await form_of(request)
+    session, _form = await form_of(request)
     service = service_of(request)
-    definition = _definition(request, hook_id)
+    definition = _definition(request, session, hook_id)
     flipped = {**definition, "enabled": definition.get("enabled", True) is False}
-    checked = editing.checked(service, flipped, path_id=hook_id)
+    checked = editing.checked(service, flipped, path_id=hook_id, tenant=session.tenant)
     if isinstance(checked, editing.Refused):
         raise HTTPException(checked.status, checked.error)
     await run_in_threadpool(editing.save, service, checked)
@@ -225,27 +228,35 @@ async def toggle_hook(request: Request, hook_id: str) -> RedirectResponse:
 @router.get("/hooks/{hook_id}/delete", response_class=HTMLResponse)
 def confirm_delete(request: Request, hook_id: str) -> HTMLResponse:
     session = session_of(request, "admin")
-    source = service_of(request).source_of(_hook_exists(request, hook_id))
+    service = service_of(request)
+    source = service.source_of(scope.hook(service, session.principal, hook_id).id)
     return render(request, "delete.html", session, hook_id=hook_id, source=source)
 
 
 @router.post("/hooks/{hook_id}/delete", response_model=None)
 async def delete_hook(request: Request, hook_id: str) -> RedirectResponse:
-    await form_of(request)
-    refused = await run_in_threadpool(editing.delete, service_of(request), hook_id)
+    session, _form = await form_of(request)
+    service = service_of(request)
+    scope.hook(service, session.principal, hook_id)
+    refused = await run_in_threadpool(editing.delete, service, hook_id)
     if refused is not None:
         raise HTTPException(refused.status, refused.error)
     return redirect("/")
 
 
-def _hook_exists(request: Request, hook_id: str) -> str:
-    if service_of(request).hooks().get(hook_id) is None:
-        raise HTTPException(404, f"no hook {hook_id!r}")
-    return hook_id
+def _seen(request: Request, session: Session, original: str, base: str) -> tuple[str, str]:
+    """The form's hook being edited and hook edited from, once the session sees both (404):
+    the stored secrets of `base` fill in the masked values sent back."""
+    service = service_of(request)
+    for hook_id in (original, base):
+        if hook_id:
+            scope.hook(service, session.principal, hook_id)
+    return original, base
 
 
-def _definition(request: Request, hook_id: str) -> dict[str, Any]:
-    definition = service_of(request).definition(_hook_exists(request, hook_id))
+def _definition(request: Request, session: Session, hook_id: str) -> dict[str, Any]:
+    service = service_of(request)
+    definition = service.definition(scope.hook(service, session.principal, hook_id).id)
     if definition is None:
         raise HTTPException(404, f"the definition of {hook_id!r} cannot be read")
     return definition

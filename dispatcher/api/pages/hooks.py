@@ -1,5 +1,6 @@
 """The hooks page: every hook in force with its events, URL (masked), format, state and health
-from the index (deliveries and failure ratio in the last hour, last error, last success)."""
+from the index (deliveries and failure ratio in the last hour, last error, last success); a
+tenant's session sees its tenant's hooks only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from dispatcher.api import scope
 from dispatcher.api.pages.common import render, service_of, session_of
 from dispatcher.hooks.masking import api_key_names, mask_url
 
@@ -20,9 +22,10 @@ HOUR = 3600.0
 def hooks_page(request: Request) -> HTMLResponse:
     session = session_of(request)
     service = service_of(request)
-    health = service.index.health(time.time() - HOUR)
+    caller = session.principal
+    health = service.index.health(time.time() - HOUR, scope.records(service, caller))
     rows: list[dict[str, Any]] = []
-    for hook in service.hooks():
+    for hook in scope.hooks(service, caller):
         seen = health.get(hook.id, {})
         total, failed = int(seen.get("total") or 0), int(seen.get("failed") or 0)
         rows.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from dispatcher.api import scope
 from dispatcher.api.pages.common import render, service_of, session_of
 from dispatcher.api.routes.records import letter_view, moment_of, outcome_view
 
@@ -18,7 +19,8 @@ def event_page(request: Request, id: str = "") -> HTMLResponse:
     event_id = id.strip()
     if not event_id:
         return render(request, "event.html", session, event_id="", searched=False)
-    results, letters = service_of(request).index.event(event_id)
+    service = service_of(request)
+    results, letters = service.index.event(event_id, scope.records(service, session.principal))
     return render(
         request,
         "event.html",
@@ -37,12 +39,15 @@ def outcomes_page(
     session = session_of(request)
     if status not in STATUSES:
         raise HTTPException(422, "status: delivered or dead_lettered")
-    rows = service_of(request).index.outcomes(
+    service, caller = service_of(request), session.principal
+    scope.named(service, caller, hook_id)
+    rows = service.index.outcomes(
         hook_id,
         outcome=status or None,
         since=moment_of(since, "since"),
         until=moment_of(until, "until"),
         limit=200,
+        visible=scope.records(service, caller),
     )
     return render(
         request,

@@ -33,13 +33,13 @@ def login(
     if not service.limiter.allowed(client):
         message = "Too many attempts: wait a minute before trying again."
         return render(request, "login.html", None, 429, error=message, next=_safe_next(next))
-    role = service.tokens.role_of(token.strip()) if token.strip() else None
-    if role is None:
+    grant = service.tokens.grant_of(token.strip()) if token.strip() else None
+    if grant is None:
         service.limiter.failed(client)
         message = "That token is not one of admin.tokens."
         return render(request, "login.html", None, 401, error=message, next=_safe_next(next))
     response = redirect(_safe_next(next))
-    service.sessions.issue(response, request, role)
+    service.sessions.issue(response, request, grant)
     return response
 
 

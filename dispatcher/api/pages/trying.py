@@ -8,14 +8,14 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from dispatcher.api import scope
 from dispatcher.api.pages.common import form_of, render, service_of, session_of
 from dispatcher.errors import DecodeError
 from dispatcher.model.event import Event
-from dispatcher.model.hook import Hook
 from dispatcher.model.moments import iso
 from dispatcher.ops import trial
 
@@ -23,17 +23,10 @@ router = APIRouter(include_in_schema=False)
 SAMPLE = '{\n  "order_id": "A-1001"\n}'
 
 
-def _hook(request: Request, hook_id: str) -> Hook:
-    hook = service_of(request).hooks().get(hook_id)
-    if hook is None:
-        raise HTTPException(404, f"no hook {hook_id!r}")
-    return hook
-
-
 @router.get("/hooks/{hook_id}/try", response_class=HTMLResponse)
 def try_page(request: Request, hook_id: str) -> HTMLResponse:
     session = session_of(request, "admin")
-    hook = _hook(request, hook_id)
+    hook = scope.hook(service_of(request), session.principal, hook_id)
     types = [e for e in hook.events if "*" not in e] or ["example.event"]
     return render(
         request, "try.html", session, hook=hook, types=types, event_type=types[0], data=SAMPLE
@@ -43,7 +36,7 @@ def try_page(request: Request, hook_id: str) -> HTMLResponse:
 @router.post("/hooks/{hook_id}/try", response_class=HTMLResponse)
 async def try_hook(request: Request, hook_id: str) -> HTMLResponse:
     session, form = await form_of(request)
-    hook = _hook(request, hook_id)
+    hook = scope.hook(service_of(request), session.principal, hook_id)
     types = [e for e in hook.events if "*" not in e] or ["example.event"]
     event_type, data = form.get("type", "").strip(), form.get("data", "")
     shown: dict[str, Any] = {"hook": hook, "types": types, "event_type": event_type, "data": data}

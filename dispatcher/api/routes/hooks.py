@@ -1,4 +1,5 @@
-"""/api/hooks: the hooks in force (masked), writes to the hook store, and trying a hook."""
+"""/api/hooks: the hooks in force (masked), writes to the hook store, and trying a hook; a
+tenant's token reaches only its tenant's hooks (`dispatcher.api.scope`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from dispatcher.api import editing
-from dispatcher.api.auth import ADMIN, VIEWER
+from dispatcher.api import editing, scope
+from dispatcher.api.auth import AsAdmin, AsViewer
 from dispatcher.api.models import (
     Deleted,
     Error,
@@ -44,14 +45,14 @@ def shown(service: AdminService, hook: Hook) -> dict[str, Any]:
     return {**document, "source": service.source_of(hook.id)}
 
 
-@router.get("", response_model=HookList, dependencies=[Depends(VIEWER)])
-def list_hooks(service: Service) -> dict[str, Any]:
-    return {"hooks": [shown(service, h) for h in service.hooks()]}
+@router.get("", response_model=HookList)
+def list_hooks(service: Service, caller: AsViewer) -> dict[str, Any]:
+    return {"hooks": [shown(service, h) for h in scope.hooks(service, caller)]}
 
 
-@router.get("/{hook_id}", response_model=HookShown, dependencies=[Depends(VIEWER)])
-def show_hook(hook_id: str, service: Service) -> dict[str, Any]:
-    return shown(service, _hook(service, hook_id))
+@router.get("/{hook_id}", response_model=HookShown, responses={404: {"model": Error}})
+def show_hook(hook_id: str, service: Service, caller: AsViewer) -> dict[str, Any]:
+    return shown(service, scope.hook(service, caller, hook_id))
 
 
 @router.post(
@@ -60,32 +61,35 @@ def show_hook(hook_id: str, service: Service) -> dict[str, Any]:
     response_model=HookShown,
     responses=WRITE_ERRORS,
     openapi_extra=HOOK_BODY,
-    dependencies=[Depends(ADMIN)],
 )
-async def create_hook(request: Request, service: Service) -> Any:
+async def create_hook(request: Request, service: Service, caller: AsAdmin) -> Any:
     raw = await _json(request)
-    return await run_in_threadpool(_write, service, raw, None)
+    return await run_in_threadpool(_write, service, raw, None, caller.tenant)
 
 
 @router.put(
     "/{hook_id}",
     response_model=HookShown,
-    responses={**WRITE_ERRORS, 201: {"model": HookShown, "description": "Created."}},
+    responses={
+        **WRITE_ERRORS,
+        201: {"model": HookShown, "description": "Created."},
+        404: {"model": Error, "description": "A hook the token does not see."},
+    },
     openapi_extra=HOOK_BODY,
-    dependencies=[Depends(ADMIN)],
 )
-async def put_hook(hook_id: str, request: Request, service: Service) -> Any:
+async def put_hook(hook_id: str, request: Request, service: Service, caller: AsAdmin) -> Any:
+    scope.not_hidden(service, caller, hook_id)
     raw = await _json(request)
-    return await run_in_threadpool(_write, service, raw, hook_id)
+    return await run_in_threadpool(_write, service, raw, hook_id, caller.tenant)
 
 
 @router.delete(
     "/{hook_id}",
     response_model=Deleted,
     responses={404: {"model": Error}, 409: {"model": Error}},
-    dependencies=[Depends(ADMIN)],
 )
-def delete_hook(hook_id: str, service: Service) -> dict[str, Any]:
+def delete_hook(hook_id: str, service: Service, caller: AsAdmin) -> dict[str, Any]:
+    scope.named(service, caller, hook_id)
     refused = editing.delete(service, hook_id)
     if refused is not None:
         raise HTTPException(refused.status, refused.error)
@@ -98,11 +102,12 @@ def delete_hook(hook_id: str, service: Service) -> dict[str, Any]:
     response_model=TrialResult,
     response_model_exclude_none=True,
     responses={404: {"model": Error}, 422: {"model": Error}},
-    dependencies=[Depends(ADMIN)],
 )
-def test_hook(hook_id: str, body: TrialRequest, service: Service) -> dict[str, Any]:
+def test_hook(
+    hook_id: str, body: TrialRequest, service: Service, caller: AsAdmin
+) -> dict[str, Any]:
     """The exact request the hook renders for the event (masked); with `send`, the verdict."""
-    hook = _hook(service, hook_id)
+    hook = scope.hook(service, caller, hook_id)
     try:
         event = Event.from_dict(body.event)
     except DecodeError as exc:
@@ -118,13 +123,6 @@ def test_hook(hook_id: str, body: TrialRequest, service: Service) -> dict[str, A
     return result
 
 
-def _hook(service: AdminService, hook_id: str) -> Hook:
-    hook = service.hooks().get(hook_id)
-    if hook is None:
-        raise HTTPException(404, f"no hook {hook_id!r}")
-    return hook
-
-
 async def _json(request: Request) -> Any:
     try:
         return json.loads(await request.body() or b"null")
@@ -132,10 +130,12 @@ async def _json(request: Request) -> Any:
         raise HTTPException(400, "the body is not JSON") from None
 
 
-def _write(service: AdminService, raw: Any, path_id: str | None) -> Any:
-    """Check and save `raw` (POST when `path_id` is None, else PUT), off the event loop: it waits
-    for Kafka."""
-    definition = editing.checked(service, raw, path_id=path_id, create=path_id is None)
+def _write(service: AdminService, raw: Any, path_id: str | None, tenant: str | None) -> Any:
+    """Check and save `raw` (POST when `path_id` is None, else PUT) for a caller limited to
+    `tenant`, off the event loop: it waits for Kafka."""
+    definition = editing.checked(
+        service, raw, path_id=path_id, create=path_id is None, tenant=tenant
+    )
     if isinstance(definition, editing.Refused):
         problems = [
             {"path": p.path, "message": p.message, "line": p.line} for p in definition.problems

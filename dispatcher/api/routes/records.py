@@ -1,4 +1,5 @@
-"""/api/hooks/{id}/outcomes, /api/events/{id} and /api/dead-letters: answered from the index."""
+"""/api/hooks/{id}/outcomes, /api/events/{id} and /api/dead-letters: answered from the index,
+for a tenant's token only from its rows (`dispatcher.api.scope`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from dispatcher.api.auth import VIEWER
+from dispatcher.api import scope
+from dispatcher.api.auth import VIEWER, AsViewer
 from dispatcher.api.models import DeadLetter, DeadLetterCounts, Error, EventLookup, Outcomes
 from dispatcher.api.routes import service_of
 from dispatcher.api.service import AdminService
@@ -42,30 +44,37 @@ def letter_view(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "failed_at": iso(row["failed_at"])}
 
 
-@router.get("/hooks/{hook_id}/outcomes", response_model=Outcomes, responses=BAD_TIME)
+@router.get(
+    "/hooks/{hook_id}/outcomes",
+    response_model=Outcomes,
+    responses={**BAD_TIME, 404: {"model": Error, "description": "A hook the token does not see."}},
+)
 def outcomes(
     hook_id: str,
     service: Service,
+    caller: AsViewer,
     status: Literal["delivered", "dead_lettered"] | None = None,
     since: str | None = None,
     until: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> dict[str, Any]:
     """A hook's outcomes, newest first, filtered by status and completion time."""
+    scope.named(service, caller, hook_id)
     rows = service.index.outcomes(
         hook_id,
         outcome=status,
         since=moment_of(since, "since"),
         until=moment_of(until, "until"),
         limit=limit,
+        visible=scope.records(service, caller),
     )
     return {"hook_id": hook_id, "outcomes": [outcome_view(r) for r in rows]}
 
 
 @router.get("/events/{event_id}", response_model=EventLookup, responses={404: {"model": Error}})
-def event(event_id: str, service: Service) -> dict[str, Any]:
+def event(event_id: str, service: Service, caller: AsViewer) -> dict[str, Any]:
     """Every hook's outcome of one event, and its dead letters."""
-    results, letters = service.index.event(event_id)
+    results, letters = service.index.event(event_id, scope.records(service, caller))
     if not results and not letters:
         raise HTTPException(404, f"no outcome of event {event_id!r} in the index")
     return {
@@ -76,11 +85,14 @@ def event(event_id: str, service: Service) -> dict[str, Any]:
 
 
 @router.get("/dead-letters", response_model=DeadLetterCounts, responses=BAD_TIME)
-def dead_letter_counts(service: Service, since: str | None = None) -> dict[str, Any]:
+def dead_letter_counts(
+    service: Service, caller: AsViewer, since: str | None = None
+) -> dict[str, Any]:
     """Dead letters counted by hook and error kind (`since`: ISO 8601 or an age)."""
     by_hook: dict[str, dict[str, int]] = {}
     total = 0
-    for group in service.index.letter_groups(moment_of(since, "since")):
+    visible = scope.records(service, caller)
+    for group in service.index.letter_groups(moment_of(since, "since"), visible):
         by_hook.setdefault(group["hook_id"] or "(none)", {})[group["error_kind"] or "unknown"] = (
             group["count"]
         )
@@ -88,12 +100,19 @@ def dead_letter_counts(service: Service, since: str | None = None) -> dict[str, 
     return {"total": total, "by_hook": by_hook}
 
 
-@router.get("/dead-letters/list", response_model=list[DeadLetter])
+@router.get(
+    "/dead-letters/list",
+    response_model=list[DeadLetter],
+    responses={404: {"model": Error, "description": "A hook the token does not see."}},
+)
 def dead_letters(
     service: Service,
+    caller: AsViewer,
     hook: str | None = None,
     error_kind: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
     """The newest dead letters of a hook and error kind."""
-    return [letter_view(r) for r in service.index.letters(hook, error_kind, limit)]
+    scope.named(service, caller, hook)
+    rows = service.index.letters(hook, error_kind, limit, scope.records(service, caller))
+    return [letter_view(r) for r in rows]

@@ -1,4 +1,5 @@
-"""/api/replays: start a replay (or a dry run) and follow it."""
+"""/api/replays: start a replay (or a dry run) and follow it. A tenant's token replays only
+dead letters of its tenant's events to its hooks, and sees only the replays it started."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from dispatcher.api.auth import ADMIN, VIEWER
+from dispatcher.api import scope
+from dispatcher.api.auth import AsAdmin, AsViewer, Principal
 from dispatcher.api.models import Error, Replay, ReplayRequest, Replays
 from dispatcher.api.routes import service_of
 from dispatcher.api.service import AdminService
+from dispatcher.ops.replay.jobs import ReplayJob
 from dispatcher.ops.replay.plan import selection_from
 from dispatcher.ops.replay.run import ReplayOptions
 
@@ -18,9 +21,12 @@ router = APIRouter(prefix="/api/replays", tags=["replays"])
 Service = Annotated[AdminService, Depends(service_of)]
 
 
-def start(service: AdminService, request: ReplayRequest) -> dict[str, Any]:
-    """Start the replay `request` asks for; 422 for a bad selection, 409 naming the running
-    replay whose selection overlaps."""
+def start(service: AdminService, request: ReplayRequest, caller: Principal) -> dict[str, Any]:
+    """Start the replay `request` asks for; 404 for a hook the caller does not see, 422 for a
+    bad selection, 409 naming the running replay whose selection overlaps (when the caller sees
+    it)."""
+    scope.named(service, caller, request.hook)
+    visible = scope.records(service, caller)  # a tenant's: its letters of its hooks only
     try:
         selection = selection_from(
             now=time.time(),
@@ -29,39 +35,50 @@ def start(service: AdminService, request: ReplayRequest) -> dict[str, Any]:
             until=request.until,
             error_kind=request.error_kind,
             limit=request.limit,
+            tenant=None if visible is None else visible.tenant,
+            hooks=None if visible is None else visible.hooks,
         )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    job, started = service.replays.start(ReplayOptions(selection, request.rate, request.dry_run))
+    options = ReplayOptions(selection, request.rate, request.dry_run)
+    job, started = service.replays.start(options, caller.tenant)
     if not started:
-        raise HTTPException(409, f"replay {job.id} is running on an overlapping selection")
+        running = f"replay {job.id}" if _sees(caller, job) else "another replay"
+        raise HTTPException(409, f"{running} is running on an overlapping selection")
     return job.as_dict()
+
+
+def _sees(caller: Principal, job: ReplayJob) -> bool:
+    return caller.tenant is None or job.tenant == caller.tenant
 
 
 @router.post(
     "",
     status_code=202,
     response_model=Replay,
-    responses={409: {"model": Error}, 422: {"model": Error}},
-    dependencies=[Depends(ADMIN)],
+    responses={404: {"model": Error}, 409: {"model": Error}, 422: {"model": Error}},
 )
-def start_replay(request: ReplayRequest, service: Service) -> dict[str, Any]:
-    return start(service, request)
+def start_replay(request: ReplayRequest, service: Service, caller: AsAdmin) -> dict[str, Any]:
+    return start(service, request, caller)
 
 
-@router.get("", response_model=Replays, dependencies=[Depends(VIEWER)])
-def list_replays(service: Service) -> dict[str, Any]:
-    return {"replays": [job.as_dict() for job in service.replays.all()]}
+@router.get("", response_model=Replays)
+def list_replays(service: Service, caller: AsViewer) -> dict[str, Any]:
+    return {"replays": [job.as_dict() for job in service.replays.all() if _sees(caller, job)]}
 
 
 @router.get(
     "/{replay_id}",
     response_model=Replay,
     responses={404: {"model": Error}},
-    dependencies=[Depends(VIEWER)],
 )
-def show_replay(replay_id: str, service: Service) -> dict[str, Any]:
+def show_replay(replay_id: str, service: Service, caller: AsViewer) -> dict[str, Any]:
+    return shown_replay(service, caller, replay_id)
+
+
+def shown_replay(service: AdminService, caller: Principal, replay_id: str) -> dict[str, Any]:
+    """Replay `replay_id` as the caller may see it; 404 when it may not."""
     job = service.replays.get(replay_id)
-    if job is None:
+    if job is None or not _sees(caller, job):
         raise HTTPException(404, f"no replay {replay_id!r}")
     return job.as_dict()

@@ -25,11 +25,13 @@ KEPT = 50
 
 @dataclass(frozen=True, slots=True)
 class ReplayJob:
-    """One replay's state: `running`, `done` or `failed`, its counts, and a dry run's plan."""
+    """One replay's state: `running`, `done` or `failed`, its counts, and a dry run's plan;
+    `tenant`: the tenant of the token that started it (None: a token of every tenant)."""
 
     id: str
     options: ReplayOptions
     started_at: float
+    tenant: str | None = None
     status: str = "running"
     summary: Summary | None = None
     error: str | None = None
@@ -47,6 +49,7 @@ class ReplayJob:
                 "until": None if selection.until is None else iso(selection.until),
                 "error_kinds": sorted(selection.error_kinds),
                 "limit": selection.limit,
+                "tenant": selection.tenant,
             },
             "rate": self.options.rate,
             "dry_run": self.options.dry_run,
@@ -67,7 +70,7 @@ class ReplayJobs:
         self._jobs: dict[str, ReplayJob] = {}
         self._lock = threading.Lock()
 
-    def start(self, options: ReplayOptions) -> tuple[ReplayJob, bool]:
+    def start(self, options: ReplayOptions, tenant: str | None = None) -> tuple[ReplayJob, bool]:
         """The started job and True; or the running replay whose selection overlaps and False."""
         with self._lock:
             if not options.dry_run:
@@ -78,7 +81,7 @@ class ReplayJobs:
                         and running.options.selection.overlaps(options.selection)
                     ):
                         return running, False
-            job = ReplayJob(uuid.uuid4().hex[:12], options, time.time())
+            job = ReplayJob(uuid.uuid4().hex[:12], options, time.time(), tenant)
             self._jobs[job.id] = job
             for old in list(self._jobs)[:-KEPT]:
                 del self._jobs[old]

@@ -1,6 +1,7 @@
 """Dead-letter replay (contract section 6): which dead letters to re-deliver, and which not. Pure.
 
-A selection filters the dead-letter topic by hook, failure time and error kind, up to a limit.
+A selection filters the dead-letter topic by hook (or a set of hooks), tenant, failure time and
+error kind, up to a limit.
 The plan then leaves out what must not be sent: a pair the results topic already shows as
 delivered (so a second replay of the same selection sends nothing the first delivered), a pair
 already planned (the same webhook-id dead-lettered twice), and letters whose hook is gone.
@@ -31,9 +32,12 @@ class Selection:
     error_kinds: frozenset[str] = frozenset()
     limit: int | None = None
     tenant: str | None = None
+    hooks: frozenset[str] | None = None  # only letters of these hooks (a tenant token's replay)
 
     def admits(self, letter: DeadLetter) -> bool:
         if self.hook is not None and letter.hook_id != self.hook:
+            return False
+        if self.hooks is not None and letter.hook_id not in self.hooks:
             return False
         if self.tenant is not None and letter.tenant != self.tenant:
             return False
@@ -47,7 +51,7 @@ class Selection:
 
     def overlaps(self, other: Selection) -> bool:
         """Whether some dead letter could be admitted by both selections."""
-        if self.hook is not None and other.hook is not None and self.hook != other.hook:
+        if not self._hooks_meet(other) or not other._hooks_meet(self):
             return False
         if self.tenant is not None and other.tenant is not None and self.tenant != other.tenant:
             return False
@@ -60,6 +64,18 @@ class Selection:
         )
         return since <= until
 
+    def _hooks_meet(self, other: Selection) -> bool:
+        """Whether some hook could be in both selections, as far as `self`'s limits tell."""
+        if self.hook is not None and other.hook is not None and self.hook != other.hook:
+            return False
+        if self.hooks is not None and (
+            not self.hooks or (other.hook is not None and other.hook not in self.hooks)
+        ):
+            return False
+        return not (
+            self.hooks is not None and other.hooks is not None and not self.hooks & other.hooks
+        )
+
 
 def selection_from(
     *,
@@ -70,6 +86,7 @@ def selection_from(
     error_kind: str | list[str] | None = None,
     limit: Any = None,
     tenant: str | None = None,
+    hooks: frozenset[str] | None = None,
 ) -> Selection:
     """A selection from command-line or API values; `ValueError` naming the value at fault."""
     kinds = error_kind.split(",") if isinstance(error_kind, str) else list(error_kind or [])
@@ -87,6 +104,7 @@ def selection_from(
         error_kinds=frozenset(kinds),
         limit=limit,
         tenant=tenant or None,
+        hooks=hooks,
     )
 
 

@@ -92,7 +92,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.admin.enabled }}
 {{- $tokens := list }}
 {{- range $i, $t := .Values.admin.tokens }}
-{{- $tokens = append $tokens (dict "token" (printf "${env:DISPATCHER_ADMIN_TOKEN_%d}" $i) "role" $t.role) }}
+{{- $token := dict "token" (printf "${env:DISPATCHER_ADMIN_TOKEN_%d}" $i) "role" $t.role }}
+{{- if $t.tenant }}
+{{- $_ := set $token "tenant" $t.tenant }}
+{{- end }}
+{{- $tokens = append $tokens $token }}
 {{- end }}
 {{- $admin := dict "host" "0.0.0.0" "port" (int .Values.admin.port) "data_dir" "/var/lib/dispatcher-admin" "retention" .Values.admin.retention "max_records" (int .Values.admin.maxRecords) "tokens" $tokens }}
 {{- $_ := set $cfg "admin" $admin }}

@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from dispatcher.api.app import API_ROUTERS
-from dispatcher.api.auth import Tokens
+from dispatcher.api.auth import Grant, Tokens
 from dispatcher.api.sessions import LoginLimiter, Sessions
 from dispatcher.config.secrets import Secret
 from dispatcher.config.settings import Admin, AdminToken, load_settings
@@ -120,9 +120,14 @@ def test_roles_and_tenants_are_checked_when_the_configuration_is_read(tmp_path: 
     config.write_text("admin:\n  tokens:\n    - {token: abcdefghijklmnopq, role: root}\n")
     with pytest.raises(ConfigError, match=r"dispatcher.yaml:2: admin.tokens: .*viewer or admin"):
         load_settings(str(config), environ={})
-    config.write_text("admin:\n  tokens:\n    - {token: x, role: admin, tenant: acme}\n")
-    with pytest.raises(ConfigError, match="tenant"):
+    config.write_text("admin:\n  tokens:\n    - {token: x, role: admin, tenant: ac/me}\n")
+    with pytest.raises(ConfigError, match=r"admin.tokens\[0\].tenant: not a valid tenant"):
         load_settings(str(config), environ={})
+    config.write_text(
+        "admin:\n  tokens:\n    - {token: abcdefghijklmnopq, role: viewer, tenant: acme}\n"
+    )
+    (token,) = load_settings(str(config), environ={}).admin.tokens
+    assert (token.role, token.tenant) == ("viewer", "acme")
 
 
 def test_the_default_bind_address_is_loopback() -> None:
@@ -130,13 +135,20 @@ def test_the_default_bind_address_is_loopback() -> None:
     assert load_settings(None, environ={}).admin.host == "127.0.0.1"
 
 
-def test_a_token_is_matched_to_its_role_only_when_exact() -> None:
-    tokens = Tokens([(b"a" * 20, "admin"), (b"v" * 20, "viewer")])
-    assert tokens.role_of("a" * 20) == "admin"
-    assert tokens.role_of("v" * 20) == "viewer"
-    assert tokens.role_of("a" * 19) is None
-    assert tokens.role_of("a" * 21) is None
-    assert tokens.role_of("") is None
+def test_a_token_is_matched_to_its_grant_only_when_exact() -> None:
+    tokens = Tokens(
+        [
+            (b"a" * 20, Grant("admin")),
+            (b"v" * 20, Grant("viewer")),
+            (b"t" * 20, Grant("admin", "acme")),
+        ]
+    )
+    assert tokens.grant_of("a" * 20) == Grant("admin")
+    assert tokens.grant_of("v" * 20) == Grant("viewer")
+    assert tokens.grant_of("t" * 20) == Grant("admin", "acme")
+    assert tokens.grant_of("a" * 19) is None
+    assert tokens.grant_of("a" * 21) is None
+    assert tokens.grant_of("") is None
 
 
 def test_sign_in_attempts_are_limited_per_client_within_a_window() -> None:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
-from dispatcher.api.index.database import Index
+from dispatcher.api.index.database import Index, Visible
 from dispatcher.api.index.rows import LetterRow, ResultRow
+from dispatcher.model.event import Record
 
 
 def result(
-    n: int, *, hook: str = "crm", outcome: str = "delivered", at: float = 1000.0
+    n: int,
+    *,
+    hook: str = "crm",
+    outcome: str = "delivered",
+    at: float = 1000.0,
+    tenant: str | None = None,
 ) -> ResultRow:
     return ResultRow(
         event_id=f"e{n}",
@@ -24,10 +33,13 @@ def result(
         idempotency_key=f"msg_{hook}_{n}",
         completed_at=at + n,
         where=f"results-{hook}/0/{n}",
+        tenant=tenant,
     )
 
 
-def letter(n: int, *, hook: str = "tax", at: float = 1000.0) -> LetterRow:
+def letter(
+    n: int, *, hook: str = "tax", at: float = 1000.0, tenant: str | None = None
+) -> LetterRow:
     return LetterRow(
         where=f"dlq/0/{n}",
         hook_id=hook,
@@ -40,6 +52,7 @@ def letter(n: int, *, hook: str = "tax", at: float = 1000.0) -> LetterRow:
         event_type="order.paid",
         failed_at=at + n,
         replayed_from="",
+        tenant=tenant,
     )
 
 
@@ -101,3 +114,83 @@ def test_retention_drops_rows_by_age_and_by_count(tmp_path: Path) -> None:
     assert index.prune(older_than=0, keep=2) == 6
     assert [r["event_id"] for r in index.outcomes("crm", limit=100)] == ["e9", "e8"]
     assert len(index.letters(None, None)) == 2
+
+
+def test_rows_keep_the_tenant_of_their_record() -> None:
+    value = json.dumps(
+        {"event_id": "e1", "hook_id": "sms", "outcome": "delivered", "tenant": "acme"}
+    ).encode()
+    assert ResultRow.from_record(Record("results", 0, 7, None, value, ())).tenant == "acme"  # type: ignore[union-attr]
+    headers = (("dispatcher.hook.id", b"sms"), ("dispatcher.tenant", b"acme"))
+    assert LetterRow.from_record(Record("dlq", 0, 3, None, b"{}", headers)).tenant == "acme"
+    untenanted = json.dumps({"event_id": "e1", "hook_id": "sms"}).encode()
+    assert ResultRow.from_record(Record("results", 0, 8, None, untenanted, ())).tenant is None  # type: ignore[union-attr]
+
+
+def test_a_tenant_reads_only_its_tenant_rows_of_its_hooks(tmp_path: Path) -> None:
+    index = Index(tmp_path / "i.sqlite3")
+    index.add(
+        [
+            result(1, hook="acme-sms", tenant="acme"),
+            result(1, hook="everyone", tenant="acme"),  # acme's event to a hook of every tenant
+            result(2, hook="globex-sms", tenant="globex", outcome="dead_lettered"),
+            replace(
+                result(3, hook="acme-sms", tenant="globex"), where="moved/0/3"
+            ),  # before a move
+        ],
+        [
+            letter(1, hook="acme-sms", tenant="acme"),
+            replace(letter(1, hook="everyone", tenant="acme"), where="dlq/0/11"),
+            letter(2, hook="globex-sms", tenant="globex"),
+        ],
+        {},
+    )
+    acme = Visible("acme", frozenset({"acme-sms"}))
+    assert [(r["hook_id"], r["tenant"]) for r in index.outcomes("acme-sms", visible=acme)] == [
+        ("acme-sms", "acme")
+    ]
+    assert len(index.outcomes("acme-sms")) == 2
+    assert index.outcomes("globex-sms", visible=acme) == []
+    results, letters = index.event("e1", acme)
+    assert [r["hook_id"] for r in results] == ["acme-sms"]
+    assert [r["hook_id"] for r in letters] == ["acme-sms"]
+    assert index.event("e2", acme) == ([], [])
+    assert [g["hook_id"] for g in index.letter_groups(visible=acme)] == ["acme-sms"]
+    assert [g["hook_id"] for g in index.letter_groups(since=0.0, visible=acme)] == ["acme-sms"]
+    assert [r["hook_id"] for r in index.letters(None, None, visible=acme)] == ["acme-sms"]
+    assert index.letters("globex-sms", None, visible=acme) == []
+    assert set(index.health(0.0, acme)) == {"acme-sms"}
+    assert index.health(0.0, acme)["acme-sms"]["total"] == 1
+    assert index.event("e1", Visible("acme", frozenset())) == ([], [])
+    index.close()
+
+
+def test_an_index_of_the_schema_before_tenants_is_read_again_from_the_topics(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "i.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        create table results (event_id text, event_type text, hook_id text, outcome text,
+            attempts integer, http_status integer, latency_ms real, error_kind text, error text,
+            idempotency_key text, completed_at real, "where" text primary key);
+        create table letters ("where" text primary key, hook_id text, error_kind text,
+            error text, http_status integer, attempts integer, idempotency_key text,
+            event_id text, event_type text, failed_at real, replayed_from text);
+        create table positions (topic text, partition integer, next integer,
+            primary key (topic, partition));
+        insert into positions values ('results', 0, 42);
+        insert into results ("where", hook_id) values ('results/0/1', 'crm');
+        """
+    )
+    old.close()
+    index = Index(path)
+    assert index.positions("results") == {}  # no tenant in the old rows: from the start again
+    assert index.outcomes("crm") == []
+    index.add([result(1, tenant="acme")], [letter(1, tenant="acme")], {("results", 0): 2})
+    assert index.outcomes("crm")[0]["tenant"] == "acme"
+    index.close()
+    again = Index(path)
+    assert again.positions("results") == {0: 2}  # the current schema is kept
+    again.close()

@@ -221,6 +221,11 @@ def test_a_selection_refuses_values_it_cannot_use(values: dict[str, object], mes
         (Selection(until=5), Selection(since=6), False),
         (Selection(tenant="acme"), Selection(tenant="globex"), False),
         (Selection(tenant="acme"), Selection(hook="a"), True),
+        (Selection(hooks=frozenset({"a", "b"})), Selection(hook="b"), True),
+        (Selection(hooks=frozenset({"a", "b"})), Selection(hook="c"), False),
+        (Selection(hooks=frozenset({"a"})), Selection(hooks=frozenset({"b"})), False),
+        (Selection(hooks=frozenset({"a"})), Selection(hooks=frozenset({"a", "b"})), True),
+        (Selection(hooks=frozenset()), Selection(), False),  # selects nothing
     ],
 )
 def test_two_selections_overlap_when_one_letter_could_be_in_both(
@@ -250,3 +255,11 @@ def test_a_tenant_selects_the_letters_of_that_tenants_events() -> None:
     chosen = select(letters, selection_from(now=NOW, tenant="acme"))
     assert [found.record.offset for found in chosen] == [1]
     assert len(select(letters, selection_from(now=NOW))) == 3
+
+
+def test_a_set_of_hooks_selects_only_their_letters() -> None:
+    letters = [letter(1, hook="tax"), letter(2, hook="crm"), letter(3, hook="sms")]
+    chosen = select(letters, Selection(hooks=frozenset({"tax", "sms"})))
+    assert [found.hook_id for found in chosen] == ["tax", "sms"]
+    assert select(letters, Selection(hooks=frozenset())) == []
+    assert select(letters, Selection(hook="crm", hooks=frozenset({"tax"}))) == []

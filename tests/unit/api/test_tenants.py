@@ -1,0 +1,410 @@
+"""Tenant-scoped tokens on every API route, without Kafka: another tenant's hook, and a hook
+without a tenant, answer 404 as if they did not exist; lists, look-ups, counts and replays hold
+only the tenant's own; writes give a hook the token's tenant and never move one."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from admin_support import ADMIN, ADMIN_TOKEN
+from dispatch_support import cloud_event
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from dispatcher.api.app import API_ROUTERS, create_app
+from dispatcher.api.auth import Tokens
+from dispatcher.api.index.database import Index
+from dispatcher.api.index.rows import LetterRow, ResultRow
+from dispatcher.api.service import AdminService
+from dispatcher.api.sessions import Sessions
+from dispatcher.config.secrets import Secret
+from dispatcher.config.settings import Admin, AdminToken, Settings
+from dispatcher.model.hook import Hook
+from dispatcher.ops.replay.jobs import ReplayJob
+from dispatcher.ops.replay.plan import Selection
+from dispatcher.ops.replay.run import ReplayOptions
+from dispatcher.pipeline.match import HookIndex
+
+ACME_TOKEN = "acme-admin-token-0123456789"
+ACME_VIEWER_TOKEN = "acme-viewer-token-0123456789"
+ACME = {"Authorization": f"Bearer {ACME_TOKEN}"}
+ACME_VIEWER = {"Authorization": f"Bearer {ACME_VIEWER_TOKEN}"}
+HIDDEN = ("globex-sms", "everyone")  # another tenant's hook; a hook of every tenant
+ROUTES = sorted(
+    (method, route.path)
+    for router in API_ROUTERS
+    for route in router.routes
+    if isinstance(route, APIRoute)
+    for method in route.methods
+)
+
+
+def definition(hook_id: str, tenant: str | None = None, **extra: Any) -> dict[str, Any]:
+    raw = {"id": hook_id, "events": ["order.shipped"], "url": f"https://{hook_id}.example/"}
+    return {**raw, **({"tenant": tenant} if tenant else {}), **extra}
+
+
+class MemoryStore:
+    """The hook store and its follower in one, in memory: what is written is in force at once."""
+
+    def __init__(self, service: AdminService, definitions: list[dict[str, Any]]) -> None:
+        self.service = service
+        self.stored = {raw["id"]: raw for raw in definitions}
+        self._publish()
+
+    def apply(self, definitions: list[Any]) -> None:
+        self.stored.update({d.hook.id: d.raw for d in definitions})
+        self._publish()
+
+    def delete(self, hook_id: str) -> None:
+        self.stored.pop(hook_id, None)
+        self._publish()
+
+    def wait_for(self, _written: object, _timeout: float) -> bool:
+        return True
+
+    def definition(self, hook_id: str) -> dict[str, Any] | None:
+        return self.stored.get(hook_id)
+
+    def _publish(self) -> None:
+        self.service._set_hooks(HookIndex(Hook.from_dict(r) for r in self.stored.values()))
+
+
+def outcome(hook_id: str, event_id: str, tenant: str) -> ResultRow:
+    return ResultRow(
+        event_id=event_id,
+        event_type="order.shipped",
+        hook_id=hook_id,
+        outcome="dead_lettered",
+        attempts=1,
+        http_status=500,
+        latency_ms=2.0,
+        error_kind="http_status",
+        error="500",
+        idempotency_key=f"msg_{hook_id}_{event_id}",
+        completed_at=1000.0,
+        where=f"results/0/{hook_id}-{event_id}",
+        tenant=tenant,
+    )
+
+
+def letter(hook_id: str, event_id: str, tenant: str) -> LetterRow:
+    return LetterRow(
+        where=f"dlq/0/{hook_id}-{event_id}",
+        hook_id=hook_id,
+        error_kind="http_status",
+        error="500",
+        http_status=500,
+        attempts=1,
+        idempotency_key=f"msg_{hook_id}_{event_id}",
+        event_id=event_id,
+        event_type="order.shipped",
+        failed_at=1000.0,
+        replayed_from="",
+        tenant=tenant,
+    )
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[AdminService]:
+    admin = Admin(
+        tokens=(
+            AdminToken(Secret(ADMIN_TOKEN), "admin"),
+            AdminToken(Secret(ACME_TOKEN), "admin", "acme"),
+            AdminToken(Secret(ACME_VIEWER_TOKEN), "viewer", "acme"),
+        ),
+        data_dir=str(tmp_path),
+    )
+    index = Index(tmp_path / "index.sqlite3")
+    service = AdminService(Settings(admin=admin), Tokens.from_settings(admin), index, Sessions(60))
+    store = MemoryStore(
+        service,
+        [
+            definition("acme-sms", "acme"),
+            definition("globex-sms", "globex"),
+            definition("everyone"),
+        ],
+    )
+    service.store = store  # type: ignore[assignment]
+    service.follower = store  # type: ignore[assignment]
+    index.add(
+        [
+            outcome("acme-sms", "e-acme", "acme"),
+            outcome("everyone", "e-acme", "acme"),
+            outcome("globex-sms", "e-globex", "globex"),
+        ],
+        [
+            letter("acme-sms", "e-acme", "acme"),
+            letter("everyone", "e-acme", "acme"),
+            letter("globex-sms", "e-globex", "globex"),
+        ],
+        {},
+    )
+    for tenant in ("globex", None):  # replays another token started: never run here
+        job = ReplayJob(f"job-{tenant}", ReplayOptions(Selection(tenant=tenant)), 1.0, tenant)
+        service.replays._jobs[job.id] = job
+    yield service
+    index.close()
+
+
+@pytest.fixture
+def client(service: AdminService) -> Iterator[TestClient]:
+    with TestClient(create_app(service), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def addressing(hook_id: str) -> dict[tuple[str, str], tuple[str, str, Any]]:
+    """Per route naming a hook: a request that names `hook_id`."""
+    event = cloud_event("order.shipped", {"n": 1})
+    return {
+        ("GET", "/api/hooks/{hook_id}"): ("GET", f"/api/hooks/{hook_id}", None),
+        ("PUT", "/api/hooks/{hook_id}"): ("PUT", f"/api/hooks/{hook_id}", definition(hook_id)),
+        ("DELETE", "/api/hooks/{hook_id}"): ("DELETE", f"/api/hooks/{hook_id}", None),
+        ("POST", "/api/hooks/{hook_id}/test"): (
+            "POST",
+            f"/api/hooks/{hook_id}/test",
+            {"event": event},
+        ),
+        ("GET", "/api/hooks/{hook_id}/outcomes"): ("GET", f"/api/hooks/{hook_id}/outcomes", None),
+        ("GET", "/api/dead-letters/list"): ("GET", f"/api/dead-letters/list?hook={hook_id}", None),
+        ("POST", "/api/replays"): ("POST", "/api/replays", {"hook": hook_id, "dry_run": True}),
+    }
+
+
+NAMING_A_HOOK = sorted(addressing("x"))
+# routes that name no hook, each with its test below
+LISTING = {
+    ("GET", "/api/hooks"): "test_a_tenant_lists_only_its_hooks",
+    ("POST", "/api/hooks"): "test_a_hook_a_tenant_creates_gets_its_tenant_and_no_other",
+    ("GET", "/api/events/{event_id}"): "test_an_event_look_up_shows_only_the_tenant_rows",
+    ("GET", "/api/dead-letters"): "test_dead_letter_counts_hold_only_the_tenant_letters",
+    ("GET", "/api/replays"): "test_a_tenant_sees_only_the_replays_it_started",
+    ("GET", "/api/replays/{replay_id}"): "test_a_tenant_sees_only_the_replays_it_started",
+}
+
+
+def test_every_route_is_checked_with_a_tenant_token() -> None:
+    assert sorted({*NAMING_A_HOOK, *LISTING}) == ROUTES
+    assert set(LISTING.values()) <= set(globals())
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("route", NAMING_A_HOOK, ids=" ".join)
+def test_a_hook_the_tenant_does_not_see_answers_404_on_every_route(
+    client: TestClient, service: AdminService, route: tuple[str, str], hidden: str
+) -> None:
+    method, path, body = addressing(hidden)[route]
+    answer = client.request(method, path, json=body, headers=ACME)
+    assert answer.status_code == 404, (route, answer.text)
+    assert answer.json() == {"error": f"no hook {hidden!r}"}
+    assert service.hooks().get(hidden) is not None  # nothing changed
+    assert service.hooks().get(hidden).tenant == ("globex" if hidden == "globex-sms" else None)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "route", [r for r in NAMING_A_HOOK if r != ("POST", "/api/replays")], ids=" ".join
+)
+def test_the_same_requests_pass_for_a_token_of_every_tenant(
+    client: TestClient, route: tuple[str, str]
+) -> None:
+    method, path, body = addressing("globex-sms")[route]
+    if method == "PUT":
+        body = definition("globex-sms", "globex")
+    answer = client.request(method, path, json=body, headers=ADMIN)
+    assert answer.status_code == 200, (route, answer.text)
+
+
+# starting a replay of its own hook needs Kafka: tests/integration/test_admin_tenants.py
+@pytest.mark.parametrize(
+    "route", [r for r in NAMING_A_HOOK if r != ("POST", "/api/replays")], ids=" ".join
+)
+def test_the_tenant_reaches_its_own_hook_on_every_route(
+    client: TestClient, route: tuple[str, str]
+) -> None:
+    method, path, body = addressing("acme-sms")[route]
+    answer = client.request(method, path, json=body, headers=ACME)
+    assert answer.status_code == 200, (route, answer.text)
+
+
+def test_a_tenant_lists_only_its_hooks(client: TestClient) -> None:
+    for headers in (ACME, ACME_VIEWER):
+        listed = client.get("/api/hooks", headers=headers).json()["hooks"]
+        assert [(h["id"], h["tenant"]) for h in listed] == [("acme-sms", "acme")]
+    assert len(client.get("/api/hooks", headers=ADMIN).json()["hooks"]) == 3
+
+
+def test_a_hook_a_tenant_creates_gets_its_tenant_and_no_other(
+    client: TestClient, service: AdminService
+) -> None:
+    created = client.post("/api/hooks", json=definition("acme-mail"), headers=ACME)
+    assert created.status_code == 201, created.text
+    assert created.json()["tenant"] == "acme"
+    assert service.hooks().get("acme-mail").tenant == "acme"  # type: ignore[union-attr]
+    named = client.post("/api/hooks", json=definition("acme-fax", "acme"), headers=ACME)
+    assert named.status_code == 201
+
+    other = client.post("/api/hooks", json=definition("acme-tel", "globex"), headers=ACME)
+    assert other.status_code == 422
+    assert other.json()["problems"] == [
+        {
+            "path": "tenant",
+            "message": "must be 'acme' (the token's tenant) or left out",
+            "line": None,
+        }
+    ]
+    assert service.hooks().get("acme-tel") is None
+    taken = client.post("/api/hooks", json=definition("globex-sms"), headers=ACME)
+    assert taken.status_code == 409
+    assert taken.json() == {"error": "the id 'globex-sms' is taken: choose another"}
+    assert client.post("/api/hooks", json=definition("x"), headers=ACME_VIEWER).status_code == 403
+
+
+def test_an_edit_keeps_the_tenant_and_cannot_move_the_hook(
+    client: TestClient, service: AdminService
+) -> None:
+    moved = client.put("/api/hooks/acme-sms", json=definition("acme-sms", "globex"), headers=ACME)
+    assert moved.status_code == 422
+    assert moved.json()["problems"][0]["path"] == "tenant"
+    left_out = client.put("/api/hooks/acme-sms", json=definition("acme-sms"), headers=ACME)
+    assert left_out.status_code == 200
+    assert service.hooks().get("acme-sms").tenant == "acme"  # type: ignore[union-attr]
+    fresh = client.put("/api/hooks/acme-new", json=definition("acme-new"), headers=ACME)
+    assert fresh.status_code == 201
+    assert fresh.json()["tenant"] == "acme"
+
+
+def test_outcomes_and_dead_letters_of_its_hook_hold_only_the_tenant_rows(
+    client: TestClient,
+) -> None:
+    outcomes = client.get("/api/hooks/acme-sms/outcomes", headers=ACME_VIEWER).json()
+    assert [(o["event_id"], o["tenant"]) for o in outcomes["outcomes"]] == [("e-acme", "acme")]
+    letters = client.get("/api/dead-letters/list", headers=ACME_VIEWER).json()
+    assert [(d["hook_id"], d["tenant"]) for d in letters] == [("acme-sms", "acme")]
+    assert len(client.get("/api/dead-letters/list", headers=ADMIN).json()) == 3
+
+
+def test_an_event_look_up_shows_only_the_tenant_rows(client: TestClient) -> None:
+    looked_up = client.get("/api/events/e-acme", headers=ACME_VIEWER).json()
+    assert [o["hook_id"] for o in looked_up["outcomes"]] == ["acme-sms"]
+    assert [d["hook_id"] for d in looked_up["dead_letters"]] == ["acme-sms"]
+    other = client.get("/api/events/e-globex", headers=ACME_VIEWER)
+    assert other.status_code == 404
+    assert other.json() == {"error": "no outcome of event 'e-globex' in the index"}
+    assert client.get("/api/events/e-globex", headers=ADMIN).status_code == 200
+
+
+def test_dead_letter_counts_hold_only_the_tenant_letters(client: TestClient) -> None:
+    assert client.get("/api/dead-letters", headers=ACME_VIEWER).json() == {
+        "total": 1,
+        "by_hook": {"acme-sms": {"http_status": 1}},
+    }
+    assert client.get("/api/dead-letters", headers=ADMIN).json()["total"] == 3
+
+
+def test_a_tenant_sees_only_the_replays_it_started(client: TestClient) -> None:
+    assert client.get("/api/replays", headers=ACME_VIEWER).json() == {"replays": []}
+    assert len(client.get("/api/replays", headers=ADMIN).json()["replays"]) == 2
+    for job_id in ("job-globex", "job-None"):
+        answer = client.get(f"/api/replays/{job_id}", headers=ACME_VIEWER)
+        assert answer.status_code == 404
+        assert answer.json() == {"error": f"no replay {job_id!r}"}
+        assert client.get(f"/api/replays/{job_id}", headers=ADMIN).status_code == 200
+
+
+def test_writes_with_a_tenant_viewer_token_are_refused(client: TestClient) -> None:
+    for method, path, body in addressing("acme-sms").values():
+        if method != "GET":
+            answer = client.request(method, path, json=body, headers=ACME_VIEWER)
+            assert answer.status_code == 403, path
+
+
+def test_no_answer_to_a_tenant_names_a_hidden_hook(client: TestClient) -> None:
+    answers = [
+        client.get(path, headers=ACME_VIEWER).text
+        for path in (
+            "/api/hooks",
+            "/api/dead-letters",
+            "/api/dead-letters/list",
+            "/api/events/e-acme",
+            "/api/hooks/acme-sms/outcomes",
+            "/api/replays",
+        )
+    ]
+    for hidden in HIDDEN:
+        assert not [a for a in answers if re.search(rf"\b{hidden}\b", a)], hidden
+
+
+# -- the console -------------------------------------------------------------------------------
+
+
+def signed_in(client: TestClient, token: str) -> str:
+    """Sign in with `token`; the session's CSRF token."""
+    answer = client.post("/login", data={"token": token, "next": "/"}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_a_tenant_session_sees_only_its_hooks_letters_and_events(client: TestClient) -> None:
+    signed_in(client, ACME_TOKEN)
+    pages = {
+        path: client.get(path)
+        for path in ("/", "/dead-letters", "/dead-letters?hook=acme-sms", "/events?id=e-acme")
+    }
+    assert all(page.status_code == 200 for page in pages.values())
+    assert "tenant acme" in pages["/"].text
+    for page in pages.values():
+        assert "acme-sms" in page.text
+        assert not re.search(r"\bglobex-sms\b|\beveryone\b", page.text)
+    assert "Nothing known about e-globex" in client.get("/events?id=e-globex").text
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_a_tenant_session_gets_404_for_a_hidden_hook_on_every_page(
+    client: TestClient, service: AdminService, hidden: str
+) -> None:
+    csrf = signed_in(client, ACME_TOKEN)
+    for path in (
+        f"/hooks/{hidden}/edit",
+        f"/hooks/{hidden}/duplicate",
+        f"/hooks/{hidden}/try",
+        f"/hooks/{hidden}/outcomes",
+        f"/hooks/{hidden}/delete",
+        f"/dead-letters?hook={hidden}",
+        "/replays/job-globex",
+    ):
+        assert client.get(path, headers={"accept": "text/html"}).status_code == 404, path
+    for path, form in (
+        (f"/hooks/{hidden}/try", {"type": "order.shipped", "data": "{}"}),
+        (f"/hooks/{hidden}/toggle", {}),
+        (f"/hooks/{hidden}/delete", {}),
+        ("/hooks/check", {"yaml": f"id: {hidden}\n", "original": hidden, "base": hidden}),
+        ("/hooks/save", {"yaml": "id: mine\n", "base": hidden}),  # its secrets, into mine
+        ("/replays", {"hook": hidden, "dry_run": "on"}),
+    ):
+        answer = client.post(path, data={**form, "csrf": csrf})
+        assert answer.status_code == 404, (path, answer.text)
+    assert service.hooks().get(hidden) is not None
+
+
+def test_the_editor_saves_a_tenant_hook_with_its_tenant_only(
+    client: TestClient, service: AdminService
+) -> None:
+    csrf = signed_in(client, ACME_TOKEN)
+    assert "tenant: acme" in client.get("/hooks/new").text  # the new hook's skeleton
+    yaml = "id: acme-mail\nevents: [order.shipped]\nurl: https://mail.example/\n"
+    saved = client.post("/hooks/save", data={"yaml": yaml, "csrf": csrf}, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    assert service.hooks().get("acme-mail").tenant == "acme"  # type: ignore[union-attr]
+    moved = client.post(
+        "/hooks/save",
+        data={"yaml": yaml + "tenant: globex\n", "original": "acme-mail", "csrf": csrf},
+    )
+    assert moved.status_code == 422
+    assert "must be &#39;acme&#39; (the token&#39;s tenant) or left out" in moved.text
+    assert service.hooks().get("acme-mail").tenant == "acme"  # type: ignore[union-attr]
