@@ -86,3 +86,10 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.share_records = Counter(
+            "dispatcher_share_records",
+            "Queue mode: share-group records acquired, accepted, released, dead-lettered as"
+            " redelivered, or whose acknowledgement came after their lock expired.",
+            ["result"],
+            registry=r,
+        )
