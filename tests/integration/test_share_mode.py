@@ -140,3 +140,30 @@ def test_a_record_that_keeps_coming_back_is_dead_lettered_as_redelivered(
             ("dead_lettered", "redelivered")
         ]
         assert len(receiver.received("/hang")) == 1  # no request on the last delivery
+
+
+def test_a_delivery_that_would_outlast_the_records_lock_goes_to_a_retry_tier(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver({"/slow": Behaviour(delay=3.0)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/slow", ["order.paid"], timeout="10s")],
+            extra=SHARE,
+        )
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        set_group_config(admin, deployment.group, {"share.record.lock.duration.ms": "2000"})
+        deployment.produce_events([cloud_event("order.paid", {"order": 8})])
+        with deployment.worker() as worker:
+            results = collect_until(
+                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 1, 60
+            )
+            shares = worker.metrics.share_records
+            wait_for(lambda: shares.labels("accepted")._value.get() == 1, 10, message="accepted")
+            assert shares.labels("expired")._value.get() == 0
+            assert worker.metrics.retries_scheduled.labels("erp", "1s")._value.get() == 1
+        assert [r.json()["outcome"] for r in results] == ["delivered"]
+        requests = receiver.received("/slow")
+        assert len(requests) == 2  # cut at the lock, then from the tier; not again by the broker
+        assert len({r.headers["webhook-id"] for r in requests}) == 1
