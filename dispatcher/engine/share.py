@@ -159,7 +159,8 @@ class ShareLoop:
             self.submit(start)
 
     def finish(self, pair: Pair) -> Callable[[], None]:
-        """The completion callback of `pair` (its outcome is decided; runs on acks, here)."""
+        """The completion callback of `pair`, asked for on the delivery loop's thread when its
+        result is ready; the callback runs here, on the producer's acknowledgement."""
         batch = self.batch
         if batch is None or not batch.decided(pair):
             return lambda: None

@@ -1,4 +1,4 @@
-"""The records of one share-consumer poll and what each still waits for. Pure.
+"""The records of one share-consumer poll and what each still waits for. No I/O.
 
 In explicit acknowledgement mode a share consumer polls again only once every record of its
 previous poll is acknowledged, so a batch is the unit of work: a record is accepted when every
@@ -7,6 +7,7 @@ write of its outcomes is acknowledged by Kafka; the batch is committed when all 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,13 +29,18 @@ class _Entry:
 
 
 class ShareBatch:
-    """One poll's records, acquired at `acquired_at` (monotonic seconds)."""
+    """One poll's records, acquired at `acquired_at` (monotonic seconds).
 
-    __slots__ = ("_entries", "acquired_at")
+    `decided` is called on the delivery loop's thread (when a pair's result is ready), the rest
+    on the consumer thread: the pairs still running are guarded by a lock.
+    """
+
+    __slots__ = ("_entries", "_lock", "acquired_at")
 
     def __init__(self, acquired_at: float) -> None:
         self.acquired_at = acquired_at
         self._entries: dict[Coordinates, _Entry] = {}
+        self._lock = threading.Lock()
 
     def add(
         self, key: Coordinates, message: Any, waiting: int, running: Iterable[Pair] = ()
@@ -46,10 +52,11 @@ class ShareBatch:
         """`pair` has its outcome (its records are being written); False if it was not running
         in this batch (a pair of an earlier batch, cut by a lock hand-off)."""
         entry = self._entries.get(coordinates(pair))
-        if entry is None or not any(p is pair for p in entry.running):
-            return False
-        entry.running = [p for p in entry.running if p is not pair]
-        return True
+        with self._lock:
+            if entry is None or not any(p is pair for p in entry.running):
+                return False
+            entry.running = [p for p in entry.running if p is not pair]
+            return True
 
     def written(self, key: Coordinates) -> Any | None:
         """One write of `key`'s outcomes is acknowledged: its message when that was the last."""
@@ -61,7 +68,8 @@ class ShareBatch:
 
     def running(self) -> list[Pair]:
         """Pairs still being delivered."""
-        return [pair for entry in self._entries.values() for pair in entry.running]
+        with self._lock:
+            return [pair for entry in self._entries.values() for pair in entry.running]
 
     def unsettled(self) -> list[Any]:
         """Messages of records whose outcomes are not all acknowledged."""
