@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import time
@@ -18,6 +19,7 @@ from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.kafka.sharegroup import set_group_config
 
 SHARE: dict[str, Any] = {"consume": "share", "drain_timeout": "4s"}
+SHARE_RECORDS = "dispatcher_share_records_total"
 SMALL_POLLS = {**SHARE, "kafka": {"max.poll.records": 4}}  # records spread over the workers
 
 
@@ -44,11 +46,22 @@ def event_ids(records: list[Any]) -> set[str]:
     return {r.json()["event_id"] for r in records}
 
 
+def takes_a_batch(port: int) -> None:
+    """Waits until the worker on `port` acquires a new batch: it then holds records for a
+    request's delay (a signal sent now finds them in flight)."""
+    before = metric(port, SHARE_RECORDS, result="acquired")
+    wait_for(
+        lambda: metric(port, SHARE_RECORDS, result="acquired") > before,
+        60,
+        message=f"the worker on port {port} acquiring records",
+    )
+
+
 def test_three_workers_share_one_partition_and_a_kill_and_a_stop_lose_nothing(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     # Requests outlast the drain, so the stopped worker has records to release.
-    with Receiver({"/slow": Behaviour(delay=1.5)}) as receiver:
+    with Receiver({"/slow": Behaviour(delay=3.0)}) as receiver:
         deployment = Deployment(
             kafka_bootstrap,
             tmp_path,
@@ -59,23 +72,23 @@ def test_three_workers_share_one_partition_and_a_kill_and_a_stop_lose_nothing(
         ports = [free_port() for _ in range(3)]
         workers = [deployment.process(env={"DISPATCHER_HTTP_PORT": str(p)}) for p in ports]
         wait_for(lambda: deployment.workers_started() == 3, 60, message="three workers up")
-        events = [cloud_event("customer.created", {"i": i}) for i in range(60)]
+        events = [cloud_event("customer.created", {"i": i}) for i in range(48)]
         for start in range(0, len(events), 4):  # a producer batch goes to one member
             deployment.produce_events(events[start : start + 4])
-        share = "dispatcher_share_records_total"
         wait_for(
-            lambda: all(metric(p, share, result="accepted") >= 4 for p in ports),
+            lambda: all(metric(p, SHARE_RECORDS, result="accepted") >= 4 for p in ports),
             90,
             message="every worker accepted records of the one partition",
         )
-        assert len(receiver.received()) < len(events)  # mid-run
         killed, stopped, survivor = workers
-        killed.send_signal(signal.SIGKILL)
+        takes_a_batch(ports[0])
+        killed.send_signal(signal.SIGKILL)  # with records acquired and in flight
         killed.wait(timeout=30)
+        takes_a_batch(ports[1])
         began = time.monotonic()
         assert stop(stopped, signal.SIGTERM, timeout=30) == 0
         assert time.monotonic() - began < 1 + 10  # its drain_timeout, and closing
-        assert "records for other workers" in deployment.log_path.read_text()  # released
+        assert re.search(r"released \d+ records for other workers", deployment.log_path.read_text())
         expected = {e["id"] for e in events}
         results = collect_until(
             kafka_bootstrap, deployment.results, lambda rs: event_ids(rs) >= expected, 120
