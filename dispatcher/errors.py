@@ -35,6 +35,7 @@ ErrorKind = Literal[
     "payload_too_large",
     "decode",
     "expired",
+    "redelivered",  # queue mode: a record on its last allowed delivery (contract section 11)
     "internal",  # a defect of the dispatcher itself: the pair is dead-lettered, never stuck
 ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+SHARE_RESULTS = ("acquired", "accepted", "released", "redelivered", "expired")
 EVENT_TO_DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600, 21600, 86400)
 
 
@@ -98,6 +99,17 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.share_records = Counter(
+            "dispatcher_share_records",
+            "Queue mode: share-group records acquired, accepted, released, dead-lettered as"
+            " redelivered, or whose acknowledgement came after their lock expired.",
+            ["result"],
+            registry=r,
+        )
+        # Exported from the start (0 outside queue mode), so the first redelivered record is
+        # an increase that alerts see, not a series appearing at 1.
+        for result in SHARE_RESULTS:
+            self.share_records.labels(result)
         self._hooks: dict[str, HookMetrics] = {}
 
     def hook(self, hook_id: str) -> HookMetrics:

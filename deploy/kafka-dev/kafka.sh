@@ -178,6 +178,11 @@ group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=500
 group.consumer.min.session.timeout.ms=1000
 group.consumer.min.heartbeat.interval.ms=500
+# Share groups (queue mode; on by default since Kafka 4.2): members join within a second, and
+# tests may set a short record lock on their group.
+group.share.heartbeat.interval.ms=1000
+group.share.min.heartbeat.interval.ms=500
+group.share.min.record.lock.duration.ms=1000
 num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1

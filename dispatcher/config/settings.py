@@ -24,9 +24,11 @@ from dispatcher.errors import ConfigError
 
 DEFAULT_PATH = "dispatcher.yaml"
 ENV_PREFIX = "DISPATCHER_"
+CONSUME_MODES = ("group", "share")
 SECTIONS = ("kafka", "topics", "admin", "schema_registry", "secrets")
 SCALARS = {
     "group_id": str,
+    "consume": str,
     "hooks_file": str,
     "http_port": int,
     "allow_private_networks": bool,
@@ -109,6 +111,7 @@ class Settings:
         default_factory=lambda: {"bootstrap.servers": "127.0.0.1:9092"}
     )
     group_id: str = "dugaa-dispatcher"
+    consume: str = "group"  # group: a consumer group; share: a share group (queue mode)
     topics: Topics = field(default_factory=Topics)
     hooks_file: str | None = None
     http_port: int = 9400
@@ -239,6 +242,8 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
             values[key] = _coerce(key, raw[key], kind)
     if "drain_timeout" in values:
         values["drain_timeout"] = _duration("drain_timeout", values["drain_timeout"])
+    if values.get("consume", "group") not in CONSUME_MODES:
+        raise _KeyProblem("consume", f"must be one of {', '.join(CONSUME_MODES)}")
     if values.get("result_format", "json") not in ("json", "avro"):
         raise _KeyProblem("result_format", "must be json or avro")
     return Settings(

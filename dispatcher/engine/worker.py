@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, ShareConsumer
 
 from dispatcher.config.settings import Settings
 from dispatcher.engine.consumer import ConsumerLoop
@@ -20,6 +20,7 @@ from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.lag import record_lag
 from dispatcher.engine.loop import run as run_loop
 from dispatcher.engine.scheduler import Scheduler
+from dispatcher.engine.share import ShareLoop, refuse_ordered_hooks
 from dispatcher.engine.status import StatusServer
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.http.pool import ClientPool
@@ -29,8 +30,10 @@ from dispatcher.kafka.clients import (
     consumer_config,
     ensure_topics,
     producer_config,
+    share_consumer_config,
 )
-from dispatcher.kafka.follower import follow_store
+from dispatcher.kafka.follower import StoreFollower, follow_store
+from dispatcher.kafka.sharegroup import ShareLimits, prepare_share_group
 from dispatcher.kafka.writer import outcome_writer
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
@@ -92,7 +95,11 @@ class Worker:
         )
         # The hook store is read to its end before any event is consumed, then followed.
         follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)
-        parts = self._assemble(loop)
+        limits = None
+        if settings.consume == "share":
+            refuse_ordered_hooks(self.hooks)
+            limits = prepare_share_group(admin, settings.group_id)
+        parts = self._assemble(loop, limits)
         events = parts.intakes[0]
         self.status = StatusServer(settings.http_port, self.metrics.registry, events.ready.is_set)
         self.status.start()
@@ -105,7 +112,8 @@ class Worker:
         for thread in threads:
             thread.start()
         log.info(
-            "worker started: group %s, %d hooks, topics %s",
+            "worker started: %s group %s, %d hooks, topics %s",
+            "share" if limits is not None else "consumer",
             settings.group_id,
             len(self.hooks),
             ", ".join(settings.topics.events),
@@ -120,12 +128,14 @@ class Worker:
             raise KafkaUnavailable(f"the Kafka client failed for good: {fatal[0]}")
         log.info("stopped")
 
-    def _assemble(self, loop: asyncio.AbstractEventLoop) -> _Parts:
+    def _assemble(self, loop: asyncio.AbstractEventLoop, limits: ShareLimits | None) -> _Parts:
         """The consumer loops and the delivery loop's scheduler, wired to each other.
 
         Input topics and retry tiers are consumed in two groups (`group_id` and
         `group_id.retry`): a group balances partition counts across all its topics, so in one
-        group a second worker could get every tier partition and no input partition.
+        group a second worker could get every tier partition and no input partition. With
+        `limits` (queue mode) the input topics are read by the share group `group_id`; the
+        tiers stay in the consumer group, whose paused partitions hold records until due.
         """
         settings = self.settings
         pool = ClientPool(settings)
@@ -136,7 +146,10 @@ class Worker:
             groups.append((f"{settings.group_id}.retry", list(settings.topics.retry_topics)))
         for group_id, topics in groups:
             primary = not parts.intakes
-            parts.intakes.append(self._intake(loop, parts.scheduler, group_id, topics, primary))
+            share = limits if primary else None
+            parts.intakes.append(
+                self._intake(loop, parts.scheduler, group_id, topics, primary, share)
+            )
         return parts
 
     def _intake(
@@ -146,13 +159,14 @@ class Worker:
         group_id: str,
         topics: list[str],
         primary: bool,
-    ) -> ConsumerLoop:
+        share: ShareLimits | None = None,
+    ) -> ConsumerLoop | ShareLoop:
         """One consumer thread's loop, with a producer of its own: acknowledgements are served
         on the thread that polls the producer, which must be the thread owning the tracker."""
         settings = self.settings
         producer = Producer(producer_config(settings))
         writer = outcome_writer(producer, settings, self.metrics)
-        intake: ConsumerLoop
+        intake: ConsumerLoop | ShareLoop
 
         def submit(pairs: list[Pair]) -> None:
             loop.call_soon_threadsafe(scheduler.start, pairs, intake)
@@ -161,13 +175,29 @@ class Worker:
             coroutine = scheduler.release(intake, partitions, wait)
             return asyncio.run_coroutine_threadsafe(coroutine, loop)
 
+        if share is not None:
+            intake = ShareLoop(
+                settings,
+                ShareConsumer(share_consumer_config(settings)),
+                producer,
+                writer,
+                lambda: self.hooks,
+                self.decoder,
+                self.metrics,
+                submit,
+                release,
+                topics,
+                share,
+            )
+            return intake
+
         def on_stats(payload: str) -> None:
+            assert isinstance(intake, ConsumerLoop)
             record_lag(payload, intake.assigned, self.metrics.consumer_lag)
 
-        consumer = Consumer(consumer_config(settings, group_id, stats_cb=on_stats))
         intake = ConsumerLoop(
             settings,
-            consumer,
+            Consumer(consumer_config(settings, group_id, stats_cb=on_stats)),
             producer,
             writer,
             lambda: self.hooks,
@@ -180,7 +210,7 @@ class Worker:
         )
         return intake
 
-    def _consume(self, intake: ConsumerLoop, parts: _Parts) -> None:
+    def _consume(self, intake: ConsumerLoop | ShareLoop, parts: _Parts) -> None:
         """A consumer thread: runs until stopped, then wakes the delivery loop to finish."""
         loop, wake = self._loop, self._wake
         try:
@@ -211,4 +241,4 @@ class _Parts:
     pool: ClientPool
     deadline: list[float]  # the drain deadline, set when stopping
     scheduler: Scheduler
-    intakes: list[ConsumerLoop] = field(default_factory=list)  # input topics first, then tiers
+    intakes: list[ConsumerLoop | ShareLoop] = field(default_factory=list)  # input, then tiers

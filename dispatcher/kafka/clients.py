@@ -14,6 +14,7 @@ from dispatcher.errors import KafkaUnavailable
 from dispatcher.logs import KAFKA
 
 OUTPUT_PARTITIONS = 6
+SHARE_POLL_RECORDS = 200
 
 
 def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:
@@ -28,6 +29,20 @@ def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str
         "auto.offset.reset": "earliest",
         "statistics.interval.ms": 5000,
         "queued.max.messages.kbytes": 16384,
+        "logger": KAFKA,
+        **extra,
+    }
+
+
+def share_consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    """Queue mode: a member of the share group `group_id`, acknowledging each record itself.
+    A poll's records are worked off before the next poll; `max.poll.records` (which the
+    broker honours per producer batch) bounds them so that records spread over the members."""
+    return {
+        "max.poll.records": SHARE_POLL_RECORDS,
+        **settings.kafka_config(),
+        "group.id": settings.group_id,
+        "share.acknowledgement.mode": "explicit",
         "logger": KAFKA,
         **extra,
     }

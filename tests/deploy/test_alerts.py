@@ -19,6 +19,7 @@ ISSUE_ALERTS = {
     "DispatcherHookErrorRatioHigh",
     "DispatcherCircuitOpen",
     "DispatcherNoReadyWorkers",
+    "DispatcherRecordsRedelivered",
 }
 
 

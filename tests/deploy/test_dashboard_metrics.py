@@ -15,8 +15,8 @@ from metric_names import (
     queried_metric_names,
 )
 
-# Contract section 7, plus the two series the operations work added (dead letters by error kind,
-# readiness), with their Prometheus types.
+# Contract section 7 (queue mode's share records included), plus the two series the operations
+# work added (dead letters by error kind, readiness), with their Prometheus types.
 KNOWN_METRICS = {
     "dispatcher_events_consumed": "counter",
     "dispatcher_deliveries": "counter",
@@ -30,6 +30,7 @@ KNOWN_METRICS = {
     "dispatcher_hooks": "gauge",
     "dispatcher_dead_letters": "counter",
     "dispatcher_ready": "gauge",
+    "dispatcher_share_records": "counter",
 }
 KNOWN_LABELS = {
     "dispatcher_events_consumed": {"topic"},
@@ -44,6 +45,7 @@ KNOWN_LABELS = {
     "dispatcher_hooks": set(),
     "dispatcher_dead_letters": {"hook", "error_kind"},
     "dispatcher_ready": set(),
+    "dispatcher_share_records": {"result"},
 }
 LABEL_VALUES = {
     "outcome": {"delivered", "dead_lettered"},
@@ -58,6 +60,17 @@ LABEL_VALUES = {
         "blocked",
         "payload_too_large",
         "decode",
+        "expired",
+        "redelivered",
+    },
+}
+# Labels whose values depend on the metric: (family, label) -> values.
+FAMILY_LABEL_VALUES = {
+    ("dispatcher_share_records", "result"): {
+        "acquired",
+        "accepted",
+        "released",
+        "redelivered",
         "expired",
     },
 }
@@ -107,8 +120,9 @@ def test_queries_use_only_labels_the_metric_has(query: str) -> None:
         allowed = KNOWN_LABELS[family_of(series)]
         for label, op, value in _MATCHER.findall(matchers):
             assert label in allowed, f"{series} has no label {label}: {query}"
-            if op == "=" and label in LABEL_VALUES:
-                assert value in LABEL_VALUES[label], f"{label}={value!r} never occurs: {query}"
+            values = FAMILY_LABEL_VALUES.get((family_of(series), label), LABEL_VALUES.get(label))
+            if op == "=" and values is not None:
+                assert value in values, f"{label}={value!r} never occurs: {query}"
     families = {family_of(s) for s in names_in(query)}
     allowed_by = set().union(*(KNOWN_LABELS[f] for f in families)) if families else set()
     for group in _BY.findall(query):
@@ -127,6 +141,7 @@ ISSUE_PANELS = [
     ("dead letters by error kind", "dispatcher_dead_letters_total"),
     ("consumer lag per partition", "dispatcher_consumer_lag"),
     ("event-to-delivery time", "dispatcher_event_to_delivery_seconds_bucket"),
+    ("share-group records", "dispatcher_share_records_total"),
 ]
 
 

@@ -353,6 +353,16 @@ def test_hpa_and_keda_together_fail_the_render_with_a_clear_message() -> None:
     assert "enable either the HPA or the KEDA ScaledObject, never both" in result.stderr
 
 
+def test_consume_renders_into_the_config_and_share_mode_refuses_keda() -> None:
+    manifests = render(sets={"consume": "share", "autoscaling.enabled": "true"})
+    config = yaml.safe_load(one(manifests, "ConfigMap")["data"]["dispatcher.yaml"])
+    assert config["consume"] == "share"
+    assert by_kind(manifests, "HorizontalPodAutoscaler")
+    result = template_result(sets={"consume": "share", "keda.enabled": "true"})
+    assert result.returncode != 0
+    assert "consume: share does not have" in result.stderr
+
+
 # --- values.schema.json ---------------------------------------------------------------------
 
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
@@ -369,6 +379,7 @@ BAD_VALUES = {
         "/secrets/env/0",
     ),
     "bad KEDA reset policy": ({"keda": {"offsetResetPolicy": "newest"}}, "/keda/offsetResetPolicy"),
+    "unknown consume mode": ({"consume": "queue"}, "/consume"),
     "no input topic": ({"config": {"topics": {"events": []}}}, "/config/topics/events"),
     "bad hook id": ({"hooks": [{"id": "SMS KE", "events": ["a"], "url": "x"}]}, "/hooks/0/id"),
 }

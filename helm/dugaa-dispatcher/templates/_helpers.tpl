@@ -86,6 +86,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $cfg := deepCopy .Values.config }}
 {{- $_ := set $cfg "http_port" (include "dugaa-dispatcher.httpPort" . | int) }}
 {{- $_ := set $cfg "drain_timeout" (printf "%ds" (int .Values.drainTimeoutSeconds)) }}
+{{- $_ := set $cfg "consume" .Values.consume }}
 {{- if .Values.hooks }}
 {{- $_ := set $cfg "hooks_file" "/etc/dispatcher/hooks.yaml" }}
 {{- end }}
@@ -111,6 +112,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- if le (include "dugaa-dispatcher.terminationGracePeriodSeconds" . | int) (int .Values.drainTimeoutSeconds) }}
 {{- fail (printf "terminationGracePeriodSeconds (%s) must exceed drainTimeoutSeconds (%d), or pods are killed mid-drain" (include "dugaa-dispatcher.terminationGracePeriodSeconds" .) (int .Values.drainTimeoutSeconds)) }}
+{{- end }}
+{{- if and .Values.keda.enabled (eq .Values.consume "share") }}
+{{- fail "keda.enabled scales on consumer-group lag, which consume: share does not have (a share group has no committed offsets): scale share-mode workers with autoscaling.enabled (CPU)" }}
 {{- end }}
 {{- if and .Values.keda.enabled (not (include "dugaa-dispatcher.kedaBootstrapServers" .)) }}
 {{- fail "keda.enabled needs keda.bootstrapServers or config.kafka[\"bootstrap.servers\"]" }}

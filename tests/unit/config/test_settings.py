@@ -34,6 +34,7 @@ def test_without_a_file_every_key_has_its_default() -> None:
         "dugaa.dispatch.retry.1h",
     )
     assert settings.allow_private_networks is False
+    assert settings.consume == "group"
 
 
 def test_an_empty_file_means_defaults(tmp_path: Path) -> None:
@@ -152,6 +153,7 @@ def test_an_unknown_topics_key_names_its_own_line(tmp_path: Path) -> None:
         ("allow_private_networks: maybe\n", "allow_private_networks", 1),
         ("drain_timeout: forever\n", "drain_timeout", 1),
         ("result_format: protobuf\n", "result_format", 1),
+        ("group_id: g\nconsume: queue\n", "consume", 2),
         ("topics:\n  retry: [30s, soon]\n", "topics.retry", 2),
         ("kafka: [a, b]\n", "kafka", 1),
     ],
@@ -255,3 +257,8 @@ def test_a_file_secret_is_resolved_and_a_missing_one_is_a_config_error(tmp_path:
     path = write(tmp_path, f"kafka:\n  sasl.password: ${{file:{tmp_path / 'absent'}}}\n")
     with pytest.raises(ConfigError, match="cannot read secret file"):
         load_settings(path, environ={})
+
+
+def test_consume_share_selects_queue_mode_from_the_file_or_the_environment(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, "consume: share\n"), environ={}).consume == "share"
+    assert load_settings(None, environ={"DISPATCHER_CONSUME": "share"}).consume == "share"

@@ -1,0 +1,267 @@
+"""Queue mode's consumer thread: acquires records from a share group, accepts each one only
+when every outcome of it is acknowledged by Kafka (contract section 11).
+
+Like the group-mode loop it never does HTTP: it hands pairs to the delivery loop through
+`submit` and serves the producer's acknowledgements. A batch (one poll) is worked off before
+the next poll, as explicit acknowledgement requires; pairs that would outlast their records'
+acquisition lock are handed to the first retry tier before it expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from confluent_kafka import AcknowledgeType, KafkaError, KafkaException
+
+from dispatcher.config.settings import Settings
+from dispatcher.engine.sharebatch import Coordinates, ShareBatch, coordinates
+from dispatcher.errors import ConfigError
+from dispatcher.kafka.sharegroup import ShareLimits
+from dispatcher.kafka.writer import OutcomeWriter, decode_failure_records
+from dispatcher.metrics import Metrics
+from dispatcher.model.event import Record
+from dispatcher.model.pair import Pair
+from dispatcher.pipeline.intake import Decoder, Pairs, Undecodable, take_event
+from dispatcher.pipeline.match import HookIndex
+from dispatcher.pipeline.share import lock_handoff, on_last_delivery, redelivered
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 0.1
+ACK_WAIT = 0.02  # a turn's wait for producer acknowledgements while a batch is worked off
+LOCK_MARGIN = 0.25  # of the lock: hand off what still runs this long before it expires
+COMMIT_TIMEOUT = 15.0
+
+
+def refuse_ordered_hooks(hooks: HookIndex) -> None:
+    """A share group gives no order: hooks with `ordering: key` cannot run in queue mode."""
+    ordered = sorted(hook.id for hook in hooks if hook.ordering == "key")
+    if ordered:
+        raise ConfigError(
+            f"consume: share gives no order, and these hooks have ordering: key:"
+            f" {', '.join(ordered)} (run them with consume: group, or set ordering: none)"
+        )
+
+
+class ShareLoop:
+    """Owns the share consumer and the batch it works off."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        consumer: Any,
+        producer: Any,
+        writer: OutcomeWriter,
+        hooks: Callable[[], HookIndex],
+        decode: Decoder,
+        metrics: Metrics,
+        submit: Callable[[list[Pair]], None],
+        release: Callable[[set[tuple[str, int]], float], Future[int]],
+        topics: Sequence[str],
+        limits: ShareLimits,
+    ) -> None:
+        self.settings = settings
+        self.topics = list(topics)
+        self.consumer = consumer
+        self.producer = producer
+        self.writer = writer
+        self.hooks = hooks
+        self.decode = decode
+        self.metrics = metrics
+        self.submit = submit
+        self.release = release  # cuts this loop's running pairs (for a lock hand-off)
+        self.limits = limits
+        self.batch: ShareBatch | None = None
+        self.handed_off = False  # the current batch's lock hand-off has been made
+        self.stopping = threading.Event()
+        self.fatal: str | None = None
+        self.ready = threading.Event()
+
+    def run(self, drain_deadline: Callable[[], float]) -> None:
+        """Acquire and work off batches until asked to stop; then drain, release, close."""
+        self.consumer.subscribe(self.topics)
+        while not self.stopping.is_set():
+            self.step()
+        self._drain(drain_deadline())
+        self.consumer.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def step(self) -> None:
+        """One turn: poll when the last batch is committed, else serve acks and watch the lock."""
+        if self.batch is None:
+            self._take(self._poll())
+        else:
+            self.producer.poll(ACK_WAIT)
+        self.writer.flush_unsent()
+        if self.batch is not None:
+            self._watch_lock()
+            if self.batch.settled:
+                self._commit()
+
+    def _poll(self) -> list[Any]:
+        try:
+            messages: list[Any] = self.consumer.poll(POLL_SECONDS)
+        except KafkaException as exc:
+            self._on_error(exc.args[0])
+            return []
+        if not self.ready.is_set():
+            self.ready.set()
+            self.metrics.ready.set(1)
+        self.producer.poll(0)
+        return messages
+
+    # -- taking records in ------------------------------------------------------------------
+
+    def _take(self, messages: list[Any]) -> None:
+        now = time.time()
+        hooks = self.hooks()
+        batch = ShareBatch(time.monotonic())
+        self.batch, self.handed_off = batch, False
+        start: list[Pair] = []
+        for message in messages:
+            if message.error() is not None:
+                self._on_error(message.error())
+                continue
+            record = Record.from_message(message)
+            key = (record.topic, record.partition, record.offset)
+            self.metrics.share_records.labels("acquired").inc()
+            self.metrics.events_consumed.labels(record.topic).inc()
+            intake = take_event(record, hooks, self.decode)
+            if isinstance(intake, Undecodable):
+                self.metrics.decode_failures.labels(record.topic).inc()
+                self.metrics.dead_letters.labels("", "decode").inc()
+                batch.add(key, message, 1)
+                records = decode_failure_records(self.settings.topics, record, intake.error, now)
+                self.writer.write_now(records, self._written(batch, key))
+                continue
+            assert isinstance(intake, Pairs)
+            for hook_id in intake.filtered:
+                self.metrics.events_filtered.labels(hook_id).inc()
+            count = message.delivery_count()
+            if intake.pairs and on_last_delivery(count, self.limits.delivery_count_limit):
+                self.metrics.share_records.labels("redelivered").inc()
+                batch.add(key, message, len(intake.pairs))
+                for pair in intake.pairs:
+                    outcome = redelivered(pair, count, now)
+                    self.writer.count(outcome)
+                    records = self.writer.records_for(outcome, record)
+                    self.writer.write_now(records, self._written(batch, key))
+                continue
+            batch.add(key, message, len(intake.pairs), intake.pairs)
+            if not intake.pairs:
+                self.consumer.acknowledge(message)  # no hook wants it
+            start.extend(intake.pairs)
+        if start:
+            self.submit(start)
+
+    def finish(self, pair: Pair) -> Callable[[], None]:
+        """The completion callback of `pair`, asked for on the delivery loop's thread when its
+        result is ready; the callback runs here, on the producer's acknowledgement."""
+        batch = self.batch
+        if batch is None or not batch.decided(pair):
+            return lambda: None
+        return self._written(batch, coordinates(pair))
+
+    def _written(self, batch: ShareBatch, key: Coordinates) -> Callable[[], None]:
+        def written() -> None:
+            if batch is not self.batch:
+                return  # a batch already committed or released: its records moved on
+            message = batch.written(key)
+            if message is not None:
+                self.consumer.acknowledge(message)
+
+        return written
+
+    # -- locks, commits, shutdown -----------------------------------------------------------
+
+    def _watch_lock(self) -> None:
+        """Hand the batch's running pairs to the first retry tier before the lock expires: the
+        broker would give the records to another worker, which would deliver them again."""
+        batch = self.batch
+        assert batch is not None
+        lock = self.limits.lock_seconds
+        if self.handed_off or time.monotonic() < batch.acquired_at + lock * (1 - LOCK_MARGIN):
+            return
+        self.handed_off = True
+        running = batch.running()
+        if not running:
+            return
+        tiers = self.settings.topics.retry
+        if not tiers:
+            log.warning("%d deliveries outlast their records' lock; no retry tier", len(running))
+            return
+        cut = self.release({(p.record.topic, p.record.partition) for p in running}, 0.0)
+        deadline = time.monotonic() + lock * LOCK_MARGIN / 2
+        while not cut.done() and time.monotonic() < deadline:
+            self.producer.poll(ACK_WAIT)
+        now = time.time()
+        for pair in batch.running():
+            handoff = lock_handoff(pair, tiers, now)
+            batch.decided(pair)
+            self.writer.count(handoff)
+            records = self.writer.records_for(handoff, pair.record)
+            self.writer.write_now(records, self._written(batch, coordinates(pair)))
+        log.warning("%d deliveries handed to a retry tier: their records' lock ends", len(running))
+
+    def _commit(self) -> None:
+        """Send the batch's acknowledgements and wait for the broker's answer."""
+        batch = self.batch
+        assert batch is not None
+        self.batch = None
+        if not len(batch):
+            return
+        refused = self._commit_sync()
+        for message in batch.messages():
+            late = (message.topic(), message.partition()) in refused
+            self.metrics.share_records.labels("expired" if late else "accepted").inc()
+
+    def _commit_sync(self) -> set[tuple[str, int]]:
+        """Commit the acknowledgements given; the partitions whose acknowledgement was refused
+        (the records' lock had expired: they are delivered again, and keep their webhook-id)."""
+        try:
+            answers = self.consumer.commit_sync(COMMIT_TIMEOUT) or {}
+        except KafkaException as exc:
+            log.warning("acknowledgement commit failed: %s", exc)
+            return set()
+        refused = {(tp.topic, tp.partition) for tp in answers if tp.error is not None}
+        for tp in answers:
+            if tp.error is not None:
+                log.warning(
+                    "acknowledgements refused for %s[%d]: %s", tp.topic, tp.partition, tp.error
+                )
+        return refused
+
+    def _drain(self, deadline: float) -> None:
+        """Stop acquiring; give the batch until `deadline`; release what did not finish."""
+        while self.batch is not None and not self.batch.settled and time.monotonic() < deadline:
+            self.producer.poll(ACK_WAIT)
+            self.writer.flush_unsent()
+        self.producer.flush(max(deadline - time.monotonic(), 1.0))
+        batch = self.batch
+        if batch is None:
+            return
+        unsettled = batch.unsettled()
+        for message in unsettled:
+            self.consumer.acknowledge(message, AcknowledgeType.RELEASE)
+        self.batch = None
+        self._commit_sync()
+        accepted = len(batch) - len(unsettled)
+        self.metrics.share_records.labels("accepted").inc(accepted)
+        self.metrics.share_records.labels("released").inc(len(unsettled))
+        if unsettled:
+            log.info("released %d records for other workers", len(unsettled))
+
+    def _on_error(self, error: Any) -> None:
+        if error.fatal():
+            log.error("fatal share consumer error, stopping: %s", error)
+            self.fatal = str(error)
+            self.stop()
+            return
+        if error.code() != KafkaError._PARTITION_EOF:
+            log.warning("share consumer error: %s", error)

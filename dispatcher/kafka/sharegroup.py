@@ -1,0 +1,95 @@
+"""A share group's configuration (queue mode): read its limits, start a new group at the
+earliest record. Group configs are the only share-group admin this client has (no offsets,
+no backlog): `describe_configs` and `incremental_alter_configs` on the GROUP resource."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin._config import (
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+)
+from confluent_kafka.admin._resource import ResourceType
+
+log = logging.getLogger(__name__)
+OFFSET_RESET = "share.auto.offset.reset"
+DELIVERY_LIMIT = "share.delivery.count.limit"
+LOCK_DURATION = "share.record.lock.duration.ms"
+
+
+@dataclass(frozen=True, slots=True)
+class ShareLimits:
+    """What the broker enforces on a share group's records (Kafka's defaults until read)."""
+
+    delivery_count_limit: int = 5
+    lock_seconds: float = 30.0
+
+
+def prepare_share_group(admin: Any, group_id: str, timeout: float = 15.0) -> ShareLimits:
+    """The group's limits; and, when nobody has set where the group starts, `earliest` (a share
+    group starts at the latest record by default, a consumer group here at the earliest)."""
+    resource = ConfigResource(ResourceType.GROUP, group_id)
+    try:
+        entries = admin.describe_configs([resource], request_timeout=timeout)[resource].result()
+    except KafkaException as exc:
+        log.warning(
+            "cannot read the configuration of share group %s (%s): using Kafka's defaults",
+            group_id,
+            _reason(exc),
+        )
+        return ShareLimits()
+    reset = entries.get(OFFSET_RESET)
+    if reset is not None and reset.source != ConfigSource.GROUP_CONFIG.value:
+        _start_at_earliest(admin, group_id, timeout)
+    default = ShareLimits()
+    return ShareLimits(
+        delivery_count_limit=_int(entries, DELIVERY_LIMIT, default.delivery_count_limit),
+        lock_seconds=_int(entries, LOCK_DURATION, int(default.lock_seconds * 1000)) / 1000,
+    )
+
+
+def set_group_config(
+    admin: Any, group_id: str, values: dict[str, str], timeout: float = 15.0
+) -> None:
+    """Set configs of a group (`KafkaException` when refused)."""
+    ops = [
+        ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+        for name, value in values.items()
+    ]
+    resource = ConfigResource(ResourceType.GROUP, group_id, incremental_configs=ops)
+    for future in admin.incremental_alter_configs([resource], request_timeout=timeout).values():
+        future.result()
+
+
+def _start_at_earliest(admin: Any, group_id: str, timeout: float) -> None:
+    try:
+        set_group_config(admin, group_id, {OFFSET_RESET: "earliest"}, timeout)
+    except KafkaException as exc:
+        log.warning(
+            "could not set %s=earliest on share group %s (%s): a new group starts at the latest"
+            " record; grant this worker ALTER_CONFIGS on the group, or set it once with"
+            " kafka-configs.sh --entity-type groups",
+            OFFSET_RESET,
+            group_id,
+            _reason(exc),
+        )
+    else:
+        log.info("share group %s starts at the earliest record (%s)", group_id, OFFSET_RESET)
+
+
+def _int(entries: dict[str, Any], name: str, default: int) -> int:
+    entry = entries.get(name)
+    try:
+        return int(entry.value) if entry is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _reason(exc: KafkaException) -> str:
+    return exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)

@@ -1,0 +1,182 @@
+"""Queue mode on a real share group: more workers than partitions, nothing lost (contract 11)."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from confluent_kafka.admin import AdminClient
+from dispatch_support import Deployment, cloud_event, collect_until, headers_of, hook, stop
+from kafka_support import wait_for
+
+from dispatcher.devtools.receiver import Behaviour, Receiver
+from dispatcher.kafka.sharegroup import set_group_config
+
+SHARE: dict[str, Any] = {"consume": "share", "drain_timeout": "4s"}
+SHARE_RECORDS = "dispatcher_share_records_total"
+SMALL_POLLS = {**SHARE, "kafka": {"max.poll.records": 4}}  # records spread over the workers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def metric(port: int, name: str, **labels: str) -> float:
+    """A sample of a worker's /metrics (0 when absent)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5, trust_env=False).text
+    wanted = name + (
+        "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else ""
+    )
+    for line in text.splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def event_ids(records: list[Any]) -> set[str]:
+    return {r.json()["event_id"] for r in records}
+
+
+def takes_a_batch(port: int) -> None:
+    """Waits until the worker on `port` acquires a new batch: it then holds records for a
+    request's delay (a signal sent now finds them in flight)."""
+    before = metric(port, SHARE_RECORDS, result="acquired")
+    wait_for(
+        lambda: metric(port, SHARE_RECORDS, result="acquired") > before,
+        60,
+        message=f"the worker on port {port} acquiring records",
+    )
+
+
+def test_three_workers_share_one_partition_and_a_kill_and_a_stop_lose_nothing(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    # Requests outlast the drain, so the stopped worker has records to release.
+    with Receiver({"/slow": Behaviour(delay=3.0)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("crm", f"{receiver.url}/slow", ["customer.created"], concurrency=20)],
+            partitions=1,
+            extra={**SMALL_POLLS, "drain_timeout": "1s"},
+        )
+        ports = [free_port() for _ in range(3)]
+        workers = [deployment.process(env={"DISPATCHER_HTTP_PORT": str(p)}) for p in ports]
+        wait_for(lambda: deployment.workers_started() == 3, 60, message="three workers up")
+        events = [cloud_event("customer.created", {"i": i}) for i in range(48)]
+        for start in range(0, len(events), 4):  # a producer batch goes to one member
+            deployment.produce_events(events[start : start + 4])
+        wait_for(
+            lambda: all(metric(p, SHARE_RECORDS, result="accepted") >= 4 for p in ports),
+            90,
+            message="every worker accepted records of the one partition",
+        )
+        killed, stopped, survivor = workers
+        takes_a_batch(ports[0])
+        killed.send_signal(signal.SIGKILL)  # with records acquired and in flight
+        killed.wait(timeout=30)
+        takes_a_batch(ports[1])
+        began = time.monotonic()
+        assert stop(stopped, signal.SIGTERM, timeout=30) == 0
+        assert time.monotonic() - began < 1 + 10  # its drain_timeout, and closing
+        assert re.search(r"released \d+ records for other workers", deployment.log_path.read_text())
+        expected = {e["id"] for e in events}
+        results = collect_until(
+            kafka_bootstrap, deployment.results, lambda rs: event_ids(rs) >= expected, 120
+        )
+        assert expected - event_ids(results) == set()  # lost = 0
+        assert {r.json()["outcome"] for r in results} == {"delivered"}
+        webhook_ids: dict[bytes, set[str]] = {}
+        for request in receiver.received("/slow"):
+            webhook_ids.setdefault(request.body, set()).add(request.headers["webhook-id"])
+        assert len(webhook_ids) == len(events)
+        assert all(len(ids) == 1 for ids in webhook_ids.values())  # duplicates keep webhook-id
+        assert stop(survivor) == 0
+
+
+def test_an_ordering_key_hook_is_refused_at_start_in_share_mode(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    deployment = Deployment(
+        kafka_bootstrap,
+        tmp_path,
+        [
+            hook("ledger", "http://127.0.0.1:9/a", ["order.paid"], ordering="key"),
+            hook("sms", "http://127.0.0.1:9/b", ["order.paid"]),
+        ],
+        extra=SHARE,
+    )
+    process = deployment.process()
+    assert process.wait(timeout=60) == 1
+    refusal = [line for line in deployment.log_path.read_text().splitlines() if "ordering" in line]
+    assert len(refusal) == 1
+    assert "ledger" in refusal[0]
+    assert "sms" not in refusal[0]
+
+
+def test_a_record_that_keeps_coming_back_is_dead_lettered_as_redelivered(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver({"/hang": Behaviour(hang=True)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/hang", ["order.paid"], timeout="25s")],
+            extra=SHARE,
+        )
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        set_group_config(admin, deployment.group, {"share.delivery.count.limit": "2"})
+        event = cloud_event("order.paid", {"order": 7})
+        deployment.produce_events([event])
+        first = deployment.process()  # takes the record (delivery 1) and hangs on it
+        wait_for(lambda: len(receiver.received("/hang")) == 1, 60, message="the first attempt")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        second = deployment.process()  # gets it back on its last delivery (2 of 2)
+        dead = collect_until(kafka_bootstrap, deployment.dead_letter, lambda rs: len(rs) >= 1, 60)
+        results = collect_until(kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 1, 30)
+        assert stop(second) == 0
+        headers = headers_of(dead[0])
+        assert headers["dispatcher.error.kind"] == b"redelivered"
+        assert headers["dispatcher.hook.id"] == b"erp"
+        assert dead[0].value == json.dumps(event).encode()  # the original, unchanged
+        assert [(r.json()["outcome"], r.json()["error_kind"]) for r in results] == [
+            ("dead_lettered", "redelivered")
+        ]
+        assert len(receiver.received("/hang")) == 1  # no request on the last delivery
+
+
+def test_a_delivery_that_would_outlast_the_records_lock_goes_to_a_retry_tier(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver({"/slow": Behaviour(delay=3.0)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/slow", ["order.paid"], timeout="10s")],
+            extra=SHARE,
+        )
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        set_group_config(admin, deployment.group, {"share.record.lock.duration.ms": "2000"})
+        deployment.produce_events([cloud_event("order.paid", {"order": 8})])
+        with deployment.worker() as worker:
+            results = collect_until(
+                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 1, 60
+            )
+            shares = worker.metrics.share_records
+            wait_for(lambda: shares.labels("accepted")._value.get() == 1, 10, message="accepted")
+            assert shares.labels("expired")._value.get() == 0
+            assert worker.metrics.retries_scheduled.labels("erp", "1s")._value.get() == 1
+        assert [r.json()["outcome"] for r in results] == ["delivered"]
+        requests = receiver.received("/slow")
+        assert len(requests) == 2  # cut at the lock, then from the tier; not again by the broker
+        assert len({r.headers["webhook-id"] for r in requests}) == 1

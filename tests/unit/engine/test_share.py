@@ -1,0 +1,254 @@
+"""The share-consumer loop accepts a record only when every outcome of it is acknowledged."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+from confluent_kafka import AcknowledgeType
+from prometheus_client import CollectorRegistry
+
+from dispatcher.config.settings import Settings
+from dispatcher.engine.share import ShareLoop, refuse_ordered_hooks
+from dispatcher.errors import ConfigError
+from dispatcher.kafka.sharegroup import ShareLimits
+from dispatcher.kafka.writer import outcome_writer
+from dispatcher.metrics import Metrics
+from dispatcher.model.event import Event, Record
+from dispatcher.model.hook import Hook
+from dispatcher.model.pair import Pair
+from dispatcher.pipeline.match import HookIndex
+
+SETTINGS = Settings(consume="share")
+
+
+class Message:
+    """What the loop reads of a share consumer's message."""
+
+    def __init__(self, offset: int, event_type: str = "order.paid", deliveries: int = 1) -> None:
+        self._offset = offset
+        self._type = event_type
+        self._deliveries = deliveries
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return "events"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> None:
+        return None
+
+    def value(self) -> bytes:
+        return json.dumps({"id": f"e{self._offset}", "type": self._type}).encode()
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return []
+
+    def timestamp(self) -> tuple[int, int]:
+        return (0, 0)
+
+    def delivery_count(self) -> int:
+        return self._deliveries
+
+
+class ShareConsumer:
+    def __init__(self, batches: list[list[Message]]) -> None:
+        self.batches = batches
+        self.acks: list[tuple[int, Any]] = []
+        self.commits = 0
+
+    def subscribe(self, topics: list[str]) -> None:
+        pass
+
+    def poll(self, timeout: float) -> list[Message]:
+        return self.batches.pop(0) if self.batches else []
+
+    def acknowledge(self, message: Message, kind: Any = AcknowledgeType.ACCEPT) -> None:
+        self.acks.append((message.offset(), kind))
+
+    def commit_sync(self, timeout: float) -> dict[Any, Any]:
+        self.commits += 1
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+class Producer:
+    """Acknowledges what was produced on the next poll."""
+
+    def __init__(self) -> None:
+        self.produced: list[dict[str, Any]] = []
+        self._pending: list[Callable[[Any, Any], None]] = []
+
+    def produce(self, topic: str, **kwargs: Any) -> None:
+        self.produced.append({"topic": topic, **kwargs})
+        self._pending.append(kwargs["on_delivery"])
+
+    def poll(self, timeout: float = 0) -> int:
+        pending, self._pending = self._pending, []
+        for callback in pending:
+            callback(None, None)
+        return len(pending)
+
+    def flush(self, timeout: float = 0) -> int:
+        self.poll()
+        return 0
+
+
+def decode(record: Record) -> Event:
+    data = json.loads(record.value or b"{}")
+    return Event(data["id"], data["type"], "/s")
+
+
+def make_loop(consumer: ShareConsumer, hooks: list[Hook]) -> tuple[ShareLoop, Producer, list[Pair]]:
+    producer = Producer()
+    metrics = Metrics(CollectorRegistry())
+    writer = outcome_writer(producer, SETTINGS, metrics)
+    submitted: list[Pair] = []
+
+    def release(keys: set[tuple[str, int]], wait: float) -> Future[int]:
+        done: Future[int] = Future()
+        done.set_result(0)
+        return done
+
+    index = HookIndex(hooks)
+    loop = ShareLoop(
+        SETTINGS,
+        consumer,
+        producer,
+        writer,
+        lambda: index,
+        decode,
+        metrics,
+        submitted.extend,
+        release,
+        ["events"],
+        ShareLimits(delivery_count_limit=3),
+    )
+    return loop, producer, submitted
+
+
+def hook(hook_id: str, **extra: Any) -> Hook:
+    return Hook.from_dict(
+        {"id": hook_id, "events": ["order.paid"], "url": f"https://{hook_id}.example.com/", **extra}
+    )
+
+
+def count(loop: ShareLoop, result: str) -> float:
+    value: float = loop.metrics.share_records.labels(result)._value.get()
+    return value
+
+
+def test_a_record_is_accepted_only_when_every_outcome_of_it_is_acknowledged() -> None:
+    consumer = ShareConsumer([[Message(5)]])
+    loop, _producer, submitted = make_loop(consumer, [hook("crm"), hook("erp")])
+    loop.step()
+    assert [p.hook.id for p in submitted] == ["crm", "erp"]
+
+    first, second = (loop.finish(p) for p in submitted)
+    first()
+    loop.step()
+    assert consumer.acks == []  # erp has no acknowledged outcome yet
+    second()
+    loop.step()
+
+    assert consumer.acks == [(5, AcknowledgeType.ACCEPT)]
+    assert consumer.commits == 1
+    assert (count(loop, "acquired"), count(loop, "accepted")) == (1, 1)
+
+
+def test_a_record_on_its_last_delivery_is_dead_lettered_as_redelivered_without_a_request() -> None:
+    consumer = ShareConsumer([[Message(9, deliveries=3)]])
+    loop, producer, submitted = make_loop(consumer, [hook("crm")])
+    loop.step()
+    assert submitted == []
+    assert consumer.acks == []  # not before the dead letter is acknowledged
+    loop.step()
+
+    topics = [p["topic"] for p in producer.produced]
+    assert topics == [SETTINGS.topics.results, SETTINGS.topics.dead_letter]
+    headers = dict(producer.produced[1]["headers"])
+    assert headers["dispatcher.error.kind"] == b"redelivered"
+    assert json.loads(producer.produced[0]["value"])["error_kind"] == "redelivered"
+    assert consumer.acks == [(9, AcknowledgeType.ACCEPT)]
+    assert count(loop, "redelivered") == 1
+
+
+def test_an_undecodable_record_is_dead_lettered_and_accepted() -> None:
+    class Garbage(Message):
+        def value(self) -> bytes:
+            return b"not json"
+
+    def strict(record: Record) -> Event:
+        from dispatcher.errors import DecodeError
+
+        raise DecodeError("not an event")
+
+    consumer = ShareConsumer([[Garbage(2)]])
+    loop, producer, _ = make_loop(consumer, [hook("crm")])
+    loop.decode = strict
+    loop.step()
+    loop.step()
+
+    assert [p["topic"] for p in producer.produced] == [SETTINGS.topics.dead_letter]
+    assert consumer.acks == [(2, AcknowledgeType.ACCEPT)]
+
+
+def test_a_record_no_hook_wants_is_accepted_at_once() -> None:
+    consumer = ShareConsumer([[Message(3, event_type="order.refunded")]])
+    loop, _producer, submitted = make_loop(consumer, [hook("crm")])
+    loop.step()
+
+    assert submitted == []
+    assert consumer.acks == [(3, AcknowledgeType.ACCEPT)]
+    assert consumer.commits == 1
+
+
+def test_a_stop_accepts_what_finished_and_releases_the_rest() -> None:
+    consumer = ShareConsumer([[Message(1), Message(2)]])
+    loop, _producer, submitted = make_loop(consumer, [hook("crm")])
+    loop.step()
+    loop.finish(submitted[0])()  # the pair of offset 1 is written; offset 2 still runs
+
+    loop.stop()
+    loop.run(lambda: time.monotonic() + 0.1)
+
+    assert consumer.acks == [(1, AcknowledgeType.ACCEPT), (2, AcknowledgeType.RELEASE)]
+    assert (count(loop, "accepted"), count(loop, "released")) == (1, 1)
+
+
+def test_ordering_key_hooks_are_refused_by_name() -> None:
+    hooks = HookIndex([hook("ledger", ordering="key"), hook("sms"), hook("audit", ordering="key")])
+
+    with pytest.raises(ConfigError, match=r"ordering: key: audit, ledger \("):
+        refuse_ordered_hooks(hooks)
+    refuse_ordered_hooks(HookIndex([hook("sms")]))
+
+
+def test_acknowledgements_refused_after_the_lock_expired_are_counted_as_expired() -> None:
+    class Refused:
+        topic, partition, error = "events", 0, "INVALID_RECORD_STATE"
+
+    class LateConsumer(ShareConsumer):
+        def commit_sync(self, timeout: float) -> dict[Any, Any]:
+            return {Refused(): None}
+
+    consumer = LateConsumer([[Message(4)]])
+    loop, _producer, submitted = make_loop(consumer, [hook("crm")])
+    loop.step()
+    loop.finish(submitted[0])()
+    loop.step()
+
+    assert (count(loop, "accepted"), count(loop, "expired")) == (0, 1)

@@ -1,0 +1,42 @@
+"""Queue mode's ends without a request: the last allowed delivery, and a lock about to expire."""
+
+from __future__ import annotations
+
+from dispatcher.model.event import Event, Record
+from dispatcher.model.hook import Hook
+from dispatcher.model.outcome import Source
+from dispatcher.model.pair import Pair
+from dispatcher.pipeline.retry import Handoff
+from dispatcher.pipeline.share import lock_handoff, on_last_delivery, redelivered
+
+HOOK = Hook.from_dict({"id": "erp", "events": ["order.paid"], "url": "https://erp.example.com/"})
+RECORD = Record("events", 0, 41, b"k", b"{}", ())
+PAIR = Pair(RECORD, Event("e-1", "order.paid", "/s"), HOOK, Source("events", 0, 41), "msg_1")
+
+
+def test_the_last_allowed_delivery_is_the_one_equal_to_the_limit() -> None:
+    assert not on_last_delivery(1, 5)
+    assert not on_last_delivery(4, 5)
+    assert on_last_delivery(5, 5)
+    assert on_last_delivery(6, 5)  # the limit was lowered meanwhile
+    assert not on_last_delivery(None, 5)  # a client that does not say: deliver
+
+
+def test_a_redelivered_dead_letter_names_the_count_and_keeps_the_webhook_id() -> None:
+    outcome = redelivered(PAIR, 5, now=1000.0)
+
+    assert outcome.outcome == "dead_lettered"
+    assert outcome.error_kind == "redelivered"
+    assert "5 times" in (outcome.error or "")
+    assert outcome.idempotency_key == "msg_1"
+    assert (outcome.attempts, outcome.http_status) == (0, None)  # no request was made
+    assert outcome.source == Source("events", 0, 41)
+
+
+def test_a_pair_outlasting_its_lock_goes_to_the_first_tier_when_it_is_due() -> None:
+    handoff = lock_handoff(PAIR, (30.0, 300.0), now=1000.0)
+
+    assert isinstance(handoff, Handoff)
+    assert (handoff.tier, handoff.due_at, handoff.first_attempt_at) == (0, 1030.0, 1000.0)
+    assert handoff.last.retryable
+    assert handoff.last.kind == "timeout"
