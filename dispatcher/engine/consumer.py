@@ -12,28 +12,24 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from dispatcher.config.settings import Settings
 from dispatcher.engine.pauses import Pauses
 from dispatcher.engine.tracker import OffsetTracker
-from dispatcher.kafka.writer import OutcomeWriter, decode_failure_records
-from dispatcher.metrics import Metrics
+from dispatcher.engine.wiring import WiredLoop, Wiring
+from dispatcher.kafka.writer import decode_failure_records
 from dispatcher.model.event import Record
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.intake import (
-    Decoder,
     NotYetDue,
     Pairs,
     Undecodable,
     take_event,
     take_retry,
 )
-from dispatcher.pipeline.match import HookIndex
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -43,35 +39,13 @@ RELEASE_GRACE = 5.0  # and then for the delivery loop to cut the rest
 Key = tuple[str, int]
 
 
-class ConsumerLoop:
+class ConsumerLoop(WiredLoop):
     """Owns the consumer, the offset tracker and the pausing of partitions."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        consumer: Any,
-        producer: Any,
-        writer: OutcomeWriter,
-        hooks: Callable[[], HookIndex],
-        decode: Decoder,
-        metrics: Metrics,
-        submit: Callable[[list[Pair]], None],
-        release: Callable[[set[Key], float], Future[int]],
-        topics: Sequence[str],
-        *,
-        reports_ready: bool = True,
-    ) -> None:
-        self.settings = settings
-        self.topics = list(topics)
+    def __init__(self, consumer: Any, wiring: Wiring, *, reports_ready: bool = True) -> None:
+        super().__init__(consumer, wiring)  # `release` lets go of the pairs of leaving partitions
+        settings = wiring.settings
         self.reports_ready = reports_ready  # the input-topic loop speaks for /readyz
-        self.consumer = consumer
-        self.producer = producer
-        self.writer = writer
-        self.hooks = hooks
-        self.decode = decode
-        self.metrics = metrics
-        self.submit = submit
-        self.release = release  # lets go of the pairs of partitions that leave
         self.tracker = OffsetTracker()
         self.tiers = {t: i for i, t in enumerate(settings.topics.retry_topics)}
         self.assigned: set[Key] = set()

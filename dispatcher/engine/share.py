@@ -12,21 +12,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import AcknowledgeType, KafkaError, KafkaException
 
-from dispatcher.config.settings import Settings
 from dispatcher.engine.sharebatch import Coordinates, ShareBatch, coordinates
+from dispatcher.engine.wiring import WiredLoop, Wiring
 from dispatcher.errors import ConfigError
 from dispatcher.kafka.sharegroup import ShareLimits
-from dispatcher.kafka.writer import OutcomeWriter, decode_failure_records
-from dispatcher.metrics import Metrics
+from dispatcher.kafka.writer import decode_failure_records
 from dispatcher.model.event import Record
 from dispatcher.model.pair import Pair
-from dispatcher.pipeline.intake import Decoder, Pairs, Undecodable, take_event
+from dispatcher.pipeline.intake import Pairs, Undecodable, take_event
 from dispatcher.pipeline.match import HookIndex
 from dispatcher.pipeline.share import lock_handoff, on_last_delivery, redelivered
 
@@ -47,33 +45,11 @@ def refuse_ordered_hooks(hooks: HookIndex) -> None:
         )
 
 
-class ShareLoop:
+class ShareLoop(WiredLoop):
     """Owns the share consumer and the batch it works off."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        consumer: Any,
-        producer: Any,
-        writer: OutcomeWriter,
-        hooks: Callable[[], HookIndex],
-        decode: Decoder,
-        metrics: Metrics,
-        submit: Callable[[list[Pair]], None],
-        release: Callable[[set[tuple[str, int]], float], Future[int]],
-        topics: Sequence[str],
-        limits: ShareLimits,
-    ) -> None:
-        self.settings = settings
-        self.topics = list(topics)
-        self.consumer = consumer
-        self.producer = producer
-        self.writer = writer
-        self.hooks = hooks
-        self.decode = decode
-        self.metrics = metrics
-        self.submit = submit
-        self.release = release  # cuts this loop's running pairs (for a lock hand-off)
+    def __init__(self, consumer: Any, wiring: Wiring, limits: ShareLimits) -> None:
+        super().__init__(consumer, wiring)  # `release` cuts running pairs (a lock hand-off)
         self.limits = limits
         self.batch: ShareBatch | None = None
         self.handed_off = False  # the current batch's lock hand-off has been made

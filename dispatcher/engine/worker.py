@@ -22,6 +22,7 @@ from dispatcher.engine.loop import run as run_loop
 from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.share import ShareLoop, refuse_ordered_hooks
 from dispatcher.engine.status import StatusServer
+from dispatcher.engine.wiring import Wiring
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.http.pool import ClientPool
 from dispatcher.kafka.avro import event_decoder
@@ -32,7 +33,7 @@ from dispatcher.kafka.clients import (
     producer_config,
     share_consumer_config,
 )
-from dispatcher.kafka.follower import StoreFollower, follow_store
+from dispatcher.kafka.follower import follow_store
 from dispatcher.kafka.sharegroup import ShareLimits, prepare_share_group
 from dispatcher.kafka.writer import outcome_writer
 from dispatcher.metrics import Metrics
@@ -175,39 +176,20 @@ class Worker:
             coroutine = scheduler.release(intake, partitions, wait)
             return asyncio.run_coroutine_threadsafe(coroutine, loop)
 
+        wiring = Wiring(
+            settings, producer, writer, lambda: self.hooks, self.decoder, self.metrics,
+            submit, release, topics,
+        )  # fmt: skip
         if share is not None:
-            intake = ShareLoop(
-                settings,
-                ShareConsumer(share_consumer_config(settings)),
-                producer,
-                writer,
-                lambda: self.hooks,
-                self.decoder,
-                self.metrics,
-                submit,
-                release,
-                topics,
-                share,
-            )
+            intake = ShareLoop(ShareConsumer(share_consumer_config(settings)), wiring, share)
             return intake
 
         def on_stats(payload: str) -> None:
             assert isinstance(intake, ConsumerLoop)
             record_lag(payload, intake.assigned, self.metrics.consumer_lag)
 
-        intake = ConsumerLoop(
-            settings,
-            Consumer(consumer_config(settings, group_id, stats_cb=on_stats)),
-            producer,
-            writer,
-            lambda: self.hooks,
-            self.decoder,
-            self.metrics,
-            submit,
-            release,
-            topics,
-            reports_ready=primary,
-        )
+        consumer = Consumer(consumer_config(settings, group_id, stats_cb=on_stats))
+        intake = ConsumerLoop(consumer, wiring, reports_ready=primary)
         return intake
 
     def _consume(self, intake: ConsumerLoop | ShareLoop, parts: _Parts) -> None:

@@ -12,7 +12,7 @@ A template placeholder that is missing or null is written as empty text unless t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -84,7 +84,7 @@ def field_value(spec: FieldSpec, event: Mapping[str, Any]) -> Any:
             raw = lookup(event, event_path(spec.source))
             wanted = spec.source
         elif spec.template is not None:
-            raw = _fill(parse_template(spec.template), event, required=spec.required)
+            raw = fill(parse_template(spec.template), event, required=spec.required)
             wanted = "its template"  # not reached when required: _fill names the placeholder
         else:
             raw, wanted = spec.value, "its value"
@@ -105,7 +105,16 @@ def field_value(spec: FieldSpec, event: Mapping[str, Any]) -> Any:
         raise RenderError(f"field {spec.name!r}: cannot convert to {spec.type}: {exc}") from None
 
 
-def _fill(template: Template, event: Mapping[str, Any], *, required: bool) -> Any:
+def fill(
+    template: Template,
+    event: Mapping[str, Any],
+    *,
+    required: bool = True,
+    encode: Callable[[str], str] = str,
+) -> str:
+    """`template` with its placeholders filled from `event`, each value's text through `encode`
+    (a URL's percent-encoding, a header's check). ValueError naming the placeholder when a value
+    is missing (and `required`) or `encode` refuses it; a missing optional value is empty."""
     out: list[str] = []
     for part in template:
         if isinstance(part, str):
@@ -116,5 +125,8 @@ def _fill(template: Template, event: Mapping[str, Any], *, required: bool) -> An
             if required:
                 raise ValueError(f"placeholder {{{format_path(part)}}} is missing")
             value = ""
-        out.append(text_of(value))
+        try:
+            out.append(encode(text_of(value)))
+        except ValueError as exc:  # UnicodeEncodeError is one
+            raise ValueError(f"placeholder {{{format_path(part)}}}: {exc}") from None
     return "".join(out)

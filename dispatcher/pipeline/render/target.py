@@ -23,9 +23,7 @@ from dispatcher.config.secrets import Secret
 from dispatcher.errors import RenderError
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
-from dispatcher.pipeline.render.convert import text_of
-from dispatcher.pipeline.render.mapping import Template, parse_template
-from dispatcher.pipeline.render.paths import MISSING, format_path, lookup
+from dispatcher.pipeline.render.mapping import Template, fill, parse_template
 
 FORBIDDEN_IN_HEADERS = ("\r", "\n", "\x00")
 
@@ -124,19 +122,10 @@ def request_target(hook: Hook, event: Event) -> tuple[str, tuple[tuple[str, str]
 def _fill(
     template: Template, event: Mapping[str, Any], where: str, encode: Callable[[str], str]
 ) -> str:
-    out: list[str] = []
-    for part in template:
-        if isinstance(part, str):
-            out.append(part)
-            continue
-        value = lookup(event, part)
-        if value is MISSING or value is None:
-            raise RenderError(f"{where}: placeholder {{{format_path(part)}}} is missing")
-        try:
-            out.append(encode(text_of(value)))
-        except ValueError as exc:  # UnicodeEncodeError is one
-            raise RenderError(f"{where}: placeholder {{{format_path(part)}}}: {exc}") from None
-    return "".join(out)
+    try:
+        return fill(template, event, encode=encode)
+    except ValueError as exc:
+        raise RenderError(f"{where}: {exc}") from None
 
 
 def _in_url(text: str) -> str:

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
 from dispatcher.engine.share import ShareLoop, refuse_ordered_hooks
+from dispatcher.engine.wiring import Wiring
 from dispatcher.errors import ConfigError
 from dispatcher.kafka.sharegroup import ShareLimits
 from dispatcher.kafka.writer import outcome_writer
@@ -124,19 +125,11 @@ def make_loop(consumer: ShareConsumer, hooks: list[Hook]) -> tuple[ShareLoop, Pr
         return done
 
     index = HookIndex(hooks)
-    loop = ShareLoop(
-        SETTINGS,
-        consumer,
-        producer,
-        writer,
-        lambda: index,
-        decode,
-        metrics,
-        submitted.extend,
-        release,
+    wiring = Wiring(
+        SETTINGS, producer, writer, lambda: index, decode, metrics, submitted.extend, release,
         ["events"],
-        ShareLimits(delivery_count_limit=3),
-    )
+    )  # fmt: skip
+    loop = ShareLoop(consumer, wiring, ShareLimits(delivery_count_limit=3))
     return loop, producer, submitted
 
 

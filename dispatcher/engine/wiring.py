@@ -1,0 +1,54 @@
+"""What every intake loop is wired to, group mode's and queue mode's alike: one value, so a
+worker builds it once and both loops read the same names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from dispatcher.config.settings import Settings
+from dispatcher.kafka.writer import OutcomeWriter
+from dispatcher.metrics import Metrics
+from dispatcher.model.pair import Pair
+from dispatcher.pipeline.intake import Decoder
+from dispatcher.pipeline.match import HookIndex
+
+Key = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """An intake loop's ties to the rest of the worker.
+
+    `producer` is the loop's own (its acknowledgements are served on the loop's thread, which
+    owns what they complete); `submit` hands pairs to the delivery loop; `release` lets go of
+    the running pairs of some partitions and answers how many it cut.
+    """
+
+    settings: Settings
+    producer: Any
+    writer: OutcomeWriter
+    hooks: Callable[[], HookIndex]
+    decode: Decoder
+    metrics: Metrics
+    submit: Callable[[list[Pair]], None]
+    release: Callable[[set[Key], float], Future[int]]
+    topics: Sequence[str]
+
+
+class WiredLoop:
+    """The base of an intake loop: its consumer, and its wiring as attributes of its own."""
+
+    def __init__(self, consumer: Any, wiring: Wiring) -> None:
+        self.consumer = consumer
+        self.settings = wiring.settings
+        self.topics = list(wiring.topics)
+        self.producer = wiring.producer
+        self.writer = wiring.writer
+        self.hooks = wiring.hooks
+        self.decode = wiring.decode
+        self.metrics = wiring.metrics
+        self.submit = wiring.submit
+        self.release = wiring.release
