@@ -149,7 +149,7 @@ def _queue_runs(runs: list[dict[str, Any]], mode: str, workers: int) -> list[dic
     return [
         r
         for r in runs
-        if r["scenario"] == "s5" and r.get("consume") == mode and r["workers"] == workers
+        if r["scenario"] == "s5" and r.get("consume") == mode and r.get("workers") == workers
     ]
 
 

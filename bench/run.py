@@ -274,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                         result = {
                             "scenario": scenario.key,
                             "contender": contender.name,
+                            "workers": contender.workers,
+                            "consume": contender.consume,
                             "error": str(exc),
                         }
                     print(f"    {json.dumps(result)}", file=sys.stderr)

@@ -72,7 +72,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any]:
     """One contender through one scenario; a dict of what was measured."""
-    tag = f"{scenario.key}.{contender.kind}{contender.workers}.{uuid.uuid4().hex[:6]}"
+    tag = f"{scenario.key}.{contender.key}.{uuid.uuid4().hex[:6]}"
     launch = Launch(
         bootstrap=bench.bootstrap,
         topic=f"bench-events-{tag}",
@@ -320,7 +320,7 @@ def rss_in_flight(
     bench: Bench, scenario: Scenario, contender: Contender, target: int
 ) -> dict[str, Any]:
     """The dispatcher's resident memory while `target` requests are held open by the receiver."""
-    tag = f"{scenario.key}.{contender.kind}{contender.workers}.{uuid.uuid4().hex[:6]}"
+    tag = f"{scenario.key}.{contender.key}.{uuid.uuid4().hex[:6]}"
     launch = Launch(
         bootstrap=bench.bootstrap,
         topic=f"bench-events-{tag}",
