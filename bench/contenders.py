@@ -18,6 +18,8 @@ from bench.receiver import free_port
 ROOT = Path(__file__).resolve().parents[1]
 CAMEL_JAR = ROOT / "bench" / "camel" / "target" / "camel-peer.jar"  # built by bench/install.sh
 CAMEL_HEAP = "-Xmx512m"
+# quixstreams pins confluent-kafka below 2.13; the dispatcher needs 2.16 (make bench installs it)
+QUIX_PYTHON = ROOT / ".venv-quix" / "bin" / "python"
 RETRY_TIERS = ["10m", "1h"]  # far enough that no retry comes back during a run
 
 
@@ -122,8 +124,10 @@ def start(
         ]
     else:
         module = "bench.naive" if contender.kind == "naive" else "bench.quixapp"
+        if contender.kind == "quix" and not QUIX_PYTHON.exists():
+            raise RuntimeError(f"no {QUIX_PYTHON}: `make bench` installs requirements/quix.lock")
         command = [
-            sys.executable,
+            sys.executable if contender.kind == "naive" else str(QUIX_PYTHON),
             "-m",
             module,
             launch.bootstrap,

@@ -13,7 +13,7 @@ import tempfile
 import time
 import traceback
 from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import distributions, version
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from bench.contenders import (
     NAIVE,
     QUEUE_MODES,
     QUIX,
+    QUIX_PYTHON,
     Contender,
 )
 from bench.kafka import Events
@@ -169,12 +170,15 @@ def machine() -> dict[str, Any]:
         "orjson",
         "httpx",
         "confluent-kafka",
-        "quixstreams",
     ):
         try:
             packages[name] = version(name)
         except Exception:
             packages[name] = None
+    # the Quix Streams contender's own venv (its confluent-kafka is older)
+    quix = {d.metadata["Name"].lower(): d.version for d in distributions(path=_quix_packages())}
+    packages["quixstreams"] = quix.get("quixstreams")
+    packages["confluent-kafka (quix)"] = quix.get("confluent-kafka") or quix.get("confluent_kafka")
     return {
         "cpus": os.cpu_count(),
         "cpu": cpu,
@@ -182,6 +186,10 @@ def machine() -> dict[str, Any]:
         "load_average_at_start": os.getloadavg(),
         "packages": packages,
     }
+
+
+def _quix_packages() -> list[str]:
+    return [str(p) for p in QUIX_PYTHON.parent.parent.glob("lib/python*/site-packages")]
 
 
 def check_tools() -> None:
