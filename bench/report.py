@@ -15,6 +15,7 @@ TARGETS = {  # issue 17
     "rss_mb": 150.0,
     "share_scaling": 0.90,  # issue 23: share mode with N workers >= 0.9 x N its one-worker rate
 }
+CHARTED = ("s1", "s2", "s3", "s4")  # scenario 5 is a table of its own
 QUEUE_WORKERS = (1, 2, 3)
 QUEUE_MODES = ("group", "share")
 

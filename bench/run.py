@@ -310,7 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     stem.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
     table = report.markdown(data)
     stem.with_suffix(".md").write_text(table)
-    report.chart(data, stem.with_suffix(".png"))
-    print(f"\nbench: {data['seconds']:.0f} s; wrote {stem}.json, .md, .png\n", file=sys.stderr)
+    written = ".json, .md"
+    if any(r["scenario"] in report.CHARTED for r in data["runs"]):  # else an empty chart
+        report.chart(data, stem.with_suffix(".png"))
+        written += ", .png"
+    print(f"\nbench: {data['seconds']:.0f} s; wrote {stem}{written}\n", file=sys.stderr)
     print(table)
     return 0
