@@ -22,12 +22,15 @@ $(BIN)/.installed: pyproject.toml $(LOCKS)/dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-# One lock per install: the image (runtime), development and CI (dev), the benchmark (bench).
+# One lock per install: the image (runtime), development and CI (dev), the benchmark (bench),
+# and the benchmark's Quix Streams contender in a venv of its own (quix: quixstreams pins an
+# older confluent-kafka than the dispatcher needs).
 lock:
 	test -x $(BIN)/pip-compile || ($(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet pip-tools)
 	$(COMPILE) -o $(LOCKS)/runtime.lock pyproject.toml
 	$(COMPILE) --extra dev -o $(LOCKS)/dev.lock pyproject.toml
 	$(COMPILE) --extra dev --extra bench -o $(LOCKS)/bench.lock pyproject.toml
+	$(COMPILE) -o $(LOCKS)/quix.lock $(LOCKS)/quix.in
 
 kafka:
 	bash $(KAFKA) fetch
@@ -63,7 +66,9 @@ demo: install kafka
 bench: install kafka
 	bash bench/install.sh
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCKS)/bench.lock
+	test -x .venv-quix/bin/python || $(PYTHON) -m venv .venv-quix
+	.venv-quix/bin/python -m pip install --quiet --require-hashes -r $(LOCKS)/quix.lock
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .cache .tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-quix .cache .tools .pytest_cache .mypy_cache .ruff_cache

@@ -4,6 +4,7 @@ with N workers."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,21 +18,33 @@ from bench.receiver import free_port
 ROOT = Path(__file__).resolve().parents[1]
 CAMEL_JAR = ROOT / "bench" / "camel" / "target" / "camel-peer.jar"  # built by bench/install.sh
 CAMEL_HEAP = "-Xmx512m"
+# quixstreams pins confluent-kafka below 2.13; the dispatcher needs 2.16 (make bench installs it)
+QUIX_PYTHON = ROOT / ".venv-quix" / "bin" / "python"
 RETRY_TIERS = ["10m", "1h"]  # far enough that no retry comes back during a run
 
 
 @dataclass(frozen=True, slots=True)
 class Contender:
-    """One way of delivering the events: `kind` is naive, quix, camel or dispatcher."""
+    """One way of delivering the events: `kind` is naive, quix, camel or dispatcher; a
+    dispatcher reads its input as a consumer group (`consume: group`) or a share group."""
 
     name: str
     kind: str
     workers: int = 1
+    consume: str = "group"
 
     @property
     def key(self) -> str:
-        """naive, quix, camel, dispatcher1, dispatcher2: as `--contenders` names them."""
-        return f"dispatcher{self.workers}" if self.kind == "dispatcher" else self.kind
+        """naive, quix, camel, dispatcher1, dispatcher2, dispatcher2-share: as `--contenders`
+        names them."""
+        if self.kind != "dispatcher":
+            return self.kind
+        return f"dispatcher{self.workers}" + ("-share" if self.shares else "")
+
+    @property
+    def shares(self) -> bool:
+        """Reads its input as a share group (queue mode): no partitions, no committed offsets."""
+        return self.consume == "share"
 
     def members(self, partitions: int) -> int:
         """Consumer-group members it runs: Camel runs one consumer per partition."""
@@ -49,6 +62,12 @@ QUIX = Contender("Quix Streams", "quix")
 CAMEL = Contender("Apache Camel", "camel")
 DISPATCHER_1 = Contender("dispatcher --workers 1", "dispatcher", 1)
 DISPATCHER_2 = Contender("dispatcher --workers 2", "dispatcher", 2)
+# scenario 5: the same dispatcher with 1, 2 and 3 workers in each queue mode
+QUEUE_MODES = [
+    Contender(f"dispatcher --workers {n}, consume: {mode}", "dispatcher", n, mode)
+    for mode in ("group", "share")
+    for n in (1, 2, 3)
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +95,8 @@ def start(
     environment["PYTHONUNBUFFERED"] = "1"
     port = None
     if contender.kind == "dispatcher":
-        port = free_port()
+        port = free_ports(contender.workers)  # worker i serves /metrics on port + i
+        settings = {"consume": contender.consume, **settings}
         config = _dispatcher_config(launch, hooks, port, **settings)
         command = [
             sys.executable,
@@ -104,8 +124,10 @@ def start(
         ]
     else:
         module = "bench.naive" if contender.kind == "naive" else "bench.quixapp"
+        if contender.kind == "quix" and not QUIX_PYTHON.exists():
+            raise RuntimeError(f"no {QUIX_PYTHON}: `make bench` installs requirements/quix.lock")
         command = [
-            sys.executable,
+            sys.executable if contender.kind == "naive" else str(QUIX_PYTHON),
             "-m",
             module,
             launch.bootstrap,
@@ -121,6 +143,24 @@ def start(
             command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT
         )
     return process, port
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports on loopback."""
+    for _ in range(100):
+        first = free_port()
+        if all(_free(first + i) for i in range(1, count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _dispatcher_config(

@@ -13,7 +13,11 @@ TARGETS = {  # issue 17
     "slow": 0.90,
     "isolation": 0.90,
     "rss_mb": 150.0,
+    "share_scaling": 0.90,  # issue 23: share mode with N workers >= 0.9 x N its one-worker rate
 }
+CHARTED = ("s1", "s2", "s3", "s4")  # scenario 5 is a table of its own
+QUEUE_WORKERS = (1, 2, 3)
+QUEUE_MODES = ("group", "share")
 
 
 def find(runs: list[dict[str, Any]], scenario: str, name: str) -> dict[str, Any] | None:
@@ -122,6 +126,15 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
             None,
             "x",
         )
+    for mode in QUEUE_MODES:
+        one = queue_rate(runs, mode, 1)
+        for workers in QUEUE_WORKERS[1:]:
+            add(
+                f"s5 {mode} w{workers} / {mode} w1",
+                _ratio(queue_rate(runs, mode, workers), one),
+                TARGETS["share_scaling"] * workers if mode == "share" else None,
+                "x",
+            )
     rss = data.get("rss")
     add(
         "RSS with 5,000 in flight (MB)",
@@ -133,11 +146,70 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _queue_runs(runs: list[dict[str, Any]], mode: str, workers: int) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in runs
+        if r["scenario"] == "s5" and r.get("consume") == mode and r.get("workers") == workers
+    ]
+
+
+def queue_run(runs: list[dict[str, Any]], mode: str, workers: int) -> dict[str, Any] | None:
+    """Scenario 5's run of `mode` (group or share) with `workers` workers."""
+    return next((r for r in _queue_runs(runs, mode, workers) if "error" not in r), None)
+
+
+def queue_rate(runs: list[dict[str, Any]], mode: str, workers: int) -> float | None:
+    found = queue_run(runs, mode, workers)
+    return found["deliveries_per_second"] if found else None
+
+
+def queue_table(data: dict[str, Any]) -> list[str]:
+    """Scenario 5: mode x workers -> deliveries/s, and the ratio to the mode's one worker."""
+    runs = data["runs"]
+    if not any(r["scenario"] == "s5" for r in runs):
+        return []
+    lines = [
+        "",
+        "Scenario 5, queue modes: 200 ms endpoint, 1 input partition, hook concurrency 100 per "
+        "worker (ideal: 500/s per busy worker).",
+        "",
+        "| consume | workers | events | deliveries/s | / one worker | of ideal | CPU µs/delivery "
+        "| spread over the workers | load average before / after |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for mode in QUEUE_MODES:
+        one = queue_rate(runs, mode, 1)
+        for workers in QUEUE_WORKERS:
+            run = queue_run(runs, mode, workers)
+            if run is None:
+                failed = _queue_runs(runs, mode, workers)
+                why = f"failed: {failed[0]['error'][:60]}" if failed else "not run"
+                lines.append(f"| {mode} | {workers} | - | {why} | | | | | |")
+                continue
+            ideal = 500.0 * (workers if mode == "share" else 1)
+            if mode == "share":
+                spread = "records " + "+".join(map(str, run.get("records_per_member") or []))
+            else:
+                spread = "partitions " + "+".join(map(str, run.get("partitions_per_member") or []))
+            lines.append(
+                f"| {mode} | {workers} | {run['events']:,} | "
+                f"{_cell(run['deliveries_per_second'])} | "
+                f"{_show(_ratio(run['deliveries_per_second'], one), 'x2')} | "
+                f"{_show(_ratio(run['deliveries_per_second'], ideal), '%')} | "
+                f"{_cell(run['cpu_us_per_delivery'])} | {spread} | "
+                f"{run['load_average_before']:.1f} / {run.get('load_average_after', 0):.1f} |"
+            )
+    return lines
+
+
 def _show(value: float | None, fmt: str) -> str:
     if value is None:
         return "n/a"
     if fmt == "x":
         return f"{value:.1f}x"
+    if fmt == "x2":
+        return f"{value:.2f}x"
     if fmt == "%":
         return f"{100 * value:.0f}%"
     return f"{value:,.0f} {fmt}" if value >= 100 else f"{value:.1f} {fmt}"
@@ -169,7 +241,7 @@ def markdown(data: dict[str, Any]) -> str:
             f"{_cell(ceiling['p99_ms'], 1)} | - |"
         )
         lines.extend(_rows(data, key))
-    for key in ("s3", "s4"):
+    for key in ("s3", "s4", "s5"):
         lines.extend(_rows(data, key))
     rss = data.get("rss")
     if rss:
@@ -190,6 +262,7 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append(
             f"| {row['ratio']} | {_show(row['value'], row['format'])} | {target} | {met} |"
         )
+    lines += queue_table(data)
     lines += ["", _legend()]
     return "\n".join(lines) + "\n"
 
@@ -217,8 +290,10 @@ def _legend() -> str:
     return (
         "s1: fast endpoint, 12 partitions, JSON field mapping + HMAC. s2: 200 ms endpoint, "
         "1 partition, concurrency 500. s3: s1 plus a hook B that never answers (1 s timeout), "
-        "hook A counted. s4: s1 with A256GCM encryption. Deliveries/s: a backlog, from the first "
-        "produce until every result is written and every offset committed, after warm-up. "
+        "hook A counted. s4: s1 with A256GCM encryption. s5: 200 ms endpoint, 1 partition, "
+        "concurrency 100 per worker, 1-3 workers as a consumer group and as a share group. "
+        "Deliveries/s: a backlog, from the first produce until every result is written and every "
+        "offset committed (share mode: every record accepted), after warm-up. "
         "Latency: event produced -> `completed_at`, at half the contender's own rate."
     )
 

@@ -13,13 +13,22 @@ import tempfile
 import time
 import traceback
 from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import distributions, version
 from pathlib import Path
 from typing import Any
 
 from bench import report
 from bench.ceiling import wrk
-from bench.contenders import CAMEL, DISPATCHER_1, DISPATCHER_2, NAIVE, QUIX, Contender
+from bench.contenders import (
+    CAMEL,
+    DISPATCHER_1,
+    DISPATCHER_2,
+    NAIVE,
+    QUEUE_MODES,
+    QUIX,
+    QUIX_PYTHON,
+    Contender,
+)
 from bench.kafka import Events
 from bench.receiver import ECHO_MODULE, HangingServer, Nginx
 from bench.scenarios import Bench, Scenario, rss_in_flight
@@ -29,12 +38,14 @@ from dispatcher.devtools.broker import LocalKafka
 
 HERE = Path(__file__).resolve().parent
 FAST_CONCURRENCY = 200
+QUEUE_CONCURRENCY = 100  # s5: per hook, per worker
+QUEUE_EVENTS = 10_000  # s5: per worker in share mode; ~20 s at 100 x 200 ms per busy worker
 
 
 def scenarios(
     nginx: Nginx, hanging: HangingServer, scale: float
 ) -> list[tuple[Scenario, list[Contender]]]:
-    """Scenarios 1-4 and who runs each; `scale` shrinks the event counts (a smoke run)."""
+    """Scenarios 1-5 and who runs each; `scale` shrinks the event counts (a smoke run)."""
 
     def n(count: int, least: int = 1) -> int:
         return max(int(count * scale), least)
@@ -97,11 +108,33 @@ def scenarios(
         warmup=n(1000, 50),
         count=n(20_000, 500),
     )
+    # Queue mode (issue 23): one partition keeps one worker of a consumer group busy however
+    # many run; a share group hands records of that partition to every worker. The backlog grows
+    # with the workers in share mode, so each run has ~20 s of load at the ideal rate.
+    s5 = Scenario(
+        key="s5",
+        title=(
+            f"queue modes: 200 ms endpoint, 1 partition, concurrency {QUEUE_CONCURRENCY}"
+            " per worker, 1-3 workers, consume: group vs share"
+        ),
+        partitions=1,
+        hooks=(hook("a", nginx.url("/slow"), concurrency=QUEUE_CONCURRENCY, timeout="5s"),),
+        measured="a",
+        url=nginx.url("/slow"),
+        timeout=5.0,
+        warmup=n(1000, 100),
+        count=n(QUEUE_EVENTS, 300),
+        latency=frozenset(),
+        counts={
+            c.key: n(QUEUE_EVENTS * c.workers, 300 * c.workers) for c in QUEUE_MODES if c.shares
+        },
+    )
     return [
         (s1, [NAIVE, QUIX, CAMEL, DISPATCHER_1, DISPATCHER_2]),
         (s2, [NAIVE, QUIX, CAMEL, DISPATCHER_1]),
         (s3, [NAIVE, QUIX, CAMEL, DISPATCHER_1, DISPATCHER_2]),
         (s4, [DISPATCHER_1, DISPATCHER_2]),
+        (s5, QUEUE_MODES),
     ]
 
 
@@ -137,12 +170,15 @@ def machine() -> dict[str, Any]:
         "orjson",
         "httpx",
         "confluent-kafka",
-        "quixstreams",
     ):
         try:
             packages[name] = version(name)
         except Exception:
             packages[name] = None
+    # the Quix Streams contender's own venv (its confluent-kafka is older)
+    quix = {d.metadata["Name"].lower(): d.version for d in distributions(path=_quix_packages())}
+    packages["quixstreams"] = quix.get("quixstreams")
+    packages["confluent-kafka (quix)"] = quix.get("confluent-kafka") or quix.get("confluent_kafka")
     return {
         "cpus": os.cpu_count(),
         "cpu": cpu,
@@ -150,6 +186,10 @@ def machine() -> dict[str, Any]:
         "load_average_at_start": os.getloadavg(),
         "packages": packages,
     }
+
+
+def _quix_packages() -> list[str]:
+    return [str(p) for p in QUIX_PYTHON.parent.parent.glob("lib/python*/site-packages")]
 
 
 def check_tools() -> None:
@@ -172,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         "--scale", type=float, default=1.0, help="multiply event counts (0.1: a smoke run)"
     )
     parser.add_argument(
-        "--only", default="", help="comma-separated scenarios to run: s1,s2,s3,s4,rss"
+        "--only", default="", help="comma-separated scenarios to run: s1,s2,s3,s4,s5,rss"
     )
     parser.add_argument(
         "--in-flight", type=int, default=5000, help="requests held open for the RSS scenario"
@@ -181,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         "--contenders",
         default="",
         help="comma-separated contenders to run: naive,quix,camel,dispatcher1,dispatcher2"
-        " (default: all)",
+        " (s5 also: dispatcher3, dispatcher1-share, dispatcher2-share, dispatcher3-share;"
+        " default: all)",
     )
     parser.add_argument(
         "--profile",
@@ -241,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
                         result = {
                             "scenario": scenario.key,
                             "contender": contender.name,
+                            "workers": contender.workers,
+                            "consume": contender.consume,
                             "error": str(exc),
                         }
                     print(f"    {json.dumps(result)}", file=sys.stderr)
@@ -262,11 +305,15 @@ def main(argv: list[str] | None = None) -> int:
     data["seconds"] = round(time.monotonic() - started, 1)
     data["ratios"] = report.ratios(data)
     args.output.mkdir(parents=True, exist_ok=True)
-    stem = args.output / data["date"]
+    # a partial run (`--only`) never overwrites the day's full results
+    stem = args.output / (data["date"] + "".join(f"-{key}" for key in sorted(only)))
     stem.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
     table = report.markdown(data)
     stem.with_suffix(".md").write_text(table)
-    report.chart(data, stem.with_suffix(".png"))
-    print(f"\nbench: {data['seconds']:.0f} s; wrote {stem}.json, .md, .png\n", file=sys.stderr)
+    written = ".json, .md"
+    if any(r["scenario"] in report.CHARTED for r in data["runs"]):  # else an empty chart
+        report.chart(data, stem.with_suffix(".png"))
+        written += ", .png"
+    print(f"\nbench: {data['seconds']:.0f} s; wrote {stem}{written}\n", file=sys.stderr)
     print(table)
     return 0

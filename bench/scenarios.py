@@ -2,7 +2,8 @@
 
 Deliveries per second: a backlog of `count` events is produced at once; the clock runs from the
 first produce until every result record exists and the group's committed offsets reach the end
-of every partition. CPU seconds and the receiver's CPU cover that same window (after warm-up).
+of every partition (in queue mode, `consume: share`: until the workers have accepted every
+record, by their `dispatcher_share_records_total{result="accepted"}`). CPU seconds and the receiver's CPU cover that same window (after warm-up).
 Latency: then `LATENCY_SECONDS` of events paced at half that rate; event-to-delivery is the
 result's `completed_at` minus the moment the event was produced.
 """
@@ -45,7 +46,7 @@ class Scenario:
     warmup: int
     count: int
     latency: frozenset[str] = frozenset({"naive", "quix", "camel", "dispatcher"})  # kinds to pace
-    counts: dict[str, int] = field(default_factory=dict)  # per contender kind
+    counts: dict[str, int] = field(default_factory=dict)  # per contender key, else kind
     warmups: dict[str, int] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)  # dispatcher service settings
 
@@ -71,7 +72,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any]:
     """One contender through one scenario; a dict of what was measured."""
-    tag = f"{scenario.key}.{contender.kind}{contender.workers}.{uuid.uuid4().hex[:6]}"
+    tag = f"{scenario.key}.{contender.key}.{uuid.uuid4().hex[:6]}"
     launch = Launch(
         bootstrap=bench.bootstrap,
         topic=f"bench-events-{tag}",
@@ -84,8 +85,7 @@ def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any
     )
     hook_id = contender.measured_hook(scenario.measured)
     results = Results(bench.bootstrap, launch.results, RESULT_PARTITIONS)
-    commits = Commits(bench.bootstrap, launch.group, launch.topic, scenario.partitions)
-    process, _port = start(
+    process, port = start(
         contender,
         launch,
         list(scenario.hooks),
@@ -94,13 +94,23 @@ def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any
         scenario.partitions,
         **scenario.settings,
     )
-    count = scenario.counts.get(contender.kind, scenario.count)
-    warmup = scenario.warmups.get(contender.kind, scenario.warmup)
+    commits: Commits | ShareAcks
+    if contender.shares:
+        assert port is not None
+        ports = [port + i for i in range(contender.workers)]
+        commits = ShareAcks(bench.bootstrap, launch.topic, scenario.partitions, ports)
+    else:
+        commits = Commits(bench.bootstrap, launch.group, launch.topic, scenario.partitions)
+    count = scenario.counts.get(contender.key, scenario.counts.get(contender.kind, scenario.count))
+    warmup = scenario.warmups.get(
+        contender.key, scenario.warmups.get(contender.kind, scenario.warmup)
+    )
     out: dict[str, Any] = {
         "scenario": scenario.key,
         "contender": contender.name,
         "kind": contender.kind,
         "workers": contender.workers,
+        "consume": contender.consume if contender.kind == "dispatcher" else None,
         "partitions": scenario.partitions,
         "events": count,
         "warmup_events": warmup,
@@ -109,10 +119,15 @@ def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any
     group = Group(bench.bootstrap, launch.group, launch.topic)
     try:
         # every member joined and holds its partitions: no rebalance during the measurement
+        # (a share group has no assignment to wait for: every worker polled once, so it is in)
         wait_until(
             lambda: (
                 _alive(process)
-                and group.settled(contender.members(scenario.partitions), scenario.partitions)
+                and (
+                    commits.ready()
+                    if isinstance(commits, ShareAcks)
+                    else group.settled(contender.members(scenario.partitions), scenario.partitions)
+                )
             ),
             START_TIMEOUT,
             f"{launch.group} to settle",
@@ -133,6 +148,7 @@ def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any
         spy = _profiler(bench, contender, process, launch) if bench.profile else None
         threads0 = tree_thread_cpu_seconds(process.pid)
         cpu0, receiver0 = tree_cpu_seconds(process.pid), tree_cpu_seconds(bench.receiver_pid)
+        accepted0 = commits.accepted() if isinstance(commits, ShareAcks) else []
         started = time.monotonic()
         delivered_at, committed_at = _drain(
             bench,
@@ -187,7 +203,12 @@ def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any
                 p99_ms=_round(percentile(delays, 0.99)),
             )
         out["peak_rss_mb"] = round(tree_peak_rss_mb(process.pid), 1)
-        out["partitions_per_member"] = group.shares()
+        if isinstance(commits, ShareAcks):
+            # how the main phase's records were spread over the workers (worker 0 first)
+            after = commits.accepted()
+            out["records_per_member"] = [int(b - a) for a, b in zip(accepted0, after, strict=True)]
+        else:
+            out["partitions_per_member"] = group.shares()
         out["load_average_after"] = round(os.getloadavg()[0], 2)
     finally:
         out["exit_code"] = stop(process)
@@ -217,12 +238,41 @@ def _alive(process: subprocess.Popen[bytes]) -> bool:
     return True
 
 
+class ShareAcks:
+    """Queue mode's stand-in for `Commits`: whether the workers accepted every record of the topic
+    (a share group's acknowledgements are not offsets, and this client cannot read them)."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, ports: list[int]) -> None:
+        self.watermarks = Commits(bootstrap, f"bench-watermarks-{topic}", topic, partitions)
+        self.ports = ports
+
+    def ready(self) -> bool:
+        return all(_get(f"http://127.0.0.1:{port}/readyz") is not None for port in self.ports)
+
+    def accepted(self) -> list[float]:
+        """Records each worker has accepted so far."""
+        return [_metric(port, SHARE_ACCEPTED) for port in self.ports]
+
+    def ends(self) -> dict[int, int]:
+        return self.watermarks.ends()
+
+    def reached(self, ends: dict[int, int]) -> bool:
+        # every record in the topic is one event: accepted once, when all its pairs are written
+        return sum(self.accepted()) >= sum(ends.values())
+
+    def close(self) -> None:
+        self.watermarks.close()
+
+
+SHARE_ACCEPTED = 'dispatcher_share_records_total{result="accepted"}'
+
+
 def _drain(
     bench: Bench,
     scenario: Scenario,
     launch: Launch,
     results: Results,
-    commits: Commits,
+    commits: Commits | ShareAcks,
     tag: str,
     count: int,
     hook_id: str,
@@ -270,7 +320,7 @@ def rss_in_flight(
     bench: Bench, scenario: Scenario, contender: Contender, target: int
 ) -> dict[str, Any]:
     """The dispatcher's resident memory while `target` requests are held open by the receiver."""
-    tag = f"{scenario.key}.{contender.kind}{contender.workers}.{uuid.uuid4().hex[:6]}"
+    tag = f"{scenario.key}.{contender.key}.{uuid.uuid4().hex[:6]}"
     launch = Launch(
         bootstrap=bench.bootstrap,
         topic=f"bench-events-{tag}",
@@ -320,6 +370,15 @@ def _get(url: str) -> bytes | None:
             return bytes(response.read()) if response.status == 200 else None
     except OSError:
         return None
+
+
+def _metric(port: int, sample: str) -> float:
+    """One sample of a worker's /metrics, `name{labels}` as exposed (0 when absent)."""
+    text = (_get(f"http://127.0.0.1:{port}/metrics") or b"").decode()
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def _in_flight(metrics: str) -> int:

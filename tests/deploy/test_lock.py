@@ -57,6 +57,23 @@ def test_the_image_runs_the_versions_ci_tests() -> None:
     assert {name: dev.get(name) for name in runtime} == runtime
 
 
+def test_the_benchmark_runs_the_versions_ci_tests() -> None:
+    """`make bench` installs bench.lock over dev.lock in the same venv: it may add, never move
+    (an older confluent-kafka there once left the workers without a ShareConsumer)."""
+    dev, bench = pins("dev.lock"), pins("bench.lock")
+    assert {name: bench.get(name) for name in dev} == dev
+
+
+def test_the_quix_contender_has_its_own_hashed_lock() -> None:
+    """Quix Streams pins an older confluent-kafka: it runs in .venv-quix, from quix.lock."""
+    text = (LOCKS / "quix.lock").read_text()
+    assert "quixstreams" in pins("quix.lock")
+    assert "quixstreams" not in pins("bench.lock")
+    entries = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 1)[1])
+    unhashed = [e.split()[0] for e in entries if PIN.match(e) and "--hash=sha256:" not in e]
+    assert not unhashed, unhashed
+
+
 def test_this_environment_holds_exactly_the_locked_versions() -> None:
     """`make install` installs from dev.lock: every locked package is here at its version."""
     wrong = {}
