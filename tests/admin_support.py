@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import yaml
-from dispatch_support import Deployment
+from dispatch_support import Deployment, hook
 from kafka_support import wait_for
 
 from dispatcher.api.server import server
@@ -57,6 +57,21 @@ class AdminDeployment(Deployment):
             ],
         }
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def two_tenants(bootstrap: str, directory: Path, receiver_url: str) -> AdminDeployment:
+    """acme's hook and globex's, each dead-lettering what it gets (422, one attempt), and a hook
+    without a tenant (the operator's) that takes every order event."""
+    once = {"retry": {"max_attempts": 1}}
+    return AdminDeployment(
+        bootstrap,
+        directory,
+        [
+            hook("acme-sms", f"{receiver_url}/acme", ["order.*"], tenant="acme", **once),
+            hook("globex-sms", f"{receiver_url}/globex", ["order.*"], tenant="globex", **once),
+            hook("everyone", f"{receiver_url}/everyone", ["order.*"]),
+        ],
+    )
 
 
 @dataclass

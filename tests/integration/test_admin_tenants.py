@@ -13,10 +13,10 @@ from admin_support import (
     ADMIN,
     GLOBEX,
     TOKEN_ENV,
-    AdminDeployment,
     finished,
     indexed,
     running_admin,
+    two_tenants,
 )
 from dispatch_support import cloud_event, collect_until, hook, wait_ready
 from kafka_support import consume_all, wait_for
@@ -39,16 +39,7 @@ def test_a_tenant_token_sees_and_changes_only_its_tenant(
 ) -> None:
     failing = {"/acme": Behaviour(status=422), "/globex": Behaviour(status=422)}
     with Receiver(failing) as receiver:
-        once = {"retry": {"max_attempts": 1}}
-        deployment = AdminDeployment(
-            kafka_bootstrap,
-            tmp_path,
-            [
-                hook("acme-sms", f"{receiver.url}/acme", ["order.*"], tenant="acme", **once),
-                hook("globex-sms", f"{receiver.url}/globex", ["order.*"], tenant="globex", **once),
-                hook("everyone", f"{receiver.url}/everyone", ["order.*"]),
-            ],
-        )
+        deployment = two_tenants(kafka_bootstrap, tmp_path, receiver.url)
         acme_events = [tenant_event("acme", n) for n in range(2)]
         globex_events = [tenant_event("globex", n) for n in range(2)]
         deployment.produce_events(acme_events + globex_events)

@@ -20,6 +20,7 @@ from admin_support import (
     AdminDeployment,
     RunningAdmin,
     running_admin,
+    two_tenants,
 )
 from dispatch_support import cloud_event, hook, wait_ready
 from kafka_support import wait_for
@@ -229,16 +230,7 @@ def test_a_tenant_signs_in_and_sees_only_its_hooks_dead_letters_and_events(
         monkeypatch.setenv(name, value)
     refusing = {"/acme": Behaviour(status=422), "/globex": Behaviour(status=422)}
     with Receiver(refusing) as receiver:
-        once = {"retry": {"max_attempts": 1}}
-        deployment = AdminDeployment(
-            kafka_bootstrap,
-            tmp_path,
-            [
-                hook("acme-sms", f"{receiver.url}/acme", ["order.*"], tenant="acme", **once),
-                hook("globex-sms", f"{receiver.url}/globex", ["order.*"], tenant="globex", **once),
-                hook("everyone", f"{receiver.url}/everyone", ["order.*"]),
-            ],
-        )
+        deployment = two_tenants(kafka_bootstrap, tmp_path, receiver.url)
         acme = {**cloud_event("order.shipped", {"n": 1}), "tenant": "acme"}
         globex = {**cloud_event("order.shipped", {"n": 2}), "tenant": "globex"}
         deployment.produce_events([acme, globex])
