@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from dispatcher.errors import DeliveryError
 from dispatcher.hooks.masking import mask_text
-from dispatcher.http.sender import HookClient
+from dispatcher.http.sender import Attempt, HookClient
 from dispatcher.metrics import Metrics
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
@@ -18,6 +18,10 @@ from dispatcher.pipeline.request import build_request
 from dispatcher.pipeline.retry import GiveUp, Handoff, Result, RetryLocal, RetryPolicy, RetryTier
 
 log = logging.getLogger(__name__)
+
+AttemptObserver = Callable[[Pair, int, Attempt], None]
+"""Told of every HTTP attempt made (the pair, the attempt's number, the attempt); never of a
+request the circuit breaker held back. It runs on the delivery loop and must not block."""
 
 
 class Deliverer:
@@ -29,11 +33,13 @@ class Deliverer:
         tiers: tuple[float, ...],
         local_retries: int,
         clock: Callable[[], float] = time.time,
+        observers: Sequence[AttemptObserver] = (),
     ) -> None:
         self.metrics = metrics
         self.tiers = tiers
         self.local_retries = local_retries
         self.clock = clock
+        self.observers = tuple(observers)
 
     async def deliver(
         self, pair: Pair, client: HookClient, wanted: Callable[[], bool] = lambda: True
@@ -71,6 +77,8 @@ class Deliverer:
                 continue
             attempts += 1
             local += 1
+            for observe in self.observers:
+                observe(pair, attempts, attempt)
             metrics.attempts(attempt.result_label).inc()
             metrics.duration.observe(attempt.seconds)
             verdict = attempt.verdict

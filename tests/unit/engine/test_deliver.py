@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -12,8 +12,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from dispatcher.engine import deliver as deliver_module
-from dispatcher.engine.deliver import Deliverer
-from dispatcher.http.sender import HookClient
+from dispatcher.engine.deliver import AttemptObserver, Deliverer
+from dispatcher.http.sender import Attempt, HookClient
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
@@ -95,9 +95,12 @@ def deliver(
     local_retries: int = 3,
     clock: Callable[[], float] | None = None,
     prepare: Callable[[HookClient], None] | None = None,
+    observers: Sequence[AttemptObserver] = (),
 ) -> tuple[Outcome | Handoff, Metrics]:
     metrics = Metrics(CollectorRegistry())
-    deliverer = Deliverer(metrics, tiers, local_retries, clock=clock or Clock())
+    deliverer = Deliverer(
+        metrics, tiers, local_retries, clock=clock or Clock(), observers=observers
+    )
 
     async def run() -> Outcome | Handoff:
         client = HookClient(hook, httpx.MockTransport(handler))
@@ -306,6 +309,31 @@ def test_an_open_circuit_hands_the_pair_to_a_tier_without_a_request() -> None:
     assert result.attempts == 0
     assert "circuit" in (result.last.error or "")
     assert seen == []
+
+
+def test_observers_are_told_of_every_attempt_made_in_order(slept: list[float]) -> None:
+    handler, _ = replies(503, 200)
+    told: list[tuple[str, int, int | None]] = []
+
+    def observe(pair: Pair, number: int, attempt: Attempt) -> None:
+        told.append((pair.hook.id, number, attempt.verdict.status))
+
+    deliver(make_hook(), handler, local_retries=3, observers=[observe])
+
+    assert told == [("sms-ke", 1, 503), ("sms-ke", 2, 200)]
+
+
+def test_observers_are_not_told_of_a_request_the_open_circuit_held_back() -> None:
+    handler, _ = replies(200)
+    told: list[int] = []
+
+    def trip(client: HookClient) -> None:
+        for _ in range(client.breaker.settings.minimum_calls):
+            client.breaker.record(False)
+
+    deliver(make_hook(), handler, prepare=trip, observers=[lambda _p, n, _a: told.append(n)])
+
+    assert told == []
 
 
 def test_an_ordered_hook_retries_locally_instead_of_using_a_tier(slept: list[float]) -> None:
