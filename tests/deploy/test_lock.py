@@ -85,3 +85,11 @@ def test_this_environment_holds_exactly_the_locked_versions() -> None:
         if installed != version:
             wrong[name] = (version, installed)
     assert not wrong, f"locked vs installed: {wrong}"
+
+
+def test_this_environment_holds_nothing_beyond_the_lock() -> None:
+    """A fresh `make install` is exactly dev.lock: no distribution is here that the lock does not
+    pin (the project itself aside, installed from the work tree)."""
+    pinned = pins("dev.lock")
+    installed = {canonical(d.metadata["Name"]) for d in metadata.distributions()}
+    assert installed - set(pinned) - {"dugaa-dispatcher"} == set()
