@@ -11,9 +11,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from confluent_kafka import Consumer, Producer, ShareConsumer
 
+from dispatcher import tracing
 from dispatcher.config.settings import Settings
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
@@ -41,6 +43,9 @@ from dispatcher.model.event import Event, Record
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.match import HookIndex
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
 log = logging.getLogger(__name__)
 
 
@@ -63,6 +68,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self.status: StatusServer | None = None
+        self._tracing: TracerProvider | None = None
 
     def set_hooks(self, hooks: HookIndex) -> None:
         """Swap the hooks in force (hot reload); pairs already started keep their definition."""
@@ -75,7 +81,12 @@ class Worker:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     def run(self, *, install_signals: bool = True) -> None:
-        run_loop(self._main(install_signals))
+        # in this process: a worker of `--workers N` is a process of its own, started afresh
+        self._tracing = tracing.start("worker")
+        try:
+            run_loop(self._main(install_signals))
+        finally:
+            tracing.stop(self._tracing)
         # The Kafka clients sit in reference cycles (callbacks naming their loop): collect them
         # now, or a stopped worker's librdkafka threads go on talking to the cluster.
         gc.collect()
@@ -140,7 +151,14 @@ class Worker:
         """
         settings = self.settings
         pool = ClientPool(settings)
-        deliverer = Deliverer(self.metrics, settings.topics.retry, settings.local_retries)
+        tracer = None
+        if self._tracing is not None:
+            from dispatcher.engine.traced import PairTracer
+
+            tracer = PairTracer(self._tracing)
+        deliverer = Deliverer(
+            self.metrics, settings.topics.retry, settings.local_retries, tracer=tracer
+        )
         parts = _Parts(pool=pool, deadline=[], scheduler=Scheduler(deliverer, pool.client_for))
         groups = [(settings.group_id, list(settings.topics.events))]
         if settings.topics.retry_topics:
