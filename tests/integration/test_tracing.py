@@ -186,7 +186,7 @@ def test_a_worker_without_an_endpoint_exports_nothing(
     receivers: tuple[Receiver, Receiver],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    webhooks, collector = receivers
+    webhooks, _ = receivers
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
     deployment = Deployment(
