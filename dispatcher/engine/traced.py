@@ -139,6 +139,18 @@ class PairSpan:
         self.span.end()
 
 
+def replay_tracer(provider: TracerProvider, selected: int) -> tuple[PairTracer, Span]:
+    """A replay run's span (a trace of its own), and the tracer of its pairs: each continues the
+    trace of its event, as its first delivery did, with a link to the run."""
+    run = provider.get_tracer("dugaa-dispatcher", __version__).start_span(
+        "dispatcher replay",
+        context=Context(),
+        kind=SpanKind.INTERNAL,
+        attributes={"dispatcher.replay.selected": selected},
+    )
+    return PairTracer(provider, [Link(run.get_span_context())]), run
+
+
 def parent_context(traceparent: str | None, tracestate: str | None) -> Context:
     """The context a W3C `traceparent` names; an empty one (a new trace) when it is absent or
     malformed, whatever span is current (a replay started by an admin request)."""

@@ -9,18 +9,30 @@ own), one 422 (dead-lettered), one 503 once (handed to a retry tier, then delive
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
+from admin_support import ADMIN, TOKEN_ENV, VIEWER, AdminDeployment
 from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import wait_for
 from otlp_support import export_bodies, exported_spans, otlp_receiver
+from rich.console import Console
+from test_admin_service import answers, free_port
 
+from dispatcher.cli.commands import replay_command
 from dispatcher.devtools.receiver import Behaviour, Receiver
+from dispatcher.ops.replay.plan import Selection
+from dispatcher.ops.replay.run import ReplayOptions
 
 PRODUCER_TRACE = uuid.uuid4().hex
 PRODUCER_SPAN = uuid.uuid4().hex[:16]
@@ -202,3 +214,96 @@ def test_a_worker_without_an_endpoint_exports_nothing(
     # the event's own traceparent goes nowhere: the dispatcher adds none of its own
     wait_for(lambda: webhooks.received(), 10, message="the request")
     assert "traceparent" not in webhooks.received()[0].headers
+
+
+def test_a_traced_replay_continues_the_events_trace_linked_to_its_run(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    receivers: tuple[Receiver, Receiver],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    webhooks, collector = receivers
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    deployment = Deployment(
+        kafka_bootstrap, tmp_path, [hook("tax", f"{webhooks.url}/reject", ["order.traced"])]
+    )
+    event = {**cloud_event("order.traced", {"n": 4}), "traceparent": TRACEPARENT}
+    with deployment.worker():  # untraced: the letter has no trace id of its own
+        deployment.produce_events([event])
+        collect_until(kafka_bootstrap, deployment.dead_letter, lambda r: r, 60)
+    webhooks.routes["/reject"] = Behaviour()  # the third party is fixed
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+    settings = deployment.settings
+    options = ReplayOptions(Selection(hook="tax"))
+    assert replay_command(settings, options, Console(file=io.StringIO())) == 0
+
+    spans = exported_spans(collector)  # the command shut its provider down: all exported
+    (run,) = [s for s in spans if s.name == "dispatcher replay"]
+    (pair,) = [s for s in spans if s.name == "deliver tax"]
+    (attempt,) = [s for s in spans if s.kind == "client"]
+    assert run.attributes == {
+        "dispatcher.replay.selected": 1,
+        "dispatcher.replay.delivered": 1,
+        "dispatcher.replay.failed": 0,
+    }
+    assert (pair.trace_id, pair.parent_span_id) == (PRODUCER_TRACE, PRODUCER_SPAN)
+    assert pair.links == ((run.trace_id, run.span_id),)
+    assert pair.attributes["dispatcher.outcome"] == "delivered"
+    assert attempt.parent_span_id == pair.span_id
+    assert webhooks.received()[-1].headers["traceparent"][3:52] == attempt.ids
+    results = collect_until(kafka_bootstrap, deployment.results, lambda r: len(r) >= 2, 30)
+    assert results[-1].json()["trace_id"] == PRODUCER_TRACE
+
+
+def test_the_admin_service_traces_its_requests_without_query_values_or_tokens(
+    kafka_bootstrap: str, tmp_path: Path, receivers: tuple[Receiver, Receiver]
+) -> None:
+    _, collector = receivers
+    deployment = AdminDeployment(
+        kafka_bootstrap, tmp_path, [hook("a", "http://127.0.0.1:9/a", ["x"])]
+    )
+    config = yaml.safe_load(deployment.config_path.read_text())
+    port = config["admin"]["port"] = free_port()
+    deployment.config_path.write_text(yaml.safe_dump(config))
+    env = {
+        **os.environ,
+        **TOKEN_ENV,
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{collector.url}/v1/traces",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+    log = tmp_path / "admin.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dispatcher", "admin", "--config", str(deployment.config_path)],
+            env=env,
+            stdout=sink,
+            stderr=sink,
+        )
+    base = f"http://127.0.0.1:{port}"
+    looked_up = f"ev-{uuid.uuid4().hex}"
+    try:
+        wait_for(lambda: answers(port), 60, message="dispatcher admin")
+        answer = httpx.get(
+            f"{base}/api/events/{looked_up}", params={"q": "v-secret"}, headers=ADMIN
+        )
+        assert answer.status_code == 404
+        assert httpx.get(f"{base}/api/hooks", headers=VIEWER).status_code == 200
+        wait_for(
+            lambda: len([s for s in exported_spans(collector) if s.kind == "server"]) >= 2,
+            30,
+            message="both requests' spans",
+        )
+    finally:
+        process.terminate()
+        code = process.wait(timeout=30)
+    assert code == 0, log.read_text()
+    spans = [s for s in exported_spans(collector) if s.kind == "server"]
+    by_route = {s.attributes.get("http.route"): s for s in spans}
+    assert set(by_route) == {"/api/events/{event_id}", "/api/hooks"}  # no /healthz
+    looked = by_route["/api/events/{event_id}"]
+    assert looked.name == "GET /api/events/{event_id}"
+    assert looked.attributes["http.status_code"] == 404
+    assert looked.resource["dispatcher.component"] == "admin"
+    exported = export_bodies(collector)
+    for secret in ("v-secret", ADMIN["Authorization"], VIEWER["Authorization"].split()[1]):
+        assert secret.encode() not in exported
