@@ -7,7 +7,8 @@ import os
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,19 @@ class Contender:
     kind: str
     workers: int = 1
     consume: str = "group"
+    traced: bool = False  # exports traces (OTLP, default sampler) to the bench's loopback sink
 
     @property
     def key(self) -> str:
-        """naive, quix, camel, dispatcher1, dispatcher2, dispatcher2-share: as `--contenders`
-        names them."""
+        """naive, quix, camel, dispatcher1, dispatcher2, dispatcher2-share, dispatcher1-otel: as
+        `--contenders` names them."""
         if self.kind != "dispatcher":
             return self.kind
-        return f"dispatcher{self.workers}" + ("-share" if self.shares else "")
+        return (
+            f"dispatcher{self.workers}"
+            + ("-share" if self.shares else "")
+            + ("-otel" if self.traced else "")
+        )
 
     @property
     def shares(self) -> bool:
@@ -62,6 +68,8 @@ QUIX = Contender("Quix Streams", "quix")
 CAMEL = Contender("Apache Camel", "camel")
 DISPATCHER_1 = Contender("dispatcher --workers 1", "dispatcher", 1)
 DISPATCHER_2 = Contender("dispatcher --workers 2", "dispatcher", 2)
+# issue 21: what tracing costs when it is on (every pair sampled: no event has a traceparent)
+DISPATCHER_OTEL = Contender("dispatcher --workers 1, traced", "dispatcher", 1, traced=True)
 # scenario 5: the same dispatcher with 1, 2 and 3 workers in each queue mode
 QUEUE_MODES = [
     Contender(f"dispatcher --workers {n}, consume: {mode}", "dispatcher", n, mode)
@@ -79,6 +87,8 @@ class Launch:
     results: str
     group: str
     directory: Path
+    otlp: Mapping[str, str] = field(default_factory=dict)  # how a traced contender exports
+    # to the bench's loopback OTLP/HTTP sink (its environment variables)
 
 
 def start(
@@ -91,8 +101,12 @@ def start(
     **settings: Any,
 ) -> tuple[subprocess.Popen[bytes], int | None]:
     """Starts `contender` as a subprocess; returns it and its metrics port (dispatcher only)."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+    own = ("DISPATCHER_", "OTEL_")  # tracing is on only for a traced contender
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(own)}
     environment["PYTHONUNBUFFERED"] = "1"
+    if contender.traced:
+        environment.update(launch.otlp)
+        environment["OTEL_SERVICE_NAME"] = "dispatcher-bench"
     port = None
     if contender.kind == "dispatcher":
         port = free_ports(contender.workers)  # worker i serves /metrics on port + i

@@ -6,8 +6,8 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
 
 from dispatcher.errors import DeliveryError
 from dispatcher.hooks.masking import mask_text
@@ -50,15 +50,21 @@ class Deliverer:
         self.observers = tuple(observers)
         self.tracer = tracer  # None: tracing is off, and costs this one test per pair
 
-    async def deliver(
+    def deliver(
         self, pair: Pair, client: HookClient, wanted: Callable[[], bool] = lambda: True
-    ) -> Result:
+    ) -> Coroutine[Any, Any, Result]:
         """The pair's end: delivered, handed to a retry tier, or dead-lettered. Raises
         `Withdrawn` when `wanted()` turns False before an attempt (its partition left).
-        Traced, the pair has a span and its result carries the trace."""
+        Traced, the pair has a span and its result carries the trace. (Not itself a coroutine:
+        the untraced pair awaits the delivery alone, with no frame of tracing around it.)"""
         if self.tracer is None:
-            return await self._deliver(pair, client, client.send, wanted)
-        traced = self.tracer.begin(pair)
+            return self._deliver(pair, client, client.send, wanted)
+        return self._traced(self.tracer, pair, client, wanted)
+
+    async def _traced(
+        self, tracer: PairTracer, pair: Pair, client: HookClient, wanted: Callable[[], bool]
+    ) -> Result:
+        traced = tracer.begin(pair)
         try:
             result = await self._deliver(
                 pair, client, functools.partial(traced.send, client), wanted

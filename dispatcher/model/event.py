@@ -103,8 +103,8 @@ class Event:
             datacontenttype=attributes.get("datacontenttype"),
             data=attributes.get("data"),
             tenant=attributes.get("tenant") or None,
-            traceparent=_text_or_none(attributes.get("traceparent")),
-            tracestate=_text_or_none(attributes.get("tracestate")),
+            traceparent=_text_or_none(attributes, "traceparent"),
+            tracestate=_text_or_none(attributes, "tracestate"),
         )
 
     def attributes(self) -> dict[str, Any]:
@@ -122,6 +122,9 @@ class Event:
         }
 
 
-def _text_or_none(value: Any) -> str | None:
+def _text_or_none(attributes: dict[str, Any], name: str) -> str | None:
     """An optional attribute that must not fail an event: text, or else nothing."""
+    if name not in attributes:  # the common case, and the cheapest test
+        return None
+    value = attributes[name]
     return value if isinstance(value, str) and value else None

@@ -26,15 +26,15 @@ def decode(record: Record, avro: AvroDecoder | None = None) -> Event:
     extension (binary `ce_traceparent`, structured `traceparent`), a plain `traceparent` header.
     """
     event = _decode(record, avro)
-    if event.traceparent is None and record.headers:
-        traceparent = record.header("traceparent")
-        if traceparent:
-            tracestate = record.header("tracestate")
-            return replace(
-                event,
-                traceparent=traceparent.decode("latin-1"),
-                tracestate=None if tracestate is None else tracestate.decode("latin-1"),
-            )
+    if event.traceparent is None:
+        for key, value in record.headers:  # on the path of every event: no lower(), no copy
+            if key == "traceparent" and value:
+                tracestate = record.header("tracestate")
+                return replace(
+                    event,
+                    traceparent=value.decode("latin-1"),
+                    tracestate=None if tracestate is None else tracestate.decode("latin-1"),
+                )
     return event
 
 

@@ -25,11 +25,11 @@ import yaml
 from admin_support import ADMIN, TOKEN_ENV, VIEWER, AdminDeployment
 from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import wait_for
-from otlp_support import export_bodies, exported_spans, otlp_receiver
 from rich.console import Console
 from test_admin_service import answers, free_port
 
 from dispatcher.cli.commands import replay_command
+from dispatcher.devtools.otlp import export_bodies, exported_spans, exporting_to, otlp_receiver
 from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.ops.replay.plan import Selection
 from dispatcher.ops.replay.run import ReplayOptions
@@ -64,7 +64,8 @@ def test_a_traced_worker_continues_the_producers_trace_into_every_request(
     header_secret, query_secret = f"hs-{uuid.uuid4().hex}", f"qs-{uuid.uuid4().hex}"
     monkeypatch.setenv("TRACE_HEADER_SECRET", header_secret)
     monkeypatch.setenv("TRACE_QUERY_SECRET", query_secret)
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+    for name, value in exporting_to(collector).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("OTEL_SERVICE_NAME", "dispatcher-under-test")
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
     deployment = Deployment(
@@ -232,7 +233,8 @@ def test_a_traced_replay_continues_the_events_trace_linked_to_its_run(
         deployment.produce_events([event])
         collect_until(kafka_bootstrap, deployment.dead_letter, lambda r: r, 60)
     webhooks.routes["/reject"] = Behaviour()  # the third party is fixed
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+    for name, value in exporting_to(collector).items():
+        monkeypatch.setenv(name, value)
     settings = deployment.settings
     options = ReplayOptions(Selection(hook="tax"))
     assert replay_command(settings, options, Console(file=io.StringIO())) == 0
@@ -268,6 +270,7 @@ def test_the_admin_service_traces_its_requests_without_query_values_or_tokens(
     env = {
         **os.environ,
         **TOKEN_ENV,
+        **{k: v for k, v in exporting_to(collector).items() if not k.startswith("OTEL_")},
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{collector.url}/v1/traces",
         "OTEL_BSP_SCHEDULE_DELAY": "100",
     }
