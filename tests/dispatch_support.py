@@ -54,6 +54,8 @@ class Deployment:
         self.dead_letter = f"dlq-{tag}"
         self.retry_prefix = f"retry-{tag}"
         self.group = f"dispatcher-{tag}"
+        self.health = f"health-{tag}"  # pauses of one deployment never reach another
+        self.operations = f"operations-{tag}"
         self.hooks_path = self.directory / f"hooks-{tag}.yaml"
         self.config_path = self.directory / f"dispatcher-{tag}.yaml"
         self.write()
@@ -69,6 +71,8 @@ class Deployment:
                 "dead_letter": self.dead_letter,
                 "retry": list(self.retry),
                 "retry_prefix": self.retry_prefix,
+                "health": self.health,
+                "operations": self.operations,
             },
             "hooks_file": str(self.hooks_path),
             "http_port": 0,

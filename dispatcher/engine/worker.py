@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, Producer, ShareConsumer
 from dispatcher.config.settings import Settings
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
+from dispatcher.engine.health import HealthKeeper
 from dispatcher.engine.lag import record_lag
 from dispatcher.engine.loop import run as run_loop
 from dispatcher.engine.scheduler import Scheduler
@@ -63,6 +64,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self.status: StatusServer | None = None
+        self.health: HealthKeeper | None = None
 
     def set_hooks(self, hooks: HookIndex) -> None:
         """Swap the hooks in force (hot reload); pairs already started keep their definition."""
@@ -90,12 +92,23 @@ class Worker:
                 loop.add_signal_handler(sig, self.request_stop)
         settings = self.settings
         admin = check_reachable(settings)
+        operations = [settings.topics.operations] if settings.topics.operations else []
         ensure_topics(
             admin,
-            [settings.topics.results, settings.topics.dead_letter, *settings.topics.retry_topics],
+            [
+                settings.topics.results,
+                settings.topics.dead_letter,
+                *settings.topics.retry_topics,
+                *operations,
+            ],
         )
-        # The hook store is read to its end before any event is consumed, then followed.
+        # The hook store and the health topic (pauses) are read to their end before any event
+        # is consumed, then followed.
         follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)
+        health = self.health = HealthKeeper(settings, lambda: self.hooks, self.metrics)
+        await asyncio.to_thread(health.start)
+        health_stop = asyncio.Event()
+        health_task = asyncio.create_task(health.run(health_stop))
         limits = None
         if settings.consume == "share":
             refuse_ordered_hooks(self.hooks)
@@ -121,6 +134,9 @@ class Worker:
         )
         await self._wake.wait()
         await self._shut_down(parts, threads)
+        health_stop.set()
+        await health_task
+        await asyncio.to_thread(health.stop)
         self.status.stop()
         if follower is not None:
             follower.stop()
@@ -140,9 +156,19 @@ class Worker:
         """
         settings = self.settings
         pool = ClientPool(settings)
-        deliverer = Deliverer(self.metrics, settings.topics.retry, settings.local_retries)
+        health = self.health
+        assert health is not None
+        deliverer = Deliverer(
+            self.metrics,
+            settings.topics.retry,
+            settings.local_retries,
+            observers=[health.observe],
+            held=health.held,
+        )
         parts = _Parts(pool=pool, deadline=[], scheduler=Scheduler(deliverer, pool.client_for))
-        groups = [(settings.group_id, list(settings.topics.events))]
+        # The operations topic is an input too: hooks may subscribe to `dispatcher.hook.*`.
+        operations = [settings.topics.operations] if settings.topics.operations else []
+        groups = [(settings.group_id, [*settings.topics.events, *operations])]
         if settings.topics.retry_topics:
             groups.append((f"{settings.group_id}.retry", list(settings.topics.retry_topics)))
         for group_id, topics in groups:
