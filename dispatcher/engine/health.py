@@ -66,13 +66,14 @@ class HealthKeeper:
         self._changed: set[str] = set()
         self._decisions: dict[str, Decision] = {}
         self._paused: dict[str, str] = {}  # hook id -> why its pairs are held
-        self._shown: set[str] = set()  # hooks whose gauges are exported
+        self._shown: dict[str, tuple[bool, bool]] = {}  # the gauges exported: (paused, failing)
 
     def start(self) -> None:
         """Read the health topic to its end (pauses in force apply to the first event), then
         follow it. Blocking: call it before consuming."""
         self.writer = HealthWriter(self.settings)
         self.follower.start()
+        self._export(self.hooks())
 
     def stop(self) -> None:
         """Withdraw this worker's reports (a stopped worker's view must not linger), stop."""
@@ -185,17 +186,21 @@ class HealthKeeper:
                 self._mine[decision.hook_id] = replace(mine, failing_since=None)
 
     def _export(self, hooks: HookIndex) -> None:
-        for hook_id, decision in list(self._decisions.items()):
-            if hooks.get(hook_id) is None:
-                continue
-            self.metrics.hook_paused.labels(hook_id).set(decision.state == "paused")
-            self.metrics.hook_failing.labels(hook_id).set(decision.state == "failing")
-            self._shown.add(hook_id)
-        for hook_id in [h for h in self._shown if hooks.get(h) is None]:
-            self._shown.discard(hook_id)
+        """`dispatcher_hook_paused` and `dispatcher_hook_failing` for every hook in force (0
+        from the start, so an alert sees a change, not a series appearing); set only on change."""
+        shown: dict[str, tuple[bool, bool]] = {}
+        for hook in hooks:
+            decision = self._decisions.get(hook.id)
+            state = decision.state if decision is not None else "healthy"
+            shown[hook.id] = value = (state == "paused", state == "failing")
+            if self._shown.get(hook.id) != value:
+                self.metrics.hook_paused.labels(hook.id).set(value[0])
+                self.metrics.hook_failing.labels(hook.id).set(value[1])
+        for gone in set(self._shown) - set(shown):
             for gauge in (self.metrics.hook_paused, self.metrics.hook_failing):
                 with suppress(KeyError):
-                    gauge.remove(hook_id)
+                    gauge.remove(gone)
+        self._shown = shown
 
 
 def _why(decision: Decision) -> str:
