@@ -92,16 +92,12 @@ class Worker:
                 loop.add_signal_handler(sig, self.request_stop)
         settings = self.settings
         admin = check_reachable(settings)
-        operations = [settings.topics.operations] if settings.topics.operations else []
         ensure_topics(
             admin,
-            [
-                settings.topics.results,
-                settings.topics.dead_letter,
-                *settings.topics.retry_topics,
-                *operations,
-            ],
+            [settings.topics.results, settings.topics.dead_letter, *settings.topics.retry_topics],
         )
+        if settings.topics.operations:  # few events, each keyed by its hook: one partition
+            ensure_topics(admin, [settings.topics.operations], partitions=1)
         # The hook store and the health topic (pauses) are read to their end before any event
         # is consumed, then followed.
         follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)
@@ -148,11 +144,12 @@ class Worker:
     def _assemble(self, loop: asyncio.AbstractEventLoop, limits: ShareLimits | None) -> _Parts:
         """The consumer loops and the delivery loop's scheduler, wired to each other.
 
-        Input topics and retry tiers are consumed in two groups (`group_id` and
-        `group_id.retry`): a group balances partition counts across all its topics, so in one
-        group a second worker could get every tier partition and no input partition. With
-        `limits` (queue mode) the input topics are read by the share group `group_id`; the
-        tiers stay in the consumer group, whose paused partitions hold records until due.
+        Input topics, retry tiers and the operations topic are consumed in groups of their own
+        (`group_id`, `group_id.retry`, `group_id.operations`): a group balances partition counts
+        across all its topics, so in one group a second worker could get every tier partition
+        and no input partition. With `limits` (queue mode) the input topics are read by the
+        share group `group_id`; the tiers and the operations topic stay in consumer groups
+        (paused tier partitions hold records until due).
         """
         settings = self.settings
         pool = ClientPool(settings)
@@ -166,11 +163,11 @@ class Worker:
             held=health.held,
         )
         parts = _Parts(pool=pool, deadline=[], scheduler=Scheduler(deliverer, pool.client_for))
-        # The operations topic is an input too: hooks may subscribe to `dispatcher.hook.*`.
-        operations = [settings.topics.operations] if settings.topics.operations else []
-        groups = [(settings.group_id, [*settings.topics.events, *operations])]
+        groups = [(settings.group_id, list(settings.topics.events))]
         if settings.topics.retry_topics:
             groups.append((f"{settings.group_id}.retry", list(settings.topics.retry_topics)))
+        if settings.topics.operations:  # hooks may subscribe to `dispatcher.hook.*` events
+            groups.append((f"{settings.group_id}.operations", [settings.topics.operations]))
         for group_id, topics in groups:
             primary = not parts.intakes
             share = limits if primary else None
