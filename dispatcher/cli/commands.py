@@ -90,10 +90,11 @@ def pause_command(settings: Settings, hook_id: str) -> int:
     """`hooks pause ID`: the hook paused for every worker, since now."""
     from dispatcher.kafka.clients import check_reachable
     from dispatcher.kafka.store import hooks_in_force
-    from dispatcher.ops.pausing import pause_hook
+    from dispatcher.ops.pausing import TopicDecisions, pause_hook
 
     check_reachable(settings)
-    print(output.pause_text(pause_hook(settings, hooks_in_force(settings), hook_id)))
+    change = pause_hook(TopicDecisions(settings), hooks_in_force(settings), hook_id)
+    print(output.pause_text(change))
     return 0
 
 
@@ -104,12 +105,13 @@ def resume_command(
     dead letters since the pause began re-delivered (as `dispatcher replay` does)."""
     from dispatcher.kafka.clients import check_reachable
     from dispatcher.kafka.store import hooks_in_force
-    from dispatcher.ops.pausing import SETTLE_SECONDS, resume_hook
+    from dispatcher.ops.pausing import SETTLE_SECONDS, TopicDecisions, resume_hook
     from dispatcher.ops.replay.run import ReplayOptions
 
     check_reachable(settings)
     settle = SETTLE_SECONDS if replay else 0.0
-    change = resume_hook(settings, hooks_in_force(settings), hook_id, settle=settle)
+    decisions = TopicDecisions(settings)
+    change = resume_hook(decisions, hooks_in_force(settings), hook_id, settle=settle)
     print(output.pause_text(change))
     if not replay:
         return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError
@@ -38,17 +39,35 @@ class Change:
         return Selection(hook=self.decision.hook_id, since=since)
 
 
-def state_of(settings: Settings, hook_id: str) -> Decision | None:
-    """The latest decision on `hook_id` (None: never failing, never paused)."""
-    return read_decisions(settings).get(hook_id)
+class Decisions(Protocol):
+    """Where the decisions on hooks are read and written."""
+
+    def get(self, hook_id: str) -> Decision | None: ...
+
+    def write(self, decision: Decision) -> None: ...
+
+
+class TopicDecisions:
+    """The decisions on the health topic: read as they stand, written acknowledged."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def get(self, hook_id: str) -> Decision | None:
+        return read_decisions(self.settings).get(hook_id)
+
+    def write(self, decision: Decision) -> None:
+        writer = HealthWriter(self.settings)
+        writer.decide(decision)
+        writer.flush()
 
 
 def pause_hook(
-    settings: Settings, hooks: HookIndex, hook_id: str, now: float | None = None
+    decisions: Decisions, hooks: HookIndex, hook_id: str, now: float | None = None
 ) -> Change:
     """Pause `hook_id` by hand, since now; a hook already paused stays as it is."""
     hook = _known(hooks, hook_id)
-    current = state_of(settings, hook_id)
+    current = decisions.get(hook_id)
     if current is not None and current.state == "paused":
         return Change(current, changed=False)
     moment = time.time() if now is None else now
@@ -62,12 +81,12 @@ def pause_hook(
         tenant=hook.tenant,
         floor=current.floor if current is not None else None,
     )
-    _write(settings, decision)
+    decisions.write(decision)
     return Change(decision, changed=True)
 
 
 def resume_hook(
-    settings: Settings,
+    decisions: Decisions,
     hooks: HookIndex,
     hook_id: str,
     now: float | None = None,
@@ -77,7 +96,7 @@ def resume_hook(
     let the workers read the resume before returning (before a replay scans the dead letters,
     so that none is dead-lettered as paused after the scan)."""
     hook = _known(hooks, hook_id)
-    current = state_of(settings, hook_id)
+    current = decisions.get(hook_id)
     if current is None or current.state != "paused":
         raise ConfigError(f"hook {hook_id!r} is not paused")
     moment = time.time() if now is None else now
@@ -91,7 +110,7 @@ def resume_hook(
         tenant=hook.tenant,
         floor=moment,
     )
-    _write(settings, decision)
+    decisions.write(decision)
     if settle > 0:
         time.sleep(settle)
     return Change(decision, changed=True, lifted=current)
@@ -102,9 +121,3 @@ def _known(hooks: HookIndex, hook_id: str) -> Hook:
     if hook is None:
         raise ConfigError(f"no hook {hook_id!r}")
     return hook
-
-
-def _write(settings: Settings, decision: Decision) -> None:
-    writer = HealthWriter(settings)
-    writer.decide(decision)
-    writer.flush()
