@@ -90,7 +90,8 @@ def decide(
     now: float,
 ) -> list[Decision]:
     """The decisions to write, in order (none when the current one stands). Only a resume
-    lifts a pause; a success anywhere ends a failing spell."""
+    lifts a pause; only a success (anywhere, after the spell began) ends a failing spell: a
+    view without fresh reports says nothing."""
     state = current.state if current is not None else "healthy"
     floor = current.floor if current is not None else None
     if state == "paused":
@@ -99,16 +100,19 @@ def decide(
     def made(new: State, since: float) -> Decision:
         return Decision(hook_id, new, since, now, "auto", view.last_error, tenant, floor)
 
-    if view.failing_since is None:
-        if state == "failing":
-            return [made("healthy", view.last_success or now)]
-        return []
-    span = view.failing_for
+    if state == "failing" and view.last_success is not None and current is not None:
+        if view.last_success > current.since:  # a success ended the spell
+            return [made("healthy", view.last_success)]
+    if view.failing_since is None or view.last_failure is None:
+        return []  # no failure, or no fresh report: nothing to say either way
+    # the spell's start, once told, stays the one every worker read: a pause names it too
+    since = current.since if state == "failing" and current is not None else view.failing_since
+    span = view.last_failure - since
     told = rules.failing_after > 0 and span >= rules.failing_after
     pause = rules.pause_after > 0 and span >= rules.pause_after
     out: list[Decision] = []
     if state != "failing" and (told or pause):
-        out.append(made("failing", view.failing_since))
+        out.append(made("failing", since))
     if pause:
-        out.append(made("paused", view.failing_since))
+        out.append(made("paused", since))
     return out

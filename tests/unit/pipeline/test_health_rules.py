@@ -113,3 +113,18 @@ def test_a_resumed_hook_failing_again_is_told_anew() -> None:
     view = View(failing_since=1100.0, last_failure=1500.0)
     (failing,) = decide("erp", None, view, RULES, resumed, now=1500.0)
     assert (failing.state, failing.since, failing.floor) == ("failing", 1100.0, 1000.0)
+
+
+def test_no_fresh_report_keeps_a_failing_hook_failing() -> None:
+    failing = Decision("erp", "failing", 100.0, 400.0)
+    assert decide("erp", None, View(), RULES, failing, now=DAY) == []
+    old_success = View(last_success=50.0)  # before the spell: no news
+    assert decide("erp", None, old_success, RULES, failing, now=DAY) == []
+
+
+def test_a_pause_names_the_since_of_the_failing_spell_already_told() -> None:
+    failing = Decision("erp", "failing", 100.0, 400.0)
+    # this worker's fresh reports begin later (an earlier one went stale): the told since stays
+    view = View(failing_since=5000.0, last_failure=100.0 + DAY)
+    (paused,) = decide("erp", None, view, RULES, failing, now=DAY + 101)
+    assert (paused.state, paused.since) == ("paused", 100.0)
