@@ -100,9 +100,9 @@ def decide(
     def made(new: State, since: float) -> Decision:
         return Decision(hook_id, new, since, now, "auto", view.last_error, tenant, floor)
 
-    if state == "failing" and view.last_success is not None and current is not None:
-        if view.last_success > current.since:  # a success ended the spell
-            return [made("healthy", view.last_success)]
+    ended = current is not None and (view.last_success or float("-inf")) > current.since
+    if state == "failing" and ended:  # a success after the spell began ended it
+        return [made("healthy", view.last_success or now)]
     if view.failing_since is None or view.last_failure is None:
         return []  # no failure, or no fresh report: nothing to say either way
     # the spell's start, once told, stays the one every worker read: a pause names it too
