@@ -5,8 +5,9 @@ operations topic do not count, so a hook that notifies of hooks' health never pa
 of its own notices), reports what changed every `hook_health_interval` to the health topic,
 merges every worker's reports from that topic, decides (`dispatcher.pipeline.health`), writes
 the decision and its operational event, and holds back the pairs of paused hooks (`held`).
-Two workers deciding at once write the same decision and the same event id: a decision names
-its `since`, and writing it twice changes nothing.
+One worker decides on a hook (`decider`: the first by id of those attempting it lately); should
+two decide at once (one has not read the other's report yet), both write the same decision and
+the same event id: a decision names its `since`, and writing it twice changes nothing.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from dispatcher.metrics import Metrics
 from dispatcher.model.health import Decision, Report
 from dispatcher.model.moments import iso
 from dispatcher.model.pair import Pair
-from dispatcher.pipeline.health import Rules, decide, merge
+from dispatcher.pipeline.health import Rules, decide, decider, merge
 from dispatcher.pipeline.match import HookIndex
 
 log = logging.getLogger(__name__)
+ACTIVE_ROUNDS = 3  # a worker that attempted a hook within this many rounds may decide on it
 
 
 @dataclass(slots=True)
@@ -134,17 +136,16 @@ class HealthKeeper:
         for hook_id in self._mine:
             by_hook.setdefault(hook_id, []).append(self._report(hook_id, now))
         hooks = self.hooks()
-        for hook_id in set(by_hook) | set(list(self._decisions)):
+        recent = now - ACTIVE_ROUNDS * self.settings.hook_health_interval
+        for hook_id, reports in by_hook.items():
             hook = hooks.get(hook_id)
-            if hook is None:
+            if hook is None or decider(reports, recent) != self.worker:
                 continue
             rules = Rules.for_hook(
                 hook.pause_after, self.settings.hook_pause_after, self.settings.hook_failing_after
             )
             current = self._decisions.get(hook_id)
-            view = merge(
-                by_hook.get(hook_id, ()), now, rules.window, current.floor if current else None
-            )
+            view = merge(reports, now, rules.window, current.floor if current else None)
             for decision in decide(hook_id, hook.tenant, view, rules, current, now):
                 log.warning(
                     "hook %s is %s since %s: %s",

@@ -81,6 +81,15 @@ def merge(reports: Iterable[Report], now: float, window: float, floor: float | N
     return View(last_success, min(starts), latest.last_failure, latest.last_error)
 
 
+def decider(reports: Iterable[Report], since: float) -> str | None:
+    """The one worker that decides on a hook: of those with an attempt at it since `since`
+    (alive and busy with it), the first by id; None when none is. Every worker reading the same
+    reports names the same one, so one decision is written, not one per worker; a worker that
+    died stops being named once its last attempt is older than `since`."""
+    active = [r.worker for r in reports if r.latest >= since]
+    return min(active) if active else None
+
+
 def decide(
     hook_id: str,
     tenant: str | None,

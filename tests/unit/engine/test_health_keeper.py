@@ -148,3 +148,17 @@ def test_a_decision_read_from_the_topic_pauses_and_a_resume_lifts_it() -> None:
     made.tick()
     assert made.held("erp") is None
     assert paused_gauge(made, "erp") == 0
+
+
+def test_of_two_workers_attempting_a_hook_only_the_first_by_id_decides() -> None:
+    made, writer, follower, clock = keeper()
+    made.worker = "worker-b"
+    follower.others = [Report("erp", "worker-a", 1100.0, None, 1000.0, 1100.0, "503")]
+    clock.now = 1100.0
+    made.observe(pair(ERP), 1, FAILED)
+    made.tick()
+    assert writer.decisions == []  # worker-a decides: it attempted erp lately too
+    clock.now = 1200.0  # worker-a is silent since 1100 (dead, or no traffic): b takes over
+    made.observe(pair(ERP), 2, FAILED)
+    made.tick()
+    assert [d.state for d in writer.decisions] == ["failing", "paused"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dispatcher.model.health import Decision, Report
-from dispatcher.pipeline.health import Rules, View, decide, merge
+from dispatcher.pipeline.health import Rules, View, decide, decider, merge
 
 DAY = 86400.0
 RULES = Rules(failing_after=300.0, pause_after=DAY)
@@ -128,3 +128,9 @@ def test_a_pause_names_the_since_of_the_failing_spell_already_told() -> None:
     view = View(failing_since=5000.0, last_failure=100.0 + DAY)
     (paused,) = decide("erp", None, view, RULES, failing, now=DAY + 101)
     assert (paused.state, paused.since) == ("paused", 100.0)
+
+
+def test_the_decider_is_the_first_by_id_of_the_workers_attempting_lately() -> None:
+    reports = [report("c", last=900.0), report("b", ok=1000.0), report("a", last=500.0)]
+    assert decider(reports, since=800.0) == "b"  # a's last attempt is too old
+    assert decider(reports, since=1001.0) is None
