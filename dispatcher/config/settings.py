@@ -89,6 +89,9 @@ class Admin:
     max_body_bytes: int = 1 << 20
     request_timeout: float = 30.0
     session_ttl: float = 8 * 3600.0
+    # Reverse proxies (addresses or networks) whose X-Forwarded-Proto / -For are believed: behind
+    # a TLS-terminating ingress the session cookie is then Secure. Empty: no header is believed.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 ADMIN_KEYS: dict[str, Any] = {
@@ -249,7 +252,7 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
     return Settings(
         kafka=kafka,
         topics=_topics(_mapping(raw, "topics")),
-        allow_cidrs=_cidrs(raw.get("allow_cidrs") or []),
+        allow_cidrs=_cidrs(raw.get("allow_cidrs") or [], "allow_cidrs"),
         admin=_admin(_mapping(raw, "admin")),
         schema_registry=resolve_tree(registry, where="schema_registry"),
         secrets=_secret_scope(_mapping(raw, "secrets")),
@@ -325,8 +328,10 @@ def _admin(raw: dict[str, Any]) -> Admin:
         kind = ADMIN_KEYS.get(key)
         if key == "tokens":
             values["tokens"] = _tokens(value)
+        elif key == "trusted_proxies":
+            values[key] = _cidrs(value, f"admin.{key}")
         elif kind is None:
-            known = ", ".join(sorted([*ADMIN_KEYS, "tokens"]))
+            known = ", ".join(sorted([*ADMIN_KEYS, "tokens", "trusted_proxies"]))
             raise _KeyProblem(f"admin.{key}", f"unknown key (known: {known})")
         elif kind == "duration":
             values[key] = _duration(f"admin.{key}", value)
@@ -358,8 +363,10 @@ def _tokens(raw: Any) -> tuple[AdminToken, ...]:
     return tuple(tokens)
 
 
-def _cidrs(raw: list[Any]) -> tuple[IPv4Network | IPv6Network, ...]:
+def _cidrs(raw: Any, key: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    if not isinstance(raw, list):
+        raise _KeyProblem(key, "must be a list of addresses or networks (CIDR)")
     try:
         return tuple(ip_network(str(c), strict=False) for c in raw)
     except ValueError as exc:
-        raise _KeyProblem("allow_cidrs", str(exc)) from None
+        raise _KeyProblem(key, str(exc)) from None
