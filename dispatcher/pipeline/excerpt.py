@@ -1,0 +1,33 @@
+"""The response excerpt of an attempt record: at most 1 KiB of a response body, as text. Pure.
+
+A body is shown only when it is text: its first `EXCERPT_BYTES` decode as UTF-8 (a character
+cut at the end of the excerpt is left out) and hold no control character but tab, line feed and
+carriage return. Anything else (an image, a compressed or encrypted blob, Latin-1 bytes) is
+not shown at all, never as replacement characters. A credential after an `Authorization`-style
+scheme (`Bearer ...`, `Basic ...`) is masked, since some servers echo the request's headers.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+EXCERPT_BYTES = 1024
+NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+SCHEME_CREDENTIAL = re.compile(r"\b(Bearer|Basic|Digest|Token)\s+[A-Za-z0-9._~+/=-]{6,}", re.I)
+MASK = "***"
+
+
+def excerpt(head: bytes) -> str | None:
+    """`head` (the first bytes of a response body) as the text of an excerpt; None when the
+    body is not text. An empty body is an empty excerpt."""
+    if not head:
+        return ""
+    try:
+        # final=False: an incomplete sequence at the very end is a character the cut split
+        text = codecs.getincrementaldecoder("utf-8")().decode(head[:EXCERPT_BYTES], final=False)
+    except UnicodeDecodeError:
+        return None
+    if NOT_TEXT.search(text):
+        return None
+    return SCHEME_CREDENTIAL.sub(lambda found: f"{found.group(1)} {MASK}", text)
