@@ -9,7 +9,6 @@ scheme (`Bearer ...`, `Basic ...`) is masked, since some servers echo the reques
 
 from __future__ import annotations
 
-import codecs
 import re
 
 EXCERPT_BYTES = 1024
@@ -23,11 +22,13 @@ def excerpt(head: bytes) -> str | None:
     body is not text. An empty body is an empty excerpt."""
     if not head:
         return ""
+    head = head[:EXCERPT_BYTES]
     try:
-        # final=False: an incomplete sequence at the very end is a character the cut split
-        text = codecs.getincrementaldecoder("utf-8")().decode(head[:EXCERPT_BYTES], final=False)
-    except UnicodeDecodeError:
-        return None
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data":  # not a character the cut split: not text
+            return None
+        text = head[: exc.start].decode("utf-8")
     if NOT_TEXT.search(text):
         return None
     return SCHEME_CREDENTIAL.sub(lambda found: f"{found.group(1)} {MASK}", text)
