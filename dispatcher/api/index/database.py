@@ -205,7 +205,7 @@ class Index:
     ) -> list[dict[str, Any]]:
         """Every attempt of every hook for one event, by hook, then in the order made."""
         sql, args = _scoped("select * from attempts where event_id = ?", [event_id], visible)
-        return self._query(sql + " order by hook_id, attempt, at", args)
+        return self._query(sql + " order by hook_id, at, attempt", args)
 
     def attempts_of_hook(
         self, hook_id: str, limit: int = 50, visible: Visible | None = None
