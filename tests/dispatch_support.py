@@ -52,6 +52,7 @@ class Deployment:
         self.events = create_topic(self.bootstrap, f"events-{tag}", self.partitions)
         self.results = f"results-{tag}"
         self.dead_letter = f"dlq-{tag}"
+        self.attempts = f"attempts-{tag}"
         self.retry_prefix = f"retry-{tag}"
         self.group = f"dispatcher-{tag}"
         self.hooks_path = self.directory / f"hooks-{tag}.yaml"
@@ -69,6 +70,7 @@ class Deployment:
                 "dead_letter": self.dead_letter,
                 "retry": list(self.retry),
                 "retry_prefix": self.retry_prefix,
+                "attempts": self.attempts,
             },
             "hooks_file": str(self.hooks_path),
             "http_port": 0,

@@ -50,6 +50,7 @@ class Topics:
     retry: tuple[float, ...] = (30.0, 300.0, 3600.0)
     retry_prefix: str = "dugaa.dispatch.retry"
     hooks: str = "dugaa.dispatch.hooks"
+    attempts: str = "dugaa.dispatch.attempts"  # "": no attempt records
 
     def retry_topic(self, tier: int) -> str:
         return f"{self.retry_prefix}.{format_duration(self.retry[tier])}"
@@ -61,6 +62,7 @@ class Topics:
 
 Role = Literal["viewer", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "admin")
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")  # what Kafka accepts as a topic's name
 TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # as a hook's `tenant` (hooks.schema.json)
 
 
@@ -303,7 +305,8 @@ def _duration(key: str, value: Any) -> float:
 
 def _topics(raw: dict[str, Any]) -> Topics:
     default = Topics()
-    unknown = set(raw) - {"events", "results", "dead_letter", "retry", "retry_prefix", "hooks"}
+    known = {"events", "results", "dead_letter", "retry", "retry_prefix", "hooks", "attempts"}
+    unknown = set(raw) - known
     if unknown:
         raise _KeyProblem("topics." + sorted(unknown)[0], "unknown key")
     events = raw.get("events", default.events)
@@ -319,7 +322,20 @@ def _topics(raw: dict[str, Any]) -> Topics:
         retry=tuple(_duration("topics.retry", r) for r in retry),
         retry_prefix=str(raw.get("retry_prefix", default.retry_prefix)),
         hooks=str(raw.get("hooks", default.hooks)),
+        attempts=_attempts_topic(raw.get("attempts", default.attempts)),
     )
+
+
+def _attempts_topic(value: Any) -> str:
+    """`topics.attempts`: a topic name, or empty (or null) to write no attempt records."""
+    name = "" if value is None else str(value).strip()
+    if name and not TOPIC_NAME.fullmatch(name):
+        raise _KeyProblem(
+            "topics.attempts",
+            f"{name!r} is not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249);"
+            ' write "" to switch attempt records off',
+        )
+    return name
 
 
 def _admin(raw: dict[str, Any]) -> Admin:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, Producer, ShareConsumer
 
 from dispatcher.config.settings import Settings
+from dispatcher.engine.attempts import attempt_observers
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.lag import record_lag
@@ -90,10 +91,9 @@ class Worker:
                 loop.add_signal_handler(sig, self.request_stop)
         settings = self.settings
         admin = check_reachable(settings)
-        ensure_topics(
-            admin,
-            [settings.topics.results, settings.topics.dead_letter, *settings.topics.retry_topics],
-        )
+        outputs = [settings.topics.results, settings.topics.dead_letter]
+        outputs += [*settings.topics.retry_topics, *filter(None, [settings.topics.attempts])]
+        ensure_topics(admin, outputs)
         # The hook store is read to its end before any event is consumed, then followed.
         follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)
         limits = None
@@ -140,7 +140,12 @@ class Worker:
         """
         settings = self.settings
         pool = ClientPool(settings)
-        deliverer = Deliverer(self.metrics, settings.topics.retry, settings.local_retries)
+        # the input intake's producer writes attempt records too, batched with its outcomes
+        producer = Producer(producer_config(settings))
+        observers = attempt_observers(settings, producer, self.metrics, loop)
+        deliverer = Deliverer(
+            self.metrics, settings.topics.retry, settings.local_retries, observers=observers
+        )
         parts = _Parts(pool=pool, deadline=[], scheduler=Scheduler(deliverer, pool.client_for))
         groups = [(settings.group_id, list(settings.topics.events))]
         if settings.topics.retry_topics:
@@ -148,8 +153,9 @@ class Worker:
         for group_id, topics in groups:
             primary = not parts.intakes
             share = limits if primary else None
+            own = producer if primary else None
             parts.intakes.append(
-                self._intake(loop, parts.scheduler, group_id, topics, primary, share)
+                self._intake(loop, parts.scheduler, group_id, topics, primary, share, own)
             )
         return parts
 
@@ -161,11 +167,12 @@ class Worker:
         topics: list[str],
         primary: bool,
         share: ShareLimits | None = None,
+        producer: Producer | None = None,
     ) -> ConsumerLoop | ShareLoop:
         """One consumer thread's loop, with a producer of its own: acknowledgements are served
         on the thread that polls the producer, which must be the thread owning the tracker."""
         settings = self.settings
-        producer = Producer(producer_config(settings))
+        producer = producer or Producer(producer_config(settings))
         writer = outcome_writer(producer, settings, self.metrics)
         intake: ConsumerLoop | ShareLoop
 

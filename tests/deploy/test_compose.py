@@ -124,6 +124,7 @@ def test_topics_created_match_the_dispatcher_config(compose) -> None:
     topics = config["topics"]
     wanted = {*topics["events"], topics["results"], topics["dead_letter"], topics["hooks"]}
     wanted |= {f"dugaa.dispatch.retry.{tier}" for tier in topics["retry"]}
+    wanted |= {topics["attempts"]}
     assert created == wanted
 
 

@@ -381,6 +381,10 @@ BAD_VALUES = {
     "bad KEDA reset policy": ({"keda": {"offsetResetPolicy": "newest"}}, "/keda/offsetResetPolicy"),
     "unknown consume mode": ({"consume": "queue"}, "/consume"),
     "no input topic": ({"config": {"topics": {"events": []}}}, "/config/topics/events"),
+    "bad attempts topic": (
+        {"config": {"topics": {"events": ["e"], "attempts": "my attempts"}}},
+        "/config/topics/attempts",
+    ),
     "bad hook id": ({"hooks": [{"id": "SMS KE", "events": ["a"], "url": "x"}]}, "/hooks/0/id"),
 }
 

@@ -262,3 +262,22 @@ def test_a_file_secret_is_resolved_and_a_missing_one_is_a_config_error(tmp_path:
 def test_consume_share_selects_queue_mode_from_the_file_or_the_environment(tmp_path: Path) -> None:
     assert load_settings(write(tmp_path, "consume: share\n"), environ={}).consume == "share"
     assert load_settings(None, environ={"DISPATCHER_CONSUME": "share"}).consume == "share"
+
+
+def test_the_attempts_topic_is_on_by_default_and_an_empty_name_switches_it_off(
+    tmp_path: Path,
+) -> None:
+    assert load_settings(None, environ={}).topics.attempts == "dugaa.dispatch.attempts"
+    named = write(tmp_path, "topics:\n  attempts: acme.attempts\n")
+    assert load_settings(named, environ={}).topics.attempts == "acme.attempts"
+    environ = {"DISPATCHER_TOPICS_ATTEMPTS": ""}
+    assert load_settings(named, environ=environ).topics.attempts == ""
+    off = write(tmp_path, 'topics:\n  attempts: ""\n')
+    assert load_settings(off, environ={}).topics.attempts == ""
+
+
+def test_an_attempts_topic_kafka_would_refuse_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "group_id: g\ntopics:\n  attempts: my attempts/v1\n")
+
+    with pytest.raises(ConfigError, match=r":3: topics\.attempts: 'my attempts/v1' is not a Kafka"):
+        load_settings(path, environ={})
