@@ -52,6 +52,7 @@ class Deployment:
         self.events = create_topic(self.bootstrap, f"events-{tag}", self.partitions)
         self.results = f"results-{tag}"
         self.dead_letter = f"dlq-{tag}"
+        self.attempts = f"attempts-{tag}"
         self.retry_prefix = f"retry-{tag}"
         self.group = f"dispatcher-{tag}"
         self.health = f"health-{tag}"  # pauses of one deployment never reach another
@@ -73,6 +74,7 @@ class Deployment:
                 "retry_prefix": self.retry_prefix,
                 "health": self.health,
                 "operations": self.operations,
+                "attempts": self.attempts,
             },
             "hooks_file": str(self.hooks_path),
             "http_port": 0,

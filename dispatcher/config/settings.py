@@ -56,6 +56,7 @@ class Topics:
     hooks: str = "dugaa.dispatch.hooks"
     health: str = "dugaa.dispatch.health"  # workers' hook health reports and pause decisions
     operations: str = "dugaa.dispatch.operations"  # operational events; empty: none
+    attempts: str = "dugaa.dispatch.attempts"  # "": no attempt records
 
     def retry_topic(self, tier: int) -> str:
         return f"{self.retry_prefix}.{format_duration(self.retry[tier])}"
@@ -67,6 +68,7 @@ class Topics:
 
 Role = Literal["viewer", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "admin")
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")  # what Kafka accepts as a topic's name
 TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # as a hook's `tenant` (hooks.schema.json)
 
 
@@ -95,6 +97,9 @@ class Admin:
     max_body_bytes: int = 1 << 20
     request_timeout: float = 30.0
     session_ttl: float = 8 * 3600.0
+    # Reverse proxies (addresses or networks) whose X-Forwarded-Proto / -For are believed: behind
+    # a TLS-terminating ingress the session cookie is then Secure. Empty: no header is believed.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 ADMIN_KEYS: dict[str, Any] = {
@@ -261,7 +266,7 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
     return Settings(
         kafka=kafka,
         topics=_topics(_mapping(raw, "topics")),
-        allow_cidrs=_cidrs(raw.get("allow_cidrs") or []),
+        allow_cidrs=_cidrs(raw.get("allow_cidrs") or [], "allow_cidrs"),
         admin=_admin(_mapping(raw, "admin")),
         schema_registry=resolve_tree(registry, where="schema_registry"),
         secrets=_secret_scope(_mapping(raw, "secrets")),
@@ -312,8 +317,8 @@ def _duration(key: str, value: Any) -> float:
 
 def _topics(raw: dict[str, Any]) -> Topics:
     default = Topics()
-    known = {"events", "results", "dead_letter", "retry", "retry_prefix", "hooks", "health"}
-    unknown = set(raw) - known - {"operations"}
+    known = {"events", "results", "dead_letter", "retry", "retry_prefix", "hooks", "attempts"}
+    unknown = set(raw) - known - {"health", "operations"}
     if unknown:
         raise _KeyProblem("topics." + sorted(unknown)[0], "unknown key")
     events = raw.get("events", default.events)
@@ -329,6 +334,7 @@ def _topics(raw: dict[str, Any]) -> Topics:
         retry=tuple(_duration("topics.retry", r) for r in retry),
         retry_prefix=str(raw.get("retry_prefix", default.retry_prefix)),
         hooks=str(raw.get("hooks", default.hooks)),
+        attempts=_attempts_topic(raw.get("attempts", default.attempts)),
         health=_health_topic(raw.get("health", default.health)),
         operations=str(raw.get("operations", default.operations) or ""),
     )
@@ -340,14 +346,28 @@ def _health_topic(value: Any) -> str:
     return value.strip()
 
 
+def _attempts_topic(value: Any) -> str:
+    """`topics.attempts`: a topic name, or empty (or null) to write no attempt records."""
+    name = "" if value is None else str(value).strip()
+    if name and not TOPIC_NAME.fullmatch(name):
+        raise _KeyProblem(
+            "topics.attempts",
+            f"{name!r} is not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249);"
+            ' write "" to switch attempt records off',
+        )
+    return name
+
+
 def _admin(raw: dict[str, Any]) -> Admin:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         kind = ADMIN_KEYS.get(key)
         if key == "tokens":
             values["tokens"] = _tokens(value)
+        elif key == "trusted_proxies":
+            values[key] = _cidrs(value, f"admin.{key}")
         elif kind is None:
-            known = ", ".join(sorted([*ADMIN_KEYS, "tokens"]))
+            known = ", ".join(sorted([*ADMIN_KEYS, "tokens", "trusted_proxies"]))
             raise _KeyProblem(f"admin.{key}", f"unknown key (known: {known})")
         elif kind == "duration":
             values[key] = _duration(f"admin.{key}", value)
@@ -379,8 +399,10 @@ def _tokens(raw: Any) -> tuple[AdminToken, ...]:
     return tuple(tokens)
 
 
-def _cidrs(raw: list[Any]) -> tuple[IPv4Network | IPv6Network, ...]:
+def _cidrs(raw: Any, key: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    if not isinstance(raw, list):
+        raise _KeyProblem(key, "must be a list of addresses or networks (CIDR)")
     try:
         return tuple(ip_network(str(c), strict=False) for c in raw)
     except ValueError as exc:
-        raise _KeyProblem("allow_cidrs", str(exc)) from None
+        raise _KeyProblem(key, str(exc)) from None

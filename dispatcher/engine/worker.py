@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, Producer, ShareConsumer
 
 from dispatcher.config.settings import Settings
+from dispatcher.engine.attempts import attempt_observers
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.health import HealthKeeper
@@ -92,10 +93,9 @@ class Worker:
                 loop.add_signal_handler(sig, self.request_stop)
         settings = self.settings
         admin = check_reachable(settings)
-        ensure_topics(
-            admin,
-            [settings.topics.results, settings.topics.dead_letter, *settings.topics.retry_topics],
-        )
+        outputs = [settings.topics.results, settings.topics.dead_letter]
+        outputs += [*settings.topics.retry_topics, *filter(None, [settings.topics.attempts])]
+        ensure_topics(admin, outputs)
         if settings.topics.operations:  # few events, each keyed by its hook: one partition
             ensure_topics(admin, [settings.topics.operations], partitions=1)
         # The hook store and the health topic (pauses) are read to their end before any event
@@ -155,11 +155,14 @@ class Worker:
         pool = ClientPool(settings)
         health = self.health
         assert health is not None
+        # the input intake's producer writes attempt records too, batched with its outcomes
+        producer = Producer(producer_config(settings))
+        observers = [health.observe, *attempt_observers(settings, producer, self.metrics, loop)]
         deliverer = Deliverer(
             self.metrics,
             settings.topics.retry,
             settings.local_retries,
-            observers=[health.observe],
+            observers=observers,
             held=health.held,
         )
         parts = _Parts(pool=pool, deadline=[], scheduler=Scheduler(deliverer, pool.client_for))
@@ -171,8 +174,9 @@ class Worker:
         for group_id, topics in groups:
             primary = not parts.intakes
             share = limits if primary else None
+            own = producer if primary else None
             parts.intakes.append(
-                self._intake(loop, parts.scheduler, group_id, topics, primary, share)
+                self._intake(loop, parts.scheduler, group_id, topics, primary, share, own)
             )
         return parts
 
@@ -184,11 +188,12 @@ class Worker:
         topics: list[str],
         primary: bool,
         share: ShareLimits | None = None,
+        producer: Producer | None = None,
     ) -> ConsumerLoop | ShareLoop:
         """One consumer thread's loop, with a producer of its own: acknowledgements are served
         on the thread that polls the producer, which must be the thread owning the tracker."""
         settings = self.settings
-        producer = Producer(producer_config(settings))
+        producer = producer or Producer(producer_config(settings))
         writer = outcome_writer(producer, settings, self.metrics)
         intake: ConsumerLoop | ShareLoop
 

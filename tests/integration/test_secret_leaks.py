@@ -238,6 +238,7 @@ class Run:
     dead_letters: list[Record]
     retried: list[Record]
     health: list[Record]  # hook health reports and decisions, operational events
+    attempts: list[Record]
     log: bytes
     http: dict[str, bytes]
     cli: dict[str, subprocess.CompletedProcess[bytes]]
@@ -337,6 +338,7 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         health = read_to_end(kafka_bootstrap, deployment.health)
         if deployment.written(deployment.operations):
             health += read_to_end(kafka_bootstrap, deployment.operations)
+        attempts = read_to_end(kafka_bootstrap, deployment.attempts)
         event_file = directory / "event.json"
         event_file.write_text(json.dumps(cloud_event("order.paid", DATA)))
         outputs = run_cli(deployment.config_path, env, event_file, [h["id"] for h in hooks])
@@ -347,6 +349,7 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             dead,
             retried,
             health,
+            attempts,
             deployment.log_path.read_bytes() + admin_log.read_bytes(),
             http,
             outputs,
@@ -457,13 +460,14 @@ def test_the_debug_log_holds_no_secret(run: Run) -> None:
     assert leaks(run, {"log": run.log}) == []
 
 
-def test_no_result_retry_record_or_dead_letter_holds_a_secret(run: Run) -> None:
+def test_no_result_retry_record_dead_letter_or_attempt_holds_a_secret(run: Run) -> None:
     assert run.dead_letters
     assert run.results
     assert run.retried
+    assert run.attempts
     places = {
         f"{r.topic}[{r.partition}]@{r.offset}": record_blob(r)
-        for r in [*run.results, *run.dead_letters, *run.retried]
+        for r in [*run.results, *run.dead_letters, *run.retried, *run.attempts]
     }
     assert leaks(run, places) == []
 

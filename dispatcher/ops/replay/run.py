@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from confluent_kafka import Producer
 
 from dispatcher.config.settings import Settings
+from dispatcher.engine.attempts import attempt_observers
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.errors import DecodeError, KafkaUnavailable
 from dispatcher.http.pool import ClientPool
@@ -96,7 +97,8 @@ async def _redeliver(
     producer = Producer(producer_config(settings))
     writer = outcome_writer(producer, settings, metrics)
     pool = ClientPool(settings)
-    deliverer = Deliverer(metrics, (), settings.local_retries)
+    observers = attempt_observers(settings, producer, metrics, asyncio.get_running_loop())
+    deliverer = Deliverer(metrics, (), settings.local_retries, observers=observers)
     state = [start]
     acked, written = [0], [0]
     slots = asyncio.Semaphore(CONCURRENCY)

@@ -283,3 +283,22 @@ def test_hook_health_settings_have_defaults_and_parse_durations(tmp_path: Path) 
     assert (settings.hook_pause_after, settings.hook_failing_after) == (7200.0, 600.0)
     assert settings.hook_health_interval == 0.5
     assert settings.topics.operations == ""  # no operational events
+
+
+def test_the_attempts_topic_is_on_by_default_and_an_empty_name_switches_it_off(
+    tmp_path: Path,
+) -> None:
+    assert load_settings(None, environ={}).topics.attempts == "dugaa.dispatch.attempts"
+    named = write(tmp_path, "topics:\n  attempts: acme.attempts\n")
+    assert load_settings(named, environ={}).topics.attempts == "acme.attempts"
+    environ = {"DISPATCHER_TOPICS_ATTEMPTS": ""}
+    assert load_settings(named, environ=environ).topics.attempts == ""
+    off = write(tmp_path, 'topics:\n  attempts: ""\n')
+    assert load_settings(off, environ={}).topics.attempts == ""
+
+
+def test_an_attempts_topic_kafka_would_refuse_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "group_id: g\ntopics:\n  attempts: my attempts/v1\n")
+
+    with pytest.raises(ConfigError, match=r":3: topics\.attempts: 'my attempts/v1' is not a Kafka"):
+        load_settings(path, environ={})
