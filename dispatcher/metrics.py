@@ -93,6 +93,19 @@ class Metrics:
             registry=r,
         )
         self.hooks = Gauge("dispatcher_hooks", "Hooks in force.", registry=r)
+        self.hook_paused = Gauge(
+            "dispatcher_hook_paused",
+            "1 while a hook is paused for the whole cluster (its pairs are dead-lettered).",
+            ["hook"],
+            registry=r,
+        )
+        self.hook_failing = Gauge(
+            "dispatcher_hook_failing",
+            "1 while a hook has failed with no success anywhere for its failing threshold"
+            " (dispatcher.hook.failing was told) and is not paused.",
+            ["hook"],
+            registry=r,
+        )
         self.ready = Gauge("dispatcher_ready", "1 when connected and assigned.", registry=r)
         self.decode_failures = Counter(
             "dispatcher_decode_failures",

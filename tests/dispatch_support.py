@@ -55,6 +55,8 @@ class Deployment:
         self.attempts = f"attempts-{tag}"
         self.retry_prefix = f"retry-{tag}"
         self.group = f"dispatcher-{tag}"
+        self.health = f"health-{tag}"  # pauses of one deployment never reach another
+        self.operations = f"operations-{tag}"
         self.hooks_path = self.directory / f"hooks-{tag}.yaml"
         self.config_path = self.directory / f"dispatcher-{tag}.yaml"
         self.write()
@@ -70,6 +72,8 @@ class Deployment:
                 "dead_letter": self.dead_letter,
                 "retry": list(self.retry),
                 "retry_prefix": self.retry_prefix,
+                "health": self.health,
+                "operations": self.operations,
                 "attempts": self.attempts,
             },
             "hooks_file": str(self.hooks_path),

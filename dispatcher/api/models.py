@@ -187,3 +187,30 @@ class Replay(BaseModel):
 
 class Replays(BaseModel):
     replays: list[Replay]
+
+
+class HookHealth(BaseModel):
+    """A hook's health as the cluster decided it (contract section 9)."""
+
+    hook: str
+    state: Literal["healthy", "failing", "paused", "resumed"]
+    since: str | None = Field(
+        description="Failing or paused: since when (the failures began, or the pause by hand)."
+    )
+    at: str | None = Field(description="When this was decided.")
+    reason: Literal["auto", "manual"] | None = None
+    last_error: str | None = Field(description="The last failed attempt's error, masked.")
+    changed: bool | None = Field(
+        default=None, description="A pause or resume: whether this request changed the state."
+    )
+
+
+class ResumeRequest(BaseModel):
+    replay: bool = Field(
+        default=False,
+        description="Also re-deliver every dead letter of the hook since the pause began.",
+    )
+
+
+class Resumed(HookHealth):
+    replay: Replay | None = Field(description="The replay started (see /api/replays/{id}).")

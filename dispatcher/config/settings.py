@@ -39,7 +39,11 @@ SCALARS = {
     "local_retries": int,
     "result_format": str,
     "log_level": str,
+    "hook_pause_after": str,
+    "hook_failing_after": str,
+    "hook_health_interval": str,
 }
+DURATIONS = ("drain_timeout", "hook_pause_after", "hook_failing_after", "hook_health_interval")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,8 @@ class Topics:
     retry: tuple[float, ...] = (30.0, 300.0, 3600.0)
     retry_prefix: str = "dugaa.dispatch.retry"
     hooks: str = "dugaa.dispatch.hooks"
+    health: str = "dugaa.dispatch.health"  # workers' hook health reports and pause decisions
+    operations: str = "dugaa.dispatch.operations"  # operational events; empty: none
     attempts: str = "dugaa.dispatch.attempts"  # "": no attempt records
 
     def retry_topic(self, tier: int) -> str:
@@ -127,6 +133,9 @@ class Settings:
     max_inflight: int = 10_000
     max_inflight_per_partition: int = 2_000
     local_retries: int = 3
+    hook_pause_after: float = 24 * 3600.0  # a hook failing this long is paused; 0: never
+    hook_failing_after: float = 300.0  # ... and `dispatcher.hook.failing` is told after this
+    hook_health_interval: float = 5.0  # how often a worker reports health and decides
     result_format: str = "json"
     admin: Admin = field(default_factory=Admin)
     schema_registry: Mapping[str, Any] = field(default_factory=dict)
@@ -245,8 +254,11 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
     for key, kind in SCALARS.items():
         if key in raw and raw[key] is not None:
             values[key] = _coerce(key, raw[key], kind)
-    if "drain_timeout" in values:
-        values["drain_timeout"] = _duration("drain_timeout", values["drain_timeout"])
+    for key in DURATIONS:
+        if key in values:
+            values[key] = _duration(key, values[key])
+    if values.get("hook_health_interval", 1.0) <= 0:
+        raise _KeyProblem("hook_health_interval", "must be a duration above 0 (e.g. 5s)")
     if values.get("consume", "group") not in CONSUME_MODES:
         raise _KeyProblem("consume", f"must be one of {', '.join(CONSUME_MODES)}")
     if values.get("result_format", "json") not in ("json", "avro"):
@@ -306,7 +318,7 @@ def _duration(key: str, value: Any) -> float:
 def _topics(raw: dict[str, Any]) -> Topics:
     default = Topics()
     known = {"events", "results", "dead_letter", "retry", "retry_prefix", "hooks", "attempts"}
-    unknown = set(raw) - known
+    unknown = set(raw) - known - {"health", "operations"}
     if unknown:
         raise _KeyProblem("topics." + sorted(unknown)[0], "unknown key")
     events = raw.get("events", default.events)
@@ -323,7 +335,15 @@ def _topics(raw: dict[str, Any]) -> Topics:
         retry_prefix=str(raw.get("retry_prefix", default.retry_prefix)),
         hooks=str(raw.get("hooks", default.hooks)),
         attempts=_attempts_topic(raw.get("attempts", default.attempts)),
+        health=_health_topic(raw.get("health", default.health)),
+        operations=str(raw.get("operations", default.operations) or ""),
     )
+
+
+def _health_topic(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _KeyProblem("topics.health", "must name a topic (hook health and pauses live there)")
+    return value.strip()
 
 
 def _attempts_topic(value: Any) -> str:

@@ -123,6 +123,7 @@ def test_topics_created_match_the_dispatcher_config(compose) -> None:
     created |= {f"dugaa.dispatch.retry.{tier}" for tier in tiers}
     topics = config["topics"]
     wanted = {*topics["events"], topics["results"], topics["dead_letter"], topics["hooks"]}
+    wanted |= {topics["health"], topics["operations"]}
     wanted |= {f"dugaa.dispatch.retry.{tier}" for tier in topics["retry"]}
     wanted |= {topics["attempts"]}
     assert created == wanted

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_support import ADMIN, ADMIN_TOKEN
+from admin_support import ADMIN, ADMIN_TOKEN, MemoryDecisions
 from dispatch_support import cloud_event
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -148,6 +148,10 @@ def service(tmp_path: Path) -> Iterator[AdminService]:
     )
     service.store = store  # type: ignore[assignment]
     service.follower = store  # type: ignore[assignment]
+    # every hook paused: a pause leaves it so and a resume lifts it, both answering 200
+    decisions = MemoryDecisions("acme-sms", "globex-sms", "everyone")
+    service.pauses = decisions
+    service.health = decisions  # type: ignore[assignment]
     index.add(
         [
             outcome("acme-sms", "e-acme", "acme"),
@@ -195,6 +199,13 @@ def addressing(hook_id: str) -> dict[tuple[str, str], tuple[str, str, Any]]:
         ("GET", "/api/hooks/{hook_id}/attempts"): ("GET", f"/api/hooks/{hook_id}/attempts", None),
         ("GET", "/api/dead-letters/list"): ("GET", f"/api/dead-letters/list?hook={hook_id}", None),
         ("POST", "/api/replays"): ("POST", "/api/replays", {"hook": hook_id, "dry_run": True}),
+        ("GET", "/api/hooks/{hook_id}/health"): ("GET", f"/api/hooks/{hook_id}/health", None),
+        ("POST", "/api/hooks/{hook_id}/pause"): ("POST", f"/api/hooks/{hook_id}/pause", None),
+        ("POST", "/api/hooks/{hook_id}/resume"): (
+            "POST",
+            f"/api/hooks/{hook_id}/resume",
+            {"replay": False},
+        ),
     }
 
 
