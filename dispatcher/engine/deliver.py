@@ -30,6 +30,9 @@ AttemptObserver = Callable[[Pair, int, Attempt], None]
 """Told of every HTTP attempt made (the pair, the attempt's number, the attempt); never of a
 request the circuit breaker held back. It runs on the delivery loop and must not block."""
 
+Held = Callable[[str], str | None]
+"""Why a hook's pairs are held back without a request (it is paused), or None: send them."""
+
 
 class Deliverer:
     """Runs pairs through their hook's client and the retry policy; never raises for a pair."""
@@ -41,6 +44,7 @@ class Deliverer:
         local_retries: int,
         clock: Callable[[], float] = time.time,
         observers: Sequence[AttemptObserver] = (),
+        held: Held | None = None,
         tracer: PairTracer | None = None,
     ) -> None:
         self.metrics = metrics
@@ -48,6 +52,7 @@ class Deliverer:
         self.local_retries = local_retries
         self.clock = clock
         self.observers = tuple(observers)
+        self.held = held
         self.tracer = tracer  # None: tracing is off, and costs this one test per pair
 
     def deliver(
@@ -80,6 +85,9 @@ class Deliverer:
         hook = pair.hook
         first = pair.first_attempt_at or self.clock()
         attempts = pair.attempts
+        if self.held is not None and (why := self.held(hook.id)) is not None:
+            paused = Verdict.failure("paused", why, retryable=False)  # no render, no request
+            return self._end(pair, paused, attempts, first, None)
         try:
             request = build_request(hook, pair.event, pair.idempotency_key)
         except DeliveryError as exc:
