@@ -7,7 +7,8 @@ import os
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,16 @@ class Contender:
     workers: int = 1
     consume: str = "group"
     attempts: bool = True  # a dispatcher writes the attempts topic (its default)
+    traced: bool = False  # exports traces (OTLP, default sampler) to the bench's loopback sink
 
     @property
     def key(self) -> str:
         """naive, quix, camel, dispatcher1, dispatcher2, dispatcher2-share,
-        dispatcher1-noattempts: as `--contenders` names them."""
+        dispatcher1-noattempts, dispatcher1-otel: as `--contenders` names them."""
         if self.kind != "dispatcher":
             return self.kind
         key = f"dispatcher{self.workers}" + ("-share" if self.shares else "")
-        return key + ("" if self.attempts else "-noattempts")
+        return key + ("" if self.attempts else "-noattempts") + ("-otel" if self.traced else "")
 
     @property
     def shares(self) -> bool:
@@ -68,6 +70,8 @@ DISPATCHER_2 = Contender("dispatcher --workers 2", "dispatcher", 2)
 DISPATCHER_1_NO_ATTEMPTS = Contender(
     "dispatcher --workers 1, attempts off", "dispatcher", 1, attempts=False
 )
+# issue 21: what tracing costs when it is on (every pair sampled: no event has a traceparent)
+DISPATCHER_OTEL = Contender("dispatcher --workers 1, traced", "dispatcher", 1, traced=True)
 # scenario 5: the same dispatcher with 1, 2 and 3 workers in each queue mode
 QUEUE_MODES = [
     Contender(f"dispatcher --workers {n}, consume: {mode}", "dispatcher", n, mode)
@@ -85,6 +89,8 @@ class Launch:
     results: str
     group: str
     directory: Path
+    otlp: Mapping[str, str] = field(default_factory=dict)  # how a traced contender exports
+    # to the bench's loopback OTLP/HTTP sink (its environment variables)
 
 
 def start(
@@ -97,8 +103,12 @@ def start(
     **settings: Any,
 ) -> tuple[subprocess.Popen[bytes], int | None]:
     """Starts `contender` as a subprocess; returns it and its metrics port (dispatcher only)."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+    own = ("DISPATCHER_", "OTEL_")  # tracing is on only for a traced contender
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(own)}
     environment["PYTHONUNBUFFERED"] = "1"
+    if contender.traced:
+        environment.update(launch.otlp)
+        environment["OTEL_SERVICE_NAME"] = "dispatcher-bench"
     port = None
     if contender.kind == "dispatcher":
         port = free_ports(contender.workers)  # worker i serves /metrics on port + i

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.contenders import DISPATCHER_1, DISPATCHER_OTEL
+
 IDEAL_SLOW = 2500.0  # concurrency 500 / 200 ms
 TARGETS = {  # issue 17
     "cpu_us": 200.0,  # aim: 100
@@ -100,6 +102,13 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
             "us",
             lower=True,
         )
+    plain, traced = (find(runs, "s1", n) for n in (DISPATCHER_1.name, DISPATCHER_OTEL.name))
+    add(
+        "s1 w1: CPU per delivery, traced / untraced",
+        _ratio(traced and traced["cpu_us_per_delivery"], plain and plain["cpu_us_per_delivery"]),
+        None,
+        "x",
+    )
     slow = find(runs, "s2", "dispatcher --workers 1")
     add(
         "s2 w1 / ideal 2,500/s",

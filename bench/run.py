@@ -24,6 +24,7 @@ from bench.contenders import (
     DISPATCHER_1,
     DISPATCHER_1_NO_ATTEMPTS,
     DISPATCHER_2,
+    DISPATCHER_OTEL,
     NAIVE,
     QUEUE_MODES,
     QUIX,
@@ -36,6 +37,7 @@ from bench.scenarios import Bench, Scenario, rss_in_flight
 from bench.scenarios import run as run_scenario
 from bench.workload import ENCRYPTION_KEY, hook
 from dispatcher.devtools.broker import LocalKafka
+from dispatcher.devtools.otlp import otlp_receiver
 
 HERE = Path(__file__).resolve().parent
 FAST_CONCURRENCY = 200
@@ -131,7 +133,18 @@ def scenarios(
         },
     )
     return [
-        (s1, [NAIVE, QUIX, CAMEL, DISPATCHER_1, DISPATCHER_1_NO_ATTEMPTS, DISPATCHER_2]),
+        (
+            s1,
+            [
+                NAIVE,
+                QUIX,
+                CAMEL,
+                DISPATCHER_1,
+                DISPATCHER_1_NO_ATTEMPTS,
+                DISPATCHER_OTEL,
+                DISPATCHER_2,
+            ],
+        ),
         (s2, [NAIVE, QUIX, CAMEL, DISPATCHER_1]),
         (s3, [NAIVE, QUIX, CAMEL, DISPATCHER_1, DISPATCHER_2]),
         (s4, [DISPATCHER_1, DISPATCHER_2]),
@@ -260,14 +273,14 @@ def main(argv: list[str] | None = None) -> int:
     broker_directory = tempfile.mkdtemp(prefix="bench-kafka-")
     bootstrap = kafka.start(broker_directory)
     try:
-        with Nginx() as nginx, HangingServer() as hanging:
+        with Nginx() as nginx, HangingServer() as hanging, otlp_receiver() as sink:
             print("bench: ceiling (wrk)", file=sys.stderr)
             wrk(nginx.url("/fast"), 100, 1)  # warm-up
             data["ceiling"] = {
                 "fast": wrk(nginx.url("/fast"), 100, 5),
                 "slow": wrk(nginx.url("/slow"), 500, 5),
             }
-            bench = Bench(bootstrap, Events(bootstrap), nginx.pid, work, args.profile)
+            bench = Bench(bootstrap, Events(bootstrap), nginx.pid, work, args.profile, sink)
             for scenario, contenders in scenarios(nginx, hanging, args.scale):
                 if only and scenario.key not in only:
                     continue

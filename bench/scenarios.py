@@ -25,6 +25,8 @@ from typing import Any
 from bench.contenders import Contender, Launch, start
 from bench.kafka import Commits, Events, Group, Results, create_topics, wait_until
 from bench.procs import tree_cpu_seconds, tree_peak_rss_mb, tree_rss_mb, tree_thread_cpu_seconds
+from dispatcher.devtools.otlp import exporting_to, span_count
+from dispatcher.devtools.receiver import Receiver
 
 RESULT_PARTITIONS = 6
 LATENCY_SECONDS = 4.0
@@ -60,6 +62,7 @@ class Bench:
     receiver_pid: int
     directory: Path
     profile: bool = False  # py-spy the main phase of `dispatcher --workers 1` runs
+    otlp: Receiver | None = None  # the loopback OTLP sink of traced contenders
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -79,7 +82,9 @@ def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any
         results=f"bench-results-{tag}",
         group=f"bench-{tag}",
         directory=bench.directory,
+        otlp=exporting_to(bench.otlp) if bench.otlp is not None else {},
     )
+    spans0 = span_count(bench.otlp) if bench.otlp is not None else 0
     create_topics(
         bench.bootstrap, {launch.topic: scenario.partitions, launch.results: RESULT_PARTITIONS}
     )
@@ -214,6 +219,8 @@ def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any
         out["exit_code"] = stop(process)
         results.close()
         commits.close()
+    if contender.traced and bench.otlp is not None:  # stopped: its provider exported the rest
+        out["spans_exported"] = span_count(bench.otlp) - spans0
     return out
 
 

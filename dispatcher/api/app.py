@@ -44,4 +44,8 @@ def create_app(service: AdminService) -> FastAPI:
     admin = service.settings.admin
     app.add_middleware(Bounds, max_body=admin.max_body_bytes, timeout=admin.request_timeout)
     app.add_middleware(SecurityHeaders)
+    if service.tracing is not None:
+        from dispatcher.api.traced import instrument
+
+        instrument(app, service.tracing)
     return app

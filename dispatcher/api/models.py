@@ -88,6 +88,7 @@ class Outcome(BaseModel):
     idempotency_key: str
     completed_at: str
     tenant: str | None = None
+    trace_id: str | None = Field(default=None, description="The delivery's trace, when traced")
 
 
 class Outcomes(BaseModel):
@@ -108,6 +109,7 @@ class DeadLetter(BaseModel):
     failed_at: str
     replayed_from: str
     tenant: str | None = None
+    trace_id: str | None = Field(default=None, description="The delivery's trace, when traced")
 
 
 class Attempt(BaseModel):

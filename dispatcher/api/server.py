@@ -11,6 +11,7 @@ import logging
 
 import uvicorn
 
+from dispatcher import tracing
 from dispatcher.api.app import create_app
 from dispatcher.api.bounds import MAX_HEAD_BYTES
 from dispatcher.api.service import AdminService
@@ -44,9 +45,13 @@ def server(settings: Settings, service: AdminService) -> uvicorn.Server:
 
 def serve(settings: Settings) -> None:
     """Run the admin service until SIGTERM/SIGINT."""
-    service = AdminService.start(settings)
+    provider = tracing.start("admin")
     try:
-        log.info("admin service on http://%s:%d", settings.admin.host, settings.admin.port)
-        server(settings, service).run()
+        service = AdminService.start(settings, provider)
+        try:
+            log.info("admin service on http://%s:%d", settings.admin.host, settings.admin.port)
+            server(settings, service).run()
+        finally:
+            service.stop()
     finally:
-        service.stop()
+        tracing.stop(provider)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 
@@ -26,6 +26,9 @@ from dispatcher.ops.pausing import Decisions, TopicDecisions
 from dispatcher.ops.replay.jobs import ReplayJobs
 from dispatcher.pipeline.match import HookIndex
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
 INDEX_FILE = "index.sqlite3"
 
 
@@ -43,20 +46,23 @@ class AdminService:
     indexer: IndexFollower | None = None
     health: HealthFollower | None = None
     pauses: Decisions | None = None  # where pauses and resumes are written
+    tracing: TracerProvider | None = None  # set when OTEL_* names an endpoint
     replays: ReplayJobs = field(init=False)
     _hooks: HookIndex = field(default_factory=HookIndex)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.replays = ReplayJobs(self.settings, self.hooks)
+        self.replays = ReplayJobs(self.settings, self.hooks, self.tracing)
 
     @classmethod
-    def start(cls, settings: Settings) -> AdminService:
-        """Check the tokens (`ConfigError`), reach Kafka, read the hook store, start indexing."""
+    def start(cls, settings: Settings, tracing: TracerProvider | None = None) -> AdminService:
+        """Check the tokens (`ConfigError`), reach Kafka, read the hook store, start indexing.
+        With `tracing`, requests and the replays they start are traced."""
         tokens = Tokens.from_settings(settings.admin)
         check_reachable(settings)
         index = Index(Path(settings.admin.data_dir) / INDEX_FILE)
-        service = cls(settings, tokens, index, Sessions(settings.admin.session_ttl))
+        sessions = Sessions(settings.admin.session_ttl)
+        service = cls(settings, tokens, index, sessions, tracing=tracing)
         service._hooks = configured_hooks(settings)
         service.follower = follow_store(settings, service._hooks, service._set_hooks)
         if service.follower is not None:

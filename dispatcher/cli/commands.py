@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dispatcher import tracing
 from dispatcher.cli import output
 from dispatcher.config.settings import Settings, default_config_path, load_settings
 from dispatcher.errors import ConfigError
@@ -195,14 +196,20 @@ def replay_command(
         Console(width=max(console.width, 160)).print(output.plan_table(plan))
         _, summary = run_replay(settings, hooks, options, prepared=plan)
     else:
-        with output.replay_progress(console) as progress:
-            task = progress.add_task("replay", total=len(plan.send), counts="")
+        provider = tracing.start("replay")
+        try:
+            with output.replay_progress(console) as progress:
+                task = progress.add_task("replay", total=len(plan.send), counts="")
 
-            def report(now: Summary) -> None:
-                done = now.delivered + now.failed
-                progress.update(task, completed=done, counts=output.counts(now))
+                def report(now: Summary) -> None:
+                    done = now.delivered + now.failed
+                    progress.update(task, completed=done, counts=output.counts(now))
 
-            _, summary = run_replay(settings, hooks, options, report, prepared=plan)
+                _, summary = run_replay(
+                    settings, hooks, options, report, prepared=plan, tracing=provider
+                )
+        finally:
+            tracing.stop(provider)
     print(output.summary_line(summary))
     return 0
 

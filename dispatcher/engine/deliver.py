@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
 
 from dispatcher.errors import DeliveryError
 from dispatcher.hooks.masking import mask_text
@@ -13,11 +15,16 @@ from dispatcher.http.sender import Attempt, HookClient
 from dispatcher.metrics import Metrics
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
+from dispatcher.model.request import Request
 from dispatcher.pipeline.judge import Verdict
 from dispatcher.pipeline.request import build_request
 from dispatcher.pipeline.retry import GiveUp, Handoff, Result, RetryLocal, RetryPolicy, RetryTier
 
+if TYPE_CHECKING:  # imported only when tracing is on: OpenTelemetry is never loaded otherwise
+    from dispatcher.engine.traced import PairTracer
+
 log = logging.getLogger(__name__)
+Send = Callable[[Request, Callable[[], bool]], Awaitable[Attempt]]
 
 AttemptObserver = Callable[[Pair, int, Attempt], None]
 """Told of every HTTP attempt made (the pair, the attempt's number, the attempt); never of a
@@ -38,6 +45,7 @@ class Deliverer:
         clock: Callable[[], float] = time.time,
         observers: Sequence[AttemptObserver] = (),
         held: Held | None = None,
+        tracer: PairTracer | None = None,
     ) -> None:
         self.metrics = metrics
         self.tiers = tiers
@@ -45,12 +53,35 @@ class Deliverer:
         self.clock = clock
         self.observers = tuple(observers)
         self.held = held
+        self.tracer = tracer  # None: tracing is off, and costs this one test per pair
 
-    async def deliver(
+    def deliver(
         self, pair: Pair, client: HookClient, wanted: Callable[[], bool] = lambda: True
-    ) -> Result:
+    ) -> Coroutine[Any, Any, Result]:
         """The pair's end: delivered, handed to a retry tier, or dead-lettered. Raises
-        `Withdrawn` when `wanted()` turns False before an attempt (its partition left)."""
+        `Withdrawn` when `wanted()` turns False before an attempt (its partition left).
+        Traced, the pair has a span and its result carries the trace. (Not itself a coroutine:
+        the untraced pair awaits the delivery alone, with no frame of tracing around it.)"""
+        if self.tracer is None:
+            return self._deliver(pair, client, client.send, wanted)
+        return self._traced(self.tracer, pair, client, wanted)
+
+    async def _traced(
+        self, tracer: PairTracer, pair: Pair, client: HookClient, wanted: Callable[[], bool]
+    ) -> Result:
+        traced = tracer.begin(pair)
+        try:
+            result = await self._deliver(
+                pair, client, functools.partial(traced.send, client), wanted
+            )
+        except BaseException as exc:
+            traced.fail(exc)
+            raise
+        return traced.end(result)
+
+    async def _deliver(
+        self, pair: Pair, client: HookClient, send: Send, wanted: Callable[[], bool]
+    ) -> Result:
         hook = pair.hook
         first = pair.first_attempt_at or self.clock()
         attempts = pair.attempts
@@ -71,7 +102,7 @@ class Deliverer:
         while True:
             metrics.inflight.inc()
             try:
-                attempt = await client.send(request, wanted)
+                attempt = await send(request, wanted)
             finally:
                 metrics.inflight.dec()
             metrics.circuit_open.set(client.breaker.state != "closed")

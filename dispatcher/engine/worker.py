@@ -11,9 +11,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from confluent_kafka import Consumer, Producer, ShareConsumer
 
+from dispatcher import tracing
 from dispatcher.config.settings import Settings
 from dispatcher.engine.attempts import attempt_observers
 from dispatcher.engine.consumer import ConsumerLoop
@@ -43,6 +45,9 @@ from dispatcher.model.event import Event, Record
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.match import HookIndex
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
 log = logging.getLogger(__name__)
 
 
@@ -66,6 +71,7 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self.status: StatusServer | None = None
         self.health: HealthKeeper | None = None
+        self._tracing: TracerProvider | None = None
 
     def set_hooks(self, hooks: HookIndex) -> None:
         """Swap the hooks in force (hot reload); pairs already started keep their definition."""
@@ -78,7 +84,12 @@ class Worker:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     def run(self, *, install_signals: bool = True) -> None:
-        run_loop(self._main(install_signals))
+        # in this process: a worker of `--workers N` is a process of its own, started afresh
+        self._tracing = tracing.start("worker")
+        try:
+            run_loop(self._main(install_signals))
+        finally:
+            tracing.stop(self._tracing)
         # The Kafka clients sit in reference cycles (callbacks naming their loop): collect them
         # now, or a stopped worker's librdkafka threads go on talking to the cluster.
         gc.collect()
@@ -158,12 +169,18 @@ class Worker:
         # the input intake's producer writes attempt records too, batched with its outcomes
         producer = Producer(producer_config(settings))
         observers = [health.observe, *attempt_observers(settings, producer, self.metrics, loop)]
+        tracer = None
+        if self._tracing is not None:
+            from dispatcher.engine.traced import PairTracer
+
+            tracer = PairTracer(self._tracing)
         deliverer = Deliverer(
             self.metrics,
             settings.topics.retry,
             settings.local_retries,
             observers=observers,
             held=health.held,
+            tracer=tracer,
         )
         parts = _Parts(pool=pool, deadline=[], scheduler=Scheduler(deliverer, pool.client_for))
         groups = [(settings.group_id, list(settings.topics.events))]

@@ -68,11 +68,19 @@ class HookClient:
         self.bucket = TokenBucket(hook.rate_limit) if hook.rate_limit else None
         self.breaker = CircuitBreaker()
 
-    async def send(self, request: Request, wanted: Callable[[], bool] = lambda: True) -> Attempt:
+    async def send(
+        self,
+        request: Request,
+        wanted: Callable[[], bool] = lambda: True,
+        opened: Callable[[Request], Request] | None = None,
+    ) -> Attempt:
         """One attempt within the hook's limits; the whole exchange bounded by its timeout.
 
         `wanted()` is asked once a slot is free: False (the pair's partition is leaving this
-        worker) raises `Withdrawn` instead of starting the attempt.
+        worker) raises `Withdrawn` instead of starting the attempt. `opened`, when given, is told
+        of the attempt as it starts (after the breaker and the rate limit let it through) and
+        returns the request to send: tracing starts the attempt's span there and adds its
+        `traceparent`.
         """
         async with self.slots:
             if not wanted():
@@ -83,6 +91,8 @@ class HookClient:
                 return Attempt(BREAKER_OPEN, 0.0, sent=False)
             if self.bucket is not None:
                 await self.bucket.acquire()
+            if opened is not None:
+                request = opened(request)
             started = time.monotonic()
             verdict = await self._exchange(request)
             seconds = time.monotonic() - started

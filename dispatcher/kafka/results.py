@@ -78,7 +78,8 @@ class AvroResultSerializer:
             str(key): value if isinstance(value, str) else json.dumps(value, default=str)
             for key, value in (fields["captured"] or {}).items()
         }
-        fields.setdefault("tenant", None)
+        for name in OPTIONAL_FIELDS:
+            fields.setdefault(name, None)
         if fields["latency_ms"] is not None:
             fields["latency_ms"] = float(fields["latency_ms"])
         payload = write(fields, bundled("result"))

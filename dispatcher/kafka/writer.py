@@ -66,6 +66,8 @@ class OutcomeWriter:
                 idempotency_key=result.pair.idempotency_key,
                 last_error_kind=result.last.kind or "",
                 last_error=result.last.error or "",
+                traceparent=result.traceparent,
+                tracestate=result.tracestate,
             )
             topic = self.topics.retry_topic(result.tier)
             return [

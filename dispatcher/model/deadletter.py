@@ -15,6 +15,7 @@ from dispatcher.model.outcome import MAX_ERROR_CHARS, Outcome, Source, original_
 REPLAY_OF = "dispatcher.replay.of"
 REPLAYED_FROM = "dispatcher.replayed.from"
 TENANT = "dispatcher.tenant"
+TRACE_ID = "dispatcher.trace.id"
 
 
 def dead_letter_headers(outcome: Outcome, record: Record, *, failed_at: float) -> Headers:
@@ -40,6 +41,8 @@ def dead_letter_headers(outcome: Outcome, record: Record, *, failed_at: float) -
     }
     if outcome.tenant is not None:
         ours[TENANT] = outcome.tenant
+    if outcome.trace_id is not None:
+        ours[TRACE_ID] = outcome.trace_id
     replayed = record.header(REPLAY_OF)
     extra = ((REPLAYED_FROM, replayed),) if replayed else ()
     return original_headers(record) + tuple((k, v.encode()) for k, v in ours.items()) + extra

@@ -79,6 +79,10 @@ class Event:
     datacontenttype: str | None = None
     data: Any = None
     tenant: str | None = None  # the CloudEvents extension attribute `tenant` (binary: ce_tenant)
+    # the Distributed Tracing extension (binary: ce_traceparent), else a plain `traceparent`
+    # header; kept as sent: only a tracing worker reads them, and ignores a malformed one
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @classmethod
     def from_dict(cls, attributes: dict[str, Any]) -> Event:
@@ -99,6 +103,8 @@ class Event:
             datacontenttype=attributes.get("datacontenttype"),
             data=attributes.get("data"),
             tenant=attributes.get("tenant") or None,
+            traceparent=_text_or_none(attributes, "traceparent"),
+            tracestate=_text_or_none(attributes, "tracestate"),
         )
 
     def attributes(self) -> dict[str, Any]:
@@ -114,3 +120,11 @@ class Event:
             "data": self.data,
             "tenant": self.tenant,
         }
+
+
+def _text_or_none(attributes: dict[str, Any], name: str) -> str | None:
+    """An optional attribute that must not fail an event: text, or else nothing."""
+    if name not in attributes:  # the common case, and the cheapest test
+        return None
+    value = attributes[name]
+    return value if isinstance(value, str) and value else None

@@ -32,9 +32,11 @@ RESULT_FIELDS = (  # contract section 5, in order
     "first_attempt_at",
     "completed_at",
 )
-OPTIONAL_FIELDS = ("tenant",)  # written only when the event has one
+OPTIONAL_FIELDS = ("tenant", "trace_id")  # written only when there is one
 HEADER_PREFIXES = ("dispatcher.", "__connect.")
 MAX_ERROR_CHARS = 1000
+TRACE_PARENT = "dispatcher.trace.parent"  # on a retry-tier record: the trace context it continues
+TRACE_STATE = "dispatcher.trace.state"
 
 
 def idempotency_key(event: Event, hook_id: str) -> str:
@@ -71,9 +73,11 @@ class Outcome:
     error: str | None = None
     captured: dict[str, Any] = field(default_factory=dict)
     tenant: str | None = None
+    trace_id: str | None = None  # 32 lowercase hex digits, when the pair was traced
 
     def to_record(self) -> dict[str, Any]:
-        """The result record's fields, in contract order (then `tenant`, when the event has one)."""
+        """The result record's fields, in contract order (then `tenant` and `trace_id`, when
+        there are)."""
         record = {
             "event_id": self.event_id,
             "event_type": self.event_type,
@@ -94,6 +98,8 @@ class Outcome:
         }
         if self.tenant is not None:
             record["tenant"] = self.tenant
+        if self.trace_id is not None:
+            record["trace_id"] = self.trace_id
         return record
 
 
@@ -128,6 +134,8 @@ class RetryState:
     idempotency_key: str
     last_error_kind: str = ""
     last_error: str = ""
+    traceparent: str | None = None  # the hand-off's span, which the next pass continues
+    tracestate: str | None = None
 
     def headers(self) -> Headers:
         values = {
@@ -142,6 +150,10 @@ class RetryState:
             "dispatcher.error.kind": self.last_error_kind,
             "dispatcher.error.message": self.last_error[:MAX_ERROR_CHARS],
         }
+        if self.traceparent is not None:
+            values[TRACE_PARENT] = self.traceparent
+            if self.tracestate:
+                values[TRACE_STATE] = self.tracestate
         return tuple((k, v.encode()) for k, v in values.items())
 
     @classmethod
@@ -165,6 +177,8 @@ class RetryState:
                 idempotency_key=text("dispatcher.idempotency.key"),
                 last_error_kind=text("dispatcher.error.kind"),
                 last_error=text("dispatcher.error.message"),
+                traceparent=text(TRACE_PARENT) or None,
+                tracestate=text(TRACE_STATE) or None,
             )
         except ValueError:
             return None

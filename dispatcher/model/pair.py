@@ -12,7 +12,9 @@ from dispatcher.model.outcome import Source
 @dataclass(frozen=True, slots=True)
 class Pair:
     """An (event, hook) pair. `record` is the consumed record (input or retry tier);
-    `source` is where the event first entered; `tier` the retry tier it came from (-1: none)."""
+    `source` is where the event first entered; `tier` the retry tier it came from (-1: none);
+    `traceparent`/`tracestate` the trace context its retry-tier record carries (the span that
+    handed it off), which it continues rather than the event's."""
 
     record: Record
     event: Event
@@ -22,6 +24,16 @@ class Pair:
     attempts: int = 0
     first_attempt_at: float | None = None
     tier: int = -1
+    traceparent: str | None = None
+    tracestate: str | None = None
+
+    @property
+    def trace_context(self) -> tuple[str | None, str | None]:
+        """The (traceparent, tracestate) this pair's span continues: a hand-off's, else the
+        event's."""
+        if self.traceparent is not None:
+            return self.traceparent, self.tracestate
+        return self.event.traceparent, self.event.tracestate
 
     @property
     def ordering_key(self) -> tuple[str, bytes] | None:

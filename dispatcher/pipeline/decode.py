@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -19,7 +20,25 @@ AvroDecoder = Callable[[Record], Event]
 
 
 def decode(record: Record, avro: AvroDecoder | None = None) -> Event:
-    """Decode one record; raise `DecodeError` saying why when it is not a valid event."""
+    """Decode one record; raise `DecodeError` saying why when it is not a valid event.
+
+    The event's trace context is the first found of: the CloudEvents Distributed Tracing
+    extension (binary `ce_traceparent`, structured `traceparent`), a plain `traceparent` header.
+    """
+    event = _decode(record, avro)
+    if event.traceparent is None:
+        for key, value in record.headers:  # on the path of every event: no lower(), no copy
+            if key == "traceparent" and value:
+                tracestate = record.header("tracestate")
+                return replace(
+                    event,
+                    traceparent=value.decode("latin-1"),
+                    tracestate=None if tracestate is None else tracestate.decode("latin-1"),
+                )
+    return event
+
+
+def _decode(record: Record, avro: AvroDecoder | None) -> Event:
     content_type = _text(record.header("content-type")) or ""
     if avro is not None and _looks_avro(record, content_type):
         return avro(record)

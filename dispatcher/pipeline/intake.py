@@ -82,6 +82,8 @@ def take_retry(record: Record, tier: int, hooks: HookIndex, decode: Decoder, now
                 attempts=state.attempts,
                 first_attempt_at=state.first_attempt_at,
                 tier=tier,
+                traceparent=state.traceparent,
+                tracestate=state.tracestate,
             ),
         )
     )

@@ -97,7 +97,8 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Handoff:
-    """The pair goes to retry tier `tier`, due at `due_at`, after `attempts` attempts."""
+    """The pair goes to retry tier `tier`, due at `due_at`, after `attempts` attempts;
+    `traceparent`/`tracestate` name the traced pass that handed it off (the next continues it)."""
 
     pair: Pair
     tier: int
@@ -105,6 +106,8 @@ class Handoff:
     attempts: int
     first_attempt_at: float
     last: Verdict
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 Result = Outcome | Handoff

@@ -23,6 +23,7 @@ VARIANTS = {
     "hpa": [CI_VALUES / "hpa-values.yaml"],
     "servicemonitor": [CI_VALUES / "servicemonitor-values.yaml"],
     "secrets": [CI_VALUES / "secrets-values.yaml"],
+    "tracing": [CI_VALUES / "tracing-values.yaml"],
 }
 STANDARD_LABELS = {
     "app.kubernetes.io/name",
@@ -578,3 +579,14 @@ def test_the_rendered_configuration_loads_as_the_dispatcher_reads_it(rendered, t
     admin = load_settings(str(path), environ={}).admin
     assert (admin.host, admin.port, admin.retention) == ("0.0.0.0", 9401, 168 * 3600)
     assert [t.role for t in admin.tokens] == ["admin", "viewer"]
+
+
+def test_otel_variables_reach_the_workers_and_the_admin_service(rendered) -> None:
+    manifests = rendered["tracing"]
+    (admin,) = admin_one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+    for each in (container(manifests), admin):
+        env = {e["name"]: e.get("value") for e in each["env"]}
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4318"
+        assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.25"
+    default = {e["name"] for e in container(rendered["default"])["env"]}
+    assert not {name for name in default if name.startswith("OTEL_")}

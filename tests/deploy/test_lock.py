@@ -85,3 +85,14 @@ def test_this_environment_holds_exactly_the_locked_versions() -> None:
         if installed != version:
             wrong[name] = (version, installed)
     assert not wrong, f"locked vs installed: {wrong}"
+
+
+def test_this_environment_holds_nothing_beyond_the_locks() -> None:
+    """A fresh `make install` is exactly dev.lock: no distribution is here that the locks do not
+    pin, none at another version (the project itself aside, installed from the work tree;
+    `make bench` may add bench.lock's extras, which agree with dev.lock)."""
+    pinned = {**pins("bench.lock"), **pins("dev.lock")}
+    installed = {canonical(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    installed.pop("dugaa-dispatcher", None)
+    unlocked = {name: v for name, v in installed.items() if pinned.get(name) != v}
+    assert not unlocked, f"installed but not locked at that version: {unlocked}"

@@ -8,7 +8,7 @@ its rows.
 
 The file carries its schema's version (`pragma user_version`). The index is a copy of two
 topics, so a file of an older version is emptied, offsets too, and filled again from the
-topics: rows indexed before version 2 had no tenant.
+topics: rows indexed before version 2 had no tenant, before version 3 no trace id.
 """
 
 from __future__ import annotations
@@ -25,19 +25,19 @@ from typing import Any
 from dispatcher.api.index.rows import AttemptRow, LetterRow, ResultRow
 
 log = logging.getLogger(__name__)
-VERSION = 2  # 2: rows keep their tenant
+VERSION = 3  # 2: rows keep their tenant; 3: and their trace id
 SCHEMA = """
 create table if not exists results (
     event_id text, event_type text, hook_id text, outcome text, attempts integer,
     http_status integer, latency_ms real, error_kind text, error text, idempotency_key text,
-    completed_at real, "where" text primary key, tenant text);
+    completed_at real, "where" text primary key, tenant text, trace_id text);
 create index if not exists results_hook on results (hook_id, completed_at);
 create index if not exists results_event on results (event_id);
 create index if not exists results_time on results (completed_at);
 create table if not exists letters (
     "where" text primary key, hook_id text, error_kind text, error text, http_status integer,
     attempts integer, idempotency_key text, event_id text, event_type text, failed_at real,
-    replayed_from text, tenant text);
+    replayed_from text, tenant text, trace_id text);
 create index if not exists letters_hook on letters (hook_id, error_kind, failed_at);
 create index if not exists letters_event on letters (event_id);
 create index if not exists letters_key on letters (idempotency_key);

@@ -8,7 +8,7 @@ from typing import Any
 from dispatcher.errors import DecodeError
 from dispatcher.kafka.results import read_result
 from dispatcher.model.attempt import AttemptRecord
-from dispatcher.model.deadletter import DeadLetter
+from dispatcher.model.deadletter import TRACE_ID, DeadLetter
 from dispatcher.model.event import Record
 from dispatcher.model.moments import moment
 from dispatcher.pipeline.decode import decode
@@ -31,6 +31,7 @@ class ResultRow:
     completed_at: float
     where: str
     tenant: str | None = None
+    trace_id: str | None = None
 
     @classmethod
     def from_record(cls, record: Record) -> ResultRow | None:
@@ -52,6 +53,7 @@ class ResultRow:
             completed_at=_epoch(result.get("completed_at"), record),
             where=f"{record.topic}/{record.partition}/{record.offset}",
             tenant=result.get("tenant") or None,
+            trace_id=result.get("trace_id") or None,
         )
 
 
@@ -71,6 +73,7 @@ class LetterRow:
     failed_at: float
     replayed_from: str
     tenant: str | None = None
+    trace_id: str | None = None
 
     @classmethod
     def from_record(cls, record: Record) -> LetterRow:
@@ -93,6 +96,7 @@ class LetterRow:
             failed_at=letter.failed_at or 0.0,
             replayed_from=record.text("dispatcher.replayed.from"),
             tenant=letter.tenant,
+            trace_id=record.text(TRACE_ID) or None,
         )
 
 

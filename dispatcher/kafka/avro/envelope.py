@@ -28,7 +28,9 @@ def from_envelope(value: Mapping[str, Any]) -> Event:
     """The event in a decoded event.avsc record; its `specversion` defaults to 1.0."""
     attributes = {name: plain(value.get(name)) for name in ATTRIBUTES}
     attributes["specversion"] = attributes["specversion"] or "1.0"
-    attributes["tenant"] = (value.get("extensions") or {}).get("tenant")
+    extensions = value.get("extensions") or {}
+    for name in ("tenant", "traceparent", "tracestate"):
+        attributes[name] = extensions.get(name)
     attributes["data"] = _data(value.get("data"), attributes["datacontenttype"])
     return Event.from_dict(attributes)
 

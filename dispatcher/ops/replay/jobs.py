@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import DispatcherError
@@ -18,6 +18,9 @@ from dispatcher.model.moments import iso
 from dispatcher.ops.replay.plan import Plan, Summary
 from dispatcher.ops.replay.run import ReplayOptions, run_replay
 from dispatcher.pipeline.match import HookIndex
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 log = logging.getLogger(__name__)
 KEPT = 50
@@ -64,9 +67,15 @@ class ReplayJob:
 class ReplayJobs:
     """Starts replays and keeps the last few."""
 
-    def __init__(self, settings: Settings, hooks: Callable[[], HookIndex]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        hooks: Callable[[], HookIndex],
+        tracing: TracerProvider | None = None,
+    ) -> None:
         self.settings = settings
         self.hooks = hooks
+        self.tracing = tracing  # the admin service's, when it traces
         self._jobs: dict[str, ReplayJob] = {}
         self._lock = threading.Lock()
 
@@ -110,6 +119,7 @@ class ReplayJobs:
                 self.hooks(),
                 job.options,
                 lambda now: self._update(job_id, summary=now),
+                tracing=self.tracing,
             )
         except (DispatcherError, OSError) as exc:
             self._update(job_id, status="failed", error=str(exc), finished_at=time.time())

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from confluent_kafka import Producer
 
@@ -33,6 +34,9 @@ from dispatcher.model.pair import Pair
 from dispatcher.ops.replay.plan import Plan, Selection, Summary, plan, reasons, select
 from dispatcher.pipeline.decode import decode
 from dispatcher.pipeline.match import HookIndex
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 log = logging.getLogger(__name__)
 Report = Callable[[Summary], None]
@@ -68,8 +72,10 @@ def run_replay(
     options: ReplayOptions,
     report: Report | None = None,
     prepared: Plan | None = None,
+    tracing: TracerProvider | None = None,
 ) -> tuple[Plan, Summary]:
-    """Replay (or, with dry-run, only plan) `options.selection`; `report` sees the counts grow."""
+    """Replay (or, with dry-run, only plan) `options.selection`; `report` sees the counts grow.
+    With `tracing`, the run has a span and each pair's span links to it."""
     the_plan = prepared or prepare(settings, hooks, options.selection)
     summary = Summary(
         selected=the_plan.selected,
@@ -81,7 +87,9 @@ def run_replay(
         report(summary)
     if options.dry_run or not the_plan.send:
         return the_plan, summary
-    final = asyncio.run(_redeliver(settings, hooks, the_plan.send, options.rate, summary, report))
+    final = asyncio.run(
+        _redeliver(settings, hooks, the_plan.send, options.rate, summary, report, tracing)
+    )
     return the_plan, final
 
 
@@ -92,13 +100,19 @@ async def _redeliver(
     rate: float | None,
     start: Summary,
     report: Report | None,
+    tracing: TracerProvider | None,
 ) -> Summary:
     metrics = Metrics()
     producer = Producer(producer_config(settings))
     writer = outcome_writer(producer, settings, metrics)
     pool = ClientPool(settings)
     observers = attempt_observers(settings, producer, metrics, asyncio.get_running_loop())
-    deliverer = Deliverer(metrics, (), settings.local_retries, observers=observers)
+    tracer, run = None, None
+    if tracing is not None:
+        from dispatcher.engine.traced import replay_tracer
+
+        tracer, run = replay_tracer(tracing, len(letters))
+    deliverer = Deliverer(metrics, (), settings.local_retries, observers=observers, tracer=tracer)
     state = [start]
     acked, written = [0], [0]
     slots = asyncio.Semaphore(CONCURRENCY)
@@ -132,6 +146,10 @@ async def _redeliver(
     finally:
         poller.cancel()
         await pool.aclose()
+        if run is not None:
+            run.set_attribute("dispatcher.replay.delivered", state[0].delivered)
+            run.set_attribute("dispatcher.replay.failed", state[0].failed)
+            run.end()
     await asyncio.to_thread(_await_acks, producer, writer, acked, written[0])
     return state[0]
 

@@ -283,3 +283,22 @@ def test_an_index_of_the_schema_before_tenants_is_read_again_from_the_topics(
     again = Index(path)
     assert again.positions("results") == {0: 2}  # the current schema is kept
     again.close()
+
+
+def test_rows_keep_the_trace_id_of_their_record(tmp_path: Path) -> None:
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    value = json.dumps({"event_id": "e1", "hook_id": "sms", "trace_id": trace}).encode()
+    row = ResultRow.from_record(Record("results", 0, 7, None, value, ()))
+    assert row is not None
+    assert row.trace_id == trace
+    headers = (("dispatcher.hook.id", b"sms"), ("dispatcher.trace.id", trace.encode()))
+    letter_row = LetterRow.from_record(Record("dlq", 0, 3, None, b"{}", headers))
+    assert letter_row.trace_id == trace
+    untraced = json.dumps({"event_id": "e1", "hook_id": "sms"}).encode()
+    assert ResultRow.from_record(Record("results", 0, 8, None, untraced, ())).trace_id is None  # type: ignore[union-attr]
+    index = Index(tmp_path / "i.sqlite3")
+    index.add([row], [replace(letter_row, event_id="e1")], {})
+    outcomes, letters = index.event("e1")
+    assert [r["trace_id"] for r in outcomes] == [trace]
+    assert [r["trace_id"] for r in letters] == [trace]
+    index.close()

@@ -4,12 +4,13 @@ roles on pages, CSRF on forms, and the editor's problems beside their lines."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
-from admin_support import ADMIN_TOKEN, VIEWER_TOKEN
+from admin_support import ADMIN_TOKEN, VIEWER, VIEWER_TOKEN
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from dispatcher.api.index.rows import AttemptRow
+from dispatcher.api.index.rows import AttemptRow, LetterRow, ResultRow
 
 HTML = {"accept": "text/html"}
 
@@ -139,3 +140,21 @@ def test_an_attempt_excerpt_is_shown_escaped_on_the_event_and_hook_pages(
         assert "HTTP 503: unexpected status" in page.text
     hook_page = client.get("/hooks/erp/outcomes").text
     assert '<th scope="col">5xx</th>' in hook_page
+
+
+def test_the_event_page_and_the_api_show_each_deliverys_trace_id(
+    client: TestClient, app: FastAPI
+) -> None:
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    row = ResultRow("e-9", "order.paid", "crm", "dead_lettered", 1, 500, 2.0, "http_status",
+                    "HTTP 500", "msg_1", 1000.0, "results/0/1", trace_id=trace)  # fmt: skip
+    letter = LetterRow("dlq/0/1", "crm", "http_status", "HTTP 500", 500, 1, "msg_1", "e-9",
+                       "order.paid", 1000.0, "", trace_id=trace)  # fmt: skip
+    untraced = replace(row, hook_id="erp", where="results/0/2", trace_id=None)
+    app.state.admin.index.add([row, untraced], [letter], {})
+    sign_in(client, VIEWER_TOKEN)
+    page = client.get("/events", params={"id": "e-9"}).text
+    assert page.count(f'<code class="trace-id">{trace}</code>') == 2  # the outcome, the letter
+    found = client.get("/api/events/e-9", headers=VIEWER).json()
+    assert {o["hook_id"]: o["trace_id"] for o in found["outcomes"]} == {"crm": trace, "erp": None}
+    assert [d["trace_id"] for d in found["dead_letters"]] == [trace]

@@ -317,3 +317,50 @@ def test_a_tenant_that_is_not_text_is_a_decode_error() -> None:
 def test_the_tenant_is_an_attribute_paths_and_templates_can_name() -> None:
     event = Event(id="1", type="t", source="s", tenant="acme")
     assert event.attributes()["tenant"] == "acme"
+
+
+PRODUCER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+OTHER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+PLAIN = "00-11111111111111111111111111111111-2222222222222222-01"
+
+
+def test_the_binary_trace_extension_comes_before_a_plain_traceparent_header() -> None:
+    ce = binary(b"{}", traceparent=PRODUCER, tracestate="a=1")
+    rec = record(ce.value, *ce.headers, ("traceparent", PLAIN.encode()), ("tracestate", b"p=2"))
+    event = decode(rec)
+    assert (event.traceparent, event.tracestate) == (PRODUCER, "a=1")
+
+
+def test_the_structured_trace_extension_comes_before_a_plain_traceparent_header() -> None:
+    document = {**ATTRIBUTES, "traceparent": OTHER, "data": {}}
+    event = decode(structured(document, ("traceparent", PLAIN.encode())))
+    assert (event.traceparent, event.tracestate) == (OTHER, None)
+
+
+def test_a_plain_traceparent_header_with_its_tracestate_when_the_event_has_none() -> None:
+    rec = structured(
+        {**ATTRIBUTES, "data": {}}, ("traceparent", PLAIN.encode()), ("tracestate", b"p=2")
+    )
+    event = decode(rec)
+    assert (event.traceparent, event.tracestate) == (PLAIN, "p=2")
+    assert decode(binary(b"{}", Traceparent=PLAIN)).traceparent == PLAIN  # ce_ names: any case
+
+
+def test_an_event_without_trace_context_has_none() -> None:
+    event = decode(structured({**ATTRIBUTES, "data": {}}))
+    assert (event.traceparent, event.tracestate) == (None, None)
+
+
+@pytest.mark.parametrize("value", [7, None, "", ["00-x"], {"v": 1}])
+def test_a_structured_traceparent_that_is_not_text_is_ignored_not_an_error(value: Any) -> None:
+    event = decode(structured({**ATTRIBUTES, "traceparent": value, "tracestate": value}))
+    assert (event.id, event.traceparent, event.tracestate) == ("ev-1", None, None)
+
+
+def test_a_malformed_traceparent_is_kept_as_sent_for_the_tracer_to_refuse() -> None:
+    assert decode(binary(b"{}", traceparent="garbage")).traceparent == "garbage"
+
+
+def test_the_trace_context_is_not_an_attribute_templates_see() -> None:
+    event = decode(binary(b"{}", traceparent=PRODUCER))
+    assert "traceparent" not in event.attributes()
