@@ -113,7 +113,10 @@ def result_fields(result: Mapping[str, Any]) -> dict[str, Any]:
 
 def original_headers(record: Record) -> Headers:
     """The record's headers without any the dispatcher added on an earlier pass."""
-    return tuple((k, v) for k, v in record.headers if not k.startswith(HEADER_PREFIXES))
+    headers = record.headers
+    if not any(k.startswith(HEADER_PREFIXES) for k, _ in headers):
+        return headers  # an input record: nothing of ours to strip
+    return tuple((k, v) for k, v in headers if not k.startswith(HEADER_PREFIXES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,19 +133,19 @@ class RetryState:
     last_error: str = ""
 
     def headers(self) -> Headers:
-        values = {
-            "dispatcher.hook.id": self.hook_id,
-            "dispatcher.attempts": str(self.attempts),
-            "dispatcher.first.attempt.at": f"{self.first_attempt_at:.3f}",
-            "dispatcher.due.at": f"{self.due_at:.3f}",
-            "dispatcher.source.topic": self.source.topic,
-            "dispatcher.source.partition": str(self.source.partition),
-            "dispatcher.source.offset": str(self.source.offset),
-            "dispatcher.idempotency.key": self.idempotency_key,
-            "dispatcher.error.kind": self.last_error_kind,
-            "dispatcher.error.message": self.last_error[:MAX_ERROR_CHARS],
-        }
-        return tuple((k, v.encode()) for k, v in values.items())
+        source = self.source
+        return (  # a literal: every hand-off to a tier makes one
+            ("dispatcher.hook.id", self.hook_id.encode()),
+            ("dispatcher.attempts", b"%d" % self.attempts),
+            ("dispatcher.first.attempt.at", b"%.3f" % self.first_attempt_at),
+            ("dispatcher.due.at", b"%.3f" % self.due_at),
+            ("dispatcher.source.topic", source.topic.encode()),
+            ("dispatcher.source.partition", b"%d" % source.partition),
+            ("dispatcher.source.offset", b"%d" % source.offset),
+            ("dispatcher.idempotency.key", self.idempotency_key.encode()),
+            ("dispatcher.error.kind", self.last_error_kind.encode()),
+            ("dispatcher.error.message", self.last_error[:MAX_ERROR_CHARS].encode()),
+        )
 
     @classmethod
     def from_record(cls, record: Record) -> RetryState | None:
