@@ -9,8 +9,8 @@ import aiohttp
 import httpx
 import pytest
 
+from dispatcher.http.aiosession import translate
 from dispatcher.http.sender import HookClient
-from dispatcher.http.transport import translate
 from dispatcher.model.hook import Hook
 from dispatcher.model.request import Request
 from dispatcher.pipeline.judge import Verdict
