@@ -21,8 +21,21 @@ def moment(value: Moment) -> datetime:
 
 def iso(value: Moment) -> str:
     """ISO 8601 in UTC with milliseconds and a Z."""
+    if isinstance(value, str) and _is_iso(value):
+        return value  # already so (a result's times are given once more on their way out)
     utc = moment(value).astimezone(UTC)
     return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _is_iso(text: str) -> bool:
+    """Whether `text` is a valid time written as `iso` writes it: YYYY-MM-DDTHH:MM:SS.mmmZ."""
+    if len(text) != 24 or text[10] != "T" or text[19] != "." or text[23] != "Z":
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def epoch_millis(value: Moment) -> int:
