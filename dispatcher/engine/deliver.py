@@ -66,7 +66,7 @@ class Deliverer:
                 attempt = await client.send(request, wanted)
             finally:
                 metrics.inflight.dec()
-            metrics.circuit_open.set(client.breaker.state != "closed")
+            metrics.circuit(client.breaker.state != "closed")
             if not attempt.sent:  # the breaker is open: no attempt was made
                 if self.clock() - first >= hook.retry.max_age:
                     return self._end(pair, _expired(attempt.verdict), attempts, first, None)

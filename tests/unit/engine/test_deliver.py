@@ -421,3 +421,29 @@ def test_held_back_dead_letters_a_pair_past_its_max_age_as_expired() -> None:
 
     assert isinstance(result, Outcome)
     assert (result.outcome, result.error_kind, result.attempts) == ("dead_lettered", "expired", 2)
+
+
+def test_the_circuit_gauge_follows_the_breaker_across_deliveries(slept: list[float]) -> None:
+    hook = make_hook()
+    metrics = Metrics(CollectorRegistry())
+    deliverer = Deliverer(metrics, (30.0,), 0, clock=Clock())
+    now, status = [0.0], [503]
+
+    def gauge() -> float | None:
+        return metrics.registry.get_sample_value("dispatcher_circuit_open", {"hook": "sms-ke"})
+
+    async def run() -> list[float | None]:
+        client = HookClient(hook, httpx.MockTransport(lambda _r: httpx.Response(status[0])))
+        client.breaker = CircuitBreaker(clock=lambda: now[0])
+        seen = []
+        for _ in range(client.breaker.settings.minimum_calls):
+            await deliverer.deliver(make_pair(hook), client)
+        seen.append(gauge())  # tripped by the last failure
+        now[0] += client.breaker.settings.open_for  # half-open: probes go out, and succeed
+        status[0] = 200
+        for _ in range(client.breaker.settings.probes):
+            await deliverer.deliver(make_pair(hook), client)
+        seen.append(gauge())
+        return seen
+
+    assert asyncio.run(run()) == [1.0, 0.0]
