@@ -44,7 +44,8 @@ class Scheduler:
 
         A pair whose hook's circuit is open is handed off to its retry tier here and now, with
         no task: a dead hook must cost the hooks beside it as little CPU as it can."""
-        held_back, client_for = self.deliverer.held_back, self.client_for
+        held_back, client_for, writer = self.deliverer.held_back, self.client_for, sink.writer
+        handed: dict[tuple[str, int], int] = {}  # (hook, tier) -> hand-offs, counted at the end
         for pair in pairs:
             try:
                 result = held_back(pair, client_for(pair.hook))
@@ -52,11 +53,15 @@ class Scheduler:
                 result = None
             if result is None:
                 self._spawn(self._run(pair, sink), pair, sink)
-            elif not (
-                isinstance(result, Handoff)
-                and sink.writer.try_handoff(result, pair.record, sink.finish(pair))
-            ):  # an expiry (two records), or the producer's queue is full: await room
-                self._spawn(sink.writer.write(result, pair.record, sink.finish(pair)), pair, sink)
+            elif isinstance(result, Handoff) and writer.try_handoff(
+                result, pair.record, sink.finish(pair)
+            ):
+                key = (pair.hook.id, result.tier)
+                handed[key] = handed.get(key, 0) + 1
+            else:  # an expiry (two records), or the producer's queue is full: await room
+                self._spawn(writer.write(result, pair.record, sink.finish(pair)), pair, sink)
+        for (hook_id, tier), count in handed.items():
+            writer.count_handoffs(hook_id, tier, count)
 
     def _spawn(self, work: Coroutine[Any, Any, None], pair: Pair, sink: Sink) -> None:
         task = asyncio.create_task(work)

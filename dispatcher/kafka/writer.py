@@ -20,9 +20,9 @@ from dispatcher.model.deadletter import dead_letter_headers
 from dispatcher.model.event import Headers, Record
 from dispatcher.model.outcome import (
     Outcome,
-    RetryState,
     Source,
     original_headers,
+    retry_headers,
 )
 from dispatcher.pipeline.retry import Handoff, Result
 
@@ -59,21 +59,20 @@ class OutcomeWriter:
     def records_for(self, result: Result, record: Record) -> list[OutgoingRecord]:
         """The records that end (or hand off) a pair: a result, plus a dead letter or tier record."""
         if isinstance(result, Handoff):
-            state = RetryState(
-                hook_id=result.pair.hook.id,
-                attempts=result.attempts,
-                first_attempt_at=result.first_attempt_at,
-                due_at=result.due_at,
-                source=result.pair.source,
-                idempotency_key=result.pair.idempotency_key,
-                last_error_kind=result.last.kind or "",
-                last_error=result.last.error or "",
+            pair, last = result.pair, result.last
+            headers = retry_headers(
+                pair.hook.id,
+                result.attempts,
+                result.first_attempt_at,
+                result.due_at,
+                pair.source,
+                pair.idempotency_key,
+                last.kind or "",
+                last.error or "",
             )
             topic = self._tier_topics[result.tier]
             return [
-                OutgoingRecord(
-                    topic, record.key, record.value, original_headers(record) + state.headers()
-                )
+                OutgoingRecord(topic, record.key, record.value, original_headers(record) + headers)
             ]
         out = [
             OutgoingRecord(
@@ -114,12 +113,14 @@ class OutcomeWriter:
 
     def try_handoff(self, result: Handoff, record: Record, done: Done) -> bool:
         """Produce a hand-off's one record at once, on the delivery loop, without awaiting;
-        False (nothing produced, nothing counted) when the producer's local queue is full."""
+        False (nothing produced) when the producer's local queue is full. Not counted: the
+        caller counts what it handed off, with `count_handoffs`."""
         (outgoing,) = self.records_for(result, record)
-        if not self._try_produce(outgoing, self._callback(outgoing, done)):
-            return False
-        self.count(result)
-        return True
+        return self._try_produce(outgoing, self._callback(outgoing, done))
+
+    def count_handoffs(self, hook_id: str, tier: int, handed: int) -> None:
+        """Count `handed` hand-offs of `try_handoff` (one metric update for a batch)."""
+        self._retries_scheduled(hook_id, tier).inc(handed)
 
     async def write_records(self, records: list[OutgoingRecord], done: Done) -> None:
         acked = done if len(records) == 1 else _after(len(records), done)

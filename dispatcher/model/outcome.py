@@ -114,9 +114,36 @@ def result_fields(result: Mapping[str, Any]) -> dict[str, Any]:
 def original_headers(record: Record) -> Headers:
     """The record's headers without any the dispatcher added on an earlier pass."""
     headers = record.headers
-    if not any(k.startswith(HEADER_PREFIXES) for k, _ in headers):
-        return headers  # an input record: nothing of ours to strip
-    return tuple((k, v) for k, v in headers if not k.startswith(HEADER_PREFIXES))
+    for key, _ in headers:
+        if key.startswith(HEADER_PREFIXES):
+            return tuple((k, v) for k, v in headers if not k.startswith(HEADER_PREFIXES))
+    return headers  # e.g. an input record's: nothing of ours to strip
+
+
+def retry_headers(
+    hook_id: str,
+    attempts: int,
+    first_attempt_at: float,
+    due_at: float,
+    source: Source,
+    idempotency_key: str,
+    last_error_kind: str,
+    last_error: str,
+) -> Headers:
+    """The `dispatcher.*` headers of a retry-tier record (`RetryState` reads them back); a
+    function of plain values, as every hand-off to a tier makes them."""
+    return (
+        ("dispatcher.hook.id", hook_id.encode()),
+        ("dispatcher.attempts", b"%d" % attempts),
+        ("dispatcher.first.attempt.at", b"%.3f" % first_attempt_at),
+        ("dispatcher.due.at", b"%.3f" % due_at),
+        ("dispatcher.source.topic", source.topic.encode()),
+        ("dispatcher.source.partition", b"%d" % source.partition),
+        ("dispatcher.source.offset", b"%d" % source.offset),
+        ("dispatcher.idempotency.key", idempotency_key.encode()),
+        ("dispatcher.error.kind", last_error_kind.encode()),
+        ("dispatcher.error.message", last_error[:MAX_ERROR_CHARS].encode()),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,18 +160,15 @@ class RetryState:
     last_error: str = ""
 
     def headers(self) -> Headers:
-        source = self.source
-        return (  # a literal: every hand-off to a tier makes one
-            ("dispatcher.hook.id", self.hook_id.encode()),
-            ("dispatcher.attempts", b"%d" % self.attempts),
-            ("dispatcher.first.attempt.at", b"%.3f" % self.first_attempt_at),
-            ("dispatcher.due.at", b"%.3f" % self.due_at),
-            ("dispatcher.source.topic", source.topic.encode()),
-            ("dispatcher.source.partition", b"%d" % source.partition),
-            ("dispatcher.source.offset", b"%d" % source.offset),
-            ("dispatcher.idempotency.key", self.idempotency_key.encode()),
-            ("dispatcher.error.kind", self.last_error_kind.encode()),
-            ("dispatcher.error.message", self.last_error[:MAX_ERROR_CHARS].encode()),
+        return retry_headers(
+            self.hook_id,
+            self.attempts,
+            self.first_attempt_at,
+            self.due_at,
+            self.source,
+            self.idempotency_key,
+            self.last_error_kind,
+            self.last_error,
         )
 
     @classmethod

@@ -26,6 +26,7 @@ class Writer:
         self.written: list[Any] = []
         self.handed_off: list[Any] = []  # through `try_handoff`, with no task
         self.room = room  # False: the producer's queue is full, `try_handoff` declines
+        self.counted: list[tuple[str, int, int]] = []
 
     async def write(self, result: Any, record: Record, done: Any) -> None:
         self.written.append(result)
@@ -37,6 +38,9 @@ class Writer:
         self.handed_off.append(result)
         done()
         return True
+
+    def count_handoffs(self, hook_id: str, tier: int, handed: int) -> None:
+        self.counted.append((hook_id, tier, handed))
 
 
 def test_a_pair_whose_client_cannot_be_built_is_dead_lettered_as_internal() -> None:
@@ -190,6 +194,7 @@ def test_pairs_of_an_open_circuit_are_handed_off_at_start_without_a_task_or_a_re
     assert [h.pair.event.id for h in writer.handed_off] == ["e0", "e1", "e2"]
     assert all(isinstance(h, Handoff) and h.tier == 0 for h in writer.handed_off)
     assert [p.event.id for p in finished] == ["e0", "e1", "e2"]
+    assert writer.counted == [("h", 0, 3)]  # one metric update for the batch
 
 
 def test_a_hand_off_the_producer_has_no_room_for_waits_in_a_task_and_is_not_lost() -> None:
@@ -200,6 +205,7 @@ def test_a_hand_off_the_producer_has_no_room_for_waits_in_a_task_and_is_not_lost
     assert running == 3
     assert sent == []
     assert writer.handed_off == []
+    assert writer.counted == []  # `write` counts what it writes
     assert [h.pair.event.id for h in writer.written] == ["e0", "e1", "e2"]
     assert all(isinstance(h, Handoff) for h in writer.written)
     assert [p.event.id for p in finished] == ["e0", "e1", "e2"]
