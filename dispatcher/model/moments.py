@@ -21,6 +21,9 @@ def moment(value: Moment) -> datetime:
 
 def iso(value: Moment) -> str:
     """ISO 8601 in UTC with milliseconds and a Z."""
+    if type(value) is float:  # epoch seconds, the common case: no time zone to convert
+        text = datetime.fromtimestamp(value, UTC).isoformat(timespec="milliseconds")
+        return text[:-6] + "Z"  # "+00:00"
     if isinstance(value, str) and _is_iso(value):
         return value  # already so (a result's times are given once more on their way out)
     utc = moment(value).astimezone(UTC)

@@ -33,6 +33,7 @@ RESULT_FIELDS = (  # contract section 5, in order
     "completed_at",
 )
 OPTIONAL_FIELDS = ("tenant",)  # written only when the event has one
+_KNOWN_FIELDS = frozenset(RESULT_FIELDS + OPTIONAL_FIELDS)
 HEADER_PREFIXES = ("dispatcher.", "__connect.")
 MAX_ERROR_CHARS = 1000
 
@@ -101,7 +102,7 @@ def result_fields(result: Mapping[str, Any]) -> dict[str, Any]:
     """The result's fields in contract order, then the optional ones it has (when not null);
     `ValueError` naming missing or unknown ones."""
     missing = [name for name in RESULT_FIELDS if name not in result]
-    unknown = sorted(set(result) - set(RESULT_FIELDS) - set(OPTIONAL_FIELDS))
+    unknown = sorted(result.keys() - _KNOWN_FIELDS)
     if missing or unknown:
         raise ValueError(f"result fields: missing {missing or 'none'}, unknown {unknown or 'none'}")
     if result["outcome"] not in OUTCOMES:
