@@ -32,14 +32,16 @@ class Contender:
     kind: str
     workers: int = 1
     consume: str = "group"
+    attempts: bool = True  # a dispatcher writes the attempts topic (its default)
 
     @property
     def key(self) -> str:
-        """naive, quix, camel, dispatcher1, dispatcher2, dispatcher2-share: as `--contenders`
-        names them."""
+        """naive, quix, camel, dispatcher1, dispatcher2, dispatcher2-share,
+        dispatcher1-noattempts: as `--contenders` names them."""
         if self.kind != "dispatcher":
             return self.kind
-        return f"dispatcher{self.workers}" + ("-share" if self.shares else "")
+        key = f"dispatcher{self.workers}" + ("-share" if self.shares else "")
+        return key + ("" if self.attempts else "-noattempts")
 
     @property
     def shares(self) -> bool:
@@ -62,6 +64,10 @@ QUIX = Contender("Quix Streams", "quix")
 CAMEL = Contender("Apache Camel", "camel")
 DISPATCHER_1 = Contender("dispatcher --workers 1", "dispatcher", 1)
 DISPATCHER_2 = Contender("dispatcher --workers 2", "dispatcher", 2)
+# scenario 1 again without attempt records (`topics.attempts: ""`): the attempts topic's cost
+DISPATCHER_1_NO_ATTEMPTS = Contender(
+    "dispatcher --workers 1, attempts off", "dispatcher", 1, attempts=False
+)
 # scenario 5: the same dispatcher with 1, 2 and 3 workers in each queue mode
 QUEUE_MODES = [
     Contender(f"dispatcher --workers {n}, consume: {mode}", "dispatcher", n, mode)
@@ -97,7 +103,7 @@ def start(
     if contender.kind == "dispatcher":
         port = free_ports(contender.workers)  # worker i serves /metrics on port + i
         settings = {"consume": contender.consume, **settings}
-        config = _dispatcher_config(launch, hooks, port, **settings)
+        config = _dispatcher_config(launch, hooks, port, contender.attempts, **settings)
         command = [
             sys.executable,
             "-m",
@@ -164,7 +170,7 @@ def _free(port: int) -> bool:
 
 
 def _dispatcher_config(
-    launch: Launch, hooks: list[dict[str, Any]], port: int, **settings: Any
+    launch: Launch, hooks: list[dict[str, Any]], port: int, attempts: bool, **settings: Any
 ) -> Path:
     hooks_path = launch.directory / f"{launch.group}-hooks.yaml"
     hooks_path.write_text(yaml.safe_dump({"hooks": hooks}, sort_keys=False))
@@ -178,6 +184,7 @@ def _dispatcher_config(
             "retry": RETRY_TIERS,
             "retry_prefix": f"{launch.group}-retry",
             "hooks": "",  # no hook store: the hooks file is all there is
+            "attempts": f"{launch.group}-attempts" if attempts else "",
         },
         "hooks_file": str(hooks_path),
         "http_port": port,

@@ -31,6 +31,10 @@ def find(runs: list[dict[str, Any]], scenario: str, name: str) -> dict[str, Any]
     )
 
 
+def _cpu_us(run: dict[str, Any] | None) -> float | None:
+    return None if run is None else run.get("cpu_us_per_delivery")
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return None if not a or not b else a / b
 
@@ -114,6 +118,11 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
             TARGETS["isolation"],
             "%",
         )
+    # issue 20: what the attempts topic costs, the same worker with and without it
+    on = _cpu_us(find(runs, "s1", "dispatcher --workers 1"))
+    off = _cpu_us(find(runs, "s1", "dispatcher --workers 1, attempts off"))
+    cost = None if on is None or off is None else on - off
+    add("s1 w1: CPU per delivery, attempts topic on - off (us)", cost, None, "us", lower=True)
     for workers in (1, 2):
         name = f"dispatcher --workers {workers}"
         plain, encrypted = find(runs, "s1", name), find(runs, "s4", name)

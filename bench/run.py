@@ -22,6 +22,7 @@ from bench.ceiling import wrk
 from bench.contenders import (
     CAMEL,
     DISPATCHER_1,
+    DISPATCHER_1_NO_ATTEMPTS,
     DISPATCHER_2,
     NAIVE,
     QUEUE_MODES,
@@ -130,7 +131,7 @@ def scenarios(
         },
     )
     return [
-        (s1, [NAIVE, QUIX, CAMEL, DISPATCHER_1, DISPATCHER_2]),
+        (s1, [NAIVE, QUIX, CAMEL, DISPATCHER_1, DISPATCHER_1_NO_ATTEMPTS, DISPATCHER_2]),
         (s2, [NAIVE, QUIX, CAMEL, DISPATCHER_1]),
         (s3, [NAIVE, QUIX, CAMEL, DISPATCHER_1, DISPATCHER_2]),
         (s4, [DISPATCHER_1, DISPATCHER_2]),
@@ -221,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         "--contenders",
         default="",
         help="comma-separated contenders to run: naive,quix,camel,dispatcher1,dispatcher2"
+        " (s1 also: dispatcher1-noattempts, without the attempts topic)"
         " (s5 also: dispatcher3, dispatcher1-share, dispatcher2-share, dispatcher3-share;"
         " default: all)",
     )

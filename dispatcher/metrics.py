@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+ATTEMPT_DROPS = ("queue_full", "failed")
 SHARE_RESULTS = ("acquired", "accepted", "released", "redelivered", "expired")
 EVENT_TO_DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600, 21600, 86400)
 
@@ -92,6 +93,19 @@ class Metrics:
             registry=r,
         )
         self.hooks = Gauge("dispatcher_hooks", "Hooks in force.", registry=r)
+        self.hook_paused = Gauge(
+            "dispatcher_hook_paused",
+            "1 while a hook is paused for the whole cluster (its pairs are dead-lettered).",
+            ["hook"],
+            registry=r,
+        )
+        self.hook_failing = Gauge(
+            "dispatcher_hook_failing",
+            "1 while a hook has failed with no success anywhere for its failing threshold"
+            " (dispatcher.hook.failing was told) and is not paused.",
+            ["hook"],
+            registry=r,
+        )
         self.ready = Gauge("dispatcher_ready", "1 when connected and assigned.", registry=r)
         self.decode_failures = Counter(
             "dispatcher_decode_failures",
@@ -106,6 +120,15 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.attempt_records_dropped = Counter(
+            "dispatcher_attempt_records_dropped",
+            "Attempt records not written to the attempts topic (observability only: every"
+            " delivery goes on): the producer's queue was full, or Kafka refused the record.",
+            ["reason"],
+            registry=r,
+        )
+        for reason in ATTEMPT_DROPS:
+            self.attempt_records_dropped.labels(reason)
         # Exported from the start (0 outside queue mode), so the first redelivered record is
         # an increase that alerts see, not a series appearing at 1.
         for result in SHARE_RESULTS:

@@ -125,3 +125,28 @@ def finished(client: httpx.Client, started: httpx.Response) -> dict[str, Any]:
     result = wait_for(state, 60, message=f"replay {replay_id}")
     assert result["status"] == "done", json.dumps(result)
     return result
+
+
+class MemoryDecisions:
+    """The health topic's decisions in memory, for an admin service without Kafka: where
+    pauses and resumes are written (`service.pauses`) and read back (`service.health`)."""
+
+    def __init__(self, *paused: str) -> None:
+        from dispatcher.model.health import Decision
+
+        self.written: dict[str, Decision] = {
+            hook_id: Decision(hook_id, "paused", 1000.0, 1000.0, "auto", "503")
+            for hook_id in paused
+        }
+
+    def get(self, hook_id: str) -> Any:
+        return self.written.get(hook_id)
+
+    def write(self, decision: Any) -> None:
+        self.written[decision.hook_id] = decision
+
+    def decisions(self) -> dict[str, Any]:
+        return dict(self.written)
+
+    def stop(self) -> None:
+        pass

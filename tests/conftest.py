@@ -17,12 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from kafka_support import create_topic
 from registry_support import FakeRegistry, running_registry
 
 from dispatcher.devtools.broker import LocalKafka
 
 _INTEGRATION = Path(__file__).parent / "integration"
+
+# No property test has a time limit: on two shared cores a case may take 500 ms, and speed is
+# measured by `make bench`, never asserted.
+settings.register_profile("dugaa", deadline=None)
+settings.load_profile("dugaa")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -52,8 +52,11 @@ class Deployment:
         self.events = create_topic(self.bootstrap, f"events-{tag}", self.partitions)
         self.results = f"results-{tag}"
         self.dead_letter = f"dlq-{tag}"
+        self.attempts = f"attempts-{tag}"
         self.retry_prefix = f"retry-{tag}"
         self.group = f"dispatcher-{tag}"
+        self.health = f"health-{tag}"  # pauses of one deployment never reach another
+        self.operations = f"operations-{tag}"
         self.hooks_path = self.directory / f"hooks-{tag}.yaml"
         self.config_path = self.directory / f"dispatcher-{tag}.yaml"
         self.write()
@@ -69,6 +72,9 @@ class Deployment:
                 "dead_letter": self.dead_letter,
                 "retry": list(self.retry),
                 "retry_prefix": self.retry_prefix,
+                "health": self.health,
+                "operations": self.operations,
+                "attempts": self.attempts,
             },
             "hooks_file": str(self.hooks_path),
             "http_port": 0,

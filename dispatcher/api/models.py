@@ -110,10 +110,41 @@ class DeadLetter(BaseModel):
     tenant: str | None = None
 
 
+class Attempt(BaseModel):
+    """One HTTP attempt, as the attempts topic records it."""
+
+    event_id: str
+    hook_id: str
+    attempt: int = Field(description="1 for the first attempt of the pair, retry tiers included")
+    idempotency_key: str
+    http_status: int | None
+    latency_ms: float
+    error_kind: str | None
+    error: str | None
+    response_excerpt: str | None = Field(
+        description="At most 1 KiB of the response body, text only, secrets masked; null when"
+        " there was no response or its body is not text."
+    )
+    at: str = Field(description="When the attempt was sent.")
+    tenant: str | None = None
+
+
 class EventLookup(BaseModel):
     event_id: str
     outcomes: list[Outcome]
     dead_letters: list[DeadLetter]
+    attempts: list[Attempt] = Field(
+        description="Every attempt of every hook for the event, by hook, in the order made."
+    )
+
+
+class HookAttempts(BaseModel):
+    hook_id: str
+    status_classes: dict[str, int] = Field(
+        description="The hook's attempts in the index (since `since`, when given) counted by"
+        " class: 2xx, 3xx, 4xx, 5xx, timeout, network."
+    )
+    attempts: list[Attempt] = Field(description="The newest attempts, newest first.")
 
 
 class DeadLetterCounts(BaseModel):
@@ -156,3 +187,30 @@ class Replay(BaseModel):
 
 class Replays(BaseModel):
     replays: list[Replay]
+
+
+class HookHealth(BaseModel):
+    """A hook's health as the cluster decided it (contract section 9)."""
+
+    hook: str
+    state: Literal["healthy", "failing", "paused", "resumed"]
+    since: str | None = Field(
+        description="Failing or paused: since when (the failures began, or the pause by hand)."
+    )
+    at: str | None = Field(description="When this was decided.")
+    reason: Literal["auto", "manual"] | None = None
+    last_error: str | None = Field(description="The last failed attempt's error, masked.")
+    changed: bool | None = Field(
+        default=None, description="A pause or resume: whether this request changed the state."
+    )
+
+
+class ResumeRequest(BaseModel):
+    replay: bool = Field(
+        default=False,
+        description="Also re-deliver every dead letter of the hook since the pause began.",
+    )
+
+
+class Resumed(HookHealth):
+    replay: Replay | None = Field(description="The replay started (see /api/replays/{id}).")

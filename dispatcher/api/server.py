@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 def server(settings: Settings, service: AdminService) -> uvicorn.Server:
     """A uvicorn server for the app around `service` (not yet started)."""
     admin = settings.admin
+    proxies = [str(network) for network in admin.trusted_proxies]
     config = uvicorn.Config(
         create_app(service),
         host=admin.host,
@@ -32,7 +33,8 @@ def server(settings: Settings, service: AdminService) -> uvicorn.Server:
         timeout_graceful_shutdown=5,
         limit_concurrency=256,
         server_header=False,
-        proxy_headers=False,
+        proxy_headers=bool(proxies),  # only a listed proxy's X-Forwarded-Proto/-For count
+        forwarded_allow_ips=proxies or None,
         log_config=None,
         access_log=False,
         lifespan="off",

@@ -19,7 +19,10 @@ from dispatcher.config.settings import Settings
 from dispatcher.hooks.loader import configured_hooks, plain
 from dispatcher.kafka.clients import check_reachable
 from dispatcher.kafka.follower import StoreFollower, follow_store
+from dispatcher.kafka.health import HealthFollower
 from dispatcher.kafka.store import HookStore
+from dispatcher.model.health import Decision
+from dispatcher.ops.pausing import Decisions, TopicDecisions
 from dispatcher.ops.replay.jobs import ReplayJobs
 from dispatcher.pipeline.match import HookIndex
 
@@ -38,6 +41,8 @@ class AdminService:
     follower: StoreFollower | None = None
     store: HookStore | None = None
     indexer: IndexFollower | None = None
+    health: HealthFollower | None = None
+    pauses: Decisions | None = None  # where pauses and resumes are written
     replays: ReplayJobs = field(init=False)
     _hooks: HookIndex = field(default_factory=HookIndex)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -56,6 +61,9 @@ class AdminService:
         service.follower = follow_store(settings, service._hooks, service._set_hooks)
         if service.follower is not None:
             service.store = HookStore(settings)
+        service.health = HealthFollower(settings)
+        service.health.start()
+        service.pauses = TopicDecisions(settings)
         service.indexer = IndexFollower(settings, index)
         service.indexer.start()
         return service
@@ -63,6 +71,8 @@ class AdminService:
     def stop(self) -> None:
         if self.indexer is not None:
             self.indexer.stop()
+        if self.health is not None:
+            self.health.stop()
         if self.follower is not None:
             self.follower.stop()
         if self.store is not None:
@@ -77,6 +87,10 @@ class AdminService:
     def _set_hooks(self, hooks: HookIndex) -> None:
         with self._lock:
             self._hooks = hooks
+
+    def decisions(self) -> dict[str, Decision]:
+        """Every hook's latest health decision (paused, failing ...), as the workers see it."""
+        return self.health.decisions() if self.health is not None else {}
 
     def source_of(self, hook_id: str) -> str:
         stored = self.follower.stored if self.follower is not None else {}

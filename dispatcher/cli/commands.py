@@ -78,6 +78,46 @@ def hooks_delete(args: argparse.Namespace) -> int:
     return delete_command(settings_from(args), args.id)
 
 
+def hooks_pause(args: argparse.Namespace) -> int:
+    return pause_command(settings_from(args), args.id)
+
+
+def hooks_resume(args: argparse.Namespace) -> int:
+    return resume_command(settings_from(args), args.id, replay=args.replay)
+
+
+def pause_command(settings: Settings, hook_id: str) -> int:
+    """`hooks pause ID`: the hook paused for every worker, since now."""
+    from dispatcher.kafka.clients import check_reachable
+    from dispatcher.kafka.store import hooks_in_force
+    from dispatcher.ops.pausing import TopicDecisions, pause_hook
+
+    check_reachable(settings)
+    change = pause_hook(TopicDecisions(settings), hooks_in_force(settings), hook_id)
+    print(output.pause_text(change))
+    return 0
+
+
+def resume_command(
+    settings: Settings, hook_id: str, *, replay: bool = False, console: Console | None = None
+) -> int:
+    """`hooks resume ID [--replay]`: the pause lifted everywhere; with --replay, the hook's
+    dead letters since the pause began re-delivered (as `dispatcher replay` does)."""
+    from dispatcher.kafka.clients import check_reachable
+    from dispatcher.kafka.store import hooks_in_force
+    from dispatcher.ops.pausing import SETTLE_SECONDS, TopicDecisions, resume_hook
+    from dispatcher.ops.replay.run import ReplayOptions
+
+    check_reachable(settings)
+    settle = SETTLE_SECONDS if replay else 0.0
+    decisions = TopicDecisions(settings)
+    change = resume_hook(decisions, hooks_in_force(settings), hook_id, settle=settle)
+    print(output.pause_text(change))
+    if not replay:
+        return 0
+    return replay_command(settings, ReplayOptions(change.replay), console)
+
+
 def list_command(settings: Settings, tenant: str | None = None) -> int:
     """`hooks list [--tenant T]`: the hooks in force (hooks file and store), secrets masked."""
     from dispatcher.ops.manage import list_hooks

@@ -68,6 +68,17 @@ def _parser() -> argparse.ArgumentParser:
         else:
             cmd.add_argument("--tenant", help="only the hooks of this tenant")
         cmd.set_defaults(command=_cmd(f"hooks_{name}"))
+    pause = hooks.add_parser("pause", parents=[common], help="pause a hook for the whole cluster")
+    pause.add_argument("id")
+    pause.set_defaults(command=_cmd("hooks_pause"))
+    resume = hooks.add_parser("resume", parents=[common], help="lift a hook's pause")
+    resume.add_argument("id")
+    resume.add_argument(
+        "--replay",
+        action="store_true",
+        help="re-deliver every dead letter of the hook since the pause began",
+    )
+    resume.set_defaults(command=_cmd("hooks_resume"))
     apply = hooks.add_parser("apply", parents=[common], help="put the hooks of FILE in the store")
     apply.add_argument("file")
     apply.set_defaults(command=_cmd("hooks_apply"))

@@ -19,6 +19,7 @@ from dispatcher.hooks.loader import load_hooks_text, validate_hooks_text
 from dispatcher.hooks.masking import shown_url
 from dispatcher.model.hook import Hook
 from dispatcher.model.moments import iso
+from dispatcher.ops.pausing import Change
 from dispatcher.ops.replay.plan import Plan, Summary, event_of
 from dispatcher.ops.trial import OAUTH2_NOTE, ShownRequest, TrialVerdict
 
@@ -155,4 +156,19 @@ def summary_line(summary: Summary) -> str:
 def counts(summary: Summary) -> str:
     return (
         f"delivered {summary.delivered}, failed again {summary.failed}, skipped {summary.skipped}"
+    )
+
+
+def pause_text(change: Change) -> str:
+    """What `hooks pause` and `hooks resume` did."""
+    decision = change.decision
+    hook_id, since = decision.hook_id, iso(decision.since)
+    how = "by hand" if decision.reason == "manual" else "after failing"
+    if decision.state == "resumed":
+        return f"resumed {hook_id} (paused since {since}): its pairs are delivered again"
+    if not change.changed:
+        return f"{hook_id} is already paused ({how}) since {since}"
+    return (
+        f"paused {hook_id} since {since}: its pairs are dead-lettered (error kind paused) until"
+        f" `dispatcher hooks resume {hook_id}`"
     )

@@ -39,7 +39,11 @@ SCALARS = {
     "local_retries": int,
     "result_format": str,
     "log_level": str,
+    "hook_pause_after": str,
+    "hook_failing_after": str,
+    "hook_health_interval": str,
 }
+DURATIONS = ("drain_timeout", "hook_pause_after", "hook_failing_after", "hook_health_interval")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,9 @@ class Topics:
     retry: tuple[float, ...] = (30.0, 300.0, 3600.0)
     retry_prefix: str = "dugaa.dispatch.retry"
     hooks: str = "dugaa.dispatch.hooks"
+    health: str = "dugaa.dispatch.health"  # workers' hook health reports and pause decisions
+    operations: str = "dugaa.dispatch.operations"  # operational events; empty: none
+    attempts: str = "dugaa.dispatch.attempts"  # "": no attempt records
 
     def retry_topic(self, tier: int) -> str:
         return f"{self.retry_prefix}.{format_duration(self.retry[tier])}"
@@ -61,6 +68,7 @@ class Topics:
 
 Role = Literal["viewer", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "admin")
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")  # what Kafka accepts as a topic's name
 TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # as a hook's `tenant` (hooks.schema.json)
 
 
@@ -89,6 +97,9 @@ class Admin:
     max_body_bytes: int = 1 << 20
     request_timeout: float = 30.0
     session_ttl: float = 8 * 3600.0
+    # Reverse proxies (addresses or networks) whose X-Forwarded-Proto / -For are believed: behind
+    # a TLS-terminating ingress the session cookie is then Secure. Empty: no header is believed.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 ADMIN_KEYS: dict[str, Any] = {
@@ -122,6 +133,9 @@ class Settings:
     max_inflight: int = 10_000
     max_inflight_per_partition: int = 2_000
     local_retries: int = 3
+    hook_pause_after: float = 24 * 3600.0  # a hook failing this long is paused; 0: never
+    hook_failing_after: float = 300.0  # ... and `dispatcher.hook.failing` is told after this
+    hook_health_interval: float = 5.0  # how often a worker reports health and decides
     result_format: str = "json"
     admin: Admin = field(default_factory=Admin)
     schema_registry: Mapping[str, Any] = field(default_factory=dict)
@@ -240,8 +254,11 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
     for key, kind in SCALARS.items():
         if key in raw and raw[key] is not None:
             values[key] = _coerce(key, raw[key], kind)
-    if "drain_timeout" in values:
-        values["drain_timeout"] = _duration("drain_timeout", values["drain_timeout"])
+    for key in DURATIONS:
+        if key in values:
+            values[key] = _duration(key, values[key])
+    if values.get("hook_health_interval", 1.0) <= 0:
+        raise _KeyProblem("hook_health_interval", "must be a duration above 0 (e.g. 5s)")
     if values.get("consume", "group") not in CONSUME_MODES:
         raise _KeyProblem("consume", f"must be one of {', '.join(CONSUME_MODES)}")
     if values.get("result_format", "json") not in ("json", "avro"):
@@ -249,7 +266,7 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
     return Settings(
         kafka=kafka,
         topics=_topics(_mapping(raw, "topics")),
-        allow_cidrs=_cidrs(raw.get("allow_cidrs") or []),
+        allow_cidrs=_cidrs(raw.get("allow_cidrs") or [], "allow_cidrs"),
         admin=_admin(_mapping(raw, "admin")),
         schema_registry=resolve_tree(registry, where="schema_registry"),
         secrets=_secret_scope(_mapping(raw, "secrets")),
@@ -300,7 +317,8 @@ def _duration(key: str, value: Any) -> float:
 
 def _topics(raw: dict[str, Any]) -> Topics:
     default = Topics()
-    unknown = set(raw) - {"events", "results", "dead_letter", "retry", "retry_prefix", "hooks"}
+    known = {"events", "results", "dead_letter", "retry", "retry_prefix", "hooks", "attempts"}
+    unknown = set(raw) - known - {"health", "operations"}
     if unknown:
         raise _KeyProblem("topics." + sorted(unknown)[0], "unknown key")
     events = raw.get("events", default.events)
@@ -316,7 +334,28 @@ def _topics(raw: dict[str, Any]) -> Topics:
         retry=tuple(_duration("topics.retry", r) for r in retry),
         retry_prefix=str(raw.get("retry_prefix", default.retry_prefix)),
         hooks=str(raw.get("hooks", default.hooks)),
+        attempts=_attempts_topic(raw.get("attempts", default.attempts)),
+        health=_health_topic(raw.get("health", default.health)),
+        operations=str(raw.get("operations", default.operations) or ""),
     )
+
+
+def _health_topic(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _KeyProblem("topics.health", "must name a topic (hook health and pauses live there)")
+    return value.strip()
+
+
+def _attempts_topic(value: Any) -> str:
+    """`topics.attempts`: a topic name, or empty (or null) to write no attempt records."""
+    name = "" if value is None else str(value).strip()
+    if name and not TOPIC_NAME.fullmatch(name):
+        raise _KeyProblem(
+            "topics.attempts",
+            f"{name!r} is not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249);"
+            ' write "" to switch attempt records off',
+        )
+    return name
 
 
 def _admin(raw: dict[str, Any]) -> Admin:
@@ -325,8 +364,10 @@ def _admin(raw: dict[str, Any]) -> Admin:
         kind = ADMIN_KEYS.get(key)
         if key == "tokens":
             values["tokens"] = _tokens(value)
+        elif key == "trusted_proxies":
+            values[key] = _cidrs(value, f"admin.{key}")
         elif kind is None:
-            known = ", ".join(sorted([*ADMIN_KEYS, "tokens"]))
+            known = ", ".join(sorted([*ADMIN_KEYS, "tokens", "trusted_proxies"]))
             raise _KeyProblem(f"admin.{key}", f"unknown key (known: {known})")
         elif kind == "duration":
             values[key] = _duration(f"admin.{key}", value)
@@ -358,8 +399,10 @@ def _tokens(raw: Any) -> tuple[AdminToken, ...]:
     return tuple(tokens)
 
 
-def _cidrs(raw: list[Any]) -> tuple[IPv4Network | IPv6Network, ...]:
+def _cidrs(raw: Any, key: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    if not isinstance(raw, list):
+        raise _KeyProblem(key, "must be a list of addresses or networks (CIDR)")
     try:
         return tuple(ip_network(str(c), strict=False) for c in raw)
     except ValueError as exc:
-        raise _KeyProblem("allow_cidrs", str(exc)) from None
+        raise _KeyProblem(key, str(exc)) from None

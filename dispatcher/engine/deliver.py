@@ -23,6 +23,9 @@ AttemptObserver = Callable[[Pair, int, Attempt], None]
 """Told of every HTTP attempt made (the pair, the attempt's number, the attempt); never of a
 request the circuit breaker held back. It runs on the delivery loop and must not block."""
 
+Held = Callable[[str], str | None]
+"""Why a hook's pairs are held back without a request (it is paused), or None: send them."""
+
 
 class Deliverer:
     """Runs pairs through their hook's client and the retry policy; never raises for a pair."""
@@ -34,12 +37,14 @@ class Deliverer:
         local_retries: int,
         clock: Callable[[], float] = time.time,
         observers: Sequence[AttemptObserver] = (),
+        held: Held | None = None,
     ) -> None:
         self.metrics = metrics
         self.tiers = tiers
         self.local_retries = local_retries
         self.clock = clock
         self.observers = tuple(observers)
+        self.held = held
 
     async def deliver(
         self, pair: Pair, client: HookClient, wanted: Callable[[], bool] = lambda: True
@@ -49,6 +54,9 @@ class Deliverer:
         hook = pair.hook
         first = pair.first_attempt_at or self.clock()
         attempts = pair.attempts
+        if self.held is not None and (why := self.held(hook.id)) is not None:
+            paused = Verdict.failure("paused", why, retryable=False)  # no render, no request
+            return self._end(pair, paused, attempts, first, None)
         try:
             request = build_request(hook, pair.event, pair.idempotency_key)
         except DeliveryError as exc:
@@ -121,6 +129,8 @@ class Deliverer:
         hook = pair.hook
         if not self.tiers or hook.ordering == "key" or not client.breaker.is_open():
             return None
+        if self.held is not None and self.held(hook.id) is not None:
+            return None  # paused: `deliver` ends it as a `paused` dead letter, as any other
         first = pair.first_attempt_at or self.clock()
         if self.clock() - first >= hook.retry.max_age:
             return self._end(pair, _expired(BREAKER_OPEN), pair.attempts, first, None)

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, Producer, ShareConsumer
 
 from dispatcher.config.settings import Settings
+from dispatcher.engine.attempts import attempt_observers
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
+from dispatcher.engine.health import HealthKeeper
 from dispatcher.engine.lag import record_lag
 from dispatcher.engine.loop import run as run_loop
 from dispatcher.engine.scheduler import Scheduler
@@ -63,6 +65,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self.status: StatusServer | None = None
+        self.health: HealthKeeper | None = None
 
     def set_hooks(self, hooks: HookIndex) -> None:
         """Swap the hooks in force (hot reload); pairs already started keep their definition."""
@@ -90,12 +93,18 @@ class Worker:
                 loop.add_signal_handler(sig, self.request_stop)
         settings = self.settings
         admin = check_reachable(settings)
-        ensure_topics(
-            admin,
-            [settings.topics.results, settings.topics.dead_letter, *settings.topics.retry_topics],
-        )
-        # The hook store is read to its end before any event is consumed, then followed.
+        outputs = [settings.topics.results, settings.topics.dead_letter]
+        outputs += [*settings.topics.retry_topics, *filter(None, [settings.topics.attempts])]
+        ensure_topics(admin, outputs)
+        if settings.topics.operations:  # few events, each keyed by its hook: one partition
+            ensure_topics(admin, [settings.topics.operations], partitions=1)
+        # The hook store and the health topic (pauses) are read to their end before any event
+        # is consumed, then followed.
         follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)
+        health = self.health = HealthKeeper(settings, lambda: self.hooks, self.metrics)
+        await asyncio.to_thread(health.start)
+        health_stop = asyncio.Event()
+        health_task = asyncio.create_task(health.run(health_stop))
         limits = None
         if settings.consume == "share":
             refuse_ordered_hooks(self.hooks)
@@ -121,6 +130,9 @@ class Worker:
         )
         await self._wake.wait()
         await self._shut_down(parts, threads)
+        health_stop.set()
+        await health_task
+        await asyncio.to_thread(health.stop)
         self.status.stop()
         if follower is not None:
             follower.stop()
@@ -132,24 +144,39 @@ class Worker:
     def _assemble(self, loop: asyncio.AbstractEventLoop, limits: ShareLimits | None) -> _Parts:
         """The consumer loops and the delivery loop's scheduler, wired to each other.
 
-        Input topics and retry tiers are consumed in two groups (`group_id` and
-        `group_id.retry`): a group balances partition counts across all its topics, so in one
-        group a second worker could get every tier partition and no input partition. With
-        `limits` (queue mode) the input topics are read by the share group `group_id`; the
-        tiers stay in the consumer group, whose paused partitions hold records until due.
+        Input topics, retry tiers and the operations topic are consumed in groups of their own
+        (`group_id`, `group_id.retry`, `group_id.operations`): a group balances partition counts
+        across all its topics, so in one group a second worker could get every tier partition
+        and no input partition. With `limits` (queue mode) the input topics are read by the
+        share group `group_id`; the tiers and the operations topic stay in consumer groups
+        (paused tier partitions hold records until due).
         """
         settings = self.settings
         pool = ClientPool(settings)
-        deliverer = Deliverer(self.metrics, settings.topics.retry, settings.local_retries)
+        health = self.health
+        assert health is not None
+        # the input intake's producer writes attempt records too, batched with its outcomes
+        producer = Producer(producer_config(settings))
+        observers = [health.observe, *attempt_observers(settings, producer, self.metrics, loop)]
+        deliverer = Deliverer(
+            self.metrics,
+            settings.topics.retry,
+            settings.local_retries,
+            observers=observers,
+            held=health.held,
+        )
         parts = _Parts(pool=pool, deadline=[], scheduler=Scheduler(deliverer, pool.client_for))
         groups = [(settings.group_id, list(settings.topics.events))]
         if settings.topics.retry_topics:
             groups.append((f"{settings.group_id}.retry", list(settings.topics.retry_topics)))
+        if settings.topics.operations:  # hooks may subscribe to `dispatcher.hook.*` events
+            groups.append((f"{settings.group_id}.operations", [settings.topics.operations]))
         for group_id, topics in groups:
             primary = not parts.intakes
             share = limits if primary else None
+            own = producer if primary else None
             parts.intakes.append(
-                self._intake(loop, parts.scheduler, group_id, topics, primary, share)
+                self._intake(loop, parts.scheduler, group_id, topics, primary, share, own)
             )
         return parts
 
@@ -161,11 +188,12 @@ class Worker:
         topics: list[str],
         primary: bool,
         share: ShareLimits | None = None,
+        producer: Producer | None = None,
     ) -> ConsumerLoop | ShareLoop:
         """One consumer thread's loop, with a producer of its own: acknowledgements are served
         on the thread that polls the producer, which must be the thread owning the tracker."""
         settings = self.settings
-        producer = Producer(producer_config(settings))
+        producer = producer or Producer(producer_config(settings))
         writer = outcome_writer(producer, settings, self.metrics)
         intake: ConsumerLoop | ShareLoop
 

@@ -54,6 +54,8 @@ def describe(hook: Hook) -> CommentedMap:
         rate = hook.rate_limit
         doc["rate_limit"] = f"{rate:g}/s" if rate >= 1 else f"{rate * 60:g}/m"
     doc["ordering"] = hook.ordering
+    if hook.pause_after is not None:
+        doc["pause_after"] = format_duration(hook.pause_after) if hook.pause_after else "0s"
     doc["enabled"] = hook.enabled
     if hook.allow_private_networks is not None:
         doc["allow_private_networks"] = hook.allow_private_networks

@@ -120,13 +120,30 @@ def mask_body(body: bytes, hook: Hook) -> bytes:
 def mask_text(text: str, hook: Hook) -> str:
     """`text` as it may be shown: each URL in it masked as the hook's URL is, then each secret
     value of the hook (as written, URL-encoded or base64) replaced by `***`."""
-    params = api_key_names(hook)[1]
-    text = URL_IN_TEXT.sub(lambda found: mask_url(found.group(0), params), text)
-    for value in secret_values(hook):
-        for form in _forms(value):
-            if len(form) >= MIN_SECRET_CHARS:
+    return TextMask(hook)(text)
+
+
+class TextMask:
+    """`mask_text` for one hook, its secret values' forms found once: for texts masked on every
+    attempt (the attempts topic's response excerpts), where finding them each time would cost."""
+
+    __slots__ = ("_forms", "_params")
+
+    def __init__(self, hook: Hook) -> None:
+        self._params = api_key_names(hook)[1]
+        found = {form for value in secret_values(hook) for form in _forms(value)}
+        # longest first: a form that contains another is replaced whole
+        self._forms = sorted(
+            (f for f in found if len(f) >= MIN_SECRET_CHARS), key=len, reverse=True
+        )
+
+    def __call__(self, text: str) -> str:
+        if "://" in text:
+            text = URL_IN_TEXT.sub(lambda found: mask_url(found.group(0), self._params), text)
+        for form in self._forms:
+            if form in text:
                 text = text.replace(form, MASK)
-    return text
+        return text
 
 
 def _forms(value: str) -> set[str]:

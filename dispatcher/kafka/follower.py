@@ -1,8 +1,10 @@
-"""Keep a worker's hooks current: read the hook store to its end, then follow it.
+"""Follow a compacted topic: read it to its end, then follow it in a thread.
 
-`start()` returns once every partition of the store topic has been read to its end, so a worker
-calls it before consuming events; a thread then follows the topic and hands the hooks in force
-(hooks file + store) to `on_change` after every change, within the poll interval.
+`TopicFollower.start()` returns once every partition of the topic has been read to its end, so
+a worker calls it before consuming events; a thread then follows the topic and applies each
+batch within the poll interval. `StoreFollower` keeps a worker's hooks current (the hooks in
+force, hooks file + store, go to `on_change` after every change); the health topic has its own
+(`dispatcher.kafka.health`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.hooks.definitions import fold, merged
 from dispatcher.kafka.scan import partitions_of, scan_config
-from dispatcher.kafka.store import Offsets, ensure_store_topic
+from dispatcher.kafka.store import Offsets, ensure_compacted_topic
 from dispatcher.model.event import Record
 from dispatcher.model.hook import Hook
 from dispatcher.pipeline.match import HookIndex
@@ -29,39 +31,24 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
 
 
-class StoreFollower:
-    """Follows the store topic; `stored` is its current content, `on_change` gets file + store."""
+class TopicFollower:
+    """Reads a compacted topic to its end, then follows it; subclasses `_apply` each batch
+    (called holding `_changed`, from `start()` and then from the following thread)."""
 
-    def __init__(
-        self, settings: Settings, base: HookIndex, on_change: Callable[[HookIndex], None]
-    ) -> None:
+    def __init__(self, settings: Settings, topic: str, name: str) -> None:
         self.settings = settings
-        self.topic = settings.topics.hooks
-        self.base = list(base)
-        self.on_change = on_change
-        self._stored: dict[str, Hook] = {}
-        self._definitions: dict[str, dict[str, Any]] = {}
+        self.topic = topic
         self._positions: Offsets = {}
         self._changed = threading.Condition()
         self._stopping = threading.Event()
         self._consumer: Any = None
-        self._thread = threading.Thread(target=self._follow, name="hook-store", daemon=True)
+        self._thread = threading.Thread(target=self._follow, name=name, daemon=True)
 
-    @property
-    def stored(self) -> dict[str, Hook]:
-        """The store's hooks as last read."""
-        with self._changed:
-            return dict(self._stored)
+    def _apply(self, records: list[Record]) -> None:
+        raise NotImplementedError
 
-    def definition(self, hook_id: str) -> dict[str, Any] | None:
-        """The stored definition of `hook_id` as written (secret references, not values)."""
-        with self._changed:
-            found = self._definitions.get(hook_id)
-            return None if found is None else dict(found)
-
-    def start(self, timeout: float = 30.0) -> HookIndex:
-        """Read the store to its end, hand over the hooks in force, then follow in a thread."""
-        ensure_store_topic(self.settings)
+    def _read_to_end(self, timeout: float) -> None:
+        ensure_compacted_topic(self.settings, self.topic)
         consumer = Consumer(scan_config(self.settings))
         self._consumer = consumer
         deadline = time.monotonic() + timeout
@@ -71,24 +58,20 @@ class StoreFollower:
             partitions = partitions_of(consumer, self.topic)
         if not partitions:
             consumer.close()
-            raise KafkaUnavailable(f"the hook store {self.topic} has no partitions")
+            raise KafkaUnavailable(f"the topic {self.topic} has no partitions")
         consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
         pending = set(partitions)
         while pending:
             if time.monotonic() > deadline:
                 consumer.close()
-                raise KafkaUnavailable(
-                    f"the hook store {self.topic} was not read within {timeout:g}s"
-                )
+                raise KafkaUnavailable(f"the topic {self.topic} was not read within {timeout:g}s")
             pending -= self._take(consumer)
-        index = merged(self.base, self.stored)
-        log.info("hook store %s read: %d hooks stored", self.topic, len(self._stored))
-        self.on_change(index)
+
+    def _follow_in_thread(self) -> None:
         self._thread.start()
-        return index
 
     def wait_for(self, offsets: Offsets, timeout: float) -> bool:
-        """Whether the follower has read up to `offsets` (as `HookStore` writes return) in time."""
+        """Whether the follower has read up to `offsets` (as a write returns them) in time."""
         deadline = time.monotonic() + timeout
         with self._changed:
             return self._changed.wait_for(
@@ -110,7 +93,7 @@ class StoreFollower:
             while not self._stopping.is_set():
                 self._take(consumer)
         except Exception:
-            log.exception("following the hook store %s failed: hooks stay as they are", self.topic)
+            log.exception("following %s failed: what it holds stays as it is", self.topic)
         finally:
             consumer.close()
 
@@ -125,25 +108,60 @@ class StoreFollower:
             elif error.code() == KafkaError._PARTITION_EOF:
                 at_end.add(message.partition())
             else:
-                log.warning("hook store %s: %s", self.topic, error.str())
+                log.warning("%s: %s", self.topic, error.str())
         if records:
-            self._apply(records)
+            with self._changed:
+                self._apply(records)
+                for record in records:
+                    self._positions[record.partition] = record.offset + 1
+                self._changed.notify_all()
         return at_end
 
-    def _apply(self, records: list[Record]) -> None:
+
+class StoreFollower(TopicFollower):
+    """Follows the store topic; `stored` is its current content, `on_change` gets file + store."""
+
+    def __init__(
+        self, settings: Settings, base: HookIndex, on_change: Callable[[HookIndex], None]
+    ) -> None:
+        super().__init__(settings, settings.topics.hooks, "hook-store")
+        self.base = list(base)
+        self.on_change = on_change
+        self._stored: dict[str, Hook] = {}
+        self._definitions: dict[str, dict[str, Any]] = {}
+
+    @property
+    def stored(self) -> dict[str, Hook]:
+        """The store's hooks as last read."""
         with self._changed:
-            for record in records:
-                ignored = fold(self._stored, record, self.settings.secrets)
-                if ignored:
-                    log.warning("hook store: ignored a definition: %s", ignored)
-                elif record.key is not None:
-                    self._remember(record.key.decode("utf-8", "replace"), record.value)
-                self._positions[record.partition] = record.offset + 1
-            index = merged(self.base, self._stored)
-            if self._thread.is_alive():
-                self.on_change(index)
-                log.info("hooks changed: %d in force", len(index))
-            self._changed.notify_all()
+            return dict(self._stored)
+
+    def definition(self, hook_id: str) -> dict[str, Any] | None:
+        """The stored definition of `hook_id` as written (secret references, not values)."""
+        with self._changed:
+            found = self._definitions.get(hook_id)
+            return None if found is None else dict(found)
+
+    def start(self, timeout: float = 30.0) -> HookIndex:
+        """Read the store to its end, hand over the hooks in force, then follow in a thread."""
+        self._read_to_end(timeout)
+        index = merged(self.base, self.stored)
+        log.info("hook store %s read: %d hooks stored", self.topic, len(self._stored))
+        self.on_change(index)
+        self._follow_in_thread()
+        return index
+
+    def _apply(self, records: list[Record]) -> None:
+        for record in records:
+            ignored = fold(self._stored, record, self.settings.secrets)
+            if ignored:
+                log.warning("hook store: ignored a definition: %s", ignored)
+            elif record.key is not None:
+                self._remember(record.key.decode("utf-8", "replace"), record.value)
+        index = merged(self.base, self._stored)
+        if self._thread.is_alive():
+            self.on_change(index)
+            log.info("hooks changed: %d in force", len(index))
 
     def _remember(self, hook_id: str, value: bytes | None) -> None:
         if hook_id in self._stored and value is not None:

@@ -41,8 +41,13 @@ def hooks_in_force(settings: Settings) -> HookIndex:
 
 def ensure_store_topic(settings: Settings) -> None:
     """Create the store topic (one partition, compacted) when it does not exist yet."""
+    ensure_compacted_topic(settings, settings.topics.hooks)
+
+
+def ensure_compacted_topic(settings: Settings, topic: str) -> None:
+    """Create `topic` (one partition, compacted) when it does not exist yet: the hook store,
+    the health topic."""
     admin = AdminClient(settings.kafka_config())
-    topic = settings.topics.hooks
     try:
         if topic in admin.list_topics(timeout=TIMEOUT).topics:
             return
@@ -51,7 +56,7 @@ def ensure_store_topic(settings: Settings) -> None:
         future.result(TIMEOUT)
     except KafkaException as exc:
         if "TOPIC_ALREADY_EXISTS" not in str(exc):
-            raise KafkaUnavailable(f"cannot create the hook store topic {topic}: {exc}") from None
+            raise KafkaUnavailable(f"cannot create the topic {topic}: {exc}") from None
 
 
 class HookStore:

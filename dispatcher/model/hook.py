@@ -198,6 +198,7 @@ class Hook:
     concurrency: int = DEFAULT_CONCURRENCY
     rate_limit: float | None = None
     ordering: Ordering = "none"
+    pause_after: float | None = None  # None: the service's `hook_pause_after`; 0: never paused
     enabled: bool = True
     allow_private_networks: bool | None = None  # None: the service-wide setting decides
     allow_loopback: bool | None = None  # None: the service-wide setting decides
@@ -270,6 +271,9 @@ class Hook:
             concurrency=int(raw.get("concurrency", DEFAULT_CONCURRENCY)),
             rate_limit=parse_rate(rate) if rate is not None else None,
             ordering=raw.get("ordering", "none"),
+            pause_after=(
+                parse_duration(raw["pause_after"]) if raw.get("pause_after") is not None else None
+            ),
             enabled=bool(raw.get("enabled", True)),
             allow_private_networks=raw.get("allow_private_networks"),
             allow_loopback=raw.get("allow_loopback"),

@@ -3,6 +3,8 @@ and a Z (`2026-11-29T19:31:00.123Z`), or epoch milliseconds for Avro's timestamp
 
 from __future__ import annotations
 
+import math
+import time
 from datetime import UTC, datetime
 
 Moment = datetime | str | float
@@ -21,13 +23,23 @@ def moment(value: Moment) -> datetime:
 
 def iso(value: Moment) -> str:
     """ISO 8601 in UTC with milliseconds and a Z."""
-    if type(value) is float:  # epoch seconds, the common case: no time zone to convert
-        text = datetime.fromtimestamp(value, UTC).isoformat(timespec="milliseconds")
-        return text[:-6] + "Z"  # "+00:00"
+    if isinstance(value, float | int) and not isinstance(value, bool) and value >= 0:
+        return _iso_epoch(value)
     if isinstance(value, str) and _is_iso(value):
         return value  # already so (a result's times are given once more on their way out)
     utc = moment(value).astimezone(UTC)
     return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _iso_epoch(seconds: float) -> str:
+    """`iso` of epoch seconds, without a datetime: every record written pays for it (a third
+    of an attempt record's cost). Rounded to the microsecond, then cut to the millisecond,
+    exactly as `datetime.fromtimestamp(...).isoformat(timespec="milliseconds")` does."""
+    whole = math.floor(seconds)
+    micros = round((seconds - whole) * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{micros // 1000:03d}Z"
 
 
 def _is_iso(text: str) -> bool:

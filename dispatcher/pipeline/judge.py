@@ -9,6 +9,7 @@ from typing import Any
 
 from dispatcher.errors import ErrorKind
 from dispatcher.model.response import ResponseSpec
+from dispatcher.pipeline.excerpt import EXCERPT_BYTES
 from dispatcher.pipeline.expect import check_body
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
@@ -17,7 +18,8 @@ MAX_RETRY_AFTER = 3600.0
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """What one attempt came to. `kind` is None on success."""
+    """What one attempt came to. `kind` is None on success. `head` is the start of the
+    response body (at most `EXCERPT_BYTES`, for the attempts topic), empty without one."""
 
     ok: bool
     kind: ErrorKind | None = None
@@ -26,6 +28,7 @@ class Verdict:
     status: int | None = None
     captured: dict[str, Any] = field(default_factory=dict)
     retry_after: float | None = None
+    head: bytes = field(default=b"", repr=False, compare=False)
 
     @classmethod
     def failure(
@@ -38,6 +41,7 @@ def judge(
     spec: ResponseSpec, status: int, headers: Mapping[str, str], body: bytes, *, now: float = 0.0
 ) -> Verdict:
     """The verdict on a response: status first, then the body's `expect` checks."""
+    head = body[:EXCERPT_BYTES]  # a small slice (the whole body itself when it is short)
     if not spec.is_success_status(status):
         retryable = status in RETRYABLE_STATUS or status >= 500
         reason = "redirects are not followed" if 300 <= status < 400 else "unexpected status"
@@ -48,6 +52,7 @@ def judge(
             error=f"HTTP {status}: {reason}",
             status=status,
             retry_after=retry_after(headers.get("retry-after"), now) if retryable else None,
+            head=head,
         )
     failures, captured = check_body(spec, body)
     if failures:
@@ -58,8 +63,9 @@ def judge(
             error="; ".join(failures),
             status=status,
             captured=captured,
+            head=head,
         )
-    return Verdict(ok=True, status=status, captured=captured)
+    return Verdict(ok=True, status=status, captured=captured, head=head)
 
 
 def retry_after(value: str | None, now: float) -> float | None:

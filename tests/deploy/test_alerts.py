@@ -20,6 +20,8 @@ ISSUE_ALERTS = {
     "DispatcherCircuitOpen",
     "DispatcherNoReadyWorkers",
     "DispatcherRecordsRedelivered",
+    "DispatcherHookPaused",
+    "DispatcherHookFailing",
 }
 
 

@@ -77,6 +77,18 @@ def test_kafka_is_the_official_image_in_kraft_mode(compose) -> None:
     assert "ZOOKEEPER" not in json.dumps(env).upper()
 
 
+def test_kafka_is_the_version_the_tests_and_the_bench_run() -> None:
+    """Queue mode needs Kafka 4.2+: the compose file's broker is the dev broker's release."""
+    pom = (DEPLOY / "kafka-dev" / "pom.xml").read_text()
+    version = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom).group(1)
+    images = {
+        service["image"]
+        for service in yaml.safe_load(COMPOSE.read_text())["services"].values()
+        if service.get("image", "").startswith("apache/kafka:")
+    }
+    assert images == {f"apache/kafka:{version}"}
+
+
 def test_images_are_pinned(compose) -> None:
     for name, service in compose["services"].items():
         image = service["image"]
@@ -111,7 +123,9 @@ def test_topics_created_match_the_dispatcher_config(compose) -> None:
     created |= {f"dugaa.dispatch.retry.{tier}" for tier in tiers}
     topics = config["topics"]
     wanted = {*topics["events"], topics["results"], topics["dead_letter"], topics["hooks"]}
+    wanted |= {topics["health"], topics["operations"]}
     wanted |= {f"dugaa.dispatch.retry.{tier}" for tier in topics["retry"]}
+    wanted |= {topics["attempts"]}
     assert created == wanted
 
 

@@ -15,8 +15,8 @@ from metric_names import (
     queried_metric_names,
 )
 
-# Contract section 7 (queue mode's share records included), plus the two series the operations
-# work added (dead letters by error kind, readiness), with their Prometheus types.
+# Contract section 7 (queue mode's share records included), plus the series the operations
+# work added (dead letters by error kind, readiness, failing hooks), with their Prometheus types.
 KNOWN_METRICS = {
     "dispatcher_events_consumed": "counter",
     "dispatcher_deliveries": "counter",
@@ -31,6 +31,8 @@ KNOWN_METRICS = {
     "dispatcher_dead_letters": "counter",
     "dispatcher_ready": "gauge",
     "dispatcher_share_records": "counter",
+    "dispatcher_hook_paused": "gauge",
+    "dispatcher_hook_failing": "gauge",
 }
 KNOWN_LABELS = {
     "dispatcher_events_consumed": {"topic"},
@@ -46,6 +48,8 @@ KNOWN_LABELS = {
     "dispatcher_dead_letters": {"hook", "error_kind"},
     "dispatcher_ready": set(),
     "dispatcher_share_records": {"result"},
+    "dispatcher_hook_paused": {"hook"},
+    "dispatcher_hook_failing": {"hook"},
 }
 LABEL_VALUES = {
     "outcome": {"delivered", "dead_lettered"},
@@ -61,6 +65,7 @@ LABEL_VALUES = {
         "payload_too_large",
         "decode",
         "expired",
+        "paused",
         "redelivered",
     },
 }
@@ -142,6 +147,9 @@ ISSUE_PANELS = [
     ("consumer lag per partition", "dispatcher_consumer_lag"),
     ("event-to-delivery time", "dispatcher_event_to_delivery_seconds_bucket"),
     ("share-group records", "dispatcher_share_records_total"),
+    ("paused and failing hooks", "dispatcher_hook_paused"),
+    ("paused and failing hooks", "dispatcher_hook_failing"),
+    ("attempt status codes per hook", "dispatcher_delivery_attempts_total"),
 ]
 
 

@@ -381,6 +381,10 @@ BAD_VALUES = {
     "bad KEDA reset policy": ({"keda": {"offsetResetPolicy": "newest"}}, "/keda/offsetResetPolicy"),
     "unknown consume mode": ({"consume": "queue"}, "/consume"),
     "no input topic": ({"config": {"topics": {"events": []}}}, "/config/topics/events"),
+    "bad attempts topic": (
+        {"config": {"topics": {"events": ["e"], "attempts": "my attempts"}}},
+        "/config/topics/attempts",
+    ),
     "bad hook id": ({"hooks": [{"id": "SMS KE", "events": ["a"], "url": "x"}]}, "/hooks/0/id"),
 }
 
@@ -524,6 +528,19 @@ def test_an_admin_token_may_be_limited_to_a_tenant(tmp_path: Path) -> None:
     refused = template_result([values])
     assert refused.returncode != 0
     assert "tenant" in refused.stderr
+
+
+def test_the_console_believes_forwarded_headers_only_from_the_listed_proxies(
+    rendered, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(one(rendered["default"], "ConfigMap")["data"]["dispatcher.yaml"])
+    assert "trusted_proxies" not in config["admin"]
+    values = tmp_path / "proxies.yaml"
+    values.write_text("admin:\n  trustedProxies: [10.42.0.0/16]\n")
+    config = yaml.safe_load(one(render([values]), "ConfigMap")["data"]["dispatcher.yaml"])
+    assert config["admin"]["trusted_proxies"] == ["10.42.0.0/16"]
+    values.write_text("admin:\n  trustedProxies: 10.42.0.0/16\n")
+    assert template_result([values]).returncode != 0  # the schema wants a list
 
 
 def test_no_worker_selector_takes_the_admin_pods_and_the_admin_service_takes_only_them(

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from admin_support import ADMIN, TOKEN_ENV, AdminDeployment
+from admin_support import ADMIN, ADMIN_TOKEN, TOKEN_ENV, AdminDeployment
 from dispatch_support import hook
 from kafka_support import wait_for
 
@@ -40,6 +40,7 @@ def admin_process(deployment: AdminDeployment) -> Iterator[int]:
     del config["admin"]["host"]
     port = config["admin"]["port"] = free_port()
     config["admin"]["max_body_bytes"] = 1000
+    config["admin"]["trusted_proxies"] = ["127.0.0.2/32"]  # loopback, as a proxy would connect
     deployment.config_path.write_text(yaml.safe_dump(config))
     env = {**os.environ, **TOKEN_ENV}
     log = deployment.directory / "admin.log"
@@ -114,6 +115,22 @@ def test_the_admin_binds_loopback_by_default_and_bounds_requests_on_the_wire(
     answer = httpx.get(f"http://127.0.0.1:{port}/api/hooks/a", headers=ADMIN)
     assert answer.status_code == 200
     assert answer.headers["x-frame-options"] == "DENY"
+
+
+def test_only_a_trusted_proxy_makes_the_session_cookie_secure(admin_process: int) -> None:
+    def session_cookie(source: str) -> str:
+        transport = httpx.HTTPTransport(local_address=source)
+        with httpx.Client(transport=transport) as client:
+            answer = client.post(
+                f"http://127.0.0.1:{admin_process}/login",
+                data={"token": ADMIN_TOKEN, "next": "/"},
+                headers={"X-Forwarded-Proto": "https"},
+            )
+        assert answer.status_code == 303, answer.text
+        return answer.headers["set-cookie"]
+
+    assert "Secure" in session_cookie("127.0.0.2")  # the listed proxy: its https counts
+    assert "Secure" not in session_cookie("127.0.0.1")  # anyone else: the header is ignored
 
 
 def test_an_empty_or_short_token_stops_the_start(deployment: AdminDeployment) -> None:

@@ -43,6 +43,7 @@ README_SHOTS = {
     "08-replayed",
     "10-outcomes",
     "11-tenant-hooks",
+    "15-event-attempts",
 }
 ORDERS_TOKEN = "orders-bearer-4c1d-secret"
 
@@ -104,6 +105,8 @@ def test_an_admin_creates_tries_watches_and_replays_a_hook_in_the_browser(
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Hooks")).to_be_visible()
     expect(page.locator("#hook-audit")).to_contain_text("hooks file")
+    # a hooks-file hook is deleted by editing that file, not here: no Delete that would fail
+    expect(page.locator("#hook-audit").get_by_role("link", name="Delete")).to_have_count(0)
 
     # a new hook with an error: the problem shows beside its line
     page.get_by_role("link", name="New hook").click()
@@ -221,6 +224,39 @@ def test_an_admin_creates_tries_watches_and_replays_a_hook_in_the_browser(
     page.get_by_role("button", name="Delete orders").click()
     expect(page.locator("#hook-orders")).to_have_count(0)
     wait_for(lambda: worker.hooks.get("orders") is None, 10, message="deleted")
+
+
+def test_the_event_page_shows_each_attempt_of_a_delivery_that_succeeded_on_the_third_try(
+    page: Page, system: tuple[Receiver, AdminDeployment, Worker, RunningAdmin]
+) -> None:
+    receiver, deployment, _worker, admin = system
+    answers = iter(
+        [
+            Behaviour(status=503, body=b'{"error":"busy","retry_in":"1s"}'),
+            Behaviour(
+                status=503, body=b"<html><body><h1>503 Service Unavailable</h1></body></html>"
+            ),
+            Behaviour(status=200, body=b'{"id":"ERP-1234","status":"accepted"}'),
+        ]
+    )
+    receiver.responder = lambda request: next(answers) if request.path == "/audit" else None
+    paid = cloud_event("order.paid", {"order_id": "1234", "total": 99})
+    deployment.produce_events([paid])
+    index = admin.service.index
+    wait_for(lambda: len(index.attempts_of_event(paid["id"])) == 3, 60, message="3 attempts")
+
+    page.set_viewport_size({"width": 1360, "height": 700})
+    page.goto(admin.url + f"/events?id={paid['id']}")
+    page.get_by_label("Access token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    attempts = page.locator("#attempts-audit tr.attempt")
+    expect(attempts).to_have_count(3)
+    expect(attempts.nth(0)).to_contain_text('{"error":"busy","retry_in":"1s"}')
+    expect(attempts.nth(1)).to_contain_text("<h1>503 Service Unavailable</h1>")  # as text
+    expect(attempts.nth(2)).to_contain_text("ERP-1234")
+    expect(page.locator("#attempts-audit tr.attempt-failed")).to_have_count(2)
+    expect(page.locator("tr.outcome-delivered")).to_have_count(1)
+    shot(page, "15-event-attempts")
 
 
 def test_a_tenant_signs_in_and_sees_only_its_hooks_dead_letters_and_events(

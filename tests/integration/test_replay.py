@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import Outgoing, consume_all
@@ -90,6 +91,17 @@ def test_replay_delivers_each_dead_letter_once_with_its_webhook_id_and_never_twi
         assert len(tax) == 8
         assert sorted(r["idempotency_key"] for r in replay_results) == sorted(original_ids)
         assert {r["source_topic"] for r in replay_results} == {deployment.events}
+
+        def replayed_attempts(records: list[Any]) -> list[dict[str, Any]]:
+            found = [r.json() for r in records]
+            return [a for a in found if a["hook_id"] == "tax" and a["http_status"] == 200]
+
+        attempts = collect_until(
+            kafka_bootstrap, deployment.attempts, lambda rs: len(replayed_attempts(rs)) >= 4, 30
+        )
+        tax_attempts = replayed_attempts(attempts)  # the replay's attempts are recorded too
+        assert sorted(a["idempotency_key"] for a in tax_attempts) == sorted(original_ids)
+        assert {a["attempt"] for a in tax_attempts} == {1}  # a fresh attempt budget
 
         _, again = run_replay(settings, hooks, ReplayOptions(Selection()))
         assert (again.selected, again.delivered, again.failed, again.skipped) == (4, 0, 0, 4)

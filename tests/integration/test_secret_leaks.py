@@ -237,6 +237,8 @@ class Run:
     results: list[Record]
     dead_letters: list[Record]
     retried: list[Record]
+    health: list[Record]  # hook health reports and decisions, operational events
+    attempts: list[Record]
     log: bytes
     http: dict[str, bytes]
     cli: dict[str, subprocess.CompletedProcess[bytes]]
@@ -290,6 +292,8 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "tokens": [{"token": "${env:LEAK_ADMIN_TOKEN}", "role": "admin"}],
         }
         config["local_retries"] = 0  # failures go through a retry tier: records to scan
+        config["hook_health_interval"] = "200ms"  # health reports (with last errors) to scan
+        config["hook_failing_after"] = "1s"  # and, when failures last, failing events
         deployment.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         deployment.produce_events(
             [cloud_event("order.paid", DATA) for _ in range(EVENTS)],
@@ -331,6 +335,10 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             for tier in deployment.retry
             for record in read_to_end(kafka_bootstrap, f"{deployment.retry_prefix}.{tier}")
         ]
+        health = read_to_end(kafka_bootstrap, deployment.health)
+        if deployment.written(deployment.operations):
+            health += read_to_end(kafka_bootstrap, deployment.operations)
+        attempts = read_to_end(kafka_bootstrap, deployment.attempts)
         event_file = directory / "event.json"
         event_file.write_text(json.dumps(cloud_event("order.paid", DATA)))
         outputs = run_cli(deployment.config_path, env, event_file, [h["id"] for h in hooks])
@@ -340,6 +348,8 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             results,
             dead,
             retried,
+            health,
+            attempts,
             deployment.log_path.read_bytes() + admin_log.read_bytes(),
             http,
             outputs,
@@ -450,14 +460,22 @@ def test_the_debug_log_holds_no_secret(run: Run) -> None:
     assert leaks(run, {"log": run.log}) == []
 
 
-def test_no_result_retry_record_or_dead_letter_holds_a_secret(run: Run) -> None:
+def test_no_result_retry_record_dead_letter_or_attempt_holds_a_secret(run: Run) -> None:
     assert run.dead_letters
     assert run.results
     assert run.retried
+    assert run.attempts
     places = {
         f"{r.topic}[{r.partition}]@{r.offset}": record_blob(r)
-        for r in [*run.results, *run.dead_letters, *run.retried]
+        for r in [*run.results, *run.dead_letters, *run.retried, *run.attempts]
     }
+    assert leaks(run, places) == []
+
+
+def test_no_health_report_decision_or_operational_event_holds_a_secret(run: Run) -> None:
+    errors = [r for r in run.health if r.value and b'"last_error":"' in r.value]
+    assert errors  # failing hooks were reported with their last error
+    places = {f"{r.topic}[{r.partition}]@{r.offset}": record_blob(r) for r in run.health}
     assert leaks(run, places) == []
 
 

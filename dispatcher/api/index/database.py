@@ -1,5 +1,6 @@
-"""The index in SQLite: result and dead-letter rows with the topic offsets they were read up to,
-written together in one transaction, so after a restart it goes on exactly where it stopped.
+"""The index in SQLite: result, dead-letter and attempt rows with the topic offsets they were
+read up to, written together in one transaction, so after a restart it goes on exactly where it
+stopped.
 
 Retention is bounded by age and by count. Every look-up of the console and the API is a query
 here, never a scan of a topic; a tenant's principal asks through a `Visible`, so it reads only
@@ -21,7 +22,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from dispatcher.api.index.rows import LetterRow, ResultRow
+from dispatcher.api.index.rows import AttemptRow, LetterRow, ResultRow
 
 log = logging.getLogger(__name__)
 VERSION = 2  # 2: rows keep their tenant
@@ -41,11 +42,27 @@ create index if not exists letters_hook on letters (hook_id, error_kind, failed_
 create index if not exists letters_event on letters (event_id);
 create index if not exists letters_key on letters (idempotency_key);
 create index if not exists letters_time on letters (failed_at);
+create table if not exists attempts (
+    event_id text, hook_id text, attempt integer, idempotency_key text, http_status integer,
+    latency_ms real, error_kind text, error text, response_excerpt text, at real,
+    "where" text primary key, tenant text);
+create index if not exists attempts_event on attempts (event_id);
+create index if not exists attempts_hook on attempts (hook_id, at);
+create index if not exists attempts_time on attempts (at);
 create table if not exists positions (topic text, partition integer, next integer,
     primary key (topic, partition));
 """
 RESULT_COLUMNS = [f.name for f in fields(ResultRow)]
 LETTER_COLUMNS = [f.name for f in fields(LetterRow)]
+ATTEMPT_COLUMNS = [f.name for f in fields(AttemptRow)]
+TIMES = (("results", "completed_at"), ("letters", "failed_at"), ("attempts", "at"))
+# an attempt's status class: 2xx ... 5xx by its answer; without one, timeout or network (a
+# refused destination or credential included), as dispatcher_delivery_attempts_total counts
+STATUS_CLASS = (
+    "case when http_status is null then"
+    " (case when error_kind = 'timeout' then 'timeout' else 'network' end)"
+    " else min(max(http_status / 100, 1), 5) || 'xx' end"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +103,7 @@ class Index:
             if version < VERSION:
                 self._db.executescript(
                     "drop table if exists results; drop table if exists letters; "
-                    "drop table if exists positions;"
+                    "drop table if exists attempts; drop table if exists positions;"
                 )
                 if version:
                     log.info("index: schema %d is older than %d: reading again", version, VERSION)
@@ -104,6 +121,7 @@ class Index:
         results: Sequence[ResultRow],
         letters: Sequence[LetterRow],
         positions: dict[tuple[str, int], int],
+        attempts: Sequence[AttemptRow] = (),
     ) -> None:
         """Rows and the offsets they were read up to, in one transaction."""
         with self._lock:
@@ -111,6 +129,7 @@ class Index:
             try:
                 _insert(self._db, "results", RESULT_COLUMNS, (asdict(r) for r in results))
                 _insert(self._db, "letters", LETTER_COLUMNS, (asdict(r) for r in letters))
+                _insert(self._db, "attempts", ATTEMPT_COLUMNS, (asdict(r) for r in attempts))
                 self._db.executemany(
                     "insert or replace into positions values (?, ?, ?)",
                     [(t, p, n) for (t, p), n in positions.items()],
@@ -130,7 +149,7 @@ class Index:
         table; how many went."""
         dropped = 0
         with self._lock:
-            for table, at in (("results", "completed_at"), ("letters", "failed_at")):
+            for table, at in TIMES:
                 old = f"delete from {table} where {at} < ?"  # noqa: S608 - names are ours
                 dropped += self._db.execute(old, (older_than,)).rowcount
                 count = f"select count(*) from {table}"  # noqa: S608
@@ -180,6 +199,35 @@ class Index:
         )
         letters = self._query(sql + " order by failed_at", args)
         return results, letters
+
+    def attempts_of_event(
+        self, event_id: str, visible: Visible | None = None
+    ) -> list[dict[str, Any]]:
+        """Every attempt of every hook for one event, by hook, then in the order made."""
+        sql, args = _scoped("select * from attempts where event_id = ?", [event_id], visible)
+        return self._query(sql + " order by hook_id, at, attempt", args)
+
+    def attempts_of_hook(
+        self, hook_id: str, limit: int = 50, visible: Visible | None = None
+    ) -> list[dict[str, Any]]:
+        """A hook's newest attempts, newest first."""
+        sql, args = _scoped("select * from attempts where hook_id = ?", [hook_id], visible)
+        return self._query(sql + " order by at desc limit ?", (*args, limit))
+
+    def status_classes(
+        self, hook_id: str, since: float | None = None, visible: Visible | None = None
+    ) -> dict[str, int]:
+        """A hook's attempts (since `since`, else all the index keeps) counted by class: 2xx,
+        3xx, 4xx, 5xx, timeout, network."""
+        sql, args = _scoped(
+            f"select {STATUS_CLASS} as class, count(*) as count from attempts where hook_id = ?",  # noqa: S608
+            [hook_id],
+            visible,
+        )
+        if since is not None:
+            sql, args = sql + " and at >= ?", [*args, since]
+        rows = self._query(sql + " group by class order by class", args)
+        return {str(r["class"]): int(r["count"]) for r in rows}
 
     def letter_groups(
         self, since: float | None = None, visible: Visible | None = None

@@ -1,6 +1,6 @@
-"""Follow the results and dead-letter topics into the index, from its stored offsets on.
+"""Follow the results, dead-letter and attempts topics into the index, from its stored offsets on.
 
-A thread of the admin service: it assigns every partition of both topics at the offset the
+A thread of the admin service: it assigns every partition of those topics at the offset the
 index holds (the beginning for a new one), writes each batch with its offsets in one
 transaction, picks up partitions and topics that appear later, and prunes by age and count.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from dispatcher.api.index.database import Index
-from dispatcher.api.index.rows import LetterRow, ResultRow
+from dispatcher.api.index.rows import AttemptRow, LetterRow, ResultRow
 from dispatcher.config.settings import Settings
 from dispatcher.kafka.scan import partitions_of, scan_config
 from dispatcher.model.event import Record
@@ -28,16 +28,19 @@ PRUNE_SECONDS = 60.0
 
 
 class IndexFollower:
-    """Keeps `index` following `settings.topics.results` and `.dead_letter`."""
+    """Keeps `index` following `settings.topics.results`, `.dead_letter` and `.attempts`
+    (when set)."""
 
     def __init__(self, settings: Settings, index: Index) -> None:
         self.settings = settings
         self.index = index
-        self.topics = (settings.topics.results, settings.topics.dead_letter)
+        topics = settings.topics
+        self.topics = (topics.results, topics.dead_letter, *filter(None, [topics.attempts]))
         self._assigned: set[tuple[str, int]] = set()
         self._stopping = threading.Event()
         self._batches = threading.Condition()
         self._written = 0
+        self._attempts_written = 0
         self._thread = threading.Thread(target=self._follow, name="index", daemon=True)
 
     def start(self) -> None:
@@ -49,9 +52,16 @@ class IndexFollower:
 
     @property
     def written(self) -> int:
-        """How many records have been indexed since start (tests and the status line)."""
+        """How many results and dead letters have been indexed since start (tests and the
+        status line)."""
         with self._batches:
             return self._written
+
+    @property
+    def attempts_written(self) -> int:
+        """How many attempt records have been indexed since start."""
+        with self._batches:
+            return self._attempts_written
 
     def _follow(self) -> None:
         consumer = Consumer({**scan_config(self.settings), "enable.partition.eof": False})
@@ -89,7 +99,9 @@ class IndexFollower:
             return
         results: list[ResultRow] = []
         letters: list[LetterRow] = []
+        attempts: list[AttemptRow] = []
         positions: dict[tuple[str, int], int] = {}
+        topics = self.settings.topics
         for message in consumer.consume(BATCH, POLL_SECONDS):
             error = message.error()
             if error is not None:
@@ -98,16 +110,21 @@ class IndexFollower:
                 continue
             record = Record.from_message(message)
             positions[(record.topic, record.partition)] = record.offset + 1
-            if record.topic == self.settings.topics.results:
+            if record.topic == topics.results:
                 row = ResultRow.from_record(record)
                 if row is not None:
                     results.append(row)
+            elif record.topic == topics.attempts:
+                attempt = AttemptRow.from_record(record)
+                if attempt is not None:
+                    attempts.append(attempt)
             else:
                 letters.append(LetterRow.from_record(record))
         if positions:
-            self.index.add(results, letters, positions)
+            self.index.add(results, letters, positions, attempts)
             with self._batches:
                 self._written += len(results) + len(letters)
+                self._attempts_written += len(attempts)
                 self._batches.notify_all()
 
     def _prune(self) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from dispatcher.errors import DecodeError
 from dispatcher.kafka.results import read_result
+from dispatcher.model.attempt import AttemptRecord
 from dispatcher.model.deadletter import DeadLetter
 from dispatcher.model.event import Record
 from dispatcher.model.moments import moment
@@ -92,6 +93,45 @@ class LetterRow:
             failed_at=letter.failed_at or 0.0,
             replayed_from=record.text("dispatcher.replayed.from"),
             tenant=letter.tenant,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    """One HTTP attempt of the attempts topic."""
+
+    event_id: str
+    hook_id: str
+    attempt: int
+    idempotency_key: str
+    http_status: int | None
+    latency_ms: float
+    error_kind: str | None
+    error: str | None
+    response_excerpt: str | None
+    at: float
+    where: str
+    tenant: str | None = None
+
+    @classmethod
+    def from_record(cls, record: Record) -> AttemptRow | None:
+        """The row of an attempt record, or None when the record is not one."""
+        attempt = AttemptRecord.from_json(record.value)
+        if attempt is None:
+            return None
+        return cls(
+            event_id=attempt.event_id,
+            hook_id=attempt.hook_id,
+            attempt=attempt.attempt,
+            idempotency_key=attempt.idempotency_key,
+            http_status=attempt.http_status,
+            latency_ms=attempt.latency_ms,
+            error_kind=attempt.error_kind,
+            error=attempt.error,
+            response_excerpt=attempt.response_excerpt,
+            at=attempt.at,
+            where=f"{record.topic}/{record.partition}/{record.offset}",
+            tenant=attempt.tenant,
         )
 
 

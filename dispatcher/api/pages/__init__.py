@@ -13,8 +13,16 @@ STATIC = Path(__file__).parent.parent / "static"
 
 def mount(app: FastAPI) -> None:
     """Put the console's pages and static files on `app`."""
-    from dispatcher.api.pages import deadletters, editor, hooks, records, signin, trying
+    from dispatcher.api.pages import (
+        deadletters,
+        editor,
+        hooks,
+        pausing,
+        records,
+        signin,
+        trying,
+    )
 
-    for module in (signin, hooks, editor, trying, records, deadletters):
+    for module in (signin, hooks, editor, pausing, trying, records, deadletters):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

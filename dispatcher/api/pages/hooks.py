@@ -1,6 +1,6 @@
-"""The hooks page: every hook in force with its events, URL (masked), format, state and health
-from the index (deliveries and failure ratio in the last hour, last error, last success); a
-tenant's session sees its tenant's hooks only."""
+"""The hooks page: every hook in force with its events, URL (masked), format, state (enabled,
+paused or failing for the whole cluster) and health from the index (deliveries and failure ratio
+in the last hour, last error, last success); a tenant's session sees its tenant's hooks only."""
 
 from __future__ import annotations
 
@@ -24,9 +24,12 @@ def hooks_page(request: Request) -> HTMLResponse:
     service = service_of(request)
     caller = session.principal
     health = service.index.health(time.time() - HOUR, scope.records(service, caller))
+    decisions = service.decisions()
     rows: list[dict[str, Any]] = []
     for hook in scope.hooks(service, caller):
         seen = health.get(hook.id, {})
+        decision = decisions.get(hook.id)
+        state = decision.state if decision is not None else "healthy"
         total, failed = int(seen.get("total") or 0), int(seen.get("failed") or 0)
         rows.append(
             {
@@ -35,6 +38,10 @@ def hooks_page(request: Request) -> HTMLResponse:
                 "url": mask_url(hook.url, api_key_names(hook)[1]),
                 "format": hook.format,
                 "enabled": hook.enabled,
+                "paused": state == "paused",
+                "failing": state == "failing",
+                "since": decision.since if decision is not None else None,
+                "reason": decision.reason if decision is not None else None,
                 "source": service.source_of(hook.id),
                 "deliveries": total,
                 "failure_ratio": f"{failed / total:.0%}" if total else "-",

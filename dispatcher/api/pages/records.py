@@ -1,16 +1,20 @@
-"""Event look-up by id, and outcomes per hook filtered by status and time: both from the index."""
+"""Event look-up by id (outcomes, dead letters, every attempt), and a hook's page: its outcomes
+filtered by status and time, its recent attempts and their status classes. From the index."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from dispatcher.api import scope
 from dispatcher.api.pages.common import render, service_of, session_of
-from dispatcher.api.routes.records import letter_view, moment_of, outcome_view
+from dispatcher.api.routes.records import attempt_view, event_records, moment_of, outcome_view
 
 router = APIRouter(include_in_schema=False)
 STATUSES = ("", "delivered", "dead_lettered")
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "timeout", "network")
 
 
 @router.get("/events", response_class=HTMLResponse)
@@ -20,15 +24,19 @@ def event_page(request: Request, id: str = "") -> HTMLResponse:
     if not event_id:
         return render(request, "event.html", session, event_id="", searched=False)
     service = service_of(request)
-    results, letters = service.index.event(event_id, scope.records(service, session.principal))
+    found = event_records(service, event_id, scope.records(service, session.principal))
+    by_hook: dict[str, list[dict[str, Any]]] = {}
+    for attempt in found["attempts"]:
+        by_hook.setdefault(attempt["hook_id"], []).append(attempt)
     return render(
         request,
         "event.html",
         session,
         event_id=event_id,
         searched=True,
-        outcomes=[outcome_view(r) for r in results],
-        letters=[letter_view(r) for r in letters],
+        outcomes=found["outcomes"],
+        letters=found["dead_letters"],
+        attempts=by_hook,
     )
 
 
@@ -41,14 +49,16 @@ def outcomes_page(
         raise HTTPException(422, "status: delivered or dead_lettered")
     service, caller = service_of(request), session.principal
     scope.named(service, caller, hook_id)
+    visible = scope.records(service, caller)
     rows = service.index.outcomes(
         hook_id,
         outcome=status or None,
         since=moment_of(since, "since"),
         until=moment_of(until, "until"),
         limit=200,
-        visible=scope.records(service, caller),
+        visible=visible,
     )
+    classes = service.index.status_classes(hook_id, visible=visible)
     return render(
         request,
         "outcomes.html",
@@ -59,4 +69,6 @@ def outcomes_page(
         since=since,
         until=until,
         statuses=STATUSES,
+        classes=[(name, classes.get(name, 0)) for name in STATUS_CLASSES],
+        attempts=[attempt_view(r) for r in service.index.attempts_of_hook(hook_id, 20, visible)],
     )

@@ -10,14 +10,17 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from dispatcher.api import editing, scope
+from dispatcher.api import editing, pausing, scope
 from dispatcher.api.auth import AsAdmin, AsViewer
 from dispatcher.api.models import (
     Deleted,
     Error,
+    HookHealth,
     HookList,
     HookShown,
     Refusal,
+    Resumed,
+    ResumeRequest,
     TrialRequest,
     TrialResult,
 )
@@ -121,6 +124,34 @@ def test_hook(
     if body.send:
         result["verdict"] = trial.send(service.settings, hook, tried.request).as_dict()
     return result
+
+
+@router.get("/{hook_id}/health", response_model=HookHealth, responses={404: {"model": Error}})
+def hook_health(hook_id: str, service: Service, caller: AsViewer) -> dict[str, Any]:
+    """Whether the hook is failing or paused for the whole cluster, since when, and why."""
+    hook = scope.hook(service, caller, hook_id)
+    return pausing.health_of(hook.id, service.decisions().get(hook.id))
+
+
+@router.post("/{hook_id}/pause", response_model=HookHealth, responses={404: {"model": Error}})
+async def pause_hook(hook_id: str, service: Service, caller: AsAdmin) -> dict[str, Any]:
+    """Pause the hook on every worker: its events are dead-lettered (kind paused), no request."""
+    return await run_in_threadpool(pausing.pause, service, caller, hook_id)
+
+
+@router.post(
+    "/{hook_id}/resume",
+    response_model=Resumed,
+    responses={404: {"model": Error}, 409: {"model": Error}},
+)
+async def resume_hook(
+    hook_id: str, service: Service, caller: AsAdmin, body: ResumeRequest | None = None
+) -> dict[str, Any]:
+    """Lift the pause everywhere; with `replay`, re-deliver the hook's dead letters since the
+    pause began (a replay job, followed at /api/replays/{id})."""
+    replay = body is not None and body.replay
+    shown_health, job = await run_in_threadpool(pausing.resume, service, caller, hook_id, replay)
+    return {**shown_health, "replay": None if job is None else job.as_dict()}
 
 
 async def _json(request: Request) -> Any:

@@ -1,5 +1,5 @@
-"""/api/hooks/{id}/outcomes, /api/events/{id} and /api/dead-letters: answered from the index,
-for a tenant's token only from its rows (`dispatcher.api.scope`)."""
+"""/api/hooks/{id}/outcomes, /api/hooks/{id}/attempts, /api/events/{id} and /api/dead-letters:
+answered from the index, for a tenant's token only from its rows (`dispatcher.api.scope`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from dispatcher.api import scope
 from dispatcher.api.auth import VIEWER, AsViewer
-from dispatcher.api.models import DeadLetter, DeadLetterCounts, Error, EventLookup, Outcomes
+from dispatcher.api.index.database import Visible
+from dispatcher.api.models import (
+    DeadLetter,
+    DeadLetterCounts,
+    Error,
+    EventLookup,
+    HookAttempts,
+    Outcomes,
+)
 from dispatcher.api.routes import service_of
 from dispatcher.api.service import AdminService
 from dispatcher.model.moments import iso
@@ -44,6 +52,10 @@ def letter_view(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "failed_at": iso(row["failed_at"])}
 
 
+def attempt_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: v for k, v in row.items() if k != "where"}, "at": iso(row["at"])}
+
+
 @router.get(
     "/hooks/{hook_id}/outcomes",
     response_model=Outcomes,
@@ -71,16 +83,48 @@ def outcomes(
     return {"hook_id": hook_id, "outcomes": [outcome_view(r) for r in rows]}
 
 
+@router.get(
+    "/hooks/{hook_id}/attempts",
+    response_model=HookAttempts,
+    responses={**BAD_TIME, 404: {"model": Error, "description": "A hook the token does not see."}},
+)
+def hook_attempts(
+    hook_id: str,
+    service: Service,
+    caller: AsViewer,
+    since: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """A hook's newest attempts, and its attempts counted by status class (2xx ... timeout,
+    network) over the index's retention window, or since `since` (ISO 8601 or an age)."""
+    scope.named(service, caller, hook_id)
+    visible = scope.records(service, caller)
+    index = service.index
+    return {
+        "hook_id": hook_id,
+        "status_classes": index.status_classes(hook_id, moment_of(since, "since"), visible),
+        "attempts": [attempt_view(r) for r in index.attempts_of_hook(hook_id, limit, visible)],
+    }
+
+
 @router.get("/events/{event_id}", response_model=EventLookup, responses={404: {"model": Error}})
 def event(event_id: str, service: Service, caller: AsViewer) -> dict[str, Any]:
-    """Every hook's outcome of one event, and its dead letters."""
-    results, letters = service.index.event(event_id, scope.records(service, caller))
-    if not results and not letters:
+    """Every hook's outcome of one event, its dead letters, and every attempt of every hook."""
+    found = event_records(service, event_id, scope.records(service, caller))
+    if not any(found.values()):
         raise HTTPException(404, f"no outcome of event {event_id!r} in the index")
+    return {"event_id": event_id, **found}
+
+
+def event_records(
+    service: AdminService, event_id: str, visible: Visible | None
+) -> dict[str, list[dict[str, Any]]]:
+    """One event's outcomes, dead letters and attempts as the API and the console show them."""
+    results, letters = service.index.event(event_id, visible)
     return {
-        "event_id": event_id,
         "outcomes": [outcome_view(r) for r in results],
         "dead_letters": [letter_view(r) for r in letters],
+        "attempts": [attempt_view(r) for r in service.index.attempts_of_event(event_id, visible)],
     }
 
 

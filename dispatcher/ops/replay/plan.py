@@ -4,7 +4,8 @@ A selection filters the dead-letter topic by hook (or a set of hooks), tenant, f
 error kind, up to a limit.
 The plan then leaves out what must not be sent: a pair the results topic already shows as
 delivered (so a second replay of the same selection sends nothing the first delivered), a pair
-already planned (the same webhook-id dead-lettered twice), and letters whose hook is gone.
+already planned (the same webhook-id dead-lettered twice), letters whose hook is gone, and
+letters of a paused hook (its resume replays them).
 `dispatcher.ops.replay.run` does the sending.
 """
 
@@ -127,13 +128,19 @@ class Plan:
         return len(self.send) + len(self.skip)
 
 
-def plan(selected: Iterable[DeadLetter], delivered: set[str], hooks: HookIndex) -> Plan:
-    """What to send of `selected`, given the webhook-ids already delivered and the hooks in force."""
+def plan(
+    selected: Iterable[DeadLetter],
+    delivered: set[str],
+    hooks: HookIndex,
+    paused: frozenset[str] = frozenset(),
+) -> Plan:
+    """What to send of `selected`, given the webhook-ids already delivered, the hooks in force
+    and the hooks paused (a paused hook's letters wait for its resume)."""
     send: list[DeadLetter] = []
     skip: list[tuple[DeadLetter, str]] = []
     planned: set[str] = set()
     for letter in selected:
-        reason = _skip_reason(letter, delivered, planned, hooks)
+        reason = _skip_reason(letter, delivered, planned, hooks, paused)
         if reason is None:
             send.append(letter)
             planned.add(letter.idempotency_key)
@@ -143,7 +150,11 @@ def plan(selected: Iterable[DeadLetter], delivered: set[str], hooks: HookIndex) 
 
 
 def _skip_reason(
-    letter: DeadLetter, delivered: set[str], planned: set[str], hooks: HookIndex
+    letter: DeadLetter,
+    delivered: set[str],
+    planned: set[str],
+    hooks: HookIndex,
+    paused: frozenset[str],
 ) -> str | None:
     if not letter.hook_id:
         return "no hook (the record was never a valid event)"
@@ -152,6 +163,8 @@ def _skip_reason(
         return f"hook {letter.hook_id} is not defined"
     if not hook.enabled:
         return f"hook {letter.hook_id} is disabled"
+    if letter.hook_id in paused:
+        return f"hook {letter.hook_id} is paused (hooks resume {letter.hook_id} --replay)"
     if not letter.idempotency_key:
         return "no dispatcher.idempotency.key header"
     if letter.idempotency_key in delivered:

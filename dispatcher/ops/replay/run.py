@@ -17,10 +17,12 @@ from dataclasses import dataclass, replace
 from confluent_kafka import Producer
 
 from dispatcher.config.settings import Settings
+from dispatcher.engine.attempts import attempt_observers
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.errors import DecodeError, KafkaUnavailable
 from dispatcher.http.pool import ClientPool
 from dispatcher.kafka.clients import producer_config
+from dispatcher.kafka.health import read_decisions
 from dispatcher.kafka.results import delivered_keys
 from dispatcher.kafka.scan import Start, scan
 from dispatcher.kafka.writer import OutcomeWriter, outcome_writer
@@ -56,7 +58,8 @@ def prepare(settings: Settings, hooks: HookIndex, selection: Selection) -> Plan:
     times = [letter.failed_at for letter in chosen]
     earliest = None if not times or None in times else min(t for t in times if t is not None)
     results_since = None if earliest is None else int((earliest - CLOCK_SLACK) * 1000)
-    return plan(chosen, delivered_keys(settings, results_since), hooks)
+    paused = frozenset(h for h, d in read_decisions(settings).items() if d.state == "paused")
+    return plan(chosen, delivered_keys(settings, results_since), hooks, paused)
 
 
 def run_replay(
@@ -94,7 +97,8 @@ async def _redeliver(
     producer = Producer(producer_config(settings))
     writer = outcome_writer(producer, settings, metrics)
     pool = ClientPool(settings)
-    deliverer = Deliverer(metrics, (), settings.local_retries)
+    observers = attempt_observers(settings, producer, metrics, asyncio.get_running_loop())
+    deliverer = Deliverer(metrics, (), settings.local_retries, observers=observers)
     state = [start]
     acked, written = [0], [0]
     slots = asyncio.Semaphore(CONCURRENCY)

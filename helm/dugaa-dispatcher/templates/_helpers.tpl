@@ -100,6 +100,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $tokens = append $tokens $token }}
 {{- end }}
 {{- $admin := dict "host" "0.0.0.0" "port" (int .Values.admin.port) "data_dir" "/var/lib/dispatcher-admin" "retention" .Values.admin.retention "max_records" (int .Values.admin.maxRecords) "tokens" $tokens }}
+{{- with .Values.admin.trustedProxies }}
+{{- $_ := set $admin "trusted_proxies" . }}
+{{- end }}
 {{- $_ := set $cfg "admin" $admin }}
 {{- end }}
 {{- toYaml $cfg }}

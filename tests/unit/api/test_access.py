@@ -130,6 +130,22 @@ def test_roles_and_tenants_are_checked_when_the_configuration_is_read(tmp_path: 
     assert (token.role, token.tenant) == ("viewer", "acme")
 
 
+def test_trusted_proxies_are_networks_and_none_by_default(tmp_path: Path) -> None:
+    assert Admin().trusted_proxies == ()
+    config = tmp_path / "dispatcher.yaml"
+    config.write_text("admin:\n  trusted_proxies: [10.1.0.0/16, 127.0.0.2]\n")
+    proxies = load_settings(str(config), environ={}).admin.trusted_proxies
+    assert [str(network) for network in proxies] == ["10.1.0.0/16", "127.0.0.2/32"]
+    config.write_text("admin:\n  trusted_proxies: [10.1.0.0/33]\n")
+    with pytest.raises(
+        ConfigError, match=r"dispatcher.yaml:2: admin.trusted_proxies: .*10.1.0.0/33"
+    ):
+        load_settings(str(config), environ={})
+    config.write_text("admin:\n  trusted_proxies: 10.1.0.0/16\n")
+    with pytest.raises(ConfigError, match=r"admin.trusted_proxies: must be a list"):
+        load_settings(str(config), environ={})
+
+
 def test_the_default_bind_address_is_loopback() -> None:
     assert Admin().host == "127.0.0.1"
     assert load_settings(None, environ={}).admin.host == "127.0.0.1"

@@ -8,7 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from dispatcher.api.index.database import Index, Visible
-from dispatcher.api.index.rows import LetterRow, ResultRow
+from dispatcher.api.index.rows import AttemptRow, LetterRow, ResultRow
+from dispatcher.model.attempt import AttemptRecord
 from dispatcher.model.event import Record
 
 
@@ -53,6 +54,30 @@ def letter(
         failed_at=at + n,
         replayed_from="",
         tenant=tenant,
+    )
+
+
+def attempt(
+    n: int,
+    number: int = 1,
+    *,
+    hook: str = "erp",
+    status: int | None = 503,
+    kind: str | None = "http_status",
+    at: float = 1000.0,
+) -> AttemptRow:
+    return AttemptRow(
+        event_id=f"e{n}",
+        hook_id=hook,
+        attempt=number,
+        idempotency_key=f"msg_{hook}_{n}",
+        http_status=status,
+        latency_ms=4.0,
+        error_kind=kind,
+        error=None if kind is None else f"{kind}!",
+        response_excerpt="busy" if status else None,
+        at=at + n + number / 10,
+        where=f"attempts/0/{hook}-{n}-{number}",
     )
 
 
@@ -114,6 +139,70 @@ def test_retention_drops_rows_by_age_and_by_count(tmp_path: Path) -> None:
     assert index.prune(older_than=0, keep=2) == 6
     assert [r["event_id"] for r in index.outcomes("crm", limit=100)] == ["e9", "e8"]
     assert len(index.letters(None, None)) == 2
+
+
+def test_an_event_shows_every_attempt_of_every_hook_in_order(tmp_path: Path) -> None:
+    index = Index(tmp_path / "i.sqlite3")
+    tries = [attempt(1, 3, status=200, kind=None), attempt(1, 1), attempt(1, 2), attempt(2)]
+    index.add([], [], {("attempts", 0): 4}, [*tries, attempt(1, hook="crm", status=200, kind=None)])
+
+    found = index.attempts_of_event("e1")
+
+    assert [(a["hook_id"], a["attempt"], a["http_status"]) for a in found] == [
+        ("crm", 1, 200),
+        ("erp", 1, 503),
+        ("erp", 2, 503),
+        ("erp", 3, 200),
+    ]
+    assert found[1]["response_excerpt"] == "busy"
+    assert index.positions("attempts") == {0: 4}
+
+
+def test_a_hook_attempts_are_counted_by_status_class(tmp_path: Path) -> None:
+    index = Index(tmp_path / "i.sqlite3")
+    rows = [
+        attempt(1, status=200, kind=None),
+        attempt(2, status=201, kind=None),
+        attempt(3, status=302, kind="http_status"),
+        attempt(4, status=422, kind="http_status"),
+        attempt(5, status=503),
+        attempt(6, status=None, kind="timeout"),
+        attempt(7, status=None, kind="network"),
+        attempt(8, status=200, kind="response_invalid"),
+        attempt(9, status=None, kind="blocked"),
+        attempt(1, hook="crm", status=500),
+    ]
+    index.add([], [], {}, rows)
+
+    assert index.status_classes("erp") == {
+        "2xx": 3,
+        "3xx": 1,
+        "4xx": 1,
+        "5xx": 1,
+        "network": 2,  # a refused destination is no answer either
+        "timeout": 1,
+    }
+    assert index.status_classes("erp", since=1007.0) == {"2xx": 1, "network": 2}
+    newest = index.attempts_of_hook("erp", limit=2)
+    assert [a["event_id"] for a in newest] == ["e9", "e8"]
+
+
+def test_retention_drops_attempts_by_age_and_by_count(tmp_path: Path) -> None:
+    index = Index(tmp_path / "i.sqlite3")
+    index.add([], [], {}, [attempt(n) for n in range(10)])
+    assert index.prune(older_than=1005, keep=100) == 5
+    assert index.prune(older_than=0, keep=2) == 3
+    assert [a["event_id"] for a in index.attempts_of_hook("erp")] == ["e9", "e8"]
+
+
+def test_an_attempt_row_is_read_from_its_record_and_other_values_are_skipped() -> None:
+    value = AttemptRecord("e1", "erp", 2, "msg_1", 503, 4.0, "http_status", "HTTP 503", "busy",
+                          1000.0, "acme").to_json()  # fmt: skip
+    row = AttemptRow.from_record(Record("attempts", 1, 9, b"e1", value, ()))
+    assert row is not None
+    assert (row.attempt, row.response_excerpt, row.tenant) == (2, "busy", "acme")
+    assert row.where == "attempts/1/9"
+    assert AttemptRow.from_record(Record("attempts", 1, 10, None, b"{}", ())) is None
 
 
 def test_rows_keep_the_tenant_of_their_record() -> None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 
 from admin_support import ADMIN_TOKEN, VIEWER_TOKEN
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
+from dispatcher.api.index.rows import AttemptRow
 
 HTML = {"accept": "text/html"}
 
@@ -108,3 +111,31 @@ def test_what_a_page_shows_is_escaped(client: TestClient) -> None:
     page = client.get("/events", params={"id": "<script>alert(1)</script>"})
     assert "<script>alert(1)</script>" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_an_attempt_excerpt_is_shown_escaped_on_the_event_and_hook_pages(
+    client: TestClient, app: FastAPI
+) -> None:
+    row = AttemptRow(
+        event_id="e-1",
+        hook_id="erp",
+        attempt=1,
+        idempotency_key="msg_1",
+        http_status=503,
+        latency_ms=12.5,
+        error_kind="http_status",
+        error="HTTP 503: unexpected status",
+        response_excerpt='<img src=x onerror="alert(1)">busy',
+        at=1_793_611_800.0,
+        where="attempts/0/1",
+    )
+    app.state.admin.index.add([], [], {}, [row])
+    sign_in(client, VIEWER_TOKEN)
+
+    for page in (client.get("/events", params={"id": "e-1"}), client.get("/hooks/erp/outcomes")):
+        assert page.status_code == 200
+        assert "<img src=x" not in page.text
+        assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;busy" in page.text
+        assert "HTTP 503: unexpected status" in page.text
+    hook_page = client.get("/hooks/erp/outcomes").text
+    assert '<th scope="col">5xx</th>' in hook_page

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_support import ADMIN, ADMIN_TOKEN
+from admin_support import ADMIN, ADMIN_TOKEN, MemoryDecisions
 from dispatch_support import cloud_event
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from dispatcher.api.app import API_ROUTERS, create_app
 from dispatcher.api.auth import Tokens
 from dispatcher.api.index.database import Index
-from dispatcher.api.index.rows import LetterRow, ResultRow
+from dispatcher.api.index.rows import AttemptRow, LetterRow, ResultRow
 from dispatcher.api.service import AdminService
 from dispatcher.api.sessions import Sessions
 from dispatcher.config.secrets import Secret
@@ -109,6 +109,23 @@ def letter(hook_id: str, event_id: str, tenant: str) -> LetterRow:
     )
 
 
+def attempt(hook_id: str, event_id: str, tenant: str) -> AttemptRow:
+    return AttemptRow(
+        event_id=event_id,
+        hook_id=hook_id,
+        attempt=1,
+        idempotency_key=f"msg_{hook_id}_{event_id}",
+        http_status=500,
+        latency_ms=2.0,
+        error_kind="http_status",
+        error="HTTP 500: unexpected status",
+        response_excerpt=f"{hook_id} is down",
+        at=999.0,
+        where=f"attempts/0/{hook_id}-{event_id}",
+        tenant=tenant,
+    )
+
+
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[AdminService]:
     admin = Admin(
@@ -131,6 +148,10 @@ def service(tmp_path: Path) -> Iterator[AdminService]:
     )
     service.store = store  # type: ignore[assignment]
     service.follower = store  # type: ignore[assignment]
+    # every hook paused: a pause leaves it so and a resume lifts it, both answering 200
+    decisions = MemoryDecisions("acme-sms", "globex-sms", "everyone")
+    service.pauses = decisions
+    service.health = decisions  # type: ignore[assignment]
     index.add(
         [
             outcome("acme-sms", "e-acme", "acme"),
@@ -143,6 +164,11 @@ def service(tmp_path: Path) -> Iterator[AdminService]:
             letter("globex-sms", "e-globex", "globex"),
         ],
         {},
+        [
+            attempt("acme-sms", "e-acme", "acme"),
+            attempt("everyone", "e-acme", "acme"),
+            attempt("globex-sms", "e-globex", "globex"),
+        ],
     )
     for tenant in ("globex", None):  # replays another token started: never run here
         job = ReplayJob(f"job-{tenant}", ReplayOptions(Selection(tenant=tenant)), 1.0, tenant)
@@ -170,8 +196,16 @@ def addressing(hook_id: str) -> dict[tuple[str, str], tuple[str, str, Any]]:
             {"event": event},
         ),
         ("GET", "/api/hooks/{hook_id}/outcomes"): ("GET", f"/api/hooks/{hook_id}/outcomes", None),
+        ("GET", "/api/hooks/{hook_id}/attempts"): ("GET", f"/api/hooks/{hook_id}/attempts", None),
         ("GET", "/api/dead-letters/list"): ("GET", f"/api/dead-letters/list?hook={hook_id}", None),
         ("POST", "/api/replays"): ("POST", "/api/replays", {"hook": hook_id, "dry_run": True}),
+        ("GET", "/api/hooks/{hook_id}/health"): ("GET", f"/api/hooks/{hook_id}/health", None),
+        ("POST", "/api/hooks/{hook_id}/pause"): ("POST", f"/api/hooks/{hook_id}/pause", None),
+        ("POST", "/api/hooks/{hook_id}/resume"): (
+            "POST",
+            f"/api/hooks/{hook_id}/resume",
+            {"replay": False},
+        ),
     }
 
 
@@ -284,6 +318,9 @@ def test_outcomes_and_dead_letters_of_its_hook_hold_only_the_tenant_rows(
     assert [(o["event_id"], o["tenant"]) for o in outcomes["outcomes"]] == [("e-acme", "acme")]
     letters = client.get("/api/dead-letters/list", headers=ACME_VIEWER).json()
     assert [(d["hook_id"], d["tenant"]) for d in letters] == [("acme-sms", "acme")]
+    attempts = client.get("/api/hooks/acme-sms/attempts", headers=ACME_VIEWER).json()
+    assert [(a["event_id"], a["tenant"]) for a in attempts["attempts"]] == [("e-acme", "acme")]
+    assert attempts["status_classes"] == {"5xx": 1}
     assert len(client.get("/api/dead-letters/list", headers=ADMIN).json()) == 3
 
 
@@ -291,6 +328,9 @@ def test_an_event_look_up_shows_only_the_tenant_rows(client: TestClient) -> None
     looked_up = client.get("/api/events/e-acme", headers=ACME_VIEWER).json()
     assert [o["hook_id"] for o in looked_up["outcomes"]] == ["acme-sms"]
     assert [d["hook_id"] for d in looked_up["dead_letters"]] == ["acme-sms"]
+    assert [a["response_excerpt"] for a in looked_up["attempts"]] == ["acme-sms is down"]
+    everything = client.get("/api/events/e-acme", headers=ADMIN).json()["attempts"]
+    assert [a["hook_id"] for a in everything] == ["acme-sms", "everyone"]
     other = client.get("/api/events/e-globex", headers=ACME_VIEWER)
     assert other.status_code == 404
     assert other.json() == {"error": "no outcome of event 'e-globex' in the index"}

@@ -156,6 +156,10 @@ def test_an_unknown_topics_key_names_its_own_line(tmp_path: Path) -> None:
         ("group_id: g\nconsume: queue\n", "consume", 2),
         ("topics:\n  retry: [30s, soon]\n", "topics.retry", 2),
         ("kafka: [a, b]\n", "kafka", 1),
+        ("hook_pause_after: a week\n", "hook_pause_after", 1),
+        ("hook_failing_after: soon\n", "hook_failing_after", 1),
+        ("hook_health_interval: 0s\n", "hook_health_interval", 1),
+        ("topics:\n  health: ''\n", "topics.health", 2),
     ],
 )
 def test_an_invalid_value_names_its_key(tmp_path: Path, text: str, key: str, line: int) -> None:
@@ -262,3 +266,39 @@ def test_a_file_secret_is_resolved_and_a_missing_one_is_a_config_error(tmp_path:
 def test_consume_share_selects_queue_mode_from_the_file_or_the_environment(tmp_path: Path) -> None:
     assert load_settings(write(tmp_path, "consume: share\n"), environ={}).consume == "share"
     assert load_settings(None, environ={"DISPATCHER_CONSUME": "share"}).consume == "share"
+
+
+def test_hook_health_settings_have_defaults_and_parse_durations(tmp_path: Path) -> None:
+    defaults = load_settings(None, environ={})
+    assert (defaults.hook_pause_after, defaults.hook_failing_after) == (86400.0, 300.0)
+    assert defaults.hook_health_interval == 5.0
+    assert defaults.topics.health == "dugaa.dispatch.health"
+    assert defaults.topics.operations == "dugaa.dispatch.operations"
+    path = write(
+        tmp_path,
+        "hook_pause_after: 2h\nhook_failing_after: 10m\nhook_health_interval: 500ms\n"
+        "topics:\n  operations: ''\n",
+    )
+    settings = load_settings(path, environ={})
+    assert (settings.hook_pause_after, settings.hook_failing_after) == (7200.0, 600.0)
+    assert settings.hook_health_interval == 0.5
+    assert settings.topics.operations == ""  # no operational events
+
+
+def test_the_attempts_topic_is_on_by_default_and_an_empty_name_switches_it_off(
+    tmp_path: Path,
+) -> None:
+    assert load_settings(None, environ={}).topics.attempts == "dugaa.dispatch.attempts"
+    named = write(tmp_path, "topics:\n  attempts: acme.attempts\n")
+    assert load_settings(named, environ={}).topics.attempts == "acme.attempts"
+    environ = {"DISPATCHER_TOPICS_ATTEMPTS": ""}
+    assert load_settings(named, environ=environ).topics.attempts == ""
+    off = write(tmp_path, 'topics:\n  attempts: ""\n')
+    assert load_settings(off, environ={}).topics.attempts == ""
+
+
+def test_an_attempts_topic_kafka_would_refuse_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "group_id: g\ntopics:\n  attempts: my attempts/v1\n")
+
+    with pytest.raises(ConfigError, match=r":3: topics\.attempts: 'my attempts/v1' is not a Kafka"):
+        load_settings(path, environ={})

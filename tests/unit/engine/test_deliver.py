@@ -98,10 +98,11 @@ def deliver(
     clock: Callable[[], float] | None = None,
     prepare: Callable[[HookClient], None] | None = None,
     observers: Sequence[AttemptObserver] = (),
+    held: Callable[[str], str | None] | None = None,
 ) -> tuple[Outcome | Handoff, Metrics]:
     metrics = Metrics(CollectorRegistry())
     deliverer = Deliverer(
-        metrics, tiers, local_retries, clock=clock or Clock(), observers=observers
+        metrics, tiers, local_retries, clock=clock or Clock(), observers=observers, held=held
     )
 
     async def run() -> Outcome | Handoff:
@@ -338,6 +339,34 @@ def test_observers_are_not_told_of_a_request_the_open_circuit_held_back() -> Non
     assert told == []
 
 
+def test_a_paused_hooks_pair_is_dead_lettered_at_once_without_render_or_request() -> None:
+    handler, seen = replies(200)
+    told: list[int] = []
+    # a field that cannot render: a paused hook's pair is never rendered
+    hook = make_hook(fields=[{"name": "x", "from": "data.absent", "required": True}])
+
+    def held(hook_id: str) -> str | None:
+        return f"hook {hook_id} is paused" if hook_id == "sms-ke" else None
+
+    result, metrics = deliver(
+        hook, handler, held=held, observers=[lambda _p, n, _a: told.append(n)]
+    )
+
+    assert isinstance(result, Outcome)
+    assert (result.outcome, result.error_kind, result.attempts) == ("dead_lettered", "paused", 0)
+    assert result.error == "hook sms-ke is paused"
+    assert (seen, told) == ([], [])
+    assert attempts_metric(metrics, "5xx") is None
+
+
+def test_a_pair_of_a_hook_not_held_is_delivered() -> None:
+    handler, seen = replies(200)
+    result, _ = deliver(make_hook(), handler, held=lambda _hook_id: None)
+    assert isinstance(result, Outcome)
+    assert result.outcome == "delivered"
+    assert len(seen) == 1
+
+
 def test_an_ordered_hook_retries_locally_instead_of_using_a_tier(slept: list[float]) -> None:
     handler, seen = replies(503, 503, 503, 503, 200)
 
@@ -447,3 +476,16 @@ def test_the_circuit_gauge_follows_the_breaker_across_deliveries(slept: list[flo
         return seen
 
     assert asyncio.run(run()) == [1.0, 0.0]
+
+
+def test_held_back_leaves_a_paused_hook_to_deliver_which_dead_letters_it_as_paused() -> None:
+    hook = make_hook()
+    deliverer = Deliverer(
+        Metrics(CollectorRegistry()), (30.0,), 3, clock=Clock(), held=lambda _id: "paused by ops"
+    )
+    client = tripped(hook)
+
+    assert deliverer.held_back(make_pair(hook), client) is None
+    result = asyncio.run(deliverer.deliver(make_pair(hook), client))
+    assert isinstance(result, Outcome)
+    assert (result.outcome, result.error_kind) == ("dead_lettered", "paused")

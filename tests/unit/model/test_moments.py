@@ -1,12 +1,38 @@
-"""Moments as every record writes them: ISO 8601 in UTC, milliseconds, a Z."""
+"""The one timestamp format: epoch seconds written without a datetime read exactly as with one."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from dispatcher.model.moments import iso
+
+
+def by_datetime(seconds: float) -> str:
+    stamp = datetime.fromtimestamp(seconds, tz=UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    "seconds", [0, 0.0, 1.0005, 1.9995, 1.9999994, 1.9999995, 1_793_611_800.25, 2**31, 4e9 + 0.5]
+)
+def test_epoch_seconds_are_written_as_datetime_writes_them(seconds: float) -> None:
+    assert iso(seconds) == by_datetime(seconds)
+
+
+def test_random_epoch_seconds_are_written_as_datetime_writes_them() -> None:
+    rng = random.Random(20)
+    for _ in range(20_000):
+        seconds = rng.choice([rng.uniform(0, 4e9), rng.randrange(4_000_000_000_000) / 1000])
+        assert iso(seconds) == by_datetime(seconds), seconds
+
+
+def test_other_moments_keep_their_form() -> None:
+    assert iso("2026-11-29T19:31:00.123456+03:00") == "2026-11-29T16:31:00.123Z"
+    assert iso(datetime(2026, 11, 29, 19, 31, tzinfo=UTC)) == "2026-11-29T19:31:00.000Z"
+
 
 T = datetime(2026, 11, 29, 19, 31, 0, 123456, tzinfo=UTC)
 

@@ -140,6 +140,14 @@ def test_the_plan_skips_what_was_delivered_repeated_ids_and_letters_without_a_ho
     assert reasons(result)["already delivered"] == 1
 
 
+def test_the_letters_of_a_paused_hook_wait_for_its_resume() -> None:
+    result = plan(
+        [letter(0), letter(1, hook="sms")], set(), hooks("tax", "sms"), frozenset({"tax"})
+    )
+    assert [d.record.offset for d in result.send] == [1]
+    assert reasons(result) == {"hook tax is paused (hooks resume tax --replay)": 1}
+
+
 def test_a_second_plan_over_the_first_ones_deliveries_sends_nothing() -> None:
     letters = [letter(i) for i in range(3)]
     first = plan(letters, set(), hooks("tax"))

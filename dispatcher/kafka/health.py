@@ -1,0 +1,133 @@
+"""The health topic (`topics.health`, compacted) and the operations topic, on Kafka.
+
+`HealthFollower` keeps what the health topic holds (every worker's latest report per hook, the
+latest decision per hook) and tells `on_decision` of each decision read; `HealthWriter` writes
+reports, decisions and their operational events; `read_decisions` reads the decisions as they
+stand (for `hooks pause/resume` and the admin service).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer
+
+from dispatcher.config.settings import Settings
+from dispatcher.errors import KafkaUnavailable
+from dispatcher.kafka.clients import producer_config
+from dispatcher.kafka.follower import TopicFollower
+from dispatcher.kafka.scan import scan
+from dispatcher.kafka.store import ensure_compacted_topic
+from dispatcher.model.event import Record
+from dispatcher.model.health import Decision, Entry, Report, decode_entry, encode
+from dispatcher.pipeline.notices import CONTENT_TYPE, notice, notice_value
+
+log = logging.getLogger(__name__)
+FLUSH_SECONDS = 15.0
+
+
+class HealthFollower(TopicFollower):
+    """The health topic as last read: `reports` by key, `decisions` by hook id."""
+
+    def __init__(
+        self, settings: Settings, on_decision: Callable[[Decision], None] = lambda _: None
+    ) -> None:
+        super().__init__(settings, settings.topics.health, "hook-health")
+        self.on_decision = on_decision
+        self._reports: dict[str, Report] = {}
+        self._decisions: dict[str, Decision] = {}
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Read the topic to its end (every pause in force known), then follow it."""
+        self._read_to_end(timeout)
+        self._follow_in_thread()
+
+    def reports(self) -> list[Report]:
+        with self._changed:
+            return list(self._reports.values())
+
+    def decisions(self) -> dict[str, Decision]:
+        with self._changed:
+            return dict(self._decisions)
+
+    def _apply(self, records: list[Record]) -> None:
+        for record in records:
+            entry = _entry(record)
+            if isinstance(entry, Report):
+                self._reports[entry.key] = entry
+            elif isinstance(entry, Decision):
+                self._decisions[entry.hook_id] = entry
+                self.on_decision(entry)
+
+
+def _entry(record: Record) -> Entry | None:
+    if record.value is None or record.key is None:
+        return None
+    return decode_entry(record.value)
+
+
+def read_decisions(settings: Settings) -> dict[str, Decision]:
+    """Every hook's latest decision, as the health topic holds them now."""
+    ensure_compacted_topic(settings, settings.topics.health)
+    decisions: dict[str, Decision] = {}
+    for record in scan(settings, settings.topics.health):
+        entry = _entry(record)
+        if isinstance(entry, Decision):
+            decisions[entry.hook_id] = entry
+    return decisions
+
+
+class HealthWriter:
+    """Writes reports and decisions to the health topic, and each decision's operational event
+    to the operations topic (when there is one), in that order."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.health = settings.topics.health
+        self.operations = settings.topics.operations
+        self.producer = Producer(producer_config(settings, **{"linger.ms": 0}))
+        self.failures: list[str] = []
+
+    def report(self, report: Report) -> None:
+        self._produce(self.health, report.key, encode(report))
+
+    def forget(self, key: str) -> None:
+        """A tombstone for `key` (a stopped worker's report)."""
+        self._produce(self.health, key, None)
+
+    def decide(self, decision: Decision) -> None:
+        self._produce(self.health, decision.key, encode(decision))
+        event = notice(decision)
+        if event is not None and self.operations:
+            headers: list[tuple[str, str | bytes | None]] = [("content-type", CONTENT_TYPE)]
+            self._produce(self.operations, decision.hook_id, notice_value(event), headers)
+
+    def poll(self) -> None:
+        self.producer.poll(0)
+
+    def flush(self, timeout: float = FLUSH_SECONDS) -> None:
+        """Wait until every record written is acknowledged; `KafkaUnavailable` otherwise."""
+        if self.producer.flush(timeout) or self.failures:
+            reason = self.failures[0] if self.failures else "not acknowledged in time"
+            raise KafkaUnavailable(f"the health topic did not take the change: {reason}")
+
+    def _produce(
+        self,
+        topic: str,
+        key: str,
+        value: bytes | None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
+        try:
+            self.producer.produce(
+                topic, key=key.encode(), value=value, headers=headers, on_delivery=self._acked
+            )
+        except (BufferError, KafkaException) as exc:
+            log.warning("could not write to %s: %s", topic, exc)
+            self.failures.append(str(exc))
+
+    def _acked(self, err: Any, _message: Any) -> None:
+        if err is not None:
+            log.warning("a health record was not acknowledged: %s", err)
+            self.failures.append(str(err))

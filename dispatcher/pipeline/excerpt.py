@@ -1,0 +1,34 @@
+"""The response excerpt of an attempt record: at most 1 KiB of a response body, as text. Pure.
+
+A body is shown only when it is text: its first `EXCERPT_BYTES` decode as UTF-8 (a character
+cut at the end of the excerpt is left out) and hold no control character but tab, line feed and
+carriage return. Anything else (an image, a compressed or encrypted blob, Latin-1 bytes) is
+not shown at all, never as replacement characters. A credential after an `Authorization`-style
+scheme (`Bearer ...`, `Basic ...`) is masked, since some servers echo the request's headers.
+"""
+
+from __future__ import annotations
+
+import re
+
+EXCERPT_BYTES = 1024
+NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+SCHEME_CREDENTIAL = re.compile(r"\b(Bearer|Basic|Digest|Token)\s+[A-Za-z0-9._~+/=-]{6,}", re.I)
+MASK = "***"
+
+
+def excerpt(head: bytes) -> str | None:
+    """`head` (the first bytes of a response body) as the text of an excerpt; None when the
+    body is not text. An empty body is an empty excerpt."""
+    if not head:
+        return ""
+    head = head[:EXCERPT_BYTES]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data":  # not a character the cut split: not text
+            return None
+        text = head[: exc.start].decode("utf-8")
+    if NOT_TEXT.search(text):
+        return None
+    return SCHEME_CREDENTIAL.sub(lambda found: f"{found.group(1)} {MASK}", text)

@@ -1,0 +1,164 @@
+"""A worker's hook health: its own attempts, its reports, the decisions it takes and follows."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from dispatcher.config.settings import Settings, Topics
+from dispatcher.engine.health import HealthKeeper
+from dispatcher.http.sender import Attempt
+from dispatcher.metrics import Metrics
+from dispatcher.model.event import Event, Record
+from dispatcher.model.health import Decision, Report
+from dispatcher.model.hook import Hook
+from dispatcher.model.outcome import Source
+from dispatcher.model.pair import Pair
+from dispatcher.pipeline.judge import Verdict
+from dispatcher.pipeline.match import HookIndex
+
+OPS = "dugaa.dispatch.operations"
+ERP = Hook.from_dict(
+    {"id": "erp", "events": ["order.*"], "url": "https://erp.example.com/", "pause_after": "60s"}
+)
+CHAT = Hook.from_dict(
+    {"id": "chat", "events": ["dispatcher.hook.*"], "url": "https://chat.example.com/"}
+)
+FAILED = Attempt(Verdict.failure("http_status", "unexpected status 503", retryable=True), 0.1)
+OK = Attempt(Verdict(ok=True, status=200), 0.1)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Writer:
+    def __init__(self) -> None:
+        self.reports: list[Report] = []
+        self.decisions: list[Decision] = []
+
+    def report(self, report: Report) -> None:
+        self.reports.append(report)
+
+    def decide(self, decision: Decision) -> None:
+        self.decisions.append(decision)
+
+    def poll(self) -> None:
+        pass
+
+
+class Follower:
+    def __init__(self) -> None:
+        self.others: list[Report] = []
+
+    def reports(self) -> list[Report]:
+        return list(self.others)
+
+
+def keeper() -> tuple[HealthKeeper, Writer, Follower, Clock]:
+    clock = Clock()
+    settings = Settings(topics=Topics(operations=OPS))
+    made = HealthKeeper(
+        settings, lambda: HookIndex([ERP, CHAT]), Metrics(CollectorRegistry()), clock=clock
+    )
+    writer, follower = Writer(), Follower()
+    made.writer = writer  # type: ignore[assignment]
+    made.follower = follower  # type: ignore[assignment]
+    return made, writer, follower, clock
+
+
+def pair(hook: Hook, topic: str = "dugaa.events") -> Pair:
+    record = Record(topic, 0, 1, None, b"{}", ())
+    event = Event(id="e1", type="order.paid", source="/t")
+    return Pair(record, event, hook, Source(topic, 0, 1), "key")
+
+
+def paused_gauge(made: HealthKeeper, hook_id: str) -> float | None:
+    return made.metrics.registry.get_sample_value("dispatcher_hook_paused", {"hook": hook_id})
+
+
+def test_its_own_attempts_are_reported_once_changed() -> None:
+    made, writer, _, clock = keeper()
+    made.observe(pair(ERP), 1, FAILED)
+    clock.now += 5
+    made.observe(pair(ERP), 2, FAILED)
+    made.tick()
+    made.tick()  # nothing changed since: nothing written
+    (report,) = writer.reports
+    assert (report.hook_id, report.worker) == ("erp", made.worker)
+    assert (report.failing_since, report.last_failure, report.last_success) == (1000, 1005, None)
+    assert report.last_error == "unexpected status 503"
+    made.observe(pair(ERP), 3, OK)
+    made.tick()
+    assert (writer.reports[-1].failing_since, writer.reports[-1].last_success) == (None, 1005)
+
+
+def test_pairs_from_the_operations_topic_never_count() -> None:
+    made, writer, _, clock = keeper()
+    for n in range(100):
+        clock.now += 10
+        made.observe(pair(CHAT, topic=OPS), n, FAILED)
+    made.tick()
+    assert (writer.reports, writer.decisions) == ([], [])
+    assert made.held("chat") is None
+
+
+def test_failing_on_two_workers_past_pause_after_pauses_the_hook() -> None:
+    made, writer, follower, clock = keeper()
+    follower.others = [Report("erp", "other", 1030.0, None, 1000.0, 1030.0, "timeout")]
+    clock.now = 1050.0
+    made.observe(pair(ERP), 1, FAILED)
+    made.tick()
+    assert [d.state for d in writer.decisions] == ["failing"]  # 60 s / 4 = 15 s of failures
+    assert made.held("erp") is None
+    clock.now = 1065.0
+    made.observe(pair(ERP), 2, FAILED)  # 1000 .. 1065: 65 s of failures with no success
+    made.tick()
+    assert [(d.state, d.since) for d in writer.decisions] == [
+        ("failing", 1000.0),
+        ("paused", 1000.0),
+    ]
+    assert made.held("erp") is not None
+    assert "paused" in (made.held("erp") or "")
+    assert paused_gauge(made, "erp") == 1
+
+
+def test_a_success_on_another_worker_keeps_the_hook_going() -> None:
+    made, writer, follower, clock = keeper()
+    follower.others = [Report("erp", "other", 1100.0, 1100.0)]
+    made.observe(pair(ERP), 1, FAILED)
+    clock.now = 1101.0
+    made.observe(pair(ERP), 2, FAILED)
+    made.tick()
+    assert writer.decisions == []
+
+
+def test_a_decision_read_from_the_topic_pauses_and_a_resume_lifts_it() -> None:
+    made, _, _, clock = keeper()
+    made.observe(pair(ERP), 1, FAILED)
+    made._on_decision(Decision("erp", "paused", 900.0, 1000.0, reason="manual"))
+    made.tick()
+    assert "by hand" in (made.held("erp") or "")
+    assert paused_gauge(made, "erp") == 1
+    clock.now = 2000.0
+    made._on_decision(Decision("erp", "resumed", 900.0, 2000.0, floor=2000.0))
+    made.tick()
+    assert made.held("erp") is None
+    assert paused_gauge(made, "erp") == 0
+
+
+def test_of_two_workers_attempting_a_hook_only_the_first_by_id_decides() -> None:
+    made, writer, follower, clock = keeper()
+    made.worker = "worker-b"
+    follower.others = [Report("erp", "worker-a", 1100.0, None, 1000.0, 1100.0, "503")]
+    clock.now = 1100.0
+    made.observe(pair(ERP), 1, FAILED)
+    made.tick()
+    assert writer.decisions == []  # worker-a decides: it attempted erp lately too
+    clock.now = 1200.0  # worker-a is silent since 1100 (dead, or no traffic): b takes over
+    made.observe(pair(ERP), 2, FAILED)
+    made.tick()
+    assert [d.state for d in writer.decisions] == ["failing", "paused"]
