@@ -233,7 +233,19 @@ def _profiler(
         return None
     output = bench.directory / f"{launch.group}.profile.txt"
     return subprocess.Popen(
-        [str(spy), "record", "-f", "raw", "-r", "100", "-o", str(output), "-p", str(process.pid)],
+        [
+            str(spy),
+            "record",
+            "--gil",
+            "-f",
+            "raw",
+            "-r",
+            "100",
+            "-o",
+            str(output),
+            "-p",
+            str(process.pid),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

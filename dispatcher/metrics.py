@@ -151,6 +151,7 @@ class HookMetrics:
         "_attempts",
         "_by_result",
         "_by_result_hook",
+        "_circuit_was_open",
         "circuit_open",
         "duration",
         "event_to_delivery",
@@ -170,6 +171,13 @@ class HookMetrics:
         self._attempts = metrics.attempts.labels
         self._by_result: dict[str, Counter] = {}
         self._by_result_hook = hook_id
+        self._circuit_was_open: bool | None = None
+
+    def circuit(self, is_open: bool) -> None:
+        """`dispatcher_circuit_open{hook}`, set when it changes (every delivery reports it)."""
+        if is_open is not self._circuit_was_open:
+            self._circuit_was_open = is_open
+            self.circuit_open.set(is_open)
 
     def attempts(self, result: str) -> Counter:
         """`dispatcher_delivery_attempts_total{hook, result}`."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dispatcher.errors import DeliveryError
 from dispatcher.hooks.masking import mask_text
-from dispatcher.http.sender import Attempt, HookClient
+from dispatcher.http.sender import BREAKER_OPEN, Attempt, HookClient
 from dispatcher.metrics import Metrics
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
@@ -105,7 +105,7 @@ class Deliverer:
                 attempt = await send(request, wanted)
             finally:
                 metrics.inflight.dec()
-            metrics.circuit_open.set(client.breaker.state != "closed")
+            metrics.circuit(client.breaker.state != "closed")
             if not attempt.sent:  # the breaker is open: no attempt was made
                 if self.clock() - first >= hook.retry.max_age:
                     return self._end(pair, _expired(attempt.verdict), attempts, first, None)
@@ -151,6 +151,22 @@ class Deliverer:
                     first,
                     attempt.seconds,
                 )
+
+    def held_back(self, pair: Pair, client: HookClient) -> Result | None:
+        """The end of a pair whose hook's circuit is open, decided before any work on it: its
+        hand-off to the next retry tier (or its expiry), with no request rendered, no task and
+        no slot taken. None: the pair is to be delivered (`deliver`). Hooks ordered by key keep
+        to `deliver`, which holds the key while the circuit is open."""
+        hook = pair.hook
+        if not self.tiers or hook.ordering == "key" or not client.breaker.is_open():
+            return None
+        if self.held is not None and self.held(hook.id) is not None:
+            return None  # paused: `deliver` ends it as a `paused` dead letter, as any other
+        first = pair.first_attempt_at or self.clock()
+        if self.clock() - first >= hook.retry.max_age:
+            return self._end(pair, _expired(BREAKER_OPEN), pair.attempts, first, None)
+        tier = min(pair.tier + 1, len(self.tiers) - 1)
+        return self._handoff(pair, tier, pair.attempts, first, BREAKER_OPEN)
 
     def crashed(self, pair: Pair, exc: Exception) -> Outcome:
         """The dead letter of a pair the dispatcher itself failed on (kind `internal`)."""

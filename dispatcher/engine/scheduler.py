@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.errors import Withdrawn
@@ -13,7 +13,7 @@ from dispatcher.http.sender import HookClient
 from dispatcher.kafka.writer import OutcomeWriter
 from dispatcher.model.hook import Hook
 from dispatcher.model.pair import Pair
-from dispatcher.pipeline.retry import Result
+from dispatcher.pipeline.retry import Handoff, Result
 
 log = logging.getLogger(__name__)
 ClientFor = Callable[[Hook], HookClient]
@@ -40,11 +40,33 @@ class Scheduler:
         self._key_users: dict[tuple[str, bytes], int] = {}
 
     def start(self, pairs: list[Pair], sink: Sink) -> None:
-        """Start delivering `pairs` (in order: per-key order follows the order of start)."""
+        """Start delivering `pairs` (in order: per-key order follows the order of start).
+
+        A pair whose hook's circuit is open is handed off to its retry tier here and now, with
+        no task: a dead hook must cost the hooks beside it as little CPU as it can."""
+        held_back, client_for, writer = self.deliverer.held_back, self.client_for, sink.writer
+        handed: dict[tuple[str, int], int] = {}  # (hook, tier) -> hand-offs, counted at the end
         for pair in pairs:
-            task = asyncio.create_task(self._run(pair, sink))
-            self.tasks[task] = (sink, (pair.record.topic, pair.record.partition))
-            task.add_done_callback(self._done)
+            try:
+                result = held_back(pair, client_for(pair.hook))
+            except Exception:  # a defect: the pair's task dead-letters it as `internal`
+                result = None
+            if result is None:
+                self._spawn(self._run(pair, sink), pair, sink)
+            elif isinstance(result, Handoff) and writer.try_handoff(
+                result, pair.record, sink.finish(pair)
+            ):
+                key = (pair.hook.id, result.tier)
+                handed[key] = handed.get(key, 0) + 1
+            else:  # an expiry (two records), or the producer's queue is full: await room
+                self._spawn(writer.write(result, pair.record, sink.finish(pair)), pair, sink)
+        for (hook_id, tier), count in handed.items():
+            writer.count_handoffs(hook_id, tier, count)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], pair: Pair, sink: Sink) -> None:
+        task = asyncio.create_task(work)
+        self.tasks[task] = (sink, (pair.record.topic, pair.record.partition))
+        task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         del self.tasks[task]

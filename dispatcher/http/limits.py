@@ -75,6 +75,11 @@ class CircuitBreaker:
             return "open"
         return "half-open"
 
+    def is_open(self) -> bool:
+        """Whether calls are refused now (open, not yet half-open): `state`, cheaper."""
+        opened_at = self._opened_at
+        return opened_at is not None and self._clock() - opened_at < self.settings.open_for
+
     def allow(self) -> bool:
         """Whether a call may go out now (half-open admits a few probes)."""
         state = self.state

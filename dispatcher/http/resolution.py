@@ -1,8 +1,8 @@
-"""Name resolution for deliveries: a shared, time-limited cache and the guard as aiohttp's resolver.
+"""Name resolution for deliveries: a shared, time-limited cache of a resolver's answers.
 
-The transport's connector resolves every new connection through `GuardedResolver`, which
-answers only with addresses the destination guard admits; the socket is then opened to one of
-those very addresses, so DNS rebinding cannot swap it between check and connect.
+Every new connection resolves through it, and the destination guard then vets the answers
+(`wire`, and `aiosession.GuardedResolver` for aiohttp); the socket is opened to one of those
+very addresses, so DNS rebinding cannot swap it between check and connect.
 """
 
 from __future__ import annotations
@@ -11,11 +11,8 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable
-from ipaddress import IPv4Address
 
-from aiohttp.abc import AbstractResolver, ResolveResult
-
-from dispatcher.security.guard import GuardPolicy, Resolver, check_addresses
+from dispatcher.security.guard import Resolver
 
 DEFAULT_DNS_TTL = 30.0
 _MAX_CACHED_HOSTS = 4096
@@ -60,41 +57,3 @@ class ResolutionCache:
         self._pending.pop(key, None)
         if not done.cancelled():
             done.exception()  # retrieved, so an answer nobody waited for is not reported
-
-
-class GuardedResolver(AbstractResolver):
-    """aiohttp's resolver hook: resolves through the cache and returns only vetted addresses.
-
-    A refused address raises `BlockedDestination` (not an `OSError`, so aiohttp lets it through
-    unwrapped); a failed look-up raises the resolver's `OSError`, which aiohttp reports as a
-    DNS error. The answers carry the host name, so TLS checks the name, not the address.
-    """
-
-    def __init__(self, policy: GuardPolicy, cache: ResolutionCache) -> None:
-        self.policy = policy
-        self._cache = cache
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        answers = await self._cache.resolve(host, port)
-        results: list[ResolveResult] = []
-        for address in check_addresses(host, answers, self.policy):
-            kind = socket.AF_INET if isinstance(address, IPv4Address) else socket.AF_INET6
-            if family in (socket.AF_UNSPEC, kind):
-                results.append(
-                    {
-                        "hostname": host,
-                        "host": str(address),
-                        "port": port,
-                        "family": kind,
-                        "proto": 0,
-                        "flags": _NUMERIC,
-                    }
-                )
-        if not results:
-            raise socket.gaierror(socket.EAI_NONAME, f"{host} resolves to no usable address")
-        return results
-
-    async def close(self) -> None:
-        """Nothing to release: the cache outlives any one connector."""

@@ -11,10 +11,9 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import orjson
-from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError
@@ -24,6 +23,9 @@ from dispatcher.kafka.avro.schemas import bundled, read, write
 from dispatcher.kafka.scan import Start, scan
 from dispatcher.model.moments import epoch_millis, iso
 from dispatcher.model.outcome import OPTIONAL_FIELDS, TIME_FIELDS, result_fields
+
+if TYPE_CHECKING:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
 
 log = logging.getLogger(__name__)
 DEFAULT_SUBJECT = "dugaa.dispatch.results-value"

@@ -20,9 +20,9 @@ from dispatcher.model.deadletter import dead_letter_headers
 from dispatcher.model.event import Headers, Record
 from dispatcher.model.outcome import (
     Outcome,
-    RetryState,
     Source,
     original_headers,
+    retry_headers,
 )
 from dispatcher.pipeline.retry import Handoff, Result
 
@@ -53,27 +53,28 @@ class OutcomeWriter:
         self.metrics = metrics
         self.serializer = serializer
         self._unsent: list[tuple[OutgoingRecord, Callable[[Any, Any], None]]] = []
+        self._tier_topics = topics.retry_topics
+        self._retries: dict[tuple[str, int], Any] = {}  # (hook, tier) -> its counter's child
 
     def records_for(self, result: Result, record: Record) -> list[OutgoingRecord]:
         """The records that end (or hand off) a pair: a result, plus a dead letter or tier record."""
         if isinstance(result, Handoff):
-            state = RetryState(
-                hook_id=result.pair.hook.id,
-                attempts=result.attempts,
-                first_attempt_at=result.first_attempt_at,
-                due_at=result.due_at,
-                source=result.pair.source,
-                idempotency_key=result.pair.idempotency_key,
-                last_error_kind=result.last.kind or "",
-                last_error=result.last.error or "",
-                traceparent=result.traceparent,
-                tracestate=result.tracestate,
+            pair, last = result.pair, result.last
+            headers = retry_headers(
+                pair.hook.id,
+                result.attempts,
+                result.first_attempt_at,
+                result.due_at,
+                pair.source,
+                pair.idempotency_key,
+                last.kind or "",
+                last.error or "",
+                result.traceparent,
+                result.tracestate,
             )
-            topic = self.topics.retry_topic(result.tier)
+            topic = self._tier_topics[result.tier]
             return [
-                OutgoingRecord(
-                    topic, record.key, record.value, original_headers(record) + state.headers()
-                )
+                OutgoingRecord(topic, record.key, record.value, original_headers(record) + headers)
             ]
         out = [
             OutgoingRecord(
@@ -91,20 +92,40 @@ class OutcomeWriter:
     def count(self, result: Result) -> None:
         """Count a result in the metrics (once, when it is handed to Kafka)."""
         if isinstance(result, Handoff):
-            tier = self.topics.retry_topic(result.tier).rsplit(".", 1)[-1]
-            self.metrics.retries_scheduled.labels(result.pair.hook.id, tier).inc()
+            self._retries_scheduled(result.pair.hook.id, result.tier).inc()
             return
         self.metrics.hook(result.hook_id).outcomes[result.outcome].inc()
         if result.outcome == "dead_lettered":
             self.metrics.dead_letters.labels(result.hook_id, result.error_kind or "unknown").inc()
+
+    def _retries_scheduled(self, hook_id: str, tier: int) -> Any:
+        """`dispatcher_retries_scheduled_total{hook, tier}`, its labels looked up once."""
+        child = self._retries.get((hook_id, tier))
+        if child is None:
+            name = self._tier_topics[tier].rsplit(".", 1)[-1]
+            child = self._retries[hook_id, tier] = self.metrics.retries_scheduled.labels(
+                hook_id, name
+            )
+        return child
 
     async def write(self, result: Result, record: Record, done: Done) -> None:
         """Produce the records of `result`; `done` runs when all of them are acknowledged."""
         self.count(result)
         await self.write_records(self.records_for(result, record), done)
 
+    def try_handoff(self, result: Handoff, record: Record, done: Done) -> bool:
+        """Produce a hand-off's one record at once, on the delivery loop, without awaiting;
+        False (nothing produced) when the producer's local queue is full. Not counted: the
+        caller counts what it handed off, with `count_handoffs`."""
+        (outgoing,) = self.records_for(result, record)
+        return self._try_produce(outgoing, self._callback(outgoing, done))
+
+    def count_handoffs(self, hook_id: str, tier: int, handed: int) -> None:
+        """Count `handed` hand-offs of `try_handoff` (one metric update for a batch)."""
+        self._retries_scheduled(hook_id, tier).inc(handed)
+
     async def write_records(self, records: list[OutgoingRecord], done: Done) -> None:
-        acked = _after(len(records), done)
+        acked = done if len(records) == 1 else _after(len(records), done)
         for outgoing in records:
             callback = self._callback(outgoing, acked)
             while not self._try_produce(outgoing, callback):

@@ -25,6 +25,8 @@ def iso(value: Moment) -> str:
     """ISO 8601 in UTC with milliseconds and a Z."""
     if isinstance(value, float | int) and not isinstance(value, bool) and value >= 0:
         return _iso_epoch(value)
+    if isinstance(value, str) and _is_iso(value):
+        return value  # already so (a result's times are given once more on their way out)
     utc = moment(value).astimezone(UTC)
     return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -38,6 +40,17 @@ def _iso_epoch(seconds: float) -> str:
     if micros >= 1_000_000:
         whole, micros = whole + 1, micros - 1_000_000
     return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{micros // 1000:03d}Z"
+
+
+def _is_iso(text: str) -> bool:
+    """Whether `text` is a valid time written as `iso` writes it: YYYY-MM-DDTHH:MM:SS.mmmZ."""
+    if len(text) != 24 or text[10] != "T" or text[19] != "." or text[23] != "Z":
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def epoch_millis(value: Moment) -> int:

@@ -33,6 +33,7 @@ RESULT_FIELDS = (  # contract section 5, in order
     "completed_at",
 )
 OPTIONAL_FIELDS = ("tenant", "trace_id")  # written only when there is one
+_KNOWN_FIELDS = frozenset(RESULT_FIELDS + OPTIONAL_FIELDS)
 HEADER_PREFIXES = ("dispatcher.", "__connect.")
 MAX_ERROR_CHARS = 1000
 TRACE_PARENT = "dispatcher.trace.parent"  # on a retry-tier record: the trace context it continues
@@ -107,7 +108,7 @@ def result_fields(result: Mapping[str, Any]) -> dict[str, Any]:
     """The result's fields in contract order, then the optional ones it has (when not null);
     `ValueError` naming missing or unknown ones."""
     missing = [name for name in RESULT_FIELDS if name not in result]
-    unknown = sorted(set(result) - set(RESULT_FIELDS) - set(OPTIONAL_FIELDS))
+    unknown = sorted(result.keys() - _KNOWN_FIELDS)
     if missing or unknown:
         raise ValueError(f"result fields: missing {missing or 'none'}, unknown {unknown or 'none'}")
     if result["outcome"] not in OUTCOMES:
@@ -119,7 +120,45 @@ def result_fields(result: Mapping[str, Any]) -> dict[str, Any]:
 
 def original_headers(record: Record) -> Headers:
     """The record's headers without any the dispatcher added on an earlier pass."""
-    return tuple((k, v) for k, v in record.headers if not k.startswith(HEADER_PREFIXES))
+    headers = record.headers
+    for key, _ in headers:
+        if key.startswith(HEADER_PREFIXES):
+            return tuple((k, v) for k, v in headers if not k.startswith(HEADER_PREFIXES))
+    return headers  # e.g. an input record's: nothing of ours to strip
+
+
+def retry_headers(
+    hook_id: str,
+    attempts: int,
+    first_attempt_at: float,
+    due_at: float,
+    source: Source,
+    idempotency_key: str,
+    last_error_kind: str,
+    last_error: str,
+    traceparent: str | None = None,
+    tracestate: str | None = None,
+) -> Headers:
+    """The `dispatcher.*` headers of a retry-tier record (`RetryState` reads them back); a
+    function of plain values, as every hand-off to a tier makes them. `traceparent`: the
+    hand-off's span, which the next pass continues (tracing on)."""
+    headers = (
+        ("dispatcher.hook.id", hook_id.encode()),
+        ("dispatcher.attempts", b"%d" % attempts),
+        ("dispatcher.first.attempt.at", b"%.3f" % first_attempt_at),
+        ("dispatcher.due.at", b"%.3f" % due_at),
+        ("dispatcher.source.topic", source.topic.encode()),
+        ("dispatcher.source.partition", b"%d" % source.partition),
+        ("dispatcher.source.offset", b"%d" % source.offset),
+        ("dispatcher.idempotency.key", idempotency_key.encode()),
+        ("dispatcher.error.kind", last_error_kind.encode()),
+        ("dispatcher.error.message", last_error[:MAX_ERROR_CHARS].encode()),
+    )
+    if traceparent is None:
+        return headers
+    if not tracestate:
+        return (*headers, (TRACE_PARENT, traceparent.encode()))
+    return (*headers, (TRACE_PARENT, traceparent.encode()), (TRACE_STATE, tracestate.encode()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,23 +177,18 @@ class RetryState:
     tracestate: str | None = None
 
     def headers(self) -> Headers:
-        values = {
-            "dispatcher.hook.id": self.hook_id,
-            "dispatcher.attempts": str(self.attempts),
-            "dispatcher.first.attempt.at": f"{self.first_attempt_at:.3f}",
-            "dispatcher.due.at": f"{self.due_at:.3f}",
-            "dispatcher.source.topic": self.source.topic,
-            "dispatcher.source.partition": str(self.source.partition),
-            "dispatcher.source.offset": str(self.source.offset),
-            "dispatcher.idempotency.key": self.idempotency_key,
-            "dispatcher.error.kind": self.last_error_kind,
-            "dispatcher.error.message": self.last_error[:MAX_ERROR_CHARS],
-        }
-        if self.traceparent is not None:
-            values[TRACE_PARENT] = self.traceparent
-            if self.tracestate:
-                values[TRACE_STATE] = self.tracestate
-        return tuple((k, v.encode()) for k, v in values.items())
+        return retry_headers(
+            self.hook_id,
+            self.attempts,
+            self.first_attempt_at,
+            self.due_at,
+            self.source,
+            self.idempotency_key,
+            self.last_error_kind,
+            self.last_error,
+            self.traceparent,
+            self.tracestate,
+        )
 
     @classmethod
     def from_record(cls, record: Record) -> RetryState | None:

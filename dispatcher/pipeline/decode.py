@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -14,7 +13,10 @@ from dispatcher.errors import DecodeError
 from dispatcher.model.event import Event, Record
 
 MAX_DEPTH = 64
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# a run of 19 ASCII digits, found as a run of zeros once every digit reads "0" and every other
+# byte " " (a tenth of a regular expression's time on an event)
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_NUMBER = b"0" * 19
 
 AvroDecoder = Callable[[Record], Event]
 
@@ -83,12 +85,14 @@ def _parse_json(value: bytes) -> Any:
     # orjson reads integers past 64 bits as floats (losing digits) and refuses lone surrogates
     # and NaN: documents with a number of 19 digits or more, or that orjson refuses, are read
     # by the standard library, exactly
-    if _LONG_NUMBER.search(value) is not None:
+    if _LONG_NUMBER in value.translate(_DIGITS_AS_ZEROS):
         return check_depth(_parse_json_fully(value))
     try:
         document = orjson.loads(value)
     except orjson.JSONDecodeError:
         document = _parse_json_fully(value)
+    if value.count(b"{") + value.count(b"[") <= MAX_DEPTH:
+        return document  # too few brackets, in strings or not, to open a container at MAX_DEPTH
     return check_depth(document)
 
 

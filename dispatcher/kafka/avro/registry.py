@@ -10,14 +10,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
+from typing import TYPE_CHECKING, Any
 
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError, DecodeError
 from dispatcher.kafka.avro.schemas import AvroSchema, NamedSchemas
+
+if TYPE_CHECKING:  # imported where used: the registry client brings its own HTTP stack (~9 MB),
+    # which a worker without a `schema_registry` section never needs
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 NOT_FOUND = 404
 MAX_REFERENCE_DEPTH = 16
@@ -34,6 +35,8 @@ def registry_client(config: Mapping[str, Any]) -> SchemaRegistryClient | None:
     """
     if not config.get("url"):
         return None
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
     conf = {str(k): v.reveal() if isinstance(v, Secret) else v for k, v in config.items()}
     return SchemaRegistryClient.new_client(conf)
 
@@ -85,6 +88,8 @@ class RegistrySchemas:
 
         Raises `ConfigError` when the registry refuses it or cannot be reached.
         """
+        from confluent_kafka.schema_registry import Schema
+
         try:
             schema_id = self._client.register_schema(subject, Schema(schema.text, "AVRO"))
         except Exception as exc:  # SchemaRegistryError or the HTTP client's transport errors
@@ -95,6 +100,8 @@ class RegistrySchemas:
         return int(schema_id)
 
     def _fetch(self, schema_id: int) -> AvroSchema:
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
         where = f"schema id {schema_id}"
         try:
             schema = self._client.get_schema(schema_id)

@@ -4,6 +4,8 @@ fastavro's compiled reader recurses on the C stack: a value nested a few thousan
 recursive schema (the CloudEvents format's `CloudEventData`, or a producer's own tree type) crashes
 the process instead of raising. Recursive schemas are therefore read with fastavro's pure-Python
 reader, which raises `RecursionError` instead; every other schema gets the fast one.
+
+fastavro is imported where it is used: a worker that meets no Avro never loads it (~7 MB).
 """
 
 from __future__ import annotations
@@ -15,9 +17,6 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
-
-import fastavro
-from fastavro import _read_py
 
 from dispatcher.errors import DecodeError
 
@@ -39,6 +38,8 @@ class AvroSchema:
         cls, text: str, *, named: NamedSchemas | None = None, recursive: bool = False
     ) -> AvroSchema:
         """Parse `text`; `named` holds the named types of schemas it references (and gains its own)."""
+        import fastavro
+
         try:
             raw = json.loads(text)
             parsed = fastavro.parse_schema(raw, named_schemas=named if named is not None else {})
@@ -69,6 +70,9 @@ def read(
     `reader` resolves the value into another version of the schema. With `record_names`, a record
     chosen in a union comes back as `(full name, fields)`. Raises `DecodeError` saying why.
     """
+    import fastavro
+    from fastavro import _read_py
+
     stream = io.BytesIO(payload)
     recursive = schema.recursive or (reader is not None and reader.recursive)
     decode = _read_py.schemaless_reader if recursive else fastavro.schemaless_reader
@@ -91,6 +95,8 @@ def read(
 
 def write(value: Any, schema: AvroSchema) -> bytes:
     """Encode `value` as schemaless Avro; `ValueError` naming the schema when it does not fit."""
+    import fastavro
+
     stream = io.BytesIO()
     try:
         fastavro.schemaless_writer(stream, schema.parsed, value)

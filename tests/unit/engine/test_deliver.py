@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from dispatcher.engine import deliver as deliver_module
 from dispatcher.engine.deliver import AttemptObserver, Deliverer
+from dispatcher.http.limits import CircuitBreaker
 from dispatcher.http.sender import Attempt, HookClient
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
@@ -392,3 +394,98 @@ def test_local_retries_counts_retries_after_the_first_attempt(slept: list[float]
     deliver(make_hook(), handler, local_retries=2)
 
     assert len(seen) == 3
+
+
+def tripped(hook: Hook, clock: Callable[[], float] = time.monotonic) -> HookClient:
+    """The hook's client with its circuit open."""
+    client = HookClient(hook, httpx.MockTransport(replies(200)[0]))
+    client.breaker = CircuitBreaker(clock=clock)
+    for _ in range(client.breaker.settings.minimum_calls):
+        client.breaker.record(False)
+    return client
+
+
+def test_held_back_hands_a_pair_of_an_open_circuit_to_the_next_tier() -> None:
+    hook = make_hook()
+    deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0, 300.0), 3, clock=Clock())
+
+    result = deliverer.held_back(
+        make_pair(hook, attempts=4, first_attempt_at=T0 - 60, tier=0), tripped(hook)
+    )
+
+    assert isinstance(result, Handoff)
+    assert (result.tier, result.attempts, result.first_attempt_at) == (1, 4, T0 - 60)
+    assert result.due_at == T0 + 300.0
+    assert "circuit" in (result.last.error or "")
+
+
+def test_held_back_lets_a_pair_through_unless_the_circuit_is_open() -> None:
+    hook = make_hook()
+    deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0,), 3, clock=Clock())
+    closed = HookClient(hook, httpx.MockTransport(replies(200)[0]))
+    now = [0.0]
+    half_open = tripped(hook, clock=lambda: now[0])
+    now[0] = half_open.breaker.settings.open_for  # open_for later: half-open, probes go out
+
+    assert deliverer.held_back(make_pair(hook), closed) is None
+    assert half_open.breaker.state == "half-open"
+    assert deliverer.held_back(make_pair(hook), half_open) is None
+
+
+def test_held_back_leaves_ordered_hooks_and_tierless_workers_to_deliver() -> None:
+    ordered = make_hook(ordering="key")
+    metrics = Metrics(CollectorRegistry())
+
+    assert Deliverer(metrics, (30.0,), 3).held_back(make_pair(ordered), tripped(ordered)) is None
+    hook = make_hook()
+    assert Deliverer(metrics, (), 3).held_back(make_pair(hook), tripped(hook)) is None
+
+
+def test_held_back_dead_letters_a_pair_past_its_max_age_as_expired() -> None:
+    hook = make_hook()
+    deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0,), 3, clock=Clock())
+    old = make_pair(hook, attempts=2, first_attempt_at=T0 - hook.retry.max_age, tier=0)
+
+    result = deliverer.held_back(old, tripped(hook))
+
+    assert isinstance(result, Outcome)
+    assert (result.outcome, result.error_kind, result.attempts) == ("dead_lettered", "expired", 2)
+
+
+def test_the_circuit_gauge_follows_the_breaker_across_deliveries(slept: list[float]) -> None:
+    hook = make_hook()
+    metrics = Metrics(CollectorRegistry())
+    deliverer = Deliverer(metrics, (30.0,), 0, clock=Clock())
+    now, status = [0.0], [503]
+
+    def gauge() -> float | None:
+        return metrics.registry.get_sample_value("dispatcher_circuit_open", {"hook": "sms-ke"})
+
+    async def run() -> list[float | None]:
+        client = HookClient(hook, httpx.MockTransport(lambda _r: httpx.Response(status[0])))
+        client.breaker = CircuitBreaker(clock=lambda: now[0])
+        seen = []
+        for _ in range(client.breaker.settings.minimum_calls):
+            await deliverer.deliver(make_pair(hook), client)
+        seen.append(gauge())  # tripped by the last failure
+        now[0] += client.breaker.settings.open_for  # half-open: probes go out, and succeed
+        status[0] = 200
+        for _ in range(client.breaker.settings.probes):
+            await deliverer.deliver(make_pair(hook), client)
+        seen.append(gauge())
+        return seen
+
+    assert asyncio.run(run()) == [1.0, 0.0]
+
+
+def test_held_back_leaves_a_paused_hook_to_deliver_which_dead_letters_it_as_paused() -> None:
+    hook = make_hook()
+    deliverer = Deliverer(
+        Metrics(CollectorRegistry()), (30.0,), 3, clock=Clock(), held=lambda _id: "paused by ops"
+    )
+    client = tripped(hook)
+
+    assert deliverer.held_back(make_pair(hook), client) is None
+    result = asyncio.run(deliverer.deliver(make_pair(hook), client))
+    assert isinstance(result, Outcome)
+    assert (result.outcome, result.error_kind) == ("dead_lettered", "paused")

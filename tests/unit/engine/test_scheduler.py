@@ -18,15 +18,29 @@ from dispatcher.model.outcome import Outcome, Source
 from dispatcher.model.pair import Pair
 from dispatcher.model.request import Request
 from dispatcher.pipeline.judge import Verdict
+from dispatcher.pipeline.retry import Handoff
 
 
 class Writer:
-    def __init__(self) -> None:
+    def __init__(self, room: bool = True) -> None:
         self.written: list[Any] = []
+        self.handed_off: list[Any] = []  # through `try_handoff`, with no task
+        self.room = room  # False: the producer's queue is full, `try_handoff` declines
+        self.counted: list[tuple[str, int, int]] = []
 
     async def write(self, result: Any, record: Record, done: Any) -> None:
         self.written.append(result)
         done()
+
+    def try_handoff(self, result: Any, record: Record, done: Any) -> bool:
+        if not self.room:
+            return False
+        self.handed_off.append(result)
+        done()
+        return True
+
+    def count_handoffs(self, hook_id: str, tier: int, handed: int) -> None:
+        self.counted.append((hook_id, tier, handed))
 
 
 def test_a_pair_whose_client_cannot_be_built_is_dead_lettered_as_internal() -> None:
@@ -123,3 +137,85 @@ def test_release_withdraws_the_pairs_not_started_and_waits_for_those_sending() -
     assert len(sent) == 3  # the one waiting for a slot never started: its partition left
     assert [o.event_id for o in leaving.writer.written] == ["e0-1", "e0-2"]
     assert [o.event_id for o in staying.writer.written] == ["e0-1"]
+
+
+def open_circuit_run(
+    writer: Writer, tiers: tuple[float, ...] = (30.0,), drain: float = 5
+) -> tuple[list[Pair], list[str], int]:
+    """Three pairs of a hook whose circuit is open, started: the pairs finished, the requests
+    sent, and the tasks left running right after `start`."""
+    hook = Hook.from_dict({"id": "h", "events": ["x"], "url": "https://h.example.com/"})
+    pairs = [
+        Pair(
+            Record("t", 0, n, None, b"{}", ()),
+            Event(f"e{n}", "x", "/s"),
+            hook,
+            Source("t", 0, n),
+            "m",
+        )
+        for n in range(3)
+    ]
+    finished: list[Pair] = []
+    sent: list[str] = []
+
+    class Client(HookClient):
+        async def _exchange(self, request: Request) -> Verdict:
+            sent.append(request.header("webhook-id") or "")
+            return Verdict(ok=True, status=200)
+
+    class Sink:
+        def __init__(self) -> None:
+            self.writer = writer
+
+        def finish(self, p: Pair) -> Any:
+            return lambda: finished.append(p)
+
+    async def run() -> int:
+        client = Client(hook, httpx.MockTransport(lambda _r: httpx.Response(200)))
+        for _ in range(client.breaker.settings.minimum_calls):
+            client.breaker.record(False)
+        scheduler = Scheduler(Deliverer(Metrics(CollectorRegistry()), tiers, 0), lambda _h: client)
+        scheduler.start(pairs, Sink())  # type: ignore[arg-type]
+        running = len(scheduler.tasks)
+        await scheduler.drain(drain)
+        return running
+
+    running = asyncio.run(run())
+    return finished, sent, running
+
+
+def test_pairs_of_an_open_circuit_are_handed_off_at_start_without_a_task_or_a_request() -> None:
+    writer = Writer()
+
+    finished, sent, running = open_circuit_run(writer)
+
+    assert running == 0
+    assert sent == []
+    assert [h.pair.event.id for h in writer.handed_off] == ["e0", "e1", "e2"]
+    assert all(isinstance(h, Handoff) and h.tier == 0 for h in writer.handed_off)
+    assert [p.event.id for p in finished] == ["e0", "e1", "e2"]
+    assert writer.counted == [("h", 0, 3)]  # one metric update for the batch
+
+
+def test_a_hand_off_the_producer_has_no_room_for_waits_in_a_task_and_is_not_lost() -> None:
+    writer = Writer(room=False)
+
+    finished, sent, running = open_circuit_run(writer)
+
+    assert running == 3
+    assert sent == []
+    assert writer.handed_off == []
+    assert writer.counted == []  # `write` counts what it writes
+    assert [h.pair.event.id for h in writer.written] == ["e0", "e1", "e2"]
+    assert all(isinstance(h, Handoff) for h in writer.written)
+    assert [p.event.id for p in finished] == ["e0", "e1", "e2"]
+
+
+def test_without_tiers_pairs_of_an_open_circuit_wait_in_delivery() -> None:
+    writer = Writer()
+
+    _finished, sent, running = open_circuit_run(writer, tiers=(), drain=0.1)
+
+    assert running == 3  # each waits in `deliver` for the circuit to let a request go
+    assert sent == []
+    assert writer.handed_off == []

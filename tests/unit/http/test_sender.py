@@ -9,10 +9,11 @@ import aiohttp
 import httpx
 import pytest
 
+from dispatcher.http.aiosession import translate
 from dispatcher.http.sender import HookClient
-from dispatcher.http.transport import translate
 from dispatcher.model.hook import Hook
 from dispatcher.model.request import Request
+from dispatcher.pipeline.judge import Verdict
 from dispatcher.security.auth import build_auth
 
 API_KEY = "qk/9f2c81e0+&=secret"
@@ -69,3 +70,39 @@ def test_a_secret_in_a_message_without_a_url_is_masked_too() -> None:
     text = _attempt_text(_hook(), fail)
     assert "9f2c81e0" not in text
     assert text == "ReadError: peer said '***'"
+
+
+def test_a_freed_slot_lets_the_waiting_requests_go_out_before_the_answer_is_handed_back() -> None:
+    """Answers come in bursts: the pairs waiting for the slots a burst frees must send their
+    requests before the burst's outcomes are recorded, or the slots stand idle meanwhile."""
+    hook = Hook.from_dict(
+        {"id": "h", "events": ["x"], "url": "https://h.example.com/", "concurrency": 2}
+    )
+    order: list[str] = []
+
+    class Client(HookClient):
+        async def _exchange(self, request: Request) -> Verdict:
+            name = request.content.decode()
+            order.append(f"sent {name}")
+            if name in ("a", "b"):
+                await answers.wait()  # a and b are answered together: a burst
+            return Verdict(ok=True, status=200)
+
+    async def send(client: HookClient, name: str) -> None:
+        await client.send(Request("POST", hook.url, (), name.encode()))
+        order.append(f"answered {name}")
+
+    async def main() -> None:
+        client = Client(hook, httpx.MockTransport(lambda _r: httpx.Response(200)))
+        tasks = [asyncio.create_task(send(client, n)) for n in "abcd"]
+        while len(order) < 2:
+            await asyncio.sleep(0)
+        answers.set()
+        await asyncio.gather(*tasks)
+
+    answers = asyncio.Event()
+    asyncio.run(main())
+
+    assert order[:2] == ["sent a", "sent b"]
+    assert order.index("sent c") < order.index("answered a")
+    assert order.index("sent d") < order.index("answered a")

@@ -12,8 +12,9 @@ import pytest
 from aiohttp.client_reqrep import ConnectionKey
 
 from dispatcher.errors import BlockedDestination
-from dispatcher.http.resolution import GuardedResolver, ResolutionCache
-from dispatcher.http.transport import build_transport, translate
+from dispatcher.http.aiosession import GuardedResolver, translate
+from dispatcher.http.resolution import ResolutionCache
+from dispatcher.http.transport import build_transport
 from dispatcher.security.guard import GuardPolicy
 
 KEY = ConnectionKey("h.test", 443, True, True, None, None, None)

@@ -364,3 +364,27 @@ def test_a_malformed_traceparent_is_kept_as_sent_for_the_tracer_to_refuse() -> N
 def test_the_trace_context_is_not_an_attribute_templates_see() -> None:
     event = decode(binary(b"{}", traceparent=PRODUCER))
     assert "traceparent" not in event.attributes()
+
+
+def test_a_container_at_the_depth_limit_may_be_empty_but_not_hold_anything() -> None:
+    empty = b'{"specversion":"1.0","id":"e","type":"t","source":"s","data":' + (
+        b"[" * MAX_DEPTH + b"]" * MAX_DEPTH + b"}"
+    )
+    holding = empty.replace(b"[]", b"[1]")
+
+    assert decode(record(empty)).id == "e"
+    with pytest.raises(DecodeError, match="nests deeper"):
+        decode(record(holding))
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    document = {**ATTRIBUTES, "data": {"text": "[{" * 500}}
+
+    assert decode(structured(document)).data == {"text": "[{" * 500}
+
+
+@pytest.mark.parametrize("number", [10**18, 10**19 - 1, 2**64 + 1, -(2**70)])
+def test_integers_of_nineteen_digits_or_more_are_read_exactly(number: int) -> None:
+    document = {**ATTRIBUTES, "data": {"n": number, "note": "x"}}
+
+    assert decode(structured(document)).data == {"n": number, "note": "x"}
