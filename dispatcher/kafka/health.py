@@ -52,6 +52,16 @@ class HealthFollower(TopicFollower):
         with self._changed:
             return dict(self._decisions)
 
+    def wait_for_decision(self, decision: Decision, timeout: float) -> bool:
+        """Whether the follower has read `decision` (or a later one on its hook) in time."""
+
+        def read() -> bool:
+            seen = self._decisions.get(decision.hook_id)
+            return seen is not None and seen.at >= decision.at
+
+        with self._changed:
+            return self._changed.wait_for(read, timeout)
+
     def _apply(self, records: list[Record]) -> None:
         for record in records:
             entry = _entry(record)
