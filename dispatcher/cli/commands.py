@@ -142,10 +142,11 @@ def show_command(settings: Settings, hook_id: str) -> int:
 
 
 def _decisions(settings: Settings) -> dict[str, Decision]:
-    """The health topic's decisions on hooks (paused, failing ...), as the workers follow them."""
+    """The health topic's decisions on hooks (paused, failing ...), as the workers follow them;
+    none when the topic is not there yet (a read-only look creates nothing)."""
     from dispatcher.kafka.health import read_decisions
 
-    return read_decisions(settings)
+    return read_decisions(settings, create=False)
 
 
 def apply_command(settings: Settings, path: str | Path) -> int:

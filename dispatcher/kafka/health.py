@@ -78,9 +78,11 @@ def _entry(record: Record) -> Entry | None:
     return decode_entry(record.value)
 
 
-def read_decisions(settings: Settings) -> dict[str, Decision]:
-    """Every hook's latest decision, as the health topic holds them now."""
-    ensure_compacted_topic(settings, settings.topics.health)
+def read_decisions(settings: Settings, *, create: bool = True) -> dict[str, Decision]:
+    """Every hook's latest decision, as the health topic holds them now; without `create`, a
+    topic not there yet is read as empty rather than made (a look that changes nothing)."""
+    if create:
+        ensure_compacted_topic(settings, settings.topics.health)
     decisions: dict[str, Decision] = {}
     for record in scan(settings, settings.topics.health):
         entry = _entry(record)

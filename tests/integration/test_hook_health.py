@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka.admin import AdminClient
 from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import wait_for
 from rich.console import Console
@@ -160,6 +163,14 @@ def test_a_hook_paused_by_hand_dead_letters_at_once_until_resumed(
             [hook("crm", f"{receiver.url}/crm", ["customer.*"])],
             extra={"hook_health_interval": "200ms"},
         )
+        absent = f"absent-health-{uuid.uuid4().hex}"
+        elsewhere = replace(
+            deployment.settings, topics=replace(deployment.settings.topics, health=absent)
+        )
+        assert list_command(elsewhere) == 0
+        assert "HEALTH" not in capsys.readouterr().out  # no health topic: nothing extra,
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        assert absent not in admin.list_topics(timeout=10).topics  # and none made by a look
         with deployment.worker() as worker:
             assert list_command(deployment.settings) == 0
             assert "HEALTH" not in capsys.readouterr().out  # nothing decided: nothing extra
