@@ -148,5 +148,8 @@ class MemoryDecisions:
     def decisions(self) -> dict[str, Any]:
         return dict(self.written)
 
+    def wait_for_decision(self, decision: Any, timeout: float) -> bool:
+        return self.written.get(decision.hook_id) == decision
+
     def stop(self) -> None:
         pass

@@ -39,6 +39,7 @@ def pause(service: AdminService, caller: Principal, hook_id: str) -> dict[str, A
     """Pause `hook_id` (blocking: it waits for Kafka); 404 for a hook the caller does not see."""
     scope.hook(service, caller, hook_id)
     change = pause_hook(_decisions(service), service.hooks(), hook_id)
+    service.read_back(change.decision)
     return _shown(change)
 
 
@@ -57,6 +58,7 @@ def resume(
         )
     except ConfigError as exc:
         raise HTTPException(409, str(exc)) from None
+    service.read_back(change.decision)
     if not replay:
         return _shown(change), None
     selection = change.replay

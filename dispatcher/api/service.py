@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
 INDEX_FILE = "index.sqlite3"
+DECISION_WAIT = 10.0  # a pause or resume written, until this service has read it back
 
 
 @dataclass
@@ -97,6 +98,12 @@ class AdminService:
     def decisions(self) -> dict[str, Decision]:
         """Every hook's latest health decision (paused, failing ...), as the workers see it."""
         return self.health.decisions() if self.health is not None else {}
+
+    def read_back(self, decision: Decision) -> None:
+        """Wait (bounded) until this service's own view holds `decision`, which was just
+        written: the page shown next, and every later read, has it."""
+        if self.health is not None:
+            self.health.wait_for_decision(decision, DECISION_WAIT)
 
     def source_of(self, hook_id: str) -> str:
         stored = self.follower.stored if self.follower is not None else {}

@@ -22,6 +22,7 @@ from dispatcher.pipeline.match import HookIndex
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from dispatcher.model.health import Decision
     from dispatcher.ops.replay.run import ReplayOptions
 
 
@@ -125,17 +126,27 @@ def list_command(settings: Settings, tenant: str | None = None) -> int:
 
     listing = list_hooks(settings)
     shown = [h for h in listing.hooks if tenant is None or h.tenant == tenant]
-    print(output.hook_table(shown))
+    print(output.hook_table(shown, _decisions(settings)))
     print(f"\n{listing.from_file} from the hooks file, {listing.from_store} from the hook store")
     return 0
 
 
 def show_command(settings: Settings, hook_id: str) -> int:
-    """`hooks show ID`: the definition in force, as YAML, secrets masked."""
+    """`hooks show ID`: the definition in force, as YAML, secrets masked (after comment lines
+    when it is paused or failing)."""
     from dispatcher.ops.manage import hook_in_force
 
-    sys.stdout.write(output.hook_yaml(hook_in_force(settings, hook_id)))
+    hook = hook_in_force(settings, hook_id)
+    sys.stdout.write(output.hook_yaml(hook, _decisions(settings).get(hook_id)))
     return 0
+
+
+def _decisions(settings: Settings) -> dict[str, Decision]:
+    """The health topic's decisions on hooks (paused, failing ...), as the workers follow them;
+    none when the topic is not there yet (a read-only look creates nothing)."""
+    from dispatcher.kafka.health import read_decisions
+
+    return read_decisions(settings, create=False)
 
 
 def apply_command(settings: Settings, path: str | Path) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from rich.console import Console
@@ -17,6 +17,7 @@ from dispatcher.errors import DeliveryError
 from dispatcher.hooks.describe import describe
 from dispatcher.hooks.loader import load_hooks_text, validate_hooks_text
 from dispatcher.hooks.masking import shown_url
+from dispatcher.model.health import Decision
 from dispatcher.model.hook import Hook
 from dispatcher.model.moments import iso
 from dispatcher.ops.pausing import Change
@@ -44,10 +45,16 @@ def validation_report(path: str | Path) -> tuple[int, str]:
     return 0, "\n".join(lines)
 
 
-def hook_table(hooks: Iterable[Hook]) -> str:
-    """`hooks list`: one row per hook, columns aligned."""
-    rows = [COLUMNS] + [
-        (
+def hook_table(hooks: Iterable[Hook], decisions: Mapping[str, Decision] | None = None) -> str:
+    """`hooks list`: one row per hook, columns aligned; a HEALTH column (paused, failing) only
+    when some hook listed is paused or failing on the health topic's `decisions`."""
+    hooks = list(hooks)
+    states = {hook.id: health_word(decisions.get(hook.id)) for hook in hooks} if decisions else {}
+    health = any(states.values())
+    header = (*COLUMNS[:3], "HEALTH", *COLUMNS[3:]) if health else COLUMNS
+    rows = [header]
+    for hook in hooks:
+        cells = (
             hook.id,
             hook.tenant or "-",
             "yes" if hook.enabled else "no",
@@ -57,18 +64,44 @@ def hook_table(hooks: Iterable[Hook]) -> str:
             str(len(hook.fields)) if hook.fields else "data",
             shown_url(hook),
         )
-        for hook in hooks
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS) - 1)]
+        rows.append((*cells[:3], states[hook.id] or "-", *cells[3:]) if health else cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     return "\n".join(
         "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
         for row in rows
     )
 
 
-def hook_yaml(hook: Hook) -> str:
-    """`hooks show ID`: the hook as YAML, in the shape of a hooks file, secrets masked."""
+def health_word(decision: Decision | None) -> str:
+    """`paused` or `failing` while the decision in force says so, else empty (healthy, resumed,
+    or nothing decided)."""
+    if decision is None or decision.state not in ("paused", "failing"):
+        return ""
+    return decision.state
+
+
+def health_comment(decision: Decision | None) -> str:
+    """`hooks show`: YAML comment lines naming a paused or failing hook's state, since when and
+    its last error (masked, as every verdict's); empty when it is neither."""
+    state = health_word(decision)
+    if decision is None or not state:
+        return ""
+    how = (
+        (" by hand" if decision.reason == "manual" else " after failing")
+        if state == "paused"
+        else ""
+    )
+    lines = [f"# {state}{how} since {iso(decision.since)}"]
+    if decision.last_error:
+        lines.append(f"# last error: {' '.join(decision.last_error.split())}")
+    return "\n".join(lines) + "\n"
+
+
+def hook_yaml(hook: Hook, decision: Decision | None = None) -> str:
+    """`hooks show ID`: the hook as YAML, in the shape of a hooks file, secrets masked; first
+    comment lines when the `decision` in force has it paused or failing."""
     out = io.StringIO()
+    out.write(health_comment(decision))
     yaml = YAML(typ="rt", pure=True)
     yaml.default_flow_style = False
     yaml.width = 4096

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dispatcher.errors import DeliveryError
+from dispatcher.errors import DeliveryError, Withdrawn
 from dispatcher.hooks.masking import mask_text
 from dispatcher.http.sender import BREAKER_OPEN, Attempt, HookClient
 from dispatcher.metrics import Metrics
@@ -74,6 +74,11 @@ class Deliverer:
             result = await self._deliver(
                 pair, client, functools.partial(traced.send, client), wanted
             )
+        except (Withdrawn, asyncio.CancelledError) as exc:  # no outcome from here
+            traced.fail(exc)
+            raise
+        except Exception as exc:  # a defect: the `internal` dead letter carries this trace
+            return traced.end(self._crashed(pair, exc), exc)
         except BaseException as exc:
             traced.fail(exc)
             raise
@@ -163,13 +168,31 @@ class Deliverer:
         if self.held is not None and self.held(hook.id) is not None:
             return None  # paused: `deliver` ends it as a `paused` dead letter, as any other
         first = pair.first_attempt_at or self.clock()
+        result: Result
         if self.clock() - first >= hook.retry.max_age:
-            return self._end(pair, _expired(BREAKER_OPEN), pair.attempts, first, None)
-        tier = min(pair.tier + 1, len(self.tiers) - 1)
-        return self._handoff(pair, tier, pair.attempts, first, BREAKER_OPEN)
+            result = self._end(pair, _expired(BREAKER_OPEN), pair.attempts, first, None)
+        else:
+            tier = min(pair.tier + 1, len(self.tiers) - 1)
+            result = self._handoff(pair, tier, pair.attempts, first, BREAKER_OPEN)
+        tracer = self.tracer
+        return result if tracer is None else tracer.begin(pair).end(result)  # a short span
 
     def crashed(self, pair: Pair, exc: Exception) -> Outcome:
-        """The dead letter of a pair the dispatcher itself failed on (kind `internal`)."""
+        """The dead letter of a pair the dispatcher itself failed on outside `deliver` (kind
+        `internal`); traced, with a span of its own, so the letter carries the event's trace.
+        (`deliver` ends a pair it fails on so itself, in the pair's span.)"""
+        outcome = self._crashed(pair, exc)
+        tracer = self.tracer
+        if tracer is None:
+            return outcome
+        ended = tracer.begin(pair).end(outcome, exc)
+        assert isinstance(ended, Outcome)
+        return ended
+
+    def _crashed(self, pair: Pair, exc: Exception) -> Outcome:
+        log.error(
+            "delivery of %s to %s failed unexpectedly", pair.event.id, pair.hook.id, exc_info=exc
+        )
         message = f"internal error: {type(exc).__name__}: {mask_text(str(exc), pair.hook)}"
         verdict = Verdict.failure("internal", message, retryable=False)
         return self._end(pair, verdict, pair.attempts, pair.first_attempt_at or self.clock(), None)

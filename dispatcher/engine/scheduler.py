@@ -117,8 +117,7 @@ class Scheduler:
         except Withdrawn:
             return  # its partition left: the new owner delivers it, no outcome from here
         except Exception as exc:  # a defect must neither kill the worker nor stall the partition
-            log.exception("delivery of %s to %s failed unexpectedly", pair.event.id, pair.hook.id)
-            result = self.deliverer.crashed(pair, exc)
+            result = self.deliverer.crashed(pair, exc)  # logged there
         await sink.writer.write(result, pair.record, sink.finish(pair))
 
     async def drain(self, timeout: float) -> int:

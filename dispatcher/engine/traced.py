@@ -102,9 +102,12 @@ class PairSpan:
             close_attempt(span, attempt)
         return attempt
 
-    def end(self, result: Result) -> Result:
-        """End the span with the pair's result; the result, carrying the trace."""
+    def end(self, result: Result, error: BaseException | None = None) -> Result:
+        """End the span with the pair's result; the result, carrying the trace. `error`: the
+        exception the dispatcher failed on (an `internal` dead letter), named by its class."""
         span = self.span
+        if error is not None:
+            span.set_attribute("error.type", type(error).__qualname__)
         context = span.get_span_context()
         if isinstance(result, Handoff):
             carrier: dict[str, str] = {}

@@ -52,6 +52,16 @@ class HealthFollower(TopicFollower):
         with self._changed:
             return dict(self._decisions)
 
+    def wait_for_decision(self, decision: Decision, timeout: float) -> bool:
+        """Whether the follower has read `decision` (or a later one on its hook) in time."""
+
+        def read() -> bool:
+            seen = self._decisions.get(decision.hook_id)
+            return seen is not None and seen.at >= decision.at
+
+        with self._changed:
+            return self._changed.wait_for(read, timeout)
+
     def _apply(self, records: list[Record]) -> None:
         for record in records:
             entry = _entry(record)
@@ -68,9 +78,11 @@ def _entry(record: Record) -> Entry | None:
     return decode_entry(record.value)
 
 
-def read_decisions(settings: Settings) -> dict[str, Decision]:
-    """Every hook's latest decision, as the health topic holds them now."""
-    ensure_compacted_topic(settings, settings.topics.health)
+def read_decisions(settings: Settings, *, create: bool = True) -> dict[str, Decision]:
+    """Every hook's latest decision, as the health topic holds them now; without `create`, a
+    topic not there yet is read as empty rather than made (a look that changes nothing)."""
+    if create:
+        ensure_compacted_topic(settings, settings.topics.health)
     decisions: dict[str, Decision] = {}
     for record in scan(settings, settings.topics.health):
         entry = _entry(record)

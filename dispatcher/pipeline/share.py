@@ -38,10 +38,13 @@ def redelivered(pair: Pair, delivery_count: int, now: float) -> Outcome:
 
 def lock_handoff(pair: Pair, tiers: tuple[float, ...], now: float) -> Handoff:
     """The hand-off to the first retry tier of a pair still running when its record's lock is
-    about to expire (this client cannot renew a lock)."""
+    about to expire (this client cannot renew a lock). It carries the trace context the cut
+    pass continued, so the next pass stays in the pair's trace (a sibling of the cut pass)."""
     verdict = Verdict.failure(
         "timeout",
         "the delivery would outlast the record's acquisition lock",
         retryable=True,
     )
-    return Handoff(pair, 0, now + tiers[0], pair.attempts, pair.first_attempt_at or now, verdict)
+    first = pair.first_attempt_at or now
+    traceparent, tracestate = pair.trace_context
+    return Handoff(pair, 0, now + tiers[0], pair.attempts, first, verdict, traceparent, tracestate)

@@ -17,6 +17,7 @@ from admin_support import (
     ACME_TOKEN,
     ADMIN_TOKEN,
     TOKEN_ENV,
+    VIEWER_TOKEN,
     AdminDeployment,
     RunningAdmin,
     running_admin,
@@ -44,6 +45,7 @@ README_SHOTS = {
     "10-outcomes",
     "11-tenant-hooks",
     "15-event-attempts",
+    "16-paused",
 }
 ORDERS_TOKEN = "orders-bearer-4c1d-secret"
 
@@ -224,6 +226,68 @@ def test_an_admin_creates_tries_watches_and_replays_a_hook_in_the_browser(
     page.get_by_role("button", name="Delete orders").click()
     expect(page.locator("#hook-orders")).to_have_count(0)
     wait_for(lambda: worker.hooks.get("orders") is None, 10, message="deleted")
+
+
+def sign_in(page: Page, url: str, token: str) -> None:
+    page.goto(url + "/")
+    page.get_by_label("Access token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Hooks")).to_be_visible()
+
+
+def test_an_admin_pauses_a_hook_and_resumes_it_with_a_replay_of_what_the_pause_held(
+    page: Page, system: tuple[Receiver, AdminDeployment, Worker, RunningAdmin]
+) -> None:
+    receiver, deployment, worker, admin = system
+    page.set_viewport_size({"width": 1360, "height": 700})
+    sign_in(page, admin.url, ADMIN_TOKEN)
+    row = page.locator("#hook-audit")
+    expect(row.get_by_role("button", name="Resume")).to_have_count(0)
+
+    # paused from the hooks page: shown so at once, held by the worker within its poll
+    row.get_by_role("button", name="Pause").click()
+    expect(row).to_contain_text("paused by hand since")
+    expect(row.get_by_role("button", name="Pause")).to_have_count(0)
+    expect(row.get_by_role("button", name="Resume", exact=True)).to_be_visible()
+    expect(row.get_by_role("button", name="Resume and replay")).to_be_visible()
+    shot(page, "16-paused")
+    wait_for(lambda: worker.health and worker.health.held("audit"), 10, message="audit held")
+
+    # a viewer sees the state, without the buttons
+    viewer = page.context.browser.new_page()  # type: ignore[union-attr]
+    try:
+        viewer.set_viewport_size({"width": 1360, "height": 700})
+        sign_in(viewer, admin.url, VIEWER_TOKEN)
+        expect(viewer.locator("#hook-audit")).to_contain_text("paused by hand since")
+        expect(viewer.locator("#hook-audit").get_by_role("button")).to_have_count(0)
+    finally:
+        viewer.close()
+
+    # the worker holds the hook's next event: a `paused` dead letter, no request
+    paid = cloud_event("order.paid", {"order_id": "P-1", "total": 5})
+    deployment.produce_events([paid])
+    (letter,) = wait_for(
+        lambda: admin.service.index.event(paid["id"])[1], 60, message="the paused dead letter"
+    )
+    assert letter["error_kind"] == "paused"
+    assert receiver.received("/audit") == []
+    page.get_by_role("link", name="Dead letters").click()
+    expect(page.locator("#group-audit-paused")).to_contain_text("1")
+    shot(page, "17-paused-dead-letters")
+
+    # resumed with a replay: the held event is delivered with its original webhook-id
+    page.goto(admin.url + "/")
+    row.get_by_role("button", name="Resume and replay").click()
+    expect(page.locator("#replay-status")).to_contain_text("done", timeout=30_000)
+    expect(page.locator("#replay-status")).to_contain_text("delivered 1")
+    shot(page, "18-resumed-replayed")
+    (delivered,) = receiver.received("/audit")
+    assert delivered.headers["webhook-id"] == letter["idempotency_key"]
+    assert worker.health is not None
+    wait_for(lambda: not worker.health.held("audit"), 10, message="the pause lifted")  # type: ignore[union-attr]
+    page.goto(admin.url + "/")
+    expect(row.locator(".paused")).to_have_count(0)  # (its last error still names the pause)
+    expect(row.get_by_role("button", name="Pause")).to_be_visible()
 
 
 def test_the_event_page_shows_each_attempt_of_a_delivery_that_succeeded_on_the_third_try(

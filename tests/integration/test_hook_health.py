@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+from confluent_kafka.admin import AdminClient
 from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import wait_for
 from rich.console import Console
 
-from dispatcher.cli.commands import pause_command, resume_command
+from dispatcher.cli.commands import list_command, pause_command, resume_command, show_command
 from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.engine.worker import Worker
 
@@ -150,7 +154,7 @@ def test_a_hook_failing_past_pause_after_pauses_in_both_workers_and_resume_repla
 
 
 def test_a_hook_paused_by_hand_dead_letters_at_once_until_resumed(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with Receiver() as receiver:
         deployment = Deployment(
@@ -159,9 +163,26 @@ def test_a_hook_paused_by_hand_dead_letters_at_once_until_resumed(
             [hook("crm", f"{receiver.url}/crm", ["customer.*"])],
             extra={"hook_health_interval": "200ms"},
         )
+        absent = f"absent-health-{uuid.uuid4().hex}"
+        elsewhere = replace(
+            deployment.settings, topics=replace(deployment.settings.topics, health=absent)
+        )
+        assert list_command(elsewhere) == 0
+        assert "HEALTH" not in capsys.readouterr().out  # no health topic: nothing extra,
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        assert absent not in admin.list_topics(timeout=10).topics  # and none made by a look
         with deployment.worker() as worker:
+            assert list_command(deployment.settings) == 0
+            assert "HEALTH" not in capsys.readouterr().out  # nothing decided: nothing extra
             assert pause_command(deployment.settings, "crm") == 0
             assert pause_command(deployment.settings, "crm") == 0  # again: nothing changes
+            capsys.readouterr()
+            assert list_command(deployment.settings) == 0
+            rows = capsys.readouterr().out.splitlines()
+            assert rows[0].split()[:4] == ["ID", "TENANT", "ENABLED", "HEALTH"]
+            assert rows[1].split()[:4] == ["crm", "-", "yes", "paused"]
+            assert show_command(deployment.settings, "crm") == 0
+            assert capsys.readouterr().out.startswith("# paused by hand since ")
             wait_for(lambda: worker.health and worker.health.held("crm"), 10, message="paused")
             deployment.produce_events([cloud_event("customer.created", {"n": 1})])
             letters = collect_until(kafka_bootstrap, deployment.dead_letter, lambda rs: rs, 30)
@@ -173,5 +194,8 @@ def test_a_hook_paused_by_hand_dead_letters_at_once_until_resumed(
             assert [r.json()["data"]["reason"] for r in operations] == ["manual"]
             assert resume_command(deployment.settings, "crm") == 0
             wait_for(lambda: not worker.health.held("crm"), 10, message="resumed")  # type: ignore[union-attr]
+            capsys.readouterr()
+            assert list_command(deployment.settings) == 0
+            assert "paused" not in capsys.readouterr().out
             deployment.produce_events([cloud_event("customer.created", {"n": 2})])
             wait_for(lambda: receiver.received("/crm"), 30, message="delivered after the resume")

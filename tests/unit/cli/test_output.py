@@ -6,9 +6,12 @@ import json
 
 from rich.console import Console
 
-from dispatcher.cli.output import plan_table
+from dispatcher.cli.output import hook_table, hook_yaml, plan_table
+from dispatcher.hooks.loader import load_hooks_text
 from dispatcher.model.deadletter import DeadLetter
 from dispatcher.model.event import Record
+from dispatcher.model.health import Decision
+from dispatcher.model.hook import Hook
 from dispatcher.ops.replay.plan import Plan
 
 
@@ -52,3 +55,55 @@ def test_dry_run_shows_a_letter_that_is_no_event_with_empty_event_cells() -> Non
     cells = [cell.strip() for cell in row.split("│")]
     assert cells[2:4] == ["", ""]  # no event id, no event type
     assert "no hook" in row
+
+
+HOOKS = """\
+hooks:
+  - id: crm
+    events: [customer.*]
+    url: https://crm.example.test/hooks
+  - id: erp
+    events: [order.*]
+    url: https://erp.example.test/in
+"""
+SINCE = 1_796_000_000.0  # 2026-11-30T00:53:20Z
+PAUSED = Decision("crm", "paused", since=SINCE, at=SINCE, reason="manual", last_error="x\ny")
+
+
+def _hooks() -> list[Hook]:
+    return load_hooks_text(HOOKS, "hooks.yaml")
+
+
+def test_hooks_list_shows_a_health_column_when_a_hook_is_paused_or_failing() -> None:
+    failing = Decision("erp", "failing", since=SINCE, at=SINCE, last_error="HTTP 503")
+    rows = hook_table(_hooks(), {"crm": PAUSED, "erp": failing}).splitlines()
+    assert rows[0].split()[:4] == ["ID", "TENANT", "ENABLED", "HEALTH"]
+    assert rows[1].split()[:4] == ["crm", "-", "yes", "paused"]
+    assert rows[2].split()[:4] == ["erp", "-", "yes", "failing"]
+
+
+def test_hooks_list_says_nothing_extra_without_a_pause_or_failure() -> None:
+    resumed = Decision("crm", "resumed", since=SINCE, at=SINCE + 60, reason="manual")
+    healthy = Decision("erp", "healthy", since=SINCE, at=SINCE)
+    plain = hook_table(_hooks())
+    assert "HEALTH" not in plain
+    assert hook_table(_hooks(), {}) == plain
+    assert hook_table(_hooks(), {"crm": resumed, "erp": healthy}) == plain
+
+
+def test_a_healthy_hook_beside_a_paused_one_shows_a_dash() -> None:
+    rows = hook_table(_hooks(), {"crm": PAUSED}).splitlines()
+    assert rows[2].split()[:4] == ["erp", "-", "yes", "-"]
+
+
+def test_hooks_show_names_the_pause_in_comment_lines_before_the_yaml() -> None:
+    crm = _hooks()[0]
+    shown = hook_yaml(crm, PAUSED)
+    lines = shown.splitlines()
+    assert lines[0] == "# paused by hand since 2026-11-30T00:53:20.000Z"
+    assert lines[1] == "# last error: x y"  # one line, whatever the error held
+    assert shown.endswith(hook_yaml(crm))
+    auto = Decision("crm", "paused", since=SINCE, at=SINCE, reason="auto")
+    assert hook_yaml(crm, auto).splitlines()[0].startswith("# paused after failing since ")
+    assert hook_yaml(crm, Decision("crm", "resumed", SINCE, SINCE)) == hook_yaml(crm)
+    assert hook_yaml(crm, None) == hook_yaml(crm)

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from dispatcher.engine import deliver as deliver_module
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.traced import PairTracer, server_of
+from dispatcher.http.limits import CircuitBreaker
 from dispatcher.http.sender import HookClient
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
@@ -200,6 +201,95 @@ def test_untraced_delivery_adds_no_traceparent_and_no_trace_id(
     assert "traceparent" not in seen[0].headers
     assert isinstance(result, Outcome)
     assert result.trace_id is None
+    assert exporter.get_finished_spans() == ()
+
+
+def traced_deliverer(exporter: InMemorySpanExporter) -> Deliverer:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return Deliverer(Metrics(CollectorRegistry()), (30.0, 300.0), 0, tracer=PairTracer(provider))
+
+
+def tripped(the_hook: Hook) -> HookClient:
+    """The hook's client with its circuit open (no request is ever made through it)."""
+    client = HookClient(the_hook, httpx.MockTransport(lambda _: httpx.Response(200)))
+    client.breaker = CircuitBreaker()
+    for _ in range(client.breaker.settings.minimum_calls):
+        client.breaker.record(False)
+    return client
+
+
+def test_a_pair_held_back_by_the_open_circuit_has_a_short_span_its_hand_off_names(
+    exporter: InMemorySpanExporter,
+) -> None:
+    result = traced_deliverer(exporter).held_back(pair(hook(), TRACEPARENT), tripped(hook()))
+    span, attempts = spans(exporter)
+    assert attempts == []  # no request
+    assert span.parent is not None
+    assert format(span.parent.span_id, "016x") == PARENT
+    assert span.attributes is not None
+    assert span.attributes["dispatcher.outcome"] == "retry_tier"
+    assert [e.name for e in span.events] == ["dispatcher.retry.handoff"]
+    assert isinstance(result, Handoff)
+    assert result.tier == 0
+    assert result.traceparent == f"00-{TRACE}-{span.context.span_id:016x}-01"
+
+
+def test_a_pair_held_back_past_its_max_age_is_a_dead_letter_carrying_the_trace(
+    exporter: InMemorySpanExporter,
+) -> None:
+    old = pair(hook(), TRACEPARENT, first_attempt_at=1.0, attempts=4)
+    result = traced_deliverer(exporter).held_back(old, tripped(hook()))
+    span, _ = spans(exporter)
+    assert isinstance(result, Outcome)
+    assert result.error_kind == "expired"
+    assert result.trace_id == TRACE
+    assert span.attributes is not None
+    assert span.attributes["dispatcher.error.kind"] == "expired"
+
+
+def test_a_pair_the_dispatcher_fails_on_is_an_internal_dead_letter_in_its_own_span(
+    exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def defect(*_: Any) -> None:
+        raise RuntimeError("boom at https://u:pw@crm.example.com:8443/in?k=s")
+
+    monkeypatch.setattr(deliver_module, "build_request", defect)
+    result, seen = run(exporter, pair(hook(), TRACEPARENT), 200)
+    span, attempts = spans(exporter)
+    assert seen == []
+    assert attempts == []
+    assert isinstance(result, Outcome)
+    assert result.error_kind == "internal"
+    assert result.trace_id == f"{span.context.trace_id:032x}" == TRACE
+    assert dict(span.attributes or {}) == {
+        "dispatcher.hook.id": "crm",
+        "dispatcher.event.id": "ev-1",
+        "dispatcher.event.type": "order.paid",
+        "dispatcher.tenant": "acme",
+        "dispatcher.outcome": "dead_lettered",
+        "dispatcher.error.kind": "internal",
+        "error.type": "RuntimeError",  # the class only: the message may hold a secret
+    }
+
+
+def test_a_crash_outside_delivery_gets_a_span_of_its_own_when_traced(
+    exporter: InMemorySpanExporter,
+) -> None:
+    failure = RuntimeError("no client")
+    outcome = traced_deliverer(exporter).crashed(pair(hook(), TRACEPARENT), failure)
+    span, _ = spans(exporter)
+    assert outcome.error_kind == "internal"
+    assert outcome.trace_id == TRACE
+    assert span.parent is not None
+    assert format(span.parent.span_id, "016x") == PARENT
+
+    untraced = Deliverer(Metrics(CollectorRegistry()), (30.0,), 0)
+    exporter.clear()
+    assert untraced.crashed(pair(hook(), TRACEPARENT), failure).trace_id is None
+    held = untraced.held_back(pair(hook(), TRACEPARENT), tripped(hook()))
+    assert isinstance(held, Handoff)
+    assert held.traceparent is None
     assert exporter.get_finished_spans() == ()
 
 

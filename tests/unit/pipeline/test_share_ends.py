@@ -40,3 +40,17 @@ def test_a_pair_outlasting_its_lock_goes_to_the_first_tier_when_it_is_due() -> N
     assert (handoff.tier, handoff.due_at, handoff.first_attempt_at) == (0, 1030.0, 1000.0)
     assert handoff.last.retryable
     assert handoff.last.kind == "timeout"
+    assert (handoff.traceparent, handoff.tracestate) == (None, None)  # no trace: none made up
+
+
+def test_a_lock_hand_off_keeps_the_trace_the_cut_pass_continued() -> None:
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    event = Event("e-1", "order.paid", "/s", traceparent=traceparent, tracestate="v=1")
+    first = Pair(RECORD, event, HOOK, Source("events", 0, 41), "msg_1")
+    handoff = lock_handoff(first, (30.0,), now=1000.0)
+    assert (handoff.traceparent, handoff.tracestate) == (traceparent, "v=1")
+
+    handed = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"
+    again = Pair(RECORD, event, HOOK, Source("events", 0, 41), "msg_1", traceparent=handed)
+    handoff = lock_handoff(again, (30.0,), now=1000.0)
+    assert (handoff.traceparent, handoff.tracestate) == (handed, None)  # the tier record's own
