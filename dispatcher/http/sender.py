@@ -11,6 +11,7 @@ import httpx
 
 from dispatcher.errors import AuthError, DeliveryError, RetryableError, Withdrawn
 from dispatcher.hooks.masking import mask_text
+from dispatcher.http.deadlines import Deadlines
 from dispatcher.http.exchange import Exchange, HttpxExchange, Response, Undecodable
 from dispatcher.http.limits import CircuitBreaker, TokenBucket
 from dispatcher.http.transport import GuardedTransport
@@ -67,6 +68,14 @@ class HookClient:
         self.slots = asyncio.Semaphore(hook.concurrency)
         self.bucket = TokenBucket(hook.rate_limit) if hook.rate_limit else None
         self.breaker = CircuitBreaker()
+        self._deadlines: Deadlines | None = None  # of the loop it last ran on
+
+    def _deadlines_here(self) -> Deadlines:
+        loop = asyncio.get_running_loop()
+        deadlines = self._deadlines
+        if deadlines is None or deadlines.loop is not loop:
+            deadlines = self._deadlines = Deadlines(loop)
+        return deadlines
 
     async def send(
         self,
@@ -102,9 +111,17 @@ class HookClient:
         return Attempt(verdict, seconds)
 
     async def _exchange(self, request: Request) -> Verdict:
+        deadline = self._deadlines_here().start(self.hook.timeout)
+        timed_out = False
         try:
-            async with asyncio.timeout(self.hook.timeout):
+            try:
                 response = await self._authorized(request)
+            finally:
+                timed_out = deadline.end()
+        except asyncio.CancelledError:
+            if timed_out:
+                return self._timeout_verdict
+            raise
         except (TimeoutError, httpx.TimeoutException):
             return self._timeout_verdict
         except Undecodable as exc:

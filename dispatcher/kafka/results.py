@@ -22,7 +22,7 @@ from dispatcher.kafka.avro.registry import RegistrySchemas, registry_client
 from dispatcher.kafka.avro.schemas import bundled, read, write
 from dispatcher.kafka.scan import Start, scan
 from dispatcher.model.moments import epoch_millis, iso
-from dispatcher.model.outcome import OPTIONAL_FIELDS, TIME_FIELDS, result_fields
+from dispatcher.model.outcome import OPTIONAL_FIELDS, TIME_FIELDS, Outcome, result_fields
 
 if TYPE_CHECKING:
     from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -39,6 +39,10 @@ class ResultSerializer(Protocol):
 
     def serialize(self, result: Mapping[str, Any]) -> bytes: ...
 
+    def serialize_outcome(self, outcome: Outcome) -> bytes:
+        """`serialize` of an outcome's record (`Outcome.to_record`)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class JsonResultSerializer:
@@ -50,12 +54,19 @@ class JsonResultSerializer:
         fields = result_fields(result)
         for name in TIME_FIELDS:
             fields[name] = iso(fields[name])
-        try:
-            return orjson.dumps(fields, default=str)
-        except TypeError:  # an integer past 64 bits in a captured value
-            return json.dumps(
-                fields, separators=(",", ":"), ensure_ascii=False, default=str
-            ).encode()
+        return _json(fields)
+
+    def serialize_outcome(self, outcome: Outcome) -> bytes:
+        """An outcome's record as it is: already valid, in contract order, its times in ISO
+        8601 (checking and ordering it again cost a result record half its price)."""
+        return _json(outcome.to_record())
+
+
+def _json(fields: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(fields, default=str)
+    except TypeError:  # an integer past 64 bits in a captured value
+        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +97,9 @@ class AvroResultSerializer:
             fields["latency_ms"] = float(fields["latency_ms"])
         payload = write(fields, bundled("result"))
         return payload if self.schema_id is None else wire.frame(self.schema_id, payload)
+
+    def serialize_outcome(self, outcome: Outcome) -> bytes:
+        return self.serialize(outcome.to_record())
 
 
 def read_avro_result(value: bytes, registry: RegistrySchemas | None = None) -> dict[str, Any]:

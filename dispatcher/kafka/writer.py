@@ -80,7 +80,7 @@ class OutcomeWriter:
             OutgoingRecord(
                 self.topics.results,
                 result.event_id.encode(),
-                self.serializer.serialize(result.to_record()),
+                self.serializer.serialize_outcome(result),
                 (),
             )
         ]

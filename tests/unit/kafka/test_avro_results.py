@@ -147,3 +147,39 @@ def test_the_tenant_round_trips_and_is_absent_when_the_event_had_none() -> None:
     without = read_result(AvroResultSerializer().serialize(outcome_record()))
     assert without is not None
     assert "tenant" not in without
+
+
+@pytest.mark.parametrize("serializer", [JsonResultSerializer(), AvroResultSerializer()])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"tenant": "acme", "trace_id": "0af7651916cd43dd8448eb211c80319c"},
+        {
+            "outcome": "dead_lettered",
+            "http_status": None,
+            "latency_ms": None,
+            "error_kind": "timeout",
+            "error": "no complete answer within 1s",
+            "captured": {"n": 2**70, "s": "x"},
+        },
+    ],
+)
+def test_an_outcome_is_written_as_its_checked_record_is(
+    serializer: ResultSerializer, changes: dict[str, Any]
+) -> None:
+    fields: dict[str, Any] = {
+        "event_id": "evt-1",
+        "event_type": "order.created",
+        "hook_id": "crm",
+        "outcome": "delivered",
+        "attempts": 1,
+        "idempotency_key": "msg_2f1c",
+        "source": Source("orders", 3, 41),
+        "first_attempt_at": 1764961860.1234567,
+        "completed_at": 1764961861.9999996,
+        "http_status": 200,
+        "latency_ms": 12.3456,
+    }
+    outcome = Outcome(**(fields | changes))
+    assert serializer.serialize_outcome(outcome) == serializer.serialize(outcome.to_record())

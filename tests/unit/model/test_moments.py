@@ -29,6 +29,16 @@ def test_random_epoch_seconds_are_written_as_datetime_writes_them() -> None:
         assert iso(seconds) == by_datetime(seconds), seconds
 
 
+def test_times_close_together_are_written_as_datetime_writes_them() -> None:
+    # runs within one second, across second boundaries, and back and forth between seconds
+    rng = random.Random(21)
+    start = 1_793_611_799.0
+    steps = [start + i * 0.0003 for i in range(10_000)]
+    steps += [start + rng.choice([0.9999996, 1.0000004, 0.5, 1.5, 2.9999995]) for _ in range(2_000)]
+    for seconds in steps:
+        assert iso(seconds) == by_datetime(seconds), seconds
+
+
 def test_other_moments_keep_their_form() -> None:
     assert iso("2026-11-29T19:31:00.123456+03:00") == "2026-11-29T16:31:00.123Z"
     assert iso(datetime(2026, 11, 29, 19, 31, tzinfo=UTC)) == "2026-11-29T19:31:00.000Z"
