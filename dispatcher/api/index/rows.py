@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from dispatcher.errors import DecodeError
@@ -102,7 +102,8 @@ class LetterRow:
 
 @dataclass(frozen=True, slots=True)
 class AttemptRow:
-    """One HTTP attempt of the attempts topic."""
+    """One HTTP attempt of the attempts topic: an `AttemptRecord`'s fields, with `where` (the
+    record's place in the topic) instead of the event's source."""
 
     event_id: str
     hook_id: str
@@ -123,20 +124,8 @@ class AttemptRow:
         attempt = AttemptRecord.from_json(record.value)
         if attempt is None:
             return None
-        return cls(
-            event_id=attempt.event_id,
-            hook_id=attempt.hook_id,
-            attempt=attempt.attempt,
-            idempotency_key=attempt.idempotency_key,
-            http_status=attempt.http_status,
-            latency_ms=attempt.latency_ms,
-            error_kind=attempt.error_kind,
-            error=attempt.error,
-            response_excerpt=attempt.response_excerpt,
-            at=attempt.at,
-            where=f"{record.topic}/{record.partition}/{record.offset}",
-            tenant=attempt.tenant,
-        )
+        kept = {f.name: getattr(attempt, f.name) for f in fields(cls) if f.name != "where"}
+        return cls(**kept, where=f"{record.topic}/{record.partition}/{record.offset}")
 
 
 def _epoch(value: Any, record: Record) -> float:
