@@ -60,9 +60,9 @@ class AdminService:
         """Check the tokens (`ConfigError`), reach Kafka, read the hook store, start indexing.
         With `tracing`, requests and the replays they start are traced."""
         tokens = Tokens.from_settings(settings.admin)
+        sessions = Sessions.from_settings(settings.admin)
         check_reachable(settings)
         index = Index(Path(settings.admin.data_dir) / INDEX_FILE)
-        sessions = Sessions(settings.admin.session_ttl)
         service = cls(settings, tokens, index, sessions, tracing=tracing)
         service._hooks = configured_hooks(settings)
         service.follower = follow_store(settings, service._hooks, service._set_hooks)

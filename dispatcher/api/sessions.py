@@ -2,8 +2,8 @@
 a limit on sign-in attempts.
 
 The cookie is HttpOnly and SameSite=Strict (Secure when the request came over https); it holds
-no token, only the role (and tenant) it was exchanged for, signed with a key made when the process starts
-(a restart signs everyone out). Every form carries the session's CSRF token, compared in
+no token, only the role (and tenant) it was exchanged for, signed with `admin.session_key`, or
+else with a key made when the process starts (a restart then signs everyone out). Every form carries the session's CSRF token, compared in
 constant time before any change.
 """
 
@@ -20,9 +20,12 @@ from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from dispatcher.api.auth import Grant, Principal
-from dispatcher.config.settings import ROLES, Role
+from dispatcher.config.secrets import resolve
+from dispatcher.config.settings import ROLES, Admin, Role
+from dispatcher.errors import ConfigError
 
 COOKIE = "dugaa_session"
+MIN_KEY_CHARS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,17 @@ class Sessions:
     def __init__(self, ttl: float, key: str | None = None) -> None:
         self.ttl = ttl
         self._signer = URLSafeTimedSerializer(key or secrets.token_urlsafe(32), salt="session")
+
+    @classmethod
+    def from_settings(cls, admin: Admin) -> Sessions:
+        """Sessions signed with `admin.session_key` when set (`ConfigError` when it resolves to
+        fewer than 32 characters), else with a key of this start's own."""
+        if admin.session_key is None:
+            return cls(admin.session_ttl)
+        key = resolve(admin.session_key, where="admin.session_key").reveal().strip()
+        if len(key) < MIN_KEY_CHARS:
+            raise ConfigError(f"admin.session_key: too short (at least {MIN_KEY_CHARS} characters)")
+        return cls(admin.session_ttl, key)
 
     def issue(self, response: Response, request: Request, grant: Grant) -> Session:
         session = Session(grant.role, secrets.token_urlsafe(24), grant.tenant)

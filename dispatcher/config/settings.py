@@ -100,6 +100,9 @@ class Admin:
     # Reverse proxies (addresses or networks) whose X-Forwarded-Proto / -For are believed: behind
     # a TLS-terminating ingress the session cookie is then Secure. Empty: no header is believed.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    # Signs the console's session cookies (a `${env:}`/`${file:}` reference, 32+ characters):
+    # sessions then outlive a restart. None: a key made at each start (a restart signs out).
+    session_key: str | Secret | None = None
 
 
 ADMIN_KEYS: dict[str, Any] = {
@@ -366,8 +369,14 @@ def _admin(raw: dict[str, Any]) -> Admin:
             values["tokens"] = _tokens(value)
         elif key == "trusted_proxies":
             values[key] = _cidrs(value, f"admin.{key}")
+        elif key == "session_key":
+            if not isinstance(value, str) or not value.strip():
+                raise _KeyProblem(
+                    "admin.session_key", "must be text (best a ${env:} or ${file:} reference)"
+                )
+            values[key] = value if is_reference(value) else Secret(value)
         elif kind is None:
-            known = ", ".join(sorted([*ADMIN_KEYS, "tokens", "trusted_proxies"]))
+            known = ", ".join(sorted([*ADMIN_KEYS, "tokens", "trusted_proxies", "session_key"]))
             raise _KeyProblem(f"admin.{key}", f"unknown key (known: {known})")
         elif kind == "duration":
             values[key] = _duration(f"admin.{key}", value)

@@ -544,6 +544,24 @@ def test_the_console_believes_forwarded_headers_only_from_the_listed_proxies(
     assert template_result([values]).returncode != 0  # the schema wants a list
 
 
+def test_console_sessions_may_be_signed_with_a_key_from_the_tokens_secret(
+    rendered, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(one(rendered["default"], "ConfigMap")["data"]["dispatcher.yaml"])
+    assert "session_key" not in config["admin"]
+    values = tmp_path / "session.yaml"
+    values.write_text("admin:\n  sessionKey: session-key\n")
+    manifests = render([values])
+    config = yaml.safe_load(one(manifests, "ConfigMap")["data"]["dispatcher.yaml"])
+    assert config["admin"]["session_key"] == "${env:DISPATCHER_ADMIN_SESSION_KEY}"
+    c = admin_one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["DISPATCHER_ADMIN_SESSION_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "rel-dugaa-dispatcher-admin-tokens",
+        "key": "session-key",
+    }
+
+
 def test_no_worker_selector_takes_the_admin_pods_and_the_admin_service_takes_only_them(
     rendered,
 ) -> None:

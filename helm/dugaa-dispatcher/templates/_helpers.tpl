@@ -103,6 +103,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- with .Values.admin.trustedProxies }}
 {{- $_ := set $admin "trusted_proxies" . }}
 {{- end }}
+{{- if .Values.admin.sessionKey }}
+{{- $_ := set $admin "session_key" "${env:DISPATCHER_ADMIN_SESSION_KEY}" }}
+{{- end }}
 {{- $_ := set $cfg "admin" $admin }}
 {{- end }}
 {{- toYaml $cfg }}

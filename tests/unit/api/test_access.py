@@ -189,3 +189,30 @@ def test_a_forged_or_expired_session_is_no_session(client: TestClient) -> None:
     assert sessions.read(FakeRequest(cookie)) is not None  # type: ignore[arg-type]
     assert sessions.read(FakeRequest(forged)) is None  # type: ignore[arg-type]
     assert Sessions(ttl=-1, key="k" * 32).read(FakeRequest(cookie)) is None  # type: ignore[arg-type]
+
+
+def test_a_configured_session_key_lets_a_session_outlive_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class FakeRequest:
+        def __init__(self, value: str) -> None:
+            self.cookies = {"dugaa_session": value}
+
+    monkeypatch.setenv("SESSION_KEY", "s" * 40)
+    config = tmp_path / "dispatcher.yaml"
+    config.write_text("admin:\n  session_key: ${env:SESSION_KEY}\n")
+    admin = load_settings(str(config), environ={}).admin
+    cookie = Sessions.from_settings(admin)._signer.dumps({"role": "viewer", "csrf": "c"})
+    restarted = Sessions.from_settings(admin)  # the same key, read anew
+    assert restarted.read(FakeRequest(cookie)) is not None  # type: ignore[arg-type]
+    keyless = Admin()  # a key of each start's own: the cookie of another start is no session
+    assert Sessions.from_settings(keyless).read(FakeRequest(cookie)) is None  # type: ignore[arg-type]
+    config.write_text(f"admin:\n  session_key: {'p' * 40}\n")  # a value as written: kept secret
+    assert "p" * 40 not in repr(load_settings(str(config), environ={}))
+
+    monkeypatch.setenv("SESSION_KEY", "short")
+    with pytest.raises(ConfigError, match=r"admin\.session_key: too short"):
+        Sessions.from_settings(admin)
+    config.write_text("admin:\n  session_key: ''\n")
+    with pytest.raises(ConfigError, match=r"admin\.session_key: must be"):
+        load_settings(str(config), environ={})
