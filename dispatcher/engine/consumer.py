@@ -34,6 +34,8 @@ from dispatcher.pipeline.intake import (
 log = logging.getLogger(__name__)
 BATCH = 500
 POLL_SECONDS = 0.05
+GATHER_BELOW = 64  # a turn that finds fewer records than this is a trickle, not a backlog ...
+GATHER_SECONDS = 0.005  # ... and waits this long for more to take in with them
 REVOKE_WAIT = 10.0  # seconds a revoke waits for the partitions' requests already sent
 RELEASE_GRACE = 5.0  # and then for the delivery loop to cut the rest
 Key = tuple[str, int]
@@ -85,15 +87,22 @@ class ConsumerLoop(WiredLoop):
 
     def _fetch(self) -> list[Any]:
         """What is buffered, up to a batch and the room left in the total window; else wait up
-        to POLL_SECONDS for the first record.
+        to POLL_SECONDS for the first record. A trickle (fewer than GATHER_BELOW records) waits
+        GATHER_SECONDS for the records behind it: at a few thousand events a second, one turn
+        per record cost a fifth more CPU per delivery (a hand-off, a wake-up of the delivery
+        loop, a producer flush each) than the 5 ms it holds a record back.
 
         `consume(n, timeout)` returns only when n records are there or the timeout is up, so
         one blocking call made every record wait up to POLL_SECONDS below BATCH records/turn.
         A batch could otherwise overshoot the window before the pauses apply, by up to BATCH.
         """
-        room = self.settings.max_inflight - self.tracker.total_pending()
-        messages: list[Any] = self.consumer.consume(min(BATCH, max(room, 1)), 0)
-        return messages or self.consumer.consume(1, POLL_SECONDS)
+        want = min(BATCH, max(self.settings.max_inflight - self.tracker.total_pending(), 1))
+        messages: list[Any] = self.consumer.consume(want, 0)
+        if not messages:
+            messages = self.consumer.consume(1, POLL_SECONDS)
+        if messages and len(messages) < GATHER_BELOW and len(messages) < want:
+            messages += self.consumer.consume(want - len(messages), GATHER_SECONDS)
+        return messages
 
     def stop(self) -> None:
         self.stopping.set()

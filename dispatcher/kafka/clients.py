@@ -54,7 +54,7 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         **settings.kafka_config(),
         "acks": "all",
         "enable.idempotence": True,
-        "linger.ms": 5,
+        "linger.ms": 20,  # a few hundred records per request at load, not a request per few
         "compression.type": "lz4",
         "queue.buffering.max.messages": 200_000,
         "logger": KAFKA,

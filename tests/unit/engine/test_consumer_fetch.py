@@ -1,0 +1,71 @@
+"""How the consumer thread takes records in: a backlog in batches, a trickle gathered briefly."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from dispatcher.engine.consumer import (
+    BATCH,
+    GATHER_BELOW,
+    GATHER_SECONDS,
+    POLL_SECONDS,
+    ConsumerLoop,
+)
+from dispatcher.engine.tracker import OffsetTracker
+
+
+class ScriptedConsumer:
+    """Answers each `consume` with the next list of its script and remembers the calls."""
+
+    def __init__(self, *answers: list[str]) -> None:
+        self.answers = list(answers)
+        self.calls: list[tuple[int, float]] = []
+
+    def consume(self, count: int, timeout: float) -> list[Any]:
+        self.calls.append((count, timeout))
+        return self.answers.pop(0) if self.answers else []
+
+
+def loop_over(consumer: ScriptedConsumer, max_inflight: int = 10_000) -> ConsumerLoop:
+    loop = ConsumerLoop.__new__(ConsumerLoop)  # only what `_fetch` reads
+    loop.consumer = consumer
+    loop.settings = SimpleNamespace(max_inflight=max_inflight)  # type: ignore[assignment]
+    loop.tracker = OffsetTracker()
+    return loop
+
+
+def test_a_backlog_is_taken_a_batch_a_turn_without_waiting() -> None:
+    consumer = ScriptedConsumer(["m"] * BATCH)
+    assert len(loop_over(consumer)._fetch()) == BATCH
+    assert consumer.calls == [(BATCH, 0)]
+
+
+def test_a_trickle_waits_briefly_for_the_records_behind_it() -> None:
+    consumer = ScriptedConsumer(["a", "b"], ["c", "d", "e"])
+    assert loop_over(consumer)._fetch() == ["a", "b", "c", "d", "e"]
+    assert consumer.calls == [(BATCH, 0), (BATCH - 2, GATHER_SECONDS)]
+
+
+def test_an_idle_topic_waits_for_its_first_record_then_gathers() -> None:
+    consumer = ScriptedConsumer([], ["a"], ["b"])
+    assert loop_over(consumer)._fetch() == ["a", "b"]
+    assert consumer.calls == [(BATCH, 0), (1, POLL_SECONDS), (BATCH - 1, GATHER_SECONDS)]
+
+
+def test_an_idle_topic_with_nothing_arriving_gives_an_empty_turn() -> None:
+    consumer = ScriptedConsumer([], [])
+    assert loop_over(consumer)._fetch() == []
+    assert consumer.calls == [(BATCH, 0), (1, POLL_SECONDS)]
+
+
+def test_a_turn_that_fills_the_room_left_in_the_window_does_not_wait() -> None:
+    consumer = ScriptedConsumer(["a", "b", "c"])
+    assert loop_over(consumer, max_inflight=3)._fetch() == ["a", "b", "c"]
+    assert consumer.calls == [(3, 0)]
+
+
+def test_a_turn_of_many_records_below_a_batch_does_not_wait() -> None:
+    consumer = ScriptedConsumer(["m"] * GATHER_BELOW)
+    assert len(loop_over(consumer)._fetch()) == GATHER_BELOW
+    assert consumer.calls == [(BATCH, 0)]
