@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -54,15 +53,24 @@ class CircuitBreaker:
     closed -> open (after `minimum_calls` in the window with ratio >= `failure_ratio`);
     open -> half-open after `open_for` seconds, admitting `probes` trial calls;
     half-open -> closed when the probes succeed, back to open on a probe failure.
+
+    The window counts calls in `BUCKETS` slices of `window / BUCKETS` seconds (a second by
+    default), a slice leaving whole: no record per call (a busy hook made 180,000 a window).
     """
+
+    BUCKETS = 30
 
     def __init__(
         self, settings: BreakerSettings | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.settings = settings or BreakerSettings()
         self._clock = clock
-        self._calls: deque[tuple[float, bool]] = deque()
-        self._failures = 0  # failures among `_calls`, kept as calls come and go
+        self._width = self.settings.window / self.BUCKETS
+        self._slice_calls = [0] * self.BUCKETS  # per slice of the window, a ring
+        self._slice_failures = [0] * self.BUCKETS
+        self._slice = 0  # the number of the newest slice written (time // width)
+        self._calls = 0  # in the window, kept as slices come and go
+        self._failures = 0
         self._opened_at: float | None = None
         self._probes_left = 0
         self._probe_successes = 0
@@ -82,10 +90,9 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """Whether a call may go out now (half-open admits a few probes)."""
-        state = self.state
-        if state == "closed":
+        if self._opened_at is None:
             return True
-        if state == "open":
+        if self.state == "open":
             return False
         if self._probes_left > 0:
             self._probes_left -= 1
@@ -94,9 +101,10 @@ class CircuitBreaker:
 
     def record(self, success: bool) -> None:
         now = self._clock()
-        state = self.state
-        if state == "half-open":
-            if not success:
+        if self._opened_at is not None:
+            if now - self._opened_at < self.settings.open_for:
+                return  # open: results of calls let out before it opened do not count
+            if not success:  # half-open: a failed probe opens it again
                 self._trip(now)
                 return
             self._probe_successes += 1
@@ -104,18 +112,31 @@ class CircuitBreaker:
                 self._opened_at = None
                 self._forget_calls()
             return
-        if state == "open":
-            return
-        self._calls.append((now, success))
-        self._failures += not success
-        while self._calls and now - self._calls[0][0] > self.settings.window:
-            self._failures -= not self._calls.popleft()[1]
-        calls = len(self._calls)
+        current = int(now // self._width)
+        if current != self._slice:
+            self._advance(current)
+        index = current % self.BUCKETS
+        self._slice_calls[index] += 1
+        self._calls += 1
+        if not success:
+            self._slice_failures[index] += 1
+            self._failures += 1
         if (
-            calls >= self.settings.minimum_calls
-            and self._failures / calls >= self.settings.failure_ratio
+            self._failures
+            and self._calls >= self.settings.minimum_calls
+            and self._failures / self._calls >= self.settings.failure_ratio
         ):
             self._trip(now)
+
+    def _advance(self, current: int) -> None:
+        """Empty the slices that left the window on the way to slice `current`."""
+        calls, failures = self._slice_calls, self._slice_failures
+        for number in range(max(self._slice + 1, current - self.BUCKETS + 1), current + 1):
+            index = number % self.BUCKETS
+            self._calls -= calls[index]
+            self._failures -= failures[index]
+            calls[index] = failures[index] = 0
+        self._slice = current
 
     def _trip(self, now: float) -> None:
         self._opened_at = now
@@ -124,5 +145,6 @@ class CircuitBreaker:
         self._forget_calls()
 
     def _forget_calls(self) -> None:
-        self._calls.clear()
-        self._failures = 0
+        self._slice_calls = [0] * self.BUCKETS
+        self._slice_failures = [0] * self.BUCKETS
+        self._calls = self._failures = 0

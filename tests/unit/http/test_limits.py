@@ -207,3 +207,29 @@ def test_the_default_settings_need_twenty_calls_to_open() -> None:
     assert b.state == "closed"
     record(b, False)
     assert b.state == "open"
+
+
+def test_a_success_that_brings_the_calls_to_the_minimum_opens_it_when_the_ratio_is_reached() -> (
+    None
+):
+    b = breaker(Clock())
+    record(b, False, False, False, True)  # the fourth call: 3 failures of 4
+
+    assert b.state == "open"
+
+
+def test_the_window_moves_a_slice_at_a_time_and_forgets_a_long_silence() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    record(b, False, False)
+    clock.advance(20)
+    record(b, False)
+    clock.advance(10.5)  # the first two calls are more than 30 s old, the third is not
+    record(b, True, True, True)
+
+    assert b.state == "closed"  # 1 failure of 4 in the window (3 of 6 with the first two)
+    clock.advance(3600)
+    record(b, False, False, False)
+    assert b.state == "closed"  # three calls only: the hour-old ones left the window
+    record(b, False)
+    assert b.state == "open"
