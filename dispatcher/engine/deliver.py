@@ -160,10 +160,11 @@ class Deliverer:
     def held_back(self, pair: Pair, client: HookClient) -> Result | None:
         """The end of a pair whose hook's circuit is open, decided before any work on it: its
         hand-off to the next retry tier (or its expiry), with no request rendered, no task and
-        no slot taken. None: the pair is to be delivered (`deliver`). Hooks ordered by key keep
+        no slot taken (also while half-open with its probes out: a dead hook's probes wait out
+        its timeout). None: the pair is to be delivered (`deliver`). Hooks ordered by key keep
         to `deliver`, which holds the key while the circuit is open."""
         hook = pair.hook
-        if not self.tiers or hook.ordering == "key" or not client.breaker.is_open():
+        if not self.tiers or hook.ordering == "key" or not client.breaker.refuses():
             return None
         if self.held is not None and self.held(hook.id) is not None:
             return None  # paused: `deliver` ends it as a `paused` dead letter, as any other

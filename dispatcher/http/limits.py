@@ -83,10 +83,13 @@ class CircuitBreaker:
             return "open"
         return "half-open"
 
-    def is_open(self) -> bool:
-        """Whether calls are refused now (open, not yet half-open): `state`, cheaper."""
+    def refuses(self) -> bool:
+        """Whether a call now would be refused (`allow` would say False), without taking a
+        probe: open, or half-open with every probe already out."""
         opened_at = self._opened_at
-        return opened_at is not None and self._clock() - opened_at < self.settings.open_for
+        if opened_at is None:
+            return False
+        return self._clock() - opened_at < self.settings.open_for or self._probes_left == 0
 
     def allow(self) -> bool:
         """Whether a call may go out now (half-open admits a few probes)."""

@@ -419,7 +419,7 @@ def test_held_back_hands_a_pair_of_an_open_circuit_to_the_next_tier() -> None:
     assert "circuit" in (result.last.error or "")
 
 
-def test_held_back_lets_a_pair_through_unless_the_circuit_is_open() -> None:
+def test_held_back_lets_a_pair_through_unless_the_circuit_refuses_it() -> None:
     hook = make_hook()
     deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0,), 3, clock=Clock())
     closed = HookClient(hook, httpx.MockTransport(replies(200)[0]))
@@ -429,7 +429,10 @@ def test_held_back_lets_a_pair_through_unless_the_circuit_is_open() -> None:
 
     assert deliverer.held_back(make_pair(hook), closed) is None
     assert half_open.breaker.state == "half-open"
-    assert deliverer.held_back(make_pair(hook), half_open) is None
+    for _ in range(half_open.breaker.settings.probes):
+        assert deliverer.held_back(make_pair(hook), half_open) is None  # held back: no probe
+        assert half_open.breaker.allow()  # the pair's own attempt takes one
+    assert isinstance(deliverer.held_back(make_pair(hook), half_open), Handoff)  # all out
 
 
 def test_held_back_leaves_ordered_hooks_and_tierless_workers_to_deliver() -> None:

@@ -233,3 +233,15 @@ def test_the_window_moves_a_slice_at_a_time_and_forgets_a_long_silence() -> None
     assert b.state == "closed"  # three calls only: the hour-old ones left the window
     record(b, False)
     assert b.state == "open"
+
+
+def test_refuses_says_what_allow_would_without_taking_a_probe() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    assert not b.refuses()
+    record(b, False, False, False, False)
+    assert b.refuses()  # open
+    clock.advance(15)
+    assert [b.refuses() for _ in range(3)] == [False] * 3  # half-open: asking takes no probe
+    assert [b.allow() for _ in range(2)] == [True, True]
+    assert b.refuses()  # every probe out
