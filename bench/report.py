@@ -280,9 +280,31 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append(
             f"| {row['ratio']} | {_show(row['value'], row['format'])} | {target} | {met} |"
         )
+    lines += common_latency_table(data)
     lines += queue_table(data)
     lines += ["", _legend()]
     return "\n".join(lines) + "\n"
+
+
+def common_latency_table(data: dict[str, Any]) -> list[str]:
+    """Scenario 1's latency with every contender paced at the same rate."""
+    runs = [r for r in data["runs"] if r["scenario"] == "s1" and r.get("common_rate")]
+    if not runs:
+        return []
+    lines = [
+        "",
+        f"Scenario 1 at the same load for all: {runs[0]['common_rate']:,.0f} events/s, event "
+        "produced -> `completed_at`.",
+        "",
+        "| contender | p50 ms | p99 ms |",
+        "| --- | ---: | ---: |",
+    ]
+    for run in runs:
+        lines.append(
+            f"| {run['contender']} | {_cell(run.get('common_p50_ms'), 1)} | "
+            f"{_cell(run.get('common_p99_ms'), 1)} |"
+        )
+    return lines
 
 
 def _rows(data: dict[str, Any], key: str) -> list[str]:

@@ -41,6 +41,7 @@ from dispatcher.devtools.otlp import otlp_receiver
 
 HERE = Path(__file__).resolve().parent
 FAST_CONCURRENCY = 200
+COMMON_RATE = 400.0  # s1 latency with every contender at this load (the naive loop's is ~700/s)
 QUEUE_CONCURRENCY = 100  # s5: per hook, per worker
 QUEUE_EVENTS = 10_000  # s5: per worker in share mode; ~20 s at 100 x 200 ms per busy worker
 
@@ -66,6 +67,7 @@ def scenarios(
         count=n(20_000, 500),
         counts={"naive": n(2000, 200)},  # one at a time: its rate does not depend on the count
         warmups={"naive": n(200, 20)},
+        common_rate=COMMON_RATE,
     )
     s2 = Scenario(
         key="s2",

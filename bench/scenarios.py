@@ -48,6 +48,7 @@ class Scenario:
     warmup: int
     count: int
     latency: frozenset[str] = frozenset({"naive", "quix", "camel", "dispatcher"})  # kinds to pace
+    common_rate: float | None = None  # also pace every contender at this rate (events/s)
     counts: dict[str, int] = field(default_factory=dict)  # per contender key, else kind
     warmups: dict[str, int] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)  # dispatcher service settings
@@ -189,24 +190,14 @@ def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any
         )
         if contender.kind in scenario.latency:
             rate = max(out["deliveries_per_second"] / 2, 1.0)
-            paced = max(int(rate * LATENCY_SECONDS), 10)
-            ltag = f"{tag}.lat"
-            bench.events.paced(launch.topic, scenario.partitions, ltag, paced, rate)
-            wait_until(
-                lambda: results.count(ltag, hook_id) >= paced,
-                60 + paced / 20,
-                f"{contender.name}: paced results",
-            )
-            completed = results.times(ltag, hook_id)
-            delays = sorted(
-                1000 * (done - bench.events.sent[event_id]) for event_id, done in completed.items()
-            )
-            out.update(
-                latency_rate=round(rate, 1),
-                latency_events=paced,
-                p50_ms=_round(percentile(delays, 0.50)),
-                p99_ms=_round(percentile(delays, 0.99)),
-            )
+            paced, p50, p99 = _paced(bench, scenario, launch, results, hook_id, f"{tag}.lat", rate)
+            out.update(latency_rate=round(rate, 1), latency_events=paced, p50_ms=p50, p99_ms=p99)
+            if scenario.common_rate is not None:  # every contender at the same load
+                rate = scenario.common_rate
+                paced, p50, p99 = _paced(
+                    bench, scenario, launch, results, hook_id, f"{tag}.com", rate
+                )
+                out.update(common_rate=rate, common_p50_ms=p50, common_p99_ms=p99)
         out["peak_rss_mb"] = round(tree_peak_rss_mb(process.pid), 1)
         if isinstance(commits, ShareAcks):
             # how the main phase's records were spread over the workers (worker 0 first)
@@ -249,6 +240,27 @@ def _profiler(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def _paced(
+    bench: Bench,
+    scenario: Scenario,
+    launch: Launch,
+    results: Results,
+    hook_id: str,
+    tag: str,
+    rate: float,
+) -> tuple[int, float | None, float | None]:
+    """Events produced at `rate` for LATENCY_SECONDS: their count, and p50 and p99 of event
+    produced -> `completed_at` in ms."""
+    paced = max(int(rate * LATENCY_SECONDS), 10)
+    bench.events.paced(launch.topic, scenario.partitions, tag, paced, rate)
+    wait_until(lambda: results.count(tag, hook_id) >= paced, 60 + paced / 20, f"{tag}: results")
+    completed = results.times(tag, hook_id)
+    delays = sorted(
+        1000 * (done - bench.events.sent[event_id]) for event_id, done in completed.items()
+    )
+    return paced, _round(percentile(delays, 0.50)), _round(percentile(delays, 0.99))
 
 
 def _alive(process: subprocess.Popen[bytes]) -> bool:

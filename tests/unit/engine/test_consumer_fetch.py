@@ -8,8 +8,10 @@ from typing import Any
 from dispatcher.engine.consumer import (
     BATCH,
     GATHER_BELOW,
+    GATHER_RATE,
     GATHER_SECONDS,
     POLL_SECONDS,
+    Arrivals,
     ConsumerLoop,
 )
 from dispatcher.engine.tracker import OffsetTracker
@@ -27,11 +29,24 @@ class ScriptedConsumer:
         return self.answers.pop(0) if self.answers else []
 
 
-def loop_over(consumer: ScriptedConsumer, max_inflight: int = 10_000) -> ConsumerLoop:
-    loop = ConsumerLoop.__new__(ConsumerLoop)  # only what `_fetch` reads
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def loop_over(
+    consumer: ScriptedConsumer, max_inflight: int = 10_000, busy: bool = True
+) -> ConsumerLoop:
+    """A loop with only what `_fetch` reads; `busy`: GATHER_RATE records came last second."""
+    loop = ConsumerLoop.__new__(ConsumerLoop)
     loop.consumer = consumer
     loop.settings = SimpleNamespace(max_inflight=max_inflight)  # type: ignore[assignment]
     loop.tracker = OffsetTracker()
+    loop.arrivals = Arrivals()
+    loop.arrivals.last = GATHER_RATE if busy else GATHER_RATE - 1
     return loop
 
 
@@ -41,10 +56,16 @@ def test_a_backlog_is_taken_a_batch_a_turn_without_waiting() -> None:
     assert consumer.calls == [(BATCH, 0)]
 
 
-def test_a_trickle_waits_briefly_for_the_records_behind_it() -> None:
+def test_a_trickle_of_a_busy_input_waits_briefly_for_the_records_behind_it() -> None:
     consumer = ScriptedConsumer(["a", "b"], ["c", "d", "e"])
     assert loop_over(consumer)._fetch() == ["a", "b", "c", "d", "e"]
     assert consumer.calls == [(BATCH, 0), (BATCH - 2, GATHER_SECONDS)]
+
+
+def test_a_trickle_of_a_quiet_input_is_taken_in_at_once() -> None:
+    consumer = ScriptedConsumer(["a", "b"], ["c"])
+    assert loop_over(consumer, busy=False)._fetch() == ["a", "b"]
+    assert consumer.calls == [(BATCH, 0)]
 
 
 def test_an_idle_topic_waits_for_its_first_record_then_gathers() -> None:
@@ -69,3 +90,21 @@ def test_a_turn_of_many_records_below_a_batch_does_not_wait() -> None:
     consumer = ScriptedConsumer(["m"] * GATHER_BELOW)
     assert len(loop_over(consumer)._fetch()) == GATHER_BELOW
     assert consumer.calls == [(BATCH, 0)]
+
+
+def test_arrivals_are_the_records_of_the_last_whole_second() -> None:
+    clock = Clock()
+    arrivals = Arrivals(clock)
+    arrivals.add(300)
+    clock.now += 0.5
+    arrivals.add(900)
+    assert arrivals.last == 0  # the first second is not over
+    clock.now += 0.6
+    arrivals.add(7)
+    assert arrivals.last == 1200
+    clock.now += 1.0
+    arrivals.add(0)
+    assert arrivals.last == 7
+    clock.now += 5.0  # idle seconds in between: nothing came in the last one
+    arrivals.add(2)
+    assert arrivals.last == 0
