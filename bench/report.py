@@ -375,7 +375,9 @@ def chart(data: dict[str, Any], path: Path) -> None:
     ax.bar_label(bars, labels=[f"{v:,.0f}" if v else "" for v in plain], fontsize=8)
     bars = ax.bar([i + 0.2 for i in x], encrypted, 0.4, label="s4 (A256GCM)", color="#9467bd")
     ax.bar_label(bars, labels=[f"{v:,.0f}" if v else "" for v in encrypted], fontsize=8)
-    ax.axhline(TARGETS["cpu_us"], color="green", linestyle="--", label=f"target {TARGETS['cpu_us']:.0f} µs")
+    ax.axhline(
+        TARGETS["cpu_us"], color="green", linestyle="--", label=f"target {TARGETS['cpu_us']:.0f} µs"
+    )
     ax.set_xticks(list(x), short)
     ax.set_yscale("log")
     ax.set_title("CPU µs per delivery (all processes; log scale)")
