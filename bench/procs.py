@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -24,6 +27,25 @@ def descendants(pid: int) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+@contextmanager
+def stopped(pid: int) -> Iterator[None]:
+    """`pid` and its descendants stopped (SIGSTOP) for the block, continued (SIGCONT) after:
+    a backlog produced meanwhile waits whole for the contender, as a backlog does."""
+    members = descendants(pid)
+    for member in members:
+        _signal(member, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for member in members:
+            _signal(member, signal.SIGCONT)
+
+
+def _signal(pid: int, number: signal.Signals) -> None:
+    with suppress(ProcessLookupError):
+        os.kill(pid, number)
 
 
 def _stat_fields(pid: int) -> list[str] | None:

@@ -332,8 +332,9 @@ def _legend() -> str:
         "1 partition, concurrency 500. s3: s1 plus a hook B that never answers (1 s timeout), "
         "hook A counted. s4: s1 with A256GCM encryption. s5: 200 ms endpoint, 1 partition, "
         "concurrency 100 per worker, 1-3 workers as a consumer group and as a share group. "
-        "Deliveries/s: a backlog, from the first produce until every result is written and every "
-        "offset committed (share mode: every record accepted), after warm-up. "
+        "Deliveries/s: a backlog produced while the contender is stopped (SIGSTOP), from its "
+        "SIGCONT until every result is written and every offset committed (share mode: every "
+        "record accepted), after warm-up. "
         "Latency: event produced -> `completed_at`, at half the contender's own rate."
     )
 
