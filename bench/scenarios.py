@@ -1,11 +1,13 @@
 """The measurement of one contender in one scenario: warm up, drain a backlog, then a paced run.
 
-Deliveries per second: a backlog of `count` events is produced at once; the clock runs from the
-first produce until every result record exists and the group's committed offsets reach the end
-of every partition (in queue mode, `consume: share`: until the workers have accepted every
-record, by their `dispatcher_share_records_total{result="accepted"}`). CPU seconds and the receiver's CPU cover that same window (after warm-up).
-Latency: then `LATENCY_SECONDS` of events paced at half that rate; event-to-delivery is the
-result's `completed_at` minus the moment the event was produced.
+Deliveries per second: a backlog of `count` events is produced while the contender is stopped;
+the clock runs from when it continues until every result record exists and the group's
+committed offsets reach the end of every partition (in queue mode, `consume: share`: until the
+workers have accepted every record, by their `dispatcher_share_records_total{result="accepted"}`).
+CPU seconds and the receiver's CPU cover that same window (after warm-up).
+Latency: then `LATENCY_SECONDS` of events paced at half that rate, and (scenarios with a
+`common_rate`) as long at that rate for every contender; event-to-delivery is the result's
+`completed_at` minus the moment the event was produced.
 """
 
 from __future__ import annotations
