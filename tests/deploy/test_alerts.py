@@ -22,6 +22,7 @@ ISSUE_ALERTS = {
     "DispatcherRecordsRedelivered",
     "DispatcherHookPaused",
     "DispatcherHookFailing",
+    "DispatcherAttemptRecordsDropped",
 }
 
 

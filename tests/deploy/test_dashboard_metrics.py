@@ -33,6 +33,7 @@ KNOWN_METRICS = {
     "dispatcher_share_records": "counter",
     "dispatcher_hook_paused": "gauge",
     "dispatcher_hook_failing": "gauge",
+    "dispatcher_attempt_records_dropped": "counter",
 }
 KNOWN_LABELS = {
     "dispatcher_events_consumed": {"topic"},
@@ -50,6 +51,7 @@ KNOWN_LABELS = {
     "dispatcher_share_records": {"result"},
     "dispatcher_hook_paused": {"hook"},
     "dispatcher_hook_failing": {"hook"},
+    "dispatcher_attempt_records_dropped": {"reason"},
 }
 LABEL_VALUES = {
     "outcome": {"delivered", "dead_lettered"},
