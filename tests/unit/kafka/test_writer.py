@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -78,3 +79,28 @@ def test_a_full_producer_queue_declines_the_hand_off_and_a_batch_is_counted_once
         "dispatcher_retries_scheduled_total", {"hook": "b", "tier": tier}
     )
     assert sample == 3
+
+
+def test_a_refused_record_is_produced_again_and_an_acked_one_leaves_no_garbage_cycle() -> None:
+    producer = Producer()
+    writer = outcome_writer(producer, Settings(), Metrics(CollectorRegistry()))
+    result, record = handoff()
+    acked: list[bool] = []
+    gc.collect()
+    gc.disable()  # what the writer leaves behind stays until the next collection, below
+    try:
+        assert writer.try_handoff(result, record, lambda: acked.append(True))
+        first = producer.produced.pop()
+        first["on_delivery"]("broker down", None)  # not acknowledged: queued again
+        assert writer.unsent == 1
+        assert acked == []
+        writer.flush_unsent()
+        again = producer.produced.pop()
+        assert (again["topic"], again["value"]) == (first["topic"], first["value"])
+        again["on_delivery"](None, None)
+        assert acked == [True]
+        assert writer.unsent == 0
+        del first, again
+        assert gc.collect() == 0  # every record's callback freed as it went, not by the collector
+    finally:
+        gc.enable()
