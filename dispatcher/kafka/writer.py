@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -161,8 +160,7 @@ class OutcomeWriter:
                 value=outgoing.value,
                 key=outgoing.key,
                 headers=list(outgoing.headers),
-                on_delivery=callback,
-                timestamp=int(time.time() * 1000),
+                on_delivery=callback,  # stamped by librdkafka as it takes the record
             )
         except BufferError:
             return False
