@@ -204,9 +204,32 @@ def _response_path(where: tuple[str | int, ...], path: Any, text: bool) -> Itera
         yield where, f"invalid path: {exc}"
 
 
+# Headers every request already carries, set by the dispatcher: a hook's own would go out beside
+# them, twice (and a receiver would check the signature against one `webhook-id` or the other).
+DISPATCHER_HEADERS = frozenset(
+    (
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "content-type",
+        "content-length",
+        "transfer-encoding",
+        "host",
+        "user-agent",
+        "accept-encoding",
+    )
+)
+
+
 def _headers(raw: dict[str, Any]) -> Iterator[Finding]:
     headers = raw.get("headers")
     for name, value in headers.items() if isinstance(headers, dict) else ():
+        if isinstance(name, str) and name.strip().lower() in DISPATCHER_HEADERS:
+            yield (
+                ("headers", name),
+                f"{name!r} is set by the dispatcher on every request (content-type follows"
+                " `format`); a hook cannot set it too",
+            )
         if isinstance(value, str) and ("\r" in value or "\n" in value):
             yield ("headers", name), "a header value cannot hold a line break"
 

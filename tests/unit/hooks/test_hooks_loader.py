@@ -332,3 +332,12 @@ def test_an_http_token_url_is_refused_without_the_insecure_opt_in_and_warned_wit
             "plain http token_url: the client secret and tokens travel unencrypted",
         )
     ]
+
+
+def test_a_hook_cannot_set_a_header_the_dispatcher_sets_on_every_request() -> None:
+    text = GOOD + "    headers: {Webhook-ID: mine, content-type: text/plain, X-Tenant: acme}\n"
+    messages = [m for _, _, m in problems(text)]
+    assert len(messages) == 2
+    assert messages[0].startswith("'Webhook-ID' is set by the dispatcher on every request")
+    assert messages[1].startswith("'content-type' is set by the dispatcher on every request")
+    assert problems(GOOD + "    headers: {X-Tenant: acme}\n") == []
