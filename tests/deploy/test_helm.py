@@ -88,6 +88,12 @@ def one(manifests: list[Manifest], kind: str) -> Manifest:
     return found
 
 
+def dispatcher_config(manifests: list[Manifest]) -> dict[str, Any]:
+    """The worker's configuration file as the chart's ConfigMap holds it."""
+    config: dict[str, Any] = yaml.safe_load(one(manifests, "ConfigMap")["data"]["dispatcher.yaml"])
+    return config
+
+
 def container(manifests: list[Manifest]) -> Manifest:
     (found,) = one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
     return found
@@ -176,7 +182,7 @@ def test_grace_period_exceeds_the_drain_deadline(sets, drain: int, grace: int) -
     manifests = render(sets=sets)
     pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] == grace
-    config = yaml.safe_load(one(manifests, "ConfigMap")["data"]["dispatcher.yaml"])
+    config = dispatcher_config(manifests)
     assert config["drain_timeout"] == f"{drain}s"
     assert grace > drain
 
@@ -356,7 +362,7 @@ def test_hpa_and_keda_together_fail_the_render_with_a_clear_message() -> None:
 
 def test_consume_renders_into_the_config_and_share_mode_refuses_keda() -> None:
     manifests = render(sets={"consume": "share", "autoscaling.enabled": "true"})
-    config = yaml.safe_load(one(manifests, "ConfigMap")["data"]["dispatcher.yaml"])
+    config = dispatcher_config(manifests)
     assert config["consume"] == "share"
     assert by_kind(manifests, "HorizontalPodAutoscaler")
     result = template_result(sets={"consume": "share", "keda.enabled": "true"})
@@ -488,7 +494,7 @@ def test_the_admin_service_is_one_replica_with_its_index_on_an_empty_dir(rendere
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert "emptyDir" in volumes["index"]
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
-    config = yaml.safe_load(one(rendered["default"], "ConfigMap")["data"]["dispatcher.yaml"])
+    config = dispatcher_config(rendered["default"])
     assert config["admin"]["host"] == "0.0.0.0"
     assert config["admin"]["data_dir"] == "/var/lib/dispatcher-admin"
 
@@ -501,7 +507,7 @@ def test_admin_tokens_come_from_an_existing_secret_never_from_values(rendered) -
         "key": "admin-token",
     }
     assert env["DISPATCHER_ADMIN_TOKEN_1"]["valueFrom"]["secretKeyRef"]["key"] == "viewer-token"
-    config = yaml.safe_load(one(rendered["default"], "ConfigMap")["data"]["dispatcher.yaml"])
+    config = dispatcher_config(rendered["default"])
     assert config["admin"]["tokens"] == [
         {"role": "admin", "token": "${env:DISPATCHER_ADMIN_TOKEN_0}"},
         {"role": "viewer", "token": "${env:DISPATCHER_ADMIN_TOKEN_1}"},
@@ -520,7 +526,7 @@ def test_an_admin_token_may_be_limited_to_a_tenant(tmp_path: Path) -> None:
         "admin:\n  tokens:\n    - {key: admin-token, role: admin}\n"
         "    - {key: acme-token, role: viewer, tenant: acme}\n"
     )
-    config = yaml.safe_load(one(render([values]), "ConfigMap")["data"]["dispatcher.yaml"])
+    config = dispatcher_config(render([values]))
     assert config["admin"]["tokens"] == [
         {"role": "admin", "token": "${env:DISPATCHER_ADMIN_TOKEN_0}"},
         {"role": "viewer", "tenant": "acme", "token": "${env:DISPATCHER_ADMIN_TOKEN_1}"},
@@ -534,11 +540,11 @@ def test_an_admin_token_may_be_limited_to_a_tenant(tmp_path: Path) -> None:
 def test_the_console_believes_forwarded_headers_only_from_the_listed_proxies(
     rendered, tmp_path: Path
 ) -> None:
-    config = yaml.safe_load(one(rendered["default"], "ConfigMap")["data"]["dispatcher.yaml"])
+    config = dispatcher_config(rendered["default"])
     assert "trusted_proxies" not in config["admin"]
     values = tmp_path / "proxies.yaml"
     values.write_text("admin:\n  trustedProxies: [10.42.0.0/16]\n")
-    config = yaml.safe_load(one(render([values]), "ConfigMap")["data"]["dispatcher.yaml"])
+    config = dispatcher_config(render([values]))
     assert config["admin"]["trusted_proxies"] == ["10.42.0.0/16"]
     values.write_text("admin:\n  trustedProxies: 10.42.0.0/16\n")
     assert template_result([values]).returncode != 0  # the schema wants a list
@@ -547,12 +553,12 @@ def test_the_console_believes_forwarded_headers_only_from_the_listed_proxies(
 def test_console_sessions_may_be_signed_with_a_key_from_the_tokens_secret(
     rendered, tmp_path: Path
 ) -> None:
-    config = yaml.safe_load(one(rendered["default"], "ConfigMap")["data"]["dispatcher.yaml"])
+    config = dispatcher_config(rendered["default"])
     assert "session_key" not in config["admin"]
     values = tmp_path / "session.yaml"
     values.write_text("admin:\n  sessionKey: session-key\n")
     manifests = render([values])
-    config = yaml.safe_load(one(manifests, "ConfigMap")["data"]["dispatcher.yaml"])
+    config = dispatcher_config(manifests)
     assert config["admin"]["session_key"] == "${env:DISPATCHER_ADMIN_SESSION_KEY}"
     c = admin_one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in c["env"]}
@@ -586,7 +592,7 @@ def test_the_admin_index_may_live_on_an_existing_claim_or_be_switched_off() -> N
     assert volumes["index"]["persistentVolumeClaim"] == {"claimName": "admin-index"}
     off = render(sets={"admin.enabled": "false"})
     assert not [m for m in off if is_admin(m)]
-    assert "admin" not in yaml.safe_load(one(off, "ConfigMap")["data"]["dispatcher.yaml"])
+    assert "admin" not in dispatcher_config(off)
 
 
 def test_the_rendered_configuration_loads_as_the_dispatcher_reads_it(rendered, tmp_path) -> None:
