@@ -23,6 +23,7 @@ from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.health import HealthKeeper
 from dispatcher.engine.lag import record_lag
 from dispatcher.engine.loop import run as run_loop
+from dispatcher.engine.loop import task_context
 from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.share import ShareLoop, refuse_ordered_hooks
 from dispatcher.engine.status import StatusServer
@@ -213,9 +214,10 @@ class Worker:
         producer = producer or Producer(producer_config(settings))
         writer = outcome_writer(producer, settings, self.metrics)
         intake: ConsumerLoop | ShareLoop
+        context = task_context()
 
         def submit(pairs: list[Pair]) -> None:
-            loop.call_soon_threadsafe(scheduler.start, pairs, intake)
+            loop.call_soon_threadsafe(scheduler.start, pairs, intake, context=context)
 
         def release(partitions: set[tuple[str, int]], wait: float) -> Future[int]:
             coroutine = scheduler.release(intake, partitions, wait)
