@@ -4,8 +4,60 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
+
+
+class Slots:
+    """At most `size` holders at a time (`async with slots:`), first come, first served.
+
+    `asyncio.Semaphore`, but a freed slot passes straight to the first waiter, which leaves the
+    queue as it is woken. (3.11's semaphore leaves a woken waiter in its queue until that
+    waiter runs, so every release scans past the waiters woken before it: with thousands of
+    pairs queued behind a hook's slots, a burst of n answers costs n * n / 2 steps.)
+    """
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def locked(self) -> bool:
+        """Whether a newcomer would wait."""
+        return self._free == 0
+
+    async def __aenter__(self) -> None:
+        if self._free > 0:
+            self._free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed a slot, then cancelled
+                self._release()
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():  # not cancelled while it waited
+                waiter.set_result(None)  # the slot is its now
+                return
+        self._free += 1
 
 
 class TokenBucket:

@@ -13,7 +13,7 @@ from dispatcher.errors import AuthError, DeliveryError, RetryableError, Withdraw
 from dispatcher.hooks.masking import mask_text
 from dispatcher.http.deadlines import Deadlines
 from dispatcher.http.exchange import Exchange, HttpxExchange, Response, Undecodable
-from dispatcher.http.limits import CircuitBreaker, TokenBucket
+from dispatcher.http.limits import CircuitBreaker, Slots, TokenBucket
 from dispatcher.http.transport import GuardedTransport
 from dispatcher.model.hook import Hook
 from dispatcher.model.request import Request
@@ -65,7 +65,7 @@ class HookClient:
         self._timeout_verdict = Verdict.failure(
             "timeout", f"no complete answer within {hook.timeout:g}s", retryable=True
         )
-        self.slots = asyncio.Semaphore(hook.concurrency)
+        self.slots = Slots(hook.concurrency)
         self.bucket = TokenBucket(hook.rate_limit) if hook.rate_limit else None
         self.breaker = CircuitBreaker()
         self._deadlines: Deadlines | None = None  # of the loop it last ran on

@@ -135,7 +135,7 @@ def test_release_withdraws_the_pairs_not_started_and_waits_for_those_sending() -
     cut, sent, leaving, staying = asyncio.run(run())
     assert cut == 0  # the two sending ended within the wait
     assert len(sent) == 3  # the one waiting for a slot never started: its partition left
-    assert [o.event_id for o in leaving.writer.written] == ["e0-1", "e0-2"]
+    assert sorted(o.event_id for o in leaving.writer.written) == ["e0-1", "e0-2"]  # any order
     assert [o.event_id for o in staying.writer.written] == ["e0-1"]
 
 

@@ -1,4 +1,5 @@
-"""Per-hook limits with a fake clock: the token bucket and the circuit breaker's states."""
+"""Per-hook limits: the slots in flight; with a fake clock, the token bucket and the circuit
+breaker's states."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import pytest
 
 from dispatcher.http import limits
-from dispatcher.http.limits import BreakerSettings, CircuitBreaker, TokenBucket
+from dispatcher.http.limits import BreakerSettings, CircuitBreaker, Slots, TokenBucket
 
 
 class Clock:
@@ -21,6 +22,75 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+# --- slots ----------------------------------------------------------------------------------
+
+
+async def hold(slots: Slots, name: str, log: list[str], gate: asyncio.Event) -> None:
+    """Take a slot, log `name`, and hold the slot until `gate` is set."""
+    async with slots:
+        log.append(name)
+        await gate.wait()
+
+
+async def settle() -> None:
+    """Let every ready task run until it waits."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+def test_slots_admit_their_size_at_once_and_the_rest_in_order_of_arrival() -> None:
+    async def scenario() -> tuple[list[str], list[str]]:
+        slots, log, gate = Slots(2), list[str](), asyncio.Event()
+        tasks = [asyncio.create_task(hold(slots, name, log, gate)) for name in "abcde"]
+        await settle()
+        first = list(log)
+        assert slots.locked()
+        gate.set()
+        await asyncio.gather(*tasks)
+        assert not slots.locked()
+        return first, log
+
+    first, log = asyncio.run(scenario())
+    assert first == ["a", "b"]
+    assert log == list("abcde")
+
+
+def test_a_waiter_cancelled_in_the_queue_takes_no_slot() -> None:
+    async def scenario() -> list[str]:
+        slots, log, gate = Slots(1), list[str](), asyncio.Event()
+        async with slots:
+            x, y = (asyncio.create_task(hold(slots, name, log, gate)) for name in "xy")
+            await settle()
+            x.cancel()
+            await settle()
+        await settle()
+        assert log == ["y"]  # x's turn passed to y
+        gate.set()
+        await asyncio.gather(x, y, return_exceptions=True)
+        assert not slots.locked()
+        return log
+
+    assert asyncio.run(scenario()) == ["y"]
+
+
+def test_a_waiter_cancelled_after_it_was_handed_a_slot_passes_the_slot_on() -> None:
+    async def scenario() -> list[str]:
+        slots, log, gate = Slots(1), list[str](), asyncio.Event()
+        async with slots:
+            x, y = (asyncio.create_task(hold(slots, name, log, gate)) for name in "xy")
+            await settle()
+            assert log == []
+        x.cancel()  # the slot was handed to x as the block above ended; x has not run since
+        await settle()
+        assert log == ["y"]
+        gate.set()
+        await asyncio.gather(x, y, return_exceptions=True)
+        assert not slots.locked()
+        return log
+
+    assert asyncio.run(scenario()) == ["y"]
 
 
 # --- token bucket ---------------------------------------------------------------------------
