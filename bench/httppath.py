@@ -19,7 +19,7 @@ from bench.receiver import Nginx
 from bench.workload import event, hook
 from dispatcher.config.settings import Settings
 from dispatcher.engine.deliver import Deliverer
-from dispatcher.engine.loop import new_event_loop
+from dispatcher.engine.loop import new_event_loop, task_context
 from dispatcher.http.pool import ClientPool
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
@@ -72,7 +72,8 @@ def main() -> None:
         for _ in range(args.repeat):
             loop = new_event_loop()
             try:
-                cpu = loop.run_until_complete(deliver_all(url, args.count, args.concurrency))
+                run = deliver_all(url, args.count, args.concurrency)  # in the worker's context
+                cpu = loop.run_until_complete(loop.create_task(run, context=task_context()))
             finally:
                 loop.close()
             figures.append(1e6 * cpu / args.count)
