@@ -25,7 +25,7 @@ from dispatcher.config.secrets import Secret, resolve
 from dispatcher.errors import AuthError, ConfigError
 from dispatcher.model.hook import AuthSpec
 from dispatcher.model.request import Header, Request
-from dispatcher.security.signing import check_secret, secret_key, sign_with_keys
+from dispatcher.security.signing import Signer, check_secret, secret_key
 
 TOKEN_LEEWAY = 30.0  # seconds before expiry at which a cached token counts as expired
 TOKEN_TIMEOUT = 10.0  # for the whole token exchange, not per read
@@ -109,10 +109,10 @@ class ApiKeyAuth(Credentials):
 
 class StandardWebhooksAuth(Credentials):
     """Signs the exact body sent, per Standard Webhooks; the sender sets `webhook-id`.
-    The secrets are decoded once, here, not per request."""
+    The secrets are decoded and keyed once, here, not per request."""
 
     def __init__(self, secrets: Sequence[Secret], *, clock: Callable[[], float] = time.time):
-        self._keys = tuple(secret_key(s) for s in secrets)
+        self._signer = Signer([secret_key(s) for s in secrets])
         self._clock = clock
 
     def headers(self, request: Request) -> tuple[Header, ...]:
@@ -120,7 +120,7 @@ class StandardWebhooksAuth(Credentials):
         if not msg_id:
             raise AuthError("hmac signing needs the webhook-id header on the request")
         timestamp = int(self._clock())
-        signature = sign_with_keys(self._keys, msg_id, timestamp, request.content)
+        signature = self._signer.sign(msg_id, timestamp, request.content)
         return (("webhook-timestamp", str(timestamp)), ("webhook-signature", signature))
 
     def apply(self, request: Request) -> Request:

@@ -10,7 +10,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from dispatcher.config.secrets import Secret
-from dispatcher.security.signing import check_secret, secret_key, sign, verify
+from dispatcher.security.signing import Signer, check_secret, secret_key, sign, verify
 
 OLD = Secret("whsec_" + base64.b64encode(b"old-secret-0123456789abcdef").decode())
 NEW = Secret("whsec_" + base64.b64encode(b"new-secret-0123456789abcdef").decode())
@@ -93,3 +93,23 @@ def test_malformed_secret_is_explained_without_its_value() -> None:
 def test_signing_needs_a_secret() -> None:
     with pytest.raises(ValueError, match="at least one"):
         sign([], "msg_6", 0, BODY)
+
+
+@pytest.mark.parametrize("size", [8, 2046, 2047, 2048, 4094, 4095, 10_000])
+def test_bodies_fed_in_pieces_sign_as_a_whole_body_does(size: int) -> None:
+    """A body is hashed in pieces under hashlib's GIL-releasing size; the signature is the
+    reference verifier's, either side of every piece boundary."""
+    now = int(time.time())
+    body = b'{"p":"' + bytes(97 + i % 26 for i in range(size - 8)) + b'"}'  # a JSON document
+    assert len(body) == size
+    header = sign([OLD, NEW], "msg_7", now, body)
+    for secret in (OLD, NEW):
+        Webhook(secret.reveal()).verify(body, _headers("msg_7", now, header))
+
+
+def test_a_signer_signs_each_message_afresh() -> None:
+    """The keyed HMAC objects are copied per message, never fed twice."""
+    signer = Signer([secret_key(NEW)])
+    first = signer.sign("msg_8", 1, BODY)
+    assert signer.sign("msg_9", 1, BODY) != first
+    assert signer.sign("msg_8", 1, BODY) == first == sign([NEW], "msg_8", 1, BODY)
