@@ -13,8 +13,10 @@ import httpx
 
 from dispatcher.http.inflate import Inflater
 from dispatcher.model.request import Request
+from dispatcher.model.values import quick_init
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Response:
     """What came back: the status, the headers (case-insensitive) and at most `cap` body bytes."""

@@ -17,12 +17,14 @@ from dispatcher.http.limits import CircuitBreaker, Slots, TokenBucket
 from dispatcher.http.transport import GuardedTransport
 from dispatcher.model.hook import Hook
 from dispatcher.model.request import Request
+from dispatcher.model.values import quick_init
 from dispatcher.pipeline.judge import Verdict, judge
 from dispatcher.security.auth import Credentials, OAuth2ClientCredentials
 
 BREAKER_OPEN = Verdict.failure("network", "circuit breaker open", retryable=True)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """One HTTP exchange: its verdict and how long it took."""

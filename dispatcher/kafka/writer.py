@@ -23,12 +23,14 @@ from dispatcher.model.outcome import (
     original_headers,
     retry_headers,
 )
+from dispatcher.model.values import quick_init
 from dispatcher.pipeline.retry import Handoff, Result
 
 log = logging.getLogger(__name__)
 Done = Callable[[], None]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OutgoingRecord:
     topic: str

@@ -15,6 +15,7 @@ import orjson
 
 from dispatcher.model.moments import iso, moment
 from dispatcher.model.outcome import Source
+from dispatcher.model.values import quick_init
 
 FIELDS = (
     "event_id",
@@ -34,6 +35,7 @@ FIELDS = (
 )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
     """One attempt of one (event, hook) pair: `attempt` counts from 1 over every attempt of the

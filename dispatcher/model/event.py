@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dispatcher.errors import DecodeError
+from dispatcher.model.values import quick_init
 
 Headers = tuple[tuple[str, bytes], ...]
 REQUIRED_ATTRIBUTES = ("id", "type", "source", "specversion")
@@ -25,6 +26,7 @@ class MessageLike(Protocol):
     def timestamp(self) -> tuple[int, int]: ...
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Record:
     """One input record as it came from Kafka, kept unchanged for dead letters."""
@@ -66,6 +68,7 @@ class Record:
         return value.decode("utf-8", "replace") if value is not None else ""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Event:
     """A CloudEvent: the attributes hooks match and map, and its data."""

@@ -10,6 +10,7 @@ from typing import Any, Literal, get_args
 from dispatcher.errors import ErrorKind
 from dispatcher.model.event import Event, Headers, Record
 from dispatcher.model.moments import iso
+from dispatcher.model.values import quick_init
 
 OutcomeName = Literal["delivered", "dead_lettered"]
 OUTCOMES = get_args(OutcomeName)
@@ -46,6 +47,7 @@ def idempotency_key(event: Event, hook_id: str) -> str:
     return f"msg_{digest[:32]}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Source:
     """Where the event first entered: kept through retry tiers so results point at the original."""
@@ -55,6 +57,7 @@ class Source:
     offset: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """The end of one (event, hook) pair."""

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Source
+from dispatcher.model.values import quick_init
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Pair:
     """An (event, hook) pair. `record` is the consumed record (input or retry tier);

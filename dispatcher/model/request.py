@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dispatcher.model.values import quick_init
+
 Header = tuple[str, str]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Request:
     """One request to send: method, absolute URL, headers in order, the whole body.

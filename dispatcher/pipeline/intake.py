@@ -9,12 +9,14 @@ from dispatcher.errors import DecodeError
 from dispatcher.model.event import Event, Record
 from dispatcher.model.outcome import RetryState, Source, idempotency_key
 from dispatcher.model.pair import Pair
+from dispatcher.model.values import quick_init
 from dispatcher.pipeline.filter import admit
 from dispatcher.pipeline.match import HookIndex
 
 Decoder = Callable[[Record], Event]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Pairs:
     """A record's pairs to deliver (possibly none: no hook matched), and the ids of the hooks

@@ -9,6 +9,7 @@ from typing import Any
 
 from dispatcher.errors import ErrorKind
 from dispatcher.model.response import ResponseSpec
+from dispatcher.model.values import quick_init
 from dispatcher.pipeline.excerpt import EXCERPT_BYTES
 from dispatcher.pipeline.expect import check_body
 
@@ -16,6 +17,7 @@ RETRYABLE_STATUS = frozenset({408, 425, 429})
 MAX_RETRY_AFTER = 3600.0
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What one attempt came to. `kind` is None on success. `head` is the start of the

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from dispatcher.model.hook import RetrySpec
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
+from dispatcher.model.values import quick_init
 from dispatcher.pipeline.judge import Verdict
 
 BASE_DELAY = 0.5
@@ -95,6 +96,7 @@ class RetryPolicy:
         return RetryTier(next_tier)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Handoff:
     """The pair goes to retry tier `tier`, due at `due_at`, after `attempts` attempts;
