@@ -21,6 +21,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.engine.attempts import attempt_observers
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.errors import DecodeError, KafkaUnavailable
+from dispatcher.http.limits import Slots
 from dispatcher.http.pool import ClientPool
 from dispatcher.kafka.clients import producer_config
 from dispatcher.kafka.health import read_decisions
@@ -115,7 +116,7 @@ async def _redeliver(
     deliverer = Deliverer(metrics, (), settings.local_retries, observers=observers, tracer=tracer)
     state = [start]
     acked, written = [0], [0]
-    slots = asyncio.Semaphore(CONCURRENCY)
+    slots = Slots(CONCURRENCY)
 
     def count(outcome: Outcome | None) -> None:
         now = state[0]
