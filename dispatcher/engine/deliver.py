@@ -182,11 +182,17 @@ class Deliverer:
         """The dead letter of a pair the dispatcher itself failed on outside `deliver` (kind
         `internal`); traced, with a span of its own, so the letter carries the event's trace.
         (`deliver` ends a pair it fails on so itself, in the pair's span.)"""
-        outcome = self._crashed(pair, exc)
+        return self.untried(pair, self._crashed(pair, exc), exc)
+
+    def untried(self, pair: Pair, outcome: Outcome, error: Exception | None = None) -> Outcome:
+        """`outcome`, the end of a pair that was given no attempt here (a crash outside
+        `deliver`; in queue mode, a record handed out for the last time): traced, with a short
+        span of its own, so its dead letter carries the event's trace. `error`: what the
+        dispatcher failed on, if it did. Safe on any thread (it only starts and ends a span)."""
         tracer = self.tracer
         if tracer is None:
             return outcome
-        ended = tracer.begin(pair).end(outcome, exc)
+        ended = tracer.begin(pair).end(outcome, error)
         assert isinstance(ended, Outcome)
         return ended
 

@@ -124,7 +124,7 @@ class ShareLoop(WiredLoop):
                 self.metrics.share_records.labels("redelivered").inc()
                 batch.add(key, message, len(intake.pairs))
                 for pair in intake.pairs:
-                    outcome = redelivered(pair, count, now)
+                    outcome = self.untried(pair, redelivered(pair, count, now))
                     self.writer.count(outcome)
                     records = self.writer.records_for(outcome, record)
                     self.writer.write_now(records, self._written(batch, key))

@@ -11,6 +11,7 @@ from typing import Any
 from dispatcher.config.settings import Settings
 from dispatcher.kafka.writer import OutcomeWriter
 from dispatcher.metrics import Metrics
+from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.intake import Decoder
 from dispatcher.pipeline.match import HookIndex
@@ -24,7 +25,8 @@ class Wiring:
 
     `producer` is the loop's own (its acknowledgements are served on the loop's thread, which
     owns what they complete); `submit` hands pairs to the delivery loop; `release` lets go of
-    the running pairs of some partitions and answers how many it cut.
+    the running pairs of some partitions and answers how many it cut; `untried` ends a pair
+    given no attempt (it traces it when tracing is on: `Deliverer.untried`).
     """
 
     settings: Settings
@@ -36,6 +38,7 @@ class Wiring:
     submit: Callable[[list[Pair]], None]
     release: Callable[[set[Key], float], Future[int]]
     topics: Sequence[str]
+    untried: Callable[[Pair, Outcome], Outcome] = lambda _pair, outcome: outcome
 
 
 class WiredLoop:
@@ -52,3 +55,4 @@ class WiredLoop:
         self.metrics = wiring.metrics
         self.submit = wiring.submit
         self.release = wiring.release
+        self.untried = wiring.untried

@@ -225,7 +225,7 @@ class Worker:
 
         wiring = Wiring(
             settings, producer, writer, lambda: self.hooks, self.decoder, self.metrics,
-            submit, release, topics,
+            submit, release, topics, scheduler.deliverer.untried,
         )  # fmt: skip
         if share is not None:
             intake = ShareLoop(ShareConsumer(share_consumer_config(settings)), wiring, share)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from dispatcher.kafka.writer import outcome_writer
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
+from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.match import HookIndex
 
@@ -113,7 +115,9 @@ def decode(record: Record) -> Event:
     return Event(data["id"], data["type"], "/s")
 
 
-def make_loop(consumer: ShareConsumer, hooks: list[Hook]) -> tuple[ShareLoop, Producer, list[Pair]]:
+def make_loop(
+    consumer: ShareConsumer, hooks: list[Hook], untried: Any = None
+) -> tuple[ShareLoop, Producer, list[Pair]]:
     producer = Producer()
     metrics = Metrics(CollectorRegistry())
     writer = outcome_writer(producer, SETTINGS, metrics)
@@ -127,7 +131,7 @@ def make_loop(consumer: ShareConsumer, hooks: list[Hook]) -> tuple[ShareLoop, Pr
     index = HookIndex(hooks)
     wiring = Wiring(
         SETTINGS, producer, writer, lambda: index, decode, metrics, submitted.extend, release,
-        ["events"],
+        ["events"], *([untried] if untried is not None else []),
     )  # fmt: skip
     loop = ShareLoop(consumer, wiring, ShareLimits(delivery_count_limit=3))
     return loop, producer, submitted
@@ -177,6 +181,24 @@ def test_a_record_on_its_last_delivery_is_dead_lettered_as_redelivered_without_a
     assert json.loads(producer.produced[0]["value"])["error_kind"] == "redelivered"
     assert consumer.acks == [(9, AcknowledgeType.ACCEPT)]
     assert count(loop, "redelivered") == 1
+
+
+def test_a_redelivered_dead_letter_is_ended_by_the_wiring_so_it_carries_the_trace() -> None:
+    """Traced, `untried` gives the pair a span: its dead letter and result name the trace."""
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    ended: list[str] = []
+
+    def untried(pair: Pair, outcome: Outcome) -> Outcome:
+        ended.append(pair.hook.id)
+        return dataclasses.replace(outcome, trace_id=trace_id)
+
+    consumer = ShareConsumer([[Message(9, deliveries=3)]])
+    loop, producer, _submitted = make_loop(consumer, [hook("crm")], untried)
+    loop.step()
+
+    assert ended == ["crm"]
+    assert json.loads(producer.produced[0]["value"])["trace_id"] == trace_id
+    assert dict(producer.produced[1]["headers"])["dispatcher.trace.id"] == trace_id.encode()
 
 
 def test_an_undecodable_record_is_dead_lettered_and_accepted() -> None:

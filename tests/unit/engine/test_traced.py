@@ -26,6 +26,7 @@ from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Outcome, Source, idempotency_key
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.retry import Handoff, Result
+from dispatcher.pipeline.share import redelivered
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 PARENT = "b7ad6b7169203331"
@@ -277,6 +278,7 @@ def test_a_crash_outside_delivery_gets_a_span_of_its_own_when_traced(
     exporter: InMemorySpanExporter,
 ) -> None:
     failure = RuntimeError("no client")
+    the_pair = pair(hook(), TRACEPARENT)
     outcome = traced_deliverer(exporter).crashed(pair(hook(), TRACEPARENT), failure)
     span, _ = spans(exporter)
     assert outcome.error_kind == "internal"
@@ -287,6 +289,7 @@ def test_a_crash_outside_delivery_gets_a_span_of_its_own_when_traced(
     untraced = Deliverer(Metrics(CollectorRegistry()), (30.0,), 0)
     exporter.clear()
     assert untraced.crashed(pair(hook(), TRACEPARENT), failure).trace_id is None
+    assert untraced.untried(the_pair, redelivered(the_pair, 3, 0.0)).trace_id is None
     held = untraced.held_back(pair(hook(), TRACEPARENT), tripped(hook()))
     assert isinstance(held, Handoff)
     assert held.traceparent is None
@@ -296,3 +299,19 @@ def test_a_crash_outside_delivery_gets_a_span_of_its_own_when_traced(
 def test_the_server_is_the_urls_host_and_port_only() -> None:
     assert server_of("https://user:pw@h.example.com/p?q=s") == ("h.example.com", 443)
     assert server_of("http://10.0.0.1:8080/x") == ("10.0.0.1", 8080)
+
+
+def test_a_pair_redelivered_too_often_gets_a_span_of_its_own_when_traced(
+    exporter: InMemorySpanExporter,
+) -> None:
+    """Queue mode's dead letter for a record handed out for the last time: no attempt, but a
+    short span in the event's trace, so the letter's `dispatcher.trace.id` finds it."""
+    the_pair = pair(hook(), TRACEPARENT)
+    outcome = traced_deliverer(exporter).untried(the_pair, redelivered(the_pair, 3, 0.0))
+    span, _ = spans(exporter)
+    assert outcome.error_kind == "redelivered"
+    assert outcome.trace_id == TRACE
+    assert span.parent is not None
+    assert format(span.parent.span_id, "016x") == PARENT
+    assert span.attributes is not None
+    assert span.attributes["dispatcher.error.kind"] == "redelivered"
