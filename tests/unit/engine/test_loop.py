@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import decimal
 import threading
 
@@ -44,8 +45,18 @@ def contexts_of_tasks(context: object | None) -> list[decimal.Context]:
     return seen
 
 
+def made_on_a_new_thread() -> contextvars.Context:
+    """`task_context()` made where no decimal context exists yet (a new thread's context is
+    empty), so the test does not lean on one an earlier test left in this thread's."""
+    made: list[contextvars.Context] = []
+    thread = threading.Thread(target=lambda: made.append(task_context()))
+    thread.start()
+    thread.join()
+    return made[0]
+
+
 def test_tasks_started_in_the_task_context_share_one_decimal_context() -> None:
-    seen = contexts_of_tasks(task_context())
+    seen = contexts_of_tasks(made_on_a_new_thread())
     assert len({id(c) for c in seen}) == 1
 
 
