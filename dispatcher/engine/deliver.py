@@ -175,8 +175,7 @@ class Deliverer:
         else:
             tier = min(pair.tier + 1, len(self.tiers) - 1)
             result = self._handoff(pair, tier, pair.attempts, first, BREAKER_OPEN)
-        tracer = self.tracer
-        return result if tracer is None else tracer.begin(pair).end(result)  # a short span
+        return self._in_short_span(pair, result)
 
     def crashed(self, pair: Pair, exc: Exception) -> Outcome:
         """The dead letter of a pair the dispatcher itself failed on outside `deliver` (kind
@@ -189,12 +188,14 @@ class Deliverer:
         `deliver`; in queue mode, a record handed out for the last time): traced, with a short
         span of its own, so its dead letter carries the event's trace. `error`: what the
         dispatcher failed on, if it did. Safe on any thread (it only starts and ends a span)."""
-        tracer = self.tracer
-        if tracer is None:
-            return outcome
-        ended = tracer.begin(pair).end(outcome, error)
+        ended = self._in_short_span(pair, outcome, error)
         assert isinstance(ended, Outcome)
         return ended
+
+    def _in_short_span(self, pair: Pair, result: Result, error: Exception | None = None) -> Result:
+        """`result`, ended in a span of its own when tracing is on (a pair given no attempt)."""
+        tracer = self.tracer
+        return result if tracer is None else tracer.begin(pair).end(result, error)
 
     def _crashed(self, pair: Pair, exc: Exception) -> Outcome:
         log.error(
