@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,44 @@ QUEUE_WORKERS = (1, 2, 3)
 QUEUE_MODES = ("group", "share")
 
 
-def find(runs: list[dict[str, Any]], scenario: str, name: str) -> dict[str, Any] | None:
-    return next(
-        (
-            r
-            for r in runs
-            if r["scenario"] == scenario and r["contender"] == name and "error" not in r
-        ),
-        None,
-    )
+def measured(
+    runs: list[dict[str, Any]], scenario: str, name: str, beside: str | None = None
+) -> list[dict[str, Any]]:
+    """The runs of `name` in `scenario` that measured something, round by round; `beside`: the
+    runs made as the baseline of that scenario's ratio (s1 runs beside s3's), else the others."""
+    return [
+        r
+        for r in runs
+        if r["scenario"] == scenario
+        and r["contender"] == name
+        and r.get("beside") == beside
+        and "error" not in r
+    ]
+
+
+def find(
+    runs: list[dict[str, Any]], scenario: str, name: str, beside: str | None = None
+) -> dict[str, Any] | None:
+    """The run of `name` in `scenario` that stands for all of its rounds: the median one by
+    deliveries per second (of an even count, the lower of the two in the middle)."""
+    found = sorted(measured(runs, scenario, name, beside), key=lambda r: r["deliveries_per_second"])
+    return found[(len(found) - 1) // 2] if found else None
+
+
+def by_round(
+    runs: list[dict[str, Any]],
+    top: tuple[str, str, str | None],
+    bottom: tuple[str, str, str | None],
+    key: str,
+) -> list[float]:
+    """`key` of the run `top` (scenario, contender, beside) over that of `bottom`, for each
+    round both measured: the two were run side by side."""
+    below = {r["round"]: r[key] for r in measured(runs, *bottom) if r.get(key)}
+    return [
+        r[key] / below[r["round"]]
+        for r in measured(runs, *top)
+        if r.get(key) and r["round"] in below
+    ]
 
 
 def _cpu_us(run: dict[str, Any] | None) -> float | None:
@@ -57,20 +87,35 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
     ceiling = data["ceiling"]["fast"]["deliveries_per_second"]
     rows: list[dict[str, Any]] = []
 
-    def add(label: str, value: float | None, target: float | None, fmt: str, lower: bool = False):
+    def add(
+        label: str,
+        value: float | None,
+        target: float | None,
+        fmt: str,
+        lower: bool = False,
+        rounds: list[float] | None = None,
+    ) -> None:
+        """A row; `rounds`: the ratio of each round, `value` then being their median."""
         met = None
         if value is not None and target is not None:
             met = value <= target if lower else value >= target
-        rows.append(
-            {
-                "ratio": label,
-                "value": value,
-                "target": target,
-                "format": fmt,
-                "met": met,
-                "lower_is_better": lower,
-            }
-        )
+        row: dict[str, Any] = {
+            "ratio": label,
+            "value": value,
+            "target": target,
+            "format": fmt,
+            "met": met,
+            "lower_is_better": lower,
+        }
+        if rounds and len(rounds) > 1:
+            row["rounds"] = rounds
+        rows.append(row)
+
+    def median_of(
+        top: tuple[str, str, str | None], bottom: tuple[str, str, str | None], key: str
+    ) -> tuple[float | None, list[float]]:
+        ratios = by_round(runs, top, bottom, key)
+        return (statistics.median(ratios) if ratios else None), ratios
 
     for workers in (1, 2):
         name = f"dispatcher --workers {workers}"
@@ -80,12 +125,13 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
             TARGETS["vs_naive"],
             "x",
         )
-        add(
-            f"s1 w{workers} / Quix Streams",
-            _ratio(rate[name], rate["Quix Streams"]),
-            TARGETS["vs_quix"],
-            "x",
-        )
+        if workers == 1:  # taken in turn with the Quix app: compared round by round
+            value, rounds = median_of(
+                ("s1", name, None), ("s1", "Quix Streams", None), "deliveries_per_second"
+            )
+        else:
+            value, rounds = _ratio(rate[name], rate["Quix Streams"]), []
+        add(f"s1 w{workers} / Quix Streams", value, TARGETS["vs_quix"], "x", rounds=rounds)
         add(
             f"s1 w{workers} / Apache Camel",
             _ratio(rate[name], rate["Apache Camel"]),
@@ -118,14 +164,20 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
     )
     for workers in (1, 2):
         name = f"dispatcher --workers {workers}"
-        alone, isolated = find(runs, "s1", name), find(runs, "s3", name)
+        if measured(runs, "s1", name, beside="s3"):  # each s3 run right after an s1 run
+            value, rounds = median_of(("s3", name, None), ("s1", name, "s3"), "results_per_second")
+        else:
+            alone, isolated = find(runs, "s1", name), find(runs, "s3", name)
+            value = _ratio(
+                isolated and isolated["results_per_second"], alone and alone["results_per_second"]
+            )
+            rounds = []
         add(
             f"s3 w{workers}: hook A / s1 (results written)",
-            _ratio(
-                isolated and isolated["results_per_second"], alone and alone["results_per_second"]
-            ),
+            value,
             TARGETS["isolation"],
             "%",
+            rounds=rounds,
         )
     # issue 20: what the attempts topic costs, the same worker with and without it
     on = _cpu_us(find(runs, "s1", "dispatcher --workers 1"))
@@ -277,9 +329,11 @@ def markdown(data: dict[str, Any]) -> str:
             )
         )
         met = {True: "yes", False: "no", None: "-"}[row["met"]]
-        lines.append(
-            f"| {row['ratio']} | {_show(row['value'], row['format'])} | {target} | {met} |"
-        )
+        value = _show(row["value"], row["format"])
+        if row.get("rounds"):
+            shown = ", ".join(_show(r, row["format"]) for r in row["rounds"])
+            value += f" (median of {len(row['rounds'])} rounds: {shown})"
+        lines.append(f"| {row['ratio']} | {value} | {target} | {met} |")
     lines += common_latency_table(data)
     lines += queue_table(data)
     lines += ["", _legend()]
@@ -308,17 +362,29 @@ def common_latency_table(data: dict[str, Any]) -> list[str]:
 
 
 def _rows(data: dict[str, Any], key: str) -> list[str]:
+    """A row per contender of scenario `key` (its median run, with every round's rate), then
+    a row for the runs of another scenario `key` was the baseline of."""
     rows = []
-    for run in data["runs"]:
-        if run["scenario"] != key:
+    groups = dict.fromkeys(
+        (r["contender"], r.get("beside")) for r in data["runs"] if r["scenario"] == key
+    )
+    for name, beside in sorted(groups, key=lambda group: group[1] is not None):
+        run = find(data["runs"], key, name, beside)
+        label = name if beside is None else f"{name}, hook A alone beside the {beside} runs"
+        if run is None:
+            failed = [r for r in data["runs"] if r["scenario"] == key and r["contender"] == name]
+            rows.append(f"| {key} | {label} | failed: {failed[0]['error'][:60]} | | | | |")
             continue
-        if "error" in run:
-            rows.append(f"| {key} | {run['contender']} | failed: {run['error'][:60]} | | | | |")
-            continue
+        rates = [r["deliveries_per_second"] for r in measured(data["runs"], key, name, beside)]
+        rounds = (
+            f"; median of {len(rates)} runs: {' / '.join(_cell(r) for r in rates)}"
+            if len(rates) > 1
+            else ""
+        )
         split = run.get("partitions_per_member") or []
         shares = f"; input partitions {'+'.join(map(str, split))}" if len(split) > 1 else ""
         rows.append(
-            f"| {key} | {run['contender']} ({run['events']:,} events{shares}) | "
+            f"| {key} | {label} ({run['events']:,} events{shares}{rounds}) | "
             f"{_cell(run['deliveries_per_second'])} | {_cell(run['cpu_us_per_delivery'])} | "
             f"{_cell(run.get('p50_ms'), 1)} | {_cell(run.get('p99_ms'), 1)} | "
             f"{_cell(run['peak_rss_mb'], 1)} |"

@@ -46,10 +46,14 @@ QUEUE_CONCURRENCY = 100  # s5: per hook, per worker
 QUEUE_EVENTS = 10_000  # s5: per worker in share mode; ~20 s at 100 x 200 ms per busy worker
 
 
-def scenarios(
-    nginx: Nginx, hanging: HangingServer, scale: float
-) -> list[tuple[Scenario, list[Contender]]]:
-    """Scenarios 1-5 and who runs each; `scale` shrinks the event counts (a smoke run)."""
+Turn = tuple[tuple[Scenario, Contender], ...]
+"""Runs taken in turn. A turn of two or more runs is taken `--repeat` times over, its runs
+alternated, so a ratio between them compares runs made side by side: the machine's own speed
+drifts by a tenth within minutes. A turn belongs to its last run's scenario (`--only`)."""
+
+
+def scenarios(nginx: Nginx, hanging: HangingServer, scale: float) -> list[Turn]:
+    """Scenarios 1-5 and who runs each, in order; `scale` shrinks the event counts (a smoke run)."""
 
     def n(count: int, least: int = 1) -> int:
         return max(int(count * scale), least)
@@ -134,23 +138,20 @@ def scenarios(
             c.key: n(QUEUE_EVENTS * c.workers, 300 * c.workers) for c in QUEUE_MODES if c.shares
         },
     )
+
+    def each(scenario: Scenario, *contenders: Contender) -> list[Turn]:
+        return [((scenario, c),) for c in contenders]
+
     return [
-        (
-            s1,
-            [
-                NAIVE,
-                QUIX,
-                CAMEL,
-                DISPATCHER_1,
-                DISPATCHER_1_NO_ATTEMPTS,
-                DISPATCHER_OTEL,
-                DISPATCHER_2,
-            ],
-        ),
-        (s2, [NAIVE, QUIX, CAMEL, DISPATCHER_1]),
-        (s3, [NAIVE, QUIX, CAMEL, DISPATCHER_1, DISPATCHER_2]),
-        (s4, [DISPATCHER_1, DISPATCHER_2]),
-        (s5, QUEUE_MODES),
+        *each(s1, NAIVE),
+        ((s1, QUIX), (s1, DISPATCHER_1)),  # s1 w1 / Quix Streams, round by round
+        *each(s1, CAMEL, DISPATCHER_1_NO_ATTEMPTS, DISPATCHER_OTEL, DISPATCHER_2),
+        *each(s2, NAIVE, QUIX, CAMEL, DISPATCHER_1),
+        *each(s3, NAIVE, QUIX, CAMEL),
+        ((s1, DISPATCHER_1), (s3, DISPATCHER_1)),  # hook A alone, then beside hook B
+        *each(s3, DISPATCHER_2),
+        *each(s4, DISPATCHER_1, DISPATCHER_2),
+        *each(s5, *QUEUE_MODES),
     ]
 
 
@@ -222,6 +223,35 @@ def check_tools() -> None:
         )
 
 
+def _take(
+    bench: Bench, scenario: Scenario, contender: Contender, owner: str, number: int
+) -> dict[str, Any]:
+    """One run of a turn that belongs to scenario `owner`, in round `number`: what it measured,
+    or its error. Latency is paced in the first round only, and never in a run of another
+    scenario's turn (there it is the baseline of a ratio)."""
+    beside = None if scenario.key == owner else owner
+    print(
+        f"bench: {scenario.key} {scenario.title}: {contender.name}"
+        + (f" (baseline of {beside})" if beside else "")
+        + (f", round {number + 1}" if number else ""),
+        file=sys.stderr,
+    )
+    try:
+        result = run_scenario(bench, scenario, contender, paced=number == 0 and beside is None)
+    except Exception as exc:
+        traceback.print_exc()
+        result = {
+            "scenario": scenario.key,
+            "contender": contender.name,
+            "workers": contender.workers,
+            "consume": contender.consume,
+            "error": str(exc),
+        }
+    result.update(round=number, beside=beside)
+    print(f"    {json.dumps(result)}", file=sys.stderr)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
@@ -240,6 +270,13 @@ def main(argv: list[str] | None = None) -> int:
         " (s1 also: dispatcher1-noattempts, without the attempts topic)"
         " (s5 also: dispatcher3, dispatcher1-share, dispatcher2-share, dispatcher3-share;"
         " default: all)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="rounds of each alternated turn (s1: Quix Streams and one worker; s3: one worker"
+        " without and with hook B); ratios between them are the median over the rounds",
     )
     parser.add_argument(
         "--profile",
@@ -283,28 +320,15 @@ def main(argv: list[str] | None = None) -> int:
                 "slow": wrk(nginx.url("/slow"), 500, 5),
             }
             bench = Bench(bootstrap, Events(bootstrap), nginx.pid, work, args.profile, sink)
-            for scenario, contenders in scenarios(nginx, hanging, args.scale):
-                if only and scenario.key not in only:
+            for turn in scenarios(nginx, hanging, args.scale):
+                owner = turn[-1][0].key
+                if only and owner not in only:
                     continue
-                for contender in contenders:
-                    if chosen and contender.key not in chosen:
-                        continue
-                    print(
-                        f"bench: {scenario.key} {scenario.title}: {contender.name}", file=sys.stderr
-                    )
-                    try:
-                        result = run_scenario(bench, scenario, contender)
-                    except Exception as exc:
-                        traceback.print_exc()
-                        result = {
-                            "scenario": scenario.key,
-                            "contender": contender.name,
-                            "workers": contender.workers,
-                            "consume": contender.consume,
-                            "error": str(exc),
-                        }
-                    print(f"    {json.dumps(result)}", file=sys.stderr)
-                    data["runs"].append(result)
+                taken = [(s, c) for s, c in turn if not chosen or c.key in chosen]
+                rounds = args.repeat if len(turn) > 1 else 1
+                for number in range(rounds):
+                    for scenario, contender in taken:
+                        data["runs"].append(_take(bench, scenario, contender, owner, number))
             if not only or "rss" in only:
                 print(f"bench: rss with {args.in_flight:,} in flight", file=sys.stderr)
                 try:

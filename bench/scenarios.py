@@ -82,8 +82,11 @@ def percentile(values: list[float], q: float) -> float | None:
     return statistics.quantiles(values, n=1000, method="inclusive")[round(q * 1000) - 1]
 
 
-def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any]:
-    """One contender through one scenario; a dict of what was measured."""
+def run(
+    bench: Bench, scenario: Scenario, contender: Contender, paced: bool = True
+) -> dict[str, Any]:
+    """One contender through one scenario; a dict of what was measured. `paced`: also measure
+    latency at a paced rate, where the scenario does for the contender's kind."""
     tag = f"{scenario.key}.{contender.key}.{uuid.uuid4().hex[:6]}"
     launch = Launch(
         bootstrap=bench.bootstrap,
@@ -195,7 +198,7 @@ def run(bench: Bench, scenario: Scenario, contender: Contender) -> dict[str, Any
             librdkafka_threads_cpu_us_per_delivery=round(1e6 * kafka_threads / count, 1),
             outcomes=dict(results.outcomes[(f"{tag}.main", hook_id)]),
         )
-        if contender.kind in scenario.latency:
+        if paced and contender.kind in scenario.latency:
             rate = max(out["deliveries_per_second"] / 2, 1.0)
             paced, p50, p99 = _paced(bench, scenario, launch, results, hook_id, f"{tag}.lat", rate)
             out.update(latency_rate=round(rate, 1), latency_events=paced, p50_ms=p50, p99_ms=p99)
