@@ -1,7 +1,13 @@
-"""The benchmark's outputs: the JSON record, the markdown table with ratios, the PNG chart."""
+"""The benchmark's outputs: the JSON record, the markdown table with ratios, the PNG chart.
+
+`python -m bench.report FILE.json` writes them again from a results file's runs (its ratios,
+table and chart made by this code).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,15 @@ TARGETS = {  # issue 17
 CHARTED = ("s1", "s2", "s3", "s4")  # scenario 5 is a table of its own
 QUEUE_WORKERS = (1, 2, 3)
 QUEUE_MODES = ("group", "share")
+LATENCY_FIELDS = (
+    "latency_rate",
+    "latency_events",
+    "p50_ms",
+    "p99_ms",
+    "common_rate",
+    "common_p50_ms",
+    "common_p99_ms",
+)
 
 
 def measured(
@@ -42,9 +57,14 @@ def find(
     runs: list[dict[str, Any]], scenario: str, name: str, beside: str | None = None
 ) -> dict[str, Any] | None:
     """The run of `name` in `scenario` that stands for all of its rounds: the median one by
-    deliveries per second (of an even count, the lower of the two in the middle)."""
+    deliveries per second (of an even count, the lower of the two in the middle), with the
+    latency of the round that measured it (the first)."""
     found = sorted(measured(runs, scenario, name, beside), key=lambda r: r["deliveries_per_second"])
-    return found[(len(found) - 1) // 2] if found else None
+    if not found:
+        return None
+    median = found[(len(found) - 1) // 2]
+    paced = next((r for r in found if "latency_rate" in r), median)
+    return {**median, **{k: v for k, v in paced.items() if k in LATENCY_FIELDS}}
 
 
 def by_round(
@@ -494,3 +514,29 @@ def chart(data: dict[str, Any], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def write(data: dict[str, Any], stem: Path) -> tuple[str, str]:
+    """Add the ratios to `data`; write `stem`.json, .md and (with a charted scenario) .png.
+    Returns the table and the suffixes written."""
+    data["ratios"] = ratios(data)
+    stem.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
+    table = markdown(data)
+    stem.with_suffix(".md").write_text(table)
+    written = ".json, .md"
+    if any(r["scenario"] in CHARTED for r in data["runs"]):  # else an empty chart
+        chart(data, stem.with_suffix(".png"))
+        written += ", .png"
+    return table, written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
+    parser.add_argument("results", type=Path, help="a results file (.json) of `python -m bench`")
+    path = parser.parse_args().results
+    table, _ = write(json.loads(path.read_text()), path.with_suffix(""))
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -344,17 +344,10 @@ def main(argv: list[str] | None = None) -> int:
         kafka.stop()
         shutil.rmtree(broker_directory, ignore_errors=True)
     data["seconds"] = round(time.monotonic() - started, 1)
-    data["ratios"] = report.ratios(data)
     args.output.mkdir(parents=True, exist_ok=True)
     # a partial run (`--only`) never overwrites the day's full results
     stem = args.output / (data["date"] + "".join(f"-{key}" for key in sorted(only)))
-    stem.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
-    table = report.markdown(data)
-    stem.with_suffix(".md").write_text(table)
-    written = ".json, .md"
-    if any(r["scenario"] in report.CHARTED for r in data["runs"]):  # else an empty chart
-        report.chart(data, stem.with_suffix(".png"))
-        written += ", .png"
+    table, written = report.write(data, stem)
     print(f"\nbench: {data['seconds']:.0f} s; wrote {stem}{written}\n", file=sys.stderr)
     print(table)
     return 0
