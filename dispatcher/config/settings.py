@@ -18,6 +18,7 @@ from typing import Any, Literal
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from dispatcher.config.cpus import CpuAffinity, parse_cpu_affinity
 from dispatcher.config.durations import format_duration, parse_duration
 from dispatcher.config.secrets import Secret, SecretScope, is_reference, resolve_tree
 from dispatcher.errors import ConfigError
@@ -42,6 +43,7 @@ SCALARS = {
     "hook_pause_after": str,
     "hook_failing_after": str,
     "hook_health_interval": str,
+    "cpu_affinity": str,
 }
 DURATIONS = ("drain_timeout", "hook_pause_after", "hook_failing_after", "hook_health_interval")
 
@@ -140,6 +142,7 @@ class Settings:
     hook_failing_after: float = 300.0  # ... and `dispatcher.hook.failing` is told after this
     hook_health_interval: float = 5.0  # how often a worker reports health and decides
     result_format: str = "json"
+    cpu_affinity: CpuAffinity = None  # a worker's Python threads on one CPU (config/cpus.py)
     admin: Admin = field(default_factory=Admin)
     schema_registry: Mapping[str, Any] = field(default_factory=dict)
     log_level: str = "INFO"
@@ -266,6 +269,11 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
         raise _KeyProblem("consume", f"must be one of {', '.join(CONSUME_MODES)}")
     if values.get("result_format", "json") not in ("json", "avro"):
         raise _KeyProblem("result_format", "must be json or avro")
+    if "cpu_affinity" in values:
+        try:
+            values["cpu_affinity"] = parse_cpu_affinity(values["cpu_affinity"])
+        except ValueError as exc:
+            raise _KeyProblem("cpu_affinity", str(exc)) from None
     return Settings(
         kafka=kafka,
         topics=_topics(_mapping(raw, "topics")),

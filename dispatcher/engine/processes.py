@@ -29,7 +29,7 @@ def _worker_main(config: str | None, index: int, log_level: str) -> None:
         settings = replace(settings, http_port=settings.http_port + index)
     hooks = configured_hooks(settings)
     collector.tune()
-    Worker(settings, hooks).run()
+    Worker(settings, hooks, index=index).run()
 
 
 def run_processes(count: int, config: str | None, log_level: str) -> int:

@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, Producer, ShareConsumer
 
 from dispatcher import tracing
 from dispatcher.config.settings import Settings
+from dispatcher.engine.affinity import pin_this_thread
 from dispatcher.engine.attempts import attempt_observers
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
@@ -61,8 +62,10 @@ class Worker:
         hooks: HookIndex,
         metrics: Metrics | None = None,
         decoder: Callable[[Record], Event] | None = None,
+        index: int = 0,
     ) -> None:
         self.settings = settings
+        self.index = index  # of `--workers N`: picks this worker's CPU (`cpu_affinity`)
         self.hooks = hooks
         self.metrics = metrics or Metrics()
         self.metrics.hooks.set(len(hooks))
@@ -122,6 +125,9 @@ class Worker:
             refuse_ordered_hooks(self.hooks)
             limits = prepare_share_group(admin, settings.group_id)
         parts = self._assemble(loop, limits)
+        # the Kafka clients' own threads exist now, and stay free; the consumer threads started
+        # below run where this one does
+        pin_this_thread(settings.cpu_affinity, self.index)
         events = parts.intakes[0]
         self.status = StatusServer(settings.http_port, self.metrics.registry, events.ready.is_set)
         self.status.start()
