@@ -35,15 +35,18 @@ class Contender:
     consume: str = "group"
     attempts: bool = True  # a dispatcher writes the attempts topic (its default)
     traced: bool = False  # exports traces (OTLP, default sampler) to the bench's loopback sink
+    pinned: bool = True  # a dispatcher runs with `cpu_affinity: auto` (worker i on CPU i)
 
     @property
     def key(self) -> str:
         """naive, quix, camel, dispatcher1, dispatcher2, dispatcher2-share,
-        dispatcher1-noattempts, dispatcher1-otel: as `--contenders` names them."""
+        dispatcher1-noattempts, dispatcher1-otel, dispatcher1-unpinned: as `--contenders`
+        names them."""
         if self.kind != "dispatcher":
             return self.kind
         key = f"dispatcher{self.workers}" + ("-share" if self.shares else "")
-        return key + ("" if self.attempts else "-noattempts") + ("-otel" if self.traced else "")
+        key += ("" if self.attempts else "-noattempts") + ("-otel" if self.traced else "")
+        return key + ("" if self.pinned else "-unpinned")
 
     @property
     def shares(self) -> bool:
@@ -69,6 +72,11 @@ DISPATCHER_2 = Contender("dispatcher --workers 2", "dispatcher", 2)
 # scenario 1 again without attempt records (`topics.attempts: ""`): the attempts topic's cost
 DISPATCHER_1_NO_ATTEMPTS = Contender(
     "dispatcher --workers 1, attempts off", "dispatcher", 1, attempts=False
+)
+# scenario 1 again with its Python threads left to the scheduler (the default, `cpu_affinity:
+# off`): what pinning them to one CPU gains
+DISPATCHER_1_UNPINNED = Contender(
+    "dispatcher --workers 1, cpu_affinity off", "dispatcher", 1, pinned=False
 )
 # issue 21: what tracing costs when it is on (every pair sampled: no event has a traceparent)
 DISPATCHER_OTEL = Contender("dispatcher --workers 1, traced", "dispatcher", 1, traced=True)
@@ -113,6 +121,8 @@ def start(
     if contender.kind == "dispatcher":
         port = free_ports(contender.workers)  # worker i serves /metrics on port + i
         settings = {"consume": contender.consume, **settings}
+        if contender.pinned:
+            settings["cpu_affinity"] = "auto"
         config = _dispatcher_config(launch, hooks, port, contender.attempts, **settings)
         command = [
             sys.executable,

@@ -199,6 +199,13 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
             "%",
             rounds=rounds,
         )
+    # what `cpu_affinity: auto` saves: the same worker with its threads left to the scheduler
+    value, rounds = median_of(
+        ("s1", "dispatcher --workers 1, cpu_affinity off", None),
+        ("s1", "dispatcher --workers 1", None),
+        "cpu_us_per_delivery",
+    )
+    add("s1 w1: CPU per delivery, cpu_affinity off / auto", value, None, "x2", rounds=rounds)
     # issue 20: what the attempts topic costs, the same worker with and without it
     on = _cpu_us(find(runs, "s1", "dispatcher --workers 1"))
     off = _cpu_us(find(runs, "s1", "dispatcher --workers 1, attempts off"))
@@ -420,7 +427,8 @@ def _legend() -> str:
         "concurrency 100 per worker, 1-3 workers as a consumer group and as a share group. "
         "Deliveries/s: a backlog produced while the contender is stopped (SIGSTOP), from its "
         "SIGCONT until every result is written and every offset committed (share mode: every "
-        "record accepted), after warm-up. "
+        "record accepted), after warm-up. Every dispatcher runs with `cpu_affinity: auto` "
+        "(each worker's Python threads on one CPU) but the one marked `cpu_affinity off`. "
         "Latency: event produced -> `completed_at`, at half the contender's own rate."
     )
 

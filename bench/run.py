@@ -23,6 +23,7 @@ from bench.contenders import (
     CAMEL,
     DISPATCHER_1,
     DISPATCHER_1_NO_ATTEMPTS,
+    DISPATCHER_1_UNPINNED,
     DISPATCHER_2,
     DISPATCHER_OTEL,
     NAIVE,
@@ -144,7 +145,8 @@ def scenarios(nginx: Nginx, hanging: HangingServer, scale: float) -> list[Turn]:
 
     return [
         *each(s1, NAIVE),
-        ((s1, QUIX), (s1, DISPATCHER_1)),  # s1 w1 / Quix Streams, round by round
+        # s1 w1 / Quix Streams and pinned / not pinned, round by round
+        ((s1, QUIX), (s1, DISPATCHER_1), (s1, DISPATCHER_1_UNPINNED)),
         *each(s1, CAMEL, DISPATCHER_1_NO_ATTEMPTS, DISPATCHER_OTEL, DISPATCHER_2),
         *each(s2, NAIVE, QUIX, CAMEL, DISPATCHER_1),
         *each(s3, NAIVE, QUIX, CAMEL),
@@ -267,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         "--contenders",
         default="",
         help="comma-separated contenders to run: naive,quix,camel,dispatcher1,dispatcher2"
-        " (s1 also: dispatcher1-noattempts, without the attempts topic)"
+        " (s1 also: dispatcher1-noattempts, without the attempts topic;"
+        " dispatcher1-unpinned, with cpu_affinity off)"
         " (s5 also: dispatcher3, dispatcher1-share, dispatcher2-share, dispatcher3-share;"
         " default: all)",
     )
