@@ -4,8 +4,8 @@ A worker's delivery loop and its consumer threads share one GIL: they never run 
 same time, so two CPUs gain them nothing. Left to the scheduler they still move between CPUs,
 and every object one makes and the other reads (a pair, a record, a delivery report), with
 every reference count it touches, then crosses between the CPUs' caches. Pinned together on
-one CPU, alternated `make bench` runs of scenario 1 (`--workers 1`) took 12% less CPU per
-delivery (183-194 µs against 192-223), and scenario 3 27% less (214-222 against 261-282).
+one CPU, a worker took 12% less CPU per delivery on the benchmark's scenario 1 than the same
+worker unpinned, run side by side (`make bench` of 2026-12-06), and 17% less on scenario 3.
 librdkafka's threads, made before the pin, stay free to run on the other CPUs.
 
 Off by default: on a node shared with other work, a pinned worker cannot move off a busy CPU,
