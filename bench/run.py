@@ -278,8 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat",
         type=int,
         default=3,
-        help="rounds of each alternated turn (s1: Quix Streams and one worker; s3: one worker"
-        " without and with hook B); ratios between them are the median over the rounds",
+        help="rounds of each alternated turn (s1: Quix Streams, one worker, one worker with"
+        " cpu_affinity off; s3: one worker without and with hook B); a ratio between runs of a"
+        " turn is the median over the rounds",
     )
     parser.add_argument(
         "--profile",
