@@ -399,8 +399,13 @@ def _rows(data: dict[str, Any], key: str) -> list[str]:
         run = find(data["runs"], key, name, beside)
         label = name if beside is None else f"{name}, hook A alone beside the {beside} runs"
         if run is None:
-            failed = [r for r in data["runs"] if r["scenario"] == key and r["contender"] == name]
-            rows.append(f"| {key} | {label} | failed: {failed[0]['error'][:60]} | | | | |")
+            failed = [
+                r["error"]
+                for r in data["runs"]
+                if (r["scenario"], r["contender"], r.get("beside")) == (key, name, beside)
+                and "error" in r
+            ]
+            rows.append(f"| {key} | {label} | failed: {failed[0][:60]} | | | | |")
             continue
         rates = [r["deliveries_per_second"] for r in measured(data["runs"], key, name, beside)]
         rounds = (
