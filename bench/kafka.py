@@ -196,7 +196,7 @@ class Group:
         """Partitions of the topic per member, when the group is stable; else None."""
         try:
             found = self.admin.describe_consumer_groups([self.group])[self.group].result(10)
-        except KafkaException:
+        except (KafkaException, TimeoutError):  # a fresh broker's coordinator still loading
             return None
         if found.state != ConsumerGroupState.STABLE:
             return None

@@ -237,6 +237,7 @@ def _profiler(
         [
             str(spy),
             "record",
+            "--nonblocking",  # the process is SIGSTOPped when py-spy starts: no ptrace stops
             "--gil",
             "-f",
             "raw",
@@ -248,7 +249,7 @@ def _profiler(
             str(process.pid),
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=output.with_suffix(".log").open("wb"),  # why a profile is missing, if it is
     )
 
 
