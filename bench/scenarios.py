@@ -233,24 +233,25 @@ def _profiler(
     if contender.kind != "dispatcher" or contender.workers != 1 or not spy.exists():
         return None
     output = bench.directory / f"{launch.group}.profile.txt"
-    return subprocess.Popen(
-        [
-            str(spy),
-            "record",
-            "--nonblocking",  # the process is SIGSTOPped when py-spy starts: no ptrace stops
-            "--gil",
-            "-f",
-            "raw",
-            "-r",
-            "100",
-            "-o",
-            str(output),
-            "-p",
-            str(process.pid),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=output.with_suffix(".log").open("wb"),  # why a profile is missing, if it is
-    )
+    with output.with_suffix(".log").open("wb") as errors:  # why a profile is missing, if it is
+        return subprocess.Popen(
+            [
+                str(spy),
+                "record",
+                "--nonblocking",  # the process is SIGSTOPped when py-spy starts: no ptrace stops
+                "--gil",
+                "-f",
+                "raw",
+                "-r",
+                "100",
+                "-o",
+                str(output),
+                "-p",
+                str(process.pid),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
 
 
 def _paced(
