@@ -31,24 +31,28 @@ def iso(value: Moment) -> str:
     return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-_second: tuple[int, str] = (-1, "")  # the last whole second written, as its text up to the "."
+_SECONDS_KEPT = 16
+_seconds: dict[int, str] = {}  # recent whole seconds written, as their text up to the "."
 
 
 def _iso_epoch(seconds: float) -> str:
     """`iso` of epoch seconds, without a datetime: every record written pays for it (a third
     of an attempt record's cost). Rounded to the microsecond, then cut to the millisecond,
     exactly as `datetime.fromtimestamp(...).isoformat(timespec="milliseconds")` does. The
-    text of the last whole second is kept: a result's two times and the attempt records
-    written beside it mostly fall in the same second (1.1 -> 0.45 us a call)."""
-    global _second
+    text of the last few whole seconds is kept (1.1 -> 0.45 us a call): a result's first
+    attempt is often a second or more before its end (a backlog waits for the hook's
+    slots), and with only the last second kept, the calls of a backlog went back and forth
+    between two seconds and formatted one again on most of them."""
     whole = math.floor(seconds)
     micros = round((seconds - whole) * 1e6)
     if micros >= 1_000_000:
         whole, micros = whole + 1, micros - 1_000_000
-    second = _second  # one read: another thread may replace it, never half of it
-    if second[0] != whole:
-        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(whole)))
-    return f"{second[1]}{micros // 1000:03d}Z"
+    text = _seconds.get(whole)
+    if text is None:  # another thread may do the same meanwhile: it writes the same text
+        if len(_seconds) >= _SECONDS_KEPT:
+            _seconds.clear()
+        text = _seconds[whole] = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(whole))
+    return f"{text}{micros // 1000:03d}Z"
 
 
 def _is_iso(text: str) -> bool:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from dispatcher.model import moments
 from dispatcher.model.moments import iso
 
 
@@ -37,6 +38,12 @@ def test_times_close_together_are_written_as_datetime_writes_them() -> None:
     steps += [start + rng.choice([0.9999996, 1.0000004, 0.5, 1.5, 2.9999995]) for _ in range(2_000)]
     for seconds in steps:
         assert iso(seconds) == by_datetime(seconds), seconds
+
+
+def test_the_seconds_kept_for_writing_stay_few() -> None:
+    for second in range(1_793_611_800, 1_793_611_800 + 1000):
+        iso(second + 0.5)
+    assert 0 < len(moments._seconds) <= moments._SECONDS_KEPT
 
 
 def test_other_moments_keep_their_form() -> None:
