@@ -90,13 +90,16 @@ class Deployment:
         """How many `dispatcher run` subprocesses of this deployment logged that they are up."""
         return _count_started(self.directory / f"{self.group}.log")
 
-    def committed(self) -> int:
-        """How many events the deployment's group has committed, over all partitions."""
+    def committed(self, topic: str | None = None, group: str | None = None) -> int:
+        """How many records of `topic` (the events) the deployment's group (or `group`) has
+        committed, over all partitions."""
         from confluent_kafka import Consumer, TopicPartition
 
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group})
+        topic = topic or self.events
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group or self.group})
         try:
-            parts = [TopicPartition(self.events, p) for p in range(self.partitions)]
+            ids = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            parts = [TopicPartition(topic, p) for p in ids]
             return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
         finally:
             consumer.close()

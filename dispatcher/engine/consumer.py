@@ -143,18 +143,16 @@ class ConsumerLoop(WiredLoop):
                 self.pauses.hold(key, record.offset, intake.due_at)
                 continue
             if isinstance(intake, Undecodable):
-                self.metrics.decode_failures.labels(record.topic).inc()
-                self.metrics.dead_letters.labels("", "decode").inc()
                 self.tracker.add(record.topic, record.partition, record.offset, 1, record)
-                records = decode_failure_records(self.settings.topics, record, intake.error, now)
-                self.writer.write_now(records, self._finisher(record))
+                self._dead_letter(record, intake.error, self._finisher(record), now)
                 continue
             assert isinstance(intake, Pairs)
             for hook_id in intake.filtered:
                 self.metrics.events_filtered.labels(hook_id).inc()
-            self.tracker.add(
-                record.topic, record.partition, record.offset, len(intake.pairs), record
-            )
+            ends = len(intake.pairs) + len(intake.undecodable)
+            self.tracker.add(record.topic, record.partition, record.offset, ends, record)
+            for carried, error in intake.undecodable:  # a retry-tier record's event
+                self._dead_letter(carried, error, self._finisher(record), now)
             batch.extend(intake.pairs)
         if batch:
             self.submit(batch)
@@ -166,9 +164,18 @@ class ConsumerLoop(WiredLoop):
             counter = self._consumed_by_topic[topic] = self.metrics.events_consumed.labels(topic)
         return counter
 
+    def _dead_letter(
+        self, record: Record, error: str, done: Callable[[], None], now: float
+    ) -> None:
+        """The `decode` dead letter of `record`, which is not a valid event."""
+        self.metrics.decode_failures.labels(record.topic).inc()
+        self.metrics.dead_letters.labels("", "decode").inc()
+        records = decode_failure_records(self.settings.topics, record, error, now)
+        self.writer.write_now(records, done)
+
     def finish(self, pair: Pair) -> Callable[[], None]:
         """The completion callback of `pair` (runs on this thread, from a producer ack)."""
-        return self._finisher(pair.record)
+        return self._finisher(pair.bundle or pair.record)
 
     def _finisher(self, record: Record) -> Callable[[], None]:
         tracker = self.tracker

@@ -43,9 +43,10 @@ class Scheduler:
         """Start delivering `pairs` (in order: per-key order follows the order of start).
 
         A pair whose hook's circuit is open is handed off to its retry tier here and now, with
-        no task: a dead hook must cost the hooks beside it as little CPU as it can."""
+        no task, together with the others of its hook (a tier bundle): a dead hook must cost
+        the hooks beside it as little CPU as it can."""
         held_back, client_for, writer = self.deliverer.held_back, self.client_for, sink.writer
-        handed: dict[tuple[str, int], int] = {}  # (hook, tier) -> hand-offs, counted at the end
+        handoffs: list[tuple[Handoff, Callable[[], None]]] = []
         for pair in pairs:
             try:
                 result = held_back(pair, client_for(pair.hook))
@@ -53,15 +54,14 @@ class Scheduler:
                 result = None
             if result is None:
                 self._spawn(self._run(pair, sink), pair, sink)
-            elif isinstance(result, Handoff) and writer.try_handoff(
-                result, pair.record, sink.finish(pair)
-            ):
-                key = (pair.hook.id, result.tier)
-                handed[key] = handed.get(key, 0) + 1
-            else:  # an expiry (two records), or the producer's queue is full: await room
+            elif isinstance(result, Handoff):
+                handoffs.append((result, sink.finish(pair)))
+            else:  # an expiry (two records)
                 self._spawn(writer.write(result, pair.record, sink.finish(pair)), pair, sink)
-        for (hook_id, tier), count in handed.items():
-            writer.count_handoffs(hook_id, tier, count)
+        if handoffs:  # those the producer's queue had no room for await room in a task
+            for handoff, done in writer.hand_off(handoffs):
+                pair = handoff.pair
+                self._spawn(writer.write(handoff, pair.record, done), pair, sink)
 
     def _spawn(self, work: Coroutine[Any, Any, None], pair: Pair, sink: Sink) -> None:
         task = asyncio.create_task(work)

@@ -15,6 +15,7 @@ from typing import Any
 from dispatcher.config.settings import Settings, Topics
 from dispatcher.kafka.results import ResultSerializer, result_serializer
 from dispatcher.metrics import Metrics
+from dispatcher.model.bundle import bundle_entry, bundle_record
 from dispatcher.model.deadletter import dead_letter_headers
 from dispatcher.model.event import Headers, Record
 from dispatcher.model.outcome import (
@@ -28,6 +29,7 @@ from dispatcher.pipeline.retry import Handoff, Result
 
 log = logging.getLogger(__name__)
 Done = Callable[[], None]
+BUNDLE_BYTES = 256 * 1024  # a tier bundle's value at most: records may have 1 MB by default
 
 
 @quick_init
@@ -114,16 +116,51 @@ class OutcomeWriter:
         self.count(result)
         await self.write_records(self.records_for(result, record), done)
 
-    def try_handoff(self, result: Handoff, record: Record, done: Done) -> bool:
-        """Produce a hand-off's one record at once, on the delivery loop, without awaiting;
-        False (nothing produced) when the producer's local queue is full. Not counted: the
-        caller counts what it handed off, with `count_handoffs`."""
-        (outgoing,) = self.records_for(result, record)
-        return self._try_produce(outgoing, self._callback(outgoing, done))
+    def hand_off(self, handoffs: list[tuple[Handoff, Done]]) -> list[tuple[Handoff, Done]]:
+        """Produce the hand-offs of pairs held back by an open circuit at once, on the delivery
+        loop, without awaiting: those of one hook, tier and last error together, in tier
+        bundles (model/bundle.py), a hand-off alone as a single tier record. Each `done` runs
+        once its pair's record is acknowledged. Counted here. Returns the hand-offs the
+        producer's local queue had no room for, to be written one by one (`write`)."""
+        groups: dict[tuple[str, int, str, str], list[tuple[Handoff, Done]]] = {}
+        for handoff, done in handoffs:
+            last = handoff.last
+            key = (handoff.pair.hook.id, handoff.tier, last.kind or "", last.error or "")
+            groups.setdefault(key, []).append((handoff, done))
+        refused: list[tuple[Handoff, Done]] = []
+        for (hook_id, tier, kind, error), group in groups.items():
+            for part in _bundles(group):
+                if len(part) == 1:
+                    handoff, done = part[0]
+                    (outgoing,) = self.records_for(handoff, handoff.pair.record)
+                else:
+                    outgoing = self._bundle(part, hook_id, tier, kind, error)
+                    done = _each([done for _, done in part])
+                if self._try_produce(outgoing, self._callback(outgoing, done)):
+                    self._retries_scheduled(hook_id, tier).inc(len(part))
+                else:
+                    refused.extend(part)
+        return refused
 
-    def count_handoffs(self, hook_id: str, tier: int, handed: int) -> None:
-        """Count `handed` hand-offs of `try_handoff` (one metric update for a batch)."""
-        self._retries_scheduled(hook_id, tier).inc(handed)
+    def _bundle(
+        self, part: list[tuple[Handoff, Done]], hook_id: str, tier: int, kind: str, error: str
+    ) -> OutgoingRecord:
+        entries = [
+            bundle_entry(
+                handoff.pair.record,
+                original_headers(handoff.pair.record),
+                handoff.attempts,
+                handoff.first_attempt_at,
+                handoff.pair.source,
+                handoff.pair.idempotency_key,
+                handoff.traceparent,
+                handoff.tracestate,
+            )
+            for handoff, _ in part
+        ]
+        due_at = max(handoff.due_at for handoff, _ in part)
+        headers, value = bundle_record(entries, hook_id, due_at, kind, error)
+        return OutgoingRecord(self._tier_topics[tier], None, value, headers)
 
     async def write_records(self, records: list[OutgoingRecord], done: Done) -> None:
         acked = done if len(records) == 1 else _after(len(records), done)
@@ -205,6 +242,33 @@ def outcome_writer(producer: Any, settings: Settings, metrics: Metrics) -> Outco
         settings.result_format, settings.schema_registry, topic=settings.topics.results
     )
     return OutcomeWriter(producer, settings.topics, metrics, serializer)
+
+
+def _each(dones: list[Done]) -> Done:
+    """A callback that runs every one of `dones` (a bundle's pairs, acknowledged together)."""
+
+    def acked() -> None:
+        for done in dones:
+            done()
+
+    return acked
+
+
+def _bundles(group: list[tuple[Handoff, Done]]) -> list[list[tuple[Handoff, Done]]]:
+    """`group` in parts whose bundle stays under BUNDLE_BYTES (an event near that size alone)."""
+    parts: list[list[tuple[Handoff, Done]]] = [[]]
+    size = 0
+    for item in group:
+        record = item[0].pair.record
+        # base64 of the key, value and headers, and a few hundred bytes of state
+        grows = (len(record.key or b"") + len(record.value or b"")) * 4 // 3 + 400
+        grows += sum(len(name) + len(value) * 4 // 3 + 8 for name, value in record.headers)
+        if parts[-1] and size + grows > BUNDLE_BYTES:
+            parts.append([])
+            size = 0
+        parts[-1].append(item)
+        size += grows
+    return parts
 
 
 def _after(count: int, done: Done) -> Done:

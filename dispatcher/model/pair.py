@@ -13,10 +13,12 @@ from dispatcher.model.values import quick_init
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Pair:
-    """An (event, hook) pair. `record` is the consumed record (input or retry tier);
+    """An (event, hook) pair. `record` is the consumed record (input or retry tier; out of a
+    tier bundle, the event's record as the bundle holds it, at the bundle's position);
     `source` is where the event first entered; `tier` the retry tier it came from (-1: none);
     `traceparent`/`tracestate` the trace context its retry-tier record carries (the span that
-    handed it off), which it continues rather than the event's."""
+    handed it off), which it continues rather than the event's; `bundle` the tier bundle
+    (model/bundle.py) it came in, if it did: its completion counts for that record."""
 
     record: Record
     event: Event
@@ -28,6 +30,7 @@ class Pair:
     tier: int = -1
     traceparent: str | None = None
     tracestate: str | None = None
+    bundle: Record | None = None
 
     @property
     def trace_context(self) -> tuple[str | None, str | None]:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dispatcher.errors import DecodeError
+from dispatcher.model.bundle import is_bundle, unbundle
 from dispatcher.model.event import Event, Record
 from dispatcher.model.outcome import RetryState, Source, idempotency_key
 from dispatcher.model.pair import Pair
@@ -19,11 +20,13 @@ Decoder = Callable[[Record], Event]
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Pairs:
-    """A record's pairs to deliver (possibly none: no hook matched), and the ids of the hooks
-    whose filter the event failed (no pairs of theirs: only counted)."""
+    """A record's pairs to deliver (possibly none: no hook matched), the ids of the hooks
+    whose filter the event failed (no pairs of theirs: only counted), and the events of a
+    retry-tier record that no longer decode (each a `decode` dead letter, with why)."""
 
     pairs: tuple[Pair, ...]
     filtered: tuple[str, ...] = ()
+    undecodable: tuple[tuple[Record, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,23 +63,38 @@ def take_event(record: Record, hooks: HookIndex, decode: Decoder) -> Intake:
 
 
 def take_retry(record: Record, tier: int, hooks: HookIndex, decode: Decoder, now: float) -> Intake:
-    """The single pair a retry-tier record carries, to its own hook only."""
-    state = RetryState.from_record(record)
-    if state is None:
-        return Undecodable("retry-tier record without valid dispatcher.* headers")
-    if state.due_at > now:
-        return NotYetDue(state.due_at)
-    hook = hooks.get(state.hook_id)
+    """The pairs a retry-tier record carries, each to its own hook only: one, or a bundle's
+    (model/bundle.py), which share their hook and due time."""
+    carried: list[tuple[Record, RetryState]]
+    if is_bundle(record):
+        bundled = unbundle(record)
+        if bundled is None:
+            return Undecodable("retry-tier bundle that is not valid")
+        carried = bundled
+    else:
+        state = RetryState.from_record(record)
+        if state is None:
+            return Undecodable("retry-tier record without valid dispatcher.* headers")
+        carried = [(record, state)]
+    if not carried:
+        return Pairs(())
+    shared = carried[0][1]
+    if shared.due_at > now:
+        return NotYetDue(shared.due_at)
+    hook = hooks.get(shared.hook_id)
     if hook is None or not hook.enabled:
         return Pairs(())  # the hook was deleted or disabled meanwhile: nothing to deliver
-    try:
-        event = decode(record)
-    except DecodeError as exc:
-        return Undecodable(str(exc))
-    return Pairs(
-        (
+    pairs: list[Pair] = []
+    undecodable: list[tuple[Record, str]] = []
+    for carried_record, state in carried:
+        try:
+            event = decode(carried_record)
+        except DecodeError as exc:
+            undecodable.append((carried_record, str(exc)))
+            continue
+        pairs.append(
             Pair(
-                record,
+                carried_record,
                 event,
                 hook,
                 state.source,
@@ -86,6 +104,7 @@ def take_retry(record: Record, tier: int, hooks: HookIndex, decode: Decoder, now
                 tier=tier,
                 traceparent=state.traceparent,
                 tracestate=state.tracestate,
-            ),
+                bundle=None if carried_record is record else record,
+            )
         )
-    )
+    return Pairs(tuple(pairs), undecodable=tuple(undecodable))

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from dispatch_support import Deployment, cloud_event, collect_until, hook
-from kafka_support import wait_for
+from kafka_support import consume_all, wait_for
 
 from dispatcher.devtools.receiver import Behaviour, Received, Receiver
 
@@ -138,10 +138,25 @@ def metric(worker: object, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
 
 
-def test_an_open_circuit_sends_pairs_to_the_retry_tiers_instead_of_the_endpoint(
+def test_an_open_circuit_sends_pairs_to_the_tiers_in_bundles_and_all_arrive_once_it_closes(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    with Receiver({"/down": Behaviour(status=503)}) as receiver:
+    """While the circuit is open, pairs cycle through the tier with no request, many to a tier
+    record (a bundle); when the endpoint answers again, every event arrives exactly once."""
+    down = threading.Event()
+    down.set()
+    delivered: list[tuple[bytes, str]] = []
+    lock = threading.Lock()
+
+    def respond(request: Received) -> Behaviour | None:
+        if down.is_set():
+            return Behaviour(status=503)
+        with lock:
+            delivered.append((request.body, request.headers["webhook-id"]))
+        return None
+
+    with Receiver() as receiver:
+        receiver.responder = respond
         deployment = Deployment(
             kafka_bootstrap,
             tmp_path,
@@ -175,9 +190,31 @@ def test_an_open_circuit_sends_pairs_to_the_retry_tiers_instead_of_the_endpoint(
                 message="pairs cycling through the tier while the breaker is open",
             )
             probes = len(receiver.received()) - sent
-        # in-flight requests when it opened, then a few half-open probes: far fewer than 60 pairs
-        assert probes <= 20
-        assert scheduled >= 20
+            down.clear()  # the endpoint is back: the breaker's probes close the circuit
+            results = collect_until(
+                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 60, 120
+            )
+            tier_topic, retry_group = f"{deployment.retry_prefix}.1s", f"{deployment.group}.retry"
+            wait_for(  # every bundle's pairs ended, so every bundle is committed
+                lambda: (
+                    deployment.committed(tier_topic, retry_group) == deployment.written(tier_topic)
+                ),
+                30,
+                message="the tier committed to its end",
+            )
+        tier = consume_all(kafka_bootstrap, tier_topic, 10_000, timeout=5)
+    # in-flight requests when it opened, then a few half-open probes: far fewer than 60 pairs
+    assert probes <= 20
+    assert scheduled >= 20
+    bundled = [int(r.header("dispatcher.bundle") or b"1") for r in tier]
+    assert max(bundled) >= 2  # pairs held back together travelled together
+    assert {r.json()["outcome"] for r in results} == {"delivered"}
+    assert len({r.json()["event_id"] for r in results}) == 60
+    ids_by_body: dict[bytes, list[str]] = {}
+    for body, webhook_id in delivered:
+        ids_by_body.setdefault(body, []).append(webhook_id)
+    assert len(ids_by_body) == 60
+    assert all(len(ids) == 1 for ids in ids_by_body.values())  # each once, nothing twice
 
 
 def test_a_rate_limited_hook_spreads_its_requests(kafka_bootstrap: str, tmp_path: Path) -> None:

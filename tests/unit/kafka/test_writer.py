@@ -1,4 +1,5 @@
-"""The outcome writer's hand-off of a pair to a retry tier without awaiting (open circuits)."""
+"""The outcome writer's hand-off of pairs to a retry tier without awaiting (open circuits):
+a pair alone as a tier record, several of one hook as a tier bundle."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
-from dispatcher.kafka.writer import outcome_writer
+from dispatcher.kafka.writer import BUNDLE_BYTES, outcome_writer
 from dispatcher.metrics import Metrics
+from dispatcher.model.bundle import unbundle
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import RetryState, Source
@@ -29,26 +31,34 @@ class Producer:
         self.produced.append({"topic": topic, **record})
 
 
-def handoff(tier: int = 1) -> tuple[Handoff, Record]:
-    hook = Hook.from_dict({"id": "b", "events": ["x"], "url": "https://b.example.com/"})
+def handoff(
+    tier: int = 1, n: int = 0, hook_id: str = "b", value: bytes = b'{"id":"e"}'
+) -> tuple[Handoff, Record]:
+    hook = Hook.from_dict({"id": hook_id, "events": ["x"], "url": "https://b.example.com/"})
     headers = (("traceparent", b"00-1-2-01"), ("dispatcher.attempts", b"9"))
-    record = Record("t.retry", 2, 40, b"k", b'{"id":"e"}', headers)
-    pair = Pair(record, Event("e", "x", "/s"), hook, Source("t", 3, 7), "msg_1", attempts=2)
+    record = Record("t.retry", 2, 40 + n, b"k%d" % n, value, headers)
+    pair = Pair(record, Event(f"e{n}", "x", "/s"), hook, Source("t", 3, 7 + n), f"msg_{n}")
     verdict = Verdict.failure("network", "circuit breaker open", retryable=True)
-    return Handoff(pair, tier, 1_800_000_000.5, 2, 1_799_999_000.25, verdict), record
+    return Handoff(pair, tier, 1_800_000_000.5 + n, 2, 1_799_999_000.25, verdict), record
 
 
-def test_a_hand_off_is_one_tier_record_keeping_the_event_and_its_own_headers() -> None:
+def scheduled(metrics: Metrics, tier: int, hook_id: str = "b") -> float:
+    name = Settings().topics.retry_topic(tier).rsplit(".", 1)[-1]
+    labels = {"hook": hook_id, "tier": name}
+    return metrics.registry.get_sample_value("dispatcher_retries_scheduled_total", labels) or 0
+
+
+def test_a_hand_off_alone_is_one_tier_record_keeping_the_event_and_its_own_headers() -> None:
     producer, metrics = Producer(), Metrics(CollectorRegistry())
     writer = outcome_writer(producer, Settings(), metrics)
-    result, record = handoff()
+    result, _record = handoff()
     acked: list[bool] = []
 
-    assert writer.try_handoff(result, record, lambda: acked.append(True))
+    assert writer.hand_off([(result, lambda: acked.append(True))]) == []
 
     (produced,) = producer.produced
     assert produced["topic"] == Settings().topics.retry_topic(1)
-    assert (produced["key"], produced["value"]) == (b"k", b'{"id":"e"}')
+    assert (produced["key"], produced["value"]) == (b"k0", b'{"id":"e"}')
     headers = produced["headers"]
     assert headers[0] == ("traceparent", b"00-1-2-01")  # the event's own, ours dropped
     tier_record = Record("x", 0, 0, None, None, tuple(headers))
@@ -58,38 +68,101 @@ def test_a_hand_off_is_one_tier_record_keeping_the_event_and_its_own_headers() -
         1_799_999_000.25,
         1_800_000_000.5,
         Source("t", 3, 7),
-        "msg_1",
+        "msg_0",
         "network",
         "circuit breaker open",
     )
     produced["on_delivery"](None, None)
     assert acked == [True]
+    assert scheduled(metrics, 1) == 1
 
 
-def test_a_full_producer_queue_declines_the_hand_off_and_a_batch_is_counted_once() -> None:
+def test_hand_offs_of_one_hook_and_tier_share_a_bundle_that_reads_back_as_each_record() -> None:
+    producer, metrics = Producer(), Metrics(CollectorRegistry())
+    writer = outcome_writer(producer, Settings(), metrics)
+    given = [handoff(n=n) for n in range(3)]
+    acked: list[int] = []
+
+    refused = writer.hand_off([(h, lambda n=n: acked.append(n)) for n, (h, _r) in enumerate(given)])
+
+    assert refused == []
+    (produced,) = producer.produced
+    assert produced["topic"] == Settings().topics.retry_topic(1)
+    assert produced["key"] is None
+    bundle = Record("t.retry.1m", 5, 90, None, produced["value"], tuple(produced["headers"]), 7)
+    carried = unbundle(bundle)
+    assert carried is not None
+    for n, (record, state) in enumerate(carried):
+        # the event's record as it was, at the bundle's place; the state a single record has
+        assert record == Record(
+            "t.retry.1m", 5, 90, b"k%d" % n, b'{"id":"e"}', given[n][1].headers[:1], 7
+        )
+        assert state == RetryState(
+            "b",
+            2,
+            1_799_999_000.25,
+            1_800_000_002.5,  # the bundle is due when its last pair is
+            Source("t", 3, 7 + n),
+            f"msg_{n}",
+            "network",
+            "circuit breaker open",
+        )
+    assert acked == []
+    produced["on_delivery"](None, None)  # one acknowledgement ends them all
+    assert acked == [0, 1, 2]
+    assert scheduled(metrics, 1) == 3
+
+
+def test_hand_offs_of_other_hooks_or_tiers_go_in_records_of_their_own() -> None:
+    producer = Producer()
+    writer = outcome_writer(producer, Settings(), Metrics(CollectorRegistry()))
+    given = [handoff(tier=0, n=0), handoff(tier=1, n=1), handoff(tier=0, n=2, hook_id="c")]
+    given += [handoff(tier=0, n=3)]
+
+    writer.hand_off([(h, lambda: None) for h, _r in given])
+
+    kinds = sorted(
+        (p["topic"], dict(p["headers"]).get("dispatcher.bundle", b"-")) for p in producer.produced
+    )
+    tiers = Settings().topics.retry_topic(0), Settings().topics.retry_topic(1)
+    assert kinds == [(tiers[0], b"-"), (tiers[0], b"2"), (tiers[1], b"-")]
+
+
+def test_a_bundle_is_cut_into_parts_that_each_stay_under_the_size_limit() -> None:
+    producer = Producer()
+    writer = outcome_writer(producer, Settings(), Metrics(CollectorRegistry()))
+    value = b"x" * (BUNDLE_BYTES // 10)
+    given = [handoff(n=n, value=value) for n in range(25)]
+    done: list[int] = []
+
+    writer.hand_off([(h, lambda n=n: done.append(n)) for n, (h, _r) in enumerate(given)])
+
+    assert len(producer.produced) >= 4
+    assert all(len(p["value"]) <= BUNDLE_BYTES for p in producer.produced)
+    for produced in producer.produced:
+        produced["on_delivery"](None, None)
+    assert sorted(done) == list(range(25))
+
+
+def test_a_full_producer_queue_returns_the_hand_offs_uncounted() -> None:
     metrics = Metrics(CollectorRegistry())
     writer = outcome_writer(Producer(full=True), Settings(), metrics)
-    result, record = handoff(tier=0)
+    given = [(handoff(tier=0, n=n)[0], lambda: None) for n in range(3)]
+    alone = [(handoff(tier=1)[0], lambda: None)]
 
-    assert not writer.try_handoff(result, record, lambda: None)
-    writer.count_handoffs("b", 0, 3)
-
-    tier = Settings().topics.retry_topic(0).rsplit(".", 1)[-1]
-    sample = metrics.registry.get_sample_value(
-        "dispatcher_retries_scheduled_total", {"hook": "b", "tier": tier}
-    )
-    assert sample == 3
+    assert writer.hand_off(given + alone) == given + alone
+    assert scheduled(metrics, 0) == scheduled(metrics, 1) == 0  # `write` counts what it writes
 
 
 def test_a_refused_record_is_produced_again_and_an_acked_one_leaves_no_garbage_cycle() -> None:
     producer = Producer()
     writer = outcome_writer(producer, Settings(), Metrics(CollectorRegistry()))
-    result, record = handoff()
+    given = [handoff(n=n)[0] for n in range(2)]
     acked: list[bool] = []
     gc.collect()
     gc.disable()  # what the writer leaves behind stays until the next collection, below
     try:
-        assert writer.try_handoff(result, record, lambda: acked.append(True))
+        assert writer.hand_off([(h, lambda: acked.append(True)) for h in given]) == []
         first = producer.produced.pop()
         first["on_delivery"]("broker down", None)  # not acknowledged: queued again
         assert writer.unsent == 1
@@ -98,7 +171,7 @@ def test_a_refused_record_is_produced_again_and_an_acked_one_leaves_no_garbage_c
         again = producer.produced.pop()
         assert (again["topic"], again["value"]) == (first["topic"], first["value"])
         again["on_delivery"](None, None)
-        assert acked == [True]
+        assert acked == [True, True]
         assert writer.unsent == 0
         del first, again
         assert gc.collect() == 0  # every record's callback freed as it went, not by the collector

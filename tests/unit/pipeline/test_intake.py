@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dispatcher.model.bundle import bundle_entry, bundle_record
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import RetryState, Source, idempotency_key
@@ -160,10 +161,82 @@ def test_a_retry_record_without_valid_state_headers_is_undecodable() -> None:
     assert "dispatcher." in taken.error
 
 
-def test_a_retry_record_whose_event_no_longer_decodes_is_undecodable() -> None:
-    taken = take_retry(retry_record(value=b"[]"), 0, HOOKS, decode, now=NOW)
+def test_a_retry_record_whose_event_no_longer_decodes_is_that_records_dead_letter() -> None:
+    rec = retry_record(value=b"[]")
+
+    taken = take_retry(rec, 0, HOOKS, decode, now=NOW)
+
+    assert isinstance(taken, Pairs)
+    assert taken.pairs == ()
+    [(dead, error)] = taken.undecodable
+    assert dead is rec
+    assert error
+
+
+def bundle(*values: bytes | None, due_at: float = NOW, hook_id: str = "crm") -> Record:
+    """A tier bundle of the events `values` (None: a valid event), offset 9 of TIER_TOPIC."""
+    entries = [
+        bundle_entry(
+            record(value, (("traceparent", b"00-%d-01" % n),), offset=n),
+            (("traceparent", b"00-%d-01" % n),),
+            n,
+            NOW - 100 - n,
+            Source("dugaa.events", 3, 40 + n),
+            f"msg_{n}",
+        )
+        for n, value in enumerate(values)
+    ]
+    headers, value = bundle_record(entries, hook_id, due_at, "network", "circuit breaker open")
+    return Record(TIER_TOPIC, 2, 9, None, value, headers, 1234)
+
+
+def test_a_due_bundle_is_one_pair_per_event_each_carrying_its_own_state() -> None:
+    rec = bundle(None, None, None)
+
+    taken = take_retry(rec, 1, HOOKS, decode, now=NOW)
+
+    assert isinstance(taken, Pairs)
+    assert len(taken.pairs) == 3
+    for n, pair in enumerate(taken.pairs):
+        assert pair.bundle is rec  # its completion counts for the bundle
+        assert pair.record.headers == (("traceparent", b"00-%d-01" % n),)
+        assert (pair.record.topic, pair.record.partition, pair.record.offset) == (TIER_TOPIC, 2, 9)
+        assert pair.record.key == b"key-7"
+        assert pair.hook.id == "crm"
+        assert pair.source == Source("dugaa.events", 3, 40 + n)
+        assert pair.idempotency_key == f"msg_{n}"
+        assert (pair.attempts, pair.first_attempt_at, pair.tier) == (n, NOW - 100 - n, 1)
+        assert pair.event.id == "ev-1"
+
+
+def test_a_bundle_before_its_due_time_waits() -> None:
+    assert take_retry(bundle(None, None, due_at=NOW + 5), 0, HOOKS, decode, now=NOW) == NotYetDue(
+        NOW + 5
+    )
+
+
+def test_a_bundle_for_a_disabled_hook_has_nothing_to_deliver() -> None:
+    assert take_retry(bundle(None, None, hook_id="off"), 0, HOOKS, decode, now=NOW) == Pairs(())
+
+
+def test_an_event_of_a_bundle_that_no_longer_decodes_is_its_own_dead_letter() -> None:
+    taken = take_retry(bundle(None, b"[]", None), 0, HOOKS, decode, now=NOW)
+
+    assert isinstance(taken, Pairs)
+    assert [p.idempotency_key for p in taken.pairs] == ["msg_0", "msg_2"]
+    [(dead, error)] = taken.undecodable
+    assert (dead.topic, dead.partition, dead.offset, dead.value) == (TIER_TOPIC, 2, 9, b"[]")
+    assert error
+
+
+def test_a_broken_bundle_is_undecodable() -> None:
+    rec = bundle(None, None)
+    broken = Record(rec.topic, rec.partition, rec.offset, None, rec.value[:-5], rec.headers)
+
+    taken = take_retry(broken, 0, HOOKS, decode, now=NOW)
 
     assert isinstance(taken, Undecodable)
+    assert "bundle" in taken.error
 
 
 def test_a_retry_record_is_decoded_only_once_due() -> None:
