@@ -168,13 +168,14 @@ class Deliverer:
             return None
         if self.held is not None and self.held(hook.id) is not None:
             return None  # paused: `deliver` ends it as a `paused` dead letter, as any other
-        first = pair.first_attempt_at or self.clock()
+        now = self.clock()
+        first = pair.first_attempt_at or now
         result: Result
-        if self.clock() - first >= hook.retry.max_age:
+        if now - first >= hook.retry.max_age:
             result = self._end(pair, _expired(BREAKER_OPEN), pair.attempts, first, None)
         else:
             tier = min(pair.tier + 1, len(self.tiers) - 1)
-            result = self._handoff(pair, tier, pair.attempts, first, BREAKER_OPEN)
+            result = self._handoff(pair, tier, pair.attempts, first, BREAKER_OPEN, now)
         return self._in_short_span(pair, result)
 
     def crashed(self, pair: Pair, exc: Exception) -> Outcome:
@@ -206,9 +207,15 @@ class Deliverer:
         return self._end(pair, verdict, pair.attempts, pair.first_attempt_at or self.clock(), None)
 
     def _handoff(
-        self, pair: Pair, tier: int, attempts: int, first: float, verdict: Verdict
+        self,
+        pair: Pair,
+        tier: int,
+        attempts: int,
+        first: float,
+        verdict: Verdict,
+        now: float | None = None,
     ) -> Handoff:
-        due = self.clock() + max(self.tiers[tier], verdict.retry_after or 0.0)
+        due = (now or self.clock()) + max(self.tiers[tier], verdict.retry_after or 0.0)
         return Handoff(pair, tier, due, attempts, first, verdict)
 
     def _end(

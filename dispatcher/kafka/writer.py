@@ -262,7 +262,8 @@ def _bundles(group: list[tuple[Handoff, Done]]) -> list[list[tuple[Handoff, Done
         record = item[0].pair.record
         # base64 of the key, value and headers, and a few hundred bytes of state
         grows = (len(record.key or b"") + len(record.value or b"")) * 4 // 3 + 400
-        grows += sum(len(name) + len(value) * 4 // 3 + 8 for name, value in record.headers)
+        if record.headers:
+            grows += sum(len(name) + len(value) * 4 // 3 + 8 for name, value in record.headers)
         if parts[-1] and size + grows > BUNDLE_BYTES:
             parts.append([])
             size = 0

@@ -44,7 +44,7 @@ def bundle_entry(
     return {
         "key": _text(record.key),
         "value": _text(record.value),
-        "headers": [[name, _text(value)] for name, value in headers],
+        "headers": [[name, _text(value)] for name, value in headers] if headers else [],
         "attempts": attempts,
         "first_attempt_at": first_attempt_at,
         "source_topic": source.topic,
