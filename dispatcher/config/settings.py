@@ -44,6 +44,7 @@ SCALARS = {
     "hook_failing_after": str,
     "hook_health_interval": str,
     "cpu_affinity": str,
+    "retry_bundles": bool,
 }
 DURATIONS = ("drain_timeout", "hook_pause_after", "hook_failing_after", "hook_health_interval")
 
@@ -143,6 +144,7 @@ class Settings:
     hook_health_interval: float = 5.0  # how often a worker reports health and decides
     result_format: str = "json"
     cpu_affinity: CpuAffinity = None  # a worker's Python threads on one CPU (config/cpus.py)
+    retry_bundles: bool = True  # an open circuit's pairs share tier records (model/bundle.py)
     admin: Admin = field(default_factory=Admin)
     schema_registry: Mapping[str, Any] = field(default_factory=dict)
     log_level: str = "INFO"

@@ -50,8 +50,10 @@ class OutcomeWriter:
         topics: Topics,
         metrics: Metrics,
         serializer: ResultSerializer,
+        bundles: bool = True,
     ) -> None:
         self.producer = producer
+        self.bundles = bundles  # False: a tier record per pair, as readers before bundles need
         self.topics = topics
         self.metrics = metrics
         self.serializer = serializer
@@ -129,7 +131,7 @@ class OutcomeWriter:
             groups.setdefault(key, []).append((handoff, done))
         refused: list[tuple[Handoff, Done]] = []
         for (hook_id, tier, kind, error), group in groups.items():
-            for part in _bundles(group):
+            for part in _bundles(group) if self.bundles else [[item] for item in group]:
                 if len(part) == 1:
                     handoff, done = part[0]
                     (outgoing,) = self.records_for(handoff, handoff.pair.record)
@@ -241,7 +243,7 @@ def outcome_writer(producer: Any, settings: Settings, metrics: Metrics) -> Outco
     serializer = result_serializer(
         settings.result_format, settings.schema_registry, topic=settings.topics.results
     )
-    return OutcomeWriter(producer, settings.topics, metrics, serializer)
+    return OutcomeWriter(producer, settings.topics, metrics, serializer, settings.retry_bundles)
 
 
 def _each(dones: list[Done]) -> Done:

@@ -285,6 +285,18 @@ def test_hook_health_settings_have_defaults_and_parse_durations(tmp_path: Path) 
     assert settings.topics.operations == ""  # no operational events
 
 
+def test_retry_bundles_are_on_by_default_and_switch_off_from_the_file_or_the_environment(
+    tmp_path: Path,
+) -> None:
+    assert load_settings(None, environ={}).retry_bundles is True
+    assert (
+        load_settings(write(tmp_path, "retry_bundles: false\n"), environ={}).retry_bundles is False
+    )
+    assert load_settings(None, environ={"DISPATCHER_RETRY_BUNDLES": "off"}).retry_bundles is False
+    with pytest.raises(ConfigError, match="retry_bundles"):
+        load_settings(write(tmp_path, "retry_bundles: sometimes\n"), environ={})
+
+
 def test_the_attempts_topic_is_on_by_default_and_an_empty_name_switches_it_off(
     tmp_path: Path,
 ) -> None:

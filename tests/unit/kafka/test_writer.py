@@ -113,6 +113,21 @@ def test_hand_offs_of_one_hook_and_tier_share_a_bundle_that_reads_back_as_each_r
     assert scheduled(metrics, 1) == 3
 
 
+def test_with_bundles_off_every_hand_off_is_a_tier_record_of_its_own() -> None:
+    producer = Producer()
+    writer = outcome_writer(producer, Settings(retry_bundles=False), Metrics(CollectorRegistry()))
+    acked: list[int] = []
+    given = [(handoff(n=n)[0], lambda n=n: acked.append(n)) for n in range(3)]
+
+    assert writer.hand_off(given) == []
+
+    assert [p["key"] for p in producer.produced] == [b"k0", b"k1", b"k2"]
+    assert all("dispatcher.bundle" not in dict(p["headers"]) for p in producer.produced)
+    for produced in producer.produced:
+        produced["on_delivery"](None, None)
+    assert acked == [0, 1, 2]
+
+
 def test_hand_offs_of_other_hooks_or_tiers_go_in_records_of_their_own() -> None:
     producer = Producer()
     writer = outcome_writer(producer, Settings(), Metrics(CollectorRegistry()))
