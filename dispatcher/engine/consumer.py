@@ -136,6 +136,10 @@ class ConsumerLoop(WiredLoop):
             if tier is None:
                 self._consumed(record.topic).inc()
                 intake = take_event(record, hooks, self.decode)
+            elif self._window_full(key):  # a tier bundle may hold hundreds of pairs: stop here
+                deferred.add(key)
+                self.pauses.fill(key, record.offset)
+                continue
             else:
                 intake = take_retry(record, tier, hooks, self.decode, now)
             if isinstance(intake, NotYetDue):
@@ -150,7 +154,8 @@ class ConsumerLoop(WiredLoop):
             for hook_id in intake.filtered:
                 self.metrics.events_filtered.labels(hook_id).inc()
             ends = len(intake.pairs) + len(intake.undecodable)
-            self.tracker.add(record.topic, record.partition, record.offset, ends, record)
+            weight = 1 if tier is None else ends  # a bundle weighs the tier records it replaces
+            self.tracker.add(record.topic, record.partition, record.offset, ends, record, weight)
             for carried, error in intake.undecodable:  # a retry-tier record's event
                 self._dead_letter(carried, error, self._finisher(record), now)
             batch.extend(intake.pairs)
@@ -163,6 +168,13 @@ class ConsumerLoop(WiredLoop):
         if counter is None:
             counter = self._consumed_by_topic[topic] = self.metrics.events_consumed.labels(topic)
         return counter
+
+    def _window_full(self, key: Key) -> bool:
+        settings = self.settings
+        return (
+            self.tracker.pending(*key) >= settings.max_inflight_per_partition
+            or self.tracker.total_pending() >= settings.max_inflight
+        )
 
     def _dead_letter(
         self, record: Record, error: str, done: Callable[[], None], now: float

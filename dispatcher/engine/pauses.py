@@ -19,7 +19,8 @@ class Pauses:
     """Pauses and resumes partitions of one consumer, keeping its own record of what it paused.
 
     A partition is paused when its window holds `per_partition` offsets (or all partitions hold
-    `total`), and resumed below three quarters of it, so it does not flap at the edge. Resuming
+    `total`; a tier bundle counts as the records it replaces), and resumed below three quarters
+    of it, so it does not flap at the edge. Resuming
     at half starved a slow hook: a resumed partition takes a fetch round trip to refill, while
     the pairs left above the hook's concurrency ran out (s2: 200 ms endpoint, concurrency 500).
     """
@@ -38,6 +39,14 @@ class Pauses:
         self.consumer.pause([partition])
         self.consumer.seek(partition)
         self.waiting[key] = due_at
+
+    def fill(self, key: Key, offset: int) -> None:
+        """Pause a partition whose window filled up before `offset` in the middle of a batch;
+        the records from `offset` on are fetched again once it resumes (`adjust`)."""
+        partition = TopicPartition(key[0], key[1], offset)
+        self.consumer.pause([partition])
+        self.consumer.seek(partition)
+        self.full.add(key)
 
     def adjust(self, assigned: Iterable[Key], tracker: OffsetTracker, now: float) -> None:
         """Pause partitions whose window filled up; resume those with room, or now due."""

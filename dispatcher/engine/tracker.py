@@ -14,23 +14,33 @@ class PartitionTracker:
     Each offset is added with a token (the consumed record) that its completions must bring: a
     partition revoked and assigned back is consumed again from its committed offset, and a late
     completion from before must not count for the record taken in again.
+
+    `pending` is what the partition holds of the in-flight window: its offsets not yet
+    committable, each counting once, but a tier bundle as the records it stands for (`weight`).
     """
 
-    __slots__ = ("_committed", "_order", "_remaining", "_tokens")
+    __slots__ = ("_committed", "_order", "_pending", "_remaining", "_tokens", "_weights")
 
     def __init__(self) -> None:
         self._order: deque[int] = deque()
         self._remaining: dict[int, int] = {}
         self._tokens: dict[int, object] = {}
+        self._weights: dict[int, int] = {}  # offsets that count more than once
+        self._pending = 0
         self._committed: int | None = None
 
-    def add(self, offset: int, pairs: int, token: object = None) -> None:
-        """Start tracking `offset` with `pairs` unfinished pairs (0: finished at once)."""
+    def add(self, offset: int, pairs: int, token: object = None, weight: int = 1) -> None:
+        """Start tracking `offset` with `pairs` unfinished pairs (0: finished at once), counting
+        `weight` (at least 1) in the window until it is committable."""
         if offset in self._remaining or (self._order and offset < self._order[-1]):
             raise ValueError(f"offset {offset} added out of order")
         self._order.append(offset)
         self._remaining[offset] = pairs
         self._tokens[offset] = token
+        weight = max(weight, 1)
+        if weight > 1:
+            self._weights[offset] = weight
+        self._pending += weight
 
     def finish(self, offset: int, token: object = None) -> None:
         """One pair of `offset` has reached an end (its record is acknowledged)."""
@@ -46,6 +56,7 @@ class PartitionTracker:
             offset = self._order.popleft()
             del self._remaining[offset]
             del self._tokens[offset]
+            self._pending -= self._weights.pop(offset, 1)
             moved = offset + 1
         if moved is not None:
             self._committed = moved
@@ -53,8 +64,8 @@ class PartitionTracker:
 
     @property
     def pending(self) -> int:
-        """Offsets taken in and not yet committable."""
-        return len(self._order)
+        """Offsets taken in and not yet committable, by their weight (0: none)."""
+        return self._pending
 
     @property
     def committed(self) -> int | None:
@@ -73,10 +84,16 @@ class OffsetTracker:
         self._partitions: dict[tuple[str, int], PartitionTracker] = {}
 
     def add(
-        self, topic: str, partition: int, offset: int, pairs: int, token: object = None
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        pairs: int,
+        token: object = None,
+        weight: int = 1,
     ) -> None:
         self._partitions.setdefault((topic, partition), PartitionTracker()).add(
-            offset, pairs, token
+            offset, pairs, token, weight
         )
 
     def finish(self, topic: str, partition: int, offset: int, token: object = None) -> None:

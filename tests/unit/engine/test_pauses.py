@@ -74,6 +74,22 @@ def test_a_held_tier_partition_resumes_only_once_due() -> None:
     assert consumer.paused == set()
 
 
+def test_a_window_filled_mid_batch_pauses_at_the_first_record_left_until_there_is_room() -> None:
+    consumer, tracker = Consumer(), OffsetTracker()
+    pauses = Pauses(consumer, per_partition=20, total=1000)
+    tracker.add(*A, 7, 20, weight=20)  # a bundle filled the window: offset 8 was not taken in
+    pauses.fill(A, 8)
+    assert consumer.paused == {A}
+    assert consumer.seeks == [("events", 0, 8)]  # fetched again on resume
+    pauses.adjust([A], tracker, now=0)
+    assert consumer.paused == {A}
+    for _ in range(20):
+        tracker.finish(*A, 7)
+    tracker.advance()
+    pauses.adjust([A], tracker, now=0)
+    assert consumer.paused == set()
+
+
 def test_release_clears_the_pause_of_leaving_partitions_so_a_return_is_not_stuck() -> None:
     consumer, tracker = Consumer(), OffsetTracker()
     pauses = Pauses(consumer, per_partition=10, total=1000)

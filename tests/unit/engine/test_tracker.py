@@ -166,6 +166,23 @@ def test_pending_counts_offsets_not_pairs() -> None:
     assert tracker.pending("unknown", 0) == 0
 
 
+def test_a_bundle_weighs_in_the_window_as_the_records_it_replaces_until_committable() -> None:
+    tracker = OffsetTracker()
+    tracker.add("t", 0, 0, 1)
+    tracker.add("t", 0, 1, 300, weight=300)  # a tier bundle of 300 pairs
+    tracker.add("t", 0, 2, 0, weight=0)  # an empty one still counts once until it is committed
+
+    assert tracker.pending("t", 0) == 302
+    tracker.finish("t", 0, 0)
+    assert tracker.advance() == {("t", 0): 1}
+    assert tracker.pending("t", 0) == 301
+    for _ in range(300):
+        tracker.finish("t", 0, 1)
+    assert tracker.advance() == {("t", 0): 3}
+    assert tracker.pending("t", 0) == 0
+    assert tracker.total_pending() == 0
+
+
 @st.composite
 def partitions(draw: st.DrawFn) -> tuple[list[tuple[int, int]], list[int]]:
     """Offsets (increasing, with gaps) with their pair counts, and one order of finishing."""

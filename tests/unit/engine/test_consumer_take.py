@@ -1,0 +1,116 @@
+"""How the consumer thread takes retry-tier records in: a tier bundle fills the window at once,
+and the records behind it wait, unread, until the window has room."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from dispatcher.engine.consumer import ConsumerLoop
+from dispatcher.engine.pauses import Pauses
+from dispatcher.engine.tracker import OffsetTracker
+from dispatcher.model.bundle import bundle_entry, bundle_record
+from dispatcher.model.event import Record
+from dispatcher.model.hook import Hook
+from dispatcher.model.outcome import Source
+from dispatcher.model.pair import Pair
+from dispatcher.pipeline.decode import decode
+from dispatcher.pipeline.match import HookIndex
+
+TIER = "dugaa.dispatch.retry.30s"
+KEY = (TIER, 0)
+EVENT = b'{"specversion":"1.0","id":"e1","type":"order.paid","source":"/s"}'
+
+
+class Message:
+    def __init__(self, offset: int, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        self._offset, self._value, self._headers = offset, value, headers
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return TIER
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> None:
+        return None
+
+    def value(self) -> bytes:
+        return self._value
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return self._headers
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 1_800_000_000_000)
+
+
+class Consumer:
+    def __init__(self) -> None:
+        self.paused: set[tuple[str, int]] = set()
+        self.seeks: list[tuple[str, int, int]] = []
+
+    def pause(self, partitions: list[Any]) -> None:
+        self.paused |= {(tp.topic, tp.partition) for tp in partitions}
+
+    def seek(self, tp: Any) -> None:
+        self.seeks.append((tp.topic, tp.partition, tp.offset))
+
+
+def bundle_at(offset: int, pairs: int) -> Message:
+    event = Record("dugaa.events", 0, 0, None, EVENT, ())
+    entries = [
+        bundle_entry(event, (), 1, 1_799_999_000.0, Source("dugaa.events", 0, n), f"msg_{n}")
+        for n in range(pairs)
+    ]
+    headers, value = bundle_record(entries, "crm", 1_700_000_000.0, "network", "breaker open")
+    return Message(offset, value, list(headers))
+
+
+def loop(per_partition: int) -> tuple[ConsumerLoop, list[Pair], Consumer]:
+    """A loop with only what `_take` reads of a retry tier."""
+    consumer, submitted = Consumer(), []
+    taking = ConsumerLoop.__new__(ConsumerLoop)
+    taking.settings = SimpleNamespace(  # type: ignore[assignment]
+        max_inflight=10_000, max_inflight_per_partition=per_partition
+    )
+    taking.tracker = OffsetTracker()
+    taking.pauses = Pauses(consumer, per_partition, 10_000)
+    taking.tiers = {TIER: 0}
+    taking.assigned = {KEY}
+    hooks = HookIndex(
+        [Hook.from_dict({"id": "crm", "events": ["order.*"], "url": "https://x.example.com"})]
+    )
+    taking.hooks = lambda: hooks  # type: ignore[method-assign]
+    taking.decode = decode
+    taking.metrics = SimpleNamespace()  # type: ignore[assignment]
+    taking.submit = submitted.extend  # type: ignore[assignment]
+    return taking, submitted, consumer
+
+
+def test_a_bundle_that_fills_the_window_leaves_the_records_behind_it_for_later() -> None:
+    taking, submitted, consumer = loop(per_partition=50)
+
+    taking._take([bundle_at(5, 50), bundle_at(6, 50), bundle_at(7, 2)])
+
+    assert len(submitted) == 50  # the first bundle's pairs, and no more
+    assert all(pair.bundle is not None and pair.bundle.offset == 5 for pair in submitted)
+    assert taking.tracker.pending(*KEY) == 50
+    assert consumer.paused == {KEY}
+    assert consumer.seeks == [(TIER, 0, 6)]  # read again once the window has room
+
+
+def test_bundles_within_the_window_are_all_taken_in() -> None:
+    taking, submitted, consumer = loop(per_partition=200)
+
+    taking._take([bundle_at(5, 50), bundle_at(6, 50), bundle_at(7, 2)])
+
+    assert len(submitted) == 102
+    assert taking.tracker.pending(*KEY) == 102
+    assert consumer.paused == set()
