@@ -4,7 +4,8 @@ and the records behind it wait, unread, until the window has room."""
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+
+from kafka_fakes import FakeMessage, PausingConsumer
 
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.pauses import Pauses
@@ -22,60 +23,19 @@ KEY = (TIER, 0)
 EVENT = b'{"specversion":"1.0","id":"e1","type":"order.paid","source":"/s"}'
 
 
-class Message:
-    def __init__(self, offset: int, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        self._offset, self._value, self._headers = offset, value, headers
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return TIER
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> None:
-        return None
-
-    def value(self) -> bytes:
-        return self._value
-
-    def headers(self) -> list[tuple[str, bytes]]:
-        return self._headers
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, 1_800_000_000_000)
-
-
-class Consumer:
-    def __init__(self) -> None:
-        self.paused: set[tuple[str, int]] = set()
-        self.seeks: list[tuple[str, int, int]] = []
-
-    def pause(self, partitions: list[Any]) -> None:
-        self.paused |= {(tp.topic, tp.partition) for tp in partitions}
-
-    def seek(self, tp: Any) -> None:
-        self.seeks.append((tp.topic, tp.partition, tp.offset))
-
-
-def bundle_at(offset: int, pairs: int) -> Message:
+def bundle_at(offset: int, pairs: int) -> FakeMessage:
     event = Record("dugaa.events", 0, 0, None, EVENT, ())
     entries = [
         bundle_entry(event, (), 1, 1_799_999_000.0, Source("dugaa.events", 0, n), f"msg_{n}")
         for n in range(pairs)
     ]
     headers, value = bundle_record(entries, "crm", 1_700_000_000.0, "network", "breaker open")
-    return Message(offset, value, list(headers))
+    return FakeMessage(TIER, 0, offset, value, list(headers), _timestamp=(1, 1_800_000_000_000))
 
 
-def loop(per_partition: int) -> tuple[ConsumerLoop, list[Pair], Consumer]:
+def loop(per_partition: int) -> tuple[ConsumerLoop, list[Pair], PausingConsumer]:
     """A loop with only what `_take` reads of a retry tier."""
-    consumer, submitted = Consumer(), []
+    consumer, submitted = PausingConsumer(), []
     taking = ConsumerLoop.__new__(ConsumerLoop)
     taking.settings = SimpleNamespace(  # type: ignore[assignment]
         max_inflight=10_000, max_inflight_per_partition=per_partition

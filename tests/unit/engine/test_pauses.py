@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from kafka_fakes import PausingConsumer
 
 from dispatcher.engine.pauses import Pauses
 from dispatcher.engine.tracker import OffsetTracker
 
 A, B = ("events", 0), ("events", 1)
-
-
-class Consumer:
-    """Records the pause state a real consumer would hold."""
-
-    def __init__(self) -> None:
-        self.paused: set[tuple[str, int]] = set()
-        self.seeks: list[tuple[str, int, int]] = []
-
-    def pause(self, partitions: list[Any]) -> None:
-        self.paused |= {(tp.topic, tp.partition) for tp in partitions}
-
-    def resume(self, partitions: list[Any]) -> None:
-        self.paused -= {(tp.topic, tp.partition) for tp in partitions}
-
-    def seek(self, tp: Any) -> None:
-        self.seeks.append((tp.topic, tp.partition, tp.offset))
 
 
 def taken(tracker: OffsetTracker, key: tuple[str, int], offsets: range) -> None:
@@ -39,7 +22,7 @@ def finish(tracker: OffsetTracker, key: tuple[str, int], offsets: range) -> None
 
 
 def test_a_full_window_pauses_its_partition_until_a_quarter_of_it_is_free() -> None:
-    consumer, tracker = Consumer(), OffsetTracker()
+    consumer, tracker = PausingConsumer(), OffsetTracker()
     pauses = Pauses(consumer, per_partition=20, total=1000)
     taken(tracker, A, range(20))
     taken(tracker, B, range(3))
@@ -54,7 +37,7 @@ def test_a_full_window_pauses_its_partition_until_a_quarter_of_it_is_free() -> N
 
 
 def test_the_total_window_pauses_every_partition() -> None:
-    consumer, tracker = Consumer(), OffsetTracker()
+    consumer, tracker = PausingConsumer(), OffsetTracker()
     pauses = Pauses(consumer, per_partition=100, total=10)
     taken(tracker, A, range(6))
     taken(tracker, B, range(4))
@@ -63,7 +46,7 @@ def test_the_total_window_pauses_every_partition() -> None:
 
 
 def test_a_held_tier_partition_resumes_only_once_due() -> None:
-    consumer, tracker = Consumer(), OffsetTracker()
+    consumer, tracker = PausingConsumer(), OffsetTracker()
     pauses = Pauses(consumer, per_partition=10, total=1000)
     pauses.hold(A, 42, due_at=100.0)
     assert consumer.paused == {A}
@@ -75,7 +58,7 @@ def test_a_held_tier_partition_resumes_only_once_due() -> None:
 
 
 def test_a_window_filled_mid_batch_pauses_at_the_first_record_left_until_there_is_room() -> None:
-    consumer, tracker = Consumer(), OffsetTracker()
+    consumer, tracker = PausingConsumer(), OffsetTracker()
     pauses = Pauses(consumer, per_partition=20, total=1000)
     tracker.add(*A, 7, 20, weight=20)  # a bundle filled the window: offset 8 was not taken in
     pauses.fill(A, 8)
@@ -91,7 +74,7 @@ def test_a_window_filled_mid_batch_pauses_at_the_first_record_left_until_there_i
 
 
 def test_release_clears_the_pause_of_leaving_partitions_so_a_return_is_not_stuck() -> None:
-    consumer, tracker = Consumer(), OffsetTracker()
+    consumer, tracker = PausingConsumer(), OffsetTracker()
     pauses = Pauses(consumer, per_partition=10, total=1000)
     taken(tracker, A, range(10))
     pauses.adjust([A], tracker, now=0)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import AcknowledgeType
+from kafka_fakes import FakeMessage
 from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
@@ -29,44 +30,14 @@ from dispatcher.pipeline.match import HookIndex
 SETTINGS = Settings(consume="share")
 
 
-class Message:
+def message(offset: int, event_type: str = "order.paid", deliveries: int = 1) -> FakeMessage:
     """What the loop reads of a share consumer's message."""
-
-    def __init__(self, offset: int, event_type: str = "order.paid", deliveries: int = 1) -> None:
-        self._offset = offset
-        self._type = event_type
-        self._deliveries = deliveries
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return "events"
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> None:
-        return None
-
-    def value(self) -> bytes:
-        return json.dumps({"id": f"e{self._offset}", "type": self._type}).encode()
-
-    def headers(self) -> list[tuple[str, bytes]]:
-        return []
-
-    def timestamp(self) -> tuple[int, int]:
-        return (0, 0)
-
-    def delivery_count(self) -> int:
-        return self._deliveries
+    value = json.dumps({"id": f"e{offset}", "type": event_type}).encode()
+    return FakeMessage("events", 0, offset, value, _deliveries=deliveries)
 
 
 class ShareConsumer:
-    def __init__(self, batches: list[list[Message]]) -> None:
+    def __init__(self, batches: list[list[FakeMessage]]) -> None:
         self.batches = batches
         self.acks: list[tuple[int, Any]] = []
         self.commits = 0
@@ -74,10 +45,10 @@ class ShareConsumer:
     def subscribe(self, topics: list[str]) -> None:
         pass
 
-    def poll(self, timeout: float) -> list[Message]:
+    def poll(self, timeout: float) -> list[FakeMessage]:
         return self.batches.pop(0) if self.batches else []
 
-    def acknowledge(self, message: Message, kind: Any = AcknowledgeType.ACCEPT) -> None:
+    def acknowledge(self, message: FakeMessage, kind: Any = AcknowledgeType.ACCEPT) -> None:
         self.acks.append((message.offset(), kind))
 
     def commit_sync(self, timeout: float) -> dict[Any, Any]:
@@ -149,7 +120,7 @@ def count(loop: ShareLoop, result: str) -> float:
 
 
 def test_a_record_is_accepted_only_when_every_outcome_of_it_is_acknowledged() -> None:
-    consumer = ShareConsumer([[Message(5)]])
+    consumer = ShareConsumer([[message(5)]])
     loop, _producer, submitted = make_loop(consumer, [hook("crm"), hook("erp")])
     loop.step()
     assert [p.hook.id for p in submitted] == ["crm", "erp"]
@@ -167,7 +138,7 @@ def test_a_record_is_accepted_only_when_every_outcome_of_it_is_acknowledged() ->
 
 
 def test_a_record_on_its_last_delivery_is_dead_lettered_as_redelivered_without_a_request() -> None:
-    consumer = ShareConsumer([[Message(9, deliveries=3)]])
+    consumer = ShareConsumer([[message(9, deliveries=3)]])
     loop, producer, submitted = make_loop(consumer, [hook("crm")])
     loop.step()
     assert submitted == []
@@ -192,7 +163,7 @@ def test_a_redelivered_dead_letter_is_ended_by_the_wiring_so_it_carries_the_trac
         ended.append(pair.hook.id)
         return dataclasses.replace(outcome, trace_id=trace_id)
 
-    consumer = ShareConsumer([[Message(9, deliveries=3)]])
+    consumer = ShareConsumer([[message(9, deliveries=3)]])
     loop, producer, _submitted = make_loop(consumer, [hook("crm")], untried)
     loop.step()
 
@@ -202,16 +173,12 @@ def test_a_redelivered_dead_letter_is_ended_by_the_wiring_so_it_carries_the_trac
 
 
 def test_an_undecodable_record_is_dead_lettered_and_accepted() -> None:
-    class Garbage(Message):
-        def value(self) -> bytes:
-            return b"not json"
-
     def strict(record: Record) -> Event:
         from dispatcher.errors import DecodeError
 
         raise DecodeError("not an event")
 
-    consumer = ShareConsumer([[Garbage(2)]])
+    consumer = ShareConsumer([[FakeMessage("events", 0, 2, b"not json")]])
     loop, producer, _ = make_loop(consumer, [hook("crm")])
     loop.decode = strict
     loop.step()
@@ -222,7 +189,7 @@ def test_an_undecodable_record_is_dead_lettered_and_accepted() -> None:
 
 
 def test_a_record_no_hook_wants_is_accepted_at_once() -> None:
-    consumer = ShareConsumer([[Message(3, event_type="order.refunded")]])
+    consumer = ShareConsumer([[message(3, event_type="order.refunded")]])
     loop, _producer, submitted = make_loop(consumer, [hook("crm")])
     loop.step()
 
@@ -232,7 +199,7 @@ def test_a_record_no_hook_wants_is_accepted_at_once() -> None:
 
 
 def test_a_stop_accepts_what_finished_and_releases_the_rest() -> None:
-    consumer = ShareConsumer([[Message(1), Message(2)]])
+    consumer = ShareConsumer([[message(1), message(2)]])
     loop, _producer, submitted = make_loop(consumer, [hook("crm")])
     loop.step()
     loop.finish(submitted[0])()  # the pair of offset 1 is written; offset 2 still runs
@@ -260,7 +227,7 @@ def test_acknowledgements_refused_after_the_lock_expired_are_counted_as_expired(
         def commit_sync(self, timeout: float) -> dict[Any, Any]:
             return {Refused(): None}
 
-    consumer = LateConsumer([[Message(4)]])
+    consumer = LateConsumer([[message(4)]])
     loop, _producer, submitted = make_loop(consumer, [hook("crm")])
     loop.step()
     loop.finish(submitted[0])()
