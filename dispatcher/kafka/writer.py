@@ -137,7 +137,7 @@ class OutcomeWriter:
                     (outgoing,) = self.records_for(handoff, handoff.pair.record)
                 else:
                     outgoing = self._bundle(part, hook_id, tier, kind, error)
-                    done = _each([done for _, done in part])
+                    done = _each([each_done for _, each_done in part])
                 if self._try_produce(outgoing, self._callback(outgoing, done)):
                     self._retries_scheduled(hook_id, tier).inc(len(part))
                 else:
