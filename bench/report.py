@@ -300,15 +300,17 @@ def queue_table(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _show(value: float | None, fmt: str) -> str:
+def _show(value: float | None, fmt: str, exact: bool = False) -> str:
+    """`value` as the tables show it; `exact`: with two more digits (a figure short of its
+    target by less than the rounding)."""
     if value is None:
         return "n/a"
-    if fmt == "x":
-        return f"{value:.1f}x"
-    if fmt == "x2":
-        return f"{value:.2f}x"
+    if fmt in ("x", "x2"):
+        return f"{value:.{(1 if fmt == 'x' else 2) + 2 * exact}f}x"
     if fmt == "%":
-        return f"{100 * value:.0f}%"
+        return f"{100 * value:.{2 * exact}f}%"
+    if exact:
+        return f"{value:,.2f} {fmt}"
     return f"{value:,.0f} {fmt}" if value >= 100 else f"{value:.1f} {fmt}"
 
 
@@ -357,6 +359,8 @@ def markdown(data: dict[str, Any]) -> str:
         )
         met = {True: "yes", False: "no", None: "-"}[row["met"]]
         value = _show(row["value"], row["format"])
+        if row["met"] is False and target.endswith(" " + value):  # rounded up to the target
+            value = _show(row["value"], row["format"], exact=True)
         if row.get("rounds"):
             shown = ", ".join(_show(r, row["format"]) for r in row["rounds"])
             value += f" (median of {len(row['rounds'])} rounds: {shown})"
