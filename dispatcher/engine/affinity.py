@@ -4,7 +4,7 @@ A worker's delivery loop and its consumer threads share one GIL: they never run 
 same time, so two CPUs gain them nothing. Left to the scheduler they still move between CPUs,
 and every object one makes and the other reads (a pair, a record, a delivery report), with
 every reference count it touches, then crosses between the CPUs' caches. Pinned together on
-one CPU, a worker took 7-12% less CPU per delivery on the benchmark's scenario 1 than the same
+one CPU, a worker took 4-12% less CPU per delivery on the benchmark's scenario 1 than the same
 worker unpinned, run side by side (the `make bench` runs of 2026-12-06), and about 17% less on
 scenario 3 in alternated runs before it was a setting.
 librdkafka's threads, made before the pin, stay free to run on the other CPUs.
