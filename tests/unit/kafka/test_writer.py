@@ -3,6 +3,7 @@ a pair alone as a tier record, several of one hook as a tier bundle."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from typing import Any
 
@@ -126,6 +127,26 @@ def test_with_bundles_off_every_hand_off_is_a_tier_record_of_its_own() -> None:
     for produced in producer.produced:
         produced["on_delivery"](None, None)
     assert acked == [0, 1, 2]
+
+
+def test_a_bundled_pair_keeps_the_trace_context_of_its_hand_off() -> None:
+    producer = Producer()
+    writer = outcome_writer(producer, Settings(), Metrics(CollectorRegistry()))
+    traced = [
+        dataclasses.replace(
+            handoff(n=n)[0], traceparent=f"00-{n:032x}-{n:016x}-01", tracestate="v=1"
+        )
+        for n in range(1, 3)
+    ]
+
+    writer.hand_off([(h, lambda: None) for h in traced])
+
+    (produced,) = producer.produced
+    carried = unbundle(Record("t", 0, 0, None, produced["value"], tuple(produced["headers"])))
+    assert carried is not None
+    assert [(s.traceparent, s.tracestate) for _, s in carried] == [
+        (h.traceparent, "v=1") for h in traced
+    ]
 
 
 def test_hand_offs_of_other_hooks_or_tiers_go_in_records_of_their_own() -> None:
