@@ -60,6 +60,7 @@ class Topics:
     health: str = "dugaa.dispatch.health"  # workers' hook health reports and pause decisions
     operations: str = "dugaa.dispatch.operations"  # operational events; empty: none
     attempts: str = "dugaa.dispatch.attempts"  # "": no attempt records
+    attempts_retention: float = 7 * 86400.0  # retention.ms of the attempts topic a worker creates
 
     def retry_topic(self, tier: int) -> str:
         return f"{self.retry_prefix}.{format_duration(self.retry[tier])}"
@@ -331,6 +332,7 @@ def _duration(key: str, value: Any) -> float:
 def _topics(raw: dict[str, Any]) -> Topics:
     default = Topics()
     known = {"events", "results", "dead_letter", "retry", "retry_prefix", "hooks", "attempts"}
+    known |= {"attempts_retention"}
     unknown = set(raw) - known - {"health", "operations"}
     if unknown:
         raise _KeyProblem("topics." + sorted(unknown)[0], "unknown key")
@@ -348,6 +350,7 @@ def _topics(raw: dict[str, Any]) -> Topics:
         retry_prefix=str(raw.get("retry_prefix", default.retry_prefix)),
         hooks=str(raw.get("hooks", default.hooks)),
         attempts=_attempts_topic(raw.get("attempts", default.attempts)),
+        attempts_retention=_retention(raw.get("attempts_retention", default.attempts_retention)),
         health=_health_topic(raw.get("health", default.health)),
         operations=str(raw.get("operations", default.operations) or ""),
     )
@@ -357,6 +360,17 @@ def _health_topic(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _KeyProblem("topics.health", "must name a topic (hook health and pauses live there)")
     return value.strip()
+
+
+def _retention(value: Any) -> float:
+    """`topics.attempts_retention`: a duration, or 0 for the cluster's default retention."""
+    key = "topics.attempts_retention"
+    if isinstance(value, bool):
+        raise _KeyProblem(key, "must be a duration (e.g. 72h), or 0 for the cluster's default")
+    seconds = float(value) if isinstance(value, int | float) else _duration(key, value)
+    if seconds < 0:
+        raise _KeyProblem(key, "must be a duration (e.g. 72h), or 0 for the cluster's default")
+    return seconds
 
 
 def _attempts_topic(value: Any) -> str:

@@ -109,8 +109,14 @@ class Worker:
         settings = self.settings
         admin = check_reachable(settings)
         outputs = [settings.topics.results, settings.topics.dead_letter]
-        outputs += [*settings.topics.retry_topics, *filter(None, [settings.topics.attempts])]
-        ensure_topics(admin, outputs)
+        topics = settings.topics
+        outputs += [*topics.retry_topics, *filter(None, [topics.attempts])]
+        retention = {"retention.ms": str(round(topics.attempts_retention * 1000))}
+        ensure_topics(
+            admin,
+            outputs,
+            configs={topics.attempts: retention} if topics.attempts_retention else {},
+        )
         if settings.topics.operations:  # few events, each keyed by its hook: one partition
             ensure_topics(admin, [settings.topics.operations], partitions=1)
         # The hook store and the health topic (pauses) are read to their end before any event

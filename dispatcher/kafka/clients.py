@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -80,12 +81,22 @@ def check_reachable(settings: Settings, timeout: float = 15.0) -> AdminClient:
 
 
 def ensure_topics(
-    admin: AdminClient, names: list[str], partitions: int = OUTPUT_PARTITIONS, timeout: float = 30.0
+    admin: AdminClient,
+    names: list[str],
+    partitions: int = OUTPUT_PARTITIONS,
+    timeout: float = 30.0,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
-    """Create any of `names` that does not exist yet (clusters may forbid auto-creation), and
-    wait until each has leaders: a consumer subscribing earlier would not see it for minutes."""
+    """Create any of `names` that does not exist yet (clusters may forbid auto-creation), with
+    its entry of `configs` (topic settings), and wait until each has leaders: a consumer
+    subscribing earlier would not see it for minutes. A topic that exists is left as it is."""
     existing = set(admin.list_topics(timeout=10).topics)
-    missing = [NewTopic(n, num_partitions=partitions) for n in names if n not in existing]
+    configs = configs or {}
+    missing = [
+        NewTopic(n, num_partitions=partitions, config=dict(configs.get(n, {})))
+        for n in names
+        if n not in existing
+    ]
     if not missing:
         return
     for future in admin.create_topics(missing, request_timeout=15).values():

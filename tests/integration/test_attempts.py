@@ -65,6 +65,14 @@ def erp_hook(url: str) -> dict[str, Any]:
     )
 
 
+def topic_config(bootstrap: str, topic: str) -> dict[str, str]:
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    future = AdminClient({"bootstrap.servers": bootstrap}).describe_configs([resource])[resource]
+    return {name: entry.value for name, entry in future.result(timeout=15).items()}
+
+
 def signed_in(client: httpx.Client) -> None:
     answer = client.post("/login", data={"token": ADMIN_TOKEN, "next": "/"})
     assert answer.status_code == 303, answer.text
@@ -98,6 +106,9 @@ def test_an_event_delivered_on_the_third_try_has_every_attempt_recorded_and_show
         assert attempts[2]["response_excerpt"] == '{"id":"ERP-1234","status":"accepted"}'
         assert {a["idempotency_key"] for a in attempts} == {result["idempotency_key"]}
         assert all(a["latency_ms"] > 0 for a in attempts)
+        assert topic_config(kafka_bootstrap, deployment.attempts)["retention.ms"] == str(
+            7 * 86400 * 1000
+        )  # the worker made the topic with `topics.attempts_retention` (default 7 days)
         assert attempts[0]["at"] <= attempts[1]["at"] <= attempts[2]["at"] <= result["completed_at"]
         for record in records:
             assert_secret_free(record.value.decode())

@@ -309,6 +309,19 @@ def test_the_attempts_topic_is_on_by_default_and_an_empty_name_switches_it_off(
     assert load_settings(off, environ={}).topics.attempts == ""
 
 
+def test_the_attempts_topics_retention_defaults_to_a_week_and_0_leaves_the_clusters(
+    tmp_path: Path,
+) -> None:
+    assert load_settings(None, environ={}).topics.attempts_retention == 7 * 86400
+    given = write(tmp_path, "topics:\n  attempts_retention: 72h\n")
+    assert load_settings(given, environ={}).topics.attempts_retention == 72 * 3600
+    cluster = write(tmp_path, "topics:\n  attempts_retention: 0\n")
+    assert load_settings(cluster, environ={}).topics.attempts_retention == 0
+    for wrong in ("soon", "-5", "true"):
+        with pytest.raises(ConfigError, match=r"topics\.attempts_retention"):
+            load_settings(write(tmp_path, f"topics:\n  attempts_retention: {wrong}\n"), environ={})
+
+
 def test_an_attempts_topic_kafka_would_refuse_names_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, "group_id: g\ntopics:\n  attempts: my attempts/v1\n")
 
