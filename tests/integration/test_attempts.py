@@ -66,11 +66,14 @@ def erp_hook(url: str) -> dict[str, Any]:
 
 
 def topic_config(bootstrap: str, topic: str) -> dict[str, str]:
-    from confluent_kafka.admin import AdminClient, ConfigResource
+    """The settings `topic` was given itself (not the cluster's defaults it shows too)."""
+    from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource
 
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    future = AdminClient({"bootstrap.servers": bootstrap}).describe_configs([resource])[resource]
-    return {name: entry.value for name, entry in future.result(timeout=15).items()}
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # held until the answer is in
+    entries = admin.describe_configs([resource])[resource].result(timeout=15)
+    own = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    return {name: entry.value for name, entry in entries.items() if entry.source == own}
 
 
 def signed_in(client: httpx.Client) -> None:
