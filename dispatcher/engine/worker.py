@@ -106,19 +106,15 @@ class Worker:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_stop)
-        settings = self.settings
+        settings, topics = self.settings, self.settings.topics
         admin = check_reachable(settings)
-        outputs = [settings.topics.results, settings.topics.dead_letter]
-        topics = settings.topics
-        outputs += [*topics.retry_topics, *filter(None, [topics.attempts])]
-        retention = {"retention.ms": str(round(topics.attempts_retention * 1000))}
-        ensure_topics(
-            admin,
-            outputs,
-            configs={topics.attempts: retention} if topics.attempts_retention else {},
-        )
-        if settings.topics.operations:  # few events, each keyed by its hook: one partition
-            ensure_topics(admin, [settings.topics.operations], partitions=1)
+        outputs = [topics.results, topics.dead_letter, *topics.retry_topics]
+        outputs += filter(None, [topics.attempts])
+        retention = round(topics.attempts_retention * 1000)  # 0: the cluster's default
+        configs = {topics.attempts: {"retention.ms": str(retention)}} if retention else {}
+        ensure_topics(admin, outputs, configs=configs)
+        if topics.operations:  # few events, each keyed by its hook: one partition
+            ensure_topics(admin, [topics.operations], partitions=1)
         # The hook store and the health topic (pauses) are read to their end before any event
         # is consumed, then followed.
         follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)
