@@ -20,9 +20,9 @@ class Pauses:
 
     A partition is paused when its window holds `per_partition` offsets (or all partitions hold
     `total`; a tier bundle counts as the records it replaces), and resumed below three quarters
-    of it, so it does not flap at the edge. Resuming
-    at half starved a slow hook: a resumed partition takes a fetch round trip to refill, while
-    the pairs left above the hook's concurrency ran out (s2: 200 ms endpoint, concurrency 500).
+    of it, so it does not flap at the edge. Resuming at half starved a slow hook: a resumed
+    partition takes a fetch round trip to refill, while the pairs left above the hook's
+    concurrency ran out (s2: 200 ms endpoint, concurrency 500).
     """
 
     def __init__(self, consumer: Any, per_partition: int, total: int) -> None:
