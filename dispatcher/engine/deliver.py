@@ -215,7 +215,8 @@ class Deliverer:
         verdict: Verdict,
         now: float | None = None,
     ) -> Handoff:
-        due = (now or self.clock()) + max(self.tiers[tier], verdict.retry_after or 0.0)
+        now = self.clock() if now is None else now
+        due = now + max(self.tiers[tier], verdict.retry_after or 0.0)
         return Handoff(pair, tier, due, attempts, first, verdict)
 
     def _end(

@@ -71,7 +71,7 @@ def bundle_record(
 
 
 def is_bundle(record: Record) -> bool:
-    return any(name == BUNDLE for name, _ in record.headers)
+    return record.header(BUNDLE) is not None
 
 
 def unbundle(record: Record) -> list[tuple[Record, RetryState]] | None:
