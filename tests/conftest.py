@@ -134,7 +134,19 @@ def registry() -> Iterator[FakeRegistry]:
 @pytest.fixture(autouse=True)
 def _reap_dispatchers() -> Iterator[None]:
     """No `dispatcher run` subprocess outlives the test that started it."""
-    yield
-    from dispatch_support import reap
+    from dispatch_support import LOGS, reap
 
+    LOGS.clear()
+    yield
     reap()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test's report ends with the logs of the workers it ran as subprocesses."""
+    report = yield
+    if report.when == "call" and report.failed:
+        from dispatch_support import log_tails
+
+        report.sections.extend((f"dispatcher log {name}", text) for name, text in log_tails())
+    return report

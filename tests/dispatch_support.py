@@ -25,6 +25,8 @@ from dispatcher.metrics import Metrics
 from dispatcher.pipeline.match import HookIndex
 
 RUNNING: list[subprocess.Popen[bytes]] = []  # every `dispatcher run` a test started
+LOGS: dict[Path, subprocess.Popen[bytes]] = {}  # their logs, kept for the test's report
+TAIL_LINES = 60
 
 
 def reap() -> None:
@@ -34,6 +36,21 @@ def reap() -> None:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=30)
+
+
+def log_tails() -> list[tuple[str, str]]:
+    """The end of each log of the `dispatcher run` processes the current test started, with
+    how each process stands, for the report of a failed test (librdkafka's debug lines left
+    out: a failure must show what the worker did, in the part of the output CI keeps)."""
+    sections = []
+    for path, process in LOGS.items():
+        code = process.poll()
+        state = "still running" if code is None else f"exited {code}"
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        kept = [line[:300] for line in lines if "DEBUG dispatcher.librdkafka" not in line]
+        tail = "\n".join(kept[-TAIL_LINES:])
+        sections.append((f"{path.name} ({state}, last {TAIL_LINES} lines)", tail))
+    return sections
 
 
 @dataclass
@@ -183,6 +200,7 @@ class Deployment:
                 stderr=subprocess.STDOUT,
             )
         RUNNING.append(process)
+        LOGS[self.log_path] = process
         return process
 
 
