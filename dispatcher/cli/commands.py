@@ -260,6 +260,7 @@ def produce(args: argparse.Namespace) -> int:
     from confluent_kafka import Producer
 
     from dispatcher.kafka.clients import check_reachable
+    from dispatcher.kafka.scopes import client_settings
 
     settings = settings_from(args)
     try:
@@ -279,7 +280,7 @@ def produce(args: argparse.Namespace) -> int:
         event["tenant"] = args.tenant
     topic = args.topic or settings.topics.events[0]
     check_reachable(settings, timeout=10)
-    producer = Producer({**settings.kafka_config(), "logger": KAFKA})
+    producer = Producer({**client_settings(settings, "producer"), "logger": KAFKA})
     key = args.key.encode() if args.key else None
     if args.avro:
         from dispatcher.kafka.avro import produce_value

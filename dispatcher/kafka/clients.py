@@ -12,6 +12,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
+from dispatcher.kafka.scopes import client_settings
 from dispatcher.logs import KAFKA
 
 OUTPUT_PARTITIONS = 6
@@ -21,7 +22,7 @@ SHARE_POLL_RECORDS = 200
 def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:
     """At-least-once consumption: offsets stored only by us, committed periodically and on exit."""
     return {
-        **settings.kafka_config(),
+        **client_settings(settings, "consumer"),
         "group.id": group_id,
         "partition.assignment.strategy": "cooperative-sticky",
         "enable.auto.offset.store": False,
@@ -41,7 +42,7 @@ def share_consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     broker honours per producer batch) bounds them so that records spread over the members."""
     return {
         "max.poll.records": SHARE_POLL_RECORDS,
-        **settings.kafka_config(),
+        **client_settings(settings, "consumer"),
         "group.id": settings.group_id,
         "share.acknowledgement.mode": "explicit",
         "logger": KAFKA,
@@ -52,7 +53,7 @@ def share_consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
 def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     """Idempotent, fully acknowledged writes of outcome records."""
     return {
-        **settings.kafka_config(),
+        **client_settings(settings, "producer"),
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 20,  # a few hundred records per request at load, not a request per few
@@ -65,7 +66,9 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
 
 def check_reachable(settings: Settings, timeout: float = 15.0) -> AdminClient:
     """An admin client once the cluster answered; `KafkaUnavailable` after `timeout` seconds."""
-    admin = AdminClient({**settings.kafka_config(), "socket.connection.setup.timeout.ms": 5000})
+    admin = AdminClient(
+        {**client_settings(settings, "producer"), "socket.connection.setup.timeout.ms": 5000}
+    )
     try:
         admin.list_topics(timeout=timeout)
     except KafkaException as exc:

@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
+from dispatcher.kafka.scopes import client_settings
 from dispatcher.logs import KAFKA
 from dispatcher.model.event import Record
 
@@ -34,7 +35,7 @@ class Start:
 def scan_config(settings: Settings) -> dict[str, Any]:
     """A consumer that joins no group, commits nothing and reports the end of each partition."""
     return {
-        **settings.kafka_config(),
+        **client_settings(settings, "consumer"),
         "group.id": f"dugaa-scan-{uuid.uuid4().hex}",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,

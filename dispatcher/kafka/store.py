@@ -21,6 +21,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError, KafkaUnavailable
 from dispatcher.hooks.definitions import Definition, fold, merged
 from dispatcher.kafka.scan import scan
+from dispatcher.kafka.scopes import client_settings
 from dispatcher.logs import KAFKA
 from dispatcher.model.hook import Hook
 from dispatcher.pipeline.match import HookIndex
@@ -47,7 +48,7 @@ def ensure_store_topic(settings: Settings) -> None:
 def ensure_compacted_topic(settings: Settings, topic: str) -> None:
     """Create `topic` (one partition, compacted) when it does not exist yet: the hook store,
     the health topic."""
-    admin = AdminClient(settings.kafka_config())
+    admin = AdminClient(client_settings(settings, "producer"))
     try:
         if topic in admin.list_topics(timeout=TIMEOUT).topics:
             return
@@ -134,7 +135,7 @@ class HookStore:
             ensure_store_topic(self.settings)
             producer = Producer(
                 {
-                    **self.settings.kafka_config(),
+                    **client_settings(self.settings, "producer"),
                     "transactional.id": f"dugaa-hooks-{uuid.uuid4().hex}",
                     "enable.idempotence": True,
                     "acks": "all",
