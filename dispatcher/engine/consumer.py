@@ -12,7 +12,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -20,6 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from dispatcher.engine.pauses import Pauses
 from dispatcher.engine.tracker import OffsetTracker
 from dispatcher.engine.wiring import WiredLoop, Wiring
+from dispatcher.http.sender import BREAKER_OPEN
 from dispatcher.kafka.writer import decode_failure_records
 from dispatcher.model.event import Record
 from dispatcher.model.pair import Pair
@@ -124,6 +125,8 @@ class ConsumerLoop(WiredLoop):
         hooks = self.hooks()
         batch: list[Pair] = []
         deferred: set[Key] = set()
+        holding: Collection[str] | None = None  # asked once a batch, at its first event
+        held: dict[str, list[tuple[Record, str]]] = {}
         for message in messages:
             if message.error() is not None:
                 self._on_error(message.error())
@@ -135,7 +138,9 @@ class ConsumerLoop(WiredLoop):
             tier = self.tiers.get(record.topic)
             if tier is None:
                 self._consumed(record.topic).inc()
-                intake = take_event(record, hooks, self.decode)
+                if holding is None:
+                    holding = self.holding()
+                intake = take_event(record, hooks, self.decode, holding)
             elif self._window_full(key):  # a tier bundle may hold hundreds of pairs: stop here
                 deferred.add(key)
                 self.pauses.fill(key, record.offset)
@@ -153,14 +158,32 @@ class ConsumerLoop(WiredLoop):
             assert isinstance(intake, Pairs)
             for hook_id in intake.filtered:
                 self.metrics.events_filtered.labels(hook_id).inc()
-            ends = len(intake.pairs) + len(intake.undecodable)
+            ends = intake.ends
             weight = 1 if tier is None else ends  # a bundle weighs the tier records it replaces
             self.tracker.add(record.topic, record.partition, record.offset, ends, record, weight)
             for carried, error in intake.undecodable:  # a retry-tier record's event
                 self._dead_letter(carried, error, self._finisher(record), now)
+            for hook_id, idempotency_key in intake.held:
+                held.setdefault(hook_id, []).append((record, idempotency_key))
             batch.extend(intake.pairs)
+        if held:
+            self._hold_back(held, now)
         if batch:
             self.submit(batch)
+
+    def _hold_back(self, held: dict[str, list[tuple[Record, str]]], now: float) -> None:
+        """Hand the fresh pairs of hooks whose circuit is open to their first retry tier, in
+        bundles, as `Deliverer.held_back` would on the delivery loop: with no `Pair`, no task
+        and no crossing to the delivery loop, a dead hook costs the hooks beside it least."""
+        due_at = now + self.settings.topics.retry[0]
+        last = (BREAKER_OPEN.kind or "", BREAKER_OPEN.error or "")
+        for hook_id, items in held.items():
+            log.debug(
+                "hook %s: %d fresh pairs to its first retry tier (circuit open)",
+                hook_id,
+                len(items),
+            )
+            self.writer.hold_back(hook_id, items, due_at, last, now, self._finish)
 
     def _consumed(self, topic: str) -> Any:
         """`dispatcher_events_consumed_total{topic}`, its label looked up once per topic."""
@@ -188,6 +211,9 @@ class ConsumerLoop(WiredLoop):
     def finish(self, pair: Pair) -> Callable[[], None]:
         """The completion callback of `pair` (runs on this thread, from a producer ack)."""
         return self._finisher(pair.bundle or pair.record)
+
+    def _finish(self, record: Record) -> None:
+        self.tracker.finish(record.topic, record.partition, record.offset, record)
 
     def _finisher(self, record: Record) -> Callable[[], None]:
         tracker = self.tracker

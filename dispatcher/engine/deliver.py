@@ -13,6 +13,7 @@ from dispatcher.errors import DeliveryError, Withdrawn
 from dispatcher.hooks.masking import mask_text
 from dispatcher.http.sender import BREAKER_OPEN, Attempt, HookClient
 from dispatcher.metrics import Metrics
+from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
 from dispatcher.model.request import Request
@@ -177,6 +178,19 @@ class Deliverer:
             tier = min(pair.tier + 1, len(self.tiers) - 1)
             result = self._handoff(pair, tier, pair.attempts, first, BREAKER_OPEN, now)
         return self._in_short_span(pair, result)
+
+    def holds_at_intake(self, hook: Hook) -> bool:
+        """Whether a fresh pair of `hook`, its circuit open, may be handed to the first retry
+        tier by the consumer itself, as `held_back` would hand it off here: the hook has retry
+        tiers to go to, is neither ordered by key nor paused, its pairs may wait (a `max_age`),
+        and tracing is off (a held-back pair has a span of its own)."""
+        return (
+            bool(self.tiers)
+            and hook.ordering != "key"
+            and hook.retry.max_age > 0
+            and self.tracer is None
+            and (self.held is None or self.held(hook.id) is None)
+        )
 
     def crashed(self, pair: Pair, exc: Exception) -> Outcome:
         """The dead letter of a pair the dispatcher itself failed on outside `deliver` (kind

@@ -3,7 +3,7 @@ worker builds it once and both loops read the same names."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +26,9 @@ class Wiring:
     `producer` is the loop's own (its acknowledgements are served on the loop's thread, which
     owns what they complete); `submit` hands pairs to the delivery loop; `release` lets go of
     the running pairs of some partitions and answers how many it cut; `untried` ends a pair
-    given no attempt (it traces it when tracing is on: `Deliverer.untried`).
+    given no attempt (it traces it when tracing is on: `Deliverer.untried`); `holding` names
+    the hooks whose fresh pairs the loop hands to their first retry tier itself (their circuit
+    is open: `Worker._holding`).
     """
 
     settings: Settings
@@ -39,6 +41,7 @@ class Wiring:
     release: Callable[[set[Key], float], Future[int]]
     topics: Sequence[str]
     untried: Callable[[Pair, Outcome], Outcome] = lambda _pair, outcome: outcome
+    holding: Callable[[], Collection[str]] = lambda: ()
 
 
 class WiredLoop:
@@ -56,3 +59,4 @@ class WiredLoop:
         self.submit = wiring.submit
         self.release = wiring.release
         self.untried = wiring.untried
+        self.holding = wiring.holding

@@ -192,6 +192,7 @@ class Worker:
             tracer=tracer,
         )
         parts = _Parts(pool=pool, deadline=[], scheduler=Scheduler(deliverer, pool.client_for))
+        holding = self._holding(pool, deliverer)
         groups = [(settings.group_id, list(settings.topics.events))]
         if settings.topics.retry_topics:
             groups.append((f"{settings.group_id}.retry", list(settings.topics.retry_topics)))
@@ -202,9 +203,27 @@ class Worker:
             share = limits if primary else None
             own = producer if primary else None
             parts.intakes.append(
-                self._intake(loop, parts.scheduler, group_id, topics, primary, share, own)
+                self._intake(loop, parts.scheduler, group_id, topics, primary, share, own, holding)
             )
         return parts
+
+    def _holding(self, pool: ClientPool, deliverer: Deliverer) -> Callable[[], frozenset[str]]:
+        """The hooks whose fresh pairs an intake loop hands to their first retry tier itself,
+        in bundles (`ConsumerLoop._hold_back`): their circuit is open and `holds_at_intake`.
+        Asked from consumer threads once a batch; none while `retry_bundles` is off."""
+        if not self.settings.retry_bundles:
+            return frozenset
+
+        def holding() -> frozenset[str]:
+            hooks = self.hooks
+            found = set()
+            for client in pool.refusing():
+                hook = hooks.get(client.hook.id)  # the definition in force, not the client's
+                if hook is not None and deliverer.holds_at_intake(hook):
+                    found.add(hook.id)
+            return frozenset(found)
+
+        return holding
 
     def _intake(
         self,
@@ -215,6 +234,7 @@ class Worker:
         primary: bool,
         share: ShareLimits | None = None,
         producer: Producer | None = None,
+        holding: Callable[[], frozenset[str]] = frozenset,
     ) -> ConsumerLoop | ShareLoop:
         """One consumer thread's loop, with a producer of its own: acknowledgements are served
         on the thread that polls the producer, which must be the thread owning the tracker."""
@@ -233,7 +253,7 @@ class Worker:
 
         wiring = Wiring(
             settings, producer, writer, lambda: self.hooks, self.decoder, self.metrics,
-            submit, release, topics, scheduler.deliverer.untried,
+            submit, release, topics, scheduler.deliverer.untried, holding,
         )  # fmt: skip
         if share is not None:
             intake = ShareLoop(ShareConsumer(share_consumer_config(settings)), wiring, share)

@@ -37,6 +37,12 @@ class ClientPool:
         self._clients[hook.id] = client
         return client
 
+    def refusing(self) -> list[HookClient]:
+        """The clients whose circuit refuses calls now. Safe from another thread (the
+        consumer's): the clients are copied at once, and a breaker read as it changes state
+        is only read a moment early or late."""
+        return [client for client in list(self._clients.values()) if client.breaker.refuses()]
+
     def breaker_states(self) -> dict[str, str]:
         return {hook_id: c.breaker.state for hook_id, c in self._clients.items()}
 

@@ -1,7 +1,9 @@
 """Write outcomes to Kafka: results, dead letters and retry-tier records, with acknowledgement.
 
-`produce` is called from the delivery loop; acknowledgements arrive on the thread that polls the
-producer (the consumer thread), which is where each pair's completion is then recorded.
+`produce` is called from the delivery loop, and from the consumer thread for what it writes
+itself (decode dead letters, pairs held back at intake); acknowledgements arrive on the thread
+that polls the producer (the consumer thread), which is where each pair's completion is then
+recorded.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from dispatcher.config.settings import Settings, Topics
 from dispatcher.kafka.results import ResultSerializer, result_serializer
@@ -29,6 +31,7 @@ from dispatcher.pipeline.retry import Handoff, Result
 
 log = logging.getLogger(__name__)
 Done = Callable[[], None]
+Item = TypeVar("Item")
 BUNDLE_BYTES = 256 * 1024  # a tier bundle's value at most: records may have 1 MB by default
 
 
@@ -131,7 +134,8 @@ class OutcomeWriter:
             groups.setdefault(key, []).append((handoff, done))
         refused: list[tuple[Handoff, Done]] = []
         for (hook_id, tier, kind, error), group in groups.items():
-            for part in _bundles(group) if self.bundles else [[item] for item in group]:
+            parts = _bundles(group, _handoff_record) if self.bundles else [[i] for i in group]
+            for part in parts:
                 if len(part) == 1:
                     handoff, done = part[0]
                     (outgoing,) = self.records_for(handoff, handoff.pair.record)
@@ -163,6 +167,40 @@ class OutcomeWriter:
         due_at = max(handoff.due_at for handoff, _ in part)
         headers, value = bundle_record(entries, hook_id, due_at, kind, error)
         return OutgoingRecord(self._tier_topics[tier], None, value, headers)
+
+    def hold_back(
+        self,
+        hook_id: str,
+        held: list[tuple[Record, str]],
+        due_at: float,
+        last: tuple[str, str],
+        now: float,
+        finish: Callable[[Record], None],
+    ) -> None:
+        """Hand the pairs of `hook_id` held back at intake (its circuit open; each an input
+        record and the pair's idempotency key, no attempt yet) to the first retry tier, in
+        bundles, from the consumer thread: what the producer's queue has no room for waits
+        with the unsent records (`flush_unsent`). `last` is the error they carry (kind, text);
+        `finish(record)` runs for each pair once its bundle is acknowledged. Counted here."""
+        kind, error = last
+        for part in _bundles(held, _held_record):
+            entries = [
+                bundle_entry(
+                    record,
+                    original_headers(record),
+                    0,
+                    now,
+                    Source(record.topic, record.partition, record.offset),
+                    key,
+                )
+                for record, key in part
+            ]
+            headers, value = bundle_record(entries, hook_id, due_at, kind, error)
+            outgoing = OutgoingRecord(self._tier_topics[0], None, value, headers)
+            callback = self._callback(outgoing, _each_record([r for r, _ in part], finish))
+            if not self._try_produce(outgoing, callback):
+                self._unsent.append((outgoing, callback))
+            self._retries_scheduled(hook_id, 0).inc(len(part))
 
     async def write_records(self, records: list[OutgoingRecord], done: Done) -> None:
         acked = done if len(records) == 1 else _after(len(records), done)
@@ -256,12 +294,30 @@ def _each(dones: list[Done]) -> Done:
     return acked
 
 
-def _bundles(group: list[tuple[Handoff, Done]]) -> list[list[tuple[Handoff, Done]]]:
+def _each_record(records: list[Record], finish: Callable[[Record], None]) -> Done:
+    """A callback that runs `finish` for every one of `records` (a bundle held at intake)."""
+
+    def acked() -> None:
+        for record in records:
+            finish(record)
+
+    return acked
+
+
+def _handoff_record(item: tuple[Handoff, Done]) -> Record:
+    return item[0].pair.record
+
+
+def _held_record(item: tuple[Record, str]) -> Record:
+    return item[0]
+
+
+def _bundles(group: list[Item], record_of: Callable[[Item], Record]) -> list[list[Item]]:
     """`group` in parts whose bundle stays under BUNDLE_BYTES (an event near that size alone)."""
-    parts: list[list[tuple[Handoff, Done]]] = [[]]
+    parts: list[list[Item]] = [[]]
     size = 0
     for item in group:
-        record = item[0].pair.record
+        record = record_of(item)
         # base64 of the key, value and headers, and a few hundred bytes of state
         grows = (len(record.key or b"") + len(record.value or b"")) * 4 // 3 + 400
         if record.headers:

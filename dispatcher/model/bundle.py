@@ -3,8 +3,9 @@
 While a hook's circuit is open, every event bound for it is handed to a retry tier without a
 request. One tier record per pair made a dead hook cost the hook beside it 11-16% of its
 throughput (s3 of the benchmark: each record is produced, compressed, written by the broker and
-acknowledged one by one); the pairs of one hook, tier and last error that one turn of the
-delivery loop holds back share one record instead.
+acknowledged one by one); the pairs of one hook, tier and last error held back together share
+one record instead: those of one consumed batch of new events (the consumer thread holds them
+back as it takes them in) or of one turn of the delivery loop.
 
 The record's headers say what the pairs share: `dispatcher.bundle` (how many it holds),
 `dispatcher.hook.id`, `dispatcher.due.at` and the last error. Its value is a JSON array, one

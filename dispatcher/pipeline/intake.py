@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from dispatcher.errors import DecodeError
@@ -21,12 +21,20 @@ Decoder = Callable[[Record], Event]
 @dataclass(frozen=True, slots=True)
 class Pairs:
     """A record's pairs to deliver (possibly none: no hook matched), the ids of the hooks
-    whose filter the event failed (no pairs of theirs: only counted), and the events of a
-    retry-tier record that no longer decode (each a `decode` dead letter, with why)."""
+    whose filter the event failed (no pairs of theirs: only counted), the events of a
+    retry-tier record that no longer decode (each a `decode` dead letter, with why), and the
+    pairs held back at intake (`take_event`'s `holding`), each as its hook's id and the pair's
+    idempotency key: they go to their first retry tier without a `Pair` of their own."""
 
     pairs: tuple[Pair, ...]
     filtered: tuple[str, ...] = ()
     undecodable: tuple[tuple[Record, str], ...] = ()
+    held: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ends(self) -> int:
+        """How many ends the record waits for: one per pair, held pair and undecodable event."""
+        return len(self.pairs) + len(self.held) + len(self.undecodable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +54,31 @@ class NotYetDue:
 Intake = Pairs | Undecodable | NotYetDue
 
 
-def take_event(record: Record, hooks: HookIndex, decode: Decoder) -> Intake:
-    """The pairs of an input-topic record."""
+def take_event(
+    record: Record, hooks: HookIndex, decode: Decoder, holding: Collection[str] = ()
+) -> Intake:
+    """The pairs of an input-topic record. Those of the hooks in `holding` (circuit open) are
+    held back: no `Pair` is made for them, only their idempotency keys (`Pairs.held`)."""
     try:
         event = decode(record)
     except DecodeError as exc:
         return Undecodable(str(exc))
     source = Source(record.topic, record.partition, record.offset)
     admitted, filtered = admit(hooks.match(event.type, event.tenant), event)
+    if holding and any(hook.id in holding for hook in admitted):
+        return Pairs(
+            tuple(
+                Pair(record, event, hook, source, idempotency_key(event, hook.id))
+                for hook in admitted
+                if hook.id not in holding
+            ),
+            tuple(filtered),
+            held=tuple(
+                (hook.id, idempotency_key(event, hook.id))
+                for hook in admitted
+                if hook.id in holding
+            ),
+        )
     return Pairs(
         tuple(
             Pair(record, event, hook, source, idempotency_key(event, hook.id)) for hook in admitted

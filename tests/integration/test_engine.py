@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 from pathlib import Path
 
+import pytest
 from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import consume_all, wait_for
 
@@ -138,11 +140,16 @@ def metric(worker: object, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
 
 
+EVENTS = 100  # 60 before the circuit opens, 40 while it is open
+
+
 def test_an_open_circuit_sends_pairs_to_the_tiers_in_bundles_and_all_arrive_once_it_closes(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """While the circuit is open, pairs cycle through the tier with no request, many to a tier
-    record (a bundle); when the endpoint answers again, every event arrives exactly once."""
+    record (a bundle), and events that arrive meanwhile go there too, from the consumer thread
+    (`ConsumerLoop._hold_back`); when the endpoint answers again, every event arrives exactly
+    once."""
     down = threading.Event()
     down.set()
     delivered: list[tuple[bytes, str]] = []
@@ -173,6 +180,7 @@ def test_an_open_circuit_sends_pairs_to_the_tiers_in_bundles_and_all_arrive_once
             retry=("1s",),
         )
         deployment.produce_events([cloud_event("order.paid", {"i": i}) for i in range(60)])
+        caplog.set_level(logging.DEBUG, logger="dispatcher.engine.consumer")
         with deployment.worker() as worker:
             wait_for(
                 lambda: metric(worker, "dispatcher_circuit_open", hook="down") == 1,
@@ -181,10 +189,14 @@ def test_an_open_circuit_sends_pairs_to_the_tiers_in_bundles_and_all_arrive_once
             )
             sent = len(receiver.received())
             scheduled = metric(worker, "dispatcher_retries_scheduled_total", hook="down", tier="1s")
+            # fresh events while the circuit is open: held at intake, no request of their own
+            deployment.produce_events(
+                [cloud_event("order.paid", {"i": i}) for i in range(60, EVENTS)]
+            )
             wait_for(
                 lambda: (
                     metric(worker, "dispatcher_retries_scheduled_total", hook="down", tier="1s")
-                    >= scheduled + 60
+                    >= scheduled + EVENTS
                 ),
                 60,
                 message="pairs cycling through the tier while the breaker is open",
@@ -192,7 +204,7 @@ def test_an_open_circuit_sends_pairs_to_the_tiers_in_bundles_and_all_arrive_once
             probes = len(receiver.received()) - sent
             down.clear()  # the endpoint is back: the breaker's probes close the circuit
             results = collect_until(
-                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 60, 120
+                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= EVENTS, 120
             )
             tier_topic, retry_group = f"{deployment.retry_prefix}.1s", f"{deployment.group}.retry"
             wait_for(  # every bundle's pairs ended, so every bundle is committed
@@ -208,12 +220,14 @@ def test_an_open_circuit_sends_pairs_to_the_tiers_in_bundles_and_all_arrive_once
     assert scheduled >= 20
     bundled = [int(r.header("dispatcher.bundle") or b"1") for r in tier]
     assert max(bundled) >= 2  # pairs held back together travelled together
+    held_at_intake = [r for r in caplog.records if "fresh pairs to its first" in r.getMessage()]
+    assert held_at_intake  # the second wave never went to the delivery loop
     assert {r.json()["outcome"] for r in results} == {"delivered"}
-    assert len({r.json()["event_id"] for r in results}) == 60
+    assert len({r.json()["event_id"] for r in results}) == EVENTS
     ids_by_body: dict[bytes, list[str]] = {}
     for body, webhook_id in delivered:
         ids_by_body.setdefault(body, []).append(webhook_id)
-    assert len(ids_by_body) == 60
+    assert len(ids_by_body) == EVENTS
     assert all(len(ids) == 1 for ids in ids_by_body.values())  # each once, nothing twice
 
 

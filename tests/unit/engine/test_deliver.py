@@ -444,6 +444,26 @@ def test_held_back_leaves_ordered_hooks_and_tierless_workers_to_deliver() -> Non
     assert Deliverer(metrics, (), 3).held_back(make_pair(hook), tripped(hook)) is None
 
 
+def test_a_hook_is_held_at_intake_only_where_held_back_would_hand_off_its_fresh_pairs() -> None:
+    metrics = Metrics(CollectorRegistry())
+    hook = make_hook()
+    paused: dict[str, str] = {}
+    deliverer = Deliverer(metrics, (30.0,), 3, held=paused.get)
+
+    assert deliverer.holds_at_intake(hook)
+    assert isinstance(deliverer.held_back(make_pair(hook), tripped(hook)), Handoff)
+    # each case where held_back does not hand a fresh pair off, the consumer leaves it alone
+    ordered = make_hook(ordering="key")
+    assert not deliverer.holds_at_intake(ordered)
+    assert deliverer.held_back(make_pair(ordered), tripped(ordered)) is None
+    assert not Deliverer(metrics, (), 3).holds_at_intake(hook)
+    paused[hook.id] = "paused by hand"
+    assert not deliverer.holds_at_intake(hook)
+    assert deliverer.held_back(make_pair(hook), tripped(hook)) is None
+    traced = Deliverer(metrics, (30.0,), 3, tracer=object())  # type: ignore[arg-type]
+    assert not traced.holds_at_intake(make_hook())  # each held pair has a span of its own
+
+
 def test_held_back_dead_letters_a_pair_past_its_max_age_as_expired() -> None:
     hook = make_hook()
     deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0,), 3, clock=Clock())

@@ -213,3 +213,82 @@ def test_a_refused_record_is_produced_again_and_an_acked_one_leaves_no_garbage_c
         assert gc.collect() == 0  # every record's callback freed as it went, not by the collector
     finally:
         gc.enable()
+
+
+def held(n: int, value: bytes = b'{"id":"e"}') -> tuple[Record, str]:
+    """An input record held back at intake, with its pair's idempotency key."""
+    headers = (("traceparent", b"00-1-2-01"),)
+    return Record("dugaa.events", 4, 100 + n, b"k%d" % n, value, headers), f"msg_{n}"
+
+
+def test_pairs_held_at_intake_go_to_the_first_tier_in_a_bundle_with_no_attempt_yet() -> None:
+    producer, metrics = Producer(), Metrics(CollectorRegistry())
+    writer = outcome_writer(producer, Settings(), metrics)
+    given = [held(n) for n in range(3)]
+    finished: list[int] = []
+    now, due_at = 1_800_000_000.25, 1_800_000_030.25
+
+    writer.hold_back(
+        "b", given, due_at, ("network", "circuit breaker open"), now,
+        lambda record: finished.append(record.offset),
+    )  # fmt: skip
+
+    (produced,) = producer.produced
+    assert produced["topic"] == Settings().topics.retry_topic(0)
+    bundle = Record("t.retry.30s", 1, 9, None, produced["value"], tuple(produced["headers"]), 7)
+    carried = unbundle(bundle)
+    assert carried is not None
+    for (record, state), (event_record, key) in zip(carried, given, strict=True):
+        assert (record.key, record.value, record.headers) == (
+            event_record.key,
+            event_record.value,
+            event_record.headers,
+        )
+        # what `Deliverer.held_back` hands off for a fresh pair: no attempt, first seen now
+        assert state == RetryState(
+            "b",
+            0,
+            now,
+            due_at,
+            Source("dugaa.events", 4, event_record.offset),
+            key,
+            "network",
+            "circuit breaker open",
+        )
+    assert finished == []
+    produced["on_delivery"](None, None)
+    assert finished == [100, 101, 102]
+    assert scheduled(metrics, 0) == 3
+
+
+def test_pairs_held_at_intake_are_cut_into_bundles_under_the_size_limit() -> None:
+    producer = Producer()
+    writer = outcome_writer(producer, Settings(), Metrics(CollectorRegistry()))
+    given = [held(n, b"x" * (BUNDLE_BYTES // 10)) for n in range(25)]
+    finished: list[int] = []
+
+    writer.hold_back("b", given, 1.0, ("network", "x"), 0.5, lambda r: finished.append(r.offset))
+
+    assert len(producer.produced) >= 4
+    assert all(len(p["value"]) <= BUNDLE_BYTES for p in producer.produced)
+    for produced in producer.produced:
+        produced["on_delivery"](None, None)
+    assert sorted(finished) == [100 + n for n in range(25)]
+
+
+def test_pairs_held_at_intake_wait_in_the_unsent_queue_when_the_producer_queue_is_full() -> None:
+    producer, metrics = Producer(full=True), Metrics(CollectorRegistry())
+    writer = outcome_writer(producer, Settings(), metrics)
+    finished: list[int] = []
+
+    writer.hold_back("b", [held(0), held(1)], 1.0, ("network", "x"), 0.5,
+                     lambda r: finished.append(r.offset))  # fmt: skip
+
+    assert producer.produced == []
+    assert writer.unsent == 1
+    producer.full = False
+    writer.flush_unsent()
+    (produced,) = producer.produced
+    produced["on_delivery"](None, None)
+    assert finished == [100, 101]
+    assert writer.unsent == 0

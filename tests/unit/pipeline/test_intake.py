@@ -271,3 +271,26 @@ def test_a_hook_whose_filter_fails_gets_no_pair_and_is_named_as_filtered() -> No
     assert isinstance(taken, Pairs)
     assert [p.hook.id for p in taken.pairs] == ["big", "acme"]
     assert taken.filtered == ("small",)
+
+
+def test_the_pairs_of_a_holding_hook_are_held_by_id_and_key_with_no_pair_of_their_own() -> None:
+    rec = record()
+
+    taken = take_event(rec, HOOKS, decode, holding={"crm", "mail"})
+    plain = take_event(rec, HOOKS, decode)
+
+    assert isinstance(taken, Pairs)
+    assert isinstance(plain, Pairs)
+    sms, crm = plain.pairs
+    assert taken.pairs == (sms,)  # the other hooks' pairs as ever
+    # "mail" is not matched: holding only concerns the hooks the event goes to
+    assert taken.held == (("crm", crm.idempotency_key),)
+    assert (taken.ends, plain.ends) == (2, 2)  # the record waits for as many ends either way
+
+
+def test_a_holding_hook_whose_filter_refuses_the_event_only_counts_it() -> None:
+    hooks = HookIndex([hook("crm", "order.*", filter=[{"path": "data.n", "equals": 2}])])
+
+    taken = take_event(record(), hooks, decode, holding={"crm"})
+
+    assert taken == Pairs((), ("crm",))
