@@ -3,8 +3,8 @@
 `kafka:` is one section for every client a worker makes (consumers, producers, admin clients),
 as users write it: `session.timeout.ms` beside `linger.ms`. librdkafka ignores a property meant
 for the other kind of client, but warns of it (CONFWARN) on every client it makes, so a worker
-with faster failover set logged eight warnings at each start. Each client is given only the
-properties of its kind; an admin client is a producer to librdkafka.
+with faster failover set logged a warning per such property and client at each start. Each
+client is given only the properties of its kind; an admin client is a producer to librdkafka.
 
 The tables are the global and topic properties that librdkafka's CONFIGURATION.md marks C
 (consumer) or P (producer), aliases included, less the callbacks (no YAML can set one).
