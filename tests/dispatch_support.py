@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -202,6 +204,30 @@ class Deployment:
         RUNNING.append(process)
         LOGS[self.log_path] = process
         return process
+
+
+def free_port() -> int:
+    """A loopback port free now (for a server that must be told its port before it starts;
+    one that can bind port 0 and say which it took leaves no window for another socket)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def status_port(path: Path, timeout: float = 30.0) -> int:
+    """The port of /metrics of the worker whose log is `path`, once it logged that it started
+    (with `http_port: 0` it binds any free port: no port picked beforehand can be taken
+    meanwhile by another socket)."""
+    found = wait_for(
+        lambda: (
+            re.findall(r"/metrics on port (\d+)", path.read_text(errors="replace"))
+            if path.exists()
+            else []
+        ),
+        timeout,
+        message=f"a worker to start ({path.name})",
+    )
+    return int(found[-1])
 
 
 def _count_started(path: Path) -> int:

@@ -142,11 +142,12 @@ class Worker:
         for thread in threads:
             thread.start()
         log.info(
-            "worker started: %s group %s, %d hooks, topics %s",
+            "worker started: %s group %s, %d hooks, topics %s, /metrics on port %d",
             "share" if limits is not None else "consumer",
             settings.group_id,
             len(self.hooks),
             ", ".join(settings.topics.events),
+            self.status.port,  # the one bound: `http_port: 0` takes any free port
         )
         await self._wake.wait()
         await self._shut_down(parts, threads)

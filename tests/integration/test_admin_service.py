@@ -14,14 +14,8 @@ import httpx
 import pytest
 import yaml
 from admin_support import ADMIN, ADMIN_TOKEN, TOKEN_ENV, AdminDeployment
-from dispatch_support import hook
+from dispatch_support import free_port, hook
 from kafka_support import wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def admin_command(config: Path, env: dict[str, str]) -> list[str]:

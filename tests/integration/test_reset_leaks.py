@@ -10,13 +10,12 @@ dead-letter records, the log and /metrics are then searched for every usual form
 from __future__ import annotations
 
 import base64
-import socket
 import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import httpx
-from dispatch_support import Deployment, cloud_event, collect_until, hook, stop
+from dispatch_support import Deployment, cloud_event, collect_until, hook, status_port, stop
 from hostile_server import HostileServer
 from kafka_support import Record
 
@@ -41,17 +40,10 @@ def _blob(record: Record) -> bytes:
     return b"\n".join(parts)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_a_reset_mid_body_leaves_the_api_key_in_no_outcome_letter_log_or_metric(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     api_key = f"qk/{uuid.uuid4().hex}+&="
-    port = _free_port()
     with HostileServer() as server:
         server.resets.add("/upload")
         upload = hook(
@@ -68,7 +60,7 @@ def test_a_reset_mid_body_leaves_the_api_key_in_no_outcome_letter_log_or_metric(
             tmp_path,
             [upload],
             retry=("1s",),
-            extra={"local_retries": 0, "http_port": port},
+            extra={"local_retries": 0},
         )
         deployment.produce_events([cloud_event("file.ready", {"blob": "x" * 600_000})])
         process = deployment.process("--log-level", "DEBUG", env={ENV: api_key})
@@ -76,6 +68,7 @@ def test_a_reset_mid_body_leaves_the_api_key_in_no_outcome_letter_log_or_metric(
             results = collect_until(
                 kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 1, 90
             )
+            port = status_port(deployment.log_path)
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).content
         finally:
             code = stop(process)

@@ -29,7 +29,15 @@ import httpx
 import pytest
 import yaml
 from confluent_kafka import Consumer, TopicPartition
-from dispatch_support import Deployment, cloud_event, collect_until, hook, stop
+from dispatch_support import (
+    Deployment,
+    cloud_event,
+    collect_until,
+    free_port,
+    hook,
+    status_port,
+    stop,
+)
 from kafka_support import Record, wait_for
 from standardwebhooks import Webhook
 
@@ -244,12 +252,6 @@ class Run:
     cli: dict[str, subprocess.CompletedProcess[bytes]]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def read_to_end(bootstrap: str, topic: str) -> list[Record]:
     """Every record `topic` holds now."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"ends-{uuid.uuid4().hex}"})
@@ -281,10 +283,8 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         receiver.responder = third_parties
         hooks = hooks_for(receiver.url, secrets)
         deployment = Deployment(kafka_bootstrap, directory, hooks)
-        port = free_port()
         config = yaml.safe_load(deployment.config_path.read_text())
-        config["topics"]["hooks"] = f"store-{deployment.group}"
-        config["http_port"] = port
+        config["topics"]["hooks"] = f"store-{deployment.group}"  # http_port 0: any free port
         admin_port = free_port()
         config["admin"] = {
             "port": admin_port,
@@ -323,6 +323,7 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 kafka_bootstrap, deployment.results, lambda rs: len(rs) >= expected, 90
             )
             token = secrets.values["LEAK_ADMIN_TOKEN"]
+            port = status_port(deployment.log_path)
             http = scrape(port, admin_port, [h["id"] for h in hooks], token)
         finally:
             code = stop(process)

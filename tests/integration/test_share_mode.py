@@ -5,14 +5,21 @@ from __future__ import annotations
 import json
 import re
 import signal
-import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 from confluent_kafka.admin import AdminClient
-from dispatch_support import Deployment, cloud_event, collect_until, headers_of, hook, stop
+from dispatch_support import (
+    Deployment,
+    cloud_event,
+    collect_until,
+    free_port,
+    headers_of,
+    hook,
+    stop,
+)
 from kafka_support import wait_for
 
 from dispatcher.devtools.receiver import Behaviour, Receiver
@@ -21,13 +28,6 @@ from dispatcher.kafka.sharegroup import set_group_config
 SHARE: dict[str, Any] = {"consume": "share", "drain_timeout": "4s"}
 SHARE_RECORDS = "dispatcher_share_records_total"
 SMALL_POLLS = {**SHARE, "kafka": {"max.poll.records": 4}}  # records spread over the workers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def metric(port: int, name: str, **labels: str) -> float:

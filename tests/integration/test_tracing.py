@@ -23,10 +23,10 @@ import httpx
 import pytest
 import yaml
 from admin_support import ADMIN, TOKEN_ENV, VIEWER, AdminDeployment
-from dispatch_support import Deployment, cloud_event, collect_until, hook
+from dispatch_support import Deployment, cloud_event, collect_until, free_port, hook
 from kafka_support import wait_for
 from rich.console import Console
-from test_admin_service import answers, free_port
+from test_admin_service import answers
 
 from dispatcher.cli.commands import replay_command
 from dispatcher.devtools.otlp import export_bodies, exported_spans, exporting_to, otlp_receiver
