@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import signal
+import threading
 from pathlib import Path
 
-from dispatch_support import Deployment, cloud_event, collect_until, hook, stop
+import httpx
+from dispatch_support import Deployment, cloud_event, collect_until, hook, status_port, stop
 from kafka_support import wait_for
 
-from dispatcher.devtools.receiver import Behaviour, Receiver
+from dispatcher.devtools.receiver import Behaviour, Received, Receiver
 
 EVENTS = 5000
 # a SIGKILLed member's partitions move after the session timeout: short here, 45 s by default
@@ -98,3 +100,73 @@ def test_sigterm_drains_in_flight_requests_and_a_restart_redelivers_nothing_reco
         assert all(counts[key] == 1 for key in recorded_keys)  # nothing recorded came again
         assert len(receiver.received()) - before == len(events) - len(recorded_keys)
         assert len(results) == len(events)
+
+
+def test_sigkill_while_a_circuit_is_open_loses_none_of_the_events_held_back(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Events that arrive while a hook's circuit is open go to its first retry tier from the
+    consumer thread, in bundles; a SIGKILL then, and a restart once the endpoint answers
+    again, lose none of them, and any event delivered twice keeps its webhook-id."""
+    down = threading.Event()
+    down.set()
+
+    def respond(_request: Received) -> Behaviour | None:
+        return Behaviour(status=503) if down.is_set() else None
+
+    with Receiver() as receiver:
+        receiver.responder = respond
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook(
+                    "down",
+                    f"{receiver.url}/down",
+                    ["order.paid"],
+                    concurrency=5,
+                    retry={"max_attempts": 50, "max_age": "10m"},
+                ),
+            ],
+            partitions=2,
+            retry=("1s",),
+            extra={**FAILOVER, "local_retries": 0},
+        )
+        first = [cloud_event("order.paid", {"i": i}) for i in range(40)]
+        deployment.produce_events(first)
+        process = deployment.process("--log-level", "DEBUG")
+        port = status_port(deployment.log_path)
+        wait_for(
+            lambda: (
+                'dispatcher_circuit_open{hook="down"} 1.0'
+                in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+            ),
+            60,
+            message="the breaker to open",
+        )
+        second = [cloud_event("order.paid", {"i": i}) for i in range(40, 240)]
+        deployment.produce_events(second)
+        wait_for(
+            lambda: "fresh pairs to its first retry tier" in deployment.log_path.read_text(),
+            60,
+            message="new events held back by the consumer",
+        )
+        # every event committed: from here on only the tier holds what was held back
+        wait_for(lambda: deployment.committed() >= 240, 60, message="every event committed")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        down.clear()
+        process = deployment.process()
+        expected = {e["id"] for e in first + second}
+        results = collect_until(  # within the test's own 120 s limit, so a loss says so
+            kafka_bootstrap, deployment.results, lambda rs: event_ids(rs) >= expected, 70
+        )
+        assert stop(process) == 0
+    assert expected - event_ids(results) == set()  # lost = 0
+    assert {r.json()["outcome"] for r in results} == {"delivered"}
+    webhook_ids: dict[bytes, set[str]] = {}
+    for request in receiver.received("/down"):
+        if request.headers.get("webhook-id"):
+            webhook_ids.setdefault(request.body, set()).add(request.headers["webhook-id"])
+    assert len(webhook_ids) == len(expected)
+    assert all(len(ids) == 1 for ids in webhook_ids.values())  # duplicates share webhook-id
