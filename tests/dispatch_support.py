@@ -252,6 +252,15 @@ def hook(hook_id: str, url: str, events: list[str], **extra: Any) -> dict[str, A
     return {"id": hook_id, "events": events, "url": url, **extra}
 
 
+def breaking_hook(url: str) -> dict[str, Any]:
+    """A hook whose circuit a failing endpoint opens within its first 20 requests (five at a
+    time), and whose pairs then wait in a tier (up to 50 attempts, 10 minutes): for the tests
+    of an open circuit."""
+    return hook(
+        "down", url, ["order.paid"], concurrency=5, retry={"max_attempts": 50, "max_age": "10m"}
+    )
+
+
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60) -> int:
     process.send_signal(sig)
     return process.wait(timeout=timeout)

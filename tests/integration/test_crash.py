@@ -7,7 +7,15 @@ import threading
 from pathlib import Path
 
 import httpx
-from dispatch_support import Deployment, cloud_event, collect_until, hook, status_port, stop
+from dispatch_support import (
+    Deployment,
+    breaking_hook,
+    cloud_event,
+    collect_until,
+    hook,
+    status_port,
+    stop,
+)
 from kafka_support import wait_for
 
 from dispatcher.devtools.receiver import Behaviour, Received, Receiver
@@ -119,15 +127,7 @@ def test_sigkill_while_a_circuit_is_open_loses_none_of_the_events_held_back(
         deployment = Deployment(
             kafka_bootstrap,
             tmp_path,
-            [
-                hook(
-                    "down",
-                    f"{receiver.url}/down",
-                    ["order.paid"],
-                    concurrency=5,
-                    retry={"max_attempts": 50, "max_age": "10m"},
-                ),
-            ],
+            [breaking_hook(f"{receiver.url}/down")],
             partitions=2,
             retry=("1s",),
             extra={**FAILOVER, "local_retries": 0},

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from dispatch_support import Deployment, cloud_event, collect_until, hook
+from dispatch_support import Deployment, breaking_hook, cloud_event, collect_until, hook
 from kafka_support import consume_all, wait_for
 
 from dispatcher.devtools.receiver import Behaviour, Received, Receiver
@@ -167,15 +167,7 @@ def test_an_open_circuit_sends_pairs_to_the_tiers_in_bundles_and_all_arrive_once
         deployment = Deployment(
             kafka_bootstrap,
             tmp_path,
-            [
-                hook(
-                    "down",
-                    f"{receiver.url}/down",
-                    ["order.paid"],
-                    concurrency=5,
-                    retry={"max_attempts": 50, "max_age": "10m"},
-                ),
-            ],
+            [breaking_hook(f"{receiver.url}/down")],
             extra={"local_retries": 0},
             retry=("1s",),
         )
