@@ -73,8 +73,9 @@ class ConsumerLoop(WiredLoop):
         self.subscribe()
         while not self.stopping.is_set():
             self.step()
-        self._drain(drain_deadline())
-        self.close()
+        deadline = drain_deadline()
+        self._drain(deadline)
+        self.close_by(deadline)
 
     def step(self) -> None:
         """One turn: take a batch in, serve acks, commit what finished, adjust pauses."""
@@ -333,7 +334,7 @@ class ConsumerLoop(WiredLoop):
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError._NO_OFFSET:
                 log.warning("final commit failed: %s", exc)
-        self.consumer.close()
+        super().close()
 
     def _on_error(self, error: Any) -> None:
         if error.code() == KafkaError._PARTITION_EOF:

@@ -34,6 +34,7 @@ from dispatcher.pipeline.match import HookIndex
 
 log = logging.getLogger(__name__)
 ACTIVE_ROUNDS = 3  # a worker that attempted a hook within this many rounds may decide on it
+WITHDRAW_SECONDS = 5.0  # a stopping worker waits this long for its reports' withdrawal
 
 
 @dataclass(slots=True)
@@ -82,8 +83,8 @@ class HealthKeeper:
         if self.writer is not None:
             for hook_id in self._mine:
                 self.writer.forget(f"{hook_id}/{self.worker}")
-            with suppress(Exception):
-                self.writer.flush()
+            with suppress(Exception):  # best effort: a report left behind goes stale
+                self.writer.flush(WITHDRAW_SECONDS)
         self.follower.stop()
 
     # -- on the delivery loop --------------------------------------------------------------

@@ -62,8 +62,9 @@ class ShareLoop(WiredLoop):
         self.consumer.subscribe(self.topics)
         while not self.stopping.is_set():
             self.step()
-        self._drain(drain_deadline())
-        self.consumer.close()
+        deadline = drain_deadline()
+        self._drain(deadline)
+        self.close_by(deadline)
 
     def stop(self) -> None:
         self.stopping.set()

@@ -3,12 +3,14 @@ worker builds it once and both loops read the same names."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from dispatcher.config.settings import Settings
+from dispatcher.kafka.closing import close_within
 from dispatcher.kafka.writer import OutcomeWriter
 from dispatcher.metrics import Metrics
 from dispatcher.model.outcome import Outcome
@@ -17,6 +19,7 @@ from dispatcher.pipeline.intake import Decoder
 from dispatcher.pipeline.match import HookIndex
 
 Key = tuple[str, int]
+CLOSE_GRACE = 5.0  # seconds a consumer's close (commit, leaving the group) gets after the drain
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +63,11 @@ class WiredLoop:
         self.release = wiring.release
         self.untried = wiring.untried
         self.holding = wiring.holding
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    def close_by(self, deadline: float) -> None:
+        """Close the consumer, waiting for it to the drain `deadline` and CLOSE_GRACE after."""
+        seconds = deadline - time.monotonic() + CLOSE_GRACE
+        close_within(self.close, seconds, f"the consumer of {', '.join(self.topics)}")

@@ -134,6 +134,31 @@ def test_a_broker_restart_mid_run_loses_nothing(
 
 
 @pytest.mark.timeout(300)
+def test_sigterm_while_the_broker_is_down_still_exits(
+    kafka_bootstrap: str, local_kafka: LocalKafka, tmp_path: Path
+) -> None:
+    """The final commit and the leaving of the group wait on a group coordinator that is gone:
+    the worker gives them the rest of its drain time and a grace, and exits 0 without them (its
+    uncommitted offsets are redelivered to the group's next member)."""
+    with Receiver() as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("crm", f"{receiver.url}/crm", ["order.*"])],
+            extra={"drain_timeout": "2s"},
+        )
+        expected = produce(deployment, 10)
+        worker = deployment.process()
+        every_event_delivered(deployment, expected, 60)
+        local_kafka.stop()
+        try:
+            assert stop(worker, timeout=90) == 0
+        finally:
+            assert local_kafka.start() == kafka_bootstrap
+    assert "did not close" in deployment.log_path.read_text()
+
+
+@pytest.mark.timeout(300)
 def test_sigterm_with_a_thousand_requests_in_flight_drains_within_the_deadline(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
