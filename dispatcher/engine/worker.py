@@ -106,15 +106,8 @@ class Worker:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_stop)
-        settings, topics = self.settings, self.settings.topics
-        admin = check_reachable(settings)
-        outputs = [topics.results, topics.dead_letter, *topics.retry_topics]
-        outputs += filter(None, [topics.attempts])
-        retention = round(topics.attempts_retention * 1000)  # 0: the cluster's default
-        configs = {topics.attempts: {"retention.ms": str(retention)}} if retention else {}
-        ensure_topics(admin, outputs, configs=configs)
-        if topics.operations:  # few events, each keyed by its hook: one partition
-            ensure_topics(admin, [topics.operations], partitions=1)
+        settings = self.settings
+        limits = self._prepare_cluster()
         # The hook store and the health topic (pauses) are read to their end before any event
         # is consumed, then followed.
         follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)
@@ -122,10 +115,8 @@ class Worker:
         await asyncio.to_thread(health.start)
         health_stop = asyncio.Event()
         health_task = asyncio.create_task(health.run(health_stop))
-        limits = None
-        if settings.consume == "share":
+        if limits is not None:
             refuse_ordered_hooks(self.hooks)
-            limits = prepare_share_group(admin, settings.group_id)
         parts = self._assemble(loop, limits)
         # the Kafka clients' own threads exist now, and stay free; the consumer threads started
         # below run where this one does
@@ -161,6 +152,23 @@ class Worker:
         if fatal:
             raise KafkaUnavailable(f"the Kafka client failed for good: {fatal[0]}")
         log.info("stopped")
+
+    def _prepare_cluster(self) -> ShareLimits | None:
+        """Wait for the cluster, create the topics written to, prepare the share group (queue
+        mode: its limits). The admin client goes with the return: kept, it would go on logging
+        refused connections through an outage, unpolled, straight to stderr."""
+        settings, topics = self.settings, self.settings.topics
+        admin = check_reachable(settings)
+        outputs = [topics.results, topics.dead_letter, *topics.retry_topics]
+        outputs += filter(None, [topics.attempts])
+        retention = round(topics.attempts_retention * 1000)  # 0: the cluster's default
+        configs = {topics.attempts: {"retention.ms": str(retention)}} if retention else {}
+        ensure_topics(admin, outputs, configs=configs)
+        if topics.operations:  # few events, each keyed by its hook: one partition
+            ensure_topics(admin, [topics.operations], partitions=1)
+        if settings.consume == "share":
+            return prepare_share_group(admin, settings.group_id)
+        return None
 
     def _assemble(self, loop: asyncio.AbstractEventLoop, limits: ShareLimits | None) -> _Parts:
         """The consumer loops and the delivery loop's scheduler, wired to each other.
