@@ -67,6 +67,14 @@ def tree_cpu_seconds(pid: int) -> float:
     return ticks / TICKS
 
 
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine since boot, summed over its CPUs."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]  # idle, iowait; then irq, softirq, steal (guest is in user)
+    total = sum(fields)
+    return (total - idle) / TICKS, total / TICKS
+
+
 def _status_kb(pid: int, name: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

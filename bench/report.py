@@ -366,6 +366,7 @@ def markdown(data: dict[str, Any]) -> str:
             value += f" (median of {len(row['rounds'])} rounds: {shown})"
         lines.append(f"| {row['ratio']} | {value} | {target} | {met} |")
     lines += common_latency_table(data)
+    lines += cpu_split_table(data)
     lines += queue_table(data)
     lines += ["", _legend()]
     return "\n".join(lines) + "\n"
@@ -388,6 +389,38 @@ def common_latency_table(data: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {run['contender']} | {_cell(run.get('common_p50_ms'), 1)} | "
             f"{_cell(run.get('common_p99_ms'), 1)} |"
+        )
+    return lines
+
+
+def cpu_split_table(data: dict[str, Any]) -> list[str]:
+    """Scenario 1's CPU by process: the contender, the broker, nginx, and how busy the machine
+    was, for each contender's median run: what a contender could still gain on this machine."""
+    names = dict.fromkeys(r["contender"] for r in data["runs"] if r["scenario"] == "s1")
+    runs = [run for name in names if (run := find(data["runs"], "s1", name)) is not None]
+    runs = [run for run in runs if run.get("machine_busy_percent") is not None]
+    if not runs:
+        return []
+    lines = [
+        "",
+        "Scenario 1, where the CPU went while each contender's median run was measured (µs of "
+        f"CPU per delivery; cores: µs x deliveries/s; the machine has {data['machine']['cpus']}).",
+        "",
+        "| contender | deliveries/s | contender µs (cores) | broker µs (cores) | nginx µs | "
+        "machine busy |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in runs:
+        rate = run["deliveries_per_second"]
+
+        def share(us: float | None, rate: float = rate) -> str:
+            return "-" if us is None else f"{us:,.0f} ({us * rate / 1e6:.2f})"
+
+        lines.append(
+            f"| {run['contender']} | {_cell(rate)} | {share(run.get('cpu_us_per_delivery'))} | "
+            f"{share(run.get('broker_cpu_us_per_delivery'))} | "
+            f"{_cell(run.get('receiver_cpu_us_per_delivery'))} | "
+            f"{run['machine_busy_percent']:.0f}% |"
         )
     return lines
 

@@ -330,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
                 "fast": wrk(nginx.url("/fast"), 100, 5),
                 "slow": wrk(nginx.url("/slow"), 500, 5),
             }
-            bench = Bench(bootstrap, Events(bootstrap), nginx.pid, work, args.profile, sink)
+            bench = Bench(
+                bootstrap, Events(bootstrap), nginx.pid, work, args.profile, sink, kafka.pid()
+            )
             for turn in scenarios(nginx, hanging, args.scale):
                 owner = turn[-1][0].key
                 if only and owner not in only:

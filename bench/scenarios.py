@@ -27,6 +27,7 @@ from typing import Any
 from bench.contenders import Contender, Launch, start
 from bench.kafka import Commits, Events, Group, Results, create_topics, wait_until
 from bench.procs import (
+    machine_cpu_seconds,
     stopped,
     tree_cpu_seconds,
     tree_peak_rss_mb,
@@ -72,6 +73,7 @@ class Bench:
     directory: Path
     profile: bool = False  # py-spy the main phase of `dispatcher --workers 1` runs
     otlp: Receiver | None = None  # the loopback OTLP sink of traced contenders
+    broker_pid: int | None = None  # the broker's JVM, whose CPU each run reports too
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -165,6 +167,7 @@ def run(
         spy = _profiler(bench, contender, process, launch) if bench.profile else None
         threads0 = tree_thread_cpu_seconds(process.pid)
         cpu0, receiver0 = tree_cpu_seconds(process.pid), tree_cpu_seconds(bench.receiver_pid)
+        broker0, machine0 = _broker_cpu(bench), machine_cpu_seconds()
         accepted0 = commits.accepted() if isinstance(commits, ShareAcks) else []
         started, delivered_at, committed_at = _drain(
             bench,
@@ -180,6 +183,8 @@ def run(
         )
         cpu = tree_cpu_seconds(process.pid) - cpu0
         receiver = tree_cpu_seconds(bench.receiver_pid) - receiver0
+        broker = _broker_cpu(bench) - broker0
+        busy, every = (b - a for a, b in zip(machine0, machine_cpu_seconds(), strict=True))
         threads = tree_thread_cpu_seconds(process.pid)
         kafka_threads = threads["librdkafka"] - threads0["librdkafka"]
         if spy is not None:
@@ -195,6 +200,8 @@ def run(
             cpu_seconds_per_1000=round(1000 * cpu / count, 4) if cpu >= MIN_CPU else None,
             cpu_us_per_delivery=round(1e6 * cpu / count, 1) if cpu >= MIN_CPU else None,
             receiver_cpu_us_per_delivery=round(1e6 * receiver / count, 1),
+            broker_cpu_us_per_delivery=round(1e6 * broker / count, 1),
+            machine_busy_percent=round(100 * busy / every, 1) if every else None,
             librdkafka_threads_cpu_us_per_delivery=round(1e6 * kafka_threads / count, 1),
             outcomes=dict(results.outcomes[(f"{tag}.main", hook_id)]),
         )
@@ -273,6 +280,10 @@ def _paced(
         1000 * (done - bench.events.sent[event_id]) for event_id, done in completed.items()
     )
     return paced, _round(percentile(delays, 0.50)), _round(percentile(delays, 0.99))
+
+
+def _broker_cpu(bench: Bench) -> float:
+    return 0.0 if bench.broker_pid is None else tree_cpu_seconds(bench.broker_pid)
 
 
 def _alive(process: subprocess.Popen[bytes]) -> bool:

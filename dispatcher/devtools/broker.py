@@ -72,6 +72,15 @@ class LocalKafka:
         self._bootstrap = self._run("restart", _START_TIMEOUT + _STOP_TIMEOUT)
         return self._bootstrap
 
+    def pid(self) -> int | None:
+        """The broker's process id while one was started (its JVM's), else None."""
+        if self._directory is None:
+            return None
+        try:
+            return int((self._directory / "kafka.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
     def running(self) -> bool:
         """Whether the broker process is alive."""
         if self._directory is None:
