@@ -20,17 +20,18 @@ SHARE_POLL_RECORDS = 200
 
 
 def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:
-    """At-least-once consumption: offsets stored only by us, committed periodically and on exit."""
+    """At-least-once consumption: offsets stored only by us, committed periodically and on exit.
+    `kafka:` may change the tuning (first); what at-least-once rests on it may not (after)."""
     return {
+        "auto.commit.interval.ms": 250,
+        "queued.max.messages.kbytes": 16384,
         **client_settings(settings, "consumer"),
         "group.id": group_id,
-        "partition.assignment.strategy": "cooperative-sticky",
+        "partition.assignment.strategy": "cooperative-sticky",  # the rebalances of the engine
         "enable.auto.offset.store": False,
         "enable.auto.commit": True,
-        "auto.commit.interval.ms": 250,
-        "auto.offset.reset": "earliest",
-        "statistics.interval.ms": 5000,
-        "queued.max.messages.kbytes": 16384,
+        "auto.offset.reset": "earliest",  # a new group delivers what is there, skips nothing
+        "statistics.interval.ms": 5000,  # the consumer lag metric
         "logger": KAFKA,
         **extra,
     }
@@ -51,14 +52,15 @@ def share_consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
 
 
 def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
-    """Idempotent, fully acknowledged writes of outcome records."""
+    """Idempotent, fully acknowledged writes of outcome records. `kafka:` may change the tuning
+    (first); the guarantees it may not (after)."""
     return {
-        **client_settings(settings, "producer"),
-        "acks": "all",
-        "enable.idempotence": True,
         "linger.ms": 20,  # a few hundred records per request at load, not a request per few
         "compression.type": "lz4",
         "queue.buffering.max.messages": 200_000,
+        **client_settings(settings, "producer"),
+        "acks": "all",
+        "enable.idempotence": True,
         "logger": KAFKA,
         **extra,
     }

@@ -1,0 +1,45 @@
+"""What `kafka:` may change in the clients a worker makes, and what it may not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dispatcher.config.settings import Settings
+from dispatcher.kafka.clients import consumer_config, producer_config
+
+
+def settings(kafka: dict[str, Any]) -> Settings:
+    return Settings(kafka={"bootstrap.servers": "", **kafka})
+
+
+def test_the_tuning_is_the_users_to_change() -> None:
+    given = settings({"linger.ms": 50, "compression.type": "zstd", "auto.commit.interval.ms": 1000})
+    assert producer_config(given)["linger.ms"] == 50
+    assert producer_config(given)["compression.type"] == "zstd"
+    assert consumer_config(given, "g")["auto.commit.interval.ms"] == 1000
+    untouched = settings({})
+    assert producer_config(untouched)["linger.ms"] == 20
+    assert consumer_config(untouched, "g")["auto.commit.interval.ms"] == 250
+
+
+def test_what_at_least_once_rests_on_is_not() -> None:
+    given = settings(
+        {
+            "acks": 1,
+            "enable.idempotence": False,
+            "enable.auto.offset.store": True,
+            "auto.offset.reset": "latest",
+            "group.id": "theirs",
+        }
+    )
+    producer, consumer = producer_config(given), consumer_config(given, "g")
+    assert (producer["acks"], producer["enable.idempotence"]) == ("all", True)
+    assert consumer["enable.auto.offset.store"] is False
+    assert (consumer["auto.offset.reset"], consumer["group.id"]) == ("earliest", "g")
+
+
+def test_an_alias_of_a_guarantee_is_overridden_too() -> None:
+    """librdkafka applies properties in order, and an alias sets the same property: ours come
+    after the user's, whatever name theirs goes by."""
+    keys = list(producer_config(settings({"request.required.acks": 1})))
+    assert keys.index("request.required.acks") < keys.index("acks")
