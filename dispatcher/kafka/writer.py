@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from dispatcher.config.settings import Settings, Topics
 from dispatcher.kafka.results import ResultSerializer, result_serializer
+from dispatcher.logs import REPEAT_WINDOW, Repeats
 from dispatcher.metrics import Metrics
 from dispatcher.model.bundle import bundle_entry, bundle_record
 from dispatcher.model.deadletter import dead_letter_headers
@@ -30,6 +31,9 @@ from dispatcher.model.values import quick_init
 from dispatcher.pipeline.retry import Handoff, Result
 
 log = logging.getLogger(__name__)
+# a broker gone for `message.timeout.ms` fails every record in flight at once: the same line
+# for each of thousands of records, said once a window with the count of the rest
+log.addFilter(Repeats(REPEAT_WINDOW))
 Done = Callable[[], None]
 Item = TypeVar("Item")
 BUNDLE_BYTES = 256 * 1024  # a tier bundle's value at most: records may have 1 MB by default

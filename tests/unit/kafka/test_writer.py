@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
+import uuid
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
@@ -292,3 +295,19 @@ def test_pairs_held_at_intake_wait_in_the_unsent_queue_when_the_producer_queue_i
     produced["on_delivery"](None, None)
     assert finished == [100, 101]
     assert writer.unsent == 0
+
+
+def test_records_refused_alike_are_all_produced_again_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A broker gone for `message.timeout.ms` fails every record in flight at once."""
+    producer = Producer()
+    writer = outcome_writer(producer, Settings(), Metrics(CollectorRegistry()))
+    given = [handoff(hook_id=f"h{n}")[0] for n in range(5)]  # a record each
+    assert writer.hand_off([(h, lambda: None) for h in given]) == []
+    error = f"Local: Message timed out ({uuid.uuid4()})"  # no other test's line
+    with caplog.at_level(logging.WARNING, "dispatcher.kafka.writer"):
+        for record in producer.produced:
+            record["on_delivery"](error, None)
+    assert writer.unsent == 5
+    assert [r.getMessage().count("not acknowledged") for r in caplog.records] == [1]
