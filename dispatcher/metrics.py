@@ -127,6 +127,14 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.outcome_records_refused = Counter(
+            "dispatcher_outcome_records_refused",
+            "Outcome records (results, dead letters, retry-tier records) that Kafka did not take:"
+            " each is produced again until it is, and its offset waits. The broker unreachable"
+            " past message.timeout.ms, or refusing the topic (deleted, an ACL, too large).",
+            ["topic"],
+            registry=r,
+        )
         for reason in ATTEMPT_DROPS:
             self.attempt_records_dropped.labels(reason)
         # Exported from the start (0 outside queue mode), so the first redelivered record is

@@ -233,8 +233,16 @@ class OutcomeWriter:
     def unsent(self) -> int:
         return len(self._unsent)
 
+    def refused(
+        self, outgoing: OutgoingRecord, callback: Callable[[Any, Any], None], err: Any
+    ) -> None:
+        """A record Kafka did not take: counted, logged, and queued to be produced again."""
+        self.metrics.outcome_records_refused.labels(outgoing.topic).inc()
+        log.warning("record to %s not acknowledged (%s); producing it again", outgoing.topic, err)
+        self._unsent.append((outgoing, callback))
+
     def _callback(self, outgoing: OutgoingRecord, acked: Done) -> Callable[[Any, Any], None]:
-        return _Acknowledgement(self._unsent, outgoing, acked)
+        return _Acknowledgement(self, outgoing, acked)
 
     def _try_produce(self, outgoing: OutgoingRecord, callback: Callable[[Any, Any], None]) -> bool:
         try:
@@ -252,21 +260,16 @@ class OutcomeWriter:
 
 class _Acknowledgement:
     """The delivery report handler of one record: `acked()` once Kafka has it; never lost, a
-    record that failed to reach Kafka goes back to the writer's unsent queue to be produced again.
+    record that failed to reach Kafka goes back to its writer (`refused`) to be produced again.
 
     An object rather than a closure: a closure that queues itself refers to itself through its
     cell, and that cycle (with the record and the pair's completion in it) was left for the
     garbage collector after every record, ~12 objects a delivery."""
 
-    __slots__ = ("acked", "outgoing", "unsent")
+    __slots__ = ("acked", "outgoing", "writer")
 
-    def __init__(
-        self,
-        unsent: list[tuple[OutgoingRecord, Callable[[Any, Any], None]]],
-        outgoing: OutgoingRecord,
-        acked: Done,
-    ) -> None:
-        self.unsent = unsent
+    def __init__(self, writer: OutcomeWriter, outgoing: OutgoingRecord, acked: Done) -> None:
+        self.writer = writer
         self.outgoing = outgoing
         self.acked = acked
 
@@ -274,10 +277,7 @@ class _Acknowledgement:
         if err is None:
             self.acked()
             return
-        log.warning(
-            "record to %s not acknowledged (%s); producing it again", self.outgoing.topic, err
-        )
-        self.unsent.append((self.outgoing, self))
+        self.writer.refused(self.outgoing, self, err)
 
 
 def outcome_writer(producer: Any, settings: Settings, metrics: Metrics) -> OutcomeWriter:

@@ -34,6 +34,7 @@ KNOWN_METRICS = {
     "dispatcher_hook_paused": "gauge",
     "dispatcher_hook_failing": "gauge",
     "dispatcher_attempt_records_dropped": "counter",
+    "dispatcher_outcome_records_refused": "counter",
 }
 KNOWN_LABELS = {
     "dispatcher_events_consumed": {"topic"},
@@ -52,6 +53,7 @@ KNOWN_LABELS = {
     "dispatcher_hook_paused": {"hook"},
     "dispatcher_hook_failing": {"hook"},
     "dispatcher_attempt_records_dropped": {"reason"},
+    "dispatcher_outcome_records_refused": {"topic"},
 }
 LABEL_VALUES = {
     "outcome": {"delivered", "dead_lettered"},

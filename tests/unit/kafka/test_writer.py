@@ -301,8 +301,8 @@ def test_records_refused_alike_are_all_produced_again_and_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A broker gone for `message.timeout.ms` fails every record in flight at once."""
-    producer = Producer()
-    writer = outcome_writer(producer, Settings(), Metrics(CollectorRegistry()))
+    producer, metrics = Producer(), Metrics(CollectorRegistry())
+    writer = outcome_writer(producer, Settings(), metrics)
     given = [handoff(hook_id=f"h{n}")[0] for n in range(5)]  # a record each
     assert writer.hand_off([(h, lambda: None) for h in given]) == []
     error = f"Local: Message timed out ({uuid.uuid4()})"  # no other test's line
@@ -311,3 +311,8 @@ def test_records_refused_alike_are_all_produced_again_and_logged_once(
             record["on_delivery"](error, None)
     assert writer.unsent == 5
     assert [r.getMessage().count("not acknowledged") for r in caplog.records] == [1]
+    topic = Settings().topics.retry_topic(1)
+    refused = metrics.registry.get_sample_value(
+        "dispatcher_outcome_records_refused_total", {"topic": topic}
+    )
+    assert refused == 5
