@@ -67,6 +67,9 @@ class OutcomeWriter:
         self._unsent: list[tuple[OutgoingRecord, Callable[[Any, Any], None]]] = []
         self._tier_topics = topics.retry_topics
         self._retries: dict[tuple[str, int], Any] = {}  # (hook, tier) -> its counter's child
+        # exported from the start, at 0: the first refusal is an increase that alerts see
+        for topic in (topics.results, topics.dead_letter, *topics.retry_topics):
+            metrics.outcome_records_refused.labels(topic)
 
     def records_for(self, result: Result, record: Record) -> list[OutgoingRecord]:
         """The records that end (or hand off) a pair: a result, plus a dead letter or tier record."""

@@ -297,6 +297,9 @@ def test_pairs_held_at_intake_wait_in_the_unsent_queue_when_the_producer_queue_i
     assert writer.unsent == 0
 
 
+REFUSED = "dispatcher_outcome_records_refused_total"
+
+
 def test_records_refused_alike_are_all_produced_again_and_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -305,6 +308,9 @@ def test_records_refused_alike_are_all_produced_again_and_logged_once(
     writer = outcome_writer(producer, Settings(), metrics)
     given = [handoff(hook_id=f"h{n}")[0] for n in range(5)]  # a record each
     assert writer.hand_off([(h, lambda: None) for h in given]) == []
+    for topic in (Settings().topics.results, Settings().topics.dead_letter):  # from the start
+        sample = {"topic": topic}
+        assert metrics.registry.get_sample_value(REFUSED, sample) == 0
     error = f"Local: Message timed out ({uuid.uuid4()})"  # no other test's line
     with caplog.at_level(logging.WARNING, "dispatcher.kafka.writer"):
         for record in producer.produced:
@@ -312,7 +318,4 @@ def test_records_refused_alike_are_all_produced_again_and_logged_once(
     assert writer.unsent == 5
     assert [r.getMessage().count("not acknowledged") for r in caplog.records] == [1]
     topic = Settings().topics.retry_topic(1)
-    refused = metrics.registry.get_sample_value(
-        "dispatcher_outcome_records_refused_total", {"topic": topic}
-    )
-    assert refused == 5
+    assert metrics.registry.get_sample_value(REFUSED, {"topic": topic}) == 5
