@@ -16,9 +16,10 @@ _TIMING = re.compile(r"\(after \d+ms")  # "Connect to ... failed (after 0ms in s
 
 class Repeats(logging.Filter):
     """Lets a line through once per `window` seconds; the next one let through says how many
-    like it were left out meanwhile (debug lines all pass). With its broker gone a librdkafka client retries every
-    `reconnect.backoff.ms` (100 ms), and every retry is an error line: twenty a second per
-    client, which would drown what the worker says about the outage itself."""
+    like it were left out since the last (debug lines all pass). With its broker gone a
+    librdkafka client retries every `reconnect.backoff.ms` (100 ms), and every retry is an
+    error line: twenty a second per client, which would drown what the worker says about the
+    outage itself."""
 
     def __init__(self, window: float, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
@@ -41,7 +42,7 @@ class Repeats(logging.Filter):
                 self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.window}
             self._seen[line] = (now, 0)
         if held:
-            said = f"{record.getMessage()} (and {held} more like it in the last {self.window:g}s)"
+            said = f"{record.getMessage()} ({held} more like it since the last one logged)"
             record.msg, record.args = said, ()
         return True
 

@@ -24,8 +24,8 @@ def test_a_line_repeated_within_the_window_is_let_through_once_then_counted() ->
             passed.append(record.getMessage())
     assert len(passed) == 3  # at 0 s, 30 s and 60 s
     assert "more like it" not in passed[0]
-    assert passed[1].endswith("(and 29 more like it in the last 30s)")
-    assert passed[2].endswith("(and 29 more like it in the last 30s)")
+    assert passed[1].endswith("(29 more like it since the last one logged)")
+    assert passed[2].endswith("(29 more like it since the last one logged)")
 
 
 def test_different_lines_and_debug_lines_all_pass() -> None:
