@@ -43,7 +43,7 @@ def _jwcrypto_decrypt(token: bytes, key: str) -> bytes:
     return payload
 
 
-# The receiver recipes of docs/receiving-encrypted-payloads.md, as written there.
+# The receiver recipes of the README's "Receiving encrypted payloads", as written there.
 def _b64u(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
