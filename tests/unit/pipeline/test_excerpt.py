@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dispatcher.model.response import ResponseSpec
-from dispatcher.pipeline.excerpt import EXCERPT_BYTES, excerpt
+from dispatcher.pipeline.excerpt import EXCERPT_BYTES, NOT_TEXT, SCHEME_CREDENTIAL, excerpt
 from dispatcher.pipeline.judge import judge
 
 
@@ -70,3 +72,64 @@ def test_the_verdict_keeps_the_start_of_the_body_without_copying_a_short_one() -
     assert judge(spec, 503, {}, short).head is short
     assert judge(spec, 200, {}, long).head == long[:EXCERPT_BYTES]
     assert judge(spec, 503, {}, short) == judge(spec, 503, {}, b"other")  # not part of equality
+
+
+def _excerpt_by_the_patterns(head: bytes) -> str | None:
+    """What `excerpt` shows, by its patterns alone (no plain-text path): the oracle below."""
+    if not head:
+        return ""
+    head = head[:EXCERPT_BYTES]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data":
+            return None
+        text = head[: exc.start].decode("utf-8")
+    if NOT_TEXT.search(text):
+        return None
+    return SCHEME_CREDENTIAL.sub(lambda found: f"{found.group(1)} ***", text)
+
+
+_PIECES = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x7F), max_size=12),
+    st.sampled_from(["Bearer", "bEaReR", "BASIC", "basic", "Digest", "token", "TOKEN", "_token"]),
+    st.sampled_from([" ", "  ", "\t", "\n", "=", ":", '"']),
+    st.sampled_from(["abc123", "eyJhbGciOi.xyz-123", "dXNlcjpwYXNz", "a/b+c=d~e"]),
+    st.sampled_from(["\u017f", "\u212a", "\u0130", "\u0131", "é", "注文", "\x85", "\x00"]),
+    st.builds(  # a credential after a scheme, the scheme's letters in any case
+        lambda scheme, upper, space, token: (
+            "".join(c.upper() if u else c for c, u in zip(scheme, upper, strict=False))
+            + space
+            + token
+        ),
+        st.sampled_from(["bearer", "basic", "digest", "token"]),
+        st.lists(st.booleans(), min_size=6, max_size=6),
+        st.sampled_from([" ", "\t", "  "]),
+        st.sampled_from(["abc123", "eyJhbGciOi.xyz-123", "dXNlcjpwYXNz", "abc"]),
+    ),
+)
+
+
+@settings(max_examples=400)
+@given(pieces=st.lists(_PIECES, max_size=40), cut=st.integers(min_value=0, max_value=3))
+def test_the_plain_text_path_shows_what_the_patterns_show(pieces: list[str], cut: int) -> None:
+    body = "".join(pieces).encode("utf-8")
+    body = body * (1 + cut * (EXCERPT_BYTES // max(len(body), 1)))  # some past the cut
+
+    assert excerpt(body) == _excerpt_by_the_patterns(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        (b"Authorization: BEARER abcdef123", "Authorization: BEARER ***"),
+        (b"basic abcdef123", "basic ***"),
+        (b"x Digest abcdef123", "x Digest ***"),
+        (b"(Token\tabcdef123)", "(Token ***)"),
+        (b'{"access_token abcdef123"}', '{"access_token abcdef123"}'),  # no word boundary
+        (b"token:abcdef123", "token:abcdef123"),  # no space after the scheme
+        ("Ba\u017fic abcdef123".encode(), "Ba\u017fic ***"),  # long s folds to s, as re does
+    ],
+)
+def test_credentials_after_a_scheme_in_any_case_are_masked(body: bytes, shown: str) -> None:
+    assert excerpt(body) == shown
