@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dispatcher.cli.output import hook_table, hook_yaml, request_text
 from dispatcher.config.secrets import Secret
 from dispatcher.hooks.describe import describe
 from dispatcher.hooks.masking import (
+    URL_IN_TEXT,
     keep_masked,
     looks_sensitive,
     mask_definition,
     mask_header,
     mask_text,
     mask_url,
+    mask_urls,
     mask_value,
 )
 from dispatcher.model.event import Event
@@ -112,6 +116,43 @@ def test_a_text_shows_its_urls_masked_and_no_secret_of_the_hook_in_any_encoding(
 def test_a_malformed_url_in_a_text_is_not_shown() -> None:
     hook = Hook.from_dict({"id": "h", "events": ["x"], "url": "https://api.example/in"})
     assert mask_text("failed: http://[::1/x?token=t", hook) == "failed: <url>"
+
+
+_TEXT_PIECES = st.one_of(
+    st.sampled_from(["://", ":/", "//", "https", "h2+x.y-z", "1http", "+", ".", "-", "_"]),
+    st.sampled_from(["u:pw@", "api.example", "/in", "?token=t&n=2", "?x=1", "[::1", "#f"]),
+    st.sampled_from([" ", "\t", "\n", "'", '"', "<", ">", "\u00a0", "\u2003", "\x1c"]),
+    st.text(alphabet="aZ9:/.?=&@é", max_size=8),
+)
+
+
+@settings(max_examples=500)
+@given(pieces=st.lists(_TEXT_PIECES, max_size=30))
+def test_urls_in_a_text_are_found_as_the_pattern_finds_them(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    by_the_pattern = URL_IN_TEXT.sub(lambda found: mask_url(found.group(0), ["n"]), text)
+
+    assert mask_urls(text, ["n"]) == by_the_pattern
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "see https://u:pw@a.example/x and ftp://b.example/y?token=t",
+            "see https://u:***@a.example/x and ftp://b.example/y?token=***",
+        ),
+        ("9+https://a.example/?token=t", "9+https://a.example/?token=***"),  # from its letter
+        ("x://", "x://"),  # nothing after it: no URL
+        ("://a.example/?token=t", "://a.example/?token=t"),  # no scheme: no URL
+        (  # the first URL runs on through the second
+            "a-https://x/?token=t://b/?token=u 'c://d?token=v'",
+            "a-https://x/?token=*** 'c://d?token=***'",
+        ),
+    ],
+)
+def test_urls_in_a_text_are_masked_one_by_one(text: str, shown: str) -> None:
+    assert mask_urls(text) == shown
 
 
 def _referring_hook(monkeypatch: pytest.MonkeyPatch) -> Hook:
