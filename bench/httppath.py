@@ -1,10 +1,15 @@
 """The delivery loop's HTTP path alone: CPU per delivery of render, sign, send, read, judge.
 
-`python -m bench.httppath [--count N] [--concurrency C] [--repeat R]` starts nginx on loopback
-(the benchmark's receiver, in its own process, so its CPU is not counted) and runs N pairs of
-the s1 hook through the worker's `Deliverer` and hook client, C at a time, on the event loop the
-worker uses. It prints the CPU microseconds per delivery of this process, min and median of R
-runs, with the load average: the figure to watch while changing the HTTP path.
+`python -m bench.httppath [--count N] [--concurrency C] [--repeat R] [--answer A]` starts nginx
+on loopback (the benchmark's receiver, in its own process, so its CPU is not counted) and runs N
+pairs of the s1 hook through the worker's `Deliverer` and hook client, C at a time, on the event
+loop the worker uses. It prints the CPU microseconds per delivery of this process, min and
+median of R runs, with the load average: the figure to watch while changing the HTTP path.
+
+`--answer fast` (the default) is scenario 1's: nginx's 28 bytes and five headers, the hook
+checking the status only. `--answer realistic` is a payment provider's: a kilobyte of JSON with
+a link, nineteen headers, and the hook checking the body (`expect`) and capturing two values
+from it, as the hooks in deploy/examples do.
 """
 
 from __future__ import annotations
@@ -37,9 +42,25 @@ def pairs(hook_: Hook, count: int) -> list[Pair]:
     return out
 
 
-async def deliver_all(url: str, count: int, concurrency: int) -> float:
+ANSWERS = {
+    "fast": ("/fast", {}),
+    "realistic": (
+        "/realistic",
+        {
+            "response": {
+                "format": "json",
+                "expect": [{"path": "status", "equals": "succeeded"}],
+                "capture": {"charge_id": "id", "receipt": "receipt_url"},
+            }
+        },
+    ),
+}
+
+
+async def deliver_all(url: str, count: int, concurrency: int, answer: str = "fast") -> float:
     """CPU seconds of this process for `count` deliveries (after a warm-up)."""
-    hook_ = Hook.from_dict(hook("a", url, concurrency=concurrency, timeout="5s"))
+    path, checks = ANSWERS[answer]
+    hook_ = Hook.from_dict(hook("a", url + path, concurrency=concurrency, timeout="5s", **checks))
     pool = ClientPool(Settings(allow_loopback=True))  # nginx is on loopback
     deliverer = Deliverer(Metrics(), (600.0,), 2)
     client = pool.client_for(hook_)
@@ -65,21 +86,24 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--answer", choices=sorted(ANSWERS), default="fast")
     args = parser.parse_args()
     with Nginx() as nginx:
-        url = nginx.url("/fast")
+        url = nginx.url("")
         figures = []
         for _ in range(args.repeat):
             loop = new_event_loop()
             try:
-                run = deliver_all(url, args.count, args.concurrency)  # in the worker's context
+                # in the worker's context
+                run = deliver_all(url, args.count, args.concurrency, args.answer)
                 cpu = loop.run_until_complete(loop.create_task(run, context=task_context()))
             finally:
                 loop.close()
             figures.append(1e6 * cpu / args.count)
     print(
         f"HTTP path: {min(figures):.0f} us/delivery min, {statistics.median(figures):.0f} median"
-        f" of {args.repeat} x {args.count} at concurrency {args.concurrency};"
+        f" of {args.repeat} x {args.count} at concurrency {args.concurrency}, {args.answer}"
+        " answers;"
         f" load average {os.getloadavg()[0]:.2f}"
     )
 

@@ -20,6 +20,40 @@ from types import TracebackType
 
 ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
 BODY = '{"status":"ok","id":"msg-1"}'
+# a payment provider's answer as third parties send them: a kilobyte of JSON with a link in it,
+# behind the headers of a CDN and an API gateway (`/realistic`; `python -m bench.httppath
+# --answer realistic`)
+REALISTIC_BODY = (
+    '{"id":"ch_3PqL2mK9xYz","object":"charge","status":"succeeded","amount":249990,'
+    '"currency":"kes","captured":true,"created":1793607342,"livemode":false,'
+    '"description":"DUGAA order 10482","receipt_url":"https://pay.example.com/receipts/'
+    'acct_1Nv0FGQ9/ch_3PqL2mK9xYz?lang=en","payment_method_details":{"type":"card",'
+    '"card":{"brand":"visa","last4":"4242","exp_month":12,"exp_year":2028,"country":"KE",'
+    '"checks":{"cvc_check":"pass","address_line1_check":null,"address_postal_code_check":'
+    'null}}},"billing_details":{"name":"Amina Wanjiru","email":"amina@example.org","phone":'
+    '"+254712345678","address":{"line1":"Plot 12, Kiambu Road","city":"Kiambu","country":'
+    '"KE","postal_code":"00900"}},"metadata":{"order_id":"10482","tenant":"acme",'
+    '"channel":"web"},"outcome":{"network_status":"approved_by_network","risk_level":'
+    '"normal","seller_message":"Payment complete.","type":"authorized"},"refunds":'
+    '{"object":"list","data":[],"has_more":false,"total_count":0},"balance_transaction":'
+    '"txn_3PqL2mK9xYz","application_fee":null,"statement_descriptor":"DUGAA*ORDER 10482"}'
+)
+REALISTIC_HEADERS = (
+    ("Cache-Control", "no-cache, no-store"),
+    ("Strict-Transport-Security", "max-age=63072000; includeSubDomains; preload"),
+    ("X-Request-Id", "req_8f2b1c9d4e7a6b5c"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Expose-Headers", "Request-Id, Idempotency-Key"),
+    ("Idempotency-Key", "msg_5187e12d2c68fe222269879c9b5906f0"),
+    ("RateLimit-Limit", "100"),
+    ("RateLimit-Remaining", "99"),
+    ("RateLimit-Reset", "1"),
+    ("Via", "1.1 gateway"),
+    ("CF-Cache-Status", "DYNAMIC"),
+    ("CF-Ray", "8d2f3a1b9c4e5f60-NBO"),
+)
 SLOW_SECONDS = 0.2
 HOLD_SECONDS = 15
 
@@ -44,6 +78,7 @@ http {{
     server {{
         listen 127.0.0.1:{port} backlog=8192;
         location /fast {{ return 200 '{body}'; }}
+        location /realistic {{ {realistic_headers} return 200 '{realistic_body}'; }}
         location /slow {{ echo_read_request_body; echo_sleep {slow}; echo '{body}'; }}
         location /hold {{ echo_read_request_body; echo_sleep {hold}; echo '{body}'; }}
     }}
@@ -77,6 +112,10 @@ class Nginx:
                 dir=self.directory,
                 port=self.port,
                 body=BODY,
+                realistic_body=REALISTIC_BODY,
+                realistic_headers=" ".join(
+                    f'add_header {name} "{value}";' for name, value in REALISTIC_HEADERS
+                ),
                 slow=SLOW_SECONDS,
                 hold=HOLD_SECONDS,
             )
