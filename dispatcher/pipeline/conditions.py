@@ -24,7 +24,7 @@ import re2
 
 from dispatcher.model.condition import ORDERING, Condition
 from dispatcher.pipeline.render.convert import text_of, to_decimal
-from dispatcher.pipeline.render.paths import MISSING, ROOT_PATHS, Path, lookup, parse_path
+from dispatcher.pipeline.render.paths import MISSING, ROOT_PATHS, lookup, parse_path
 
 SHOWN = 80  # characters of a value quoted in a failure message
 MAX_PATTERN_MEMORY = 1 << 20  # bytes RE2 may spend on one compiled pattern
@@ -39,7 +39,7 @@ def holds(conditions: Iterable[Condition], document: Any) -> bool:
     no message: this is the filter's per-event path)."""
     for condition in conditions:
         try:
-            value = lookup(document, _path(condition.path))
+            value = lookup(document, parse_path(condition.path))
         except ValueError:
             return False
         for operator, operand in condition.tests:
@@ -60,7 +60,7 @@ def failure(condition: Condition, document: Any, *, xml: bool = False) -> str | 
     With `xml`, index 0 of a single element is the element itself and a numeric text is a number.
     """
     try:
-        steps = _path(condition.path)
+        steps = parse_path(condition.path)
     except ValueError as exc:
         return f"invalid path {condition.path!r}: {exc}"
     value = lookup(document, steps, scalar_is_list=xml)
@@ -152,11 +152,6 @@ def _compiled(pattern: str) -> Any:
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
         raise ValueError(str(reason)) from None
-
-
-@lru_cache(maxsize=4096)
-def _path(text: str) -> Path:
-    return parse_path(text)
 
 
 def _number(value: Any, text_is_number: bool) -> Decimal | None:

@@ -81,28 +81,30 @@ def _decode_data(value: bytes | None, content_type: str) -> Any:
         raise DecodeError(f"data of type {content_type} is not UTF-8 text") from None
 
 
-def _parse_json(value: bytes) -> Any:
-    # orjson reads integers past 64 bits as floats (losing digits) and refuses lone surrogates
-    # and NaN: documents with a number of 19 digits or more, or that orjson refuses, are read
-    # by the standard library, exactly
+def read_json(value: bytes) -> Any:
+    """`json.loads(value)`: what the standard library reads, exactly, most of it read by orjson
+    (a kilobyte of JSON in a fifth of the time). orjson reads integers past 64 bits as floats
+    (losing digits) and refuses NaN, lone surrogates and encodings other than UTF-8: documents
+    with a number of 19 digits or more, or that orjson refuses, are read by the standard
+    library. Raises what `json.loads` raises (`ValueError`, `RecursionError`)."""
     if _LONG_NUMBER in value.translate(_DIGITS_AS_ZEROS):
-        return check_depth(_parse_json_fully(value))
-    try:
-        document = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        document = _parse_json_fully(value)
-    if value.count(b"{") + value.count(b"[") <= MAX_DEPTH:
-        return document  # too few brackets, in strings or not, to open a container at MAX_DEPTH
-    return check_depth(document)
-
-
-def _parse_json_fully(value: bytes) -> Any:
-    try:
         return json.loads(value)
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
+
+
+def _parse_json(value: bytes) -> Any:
+    try:
+        document = read_json(value)
     except (UnicodeDecodeError, ValueError) as exc:
         raise DecodeError(f"value is not valid JSON: {exc}") from None
     except RecursionError:
         raise DecodeError("value nests too deeply") from None
+    if value.count(b"{") + value.count(b"[") <= MAX_DEPTH:
+        return document  # too few brackets, in strings or not, to open a container at MAX_DEPTH
+    return check_depth(document)
 
 
 def check_depth(document: Any, what: str = "value") -> Any:

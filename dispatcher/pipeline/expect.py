@@ -12,7 +12,6 @@ that also checks hook filters.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -22,7 +21,7 @@ from defusedxml.ElementTree import fromstring
 from dispatcher.errors import UnreadableResponse
 from dispatcher.model.response import ResponseSpec
 from dispatcher.pipeline.conditions import failures
-from dispatcher.pipeline.decode import MAX_DEPTH
+from dispatcher.pipeline.decode import MAX_DEPTH, read_json
 from dispatcher.pipeline.render.paths import MISSING, lookup, parse_path
 
 SHOWN = 80  # characters of a parser message quoted in a failure
@@ -54,7 +53,7 @@ def parse_body(fmt: str, body: bytes, limit: int) -> Any:
         return body.decode("utf-8", errors="replace")
     if fmt == "json":
         try:
-            return json.loads(body)
+            return read_json(body)
         except (ValueError, RecursionError) as exc:
             raise UnreadableResponse(f"response is not valid JSON: {_clip(str(exc))}") from None
     if fmt == "xml":

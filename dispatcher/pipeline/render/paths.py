@@ -7,6 +7,7 @@ A path is data, never code: it can only walk mappings and lists.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Final
 
 Step = str | int
@@ -39,8 +40,10 @@ _TOKEN = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def parse_path(text: str) -> Path:
-    """The steps of `text`; raise ValueError saying where it is malformed."""
+    """The steps of `text`; raise ValueError saying where it is malformed. Cached: a hook's paths
+    are read again on every delivery (conditions, captures)."""
     if text.strip() in ROOT_PATHS:
         return ()
     steps: list[Step] = []

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from dispatcher.errors import UnreadableResponse
 from dispatcher.model.response import ResponseSpec
-from dispatcher.pipeline.expect import check_body
+from dispatcher.pipeline.expect import check_body, parse_body
 from dispatcher.pipeline.judge import judge
 
 JSON_BODY = b'{"status":"ok","code":0,"done":true,"data":{"id":"m-1","ids":[4,5]},"note":null}'
@@ -151,3 +153,24 @@ def test_xml_at_the_depth_bound_is_read() -> None:
     body = b"<a>" * 65 + b"deep" + b"</a>" * 65  # the root and 64 levels below it, as for JSON
     path = ".".join(["a"] * 64)
     assert check_body(spec("xml", reply=path), body) == ([], {"reply": "deep"})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": 123456789012345678901, "small": 7}',  # past 64 bits: every digit kept
+        b'{"v": NaN, "w": -Infinity}',  # orjson refuses these; the standard library reads them
+        '{"name": "Amina é"}'.encode("utf-16"),
+        b'\xef\xbb\xbf{"id": 1}',  # a UTF-8 byte order mark
+        b'{"big": 1.5e400, "tiny": 5e-400}',
+        b'{"a": 1, "a": 2}',  # the last of a repeated key
+        b'{"s": "\\ud800"}',  # a lone surrogate
+    ],
+)
+def test_a_json_answer_is_read_as_the_standard_library_reads_it(body: bytes) -> None:
+    assert repr(parse_body("json", body, 10_000)) == repr(json.loads(body))
+
+
+def test_a_json_answer_the_standard_library_refuses_is_unreadable() -> None:
+    with pytest.raises(UnreadableResponse, match="not valid JSON"):
+        parse_body("json", b'{"id": 1,}', 10_000)
