@@ -40,19 +40,36 @@ def nest(pairs: Pairs) -> dict[str, Any]:
                 raise ValueError(f"{name!r} is written twice or is both a value and an object")
             root[name] = value
             continue
-        *parents, leaf = name.split(".")
+        parents, leaf = _dotted(name)
         node = root
         for i, part in enumerate(parents):
-            if part not in node:
-                node[part] = {}
-                made.add(id(node[part]))
-            node = node[part]
-            if id(node) not in made:
+            child = node.get(part, _ABSENT)
+            if child is _ABSENT:
+                child = node[part] = {}
+                made.add(id(child))
+            elif id(child) not in made:
                 raise ValueError(f"{'.'.join(parents[: i + 1])!r} is both a value and an object")
+            node = child
         if leaf in node:
             raise ValueError(f"{name!r} is written twice or is both a value and an object")
         node[leaf] = value
     return root
+
+
+_ABSENT = object()
+_DOTTED: dict[str, tuple[tuple[str, ...], str]] = {}  # a hook's field names, split once
+_DOTTED_KEPT = 4096
+
+
+def _dotted(name: str) -> tuple[tuple[str, ...], str]:
+    """The parents and the leaf of a dotted name."""
+    split = _DOTTED.get(name)
+    if split is None:
+        *parents, leaf = name.split(".")
+        split = (tuple(parents), leaf)
+        if len(_DOTTED) < _DOTTED_KEPT:
+            _DOTTED[name] = split
+    return split
 
 
 def flatten(document: Any, prefix: str = "") -> list[tuple[str, Any]]:

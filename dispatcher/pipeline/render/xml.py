@@ -67,17 +67,36 @@ def xml_body(
 
 def escape_text(text: str) -> str:
     """`text` safe as element content, XML 1.0 characters only."""
-    return _TEXT_SPECIAL.sub(lambda m: _TEXT_ESCAPES[m.group(0)], _NOT_CHAR.sub("\ufffd", text))
+    if _plain(text):
+        return text
+    return _TEXT_SPECIAL.sub(_text_escape, _NOT_CHAR.sub("\ufffd", text))
 
 
 def escape_attribute(text: str) -> str:
     """`text` safe inside a double-quoted attribute value, whitespace kept exactly."""
-    return _ATTR_SPECIAL.sub(lambda m: _ATTR_ESCAPES[m.group(0)], _NOT_CHAR.sub("\ufffd", text))
+    if _plain(text) and '"' not in text:
+        return text
+    return _ATTR_SPECIAL.sub(_attribute_escape, _NOT_CHAR.sub("\ufffd", text))
+
+
+def _plain(text: str) -> bool:
+    """Whether `text` is printable ASCII with nothing to escape in element content: most
+    values (names, numbers, codes), written as they are without the two substitutions (which
+    cost an XML document of a dozen elements a third of its time)."""
+    return text.isascii() and text.isprintable() and not ("&" in text or "<" in text or ">" in text)
+
+
+def _text_escape(found: re.Match[str]) -> str:
+    return _TEXT_ESCAPES[found.group(0)]
+
+
+def _attribute_escape(found: re.Match[str]) -> str:
+    return _ATTR_ESCAPES[found.group(0)]
 
 
 def _element(name: str, value: Any, item: str, out: list[str], extra: dict[str, str]) -> None:
     _check_name(name, "element")
-    attributes = dict(extra)
+    attributes = extra
     children: list[tuple[str, Any]] = []
     text: Any = None
     if isinstance(value, dict):
@@ -85,6 +104,8 @@ def _element(name: str, value: Any, item: str, out: list[str], extra: dict[str, 
             key = str(key)
             if key.startswith("@"):
                 _check_attribute_name(key[1:])
+                if attributes is extra:
+                    attributes = dict(extra)  # the caller's stays as it is
                 attributes[key[1:]] = text_of(child)
             elif key == "#text":
                 text = child
@@ -94,15 +115,22 @@ def _element(name: str, value: Any, item: str, out: list[str], extra: dict[str, 
         children = [(item, entry) for entry in value]
     else:
         text = value
-    attrs = "".join(f' {key}="{escape_attribute(val)}"' for key, val in attributes.items())
-    content = escape_text(text_of(text))
+    attrs = (
+        "".join(f' {key}="{escape_attribute(val)}"' for key, val in attributes.items())
+        if attributes
+        else ""
+    )
+    content = "" if text is None else escape_text(text_of(text))
     if not children and not content:
         out.append(f"<{name}{attrs}/>")
         return
     out.append(f"<{name}{attrs}>{content}")
     for child_name, child in children:
-        _element(child_name, child, item, out, {})
+        _element(child_name, child, item, out, _NONE)
     out.append(f"</{name}>")
+
+
+_NONE: dict[str, str] = {}  # a child's extra attributes: none (never written to)
 
 
 def _check_attribute_name(name: str) -> None:

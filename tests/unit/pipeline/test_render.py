@@ -205,6 +205,8 @@ def test_nest_refuses_a_name_that_is_both_value_and_object() -> None:
     with pytest.raises(ValueError, match="both a value and an object"):
         nest([("a", value), ("a.y", 2)])
     assert value == {"x": 1}
+    with pytest.raises(ValueError, match="'a' is both a value and an object"):
+        nest([("a", None), ("a.b", 2)])  # a null value is a value too
 
 
 def test_csv_escape_formulas_prefixes_a_quote_to_text_a_spreadsheet_would_run() -> None:
