@@ -19,9 +19,10 @@ import asyncio
 import os
 import statistics
 import time
+from typing import Any
 
 from bench.receiver import Nginx
-from bench.workload import event, hook
+from bench.workload import REALISTIC_CHECKS, event, hook
 from dispatcher.config.settings import Settings
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.loop import new_event_loop, task_context
@@ -42,18 +43,9 @@ def pairs(hook_: Hook, count: int) -> list[Pair]:
     return out
 
 
-ANSWERS = {
+ANSWERS: dict[str, tuple[str, dict[str, Any]]] = {
     "fast": ("/fast", {}),
-    "realistic": (
-        "/realistic",
-        {
-            "response": {
-                "format": "json",
-                "expect": [{"path": "status", "equals": "succeeded"}],
-                "capture": {"charge_id": "id", "receipt": "receipt_url"},
-            }
-        },
-    ),
+    "realistic": ("/realistic", REALISTIC_CHECKS),
 }
 
 

@@ -223,6 +223,13 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
             None,
             "x",
         )
+    # scenario 6: a realistic answer against nginx's 28 bytes, the same worker in turn
+    value, rounds = median_of(
+        ("s6", "dispatcher --workers 1", None),
+        ("s1", "dispatcher --workers 1", "s6"),
+        "cpu_us_per_delivery",
+    )
+    add("s6 w1: CPU per delivery, realistic answers / s1", value, None, "x2", rounds=rounds)
     for mode in QUEUE_MODES:
         one = queue_rate(runs, mode, 1)
         for workers in QUEUE_WORKERS[1:]:
@@ -340,7 +347,7 @@ def markdown(data: dict[str, Any]) -> str:
             f"{_cell(ceiling['p99_ms'], 1)} | - |"
         )
         lines.extend(_rows(data, key))
-    for key in ("s3", "s4", "s5"):
+    for key in ("s3", "s4", "s5", "s6"):
         lines.extend(_rows(data, key))
     rss = data.get("rss")
     if rss:
@@ -435,6 +442,8 @@ def _rows(data: dict[str, Any], key: str) -> list[str]:
     for name, beside in sorted(groups, key=lambda group: group[1] is not None):
         run = find(data["runs"], key, name, beside)
         label = name if beside is None else f"{name}, hook A alone beside the {beside} runs"
+        if beside == "s6":
+            label = f"{name}, nginx's answers, in turn with the s6 runs"
         if run is None:
             failed = [
                 r["error"]
@@ -467,6 +476,8 @@ def _legend() -> str:
         "1 partition, concurrency 500. s3: s1 plus a hook B that never answers (1 s timeout), "
         "hook A counted. s4: s1 with A256GCM encryption. s5: 200 ms endpoint, 1 partition, "
         "concurrency 100 per worker, 1-3 workers as a consumer group and as a share group. "
+        "s6: s1 with a payment provider's answers (1 KiB of JSON with a link, 19 headers), "
+        "checked and captured by the hook. "
         "Deliveries/s: a backlog produced while the contender is stopped (SIGSTOP), from its "
         "SIGCONT until every result is written and every offset committed (share mode: every "
         "record accepted), after warm-up. Every dispatcher runs with `cpu_affinity: auto` "

@@ -46,6 +46,16 @@ def event(tag: str, index: int, sent_at: float | None = None) -> dict[str, Any]:
     }
 
 
+# what a hook of a payment provider checks in its answer (nginx's `/realistic`) and keeps of it
+REALISTIC_CHECKS = {
+    "response": {
+        "format": "json",
+        "expect": [{"path": "status", "equals": "succeeded"}],
+        "capture": {"charge_id": "id", "receipt": "receipt_url"},
+    }
+}
+
+
 def hook(hook_id: str, url: str, **extra: Any) -> dict[str, Any]:
     """A hook as the dispatcher's hooks file has it: field mapping and an HMAC signature."""
     return {
