@@ -13,16 +13,13 @@ that also checks hook filters.
 from __future__ import annotations
 
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 
 from dispatcher.errors import UnreadableResponse
 from dispatcher.model.response import ResponseSpec
 from dispatcher.pipeline.conditions import failures
-from dispatcher.pipeline.decode import MAX_DEPTH, read_json
+from dispatcher.pipeline.decode import read_json
 from dispatcher.pipeline.render.paths import MISSING, lookup, parse_path
+from dispatcher.pipeline.xmlvalues import XmlError, xml_values
 
 SHOWN = 80  # characters of a parser message quoted in a failure
 
@@ -58,45 +55,10 @@ def parse_body(fmt: str, body: bytes, limit: int) -> Any:
             raise UnreadableResponse(f"response is not valid JSON: {_clip(str(exc))}") from None
     if fmt == "xml":
         try:
-            root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-        except (ParseError, DefusedXmlException) as exc:
+            return xml_values(body)
+        except XmlError as exc:
             raise UnreadableResponse(f"response is not acceptable XML: {_clip(str(exc))}") from None
-        return element_tree(root)
     raise UnreadableResponse(f"unknown response format {fmt!r}")
-
-
-def element_tree(element: Element, depth: int = 0) -> Any:
-    """An element as nested values: text for a bare element, else an object of children.
-
-    Children appear by local name (a repeated name becomes a list), attributes as `@name`,
-    the element's own text (when it has children or attributes) as `#text`. An element more
-    than `MAX_DEPTH` levels deep raises `UnreadableResponse`.
-    """
-    if depth > MAX_DEPTH:
-        raise UnreadableResponse(f"response XML nests deeper than {MAX_DEPTH} levels")
-    children: dict[str, Any] = {}
-    repeated: set[str] = set()
-    for name, value in element.attrib.items():
-        children["@" + _local(name)] = value
-    for child in element:
-        name, value = _local(child.tag), element_tree(child, depth + 1)
-        if name not in children:
-            children[name] = value
-        elif name in repeated:
-            children[name].append(value)
-        else:
-            children[name] = [children[name], value]
-            repeated.add(name)
-    text = (element.text or "").strip()
-    if not children:
-        return text
-    if text:
-        children["#text"] = text
-    return children
-
-
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2] if isinstance(tag, str) else str(tag)
 
 
 def _find(document: Any, path: str, xml: bool) -> Any:
