@@ -48,7 +48,7 @@ def _decode(record: Record, avro: AvroDecoder | None) -> Event:
         return _decode_binary(record, content_type)
     if record.value is None:
         raise DecodeError("record has no value and no ce_* headers")
-    document = _parse_json(record.value)
+    document = parse_json(record.value)
     if not isinstance(document, dict):
         raise DecodeError(
             f"structured CloudEvent must be a JSON object, got {type(document).__name__}"
@@ -74,7 +74,7 @@ def _decode_data(value: bytes | None, content_type: str) -> Any:
     if value is None:
         return None
     if not content_type or "json" in content_type:
-        return _parse_json(value)
+        return parse_json(value)
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
@@ -95,16 +95,18 @@ def read_json(value: bytes) -> Any:
         return json.loads(value)
 
 
-def _parse_json(value: bytes) -> Any:
+def parse_json(value: bytes, what: str = "value") -> Any:
+    """`value` read as JSON (`read_json`) and nested no deeper than `MAX_DEPTH`; `DecodeError`
+    saying why not, naming it `what`. Events' JSON, and JSON data in an Avro envelope."""
     try:
         document = read_json(value)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise DecodeError(f"value is not valid JSON: {exc}") from None
+        raise DecodeError(f"{what} is not valid JSON: {exc}") from None
     except RecursionError:
-        raise DecodeError("value nests too deeply") from None
+        raise DecodeError(f"{what} nests too deeply") from None
     if value.count(b"{") + value.count(b"[") <= MAX_DEPTH:
         return document  # too few brackets, in strings or not, to open a container at MAX_DEPTH
-    return check_depth(document)
+    return check_depth(document, what)
 
 
 def check_depth(document: Any, what: str = "value") -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 
 from dispatcher.errors import DecodeError
 from dispatcher.model.event import Event, Record
-from dispatcher.pipeline.decode import check_depth
+from dispatcher.pipeline.decode import check_depth, parse_json
 
 ATTRIBUTES = ("id", "type", "source", "specversion", "time", "subject", "datacontenttype")
 ENVELOPE_FIELDS = frozenset(("id", "type", "source"))
@@ -107,12 +107,7 @@ def _data(raw: bytes | str | None, content_type: str | None) -> Any:
     if not isinstance(raw, bytes):
         return raw
     if _is_json(content_type):
-        try:
-            return check_depth(json.loads(raw), "data")
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise DecodeError(f"data is not valid JSON: {exc}") from None
-        except RecursionError:
-            raise DecodeError("data nests too deeply") from None
+        return parse_json(raw, "data")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
