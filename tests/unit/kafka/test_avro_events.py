@@ -75,6 +75,24 @@ def test_event_data_of_every_kind_survives_the_envelope(data: Any, datacontentty
     assert AvroEventDecoder()(record(value, ("content-type", "application/avro"))) == event
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'{"total": 12.5,}', "data is not valid JSON"),
+        (b"[" * 70 + b"]" * 70, "data nests deeper than 64 levels"),
+        (b"[" * 100_000 + b"]" * 100_000, "data nests too deeply"),
+    ],
+)
+def test_json_data_in_the_envelope_is_read_as_a_json_event_is(data: bytes, message: str) -> None:
+    envelope = {"id": "1", "type": "t", "source": "s", "datacontenttype": "application/json"}
+    value = write({**envelope, "data": data}, bundled("event"))
+    with pytest.raises(DecodeError, match=message):
+        AvroEventDecoder()(record(value, ("content-type", "application/avro")))
+    exact = write({**envelope, "data": b'{"n": 123456789012345678901}'}, bundled("event"))
+    event = AvroEventDecoder()(record(exact, ("content-type", "application/avro")))
+    assert event.data == {"n": 123456789012345678901}  # every digit, as a JSON event keeps them
+
+
 def test_binary_data_that_is_not_text_becomes_base64() -> None:
     envelope = {"id": "1", "type": "t", "source": "s", "datacontenttype": "image/png"}
     value = write({**envelope, "data": b"\x89PNG\xff"}, bundled("event"))
