@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from dispatcher.engine.worker import Worker
 from dispatcher.hooks.loader import load_hooks_file
 from dispatcher.metrics import Metrics
 from dispatcher.pipeline.match import HookIndex
+from dispatcher.signals import STACKS_SIGNAL
 
 RUNNING: list[subprocess.Popen[bytes]] = []  # every `dispatcher run` a test started
 LOGS: dict[Path, subprocess.Popen[bytes]] = {}  # their logs, kept for the test's report
@@ -262,8 +264,19 @@ def breaking_hook(url: str) -> dict[str, Any]:
 
 
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+    """Signal `process` and wait for its exit code. One that does not exit in time is asked
+    for its threads' stacks (SIGUSR1: into its log, which a failed test's report shows), then
+    killed, and the wait's timeout raised."""
     process.send_signal(sig)
-    return process.wait(timeout=timeout)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(STACKS_SIGNAL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=3)  # it dumps them and goes on: this only gives it the time
+        process.kill()
+        process.wait(timeout=30)
+        raise
 
 
 def by_key(records: list[Any], field_name: str) -> dict[Any, list[Any]]:

@@ -19,6 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "serves", False):
         signals.stop_quietly_until_started()
+        signals.dump_stacks_on_request()
     if not hasattr(args, "command"):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -8,6 +8,8 @@ import os
 import signal
 from types import FrameType
 
+from dispatcher.signals import STACKS_SIGNAL
+
 log = logging.getLogger(__name__)
 
 
@@ -19,9 +21,10 @@ def _worker_main(config: str | None, index: int, log_level: str) -> None:
     from dispatcher.engine import collector
     from dispatcher.engine.worker import Worker
     from dispatcher.hooks.loader import configured_hooks
-    from dispatcher.signals import stop_quietly_until_started
+    from dispatcher.signals import dump_stacks_on_request, stop_quietly_until_started
 
     stop_quietly_until_started()
+    dump_stacks_on_request()
     logs.configure(log_level, prefix=f"worker-{index} ")
     settings = load_settings(config)
     # Each process serves its own /metrics: http_port, http_port + 1, ... (0 stays "any free port")
@@ -33,7 +36,8 @@ def _worker_main(config: str | None, index: int, log_level: str) -> None:
 
 
 def run_processes(count: int, config: str | None, log_level: str) -> int:
-    """Run `count` workers; SIGTERM/SIGINT are passed on and each drains before exiting."""
+    """Run `count` workers; SIGTERM/SIGINT are passed on and each drains before exiting.
+    SIGUSR1 is passed on too: each worker writes its threads' stacks to stderr."""
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(target=_worker_main, args=(config, i, log_level), name=f"worker-{i}")
@@ -49,6 +53,7 @@ def run_processes(count: int, config: str | None, log_level: str) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.signal(STACKS_SIGNAL, forward)  # each worker writes its threads' stacks
     for process in processes:
         process.join()
     codes = [p.exitcode for p in processes]

@@ -16,6 +16,7 @@ from dispatcher.model.pair import Pair
 from dispatcher.pipeline.retry import Handoff, Result
 
 log = logging.getLogger(__name__)
+CANCEL_GRACE = 2.0  # seconds a cancelled delivery gets to end at the drain deadline
 ClientFor = Callable[[Hook], HookClient]
 Partition = tuple[str, int]
 
@@ -82,10 +83,7 @@ class Scheduler:
             if mine and wait > 0:
                 await asyncio.wait(mine, timeout=wait)
             doomed = [t for t in mine if not t.done()]
-            for task in doomed:
-                task.cancel()
-            if doomed:
-                await asyncio.gather(*doomed, return_exceptions=True)
+            await _cut(doomed)
             return len(doomed)
         finally:
             self.withdrawn -= marks
@@ -125,8 +123,21 @@ class Scheduler:
         if not self.tasks:
             return 0
         _, pending = await asyncio.wait(set(self.tasks), timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await _cut(list(pending))
         return len(pending)
+
+
+async def _cut(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and give them `CANCEL_GRACE` seconds to end: a task that is still running
+    then is a defect (cancelled, it should end at its next await), logged and left behind
+    rather than waited for, so a stop or a rebalance is never held up by it."""
+    if not tasks:
+        return
+    for task in tasks:
+        task.cancel()
+    ended, stubborn = await asyncio.wait(tasks, timeout=CANCEL_GRACE)
+    for task in ended:
+        if not task.cancelled():
+            task.exception()  # retrieved: a task that failed as it ended is not news
+    for task in stubborn:
+        log.error("a delivery did not end when cancelled; left behind: %r", task)

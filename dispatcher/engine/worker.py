@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
 import logging
 import signal
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -28,7 +31,7 @@ from dispatcher.engine.loop import task_context
 from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.share import ShareLoop, refuse_ordered_hooks
 from dispatcher.engine.status import StatusServer
-from dispatcher.engine.wiring import Wiring
+from dispatcher.engine.wiring import CLOSE_GRACE, Wiring
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.http.pool import ClientPool
 from dispatcher.kafka.avro import event_decoder
@@ -51,6 +54,8 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
 log = logging.getLogger(__name__)
+JOIN_GRACE = 2.0  # seconds past a consumer's bounded close before its thread is left behind
+STOP_WATCHDOG = 30.0  # seconds past the drain deadline before a stuck stop dumps stacks, exits
 
 
 class Worker:
@@ -76,6 +81,7 @@ class Worker:
         self.status: StatusServer | None = None
         self.health: HealthKeeper | None = None
         self._tracing: TracerProvider | None = None
+        self._watched = False  # its stop is watched (`run`)
 
     def set_hooks(self, hooks: HookIndex) -> None:
         """Swap the hooks in force (hot reload); pairs already started keep their definition."""
@@ -88,15 +94,25 @@ class Worker:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     def run(self, *, install_signals: bool = True) -> None:
+        """Run until stopped (SIGTERM/SIGINT when `install_signals`, else `request_stop`).
+
+        With its signals, the worker is a process of its own, and its stop is watched: still
+        running `STOP_WATCHDOG` seconds past the drain deadline, it writes every thread's stack
+        to stderr and exits 1 (faulthandler), rather than hang whatever it is stuck on."""
         # in this process: a worker of `--workers N` is a process of its own, started afresh
         self._tracing = tracing.start("worker")
+        self._watched = install_signals
         try:
-            run_loop(self._main(install_signals))
+            try:
+                run_loop(self._main(install_signals))
+            finally:
+                tracing.stop(self._tracing)
+            # The Kafka clients sit in reference cycles (callbacks naming their loop): collect
+            # them now, or a stopped worker's librdkafka threads go on talking to the cluster.
+            gc.collect()
         finally:
-            tracing.stop(self._tracing)
-        # The Kafka clients sit in reference cycles (callbacks naming their loop): collect them
-        # now, or a stopped worker's librdkafka threads go on talking to the cluster.
-        gc.collect()
+            if self._watched:
+                faulthandler.cancel_dump_traceback_later()
 
     async def _main(self, install_signals: bool) -> None:
         loop = asyncio.get_running_loop()
@@ -151,6 +167,12 @@ class Worker:
         fatal = [intake.fatal for intake in parts.intakes if intake.fatal is not None]
         if fatal:
             raise KafkaUnavailable(f"the Kafka client failed for good: {fatal[0]}")
+        if parts.stuck:
+            names = ", ".join(thread.name for thread in parts.stuck)
+            raise KafkaUnavailable(
+                f"{names} did not stop within {CLOSE_GRACE + JOIN_GRACE:g}s of the drain deadline"
+                " (a Kafka client call that did not return: its stack is logged above)"
+            )
         log.info("stopped")
 
     def _prepare_cluster(self) -> ShareLimits | None:
@@ -289,14 +311,27 @@ class Worker:
         """Stop fetching, drain in-flight deliveries to the deadline, commit, close."""
         drain = self.settings.drain_timeout
         log.info("stopping: draining in-flight deliveries (up to %gs)", drain)
+        if self._watched:
+            faulthandler.dump_traceback_later(drain + STOP_WATCHDOG, exit=True)
         parts.deadline.append(time.monotonic() + drain)
         for intake in parts.intakes:
             intake.stop()
         cut = await parts.scheduler.drain(drain)
         if cut:
             log.warning("%d deliveries cut at the drain deadline: they will be redelivered", cut)
+        # each consumer's close is bounded (`WiredLoop.close_by`): a thread still running past
+        # that is stuck in a Kafka client call, and is left behind rather than waited for
+        by = parts.deadline[0] + CLOSE_GRACE + JOIN_GRACE
         for thread in threads:
-            await asyncio.to_thread(thread.join)
+            await asyncio.to_thread(thread.join, max(by - time.monotonic(), 0.0))
+        parts.stuck = [thread for thread in threads if thread.is_alive()]
+        for thread in parts.stuck:
+            log.error(
+                "%s did not finish by the stop deadline; exiting without it (its uncommitted"
+                " offsets will be redelivered). Where it is:\n%s",
+                thread.name,
+                _stack_of(thread),
+            )
         await parts.pool.aclose()
 
 
@@ -308,3 +343,10 @@ class _Parts:
     deadline: list[float]  # the drain deadline, set when stopping
     scheduler: Scheduler
     intakes: list[ConsumerLoop | ShareLoop] = field(default_factory=list)  # input, then tiers
+    stuck: list[threading.Thread] = field(default_factory=list)  # left behind at the stop
+
+
+def _stack_of(thread: threading.Thread) -> str:
+    """Where `thread` is now, as a traceback's lines."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    return "".join(traceback.format_stack(frame)) if frame is not None else "(no frame)"
