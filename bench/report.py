@@ -25,6 +25,11 @@ TARGETS = {  # issue 17
     "share_scaling": 0.90,  # issue 23: share mode with N workers >= 0.9 x N its one-worker rate
 }
 CHARTED = ("s1", "s2", "s3", "s4")  # scenario 5 is a table of its own
+# what the s1 runs taken as a scenario's baseline (in turn with its runs) are, by scenario
+BASELINES = {
+    "s3": "hook A alone beside the s3 runs",
+    "s6": "nginx's answers, in turn with the s6 runs",
+}
 QUEUE_WORKERS = (1, 2, 3)
 QUEUE_MODES = ("group", "share")
 LATENCY_FIELDS = (
@@ -441,9 +446,7 @@ def _rows(data: dict[str, Any], key: str) -> list[str]:
     )
     for name, beside in sorted(groups, key=lambda group: group[1] is not None):
         run = find(data["runs"], key, name, beside)
-        label = name if beside is None else f"{name}, hook A alone beside the {beside} runs"
-        if beside == "s6":
-            label = f"{name}, nginx's answers, in turn with the s6 runs"
+        label = name if beside is None else f"{name}, {BASELINES[beside]}"
         if run is None:
             failed = [
                 r["error"]
