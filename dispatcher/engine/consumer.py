@@ -40,6 +40,9 @@ GATHER_SECONDS = 0.005  # ... and waits this long for more to take in with them 
 GATHER_RATE = 1000  # ... when records came at least this fast (a second) over the last second
 REVOKE_WAIT = 10.0  # seconds a revoke waits for the partitions' requests already sent
 RELEASE_GRACE = 5.0  # and then for the delivery loop to cut the rest
+LEAVE_AT_LEAST = 1.0  # seconds a stop leaves the groups before closing, past the drain deadline
+LEAVE_AT_MOST = 10.0  # ... and at most, when the drain left more: a rebalance among live workers
+# ends within a heartbeat interval or two, one held up by a dead member's JoinGroup does not
 Key = tuple[str, int]
 
 
@@ -75,7 +78,9 @@ class ConsumerLoop(WiredLoop):
             self.step()
         deadline = drain_deadline()
         self._drain(deadline)
-        self.close_by(deadline)
+        now = time.monotonic()
+        self._leave(now + min(max(deadline - now, LEAVE_AT_LEAST), LEAVE_AT_MOST))
+        self.close_by(max(deadline, time.monotonic()))
 
     def step(self) -> None:
         """One turn: take a batch in, serve acks, commit what finished, adjust pauses."""
@@ -327,6 +332,32 @@ class ConsumerLoop(WiredLoop):
         if remaining:
             log.warning("%d outcome records not acknowledged at shutdown", remaining)
         self._store()
+
+    def _leave(self, until: float) -> None:
+        """Leave the group before the close, serving its rebalance callbacks on this thread.
+
+        A close that meets a rebalance still under way (the other workers stopping too, or
+        one joining) answers its callbacks while librdkafka terminates the group, where a
+        race of librdkafka's can abort the process (`rd_kafka_cgrp_terminated: assert:
+        !rd_kafka_assignment_in_progress`, seen once in CI, librdkafka 2.16). Unsubscribed
+        first, the rebalance ends here, the partitions are revoked (and committed) like any
+        other revoke, and the close finds no group to leave. librdkafka postpones the
+        unsubscribe to the end of a rebalance under way, so this polls until the member id is
+        gone: a member that left has none. Records fetched meanwhile are dropped unstored,
+        for the partitions' next owner."""
+        try:
+            self.consumer.unsubscribe()
+            while self.consumer.assignment() or self.consumer.memberid():
+                if time.monotonic() >= until:
+                    log.warning(
+                        "the consumer of %s is still in its group (a rebalance under way): "
+                        "closing it anyway",
+                        ", ".join(self.topics),
+                    )
+                    return
+                self.consumer.consume(BATCH, POLL_SECONDS)
+        except KafkaException as exc:
+            log.warning("could not leave the group before closing: %s", exc)
 
     def close(self) -> None:
         try:

@@ -19,7 +19,9 @@ from dispatcher.pipeline.intake import Decoder
 from dispatcher.pipeline.match import HookIndex
 
 Key = tuple[str, int]
-CLOSE_GRACE = 5.0  # seconds a consumer's close (commit, leaving the group) gets after the drain
+# seconds a consumer's close (commit, leaving the group) gets after the drain and the leave: a
+# LeaveGroup held up behind a JoinGroup (a dead member's rebalance) times out after 5 s
+CLOSE_GRACE = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,6 @@ class WiredLoop:
         self.consumer.close()
 
     def close_by(self, deadline: float) -> None:
-        """Close the consumer, waiting for it to the drain `deadline` and CLOSE_GRACE after."""
+        """Close the consumer, waiting for it to `deadline` and CLOSE_GRACE after."""
         seconds = deadline - time.monotonic() + CLOSE_GRACE
         close_within(self.close, seconds, f"the consumer of {', '.join(self.topics)}")

@@ -22,7 +22,7 @@ from dispatcher import tracing
 from dispatcher.config.settings import Settings
 from dispatcher.engine.affinity import pin_this_thread
 from dispatcher.engine.attempts import attempt_observers
-from dispatcher.engine.consumer import ConsumerLoop
+from dispatcher.engine.consumer import LEAVE_AT_LEAST, ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.health import HealthKeeper
 from dispatcher.engine.lag import record_lag
@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 JOIN_GRACE = 2.0  # seconds past a consumer's bounded close before its thread is left behind
+# a consumer thread ends by this long past the drain deadline: its leave, its close, a margin
+STOP_GRACE = LEAVE_AT_LEAST + CLOSE_GRACE + JOIN_GRACE
 STOP_WATCHDOG = 30.0  # seconds past the drain deadline before a stuck stop dumps stacks, exits
 
 
@@ -170,7 +172,7 @@ class Worker:
         if parts.stuck:
             names = ", ".join(thread.name for thread in parts.stuck)
             raise KafkaUnavailable(
-                f"{names} did not stop within {CLOSE_GRACE + JOIN_GRACE:g}s of the drain deadline"
+                f"{names} did not stop within {STOP_GRACE:g}s of the drain deadline"
                 " (a Kafka client call that did not return: its stack is logged above)"
             )
         log.info("stopped")
@@ -319,9 +321,9 @@ class Worker:
         cut = await parts.scheduler.drain(drain)
         if cut:
             log.warning("%d deliveries cut at the drain deadline: they will be redelivered", cut)
-        # each consumer's close is bounded (`WiredLoop.close_by`): a thread still running past
-        # that is stuck in a Kafka client call, and is left behind rather than waited for
-        by = parts.deadline[0] + CLOSE_GRACE + JOIN_GRACE
+        # each consumer's leave and close are bounded (`ConsumerLoop._leave`, `close_by`): a
+        # thread still running past that is stuck in a Kafka client call, and is left behind
+        by = parts.deadline[0] + STOP_GRACE
         for thread in threads:
             await asyncio.to_thread(thread.join, max(by - time.monotonic(), 0.0))
         parts.stuck = [thread for thread in threads if thread.is_alive()]

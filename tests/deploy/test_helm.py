@@ -173,8 +173,8 @@ def test_probes_check_healthz_and_readyz_on_the_http_port(rendered) -> None:
 @pytest.mark.parametrize(
     ("sets", "drain", "grace"),
     [
-        ({}, 30, 45),
-        ({"drainTimeoutSeconds": "60"}, 60, 75),
+        ({}, 30, 50),
+        ({"drainTimeoutSeconds": "60"}, 60, 80),
         ({"drainTimeoutSeconds": "20", "terminationGracePeriodSeconds": "90"}, 20, 90),
     ],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dispatch_support import Deployment, cloud_event, collect_until, hook, stop
@@ -12,6 +13,7 @@ from kafka_support import wait_for
 
 from dispatcher.devtools.broker import LocalKafka
 from dispatcher.devtools.receiver import Behaviour, Receiver
+from dispatcher.engine.consumer import ConsumerLoop
 
 EVENTS = int(os.environ.get("DUGAA_FAULT_EVENTS", "20000"))  # as the issue asks
 # a SIGKILLed member's partitions move after the session timeout: short here, 45 s by default
@@ -258,3 +260,38 @@ def _log(deployment: Deployment) -> str:
 def _assignments(deployment: Deployment) -> list[str]:
     """The 'assigned' log lines naming events partitions (both workers write the one log)."""
     return [line for line in _log(deployment).splitlines() if "assigned events-" in line]
+
+
+@pytest.mark.timeout(300)
+def test_a_worker_stopping_while_another_joins_leaves_its_groups_before_it_closes(
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A close that has to answer a rebalance still under way is where librdkafka 2.16 can
+    abort the process (`rd_kafka_cgrp_terminated: assert`, once in CI): a stopping worker
+    gives its partitions back and leaves each group on its consumer thread first, so every
+    consumer it closes holds no partition and is no member of any group any more."""
+    at_close: list[tuple[str, list[Any], str | None]] = []
+    close = ConsumerLoop.close
+
+    def watched_close(loop: ConsumerLoop) -> None:
+        consumer = loop.consumer
+        at_close.append((", ".join(loop.topics), consumer.assignment(), consumer.memberid()))
+        close(loop)
+
+    monkeypatch.setattr(ConsumerLoop, "close", watched_close)
+    with Receiver() as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("crm", f"{receiver.url}/crm", ["order.*"])],
+            partitions=2,
+        )
+        expected = produce(deployment, 50)
+        with deployment.worker():
+            every_event_delivered(deployment, expected, 60)
+            joining = deployment.process()
+            wait_for(lambda: deployment.workers_started() == 1, 60, message="a second worker up")
+        # stopped while the second joins: its partitions move in the middle of its stop
+        assert stop(joining) == 0
+    assert len(at_close) == 3  # events, retry tiers, operations
+    assert [(topics, [], None) for topics, _, _ in at_close] == at_close

@@ -75,7 +75,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{- define "dugaa-dispatcher.terminationGracePeriodSeconds" -}}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
-{{- add (int .Values.drainTimeoutSeconds) 15 }}
+{{- add (int .Values.drainTimeoutSeconds) 20 }}
 {{- else }}
 {{- .Values.terminationGracePeriodSeconds | int }}
 {{- end }}

@@ -56,8 +56,7 @@ def _stuck_in_a_client_call(release: threading.Event) -> None:
 def test_a_consumer_thread_stuck_past_its_bounded_close_is_left_behind_and_logged(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(worker_module, "CLOSE_GRACE", 0.0)
-    monkeypatch.setattr(worker_module, "JOIN_GRACE", 0.0)
+    monkeypatch.setattr(worker_module, "STOP_GRACE", 0.0)
     release = threading.Event()
     stuck = threading.Thread(
         target=_stuck_in_a_client_call, args=(release,), name="consumer-1", daemon=True
