@@ -258,7 +258,10 @@ class ConsumerLoop(WiredLoop):
         self._release(keys, wait)
         self._store()
         try:
-            consumer.commit(asynchronous=False)
+            # stopping, the leave serves this revoke on the consumer thread, where a synchronous
+            # commit would wait for ever on a coordinator that is gone: the close that follows
+            # waits for this one, within its bound
+            consumer.commit(asynchronous=self.stopping.is_set())
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError._NO_OFFSET:
                 log.warning("commit on revoke failed: %s", exc)
@@ -350,8 +353,8 @@ class ConsumerLoop(WiredLoop):
             while self.consumer.assignment() or self.consumer.memberid():
                 if time.monotonic() >= until:
                     log.warning(
-                        "the consumer of %s is still in its group (a rebalance under way): "
-                        "closing it anyway",
+                        "the consumer of %s is still in its group (a rebalance under way, or "
+                        "no coordinator): closing it anyway",
                         ", ".join(self.topics),
                     )
                     return

@@ -1,12 +1,15 @@
 """A stopping consumer leaves its group before it closes: it unsubscribes, then serves the
 rebalance callbacks on its own thread until librdkafka says it left (no assignment, no member
 id), so that the close never answers a rebalance still under way. Bounded: a group that does
-not let it go within the time given is left to the close, with a warning."""
+not let it go within the time given is left to the close, with a warning. The revoke it serves
+commits without waiting (a synchronous commit would wait for ever with the broker gone)."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -79,7 +82,7 @@ def test_a_group_that_does_not_let_go_is_left_to_the_close(
     with caplog.at_level(logging.WARNING, logger="dispatcher.engine.consumer"):
         loop_over(consumer)._leave(time.monotonic())  # no time left
     assert consumer.calls == ["unsubscribe"]
-    assert "still in its group (a rebalance under way): closing it anyway" in caplog.text
+    assert "still in its group (a rebalance under way, or no coordinator)" in caplog.text
 
 
 def test_an_unsubscribe_refused_goes_straight_to_the_close(
@@ -90,3 +93,28 @@ def test_an_unsubscribe_refused_goes_straight_to_the_close(
         loop_over(consumer)._leave(time.monotonic() + 60)
     assert consumer.calls == ["unsubscribe"]
     assert "could not leave the group before closing" in caplog.text
+
+
+class CommittingConsumer:
+    def __init__(self) -> None:
+        self.commits: list[bool] = []
+
+    def commit(self, *, asynchronous: bool) -> None:
+        self.commits.append(asynchronous)
+
+
+@pytest.mark.parametrize(("stopping", "asynchronous"), [(False, False), (True, True)])
+def test_a_revoke_commits_synchronously_unless_the_worker_is_stopping(
+    stopping: bool, asynchronous: bool
+) -> None:
+    loop = ConsumerLoop.__new__(ConsumerLoop)
+    loop.settings = SimpleNamespace(drain_timeout=20.0)  # type: ignore[assignment]
+    loop.stopping = threading.Event()
+    if stopping:
+        loop.stopping.set()
+    loop._release = lambda keys, wait: None  # type: ignore[method-assign]
+    loop._store = lambda: None  # type: ignore[method-assign]
+    loop._forget = lambda keys: None  # type: ignore[method-assign]
+    consumer = CommittingConsumer()
+    loop._on_revoke(consumer, [])
+    assert consumer.commits == [asynchronous]
