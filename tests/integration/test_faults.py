@@ -280,12 +280,7 @@ def test_a_worker_stopping_while_another_joins_leaves_its_groups_before_it_close
 
     monkeypatch.setattr(ConsumerLoop, "close", watched_close)
     with Receiver() as receiver:
-        deployment = Deployment(
-            kafka_bootstrap,
-            tmp_path,
-            [hook("crm", f"{receiver.url}/crm", ["order.*"])],
-            partitions=2,
-        )
+        deployment = _two_partitions(kafka_bootstrap, tmp_path, receiver)
         expected = produce(deployment, 50)
         with deployment.worker():
             every_event_delivered(deployment, expected, 60)
@@ -311,12 +306,7 @@ def test_three_workers_stopped_together_in_their_first_rebalances_exit_cleanly(
     until the stop watchdog (50 s)."""
     assignments = round_ * 3 % 8 + 1  # 1, 4, 7, 2, 5, 8, ...: early, mid and late (of 9)
     with Receiver() as receiver:
-        deployment = Deployment(
-            kafka_bootstrap,
-            tmp_path,
-            [hook("crm", f"{receiver.url}/crm", ["order.*"])],
-            partitions=2,
-        )
+        deployment = _two_partitions(kafka_bootstrap, tmp_path, receiver)
         process = deployment.process("--workers", "3")
         wait_for(
             lambda: _log(deployment).count(" assigned ") >= assignments,
@@ -328,3 +318,10 @@ def test_three_workers_stopped_together_in_their_first_rebalances_exit_cleanly(
     assert log.count("dispatcher.engine.worker stopped") == 3
     for trouble in ("still in its group", "did not close", "commit on revoke failed"):
         assert trouble not in log
+
+
+def _two_partitions(bootstrap: str, directory: Path, receiver: Receiver) -> Deployment:
+    """A deployment of two input partitions and one hook, for the stop tests above."""
+    return Deployment(
+        bootstrap, directory, [hook("crm", f"{receiver.url}/crm", ["order.*"])], partitions=2
+    )
