@@ -75,13 +75,22 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
+RESET = 0  # the status `raw` gives a connection reset before any answer reached it
+
+
 def raw(port: int, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
     """Send bytes as they are (no client fixes them up); the status and the body."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(head + b"\r\n\r\n" + body)
         data = b""
-        while chunk := conn.recv(65536):
-            data += chunk
+        try:
+            conn.sendall(head + b"\r\n\r\n" + body)
+            while chunk := conn.recv(65536):
+                data += chunk
+        except ConnectionResetError:
+            # a server that refuses a request before reading all of it closes with our bytes
+            # unread, so its kernel resets the connection and drops what it had not sent yet
+            if not data:
+                return RESET, b""
     status = int(data.split(b" ", 2)[1])
     return status, data.partition(b"\r\n\r\n")[2]
 
@@ -102,7 +111,9 @@ def test_the_admin_binds_loopback_by_default_and_bounds_requests_on_the_wire(
     assert status == 413
     assert b"at most" in body
     status, _ = raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000)
-    assert status == 431
+    # refused, however the 70 KB arrive: whole, the head reaches `Bounds` (431); in pieces, h11
+    # stops at 16 KB still incomplete (400); and the reset of our unread bytes can overtake both
+    assert status in (431, 400, RESET)
     chunked = request + b"\r\nTransfer-Encoding: chunked"
     status, _ = raw(port, chunked, (b"320\r\n" + b"x" * 0x320 + b"\r\n") * 2 + b"0\r\n\r\n")
     assert status == 413
