@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
+import os
 import signal
 import sys
 from types import FrameType
@@ -12,10 +14,19 @@ STACKS_SIGNAL = signal.SIGUSR1
 
 def stop_quietly_until_started() -> None:
     """Until a worker installs its own handlers, SIGTERM/SIGINT end the process with 0:
-    nothing has been consumed yet, so there is nothing to drain."""
+    nothing has been consumed yet, so there is nothing to drain.
+
+    The process ends on the spot (`os._exit`) rather than by raising `SystemExit`: an
+    exception raised by a signal handler lands wherever the main thread happens to be, and while
+    an import formats an ImportError's message CPython 3.11 drops it or puts a TypeError in its
+    place (cpython#112660). A clean-clone CI run stopped a worker as it imported `ssl`, and got
+    `TypeError: expected a message argument` and exit 1; a lost stop would run on instead."""
 
     def leave(_signum: int, _frame: FrameType | None) -> None:
-        raise SystemExit(0)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # best effort: it may be mid-write
+                stream.flush()
+        os._exit(0)
 
     signal.signal(signal.SIGTERM, leave)
     signal.signal(signal.SIGINT, leave)
