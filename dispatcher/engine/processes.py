@@ -6,6 +6,7 @@ import logging
 import multiprocessing
 import os
 import signal
+from multiprocessing.context import SpawnProcess
 from types import FrameType
 
 from dispatcher.signals import STACKS_SIGNAL
@@ -43,19 +44,36 @@ def run_processes(count: int, config: str | None, log_level: str) -> int:
         context.Process(target=_worker_main, args=(config, i, log_level), name=f"worker-{i}")
         for i in range(count)
     ]
-    for process in processes:
-        process.start()
+    started: list[SpawnProcess] = []
+    stops: list[int] = []  # the stop signals received
+
+    def send(process: SpawnProcess, signum: int) -> None:
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, signum)
 
     def forward(signum: int, _frame: FrameType | None) -> None:
-        for process in processes:
-            if process.is_alive() and process.pid is not None:
-                os.kill(process.pid, signum)
+        if signum != STACKS_SIGNAL:
+            stops.append(signum)
+        for process in started:
+            send(process, signum)
 
+    # Passed on from before the first start: a stop while they start reaches each one started
+    # (one whose start it interrupted, too), and no more are started.
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     signal.signal(STACKS_SIGNAL, forward)  # each worker writes its threads' stacks
     for process in processes:
+        if stops:
+            break
+        process.start()
+        started.append(process)
+        if stops:
+            send(process, stops[0])
+    for process in started:
         process.join()
-    codes = [p.exitcode for p in processes]
+    codes = [p.exitcode for p in started]
     log.info("workers exited with %s", codes)
-    return 0 if all(code == 0 for code in codes) else (max(c or 0 for c in codes) or 1)
+    # One that the stop signal itself ended had not installed its handlers (they drain): it
+    # was still starting, and had consumed nothing.
+    failed = [code for code in codes if code and -code not in stops]
+    return max((code for code in failed if code > 0), default=1) if failed else 0
