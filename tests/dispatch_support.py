@@ -80,6 +80,7 @@ class Deployment:
         self.operations = f"operations-{tag}"
         self.hooks_path = self.directory / f"hooks-{tag}.yaml"
         self.config_path = self.directory / f"dispatcher-{tag}.yaml"
+        self.log_path = self.directory / f"{self.group}.log"  # of every `process()`, appended
         self.write()
 
     def write(self) -> None:
@@ -107,9 +108,17 @@ class Deployment:
         config["kafka"] = {"bootstrap.servers": self.bootstrap, **self.extra.get("kafka", {})}
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
+    def log(self) -> str:
+        """What its `dispatcher run` subprocesses have written so far (all to the one log)."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
     def workers_started(self) -> int:
         """How many `dispatcher run` subprocesses of this deployment logged that they are up."""
-        return _count_started(self.directory / f"{self.group}.log")
+        return self.log().count("worker started")
+
+    def assignments(self) -> list[str]:
+        """The log's 'assigned' lines naming partitions of the events topic."""
+        return [line for line in self.log().splitlines() if f"assigned {self.events}[" in line]
 
     def committed(self, topic: str | None = None, group: str | None = None) -> int:
         """How many records of `topic` (the events) the deployment's group (or `group`) has
@@ -187,7 +196,6 @@ class Deployment:
     def process(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
         """`dispatcher run` in a subprocess (for SIGKILL / SIGTERM tests); `env` adds variables."""
         environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.log_path = self.directory / f"{self.group}.log"
         with self.log_path.open("ab") as log:
             process = subprocess.Popen(
                 [
@@ -230,12 +238,6 @@ def status_port(path: Path, timeout: float = 30.0) -> int:
         message=f"a worker to start ({path.name})",
     )
     return int(found[-1])
-
-
-def _count_started(path: Path) -> int:
-    if not path.exists():
-        return 0
-    return path.read_text(errors="replace").count("worker started")
 
 
 def cloud_event(event_type: str, data: Any, event_id: str | None = None) -> dict[str, Any]:

@@ -92,7 +92,7 @@ def test_sigterm_drains_in_flight_requests_and_a_restart_redelivers_nothing_reco
             kafka_bootstrap, deployment.results, lambda rs: len(rs) >= len(in_flight), 30
         )
         assert in_flight <= {r.json()["idempotency_key"] for r in recorded}
-        before = len(receiver.received())
+        before, assigned = len(receiver.received()), len(deployment.assignments())
         process = deployment.process()
         results = collect_until(
             kafka_bootstrap,
@@ -100,6 +100,12 @@ def test_sigterm_drains_in_flight_requests_and_a_restart_redelivers_nothing_reco
             lambda rs: event_ids(rs) >= {e["id"] for e in events},
             120,
         )
+        # The restart has had its say only once it holds the partitions and has committed them
+        # to their end: the first run may have recorded everything in its drain already.
+        wait_for(
+            lambda: len(deployment.assignments()) > assigned, 60, message="the restart assigned"
+        )
+        wait_for(lambda: deployment.committed() == len(events), 60, message="the restart caught up")
         assert stop(process) == 0
         counts: dict[str, int] = {}
         for request in receiver.received():
