@@ -5,30 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from contract_fields import RESULT_FIELDS
 from dispatch_support import Deployment, cloud_event, hook, wait_ready
 from kafka_support import Outgoing, consume_all, wait_for
 
 from dispatcher import USER_AGENT
 from dispatcher.devtools.receiver import Behaviour, Receiver
-
-RESULT_FIELDS = {
-    "event_id",
-    "event_type",
-    "hook_id",
-    "outcome",
-    "attempts",
-    "http_status",
-    "latency_ms",
-    "error_kind",
-    "error",
-    "captured",
-    "idempotency_key",
-    "source_topic",
-    "source_partition",
-    "source_offset",
-    "first_attempt_at",
-    "completed_at",
-}
 
 
 def test_delivered_pairs_have_result_records_and_requests_carry_identity(
@@ -59,7 +41,7 @@ def test_delivered_pairs_have_result_records_and_requests_carry_identity(
         assert len(results) == 20
         for record in results:
             body = record.json()
-            assert set(body) == RESULT_FIELDS
+            assert set(body) == set(RESULT_FIELDS)
             assert body["outcome"] == "delivered"
             assert body["http_status"] == 200
             assert body["source_topic"] == deployment.events

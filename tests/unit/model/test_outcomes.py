@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from contract_fields import RESULT_FIELDS
 
 from dispatcher.kafka.results import JsonResultSerializer
 from dispatcher.model.deadletter import dead_letter_headers
@@ -17,24 +18,6 @@ from dispatcher.model.outcome import (
     iso,
 )
 
-CONTRACT_FIELDS = [
-    "event_id",
-    "event_type",
-    "hook_id",
-    "outcome",
-    "attempts",
-    "http_status",
-    "latency_ms",
-    "error_kind",
-    "error",
-    "captured",
-    "idempotency_key",
-    "source_topic",
-    "source_partition",
-    "source_offset",
-    "first_attempt_at",
-    "completed_at",
-]
 DEAD_LETTER_HEADERS = {
     "dispatcher.hook.id",
     "dispatcher.error.kind",
@@ -89,7 +72,7 @@ def as_dict(headers: tuple[tuple[str, bytes], ...]) -> dict[str, bytes]:
 
 
 def test_the_result_record_has_exactly_the_contract_fields_in_order() -> None:
-    assert list(outcome().to_record()) == CONTRACT_FIELDS
+    assert list(outcome().to_record()) == RESULT_FIELDS
 
 
 def test_the_result_record_carries_the_outcome_values() -> None:
@@ -120,7 +103,7 @@ def test_a_delivered_result_has_null_error_fields_in_json() -> None:
 
     decoded = json.loads(JsonResultSerializer().serialize(done.to_record()))
 
-    assert list(decoded) == CONTRACT_FIELDS
+    assert list(decoded) == RESULT_FIELDS
     assert decoded["error_kind"] is None
     assert decoded["error"] is None
     assert decoded["captured"] == {}
@@ -280,7 +263,7 @@ def test_retry_state_is_none_without_a_hook_id_or_idempotency_key(name: str) -> 
 
 
 def test_the_tenant_follows_the_contract_fields_only_when_the_event_has_one() -> None:
-    assert list(outcome(tenant="acme").to_record()) == [*CONTRACT_FIELDS, "tenant"]
+    assert list(outcome(tenant="acme").to_record()) == [*RESULT_FIELDS, "tenant"]
     assert outcome(tenant="acme").to_record()["tenant"] == "acme"
     assert "tenant" not in outcome().to_record()
     document = json.loads(JsonResultSerializer().serialize(outcome(tenant="acme").to_record()))
