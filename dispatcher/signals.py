@@ -7,6 +7,7 @@ import faulthandler
 import os
 import signal
 import sys
+from collections.abc import Callable
 from types import FrameType
 
 STACKS_SIGNAL = signal.SIGUSR1
@@ -30,6 +31,18 @@ def stop_quietly_until_started() -> None:
 
     signal.signal(signal.SIGTERM, leave)
     signal.signal(signal.SIGINT, leave)
+
+
+def stop_with(stop: Callable[[], None]) -> None:
+    """From here on SIGTERM/SIGINT call `stop`, a service's own orderly stop, rather than end
+    the process: a server that takes them over while it runs (uvicorn) puts this handler back
+    when it is done and raises the signal again, which must not cut short the clean-up after."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 def dump_stacks_on_request() -> None:

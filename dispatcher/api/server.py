@@ -11,7 +11,7 @@ import logging
 
 import uvicorn
 
-from dispatcher import tracing
+from dispatcher import signals, tracing
 from dispatcher.api.app import create_app
 from dispatcher.api.bounds import MAX_HEAD_BYTES
 from dispatcher.api.service import AdminService
@@ -50,8 +50,11 @@ def serve(settings: Settings) -> None:
         service = AdminService.start(settings, provider)
         try:
             log.info("admin service on http://%s:%d", settings.admin.host, settings.admin.port)
-            server(settings, service).run()
+            admin = server(settings, service)
+            signals.stop_with(lambda: setattr(admin, "should_exit", True))
+            admin.run()
         finally:
             service.stop()
+        log.info("admin service stopped")
     finally:
         tracing.stop(provider)

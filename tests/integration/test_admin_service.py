@@ -49,6 +49,7 @@ def admin_process(deployment: AdminDeployment) -> Iterator[int]:
         process.terminate()
         code = process.wait(timeout=30)
     assert code == 0, log.read_text()
+    assert "admin service stopped" in log.read_text()  # its clients closed, not cut off
 
 
 def answers(port: int) -> bool:
