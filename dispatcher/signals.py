@@ -1,4 +1,4 @@
-"""Signals before a worker has installed its own handlers."""
+"""Signals before a service is up: a quiet end while it starts, stacks on request."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ STACKS_SIGNAL = signal.SIGUSR1
 
 
 def stop_quietly_until_started() -> None:
-    """Until a worker installs its own handlers, SIGTERM/SIGINT end the process with 0:
-    nothing has been consumed yet, so there is nothing to drain.
+    """Until the service is up (a worker's own handlers; the admin's `stop_with`), SIGTERM and
+    SIGINT end the process with 0: nothing has been consumed or served, so nothing to drain.
 
     The process ends on the spot (`os._exit`) rather than by raising `SystemExit`: an
     exception raised by a signal handler lands wherever the main thread happens to be, and while
