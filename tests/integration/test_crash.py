@@ -153,7 +153,7 @@ def test_sigkill_while_a_circuit_is_open_loses_none_of_the_events_held_back(
         second = [cloud_event("order.paid", {"i": i}) for i in range(40, 240)]
         deployment.produce_events(second)
         wait_for(
-            lambda: "fresh pairs to its first retry tier" in deployment.log_path.read_text(),
+            lambda: "fresh pairs to its first retry tier" in deployment.log(),
             60,
             message="new events held back by the consumer",
         )

@@ -158,7 +158,7 @@ def test_sigterm_while_the_broker_is_down_still_exits(
             assert stop(worker, timeout=90) == 0
         finally:
             assert local_kafka.start() == kafka_bootstrap
-    assert "did not close" in deployment.log_path.read_text()
+    assert "did not close" in deployment.log()
 
 
 @pytest.mark.timeout(300)
@@ -198,7 +198,7 @@ def test_run_with_two_worker_processes_shares_the_work_and_stops_on_sigterm(
         process = deployment.process("--workers", "2")
         every_event_delivered(deployment, expected, 180)
         assert stop(process) == 0
-        log = deployment.log_path.read_text()
+        log = deployment.log()
         assert "worker-0" in log
         assert "worker-1" in log
 

@@ -73,7 +73,7 @@ def test_a_reset_mid_body_leaves_the_api_key_in_no_outcome_letter_log_or_metric(
         finally:
             code = stop(process)
         requests = server.requests()
-    assert code == 0, deployment.log_path.read_text()
+    assert code == 0, deployment.log()
     # the key reached the wire, in the query, on every attempt
     assert len(requests) == 2
     for request in requests:

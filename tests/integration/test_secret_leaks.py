@@ -328,7 +328,7 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         finally:
             code = stop(process)
             admin_code = stop(admin)
-        assert code == 0, deployment.log_path.read_text()
+        assert code == 0, deployment.log()
         assert admin_code == 0, admin_log.read_text()
         dead = read_to_end(kafka_bootstrap, deployment.dead_letter)
         retried = [

@@ -88,7 +88,7 @@ def test_three_workers_share_one_partition_and_a_kill_and_a_stop_lose_nothing(
         began = time.monotonic()
         assert stop(stopped, signal.SIGTERM, timeout=30) == 0
         assert time.monotonic() - began < 1 + 10  # its drain_timeout, and closing
-        assert re.search(r"released \d+ records for other workers", deployment.log_path.read_text())
+        assert re.search(r"released \d+ records for other workers", deployment.log())
         expected = {e["id"] for e in events}
         results = collect_until(
             kafka_bootstrap, deployment.results, lambda rs: event_ids(rs) >= expected, 120
@@ -117,7 +117,7 @@ def test_an_ordering_key_hook_is_refused_at_start_in_share_mode(
     )
     process = deployment.process()
     assert process.wait(timeout=60) == 1
-    refusal = [line for line in deployment.log_path.read_text().splitlines() if "ordering" in line]
+    refusal = [line for line in deployment.log().splitlines() if "ordering" in line]
     assert len(refusal) == 1
     assert "ledger" in refusal[0]
     assert "sms" not in refusal[0]
