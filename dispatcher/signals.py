@@ -11,6 +11,7 @@ from collections.abc import Callable
 from types import FrameType
 
 STACKS_SIGNAL = signal.SIGUSR1
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def stop_quietly_until_started() -> None:
@@ -29,8 +30,8 @@ def stop_quietly_until_started() -> None:
                 stream.flush()
         os._exit(0)
 
-    signal.signal(signal.SIGTERM, leave)
-    signal.signal(signal.SIGINT, leave)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, leave)
 
 
 def stop_with(stop: Callable[[], None]) -> None:
@@ -38,11 +39,8 @@ def stop_with(stop: Callable[[], None]) -> None:
     the process: a server that takes them over while it runs (uvicorn) puts this handler back
     when it is done and raises the signal again, which must not cut short the clean-up after."""
 
-    def handler(_signum: int, _frame: FrameType | None) -> None:
-        stop()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda _signum, _frame: stop())
 
 
 def dump_stacks_on_request() -> None:

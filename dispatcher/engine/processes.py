@@ -9,7 +9,7 @@ import signal
 from multiprocessing.context import SpawnProcess
 from types import FrameType
 
-from dispatcher.signals import STACKS_SIGNAL
+from dispatcher.signals import STACKS_SIGNAL, STOP_SIGNALS
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,8 @@ def run_processes(count: int, config: str | None, log_level: str) -> int:
 
     # Passed on from before the first start: a stop while they start reaches each one started
     # (one whose start it interrupted, too), and no more are started.
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(STACKS_SIGNAL, forward)  # each worker writes its threads' stacks
+    for sig in (*STOP_SIGNALS, STACKS_SIGNAL):
+        signal.signal(sig, forward)  # on STACKS_SIGNAL each worker writes its threads' stacks
     for process in processes:
         if stops:
             break

@@ -6,7 +6,6 @@ import asyncio
 import faulthandler
 import gc
 import logging
-import signal
 import sys
 import threading
 import time
@@ -49,6 +48,7 @@ from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.match import HookIndex
+from dispatcher.signals import STOP_SIGNALS
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -122,7 +122,7 @@ class Worker:
         if self._stop_requested.is_set():
             self._wake.set()
         if install_signals:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in STOP_SIGNALS:
                 loop.add_signal_handler(sig, self.request_stop)
         settings = self.settings
         limits = self._prepare_cluster()
