@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.contenders import DISPATCHER_1, DISPATCHER_OTEL
+from bench.warmup import QUIET
 
 IDEAL_SLOW = 2500.0  # concurrency 500 / 200 ms
 TARGETS = {  # issue 17
@@ -332,6 +333,21 @@ def _cell(value: Any, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _warmup(warmup: dict[str, Any] | None) -> str:
+    """The header's sentence on the broker's warm-up (absent from results that predate it)."""
+    if warmup is None:
+        return ""
+    if not warmup["quiet"]:
+        return (
+            f" The broker was warmed with {warmup['events']:,} events for {warmup['seconds']:.0f} s"
+            " and its JIT compiler was still busy after."
+        )
+    return (
+        f" The broker was warmed first, as a production broker is: {warmup['events']:,} events in"
+        f" {warmup['seconds']:.0f} s, until its JIT compiler used under {QUIET:.0%} of a core."
+    )
+
+
 def markdown(data: dict[str, Any]) -> str:
     """The results table and the ratios, as printed at the end and kept beside the JSON."""
     loads = [r["load_average_before"] for r in data["runs"] if "load_average_before" in r]
@@ -339,7 +355,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"Benchmark {data['date']} on {data['machine']['cpus']} cores ({data['machine']['cpu']}), "
         f"`{data['command']}`, {data['seconds']:.0f} s; 1-minute load average before each run "
         f"{min(loads, default=0):.1f}-{max(loads, default=0):.1f} (other work on the machine "
-        "skews every number alike).",
+        "skews every number alike)." + _warmup(data.get("broker_warmup")),
         "",
         "| scenario | contender | deliveries/s | CPU µs/delivery | p50 ms | p99 ms | peak RSS MB |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",

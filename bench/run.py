@@ -36,6 +36,7 @@ from bench.kafka import Events
 from bench.receiver import ECHO_MODULE, HangingServer, Nginx
 from bench.scenarios import Bench, Scenario, rss_in_flight
 from bench.scenarios import run as run_scenario
+from bench.warmup import warm_broker
 from bench.workload import ENCRYPTION_KEY, REALISTIC_CHECKS, hook
 from dispatcher.devtools.broker import LocalKafka
 from dispatcher.devtools.otlp import otlp_receiver
@@ -347,6 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     broker_directory = tempfile.mkdtemp(prefix="bench-kafka-")
     bootstrap = kafka.start(broker_directory)
     try:
+        broker_pid = kafka.pid()
+        if broker_pid is not None:
+            print("bench: warming the broker until its JIT compiler is quiet", file=sys.stderr)
+            data["broker_warmup"] = warm_broker(bootstrap, broker_pid)
+            print(f"    {json.dumps(data['broker_warmup'])}", file=sys.stderr)
         with Nginx() as nginx, HangingServer() as hanging, otlp_receiver() as sink:
             print("bench: ceiling (wrk)", file=sys.stderr)
             wrk(nginx.url("/fast"), 100, 1)  # warm-up
@@ -355,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                 "slow": wrk(nginx.url("/slow"), 500, 5),
             }
             bench = Bench(
-                bootstrap, Events(bootstrap), nginx.pid, work, args.profile, sink, kafka.pid()
+                bootstrap, Events(bootstrap), nginx.pid, work, args.profile, sink, broker_pid
             )
             for turn in scenarios(nginx, hanging, args.scale):
                 owner = turn[-1][0].key
