@@ -102,7 +102,8 @@ def warm_broker(bootstrap: str, broker_pid: int) -> dict[str, Any]:
         for producer in (events, outcomes, single):
             producer.flush(10)
         # its hundreds of thousands of records would only take the scenarios' page cache
-        for future in AdminClient(common).delete_topics([TOPIC, RESULTS]).values():
+        admin = AdminClient(common)  # held: a dropped client cancels what it was asked
+        for future in admin.delete_topics([TOPIC, RESULTS]).values():
             future.result(30)
 
 
