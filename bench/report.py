@@ -145,19 +145,14 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
 
     for workers in (1, 2):
         name = f"dispatcher --workers {workers}"
-        add(
-            f"s1 w{workers} / naive loop",
-            _ratio(rate[name], rate["naive loop"]),
-            TARGETS["vs_naive"],
-            "x",
-        )
-        if workers == 1:  # taken in turn with the Quix app: compared round by round
-            value, rounds = median_of(
-                ("s1", name, None), ("s1", "Quix Streams", None), "deliveries_per_second"
-            )
-        else:
-            value, rounds = _ratio(rate[name], rate["Quix Streams"]), []
-        add(f"s1 w{workers} / Quix Streams", value, TARGETS["vs_quix"], "x", rounds=rounds)
+        for other, target in (("naive loop", "vs_naive"), ("Quix Streams", "vs_quix")):
+            if workers == 1:  # taken in turn with the naive loop and the Quix app: by round
+                value, rounds = median_of(
+                    ("s1", name, None), ("s1", other, None), "deliveries_per_second"
+                )
+            else:
+                value, rounds = _ratio(rate[name], rate[other]), []
+            add(f"s1 w{workers} / {other}", value, TARGETS[target], "x", rounds=rounds)
         add(
             f"s1 w{workers} / Apache Camel",
             _ratio(rate[name], rate["Apache Camel"]),

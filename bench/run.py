@@ -169,9 +169,8 @@ def scenarios(nginx: Nginx, hanging: HangingServer, scale: float) -> list[Turn]:
         return [((scenario, c),) for c in contenders]
 
     return [
-        *each(s1, NAIVE),
-        # s1 w1 / Quix Streams and pinned / not pinned, round by round
-        ((s1, QUIX), (s1, DISPATCHER_1), (s1, DISPATCHER_1_UNPINNED)),
+        # s1 w1 / the naive loop, / Quix Streams and pinned / not pinned, round by round
+        ((s1, NAIVE), (s1, QUIX), (s1, DISPATCHER_1), (s1, DISPATCHER_1_UNPINNED)),
         *each(s1, CAMEL, DISPATCHER_1_NO_ATTEMPTS, DISPATCHER_OTEL, DISPATCHER_2),
         *each(s2, NAIVE, QUIX, CAMEL, DISPATCHER_1),
         *each(s3, NAIVE, QUIX, CAMEL),

@@ -3,7 +3,7 @@
 A fresh broker's JVM compiles its hot paths with the optimizing tier (C2) for a minute or more
 of load: in the first minute of a run its compiler threads took 0.3-0.6 of a core, on the two
 cores the contender shares with it, and the broker's CPU per delivery measured 130-170 µs
-instead of the 40-55 µs it settles at. So before the first scenario the bench drives the broker
+instead of the 20-55 µs it settles at. So before the first scenario the bench drives the broker
 through the paths the contenders use (batched lz4 idempotent produce, group fetches, periodic
 and synchronous commits, single-record produce, a results reader) until its compiler is quiet.
 """
@@ -77,34 +77,33 @@ def warm_broker(bootstrap: str, broker_pid: int) -> dict[str, Any]:
     synchronous.subscribe([TOPIC])
     reader.assign([TopicPartition(RESULTS, p, OFFSET_BEGINNING) for p in range(RESULT_PARTITIONS)])
     started = time.monotonic()
-    rounds, marks = 0, [(started, compiler_seconds(broker_pid))]
+    marks = [(started, compiler_seconds(broker_pid))]  # (when, the compiler's CPU seconds)
+    rounds, rate = 0, None  # rate: the compiler's cores over the last WINDOW seconds or more
     try:
-        while True:
+        while (rate is None or rate >= QUIET) and time.monotonic() - started < TIMEOUT:
             _round(rounds, events, outcomes, single, batched, synchronous, reader)
             rounds += 1
-            now = time.monotonic()
-            marks.append((now, compiler_seconds(broker_pid)))
-            while now - marks[0][0] > WINDOW and len(marks) > 2 and now - marks[1][0] >= WINDOW:
-                marks.pop(0)
-            (then, cpu0), (_, cpu1) = marks[0], marks[-1]
+            marks.append((time.monotonic(), compiler_seconds(broker_pid)))
+            while len(marks) > 2 and marks[-1][0] - marks[1][0] >= WINDOW:
+                marks.pop(0)  # the oldest mark kept is the newest at least WINDOW old
+            (then, cpu0), (now, cpu1) = marks[0], marks[-1]
             rate = (cpu1 - cpu0) / (now - then) if now - then >= WINDOW else None
-            if (rate is not None and rate < QUIET) or now - started > TIMEOUT:
-                return {
-                    "seconds": round(now - started, 1),
-                    "rounds": rounds,
-                    "events": rounds * ROUND,
-                    "compiler_cores_at_end": None if rate is None else round(rate, 3),
-                    "quiet": rate is not None and rate < QUIET,
-                }
     finally:
         for consumer in (batched, synchronous, reader):
             consumer.close()
         for producer in (events, outcomes, single):
             producer.flush(10)
-        # its hundreds of thousands of records would only take the scenarios' page cache
-        admin = AdminClient(common)  # held: a dropped client cancels what it was asked
-        for future in admin.delete_topics([TOPIC, RESULTS]).values():
-            future.result(30)
+    # its hundreds of thousands of records would only take the scenarios' page cache
+    admin = AdminClient(common)  # held: a dropped client cancels what it was asked
+    for future in admin.delete_topics([TOPIC, RESULTS]).values():
+        future.result(30)
+    return {
+        "seconds": round(time.monotonic() - started, 1),
+        "rounds": rounds,
+        "events": rounds * ROUND,
+        "compiler_cores_at_end": None if rate is None else round(rate, 3),
+        "quiet": rate is not None and rate < QUIET,
+    }
 
 
 def _round(
