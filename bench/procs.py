@@ -95,21 +95,26 @@ def tree_rss_mb(pid: int) -> float:
     return sum(_status_kb(p, "VmRSS") for p in descendants(pid)) / 1024
 
 
+def thread_cpu_seconds(pid: int) -> Iterator[tuple[str, float]]:
+    """(name, user + system CPU seconds) of each live thread of process `pid`."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return
+    for task in tasks:
+        try:
+            text = (task / "stat").read_text()
+        except OSError:
+            continue  # a thread may end between the listing and the read
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        yield name, (int(fields[11]) + int(fields[12])) / TICKS
+
+
 def tree_thread_cpu_seconds(pid: int) -> dict[str, float]:
     """CPU seconds of the tree's live threads by kind: librdkafka's own (`rdk:*`) and the rest."""
     kinds = {"librdkafka": 0.0, "other": 0.0}
     for member in descendants(pid):
-        try:
-            tasks = list(Path(f"/proc/{member}/task").iterdir())
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                text = (task / "stat").read_text()
-            except OSError:
-                continue
-            name = text[text.index("(") + 1 : text.rindex(")")]
-            fields = text.rsplit(")", 1)[1].split()
-            seconds = (int(fields[11]) + int(fields[12])) / TICKS
+        for name, seconds in thread_cpu_seconds(member):
             kinds["librdkafka" if name.startswith("rdk:") else "other"] += seconds
     return kinds

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bench.kafka import create_topics
-from bench.procs import TICKS
+from bench.procs import thread_cpu_seconds
 from bench.workload import event
 
 TOPIC, RESULTS = "bench-warmup", "bench-warmup-results"
@@ -33,16 +32,7 @@ TIMEOUT = 180.0
 
 def compiler_seconds(pid: int) -> float:
     """CPU seconds of the JVM's JIT compiler threads (`C1 CompilerThre`, `C2 CompilerThre`)."""
-    ticks = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            name = (task / "comm").read_text().strip()
-            if "CompilerThre" in name:
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-                ticks += int(fields[11]) + int(fields[12])
-        except OSError:
-            continue  # a compiler thread may come and go
-    return ticks / TICKS
+    return sum(seconds for name, seconds in thread_cpu_seconds(pid) if "CompilerThre" in name)
 
 
 def warm_broker(bootstrap: str, broker_pid: int) -> dict[str, Any]:
