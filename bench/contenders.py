@@ -65,6 +65,8 @@ class Contender:
 
 
 NAIVE = Contender("naive loop", "naive")
+# bench/floor.py: the least CPU one Python process spends on a delivery, with no guarantee kept
+FLOOR = Contender("Python floor", "floor")
 QUIX = Contender("Quix Streams", "quix")
 CAMEL = Contender("Apache Camel", "camel")
 DISPATCHER_1 = Contender("dispatcher --workers 1", "dispatcher", 1)
@@ -149,11 +151,13 @@ def start(
             str(partitions),
         ]
     else:
-        module = "bench.naive" if contender.kind == "naive" else "bench.quixapp"
+        module = {"naive": "bench.naive", "floor": "bench.floor"}.get(
+            contender.kind, "bench.quixapp"
+        )
         if contender.kind == "quix" and not QUIX_PYTHON.exists():
             raise RuntimeError(f"no {QUIX_PYTHON}: `make bench` installs requirements/quix.lock")
         command = [
-            sys.executable if contender.kind == "naive" else str(QUIX_PYTHON),
+            str(QUIX_PYTHON) if contender.kind == "quix" else sys.executable,
             "-m",
             module,
             launch.bootstrap,

@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from bench.contenders import DISPATCHER_1, DISPATCHER_OTEL
+from bench.contenders import DISPATCHER_1, DISPATCHER_OTEL, FLOOR
 from bench.warmup import QUIET
 
 IDEAL_SLOW = 2500.0  # concurrency 500 / 200 ms
@@ -160,6 +160,16 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
             "x",
         )
         add(f"s1 w{workers} / ceiling (wrk)", _ratio(rate[name], ceiling), None, "%")
+    # the floor (bench/floor.py): what one Python process does with no guarantee kept, and
+    # the share of it one worker reaches; taken in turn with the naive loop: by round
+    value, rounds = median_of(
+        ("s1", FLOOR.name, None), ("s1", "naive loop", None), "deliveries_per_second"
+    )
+    add("s1 Python floor / naive loop", value, None, "x", rounds=rounds)
+    value, rounds = median_of(
+        ("s1", "dispatcher --workers 1", None), ("s1", FLOOR.name, None), "cpu_us_per_delivery"
+    )
+    add("s1 w1: CPU per delivery, dispatcher / Python floor", value, None, "x", rounds=rounds)
     for workers in (1, 2):
         found = find(runs, "s1", f"dispatcher --workers {workers}")
         add(

@@ -26,6 +26,7 @@ from bench.contenders import (
     DISPATCHER_1_UNPINNED,
     DISPATCHER_2,
     DISPATCHER_OTEL,
+    FLOOR,
     NAIVE,
     QUEUE_MODES,
     QUIX,
@@ -169,8 +170,8 @@ def scenarios(nginx: Nginx, hanging: HangingServer, scale: float) -> list[Turn]:
         return [((scenario, c),) for c in contenders]
 
     return [
-        # s1 w1 / the naive loop, / Quix Streams and pinned / not pinned, round by round
-        ((s1, NAIVE), (s1, QUIX), (s1, DISPATCHER_1), (s1, DISPATCHER_1_UNPINNED)),
+        # s1 w1 / the naive loop, / Quix Streams, / the floor and pinned / not pinned, by round
+        ((s1, NAIVE), (s1, QUIX), (s1, FLOOR), (s1, DISPATCHER_1), (s1, DISPATCHER_1_UNPINNED)),
         *each(s1, CAMEL, DISPATCHER_1_NO_ATTEMPTS, DISPATCHER_OTEL, DISPATCHER_2),
         *each(s2, NAIVE, QUIX, CAMEL, DISPATCHER_1),
         *each(s3, NAIVE, QUIX, CAMEL),
@@ -294,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--contenders",
         default="",
-        help="comma-separated contenders to run: naive,quix,camel,dispatcher1,dispatcher2"
+        help="comma-separated contenders to run: naive,quix,camel,floor,dispatcher1,dispatcher2"
         " (s1 also: dispatcher1-noattempts, without the attempts topic;"
         " dispatcher1-unpinned, with cpu_affinity off)"
         " (s5 also: dispatcher3, dispatcher1-share, dispatcher2-share, dispatcher3-share;"
