@@ -30,12 +30,14 @@ class Sink(Protocol):
 
 
 class Scheduler:
-    """Runs every submitted pair to its end on the event loop; one task per pair."""
+    """Runs every submitted pair to its end on the event loop; one task per pair, started when
+    its hook's client has a slot for it (until then the pair is an offer to its slots)."""
 
     def __init__(self, deliverer: Deliverer, client_for: ClientFor) -> None:
         self.deliverer = deliverer
         self.client_for = client_for
         self.tasks: dict[asyncio.Task[None], tuple[Sink, Partition]] = {}  # running pairs
+        self.offers: dict[_Offer, tuple[Sink, Partition]] = {}  # pairs waiting for a slot
         self.withdrawn: set[tuple[int, Partition]] = set()  # (id(sink), partition) leaving
         self._key_locks: dict[tuple[str, bytes], asyncio.Lock] = {}
         self._key_users: dict[tuple[str, bytes], int] = {}
@@ -49,12 +51,19 @@ class Scheduler:
         held_back, client_for, writer = self.deliverer.held_back, self.client_for, sink.writer
         handoffs: list[tuple[Handoff, Callable[[], None]]] = []
         for pair in pairs:
+            client: HookClient | None = None
             try:
-                result = held_back(pair, client_for(pair.hook))
+                client = client_for(pair.hook)
+                result = held_back(pair, client)
             except Exception:  # a defect: the pair's task dead-letters it as `internal`
                 result = None
             if result is None:
-                self._spawn(self._run(pair, sink), pair, sink)
+                if client is None or pair.ordering_key is not None:  # the key's lock first
+                    self._spawn(self._run(pair, sink), pair, sink)
+                else:
+                    offer = _Offer(self, pair, sink)
+                    self.offers[offer] = (sink, (pair.record.topic, pair.record.partition))
+                    client.slots.offer(offer)
             elif isinstance(result, Handoff):
                 handoffs.append((result, sink.finish(pair)))
             else:  # an expiry (two records)
@@ -64,10 +73,11 @@ class Scheduler:
                 pair = handoff.pair
                 self._spawn(writer.write(handoff, pair.record, done), pair, sink)
 
-    def _spawn(self, work: Coroutine[Any, Any, None], pair: Pair, sink: Sink) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None], pair: Pair, sink: Sink) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
         self.tasks[task] = (sink, (pair.record.topic, pair.record.partition))
         task.add_done_callback(self._done)
+        return task
 
     def _done(self, task: asyncio.Task[None]) -> None:
         del self.tasks[task]
@@ -78,6 +88,7 @@ class Scheduler:
         `wait` seconds to end; the rest are cut. Returns how many were cut."""
         marks = {(id(sink), p) for p in partitions}
         self.withdrawn |= marks
+        self._drop_offers(lambda s, p: s is sink and p in partitions)  # never started: no end
         try:
             mine = [t for t, (s, p) in self.tasks.items() if s is sink and p in partitions]
             if mine and wait > 0:
@@ -119,12 +130,45 @@ class Scheduler:
         await sink.writer.write(result, pair.record, sink.finish(pair))
 
     async def drain(self, timeout: float) -> int:
-        """Wait up to `timeout` for running pairs; cancel the rest. Returns how many were cut."""
-        if not self.tasks:
-            return 0
-        _, pending = await asyncio.wait(set(self.tasks), timeout=timeout)
-        await _cut(list(pending))
-        return len(pending)
+        """Wait up to `timeout` for running pairs and those waiting for a slot (started as
+        slots free); then cut the rest: cancelled, or never started. Returns how many were
+        cut."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.tasks and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(set(self.tasks), timeout=left)  # and those started meanwhile
+        unstarted = self._drop_offers(lambda _s, _p: True)
+        pending = list(self.tasks)
+        await _cut(pending)
+        return len(pending) + unstarted
+
+    def _drop_offers(self, which: Callable[[Sink, Partition], bool]) -> int:
+        """Drop the offers of the pairs `which` picks: none of them will start. How many."""
+        dropped = [offer for offer, (s, p) in self.offers.items() if which(s, p)]
+        for offer in dropped:
+            offer.dropped = True
+            del self.offers[offer]
+        return len(dropped)
+
+
+class _Offer:
+    """A pair waiting for a slot of its hook's client, with no task yet (`Slots.offer`): called
+    when a slot is handed to it, it starts the pair's task, unless it was dropped meanwhile."""
+
+    __slots__ = ("dropped", "pair", "scheduler", "sink")
+
+    def __init__(self, scheduler: Scheduler, pair: Pair, sink: Sink) -> None:
+        self.scheduler = scheduler
+        self.pair = pair
+        self.sink = sink
+        self.dropped = False
+
+    def __call__(self) -> asyncio.Task[None] | None:
+        if self.dropped:
+            return None
+        scheduler, pair = self.scheduler, self.pair
+        del scheduler.offers[self]
+        return scheduler._spawn(scheduler._run(pair, self.sink), pair, self.sink)
 
 
 async def _cut(tasks: list[asyncio.Task[None]]) -> None:

@@ -217,3 +217,80 @@ def test_without_tiers_pairs_of_an_open_circuit_wait_in_delivery() -> None:
     assert running == 3  # each waits in `deliver` for the circuit to let a request go
     assert sent == []
     assert writer.handed_off == []
+
+
+class GatedClient(HookClient):
+    """A hook client with the hook's real slots, whose exchanges end when `answers` is set."""
+
+    def __init__(self, hook: Hook) -> None:
+        super().__init__(hook, httpx.MockTransport(lambda _r: httpx.Response(200)))
+        self.answers = asyncio.Event()
+        self.sent: list[str] = []
+
+    async def _exchange(self, request: Request) -> Verdict:
+        self.sent.append(request.header("webhook-id") or "")
+        await self.answers.wait()
+        return Verdict(ok=True, status=200)
+
+
+def queued_pairs(count: int, concurrency: int) -> list[Pair]:
+    hook = Hook.from_dict(
+        {"id": "h", "events": ["x"], "url": "https://h.example.com/", "concurrency": concurrency}
+    )
+    return [
+        Pair(
+            Record("t", 0, n, None, b"{}", ()),
+            Event(f"e{n}", "x", "/s"),
+            hook,
+            Source("t", 0, n),
+            "m",
+        )
+        for n in range(count)
+    ]
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.writer = Writer()
+
+    def finish(self, _p: Pair) -> Any:
+        return lambda: None
+
+
+def test_pairs_beyond_the_slots_wait_as_offers_and_drain_sees_them_all_through() -> None:
+    """Only as many tasks as the hook has slots; the other pairs start as slots free, and a
+    drain waits for those too."""
+    pairs = queued_pairs(5, concurrency=2)
+
+    async def run() -> tuple[int, int, RecordingSink]:
+        client = GatedClient(pairs[0].hook)
+        scheduler = Scheduler(Deliverer(Metrics(CollectorRegistry()), (), 0), lambda _h: client)
+        sink = RecordingSink()
+        scheduler.start(pairs, sink)  # type: ignore[arg-type]
+        tasks = len(scheduler.tasks)
+        client.answers.set()
+        cut = await scheduler.drain(5)
+        return tasks, cut, sink
+
+    tasks, cut, sink = asyncio.run(run())
+    assert tasks == 2
+    assert cut == 0
+    assert sorted(o.event_id for o in sink.writer.written) == ["e0", "e1", "e2", "e3", "e4"]
+
+
+def test_a_drain_that_runs_out_of_time_cuts_the_pairs_sending_and_those_never_started() -> None:
+    pairs = queued_pairs(3, concurrency=1)
+
+    async def run() -> tuple[int, list[str], RecordingSink]:
+        client = GatedClient(pairs[0].hook)  # its answers never come
+        scheduler = Scheduler(Deliverer(Metrics(CollectorRegistry()), (), 0), lambda _h: client)
+        sink = RecordingSink()
+        scheduler.start(pairs, sink)  # type: ignore[arg-type]
+        cut = await scheduler.drain(0.05)
+        await asyncio.sleep(0)  # a slot freed by the cut would start the next pair here
+        return cut, client.sent, sink
+
+    cut, sent, sink = asyncio.run(run())
+    assert cut == 3  # one cancelled as it waited for its answer, two never started
+    assert len(sent) == 1
+    assert sink.writer.written == []  # no outcome for a cut pair: its offset is not committed

@@ -93,6 +93,70 @@ def test_a_waiter_cancelled_after_it_was_handed_a_slot_passes_the_slot_on() -> N
     assert asyncio.run(scenario()) == ["y"]
 
 
+def offer(slots: Slots, name: str, log: list[str], gate: asyncio.Event) -> None:
+    """Offer `hold` as work for a slot: its task is started when the slot is handed to it."""
+    slots.offer(lambda: asyncio.create_task(hold(slots, name, log, gate)))
+
+
+def test_offers_start_when_a_slot_is_theirs_in_turn_with_parked_waiters() -> None:
+    """An offer is started at once while a slot is free, else when one is released, in the
+    order of arrival with the tasks parked in `async with`; a started task's `async with`
+    takes the slot it was handed, never a second one."""
+
+    async def scenario() -> list[str]:
+        slots, log, gate = Slots(2), list[str](), asyncio.Event()
+        offer(slots, "a", log, gate)
+        parked = asyncio.create_task(hold(slots, "b", log, gate))
+        await settle()
+        offer(slots, "c", log, gate)  # both slots are taken: it waits, as d does
+        d = asyncio.create_task(hold(slots, "d", log, gate))
+        await settle()  # d parks
+        offer(slots, "e", log, gate)
+        await settle()
+        assert log == ["a", "b"]
+        gate.set()
+        await asyncio.gather(parked, d)
+        await settle()
+        assert not slots.locked()
+        return log
+
+    assert asyncio.run(scenario()) == list("abcde")
+
+
+def test_a_task_started_by_an_offer_that_ends_without_its_slot_gives_it_back() -> None:
+    async def scenario() -> list[str]:
+        slots, log, gate = Slots(1), list[str](), asyncio.Event()
+        gate.set()
+
+        async def leave() -> None:
+            log.append("left")  # no `async with`: e.g. a paused hook's pair
+
+        slots.offer(lambda: asyncio.create_task(leave()))
+        offer(slots, "next", log, gate)  # waits for the slot the first task holds
+        await settle()
+        assert not slots.locked()
+        return log
+
+    assert asyncio.run(scenario()) == ["left", "next"]
+
+
+def test_an_offer_that_starts_nothing_passes_the_slot_on() -> None:
+    async def scenario() -> list[str]:
+        slots, log, gate = Slots(1), list[str](), asyncio.Event()
+        async with slots:
+            slots.offer(lambda: None)  # dropped while it waited: nothing to start
+            offer(slots, "y", log, gate)
+        await settle()
+        assert log == ["y"]
+        assert slots.locked()
+        gate.set()
+        await settle()
+        assert not slots.locked()
+        return log
+
+    assert asyncio.run(scenario()) == ["y"]
+
+
 # --- token bucket ---------------------------------------------------------------------------
 
 
