@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 import httptools
 import orjson
 import uvloop
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
+from bench.kafka import committing_consumer
 from bench.workload import render_and_sign, result
 
 HOOK_ID = "floor"
@@ -108,16 +109,8 @@ class Sender:
 async def run(bootstrap: str, topic: str, group: str, results: str, url: str) -> None:
     stopping = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = committing_consumer(bootstrap, group, topic)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
-    consumer.subscribe([topic])
     sender = Sender(url)
     connections = [await sender.connect() for _ in range(CONNECTIONS)]
     while not stopping.is_set():

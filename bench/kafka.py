@@ -23,6 +23,21 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from bench.workload import event
 
 
+def committing_consumer(bootstrap: str, group: str, topic: str) -> Consumer:
+    """A member of `group` reading `topic` from its start, committing only when told: the naive
+    loop's and the floor's (each commits its own way)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    return consumer
+
+
 def create_topics(bootstrap: str, topics: dict[str, int], timeout: float = 30.0) -> None:
     """Creates each topic with its partition count and waits until every partition has a leader."""
     admin = AdminClient({"bootstrap.servers": bootstrap})

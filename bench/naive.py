@@ -13,8 +13,9 @@ import sys
 from types import FrameType
 
 import httpx
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
+from bench.kafka import committing_consumer
 from bench.workload import hook_ids, render_and_sign, result
 
 
@@ -26,16 +27,8 @@ def main(bootstrap: str, topic: str, group: str, results: str, urls: str, timeou
         stopping.append(True)
 
     signal.signal(signal.SIGTERM, stop)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = committing_consumer(bootstrap, group, topic)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    consumer.subscribe([topic])
     with httpx.Client(timeout=timeout, trust_env=False) as client:
         while not stopping:
             message = consumer.poll(0.2)

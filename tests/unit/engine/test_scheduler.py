@@ -76,6 +76,20 @@ def test_a_pair_whose_client_cannot_be_built_is_dead_lettered_as_internal() -> N
     assert finished == [pair]
 
 
+class GatedClient(HookClient):
+    """A hook client with the hook's real slots, whose exchanges end when `answers` is set."""
+
+    def __init__(self, hook: Hook) -> None:
+        super().__init__(hook, httpx.MockTransport(lambda _r: httpx.Response(200)))
+        self.answers = asyncio.Event()
+        self.sent: list[str] = []
+
+    async def _exchange(self, request: Request) -> Verdict:
+        self.sent.append(request.header("webhook-id") or "")
+        await self.answers.wait()
+        return Verdict(ok=True, status=200)
+
+
 def test_release_withdraws_the_pairs_not_started_and_waits_for_those_sending() -> None:
     hook = Hook.from_dict(
         {"id": "h", "events": ["x"], "url": "https://h.example.com/", "concurrency": 3}
@@ -87,19 +101,6 @@ def test_release_withdraws_the_pairs_not_started_and_waits_for_those_sending() -
             record, Event(f"e{partition}-{offset}", "x", "/s"), hook, Source("t", 0, 0), "m"
         )
 
-    class Client(HookClient):
-        """The hook's real limits; each exchange waits until the test lets it end."""
-
-        def __init__(self) -> None:
-            super().__init__(hook, httpx.MockTransport(lambda _r: httpx.Response(200)))
-            self.release = asyncio.Event()
-            self.sent: list[str] = []
-
-        async def _exchange(self, request: Request) -> Verdict:
-            self.sent.append(request.header("webhook-id") or "")
-            await self.release.wait()
-            return Verdict(ok=True, status=200)
-
     class Sink:
         def __init__(self) -> None:
             self.writer = Writer()
@@ -108,7 +109,7 @@ def test_release_withdraws_the_pairs_not_started_and_waits_for_those_sending() -
             return lambda: None
 
     async def run() -> tuple[int, list[str], Sink, Sink]:
-        client = Client()
+        client = GatedClient(hook)
         scheduler = Scheduler(Deliverer(Metrics(CollectorRegistry()), (), 0), lambda _h: client)
         leaving, staying = Sink(), Sink()
         # three slots: two pairs of the leaving partition and one of another sink are sending;
@@ -126,7 +127,7 @@ def test_release_withdraws_the_pairs_not_started_and_waits_for_those_sending() -
             scheduler.release(leaving, {("t", 0)}, wait=5)  # type: ignore[arg-type]
         )
         await asyncio.sleep(0)  # the partition is withdrawn; then the sending ones end
-        client.release.set()
+        client.answers.set()
         cut = await releasing
         await scheduler.drain(5)
         return cut, client.sent, leaving, staying
@@ -138,22 +139,28 @@ def test_release_withdraws_the_pairs_not_started_and_waits_for_those_sending() -
     assert [o.event_id for o in staying.writer.written] == ["e0-1"]
 
 
+def pairs_of(count: int, **hook: Any) -> list[Pair]:
+    """`count` pairs of one hook (`hook`: its fields beyond id, events and url), offsets 0 up."""
+    defined = Hook.from_dict({"id": "h", "events": ["x"], "url": "https://h.example.com/", **hook})
+    return [
+        Pair(
+            Record("t", 0, n, None, b"{}", ()),
+            Event(f"e{n}", "x", "/s"),
+            defined,
+            Source("t", 0, n),
+            "m",
+        )
+        for n in range(count)
+    ]
+
+
 def open_circuit_run(
     writer: Writer, tiers: tuple[float, ...] = (30.0,), drain: float = 5
 ) -> tuple[list[Pair], list[str], int]:
     """Three pairs of a hook whose circuit is open, started: the pairs finished, the requests
     sent, and the tasks left running right after `start`."""
-    hook = Hook.from_dict({"id": "h", "events": ["x"], "url": "https://h.example.com/"})
-    pairs = [
-        Pair(
-            Record("t", 0, n, None, b"{}", ()),
-            Event(f"e{n}", "x", "/s"),
-            hook,
-            Source("t", 0, n),
-            "m",
-        )
-        for n in range(3)
-    ]
+    pairs = pairs_of(3)
+    hook = pairs[0].hook
     finished: list[Pair] = []
     sent: list[str] = []
 
@@ -219,36 +226,6 @@ def test_without_tiers_pairs_of_an_open_circuit_wait_in_delivery() -> None:
     assert writer.handed_off == []
 
 
-class GatedClient(HookClient):
-    """A hook client with the hook's real slots, whose exchanges end when `answers` is set."""
-
-    def __init__(self, hook: Hook) -> None:
-        super().__init__(hook, httpx.MockTransport(lambda _r: httpx.Response(200)))
-        self.answers = asyncio.Event()
-        self.sent: list[str] = []
-
-    async def _exchange(self, request: Request) -> Verdict:
-        self.sent.append(request.header("webhook-id") or "")
-        await self.answers.wait()
-        return Verdict(ok=True, status=200)
-
-
-def queued_pairs(count: int, concurrency: int) -> list[Pair]:
-    hook = Hook.from_dict(
-        {"id": "h", "events": ["x"], "url": "https://h.example.com/", "concurrency": concurrency}
-    )
-    return [
-        Pair(
-            Record("t", 0, n, None, b"{}", ()),
-            Event(f"e{n}", "x", "/s"),
-            hook,
-            Source("t", 0, n),
-            "m",
-        )
-        for n in range(count)
-    ]
-
-
 class RecordingSink:
     def __init__(self) -> None:
         self.writer = Writer()
@@ -260,7 +237,7 @@ class RecordingSink:
 def test_pairs_beyond_the_slots_wait_as_offers_and_drain_sees_them_all_through() -> None:
     """Only as many tasks as the hook has slots; the other pairs start as slots free, and a
     drain waits for those too."""
-    pairs = queued_pairs(5, concurrency=2)
+    pairs = pairs_of(5, concurrency=2)
 
     async def run() -> tuple[int, int, RecordingSink]:
         client = GatedClient(pairs[0].hook)
@@ -279,7 +256,7 @@ def test_pairs_beyond_the_slots_wait_as_offers_and_drain_sees_them_all_through()
 
 
 def test_a_drain_that_runs_out_of_time_cuts_the_pairs_sending_and_those_never_started() -> None:
-    pairs = queued_pairs(3, concurrency=1)
+    pairs = pairs_of(3, concurrency=1)
 
     async def run() -> tuple[int, list[str], RecordingSink]:
         client = GatedClient(pairs[0].hook)  # its answers never come
