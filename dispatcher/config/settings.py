@@ -46,6 +46,7 @@ SCALARS = {
     "cpu_affinity": str,
     "retry_bundles": bool,
 }
+AT_LEAST = {"max_inflight": 1, "max_inflight_per_partition": 1, "local_retries": 0}
 DURATIONS = ("drain_timeout", "hook_pause_after", "hook_failing_after", "hook_health_interval")
 
 
@@ -266,6 +267,9 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
     for key in DURATIONS:
         if key in values:
             values[key] = _duration(key, values[key])
+    for key, least in AT_LEAST.items():
+        if values.get(key, least) < least:
+            raise _KeyProblem(key, f"must be {least} or more, not {values[key]}")
     if values.get("hook_health_interval", 1.0) <= 0:
         raise _KeyProblem("hook_health_interval", "must be a duration above 0 (e.g. 5s)")
     if values.get("consume", "group") not in CONSUME_MODES:

@@ -83,13 +83,21 @@ class ConsumerLoop(WiredLoop):
         self.close_by(max(deadline, time.monotonic()))
 
     def step(self) -> None:
-        """One turn: take a batch in, serve acks, commit what finished, adjust pauses."""
-        messages = self._fetch() if self.fetching else []
+        """One turn: take a batch in, serve acks, commit what finished, adjust pauses.
+
+        While the in-flight window is full (and its partitions not paused yet), the turn takes
+        nothing in and waits up to POLL_SECONDS for acknowledgements instead: they make room."""
+        messages: list[Any] = []
+        acks_wait = 0.0
         if not self.fetching:
             self.consumer.poll(0)  # keep serving rebalance callbacks
+        elif self.pauses.awaiting_room:
+            acks_wait = POLL_SECONDS
+        else:
+            messages = self._fetch()
         if messages:
             self._take(messages)
-        self.producer.poll(0)
+        self.producer.poll(acks_wait)
         self.writer.flush_unsent()
         self._store()
         self.pauses.adjust(self.assigned, self.tracker, time.time())

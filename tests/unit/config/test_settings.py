@@ -160,6 +160,9 @@ def test_an_unknown_topics_key_names_its_own_line(tmp_path: Path) -> None:
         ("hook_failing_after: soon\n", "hook_failing_after", 1),
         ("hook_health_interval: 0s\n", "hook_health_interval", 1),
         ("topics:\n  health: ''\n", "topics.health", 2),
+        ("max_inflight: 0\n", "max_inflight", 1),
+        ("group_id: g\nmax_inflight_per_partition: -5\n", "max_inflight_per_partition", 2),
+        ("local_retries: -1\n", "local_retries", 1),
     ],
 )
 def test_an_invalid_value_names_its_key(tmp_path: Path, text: str, key: str, line: int) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from kafka_fakes import PausingConsumer
+
 from dispatcher.engine.consumer import (
     BATCH,
     GATHER_BELOW,
@@ -14,6 +16,7 @@ from dispatcher.engine.consumer import (
     Arrivals,
     ConsumerLoop,
 )
+from dispatcher.engine.pauses import Pauses
 from dispatcher.engine.tracker import OffsetTracker
 
 
@@ -108,3 +111,48 @@ def test_arrivals_are_the_records_of_the_last_whole_second() -> None:
     clock.now += 5.0  # idle seconds in between: nothing came in the last one
     arrivals.add(2)
     assert arrivals.last == 0
+
+
+class AckingProducer:
+    """Remembers how long each `poll` was allowed to wait for acknowledgements."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def poll(self, timeout: float) -> int:
+        self.waits.append(timeout)
+        return 0
+
+
+def stepping(consumer: ScriptedConsumer, max_inflight: int) -> tuple[ConsumerLoop, AckingProducer]:
+    """A loop with what `step` reads, its window of `max_inflight` already full."""
+    loop = loop_over(consumer, max_inflight=max_inflight)
+    producer = AckingProducer()
+    loop.producer = producer
+    loop.writer = SimpleNamespace(flush_unsent=lambda: None)  # type: ignore[assignment]
+    loop.fetching = True
+    loop.assigned = {("events", 0)}
+    loop.pauses = Pauses(PausingConsumer(), max_inflight, max_inflight, pause_after=1.0)
+    for offset in range(max_inflight):
+        loop.tracker.add("events", 0, offset, 1)
+    return loop, producer
+
+
+def test_a_full_window_takes_nothing_in_and_waits_for_acknowledgements() -> None:
+    consumer = ScriptedConsumer()
+    loop, producer = stepping(consumer, max_inflight=5)
+    loop.step()  # finds the window full
+    assert loop.pauses.awaiting_room
+    assert consumer.calls == [(1, 0), (1, POLL_SECONDS)]
+    loop.step()
+    loop.step()
+    assert len(consumer.calls) == 2  # nothing asked of the consumer while waiting
+    assert producer.waits == [0, POLL_SECONDS, POLL_SECONDS]
+    for offset in range(5):
+        loop.tracker.finish("events", 0, offset)
+    consumer.store_offsets = lambda offsets: None  # type: ignore[attr-defined]
+    loop.step()  # the acknowledgements made room: taken in again from the next turn
+    assert not loop.pauses.awaiting_room
+    loop.step()
+    assert consumer.calls[2] == (5, 0)  # the whole window
+    assert producer.waits[-1] == 0

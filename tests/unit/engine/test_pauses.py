@@ -36,13 +36,61 @@ def test_a_full_window_pauses_its_partition_until_a_quarter_of_it_is_free() -> N
     assert consumer.paused == set()
 
 
-def test_the_total_window_pauses_every_partition() -> None:
+def test_a_full_total_window_waits_for_room_before_it_pauses_every_partition() -> None:
     consumer, tracker = PausingConsumer(), OffsetTracker()
-    pauses = Pauses(consumer, per_partition=100, total=10)
+    pauses = Pauses(consumer, per_partition=100, total=10, pause_after=1.0)
     taken(tracker, A, range(6))
+    taken(tracker, B, range(4))
+    pauses.adjust([A, B], tracker, now=50.0)
+    assert pauses.awaiting_room
+    assert consumer.paused == set()  # a pause would drop what librdkafka prefetched
+    pauses.adjust([A, B], tracker, now=50.9)
+    assert pauses.awaiting_room
+    assert consumer.paused == set()
+    pauses.adjust([A, B], tracker, now=51.0)  # full for `pause_after` seconds: a slow hook
+    assert not pauses.awaiting_room
+    assert consumer.paused == {A, B}
+
+
+def test_room_made_in_time_ends_the_wait_without_a_pause() -> None:
+    consumer, tracker = PausingConsumer(), OffsetTracker()
+    pauses = Pauses(consumer, per_partition=100, total=10, pause_after=1.0)
+    taken(tracker, A, range(10))
+    pauses.adjust([A], tracker, now=50.0)
+    finish(tracker, A, range(1))
+    pauses.adjust([A], tracker, now=50.5)
+    assert not pauses.awaiting_room
+    taken(tracker, A, range(10, 11))  # full again: the wait starts over
+    pauses.adjust([A], tracker, now=50.8)
+    pauses.adjust([A], tracker, now=51.5)
+    assert pauses.awaiting_room
+    assert consumer.paused == set()
+
+
+def test_every_partition_paused_for_the_total_window_resumes_below_three_quarters() -> None:
+    consumer, tracker = PausingConsumer(), OffsetTracker()
+    pauses = Pauses(consumer, per_partition=100, total=8, pause_after=0.0)
+    taken(tracker, A, range(4))
     taken(tracker, B, range(4))
     pauses.adjust([A, B], tracker, now=0)
     assert consumer.paused == {A, B}
+    finish(tracker, A, range(2))  # 6 left: not below three quarters
+    pauses.adjust([A, B], tracker, now=0)
+    assert consumer.paused == {A, B}
+    finish(tracker, A, range(2, 3))  # 5 left
+    pauses.adjust([A, B], tracker, now=0)
+    assert consumer.paused == set()
+
+
+def test_a_window_of_one_resumes_once_empty() -> None:
+    consumer, tracker = PausingConsumer(), OffsetTracker()
+    pauses = Pauses(consumer, per_partition=1, total=1, pause_after=0.0)
+    taken(tracker, A, range(1))
+    pauses.adjust([A], tracker, now=0)
+    assert consumer.paused == {A}
+    finish(tracker, A, range(1))
+    pauses.adjust([A], tracker, now=0)
+    assert consumer.paused == set()
 
 
 def test_a_held_tier_partition_resumes_only_once_due() -> None:
