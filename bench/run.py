@@ -317,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output", type=Path, default=HERE / "results", help="where the results go"
     )
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(arguments)
     check_tools()
     # The broker as it runs in production, with the JIT's optimizing tier (tests and the demo
     # stop at the quick one, C1, for a fast start): on C1 it took a whole core at 1,000-2,000
@@ -336,9 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     data: dict[str, Any] = {
         "date": now.strftime("%Y-%m-%d"),
         "started_at": now.isoformat(timespec="seconds"),
-        "command": "make bench"
-        if args.scale == 1 and not only
-        else "python -m bench " + " ".join(argv or sys.argv[1:]),
+        # `make bench` runs `python -m bench` with no argument; any argument is named
+        "command": " ".join(["python -m bench", *arguments]) if arguments else "make bench",
         "machine": machine(),
         "scale": args.scale,
         "runs": [],
