@@ -18,7 +18,8 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from bench.workload import event
 
@@ -148,7 +149,9 @@ class Results:
             for message in self.consumer.consume(2000, 0.05):
                 if message.error() is not None:
                     continue
-                record = json.loads(message.value())
+                value = message.value()
+                assert value is not None  # every result the contenders write has a value
+                record = json.loads(value)
                 tag = record["event_id"].rsplit("-", 1)[0]
                 key = (tag, record["hook_id"])
                 with self._lock:

@@ -34,7 +34,9 @@ def main(bootstrap: str, topic: str, group: str, results: str, urls: str, timeou
             message = consumer.poll(0.2)
             if message is None or message.error() is not None:
                 continue
-            event = json.loads(message.value())
+            value = message.value()
+            assert value is not None  # every event the benchmark produces has a value
+            event = json.loads(value)
             for hook_id, url in targets:
                 body, headers = render_and_sign(event, hook_id)
                 try:
@@ -43,7 +45,7 @@ def main(bootstrap: str, topic: str, group: str, results: str, urls: str, timeou
                     status = None
                 producer.produce(results, json.dumps(result(event, hook_id, status)))
                 producer.poll(0)
-            consumer.commit(message, asynchronous=False)
+            consumer.commit(message=message, asynchronous=False)
     producer.flush(10)
     consumer.close()
 

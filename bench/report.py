@@ -93,6 +93,14 @@ def _cpu_us(run: dict[str, Any] | None) -> float | None:
     return None if run is None else run.get("cpu_us_per_delivery")
 
 
+def _field(run: dict[str, Any] | None, key: str) -> float | None:
+    """`key` of a run `find` returned (never an empty dict), None when it found none."""
+    if run is None:
+        return None
+    value: float | None = run[key]
+    return value
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return None if not a or not b else a / b
 
@@ -174,7 +182,7 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
         found = find(runs, "s1", f"dispatcher --workers {workers}")
         add(
             f"s1 w{workers} CPU per delivery (us)",
-            found and found["cpu_us_per_delivery"],
+            _field(found, "cpu_us_per_delivery"),
             TARGETS["cpu_us"],
             "us",
             lower=True,
@@ -182,14 +190,14 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
     plain, traced = (find(runs, "s1", n) for n in (DISPATCHER_1.name, DISPATCHER_OTEL.name))
     add(
         "s1 w1: CPU per delivery, traced / untraced",
-        _ratio(traced and traced["cpu_us_per_delivery"], plain and plain["cpu_us_per_delivery"]),
+        _ratio(_field(traced, "cpu_us_per_delivery"), _field(plain, "cpu_us_per_delivery")),
         None,
         "x",
     )
     slow = find(runs, "s2", "dispatcher --workers 1")
     add(
         "s2 w1 / ideal 2,500/s",
-        _ratio(slow and slow["deliveries_per_second"], IDEAL_SLOW),
+        _ratio(_field(slow, "deliveries_per_second"), IDEAL_SLOW),
         TARGETS["slow"],
         "%",
     )
@@ -200,7 +208,7 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             alone, isolated = find(runs, "s1", name), find(runs, "s3", name)
             value = _ratio(
-                isolated and isolated["results_per_second"], alone and alone["results_per_second"]
+                _field(isolated, "results_per_second"), _field(alone, "results_per_second")
             )
             rounds = []
         add(
@@ -228,8 +236,8 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
         add(
             f"s4 w{workers}: CPU per delivery, A256GCM / s1",
             _ratio(
-                encrypted and encrypted["cpu_us_per_delivery"],
-                plain and plain["cpu_us_per_delivery"],
+                _field(encrypted, "cpu_us_per_delivery"),
+                _field(plain, "cpu_us_per_delivery"),
             ),
             None,
             "x",
@@ -511,7 +519,8 @@ def _legend() -> str:
 
 
 def _common_rate(runs: list[dict[str, Any] | None]) -> float:
-    return next(r["common_rate"] for r in runs if r and r.get("common_rate"))
+    rate: float = next(r["common_rate"] for r in runs if r and r.get("common_rate"))
+    return rate
 
 
 def chart(data: dict[str, Any], path: Path) -> None:

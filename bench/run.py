@@ -207,7 +207,7 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    packages = {}
+    packages: dict[str, str | None] = {}
     for name in (
         "dugaa-dispatcher",
         "aiohttp",

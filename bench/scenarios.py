@@ -207,13 +207,11 @@ def run(
         )
         if paced and contender.kind in scenario.latency:
             rate = max(out["deliveries_per_second"] / 2, 1.0)
-            paced, p50, p99 = _paced(bench, scenario, launch, results, hook_id, f"{tag}.lat", rate)
-            out.update(latency_rate=round(rate, 1), latency_events=paced, p50_ms=p50, p99_ms=p99)
+            events, p50, p99 = _paced(bench, scenario, launch, results, hook_id, f"{tag}.lat", rate)
+            out.update(latency_rate=round(rate, 1), latency_events=events, p50_ms=p50, p99_ms=p99)
             if scenario.common_rate is not None:  # every contender at the same load
                 rate = scenario.common_rate
-                paced, p50, p99 = _paced(
-                    bench, scenario, launch, results, hook_id, f"{tag}.com", rate
-                )
+                _, p50, p99 = _paced(bench, scenario, launch, results, hook_id, f"{tag}.com", rate)
                 out.update(common_rate=rate, common_p50_ms=p50, common_p99_ms=p99)
         out["peak_rss_mb"] = round(tree_peak_rss_mb(process.pid), 1)
         if isinstance(commits, ShareAcks):
