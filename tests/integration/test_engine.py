@@ -265,3 +265,27 @@ def test_the_in_flight_window_bounds_the_requests_open_at_once(
             sum(1 for t in arrivals[i:] if t - start < 0.9) for i, start in enumerate(arrivals)
         )
         assert 40 <= open_at_once <= 51  # the window was used, and held (one record of slack)
+
+
+def test_a_window_of_one_event_a_partition_delivers_every_event(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """`max_inflight_per_partition: 1`: each partition one event at a time, and every event
+    delivered (a window of one resumed below 0, so never, after its first event)."""
+    with Receiver() as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/erp", ["order.paid"])],
+            partitions=2,
+            extra={"max_inflight": 2, "max_inflight_per_partition": 1},
+        )
+        events = [cloud_event("order.paid", {"i": i}) for i in range(8)]
+        deployment.produce_events(events, keys=[f"k{i}" for i in range(8)])
+        with deployment.worker():
+            results = collect_until(
+                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 8, 60
+            )
+        delivered = sorted(json.loads(r.value)["event_id"] for r in results)
+        assert delivered == sorted(e["id"] for e in events)
+        assert len(receiver.received()) == 8
