@@ -4,7 +4,8 @@ partition held until its head record is due. Runs on the consumer thread."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import KafkaException, TopicPartition
@@ -37,9 +38,15 @@ class Pauses:
     """
 
     def __init__(
-        self, consumer: Any, per_partition: int, total: int, pause_after: float = TOTAL_PAUSE_AFTER
+        self,
+        consumer: Any,
+        per_partition: int,
+        total: int,
+        pause_after: float = TOTAL_PAUSE_AFTER,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.consumer = consumer
+        self.clock = clock  # times a full total window (`now` is the wall clock, for due times)
         self.per_partition = per_partition
         self.total = total
         self.pause_after = pause_after
@@ -68,7 +75,7 @@ class Pauses:
 
     def adjust(self, assigned: Iterable[Key], tracker: OffsetTracker, now: float) -> None:
         """Pause partitions whose window filled up; resume those with room, or now due."""
-        total_full = self._total_full(tracker.total_pending(), now)
+        total_full = self._total_full(tracker.total_pending())
         pause, resume = [], []
         for key in assigned:
             pending = tracker.pending(*key)
@@ -88,7 +95,7 @@ class Pauses:
         if resume:
             self.consumer.resume(_partitions(resume))
 
-    def _total_full(self, total: int, now: float) -> bool:
+    def _total_full(self, total: int) -> bool:
         """Whether every partition is to be paused for the total window (`total` taken in)."""
         if self.total_full:
             self.total_full = total >= self.resume_total
@@ -97,6 +104,7 @@ class Pauses:
         elif total < self.total:
             self._full_since = None
         else:
+            now = self.clock()
             if self._full_since is None:
                 self._full_since = now
             self.total_full = now - self._full_since >= self.pause_after

@@ -132,7 +132,9 @@ def stepping(consumer: ScriptedConsumer, max_inflight: int) -> tuple[ConsumerLoo
     loop.writer = SimpleNamespace(flush_unsent=lambda: None)  # type: ignore[assignment]
     loop.fetching = True
     loop.assigned = {("events", 0)}
-    loop.pauses = Pauses(PausingConsumer(), max_inflight, max_inflight, pause_after=1.0)
+    loop.pauses = Pauses(
+        PausingConsumer(), max_inflight, max_inflight, pause_after=1.0, clock=lambda: 0.0
+    )  # never full for a second: the window waits for room
     for offset in range(max_inflight):
         loop.tracker.add("events", 0, offset, 1)
     return loop, producer

@@ -36,33 +36,56 @@ def test_a_full_window_pauses_its_partition_until_a_quarter_of_it_is_free() -> N
     assert consumer.paused == set()
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_full_total_window_waits_for_room_before_it_pauses_every_partition() -> None:
-    consumer, tracker = PausingConsumer(), OffsetTracker()
-    pauses = Pauses(consumer, per_partition=100, total=10, pause_after=1.0)
+    consumer, tracker, clock = PausingConsumer(), OffsetTracker(), Clock()
+    pauses = Pauses(consumer, per_partition=100, total=10, pause_after=1.0, clock=clock)
     taken(tracker, A, range(6))
     taken(tracker, B, range(4))
-    pauses.adjust([A, B], tracker, now=50.0)
+    pauses.adjust([A, B], tracker, now=0)
     assert pauses.awaiting_room
     assert consumer.paused == set()  # a pause would drop what librdkafka prefetched
-    pauses.adjust([A, B], tracker, now=50.9)
+    clock.now += 0.9
+    pauses.adjust([A, B], tracker, now=0)
     assert pauses.awaiting_room
     assert consumer.paused == set()
-    pauses.adjust([A, B], tracker, now=51.0)  # full for `pause_after` seconds: a slow hook
+    clock.now += 0.1  # full for `pause_after` seconds: a slow hook
+    pauses.adjust([A, B], tracker, now=0)
     assert not pauses.awaiting_room
     assert consumer.paused == {A, B}
 
 
-def test_room_made_in_time_ends_the_wait_without_a_pause() -> None:
-    consumer, tracker = PausingConsumer(), OffsetTracker()
-    pauses = Pauses(consumer, per_partition=100, total=10, pause_after=1.0)
+def test_the_wait_is_timed_by_its_own_clock_not_the_wall_clock() -> None:
+    consumer, tracker, clock = PausingConsumer(), OffsetTracker(), Clock()
+    pauses = Pauses(consumer, per_partition=100, total=10, pause_after=1.0, clock=clock)
     taken(tracker, A, range(10))
-    pauses.adjust([A], tracker, now=50.0)
+    pauses.adjust([A], tracker, now=1_000_000.0)
+    clock.now += 1.0
+    pauses.adjust([A], tracker, now=0.0)  # the wall clock stepped back: the pause comes anyway
+    assert consumer.paused == {A}
+
+
+def test_room_made_in_time_ends_the_wait_without_a_pause() -> None:
+    consumer, tracker, clock = PausingConsumer(), OffsetTracker(), Clock()
+    pauses = Pauses(consumer, per_partition=100, total=10, pause_after=1.0, clock=clock)
+    taken(tracker, A, range(10))
+    pauses.adjust([A], tracker, now=0)
     finish(tracker, A, range(1))
-    pauses.adjust([A], tracker, now=50.5)
+    clock.now += 0.5
+    pauses.adjust([A], tracker, now=0)
     assert not pauses.awaiting_room
     taken(tracker, A, range(10, 11))  # full again: the wait starts over
-    pauses.adjust([A], tracker, now=50.8)
-    pauses.adjust([A], tracker, now=51.5)
+    clock.now += 0.3
+    pauses.adjust([A], tracker, now=0)
+    clock.now += 0.7
+    pauses.adjust([A], tracker, now=0)
     assert pauses.awaiting_room
     assert consumer.paused == set()
 
