@@ -89,10 +89,6 @@ def by_round(
     ]
 
 
-def _cpu_us(run: dict[str, Any] | None) -> float | None:
-    return None if run is None else run.get("cpu_us_per_delivery")
-
-
 def _field(run: dict[str, Any] | None, key: str) -> float | None:
     """`key` of a run `find` returned (never an empty dict), None when it found none."""
     if run is None:
@@ -226,8 +222,8 @@ def ratios(data: dict[str, Any]) -> list[dict[str, Any]]:
     )
     add("s1 w1: CPU per delivery, cpu_affinity off / auto", value, None, "x2", rounds=rounds)
     # issue 20: what the attempts topic costs, the same worker with and without it
-    on = _cpu_us(find(runs, "s1", "dispatcher --workers 1"))
-    off = _cpu_us(find(runs, "s1", "dispatcher --workers 1, attempts off"))
+    on = _field(find(runs, "s1", "dispatcher --workers 1"), "cpu_us_per_delivery")
+    off = _field(find(runs, "s1", "dispatcher --workers 1, attempts off"), "cpu_us_per_delivery")
     cost = None if on is None or off is None else on - off
     add("s1 w1: CPU per delivery, attempts topic on - off (us)", cost, None, "us", lower=True)
     for workers in (1, 2):
