@@ -37,7 +37,7 @@ class Scheduler:
         self.deliverer = deliverer
         self.client_for = client_for
         self.tasks: dict[asyncio.Task[None], tuple[Sink, Partition]] = {}  # running pairs
-        self.offers: dict[_Offer, tuple[Sink, Partition]] = {}  # pairs waiting for a slot
+        self.offers: set[_Offer] = set()  # pairs waiting for a slot
         self.withdrawn: set[tuple[int, Partition]] = set()  # (id(sink), partition) leaving
         self._key_locks: dict[tuple[str, bytes], asyncio.Lock] = {}
         self._key_users: dict[tuple[str, bytes], int] = {}
@@ -62,7 +62,7 @@ class Scheduler:
                     self._spawn(self._run(pair, sink), pair, sink)
                 else:
                     offer = _Offer(self, pair, sink)
-                    self.offers[offer] = (sink, (pair.record.topic, pair.record.partition))
+                    self.offers.add(offer)
                     client.slots.offer(offer)
             elif isinstance(result, Handoff):
                 handoffs.append((result, sink.finish(pair)))
@@ -88,7 +88,7 @@ class Scheduler:
         `wait` seconds to end; the rest are cut. Returns how many were cut."""
         marks = {(id(sink), p) for p in partitions}
         self.withdrawn |= marks
-        self._drop_offers(lambda s, p: s is sink and p in partitions)  # never started: no end
+        self._drop_offers(lambda offer: offer.sink is sink and offer.partition in partitions)
         try:
             mine = [t for t, (s, p) in self.tasks.items() if s is sink and p in partitions]
             if mine and wait > 0:
@@ -137,17 +137,17 @@ class Scheduler:
         deadline = loop.time() + timeout
         while self.tasks and (left := deadline - loop.time()) > 0:
             await asyncio.wait(set(self.tasks), timeout=left)  # and those started meanwhile
-        unstarted = self._drop_offers(lambda _s, _p: True)
+        unstarted = self._drop_offers(lambda _offer: True)
         pending = list(self.tasks)
         await _cut(pending)
         return len(pending) + unstarted
 
-    def _drop_offers(self, which: Callable[[Sink, Partition], bool]) -> int:
-        """Drop the offers of the pairs `which` picks: none of them will start. How many."""
-        dropped = [offer for offer, (s, p) in self.offers.items() if which(s, p)]
+    def _drop_offers(self, which: Callable[[_Offer], bool]) -> int:
+        """Drop the offers `which` picks (never started: no end from here). How many."""
+        dropped = [offer for offer in self.offers if which(offer)]
         for offer in dropped:
             offer.dropped = True
-            del self.offers[offer]
+            self.offers.remove(offer)
         return len(dropped)
 
 
@@ -163,11 +163,15 @@ class _Offer:
         self.sink = sink
         self.dropped = False
 
+    @property
+    def partition(self) -> Partition:
+        return (self.pair.record.topic, self.pair.record.partition)
+
     def __call__(self) -> asyncio.Task[None] | None:
         if self.dropped:
             return None
         scheduler, pair = self.scheduler, self.pair
-        del scheduler.offers[self]
+        scheduler.offers.remove(self)
         return scheduler._spawn(scheduler._run(pair, self.sink), pair, self.sink)
 
 
