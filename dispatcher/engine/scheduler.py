@@ -127,7 +127,9 @@ class Scheduler:
             return  # its partition left: the new owner delivers it, no outcome from here
         except Exception as exc:  # a defect must neither kill the worker nor stall the partition
             result = self.deliverer.crashed(pair, exc)  # logged there
-        await sink.writer.write(result, pair.record, sink.finish(pair))
+        rest = sink.writer.put(result, pair.record, sink.finish(pair))
+        if rest is not None:  # the producer's queue is full: wait for its room
+            await rest
 
     async def drain(self, timeout: float) -> int:
         """Wait up to `timeout` for running pairs and those waiting for a slot (started as
@@ -171,8 +173,8 @@ class _Offer:
         if self.dropped:
             return None
         scheduler, pair = self.scheduler, self.pair
-        scheduler.offers.remove(self)
-        return scheduler._spawn(scheduler._run(pair, self.sink), pair, self.sink)
+        scheduler.offers.remove(self)  # (no ordering key: see `start`, no key lock to take)
+        return scheduler._spawn(scheduler._deliver(pair, self.sink), pair, self.sink)
 
 
 async def _cut(tasks: list[asyncio.Task[None]]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -157,23 +157,27 @@ class HookClient:
             self.hook.response, response.status, response.headers, response.body, now=time.time()
         )
 
-    async def _authorized(self, request: Request) -> Response:
-        """The exchange with the hook's credentials; on OAuth2, a 401 fetches one fresh token."""
+    def _authorized(self, request: Request) -> Awaitable[Response]:
+        """The exchange with the hook's credentials (the wire's own coroutine, but on OAuth2)."""
         auth = self.auth
         if auth is None:
-            return await self._wire.exchange(request, self._cap)
+            return self._wire.exchange(request, self._cap)
         if isinstance(auth, Credentials):
-            return await self._wire.exchange(auth.apply(request), self._cap)
+            return self._wire.exchange(auth.apply(request), self._cap)
         if isinstance(auth, OAuth2ClientCredentials):
-            for _ in (1, 2):
-                token = await auth.current()
-                bearer = ("authorization", f"Bearer {token.value.reveal()}")
-                response = await self._wire.exchange(request.with_headers(bearer), self._cap)
-                if response.status != 401:
-                    return response
-                auth.refused(token)
-            raise AuthError("the API refused a freshly fetched token (401)", status=401)
+            return self._bearer(request, auth)
         raise TypeError(f"unsupported credentials: {type(auth).__name__}")
+
+    async def _bearer(self, request: Request, auth: OAuth2ClientCredentials) -> Response:
+        """The exchange with an OAuth2 access token; a 401 fetches one fresh token."""
+        for _ in (1, 2):
+            token = await auth.current()
+            bearer = ("authorization", f"Bearer {token.value.reveal()}")
+            response = await self._wire.exchange(request.with_headers(bearer), self._cap)
+            if response.status != 401:
+                return response
+            auth.refused(token)
+        raise AuthError("the API refused a freshly fetched token (401)", status=401)
 
     async def aclose(self) -> None:
         await self._wire.aclose()

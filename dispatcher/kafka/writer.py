@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -125,8 +125,22 @@ class OutcomeWriter:
 
     async def write(self, result: Result, record: Record, done: Done) -> None:
         """Produce the records of `result`; `done` runs when all of them are acknowledged."""
+        rest = self.put(result, record, done)
+        if rest is not None:
+            await rest
+
+    def put(self, result: Result, record: Record, done: Done) -> Coroutine[Any, Any, None] | None:
+        """`write`, with no coroutine when the producer's queue takes every record at once (a
+        delivery's usual case): None then; else the coroutine that writes the rest as the
+        queue makes room, to be awaited."""
         self.count(result)
-        await self.write_records(self.records_for(result, record), done)
+        records = self.records_for(result, record)
+        acked = done if len(records) == 1 else _after(len(records), done)
+        for index, outgoing in enumerate(records):
+            callback = self._callback(outgoing, acked)
+            if not self._try_produce(outgoing, callback):
+                return self._produce_when_room(records[index:], acked)
+        return None
 
     def hand_off(self, handoffs: list[tuple[Handoff, Done]]) -> list[tuple[Handoff, Done]]:
         """Produce the hand-offs of pairs held back by an open circuit at once, on the delivery
@@ -209,15 +223,14 @@ class OutcomeWriter:
                 self._unsent.append((outgoing, callback))
             self._retries_scheduled(hook_id, 0).inc(len(part))
 
-    async def write_records(self, records: list[OutgoingRecord], done: Done) -> None:
-        acked = done if len(records) == 1 else _after(len(records), done)
+    async def _produce_when_room(self, records: list[OutgoingRecord], acked: Done) -> None:
         for outgoing in records:
             callback = self._callback(outgoing, acked)
             while not self._try_produce(outgoing, callback):
                 await asyncio.sleep(0.005)  # the local queue is full: let acks drain it
 
     def write_now(self, records: list[OutgoingRecord], done: Done) -> None:
-        """Like `write_records`, from the polling thread (no event loop): queue what does not fit."""
+        """Like `put`, from the polling thread (no event loop): queue what does not fit."""
         acked = _after(len(records), done)
         for outgoing in records:
             callback = self._callback(outgoing, acked)

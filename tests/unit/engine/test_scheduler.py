@@ -29,6 +29,9 @@ class Writer:
         self.calls = 0  # of `hand_off`
 
     async def write(self, result: Any, record: Record, done: Any) -> None:
+        self.put(result, record, done)
+
+    def put(self, result: Any, record: Record, done: Any) -> None:
         self.written.append(result)
         done()
 

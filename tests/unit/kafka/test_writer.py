@@ -1,8 +1,10 @@
-"""The outcome writer's hand-off of pairs to a retry tier without awaiting (open circuits):
+"""The outcome writer: results written without a coroutine when the queue has room, and the
+hand-off of pairs to a retry tier without awaiting (open circuits):
 a pair alone as a tier record, several of one hook as a tier bundle."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import gc
 import logging
@@ -18,7 +20,7 @@ from dispatcher.metrics import Metrics
 from dispatcher.model.bundle import unbundle
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
-from dispatcher.model.outcome import RetryState, Source
+from dispatcher.model.outcome import Outcome, RetryState, Source
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.judge import Verdict
 from dispatcher.pipeline.retry import Handoff
@@ -319,3 +321,71 @@ def test_records_refused_alike_are_all_produced_again_and_logged_once(
     assert [r.getMessage().count("not acknowledged") for r in caplog.records] == [1]
     topic = Settings().topics.retry_topic(1)
     assert metrics.registry.get_sample_value(REFUSED, {"topic": topic}) == 5
+
+
+class FillingProducer(Producer):
+    """Takes `room` records, then refuses with a full queue until `room` grows."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def produce(self, topic: str, **record: Any) -> None:
+        if len(self.produced) >= self.room:
+            raise BufferError("local queue full")
+        super().produce(topic, **record)
+
+
+def dead_lettered(n: int = 0) -> tuple[Outcome, Record]:
+    record = Record("dugaa.events", 1, 50 + n, b"k", b'{"id":"e"}', ())
+    outcome = Outcome(
+        event_id=f"e{n}",
+        event_type="x",
+        hook_id="b",
+        outcome="dead_lettered",
+        attempts=1,
+        idempotency_key=f"msg_{n}",
+        source=Source("dugaa.events", 1, 50 + n),
+        first_attempt_at=1_800_000_000.0,
+        completed_at=1_800_000_001.0,
+        http_status=400,
+        error_kind="http_4xx",
+        error="HTTP 400",
+    )
+    return outcome, record
+
+
+def test_a_result_the_queue_takes_at_once_is_written_with_no_coroutine() -> None:
+    producer = FillingProducer(room=2)
+    writer = outcome_writer(producer, Settings(), Metrics(CollectorRegistry()))
+    acked: list[bool] = []
+
+    assert writer.put(*dead_lettered(), lambda: acked.append(True)) is None
+    settings = Settings()
+    topics = [record["topic"] for record in producer.produced]
+    assert topics == [settings.topics.results, settings.topics.dead_letter]
+    for record in producer.produced:
+        record["on_delivery"](None, None)
+    assert acked == [True]  # once, when both records are acknowledged
+
+
+def test_a_result_the_queue_has_no_room_for_is_written_as_room_comes() -> None:
+    producer = FillingProducer(room=1)
+    writer = outcome_writer(producer, Settings(), Metrics(CollectorRegistry()))
+    acked: list[bool] = []
+
+    async def run() -> None:
+        rest = writer.put(*dead_lettered(), lambda: acked.append(True))
+        assert rest is not None
+        assert len(producer.produced) == 1  # the result; its dead letter waits for room
+        waiting = asyncio.ensure_future(rest)
+        await asyncio.sleep(0.02)
+        assert not waiting.done()
+        producer.room = 2
+        await asyncio.wait_for(waiting, 5)
+
+    asyncio.run(run())
+    assert [r["topic"] for r in producer.produced][1] == Settings().topics.dead_letter
+    for record in producer.produced:
+        record["on_delivery"](None, None)
+    assert acked == [True]
