@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from dispatcher.metrics.tallies import (
+    CounterFamily,
+    GaugeFamily,
+    HistogramFamily,
+    Tallies,
+    Tally,
+)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 ATTEMPT_DROPS = ("queue_full", "failed")
@@ -39,29 +47,28 @@ class Metrics:
             ["hook", "error_kind"],
             registry=r,
         )
-        self.attempts = Counter(
+        # bumped on every attempt, by the delivery loop alone: tallies (see tallies.py)
+        self.attempts = CounterFamily(
             "dispatcher_delivery_attempts",
             "HTTP delivery attempts by result class.",
-            ["hook", "result"],
-            registry=r,
+            ("hook", "result"),
         )
-        self.duration = Histogram(
+        self.duration = HistogramFamily(
             "dispatcher_delivery_duration_seconds",
             "Duration of one HTTP attempt.",
-            ["hook"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            ("hook",),
+            LATENCY_BUCKETS,
         )
-        self.event_to_delivery = Histogram(
+        self.event_to_delivery = HistogramFamily(
             "dispatcher_event_to_delivery_seconds",
             "From the event's Kafka timestamp to its successful delivery.",
-            ["hook"],
-            buckets=EVENT_TO_DELIVERY_BUCKETS,
-            registry=r,
+            ("hook",),
+            EVENT_TO_DELIVERY_BUCKETS,
         )
-        self.inflight = Gauge(
-            "dispatcher_inflight_deliveries", "HTTP requests in flight.", ["hook"], registry=r
+        self.inflight = GaugeFamily(
+            "dispatcher_inflight_deliveries", "HTTP requests in flight.", ("hook",)
         )
+        Tallies(r, self.attempts, self.duration, self.event_to_delivery, self.inflight)
         self.circuit_open = Gauge(
             "dispatcher_circuit_open",
             "1 while a hook's circuit breaker is open.",
@@ -177,7 +184,7 @@ class HookMetrics:
             for outcome in ("delivered", "dead_lettered")
         }
         self._attempts = metrics.attempts.labels
-        self._by_result: dict[str, Counter] = {}
+        self._by_result: dict[str, Tally] = {}
         self._by_result_hook = hook_id
         self._circuit_was_open: bool | None = None
 
@@ -187,7 +194,7 @@ class HookMetrics:
             self._circuit_was_open = is_open
             self.circuit_open.set(is_open)
 
-    def attempts(self, result: str) -> Counter:
+    def attempts(self, result: str) -> Tally:
         """`dispatcher_delivery_attempts_total{hook, result}`."""
         child = self._by_result.get(result)
         if child is None:
