@@ -19,6 +19,7 @@ import asyncio
 import os
 import statistics
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bench.receiver import Nginx
@@ -73,6 +74,27 @@ async def deliver_all(url: str, count: int, concurrency: int, answer: str = "fas
     return cpu
 
 
+def per_delivery(
+    run: Callable[[], Coroutine[Any, Any, float]],
+    repeat: int,
+    count: int,
+    before: Callable[[], None] = lambda: None,
+) -> list[float]:
+    """CPU µs a delivery of `repeat` runs of `count` deliveries (`run()` returns its CPU
+    seconds), each on a new event loop of the worker's kind, in the worker's context, after
+    `before()`."""
+    figures = []
+    for _ in range(repeat):
+        loop = new_event_loop()
+        before()
+        try:
+            cpu = loop.run_until_complete(loop.create_task(run(), context=task_context()))
+        finally:
+            loop.close()
+        figures.append(1e6 * cpu / count)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.httppath", description=__doc__)
     parser.add_argument("--count", type=int, default=5000)
@@ -82,16 +104,11 @@ def main() -> None:
     args = parser.parse_args()
     with Nginx() as nginx:
         url = nginx.url("")
-        figures = []
-        for _ in range(args.repeat):
-            loop = new_event_loop()
-            try:
-                # in the worker's context
-                run = deliver_all(url, args.count, args.concurrency, args.answer)
-                cpu = loop.run_until_complete(loop.create_task(run, context=task_context()))
-            finally:
-                loop.close()
-            figures.append(1e6 * cpu / args.count)
+        figures = per_delivery(
+            lambda: deliver_all(url, args.count, args.concurrency, args.answer),
+            args.repeat,
+            args.count,
+        )
     print(
         f"HTTP path: {min(figures):.0f} us/delivery min, {statistics.median(figures):.0f} median"
         f" of {args.repeat} x {args.count} at concurrency {args.concurrency}, {args.answer}"

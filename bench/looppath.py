@@ -25,14 +25,13 @@ from collections.abc import Callable
 
 from confluent_kafka import Producer
 
-from bench.httppath import pairs
+from bench.httppath import pairs, per_delivery
 from bench.receiver import Nginx, free_port
 from bench.workload import hook
 from dispatcher.config.settings import Settings, Topics
 from dispatcher.engine.attempts import AttemptRecorder
 from dispatcher.engine.collector import tune
 from dispatcher.engine.deliver import AttemptObserver, Deliverer
-from dispatcher.engine.loop import new_event_loop, task_context
 from dispatcher.engine.scheduler import Scheduler
 from dispatcher.http.pool import ClientPool
 from dispatcher.kafka.attempts import AttemptWriter
@@ -103,16 +102,13 @@ def main() -> None:
     parser.add_argument("--no-attempts", action="store_true", help="no attempt records")
     args = parser.parse_args()
     with Nginx() as nginx:
-        figures = []
-        for _ in range(args.repeat):
-            loop = new_event_loop()
-            tune()  # the worker's collector policy
-            try:
-                run = deliver_all(nginx.url(""), args.count, not args.no_attempts)
-                cpu = loop.run_until_complete(loop.create_task(run, context=task_context()))
-            finally:
-                loop.close()
-            figures.append(1e6 * cpu / args.count)
+        url = nginx.url("")
+        figures = per_delivery(
+            lambda: deliver_all(url, args.count, not args.no_attempts),
+            args.repeat,
+            args.count,
+            before=tune,  # the worker's collector policy
+        )
     print(
         f"loop path: {min(figures):.1f} us/delivery min, {statistics.median(figures):.1f} median"
         f" of {args.repeat} x {args.count}" + (", no attempt records" if args.no_attempts else "")
