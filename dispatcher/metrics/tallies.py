@@ -80,8 +80,11 @@ class _Family(Generic[Child]):
         raise NotImplementedError
 
     def children(self) -> list[tuple[tuple[str, ...], Child, float]]:
-        """A copy (the loop may add a child while a scrape reads them)."""
-        return [(values, child, created) for values, (child, created) in self._children.items()]
+        """A copy: the loop may add a child while a scrape reads them (`list` copies the items
+        in one call, which no other thread's insertion can interrupt)."""
+        return [
+            (values, child, created) for values, (child, created) in list(self._children.items())
+        ]
 
     def family(self) -> Metric:
         raise NotImplementedError
