@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from dispatcher.errors import DecodeError
 from dispatcher.model.values import quick_init
@@ -89,23 +89,35 @@ class Event:
 
     @classmethod
     def from_dict(cls, attributes: dict[str, Any]) -> Event:
-        missing = [name for name in REQUIRED_ATTRIBUTES if not attributes.get(name)]
-        if missing:
-            raise DecodeError(f"CloudEvent lacks required attribute(s): {', '.join(missing)}")
-        for name in TEXT_ATTRIBUTES:
-            value = attributes.get(name)
-            if value is not None and not isinstance(value, str):
-                raise DecodeError(f"CloudEvent attribute {name!r} must be a string")
+        get = attributes.get
+        id_, type_, source, specversion = get("id"), get("type"), get("source"), get("specversion")
+        time, subject, tenant = get("time"), get("subject"), get("tenant")
+        content_type = get("datacontenttype")
+        if not (
+            id_
+            and type_
+            and source
+            and specversion
+            and isinstance(id_, str)
+            and isinstance(type_, str)
+            and isinstance(source, str)
+            and isinstance(specversion, str)
+            and (time is None or isinstance(time, str))
+            and (subject is None or isinstance(subject, str))
+            and (content_type is None or isinstance(content_type, str))
+            and (tenant is None or isinstance(tenant, str))
+        ):  # one test, no loop: every event passes here
+            _refuse(attributes)
         return cls(
-            id=attributes["id"],
-            type=attributes["type"],
-            source=attributes["source"],
-            specversion=attributes["specversion"],
-            time=attributes.get("time"),
-            subject=attributes.get("subject"),
-            datacontenttype=attributes.get("datacontenttype"),
-            data=attributes.get("data"),
-            tenant=attributes.get("tenant") or None,
+            id=id_,
+            type=type_,
+            source=source,
+            specversion=specversion,
+            time=time,
+            subject=subject,
+            datacontenttype=content_type,
+            data=get("data"),
+            tenant=tenant or None,
             traceparent=_text_or_none(attributes, "traceparent"),
             tracestate=_text_or_none(attributes, "tracestate"),
         )
@@ -123,6 +135,18 @@ class Event:
             "data": self.data,
             "tenant": self.tenant,
         }
+
+
+def _refuse(attributes: dict[str, Any]) -> NoReturn:
+    """Raise the `DecodeError` of attributes that are not a CloudEvent's: why not."""
+    missing = [name for name in REQUIRED_ATTRIBUTES if not attributes.get(name)]
+    if missing:
+        raise DecodeError(f"CloudEvent lacks required attribute(s): {', '.join(missing)}")
+    for name in TEXT_ATTRIBUTES:
+        value = attributes.get(name)
+        if value is not None and not isinstance(value, str):
+            raise DecodeError(f"CloudEvent attribute {name!r} must be a string")
+    raise AssertionError("refused attributes that are a CloudEvent's")
 
 
 def _text_or_none(attributes: dict[str, Any], name: str) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from dispatcher.errors import DecodeError
-from dispatcher.model.event import Event, Record
+from dispatcher.model.event import TEXT_ATTRIBUTES, Event, Record
 from dispatcher.pipeline.decode import MAX_DEPTH, decode
 
 STRUCTURED = "application/cloudevents+json"
@@ -231,7 +231,7 @@ def test_a_binary_event_missing_a_required_header_is_a_decode_error(missing: str
         decode(rec)
 
 
-@pytest.mark.parametrize("name", ["id", "type", "time", "subject"])
+@pytest.mark.parametrize("name", TEXT_ATTRIBUTES)
 def test_an_attribute_that_is_not_a_string_is_a_decode_error(name: str) -> None:
     with pytest.raises(DecodeError, match=f"'{name}' must be a string"):
         decode(structured({**ATTRIBUTES, name: 7}))
