@@ -16,6 +16,7 @@ from dispatcher.http.deadlines import Deadlines
 from dispatcher.http.exchange import Exchange, HttpxExchange, Response, Undecodable
 from dispatcher.http.limits import CircuitBreaker, Slots, TokenBucket
 from dispatcher.http.transport import GuardedTransport
+from dispatcher.metrics import status_class
 from dispatcher.model.hook import Hook
 from dispatcher.model.request import Request
 from dispatcher.model.values import quick_init
@@ -44,7 +45,7 @@ class Attempt:
             return "invalid"
         if status is None:
             return "network"
-        return f"{min(max(status // 100, 1), 5)}xx"
+        return status_class(status)
 
 
 class HookClient:

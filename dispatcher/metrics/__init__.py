@@ -18,9 +18,12 @@ SHARE_RESULTS = ("acquired", "accepted", "released", "redelivered", "expired")
 EVENT_TO_DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600, 21600, 86400)
 
 
+_CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+
+
 def status_class(status: int) -> str:
-    """The bounded `result` label for an HTTP status: 2xx, 3xx, 4xx, 5xx."""
-    return f"{min(max(status // 100, 1), 5)}xx"
+    """The bounded `result` label for an HTTP status: 1xx, 2xx, 3xx, 4xx, 5xx."""
+    return _CLASSES[min(max(status // 100, 1), 5)]
 
 
 class Metrics:

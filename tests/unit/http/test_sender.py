@@ -12,7 +12,7 @@ import pytest
 
 from dispatcher.http.aiosession import translate
 from dispatcher.http.cpu import CpuGauge
-from dispatcher.http.sender import HookClient
+from dispatcher.http.sender import Attempt, HookClient
 from dispatcher.model.hook import Hook
 from dispatcher.model.request import Request
 from dispatcher.pipeline.judge import Verdict
@@ -132,3 +132,22 @@ def test_a_freed_slot_lets_the_waiting_requests_go_out_before_the_answer_is_hand
     else:
         assert order.index("sent c") < order.index("answered a")
         assert order.index("sent d") < order.index("answered a")
+
+
+@pytest.mark.parametrize(
+    ("verdict", "label"),
+    [
+        (Verdict(ok=True, kind=None, retryable=False, status=200), "2xx"),
+        (Verdict(ok=False, kind="http_3xx", retryable=False, status=302), "3xx"),
+        (Verdict(ok=False, kind="http_4xx", retryable=False, status=404), "4xx"),
+        (Verdict(ok=False, kind="http_5xx", retryable=True, status=503), "5xx"),
+        (Verdict(ok=False, kind="http_5xx", retryable=True, status=799), "5xx"),
+        (Verdict(ok=False, kind="http", retryable=False, status=101), "1xx"),
+        (Verdict(ok=False, kind="timeout", retryable=True, status=None), "timeout"),
+        (Verdict(ok=False, kind="network", retryable=True, status=None), "network"),
+        (Verdict(ok=False, kind="response_invalid", retryable=True, status=200), "invalid"),
+        (Verdict(ok=False, kind="auth", retryable=False, status=None), "network"),
+    ],
+)
+def test_an_attempt_is_counted_under_a_bounded_result_label(verdict: Verdict, label: str) -> None:
+    assert Attempt(verdict, 0.1).result_label == label
