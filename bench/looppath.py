@@ -8,8 +8,10 @@ nothing listens on): produced and queued, never acknowledged, so no consumer thr
 It prints this thread's CPU microseconds per delivery, min and median of R runs.
 
 Times on a shared machine drift by more than a small change saves. Instructions do not: run it
-under callgrind at two counts, and the difference over the difference in pairs is the loop's
-instructions a delivery, the same to 0.1% from run to run:
+under callgrind at two counts, and the difference over the difference in pairs is the
+instructions a delivery, the same to 0.1% from run to run. They count the whole process, so
+they include making each pair (its event from a dict, as decoding ends, its idempotency key)
+besides the loop's work:
 
     PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
         .venv/bin/python -m bench.looppath --count 1000 --repeat 1   # then --count 3000
