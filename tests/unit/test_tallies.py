@@ -1,13 +1,15 @@
 """The delivery loop's tallies export what prometheus_client's own metrics would, sample for
-sample, for the same observations."""
+sample, for the same observations, in the text format and in OpenMetrics."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from dispatcher.metrics import EVENT_TO_DELIVERY_BUCKETS, LATENCY_BUCKETS, Metrics
 from dispatcher.metrics.tallies import HistogramFamily, Spread
@@ -22,11 +24,14 @@ FAMILIES = (
 VALUES = (0.0, 0.005, 0.0051, 0.3, 1.0, 60.0, 61.0, 5.0, 86400.0, 1e9)
 
 
-def _exposition(registry: CollectorRegistry) -> list[str]:
+Exposition = Callable[[CollectorRegistry], bytes]
+
+
+def _exposition(registry: CollectorRegistry, generate: Exposition = generate_latest) -> list[str]:
     """The lines of the four families, their `_created` times left out (made at other times)."""
     lines = [
         line
-        for line in generate_latest(registry).decode().splitlines()
+        for line in generate(registry).decode().splitlines()
         if any(name in line for name in FAMILIES)
     ]
     return [re.sub(r"_created(\{.*\})? .*", r"_created\1", line) for line in lines]
@@ -46,7 +51,8 @@ def _native() -> tuple[CollectorRegistry, Counter, Histogram, Histogram, Gauge]:
     )  # fmt: skip
 
 
-def test_the_tallies_export_what_prometheus_client_would() -> None:
+@pytest.mark.parametrize("generate", [generate_latest, openmetrics_latest])
+def test_the_tallies_export_what_prometheus_client_would(generate: Exposition) -> None:
     registry, attempts, duration, to_delivery, inflight = _native()
     metrics = Metrics(CollectorRegistry())
     for hook in ("sms-ke", "erp"):
@@ -63,9 +69,9 @@ def test_the_tallies_export_what_prometheus_client_would() -> None:
         inflight.labels(hook).dec()
         mine.inflight.inc(3)
         mine.inflight.dec()
-    ours = _exposition(metrics.registry)
+    ours = _exposition(metrics.registry, generate)
     assert len(ours) > 60
-    assert ours == _exposition(registry)
+    assert ours == _exposition(registry, generate)
 
 
 def test_a_sample_reads_as_a_registry_reads_any_other() -> None:
