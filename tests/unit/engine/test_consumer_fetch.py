@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from fake_clock import Clock
 from kafka_fakes import PausingConsumer
 
 from dispatcher.engine.consumer import (
@@ -30,14 +31,6 @@ class ScriptedConsumer:
     def consume(self, count: int, timeout: float) -> list[Any]:
         self.calls.append((count, timeout))
         return self.answers.pop(0) if self.answers else []
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def loop_over(

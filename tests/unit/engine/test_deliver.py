@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fake_clock import Clock
 from prometheus_client import CollectorRegistry
 
 from dispatcher.engine import deliver as deliver_module
@@ -32,14 +33,6 @@ EVENT = Event(
     data={"order_id": 7, "customer": {"phone": "+254700000001"}},
 )
 Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make_hook(**extra: Any) -> Hook:
@@ -102,7 +95,7 @@ def deliver(
 ) -> tuple[Outcome | Handoff, Metrics]:
     metrics = Metrics(CollectorRegistry())
     deliverer = Deliverer(
-        metrics, tiers, local_retries, clock=clock or Clock(), observers=observers, held=held
+        metrics, tiers, local_retries, clock=clock or Clock(T0), observers=observers, held=held
     )
 
     async def run() -> Outcome | Handoff:
@@ -407,7 +400,7 @@ def tripped(hook: Hook, clock: Callable[[], float] = time.monotonic) -> HookClie
 
 def test_held_back_hands_a_pair_of_an_open_circuit_to_the_next_tier() -> None:
     hook = make_hook()
-    deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0, 300.0), 3, clock=Clock())
+    deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0, 300.0), 3, clock=Clock(T0))
 
     result = deliverer.held_back(
         make_pair(hook, attempts=4, first_attempt_at=T0 - 60, tier=0), tripped(hook)
@@ -421,7 +414,7 @@ def test_held_back_hands_a_pair_of_an_open_circuit_to_the_next_tier() -> None:
 
 def test_held_back_lets_a_pair_through_unless_the_circuit_refuses_it() -> None:
     hook = make_hook()
-    deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0,), 3, clock=Clock())
+    deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0,), 3, clock=Clock(T0))
     closed = HookClient(hook, httpx.MockTransport(replies(200)[0]))
     now = [0.0]
     half_open = tripped(hook, clock=lambda: now[0])
@@ -466,7 +459,7 @@ def test_a_hook_is_held_at_intake_only_where_held_back_would_hand_off_its_fresh_
 
 def test_held_back_dead_letters_a_pair_past_its_max_age_as_expired() -> None:
     hook = make_hook()
-    deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0,), 3, clock=Clock())
+    deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0,), 3, clock=Clock(T0))
     old = make_pair(hook, attempts=2, first_attempt_at=T0 - hook.retry.max_age, tier=0)
 
     result = deliverer.held_back(old, tripped(hook))
@@ -478,7 +471,7 @@ def test_held_back_dead_letters_a_pair_past_its_max_age_as_expired() -> None:
 def test_the_circuit_gauge_follows_the_breaker_across_deliveries(slept: list[float]) -> None:
     hook = make_hook()
     metrics = Metrics(CollectorRegistry())
-    deliverer = Deliverer(metrics, (30.0,), 0, clock=Clock())
+    deliverer = Deliverer(metrics, (30.0,), 0, clock=Clock(T0))
     now, status = [0.0], [503]
 
     def gauge() -> float | None:
@@ -504,7 +497,7 @@ def test_the_circuit_gauge_follows_the_breaker_across_deliveries(slept: list[flo
 def test_held_back_leaves_a_paused_hook_to_deliver_which_dead_letters_it_as_paused() -> None:
     hook = make_hook()
     deliverer = Deliverer(
-        Metrics(CollectorRegistry()), (30.0,), 3, clock=Clock(), held=lambda _id: "paused by ops"
+        Metrics(CollectorRegistry()), (30.0,), 3, clock=Clock(T0), held=lambda _id: "paused by ops"
     )
     client = tripped(hook)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fake_clock import Clock
 from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings, Topics
@@ -25,14 +26,6 @@ CHAT = Hook.from_dict(
 )
 FAILED = Attempt(Verdict.failure("http_status", "unexpected status 503", retryable=True), 0.1)
 OK = Attempt(Verdict(ok=True, status=200), 0.1)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Writer:

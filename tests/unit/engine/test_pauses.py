@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fake_clock import Clock
 from kafka_fakes import PausingConsumer
 
 from dispatcher.engine.pauses import Pauses
@@ -34,14 +35,6 @@ def test_a_full_window_pauses_its_partition_until_a_quarter_of_it_is_free() -> N
     finish(tracker, A, range(5, 6))  # 14 left
     pauses.adjust([A, B], tracker, now=0)
     assert consumer.paused == set()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_full_total_window_waits_for_room_before_it_pauses_every_partition() -> None:

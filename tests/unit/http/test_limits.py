@@ -6,23 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from fake_clock import Clock
 
 from dispatcher.http import limits
 from dispatcher.http.limits import BreakerSettings, CircuitBreaker, Slots, TokenBucket
-
-
-class Clock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
 
 # --- slots ----------------------------------------------------------------------------------
 

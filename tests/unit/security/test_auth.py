@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fake_clock import Clock
 from standardwebhooks import Webhook
 
 from dispatcher.config.secrets import Secret
@@ -128,16 +129,6 @@ def test_auth_objects_do_not_show_secrets() -> None:
         assert "SECRET" not in repr(vars(auth))
 
 
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class TokenServer:
     """A token endpoint and an API behind a mock transport; counts what each was asked."""
 
@@ -168,13 +159,13 @@ class TokenServer:
         return httpx.Response(200 if presented in self.valid else 401)
 
 
-def _oauth(clock: FakeClock, client: httpx.AsyncClient | None) -> OAuth2ClientCredentials:
+def _oauth(clock: Clock, client: httpx.AsyncClient | None) -> OAuth2ClientCredentials:
     return OAuth2ClientCredentials(
         "https://auth.test/token", "client-1", Secret("s3cr+t"), token_client=client, clock=clock
     )
 
 
-def _run(server: TokenServer, clock: FakeClock, steps: Callable[..., Any], *, via: str) -> Any:
+def _run(server: TokenServer, clock: Clock, steps: Callable[..., Any], *, via: str) -> Any:
     async def main() -> Any:
         transport = httpx.MockTransport(server)
         async with httpx.AsyncClient(transport=transport) as client:
@@ -186,7 +177,7 @@ def _run(server: TokenServer, clock: FakeClock, steps: Callable[..., Any], *, vi
 
 @pytest.mark.parametrize("via", ["token_client", "auth_flow"])
 def test_oauth2_token_is_cached_until_expiry_minus_leeway(via: str) -> None:
-    server, clock = TokenServer(expires_in=60), FakeClock()
+    server, clock = TokenServer(expires_in=60), Clock()
 
     async def steps(client: httpx.AsyncClient, auth: httpx.Auth) -> list[int]:
         codes = [(await client.post("https://api.test/x", auth=auth)).status_code]
@@ -203,7 +194,7 @@ def test_oauth2_token_is_cached_until_expiry_minus_leeway(via: str) -> None:
 
 @pytest.mark.parametrize("via", ["token_client", "auth_flow"])
 def test_oauth2_401_drops_the_token_and_retries_once(via: str) -> None:
-    server, clock = TokenServer(expires_in=None), FakeClock()
+    server, clock = TokenServer(expires_in=None), Clock()
 
     async def steps(client: httpx.AsyncClient, auth: httpx.Auth) -> int:
         await client.post("https://api.test/x", auth=auth)
@@ -216,7 +207,7 @@ def test_oauth2_401_drops_the_token_and_retries_once(via: str) -> None:
 
 
 def test_oauth2_a_second_401_is_an_auth_error() -> None:
-    server, clock = TokenServer(), FakeClock()
+    server, clock = TokenServer(), Clock()
 
     async def steps(client: httpx.AsyncClient, auth: httpx.Auth) -> None:
         server.valid = _NeverValid()
@@ -234,7 +225,7 @@ class _NeverValid(set[str]):
 
 
 def test_oauth2_token_endpoint_refusal_is_an_auth_error_without_the_secret() -> None:
-    server, clock = TokenServer(token_status=401), FakeClock()
+    server, clock = TokenServer(token_status=401), Clock()
 
     async def steps(client: httpx.AsyncClient, auth: httpx.Auth) -> None:
         await client.post("https://api.test/x", auth=auth)
@@ -251,7 +242,7 @@ def test_oauth2_unreachable_token_endpoint_is_an_auth_error() -> None:
 
     async def main() -> None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as tokens:
-            auth = _oauth(FakeClock(), tokens)
+            auth = _oauth(Clock(), tokens)
             async with httpx.AsyncClient(transport=httpx.MockTransport(_echo)) as client:
                 await client.post("https://api.test/x", auth=auth)
 
@@ -267,14 +258,14 @@ def test_oauth2_unusable_token_responses_are_auth_errors(body: bytes) -> None:
     async def main() -> None:
         transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
         async with httpx.AsyncClient(transport=transport) as client:
-            await client.post("https://api.test/x", auth=_oauth(FakeClock(), client))
+            await client.post("https://api.test/x", auth=_oauth(Clock(), client))
 
     with pytest.raises(AuthError):
         asyncio.run(main())
 
 
 def test_oauth2_refuses_a_sync_client() -> None:
-    auth = _oauth(FakeClock(), None)
+    auth = _oauth(Clock(), None)
     with httpx.Client(transport=httpx.MockTransport(_echo)) as client, pytest.raises(RuntimeError):
         client.get("https://api.test/x", auth=auth)
 
@@ -288,9 +279,7 @@ def _token_reply(response: httpx.Response, *, via: str = "token_client") -> Any:
 
     async def main() -> Any:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            return await steps(
-                client, _oauth(FakeClock(), client if via == "token_client" else None)
-            )
+            return await steps(client, _oauth(Clock(), client if via == "token_client" else None))
 
     return asyncio.run(main())
 
