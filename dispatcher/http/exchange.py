@@ -1,5 +1,6 @@
 """One HTTP exchange as plain values: a `Request` in, a `Response` (status, headers, capped
-body) out. The guarded transport does it on aiohttp (`GuardedTransport.exchange`);
+body) out. The guarded transport does it on the HTTP/1.1 client of http/wire.py
+(`GuardedTransport.exchange`);
 `HttpxExchange` does it over any httpx transport, such as the `MockTransport` of unit tests.
 """
 

@@ -51,8 +51,9 @@ class Attempt:
 class HookClient:
     """Sends requests for one hook within its concurrency, rate limit and circuit breaker.
 
-    `transport` is the hook's guarded transport (its `exchange` is the lean path, aiohttp with
-    no httpx objects per request) or any other httpx transport, such as a test's mock.
+    `transport` is the hook's guarded transport (its `exchange` is the lean path: the HTTP/1.1
+    client of http/wire.py, no httpx objects per request) or any other httpx transport, such
+    as a test's mock.
     """
 
     def __init__(
@@ -147,8 +148,9 @@ class HookClient:
         except httpx.HTTPError as exc:
             return Verdict.failure("network", error_text(exc, self.hook), retryable=True)
         except ValueError as exc:
-            # aiohttp refuses a header with a line break (header injection): static headers are
-            # checked at load, so this is a credential, e.g. an OAuth2 token a server sent
+            # a header with a line break is refused before it is written (header injection):
+            # static headers are checked at load, so this is a credential, e.g. an OAuth2
+            # token a server sent
             return Verdict.failure(
                 "auth",
                 f"request refused before sending: {error_text(exc, self.hook)}",

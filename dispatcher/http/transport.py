@@ -23,7 +23,7 @@ import httpx
 from dispatcher.errors import BlockedDestination, ConfigError
 from dispatcher.http.exchange import Response
 from dispatcher.http.resolution import DEFAULT_DNS_TTL, ResolutionCache
-from dispatcher.http.wire import Wire
+from dispatcher.http.wire import Wire, plain_socket
 from dispatcher.model.request import Request
 from dispatcher.security.guard import GuardPolicy, Resolver, SystemResolver, check_addresses
 
@@ -103,13 +103,15 @@ def build_transport(
 ) -> GuardedTransport:
     """A pooled, guarded transport; `ssl_context=False` turns certificate checks off.
 
-    `keepalive` is accepted for the callers' sake: aiohttp keeps every idle connection, up to
-    `max_connections`, for `keepalive_expiry` seconds. `socket_factory` makes the sockets
-    (for tests that record them); it only ever sees vetted addresses. `timeout` bounds
-    connecting and each read of `exchange` (httpx requests carry their own).
+    `keepalive` is accepted for the callers' sake: both clients keep idle connections for
+    `keepalive_expiry` seconds, up to `max_connections` (per origin on the delivery path).
+    `socket_factory` makes the sockets of both (for tests that record where connections go);
+    it only ever sees vetted addresses. `timeout` bounds resolving a name and connecting to
+    an address on the delivery path (a delivery's whole exchange is bounded by its hook's
+    timeout; httpx requests carry their own).
     """
     if http2:
-        raise ConfigError("http2 is not supported by the delivery transport (aiohttp is HTTP/1.1)")
+        raise ConfigError("http2 is not supported by the delivery transport (it is HTTP/1.1)")
     context = (
         ssl_context
         if isinstance(ssl_context, ssl.SSLContext)
@@ -123,6 +125,7 @@ def build_transport(
         max_idle=max_connections,
         keepalive_expiry=keepalive_expiry,
         connect_timeout=timeout,
+        socket_factory=socket_factory or plain_socket,
     )
 
     def session() -> AioSession:

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import ip_address
+from typing import Any
 from urllib.parse import unquote
 
 import httpx
@@ -32,6 +35,17 @@ SCHEMES = frozenset({"http", "https"})
 # written by the client from the request itself: never taken from a hook's headers
 _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _MAX_TARGETS = 1024
+
+AddrInfo = tuple[int, int, int, str, tuple[Any, ...]]  # (family, type, proto, name, address)
+SocketFactory = Callable[[AddrInfo], socket.socket]
+"""Makes the socket for one connection about to be made to the address it is given (a vetted
+one): aiohttp's `socket_factory` signature, so one factory serves both of a transport's paths."""
+
+
+def plain_socket(info: AddrInfo) -> socket.socket:
+    """A new socket of the family, type and protocol of `info`."""
+    family, kind, proto, _, _ = info
+    return socket.socket(family, kind, proto)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +126,7 @@ class Wire:
         max_idle: int,
         keepalive_expiry: float,
         connect_timeout: float | None,
+        socket_factory: SocketFactory = plain_socket,
     ) -> None:
         self.policy = policy
         self._cache = cache
@@ -119,6 +134,7 @@ class Wire:
         self._max_idle = max_idle
         self._expiry = keepalive_expiry
         self._connect_timeout = connect_timeout
+        self._socket_factory = socket_factory
         self._targets: dict[str, Target] = {}
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
 
@@ -188,34 +204,53 @@ class Wire:
 
     async def _connect(self, target: Target) -> Connection:
         """A new connection to a vetted address of the target's host, trying each in turn."""
-        host, port = target.host, target.port
-        if target.literal:
-            addresses = [host]
-        else:
-            try:
-                answers = await self._cache.resolve(host, port)
-            except OSError as exc:
-                raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from None
-            addresses = [str(a) for a in check_addresses(host, answers, self.policy)]
-        tls = target.scheme == "https"
-        loop = asyncio.get_running_loop()
+        host = target.host
+        addresses = [host] if target.literal else await self._vetted(host, target.port)
         failure: Exception = httpx.ConnectError(f"{host} resolves to no usable address")
         for address in addresses:
             try:
                 async with asyncio.timeout(self._connect_timeout):
-                    _, connection = await loop.create_connection(
-                        lambda: Connection(loop, host),
-                        address,
-                        port,
-                        ssl=self._ssl if tls else None,
-                        server_hostname=host if tls else None,
-                    )
+                    return await self._open(target, address)
             except TimeoutError:
                 failure = httpx.ConnectTimeout(f"connecting to {host} timed out")
             except ssl.SSLError as exc:  # a refused certificate: another address would be no better
                 raise httpx.ConnectError(f"TLS with {host} failed: {exc}") from None
             except OSError as exc:
                 failure = httpx.ConnectError(f"cannot connect to {host}: {exc.strerror or exc}")
-            else:
-                return connection
         raise failure
+
+    async def _vetted(self, host: str, port: int) -> list[str]:
+        """The addresses `host` resolves to, once the guard has passed every one of them;
+        resolving is bounded by the connect timeout, as a connect is."""
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                answers = await self._cache.resolve(host, port)
+        except TimeoutError:
+            raise httpx.ConnectTimeout(f"resolving {host} timed out") from None
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from None
+        return [str(a) for a in check_addresses(host, answers, self.policy)]
+
+    async def _open(self, target: Target, address: str) -> Connection:
+        """A connection to `address` (vetted) on a socket of the factory's, TLS by host name."""
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        port = target.port
+        where = (address, port, 0, 0) if family == socket.AF_INET6 else (address, port)
+        sock = self._socket_factory((family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", where))
+        loop = asyncio.get_running_loop()
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await loop.sock_connect(sock, where)
+        except BaseException:
+            sock.close()
+            raise
+        # the socket is the transport's from here: the loop closes it, whatever happens
+        tls = target.scheme == "https"
+        _, connection = await loop.create_connection(
+            lambda: Connection(loop, target.host),
+            sock=sock,
+            ssl=self._ssl if tls else None,
+            server_hostname=target.host if tls else None,
+        )
+        return connection
