@@ -1,8 +1,11 @@
 """The guarded transport against real loopback servers, with stub resolvers.
 
-No test here sends a packet beyond loopback: names resolve through `StubResolver`, and every
-connection passes `LoopbackOnly`, which refuses (before connecting) any address that is not
-loopback, so a guard bug fails a test instead of reaching the network.
+The guard's tests run on both of a transport's paths (`VIA`): a request as httpx sends it
+(OAuth2 token requests, on aiohttp) and a delivery's (`exchange`, on the lean client of
+http/wire.py). No test here sends a packet beyond loopback: names resolve through
+`StubResolver`, and every connection of either path passes `LoopbackOnly`, which refuses
+(before connecting) any address that is not loopback, so a guard bug fails a test instead of
+reaching the network.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dispatcher.errors import BlockedDestination, ConfigError
-from dispatcher.http.transport import ResolutionCache, build_transport
+from dispatcher.http.transport import GuardedTransport, ResolutionCache, build_transport
+from dispatcher.model.request import Request
 from dispatcher.security.guard import GuardPolicy, Resolver
 
 LOOPBACK_ONLY = GuardPolicy.from_config(allow_cidrs=["127.0.0.0/8"])
@@ -52,8 +56,8 @@ class StubResolver:
 class LoopbackOnly:
     """A socket factory that records every address connected to and refuses any not loopback.
 
-    aiohttp asks it for each socket it is about to connect, with the address it will connect
-    to, so it sees exactly where connections go. It refuses a stray address before a socket
+    Both paths ask it for each socket they are about to connect, with the address they will
+    connect to, so it sees exactly where connections go. It refuses a stray address before a socket
     exists; aiohttp takes that refusal for a failed connect and carries on, so the strays are
     kept and `no_stray_connections` fails the test.
     """
@@ -88,7 +92,8 @@ def guarded(
     *,
     dns_ttl: float = 30.0,
     ssl_context: ssl.SSLContext | bool = True,
-) -> tuple[httpx.AsyncBaseTransport, LoopbackOnly]:
+    timeout: float | None = None,
+) -> tuple[GuardedTransport, LoopbackOnly]:
     recorder = LoopbackOnly()
     transport = build_transport(
         policy=policy,
@@ -96,8 +101,43 @@ def guarded(
         dns_ttl=dns_ttl,
         ssl_context=ssl_context,
         socket_factory=recorder,
+        timeout=timeout,
     )
     return transport, recorder
+
+
+VIA = ("httpx", "wire")
+CAP = 65_537  # bytes of a response body a delivery reads at most
+Answer = tuple[int, bytes]  # status and body
+Send = Callable[..., Awaitable[Answer]]
+
+
+@contextlib.asynccontextmanager
+async def sending(
+    transport: GuardedTransport, via: str, timeout: float | None = None
+) -> AsyncIterator[Send]:
+    """`send(url, content=None)`: a GET (a POST with `content`) through `transport` on path
+    `via`, answering (status, body); the transport is closed at the end."""
+    if via == "httpx":
+        async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
+
+            async def send_httpx(url: str, content: bytes | None = None) -> Answer:
+                method = "GET" if content is None else "POST"
+                response = await client.request(method, url, content=content)
+                return response.status_code, response.content
+
+            yield send_httpx
+        return
+
+    async def send_wire(url: str, content: bytes | None = None) -> Answer:
+        method = "GET" if content is None else "POST"
+        response = await transport.exchange(Request(method, url, (), content or b""), CAP)
+        return response.status, response.body
+
+    try:
+        yield send_wire
+    finally:
+        await transport.aclose()
 
 
 @dataclass
@@ -164,37 +204,41 @@ def closing(path: str) -> Reply:
     return 200, {"Connection": "close"}, b"ok"
 
 
-def test_allowed_loopback_destination_reaches_a_loopback_server() -> None:
+@pytest.mark.parametrize("via", VIA)
+def test_allowed_loopback_destination_reaches_a_loopback_server(via: str) -> None:
     async def scenario() -> None:
         resolver = StubResolver({"receiver.test": [["127.0.0.1"]]})
         transport, recorder = guarded(GuardPolicy(allow_loopback=True), resolver)
-        async with Receiver().serving() as rx, httpx.AsyncClient(transport=transport) as client:
-            response = await client.post(f"http://receiver.test:{rx.port}/hook", content=b"{}")
+        async with Receiver().serving() as rx, sending(transport, via) as send:
+            answer = await send(f"http://receiver.test:{rx.port}/hook", b"{}")
             assert recorder.hosts == ["127.0.0.1"]
-            assert response.status_code == 200
-            assert response.text == "ok"
+            assert answer == (200, b"ok")
             assert rx.seen == [Seen("/hook", f"receiver.test:{rx.port}", rx.seen[0].peer_port)]
 
     asyncio.run(scenario())
 
 
-def test_default_policy_refuses_a_name_resolving_to_loopback() -> None:
+@pytest.mark.parametrize("via", VIA)
+def test_default_policy_refuses_a_name_resolving_to_loopback(via: str) -> None:
     async def scenario() -> None:
         resolver = StubResolver({"receiver.test": [["127.0.0.1"]]})
         transport, recorder = guarded(GuardPolicy(), resolver)
-        async with Receiver().serving() as rx, httpx.AsyncClient(transport=transport) as client:
+        async with Receiver().serving() as rx, sending(transport, via) as send:
             with pytest.raises(BlockedDestination, match="allow_loopback: true"):
-                await client.get(f"http://receiver.test:{rx.port}/")
+                await send(f"http://receiver.test:{rx.port}/")
             assert rx.seen == []
             assert recorder.hosts == []
 
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize("via", VIA)
 @pytest.mark.parametrize(
     "url",
     [
         "http://127.0.0.1:9/",
+        "http://127.1:9/",
+        "http://2130706433:9/",
         "http://[::1]:9/",
         "http://[::ffff:127.0.0.1]:9/",
         "http://[64:ff9b::a00:1]/",
@@ -204,50 +248,60 @@ def test_default_policy_refuses_a_name_resolving_to_loopback() -> None:
         "http://10.0.0.1/",
     ],
 )
-def test_ip_literal_urls_are_checked_without_resolving(url: str) -> None:
+def test_ip_literal_urls_are_checked_without_resolving(url: str, via: str) -> None:
     async def scenario() -> None:
         resolver = StubResolver({})
         transport, recorder = guarded(GuardPolicy(), resolver)
-        async with httpx.AsyncClient(transport=transport) as client:
+        async with sending(transport, via) as send:
             with pytest.raises(BlockedDestination):
-                await client.get(url)
+                await send(url)
         assert (resolver.calls, recorder.hosts) == ([], [])
 
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize("via", VIA)
 @pytest.mark.parametrize("url", ["ftp://receiver.test/", "ws://receiver.test/", "file:///etc/x"])
-def test_only_http_and_https_schemes_are_sent(url: str) -> None:
+def test_only_http_and_https_schemes_are_sent(url: str, via: str) -> None:
     async def scenario() -> None:
         transport, recorder = guarded(LOOPBACK_ONLY, StubResolver({}))
+        sent = (  # httpx's client would refuse the scheme itself: the transport is asked
+            transport.handle_async_request(httpx.Request("POST", url))
+            if via == "httpx"
+            else transport.exchange(Request("POST", url, (), b"{}"), CAP)
+        )
         with pytest.raises(BlockedDestination, match="only http and https"):
-            await transport.handle_async_request(httpx.Request("POST", url))
+            await sent
         assert recorder.hosts == []
 
     asyncio.run(scenario())
 
 
-def test_a_name_resolving_to_a_public_and_a_private_address_is_refused() -> None:
+@pytest.mark.parametrize("via", VIA)
+def test_a_name_resolving_to_a_public_and_a_private_address_is_refused(via: str) -> None:
     async def scenario() -> None:
         resolver = StubResolver({"mixed.test": [["93.184.216.34", "10.0.0.1"]]})
         transport, recorder = guarded(GuardPolicy(), resolver)
-        async with httpx.AsyncClient(transport=transport) as client:
+        async with sending(transport, via) as send:
             with pytest.raises(BlockedDestination, match=r"mixed\.test resolves to 10\.0\.0\.1"):
-                await client.get("https://mixed.test/")
+                await send("https://mixed.test/")
         assert recorder.hosts == []
 
     asyncio.run(scenario())
 
 
-def test_dns_rebinding_connects_to_the_vetted_address_then_refuses_the_rebound_one() -> None:
+@pytest.mark.parametrize("via", VIA)
+def test_dns_rebinding_connects_to_the_vetted_address_then_refuses_the_rebound_one(
+    via: str,
+) -> None:
     async def scenario() -> None:
         resolver = StubResolver({"rebind.test": [["127.0.0.1"], ["10.0.0.1"]]})
         transport, recorder = guarded(LOOPBACK_ONLY, resolver, dns_ttl=0)
-        async with Receiver(closing).serving() as rx, httpx.AsyncClient(transport=transport) as c:
-            assert (await c.get(f"http://rebind.test:{rx.port}/")).status_code == 200
+        async with Receiver(closing).serving() as rx, sending(transport, via) as send:
+            assert (await send(f"http://rebind.test:{rx.port}/"))[0] == 200
             assert recorder.hosts == ["127.0.0.1"]
             with pytest.raises(BlockedDestination, match=r"10\.0\.0\.1"):
-                await c.get(f"http://rebind.test:{rx.port}/again")
+                await send(f"http://rebind.test:{rx.port}/again")
             assert recorder.hosts == ["127.0.0.1"]  # refused before any connect
             assert [s.path for s in rx.seen] == ["/"]
             assert resolver.calls == ["rebind.test", "rebind.test"]
@@ -255,13 +309,14 @@ def test_dns_rebinding_connects_to_the_vetted_address_then_refuses_the_rebound_o
     asyncio.run(scenario())
 
 
-def test_within_the_ttl_new_connections_reuse_the_vetted_answer() -> None:
+@pytest.mark.parametrize("via", VIA)
+def test_within_the_ttl_new_connections_reuse_the_vetted_answer(via: str) -> None:
     async def scenario() -> None:
         resolver = StubResolver({"rebind.test": [["127.0.0.1"], ["10.0.0.1"]]})
         transport, recorder = guarded(LOOPBACK_ONLY, resolver)
-        async with Receiver(closing).serving() as rx, httpx.AsyncClient(transport=transport) as c:
+        async with Receiver(closing).serving() as rx, sending(transport, via) as send:
             for _ in range(3):
-                assert (await c.get(f"http://rebind.test:{rx.port}/")).status_code == 200
+                assert (await send(f"http://rebind.test:{rx.port}/"))[0] == 200
             assert len({s.peer_port for s in rx.seen}) == 3  # three connections
         assert resolver.calls == ["rebind.test"]
         assert recorder.hosts == ["127.0.0.1"] * 3
@@ -269,26 +324,29 @@ def test_within_the_ttl_new_connections_reuse_the_vetted_answer() -> None:
     asyncio.run(scenario())
 
 
-def test_keep_alive_reuses_one_connection() -> None:
+@pytest.mark.parametrize("via", VIA)
+def test_keep_alive_reuses_one_connection(via: str) -> None:
     async def scenario() -> None:
         resolver = StubResolver({"receiver.test": [["127.0.0.1"]]})
         transport, recorder = guarded(LOOPBACK_ONLY, resolver)
-        async with Receiver().serving() as rx, httpx.AsyncClient(transport=transport) as client:
+        async with Receiver().serving() as rx, sending(transport, via) as send:
             for _ in range(5):
-                await client.post(f"http://receiver.test:{rx.port}/", content=b"x")
+                assert await send(f"http://receiver.test:{rx.port}/", b"x") == (200, b"ok")
         assert len(rx.seen) == 5
         assert len({s.peer_port for s in rx.seen}) == 1
+        assert rx.seen[0].host == f"receiver.test:{rx.port}"
         assert recorder.hosts == ["127.0.0.1"]
 
     asyncio.run(scenario())
 
 
-def test_the_next_vetted_address_is_tried_when_one_refuses() -> None:
+@pytest.mark.parametrize("via", VIA)
+def test_the_next_vetted_address_is_tried_when_one_refuses(via: str) -> None:
     async def scenario() -> None:
         resolver = StubResolver({"two.test": [["127.0.0.2", "127.0.0.1"]]})
         transport, recorder = guarded(LOOPBACK_ONLY, resolver)
-        async with Receiver().serving() as rx, httpx.AsyncClient(transport=transport) as client:
-            assert (await client.get(f"http://two.test:{rx.port}/")).status_code == 200
+        async with Receiver().serving() as rx, sending(transport, via) as send:
+            assert (await send(f"http://two.test:{rx.port}/"))[0] == 200
         assert recorder.hosts == ["127.0.0.2", "127.0.0.1"]
 
     asyncio.run(scenario())
@@ -394,61 +452,62 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     return Certificates(ca.public_bytes(serialization.Encoding.PEM).decode(), cert_file, key_file)
 
 
+@pytest.mark.parametrize("via", VIA)
 @pytest.mark.parametrize(("name", "accepted"), [("receiver.test", True), ("wrong.test", False)])
 def test_tls_checks_the_certificate_and_sends_sni_for_the_host_name(
-    certificates: Certificates, name: str, accepted: bool
+    certificates: Certificates, name: str, accepted: bool, via: str
 ) -> None:
     async def scenario() -> None:
         resolver = StubResolver({name: [["127.0.0.1"]]})
         trust = ssl.create_default_context(cadata=certificates.ca_pem)
         transport, _ = guarded(LOOPBACK_ONLY, resolver, ssl_context=trust)
         rx = Receiver()
-        async with (
-            rx.serving(certificates.server_context()),
-            httpx.AsyncClient(transport=transport) as client,
-        ):
+        async with rx.serving(certificates.server_context()), sending(transport, via) as send:
             url = f"https://{name}:{rx.port}/secure"
             if accepted:
-                assert (await client.get(url)).status_code == 200
+                assert (await send(url))[0] == 200
             else:
                 with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
-                    await client.get(url)
+                    await send(url)
         assert rx.sni == [name]
         assert len(rx.seen) == int(accepted)
 
     asyncio.run(scenario())
 
 
-def test_resolution_failure_is_a_connect_error() -> None:
+@pytest.mark.parametrize("via", VIA)
+def test_resolution_failure_is_a_connect_error(via: str) -> None:
     class Failing:
         async def resolve(self, host: str, port: int) -> list[str]:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     async def scenario() -> None:
         transport, _ = guarded(GuardPolicy(), Failing())
-        async with httpx.AsyncClient(transport=transport) as client:
+        async with sending(transport, via) as send:
             with pytest.raises(httpx.ConnectError, match=r"cannot resolve nowhere\.test"):
-                await client.get("http://nowhere.test/")
+                await send("http://nowhere.test/")
 
     asyncio.run(scenario())
 
 
-def test_a_resolver_that_never_answers_times_out_as_a_connect_timeout() -> None:
+@pytest.mark.parametrize("via", VIA)
+def test_a_resolver_that_never_answers_times_out_as_a_connect_timeout(via: str) -> None:
     class Hanging:
         async def resolve(self, host: str, port: int) -> list[str]:
             await asyncio.Event().wait()
             raise AssertionError("unreachable")
 
     async def scenario() -> None:
-        transport, _ = guarded(GuardPolicy(), Hanging())
-        async with httpx.AsyncClient(transport=transport, timeout=0.05) as client:
+        transport, _ = guarded(GuardPolicy(), Hanging(), timeout=0.05)  # the wire's
+        async with sending(transport, via, timeout=0.05) as send:  # httpx's, per request
             with pytest.raises(httpx.ConnectTimeout):
-                await client.get("http://slow.test/")
+                await send("http://slow.test/")
 
     asyncio.run(scenario())
 
 
-def test_a_refused_connection_and_a_cut_body_are_httpx_errors() -> None:
+@pytest.mark.parametrize("via", VIA)
+def test_a_refused_connection_and_a_cut_body_are_httpx_errors(via: str) -> None:
     def cut(path: str) -> Reply:
         return 200, {"content-length": "100"}, b"partial"
 
@@ -458,11 +517,11 @@ def test_a_refused_connection_and_a_cut_body_are_httpx_errors() -> None:
             closed_port = probe.getsockname()[1]
         resolver = StubResolver({"receiver.test": [["127.0.0.1"]]})
         transport, _ = guarded(LOOPBACK_ONLY, resolver)
-        async with Receiver(cut).serving() as rx, httpx.AsyncClient(transport=transport) as client:
+        async with Receiver(cut).serving() as rx, sending(transport, via) as send:
             with pytest.raises(httpx.ConnectError):
-                await client.get(f"http://receiver.test:{closed_port}/")
+                await send(f"http://receiver.test:{closed_port}/")
             with pytest.raises(httpx.RemoteProtocolError):
-                await client.get(f"http://receiver.test:{rx.port}/")
+                await send(f"http://receiver.test:{rx.port}/")
 
     asyncio.run(scenario())
 
