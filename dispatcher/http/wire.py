@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import socket
 import ssl
 import time
@@ -66,7 +67,14 @@ class Target:
 
 
 def parse_target(url: str) -> Target:
-    """The target of `url`; `BlockedDestination` for a scheme other than http(s) or no host."""
+    """The target of `url`; `BlockedDestination` for a scheme other than http(s), no host, or
+    a URL that cannot be written (a control character).
+
+    A URL with characters a request line cannot carry as they are (a space, a letter beyond
+    ASCII in its host, path or query) is written as httpx writes it: the host in IDNA, the
+    rest percent-encoded as UTF-8. Other URLs are taken as written, already encoded."""
+    if _AS_WRITTEN.fullmatch(url) is None:
+        url = _encoded(url)
     parsed = URL(url, encoded=True)
     if parsed.scheme not in SCHEMES:
         raise BlockedDestination(f"scheme {parsed.scheme!r} refused: only http and https")
@@ -89,6 +97,18 @@ def parse_target(url: str) -> Target:
         host_header=shown if parsed.is_default_port() else f"{shown}:{port}",
         authorization=authorization,
     )
+
+
+# what a URL may hold as it stands in a request line (RFC 3986's characters, and %)
+_AS_WRITTEN = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+
+
+def _encoded(url: str) -> str:
+    """`url` as httpx writes it: IDNA host, percent-encoded UTF-8 path and query."""
+    try:
+        return str(httpx.URL(url))
+    except httpx.InvalidURL as exc:
+        raise BlockedDestination(f"the URL cannot be sent: {exc}") from None
 
 
 def serialize(request: Request, target: Target) -> bytes:

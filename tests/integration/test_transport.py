@@ -352,6 +352,26 @@ def test_the_next_vetted_address_is_tried_when_one_refuses(via: str) -> None:
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize("via", VIA)
+def test_a_url_beyond_ascii_reaches_the_receiver_as_httpx_writes_it(via: str) -> None:
+    """An IDN host is resolved, vetted and named in IDNA; a space and letters beyond ASCII in
+    the path and query are percent-encoded as UTF-8: never written raw into the request line."""
+
+    async def scenario() -> None:
+        resolver = StubResolver({"xn--bcher-kva.test": [["127.0.0.1"]]})
+        transport, recorder = guarded(LOOPBACK_ONLY, resolver)
+        async with Receiver().serving() as rx, sending(transport, via) as send:
+            answer = await send(f"http://bücher.test:{rx.port}/envío?q=ü x", b"{}")
+            assert answer == (200, b"ok")
+        assert resolver.calls == ["xn--bcher-kva.test"]
+        assert recorder.hosts == ["127.0.0.1"]
+        assert [(s.path, s.host) for s in rx.seen] == [
+            ("/env%C3%ADo?q=%C3%BC%20x", f"xn--bcher-kva.test:{rx.port}")
+        ]
+
+    asyncio.run(scenario())
+
+
 def redirect_inward(path: str) -> Reply:
     if path == "/start":
         return 302, {"Location": "http://10.0.0.1/admin"}, b""
