@@ -26,6 +26,7 @@ from dispatcher.pipeline.render.convert import convert
 from dispatcher.pipeline.render.formats import nest
 from dispatcher.pipeline.render.mapping import event_path, parse_template
 from dispatcher.pipeline.render.paths import ROOT_PATHS, parse_path
+from dispatcher.pipeline.render.target import HEADER_NOT_ASCII
 from dispatcher.pipeline.render.xml import is_xml_name
 from dispatcher.security.auth import PLAIN_HTTP_REFUSED
 
@@ -232,6 +233,8 @@ def _headers(raw: dict[str, Any]) -> Iterator[Finding]:
             )
         if isinstance(value, str) and ("\r" in value or "\n" in value):
             yield ("headers", name), "a header value cannot hold a line break"
+        if isinstance(value, str) and not value.isascii():  # as a placeholder's value
+            yield ("headers", name), HEADER_NOT_ASCII
 
 
 def _token_url(raw: dict[str, Any]) -> Iterator[Finding]:

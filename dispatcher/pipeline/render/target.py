@@ -26,6 +26,7 @@ from dispatcher.model.hook import Hook
 from dispatcher.pipeline.render.mapping import Template, fill, parse_template
 
 FORBIDDEN_IN_HEADERS = ("\r", "\n", "\x00")
+HEADER_NOT_ASCII = "a header value must be ASCII text (put other text in the URL or body)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,5 +139,5 @@ def _in_header(text: str) -> str:
     if any(ch in text for ch in FORBIDDEN_IN_HEADERS):
         raise ValueError("a header value cannot hold CR, LF or NUL")
     if not text.isascii():
-        raise ValueError("a header value must be ASCII text (put other text in the URL or body)")
+        raise ValueError(HEADER_NOT_ASCII)
     return text

@@ -182,10 +182,11 @@ def test_xml_field_names_must_be_element_names() -> None:
     ]
 
 
-def test_headers_may_hold_secret_references_but_not_line_breaks() -> None:
-    text = GOOD + '    headers: {X-Key: "${env:DUGAA_NOT_SET_K}", X-Bad: "a\\nb"}\n'
+def test_headers_may_hold_secret_references_but_not_line_breaks_or_other_than_ascii() -> None:
+    text = GOOD + '    headers: {X-Key: "${env:DUGAA_NOT_SET_K}", X-Bad: "a\\nb", X-Name: "Zoë"}\n'
     assert [m for _, _, m in problems(text)] == [
         "a header value cannot hold a line break",
+        "a header value must be ASCII text (put other text in the URL or body)",
         "hook sms: cannot resolve secret: environment variable DUGAA_NOT_SET_K is not set",
     ]
     good = GOOD + '    headers: {X-Key: "${env:DUGAA_TEST_PASSWORD}"}\n'
