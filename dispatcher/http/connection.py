@@ -2,7 +2,8 @@
 
 A request is written whole (head and body in one write); the response is parsed as it arrives.
 The body is decoded under the caller's cap as it comes (see `inflate`), and reading stops at
-the cap: the connection is then closed, never pooled. A head that grows past its limits (too
+the cap: the connection is then closed, never pooled. Interim answers (1xx but 101) are read
+past, as other clients do: the final answer is the one returned. A head that grows past its limits (too
 many headers, a header too long) fails the exchange before it takes more memory.
 """
 
@@ -53,6 +54,7 @@ class Connection(asyncio.Protocol):
         self._size = 0
         self._status = 0
         self._received = False
+        self._interim = False  # an interim (1xx) answer is being read, not the final one
 
     async def exchange(self, data: bytes, cap: int) -> Response:
         """Write `data` (a whole request) and read the answer, at most `cap` decoded bytes."""
@@ -130,7 +132,14 @@ class Connection(asyncio.Protocol):
         self._headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
 
     def on_headers_complete(self) -> None:
-        self._status = self._parser.get_status_code()
+        status = self._parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            # an interim answer (100 Continue, 103 Early Hints): the final one follows on this
+            # connection. Its head counts toward the head's limits, so a flood of them ends.
+            self._interim = True
+            self._headers = {}
+            return
+        self._status = status
         self._in_body = True
         headers = self._headers
         self._until_eof = "content-length" not in headers and "transfer-encoding" not in headers
@@ -152,6 +161,9 @@ class Connection(asyncio.Protocol):
             self._complete(keep=False)  # the rest is not wanted: the connection goes
 
     def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
         if self._waiter is not None and not self._waiter.done():
             self._complete(keep=self._parser.should_keep_alive() and not self._until_eof)
 

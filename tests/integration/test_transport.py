@@ -690,6 +690,37 @@ def test_a_body_is_read_only_as_far_as_the_caller_reads_and_its_connection_is_dr
     asyncio.run(asyncio.wait_for(scenario(), timeout=20))
 
 
+@pytest.mark.parametrize("via", VIA)
+@pytest.mark.parametrize(
+    "interim",
+    [
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n",
+        b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n",
+    ],
+)
+def test_an_interim_answer_is_read_past_to_the_final_one(interim: bytes, via: str) -> None:
+    """A 1xx answer is not the answer: judged on it, a request the receiver took would be
+    retried (sent twice)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_head(reader)
+            writer.write(interim)
+            await writer.drain()  # apart from the final answer: each parsed as it comes
+            writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    async def scenario() -> None:
+        transport, recorder = guarded(LOOPBACK_ONLY, StubResolver({"rx.test": [["127.0.0.1"]]}))
+        async with raw_server(handler) as port, sending(transport, via) as send:
+            for _ in range(2):  # and the connection goes on serving
+                assert await send(f"http://rx.test:{port}/", b"{}") == (201, b"ok")
+        assert recorder.hosts == ["127.0.0.1"]
+
+    asyncio.run(scenario())
+
+
 def test_a_flood_of_headers_is_a_protocol_error() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_head(reader)

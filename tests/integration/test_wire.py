@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 from test_transport import (
     CAP,
@@ -14,6 +15,8 @@ from test_transport import (
     StubResolver,
     guarded,
     no_stray_connections,
+    raw_server,
+    read_head,
 )
 
 from dispatcher.model.request import Request
@@ -76,6 +79,34 @@ def test_a_body_past_the_cap_is_cut_there_and_its_connection_dropped() -> None:
             assert response.body == big[:1000]
             response = await transport.exchange(post(f"http://rx.test:{rx.port}/"), 1000)
             assert len({seen.peer_port for seen in rx.seen}) == 2
+            await transport.aclose()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("interim", "limit"),
+    [
+        (b"HTTP/1.1 100 Continue\r\n\r\n", "head larger than"),
+        (b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n", "too many headers"),
+    ],
+)
+def test_an_endless_run_of_interim_answers_ends_at_the_head_limits(
+    interim: bytes, limit: str
+) -> None:
+    """Interim answers count toward the limits of the head they come before: bytes, headers."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        while True:  # until the client hangs up
+            writer.write(interim * 100)
+            await writer.drain()
+
+    async def scenario() -> None:
+        transport = guarded(LOOPBACK_ONLY, StubResolver({"rx.test": [["127.0.0.1"]]}))[0]
+        async with raw_server(handler) as port:
+            with pytest.raises(httpx.RemoteProtocolError, match=limit):
+                await transport.exchange(post(f"http://rx.test:{port}/"), CAP)
             await transport.aclose()
 
     asyncio.run(scenario())
