@@ -1,10 +1,10 @@
 """One HTTP/1.1 connection of the delivery path: an asyncio protocol, httptools' parser.
 
 A request is written whole (head and body in one write); the response is parsed as it arrives.
-The body is decoded under the caller's cap as it comes (see `inflate`), and reading stops at
-the cap: the connection is then closed, never pooled. Interim answers (1xx but 101) are read
-past, as other clients do: the final answer is the one returned. A head that grows past its limits (too
-many headers, a header too long) fails the exchange before it takes more memory.
+Interim answers (1xx but 101) are read past, as other clients do: the final answer is the one
+returned. The body is decoded under the caller's cap as it comes (see `inflate`), and reading
+stops at the cap: the connection is then closed, never pooled. A head that grows past its
+limits (too many headers, a header too long) fails the exchange before it takes more memory.
 """
 
 from __future__ import annotations
