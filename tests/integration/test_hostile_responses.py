@@ -29,6 +29,7 @@ from hostile_server import (
     encoded,
     endless_chunked,
     gzip_bomb,
+    head,
     header_flood,
     huge_body,
     one_huge_header,
@@ -227,6 +228,25 @@ def test_a_flood_of_headers_is_a_network_failure(
     run = run_case(kafka_bootstrap, tmp_path, server, script)
     assert_dead(run, "network", ATTEMPTS, message)
     assert run.result["http_status"] is None
+
+
+def test_interim_answers_before_the_final_one_deliver_the_event_once(
+    kafka_bootstrap: str, tmp_path: Path, server: HostileServer
+) -> None:
+    """100 Continue and 103 Early Hints, unasked, then 201: delivered on the first request
+    (judged on the 1xx, it was retried: the receiver got the event twice)."""
+    final = b'{"status":"ok"}'
+
+    async def script(_request: Request, stream: Stream) -> None:
+        await stream.write(head(100, reason="Continue"))
+        await stream.write(head(103, [("link", "</a.css>; rel=preload")], reason="Early Hints"))
+        await stream.write(head(201, [("content-length", str(len(final)))]) + final)
+        stream.keep_alive = True
+
+    run = run_case(kafka_bootstrap, tmp_path, server, script, response=EXPECT_OK_JSON)
+    assert (run.result["outcome"], run.result["attempts"]) == ("delivered", 1)
+    assert run.result["http_status"] == 201
+    assert len(server.requests("/hostile")) == 1
 
 
 def test_a_credential_with_a_line_break_never_reaches_the_wire(
