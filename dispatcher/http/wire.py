@@ -36,6 +36,8 @@ SCHEMES = frozenset({"http", "https"})
 # written by the client from the request itself: never taken from a hook's headers
 _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _MAX_TARGETS = 1024
+# what a URL may hold as it stands in a request line (RFC 3986's characters, and %)
+_AS_WRITTEN = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
 AddrInfo = tuple[int, int, int, str, tuple[Any, ...]]  # (family, type, proto, name, address)
 SocketFactory = Callable[[AddrInfo], socket.socket]
@@ -97,10 +99,6 @@ def parse_target(url: str) -> Target:
         host_header=shown if parsed.is_default_port() else f"{shown}:{port}",
         authorization=authorization,
     )
-
-
-# what a URL may hold as it stands in a request line (RFC 3986's characters, and %)
-_AS_WRITTEN = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
 
 def _encoded(url: str) -> str:
