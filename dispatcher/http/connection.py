@@ -5,11 +5,16 @@ Interim answers (1xx but 101) are read past, as other clients do: the final answ
 returned. The body is decoded under the caller's cap as it comes (see `inflate`), and reading
 stops at the cap: the connection is then closed, never pooled. A head that grows past its
 limits (too many headers, a header too long) fails the exchange before it takes more memory.
+The answer is what its framing says (RFC 9112): a trailer is not one of its headers, a reset
+cuts a body that ends with the connection, and a connection that says more than its answer is
+not reused. A connection is pooled only after an answer complete to its last byte, and never
+after an exchange that did not return it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
 from typing import cast
 
 import httptools
@@ -21,10 +26,17 @@ from dispatcher.http.inflate import Inflater
 MAX_HEADERS = 128
 MAX_FIELD = 8190  # bytes of one header name or value
 MAX_HEAD = MAX_HEADERS * (2 * MAX_FIELD + 4)
+_NO_BODY = (204, 304)  # answers that end at their head, whatever their headers say (RFC 9112 6.3)
 
 
 class Stale(Exception):
-    """Raised when a pooled connection was closed by the server before it answered a byte."""
+    """Raised when a pooled connection was closed by the server before it answered a byte;
+    `unread` when it was reset: the server closed it with the request unread, which its system
+    then threw away (an orderly close may come after the server acted on the request)."""
+
+    def __init__(self, unread: bool) -> None:
+        super().__init__("closed before answering" + (", the request unread" if unread else ""))
+        self.unread = unread
 
 
 class Connection(asyncio.Protocol):
@@ -39,6 +51,13 @@ class Connection(asyncio.Protocol):
         self.used = False  # has answered before (a pooled connection)
         self.idle_since = 0.0
         self._parser = httptools.HttpResponseParser(self)
+        # what aiohttp lets a response do too: folded header lines, bare LFs, odd header value
+        # characters. A sender reads what receivers answer; the head's limits still hold.
+        self._parser.set_dangerous_leniencies(
+            lenient_headers=True,
+            lenient_optional_cr_before_lf=True,
+            lenient_spaces_after_chunk_size=True,
+        )
         self._waiter: asyncio.Future[Response] | None = None
         self._reset(0)
 
@@ -66,6 +85,11 @@ class Connection(asyncio.Protocol):
         self.transport.write(data)
         try:
             return await waiter
+        except BaseException:
+            # failed, or cancelled (a deadline, a revoke) even after the answer came: the
+            # exchange's caller never gets the connection back, so it must not stay open
+            self.reusable = False
+            raise
         finally:
             self._waiter = None
             self.used = True
@@ -77,24 +101,33 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def readable(self) -> bool:
+        """Whether bytes or the end of the connection arrived that the loop has not read yet:
+        while the connection is idle, the server closing it (or talking out of turn)."""
+        return bool(self._poll.poll(0))
+
     # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # a stream transport (uvloop's is not registered as an asyncio.Transport subclass)
         self.transport = cast(asyncio.Transport, transport)
+        self._poll = select.poll()
+        self._poll.register(transport.get_extra_info("socket").fileno(), select.POLLIN)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self._waiter is None or self._waiter.done():
             return
-        if self._until_eof:
-            self._complete(keep=False)
+        reason = f": {exc}" if exc is not None else ""
+        if self._until_eof and exc is None:
+            self._complete(keep=False)  # the body ends with the connection: this is its end
         elif not self._received and self.used:
-            self._fail(Stale())
+            self._fail(Stale(unread=isinstance(exc, ConnectionResetError | BrokenPipeError)))
         elif self._in_body:
-            self._fail(httpx.RemoteProtocolError(f"{self.host} closed the connection mid-body"))
+            self._fail(
+                httpx.RemoteProtocolError(f"{self.host} closed the connection mid-body{reason}")
+            )
         else:
-            reason = f": {exc}" if exc is not None else ""
             self._fail(httpx.ReadError(f"{self.host} closed the connection{reason}"))
 
     def data_received(self, data: bytes) -> None:
@@ -123,12 +156,20 @@ class Connection(asyncio.Protocol):
 
     # -- httptools callbacks -------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._waiter is None or self._waiter.done():
+            # more after the answer, in the same read: a second answer to one request, or
+            # the start of one. What it would say is not asked; the connection is not reused.
+            raise _OutOfTurn
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._count += 1
         if self._count > MAX_HEADERS:
             raise _Refused(f"too many headers (more than {MAX_HEADERS})")
         if len(name) > MAX_FIELD or len(value) > MAX_FIELD:
             raise _Refused(f"a header longer than {MAX_FIELD} bytes")
+        if self._in_body:
+            return  # a chunked body's trailer: not a header of the answer (RFC 9110 6.5.1)
         self._headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
 
     def on_headers_complete(self) -> None:
@@ -142,7 +183,11 @@ class Connection(asyncio.Protocol):
         self._status = status
         self._in_body = True
         headers = self._headers
-        self._until_eof = "content-length" not in headers and "transfer-encoding" not in headers
+        self._until_eof = (
+            status not in _NO_BODY
+            and "content-length" not in headers
+            and "transfer-encoding" not in headers
+        )
         try:
             self._inflater = Inflater(headers.get("content-encoding", ""))
         except httpx.DecodingError as exc:
@@ -157,8 +202,9 @@ class Connection(asyncio.Protocol):
             raise _Undecoded(str(exc)) from None
         self._chunks.append(chunk)
         self._size += len(chunk)
-        if self._size >= self._cap or self._inflater.finished:
-            self._complete(keep=False)  # the rest is not wanted: the connection goes
+        if self._size >= self._cap or (self._until_eof and self._inflater.finished):
+            # the rest is not wanted, or only the connection's end would end the body: it goes
+            self._complete(keep=False)
 
     def on_message_complete(self) -> None:
         if self._interim:
@@ -179,6 +225,10 @@ class Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
         self.close()
+
+
+class _OutOfTurn(Exception):
+    """Raised in a parser callback when an answer starts after this exchange's was complete."""
 
 
 class _Refused(Exception):

@@ -36,6 +36,9 @@ __all__ = ["DEFAULT_DNS_TTL", "GuardedTransport", "ResolutionCache", "build_tran
 
 SCHEMES = frozenset({"http", "https"})
 _MAX_VETTED_HOSTS = 1024
+# seconds an idle connection is kept: under the 5 s idle timeout of Node.js and Apache, so a
+# server seldom closes a connection just as it is reused (a POST is then not sent again)
+KEEPALIVE_EXPIRY = 4.0
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
@@ -95,7 +98,7 @@ def build_transport(
     resolver: Resolver | None = None,
     max_connections: int = 100,
     keepalive: int = 100,
-    keepalive_expiry: float = 5.0,
+    keepalive_expiry: float = KEEPALIVE_EXPIRY,
     http2: bool = False,
     dns_ttl: float = DEFAULT_DNS_TTL,
     socket_factory: aiohttp.SocketFactoryType | None = None,

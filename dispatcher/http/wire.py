@@ -36,6 +36,9 @@ SCHEMES = frozenset({"http", "https"})
 # written by the client from the request itself: never taken from a hook's headers
 _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _MAX_TARGETS = 1024
+# sent again, once, when a reused connection closes before answering: idempotent methods, or
+# any request the server reset unread (RFC 9112 9.3.1); else it is the delivery's retry's call
+_REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # what a URL may hold as it stands in a request line (RFC 3986's characters, and %)
 _AS_WRITTEN = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
@@ -163,8 +166,14 @@ class Wire:
         if connection is not None:
             try:
                 response = await connection.exchange(data, cap)
-            except Stale:
-                pass  # closed while idle, before it read the request: once more, on a new one
+            except Stale as stale:
+                # closed as it was reused, before a byte of answer: sent again only when the
+                # server cannot have acted on it, or acting twice is what the method allows
+                if not stale.unread and request.method not in _REPLAYABLE:
+                    raise httpx.ReadError(
+                        f"{target.host} closed a kept-alive connection without answering:"
+                        " the request may have reached it"
+                    ) from None
             else:
                 self._release(target.origin, connection)
                 return response
@@ -205,7 +214,8 @@ class Wire:
         oldest = time.monotonic() - self._expiry
         while idle:
             connection = idle.pop()
-            if not connection.closed and connection.idle_since > oldest:
+            fresh = not connection.closed and connection.idle_since > oldest
+            if fresh and not connection.readable():  # readable: the server closed it
                 return connection
             connection.close()
         return None

@@ -5,6 +5,8 @@ resolving and connecting are tested on both of a transport's paths in test_trans
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 
 import httpx
 import pytest
@@ -107,6 +109,77 @@ def test_an_endless_run_of_interim_answers_ends_at_the_head_limits(
         async with raw_server(handler) as port:
             with pytest.raises(httpx.RemoteProtocolError, match=limit):
                 await transport.exchange(post(f"http://rx.test:{port}/"), CAP)
+            await transport.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_an_idle_connection_the_server_closed_is_not_reused_though_unread() -> None:
+    """The server closes a kept-alive connection while it is idle, and the loop has not read
+    that end yet when the next request is sent (the race at a server's idle timeout): the
+    connection is seen readable and left, and the request goes on a new one, answered."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    closed = threading.Event()
+    requests: list[int] = []  # the connection each request came on
+
+    def serve() -> None:
+        for number in (1, 2):
+            peer, _ = listener.accept()
+            with peer:
+                while b"\r\n\r\n" not in peer.recv(65_536):
+                    pass  # a small request: its head and body come together
+                requests.append(number)
+                peer.sendall(b"HTTP/1.1 200 X\r\nContent-Length: 2\r\n\r\nok")
+                if number == 1:
+                    peer.shutdown(socket.SHUT_RDWR)  # idle, then closed by the server
+            closed.set()
+
+    async def scenario() -> None:
+        port = listener.getsockname()[1]
+        transport = guarded(LOOPBACK_ONLY, StubResolver({"rx.test": [["127.0.0.1"]]}))[0]
+        assert (await transport.exchange(post(f"http://rx.test:{port}/"), CAP)).status == 200
+        assert closed.wait(10)  # blocks the loop on purpose: it must not read the end first
+        assert (await transport.exchange(post(f"http://rx.test:{port}/"), CAP)).status == 200
+        await transport.aclose()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    with listener:
+        asyncio.run(scenario())
+        server.join(10)
+    assert requests == [1, 2]
+
+
+def test_an_exchange_cancelled_after_its_answer_came_closes_its_connection() -> None:
+    """A deadline or a revoke may cancel a delivery between its answer's arrival and its
+    task's next step: the connection is then neither returned nor left open."""
+    ended = asyncio.Event()
+
+    async def answer_all(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await read_head(reader)
+                writer.write(b"HTTP/1.1 200 X\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        finally:
+            ended.set()
+
+    async def scenario() -> None:
+        transport = guarded(LOOPBACK_ONLY, StubResolver({"rx.test": [["127.0.0.1"]]}))[0]
+        async with raw_server(answer_all) as port:
+            url = f"http://rx.test:{port}/"
+            await transport.exchange(post(url), CAP)
+            (connection,) = transport._wire._idle[("http", "rx.test", port)]
+            task = asyncio.create_task(transport.exchange(post(url), CAP))
+            for _ in range(10_000):  # until the answer is in, the task not yet woken by it
+                await asyncio.sleep(0)
+                if connection._waiter is not None and connection._waiter.done():
+                    break
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert connection.closed
+            await asyncio.wait_for(ended.wait(), 10)  # the server saw it go
             await transport.aclose()
 
     asyncio.run(scenario())
