@@ -19,7 +19,15 @@ from dispatcher.model.pair import Pair
 from dispatcher.model.request import Request
 from dispatcher.pipeline.judge import Verdict
 from dispatcher.pipeline.request import build_request
-from dispatcher.pipeline.retry import GiveUp, Handoff, Result, RetryLocal, RetryPolicy, RetryTier
+from dispatcher.pipeline.retry import (
+    GiveUp,
+    Handoff,
+    Result,
+    RetryLocal,
+    RetryPolicy,
+    RetryTier,
+    next_tier,
+)
 
 if TYPE_CHECKING:  # imported only when tracing is on: OpenTelemetry is never loaded otherwise
     from dispatcher.engine.traced import PairTracer
@@ -116,7 +124,7 @@ class Deliverer:
                 if self.clock() - first >= hook.retry.max_age:
                     return self._end(pair, _expired(attempt.verdict), attempts, first, None)
                 if use_tiers and self.tiers:
-                    tier = min(pair.tier + 1, len(self.tiers) - 1)
+                    tier = next_tier(self.tiers, pair.tier)
                     return self._handoff(pair, tier, attempts, first, attempt.verdict)
                 await asyncio.sleep(client.breaker.settings.open_for / 3)  # ordered: hold the key
                 continue
@@ -175,7 +183,7 @@ class Deliverer:
         if now - first >= hook.retry.max_age:
             result = self._end(pair, _expired(BREAKER_OPEN), pair.attempts, first, None)
         else:
-            tier = min(pair.tier + 1, len(self.tiers) - 1)
+            tier = next_tier(self.tiers, pair.tier)
             result = self._handoff(pair, tier, pair.attempts, first, BREAKER_OPEN, now)
         return self._in_short_span(pair, result)
 
@@ -229,9 +237,11 @@ class Deliverer:
         verdict: Verdict,
         now: float | None = None,
     ) -> Handoff:
+        """The pair to tier `tier`, due after that tier's own delay: never later (a Retry-After
+        chose the tier, `RetryPolicy`), so the tier's partitions stay in due-time order and no
+        record holds those behind it past their own due time."""
         now = self.clock() if now is None else now
-        due = now + max(self.tiers[tier], verdict.retry_after or 0.0)
-        return Handoff(pair, tier, due, attempts, first, verdict)
+        return Handoff(pair, tier, now + self.tiers[tier], attempts, first, verdict)
 
     def _end(
         self, pair: Pair, verdict: Verdict, attempts: int, first: float, seconds: float | None

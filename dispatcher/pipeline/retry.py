@@ -90,10 +90,37 @@ class RetryPolicy:
             # No tier may take it (ordered hooks keep their key's order): wait here, longer.
             wait = max(backoff(local_attempts, cap=MAX_HELD_DELAY, rand=rand), wait)
             return RetryLocal(min(wait, self.spec.max_age - age))
-        next_tier = min(tier + 1, len(self.tiers) - 1)
-        if age + self.tiers[next_tier] > self.spec.max_age:
-            return GiveUp(expired=True)
-        return RetryTier(next_tier)
+        chosen = self._tier_for(tier, verdict.retry_after or 0.0, self.spec.max_age - age)
+        return GiveUp(expired=True) if chosen is None else RetryTier(chosen)
+
+    def _tier_for(self, tier: int, wait: float, budget: float) -> int | None:
+        """The tier after `tier` for a pair that must wait at least `wait` seconds (its
+        `Retry-After`) and has `budget` seconds of `max_age` left; None: even the next tier
+        would end past the budget (the pair expires now, as it always has).
+
+        A tier record is due after its tier's own delay, never later, so that every tier
+        partition stays in due-time order and its head, which holds the partition, is the
+        record due first. A Retry-After longer than the next tier's delay therefore moves the
+        pair on to the first later tier whose delay covers it, skipping the shorter ones; where
+        none does, or where the one that does would end past `max_age`, the pair goes to the
+        longest tier within its budget and the receiver is asked again sooner than it said (a
+        429 again is one more attempt). Skipping spends no attempts and moves no deadline:
+        retries end at `max_attempts` or `max_age` exactly as without a Retry-After, and a
+        pair never returns to a shorter tier (a later failure goes on from the tier it is in).
+        """
+        chosen = next_tier(self.tiers, tier)
+        if self.tiers[chosen] > budget:
+            return None
+        for later in range(chosen + 1, len(self.tiers)):
+            if self.tiers[chosen] >= wait or self.tiers[later] > budget:
+                break
+            chosen = later
+        return chosen
+
+
+def next_tier(tiers: tuple[float, ...], tier: int) -> int:
+    """The tier after `tier` (-1: the input topic); the last one is kept once reached."""
+    return min(tier + 1, len(tiers) - 1)
 
 
 @quick_init

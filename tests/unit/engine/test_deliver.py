@@ -372,13 +372,18 @@ def test_an_ordered_hook_retries_locally_instead_of_using_a_tier(slept: list[flo
     assert len(slept) == 4
 
 
-def test_a_tier_hand_off_is_not_due_before_retry_after(slept: list[float]) -> None:
-    handler, _ = replies(429, **{"Retry-After": "120"})
+@pytest.mark.parametrize(("asked", "tier", "due"), [("120", 1, 300.0), ("3600", 2, 3600.0)])
+def test_a_retry_after_picks_the_tier_and_the_tier_its_due_time(
+    slept: list[float], asked: str, tier: int, due: float
+) -> None:
+    """Due after the tier's own delay, never later: a tier partition, held until its head is
+    due, stays in due-time order, so one long Retry-After holds no other pair behind it."""
+    handler, _ = replies(429, **{"Retry-After": asked})
 
-    result, _ = deliver(make_hook(), handler, tiers=(30.0, 300.0))
+    result, _ = deliver(make_hook(), handler, tiers=(30.0, 300.0, 3600.0))
 
     assert isinstance(result, Handoff)
-    assert result.due_at >= T0 + 120
+    assert (result.tier, result.due_at) == (tier, T0 + due)
 
 
 def test_local_retries_counts_retries_after_the_first_attempt(slept: list[float]) -> None:

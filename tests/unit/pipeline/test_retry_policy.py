@@ -92,6 +92,47 @@ def test_retry_after_longer_than_a_local_wait_goes_to_a_tier() -> None:
     assert step(policy(), verdict) == RetryTier(0)
 
 
+def asks(seconds: float) -> Verdict:
+    """A 429 whose `Retry-After` asks for `seconds`."""
+    return Verdict(ok=False, kind="http_status", retryable=True, status=429, retry_after=seconds)
+
+
+@pytest.mark.parametrize(
+    ("tier", "seconds", "expected"),
+    [(-1, 30.0, 0), (-1, 31.0, 1), (-1, 300.0, 1), (-1, 3600.0, 2), (0, 3600.0, 2), (1, 10.0, 2)],
+)
+def test_a_retry_after_past_the_next_tier_skips_to_the_first_tier_that_covers_it(
+    tier: int, seconds: float, expected: int
+) -> None:
+    state = {"attempts": 4, "local_attempts": 4, "tier": tier}
+
+    assert step(policy(), asks(seconds), **state) == RetryTier(expected)
+
+
+def test_a_retry_after_past_the_last_tier_goes_to_the_last_tier() -> None:
+    p = RetryPolicy(RetrySpec(8, 86400.0), 3, (30.0, 300.0))
+
+    assert step(p, asks(3600.0), attempts=4, local_attempts=4) == RetryTier(1)
+
+
+def test_a_retry_after_past_the_budget_takes_the_longest_tier_within_it() -> None:
+    """The receiver is asked sooner than it said rather than the pair expiring early: it
+    expires only where the next tier itself would end past `max_age`, as without Retry-After."""
+    p = policy(max_age=1000.0)
+
+    assert step(p, asks(3600.0), attempts=4, local_attempts=4, age=600.0) == RetryTier(1)
+    assert step(p, asks(3600.0), attempts=4, local_attempts=4, age=800.0) == RetryTier(0)
+    assert step(p, asks(3600.0), attempts=4, local_attempts=4, age=971.0) == GiveUp(expired=True)
+
+
+def test_skipping_tiers_leaves_the_attempt_budget_alone() -> None:
+    p = policy(max_attempts=8)
+
+    assert step(p, asks(3600.0), attempts=4, local_attempts=4) == RetryTier(2)
+    assert step(p, attempts=7, local_attempts=3, tier=2) == RetryTier(2)  # no Retry-After now
+    assert step(p, attempts=8, local_attempts=4, tier=2) == GiveUp(expired=False)
+
+
 def test_after_the_local_attempts_the_pair_goes_to_the_next_tier() -> None:
     p = policy(local=3)
 
