@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -59,9 +60,9 @@ class Scheduler:
                 result = None
             if result is None:
                 if client is None or pair.ordering_key is not None:  # the key's lock first
-                    self._spawn(self._run(pair, sink), pair, sink)
+                    self._spawn(self._run(pair, sink, client), pair, sink, client)
                 else:
-                    offer = _Offer(self, pair, sink)
+                    offer = _Offer(self, pair, sink, client)
                     self.offers.add(offer)
                     client.slots.offer(offer)
             elif isinstance(result, Handoff):
@@ -73,14 +74,31 @@ class Scheduler:
                 pair = handoff.pair
                 self._spawn(writer.write(handoff, pair.record, done), pair, sink)
 
-    def _spawn(self, work: Coroutine[Any, Any, None], pair: Pair, sink: Sink) -> asyncio.Task[None]:
+    def _spawn(
+        self,
+        work: Coroutine[Any, Any, None],
+        pair: Pair,
+        sink: Sink,
+        client: HookClient | None = None,
+    ) -> asyncio.Task[None]:
+        """A task for `work`; with `client`, the pair's delivery, which the client counts as
+        running on it until the task ends (the hook's client pool closes a superseded
+        definition's client only once nothing runs on it)."""
         task = asyncio.create_task(work)
         self.tasks[task] = (sink, (pair.record.topic, pair.record.partition))
-        task.add_done_callback(self._done)
+        if client is None:
+            task.add_done_callback(self._done)
+        else:
+            client.taken()
+            task.add_done_callback(functools.partial(self._delivered, client))
         return task
 
     def _done(self, task: asyncio.Task[None]) -> None:
         del self.tasks[task]
+
+    def _delivered(self, client: HookClient, task: asyncio.Task[None]) -> None:
+        del self.tasks[task]
+        client.ended()
 
     async def release(self, sink: Sink, partitions: set[Partition], wait: float) -> int:
         """Let go of the pairs `sink` took from `partitions` (revoked or lost: their new owner
@@ -99,27 +117,29 @@ class Scheduler:
         finally:
             self.withdrawn -= marks
 
-    async def _run(self, pair: Pair, sink: Sink) -> None:
+    async def _run(self, pair: Pair, sink: Sink, client: HookClient | None) -> None:
         key = pair.ordering_key
         if key is None:
-            await self._deliver(pair, sink)
+            await self._deliver(pair, sink, client)
             return
         lock = self._key_locks.setdefault(key, asyncio.Lock())
         self._key_users[key] = self._key_users.get(key, 0) + 1
         try:
             async with lock:
-                await self._deliver(pair, sink)
+                await self._deliver(pair, sink, client)
         finally:
             self._key_users[key] -= 1
             if self._key_users[key] == 0:
                 del self._key_users[key]
                 del self._key_locks[key]
 
-    async def _deliver(self, pair: Pair, sink: Sink) -> None:
+    async def _deliver(self, pair: Pair, sink: Sink, client: HookClient | None) -> None:
+        """Deliver `pair` on `client`, the one it was started with (None: it could not be
+        had; asked again here, its failure dead-letters the pair as `internal`)."""
         withdrawn, mark = self.withdrawn, (id(sink), (pair.record.topic, pair.record.partition))
         try:
             result: Result = await self.deliverer.deliver(
-                pair, self.client_for(pair.hook), lambda: mark not in withdrawn
+                pair, client or self.client_for(pair.hook), lambda: mark not in withdrawn
             )
         except asyncio.CancelledError:
             raise
@@ -157,12 +177,13 @@ class _Offer:
     """A pair waiting for a slot of its hook's client, with no task yet (`Slots.offer`): called
     when a slot is handed to it, it starts the pair's task, unless it was dropped meanwhile."""
 
-    __slots__ = ("dropped", "pair", "scheduler", "sink")
+    __slots__ = ("client", "dropped", "pair", "scheduler", "sink")
 
-    def __init__(self, scheduler: Scheduler, pair: Pair, sink: Sink) -> None:
+    def __init__(self, scheduler: Scheduler, pair: Pair, sink: Sink, client: HookClient) -> None:
         self.scheduler = scheduler
         self.pair = pair
         self.sink = sink
+        self.client = client
         self.dropped = False
 
     @property
@@ -172,9 +193,9 @@ class _Offer:
     def __call__(self) -> asyncio.Task[None] | None:
         if self.dropped:
             return None
-        scheduler, pair = self.scheduler, self.pair
+        scheduler, pair, sink, client = self.scheduler, self.pair, self.sink, self.client
         scheduler.offers.remove(self)  # (no ordering key: see `start`, no key lock to take)
-        return scheduler._spawn(scheduler._deliver(pair, self.sink), pair, self.sink)
+        return scheduler._spawn(scheduler._deliver(pair, sink, client), pair, sink, client)
 
 
 async def _cut(tasks: list[asyncio.Task[None]]) -> None:

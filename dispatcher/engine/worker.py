@@ -251,8 +251,10 @@ class Worker:
             hooks = self.hooks
             found = set()
             for client in pool.refusing():
-                hook = hooks.get(client.hook.id)  # the definition in force, not the client's
-                if hook is not None and deliverer.holds_at_intake(hook):
+                hook = hooks.get(client.hook.id)
+                if hook is None or not (hook is client.hook or hook == client.hook):
+                    continue  # a superseded definition's client: fresh pairs have another
+                if deliverer.holds_at_intake(hook):
                     found.add(hook.id)
             return frozenset(found)
 

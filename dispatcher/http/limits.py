@@ -29,9 +29,10 @@ class Slots:
     as offers, a small object each until a slot is theirs.
     """
 
-    __slots__ = ("_free", "_reserved", "_waiters")
+    __slots__ = ("_free", "_reserved", "_size", "_waiters")
 
     def __init__(self, size: int) -> None:
+        self._size = size
         self._free = size
         self._waiters: deque[asyncio.Future[None] | Offer] = deque()
         self._reserved: set[asyncio.Task[Any]] = set()  # started by an offer, slot not yet used
@@ -39,6 +40,10 @@ class Slots:
     def locked(self) -> bool:
         """Whether a newcomer would wait."""
         return self._free == 0
+
+    def idle(self) -> bool:
+        """Whether no one holds a slot, waits for one, or was handed one it has not used."""
+        return self._free == self._size and not self._waiters and not self._reserved
 
     def offer(self, start: Offer) -> None:
         """Call `start` when a slot is free for it: now, or when one is released, in turn with

@@ -79,6 +79,24 @@ class HookClient:
         self.bucket = TokenBucket(hook.rate_limit) if hook.rate_limit else None
         self.breaker = CircuitBreaker()
         self._deadlines: Deadlines | None = None  # of the loop it last ran on
+        self.pairs = 0  # pairs whose delivery runs on this client (`taken`, `ended`)
+        self.on_idle: Callable[[HookClient], None] | None = None  # told as its last pair ends
+
+    def taken(self) -> None:
+        """A pair's delivery runs on this client from now until `ended`, across its attempts
+        and the waits between them (when it holds no slot)."""
+        self.pairs += 1
+
+    def ended(self) -> None:
+        """A pair's delivery on this client ended; `on_idle` is told when it was the last."""
+        self.pairs -= 1
+        if self.pairs == 0 and self.on_idle is not None:
+            self.on_idle(self)
+
+    def idle(self) -> bool:
+        """Whether nothing runs on this client: no pair's delivery, no exchange in flight, no
+        pair waiting for one of its slots."""
+        return self.pairs == 0 and self.slots.idle()
 
     def _deadlines_here(self) -> Deadlines:
         loop = asyncio.get_running_loop()

@@ -66,3 +66,16 @@ def test_a_hook_gone_from_the_definitions_is_not_held() -> None:
     worker.set_hooks(HookIndex([]))  # deleted while its circuit was open
 
     assert holding() == frozenset()
+
+
+def test_the_open_circuit_of_a_superseded_definition_holds_no_fresh_pair() -> None:
+    settings = Settings()
+    metrics = Metrics(CollectorRegistry())
+    old, new = hook("crm"), hook("crm", headers={"X-Version": "2"})
+    worker = Worker(settings, HookIndex([new]), metrics=metrics)
+    pool = ClientPool(settings)
+    trip(pool, old)  # the old URL was dead; the edit moved the hook
+    pool.client_for(new)
+    deliverer = Deliverer(metrics, settings.topics.retry, settings.local_retries)
+
+    assert worker._holding(pool, deliverer)() == frozenset()

@@ -274,3 +274,25 @@ def test_a_drain_that_runs_out_of_time_cuts_the_pairs_sending_and_those_never_st
     assert cut == 3  # one cancelled as it waited for its answer, two never started
     assert len(sent) == 1
     assert sink.writer.written == []  # no outcome for a cut pair: its offset is not committed
+
+
+def test_a_pair_runs_on_the_client_it_started_with_and_is_counted_there_to_its_end() -> None:
+    """What lets the client pool keep an edited hook's old client while its pairs run and close
+    it after: the pair is never sent on a client asked for again later."""
+    (pair,) = pairs_of(1, ordering="key")  # a task at once: it waits for its key's lock first
+
+    async def run() -> tuple[int, int, list[str], list[str]]:
+        first, later = GatedClient(pair.hook), GatedClient(pair.hook)
+        clients = iter([first])
+        scheduler = Scheduler(
+            Deliverer(Metrics(CollectorRegistry()), (), 0), lambda _h: next(clients, later)
+        )
+        scheduler.start([pair], RecordingSink())  # type: ignore[arg-type]
+        running = first.pairs
+        first.answers.set()
+        await scheduler.drain(5)
+        return running, first.pairs, first.sent, later.sent
+
+    running, after, sent_first, sent_later = asyncio.run(run())
+    assert (running, after) == (1, 0)
+    assert (sent_first, sent_later) == (["m"], [])
