@@ -7,6 +7,7 @@ Every key has a default; `DISPATCHER_<SECTION>_<KEY>` environment variables over
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Mapping
@@ -346,11 +347,15 @@ def _topics(raw: dict[str, Any]) -> Topics:
     retry = raw.get("retry", default.retry)
     if isinstance(retry, str):
         retry = [r.strip() for r in retry.split(",") if r.strip()]
+    delays = tuple(_duration("topics.retry", r) for r in retry)
+    if any(later <= earlier for earlier, later in itertools.pairwise(delays)):
+        # a pair moves on to the first tier whose delay covers its wait (pipeline/retry.py)
+        raise _KeyProblem("topics.retry", "the tiers' delays must grow, each longer than the last")
     return Topics(
         events=tuple(str(e) for e in events),
         results=str(raw.get("results", default.results)),
         dead_letter=str(raw.get("dead_letter", default.dead_letter)),
-        retry=tuple(_duration("topics.retry", r) for r in retry),
+        retry=delays,
         retry_prefix=str(raw.get("retry_prefix", default.retry_prefix)),
         hooks=str(raw.get("hooks", default.hooks)),
         attempts=_attempts_topic(raw.get("attempts", default.attempts)),

@@ -67,9 +67,6 @@ class ClientPool:
         clients = [*list(self._clients.values()), *list(self._retired)]
         return [client for client in clients if client.breaker.refuses()]
 
-    def breaker_states(self) -> dict[str, str]:
-        return {hook_id: c.breaker.state for hook_id, c in self._clients.items()}
-
     async def aclose(self) -> None:
         clients = [*self._clients.values(), *self._retired]
         self._clients.clear()

@@ -155,6 +155,8 @@ def test_an_unknown_topics_key_names_its_own_line(tmp_path: Path) -> None:
         ("result_format: protobuf\n", "result_format", 1),
         ("group_id: g\nconsume: queue\n", "consume", 2),
         ("topics:\n  retry: [30s, soon]\n", "topics.retry", 2),
+        ("topics:\n  retry: [5m, 30s]\n", "topics.retry", 2),
+        ("topics:\n  retry: [30s, 30s]\n", "topics.retry", 2),
         ("kafka: [a, b]\n", "kafka", 1),
         ("hook_pause_after: a week\n", "hook_pause_after", 1),
         ("hook_failing_after: soon\n", "hook_failing_after", 1),
