@@ -62,3 +62,89 @@ class PausingConsumer:
 
     def seek(self, tp: Any) -> None:
         self.seeks.append((tp.topic, tp.partition, tp.offset))
+
+
+class GroupConsumer:
+    """A group consumer that is assigned `partitions` at its first poll, then hands out
+    `batches`, one a call, and keeps the offsets stored."""
+
+    def __init__(self, partitions: list[tuple[str, int]], batches: list[list[Any]]) -> None:
+        self.partitions = partitions
+        self.batches = list(batches)
+        self.on_assign: Any = None
+        self.on_revoke: Any = None
+        self.stored: list[tuple[str, int, int]] = []
+        self.paused: set[tuple[str, int]] = set()
+        self.closed = False
+
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        self.on_assign, self.on_revoke = callbacks["on_assign"], callbacks["on_revoke"]
+
+    def _assign(self) -> None:
+        if self.partitions:
+            from confluent_kafka import TopicPartition
+
+            partitions, self.partitions = self.partitions, []
+            self.on_assign(self, [TopicPartition(t, p) for t, p in partitions])
+
+    def consume(self, n: int, timeout: float) -> list[Any]:
+        self._assign()
+        return self.batches.pop(0) if self.batches else []
+
+    def poll(self, timeout: float) -> None:
+        self._assign()
+
+    def store_offsets(self, offsets: list[Any]) -> None:
+        self.stored += [(tp.topic, tp.partition, tp.offset) for tp in offsets]
+
+    def commit(self, asynchronous: bool = True) -> None:
+        pass
+
+    def pause(self, partitions: list[Any]) -> None:
+        self.paused |= {(tp.topic, tp.partition) for tp in partitions}
+
+    def resume(self, partitions: list[Any]) -> None:
+        self.paused -= {(tp.topic, tp.partition) for tp in partitions}
+
+    def unsubscribe(self) -> None:
+        pass
+
+    def assignment(self) -> list[Any]:
+        return []
+
+    def memberid(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class KeepingProducer:
+    """Keeps what is produced; `poll` acknowledges it all. `refuse(topic, record)` may name an
+    exception for `produce` to raise instead (a full queue: BufferError)."""
+
+    def __init__(self, refuse: Any = lambda _topic, _record: None) -> None:
+        self.refuse = refuse
+        self.produced: list[dict[str, Any]] = []
+        self._unacked: list[dict[str, Any]] = []
+
+    def produce(self, topic: str, **record: Any) -> None:
+        refusal = self.refuse(topic, record)
+        if refusal is not None:
+            raise refusal
+        entry = {"topic": topic, **record}
+        self.produced.append(entry)
+        self._unacked.append(entry)
+
+    def poll(self, timeout: float = 0) -> int:
+        acks, self._unacked = self._unacked, []
+        for entry in acks:
+            entry["on_delivery"](None, None)
+        return len(acks)
+
+    def flush(self, timeout: float = 0) -> int:
+        self.poll()
+        return 0
+
+    def __len__(self) -> int:
+        return len(self._unacked)

@@ -21,7 +21,6 @@ from dispatcher.engine.pauses import Pauses
 from dispatcher.engine.tracker import OffsetTracker
 from dispatcher.engine.wiring import WiredLoop, Wiring
 from dispatcher.http.sender import BREAKER_OPEN
-from dispatcher.kafka.writer import decode_failure_records
 from dispatcher.model.event import Record
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.intake import (
@@ -154,20 +153,20 @@ class ConsumerLoop(WiredLoop):
                 self._consumed(record.topic).inc()
                 if holding is None:
                     holding = self.holding()
-                intake = take_event(record, hooks, self.decode, holding)
+                intake = self.taken(take_event, record, hooks, self.decode, holding)
             elif self._window_full(key):  # a tier bundle may hold hundreds of pairs: stop here
                 deferred.add(key)
                 self.pauses.fill(key, record.offset)
                 continue
             else:
-                intake = take_retry(record, tier, hooks, self.decode, now)
+                intake = self.taken(take_retry, record, tier, hooks, self.decode, now)
             if isinstance(intake, NotYetDue):
                 deferred.add(key)
                 self.pauses.hold(key, record.offset, intake.due_at)
                 continue
             if isinstance(intake, Undecodable):
                 self.tracker.add(record.topic, record.partition, record.offset, 1, record)
-                self._dead_letter(record, intake.error, self._finisher(record), now)
+                self.dead_letter(record, intake, self._finisher(record), now)
                 continue
             assert isinstance(intake, Pairs)
             for hook_id in intake.filtered:
@@ -176,7 +175,7 @@ class ConsumerLoop(WiredLoop):
             weight = 1 if tier is None else ends  # a bundle weighs the tier records it replaces
             self.tracker.add(record.topic, record.partition, record.offset, ends, record, weight)
             for carried, error in intake.undecodable:  # a retry-tier record's event
-                self._dead_letter(carried, error, self._finisher(record), now)
+                self.dead_letter(carried, Undecodable(error), self._finisher(record), now)
             for hook_id, idempotency_key in intake.held:
                 held.setdefault(hook_id, []).append((record, idempotency_key))
             batch.extend(intake.pairs)
@@ -212,15 +211,6 @@ class ConsumerLoop(WiredLoop):
             self.tracker.pending(*key) >= settings.max_inflight_per_partition
             or self.tracker.total_pending() >= settings.max_inflight
         )
-
-    def _dead_letter(
-        self, record: Record, error: str, done: Callable[[], None], now: float
-    ) -> None:
-        """The `decode` dead letter of `record`, which is not a valid event."""
-        self.metrics.decode_failures.labels(record.topic).inc()
-        self.metrics.dead_letters.labels("", "decode").inc()
-        records = decode_failure_records(self.settings.topics, record, error, now)
-        self.writer.write_now(records, done)
 
     def finish(self, pair: Pair) -> Callable[[], None]:
         """The completion callback of `pair` (runs on this thread, from a producer ack)."""

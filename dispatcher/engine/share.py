@@ -21,7 +21,6 @@ from dispatcher.engine.sharebatch import Coordinates, ShareBatch, coordinates
 from dispatcher.engine.wiring import WiredLoop, Wiring
 from dispatcher.errors import ConfigError
 from dispatcher.kafka.sharegroup import ShareLimits
-from dispatcher.kafka.writer import decode_failure_records
 from dispatcher.model.event import Record
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.intake import Pairs, Undecodable, take_event
@@ -109,13 +108,10 @@ class ShareLoop(WiredLoop):
             key = (record.topic, record.partition, record.offset)
             self.metrics.share_records.labels("acquired").inc()
             self.metrics.events_consumed.labels(record.topic).inc()
-            intake = take_event(record, hooks, self.decode)
+            intake = self.taken(take_event, record, hooks, self.decode)
             if isinstance(intake, Undecodable):
-                self.metrics.decode_failures.labels(record.topic).inc()
-                self.metrics.dead_letters.labels("", "decode").inc()
                 batch.add(key, message, 1)
-                records = decode_failure_records(self.settings.topics, record, intake.error, now)
-                self.writer.write_now(records, self._written(batch, key))
+                self.dead_letter(record, intake, self._written(batch, key), now)
                 continue
             assert isinstance(intake, Pairs)
             for hook_id in intake.filtered:

@@ -3,22 +3,26 @@ worker builds it once and both loops read the same names."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 from dispatcher.config.settings import Settings
 from dispatcher.kafka.closing import close_within
-from dispatcher.kafka.writer import OutcomeWriter
+from dispatcher.kafka.writer import Done, OutcomeWriter, decode_failure_records
 from dispatcher.metrics import Metrics
+from dispatcher.model.event import Record
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
-from dispatcher.pipeline.intake import Decoder
+from dispatcher.pipeline.intake import Decoder, Intake, Undecodable
 from dispatcher.pipeline.match import HookIndex
 
+log = logging.getLogger(__name__)
 Key = tuple[str, int]
+P = ParamSpec("P")
 # seconds a consumer's close (commit, leaving the group) gets after the drain and the leave: a
 # LeaveGroup held up behind a JoinGroup (a dead member's rebalance) times out after 5 s
 CLOSE_GRACE = 6.0
@@ -65,6 +69,38 @@ class WiredLoop:
         self.release = wiring.release
         self.untried = wiring.untried
         self.holding = wiring.holding
+
+    def taken(
+        self,
+        take: Callable[Concatenate[Record, P], Intake],
+        record: Record,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> Intake:
+        """`take(record, ...)`: the record's intake; an `internal` dead letter's when taking
+        it in fails unexpectedly (a defect of ours, not a record that does not decode), logged
+        with the traceback, so that one record neither ends the consumer thread nor holds its
+        partition."""
+        try:
+            return take(record, *args, **kwargs)
+        except Exception as exc:
+            log.error(
+                "taking in %s[%d]@%d failed unexpectedly: it is dead-lettered",
+                record.topic,
+                record.partition,
+                record.offset,
+                exc_info=exc,
+            )
+            return Undecodable(f"internal error: {type(exc).__name__}: {exc}", "internal")
+
+    def dead_letter(self, record: Record, why: Undecodable, done: Done, now: float) -> None:
+        """The dead letter of `record`, not a valid event (or one that intake failed on:
+        `why.kind`), with no hook; `done` runs once it is acknowledged."""
+        if why.kind == "decode":
+            self.metrics.decode_failures.labels(record.topic).inc()
+        self.metrics.dead_letters.labels("", why.kind).inc()
+        records = decode_failure_records(self.settings.topics, record, why.error, now, why.kind)
+        self.writer.write_now(records, done)
 
     def close(self) -> None:
         self.consumer.close()

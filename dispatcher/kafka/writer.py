@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dispatcher.config.settings import Settings, Topics
+from dispatcher.errors import ErrorKind
 from dispatcher.kafka.results import ResultSerializer, result_serializer
 from dispatcher.logs import REPEAT_WINDOW, Repeats
 from dispatcher.metrics import Metrics
@@ -363,9 +364,10 @@ def _after(count: int, done: Done) -> Done:
 
 
 def decode_failure_records(
-    topics: Topics, record: Record, error: str, now: float
+    topics: Topics, record: Record, error: str, now: float, kind: ErrorKind = "decode"
 ) -> list[OutgoingRecord]:
-    """The dead letter of a record that is not a valid event (no hook: no result record)."""
+    """The dead letter of a record that is not a valid event, or that taking in failed on
+    (`kind` `internal`): no hook, so no result record."""
     outcome = Outcome(
         event_id="",
         event_type="",
@@ -376,7 +378,7 @@ def decode_failure_records(
         source=Source(record.topic, record.partition, record.offset),
         first_attempt_at=now,
         completed_at=now,
-        error_kind="decode",
+        error_kind=kind,
         error=error,
     )
     headers = dead_letter_headers(outcome, record, failed_at=now)

@@ -150,8 +150,9 @@ def _refuse(attributes: dict[str, Any]) -> NoReturn:
 
 
 def _text_or_none(attributes: dict[str, Any], name: str) -> str | None:
-    """An optional attribute that must not fail an event: text, or else nothing."""
+    """An optional attribute that must not fail an event: text, or else nothing. W3C trace
+    context is ASCII: other text (a lone surrogate, which no header can carry) is malformed."""
     if name not in attributes:  # the common case, and the cheapest test
         return None
     value = attributes[name]
-    return value if isinstance(value, str) and value else None
+    return value if isinstance(value, str) and value and value.isascii() else None

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from dispatcher.errors import DecodeError
-from dispatcher.model.event import Event, Record
+from dispatcher.model.event import TEXT_ATTRIBUTES, Event, Record
 
 MAX_DEPTH = 64
 # a run of 19 ASCII digits, found as a run of zeros once every digit reads "0" and every other
@@ -57,7 +57,29 @@ def _decode(record: Record, avro: AvroDecoder | None) -> Event:
         raise DecodeError("value is neither a structured CloudEvent nor carries ce_* headers")
     if "data_base64" in document and "data" not in document:
         document = {**document, "data": document["data_base64"]}
-    return Event.from_dict(document)
+    event = Event.from_dict(document)
+    value = record.value
+    if b"\\u" in value or not value.isascii():  # how a lone surrogate gets into a str
+        _refuse_lone_surrogates(event)
+    return event
+
+
+def _refuse_lone_surrogates(event: Event) -> None:
+    """`DecodeError` when a text attribute holds a lone surrogate, which CloudEvents forbids in
+    a String. orjson refuses one, but its fallback, the standard library, reads a `\\ud800`
+    escape (or the UTF-8 form of a surrogate) into the text, which then fails wherever it is
+    encoded: the pair's idempotency key, its result record, a header. `data` may hold one:
+    rendering says what it does with it."""
+    for name in TEXT_ATTRIBUTES:
+        text = getattr(event, name)
+        if text is None or text.isascii():
+            continue
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise DecodeError(
+                f"text that is not valid Unicode (a lone surrogate) in {name}"
+            ) from None
 
 
 def _decode_binary(record: Record, content_type: str) -> Event:

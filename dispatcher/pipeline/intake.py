@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from dispatcher.errors import DecodeError
+from dispatcher.errors import DecodeError, ErrorKind
 from dispatcher.model.bundle import is_bundle, unbundle
 from dispatcher.model.event import Event, Record
 from dispatcher.model.outcome import RetryState, Source, idempotency_key
@@ -39,9 +39,11 @@ class Pairs:
 
 @dataclass(frozen=True, slots=True)
 class Undecodable:
-    """A record that is not a valid event: it becomes a `decode` dead letter."""
+    """A record that is not a valid event: it becomes a dead letter of `kind` (`decode`; or
+    `internal`, when taking it in failed on a defect of the dispatcher)."""
 
     error: str
+    kind: ErrorKind = "decode"
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,6 +188,21 @@ def test_an_undecodable_record_is_dead_lettered_and_accepted() -> None:
     assert consumer.acks == [(2, AcknowledgeType.ACCEPT)]
 
 
+def test_a_record_intake_fails_on_unexpectedly_is_an_internal_dead_letter_and_accepted() -> None:
+    def broken(record: Record) -> Event:
+        raise RuntimeError("a defect")
+
+    consumer = ShareConsumer([[message(2), message(3)]])
+    loop, producer, _ = make_loop(consumer, [hook("crm")])
+    loop.decode = broken
+    loop.step()  # raised before: the share consumer's thread ended with the records acquired
+    loop.step()
+
+    kinds = [dict(p["headers"])["dispatcher.error.kind"] for p in producer.produced]
+    assert kinds == [b"internal", b"internal"]
+    assert consumer.acks == [(2, AcknowledgeType.ACCEPT), (3, AcknowledgeType.ACCEPT)]
+
+
 def test_a_record_no_hook_wants_is_accepted_at_once() -> None:
     consumer = ShareConsumer([[message(3, event_type="order.refunded")]])
     loop, _producer, submitted = make_loop(consumer, [hook("crm")])

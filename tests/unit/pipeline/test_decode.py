@@ -388,3 +388,42 @@ def test_integers_of_nineteen_digits_or_more_are_read_exactly(number: int) -> No
     document = {**ATTRIBUTES, "data": {"n": number, "note": "x"}}
 
     assert decode(structured(document)).data == {"n": number, "note": "x"}
+
+
+@pytest.mark.parametrize("name", ["id", "type", "source", "subject", "tenant", "time"])
+@pytest.mark.parametrize(
+    "surrogate", [b"\\ud800", b"\\uDC01", b"\xed\xa0\x80"], ids=["escape", "low", "utf8-bytes"]
+)
+def test_a_text_attribute_with_a_lone_surrogate_does_not_decode(
+    name: str, surrogate: bytes
+) -> None:
+    """orjson refuses it; the standard library, its fallback, reads it into a str that no
+    UTF-8 encoding (idempotency key, result record, header) can take: refused here instead."""
+    attributes = {**ATTRIBUTES, name: "x"}
+    value = json.dumps(attributes).encode().replace(b'"x"', b'"a' + surrogate + b'"')
+
+    with pytest.raises(DecodeError, match=rf"not valid Unicode \(a lone surrogate\) in {name}$"):
+        decode(record(value))
+
+
+def test_a_lone_surrogate_in_data_still_decodes_rendering_says_what_becomes_of_it() -> None:
+    value = json.dumps({**ATTRIBUTES, "data": {"note": "x"}}).encode().replace(b'"x"', b'"\\ud800"')
+
+    assert decode(record(value)).data == {"note": "\ud800"}
+
+
+def test_a_pair_of_surrogates_escaped_is_one_character_and_decodes() -> None:
+    value = json.dumps({**ATTRIBUTES, "id": "x"}).encode().replace(b'"x"', b'"\\ud83d\\ude00"')
+
+    assert decode(record(value)).id == "\U0001f600"
+
+
+def test_a_structured_trace_context_that_is_not_ascii_is_ignored_not_carried() -> None:
+    document = {**ATTRIBUTES, "traceparent": "x", "tracestate": "y"}
+    value = (
+        json.dumps(document).encode().replace(b'"x"', b'"\\ud800"').replace(b'"y"', b'"\\u00e9"')
+    )
+
+    event = decode(record(value))
+
+    assert (event.traceparent, event.tracestate) == (None, None)

@@ -1,0 +1,124 @@
+"""The consumer thread against records it cannot take in: an event that does not decode, and
+a record that intake fails on unexpectedly, each become a dead letter; the thread goes on."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+from kafka_fakes import FakeMessage, GroupConsumer, KeepingProducer
+from prometheus_client import CollectorRegistry
+
+from dispatcher.config.settings import Settings
+from dispatcher.engine.consumer import ConsumerLoop
+from dispatcher.engine.wiring import Wiring
+from dispatcher.kafka.writer import outcome_writer
+from dispatcher.metrics import Metrics
+from dispatcher.model.event import Event, Record
+from dispatcher.model.hook import Hook
+from dispatcher.model.pair import Pair
+from dispatcher.pipeline.decode import decode
+from dispatcher.pipeline.match import HookIndex
+
+SETTINGS = Settings()
+EVENTS = SETTINGS.topics.events[0]
+LONE_SURROGATE_ID = b'{"specversion":"1.0","id":"\\ud800","type":"order.paid","source":"/s"}'
+GOOD = b'{"specversion":"1.0","id":"e2","type":"order.paid","source":"/s"}'
+
+
+def consumer_loop(
+    batches: list[list[Any]], decoder: Any = decode
+) -> tuple[ConsumerLoop, KeepingProducer, list[Pair], Metrics]:
+    consumer, producer, submitted = GroupConsumer([(EVENTS, 0)], batches), KeepingProducer(), []
+    metrics = Metrics(CollectorRegistry())
+    hooks = HookIndex(
+        [Hook.from_dict({"id": "crm", "events": ["order.*"], "url": "https://c.example.com"})]
+    )
+
+    def release(_keys: Any, _wait: float) -> Future[int]:
+        done: Future[int] = Future()
+        done.set_result(0)
+        return done
+
+    wiring = Wiring(
+        SETTINGS, producer, outcome_writer(producer, SETTINGS, metrics), lambda: hooks, decoder,
+        metrics, submitted.extend, release, [EVENTS],
+    )  # fmt: skip
+    loop = ConsumerLoop(consumer, wiring)
+    loop.subscribe()
+    return loop, producer, submitted, metrics
+
+
+def dead_letter_headers(producer: KeepingProducer) -> list[dict[str, bytes]]:
+    return [
+        dict(r["headers"]) for r in producer.produced if r["topic"] == SETTINGS.topics.dead_letter
+    ]
+
+
+def test_an_event_id_with_a_lone_surrogate_is_a_decode_dead_letter_the_next_one_a_pair() -> None:
+    loop, producer, submitted, metrics = consumer_loop(
+        [[FakeMessage(EVENTS, 0, 0, LONE_SURROGATE_ID), FakeMessage(EVENTS, 0, 1, GOOD)]]
+    )
+
+    loop.step()
+
+    assert [p.event.id for p in submitted] == ["e2"]
+    (letter,) = [r for r in producer.produced if r["topic"] == SETTINGS.topics.dead_letter]
+    assert letter["value"] == LONE_SURROGATE_ID  # the original record, unchanged
+    headers = dict(letter["headers"])
+    assert headers["dispatcher.error.kind"] == b"decode"
+    assert b"lone surrogate" in headers["dispatcher.error.message"]
+    assert metrics.registry.get_sample_value(
+        "dispatcher_dead_letters_total", {"hook": "", "error_kind": "decode"}
+    )
+    assert loop.consumer.stored == [(EVENTS, 0, 1)]  # the dead letter is acknowledged
+    loop.finish(submitted[0])()  # the good event's pair ends
+    loop.step()
+    assert loop.consumer.stored[-1] == (EVENTS, 0, 2)
+
+
+def test_the_consumer_threads_run_ends_only_when_stopped_after_such_an_event() -> None:
+    loop, _producer, _submitted, _metrics = consumer_loop(
+        [[FakeMessage(EVENTS, 0, 0, LONE_SURROGATE_ID)]]
+    )
+    stopper = threading.Timer(0.3, loop.stop)
+    stopper.start()
+    try:
+        loop.run(lambda: 0.0)  # raised before, ending the thread with no drain, commit, close
+    finally:
+        stopper.cancel()
+    assert loop.consumer.closed
+
+
+def test_a_record_intake_fails_on_unexpectedly_is_an_internal_dead_letter_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def decoder(record: Record) -> Event:
+        if record.offset == 0:
+            raise RuntimeError("a defect")
+        return decode(record)
+
+    loop, producer, submitted, metrics = consumer_loop(
+        [[FakeMessage(EVENTS, 0, 0, GOOD), FakeMessage(EVENTS, 0, 1, GOOD)]], decoder
+    )
+
+    with caplog.at_level(logging.ERROR):
+        loop.step()
+
+    assert [p.record.offset for p in submitted] == [1]
+    (headers,) = dead_letter_headers(producer)
+    assert headers["dispatcher.error.kind"] == b"internal"
+    assert headers["dispatcher.error.message"] == b"internal error: RuntimeError: a defect"
+    assert headers["dispatcher.source.offset"] == b"0"
+    (logged,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged.exc_info is not None
+    assert "dugaa.events[0]@0" in logged.getMessage()
+    assert metrics.registry.get_sample_value(
+        "dispatcher_dead_letters_total", {"hook": "", "error_kind": "internal"}
+    )
+    assert not metrics.registry.get_sample_value(
+        "dispatcher_decode_failures_total", {"topic": EVENTS}
+    )
