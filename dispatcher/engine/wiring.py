@@ -12,7 +12,8 @@ from typing import Any, Concatenate, ParamSpec
 
 from dispatcher.config.settings import Settings
 from dispatcher.kafka.closing import close_within
-from dispatcher.kafka.writer import Done, OutcomeWriter, decode_failure_records
+from dispatcher.kafka.producing import Done
+from dispatcher.kafka.writer import OutcomeWriter, decode_failure_records
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Record
 from dispatcher.model.outcome import Outcome

@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Any
 
+from confluent_kafka import KafkaException
+
 from dispatcher.metrics import Metrics
 from dispatcher.model.attempt import AttemptRecord
 
@@ -57,6 +59,9 @@ class AttemptWriter:
             )
         except BufferError:
             self._drop(self._full, "the producer's queue is full")
+            return
+        except KafkaException as exc:  # refused at once (too large, ...): never the delivery's end
+            self._drop(self._failed, f"Kafka refused it: {exc}")
             return
         self._produced += 1
 

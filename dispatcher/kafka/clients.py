@@ -17,6 +17,7 @@ from dispatcher.logs import KAFKA
 
 OUTPUT_PARTITIONS = 6
 SHARE_POLL_RECORDS = 200
+BROKER_MESSAGE_MAX_BYTES = 1_048_588  # Kafka's default `message.max.bytes` (a record batch)
 
 
 def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:
@@ -58,6 +59,10 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "linger.ms": 20,  # a few hundred records per request at load, not a request per few
         "compression.type": "lz4",
         "queue.buffering.max.messages": 200_000,
+        # the broker's own default (librdkafka's is 1,000,000): an event the broker took on
+        # the input topic must not become unwritable here, in its dead letter or tier record,
+        # for our client's limit alone (what the broker refuses is written without the value)
+        "message.max.bytes": BROKER_MESSAGE_MAX_BYTES,
         **client_settings(settings, "producer"),
         "acks": "all",
         "enable.idempotence": True,

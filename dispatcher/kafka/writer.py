@@ -3,53 +3,37 @@
 `produce` is called from the delivery loop, and from the consumer thread for what it writes
 itself (decode dead letters, pairs held back at intake); acknowledgements arrive on the thread
 that polls the producer (the consumer thread), which is where each pair's completion is then
-recorded.
+recorded. What Kafka answers, refusals included, is kafka/producing.py's to deal with.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import functools
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dispatcher.config.settings import Settings, Topics
 from dispatcher.errors import ErrorKind
+from dispatcher.kafka.outgoing import OutgoingRecord
+from dispatcher.kafka.producing import Acknowledgement, Done, Producing, after
 from dispatcher.kafka.results import ResultSerializer, result_serializer
-from dispatcher.logs import REPEAT_WINDOW, Repeats
 from dispatcher.metrics import Metrics
 from dispatcher.model.bundle import bundle_entry, bundle_record
 from dispatcher.model.deadletter import dead_letter_headers
-from dispatcher.model.event import Headers, Record
+from dispatcher.model.event import Record
 from dispatcher.model.outcome import (
     Outcome,
     Source,
     original_headers,
     retry_headers,
 )
-from dispatcher.model.values import quick_init
 from dispatcher.pipeline.retry import Handoff, Result
 
-log = logging.getLogger(__name__)
-# a broker gone for `message.timeout.ms` fails every record in flight at once: the same line
-# for each of thousands of records, said once a window with the count of the rest
-log.addFilter(Repeats(REPEAT_WINDOW))
-Done = Callable[[], None]
 Item = TypeVar("Item")
 BUNDLE_BYTES = 256 * 1024  # a tier bundle's value at most: records may have 1 MB by default
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
-class OutgoingRecord:
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-
-
-class OutcomeWriter:
+class OutcomeWriter(Producing):
     """Turns results into records and calls `done` once every record of a result is acked."""
 
     def __init__(
@@ -60,12 +44,10 @@ class OutcomeWriter:
         serializer: ResultSerializer,
         bundles: bool = True,
     ) -> None:
-        self.producer = producer
+        super().__init__(producer, metrics)
         self.bundles = bundles  # False: a tier record per pair, as readers before bundles need
         self.topics = topics
-        self.metrics = metrics
         self.serializer = serializer
-        self._unsent: list[tuple[OutgoingRecord, Callable[[Any, Any], None]]] = []
         self._tier_topics = topics.retry_topics
         self._retries: dict[tuple[str, int], Any] = {}  # (hook, tier) -> its counter's child
         # exported from the start, at 0: the first refusal is an increase that alerts see
@@ -136,11 +118,12 @@ class OutcomeWriter:
         queue makes room, to be awaited."""
         self.count(result)
         records = self.records_for(result, record)
-        acked = done if len(records) == 1 else _after(len(records), done)
+        acked = done if len(records) == 1 else after(len(records), done)
         for index, outgoing in enumerate(records):
-            callback = self._callback(outgoing, acked)
-            if not self._try_produce(outgoing, callback):
-                return self._produce_when_room(records[index:], acked)
+            ack = Acknowledgement(self, outgoing, acked)
+            if not self._try_produce(ack):
+                rest = [Acknowledgement(self, later, acked) for later in records[index + 1 :]]
+                return self._produce_when_room([ack, *rest])
         return None
 
     def hand_off(self, handoffs: list[tuple[Handoff, Done]]) -> list[tuple[Handoff, Done]]:
@@ -161,14 +144,23 @@ class OutcomeWriter:
                 if len(part) == 1:
                     handoff, done = part[0]
                     (outgoing,) = self.records_for(handoff, handoff.pair.record)
+                    ack = Acknowledgement(self, outgoing, done)
                 else:
                     outgoing = self._bundle(part, hook_id, tier, kind, error)
                     done = _each([each_done for _, each_done in part])
-                if self._try_produce(outgoing, self._callback(outgoing, done)):
+                    singles = functools.partial(self._handoff_singles, part)
+                    ack = Acknowledgement(self, outgoing, done, singles)
+                if self._try_produce(ack):
                     self._retries_scheduled(hook_id, tier).inc(len(part))
                 else:
                     refused.extend(part)
         return refused
+
+    def _handoff_singles(
+        self, part: list[tuple[Handoff, Done]]
+    ) -> list[tuple[OutgoingRecord, Done]]:
+        """The tier records of a bundle's hand-offs, each of its own (the bundle too large)."""
+        return [(self.records_for(h, h.pair.record)[0], done) for h, done in part]
 
     def _bundle(
         self, part: list[tuple[Handoff, Done]], hook_id: str, tier: int, kind: str, error: str
@@ -219,82 +211,33 @@ class OutcomeWriter:
             ]
             headers, value = bundle_record(entries, hook_id, due_at, kind, error)
             outgoing = OutgoingRecord(self._tier_topics[0], None, value, headers)
-            callback = self._callback(outgoing, _each_record([r for r, _ in part], finish))
-            if not self._try_produce(outgoing, callback):
-                self._unsent.append((outgoing, callback))
+            done = _each_record([r for r, _ in part], finish)
+            singles = functools.partial(
+                self._held_singles, hook_id, part, due_at, last, now, finish
+            )
+            self._send(Acknowledgement(self, outgoing, done, singles))
             self._retries_scheduled(hook_id, 0).inc(len(part))
 
-    async def _produce_when_room(self, records: list[OutgoingRecord], acked: Done) -> None:
-        for outgoing in records:
-            callback = self._callback(outgoing, acked)
-            while not self._try_produce(outgoing, callback):
-                await asyncio.sleep(0.005)  # the local queue is full: let acks drain it
-
-    def write_now(self, records: list[OutgoingRecord], done: Done) -> None:
-        """Like `put`, from the polling thread (no event loop): queue what does not fit."""
-        acked = _after(len(records), done)
-        for outgoing in records:
-            callback = self._callback(outgoing, acked)
-            if not self._try_produce(outgoing, callback):
-                self._unsent.append((outgoing, callback))
-
-    def flush_unsent(self) -> None:
-        """Retry records that did not fit or failed (called from the polling thread)."""
-        pending = self._unsent[:]  # the same list stays: acknowledgements hold it
-        self._unsent.clear()
-        for outgoing, callback in pending:
-            if not self._try_produce(outgoing, callback):
-                self._unsent.append((outgoing, callback))
-
-    @property
-    def unsent(self) -> int:
-        return len(self._unsent)
-
-    def refused(
-        self, outgoing: OutgoingRecord, callback: Callable[[Any, Any], None], err: Any
-    ) -> None:
-        """A record Kafka did not take: counted, logged, and queued to be produced again."""
-        self.metrics.outcome_records_refused.labels(outgoing.topic).inc()
-        log.warning("record to %s not acknowledged (%s); producing it again", outgoing.topic, err)
-        self._unsent.append((outgoing, callback))
-
-    def _callback(self, outgoing: OutgoingRecord, acked: Done) -> Callable[[Any, Any], None]:
-        return _Acknowledgement(self, outgoing, acked)
-
-    def _try_produce(self, outgoing: OutgoingRecord, callback: Callable[[Any, Any], None]) -> bool:
-        try:
-            self.producer.produce(
-                outgoing.topic,
-                value=outgoing.value,
-                key=outgoing.key,
-                headers=list(outgoing.headers),
-                on_delivery=callback,  # stamped by librdkafka as it takes the record
-            )
-        except BufferError:
-            return False
-        return True
-
-
-class _Acknowledgement:
-    """The delivery report handler of one record: `acked()` once Kafka has it; never lost, a
-    record that failed to reach Kafka goes back to its writer (`refused`) to be produced again.
-
-    An object rather than a closure: a closure that queues itself refers to itself through its
-    cell, and that cycle (with the record and the pair's completion in it) was left for the
-    garbage collector after every record, ~12 objects a delivery."""
-
-    __slots__ = ("acked", "outgoing", "writer")
-
-    def __init__(self, writer: OutcomeWriter, outgoing: OutgoingRecord, acked: Done) -> None:
-        self.writer = writer
-        self.outgoing = outgoing
-        self.acked = acked
-
-    def __call__(self, err: Any, _msg: Any) -> None:
-        if err is None:
-            self.acked()
-            return
-        self.writer.refused(self.outgoing, self, err)
+    def _held_singles(
+        self,
+        hook_id: str,
+        part: list[tuple[Record, str]],
+        due_at: float,
+        last: tuple[str, str],
+        now: float,
+        finish: Callable[[Record], None],
+    ) -> list[tuple[OutgoingRecord, Done]]:
+        """The tier records of pairs held at intake, each of its own (their bundle too large)."""
+        kind, error = last
+        tier = self._tier_topics[0]
+        singles: list[tuple[OutgoingRecord, Done]] = []
+        for record, key in part:
+            source = Source(record.topic, record.partition, record.offset)
+            headers = retry_headers(hook_id, 0, now, due_at, source, key, kind, error)
+            headers = original_headers(record) + headers
+            outgoing = OutgoingRecord(tier, record.key, record.value, headers)
+            singles.append((outgoing, functools.partial(finish, record)))
+        return singles
 
 
 def outcome_writer(producer: Any, settings: Settings, metrics: Metrics) -> OutcomeWriter:
@@ -349,18 +292,6 @@ def _bundles(group: list[Item], record_of: Callable[[Item], Record]) -> list[lis
         parts[-1].append(item)
         size += grows
     return parts
-
-
-def _after(count: int, done: Done) -> Done:
-    """A callback that runs `done` on its `count`-th call: one ack per record of a result."""
-    remaining = [count]
-
-    def acked() -> None:
-        remaining[0] -= 1
-        if remaining[0] == 0:
-            done()
-
-    return acked
 
 
 def decode_failure_records(

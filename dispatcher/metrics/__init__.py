@@ -140,8 +140,10 @@ class Metrics:
         self.outcome_records_refused = Counter(
             "dispatcher_outcome_records_refused",
             "Outcome records (results, dead letters, retry-tier records) that Kafka did not take:"
-            " each is produced again until it is, and its offset waits. The broker unreachable"
-            " past message.timeout.ms, or refusing the topic (deleted, an ACL, too large).",
+            " each is produced again until it is, and its offset waits (the broker unreachable"
+            " past message.timeout.ms, or refusing the topic: deleted, an ACL); one too large is"
+            " written without the event's value (header dispatcher.value.omitted), a bundle as"
+            " its pairs' tier records.",
             ["topic"],
             registry=r,
         )

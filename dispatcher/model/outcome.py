@@ -36,6 +36,9 @@ RESULT_FIELDS = (  # contract section 5, in order
 OPTIONAL_FIELDS = ("tenant", "trace_id")  # written only when there is one
 _KNOWN_FIELDS = frozenset(RESULT_FIELDS + OPTIONAL_FIELDS)
 HEADER_PREFIXES = ("dispatcher.", "__connect.")
+# on a dead letter or retry-tier record written without the event's value (Kafka refused it as
+# too large): what was left out and why; the `dispatcher.source.*` headers say where it is
+VALUE_OMITTED = "dispatcher.value.omitted"
 MAX_ERROR_CHARS = 1000
 TRACE_PARENT = "dispatcher.trace.parent"  # on a retry-tier record: the trace context it continues
 TRACE_STATE = "dispatcher.trace.state"

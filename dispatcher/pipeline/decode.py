@@ -11,6 +11,7 @@ import orjson
 
 from dispatcher.errors import DecodeError
 from dispatcher.model.event import TEXT_ATTRIBUTES, Event, Record
+from dispatcher.model.outcome import VALUE_OMITTED
 
 MAX_DEPTH = 64
 # a run of 19 ASCII digits, found as a run of zeros once every digit reads "0" and every other
@@ -41,6 +42,13 @@ def decode(record: Record, avro: AvroDecoder | None = None) -> Event:
 
 
 def _decode(record: Record, avro: AvroDecoder | None) -> Event:
+    if record.value is None and (omitted := record.header(VALUE_OMITTED)) is not None:
+        raise DecodeError(
+            f"the event's value was left out of this record ({omitted.decode(errors='replace')}):"
+            f" the original is at {record.text('dispatcher.source.topic')}"
+            f"[{record.text('dispatcher.source.partition')}]"
+            f"@{record.text('dispatcher.source.offset')}"
+        )
     content_type = _text(record.header("content-type")) or ""
     if avro is not None and _looks_avro(record, content_type):
         return avro(record)

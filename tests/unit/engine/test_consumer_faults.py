@@ -30,9 +30,13 @@ GOOD = b'{"specversion":"1.0","id":"e2","type":"order.paid","source":"/s"}'
 
 
 def consumer_loop(
-    batches: list[list[Any]], decoder: Any = decode
-) -> tuple[ConsumerLoop, KeepingProducer, list[Pair], Metrics]:
-    consumer, producer, submitted = GroupConsumer([(EVENTS, 0)], batches), KeepingProducer(), []
+    batches: list[list[Any]],
+    decoder: Any = decode,
+    producer: Any = None,
+    holding: Any = lambda: (),
+) -> tuple[ConsumerLoop, Any, list[Pair], Metrics]:
+    consumer, submitted = GroupConsumer([(EVENTS, 0)], batches), []
+    producer = KeepingProducer() if producer is None else producer
     metrics = Metrics(CollectorRegistry())
     hooks = HookIndex(
         [Hook.from_dict({"id": "crm", "events": ["order.*"], "url": "https://c.example.com"})]
@@ -45,7 +49,7 @@ def consumer_loop(
 
     wiring = Wiring(
         SETTINGS, producer, outcome_writer(producer, SETTINGS, metrics), lambda: hooks, decoder,
-        metrics, submitted.extend, release, [EVENTS],
+        metrics, submitted.extend, release, [EVENTS], holding=holding,
     )  # fmt: skip
     loop = ConsumerLoop(consumer, wiring)
     loop.subscribe()
@@ -122,3 +126,30 @@ def test_a_record_intake_fails_on_unexpectedly_is_an_internal_dead_letter_logged
     assert not metrics.registry.get_sample_value(
         "dispatcher_decode_failures_total", {"topic": EVENTS}
     )
+
+
+def test_an_800kb_event_held_back_at_intake_goes_to_its_tier_alone_through_librdkafka() -> None:
+    """Its bundle (base64, 1.07 MB) is past what librdkafka's `produce()` takes: it raised
+    KafkaException out of the consumer thread's turn. The event itself fits a tier record."""
+    from confluent_kafka import Producer
+
+    from dispatcher.kafka.clients import producer_config
+
+    config = producer_config(SETTINGS)
+    config.pop("logger")
+    producer = Producer({**config, "bootstrap.servers": "127.0.0.1:1", "log_level": 0})
+    big = GOOD.replace(b'"source":"/s"', b'"source":"/s","data":"' + b"x" * 800_000 + b'"')
+    loop, _producer, submitted, metrics = consumer_loop(
+        [[FakeMessage(EVENTS, 0, 0, big)]], producer=producer, holding=lambda: {"crm"}
+    )
+    try:
+        loop.step()
+
+        assert submitted == []
+        assert (len(producer), loop.writer.unsent) == (1, 0)  # in librdkafka's queue
+        refused = metrics.registry.get_sample_value(
+            "dispatcher_outcome_records_refused_total", {"topic": SETTINGS.topics.retry_topic(0)}
+        )
+        assert refused == 1  # the bundle
+    finally:
+        producer.purge()

@@ -83,6 +83,23 @@ def test_a_record_kafka_refuses_is_counted_and_not_produced_again() -> None:
     assert writer.pending == 0
 
 
+def test_a_record_refused_at_produce_is_dropped_and_counted_not_raised() -> None:
+    """An exception here would end a delivery that succeeded as an `internal` dead letter."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    class Refusing(Producer):
+        def produce(self, topic: str, **kwargs: Any) -> None:
+            raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+
+    metrics = Metrics(CollectorRegistry())
+    writer = AttemptWriter(Refusing(), "dugaa.dispatch.attempts", metrics)
+
+    writer.write(RECORD)
+
+    assert dropped(metrics, "failed") == 1
+    assert writer.pending == 0
+
+
 def test_unacknowledged_records_never_take_more_than_their_share_of_the_queue(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -43,3 +43,20 @@ def test_an_alias_of_a_guarantee_is_overridden_too() -> None:
     after the user's, whatever name theirs goes by."""
     keys = list(producer_config(settings({"request.required.acks": 1})))
     assert keys.index("request.required.acks") < keys.index("acks")
+
+
+def test_the_producer_takes_a_record_as_large_as_the_broker_does_by_default() -> None:
+    """librdkafka's own limit (1,000,000 bytes) is below the broker's (1,048,588): an event of
+    999 KB, taken on the input topic, would have made a dead letter our client refuses."""
+    from confluent_kafka import Producer
+
+    config = producer_config(Settings())
+    assert config["message.max.bytes"] == 1_048_588
+    config.pop("logger")
+    producer = Producer({**config, "bootstrap.servers": "127.0.0.1:1", "log_level": 0})
+    try:
+        producer.produce("t", value=b"x" * 1_040_000, headers=[("dispatcher.x", b"y" * 2000)])
+    finally:
+        producer.purge()
+    given = Settings(kafka={"message.max.bytes": 2_000_000})
+    assert producer_config(given)["message.max.bytes"] == 2_000_000

@@ -314,7 +314,7 @@ def test_records_refused_alike_are_all_produced_again_and_logged_once(
         sample = {"topic": topic}
         assert metrics.registry.get_sample_value(REFUSED, sample) == 0
     error = f"Local: Message timed out ({uuid.uuid4()})"  # no other test's line
-    with caplog.at_level(logging.WARNING, "dispatcher.kafka.writer"):
+    with caplog.at_level(logging.WARNING, "dispatcher.kafka.producing"):
         for record in producer.produced:
             record["on_delivery"](error, None)
     assert writer.unsent == 5
