@@ -53,6 +53,9 @@ class ConsumerLoop(WiredLoop):
         settings = wiring.settings
         self.reports_ready = reports_ready  # the input-topic loop speaks for /readyz
         self.tracker = OffsetTracker()
+        # the writer is this loop's alone: what it has not written of a partition that leaves
+        # (its tracker dropped) is dropped unwritten, for the partition's new owner
+        self.writer.owner = self.tracker.generation
         self.tiers = {t: i for i, t in enumerate(settings.topics.retry_topics)}
         self.assigned: set[Key] = set()
         self.pauses = Pauses(consumer, settings.max_inflight_per_partition, settings.max_inflight)

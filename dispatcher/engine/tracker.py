@@ -117,6 +117,12 @@ class OffsetTracker:
     def total_pending(self) -> int:
         return sum(t.pending for t in self._partitions.values())
 
+    def generation(self, topic: str, partition: int) -> object | None:
+        """A token of the partition's tracking since it was (last) assigned: None once it is
+        dropped, another after it is assigned back. A record written for a pair of it keeps
+        the token it was written under, to be dropped unwritten once the token is gone."""
+        return self._partitions.get((topic, partition))
+
     def drop(self, topic: str, partition: int) -> None:
         """Forget a revoked or lost partition: later completions for it are ignored."""
         self._partitions.pop((topic, partition), None)

@@ -101,7 +101,7 @@ class WiredLoop:
             self.metrics.decode_failures.labels(record.topic).inc()
         self.metrics.dead_letters.labels("", why.kind).inc()
         records = decode_failure_records(self.settings.topics, record, why.error, now, why.kind)
-        self.writer.write_now(records, done)
+        self.writer.write_now(records, done, record)
 
     def close(self) -> None:
         self.consumer.close()

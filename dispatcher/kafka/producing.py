@@ -6,6 +6,12 @@ task or a thread, and every record's completion runs, on the thread that polls t
 `produce()` is called from the delivery loop and from the consumer thread; the records to
 produce again wait in a deque (its appends and pops are atomic), which the consumer thread
 works off each turn (`flush_unsent`).
+
+A record waiting to be produced again is dropped once the partition it came from is no longer
+this worker's (revoked or lost): its new owner hands the same pairs off itself, and a late
+record from here would duplicate a tier record, and a webhook call. `owner` tells: it names
+the partition's current generation (an intake loop's tracker of it), and each record keeps
+the generation it was written in.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from confluent_kafka import KafkaError, KafkaException
 from dispatcher.kafka.outgoing import OutgoingRecord, smaller, too_large, where
 from dispatcher.logs import REPEAT_WINDOW, Repeats
 from dispatcher.metrics import Metrics
+from dispatcher.model.event import Record
 
 log = logging.getLogger(__name__)
 # a broker gone for `message.timeout.ms` fails every record in flight at once: the same line
@@ -28,6 +35,7 @@ log = logging.getLogger(__name__)
 log.addFilter(Repeats(REPEAT_WINDOW))
 Done = Callable[[], None]
 Singles = Callable[[], list[tuple[OutgoingRecord, Done]]]
+Owner = tuple[str, int, object | None]  # a consumed partition, and its generation then
 
 
 class Producing:
@@ -39,17 +47,40 @@ class Producing:
         self._unsent: deque[Acknowledgement] = deque()  # to produce again, from either thread
         self._given_up: deque[Done] = deque()  # completions to run on the polling thread
         self._oversized: list[tuple[Acknowledgement, Any]] = []  # reported too large (`refused`)
+        # (topic, partition) -> the partition's generation, None once it is not ours; None:
+        # every partition stays ours (queue mode, a replay: no partitions to lose)
+        self.owner: Callable[[str, int], object | None] | None = None
+        self._disowned = 0
+
+    def owner_of(self, record: Record) -> Owner | None:
+        """The partition `record` was consumed from, with its generation now (`owner`)."""
+        owner = self.owner
+        if owner is None:
+            return None
+        return (record.topic, record.partition, owner(record.topic, record.partition))
+
+    def _owned(self, ack: Acknowledgement) -> bool:
+        """Whether `ack`'s record is still wanted: its partition is this worker's, as then."""
+        owned = ack.owner
+        if owned is None or self.owner is None:
+            return True
+        topic, partition, generation = owned
+        return generation is not None and self.owner(topic, partition) is generation
 
     async def _produce_when_room(self, acks: list[Acknowledgement]) -> None:
         for ack in acks:
             while not self._try_produce(ack):
                 await asyncio.sleep(0.005)  # the local queue is full: let acks drain it
 
-    def write_now(self, records: list[OutgoingRecord], done: Done) -> None:
-        """Like `put`, from the polling thread (no event loop): queue what does not fit."""
+    def write_now(
+        self, records: list[OutgoingRecord], done: Done, source: Record | None = None
+    ) -> None:
+        """Like `put`, from the polling thread (no event loop): queue what does not fit.
+        `source`: the consumed record they end (whose partition may be lost meanwhile)."""
         acked = after(len(records), done)
+        owner = None if source is None else self.owner_of(source)
         for outgoing in records:
-            self._send(Acknowledgement(self, outgoing, acked))
+            self._send(Acknowledgement(self, outgoing, acked, owner=owner))
 
     def flush_unsent(self) -> None:
         """Retry records that did not fit or failed, and end those given up (called from the
@@ -59,8 +90,17 @@ class Producing:
         unsent = self._unsent
         for _ in range(len(unsent)):
             ack = unsent.popleft()
-            if not self._try_produce(ack):
+            if not self._owned(ack):
+                self._disowned += 1
+            elif not self._try_produce(ack):
                 unsent.append(ack)
+        if self._disowned:
+            log.info(
+                "%d outcome record(s) not written: their partition left this worker, whose new "
+                "owner writes its own",
+                self._disowned,
+            )
+            self._disowned = 0
         while self._given_up:
             self._given_up.popleft()()
 
@@ -91,7 +131,10 @@ class Producing:
         oversized, self._oversized = self._oversized, []
         by_topic: dict[str, list[tuple[Acknowledgement, Any]]] = {}
         for ack, err in oversized:
-            by_topic.setdefault(ack.outgoing.topic, []).append((ack, err))
+            if self._owned(ack):
+                by_topic.setdefault(ack.outgoing.topic, []).append((ack, err))
+            else:
+                self._disowned += 1
         for refused in by_topic.values():
             largest = max(refused, key=lambda item: item[0].outgoing.size)
             for ack, err in refused:
@@ -117,7 +160,7 @@ class Producing:
                 len(singles),
             )
             for single, done in singles:
-                self._send(Acknowledgement(self, single, done))
+                self._send(Acknowledgement(self, single, done, owner=ack.owner))
             return
         less = smaller(outgoing, err)
         if less is None:
@@ -173,13 +216,14 @@ class Producing:
 class Acknowledgement:
     """The delivery report handler of one record: `acked()` once Kafka has it; never lost, a
     record that failed to reach Kafka goes back to its writer (`refused`) to be produced again,
-    or smaller. `singles`, on a bundle: its pairs' tier records, each with its completion.
+    or smaller. `singles`, on a bundle: its pairs' tier records, each with its completion;
+    `owner`: the consumed partition it ends a pair of, and the partition's generation then.
 
     An object rather than a closure: a closure that queues itself refers to itself through its
     cell, and that cycle (with the record and the pair's completion in it) was left for the
     garbage collector after every record, ~12 objects a delivery."""
 
-    __slots__ = ("acked", "outgoing", "singles", "writer")
+    __slots__ = ("acked", "outgoing", "owner", "singles", "writer")
 
     def __init__(
         self,
@@ -187,11 +231,13 @@ class Acknowledgement:
         outgoing: OutgoingRecord,
         acked: Done,
         singles: Singles | None = None,
+        owner: Owner | None = None,
     ) -> None:
         self.writer = writer
         self.outgoing = outgoing
         self.acked = acked
         self.singles = singles
+        self.owner = owner
 
     def __call__(self, err: Any, _msg: Any) -> None:
         if err is None:

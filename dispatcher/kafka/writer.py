@@ -119,37 +119,48 @@ class OutcomeWriter(Producing):
         self.count(result)
         records = self.records_for(result, record)
         acked = done if len(records) == 1 else after(len(records), done)
+        owner = self.owner_of(record)
         for index, outgoing in enumerate(records):
-            ack = Acknowledgement(self, outgoing, acked)
+            ack = Acknowledgement(self, outgoing, acked, owner=owner)
             if not self._try_produce(ack):
-                rest = [Acknowledgement(self, later, acked) for later in records[index + 1 :]]
+                rest = [Acknowledgement(self, o, acked, owner=owner) for o in records[index + 1 :]]
                 return self._produce_when_room([ack, *rest])
         return None
 
     def hand_off(self, handoffs: list[tuple[Handoff, Done]]) -> list[tuple[Handoff, Done]]:
         """Produce the hand-offs of pairs held back by an open circuit at once, on the delivery
-        loop, without awaiting: those of one hook, tier and last error together, in tier
-        bundles (model/bundle.py), a hand-off alone as a single tier record. Each `done` runs
-        once its pair's record is acknowledged. Counted here. Returns the hand-offs the
-        producer's local queue had no room for, to be written one by one (`write`)."""
-        groups: dict[tuple[str, int, str, str], list[tuple[Handoff, Done]]] = {}
+        loop, without awaiting: those of one hook, tier, last error and consumed partition
+        together, in tier bundles (model/bundle.py), a hand-off alone as a single tier record.
+        Each `done` runs once its pair's record is acknowledged. Counted here. Returns the
+        hand-offs the producer's local queue had no room for, to be written one by one
+        (`write`). A bundle holds the pairs of one partition only: the partition's revoke
+        drops what is unsent of it (`Producing.owner`), and no other's."""
+        groups: dict[tuple[str, int, str, str, str, int], list[tuple[Handoff, Done]]] = {}
         for handoff, done in handoffs:
-            last = handoff.last
-            key = (handoff.pair.hook.id, handoff.tier, last.kind or "", last.error or "")
+            last, record = handoff.last, handoff.pair.record
+            key = (
+                handoff.pair.hook.id,
+                handoff.tier,
+                last.kind or "",
+                last.error or "",
+                record.topic,
+                record.partition,
+            )
             groups.setdefault(key, []).append((handoff, done))
         refused: list[tuple[Handoff, Done]] = []
-        for (hook_id, tier, kind, error), group in groups.items():
+        for (hook_id, tier, kind, error, _topic, _partition), group in groups.items():
+            owner = self.owner_of(group[0][0].pair.record)
             parts = _bundles(group, _handoff_record) if self.bundles else [[i] for i in group]
             for part in parts:
                 if len(part) == 1:
                     handoff, done = part[0]
                     (outgoing,) = self.records_for(handoff, handoff.pair.record)
-                    ack = Acknowledgement(self, outgoing, done)
+                    ack = Acknowledgement(self, outgoing, done, owner=owner)
                 else:
                     outgoing = self._bundle(part, hook_id, tier, kind, error)
                     done = _each([each_done for _, each_done in part])
                     singles = functools.partial(self._handoff_singles, part)
-                    ack = Acknowledgement(self, outgoing, done, singles)
+                    ack = Acknowledgement(self, outgoing, done, singles, owner)
                 if self._try_produce(ack):
                     self._retries_scheduled(hook_id, tier).inc(len(part))
                 else:
@@ -195,8 +206,25 @@ class OutcomeWriter(Producing):
         record and the pair's idempotency key, no attempt yet) to the first retry tier, in
         bundles, from the consumer thread: what the producer's queue has no room for waits
         with the unsent records (`flush_unsent`). `last` is the error they carry (kind, text);
-        `finish(record)` runs for each pair once its bundle is acknowledged. Counted here."""
+        `finish(record)` runs for each pair once its bundle is acknowledged. Counted here.
+        A bundle holds the pairs of one partition only (see `hand_off`)."""
+        partitions: dict[tuple[str, int], list[tuple[Record, str]]] = {}
+        for item in held:
+            partitions.setdefault((item[0].topic, item[0].partition), []).append(item)
+        for of_partition in partitions.values():
+            self._hold_back(hook_id, of_partition, due_at, last, now, finish)
+
+    def _hold_back(
+        self,
+        hook_id: str,
+        held: list[tuple[Record, str]],
+        due_at: float,
+        last: tuple[str, str],
+        now: float,
+        finish: Callable[[Record], None],
+    ) -> None:
         kind, error = last
+        owner = self.owner_of(held[0][0])
         for part in _bundles(held, _held_record):
             entries = [
                 bundle_entry(
@@ -215,7 +243,7 @@ class OutcomeWriter(Producing):
             singles = functools.partial(
                 self._held_singles, hook_id, part, due_at, last, now, finish
             )
-            self._send(Acknowledgement(self, outgoing, done, singles))
+            self._send(Acknowledgement(self, outgoing, done, singles, owner))
             self._retries_scheduled(hook_id, 0).inc(len(part))
 
     def _held_singles(

@@ -241,3 +241,16 @@ def test_a_completion_from_before_a_revoke_does_not_count_for_the_record_taken_i
     assert tracker.advance() == {}  # one of the two pairs taken in again is still running
     tracker.finish("t", 0, 10, again)
     assert tracker.advance() == {("t", 0): 11}
+
+
+def test_a_partitions_generation_ends_with_its_drop_and_a_new_one_starts_when_it_is_back() -> None:
+    tracker = OffsetTracker()
+    tracker.add("t", 0, 5, 1)
+    first = tracker.generation("t", 0)
+    assert first is not None
+    assert tracker.generation("t", 0) is first
+
+    tracker.drop("t", 0)
+    assert tracker.generation("t", 0) is None
+    tracker.add("t", 0, 5, 1)
+    assert tracker.generation("t", 0) not in (None, first)

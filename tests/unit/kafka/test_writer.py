@@ -389,3 +389,24 @@ def test_a_result_the_queue_has_no_room_for_is_written_as_room_comes() -> None:
     for record in producer.produced:
         record["on_delivery"](None, None)
     assert acked == [True]
+
+
+def test_a_bundle_holds_the_pairs_of_one_consumed_partition_only() -> None:
+    """A revoke drops what is unsent of its partition: a bundle shared with another partition
+    would drop that one's pairs too, or write the revoked one's."""
+    producer = Producer()
+    writer = outcome_writer(producer, Settings(), Metrics(CollectorRegistry()))
+    other = Record("dugaa.events", 5, 200, b"k", b'{"id":"e"}', ())
+    held_pairs = [held(0), held(1), (other, "msg_x")]
+
+    writer.hold_back("b", held_pairs, 1.0, ("network", "x"), 0.5, lambda _r: None)
+    moved = [handoff(n=n)[0] for n in range(2)]
+    pair = dataclasses.replace(
+        moved[1].pair, record=dataclasses.replace(moved[1].pair.record, partition=9)
+    )
+    moved[1] = dataclasses.replace(moved[1], pair=pair)
+    moved.append(handoff(n=2)[0])
+    writer.hand_off([(h, lambda: None) for h in moved])
+
+    counts = [dict(p["headers"]).get("dispatcher.bundle") for p in producer.produced]
+    assert counts == [b"2", b"1", b"2", None]  # held: 4 and 5; handed off: 2, then 9 alone
