@@ -45,7 +45,7 @@ def judge(
     """The verdict on a response: status first, then the body's `expect` checks."""
     head = body[:EXCERPT_BYTES]  # a small slice (the whole body itself when it is short)
     if not spec.is_success_status(status):
-        retryable = status in RETRYABLE_STATUS or status >= 500
+        retryable = retryable_status(status)
         reason = "redirects are not followed" if 300 <= status < 400 else "unexpected status"
         return Verdict(
             ok=False,
@@ -58,16 +58,23 @@ def judge(
         )
     failures, captured = check_body(spec, body)
     if failures:
+        # The third party took the request (an accepted status) and answered no: sending it
+        # again would repeat what it already refused, or processed (CONTRACT section 4).
         return Verdict(
             ok=False,
             kind="response_invalid",
-            retryable=True,
+            retryable=False,
             error="; ".join(failures),
             status=status,
             captured=captured,
             head=head,
         )
     return Verdict(ok=True, status=status, captured=captured, head=head)
+
+
+def retryable_status(status: int) -> bool:
+    """Whether a status that is no success may pass if asked again: 408, 425, 429 and 5xx."""
+    return status in RETRYABLE_STATUS or status >= 500
 
 
 def retry_after(value: str | None, now: float) -> float | None:

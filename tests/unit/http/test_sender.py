@@ -145,9 +145,38 @@ def test_a_freed_slot_lets_the_waiting_requests_go_out_before_the_answer_is_hand
         (Verdict(ok=False, kind="http", retryable=False, status=101), "1xx"),
         (Verdict(ok=False, kind="timeout", retryable=True, status=None), "timeout"),
         (Verdict(ok=False, kind="network", retryable=True, status=None), "network"),
-        (Verdict(ok=False, kind="response_invalid", retryable=True, status=200), "invalid"),
+        (Verdict(ok=False, kind="response_invalid", retryable=False, status=200), "invalid"),
         (Verdict(ok=False, kind="auth", retryable=False, status=None), "network"),
     ],
 )
 def test_an_attempt_is_counted_under_a_bounded_result_label(verdict: Verdict, label: str) -> None:
     assert Attempt(verdict, 0.1).result_label == label
+
+
+def _answers(hook: Hook, answer: httpx.Response, times: int) -> tuple[list[Attempt], str]:
+    """`times` attempts of `hook` at a server giving `answer`, and its breaker's state after."""
+
+    async def main() -> tuple[list[Attempt], str]:
+        client = HookClient(hook, httpx.MockTransport(lambda _: answer))
+        try:
+            request = Request("POST", hook.url, (), b"{}")
+            attempts = [await client.send(request) for _ in range(times)]
+        finally:
+            await client.aclose()
+        return attempts, client.breaker.state
+
+    return asyncio.run(main())
+
+
+def test_answers_that_fail_expect_are_permanent_and_never_open_the_breaker() -> None:
+    # the endpoint is up and answering: its "rejected" is the third party's word on the
+    # request, as a 400 is, not a sign of an endpoint to spare
+    hook = _hook(response={"expect": [{"path": "status", "equals": "ok"}]})
+    rejected = httpx.Response(200, json={"status": "rejected"})
+    attempts, state = _answers(hook, rejected, 40)
+    assert {(a.verdict.kind, a.verdict.retryable, a.result_label) for a in attempts} == {
+        ("response_invalid", False, "invalid")
+    }
+    assert state == "closed"
+    _, state = _answers(hook, httpx.Response(503), 40)
+    assert state == "open"  # where retryable failures do open it

@@ -133,10 +133,10 @@ def test_long_values_are_clipped_in_messages() -> None:
     assert len(failures[0]) < 150
 
 
-def test_judge_turns_failed_checks_into_response_invalid() -> None:
+def test_judge_turns_failed_checks_into_a_permanent_response_invalid() -> None:
     response = spec("json", {"path": "status", "equals": "done"}, id="data.id")
     verdict = judge(response, 200, {}, JSON_BODY)
-    assert (verdict.ok, verdict.kind, verdict.retryable) == (False, "response_invalid", True)
+    assert (verdict.ok, verdict.kind, verdict.retryable) == (False, "response_invalid", False)
     assert verdict.captured == {"id": "m-1"}
     assert judge(spec("json", id="data.id"), 201, {}, JSON_BODY).captured == {"id": "m-1"}
 

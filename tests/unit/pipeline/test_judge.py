@@ -120,6 +120,19 @@ def test_a_failed_expectation_fails_a_2xx_with_the_captured_values() -> None:
     assert "status" in (v.error or "")
 
 
+@pytest.mark.parametrize(
+    "body", [b'{"status": "rejected", "reason": "invalid phone"}', b"not json", b'{"s": 1}']
+)
+def test_an_accepted_answer_that_fails_its_checks_is_never_sent_again(body: bytes) -> None:
+    # CONTRACT section 4: only network errors, timeouts, 408, 425, 429 and 5xx are retried;
+    # a 200 that says "rejected" was taken by the third party, and a second POST repeats it
+    spec = ResponseSpec.from_dict({"expect": [{"path": "status", "equals": "ok"}]})
+
+    v = verdict(200, spec, body, **{"Retry-After": "30"})
+
+    assert (v.ok, v.kind, v.retryable, v.retry_after) == (False, "response_invalid", False, None)
+
+
 def test_a_success_carries_the_captured_values() -> None:
     spec = ResponseSpec.from_dict(
         {"expect": [{"path": "status", "equals": "ok"}], "capture": {"ref": "data.id"}}
