@@ -20,7 +20,7 @@ from dispatcher.metrics import status_class
 from dispatcher.model.hook import Hook
 from dispatcher.model.request import Request
 from dispatcher.model.values import quick_init
-from dispatcher.pipeline.judge import Verdict, judge
+from dispatcher.pipeline.judge import Verdict, judge, retryable_status
 from dispatcher.security.auth import Credentials, OAuth2ClientCredentials
 
 BREAKER_OPEN = Verdict.failure("network", "circuit breaker open", retryable=True)
@@ -153,10 +153,11 @@ class HookClient:
         except (TimeoutError, httpx.TimeoutException):
             return self._timeout_verdict
         except Undecodable as exc:
+            # an answer, though unreadable: retried as its status would be (a 200 was taken)
             return Verdict.failure(
                 "response_invalid",
                 f"HTTP {exc.status}: {error_text(exc, self.hook, named=False)}",
-                retryable=True,
+                retryable=retryable_status(exc.status),
                 status=exc.status,
             )
         except DeliveryError as exc:

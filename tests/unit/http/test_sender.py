@@ -180,3 +180,15 @@ def test_answers_that_fail_expect_are_permanent_and_never_open_the_breaker() -> 
     assert state == "closed"
     _, state = _answers(hook, httpx.Response(503), 40)
     assert state == "open"  # where retryable failures do open it
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(200, False), (400, False), (503, True)])
+def test_an_undecodable_answer_is_retried_only_when_its_status_is(
+    status: int, retryable: bool
+) -> None:
+    encoded = {"content-encoding": "gzip"}
+    garbage = httpx.Response(status, headers=encoded, stream=httpx.ByteStream(b"not gzip"))
+    (attempt,), _ = _answers(_hook(), garbage, 1)
+    assert attempt.verdict.kind == "response_invalid"
+    assert attempt.verdict.status == status
+    assert attempt.verdict.retryable is retryable
