@@ -5,13 +5,20 @@ mapping; "" or "." is the whole body (the only path text has). In xml the root e
 the document: `status` is `<root><status>`, `@code` an attribute of the root, `item[1]` the
 second `<item>`, and namespaces are ignored. XML is parsed with DTDs and entities forbidden,
 so a hostile response cannot expand or fetch anything, and nested at most `MAX_DEPTH` levels
-deep (the bound events have), so it cannot exhaust the stack either.
+deep (the bound events have), so it cannot exhaust the stack either. Text is decoded as a
+browser decodes it: a UTF-8 or UTF-16 byte order mark decides (and is not part of the text),
+else the `charset` of the Content-Type, else UTF-8; bytes that do not decode are replacement
+characters, never an error.
 The `expect` entries are conditions, checked by the one condition engine (`conditions.py`)
 that also checks hook filters.
 """
 
 from __future__ import annotations
 
+import encodings
+import pkgutil
+from encodings import normalize_encoding
+from encodings.aliases import aliases
 from typing import Any
 
 from dispatcher.errors import UnreadableResponse
@@ -24,12 +31,24 @@ from dispatcher.pipeline.xmlvalues import XmlError, xml_values
 SHOWN = 80  # characters of a parser message quoted in a failure
 
 
-def check_body(spec: ResponseSpec, body: bytes) -> tuple[list[str], dict[str, Any]]:
-    """The failed expectations (as messages) and the captured values for `body`."""
+# Names of Python's own encodings: a charset is looked up only when it is one, since the codec
+# registry caches every name asked for, unknown ones too, and an answer's name is anyone's.
+KNOWN_ENCODINGS = frozenset(aliases) | frozenset(aliases.values()) | {
+    module.name for module in pkgutil.iter_modules(encodings.__path__)
+}
+# byte order marks and what they say, as the WHATWG Encoding standard sniffs them
+BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"))
+
+
+def check_body(
+    spec: ResponseSpec, body: bytes, content_type: str = ""
+) -> tuple[list[str], dict[str, Any]]:
+    """The failed expectations (as messages) and the captured values for `body`, an answer of
+    `content_type` (its Content-Type header)."""
     if not spec.expect and not spec.capture:
         return [], {}
     try:
-        document = parse_body(spec.format, body[: spec.max_bytes + 1], spec.max_bytes)
+        document = parse_body(spec.format, body[: spec.max_bytes + 1], spec.max_bytes, content_type)
     except UnreadableResponse as exc:
         return ([str(exc)] if spec.expect else []), {}
     xml = spec.format == "xml"
@@ -42,12 +61,12 @@ def check_body(spec: ResponseSpec, body: bytes) -> tuple[list[str], dict[str, An
     return failed, captured
 
 
-def parse_body(fmt: str, body: bytes, limit: int) -> Any:
+def parse_body(fmt: str, body: bytes, limit: int, content_type: str = "") -> Any:
     """The body as a document to walk; raise `UnreadableResponse` saying why it cannot be."""
     if len(body) > limit:
         raise UnreadableResponse(f"response body is larger than {limit} bytes; not checked")
     if fmt == "text":
-        return body.decode("utf-8", errors="replace")
+        return decode_text(body, content_type)
     if fmt == "json":
         try:
             return read_json(body)
@@ -59,6 +78,31 @@ def parse_body(fmt: str, body: bytes, limit: int) -> Any:
         except XmlError as exc:
             raise UnreadableResponse(f"response is not acceptable XML: {_clip(str(exc))}") from None
     raise UnreadableResponse(f"unknown response format {fmt!r}")
+
+
+def decode_text(body: bytes, content_type: str) -> str:
+    """`body` as text: by its byte order mark (left out), else the Content-Type's `charset`,
+    else UTF-8. A charset Python does not know is ignored as a missing one is (UTF-8): the
+    checks then see replacement characters where its bytes are not UTF-8."""
+    for bom, encoding in BOMS:
+        if body.startswith(bom):
+            return body[len(bom) :].decode(encoding, errors="replace")
+    charset = normalize_encoding(_charset(content_type).lower())
+    if charset in KNOWN_ENCODINGS:
+        try:
+            return body.decode(charset, errors="replace")
+        except (LookupError, UnicodeError):  # no text encoding (base64), or no `replace` (idna)
+            pass
+    return body.decode("utf-8", errors="replace")
+
+
+def _charset(content_type: str) -> str:
+    """The `charset` parameter of a Content-Type value, unquoted ("" without one)."""
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').strip()
+    return ""
 
 
 def _find(document: Any, path: str, xml: bool) -> Any:

@@ -56,7 +56,7 @@ def judge(
             retry_after=retry_after(headers.get("retry-after"), now) if retryable else None,
             head=head,
         )
-    failures, captured = check_body(spec, body)
+    failures, captured = check_body(spec, body, headers.get("content-type", ""))
     if failures:
         # The third party took the request (an accepted status) and answered no: sending it
         # again would repeat what it already refused, or processed (CONTRACT section 4).

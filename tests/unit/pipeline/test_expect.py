@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import encodings
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from dispatcher.errors import UnreadableResponse
@@ -117,6 +119,66 @@ def test_text_body_is_checked_whole() -> None:
     assert check_body(response, b"OK 1234\n") == ([], {"reply": "OK 1234\n"})
     failures, _ = check_body(response, b"ERR quota")
     assert failures == ["expected the body to match '^OK \\\\d+', got \"ERR quota\""]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"\xef\xbb\xbfOK 4711", "text/plain; charset=utf-8"),  # a UTF-8 byte order mark
+        (b"\xef\xbb\xbfOK 4711", ""),
+        ("\ufeffOK 4711".encode("utf-16-le"), ""),  # UTF-16 by its mark, left or right
+        ("\ufeffOK 4711".encode("utf-16-be"), "text/plain"),
+        (b"\xef\xbb\xbfOK 4711", "text/plain; charset=iso-8859-1"),  # the mark decides
+        ("OK 4711".encode("utf-16-le"), "text/plain; charset=UTF-16LE"),
+    ],
+)
+def test_a_text_answer_is_read_by_its_byte_order_mark_which_is_no_part_of_it(
+    body: bytes, content_type: str
+) -> None:
+    response = spec("text", {"path": ".", "equals": "OK 4711"}, reply=".")
+    assert check_body(response, body, content_type) == ([], {"reply": "OK 4711"})
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("Accepté".encode("latin-1"), "text/plain; charset=iso-8859-1"),
+        ("Accepté".encode("latin-1"), 'text/plain;Charset="ISO-8859-1"'),
+        ("Accepté".encode("cp1252"), "text/plain; format=flowed; charset=windows-1252"),
+        ("受付".encode("shift_jis"), "text/plain; charset=Shift_JIS"),
+        ("Accepté".encode(), "text/plain"),  # no charset: UTF-8
+    ],
+)
+def test_a_text_answer_is_decoded_with_the_charset_it_declares(
+    body: bytes, content_type: str
+) -> None:
+    response = spec("text", {"path": ".", "matches": "^(Accepté|受付)$"})
+    assert check_body(response, body, content_type) == ([], {})
+
+
+@pytest.mark.parametrize("charset", ["x-no-such-thing", "base64", "idna", "undefined", "a/../b"])
+def test_a_charset_python_cannot_decode_text_with_is_read_as_utf8(charset: str) -> None:
+    response = spec("text", reply=".")
+    content_type = f"text/plain; charset={charset}"
+    assert check_body(response, "Accepté".encode(), content_type) == ([], {"reply": "Accepté"})
+    latin = "Accepté".encode("latin-1")
+    assert check_body(response, latin, content_type) == ([], {"reply": "Accept\ufffd"})
+
+
+def test_unknown_charsets_are_not_looked_up() -> None:
+    # the codec registry remembers every name asked for, unknown ones too: an answer's
+    # charset is the third party's to choose, so only Python's own names are looked up
+    cache: dict[str, Any] = encodings._cache  # type: ignore[attr-defined]
+    before = len(cache)
+    for n in range(200):
+        check_body(spec("text", reply="."), b"OK", f"text/plain; charset=x-made-up-{n}")
+    assert len(cache) <= before + 1
+
+
+def test_judge_reads_a_text_answer_by_its_content_type() -> None:
+    response = spec("text", {"path": ".", "equals": "Accepté"})
+    headers = httpx.Headers({"Content-Type": "text/plain; charset=iso-8859-1"})
+    assert judge(response, 200, headers, "Accepté".encode("latin-1")).ok
 
 
 def test_body_larger_than_max_bytes_is_not_checked() -> None:
