@@ -234,7 +234,7 @@ class Hook:
         headers = tuple(
             (str(k), resolve(v, where=f"{where}.headers.{k}", scope=scope))
             if isinstance(v, str) and is_reference(v)
-            else (str(k), str(v))
+            else (str(k), _header_text(v))
             for k, v in (raw.get("headers") or {}).items()
         )
         fields = raw.get("fields", ())
@@ -287,6 +287,14 @@ def _url_part(value: str) -> str:
     """A secret's value as it stands in a URL: percent-encoded, so it never adds a path segment
     or a query parameter."""
     return quote(value, safe="")
+
+
+def _header_text(value: Any) -> str:
+    """A hook's own header value (a string, number or boolean) as sent: a boolean as YAML and
+    the bodies write it (`true`), not as Python does (`True`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _with_port(url: str, port: int | None) -> str:

@@ -1,0 +1,36 @@
+"""A hook's definition as the value the pipeline uses: what `Hook.from_dict` makes of it."""
+
+from __future__ import annotations
+
+import pytest
+
+from dispatcher.hooks.loader import load_hooks_text
+from dispatcher.model.event import Event
+from dispatcher.model.hook import Hook
+from dispatcher.pipeline.request import build_request
+
+EVENT = Event.from_dict({"id": "e1", "type": "a", "source": "/s", "specversion": "1.0", "data": {}})
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [(True, "true"), (False, "false"), (7, "7"), (2.5, "2.5"), ("On", "On"), ("True", "True")],
+)
+def test_a_header_value_is_sent_as_written(value: object, sent: str) -> None:
+    hook = Hook.from_dict({"id": "h", "url": "https://x.example.com/", "headers": {"X-V": value}})
+    assert hook.headers == (("X-V", sent),)
+
+
+def test_a_yaml_boolean_goes_out_in_a_header_as_in_the_body() -> None:
+    text = """\
+hooks:
+  - id: h
+    events: [a]
+    url: https://x.example.com/api
+    format: form
+    headers: {X-Sandbox: true, X-Live: false}
+    fields: [{name: sandbox, value: true}, {name: live, value: false}]
+"""
+    request = build_request(load_hooks_text(text, "hooks.yaml")[0], EVENT, "msg_1")
+    assert request.content == b"sandbox=true&live=false"
+    assert (request.header("X-Sandbox"), request.header("X-Live")) == ("true", "false")
