@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from pathlib import Path
 
 import pytest
 from standardwebhooks import Webhook
@@ -113,3 +114,31 @@ def test_a_signer_signs_each_message_afresh() -> None:
     first = signer.sign("msg_8", 1, BODY)
     assert signer.sign("msg_9", 1, BODY) != first
     assert signer.sign("msg_8", 1, BODY) == first == sign([NEW], "msg_8", 1, BODY)
+
+
+def _readme_receiver() -> str:
+    """The Python snippet of the README's "Receiving signed webhooks", as written there."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("## Receiving signed webhooks", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"order_id":"A-17"}',
+        b"order_id,total\r\nA-17,12.50\r\n",
+        b'<?xml version="1.0" encoding="UTF-8"?><message><order_id>A-17</order_id></message>',
+        b"order_id=A-17&total=12.50",
+        b"gAAAAABnZ3V0c2lkZS1vZi1hLWZlcm5ldC10b2tlbg==",  # an encrypted body is no JSON either
+    ],
+    ids=["json", "csv", "xml", "form", "fernet"],
+)
+def test_the_readme_receiver_accepts_every_correctly_signed_body(body: bytes) -> None:
+    now = int(time.time())
+    headers = _headers("msg_5", now, sign([NEW], "msg_5", now, body))
+    snippet = _readme_receiver().replace('"whsec_..."', repr(NEW.reveal()))
+    # the README's own text, run as a receiver would run it: it raises if it refuses the body
+    exec(snippet, {"body": body, "headers": headers})  # noqa: S102
+    with pytest.raises(WebhookVerificationError):
+        exec(snippet, {"body": body + b" ", "headers": headers})  # noqa: S102
