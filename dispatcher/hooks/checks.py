@@ -27,7 +27,7 @@ from dispatcher.pipeline.render.formats import nest
 from dispatcher.pipeline.render.mapping import event_path, parse_template
 from dispatcher.pipeline.render.paths import ROOT_PATHS, parse_path
 from dispatcher.pipeline.render.target import HEADER_NOT_ASCII
-from dispatcher.pipeline.render.xml import is_xml_name
+from dispatcher.pipeline.render.xml import check_attribute_name, check_element_name, is_xml_name
 from dispatcher.security.auth import PLAIN_HTTP_REFUSED
 
 SOURCES = ("from", "value", "template")
@@ -172,14 +172,25 @@ def _formats(raw: dict[str, Any]) -> Iterator[Finding]:
     if fmt == "xml":
         for i, spec in items(raw.get("fields")):
             name = spec.get("name") if isinstance(spec, dict) else None
-            if isinstance(name, str) and not _xml_field_name(name):
-                yield ("fields", i, "name"), f"{name!r} cannot be written as XML elements"
+            problem = _xml_field_name(name) if isinstance(name, str) else None
+            if problem:
+                yield ("fields", i, "name"), problem
 
 
-def _xml_field_name(name: str) -> bool:
+def _xml_field_name(name: str) -> str | None:
+    """Why the field `name` (dotted: nested elements, a last `@name` an attribute) cannot be
+    written, by the XML encoder's own rules; None when it can."""
     *parents, leaf = name.split(".")
-    leaf = leaf.removeprefix("@")
-    return all(is_xml_name(part) for part in (*parents, leaf))
+    try:
+        for part in parents:
+            check_element_name(part)
+        if leaf.startswith("@"):
+            check_attribute_name(leaf[1:])
+        else:
+            check_element_name(leaf)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _response(raw: dict[str, Any]) -> Iterator[Finding]:

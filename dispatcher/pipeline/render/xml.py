@@ -94,7 +94,7 @@ def _attribute_escape(found: re.Match[str]) -> str:
 
 
 def _element(name: str, value: Any, item: str, out: list[str], extra: dict[str, str]) -> None:
-    _check_name(name, "element")
+    check_element_name(name)
     attributes = extra
     children: list[tuple[str, Any]] = []
     text: Any = None
@@ -102,7 +102,7 @@ def _element(name: str, value: Any, item: str, out: list[str], extra: dict[str, 
         for key, child in value.items():
             key = str(key)
             if key.startswith("@"):
-                _check_attribute_name(key[1:])
+                check_attribute_name(key[1:])
                 if attributes is extra:
                     attributes = dict(extra)  # the caller's stays as it is
                 attributes[key[1:]] = text_of(child)
@@ -132,10 +132,17 @@ def _element(name: str, value: Any, item: str, out: list[str], extra: dict[str, 
 _NONE: dict[str, str] = {}  # a child's extra attributes: none (never written to)
 
 
-def _check_attribute_name(name: str) -> None:
+def check_attribute_name(name: str) -> None:
+    """Raise ValueError unless `name` (from a key `@name`) can be written as an attribute.
+    The rule for a hook's field names when it is loaded, and for every key when it renders."""
     if name == "xmlns":
         raise ValueError("'@xmlns' would declare a namespace: set xml.namespace on the hook")
     _check_name(name, "attribute")
+
+
+def check_element_name(name: str) -> None:
+    """Raise ValueError unless `name` can be written as an element's name."""
+    _check_name(name, "element")
 
 
 def _check_name(name: str, what: str) -> None:

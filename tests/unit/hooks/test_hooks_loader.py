@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
+from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import pytest
 
 from dispatcher.cli.output import hook_table, hook_yaml, validation_report
 from dispatcher.config.secrets import Secret
-from dispatcher.errors import ConfigError
+from dispatcher.errors import ConfigError, RenderError
 from dispatcher.hooks.loader import (
     Problem,
     definition_problems,
@@ -22,6 +24,8 @@ from dispatcher.hooks.loader import (
     validate_hooks_text,
 )
 from dispatcher.hooks.masking import mask_url
+from dispatcher.model.event import Event
+from dispatcher.pipeline.render import render_body
 
 ROOT = Path(__file__).resolve().parents[3]
 BROKEN = ROOT / "tests" / "data" / "broken-hooks.yaml"
@@ -177,9 +181,47 @@ def test_json_and_xml_field_names_must_not_clash() -> None:
 
 def test_xml_field_names_must_be_element_names() -> None:
     text = GOOD.replace("format: form", "format: xml").replace("name: to,", "name: 1to,")
-    assert problems(text) == [
-        (9, "hooks[0].fields[0].name", "'1to' cannot be written as XML elements")
-    ]
+    assert problems(text) == [(9, "hooks[0].fields[0].name", "'1to' cannot be an XML element name")]
+
+
+EVENT = Event.from_dict(
+    {
+        "id": "e1",
+        "type": "order.created",
+        "source": "/s",
+        "specversion": "1.0",
+        "data": {"phone": "1"},
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("@xmlns", "'@xmlns' would declare a namespace: set xml.namespace on the hook"),
+        ("order.@xmlns", "'@xmlns' would declare a namespace: set xml.namespace on the hook"),
+        ("order.@1d", "'1d' cannot be an XML attribute name"),
+        ("x:order.id", "'x:order' cannot be an XML element name"),
+        ("#text", "'#text' cannot be an XML element name"),
+    ],
+)
+def test_an_xml_field_name_is_refused_at_load_as_rendering_would_refuse_it(
+    name: str, message: str
+) -> None:
+    text = GOOD.replace("format: form", "format: xml").replace("name: to,", f'name: "{name}",')
+    assert problems(text) == [(9, "hooks[0].fields[0].name", message)]
+    hook = load_hooks_text(GOOD.replace("format: form", "format: xml"), "hooks.yaml")[0]
+    one = replace(hook, fields=(replace(hook.fields[0], name=name),))
+    if name != "#text":  # a key the encoder reads as the element's text, not as a name
+        with pytest.raises(RenderError, match=re.escape(message)):
+            render_body(one, EVENT)
+
+
+@pytest.mark.parametrize("name", ["@id", "order.@id", "order.lines.qty", "Ref"])
+def test_an_xml_field_name_that_loads_renders(name: str) -> None:
+    text = GOOD.replace("format: form", "format: xml").replace("name: to,", f'name: "{name}",')
+    assert problems(text) == []
+    render_body(load_hooks_text(text, "hooks.yaml")[0], EVENT)
 
 
 def test_headers_may_hold_secret_references_but_not_line_breaks_or_other_than_ascii() -> None:
