@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from dispatcher.config.secrets import SecretScope, holds_reference
+from dispatcher.config.secrets import SecretScope, holds_reference, is_reference
 from dispatcher.hooks.conditions import expect_problems, filter_problems
 from dispatcher.hooks.credentials import (
     Finding,
@@ -148,6 +148,8 @@ def _field(i: int, spec: dict[str, Any]) -> Iterator[Finding]:
     if not isinstance(kind, str):
         return
     for key in ("value", "default"):
+        if key == "value" and is_reference(spec.get(key)):
+            continue  # its value is known where it renders, and checked there (never shown)
         if spec.get(key) is not None:
             try:
                 convert(spec[key], kind, spec.get("format"))

@@ -6,7 +6,9 @@ Templates are substituted, never evaluated: braces inside event data are inert t
 A value that is missing or null becomes the field's `default`; failing that, a `required`
 field fails the render and any other field is null (empty in csv, xml and form).
 A template placeholder that is missing or null is written as empty text unless the field is
-`required`.
+`required`. A constant from a secret reference is converted to the field's `type` here, where
+its value is known (not when the hook is loaded), and a value that does not convert fails the
+render without being quoted.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def map_fields(fields: Sequence[FieldSpec], event: Mapping[str, Any]) -> list[tu
 
 def field_value(spec: FieldSpec, event: Mapping[str, Any]) -> Any:
     """The value of one field for `event`; raise `RenderError` naming the field."""
+    hidden = False  # a secret's value: never quoted in an error
     try:
         if spec.source is not None:
             raw = lookup(event, event_path(spec.source))
@@ -89,12 +92,12 @@ def field_value(spec: FieldSpec, event: Mapping[str, Any]) -> Any:
         else:
             raw, wanted = spec.value, "its value"
             if isinstance(raw, Secret):  # a constant from a secret reference
-                raw = raw.reveal()
+                raw, hidden = raw.reveal(), True
     except ValueError as exc:
         raise RenderError(f"field {spec.name!r}: {exc}") from None
     if raw is MISSING or raw is None:
         if spec.default is not None:
-            raw = spec.default
+            raw, hidden = spec.default, False
         elif spec.required:
             raise RenderError(f"field {spec.name!r} is required but {wanted} is missing")
         else:
@@ -102,6 +105,13 @@ def field_value(spec: FieldSpec, event: Mapping[str, Any]) -> Any:
     try:
         return convert(raw, spec.type, spec.format)
     except ValueError as exc:
+        if hidden:
+            # the conversion's reason quotes the value, or a clipped or normalised piece of it
+            # that no masking would find: a secret's value is never shown, not even in part
+            raise RenderError(
+                f"field {spec.name!r}: cannot convert to {spec.type}: the value of its secret"
+                " reference does not convert (a secret's value is never shown)"
+            ) from None
         raise RenderError(f"field {spec.name!r}: cannot convert to {spec.type}: {exc}") from None
 
 

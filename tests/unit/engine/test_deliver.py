@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from dispatcher.engine.deliver import AttemptObserver, Deliverer
 from dispatcher.http.limits import CircuitBreaker
 from dispatcher.http.sender import Attempt, HookClient
 from dispatcher.metrics import Metrics
+from dispatcher.model.deadletter import dead_letter_headers
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Outcome, Source, idempotency_key
@@ -510,3 +512,32 @@ def test_held_back_leaves_a_paused_hook_to_deliver_which_dead_letters_it_as_paus
     result = asyncio.run(deliverer.deliver(make_pair(hook), client))
     assert isinstance(result, Outcome)
     assert (result.outcome, result.error_kind) == ("dead_lettered", "paused")
+
+
+def test_a_secret_that_does_not_convert_is_in_no_error_dead_letter_or_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # no number, so a typed field cannot take it; longer than a conversion error quotes, so
+    # masking the whole value in a message would miss the clipped piece there
+    secret = "acct-Q7zW-9f2c81e0-kx-Lm4P-Rt8s-Vw2y-Zb6d-Hj3n-Tq5c"
+    monkeypatch.setenv("DUGAA_TEST_ACCOUNT", secret)
+    field = {"name": "account", "value": "${env:DUGAA_TEST_ACCOUNT}", "type": "integer"}
+    hook = make_hook(fields=[field])
+    handler, seen = replies(200)
+
+    with caplog.at_level(logging.DEBUG):
+        result, _ = deliver(hook, handler)
+
+    assert isinstance(result, Outcome)
+    assert (result.outcome, result.error_kind, seen) == ("dead_lettered", "render", [])
+    assert "account" in (result.error or "")
+    letter = dead_letter_headers(result, make_pair(hook).record, failed_at=T0)
+    shown = [
+        result.error or "",
+        json.dumps(result.to_record()),
+        *(value.decode("latin-1") for _, value in letter),
+        caplog.text,
+    ]
+    for text in shown:
+        for piece in (secret, *secret.split("-")):
+            assert piece not in text

@@ -224,6 +224,23 @@ def test_an_xml_field_name_that_loads_renders(name: str) -> None:
     render_body(load_hooks_text(text, "hooks.yaml")[0], EVENT)
 
 
+@pytest.mark.parametrize("secret", ["12345", "not a number"])
+def test_a_typed_constant_from_a_secret_reference_is_checked_where_it_renders_not_at_load(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    # at load only the reference's text is known (`hooks validate` may not see the secret at
+    # all); the value is converted, and a wrong one refused unshown, when the hook renders
+    monkeypatch.setenv("DUGAA_TEST_ACCOUNT", secret)
+    field = '      - {name: account, value: "${env:DUGAA_TEST_ACCOUNT}", type: integer}\n'
+    text = GOOD.replace("required: true}\n", "required: true}\n" + field)
+    assert problems(text) == []
+    assert load_hooks_text(text, "h.yaml")[0].fields[1].type == "integer"
+    plain = text.replace('"${env:DUGAA_TEST_ACCOUNT}"', "abc")  # a literal is checked at load
+    assert problems(plain) == [
+        (10, "hooks[0].fields[1].value", "is not a valid integer: 'abc' is not a number")
+    ]
+
+
 def test_headers_may_hold_secret_references_but_not_line_breaks_or_other_than_ascii() -> None:
     text = GOOD + '    headers: {X-Key: "${env:DUGAA_NOT_SET_K}", X-Bad: "a\\nb", X-Name: "Zoë"}\n'
     assert [m for _, _, m in problems(text)] == [

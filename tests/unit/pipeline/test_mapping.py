@@ -173,6 +173,46 @@ def test_integer_refuses_what_is_not_a_whole_number(raw: Any, message: str) -> N
         convert(raw, "integer")
 
 
+def test_a_typed_constant_from_a_secret_reference_is_converted_when_it_renders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DUGAA_TEST_ACCOUNT", "0012345")
+    assert value(value="${env:DUGAA_TEST_ACCOUNT}", type="integer") == 12345
+    monkeypatch.setenv("DUGAA_TEST_RATE", "1.5")
+    assert value(value="${env:DUGAA_TEST_RATE}", type="decimal", format="0.00") == Decimal("1.50")
+
+
+@pytest.mark.parametrize(
+    ("secret", "kind", "fmt"),
+    [
+        ("acct-9f2c81e0-qwzv-bxkj-longer-than-any-clipped-quote-7731", "integer", None),
+        ("x1", "integer", None),  # shorter than masking looks for
+        ("1.23456", "decimal", "0.00"),  # the reason would quote the number
+        ("qz-s3cr3t", "boolean", None),
+        ("s3cr3t-wqz", "datetime", None),
+    ],
+)
+def test_a_secret_that_does_not_convert_fails_the_render_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch, secret: str, kind: str, fmt: str | None
+) -> None:
+    monkeypatch.setenv("DUGAA_TEST_ACCOUNT", secret)
+    spec = {"value": "${env:DUGAA_TEST_ACCOUNT}", "type": kind}
+    if fmt:
+        spec["format"] = fmt
+    with pytest.raises(RenderError) as raised:
+        value(name="account", **spec)
+    message = str(raised.value)
+    assert message.startswith(f"field 'account': cannot convert to {kind}")
+    assert "secret" in message
+    width = min(len(secret), 4)  # nor any piece of it
+    assert not any(secret[i : i + width] in message for i in range(len(secret) - width + 1))
+
+
+def test_a_default_that_does_not_convert_is_shown_as_ever() -> None:
+    with pytest.raises(RenderError, match="'soon' is not an ISO 8601 date-time"):
+        value(**{"from": "data.missing", "default": "soon", "type": "datetime"})
+
+
 def test_bad_conversion_names_the_field() -> None:
     with pytest.raises(RenderError, match="field 'f': cannot convert to integer"):
         value(**{"from": "data.items[1].qty"}, type="integer")
