@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,6 +21,9 @@ import orjson
 
 TYPES = ("string", "integer", "decimal", "boolean", "datetime")
 DATETIME_SPECIAL = ("iso8601", "epoch", "epoch_ms")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+_MILLISECOND = timedelta(milliseconds=1)
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
 _PLACES = re.compile(r"0(\.0+)?")
@@ -109,10 +112,10 @@ def format_datetime(moment: datetime, fmt: str | None) -> str | int:
     if fmt is None or fmt == "iso8601":
         return moment.isoformat()
     if fmt in ("epoch", "epoch_ms"):
+        # the second (millisecond) the moment falls in, as Unix time counts: floored toward the
+        # past, never rounded up into the next one; exact, in whole microseconds
         aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        seconds = Decimal(repr(aware.timestamp()))
-        scaled = seconds * 1000 if fmt == "epoch_ms" else seconds
-        return int(scaled.to_integral_value())
+        return (aware - EPOCH) // (_SECOND if fmt == "epoch" else _MILLISECOND)
     return moment.strftime(fmt)
 
 

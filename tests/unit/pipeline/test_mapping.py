@@ -247,6 +247,27 @@ def test_datetime_parses_iso_or_epoch_and_writes_the_format(raw: Any, fmt: Any, 
     assert convert(raw, "datetime", fmt) == want
 
 
+@pytest.mark.parametrize(
+    ("raw", "fmt", "want"),
+    [
+        ("2026-12-31T23:59:59.900+00:00", "epoch", 1798761599),  # not the next year's first
+        ("2026-12-31T23:59:59.999999+00:00", "epoch", 1798761599),
+        ("2026-11-02T09:30:00.500Z", "epoch", 1793611800),  # a half is no reason to round up
+        ("2026-11-02T12:30:00.700+03:00", "epoch", 1793611800),
+        ("2026-01-01T00:00:00.000600+00:00", "epoch_ms", 1767225600000),
+        ("2026-01-01T00:00:00.000999+00:00", "epoch_ms", 1767225600000),
+        ("2026-01-01T00:00:00.001500+00:00", "epoch_ms", 1767225600001),
+        ("1969-12-31T23:59:59.500Z", "epoch", -1),  # toward the past, as Unix time counts
+        ("1969-12-31T23:59:59.999500Z", "epoch_ms", -1),
+        ("9999-12-31T23:59:59.999999Z", "epoch_ms", 253402300799999),  # no float to lose it
+    ],
+)
+def test_epoch_is_the_second_or_millisecond_the_moment_falls_in(
+    raw: str, fmt: str, want: int
+) -> None:
+    assert convert(raw, "datetime", fmt) == want
+
+
 def test_datetime_refuses_text_that_is_not_a_date() -> None:
     with pytest.raises(ValueError, match="not an ISO 8601"):
         convert("next tuesday", "datetime")
