@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import encodings
 import pkgutil
+from collections.abc import Iterable
 from encodings import normalize_encoding
 from encodings.aliases import aliases
 from typing import Any
 
 from dispatcher.errors import UnreadableResponse
+from dispatcher.model.condition import Condition
 from dispatcher.model.response import ResponseSpec
-from dispatcher.pipeline.conditions import failures
-from dispatcher.pipeline.decode import read_json
+from dispatcher.pipeline.conditions import failure, failures
+from dispatcher.pipeline.decode import read_json, read_json_exact
 from dispatcher.pipeline.render.paths import MISSING, lookup, parse_path
 from dispatcher.pipeline.xmlvalues import XmlError, xml_values
 
@@ -33,9 +35,11 @@ SHOWN = 80  # characters of a parser message quoted in a failure
 
 # Names of Python's own encodings: a charset is looked up only when it is one, since the codec
 # registry caches every name asked for, unknown ones too, and an answer's name is anyone's.
-KNOWN_ENCODINGS = frozenset(aliases) | frozenset(aliases.values()) | {
-    module.name for module in pkgutil.iter_modules(encodings.__path__)
-}
+KNOWN_ENCODINGS = (
+    frozenset(aliases)
+    | frozenset(aliases.values())
+    | {module.name for module in pkgutil.iter_modules(encodings.__path__)}
+)
 # byte order marks and what they say, as the WHATWG Encoding standard sniffs them
 BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"))
 
@@ -52,7 +56,13 @@ def check_body(
     except UnreadableResponse as exc:
         return ([str(exc)] if spec.expect else []), {}
     xml = spec.format == "xml"
-    failed = failures(spec.expect, document, xml=xml)
+    if spec.format == "json" and any(_inexact(c, document) for c in spec.expect):
+        try:
+            failed = _exact_failures(spec.expect, document, read_json_exact(body))
+        except (ValueError, RecursionError) as exc:  # read once already, within the bound
+            return [f"response is not valid JSON: {_clip(str(exc))}"], {}
+    else:
+        failed = failures(spec.expect, document, xml=xml)
     captured: dict[str, Any] = {}
     for name, path in spec.capture:
         value = _find(document, path, xml)
@@ -103,6 +113,25 @@ def _charset(content_type: str) -> str:
         if name.strip().lower() == "charset":
             return value.strip().strip('"').strip()
     return ""
+
+
+def _inexact(condition: Condition, document: Any) -> bool:
+    """Whether `condition` compares a JSON number that a float may not hold as written (one with
+    a fraction or an exponent). Such a condition is checked on the answer read exactly
+    (`read_json_exact`), so that it holds as if the answer always were; an answer whose checked
+    values are texts, integers, booleans or containers (most) is read once only."""
+    if all(operator == "exists" for operator, _ in condition.tests):
+        return False
+    try:
+        return isinstance(lookup(document, parse_path(condition.path)), float)
+    except ValueError:
+        return False
+
+
+def _exact_failures(conditions: Iterable[Condition], document: Any, exact: Any) -> list[str]:
+    """`failures`, each condition on a number with a fraction checked on the exact reading."""
+    found = (failure(c, exact if _inexact(c, document) else document) for c in conditions)
+    return [message for message in found if message is not None]
 
 
 def _find(document: Any, path: str, xml: bool) -> Any:

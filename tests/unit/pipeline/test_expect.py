@@ -11,6 +11,7 @@ import pytest
 
 from dispatcher.errors import UnreadableResponse
 from dispatcher.model.response import ResponseSpec
+from dispatcher.pipeline import expect
 from dispatcher.pipeline.expect import check_body, parse_body
 from dispatcher.pipeline.judge import judge
 
@@ -179,6 +180,72 @@ def test_judge_reads_a_text_answer_by_its_content_type() -> None:
     response = spec("text", {"path": ".", "equals": "Accepté"})
     headers = httpx.Headers({"Content-Type": "text/plain; charset=iso-8859-1"})
     assert judge(response, 200, headers, "Accepté".encode("latin-1")).ok
+
+
+BALANCE = b'{"balance": 1000000000000000.01, "rate": 1.10, "n": 7, "status": "ok"}'
+
+
+@pytest.mark.parametrize(
+    ("condition", "ok"),
+    [
+        ({"path": "balance", "equals": 1000000000000000}, False),  # a float would hold it equal
+        ({"path": "balance", "not_equals": 1000000000000000}, True),
+        ({"path": "balance", "gt": 1000000000000000}, True),
+        ({"path": "balance", "lte": 1000000000000000}, False),
+        ({"path": "balance", "equals": "1000000000000000.01"}, True),  # its text as written
+        ({"path": "balance", "in": ["1000000000000000.01"]}, True),
+        ({"path": "balance", "matches": "\\.01$"}, True),
+        ({"path": "rate", "equals": 1.1}, True),  # as decimals, 1.10 is 1.1
+        ({"path": "rate", "equals": "1.10"}, True),
+        ({"path": "rate", "equals": "1.1"}, False),  # a text is compared with the text written
+        ({"path": "rate", "lt": 1.1000000000000001}, False),
+    ],
+)
+def test_an_answers_numbers_compare_exactly_as_the_decimals_written(
+    condition: dict[str, Any], ok: bool
+) -> None:
+    failures, _ = check_body(spec("json", condition), BALANCE)
+    assert (failures == []) is ok, failures
+
+
+def test_an_answer_is_read_exactly_only_for_a_check_on_a_number_with_a_fraction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[bytes] = []
+    monkeypatch.setattr(expect, "read_json_exact", lambda body: read.append(body) or {})
+    cheap = (
+        {"path": "status", "equals": "ok"},
+        {"path": "n", "gte": 7},
+        {"path": "balance", "exists": True},
+    )
+    assert check_body(spec("json", *cheap), BALANCE) == ([], {})
+    assert check_body(spec("json", reply="balance"), BALANCE) == ([], {"reply": 1e15})
+    assert read == []
+    check_body(spec("json", {"path": "rate", "gt": 1}), BALANCE)
+    assert read == [BALANCE]
+
+
+def test_captured_numbers_stay_plain_json_values_when_checks_read_exactly() -> None:
+    response = spec("json", {"path": "balance", "gt": 0}, balance="balance", rate="rate")
+    failures, captured = check_body(response, BALANCE)
+    assert failures == []
+    assert captured == {"balance": 1000000000000000.01, "rate": 1.1}
+    assert json.dumps(captured)
+
+
+@pytest.mark.parametrize("number", [b"1e999999999", b"-1e999999999", b"1e-999999999"])
+def test_a_number_past_a_floats_range_is_read_as_before_not_written_out(number: bytes) -> None:
+    body = b'{"x": ' + number + b"}"
+    response = spec("json", {"path": "x", "matches": "^0$"}, {"path": "x", "gt": 0})
+    # as a float reads it (inf, -inf or 0.0): never a billion digits of text to match
+    failures, _ = check_body(response, body)
+    assert failures[0].startswith("expected x to match '^0$', got")
+
+
+def test_reading_exactly_keeps_the_size_bound() -> None:
+    response = ResponseSpec.from_dict({"max_bytes": 20, "expect": [{"path": "balance", "gt": 0}]})
+    failures, _ = check_body(response, BALANCE)
+    assert failures == ["response body is larger than 20 bytes; not checked"]
 
 
 def test_body_larger_than_max_bytes_is_not_checked() -> None:
