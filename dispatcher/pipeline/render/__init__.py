@@ -70,5 +70,7 @@ def _encode(hook: Hook, event: Event) -> bytes:
             escape_formulas=hook.csv_escape_formulas,
         )
     if hook.format == "form":
-        return form_body(pairs if pairs is not None else form_pairs(event.data))
+        if pairs is None:
+            return form_body(form_pairs(event.data))
+        return form_body(pairs, {spec.name for spec in hook.fields if spec.required})
     raise RenderError(f"hook {hook.id}: unknown format {hook.format!r}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -172,11 +172,15 @@ def csv_table(data: Any) -> tuple[list[str] | None, list[list[Any]]]:
     return None, [[data]]
 
 
-def form_body(pairs: Pairs) -> bytes:
-    """application/x-www-form-urlencoded; a list value repeats its key (`to=a&to=b`)."""
+def form_body(pairs: Pairs, required: Collection[str] = ()) -> bytes:
+    """application/x-www-form-urlencoded; a list value repeats its key (`to=a&to=b`), so an
+    empty one leaves it out, but for a `required` name: that is written empty (`to=`), as a
+    null is, and as json, csv and xml write an empty list, never silently absent."""
     flat: list[tuple[str, str]] = []
     for name, value in pairs:
         values = value if isinstance(value, list) else [value]
+        if not values and name in required:
+            values = [""]
         flat.extend((name, text_of(item)) for item in values)
     return urlencode(flat, encoding="utf-8").encode("ascii")
 

@@ -162,6 +162,20 @@ def test_form_urlencodes_pairs_in_order_and_repeats_list_keys() -> None:
     assert parse_qsl(listed.content.decode()) == [("to", "a"), ("to", "b")]
 
 
+def test_a_required_form_field_with_an_empty_list_is_written_empty_never_left_out() -> None:
+    # a list repeats its key, so none leaves it out; a required field is never silently absent:
+    # it is written empty, as a null is, and as json ([]), csv and xml write an empty list
+    event = Event("e", "t", "s", data={"to": [], "cc": []})
+    fields = [
+        {"name": "to", "from": "data.to", "required": True},
+        {"name": "cc", "from": "data.cc"},
+        {"name": "text", "value": "hi"},
+    ]
+    body = render("form", fields=fields, event=event)
+    assert parse_qsl(body.content.decode(), keep_blank_values=True) == [("to", ""), ("text", "hi")]
+    assert json.loads(render("json", fields=fields, event=event).content)["to"] == []
+
+
 def test_form_without_fields_flattens_objects() -> None:
     body = render("form", fields=())
     pairs = dict(parse_qsl(body.content.decode()))
