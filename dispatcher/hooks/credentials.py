@@ -18,6 +18,7 @@ from dispatcher.config.secrets import (
     resolve_within,
 )
 from dispatcher.errors import SecretError
+from dispatcher.security.auth import BASIC_USER_COLON
 from dispatcher.security.encryption import ALGORITHMS
 from dispatcher.security.signing import check_secret
 
@@ -45,6 +46,7 @@ def secret_problems(raw: dict[str, Any], scope: SecretScope | None = None) -> It
         except SecretError as exc:
             yield ("url",), f"hook {hook}: cannot resolve secret: {exc}"
     yield from _signing_problems(hook, raw.get("auth"), scope)
+    yield from _basic_problems(hook, raw.get("auth"), scope)
     encryption = raw.get("encryption")
     if isinstance(encryption, dict):
         yield from _resolvable(hook, ("encryption", "key"), encryption.get("key"), scope)
@@ -78,6 +80,21 @@ def _signing_problems(hook: Any, auth: Any, scope: SecretScope | None) -> Iterat
             continue  # reported as unresolvable
         if problem:
             yield path, f"hook {hook}: {problem}"
+
+
+def _basic_problems(hook: Any, auth: Any, scope: SecretScope | None) -> Iterator[Finding]:
+    """A Basic username (written out or a reference) that no receiver would read whole; it is
+    not shown, nor is the password."""
+    if not isinstance(auth, dict) or auth.get("type") != "basic":
+        return
+    username = auth.get("username")
+    if not isinstance(username, str):
+        return
+    try:
+        if ":" in resolve(username, scope=scope).reveal():
+            yield ("auth", "username"), f"hook {hook}: {BASIC_USER_COLON}"
+    except SecretError:
+        return  # reported as unresolvable
 
 
 def encryption_problems(

@@ -30,6 +30,10 @@ from dispatcher.security.signing import Signer, check_secret, secret_key
 TOKEN_LEEWAY = 30.0  # seconds before expiry at which a cached token counts as expired
 TOKEN_TIMEOUT = 10.0  # for the whole token exchange, not per read
 MAX_TOKEN_BYTES = 64 * 1024
+BASIC_USER_COLON = (
+    "a Basic username cannot contain ':' (RFC 7617): the receiver reads the username up to the"
+    " first ':' and the rest as the password"
+)
 PLAIN_HTTP_REFUSED = (
     "plain http would send the client secret unencrypted: use https, "
     "or set insecure_token_url: true"
@@ -319,7 +323,10 @@ def build_auth(
     if kind in ("none", "mtls"):
         return None
     if kind == "basic":
-        return BasicAuth(_text(spec, "username"), _secret(spec, "password"))
+        username = _text(spec, "username")
+        if ":" in username:
+            raise ConfigError(f"auth.username: {BASIC_USER_COLON}")
+        return BasicAuth(username, _secret(spec, "password"))
     if kind == "bearer":
         return BearerAuth(_secret(spec, "token"))
     if kind == "api_key":

@@ -241,6 +241,27 @@ def test_a_typed_constant_from_a_secret_reference_is_checked_where_it_renders_no
     ]
 
 
+@pytest.mark.parametrize("username", ["acme:eu", '"${env:DUGAA_TEST_USER}"'])
+def test_a_basic_username_with_a_colon_is_refused_at_load_showing_neither_it_nor_the_password(
+    monkeypatch: pytest.MonkeyPatch, username: str
+) -> None:
+    monkeypatch.setenv("DUGAA_TEST_USER", "acme:eu")
+    text = GOOD.replace("username: u,", f"username: {username},")
+    found = problems(text)
+    assert found == [
+        (
+            6,
+            "hooks[0].auth.username",
+            "hook sms: a Basic username cannot contain ':' (RFC 7617): the receiver reads the"
+            " username up to the first ':' and the rest as the password",
+        )
+    ]
+    assert SECRET_VALUE not in repr(found)
+    assert "acme" not in repr(found)
+    with pytest.raises(ConfigError, match="cannot contain ':'"):
+        load_hooks_text(text, "h.yaml")
+
+
 def test_headers_may_hold_secret_references_but_not_line_breaks_or_other_than_ascii() -> None:
     text = GOOD + '    headers: {X-Key: "${env:DUGAA_NOT_SET_K}", X-Bad: "a\\nb", X-Name: "Zoë"}\n'
     assert [m for _, _, m in problems(text)] == [

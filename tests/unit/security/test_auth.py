@@ -52,6 +52,17 @@ def test_basic_sends_the_rfc7617_header() -> None:
     assert seen == "Basic " + base64.b64encode(b"acme:p@ss:word").decode()
 
 
+def test_a_basic_username_with_a_colon_is_refused_never_sent_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # RFC 7617: the receiver reads "acme" as the user and "eu:pw-SECRET" as the password
+    monkeypatch.setenv("DUGAA_TEST_USER", "acme:eu")
+    for username in ("acme:eu", "${env:DUGAA_TEST_USER}"):
+        with pytest.raises(ConfigError, match=r"auth\.username: .*cannot contain ':'") as raised:
+            _auth({"type": "basic", "username": username, "password": "pw-SECRET"})
+        assert "SECRET" not in str(raised.value)
+
+
 def test_bearer_sends_the_token() -> None:
     auth = _auth({"type": "bearer", "token": "tkn-123"})
     assert _send(auth, _echo).json()["headers"]["authorization"] == "Bearer tkn-123"
