@@ -151,6 +151,6 @@ def test_a_failing_expect_dead_letters_with_response_invalid(
         assert dead[0].header("dispatcher.error.kind") == b"response_invalid"
         # permanent: the third party took the request and said no; it is not sent again
         assert dead[0].header("dispatcher.attempts") == b"1"
-        assert len(receiver.received(path_of(tax))) == 1
+        assert len(receiver.received()) == 1  # the tax hook is the only one
         assert b"status" in (dead[0].header("dispatcher.error.message") or b"")
         assert results[0].json()["error_kind"] == "response_invalid"
