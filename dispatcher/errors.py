@@ -5,6 +5,7 @@
     |   +-- SecretError        a ${env:..} / ${file:..} reference that cannot be resolved
     +-- KafkaUnavailable       the brokers did not answer in time (exit 3)
     +-- DecryptionError        no key decrypts a payload (`dispatcher decrypt`)
+    +-- ReplaysBusy            the admin service runs as many replays as it allows
     +-- Withdrawn              a pair's partition left this worker: its new owner delivers it
     +-- DeliveryError          one (event, hook) pair failed; carries an error kind
         +-- RetryableError     worth another attempt: network, timeout, 408/425/429/5xx
@@ -59,6 +60,10 @@ class KafkaUnavailable(DispatcherError):
 
 class DecryptionError(DispatcherError):
     """Raised when no given key decrypts a payload, or the payload is not of the named form."""
+
+
+class ReplaysBusy(DispatcherError):
+    """Raised when the admin service already runs as many replays and dry runs as it allows."""
 
 
 class Withdrawn(DispatcherError):

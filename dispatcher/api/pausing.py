@@ -11,7 +11,7 @@ from fastapi import HTTPException
 from dispatcher.api import scope
 from dispatcher.api.auth import Principal
 from dispatcher.api.service import AdminService
-from dispatcher.errors import ConfigError
+from dispatcher.errors import ConfigError, ReplaysBusy
 from dispatcher.model.health import Decision
 from dispatcher.model.moments import iso
 from dispatcher.ops.pausing import SETTLE_SECONDS, Change, Decisions, pause_hook, resume_hook
@@ -47,7 +47,8 @@ def resume(
     service: AdminService, caller: Principal, hook_id: str, replay: bool
 ) -> tuple[dict[str, Any], ReplayJob | None]:
     """Lift the pause of `hook_id` (409 when it is not paused); with `replay`, start the replay
-    of its dead letters since the pause began (409 when an overlapping replay runs)."""
+    of its dead letters since the pause began (409 when an overlapping replay runs, 429 when as
+    many replays run as the service allows)."""
     scope.hook(service, caller, hook_id)
     try:
         change = resume_hook(
@@ -67,7 +68,10 @@ def resume(
         selection = Selection(
             hook=selection.hook, since=selection.since, tenant=visible.tenant, hooks=visible.hooks
         )
-    job, started = service.replays.start(ReplayOptions(selection), caller.tenant)
+    try:
+        job, started = service.replays.start(ReplayOptions(selection), caller.tenant)
+    except ReplaysBusy as exc:
+        raise HTTPException(429, f"{hook_id} resumed, but not replayed: {exc}") from None
     if not started:
         raise HTTPException(
             409, f"{hook_id} resumed, but not replayed: an overlapping replay is running"

@@ -142,7 +142,7 @@ async def pause_hook(hook_id: str, service: Service, caller: AsAdmin) -> dict[st
 @router.post(
     "/{hook_id}/resume",
     response_model=Resumed,
-    responses={404: {"model": Error}, 409: {"model": Error}},
+    responses={404: {"model": Error}, 409: {"model": Error}, 429: {"model": Error}},
 )
 async def resume_hook(
     hook_id: str, service: Service, caller: AsAdmin, body: ResumeRequest | None = None

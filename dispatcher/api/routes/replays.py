@@ -13,6 +13,7 @@ from dispatcher.api.auth import AsAdmin, AsViewer, Principal
 from dispatcher.api.models import Error, Replay, ReplayRequest, Replays
 from dispatcher.api.routes import service_of
 from dispatcher.api.service import AdminService
+from dispatcher.errors import ReplaysBusy
 from dispatcher.ops.replay.jobs import ReplayJob
 from dispatcher.ops.replay.plan import selection_from
 from dispatcher.ops.replay.run import ReplayOptions
@@ -24,7 +25,7 @@ Service = Annotated[AdminService, Depends(service_of)]
 def start(service: AdminService, request: ReplayRequest, caller: Principal) -> dict[str, Any]:
     """Start the replay `request` asks for; 404 for a hook the caller does not see, 422 for a
     bad selection, 409 naming the running replay whose selection overlaps (when the caller sees
-    it)."""
+    it), 429 when as many replays run as the service allows."""
     scope.named(service, caller, request.hook)
     visible = scope.records(service, caller)  # a tenant's: its letters of its hooks only
     try:
@@ -41,7 +42,10 @@ def start(service: AdminService, request: ReplayRequest, caller: Principal) -> d
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     options = ReplayOptions(selection, request.rate, request.dry_run)
-    job, started = service.replays.start(options, caller.tenant)
+    try:
+        job, started = service.replays.start(options, caller.tenant)
+    except ReplaysBusy as exc:
+        raise HTTPException(429, str(exc)) from None
     if not started:
         running = f"replay {job.id}" if _sees(caller, job) else "another replay"
         raise HTTPException(409, f"{running} is running on an overlapping selection")
@@ -56,7 +60,12 @@ def _sees(caller: Principal, job: ReplayJob) -> bool:
     "",
     status_code=202,
     response_model=Replay,
-    responses={404: {"model": Error}, 409: {"model": Error}, 422: {"model": Error}},
+    responses={
+        404: {"model": Error},
+        409: {"model": Error},
+        422: {"model": Error},
+        429: {"model": Error},
+    },
 )
 def start_replay(request: ReplayRequest, service: Service, caller: AsAdmin) -> dict[str, Any]:
     return start(service, request, caller)

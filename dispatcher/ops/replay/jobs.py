@@ -1,6 +1,8 @@
 """Replays started from the admin service: each runs in a thread of its own, its counts readable
 meanwhile. Two replays whose selections overlap never run at once (both could send one letter):
-the second is refused, naming the first. Dry runs send nothing and are never refused."""
+the second is refused, naming the first. Dry runs send nothing and are never refused for an
+overlap. A running job is never forgotten (the overlap check needs it); of the finished ones the
+last `KEPT` are kept, and at most `RUNNING_AT_MOST` jobs run at once."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from dispatcher.config.settings import Settings
-from dispatcher.errors import DispatcherError
+from dispatcher.errors import DispatcherError, ReplaysBusy
 from dispatcher.model.moments import iso
 from dispatcher.ops.replay.plan import Plan, Summary
 from dispatcher.ops.replay.run import ReplayOptions, run_replay
@@ -23,7 +25,8 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
 log = logging.getLogger(__name__)
-KEPT = 50
+KEPT = 50  # finished jobs remembered
+RUNNING_AT_MOST = 16  # replays and dry runs running at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +68,7 @@ class ReplayJob:
 
 
 class ReplayJobs:
-    """Starts replays and keeps the last few."""
+    """Starts replays, keeps those running and the last few finished."""
 
     def __init__(
         self,
@@ -80,8 +83,15 @@ class ReplayJobs:
         self._lock = threading.Lock()
 
     def start(self, options: ReplayOptions, tenant: str | None = None) -> tuple[ReplayJob, bool]:
-        """The started job and True; or the running replay whose selection overlaps and False."""
+        """The started job and True; or the running replay whose selection overlaps and False.
+        `ReplaysBusy` when `RUNNING_AT_MOST` jobs run already."""
         with self._lock:
+            busy = sum(1 for job in self._jobs.values() if job.status == "running")
+            if busy >= RUNNING_AT_MOST:
+                raise ReplaysBusy(
+                    f"{busy} replays or dry runs are running, as many as run at once;"
+                    " start this one when one of them has ended"
+                )
             if not options.dry_run:
                 for running in self._jobs.values():
                     if (
@@ -92,10 +102,9 @@ class ReplayJobs:
                         return running, False
             job = ReplayJob(uuid.uuid4().hex[:12], options, time.time(), tenant)
             self._jobs[job.id] = job
-            for old in list(self._jobs)[:-KEPT]:
-                del self._jobs[old]
+            self._forget_finished()
         threading.Thread(
-            target=self._run, args=(job.id,), name=f"replay-{job.id}", daemon=True
+            target=self._run, args=(job,), name=f"replay-{job.id}", daemon=True
         ).start()
         return job, True
 
@@ -107,12 +116,25 @@ class ReplayJobs:
         with self._lock:
             return list(self._jobs.values())
 
-    def _update(self, job_id: str, **changes: Any) -> None:
-        with self._lock:
-            self._jobs[job_id] = replace(self._jobs[job_id], **changes)
+    def _forget_finished(self) -> None:
+        """Drop the oldest finished jobs beyond `KEPT`; running ones stay, whatever their age."""
+        finished = [job_id for job_id, job in self._jobs.items() if job.status != "running"]
+        for old in finished[:-KEPT]:
+            del self._jobs[old]
 
-    def _run(self, job_id: str) -> None:
-        job = self._jobs[job_id]
+    def _update(self, job_id: str, **changes: Any) -> None:
+        """Record a job's progress or end; never raises, so bookkeeping cannot cut a replay short."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:  # cannot happen while it runs; a lost count must not stop the sending
+                log.warning("replay %s: progress for a job no longer kept", job_id)
+                return
+            self._jobs[job_id] = replace(job, **changes)
+            if "finished_at" in changes:
+                self._forget_finished()
+
+    def _run(self, job: ReplayJob) -> None:
+        job_id = job.id
         try:
             plan, summary = run_replay(
                 self.settings,

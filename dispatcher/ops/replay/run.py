@@ -75,8 +75,10 @@ def run_replay(
     prepared: Plan | None = None,
     tracing: TracerProvider | None = None,
 ) -> tuple[Plan, Summary]:
-    """Replay (or, with dry-run, only plan) `options.selection`; `report` sees the counts grow.
-    With `tracing`, the run has a span and each pair's span links to it."""
+    """Replay (or, with dry-run, only plan) `options.selection`; `report` sees the counts grow
+    (a report that raises is logged, never stops the replay). With `tracing`, the run has a span
+    and each pair's span links to it."""
+    report = None if report is None else _harmless(report)
     the_plan = prepared or prepare(settings, hooks, options.selection)
     summary = Summary(
         selected=the_plan.selected,
@@ -190,6 +192,19 @@ def _await_acks(producer: Producer, writer: OutcomeWriter, acked: list[int], exp
         producer.poll(0.1)
         writer.flush_unsent()
     producer.flush(ACK_TIMEOUT)
+
+
+def _harmless(report: Report) -> Report:
+    """`report`, its failures logged: counting progress must never cut a replay short (letters
+    unsent, outcomes unflushed)."""
+
+    def told(summary: Summary) -> None:
+        try:
+            report(summary)
+        except Exception:
+            log.exception("replay progress could not be reported")
+
+    return told
 
 
 def _inc(counter: list[int]) -> None:

@@ -1,0 +1,141 @@
+"""The admin service's replay jobs: a running replay is never forgotten (so an overlapping one
+stays refused), only finished jobs are dropped, the number running is bounded, and counting
+progress can never cut a replay short."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from dispatcher.config.settings import Settings
+from dispatcher.errors import ReplaysBusy
+from dispatcher.model.deadletter import DeadLetter
+from dispatcher.model.event import Record
+from dispatcher.model.hook import Hook
+from dispatcher.model.outcome import Outcome, Source
+from dispatcher.ops.replay import jobs as jobs_module
+from dispatcher.ops.replay import run as run_module
+from dispatcher.ops.replay.jobs import KEPT, RUNNING_AT_MOST, ReplayJobs
+from dispatcher.ops.replay.plan import Plan, Selection, Summary
+from dispatcher.ops.replay.run import ReplayOptions, run_replay
+from dispatcher.pipeline.match import HookIndex
+
+ERP = HookIndex([Hook.from_dict({"id": "erp", "events": ["x"], "url": "https://erp.example/"})])
+REAL = ReplayOptions(Selection(hook="erp"))
+DRY = ReplayOptions(Selection(hook="erp"), dry_run=True)
+
+
+@pytest.fixture
+def release(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Replays that run until the event is set; dry runs that end at once."""
+    gate = threading.Event()
+
+    def fake_run(_settings: Any, _hooks: Any, options: ReplayOptions, *_a: Any, **_k: Any) -> Any:
+        if not options.dry_run:
+            gate.wait(10)
+        return Plan(), Summary(selected=0, dry_run=options.dry_run)
+
+    monkeypatch.setattr(jobs_module, "run_replay", fake_run)
+    yield gate
+    gate.set()
+
+
+def settled(jobs: ReplayJobs, running: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while sum(job.status == "running" for job in jobs.all()) != running:
+        assert time.monotonic() < deadline, "the jobs did not settle"
+        time.sleep(0.01)
+
+
+def test_a_running_replay_outlives_any_number_of_dry_runs_and_still_refuses_an_overlap(
+    release: threading.Event,
+) -> None:
+    jobs = ReplayJobs(Settings(), lambda: ERP)
+    first, started = jobs.start(REAL)
+    assert started
+    for _ in range(KEPT + 10):
+        jobs.start(DRY)
+        settled(jobs, 1)
+    assert jobs.get(first.id) is not None
+    assert jobs.start(REAL) == (jobs.get(first.id), False)
+
+
+def test_only_the_last_finished_jobs_are_kept(release: threading.Event) -> None:
+    jobs = ReplayJobs(Settings(), lambda: ERP)
+    dry_runs = []
+    for _ in range(KEPT + 5):
+        dry_runs.append(jobs.start(DRY)[0].id)
+        settled(jobs, 0)
+    kept = [job.id for job in jobs.all()]
+    assert kept == dry_runs[-KEPT:]
+
+
+def test_no_more_than_the_bound_run_at_once(release: threading.Event) -> None:
+    jobs = ReplayJobs(Settings(), lambda: ERP)
+    for n in range(RUNNING_AT_MOST):
+        jobs.start(ReplayOptions(Selection(hook=f"hook-{n}")))
+    with pytest.raises(ReplaysBusy, match="running"):
+        jobs.start(DRY)
+    release.set()
+    settled(jobs, 0)
+    assert jobs.start(DRY)[1]
+
+
+def test_a_progress_report_that_fails_neither_stops_the_sending_nor_the_flush(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    letters = tuple(letter(n) for n in range(40))  # more than run_module.CONCURRENCY
+    sent: list[str] = []
+    producer = AckingProducer()
+
+    async def deliver_one(found: DeadLetter, *_args: Any) -> Outcome:
+        sent.append(found.idempotency_key)
+        now = time.time()
+        source = Source("events", 0, found.record.offset)
+        return Outcome("e", "x", "erp", "delivered", 1, found.idempotency_key, source, now, now)
+
+    monkeypatch.setattr(run_module, "Producer", lambda _config: producer)
+    monkeypatch.setattr(run_module, "_deliver_one", deliver_one)
+
+    def failing_report(_summary: Summary) -> None:
+        raise KeyError("job")
+
+    _plan, summary = run_replay(Settings(), ERP, REAL, failing_report, prepared=Plan(send=letters))
+    assert sorted(sent) == sorted(d.idempotency_key for d in letters)
+    assert (summary.delivered, producer.flushed) == (40, True)
+
+
+def letter(n: int) -> DeadLetter:
+    headers = (
+        ("dispatcher.hook.id", b"erp"),
+        ("dispatcher.error.kind", b"http_status"),
+        ("dispatcher.idempotency.key", f"msg_{n}".encode()),
+        ("dispatcher.failed.at", b"2026-01-01T00:00:00Z"),
+    )
+    return DeadLetter.from_record(Record("dlq", 0, n, b"k", b"{}", headers, 0))
+
+
+class AckingProducer:
+    """A producer whose broker takes every record at the next poll."""
+
+    def __init__(self) -> None:
+        self.waiting: list[Callable[[Any, Any], None]] = []
+        self.flushed = False
+
+    def produce(self, _topic: str, **kwargs: Any) -> None:
+        self.waiting.append(kwargs["on_delivery"])
+
+    def poll(self, _timeout: float = 0) -> int:
+        acks, self.waiting = self.waiting, []
+        for ack in acks:
+            ack(None, None)
+        return len(acks)
+
+    def flush(self, _timeout: float | None = None) -> int:
+        self.poll()
+        self.flushed = True
+        return 0
