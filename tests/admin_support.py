@@ -4,6 +4,7 @@ port) or as a subprocess; tokens and an admin-ready deployment."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -125,6 +126,15 @@ def finished(client: httpx.Client, started: httpx.Response) -> dict[str, Any]:
     result = wait_for(state, 60, message=f"replay {replay_id}")
     assert result["status"] == "done", json.dumps(result)
     return result
+
+
+def signed_in(client: httpx.Client, token: str) -> str:
+    """Sign the console in with `token`; the session's CSRF token, read from a page's form."""
+    answer = client.post("/login", data={"token": token, "next": "/"}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/dead-letters").text)
+    assert found is not None
+    return found.group(1)
 
 
 class MemoryDecisions:

@@ -35,8 +35,12 @@ def dead_letters_page(request: Request, hook: str = "", kind: str = "") -> HTMLR
 
 @router.post("/replays", response_model=None)
 async def start_replay(request: Request) -> RedirectResponse:
-    """A dry run (`dry_run=on`) or, once confirmed, the replay of one hook's dead letters."""
+    """A dry run (`dry_run=on`) of one hook's dead letters, or, confirming a dry run
+    (`confirm=<its id>`), the replay of exactly what it selected."""
     session, form = await form_of(request)
+    if form.get("confirm"):
+        job = replays.confirm(service_of(request), session.principal, form["confirm"])
+        return redirect(f"/replays/{job['id']}")
     wanted = ReplayRequest(
         hook=form.get("hook") or None,
         error_kind=form.get("kind") or None,

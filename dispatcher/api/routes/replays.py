@@ -4,6 +4,7 @@ dead letters of its tenant's events to its hooks, and sees only the replays it s
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -41,7 +42,28 @@ def start(service: AdminService, request: ReplayRequest, caller: Principal) -> d
         )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    options = ReplayOptions(selection, request.rate, request.dry_run)
+    return _launch(service, ReplayOptions(selection, request.rate, request.dry_run), caller)
+
+
+def confirm(service: AdminService, caller: Principal, dry_run_id: str) -> dict[str, Any]:
+    """Replay what dry run `dry_run_id` selected, as it resolved it (an age such as `2h` stays
+    the time it meant then), at its rate: 404 for a dry run the caller does not see, 409 for one
+    not finished; then as `start`. A tenant's selection is narrowed to the hooks it sees now."""
+    dry = service.replays.get(dry_run_id)
+    if dry is None or not _sees(caller, dry) or not dry.options.dry_run:
+        raise HTTPException(404, f"no dry run {dry_run_id!r}")
+    if dry.status != "done":
+        raise HTTPException(409, f"dry run {dry_run_id} has not finished well ({dry.status})")
+    selection = dry.options.selection
+    scope.named(service, caller, selection.hook)
+    visible = scope.records(service, caller)
+    if visible is not None:
+        hooks = visible.hooks if selection.hooks is None else selection.hooks & visible.hooks
+        selection = replace(selection, tenant=visible.tenant, hooks=hooks)
+    return _launch(service, replace(dry.options, selection=selection, dry_run=False), caller)
+
+
+def _launch(service: AdminService, options: ReplayOptions, caller: Principal) -> dict[str, Any]:
     try:
         job, started = service.replays.start(options, caller.tenant)
     except ReplaysBusy as exc:

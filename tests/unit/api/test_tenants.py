@@ -426,6 +426,7 @@ def test_a_tenant_session_gets_404_for_a_hidden_hook_on_every_page(
         ("/hooks/check", {"yaml": f"id: {hidden}\n", "original": hidden, "base": hidden}),
         ("/hooks/save", {"yaml": "id: mine\n", "base": hidden}),  # its secrets, into mine
         ("/replays", {"hook": hidden, "dry_run": "on"}),
+        ("/replays", {"confirm": "job-globex"}),  # another tenant's replay, confirmed
     ):
         answer = client.post(path, data={**form, "csrf": csrf})
         assert answer.status_code == 404, (path, answer.text)
