@@ -20,6 +20,8 @@ from kafka_support import wait_for
 from dispatcher.api.server import server
 from dispatcher.api.service import AdminService
 from dispatcher.config.settings import Settings
+from dispatcher.model.hook import Hook
+from dispatcher.pipeline.match import HookIndex
 
 ADMIN_TOKEN = "admin-test-token-7f3a-0123456789"
 VIEWER_TOKEN = "viewer-test-token-5b2c-0123456789"
@@ -163,3 +165,29 @@ class MemoryDecisions:
 
     def stop(self) -> None:
         pass
+
+
+class MemoryStore:
+    """The hook store and its follower in one, in memory: what is written is in force at once."""
+
+    def __init__(self, service: AdminService, definitions: list[dict[str, Any]]) -> None:
+        self.service = service
+        self.stored = {raw["id"]: raw for raw in definitions}
+        self._publish()
+
+    def apply(self, definitions: list[Any]) -> None:
+        self.stored.update({d.hook.id: d.raw for d in definitions})
+        self._publish()
+
+    def delete(self, hook_id: str) -> None:
+        self.stored.pop(hook_id, None)
+        self._publish()
+
+    def wait_for(self, _written: object, _timeout: float) -> bool:
+        return True
+
+    def definition(self, hook_id: str) -> dict[str, Any] | None:
+        return self.stored.get(hook_id)
+
+    def _publish(self) -> None:
+        self.service._set_hooks(HookIndex(Hook.from_dict(r) for r in self.stored.values()))

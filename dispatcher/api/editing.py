@@ -11,9 +11,8 @@ from typing import Any
 
 from dispatcher.api.service import AdminService
 from dispatcher.config.secrets import SecretScope
-from dispatcher.hooks.definitions import Definition, examine
+from dispatcher.hooks.definitions import Definition, examine, examine_edit
 from dispatcher.hooks.loader import Problem
-from dispatcher.hooks.masking import keep_masked
 
 APPLY_WAIT = 10.0
 
@@ -61,9 +60,7 @@ def checked(
         return Refused(409, f"hook {hook_id!r} exists: PUT /api/hooks/{hook_id} replaces it")
     # a hidden hook's stored secrets must never fill in another's masked values
     previous = None if hidden else service.definition(hook_id)
-    result = examine(
-        keep_masked(raw, previous) if previous else raw, "hook", service.settings.secrets
-    )
+    result = examine_edit(raw, previous, service.settings.secrets)
     if isinstance(result, list):
         return Refused(422, "invalid hook definition", result)
     return claimed(result, tenant, service.settings.secrets)

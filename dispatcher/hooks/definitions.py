@@ -18,14 +18,17 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from dispatcher.config.secrets import SecretScope, is_reference
 from dispatcher.errors import ConfigError, DispatcherError
 from dispatcher.hooks.loader import Problem, definition_problems, plain, validate_hooks_text
-from dispatcher.hooks.masking import keep_masked, looks_sensitive
+from dispatcher.hooks.masking import looks_sensitive
+from dispatcher.hooks.unmasking import keep_masked, masks_left
 from dispatcher.model.event import Record
 from dispatcher.model.hook import SECRET_AUTH_KEYS, Hook
 from dispatcher.pipeline.match import HookIndex
+from dispatcher.pipeline.render.paths import format_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +55,47 @@ def examine_text(
     each problem with its line in `text`. Values shown masked and sent back unchanged take
     `previous`'s (the stored definition), so a masked secret is never saved as the mask."""
     wrapped = "hooks:\n  -\n" + textwrap.indent(text, "    ")
-    problems = [p for p in validate_hooks_text(wrapped, "hook") if not p.warning]
-    if problems:
-        return [_unwrapped(p) for p in problems]
-    raw = plain(YAML(typ="rt", pure=True).load(wrapped))["hooks"][0]
-    return examine(keep_masked(raw, previous) if previous else raw, "hook", scope)
+    problems = [_unwrapped(p) for p in validate_hooks_text(wrapped, "hook") if not p.warning]
+    raw = None if problems and problems[0].path == "" else _first_hook(wrapped)
+    if problems and raw is not None and previous:
+        # a masked value is checked once restored (below), not as the mask it was sent as
+        restored = _differences(raw, keep_masked(raw, previous))
+        problems = [p for p in problems if p.path not in restored]
+    if problems or raw is None:
+        return problems
+    return examine_edit(raw, previous, scope)
+
+
+def _first_hook(wrapped: str) -> dict[str, Any] | None:
+    try:
+        hooks = plain(YAML(typ="rt", pure=True).load(wrapped))["hooks"]
+    except (YAMLError, TypeError, KeyError):
+        return None
+    return hooks[0] if isinstance(hooks, list) and hooks and isinstance(hooks[0], dict) else None
+
+
+def _differences(a: Any, b: Any, path: tuple[str | int, ...] = ()) -> set[str]:
+    """The paths (as problems name them) where `a` and `b` differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {d for k in a.keys() & b.keys() for d in _differences(a[k], b[k], (*path, k))}
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return {
+            d
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for d in _differences(x, y, (*path, i))
+        }
+    return set() if a == b else {format_path(path)}
+
+
+def examine_edit(
+    raw: dict[str, Any], previous: dict[str, Any] | None, scope: SecretScope | None = None
+) -> Definition | list[Problem]:
+    """An edit of a definition shown masked (`previous`: the stored one, None for a new hook),
+    checked as `examine` checks it once each `***` sent back unchanged has its stored value
+    back; a `***` standing for nothing stored is a problem, never saved."""
+    kept = keep_masked(raw, previous) if previous else raw
+    left = [Problem("hook", None, path, message) for path, message in masks_left(kept, previous)]
+    return left or examine(kept, "hook", scope)
 
 
 def _unwrapped(problem: Problem) -> Problem:

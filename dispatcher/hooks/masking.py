@@ -95,11 +95,11 @@ def mask_header(name: str, value: str, secret_names: Iterable[str] = ()) -> str:
 
 
 def mask_value(value: Any) -> Any:
-    """A setting as it may be shown: a `Secret` (or a list of them) masked."""
+    """A setting as it may be shown: a `Secret` masked; in a list, each as `numbered_mask`."""
     if isinstance(value, Secret):
         return MASK
     if isinstance(value, list):
-        return [mask_value(v) for v in value]
+        return [numbered_mask(i) if isinstance(v, Secret) else v for i, v in enumerate(value)]
     return value
 
 
@@ -192,15 +192,18 @@ def _forms(value: str) -> set[str]:
 
 
 def mask_definition(raw: dict[str, Any]) -> dict[str, Any]:
-    """A hook definition as written (store or file) with its secrets masked: auth credentials,
-    encryption keys, credential-like headers and the URL's password and key parameters. What the
-    console's editor shows; `keep_masked` undoes it on the way back."""
+    """A hook definition as written (store or file) with its secrets masked: auth credentials
+    (in a list, numbered), encryption keys, credential-like headers and the URL's password, key
+    parameters and secret references. What the
+    console's editor shows; `dispatcher.hooks.unmasking.keep_masked` undoes it on the way back."""
     shown: dict[str, Any] = dict(raw)
     if isinstance(raw.get("url"), str):
         given = raw.get("auth")
         key = given if isinstance(given, dict) else {}
         in_query = key.get("type") == "api_key" and key.get("in") == "query"
-        shown["url"] = mask_url(raw["url"], [str(key.get("name"))] if in_query else [])
+        secret_params = [str(key.get("name"))] if in_query else []
+        # references masked as the API shows them (re-encoded by mask_url, one would not resolve)
+        shown["url"] = mask_url(without_references(raw["url"]), secret_params)
     if isinstance(raw.get("headers"), dict):
         shown["headers"] = {k: mask_header(str(k), str(v)) for k, v in raw["headers"].items()}
     auth = raw.get("auth")
@@ -221,24 +224,11 @@ def mask_definition(raw: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def keep_masked(new: Any, old: Any) -> Any:
-    """`new` with every masked value that came back unchanged replaced by `old`'s value at the
-    same place, so saving a definition shown masked never overwrites a secret with the mask."""
-    if isinstance(new, str) and MASK in new and isinstance(old, str):
-        if new == MASK or new == mask_url(old) or new == mask_header("authorization", old):
-            return old
-        return new
-    if isinstance(new, dict):
-        before = old if isinstance(old, dict) else {}
-        return {k: keep_masked(v, before.get(k)) for k, v in new.items()}
-    if isinstance(new, list):
-        before_list = old if isinstance(old, list) else []
-        return [
-            keep_masked(v, before_list[i] if i < len(before_list) else None)
-            for i, v in enumerate(new)
-        ]
-    return new
+def numbered_mask(position: int) -> str:
+    """How entry `position` (0 first) of a list of secrets is shown: `***1` for the first, so
+    each masked entry names the stored one it stands for (`keep_masked` restores by it)."""
+    return f"{MASK}{position + 1}"
 
 
 def _masked(value: Any) -> Any:
-    return [MASK for _ in value] if isinstance(value, list) else MASK
+    return [numbered_mask(i) for i in range(len(value))] if isinstance(value, list) else MASK

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_support import ADMIN, ADMIN_TOKEN, MemoryDecisions
+from admin_support import ADMIN, ADMIN_TOKEN, MemoryDecisions, MemoryStore
 from dispatch_support import cloud_event
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -23,11 +23,9 @@ from dispatcher.api.service import AdminService
 from dispatcher.api.sessions import Sessions
 from dispatcher.config.secrets import Secret
 from dispatcher.config.settings import Admin, AdminToken, Settings
-from dispatcher.model.hook import Hook
 from dispatcher.ops.replay.jobs import ReplayJob
 from dispatcher.ops.replay.plan import Selection
 from dispatcher.ops.replay.run import ReplayOptions
-from dispatcher.pipeline.match import HookIndex
 
 ACME_TOKEN = "acme-admin-token-0123456789"
 ACME_VIEWER_TOKEN = "acme-viewer-token-0123456789"
@@ -46,32 +44,6 @@ ROUTES = sorted(
 def definition(hook_id: str, tenant: str | None = None, **extra: Any) -> dict[str, Any]:
     raw = {"id": hook_id, "events": ["order.shipped"], "url": f"https://{hook_id}.example/"}
     return {**raw, **({"tenant": tenant} if tenant else {}), **extra}
-
-
-class MemoryStore:
-    """The hook store and its follower in one, in memory: what is written is in force at once."""
-
-    def __init__(self, service: AdminService, definitions: list[dict[str, Any]]) -> None:
-        self.service = service
-        self.stored = {raw["id"]: raw for raw in definitions}
-        self._publish()
-
-    def apply(self, definitions: list[Any]) -> None:
-        self.stored.update({d.hook.id: d.raw for d in definitions})
-        self._publish()
-
-    def delete(self, hook_id: str) -> None:
-        self.stored.pop(hook_id, None)
-        self._publish()
-
-    def wait_for(self, _written: object, _timeout: float) -> bool:
-        return True
-
-    def definition(self, hook_id: str) -> dict[str, Any] | None:
-        return self.stored.get(hook_id)
-
-    def _publish(self) -> None:
-        self.service._set_hooks(HookIndex(Hook.from_dict(r) for r in self.stored.values()))
 
 
 def outcome(hook_id: str, event_id: str, tenant: str) -> ResultRow:
