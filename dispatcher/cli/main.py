@@ -96,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--until")
     replay.add_argument("--error-kind")
     replay.add_argument("--tenant", help="only the dead letters of this tenant's events")
-    replay.add_argument("--limit", type=int)
+    replay.add_argument(
+        "--limit", type=int, help="send at most N letters (skipped ones do not count)"
+    )
     replay.add_argument("--rate", type=float, help="dead letters per second")
     replay.add_argument("--dry-run", action="store_true")
     replay.set_defaults(command=_cmd("replay"))

@@ -1,8 +1,8 @@
 """Dead-letter replay (contract section 6): which dead letters to re-deliver, and which not. Pure.
 
 A selection filters the dead-letter topic by hook (or a set of hooks), tenant, failure time and
-error kind, up to a limit.
-The plan then leaves out what must not be sent: a pair the results topic already shows as
+error kind; its limit caps the letters the plan sends (not those it skips).
+The plan leaves out what must not be sent: a pair the results topic already shows as
 delivered (so a second replay of the same selection sends nothing the first delivered), a pair
 already planned (the same webhook-id dead-lettered twice), letters whose hook is gone, and
 letters of a paused hook (its resume replays them).
@@ -11,7 +11,7 @@ letters of a paused hook (its resume replays them).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -25,7 +25,8 @@ from dispatcher.pipeline.match import HookIndex
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """Which dead letters a replay takes: all conditions must hold; `limit` caps the count."""
+    """Which dead letters a replay takes: all conditions must hold; `limit` caps how many of
+    them are sent (letters skipped as delivered, paused ... do not count)."""
 
     hook: str | None = None
     since: float | None = None
@@ -109,11 +110,26 @@ def selection_from(
     )
 
 
-def select(letters: Iterable[DeadLetter], selection: Selection) -> list[DeadLetter]:
-    """The letters `selection` admits, oldest failure first, at most `limit` of them."""
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """The letters a selection admits, oldest failure first, and its `limit`: how many of them,
+    at most, the plan sends (letters it skips do not count)."""
+
+    letters: tuple[DeadLetter, ...] = ()
+    limit: int | None = None
+
+    def __iter__(self) -> Iterator[DeadLetter]:
+        return iter(self.letters)
+
+    def __len__(self) -> int:
+        return len(self.letters)
+
+
+def select(letters: Iterable[DeadLetter], selection: Selection) -> Candidates:
+    """The letters `selection` admits, oldest failure first, with its limit."""
     chosen = [letter for letter in letters if selection.admits(letter)]
     chosen.sort(key=lambda d: (d.failed_at or 0.0, d.record.partition, d.record.offset))
-    return chosen if selection.limit is None else chosen[: max(selection.limit, 0)]
+    return Candidates(tuple(chosen), selection.limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,17 +145,22 @@ class Plan:
 
 
 def plan(
-    selected: Iterable[DeadLetter],
+    selected: Candidates | Iterable[DeadLetter],
     delivered: set[str],
     hooks: HookIndex,
     paused: frozenset[str] = frozenset(),
 ) -> Plan:
     """What to send of `selected`, given the webhook-ids already delivered, the hooks in force
-    and the hooks paused (a paused hook's letters wait for its resume)."""
+    and the hooks paused (a paused hook's letters wait for its resume). A limit counts the
+    letters sent: the plan takes the oldest letters until it has that many to send, with those
+    it skips on the way, so the same limited selection run again goes on with the next ones."""
+    limit = selected.limit if isinstance(selected, Candidates) else None
     send: list[DeadLetter] = []
     skip: list[tuple[DeadLetter, str]] = []
     planned: set[str] = set()
     for letter in selected:
+        if limit is not None and len(send) >= limit:
+            break
         reason = _skip_reason(letter, delivered, planned, hooks, paused)
         if reason is None:
             send.append(letter)

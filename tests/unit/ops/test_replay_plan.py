@@ -107,14 +107,15 @@ def test_a_selection_takes_letters_matching_every_condition_oldest_first(
         letter(2, kind="timeout", failed_at="2026-11-29T11:00:00Z"),
         letter(1, hook="sms", kind="network", failed_at="2026-11-29T10:15:00Z"),
     ]
-    assert [d.record.offset for d in select(letters, selection)] == expected
+    sent = plan(select(letters, selection), set(), hooks("tax", "sms")).send
+    assert [d.record.offset for d in sent] == expected
 
 
 def test_a_time_range_leaves_out_letters_without_a_time() -> None:
     undated = DeadLetter.from_record(Record("dlq", 0, 1, None, b"{}", ()))
-    assert select([undated], Selection(since=0.0)) == []
-    assert select([undated], Selection(until=NOW)) == []
-    assert select([undated], Selection()) == [undated]
+    assert list(select([undated], Selection(since=0.0))) == []
+    assert list(select([undated], Selection(until=NOW))) == []
+    assert list(select([undated], Selection())) == [undated]
 
 
 def test_the_plan_skips_what_was_delivered_repeated_ids_and_letters_without_a_hook() -> None:
@@ -269,5 +270,34 @@ def test_a_set_of_hooks_selects_only_their_letters() -> None:
     letters = [letter(1, hook="tax"), letter(2, hook="crm"), letter(3, hook="sms")]
     chosen = select(letters, Selection(hooks=frozenset({"tax", "sms"})))
     assert [found.hook_id for found in chosen] == ["tax", "sms"]
-    assert select(letters, Selection(hooks=frozenset())) == []
-    assert select(letters, Selection(hook="crm", hooks=frozenset({"tax"}))) == []
+    assert list(select(letters, Selection(hooks=frozenset()))) == []
+    assert list(select(letters, Selection(hook="crm", hooks=frozenset({"tax"})))) == []
+
+
+def test_a_limit_counts_the_letters_sent_so_a_second_batch_takes_the_next_ones() -> None:
+    letters = [letter(i, failed_at=f"2026-11-29T10:0{i}:00Z") for i in range(6)]
+    selection = selection_from(now=NOW, hook="tax", limit=2)
+    first = plan(select(letters, selection), set(), hooks("tax"))
+    assert [d.record.offset for d in first.send] == [0, 1]
+    delivered = {d.idempotency_key for d in first.send}
+    second = plan(select(letters, selection), delivered, hooks("tax"))
+    assert [d.record.offset for d in second.send] == [2, 3]
+    assert [(d.record.offset, why) for d, why in second.skip] == [
+        (0, "already delivered"),
+        (1, "already delivered"),
+    ]  # the dry run lists them too, and stops where the batch stops
+    assert second.selected == 4
+
+
+def test_letters_of_a_paused_or_disabled_hook_do_not_use_up_the_limit() -> None:
+    letters = [
+        letter(0, hook="off", failed_at="2026-11-29T10:00:00Z"),
+        letter(1, hook="held", failed_at="2026-11-29T10:01:00Z"),
+        letter(2, failed_at="2026-11-29T10:02:00Z"),
+        letter(3, failed_at="2026-11-29T10:03:00Z"),
+    ]
+    known = hooks("tax", "off", "held", disabled=("off",))
+    result = plan(select(letters, Selection(limit=1)), set(), known, frozenset({"held"}))
+    assert [d.record.offset for d in result.send] == [2]
+    assert len(result.skip) == 2
+    assert plan(select(letters, Selection(limit=0)), set(), known).selected == 0
