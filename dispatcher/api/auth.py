@@ -70,6 +70,10 @@ class Tokens:
             entries.append((value.encode(), Grant(entry.role, entry.tenant)))
         return cls(entries)
 
+    def granting(self, grant: Grant) -> list[bytes]:
+        """The tokens that grant exactly `grant` (for a session's fingerprint check)."""
+        return [token for token, granted in self._entries if granted == grant]
+
     def grant_of(self, given: str) -> Grant | None:
         """What token `given` grants, or None; compares against every token, in constant time."""
         found: Grant | None = None

@@ -35,7 +35,8 @@ def service_of(request: Request) -> AdminService:
 
 def session_of(request: Request, role: Role = "viewer") -> Session:
     """The request's session with `role` or more; `SignIn` without one, 403 with too little."""
-    session = service_of(request).sessions.read(request)
+    service = service_of(request)
+    session = service.sessions.read(request, service.tokens)
     if session is None:
         raise SignIn(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     if not session.principal.may(role):

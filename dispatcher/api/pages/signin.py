@@ -39,13 +39,13 @@ def login(
         message = "That token is not one of admin.tokens."
         return render(request, "login.html", None, 401, error=message, next=_safe_next(next))
     response = redirect(_safe_next(next))
-    service.sessions.issue(response, request, grant)
+    service.sessions.issue(response, request, token.strip(), grant)
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request) -> RedirectResponse:
-    await form_of(request, "viewer")
+    session, _form = await form_of(request, "viewer")
     response = redirect("/login")
-    service_of(request).sessions.end(response)
+    service_of(request).sessions.end(response, session)
     return response

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from admin_support import ADMIN, VIEWER
+from admin_support import ADMIN, ADMIN_TOKEN, VIEWER
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
@@ -177,36 +177,71 @@ def test_sign_in_attempts_are_limited_per_client_within_a_window() -> None:
     assert limiter.allowed("1.2.3.4", now=61)
 
 
+TOKEN = "session-test-token-0123456789"
+TOKENS = Tokens([(TOKEN.encode(), Grant("admin"))])
+
+
+class FakeRequest:
+    def __init__(self, value: str) -> None:
+        self.cookies = {"dugaa_session": value}
+
+
 def test_a_forged_or_expired_session_is_no_session(client: TestClient) -> None:
     sessions = Sessions(ttl=60, key="k" * 32)
-    cookie = sessions._signer.dumps({"role": "admin", "csrf": "c"})
-    forged = Sessions(ttl=60, key="x" * 32)._signer.dumps({"role": "admin", "csrf": "c"})
+    cookie, _ = sessions.cookie(TOKEN, Grant("admin"))
+    forged, _ = Sessions(ttl=60, key="x" * 32).cookie(TOKEN, Grant("admin"))
+    assert sessions.read(FakeRequest(cookie), TOKENS) is not None  # type: ignore[arg-type]
+    assert sessions.read(FakeRequest(forged), TOKENS) is None  # type: ignore[arg-type]
+    expired = Sessions(ttl=-1, key="k" * 32)
+    assert expired.read(FakeRequest(cookie), TOKENS) is None  # type: ignore[arg-type]
 
-    class FakeRequest:
-        def __init__(self, value: str) -> None:
-            self.cookies = {"dugaa_session": value}
 
-    assert sessions.read(FakeRequest(cookie)) is not None  # type: ignore[arg-type]
-    assert sessions.read(FakeRequest(forged)) is None  # type: ignore[arg-type]
-    assert Sessions(ttl=-1, key="k" * 32).read(FakeRequest(cookie)) is None  # type: ignore[arg-type]
+def test_a_session_lasts_only_as_long_as_its_token_grants_the_same() -> None:
+    sessions = Sessions(ttl=60, key="k" * 32)
+    cookie, _ = sessions.cookie(TOKEN, Grant("admin"))
+    request = FakeRequest(cookie)
+    assert sessions.read(request, TOKENS) is not None  # type: ignore[arg-type]
+    other = b"another-token-0123456789"
+    for now in (
+        Tokens([(other, Grant("admin"))]),  # the token removed
+        Tokens([(TOKEN.encode(), Grant("viewer"))]),  # lowered to viewer
+        Tokens([(TOKEN.encode(), Grant("admin", "acme"))]),  # limited to a tenant
+    ):
+        assert sessions.read(request, now) is None  # type: ignore[arg-type]
+    assert TOKEN not in cookie
+    old_style = sessions._signer.dumps({"role": "admin", "csrf": "c"})  # no fingerprint
+    assert sessions.read(FakeRequest(old_style), TOKENS) is None  # type: ignore[arg-type]
+
+
+def test_signing_out_denies_the_session_even_with_a_copy_of_its_cookie(
+    client: TestClient,
+) -> None:
+    answer = client.post("/login", data={"token": ADMIN_TOKEN}, follow_redirects=False)
+    assert answer.status_code == 303
+    copy = client.cookies.get("dugaa_session")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
+    assert csrf is not None
+    out = client.post("/logout", data={"csrf": csrf.group(1)}, follow_redirects=False)
+    assert out.status_code == 303
+    client.cookies.set("dugaa_session", copy)
+    assert client.get("/", follow_redirects=False).status_code == 303  # to the sign-in page
+    client.post("/login", data={"token": ADMIN_TOKEN}, follow_redirects=False)
+    assert client.get("/", follow_redirects=False).status_code == 200  # a new session works
 
 
 def test_a_configured_session_key_lets_a_session_outlive_a_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class FakeRequest:
-        def __init__(self, value: str) -> None:
-            self.cookies = {"dugaa_session": value}
-
     monkeypatch.setenv("SESSION_KEY", "s" * 40)
     config = tmp_path / "dispatcher.yaml"
     config.write_text("admin:\n  session_key: ${env:SESSION_KEY}\n")
     admin = load_settings(str(config), environ={}).admin
-    cookie = Sessions.from_settings(admin)._signer.dumps({"role": "viewer", "csrf": "c"})
+    tokens = Tokens([(TOKEN.encode(), Grant("viewer"))])
+    cookie, _ = Sessions.from_settings(admin).cookie(TOKEN, Grant("viewer"))
     restarted = Sessions.from_settings(admin)  # the same key, read anew
-    assert restarted.read(FakeRequest(cookie)) is not None  # type: ignore[arg-type]
+    assert restarted.read(FakeRequest(cookie), tokens) is not None  # type: ignore[arg-type]
     keyless = Admin()  # a key of each start's own: the cookie of another start is no session
-    assert Sessions.from_settings(keyless).read(FakeRequest(cookie)) is None  # type: ignore[arg-type]
+    assert Sessions.from_settings(keyless).read(FakeRequest(cookie), tokens) is None  # type: ignore[arg-type]
     config.write_text(f"admin:\n  session_key: {'p' * 40}\n")  # a value as written: kept secret
     assert "p" * 40 not in repr(load_settings(str(config), environ={}))
 
