@@ -2,19 +2,23 @@
 checked once (`examine`), masked secrets sent back unchanged keep the stored ones, and a change
 is confirmed only once this process's follower has read it back (so it is in force). A tenant's
 token writes only hooks of its tenant: a definition without `tenant` gets it, another is
-refused (`claimed`)."""
+refused (`claimed`); and it writes and tries only hooks that reach no further than the tenant
+(`beyond_tenant`): no destination guard widened, no secret outside the tenant's prefix."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from dispatcher.api.service import AdminService
-from dispatcher.config.secrets import SecretScope
+from dispatcher.config.secrets import SecretScope, references_in
 from dispatcher.hooks.definitions import Definition, examine, examine_edit
 from dispatcher.hooks.loader import Problem
 
 APPLY_WAIT = 10.0
+UNSCOPED_ONLY = ("allow_loopback", "allow_private_networks", "allow_cidrs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +74,12 @@ def claimed(
     definition: Definition, tenant: str | None, secrets: SecretScope | None
 ) -> Definition | Refused:
     """`definition` as a caller limited to `tenant` may save it: given that tenant when it names
-    none; refused when it names another (so no hook moves out of, or into, a tenant)."""
+    none; refused when it names another (so no hook moves out of, or into, a tenant), or when
+    it reaches beyond the tenant (`beyond_tenant`)."""
+    if tenant is not None:
+        beyond = beyond_tenant(definition.raw, tenant, secrets or SecretScope())
+        if beyond:
+            return Refused(422, "a tenant's token writes only hooks within its tenant", beyond)
     named = definition.raw.get("tenant")
     if tenant is None or named == tenant:
         return definition
@@ -83,6 +92,54 @@ def claimed(
         "hook", None, "tenant", f"must be {tenant!r} (the token's tenant) or left out"
     )
     return Refused(422, "a tenant's token writes only hooks of its tenant", [problem])
+
+
+def tenant_prefix(secrets: SecretScope, tenant: str) -> str:
+    """The prefix of the environment variables a tenant's hooks may name:
+    `<secrets.env_prefix><TENANT>_`, the tenant upper-cased, other than A-Z and 0-9 as `_`."""
+    return f"{secrets.env_prefix}{re.sub(r'[^A-Z0-9]', '_', tenant.upper())}_"
+
+
+def beyond_tenant(raw: dict[str, Any], tenant: str, secrets: SecretScope) -> list[Problem]:
+    """Why a definition reaches further than a token limited to `tenant` may take a hook: a
+    destination guard setting only an admin of every tenant may set, a secret reference outside
+    the tenant's prefix. The problems name the place and the rule, never the reference."""
+    problems = [
+        Problem("hook", None, key, "only a token of every tenant may set this")
+        for key in UNSCOPED_ONLY
+        if raw.get(key) not in (None, False, [])
+    ]
+    prefix = tenant_prefix(secrets, tenant)
+    rule = f"a tenant's token may name only secrets ${{env:{prefix}...}} (its tenant's own)"
+    for path, text in _texts(raw, ""):
+        if any(
+            source != "env" or not name.startswith(prefix) for source, name in references_in(text)
+        ):
+            problems.append(Problem("hook", None, path, rule))
+    return problems
+
+
+def tried(service: AdminService, hook_id: str, tenant: str | None) -> Refused | None:
+    """Why a token limited to `tenant` may not try hook `hook_id` (None: it may): the hook,
+    as stored, reaches beyond the tenant."""
+    if tenant is None:
+        return None
+    beyond = beyond_tenant(service.definition(hook_id) or {}, tenant, service.settings.secrets)
+    if not beyond:
+        return None
+    told = "; ".join(f"{p.path}: {p.message}" for p in beyond)
+    return Refused(422, f"a tenant's token tries only hooks within its tenant ({told})", beyond)
+
+
+def _texts(tree: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _texts(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            yield from _texts(value, f"{path}[{i}]")
+    elif isinstance(tree, str):
+        yield path, tree
 
 
 def save(service: AdminService, definition: Definition) -> Saved:

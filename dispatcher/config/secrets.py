@@ -132,6 +132,12 @@ def resolve_within(
     return Secret(_EMBEDDED.sub(value, text)), tuple(values)
 
 
+def references_in(text: str) -> list[tuple[str, str]]:
+    """The source (`env`, `file`) and name of each secret reference in `text`."""
+    found = (_REFERENCE.match(m.group(0)) for m in _EMBEDDED.finditer(text))
+    return [(m.group(1), m.group(2)) for m in found if m is not None]
+
+
 def without_references(text: str) -> str:
     """`text` with each reference in it shown as the mask."""
     return _EMBEDDED.sub(MASK, text)

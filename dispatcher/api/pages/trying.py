@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from dispatcher.api import scope
+from dispatcher.api import editing, scope
 from dispatcher.api.pages.common import form_of, render, service_of, session_of
 from dispatcher.errors import DecodeError
 from dispatcher.model.event import Event
@@ -40,6 +40,9 @@ async def try_hook(request: Request, hook_id: str) -> HTMLResponse:
     types = [e for e in hook.events if "*" not in e] or ["example.event"]
     event_type, data = form.get("type", "").strip(), form.get("data", "")
     shown: dict[str, Any] = {"hook": hook, "types": types, "event_type": event_type, "data": data}
+    refused = editing.tried(service_of(request), hook_id, session.tenant)
+    if refused is not None:
+        return render(request, "try.html", session, refused.status, error=refused.error, **shown)
     try:
         event = Event.from_dict(
             {

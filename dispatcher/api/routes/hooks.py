@@ -109,8 +109,12 @@ def delete_hook(hook_id: str, service: Service, caller: AsAdmin) -> dict[str, An
 def test_hook(
     hook_id: str, body: TrialRequest, service: Service, caller: AsAdmin
 ) -> dict[str, Any]:
-    """The exact request the hook renders for the event (masked); with `send`, the verdict."""
+    """The exact request the hook renders for the event (masked); with `send`, the verdict.
+    A tenant's token tries only hooks that reach no further than its tenant (else 422)."""
     hook = scope.hook(service, caller, hook_id)
+    refused = editing.tried(service, hook_id, caller.tenant)
+    if refused is not None:
+        raise HTTPException(refused.status, refused.error)
     try:
         event = Event.from_dict(body.event)
     except DecodeError as exc:

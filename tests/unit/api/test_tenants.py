@@ -283,6 +283,84 @@ def test_an_edit_keeps_the_tenant_and_cannot_move_the_hook(
     assert fresh.json()["tenant"] == "acme"
 
 
+GLOBEX_KEY = "globex-erp-key-0123456789"
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPATCHER_SECRET_GLOBEX_ERP", GLOBEX_KEY)
+    monkeypatch.setenv("DISPATCHER_SECRET_ACME_ERP", "acme-erp-key-0123456789")
+
+
+@pytest.mark.parametrize(
+    ("extra", "path"),
+    [
+        ({"allow_loopback": True}, "allow_loopback"),
+        ({"allow_private_networks": True}, "allow_private_networks"),
+        ({"headers": {"X-Echo": "${env:DISPATCHER_SECRET_GLOBEX_ERP}"}}, "headers.X-Echo"),
+        ({"url": "https://acme.example/?k=${env:DISPATCHER_SECRET_GLOBEX_ERP}"}, "url"),
+        ({"auth": {"type": "bearer", "token": "${file:globex/erp}"}}, "auth.token"),
+    ],
+)
+def test_a_tenant_token_may_not_write_a_hook_reaching_beyond_its_tenant(
+    client: TestClient, service: AdminService, keys: None, extra: dict[str, Any], path: str
+) -> None:
+    created = client.post("/api/hooks", json=definition("acme-probe", **extra), headers=ACME)
+    assert created.status_code == 422, created.text
+    assert [p["path"] for p in created.json()["problems"]] == [path]
+    assert "GLOBEX" not in created.text
+    assert service.hooks().get("acme-probe") is None
+    edited = client.put("/api/hooks/acme-sms", json=definition("acme-sms", **extra), headers=ACME)
+    assert edited.status_code == 422
+
+
+def test_a_tenant_token_names_secrets_under_its_own_prefix(
+    client: TestClient, service: AdminService, keys: None
+) -> None:
+    mine = definition("acme-erp", headers={"X-Key": "${env:DISPATCHER_SECRET_ACME_ERP}"})
+    assert client.post("/api/hooks", json=mine, headers=ACME).status_code == 201
+    unscoped = definition(
+        "ops", allow_loopback=True, headers={"X-Key": "${env:DISPATCHER_SECRET_GLOBEX_ERP}"}
+    )
+    assert client.post("/api/hooks", json=unscoped, headers=ADMIN).status_code == 201
+
+
+def test_a_tenant_token_may_not_try_a_stored_hook_reaching_beyond_its_tenant(
+    client: TestClient, service: AdminService, keys: None
+) -> None:
+    store = service.store
+    assert isinstance(store, MemoryStore)
+    store.stored["acme-sms"] = definition("acme-sms", "acme", allow_loopback=True)
+    store.apply([])  # the operator's setting, written before
+    event = cloud_event("order.shipped", {"n": 1})
+    tried = client.post("/api/hooks/acme-sms/test", json={"event": event}, headers=ACME)
+    assert tried.status_code == 422
+    assert "allow_loopback: only a token of every tenant may set this" in tried.json()["error"]
+    assert (
+        client.post("/api/hooks/acme-sms/test", json={"event": event}, headers=ADMIN).status_code
+        == 200
+    )
+    csrf = signed_in(client, ACME_TOKEN)
+    page = client.post(
+        "/hooks/acme-sms/try", data={"csrf": csrf, "type": "order.shipped", "data": "{}"}
+    )
+    assert page.status_code == 422
+    assert "only a token of every tenant may set this" in page.text
+
+
+def test_the_editor_refuses_a_tenant_hook_reaching_beyond_its_tenant(
+    client: TestClient, service: AdminService
+) -> None:
+    csrf = signed_in(client, ACME_TOKEN)
+    yaml = (
+        "id: acme-mail\nevents: [order.shipped]\nurl: https://mail.example/\nallow_loopback: true\n"
+    )
+    saved = client.post("/hooks/save", data={"yaml": yaml, "csrf": csrf})
+    assert saved.status_code == 422
+    assert "only a token of every tenant may set this" in saved.text
+    assert service.hooks().get("acme-mail") is None
+
+
 def test_outcomes_and_dead_letters_of_its_hook_hold_only_the_tenant_rows(
     client: TestClient,
 ) -> None:
