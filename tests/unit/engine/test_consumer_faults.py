@@ -34,8 +34,11 @@ def consumer_loop(
     decoder: Any = decode,
     producer: Any = None,
     holding: Any = lambda: (),
+    partitions: tuple[int, ...] = (0,),
 ) -> tuple[ConsumerLoop, Any, list[Pair], Metrics]:
-    consumer, submitted = GroupConsumer([(EVENTS, 0)], batches), []
+    """A consumer loop over `batches` of the events topic's `partitions`, with one hook (`crm`,
+    order.*); its pairs are kept in the list it returns, its records go to `producer`."""
+    consumer, submitted = GroupConsumer([(EVENTS, p) for p in partitions], batches), []
     producer = KeepingProducer() if producer is None else producer
     metrics = Metrics(CollectorRegistry())
     hooks = HookIndex(

@@ -4,24 +4,14 @@ partitions this worker keeps are written."""
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from typing import Any
 
 from confluent_kafka import TopicPartition
-from kafka_fakes import FakeMessage, GroupConsumer, KeepingProducer
-from prometheus_client import CollectorRegistry
+from kafka_fakes import FakeMessage, KeepingProducer
+from test_consumer_faults import EVENTS, SETTINGS, consumer_loop
 
-from dispatcher.config.settings import Settings
 from dispatcher.engine.consumer import ConsumerLoop
-from dispatcher.engine.wiring import Wiring
-from dispatcher.kafka.writer import outcome_writer
-from dispatcher.metrics import Metrics
-from dispatcher.model.hook import Hook
-from dispatcher.pipeline.decode import decode
-from dispatcher.pipeline.match import HookIndex
 
-SETTINGS = Settings()
-EVENTS = SETTINGS.topics.events[0]
 VALUE = b'{"specversion":"1.0","id":"e1","type":"order.paid","source":"/s"}'
 
 
@@ -30,23 +20,7 @@ def holding_loop(batches: list[list[Any]]) -> tuple[ConsumerLoop, KeepingProduce
     consumer thread) and whose producer's queue is full while `full[0]`."""
     full = [True]
     producer = KeepingProducer(refuse=lambda _t, _r: BufferError("queue full") if full[0] else None)
-    consumer = GroupConsumer([(EVENTS, 0), (EVENTS, 1)], batches)
-    metrics = Metrics(CollectorRegistry())
-    hooks = HookIndex(
-        [Hook.from_dict({"id": "crm", "events": ["order.*"], "url": "https://c.example.com"})]
-    )
-
-    def release(_keys: Any, _wait: float) -> Future[int]:
-        done: Future[int] = Future()
-        done.set_result(0)
-        return done
-
-    wiring = Wiring(
-        SETTINGS, producer, outcome_writer(producer, SETTINGS, metrics), lambda: hooks, decode,
-        metrics, lambda _pairs: None, release, [EVENTS], holding=lambda: {"crm"},
-    )  # fmt: skip
-    loop = ConsumerLoop(consumer, wiring)
-    loop.subscribe()
+    loop = consumer_loop(batches, producer=producer, holding=lambda: {"crm"}, partitions=(0, 1))[0]
     return loop, producer, full
 
 
