@@ -4,6 +4,7 @@ ServiceMonitor and secrets values, and the rendered manifests checked object by 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -502,15 +503,15 @@ def test_the_admin_service_is_one_replica_with_its_index_on_an_empty_dir(rendere
 def test_admin_tokens_come_from_an_existing_secret_never_from_values(rendered) -> None:
     c = admin_one(rendered["default"], "Deployment")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in c["env"]}
-    assert env["DISPATCHER_ADMIN_TOKEN_0"]["valueFrom"]["secretKeyRef"] == {
+    assert env["DUGAA_ADMIN_TOKEN_0"]["valueFrom"]["secretKeyRef"] == {
         "name": "rel-dugaa-dispatcher-admin-tokens",
         "key": "admin-token",
     }
-    assert env["DISPATCHER_ADMIN_TOKEN_1"]["valueFrom"]["secretKeyRef"]["key"] == "viewer-token"
+    assert env["DUGAA_ADMIN_TOKEN_1"]["valueFrom"]["secretKeyRef"]["key"] == "viewer-token"
     config = dispatcher_config(rendered["default"])
     assert config["admin"]["tokens"] == [
-        {"role": "admin", "token": "${env:DISPATCHER_ADMIN_TOKEN_0}"},
-        {"role": "viewer", "token": "${env:DISPATCHER_ADMIN_TOKEN_1}"},
+        {"role": "admin", "token": "${env:DUGAA_ADMIN_TOKEN_0}"},
+        {"role": "viewer", "token": "${env:DUGAA_ADMIN_TOKEN_1}"},
     ]
     assert not by_kind(rendered["default"], "Secret")
     named = render(sets={"admin.tokensSecret": "console-tokens"})
@@ -528,8 +529,8 @@ def test_an_admin_token_may_be_limited_to_a_tenant(tmp_path: Path) -> None:
     )
     config = dispatcher_config(render([values]))
     assert config["admin"]["tokens"] == [
-        {"role": "admin", "token": "${env:DISPATCHER_ADMIN_TOKEN_0}"},
-        {"role": "viewer", "tenant": "acme", "token": "${env:DISPATCHER_ADMIN_TOKEN_1}"},
+        {"role": "admin", "token": "${env:DUGAA_ADMIN_TOKEN_0}"},
+        {"role": "viewer", "tenant": "acme", "token": "${env:DUGAA_ADMIN_TOKEN_1}"},
     ]
     values.write_text("admin:\n  tokens:\n    - {key: t, role: admin, tenant: 'a/b'}\n")
     refused = template_result([values])
@@ -559,10 +560,10 @@ def test_console_sessions_may_be_signed_with_a_key_from_the_tokens_secret(
     values.write_text("admin:\n  sessionKey: session-key\n")
     manifests = render([values])
     config = dispatcher_config(manifests)
-    assert config["admin"]["session_key"] == "${env:DISPATCHER_ADMIN_SESSION_KEY}"
+    assert config["admin"]["session_key"] == "${env:DUGAA_ADMIN_SESSION_KEY}"
     c = admin_one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in c["env"]}
-    assert env["DISPATCHER_ADMIN_SESSION_KEY"]["valueFrom"]["secretKeyRef"] == {
+    assert env["DUGAA_ADMIN_SESSION_KEY"]["valueFrom"]["secretKeyRef"] == {
         "name": "rel-dugaa-dispatcher-admin-tokens",
         "key": "session-key",
     }
@@ -603,6 +604,65 @@ def test_the_rendered_configuration_loads_as_the_dispatcher_reads_it(rendered, t
     admin = load_settings(str(path), environ={}).admin
     assert (admin.host, admin.port, admin.retention) == ("0.0.0.0", 9401, 168 * 3600)
     assert [t.role for t in admin.tokens] == ["admin", "viewer"]
+
+
+def pod_environment(deployment: Manifest) -> dict[str, str]:
+    """The variables Kubernetes would set in the deployment's container: a Secret's key becomes
+    a made-up value long enough for a token or a session key."""
+    (c,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {
+        e["name"]: e.get("value") or f"value-of-{e['name']}-from-its-secret-0123456789abcdef"
+        for e in c["env"]
+    }
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        "",
+        "admin:\n  sessionKey: session-key\n  tokens:\n    - {key: a, role: admin}\n"
+        "    - {key: b, role: viewer, tenant: acme}\n    - {key: c, role: admin}\n",
+    ],
+    ids=["default", "session-key-and-three-tokens"],
+)
+def test_each_pod_loads_the_rendered_configuration_with_its_rendered_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, values: str
+) -> None:
+    """What `dispatcher admin` and `dispatcher run` do at start: read dispatcher.yaml with the
+    pod's variables (the DISPATCHER_<SECTION>_<KEY> overrides among them), then resolve the
+    admin tokens and the session key they reference."""
+    from dispatcher.api.auth import Tokens
+    from dispatcher.api.sessions import Sessions
+    from dispatcher.config.settings import load_settings
+
+    file = tmp_path / "values.yaml"
+    file.write_text(values)
+    manifests = render([file])
+    path = tmp_path / "dispatcher.yaml"
+    path.write_text(one(manifests, "ConfigMap")["data"]["dispatcher.yaml"])
+    for deployment in (one(manifests, "Deployment"), admin_one(manifests, "Deployment")):
+        environ = pod_environment(deployment)
+        for name in [n for n in os.environ if n.startswith("DISPATCHER_")]:
+            monkeypatch.delenv(name)
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        settings = load_settings(str(path), environ=environ)
+        if is_admin(deployment):
+            tokens = Tokens.from_settings(settings.admin)
+            Sessions.from_settings(settings.admin)
+            count = len(yaml.safe_load(values or "{}").get("admin", {}).get("tokens", [1, 2]))
+            assert len(settings.admin.tokens) == count
+            first = environ["DUGAA_ADMIN_TOKEN_0"]
+            assert tokens.grant_of(first) is not None
+
+
+def test_the_admin_token_variables_stay_out_of_reach_of_hooks_from_the_store() -> None:
+    """Hooks from the hook store may read the variables starting with secrets.env_prefix: a
+    prefix that covers the admin tokens' variables fails the render."""
+    refused = template_result(sets={"config.secrets.env_prefix": "DUGAA_"})
+    assert refused.returncode != 0
+    assert "env_prefix" in refused.stderr
+    assert template_result(sets={"config.secrets.env_prefix": "DUGAA_SECRET_"}).returncode == 0
 
 
 def test_otel_variables_reach_the_workers_and_the_admin_service(rendered) -> None:

@@ -93,7 +93,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.admin.enabled }}
 {{- $tokens := list }}
 {{- range $i, $t := .Values.admin.tokens }}
-{{- $token := dict "token" (printf "${env:DISPATCHER_ADMIN_TOKEN_%d}" $i) "role" $t.role }}
+{{- $token := dict "token" (printf "${env:DUGAA_ADMIN_TOKEN_%d}" $i) "role" $t.role }}
 {{- if $t.tenant }}
 {{- $_ := set $token "tenant" $t.tenant }}
 {{- end }}
@@ -104,7 +104,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $_ := set $admin "trusted_proxies" . }}
 {{- end }}
 {{- if .Values.admin.sessionKey }}
-{{- $_ := set $admin "session_key" "${env:DISPATCHER_ADMIN_SESSION_KEY}" }}
+{{- $_ := set $admin "session_key" "${env:DUGAA_ADMIN_SESSION_KEY}" }}
 {{- end }}
 {{- $_ := set $cfg "admin" $admin }}
 {{- end }}
@@ -121,6 +121,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- if and .Values.keda.enabled (eq .Values.consume "share") }}
 {{- fail "keda.enabled scales on consumer-group lag, which consume: share does not have (a share group has no committed offsets): scale share-mode workers with autoscaling.enabled (CPU)" }}
+{{- end }}
+{{- $envPrefix := index (default dict .Values.config.secrets) "env_prefix" | default "DISPATCHER_SECRET_" }}
+{{- if and .Values.admin.enabled (hasPrefix $envPrefix "DUGAA_ADMIN_") }}
+{{- fail (printf "config.secrets.env_prefix %q would let hooks from the hook store read the admin tokens (DUGAA_ADMIN_TOKEN_<i>): choose a prefix that DUGAA_ADMIN_ does not start with" $envPrefix) }}
 {{- end }}
 {{- if and .Values.keda.enabled (not (include "dugaa-dispatcher.kedaBootstrapServers" .)) }}
 {{- fail "keda.enabled needs keda.bootstrapServers or config.kafka[\"bootstrap.servers\"]" }}
