@@ -319,6 +319,26 @@ def test_service_monitor_scrapes_metrics_from_the_service(rendered) -> None:
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
+def test_each_worker_process_of_a_pod_is_exposed_and_scraped_on_its_own_port() -> None:
+    """`dispatcher run --workers N`: worker i serves /metrics on http_port + i."""
+    manifests = render(
+        sets={"workers": "3", "serviceMonitor.enabled": "true", "config.http_port": "9500"}
+    )
+    c = container(manifests)
+    assert c["args"][-2:] == ["--workers", "3"]
+    names = ["http", "http-w1", "http-w2"]
+    assert [(p["name"], p["containerPort"]) for p in c["ports"]] == list(
+        zip(names, [9500, 9501, 9502], strict=True)
+    )
+    service = one(manifests, "Service")["spec"]["ports"]
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service] == list(
+        zip(names, [9400, 9401, 9402], names, strict=True)
+    )
+    endpoints = one(manifests, "ServiceMonitor")["spec"]["endpoints"]
+    assert [(e["port"], e["path"]) for e in endpoints] == [(n, "/metrics") for n in names]
+    assert c["readinessProbe"]["httpGet"]["port"] == "http"
+
+
 # --- autoscaling: HPA or KEDA, never both ---------------------------------------------------
 
 

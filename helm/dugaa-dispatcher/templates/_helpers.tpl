@@ -73,6 +73,21 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- .Values.config.http_port | default 9400 | int }}
 {{- end }}
 
+{{/* The name of worker i's port: `http` for worker 0 (the probes' port), else http-w<i>. */}}
+{{- define "dugaa-dispatcher.workerPortName" -}}
+{{- if eq (int .) 0 }}http{{ else }}http-w{{ . }}{{ end }}
+{{- end }}
+
+{{/* A container port per worker process: worker i serves on http_port + i (engine/processes.py). */}}
+{{- define "dugaa-dispatcher.workerPorts" -}}
+{{- $base := include "dugaa-dispatcher.httpPort" . | int }}
+{{- range $i := until (int .Values.workers) }}
+- name: {{ include "dugaa-dispatcher.workerPortName" $i }}
+  containerPort: {{ add $base $i }}
+  protocol: TCP
+{{- end }}
+{{- end }}
+
 {{- define "dugaa-dispatcher.terminationGracePeriodSeconds" -}}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
 {{- add (int .Values.drainTimeoutSeconds) 20 }}
