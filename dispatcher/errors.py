@@ -23,7 +23,7 @@ not exceptions; these classes are for conditions that stop a stage.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 ErrorKind = Literal[
     "http_status",
@@ -40,6 +40,10 @@ ErrorKind = Literal[
     "redelivered",  # queue mode: a record on its last allowed delivery (contract section 11)
     "internal",  # a defect of the dispatcher itself: the pair is dead-lettered, never stuck
 ]
+# A record that is no event is dead-lettered with no hook, as `decode` (or `internal`, when
+# taking it in failed); every other kind belongs to an (event, hook) pair.
+RECORD_ERROR_KINDS: tuple[ErrorKind, ...] = ("decode", "internal")
+PAIR_ERROR_KINDS: tuple[ErrorKind, ...] = tuple(k for k in get_args(ErrorKind) if k != "decode")
 
 
 class DispatcherError(Exception):

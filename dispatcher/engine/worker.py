@@ -31,7 +31,7 @@ from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.share import ShareLoop, refuse_ordered_hooks
 from dispatcher.engine.status import StatusServer
 from dispatcher.engine.wiring import CLOSE_GRACE, Wiring
-from dispatcher.errors import KafkaUnavailable
+from dispatcher.errors import PAIR_ERROR_KINDS, RECORD_ERROR_KINDS, KafkaUnavailable
 from dispatcher.http.pool import ClientPool
 from dispatcher.kafka.avro import event_decoder
 from dispatcher.kafka.clients import (
@@ -75,7 +75,7 @@ class Worker:
         self.index = index  # of `--workers N`: picks this worker's CPU (`cpu_affinity`)
         self.hooks = hooks
         self.metrics = metrics or Metrics()
-        self.metrics.hooks.set(len(hooks))
+        self._count_hooks(hooks)
         self.decoder = decoder or event_decoder(settings.schema_registry)
         self._stop_requested = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -88,7 +88,16 @@ class Worker:
     def set_hooks(self, hooks: HookIndex) -> None:
         """Swap the hooks in force (hot reload); pairs already started keep their definition."""
         self.hooks = hooks
+        self._count_hooks(hooks)
+
+    def _count_hooks(self, hooks: HookIndex) -> None:
+        """`dispatcher_hooks`, and each hook's dead-letter series at 0 for the kinds it can get."""
         self.metrics.hooks.set(len(hooks))
+        kinds = tuple(
+            k for k in PAIR_ERROR_KINDS if k != "redelivered" or self.settings.consume == "share"
+        )
+        expected = {hook.id: kinds for hook in hooks}
+        self.metrics.expect_dead_letters({**expected, "": RECORD_ERROR_KINDS})
 
     def request_stop(self) -> None:
         self._stop_requested.set()

@@ -154,6 +154,27 @@ class Metrics:
         for result in SHARE_RESULTS:
             self.share_records.labels(result)
         self._hooks: dict[str, HookMetrics] = {}
+        self._dead_letter_kinds: dict[str, tuple[str, ...]] = {}
+
+    def expect_dead_letters(self, kinds_by_hook: dict[str, tuple[str, ...]]) -> None:
+        """Export `dispatcher_dead_letters_total{hook, error_kind}` at 0 for every pair given
+        (the hooks in force, and "" for records that are no event), so a first dead letter is
+        an increase that alerts see, not a series appearing at 1. Zero series of hooks no
+        longer given are dropped; one that counted something stays."""
+        counted = {
+            (sample.labels["hook"], sample.labels["error_kind"])
+            for family in self.dead_letters.collect()
+            for sample in family.samples
+            if sample.name.endswith("_total") and sample.value > 0
+        }
+        for hook_id, kinds in self._dead_letter_kinds.items():
+            for kind in set(kinds) - set(kinds_by_hook.get(hook_id, ())):
+                if (hook_id, kind) not in counted:
+                    self.dead_letters.remove(hook_id, kind)
+        for hook_id, kinds in kinds_by_hook.items():
+            for kind in kinds:
+                self.dead_letters.labels(hook_id, kind)
+        self._dead_letter_kinds = dict(kinds_by_hook)
 
     def hook(self, hook_id: str) -> HookMetrics:
         """One hook's delivery metrics, their labels looked up once (`labels()` costs a lock,
