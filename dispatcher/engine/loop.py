@@ -8,9 +8,11 @@ transports cost a fraction of the pure-Python selector loop's CPU per delivery.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import decimal
-from collections.abc import Coroutine
+import threading
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -43,3 +45,48 @@ def task_context() -> contextvars.Context:
     context = contextvars.copy_context()
     context.run(decimal.getcontext)
     return context
+
+
+class Abandoned(Exception):
+    """Raised by `unless_stopped` when the stop came before the call returned."""
+
+
+async def unless_stopped(stop: asyncio.Event, call: Callable[[], T], name: str) -> T:
+    """`call()` run on a thread of its own while the loop stays free; `Abandoned` as soon as
+    `stop` is set first. The thread is then left to end by itself (a daemon: it never holds
+    the process), as a blocking Kafka client call cannot be cut short: waiting for an
+    unreachable cluster would otherwise hold a stop back for the whole of its timeout."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)  # type: ignore[arg-type]
+
+    def target() -> None:
+        try:
+            result = call()
+        except BaseException as exc:  # handed to the waiting coroutine, or dropped with it
+            outcome: tuple[T | None, BaseException | None] = (None, exc)
+        else:
+            outcome = (result, None)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    stopped = asyncio.ensure_future(stop.wait())
+    waiting: set[asyncio.Future[Any]] = {done, stopped}
+    try:
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if stop.is_set():
+        if done.done():
+            done.exception()  # retrieved, so an error of the abandoned call is not reported
+        done.cancel()  # and one that comes later is dropped (`settle`)
+        raise Abandoned
+    return done.result()

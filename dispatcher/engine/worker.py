@@ -25,8 +25,8 @@ from dispatcher.engine.consumer import LEAVE_AT_LEAST, ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.health import HealthKeeper
 from dispatcher.engine.lag import record_lag
+from dispatcher.engine.loop import Abandoned, task_context, unless_stopped
 from dispatcher.engine.loop import run as run_loop
-from dispatcher.engine.loop import task_context
 from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.share import ShareLoop, refuse_ordered_hooks
 from dispatcher.engine.status import StatusServer
@@ -134,7 +134,12 @@ class Worker:
             for sig in STOP_SIGNALS:
                 loop.add_signal_handler(sig, self.request_stop)
         settings = self.settings
-        limits = self._prepare_cluster()
+        log.info("waiting for Kafka at %s", settings.bootstrap_servers)
+        try:  # off the loop, so a stop while the cluster does not answer is seen at once
+            limits = await unless_stopped(self._wake, self._prepare_cluster, "starting")
+        except Abandoned:
+            log.info("stopped while starting: nothing was consumed")
+            return
         # The hook store and the health topic (pauses) are read to their end before any event
         # is consumed, then followed.
         follower = await asyncio.to_thread(follow_store, settings, self.hooks, self.set_hooks)

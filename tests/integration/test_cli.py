@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -114,6 +118,77 @@ def test_commands_that_need_kafka_exit_3_with_one_clear_line_when_it_is_unreacha
         last = stderr.strip().splitlines()[-1]
         assert last.startswith(f"error: Kafka at 127.0.0.1:{closed_port} did not answer within")
         assert "Traceback" not in stderr
+
+
+@contextlib.contextmanager
+def started_process(*args: str) -> Iterator[tuple[subprocess.Popen[bytes], queue.Queue[str]]]:
+    """`python -m dispatcher ARGS` running, and a queue of the lines it writes to stderr; killed
+    if still running at the end."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dispatcher", *args],
+        env=clean,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.put(line.decode(errors="replace"))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        yield process, lines
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        reader.join(10)
+        assert process.stderr is not None
+        process.stderr.close()
+
+
+def wait_for_lines(lines: queue.Queue[str], needle: str, count: int, within: float) -> list[str]:
+    """The lines read until `count` of them hold `needle` (the test fails after `within` s)."""
+    seen: list[str] = []
+    deadline = time.monotonic() + within
+    while sum(needle in line for line in seen) < count:
+        try:
+            seen.append(lines.get(timeout=max(deadline - time.monotonic(), 0.01)))
+        except queue.Empty:
+            pytest.fail(f"no {count} lines with {needle!r} within {within}s:\n{''.join(seen)}")
+    return seen
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_worker_stopped_while_waiting_for_kafka_exits_0_at_once(
+    tmp_path: Path, closed_port: int, workers: int
+) -> None:
+    """SIGTERM while the unreachable cluster is waited for (15 s) ends the run with 0 at once:
+    nothing was consumed."""
+    config = tmp_path / "dispatcher.yaml"
+    config.write_text(f"kafka:\n  bootstrap.servers: 127.0.0.1:{closed_port}\nhttp_port: 0\n")
+    args = ("run", "--config", str(config), "--workers", str(workers))
+    with started_process(*args) as (process, lines):
+        wait_for_lines(lines, "waiting for Kafka at", workers, within=30)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=10)
+        took = time.monotonic() - sent
+    rest = "".join(iter_queue(lines))
+    assert code == 0, rest
+    assert took < 5, rest  # not the 15 s the reachability check takes to give up
+    assert "Traceback" not in rest
+
+
+def iter_queue(lines: queue.Queue[str]) -> list[str]:
+    found = []
+    while not lines.empty():
+        found.append(lines.get_nowait())
+    return found
 
 
 @pytest.mark.parametrize(
