@@ -6,6 +6,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 from multiprocessing.context import SpawnProcess
 from types import FrameType
 
@@ -14,7 +15,24 @@ from dispatcher.signals import STACKS_SIGNAL, STOP_SIGNALS
 log = logging.getLogger(__name__)
 
 
+# The exit codes of the command line (cli/main.py), which a worker process reports itself.
+EXIT_INVALID, EXIT_KAFKA = 1, 3
+
+
 def _worker_main(config: str | None, index: int, log_level: str) -> None:
+    from dispatcher.errors import ConfigError, KafkaUnavailable
+
+    try:
+        _run_worker(config, index, log_level)
+    except ConfigError as exc:
+        log.error("error: %s", exc)  # one line, as `dispatcher run` prints it
+        sys.exit(EXIT_INVALID)
+    except KafkaUnavailable as exc:
+        log.error("error: %s", exc)
+        sys.exit(EXIT_KAFKA)
+
+
+def _run_worker(config: str | None, index: int, log_level: str) -> None:
     from dataclasses import replace
 
     from dispatcher import logs

@@ -120,6 +120,23 @@ def test_commands_that_need_kafka_exit_3_with_one_clear_line_when_it_is_unreacha
         assert "Traceback" not in stderr
 
 
+def test_run_with_workers_exits_3_with_one_line_per_worker_when_kafka_is_unreachable(
+    tmp_path: Path, closed_port: int
+) -> None:
+    """As a single worker does: each worker says why in one line, and `run` exits 3."""
+    config = tmp_path / "dispatcher.yaml"
+    config.write_text(f"kafka:\n  bootstrap.servers: 127.0.0.1:{closed_port}\nhttp_port: 0\n")
+    started = time.monotonic()
+    result = dispatcher("run", "--config", str(config), "--workers", "2", timeout=60)
+    stderr = result.stderr.decode()
+    assert result.returncode == 3, stderr
+    assert time.monotonic() - started < 40
+    assert "Traceback" not in stderr
+    said = [line for line in stderr.splitlines() if "error: Kafka at" in line]
+    assert len(said) == 2, stderr
+    assert sorted(line.split(" ERROR ")[1].split()[0] for line in said) == ["worker-0", "worker-1"]
+
+
 @contextlib.contextmanager
 def started_process(*args: str) -> Iterator[tuple[subprocess.Popen[bytes], queue.Queue[str]]]:
     """`python -m dispatcher ARGS` running, and a queue of the lines it writes to stderr; killed
