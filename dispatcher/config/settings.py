@@ -7,6 +7,7 @@ Every key has a default; `DISPATCHER_<SECTION>_<KEY>` environment variables over
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -21,7 +22,13 @@ from ruamel.yaml.error import YAMLError
 
 from dispatcher.config.cpus import CpuAffinity, parse_cpu_affinity
 from dispatcher.config.durations import format_duration, parse_duration
-from dispatcher.config.secrets import Secret, SecretScope, is_reference, resolve_tree
+from dispatcher.config.secrets import (
+    Secret,
+    SecretScope,
+    is_reference,
+    references_in,
+    resolve_tree,
+)
 from dispatcher.errors import ConfigError
 
 DEFAULT_PATH = "dispatcher.yaml"
@@ -179,12 +186,24 @@ def load_settings(path: str | None, environ: Mapping[str, str] | None = None) ->
     name = path or "<defaults>"
     if path is not None:
         raw, lines = _read_yaml(Path(path))
-    _apply_env(raw, os.environ if environ is None else environ)
+    _apply_env(raw, os.environ if environ is None else environ, _texts(path, raw))
     try:
         return _build(raw, name)
     except _KeyProblem as problem:
         line = lines.get(problem.key) or lines.get(problem.key.split(".")[0], 1)
         raise ConfigError(f"{name}:{line}: {problem.key}: {problem.message}") from None
+
+
+def _texts(path: str | None, raw: dict[str, Any]) -> list[str]:
+    """The configuration file's text and its hooks file's (read as the loader reads it, from
+    the working directory), for the variables they name."""
+    hooks_file = raw.get("hooks_file")
+    texts = []
+    for each in (path, hooks_file if isinstance(hooks_file, str) else None):
+        if each:
+            with contextlib.suppress(OSError, UnicodeDecodeError):  # read (and said) later
+                texts.append(Path(each).read_text(encoding="utf-8"))
+    return texts
 
 
 class _KeyProblem(ConfigError):
@@ -234,7 +253,16 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str], texts: list[str]) -> None:
+    """Apply `DISPATCHER_<KEY>` / `DISPATCHER_<SECTION>_<KEY>`; refuse any other `DISPATCHER_`
+    name, as the file refuses an unknown key, unless it is a secret's: one starting with
+    `secrets.env_prefix`, or one that `texts` (the files read) name as `${env:NAME}`."""
+    named = {name for text in texts for source, name in references_in(text) if source == "env"}
+    secrets = raw.get("secrets")
+    in_file = secrets.get("env_prefix") if isinstance(secrets, dict) else None
+    prefix = str(
+        environ.get("DISPATCHER_SECRETS_ENV_PREFIX") or in_file or SecretScope().env_prefix
+    )
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name == "DISPATCHER_CONFIG":
             continue
@@ -242,15 +270,23 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
         if rest in SCALARS:
             raw[rest] = value
             continue
-        for section in SECTIONS:
-            if rest.startswith(section + "_"):
-                key = rest[len(section) + 1 :]
-                if section == "kafka":
-                    key = key.replace("_", ".")
-                if not isinstance(raw.get(section), dict):
-                    raw[section] = {}
-                raw[section][key] = value
-                break
+        if rest == "allow_cidrs":
+            raw[rest] = [c.strip() for c in value.split(",") if c.strip()]
+            continue
+        section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
+        if section is not None:
+            key = rest[len(section) + 1 :]
+            if section == "kafka":
+                key = key.replace("_", ".")
+            if not isinstance(raw.get(section), dict):
+                raw[section] = {}
+            raw[section][key] = value
+        elif not name.startswith(prefix) and name not in named:
+            known = ", ".join(f"{ENV_PREFIX}{k.upper()}" for k in sorted([*SCALARS, "allow_cidrs"]))
+            raise ConfigError(
+                f"environment variable {name}: unknown key {rest} (known: {known}, and"
+                f" {ENV_PREFIX}<SECTION>_<KEY> for the sections {', '.join(SECTIONS)})"
+            )
 
 
 def _build(raw: dict[str, Any], source: str) -> Settings:
@@ -267,7 +303,9 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
             values[key] = _coerce(key, raw[key], kind)
     for key in DURATIONS:
         if key in values:
-            values[key] = _duration(key, values[key])
+            values[key] = _duration(key, values[key], least=0.0)
+    if "http_port" in values:
+        values["http_port"] = _port("http_port", values["http_port"])
     for key, least in AT_LEAST.items():
         if values.get(key, least) < least:
             raise _KeyProblem(key, f"must be {least} or more, not {values[key]}")
@@ -327,11 +365,24 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
     return str(value)
 
 
-def _duration(key: str, value: Any) -> float:
+def _duration(key: str, value: Any, *, least: float | None = None) -> float:
+    """Seconds in a duration; at least `least` when given, else above 0."""
     try:
-        return parse_duration(value)
+        seconds = parse_duration(value)
     except ValueError as exc:
         raise _KeyProblem(key, str(exc)) from None
+    if least is None and seconds <= 0:
+        raise _KeyProblem(key, f"must be a duration above 0 (e.g. 30s), not {value!r}")
+    if least is not None and seconds < least:
+        raise _KeyProblem(key, f"must be a duration of {least:g}s or more, not {value!r}")
+    return seconds
+
+
+def _port(key: str, value: int) -> int:
+    """A TCP port, or 0 for any free one."""
+    if not 0 <= value <= 65535:
+        raise _KeyProblem(key, f"must be a port, 1 to 65535 (or 0: any free port), not {value}")
+    return value
 
 
 def _topics(raw: dict[str, Any]) -> Topics:
@@ -415,6 +466,11 @@ def _admin(raw: dict[str, Any]) -> Admin:
             values[key] = _duration(f"admin.{key}", value)
         else:
             values[key] = _coerce(f"admin.{key}", value, kind)
+    if "port" in values:
+        values["port"] = _port("admin.port", values["port"])
+    for key in ("max_records", "max_body_bytes"):
+        if values.get(key, 1) < 1:
+            raise _KeyProblem(f"admin.{key}", f"must be 1 or more, not {values[key]}")
     return Admin(**values)
 
 

@@ -165,6 +165,19 @@ def test_an_unknown_topics_key_names_its_own_line(tmp_path: Path) -> None:
         ("max_inflight: 0\n", "max_inflight", 1),
         ("group_id: g\nmax_inflight_per_partition: -5\n", "max_inflight_per_partition", 2),
         ("local_retries: -1\n", "local_retries", 1),
+        ("http_port: 70000\n", "http_port", 1),
+        ("group_id: g\nhttp_port: -1\n", "http_port", 2),
+        ("admin:\n  port: 123456\n", "admin.port", 2),
+        ("admin:\n  request_timeout: -5\n", "admin.request_timeout", 2),
+        ("admin:\n  request_timeout: 0\n", "admin.request_timeout", 2),
+        ("admin:\n  session_ttl: -1\n", "admin.session_ttl", 2),
+        ("admin:\n  retention: 0s\n", "admin.retention", 2),
+        ("admin:\n  max_records: 0\n", "admin.max_records", 2),
+        ("admin:\n  max_body_bytes: -1\n", "admin.max_body_bytes", 2),
+        ("topics:\n  retry: [-30, 60]\n", "topics.retry", 2),
+        ("topics:\n  retry: [0, 60]\n", "topics.retry", 2),
+        ("drain_timeout: -1\n", "drain_timeout", 1),
+        ("hook_pause_after: -60\n", "hook_pause_after", 1),
     ],
 )
 def test_an_invalid_value_names_its_key(tmp_path: Path, text: str, key: str, line: int) -> None:
@@ -332,3 +345,61 @@ def test_an_attempts_topic_kafka_would_refuse_names_its_line(tmp_path: Path) -> 
 
     with pytest.raises(ConfigError, match=r":3: topics\.attempts: 'my attempts/v1' is not a Kafka"):
         load_settings(path, environ={})
+
+
+def test_port_0_takes_any_free_port_and_the_bounds_are_ports(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, "http_port: 0\nadmin:\n  port: 0\n"), environ={})
+    assert (settings.http_port, settings.admin.port) == (0, 0)
+    top = load_settings(write(tmp_path, "http_port: 65535\nadmin:\n  port: 1\n"), environ={})
+    assert (top.http_port, top.admin.port) == (65535, 1)
+    assert load_settings(None, environ={"DISPATCHER_HTTP_PORT": "9500"}).http_port == 9500
+    with pytest.raises(ConfigError, match="http_port: must be a port"):
+        load_settings(None, environ={"DISPATCHER_HTTP_PORT": "65536"})
+
+
+def test_drain_and_pause_may_be_0(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, "drain_timeout: 0\nhook_pause_after: 0\n"), {})
+    assert (settings.drain_timeout, settings.hook_pause_after) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "name", ["DISPATCHER_DRAIN_TIMOUT", "DISPATCHER_HTTPPORT", "DISPATCHER_HOOKSFILE"]
+)
+def test_an_unknown_override_variable_is_refused_as_an_unknown_key_is(name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^environment variable {name}: unknown key "):
+        load_settings(None, environ={name: "5s"})
+
+
+def test_allow_cidrs_is_overridden_by_a_comma_separated_list() -> None:
+    environ = {"DISPATCHER_ALLOW_CIDRS": "10.0.0.0/8, fd00::/8"}
+    assert [str(n) for n in load_settings(None, environ=environ).allow_cidrs] == [
+        "10.0.0.0/8",
+        "fd00::/8",
+    ]
+    with pytest.raises(ConfigError, match="allow_cidrs"):
+        load_settings(None, environ={"DISPATCHER_ALLOW_CIDRS": "10.0.0.0/33"})
+
+
+def test_secret_variables_named_dispatcher_are_no_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hooks from the hook store read DISPATCHER_SECRET_* (secrets.env_prefix), and the files
+    may name any variable: none of them is taken for an unknown setting."""
+    hooks = tmp_path / "hooks.yaml"
+    hooks.write_text("hooks: []  # auth: {type: bearer, token: ${env:DISPATCHER_SMS_TOKEN}}\n")
+    text = (
+        f"hooks_file: {hooks}\nkafka:\n  sasl.password: ${{env:DISPATCHER_SASL_PASSWORD}}\n"
+        "secrets:\n  env_prefix: DISPATCHER_VAULT_\n"
+    )
+    environ = {
+        "DISPATCHER_CONFIG": "x",
+        "DISPATCHER_SASL_PASSWORD": "p",
+        "DISPATCHER_SMS_TOKEN": "t",
+        "DISPATCHER_VAULT_ERP": "v",
+    }
+    monkeypatch.setenv("DISPATCHER_SASL_PASSWORD", "p")  # references resolve from the process's
+    settings = load_settings(write(tmp_path, text), environ=environ)
+    assert settings.secrets.env_prefix == "DISPATCHER_VAULT_"
+    assert settings.kafka_config()["sasl.password"] == "p"
+    default = load_settings(None, environ={"DISPATCHER_SECRET_SMS": "s"})
+    assert default.secrets.env_prefix == "DISPATCHER_SECRET_"
