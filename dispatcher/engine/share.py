@@ -174,13 +174,19 @@ class ShareLoop(WiredLoop):
         while not cut.done() and time.monotonic() < deadline:
             self.producer.poll(ACK_WAIT)
         now = time.time()
+        handed = 0
         for pair in batch.running():
+            # A pair ends once: one that the delivery loop ended meanwhile keeps that end (its
+            # record is counted by it), and a pair handed off here has no other end counted.
+            if not batch.decided(pair):
+                continue
             handoff = lock_handoff(pair, tiers, now)
-            batch.decided(pair)
             self.writer.count(handoff)
             records = self.writer.records_for(handoff, pair.record)
             self.writer.write_now(records, self._written(batch, coordinates(pair)))
-        log.warning("%d deliveries handed to a retry tier: their records' lock ends", len(running))
+            handed += 1
+        if handed:
+            log.warning("%d deliveries handed to a retry tier: their records' lock ends", handed)
 
     def _commit(self) -> None:
         """Send the batch's acknowledgements and wait for the broker's answer."""

@@ -28,6 +28,7 @@ from dispatcher.model.pair import Pair
 from dispatcher.pipeline.match import HookIndex
 
 SETTINGS = Settings(consume="share")
+LIMITS = ShareLimits(delivery_count_limit=3)
 
 
 def message(offset: int, event_type: str = "order.paid", deliveries: int = 1) -> FakeMessage:
@@ -86,10 +87,33 @@ def decode(record: Record) -> Event:
     return Event(data["id"], data["type"], "/s")
 
 
+class HeldProducer(Producer):
+    """Acknowledges only what the test says; `on_produce` runs inside a produce call, as the
+    delivery loop's thread may run at any point of the consumer thread's work."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_produce: Callable[[], None] = lambda: None
+
+    def produce(self, topic: str, **kwargs: Any) -> None:
+        super().produce(topic, **kwargs)
+        self.on_produce()
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0
+
+    def ack(self, index: int) -> None:
+        self.produced[index]["on_delivery"](None, None)
+
+
 def make_loop(
-    consumer: ShareConsumer, hooks: list[Hook], untried: Any = None
+    consumer: ShareConsumer,
+    hooks: list[Hook],
+    untried: Any = None,
+    producer: Producer | None = None,
+    limits: ShareLimits = LIMITS,
 ) -> tuple[ShareLoop, Producer, list[Pair]]:
-    producer = Producer()
+    producer = producer or Producer()
     metrics = Metrics(CollectorRegistry())
     writer = outcome_writer(producer, SETTINGS, metrics)
     submitted: list[Pair] = []
@@ -104,7 +128,7 @@ def make_loop(
         SETTINGS, producer, writer, lambda: index, decode, metrics, submitted.extend, release,
         ["events"], *([untried] if untried is not None else []),
     )  # fmt: skip
-    loop = ShareLoop(consumer, wiring, ShareLimits(delivery_count_limit=3))
+    loop = ShareLoop(consumer, wiring, limits)
     return loop, producer, submitted
 
 
@@ -249,3 +273,48 @@ def test_acknowledgements_refused_after_the_lock_expired_are_counted_as_expired(
     loop.step()
 
     assert (count(loop, "accepted"), count(loop, "expired")) == (0, 1)
+
+
+LOCK_NOW = ShareLimits(delivery_count_limit=3, lock_seconds=0.0)  # hand-off at the first turn
+TIER0 = SETTINGS.topics.retry_topics[0]
+
+
+def test_a_pair_that_ends_during_the_lock_handoff_keeps_its_end_and_is_not_handed_off() -> None:
+    consumer = ShareConsumer([[message(5)]])
+    producer = HeldProducer()
+    loop, _, submitted = make_loop(consumer, [hook("crm"), hook("erp")], None, producer, LOCK_NOW)
+    ended: list[Callable[[], None]] = []
+
+    def erp_ends_on_the_delivery_loop() -> None:
+        if not ended:
+            ended.append(loop.finish(submitted[1]))
+
+    producer.on_produce = erp_ends_on_the_delivery_loop
+    loop.step()  # acquires offset 5 (crm, erp); its lock is at its end: crm is handed off
+
+    assert [p["topic"] for p in producer.produced] == [TIER0]  # no hand-off for erp
+    ended[0]()  # erp's own result acknowledged
+    loop.step()
+    assert consumer.acks == []  # crm's hand-off is not acknowledged yet
+    producer.ack(0)
+    loop.step()
+
+    assert consumer.acks == [(5, AcknowledgeType.ACCEPT)]
+    assert consumer.commits == 1
+
+
+def test_a_pair_handed_off_at_the_lock_has_no_second_end_when_its_result_comes() -> None:
+    consumer = ShareConsumer([[message(5), message(6)]])
+    producer = HeldProducer()
+    loop, _, submitted = make_loop(consumer, [hook("crm")], None, producer, LOCK_NOW)
+    loop.step()  # both pairs handed off
+    assert [p["topic"] for p in producer.produced] == [TIER0, TIER0]
+
+    loop.finish(submitted[0])()  # offset 5's cut pass ended anyway: its end is not counted
+    loop.step()
+    assert consumer.acks == []
+    producer.ack(0)
+    producer.ack(1)
+    loop.step()
+
+    assert consumer.acks == [(5, AcknowledgeType.ACCEPT), (6, AcknowledgeType.ACCEPT)]
