@@ -4,7 +4,9 @@ It counts its own HTTP attempts per hook (an `AttemptObserver`; pairs that came 
 operations topic do not count, so a hook that notifies of hooks' health never pauses because
 of its own notices), reports what changed every `hook_health_interval` to the health topic,
 merges every worker's reports from that topic, decides (`dispatcher.pipeline.health`), writes
-the decision and its operational event, and holds back the pairs of paused hooks (`held`).
+the decision and its operational event, and holds back the pairs of paused hooks (`held`). A
+decision applies once the health topic has it (its delivery report, or read back), never before:
+one that was not written is decided and written again, so no worker holds a pause alone.
 One worker decides on a hook (`decider`: the first by id of those attempting it lately); should
 two decide at once (one has not read the other's report yet), both write the same decision and
 the same event id: a decision names its `since`, and writing it twice changes nothing.
@@ -68,6 +70,7 @@ class HealthKeeper:
         self._mine: dict[str, _Mine] = {}
         self._changed: set[str] = set()
         self._decisions: dict[str, Decision] = {}
+        self._writing: dict[str, int] = {}  # hook id -> its decisions written, not yet answered
         self._paused: dict[str, str] = {}  # hook id -> why its pairs are held
         self._shown: dict[str, tuple[bool, bool]] = {}  # the gauges exported: (paused, failing)
 
@@ -140,14 +143,17 @@ class HealthKeeper:
         recent = now - ACTIVE_ROUNDS * self.settings.hook_health_interval
         for hook_id, reports in by_hook.items():
             hook = hooks.get(hook_id)
-            if hook is None or decider(reports, recent) != self.worker:
-                continue
+            if hook is None or hook_id in self._writing or decider(reports, recent) != self.worker:
+                continue  # (a decision being written is decided on when its write is answered)
             rules = Rules.for_hook(
                 hook.pause_after, self.settings.hook_pause_after, self.settings.hook_failing_after
             )
             current = self._decisions.get(hook_id)
             view = merge(reports, now, rules.window, current.floor if current else None)
-            for decision in decide(hook_id, hook.tenant, view, rules, current, now):
+            decisions = decide(hook_id, hook.tenant, view, rules, current, now)
+            if decisions:
+                self._writing[hook_id] = len(decisions)
+            for decision in decisions:
                 log.warning(
                     "hook %s is %s since %s: %s",
                     hook_id,
@@ -155,8 +161,7 @@ class HealthKeeper:
                     iso(decision.since),
                     decision.last_error,
                 )
-                writer.decide(decision)
-                self._on_decision(decision)
+                writer.decide(decision, self._written)
         writer.poll()
         self._export(hooks)
 
@@ -173,6 +178,27 @@ class HealthKeeper:
             mine.last_failure,
             mine.last_error,
         )
+
+    def _written(self, decision: Decision, taken: bool) -> None:
+        """The health topic's answer to a decision this worker wrote (on the delivery loop,
+        in `writer.poll`). Taken, it applies here as every other worker reads it (unless a
+        later one was read meanwhile, a resume by hand say); not taken, it is not applied at
+        all, and the next round decides, and writes, again."""
+        left = self._writing.get(decision.hook_id, 1) - 1
+        if left > 0:
+            self._writing[decision.hook_id] = left
+        else:
+            self._writing.pop(decision.hook_id, None)
+        if not taken:
+            log.warning(
+                "hook %s: the decision %s was not written to the health topic; deciding again",
+                decision.hook_id,
+                decision.state,
+            )
+            return
+        known = self._decisions.get(decision.hook_id)
+        if known is None or known.at <= decision.at:
+            self._on_decision(decision)
 
     def _on_decision(self, decision: Decision) -> None:
         """A decision read or made (from the follower's thread or the loop: plain dict

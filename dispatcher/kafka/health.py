@@ -93,13 +93,17 @@ def read_decisions(settings: Settings, *, create: bool = True) -> dict[str, Deci
 
 class HealthWriter:
     """Writes reports and decisions to the health topic, and each decision's operational event
-    to the operations topic (when there is one), in that order."""
+    to the operations topic (when there is one), in that order. An event the operations topic
+    did not take is written again at the next `poll` (it keeps its id, so a copy changes
+    nothing); whether a decision was taken is told to its `written` callback, whose caller
+    decides again."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, producer: Any = None) -> None:
         self.health = settings.topics.health
         self.operations = settings.topics.operations
-        self.producer = Producer(producer_config(settings, **{"linger.ms": 0}))
+        self.producer = producer or Producer(producer_config(settings, **{"linger.ms": 0}))
         self.failures: list[str] = []
+        self._unsent: list[tuple[str, bytes]] = []  # events to write again: (key, value)
 
     def report(self, report: Report) -> None:
         self._produce(self.health, report.key, encode(report))
@@ -108,14 +112,30 @@ class HealthWriter:
         """A tombstone for `key` (a stopped worker's report)."""
         self._produce(self.health, key, None)
 
-    def decide(self, decision: Decision) -> None:
-        self._produce(self.health, decision.key, encode(decision))
+    def decide(
+        self,
+        decision: Decision,
+        written: Callable[[Decision, bool], None] = lambda _decision, _taken: None,
+    ) -> None:
+        """Write `decision` and its event; `written(decision, taken)` runs on the decision
+        record's delivery report (served by `poll` or `flush`), or at once when it could not
+        even be queued."""
+
+        def done(err: Any, _message: Any) -> None:
+            self._acked(err, _message)
+            written(decision, err is None)
+
+        if not self._produce(self.health, decision.key, encode(decision), on_delivery=done):
+            written(decision, False)
         event = notice(decision)
         if event is not None and self.operations:
-            headers: list[tuple[str, str | bytes | None]] = [("content-type", CONTENT_TYPE)]
-            self._produce(self.operations, decision.hook_id, notice_value(event), headers)
+            self._event(decision.hook_id, notice_value(event))
 
     def poll(self) -> None:
+        """Write again the events not taken, and serve the delivery reports."""
+        unsent, self._unsent = self._unsent, []
+        for key, value in unsent:
+            self._event(key, value)
         self.producer.poll(0)
 
     def flush(self, timeout: float = FLUSH_SECONDS) -> None:
@@ -124,20 +144,38 @@ class HealthWriter:
             reason = self.failures[0] if self.failures else "not acknowledged in time"
             raise KafkaUnavailable(f"the health topic did not take the change: {reason}")
 
+    def _event(self, key: str, value: bytes) -> None:
+        def done(err: Any, _message: Any) -> None:
+            self._acked(err, _message)
+            if err is not None:
+                self._unsent.append((key, value))
+
+        headers: list[tuple[str, str | bytes | None]] = [("content-type", CONTENT_TYPE)]
+        if not self._produce(self.operations, key, value, headers, done):
+            self._unsent.append((key, value))
+
     def _produce(
         self,
         topic: str,
         key: str,
         value: bytes | None,
         headers: list[tuple[str, str | bytes | None]] | None = None,
-    ) -> None:
+        on_delivery: Callable[[Any, Any], None] | None = None,
+    ) -> bool:
+        """Queue one record; False (logged) when the producer refused it."""
         try:
             self.producer.produce(
-                topic, key=key.encode(), value=value, headers=headers, on_delivery=self._acked
+                topic,
+                key=key.encode(),
+                value=value,
+                headers=headers,
+                on_delivery=on_delivery or self._acked,
             )
         except (BufferError, KafkaException) as exc:
             log.warning("could not write to %s: %s", topic, exc)
             self.failures.append(str(exc))
+            return False
+        return True
 
     def _acked(self, err: Any, _message: Any) -> None:
         if err is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fake_clock import Clock
 from prometheus_client import CollectorRegistry
 
@@ -29,18 +31,28 @@ OK = Attempt(Verdict(ok=True, status=200), 0.1)
 
 
 class Writer:
+    """The health topic's writer: what was written; a decision is answered on `poll`, taken
+    unless `refused` says how many more it refuses (a broker out of reach)."""
+
     def __init__(self) -> None:
         self.reports: list[Report] = []
         self.decisions: list[Decision] = []
+        self.refused = 0
+        self._unanswered: list[tuple[Decision, Callable[[Decision, bool], None]]] = []
 
     def report(self, report: Report) -> None:
         self.reports.append(report)
 
-    def decide(self, decision: Decision) -> None:
+    def decide(self, decision: Decision, written: Callable[[Decision, bool], None]) -> None:
         self.decisions.append(decision)
+        self._unanswered.append((decision, written))
 
     def poll(self) -> None:
-        pass
+        unanswered, self._unanswered = self._unanswered, []
+        for decision, written in unanswered:
+            taken = self.refused <= 0
+            self.refused -= 1
+            written(decision, taken)
 
 
 class Follower:
@@ -155,3 +167,55 @@ def test_of_two_workers_attempting_a_hook_only_the_first_by_id_decides() -> None
     made.observe(pair(ERP), 2, FAILED)
     made.tick()
     assert [d.state for d in writer.decisions] == ["failing", "paused"]
+
+
+def test_a_decision_the_health_topic_did_not_take_is_not_applied_and_is_written_again() -> None:
+    made, writer, follower, clock = keeper()
+    made.worker = "worker-a"  # the decider
+    follower.others = [Report("erp", "worker-b", 1065.0, None, 1000.0, 1065.0, "503")]
+    clock.now = 1065.0
+    made.observe(pair(ERP), 1, FAILED)
+    writer.refused = 2  # neither `failing` nor `paused` reaches Kafka
+    made.tick()
+    assert [d.state for d in writer.decisions] == ["failing", "paused"]
+    assert made.held("erp") is None  # no worker holds erp: this one does not either
+    assert paused_gauge(made, "erp") == 0
+
+    clock.now = 1070.0
+    made.observe(pair(ERP), 2, FAILED)
+    made.tick()  # Kafka takes them now
+
+    assert [d.state for d in writer.decisions] == ["failing", "paused", "failing", "paused"]
+    assert writer.decisions[3].since == 1000.0  # the same pause: the same event id
+    assert made.held("erp") is not None
+    assert paused_gauge(made, "erp") == 1
+    made.tick()
+    assert len(writer.decisions) == 4  # written once taken
+
+
+def test_a_decision_is_not_written_twice_while_its_answer_is_awaited() -> None:
+    made, writer, follower, clock = keeper()
+    made.worker = "worker-a"  # the decider
+    follower.others = [Report("erp", "worker-b", 1065.0, None, 1000.0, 1065.0, "503")]
+    clock.now = 1065.0
+    made.observe(pair(ERP), 1, FAILED)
+    writer.poll = lambda: None  # type: ignore[method-assign]  # no answer yet
+    made.tick()
+    made.tick()
+
+    assert [d.state for d in writer.decisions] == ["failing", "paused"]
+    assert made.held("erp") is None
+
+
+def test_a_pause_answered_after_a_later_resume_was_read_does_not_pause_again() -> None:
+    made, writer, follower, clock = keeper()
+    made.worker = "worker-a"  # the decider
+    follower.others = [Report("erp", "worker-b", 1065.0, None, 1000.0, 1065.0, "503")]
+    clock.now = 1065.0
+    made.observe(pair(ERP), 1, FAILED)
+    answer, writer.poll = writer.poll, lambda: None  # type: ignore[method-assign]
+    made.tick()
+    made._on_decision(Decision("erp", "resumed", 1000.0, 1066.0, floor=1066.0))  # read
+    answer()
+
+    assert made.held("erp") is None

@@ -1,0 +1,81 @@
+"""The health writer tells whether a decision was taken, and writes a refused event again."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from confluent_kafka import KafkaError
+
+from dispatcher.config.settings import Settings, Topics
+from dispatcher.kafka.health import HealthWriter
+from dispatcher.model.health import Decision
+
+OPS = "dugaa.dispatch.operations"
+PAUSED = Decision("erp", "paused", 1000.0, 1065.0, last_error="503")
+
+
+class Producer:
+    """Answers what was produced on `poll`; refuses the next `refusing[topic]` records of a
+    topic (a broker out of reach), then takes them."""
+
+    def __init__(self, **refusing: int) -> None:
+        self.refusing = refusing
+        self.produced: list[tuple[str, bytes | None]] = []
+        self._unanswered: list[tuple[str, Any]] = []
+
+    def produce(self, topic: str, **kwargs: Any) -> None:
+        self.produced.append((topic, kwargs["value"]))
+        self._unanswered.append((topic, kwargs["on_delivery"]))
+
+    def poll(self, timeout: float = 0) -> int:
+        unanswered, self._unanswered = self._unanswered, []
+        for topic, on_delivery in unanswered:
+            refused = self.refusing.get(topic, 0) > 0
+            self.refusing[topic] = self.refusing.get(topic, 0) - 1
+            on_delivery(KafkaError(KafkaError._MSG_TIMED_OUT) if refused else None, None)
+        return len(unanswered)
+
+
+def writer(producer: Producer) -> HealthWriter:
+    return HealthWriter(Settings(topics=Topics(operations=OPS)), producer)
+
+
+def test_a_decision_is_told_as_not_taken_when_refused_and_as_taken_once_written() -> None:
+    health = Settings().topics.health
+    producer = Producer(**{health: 1})
+    made = writer(producer)
+    answers: list[tuple[str, bool]] = []
+    made.decide(PAUSED, lambda decision, taken: answers.append((decision.state, taken)))
+    made.poll()
+    made.decide(PAUSED, lambda decision, taken: answers.append((decision.state, taken)))
+    made.poll()
+
+    assert answers == [("paused", False), ("paused", True)]
+
+
+def test_an_event_the_operations_topic_refused_is_written_again_until_taken() -> None:
+    producer = Producer(**{OPS: 2})
+    made = writer(producer)
+    made.decide(PAUSED)
+    for _ in range(4):  # refused, refused, taken; then nothing more to write
+        made.poll()
+
+    topics = [topic for topic, _ in producer.produced]
+    assert topics == [made.health, OPS, OPS, OPS]
+    events = [json.loads(value or b"") for topic, value in producer.produced if topic == OPS]
+    assert len({event["id"] for event in events}) == 1
+    assert events[0]["type"] == "dispatcher.hook.paused"
+
+
+def test_a_decision_the_producer_cannot_even_queue_is_told_at_once() -> None:
+    class Full(Producer):
+        def produce(self, topic: str, **kwargs: Any) -> None:
+            raise BufferError("queue full")
+
+    made = writer(Full())
+    answers: list[bool] = []
+    made.decide(PAUSED, lambda _decision, taken: answers.append(taken))
+
+    assert answers == [False]
+    assert made._unsent  # its event is written again at the next poll
