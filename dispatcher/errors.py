@@ -36,6 +36,7 @@ ErrorKind = Literal[
     "payload_too_large",
     "decode",
     "expired",
+    "config",  # the hook's definition cannot be delivered on this worker: no request was made
     "paused",  # the hook is paused (contract section 9): no request was made
     "redelivered",  # queue mode: a record on its last allowed delivery (contract section 11)
     "internal",  # a defect of the dispatcher itself: the pair is dead-lettered, never stuck

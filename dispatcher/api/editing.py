@@ -14,7 +14,7 @@ from typing import Any
 
 from dispatcher.api.service import AdminService
 from dispatcher.config.secrets import SecretScope, references_in
-from dispatcher.hooks.definitions import Definition, examine, examine_edit
+from dispatcher.hooks.definitions import Definition, examine, examine_edit, mode_problems
 from dispatcher.hooks.loader import Problem
 
 APPLY_WAIT = 10.0
@@ -67,7 +67,16 @@ def checked(
     result = examine_edit(raw, previous, service.settings.secrets)
     if isinstance(result, list):
         return Refused(422, "invalid hook definition", result)
-    return claimed(result, tenant, service.settings.secrets)
+    return runnable(result, service.settings.consume) or claimed(
+        result, tenant, service.settings.secrets
+    )
+
+
+def runnable(definition: Definition, consume: str) -> Refused | None:
+    """Why the workers, consuming as `consume` says, could not run `definition` (None: they
+    can): the store takes no hook they would only dead-letter."""
+    problems = mode_problems(definition.raw, "hook", consume)
+    return Refused(422, "the workers cannot run this hook", problems) if problems else None
 
 
 def claimed(

@@ -99,6 +99,8 @@ class Deliverer:
         hook = pair.hook
         first = pair.first_attempt_at or self.clock()
         attempts = pair.attempts
+        if hook.unusable is not None:
+            return self._end(pair, _unusable(hook.unusable), attempts, first, None)
         if self.held is not None and (why := self.held(hook.id)) is not None:
             paused = Verdict.failure("paused", why, retryable=False)  # no render, no request
             return self._end(pair, paused, attempts, first, None)
@@ -187,6 +189,13 @@ class Deliverer:
             result = self._handoff(pair, tier, pair.attempts, first, BREAKER_OPEN, now)
         return self._in_short_span(pair, result)
 
+    def unusable(self, pair: Pair) -> Outcome:
+        """The `config` dead letter of a pair whose hook this worker cannot deliver (its
+        `unusable` says why), decided before any work on it: no client, no request."""
+        first = pair.first_attempt_at or self.clock()
+        why = pair.hook.unusable or "the hook cannot be delivered here"
+        return self.untried(pair, self._end(pair, _unusable(why), pair.attempts, first, None))
+
     def holds_at_intake(self, hook: Hook) -> bool:
         """Whether a fresh pair of `hook`, its circuit open, may be handed to the first retry
         tier by the consumer itself, as `held_back` would hand it off here: the hook has retry
@@ -271,6 +280,10 @@ def _entered_at(pair: Pair, first_attempt_at: float) -> float:
     if pair.tier < 0 and pair.record.timestamp_ms is not None:
         return pair.record.timestamp_ms / 1000
     return first_attempt_at
+
+
+def _unusable(why: str) -> Verdict:
+    return Verdict.failure("config", f"no request made: {why}", retryable=False)
 
 
 def _expired(verdict: Verdict) -> Verdict:

@@ -52,6 +52,10 @@ class Scheduler:
         held_back, client_for, writer = self.deliverer.held_back, self.client_for, sink.writer
         handoffs: list[tuple[Handoff, Callable[[], None]]] = []
         for pair in pairs:
+            if pair.hook.unusable is not None:  # a hook this worker cannot deliver: no client
+                ended = self.deliverer.unusable(pair)
+                self._spawn(writer.write(ended, pair.record, sink.finish(pair)), pair, sink)
+                continue
             client: HookClient | None = None
             try:
                 client = client_for(pair.hook)

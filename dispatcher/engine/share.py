@@ -36,7 +36,9 @@ COMMIT_TIMEOUT = 15.0
 
 def refuse_ordered_hooks(hooks: HookIndex) -> None:
     """A share group gives no order: hooks with `ordering: key` cannot run in queue mode."""
-    ordered = sorted(hook.id for hook in hooks if hook.ordering == "key")
+    ordered = sorted(
+        hook.id for hook in hooks if hook.ordering == "key" and hook.unusable is None
+    )  # one from the hook store is taken in as unusable (`dispatcher.kafka.follower`)
     if ordered:
         raise ConfigError(
             f"consume: share gives no order, and these hooks have ordering: key:"

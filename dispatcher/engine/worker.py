@@ -133,6 +133,8 @@ class Worker:
         if install_signals:
             for sig in STOP_SIGNALS:
                 loop.add_signal_handler(sig, self.request_stop)
+        if self.settings.consume == "share":  # the hooks file's; the store's come in unusable
+            refuse_ordered_hooks(self.hooks)
         settings = self.settings
         log.info("waiting for Kafka at %s", settings.bootstrap_servers)
         try:  # off the loop, so a stop while the cluster does not answer is seen at once
@@ -147,8 +149,6 @@ class Worker:
         await asyncio.to_thread(health.start)
         health_stop = asyncio.Event()
         health_task = asyncio.create_task(health.run(health_stop))
-        if limits is not None:
-            refuse_ordered_hooks(self.hooks)
         parts = self._assemble(loop, limits)
         # the Kafka clients' own threads exist now, and stay free; the consumer threads started
         # below run where this one does

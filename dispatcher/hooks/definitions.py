@@ -224,6 +224,20 @@ def fold(stored: dict[str, Hook], record: Record, scope: SecretScope | None = No
     return None
 
 
+UNORDERED = (
+    "consume: share gives no order, and this hook has ordering: key (set ordering: none, or run"
+    " the workers with consume: group)"
+)
+
+
+def mode_problems(raw: Any, where: str, consume: str) -> list[Problem]:
+    """Why workers consuming as `consume` says could not run definition `raw` as written: in
+    queue mode (a share group) a hook ordered by key."""
+    if consume == "share" and isinstance(raw, dict) and raw.get("ordering") == "key":
+        return [Problem(where, None, "ordering", UNORDERED)]
+    return []
+
+
 def merged(base: Iterable[Hook], stored: Mapping[str, Hook]) -> HookIndex:
     """The hooks in force: the file's, each replaced by the store's definition of the same id,
     then the store's own (by id)."""

@@ -14,13 +14,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
-from dispatcher.hooks.definitions import fold, merged
+from dispatcher.hooks.definitions import fold, merged, mode_problems
 from dispatcher.kafka.scan import partitions_of, scan_config
 from dispatcher.kafka.store import Offsets, ensure_compacted_topic
 from dispatcher.model.event import Record
@@ -157,11 +158,28 @@ class StoreFollower(TopicFollower):
             if ignored:
                 log.warning("hook store: ignored a definition: %s", ignored)
             elif record.key is not None:
-                self._remember(record.key.decode("utf-8", "replace"), record.value)
+                hook_id = record.key.decode("utf-8", "replace")
+                self._remember(hook_id, record.value)
+                self._check_mode(hook_id)
         index = merged(self.base, self._stored)
         if self._thread.is_alive():
             self.on_change(index)
             log.info("hooks changed: %d in force", len(index))
+
+    def _check_mode(self, hook_id: str) -> None:
+        """A stored hook the workers cannot run as they consume (queue mode: one ordered by
+        key) is in force as unusable, its pairs dead-lettered as `config`: never delivered
+        without the order it asks for, and no reason for a worker to refuse to start."""
+        hook = self._stored.get(hook_id)
+        definition = self._definitions.get(hook_id)
+        problems = mode_problems(definition, f"hook {hook_id}", self.settings.consume)
+        if hook is None or not problems:
+            return
+        why = "; ".join(p.message for p in problems)
+        log.error(
+            "hook store: hook %s cannot run here: %s; its pairs are dead-lettered", hook_id, why
+        )
+        self._stored[hook_id] = replace(hook, unusable=why)
 
     def _remember(self, hook_id: str, value: bytes | None) -> None:
         if hook_id in self._stored and value is not None:

@@ -208,6 +208,9 @@ class Hook:
     # the URL sent, when references in its path or query needed resolving; and their values
     url_resolved: Secret | None = None
     url_secrets: tuple[Secret, ...] = ()
+    # why this worker cannot deliver the hook (a stored definition it cannot load, or one it
+    # cannot run as written): its pairs are dead-lettered as `config`, with no request
+    unusable: str | None = None
 
     @property
     def target(self) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError
-from dispatcher.hooks.definitions import definitions_in_file, merged
+from dispatcher.hooks.definitions import definitions_in_file, merged, mode_problems
 from dispatcher.hooks.loader import load_hooks_file
 from dispatcher.kafka.clients import check_reachable
 from dispatcher.kafka.store import HookStore, hooks_in_force
@@ -29,6 +29,13 @@ def apply_hooks(settings: Settings, path: str | Path) -> list[str]:
     """Every hook of the file at `path` into the store, or none (`ConfigError` with each
     problem); the ids applied."""
     definitions = definitions_in_file(path, settings.secrets)
+    unrunnable = [
+        str(problem)
+        for i, d in enumerate(definitions)
+        for problem in mode_problems(d.raw, f"{path}: hooks[{i}]", settings.consume)
+    ]
+    if unrunnable:
+        raise ConfigError("\n".join(unrunnable))
     _store_configured(settings)
     check_reachable(settings)
     store = HookStore(settings)

@@ -183,6 +183,7 @@ async def save_hook(request: Request) -> HTMLResponse | RedirectResponse:
         editing.Refused(422, "invalid hook definition", examined)
         if isinstance(examined, list)
         else _refusal(service, examined, original)
+        or editing.runnable(examined, service.settings.consume)
         or editing.claimed(examined, session.tenant, service.settings.secrets)
     )
     if isinstance(checked, editing.Refused):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import httpx
@@ -296,3 +297,34 @@ def test_a_pair_runs_on_the_client_it_started_with_and_is_counted_there_to_its_e
     running, after, sent_first, sent_later = asyncio.run(run())
     assert (running, after) == (1, 0)
     assert (sent_first, sent_later) == (["m"], [])
+
+
+def test_a_pair_of_an_unusable_hook_is_dead_lettered_as_config_with_no_client() -> None:
+    hook = Hook.from_dict({"id": "h", "events": ["x"], "url": "https://h.example.com/"})
+    hook = dataclasses.replace(hook, unusable="its definition does not load here")
+    record = Record("t", 0, 7, None, b"{}", ())
+    pair = Pair(record, Event("e1", "x", "/s"), hook, Source("t", 0, 7), "msg_1")
+    writer = Writer()
+    finished: list[Pair] = []
+
+    def no_client(_hook: Hook) -> Any:
+        raise AssertionError("no client is made for an unusable hook")
+
+    class Sink:
+        def __init__(self) -> None:
+            self.writer = writer
+
+        def finish(self, p: Pair) -> Any:
+            return lambda: finished.append(p)
+
+    async def run() -> None:
+        scheduler = Scheduler(Deliverer(Metrics(CollectorRegistry()), (60.0,), 0), no_client)
+        scheduler.start([pair], Sink())  # type: ignore[arg-type]
+        await scheduler.drain(5)
+
+    asyncio.run(run())
+    (outcome,) = writer.written
+    assert isinstance(outcome, Outcome)
+    assert (outcome.outcome, outcome.error_kind, outcome.attempts) == ("dead_lettered", "config", 0)
+    assert "its definition does not load here" in (outcome.error or "")
+    assert finished == [pair]

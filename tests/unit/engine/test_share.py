@@ -318,3 +318,9 @@ def test_a_pair_handed_off_at_the_lock_has_no_second_end_when_its_result_comes()
     loop.step()
 
     assert consumer.acks == [(5, AcknowledgeType.ACCEPT), (6, AcknowledgeType.ACCEPT)]
+
+
+def test_a_stored_hook_taken_in_as_unusable_does_not_stop_a_start() -> None:
+    ledger = dataclasses.replace(hook("ledger", ordering="key"), unusable="no order here")
+
+    refuse_ordered_hooks(HookIndex([ledger, hook("sms")]))
