@@ -25,6 +25,7 @@ from dispatcher.errors import ConfigError, DispatcherError
 from dispatcher.hooks.loader import Problem, definition_problems, plain, validate_hooks_text
 from dispatcher.hooks.masking import looks_sensitive
 from dispatcher.hooks.unmasking import keep_masked, masks_left
+from dispatcher.model.condition import Condition
 from dispatcher.model.event import Record
 from dispatcher.model.hook import SECRET_AUTH_KEYS, Hook
 from dispatcher.pipeline.match import HookIndex
@@ -222,6 +223,42 @@ def fold(stored: dict[str, Hook], record: Record, scope: SecretScope | None = No
     except ConfigError as exc:
         return str(exc)
     return None
+
+
+def unloadable(
+    hook_id: str, value: bytes | None, reason: str, previous: Hook | None = None
+) -> Hook:
+    """The stand-in of a stored definition of `hook_id` this worker cannot load (`reason`, from
+    `fold`: a secret reference it cannot resolve, say): it takes the events the definition
+    names, as far as they can be read (its filter only if that loads too: rather a dead letter
+    too many than an event gone without one); when it names none, those of `previous`, the
+    definition it replaces here, if any. It is unusable, so its pairs are dead-lettered as
+    `config` until a definition that loads is stored. It holds nothing else of the
+    definition: no URL, no credentials."""
+    try:
+        raw = json.loads(value) if value is not None else {}
+    except ValueError:
+        raw = {}
+    raw = raw if isinstance(raw, dict) else {}
+    events = raw.get("events")
+    tenant = raw.get("tenant")
+    try:
+        conditions = tuple(Condition.from_dict(c) for c in raw.get("filter") or ())
+    except (DispatcherError, ValueError, KeyError, TypeError, AttributeError):
+        conditions = ()
+    named = tuple(e for e in events if isinstance(e, str)) if isinstance(events, list) else ()
+    matching = (named, tenant if isinstance(tenant, str) else None, conditions)
+    if not named and previous is not None:
+        matching = (previous.events, previous.tenant, previous.filter)
+    return Hook(
+        id=hook_id,
+        events=matching[0],
+        url="",
+        tenant=matching[1],
+        filter=matching[2],
+        enabled=raw.get("enabled", True) is not False,
+        unusable=f"its stored definition does not load on this worker: {reason}",
+    )
 
 
 UNORDERED = (

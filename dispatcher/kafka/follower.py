@@ -21,7 +21,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
-from dispatcher.hooks.definitions import fold, merged, mode_problems
+from dispatcher.hooks.definitions import fold, merged, mode_problems, unloadable
 from dispatcher.kafka.scan import partitions_of, scan_config
 from dispatcher.kafka.store import Offsets, ensure_compacted_topic
 from dispatcher.model.event import Record
@@ -155,12 +155,23 @@ class StoreFollower(TopicFollower):
     def _apply(self, records: list[Record]) -> None:
         for record in records:
             ignored = fold(self._stored, record, self.settings.secrets)
+            if record.key is None:
+                log.warning("hook store: ignored a record: %s", ignored)
+                continue
+            hook_id = record.key.decode("utf-8", "replace")
             if ignored:
-                log.warning("hook store: ignored a definition: %s", ignored)
-            elif record.key is not None:
-                hook_id = record.key.decode("utf-8", "replace")
-                self._remember(hook_id, record.value)
-                self._check_mode(hook_id)
+                # known but broken: its pairs are dead-lettered, never dropped, until a
+                # definition that loads arrives (the same on every worker, whatever it read)
+                log.error(
+                    "hook store: hook %s does not load here, its pairs are dead-lettered as"
+                    " config until a definition that loads is stored: %s",
+                    hook_id,
+                    ignored,
+                )
+                before = self._stored.get(hook_id)
+                self._stored[hook_id] = unloadable(hook_id, record.value, ignored, before)
+            self._remember(hook_id, record.value)
+            self._check_mode(hook_id)
         index = merged(self.base, self._stored)
         if self._thread.is_alive():
             self.on_change(index)
@@ -173,7 +184,7 @@ class StoreFollower(TopicFollower):
         hook = self._stored.get(hook_id)
         definition = self._definitions.get(hook_id)
         problems = mode_problems(definition, f"hook {hook_id}", self.settings.consume)
-        if hook is None or not problems:
+        if hook is None or hook.unusable is not None or not problems:
             return
         why = "; ".join(p.message for p in problems)
         log.error(
@@ -182,8 +193,12 @@ class StoreFollower(TopicFollower):
         self._stored[hook_id] = replace(hook, unusable=why)
 
     def _remember(self, hook_id: str, value: bytes | None) -> None:
-        if hook_id in self._stored and value is not None:
-            self._definitions[hook_id] = json.loads(value)
+        try:
+            raw = json.loads(value) if hook_id in self._stored and value is not None else None
+        except ValueError:
+            raw = None
+        if isinstance(raw, dict):
+            self._definitions[hook_id] = raw
         else:
             self._definitions.pop(hook_id, None)
 

@@ -18,7 +18,6 @@ from kafka_support import Outgoing, produce, wait_for
 from dispatcher.cli.commands import apply_command, delete_command, list_command, show_command
 from dispatcher.devtools.receiver import Receiver
 from dispatcher.errors import ConfigError
-from dispatcher.kafka.store import HookStore
 
 
 class StoreDeployment(Deployment):
@@ -132,7 +131,8 @@ def test_an_invalid_apply_is_refused_whole_and_the_previous_definition_stays(
         assert "s3cr3t" not in str(refused.value)
         assert end_offset(kafka_bootstrap, settings.topics.hooks) == end_before
 
-        # A record written past the validation (not by `apply`) is ignored by workers too.
+        # A record written past the validation (not by `apply`) does not load on a worker: it
+        # is kept as unusable (never dropped, never the old definition): a config dead letter.
         produce(
             kafka_bootstrap,
             settings.topics.hooks,
@@ -141,12 +141,16 @@ def test_an_invalid_apply_is_refused_whole_and_the_previous_definition_stays(
         event = cloud_event("customer.created", {"name": "x"})
         deployment.produce_events([event])
         with deployment.worker() as worker:
-            delivered_ids(kafka_bootstrap, deployment, {event["id"]})
+            results = collect_until(
+                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 1, 30
+            )
             crm = worker.hooks.get("crm")
         assert crm is not None
-        assert crm.url == f"{receiver.url}/v1"
-        assert [r.path for r in receiver.received()] == ["/v1"]
-        assert HookStore(settings).read()["crm"].url == f"{receiver.url}/v1"
+        assert crm.unusable is not None
+        (result,) = [r.json() for r in results]
+        assert (result["event_id"], result["hook_id"]) == (event["id"], "crm")
+        assert (result["outcome"], result["error_kind"]) == ("dead_lettered", "config")
+        assert receiver.received() == []
 
 
 def test_a_worker_reads_the_whole_store_before_it_consumes_events(

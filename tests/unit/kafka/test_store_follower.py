@@ -50,3 +50,59 @@ def test_in_group_mode_a_stored_hook_ordered_by_key_runs_as_written() -> None:
 
     assert following.stored["ledger"].unusable is None
     assert following.stored["ledger"].ordering == "key"
+
+
+V1 = {"id": "erp", "events": ["order.paid"], "url": "https://old-erp.example.com/"}
+V2 = {
+    **V1,
+    "url": "https://new-erp.example.com/",
+    "tenant": "acme",
+    "auth": {"type": "bearer", "token": "${env:DISPATCHER_SECRET_ERP_TOKEN}"},
+}
+
+
+def test_a_stored_hook_that_does_not_load_is_in_force_as_unusable_on_old_and_new_workers(
+    monkeypatch: Any, caplog: Any
+) -> None:
+    monkeypatch.delenv("DISPATCHER_SECRET_ERP_TOKEN", raising=False)
+    settings = Settings()
+    running, fresh = follower(settings), follower(settings)
+    running._apply([stored(settings, 0, V1)])
+    running._apply([stored(settings, 1, V2)])  # its token cannot be resolved here
+    fresh._apply([stored(settings, 1, V2)])  # started once compaction dropped V1
+
+    for following in (running, fresh):
+        hook = following.stored["erp"]
+        assert hook.unusable is not None
+        assert "does not load on this worker" in hook.unusable
+        assert "DISPATCHER_SECRET_ERP_TOKEN" in hook.unusable  # the reference, not a value
+        assert (hook.url, hook.tenant) == ("", "acme")
+        assert HookIndex([hook]).match("order.paid", "acme") == (hook,)
+        assert HookIndex([hook]).match("order.paid", "other") == ()
+    assert "hook store: hook erp does not load here" in caplog.text
+
+    monkeypatch.setenv("DISPATCHER_SECRET_ERP_TOKEN", "t0ken")
+    fresh._apply([stored(settings, 2, V2)])
+    assert fresh.stored["erp"].unusable is None  # a definition that loads: in force again
+    assert fresh.stored["erp"].url == "https://new-erp.example.com/"
+
+
+def test_a_stored_record_that_is_not_json_is_an_unusable_hook_matching_nothing() -> None:
+    settings = Settings()
+    following = follower(settings)
+    following._apply([Record(settings.topics.hooks, 0, 0, b"erp", b"{not json", ())])
+
+    hook = following.stored["erp"]
+    assert hook.unusable is not None
+    assert "not JSON" in hook.unusable
+    assert following.definition("erp") is None
+
+
+def test_a_stored_definition_naming_no_events_keeps_the_events_of_the_one_it_replaces() -> None:
+    settings = Settings()
+    following = follower(settings)
+    following._apply([stored(settings, 0, V1), stored(settings, 1, {"id": "erp", "events": []})])
+
+    hook = following.stored["erp"]
+    assert hook.unusable is not None
+    assert hook.events == ("order.paid",)  # dead-lettered as config, not dropped
