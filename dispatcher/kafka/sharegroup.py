@@ -1,6 +1,7 @@
 """A share group's configuration (queue mode): read its limits, start a new group at the
 earliest record. Group configs are the only share-group admin this client has (no offsets,
-no backlog): `describe_configs` and `incremental_alter_configs` on the GROUP resource."""
+no backlog): `describe_configs` and `incremental_alter_configs` on the GROUP resource; a limit
+the group does not set itself is the brokers' (`group.share.*`, on the BROKER resource)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ log = logging.getLogger(__name__)
 OFFSET_RESET = "share.auto.offset.reset"
 DELIVERY_LIMIT = "share.delivery.count.limit"
 LOCK_DURATION = "share.record.lock.duration.ms"
+# what the brokers enforce on a group that sets neither itself (and all a 4.2 broker has)
+BROKER_SETTINGS = {
+    DELIVERY_LIMIT: f"group.{DELIVERY_LIMIT}",
+    LOCK_DURATION: f"group.{LOCK_DURATION}",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +53,37 @@ def prepare_share_group(admin: Any, group_id: str, timeout: float = 15.0) -> Sha
     reset = entries.get(OFFSET_RESET)
     if reset is not None and reset.source != ConfigSource.GROUP_CONFIG.value:
         _start_at_earliest(admin, group_id, timeout)
+    unset = [name for name in BROKER_SETTINGS if not _set_on_group(entries, name)]
+    if unset:  # the brokers' settings stand for these
+        brokers = _broker_entries(admin, timeout)
+        for name in unset:
+            if BROKER_SETTINGS[name] in brokers:
+                entries[name] = brokers[BROKER_SETTINGS[name]]
     default = ShareLimits()
     return ShareLimits(
         delivery_count_limit=_int(entries, DELIVERY_LIMIT, default.delivery_count_limit),
         lock_seconds=_int(entries, LOCK_DURATION, int(default.lock_seconds * 1000)) / 1000,
     )
+
+
+def _set_on_group(entries: dict[str, Any], name: str) -> bool:
+    entry = entries.get(name)
+    return entry is not None and entry.source == ConfigSource.GROUP_CONFIG.value
+
+
+def _broker_entries(admin: Any, timeout: float) -> dict[str, Any]:
+    """The configuration of one broker (they share the `group.share.*` settings), or nothing
+    when it cannot be read: the group's own entries, else Kafka's defaults, stand."""
+    try:
+        brokers = admin.list_topics(timeout=timeout).brokers
+        resource = ConfigResource(ResourceType.BROKER, str(min(brokers)))
+        found: dict[str, Any] = admin.describe_configs([resource], request_timeout=timeout)[
+            resource
+        ].result()
+    except (KafkaException, ValueError) as exc:  # ValueError: no broker in the metadata
+        log.warning("cannot read the brokers' share-group settings (%s): using the group's", exc)
+        return {}
+    return found
 
 
 def set_group_config(

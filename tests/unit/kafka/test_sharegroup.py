@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin._resource import ResourceType
 
 from dispatcher.kafka.sharegroup import ShareLimits, prepare_share_group
 
-DEFAULT, GROUP = 5, 8  # ConfigSource.DEFAULT_CONFIG, ConfigSource.GROUP_CONFIG
+DEFAULT, GROUP, STATIC = 5, 8, 4  # ConfigSource.DEFAULT_CONFIG, GROUP_CONFIG, STATIC_BROKER
 
 
 @dataclass
@@ -31,13 +33,29 @@ def done(value: Any) -> Future[Any]:
 
 
 class Admin:
-    def __init__(self, entries: dict[str, Entry], alter: Exception | None = None) -> None:
+    """A cluster of brokers 1 and 2: the group's configs, and broker 1's when asked."""
+
+    def __init__(
+        self,
+        entries: dict[str, Entry],
+        alter: Exception | None = None,
+        broker: dict[str, Entry] | Exception | None = None,
+    ) -> None:
         self.entries = entries
         self.alter = alter
+        self.broker = broker if broker is not None else {}
         self.altered: list[dict[str, str]] = []
+        self.described: list[tuple[ResourceType, str]] = []
+
+    def list_topics(self, timeout: float) -> Any:
+        return SimpleNamespace(brokers={2: None, 1: None})
 
     def describe_configs(self, resources: list[Any], request_timeout: float) -> dict[Any, Any]:
-        return {resources[0]: done(self.entries)}
+        (resource,) = resources
+        self.described.append((resource.restype, resource.name))
+        if resource.restype == ResourceType.BROKER:
+            return {resource: done(self.broker)}
+        return {resource: done(self.entries)}
 
     def incremental_alter_configs(self, resources: list[Any], request_timeout: float) -> Any:
         (resource,) = resources
@@ -75,3 +93,55 @@ def test_without_the_right_to_alter_the_group_the_worker_names_the_setting_and_r
         assert prepare_share_group(admin, "g") == ShareLimits()
     assert "share.auto.offset.reset=earliest" in caplog.text
     assert "ALTER_CONFIGS" in caplog.text
+
+
+def test_a_limit_the_group_does_not_set_is_the_brokers() -> None:
+    """A 4.2 broker has no group-level limits at all; on 4.3 the group's entry is a default."""
+    broker = {
+        "group.share.delivery.count.limit": Entry("3", STATIC),
+        "group.share.record.lock.duration.ms": Entry("15000", STATIC),
+    }
+    on_42 = Admin({"share.auto.offset.reset": Entry("earliest", GROUP)}, broker=broker)
+    on_43 = Admin(
+        {
+            "share.auto.offset.reset": Entry("earliest", GROUP),
+            "share.delivery.count.limit": Entry("5", DEFAULT),
+            "share.record.lock.duration.ms": Entry("30000", DEFAULT),
+        },
+        broker=broker,
+    )
+
+    for admin in (on_42, on_43):
+        assert prepare_share_group(admin, "g") == ShareLimits(3, 15)
+        assert (ResourceType.BROKER, "1") in admin.described
+
+
+def test_a_limit_set_on_the_group_wins_and_the_brokers_are_not_asked() -> None:
+    admin = Admin(
+        {
+            "share.auto.offset.reset": Entry("earliest", GROUP),
+            "share.delivery.count.limit": Entry("7", GROUP),
+            "share.record.lock.duration.ms": Entry("20000", GROUP),
+        },
+        broker={"group.share.delivery.count.limit": Entry("3", STATIC)},
+    )
+
+    assert prepare_share_group(admin, "g") == ShareLimits(7, 20)
+    assert [kind for kind, _ in admin.described] == [ResourceType.GROUP]
+
+
+def test_brokers_that_cannot_be_read_leave_the_groups_entries(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refused = KafkaException(KafkaError(KafkaError.CLUSTER_AUTHORIZATION_FAILED))
+    admin = Admin(
+        {
+            "share.auto.offset.reset": Entry("earliest", GROUP),
+            "share.delivery.count.limit": Entry("4", DEFAULT),
+        },
+        broker=refused,
+    )
+
+    with caplog.at_level(logging.WARNING):
+        assert prepare_share_group(admin, "g") == ShareLimits(4, 30)
+    assert "share-group settings" in caplog.text
