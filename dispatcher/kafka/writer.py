@@ -208,43 +208,32 @@ class OutcomeWriter(Producing):
         with the unsent records (`flush_unsent`). `last` is the error they carry (kind, text);
         `finish(record)` runs for each pair once its bundle is acknowledged. Counted here.
         A bundle holds the pairs of one partition only (see `hand_off`)."""
+        kind, error = last
         partitions: dict[tuple[str, int], list[tuple[Record, str]]] = {}
         for item in held:
             partitions.setdefault((item[0].topic, item[0].partition), []).append(item)
         for of_partition in partitions.values():
-            self._hold_back(hook_id, of_partition, due_at, last, now, finish)
-
-    def _hold_back(
-        self,
-        hook_id: str,
-        held: list[tuple[Record, str]],
-        due_at: float,
-        last: tuple[str, str],
-        now: float,
-        finish: Callable[[Record], None],
-    ) -> None:
-        kind, error = last
-        owner = self.owner_of(held[0][0])
-        for part in _bundles(held, _held_record):
-            entries = [
-                bundle_entry(
-                    record,
-                    original_headers(record),
-                    0,
-                    now,
-                    Source(record.topic, record.partition, record.offset),
-                    key,
+            owner = self.owner_of(of_partition[0][0])
+            for part in _bundles(of_partition, _held_record):
+                entries = [
+                    bundle_entry(
+                        record,
+                        original_headers(record),
+                        0,
+                        now,
+                        Source(record.topic, record.partition, record.offset),
+                        key,
+                    )
+                    for record, key in part
+                ]
+                headers, value = bundle_record(entries, hook_id, due_at, kind, error)
+                outgoing = OutgoingRecord(self._tier_topics[0], None, value, headers)
+                done = _each_record([r for r, _ in part], finish)
+                singles = functools.partial(
+                    self._held_singles, hook_id, part, due_at, last, now, finish
                 )
-                for record, key in part
-            ]
-            headers, value = bundle_record(entries, hook_id, due_at, kind, error)
-            outgoing = OutgoingRecord(self._tier_topics[0], None, value, headers)
-            done = _each_record([r for r, _ in part], finish)
-            singles = functools.partial(
-                self._held_singles, hook_id, part, due_at, last, now, finish
-            )
-            self._send(Acknowledgement(self, outgoing, done, singles, owner))
-            self._retries_scheduled(hook_id, 0).inc(len(part))
+                self._send(Acknowledgement(self, outgoing, done, singles, owner))
+                self._retries_scheduled(hook_id, 0).inc(len(part))
 
     def _held_singles(
         self,
