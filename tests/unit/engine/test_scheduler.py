@@ -46,29 +46,30 @@ class Writer:
         return []
 
 
+class RecordingSink:
+    """A sink writing through `writer` (a new `Writer`) that keeps each pair it finishes."""
+
+    def __init__(self, writer: Writer | None = None) -> None:
+        self.writer = writer or Writer()
+        self.finished: list[Pair] = []
+
+    def finish(self, p: Pair) -> Any:
+        return lambda: self.finished.append(p)
+
+
 def test_a_pair_whose_client_cannot_be_built_is_dead_lettered_as_internal() -> None:
     hook = Hook.from_dict({"id": "h", "events": ["x"], "url": "https://h.example.com/"})
     record = Record("t", 0, 7, None, b"{}", ())
     pair = Pair(record, Event("e1", "x", "/s"), hook, Source("t", 0, 7), "msg_1")
     writer = Writer()
-    finished: list[Pair] = []
+    sink = RecordingSink(writer)
 
     def broken_client(_hook: Hook) -> Any:
         raise RuntimeError("no client for you")
 
-    def finisher(p: Pair) -> Any:
-        return lambda: finished.append(p)
-
-    class Sink:
-        def __init__(self) -> None:
-            self.writer = writer
-
-        def finish(self, p: Pair) -> Any:
-            return finisher(p)
-
     async def run() -> None:
         scheduler = Scheduler(Deliverer(Metrics(CollectorRegistry()), (), 0), broken_client)
-        scheduler.start([pair], Sink())  # type: ignore[arg-type]
+        scheduler.start([pair], sink)  # type: ignore[arg-type]
         await scheduler.drain(5)
 
     asyncio.run(run())
@@ -77,7 +78,7 @@ def test_a_pair_whose_client_cannot_be_built_is_dead_lettered_as_internal() -> N
     assert outcome.outcome == "dead_lettered"
     assert outcome.error_kind == "internal"
     assert "no client for you" in (outcome.error or "")
-    assert finished == [pair]
+    assert sink.finished == [pair]
 
 
 class GatedClient(HookClient):
@@ -105,17 +106,10 @@ def test_release_withdraws_the_pairs_not_started_and_waits_for_those_sending() -
             record, Event(f"e{partition}-{offset}", "x", "/s"), hook, Source("t", 0, 0), "m"
         )
 
-    class Sink:
-        def __init__(self) -> None:
-            self.writer = Writer()
-
-        def finish(self, _p: Pair) -> Any:
-            return lambda: None
-
-    async def run() -> tuple[int, list[str], Sink, Sink]:
+    async def run() -> tuple[int, list[str], RecordingSink, RecordingSink]:
         client = GatedClient(hook)
         scheduler = Scheduler(Deliverer(Metrics(CollectorRegistry()), (), 0), lambda _h: client)
-        leaving, staying = Sink(), Sink()
+        leaving, staying = RecordingSink(), RecordingSink()
         # three slots: two pairs of the leaving partition and one of another sink are sending;
         # the third pair of the leaving partition waits for a slot
         scheduler.start([pair(0, 1), pair(0, 2)], leaving)  # type: ignore[arg-type]
@@ -165,7 +159,7 @@ def open_circuit_run(
     sent, and the tasks left running right after `start`."""
     pairs = pairs_of(3)
     hook = pairs[0].hook
-    finished: list[Pair] = []
+    sink = RecordingSink(writer)
     sent: list[str] = []
 
     class Client(HookClient):
@@ -173,25 +167,18 @@ def open_circuit_run(
             sent.append(request.header("webhook-id") or "")
             return Verdict(ok=True, status=200)
 
-    class Sink:
-        def __init__(self) -> None:
-            self.writer = writer
-
-        def finish(self, p: Pair) -> Any:
-            return lambda: finished.append(p)
-
     async def run() -> int:
         client = Client(hook, httpx.MockTransport(lambda _r: httpx.Response(200)))
         for _ in range(client.breaker.settings.minimum_calls):
             client.breaker.record(False)
         scheduler = Scheduler(Deliverer(Metrics(CollectorRegistry()), tiers, 0), lambda _h: client)
-        scheduler.start(pairs, Sink())  # type: ignore[arg-type]
+        scheduler.start(pairs, sink)  # type: ignore[arg-type]
         running = len(scheduler.tasks)
         await scheduler.drain(drain)
         return running
 
     running = asyncio.run(run())
-    return finished, sent, running
+    return sink.finished, sent, running
 
 
 def test_pairs_of_an_open_circuit_are_handed_off_at_start_without_a_task_or_a_request() -> None:
@@ -228,14 +215,6 @@ def test_without_tiers_pairs_of_an_open_circuit_wait_in_delivery() -> None:
     assert running == 3  # each waits in `deliver` for the circuit to let a request go
     assert sent == []
     assert writer.handed_off == []
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.writer = Writer()
-
-    def finish(self, _p: Pair) -> Any:
-        return lambda: None
 
 
 def test_pairs_beyond_the_slots_wait_as_offers_and_drain_sees_them_all_through() -> None:
@@ -305,21 +284,14 @@ def test_a_pair_of_an_unusable_hook_is_dead_lettered_as_config_with_no_client() 
     record = Record("t", 0, 7, None, b"{}", ())
     pair = Pair(record, Event("e1", "x", "/s"), hook, Source("t", 0, 7), "msg_1")
     writer = Writer()
-    finished: list[Pair] = []
+    sink = RecordingSink(writer)
 
     def no_client(_hook: Hook) -> Any:
         raise AssertionError("no client is made for an unusable hook")
 
-    class Sink:
-        def __init__(self) -> None:
-            self.writer = writer
-
-        def finish(self, p: Pair) -> Any:
-            return lambda: finished.append(p)
-
     async def run() -> None:
         scheduler = Scheduler(Deliverer(Metrics(CollectorRegistry()), (60.0,), 0), no_client)
-        scheduler.start([pair], Sink())  # type: ignore[arg-type]
+        scheduler.start([pair], sink)  # type: ignore[arg-type]
         await scheduler.drain(5)
 
     asyncio.run(run())
@@ -327,4 +299,4 @@ def test_a_pair_of_an_unusable_hook_is_dead_lettered_as_config_with_no_client() 
     assert isinstance(outcome, Outcome)
     assert (outcome.outcome, outcome.error_kind, outcome.attempts) == ("dead_lettered", "config", 0)
     assert "its definition does not load here" in (outcome.error or "")
-    assert finished == [pair]
+    assert sink.finished == [pair]
