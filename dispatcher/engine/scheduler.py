@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -37,7 +36,8 @@ class Scheduler:
     def __init__(self, deliverer: Deliverer, client_for: ClientFor) -> None:
         self.deliverer = deliverer
         self.client_for = client_for
-        self.tasks: dict[asyncio.Task[None], tuple[Sink, Partition]] = {}  # running pairs
+        # running pairs: each task's sink, partition, and client (if it counts the pair)
+        self.tasks: dict[asyncio.Task[None], tuple[Sink, Partition, HookClient | None]] = {}
         self.offers: set[_Offer] = set()  # pairs waiting for a slot
         self.withdrawn: set[tuple[int, Partition]] = set()  # (id(sink), partition) leaving
         self._key_locks: dict[tuple[str, bytes], asyncio.Lock] = {}
@@ -89,20 +89,16 @@ class Scheduler:
         running on it until the task ends (the hook's client pool closes a superseded
         definition's client only once nothing runs on it)."""
         task = asyncio.create_task(work)
-        self.tasks[task] = (sink, (pair.record.topic, pair.record.partition))
-        if client is None:
-            task.add_done_callback(self._done)
-        else:
+        self.tasks[task] = (sink, (pair.record.topic, pair.record.partition), client)
+        if client is not None:
             client.taken()
-            task.add_done_callback(functools.partial(self._delivered, client))
+        task.add_done_callback(self._done)
         return task
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        del self.tasks[task]
-
-    def _delivered(self, client: HookClient, task: asyncio.Task[None]) -> None:
-        del self.tasks[task]
-        client.ended()
+        client = self.tasks.pop(task)[2]
+        if client is not None:
+            client.ended()
 
     async def release(self, sink: Sink, partitions: set[Partition], wait: float) -> int:
         """Let go of the pairs `sink` took from `partitions` (revoked or lost: their new owner
@@ -112,7 +108,7 @@ class Scheduler:
         self.withdrawn |= marks
         self._drop_offers(lambda offer: offer.sink is sink and offer.partition in partitions)
         try:
-            mine = [t for t, (s, p) in self.tasks.items() if s is sink and p in partitions]
+            mine = [t for t, (s, p, _) in self.tasks.items() if s is sink and p in partitions]
             if mine and wait > 0:
                 await asyncio.wait(mine, timeout=wait)
             doomed = [t for t in mine if not t.done()]

@@ -120,7 +120,7 @@ def test_a_delivery_that_does_not_end_when_cancelled_is_left_behind_and_logged(
         scheduler = Scheduler(None, None)  # type: ignore[arg-type]
         tasks = [asyncio.create_task(stubborn()), asyncio.create_task(polite())]
         for task in tasks:
-            scheduler.tasks[task] = (None, ("t", 0))  # type: ignore[assignment]
+            scheduler.tasks[task] = (None, ("t", 0), None)  # type: ignore[assignment]
         for event in started:
             await event.wait()  # both are running, each at its await
         cut = await scheduler.drain(0.0)
