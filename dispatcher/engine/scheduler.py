@@ -42,6 +42,9 @@ class Scheduler:
         self.withdrawn: set[tuple[int, Partition]] = set()  # (id(sink), partition) leaving
         self._key_locks: dict[tuple[str, bytes], asyncio.Lock] = {}
         self._key_users: dict[tuple[str, bytes], int] = {}
+        # the loop `start` last ran on, where its pairs' tasks start (asked once a batch: in
+        # Python 3.11, asking which loop runs is a getpid() system call each time)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self, pairs: list[Pair], sink: Sink) -> None:
         """Start delivering `pairs` (in order: per-key order follows the order of start).
@@ -49,6 +52,7 @@ class Scheduler:
         A pair whose hook's circuit is open is handed off to its retry tier here and now, with
         no task, together with the others of its hook (a tier bundle): a dead hook must cost
         the hooks beside it as little CPU as it can."""
+        self._loop = asyncio.get_running_loop()
         held_back, client_for, writer = self.deliverer.held_back, self.client_for, sink.writer
         handoffs: list[tuple[Handoff, Callable[[], None]]] = []
         for pair in pairs:
@@ -88,7 +92,8 @@ class Scheduler:
         """A task for `work`; with `client`, the pair's delivery, which the client counts as
         running on it until the task ends (the hook's client pool closes a superseded
         definition's client only once nothing runs on it)."""
-        task = asyncio.create_task(work)
+        assert self._loop is not None  # pairs come in through `start`
+        task = self._loop.create_task(work)
         self.tasks[task] = (sink, (pair.record.topic, pair.record.partition), client)
         if client is not None:
             client.taken()

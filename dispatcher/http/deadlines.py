@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 
 TICK = 0.01  # seconds
 
@@ -18,9 +19,15 @@ class Deadlines:
     """The deadlines of the exchanges running on one event loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Made on `loop`'s thread, while it runs."""
         self.loop = loop
+        self._thread = threading.get_ident()
         self._due: dict[int, set[asyncio.Task[object]]] = {}  # tick -> tasks inside a deadline
         self._fired: set[asyncio.Task[object]] = set()  # cancelled by their deadline
+
+    def running_here(self) -> bool:
+        """Whether the loop these deadlines are for is the one running on this thread."""
+        return self._thread == threading.get_ident() and self.loop.is_running()
 
     def start(self, seconds: float) -> Deadline:
         """A deadline `seconds` from now for the current task; `end()` it on every way out."""

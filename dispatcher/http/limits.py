@@ -29,13 +29,16 @@ class Slots:
     as offers, a small object each until a slot is theirs.
     """
 
-    __slots__ = ("_free", "_reserved", "_size", "_waiters")
+    __slots__ = ("_free", "_loop", "_reserved", "_size", "_waiters")
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._free = size
         self._waiters: deque[asyncio.Future[None] | Offer] = deque()
         self._reserved: set[asyncio.Task[Any]] = set()  # started by an offer, slot not yet used
+        # the loop of the tasks offers start: `current_task(loop)` does not ask which loop runs
+        # (in Python 3.11 a getpid() system call each time)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def locked(self) -> bool:
         """Whether a newcomer would wait."""
@@ -58,7 +61,7 @@ class Slots:
 
     async def __aenter__(self) -> None:
         if self._reserved:  # a task an offer started: its slot is waiting for it
-            task = asyncio.current_task()
+            task = asyncio.current_task(self._loop)
             if task in self._reserved:
                 self._reserved.discard(task)
                 return
@@ -88,6 +91,7 @@ class Slots:
         if task is None:
             return False
         self._reserved.add(task)
+        self._loop = task.get_loop()
         task.add_done_callback(self._unreserve)
         return True
 

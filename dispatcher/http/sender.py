@@ -99,10 +99,12 @@ class HookClient:
         return self.pairs == 0 and self.slots.idle()
 
     def _deadlines_here(self) -> Deadlines:
-        loop = asyncio.get_running_loop()
+        """The deadlines of the loop running this task: those of the last one while it runs
+        on this thread (a thread runs one loop at a time). Python 3.11 makes a getpid() system
+        call of every `get_running_loop()`: asked only when the loop changed."""
         deadlines = self._deadlines
-        if deadlines is None or deadlines.loop is not loop:
-            deadlines = self._deadlines = Deadlines(loop)
+        if deadlines is None or not deadlines.running_here():
+            deadlines = self._deadlines = Deadlines(asyncio.get_running_loop())
         return deadlines
 
     async def send(
