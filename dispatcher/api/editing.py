@@ -7,7 +7,6 @@ refused (`claimed`); and it writes and tries only hooks that reach no further th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,22 +102,17 @@ def claimed(
     return Refused(422, "a tenant's token writes only hooks of its tenant", [problem])
 
 
-def tenant_prefix(secrets: SecretScope, tenant: str) -> str:
-    """The prefix of the environment variables a tenant's hooks may name:
-    `<secrets.env_prefix><TENANT>_`, the tenant upper-cased, other than A-Z and 0-9 as `_`."""
-    return f"{secrets.env_prefix}{re.sub(r'[^A-Z0-9]', '_', tenant.upper())}_"
-
-
 def beyond_tenant(raw: dict[str, Any], tenant: str, secrets: SecretScope) -> list[Problem]:
     """Why a definition reaches further than a token limited to `tenant` may take a hook: a
     destination guard setting only an admin of every tenant may set, a secret reference outside
-    the tenant's prefix. The problems name the place and the rule, never the reference."""
+    the tenant's prefix (`SecretScope.tenant_prefix`). The problems name the place and the
+    rule, never the reference."""
     problems = [
         Problem("hook", None, key, "only a token of every tenant may set this")
         for key in UNSCOPED_ONLY
         if raw.get(key) not in (None, False, [])
     ]
-    prefix = tenant_prefix(secrets, tenant)
+    prefix = secrets.tenant_prefix(tenant)
     rule = f"a tenant's token may name only secrets ${{env:{prefix}...}} (its tenant's own)"
     for path, text in _texts(raw, ""):
         if any(

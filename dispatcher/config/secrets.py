@@ -20,6 +20,7 @@ from dispatcher.errors import SecretError
 
 _REFERENCE = re.compile(r"^\$\{(env|file):([^}]+)\}$")
 _EMBEDDED = re.compile(r"\$\{(?:env|file):[^}]+\}")
+_NOT_IN_A_KEY = re.compile(r"[^A-Z0-9]+")
 MASK = "***"
 
 
@@ -79,6 +80,23 @@ class SecretScope:
                 f" only files inside {self.dir} (secrets.dir)"
             )
         return real
+
+    def tenant_prefix(self, tenant: str) -> str:
+        """The prefix of the variables that a hook written or tried with a token limited to
+        `tenant` may name: `<env_prefix><KEY>__`, KEY the tenant's `tenant_key`
+        (`DISPATCHER_SECRET_ACME_EU__` for acme-eu). A KEY neither holds `__` nor ends in `_`,
+        so the `__` marks where it ends: no tenant's prefix begins another's (`ACME__` does not
+        begin `ACME_EU__`) unless both have one KEY, which the configuration refuses for the
+        tenants of its tokens (`settings._tenants_apart`). And an operator's own variable
+        (`DISPATCHER_SECRET_SMS_TOKEN`) holds no `__`, so it is no tenant's."""
+        return f"{self.env_prefix}{tenant_key(tenant)}__"
+
+
+def tenant_key(tenant: str) -> str:
+    """`tenant` as its secrets' names spell it, readable for whoever sets them: upper-cased,
+    each run of characters other than A-Z and 0-9 one `_`, none at either end (`acme-eu`,
+    `Acme.EU` and `acme--eu` are all ACME_EU)."""
+    return _NOT_IN_A_KEY.sub("_", tenant.upper()).strip("_")
 
 
 def is_reference(value: object) -> bool:

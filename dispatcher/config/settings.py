@@ -28,6 +28,7 @@ from dispatcher.config.secrets import (
     is_reference,
     references_in,
     resolve_tree,
+    tenant_key,
 )
 from dispatcher.errors import ConfigError
 
@@ -494,7 +495,27 @@ def _tokens(raw: Any) -> tuple[AdminToken, ...]:
             )
         secret = token if is_reference(token) else Secret(token)
         tokens.append(AdminToken(secret, role, tenant))
+    _tenants_apart(tokens)
     return tuple(tokens)
+
+
+def _tenants_apart(tokens: list[AdminToken]) -> None:
+    """Refuse two tenants of the tokens that differ only in case or in the characters between
+    their letters and digits (`acme-eu`, `Acme.EU`, `acme--eu`): they would share one secret
+    prefix (`SecretScope.tenant_prefix`), so each tenant's token could name the other's
+    secrets. Tenants whose keys differ have prefixes of which neither begins the other."""
+    seen: dict[str, str] = {}
+    for token in tokens:
+        if token.tenant is None:
+            continue
+        other = seen.setdefault(tenant_key(token.tenant), token.tenant)
+        if other != token.tenant:
+            raise _KeyProblem(
+                "admin.tokens",
+                f"tenants {other!r} and {token.tenant!r} would share the secret prefix"
+                f" <secrets.env_prefix>{tenant_key(other)}__: tenant names must differ in more"
+                " than case and the characters '.', '_', '-'",
+            )
 
 
 def _cidrs(raw: Any, key: str) -> tuple[IPv4Network | IPv6Network, ...]:

@@ -284,12 +284,14 @@ def test_an_edit_keeps_the_tenant_and_cannot_move_the_hook(
 
 
 GLOBEX_KEY = "globex-erp-key-0123456789"
+ACME_EU_KEY = "acme-eu-erp-key-0123456789"
 
 
 @pytest.fixture
 def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DISPATCHER_SECRET_GLOBEX_ERP", GLOBEX_KEY)
-    monkeypatch.setenv("DISPATCHER_SECRET_ACME_ERP", "acme-erp-key-0123456789")
+    monkeypatch.setenv("DISPATCHER_SECRET_GLOBEX__ERP", GLOBEX_KEY)
+    monkeypatch.setenv("DISPATCHER_SECRET_ACME__ERP", "acme-erp-key-0123456789")
+    monkeypatch.setenv("DISPATCHER_SECRET_ACME_EU__ERP", ACME_EU_KEY)  # tenant acme-eu's
 
 
 @pytest.mark.parametrize(
@@ -297,8 +299,8 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ({"allow_loopback": True}, "allow_loopback"),
         ({"allow_private_networks": True}, "allow_private_networks"),
-        ({"headers": {"X-Echo": "${env:DISPATCHER_SECRET_GLOBEX_ERP}"}}, "headers.X-Echo"),
-        ({"url": "https://acme.example/?k=${env:DISPATCHER_SECRET_GLOBEX_ERP}"}, "url"),
+        ({"headers": {"X-Echo": "${env:DISPATCHER_SECRET_GLOBEX__ERP}"}}, "headers.X-Echo"),
+        ({"url": "https://acme.example/?k=${env:DISPATCHER_SECRET_GLOBEX__ERP}"}, "url"),
         ({"auth": {"type": "bearer", "token": "${file:globex/erp}"}}, "auth.token"),
     ],
 )
@@ -317,12 +319,34 @@ def test_a_tenant_token_may_not_write_a_hook_reaching_beyond_its_tenant(
 def test_a_tenant_token_names_secrets_under_its_own_prefix(
     client: TestClient, service: AdminService, keys: None
 ) -> None:
-    mine = definition("acme-erp", headers={"X-Key": "${env:DISPATCHER_SECRET_ACME_ERP}"})
+    mine = definition("acme-erp", headers={"X-Key": "${env:DISPATCHER_SECRET_ACME__ERP}"})
     assert client.post("/api/hooks", json=mine, headers=ACME).status_code == 201
     unscoped = definition(
-        "ops", allow_loopback=True, headers={"X-Key": "${env:DISPATCHER_SECRET_GLOBEX_ERP}"}
+        "ops", allow_loopback=True, headers={"X-Key": "${env:DISPATCHER_SECRET_GLOBEX__ERP}"}
     )
     assert client.post("/api/hooks", json=unscoped, headers=ADMIN).status_code == 201
+
+
+def test_a_tenant_token_may_not_name_the_secrets_of_a_tenant_its_name_begins(
+    client: TestClient, service: AdminService, keys: None
+) -> None:
+    """acme's prefix (DISPATCHER_SECRET_ACME__) does not begin acme-eu's
+    (DISPATCHER_SECRET_ACME_EU__): acme's token neither writes nor tries a hook naming it."""
+    echo = {"headers": {"X-Echo": "${env:DISPATCHER_SECRET_ACME_EU__ERP}"}}
+    created = client.post("/api/hooks", json=definition("acme-probe", **echo), headers=ACME)
+    assert created.status_code == 422, created.text
+    assert [p["path"] for p in created.json()["problems"]] == ["headers.X-Echo"]
+    assert "ACME_EU" not in created.text
+    assert service.hooks().get("acme-probe") is None
+    store = service.store
+    assert isinstance(store, MemoryStore)
+    store.stored["acme-sms"] = definition("acme-sms", "acme", **echo)
+    store.apply([])  # the operator's hook, written before
+    event = cloud_event("order.shipped", {"n": 1})
+    tried = client.post("/api/hooks/acme-sms/test", json={"event": event}, headers=ACME)
+    assert tried.status_code == 422
+    assert "headers.X-Echo: a tenant's token may name only secrets" in tried.json()["error"]
+    assert ACME_EU_KEY not in tried.text
 
 
 def test_a_tenant_token_may_not_try_a_stored_hook_reaching_beyond_its_tenant(

@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from dispatcher.config.secrets import Secret, SecretScope, resolve
-from dispatcher.config.settings import load_settings
+from dispatcher.config.secrets import Secret, SecretScope, resolve, tenant_key
+from dispatcher.config.settings import TENANT, load_settings
 from dispatcher.errors import ConfigError, SecretError
 
 
@@ -85,3 +87,28 @@ def test_the_scope_is_read_from_the_service_configuration(tmp_path: Path) -> Non
     path.write_text("secrets: {prefix: X_}\n")
     with pytest.raises(ConfigError, match=r"secrets\.prefix: unknown key"):
         load_settings(str(path), environ={})
+
+
+def test_a_tenant_prefix_spells_the_tenant_readably() -> None:
+    scope = SecretScope()
+    assert scope.tenant_prefix("acme") == "DISPATCHER_SECRET_ACME__"
+    assert scope.tenant_prefix("acme-eu.2") == "DISPATCHER_SECRET_ACME_EU_2__"
+    assert scope.tenant_prefix("Acme--EU-") == "DISPATCHER_SECRET_ACME_EU__"
+
+
+# few characters, so that names beginning one another and runs of separators are common
+TENANTS = st.text("aB1-._", min_size=1, max_size=6).filter(lambda t: bool(TENANT.fullmatch(t)))
+
+
+@given(TENANTS, TENANTS)
+@example("acme", "acme-eu")
+@example("acme", "acme_-eu")
+@example("acme", "acme-")
+def test_no_tenant_prefix_begins_another_unless_their_keys_are_equal(
+    first: str, second: str
+) -> None:
+    """The configuration refuses tokens of two tenants with one key; any other two tenants
+    name disjoint sets of variables."""
+    scope = SecretScope()
+    if tenant_key(first) != tenant_key(second):
+        assert not scope.tenant_prefix(second).startswith(scope.tenant_prefix(first))

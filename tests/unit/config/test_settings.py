@@ -403,3 +403,39 @@ def test_secret_variables_named_dispatcher_are_no_overrides(
     assert settings.kafka_config()["sasl.password"] == "p"
     default = load_settings(None, environ={"DISPATCHER_SECRET_SMS": "s"})
     assert default.secrets.env_prefix == "DISPATCHER_SECRET_"
+
+
+def tenant_tokens(*tenants: str) -> str:
+    entries = "".join(
+        f"    - {{token: t{i}-0123456789abcdef, role: viewer, tenant: {tenant!r}}}\n"
+        for i, tenant in enumerate(tenants)
+    )
+    return f"admin:\n  tokens:\n{entries}"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "key"),
+    [
+        ("acme-eu", "acme.eu", "ACME_EU"),
+        ("Acme", "acme", "ACME"),
+        ("acme_eu", "ACME-EU", "ACME_EU"),
+        ("acme-eu", "acme--eu", "ACME_EU"),
+        ("acme", "acme-", "ACME"),
+    ],
+)
+def test_tenants_that_would_share_a_secret_prefix_are_refused(
+    tmp_path: Path, first: str, second: str, key: str
+) -> None:
+    path = write(tmp_path, tenant_tokens("globex", first, second))
+    told = (
+        f"{path}:2: admin.tokens: tenants {first!r} and {second!r} would share the secret"
+        f" prefix <secrets.env_prefix>{key}__: tenant names must differ in more than case"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(told)}"):
+        load_settings(path, environ={})
+
+
+def test_tenants_whose_names_begin_one_another_load_with_prefixes_apart(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, tenant_tokens("acme", "acme-eu", "acme")), environ={})
+    prefixes = {settings.secrets.tenant_prefix(t.tenant or "") for t in settings.admin.tokens}
+    assert prefixes == {"DISPATCHER_SECRET_ACME__", "DISPATCHER_SECRET_ACME_EU__"}
