@@ -33,8 +33,9 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
             "A token with a `tenant` sees and changes only that tenant's hooks and records "
             "(another's answer 404), and the hooks it writes or tests may not set "
             "`allow_loopback`, `allow_private_networks` or `allow_cidrs`, and may name only "
-            "secrets `${env:<secrets.env_prefix><TENANT>_...}` (the tenant upper-cased, other "
-            "characters than A-Z and 0-9 as `_`): else 422, naming the place and the rule.",
+            "secrets `${env:<secrets.env_prefix><TENANT>__...}` (the tenant upper-cased, each "
+            "run of characters other than A-Z and 0-9 as one `_`, none at its ends; then two "
+            "underscores): else 422, naming the place and the rule.",
             routes=app.routes,
         )
         components = document.setdefault("components", {})
