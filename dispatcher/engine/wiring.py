@@ -38,7 +38,7 @@ class Wiring:
     the running pairs of some partitions and answers how many it cut; `untried` ends a pair
     given no attempt (it traces it when tracing is on: `Deliverer.untried`); `holding` names
     the hooks whose fresh pairs the loop hands to their first retry tier itself (their circuit
-    is open: `Worker._holding`).
+    is open: `assembly.held_at_intake`).
     """
 
     settings: Settings

@@ -1,4 +1,5 @@
-"""A worker: the consumer thread, the delivery loop, the HTTP side, and orderly shutdown."""
+"""A worker's run: it waits for the cluster, builds its parts (`engine/assembly.py`), runs the
+consumer threads and the delivery loop until stopped, then drains and shuts down in order."""
 
 from __future__ import annotations
 
@@ -11,42 +12,26 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from confluent_kafka import Consumer, Producer, ShareConsumer
 
 from dispatcher import tracing
 from dispatcher.config.settings import Settings
 from dispatcher.engine.affinity import pin_this_thread
-from dispatcher.engine.attempts import attempt_observers
+from dispatcher.engine.assembly import Assembly, Parts
 from dispatcher.engine.consumer import LEAVE_AT_LEAST, ConsumerLoop
-from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.health import HealthKeeper
-from dispatcher.engine.lag import record_lag
-from dispatcher.engine.loop import Abandoned, task_context, unless_stopped
+from dispatcher.engine.loop import Abandoned, unless_stopped
 from dispatcher.engine.loop import run as run_loop
-from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.share import ShareLoop, refuse_ordered_hooks
 from dispatcher.engine.status import StatusServer
-from dispatcher.engine.wiring import CLOSE_GRACE, Wiring
+from dispatcher.engine.wiring import CLOSE_GRACE
 from dispatcher.errors import PAIR_ERROR_KINDS, RECORD_ERROR_KINDS, KafkaUnavailable
-from dispatcher.http.pool import ClientPool
 from dispatcher.kafka.avro import event_decoder
-from dispatcher.kafka.clients import (
-    check_reachable,
-    consumer_config,
-    ensure_topics,
-    producer_config,
-    share_consumer_config,
-)
+from dispatcher.kafka.clients import check_reachable, ensure_topics
 from dispatcher.kafka.follower import follow_store
 from dispatcher.kafka.sharegroup import ShareLimits, prepare_share_group
-from dispatcher.kafka.writer import outcome_writer
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
-from dispatcher.model.pair import Pair
 from dispatcher.pipeline.match import HookIndex
 from dispatcher.signals import STOP_SIGNALS
 
@@ -149,7 +134,10 @@ class Worker:
         await asyncio.to_thread(health.start)
         health_stop = asyncio.Event()
         health_task = asyncio.create_task(health.run(health_stop))
-        parts = self._assemble(loop, limits)
+        assembly = Assembly(
+            settings, lambda: self.hooks, self.decoder, self.metrics, health, self._tracing, loop
+        )
+        parts = assembly.parts(limits)
         # the Kafka clients' own threads exist now, and stay free; the consumer threads started
         # below run where this one does
         pin_this_thread(settings.cpu_affinity, self.index)
@@ -208,115 +196,7 @@ class Worker:
             return prepare_share_group(admin, settings.group_id)
         return None
 
-    def _assemble(self, loop: asyncio.AbstractEventLoop, limits: ShareLimits | None) -> _Parts:
-        """The consumer loops and the delivery loop's scheduler, wired to each other.
-
-        Input topics, retry tiers and the operations topic are consumed in groups of their own
-        (`group_id`, `group_id.retry`, `group_id.operations`): a group balances partition counts
-        across all its topics, so in one group a second worker could get every tier partition
-        and no input partition. With `limits` (queue mode) the input topics are read by the
-        share group `group_id`; the tiers and the operations topic stay in consumer groups
-        (paused tier partitions hold records until due).
-        """
-        settings = self.settings
-        pool = ClientPool(settings)
-        health = self.health
-        assert health is not None
-        # the input intake's producer writes attempt records too, batched with its outcomes
-        producer = Producer(producer_config(settings))
-        observers = [health.observe, *attempt_observers(settings, producer, self.metrics, loop)]
-        tracer = None
-        if self._tracing is not None:
-            from dispatcher.engine.traced import PairTracer
-
-            tracer = PairTracer(self._tracing)
-        deliverer = Deliverer(
-            self.metrics,
-            settings.topics.retry,
-            settings.local_retries,
-            observers=observers,
-            held=health.held,
-            tracer=tracer,
-        )
-        parts = _Parts(pool=pool, deadline=[], scheduler=Scheduler(deliverer, pool.client_for))
-        holding = self._holding(pool, deliverer)
-        groups = [(settings.group_id, list(settings.topics.events))]
-        if settings.topics.retry_topics:
-            groups.append((f"{settings.group_id}.retry", list(settings.topics.retry_topics)))
-        if settings.topics.operations:  # hooks may subscribe to `dispatcher.hook.*` events
-            groups.append((f"{settings.group_id}.operations", [settings.topics.operations]))
-        for group_id, topics in groups:
-            primary = not parts.intakes
-            share = limits if primary else None
-            own = producer if primary else None
-            parts.intakes.append(
-                self._intake(loop, parts.scheduler, group_id, topics, primary, share, own, holding)
-            )
-        return parts
-
-    def _holding(self, pool: ClientPool, deliverer: Deliverer) -> Callable[[], frozenset[str]]:
-        """The hooks whose fresh pairs an intake loop hands to their first retry tier itself,
-        in bundles (`ConsumerLoop._hold_back`): their circuit is open and `holds_at_intake`.
-        Asked from consumer threads once a batch; none while `retry_bundles` is off."""
-        if not self.settings.retry_bundles:
-            return frozenset
-
-        def holding() -> frozenset[str]:
-            hooks = self.hooks
-            found = set()
-            for client in pool.refusing():
-                hook = hooks.get(client.hook.id)
-                if hook is None or not (hook is client.hook or hook == client.hook):
-                    continue  # a superseded definition's client: fresh pairs have another
-                if deliverer.holds_at_intake(hook):
-                    found.add(hook.id)
-            return frozenset(found)
-
-        return holding
-
-    def _intake(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        scheduler: Scheduler,
-        group_id: str,
-        topics: list[str],
-        primary: bool,
-        share: ShareLimits | None = None,
-        producer: Producer | None = None,
-        holding: Callable[[], frozenset[str]] = frozenset,
-    ) -> ConsumerLoop | ShareLoop:
-        """One consumer thread's loop, with a producer of its own: acknowledgements are served
-        on the thread that polls the producer, which must be the thread owning the tracker."""
-        settings = self.settings
-        producer = producer or Producer(producer_config(settings))
-        writer = outcome_writer(producer, settings, self.metrics)
-        intake: ConsumerLoop | ShareLoop
-        context = task_context()
-
-        def submit(pairs: list[Pair]) -> None:
-            loop.call_soon_threadsafe(scheduler.start, pairs, intake, context=context)
-
-        def release(partitions: set[tuple[str, int]], wait: float) -> Future[int]:
-            coroutine = scheduler.release(intake, partitions, wait)
-            return asyncio.run_coroutine_threadsafe(coroutine, loop)
-
-        wiring = Wiring(
-            settings, producer, writer, lambda: self.hooks, self.decoder, self.metrics,
-            submit, release, topics, scheduler.deliverer.untried, holding,
-        )  # fmt: skip
-        if share is not None:
-            intake = ShareLoop(ShareConsumer(share_consumer_config(settings)), wiring, share)
-            return intake
-
-        def on_stats(payload: str) -> None:
-            assert isinstance(intake, ConsumerLoop)
-            record_lag(payload, intake.assigned, self.metrics.consumer_lag)
-
-        consumer = Consumer(consumer_config(settings, group_id, stats_cb=on_stats))
-        intake = ConsumerLoop(consumer, wiring, reports_ready=primary)
-        return intake
-
-    def _consume(self, intake: ConsumerLoop | ShareLoop, parts: _Parts) -> None:
+    def _consume(self, intake: ConsumerLoop | ShareLoop, parts: Parts) -> None:
         """A consumer thread: runs until stopped, then wakes the delivery loop to finish."""
         loop, wake = self._loop, self._wake
         try:
@@ -325,7 +205,7 @@ class Worker:
             if loop is not None and wake is not None:
                 loop.call_soon_threadsafe(wake.set)
 
-    async def _shut_down(self, parts: _Parts, threads: list[threading.Thread]) -> None:
+    async def _shut_down(self, parts: Parts, threads: list[threading.Thread]) -> None:
         """Stop fetching, drain in-flight deliveries to the deadline, commit, close."""
         drain = self.settings.drain_timeout
         log.info("stopping: draining in-flight deliveries (up to %gs)", drain)
@@ -351,17 +231,6 @@ class Worker:
                 _stack_of(thread),
             )
         await parts.pool.aclose()
-
-
-@dataclass(slots=True)
-class _Parts:
-    """What one run of a worker is made of."""
-
-    pool: ClientPool
-    deadline: list[float]  # the drain deadline, set when stopping
-    scheduler: Scheduler
-    intakes: list[ConsumerLoop | ShareLoop] = field(default_factory=list)  # input, then tiers
-    stuck: list[threading.Thread] = field(default_factory=list)  # left behind at the stop
 
 
 def _stack_of(thread: threading.Thread) -> str:

@@ -1,11 +1,13 @@
 """Which hooks' fresh pairs a consumer thread hands to their first retry tier itself
-(`Worker._holding`): those whose circuit is open, as the delivery loop would hand them off."""
+(`assembly.held_at_intake`): those whose circuit is open, as the delivery loop would hand them
+off."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
+from dispatcher.engine.assembly import held_at_intake
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.worker import Worker
 from dispatcher.http.pool import ClientPool
@@ -35,7 +37,7 @@ def holding_of(settings: Settings, hooks: list[Hook], tripped: list[Hook]) -> fr
     for each in tripped:
         trip(pool, each)
     deliverer = Deliverer(metrics, settings.topics.retry, settings.local_retries)
-    return worker._holding(pool, deliverer)()
+    return held_at_intake(settings, lambda: worker.hooks, pool, deliverer)()
 
 
 def test_the_hooks_held_at_intake_are_those_whose_circuit_is_open() -> None:
@@ -60,7 +62,8 @@ def test_a_hook_gone_from_the_definitions_is_not_held() -> None:
     worker = Worker(settings, HookIndex([dead]), metrics=metrics)
     pool = ClientPool(settings)
     trip(pool, dead)
-    holding = worker._holding(pool, Deliverer(metrics, settings.topics.retry, 0))
+    deliverer = Deliverer(metrics, settings.topics.retry, 0)
+    holding = held_at_intake(settings, lambda: worker.hooks, pool, deliverer)
     assert holding() == {"dead"}
 
     worker.set_hooks(HookIndex([]))  # deleted while its circuit was open
@@ -78,4 +81,4 @@ def test_the_open_circuit_of_a_superseded_definition_holds_no_fresh_pair() -> No
     pool.client_for(new)
     deliverer = Deliverer(metrics, settings.topics.retry, settings.local_retries)
 
-    assert worker._holding(pool, deliverer)() == frozenset()
+    assert held_at_intake(settings, lambda: worker.hooks, pool, deliverer)() == frozenset()

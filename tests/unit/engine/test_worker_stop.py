@@ -15,8 +15,9 @@ from prometheus_client import CollectorRegistry
 from dispatcher.config.settings import Settings
 from dispatcher.engine import scheduler as scheduler_module
 from dispatcher.engine import worker as worker_module
+from dispatcher.engine.assembly import Parts
 from dispatcher.engine.scheduler import Scheduler
-from dispatcher.engine.worker import Worker, _Parts
+from dispatcher.engine.worker import Worker
 from dispatcher.metrics import Metrics
 from dispatcher.pipeline.match import HookIndex
 
@@ -40,8 +41,8 @@ class _Intake:
         self.stopped = True
 
 
-def _parts() -> _Parts:
-    return _Parts(pool=_Pool(), deadline=[], scheduler=_Scheduler(), intakes=[_Intake()])  # type: ignore[arg-type]
+def _parts() -> Parts:
+    return Parts(pool=_Pool(), deadline=[], scheduler=_Scheduler(), intakes=[_Intake()])  # type: ignore[arg-type]
 
 
 def _worker() -> Worker:

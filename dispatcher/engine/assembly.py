@@ -1,0 +1,175 @@
+"""What one run of a worker is made of, and how it is built: the client pool, the delivery
+loop's scheduler and deliverer, and an intake loop per group of topics, wired to each other.
+
+The worker (`engine/worker.py`) starts, runs and stops these parts; here they are only made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from confluent_kafka import Consumer, Producer, ShareConsumer
+
+from dispatcher.config.settings import Settings
+from dispatcher.engine.attempts import attempt_observers
+from dispatcher.engine.consumer import ConsumerLoop
+from dispatcher.engine.deliver import Deliverer
+from dispatcher.engine.health import HealthKeeper
+from dispatcher.engine.lag import record_lag
+from dispatcher.engine.loop import task_context
+from dispatcher.engine.scheduler import Scheduler
+from dispatcher.engine.share import ShareLoop
+from dispatcher.engine.wiring import Wiring
+from dispatcher.http.pool import ClientPool
+from dispatcher.kafka.clients import consumer_config, producer_config, share_consumer_config
+from dispatcher.kafka.sharegroup import ShareLimits
+from dispatcher.kafka.writer import outcome_writer
+from dispatcher.metrics import Metrics
+from dispatcher.model.event import Event, Record
+from dispatcher.model.pair import Pair
+from dispatcher.pipeline.match import HookIndex
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+
+@dataclass(slots=True)
+class Parts:
+    """What one run of a worker is made of."""
+
+    pool: ClientPool
+    deadline: list[float]  # the drain deadline, set when stopping
+    scheduler: Scheduler
+    intakes: list[ConsumerLoop | ShareLoop] = field(default_factory=list)  # input, then tiers
+    stuck: list[threading.Thread] = field(default_factory=list)  # left behind at the stop
+
+
+@dataclass(frozen=True, slots=True)
+class Assembly:
+    """What a worker's parts are built from: its settings, the hooks in force (asked afresh
+    each time: a hot reload swaps them), its decoder and metrics, its hook-health keeper, its
+    tracing (None: off), and the event loop its deliveries run on."""
+
+    settings: Settings
+    hooks: Callable[[], HookIndex]
+    decoder: Callable[[Record], Event]
+    metrics: Metrics
+    health: HealthKeeper
+    tracing: TracerProvider | None
+    loop: asyncio.AbstractEventLoop
+
+    def parts(self, limits: ShareLimits | None) -> Parts:
+        """The consumer loops and the delivery loop's scheduler, wired to each other.
+
+        Input topics, retry tiers and the operations topic are consumed in groups of their own
+        (`group_id`, `group_id.retry`, `group_id.operations`): a group balances partition counts
+        across all its topics, so in one group a second worker could get every tier partition
+        and no input partition. With `limits` (queue mode) the input topics are read by the
+        share group `group_id`; the tiers and the operations topic stay in consumer groups
+        (paused tier partitions hold records until due).
+        """
+        settings, health, loop = self.settings, self.health, self.loop
+        pool = ClientPool(settings)
+        # the input intake's producer writes attempt records too, batched with its outcomes
+        producer = Producer(producer_config(settings))
+        observers = [health.observe, *attempt_observers(settings, producer, self.metrics, loop)]
+        tracer = None
+        if self.tracing is not None:
+            from dispatcher.engine.traced import PairTracer
+
+            tracer = PairTracer(self.tracing)
+        deliverer = Deliverer(
+            self.metrics,
+            settings.topics.retry,
+            settings.local_retries,
+            observers=observers,
+            held=health.held,
+            tracer=tracer,
+        )
+        parts = Parts(pool=pool, deadline=[], scheduler=Scheduler(deliverer, pool.client_for))
+        holding = held_at_intake(settings, self.hooks, pool, deliverer)
+        groups = [(settings.group_id, list(settings.topics.events))]
+        if settings.topics.retry_topics:
+            groups.append((f"{settings.group_id}.retry", list(settings.topics.retry_topics)))
+        if settings.topics.operations:  # hooks may subscribe to `dispatcher.hook.*` events
+            groups.append((f"{settings.group_id}.operations", [settings.topics.operations]))
+        for group_id, topics in groups:
+            primary = not parts.intakes
+            share = limits if primary else None
+            own = producer if primary else None
+            parts.intakes.append(
+                self._intake(parts.scheduler, group_id, topics, primary, share, own, holding)
+            )
+        return parts
+
+    def _intake(
+        self,
+        scheduler: Scheduler,
+        group_id: str,
+        topics: list[str],
+        primary: bool,
+        share: ShareLimits | None = None,
+        producer: Producer | None = None,
+        holding: Callable[[], frozenset[str]] = frozenset,
+    ) -> ConsumerLoop | ShareLoop:
+        """One consumer thread's loop, with a producer of its own: acknowledgements are served
+        on the thread that polls the producer, which must be the thread owning the tracker."""
+        settings, loop = self.settings, self.loop
+        producer = producer or Producer(producer_config(settings))
+        writer = outcome_writer(producer, settings, self.metrics)
+        intake: ConsumerLoop | ShareLoop
+        context = task_context()
+
+        def submit(pairs: list[Pair]) -> None:
+            loop.call_soon_threadsafe(scheduler.start, pairs, intake, context=context)
+
+        def release(partitions: set[tuple[str, int]], wait: float) -> Future[int]:
+            coroutine = scheduler.release(intake, partitions, wait)
+            return asyncio.run_coroutine_threadsafe(coroutine, loop)
+
+        wiring = Wiring(
+            settings, producer, writer, self.hooks, self.decoder, self.metrics,
+            submit, release, topics, scheduler.deliverer.untried, holding,
+        )  # fmt: skip
+        if share is not None:
+            intake = ShareLoop(ShareConsumer(share_consumer_config(settings)), wiring, share)
+            return intake
+
+        def on_stats(payload: str) -> None:
+            assert isinstance(intake, ConsumerLoop)
+            record_lag(payload, intake.assigned, self.metrics.consumer_lag)
+
+        consumer = Consumer(consumer_config(settings, group_id, stats_cb=on_stats))
+        intake = ConsumerLoop(consumer, wiring, reports_ready=primary)
+        return intake
+
+
+def held_at_intake(
+    settings: Settings,
+    hooks: Callable[[], HookIndex],
+    pool: ClientPool,
+    deliverer: Deliverer,
+) -> Callable[[], frozenset[str]]:
+    """The hooks whose fresh pairs an intake loop hands to their first retry tier itself,
+    in bundles (`ConsumerLoop._hold_back`): their circuit is open and `holds_at_intake`.
+    Asked from consumer threads once a batch; none while `retry_bundles` is off."""
+    if not settings.retry_bundles:
+        return frozenset
+
+    def holding() -> frozenset[str]:
+        in_force = hooks()
+        found = set()
+        for client in pool.refusing():
+            hook = in_force.get(client.hook.id)
+            if hook is None or not (hook is client.hook or hook == client.hook):
+                continue  # a superseded definition's client: fresh pairs have another
+            if deliverer.holds_at_intake(hook):
+                found.add(hook.id)
+        return frozenset(found)
+
+    return holding
