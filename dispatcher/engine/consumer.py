@@ -3,23 +3,21 @@
 It never does HTTP. It hands pairs to the delivery loop through `submit`, serves the producer's
 acknowledgements (so every completion is recorded on this thread), stores the offsets whose pairs
 are all finished, pauses partitions whose in-flight window is full, and holds retry-tier
-partitions until their head record is due.
+partitions until their head record is due. Its group membership (the partitions assigned,
+revoked or lost, and their offsets stored and committed) is its base's, `engine/membership.py`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from dispatcher.engine.pauses import Pauses
-from dispatcher.engine.tracker import OffsetTracker
-from dispatcher.engine.wiring import WiredLoop, Wiring
+from dispatcher.engine.membership import GroupMember
+from dispatcher.engine.wiring import Key, Wiring
 from dispatcher.http.sender import BREAKER_OPEN
 from dispatcher.model.event import Record
 from dispatcher.model.pair import Pair
@@ -37,41 +35,24 @@ POLL_SECONDS = 0.05
 GATHER_BELOW = 64  # a turn that finds fewer records than this is a trickle, not a backlog ...
 GATHER_SECONDS = 0.005  # ... and waits this long for more to take in with them ...
 GATHER_RATE = 1000  # ... when records came at least this fast (a second) over the last second
-REVOKE_WAIT = 10.0  # seconds a revoke waits for the partitions' requests already sent
-RELEASE_GRACE = 5.0  # and then for the delivery loop to cut the rest
 LEAVE_AT_LEAST = 1.0  # seconds a stop leaves the groups before closing, past the drain deadline
 LEAVE_AT_MOST = 10.0  # ... and at most, when the drain left more: a rebalance among live workers
 # ends within a heartbeat interval or two, one held up by a dead member's JoinGroup does not
-Key = tuple[str, int]
 
 
-class ConsumerLoop(WiredLoop):
-    """Owns the consumer, the offset tracker and the pausing of partitions."""
+class ConsumerLoop(GroupMember):
+    """Polls the consumer, takes records in, serves acknowledgements, adjusts the pauses; at a
+    stop it drains and leaves the group."""
 
     def __init__(self, consumer: Any, wiring: Wiring, *, reports_ready: bool = True) -> None:
-        super().__init__(consumer, wiring)  # `release` lets go of the pairs of leaving partitions
-        settings = wiring.settings
-        self.reports_ready = reports_ready  # the input-topic loop speaks for /readyz
-        self.tracker = OffsetTracker()
-        # the writer is this loop's alone: what it has not written of a partition that leaves
-        # (its tracker dropped) is dropped unwritten, for the partition's new owner
-        self.writer.owner = self.tracker.generation
-        self.tiers = {t: i for i, t in enumerate(settings.topics.retry_topics)}
-        self.assigned: set[Key] = set()
-        self.pauses = Pauses(consumer, settings.max_inflight_per_partition, settings.max_inflight)
-        self.stopping = threading.Event()
+        super().__init__(consumer, wiring, reports_ready=reports_ready)
+        self.tiers = {t: i for i, t in enumerate(wiring.settings.topics.retry_topics)}
         self.fatal: str | None = None  # a fatal client error that stopped this worker
         self.fetching = True
-        self.ready = threading.Event()
         self._consumed_by_topic: dict[str, Any] = {}
         self.arrivals = Arrivals()
 
     # -- the loop ---------------------------------------------------------------------------
-
-    def subscribe(self) -> None:
-        self.consumer.subscribe(
-            self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
-        )
 
     def run(self, drain_deadline: Callable[[], float]) -> None:
         """Poll until asked to stop; then drain to the deadline, commit and close."""
@@ -226,94 +207,7 @@ class ConsumerLoop(WiredLoop):
         tracker = self.tracker
         return lambda: tracker.finish(record.topic, record.partition, record.offset, record)
 
-    # -- committing --------------------------------------------------------------------------
-
-    def _store(self) -> None:
-        moved = self.tracker.advance()
-        if not moved:
-            return
-        offsets = [
-            TopicPartition(t, p, o) for (t, p), o in moved.items() if (t, p) in self.assigned
-        ]
-        if offsets:
-            try:
-                self.consumer.store_offsets(offsets=offsets)
-            except KafkaException as exc:
-                log.warning("could not store offsets: %s", exc)
-
-    # -- rebalances -------------------------------------------------------------------------
-
-    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            self.assigned.add((tp.topic, tp.partition))
-        log.info("assigned %s", _names(partitions))
-        if self.assigned:
-            self.ready.set()
-        self._report_ready()
-
-    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        keys = {(tp.topic, tp.partition) for tp in partitions}
-        log.info("revoking %s", _names(partitions))
-        # stopping: the drain has already given in-flight pairs their time
-        wait = 0.0 if self.stopping.is_set() else min(REVOKE_WAIT, self.settings.drain_timeout)
-        self._release(keys, wait)
-        self._store()
-        try:
-            # stopping, the leave serves this revoke on the consumer thread, where a synchronous
-            # commit would wait for ever on a coordinator that is gone: the close that follows
-            # waits for this one, within its bound
-            consumer.commit(asynchronous=self.stopping.is_set())
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError._NO_OFFSET:
-                log.warning("commit on revoke failed: %s", exc)
-        self._forget(keys)
-
-    def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        log.warning("lost %s: their unfinished work will be redelivered", _names(partitions))
-        keys = {(tp.topic, tp.partition) for tp in partitions}
-        self._release(keys, 0.0)
-        self._forget(keys)
-
-    def _release(self, keys: set[Key], wait: float) -> None:
-        """Start no more of the partitions' pairs, give those sending up to `wait` seconds, cut
-        the rest, and flush the outcomes written. What was cut or never started is delivered
-        by the partitions' new owner: a late outcome from here would duplicate its work, and
-        could break per-key order."""
-        if not any(self.tracker.pending(*key) for key in keys):
-            return
-        deadline = time.monotonic() + wait
-        try:
-            released = self.release(keys, wait)
-        except RuntimeError as exc:  # the delivery loop is gone: nothing of it runs any more
-            log.warning("could not release %s: %s", _names_of(keys), exc)
-            return
-        while not released.done() and time.monotonic() < deadline + RELEASE_GRACE:
-            self.producer.poll(0.02)  # the acks of outcomes written meanwhile
-            self.writer.flush_unsent()
-        if not released.done():
-            log.warning("the deliveries of %s did not stop in time", _names_of(keys))
-        elif released.exception() is not None:  # a defect must not escape a rebalance callback
-            log.error("releasing %s failed: %r", _names_of(keys), released.exception())
-        elif cut := released.result():
-            log.warning("%d deliveries cut: %s left this worker", cut, _names_of(keys))
-        self.writer.flush_unsent()
-        self.producer.flush(max(deadline - time.monotonic(), 1.0))
-
-    def _report_ready(self) -> None:
-        if self.reports_ready:
-            self.metrics.ready.set(1 if self.assigned else 0)
-
-    def _forget(self, keys: set[Key]) -> None:
-        """Drop the partitions' state, their pause included."""
-        self.pauses.release(keys)
-        for key in keys:
-            self.assigned.discard(key)
-            self.tracker.drop(*key)
-            with contextlib.suppress(KeyError):
-                self.metrics.consumer_lag.remove(key[0], str(key[1]))
-        if not self.assigned:
-            self.ready.clear()
-        self._report_ready()
+    # -- shutdown ---------------------------------------------------------------------------
 
     def _wait_for(self, keys: set[Key], deadline: float) -> None:
         """Serve acks until the partitions' pairs are finished or the deadline passes."""
@@ -323,8 +217,6 @@ class ConsumerLoop(WiredLoop):
             self._store()
             if all(self.tracker.pending(*key) == 0 for key in keys):
                 return
-
-    # -- shutdown ---------------------------------------------------------------------------
 
     def _drain(self, deadline: float) -> None:
         self.fetching = False
@@ -363,14 +255,6 @@ class ConsumerLoop(WiredLoop):
         except KafkaException as exc:
             log.warning("could not leave the group before closing: %s", exc)
 
-    def close(self) -> None:
-        try:
-            self.consumer.commit(asynchronous=False)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError._NO_OFFSET:
-                log.warning("final commit failed: %s", exc)
-        super().close()
-
     def _on_error(self, error: Any) -> None:
         if error.code() == KafkaError._PARTITION_EOF:
             return
@@ -399,11 +283,3 @@ class Arrivals:
             self.last = self._count if second == self._second + 1 else 0  # idle seconds between
             self._second, self._count = second, 0
         self._count += records
-
-
-def _names(partitions: list[TopicPartition]) -> str:
-    return _names_of([(tp.topic, tp.partition) for tp in partitions])
-
-
-def _names_of(keys: Iterable[Key]) -> str:
-    return ", ".join(f"{t}[{p}]" for t, p in sorted(keys)) or "nothing"
