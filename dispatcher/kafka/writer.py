@@ -3,22 +3,33 @@
 `produce` is called from the delivery loop, and from the consumer thread for what it writes
 itself (decode dead letters, pairs held back at intake); acknowledgements arrive on the thread
 that polls the producer (the consumer thread), which is where each pair's completion is then
-recorded. What Kafka answers, refusals included, is kafka/producing.py's to deal with.
+recorded. What Kafka answers, refusals included, is kafka/producing.py's to deal with; how pairs
+held back are packed into tier bundles, kafka/bundling.py's.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 from dispatcher.config.settings import Settings, Topics
 from dispatcher.errors import ErrorKind
+from dispatcher.kafka.bundling import (
+    bundle_parts,
+    finish_all,
+    handoff_bundle,
+    handoff_groups,
+    handoff_record,
+    held_bundle,
+    held_record,
+    held_singles,
+    run_all,
+)
 from dispatcher.kafka.outgoing import OutgoingRecord
 from dispatcher.kafka.producing import Acknowledgement, Done, Producing, after
 from dispatcher.kafka.results import ResultSerializer, result_serializer
 from dispatcher.metrics import Metrics
-from dispatcher.model.bundle import bundle_entry, bundle_record
 from dispatcher.model.deadletter import dead_letter_headers
 from dispatcher.model.event import Record
 from dispatcher.model.outcome import (
@@ -28,9 +39,6 @@ from dispatcher.model.outcome import (
     retry_headers,
 )
 from dispatcher.pipeline.retry import Handoff, Result
-
-Item = TypeVar("Item")
-BUNDLE_BYTES = 256 * 1024  # a tier bundle's value at most: records may have 1 MB by default
 
 
 class OutcomeWriter(Producing):
@@ -135,30 +143,20 @@ class OutcomeWriter(Producing):
         hand-offs the producer's local queue had no room for, to be written one by one
         (`write`). A bundle holds the pairs of one partition only: the partition's revoke
         drops what is unsent of it (`Producing.owner`), and no other's."""
-        groups: dict[tuple[str, int, str, str, str, int], list[tuple[Handoff, Done]]] = {}
-        for handoff, done in handoffs:
-            last, record = handoff.last, handoff.pair.record
-            key = (
-                handoff.pair.hook.id,
-                handoff.tier,
-                last.kind or "",
-                last.error or "",
-                record.topic,
-                record.partition,
-            )
-            groups.setdefault(key, []).append((handoff, done))
         refused: list[tuple[Handoff, Done]] = []
+        groups = handoff_groups(handoffs)
         for (hook_id, tier, kind, error, _topic, _partition), group in groups.items():
             owner = self.owner_of(group[0][0].pair.record)
-            parts = _bundles(group, _handoff_record) if self.bundles else [[i] for i in group]
+            parts = bundle_parts(group, handoff_record) if self.bundles else [[i] for i in group]
             for part in parts:
                 if len(part) == 1:
                     handoff, done = part[0]
                     (outgoing,) = self.records_for(handoff, handoff.pair.record)
                     ack = Acknowledgement(self, outgoing, done, owner=owner)
                 else:
-                    outgoing = self._bundle(part, hook_id, tier, kind, error)
-                    done = _each([each_done for _, each_done in part])
+                    topic = self._tier_topics[tier]
+                    outgoing = handoff_bundle(part, topic, hook_id, kind, error)
+                    done = run_all([each_done for _, each_done in part])
                     singles = functools.partial(self._handoff_singles, part)
                     ack = Acknowledgement(self, outgoing, done, singles, owner)
                 if self._try_produce(ack):
@@ -172,26 +170,6 @@ class OutcomeWriter(Producing):
     ) -> list[tuple[OutgoingRecord, Done]]:
         """The tier records of a bundle's hand-offs, each of its own (the bundle too large)."""
         return [(self.records_for(h, h.pair.record)[0], done) for h, done in part]
-
-    def _bundle(
-        self, part: list[tuple[Handoff, Done]], hook_id: str, tier: int, kind: str, error: str
-    ) -> OutgoingRecord:
-        entries = [
-            bundle_entry(
-                handoff.pair.record,
-                original_headers(handoff.pair.record),
-                handoff.attempts,
-                handoff.first_attempt_at,
-                handoff.pair.source,
-                handoff.pair.idempotency_key,
-                handoff.traceparent,
-                handoff.tracestate,
-            )
-            for handoff, _ in part
-        ]
-        due_at = max(handoff.due_at for handoff, _ in part)
-        headers, value = bundle_record(entries, hook_id, due_at, kind, error)
-        return OutgoingRecord(self._tier_topics[tier], None, value, headers)
 
     def hold_back(
         self,
@@ -208,53 +186,20 @@ class OutcomeWriter(Producing):
         with the unsent records (`flush_unsent`). `last` is the error they carry (kind, text);
         `finish(record)` runs for each pair once its bundle is acknowledged. Counted here.
         A bundle holds the pairs of one partition only (see `hand_off`)."""
-        kind, error = last
+        first_tier = self._tier_topics[0]
         partitions: dict[tuple[str, int], list[tuple[Record, str]]] = {}
         for item in held:
             partitions.setdefault((item[0].topic, item[0].partition), []).append(item)
         for of_partition in partitions.values():
             owner = self.owner_of(of_partition[0][0])
-            for part in _bundles(of_partition, _held_record):
-                entries = [
-                    bundle_entry(
-                        record,
-                        original_headers(record),
-                        0,
-                        now,
-                        Source(record.topic, record.partition, record.offset),
-                        key,
-                    )
-                    for record, key in part
-                ]
-                headers, value = bundle_record(entries, hook_id, due_at, kind, error)
-                outgoing = OutgoingRecord(self._tier_topics[0], None, value, headers)
-                done = _each_record([r for r, _ in part], finish)
+            for part in bundle_parts(of_partition, held_record):
+                outgoing = held_bundle(part, first_tier, hook_id, due_at, last, now)
+                done = finish_all([r for r, _ in part], finish)
                 singles = functools.partial(
-                    self._held_singles, hook_id, part, due_at, last, now, finish
+                    held_singles, part, first_tier, hook_id, due_at, last, now, finish
                 )
                 self._send(Acknowledgement(self, outgoing, done, singles, owner))
                 self._retries_scheduled(hook_id, 0).inc(len(part))
-
-    def _held_singles(
-        self,
-        hook_id: str,
-        part: list[tuple[Record, str]],
-        due_at: float,
-        last: tuple[str, str],
-        now: float,
-        finish: Callable[[Record], None],
-    ) -> list[tuple[OutgoingRecord, Done]]:
-        """The tier records of pairs held at intake, each of its own (their bundle too large)."""
-        kind, error = last
-        tier = self._tier_topics[0]
-        singles: list[tuple[OutgoingRecord, Done]] = []
-        for record, key in part:
-            source = Source(record.topic, record.partition, record.offset)
-            headers = retry_headers(hook_id, 0, now, due_at, source, key, kind, error)
-            headers = original_headers(record) + headers
-            outgoing = OutgoingRecord(tier, record.key, record.value, headers)
-            singles.append((outgoing, functools.partial(finish, record)))
-        return singles
 
 
 def outcome_writer(producer: Any, settings: Settings, metrics: Metrics) -> OutcomeWriter:
@@ -263,52 +208,6 @@ def outcome_writer(producer: Any, settings: Settings, metrics: Metrics) -> Outco
         settings.result_format, settings.schema_registry, topic=settings.topics.results
     )
     return OutcomeWriter(producer, settings.topics, metrics, serializer, settings.retry_bundles)
-
-
-def _each(dones: list[Done]) -> Done:
-    """A callback that runs every one of `dones` (a bundle's pairs, acknowledged together)."""
-
-    def acked() -> None:
-        for done in dones:
-            done()
-
-    return acked
-
-
-def _each_record(records: list[Record], finish: Callable[[Record], None]) -> Done:
-    """A callback that runs `finish` for every one of `records` (a bundle held at intake)."""
-
-    def acked() -> None:
-        for record in records:
-            finish(record)
-
-    return acked
-
-
-def _handoff_record(item: tuple[Handoff, Done]) -> Record:
-    return item[0].pair.record
-
-
-def _held_record(item: tuple[Record, str]) -> Record:
-    return item[0]
-
-
-def _bundles(group: list[Item], record_of: Callable[[Item], Record]) -> list[list[Item]]:
-    """`group` in parts whose bundle stays under BUNDLE_BYTES (an event near that size alone)."""
-    parts: list[list[Item]] = [[]]
-    size = 0
-    for item in group:
-        record = record_of(item)
-        # base64 of the key, value and headers, and a few hundred bytes of state
-        grows = (len(record.key or b"") + len(record.value or b"")) * 4 // 3 + 400
-        if record.headers:
-            grows += sum(len(name) + len(value) * 4 // 3 + 8 for name, value in record.headers)
-        if parts[-1] and size + grows > BUNDLE_BYTES:
-            parts.append([])
-            size = 0
-        parts[-1].append(item)
-        size += grows
-    return parts
 
 
 def decode_failure_records(

@@ -15,7 +15,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
-from dispatcher.kafka.writer import BUNDLE_BYTES, outcome_writer
+from dispatcher.kafka.bundling import BUNDLE_BYTES
+from dispatcher.kafka.writer import outcome_writer
 from dispatcher.metrics import Metrics
 from dispatcher.model.bundle import unbundle
 from dispatcher.model.event import Event, Record

@@ -1,0 +1,159 @@
+"""How the outcome writer packs pairs held back by an open circuit into tier bundles
+(model/bundle.py): which pairs may share one, its parts cut under BUNDLE_BYTES, each part's
+bundle record, and each pair's own tier record for a bundle Kafka refuses as too large.
+
+It builds records and acknowledgement callbacks only; the writer (kafka/writer.py) produces
+them, on the delivery loop (hand-offs) or on the consumer thread (pairs held at intake).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TypeVar
+
+from dispatcher.kafka.outgoing import OutgoingRecord
+from dispatcher.kafka.producing import Done
+from dispatcher.model.bundle import bundle_entry, bundle_record
+from dispatcher.model.event import Record
+from dispatcher.model.outcome import Source, original_headers, retry_headers
+from dispatcher.pipeline.retry import Handoff
+
+Item = TypeVar("Item")
+BUNDLE_BYTES = 256 * 1024  # a tier bundle's value at most: records may have 1 MB by default
+# what the hand-offs of one bundle share: hook, tier, last error (kind, text), consumed partition
+Group = tuple[str, int, str, str, str, int]
+
+
+def handoff_groups(handoffs: list[tuple[Handoff, Done]]) -> dict[Group, list[tuple[Handoff, Done]]]:
+    """The hand-offs that may share a bundle: those of one hook, tier, last error and consumed
+    partition (a partition's revoke drops what is unsent of it, and no other's)."""
+    groups: dict[Group, list[tuple[Handoff, Done]]] = {}
+    for handoff, done in handoffs:
+        last, record = handoff.last, handoff.pair.record
+        key = (
+            handoff.pair.hook.id,
+            handoff.tier,
+            last.kind or "",
+            last.error or "",
+            record.topic,
+            record.partition,
+        )
+        groups.setdefault(key, []).append((handoff, done))
+    return groups
+
+
+def handoff_bundle(
+    part: list[tuple[Handoff, Done]], topic: str, hook_id: str, kind: str, error: str
+) -> OutgoingRecord:
+    """The bundle record of hand-offs of one group, to the tier `topic`."""
+    entries = [
+        bundle_entry(
+            handoff.pair.record,
+            original_headers(handoff.pair.record),
+            handoff.attempts,
+            handoff.first_attempt_at,
+            handoff.pair.source,
+            handoff.pair.idempotency_key,
+            handoff.traceparent,
+            handoff.tracestate,
+        )
+        for handoff, _ in part
+    ]
+    due_at = max(handoff.due_at for handoff, _ in part)
+    headers, value = bundle_record(entries, hook_id, due_at, kind, error)
+    return OutgoingRecord(topic, None, value, headers)
+
+
+def held_bundle(
+    part: list[tuple[Record, str]],
+    topic: str,
+    hook_id: str,
+    due_at: float,
+    last: tuple[str, str],
+    now: float,
+) -> OutgoingRecord:
+    """The bundle record of pairs of `hook_id` held back at intake (each an input record and the
+    pair's idempotency key, no attempt yet), to the first tier `topic`; `last` is the error they
+    carry (kind, text)."""
+    kind, error = last
+    entries = [
+        bundle_entry(
+            record,
+            original_headers(record),
+            0,
+            now,
+            Source(record.topic, record.partition, record.offset),
+            key,
+        )
+        for record, key in part
+    ]
+    headers, value = bundle_record(entries, hook_id, due_at, kind, error)
+    return OutgoingRecord(topic, None, value, headers)
+
+
+def held_singles(
+    part: list[tuple[Record, str]],
+    topic: str,
+    hook_id: str,
+    due_at: float,
+    last: tuple[str, str],
+    now: float,
+    finish: Callable[[Record], None],
+) -> list[tuple[OutgoingRecord, Done]]:
+    """The tier records of pairs held at intake, each of its own (their bundle too large)."""
+    kind, error = last
+    singles: list[tuple[OutgoingRecord, Done]] = []
+    for record, key in part:
+        source = Source(record.topic, record.partition, record.offset)
+        headers = retry_headers(hook_id, 0, now, due_at, source, key, kind, error)
+        headers = original_headers(record) + headers
+        outgoing = OutgoingRecord(topic, record.key, record.value, headers)
+        singles.append((outgoing, functools.partial(finish, record)))
+    return singles
+
+
+def run_all(dones: list[Done]) -> Done:
+    """A callback that runs every one of `dones` (a bundle's pairs, acknowledged together)."""
+
+    def acked() -> None:
+        for done in dones:
+            done()
+
+    return acked
+
+
+def finish_all(records: list[Record], finish: Callable[[Record], None]) -> Done:
+    """A callback that runs `finish` for every one of `records` (a bundle held at intake)."""
+
+    def acked() -> None:
+        for record in records:
+            finish(record)
+
+    return acked
+
+
+def handoff_record(item: tuple[Handoff, Done]) -> Record:
+    return item[0].pair.record
+
+
+def held_record(item: tuple[Record, str]) -> Record:
+    return item[0]
+
+
+def bundle_parts(group: list[Item], record_of: Callable[[Item], Record]) -> list[list[Item]]:
+    """`group` in parts whose bundle stays under BUNDLE_BYTES (an event near that size alone)."""
+    parts: list[list[Item]] = [[]]
+    size = 0
+    for item in group:
+        record = record_of(item)
+        # base64 of the key, value and headers, and a few hundred bytes of state
+        grows = (len(record.key or b"") + len(record.value or b"")) * 4 // 3 + 400
+        if record.headers:
+            grows += sum(len(name) + len(value) * 4 // 3 + 8 for name, value in record.headers)
+        if parts[-1] and size + grows > BUNDLE_BYTES:
+            parts.append([])
+            size = 0
+        parts[-1].append(item)
+        size += grows
+    return parts
