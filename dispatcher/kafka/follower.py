@@ -9,19 +9,18 @@ force, hooks file + store, go to `on_change` after every change); the health top
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
-from dispatcher.hooks.definitions import fold, merged, mode_problems, unloadable
+from dispatcher.hooks.definitions import merged
+from dispatcher.hooks.stored import StoredHooks
 from dispatcher.kafka.scan import partitions_of, scan_config
 from dispatcher.kafka.store import Offsets, ensure_compacted_topic
 from dispatcher.model.event import Record
@@ -128,79 +127,39 @@ class StoreFollower(TopicFollower):
         super().__init__(settings, settings.topics.hooks, "hook-store")
         self.base = list(base)
         self.on_change = on_change
-        self._stored: dict[str, Hook] = {}
-        self._definitions: dict[str, dict[str, Any]] = {}
+        self._store = StoredHooks(settings.secrets, settings.consume)
 
     @property
     def stored(self) -> dict[str, Hook]:
         """The store's hooks as last read."""
         with self._changed:
-            return dict(self._stored)
+            return dict(self._store.hooks)
 
     def definition(self, hook_id: str) -> dict[str, Any] | None:
         """The stored definition of `hook_id` as written (secret references, not values)."""
         with self._changed:
-            found = self._definitions.get(hook_id)
+            found = self._store.definitions.get(hook_id)
             return None if found is None else dict(found)
 
     def start(self, timeout: float = 30.0) -> HookIndex:
         """Read the store to its end, hand over the hooks in force, then follow in a thread."""
         self._read_to_end(timeout)
         index = merged(self.base, self.stored)
-        log.info("hook store %s read: %d hooks stored", self.topic, len(self._stored))
+        log.info("hook store %s read: %d hooks stored", self.topic, len(self._store.hooks))
         self.on_change(index)
         self._follow_in_thread()
         return index
 
     def _apply(self, records: list[Record]) -> None:
         for record in records:
-            ignored = fold(self._stored, record, self.settings.secrets)
-            if record.key is None:
-                log.warning("hook store: ignored a record: %s", ignored)
-                continue
-            hook_id = record.key.decode("utf-8", "replace")
-            if ignored:
-                # known but broken: its pairs are dead-lettered, never dropped, until a
-                # definition that loads arrives (the same on every worker, whatever it read)
-                log.error(
-                    "hook store: hook %s does not load here, its pairs are dead-lettered as"
-                    " config until a definition that loads is stored: %s",
-                    hook_id,
-                    ignored,
-                )
-                before = self._stored.get(hook_id)
-                self._stored[hook_id] = unloadable(hook_id, record.value, ignored, before)
-            self._remember(hook_id, record.value)
-            self._check_mode(hook_id)
-        index = merged(self.base, self._stored)
+            problem = self._store.take(record)
+            if problem is not None:
+                level = logging.WARNING if record.key is None else logging.ERROR
+                log.log(level, "hook store: %s", problem)
+        index = merged(self.base, self._store.hooks)
         if self._thread.is_alive():
             self.on_change(index)
             log.info("hooks changed: %d in force", len(index))
-
-    def _check_mode(self, hook_id: str) -> None:
-        """A stored hook the workers cannot run as they consume (queue mode: one ordered by
-        key) is in force as unusable, its pairs dead-lettered as `config`: never delivered
-        without the order it asks for, and no reason for a worker to refuse to start."""
-        hook = self._stored.get(hook_id)
-        definition = self._definitions.get(hook_id)
-        problems = mode_problems(definition, f"hook {hook_id}", self.settings.consume)
-        if hook is None or hook.unusable is not None or not problems:
-            return
-        why = "; ".join(p.message for p in problems)
-        log.error(
-            "hook store: hook %s cannot run here: %s; its pairs are dead-lettered", hook_id, why
-        )
-        self._stored[hook_id] = replace(hook, unusable=why)
-
-    def _remember(self, hook_id: str, value: bytes | None) -> None:
-        try:
-            raw = json.loads(value) if hook_id in self._stored and value is not None else None
-        except ValueError:
-            raw = None
-        if isinstance(raw, dict):
-            self._definitions[hook_id] = raw
-        else:
-            self._definitions.pop(hook_id, None)
 
 
 def follow_store(

@@ -19,7 +19,8 @@ from confluent_kafka.cimpl import NewTopic
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError, KafkaUnavailable
-from dispatcher.hooks.definitions import Definition, fold, merged
+from dispatcher.hooks.definitions import Definition, merged
+from dispatcher.hooks.stored import StoredHooks
 from dispatcher.kafka.scan import scan
 from dispatcher.kafka.scopes import client_settings
 from dispatcher.logs import KAFKA
@@ -70,11 +71,12 @@ class HookStore:
         self._lock = threading.Lock()  # one transaction at a time (admin API threads)
 
     def read(self) -> dict[str, Hook]:
-        """The store's hooks as they stand (invalid records ignored, as a worker would)."""
-        stored: dict[str, Hook] = {}
+        """The store's hooks as a worker started now would hold them: one it could not load,
+        or not run as it consumes, in force as unusable (`Hook.unusable` says why)."""
+        stored = StoredHooks(self.settings.secrets, self.settings.consume)
         for record in scan(self.settings, self.topic):
-            fold(stored, record, self.settings.secrets)
-        return stored
+            stored.take(record)
+        return stored.hooks
 
     def apply(self, definitions: list[Definition]) -> Offsets:
         """Write checked definitions in one transaction; the offsets written.

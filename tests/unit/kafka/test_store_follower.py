@@ -1,5 +1,5 @@
 """A worker's view of the hook store: what it cannot run is in force as unusable, never dropped
-and never run other than as written."""
+and never run other than as written; a one-off read of the store sees the same."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 from dispatcher.config.settings import Settings
+from dispatcher.kafka import store
 from dispatcher.kafka.follower import StoreFollower
+from dispatcher.kafka.store import HookStore
 from dispatcher.model.event import Record
 from dispatcher.pipeline.match import HookIndex
 
@@ -106,3 +108,23 @@ def test_a_stored_definition_naming_no_events_keeps_the_events_of_the_one_it_rep
     hook = following.stored["erp"]
     assert hook.unusable is not None
     assert hook.events == ("order.paid",)  # dead-lettered as config, not dropped
+
+
+def test_a_one_off_read_of_the_store_holds_what_a_worker_holds_unusable_hooks_too(
+    monkeypatch: Any,
+) -> None:
+    """`hooks list`, `hooks show` and `hooks delete` read the store once: a stored hook the
+    workers cannot use is there, unusable, not skipped as if it were not stored."""
+    monkeypatch.delenv("DISPATCHER_SECRET_ERP_TOKEN", raising=False)
+    settings = Settings(consume="share")
+    records = [stored(settings, 0, V2), stored(settings, 1, LEDGER)]
+    monkeypatch.setattr(store, "scan", lambda _settings, _topic: iter(records))
+    worker = follower(settings)
+    worker._apply(records)
+
+    read = HookStore(settings).read()
+
+    assert read == worker.stored
+    assert sorted(read) == ["erp", "ledger"]
+    assert "DISPATCHER_SECRET_ERP_TOKEN" in (read["erp"].unusable or "")
+    assert "consume: share gives no order" in (read["ledger"].unusable or "")
