@@ -184,6 +184,8 @@ def _skip_reason(
         return f"hook {letter.hook_id} is not defined"
     if not hook.enabled:
         return f"hook {letter.hook_id} is disabled"
+    if hook.unusable is not None:  # sent, it would only be dead-lettered as config again
+        return f"hook {letter.hook_id} is unusable: {hook.unusable}"
     if letter.hook_id in paused:
         return f"hook {letter.hook_id} is paused (hooks resume {letter.hook_id} --replay)"
     if not letter.idempotency_key:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -147,6 +148,16 @@ def test_the_letters_of_a_paused_hook_wait_for_its_resume() -> None:
     )
     assert [d.record.offset for d in result.send] == [1]
     assert reasons(result) == {"hook tax is paused (hooks resume tax --replay)": 1}
+
+
+def test_the_letters_of_an_unusable_hook_wait_for_a_definition_that_loads() -> None:
+    """Sent now, each would only be dead-lettered as config again, as a new letter."""
+    tax = hooks("tax").get("tax")
+    assert tax is not None
+    unusable = dataclasses.replace(tax, unusable="it does not load here")
+    result = plan([letter(0), letter(1, hook="sms")], set(), HookIndex([unusable, *hooks("sms")]))
+    assert [d.record.offset for d in result.send] == [1]
+    assert reasons(result) == {"hook tax is unusable: it does not load here": 1}
 
 
 def test_a_second_plan_over_the_first_ones_deliveries_sends_nothing() -> None:
