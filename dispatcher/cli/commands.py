@@ -121,23 +121,31 @@ def resume_command(
 
 
 def list_command(settings: Settings, tenant: str | None = None) -> int:
-    """`hooks list [--tenant T]`: the hooks in force (hooks file and store), secrets masked."""
+    """`hooks list [--tenant T]`: the hooks in force (hooks file and store), secrets masked;
+    those the workers hold as unusable marked, each with why."""
     from dispatcher.ops.manage import list_hooks
 
     listing = list_hooks(settings)
     shown = [h for h in listing.hooks if tenant is None or h.tenant == tenant]
     print(output.hook_table(shown, _decisions(settings)))
+    unusable = output.unusable_text(shown)
+    if unusable:
+        print(f"\n{unusable}")
     print(f"\n{listing.from_file} from the hooks file, {listing.from_store} from the hook store")
     return 0
 
 
 def show_command(settings: Settings, hook_id: str) -> int:
     """`hooks show ID`: the definition in force, as YAML, secrets masked (after comment lines
-    when it is paused or failing)."""
+    when it is unusable, paused or failing). An unusable hook is a problem of the hook store's
+    content: after what is known of it, `ConfigError` (exit 1) saying why."""
     from dispatcher.ops.manage import hook_in_force
 
     hook = hook_in_force(settings, hook_id)
     sys.stdout.write(output.hook_yaml(hook, _decisions(settings).get(hook_id)))
+    if hook.unusable is not None:
+        sys.stdout.flush()  # the definition first, then the error line on stderr
+        raise ConfigError(f"hook {hook_id} is unusable, {output.UNUSABLE}: {hook.unusable}")
     return 0
 
 

@@ -26,6 +26,7 @@ from dispatcher.ops.trial import OAUTH2_NOTE, ShownRequest, TrialVerdict
 
 COLUMNS = ("ID", "TENANT", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL")
 PREVIEW_BYTES = 4096
+UNUSABLE = "its events are dead-lettered with error kind config, no request made"
 
 
 def validation_report(path: str | Path) -> tuple[int, str]:
@@ -46,30 +47,46 @@ def validation_report(path: str | Path) -> tuple[int, str]:
 
 
 def hook_table(hooks: Iterable[Hook], decisions: Mapping[str, Decision] | None = None) -> str:
-    """`hooks list`: one row per hook, columns aligned; a HEALTH column (paused, failing) only
-    when some hook listed is paused or failing on the health topic's `decisions`."""
+    """`hooks list`: one row per hook, columns aligned; a HEALTH column (unusable, paused,
+    failing) only when some hook listed is unusable, or paused or failing on the health topic's
+    `decisions`."""
     hooks = list(hooks)
-    states = {hook.id: health_word(decisions.get(hook.id)) for hook in hooks} if decisions else {}
+    states = {hook.id: state_word(hook, (decisions or {}).get(hook.id)) for hook in hooks}
     health = any(states.values())
     header = (*COLUMNS[:3], "HEALTH", *COLUMNS[3:]) if health else COLUMNS
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for hook in hooks:
-        cells = (
-            hook.id,
-            hook.tenant or "-",
-            "yes" if hook.enabled else "no",
-            ",".join(hook.events),
-            hook.method,
-            hook.format,
-            str(len(hook.fields)) if hook.fields else "data",
-            shown_url(hook),
-        )
+        cells = _cells(hook)
         rows.append((*cells[:3], states[hook.id] or "-", *cells[3:]) if health else cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     return "\n".join(
         "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
         for row in rows
     )
+
+
+def _cells(hook: Hook) -> tuple[str, ...]:
+    """A hook's row of `COLUMNS`; a stand-in's delivery columns are `-`: it has none."""
+    matching = (hook.id, hook.tenant or "-", "yes" if hook.enabled else "no", ",".join(hook.events))
+    if hook.stand_in:
+        return (*matching, "-", "-", "-", "-")
+    fields = str(len(hook.fields)) if hook.fields else "data"
+    return (*matching, hook.method, hook.format, fields, shown_url(hook))
+
+
+def unusable_text(hooks: Iterable[Hook]) -> str:
+    """`hooks list`: a line for each hook listed that is unusable, with why (empty: none is)."""
+    return "\n".join(
+        f"{hook.id} is unusable: {UNUSABLE}: {_one_line(hook.unusable)}"
+        for hook in hooks
+        if hook.unusable is not None
+    )
+
+
+def state_word(hook: Hook, decision: Decision | None) -> str:
+    """`unusable` while the hook cannot be delivered (its pairs are dead-lettered as `config`,
+    paused or not), else its health word."""
+    return "unusable" if hook.unusable is not None else health_word(decision)
 
 
 def health_word(decision: Decision | None) -> str:
@@ -97,10 +114,23 @@ def health_comment(decision: Decision | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def unusable_comment(hook: Hook) -> str:
+    """`hooks show`: YAML comment lines saying an unusable hook's events are dead-lettered,
+    and why (the problem, never a secret's value); empty for a usable hook."""
+    if hook.unusable is None:
+        return ""
+    return f"# unusable: {UNUSABLE}\n# why: {_one_line(hook.unusable)}\n"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def hook_yaml(hook: Hook, decision: Decision | None = None) -> str:
     """`hooks show ID`: the hook as YAML, in the shape of a hooks file, secrets masked; first
-    comment lines when the `decision` in force has it paused or failing."""
+    comment lines when it is unusable, or the `decision` in force has it paused or failing."""
     out = io.StringIO()
+    out.write(unusable_comment(hook))
     out.write(health_comment(decision))
     yaml = YAML(typ="rt", pure=True)
     yaml.default_flow_style = False

@@ -14,7 +14,9 @@ from dispatcher.model.hook import FieldSpec, Hook
 
 
 def describe(hook: Hook) -> CommentedMap:
-    """The hook as a hooks-file definition, secrets masked."""
+    """The hook as a hooks-file definition, secrets masked; of the stand-in of a stored
+    definition that did not load, only what it holds (the events it dead-letters), not
+    defaults that the definition may not have."""
     doc = CommentedMap(id=hook.id)
     if hook.description:
         doc["description"] = hook.description
@@ -23,6 +25,9 @@ def describe(hook: Hook) -> CommentedMap:
         doc["tenant"] = hook.tenant
     if hook.filter:
         doc["filter"] = [_flow(condition.to_dict()) for condition in hook.filter]
+    if hook.stand_in:
+        doc["enabled"] = hook.enabled
+        return doc
     doc["url"] = shown_url(hook)
     doc["method"] = hook.method
     if hook.headers:

@@ -217,6 +217,13 @@ class Hook:
         """The URL requests go to, references resolved: never to be shown."""
         return self.url if self.url_resolved is None else self.url_resolved.reveal()
 
+    @property
+    def stand_in(self) -> bool:
+        """Whether this is only the stand-in of a stored definition that did not load here
+        (`dispatcher.hooks.definitions.unloadable`): its events, tenant and filter, and no
+        URL; every other field is a default, not the definition's."""
+        return self.unusable is not None and not self.url
+
     @classmethod
     def from_dict(
         cls, raw: dict[str, Any], *, where: str = "hook", scope: SecretScope | None = None

@@ -1,8 +1,11 @@
-"""The hook store on the real broker: hot apply and delete in a running worker, refusals."""
+"""The hook store on the real broker: hot apply and delete in a running worker, refusals, and
+stored hooks the workers cannot use, as the command line shows them."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
 import subprocess
 import sys
@@ -200,3 +203,80 @@ def end_offset(bootstrap: str, topic: str) -> int:
         return int(consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1])
     finally:
         consumer.close()
+
+
+def cli(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m dispatcher ARGS --config CONFIG` with `env` its only DISPATCHER_* variables."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+    return subprocess.run(
+        [sys.executable, "-m", "dispatcher", *args, "--config", str(config)],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_hooks_list_and_show_name_a_stored_hook_the_workers_cannot_use_and_why(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Stored hooks that do not load where the command runs (a variable not set; a key of the
+    wrong size) are listed and shown as unusable with the problem, never a secret's value;
+    `hooks show` of one exits 1, and `hooks delete` removes one."""
+    short_key = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")  # A256GCM: 32
+    env = {"DISPATCHER_SECRET_VAULT_KEY": short_key}  # DISPATCHER_SECRET_ERP_TOKEN: not set
+    deployment = StoreDeployment(kafka_bootstrap, tmp_path, [])
+    erp = hook(
+        "erp",
+        "https://erp.example.test/in",
+        ["order.*"],
+        tenant="acme",
+        auth={"type": "bearer", "token": "${env:DISPATCHER_SECRET_ERP_TOKEN}"},
+    )
+    vault = hook(
+        "vault",
+        "https://vault.example.test/in",
+        ["order.paid"],
+        encryption={"algorithm": "A256GCM", "key": "${env:DISPATCHER_SECRET_VAULT_KEY}"},
+    )
+    crm = hook("crm", "https://crm.example.test/in", ["customer.*"])
+    produce(
+        kafka_bootstrap,
+        deployment.settings.topics.hooks,
+        [Outgoing(json.dumps(h), key=h["id"]) for h in (erp, vault, crm)],
+    )
+    config = deployment.config_path
+
+    listed = cli(config, env, "hooks", "list")
+    assert listed.returncode == 0, listed.stderr
+    table, notes, count = listed.stdout.split("\n\n")
+    rows = {line.split()[0]: line.split() for line in table.splitlines()}
+    assert rows["ID"][:4] == ["ID", "TENANT", "ENABLED", "HEALTH"]
+    assert rows["erp"] == ["erp", "acme", "yes", "unusable", "order.*", "-", "-", "-", "-"]
+    assert rows["vault"][3] == "unusable"
+    assert rows["crm"][3] == "-"
+    assert count == "0 from the hooks file, 3 from the hook store\n"
+    why = notes.splitlines()
+    assert [line.split()[0] for line in why] == ["erp", "vault"]
+    assert "environment variable DISPATCHER_SECRET_ERP_TOKEN is not set" in why[0]
+    assert "A256GCM needs a 32-byte key" in why[1]
+
+    shown = {name: cli(config, env, "hooks", "show", name) for name in ("erp", "vault", "crm")}
+    assert shown["crm"].returncode == 0, shown["crm"].stderr
+    for name in ("erp", "vault"):
+        assert shown[name].returncode == 1, shown[name].stderr
+        assert shown[name].stdout.startswith("# unusable: its events are dead-lettered")
+        assert f"\nid: {name}\n" in shown[name].stdout
+        assert shown[name].stderr.startswith(f"error: hook {name} is unusable, its events are")
+    assert "DISPATCHER_SECRET_ERP_TOKEN is not set" in shown["erp"].stderr
+    assert "url:" not in shown["erp"].stdout  # a stand-in: nothing made up
+    assert "A256GCM needs a 32-byte key" in shown["vault"].stderr
+    printed = [listed.stdout, listed.stderr, *(s.stdout + s.stderr for s in shown.values())]
+    assert not [text for text in printed if short_key in text]
+
+    deleted = cli(config, env, "hooks", "delete", "erp")
+    assert deleted.returncode == 0, deleted.stderr  # once "no hook 'erp' in the hook store"
+    remaining = cli(config, env, "hooks", "list").stdout
+    assert "0 from the hooks file, 2 from the hook store" in remaining
+    assert "erp" not in remaining

@@ -1,12 +1,17 @@
-"""Command-line parsing of the hook pause and resume commands, and what they print."""
+"""Command-line parsing of the hook pause and resume commands, and what they print; how
+`hooks show` ends for a hook the workers cannot use."""
 
 from __future__ import annotations
 
 import pytest
 
+from dispatcher.cli import commands
 from dispatcher.cli.main import _parser, main
 from dispatcher.cli.output import pause_text
+from dispatcher.hooks.definitions import unloadable
 from dispatcher.model.health import Decision
+from dispatcher.model.hook import Hook
+from dispatcher.ops import manage
 from dispatcher.ops.pausing import Change
 from dispatcher.ops.replay.plan import Selection
 
@@ -37,3 +42,26 @@ def test_what_pause_and_resume_print() -> None:
     change = Change(resumed, changed=True, lifted=paused)
     assert pause_text(change).startswith("resumed erp (paused since 1970-01-01T00:00:00.000Z)")
     assert change.replay == Selection(hook="erp", since=0.0)
+
+
+def test_hooks_show_of_an_unusable_hook_prints_what_is_known_then_exits_1_saying_why(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    why = "hooks[0].auth.token: environment variable DISPATCHER_SECRET_ERP_TOKEN is not set"
+    stand_in = unloadable("erp", b'{"id": "erp", "events": ["order.*"]}', why)
+    usable = Hook.from_dict({"id": "crm", "events": ["customer.*"], "url": "https://c.test/"})
+    in_force = {hook.id: hook for hook in (stand_in, usable)}
+    monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
+    monkeypatch.setattr(manage, "hook_in_force", lambda _settings, hook_id: in_force[hook_id])
+    monkeypatch.setattr(commands, "_decisions", lambda _settings: {})
+
+    assert main(["hooks", "show", "erp"]) == 1
+    shown = capsys.readouterr()
+    assert shown.out.startswith("# unusable: its events are dead-lettered with error kind config")
+    assert shown.out.endswith("id: erp\nevents: [order.*]\nenabled: true\n")
+    assert shown.err == (
+        "error: hook erp is unusable, its events are dead-lettered with error kind config, no"
+        f" request made: its stored definition does not load on this worker: {why}\n"
+    )
+    assert main(["hooks", "show", "crm"]) == 0
+    assert capsys.readouterr().err == ""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from rich.console import Console
 
-from dispatcher.cli.output import hook_table, hook_yaml, plan_table
+from dispatcher.cli.output import COLUMNS, hook_table, hook_yaml, plan_table, unusable_text
+from dispatcher.hooks.definitions import unloadable
 from dispatcher.hooks.loader import load_hooks_text
 from dispatcher.model.deadletter import DeadLetter
 from dispatcher.model.event import Record
@@ -107,3 +109,53 @@ def test_hooks_show_names_the_pause_in_comment_lines_before_the_yaml() -> None:
     assert hook_yaml(crm, auto).splitlines()[0].startswith("# paused after failing since ")
     assert hook_yaml(crm, Decision("crm", "resumed", SINCE, SINCE)) == hook_yaml(crm)
     assert hook_yaml(crm, None) == hook_yaml(crm)
+
+
+def _unusable() -> list[Hook]:
+    """A stand-in (its stored definition did not load) and a definition that loaded but cannot
+    run (queue mode, ordered by key), beside a usable hook."""
+    reference = "${env:DISPATCHER_SECRET_ERP_TOKEN}"
+    stand_in = unloadable(
+        "erp",
+        json.dumps({"id": "erp", "events": ["order.*"], "tenant": "acme"}).encode(),
+        f"hooks[0].auth.token: cannot resolve secret {reference}:\nnot set",
+    )
+    ledger = dataclasses.replace(_hooks()[0], id="ledger", unusable="no order in queue mode")
+    return [_hooks()[0], stand_in, ledger]
+
+
+def test_hooks_list_marks_an_unusable_hook_and_says_why_below_the_table() -> None:
+    hooks = _unusable()
+    rows = hook_table(hooks).splitlines()
+    assert rows[0].split() == ["ID", "TENANT", "ENABLED", "HEALTH", *COLUMNS[3:]]
+    assert rows[1].split()[:4] == ["crm", "-", "yes", "-"]
+    # a stand-in has no URL, method or format of its own: none is made up
+    assert rows[2].split() == ["erp", "acme", "yes", "unusable", "order.*", "-", "-", "-", "-"]
+    assert rows[3].split()[:4] == ["ledger", "-", "yes", "unusable"]
+    assert rows[3].split()[-1] == "https://crm.example.test/hooks"
+    # unusable whatever its health: its pairs are dead-lettered as config before any pause
+    paused = Decision("ledger", "paused", since=SINCE, at=SINCE, reason="manual")
+    assert hook_table(hooks, {"ledger": paused}) == hook_table(hooks)
+    notes = unusable_text(hooks).splitlines()
+    assert notes == [
+        "erp is unusable: its events are dead-lettered with error kind config, no request made:"
+        " its stored definition does not load on this worker: hooks[0].auth.token: cannot"
+        " resolve secret ${env:DISPATCHER_SECRET_ERP_TOKEN}: not set",
+        "ledger is unusable: its events are dead-lettered with error kind config, no request"
+        " made: no order in queue mode",
+    ]
+    assert unusable_text(_hooks()) == ""
+
+
+def test_hooks_show_names_an_unusable_hook_and_why_in_comment_lines_before_what_it_holds() -> None:
+    _crm, stand_in, ledger = _unusable()
+    lines = hook_yaml(stand_in).splitlines()
+    assert lines[0] == (
+        "# unusable: its events are dead-lettered with error kind config, no request made"
+    )
+    assert lines[1].startswith("# why: its stored definition does not load on this worker: ")
+    assert lines[2:] == ["id: erp", "events: [order.*]", "tenant: acme", "enabled: true"]
+    shown = hook_yaml(ledger, PAUSED)
+    assert shown.splitlines()[1] == "# why: no order in queue mode"
+    assert shown.splitlines()[2].startswith("# paused by hand since ")
+    assert "url: https://crm.example.test/hooks" in shown  # a definition that loaded: whole
