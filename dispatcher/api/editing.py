@@ -18,6 +18,7 @@ from dispatcher.hooks.loader import Problem
 
 APPLY_WAIT = 10.0
 UNSCOPED_ONLY = ("allow_loopback", "allow_private_networks", "allow_cidrs")
+SHOWN_ONLY = ("source", "unusable")  # shown with a hook, never stored: a GET put back is fine
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ def checked(
         return Refused(409, "the hook store is switched off (topics.hooks is empty)")
     if not isinstance(raw, dict):
         return Refused(422, "a hook definition must be a JSON object")
-    raw = {k: v for k, v in raw.items() if k != "source"}  # shown with a hook, never stored
+    raw = {k: v for k, v in raw.items() if k not in SHOWN_ONLY}
     if path_id is not None:
         raw = {**raw, "id": raw.get("id", path_id)}
         if raw["id"] != path_id:

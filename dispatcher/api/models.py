@@ -27,11 +27,22 @@ class Refusal(BaseModel):
 
 
 class HookShown(BaseModel):
-    """A hook as `hooks show` shows it (secrets masked), and where it is defined."""
+    """A hook as `hooks show` shows it (secrets masked), where it is defined, and whether the
+    workers can deliver it."""
 
     model_config = ConfigDict(extra="allow")
     id: str
     source: Literal["store", "hooks file"]
+    unusable: str | None = Field(
+        default=None,
+        description="Why the stored hook cannot be delivered, read as a worker reads the hook"
+        " store (its secret references resolved where this service runs): a definition that"
+        " does not load (a reference that cannot be resolved, say) or, in queue mode, one"
+        " ordered by key. It names the problem, never a secret's value. The workers"
+        " dead-letter its events with error kind config, no request made, until a definition"
+        " that loads is stored; one that does not load is shown as far as it loaded: id,"
+        " events, tenant, filter, enabled. Null: the hook is usable.",
+    )
 
 
 class HookList(BaseModel):

@@ -1,6 +1,7 @@
 """The hooks page: every hook in force with its events, URL (masked), format, state (enabled,
-paused or failing for the whole cluster) and health from the index (deliveries and failure ratio
-in the last hour, last error, last success); a tenant's session sees its tenant's hooks only."""
+unusable with why, paused or failing for the whole cluster) and health from the index
+(deliveries and failure ratio in the last hour, last error, last success); a tenant's session
+sees its tenant's hooks only."""
 
 from __future__ import annotations
 
@@ -35,9 +36,10 @@ def hooks_page(request: Request) -> HTMLResponse:
             {
                 "id": hook.id,
                 "events": ", ".join(hook.events),
-                "url": mask_url(hook.url, api_key_names(hook)[1]),
-                "format": hook.format,
+                "url": "-" if hook.stand_in else mask_url(hook.url, api_key_names(hook)[1]),
+                "format": "-" if hook.stand_in else hook.format,
                 "enabled": hook.enabled,
+                "unusable": hook.unusable,
                 "paused": state == "paused",
                 "failing": state == "failing",
                 "since": decision.since if decision is not None else None,

@@ -1,5 +1,6 @@
 """Event look-up by id (outcomes, dead letters, every attempt), and a hook's page: its outcomes
-filtered by status and time, its recent attempts and their status classes. From the index."""
+filtered by status and time, its recent attempts and their status classes (from the index),
+and why it cannot be delivered when it is unusable."""
 
 from __future__ import annotations
 
@@ -59,11 +60,13 @@ def outcomes_page(
         visible=visible,
     )
     classes = service.index.status_classes(hook_id, visible=visible)
+    in_force = service.hooks().get(hook_id)
     return render(
         request,
         "outcomes.html",
         session,
         hook_id=hook_id,
+        unusable=in_force.unusable if in_force is not None else None,
         outcomes=[outcome_view(r) for r in rows],
         status=status,
         since=since,

@@ -43,9 +43,10 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def shown(service: AdminService, hook: Hook) -> dict[str, Any]:
-    """A hook as `hooks show` shows it, secrets masked, with where it is defined."""
+    """A hook as `hooks show` shows it, secrets masked, with where it is defined and, when
+    the workers cannot deliver it, why."""
     document: dict[str, Any] = json.loads(json.dumps(describe(hook), default=str))
-    return {**document, "source": service.source_of(hook.id)}
+    return {**document, "source": service.source_of(hook.id), "unusable": hook.unusable}
 
 
 @router.get("", response_model=HookList)
