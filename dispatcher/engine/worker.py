@@ -76,13 +76,15 @@ class Worker:
         self._count_hooks(hooks)
 
     def _count_hooks(self, hooks: HookIndex) -> None:
-        """`dispatcher_hooks`, and each hook's dead-letter series at 0 for the kinds it can get."""
+        """`dispatcher_hooks`, each hook's dead-letter series at 0 for the kinds it can get, and
+        whether this worker holds it as unusable."""
         self.metrics.hooks.set(len(hooks))
         kinds = tuple(
             k for k in PAIR_ERROR_KINDS if k != "redelivered" or self.settings.consume == "share"
         )
         expected = {hook.id: kinds for hook in hooks}
         self.metrics.expect_dead_letters({**expected, "": RECORD_ERROR_KINDS})
+        self.metrics.show_unusable({hook.id: hook.unusable is not None for hook in hooks})
 
     def request_stop(self) -> None:
         self._stop_requested.set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from dispatcher.metrics.tallies import (
@@ -116,6 +118,13 @@ class Metrics:
             ["hook"],
             registry=r,
         )
+        self.hook_unusable = Gauge(
+            "dispatcher_hook_unusable",
+            "1 while this worker holds a hook as unusable (a stored definition it cannot load,"
+            " or cannot run as it consumes): its pairs are dead-lettered as config, no request.",
+            ["hook"],
+            registry=r,
+        )
         self.ready = Gauge("dispatcher_ready", "1 when connected and assigned.", registry=r)
         self.decode_failures = Counter(
             "dispatcher_decode_failures",
@@ -155,6 +164,7 @@ class Metrics:
             self.share_records.labels(result)
         self._hooks: dict[str, HookMetrics] = {}
         self._dead_letter_kinds: dict[str, tuple[str, ...]] = {}
+        self._unusable: dict[str, bool] = {}
 
     def expect_dead_letters(self, kinds_by_hook: dict[str, tuple[str, ...]]) -> None:
         """Export `dispatcher_dead_letters_total{hook, error_kind}` at 0 for every pair given
@@ -175,6 +185,17 @@ class Metrics:
             for kind in kinds:
                 self.dead_letters.labels(hook_id, kind)
         self._dead_letter_kinds = dict(kinds_by_hook)
+
+    def show_unusable(self, unusable_by_hook: Mapping[str, bool]) -> None:
+        """`dispatcher_hook_unusable{hook}` for every hook in force, 0 or 1 (0 from the start,
+        so an alert sees a change, not a series appearing); the series of a hook no longer in
+        force is removed. Set only on change."""
+        for hook_id, unusable in unusable_by_hook.items():
+            if self._unusable.get(hook_id) is not unusable:
+                self.hook_unusable.labels(hook_id).set(unusable)
+        for gone in self._unusable.keys() - unusable_by_hook.keys():
+            self.hook_unusable.remove(gone)
+        self._unusable = dict(unusable_by_hook)
 
     def hook(self, hook_id: str) -> HookMetrics:
         """One hook's delivery metrics, their labels looked up once (`labels()` costs a lock,

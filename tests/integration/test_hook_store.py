@@ -148,8 +148,12 @@ def test_an_invalid_apply_is_refused_whole_and_the_previous_definition_stays(
                 kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 1, 30
             )
             crm = worker.hooks.get("crm")
+            unusable = worker.metrics.registry.get_sample_value(
+                "dispatcher_hook_unusable", {"hook": "crm"}
+            )
         assert crm is not None
         assert crm.unusable is not None
+        assert unusable == 1.0
         (result,) = [r.json() for r in results]
         assert (result["event_id"], result["hook_id"]) == (event["id"], "crm")
         assert (result["outcome"], result["error_kind"]) == ("dead_lettered", "config")
