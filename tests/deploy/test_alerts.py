@@ -22,6 +22,7 @@ ALERTS_EXPECTED = {
     "DispatcherRecordsRedelivered",
     "DispatcherHookPaused",
     "DispatcherHookFailing",
+    "DispatcherHookUnusable",
     "DispatcherAttemptRecordsDropped",
     "DispatcherOutcomeRecordsRefused",
 }

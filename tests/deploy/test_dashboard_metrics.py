@@ -33,6 +33,7 @@ KNOWN_METRICS = {
     "dispatcher_share_records": "counter",
     "dispatcher_hook_paused": "gauge",
     "dispatcher_hook_failing": "gauge",
+    "dispatcher_hook_unusable": "gauge",
     "dispatcher_attempt_records_dropped": "counter",
     "dispatcher_outcome_records_refused": "counter",
 }
@@ -52,6 +53,7 @@ KNOWN_LABELS = {
     "dispatcher_share_records": {"result"},
     "dispatcher_hook_paused": {"hook"},
     "dispatcher_hook_failing": {"hook"},
+    "dispatcher_hook_unusable": {"hook"},
     "dispatcher_attempt_records_dropped": {"reason"},
     "dispatcher_outcome_records_refused": {"topic"},
 }
@@ -153,6 +155,7 @@ ISSUE_PANELS = [
     ("share-group records", "dispatcher_share_records_total"),
     ("paused and failing hooks", "dispatcher_hook_paused"),
     ("paused and failing hooks", "dispatcher_hook_failing"),
+    ("unusable hooks", "dispatcher_hook_unusable"),
     ("attempt status codes per hook", "dispatcher_delivery_attempts_total"),
 ]
 
