@@ -71,8 +71,10 @@ LABEL_VALUES = {
         "payload_too_large",
         "decode",
         "expired",
+        "config",
         "paused",
         "redelivered",
+        "internal",
     },
 }
 # Labels whose values depend on the metric: (family, label) -> values.
