@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.config.settings import Settings
-from dispatcher.errors import ConfigError, DecodeError, DeliveryError
+from dispatcher.errors import ConfigError, DecodeError, DeliveryError, PermanentError
 from dispatcher.hooks.masking import api_key_names, mask_body, mask_header, mask_text
 from dispatcher.http.pool import ClientPool
 from dispatcher.model.event import Event
@@ -99,6 +99,9 @@ def prepare(hook: Hook, event: Event) -> Trial:
     """The request for (event, hook), how it shows with its credentials applied, and why the
     event would not be for the hook (its tenant or filter), if it would not."""
     excluded = tuple(exclusions(hook, event))
+    if hook.unusable is not None:  # what the workers do with its pairs: a `config` dead letter
+        failure = PermanentError(f"the hook is unusable: {hook.unusable}", kind="config")
+        return Trial(None, None, failure, excluded)
     try:
         request = build_request(hook, event, idempotency_key(event, hook.id))
     except DeliveryError as exc:

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from admin_support import VIEWER, VIEWER_TOKEN, signed_in
+from admin_support import ADMIN, VIEWER, VIEWER_TOKEN, signed_in
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -68,6 +68,21 @@ def test_the_api_lists_and_shows_an_unusable_hook_with_why_and_only_what_it_hold
     assert "auth" not in erp
     assert hooks["crm"]["unusable"] is None
     assert client.get("/api/hooks/erp", headers=VIEWER).json() == erp
+
+
+def test_trying_an_unusable_hook_says_what_the_workers_do_and_sends_nothing(
+    client: TestClient, service: AdminService
+) -> None:
+    """The workers dead-letter its events as `config`: "try" says so, rendering nothing (a
+    stand-in's URL would be made up) and sending nothing."""
+    event = {"specversion": "1.0", "id": "e1", "source": "s", "type": "order.created"}
+    tried = client.post("/api/hooks/erp/test", json={"event": event, "send": True}, headers=ADMIN)
+    assert tried.status_code == 200, tried.text
+    assert "request" not in tried.json()
+    verdict = tried.json()["verdict"]
+    assert (verdict["ok"], verdict["error_kind"]) == (False, "config")
+    assert verdict["error"] == f"the hook is unusable: {service.hooks().get('erp').unusable}"
+    assert "status" not in verdict  # nothing was sent
 
 
 def test_the_console_marks_an_unusable_hook_with_why_on_the_hooks_page_and_its_own(
