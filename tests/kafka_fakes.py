@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from confluent_kafka import KafkaError, KafkaException
+
 
 @dataclass
 class FakeMessage:
@@ -148,3 +150,49 @@ class KeepingProducer:
 
     def __len__(self) -> int:
         return len(self._unacked)
+
+
+# what librdkafka's idempotent producer fails of for good, as confluent-kafka raises it
+FATAL = KafkaError(
+    KafkaError._GAPLESS_GUARANTEE,
+    "ProduceRequest for dlq [0] with 2 message(s) failed: unable to satisfy gap-less guarantee",
+    fatal=True,
+)
+
+
+class FailingProducer(KeepingProducer):
+    """A `KeepingProducer` that `fail()` fails for good, as librdkafka's producer fails: the
+    next `poll` or `flush` raises the fatal error (confluent-kafka raises it there, instead of
+    calling an error callback), later ones report what was not acknowledged as purged, and
+    every `produce` raises `_FATAL` (counted in `refused`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+        self.refused = 0
+        self._to_raise: KafkaError | None = None
+
+    def fail(self) -> None:
+        self.failed = True
+        self._to_raise = FATAL
+
+    def produce(self, topic: str, **record: Any) -> None:
+        if self.failed:
+            self.refused += 1
+            raise KafkaException(KafkaError(KafkaError._FATAL))
+        super().produce(topic, **record)
+
+    def poll(self, timeout: float = 0) -> int:
+        if self._to_raise is not None:
+            error, self._to_raise = self._to_raise, None
+            raise KafkaException(error)
+        if not self.failed:
+            return super().poll(timeout)
+        purged, self._unacked = self._unacked, []
+        for entry in purged:
+            entry["on_delivery"](KafkaError(KafkaError._PURGE_QUEUE), None)
+        return len(purged)
+
+    def flush(self, timeout: float = 0) -> int:
+        self.poll()
+        return len(self)

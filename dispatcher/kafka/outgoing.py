@@ -8,12 +8,14 @@ taken as it is, so it is made smaller (a bundle is split into its pairs' tier re
 the writer does that). Every other error is produced again until Kafka takes it (the queue full,
 the broker away, a topic missing or not allowed to us: an operator can mend those), counted in
 `dispatcher_outcome_records_refused_total`: nothing is dropped that could still be written.
+Unless the producer itself failed for good (a librdkafka fatal error, `is_fatal`): it writes
+nothing any more, so nothing is produced again, and the worker stops (kafka/producing.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from confluent_kafka import KafkaError
 
@@ -42,6 +44,13 @@ class OutgoingRecord:
 def too_large(error: Any) -> bool:
     """Whether a librdkafka error (a `KafkaError`) refuses the record for its size: for good."""
     return isinstance(error, KafkaError) and error.code() in TOO_LARGE
+
+
+def is_fatal(error: Any) -> TypeGuard[KafkaError]:
+    """Whether a librdkafka error says the producer failed for good: the error itself (raised by
+    `poll()`, its `fatal()` set: an idempotent producer's broken sequence, say) or `_FATAL`,
+    what `produce()` and a delivery report answer once it has."""
+    return isinstance(error, KafkaError) and (error.fatal() or error.code() == KafkaError._FATAL)
 
 
 def smaller(outgoing: OutgoingRecord, error: Any) -> OutgoingRecord | None:

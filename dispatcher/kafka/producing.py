@@ -12,6 +12,13 @@ this worker's (revoked or lost): its new owner hands the same pairs off itself, 
 record from here would duplicate a tier record, and a webhook call. `owner` tells: it names
 the partition's current generation (an intake loop's tracker of it), and each record keeps
 the generation it was written in.
+
+A producer that failed for good (librdkafka's fatal error, which confluent-kafka raises from
+`poll()` and `flush()` rather than telling its error callback) never writes again: `poll` and
+`flush` keep the error in `fatal` instead of raising it out of the polling thread, and from then
+on nothing is produced, or produced again. The records not acknowledged are dropped with their
+completions, so their pairs never end and their offsets are never committed: the intake loop
+stops the worker (`WiredLoop.producer_failed`), and the partitions' next owner delivers them.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
-from dispatcher.kafka.outgoing import OutgoingRecord, smaller, too_large, where
+from dispatcher.kafka.outgoing import OutgoingRecord, is_fatal, smaller, too_large, where
 from dispatcher.logs import REPEAT_WINDOW, Repeats
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Record
@@ -51,6 +58,43 @@ class Producing:
         # every partition stays ours (queue mode, a replay: no partitions to lose)
         self.owner: Callable[[str, int], object | None] | None = None
         self._disowned = 0
+        self._fatal: KafkaError | None = None  # the producer failed for good (see the module)
+
+    @property
+    def fatal(self) -> str | None:
+        """What the producer failed for good of, in a line; None while it works."""
+        error = self._fatal
+        return None if error is None else f"{error.str()} ({error.name()})"
+
+    def poll(self, timeout: float) -> None:
+        """Serve the producer's delivery reports, waiting up to `timeout` seconds for one; a
+        fatal error is kept in `fatal`, not raised."""
+        try:
+            self.producer.poll(timeout)
+        except KafkaException as exc:
+            self._failed(exc)
+
+    def flush(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds for every record to be acknowledged; how many are not.
+        A fatal error is kept in `fatal`, not raised."""
+        try:
+            left: int = self.producer.flush(timeout)
+        except KafkaException as exc:
+            self._failed(exc)
+            return len(self.producer)
+        return left
+
+    def _failed(self, exc: KafkaException) -> None:
+        error = exc.args[0] if exc.args else None
+        if not is_fatal(error):
+            raise exc  # not the producer's end: a defect, which must not pass unseen
+        self._fail(error)
+
+    def _fail(self, error: KafkaError) -> None:
+        """The producer failed for good. The error that says why (`fatal()` set, raised once
+        by `poll`) wins over the `_FATAL` that `produce()` answers from then on."""
+        if self._fatal is None or (error.fatal() and not self._fatal.fatal()):
+            self._fatal = error
 
     def owner_of(self, record: Record) -> Owner | None:
         """The partition `record` was consumed from, with its generation now (`owner`)."""
@@ -84,7 +128,11 @@ class Producing:
 
     def flush_unsent(self) -> None:
         """Retry records that did not fit or failed, and end those given up (called from the
-        polling thread, where completions run)."""
+        polling thread, where completions run). Once the producer failed for good, what
+        waits is dropped instead: nothing is written any more."""
+        if self._fatal is not None:
+            self._unsent.clear()
+            self._oversized.clear()
         if self._oversized:
             self._shrink_oversized()
         unsent = self._unsent
@@ -111,7 +159,11 @@ class Producing:
     def refused(self, ack: Acknowledgement, err: Any) -> None:
         """A record Kafka did not take, in a delivery report: one too large waits for the turn's
         end (`_shrink_oversized`); any other is counted, logged, and queued to be produced
-        again."""
+        again. Dropped once the producer failed for good."""
+        if is_fatal(err):
+            self._fail(err)
+        if self._fatal is not None:
+            return
         if too_large(err):
             self._oversized.append((ack, err))
             return
@@ -192,7 +244,10 @@ class Producing:
     def _try_produce(self, ack: Acknowledgement) -> bool:
         """Hand `ack`'s record to the producer; False when its queue has no room now. What
         `produce()` refuses at once (KafkaException) is dealt with as a delivery report's
-        error would be (`refused`): it is never let out to end a task or a thread."""
+        error would be (`refused`): it is never let out to end a task or a thread. Once the
+        producer failed for good, the record is dropped (True: nothing to wait for)."""
+        if self._fatal is not None:
+            return True
         outgoing = ack.outgoing
         try:
             self.producer.produce(
@@ -204,9 +259,11 @@ class Producing:
             )
         except BufferError:
             return False
-        except KafkaException as exc:  # `produce()` measures the record alone: it is too large
+        except KafkaException as exc:  # too large (`produce()` measures it alone), or fatal
             error = exc.args[0] if exc.args else KafkaError(KafkaError._FAIL)
-            if too_large(error):
+            if is_fatal(error):
+                self._fail(error)
+            elif too_large(error):
                 self._too_large(ack, error)
             else:
                 self._again(ack, error)

@@ -1,7 +1,8 @@
 """What the outcome writer does with a record Kafka refuses, at `produce()` or in a delivery
 report: one too large is written smaller (a bundle as its pairs' tier records, any other
 without the event's value), any other is produced again; nothing ends a task or a thread,
-and every pair ends."""
+and every pair ends. Unless the producer failed for good: then nothing is produced again,
+and no pair ends (the worker stops; the next one delivers them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
+from kafka_fakes import FailingProducer
 from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
@@ -53,7 +55,7 @@ class Producer:
             record["on_delivery"](error, None)
 
 
-def writer_of(producer: Producer) -> tuple[Any, Metrics]:
+def writer_of(producer: Any) -> tuple[Any, Metrics]:
     metrics = Metrics(CollectorRegistry())
     return outcome_writer(producer, SETTINGS, metrics), metrics
 
@@ -265,3 +267,67 @@ def test_hand_offs_whose_bundle_is_too_large_go_as_tier_records_of_their_own() -
     assert [len(p["value"]) for p in producer.produced] == [60_000, 60_000, 60_000]
     producer.ack_all()
     assert acked == [0, 1, 2]
+
+
+GAPLESS = (
+    "ProduceRequest for dlq [0] with 2 message(s) failed: unable to satisfy gap-less guarantee"
+    " (_GAPLESS_GUARANTEE)"
+)
+
+
+def test_a_fatal_error_poll_raises_is_kept_for_the_worker_and_nothing_is_produced_again() -> None:
+    producer = FailingProducer()
+    writer, metrics = writer_of(producer)
+    done: list[bool] = []
+    writer.put(*dead_letter(b"{}"), lambda: done.append(True))  # a result and a dead letter
+    producer.fail()
+
+    writer.poll(0)  # confluent-kafka raises it: it ended the consumer thread
+    for _ in range(3):  # the records it had not acknowledged come back purged
+        writer.poll(0)
+        writer.flush_unsent()
+    writer.put(*dead_letter(b"{}"), lambda: done.append(True))  # the delivery loop goes on
+
+    assert writer.fatal == GAPLESS
+    assert (producer.refused, writer.unsent, done) == (0, 0, [])
+    assert not metrics.registry.get_sample_value(REFUSED, {"topic": TOPICS.results})
+
+
+def test_records_reported_FATAL_are_not_produced_again_every_turn() -> None:
+    producer = Producer()
+    writer, metrics = writer_of(producer)
+    done: list[bool] = []
+    writer.put(*dead_letter(b"{}"), lambda: done.append(True))
+
+    producer.error = KafkaError(KafkaError._FATAL)  # what `produce()` answers from then on
+    producer.ack_all(KafkaError(KafkaError._FATAL))
+    for _ in range(3):
+        writer.flush_unsent()  # each turn of the consumer loop: they were produced again
+
+    assert (writer.unsent, done) == (0, [])
+    assert not metrics.registry.get_sample_value(REFUSED, {"topic": TOPICS.results})
+    assert writer.fatal == "Local: Fatal error (_FATAL)"
+
+
+def test_produce_answering_FATAL_queues_nothing_and_the_error_poll_raises_says_why() -> None:
+    producer = FailingProducer()
+    writer, _metrics = writer_of(producer)
+    producer.fail()
+
+    assert writer.put(*dead_letter(b"{}"), lambda: None) is None
+    assert (writer.unsent, writer.fatal) == (0, "Local: Fatal error (_FATAL)")
+    assert writer.flush(1.0) == 0  # the fatal error, raised by `flush()` this time
+
+    assert writer.fatal == GAPLESS
+
+
+def test_an_error_poll_raises_that_is_not_fatal_is_not_swallowed() -> None:
+    class Raising(Producer):
+        def poll(self, timeout: float) -> int:
+            raise KafkaException(KafkaError(KafkaError._TRANSPORT))
+
+    writer, _metrics = writer_of(Raising())
+
+    with pytest.raises(KafkaException):
+        writer.poll(0)
+    assert writer.fatal is None
