@@ -3,7 +3,7 @@
     DispatcherError
     +-- ConfigError            invalid service configuration or hooks file (exit 1)
     |   +-- SecretError        a ${env:..} / ${file:..} reference that cannot be resolved
-    +-- KafkaUnavailable       the brokers did not answer in time (exit 3)
+    +-- KafkaUnavailable       Kafka not reached in time, or a client failed for good (exit 3)
     +-- DecryptionError        no key decrypts a payload (`dispatcher decrypt`)
     +-- ReplaysBusy            the admin service runs as many replays as it allows
     +-- Withdrawn              a pair's partition left this worker: its new owner delivers it
@@ -60,7 +60,8 @@ class SecretError(ConfigError):
 
 
 class KafkaUnavailable(DispatcherError):
-    """Raised when Kafka cannot be reached within the start-up deadline."""
+    """Raised when Kafka cannot be reached within the start-up deadline, or a worker's Kafka
+    client failed for good (a librdkafka fatal error, or a call that never returned)."""
 
 
 class DecryptionError(DispatcherError):

@@ -47,7 +47,6 @@ class ConsumerLoop(GroupMember):
     def __init__(self, consumer: Any, wiring: Wiring, *, reports_ready: bool = True) -> None:
         super().__init__(consumer, wiring, reports_ready=reports_ready)
         self.tiers = {t: i for i, t in enumerate(wiring.settings.topics.retry_topics)}
-        self.fatal: str | None = None  # a fatal client error that stopped this worker
         self.fetching = True
         self._consumed_by_topic: dict[str, Any] = {}
         self.arrivals = Arrivals()
@@ -66,7 +65,8 @@ class ConsumerLoop(GroupMember):
         self.close_by(max(deadline, time.monotonic()))
 
     def step(self) -> None:
-        """One turn: take a batch in, serve acks, commit what finished, adjust pauses.
+        """One turn: take a batch in, serve acks, commit what finished, adjust pauses; stop
+        when the producer failed for good.
 
         While the in-flight window is full (and its partitions not paused yet), the turn takes
         nothing in and waits up to POLL_SECONDS for acknowledgements instead: they make room."""
@@ -80,10 +80,11 @@ class ConsumerLoop(GroupMember):
             messages = self._fetch()
         if messages:
             self._take(messages)
-        self.producer.poll(acks_wait)
+        self.writer.poll(acks_wait)
         self.writer.flush_unsent()
         self._store()
         self.pauses.adjust(self.assigned, self.tracker, time.time())
+        self.producer_failed()
 
     def _fetch(self) -> list[Any]:
         """What is buffered, up to a batch and the room left in the total window; else wait up
@@ -111,9 +112,6 @@ class ConsumerLoop(GroupMember):
             messages += self.consumer.consume(want - len(messages), GATHER_SECONDS)
         self.arrivals.add(len(messages))
         return messages
-
-    def stop(self) -> None:
-        self.stopping.set()
 
     # -- taking records in ------------------------------------------------------------------
 
@@ -210,12 +208,13 @@ class ConsumerLoop(GroupMember):
     # -- shutdown ---------------------------------------------------------------------------
 
     def _wait_for(self, keys: set[Key], deadline: float) -> None:
-        """Serve acks until the partitions' pairs are finished or the deadline passes."""
+        """Serve acks until the partitions' pairs are finished or the deadline passes, or
+        none can be any more (the producer failed for good)."""
         while time.monotonic() < deadline:
-            self.producer.poll(0.02)
+            self.writer.poll(0.02)
             self.writer.flush_unsent()
             self._store()
-            if all(self.tracker.pending(*key) == 0 for key in keys):
+            if all(self.tracker.pending(*key) == 0 for key in keys) or self.producer_failed():
                 return
 
     def _drain(self, deadline: float) -> None:
@@ -224,7 +223,7 @@ class ConsumerLoop(GroupMember):
         if assigned:
             self.consumer.pause(assigned)
         self._wait_for(set(self.assigned), deadline)
-        remaining = self.producer.flush(max(deadline - time.monotonic(), 1.0))
+        remaining = self.writer.flush(max(deadline - time.monotonic(), 1.0))
         if remaining:
             log.warning("%d outcome records not acknowledged at shutdown", remaining)
         self._store()

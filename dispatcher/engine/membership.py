@@ -41,7 +41,6 @@ class GroupMember(WiredLoop):
         self.writer.owner = self.tracker.generation
         self.assigned: set[Key] = set()
         self.pauses = Pauses(consumer, settings.max_inflight_per_partition, settings.max_inflight)
-        self.stopping = threading.Event()
         self.ready = threading.Event()
 
     def subscribe(self) -> None:
@@ -119,7 +118,7 @@ class GroupMember(WiredLoop):
             log.warning("could not release %s: %s", _names_of(keys), exc)
             return
         while not released.done() and time.monotonic() < deadline + RELEASE_GRACE:
-            self.producer.poll(0.02)  # the acks of outcomes written meanwhile
+            self.writer.poll(0.02)  # the acks of outcomes written meanwhile
             self.writer.flush_unsent()
         if not released.done():
             log.warning("the deliveries of %s did not stop in time", _names_of(keys))
@@ -128,7 +127,7 @@ class GroupMember(WiredLoop):
         elif cut := released.result():
             log.warning("%d deliveries cut: %s left this worker", cut, _names_of(keys))
         self.writer.flush_unsent()
-        self.producer.flush(max(deadline - time.monotonic(), 1.0))
+        self.writer.flush(max(deadline - time.monotonic(), 1.0))
 
     def _report_ready(self) -> None:
         if self.reports_ready:

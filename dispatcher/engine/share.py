@@ -54,8 +54,6 @@ class ShareLoop(WiredLoop):
         self.limits = limits
         self.batch: ShareBatch | None = None
         self.handed_off = False  # the current batch's lock hand-off has been made
-        self.stopping = threading.Event()
-        self.fatal: str | None = None
         self.ready = threading.Event()
 
     def run(self, drain_deadline: Callable[[], float]) -> None:
@@ -67,16 +65,17 @@ class ShareLoop(WiredLoop):
         self._drain(deadline)
         self.close_by(deadline)
 
-    def stop(self) -> None:
-        self.stopping.set()
-
     def step(self) -> None:
-        """One turn: poll when the last batch is committed, else serve acks and watch the lock."""
+        """One turn: poll when the last batch is committed, else serve acks and watch the
+        lock; stop when the producer failed for good (the batch's records unsettled go back to
+        the group at the drain, for other workers)."""
         if self.batch is None:
             self._take(self._poll())
         else:
-            self.producer.poll(ACK_WAIT)
+            self.writer.poll(ACK_WAIT)
         self.writer.flush_unsent()
+        if self.producer_failed():
+            return
         if self.batch is not None:
             self._watch_lock()
             if self.batch.settled:
@@ -91,7 +90,7 @@ class ShareLoop(WiredLoop):
         if not self.ready.is_set():
             self.ready.set()
             self.metrics.ready.set(1)
-        self.producer.poll(0)
+        self.writer.poll(0)
         return messages
 
     # -- taking records in ------------------------------------------------------------------
@@ -174,7 +173,7 @@ class ShareLoop(WiredLoop):
         cut = self.release({(p.record.topic, p.record.partition) for p in running}, 0.0)
         deadline = time.monotonic() + lock * LOCK_MARGIN / 2
         while not cut.done() and time.monotonic() < deadline:
-            self.producer.poll(ACK_WAIT)
+            self.writer.poll(ACK_WAIT)
         now = time.time()
         handed = 0
         for pair in batch.running():
@@ -221,9 +220,11 @@ class ShareLoop(WiredLoop):
     def _drain(self, deadline: float) -> None:
         """Stop acquiring; give the batch until `deadline`; release what did not finish."""
         while self.batch is not None and not self.batch.settled and time.monotonic() < deadline:
-            self.producer.poll(ACK_WAIT)
+            self.writer.poll(ACK_WAIT)
             self.writer.flush_unsent()
-        self.producer.flush(max(deadline - time.monotonic(), 1.0))
+            if self.producer_failed():
+                break
+        self.writer.flush(max(deadline - time.monotonic(), 1.0))
         batch = self.batch
         if batch is None:
             return

@@ -4,6 +4,7 @@ worker builds it once and both loops read the same names."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future
@@ -55,10 +56,14 @@ class Wiring:
 
 
 class WiredLoop:
-    """The base of an intake loop: its consumer, and its wiring as attributes of its own."""
+    """The base of an intake loop: its consumer, and its wiring as attributes of its own.
+    `fatal` names the error a Kafka client of the loop failed for good of, which stopped the
+    loop, and the worker with it (it exits 3)."""
 
     def __init__(self, consumer: Any, wiring: Wiring) -> None:
         self.consumer = consumer
+        self.stopping = threading.Event()
+        self.fatal: str | None = None
         self.settings = wiring.settings
         self.topics = list(wiring.topics)
         self.producer = wiring.producer
@@ -70,6 +75,27 @@ class WiredLoop:
         self.release = wiring.release
         self.untried = wiring.untried
         self.holding = wiring.holding
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def producer_failed(self) -> bool:
+        """Whether the loop's producer failed for good (`Producing.fatal`). The first time it
+        is seen, the loop says so and stops: nothing it is given can be acknowledged any more,
+        so no pair ends and nothing more is committed; the next owner of its partitions
+        delivers what is not."""
+        error = self.writer.fatal
+        if error is None:
+            return False
+        if self.fatal is None:
+            log.error(
+                "fatal producer error, stopping (what is not acknowledged is left uncommitted, "
+                "for the next worker): %s",
+                error,
+            )
+            self.fatal = error
+            self.stop()
+        return True
 
     def taken(
         self,

@@ -199,10 +199,19 @@ class Worker:
         return None
 
     def _consume(self, intake: ConsumerLoop | ShareLoop, parts: Parts) -> None:
-        """A consumer thread: runs until stopped, then wakes the delivery loop to finish."""
+        """A consumer thread: runs until stopped, then wakes the delivery loop to finish.
+
+        A loop that stopped by itself (a Kafka client of it failed for good: `intake.fatal`)
+        comes to its drain before the worker's stop sets the drain deadline: it drains to
+        now, as nothing it waited for can be acknowledged any more, then leaves its groups
+        and closes as any stopping loop does."""
         loop, wake = self._loop, self._wake
+
+        def drain_deadline() -> float:
+            return parts.deadline[0] if parts.deadline else time.monotonic()
+
         try:
-            intake.run(lambda: parts.deadline[0])
+            intake.run(drain_deadline)
         finally:
             if loop is not None and wake is not None:
                 loop.call_soon_threadsafe(wake.set)

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import base64
+import logging
 import os
 import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dispatch_support import Deployment, cloud_event, collect_until, hook, stop
-from kafka_support import wait_for
+from kafka_support import create_topic, wait_for
 
 from dispatcher.devtools.broker import LocalKafka
 from dispatcher.devtools.receiver import Behaviour, Receiver
+from dispatcher.engine import assembly
 from dispatcher.engine.consumer import ConsumerLoop
+from dispatcher.engine.worker import Worker
+from dispatcher.errors import KafkaUnavailable
+from dispatcher.hooks.loader import load_hooks_file
+from dispatcher.kafka.clients import producer_config
+from dispatcher.metrics import Metrics
+from dispatcher.model.outcome import VALUE_OMITTED
+from dispatcher.pipeline.match import HookIndex
 
 EVENTS = int(os.environ.get("DUGAA_FAULT_EVENTS", "20000"))  # as the issue asks
 # a SIGKILLed member's partitions move after the session timeout: short here, 45 s by default
@@ -349,3 +360,80 @@ def _two_partitions(bootstrap: str, directory: Path, receiver: Receiver) -> Depl
     return Deployment(
         bootstrap, directory, [hook("crm", f"{receiver.url}/crm", ["order.*"])], partitions=2
     )
+
+
+def run_until_it_stops(deployment: Deployment, timeout: float) -> BaseException | None:
+    """Run a worker of `deployment` in a thread until it stops by itself; what it raised.
+    One still running after `timeout` seconds is stopped, and the test fails."""
+    settings = deployment.settings
+    hooks = HookIndex(load_hooks_file(settings.hooks_file or ""))
+    worker = Worker(settings, hooks, metrics=Metrics())
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.run(install_signals=False)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, name="worker", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        worker.request_stop()
+        thread.join(60)
+        pytest.fail(f"the worker did not stop by itself within {timeout:g}s")
+    return raised[0] if raised else None
+
+
+@pytest.mark.timeout(300)
+def test_a_producer_failed_for_good_stops_the_worker_and_the_next_one_delivers_the_rest(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A librdkafka fatal error, for real: with `enable.gapless.guarantee`, a batch the broker
+    refuses for good (a dead letter past its topic's `max.message.bytes`) fails the
+    idempotent producer for good. confluent-kafka raises it from `poll()`: it ended the
+    consumer thread with a traceback, and the worker stopped saying "stopped" (exit 0). It
+    stops saying why, commits nothing the producer did not acknowledge, and exits 3; the
+    next worker delivers the same events."""
+    with Receiver({"/reject": Behaviour(status=400)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("crm", f"{receiver.url}/reject", ["order.*"])],
+            extra={"drain_timeout": "5s"},
+        )
+        create_topic(kafka_bootstrap, deployment.dead_letter, config={"max.message.bytes": "20000"})
+        noise = base64.b64encode(os.urandom(45_000)).decode()  # 60 KB that no codec shrinks much
+        big = cloud_event("order.paid", {"blob": noise}, event_id="big")
+        small = cloud_event("order.paid", {"n": 1}, event_id="small")
+        deployment.produce_events([big, small])
+
+        def gapless(settings: Any, **extra: Any) -> dict[str, Any]:
+            return {**producer_config(settings, **extra), "enable.gapless.guarantee": True}
+
+        with monkeypatch.context() as patched, caplog.at_level(logging.INFO):
+            patched.setattr(assembly, "producer_config", gapless)
+            raised = run_until_it_stops(deployment, 120)
+
+        assert isinstance(raised, KafkaUnavailable)  # `dispatcher run` exits 3 with it
+        assert str(raised).startswith("the Kafka client failed for good: ProduceRequest for")
+        assert "gap-less" in str(raised)
+        assert "\n" not in str(raised)  # one line
+        said = [r.getMessage() for r in caplog.records if r.name.startswith("dispatcher.engine")]
+        assert len([line for line in said if "fatal producer error" in line]) == 1
+        assert f"revoking {deployment.events}[0]" in said  # it left its group as it stopped
+        assert deployment.committed() == 0  # the big event's pair was never acknowledged
+
+        with deployment.worker():
+            letters = collect_until(
+                kafka_bootstrap, deployment.dead_letter, lambda r: len(r) >= 2, 60
+            )
+            wait_for(lambda: deployment.committed() == 2, 30, message="both offsets committed")
+
+    by_offset = {int(r.header("dispatcher.source.offset") or b"-1"): r for r in letters}
+    assert set(by_offset) == {0, 1}
+    assert (by_offset[0].header(VALUE_OMITTED) or b"").startswith(b"too large for Kafka")

@@ -1,15 +1,17 @@
 """The consumer thread against records it cannot take in: an event that does not decode, and
-a record that intake fails on unexpectedly, each become a dead letter; the thread goes on."""
+a record that intake fails on unexpectedly, each become a dead letter; the thread goes on.
+And against a producer that failed for good: the thread stops, as the worker must."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from kafka_fakes import FakeMessage, GroupConsumer, KeepingProducer
+from kafka_fakes import FailingProducer, FakeMessage, GroupConsumer, KeepingProducer
 from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
@@ -156,3 +158,35 @@ def test_an_800kb_event_held_back_at_intake_goes_to_its_tier_alone_through_librd
         assert refused == 1  # the bundle
     finally:
         producer.purge()
+
+
+def test_a_producer_failed_for_good_stops_the_loop_which_commits_only_what_was_acknowledged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """librdkafka's fatal error, raised by the producer's `poll()`, ended the thread with a
+    traceback (and the worker then exited 0); records refused with `_FATAL` from then on went
+    back to be produced again every turn."""
+    producer = FailingProducer()
+    loop, _producer, _submitted, _metrics = consumer_loop(
+        [
+            [FakeMessage(EVENTS, 0, 0, LONE_SURROGATE_ID)],
+            [FakeMessage(EVENTS, 0, 1, LONE_SURROGATE_ID)],
+        ],
+        producer=producer,
+    )
+    loop.step()  # its dead letter is acknowledged: offset 1 stored
+    producer.fail()
+
+    with caplog.at_level(logging.ERROR):
+        loop.step()  # offset 1's dead letter is refused, and `poll()` raises the fatal error
+        loop.run(time.monotonic)  # stopped: drains, leaves the group, commits and closes
+
+    assert loop.stopping.is_set()
+    assert loop.fatal is not None
+    assert loop.fatal.endswith("gap-less guarantee (_GAPLESS_GUARANTEE)")
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert said.startswith("fatal producer error, stopping")
+    assert said.endswith(loop.fatal)
+    assert loop.consumer.stored == [(EVENTS, 0, 1)]  # nothing past what was acknowledged
+    assert loop.consumer.closed
+    assert producer.refused == 1  # offset 1's dead letter, once: never produced again

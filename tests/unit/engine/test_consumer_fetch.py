@@ -122,7 +122,9 @@ def stepping(consumer: ScriptedConsumer, max_inflight: int) -> tuple[ConsumerLoo
     loop = loop_over(consumer, max_inflight=max_inflight)
     producer = AckingProducer()
     loop.producer = producer
-    loop.writer = SimpleNamespace(flush_unsent=lambda: None)  # type: ignore[assignment]
+    loop.writer = SimpleNamespace(  # type: ignore[assignment]
+        poll=producer.poll, flush_unsent=lambda: None, fatal=None
+    )
     loop.fetching = True
     loop.assigned = {("events", 0)}
     loop.pauses = Pauses(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import AcknowledgeType
-from kafka_fakes import FakeMessage
+from kafka_fakes import FailingProducer, FakeMessage
 from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
@@ -110,10 +111,10 @@ def make_loop(
     consumer: ShareConsumer,
     hooks: list[Hook],
     untried: Any = None,
-    producer: Producer | None = None,
+    producer: Any = None,
     limits: ShareLimits = LIMITS,
-) -> tuple[ShareLoop, Producer, list[Pair]]:
-    producer = producer or Producer()
+) -> tuple[ShareLoop, Any, list[Pair]]:
+    producer = Producer() if producer is None else producer  # an empty one has len() 0
     metrics = Metrics(CollectorRegistry())
     writer = outcome_writer(producer, SETTINGS, metrics)
     submitted: list[Pair] = []
@@ -248,6 +249,27 @@ def test_a_stop_accepts_what_finished_and_releases_the_rest() -> None:
 
     assert consumer.acks == [(1, AcknowledgeType.ACCEPT), (2, AcknowledgeType.RELEASE)]
     assert (count(loop, "accepted"), count(loop, "released")) == (1, 1)
+
+
+def test_a_producer_failed_for_good_stops_the_loop_which_releases_what_is_not_acknowledged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    producer = FailingProducer()
+    consumer = ShareConsumer([[message(1), message(2)]])
+    loop, _producer, submitted = make_loop(consumer, [hook("crm")], producer=producer)
+    loop.step()
+    loop.finish(submitted[0])()  # the pair of offset 1 is written; offset 2 still runs
+    producer.fail()
+
+    with caplog.at_level(logging.ERROR):
+        loop.step()  # the producer's `poll()` raises the fatal error: it ended the thread
+        loop.run(time.monotonic)  # stopped: releases the rest at once, closes
+
+    assert loop.fatal is not None
+    assert loop.fatal.endswith("(_GAPLESS_GUARANTEE)")
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert said.startswith("fatal producer error, stopping")
+    assert consumer.acks == [(1, AcknowledgeType.ACCEPT), (2, AcknowledgeType.RELEASE)]
 
 
 def test_ordering_key_hooks_are_refused_by_name() -> None:

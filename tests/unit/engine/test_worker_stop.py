@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -138,3 +140,25 @@ def test_a_delivery_that_does_not_end_when_cancelled_is_left_behind_and_logged(
     assert cut == 2
     [record] = caplog.records
     assert "did not end when cancelled" in record.getMessage()
+
+
+class _FailedForGood:
+    """An intake loop that stopped by itself (a Kafka client of it failed for good), before
+    the worker's stop set a drain deadline."""
+
+    deadline: float | None = None
+
+    def run(self, drain_deadline: Callable[[], float]) -> None:
+        self.deadline = drain_deadline()
+
+
+def test_a_consumer_thread_that_stopped_by_itself_drains_to_now() -> None:
+    """There is no drain deadline yet: asking for it raised IndexError on the consumer thread,
+    which then never drained, left its group or closed its consumer."""
+    intake = _FailedForGood()
+    before = time.monotonic()
+
+    _worker()._consume(intake, _parts())  # type: ignore[arg-type]
+
+    assert intake.deadline is not None
+    assert before <= intake.deadline <= time.monotonic()
