@@ -96,13 +96,16 @@ class HealthWriter:
     to the operations topic (when there is one), in that order. An event the operations topic
     did not take is written again at the next `poll` (it keeps its id, so a copy changes
     nothing); whether a decision was taken is told to its `written` callback, whose caller
-    decides again."""
+    decides again. Of the records refused since the last `flush`, only the first one's error
+    and how many are kept: a worker's writer lives as long as the worker, and through a long
+    outage it is refused every round."""
 
     def __init__(self, settings: Settings, producer: Any = None) -> None:
         self.health = settings.topics.health
         self.operations = settings.topics.operations
         self.producer = producer or Producer(producer_config(settings, **{"linger.ms": 0}))
-        self.failures: list[str] = []
+        self.failed = 0  # records refused or not acknowledged since the last `flush`
+        self.first_failure: str | None = None  # the error of the first of them
         self._unsent: list[tuple[str, bytes]] = []  # events to write again: (key, value)
 
     def report(self, report: Report) -> None:
@@ -139,10 +142,20 @@ class HealthWriter:
         self.producer.poll(0)
 
     def flush(self, timeout: float = FLUSH_SECONDS) -> None:
-        """Wait until every record written is acknowledged; `KafkaUnavailable` otherwise."""
-        if self.producer.flush(timeout) or self.failures:
-            reason = self.failures[0] if self.failures else "not acknowledged in time"
+        """Wait until every record written is acknowledged; `KafkaUnavailable` otherwise, or
+        when one was refused since the last flush (whose failures the next does not repeat)."""
+        left = self.producer.flush(timeout)
+        reason = self._take_failures() or ("not acknowledged in time" if left else None)
+        if reason is not None:
             raise KafkaUnavailable(f"the health topic did not take the change: {reason}")
+
+    def _take_failures(self) -> str | None:
+        """The failures since the last flush in a line (None when there was none), forgotten."""
+        failed, first = self.failed, self.first_failure
+        self.failed, self.first_failure = 0, None
+        if first is None or failed == 1:
+            return first
+        return f"{first} (and {failed - 1} more)"
 
     def _event(self, key: str, value: bytes) -> None:
         def done(err: Any, _message: Any) -> None:
@@ -173,11 +186,16 @@ class HealthWriter:
             )
         except (BufferError, KafkaException) as exc:
             log.warning("could not write to %s: %s", topic, exc)
-            self.failures.append(str(exc))
+            self._failed(str(exc))
             return False
         return True
 
     def _acked(self, err: Any, _message: Any) -> None:
         if err is not None:
             log.warning("a health record was not acknowledged: %s", err)
-            self.failures.append(str(err))
+            self._failed(str(err))
+
+    def _failed(self, error: str) -> None:
+        self.failed += 1
+        if self.first_failure is None:
+            self.first_failure = error

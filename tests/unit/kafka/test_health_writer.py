@@ -1,18 +1,22 @@
-"""The health writer tells whether a decision was taken, and writes a refused event again."""
+"""The health writer tells whether a decision was taken, and writes a refused event again;
+what it keeps of its failures stays the same size however long Kafka refuses it."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import pytest
 from confluent_kafka import KafkaError
 
 from dispatcher.config.settings import Settings, Topics
+from dispatcher.errors import KafkaUnavailable
 from dispatcher.kafka.health import HealthWriter
-from dispatcher.model.health import Decision
+from dispatcher.model.health import Decision, Report
 
 OPS = "dugaa.dispatch.operations"
 PAUSED = Decision("erp", "paused", 1000.0, 1065.0, last_error="503")
+TIMED_OUT = str(KafkaError(KafkaError._MSG_TIMED_OUT))
 
 
 class Producer:
@@ -35,6 +39,10 @@ class Producer:
             self.refusing[topic] = self.refusing.get(topic, 0) - 1
             on_delivery(KafkaError(KafkaError._MSG_TIMED_OUT) if refused else None, None)
         return len(unanswered)
+
+    def flush(self, timeout: float = 0) -> int:
+        self.poll()
+        return 0
 
 
 def writer(producer: Producer) -> HealthWriter:
@@ -79,3 +87,36 @@ def test_a_decision_the_producer_cannot_even_queue_is_told_at_once() -> None:
 
     assert answers == [False]
     assert made._unsent  # its event is written again at the next poll
+
+
+def test_a_long_outage_keeps_the_first_failure_and_a_count_and_a_flush_names_them() -> None:
+    """A worker's writer lives as long as the worker: every refused report was kept in a list
+    that nothing emptied."""
+    health = Settings().topics.health
+    made = writer(Producer(**{health: 10_000}))
+    for round_ in range(10_000):  # a report every round, each one timed out
+        made.report(Report("erp", "w1", float(round_), None, 1.0, float(round_), "503"))
+        made.poll()
+
+    held = [v for v in vars(made).values() if isinstance(v, list | dict)]
+    assert all(len(value) <= 1 for value in held)  # nothing grew with the outage
+    assert (made.failed, made.first_failure) == (10_000, TIMED_OUT)
+    with pytest.raises(KafkaUnavailable) as raised:
+        made.flush()
+    assert str(raised.value) == (
+        f"the health topic did not take the change: {TIMED_OUT} (and 9999 more)"
+    )
+
+
+def test_a_flush_answers_for_the_records_since_the_last_one_only() -> None:
+    """The first failure ever was kept, and named by every later flush: a worker's stop,
+    hours after a refused report, was told its withdrawal failed."""
+    health = Settings().topics.health
+    made = writer(Producer(**{health: 1}))
+    made.report(Report("erp", "w1", 1.0, None, 1.0, 1.0, "503"))
+    made.poll()
+    with pytest.raises(KafkaUnavailable, match="Message timed out"):
+        made.flush()
+
+    made.forget("erp/w1")
+    made.flush()  # taken: nothing to answer for
