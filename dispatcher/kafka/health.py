@@ -95,7 +95,7 @@ class HealthWriter:
     """Writes reports and decisions to the health topic, and each decision's operational event
     to the operations topic (when there is one), in that order. An event the operations topic
     did not take is written again at the next `poll` (it keeps its id, so a copy changes
-    nothing); whether a decision was taken is told to its `written` callback, whose caller
+    nothing; a decision decided again, its event too, waits as one); whether a decision was taken is told to its `written` callback, whose caller
     decides again. Of the records refused since the last `flush`, only the first one's error
     and how many are kept: a worker's writer lives as long as the worker, and through a long
     outage it is refused every round."""
@@ -106,7 +106,7 @@ class HealthWriter:
         self.producer = producer or Producer(producer_config(settings, **{"linger.ms": 0}))
         self.failed = 0  # records refused or not acknowledged since the last `flush`
         self.first_failure: str | None = None  # the error of the first of them
-        self._unsent: list[tuple[str, bytes]] = []  # events to write again: (key, value)
+        self._unsent: dict[str, tuple[str, bytes]] = {}  # events to write again: id -> key, value
 
     def report(self, report: Report) -> None:
         self._produce(self.health, report.key, encode(report))
@@ -132,13 +132,13 @@ class HealthWriter:
             written(decision, False)
         event = notice(decision)
         if event is not None and self.operations:
-            self._event(decision.hook_id, notice_value(event))
+            self._event(event["id"], decision.hook_id, notice_value(event))
 
     def poll(self) -> None:
         """Write again the events not taken, and serve the delivery reports."""
-        unsent, self._unsent = self._unsent, []
-        for key, value in unsent:
-            self._event(key, value)
+        unsent, self._unsent = self._unsent, {}
+        for event_id, (key, value) in unsent.items():
+            self._event(event_id, key, value)
         self.producer.poll(0)
 
     def flush(self, timeout: float = FLUSH_SECONDS) -> None:
@@ -157,15 +157,18 @@ class HealthWriter:
             return first
         return f"{first} (and {failed - 1} more)"
 
-    def _event(self, key: str, value: bytes) -> None:
+    def _event(self, event_id: str, key: str, value: bytes) -> None:
+        """Write an operational event; refused, it waits for the next `poll`, in the place of
+        any copy of it (the same id: its decision decided again) already waiting."""
+
         def done(err: Any, _message: Any) -> None:
             self._acked(err, _message)
             if err is not None:
-                self._unsent.append((key, value))
+                self._unsent[event_id] = (key, value)
 
         headers: list[tuple[str, str | bytes | None]] = [("content-type", CONTENT_TYPE)]
         if not self._produce(self.operations, key, value, headers, done):
-            self._unsent.append((key, value))
+            self._unsent[event_id] = (key, value)
 
     def _produce(
         self,

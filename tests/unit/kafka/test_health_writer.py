@@ -3,6 +3,7 @@ what it keeps of its failures stays the same size however long Kafka refuses it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -120,3 +121,23 @@ def test_a_flush_answers_for_the_records_since_the_last_one_only() -> None:
 
     made.forget("erp/w1")
     made.flush()  # taken: nothing to answer for
+
+
+def test_a_decision_decided_again_every_round_of_an_outage_waits_as_one_event() -> None:
+    """Not taken, a decision is decided and written again the next round, and its event (the
+    same id) with it: each refused copy joined the events to write again, one more a round."""
+    producer = Producer(**{Settings().topics.health: 10**9, OPS: 10**9})  # until it ends
+    made = writer(producer)
+    for round_ in range(300):
+        made.decide(dataclasses.replace(PAUSED, at=PAUSED.at + round_))
+        made.poll()
+    assert len(made._unsent) == 1
+
+    producer.refusing = {}  # the outage ends
+    produced = len(producer.produced)
+    for _ in range(3):
+        made.poll()
+
+    (event,) = [json.loads(v or b"") for t, v in producer.produced[produced:] if t == OPS]
+    assert event["type"] == "dispatcher.hook.paused"
+    assert not made._unsent
