@@ -187,7 +187,8 @@ def load_settings(path: str | None, environ: Mapping[str, str] | None = None) ->
     name = path or "<defaults>"
     if path is not None:
         raw, lines = _read_yaml(Path(path))
-    _apply_env(raw, os.environ if environ is None else environ, _texts(path, raw))
+    environ = os.environ if environ is None else environ
+    _apply_env(raw, environ, _texts(path, raw, environ))
     try:
         return _build(raw, name)
     except _KeyProblem as problem:
@@ -195,10 +196,11 @@ def load_settings(path: str | None, environ: Mapping[str, str] | None = None) ->
         raise ConfigError(f"{name}:{line}: {problem.key}: {problem.message}") from None
 
 
-def _texts(path: str | None, raw: dict[str, Any]) -> list[str]:
+def _texts(path: str | None, raw: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
     """The configuration file's text and its hooks file's (read as the loader reads it, from
-    the working directory), for the variables they name."""
-    hooks_file = raw.get("hooks_file")
+    the working directory), for the variables they name. The hooks file is the one in force:
+    `DISPATCHER_HOOKS_FILE` overrides the file's, as it does for the loader."""
+    hooks_file = environ.get(f"{ENV_PREFIX}HOOKS_FILE") or raw.get("hooks_file")
     texts = []
     for each in (path, hooks_file if isinstance(hooks_file, str) else None):
         if each:

@@ -405,6 +405,20 @@ def test_secret_variables_named_dispatcher_are_no_overrides(
     assert default.secrets.env_prefix == "DISPATCHER_SECRET_"
 
 
+def test_a_variable_named_by_the_hooks_file_an_override_gives_is_no_override(
+    tmp_path: Path,
+) -> None:
+    """`DISPATCHER_HOOKS_FILE` overrides `hooks_file` as any key is, and the variables that
+    hooks file names are its secrets, as those of a hooks file the configuration names are."""
+    hooks = tmp_path / "hooks.yaml"
+    hooks.write_text("hooks: []  # auth: {type: bearer, token: ${env:DISPATCHER_SMS_TOKEN}}\n")
+    environ = {"DISPATCHER_HOOKS_FILE": str(hooks), "DISPATCHER_SMS_TOKEN": "t"}
+    assert load_settings(None, environ=environ).hooks_file == str(hooks)
+    assert load_settings(write(tmp_path, "http_port: 0\n"), environ=environ).hooks_file == str(
+        hooks
+    )
+
+
 def tenant_tokens(*tenants: str) -> str:
     entries = "".join(
         f"    - {{token: t{i}-0123456789abcdef, role: viewer, tenant: {tenant!r}}}\n"
