@@ -18,6 +18,7 @@ from dispatcher.logs import KAFKA
 OUTPUT_PARTITIONS = 6
 SHARE_POLL_RECORDS = 200
 BROKER_MESSAGE_MAX_BYTES = 1_048_588  # Kafka's default `message.max.bytes` (a record batch)
+PROBE_SLICE = 1.0  # seconds of the reachability check between two polls of its log lines
 
 
 def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:
@@ -72,16 +73,28 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
 
 
 def check_reachable(settings: Settings, timeout: float = 15.0) -> AdminClient:
-    """An admin client once the cluster answered; `KafkaUnavailable` after `timeout` seconds."""
-    admin = AdminClient(
-        {**client_settings(settings, "producer"), "socket.connection.setup.timeout.ms": 5000}
-    )
-    try:
-        admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        reason = exc.args[0].str() if exc.args else str(exc)
-    else:
-        return admin
+    """An admin client once the cluster answered; `KafkaUnavailable` after `timeout` seconds.
+
+    Asked in slices, polled between them: the client's log lines (with the broker gone, a
+    refused connection every 50-100 ms) reach our logging only when it is polled, in the
+    log's format and a line said again counted, not written raw to stderr each time."""
+    config: dict[str, Any] = {
+        **client_settings(settings, "producer"),
+        "socket.connection.setup.timeout.ms": 5000,
+        "logger": KAFKA,
+    }
+    admin = AdminClient(config)
+    deadline = time.monotonic() + timeout
+    reason = "no answer"
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            admin.list_topics(timeout=min(left, PROBE_SLICE))
+        except KafkaException as exc:
+            reason = exc.args[0].str() if exc.args else str(exc)
+        else:
+            return admin
+        finally:
+            admin.poll(0)
     # Destroy the client now: its threads would go on logging refused connections after (and
     # in the middle of) the one line the user should read last.
     del admin

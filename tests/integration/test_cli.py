@@ -118,6 +118,14 @@ def test_commands_that_need_kafka_exit_3_with_one_clear_line_when_it_is_unreacha
         last = stderr.strip().splitlines()[-1]
         assert last.startswith(f"error: Kafka at 127.0.0.1:{closed_port} did not answer within")
         assert "Traceback" not in stderr
+        assert raw_librdkafka_lines(stderr) == [], args
+
+
+def raw_librdkafka_lines(stderr: str) -> list[str]:
+    """librdkafka's own lines written past our logging (`%3|1796...|FAIL|rdkafka#...`): they
+    belong in the log's format as `dispatcher.librdkafka`, a line said again counted, not
+    repeated, where unlogged the refused connection is said every 50-100 ms."""
+    return [line for line in stderr.splitlines() if re.match(r"%\d\|", line)]
 
 
 def test_run_with_workers_exits_3_with_one_line_per_worker_when_kafka_is_unreachable(
@@ -134,6 +142,7 @@ def test_run_with_workers_exits_3_with_one_line_per_worker_when_kafka_is_unreach
     assert "Traceback" not in stderr
     said = [line for line in stderr.splitlines() if "error: Kafka at" in line]
     assert len(said) == 2, stderr
+    assert raw_librdkafka_lines(stderr) == []
     assert sorted(line.split(" ERROR ")[1].split()[0] for line in said) == ["worker-0", "worker-1"]
 
 
