@@ -426,14 +426,9 @@ def _health_topic(value: Any) -> str:
 
 
 def _retention(value: Any) -> float:
-    """`topics.attempts_retention`: a duration, or 0 for the cluster's default retention."""
-    key = "topics.attempts_retention"
-    if isinstance(value, bool):
-        raise _KeyProblem(key, "must be a duration (e.g. 72h), or 0 for the cluster's default")
-    seconds = float(value) if isinstance(value, int | float) else _duration(key, value)
-    if seconds < 0:
-        raise _KeyProblem(key, "must be a duration (e.g. 72h), or 0 for the cluster's default")
-    return seconds
+    """`topics.attempts_retention`: a duration, or 0 (written as a number, text or `0s`: an
+    override's value is text) for the cluster's default retention."""
+    return _duration("topics.attempts_retention", value, least=0.0)
 
 
 def _attempts_topic(value: Any) -> str:

@@ -340,6 +340,17 @@ def test_the_attempts_topics_retention_defaults_to_a_week_and_0_leaves_the_clust
             load_settings(write(tmp_path, f"topics:\n  attempts_retention: {wrong}\n"), environ={})
 
 
+@pytest.mark.parametrize("zero", ["0", "'0'", "0s"])
+def test_an_attempts_retention_of_0_leaves_the_clusters_however_it_is_written(
+    tmp_path: Path, zero: str
+) -> None:
+    """As text (an override's value is text) or with a unit, 0 is the cluster's default too."""
+    written = write(tmp_path, f"topics:\n  attempts_retention: {zero}\n")
+    assert load_settings(written, environ={}).topics.attempts_retention == 0
+    environ = {"DISPATCHER_TOPICS_ATTEMPTS_RETENTION": zero.strip("'")}
+    assert load_settings(None, environ=environ).topics.attempts_retention == 0
+
+
 def test_an_attempts_topic_kafka_would_refuse_names_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, "group_id: g\ntopics:\n  attempts: my attempts/v1\n")
 
