@@ -62,8 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     validate = hooks.add_parser("validate", parents=[common], help="check a hooks file")
     validate.add_argument("file")
     validate.set_defaults(command=_cmd("hooks_validate"))
-    for name, needs_id in (("list", False), ("show", True), ("delete", True)):
-        cmd = hooks.add_parser(name, parents=[common])
+    for name, needs_id, what in (
+        ("list", False, "the hooks in force (hooks file and store)"),
+        ("show", True, "one hook's definition in force, secrets masked"),
+        ("delete", True, "remove a hook from the store"),
+    ):
+        cmd = hooks.add_parser(name, parents=[common], help=what)
         if needs_id:
             cmd.add_argument("id")
         else:

@@ -1,7 +1,9 @@
 """Command-line parsing of the hook pause and resume commands, and what they print; how
-`hooks show` ends for a hook the workers cannot use."""
+`hooks show` ends for a hook the workers cannot use; what `--help` says of each command."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -65,3 +67,23 @@ def test_hooks_show_of_an_unusable_hook_prints_what_is_known_then_exits_1_saying
     )
     assert main(["hooks", "show", "crm"]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "commands"),
+    [
+        (["--help"], ["run", "admin", "hooks", "replay", "decrypt", "produce", "demo"]),
+        (
+            ["hooks", "--help"],
+            ["validate", "list", "show", "delete", "pause", "resume", "apply", "test"],
+        ),
+    ],
+)
+def test_help_says_what_each_command_does(
+    argv: list[str], commands: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 0
+    described = re.findall(r"^ {4}(\w+) +\S", capsys.readouterr().out, re.MULTILINE)
+    assert sorted(described) == sorted(commands)
