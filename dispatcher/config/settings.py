@@ -273,8 +273,8 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str], texts: list[str]
         if rest in SCALARS:
             raw[rest] = value
             continue
-        if rest == "allow_cidrs":
-            raw[rest] = [c.strip() for c in value.split(",") if c.strip()]
+        if rest == "allow_cidrs":  # a comma-separated list, read by `_cidrs`
+            raw[rest] = value
             continue
         section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
         if section is not None:
@@ -516,6 +516,9 @@ def _tenants_apart(tokens: list[AdminToken]) -> None:
 
 
 def _cidrs(raw: Any, key: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """A list of addresses or networks; as text (an override's value), separated by commas."""
+    if isinstance(raw, str):
+        raw = [c.strip() for c in raw.split(",") if c.strip()]
     if not isinstance(raw, list):
         raise _KeyProblem(key, "must be a list of addresses or networks (CIDR)")
     try:

@@ -391,6 +391,17 @@ def test_allow_cidrs_is_overridden_by_a_comma_separated_list() -> None:
         load_settings(None, environ={"DISPATCHER_ALLOW_CIDRS": "10.0.0.0/33"})
 
 
+def test_trusted_proxies_are_overridden_by_a_comma_separated_list() -> None:
+    """As DISPATCHER_ALLOW_CIDRS is: an override's value is text, the setting a list."""
+    environ = {"DISPATCHER_ADMIN_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7"}
+    assert [str(n) for n in load_settings(None, environ=environ).admin.trusted_proxies] == [
+        "10.0.0.0/8",
+        "192.168.1.7/32",
+    ]
+    with pytest.raises(ConfigError, match=r"admin\.trusted_proxies"):
+        load_settings(None, environ={"DISPATCHER_ADMIN_TRUSTED_PROXIES": "10.0.0.0/33"})
+
+
 def test_secret_variables_named_dispatcher_are_no_overrides(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
