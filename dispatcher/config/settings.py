@@ -33,6 +33,7 @@ from dispatcher.config.secrets import (
 from dispatcher.errors import ConfigError
 
 DEFAULT_PATH = "dispatcher.yaml"
+DEFAULT_KAFKA = {"bootstrap.servers": "127.0.0.1:9092"}
 ENV_PREFIX = "DISPATCHER_"
 CONSUME_MODES = ("group", "share")
 SECTIONS = ("kafka", "topics", "admin", "schema_registry", "secrets")
@@ -135,9 +136,7 @@ ADMIN_KEYS: dict[str, Any] = {
 class Settings:
     """Everything `dispatcher run` needs to know, with defaults for every key."""
 
-    kafka: Mapping[str, Any] = field(
-        default_factory=lambda: {"bootstrap.servers": "127.0.0.1:9092"}
-    )
+    kafka: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_KAFKA))
     group_id: str = "dugaa-dispatcher"
     consume: str = "group"  # group: a consumer group; share: a share group (queue mode)
     topics: Topics = field(default_factory=Topics)
@@ -297,7 +296,7 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
     for key in raw:
         if key not in known:
             raise _KeyProblem(key, f"unknown key (known: {', '.join(sorted(known))})")
-    kafka = _mapping(raw, "kafka") or {"bootstrap.servers": "127.0.0.1:9092"}
+    kafka = {**DEFAULT_KAFKA, **_mapping(raw, "kafka")}  # a property set keeps the others'
     kafka = {str(k): v for k, v in resolve_tree(kafka, where="kafka").items()}
     registry = _mapping(raw, "schema_registry")
     values: dict[str, Any] = {}

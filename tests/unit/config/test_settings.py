@@ -113,6 +113,19 @@ def test_environment_variables_apply_without_a_file() -> None:
     assert settings.bootstrap_servers == "env:9092"
 
 
+def test_kafka_properties_given_keep_the_default_bootstrap_servers(tmp_path: Path) -> None:
+    """Every key has a default: a `kafka:` property set (in the file, or by an override with
+    no file) leaves `bootstrap.servers` at its default unless it is set too."""
+    environ = {"DISPATCHER_KAFKA_CLIENT_ID": "dispatcher-7"}
+    from_environment = load_settings(None, environ=environ)
+    assert from_environment.kafka == {
+        "bootstrap.servers": "127.0.0.1:9092",
+        "client.id": "dispatcher-7",
+    }
+    from_file = load_settings(write(tmp_path, "kafka:\n  linger.ms: 5\n"), environ={})
+    assert from_file.kafka == {"bootstrap.servers": "127.0.0.1:9092", "linger.ms": 5}
+
+
 def test_an_environment_override_fills_an_empty_section(tmp_path: Path) -> None:
     path = write(tmp_path, "kafka:\ngroup_id: g\n")
 
