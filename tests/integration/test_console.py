@@ -7,8 +7,6 @@ copied to docs/console/."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from admin_support import (
     running_admin,
     two_tenants,
 )
+from console_support import shot, sign_in
 from dispatch_support import cloud_event, hook, wait_ready
 from kafka_support import wait_for
 from playwright.sync_api import Page, expect
@@ -30,32 +29,7 @@ from playwright.sync_api import Page, expect
 from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.engine.worker import Worker
 
-ROOT = Path(__file__).parents[2]
-SHOTS = ROOT / "test-results" / "console"
-DOCS = ROOT / "docs" / "console"
-README_SHOTS = {
-    "01-hooks",
-    "02-editor-error",
-    "03-review",
-    "04-try",
-    "05-event",
-    "06-dead-letters",
-    "07-dry-run",
-    "08-replayed",
-    "10-outcomes",
-    "11-tenant-hooks",
-    "15-event-attempts",
-    "16-paused",
-}
 ORDERS_TOKEN = "orders-bearer-4c1d-secret"
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
-    if os.environ.get("DUGAA_SCREENSHOTS_TO_DOCS") == "1" and name in README_SHOTS:
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(SHOTS / f"{name}.png", DOCS / f"{name}.png")
 
 
 def definition(receiver_url: str, *, broken: bool) -> str:
@@ -226,13 +200,6 @@ def test_an_admin_creates_tries_watches_and_replays_a_hook_in_the_browser(
     page.get_by_role("button", name="Delete orders").click()
     expect(page.locator("#hook-orders")).to_have_count(0)
     wait_for(lambda: worker.hooks.get("orders") is None, 10, message="deleted")
-
-
-def sign_in(page: Page, url: str, token: str) -> None:
-    page.goto(url + "/")
-    page.get_by_label("Access token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Hooks")).to_be_visible()
 
 
 def test_an_admin_pauses_a_hook_and_resumes_it_with_a_replay_of_what_the_pause_held(
