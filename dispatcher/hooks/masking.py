@@ -15,7 +15,7 @@ import base64
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
-from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 from dispatcher.config.secrets import MASK, Secret, holds_reference, without_references
 from dispatcher.model.hook import SECRET_AUTH_KEYS, Hook
@@ -41,16 +41,20 @@ def mask_url(url: str, secret_params: Iterable[str] = ()) -> str:
     netloc = parts.netloc
     if parts.password is not None:
         netloc = f"{parts.username}:{MASK}@{netloc.rpartition('@')[2]}"
-    query = parts.query
-    if query:
-        named = set(secret_params)
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(  # quote (%20), not quote_plus (+): shown as sent
-            [(k, MASK if k in named or looks_sensitive(k) else v) for k, v in pairs],
-            safe="*",
-            quote_via=quote,
-        )
+    query = _masked_query(parts.query, set(secret_params)) if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _masked_query(query: str, named: set[str]) -> str:
+    """`query` with the value of each credential-like or `named` parameter masked and every
+    other piece as written: shown as sent, and, sent back from an editor, saved as it was (read
+    and encoded again, a `+` would turn into a space, `flag` into `flag=`)."""
+    pieces = []
+    for piece in query.split("&"):
+        name = piece.partition("=")[0]
+        decoded = unquote_plus(name)
+        pieces.append(f"{name}={MASK}" if decoded in named or looks_sensitive(decoded) else piece)
+    return "&".join(pieces)
 
 
 def mask_urls(text: str, secret_params: Iterable[str] = ()) -> str:
@@ -202,7 +206,7 @@ def mask_definition(raw: dict[str, Any]) -> dict[str, Any]:
         key = given if isinstance(given, dict) else {}
         in_query = key.get("type") == "api_key" and key.get("in") == "query"
         secret_params = [str(key.get("name"))] if in_query else []
-        # references masked as the API shows them (re-encoded by mask_url, one would not resolve)
+        # secret references masked, as the API shows them
         shown["url"] = mask_url(without_references(raw["url"]), secret_params)
     if isinstance(raw.get("headers"), dict):
         shown["headers"] = {k: mask_header(str(k), str(v)) for k, v in raw["headers"].items()}

