@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from dispatcher.api.pages.common import render
+from dispatcher.api.pages.common import render, signed_in
 from dispatcher.errors import KafkaUnavailable
 
 log = logging.getLogger(__name__)
@@ -25,10 +25,10 @@ def install(app: FastAPI) -> None:
 
 async def _http(request: Request, exc: HTTPException) -> Response:
     if _wants_page(request):
-        page = render(
+        page = render(  # signed in, the header keeps the way to the other pages and out
             request,
             "error.html",
-            None,
+            signed_in(request),
             exc.status_code,
             status=exc.status_code,
             message=str(exc.detail),

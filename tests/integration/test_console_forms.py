@@ -17,7 +17,7 @@ from admin_support import (
     RunningAdmin,
     running_admin,
 )
-from console_support import sign_in
+from console_support import shot, sign_in
 from dispatch_support import hook
 from playwright.sync_api import Page, expect
 
@@ -44,6 +44,24 @@ def admin(
 def session_ends(page: Page) -> None:
     """The session's cookie is gone, as the browser drops it once its Max-Age is past."""
     page.context.clear_cookies()
+
+
+def test_an_error_page_keeps_the_navigation_and_the_sign_out(
+    page: Page, admin: RunningAdmin
+) -> None:
+    page.set_viewport_size({"width": 1360, "height": 800})
+    sign_in(page, admin.url, ADMIN_TOKEN)
+    answer = page.goto(admin.url + "/hooks/no-such-hook/edit")
+    assert answer is not None
+    assert answer.status == 404
+    expect(page.get_by_role("alert")).to_contain_text("no-such-hook")
+    expect(page.locator("header")).to_contain_text("admin")
+    shot(page, "23-not-found")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dead letters").click()
+    expect(page.get_by_role("heading", name="Dead letters")).to_be_visible()
+    page.goto(admin.url + "/hooks/no-such-hook/edit")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(admin.url + "/login")
 
 
 def test_editing_a_hook_in_the_console_keeps_its_url_as_written(

@@ -33,10 +33,15 @@ def service_of(request: Request) -> AdminService:
     return service
 
 
+def signed_in(request: Request) -> Session | None:
+    """The request's session; None when it has none (or one no longer valid)."""
+    service = service_of(request)
+    return service.sessions.read(request, service.tokens)
+
+
 def session_of(request: Request, role: Role = "viewer") -> Session:
     """The request's session with `role` or more; `SignIn` without one, 403 with too little."""
-    service = service_of(request)
-    session = service.sessions.read(request, service.tokens)
+    session = signed_in(request)
     if session is None:
         raise SignIn(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     if not session.principal.may(role):
