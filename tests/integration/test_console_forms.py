@@ -46,6 +46,32 @@ def session_ends(page: Page) -> None:
     page.context.clear_cookies()
 
 
+def test_a_problem_beside_a_long_line_stays_on_the_screen(page: Page, admin: RunningAdmin) -> None:
+    page.set_viewport_size({"width": 1360, "height": 800})
+    sign_in(page, admin.url, ADMIN_TOKEN)
+    page.get_by_role("link", name="New hook").click()
+    page.get_by_label("Definition (YAML").fill(
+        "\n".join(
+            [
+                "id: erp",
+                f"description: {LONG_DESCRIPTION}",
+                "events: [order.paid]",
+                "url: https://erp.example.com/api/v2/tenants/acme/integrations/webhooks/incoming"
+                "/orders/paid?source=dugaa&version=2024-01-01",
+                "format: yaml",
+                "",
+            ]
+        )
+    )
+    page.locator("form.yaml").get_by_role("button", name="Check and review").click()
+    problem = page.locator("#line-5 .problem")
+    expect(problem).to_contain_text('"yaml" is not allowed')
+    expect(problem).to_be_in_viewport()
+    width = page.evaluate("document.documentElement.clientWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scroll
+    shot(page, "21-long-line-problem")
+
+
 def test_an_error_page_keeps_the_navigation_and_the_sign_out(
     page: Page, admin: RunningAdmin
 ) -> None:
