@@ -5,6 +5,7 @@ an edit that keeps the hook's URL as written. Screenshots go to test-results/con
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,6 +71,29 @@ def test_a_problem_beside_a_long_line_stays_on_the_screen(page: Page, admin: Run
     width = page.evaluate("document.documentElement.clientWidth")
     assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scroll
     shot(page, "21-long-line-problem")
+
+
+def test_a_bad_time_in_the_outcomes_filter_is_shown_beside_its_field(
+    page: Page, admin: RunningAdmin
+) -> None:
+    page.set_viewport_size({"width": 1360, "height": 800})
+    sign_in(page, admin.url, ADMIN_TOKEN)
+    page.goto(admin.url + "/hooks/audit/outcomes")
+    page.get_by_label("Status").select_option("delivered")
+    page.get_by_label("Since").fill("yesterday")
+    page.get_by_role("button", name="Filter").click()
+
+    expect(page.get_by_role("heading", name="Outcomes of audit")).to_be_visible()
+    since = page.get_by_label("Since")
+    expect(since).to_have_value("yesterday")
+    expect(since).to_have_attribute("aria-invalid", "true")
+    expect(since).to_have_accessible_description(re.compile("since: not a time: 'yesterday'"))
+    expect(page.get_by_label("Status")).to_have_value("delivered")
+    shot(page, "22-outcomes-bad-time")
+    since.fill("2h")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_label("Since")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("main")).to_contain_text("No outcomes match.")
 
 
 def test_an_error_page_keeps_the_navigation_and_the_sign_out(

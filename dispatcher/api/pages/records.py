@@ -51,13 +51,18 @@ def outcomes_page(
     service, caller = service_of(request), session.principal
     scope.named(service, caller, hook_id)
     visible = scope.records(service, caller)
-    rows = service.index.outcomes(
-        hook_id,
-        outcome=status or None,
-        since=moment_of(since, "since"),
-        until=moment_of(until, "until"),
-        limit=200,
-        visible=visible,
+    moments, problems = _filter_times(since, until)
+    rows = (
+        []
+        if problems
+        else service.index.outcomes(
+            hook_id,
+            outcome=status or None,
+            since=moments["since"],
+            until=moments["until"],
+            limit=200,
+            visible=visible,
+        )
     )
     classes = service.index.status_classes(hook_id, visible=visible)
     in_force = service.hooks().get(hook_id)
@@ -65,8 +70,10 @@ def outcomes_page(
         request,
         "outcomes.html",
         session,
+        422 if problems else 200,
         hook_id=hook_id,
         unusable=in_force.unusable if in_force is not None else None,
+        problems=problems,
         outcomes=[outcome_view(r) for r in rows],
         status=status,
         since=since,
@@ -75,3 +82,16 @@ def outcomes_page(
         classes=[(name, classes.get(name, 0)) for name in STATUS_CLASSES],
         attempts=[attempt_view(r) for r in service.index.attempts_of_hook(hook_id, 20, visible)],
     )
+
+
+def _filter_times(since: str, until: str) -> tuple[dict[str, float | None], dict[str, str]]:
+    """The filter's times, and the problem of each one that is no time: shown beside its
+    field, in the page with the filter to correct, rather than as an error page."""
+    moments: dict[str, float | None] = {}
+    problems: dict[str, str] = {}
+    for name, text in (("since", since), ("until", until)):
+        try:
+            moments[name] = moment_of(text, name)
+        except HTTPException as exc:
+            problems[name] = str(exc.detail)
+    return moments, problems
