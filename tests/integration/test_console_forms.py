@@ -47,6 +47,37 @@ def session_ends(page: Page) -> None:
     page.context.clear_cookies()
 
 
+def test_the_common_fields_form_shows_each_problem_beside_its_field(
+    page: Page, admin: RunningAdmin
+) -> None:
+    page.set_viewport_size({"width": 1360, "height": 800})
+    sign_in(page, admin.url, ADMIN_TOKEN)
+    page.get_by_role("link", name="New hook").click()
+    page.get_by_label("Id", exact=True).fill("Bestellungen-Müller")
+    page.get_by_label("Event types").fill("order.paid")
+    page.get_by_label("URL", exact=True).fill("ftp://erp.example/in")
+    page.locator("form.fields").get_by_role("button", name="Check and review").click()
+
+    url = page.get_by_label("URL", exact=True)
+    expect(url).to_have_attribute("aria-invalid", "true")
+    expect(url).to_have_accessible_description(re.compile('"ftp://erp.example/in" is not an http'))
+    expect(page.locator("form.fields")).to_contain_text("is not an http(s) URL")
+    identifier = page.get_by_label("Id", exact=True)
+    expect(identifier).to_have_value("Bestellungen-Müller")
+    expect(identifier).to_have_attribute("aria-invalid", "true")
+    expect(identifier).to_have_accessible_description(
+        re.compile('"Bestellungen-Müller" is not a valid id')
+    )
+    expect(page.get_by_label("Event types")).not_to_have_attribute("aria-invalid", "true")
+    shot(page, "20-fields-problems")
+
+    # fixed from the keyboard: Enter in a field checks the form again
+    page.get_by_label("Id", exact=True).fill("bestellungen-mueller")
+    page.get_by_label("URL", exact=True).fill("https://erp.example/in")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Review bestellungen-mueller")).to_be_visible()
+
+
 def test_a_problem_beside_a_long_line_stays_on_the_screen(page: Page, admin: RunningAdmin) -> None:
     page.set_viewport_size({"width": 1360, "height": 800})
     sign_in(page, admin.url, ADMIN_TOKEN)

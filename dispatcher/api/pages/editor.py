@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ router = APIRouter(include_in_schema=False)
 SKELETON = {"id": "", "events": [], "url": "https://", "method": "POST", "format": "json"}
 FORMATS = ("json", "csv", "xml", "form")
 METHODS = ("POST", "PUT", "PATCH")
+FORM_FIELDS = ("id", "events", "url", "method", "format", "timeout", "enabled")
 
 
 def yaml_text(definition: dict[str, Any]) -> str:
@@ -78,12 +80,24 @@ def _editor(
         problems=problems,
         elsewhere=elsewhere,
         fields=fields,
+        beside=_by_field(problems),
         formats=FORMATS,
         methods=METHODS,
         original=original,
         base=base,
         note=note,
     )
+
+
+def _by_field(problems: Sequence[Problem]) -> dict[str, list[str]]:
+    """The problems of each field of the common fields' form (`url`, `events[1]` ...), to show
+    beside that field as well as beside their lines."""
+    found: dict[str, list[str]] = {}
+    for problem in problems:
+        field = re.split(r"[.\[]", problem.path, maxsplit=1)[0]
+        if field in FORM_FIELDS:
+            found.setdefault(field, []).append(_said(problem))
+    return found
 
 
 def _said(problem: Problem) -> str:
