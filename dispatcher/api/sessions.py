@@ -96,6 +96,11 @@ class Sessions:
 
     def issue(self, response: Response, request: Request, token: str, grant: Grant) -> Session:
         value, session = self.cookie(token, grant)
+        self.set_cookie(response, request, value)
+        return session
+
+    def set_cookie(self, response: Response, request: Request, value: str) -> None:
+        """Put the session cookie `value` (of `cookie`) on `response`."""
         response.set_cookie(
             COOKIE,
             value,
@@ -105,7 +110,6 @@ class Sessions:
             secure=request.url.scheme == "https",
             path="/",
         )
-        return session
 
     def read(self, request: Request, tokens: Tokens) -> Session | None:
         """The request's session, or None when it has none, a forged or expired one, one signed

@@ -47,6 +47,101 @@ def session_ends(page: Page) -> None:
     page.context.clear_cookies()
 
 
+def test_a_session_that_ends_mid_edit_keeps_the_draft_through_the_sign_in(
+    page: Page, admin: RunningAdmin
+) -> None:
+    page.set_viewport_size({"width": 1360, "height": 800})
+    sign_in(page, admin.url, ADMIN_TOKEN)
+    page.get_by_role("link", name="New hook").click()
+    draft = "id: erp\nevents: [order.paid]\nurl: https://erp.example/in\ndescription: typed\n"
+    page.get_by_label("Definition (YAML").fill(draft)
+    session_ends(page)
+    page.locator("form.yaml").get_by_role("button", name="Check and review").click()
+
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("Your session ended")
+    shot(page, "19-session-ended")
+    page.get_by_label("Access token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+
+    # back in the editor with what was typed, checked and saved only when asked
+    expect(page.get_by_role("heading", name="New hook")).to_be_visible()
+    expect(page.get_by_label("Definition (YAML")).to_have_value(draft)
+    assert admin.service.definition("erp") is None
+    page.locator("form.yaml").get_by_role("button", name="Check and review").click()
+    expect(page.locator("pre.diff")).to_contain_text("+description: typed")
+    session_ends(page)  # and again, on the review page
+    page.get_by_role("button", name="Save to the hook store").click()
+    page.get_by_label("Access token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_label("Definition (YAML")).to_have_value(draft)
+    page.locator("form.yaml").get_by_role("button", name="Check and review").click()
+    page.get_by_role("button", name="Save to the hook store").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved")
+    assert (admin.service.definition("erp") or {}).get("description") == "typed"
+
+
+def test_a_session_that_ends_mid_edit_of_a_hook_with_secrets_keeps_them_masked_and_stored(
+    page: Page, admin: RunningAdmin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DUGAA_TEST_ERP_TOKEN", "erp-bearer-9f2e-secret")
+    stored = {
+        "id": "erp",
+        "events": ["order.paid"],
+        "url": "https://erp.example/in",
+        "auth": {"type": "bearer", "token": "${env:DUGAA_TEST_ERP_TOKEN}"},
+    }
+    with admin.client(headers=ADMIN) as client:
+        assert client.post("/api/hooks", json=stored).status_code == 201
+    page.set_viewport_size({"width": 1360, "height": 800})
+    sign_in(page, admin.url, ADMIN_TOKEN)
+    page.goto(admin.url + "/hooks/erp/edit")
+    page.get_by_label("Timeout (e.g. 10s)").fill("5s")
+    session_ends(page)
+    page.locator("form.fields").get_by_role("button", name="Check and review").click()
+    assert "DUGAA_TEST_ERP_TOKEN" not in page.content()
+    page.get_by_label("Access token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("heading", name="Edit erp")).to_be_visible()
+    shown = page.get_by_label("Definition (YAML").input_value()
+    assert "timeout: 5s" in shown
+    assert "token: '***'" in shown
+    assert "DUGAA_TEST_ERP_TOKEN" not in page.content()
+    page.locator("form.yaml").get_by_role("button", name="Check and review").click()
+    page.get_by_role("button", name="Save to the hook store").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved")
+    saved = admin.service.definition("erp") or {}
+    assert (saved.get("timeout"), saved.get("auth")) == ("5s", stored["auth"])
+
+
+def test_a_button_pressed_after_the_session_ended_leads_back_to_its_page(
+    page: Page, admin: RunningAdmin
+) -> None:
+    page.set_viewport_size({"width": 1360, "height": 800})
+    sign_in(page, admin.url, ADMIN_TOKEN)
+    session_ends(page)
+    page.locator("#hook-audit").get_by_role("button", name="Pause").click()
+    page.get_by_label("Access token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Hooks")).to_be_visible()  # not "405"
+    expect(page.locator("#hook-audit")).not_to_contain_text("paused")  # not sent by itself
+
+    page.goto(admin.url + "/hooks/audit/try")
+    session_ends(page)
+    page.get_by_role("button", name="Render the request").click()
+    page.get_by_label("Access token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Try audit")).to_be_visible()
+
+    session_ends(page)
+    page.get_by_role("button", name="Sign out").click()  # signed out already: nothing to ask
+    expect(page).to_have_url(admin.url + "/login")
+    page.get_by_label("Access token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Hooks")).to_be_visible()
+
+
 def test_the_common_fields_form_shows_each_problem_beside_its_field(
     page: Page, admin: RunningAdmin
 ) -> None:

@@ -3,13 +3,15 @@ CSRF check on forms, and rendering."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.routing import Match
 
 from dispatcher.api.service import AdminService
 from dispatcher.api.sessions import Session
@@ -18,14 +20,18 @@ from dispatcher.model.moments import iso
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 TEMPLATES.env.filters["iso"] = lambda value: "" if value is None else iso(value)
+ENDED = "Your session ended before this was sent: sign in again to go on where you were."
 
 
 class SignIn(Exception):
-    """Raised by a page that needs a session the request does not have."""
+    """Raised by a page that needs a session the request does not have: the sign-in page, then
+    `next_path`; `draft`, the fields of a form posted without a session that are worth keeping,
+    goes through the sign-in too (`form_of`)."""
 
-    def __init__(self, next_path: str) -> None:
+    def __init__(self, next_path: str, draft: dict[str, str] | None = None) -> None:
         super().__init__(next_path)
         self.next_path = next_path
+        self.draft = draft or {}
 
 
 def service_of(request: Request) -> AdminService:
@@ -49,14 +55,30 @@ def session_of(request: Request, role: Role = "viewer") -> Session:
     return session
 
 
-async def form_of(request: Request, role: Role = "admin") -> tuple[Session, dict[str, str]]:
-    """A posted form and its session, once its CSRF token matches (403 otherwise)."""
-    session = session_of(request, role)
+async def form_of(
+    request: Request, role: Role = "admin", keep: Collection[str] = ()
+) -> tuple[Session, dict[str, str]]:
+    """A posted form and its session, once its CSRF token matches (403 otherwise). Without a
+    session (it expired, or the service restarted with a key of its own), `SignIn` back to the
+    page the form is on, never to the form's own address, which only takes a POST; its fields
+    named in `keep` come along as the draft."""
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    if signed_in(request) is None:
+        raise SignIn(page_of(request), {k: v for k, v in fields.items() if k in keep})
+    session = session_of(request, role)
     if not session.csrf_matches(fields.get("csrf")):
         raise HTTPException(403, "the form's CSRF token does not match the session")
     return session, fields
+
+
+def page_of(request: Request) -> str:
+    """The page a posted form goes back to: its own address when that is a page too (GET),
+    else the hooks page."""
+    as_page = {**request.scope, "method": "GET"}
+    if any(route.matches(as_page)[0] is Match.FULL for route in request.app.router.routes):
+        return request.url.path
+    return "/"
 
 
 def render(
@@ -71,9 +93,14 @@ def render(
     )
 
 
-def to_sign_in(request: Request, exc: Exception) -> RedirectResponse:
-    """The handler of `SignIn`: the sign-in page, coming back afterwards."""
+def to_sign_in(request: Request, exc: Exception) -> Response:
+    """The handler of `SignIn`: the sign-in page, coming back afterwards; with a draft, the
+    sign-in page at once, the draft in its form, so signing in brings it back."""
     assert isinstance(exc, SignIn)
+    if exc.draft:
+        return render(
+            request, "login.html", None, 401, next=exc.next_path, draft=exc.draft, note=ENDED
+        )
     return RedirectResponse(f"/login?next={quote(exc.next_path, safe='/')}", 303)
 
 

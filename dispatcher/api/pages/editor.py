@@ -29,6 +29,11 @@ SKELETON = {"id": "", "events": [], "url": "https://", "method": "POST", "format
 FORMATS = ("json", "csv", "xml", "form")
 METHODS = ("POST", "PUT", "PATCH")
 FORM_FIELDS = ("id", "events", "url", "method", "format", "timeout", "enabled")
+DRAFT = ("yaml", "original", "base", "mode", *FORM_FIELDS)  # kept when the session has ended
+RESUMED = (
+    "Signed in again: here is your edit as it was when the session ended. Nothing was checked"
+    " or saved: check and review it to go on."
+)
 
 
 def yaml_text(definition: dict[str, Any]) -> str:
@@ -141,15 +146,11 @@ def duplicate_hook(request: Request, hook_id: str) -> HTMLResponse:
 @router.post("/hooks/check", response_class=HTMLResponse)
 async def check_hook(request: Request) -> HTMLResponse:
     """The edited definition checked: its problems beside its lines, or the diff to confirm."""
-    session, form = await form_of(request)
+    session, form = await form_of(request, keep=DRAFT)
     original, base = _seen(request, session, form.get("original", ""), form.get("base", ""))
     service = service_of(request)
     previous = service.definition(base) if base else None
-    text = form.get("yaml", "")
-    if form.get("mode") == "fields":
-        text = yaml_text(
-            _with_fields(mask_definition(previous) if previous else dict(SKELETON), form)
-        )
+    text = _posted_text(form, previous)
     checked = examine_text(text, previous, service.settings.secrets)
     if isinstance(checked, list):
         return _editor(
@@ -186,7 +187,7 @@ async def check_hook(request: Request) -> HTMLResponse:
 
 @router.post("/hooks/save", response_model=None)
 async def save_hook(request: Request) -> HTMLResponse | RedirectResponse:
-    session, form = await form_of(request)
+    session, form = await form_of(request, keep=DRAFT)
     original, base = _seen(request, session, form.get("original", ""), form.get("base", ""))
     text = form.get("yaml", "")
     service = service_of(request)
@@ -214,6 +215,37 @@ async def save_hook(request: Request) -> HTMLResponse | RedirectResponse:
         )
     saved = await run_in_threadpool(editing.save, service, checked)
     return redirect(f"/hooks/{saved.hook_id}/edit?saved=1")
+
+
+def resumed(request: Request, session: Session, draft: dict[str, str]) -> HTMLResponse | None:
+    """The editor with `draft`, its form as posted after the session had ended, for the new
+    `session` to check it again; None when that session may not edit it (another role or
+    tenant). Nothing is checked or saved without a click: a draft may come from elsewhere."""
+    if not session.principal.may("admin"):
+        return None
+    try:
+        original, base = _seen(request, session, draft.get("original", ""), draft.get("base", ""))
+    except HTTPException:
+        return None
+    previous = service_of(request).definition(base) if base else None
+    text = _posted_text(draft, previous)
+    return _editor(
+        request,
+        session,
+        text=text,
+        definition=_loose(text),
+        original=original,
+        base=base,
+        note=RESUMED,
+    )
+
+
+def _posted_text(form: dict[str, str], previous: dict[str, Any] | None) -> str:
+    """The definition a form of the editor posted: its YAML, or the hook edited from
+    (`previous`, masked) with the common fields of the form."""
+    if form.get("mode") != "fields":
+        return form.get("yaml", "")
+    return yaml_text(_with_fields(mask_definition(previous) if previous else dict(SKELETON), form))
 
 
 def _refusal(service: AdminService, checked: Definition, original: str) -> editing.Refused | None:

@@ -1,15 +1,25 @@
-"""Signing in and out: a token exchanged for a session cookie, attempts limited per client."""
+"""Signing in and out: a token exchanged for a session cookie, attempts limited per client. A
+draft kept from a form posted after the session ended (`SignIn.draft`) comes back once signed
+in: shown again in its page, never sent again by itself."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from dispatcher.api.pages.common import form_of, redirect, render, service_of
+from dispatcher.api.pages import editor
+from dispatcher.api.pages.common import (
+    ENDED,
+    form_of,
+    redirect,
+    render,
+    service_of,
+    signed_in,
+)
+from dispatcher.api.sessions import Session
 
 router = APIRouter(include_in_schema=False)
+DRAFT = "draft."  # the prefix of a draft's fields in the sign-in form
 
 
 def _safe_next(target: str | None) -> str:
@@ -25,27 +35,44 @@ def login_page(request: Request, next: str = "/") -> HTMLResponse:
 
 
 @router.post("/login", response_model=None)
-def login(
-    request: Request, token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/"
-) -> HTMLResponse | RedirectResponse:
+async def login(request: Request) -> HTMLResponse | RedirectResponse:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    token, next_path = form.get("token", "").strip(), _safe_next(form.get("next"))
+    draft = {k.removeprefix(DRAFT): v for k, v in form.items() if k.startswith(DRAFT)}
+    kept = {"next": next_path, "draft": draft, "note": ENDED if draft else ""}
     service = service_of(request)
     client = request.client.host if request.client else "unknown"
     if not service.limiter.allowed(client):
         message = "Too many attempts: wait a minute before trying again."
-        return render(request, "login.html", None, 429, error=message, next=_safe_next(next))
-    grant = service.tokens.grant_of(token.strip()) if token.strip() else None
+        return render(request, "login.html", None, 429, error=message, **kept)
+    grant = service.tokens.grant_of(token) if token else None
     if grant is None:
         service.limiter.failed(client)
         message = "That token is not one of admin.tokens."
-        return render(request, "login.html", None, 401, error=message, next=_safe_next(next))
-    response = redirect(_safe_next(next))
-    service.sessions.issue(response, request, token.strip(), grant)
+        return render(request, "login.html", None, 401, error=message, **kept)
+    cookie, session = service.sessions.cookie(token, grant)
+    response = _signed_in(request, session, next_path, draft)
+    service.sessions.set_cookie(response, request, cookie)
     return response
+
+
+def _signed_in(
+    request: Request, session: Session, next_path: str, draft: dict[str, str]
+) -> HTMLResponse | RedirectResponse:
+    """Where a sign-in leads: the editor with the draft, when there is one the new session may
+    edit; else `next_path`."""
+    resumed = editor.resumed(request, session, draft) if draft else None
+    return resumed if resumed is not None else redirect(next_path)
 
 
 @router.post("/logout")
 async def logout(request: Request) -> RedirectResponse:
-    session, _form = await form_of(request, "viewer")
+    """Sign out; a session that has ended already (expired, signed out in another tab) has
+    nothing to check: only its cookie goes."""
     response = redirect("/login")
+    if signed_in(request) is None:
+        service_of(request).sessions.end(response)
+        return response
+    session, _form = await form_of(request, "viewer")
     service_of(request).sessions.end(response, session)
     return response

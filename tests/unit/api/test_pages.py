@@ -107,6 +107,37 @@ def test_signing_out_ends_the_session(client: TestClient) -> None:
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
+def test_a_form_posted_after_the_session_ended_leads_back_to_its_page(
+    client: TestClient,
+) -> None:
+    for posted, page in (("/hooks/x/pause", "/"), ("/hooks/x/try", "/hooks/x/try")):
+        answer = client.post(posted, data={"csrf": "old"}, follow_redirects=False)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == f"/login?next={page}"  # never a POST-only address
+    ended = client.post("/logout", data={"csrf": "old"}, follow_redirects=False)
+    assert (ended.status_code, ended.headers["location"]) == (303, "/login")
+
+
+def test_an_edit_posted_after_the_session_ended_comes_back_in_the_editor_once_signed_in(
+    client: TestClient,
+) -> None:
+    yaml = "id: a\nevents: [x]\nurl: https://a.example/<in>\n"
+    ended = client.post("/hooks/check", data={"yaml": yaml, "csrf": "old"}, headers=HTML)
+    assert ended.status_code == 401
+    assert "Your session ended" in ended.text
+    draft = dict(re.findall(r'name="draft\.(\w+)" value="([^"]*)"', ended.text))
+    assert draft == {"yaml": "id: a\nevents: [x]\nurl: https://a.example/&lt;in&gt;\n"}
+    as_viewer = client.post(
+        "/login", data={"token": VIEWER_TOKEN, "draft.yaml": yaml}, follow_redirects=False
+    )
+    assert (as_viewer.status_code, as_viewer.headers["location"]) == (303, "/")  # may not edit
+    resumed = client.post("/login", data={"token": ADMIN_TOKEN, "draft.yaml": yaml})
+    assert resumed.status_code == 200
+    assert "dugaa_session=" in resumed.headers["set-cookie"]
+    assert "Nothing was checked or saved" in resumed.text
+    assert '<textarea id="yaml" name="yaml" rows="24" spellcheck="false">id: a' in resumed.text
+
+
 def test_what_a_page_shows_is_escaped(client: TestClient) -> None:
     sign_in(client, VIEWER_TOKEN)
     page = client.get("/events", params={"id": "<script>alert(1)</script>"})
