@@ -17,12 +17,13 @@ def mount(app: FastAPI) -> None:
         deadletters,
         editor,
         hooks,
+        lifecycle,
         pausing,
         records,
         signin,
         trying,
     )
 
-    for module in (signin, hooks, editor, pausing, trying, records, deadletters):
+    for module in (signin, hooks, editor, lifecycle, pausing, trying, records, deadletters):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.routing import Match
 
+from dispatcher.api import scope
 from dispatcher.api.service import AdminService
 from dispatcher.api.sessions import Session
 from dispatcher.config.settings import Role
@@ -79,6 +80,15 @@ def page_of(request: Request) -> str:
     if any(route.matches(as_page)[0] is Match.FULL for route in request.app.router.routes):
         return request.url.path
     return "/"
+
+
+def definition_of(request: Request, session: Session, hook_id: str) -> dict[str, Any]:
+    """The stored definition of `hook_id`, once the session sees the hook (404 otherwise)."""
+    service = service_of(request)
+    definition = service.definition(scope.hook(service, session.principal, hook_id).id)
+    if definition is None:
+        raise HTTPException(404, f"the definition of {hook_id!r} cannot be read")
+    return definition
 
 
 def render(

@@ -1,7 +1,7 @@
 """The hook editor: a definition as YAML (secrets masked) with each problem beside its line, a
-form for the common fields, a diff against the stored version before saving; duplicate,
-enable/disable and delete with confirmation. Saving goes to the hook store (`editing`). A
-tenant's session edits only its tenant's hooks (`scope`), and what it saves gets its tenant."""
+form for the common fields, a diff against the stored version before saving; duplicate. Saving
+goes to the hook store (`editing`). A tenant's session edits only its tenant's hooks (`scope`),
+and what it saves gets its tenant."""
 
 from __future__ import annotations
 
@@ -17,7 +17,14 @@ from ruamel.yaml import YAML
 from starlette.concurrency import run_in_threadpool
 
 from dispatcher.api import editing, scope
-from dispatcher.api.pages.common import form_of, redirect, render, service_of, session_of
+from dispatcher.api.pages.common import (
+    definition_of,
+    form_of,
+    redirect,
+    render,
+    service_of,
+    session_of,
+)
 from dispatcher.api.service import AdminService
 from dispatcher.api.sessions import Session
 from dispatcher.hooks.definitions import Definition, examine_text
@@ -121,7 +128,7 @@ def new_hook(request: Request) -> HTMLResponse:
 @router.get("/hooks/{hook_id}/edit", response_class=HTMLResponse)
 def edit_hook(request: Request, hook_id: str, saved: str = "") -> HTMLResponse:
     session = session_of(request, "admin")
-    definition = _definition(request, session, hook_id)
+    definition = definition_of(request, session, hook_id)
     note = "Saved to the hook store: every worker takes it within seconds." if saved else ""
     return _editor(
         request,
@@ -137,7 +144,7 @@ def edit_hook(request: Request, hook_id: str, saved: str = "") -> HTMLResponse:
 @router.get("/hooks/{hook_id}/duplicate", response_class=HTMLResponse)
 def duplicate_hook(request: Request, hook_id: str) -> HTMLResponse:
     session = session_of(request, "admin")
-    copy = {**_definition(request, session, hook_id), "id": f"{hook_id}-copy"}
+    copy = {**definition_of(request, session, hook_id), "id": f"{hook_id}-copy"}
     return _editor(
         request, session, text=shown_yaml(copy), definition=copy, original="", base=hook_id
     )
@@ -259,38 +266,6 @@ def _refusal(service: AdminService, checked: Definition, original: str) -> editi
     return None
 
 
-@router.post("/hooks/{hook_id}/toggle", response_model=None)
-async def toggle_hook(request: Request, hook_id: str) -> RedirectResponse:
-    session, _form = await form_of(request)
-    service = service_of(request)
-    definition = _definition(request, session, hook_id)
-    flipped = {**definition, "enabled": definition.get("enabled", True) is False}
-    checked = editing.checked(service, flipped, path_id=hook_id, tenant=session.tenant)
-    if isinstance(checked, editing.Refused):
-        raise HTTPException(checked.status, checked.error)
-    await run_in_threadpool(editing.save, service, checked)
-    return redirect("/")
-
-
-@router.get("/hooks/{hook_id}/delete", response_class=HTMLResponse)
-def confirm_delete(request: Request, hook_id: str) -> HTMLResponse:
-    session = session_of(request, "admin")
-    service = service_of(request)
-    source = service.source_of(scope.hook(service, session.principal, hook_id).id)
-    return render(request, "delete.html", session, hook_id=hook_id, source=source)
-
-
-@router.post("/hooks/{hook_id}/delete", response_model=None)
-async def delete_hook(request: Request, hook_id: str) -> RedirectResponse:
-    session, _form = await form_of(request)
-    service = service_of(request)
-    scope.hook(service, session.principal, hook_id)
-    refused = await run_in_threadpool(editing.delete, service, hook_id)
-    if refused is not None:
-        raise HTTPException(refused.status, refused.error)
-    return redirect("/")
-
-
 def _seen(request: Request, session: Session, original: str, base: str) -> tuple[str, str]:
     """The form's hook being edited and hook edited from, once the session sees both (404):
     the stored secrets of `base` fill in the masked values sent back."""
@@ -299,14 +274,6 @@ def _seen(request: Request, session: Session, original: str, base: str) -> tuple
         if hook_id:
             scope.hook(service, session.principal, hook_id)
     return original, base
-
-
-def _definition(request: Request, session: Session, hook_id: str) -> dict[str, Any]:
-    service = service_of(request)
-    definition = service.definition(scope.hook(service, session.principal, hook_id).id)
-    if definition is None:
-        raise HTTPException(404, f"the definition of {hook_id!r} cannot be read")
-    return definition
 
 
 def _with_fields(definition: dict[str, Any], form: dict[str, str]) -> dict[str, Any]:
