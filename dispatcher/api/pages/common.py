@@ -66,11 +66,24 @@ async def form_of(
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     if signed_in(request) is None:
-        raise SignIn(page_of(request), {k: v for k, v in fields.items() if k in keep})
+        draft = {k: v for k, v in fields.items() if k in keep} if same_site(request) else {}
+        raise SignIn(page_of(request), draft)
     session = session_of(request, role)
     if not session.csrf_matches(fields.get("csrf")):
         raise HTTPException(403, "the form's CSRF token does not match the session")
     return session, fields
+
+
+def same_site(request: Request) -> bool:
+    """Whether the browser says a form came from one of the console's own pages: only such a
+    form's fields are kept as a draft through the sign-in. Another site's form, posted with no
+    cookie, could otherwise fill the editor for the admin about to sign in. Browsers send
+    `Sec-Fetch-Site`; without it, `Origin` must be the console's own; without either, no."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "same-origin"
+    origin = request.headers.get("origin")
+    return origin is not None and origin == f"{request.url.scheme}://{request.url.netloc}"
 
 
 def page_of(request: Request) -> str:

@@ -13,6 +13,7 @@ from dispatcher.api.pages.common import (
     form_of,
     redirect,
     render,
+    same_site,
     service_of,
     signed_in,
 )
@@ -39,6 +40,7 @@ async def login(request: Request) -> HTMLResponse | RedirectResponse:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     token, next_path = form.get("token", "").strip(), _safe_next(form.get("next"))
     draft = {k.removeprefix(DRAFT): v for k, v in form.items() if k.startswith(DRAFT)}
+    draft = draft if same_site(request) else {}  # never another site's, into the editor
     kept = {"next": next_path, "draft": draft, "note": ENDED if draft else ""}
     service = service_of(request)
     client = request.client.host if request.client else "unknown"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import pytest
 from admin_support import ADMIN_TOKEN, VIEWER, VIEWER_TOKEN
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from dispatcher.api.index.rows import AttemptRow, LetterRow, ResultRow
 
 HTML = {"accept": "text/html"}
+OWN_PAGE = {"sec-fetch-site": "same-origin"}  # what a browser says of a console page's form
 
 
 def sign_in(client: TestClient, token: str) -> str:
@@ -122,20 +124,52 @@ def test_an_edit_posted_after_the_session_ended_comes_back_in_the_editor_once_si
     client: TestClient,
 ) -> None:
     yaml = "id: a\nevents: [x]\nurl: https://a.example/<in>\n"
-    ended = client.post("/hooks/check", data={"yaml": yaml, "csrf": "old"}, headers=HTML)
+    ended = client.post("/hooks/check", data={"yaml": yaml, "csrf": "old"}, headers=HTML | OWN_PAGE)
     assert ended.status_code == 401
     assert "Your session ended" in ended.text
     draft = dict(re.findall(r'name="draft\.(\w+)" value="([^"]*)"', ended.text))
     assert draft == {"yaml": "id: a\nevents: [x]\nurl: https://a.example/&lt;in&gt;\n"}
     as_viewer = client.post(
-        "/login", data={"token": VIEWER_TOKEN, "draft.yaml": yaml}, follow_redirects=False
+        "/login",
+        data={"token": VIEWER_TOKEN, "draft.yaml": yaml},
+        headers=OWN_PAGE,
+        follow_redirects=False,
     )
     assert (as_viewer.status_code, as_viewer.headers["location"]) == (303, "/")  # may not edit
-    resumed = client.post("/login", data={"token": ADMIN_TOKEN, "draft.yaml": yaml})
+    resumed = client.post(
+        "/login", data={"token": ADMIN_TOKEN, "draft.yaml": yaml}, headers=OWN_PAGE
+    )
     assert resumed.status_code == 200
     assert "dugaa_session=" in resumed.headers["set-cookie"]
     assert "Nothing was checked or saved" in resumed.text
     assert '<textarea id="yaml" name="yaml" rows="24" spellcheck="false">id: a' in resumed.text
+
+
+@pytest.mark.parametrize(
+    "told",
+    [
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},  # a sibling sub-domain is another site's page too
+        {"origin": "https://elsewhere.example"},
+        {},  # a browser that says nothing
+    ],
+)
+def test_another_sites_form_never_fills_the_editor_through_the_sign_in(
+    client: TestClient, told: dict[str, str]
+) -> None:
+    """A form on another site, posted to the console with no cookie, would otherwise come back
+    as the editor's draft once the admin signs in: one click from saved."""
+    yaml = "id: evil\nevents: ['*']\nurl: https://evil.example/in\n"
+    ended = client.post("/hooks/check", data={"yaml": yaml, "csrf": "x"}, headers=HTML | told)
+    assert "draft." not in ended.text
+    assert "evil.example" not in ended.text
+    signed = client.post(
+        "/login",
+        data={"token": ADMIN_TOKEN, "draft.yaml": yaml},
+        headers=told,
+        follow_redirects=False,
+    )
+    assert (signed.status_code, signed.headers["location"]) == (303, "/")
 
 
 def test_what_a_page_shows_is_escaped(client: TestClient) -> None:
