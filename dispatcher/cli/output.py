@@ -21,7 +21,7 @@ from dispatcher.model.health import Decision
 from dispatcher.model.hook import Hook
 from dispatcher.model.moments import iso
 from dispatcher.ops.pausing import Change
-from dispatcher.ops.replay.plan import Plan, Summary, event_of
+from dispatcher.ops.replay.plan import Plan, Summary
 from dispatcher.ops.trial import OAUTH2_NOTE, ShownRequest, TrialVerdict
 
 COLUMNS = ("ID", "TENANT", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL")
@@ -189,7 +189,7 @@ def plan_table(plan: Plan) -> Table:
         failed = iso(letter.failed_at) if letter.failed_at is not None else ""
         table.add_row(
             letter.where,
-            *event_of(letter),
+            *plan.event_of(letter),
             letter.hook_id,
             letter.error_kind,
             failed,

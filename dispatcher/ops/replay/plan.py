@@ -2,25 +2,30 @@
 
 A selection filters the dead-letter topic by hook (or a set of hooks), tenant, failure time and
 error kind; its limit caps the letters the plan sends (not those it skips).
-The plan leaves out what must not be sent: a pair the results topic already shows as
-delivered (so a second replay of the same selection sends nothing the first delivered), a pair
-already planned (the same webhook-id dead-lettered twice), letters whose hook is gone, and
-letters of a paused hook (its resume replays them).
+The plan reads the event in each letter, as a worker reads one, and leaves out what must not be
+sent: a pair the results topic already shows as delivered (so a second replay of the same
+selection sends nothing the first delivered), a pair already planned (the same webhook-id
+dead-lettered twice), letters whose hook is gone, letters of a paused hook (its resume replays
+them), and letters holding no event to send (written without the event's value: they say where the
+original is).
 `dispatcher.ops.replay.run` does the sending.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from dispatcher.config.durations import parse_duration
 from dispatcher.errors import DecodeError, ErrorKind
 from dispatcher.model.deadletter import DeadLetter
+from dispatcher.model.event import Event, Record
 from dispatcher.model.moments import parse_iso
 from dispatcher.pipeline.decode import decode
 from dispatcher.pipeline.match import HookIndex
+
+Decode = Callable[[Record], Event]  # raises DecodeError; a worker's (Avro too) in `run.prepare`
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +139,25 @@ def select(letters: Iterable[DeadLetter], selection: Selection) -> Candidates:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The selected letters split into those to send and those skipped, with the reason."""
+    """The selected letters split into those to send and those skipped, with the reason, and
+    the event each of them holds (by `DeadLetter.where`; none for a letter holding no event)."""
 
     send: tuple[DeadLetter, ...] = ()
     skip: tuple[tuple[DeadLetter, str], ...] = ()
+    events: Mapping[str, Event] = field(default_factory=dict)
 
     @property
     def selected(self) -> int:
         return len(self.send) + len(self.skip)
+
+    def sending(self) -> Iterator[tuple[DeadLetter, Event]]:
+        """The letters to send, each with its event."""
+        return ((letter, self.events[letter.where]) for letter in self.send)
+
+    def event_of(self, letter: DeadLetter) -> tuple[str, str]:
+        """The id and type of the event `letter` holds; empty when it holds none."""
+        event = self.events.get(letter.where)
+        return ("", "") if event is None else (event.id, event.type)
 
 
 def plan(
@@ -149,25 +165,41 @@ def plan(
     delivered: set[str],
     hooks: HookIndex,
     paused: frozenset[str] = frozenset(),
+    decode: Decode = decode,
 ) -> Plan:
     """What to send of `selected`, given the webhook-ids already delivered, the hooks in force
-    and the hooks paused (a paused hook's letters wait for its resume). A limit counts the
-    letters sent: the plan takes the oldest letters until it has that many to send, with those
-    it skips on the way, so the same limited selection run again goes on with the next ones."""
+    and the hooks paused (a paused hook's letters wait for its resume); `decode` reads the event
+    in a letter. A limit counts the letters sent: the plan takes the oldest letters until it has
+    that many to send, with those it skips on the way, so the same limited selection run again
+    goes on with the next ones."""
     limit = selected.limit if isinstance(selected, Candidates) else None
     send: list[DeadLetter] = []
     skip: list[tuple[DeadLetter, str]] = []
+    events: dict[str, Event] = {}
     planned: set[str] = set()
     for letter in selected:
         if limit is not None and len(send) >= limit:
             break
-        reason = _skip_reason(letter, delivered, planned, hooks, paused)
+        read = _read(letter, decode)
+        if isinstance(read, Event):
+            events[letter.where] = read
+        reason = _skip_reason(letter, delivered, planned, hooks, paused) or _unsendable(
+            letter, read, hooks
+        )
         if reason is None:
             send.append(letter)
             planned.add(letter.idempotency_key)
         else:
             skip.append((letter, reason))
-    return Plan(tuple(send), tuple(skip))
+    return Plan(tuple(send), tuple(skip), events)
+
+
+def _read(letter: DeadLetter, decode: Decode) -> Event | DecodeError:
+    """The event in `letter`, or why there is none."""
+    try:
+        return decode(letter.record)
+    except DecodeError as exc:
+        return exc
 
 
 def _skip_reason(
@@ -197,13 +229,12 @@ def _skip_reason(
     return None
 
 
-def event_of(letter: DeadLetter) -> tuple[str, str]:
-    """The id and type of the event a letter holds; empty when it is not a readable event."""
-    try:
-        event = decode(letter.record)
-    except DecodeError:
-        return "", ""
-    return event.id, event.type
+def _unsendable(letter: DeadLetter, read: Event | DecodeError, hooks: HookIndex) -> str | None:
+    """Why the event in a letter `_skip_reason` lets through cannot go to its hook: there is
+    none (a letter written without the event's value names where the original is)."""
+    if isinstance(read, DecodeError):
+        return f"no event to send: {read}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

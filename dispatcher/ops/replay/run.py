@@ -1,7 +1,7 @@
 """Run a replay: read the dead letters and the results, then re-deliver through the delivery path.
 
-Each planned letter goes to its own hook only, with its original webhook-id and a fresh attempt
-budget (local retries, no retry tiers), through the same `Deliverer`, `HookClient` and
+Each planned letter goes to its own hook only, as the event the plan read from it (with the
+worker's decoder: Avro too), with its original webhook-id and a fresh attempt budget (local retries, no retry tiers), through the same `Deliverer`, `HookClient` and
 `OutcomeWriter` a worker uses: a success writes a `delivered` result (which the next replay
 reads), a failure a new dead letter carrying `dispatcher.replayed.from`.
 """
@@ -20,9 +20,10 @@ from confluent_kafka import Producer
 from dispatcher.config.settings import Settings
 from dispatcher.engine.attempts import attempt_observers
 from dispatcher.engine.deliver import Deliverer
-from dispatcher.errors import DecodeError, KafkaUnavailable
+from dispatcher.errors import KafkaUnavailable
 from dispatcher.http.limits import Slots
 from dispatcher.http.pool import ClientPool
+from dispatcher.kafka.avro.decoder import event_decoder
 from dispatcher.kafka.clients import producer_config
 from dispatcher.kafka.health import read_decisions
 from dispatcher.kafka.results import delivered_keys
@@ -30,10 +31,10 @@ from dispatcher.kafka.scan import Start, scan
 from dispatcher.kafka.writer import OutcomeWriter, outcome_writer
 from dispatcher.metrics import Metrics
 from dispatcher.model.deadletter import DeadLetter
+from dispatcher.model.event import Event
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
 from dispatcher.ops.replay.plan import Plan, Selection, Summary, plan, reasons, select
-from dispatcher.pipeline.decode import decode
 from dispatcher.pipeline.match import HookIndex
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class ReplayOptions:
 
 
 def prepare(settings: Settings, hooks: HookIndex, selection: Selection) -> Plan:
-    """The plan for `selection` as the topics stand now."""
+    """The plan for `selection` as the topics stand now; letters read as a worker reads events."""
     since_ms = None if selection.since is None else int((selection.since - CLOCK_SLACK) * 1000)
     records = scan(settings, settings.topics.dead_letter, Start(since_ms=since_ms))
     chosen = select((DeadLetter.from_record(r) for r in records), selection)
@@ -64,7 +65,8 @@ def prepare(settings: Settings, hooks: HookIndex, selection: Selection) -> Plan:
     earliest = None if not times or None in times else min(t for t in times if t is not None)
     results_since = None if earliest is None else int((earliest - CLOCK_SLACK) * 1000)
     paused = frozenset(h for h, d in read_decisions(settings).items() if d.state == "paused")
-    return plan(chosen, delivered_keys(settings, results_since), hooks, paused)
+    delivered = delivered_keys(settings, results_since)
+    return plan(chosen, delivered, hooks, paused, event_decoder(settings.schema_registry))
 
 
 def run_replay(
@@ -91,7 +93,7 @@ def run_replay(
     if options.dry_run or not the_plan.send:
         return the_plan, summary
     final = asyncio.run(
-        _redeliver(settings, hooks, the_plan.send, options.rate, summary, report, tracing)
+        _redeliver(settings, hooks, the_plan, options.rate, summary, report, tracing)
     )
     return the_plan, final
 
@@ -99,7 +101,7 @@ def run_replay(
 async def _redeliver(
     settings: Settings,
     hooks: HookIndex,
-    letters: tuple[DeadLetter, ...],
+    the_plan: Plan,
     rate: float | None,
     start: Summary,
     report: Report | None,
@@ -114,37 +116,36 @@ async def _redeliver(
     if tracing is not None:
         from dispatcher.engine.traced import replay_tracer
 
-        tracer, run = replay_tracer(tracing, len(letters))
+        tracer, run = replay_tracer(tracing, len(the_plan.send))
     deliverer = Deliverer(metrics, (), settings.local_retries, observers=observers, tracer=tracer)
     state = [start]
     acked, written = [0], [0]
     slots = Slots(CONCURRENCY)
 
-    def count(outcome: Outcome | None) -> None:
+    def count(outcome: Outcome) -> None:
         now = state[0]
-        if outcome is not None and outcome.outcome == "delivered":
+        if outcome.outcome == "delivered":
             state[0] = replace(now, delivered=now.delivered + 1)
         else:
             state[0] = replace(now, failed=now.failed + 1)
         if report is not None:
             report(state[0])
 
-    async def one(letter: DeadLetter) -> None:
+    async def one(letter: DeadLetter, event: Event) -> None:
         async with slots:
-            outcome = await _deliver_one(letter, hooks, deliverer, pool)
-            if outcome is not None:
-                written[0] += 1
-                await writer.write(outcome, letter.for_replay(), lambda: _inc(acked))
+            outcome = await _deliver_one(letter, event, hooks, deliverer, pool)
+            written[0] += 1
+            await writer.write(outcome, letter.for_replay(), lambda: _inc(acked))
             count(outcome)
 
     poller = asyncio.create_task(_serve_acks(producer, writer))
     tasks: list[asyncio.Task[None]] = []
     began = time.monotonic()
     try:
-        for i, letter in enumerate(letters):
+        for i, (letter, event) in enumerate(the_plan.sending()):
             if rate:
                 await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
-            tasks.append(asyncio.create_task(one(letter)))
+            tasks.append(asyncio.create_task(one(letter, event)))
         await asyncio.gather(*tasks)
     finally:
         poller.cancel()
@@ -158,17 +159,11 @@ async def _redeliver(
 
 
 async def _deliver_one(
-    letter: DeadLetter, hooks: HookIndex, deliverer: Deliverer, pool: ClientPool
-) -> Outcome | None:
+    letter: DeadLetter, event: Event, hooks: HookIndex, deliverer: Deliverer, pool: ClientPool
+) -> Outcome:
     hook = hooks.get(letter.hook_id)
     assert hook is not None  # the plan sends only letters whose hook is in force
-    record = letter.for_replay()
-    try:
-        event = decode(record)
-    except DecodeError as exc:
-        log.warning("dead letter %s cannot be decoded any more: %s", letter.where, exc)
-        return None
-    pair = Pair(record, event, hook, letter.source, letter.idempotency_key)
+    pair = Pair(letter.for_replay(), event, hook, letter.source, letter.idempotency_key)
     result = await deliverer.deliver(pair, pool.client_for(hook))
     assert isinstance(result, Outcome)  # without retry tiers there is no hand-off
     return result

@@ -14,7 +14,8 @@ from dispatcher.model.deadletter import DeadLetter
 from dispatcher.model.event import Record
 from dispatcher.model.health import Decision
 from dispatcher.model.hook import Hook
-from dispatcher.ops.replay.plan import Plan
+from dispatcher.ops.replay.plan import Plan, plan
+from dispatcher.pipeline.match import HookIndex
 
 
 def _letter(offset: int, value: bytes) -> DeadLetter:
@@ -36,7 +37,8 @@ def _shown(plan: Plan) -> str:
 
 def test_dry_run_lists_event_id_type_hook_error_kind_failure_time_and_webhook_id() -> None:
     event = {"specversion": "1.0", "id": "ev-42", "type": "order.paid", "source": "/s", "data": {}}
-    text = _shown(Plan(send=(_letter(7, json.dumps(event).encode()),)))
+    tax = Hook.from_dict({"id": "tax", "events": ["order.*"], "url": "https://a.example/"})
+    text = _shown(plan([_letter(7, json.dumps(event).encode())], set(), HookIndex([tax])))
     [row] = [line for line in text.splitlines() if "dlq/0/7" in line]
     cells = [cell.strip() for cell in row.split("│") if cell.strip()]
     assert cells == [

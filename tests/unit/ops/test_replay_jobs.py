@@ -14,7 +14,7 @@ import pytest
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ReplaysBusy
 from dispatcher.model.deadletter import DeadLetter
-from dispatcher.model.event import Record
+from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Outcome, Source
 from dispatcher.ops.replay import jobs as jobs_module
@@ -25,6 +25,7 @@ from dispatcher.ops.replay.run import ReplayOptions, run_replay
 from dispatcher.pipeline.match import HookIndex
 
 ERP = HookIndex([Hook.from_dict({"id": "erp", "events": ["x"], "url": "https://erp.example/"})])
+EVENT = Event.from_dict({"specversion": "1.0", "id": "e", "type": "x", "source": "/s"})
 REAL = ReplayOptions(Selection(hook="erp"))
 DRY = ReplayOptions(Selection(hook="erp"), dry_run=True)
 
@@ -104,7 +105,8 @@ def test_a_progress_report_that_fails_neither_stops_the_sending_nor_the_flush(
     def failing_report(_summary: Summary) -> None:
         raise KeyError("job")
 
-    _plan, summary = run_replay(Settings(), ERP, REAL, failing_report, prepared=Plan(send=letters))
+    prepared = Plan(send=letters, events={d.where: EVENT for d in letters})
+    _plan, summary = run_replay(Settings(), ERP, REAL, failing_report, prepared=prepared)
     assert sorted(sent) == sorted(d.idempotency_key for d in letters)
     assert (summary.delivered, producer.flushed) == (40, True)
 

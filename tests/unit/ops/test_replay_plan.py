@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime
 
 import pytest
 
+from dispatcher.kafka.avro.decoder import EVENT_CONTENT_TYPE, encode_event, event_decoder
 from dispatcher.model.deadletter import REPLAY_OF, DeadLetter
-from dispatcher.model.event import Record
+from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
-from dispatcher.model.outcome import Source
+from dispatcher.model.outcome import VALUE_OMITTED, Source
 from dispatcher.ops.replay.plan import (
     Selection,
     parse_moment,
@@ -24,6 +26,12 @@ from dispatcher.pipeline.match import HookIndex
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC).timestamp()
 
 
+def event(offset: int, **attributes: object) -> bytes:
+    """A structured CloudEvent of type `x` (the type the `hooks` below take), as JSON."""
+    document = {"specversion": "1.0", "id": f"ev-{offset}", "type": "x", "source": "/s"}
+    return json.dumps({**document, "data": {"n": offset}, **attributes}).encode()
+
+
 def letter(
     offset: int,
     *,
@@ -32,9 +40,12 @@ def letter(
     key: str | None = None,
     failed_at: str | None = "2026-11-29T10:00:00.000Z",
     partition: int = 0,
+    value: bytes | None = None,
+    omitted: str | None = None,
+    content_type: str = "application/cloudevents+json",
 ) -> DeadLetter:
     headers = [
-        ("content-type", b"application/cloudevents+json"),
+        ("content-type", content_type.encode()),
         ("dispatcher.hook.id", hook.encode()),
         ("dispatcher.error.kind", kind.encode()),
         ("dispatcher.idempotency.key", (key or f"msg_{offset}").encode()),
@@ -44,7 +55,11 @@ def letter(
     ]
     if failed_at is not None:
         headers.append(("dispatcher.failed.at", failed_at.encode()))
-    record = Record("dlq", partition, offset, b"k", b"{}", tuple(headers), 1_000)
+    body = event(offset) if value is None else value
+    if omitted is not None:  # as the writer leaves a letter Kafka refused as too large
+        body = None
+        headers.append((VALUE_OMITTED, omitted.encode()))
+    record = Record("dlq", partition, offset, b"k", body, tuple(headers), 1_000)
     return DeadLetter.from_record(record)
 
 
@@ -84,7 +99,7 @@ def test_the_replayed_record_keeps_the_letter_and_names_it_in_replay_of() -> Non
     replayed = found.for_replay()
     assert replayed.header(REPLAY_OF) == b"dlq/0/9"
     assert replayed.headers[:-1] == found.record.headers
-    assert (replayed.key, replayed.value, replayed.offset) == (b"k", b"{}", 9)
+    assert (replayed.key, replayed.value, replayed.offset) == (b"k", event(9), 9)
 
 
 @pytest.mark.parametrize(
@@ -158,6 +173,32 @@ def test_the_letters_of_an_unusable_hook_wait_for_a_definition_that_loads() -> N
     result = plan([letter(0), letter(1, hook="sms")], set(), HookIndex([unusable, *hooks("sms")]))
     assert [d.record.offset for d in result.send] == [1]
     assert reasons(result) == {"hook tax is unusable: it does not load here": 1}
+
+
+def test_a_letter_written_without_the_events_value_is_skipped_naming_where_the_original_is() -> (
+    None
+):
+    """Nothing to send (never an empty body): the dry run says so, rather than "would send"."""
+    found = letter(4, omitted="too large for Kafka: 9000 bytes")
+    result = plan([found, letter(5)], set(), hooks("tax"))
+    assert [d.record.offset for d in result.send] == [5]
+    [(skipped, why)] = result.skip
+    assert skipped is found
+    assert why.startswith("no event to send: the event's value was left out of this record")
+    assert "too large for Kafka: 9000 bytes" in why
+    assert why.endswith("the original is at events[3]@104")
+    assert result.event_of(found) == ("", "")
+    assert result.event_of(result.send[0]) == ("ev-5", "x")
+
+
+def test_the_plan_reads_letters_with_the_decoder_it_is_given() -> None:
+    """A worker reads Avro events too: a replay reads their letters as the worker did."""
+    avro = Event.from_dict(json.loads(event(6)))
+    found = letter(6, value=encode_event(avro), content_type=EVENT_CONTENT_TYPE)
+    assert reasons(plan([found], set(), hooks("tax")))  # read as JSON: not an event
+    result = plan([found], set(), hooks("tax"), decode=event_decoder({}))
+    assert result.send == (found,)
+    assert result.events[found.where].id == "ev-6"
 
 
 def test_a_second_plan_over_the_first_ones_deliveries_sends_nothing() -> None:

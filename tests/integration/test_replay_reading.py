@@ -1,0 +1,114 @@
+"""What a replay reads from each dead letter, on the real broker against a real receiver: the
+event as the worker read it (Avro too), and none from a letter written without it."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from dispatch_support import Deployment, cloud_event, hook
+from kafka_support import Outgoing, consume_all, create_topic
+from registry_support import FakeRegistry
+from rich.console import Console
+
+from dispatcher.cli.commands import replay_command
+from dispatcher.devtools.receiver import Behaviour, Receiver
+from dispatcher.kafka.avro import produce_value
+from dispatcher.kafka.store import hooks_in_force
+from dispatcher.model.event import Event
+from dispatcher.model.outcome import VALUE_OMITTED
+from dispatcher.ops.replay.plan import Selection
+from dispatcher.ops.replay.run import ReplayOptions, run_replay
+
+
+def test_the_dead_letters_of_avro_events_are_replayed_as_the_worker_read_them(
+    kafka_bootstrap: str, tmp_path: Path, registry: FakeRegistry
+) -> None:
+    config = {"url": registry.url}
+    with Receiver({"/erp": Behaviour(status=503)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook(
+                    "erp",
+                    f"{receiver.url}/erp",
+                    ["order.placed"],
+                    fields=[{"name": "OrderNo", "from": "data.order_id"}],
+                    retry={"max_attempts": 1},
+                )
+            ],
+            extra={"schema_registry": config},
+        )
+        records = []
+        for i in range(2):
+            event = Event.from_dict(cloud_event("order.placed", {"order_id": f"A{i}"}))
+            value, content_type = produce_value(
+                event, topic=deployment.events, schema_registry=config
+            )
+            records.append(Outgoing(value, headers=(("content-type", content_type.encode()),)))
+        deployment.produce_raw(records)
+        with deployment.worker():
+            letters = consume_all(kafka_bootstrap, deployment.dead_letter, 2, timeout=60)
+        receiver.routes["/erp"] = Behaviour()  # the third party is fixed
+        settings = deployment.settings
+
+        plan, summary = run_replay(settings, hooks_in_force(settings), ReplayOptions(Selection()))
+
+        assert (summary.selected, summary.delivered, summary.failed, summary.skipped) == (
+            2,
+            2,
+            0,
+            0,
+        )
+        replayed = receiver.received("/erp")[2:]
+        assert sorted(json.loads(r.body)["OrderNo"] for r in replayed) == ["A0", "A1"]
+        assert sorted(r.headers["webhook-id"] for r in replayed) == sorted(
+            (d.header("dispatcher.idempotency.key") or b"").decode() for d in letters
+        )
+        assert sorted(plan.event_of(letter)[1] for letter in plan.send) == ["order.placed"] * 2
+
+
+def test_a_letter_written_without_its_event_is_not_replayed_and_says_where_the_original_is(
+    kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Never an empty body, and never counted as "failed again": nothing was sent."""
+    with Receiver({"/crm": Behaviour(status=400)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap, tmp_path, [hook("crm", f"{receiver.url}/crm", ["order.*"])]
+        )
+        create_topic(kafka_bootstrap, deployment.dead_letter, config={"max.message.bytes": "20000"})
+        noise = base64.b64encode(os.urandom(45_000)).decode()  # 60 KB that no codec shrinks much
+        deployment.produce_events([cloud_event("order.paid", {"blob": noise}, event_id="big")])
+        with deployment.worker():
+            [letter] = consume_all(kafka_bootstrap, deployment.dead_letter, 1, timeout=60)
+        assert letter.value is None
+        assert letter.header(VALUE_OMITTED) is not None
+        receiver.routes["/crm"] = Behaviour()
+        settings = deployment.settings
+        original = f"the original is at {deployment.events}[0]@0"
+
+        dry = ReplayOptions(Selection(), dry_run=True)
+        assert replay_command(settings, dry, Console(file=io.StringIO())) == 0
+        listed = capsys.readouterr().out
+        plan, summary = run_replay(settings, hooks_in_force(settings), ReplayOptions(Selection()))
+
+        assert (summary.selected, summary.delivered, summary.failed, summary.skipped) == (
+            1,
+            0,
+            0,
+            1,
+        )
+        [(_, why)] = plan.skip
+        assert why.startswith("no event to send: the event's value was left out of this record")
+        assert why.endswith(original)
+        assert "would send" not in listed
+        assert "no event to send" in listed
+        assert "skipped 1" in listed
+        assert len(receiver.received("/crm")) == 1  # the first attempt only
+        letters = consume_all(kafka_bootstrap, deployment.dead_letter, 1, timeout=30)
+        assert len(letters) == 1  # no new dead letter either
