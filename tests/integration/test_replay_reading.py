@@ -1,5 +1,6 @@
 """What a replay reads from each dead letter, on the real broker against a real receiver: the
-event as the worker read it (Avro too), and none from a letter written without it."""
+event as the worker read it (Avro too), none from a letter written without it, and only what
+the hook, as it is defined now, still takes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from dispatch_support import Deployment, cloud_event, hook
+from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import Outgoing, consume_all, create_topic
 from registry_support import FakeRegistry
 from rich.console import Console
@@ -112,3 +113,36 @@ def test_a_letter_written_without_its_event_is_not_replayed_and_says_where_the_o
         assert len(receiver.received("/crm")) == 1  # the first attempt only
         letters = consume_all(kafka_bootstrap, deployment.dead_letter, 1, timeout=30)
         assert len(letters) == 1  # no new dead letter either
+
+
+def test_an_event_the_hook_as_edited_no_longer_takes_is_not_replayed_to_it(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The hook served every tenant when its letters failed; it serves only acme now: another
+    tenant's event must not reach acme's third party by a replay any more than by a worker."""
+    with Receiver({"/sms": Behaviour(status=503)}) as receiver:
+        sms = hook("sms", f"{receiver.url}/sms", ["order.shipped"], retry={"max_attempts": 1})
+        deployment = Deployment(kafka_bootstrap, tmp_path, [sms])
+        events = [
+            {**cloud_event("order.shipped", {"n": i}, event_id=f"{tenant}-{i}"), "tenant": tenant}
+            for i, tenant in enumerate(["acme", "globex", "acme"])
+        ]
+        deployment.produce_events(events)
+        with deployment.worker():
+            consume_all(kafka_bootstrap, deployment.dead_letter, 3, timeout=60)
+            collect_until(kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 3, 30)
+        receiver.routes["/sms"] = Behaviour()
+        deployment.hooks = [{**sms, "tenant": "acme", "filter": [{"path": "data.n", "lt": 2}]}]
+        deployment.write()
+        settings = deployment.settings
+
+        plan, summary = run_replay(settings, hooks_in_force(settings), ReplayOptions(Selection()))
+
+        assert (summary.selected, summary.delivered, summary.skipped) == (3, 1, 2)
+        assert [plan.event_of(letter)[0] for letter in plan.send] == ["acme-0"]
+        assert summary.skipped_reasons == {
+            "hook sms now takes only the events of tenant acme": 1,
+            "hook sms no longer takes this event: its filter does not admit it": 1,
+        }
+        replayed = [json.loads(r.body) for r in receiver.received("/sms")[3:]]
+        assert replayed == [{"n": 0}]

@@ -6,8 +6,9 @@ The plan reads the event in each letter, as a worker reads one, and leaves out w
 sent: a pair the results topic already shows as delivered (so a second replay of the same
 selection sends nothing the first delivered), a pair already planned (the same webhook-id
 dead-lettered twice), letters whose hook is gone, letters of a paused hook (its resume replays
-them), and letters holding no event to send (written without the event's value: they say where the
-original is).
+them), letters holding no event to send (written without the event's value: they say where the
+original is), and events the hook, as it is defined now, no longer takes (its events, tenant or
+filter were changed since: a worker would not send them to it either).
 `dispatcher.ops.replay.run` does the sending.
 """
 
@@ -21,8 +22,10 @@ from dispatcher.config.durations import parse_duration
 from dispatcher.errors import DecodeError, ErrorKind
 from dispatcher.model.deadletter import DeadLetter
 from dispatcher.model.event import Event, Record
+from dispatcher.model.hook import Hook
 from dispatcher.model.moments import parse_iso
 from dispatcher.pipeline.decode import decode
+from dispatcher.pipeline.filter import admit
 from dispatcher.pipeline.match import HookIndex
 
 Decode = Callable[[Record], Event]  # raises DecodeError; a worker's (Avro too) in `run.prepare`
@@ -231,9 +234,25 @@ def _skip_reason(
 
 def _unsendable(letter: DeadLetter, read: Event | DecodeError, hooks: HookIndex) -> str | None:
     """Why the event in a letter `_skip_reason` lets through cannot go to its hook: there is
-    none (a letter written without the event's value names where the original is)."""
+    none (a letter written without the event's value names where the original is), or the hook
+    no longer takes it."""
     if isinstance(read, DecodeError):
         return f"no event to send: {read}"
+    hook = hooks.get(letter.hook_id)
+    assert hook is not None  # `_skip_reason` skips a letter whose hook is not defined
+    return _not_taken(hook, read, hooks)
+
+
+def _not_taken(hook: Hook, event: Event, hooks: HookIndex) -> str | None:
+    """Why `hook`, as it is defined now, would not take `event`, as a worker decides (the hook
+    was edited since the letter failed), in words that hold no value of the event; None when
+    it would take it."""
+    if not any(found.id == hook.id for found in hooks.match(event.type, event.tenant)):
+        if hook.tenant is not None and event.tenant != hook.tenant:
+            return f"hook {hook.id} now takes only the events of tenant {hook.tenant}"
+        return f"hook {hook.id} no longer takes events of type {event.type}"
+    if admit([hook], event)[1]:
+        return f"hook {hook.id} no longer takes this event: its filter does not admit it"
     return None
 
 

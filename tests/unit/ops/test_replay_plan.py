@@ -201,6 +201,41 @@ def test_the_plan_reads_letters_with_the_decoder_it_is_given() -> None:
     assert result.events[found.where].id == "ev-6"
 
 
+@pytest.mark.parametrize(
+    ("edited", "why"),
+    [
+        ({"events": ["y"]}, "hook tax no longer takes events of type x"),
+        ({"tenant": "acme"}, "hook tax now takes only the events of tenant acme"),
+        (
+            {"filter": [{"path": "data.n", "gt": 100}]},
+            "hook tax no longer takes this event: its filter does not admit it",
+        ),
+    ],
+)
+def test_an_event_the_hook_as_edited_since_no_longer_takes_is_not_sent(
+    edited: dict[str, object], why: str
+) -> None:
+    """As a worker would not send it: another tenant's event never reaches a tenant's hook."""
+    tax = Hook.from_dict({"id": "tax", "events": ["x"], "url": "https://a.example/", **edited})
+    result = plan([letter(0), letter(1, hook="sms")], set(), HookIndex([tax, *hooks("sms")]))
+    assert [d.record.offset for d in result.send] == [1]
+    assert reasons(result) == {why: 1}
+
+
+def test_an_event_the_hook_still_takes_goes_to_its_definition_of_now() -> None:
+    tax = Hook.from_dict(
+        {
+            "id": "tax",
+            "events": ["w", "x*"],
+            "tenant": "acme",
+            "filter": [{"path": "data.n", "lt": 100}],
+            "url": "https://b.example/",
+        }
+    )
+    found = letter(0, value=event(0, tenant="acme"))
+    assert plan([found], set(), HookIndex([tax])).send == (found,)
+
+
 def test_a_second_plan_over_the_first_ones_deliveries_sends_nothing() -> None:
     letters = [letter(i) for i in range(3)]
     first = plan(letters, set(), hooks("tax"))
