@@ -1,4 +1,5 @@
-"""Signals before a service is up: a quiet end while it starts, stacks on request."""
+"""Signals before a service is up: a quiet end while it starts, stacks on request; and a stop
+asked of a one-off command that ends its work in order (a replay)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import faulthandler
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from types import FrameType
 
@@ -41,6 +43,30 @@ def stop_with(stop: Callable[[], None]) -> None:
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, lambda _signum, _frame: stop())
+
+
+class StopRequest:
+    """From its making on, SIGTERM and SIGINT ask the command to stop rather than end the
+    process at once: a replay cut short in the middle of its requests would leave outcomes
+    unwritten, and its next run would send those letters again. The first signal sets `event`
+    and is kept in `signum`."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._asked)
+
+    def _asked(self, signum: int, _frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+        self.event.set()
+
+    @property
+    def exit_code(self) -> int:
+        """How a command stopped this way exits: 128 + the signal's number, as a shell reports
+        a process that signal ended (130 for SIGINT, 143 for SIGTERM); 0 when none came."""
+        return 0 if self.signum is None else 128 + self.signum
 
 
 def dump_stacks_on_request() -> None:

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dispatcher import tracing
+from dispatcher import signals, tracing
 from dispatcher.cli import output
 from dispatcher.config.settings import Settings, default_config_path, load_settings
 from dispatcher.errors import ConfigError
@@ -199,7 +199,10 @@ def replay(args: argparse.Namespace) -> int:
 def replay_command(
     settings: Settings, options: ReplayOptions, console: Console | None = None
 ) -> int:
-    """`dispatcher replay`: plan, then (unless dry-run) re-deliver with a progress bar; a summary."""
+    """`dispatcher replay`: plan, then (unless dry-run) re-deliver with a progress bar; a summary.
+    SIGINT or SIGTERM while it sends stops it in order: what is under way ends and is recorded,
+    the summary says how many letters were left for the next run, and the exit code is the
+    signal's (130, 143)."""
     from rich.console import Console
 
     from dispatcher.kafka.clients import check_reachable
@@ -214,23 +217,25 @@ def replay_command(
     if options.dry_run:
         Console(width=max(console.width, 160)).print(output.plan_table(plan))
         _, summary = run_replay(settings, hooks, options, prepared=plan)
-    else:
-        provider = tracing.start("replay")
-        try:
-            with output.replay_progress(console) as progress:
-                task = progress.add_task("replay", total=len(plan.send), counts="")
+        print(output.summary_line(summary))
+        return 0
+    provider = tracing.start("replay")
+    stop = signals.StopRequest()
+    try:
+        with output.replay_progress(console) as progress:
+            task = progress.add_task("replay", total=len(plan.send), counts="")
 
-                def report(now: Summary) -> None:
-                    done = now.delivered + now.failed
-                    progress.update(task, completed=done, counts=output.counts(now))
+            def report(now: Summary) -> None:
+                done = now.delivered + now.failed
+                progress.update(task, completed=done, counts=output.counts(now))
 
-                _, summary = run_replay(
-                    settings, hooks, options, report, prepared=plan, tracing=provider
-                )
-        finally:
-            tracing.stop(provider)
+            _, summary = run_replay(
+                settings, hooks, options, report, prepared=plan, tracing=provider, stop=stop.event
+            )
+    finally:
+        tracing.stop(provider)
     print(output.summary_line(summary))
-    return 0
+    return stop.exit_code if summary.stopped else 0
 
 
 def hooks_test(args: argparse.Namespace) -> int:

@@ -213,7 +213,10 @@ def replay_progress(console: Console) -> Progress:
 
 def summary_line(summary: Summary) -> str:
     prefix = "dry run: nothing sent; " if summary.dry_run else ""
-    return f"{prefix}selected {summary.selected}, {counts(summary)}"
+    stopped = (
+        f"; stopped: {summary.not_sent} not sent, left for the next run" if summary.stopped else ""
+    )
+    return f"{prefix}selected {summary.selected}, {counts(summary)}{stopped}"
 
 
 def counts(summary: Summary) -> str:

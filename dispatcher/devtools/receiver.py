@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Self
 
 MAX_BODY = 1 << 20
+HOLD_AT_MOST = 120.0  # seconds a request is held for its `release`: a test that failed lets go
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class Behaviour:
     fail_first: int = 0  # answer `fail_status` to the first N attempts of each webhook-id
     fail_status: int = 503
     headers: tuple[tuple[str, str], ...] = ()
+    release: threading.Event | None = None  # answer only once it is set: a request held open
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,8 @@ class Receiver(LoopbackServer):
                     break
                 if behaviour.delay:
                     await asyncio.sleep(behaviour.delay)
+                if behaviour.release is not None:
+                    await asyncio.to_thread(behaviour.release.wait, HOLD_AT_MOST)
                 writer.write(_response(behaviour, self._status(request, behaviour)))
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, ValueError, asyncio.CancelledError):

@@ -1,9 +1,13 @@
-"""A stop before a worker is up ends the process with 0, wherever the signal lands."""
+"""A stop before a worker is up ends the process with 0, wherever the signal lands; a stop
+asked of a replay is taken, not obeyed at once."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+
+from dispatcher.signals import STOP_SIGNALS, StopRequest
 
 # A process that stops quietly, then fails one import after another until a timer sends it the
 # stop. CPython 3.11 checks for signals while it formats an ImportError's message, and a handler
@@ -37,3 +41,18 @@ def test_a_stop_in_the_middle_of_an_import_still_exits_0() -> None:
     ]
     outcomes = [(p.communicate(timeout=60)[1].decode(), p.returncode) for p in processes]
     assert [outcome for outcome in outcomes if outcome[1] != 0] == []
+
+
+def test_a_stop_request_takes_sigint_and_sigterm_and_exits_as_a_shell_would_report_them() -> None:
+    """A replay asked to stop ends its work in order: the signal sets an event, nothing more."""
+    saved = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+            stop = StopRequest()
+            assert (stop.event.is_set(), stop.exit_code) == (False, 0)
+            signal.raise_signal(sig)
+            signal.raise_signal(signal.SIGTERM)  # a second one changes nothing
+            assert (stop.event.is_set(), stop.exit_code) == (True, code)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

@@ -258,7 +258,8 @@ def _not_taken(hook: Hook, event: Event, hooks: HookIndex) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """A replay's counts: selected = delivered + failed + skipped (+ not sent, when cut short)."""
+    """A replay's counts: selected = delivered + failed + skipped (+ not sent, when cut short);
+    `stopped`: asked to stop, it left the letters not sent for the next run."""
 
     selected: int
     delivered: int = 0
@@ -266,6 +267,12 @@ class Summary:
     skipped: int = 0
     dry_run: bool = False
     skipped_reasons: dict[str, int] = field(default_factory=dict)
+    stopped: bool = False
+
+    @property
+    def not_sent(self) -> int:
+        """The letters to send that were not (yet) sent."""
+        return self.selected - self.delivered - self.failed - self.skipped
 
     def as_dict(self) -> dict[str, object]:
         return {

@@ -4,23 +4,29 @@ Each planned letter goes to its own hook only, as the event the plan read from i
 worker's decoder: Avro too), with its original webhook-id and a fresh attempt budget (local retries, no retry tiers), through the same `Deliverer`, `HookClient` and
 `OutcomeWriter` a worker uses: a success writes a `delivered` result (which the next replay
 reads), a failure a new dead letter carrying `dispatcher.replayed.from`.
+
+Asked to stop (`stop`, which the command line sets on SIGINT or SIGTERM), a replay ends in
+order, as a worker drains: no letter starts (nor another attempt), the requests under way end
+(up to `drain_timeout`) and their outcomes are written and acknowledged, so that the next run
+sends again only what this one did not send.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import Producer
 
 from dispatcher.config.settings import Settings
 from dispatcher.engine.attempts import attempt_observers
 from dispatcher.engine.deliver import Deliverer
-from dispatcher.errors import KafkaUnavailable
+from dispatcher.errors import KafkaUnavailable, Withdrawn
 from dispatcher.http.limits import Slots
 from dispatcher.http.pool import ClientPool
 from dispatcher.kafka.avro.decoder import event_decoder
@@ -45,6 +51,7 @@ Report = Callable[[Summary], None]
 CONCURRENCY = 16
 CLOCK_SLACK = 300.0  # record timestamps and failed-at may differ by this much
 ACK_TIMEOUT = 60.0
+STOP_POLL = 0.05  # seconds between looks at a stop asked for (by a signal handler)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +83,12 @@ def run_replay(
     report: Report | None = None,
     prepared: Plan | None = None,
     tracing: TracerProvider | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[Plan, Summary]:
     """Replay (or, with dry-run, only plan) `options.selection`; `report` sees the counts grow
     (a report that raises is logged, never stops the replay). With `tracing`, the run has a span
-    and each pair's span links to it."""
+    and each pair's span links to it. Once `stop` is set, the replay ends in order (above); its
+    summary says it `stopped`."""
     report = None if report is None else _harmless(report)
     the_plan = prepared or prepare(settings, hooks, options.selection)
     summary = Summary(
@@ -93,7 +102,16 @@ def run_replay(
     if options.dry_run or not the_plan.send:
         return the_plan, summary
     final = asyncio.run(
-        _redeliver(settings, hooks, the_plan, options.rate, summary, report, tracing)
+        _redeliver(
+            settings,
+            hooks,
+            the_plan,
+            options.rate,
+            summary,
+            report,
+            tracing,
+            stop or threading.Event(),
+        )
     )
     return the_plan, final
 
@@ -106,6 +124,7 @@ async def _redeliver(
     start: Summary,
     report: Report | None,
     tracing: TracerProvider | None,
+    stop: threading.Event,
 ) -> Summary:
     metrics = Metrics()
     producer = Producer(producer_config(settings))
@@ -131,9 +150,19 @@ async def _redeliver(
         if report is not None:
             report(state[0])
 
+    stopped = asyncio.create_task(_stopped(stop, settings.drain_timeout))
+
+    def wanted() -> bool:
+        return not stopped.done()
+
     async def one(letter: DeadLetter, event: Event) -> None:
         async with slots:
-            outcome = await _deliver_one(letter, event, hooks, deliverer, pool)
+            if not wanted():
+                return  # not sent: the next run sends it
+            try:
+                outcome = await _deliver_one(letter, event, hooks, deliverer, pool, wanted)
+            except Withdrawn:
+                return  # stopped before its next attempt: no outcome, the next run sends it
             written[0] += 1
             await writer.write(outcome, letter.for_replay(), lambda: _inc(acked))
             count(outcome)
@@ -144,10 +173,15 @@ async def _redeliver(
     try:
         for i, (letter, event) in enumerate(the_plan.sending()):
             if rate:
-                await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
+                await asyncio.wait([stopped], timeout=began + i / rate - time.monotonic())
+            if not wanted():
+                break
             tasks.append(asyncio.create_task(one(letter, event)))
-        await asyncio.gather(*tasks)
+        await _ended(tasks, stopped, settings.drain_timeout)
+        if stopped.done() and state[0].not_sent:
+            state[0] = replace(state[0], stopped=True)
     finally:
+        stopped.cancel()
         poller.cancel()
         await pool.aclose()
         if run is not None:
@@ -158,13 +192,50 @@ async def _redeliver(
     return state[0]
 
 
+async def _stopped(stop: threading.Event, drain: float) -> None:
+    """Ends once `stop` is set, saying so: a signal handler sets it between two steps of this
+    loop, which has no other way to learn of it."""
+    while not stop.is_set():
+        await asyncio.sleep(STOP_POLL)
+    log.warning(
+        "replay stopping: the requests under way end (up to %gs); letters not sent yet are left"
+        " for the next run",
+        drain,
+    )
+
+
+async def _ended(
+    tasks: list[asyncio.Task[None]], stopped: asyncio.Task[None], drain: float
+) -> None:
+    """Wait for every task; once stopped, `drain` seconds at most (letters not started end at
+    once), then cut the rest, as a worker's drain does."""
+    if not tasks:
+        return
+    every: asyncio.Future[list[None]] = asyncio.gather(*tasks)
+    first: list[asyncio.Future[Any]] = [every, stopped]
+    await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+    if not every.done():
+        await asyncio.wait([every], timeout=drain)
+    if not every.done():
+        log.warning("replay stopped: requests still under way after %gs were cut", drain)
+        every.cancel()
+        await asyncio.gather(every, return_exceptions=True)
+        return
+    await every
+
+
 async def _deliver_one(
-    letter: DeadLetter, event: Event, hooks: HookIndex, deliverer: Deliverer, pool: ClientPool
+    letter: DeadLetter,
+    event: Event,
+    hooks: HookIndex,
+    deliverer: Deliverer,
+    pool: ClientPool,
+    wanted: Callable[[], bool],
 ) -> Outcome:
     hook = hooks.get(letter.hook_id)
     assert hook is not None  # the plan sends only letters whose hook is in force
     pair = Pair(letter.for_replay(), event, hook, letter.source, letter.idempotency_key)
-    result = await deliverer.deliver(pair, pool.client_for(hook))
+    result = await deliverer.deliver(pair, pool.client_for(hook), wanted)
     assert isinstance(result, Outcome)  # without retry tiers there is no hand-off
     return result
 

@@ -7,14 +7,21 @@ import json
 
 from rich.console import Console
 
-from dispatcher.cli.output import COLUMNS, hook_table, hook_yaml, plan_table, unusable_text
+from dispatcher.cli.output import (
+    COLUMNS,
+    hook_table,
+    hook_yaml,
+    plan_table,
+    summary_line,
+    unusable_text,
+)
 from dispatcher.hooks.definitions import unloadable
 from dispatcher.hooks.loader import load_hooks_text
 from dispatcher.model.deadletter import DeadLetter
 from dispatcher.model.event import Record
 from dispatcher.model.health import Decision
 from dispatcher.model.hook import Hook
-from dispatcher.ops.replay.plan import Plan, plan
+from dispatcher.ops.replay.plan import Plan, Summary, plan
 from dispatcher.pipeline.match import HookIndex
 
 
@@ -59,6 +66,16 @@ def test_dry_run_shows_a_letter_that_is_no_event_with_empty_event_cells() -> Non
     cells = [cell.strip() for cell in row.split("│")]
     assert cells[2:4] == ["", ""]  # no event id, no event type
     assert "no hook" in row
+
+
+def test_a_replay_stopped_before_its_end_says_how_many_letters_it_left_for_the_next_run() -> None:
+    done = Summary(selected=9, delivered=5, failed=1, skipped=3)
+    stopped = Summary(selected=9, delivered=2, failed=1, skipped=3, stopped=True)
+    assert summary_line(done) == "selected 9, delivered 5, failed again 1, skipped 3"
+    assert summary_line(stopped) == (
+        "selected 9, delivered 2, failed again 1, skipped 3;"
+        " stopped: 3 not sent, left for the next run"
+    )
 
 
 HOOKS = """\
