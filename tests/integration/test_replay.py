@@ -249,3 +249,26 @@ def test_a_replay_writes_its_outcomes_in_the_configured_result_format(
     read = [read_result(r.value) for r in results]
     assert sorted(r["outcome"] for r in read) == ["dead_lettered"] * 2 + ["delivered"] * 2
     assert {r["hook_id"] for r in read} == {"erp"}
+
+
+def test_a_hook_ordered_by_key_is_replayed_one_letter_of_a_key_at_a_time_oldest_first(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """As a worker keeps `ordering: key`: a letter's retries end before the next letter of its
+    key starts, so the third party sees a key's events in the order they happened."""
+    steps = ["created", "packed", "shipped", "delivered"]
+    with Receiver({"/wms": Behaviour(status=400)}) as receiver:
+        wms = hook("wms", f"{receiver.url}/wms", ["shipment.*"], ordering="key")
+        deployment = Deployment(kafka_bootstrap, tmp_path, [wms])
+        events = [cloud_event(f"shipment.{step}", {"step": step}) for step in steps]
+        deployment.produce_events(events, keys=["order-1"] * len(steps))
+        with deployment.worker():
+            consume_all(kafka_bootstrap, deployment.dead_letter, len(steps), timeout=60)
+        receiver.routes["/wms"] = Behaviour(fail_first=1)  # each first attempt: 503, retried
+        settings = deployment.settings
+
+        _, summary = run_replay(settings, hooks_in_force(settings), ReplayOptions(Selection()))
+
+        assert (summary.delivered, summary.failed) == (len(steps), 0)
+        seen = [json.loads(r.body)["step"] for r in receiver.received("/wms")[len(steps) :]]
+        assert seen == [step for step in steps for _attempt in (1, 2)]

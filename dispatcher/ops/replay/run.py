@@ -1,9 +1,11 @@
 """Run a replay: read the dead letters and the results, then re-deliver through the delivery path.
 
 Each planned letter goes to its own hook only, as the event the plan read from it (with the
-worker's decoder: Avro too), with its original webhook-id and a fresh attempt budget (local retries, no retry tiers), through the same `Deliverer`, `HookClient` and
-`OutcomeWriter` a worker uses: a success writes a `delivered` result (which the next replay
-reads), a failure a new dead letter carrying `dispatcher.replayed.from`.
+worker's decoder: Avro too), with its original webhook-id and a fresh attempt budget (local
+retries, no retry tiers), through the same `Deliverer`, `HookClient` and `OutcomeWriter` a
+worker uses: a success writes a `delivered` result (which the next replay reads), a failure a
+new dead letter carrying `dispatcher.replayed.from`. A hook with `ordering: key` gets one letter
+of an event key at a time, oldest first, as a worker keeps that order.
 
 Asked to stop (`stop`, which the command line sets on SIGINT or SIGTERM), a replay ends in
 order, as a worker drains: no letter starts (nor another attempt), the requests under way end
@@ -155,16 +157,26 @@ async def _redeliver(
     def wanted() -> bool:
         return not stopped.done()
 
-    async def one(letter: DeadLetter, event: Event) -> None:
+    keys: dict[tuple[str, bytes], asyncio.Lock] = {}
+
+    async def one(pair: Pair) -> None:
+        key = pair.ordering_key
+        if key is None:
+            await sent(pair)
+            return
+        async with keys.setdefault(key, asyncio.Lock()):  # taken in the order the tasks start
+            await sent(pair)
+
+    async def sent(pair: Pair) -> None:
         async with slots:
             if not wanted():
                 return  # not sent: the next run sends it
             try:
-                outcome = await _deliver_one(letter, event, hooks, deliverer, pool, wanted)
+                outcome = await _deliver_one(pair, deliverer, pool, wanted)
             except Withdrawn:
                 return  # stopped before its next attempt: no outcome, the next run sends it
             written[0] += 1
-            await writer.write(outcome, letter.for_replay(), lambda: _inc(acked))
+            await writer.write(outcome, pair.record, lambda: _inc(acked))
             count(outcome)
 
     poller = asyncio.create_task(_serve_acks(producer, writer))
@@ -176,7 +188,7 @@ async def _redeliver(
                 await asyncio.wait([stopped], timeout=began + i / rate - time.monotonic())
             if not wanted():
                 break
-            tasks.append(asyncio.create_task(one(letter, event)))
+            tasks.append(asyncio.create_task(one(_pair(letter, event, hooks))))
         await _ended(tasks, stopped, settings.drain_timeout)
         if stopped.done() and state[0].not_sent:
             state[0] = replace(state[0], stopped=True)
@@ -224,18 +236,17 @@ async def _ended(
     await every
 
 
-async def _deliver_one(
-    letter: DeadLetter,
-    event: Event,
-    hooks: HookIndex,
-    deliverer: Deliverer,
-    pool: ClientPool,
-    wanted: Callable[[], bool],
-) -> Outcome:
+def _pair(letter: DeadLetter, event: Event, hooks: HookIndex) -> Pair:
+    """The pair a letter stands for, to its hook as defined now."""
     hook = hooks.get(letter.hook_id)
     assert hook is not None  # the plan sends only letters whose hook is in force
-    pair = Pair(letter.for_replay(), event, hook, letter.source, letter.idempotency_key)
-    result = await deliverer.deliver(pair, pool.client_for(hook), wanted)
+    return Pair(letter.for_replay(), event, hook, letter.source, letter.idempotency_key)
+
+
+async def _deliver_one(
+    pair: Pair, deliverer: Deliverer, pool: ClientPool, wanted: Callable[[], bool]
+) -> Outcome:
+    result = await deliverer.deliver(pair, pool.client_for(pair.hook), wanted)
     assert isinstance(result, Outcome)  # without retry tiers there is no hand-off
     return result
 
