@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterator
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator, ValidationError, validators
 
+from dispatcher.hooks.masking import mask_url
 from dispatcher.pipeline.render.paths import Path
 
 Finding = tuple[Path, str]
@@ -38,7 +40,40 @@ def _validator(definition: str | None) -> Draft202012Validator:
         schema = {**schema, "$ref": f"#/$defs/{definition}"}
         for key in ("properties", "required", "additionalProperties", "type"):
             schema.pop(key, None)
-    return Draft202012Validator(schema)
+    return _EcmaValidator(schema)
+
+
+@cache
+def ecma_regex(pattern: str) -> re.Pattern[str]:
+    """`pattern` read as JSON Schema reads it (ECMA-262), as editors and the OpenAPI's users do:
+    there `$` ends the text and `\\d` is an ASCII digit; in Python's `re`, `$` also matches
+    before a final newline (so `id: "sms\\n"` would pass `^[a-z0-9._-]+$`) and `\\d` is any
+    Unicode digit. Only those two differ in the schema's patterns; they are rewritten."""
+    out: list[str] = []
+    escaped = in_class = False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+            out.append(("0-9" if in_class else "[0-9]") if ch == "d" else "\\" + ch)
+        elif ch == "\\":
+            escaped = True
+        else:
+            in_class = (ch == "[") or (in_class and ch != "]")
+            out.append("\\Z" if ch == "$" and not in_class else ch)
+    return re.compile("".join(out))
+
+
+def _pattern(
+    validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    """The `pattern` keyword with ECMA-262 semantics (`ecma_regex`)."""
+    if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_EcmaValidator: type[Draft202012Validator] = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, {"pattern": _pattern}
+)
 
 
 def file_findings(document: Any) -> list[Finding]:
@@ -93,9 +128,14 @@ def _explain(error: ValidationError) -> Iterator[Finding]:
         yield (*path, str(instance)), f"{_show(instance)} is not a valid name here"
         return
     if error.validator == "pattern":
-        shown = "the value" if secret else _show(instance)
-        says = _PATTERN_HINTS.get(str(path[-1]) if path else "", "is malformed")
-        yield path, f"{shown} {says}"
+        name = str(path[-1]) if path else ""
+        # a URL as hooks are shown: its userinfo and credential-like query values masked
+        written = mask_url(str(instance)) if name in _URLS else instance
+        shown = "the value" if secret else _show(written)
+        yield path, f"{shown} {_PATTERN_HINTS.get(name, 'is malformed')}"
+        return
+    if error.validator == "oneOf" and isinstance(instance, dict):
+        yield path, _one_of(value, instance)
         return
     if error.validator == "minItems" and value == 1:
         yield path, "must not be empty"
@@ -106,13 +146,25 @@ def _explain(error: ValidationError) -> Iterator[Finding]:
     yield path, error.message
 
 
+def _one_of(choices: list[Any], instance: dict[str, Any]) -> str:
+    """The message of a `oneOf` between keys (`{"required": [key]}` each): which were given,
+    never their values (they may be secrets)."""
+    keys = [key for choice in choices for key in choice.get("required", ())]
+    given = [key for key in keys if key in instance]
+    found = " and ".join(given) if given else "neither"
+    return f"give exactly one of {' or '.join(keys)} (found {found})"
+
+
+_URLS = ("url", "token_url")
 _PATTERN_HINTS = {
     "id": "is not a valid id (use lower-case letters, digits, '.', '_', '-')",
     "url": "is not an http(s) URL with a host",
     "token_url": "is not an http(s) URL",
     "timeout": "is not a duration (use e.g. 500ms, 10s, 5m, 1h)",
     "max_age": "is not a duration (use e.g. 30m, 24h, 7d)",
-    "rate_limit": "is not a rate (use e.g. 20/s, 600/m)",
+    "pause_after": "is not a duration (use e.g. 30m, 24h; 0: never)",
+    "rate_limit": "is not a rate above 0 (use e.g. 20/s, 600/m)",
+    "name": "is not a header name (letters, digits and !#$%&'*+.^_`|~-)",  # auth.name, in a header
     "tenant": "is not a valid tenant (letters, digits, '.', '_', '-'; at most 128)",
 }
 
