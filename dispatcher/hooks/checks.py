@@ -7,6 +7,7 @@ rejected: a file's every problem is reported at once.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -26,7 +27,7 @@ from dispatcher.pipeline.render.convert import convert
 from dispatcher.pipeline.render.formats import nest
 from dispatcher.pipeline.render.mapping import event_path, parse_template
 from dispatcher.pipeline.render.paths import ROOT_PATHS, parse_path
-from dispatcher.pipeline.render.target import HEADER_NOT_ASCII
+from dispatcher.pipeline.render.target import FORBIDDEN_IN_HEADERS, HEADER_NOT_ASCII
 from dispatcher.pipeline.render.xml import check_attribute_name, check_element_name, is_xml_name
 from dispatcher.security.auth import PLAIN_HTTP_REFUSED
 
@@ -41,7 +42,7 @@ def hook_problems(
     if not isinstance(raw, dict):
         return []
     found: list[Finding] = []
-    checks = (_events, _url, _token_url, _fields, _formats, _response, _headers)
+    checks = (_finite, _events, _url, _token_url, _fields, _formats, _response, _headers)
     for check in (*checks, filter_problems, placeholder_problems):
         found.extend(check(raw))
     found.extend(secret_problems(raw, scope))
@@ -75,6 +76,20 @@ def hook_warnings(raw: Any) -> list[Finding]:
     return found
 
 
+def _finite(raw: Any, path: tuple[str | int, ...] = ()) -> Iterator[Finding]:
+    """NaN and infinity, which YAML (`.nan`, `.inf`) and Python's JSON reader take but JSON
+    has not: the schema's limits cannot catch them (`.nan` is neither below nor above any), and
+    a timeout, a rate or a value that is one would fail every delivery."""
+    if isinstance(raw, float) and not math.isfinite(raw):
+        yield path, "must be a finite number (NaN and infinity are not allowed)"
+    elif isinstance(raw, dict):
+        for key, value in raw.items():
+            yield from _finite(value, (*path, key))
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            yield from _finite(value, (*path, i))
+
+
 def _events(raw: dict[str, Any]) -> Iterator[Finding]:
     for i, pattern in items(raw.get("events")):
         if not isinstance(pattern, str):
@@ -96,10 +111,12 @@ def _url(raw: dict[str, Any]) -> Iterator[Finding]:
         return
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises on a port out of range)
+        port = parts.port  # raises on a port above 65535
     except ValueError as exc:
         yield ("url",), f"is not a valid URL: {exc}"
         return
+    if port == 0:  # as `port:`, 1 to 65535 (a client would read 0 as no port: the default)
+        yield ("url",), "port 0 is not a port (use 1 to 65535)"
     if not parts.hostname:
         yield ("url",), "has no host"
     if holds_reference(f"{parts.scheme}://{parts.netloc}"):
@@ -244,8 +261,8 @@ def _headers(raw: dict[str, Any]) -> Iterator[Finding]:
                 f"{name!r} is set by the dispatcher on every request (content-type follows"
                 " `format`); a hook cannot set it too",
             )
-        if isinstance(value, str) and ("\r" in value or "\n" in value):
-            yield ("headers", name), "a header value cannot hold a line break"
+        if isinstance(value, str) and any(ch in value for ch in FORBIDDEN_IN_HEADERS):
+            yield ("headers", name), "a header value cannot hold a line break or NUL"
         if isinstance(value, str) and not value.isascii():  # as a placeholder's value
             yield ("headers", name), HEADER_NOT_ASCII
 

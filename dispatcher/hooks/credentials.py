@@ -18,6 +18,7 @@ from dispatcher.config.secrets import (
     resolve_within,
 )
 from dispatcher.errors import SecretError
+from dispatcher.pipeline.render.target import FORBIDDEN_IN_HEADERS
 from dispatcher.security.auth import BASIC_USER_COLON
 from dispatcher.security.encryption import ALGORITHMS
 from dispatcher.security.signing import check_secret
@@ -36,6 +37,8 @@ def secret_problems(raw: dict[str, Any], scope: SecretScope | None = None) -> It
     headers = raw.get("headers")
     for name, value in headers.items() if isinstance(headers, dict) else ():
         yield from _resolvable(hook, ("headers", name), value, scope)
+        if is_reference(value):  # a value written out is checked as the hook's own text
+            yield from _in_a_header(hook, ("headers", name), value, scope)
     for i, spec in items(raw.get("fields")):
         if isinstance(spec, dict):
             yield from _resolvable(hook, ("fields", i, "value"), spec.get("value"), scope)
@@ -47,6 +50,7 @@ def secret_problems(raw: dict[str, Any], scope: SecretScope | None = None) -> It
             yield ("url",), f"hook {hook}: cannot resolve secret: {exc}"
     yield from _signing_problems(hook, raw.get("auth"), scope)
     yield from _basic_problems(hook, raw.get("auth"), scope)
+    yield from _header_problems(hook, raw.get("auth"), scope)
     encryption = raw.get("encryption")
     if isinstance(encryption, dict):
         yield from _resolvable(hook, ("encryption", "key"), encryption.get("key"), scope)
@@ -95,6 +99,38 @@ def _basic_problems(hook: Any, auth: Any, scope: SecretScope | None) -> Iterator
             yield ("auth", "username"), f"hook {hook}: {BASIC_USER_COLON}"
     except SecretError:
         return  # reported as unresolvable
+
+
+# where a credential goes in a header as it is: a bearer token, an API key (unless in the query)
+HEADER_CREDENTIALS = {"bearer": "token", "api_key": "value"}
+NOT_A_HEADER_VALUE = (
+    "cannot be sent in a header: it holds a line break or NUL, or text other than ASCII"
+    " (a variable's value keeps a final newline; a file's is stripped)"
+)
+
+
+def _header_problems(hook: Any, auth: Any, scope: SecretScope | None) -> Iterator[Finding]:
+    """A bearer token or a header's API key that no header can carry."""
+    if not isinstance(auth, dict) or auth.get("in") == "query":
+        return
+    name = HEADER_CREDENTIALS.get(str(auth.get("type")))
+    if name is not None:
+        yield from _in_a_header(hook, ("auth", name), auth.get(name), scope)
+
+
+def _in_a_header(
+    hook: Any, path: Steps, value: Any, scope: SecretScope | None
+) -> Iterator[Finding]:
+    """A secret that no header can carry, found at load rather than as every request is refused
+    before it is sent (a header value must not start a header of its own); never shown."""
+    if not isinstance(value, str):
+        return
+    try:
+        text = resolve(value, scope=scope).reveal()
+    except SecretError:
+        return  # reported as unresolvable
+    if not text.isascii() or any(ch in text for ch in FORBIDDEN_IN_HEADERS):
+        yield path, f"hook {hook}: {NOT_A_HEADER_VALUE}"
 
 
 def encryption_problems(

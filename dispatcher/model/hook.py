@@ -235,7 +235,8 @@ class Hook:
         encryption = raw.get("encryption")
         rate = raw.get("rate_limit")
         tls = raw.get("tls") or {}
-        url = _with_port(raw["url"], raw.get("port"))
+        port = raw.get("port")  # 8443.0 is an integer to JSON Schema
+        url = _with_port(raw["url"], None if port is None else int(port))
         resolved, url_secrets = (
             resolve_within(url, _url_part, where=f"{where}.url", scope=scope)
             if holds_reference(url)

@@ -265,7 +265,7 @@ def test_a_basic_username_with_a_colon_is_refused_at_load_showing_neither_it_nor
 def test_headers_may_hold_secret_references_but_not_line_breaks_or_other_than_ascii() -> None:
     text = GOOD + '    headers: {X-Key: "${env:DUGAA_NOT_SET_K}", X-Bad: "a\\nb", X-Name: "Zoë"}\n'
     assert [m for _, _, m in problems(text)] == [
-        "a header value cannot hold a line break",
+        "a header value cannot hold a line break or NUL",
         "a header value must be ASCII text (put other text in the URL or body)",
         "hook sms: cannot resolve secret: environment variable DUGAA_NOT_SET_K is not set",
     ]

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from dispatcher.errors import ConfigError
 from dispatcher.hooks.loader import (
     definition_problems,
     hook_from_definition,
+    load_hooks_text,
     validate_hooks_text,
 )
 from dispatcher.hooks.schema import ecma_regex
@@ -94,6 +96,24 @@ def test_an_id_with_a_final_newline_is_not_an_id() -> None:
 # -- numbers ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("lines", "path"),
+    [
+        ("timeout: .nan", "hooks[0].timeout"),
+        ("timeout: .inf", "hooks[0].timeout"),
+        ("pause_after: .nan", "hooks[0].pause_after"),
+        ("retry: {max_age: .inf}", "hooks[0].retry.max_age"),
+        ("rate_limit: .nan", "hooks[0].rate_limit"),
+        ("fields: [{name: amount, value: .nan}]", "hooks[0].fields[0].value"),
+        ("filter: [{path: data.total, gt: .nan}]", "hooks[0].filter[0].gt"),
+    ],
+)
+def test_nan_and_infinity_are_refused_at_their_path(lines: str, path: str) -> None:
+    assert yaml_problems(lines) == [
+        (path, "must be a finite number (NaN and infinity are not allowed)")
+    ]
+
+
 @pytest.mark.parametrize("rate", ["0/s", "0.0/m", " 00 / h"])
 def test_a_rate_of_nothing_is_refused_as_the_number_0_is(rate: str) -> None:
     """The sender reads a rate of 0 as no rate: every request at once."""
@@ -105,6 +125,22 @@ def test_a_rate_of_nothing_is_refused_as_the_number_0_is(rate: str) -> None:
 @pytest.mark.parametrize(("rate", "per_second"), [("0.5/s", 0.5), ("30/m", 0.5), ("10/s", 10)])
 def test_a_rate_above_0_loads(rate: str, per_second: float) -> None:
     assert hook_from_definition({**BASE, "rate_limit": rate}, "w").rate_limit == per_second
+
+
+def test_a_url_with_port_0_is_refused_as_port_0_is() -> None:
+    """A client reads port 0 as no port: the request would go to 443."""
+    url = "https://x.example.com:0/p"
+    assert yaml_problems(f"url: {url}") == [
+        ("hooks[0].url", "port 0 is not a port (use 1 to 65535)")
+    ]
+    assert [p for p, _ in yaml_problems("port: 0")] == ["hooks[0].port"]
+
+
+def test_a_port_written_with_a_zero_fraction_is_that_port() -> None:
+    """8443.0 is an integer to JSON Schema (and what some JSON writers send for 8443)."""
+    hook = hook_from_definition({**BASE, "port": 8443.0}, "w")
+    assert hook.url == "https://x.example.com:8443/p"
+    assert parse_target(sent(hook).url).port == 8443
 
 
 # -- credentials -----------------------------------------------------------------------------
@@ -148,6 +184,40 @@ def test_an_api_key_in_a_header_is_named_as_a_header_is(name: str) -> None:
 @pytest.mark.parametrize(
     ("definition", "path"),
     [
+        ({"auth": {"type": "bearer", "token": "${env:HOOK_T_NEWLINE}"}}, "auth.token"),
+        (
+            {"auth": {"type": "api_key", "name": "K", "value": "${env:HOOK_T_NEWLINE}"}},
+            "auth.value",
+        ),
+        ({"auth": {"type": "bearer", "token": "tök\u20acn"}}, "auth.token"),
+        ({"headers": {"X-Key": "${env:HOOK_T_NEWLINE}"}}, "headers.X-Key"),
+    ],
+)
+def test_a_secret_no_header_can_carry_is_refused_at_load_unshown(
+    definition: dict[str, Any], path: str
+) -> None:
+    """Not at every request, each refused before it is sent."""
+    problems = definition_problems({**BASE, **definition}, "w")
+    assert [p.path for p in problems] == [path]
+    assert "cannot be sent in a header" in problems[0].message
+    assert SECRET not in str(problems)
+
+
+def test_an_api_key_in_the_query_may_hold_what_the_query_encodes() -> None:
+    auth = {"type": "api_key", "name": "key", "value": "${env:HOOK_T_NEWLINE}", "in": "query"}
+    request = sent(hook_from_definition({**BASE, "auth": auth}, "w"))
+    assert request.url.endswith("?key=s3cr3t-T0KEN-never-shown%0A")
+
+
+def test_a_header_value_with_a_nul_is_refused_at_load() -> None:
+    assert yaml_problems('headers: {X-A: "a\\0b"}') == [
+        ("hooks[0].headers.X-A", "a header value cannot hold a line break or NUL")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("definition", "path"),
+    [
         ({"url": f"htps://user:{SECRET}@x.example.com/p"}, "url"),
         ({"url": f"https//x.example.com/p?api_key={SECRET}"}, "url"),
         (
@@ -168,3 +238,9 @@ def test_a_refused_url_is_shown_masked(definition: dict[str, Any], path: str) ->
     assert path in [p.path for p in problems]
     assert SECRET not in str(problems)
     assert "***" in next(p.message for p in problems if p.path == path)
+
+
+def test_the_loader_and_load_hooks_text_agree_on_a_refusal() -> None:
+    text = 'hooks:\n  - {id: h, events: [a], url: "https://x.example.com/p", timeout: .nan}\n'
+    with pytest.raises(ConfigError, match=r"hooks\[0\]\.timeout: must be a finite number"):
+        load_hooks_text(text, "h.yaml")
