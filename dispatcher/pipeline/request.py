@@ -16,8 +16,9 @@ from dispatcher.pipeline.render import render_body
 from dispatcher.pipeline.render.target import request_target
 
 IDEMPOTENCY_HEADER = "webhook-id"
+ACCEPT_ANY = ("accept", "*/*")  # unless the hook asks for a media type of its own
 # the codings the response reader undoes (http/inflate.py), under its size cap
-ACCEPT = (("accept", "*/*"), ("accept-encoding", "gzip, deflate"))
+ACCEPT_ENCODING = ("accept-encoding", "gzip, deflate")
 
 
 def build_body(hook: Hook, event: Event) -> Body:
@@ -37,7 +38,7 @@ def build_request(hook: Hook, event: Event, key: str) -> Request:
     if headers is hook.headers:  # no placeholder: built once per hook and media type
         head = _static_headers(headers, body.media_type)
     else:
-        head = (*headers, ("content-type", body.media_type), ("user-agent", USER_AGENT), *ACCEPT)
+        head = _with_ours(headers, body.media_type)
     target = _checked_url(url) if url is hook.url else _check_url(url)  # drawn from the event
     return Request(hook.method, target, (*head, (IDEMPOTENCY_HEADER, key)), body.content)
 
@@ -47,7 +48,17 @@ def _static_headers(
     headers: tuple[tuple[str, str], ...], media_type: str
 ) -> tuple[tuple[str, str], ...]:
     """The headers every request of a hook carries, built once per hook and media type."""
-    return (*headers, ("content-type", media_type), ("user-agent", USER_AGENT), *ACCEPT)
+    return _with_ours(headers, media_type)
+
+
+def _with_ours(
+    headers: tuple[tuple[str, str], ...], media_type: str
+) -> tuple[tuple[str, str], ...]:
+    """The hook's `headers` and the dispatcher's own. A hook's `Accept` (a vendor that answers
+    in the format it is asked for) stands instead of ours, `*/*`, rather than beside it."""
+    accept = () if any(name.lower() == "accept" for name, _ in headers) else (ACCEPT_ANY,)
+    own = (("content-type", media_type), ("user-agent", USER_AGENT), *accept, ACCEPT_ENCODING)
+    return (*headers, *own)
 
 
 def _check_url(url: str) -> str:

@@ -34,3 +34,22 @@ hooks:
     request = build_request(load_hooks_text(text, "hooks.yaml")[0], EVENT, "msg_1")
     assert request.content == b"sandbox=true&live=false"
     assert (request.header("X-Sandbox"), request.header("X-Live")) == ("true", "false")
+
+
+@pytest.mark.parametrize("value", ["application/xml", "{data.accept}"])
+def test_a_hooks_own_accept_is_sent_instead_of_the_default_not_beside_it(value: str) -> None:
+    event = Event(id="e1", type="a", source="/s", data={"accept": "application/xml"})
+    hook = Hook.from_dict(
+        {"id": "h", "url": "https://x.example.com/", "headers": {"Accept": value}}
+    )
+    request = build_request(hook, event, "msg_1")
+    accepts = [v for name, v in request.headers if name.lower() == "accept"]
+    assert accepts == ["application/xml"]
+    assert request.header("accept-encoding") == "gzip, deflate"
+
+
+def test_without_an_accept_of_its_own_a_hook_accepts_anything() -> None:
+    request = build_request(
+        Hook.from_dict({"id": "h", "url": "https://x.example.com/"}), EVENT, "m"
+    )
+    assert [v for name, v in request.headers if name.lower() == "accept"] == ["*/*"]
