@@ -7,10 +7,14 @@ built, its request written and sent. Each fault found once is pinned by an examp
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+import httpx
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from dispatcher.errors import ConfigError
 from dispatcher.hooks.loader import (
@@ -20,6 +24,7 @@ from dispatcher.hooks.loader import (
     validate_hooks_text,
 )
 from dispatcher.hooks.schema import ecma_regex
+from dispatcher.http.sender import HookClient
 from dispatcher.http.wire import parse_target, serialize
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
@@ -238,6 +243,103 @@ def test_a_refused_url_is_shown_masked(definition: dict[str, Any], path: str) ->
     assert path in [p.path for p in problems]
     assert SECRET not in str(problems)
     assert "***" in next(p.message for p in problems if p.path == path)
+
+
+# -- whatever loads can be sent ----------------------------------------------------------------
+
+DURATIONS = st.one_of(
+    st.floats(min_value=0, max_value=1e6),
+    st.sampled_from([float("nan"), float("inf"), "30s", "500ms", "1.5h", "0", "0s", "٣s"]),
+)
+RATES = st.one_of(
+    st.floats(min_value=0, max_value=1e6),
+    st.sampled_from([float("nan"), "20/s", "600/m", "0/s", "0.0/h", "0.5/s"]),
+)
+HEADERS = st.dictionaries(
+    st.sampled_from(["X-A", "X-A\n", "Accept", "X-Key", "X Y"]),
+    st.sampled_from(
+        ["v", "a\x00b", 7, True, "{data.x}", "${env:HOOK_T_TOKEN}", "${env:HOOK_T_NEWLINE}"]
+    ),
+    max_size=3,
+)
+AUTHS = st.sampled_from(
+    [
+        {"type": "none"},
+        {"type": "bearer", "token": "${env:HOOK_T_TOKEN}"},
+        {"type": "bearer", "token": "${env:HOOK_T_NEWLINE}"},
+        {"type": "basic", "username": "u", "password": "${env:HOOK_T_NEWLINE}"},
+        {"type": "api_key", "name": "X-Key", "value": "${env:HOOK_T_TOKEN}"},
+        {"type": "api_key", "name": "X Key", "value": "${env:HOOK_T_TOKEN}"},
+        {"type": "api_key", "name": "k", "value": "${env:HOOK_T_NEWLINE}", "in": "query"},
+        {"type": "hmac"},
+        {"type": "hmac", "secret": "${env:HOOK_T_WHSEC}"},
+        {"type": "hmac", "secrets": ["${env:HOOK_T_WHSEC}"]},
+        {"type": "hmac", "secret": WHSEC, "secrets": [WHSEC]},
+    ]
+)
+FIELD_SPECS: list[dict[str, Any]] = [
+    {"name": "to", "from": "data.phone"},
+    {"name": "n", "value": float("nan")},
+    {"name": "n", "value": 1.5},
+    {"name": "t", "template": "x={data.x}"},
+]
+FIELDS = st.lists(st.sampled_from(FIELD_SPECS), max_size=2, unique_by=lambda f: f["name"])
+SETTINGS: dict[str, st.SearchStrategy[Any]] = {
+    "id": st.sampled_from(["h", "h\n", "sms-ke.1"]),
+    "tenant": st.sampled_from(["acme", "acme\n"]),
+    "url": st.sampled_from(
+        ["https://x.example.com/p", "https://x.example.com:0/p", "http://x.example.com/{data.x}"]
+    ),
+    "port": st.sampled_from([1, 8443, 8443.0, 65535]),
+    "method": st.sampled_from(["POST", "PUT", "PATCH"]),
+    "headers": HEADERS,
+    "auth": AUTHS,
+    "format": st.sampled_from(["json", "csv", "xml", "form"]),
+    "fields": FIELDS,
+    "timeout": DURATIONS,
+    "retry": st.fixed_dictionaries({"max_age": DURATIONS}),
+    "pause_after": DURATIONS,
+    "rate_limit": RATES,
+}
+
+
+@st.composite
+def definitions(draw: st.DrawFn) -> dict[str, Any]:
+    chosen = draw(st.lists(st.sampled_from(sorted(SETTINGS)), unique=True, max_size=5))
+    return {**BASE, **{key: draw(SETTINGS[key]) for key in chosen}}
+
+
+async def _attempt(hook: Hook, request: Request) -> str | None:
+    client = HookClient(hook, httpx.MockTransport(lambda _: httpx.Response(200)))
+    try:
+        return (await client.send(request)).verdict.kind
+    finally:
+        await client.aclose()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(definitions())
+@example({**BASE, "timeout": float("nan")})
+@example({**BASE, "timeout": float("inf")})
+@example({**BASE, "auth": {"type": "hmac"}})
+@example({**BASE, "port": 8443.0})
+@example({**BASE, "headers": {"X-A\n": "v"}})
+@example({**BASE, "headers": {"X-A": "a\x00b"}})
+@example({**BASE, "auth": {"type": "bearer", "token": "${env:HOOK_T_NEWLINE}"}})
+@example({**BASE, "auth": {"type": "api_key", "name": "X Key", "value": "${env:HOOK_T_TOKEN}"}})
+@example({**BASE, "rate_limit": "0/s"})
+def test_a_definition_is_refused_at_its_fields_or_loads_and_sends(raw: dict[str, Any]) -> None:
+    problems = [p for p in definition_problems(raw, "w") if not p.warning]
+    assert all(p.path for p in problems), problems
+    assert SECRET not in str(problems)
+    if problems:
+        with pytest.raises(ConfigError):
+            hook_from_definition(raw, "w")
+        return
+    hook = hook_from_definition(raw, "w")
+    assert hook.rate_limit is None or hook.rate_limit > 0  # 0 would be read as no limit
+    request = sent(hook)  # EVENT holds every path the strategies name
+    assert asyncio.run(_attempt(hook, request)) in (None, "timeout")
 
 
 def test_the_loader_and_load_hooks_text_agree_on_a_refusal() -> None:
