@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from dispatcher.config.durations import parse_duration
 from dispatcher.config.secrets import SecretScope, holds_reference, is_reference
 from dispatcher.hooks.conditions import expect_problems, filter_problems
 from dispatcher.hooks.credentials import (
@@ -42,7 +43,7 @@ def hook_problems(
     if not isinstance(raw, dict):
         return []
     found: list[Finding] = []
-    checks = (_finite, _events, _url, _token_url, _fields, _formats, _response, _headers)
+    checks = (_finite, _timeout, _events, _url, _token_url, _fields, _formats, _response, _headers)
     for check in (*checks, filter_problems, placeholder_problems):
         found.extend(check(raw))
     found.extend(secret_problems(raw, scope))
@@ -88,6 +89,19 @@ def _finite(raw: Any, path: tuple[str | int, ...] = ()) -> Iterator[Finding]:
     elif isinstance(raw, list):
         for i, value in enumerate(raw):
             yield from _finite(value, (*path, i))
+
+
+def _timeout(raw: dict[str, Any]) -> Iterator[Finding]:
+    """A timeout of 0 lets no attempt finish: every delivery would time out."""
+    timeout = raw.get("timeout")
+    if timeout is None or isinstance(timeout, bool):
+        return
+    try:
+        seconds = parse_duration(timeout)
+    except (TypeError, ValueError):
+        return  # not a duration: the schema says so
+    if seconds == 0:
+        yield ("timeout",), "must be above 0: no attempt could finish in no time"
 
 
 def _events(raw: dict[str, Any]) -> Iterator[Finding]:

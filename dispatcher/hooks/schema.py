@@ -157,7 +157,7 @@ def _one_of(choices: list[Any], instance: dict[str, Any]) -> str:
 
 _URLS = ("url", "token_url")
 _PATTERN_HINTS = {
-    "id": "is not a valid id (use lower-case letters, digits, '.', '_', '-')",
+    "id": "is not a valid id (use lower-case letters, digits, '.', '_', '-'; not '.' or '..')",
     "url": "is not an http(s) URL with a host",
     "token_url": "is not an http(s) URL",
     "timeout": "is not a duration (use e.g. 500ms, 10s, 5m, 1h)",

@@ -141,7 +141,11 @@ def test_trusted_proxies_are_networks_and_none_by_default(tmp_path: Path) -> Non
         ConfigError, match=r"dispatcher.yaml:2: admin.trusted_proxies: .*10.1.0.0/33"
     ):
         load_settings(str(config), environ={})
-    config.write_text("admin:\n  trusted_proxies: 10.1.0.0/16\n")
+    # text, as an override gives it, is a comma-separated list
+    config.write_text("admin:\n  trusted_proxies: 10.1.0.0/16, 127.0.0.2\n")
+    proxies = load_settings(str(config), environ={}).admin.trusted_proxies
+    assert [str(network) for network in proxies] == ["10.1.0.0/16", "127.0.0.2/32"]
+    config.write_text("admin:\n  trusted_proxies: {a: 1}\n")
     with pytest.raises(ConfigError, match=r"admin.trusted_proxies: must be a list"):
         load_settings(str(config), environ={})
 

@@ -94,7 +94,26 @@ def test_what_an_editor_refuses_by_its_pattern_the_loader_refuses(lines: str, pa
 def test_an_id_with_a_final_newline_is_not_an_id() -> None:
     problems = definition_problems({**BASE, "id": "sms\n"}, "w")
     assert [(p.path, p.message.split(" is ")[1]) for p in problems] == [
-        ("id", "not a valid id (use lower-case letters, digits, '.', '_', '-')")
+        ("id", "not a valid id (use lower-case letters, digits, '.', '_', '-'; not '.' or '..')")
+    ]
+
+
+@pytest.mark.parametrize("hook_id", [".", ".."])
+def test_an_id_that_an_address_resolves_away_is_not_an_id(hook_id: str) -> None:
+    """/hooks/../edit is /edit to a browser: such a hook could not be shown or edited."""
+    problems = definition_problems({**BASE, "id": hook_id}, "w")
+    assert [(p.path, p.message.split(" is ", 1)[1]) for p in problems] == [
+        ("id", "not a valid id (use lower-case letters, digits, '.', '_', '-'; not '.' or '..')")
+    ]
+    assert definition_problems({**BASE, "id": "..."}, "w") == []  # no address resolves it
+
+
+@pytest.mark.parametrize("timeout", [0, "0", "0s", "0ms"])
+def test_a_timeout_of_nothing_is_refused(timeout: Any) -> None:
+    """No attempt can finish in no time: every delivery would time out."""
+    problems = definition_problems({**BASE, "timeout": timeout}, "w")
+    assert [(p.path, p.message) for p in problems] == [
+        ("timeout", "must be above 0: no attempt could finish in no time")
     ]
 
 
