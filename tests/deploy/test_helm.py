@@ -56,16 +56,25 @@ def value_args(files: list[Path], sets: dict[str, str] | None = None) -> list[st
 
 
 def template_result(
-    files: list[Path] = (), sets: dict[str, str] | None = None
+    files: list[Path] = (), sets: dict[str, str] | None = None, release: str = "rel"
 ) -> subprocess.CompletedProcess[str]:
     args = value_args(list(files), sets)
     return helm(
-        "template", "rel", str(CHART), "--namespace", "dugaa", "--kube-version", KUBE_VERSION, *args
+        "template",
+        release,
+        str(CHART),
+        "--namespace",
+        "dugaa",
+        "--kube-version",
+        KUBE_VERSION,
+        *args,
     )
 
 
-def render(files: list[Path] = (), sets: dict[str, str] | None = None) -> list[Manifest]:
-    result = template_result(files, sets)
+def render(
+    files: list[Path] = (), sets: dict[str, str] | None = None, release: str = "rel"
+) -> list[Manifest]:
+    result = template_result(files, sets, release)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -674,6 +683,51 @@ def test_each_pod_loads_the_rendered_configuration_with_its_rendered_environment
             assert len(settings.admin.tokens) == count
             first = environ["DUGAA_ADMIN_TOKEN_0"]
             assert tokens.grant_of(first) is not None
+
+
+def service_links(services: list[Manifest]) -> dict[str, str]:
+    """The variables the kubelet adds to a pod for each Service of its namespace unless the pod
+    sets `enableServiceLinks: false` (Docker-link style, kubelet `envvars.FromServices`): the
+    Service's name upper-cased, '-' as '_', then _SERVICE_HOST, _SERVICE_PORT[_<PORT NAME>],
+    _PORT and _PORT_<port>_TCP[_PROTO|_PORT|_ADDR]."""
+    env = {}
+    for service in services:
+        prefix = service["metadata"]["name"].upper().replace("-", "_")
+        ports = service["spec"]["ports"]
+        env[f"{prefix}_SERVICE_HOST"] = "10.96.0.10"
+        env[f"{prefix}_SERVICE_PORT"] = str(ports[0]["port"])
+        env[f"{prefix}_PORT"] = f"tcp://10.96.0.10:{ports[0]['port']}"
+        for port in ports:
+            env[f"{prefix}_SERVICE_PORT_{port['name'].upper().replace('-', '_')}"] = "1"
+            for suffix in ("", "_PROTO", "_PORT", "_ADDR"):
+                env[f"{prefix}_PORT_{port['port']}_TCP{suffix}"] = "1"
+    return env
+
+
+@pytest.mark.parametrize(
+    ("release", "sets"),
+    [("dispatcher", {}), ("rel", {"fullnameOverride": "dispatcher"})],
+    ids=["release-dispatcher", "fullname-dispatcher"],
+)
+def test_a_release_named_dispatcher_loads_its_configuration_beside_its_services(
+    tmp_path: Path, release: str, sets: dict[str, str]
+) -> None:
+    """deploy/README installs the chart as `helm install dispatcher ...`: its Services are then
+    dispatcher-..., and the kubelet's service-link variables of them (DISPATCHER_..._SERVICE_HOST)
+    would be refused as unknown DISPATCHER_ overrides, every pod exiting 1 at start. The pods
+    ask for no service links; any DISPATCHER_ variable left is one the chart sets."""
+    from dispatcher.config.settings import load_settings
+
+    manifests = render(sets=sets, release=release)
+    services = [m for m in manifests if m["kind"] == "Service"]
+    assert any(s["metadata"]["name"].startswith("dispatcher") for s in services)
+    path = tmp_path / "dispatcher.yaml"
+    path.write_text(one(manifests, "ConfigMap")["data"]["dispatcher.yaml"])
+    for deployment in (one(manifests, "Deployment"), admin_one(manifests, "Deployment")):
+        pod = deployment["spec"]["template"]["spec"]
+        environ = service_links(services) if pod.get("enableServiceLinks", True) else {}
+        environ.update(pod_environment(deployment))
+        load_settings(str(path), environ=environ)
 
 
 def test_the_admin_token_variables_stay_out_of_reach_of_hooks_from_the_store() -> None:
