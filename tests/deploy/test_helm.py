@@ -400,6 +400,43 @@ def test_consume_renders_into_the_config_and_share_mode_refuses_keda() -> None:
     assert "consume: share does not have" in result.stderr
 
 
+CHART_OWNED = {
+    "consume": ({"config.consume": "share"}, "use the top-level consume"),
+    "drain_timeout": ({"config.drain_timeout": "90s"}, "use drainTimeoutSeconds"),
+    "hooks_file": (
+        {
+            "config.hooks_file": "/h.yaml",
+            "hooks[0].id": "a",
+            "hooks[0].url": "x",
+            "hooks[0].events[0]": "e",
+        },
+        "set either hooks or config.hooks_file",
+    ),
+    "admin port": ({"config.admin.port": "9999"}, "use admin.port"),
+    "admin tokens": ({"config.admin.tokens": "x"}, "use admin.tokens"),
+}
+
+
+@pytest.mark.parametrize("case", CHART_OWNED)
+def test_a_config_key_the_chart_sets_from_its_own_value_fails_the_render(case: str) -> None:
+    """dispatcher.yaml takes these from the chart's own values: written under `config` they
+    were overwritten without a word (config.consume: share ran a consumer group)."""
+    sets, message = CHART_OWNED[case]
+    result = template_result(sets=sets)
+    assert result.returncode != 0, f"config {case} was overwritten silently"
+    assert message in result.stderr
+
+
+def test_the_admin_keys_the_chart_does_not_set_reach_dispatcher_yaml() -> None:
+    config = dispatcher_config(
+        render(sets={"config.admin.session_ttl": "2h", "config.admin.request_timeout": "10s"})
+    )
+    assert (config["admin"]["session_ttl"], config["admin"]["request_timeout"]) == ("2h", "10s")
+    assert config["admin"]["port"] == 9401
+    off = dispatcher_config(render(sets={"admin.enabled": "false", "config.admin.port": "9999"}))
+    assert off["admin"] == {"port": 9999}  # no admin service: the chart sets nothing there
+
+
 # --- values.schema.json ---------------------------------------------------------------------
 
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())

@@ -115,6 +115,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $tokens = append $tokens $token }}
 {{- end }}
 {{- $admin := dict "host" "0.0.0.0" "port" (int .Values.admin.port) "data_dir" "/var/lib/dispatcher-admin" "retention" .Values.admin.retention "max_records" (int .Values.admin.maxRecords) "tokens" $tokens }}
+{{- /* the keys of config.admin that the chart does not set (session_ttl, request_timeout ...) */}}
+{{- $admin = merge $admin (deepCopy (default dict .Values.config.admin)) }}
 {{- with .Values.admin.trustedProxies }}
 {{- $_ := set $admin "trusted_proxies" . }}
 {{- end }}
@@ -134,6 +136,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if le (include "dugaa-dispatcher.terminationGracePeriodSeconds" . | int) (int .Values.drainTimeoutSeconds) }}
 {{- fail (printf "terminationGracePeriodSeconds (%s) must exceed drainTimeoutSeconds (%d), or pods are killed mid-drain" (include "dugaa-dispatcher.terminationGracePeriodSeconds" .) (int .Values.drainTimeoutSeconds)) }}
 {{- end }}
+{{- include "dugaa-dispatcher.validateOwnedConfig" . }}
 {{- if and .Values.keda.enabled (eq .Values.consume "share") }}
 {{- fail "keda.enabled scales on consumer-group lag, which consume: share does not have (a share group has no committed offsets): scale share-mode workers with autoscaling.enabled (CPU)" }}
 {{- end }}
@@ -148,4 +151,26 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{- define "dugaa-dispatcher.kedaBootstrapServers" -}}
 {{- default (index (default dict .Values.config.kafka) "bootstrap.servers") .Values.keda.bootstrapServers }}
+{{- end }}
+
+{{/* Keys of dispatcher.yaml that the chart writes from values of its own: the same key under
+`config` would be overwritten without a word, so it fails the render naming the value to set. */}}
+{{- define "dugaa-dispatcher.validateOwnedConfig" -}}
+{{- $config := .Values.config }}
+{{- range $key, $use := dict "consume" "the top-level consume" "drain_timeout" "drainTimeoutSeconds" }}
+{{- if hasKey $config $key }}
+{{- fail (printf "config.%s is written by the chart: use %s instead" $key $use) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.hooks (hasKey $config "hooks_file") }}
+{{- fail "config.hooks_file and hooks are both set: the chart points hooks_file at the hooks of `hooks`; set either hooks or config.hooks_file" }}
+{{- end }}
+{{- if .Values.admin.enabled }}
+{{- $owned := dict "host" "nothing (the chart binds the admin service to 0.0.0.0)" "port" "admin.port" "data_dir" "admin.persistence (the chart keeps the index on its volume)" "retention" "admin.retention" "max_records" "admin.maxRecords" "tokens" "admin.tokens" "trusted_proxies" "admin.trustedProxies" "session_key" "admin.sessionKey" }}
+{{- range $key, $use := $owned }}
+{{- if hasKey (default dict $config.admin) $key }}
+{{- fail (printf "config.admin.%s is written by the chart while admin.enabled: use %s instead" $key $use) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
