@@ -413,7 +413,7 @@ CHART_OWNED = {
         "set either hooks or config.hooks_file",
     ),
     "admin port": ({"config.admin.port": "9999"}, "use admin.port"),
-    "admin tokens": ({"config.admin.tokens": "x"}, "use admin.tokens"),
+    "admin tokens": ({"config.admin.tokens[0].role": "admin"}, "use admin.tokens"),
 }
 
 
@@ -460,6 +460,10 @@ BAD_VALUES = {
         "/config/topics/attempts",
     ),
     "bad hook id": ({"hooks": [{"id": "SMS KE", "events": ["a"], "url": "x"}]}, "/hooks/0/id"),
+    "misspelt config key": ({"config": {"hook_pause_afer": "1h"}}, "hook_pause_afer"),
+    "misspelt topics key": ({"config": {"topics": {"events": ["e"], "result": "r"}}}, "result"),
+    "misspelt admin key": ({"config": {"admin": {"session_tll": "1h"}}}, "session_tll"),
+    "bad config duration": ({"config": {"hook_pause_after": "soon"}}, "/config/hook_pause_after"),
 }
 
 
@@ -484,6 +488,37 @@ def test_schema_rejects_a_bad_values_file(tmp_path: Path, case: str) -> None:
     assert where in result.stderr
     lint = helm("lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART), "-f", str(bad))
     assert lint.returncode != 0
+
+
+def test_the_schema_knows_every_key_of_dispatcher_yaml_and_no_other() -> None:
+    """`config` is refused past the keys the dispatcher reads (a misspelt key failed the pods
+    at start, not the install), so the two lists must stay one."""
+    from dataclasses import fields
+
+    from dispatcher.config.secrets import SecretScope
+    from dispatcher.config.settings import SCALARS, SECTIONS, Admin, Topics
+
+    config = SCHEMA["properties"]["config"]
+    assert config["additionalProperties"] is False
+    assert set(config["properties"]) == {*SCALARS, *SECTIONS, "allow_cidrs"}
+    for section, kind in (("topics", Topics), ("admin", Admin), ("secrets", SecretScope)):
+        schema = config["properties"][section]
+        assert schema["additionalProperties"] is False, section
+        assert set(schema["properties"]) == {f.name for f in fields(kind)}, section
+
+
+@pytest.mark.parametrize("value", [0, "0", "2d", "1.5h", 90, "250ms"])
+def test_every_duration_the_dispatcher_reads_passes_the_schema(tmp_path: Path, value) -> None:
+    """`hook_pause_after: 0` (never pause, as values.yaml says) and days were refused."""
+    from dispatcher.config.settings import load_settings
+
+    values = tmp_path / "durations.yaml"
+    durations = {"hook_pause_after": value, "hook_failing_after": value}
+    topics = {"events": ["e"], "retry": ["500ms", "1.5h", "2d"], "attempts_retention": "7d"}
+    values.write_text(yaml.safe_dump({"config": {**durations, "topics": topics}}))
+    path = tmp_path / "dispatcher.yaml"
+    path.write_text(one(render([values]), "ConfigMap")["data"]["dispatcher.yaml"])
+    load_settings(str(path), environ={})
 
 
 def test_notes_tell_how_to_check_readiness(tmp_path: Path) -> None:
