@@ -183,8 +183,8 @@ def test_probes_check_healthz_and_readyz_on_the_http_port(rendered) -> None:
 @pytest.mark.parametrize(
     ("sets", "drain", "grace"),
     [
-        ({}, 30, 50),
-        ({"drainTimeoutSeconds": "60"}, 60, 80),
+        ({}, 30, 70),
+        ({"drainTimeoutSeconds": "60"}, 60, 100),
         ({"drainTimeoutSeconds": "20", "terminationGracePeriodSeconds": "90"}, 20, 90),
     ],
 )
@@ -195,6 +195,19 @@ def test_grace_period_exceeds_the_drain_deadline(sets, drain: int, grace: int) -
     config = dispatcher_config(manifests)
     assert config["drain_timeout"] == f"{drain}s"
     assert grace > drain
+
+
+@pytest.mark.parametrize("drain", ["30", "60"])
+def test_the_default_grace_period_lets_a_hung_stop_write_its_stacks_before_the_sigkill(
+    drain: str,
+) -> None:
+    """A worker whose stop hangs writes every thread's stack and exits 1, STOP_WATCHDOG
+    seconds past its drain deadline (RUNBOOK); the kubelet's SIGKILL at the end of the grace
+    period came 10 s before that, and the stacks were never written."""
+    from dispatcher.engine.worker import STOP_WATCHDOG
+
+    pod = one(render(sets={"drainTimeoutSeconds": drain}), "Deployment")["spec"]["template"]
+    assert pod["spec"]["terminationGracePeriodSeconds"] > int(drain) + STOP_WATCHDOG
 
 
 def test_a_grace_period_inside_the_drain_deadline_fails_the_render() -> None:

@@ -88,9 +88,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* Unset: past the drain deadline by the worker's stop watchdog (30 s: a stop that hangs then
+writes its threads' stacks and exits, engine/worker.py STOP_WATCHDOG) and 10 s more. */}}
 {{- define "dugaa-dispatcher.terminationGracePeriodSeconds" -}}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
-{{- add (int .Values.drainTimeoutSeconds) 20 }}
+{{- add (int .Values.drainTimeoutSeconds) 40 }}
 {{- else }}
 {{- .Values.terminationGracePeriodSeconds | int }}
 {{- end }}
