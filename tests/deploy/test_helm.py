@@ -290,6 +290,24 @@ def test_secrets_are_referenced_by_name_never_inlined(rendered) -> None:
     assert c["envFrom"] == [{"secretRef": {"name": "hook-keys"}, "prefix": "HOOK_"}]
 
 
+def test_an_optional_secret_is_optional_in_the_admin_pod_too(tmp_path: Path) -> None:
+    """`secrets.env[].optional` reached the workers only: with the Secret absent, the admin pod
+    could not start (CreateContainerConfigError) while the workers ran."""
+    values = tmp_path / "optional.yaml"
+    values.write_text(
+        "secrets:\n  env:\n    - {name: SMS_TOKEN, secretName: sms, key: token, optional: true}\n"
+    )
+    manifests = render([values])
+    for deployment in (one(manifests, "Deployment"), admin_one(manifests, "Deployment")):
+        (c,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in c["env"]}
+        assert env["SMS_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+            "name": "sms",
+            "key": "token",
+            "optional": True,
+        }
+
+
 def test_secret_files_are_mounted_read_only_where_hooks_reference_them(rendered) -> None:
     manifests = rendered["secrets"]
     pod = one(manifests, "Deployment")["spec"]["template"]["spec"]

@@ -176,3 +176,17 @@ writes its threads' stacks and exits, engine/worker.py STOP_WATCHDOG) and 10 s m
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* The variables of `secrets.env`, each from its Secret's key: the workers' and the admin's. */}}
+{{- define "dugaa-dispatcher.secretEnv" -}}
+{{- range .Values.secrets.env }}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: {{ .key }}
+      {{- if hasKey . "optional" }}
+      optional: {{ .optional }}
+      {{- end }}
+{{- end }}
+{{- end }}
