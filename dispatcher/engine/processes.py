@@ -7,6 +7,8 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Callable
+from multiprocessing.connection import wait
 from multiprocessing.context import SpawnProcess
 from types import FrameType
 
@@ -86,11 +88,33 @@ def run_processes(count: int, config: str | None, log_level: str) -> int:
         started.append(process)
         if stops:
             send(process, stops[0])
-    for process in started:
-        process.join()
+    _join(started, stops, send)
     codes = [p.exitcode for p in started]
     log.info("workers exited with %s", codes)
     # One that the stop signal itself ended had not installed its handlers (they drain): it
     # was still starting, and had consumed nothing.
     failed = [code for code in codes if code and -code not in stops]
     return max((code for code in failed if code > 0), default=1) if failed else 0
+
+
+def _join(
+    started: list[SpawnProcess], stops: list[int], send: Callable[[SpawnProcess, int], None]
+) -> None:
+    """Wait for every worker. One that fails by itself (exits non-zero, or is killed, with no
+    stop asked for) stops the others, which drain as on SIGTERM: the run then ends non-zero
+    and is started again whole by what supervises it, where the others running on would
+    leave it a worker short for good (Kubernetes' probes watch worker 0 only)."""
+    running = list(started)
+    while running:
+        wait([process.sentinel for process in running])
+        for process in [p for p in running if p.exitcode is not None]:
+            running.remove(process)
+            if process.exitcode and not stops and running:
+                log.error(
+                    "%s exited with %s: stopping the other workers", process.name, process.exitcode
+                )
+                stops.append(signal.SIGTERM)
+                for other in running:
+                    send(other, signal.SIGTERM)
+    for process in started:
+        process.join()

@@ -131,7 +131,9 @@ def raw_librdkafka_lines(stderr: str) -> list[str]:
 def test_run_with_workers_exits_3_with_one_line_per_worker_when_kafka_is_unreachable(
     tmp_path: Path, closed_port: int
 ) -> None:
-    """As a single worker does: each worker says why in one line, and `run` exits 3."""
+    """As a single worker does: the worker says why in one line, and `run` exits 3. The first
+    to fail stops the other, which ends quietly if it is still waiting (it consumed nothing),
+    or says the same if it failed at the same moment."""
     config = tmp_path / "dispatcher.yaml"
     config.write_text(f"kafka:\n  bootstrap.servers: 127.0.0.1:{closed_port}\nhttp_port: 0\n")
     started = time.monotonic()
@@ -141,9 +143,10 @@ def test_run_with_workers_exits_3_with_one_line_per_worker_when_kafka_is_unreach
     assert time.monotonic() - started < 40
     assert "Traceback" not in stderr
     said = [line for line in stderr.splitlines() if "error: Kafka at" in line]
-    assert len(said) == 2, stderr
+    workers = {line.split(" ERROR ")[1].split()[0] for line in said}
+    assert len(said) == len(workers) >= 1, stderr
+    assert workers <= {"worker-0", "worker-1"}
     assert raw_librdkafka_lines(stderr) == []
-    assert sorted(line.split(" ERROR ")[1].split()[0] for line in said) == ["worker-0", "worker-1"]
 
 
 @contextlib.contextmanager

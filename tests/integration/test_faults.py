@@ -6,6 +6,7 @@ import base64
 import logging
 import os
 import signal
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -212,6 +213,40 @@ def test_run_with_two_worker_processes_shares_the_work_and_stops_on_sigterm(
         log = deployment.log()
         assert "worker-0" in log
         assert "worker-1" in log
+
+
+def _worker_processes(pid: int) -> list[int]:
+    """The worker processes `dispatcher run --workers N` (process `pid`) started: its children
+    that multiprocessing spawned (not its resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [
+        int(child)
+        for child in children
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+
+@pytest.mark.timeout(300)
+def test_a_worker_process_that_dies_stops_the_others_and_the_run_exits_1(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """One of `--workers 2` killed (a crash, the OOM killer): the other drained and went on,
+    and `run` never ended, so a pod whose probes watch worker 0 ran a worker short for good.
+    The other stops as on SIGTERM and `run` exits 1, to be started again whole."""
+    with Receiver() as receiver:
+        deployment = _two_partitions(kafka_bootstrap, tmp_path, receiver)
+        process = deployment.process("--workers", "2")
+        wait_for(lambda: deployment.workers_started() == 2, 60, message="two workers up")
+        victim, *_ = _worker_processes(process.pid)
+        os.kill(victim, signal.SIGKILL)
+        try:
+            code = process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            pytest.fail("`run` went on with one worker of two")
+    log = deployment.log()
+    assert code == 1, log
+    assert "exited with -9: stopping the other workers" in log
+    assert log.count("dispatcher.engine.worker stopped") == 1  # the other drained and stopped
 
 
 @pytest.mark.timeout(300)
