@@ -815,7 +815,7 @@ def service_links(services: list[Manifest]) -> dict[str, str]:
 def test_a_release_named_dispatcher_loads_its_configuration_beside_its_services(
     tmp_path: Path, release: str, sets: dict[str, str]
 ) -> None:
-    """deploy/README installs the chart as `helm install dispatcher ...`: its Services are then
+    """The release `dispatcher` (deploy/README's install command once): its Services are then
     dispatcher-..., and the kubelet's service-link variables of them (DISPATCHER_..._SERVICE_HOST)
     would be refused as unknown DISPATCHER_ overrides, every pod exiting 1 at start. The pods
     ask for no service links; any DISPATCHER_ variable left is one the chart sets."""
@@ -831,6 +831,24 @@ def test_a_release_named_dispatcher_loads_its_configuration_beside_its_services(
         environ = service_links(services) if pod.get("enableServiceLinks", True) else {}
         environ.update(pod_environment(deployment))
         load_settings(str(path), environ=environ)
+
+
+def test_the_runbook_names_the_objects_of_the_release_deploy_readme_installs() -> None:
+    """deploy/README installed the release `dispatcher` (objects dispatcher-dugaa-dispatcher)
+    and the runbook's commands name deploy/ and svc/ dugaa-dispatcher: not found."""
+    import re
+
+    readme = (REPO / "deploy" / "README.md").read_text()
+    (release,) = re.findall(r"helm install (\S+) helm/dugaa-dispatcher", readme)
+    manifests = render(release=release)
+    names = {(m["kind"], m["metadata"]["name"]) for m in manifests}
+    runbook = (REPO / "deploy" / "RUNBOOK.md").read_text()
+    kinds = {"deploy": "Deployment", "svc": "Service"}
+    commands = [line for line in runbook.splitlines() if line.startswith("kubectl ")]
+    named = [n for line in commands for n in re.findall(r" (deploy|svc)/([a-z0-9-]+)", line)]
+    assert named
+    for short, name in named:
+        assert (kinds[short], name) in names, f"{short}/{name} (release {release})"
 
 
 def test_the_admin_token_variables_stay_out_of_reach_of_hooks_from_the_store() -> None:
