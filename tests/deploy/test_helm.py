@@ -409,6 +409,25 @@ def test_keda_scales_on_consumer_group_lag_of_each_input_topic(rendered) -> None
         assert trigger["authenticationRef"] == {"name": "kafka-sasl-auth"}
 
 
+def test_keda_counts_an_uncommitted_partition_from_where_the_workers_start_it(
+    rendered, tmp_path: Path
+) -> None:
+    """The workers start a partition without a committed offset at its earliest record
+    (`auto.offset.reset`, which `kafka:` cannot change); KEDA told `latest` counted such a
+    partition as a lag of 1, so a new group's backlog never scaled the workers up."""
+    from dispatcher.config.settings import Settings
+    from dispatcher.kafka.clients import consumer_config
+
+    reset = consumer_config(Settings(kafka={"auto.offset.reset": "latest"}), "g")
+    for trigger in one(rendered["keda"], "ScaledObject")["spec"]["triggers"]:
+        assert trigger["metadata"]["offsetResetPolicy"] == reset["auto.offset.reset"]
+    values = tmp_path / "latest.yaml"
+    values.write_text("keda:\n  enabled: true\n  offsetResetPolicy: latest\n")
+    refused = template_result([values])
+    assert refused.returncode != 0
+    assert "/keda/offsetResetPolicy" in refused.stderr
+
+
 def test_default_render_has_no_autoscaler(rendered) -> None:
     assert not by_kind(rendered["default"], "HorizontalPodAutoscaler")
     assert not by_kind(rendered["default"], "ScaledObject")
