@@ -477,6 +477,38 @@ def test_a_config_key_the_chart_sets_from_its_own_value_fails_the_render(case: s
     assert message in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        ("DISPATCHER_HTTP_PORT", "use config.http_port"),
+        ("DISPATCHER_DRAIN_TIMEOUT", "use drainTimeoutSeconds"),
+        ("DISPATCHER_CONSUME", "use the top-level consume"),
+        ("DISPATCHER_ADMIN_PORT", "use admin.port"),
+    ],
+)
+def test_an_extra_variable_overriding_a_key_the_chart_writes_fails_the_render(
+    tmp_path: Path, variable: str, message: str
+) -> None:
+    """extraEnv is documented for DISPATCHER_<KEY> overrides; one of a key the chart writes
+    went past its checks: DISPATCHER_HTTP_PORT moved the worker off the port its probes
+    watch, DISPATCHER_DRAIN_TIMEOUT past the grace period."""
+    from dispatcher.config.settings import load_settings
+
+    values = tmp_path / "extra.yaml"
+    values.write_text(f"extraEnv:\n  - {{name: {variable}, value: '9500'}}\n")
+    result = template_result([values])
+    assert result.returncode != 0, f"{variable} overrode the chart's own key"
+    assert f"extraEnv {variable}" in result.stderr
+    assert message in result.stderr
+    fine = tmp_path / "fine.yaml"
+    fine.write_text("extraEnv:\n  - {name: DISPATCHER_LOG_LEVEL, value: DEBUG}\n")
+    manifests = render([fine])
+    path = tmp_path / "dispatcher.yaml"
+    path.write_text(one(manifests, "ConfigMap")["data"]["dispatcher.yaml"])
+    environ = pod_environment(one(manifests, "Deployment"))
+    assert load_settings(str(path), environ=environ).log_level == "DEBUG"
+
+
 def test_the_admin_keys_the_chart_does_not_set_reach_dispatcher_yaml() -> None:
     config = dispatcher_config(
         render(sets={"config.admin.session_ttl": "2h", "config.admin.request_timeout": "10s"})

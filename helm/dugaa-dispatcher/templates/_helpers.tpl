@@ -167,12 +167,24 @@ writes its threads' stacks and exits, engine/worker.py STOP_WATCHDOG) and 10 s m
 {{- if and .Values.hooks (hasKey $config "hooks_file") }}
 {{- fail "config.hooks_file and hooks are both set: the chart points hooks_file at the hooks of `hooks`; set either hooks or config.hooks_file" }}
 {{- end }}
-{{- if .Values.admin.enabled }}
 {{- $owned := dict "host" "nothing (the chart binds the admin service to 0.0.0.0)" "port" "admin.port" "data_dir" "admin.persistence (the chart keeps the index on its volume)" "retention" "admin.retention" "max_records" "admin.maxRecords" "tokens" "admin.tokens" "trusted_proxies" "admin.trustedProxies" "session_key" "admin.sessionKey" }}
+{{- if .Values.admin.enabled }}
 {{- range $key, $use := $owned }}
 {{- if hasKey (default dict $config.admin) $key }}
 {{- fail (printf "config.admin.%s is written by the chart while admin.enabled: use %s instead" $key $use) }}
 {{- end }}
+{{- end }}
+{{- end }}
+{{- /* the same keys as DISPATCHER_<KEY> overrides (config/settings.py), which win over the file */}}
+{{- $variables := dict "DISPATCHER_HTTP_PORT" "config.http_port" "DISPATCHER_DRAIN_TIMEOUT" "drainTimeoutSeconds" "DISPATCHER_CONSUME" "the top-level consume" "DISPATCHER_HOOKS_FILE" "hooks or config.hooks_file" }}
+{{- if .Values.admin.enabled }}
+{{- range $key, $use := $owned }}
+{{- $_ := set $variables (printf "DISPATCHER_ADMIN_%s" (upper $key)) $use }}
+{{- end }}
+{{- end }}
+{{- range .Values.extraEnv }}
+{{- if hasKey $variables .name }}
+{{- fail (printf "extraEnv %s overrides a key the chart writes (its probes, ports and checks go by it): use %s instead" .name (get $variables .name)) }}
 {{- end }}
 {{- end }}
 {{- end }}
