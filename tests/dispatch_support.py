@@ -166,9 +166,8 @@ class Deployment:
     def produce_raw(self, records: list[Outgoing]) -> None:
         produce(self.bootstrap, self.events, records)
 
-    @contextmanager
-    def worker(self) -> Iterator[Worker]:
-        """A worker in a thread of this process; stopped (gracefully) on exit."""
+    def started(self) -> tuple[Worker, threading.Thread, list[BaseException]]:
+        """A worker running in a thread of this process, its thread, and what its run raised."""
         settings = self.settings
         worker = Worker(
             settings,
@@ -185,6 +184,12 @@ class Deployment:
 
         thread = threading.Thread(target=run, name="worker", daemon=True)
         thread.start()
+        return worker, thread, errors
+
+    @contextmanager
+    def worker(self) -> Iterator[Worker]:
+        """A worker in a thread of this process; stopped (gracefully) on exit."""
+        worker, thread, errors = self.started()
         try:
             yield worker
         finally:

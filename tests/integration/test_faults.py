@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import subprocess
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,9 @@ from dispatcher.devtools.broker import LocalKafka
 from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.engine import assembly
 from dispatcher.engine.consumer import ConsumerLoop
-from dispatcher.engine.worker import Worker
 from dispatcher.errors import KafkaUnavailable
-from dispatcher.hooks.loader import load_hooks_file
 from dispatcher.kafka.clients import producer_config
-from dispatcher.metrics import Metrics
 from dispatcher.model.outcome import VALUE_OMITTED
-from dispatcher.pipeline.match import HookIndex
 
 EVENTS = int(os.environ.get("DUGAA_FAULT_EVENTS", "20000"))  # as the issue asks
 # a SIGKILLed member's partitions move after the session timeout: short here, 45 s by default
@@ -400,19 +395,7 @@ def _two_partitions(bootstrap: str, directory: Path, receiver: Receiver) -> Depl
 def run_until_it_stops(deployment: Deployment, timeout: float) -> BaseException | None:
     """Run a worker of `deployment` in a thread until it stops by itself; what it raised.
     One still running after `timeout` seconds is stopped, and the test fails."""
-    settings = deployment.settings
-    hooks = HookIndex(load_hooks_file(settings.hooks_file or ""))
-    worker = Worker(settings, hooks, metrics=Metrics())
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            worker.run(install_signals=False)
-        except BaseException as exc:
-            raised.append(exc)
-
-    thread = threading.Thread(target=run, name="worker", daemon=True)
-    thread.start()
+    worker, thread, raised = deployment.started()
     thread.join(timeout)
     if thread.is_alive():
         worker.request_stop()
