@@ -60,13 +60,17 @@ def _editor(
     session: Session,
     *,
     text: str,
-    definition: dict[str, Any],
     original: str,
     base: str,
+    definition: dict[str, Any] | None = None,
     problems: Sequence[Problem] = (),
     status: int = 200,
     note: str = "",
 ) -> HTMLResponse:
+    """The editor showing `text`; its fields form from `definition`, else from what of `text`
+    reads as a mapping (a posted definition, which may have problems)."""
+    if definition is None:
+        definition = _loose(text)
     by_line: dict[int, list[str]] = {}
     for problem in problems:
         if problem.line:
@@ -164,7 +168,6 @@ async def check_hook(request: Request) -> HTMLResponse:
             request,
             session,
             text=text,
-            definition=_loose(text),
             original=original,
             base=base,
             problems=checked,
@@ -214,7 +217,6 @@ async def save_hook(request: Request) -> HTMLResponse | RedirectResponse:
             request,
             session,
             text=text,
-            definition=_loose(text),
             original=original,
             base=base,
             problems=problems,
@@ -240,7 +242,6 @@ def resumed(request: Request, session: Session, draft: dict[str, str]) -> HTMLRe
         request,
         session,
         text=text,
-        definition=_loose(text),
         original=original,
         base=base,
         note=RESUMED,
