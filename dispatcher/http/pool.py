@@ -11,8 +11,9 @@ from dispatcher.config.settings import Settings
 from dispatcher.http.sender import HookClient
 from dispatcher.http.transport import GuardedTransport, build_transport
 from dispatcher.model.hook import Hook
-from dispatcher.security.auth import TOKEN_TIMEOUT, build_auth
+from dispatcher.security.auth import build_auth
 from dispatcher.security.guard import GuardPolicy
+from dispatcher.security.oauth2 import TOKEN_TIMEOUT
 from dispatcher.security.tls import ssl_context_for
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from dispatcher.model.hook import Hook
 from dispatcher.model.request import Request
 from dispatcher.model.values import quick_init
 from dispatcher.pipeline.judge import Verdict, judge, retryable_status
-from dispatcher.security.auth import Credentials, OAuth2ClientCredentials
+from dispatcher.security.auth import Credentials
+from dispatcher.security.oauth2 import OAuth2ClientCredentials
 
 BREAKER_OPEN = Verdict.failure("network", "circuit breaker open", retryable=True)
 

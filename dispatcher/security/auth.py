@@ -5,19 +5,15 @@ handles a secret.
 client certificate lives in the SSL context, see `dispatcher.security.tls`). Each adds to the
 plain `Request` of the delivery path (`apply`) and, being an `httpx.Auth`, to an httpx request
 (the CLI, the token client, tests) through the same code. OAuth2 tokens come from their endpoint
-(`OAuth2ClientCredentials.current`), one fetch at a time.
+(`dispatcher.security.oauth2`), one fetch at a time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
 import time
-from collections.abc import AsyncGenerator, Callable, Generator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
-from urllib.parse import quote_plus
 
 import httpx
 
@@ -25,11 +21,9 @@ from dispatcher.config.secrets import Secret, resolve
 from dispatcher.errors import AuthError, ConfigError
 from dispatcher.model.hook import AuthSpec
 from dispatcher.model.request import Header, Request
+from dispatcher.security.oauth2 import OAuth2ClientCredentials
 from dispatcher.security.signing import Signer, check_secret, secret_key
 
-TOKEN_LEEWAY = 30.0  # seconds before expiry at which a cached token counts as expired
-TOKEN_TIMEOUT = 10.0  # for the whole token exchange, not per read
-MAX_TOKEN_BYTES = 64 * 1024
 BASIC_USER_COLON = (
     "a Basic username cannot contain ':' (RFC 7617): the receiver reads the username up to the"
     " first ':' and the rest as the password"
@@ -131,188 +125,6 @@ class StandardWebhooksAuth(Credentials):
         # the two headers are the sender's alone: appended, not looked for among the others
         headers = request.headers + self.headers(request)
         return Request(request.method, request.url, headers, request.content)
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    """An access token and the clock reading after which it is no longer used."""
-
-    value: Secret
-    expires_at: float | None  # None: until the API refuses it
-
-
-class OAuth2ClientCredentials(httpx.Auth):
-    """Bearer tokens from a token endpoint (client credentials grant), cached and shared.
-
-    One refresh at a time, however many requests wait for it. Token requests go through
-    `token_client` when given (its failures become `AuthError`, and the whole exchange is
-    bounded by `TOKEN_TIMEOUT`); otherwise through the client sending the request, as extra
-    requests of the auth flow. A token response is read up to `MAX_TOKEN_BYTES`, asked for
-    and accepted only without a Content-Encoding, so its size is its size after decoding.
-    """
-
-    def __init__(
-        self,
-        token_url: str,
-        client_id: str,
-        client_secret: Secret,
-        *,
-        scope: str | None = None,
-        audience: str | None = None,
-        token_client: httpx.AsyncClient | None = None,
-        leeway: float = TOKEN_LEEWAY,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._token_url = token_url
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._form = {"grant_type": "client_credentials"}
-        if scope:
-            self._form["scope"] = scope
-        if audience:
-            self._form["audience"] = audience
-        self._client = token_client
-        self._leeway = leeway
-        self._clock = clock
-        self._token: Token | None = None
-        self._lock = asyncio.Lock()
-
-    def sync_auth_flow(
-        self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response, None]:
-        raise RuntimeError("OAuth2ClientCredentials works with httpx.AsyncClient only")
-
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = self._valid()
-        for attempt in (1, 2):
-            if token is None:
-                async with self._lock:
-                    token = self._valid()
-                    if token is None:
-                        if self._client is not None:
-                            status, body = await self._fetch(self._client)
-                        else:
-                            response = yield self.token_request()
-                            status, body = (
-                                response.status_code,
-                                await _token_body(response, streamed=False),
-                            )
-                        token = self._accept(status, body)
-                        self._token = token
-            request.headers["Authorization"] = f"Bearer {token.value.reveal()}"
-            response = yield request
-            if response.status_code != 401:
-                return
-            if attempt == 2:
-                raise AuthError("the API refused a freshly fetched token (401)", status=401)
-            if self._token is token:  # others may already have replaced it
-                self._token = None
-            token = None
-
-    async def current(self) -> Token:
-        """A valid token: the cached one, else one from the token client (one fetch at a time)."""
-        token = self._valid()
-        if token is not None:
-            return token
-        if self._client is None:
-            raise RuntimeError("fetching a token needs the token client")
-        async with self._lock:
-            token = self._valid()
-            if token is None:
-                token = self._accept(*await self._fetch(self._client))
-                self._token = token
-        return token
-
-    def refused(self, token: Token) -> None:
-        """The API answered 401 to `token`: the next request fetches a fresh one."""
-        if self._token is token:  # others may already have replaced it
-            self._token = None
-
-    def token_request(self) -> httpx.Request:
-        """The token request: form body, client authenticated by HTTP Basic (RFC 6749 2.3.1)."""
-        pair = f"{quote_plus(self._client_id)}:{quote_plus(self._client_secret.reveal())}"
-        return httpx.Request(
-            "POST",
-            self._token_url,
-            data=self._form,
-            headers={
-                "Authorization": f"Basic {base64.b64encode(pair.encode()).decode()}",
-                "Accept": "application/json",
-                "Accept-Encoding": "identity",
-            },
-            extensions={"timeout": httpx.Timeout(TOKEN_TIMEOUT).as_dict()},
-        )
-
-    def _valid(self) -> Token | None:
-        token = self._token
-        if token is None or (token.expires_at is not None and self._clock() >= token.expires_at):
-            return None
-        return token
-
-    async def _fetch(self, client: httpx.AsyncClient) -> tuple[int, bytes]:
-        """The status and body of a token response, within `TOKEN_TIMEOUT` as a whole."""
-        try:
-            async with asyncio.timeout(TOKEN_TIMEOUT):
-                response = await client.send(self.token_request(), stream=True)
-                try:
-                    return response.status_code, await _token_body(response)
-                finally:
-                    await response.aclose()
-        except TimeoutError:
-            raise AuthError(f"token endpoint gave no answer within {TOKEN_TIMEOUT:g}s") from None
-        except httpx.HTTPError as exc:
-            raise AuthError(f"token endpoint unreachable: {type(exc).__name__}") from None
-
-    def _accept(self, status: int, body: bytes) -> Token:
-        """The token in a token endpoint response; `AuthError` naming what is wrong otherwise."""
-        try:
-            payload: Any = json.loads(body)
-        except (ValueError, RecursionError):
-            payload = None
-        if status != 200:
-            code = payload.get("error") if isinstance(payload, dict) else None
-            detail = f" ({code})" if isinstance(code, str) and code.isidentifier() else ""
-            raise AuthError(f"token endpoint answered {status}{detail}", status=status)
-        if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
-            raise AuthError("token endpoint response has no access_token")
-        token_type = payload.get("token_type", "bearer")
-        if not isinstance(token_type, str) or token_type.lower() != "bearer":
-            raise AuthError("token endpoint returned a token that is not a bearer token")
-        lifetime = payload.get("expires_in")
-        expires_at = None
-        if isinstance(lifetime, int | float) and lifetime > 0:
-            expires_at = self._clock() + lifetime - min(self._leeway, lifetime / 2)
-        return Token(Secret(payload["access_token"]), expires_at)
-
-
-async def _token_body(response: httpx.Response, *, streamed: bool = True) -> bytes:
-    """The raw body of a token response, refused past `MAX_TOKEN_BYTES` or when encoded (its
-    decoded size could be any multiple of what arrives).
-
-    Not `streamed`: the response belongs to an auth flow, which httpx reads in full itself once
-    the flow goes on, so it is refused on its declared length before it is read."""
-    coding = response.headers.get("content-encoding", "identity").strip().lower()
-    if coding not in ("", "identity"):
-        raise AuthError(f"token endpoint answered in Content-Encoding {coding[:20]!r}, not asked")
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_TOKEN_BYTES:
-        raise AuthError(f"token endpoint response is larger than {MAX_TOKEN_BYTES} bytes")
-    if response.is_stream_consumed or not streamed:
-        body = await response.aread()
-    else:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_raw():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_TOKEN_BYTES:
-                break
-        body = b"".join(chunks)
-    if len(body) > MAX_TOKEN_BYTES:
-        raise AuthError(f"token endpoint response is larger than {MAX_TOKEN_BYTES} bytes")
-    return body
 
 
 def build_auth(

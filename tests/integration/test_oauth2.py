@@ -18,7 +18,8 @@ import pytest
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import AuthError
 from dispatcher.model.hook import AuthSpec
-from dispatcher.security.auth import OAuth2ClientCredentials, build_auth
+from dispatcher.security.auth import build_auth
+from dispatcher.security.oauth2 import OAuth2ClientCredentials
 
 CLIENT_ID, CLIENT_SECRET = "dugaa", "s3cret/+value"
 

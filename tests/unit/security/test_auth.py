@@ -17,8 +17,9 @@ from standardwebhooks import Webhook
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import AuthError, ConfigError, PermanentError
 from dispatcher.model.hook import AuthSpec
-from dispatcher.security import auth as auth_module
-from dispatcher.security.auth import MAX_TOKEN_BYTES, OAuth2ClientCredentials, build_auth
+from dispatcher.security import oauth2 as oauth2_module
+from dispatcher.security.auth import build_auth
+from dispatcher.security.oauth2 import MAX_TOKEN_BYTES, OAuth2ClientCredentials
 
 WHSEC_OLD = "whsec_" + base64.b64encode(b"old-secret-0123456789abcdef").decode()
 WHSEC_NEW = "whsec_" + base64.b64encode(b"new-secret-0123456789abcdef").decode()
@@ -322,7 +323,7 @@ class _Dribble(httpx.AsyncByteStream):
 def test_oauth2_token_exchange_is_bounded_in_time_as_a_whole(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(auth_module, "TOKEN_TIMEOUT", 0.3)
+    monkeypatch.setattr(oauth2_module, "TOKEN_TIMEOUT", 0.3)
     with pytest.raises(AuthError, match=r"no answer within 0\.3s"):
         _token_reply(httpx.Response(200, stream=_Dribble()))
 
