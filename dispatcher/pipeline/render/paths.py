@@ -6,7 +6,9 @@ A path is data, never code: it can only walk mappings and lists.
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from functools import lru_cache
 from typing import Any, Final
 
@@ -70,7 +72,7 @@ def parse_path(text: str) -> Path:
                     raise ValueError("a path cannot start with an index")
                 steps.append(int(match.group("index")))
             else:
-                steps.append(re.sub(r"\\(.)", r"\1", match.group("quoted")))
+                steps.append(_unescaped(match.group("quoted")))
             expect_step = False
         position = match.end()
     if expect_step:
@@ -103,14 +105,48 @@ def lookup(document: Any, path: Path, *, scalar_is_list: bool = False) -> Any:
 
 
 def format_path(path: Path) -> str:
-    """The written form of `path` (the inverse of `parse_path` for plain names)."""
+    """The written form of `path`, which `parse_path` reads back: on one line, a key's control
+    and format characters written as JSON escapes them (`\\n`, `\\u001b`, `\\u202e`), so a
+    problem naming a hostile key stays one line of a terminal or a log, and reads as stored."""
     out: list[str] = []
     for step in path:
         if isinstance(step, int):
             out.append(f"[{step}]")
-        elif re.fullmatch(r"[^.\[\]\"\s{}]+", step):
+        elif _PLAIN.fullmatch(step) and not any(map(_unseen, step)):
             out.append(f".{step}" if out else step)
         else:
-            escaped = step.replace("\\", "\\\\").replace('"', '\\"')
-            out.append(f'["{escaped}"]')
+            quoted = json.dumps(step, ensure_ascii=False)
+            out.append("[" + "".join(_u_escaped(ch) if _unseen(ch) else ch for ch in quoted) + "]")
     return "".join(out)
+
+
+_PLAIN = re.compile(r'[^.\[\]"\s{}]+')  # a key `parse_path` reads as it is written
+# a backslash escape in a quoted key: JSON's (`\\n`, `\\u0007`), else the character itself
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+_NAMED = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
+# characters a terminal acts on or never shows, or where a reader ends a line (`splitlines`):
+# controls, format characters (bidirectional overrides), surrogates, line/paragraph separators
+_UNSEEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def _unseen(ch: str) -> bool:
+    return unicodedata.category(ch) in _UNSEEN
+
+
+def _u_escaped(ch: str) -> str:
+    """`ch` as JSON escapes it: past U+FFFF, as its UTF-16 surrogate pair."""
+    units = ch.encode("utf-16-be", "surrogatepass")
+    return "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+
+
+def _unescaped(text: str) -> str:
+    """A quoted key's text with its escapes read (a surrogate pair as the character it is)."""
+    text = _ESCAPE.sub(_one_unescaped, text)
+    return text.encode("utf-16-be", "surrogatepass").decode("utf-16-be", "surrogatepass")
+
+
+def _one_unescaped(match: re.Match[str]) -> str:
+    escape = match.group(1)
+    if len(escape) == 5:
+        return chr(int(escape[1:], 16))
+    return _NAMED.get(escape, escape)

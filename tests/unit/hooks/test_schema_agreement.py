@@ -82,7 +82,7 @@ def test_a_pattern_ends_at_the_end_of_the_text_not_before_a_final_newline() -> N
     ("lines", "path"),
     [
         ('tenant: "acme\\n"', "hooks[0].tenant"),
-        ('headers: {"X-Order\\n": "1"}', 'hooks[0].headers["X-Order\n"]'),
+        ('headers: {"X-Order\\n": "1"}', 'hooks[0].headers["X-Order\\n"]'),
         ('timeout: "٣s"', "hooks[0].timeout"),
         ('rate_limit: "٣/s"', "hooks[0].rate_limit"),
     ],

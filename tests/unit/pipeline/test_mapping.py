@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dispatcher.errors import RenderError
 from dispatcher.model.event import Event
@@ -74,6 +77,35 @@ def test_format_path_writes_what_parse_path_reads() -> None:
     steps = ("hooks", 2, "headers", "X y", "z")
     assert format_path(steps) == 'hooks[2].headers["X y"].z'
     assert parse_path(format_path(steps)) == steps
+
+
+@pytest.mark.parametrize(
+    ("key", "written"),
+    [
+        ("bad\nkey", '["bad\\nkey"]'),
+        ("a\x1b[31mred", '["a\\u001b[31mred"]'),
+        ("line\u2028sep", '["line\\u2028sep"]'),
+        ("del\x7f", '["del\\u007f"]'),
+        ("evil\u202eexe.txt", '["evil\\u202eexe.txt"]'),
+        ("tag\U000e0041", '["tag\\udb40\\udc41"]'),
+        ('say "hi" \\o/', '["say \\"hi\\" \\\\o/"]'),
+    ],
+)
+def test_format_path_writes_a_hostile_key_on_one_line_and_escaped(key: str, written: str) -> None:
+    """A problem names the key a hooks file or an API request wrote: its control characters
+    must not start a new line of the CLI's output or a log, nor reach the terminal."""
+    assert format_path(("hooks", 0, key)) == f"hooks[0]{written}"
+    assert parse_path(format_path(("hooks", 0, key))) == ("hooks", 0, key)
+
+
+@given(st.lists(st.one_of(st.text(min_size=1), st.integers(min_value=0)), min_size=1))
+def test_format_path_round_trips_and_prints_on_one_line(steps: list[str | int]) -> None:
+    if isinstance(steps[0], int):
+        steps = ["root", *steps]  # a path starts with a key
+    written = format_path(tuple(steps))
+    assert parse_path(written) == tuple(steps)
+    assert len(written.splitlines()) == 1
+    assert not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in written)
 
 
 def test_lookup_tells_missing_from_null() -> None:
