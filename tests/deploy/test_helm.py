@@ -779,6 +779,103 @@ def test_the_admin_index_may_live_on_an_existing_claim_or_be_switched_off() -> N
     assert "admin" not in dispatcher_config(off)
 
 
+NODE_AFFINITY = {
+    "requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["dugaa"]}]}
+        ]
+    }
+}
+WORKER_ANTI_AFFINITY = {
+    "requiredDuringSchedulingIgnoredDuringExecution": [
+        {
+            "labelSelector": {"matchLabels": {"app.kubernetes.io/component": "dispatcher"}},
+            "topologyKey": "kubernetes.io/hostname",
+        }
+    ]
+}
+RELEASE_POD_VALUES = {
+    "podAnnotations": {"sidecar.istio.io/inject": "false"},
+    "podLabels": {"network-access/kafka": "allowed"},
+    "priorityClassName": "dugaa-high",
+    "imagePullSecrets": [{"name": "registry-credentials"}],
+    "nodeSelector": {"kubernetes.io/arch": "amd64"},
+    "tolerations": [{"key": "dedicated", "value": "dugaa", "effect": "NoSchedule"}],
+    "affinity": {"nodeAffinity": NODE_AFFINITY, "podAntiAffinity": WORKER_ANTI_AFFINITY},
+    "topologySpreadConstraints": [
+        {
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app.kubernetes.io/component": "dispatcher"}},
+        }
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def release_pod_values(tmp_path_factory: pytest.TempPathFactory) -> list[Manifest]:
+    values = tmp_path_factory.mktemp("pod-values") / "pod-values.yaml"
+    values.write_text(yaml.safe_dump(RELEASE_POD_VALUES))
+    return render([values])
+
+
+def pod_template(deployment: Manifest) -> Manifest:
+    template: Manifest = deployment["spec"]["template"]
+    return template
+
+
+def test_the_admin_pod_carries_the_release_pod_annotations_and_labels(
+    release_pod_values: list[Manifest],
+) -> None:
+    """podAnnotations and podLabels reached the workers only: an admin pod without the label
+    a NetworkPolicy lets reach Kafka, or with the sidecar the annotation switches off, could
+    not start (its start reaches Kafka) while the workers ran."""
+    manifests = release_pod_values
+    for deployment in (one(manifests, "Deployment"), admin_one(manifests, "Deployment")):
+        metadata = pod_template(deployment)["metadata"]
+        assert metadata["annotations"]["sidecar.istio.io/inject"] == "false"
+        assert len(metadata["annotations"]["checksum/config"]) == 64
+        assert metadata["labels"]["network-access/kafka"] == "allowed"
+    admin = admin_one(manifests, "Deployment")
+    selector = admin["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod_template(admin)["metadata"]["labels"].items()
+
+
+def test_the_admin_pod_runs_on_the_nodes_and_at_the_priority_the_release_asks_for(
+    release_pod_values: list[Manifest],
+) -> None:
+    """priorityClassName and affinity reached the workers only: with the release kept to a
+    node pool by node affinity, the admin pod was scheduled anywhere, at no priority."""
+    manifests = release_pod_values
+    worker = pod_template(one(manifests, "Deployment"))["spec"]
+    admin = pod_template(admin_one(manifests, "Deployment"))["spec"]
+    for pod in (worker, admin):
+        assert pod["priorityClassName"] == "dugaa-high"
+        assert pod["imagePullSecrets"] == [{"name": "registry-credentials"}]
+        assert pod["nodeSelector"] == {"kubernetes.io/arch": "amd64"}
+        assert pod["tolerations"] == RELEASE_POD_VALUES["tolerations"]
+        assert pod["affinity"]["nodeAffinity"] == NODE_AFFINITY
+    # The workers' places among each other stay theirs: a required anti-affinity to the
+    # workers would keep the one admin pod off every node that runs a worker.
+    assert worker["affinity"]["podAntiAffinity"] == WORKER_ANTI_AFFINITY
+    assert worker["topologySpreadConstraints"] == RELEASE_POD_VALUES["topologySpreadConstraints"]
+    assert set(admin["affinity"]) == {"nodeAffinity"}
+    assert "topologySpreadConstraints" not in admin
+
+
+def test_without_pod_values_neither_pod_has_scheduling_fields(rendered) -> None:
+    for deployment in (
+        one(rendered["default"], "Deployment"),
+        admin_one(rendered["default"], "Deployment"),
+    ):
+        pod = pod_template(deployment)["spec"]
+        assert not {"priorityClassName", "imagePullSecrets", "nodeSelector", "tolerations"} & set(
+            pod
+        )
+        assert not {"affinity", "topologySpreadConstraints"} & set(pod)
+
+
 def test_the_rendered_configuration_loads_as_the_dispatcher_reads_it(rendered, tmp_path) -> None:
     from dispatcher.config.settings import load_settings
 

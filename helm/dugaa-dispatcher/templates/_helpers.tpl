@@ -53,6 +53,78 @@ app.kubernetes.io/name: {{ include "dugaa-dispatcher.name" . }}-admin
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* The admin pod's labels: its selector's, and the shared ones but the chart's. */}}
+{{- define "dugaa-dispatcher.adminPodLabels" -}}
+{{ include "dugaa-dispatcher.adminSelectorLabels" . }}
+app.kubernetes.io/version: {{ include "dugaa-dispatcher.version" . | quote }}
+app.kubernetes.io/component: admin
+app.kubernetes.io/part-of: dugaa
+{{- end }}
+
+{{/* A pod template's metadata, the workers' and the admin's: its own `labels` (a dict's
+"labels", beside "root"), the config checksum that rolls it, and the release's podAnnotations
+and podLabels, which both pods take (a sidecar's annotation, a NetworkPolicy's label). */}}
+{{- define "dugaa-dispatcher.podMetadata" -}}
+{{- $root := .root }}
+annotations:
+  # Rolls the pods whenever dispatcher.yaml or hooks.yaml changes.
+  checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
+  {{- with $root.Values.podAnnotations }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+labels:
+  {{- .labels | nindent 2 }}
+  {{- with $root.Values.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+
+{{/* The pod spec's fields from the release's values, the workers' and the admin's ("root",
+and "admin" true for the admin pod). The admin pod takes the node affinity of `affinity`, not
+its pod (anti-)affinity, nor topologySpreadConstraints: those place the workers among each
+other, and a required anti-affinity to the workers would keep the one admin pod off every node
+that runs one. */}}
+{{- define "dugaa-dispatcher.podSpec" -}}
+{{- $values := .root.Values }}
+serviceAccountName: {{ include "dugaa-dispatcher.serviceAccountName" .root }}
+automountServiceAccountToken: {{ $values.serviceAccount.automountServiceAccountToken }}
+# No Docker-link variables of the namespace's Services: a Service named dispatcher-...
+# (the release `dispatcher`, say) would put DISPATCHER_..._SERVICE_HOST in the environment,
+# which the dispatcher refuses as an unknown DISPATCHER_<KEY> override.
+enableServiceLinks: false
+{{- with $values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+securityContext:
+  {{- toYaml $values.podSecurityContext | nindent 2 }}
+{{- with $values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- $affinity := $values.affinity }}
+{{- if .admin }}
+{{- $affinity = pick (default dict $affinity) "nodeAffinity" }}
+{{- end }}
+{{- with $affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if not .admin }}
+{{- with $values.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- with $values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
 {{- define "dugaa-dispatcher.adminTokensSecret" -}}
 {{- default (printf "%s-admin-tokens" (include "dugaa-dispatcher.fullname" .)) .Values.admin.tokensSecret }}
 {{- end }}
