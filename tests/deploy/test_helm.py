@@ -603,18 +603,23 @@ def test_every_duration_the_dispatcher_reads_passes_the_schema(tmp_path: Path, v
     load_settings(str(path), environ={})
 
 
-def test_notes_tell_how_to_check_readiness(tmp_path: Path) -> None:
-    # `helm template` leaves NOTES.txt out, so a copy of the chart renders its text into a
-    # ConfigMap (NOTES.txt is one include of the named template "dugaa-dispatcher.notes").
-    chart = tmp_path / "chart"
+NOTES_PROBE = (
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
+    'data:\n  notes: {{ include "dugaa-dispatcher.notes" . | toJson }}\n'
+)
+
+
+@pytest.fixture(scope="module")
+def notes_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the chart that renders NOTES.txt's text into a ConfigMap: `helm template`
+    leaves NOTES.txt out (it is one include of the named template "dugaa-dispatcher.notes")."""
+    chart = tmp_path_factory.mktemp("notes") / "chart"
     shutil.copytree(CHART, chart)
-    (chart / "templates" / "notes-probe.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
-        'data:\n  notes: {{ include "dugaa-dispatcher.notes" . | toJson }}\n'
-    )
-    assert (CHART / "templates" / "NOTES.txt").read_text().strip() == (
-        '{{ include "dugaa-dispatcher.notes" . }}'
-    )
+    (chart / "templates" / "notes-probe.yaml").write_text(NOTES_PROBE)
+    return chart
+
+
+def render_notes(chart: Path, files: list[Path] = (), sets: dict[str, str] | None = None) -> str:
     result = helm(
         "template",
         "rel",
@@ -625,13 +630,99 @@ def test_notes_tell_how_to_check_readiness(tmp_path: Path) -> None:
         KUBE_VERSION,
         "--show-only",
         "templates/notes-probe.yaml",
-        *value_args([CI_VALUES / "keda-values.yaml"]),
+        *value_args(list(files), sets),
     )
     assert result.returncode == 0, result.stderr
-    notes = yaml.safe_load(result.stdout)["data"]["notes"]
+    notes: str = yaml.safe_load(result.stdout)["data"]["notes"]
+    return notes
+
+
+def test_notes_tell_how_to_check_readiness(notes_chart: Path) -> None:
+    assert (CHART / "templates" / "NOTES.txt").read_text().strip() == (
+        '{{ include "dugaa-dispatcher.notes" . }}'
+    )
+    notes = render_notes(notes_chart, [CI_VALUES / "keda-values.yaml"])
     assert "rollout status deployment/rel-dugaa-dispatcher" in notes
     assert "KEDA on consumer-group lag (1-6 replicas, 500 lag per replica)" in notes
     assert "/readyz" in notes
+
+
+def secret_creation(notes: str) -> tuple[str, dict[str, int]]:
+    """The Secret the notes' `kubectl create secret generic` command makes (a line, then the
+    lines its trailing backslashes continue it with), and each key's length as its
+    `$(openssl rand -hex N)` makes it (2N characters)."""
+    import re
+
+    lines = iter(notes.splitlines())
+    command = next((line for line in lines if "create secret generic" in line), None)
+    assert command is not None, "the notes give no command that creates the tokens Secret"
+    while command.endswith("\\"):
+        command = command.removesuffix("\\") + next(lines)
+    (name,) = re.findall(r"^\s*kubectl -n dugaa create secret generic (\S+)", command)
+    lengths = {
+        key: 2 * int(size)
+        for key, size in re.findall(
+            r'--from-literal=([^=]+)="\$\(openssl rand -hex (\d+)\)"', command
+        )
+    }
+    assert len(lengths) == command.count("--from-literal="), command
+    return name, lengths
+
+
+def admin_secret_keys(manifests: list[Manifest]) -> dict[str, set[str]]:
+    """Secret name -> the keys the admin pod reads from it as its tokens and session key."""
+    (c,) = admin_one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+    keys: dict[str, set[str]] = {}
+    for e in c["env"]:
+        if e["name"].startswith("DUGAA_ADMIN_"):
+            ref = e["valueFrom"]["secretKeyRef"]
+            keys.setdefault(ref["name"], set()).add(ref["key"])
+    return keys
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        "",
+        "admin:\n  tokensSecret: console-tokens\n  sessionKey: session-key\n  tokens:\n"
+        "    - {key: ops, role: admin}\n    - {key: acme, role: viewer, tenant: acme}\n",
+    ],
+    ids=["default", "named-secret-session-key-and-a-tenant"],
+)
+def test_notes_say_how_to_create_the_admin_tokens_secret_the_admin_pod_waits_for(
+    notes_chart: Path, tmp_path: Path, values: str
+) -> None:
+    """The chart never creates the tokens Secret and the admin pod cannot start without it
+    (CreateContainerConfigError), yet the notes said nothing of it: they name the Secret and
+    give the command that creates it with the keys the admin pod reads, each long enough for
+    the admin service to accept, then how to reach the console and the API with a token."""
+    from dispatcher.api.auth import MIN_TOKEN_CHARS
+    from dispatcher.api.sessions import MIN_KEY_CHARS
+
+    file = tmp_path / "values.yaml"
+    file.write_text(values)
+    notes = render_notes(notes_chart, [file])
+    manifests = render([file])
+    ((secret, keys),) = admin_secret_keys(manifests).items()
+    name, lengths = secret_creation(notes)
+    assert (name, set(lengths)) == (secret, keys)
+    session_key = yaml.safe_load(values or "{}").get("admin", {}).get("sessionKey")
+    for key, length in lengths.items():
+        assert length >= (MIN_KEY_CHARS if key == session_key else MIN_TOKEN_CHARS), key
+    admin = admin_one(manifests, "Service")
+    port = admin["spec"]["ports"][0]["port"]
+    assert f"port-forward svc/{admin['metadata']['name']} {port}:{port}" in notes
+    assert "Authorization: Bearer" in notes
+    assert (
+        f"rollout restart deployment/{admin_one(manifests, 'Deployment')['metadata']['name']}"
+        in notes
+    )
+
+
+def test_without_the_admin_service_the_notes_say_nothing_of_its_tokens(notes_chart: Path) -> None:
+    notes = render_notes(notes_chart, sets={"admin.enabled": "false"})
+    assert "admin-tokens" not in notes
+    assert "create secret" not in notes
 
 
 # --- PrometheusRule, rollout ------------------------------------------------------------------
