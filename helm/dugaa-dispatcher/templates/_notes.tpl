@@ -34,7 +34,6 @@ Alert rules, the Grafana dashboard and the runbook live in the repository under 
 Check your hooks before changing them:  dispatcher hooks validate hooks.yaml
 {{- end }}
 
-
 {{/* What the admin service needs before it starts: the tokens Secret, which the chart only
 references (each key once in the command, however many entries name it). */}}
 {{- define "dugaa-dispatcher.adminNotes" -}}
