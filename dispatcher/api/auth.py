@@ -54,7 +54,8 @@ class Tokens:
 
     @classmethod
     def from_settings(cls, admin: Admin) -> Tokens:
-        """Resolve `admin.tokens`; `ConfigError` when there is none, or one is empty or short."""
+        """Resolve `admin.tokens`; `ConfigError` when there is none, one is empty or short, or
+        two are the same token (it would grant only the first one's role and tenant)."""
         if not admin.tokens:
             raise ConfigError(
                 "admin.tokens: at least one token is needed to start the admin service"
@@ -67,6 +68,14 @@ class Tokens:
                 raise ConfigError(f"{where}: the token is empty")
             if len(value) < MIN_TOKEN_CHARS:
                 raise ConfigError(f"{where}: too short (at least {MIN_TOKEN_CHARS} characters)")
+            same = next(
+                (j for j, (token, _) in enumerate(entries) if token == value.encode()), None
+            )
+            if same is not None:
+                raise ConfigError(
+                    f"{where}: the same token as admin.tokens[{same}].token: a token grants one"
+                    " role and tenant, so each must differ"
+                )
             entries.append((value.encode(), Grant(entry.role, entry.tenant)))
         return cls(entries)
 

@@ -115,6 +115,24 @@ def test_a_token_resolving_to_nothing_or_too_short_stops_the_start(
         Tokens.from_settings(Admin(tokens=(AdminToken("${env:NOT_SET_TOKEN}", "admin"),)))
 
 
+def test_the_same_token_twice_stops_the_start_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two entries resolving to one token (two names of one Secret key, say) would grant the
+    first entry's role and tenant only: a tenant's viewer token silently an admin's."""
+    monkeypatch.setenv("TENANT_TOKEN", "acme-viewer-token-0123456789")
+    tokens = (
+        AdminToken(Secret("acme-viewer-token-0123456789"), "admin"),
+        AdminToken(Secret("another-token-abcdefghijkl"), "viewer"),
+        AdminToken("${env:TENANT_TOKEN}", "viewer", "acme"),
+    )
+    with pytest.raises(
+        ConfigError, match=r"admin.tokens\[2\].token: the same token as admin.tokens\[0\]"
+    ) as refused:
+        Tokens.from_settings(Admin(tokens=tokens))
+    assert "acme-viewer-token" not in str(refused.value)
+
+
 def test_roles_and_tenants_are_checked_when_the_configuration_is_read(tmp_path: Path) -> None:
     config = tmp_path / "dispatcher.yaml"
     config.write_text("admin:\n  tokens:\n    - {token: abcdefghijklmnopq, role: root}\n")
