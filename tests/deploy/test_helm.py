@@ -546,6 +546,15 @@ BAD_VALUES = {
     "misspelt topics key": ({"config": {"topics": {"events": ["e"], "result": "r"}}}, "result"),
     "misspelt admin key": ({"config": {"admin": {"session_tll": "1h"}}}, "session_tll"),
     "bad config duration": ({"config": {"hook_pause_after": "soon"}}, "/config/hook_pause_after"),
+    # Kubernetes refuses the Deployment: a liveness or startup probe succeeds once
+    "liveness success threshold": (
+        {"probes": {"liveness": {"successThreshold": 2}}},
+        "/probes/liveness/successThreshold",
+    ),
+    "startup success threshold": (
+        {"probes": {"startup": {"successThreshold": 3}}},
+        "/probes/startup/successThreshold",
+    ),
 }
 
 
