@@ -546,6 +546,15 @@ BAD_VALUES = {
     "misspelt topics key": ({"config": {"topics": {"events": ["e"], "result": "r"}}}, "result"),
     "misspelt admin key": ({"config": {"admin": {"session_tll": "1h"}}}, "session_tll"),
     "bad config duration": ({"config": {"hook_pause_after": "soon"}}, "/config/hook_pause_after"),
+    # the chart's own pod label or annotation again: a duplicate key in the pod's metadata
+    "a chart label in podLabels": (
+        {"podLabels": {"app.kubernetes.io/instance": "other"}},
+        "invalid propertyName 'app.kubernetes.io/instance'",  # (helm names a neighbour's path)
+    ),
+    "the config checksum in podAnnotations": (
+        {"podAnnotations": {"checksum/config": "x"}},
+        "invalid propertyName 'checksum/config'",
+    ),
     # Kubernetes refuses the Deployment: a liveness or startup probe succeeds once
     "liveness success threshold": (
         {"probes": {"liveness": {"successThreshold": 2}}},
