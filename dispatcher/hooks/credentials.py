@@ -133,19 +133,25 @@ def _in_a_header(
         yield path, f"hook {hook}: {NOT_A_HEADER_VALUE}"
 
 
+BOTH_FORMS = "give either key (with an optional key_id) or keys, not both or neither"
+KEY_ID_BESIDE_KEYS = "would be ignored beside keys, as it goes with key: give each key its own id"
+DECRYPT_ONLY = "keep one active and make the others decrypt-only (a key without state is active)"
+
+
 def encryption_problems(
     raw: dict[str, Any], key_check: KeyCheck | None, scope: SecretScope | None = None
 ) -> Iterator[Finding]:
-    """A key set without exactly one form or an active key; keys `key_check` refuses."""
+    """Encryption given in both forms or neither, a key set a rotation would not hold (see
+    `_key_set_problems`), and keys `key_check` refuses."""
     spec = raw.get("encryption")
     if not isinstance(spec, dict):
         return
     keys = [(i, e) for i, e in items(spec.get("keys")) if isinstance(e, dict)]
     has_key = "key" in spec
     if has_key == bool(keys):
-        yield ("encryption",), "give either key (with key_id) or keys, not both or neither"
-    elif keys and not any(e.get("state", "active") == "active" for _, e in keys):
-        yield ("encryption", "keys"), "no key is active"
+        yield ("encryption",), BOTH_FORMS
+    elif keys:
+        yield from _key_set_problems(spec, keys)
     algorithm = spec.get("algorithm")
     if key_check is None or algorithm not in ALGORITHMS:
         return  # an unknown algorithm is the schema's finding
@@ -160,6 +166,32 @@ def encryption_problems(
             continue  # reported by _secrets
         if problem:
             yield path, problem
+
+
+def _key_set_problems(spec: dict[str, Any], keys: list[tuple[int, Any]]) -> Iterator[Finding]:
+    """A key set as a rotation holds it, or what would be silently ignored in it: exactly one
+    active key (the one that encrypts; with several, the first would, and the admin's choice
+    would not be seen), each id once (a receiver picks its key by the `kid` sent), and no
+    `key_id` beside it (each key has its own)."""
+    if "key_id" in spec:
+        yield ("encryption", "key_id"), KEY_ID_BESIDE_KEYS
+    active = [i for i, entry in keys if entry.get("state", "active") == "active"]
+    if not active:
+        yield ("encryption", "keys"), "no key is active"
+    elif len(active) > 1:
+        named = ", ".join(f"keys[{i}]" for i in active)
+        says = f"{len(active)} keys are active ({named}); exactly one encrypts: {DECRYPT_ONLY}"
+        yield ("encryption", "keys"), says
+    first: dict[str, int] = {}
+    for i, entry in keys:
+        key_id = entry.get("id")
+        if not isinstance(key_id, str):
+            continue
+        if key_id in first:
+            says = f"duplicate key id {key_id!r} (first at keys[{first[key_id]}])"
+            yield ("encryption", "keys", i, "id"), f"{says}: a receiver picks the key by its id"
+        else:
+            first[key_id] = i
 
 
 def _walk(tree: Any, path: Steps) -> Iterator[tuple[tuple[str | int, ...], Any]]:

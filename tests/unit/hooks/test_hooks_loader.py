@@ -26,6 +26,8 @@ from dispatcher.hooks.loader import (
 from dispatcher.hooks.masking import mask_url
 from dispatcher.model.event import Event
 from dispatcher.pipeline.render import render_body
+from dispatcher.pipeline.request import build_body
+from dispatcher.security.encryption import b64u_decode
 
 ROOT = Path(__file__).resolve().parents[3]
 BROKEN = ROOT / "tests" / "data" / "broken-hooks.yaml"
@@ -367,8 +369,100 @@ def test_encryption_key_sets_need_one_form_and_an_active_key(tmp_path: Path) -> 
     ]
     neither = GOOD + "    encryption: {algorithm: C20P}\n"
     assert problems(neither) == [
-        (12, "hooks[0].encryption", "give either key (with key_id) or keys, not both or neither")
+        (
+            12,
+            "hooks[0].encryption",
+            "give either key (with an optional key_id) or keys, not both or neither",
+        )
     ]
+
+
+def key_set(*lines: str, algorithm: str = "C20P") -> str:
+    """GOOD with an encryption of `algorithm` whose lines (below `algorithm:`) are `lines`."""
+    head = f"    encryption:\n      algorithm: {algorithm}\n"
+    return GOOD + head + "".join(f"      {line}\n" for line in lines)
+
+
+KEY = "'${env:DUGAA_TEST_KEY}'"
+
+
+@pytest.fixture
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUGAA_TEST_KEY", "A" * 43)  # 32 bytes, base64url
+
+
+@pytest.mark.usefixtures("_key")
+def test_a_key_set_with_two_active_keys_is_refused_naming_them() -> None:
+    """The first active key would encrypt, silently: a rotation has one, the others are
+    decrypt-only (a key without `state` is active)."""
+    text = key_set("keys:", f"  - {{id: new, key: {KEY}}}", f"  - {{id: old, key: {KEY}}}")
+    assert problems(text) == [
+        (
+            14,
+            "hooks[0].encryption.keys",
+            "2 keys are active (keys[0], keys[1]); exactly one encrypts: keep one active and"
+            " make the others decrypt-only (a key without state is active)",
+        )
+    ]
+    rotating = text.replace("id: old,", "id: old, state: decrypt-only,")
+    assert problems(rotating) == []
+    assert sent_kid(rotating) == "new"
+
+
+@pytest.mark.usefixtures("_key")
+def test_a_key_id_given_twice_in_a_key_set_is_refused_at_the_second() -> None:
+    """A receiver picks its key by the `kid` a message carries: two keys of one id are one."""
+    text = key_set(
+        "keys:",
+        f"  - {{id: k1, key: {KEY}}}",
+        f"  - {{id: k2, key: {KEY}, state: decrypt-only}}",
+        f"  - {{id: k1, key: {KEY}, state: decrypt-only}}",
+    )
+    assert problems(text) == [
+        (
+            17,
+            "hooks[0].encryption.keys[2].id",
+            "duplicate key id 'k1' (first at keys[0]): a receiver picks the key by its id",
+        )
+    ]
+    unnamed = key_set("keys:", f"  - {{key: {KEY}}}", f"  - {{key: {KEY}, state: decrypt-only}}")
+    assert problems(unnamed) == []  # without ids, a receiver tries each key in turn
+
+
+@pytest.mark.usefixtures("_key")
+def test_a_key_id_beside_a_key_set_is_refused_as_it_would_be_ignored() -> None:
+    text = key_set("key_id: k-2026-12", "keys:", f"  - {{id: k-2026-11, key: {KEY}}}")
+    assert problems(text) == [
+        (
+            14,
+            "hooks[0].encryption.key_id",
+            "would be ignored beside keys, as it goes with key: give each key its own id",
+        )
+    ]
+
+
+@pytest.mark.usefixtures("_key")
+def test_a_key_without_a_key_id_loads_and_sends_no_kid() -> None:
+    """`key_id` is optional: without it the JWE header has no `kid`, the C20P envelope a null
+    one (README, "Receiving encrypted payloads")."""
+    assert sent_kid(key_set(f"key: {KEY}")) is None
+    assert sent_kid(key_set(f"key: {KEY}", "key_id: k-2026-11")) == "k-2026-11"
+    jwe = key_set(f"key: {KEY}", algorithm="A256GCM")
+    assert sent_kid(jwe) == "(none)"
+    assert sent_kid(jwe + "      key_id: k-2026-11\n") == "k-2026-11"
+
+
+def sent_kid(text: str) -> str | None:
+    """The key id the body of the file's hook carries: the C20P envelope's `kid`, or a JWE
+    header's (`(none)` when it has none)."""
+    [hook] = load_hooks_text(text, "h.yaml")
+    event = Event(id="e", type="order.paid", source="s", data={"phone": "1"})
+    content = build_body(hook, event).content
+    if content.startswith(b"{"):
+        kid: str | None = json.loads(content)["kid"]
+        return kid
+    header = json.loads(b64u_decode(content.split(b".")[0]))
+    return str(header.get("kid", "(none)"))
 
 
 def test_key_checks_are_skipped_without_the_encryption_module(
