@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from dispatcher.config.durations import parse_duration
 from dispatcher.config.secrets import SecretScope, holds_reference, is_reference
+from dispatcher.hooks.clashes import clash_problems
 from dispatcher.hooks.conditions import expect_problems, filter_problems
 from dispatcher.hooks.credentials import (
     Finding,
@@ -44,7 +45,7 @@ def hook_problems(
         return []
     found: list[Finding] = []
     checks = (_finite, _timeout, _events, _url, _token_url, _fields, _formats, _response, _headers)
-    for check in (*checks, filter_problems, placeholder_problems):
+    for check in (*checks, clash_problems, filter_problems, placeholder_problems):
         found.extend(check(raw))
     found.extend(secret_problems(raw, scope))
     found.extend(encryption_problems(raw, key_check, scope))
@@ -249,32 +250,9 @@ def _response_path(where: tuple[str | int, ...], path: Any, text: bool) -> Itera
         yield where, f"invalid path: {exc}"
 
 
-# Headers every request already carries, set by the dispatcher: a hook's own would go out beside
-# them, twice (and a receiver would check the signature against one `webhook-id` or the other).
-DISPATCHER_HEADERS = frozenset(
-    (
-        "webhook-id",
-        "webhook-timestamp",
-        "webhook-signature",
-        "content-type",
-        "content-length",
-        "transfer-encoding",
-        "host",
-        "user-agent",
-        "accept-encoding",
-    )
-)
-
-
 def _headers(raw: dict[str, Any]) -> Iterator[Finding]:
     headers = raw.get("headers")
     for name, value in headers.items() if isinstance(headers, dict) else ():
-        if isinstance(name, str) and name.strip().lower() in DISPATCHER_HEADERS:
-            yield (
-                ("headers", name),
-                f"{name!r} is set by the dispatcher on every request (content-type follows"
-                " `format`); a hook cannot set it too",
-            )
         if isinstance(value, str) and any(ch in value for ch in FORBIDDEN_IN_HEADERS):
             yield ("headers", name), "a header value cannot hold a line break or NUL"
         if isinstance(value, str) and not value.isascii():  # as a placeholder's value

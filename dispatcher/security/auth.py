@@ -34,6 +34,23 @@ PLAIN_HTTP_REFUSED = (
 )
 
 
+AUTHORIZATION = "authorization"
+# the auth types whose credential travels in `Authorization` (oauth2: the token it fetches)
+IN_AUTHORIZATION = frozenset({"basic", "bearer", "oauth2_client_credentials"})
+
+
+def credential_header(kind: str, name: str | None = None, where: str | None = None) -> str | None:
+    """The header (lower case) an auth of type `kind` puts its credential in, replacing any of
+    that name the request has; `name` and `where` are an `api_key`'s. None when it sets none
+    (`none`, `mtls`, an API key in the query; `hmac` adds the signature headers, set by the
+    dispatcher alone)."""
+    if kind in IN_AUTHORIZATION:
+        return AUTHORIZATION
+    if kind == "api_key" and (where or "header") == "header" and name:
+        return name.strip().lower()
+    return None
+
+
 class Credentials(httpx.Auth):
     """Credentials that add headers to a request, the same for every request of a hook."""
 
@@ -65,7 +82,7 @@ class BasicAuth(Credentials):
 
     def headers(self, request: Request) -> tuple[Header, ...]:
         pair = f"{self._username}:{self._password.reveal()}".encode()
-        return (("authorization", f"Basic {base64.b64encode(pair).decode()}"),)
+        return ((AUTHORIZATION, f"Basic {base64.b64encode(pair).decode()}"),)
 
 
 class BearerAuth(Credentials):
@@ -75,7 +92,7 @@ class BearerAuth(Credentials):
         self._token = token
 
     def headers(self, request: Request) -> tuple[Header, ...]:
-        return (("authorization", f"Bearer {self._token.reveal()}"),)
+        return ((AUTHORIZATION, f"Bearer {self._token.reveal()}"),)
 
 
 class ApiKeyAuth(Credentials):

@@ -25,8 +25,10 @@ from dispatcher.hooks.loader import (
 )
 from dispatcher.hooks.masking import mask_url
 from dispatcher.model.event import Event
+from dispatcher.model.request import Request
 from dispatcher.pipeline.render import render_body
-from dispatcher.pipeline.request import build_body
+from dispatcher.pipeline.request import build_body, build_request
+from dispatcher.security.auth import Credentials, build_auth
 from dispatcher.security.encryption import b64u_decode
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -516,3 +518,88 @@ def test_a_hook_cannot_set_a_header_the_dispatcher_sets_on_every_request() -> No
     assert messages[0].startswith("'Webhook-ID' is set by the dispatcher on every request")
     assert messages[1].startswith("'content-type' is set by the dispatcher on every request")
     assert problems(GOOD + "    headers: {X-Tenant: acme}\n") == []
+
+
+def hook_with(*lines: str) -> str:
+    """A one-hook file (id crm) with `lines` added to the hook."""
+    head = "hooks:\n  - id: crm\n    events: [x]\n"
+    if not any(line.startswith("url:") for line in lines):
+        head += "    url: https://crm.example.com/in\n"
+    return head + "".join(f"    {line}\n" for line in lines)
+
+
+TOKEN = '"${env:DUGAA_TEST_PASSWORD}"'
+AUTHS = {
+    "bearer": f"{{type: bearer, token: {TOKEN}}}",
+    "basic": f"{{type: basic, username: u, password: {TOKEN}}}",
+    "oauth2_client_credentials": (
+        "{type: oauth2_client_credentials, token_url: https://a.example.com/token,"
+        f" client_id: c, client_secret: {TOKEN}}}"
+    ),
+    "api_key": f"{{type: api_key, name: X-Api-Key, value: {TOKEN}}}",
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "header"),
+    [
+        ("bearer", "Authorization"),
+        ("bearer", "AUTHORIZATION"),
+        ("basic", "authorization"),
+        ("oauth2_client_credentials", "Authorization"),
+        ("api_key", "x-api-key"),
+    ],
+)
+def test_a_header_the_auth_sends_its_credential_in_is_refused_as_the_auth_would_replace_it(
+    kind: str, header: str
+) -> None:
+    text = hook_with(f"auth: {AUTHS[kind]}", f"headers: {{{header}: static, X-Other: kept}}")
+    assert problems(text) == [
+        (
+            6,
+            f"hooks[0].headers.{header}",
+            f"{header!r} is the header auth ({kind}) sends its credential in, which would"
+            " replace this value on every request: drop the header or the auth",
+        )
+    ]
+    assert SECRET_VALUE not in str(problems(text))
+
+
+def test_a_header_no_credential_is_sent_in_goes_out_beside_the_auth() -> None:
+    """hmac signs in the dispatcher's own headers, and an API key in the query is no header:
+    a hook's `Authorization` or `X-Api-Key` is then sent as written."""
+    signed = hook_with(
+        "auth: {type: hmac, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}",
+        "headers: {Authorization: Token static}",
+    )
+    in_query = hook_with(
+        f"auth: {{type: api_key, name: X-Api-Key, in: query, value: {TOKEN}}}",
+        "headers: {X-Api-Key: static, Authorization: Token static}",
+    )
+    for text in (signed, in_query):
+        assert problems(text) == []
+        request = sent_request(text)
+        assert request.header("authorization") == "Token static"
+    assert sent_request(in_query).header("x-api-key") == "static"
+    assert sent_request(signed).header("webhook-signature") is not None
+
+
+def test_an_api_key_cannot_go_in_a_header_the_dispatcher_sets() -> None:
+    """It would replace the dispatcher's own: a body sent as the key's media type."""
+    text = hook_with(f"auth: {{type: api_key, name: Content-Type, value: {TOKEN}}}")
+    assert problems(text) == [
+        (
+            5,
+            "hooks[0].auth.name",
+            "'Content-Type' is set by the dispatcher on every request: the API key would"
+            " replace it (send the key in a header of its own)",
+        )
+    ]
+
+
+def sent_request(text: str) -> Request:
+    """The request the file's one hook sends for an event, credentials added."""
+    [hook] = load_hooks_text(text, "h.yaml")
+    request = build_request(hook, Event(id="e", type="x", source="s", data={}), "msg_1")
+    auth = build_auth(hook.auth)
+    return auth.apply(request) if isinstance(auth, Credentials) else request

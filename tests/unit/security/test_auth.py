@@ -17,8 +17,9 @@ from standardwebhooks import Webhook
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import AuthError, ConfigError, PermanentError
 from dispatcher.model.hook import AuthSpec
+from dispatcher.model.request import Request
 from dispatcher.security import oauth2 as oauth2_module
-from dispatcher.security.auth import build_auth
+from dispatcher.security.auth import build_auth, credential_header
 from dispatcher.security.oauth2 import MAX_TOKEN_BYTES, OAuth2ClientCredentials
 
 WHSEC_OLD = "whsec_" + base64.b64encode(b"old-secret-0123456789abcdef").decode()
@@ -364,3 +365,26 @@ def test_references_in_keys_that_are_no_secret_are_sent_as_their_value(
     assert str(request.url) == "https://auth.test/token"
     credentials = base64.b64decode(request.headers["authorization"].removeprefix("Basic "))
     assert credentials == b"client-1:s3cr%2Bt"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"type": "none"},
+        {"type": "basic", "username": "acme", "password": "pw"},
+        {"type": "bearer", "token": "t0k"},
+        {"type": "api_key", "name": "X-Api-Key", "value": "k3y"},
+        {"type": "api_key", "name": "x-api-key", "value": "k3y", "in": "query"},
+        {"type": "hmac", "secret": WHSEC_OLD},
+    ],
+)
+def test_credential_header_names_the_one_header_a_credential_replaces(raw: dict[str, Any]) -> None:
+    """The hook checks refuse a hook's own header of that name (it would be replaced unseen)."""
+    named = credential_header(raw["type"], raw.get("name"), raw.get("in"))
+    ours = ("Authorization", "X-Api-Key", "X-Other")
+    request = Request("POST", "https://api.test/send", (("webhook-id", "msg_1"),), b"{}")
+    request = request.with_headers(*((name, "static") for name in ours))
+    auth = _auth(raw)
+    applied = auth.apply(request) if isinstance(auth, auth_module.Credentials) else request
+    replaced = {name.lower() for name in ours if applied.header(name) != "static"}
+    assert replaced == ({named} if named else set())
