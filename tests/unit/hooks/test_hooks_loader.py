@@ -597,6 +597,22 @@ def test_an_api_key_cannot_go_in_a_header_the_dispatcher_sets() -> None:
     ]
 
 
+def test_an_api_key_in_the_query_cannot_take_the_name_of_a_parameter_of_the_url() -> None:
+    auth = f"auth: {{type: api_key, name: key, in: query, value: {TOKEN}}}"
+    text = hook_with("url: https://crm.example.com/in?key=static&x=1", auth)
+    assert problems(text) == [
+        (
+            4,
+            "hooks[0].url",
+            "its query has 'key', the parameter auth (api_key, in: query) sends the key in:"
+            " the key would replace its value on every request (drop it from the URL)",
+        )
+    ]
+    other = hook_with("url: https://crm.example.com/in?keys=static&x=1", auth)
+    assert problems(other) == []
+    assert sent_request(other).url.endswith("?keys=static&x=1&key=" + SECRET_VALUE)
+
+
 def sent_request(text: str) -> Request:
     """The request the file's one hook sends for an event, credentials added."""
     [hook] = load_hooks_text(text, "h.yaml")
