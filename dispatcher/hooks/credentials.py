@@ -169,10 +169,9 @@ def encryption_problems(
 
 
 def _key_set_problems(spec: dict[str, Any], keys: list[tuple[int, Any]]) -> Iterator[Finding]:
-    """A key set as a rotation holds it, or what would be silently ignored in it: exactly one
-    active key (the one that encrypts; with several, the first would, and the admin's choice
-    would not be seen), each id once (a receiver picks its key by the `kid` sent), and no
-    `key_id` beside it (each key has its own)."""
+    """What a key set must be for each part of it to count: exactly one active key (it
+    encrypts; of several, the first would, unseen), each id once (a receiver picks its key by
+    the `kid` sent), and no `key_id` beside it (each key has its own, and it would be ignored)."""
     if "key_id" in spec:
         yield ("encryption", "key_id"), KEY_ID_BESIDE_KEYS
     active = [i for i, entry in keys if entry.get("state", "active") == "active"]
