@@ -19,7 +19,7 @@ from dispatcher.errors import AuthError, ConfigError, PermanentError
 from dispatcher.model.hook import AuthSpec
 from dispatcher.model.request import Request
 from dispatcher.security import oauth2 as oauth2_module
-from dispatcher.security.auth import build_auth, credential_header
+from dispatcher.security.auth import Credentials, build_auth, credential_header
 from dispatcher.security.oauth2 import MAX_TOKEN_BYTES, OAuth2ClientCredentials
 
 WHSEC_OLD = "whsec_" + base64.b64encode(b"old-secret-0123456789abcdef").decode()
@@ -385,6 +385,6 @@ def test_credential_header_names_the_one_header_a_credential_replaces(raw: dict[
     request = Request("POST", "https://api.test/send", (("webhook-id", "msg_1"),), b"{}")
     request = request.with_headers(*((name, "static") for name in ours))
     auth = _auth(raw)
-    applied = auth.apply(request) if isinstance(auth, auth_module.Credentials) else request
+    applied = auth.apply(request) if isinstance(auth, Credentials) else request
     replaced = {name.lower() for name in ours if applied.header(name) != "static"}
     assert replaced == ({named} if named else set())
