@@ -25,9 +25,10 @@ from dispatcher.errors import ConfigError, DispatcherError
 from dispatcher.hooks.loader import Problem, definition_problems, plain, validate_hooks_text
 from dispatcher.hooks.masking import looks_sensitive
 from dispatcher.hooks.unmasking import keep_masked, masks_left
+from dispatcher.model.auth import SECRET_AUTH_KEYS
 from dispatcher.model.condition import Condition
 from dispatcher.model.event import Record
-from dispatcher.model.hook import SECRET_AUTH_KEYS, Hook
+from dispatcher.model.hook import Hook
 from dispatcher.pipeline.match import HookIndex
 from dispatcher.pipeline.render.paths import format_path
 

@@ -18,7 +18,8 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 from dispatcher.config.secrets import MASK, Secret, holds_reference, without_references
-from dispatcher.model.hook import SECRET_AUTH_KEYS, Hook
+from dispatcher.model.auth import SECRET_AUTH_KEYS
+from dispatcher.model.hook import Hook
 
 SENSITIVE = re.compile(r"auth|token|key|secret|pass|cookie|signature|session", re.IGNORECASE)
 URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")

@@ -21,7 +21,7 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from dispatcher.config.secrets import MASK, without_references
 from dispatcher.hooks.masking import mask_header, mask_url, numbered_mask
-from dispatcher.model.hook import SECRET_AUTH_KEYS
+from dispatcher.model.auth import SECRET_AUTH_KEYS
 
 NUMBERED = re.compile(re.escape(MASK) + r"([0-9]+)")
 IDENTITIES = ("id", "name")  # what names an entry of a list of objects (a key, a field)

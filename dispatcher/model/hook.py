@@ -17,10 +17,11 @@ from dispatcher.config.secrets import (
     holds_reference,
     is_reference,
     resolve,
-    resolve_tree,
     resolve_within,
 )
+from dispatcher.model.auth import AuthSpec
 from dispatcher.model.condition import Condition
+from dispatcher.model.encryption import EncryptionSpec
 from dispatcher.model.response import ResponseSpec
 
 Format = Literal["json", "csv", "xml", "form"]
@@ -63,90 +64,6 @@ class FieldSpec:
             default=raw.get("default"),
             required=bool(raw.get("required", False)),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class AuthSpec:
-    """Credentials: `type` and its settings, secrets already resolved into `Secret` values."""
-
-    type: str = "none"
-    settings: tuple[tuple[str, Any], ...] = ()
-
-    @classmethod
-    def from_dict(
-        cls,
-        raw: dict[str, Any] | None,
-        *,
-        where: str = "auth",
-        scope: SecretScope | None = None,
-    ) -> AuthSpec:
-        raw = dict(raw or {"type": "none"})
-        kind = raw.pop("type", "none")
-        resolved = resolve_tree(raw, where=where, scope=scope)
-        for name in SECRET_AUTH_KEYS.get(kind, ()):
-            value = resolved.get(name)
-            if isinstance(value, str):
-                resolved[name] = resolve(value, where=f"{where}.{name}", scope=scope)
-            elif isinstance(value, list):
-                resolved[name] = [resolve(v, where=f"{where}.{name}", scope=scope) for v in value]
-        return cls(type=kind, settings=tuple(resolved.items()))
-
-    def get(self, name: str, default: Any = None) -> Any:
-        for key, value in self.settings:
-            if key == name:
-                return value
-        return default
-
-
-SECRET_AUTH_KEYS: dict[str, tuple[str, ...]] = {
-    "basic": ("password",),
-    "bearer": ("token",),
-    "api_key": ("value",),
-    "oauth2_client_credentials": ("client_secret",),
-    "hmac": ("secret", "secrets"),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class EncryptionKey:
-    """One key of a hook's key set; only `active` keys encrypt."""
-
-    id: str | None
-    key: Secret
-    state: Literal["active", "decrypt-only"] = "active"
-
-
-@dataclass(frozen=True, slots=True)
-class EncryptionSpec:
-    """Payload encryption on top of TLS: the algorithm and the key set."""
-
-    algorithm: str
-    keys: tuple[EncryptionKey, ...]
-
-    @classmethod
-    def from_dict(
-        cls, raw: dict[str, Any], *, where: str = "encryption", scope: SecretScope | None = None
-    ) -> EncryptionSpec:
-        keys: list[EncryptionKey] = []
-        if "key" in raw:
-            keys.append(
-                EncryptionKey(
-                    raw.get("key_id"), resolve(raw["key"], where=f"{where}.key", scope=scope)
-                )
-            )
-        for i, entry in enumerate(raw.get("keys", ())):
-            keys.append(
-                EncryptionKey(
-                    entry.get("id"),
-                    resolve(entry["key"], where=f"{where}.keys[{i}].key", scope=scope),
-                    entry.get("state", "active"),
-                )
-            )
-        return cls(algorithm=raw["algorithm"], keys=tuple(keys))
-
-    @property
-    def active_key(self) -> EncryptionKey:
-        return next(k for k in self.keys if k.state == "active")
 
 
 @dataclass(frozen=True, slots=True)

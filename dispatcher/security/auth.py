@@ -19,7 +19,7 @@ import httpx
 
 from dispatcher.config.secrets import Secret, resolve
 from dispatcher.errors import AuthError, ConfigError
-from dispatcher.model.hook import AuthSpec
+from dispatcher.model.auth import AuthSpec
 from dispatcher.model.request import Header, Request
 from dispatcher.security.oauth2 import OAuth2ClientCredentials
 from dispatcher.security.signing import Signer, check_secret, secret_key

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError, DecryptionError
 from dispatcher.model.body import Body
-from dispatcher.model.hook import EncryptionSpec
+from dispatcher.model.encryption import EncryptionSpec
 
 JWE_KEY_BYTES = {"A128GCM": 16, "A256GCM": 32, "A128CBC-HS256": 32, "A256CBC-HS512": 64}
 KEY_BYTES = {**JWE_KEY_BYTES, "C20P": 32, "fernet": 32}

@@ -25,7 +25,7 @@ from dispatcher import __version__
 from dispatcher.config.secrets import Secret
 from dispatcher.devtools.receiver import Receiver
 from dispatcher.model.body import Body
-from dispatcher.model.hook import EncryptionKey, EncryptionSpec
+from dispatcher.model.encryption import EncryptionKey, EncryptionSpec
 from dispatcher.security.encryption import ALGORITHMS, encrypt_body, generate_key
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ import pytest
 
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import AuthError
-from dispatcher.model.hook import AuthSpec
+from dispatcher.model.auth import AuthSpec
 from dispatcher.security.auth import build_auth
 from dispatcher.security.oauth2 import OAuth2ClientCredentials
 

@@ -16,7 +16,7 @@ from standardwebhooks import Webhook
 
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import AuthError, ConfigError, PermanentError
-from dispatcher.model.hook import AuthSpec
+from dispatcher.model.auth import AuthSpec
 from dispatcher.model.request import Request
 from dispatcher.security import oauth2 as oauth2_module
 from dispatcher.security.auth import Credentials, build_auth, credential_header

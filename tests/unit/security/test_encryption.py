@@ -16,7 +16,7 @@ from jwcrypto import jwe, jwk
 from dispatcher.config.secrets import Secret
 from dispatcher.errors import ConfigError
 from dispatcher.model.body import Body
-from dispatcher.model.hook import EncryptionKey, EncryptionSpec
+from dispatcher.model.encryption import EncryptionKey, EncryptionSpec
 from dispatcher.security.encryption import (
     ALGORITHMS,
     JWE_KEY_BYTES,
