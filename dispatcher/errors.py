@@ -60,8 +60,15 @@ class SecretError(ConfigError):
 
 
 class KafkaUnavailable(DispatcherError):
-    """Raised when Kafka cannot be reached within the start-up deadline, or a worker's Kafka
-    client failed for good (a librdkafka fatal error, or a call that never returned)."""
+    """Raised when Kafka cannot be reached within the start-up deadline, or a Kafka client of a
+    worker or a command failed for good (a librdkafka fatal error, or a call that never
+    returned)."""
+
+    @classmethod
+    def failed_for_good(cls, error: str) -> KafkaUnavailable:
+        """The one error a run ends with when a Kafka client of it failed for good of `error`
+        (a worker's, a replay's: each exits 3 saying so in the same words)."""
+        return cls(f"the Kafka client failed for good: {error}")
 
 
 class DecryptionError(DispatcherError):

@@ -55,6 +55,13 @@ class Wiring:
     holding: Callable[[], Collection[str]] = lambda: ()
 
 
+def say_producer_failed(error: str, left: str) -> None:
+    """Say that a producer failed for good of `error` (`Polled.fatal`), and so what it serves
+    stops, in the one line every part uses (an intake loop, hook health, a replay), so that an
+    alert or a search finds them all; `left`: what that leaves undone, and for whom."""
+    log.error("fatal producer error, stopping (%s): %s", left, error)
+
+
 class WiredLoop:
     """The base of an intake loop: its consumer, and its wiring as attributes of its own.
     `fatal` names the error a Kafka client of the loop failed for good of, which stopped the
@@ -88,10 +95,8 @@ class WiredLoop:
         if error is None:
             return False
         if self.fatal is None:
-            log.error(
-                "fatal producer error, stopping (what is not acknowledged is left uncommitted, "
-                "for the next worker): %s",
-                error,
+            say_producer_failed(
+                error, "what is not acknowledged is left uncommitted, for the next worker"
             )
             self.fatal = error
             self.stop()

@@ -172,7 +172,7 @@ class Worker:
             follower.stop()
         fatal = [intake.fatal for intake in parts.intakes if intake.fatal is not None]
         if fatal:
-            raise KafkaUnavailable(f"the Kafka client failed for good: {fatal[0]}")
+            raise KafkaUnavailable.failed_for_good(fatal[0])
         if parts.stuck:
             names = ", ".join(thread.name for thread in parts.stuck)
             raise KafkaUnavailable(

@@ -15,10 +15,12 @@ the generation it was written in.
 
 A producer that failed for good (librdkafka's fatal error, which confluent-kafka raises from
 `poll()` and `flush()` rather than telling its error callback) never writes again: `poll` and
-`flush` keep the error in `fatal` instead of raising it out of the polling thread, and from then
-on nothing is produced, or produced again. The records not acknowledged are dropped with their
-completions, so their pairs never end and their offsets are never committed: the intake loop
-stops the worker (`WiredLoop.producer_failed`), and the partitions' next owner delivers them.
+`flush` keep the error in `fatal` instead of raising it out of the polling thread (`Polled`,
+which every producer of the dispatcher is polled through: the hook-health writer's too), and
+from then on nothing is produced, or produced again. The records not acknowledged are dropped
+with their completions, so their pairs never end and their offsets are never committed: the
+intake loop stops the worker (`WiredLoop.producer_failed`), and the partitions' next owner
+delivers them.
 """
 
 from __future__ import annotations
@@ -45,20 +47,14 @@ Singles = Callable[[], list[tuple[OutgoingRecord, Done]]]
 Owner = tuple[str, int, object | None]  # a consumed partition, and its generation then
 
 
-class Producing:
-    """The producing half of a writer: `producer` and its refusals (see the module)."""
+class Polled:
+    """A producer polled and flushed without its end ever raised: once it failed for good (a
+    librdkafka fatal error, see the module) `fatal` says of what, for whoever writes through it
+    to stop, and nothing written through it is waited for any more."""
 
-    def __init__(self, producer: Any, metrics: Metrics) -> None:
+    def __init__(self, producer: Any) -> None:
         self.producer = producer
-        self.metrics = metrics
-        self._unsent: deque[Acknowledgement] = deque()  # to produce again, from either thread
-        self._given_up: deque[Done] = deque()  # completions to run on the polling thread
-        self._oversized: list[tuple[Acknowledgement, Any]] = []  # reported too large (`refused`)
-        # (topic, partition) -> the partition's generation, None once it is not ours; None:
-        # every partition stays ours (queue mode, a replay: no partitions to lose)
-        self.owner: Callable[[str, int], object | None] | None = None
-        self._disowned = 0
-        self._fatal: KafkaError | None = None  # the producer failed for good (see the module)
+        self._fatal: KafkaError | None = None
 
     @property
     def fatal(self) -> str | None:
@@ -88,13 +84,29 @@ class Producing:
         error = exc.args[0] if exc.args else None
         if not is_fatal(error):
             raise exc  # not the producer's end: a defect, which must not pass unseen
-        self._fail(error)
+        self.failed_for_good(error)
 
-    def _fail(self, error: KafkaError) -> None:
-        """The producer failed for good. The error that says why (`fatal()` set, raised once
-        by `poll`) wins over the `_FATAL` that `produce()` answers from then on."""
+    def failed_for_good(self, error: KafkaError) -> None:
+        """The producer failed for good (`is_fatal(error)`, as `produce()` or a delivery report
+        may tell first). The error that says why (`fatal()` set, raised once by `poll`) wins
+        over the `_FATAL` that `produce()` answers from then on."""
         if self._fatal is None or (error.fatal() and not self._fatal.fatal()):
             self._fatal = error
+
+
+class Producing(Polled):
+    """The producing half of a writer: `producer` and its refusals (see the module)."""
+
+    def __init__(self, producer: Any, metrics: Metrics) -> None:
+        super().__init__(producer)
+        self.metrics = metrics
+        self._unsent: deque[Acknowledgement] = deque()  # to produce again, from either thread
+        self._given_up: deque[Done] = deque()  # completions to run on the polling thread
+        self._oversized: list[tuple[Acknowledgement, Any]] = []  # reported too large (`refused`)
+        # (topic, partition) -> the partition's generation, None once it is not ours; None:
+        # every partition stays ours (queue mode, a replay: no partitions to lose)
+        self.owner: Callable[[str, int], object | None] | None = None
+        self._disowned = 0
 
     def owner_of(self, record: Record) -> Owner | None:
         """The partition `record` was consumed from, with its generation now (`owner`)."""
@@ -161,7 +173,7 @@ class Producing:
         end (`_shrink_oversized`); any other is counted, logged, and queued to be produced
         again. Dropped once the producer failed for good."""
         if is_fatal(err):
-            self._fail(err)
+            self.failed_for_good(err)
         if self._fatal is not None:
             return
         if too_large(err):
@@ -262,7 +274,7 @@ class Producing:
         except KafkaException as exc:  # too large (`produce()` measures it alone), or fatal
             error = exc.args[0] if exc.args else KafkaError(KafkaError._FAIL)
             if is_fatal(error):
-                self._fail(error)
+                self.failed_for_good(error)
             elif too_large(error):
                 self._too_large(ack, error)
             else:
