@@ -67,7 +67,7 @@ class Polled:
         fatal error is kept in `fatal`, not raised."""
         try:
             self.producer.poll(timeout)
-        except KafkaException as exc:
+        except (KafkaException, SystemError) as exc:
             self._failed(exc)
 
     def flush(self, timeout: float) -> int:
@@ -75,14 +75,14 @@ class Polled:
         A fatal error is kept in `fatal`, not raised."""
         try:
             left: int = self.producer.flush(timeout)
-        except KafkaException as exc:
+        except (KafkaException, SystemError) as exc:
             self._failed(exc)
             return len(self.producer)
         return left
 
-    def _failed(self, exc: KafkaException) -> None:
-        error = exc.args[0] if exc.args else None
-        if not is_fatal(error):
+    def _failed(self, exc: KafkaException | SystemError) -> None:
+        error = fatal_cause(exc)
+        if error is None:
             raise exc  # not the producer's end: a defect, which must not pass unseen
         self.failed_for_good(error)
 
@@ -92,6 +92,20 @@ class Polled:
         over the `_FATAL` that `produce()` answers from then on."""
         if self._fatal is None or (error.fatal() and not self._fatal.fatal()):
             self._fatal = error
+
+
+def fatal_cause(exc: BaseException) -> KafkaError | None:
+    """The librdkafka fatal error `exc` is, or was raised from; None when it is none. confluent-
+    kafka sets the fatal error as its error callback's exception, and a delivery report that the
+    same `poll()` or `flush()` serves after it runs with that exception still set: the first
+    built-in the report calls fails with a SystemError raised from it, which the call raises."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, KafkaException) and cause.args and is_fatal(cause.args[0]):
+            error: KafkaError = cause.args[0]
+            return error
+        cause = cause.__cause__
+    return None
 
 
 class Producing(Polled):

@@ -331,3 +331,39 @@ def test_an_error_poll_raises_that_is_not_fatal_is_not_swallowed() -> None:
     with pytest.raises(KafkaException):
         writer.poll(0)
     assert writer.fatal is None
+
+
+def test_a_fatal_error_flush_raises_as_a_delivery_reports_system_error_is_kept_too() -> None:
+    """confluent-kafka 2.16 sets the fatal error as its error callback's exception, then serves
+    a delivery report in the same `flush()` with it still set: the report's first built-in call
+    fails, and `flush()` raises that SystemError, raised from the fatal error (`hooks pause` on
+    a real broker). It came out of the writer as a traceback."""
+
+    class Reporting(FailingProducer):
+        def flush(self, timeout: float = 0) -> int:
+            try:
+                self.poll()
+            except KafkaException as exc:
+                raise SystemError("<built-in function isinstance> returned a result") from exc
+            return len(self)
+
+    producer = Reporting()
+    writer, _metrics = writer_of(producer)
+    writer.put(*dead_letter(b"{}"), lambda: None)
+    producer.fail()
+
+    writer.flush(1.0)
+
+    assert writer.fatal == GAPLESS
+
+
+def test_a_system_error_that_no_fatal_error_caused_is_not_swallowed() -> None:
+    class Raising(Producer):
+        def poll(self, timeout: float) -> int:
+            raise SystemError("a defect") from KafkaException(KafkaError(KafkaError._TRANSPORT))
+
+    writer, _metrics = writer_of(Raising())
+
+    with pytest.raises(SystemError):
+        writer.poll(0)
+    assert writer.fatal is None
