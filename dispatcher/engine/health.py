@@ -10,6 +10,9 @@ one that was not written is decided and written again, so no worker holds a paus
 One worker decides on a hook (`decider`: the first by id of those attempting it lately); should
 two decide at once (one has not read the other's report yet), both write the same decision and
 the same event id: a decision names its `since`, and writing it twice changes nothing.
+Its producer failed for good (a librdkafka fatal error), nothing of hook health can be written
+any more, and no hook would ever pause: it says so as the intake loops do, and ends its `run`,
+which stops the worker (it exits 3), as a failed outcome producer does.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 
 from dispatcher.config.settings import Settings
+from dispatcher.engine.wiring import say_producer_failed
 from dispatcher.http.sender import Attempt
 from dispatcher.kafka.health import HealthFollower, HealthWriter
 from dispatcher.metrics import Metrics
@@ -50,7 +54,8 @@ class _Mine:
 
 
 class HealthKeeper:
-    """Hook health as one worker keeps it; `observe` and `held` run on the delivery loop."""
+    """Hook health as one worker keeps it; `observe` and `held` run on the delivery loop.
+    `fatal` names the error its producer failed for good of, which ended its `run` (above)."""
 
     def __init__(
         self,
@@ -67,6 +72,7 @@ class HealthKeeper:
         self.exempt = {settings.topics.operations} - {""}
         self.follower = HealthFollower(settings, self._on_decision)
         self.writer: HealthWriter | None = None
+        self.fatal: str | None = None
         self._mine: dict[str, _Mine] = {}
         self._changed: set[str] = set()
         self._decisions: dict[str, Decision] = {}
@@ -82,8 +88,9 @@ class HealthKeeper:
         self._export(self.hooks())
 
     def stop(self) -> None:
-        """Withdraw this worker's reports (a stopped worker's view must not linger), stop."""
-        if self.writer is not None:
+        """Withdraw this worker's reports (a stopped worker's view must not linger), stop.
+        A producer that failed for good writes nothing: the reports go stale instead."""
+        if self.writer is not None and self.writer.fatal is None:
             for hook_id in self._mine:
                 self.writer.forget(f"{hook_id}/{self.worker}")
             with suppress(Exception):  # best effort: a report left behind goes stale
@@ -115,15 +122,27 @@ class HealthKeeper:
         return self._paused.get(hook_id)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Report and decide every `hook_health_interval` until `stopping` is set."""
+        """Report and decide every `hook_health_interval` until `stopping` is set, or until the
+        producer failed for good (`fatal`): the worker stops then."""
         interval = self.settings.hook_health_interval
         while not stopping.is_set():
             with suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), interval)
             try:
                 self.tick()
-            except Exception:  # health must never stop deliveries
+            except Exception:  # a defect of a round must never stop deliveries
                 log.exception("hook health: a round failed")
+            if self._producer_failed():
+                return
+
+    def _producer_failed(self) -> bool:
+        """Whether the writer's producer failed for good; said, and kept in `fatal`, if so."""
+        error = None if self.writer is None else self.writer.fatal
+        if error is None:
+            return False
+        say_producer_failed(error, "hook health: no report or decision can be written any more")
+        self.fatal = error
+        return True
 
     def tick(self) -> None:
         """One round: write the reports that changed, decide from every worker's, export."""

@@ -136,6 +136,9 @@ class Worker:
         await asyncio.to_thread(health.start)
         health_stop = asyncio.Event()
         health_task = asyncio.create_task(health.run(health_stop))
+        wake = self._wake
+        # it ends by itself only when its producer failed for good (`health.fatal`): stop then
+        health_task.add_done_callback(lambda _task: wake.set())
         assembly = Assembly(
             settings, lambda: self.hooks, self.decoder, self.metrics, health, self._tracing, loop
         )
@@ -170,7 +173,7 @@ class Worker:
         self.status.stop()
         if follower is not None:
             follower.stop()
-        fatal = [intake.fatal for intake in parts.intakes if intake.fatal is not None]
+        fatal = [part.fatal for part in (*parts.intakes, health) if part.fatal is not None]
         if fatal:
             raise KafkaUnavailable.failed_for_good(fatal[0])
         if parts.stuck:

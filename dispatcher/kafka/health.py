@@ -18,6 +18,8 @@ from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.kafka.clients import producer_config
 from dispatcher.kafka.follower import TopicFollower
+from dispatcher.kafka.outgoing import is_fatal
+from dispatcher.kafka.producing import Polled
 from dispatcher.kafka.scan import scan
 from dispatcher.kafka.store import ensure_compacted_topic
 from dispatcher.model.event import Record
@@ -98,12 +100,19 @@ class HealthWriter:
     nothing; a decision decided again, its event too, waits as one); whether a decision was taken is told to its `written` callback, whose caller
     decides again. Of the records refused since the last `flush`, only the first one's error
     and how many are kept: a worker's writer lives as long as the worker, and through a long
-    outage it is refused every round."""
+    outage it is refused every round.
+
+    Its producer is polled as the outcome writer's is (`Polled`): once it failed for good
+    (a librdkafka fatal error) `fatal` says of what, nothing is written any more, and its owner
+    stops (a worker: `HealthKeeper.run`; `hooks pause` and `resume`: `flush` raises)."""
 
     def __init__(self, settings: Settings, producer: Any = None) -> None:
         self.health = settings.topics.health
         self.operations = settings.topics.operations
-        self.producer = producer or Producer(producer_config(settings, **{"linger.ms": 0}))
+        if producer is None:  # (not `or`: a producer with nothing queued has len 0)
+            producer = Producer(producer_config(settings, **{"linger.ms": 0}))
+        self.producer = producer
+        self._polled = Polled(producer)
         self.failed = 0  # records refused or not acknowledged since the last `flush`
         self.first_failure: str | None = None  # the error of the first of them
         self._unsent: dict[str, tuple[str, bytes]] = {}  # events to write again: id -> key, value
@@ -134,18 +143,27 @@ class HealthWriter:
         if event is not None and self.operations:
             self._event(event["id"], decision.hook_id, notice_value(event))
 
+    @property
+    def fatal(self) -> str | None:
+        """What the producer failed for good of (`Polled.fatal`); None while it works."""
+        return self._polled.fatal
+
     def poll(self) -> None:
         """Write again the events not taken, and serve the delivery reports."""
         unsent, self._unsent = self._unsent, {}
         for event_id, (key, value) in unsent.items():
             self._event(event_id, key, value)
-        self.producer.poll(0)
+        self._polled.poll(0)
 
     def flush(self, timeout: float = FLUSH_SECONDS) -> None:
         """Wait until every record written is acknowledged; `KafkaUnavailable` otherwise, or
-        when one was refused since the last flush (whose failures the next does not repeat)."""
-        left = self.producer.flush(timeout)
-        reason = self._take_failures() or ("not acknowledged in time" if left else None)
+        when one was refused since the last flush (whose failures the next does not repeat),
+        naming the producer's fatal error rather than what it refused for it."""
+        left = self._polled.flush(timeout)
+        failures = self._take_failures()
+        if self.fatal is not None:
+            failures = f"its producer failed for good: {self.fatal}"
+        reason = failures or ("not acknowledged in time" if left else None)
         if reason is not None:
             raise KafkaUnavailable(f"the health topic did not take the change: {reason}")
 
@@ -178,7 +196,10 @@ class HealthWriter:
         headers: list[tuple[str, str | bytes | None]] | None = None,
         on_delivery: Callable[[Any, Any], None] | None = None,
     ) -> bool:
-        """Queue one record; False (logged) when the producer refused it."""
+        """Queue one record; False (logged) when the producer refused it, or failed for good
+        (then unlogged: its owner says so once, and stops)."""
+        if self.fatal is not None:
+            return False
         try:
             self.producer.produce(
                 topic,
@@ -188,15 +209,22 @@ class HealthWriter:
                 on_delivery=on_delivery or self._acked,
             )
         except (BufferError, KafkaException) as exc:
-            log.warning("could not write to %s: %s", topic, exc)
-            self._failed(str(exc))
+            error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else exc
+            self._refused(error, f"could not write to {topic}")
             return False
         return True
 
     def _acked(self, err: Any, _message: Any) -> None:
         if err is not None:
-            log.warning("a health record was not acknowledged: %s", err)
-            self._failed(str(err))
+            self._refused(err, "a health record was not acknowledged")
+
+    def _refused(self, error: Any, what: str) -> None:
+        """A record not written: counted, and logged unless the producer failed for good."""
+        if is_fatal(error):
+            self._polled.failed_for_good(error)
+        if self.fatal is None:
+            log.warning("%s: %s", what, error)
+        self._failed(str(error))
 
     def _failed(self, error: str) -> None:
         self.failed += 1

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from dispatch_support import Deployment, collect_until, hook
-from kafka_support import consume_all
+from kafka_support import consume_all, create_topic
 
 from dispatcher import __version__
 from dispatcher.config.secrets import Secret
@@ -119,6 +119,39 @@ def test_commands_that_need_kafka_exit_3_with_one_clear_line_when_it_is_unreacha
         assert last.startswith(f"error: Kafka at 127.0.0.1:{closed_port} did not answer within")
         assert "Traceback" not in stderr
         assert raw_librdkafka_lines(stderr) == [], args
+
+
+# A librdkafka fatal error, for real: under `enable.gapless.guarantee` an idempotent producer
+# whose batch the broker refuses for good (a topic whose `max.message.bytes` no record fits)
+# fails for good.
+FAILS_FOR_GOOD = {"kafka": {"enable.idempotence": True, "enable.gapless.guarantee": True}}
+NOTHING_FITS = {"max.message.bytes": "100"}
+
+
+def test_hooks_pause_whose_producer_fails_for_good_exits_3_with_one_line(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The flush of the decision raised the fatal error out of the command: a traceback, and
+    exit 1 (invalid input)."""
+    erp = hook("erp", "https://erp.example.com/", ["order.*"])
+    deployment = Deployment(kafka_bootstrap, tmp_path, [erp], extra=FAILS_FOR_GOOD)
+    create_topic(
+        kafka_bootstrap, deployment.health, config={"cleanup.policy": "compact", **NOTHING_FITS}
+    )
+
+    done = dispatcher("hooks", "pause", "erp", "--config", str(deployment.config_path))
+
+    stderr = done.stderr.decode()
+    assert done.returncode == 3, stderr
+    assert "Traceback" not in stderr
+    assert (
+        stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "error: the health topic did not take the change: its producer failed for good:"
+            f" ProduceRequest for {deployment.health} [0]"
+        )
+    )
 
 
 def raw_librdkafka_lines(stderr: str) -> list[str]:

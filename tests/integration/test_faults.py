@@ -455,3 +455,41 @@ def test_a_producer_failed_for_good_stops_the_worker_and_the_next_one_delivers_t
     by_offset = {int(r.header("dispatcher.source.offset") or b"-1"): r for r in letters}
     assert set(by_offset) == {0, 1}
     assert (by_offset[0].header(VALUE_OMITTED) or b"").startswith(b"too large for Kafka")
+
+
+@pytest.mark.timeout(300)
+def test_a_hook_health_producer_failed_for_good_stops_the_worker(
+    kafka_bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The producer of hook health failed for good, for real: with `enable.gapless.guarantee`,
+    a report the broker refuses for good (a health topic whose `max.message.bytes` no report
+    fits) fails it. confluent-kafka raised the error from the round's `poll()`: logged as a
+    failed round, and the worker ran on without hook health (no hook could pause any more),
+    to say "stopped" (exit 0) only when it was stopped. It stops saying why, and exits 3."""
+    with Receiver({"/down": Behaviour(status=503)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/down", ["order.*"], retry={"max_attempts": 1})],
+            extra={
+                "kafka": {"enable.idempotence": True, "enable.gapless.guarantee": True},
+                "hook_health_interval": "1s",
+                "drain_timeout": "5s",
+            },
+        )
+        no_report_fits = {"cleanup.policy": "compact", "max.message.bytes": "100"}
+        create_topic(kafka_bootstrap, deployment.health, config=no_report_fits)
+        deployment.produce_events([cloud_event("order.paid", {"n": 1})])
+
+        with caplog.at_level(logging.INFO):
+            raised = run_until_it_stops(deployment, 60)
+
+    assert isinstance(raised, KafkaUnavailable)  # `dispatcher run` exits 3 with it
+    assert str(raised).startswith(
+        f"the Kafka client failed for good: ProduceRequest for {deployment.health} [0]"
+    )
+    assert "gap-less" in str(raised)
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("dispatcher.engine")]
+    (fatal,) = [line for line in said if "fatal producer error" in line]
+    assert fatal.startswith("fatal producer error, stopping (hook health: ")
+    assert "hook health: a round failed" not in said  # no traceback

@@ -1,15 +1,21 @@
-"""A worker's hook health: its own attempts, its reports, the decisions it takes and follows."""
+"""A worker's hook health: its own attempts, its reports, the decisions it takes and follows;
+and its end when its producer failed for good."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 
+import pytest
 from fake_clock import Clock
+from kafka_fakes import FailingProducer
 from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings, Topics
 from dispatcher.engine.health import HealthKeeper
 from dispatcher.http.sender import Attempt
+from dispatcher.kafka.health import HealthWriter
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
 from dispatcher.model.health import Decision, Report
@@ -219,3 +225,44 @@ def test_a_pause_answered_after_a_later_resume_was_read_does_not_pause_again() -
     answer()
 
     assert made.held("erp") is None
+
+
+def test_a_producer_failed_for_good_ends_the_run_in_one_line_and_its_stop_writes_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """librdkafka's fatal error, raised by the round's `poll()`, was logged as a failed round,
+    and the keeper went on for ever, writing nothing (so no hook could pause) while the worker
+    ran on; its stop then tried to withdraw its reports through the dead producer."""
+    settings = Settings(topics=Topics(operations=OPS), hook_health_interval=0.001)
+    made = HealthKeeper(settings, lambda: HookIndex([ERP]), Metrics(CollectorRegistry()))
+    producer = FailingProducer()
+    made.writer = HealthWriter(settings, producer)
+    stopping = asyncio.Event()
+    rounds: list[int] = []
+
+    class Rounds(Follower):
+        def reports(self) -> list[Report]:
+            rounds.append(len(rounds) + 1)
+            if len(rounds) == 3:  # a keeper that does not end by itself is stopped here
+                stopping.set()
+            return []
+
+        def stop(self) -> None:
+            pass
+
+    made.follower = Rounds()  # type: ignore[assignment]
+    made.observe(pair(ERP), 1, FAILED)
+    producer.fail()
+
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(made.run(stopping))
+        made.stop()
+
+    assert rounds == [1]  # it ended after the round that saw it
+    assert made.fatal is not None
+    assert made.fatal.endswith("gap-less guarantee (_GAPLESS_GUARANTEE)")
+    # the one error (an earlier test may have left the dispatcher's loggers at INFO)
+    (said,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert said.startswith("fatal producer error, stopping (hook health: ")
+    assert said.endswith(made.fatal)
+    assert producer.refused == 1  # the round's report; its stop withdraws nothing

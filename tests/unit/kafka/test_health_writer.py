@@ -1,14 +1,18 @@
 """The health writer tells whether a decision was taken, and writes a refused event again;
-what it keeps of its failures stays the same size however long Kafka refuses it."""
+what it keeps of its failures stays the same size however long Kafka refuses it. Its producer
+failed for good (a librdkafka fatal error), it says so in `fatal`, never raises it, and writes
+nothing more."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError
+from kafka_fakes import FailingProducer
 
 from dispatcher.config.settings import Settings, Topics
 from dispatcher.errors import KafkaUnavailable
@@ -17,7 +21,12 @@ from dispatcher.model.health import Decision, Report
 
 OPS = "dugaa.dispatch.operations"
 PAUSED = Decision("erp", "paused", 1000.0, 1065.0, last_error="503")
+REPORT = Report("erp", "w1", 1.0, None, 1.0, 1.0, "503")
 TIMED_OUT = str(KafkaError(KafkaError._MSG_TIMED_OUT))
+GAPLESS = (
+    "ProduceRequest for dlq [0] with 2 message(s) failed: unable to satisfy gap-less guarantee"
+    " (_GAPLESS_GUARANTEE)"
+)
 
 
 class Producer:
@@ -46,7 +55,7 @@ class Producer:
         return 0
 
 
-def writer(producer: Producer) -> HealthWriter:
+def writer(producer: Any) -> HealthWriter:
     return HealthWriter(Settings(topics=Topics(operations=OPS)), producer)
 
 
@@ -141,3 +150,43 @@ def test_a_decision_decided_again_every_round_of_an_outage_waits_as_one_event() 
     (event,) = [json.loads(v or b"") for t, v in producer.produced[produced:] if t == OPS]
     assert event["type"] == "dispatcher.hook.paused"
     assert not made._unsent
+
+
+def test_a_producer_failed_for_good_is_kept_not_raised_and_nothing_more_is_written(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """confluent-kafka raises librdkafka's fatal error from `poll()`: it ended the worker's
+    round with a traceback, and from then on every round warned of each record `produce()`
+    refused with `_FATAL`, for as long as the worker ran on without hook health."""
+    producer = FailingProducer()
+    made = writer(producer)
+    made.report(REPORT)
+    producer.fail()
+    answers: list[bool] = []
+
+    with caplog.at_level(logging.WARNING, logger="dispatcher.kafka.health"):
+        made.poll()  # the fatal error, raised by `poll()`
+        made.decide(PAUSED, lambda _decision, taken: answers.append(taken))
+        made.report(REPORT)
+        made.poll()  # the report written before comes back purged
+
+    assert made.fatal == GAPLESS
+    assert answers == [False]  # not taken: its caller does not apply it
+    assert producer.refused == 0  # nothing more handed to the producer
+    assert caplog.records == []  # its owner says it, once (`HealthKeeper.run`)
+
+
+def test_a_flush_once_the_producer_failed_for_good_names_its_error() -> None:
+    """`hooks pause` and `resume` flush the decision: the fatal error the flush raised came out
+    of the command as a traceback (exit 1)."""
+    producer = FailingProducer()
+    made = writer(producer)
+    producer.fail()
+    made.decide(PAUSED)  # `produce()` answers `_FATAL`: that is not why
+
+    with pytest.raises(KafkaUnavailable) as raised:
+        made.flush()
+
+    assert str(raised.value) == (
+        f"the health topic did not take the change: its producer failed for good: {GAPLESS}"
+    )
