@@ -13,17 +13,18 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from dispatch_support import Deployment, collect_until, hook
+from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import consume_all, create_topic
 
 from dispatcher import __version__
 from dispatcher.config.secrets import Secret
-from dispatcher.devtools.receiver import Receiver
+from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.model.body import Body
 from dispatcher.model.encryption import EncryptionKey, EncryptionSpec
 from dispatcher.security.encryption import ALGORITHMS, encrypt_body, generate_key
@@ -152,6 +153,45 @@ def test_hooks_pause_whose_producer_fails_for_good_exits_3_with_one_line(
             f" ProduceRequest for {deployment.health} [0]"
         )
     )
+
+
+def test_a_replay_whose_producer_fails_for_good_stops_at_once_and_exits_3_saying_why(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The replay's acknowledgement loop let the fatal error end it unseen: every letter was
+    still sent (outcomes that nobody would read), then it waited a minute for acknowledgements
+    that could not come, and ended with `error: 10 replay outcomes were not acknowledged`."""
+    with Receiver({"/erp": Behaviour(status=400)}) as receiver:
+        erp = hook("erp", f"{receiver.url}/erp", ["order.*"], retry={"max_attempts": 1})
+        deployment = Deployment(kafka_bootstrap, tmp_path, [erp])
+        deployment.produce_events([cloud_event("order.paid", {"n": n}) for n in range(10)])
+        with deployment.worker():
+            consume_all(kafka_bootstrap, deployment.dead_letter, 10, timeout=60)
+        receiver.routes["/erp"] = Behaviour(status=200)  # fixed: each replayed letter delivered
+        deployment.results = create_topic(
+            kafka_bootstrap, f"tiny-{uuid.uuid4().hex[:10]}", config=NOTHING_FITS
+        )
+        deployment.extra = FAILS_FOR_GOOD
+        deployment.write()
+
+        done = dispatcher(
+            "replay", "--rate", "2", "--config", str(deployment.config_path), timeout=120
+        )
+        sent = len(receiver.received("/erp")) - 10
+
+    stderr = done.stderr.decode()
+    assert done.returncode == 3, stderr
+    assert "Traceback" not in stderr
+    assert (
+        stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"error: the Kafka client failed for good: ProduceRequest for {deployment.results} [0]"
+        )
+    )
+    (said,) = [line for line in stderr.splitlines() if "fatal producer error" in line]
+    assert "fatal producer error, stopping (the replay: " in said
+    assert sent < 10  # it stopped sending once its first outcome failed it (2 letters a second)
 
 
 def raw_librdkafka_lines(stderr: str) -> list[str]:

@@ -11,6 +11,12 @@ Asked to stop (`stop`, which the command line sets on SIGINT or SIGTERM), a repl
 order, as a worker drains: no letter starts (nor another attempt), the requests under way end
 (up to `drain_timeout`) and their outcomes are written and acknowledged, so that the next run
 sends again only what this one did not send.
+
+Its producer failed for good (a librdkafka fatal error: the outcome writer's `fatal`), no
+outcome can be written any more: the replay says so as a worker does, and stops as it would
+on a signal, then ends with `KafkaUnavailable` (exit 3) at once, rather than send letters whose
+outcomes nobody would ever read, and wait out `ACK_TIMEOUT` for acknowledgements that cannot
+come. What it sent and could not record, the next run sends again (with the same webhook-id).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from confluent_kafka import Producer
 from dispatcher.config.settings import Settings
 from dispatcher.engine.attempts import attempt_observers
 from dispatcher.engine.deliver import Deliverer
+from dispatcher.engine.wiring import say_producer_failed
 from dispatcher.errors import KafkaUnavailable, Withdrawn
 from dispatcher.http.limits import Slots
 from dispatcher.http.pool import ClientPool
@@ -152,7 +159,7 @@ async def _redeliver(
         if report is not None:
             report(state[0])
 
-    stopped = asyncio.create_task(_stopped(stop, settings.drain_timeout))
+    stopped = asyncio.create_task(_stopped(stop, writer, settings.drain_timeout))
 
     def wanted() -> bool:
         return not stopped.done()
@@ -179,7 +186,7 @@ async def _redeliver(
             await writer.write(outcome, pair.record, lambda: _inc(acked))
             count(outcome)
 
-    poller = asyncio.create_task(_serve_acks(producer, writer))
+    poller = asyncio.create_task(_serve_acks(writer))
     tasks: list[asyncio.Task[None]] = []
     began = time.monotonic()
     try:
@@ -200,15 +207,20 @@ async def _redeliver(
             run.set_attribute("dispatcher.replay.delivered", state[0].delivered)
             run.set_attribute("dispatcher.replay.failed", state[0].failed)
             run.end()
-    await asyncio.to_thread(_await_acks, producer, writer, acked, written[0])
+    await asyncio.to_thread(_await_acks, writer, acked, written[0])
     return state[0]
 
 
-async def _stopped(stop: threading.Event, drain: float) -> None:
-    """Ends once `stop` is set, saying so: a signal handler sets it between two steps of this
-    loop, which has no other way to learn of it."""
-    while not stop.is_set():
+async def _stopped(stop: threading.Event, writer: OutcomeWriter, drain: float) -> None:
+    """Ends once `stop` is set, or the producer failed for good, saying so: a signal handler
+    sets `stop` between two steps of this loop, which has no other way to learn of it."""
+    while not stop.is_set() and writer.fatal is None:
         await asyncio.sleep(STOP_POLL)
+    if writer.fatal is not None:
+        say_producer_failed(
+            writer.fatal, "the replay: what it sent and did not record is left for the next run"
+        )
+        return
     log.warning(
         "replay stopping: the requests under way end (up to %gs); letters not sent yet are left"
         " for the next run",
@@ -251,24 +263,30 @@ async def _deliver_one(
     return result
 
 
-async def _serve_acks(producer: Producer, writer: OutcomeWriter) -> None:
-    """Serve delivery reports while the replay runs (the writer's callbacks run inside poll)."""
-    while True:
-        producer.poll(0)
+async def _serve_acks(writer: OutcomeWriter) -> None:
+    """Serve delivery reports while the replay runs (the writer's callbacks run inside poll),
+    until the producer failed for good (`_stopped` tells of it)."""
+    while writer.fatal is None:
+        writer.poll(0)
         writer.flush_unsent()
         await asyncio.sleep(0.02)
 
 
-def _await_acks(producer: Producer, writer: OutcomeWriter, acked: list[int], expected: int) -> None:
+def _await_acks(writer: OutcomeWriter, acked: list[int], expected: int) -> None:
+    """Wait for the outcomes written to be acknowledged; `KafkaUnavailable` when they are not
+    in time, or the producer failed for good (then at once: none ever will be)."""
     deadline = time.monotonic() + ACK_TIMEOUT
-    while acked[0] < expected:
+    while acked[0] < expected and writer.fatal is None:
         if time.monotonic() > deadline:
             raise KafkaUnavailable(
                 f"{expected - acked[0]} replay outcomes were not acknowledged by Kafka"
             )
-        producer.poll(0.1)
+        writer.poll(0.1)
         writer.flush_unsent()
-    producer.flush(ACK_TIMEOUT)
+    if writer.fatal is None:
+        writer.flush(ACK_TIMEOUT)
+    if writer.fatal is not None:
+        raise KafkaUnavailable.failed_for_good(writer.fatal)
 
 
 def _harmless(report: Report) -> Report:
