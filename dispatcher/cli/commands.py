@@ -8,12 +8,12 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dispatcher import signals, tracing
 from dispatcher.cli import output
 from dispatcher.config.settings import Settings, default_config_path, load_settings
-from dispatcher.errors import ConfigError
+from dispatcher.errors import ConfigError, KafkaUnavailable
 from dispatcher.hooks.loader import configured_hooks
 from dispatcher.logs import KAFKA
 from dispatcher.model.moments import iso
@@ -295,6 +295,7 @@ def produce(args: argparse.Namespace) -> int:
     check_reachable(settings, timeout=10)
     producer = Producer({**client_settings(settings, "producer"), "logger": KAFKA})
     key = args.key.encode() if args.key else None
+    headers: list[tuple[str, str | bytes | None]]
     if args.avro:
         from dispatcher.kafka.avro import produce_value
         from dispatcher.model.event import Event
@@ -302,24 +303,50 @@ def produce(args: argparse.Namespace) -> int:
         value, content_type = produce_value(
             Event.from_dict(event), topic=topic, schema_registry=settings.schema_registry
         )
-        producer.produce(topic, value=value, key=key, headers=[("content-type", content_type)])
+        headers = [("content-type", content_type)]
     elif args.binary:
-        headers: list[tuple[str, str | bytes | None]] = [
-            (f"ce_{k}", str(v).encode()) for k, v in event.items() if k != "data"
-        ]
+        headers = [(f"ce_{k}", str(v).encode()) for k, v in event.items() if k != "data"]
         headers.append(("content-type", b"application/json"))
-        producer.produce(topic, value=json.dumps(data).encode(), key=key, headers=headers)
+        value = json.dumps(data).encode()
     else:
-        producer.produce(
-            topic,
-            value=json.dumps(event).encode(),
-            key=key,
-            headers=[("content-type", b"application/cloudevents+json")],
-        )
-    if producer.flush(15):
-        raise ConfigError(f"event not acknowledged by Kafka ({topic})")
+        value = json.dumps(event).encode()
+        headers = [("content-type", b"application/cloudevents+json")]
+    _publish(producer, topic, value, key, headers)
     print(json.dumps({"topic": topic, "id": event["id"], "type": args.type}))
     return 0
+
+
+def _publish(
+    producer: Any,
+    topic: str,
+    value: bytes,
+    key: bytes | None,
+    headers: list[tuple[str, str | bytes | None]],
+) -> None:
+    """Produce one record and wait for Kafka's answer: `ConfigError` when Kafka did not take it,
+    saying why (its delivery report's error: a flush alone returns 0 for a record Kafka refused,
+    which was reported as published); `KafkaUnavailable` (exit 3) when the producer failed for
+    good (a librdkafka fatal error, raised by the flush), in a worker's words."""
+    from dispatcher.kafka.outgoing import is_fatal
+    from dispatcher.kafka.producing import Polled
+
+    polled = Polled(producer)
+    refused: list[Any] = []
+
+    def answered(err: Any, _message: Any) -> None:
+        if is_fatal(err):
+            polled.failed_for_good(err)
+        elif err is not None:
+            refused.append(err)
+
+    producer.produce(topic, value=value, key=key, headers=headers, on_delivery=answered)
+    left = polled.flush(15)
+    if polled.fatal is not None:
+        raise KafkaUnavailable.failed_for_good(polled.fatal)
+    if refused:
+        raise ConfigError(f"event not taken by Kafka ({topic}): {refused[0].str()}")
+    if left:
+        raise ConfigError(f"event not acknowledged by Kafka ({topic})")
 
 
 def decrypt(args: argparse.Namespace) -> int:

@@ -194,6 +194,33 @@ def test_a_replay_whose_producer_fails_for_good_stops_at_once_and_exits_3_saying
     assert sent < 10  # it stopped sending once its first outcome failed it (2 letters a second)
 
 
+def test_produce_exits_3_when_its_producer_fails_for_good_and_1_when_kafka_refuses_the_event(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The flush raised the fatal error out of the command as a traceback (exit 1); and a flush
+    alone returns 0 for an event Kafka refused: it was printed as published, exit 0."""
+    deployment = Deployment(kafka_bootstrap, tmp_path, [], extra=FAILS_FOR_GOOD)
+    config = str(deployment.config_path)
+    tiny = create_topic(kafka_bootstrap, f"tiny-{uuid.uuid4().hex[:10]}", config=NOTHING_FITS)
+    event = ("--type", "order.paid", "--data", "{}", "--config", config)
+
+    failed = dispatcher("produce", "--topic", tiny, *event)
+    refused = dispatcher("produce", "--topic", "not a topic!", *event)
+
+    stderr = failed.stderr.decode()
+    assert failed.returncode == 3, stderr
+    assert "Traceback" not in stderr
+    assert (
+        stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: the Kafka client failed for good: ProduceRequest for {tiny} [0]")
+    )
+    assert (refused.returncode, refused.stdout) == (1, b""), refused.stderr.decode()
+    assert refused.stderr.decode().strip().splitlines()[-1] == (
+        "error: event not taken by Kafka (not a topic!): Broker: Invalid topic"
+    )
+
+
 def raw_librdkafka_lines(stderr: str) -> list[str]:
     """librdkafka's own lines written past our logging (`%3|1796...|FAIL|rdkafka#...`): they
     belong in the log's format as `dispatcher.librdkafka`, a line said again counted, not
