@@ -328,7 +328,7 @@ def _publish(
     which was reported as published); `KafkaUnavailable` (exit 3) when the producer failed for
     good (a librdkafka fatal error, raised by the flush), in a worker's words."""
     from dispatcher.kafka.outgoing import is_fatal
-    from dispatcher.kafka.producing import Polled
+    from dispatcher.kafka.polled import Polled
 
     polled = Polled(producer)
     refused: list[Any] = []

@@ -19,7 +19,7 @@ from dispatcher.errors import KafkaUnavailable
 from dispatcher.kafka.clients import producer_config
 from dispatcher.kafka.follower import TopicFollower
 from dispatcher.kafka.outgoing import is_fatal
-from dispatcher.kafka.producing import Polled
+from dispatcher.kafka.polled import Polled
 from dispatcher.kafka.scan import scan
 from dispatcher.kafka.store import ensure_compacted_topic
 from dispatcher.model.event import Record

@@ -16,7 +16,7 @@ the generation it was written in.
 A producer that failed for good (librdkafka's fatal error, which confluent-kafka raises from
 `poll()` and `flush()` rather than telling its error callback) never writes again: `poll` and
 `flush` keep the error in `fatal` instead of raising it out of the polling thread (`Polled`,
-which every producer of the dispatcher is polled through: the hook-health writer's too), and
+kafka/polled.py, which every producer of the dispatcher is polled through), and
 from then on nothing is produced, or produced again. The records not acknowledged are dropped
 with their completions, so their pairs never end and their offsets are never committed: the
 intake loop stops the worker (`WiredLoop.producer_failed`), and the partitions' next owner
@@ -34,6 +34,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 
 from dispatcher.kafka.outgoing import OutgoingRecord, is_fatal, smaller, too_large, where
+from dispatcher.kafka.polled import Polled
 from dispatcher.logs import REPEAT_WINDOW, Repeats
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Record
@@ -45,67 +46,6 @@ log.addFilter(Repeats(REPEAT_WINDOW))
 Done = Callable[[], None]
 Singles = Callable[[], list[tuple[OutgoingRecord, Done]]]
 Owner = tuple[str, int, object | None]  # a consumed partition, and its generation then
-
-
-class Polled:
-    """A producer polled and flushed without its end ever raised: once it failed for good (a
-    librdkafka fatal error, see the module) `fatal` says of what, for whoever writes through it
-    to stop, and nothing written through it is waited for any more."""
-
-    def __init__(self, producer: Any) -> None:
-        self.producer = producer
-        self._fatal: KafkaError | None = None
-
-    @property
-    def fatal(self) -> str | None:
-        """What the producer failed for good of, in a line; None while it works."""
-        error = self._fatal
-        return None if error is None else f"{error.str()} ({error.name()})"
-
-    def poll(self, timeout: float) -> None:
-        """Serve the producer's delivery reports, waiting up to `timeout` seconds for one; a
-        fatal error is kept in `fatal`, not raised."""
-        try:
-            self.producer.poll(timeout)
-        except (KafkaException, SystemError) as exc:
-            self._failed(exc)
-
-    def flush(self, timeout: float) -> int:
-        """Wait up to `timeout` seconds for every record to be acknowledged; how many are not.
-        A fatal error is kept in `fatal`, not raised."""
-        try:
-            left: int = self.producer.flush(timeout)
-        except (KafkaException, SystemError) as exc:
-            self._failed(exc)
-            return len(self.producer)
-        return left
-
-    def _failed(self, exc: KafkaException | SystemError) -> None:
-        error = fatal_cause(exc)
-        if error is None:
-            raise exc  # not the producer's end: a defect, which must not pass unseen
-        self.failed_for_good(error)
-
-    def failed_for_good(self, error: KafkaError) -> None:
-        """The producer failed for good (`is_fatal(error)`, as `produce()` or a delivery report
-        may tell first). The error that says why (`fatal()` set, raised once by `poll`) wins
-        over the `_FATAL` that `produce()` answers from then on."""
-        if self._fatal is None or (error.fatal() and not self._fatal.fatal()):
-            self._fatal = error
-
-
-def fatal_cause(exc: BaseException) -> KafkaError | None:
-    """The librdkafka fatal error `exc` is, or was raised from; None when it is none. confluent-
-    kafka sets the fatal error as its error callback's exception, and a delivery report that the
-    same `poll()` or `flush()` serves after it runs with that exception still set: the first
-    built-in the report calls fails with a SystemError raised from it, which the call raises."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, KafkaException) and cause.args and is_fatal(cause.args[0]):
-            error: KafkaError = cause.args[0]
-            return error
-        cause = cause.__cause__
-    return None
 
 
 class Producing(Polled):
