@@ -168,8 +168,12 @@ class DeadLetterCounts(BaseModel):
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     hook: str | None = None
-    since: str | None = Field(default=None, description="ISO 8601, or an age such as 2h.")
-    until: str | None = Field(default=None, description="ISO 8601, or an age such as 30m.")
+    since: str | None = Field(
+        default=None, description="ISO 8601, or an age such as 2h (within the years 1 to 9999)."
+    )
+    until: str | None = Field(
+        default=None, description="ISO 8601, or an age such as 30m (within the years 1 to 9999)."
+    )
     error_kind: str | list[str] | None = None
     limit: int | None = Field(default=None, ge=0)
     rate: float | None = Field(default=None, gt=0, description="Letters per second.")

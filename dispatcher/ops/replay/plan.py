@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, get_args
 
 from dispatcher.config.durations import parse_duration
@@ -29,6 +30,8 @@ from dispatcher.pipeline.filter import admit
 from dispatcher.pipeline.match import HookIndex
 
 Decode = Callable[[Record], Event]  # raises DecodeError; a worker's (Avro too) in `run.prepare`
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC).timestamp()  # the times a `datetime` can hold
+LATEST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC).timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,16 +298,26 @@ def reasons(plan: Plan) -> dict[str, int]:
 
 def parse_moment(text: str, now: float) -> float:
     """An epoch time from ISO 8601 (`2026-11-29T10:00:00Z`, `2026-11-29`) or an age (`2h`, `30m`:
-    that long before `now`); `ValueError` saying what is accepted."""
+    that long before `now`); `ValueError` saying what is accepted. A time outside the years 1 to
+    9999 (an age of 80000000h, say) is refused too: no record is that old or new, and it could
+    not be written back as a time (a replay shows its selection's times)."""
     moment = parse_iso(text)
-    if moment is not None:
-        return moment
-    stripped = text.strip()
-    if stripped and stripped[-1].isalpha():
-        try:
-            return now - parse_duration(stripped)
-        except ValueError:
-            pass
-    raise ValueError(
-        f"not a time: {text!r} (use ISO 8601, e.g. 2026-11-29T10:00:00Z, or an age: 2h)"
-    )
+    if moment is None:
+        moment = _age(text.strip(), now)
+    if moment is None:
+        raise ValueError(
+            f"not a time: {text!r} (use ISO 8601, e.g. 2026-11-29T10:00:00Z, or an age: 2h)"
+        )
+    if not EARLIEST <= moment <= LATEST:
+        raise ValueError(f"not a time: {text!r} is outside the years 1 to 9999")
+    return moment
+
+
+def _age(text: str, now: float) -> float | None:
+    """The time `text` (an age such as `2h`) before `now`; None when it is no age."""
+    if not text or not text[-1].isalpha():
+        return None
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        return None

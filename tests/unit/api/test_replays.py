@@ -48,6 +48,18 @@ def test_a_replay_started_while_the_service_runs_its_most_is_a_429(
     assert "as many as run at once" in answer.json()["error"]
 
 
+@pytest.mark.parametrize("since", ["80000000h", "9999-12-31T23:59:59-01:00"])
+def test_a_replay_of_a_time_outside_the_years_1_to_9999_is_a_422_and_the_list_still_answers(
+    client: TestClient, service: AdminService, since: str
+) -> None:
+    answer = client.post("/api/replays", headers=ADMIN, json={"since": since, "dry_run": True})
+    assert answer.status_code == 422, answer.text
+    assert "outside the years 1 to 9999" in answer.json()["error"]
+    listed = client.get("/api/replays", headers=ADMIN)
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == {"replays": []}
+
+
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch) -> list[ReplayOptions]:
     """The options of every replay and dry run run, each planning one letter to send."""

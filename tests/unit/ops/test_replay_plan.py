@@ -265,6 +265,14 @@ def test_other_times_are_refused_with_the_accepted_forms(text: str) -> None:
         parse_moment(text, NOW)
 
 
+@pytest.mark.parametrize(
+    "text", ["80000000h", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"]
+)
+def test_a_time_outside_the_years_1_to_9999_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="outside the years 1 to 9999"):
+        parse_moment(text, NOW)
+
+
 def test_a_selection_from_command_values() -> None:
     selection = selection_from(
         now=NOW,
