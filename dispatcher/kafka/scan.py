@@ -113,8 +113,11 @@ def _watermarks(consumer: Any, topic: str, partition: int) -> tuple[int, int]:
 def _first_offset(
     consumer: Any, topic: str, partition: int, start: Start, low: int, high: int
 ) -> int:
+    """The first offset of `partition` at or after `start`. A time before 1970 (a replay's
+    `since`, less its clock slack) starts at the beginning: Kafka takes a negative timestamp
+    for a special offset (-1 the end, -2 the beginning) or refuses it."""
     first = low
-    if start.since_ms is not None:
+    if start.since_ms is not None and start.since_ms > 0:
         found = consumer.offsets_for_times(
             [TopicPartition(topic, partition, start.since_ms)], timeout=METADATA_TIMEOUT
         )[0].offset

@@ -8,11 +8,12 @@ import base64
 import io
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 from dispatch_support import Deployment, cloud_event, collect_until, hook
-from kafka_support import Outgoing, consume_all, create_topic
+from kafka_support import Outgoing, consume_all, create_topic, produce
 from registry_support import FakeRegistry
 from rich.console import Console
 
@@ -22,8 +23,8 @@ from dispatcher.kafka.avro import produce_value
 from dispatcher.kafka.store import hooks_in_force
 from dispatcher.model.event import Event
 from dispatcher.model.outcome import VALUE_OMITTED
-from dispatcher.ops.replay.plan import Selection
-from dispatcher.ops.replay.run import ReplayOptions, run_replay
+from dispatcher.ops.replay.plan import Selection, selection_from
+from dispatcher.ops.replay.run import ReplayOptions, prepare, run_replay
 
 
 def test_the_dead_letters_of_avro_events_are_replayed_as_the_worker_read_them(
@@ -146,3 +147,22 @@ def test_an_event_the_hook_as_edited_no_longer_takes_is_not_replayed_to_it(
         }
         replayed = [json.loads(r.body) for r in receiver.received("/sms")[3:]]
         assert replayed == [{"n": 0}]
+
+
+@pytest.mark.parametrize("since", ["1970-01-01T00:00:00Z", "1900-01-01"])
+def test_a_replay_since_1970_or_before_selects_every_dead_letter(
+    kafka_bootstrap: str, tmp_path: Path, since: str
+) -> None:
+    deployment = Deployment(
+        kafka_bootstrap, tmp_path, [hook("erp", "https://erp.example.com/", ["order.placed"])]
+    )
+    create_topic(kafka_bootstrap, deployment.dead_letter)
+    letter = Outgoing(
+        json.dumps(cloud_event("order.placed", {"order_id": "A1"})),
+        headers=(("dispatcher.hook.id", b"erp"), ("dispatcher.idempotency.key", b"msg_a1")),
+    )
+    produce(kafka_bootstrap, deployment.dead_letter, [letter])
+    settings = deployment.settings
+    selection = selection_from(now=time.time(), since=since)
+    plan = prepare(settings, hooks_in_force(settings), selection)
+    assert [d.hook_id for d in plan.send] == ["erp"]
