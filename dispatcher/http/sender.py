@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
@@ -20,6 +20,7 @@ from dispatcher.metrics import status_class
 from dispatcher.model.hook import Hook
 from dispatcher.model.request import Request
 from dispatcher.model.values import quick_init
+from dispatcher.pipeline.excerpt import mask_credentials
 from dispatcher.pipeline.judge import Verdict, judge, retryable_status
 from dispatcher.security.auth import Credentials
 from dispatcher.security.oauth2 import OAuth2ClientCredentials
@@ -178,9 +179,12 @@ class HookClient:
                 f"request refused before sending: {error_text(exc, self.hook)}",
                 retryable=False,
             )
-        return judge(
+        verdict = judge(
             self.hook.response, response.status, response.headers, response.body, now=time.time()
         )
+        if verdict.kind == "response_invalid" and verdict.error:
+            return replace(verdict, error=answer_text(verdict.error, self.hook))
+        return verdict
 
     def _authorized(self, request: Request) -> Awaitable[Response]:
         """The exchange with the hook's credentials (the wire's own coroutine, but on OAuth2)."""
@@ -235,6 +239,14 @@ def _retryable(exc: DeliveryError) -> bool:
         status = getattr(exc, "status", None)
         return status is None or status >= 500 or status == 429
     return False
+
+
+def answer_text(text: str, hook: Hook) -> str:
+    """A verdict's text that quotes the answer (`expected status to equal "ok", got "..."`) as it
+    may leave the HTTP layer: a server may echo the request's credentials, so the hook's secret
+    values and URLs are masked as in `error_text`, and a credential after a scheme (`Bearer ...`)
+    as in an attempt record's excerpt."""
+    return mask_credentials(mask_text(text, hook))
 
 
 def error_text(exc: BaseException, hook: Hook, *, named: bool = True) -> str:

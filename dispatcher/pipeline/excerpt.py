@@ -39,7 +39,7 @@ def excerpt(head: bytes) -> str | None:
             "bearer" in lowered or "basic" in lowered or "digest" in lowered or "token" in lowered
         ):
             return text
-        return SCHEME_CREDENTIAL.sub(_masked, text)
+        return mask_credentials(text)
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -48,6 +48,12 @@ def excerpt(head: bytes) -> str | None:
         text = head[: exc.start].decode("utf-8")
     if NOT_TEXT.search(text):
         return None
+    return mask_credentials(text)
+
+
+def mask_credentials(text: str) -> str:
+    """`text` with the credential after each `Authorization`-style scheme masked (`Bearer ***`):
+    a text quoting an answer, which may echo the request's headers."""
     return SCHEME_CREDENTIAL.sub(_masked, text)
 
 

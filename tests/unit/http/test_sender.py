@@ -192,3 +192,12 @@ def test_an_undecodable_answer_is_retried_only_when_its_status_is(
     assert attempt.verdict.kind == "response_invalid"
     assert attempt.verdict.status == status
     assert attempt.verdict.retryable is retryable
+
+
+def test_an_answer_failing_expect_is_quoted_with_secrets_and_echoed_credentials_masked() -> None:
+    # some servers echo the request's headers back; `expect` quotes what it found
+    hook = _hook(response={"expect": [{"path": "status", "equals": "ok"}]})
+    said = f"refused {API_KEY}, Bearer tok3n-0f-oauth2"
+    (attempt,), _ = _answers(hook, httpx.Response(200, json={"status": said}), 1)
+    assert attempt.verdict.kind == "response_invalid"
+    assert attempt.verdict.error == 'expected status to equal "ok", got "refused ***, Bearer ***"'
