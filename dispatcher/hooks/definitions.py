@@ -24,6 +24,7 @@ from dispatcher.config.secrets import SecretScope, is_reference
 from dispatcher.errors import ConfigError, DispatcherError
 from dispatcher.hooks.loader import Problem, definition_problems, plain, validate_hooks_text
 from dispatcher.hooks.masking import looks_sensitive
+from dispatcher.hooks.shape import shape_problem
 from dispatcher.hooks.unmasking import keep_masked, masks_left
 from dispatcher.model.auth import SECRET_AUTH_KEYS
 from dispatcher.model.condition import Condition
@@ -45,9 +46,18 @@ class Definition:
 def examine(raw: Any, where: str, scope: SecretScope | None = None) -> Definition | list[Problem]:
     """The checked definition, or every reason the store refuses `raw`; each check runs once.
     `scope`: what its references may name (None only where the caller has no settings)."""
+    too_large = too_large_to_check(raw, where)
+    if too_large:
+        return too_large
     problems = definition_problems(raw, where, scope=scope) + literal_secrets(raw, where)
     errors = [p for p in problems if not p.warning]
     return errors or _defined(raw, where, scope)
+
+
+def too_large_to_check(raw: Any, where: str) -> list[Problem]:
+    """The problem of a definition nested too deeply for the checks to walk (`shape`)."""
+    why = shape_problem(raw)
+    return [] if why is None else [Problem(where, None, "", f"the definition {why}")]
 
 
 def examine_text(
@@ -95,6 +105,9 @@ def examine_edit(
     """An edit of a definition shown masked (`previous`: the stored one, None for a new hook),
     checked as `examine` checks it once each `***` sent back unchanged has its stored value
     back; a `***` standing for nothing stored is a problem, never saved."""
+    too_large = too_large_to_check(raw, "hook")
+    if too_large:
+        return too_large
     kept = keep_masked(raw, previous) if previous else raw
     left = [Problem("hook", None, path, message) for path, message in masks_left(kept, previous)]
     return left or examine(kept, "hook", scope)

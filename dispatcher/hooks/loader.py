@@ -22,6 +22,7 @@ from dispatcher.errors import ConfigError, DispatcherError
 from dispatcher.hooks.checks import hook_problems, hook_warnings
 from dispatcher.hooks.credentials import KeyCheck
 from dispatcher.hooks.schema import file_findings, hook_findings
+from dispatcher.hooks.shape import shape_problem
 from dispatcher.model.hook import Hook
 from dispatcher.pipeline.match import HookIndex
 from dispatcher.pipeline.render.paths import format_path
@@ -113,6 +114,11 @@ def _examine(text: str, filename: str, *, warnings: bool) -> tuple[Any, list[Pro
         return None, [Problem(filename, line, "", f"invalid YAML: {exc.problem or exc.context}")]
     except YAMLError as exc:
         return None, [Problem(filename, None, "", f"invalid YAML: {exc}")]
+    except RecursionError:
+        return None, [Problem(filename, None, "", "cannot be read: it nests too deeply")]
+    too_large = shape_problem(tree, len(text))
+    if too_large is not None:
+        return None, [Problem(filename, None, "", f"cannot be checked: {too_large}")]
     document = plain(tree)
     findings = [(path, message, False) for path, message in file_findings(document)]
     hooks = document.get("hooks") if isinstance(document, dict) else None

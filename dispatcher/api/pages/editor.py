@@ -30,6 +30,7 @@ from dispatcher.api.sessions import Session
 from dispatcher.hooks.definitions import Definition, examine_text
 from dispatcher.hooks.loader import Problem
 from dispatcher.hooks.masking import mask_definition
+from dispatcher.hooks.shape import shape_problem
 
 router = APIRouter(include_in_schema=False)
 SKELETON = {"id": "", "events": [], "url": "https://", "method": "POST", "format": "json"}
@@ -294,9 +295,13 @@ def _with_fields(definition: dict[str, Any], form: dict[str, str]) -> dict[str, 
 
 
 def _loose(text: str) -> dict[str, Any]:
-    """Whatever of `text` reads as a mapping, for the form beside a definition with problems."""
+    """Whatever of `text` reads as a mapping, for the form beside a definition with problems;
+    nothing of one too deep or, its aliases expanded, too large to check (`shape`): showing a
+    field of it would expand it."""
     try:
         loaded = YAML(typ="safe", pure=True).load(text)
     except Exception:
         return {}
-    return loaded if isinstance(loaded, dict) else {}
+    if not isinstance(loaded, dict) or shape_problem(loaded, len(text)) is not None:
+        return {}
+    return loaded

@@ -36,7 +36,7 @@ from dispatcher.ops import trial
 router = APIRouter(prefix="/api/hooks", tags=["hooks"])
 Service = Annotated[AdminService, Depends(service_of)]
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": Error, "description": "The body is not JSON."},
+    400: {"model": Error, "description": "The body is not JSON, or nests too deeply to read."},
     409: {"model": Error, "description": "Conflicts with the store or the hooks file."},
     422: {"model": Refusal, "description": "Every problem of the definition."},
 }
@@ -164,6 +164,8 @@ async def _json(request: Request) -> Any:
         return json.loads(await request.body() or b"null")
     except ValueError:
         raise HTTPException(400, "the body is not JSON") from None
+    except RecursionError:
+        raise HTTPException(400, "the body nests too deeply to read") from None
 
 
 def _write(service: AdminService, raw: Any, path_id: str | None, tenant: str | None) -> Any:

@@ -124,6 +124,32 @@ def test_yaml_syntax_error_names_its_line() -> None:
     assert message.startswith("invalid YAML")
 
 
+@pytest.mark.parametrize(
+    ("levels", "message"),
+    [
+        (100, "cannot be checked: nests deeper than 64 levels"),
+        (400, "cannot be read: it nests too deeply"),
+    ],
+)
+def test_a_file_nested_too_deeply_is_one_problem_not_a_crash(levels: int, message: str) -> None:
+    value = "[" * levels + "]" * levels
+    text = f"hooks:\n  - {{id: a, events: [x], url: 'https://a.example.com/', x: {value}}}\n"
+    assert problems(text) == [(None, "", message)]
+
+
+def test_a_file_whose_aliases_expand_past_its_text_is_one_problem() -> None:
+    text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    for i in range(1, 6):  # 10**5 values behind the last alias
+        text += f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n"
+    said = "cannot be checked: its aliases expand to more than 10 values per character written"
+    assert problems(f"{text}hooks: *a5\n") == [(None, "", said)]
+    shared = "retry: &r {max_attempts: 3}\nhooks:\n" + "".join(
+        f"  - {{id: h{i}, events: [x], url: 'https://a.example.com/', retry: *r}}\n"
+        for i in range(50)
+    )
+    assert all("aliases" not in m for _, _, m in problems(shared))
+
+
 def test_duplicate_yaml_key_is_an_error() -> None:
     [(line, _, message)] = problems("hooks:\n  - id: a\n    id: b\n    events: [x]\n")
     assert line == 3
