@@ -22,8 +22,19 @@ class HookProblem(BaseModel):
 
 
 class Refusal(BaseModel):
+    """An error with every problem behind it, each at its place: a key of a hook definition
+    (with its line in the editor), or a value of the request (`query.limit`, `event`)."""
+
     error: str
     problems: list[HookProblem] = []
+
+
+class Pending(BaseModel):
+    """A hook written to the store that this service has not read back within 10 s: the
+    workers take it once they read it."""
+
+    id: str
+    status: Literal["stored, not yet in force here"]
 
 
 class HookShown(BaseModel):

@@ -10,8 +10,18 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from dispatcher import __version__
+from dispatcher.api.models import Error, Refusal
 from dispatcher.hooks.schema import hooks_schema
 
+Responses = dict[int | str, dict[str, Any]]
+UNAUTHORIZED: Responses = {
+    401: {"model": Error, "description": "No `Authorization: Bearer` token of admin.tokens."}
+}
+FORBIDDEN: Responses = {403: {"model": Error, "description": "The token's role is viewer."}}
+INVALID: Responses = {
+    422: {"model": Refusal, "description": "A value of the request is not valid: each problem."}
+}
+VALIDATION_REF = "#/components/schemas/HTTPValidationError"
 HOOK_REF = "#/components/schemas/hooks.hook"
 HOOK_BODY: dict[str, Any] = {
     "requestBody": {
@@ -29,7 +39,10 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
             title="DUGAA dispatcher admin API",
             version=__version__,
             description="Hooks, outcomes, dead letters and replays; "
-            "every route needs `Authorization: Bearer <token>` of `admin.tokens`. "
+            "every route needs `Authorization: Bearer <token>` of `admin.tokens` (else 401), "
+            "and a write, test, pause, resume or replay a token of the admin role (else 403). "
+            'Every error is `{"error": "..."}`, with `problems` (each a `path` and a `message`) '
+            "where values of the request are at fault (422). "
             "A token with a `tenant` sees and changes only that tenant's hooks and records "
             "(another's answer 404), and the hooks it writes or tests may not set "
             "`allow_loopback`, `allow_private_networks` or `allow_cidrs`, and may name only "
@@ -38,12 +51,29 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
             "underscores): else 422, naming the place and the rule.",
             routes=app.routes,
         )
+        _invalid_as_answered(document)
         components = document.setdefault("components", {})
         components.setdefault("schemas", {}).update(_hook_schemas())
         components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         document["security"] = [{"bearer": []}]
         app.openapi_schema = document
     return app.openapi_schema
+
+
+def _invalid_as_answered(document: dict[str, Any]) -> None:
+    """The 422 FastAPI adds to a route with parameters, described as `dispatcher.api.problems`
+    answers it (a `Refusal`: `error` and `problems`), not as FastAPI's own `{"detail": [...]}`."""
+    refusal = {"$ref": "#/components/schemas/Refusal"}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            answer = operation.get("responses", {}).get("422", {})
+            content = answer.get("content", {}).get("application/json", {})
+            if content.get("schema") == {"$ref": VALIDATION_REF}:
+                content["schema"] = refusal
+                answer["description"] = INVALID[422]["description"]
+    schemas = document.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
 
 
 def _hook_schemas() -> dict[str, Any]:

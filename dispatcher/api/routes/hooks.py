@@ -18,13 +18,14 @@ from dispatcher.api.models import (
     HookHealth,
     HookList,
     HookShown,
+    Pending,
     Refusal,
     Resumed,
     ResumeRequest,
     TrialRequest,
     TrialResult,
 )
-from dispatcher.api.openapi import HOOK_BODY
+from dispatcher.api.openapi import FORBIDDEN, HOOK_BODY, INVALID, UNAUTHORIZED
 from dispatcher.api.routes import service_of
 from dispatcher.api.service import AdminService
 from dispatcher.errors import DecodeError
@@ -33,9 +34,11 @@ from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
 from dispatcher.ops import trial
 
-router = APIRouter(prefix="/api/hooks", tags=["hooks"])
+router = APIRouter(prefix="/api/hooks", tags=["hooks"], responses=UNAUTHORIZED)
 Service = Annotated[AdminService, Depends(service_of)]
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    202: {"model": Pending, "description": "Stored; not yet read back by this service."},
+    **FORBIDDEN,
     400: {"model": Error, "description": "The body is not JSON, or nests too deeply to read."},
     409: {"model": Error, "description": "Conflicts with the store or the hooks file."},
     422: {"model": Refusal, "description": "Every problem of the definition."},
@@ -90,7 +93,7 @@ async def put_hook(hook_id: str, request: Request, service: Service, caller: AsA
 @router.delete(
     "/{hook_id}",
     response_model=Deleted,
-    responses={404: {"model": Error}, 409: {"model": Error}},
+    responses={**FORBIDDEN, 404: {"model": Error}, 409: {"model": Error}},
 )
 def delete_hook(hook_id: str, service: Service, caller: AsAdmin) -> dict[str, Any]:
     scope.named(service, caller, hook_id)
@@ -105,7 +108,7 @@ def delete_hook(hook_id: str, service: Service, caller: AsAdmin) -> dict[str, An
     "/{hook_id}/test",
     response_model=TrialResult,
     response_model_exclude_none=True,
-    responses={404: {"model": Error}, 422: {"model": Error}},
+    responses={**FORBIDDEN, 404: {"model": Error}, **INVALID},
 )
 def test_hook(
     hook_id: str, body: TrialRequest, service: Service, caller: AsAdmin
@@ -138,7 +141,15 @@ def hook_health(hook_id: str, service: Service, caller: AsViewer) -> dict[str, A
     return pausing.health_of(hook.id, service.decisions().get(hook.id))
 
 
-@router.post("/{hook_id}/pause", response_model=HookHealth, responses={404: {"model": Error}})
+@router.post(
+    "/{hook_id}/pause",
+    response_model=HookHealth,
+    responses={
+        **FORBIDDEN,
+        404: {"model": Error},
+        409: {"model": Error, "description": "This service does not follow the health topic."},
+    },
+)
 async def pause_hook(hook_id: str, service: Service, caller: AsAdmin) -> dict[str, Any]:
     """Pause the hook on every worker: its events are dead-lettered (kind paused), no request."""
     return await run_in_threadpool(pausing.pause, service, caller, hook_id)
@@ -147,7 +158,7 @@ async def pause_hook(hook_id: str, service: Service, caller: AsAdmin) -> dict[st
 @router.post(
     "/{hook_id}/resume",
     response_model=Resumed,
-    responses={404: {"model": Error}, 409: {"model": Error}, 429: {"model": Error}},
+    responses={**FORBIDDEN, 404: {"model": Error}, 409: {"model": Error}, 429: {"model": Error}},
 )
 async def resume_hook(
     hook_id: str, service: Service, caller: AsAdmin, body: ResumeRequest | None = None

@@ -18,16 +18,23 @@ from dispatcher.api.models import (
     EventLookup,
     HookAttempts,
     Outcomes,
+    Refusal,
 )
+from dispatcher.api.openapi import UNAUTHORIZED
 from dispatcher.api.routes import service_of
 from dispatcher.api.service import AdminService
 from dispatcher.model.moments import iso
 from dispatcher.ops.replay.plan import parse_moment
 
-router = APIRouter(prefix="/api", tags=["records"], dependencies=[Depends(VIEWER)])
+router = APIRouter(
+    prefix="/api", tags=["records"], dependencies=[Depends(VIEWER)], responses=UNAUTHORIZED
+)
 Service = Annotated[AdminService, Depends(service_of)]
 BAD_TIME: dict[int | str, dict[str, Any]] = {
-    422: {"model": Error, "description": "A time that is neither ISO 8601 nor an age."}
+    422: {
+        "model": Refusal,
+        "description": "A time that is neither ISO 8601 nor an age, or another value not valid.",
+    }
 }
 
 

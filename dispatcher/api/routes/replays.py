@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from dispatcher.api import scope
 from dispatcher.api.auth import AsAdmin, AsViewer, Principal
 from dispatcher.api.models import Error, Replay, ReplayRequest, Replays
+from dispatcher.api.openapi import FORBIDDEN, INVALID, UNAUTHORIZED
 from dispatcher.api.routes import service_of
 from dispatcher.api.service import AdminService
 from dispatcher.errors import ReplaysBusy
@@ -19,7 +20,7 @@ from dispatcher.ops.replay.jobs import ReplayJob
 from dispatcher.ops.replay.plan import selection_from
 from dispatcher.ops.replay.run import ReplayOptions
 
-router = APIRouter(prefix="/api/replays", tags=["replays"])
+router = APIRouter(prefix="/api/replays", tags=["replays"], responses=UNAUTHORIZED)
 Service = Annotated[AdminService, Depends(service_of)]
 
 
@@ -83,9 +84,10 @@ def _sees(caller: Principal, job: ReplayJob) -> bool:
     status_code=202,
     response_model=Replay,
     responses={
+        **FORBIDDEN,
         404: {"model": Error},
         409: {"model": Error},
-        422: {"model": Error},
+        **INVALID,
         429: {"model": Error},
     },
 )

@@ -1,22 +1,30 @@
 """The generated OpenAPI document: valid OpenAPI 3.1, listing every API route with the roles it
-needs, hook bodies described by the hooks schema."""
+needs, every status it answers with the body it sends, hook bodies described by the hooks
+schema."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
-from admin_support import VIEWER
+from admin_support import ADMIN, VIEWER, MemoryStore
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from httpx import Response
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from ruamel.yaml import YAML
 
 from dispatcher.api.app import API_ROUTERS
 from dispatcher.api.openapi import openapi_document
+from dispatcher.api.service import AdminService
+from dispatcher.model.hook import Hook
+from dispatcher.pipeline.match import HookIndex
 
 EXAMPLES = Path(__file__).parents[3] / "deploy" / "examples" / "hooks"
+URL = "https://erp.example.com/"
 
 
 def api_routes() -> set[tuple[str, str]]:
@@ -88,3 +96,47 @@ def test_hook_bodies_are_described_by_the_hooks_schema(app: FastAPI) -> None:
         "events",
         "url",
     }
+
+
+def described(document: dict[str, Any], method: str, path: str, answer: Response) -> None:
+    """Whether the document lists `answer`'s status for the operation, with a schema its body
+    meets and whose properties name every key the body has (when it names its keys)."""
+    responses = document["paths"][path][method.lower()]["responses"]
+    status = str(answer.status_code)
+    assert status in responses, (method, path, status, answer.text)
+    schema = responses[status]["content"]["application/json"]["schema"]
+    Draft202012Validator({**schema, "components": document["components"]}).validate(answer.json())
+    if "$ref" in schema:
+        named = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        if named.get("additionalProperties") is not True:
+            assert set(answer.json()) <= set(named["properties"]), (method, path, status)
+
+
+def test_every_status_a_route_answers_is_documented_with_the_body_it_sends(
+    app: FastAPI, client: TestClient
+) -> None:
+    service: AdminService = app.state.admin
+    service._set_hooks(HookIndex([Hook.from_dict({"id": "some-id", "events": ["x"], "url": URL})]))
+    document = openapi_document(app)
+    for method, path in sorted(api_routes()):
+        url = f"{re.sub(r'{[^}]+}', 'some-id', path)}?limit=0"
+        for headers in ({}, VIEWER, ADMIN):  # 401; 403 or a read; what an admin's wrong values get
+            answer = client.request(method, url, json={"bogus": 1}, headers=headers)
+            described(document, method, path, answer)
+
+
+def test_a_hook_stored_but_not_yet_read_back_is_a_documented_202(
+    app: FastAPI, client: TestClient
+) -> None:
+    class Unconfirmed(MemoryStore):
+        def wait_for(self, _written: object, _timeout: float) -> bool:
+            return False
+
+    service: AdminService = app.state.admin
+    store = Unconfirmed(service, [])
+    service.store = store  # type: ignore[assignment]
+    service.follower = store  # type: ignore[assignment]
+    hook = {"id": "erp", "events": ["x"], "url": URL}
+    answer = client.post("/api/hooks", json=hook, headers=ADMIN)
+    assert answer.status_code == 202, answer.text
+    described(openapi_document(app), "POST", "/api/hooks", answer)
