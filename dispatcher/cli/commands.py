@@ -272,7 +272,7 @@ def hooks_test(args: argparse.Namespace) -> int:
 def produce(args: argparse.Namespace) -> int:
     from confluent_kafka import Producer
 
-    from dispatcher.kafka.clients import check_reachable
+    from dispatcher.kafka.clients import check_reachable, made
     from dispatcher.kafka.scopes import client_settings
 
     settings = settings_from(args)
@@ -293,7 +293,7 @@ def produce(args: argparse.Namespace) -> int:
         event["tenant"] = args.tenant
     topic = args.topic or settings.topics.events[0]
     check_reachable(settings, timeout=10)
-    producer = Producer({**client_settings(settings, "producer"), "logger": KAFKA})
+    producer = made(Producer, {**client_settings(settings, "producer"), "logger": KAFKA}, settings)
     key = args.key.encode() if args.key else None
     headers: list[tuple[str, str | bytes | None]]
     if args.avro:

@@ -26,7 +26,12 @@ from dispatcher.engine.scheduler import Scheduler
 from dispatcher.engine.share import ShareLoop
 from dispatcher.engine.wiring import Wiring
 from dispatcher.http.pool import ClientPool
-from dispatcher.kafka.clients import consumer_config, producer_config, share_consumer_config
+from dispatcher.kafka.clients import (
+    consumer_config,
+    made,
+    producer_config,
+    share_consumer_config,
+)
 from dispatcher.kafka.sharegroup import ShareLimits
 from dispatcher.kafka.writer import outcome_writer
 from dispatcher.metrics import Metrics
@@ -76,7 +81,7 @@ class Assembly:
         settings, health, loop = self.settings, self.health, self.loop
         pool = ClientPool(settings)
         # the input intake's producer writes attempt records too, batched with its outcomes
-        producer = Producer(producer_config(settings))
+        producer = made(Producer, producer_config(settings), settings)
         observers = [health.observe, *attempt_observers(settings, producer, self.metrics, loop)]
         tracer = None
         if self.tracing is not None:
@@ -120,7 +125,7 @@ class Assembly:
         """One consumer thread's loop, with a producer of its own: acknowledgements are served
         on the thread that polls the producer, which must be the thread owning the tracker."""
         settings, loop = self.settings, self.loop
-        producer = producer or Producer(producer_config(settings))
+        producer = producer or made(Producer, producer_config(settings), settings)
         writer = outcome_writer(producer, settings, self.metrics)
         intake: ConsumerLoop | ShareLoop
         context = task_context()
@@ -137,14 +142,16 @@ class Assembly:
             submit, release, topics, scheduler.deliverer.untried, holding,
         )  # fmt: skip
         if share is not None:
-            intake = ShareLoop(ShareConsumer(share_consumer_config(settings)), wiring, share)
+            member = made(ShareConsumer, share_consumer_config(settings), settings)
+            intake = ShareLoop(member, wiring, share)
             return intake
 
         def on_stats(payload: str) -> None:
             assert isinstance(intake, ConsumerLoop)
             record_lag(payload, intake.assigned, self.metrics.consumer_lag)
 
-        consumer = Consumer(consumer_config(settings, group_id, stats_cb=on_stats))
+        config = consumer_config(settings, group_id, stats_cb=on_stats)
+        consumer = made(Consumer, config, settings)
         intake = ConsumerLoop(consumer, wiring, reports_ready=primary)
         return intake
 

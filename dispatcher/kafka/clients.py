@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from dispatcher.config.secrets import Secret
 from dispatcher.config.settings import Settings
-from dispatcher.errors import KafkaUnavailable
+from dispatcher.errors import ConfigError, KafkaUnavailable
 from dispatcher.kafka.scopes import client_settings
 from dispatcher.logs import KAFKA
 
@@ -19,6 +20,27 @@ OUTPUT_PARTITIONS = 6
 SHARE_POLL_RECORDS = 200
 BROKER_MESSAGE_MAX_BYTES = 1_048_588  # Kafka's default `message.max.bytes` (a record batch)
 PROBE_SLICE = 1.0  # seconds of the reachability check between two polls of its log lines
+Client = TypeVar("Client")
+
+
+def made(
+    kind: Callable[[dict[str, Any]], Client], config: dict[str, Any], settings: Settings
+) -> Client:
+    """A librdkafka client of `config`. What librdkafka refuses to make one of (a misspelt
+    property under `kafka:`, a value of the wrong type, a combination it does not take) is a
+    `ConfigError` naming it, the secrets of `kafka:` masked: exit 1 with one line, not a
+    traceback."""
+    try:
+        return kind(config)
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args else None
+        if not isinstance(error, KafkaError) or error.code() != KafkaError._INVALID_ARG:
+            raise
+        said = error.str()
+        for value in settings.kafka.values():
+            if isinstance(value, Secret) and value.reveal():
+                said = said.replace(value.reveal(), "***")
+        raise ConfigError(f"kafka: {said}") from None
 
 
 def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:
@@ -83,7 +105,7 @@ def check_reachable(settings: Settings, timeout: float = 15.0) -> AdminClient:
         "socket.connection.setup.timeout.ms": 5000,
         "logger": KAFKA,
     }
-    admin = AdminClient(config)
+    admin = made(AdminClient, config, settings)
     deadline = time.monotonic() + timeout
     reason = "no answer"
     while (left := deadline - time.monotonic()) > 0:

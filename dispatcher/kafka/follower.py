@@ -21,6 +21,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.hooks.definitions import merged
 from dispatcher.hooks.stored import StoredHooks
+from dispatcher.kafka.clients import made
 from dispatcher.kafka.scan import partitions_of, scan_config
 from dispatcher.kafka.store import Offsets, ensure_compacted_topic
 from dispatcher.model.event import Record
@@ -49,7 +50,7 @@ class TopicFollower:
 
     def _read_to_end(self, timeout: float) -> None:
         ensure_compacted_topic(self.settings, self.topic)
-        consumer = Consumer(scan_config(self.settings))
+        consumer = made(Consumer, scan_config(self.settings), self.settings)
         self._consumer = consumer
         deadline = time.monotonic() + timeout
         partitions = partitions_of(consumer, self.topic)

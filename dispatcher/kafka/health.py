@@ -16,7 +16,7 @@ from confluent_kafka import KafkaException, Producer
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
-from dispatcher.kafka.clients import producer_config
+from dispatcher.kafka.clients import made, producer_config
 from dispatcher.kafka.follower import TopicFollower
 from dispatcher.kafka.outgoing import is_fatal
 from dispatcher.kafka.polled import Polled
@@ -110,7 +110,7 @@ class HealthWriter:
         self.health = settings.topics.health
         self.operations = settings.topics.operations
         if producer is None:  # (not `or`: a producer with nothing queued has len 0)
-            producer = Producer(producer_config(settings, **{"linger.ms": 0}))
+            producer = made(Producer, producer_config(settings, **{"linger.ms": 0}), settings)
         self.producer = producer
         self._polled = Polled(producer)
         self.failed = 0  # records refused or not acknowledged since the last `flush`

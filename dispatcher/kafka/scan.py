@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import KafkaUnavailable
+from dispatcher.kafka.clients import made
 from dispatcher.kafka.scopes import client_settings
 from dispatcher.logs import KAFKA
 from dispatcher.model.event import Record
@@ -63,7 +64,7 @@ def scan(
     settings: Settings, topic: str, start: Start = Start(), timeout: float = 60.0
 ) -> Iterator[Record]:
     """Every record of `topic` from `start` to the end each partition had when the scan began."""
-    consumer = Consumer(scan_config(settings))
+    consumer = made(Consumer, scan_config(settings), settings)
     try:
         yield from _scan(consumer, topic, start, time.monotonic() + timeout)
     finally:

@@ -21,6 +21,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError, KafkaUnavailable
 from dispatcher.hooks.definitions import Definition, merged
 from dispatcher.hooks.stored import StoredHooks
+from dispatcher.kafka.clients import made
 from dispatcher.kafka.scan import scan
 from dispatcher.kafka.scopes import client_settings
 from dispatcher.logs import KAFKA
@@ -49,7 +50,7 @@ def ensure_store_topic(settings: Settings) -> None:
 def ensure_compacted_topic(settings: Settings, topic: str) -> None:
     """Create `topic` (one partition, compacted) when it does not exist yet: the hook store,
     the health topic."""
-    admin = AdminClient(client_settings(settings, "producer"))
+    admin = made(AdminClient, client_settings(settings, "producer"), settings)
     try:
         if topic in admin.list_topics(timeout=TIMEOUT).topics:
             return
@@ -135,14 +136,16 @@ class HookStore:
     def _transactional(self) -> Producer:
         if self._producer is None:
             ensure_store_topic(self.settings)
-            producer = Producer(
+            producer = made(
+                Producer,
                 {
                     **client_settings(self.settings, "producer"),
                     "transactional.id": f"dugaa-hooks-{uuid.uuid4().hex}",
                     "enable.idempotence": True,
                     "acks": "all",
                     "logger": KAFKA,
-                }
+                },
+                self.settings,
             )
             try:
                 producer.init_transactions(TIMEOUT)

@@ -344,6 +344,26 @@ def test_a_malformed_configuration_exits_1_naming_file_line_and_key(
     assert "Traceback" not in stderr
 
 
+@pytest.mark.parametrize(
+    ("kafka", "said"),
+    [
+        ("no.such.property: 1", 'kafka: No such configuration property: "no.such.property"'),
+        ("enable.gapless.guarantee: true", "requires `enable.idempotence`"),
+    ],
+)
+def test_a_kafka_property_librdkafka_refuses_exits_1_in_one_line(
+    tmp_path: Path, kafka: str, said: str
+) -> None:
+    config = tmp_path / "dispatcher.yaml"  # (refused before any connection is tried)
+    config.write_text(f"kafka:\n  bootstrap.servers: 127.0.0.1:9\n  {kafka}\n")
+    done = dispatcher("run", "--config", str(config), timeout=30)
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1].startswith("error: kafka: "), stderr
+    assert said in stderr
+
+
 def test_configuration_that_is_not_yaml_exits_1_naming_file_and_line(tmp_path: Path) -> None:
     config = tmp_path / "dispatcher.yaml"
     config.write_text("group_id: g\nkafka:\n  bootstrap.servers: [127.0.0.1:9092\nhttp_port: 1\n")

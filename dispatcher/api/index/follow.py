@@ -17,6 +17,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from dispatcher.api.index.database import Index
 from dispatcher.api.index.rows import AttemptRow, LetterRow, ResultRow
 from dispatcher.config.settings import Settings
+from dispatcher.kafka.clients import made
 from dispatcher.kafka.scan import partitions_of, scan_config
 from dispatcher.model.event import Record
 
@@ -64,7 +65,8 @@ class IndexFollower:
             return self._attempts_written
 
     def _follow(self) -> None:
-        consumer = Consumer({**scan_config(self.settings), "enable.partition.eof": False})
+        config = {**scan_config(self.settings), "enable.partition.eof": False}
+        consumer = made(Consumer, config, self.settings)
         refreshed = pruned = 0.0
         try:
             while not self._stopping.is_set():

@@ -39,7 +39,7 @@ from dispatcher.errors import KafkaUnavailable, Withdrawn
 from dispatcher.http.limits import Slots
 from dispatcher.http.pool import ClientPool
 from dispatcher.kafka.avro.decoder import event_decoder
-from dispatcher.kafka.clients import producer_config
+from dispatcher.kafka.clients import made, producer_config
 from dispatcher.kafka.health import read_decisions
 from dispatcher.kafka.results import delivered_keys
 from dispatcher.kafka.scan import Start, scan
@@ -136,7 +136,7 @@ async def _redeliver(
     stop: threading.Event,
 ) -> Summary:
     metrics = Metrics()
-    producer = Producer(producer_config(settings))
+    producer = made(Producer, producer_config(settings), settings)
     writer = outcome_writer(producer, settings, metrics)
     pool = ClientPool(settings)
     observers = attempt_observers(settings, producer, metrics, asyncio.get_running_loop())

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from dispatcher.config.secrets import Secret
 from dispatcher.config.settings import Settings
-from dispatcher.kafka.clients import consumer_config, producer_config
+from dispatcher.errors import ConfigError
+from dispatcher.kafka.clients import consumer_config, made, producer_config
 
 
 def settings(kafka: dict[str, Any]) -> Settings:
@@ -60,3 +65,29 @@ def test_the_producer_takes_a_record_as_large_as_the_broker_does_by_default() ->
         producer.purge()
     given = Settings(kafka={"message.max.bytes": 2_000_000})
     assert producer_config(given)["message.max.bytes"] == 2_000_000
+
+
+def test_a_client_librdkafka_refuses_to_make_is_a_configuration_error_with_secrets_masked() -> None:
+    """A misspelt property or a value of the wrong type under `kafka:` stops a command with one
+    line (exit 1), not a traceback; a secret the message quotes is masked."""
+    given = Settings(kafka={"bootstrap.servers": "", "sasl.password": Secret("hunter2-pw")})
+
+    def refusing(config: dict[str, Any]) -> None:
+        said = 'Invalid value "hunter2-pw" for configuration property "sasl.password"'
+        raise KafkaException(KafkaError(KafkaError._INVALID_ARG, said))
+
+    with pytest.raises(ConfigError) as refused:
+        made(refusing, {}, given)
+    assert (
+        str(refused.value)
+        == 'kafka: Invalid value "***" for configuration property "sasl.password"'
+    )
+
+    with pytest.raises(ConfigError, match=r'kafka: No such configuration property: "no\.such"'):
+        made(Producer, {"no.such": 1}, given)
+
+    def unreachable(config: dict[str, Any]) -> None:  # not the configuration's fault: as it is
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT, "down"))
+
+    with pytest.raises(KafkaException):
+        made(unreachable, {}, given)
