@@ -142,16 +142,9 @@ def test_hooks_pause_whose_producer_fails_for_good_exits_3_with_one_line(
 
     done = dispatcher("hooks", "pause", "erp", "--config", str(deployment.config_path))
 
-    stderr = done.stderr.decode()
-    assert done.returncode == 3, stderr
-    assert "Traceback" not in stderr
-    assert (
-        stderr.strip()
-        .splitlines()[-1]
-        .startswith(
-            "error: the health topic did not take the change: its producer failed for good:"
-            f" ProduceRequest for {deployment.health} [0]"
-        )
+    assert last_line(done, 3).startswith(
+        "error: the health topic did not take the change: its producer failed for good:"
+        f" ProduceRequest for {deployment.health} [0]"
     )
 
 
@@ -179,17 +172,10 @@ def test_a_replay_whose_producer_fails_for_good_stops_at_once_and_exits_3_saying
         )
         sent = len(receiver.received("/erp")) - 10
 
-    stderr = done.stderr.decode()
-    assert done.returncode == 3, stderr
-    assert "Traceback" not in stderr
-    assert (
-        stderr.strip()
-        .splitlines()[-1]
-        .startswith(
-            f"error: the Kafka client failed for good: ProduceRequest for {deployment.results} [0]"
-        )
+    assert last_line(done, 3).startswith(
+        f"error: the Kafka client failed for good: ProduceRequest for {deployment.results} [0]"
     )
-    (said,) = [line for line in stderr.splitlines() if "fatal producer error" in line]
+    (said,) = [line for line in done.stderr.decode().splitlines() if "fatal producer" in line]
     assert "fatal producer error, stopping (the replay: " in said
     assert sent < 10  # it stopped sending once its first outcome failed it (2 letters a second)
 
@@ -207,18 +193,22 @@ def test_produce_exits_3_when_its_producer_fails_for_good_and_1_when_kafka_refus
     failed = dispatcher("produce", "--topic", tiny, *event)
     refused = dispatcher("produce", "--topic", "not a topic!", *event)
 
-    stderr = failed.stderr.decode()
-    assert failed.returncode == 3, stderr
-    assert "Traceback" not in stderr
-    assert (
-        stderr.strip()
-        .splitlines()[-1]
-        .startswith(f"error: the Kafka client failed for good: ProduceRequest for {tiny} [0]")
+    assert last_line(failed, 3).startswith(
+        f"error: the Kafka client failed for good: ProduceRequest for {tiny} [0]"
     )
     assert (refused.returncode, refused.stdout) == (1, b""), refused.stderr.decode()
     assert refused.stderr.decode().strip().splitlines()[-1] == (
         "error: event not taken by Kafka (not a topic!): Broker: Invalid topic"
     )
+
+
+def last_line(done: subprocess.CompletedProcess[bytes], code: int) -> str:
+    """The last line a command that ended with exit `code` wrote to stderr (its `error: ...`),
+    after checking that it wrote no traceback."""
+    stderr = done.stderr.decode()
+    assert done.returncode == code, stderr
+    assert "Traceback" not in stderr
+    return stderr.strip().splitlines()[-1]
 
 
 def raw_librdkafka_lines(stderr: str) -> list[str]:
@@ -357,11 +347,8 @@ def test_a_kafka_property_librdkafka_refuses_exits_1_in_one_line(
     config = tmp_path / "dispatcher.yaml"  # (refused before any connection is tried)
     config.write_text(f"kafka:\n  bootstrap.servers: 127.0.0.1:9\n  {kafka}\n")
     done = dispatcher("run", "--config", str(config), timeout=30)
-    stderr = done.stderr.decode()
-    assert done.returncode == 1, stderr
-    assert "Traceback" not in stderr
-    assert stderr.splitlines()[-1].startswith("error: kafka: "), stderr
-    assert said in stderr
+    assert last_line(done, 1).startswith("error: kafka: ")
+    assert said in done.stderr.decode()
 
 
 def test_configuration_that_is_not_yaml_exits_1_naming_file_and_line(tmp_path: Path) -> None:
