@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import yaml
@@ -174,6 +174,14 @@ class MemoryStore:
         self.service = service
         self.stored = {raw["id"]: raw for raw in definitions}
         self._publish()
+
+    @classmethod
+    def installed(cls, service: AdminService, definitions: Sequence[dict[str, Any]] = ()) -> Self:
+        """A store of `definitions`, put in as `service`'s hook store and its follower."""
+        store = cls(service, list(definitions))
+        service.store = store  # type: ignore[assignment]
+        service.follower = store  # type: ignore[assignment]
+        return store
 
     def apply(self, definitions: list[Any]) -> None:
         self.stored.update({d.hook.id: d.raw for d in definitions})

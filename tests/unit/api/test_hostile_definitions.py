@@ -29,10 +29,7 @@ def aliased(levels: int) -> str:
 @pytest.fixture
 def store(app: FastAPI) -> MemoryStore:
     service: AdminService = app.state.admin
-    store = MemoryStore(service, [])
-    service.store = store  # type: ignore[assignment]
-    service.follower = store  # type: ignore[assignment]
-    return store
+    return MemoryStore.installed(service)
 
 
 def test_a_definition_nested_too_deeply_is_a_422_and_the_hooks_still_show(

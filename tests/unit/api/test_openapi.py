@@ -133,9 +133,7 @@ def test_a_hook_stored_but_not_yet_read_back_is_a_documented_202(
             return False
 
     service: AdminService = app.state.admin
-    store = Unconfirmed(service, [])
-    service.store = store  # type: ignore[assignment]
-    service.follower = store  # type: ignore[assignment]
+    Unconfirmed.installed(service)
     hook = {"id": "erp", "events": ["x"], "url": URL}
     answer = client.post("/api/hooks", json=hook, headers=ADMIN)
     assert answer.status_code == 202, answer.text

@@ -19,10 +19,7 @@ LEDGER = {"id": "ledger", "events": ["order.*"], "url": "https://ledger.example.
 def store(app: FastAPI) -> MemoryStore:
     service: AdminService = app.state.admin
     service.settings = dataclasses.replace(service.settings, consume="share")
-    store = MemoryStore(service, [])
-    service.store = store  # type: ignore[assignment]
-    service.follower = store  # type: ignore[assignment]
-    return store
+    return MemoryStore.installed(service)
 
 
 def test_a_hook_ordered_by_key_is_refused_in_queue_mode_and_not_stored(

@@ -86,10 +86,7 @@ def store(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> MemoryStore:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     service: AdminService = app.state.admin
-    store = MemoryStore(service, [])
-    service.store = store  # type: ignore[assignment]
-    service.follower = store  # type: ignore[assignment]
-    return store
+    return MemoryStore.installed(service)
 
 
 @CASES

@@ -110,7 +110,7 @@ def service(tmp_path: Path) -> Iterator[AdminService]:
     )
     index = Index(tmp_path / "index.sqlite3")
     service = AdminService(Settings(admin=admin), Tokens.from_settings(admin), index, Sessions(60))
-    store = MemoryStore(
+    MemoryStore.installed(
         service,
         [
             definition("acme-sms", "acme"),
@@ -118,8 +118,6 @@ def service(tmp_path: Path) -> Iterator[AdminService]:
             definition("everyone"),
         ],
     )
-    service.store = store  # type: ignore[assignment]
-    service.follower = store  # type: ignore[assignment]
     # every hook paused: a pause leaves it so and a resume lifts it, both answering 200
     decisions = MemoryDecisions("acme-sms", "globex-sms", "everyone")
     service.pauses = decisions
