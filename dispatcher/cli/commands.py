@@ -292,7 +292,7 @@ def produce(args: argparse.Namespace) -> int:
     if args.tenant:
         event["tenant"] = args.tenant
     topic = args.topic or settings.topics.events[0]
-    check_reachable(settings, timeout=10)
+    check_reachable(settings)
     producer = made(Producer, {**client_settings(settings, "producer"), "logger": KAFKA}, settings)
     key = args.key.encode() if args.key else None
     headers: list[tuple[str, str | bytes | None]]

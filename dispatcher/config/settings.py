@@ -45,6 +45,7 @@ SCALARS = {
     "allow_private_networks": bool,
     "allow_loopback": bool,
     "drain_timeout": str,
+    "kafka_wait": str,  # a scalar, not the librdkafka property `wait` of `kafka:`
     "max_inflight": int,
     "max_inflight_per_partition": int,
     "local_retries": int,
@@ -57,7 +58,13 @@ SCALARS = {
     "retry_bundles": bool,
 }
 AT_LEAST = {"max_inflight": 1, "max_inflight_per_partition": 1, "local_retries": 0}
-DURATIONS = ("drain_timeout", "hook_pause_after", "hook_failing_after", "hook_health_interval")
+DURATIONS = (
+    "drain_timeout",
+    "hook_pause_after",
+    "hook_failing_after",
+    "hook_health_interval",
+    "kafka_wait",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +153,7 @@ class Settings:
     allow_loopback: bool = False
     allow_cidrs: tuple[IPv4Network | IPv6Network, ...] = ()
     drain_timeout: float = 30.0
+    kafka_wait: float = 15.0  # how long a command or worker waits for Kafka to answer at start
     max_inflight: int = 10_000
     max_inflight_per_partition: int = 2_000
     local_retries: int = 3
@@ -313,6 +321,8 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
             raise _KeyProblem(key, f"must be {least} or more, not {values[key]}")
     if values.get("hook_health_interval", 1.0) <= 0:
         raise _KeyProblem("hook_health_interval", "must be a duration above 0 (e.g. 5s)")
+    if values.get("kafka_wait", 1.0) <= 0:  # no wait at all: given up before Kafka is asked
+        raise _KeyProblem("kafka_wait", "must be a duration above 0 (e.g. 15s)")
     if values.get("consume", "group") not in CONSUME_MODES:
         raise _KeyProblem("consume", f"must be one of {', '.join(CONSUME_MODES)}")
     if values.get("result_format", "json") not in ("json", "avro"):

@@ -94,8 +94,8 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     }
 
 
-def check_reachable(settings: Settings, timeout: float = 15.0) -> AdminClient:
-    """An admin client once the cluster answered; `KafkaUnavailable` after `timeout` seconds.
+def check_reachable(settings: Settings) -> AdminClient:
+    """An admin client once the cluster answered; `KafkaUnavailable` after `kafka_wait`.
 
     Asked in slices, polled between them: the client's log lines (with the broker gone, a
     refused connection every 50-100 ms) reach our logging only when it is polled, in the
@@ -106,6 +106,7 @@ def check_reachable(settings: Settings, timeout: float = 15.0) -> AdminClient:
         "logger": KAFKA,
     }
     admin = made(AdminClient, config, settings)
+    timeout = settings.kafka_wait
     deadline = time.monotonic() + timeout
     reason = "no answer"
     while (left := deadline - time.monotonic()) > 0:
@@ -121,7 +122,8 @@ def check_reachable(settings: Settings, timeout: float = 15.0) -> AdminClient:
     # in the middle of) the one line the user should read last.
     del admin
     raise KafkaUnavailable(
-        f"Kafka at {settings.bootstrap_servers} did not answer within {timeout:g}s: {reason}"
+        f"Kafka at {settings.bootstrap_servers} did not answer within {timeout:g}s"
+        f" (kafka_wait): {reason}"
     )
 
 

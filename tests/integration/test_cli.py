@@ -58,6 +58,10 @@ def closed_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
+# How long the commands below wait for the unreachable cluster: users wait 15 s by default.
+KAFKA_WAIT = "kafka_wait: 1s\n"
+
+
 def test_produced_structured_and_binary_events_are_delivered_by_a_worker(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -98,7 +102,9 @@ def test_commands_that_need_kafka_exit_3_with_one_clear_line_when_it_is_unreacha
     tmp_path: Path, closed_port: int
 ) -> None:
     config = tmp_path / "dispatcher.yaml"
-    config.write_text(f"kafka:\n  bootstrap.servers: 127.0.0.1:{closed_port}\nhttp_port: 0\n")
+    config.write_text(
+        f"kafka:\n  bootstrap.servers: 127.0.0.1:{closed_port}\nhttp_port: 0\n{KAFKA_WAIT}"
+    )
     commands = [
         ("run", "--config", str(config)),
         ("produce", "--config", str(config), "--type", "order.paid", "--data", "{}"),
@@ -115,9 +121,11 @@ def test_commands_that_need_kafka_exit_3_with_one_clear_line_when_it_is_unreacha
     for args, (seconds, result) in zip(commands, done, strict=True):
         stderr = result.stderr.decode()
         assert result.returncode == 3, (args, stderr)
-        assert seconds < 25, args  # the 15 s reachability check, plus start-up
+        assert seconds < 25, args  # the reachability check (kafka_wait), plus start-up
         last = stderr.strip().splitlines()[-1]
-        assert last.startswith(f"error: Kafka at 127.0.0.1:{closed_port} did not answer within")
+        assert last.startswith(
+            f"error: Kafka at 127.0.0.1:{closed_port} did not answer within 1s (kafka_wait): "
+        ), args
         assert "Traceback" not in stderr
         assert raw_librdkafka_lines(stderr) == [], args
 
@@ -225,7 +233,9 @@ def test_run_with_workers_exits_3_with_one_line_per_worker_when_kafka_is_unreach
     to fail stops the other, which ends quietly if it is still waiting (it consumed nothing),
     or says the same if it failed at the same moment."""
     config = tmp_path / "dispatcher.yaml"
-    config.write_text(f"kafka:\n  bootstrap.servers: 127.0.0.1:{closed_port}\nhttp_port: 0\n")
+    config.write_text(
+        f"kafka:\n  bootstrap.servers: 127.0.0.1:{closed_port}\nhttp_port: 0\n{KAFKA_WAIT}"
+    )
     started = time.monotonic()
     result = dispatcher("run", "--config", str(config), "--workers", "2", timeout=60)
     stderr = result.stderr.decode()

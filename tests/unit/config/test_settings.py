@@ -328,6 +328,19 @@ def test_retry_bundles_are_on_by_default_and_switch_off_from_the_file_or_the_env
         load_settings(write(tmp_path, "retry_bundles: sometimes\n"), environ={})
 
 
+def test_kafka_wait_is_15s_by_default_and_a_duration_above_0_from_the_file_or_the_environment(
+    tmp_path: Path,
+) -> None:
+    assert load_settings(None, environ={}).kafka_wait == 15.0
+    assert load_settings(write(tmp_path, "kafka_wait: 2m\n"), environ={}).kafka_wait == 120.0
+    overridden = load_settings(None, environ={"DISPATCHER_KAFKA_WAIT": "500ms"})
+    assert overridden.kafka_wait == 0.5
+    assert "wait" not in overridden.kafka  # the setting, not a librdkafka property of `kafka:`
+    for never in ("0", "0s"):  # no wait at all: every command would give up unasked
+        with pytest.raises(ConfigError, match="kafka_wait: must be a duration above 0"):
+            load_settings(write(tmp_path, f"kafka_wait: {never}\n"), environ={})
+
+
 def test_the_attempts_topic_is_on_by_default_and_an_empty_name_switches_it_off(
     tmp_path: Path,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
@@ -9,8 +10,8 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from dispatcher.config.secrets import Secret
 from dispatcher.config.settings import Settings
-from dispatcher.errors import ConfigError
-from dispatcher.kafka.clients import consumer_config, made, producer_config
+from dispatcher.errors import ConfigError, KafkaUnavailable
+from dispatcher.kafka.clients import check_reachable, consumer_config, made, producer_config
 
 
 def settings(kafka: dict[str, Any]) -> Settings:
@@ -91,3 +92,17 @@ def test_a_client_librdkafka_refuses_to_make_is_a_configuration_error_with_secre
 
     with pytest.raises(KafkaException):
         made(unreachable, {}, given)
+
+
+def test_the_reachability_check_gives_up_after_kafka_wait_naming_it() -> None:
+    """`kafka_wait` (15 s by default) is how long a worker or a command waits for an unreachable
+    cluster before it exits 3; the line it exits with names the setting that would wait longer."""
+    with socket.socket() as bound:  # a loopback port nobody listens on: refused at once
+        bound.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{bound.getsockname()[1]}"
+        given = Settings(kafka={"bootstrap.servers": closed}, kafka_wait=0.5)
+        with pytest.raises(KafkaUnavailable) as raised:
+            check_reachable(given)
+    assert str(raised.value).startswith(
+        f"Kafka at {closed} did not answer within 0.5s (kafka_wait): "
+    )
