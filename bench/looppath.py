@@ -30,7 +30,8 @@ from confluent_kafka import Producer
 from bench.httppath import pairs, per_delivery
 from bench.receiver import Nginx, free_port
 from bench.workload import hook
-from dispatcher.config.settings import Settings, Topics
+from dispatcher.config.settings import Settings
+from dispatcher.config.topics import Topics
 from dispatcher.engine.attempts import AttemptRecorder
 from dispatcher.engine.collector import tune
 from dispatcher.engine.deliver import AttemptObserver, Deliverer

@@ -17,8 +17,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from dispatcher.config.admin import Admin, Role
 from dispatcher.config.secrets import resolve
-from dispatcher.config.settings import Admin, Role
 from dispatcher.errors import ConfigError
 
 MIN_TOKEN_CHARS = 16

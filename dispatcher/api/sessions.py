@@ -25,8 +25,8 @@ from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from dispatcher.api.auth import Grant, Principal, Tokens
+from dispatcher.config.admin import ROLES, Admin, Role
 from dispatcher.config.secrets import resolve
-from dispatcher.config.settings import ROLES, Admin, Role
 from dispatcher.errors import ConfigError
 
 COOKIE = "dugaa_session"

@@ -87,7 +87,7 @@ class SecretScope:
         (`DISPATCHER_SECRET_ACME_EU__` for acme-eu). A KEY neither holds `__` nor ends in `_`,
         so the `__` marks where it ends: no tenant's prefix begins another's (`ACME__` does not
         begin `ACME_EU__`) unless both have one KEY, which the configuration refuses for the
-        tenants of its tokens (`settings._tenants_apart`). And an operator's own variable
+        tenants of its tokens (`config.admin._tenants_apart`). And an operator's own variable
         (`DISPATCHER_SECRET_SMS_TOKEN`) holds no `__`, so it is no tenant's."""
         return f"{self.env_prefix}{tenant_key(tenant)}__"
 

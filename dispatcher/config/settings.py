@@ -8,28 +8,26 @@ Every key has a default; `DISPATCHER_<SECTION>_<KEY>` environment variables over
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from dispatcher.config.admin import Admin, read_admin
 from dispatcher.config.cpus import CpuAffinity, parse_cpu_affinity
-from dispatcher.config.durations import format_duration, parse_duration
+from dispatcher.config.keys import KeyProblem, cidrs, coerce, duration, mapping, port
 from dispatcher.config.secrets import (
     Secret,
     SecretScope,
-    is_reference,
     references_in,
     resolve_tree,
-    tenant_key,
 )
+from dispatcher.config.topics import Topics, read_topics
 from dispatcher.errors import ConfigError
 
 DEFAULT_PATH = "dispatcher.yaml"
@@ -65,78 +63,6 @@ DURATIONS = (
     "hook_health_interval",
     "kafka_wait",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Topics:
-    events: tuple[str, ...] = ("dugaa.events",)
-    results: str = "dugaa.dispatch.results"
-    dead_letter: str = "dugaa.dispatch.dlq"
-    retry: tuple[float, ...] = (30.0, 300.0, 3600.0)
-    retry_prefix: str = "dugaa.dispatch.retry"
-    hooks: str = "dugaa.dispatch.hooks"
-    health: str = "dugaa.dispatch.health"  # workers' hook health reports and pause decisions
-    operations: str = "dugaa.dispatch.operations"  # operational events; empty: none
-    attempts: str = "dugaa.dispatch.attempts"  # "": no attempt records
-    attempts_retention: float = 7 * 86400.0  # retention.ms of the attempts topic a worker creates
-
-    def retry_topic(self, tier: int) -> str:
-        return f"{self.retry_prefix}.{format_duration(self.retry[tier])}"
-
-    @property
-    def retry_topics(self) -> tuple[str, ...]:
-        return tuple(self.retry_topic(i) for i in range(len(self.retry)))
-
-
-Role = Literal["viewer", "admin"]
-ROLES: tuple[Role, ...] = ("viewer", "admin")
-TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")  # what Kafka accepts as a topic's name
-TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # as a hook's `tenant` (hooks.schema.json)
-
-
-@dataclass(frozen=True, slots=True)
-class AdminToken:
-    """One entry of `admin.tokens`: the token as written (a `${env:}` / `${file:}` reference,
-    or the value itself, kept as a `Secret`), its role, and the tenant it is limited to (None:
-    every tenant and the hooks without one). Resolved only by `dispatcher admin`, so a worker
-    needs none of the admin's secrets."""
-
-    token: str | Secret
-    role: Role
-    tenant: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Admin:
-    """`admin:`: the admin service's bind address, tokens, index and request bounds."""
-
-    host: str = "127.0.0.1"
-    port: int = 9401
-    tokens: tuple[AdminToken, ...] = ()
-    data_dir: str = "admin-data"
-    retention: float = 7 * 86400.0  # index rows older than this are dropped
-    max_records: int = 1_000_000  # and past this many per table, the oldest
-    max_body_bytes: int = 1 << 20
-    request_timeout: float = 30.0
-    session_ttl: float = 8 * 3600.0
-    # Reverse proxies (addresses or networks) whose X-Forwarded-Proto / -For are believed: behind
-    # a TLS-terminating ingress the session cookie is then Secure. Empty: no header is believed.
-    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
-    # Signs the console's session cookies (a `${env:}`/`${file:}` reference, 32+ characters):
-    # sessions then outlive a restart. None: a key made at each start (a restart signs out).
-    session_key: str | Secret | None = None
-
-
-ADMIN_KEYS: dict[str, Any] = {
-    "host": str,
-    "port": int,
-    "data_dir": str,
-    "retention": "duration",
-    "max_records": int,
-    "max_body_bytes": int,
-    "request_timeout": "duration",
-    "session_ttl": "duration",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +124,7 @@ def load_settings(path: str | None, environ: Mapping[str, str] | None = None) ->
     _apply_env(raw, environ, _texts(path, raw, environ))
     try:
         return _build(raw, name)
-    except _KeyProblem as problem:
+    except KeyProblem as problem:
         line = lines.get(problem.key) or lines.get(problem.key.split(".")[0], 1)
         raise ConfigError(f"{name}:{line}: {problem.key}: {problem.message}") from None
 
@@ -214,15 +140,6 @@ def _texts(path: str | None, raw: dict[str, Any], environ: Mapping[str, str]) ->
             with contextlib.suppress(OSError, UnicodeDecodeError):  # read (and said) later
                 texts.append(Path(each).read_text(encoding="utf-8"))
     return texts
-
-
-class _KeyProblem(ConfigError):
-    """Raised inside `load_settings` for one bad key; re-raised with its file and line."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-        self.message = message
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
@@ -303,42 +220,42 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
     known = set(SCALARS) | set(SECTIONS) | {"allow_cidrs"}
     for key in raw:
         if key not in known:
-            raise _KeyProblem(key, f"unknown key (known: {', '.join(sorted(known))})")
-    kafka = {**DEFAULT_KAFKA, **_mapping(raw, "kafka")}  # a property set keeps the others'
+            raise KeyProblem(key, f"unknown key (known: {', '.join(sorted(known))})")
+    kafka = {**DEFAULT_KAFKA, **mapping(raw, "kafka")}  # a property set keeps the others'
     kafka = {str(k): v for k, v in resolve_tree(kafka, where="kafka").items()}
-    registry = _mapping(raw, "schema_registry")
+    registry = mapping(raw, "schema_registry")
     values: dict[str, Any] = {}
     for key, kind in SCALARS.items():
         if key in raw and raw[key] is not None:
-            values[key] = _coerce(key, raw[key], kind)
+            values[key] = coerce(key, raw[key], kind)
     for key in DURATIONS:
         if key in values:
-            values[key] = _duration(key, values[key], least=0.0)
+            values[key] = duration(key, values[key], least=0.0)
     if "http_port" in values:
-        values["http_port"] = _port("http_port", values["http_port"])
+        values["http_port"] = port("http_port", values["http_port"])
     for key, least in AT_LEAST.items():
         if values.get(key, least) < least:
-            raise _KeyProblem(key, f"must be {least} or more, not {values[key]}")
+            raise KeyProblem(key, f"must be {least} or more, not {values[key]}")
     if values.get("hook_health_interval", 1.0) <= 0:
-        raise _KeyProblem("hook_health_interval", "must be a duration above 0 (e.g. 5s)")
+        raise KeyProblem("hook_health_interval", "must be a duration above 0 (e.g. 5s)")
     if values.get("kafka_wait", 1.0) <= 0:  # no wait at all: given up before Kafka is asked
-        raise _KeyProblem("kafka_wait", "must be a duration above 0 (e.g. 15s)")
+        raise KeyProblem("kafka_wait", "must be a duration above 0 (e.g. 15s)")
     if values.get("consume", "group") not in CONSUME_MODES:
-        raise _KeyProblem("consume", f"must be one of {', '.join(CONSUME_MODES)}")
+        raise KeyProblem("consume", f"must be one of {', '.join(CONSUME_MODES)}")
     if values.get("result_format", "json") not in ("json", "avro"):
-        raise _KeyProblem("result_format", "must be json or avro")
+        raise KeyProblem("result_format", "must be json or avro")
     if "cpu_affinity" in values:
         try:
             values["cpu_affinity"] = parse_cpu_affinity(values["cpu_affinity"])
         except ValueError as exc:
-            raise _KeyProblem("cpu_affinity", str(exc)) from None
+            raise KeyProblem("cpu_affinity", str(exc)) from None
     return Settings(
         kafka=kafka,
-        topics=_topics(_mapping(raw, "topics")),
-        allow_cidrs=_cidrs(raw.get("allow_cidrs") or [], "allow_cidrs"),
-        admin=_admin(_mapping(raw, "admin")),
+        topics=read_topics(mapping(raw, "topics")),
+        allow_cidrs=cidrs(raw.get("allow_cidrs") or [], "allow_cidrs"),
+        admin=read_admin(mapping(raw, "admin")),
         schema_registry=resolve_tree(registry, where="schema_registry"),
-        secrets=_secret_scope(_mapping(raw, "secrets")),
+        secrets=_secret_scope(mapping(raw, "secrets")),
         source=source,
         **values,
     )
@@ -347,190 +264,7 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
 def _secret_scope(raw: dict[str, Any]) -> SecretScope:
     for key, value in raw.items():
         if key not in ("env_prefix", "dir"):
-            raise _KeyProblem(f"secrets.{key}", "unknown key (known: dir, env_prefix)")
+            raise KeyProblem(f"secrets.{key}", "unknown key (known: dir, env_prefix)")
         if not isinstance(value, str) or not value:
-            raise _KeyProblem(f"secrets.{key}", "must be a non-empty string")
+            raise KeyProblem(f"secrets.{key}", "must be a non-empty string")
     return SecretScope(**raw)
-
-
-def _mapping(raw: dict[str, Any], key: str) -> dict[str, Any]:
-    value = raw.get(key) or {}
-    if not isinstance(value, dict):
-        raise _KeyProblem(key, "must be a mapping")
-    return value
-
-
-def _coerce(key: str, value: Any, kind: type) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() in ("true", "1", "yes", "on"):
-            return True
-        if str(value).lower() in ("false", "0", "no", "off"):
-            return False
-        raise _KeyProblem(key, f"must be true or false, not {value!r}")
-    if kind is int:
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise _KeyProblem(key, f"must be an integer, not {value!r}") from None
-    return str(value)
-
-
-def _duration(key: str, value: Any, *, least: float | None = None) -> float:
-    """Seconds in a duration; at least `least` when given, else above 0."""
-    try:
-        seconds = parse_duration(value)
-    except ValueError as exc:
-        raise _KeyProblem(key, str(exc)) from None
-    if least is None and seconds <= 0:
-        raise _KeyProblem(key, f"must be a duration above 0 (e.g. 30s), not {value!r}")
-    if least is not None and seconds < least:
-        raise _KeyProblem(key, f"must be a duration of {least:g}s or more, not {value!r}")
-    return seconds
-
-
-def _port(key: str, value: int) -> int:
-    """A TCP port, or 0 for any free one."""
-    if not 0 <= value <= 65535:
-        raise _KeyProblem(key, f"must be a port, 1 to 65535 (or 0: any free port), not {value}")
-    return value
-
-
-def _topics(raw: dict[str, Any]) -> Topics:
-    default = Topics()
-    known = {"events", "results", "dead_letter", "retry", "retry_prefix", "hooks", "attempts"}
-    known |= {"attempts_retention"}
-    unknown = set(raw) - known - {"health", "operations"}
-    if unknown:
-        raise _KeyProblem("topics." + sorted(unknown)[0], "unknown key")
-    events = raw.get("events", default.events)
-    if isinstance(events, str):
-        events = [e.strip() for e in events.split(",") if e.strip()]
-    retry = raw.get("retry", default.retry)
-    if isinstance(retry, str):
-        retry = [r.strip() for r in retry.split(",") if r.strip()]
-    delays = tuple(_duration("topics.retry", r) for r in retry)
-    if any(later <= earlier for earlier, later in itertools.pairwise(delays)):
-        # a pair moves on to the first tier whose delay covers its wait (pipeline/retry.py)
-        raise _KeyProblem("topics.retry", "the tiers' delays must grow, each longer than the last")
-    return Topics(
-        events=tuple(str(e) for e in events),
-        results=str(raw.get("results", default.results)),
-        dead_letter=str(raw.get("dead_letter", default.dead_letter)),
-        retry=delays,
-        retry_prefix=str(raw.get("retry_prefix", default.retry_prefix)),
-        hooks=str(raw.get("hooks", default.hooks)),
-        attempts=_attempts_topic(raw.get("attempts", default.attempts)),
-        attempts_retention=_retention(raw.get("attempts_retention", default.attempts_retention)),
-        health=_health_topic(raw.get("health", default.health)),
-        operations=str(raw.get("operations", default.operations) or ""),
-    )
-
-
-def _health_topic(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _KeyProblem("topics.health", "must name a topic (hook health and pauses live there)")
-    return value.strip()
-
-
-def _retention(value: Any) -> float:
-    """`topics.attempts_retention`: a duration, or 0 (written as a number, text or `0s`: an
-    override's value is text) for the cluster's default retention."""
-    return _duration("topics.attempts_retention", value, least=0.0)
-
-
-def _attempts_topic(value: Any) -> str:
-    """`topics.attempts`: a topic name, or empty (or null) to write no attempt records."""
-    name = "" if value is None else str(value).strip()
-    if name and not TOPIC_NAME.fullmatch(name):
-        raise _KeyProblem(
-            "topics.attempts",
-            f"{name!r} is not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249);"
-            ' write "" to switch attempt records off',
-        )
-    return name
-
-
-def _admin(raw: dict[str, Any]) -> Admin:
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        kind = ADMIN_KEYS.get(key)
-        if key == "tokens":
-            values["tokens"] = _tokens(value)
-        elif key == "trusted_proxies":
-            values[key] = _cidrs(value, f"admin.{key}")
-        elif key == "session_key":
-            if not isinstance(value, str) or not value.strip():
-                raise _KeyProblem(
-                    "admin.session_key", "must be text (best a ${env:} or ${file:} reference)"
-                )
-            values[key] = value if is_reference(value) else Secret(value)
-        elif kind is None:
-            known = ", ".join(sorted([*ADMIN_KEYS, "tokens", "trusted_proxies", "session_key"]))
-            raise _KeyProblem(f"admin.{key}", f"unknown key (known: {known})")
-        elif kind == "duration":
-            values[key] = _duration(f"admin.{key}", value)
-        else:
-            values[key] = _coerce(f"admin.{key}", value, kind)
-    if "port" in values:
-        values["port"] = _port("admin.port", values["port"])
-    for key in ("max_records", "max_body_bytes"):
-        if values.get(key, 1) < 1:
-            raise _KeyProblem(f"admin.{key}", f"must be 1 or more, not {values[key]}")
-    return Admin(**values)
-
-
-def _tokens(raw: Any) -> tuple[AdminToken, ...]:
-    if not isinstance(raw, list):
-        raise _KeyProblem("admin.tokens", "must be a list of {token, role}")
-    tokens: list[AdminToken] = []
-    for i, entry in enumerate(raw):
-        where = f"admin.tokens[{i}]"
-        if not isinstance(entry, dict) or set(entry) - {"token", "role", "tenant"}:
-            raise _KeyProblem("admin.tokens", f"{where}: must be {{token, role[, tenant]}}")
-        token, role, tenant = entry.get("token"), entry.get("role"), entry.get("tenant")
-        if not isinstance(token, str) or not token.strip():
-            raise _KeyProblem("admin.tokens", f"{where}.token: missing or empty")
-        if role not in ROLES:
-            raise _KeyProblem("admin.tokens", f"{where}.role: must be viewer or admin")
-        if tenant is not None and not (isinstance(tenant, str) and TENANT.fullmatch(tenant)):
-            raise _KeyProblem(
-                "admin.tokens",
-                f"{where}.tenant: not a valid tenant (letters, digits, '.', '_', '-'; at most 128)",
-            )
-        secret = token if is_reference(token) else Secret(token)
-        tokens.append(AdminToken(secret, role, tenant))
-    _tenants_apart(tokens)
-    return tuple(tokens)
-
-
-def _tenants_apart(tokens: list[AdminToken]) -> None:
-    """Refuse two tenants of the tokens that differ only in case or in the characters between
-    their letters and digits (`acme-eu`, `Acme.EU`, `acme--eu`): they would share one secret
-    prefix (`SecretScope.tenant_prefix`), so each tenant's token could name the other's
-    secrets. Tenants whose keys differ have prefixes of which neither begins the other."""
-    seen: dict[str, str] = {}
-    for token in tokens:
-        if token.tenant is None:
-            continue
-        other = seen.setdefault(tenant_key(token.tenant), token.tenant)
-        if other != token.tenant:
-            raise _KeyProblem(
-                "admin.tokens",
-                f"tenants {other!r} and {token.tenant!r} would share the secret prefix"
-                f" <secrets.env_prefix>{tenant_key(other)}__: tenant names must differ in more"
-                " than case and the characters '.', '_', '-'",
-            )
-
-
-def _cidrs(raw: Any, key: str) -> tuple[IPv4Network | IPv6Network, ...]:
-    """A list of addresses or networks; as text (an override's value), separated by commas."""
-    if isinstance(raw, str):
-        raw = [c.strip() for c in raw.split(",") if c.strip()]
-    if not isinstance(raw, list):
-        raise _KeyProblem(key, "must be a list of addresses or networks (CIDR)")
-    try:
-        return tuple(ip_network(str(c), strict=False) for c in raw)
-    except ValueError as exc:
-        raise _KeyProblem(key, str(exc)) from None

@@ -23,7 +23,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from dispatcher.config.settings import Settings, Topics
+from dispatcher.config.settings import Settings
+from dispatcher.config.topics import Topics
 from dispatcher.devtools.broker import LocalKafka
 from dispatcher.devtools.receiver import Behaviour, Received, Receiver
 from dispatcher.engine.worker import Worker

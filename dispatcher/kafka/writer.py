@@ -13,7 +13,8 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from dispatcher.config.settings import Settings, Topics
+from dispatcher.config.settings import Settings
+from dispatcher.config.topics import Topics
 from dispatcher.errors import ErrorKind
 from dispatcher.kafka.bundling import (
     bundle_parts,

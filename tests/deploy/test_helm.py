@@ -595,8 +595,10 @@ def test_the_schema_knows_every_key_of_dispatcher_yaml_and_no_other() -> None:
     at start, not the install), so the two lists must stay one."""
     from dataclasses import fields
 
+    from dispatcher.config.admin import Admin
     from dispatcher.config.secrets import SecretScope
-    from dispatcher.config.settings import SCALARS, SECTIONS, Admin, Topics
+    from dispatcher.config.settings import SCALARS, SECTIONS
+    from dispatcher.config.topics import Topics
 
     config = SCHEMA["properties"]["config"]
     assert config["additionalProperties"] is False

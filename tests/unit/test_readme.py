@@ -12,8 +12,10 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
+from dispatcher.config.admin import ADMIN_KEYS, Admin
 from dispatcher.config.secrets import SecretScope
-from dispatcher.config.settings import ADMIN_KEYS, DURATIONS, Admin, Settings, Topics, load_settings
+from dispatcher.config.settings import DURATIONS, Settings, load_settings
+from dispatcher.config.topics import Topics
 from dispatcher.errors import ConfigError
 from dispatcher.metrics import Metrics
 from dispatcher.metrics.tallies import CounterFamily

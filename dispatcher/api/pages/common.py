@@ -16,7 +16,7 @@ from starlette.routing import Match
 from dispatcher.api import scope
 from dispatcher.api.service import AdminService
 from dispatcher.api.sessions import Session
-from dispatcher.config.settings import Role
+from dispatcher.config.admin import Role
 from dispatcher.model.moments import iso
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")

@@ -15,8 +15,9 @@ from dispatcher.api.auth import Tokens
 from dispatcher.api.index.database import Index
 from dispatcher.api.service import AdminService
 from dispatcher.api.sessions import Sessions
+from dispatcher.config.admin import Admin, AdminToken
 from dispatcher.config.secrets import Secret
-from dispatcher.config.settings import Admin, AdminToken, Settings
+from dispatcher.config.settings import Settings
 
 
 @pytest.fixture

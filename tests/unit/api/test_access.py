@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from dispatcher.api.app import API_ROUTERS
 from dispatcher.api.auth import Grant, Tokens
 from dispatcher.api.sessions import LoginLimiter, Sessions
+from dispatcher.config.admin import Admin, AdminToken
 from dispatcher.config.secrets import Secret
-from dispatcher.config.settings import Admin, AdminToken, load_settings
+from dispatcher.config.settings import load_settings
 from dispatcher.errors import ConfigError
 
 ROUTES = sorted(

@@ -21,8 +21,9 @@ from dispatcher.api.index.database import Index
 from dispatcher.api.index.rows import AttemptRow, LetterRow, ResultRow
 from dispatcher.api.service import AdminService
 from dispatcher.api.sessions import Sessions
+from dispatcher.config.admin import Admin, AdminToken
 from dispatcher.config.secrets import Secret
-from dispatcher.config.settings import Admin, AdminToken, Settings
+from dispatcher.config.settings import Settings
 from dispatcher.ops.replay.jobs import ReplayJob
 from dispatcher.ops.replay.plan import Selection
 from dispatcher.ops.replay.run import ReplayOptions

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from dispatcher.config.admin import TENANT
 from dispatcher.config.secrets import Secret, SecretScope, resolve, tenant_key
-from dispatcher.config.settings import TENANT, load_settings
+from dispatcher.config.settings import load_settings
 from dispatcher.errors import ConfigError, SecretError
 
 

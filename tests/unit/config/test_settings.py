@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from dispatcher.config.secrets import Secret
-from dispatcher.config.settings import Settings, Topics, load_settings
+from dispatcher.config.settings import Settings, load_settings
+from dispatcher.config.topics import Topics
 from dispatcher.errors import ConfigError
 
 SECRET_VALUE = "s3cr3t-Pa55w0rd"

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from dispatcher.config.settings import Settings, Topics
+from dispatcher.config.settings import Settings
+from dispatcher.config.topics import Topics
 from dispatcher.engine.attempts import AttemptRecorder, attempt_observers
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.http.sender import Attempt, HookClient

@@ -12,7 +12,8 @@ from fake_clock import Clock
 from kafka_fakes import FailingProducer
 from prometheus_client import CollectorRegistry
 
-from dispatcher.config.settings import Settings, Topics
+from dispatcher.config.settings import Settings
+from dispatcher.config.topics import Topics
 from dispatcher.engine.health import HealthKeeper
 from dispatcher.http.sender import Attempt
 from dispatcher.kafka.health import HealthWriter

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from dispatcher.config.secrets import SecretScope
-from dispatcher.config.settings import Settings, Topics
+from dispatcher.config.settings import Settings
+from dispatcher.config.topics import Topics
 from dispatcher.errors import ConfigError
 from dispatcher.hooks.definitions import (
     check_definition,

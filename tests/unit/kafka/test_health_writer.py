@@ -14,7 +14,8 @@ import pytest
 from confluent_kafka import KafkaError
 from kafka_fakes import FailingProducer
 
-from dispatcher.config.settings import Settings, Topics
+from dispatcher.config.settings import Settings
+from dispatcher.config.topics import Topics
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.kafka.health import HealthWriter
 from dispatcher.model.health import Decision, Report

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.config.settings import Settings, Topics
+from dispatcher.config.settings import Settings
+from dispatcher.config.topics import Topics
 from dispatcher.errors import ConfigError
 from dispatcher.ops.manage import apply_hooks
 
