@@ -1,4 +1,5 @@
-"""Every error as a short JSON answer (`{"error": ...}`), never a traceback."""
+"""Every error as a short answer, never a traceback: JSON (`{"error": ...}`) for the API, the
+error page for a console page asked for by a browser."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from dispatcher.api.bounds import SECURITY_HEADERS
 from dispatcher.api.pages.common import render, signed_in
+from dispatcher.api.sessions import Session
 from dispatcher.errors import KafkaUnavailable
 
 log = logging.getLogger(__name__)
+INTERNAL = "internal error"
 
 
 def install(app: FastAPI) -> None:
@@ -25,15 +29,7 @@ def install(app: FastAPI) -> None:
 
 async def _http(request: Request, exc: HTTPException) -> Response:
     if _wants_page(request):
-        page = render(  # signed in, the header keeps the way to the other pages and out
-            request,
-            "error.html",
-            signed_in(request),
-            exc.status_code,
-            status=exc.status_code,
-            message=str(exc.detail),
-        )
-        return page
+        return _error_page(request, exc.status_code, str(exc.detail), signed_in(request))
     return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
 
 
@@ -47,6 +43,12 @@ def _wants_page(request: Request) -> bool:
     )
 
 
+def _error_page(request: Request, status: int, message: str, session: Session | None) -> Response:
+    """The console's error page; signed in, its header keeps the way to the other pages and
+    out."""
+    return render(request, "error.html", session, status, status=status, message=message)
+
+
 async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -58,10 +60,28 @@ async def _invalid(_request: Request, exc: RequestValidationError) -> JSONRespon
     return JSONResponse({"error": "invalid request", "problems": problems}, 422)
 
 
-async def _kafka(_request: Request, exc: KafkaUnavailable) -> JSONResponse:
+async def _kafka(request: Request, exc: KafkaUnavailable) -> Response:
+    if _wants_page(request):
+        return _error_page(request, 503, str(exc), signed_in(request))
     return JSONResponse({"error": str(exc)}, 503)
 
 
-async def _internal(request: Request, exc: Exception) -> JSONResponse:
+async def _internal(request: Request, exc: Exception) -> Response:
+    """A failure nothing expected: logged, and answered without a word of it. Starlette sends
+    this answer from outside every middleware, so it adds the security headers itself."""
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"error": "internal error"}, 500)
+    if _wants_page(request):
+        answer = _error_page(request, 500, INTERNAL, _session_or_none(request))
+    else:
+        answer = JSONResponse({"error": INTERNAL}, 500)
+    answer.headers.update({name.decode(): value.decode() for name, value in SECURITY_HEADERS})
+    return answer
+
+
+def _session_or_none(request: Request) -> Session | None:
+    """The request's session for the error page's header; None when reading it fails too (the
+    failure may be its own), so the error page never fails in turn."""
+    try:
+        return signed_in(request)
+    except Exception:
+        return None

@@ -1,0 +1,86 @@
+"""How the admin service answers a failure: a console page asked for by a browser gets the
+console's error page (its header, the security headers, no word of the failure), an API route
+its short JSON; the failure itself is logged."""
+
+from __future__ import annotations
+
+import logging
+from typing import NoReturn
+
+import pytest
+from admin_support import ADMIN, ADMIN_TOKEN, signed_in
+from fastapi.testclient import TestClient
+
+from dispatcher.api import problems
+from dispatcher.api.pages import pausing as pausing_page
+from dispatcher.api.pages import records as records_page
+from dispatcher.api.routes import records as records_route
+from dispatcher.errors import KafkaUnavailable
+
+HTML = {"accept": "text/html,application/xhtml+xml"}
+DETAIL = "cursor broke near DISPATCHER_SECRET_ERP_TOKEN"  # what no answer may repeat
+
+
+def broken(*_args: object, **_kwargs: object) -> NoReturn:
+    raise RuntimeError(DETAIL)
+
+
+def test_a_page_failing_unexpectedly_answers_the_consoles_error_page_and_logs_the_failure(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(records_page, "event_records", broken)
+    signed_in(client, ADMIN_TOKEN)
+    with caplog.at_level(logging.ERROR, logger="dispatcher.api.problems"):
+        page = client.get("/events?id=e-1", headers=HTML)
+    assert page.status_code == 500
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>500</h1>" in page.text
+    assert "internal error" in page.text
+    assert ">Sign out</button>" in page.text  # the header of every signed-in page
+    assert DETAIL not in page.text
+    assert "Traceback" not in page.text
+    assert page.headers["x-frame-options"] == "DENY"  # as on every other page
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    (logged,) = [r for r in caplog.records if r.name == "dispatcher.api.problems"]
+    assert logged.getMessage() == "GET /events failed"
+    assert logged.exc_info is not None
+    assert str(logged.exc_info[1]) == DETAIL
+
+
+def test_the_error_page_is_answered_when_reading_the_session_fails_too(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(records_page, "event_records", broken)
+    signed_in(client, ADMIN_TOKEN)
+    monkeypatch.setattr(problems, "signed_in", broken)
+    page = client.get("/events?id=e-1", headers=HTML)
+    assert page.status_code == 500
+    assert "<h1>500</h1>" in page.text
+    assert "Sign out" not in page.text  # no session to show
+    assert DETAIL not in page.text
+
+
+def test_an_api_route_failing_unexpectedly_answers_short_json(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(records_route, "event_records", broken)
+    answer = client.get("/api/events/e-1", headers={**ADMIN, **HTML})
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "internal error"}
+    assert answer.headers["x-frame-options"] == "DENY"
+
+
+def test_a_page_whose_kafka_is_unreachable_answers_the_consoles_error_page(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(*_args: object) -> NoReturn:
+        raise KafkaUnavailable("Kafka at 127.0.0.1:9 was not reached within 10s")
+
+    monkeypatch.setattr(pausing_page.pausing, "pause", unreachable)
+    csrf = signed_in(client, ADMIN_TOKEN)
+    page = client.post("/hooks/erp/pause", data={"csrf": csrf}, headers=HTML)
+    assert page.status_code == 503
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>503</h1>" in page.text
+    assert "was not reached within 10s" in page.text
+    assert ">Sign out</button>" in page.text
