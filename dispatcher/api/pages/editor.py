@@ -157,8 +157,13 @@ def duplicate_hook(request: Request, hook_id: str) -> HTMLResponse:
 
 @router.post("/hooks/check", response_class=HTMLResponse)
 async def check_hook(request: Request) -> HTMLResponse:
-    """The edited definition checked: its problems beside its lines, or the diff to confirm."""
+    """The edited definition checked: its problems beside its lines, or the diff to confirm.
+    The checks run off the event loop: a large definition would hold every other request."""
     session, form = await form_of(request, keep=DRAFT)
+    return await run_in_threadpool(_checked, request, session, form)
+
+
+def _checked(request: Request, session: Session, form: dict[str, str]) -> HTMLResponse:
     original, base = _seen(request, session, form.get("original", ""), form.get("base", ""))
     service = service_of(request)
     previous = service.definition(base) if base else None
@@ -198,7 +203,15 @@ async def check_hook(request: Request) -> HTMLResponse:
 
 @router.post("/hooks/save", response_model=None)
 async def save_hook(request: Request) -> HTMLResponse | RedirectResponse:
+    """The edited definition checked again and saved; off the event loop, as `check_hook`, and
+    for the wait until it is in force."""
     session, form = await form_of(request, keep=DRAFT)
+    return await run_in_threadpool(_saved, request, session, form)
+
+
+def _saved(
+    request: Request, session: Session, form: dict[str, str]
+) -> HTMLResponse | RedirectResponse:
     original, base = _seen(request, session, form.get("original", ""), form.get("base", ""))
     text = form.get("yaml", "")
     service = service_of(request)
@@ -223,7 +236,7 @@ async def save_hook(request: Request) -> HTMLResponse | RedirectResponse:
             problems=problems,
             status=checked.status,
         )
-    saved = await run_in_threadpool(editing.save, service, checked)
+    saved = editing.save(service, checked)
     return redirect(f"/hooks/{saved.hook_id}/edit?saved=1")
 
 

@@ -16,21 +16,28 @@ from dispatcher.api.pages.common import (
     service_of,
     session_of,
 )
+from dispatcher.api.sessions import Session
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.post("/hooks/{hook_id}/toggle", response_model=None)
 async def toggle_hook(request: Request, hook_id: str) -> RedirectResponse:
+    """Enable a disabled hook, or disable it: the definition checked again and saved, off the
+    event loop (a large definition's checks would hold every other request)."""
     session, _form = await form_of(request)
+    await run_in_threadpool(_toggle, request, session, hook_id)
+    return redirect("/")
+
+
+def _toggle(request: Request, session: Session, hook_id: str) -> None:
     service = service_of(request)
     definition = definition_of(request, session, hook_id)
     flipped = {**definition, "enabled": definition.get("enabled", True) is False}
     checked = editing.checked(service, flipped, path_id=hook_id, tenant=session.tenant)
     if isinstance(checked, editing.Refused):
         raise HTTPException(checked.status, checked.error)
-    await run_in_threadpool(editing.save, service, checked)
-    return redirect("/")
+    editing.save(service, checked)
 
 
 @router.get("/hooks/{hook_id}/delete", response_class=HTMLResponse)

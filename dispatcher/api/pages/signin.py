@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from dispatcher.api.pages import editor
 from dispatcher.api.pages.common import (
@@ -53,7 +54,8 @@ async def login(request: Request) -> HTMLResponse | RedirectResponse:
         message = "That token is not one of admin.tokens."
         return render(request, "login.html", None, 401, error=message, **kept)
     cookie, session = service.sessions.cookie(token, grant)
-    response = _signed_in(request, session, next_path, draft)
+    # a draft is read (its YAML) for the editor: off the event loop, as the editor's checks
+    response = await run_in_threadpool(_signed_in, request, session, next_path, draft)
     service.sessions.set_cookie(response, request, cookie)
     return response
 
