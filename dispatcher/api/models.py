@@ -187,7 +187,12 @@ class ReplayRequest(BaseModel):
     )
     error_kind: str | list[str] | None = None
     limit: int | None = Field(default=None, ge=0)
-    rate: float | None = Field(default=None, gt=0, description="Letters per second.")
+    rate: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Letters per second: a finite number above 0.",
+    )
     dry_run: bool = False
 
 

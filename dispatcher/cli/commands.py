@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 import uuid
@@ -191,8 +192,8 @@ def replay(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    if args.rate is not None and args.rate <= 0:
-        raise ConfigError("--rate: must be > 0")
+    if args.rate is not None and not (math.isfinite(args.rate) and args.rate > 0):
+        raise ConfigError("--rate: must be a finite number above 0")
     return replay_command(settings_from(args), ReplayOptions(selection, args.rate, args.dry_run))
 
 

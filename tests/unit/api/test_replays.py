@@ -60,6 +60,20 @@ def test_a_replay_of_a_time_outside_the_years_1_to_9999_is_a_422_and_the_list_st
     assert listed.json() == {"replays": []}
 
 
+@pytest.mark.parametrize("rate", ["Infinity", "1e999", '"inf"', "NaN", "-Infinity", "-1", "0"])
+def test_a_replay_at_a_rate_not_a_finite_number_above_0_is_a_422_naming_the_rate(
+    client: TestClient, service: AdminService, rate: str
+) -> None:
+    """Infinity was taken, and shown as a rate of null."""
+    body = f'{{"hook": "erp", "dry_run": true, "rate": {rate}}}'  # as JSON.parse and Python read
+    answer = client.post(
+        "/api/replays", content=body, headers={**ADMIN, "content-type": "application/json"}
+    )
+    assert answer.status_code == 422, answer.text
+    assert [p["path"] for p in answer.json()["problems"]] == ["rate"]
+    assert service.replays.all() == []
+
+
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch) -> list[ReplayOptions]:
     """The options of every replay and dry run run, each planning one letter to send."""

@@ -87,3 +87,15 @@ def test_help_says_what_each_command_does(
     assert exited.value.code == 0
     described = re.findall(r"^ {4}(\w+) +\S", capsys.readouterr().out, re.MULTILINE)
     assert sorted(described) == sorted(commands)
+
+
+@pytest.mark.parametrize("rate", ["inf", "nan", "1e999", "0", "-2"])
+def test_a_replay_at_a_rate_not_a_finite_number_above_0_is_refused_before_it_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], rate: str
+) -> None:
+    started: list[object] = []
+    monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
+    monkeypatch.setattr(commands, "replay_command", lambda *args: started.append(args) or 0)
+    assert main(["replay", "--dry-run", f"--rate={rate}"]) == 1
+    assert "--rate: must be a finite number above 0" in capsys.readouterr().err
+    assert started == []
