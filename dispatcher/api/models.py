@@ -95,6 +95,15 @@ class Verdict(BaseModel):
 class TrialResult(BaseModel):
     request: ShownRequest | None = None
     verdict: Verdict | None = None
+    excluded: list[str] | None = Field(
+        default=None,
+        description="Why the event is not for the hook (its tenant, each failed filter"
+        " condition), when it is not: the dispatcher would not send it there.",
+    )
+    not_sent: str | None = Field(
+        default=None,
+        description="With `send`, when nothing was sent: why (the event is not for the hook).",
+    )
 
 
 class Outcome(BaseModel):

@@ -262,10 +262,10 @@ def hooks_test(args: argparse.Namespace) -> int:
     if not args.send:
         print(text)
         return 0
-    if tried.excluded:
-        print(text + "\n\nnot sent: the dispatcher would not send this event to this hook")
+    verdict = trial.send(settings, hook, tried)
+    if isinstance(verdict, trial.NotSent):
+        print(text + f"\n\nnot sent: {verdict.reason}")
         return 1
-    verdict = trial.send(settings, hook, tried.request)
     print(text + "\n\n" + output.verdict_text(verdict))
     return 0 if verdict.ok else 1
 

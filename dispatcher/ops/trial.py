@@ -1,6 +1,7 @@
-"""Try a hook on one event: the exact request it would send, secrets masked, and, when asked,
-the verdict on sending it once. The one piece behind `dispatcher hooks test` and the admin
-API's test endpoint, so both show a request the same way."""
+"""Try a hook on one event: the exact request it would send, secrets masked, why the event is
+not for the hook (if it is not), and, when asked, the verdict on sending it once, which is never
+sent when the dispatcher would not send it. The one piece behind `dispatcher hooks test`, the
+admin API's test endpoint and the console's *Try*, so all show a request, and send, alike."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from dispatcher.pipeline.filter import exclusions
 from dispatcher.pipeline.request import build_request
 from dispatcher.security.auth import Credentials, build_auth
 
+NOT_FOR_THE_HOOK = "the dispatcher would not send this event to this hook"
 CREDENTIALS_NOTE = "credentials and signatures are added when sending, and never shown"
 OAUTH2_NOTE = "authorization: Bearer *** comes from the token endpoint when sending"
 
@@ -87,6 +89,14 @@ class Trial:
     excluded: tuple[str, ...] = ()  # why the event is not for the hook (tenant, filter)
 
 
+@dataclass(frozen=True, slots=True)
+class NotSent:
+    """A trial not sent: its event is not for the hook (`excluded`: its tenant, its filter)."""
+
+    excluded: tuple[str, ...]
+    reason: str = NOT_FOR_THE_HOOK
+
+
 def read_event(path: Path) -> Event:
     """The CloudEvent in a JSON file (its `data` may be any JSON)."""
     try:
@@ -121,9 +131,14 @@ def show_request(request: Request, hook: Hook) -> ShownRequest:
     return ShownRequest(request.method, url, headers, body, hook.auth.type)
 
 
-def send(settings: Settings, hook: Hook, request: Request) -> TrialVerdict:
-    """Send `request` once with the hook's client (guard, TLS, credentials); the verdict."""
-    return asyncio.run(_send(settings, hook, request))
+def send(settings: Settings, hook: Hook, tried: Trial) -> TrialVerdict | NotSent:
+    """Send the trial's request once with the hook's client (guard, TLS, credentials): the
+    verdict. An event that is not for the hook is not sent (`NotSent`): the dispatcher would
+    never send it there, and a third party should not get from a try what it never will."""
+    if tried.excluded:
+        return NotSent(tried.excluded)
+    assert tried.request is not None, "a trial that rendered no request has nothing to send"
+    return asyncio.run(_send(settings, hook, tried.request))
 
 
 async def _send(settings: Settings, hook: Hook, request: Request) -> TrialVerdict:

@@ -1,5 +1,7 @@
 """Try a hook (admin role): an event type and sample data, the exact request it renders (masked
-where secret), and, when asked, the response's verdict with the check that failed."""
+where secret), whether the event is for the hook (its filter), and, when asked, the response's
+verdict with the check that failed; an event the dispatcher would not send there is not sent
+(`dispatcher.ops.trial`, as `hooks test --send` and the API)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ from starlette.concurrency import run_in_threadpool
 
 from dispatcher.api import editing, scope
 from dispatcher.api.pages.common import form_of, render, service_of, session_of
+from dispatcher.api.sessions import Session
 from dispatcher.errors import DecodeError
 from dispatcher.model.event import Event
+from dispatcher.model.hook import Hook
 from dispatcher.model.moments import iso
 from dispatcher.ops import trial
 
@@ -35,36 +39,60 @@ def try_page(request: Request, hook_id: str) -> HTMLResponse:
 
 @router.post("/hooks/{hook_id}/try", response_class=HTMLResponse)
 async def try_hook(request: Request, hook_id: str) -> HTMLResponse:
+    """The request rendered for the form's event, and why the event is not for the hook, if it
+    is not; with *send*, the verdict, or why nothing was sent. Off the event loop: rendering
+    is CPU work, sending waits for the third party."""
     session, form = await form_of(request)
-    hook = scope.hook(service_of(request), session.principal, hook_id)
+    return await run_in_threadpool(_tried, request, session, hook_id, form)
+
+
+def _tried(request: Request, session: Session, hook_id: str, form: dict[str, str]) -> HTMLResponse:
+    service = service_of(request)
+    hook = scope.hook(service, session.principal, hook_id)
     types = [e for e in hook.events if "*" not in e] or ["example.event"]
     event_type, data = form.get("type", "").strip(), form.get("data", "")
     shown: dict[str, Any] = {"hook": hook, "types": types, "event_type": event_type, "data": data}
-    refused = editing.tried(service_of(request), hook_id, session.tenant)
+    refused = editing.tried(service, hook_id, session.tenant)
     if refused is not None:
         return render(request, "try.html", session, refused.status, error=refused.error, **shown)
     try:
-        event = Event.from_dict(
-            {
-                "specversion": "1.0",
-                "id": str(uuid.uuid4()),
-                "type": event_type,
-                "source": "/dugaa/console",
-                "time": iso(time.time()),
-                "datacontenttype": "application/json",
-                "data": json.loads(data or "null"),
-            }
-        )
+        event = _sample(hook, event_type, data)
     except (ValueError, DecodeError) as exc:
         return render(request, "try.html", session, 422, error=f"sample data: {exc}", **shown)
     tried = trial.prepare(hook, event)
+    shown["excluded"] = tried.excluded
     if tried.request is None or tried.shown is None:
         return render(request, "try.html", session, 422, error=str(tried.failure), **shown)
-    verdict = None
+    verdict, not_sent = None, ""
     if form.get("send") == "on":
-        settings = service_of(request).settings
-        sent = await run_in_threadpool(trial.send, settings, hook, tried.request)
-        verdict = sent.as_dict()
+        sent = trial.send(service.settings, hook, tried)
+        if isinstance(sent, trial.NotSent):
+            not_sent = sent.reason
+        else:
+            verdict = sent.as_dict()
     return render(
-        request, "try.html", session, request_shown=tried.shown.as_dict(), verdict=verdict, **shown
+        request,
+        "try.html",
+        session,
+        request_shown=tried.shown.as_dict(),
+        verdict=verdict,
+        not_sent=not_sent,
+        **shown,
+    )
+
+
+def _sample(hook: Hook, event_type: str, data: str) -> Event:
+    """The event the form describes, of the hook's tenant: the form names none, and a hook of a
+    tenant takes only that tenant's events, so its filter alone decides whether it is sent."""
+    return Event.from_dict(
+        {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "type": event_type,
+            "source": "/dugaa/console",
+            "time": iso(time.time()),
+            "datacontenttype": "application/json",
+            "tenant": hook.tenant,
+            "data": json.loads(data or "null"),
+        }
     )

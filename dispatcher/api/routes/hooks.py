@@ -113,8 +113,10 @@ def delete_hook(hook_id: str, service: Service, caller: AsAdmin) -> dict[str, An
 def test_hook(
     hook_id: str, body: TrialRequest, service: Service, caller: AsAdmin
 ) -> dict[str, Any]:
-    """The exact request the hook renders for the event (masked); with `send`, the verdict.
-    A tenant's token tries only hooks that reach no further than its tenant (else 422)."""
+    """The exact request the hook renders for the event (masked) and why the event is not for
+    the hook, if it is not; with `send`, the verdict, or why nothing was sent (an event the
+    dispatcher would not send there). A tenant's token tries only hooks that reach no further
+    than its tenant (else 422)."""
     hook = scope.hook(service, caller, hook_id)
     refused = editing.tried(service, hook_id, caller.tenant)
     if refused is not None:
@@ -124,13 +126,19 @@ def test_hook(
     except DecodeError as exc:
         raise HTTPException(422, f"event: {exc}") from None
     tried = trial.prepare(hook, event)
+    result: dict[str, Any] = {"excluded": list(tried.excluded) or None}
     if tried.request is None or tried.shown is None:
         failure = tried.failure
         assert failure is not None
-        return {"verdict": {"ok": False, "error_kind": failure.kind, "error": str(failure)}}
-    result: dict[str, Any] = {"request": tried.shown.as_dict()}
+        verdict = {"ok": False, "error_kind": failure.kind, "error": str(failure)}
+        return {**result, "verdict": verdict}
+    result["request"] = tried.shown.as_dict()
     if body.send:
-        result["verdict"] = trial.send(service.settings, hook, tried.request).as_dict()
+        sent = trial.send(service.settings, hook, tried)
+        if isinstance(sent, trial.NotSent):
+            result["not_sent"] = sent.reason
+        else:
+            result["verdict"] = sent.as_dict()
     return result
 
 

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
+from typing import NoReturn
 
 import pytest
+from dispatch_support import cloud_event
 
 from dispatcher.cli import commands
 from dispatcher.cli.main import _parser, main
@@ -13,7 +17,7 @@ from dispatcher.cli.output import pause_text
 from dispatcher.hooks.definitions import unloadable
 from dispatcher.model.health import Decision
 from dispatcher.model.hook import Hook
-from dispatcher.ops import manage
+from dispatcher.ops import manage, trial
 from dispatcher.ops.pausing import Change
 from dispatcher.ops.replay.plan import Selection
 
@@ -99,3 +103,26 @@ def test_a_replay_at_a_rate_not_a_finite_number_above_0_is_refused_before_it_sta
     assert main(["replay", "--dry-run", f"--rate={rate}"]) == 1
     assert "--rate: must be a finite number above 0" in capsys.readouterr().err
     assert started == []
+
+
+def test_hooks_test_send_sends_no_event_the_hooks_filter_excludes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hooks_file = tmp_path / "hooks.yaml"
+    hooks_file.write_text(
+        "hooks:\n  - id: big\n    events: [order.paid]\n    url: https://erp.example.com/in\n"
+        "    filter: [{path: data.total, gte: 100}]\n"
+    )
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(cloud_event("order.paid", {"total": 12})))
+
+    async def never(*_args: object) -> NoReturn:
+        raise AssertionError("sent")
+
+    monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
+    monkeypatch.setattr(trial, "_send", never)
+    argv = ["hooks", "test", "big", "--event", str(event), "--hooks-file", str(hooks_file)]
+    assert main([*argv, "--send"]) == 1
+    printed = capsys.readouterr().out
+    assert "filter: expected data.total to be >= 100, got 12" in printed
+    assert printed.endswith("not sent: the dispatcher would not send this event to this hook\n")

@@ -3,13 +3,17 @@ command line and the admin API show it through the same masking."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
+
+import pytest
 
 from dispatcher.cli.output import render_failure_text, request_text, targeting_text
+from dispatcher.config.settings import Settings
 from dispatcher.hooks.loader import hook_from_definition
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
-from dispatcher.ops.trial import OAUTH2_NOTE, prepare
+from dispatcher.ops import trial
+from dispatcher.ops.trial import NOT_FOR_THE_HOOK, OAUTH2_NOTE, NotSent, prepare, send
 
 SECRET = "s3cr3t-value-4f1d"
 EVENT = Event(id="e-1", type="order.paid", source="/shop", data={"total": 12, "phone": "+2547"})
@@ -122,3 +126,20 @@ def test_the_shown_url_is_the_url_sent_for_values_with_spaces_and_plus_signs() -
     assert tried.shown is not None
     assert tried.request is not None
     assert tried.shown.url == str(tried.request.url) == "https://crm.example/in?q=%2B1%202&s=a%20b"
+
+
+def test_an_event_not_for_the_hook_is_not_sent_and_the_trial_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The one guard every surface sends through: `hooks test --send`, the API, the console."""
+
+    async def never(*_args: object) -> NoReturn:
+        raise AssertionError("sent")
+
+    monkeypatch.setattr(trial, "_send", never)
+    tenants = hook(tenant="acme")
+    tried = prepare(tenants, EVENT)
+    assert tried.shown is not None  # rendered, and shown
+    not_sent = send(Settings(), tenants, tried)
+    assert not_sent == NotSent(("the hook serves tenant 'acme'; the event has no tenant",))
+    assert not_sent.reason == NOT_FOR_THE_HOOK
