@@ -137,12 +137,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd(name: str) -> Command:
-    """Import the command's module only when it runs: `dispatcher decrypt` needs no Kafka."""
+    """Import the command's module only when it runs: `dispatcher decrypt` needs no Kafka.
+    `hooks_*`: the `hooks` commands (cli/hooks.py), the others in cli/commands.py."""
 
     def run(args: argparse.Namespace) -> int:
-        from dispatcher.cli import commands
+        from dispatcher.cli import commands, hooks
 
-        result: int = getattr(commands, name)(args)
+        result: int = getattr(hooks if name.startswith("hooks_") else commands, name)(args)
         return result
 
     return run

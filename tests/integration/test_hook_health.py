@@ -18,7 +18,7 @@ from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import wait_for
 from rich.console import Console
 
-from dispatcher.cli.commands import list_command, pause_command, resume_command, show_command
+from dispatcher.cli.hooks import list_command, pause_command, resume_command, show_command
 from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.engine.worker import Worker
 

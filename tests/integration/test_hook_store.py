@@ -18,7 +18,7 @@ import yaml
 from dispatch_support import Deployment, cloud_event, collect_until, hook, wait_ready
 from kafka_support import Outgoing, produce, wait_for
 
-from dispatcher.cli.commands import apply_command, delete_command, list_command, show_command
+from dispatcher.cli.hooks import apply_command, delete_command, list_command, show_command
 from dispatcher.devtools.receiver import Receiver
 from dispatcher.errors import ConfigError
 

@@ -11,7 +11,7 @@ from typing import NoReturn
 import pytest
 from dispatch_support import cloud_event
 
-from dispatcher.cli import commands
+from dispatcher.cli import commands, hooks
 from dispatcher.cli.main import _parser, main
 from dispatcher.cli.output import pause_text
 from dispatcher.hooks.definitions import unloadable
@@ -59,7 +59,7 @@ def test_hooks_show_of_an_unusable_hook_prints_what_is_known_then_exits_1_saying
     in_force = {hook.id: hook for hook in (stand_in, usable)}
     monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
     monkeypatch.setattr(manage, "hook_in_force", lambda _settings, hook_id: in_force[hook_id])
-    monkeypatch.setattr(commands, "_decisions", lambda _settings: {})
+    monkeypatch.setattr(hooks, "_decisions", lambda _settings: {})
 
     assert main(["hooks", "show", "erp"]) == 1
     shown = capsys.readouterr()
