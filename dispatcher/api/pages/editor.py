@@ -6,14 +6,12 @@ and what it saves gets its tenant."""
 from __future__ import annotations
 
 import difflib
-import io
 import re
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from ruamel.yaml import YAML
 from starlette.concurrency import run_in_threadpool
 
 from dispatcher.api import editing, scope
@@ -25,35 +23,28 @@ from dispatcher.api.pages.common import (
     service_of,
     session_of,
 )
+from dispatcher.api.pages.fields import (
+    FORM_FIELDS,
+    FORMATS,
+    METHODS,
+    SKELETON,
+    loose,
+    posted_text,
+    shown_yaml,
+    yaml_text,
+)
 from dispatcher.api.service import AdminService
 from dispatcher.api.sessions import Session
 from dispatcher.hooks.definitions import Definition, examine_text
 from dispatcher.hooks.loader import Problem
 from dispatcher.hooks.masking import mask_definition
-from dispatcher.hooks.shape import shape_problem
 
 router = APIRouter(include_in_schema=False)
-SKELETON = {"id": "", "events": [], "url": "https://", "method": "POST", "format": "json"}
-FORMATS = ("json", "csv", "xml", "form")
-METHODS = ("POST", "PUT", "PATCH")
-FORM_FIELDS = ("id", "events", "url", "method", "format", "timeout", "enabled")
 DRAFT = ("yaml", "original", "base", "mode", *FORM_FIELDS)  # kept when the session has ended
 RESUMED = (
     "Signed in again: here is your edit as it was when the session ended. Nothing was checked"
     " or saved: check and review it to go on."
 )
-
-
-def yaml_text(definition: dict[str, Any]) -> str:
-    out = io.StringIO()
-    writer = YAML(typ="rt", pure=True)
-    writer.default_flow_style = None
-    writer.dump(definition, out)
-    return out.getvalue()
-
-
-def shown_yaml(definition: dict[str, Any] | None) -> str:
-    return "" if definition is None else yaml_text(mask_definition(definition))
 
 
 def _editor(
@@ -71,7 +62,7 @@ def _editor(
     """The editor showing `text`; its fields form from `definition`, else from what of `text`
     reads as a mapping (a posted definition, which may have problems)."""
     if definition is None:
-        definition = _loose(text)
+        definition = loose(text)
     by_line: dict[int, list[str]] = {}
     for problem in problems:
         if problem.line:
@@ -167,7 +158,7 @@ def _checked(request: Request, session: Session, form: dict[str, str]) -> HTMLRe
     original, base = _seen(request, session, form.get("original", ""), form.get("base", ""))
     service = service_of(request)
     previous = service.definition(base) if base else None
-    text = _posted_text(form, previous)
+    text = posted_text(form, previous)
     checked = examine_text(text, previous, service.settings.secrets)
     if isinstance(checked, list):
         return _editor(
@@ -251,7 +242,7 @@ def resumed(request: Request, session: Session, draft: dict[str, str]) -> HTMLRe
     except HTTPException:
         return None
     previous = service_of(request).definition(base) if base else None
-    text = _posted_text(draft, previous)
+    text = posted_text(draft, previous)
     return _editor(
         request,
         session,
@@ -260,14 +251,6 @@ def resumed(request: Request, session: Session, draft: dict[str, str]) -> HTMLRe
         base=base,
         note=RESUMED,
     )
-
-
-def _posted_text(form: dict[str, str], previous: dict[str, Any] | None) -> str:
-    """The definition a form of the editor posted: its YAML, or the hook edited from
-    (`previous`, masked) with the common fields of the form."""
-    if form.get("mode") != "fields":
-        return form.get("yaml", "")
-    return yaml_text(_with_fields(mask_definition(previous) if previous else dict(SKELETON), form))
 
 
 def _refusal(service: AdminService, checked: Definition, original: str) -> editing.Refused | None:
@@ -289,32 +272,3 @@ def _seen(request: Request, session: Session, original: str, base: str) -> tuple
         if hook_id:
             scope.hook(service, session.principal, hook_id)
     return original, base
-
-
-def _with_fields(definition: dict[str, Any], form: dict[str, str]) -> dict[str, Any]:
-    """`definition` with the common fields of the form."""
-    changed = dict(definition)
-    if form.get("id"):
-        changed["id"] = form["id"].strip()
-    changed["events"] = [e.strip() for e in form.get("events", "").split(",") if e.strip()]
-    for name in ("url", "method", "format", "timeout"):
-        value = form.get(name, "").strip()
-        if value:
-            changed[name] = value
-        elif name == "timeout":
-            changed.pop(name, None)  # an empty timeout: the default
-    changed["enabled"] = form.get("enabled") == "on"
-    return changed
-
-
-def _loose(text: str) -> dict[str, Any]:
-    """Whatever of `text` reads as a mapping, for the form beside a definition with problems;
-    nothing of one too deep or, its aliases expanded, too large to check (`shape`): showing a
-    field of it would expand it."""
-    try:
-        loaded = YAML(typ="safe", pure=True).load(text)
-    except Exception:
-        return {}
-    if not isinstance(loaded, dict) or shape_problem(loaded, len(text)) is not None:
-        return {}
-    return loaded

@@ -30,10 +30,7 @@ OWN_PAGE = {"sec-fetch-site": "same-origin"}
 @pytest.fixture
 def store(app: FastAPI) -> MemoryStore:
     service: AdminService = app.state.admin
-    store = MemoryStore(service, [ERP])
-    service.store = store  # type: ignore[assignment]
-    service.follower = store  # type: ignore[assignment]
-    return store
+    return MemoryStore.installed(service, [ERP])
 
 
 class Held:
@@ -103,7 +100,7 @@ def test_another_request_is_answered_while_a_definition_is_checked(
 def test_another_request_is_answered_while_a_signed_in_draft_is_read_for_the_editor(
     client: TestClient, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    read = Held(monkeypatch, editor, "_loose")  # the draft's YAML read for the fields form
+    read = Held(monkeypatch, editor, "loose")  # the draft's YAML read for the fields form
     signing_in = {"token": ADMIN_TOKEN, "draft.yaml": EDITED, "draft.original": "erp"}
     with ThreadPoolExecutor(1) as pool:
         resumed = pool.submit(client.post, "/login", data=signing_in, headers=OWN_PAGE)
