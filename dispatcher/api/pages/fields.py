@@ -14,6 +14,7 @@ from dispatcher.hooks.shape import shape_problem
 SKELETON = {"id": "", "events": [], "url": "https://", "method": "POST", "format": "json"}
 FORMATS = ("json", "csv", "xml", "form")
 METHODS = ("POST", "PUT", "PATCH")
+CHOSEN_BY_DEFAULT: dict[str, Any] = {"method": "POST", "format": "json", "enabled": True}
 FORM_FIELDS = ("id", "events", "url", "method", "format", "timeout", "enabled")
 
 
@@ -38,18 +39,22 @@ def posted_text(form: dict[str, str], previous: dict[str, Any] | None) -> str:
 
 
 def with_fields(definition: dict[str, Any], form: dict[str, str]) -> dict[str, Any]:
-    """`definition` with the common fields of the form."""
+    """`definition` with the common fields of the form. A choice the form always sends (method,
+    format, enabled) is written only when the definition has it or it is not the default: a
+    definition that left it out keeps it out, and the review shows only what was changed."""
     changed = dict(definition)
     if form.get("id"):
         changed["id"] = form["id"].strip()
     changed["events"] = [e.strip() for e in form.get("events", "").split(",") if e.strip()]
     for name in ("url", "method", "format", "timeout"):
         value = form.get(name, "").strip()
-        if value:
+        if value and (name in definition or value != CHOSEN_BY_DEFAULT.get(name)):
             changed[name] = value
         elif name == "timeout":
             changed.pop(name, None)  # an empty timeout: the default
-    changed["enabled"] = form.get("enabled") == "on"
+    enabled = form.get("enabled") == "on"
+    if "enabled" in definition or enabled is not CHOSEN_BY_DEFAULT["enabled"]:
+        changed["enabled"] = enabled
     return changed
 
 
