@@ -10,7 +10,7 @@ from dispatcher.api import pages, problems
 from dispatcher.api.auth import VIEWER
 from dispatcher.api.bounds import Bounds, SecurityHeaders
 from dispatcher.api.openapi import openapi_document
-from dispatcher.api.pages.common import SignIn, to_sign_in
+from dispatcher.api.pages.common import SignIn, error_page, to_sign_in
 from dispatcher.api.routes import hooks, records, replays
 from dispatcher.api.service import AdminService
 
@@ -42,7 +42,9 @@ def create_app(service: AdminService) -> FastAPI:
         return JSONResponse(openapi_document(app))
 
     admin = service.settings.admin
-    app.add_middleware(Bounds, max_body=admin.max_body_bytes, timeout=admin.request_timeout)
+    app.add_middleware(
+        Bounds, max_body=admin.max_body_bytes, timeout=admin.request_timeout, page=error_page
+    )
     app.add_middleware(SecurityHeaders)
     if service.tracing is not None:
         from dispatcher.api.traced import instrument

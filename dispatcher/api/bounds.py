@@ -2,7 +2,8 @@
 
 `Bounds` refuses a request head past `MAX_HEAD_BYTES` (431), a malformed or negative
 Content-Length (400) and a body past the limit (413), counting chunked bodies as they arrive,
-and cuts a request that takes too long (503). A head still arriving is bounded by the server
+and cuts a request that takes too long (503): in JSON, or as the console's error page to a
+browser asking for a console page (`wants_page`). A head still arriving is bounded by the server
 too (h11's limit on an incomplete event, `dispatcher.api.server`).
 `SecurityHeaders` puts a strict Content-Security-Policy (no inline script), X-Frame-Options,
 Referrer-Policy and nosniff on every response.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,6 +31,16 @@ SECURITY_HEADERS = (
 )
 
 
+ErrorPage = Callable[[int, str], bytes]  # an error's status and message as an HTML page
+
+
+def wants_page(path: str, accept: str) -> bool:
+    """A console page asked for by a browser: it gets its errors as a page, not JSON."""
+    return (
+        not path.startswith(("/api/", "/static/")) and path != "/healthz" and "text/html" in accept
+    )
+
+
 class _TooLarge(Exception):
     """Raised inside `Bounds` when a body grows past the limit."""
 
@@ -36,15 +48,24 @@ class _TooLarge(Exception):
 class Bounds:
     """Refuses bad or oversized bodies and requests that run past `timeout` seconds."""
 
-    def __init__(self, app: ASGIApp, max_body: int, timeout: float) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body: int, timeout: float, page: ErrorPage | None = None
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.timeout = timeout
+        self.page = page  # None: every refusal in JSON
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        accept = next((v for k, v in scope["headers"] if k == b"accept"), b"").decode("latin-1")
+        page = self.page if wants_page(scope["path"], accept) else None
+
+        async def _error(send: Send, status: int, message: str) -> None:
+            await _refuse(send, status, message, page)
+
         head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
         head += sum(len(k) + len(v) + 4 for k, v in scope["headers"])
         if head > MAX_HEAD_BYTES:
@@ -108,10 +129,15 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-async def _error(send: Send, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
+async def _refuse(send: Send, status: int, message: str, page: ErrorPage | None) -> None:
+    """Answer `status` saying `message`: as `page` when given, else as JSON; the connection
+    closed after it (the rest of a refused body is never read)."""
+    if page is not None:
+        body, kind = page(status, message), b"text/html; charset=utf-8"
+    else:
+        body, kind = json.dumps({"error": message}).encode(), b"application/json"
     headers: list[tuple[bytes, bytes]] = [
-        (b"content-type", b"application/json"),
+        (b"content-type", kind),
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
     ]

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from dispatcher.api.bounds import SECURITY_HEADERS
+from dispatcher.api.bounds import SECURITY_HEADERS, wants_page
 from dispatcher.api.pages.common import render, signed_in
 from dispatcher.api.sessions import Session
 from dispatcher.errors import KafkaUnavailable
@@ -34,13 +34,7 @@ async def _http(request: Request, exc: HTTPException) -> Response:
 
 
 def _wants_page(request: Request) -> bool:
-    """A console page asked for by a browser: it gets its error as a page."""
-    path = request.url.path
-    return (
-        not path.startswith(("/api/", "/static/"))
-        and path != "/healthz"
-        and "text/html" in request.headers.get("accept", "")
-    )
+    return wants_page(request.url.path, request.headers.get("accept", ""))
 
 
 def _error_page(request: Request, status: int, message: str, session: Session | None) -> Response:

@@ -116,6 +116,13 @@ def render(
     )
 
 
+def error_page(status: int, message: str) -> bytes:
+    """The console's error page for a request refused before any page ran (`Bounds`): no
+    session is read for it, so its header has no way to the other pages."""
+    page = TEMPLATES.get_template("error.html")
+    return page.render(session=None, csrf="", status=status, message=message).encode()
+
+
 def to_sign_in(request: Request, exc: Exception) -> Response:
     """The handler of `SignIn`: the sign-in page, coming back afterwards; with a draft, the
     sign-in page at once, the draft in its form, so signing in brings it back."""

@@ -84,3 +84,23 @@ def test_a_page_whose_kafka_is_unreachable_answers_the_consoles_error_page(
     assert "<h1>503</h1>" in page.text
     assert "was not reached within 10s" in page.text
     assert ">Sign out</button>" in page.text
+
+
+def test_a_page_too_large_to_take_answers_the_consoles_error_page_an_api_call_json(
+    client: TestClient,
+) -> None:
+    """A request refused at the edge (`Bounds`, before any page runs): a console page asked for
+    by a browser, such as an editor's check of a definition past `admin.max_body_bytes`, gets
+    the error page; an API call its JSON, as before."""
+    signed_in(client, ADMIN_TOKEN)
+    form = {"yaml": "x" * 5000, "csrf": "whatever"}  # the app's limit: 4096 bytes
+    page = client.post("/hooks/check", data=form, headers=HTML)
+    assert page.status_code == 413
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>413</h1>" in page.text
+    assert "the body may hold at most 4096 bytes" in page.text
+    assert page.headers["x-frame-options"] == "DENY"
+
+    api = client.post("/api/hooks", content=b"x" * 5000, headers={**ADMIN, **HTML})
+    assert api.status_code == 413
+    assert api.json() == {"error": "the body may hold at most 4096 bytes"}
