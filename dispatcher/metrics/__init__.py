@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from contextlib import suppress
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -196,6 +197,17 @@ class Metrics:
         for gone in self._unusable.keys() - unusable_by_hook.keys():
             self.hook_unusable.remove(gone)
         self._unusable = dict(unusable_by_hook)
+
+    def keep_circuits(self, sending: Collection[str]) -> None:
+        """Remove `dispatcher_circuit_open{hook}` of the hooks not in `sending` (deleted, or
+        disabled): no pair of theirs reaches a breaker again to report it, so a breaker last
+        seen open would read open for good, and DispatcherCircuitOpen page for a hook that is
+        gone. Such a hook's children are looked up afresh should it send again: its next
+        delivery exports its breaker anew."""
+        for hook_id in [h for h in list(self._hooks) if h not in sending]:
+            self._hooks.pop(hook_id, None)
+            with suppress(KeyError):
+                self.circuit_open.remove(hook_id)
 
     def hook(self, hook_id: str) -> HookMetrics:
         """One hook's delivery metrics, their labels looked up once (`labels()` costs a lock,
