@@ -18,6 +18,11 @@ def _json(status: int, document: Any) -> Answer:
     return status, "application/json", json.dumps(document).encode()
 
 
+def _readiness(ready: bool) -> Answer:
+    """/readyz from one reading: a rebalance may change it between two."""
+    return _json(200 if ready else 503, {"ready": ready})
+
+
 class StatusServer:
     """A small threaded HTTP server answering GET on its three paths; 404 elsewhere."""
 
@@ -30,7 +35,7 @@ class StatusServer:
     ) -> None:
         self.paths: dict[str, Callable[[], Answer]] = {
             "/healthz": lambda: _json(200, {"status": "alive"}),
-            "/readyz": lambda: _json(200 if ready() else 503, {"ready": ready()}),
+            "/readyz": lambda: _readiness(ready()),
             "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry)),
         }
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
