@@ -209,3 +209,30 @@ def test_family_name_strips_histogram_suffixes() -> None:
         "dispatcher_delivery_duration_seconds"
     )
     assert family_name("dispatcher_deliveries_total") == "dispatcher_deliveries_total"
+
+
+RATE_UNITS = {"ops", "reqps"}
+
+
+def _override(panel: dict, ref_id: str) -> dict[str, object]:
+    """The properties a panel's override sets on the series of query `ref_id`."""
+    return {
+        prop["id"]: prop["value"]
+        for override in panel["fieldConfig"].get("overrides", [])
+        if override["matcher"] == {"id": "byFrameRefID", "options": ref_id}
+        for prop in override["properties"]
+    }
+
+
+def test_a_count_beside_rates_has_its_own_unit_and_is_not_stacked_on_them() -> None:
+    """An increase() is a number of things, not a rate: under a panel's rate unit, stacked on
+    its rates, it would read as so many per second and swell their sum."""
+    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        if panel.get("fieldConfig", {}).get("defaults", {}).get("unit") not in RATE_UNITS:
+            continue
+        for target in panel["targets"]:
+            if "increase(" not in target["expr"]:
+                continue
+            own = _override(panel, target["refId"])
+            assert own.get("unit") not in (None, *RATE_UNITS), panel["title"]
+            assert own.get("custom.stacking", {}).get("mode") == "none", panel["title"]
