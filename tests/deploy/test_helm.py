@@ -764,6 +764,49 @@ def test_prometheus_rule_carries_the_alerts_with_their_templates_intact() -> Non
     assert not by_kind(render(), "PrometheusRule")
 
 
+LAG_TESTS = """
+rule_files: [alerts.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'dispatcher_consumer_lag{topic="acme.retries.30s",partition="0"}'
+        values: '5000+600x40'
+      - series: 'dispatcher_consumer_lag{topic="dugaa.events",partition="0"}'
+        values: '2000+60x40'
+    alert_rule_test:
+      - eval_time: 30m
+        alertname: DispatcherConsumerLagGrowing
+        exp_alerts:
+          - exp_labels: {severity: warning, topic: dugaa.events}
+            exp_annotations:
+              summary: "Consumer lag on dugaa.events has been growing for 15 minutes"
+              description: >-
+                The dispatcher group's lag on topic dugaa.events grows by 1 records/s and has
+                kept rising for 15 minutes.
+              runbook_url: "deploy/RUNBOOK.md#dispatcherconsumerlaggrowing"
+"""
+
+
+def test_a_retry_prefix_of_its_own_keeps_the_tiers_out_of_the_lag_alert(tmp_path: Path) -> None:
+    """A tier's lag is records waiting for their due time: the rule leaves the tier topics out
+    by the prefix the workers name them with (`<retry_prefix>.<delay>`), whatever it is."""
+    manifests = render(
+        sets={"prometheusRule.enabled": "true", "config.topics.retry_prefix": "acme.retries"}
+    )
+    (tmp_path / "alerts.yml").write_text(yaml.safe_dump(one(manifests, "PrometheusRule")["spec"]))
+    (tmp_path / "alerts.test.yml").write_text(LAG_TESTS)
+    result = subprocess.run(
+        [require_tool("promtool"), "test", "rules", "alerts.test.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_rollout_replaces_pods_old_before_new(rendered) -> None:
     strategy = one(rendered["default"], "Deployment")["spec"]["strategy"]
     assert strategy == {
