@@ -142,7 +142,13 @@ class Assembly:
             submit, release, topics, scheduler.deliverer.untried, holding,
         )  # fmt: skip
         if share is not None:
-            member = made(ShareConsumer, share_consumer_config(settings), settings)
+
+            def on_share_stats(payload: str) -> None:
+                assert isinstance(intake, ShareLoop)
+                intake.on_statistics(payload)
+
+            config = share_consumer_config(settings, stats_cb=on_share_stats)
+            member = made(ShareConsumer, config, settings)
             intake = ShareLoop(member, wiring, share)
             return intake
 

@@ -9,6 +9,7 @@ acquisition lock are handed to the first retry tier before it expires.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -46,6 +47,18 @@ def refuse_ordered_hooks(hooks: HookIndex) -> None:
         )
 
 
+def member_ready(statistics: str) -> bool | None:
+    """Whether librdkafka's statistics show the consumer connected to its group's coordinator
+    (`cgrp.state` up) with partitions assigned; None when they say nothing of a group."""
+    try:
+        group = json.loads(statistics).get("cgrp")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(group, dict):
+        return None
+    return group.get("state") == "up" and group.get("assignment_size", 0) > 0
+
+
 class ShareLoop(WiredLoop):
     """Owns the share consumer and the batch it works off."""
 
@@ -55,6 +68,19 @@ class ShareLoop(WiredLoop):
         self.batch: ShareBatch | None = None
         self.handed_off = False  # the current batch's lock hand-off has been made
         self.ready = threading.Event()
+
+    def on_statistics(self, payload: str) -> None:
+        """/readyz and `dispatcher_ready` from librdkafka's statistics (each
+        `statistics.interval.ms`, served by this thread's polls). A share consumer keeps its
+        assignment while Kafka is gone: only its group's state tells it lost the coordinator."""
+        ready = member_ready(payload)
+        if ready is None or ready == self.ready.is_set():
+            return
+        if ready:
+            self.ready.set()
+        else:
+            self.ready.clear()
+        self.metrics.ready.set(1 if ready else 0)
 
     def run(self, drain_deadline: Callable[[], float]) -> None:
         """Acquire and work off batches until asked to stop; then drain, release, close."""
@@ -87,9 +113,6 @@ class ShareLoop(WiredLoop):
         except KafkaException as exc:
             self._on_error(exc.args[0])
             return []
-        if not self.ready.is_set():
-            self.ready.set()
-            self.metrics.ready.set(1)
         self.writer.poll(0)
         return messages
 

@@ -70,6 +70,7 @@ def share_consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         **client_settings(settings, "consumer"),
         "group.id": settings.group_id,
         "share.acknowledgement.mode": "explicit",
+        "statistics.interval.ms": 5000,  # readiness: the group's state (`ShareLoop`)
         "logger": KAFKA,
         **extra,
     }

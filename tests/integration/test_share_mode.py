@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from confluent_kafka.admin import AdminClient
 from dispatch_support import (
     Deployment,
@@ -22,6 +23,7 @@ from dispatch_support import (
 )
 from kafka_support import wait_for
 
+from dispatcher.devtools.broker import LocalKafka
 from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.kafka.sharegroup import set_group_config
 
@@ -180,3 +182,35 @@ def test_a_delivery_that_would_outlast_the_records_lock_goes_to_a_retry_tier(
         requests = receiver.received("/slow")
         assert len(requests) == 2  # cut at the lock, then from the tier; not again by the broker
         assert len({r.headers["webhook-id"] for r in requests}) == 1
+
+
+def readyz(port: int) -> int:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5, trust_env=False).status_code
+    except httpx.TransportError:
+        return 0
+
+
+@pytest.mark.timeout(420)
+def test_readyz_is_503_while_kafka_is_gone_and_200_once_it_is_back(
+    kafka_bootstrap: str, local_kafka: LocalKafka, tmp_path: Path
+) -> None:
+    """A share consumer keeps its assignment without Kafka: readiness follows its group's
+    state, so probes and DispatcherNoReadyWorkers see a worker that cannot consume."""
+    crm = hook("crm", "https://crm.example.com/", ["order.*"])
+    deployment = Deployment(kafka_bootstrap, tmp_path, [crm], extra=SHARE)
+    port = free_port()
+    worker = deployment.process(env={"DISPATCHER_HTTP_PORT": str(port)})
+    try:
+        wait_for(lambda: readyz(port) == 200, 60, message="ready: a member with partitions")
+        assert metric(port, "dispatcher_ready") == 1
+        local_kafka.stop()
+        try:
+            wait_for(lambda: readyz(port) == 503, 120, message="unready while Kafka is gone")
+            assert metric(port, "dispatcher_ready") == 0
+        finally:
+            assert local_kafka.start() == kafka_bootstrap
+        wait_for(lambda: readyz(port) == 200, 120, message="ready again once Kafka is back")
+        assert metric(port, "dispatcher_ready") == 1
+    finally:
+        assert stop(worker) == 0

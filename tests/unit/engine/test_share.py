@@ -347,3 +347,28 @@ def test_a_stored_hook_taken_in_as_unusable_does_not_stop_a_start() -> None:
     ledger = dataclasses.replace(hook("ledger", ordering="key"), unusable="no order here")
 
     refuse_ordered_hooks(HookIndex([ledger, hook("sms")]))
+
+
+def statistics(state: str, assigned: int) -> str:
+    """librdkafka's statistics of a share consumer, as far as readiness reads them."""
+    return json.dumps(
+        {"cgrp": {"state": state, "join_state": "steady", "assignment_size": assigned}}
+    )
+
+
+def test_readiness_follows_the_groups_state_and_assignment_in_the_statistics() -> None:
+    loop, _, _ = make_loop(ShareConsumer([[message(0)]]), [hook("crm")])
+    loop.step()  # a poll answered is no readiness: the consumer may hold no partition yet
+    assert not loop.ready.is_set()
+    seen = []
+    for payload in (
+        statistics("up", 1),
+        statistics("query-coord", 1),  # the coordinator lost: Kafka gone, assignment kept
+        statistics("up", 1),
+        statistics("up", 0),
+        "{}",  # saying nothing of the group: as it was
+        "not json",
+    ):
+        loop.on_statistics(payload)
+        seen.append((loop.ready.is_set(), loop.metrics.ready._value.get()))
+    assert seen == [(True, 1), (False, 0), (True, 1), (False, 0), (False, 0), (False, 0)]
