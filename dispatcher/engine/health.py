@@ -233,10 +233,14 @@ class HealthKeeper:
                 self._mine[decision.hook_id] = replace(mine, failing_since=None)
 
     def _export(self, hooks: HookIndex) -> None:
-        """`dispatcher_hook_paused` and `dispatcher_hook_failing` for every hook in force (0
-        from the start, so an alert sees a change, not a series appearing); set only on change."""
+        """`dispatcher_hook_paused` and `dispatcher_hook_failing` for every enabled hook in
+        force (0 from the start, so an alert sees a change, not a series appearing); set only
+        on change. A disabled hook's are removed: it has no events to dead-letter and no
+        attempt to end a spell, so a pause or spell shown would page for good."""
         shown: dict[str, tuple[bool, bool]] = {}
         for hook in hooks:
+            if not hook.enabled:
+                continue
             decision = self._decisions.get(hook.id)
             state = decision.state if decision is not None else "healthy"
             shown[hook.id] = value = (state == "paused", state == "failing")

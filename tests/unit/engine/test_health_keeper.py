@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from fake_clock import Clock
@@ -267,3 +268,27 @@ def test_a_producer_failed_for_good_ends_the_run_in_one_line_and_its_stop_writes
     assert said.startswith("fatal producer error, stopping (hook health: ")
     assert said.endswith(made.fatal)
     assert producer.refused == 1  # the round's report; its stop withdraws nothing
+
+
+def test_a_disabled_hook_exports_no_pause_and_no_failing_spell_until_enabled_again() -> None:
+    """Disabled, a hook has no events to dead-letter and no attempts to end a spell: a pause
+    or spell it keeps would page DispatcherHookPaused or DispatcherHookFailing for good."""
+    hooks = HookIndex([ERP, CHAT])
+    made = HealthKeeper(
+        Settings(topics=Topics(operations=OPS)), lambda: hooks, Metrics(CollectorRegistry())
+    )
+    made._on_decision(Decision("erp", "paused", 900.0, 1000.0, reason="manual"))
+    made._on_decision(Decision("chat", "failing", 900.0, 1000.0))
+    made._export(hooks)
+    assert (paused_gauge(made, "erp"), failing_gauge(made, "chat")) == (1, 1)
+    hooks = HookIndex([replace(ERP, enabled=False), replace(CHAT, enabled=False)])
+    made._export(hooks)
+    assert (paused_gauge(made, "erp"), failing_gauge(made, "chat")) == (None, None)
+    assert made.held("erp") is not None  # still paused: enabled again, its events wait for a resume
+    hooks = HookIndex([ERP, CHAT])
+    made._export(hooks)
+    assert (paused_gauge(made, "erp"), failing_gauge(made, "chat")) == (1, 1)
+
+
+def failing_gauge(made: HealthKeeper, hook_id: str) -> float | None:
+    return made.metrics.registry.get_sample_value("dispatcher_hook_failing", {"hook": hook_id})
