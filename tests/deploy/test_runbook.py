@@ -49,3 +49,25 @@ def test_the_statuses_the_runbook_reads_off_attempt_results_are_result_values() 
     statuses = set(re.findall(r"`(\d(?:xx|\d\d))`", diagnose))
     assert {"5xx", "4xx"} <= statuses
     assert sorted(statuses - RESULTS) == []
+
+
+def commands() -> list[str]:
+    """The runbook's shell commands: its code block's lines and its `spans`, unwrapped."""
+    blocks = re.findall(r"```sh\n(.*?)```", RUNBOOK, flags=re.DOTALL)
+    lines = [line for block in blocks for line in block.splitlines()]
+    spans = re.findall(r"`([^`]+)`", re.sub(r"```.*?```", "", RUNBOOK, flags=re.DOTALL))
+    return [" ".join(command.split()) for command in [*lines, *spans]]
+
+
+def test_every_kafka_tool_command_names_the_brokers() -> None:
+    """Kafka 4's command-line tools refuse to run without `--bootstrap-server`."""
+    tools = [c for c in commands() if re.match(r"kafka-[a-z-]+\.sh ", c)]
+    assert len(tools) >= 3
+    assert [c for c in tools if "--bootstrap-server" not in c] == []
+
+
+def test_no_command_waits_on_a_port_forward_that_never_returns() -> None:
+    """`kubectl port-forward` runs until stopped: a command after `&&` would never run."""
+    forwards = [c for c in commands() if "port-forward" in c]
+    assert forwards
+    assert [c for c in forwards if "&&" in c.split("port-forward", 1)[1]] == []
