@@ -20,6 +20,7 @@ EXACT_EXPONENT = 400  # past a float's range (1e308, 5e-324) either way
 # byte " " (a tenth of a regular expression's time on an event)
 _DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _LONG_NUMBER = b"0" * 19
+TRACE_CONTEXT = ("traceparent", "tracestate")  # W3C trace context: ASCII, or else ignored
 
 AvroDecoder = Callable[[Record], Event]
 
@@ -93,10 +94,7 @@ def _refuse_lone_surrogates(event: Event) -> None:
 
 
 def _decode_binary(record: Record, content_type: str) -> Event:
-    attributes: dict[str, Any] = {}
-    for key, value in record.headers:
-        if key.lower().startswith("ce_"):
-            attributes[key[3:].lower()] = _text(value)
+    attributes = ce_attributes(record)
     attributes["datacontenttype"] = content_type or None
     attributes["data"] = _decode_data(record.value, content_type)
     return Event.from_dict(attributes)
@@ -170,6 +168,23 @@ def check_depth(document: Any, what: str = "value") -> Any:
             if isinstance(child, dict | list):
                 stack.append((child, depth + 1))
     return document
+
+
+def ce_attributes(record: Record) -> dict[str, Any]:
+    """The attributes of a binary-mode event, from its `ce_*` headers (any case); `DecodeError`
+    naming a header that is not UTF-8 text. A trace context header that is not is left out, as a
+    structured one that is not ASCII is: a producer's malformed `traceparent` starts a new trace,
+    it never fails the event."""
+    attributes: dict[str, Any] = {}
+    for key, value in record.headers:
+        if key.lower().startswith("ce_"):
+            name = key[3:].lower()
+            try:
+                attributes[name] = value.decode("utf-8")
+            except UnicodeDecodeError:
+                if name not in TRACE_CONTEXT:
+                    raise DecodeError(f"header {key} is not UTF-8 text") from None
+    return attributes
 
 
 def _text(value: bytes | None) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from dispatcher.errors import DecodeError
 from dispatcher.model.event import Event, Record
-from dispatcher.pipeline.decode import check_depth, parse_json
+from dispatcher.pipeline.decode import ce_attributes, check_depth, parse_json
 
 ATTRIBUTES = ("id", "type", "source", "specversion", "time", "subject", "datacontenttype")
 ENVELOPE_FIELDS = frozenset(("id", "type", "source"))
@@ -52,13 +52,7 @@ def from_cloudevent(value: Mapping[str, Any]) -> Event:
 
 def from_binary(record: Record, data: Any) -> Event:
     """A binary-mode event: attributes from the ce_* headers, `data` decoded from the value."""
-    attributes: dict[str, Any] = {}
-    for key, raw in record.headers:
-        if key.lower().startswith("ce_"):
-            try:
-                attributes[key[3:].lower()] = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise DecodeError(f"header {key} is not UTF-8 text") from None
+    attributes = ce_attributes(record)
     content_type = record.header("content-type")
     attributes["datacontenttype"] = (
         content_type.decode("utf-8", "replace") if content_type else None

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from dispatcher.errors import DecodeError
+from dispatcher.kafka.avro.envelope import from_binary
 from dispatcher.model.event import TEXT_ATTRIBUTES, Event, Record
 from dispatcher.pipeline.decode import MAX_DEPTH, decode
 
@@ -359,6 +360,24 @@ def test_a_structured_traceparent_that_is_not_text_is_ignored_not_an_error(value
 
 def test_a_malformed_traceparent_is_kept_as_sent_for_the_tracer_to_refuse() -> None:
     assert decode(binary(b"{}", traceparent="garbage")).traceparent == "garbage"
+
+
+@pytest.mark.parametrize("name", ["ce_traceparent", "ce_tracestate", "CE_TRACEPARENT"])
+def test_a_binary_trace_context_that_is_not_utf8_is_ignored_not_an_error(name: str) -> None:
+    ce = binary(b"{}")
+    event = decode(record(ce.value, *ce.headers, (name, b"00-\xff\xfe")))
+    assert (event.id, event.traceparent, event.tracestate) == ("ev-1", None, None)
+
+
+def test_an_avro_binary_trace_context_that_is_not_utf8_is_ignored_not_an_error() -> None:
+    ce = binary(b"{}", content_type="application/avro")
+    event = from_binary(record(ce.value, *ce.headers, ("ce_traceparent", b"\xff")), {"n": 1})
+    assert (event.id, event.traceparent, event.data) == ("ev-1", None, {"n": 1})
+
+
+def test_a_binary_header_that_is_not_utf8_is_named_in_the_error() -> None:
+    with pytest.raises(DecodeError, match="header ce_id is not UTF-8 text"):
+        decode(record(b"{}", ("ce_specversion", b"1.0"), ("ce_id", b"\xff")))
 
 
 def test_the_trace_context_is_not_an_attribute_templates_see() -> None:
