@@ -17,6 +17,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -24,13 +25,15 @@ import pytest
 import yaml
 from admin_support import ADMIN, TOKEN_ENV, VIEWER, AdminDeployment
 from dispatch_support import Deployment, cloud_event, collect_until, free_port, hook
-from kafka_support import wait_for
+from kafka_support import Outgoing, wait_for
 from rich.console import Console
 from test_admin_service import answers
 
 from dispatcher.cli.commands import replay_command
 from dispatcher.devtools.otlp import export_bodies, exported_spans, exporting_to, otlp_receiver
 from dispatcher.devtools.receiver import Behaviour, Receiver
+from dispatcher.kafka.avro import content_type, encode_event
+from dispatcher.model.event import Event
 from dispatcher.ops.replay.plan import Selection
 from dispatcher.ops.replay.run import ReplayOptions
 
@@ -191,6 +194,60 @@ def test_a_traced_worker_continues_the_producers_trace_into_every_request(
         assert secret.encode() not in exported
     assert all(r.body and r.body not in exported for r in webhooks.received())
     assert {s.resource["service.name"] for s in spans} == {"dispatcher-under-test"}
+
+
+def test_malformed_or_avro_trace_context_from_producers_never_stops_a_delivery(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    receivers: tuple[Receiver, Receiver],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A binary-mode event whose `ce_traceparent` is not UTF-8, a structured one whose plain
+    `traceparent` is garbage: both delivered, each in a new trace. An event of the CloudEvents
+    Avro format carrying the Distributed Tracing extension: its producer's trace continued."""
+    webhooks, collector = receivers
+    for name, value in exporting_to(collector).items():
+        monkeypatch.setenv(name, value)
+    deployment = Deployment(
+        kafka_bootstrap, tmp_path, [hook("any", f"{webhooks.url}/ok", ["order.traced"])]
+    )
+    attributes = cloud_event("order.traced", {})
+    binary = Outgoing(
+        b"{}",
+        headers=(
+            *((f"ce_{k}", attributes[k]) for k in ("specversion", "id", "type", "source")),
+            ("content-type", b"application/json"),
+            ("ce_traceparent", b"00-\xff\xfe"),
+        ),
+    )
+    garbage = cloud_event("order.traced", {})
+    structured = Outgoing(
+        json.dumps(garbage),
+        headers=(("content-type", b"application/cloudevents+json"), ("traceparent", b"00-\xff")),
+    )
+    avro = Event(id=f"avro-{uuid.uuid4().hex}", type="order.traced", source="s")
+    avro = replace(avro, traceparent=TRACEPARENT, tracestate=TRACESTATE)
+    encoded = Outgoing(
+        encode_event(avro, envelope_format="cloudevents"),
+        headers=(("content-type", content_type("cloudevents").encode()),),
+    )
+    with deployment.worker():
+        deployment.produce_raw([binary, structured, encoded])
+        results = collect_until(
+            kafka_bootstrap, deployment.results, lambda r: len(r) >= 3, timeout=60
+        )
+    assert deployment.written(deployment.dead_letter) == 0
+    assert {r.json()["outcome"] for r in results} == {"delivered"}
+    spans = {
+        s.attributes["dispatcher.event.id"]: s
+        for s in exported_spans(collector)
+        if s.kind == "consumer"
+    }
+    assert not spans[attributes["id"]].parent_span_id
+    assert not spans[garbage["id"]].parent_span_id
+    continued = spans[avro.id]
+    assert (continued.trace_id, continued.parent_span_id) == (PRODUCER_TRACE, PRODUCER_SPAN)
+    assert continued.trace_state == TRACESTATE
 
 
 def test_a_worker_without_an_endpoint_exports_nothing(

@@ -19,6 +19,7 @@ from dispatcher.model.event import Event, Record
 from dispatcher.pipeline.decode import ce_attributes, check_depth, parse_json
 
 ATTRIBUTES = ("id", "type", "source", "specversion", "time", "subject", "datacontenttype")
+EXTENSIONS = ("tenant", "traceparent", "tracestate")  # the extension attributes events carry
 ENVELOPE_FIELDS = frozenset(("id", "type", "source"))
 CLOUDEVENTS_FIELDS = frozenset(("attribute", "data"))
 MAX_EXACT_FLOAT = 2.0**53
@@ -29,7 +30,7 @@ def from_envelope(value: Mapping[str, Any]) -> Event:
     attributes = {name: plain(value.get(name)) for name in ATTRIBUTES}
     attributes["specversion"] = attributes["specversion"] or "1.0"
     extensions = value.get("extensions") or {}
-    for name in ("tenant", "traceparent", "tracestate"):
+    for name in EXTENSIONS:
         attributes[name] = extensions.get(name)
     attributes["data"] = _data(value.get("data"), attributes["datacontenttype"])
     return Event.from_dict(attributes)
@@ -38,7 +39,7 @@ def from_envelope(value: Mapping[str, Any]) -> Event:
 def from_cloudevent(value: Mapping[str, Any]) -> Event:
     """The event in a record of the CloudEvents Avro format, read with record names on."""
     attribute = value["attribute"]
-    attributes = {name: attribute.get(name) for name in (*ATTRIBUTES, "tenant")}
+    attributes = {name: attribute.get(name) for name in (*ATTRIBUTES, *EXTENSIONS)}
     raw = value["data"]
     if isinstance(raw, bytes | str) or raw is None:
         attributes["data"] = _data(raw, attributes["datacontenttype"])
@@ -66,14 +67,15 @@ def to_envelope(event: Event) -> dict[str, Any]:
     record: dict[str, Any] = {name: getattr(event, name) for name in ATTRIBUTES}
     data = _data_out(event.data, event.datacontenttype)
     record["data"] = data.encode() if isinstance(data, str) else data
-    if event.tenant is not None:
-        record["extensions"] = {"tenant": event.tenant}
+    extensions = {name: text for name in EXTENSIONS if (text := getattr(event, name))}
+    if extensions:
+        record["extensions"] = extensions
     return record
 
 
 def to_cloudevent(event: Event) -> dict[str, Any]:
     """The CloudEvents Avro format record for `event` (data as bytes or text, never as a tree)."""
-    attribute = {name: getattr(event, name) for name in (*ATTRIBUTES, "tenant")}
+    attribute = {name: getattr(event, name) for name in (*ATTRIBUTES, *EXTENSIONS)}
     return {
         "attribute": {name: value for name, value in attribute.items() if value is not None},
         "data": _data_out(event.data, event.datacontenttype),

@@ -228,3 +228,21 @@ def test_the_tenant_travels_in_both_avro_formats(envelope: Any) -> None:
     got = decode(record(value, ("content-type", content_type(envelope))), avro=AvroEventDecoder())
     assert got.tenant == "acme"
     assert got == event
+
+
+@pytest.mark.parametrize("envelope", ["dugaa", "cloudevents"])
+def test_the_trace_context_travels_in_both_avro_formats(envelope: Any) -> None:
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    event = Event(id="1", type="t", source="s", traceparent=traceparent, tracestate="a=1")
+    value = encode_event(event, envelope_format=envelope)
+    got = decode(record(value, ("content-type", content_type(envelope))), avro=AvroEventDecoder())
+    assert (got.traceparent, got.tracestate) == (traceparent, "a=1")
+
+
+def test_the_cloudevents_avro_format_carries_the_distributed_tracing_extension() -> None:
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    attribute = {"id": "1", "type": "t", "source": "s", "specversion": "1.0"}
+    attribute |= {"traceparent": traceparent, "tracestate": "a=1"}
+    value = write({"attribute": attribute, "data": None}, bundled("cloudevents"))
+    event = AvroEventDecoder()(record(value, ("content-type", "application/cloudevents+avro")))
+    assert (event.traceparent, event.tracestate) == (traceparent, "a=1")
