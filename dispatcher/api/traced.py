@@ -1,5 +1,7 @@
 """The admin service's requests as spans: OpenTelemetry's FastAPI instrumentation, with every
-URL query value redacted (a look-up's event id, a selection's hook) before a span is exported.
+URL query value redacted (a look-up's event id, a selection's hook) before a span is exported,
+and the headers that carry credentials always redacted when an operator has the
+instrumentation capture headers (`OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_*`).
 
 Imported only when tracing is on.
 """
@@ -13,7 +15,13 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span
+from opentelemetry.util.http import (
+    OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS,
+    get_custom_headers,
+)
 
+# an API token (Authorization), a console session (Cookie, Set-Cookie), a proxy's credentials
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
 URL_ATTRIBUTES = ("http.url", "url.full")
 QUERY_ATTRIBUTE = "url.query"
 REDACTED = "REDACTED"  # the semantic conventions' word for a scrubbed value
@@ -27,7 +35,16 @@ def instrument(app: FastAPI, provider: TracerProvider) -> None:
         tracer_provider=provider,
         excluded_urls="/healthz",
         exclude_spans=["receive", "send"],
+        http_capture_headers_sanitize_fields=redacted_headers(),
     )
+
+
+def redacted_headers() -> list[str]:
+    """The headers whose values a captured header's attribute never holds: the credentials, and
+    those the operator names (`OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS`, which
+    this list replaces in the instrumentation)."""
+    named = get_custom_headers(OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS)
+    return [*CREDENTIAL_HEADERS, *named]
 
 
 def redact_query(span: Span, scope: dict[str, Any]) -> None:
