@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dispatcher.errors import DecodeError, ErrorKind
 from dispatcher.model.bundle import is_bundle, unbundle
 from dispatcher.model.event import Event, Record
+from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import RetryState, Source, idempotency_key
 from dispatcher.model.pair import Pair
 from dispatcher.model.values import quick_init
@@ -91,7 +92,8 @@ def take_event(
 
 def take_retry(record: Record, tier: int, hooks: HookIndex, decode: Decoder, now: float) -> Intake:
     """The pairs a retry-tier record carries, each to its own hook only: one, or a bundle's
-    (model/bundle.py), which share their hook and due time."""
+    (model/bundle.py), which share their hook and due time. A hook deleted or disabled
+    meanwhile gets them as an unusable stand-in (`gone`): each is dead-lettered, never dropped."""
     carried: list[tuple[Record, RetryState]]
     if is_bundle(record):
         bundled = unbundle(record)
@@ -110,7 +112,7 @@ def take_retry(record: Record, tier: int, hooks: HookIndex, decode: Decoder, now
         return NotYetDue(shared.due_at)
     hook = hooks.get(shared.hook_id)
     if hook is None or not hook.enabled:
-        return Pairs(())  # the hook was deleted or disabled meanwhile: nothing to deliver
+        hook = gone(shared.hook_id, hook)
     pairs: list[Pair] = []
     undecodable: list[tuple[Record, str]] = []
     for carried_record, state in carried:
@@ -135,3 +137,15 @@ def take_retry(record: Record, tier: int, hooks: HookIndex, decode: Decoder, now
             )
         )
     return Pairs(tuple(pairs), undecodable=tuple(undecodable))
+
+
+def gone(hook_id: str, hook: Hook | None) -> Hook:
+    """The hook of a retry-tier record, deleted (None) or disabled while its pairs waited
+    there, as an unusable stand-in: its pairs end as `config` dead letters, with no request,
+    rather than vanish with neither a result nor a dead letter (contract section 5), and
+    `dispatcher replay` re-delivers them once the hook is back."""
+    what = "deleted" if hook is None else "disabled"
+    why = f"hook {hook_id} was {what} while the pair waited in a retry tier"
+    if hook is None:
+        return Hook(id=hook_id, events=(), url="", unusable=why)
+    return replace(hook, unusable=why)

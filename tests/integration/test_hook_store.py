@@ -19,8 +19,11 @@ from dispatch_support import Deployment, cloud_event, collect_until, hook, wait_
 from kafka_support import Outgoing, produce, wait_for
 
 from dispatcher.cli.hooks import apply_command, delete_command, list_command, show_command
-from dispatcher.devtools.receiver import Receiver
+from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.errors import ConfigError
+from dispatcher.kafka.store import hooks_in_force
+from dispatcher.ops.replay.plan import Selection
+from dispatcher.ops.replay.run import ReplayOptions, run_replay
 
 
 class StoreDeployment(Deployment):
@@ -158,6 +161,53 @@ def test_an_invalid_apply_is_refused_whole_and_the_previous_definition_stays(
         assert (result["event_id"], result["hook_id"]) == (event["id"], "crm")
         assert (result["outcome"], result["error_kind"]) == ("dead_lettered", "config")
         assert receiver.received() == []
+
+
+def test_a_pair_in_a_retry_tier_when_its_hook_is_disabled_is_dead_lettered_and_then_replayed(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Disabling a hook (the runbook's advice for a long outage) drops none of the pairs that
+    wait in its retry tiers: each ends as a `config` result and dead letter, no request made,
+    which a replay re-delivers with its webhook-id once the hook is enabled again."""
+    with Receiver({"/erp": Behaviour(status=503)}) as receiver:
+        deployment = StoreDeployment(
+            kafka_bootstrap, tmp_path, [], retry=("1s",), extra={"local_retries": 0}
+        )
+        settings = deployment.settings
+        erp = hook(
+            "erp", f"{receiver.url}/erp", ["order.*"], retry={"max_attempts": 50, "max_age": "1h"}
+        )
+        assert apply_command(settings, hooks_file(tmp_path, "on.yaml", [erp])) == 0
+        event = cloud_event("order.paid", {"n": 1})
+        deployment.produce_events([event], keys=["order-1"])
+        with deployment.worker() as worker:
+            collect_until(kafka_bootstrap, f"{deployment.retry_prefix}.1s", lambda rs: rs, 30)
+            off = hooks_file(tmp_path, "off.yaml", [{**erp, "enabled": False}])
+            assert apply_command(settings, off) == 0
+            wait_for(lambda: not worker.hooks.get("erp").enabled, 10, message="erp disabled")
+            results = collect_until(kafka_bootstrap, deployment.results, lambda rs: rs, 30)
+            letters = collect_until(kafka_bootstrap, deployment.dead_letter, lambda rs: rs, 30)
+        (result,) = [r.json() for r in results]
+        (letter,) = letters
+        sent = receiver.received("/erp")
+        key = sent[0].headers["webhook-id"]
+        assert (result["event_id"], result["hook_id"]) == (event["id"], "erp")
+        assert (result["outcome"], result["error_kind"]) == ("dead_lettered", "config")
+        assert result["error"] == (
+            "no request made: hook erp was disabled while the pair waited in a retry tier"
+        )
+        assert (result["idempotency_key"], result["attempts"]) == (key, len(sent))
+        assert (letter.key, json.loads(letter.value or b"")) == (b"order-1", event)
+        assert letter.header("dispatcher.error.kind") == b"config"
+        assert letter.header("dispatcher.idempotency.key") == key.encode()
+        assert letter.header("dispatcher.source.topic") == deployment.events.encode()
+
+        receiver.routes["/erp"] = Behaviour()  # the outage is over, and the hook enabled again
+        assert apply_command(settings, hooks_file(tmp_path, "on.yaml", [erp])) == 0
+        selection = Selection(hook="erp", error_kinds=frozenset({"config"}))
+        _, replayed = run_replay(settings, hooks_in_force(settings), ReplayOptions(selection))
+        assert (replayed.selected, replayed.delivered) == (1, 1)
+        assert [r.headers["webhook-id"] for r in receiver.received("/erp")[len(sent) :]] == [key]
 
 
 def test_a_worker_reads_the_whole_store_before_it_consumes_events(

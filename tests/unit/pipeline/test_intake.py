@@ -142,16 +142,35 @@ def test_a_retry_record_is_due_at_exactly_its_due_time() -> None:
     assert isinstance(take_retry(retry_record(), 0, HOOKS, decode, now=NOW), Pairs)
 
 
-def test_a_retry_record_for_a_deleted_hook_has_nothing_to_deliver() -> None:
+def test_a_retry_record_for_a_deleted_hook_is_a_pair_to_an_unusable_stand_in() -> None:
+    """Never dropped unrecorded: the pair ends as a `config` dead letter, no request made, and
+    keeps what a replay needs once the hook is back."""
     rec = retry_record(with_state(hook_id="gone"))
 
-    assert take_retry(rec, 0, HOOKS, decode, now=NOW) == Pairs(())
+    taken = take_retry(rec, 1, HOOKS, decode, now=NOW)
+
+    assert isinstance(taken, Pairs)
+    [pair] = taken.pairs
+    assert (pair.hook.id, pair.hook.url) == ("gone", "")
+    assert pair.hook.unusable == "hook gone was deleted while the pair waited in a retry tier"
+    assert (pair.idempotency_key, pair.attempts, pair.source) == (
+        "msg_original",
+        4,
+        Source("dugaa.events", 3, 41),
+    )
+    assert pair.record is rec
 
 
-def test_a_retry_record_for_a_disabled_hook_has_nothing_to_deliver() -> None:
+def test_a_retry_record_for_a_disabled_hook_is_a_pair_to_it_marked_unusable() -> None:
     rec = retry_record(with_state(hook_id="off"))
 
-    assert take_retry(rec, 0, HOOKS, decode, now=NOW) == Pairs(())
+    taken = take_retry(rec, 0, HOOKS, decode, now=NOW)
+
+    assert isinstance(taken, Pairs)
+    [pair] = taken.pairs
+    assert pair.hook.id == "off"
+    assert pair.hook.unusable == "hook off was disabled while the pair waited in a retry tier"
+    assert pair.idempotency_key == "msg_original"
 
 
 def test_a_retry_record_without_valid_state_headers_is_undecodable() -> None:
@@ -215,8 +234,17 @@ def test_a_bundle_before_its_due_time_waits() -> None:
     )
 
 
-def test_a_bundle_for_a_disabled_hook_has_nothing_to_deliver() -> None:
-    assert take_retry(bundle(None, None, hook_id="off"), 0, HOOKS, decode, now=NOW) == Pairs(())
+def test_every_pair_of_a_bundle_for_a_disabled_hook_goes_to_it_marked_unusable() -> None:
+    rec = bundle(None, None, hook_id="off")
+
+    taken = take_retry(rec, 0, HOOKS, decode, now=NOW)
+
+    assert isinstance(taken, Pairs)
+    assert [p.idempotency_key for p in taken.pairs] == ["msg_0", "msg_1"]
+    assert {p.hook.unusable for p in taken.pairs} == {
+        "hook off was disabled while the pair waited in a retry tier"
+    }
+    assert {p.bundle for p in taken.pairs} == {rec}
 
 
 def test_an_event_of_a_bundle_that_no_longer_decodes_is_its_own_dead_letter() -> None:
