@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import orjson
 
 from dispatcher.config.settings import Settings
-from dispatcher.errors import ConfigError
+from dispatcher.errors import ConfigError, DecodeError
 from dispatcher.kafka.avro import wire
 from dispatcher.kafka.avro.registry import RegistrySchemas, registry_client
-from dispatcher.kafka.avro.schemas import bundled, read, write
+from dispatcher.kafka.avro.schemas import AvroSchema, bundled, read, released, write
 from dispatcher.kafka.scan import Start, scan
 from dispatcher.model.moments import epoch_millis, iso
 from dispatcher.model.outcome import OPTIONAL_FIELDS, TIME_FIELDS, Outcome, result_fields
@@ -106,16 +106,38 @@ def read_avro_result(value: bytes, registry: RegistrySchemas | None = None) -> d
     """An Avro result record read into schemas/result.avsc (its times as aware datetimes;
     `tenant` only when it has one).
 
-    A framed value's writer schema comes from `registry`; without one, and for schemaless
-    values, it is taken to be schemas/result.avsc.
+    A framed value's writer schema comes from `registry`, whatever version of result.avsc it
+    is; without one, and for schemaless values, it is schemas/result.avsc or, for a record
+    an earlier version of the dispatcher wrote, one of its released versions.
     """
     current = bundled("result")
     framed = wire.unframe(value)
-    if framed is None:
-        return _present(read(value, current))
-    schema_id, payload = framed
-    writer = current if registry is None else registry.by_id(schema_id)
-    return _present(read(payload, writer, reader=current))
+    if framed is not None and registry is not None:
+        schema_id, payload = framed
+        return _present(read(payload, registry.by_id(schema_id), reader=current))
+    return _present(_read_known(value if framed is None else framed[1], current))
+
+
+def _read_known(payload: bytes, current: AvroSchema) -> dict[str, Any]:
+    """`payload` read as written with result.avsc, else with a released version (newest
+    first). A payload fills its schema exactly, so no version reads another's records: the
+    current one has fields after the last of v1, which a v1 record ends before."""
+    try:
+        return dict(read(payload, current))
+    except DecodeError:
+        for writer in reversed(released("result")):
+            try:
+                return dict(read(payload, writer, reader=current))
+            except DecodeError:
+                continue
+        raise
+
+
+def result_schemas(schema_registry: Mapping[str, Any]) -> RegistrySchemas | None:
+    """The registry's schemas for reading framed results, or None when the `schema_registry`
+    section names no url."""
+    client = registry_client(schema_registry)
+    return None if client is None else RegistrySchemas(client)
 
 
 def _present(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,8 +160,11 @@ def result_serializer(
     return AvroResultSerializer.registered(client, f"{topic}-value")
 
 
-def read_result(value: bytes | None) -> dict[str, Any] | None:
-    """A result record's fields (JSON or Avro), or None when it is neither."""
+def read_result(
+    value: bytes | None, registry: RegistrySchemas | None = None
+) -> dict[str, Any] | None:
+    """A result record's fields (JSON or Avro: a framed one's schema from `registry`), or None
+    when it is neither."""
     if not value:
         return None
     if value[:1] == b"{":
@@ -149,7 +174,7 @@ def read_result(value: bytes | None) -> dict[str, Any] | None:
             return None
         return document if isinstance(document, dict) else None
     try:
-        return read_avro_result(value)
+        return read_avro_result(value, registry)
     except Exception:  # not a result this version can read: the caller skips it
         return None
 
@@ -158,8 +183,9 @@ def delivered_keys(settings: Settings, since_ms: int | None = None) -> set[str]:
     """The webhook-ids of every pair the results topic shows delivered (from `since_ms` on)."""
     keys: set[str] = set()
     unreadable = 0
+    registry = result_schemas(settings.schema_registry)
     for record in scan(settings, settings.topics.results, Start(since_ms=since_ms)):
-        result = read_result(record.value)
+        result = read_result(record.value, registry)
         if result is None:
             unreadable += 1
         elif result.get("outcome") == "delivered" and result.get("idempotency_key"):

@@ -10,12 +10,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from dispatch_support import Deployment, cloud_event, collect_until, hook
-from kafka_support import Outgoing, consume_all
+from kafka_support import Outgoing, consume_all, produce
+from registry_support import FakeRegistry
 from rich.console import Console
 
 from dispatcher.cli.commands import replay_command
 from dispatcher.devtools.receiver import Behaviour, Receiver
+from dispatcher.kafka.avro import RegistrySchemas, registry_client, wire
+from dispatcher.kafka.avro.schemas import released, write
 from dispatcher.kafka.results import read_result
 from dispatcher.kafka.store import hooks_in_force
 from dispatcher.ops.replay.plan import Selection, selection_from
@@ -249,6 +253,48 @@ def test_a_replay_writes_its_outcomes_in_the_configured_result_format(
     read = [read_result(r.value) for r in results]
     assert sorted(r["outcome"] for r in read) == ["dead_lettered"] * 2 + ["delivered"] * 2
     assert {r["hook_id"] for r in read} == {"erp"}
+
+
+@pytest.mark.parametrize("framed", [True, False], ids=["registry", "schemaless"])
+def test_a_pair_delivered_by_a_worker_of_the_release_before_is_not_replayed(
+    kafka_bootstrap: str, tmp_path: Path, registry: FakeRegistry, framed: bool
+) -> None:
+    """Avro results written before an upgrade (result-v1.avsc: framed with its registry id, or
+    schemaless) still tell a replay which pairs were delivered."""
+    config = {"url": registry.url} if framed else {}
+    with Receiver({"/erp": Behaviour(status=422)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/erp", ["order.*"], retry={"max_attempts": 1})],
+            extra={"result_format": "avro", "schema_registry": config},
+        )
+        event = cloud_event("order.placed", {"n": 1})
+        deployment.produce_events([event])
+        with deployment.worker():
+            (letter,) = consume_all(kafka_bootstrap, deployment.dead_letter, 1, timeout=60)
+        key = (letter.header("dispatcher.idempotency.key") or b"").decode()
+        (v1,) = released("result")
+        delivered = {  # the pair, delivered meanwhile by a worker of the release before
+            **{field["name"]: field.get("default") for field in v1.parsed["fields"]},
+            **{"event_id": event["id"], "event_type": event["type"], "hook_id": "erp"},
+            **{"outcome": "delivered", "attempts": 1, "http_status": 200},
+            **{"idempotency_key": key, "source_topic": deployment.events},
+            **{"source_partition": 0, "source_offset": 0},
+            **{"first_attempt_at": 1_796_661_000_000, "completed_at": 1_796_661_000_100},
+        }
+        value = write(delivered, v1)
+        client = registry_client(config)
+        if client is not None:
+            subject = f"{deployment.results}-value"
+            value = wire.frame(RegistrySchemas(client).register(subject, v1), value)
+        produce(kafka_bootstrap, deployment.results, [Outgoing(value, key=event["id"])])
+        receiver.routes["/erp"] = Behaviour()
+        settings = deployment.settings
+        _, summary = run_replay(settings, hooks_in_force(settings), ReplayOptions(Selection()))
+    assert (summary.selected, summary.delivered, summary.skipped) == (1, 0, 1)
+    assert summary.skipped_reasons == {"already delivered": 1}
+    assert len(receiver.received("/erp")) == 1  # the worker's one attempt: nothing sent again
 
 
 def test_a_hook_ordered_by_key_is_replayed_one_letter_of_a_key_at_a_time_oldest_first(

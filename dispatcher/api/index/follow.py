@@ -18,6 +18,7 @@ from dispatcher.api.index.database import Index
 from dispatcher.api.index.rows import AttemptRow, LetterRow, ResultRow
 from dispatcher.config.settings import Settings
 from dispatcher.kafka.clients import made
+from dispatcher.kafka.results import result_schemas
 from dispatcher.kafka.scan import partitions_of, scan_config
 from dispatcher.model.event import Record
 
@@ -37,6 +38,7 @@ class IndexFollower:
         self.index = index
         topics = settings.topics
         self.topics = (topics.results, topics.dead_letter, *filter(None, [topics.attempts]))
+        self._registry = result_schemas(settings.schema_registry)  # framed Avro results' schemas
         self._assigned: set[tuple[str, int]] = set()
         self._stopping = threading.Event()
         self._batches = threading.Condition()
@@ -113,7 +115,7 @@ class IndexFollower:
             record = Record.from_message(message)
             positions[(record.topic, record.partition)] = record.offset + 1
             if record.topic == topics.results:
-                row = ResultRow.from_record(record)
+                row = ResultRow.from_record(record, self._registry)
                 if row is not None:
                     results.append(row)
             elif record.topic == topics.attempts:

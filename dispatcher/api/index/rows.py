@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from dispatcher.errors import DecodeError
+from dispatcher.kafka.avro.registry import RegistrySchemas
 from dispatcher.kafka.results import read_result
 from dispatcher.model.attempt import AttemptRecord
 from dispatcher.model.deadletter import TRACE_ID, DeadLetter
@@ -34,9 +35,12 @@ class ResultRow:
     trace_id: str | None = None
 
     @classmethod
-    def from_record(cls, record: Record) -> ResultRow | None:
-        """The row of a result record, or None when the record is not a result."""
-        result = read_result(record.value)
+    def from_record(
+        cls, record: Record, registry: RegistrySchemas | None = None
+    ) -> ResultRow | None:
+        """The row of a result record (a framed Avro one's schema from `registry`), or None
+        when the record is not a result."""
+        result = read_result(record.value, registry)
         if result is None or not result.get("hook_id"):
             return None
         return cls(

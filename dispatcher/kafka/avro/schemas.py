@@ -58,6 +58,22 @@ def bundled(name: str) -> AvroSchema:
     return AvroSchema.from_text(path.read_text(encoding="utf-8"))
 
 
+@cache
+def released(name: str) -> tuple[AvroSchema, ...]:
+    """The released versions of a bundled schema (schemas/released/<name>-v<N>.avsc), oldest
+    first: what earlier versions of the dispatcher wrote their records with."""
+    if name not in BUNDLED:
+        raise KeyError(f"no bundled schema {name!r} (known: {', '.join(BUNDLED)})")
+    folder = resources.files("dispatcher").joinpath("schemas", "released")
+    prefix = f"{name}-v"
+    versions = sorted(
+        (int(entry.name[len(prefix) : -len(".avsc")]), entry)
+        for entry in folder.iterdir()
+        if entry.name.startswith(prefix) and entry.name.endswith(".avsc")
+    )
+    return tuple(AvroSchema.from_text(entry.read_text(encoding="utf-8")) for _, entry in versions)
+
+
 def read(
     payload: bytes,
     schema: AvroSchema,

@@ -216,6 +216,26 @@ def test_rows_keep_the_tenant_of_their_record() -> None:
     assert ResultRow.from_record(Record("results", 0, 8, None, untenanted, ())).tenant is None  # type: ignore[union-attr]
 
 
+def test_a_result_the_release_before_wrote_in_avro_is_a_row() -> None:
+    from dispatcher.kafka.avro.schemas import released, write
+
+    (v1,) = released("result")
+    fields = {field["name"]: field.get("default") for field in v1.parsed["fields"]}
+    fields.update(event_id="e1", event_type="order.paid", hook_id="sms", outcome="delivered")
+    fields.update(attempts=1, idempotency_key="msg_1", source_topic="events")
+    fields.update(source_partition=0, source_offset=4, first_attempt_at=1000, completed_at=2000)
+
+    row = ResultRow.from_record(Record("results", 0, 7, None, write(fields, v1), ()))
+
+    assert row is not None
+    assert (row.event_id, row.hook_id, row.outcome, row.completed_at) == (
+        "e1",
+        "sms",
+        "delivered",
+        2.0,
+    )
+
+
 def test_a_tenant_reads_only_its_tenant_rows_of_its_hooks(tmp_path: Path) -> None:
     index = Index(tmp_path / "i.sqlite3")
     index.add(

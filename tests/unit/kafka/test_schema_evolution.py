@@ -19,7 +19,7 @@ from dispatcher.errors import DecodeError
 from dispatcher.kafka.avro import AvroEventDecoder, RegistrySchemas, bundled
 from dispatcher.kafka.avro.schemas import BUNDLED, AvroSchema, read, write
 from dispatcher.kafka.avro.wire import frame
-from dispatcher.kafka.results import AvroResultSerializer, read_avro_result
+from dispatcher.kafka.results import AvroResultSerializer, read_avro_result, read_result
 from dispatcher.model.event import Record
 from dispatcher.model.outcome import Outcome, Source
 
@@ -144,3 +144,25 @@ def test_results_written_with_an_older_or_newer_schema_read_into_the_current_one
             record["region"] = "eu"
         value = frame(schema_id, write(record, version))
         assert read_avro_result(value, RegistrySchemas(client))["event_id"] == "e1"
+
+
+@pytest.mark.parametrize("framed", [True, False], ids=["registry", "schemaless"])
+def test_a_result_the_release_before_wrote_is_read_as_any_result_is(framed: bool) -> None:
+    """What replay (its delivered webhook-ids) and the admin index read results with: records
+    that workers of the release before wrote (result-v1.avsc) included."""
+    v1 = released("result")
+    outcome = Outcome("e1", "t", "h", "delivered", 1, "k", Source("t", 0, 1), 1.0, 2.0)
+    fields = read(AvroResultSerializer().serialize(outcome.to_record()), bundled("result"))
+    names = {field["name"] for field in v1.parsed["fields"]}
+    value = write({name: value for name, value in fields.items() if name in names}, v1)
+    registry = None
+    if framed:
+        client = SchemaRegistryClient.new_client({"url": "mock://results-of-v1"})
+        registry = RegistrySchemas(client)
+        value = frame(registry.register("dugaa.dispatch.results-value", v1), value)
+
+    result = read_result(value, registry)
+
+    assert result is not None
+    assert (result["idempotency_key"], result["outcome"]) == ("k", "delivered")
+    assert "tenant" not in result
