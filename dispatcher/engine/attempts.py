@@ -56,7 +56,7 @@ class AttemptRecorder:
     def record(self, pair: Pair, number: int, attempt: Attempt, ended: float) -> AttemptRecord:
         """The record of one attempt that ended at `ended` (epoch s)."""
         verdict = attempt.verdict
-        shown = excerpt(verdict.head)
+        shown = None if verdict.status is None else excerpt(verdict.head)  # None: no answer
         if shown:
             shown = self._mask(pair.hook)(shown)
         return AttemptRecord(

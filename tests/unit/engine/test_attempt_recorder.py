@@ -25,7 +25,7 @@ from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Outcome, Source, idempotency_key
 from dispatcher.model.pair import Pair
-from dispatcher.pipeline.judge import judge
+from dispatcher.pipeline.judge import Verdict, judge
 
 TOKEN = "tok-5e1f-secret-value"
 EVENT = Event(id="ev-9", type="order.paid", source="/orders", data={"n": 1}, tenant="acme")
@@ -136,6 +136,30 @@ def test_a_changed_hook_definition_is_masked_by_its_new_secrets(
 
     assert before.response_excerpt == "*** new-token-77aa"
     assert after.response_excerpt == f"{TOKEN} ***"
+
+
+@pytest.mark.parametrize(
+    "verdict",
+    [
+        Verdict.failure("timeout", "no complete answer within 1s", retryable=True),
+        Verdict.failure("network", "connection refused", retryable=True),
+    ],
+    ids=["timeout", "network"],
+)
+def test_an_attempt_with_no_answer_has_no_excerpt(
+    loop: asyncio.AbstractEventLoop, verdict: Verdict
+) -> None:
+    """`null` when there was no answer (README), as `http_status` is: not an empty text, which
+    is what an answer with an empty body shows."""
+    hook = erp_hook()
+    recorder = AttemptRecorder(AttemptWriter(Producer(), "a", Metrics()), loop)
+
+    unanswered = recorder.record(pair_of(hook), 1, Attempt(verdict, 1.0), 9)
+    empty = recorder.record(pair_of(hook), 2, Attempt(judge(hook.response, 204, {}, b""), 0), 9)
+
+    assert (unanswered.http_status, unanswered.response_excerpt) == (None, None)
+    assert json.loads(unanswered.to_json())["response_excerpt"] is None
+    assert (empty.http_status, empty.response_excerpt) == (204, "")
 
 
 def test_with_an_empty_attempts_topic_there_is_no_observer(
