@@ -95,6 +95,7 @@ def test_replay_delivers_each_dead_letter_once_with_its_webhook_id_and_never_twi
         assert len(tax) == 8
         assert sorted(r["idempotency_key"] for r in replay_results) == sorted(original_ids)
         assert {r["source_topic"] for r in replay_results} == {deployment.events}
+        assert {r["attempts"] for r in replay_results} == {1}  # its own, as result.avsc says
 
         def replayed_attempts(records: list[Any]) -> list[dict[str, Any]]:
             found = [r.json() for r in records]
