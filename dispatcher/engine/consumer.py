@@ -156,8 +156,8 @@ class ConsumerLoop(GroupMember):
             ends = intake.ends
             weight = 1 if tier is None else ends  # a bundle weighs the tier records it replaces
             self.tracker.add(record.topic, record.partition, record.offset, ends, record, weight)
-            for carried, error in intake.undecodable:  # a retry-tier record's event
-                self.dead_letter(carried, Undecodable(error), self._finisher(record), now)
+            for carried, why in intake.undecodable:  # a retry-tier record's event
+                self.dead_letter(carried, why, self._finisher(record), now)
             for hook_id, idempotency_key in intake.held:
                 held.setdefault(hook_id, []).append((record, idempotency_key))
             batch.extend(intake.pairs)

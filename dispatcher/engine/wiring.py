@@ -127,11 +127,15 @@ class WiredLoop:
 
     def dead_letter(self, record: Record, why: Undecodable, done: Done, now: float) -> None:
         """The dead letter of `record`, not a valid event (or one that intake failed on:
-        `why.kind`), with no hook; `done` runs once it is acknowledged."""
+        `why.kind`), with no hook but a retry-tier pair's (`why.state`); `done` runs once it
+        is acknowledged."""
         if why.kind == "decode":
             self.metrics.decode_failures.labels(record.topic).inc()
-        self.metrics.dead_letters.labels("", why.kind).inc()
-        records = decode_failure_records(self.settings.topics, record, why.error, now, why.kind)
+        hook_id = "" if why.state is None else why.state.hook_id
+        self.metrics.dead_letters.labels(hook_id, why.kind).inc()
+        records = decode_failure_records(
+            self.settings.topics, record, why.error, now, why.kind, why.state
+        )
         self.writer.write_now(records, done, record)
 
     def close(self) -> None:

@@ -35,6 +35,7 @@ from dispatcher.model.deadletter import dead_letter_headers
 from dispatcher.model.event import Record
 from dispatcher.model.outcome import (
     Outcome,
+    RetryState,
     Source,
     original_headers,
     retry_headers,
@@ -212,19 +213,28 @@ def outcome_writer(producer: Any, settings: Settings, metrics: Metrics) -> Outco
 
 
 def decode_failure_records(
-    topics: Topics, record: Record, error: str, now: float, kind: ErrorKind = "decode"
+    topics: Topics,
+    record: Record,
+    error: str,
+    now: float,
+    kind: ErrorKind = "decode",
+    state: RetryState | None = None,
 ) -> list[OutgoingRecord]:
     """The dead letter of a record that is not a valid event, or that taking in failed on
-    (`kind` `internal`): no hook, so no result record."""
+    (`kind` `internal`): no event, so no result record. No hook either, but a retry-tier
+    pair's (`state`), whose hook, webhook-id, attempts and source the letter keeps."""
+    if state is None:  # no pair: the record is where its event entered
+        here = Source(record.topic, record.partition, record.offset)
+        state = RetryState("", 0, first_attempt_at=now, due_at=now, source=here, idempotency_key="")
     outcome = Outcome(
         event_id="",
         event_type="",
-        hook_id="",
+        hook_id=state.hook_id,
         outcome="dead_lettered",
-        attempts=0,
-        idempotency_key="",
-        source=Source(record.topic, record.partition, record.offset),
-        first_attempt_at=now,
+        attempts=state.attempts,
+        idempotency_key=state.idempotency_key,
+        source=state.source,
+        first_attempt_at=state.first_attempt_at,
         completed_at=now,
         error_kind=kind,
         error=error,

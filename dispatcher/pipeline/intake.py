@@ -29,7 +29,7 @@ class Pairs:
 
     pairs: tuple[Pair, ...]
     filtered: tuple[str, ...] = ()
-    undecodable: tuple[tuple[Record, str], ...] = ()
+    undecodable: tuple[tuple[Record, Undecodable], ...] = ()
     held: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -41,10 +41,13 @@ class Pairs:
 @dataclass(frozen=True, slots=True)
 class Undecodable:
     """A record that is not a valid event: it becomes a dead letter of `kind` (`decode`; or
-    `internal`, when taking it in failed on a defect of the dispatcher)."""
+    `internal`, when taking it in failed on a defect of the dispatcher). `state`: the pair a
+    retry-tier record carried, whose event no longer decodes (the schema registry away, say):
+    its dead letter keeps the pair's hook, webhook-id and source, so a replay can send it."""
 
     error: str
     kind: ErrorKind = "decode"
+    state: RetryState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +117,12 @@ def take_retry(record: Record, tier: int, hooks: HookIndex, decode: Decoder, now
     if hook is None or not hook.enabled:
         hook = gone(shared.hook_id, hook)
     pairs: list[Pair] = []
-    undecodable: list[tuple[Record, str]] = []
+    undecodable: list[tuple[Record, Undecodable]] = []
     for carried_record, state in carried:
         try:
             event = decode(carried_record)
         except DecodeError as exc:
-            undecodable.append((carried_record, str(exc)))
+            undecodable.append((carried_record, Undecodable(str(exc), state=state)))
             continue
         pairs.append(
             Pair(

@@ -9,10 +9,13 @@ from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import Outgoing
 from registry_support import FakeRegistry
 
-from dispatcher.devtools.receiver import Receiver
+from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.kafka.avro import RegistrySchemas, produce_value, registry_client
 from dispatcher.kafka.results import read_avro_result
+from dispatcher.kafka.store import hooks_in_force
 from dispatcher.model.event import Event
+from dispatcher.ops.replay.plan import Selection
+from dispatcher.ops.replay.run import ReplayOptions, run_replay
 
 
 def test_avro_events_are_delivered_and_results_are_avro_in_the_registry(
@@ -65,3 +68,46 @@ def test_avro_events_are_delivered_and_results_are_avro_in_the_registry(
         assert any(s["subject"] == f"{deployment.results}-value" for s in registry.schemas)
         assert dead[0].header("dispatcher.error.kind") == b"decode"
         assert dead[0].value == corrupt
+
+
+def test_a_retrying_avro_event_the_registry_cannot_serve_is_a_dead_letter_a_replay_sends(
+    kafka_bootstrap: str, tmp_path: Path, registry: FakeRegistry
+) -> None:
+    """The event waits in a retry tier; the worker that takes it next cannot reach the
+    registry, so it is dead-lettered as `decode`, keeping its pair (hook, webhook-id, where
+    it entered), and a replay delivers it once the registry is back."""
+    config = {"url": registry.url}
+    with Receiver({"/erp": Behaviour(status=503)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/erp", ["order.*"], retry={"max_attempts": 50})],
+            retry=("1s",),
+            extra={"schema_registry": config, "local_retries": 0},
+        )
+        event = Event.from_dict(cloud_event("order.placed", {"order_id": "A1"}))
+        value, content_type = produce_value(event, topic=deployment.events, schema_registry=config)
+        deployment.produce_raw(
+            [Outgoing(value, key="order-1", headers=(("content-type", content_type.encode()),))]
+        )
+        tier = deployment.settings.topics.retry_topic(0)
+        with deployment.worker():
+            collect_until(kafka_bootstrap, tier, lambda rs: rs, 60)
+        registry.fail_with = 503  # away when the next worker fetches the event's schema
+        with deployment.worker():
+            (letter,) = collect_until(kafka_bootstrap, deployment.dead_letter, lambda rs: rs, 60)
+        registry.fail_with = None
+        receiver.routes["/erp"] = Behaviour()
+        sent = receiver.received("/erp")
+        settings = deployment.settings
+        _, summary = run_replay(settings, hooks_in_force(settings), ReplayOptions(Selection()))
+    key = sent[0].headers["webhook-id"]
+    assert (letter.key, letter.value) == (b"order-1", value)
+    assert letter.header("dispatcher.error.kind") == b"decode"
+    assert letter.header("dispatcher.hook.id") == b"erp"
+    assert letter.header("dispatcher.idempotency.key") == key.encode()
+    assert letter.header("dispatcher.source.topic") == deployment.events.encode()
+    assert (summary.selected, summary.delivered) == (1, 1)
+    replayed = receiver.received("/erp")[len(sent) :]
+    assert [r.headers["webhook-id"] for r in replayed] == [key]
+    assert json.loads(replayed[0].body) == {"order_id": "A1"}

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
 from dispatcher.kafka.bundling import BUNDLE_BYTES
-from dispatcher.kafka.writer import outcome_writer
+from dispatcher.kafka.writer import decode_failure_records, outcome_writer
 from dispatcher.metrics import Metrics
 from dispatcher.model.bundle import unbundle
 from dispatcher.model.event import Event, Record
@@ -411,3 +411,32 @@ def test_a_bundle_holds_the_pairs_of_one_consumed_partition_only() -> None:
 
     counts = [dict(p["headers"]).get("dispatcher.bundle") for p in producer.produced]
     assert counts == [b"2", b"1", b"2", None]  # held: 4 and 5; handed off: 2, then 9 alone
+
+
+def test_the_dead_letter_of_a_tier_pair_whose_event_no_longer_decodes_keeps_the_pair() -> None:
+    """Its hook, webhook-id, attempts and where its event entered (not the tier record's
+    place), so that `dispatcher replay` sends it once it decodes again."""
+    topics = Settings().topics
+    tier_record = Record(topics.retry_topic(0), 4, 12, b"order-1", b"\x00avro", ())
+    state = RetryState("erp", 3, 1_799_999_000.25, 1_800_000_000.0, Source("t", 1, 7), "msg_7")
+
+    (letter,) = decode_failure_records(
+        topics, tier_record, "schema registry unreachable", 1_800_000_001.0, state=state
+    )
+    (alone,) = decode_failure_records(topics, tier_record, "not an event", 1_800_000_001.0)
+
+    headers = dict(letter.headers)
+    assert (letter.topic, letter.key, letter.value) == (topics.dead_letter, b"order-1", b"\x00avro")
+    assert headers["dispatcher.hook.id"] == b"erp"
+    assert headers["dispatcher.idempotency.key"] == b"msg_7"
+    assert headers["dispatcher.attempts"] == b"3"
+    assert [headers[f"dispatcher.source.{n}"] for n in ("topic", "partition", "offset")] == [
+        b"t",
+        b"1",
+        b"7",
+    ]
+    assert headers["dispatcher.error.kind"] == b"decode"
+    without = dict(alone.headers)  # a record that never was an event: the record is its source
+    assert (without["dispatcher.hook.id"], without["dispatcher.idempotency.key"]) == (b"", b"")
+    assert without["dispatcher.source.topic"] == topics.retry_topic(0).encode()
+    assert without["dispatcher.source.offset"] == b"12"

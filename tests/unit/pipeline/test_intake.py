@@ -187,9 +187,10 @@ def test_a_retry_record_whose_event_no_longer_decodes_is_that_records_dead_lette
 
     assert isinstance(taken, Pairs)
     assert taken.pairs == ()
-    [(dead, error)] = taken.undecodable
+    [(dead, why)] = taken.undecodable
     assert dead is rec
-    assert error
+    assert why.error
+    assert why.state == STATE  # the pair's hook, webhook-id and source stay on its letter
 
 
 def bundle(*values: bytes | None, due_at: float = NOW, hook_id: str = "crm") -> Record:
@@ -252,9 +253,12 @@ def test_an_event_of_a_bundle_that_no_longer_decodes_is_its_own_dead_letter() ->
 
     assert isinstance(taken, Pairs)
     assert [p.idempotency_key for p in taken.pairs] == ["msg_0", "msg_2"]
-    [(dead, error)] = taken.undecodable
+    [(dead, why)] = taken.undecodable
     assert (dead.topic, dead.partition, dead.offset, dead.value) == (TIER_TOPIC, 2, 9, b"[]")
-    assert error
+    assert why.error
+    assert why.state is not None
+    assert (why.state.hook_id, why.state.idempotency_key, why.state.attempts) == ("crm", "msg_1", 1)
+    assert why.state.source == Source("dugaa.events", 3, 41)
 
 
 def test_a_broken_bundle_is_undecodable() -> None:
