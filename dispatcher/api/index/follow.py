@@ -17,6 +17,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from dispatcher.api.index.database import Index
 from dispatcher.api.index.rows import AttemptRow, LetterRow, ResultRow
 from dispatcher.config.settings import Settings
+from dispatcher.kafka.avro.decoder import event_decoder
 from dispatcher.kafka.clients import made
 from dispatcher.kafka.results import result_schemas
 from dispatcher.kafka.scan import partitions_of, scan_config
@@ -39,6 +40,7 @@ class IndexFollower:
         topics = settings.topics
         self.topics = (topics.results, topics.dead_letter, *filter(None, [topics.attempts]))
         self._registry = result_schemas(settings.schema_registry)  # framed Avro results' schemas
+        self._decode = event_decoder(settings.schema_registry)  # dead letters' events, Avro too
         self._assigned: set[tuple[str, int]] = set()
         self._stopping = threading.Event()
         self._batches = threading.Condition()
@@ -123,7 +125,7 @@ class IndexFollower:
                 if attempt is not None:
                     attempts.append(attempt)
             else:
-                letters.append(LetterRow.from_record(record))
+                letters.append(LetterRow.from_record(record, self._decode))
         if positions:
             self.index.add(results, letters, positions, attempts)
             with self._batches:

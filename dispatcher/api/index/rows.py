@@ -13,6 +13,7 @@ from dispatcher.model.deadletter import TRACE_ID, DeadLetter
 from dispatcher.model.event import Record
 from dispatcher.model.moments import moment
 from dispatcher.pipeline.decode import decode
+from dispatcher.pipeline.intake import Decoder
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,9 @@ class LetterRow:
     trace_id: str | None = None
 
     @classmethod
-    def from_record(cls, record: Record) -> LetterRow:
+    def from_record(cls, record: Record, decode: Decoder = decode) -> LetterRow:
+        """The row of a dead letter, its event read with `decode` (where the index follows the
+        topics: the workers' decoder, Avro too)."""
         letter = DeadLetter.from_record(record)
         try:
             event = decode(record)
