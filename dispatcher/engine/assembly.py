@@ -158,7 +158,7 @@ class Assembly:
 
         config = consumer_config(settings, group_id, stats_cb=on_stats)
         consumer = made(Consumer, config, settings)
-        intake = ConsumerLoop(consumer, wiring, reports_ready=primary)
+        intake = ConsumerLoop(consumer, wiring, reports_ready=primary, group_id=group_id)
         return intake
 
 

@@ -44,8 +44,11 @@ class ConsumerLoop(GroupMember):
     """Polls the consumer, takes records in, serves acknowledgements, adjusts the pauses; at a
     stop it drains and leaves the group."""
 
-    def __init__(self, consumer: Any, wiring: Wiring, *, reports_ready: bool = True) -> None:
+    def __init__(
+        self, consumer: Any, wiring: Wiring, *, reports_ready: bool = True, group_id: str = ""
+    ) -> None:
         super().__init__(consumer, wiring, reports_ready=reports_ready)
+        self.group_id = group_id or wiring.settings.group_id  # the consumer group it joins
         self.tiers = {t: i for i, t in enumerate(wiring.settings.topics.retry_topics)}
         self.fetching = True
         self._consumed_by_topic: dict[str, Any] = {}
@@ -262,7 +265,25 @@ class ConsumerLoop(GroupMember):
             self.fatal = str(error)
             self.stop()
             return
+        if error.code() == KafkaError.INCONSISTENT_GROUP_PROTOCOL:
+            self._stop_for_another_kind_of_group()
+            return
         log.warning("consumer error: %s", error)
+
+    def _stop_for_another_kind_of_group(self) -> None:
+        """The group id is held by a group of another kind (a share group, which workers ran
+        with `consume: share`; its assignment strategy is fixed here, so no consumer group of
+        ours differs): the broker refuses this member at every try and nothing would ever be
+        consumed, so the worker stops, saying how to switch (the README's Queue mode)."""
+        group = self.group_id
+        self.fatal = (
+            f"group_id {group} is not a consumer group: a group of another kind holds the id"
+            f" (a share group, if workers ran it with consume: share). Stop those workers and"
+            f" delete it (kafka-share-groups.sh --delete --group {group}), or set another"
+            " group_id; the consumer group then starts at the earliest record"
+        )
+        log.error("cannot join the consumer group, stopping: %s", self.fatal)
+        self.stop()
 
 
 class Arrivals:

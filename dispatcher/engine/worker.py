@@ -29,7 +29,7 @@ from dispatcher.errors import PAIR_ERROR_KINDS, RECORD_ERROR_KINDS, KafkaUnavail
 from dispatcher.kafka.avro import event_decoder
 from dispatcher.kafka.clients import check_reachable, ensure_topics
 from dispatcher.kafka.follower import follow_store
-from dispatcher.kafka.sharegroup import ShareLimits, prepare_share_group
+from dispatcher.kafka.sharegroup import ShareLimits, prepare_share_group, refuse_consumer_group
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
 from dispatcher.pipeline.match import HookIndex
@@ -199,6 +199,7 @@ class Worker:
         if topics.operations:  # few events, each keyed by its hook: one partition
             ensure_topics(admin, [topics.operations], partitions=1)
         if settings.consume == "share":
+            refuse_consumer_group(admin, settings.group_id)
             return prepare_share_group(admin, settings.group_id)
         return None
 

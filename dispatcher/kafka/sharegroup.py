@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import ConsumerGroupState, KafkaException
 from confluent_kafka.admin._config import (
     AlterConfigOpType,
     ConfigEntry,
@@ -17,6 +17,8 @@ from confluent_kafka.admin._config import (
     ConfigSource,
 )
 from confluent_kafka.admin._resource import ResourceType
+
+from dispatcher.errors import ConfigError
 
 log = logging.getLogger(__name__)
 OFFSET_RESET = "share.auto.offset.reset"
@@ -35,6 +37,26 @@ class ShareLimits:
 
     delivery_count_limit: int = 5
     lock_seconds: float = 30.0
+
+
+def refuse_consumer_group(admin: Any, group_id: str, timeout: float = 15.0) -> None:
+    """`ConfigError` when `group_id` is a consumer group (workers ran it with `consume: group`):
+    one group id is one kind of group, so the broker would refuse the share group's members
+    with a fatal "group id does not exist" (the README's Queue mode says how to switch)."""
+    try:
+        found = admin.describe_consumer_groups([group_id], request_timeout=timeout)
+        state = found[group_id].result().state
+    except KafkaException as exc:  # e.g. no right to describe it: the broker's refusal stands
+        log.warning("cannot tell whether %s is a consumer group (%s)", group_id, _reason(exc))
+        return
+    if state not in (ConsumerGroupState.DEAD, ConsumerGroupState.UNKNOWN):
+        raise ConfigError(
+            f"consume: share, but group_id {group_id} is a consumer group ({state.name.lower()}:"
+            " workers ran it with consume: group), and a share group cannot take its id. Stop"
+            " the consume: group workers and delete it (kafka-consumer-groups.sh --delete"
+            f" --group {group_id}), or set another group_id; the share group then starts at the"
+            " earliest record"
+        )
 
 
 def prepare_share_group(admin: Any, group_id: str, timeout: float = 15.0) -> ShareLimits:

@@ -214,3 +214,62 @@ def test_readyz_is_503_while_kafka_is_gone_and_200_once_it_is_back(
         assert metric(port, "dispatcher_ready") == 1
     finally:
         assert stop(worker) == 0
+
+
+def test_a_switch_to_share_mode_is_refused_while_the_consumer_group_holds_the_id(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver({"/ok": Behaviour()}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("crm", f"{receiver.url}/ok", ["customer.created"])],
+            extra={"drain_timeout": "4s"},
+        )
+        before = cloud_event("customer.created", {"i": 1})
+        deployment.produce_events([before])
+        with deployment.worker():  # consume: group, under group_id
+            collect_until(kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 1, 60)
+        deployment.extra = SHARE
+        deployment.write()
+        refused = deployment.process()
+        assert refused.wait(timeout=60) == 1  # a configuration error, not a failed client
+        refusal = [line for line in deployment.log().splitlines() if "is a consumer group" in line]
+        assert len(refusal) == 1
+        assert f"kafka-consumer-groups.sh --delete --group {deployment.group}" in refusal[0]
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        admin.delete_consumer_groups([deployment.group])[deployment.group].result(timeout=30)
+        after = cloud_event("customer.created", {"i": 2})
+        deployment.produce_events([after])
+        with deployment.worker():  # the share group, at the earliest record
+            results = collect_until(
+                kafka_bootstrap, deployment.results, lambda rs: after["id"] in event_ids(rs), 60
+            )
+        ids = sorted(r.json()["event_id"] for r in results)
+        assert ids == sorted([before["id"], before["id"], after["id"]])  # before, again
+        webhook_ids: dict[bytes, set[str]] = {}
+        for request in receiver.received("/ok"):
+            webhook_ids.setdefault(request.body, set()).add(request.headers["webhook-id"])
+        assert sorted(len(ids) for ids in webhook_ids.values()) == [1, 1]  # the same, again
+
+
+def test_a_switch_back_to_group_mode_stops_while_the_share_group_holds_the_id(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver({"/ok": Behaviour()}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("crm", f"{receiver.url}/ok", ["customer.created"])],
+            extra=SHARE,
+        )
+        deployment.produce_events([cloud_event("customer.created", {"i": 1})])
+        with deployment.worker():  # consume: share, under group_id
+            collect_until(kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 1, 60)
+        deployment.extra = {"drain_timeout": "4s"}
+        deployment.write()
+        refused = deployment.process()
+        assert refused.wait(timeout=60) == 3  # it stops, rather than join in vain for ever
+        said = [line for line in deployment.log().splitlines() if "is not a consumer group" in line]
+        assert said
+        assert f"kafka-share-groups.sh --delete --group {deployment.group}" in said[-1]
