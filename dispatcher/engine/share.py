@@ -220,9 +220,16 @@ class ShareLoop(WiredLoop):
         if not len(batch):
             return
         refused = self._commit_sync()
+        past_lock = self._past_lock(batch)
         for message in batch.messages():
-            late = (message.topic(), message.partition()) in refused
+            late = past_lock or (message.topic(), message.partition()) in refused
             self.metrics.share_records.labels("expired" if late else "accepted").inc()
+
+    def _past_lock(self, batch: ShareBatch) -> bool:
+        """The batch's acknowledgements were committed after its records' lock ended: the
+        broker may have handed them to another worker already, and when that worker has
+        acknowledged them, the broker takes these late ones without a word, not refused."""
+        return time.monotonic() >= batch.acquired_at + self.limits.lock_seconds
 
     def _commit_sync(self) -> set[tuple[str, int]]:
         """Commit the acknowledgements given; the partitions whose acknowledgement was refused
@@ -257,7 +264,8 @@ class ShareLoop(WiredLoop):
         self.batch = None
         self._commit_sync()
         accepted = len(batch) - len(unsettled)
-        self.metrics.share_records.labels("accepted").inc(accepted)
+        late = self._past_lock(batch)
+        self.metrics.share_records.labels("expired" if late else "accepted").inc(accepted)
         self.metrics.share_records.labels("released").inc(len(unsettled))
         if unsettled:
             log.info("released %d records for other workers", len(unsettled))

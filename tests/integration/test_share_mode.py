@@ -273,3 +273,43 @@ def test_a_switch_back_to_group_mode_stops_while_the_share_group_holds_the_id(
         said = [line for line in deployment.log().splitlines() if "is not a consumer group" in line]
         assert said
         assert f"kafka-share-groups.sh --delete --group {deployment.group}" in said[-1]
+
+
+def test_a_frozen_workers_acknowledgement_past_the_lock_counts_as_expired(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with Receiver({"/slow": Behaviour(delay=1.0)}) as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/slow", ["order.paid"])],
+            extra=SHARE,
+        )
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        set_group_config(admin, deployment.group, {"share.record.lock.duration.ms": "2000"})
+        frozen_port, other_port = free_port(), free_port()
+        frozen = deployment.process(env={"DISPATCHER_HTTP_PORT": str(frozen_port)})
+        wait_for(lambda: deployment.workers_started() == 1, 60, message="the first worker up")
+        deployment.produce_events([cloud_event("order.paid", {"order": 9})])
+        wait_for(lambda: len(receiver.received("/slow")) == 1, 60, message="its request")
+        frozen.send_signal(signal.SIGSTOP)  # holding the record, its lock running out
+        other = deployment.process(env={"DISPATCHER_HTTP_PORT": str(other_port)})
+        wait_for(lambda: deployment.workers_started() == 2, 60, message="the other worker up")
+        wait_for(
+            lambda: metric(other_port, SHARE_RECORDS, result="accepted") == 1,
+            60,
+            message="the other worker taking the record at its lock's end, and accepting it",
+        )
+        frozen.send_signal(signal.SIGCONT)
+        wait_for(
+            lambda: sum(
+                metric(frozen_port, SHARE_RECORDS, result=r) for r in ("accepted", "expired")
+            ),
+            60,
+            message="the frozen worker's late acknowledgement",
+        )
+        assert metric(frozen_port, SHARE_RECORDS, result="expired") == 1
+        assert metric(frozen_port, SHARE_RECORDS, result="accepted") == 0
+        assert stop(frozen) == 0
+        assert stop(other) == 0
+        assert len({r.headers["webhook-id"] for r in receiver.received("/slow")}) == 1
