@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import ConsumerGroupState, KafkaException
+from confluent_kafka import ConsumerGroupState, ConsumerGroupType, KafkaException
 from confluent_kafka.admin._config import (
     AlterConfigOpType,
     ConfigEntry,
@@ -45,11 +45,16 @@ def refuse_consumer_group(admin: Any, group_id: str, timeout: float = 15.0) -> N
     with a fatal "group id does not exist" (the README's Queue mode says how to switch)."""
     try:
         found = admin.describe_consumer_groups([group_id], request_timeout=timeout)
-        state = found[group_id].result().state
+        group = found[group_id].result()
     except KafkaException as exc:  # e.g. no right to describe it: the broker's refusal stands
         log.warning("cannot tell whether %s is a consumer group (%s)", group_id, _reason(exc))
         return
-    if state not in (ConsumerGroupState.DEAD, ConsumerGroupState.UNKNOWN):
+    state = group.state  # a share group, running or not, is described as a DEAD one
+    consumer_kinds = (ConsumerGroupType.CLASSIC, ConsumerGroupType.CONSUMER)
+    if group.type in consumer_kinds and state not in (
+        ConsumerGroupState.DEAD,
+        ConsumerGroupState.UNKNOWN,
+    ):
         raise ConfigError(
             f"consume: share, but group_id {group_id} is a consumer group ({state.name.lower()}:"
             " workers ran it with consume: group), and a share group cannot take its id. Stop"

@@ -9,10 +9,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import ConsumerGroupState, ConsumerGroupType, KafkaError, KafkaException
 from confluent_kafka.admin._resource import ResourceType
 
-from dispatcher.kafka.sharegroup import ShareLimits, prepare_share_group
+from dispatcher.errors import ConfigError
+from dispatcher.kafka.sharegroup import ShareLimits, prepare_share_group, refuse_consumer_group
 
 DEFAULT, GROUP, STATIC = 5, 8, 4  # ConfigSource.DEFAULT_CONFIG, GROUP_CONFIG, STATIC_BROKER
 
@@ -145,3 +146,40 @@ def test_brokers_that_cannot_be_read_leave_the_groups_entries(
     with caplog.at_level(logging.WARNING):
         assert prepare_share_group(admin, "g") == ShareLimits(4, 30)
     assert "share-group settings" in caplog.text
+
+
+class Groups:
+    """A cluster's answer to describing one group (a share group is described as DEAD)."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    def describe_consumer_groups(self, ids: list[str], request_timeout: float) -> Any:
+        (group_id,) = ids
+        return {group_id: done(self.answer)}
+
+
+def described(state: ConsumerGroupState) -> Any:
+    return SimpleNamespace(state=state, type=ConsumerGroupType.CLASSIC)
+
+
+def test_a_share_group_id_held_by_a_consumer_group_is_refused_naming_how_to_switch() -> None:
+    with pytest.raises(ConfigError) as refused:
+        refuse_consumer_group(Groups(described(ConsumerGroupState.EMPTY)), "orders")
+
+    assert "group_id orders is a consumer group (empty" in str(refused.value)
+    assert "kafka-consumer-groups.sh --delete --group orders" in str(refused.value)
+
+
+def test_a_share_group_or_no_group_under_the_id_is_not_refused() -> None:
+    refuse_consumer_group(Groups(described(ConsumerGroupState.DEAD)), "orders")
+
+
+def test_a_group_that_cannot_be_described_is_left_to_the_broker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    denied = KafkaException(KafkaError(KafkaError.GROUP_AUTHORIZATION_FAILED))
+    with caplog.at_level(logging.WARNING):
+        refuse_consumer_group(Groups(denied), "orders")
+
+    assert "cannot tell whether orders is a consumer group" in caplog.text
