@@ -1,6 +1,7 @@
 """The consumer thread against records it cannot take in: an event that does not decode, and
 a record that intake fails on unexpectedly, each become a dead letter; the thread goes on.
-And against a producer that failed for good: the thread stops, as the worker must."""
+And against a producer that failed for good, or a group id another kind of group holds: the
+thread stops, as the worker must."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError
 from kafka_fakes import FailingProducer, FakeMessage, GroupConsumer, KeepingProducer
 from prometheus_client import CollectorRegistry
 
@@ -191,3 +193,21 @@ def test_a_producer_failed_for_good_stops_the_loop_which_commits_only_what_was_a
     assert loop.consumer.stored == [(EVENTS, 0, 1)]  # nothing past what was acknowledged
     assert loop.consumer.closed
     assert producer.refused == 1  # offset 1's dead letter, once: never produced again
+
+
+class Refused(FakeMessage):
+    """A poll's error, as librdkafka reports a JoinGroup the broker refused."""
+
+    def error(self) -> Any:  # type: ignore[override]
+        return KafkaError(KafkaError.INCONSISTENT_GROUP_PROTOCOL, "JoinGroup failed")
+
+
+def test_a_group_id_held_by_a_share_group_stops_the_loop_naming_how_to_switch() -> None:
+    loop, _producer, submitted, _metrics = consumer_loop([[Refused(EVENTS, 0, 0, None)]])
+
+    loop.step()
+
+    assert loop.stopping.is_set()
+    assert loop.fatal is not None
+    assert f"kafka-share-groups.sh --delete --group {SETTINGS.group_id}" in loop.fatal
+    assert submitted == []
