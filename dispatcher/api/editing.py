@@ -13,8 +13,8 @@ from typing import Any
 
 from dispatcher.api.service import AdminService
 from dispatcher.config.secrets import SecretScope, references_in
-from dispatcher.hooks.definitions import Definition, examine, examine_edit, mode_problems
-from dispatcher.hooks.loader import Problem
+from dispatcher.hooks.definitions import Definition, examine, examine_edit
+from dispatcher.hooks.loader import Problem, mode_problems
 
 APPLY_WAIT = 10.0
 UNSCOPED_ONLY = ("allow_loopback", "allow_private_networks", "allow_cidrs")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from dispatcher.cli import commands, output
 from dispatcher.cli.commands import settings_from
-from dispatcher.config.settings import Settings
+from dispatcher.config.settings import Settings, default_config_path
 from dispatcher.errors import ConfigError
 from dispatcher.hooks.loader import configured_hooks
 from dispatcher.pipeline.match import HookIndex
@@ -22,7 +22,12 @@ if TYPE_CHECKING:
 
 
 def hooks_validate(args: argparse.Namespace) -> int:
-    code, text = output.validation_report(args.file)
+    """Checked as the workers of the configuration (`--config`, `$DISPATCHER_CONFIG` or
+    ./dispatcher.yaml, when there is one) would load it: in queue mode a hook ordered by key is
+    refused, as `dispatcher run` refuses it."""
+    configured = default_config_path(args.config) is not None
+    consume = settings_from(args).consume if configured else "group"
+    code, text = output.validation_report(args.file, consume)
     print(text, file=sys.stderr if code else sys.stdout)
     return code
 

@@ -29,13 +29,14 @@ PREVIEW_BYTES = 4096
 UNUSABLE = "its events are dead-lettered with error kind config, no request made"
 
 
-def validation_report(path: str | Path) -> tuple[int, str]:
-    """`hooks validate FILE`: exit code 0 or 1, and the text to print (every problem, one a line)."""
+def validation_report(path: str | Path, consume: str = "group") -> tuple[int, str]:
+    """`hooks validate FILE`: exit code 0 or 1, and the text to print (every problem, one a line),
+    for workers consuming as `consume` says."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return 1, f"{path}: cannot read hooks file: {exc}"
-    problems = validate_hooks_text(text, str(path), warnings=True)
+    problems = validate_hooks_text(text, str(path), warnings=True, consume=consume)
     lines = [str(problem) for problem in problems]
     errors = sum(not problem.warning for problem in problems)
     if errors:

@@ -22,7 +22,12 @@ from ruamel.yaml.error import YAMLError
 
 from dispatcher.config.secrets import SecretScope, is_reference
 from dispatcher.errors import ConfigError, DispatcherError
-from dispatcher.hooks.loader import Problem, definition_problems, plain, validate_hooks_text
+from dispatcher.hooks.loader import (
+    Problem,
+    definition_problems,
+    plain,
+    validate_hooks_text,
+)
 from dispatcher.hooks.masking import looks_sensitive
 from dispatcher.hooks.shape import shape_problem
 from dispatcher.hooks.unmasking import keep_masked, masks_left
@@ -273,20 +278,6 @@ def unloadable(
         enabled=raw.get("enabled", True) is not False,
         unusable=f"its stored definition does not load on this worker: {reason}",
     )
-
-
-UNORDERED = (
-    "consume: share gives no order, and this hook has ordering: key (set ordering: none, or run"
-    " the workers with consume: group)"
-)
-
-
-def mode_problems(raw: Any, where: str, consume: str) -> list[Problem]:
-    """Why workers consuming as `consume` says could not run definition `raw` as written: in
-    queue mode (a share group) a hook ordered by key."""
-    if consume == "share" and isinstance(raw, dict) and raw.get("ordering") == "key":
-        return [Problem(where, None, "ordering", UNORDERED)]
-    return []
 
 
 def merged(base: Iterable[Hook], stored: Mapping[str, Hook]) -> HookIndex:

@@ -76,9 +76,29 @@ def load_hooks_text(text: str, filename: str) -> list[Hook]:
     return hooks
 
 
-def validate_hooks_text(text: str, filename: str, *, warnings: bool = False) -> list[Problem]:
-    """Every problem in the YAML `text` in file order (and doubts, with `warnings`)."""
-    return _examine(text, filename, warnings=warnings)[1]
+def validate_hooks_text(
+    text: str, filename: str, *, warnings: bool = False, consume: str = "group"
+) -> list[Problem]:
+    """Every problem in the YAML `text` in file order (and doubts, with `warnings`), for
+    workers consuming as `consume` says (`mode_problems`)."""
+    return _examine(text, filename, warnings=warnings, consume=consume)[1]
+
+
+UNORDERED = (
+    "consume: share gives no order, and this hook has ordering: key (set ordering: none, or run"
+    " the workers with consume: group)"
+)
+
+
+def ordering_refused(raw: Any, consume: str) -> bool:
+    """Whether workers consuming as `consume` says could not run definition `raw` as written:
+    in queue mode (a share group) a hook ordered by key."""
+    return consume == "share" and isinstance(raw, dict) and raw.get("ordering") == "key"
+
+
+def mode_problems(raw: Any, where: str, consume: str) -> list[Problem]:
+    """`ordering_refused` as a problem of definition `raw` (named `where`)."""
+    return [Problem(where, None, "ordering", UNORDERED)] if ordering_refused(raw, consume) else []
 
 
 def definition_problems(
@@ -104,7 +124,9 @@ def hook_from_definition(raw: dict[str, Any], where: str) -> Hook:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def _examine(text: str, filename: str, *, warnings: bool) -> tuple[Any, list[Problem]]:
+def _examine(
+    text: str, filename: str, *, warnings: bool, consume: str = "group"
+) -> tuple[Any, list[Problem]]:
     """The plain document and its problems, sorted by line."""
     try:
         tree = YAML(typ="rt", pure=True).load(text)
@@ -126,6 +148,8 @@ def _examine(text: str, filename: str, *, warnings: bool) -> tuple[Any, list[Pro
     for i, raw in enumerate(hooks if isinstance(hooks, list) else ()):
         where: Steps = ("hooks", i)
         findings += [((*where, *p), m, False) for p, m in hook_problems(raw, key_check=_key())]
+        if ordering_refused(raw, consume):
+            findings.append(((*where, "ordering"), UNORDERED, False))
         if warnings:
             findings += [((*where, *p), m, True) for p, m in hook_warnings(raw)]
         hook_id = raw.get("id") if isinstance(raw, dict) else None

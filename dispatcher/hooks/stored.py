@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dispatcher.config.secrets import SecretScope
-from dispatcher.hooks.definitions import fold, mode_problems, unloadable
+from dispatcher.hooks.definitions import fold, unloadable
+from dispatcher.hooks.loader import mode_problems
 from dispatcher.model.event import Record
 from dispatcher.model.hook import Hook
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError
-from dispatcher.hooks.definitions import definitions_in_file, merged, mode_problems
-from dispatcher.hooks.loader import load_hooks_file
+from dispatcher.hooks.definitions import definitions_in_file, merged
+from dispatcher.hooks.loader import load_hooks_file, mode_problems
 from dispatcher.kafka.clients import check_reachable
 from dispatcher.kafka.store import HookStore, hooks_in_force
 from dispatcher.model.hook import Hook

@@ -126,3 +126,26 @@ def test_hooks_test_send_sends_no_event_the_hooks_filter_excludes(
     printed = capsys.readouterr().out
     assert "filter: expected data.total to be >= 100, got 12" in printed
     assert printed.endswith("not sent: the dispatcher would not send this event to this hook\n")
+
+
+def test_hooks_validate_refuses_a_hook_ordered_by_key_for_workers_in_queue_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As `dispatcher run` of the same configuration refuses it: a check in CI passed a file
+    that the workers then would not start with."""
+    monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./dispatcher.yaml
+    hooks_file = tmp_path / "hooks.yaml"
+    hooks_file.write_text(
+        "hooks:\n  - id: ledger\n    events: [order.paid]\n    url: https://erp.example.com/in\n"
+        "    ordering: key\n"
+    )
+    share = tmp_path / "share.yaml"
+    share.write_text("consume: share\n")
+
+    assert main(["hooks", "validate", str(hooks_file)]) == 0
+    assert "1 hook valid" in capsys.readouterr().out
+
+    assert main(["hooks", "validate", "--config", str(share), str(hooks_file)]) == 1
+    said = capsys.readouterr().err
+    assert f"{hooks_file}:5: hooks[0].ordering: consume: share gives no order" in said
