@@ -11,6 +11,7 @@
         +-- RetryableError     worth another attempt: network, timeout, 408/425/429/5xx
         +-- PermanentError     never worth another attempt: render, blocked, most 4xx
             +-- DecodeError    an input record that is not a valid event
+            |   +-- RegistryUnavailable  the schema registry is away: not read *yet*
             +-- RenderError    the hook's body cannot be rendered for this event
             +-- PayloadTooLarge  the rendered body exceeds max_payload_bytes
             +-- BlockedDestination  the destination guard refused the address
@@ -107,6 +108,19 @@ class DecodeError(PermanentError):
     """Raised when an input record cannot be decoded into an event."""
 
     kind: ErrorKind = "decode"
+
+
+class RegistryUnavailable(DecodeError):
+    """Raised when an Avro event's schema cannot be had because the schema registry is away
+    (refused, timed out, 5xx, 408, 429): an outage, not bad input.
+
+    Intake holds the record's partition and reads it again (`pipeline.intake.Outage`); it is
+    a `DecodeError` so that a reader that only shows or skips an event it cannot read (a
+    replay's plan, the admin index) goes on treating it as unreadable for now."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"schema registry unavailable for {where}: {reason}")
+        self.reason = reason
 
 
 class RenderError(PermanentError):

@@ -77,6 +77,7 @@ class GroupConsumer:
         self.on_revoke: Any = None
         self.stored: list[tuple[str, int, int]] = []
         self.paused: set[tuple[str, int]] = set()
+        self.seeks: list[tuple[str, int, int]] = []
         self.closed = False
 
     def subscribe(self, topics: list[str], **callbacks: Any) -> None:
@@ -107,6 +108,9 @@ class GroupConsumer:
 
     def resume(self, partitions: list[Any]) -> None:
         self.paused -= {(tp.topic, tp.partition) for tp in partitions}
+
+    def seek(self, tp: Any) -> None:
+        self.seeks.append((tp.topic, tp.partition, tp.offset))
 
     def unsubscribe(self) -> None:
         pass

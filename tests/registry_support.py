@@ -19,8 +19,8 @@ from urllib.parse import unquote, urlsplit
 class FakeRegistry(ThreadingHTTPServer):
     """Schemas by id and by (subject, version), and a count of GETs per path."""
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.schemas: list[dict[str, Any]] = []
         self.gets: Counter[str] = Counter()
         self.fail_with: int | None = None
@@ -81,9 +81,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def running_registry() -> Iterator[FakeRegistry]:
-    """A registry serving on loopback until the block ends."""
-    server = FakeRegistry()
+def running_registry(port: int = 0) -> Iterator[FakeRegistry]:
+    """A registry serving on loopback (on `port`: one stopped before, started again) until the
+    block ends."""
+    server = FakeRegistry(port)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:

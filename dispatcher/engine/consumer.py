@@ -3,7 +3,8 @@
 It never does HTTP. It hands pairs to the delivery loop through `submit`, serves the producer's
 acknowledgements (so every completion is recorded on this thread), stores the offsets whose pairs
 are all finished, pauses partitions whose in-flight window is full, and holds retry-tier
-partitions until their head record is due. Its group membership (the partitions assigned,
+partitions until their head record is due, and partitions whose head record's schema the
+registry cannot serve just now (`engine/outage.py`) until it is read again. Its group membership (the partitions assigned,
 revoked or lost, and their offsets stored and committed) is its base's, `engine/membership.py`.
 """
 
@@ -23,6 +24,7 @@ from dispatcher.model.event import Record
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.intake import (
     NotYetDue,
+    Outage,
     Pairs,
     Undecodable,
     take_event,
@@ -149,6 +151,12 @@ class ConsumerLoop(GroupMember):
                 deferred.add(key)
                 self.pauses.hold(key, record.offset, intake.due_at)
                 continue
+            if isinstance(intake, Outage):  # the registry away: read it again later
+                deferred.add(key)
+                self.pauses.hold(key, record.offset, self.outage.hold(key, intake.error, now))
+                continue
+            if self.outage.held:
+                self.outage.taken(key)
             if isinstance(intake, Undecodable):
                 self.tracker.add(record.topic, record.partition, record.offset, 1, record)
                 self.dead_letter(record, intake, self._finisher(record), now)

@@ -19,6 +19,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from dispatcher.engine.outage import RegistryOutage
 from dispatcher.engine.pauses import Pauses
 from dispatcher.engine.tracker import OffsetTracker
 from dispatcher.engine.wiring import Key, WiredLoop, Wiring
@@ -41,6 +42,7 @@ class GroupMember(WiredLoop):
         self.writer.owner = self.tracker.generation
         self.assigned: set[Key] = set()
         self.pauses = Pauses(consumer, settings.max_inflight_per_partition, settings.max_inflight)
+        self.outage = RegistryOutage(wiring.metrics.registry_held_partitions)
         self.ready = threading.Event()
 
     def subscribe(self) -> None:
@@ -134,8 +136,9 @@ class GroupMember(WiredLoop):
             self.metrics.ready.set(1 if self.assigned else 0)
 
     def _forget(self, keys: set[Key]) -> None:
-        """Drop the partitions' state, their pause included."""
+        """Drop the partitions' state, their pause (and hold for the schema registry) included."""
         self.pauses.release(keys)
+        self.outage.forget(keys)
         for key in keys:
             self.assigned.discard(key)
             self.tracker.drop(*key)

@@ -24,7 +24,7 @@ from dispatcher.errors import ConfigError
 from dispatcher.kafka.sharegroup import ShareLimits
 from dispatcher.model.event import Record
 from dispatcher.model.pair import Pair
-from dispatcher.pipeline.intake import Pairs, Undecodable, take_event
+from dispatcher.pipeline.intake import Outage, Pairs, Undecodable, take_event
 from dispatcher.pipeline.match import HookIndex
 from dispatcher.pipeline.share import lock_handoff, on_last_delivery, redelivered
 
@@ -133,6 +133,8 @@ class ShareLoop(WiredLoop):
             self.metrics.share_records.labels("acquired").inc()
             self.metrics.events_consumed.labels(record.topic).inc()
             intake = self.taken(take_event, record, hooks, self.decode)
+            if isinstance(intake, Outage):  # a share group has no partition of its own to hold
+                intake = Undecodable(intake.error)
             if isinstance(intake, Undecodable):
                 batch.add(key, message, 1)
                 self.dead_letter(record, intake, self._written(batch, key), now)

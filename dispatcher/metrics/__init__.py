@@ -133,6 +133,12 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.registry_held_partitions = Gauge(
+            "dispatcher_registry_held_partitions",
+            "Partitions held, their head record uncommitted, because the schema registry is"
+            " unavailable (refused, timed out, 5xx) for the Avro event at their head.",
+            registry=r,
+        )
         self.share_records = Counter(
             "dispatcher_share_records",
             "Queue mode: share-group records acquired, accepted, released, dead-lettered as"

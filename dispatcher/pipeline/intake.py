@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 
-from dispatcher.errors import DecodeError, ErrorKind
+from dispatcher.errors import DecodeError, ErrorKind, RegistryUnavailable
 from dispatcher.model.bundle import is_bundle, unbundle
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
@@ -42,7 +42,7 @@ class Pairs:
 class Undecodable:
     """A record that is not a valid event: it becomes a dead letter of `kind` (`decode`; or
     `internal`, when taking it in failed on a defect of the dispatcher). `state`: the pair a
-    retry-tier record carried, whose event no longer decodes (the schema registry away, say):
+    retry-tier record carried, whose event no longer decodes (its schema id gone, say):
     its dead letter keeps the pair's hook, webhook-id and source, so a replay can send it."""
 
     error: str
@@ -57,7 +57,15 @@ class NotYetDue:
     due_at: float
 
 
-Intake = Pairs | Undecodable | NotYetDue
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """A record whose event cannot be read just now: the schema registry is away (`error`
+    says how). It is no dead letter: its partition waits, and the record is taken in again."""
+
+    error: str
+
+
+Intake = Pairs | Undecodable | NotYetDue | Outage
 
 
 def take_event(
@@ -67,6 +75,8 @@ def take_event(
     held back: no `Pair` is made for them, only their idempotency keys (`Pairs.held`)."""
     try:
         event = decode(record)
+    except RegistryUnavailable as exc:
+        return Outage(str(exc))
     except DecodeError as exc:
         return Undecodable(str(exc))
     source = Source(record.topic, record.partition, record.offset)
@@ -96,7 +106,8 @@ def take_event(
 def take_retry(record: Record, tier: int, hooks: HookIndex, decode: Decoder, now: float) -> Intake:
     """The pairs a retry-tier record carries, each to its own hook only: one, or a bundle's
     (model/bundle.py), which share their hook and due time. A hook deleted or disabled
-    meanwhile gets them as an unusable stand-in (`gone`): each is dead-lettered, never dropped."""
+    meanwhile gets them as an unusable stand-in (`gone`): each is dead-lettered, never dropped.
+    With the schema registry away for any of its events, the whole record waits (`Outage`)."""
     carried: list[tuple[Record, RetryState]]
     if is_bundle(record):
         bundled = unbundle(record)
@@ -121,6 +132,8 @@ def take_retry(record: Record, tier: int, hooks: HookIndex, decode: Decoder, now
     for carried_record, state in carried:
         try:
             event = decode(carried_record)
+        except RegistryUnavailable as exc:
+            return Outage(str(exc))
         except DecodeError as exc:
             undecodable.append((carried_record, Undecodable(str(exc), state=state)))
             continue

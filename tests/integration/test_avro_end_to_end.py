@@ -8,18 +8,15 @@ from pathlib import Path
 import pytest
 from admin_support import TOKEN_ENV, VIEWER, AdminDeployment, indexed, running_admin
 from dispatch_support import Deployment, cloud_event, collect_until, hook
-from kafka_support import Outgoing, produce
-from registry_support import FakeRegistry
+from kafka_support import Outgoing, produce, wait_for
+from registry_support import FakeRegistry, running_registry
 
 from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.kafka.avro import RegistrySchemas, produce_value, registry_client
 from dispatcher.kafka.avro.schemas import released, write
 from dispatcher.kafka.avro.wire import frame
 from dispatcher.kafka.results import read_avro_result
-from dispatcher.kafka.store import hooks_in_force
 from dispatcher.model.event import Event
-from dispatcher.ops.replay.plan import Selection
-from dispatcher.ops.replay.run import ReplayOptions, run_replay
 
 
 def test_avro_events_are_delivered_and_results_are_avro_in_the_registry(
@@ -74,12 +71,88 @@ def test_avro_events_are_delivered_and_results_are_avro_in_the_registry(
         assert dead[0].value == corrupt
 
 
-def test_a_retrying_avro_event_the_registry_cannot_serve_is_a_dead_letter_a_replay_sends(
+def test_fresh_avro_events_wait_out_a_registry_outage_and_are_delivered(
+    kafka_bootstrap: str, tmp_path: Path, registry: FakeRegistry
+) -> None:
+    """The registry answers 503 as the events come: each was a `decode` dead letter with no
+    hook, which a replay skips. Now their partition is held, uncommitted, and read again until
+    the registry is back; the other partition's event is delivered meanwhile."""
+    config = {"url": registry.url}
+    with Receiver() as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook(
+                    "erp",
+                    f"{receiver.url}/erp",
+                    ["order.placed"],
+                    fields=[{"name": "OrderNo", "from": "data.order_id"}],
+                )
+            ],
+            partitions=2,
+            extra={"schema_registry": config},
+        )
+        avro = []
+        for n in range(3):
+            event = Event.from_dict(cloud_event("order.placed", {"order_id": f"A{n}"}))
+            value, media = produce_value(event, topic=deployment.events, schema_registry=config)
+            avro.append(Outgoing(value, headers=(("content-type", media),), partition=0))
+        schema = f"/schemas/ids/{registry.schemas[0]['id']}"
+        registry.fail_with = 503
+        json_event = json.dumps(cloud_event("order.placed", {"order_id": "J1"}))
+        deployment.produce_raw([*avro, Outgoing(json_event, partition=1)])
+        with deployment.worker() as worker:
+            wait_for(lambda: receiver.received("/erp"), 60, message="the other partition's event")
+            wait_for(lambda: registry.gets[schema] >= 2, 60, message="the held event read again")
+            held = worker.metrics.registry.get_sample_value("dispatcher_registry_held_partitions")
+            registry.fail_with = None
+            collect_until(kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 4, 60)
+        bodies = [json.loads(r.body)["OrderNo"] for r in receiver.received("/erp")]
+    assert held == 1
+    assert bodies == ["J1", "A0", "A1", "A2"]
+    assert deployment.written(deployment.dead_letter) == 0
+
+
+def test_avro_events_wait_out_a_registry_that_refuses_connections(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Connection refused: the registry's process is down, then started again on its port."""
+    with running_registry() as registry, Receiver() as receiver:
+        config = {"url": registry.url}
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/erp", ["order.placed"])],
+            extra={"schema_registry": config},
+        )
+        event = Event.from_dict(cloud_event("order.placed", {"order_id": "A1"}))
+        value, media = produce_value(event, topic=deployment.events, schema_registry=config)
+        schemas, port = registry.schemas, registry.server_address[1]
+        registry.shutdown()
+        registry.server_close()
+        deployment.produce_raw([Outgoing(value, headers=(("content-type", media),))])
+        with deployment.worker() as worker:
+            wait_for(
+                lambda: worker.metrics.registry.get_sample_value(
+                    "dispatcher_registry_held_partitions"
+                ),
+                60,
+                message="the partition held",
+            )
+            with running_registry(port) as again:
+                again.schemas = schemas
+                collect_until(kafka_bootstrap, deployment.results, lambda rs: rs, 60)
+        assert [json.loads(r.body) for r in receiver.received("/erp")] == [{"order_id": "A1"}]
+    assert deployment.written(deployment.dead_letter) == 0
+
+
+def test_a_retrying_avro_event_the_registry_cannot_serve_waits_in_its_tier_for_it(
     kafka_bootstrap: str, tmp_path: Path, registry: FakeRegistry
 ) -> None:
     """The event waits in a retry tier; the worker that takes it next cannot reach the
-    registry, so it is dead-lettered as `decode`, keeping its pair (hook, webhook-id, where
-    it entered), and a replay delivers it once the registry is back."""
+    registry, so the tier's partition is held until it is back, and the pair is delivered with
+    its webhook-id: no dead letter."""
     config = {"url": registry.url}
     with Receiver({"/erp": Behaviour(status=503)}) as receiver:
         deployment = Deployment(
@@ -97,24 +170,21 @@ def test_a_retrying_avro_event_the_registry_cannot_serve_is_a_dead_letter_a_repl
         tier = deployment.settings.topics.retry_topic(0)
         with deployment.worker():
             collect_until(kafka_bootstrap, tier, lambda rs: rs, 60)
+        schema = f"/schemas/ids/{registry.schemas[0]['id']}"
+        asked = registry.gets[schema]
         registry.fail_with = 503  # away when the next worker fetches the event's schema
-        with deployment.worker():
-            (letter,) = collect_until(kafka_bootstrap, deployment.dead_letter, lambda rs: rs, 60)
-        registry.fail_with = None
         receiver.routes["/erp"] = Behaviour()
-        sent = receiver.received("/erp")
-        settings = deployment.settings
-        _, summary = run_replay(settings, hooks_in_force(settings), ReplayOptions(Selection()))
-    key = sent[0].headers["webhook-id"]
-    assert (letter.key, letter.value) == (b"order-1", value)
-    assert letter.header("dispatcher.error.kind") == b"decode"
-    assert letter.header("dispatcher.hook.id") == b"erp"
-    assert letter.header("dispatcher.idempotency.key") == key.encode()
-    assert letter.header("dispatcher.source.topic") == deployment.events.encode()
-    assert (summary.selected, summary.delivered) == (1, 1)
-    replayed = receiver.received("/erp")[len(sent) :]
-    assert [r.headers["webhook-id"] for r in replayed] == [key]
-    assert json.loads(replayed[0].body) == {"order_id": "A1"}
+        sent = len(receiver.received("/erp"))
+        with deployment.worker():
+            wait_for(lambda: registry.gets[schema] >= asked + 2, 60, message="read again")
+            registry.fail_with = None
+            (result,) = collect_until(kafka_bootstrap, deployment.results, lambda rs: rs, 60)
+        delivered = receiver.received("/erp")[sent:]
+    key = receiver.received("/erp")[0].headers["webhook-id"]
+    assert result.json()["outcome"] == "delivered"
+    assert [r.headers["webhook-id"] for r in delivered] == [key]
+    assert json.loads(delivered[0].body) == {"order_id": "A1"}
+    assert deployment.written(deployment.dead_letter) == 0
 
 
 def test_the_admin_index_looks_up_an_avro_event_by_its_id_in_its_dead_letters_and_results(

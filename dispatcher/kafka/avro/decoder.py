@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from dispatcher.errors import DecodeError
 from dispatcher.kafka.avro import envelope, wire
-from dispatcher.kafka.avro.registry import RegistrySchemas, registry_client
+from dispatcher.kafka.avro.registry import EVENT_CLIENT_DEFAULTS, RegistrySchemas, registry_client
 from dispatcher.kafka.avro.schemas import AvroSchema, bundled, read, write
 from dispatcher.model.event import Event, Record
 from dispatcher.pipeline.decode import decode
@@ -37,11 +37,12 @@ class AvroEventDecoder:
     @classmethod
     def from_config(cls, schema_registry: Mapping[str, Any]) -> AvroEventDecoder:
         """A decoder for the `schema_registry` configuration section (which may be empty)."""
-        client = registry_client(schema_registry)
+        client = registry_client(schema_registry, EVENT_CLIENT_DEFAULTS)
         return cls(RegistrySchemas(client) if client is not None else None)
 
     def __call__(self, record: Record) -> Event:
-        """The event in `record`; `DecodeError` saying why when there is none."""
+        """The event in `record`; `DecodeError` saying why when there is none
+        (`RegistryUnavailable` when its schema cannot be had just now)."""
         if not record.value:
             raise DecodeError("Avro record has no value")
         binary = record.header("ce_specversion") is not None

@@ -12,13 +12,15 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, TopicPartition
 from kafka_fakes import FailingProducer, FakeMessage, GroupConsumer, KeepingProducer
 from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
 from dispatcher.engine.consumer import ConsumerLoop
+from dispatcher.engine.outage import LONGEST_WAIT, outage_backoff
 from dispatcher.engine.wiring import Wiring
+from dispatcher.errors import RegistryUnavailable
 from dispatcher.kafka.writer import outcome_writer
 from dispatcher.metrics import Metrics
 from dispatcher.model.event import Event, Record
@@ -211,3 +213,118 @@ def test_a_group_id_held_by_a_share_group_stops_the_loop_naming_how_to_switch() 
     assert loop.fatal is not None
     assert f"kafka-share-groups.sh --delete --group {SETTINGS.group_id}" in loop.fatal
     assert submitted == []
+
+
+AVRO = b"\x00\x00\x00\x00\x07\x02avro"  # an event framed for schema id 7: its schema comes from the registry
+
+
+class AwayRegistry:
+    """A decoder to which the schema registry is away (while `away`) for AVRO records; it
+    reads them as an event `e-avro` once it is back, and JSON records as usual."""
+
+    def __init__(self) -> None:
+        self.away = True
+
+    def __call__(self, record: Record) -> Event:
+        if record.value != AVRO:
+            return decode(record)
+        if self.away:
+            raise RegistryUnavailable("schema id 7", "ConnectError: [Errno 111] Connection refused")
+        return Event(id=f"e-avro-{record.offset}", type="order.paid", source="/s")
+
+
+def held_gauge(metrics: Metrics) -> float | None:
+    return metrics.registry.get_sample_value("dispatcher_registry_held_partitions")
+
+
+def test_an_event_met_with_the_registry_away_holds_its_partition_instead_of_a_dead_letter(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """It was a `decode` dead letter with no hook, which a replay skips: lost for good."""
+    registry = AwayRegistry()
+    again = [FakeMessage(EVENTS, 0, 0, AVRO), FakeMessage(EVENTS, 0, 1, AVRO)]
+    loop, producer, submitted, metrics = consumer_loop(
+        [[FakeMessage(EVENTS, 0, 0, AVRO), FakeMessage(EVENTS, 0, 1, AVRO)], again],
+        decoder=registry,
+    )
+
+    with caplog.at_level(logging.WARNING, logger="dispatcher.engine.outage"):
+        loop.step()
+
+        assert dead_letter_headers(producer) == []
+        assert submitted == []
+        assert loop.consumer.stored == []  # offset 0 is not committed: it is read again
+        assert loop.consumer.paused == {(EVENTS, 0)}
+        due = loop.pauses.waiting[(EVENTS, 0)]
+        assert held_gauge(metrics) == 1
+        registry.away = False
+        loop.pauses.adjust(loop.assigned, loop.tracker, due)  # its backoff is over: resumed
+        assert loop.consumer.paused == set()
+        loop.step()  # librdkafka fetches it again from the held offset
+
+    assert [p.event.id for p in submitted] == ["e-avro-0", "e-avro-1"]
+    assert dead_letter_headers(producer) == []
+    assert held_gauge(metrics) == 0
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2  # the spell, once as it begins and once as it ends
+    assert said[0].startswith("schema registry unavailable for schema id 7: ConnectError")
+    assert loop.consumer.seeks == [(EVENTS, 0, 0)]
+    assert said[1].startswith("schema registry available again")
+
+
+def test_while_the_registry_is_away_other_partitions_flow_and_the_spell_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop, producer, submitted, metrics = consumer_loop(
+        [
+            [
+                FakeMessage(EVENTS, 0, 0, AVRO),
+                FakeMessage(EVENTS, 1, 0, GOOD),
+                FakeMessage(EVENTS, 2, 0, AVRO),
+                FakeMessage(EVENTS, 1, 1, GOOD),
+            ]
+        ],
+        decoder=AwayRegistry(),
+        partitions=(0, 1, 2),
+    )
+
+    with caplog.at_level(logging.WARNING, logger="dispatcher.engine.outage"):
+        loop.step()
+
+    assert [p.source.partition for p in submitted] == [1, 1]
+    assert loop.consumer.paused == {(EVENTS, 0), (EVENTS, 2)}
+    assert held_gauge(metrics) == 2
+    assert len(caplog.records) == 1
+    assert dead_letter_headers(producer) == []
+
+
+def test_a_partition_held_for_the_registry_that_is_revoked_is_let_go() -> None:
+    loop, _producer, _submitted, metrics = consumer_loop(
+        [[FakeMessage(EVENTS, 0, 0, AVRO)]], decoder=AwayRegistry()
+    )
+    loop.step()
+
+    loop.consumer.on_revoke(loop.consumer, [TopicPartition(EVENTS, 0)])
+
+    assert held_gauge(metrics) == 0
+    assert loop.outage.held == {}
+    assert loop.pauses.waiting == {}
+    assert loop.consumer.stored == []  # its next owner reads offset 0 again
+
+
+def test_a_worker_holding_a_partition_for_the_registry_stops_at_once() -> None:
+    loop, _producer, _submitted, _metrics = consumer_loop(
+        [[FakeMessage(EVENTS, 0, 0, AVRO)]], decoder=AwayRegistry()
+    )
+    loop.step()
+    loop.stop()
+
+    loop.run(lambda: time.monotonic() + 3600)  # nothing of the held record waits to drain
+
+    assert loop.consumer.closed
+    assert loop.consumer.stored == []
+
+
+def test_the_wait_before_a_held_record_is_read_again_doubles_up_to_its_bound() -> None:
+    assert [outage_backoff(n) for n in range(1, 8)] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    assert outage_backoff(10_000) == LONGEST_WAIT

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
 from dispatcher.engine.consumer import ConsumerLoop
+from dispatcher.engine.outage import RegistryOutage
 from dispatcher.engine.pauses import Pauses
 from dispatcher.engine.tracker import OffsetTracker
 from dispatcher.kafka.writer import outcome_writer
@@ -47,6 +48,7 @@ def loop(per_partition: int) -> tuple[ConsumerLoop, list[Pair], PausingConsumer]
     )
     taking.tracker = OffsetTracker()
     taking.pauses = Pauses(consumer, per_partition, 10_000)
+    taking.outage = RegistryOutage(Metrics(CollectorRegistry()).registry_held_partitions)
     taking.tiers = {TIER: 0}
     taking.assigned = {KEY}
     hooks = HookIndex(

@@ -6,6 +6,7 @@ dispatcher uses, so the real client's requests, the id cache and schema referenc
 
 from __future__ import annotations
 
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
@@ -15,7 +16,7 @@ from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegis
 from registry_support import FakeRegistry
 
 from dispatcher.config.secrets import Secret
-from dispatcher.errors import DecodeError
+from dispatcher.errors import DecodeError, RegistryUnavailable
 from dispatcher.kafka.avro import (
     AvroEventDecoder,
     RegistrySchemas,
@@ -24,7 +25,12 @@ from dispatcher.kafka.avro import (
     event_decoder,
     produce_value,
 )
-from dispatcher.kafka.avro.registry import MISS_SECONDS, registry_client
+from dispatcher.kafka.avro.registry import (
+    AWAY_SECONDS,
+    EVENT_CLIENT_DEFAULTS,
+    MISS_SECONDS,
+    registry_client,
+)
 from dispatcher.kafka.avro.schemas import AvroSchema, write
 from dispatcher.kafka.avro.wire import frame
 from dispatcher.model.event import Event, Record
@@ -67,17 +73,71 @@ def test_schema_references_are_resolved(registry: FakeRegistry) -> None:
     assert event.data == {"total": {"cents": 1250}}
 
 
-def test_registry_errors_and_outages_are_decode_errors(registry: FakeRegistry) -> None:
-    registry.fail_with = 500
-    decoder = AvroEventDecoder(RegistrySchemas(client_for(registry.url)))
-    with pytest.raises(DecodeError, match="schema registry refused schema id 9"):
-        decoder(Record("t", 0, 0, None, frame(9, b"\x02a"), ()))
+def test_a_registry_that_fails_or_is_gone_is_an_outage_not_bad_input(
+    registry: FakeRegistry,
+) -> None:
+    for status in (500, 503, 429, 408):
+        registry.fail_with = status
+        decoder = AvroEventDecoder(RegistrySchemas(client_for(registry.url)))
+        with pytest.raises(RegistryUnavailable, match=f"schema id 9: HTTP {status}"):
+            decoder(Record("t", 0, 0, None, frame(9, b"\x02a"), ()))
     url = registry.url
     registry.shutdown()
     registry.server_close()
     gone = AvroEventDecoder(RegistrySchemas(client_for(url)))
-    with pytest.raises(DecodeError, match="unreachable"):
+    with pytest.raises(RegistryUnavailable, match="ConnectError"):
         gone(Record("t", 0, 0, None, frame(9, b"\x02a"), ()))
+
+
+def test_a_registry_that_does_not_answer_in_time_is_an_outage() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        client = registry_client({"url": url, "max.retries": 0, "timeout": 0.2})
+        assert client is not None
+        with pytest.raises(RegistryUnavailable, match="Timeout"):
+            AvroEventDecoder(RegistrySchemas(client))(Record("t", 0, 0, None, frame(9, b"x"), ()))
+
+
+def test_an_unknown_id_or_a_refusal_stays_bad_input(registry: FakeRegistry) -> None:
+    decoder = AvroEventDecoder(RegistrySchemas(client_for(registry.url)))
+    with pytest.raises(DecodeError, match="schema id 9 is not in the schema registry") as missing:
+        decoder(Record("t", 0, 0, None, frame(9, b"\x02a"), ()))
+    registry.fail_with = 403
+    refused = AvroEventDecoder(RegistrySchemas(client_for(registry.url)))
+    with pytest.raises(DecodeError, match="schema registry refused schema id 9") as forbidden:
+        refused(Record("t", 0, 0, None, frame(9, b"\x02a"), ()))
+    assert not isinstance(missing.value, RegistryUnavailable)
+    assert not isinstance(forbidden.value, RegistryUnavailable)
+
+
+def test_once_the_registry_is_away_other_ids_fail_at_once_until_it_is_asked_again(
+    registry: FakeRegistry,
+) -> None:
+    clock = _Clock()
+    schema_id = RegistrySchemas(client_for(registry.url)).register("ev-value", bundled("event"))
+    schemas = RegistrySchemas(client_for(registry.url), clock=clock)
+    registry.fail_with = 503
+    with pytest.raises(RegistryUnavailable):
+        schemas.by_id(schema_id)
+    with pytest.raises(RegistryUnavailable, match="schema id 77: HTTP 503"):
+        schemas.by_id(77)
+    assert sum(registry.gets.values()) == 1  # the second look-up made no request
+    registry.fail_with = None
+    clock.now += AWAY_SECONDS
+    assert schemas.by_id(schema_id).name == bundled("event").name
+    assert registry.gets[f"/schemas/ids/{schema_id}"] == 2
+
+
+def test_an_event_decoder_leaves_retrying_to_its_caller() -> None:
+    client = registry_client({"url": "http://127.0.0.1:9"}, EVENT_CLIENT_DEFAULTS)
+    assert client is not None
+    rest = cast(Any, client)._rest_client
+    assert (rest.max_retries, rest.timeout) == (0, 5.0)
+    mine = registry_client({"url": "http://127.0.0.1:9", "max.retries": 2}, EVENT_CLIENT_DEFAULTS)
+    assert cast(Any, mine)._rest_client.max_retries == 2
+    decoder = AvroEventDecoder.from_config({"url": "http://127.0.0.1:9"})
+    assert decoder.registry is not None
+    assert cast(Any, decoder.registry)._client._rest_client.max_retries == 0
 
 
 def test_registry_client_reveals_secrets_and_needs_a_url() -> None:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dispatcher.errors import RegistryUnavailable
 from dispatcher.model.bundle import bundle_entry, bundle_record
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import RetryState, Source, idempotency_key
 from dispatcher.pipeline.decode import decode
-from dispatcher.pipeline.intake import NotYetDue, Pairs, Undecodable, take_event, take_retry
+from dispatcher.pipeline.intake import (
+    NotYetDue,
+    Outage,
+    Pairs,
+    Undecodable,
+    take_event,
+    take_retry,
+)
 from dispatcher.pipeline.match import HookIndex
 
 NOW = 1_793_611_800.0
@@ -326,3 +334,30 @@ def test_a_holding_hook_whose_filter_refuses_the_event_only_counts_it() -> None:
     taken = take_event(record(), hooks, decode, holding={"crm"})
 
     assert taken == Pairs((), ("crm",))
+
+
+def registry_away(value: bytes) -> Any:
+    """A decoder to which the schema registry is away for the records whose value is `value`."""
+
+    def decoding(record: Record) -> Event:
+        if record.value == value:
+            raise RegistryUnavailable("schema id 7", "ConnectError: connection refused")
+        return decode(record)
+
+    return decoding
+
+
+def test_an_event_whose_schema_registry_is_away_is_an_outage_not_a_dead_letter() -> None:
+    taken = take_event(record(b"\x00avro"), HOOKS, registry_away(b"\x00avro"))
+
+    assert taken == Outage(
+        "schema registry unavailable for schema id 7: ConnectError: connection refused"
+    )
+
+
+def test_a_retry_record_whose_schema_registry_is_away_waits_whole() -> None:
+    taken = take_retry(
+        bundle(None, b"\x00avro", None), 0, HOOKS, registry_away(b"\x00avro"), now=NOW
+    )
+
+    assert isinstance(taken, Outage)  # no pair of it sent, no dead letter: all read again
