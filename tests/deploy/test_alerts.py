@@ -25,6 +25,7 @@ ALERTS_EXPECTED = {
     "DispatcherHookUnusable",
     "DispatcherAttemptRecordsDropped",
     "DispatcherOutcomeRecordsRefused",
+    "DispatcherSchemaRegistryUnavailable",
 }
 
 

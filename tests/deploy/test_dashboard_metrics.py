@@ -36,6 +36,7 @@ KNOWN_METRICS = {
     "dispatcher_hook_unusable": "gauge",
     "dispatcher_attempt_records_dropped": "counter",
     "dispatcher_outcome_records_refused": "counter",
+    "dispatcher_registry_held_partitions": "gauge",
 }
 KNOWN_LABELS = {
     "dispatcher_events_consumed": {"topic"},
@@ -56,6 +57,7 @@ KNOWN_LABELS = {
     "dispatcher_hook_unusable": {"hook"},
     "dispatcher_attempt_records_dropped": {"reason"},
     "dispatcher_outcome_records_refused": {"topic"},
+    "dispatcher_registry_held_partitions": set(),
 }
 LABEL_VALUES = {
     "outcome": {"delivered", "dead_lettered"},
