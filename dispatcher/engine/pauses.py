@@ -1,5 +1,6 @@
-"""Which assigned partitions are paused, and why: a full in-flight window, or a retry-tier
-partition held until its head record is due. Runs on the consumer thread."""
+"""Which assigned partitions are paused, and why: a full in-flight window, or a partition held
+until a time (a retry tier's head record due; a head record to read again once the schema
+registry is back, engine/outage.py). Runs on the consumer thread."""
 
 from __future__ import annotations
 
@@ -56,10 +57,11 @@ class Pauses:
         self.total_full = False  # every partition paused: the total window stayed full
         self._full_since: float | None = None
         self.full: set[Key] = set()  # paused: in-flight window full
-        self.waiting: dict[Key, float] = {}  # held retry-tier partitions -> due time
+        self.waiting: dict[Key, float] = {}  # held partitions -> due time
 
     def hold(self, key: Key, offset: int, due_at: float) -> None:
-        """Pause a retry-tier partition at `offset` until `due_at`."""
+        """Pause a partition at `offset` until `due_at` (a retry tier's head record due, or a
+        head record to read again once the schema registry may be back)."""
         partition = TopicPartition(key[0], key[1], offset)
         self.consumer.pause([partition])
         self.consumer.seek(partition)
