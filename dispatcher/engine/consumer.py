@@ -2,10 +2,11 @@
 
 It never does HTTP. It hands pairs to the delivery loop through `submit`, serves the producer's
 acknowledgements (so every completion is recorded on this thread), stores the offsets whose pairs
-are all finished, pauses partitions whose in-flight window is full, and holds retry-tier
-partitions until their head record is due, and partitions whose head record's schema the
-registry cannot serve just now (`engine/outage.py`) until it is read again. Its group membership (the partitions assigned,
-revoked or lost, and their offsets stored and committed) is its base's, `engine/membership.py`.
+are all finished, pauses partitions whose in-flight window is full, and holds a partition while
+its head record waits: a retry-tier record until it is due, a record whose schema the registry
+cannot serve just now until it is read again (`engine/outage.py`). Its group membership (the
+partitions assigned, revoked or lost, and their offsets stored and committed) is its base's,
+`engine/membership.py`.
 """
 
 from __future__ import annotations
