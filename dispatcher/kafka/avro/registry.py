@@ -4,8 +4,9 @@ An id the registry does not know is remembered for `MISS_SECONDS`, so a stream o
 naming it costs one look-up, not one each. A registry that is away (refused, timed out, 5xx)
 raises `RegistryUnavailable`, never `DecodeError` itself: the record is fine, the look-up is
 made again later. Once it failed so, look-ups of ids not held fail at once for `AWAY_SECONDS`:
-a consumer thread meeting many partitions of such events waits on one look-up, not one each. Look-ups of different ids never wait on each other
-(one slow id must not hold up the rest); concurrent look-ups of one id make one request.
+a consumer thread meeting many partitions of such events waits on one look-up, not one each.
+Look-ups of different ids never wait on each other (one slow id must not hold up the rest);
+concurrent look-ups of one id make one request.
 """
 
 from __future__ import annotations
