@@ -93,3 +93,17 @@ def running_registry(port: int = 0) -> Iterator[FakeRegistry]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def avro_erp_hook(receiver_url: str, **extra: Any) -> dict[str, Any]:
+    """The hook the Avro tests deliver to: `order.placed` events, their `data.order_id` as the
+    field `OrderNo`, POSTed to `<receiver_url>/erp`."""
+    from dispatch_support import hook
+
+    return hook(
+        "erp",
+        f"{receiver_url}/erp",
+        ["order.placed"],
+        fields=[{"name": "OrderNo", "from": "data.order_id"}],
+        **extra,
+    )

@@ -9,7 +9,7 @@ import pytest
 from admin_support import TOKEN_ENV, VIEWER, AdminDeployment, indexed, running_admin
 from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import Outgoing, produce, wait_for
-from registry_support import FakeRegistry, running_registry
+from registry_support import FakeRegistry, avro_erp_hook, running_registry
 
 from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.kafka.avro import RegistrySchemas, produce_value, registry_client
@@ -28,12 +28,7 @@ def test_avro_events_are_delivered_and_results_are_avro_in_the_registry(
             kafka_bootstrap,
             tmp_path,
             [
-                hook(
-                    "erp",
-                    f"{receiver.url}/erp",
-                    ["order.placed"],
-                    fields=[{"name": "OrderNo", "from": "data.order_id"}],
-                ),
+                avro_erp_hook(receiver.url),
             ],
             extra={"schema_registry": config, "result_format": "avro"},
         )
@@ -82,14 +77,7 @@ def test_fresh_avro_events_wait_out_a_registry_outage_and_are_delivered(
         deployment = Deployment(
             kafka_bootstrap,
             tmp_path,
-            [
-                hook(
-                    "erp",
-                    f"{receiver.url}/erp",
-                    ["order.placed"],
-                    fields=[{"name": "OrderNo", "from": "data.order_id"}],
-                )
-            ],
+            [avro_erp_hook(receiver.url)],
             partitions=2,
             extra={"schema_registry": config},
         )

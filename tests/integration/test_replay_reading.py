@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import Outgoing, consume_all, create_topic, produce
-from registry_support import FakeRegistry
+from registry_support import FakeRegistry, avro_erp_hook
 from rich.console import Console
 
 from dispatcher.cli.commands import replay_command
@@ -35,15 +35,7 @@ def test_the_dead_letters_of_avro_events_are_replayed_as_the_worker_read_them(
         deployment = Deployment(
             kafka_bootstrap,
             tmp_path,
-            [
-                hook(
-                    "erp",
-                    f"{receiver.url}/erp",
-                    ["order.placed"],
-                    fields=[{"name": "OrderNo", "from": "data.order_id"}],
-                    retry={"max_attempts": 1},
-                )
-            ],
+            [avro_erp_hook(receiver.url, retry={"max_attempts": 1})],
             extra={"schema_registry": config},
         )
         records = []
