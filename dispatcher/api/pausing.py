@@ -16,8 +16,8 @@ from dispatcher.model.health import Decision
 from dispatcher.model.moments import iso
 from dispatcher.ops.pausing import SETTLE_SECONDS, Change, Decisions, pause_hook, resume_hook
 from dispatcher.ops.replay.jobs import ReplayJob
-from dispatcher.ops.replay.plan import Selection
 from dispatcher.ops.replay.run import ReplayOptions
+from dispatcher.ops.replay.selection import Selection
 
 
 def health_of(hook_id: str, decision: Decision | None) -> dict[str, Any]:

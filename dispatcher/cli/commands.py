@@ -58,8 +58,8 @@ def admin(args: argparse.Namespace) -> int:
 
 
 def replay(args: argparse.Namespace) -> int:
-    from dispatcher.ops.replay.plan import selection_from
     from dispatcher.ops.replay.run import ReplayOptions
+    from dispatcher.ops.replay.selection import selection_from
 
     try:
         selection = selection_from(

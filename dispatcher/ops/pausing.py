@@ -18,7 +18,7 @@ from dispatcher.errors import ConfigError
 from dispatcher.kafka.health import HealthWriter, read_decisions
 from dispatcher.model.health import Decision
 from dispatcher.model.hook import Hook
-from dispatcher.ops.replay.plan import Selection
+from dispatcher.ops.replay.selection import Selection
 from dispatcher.pipeline.match import HookIndex
 
 SETTLE_SECONDS = 1.0  # workers read a decision within their follower's poll (0.2 s)

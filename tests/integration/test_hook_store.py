@@ -22,8 +22,8 @@ from dispatcher.cli.hooks import apply_command, delete_command, list_command, sh
 from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.errors import ConfigError
 from dispatcher.kafka.store import hooks_in_force
-from dispatcher.ops.replay.plan import Selection
 from dispatcher.ops.replay.run import ReplayOptions, run_replay
+from dispatcher.ops.replay.selection import Selection
 
 
 class StoreDeployment(Deployment):

@@ -22,8 +22,8 @@ from dispatcher.kafka.avro import RegistrySchemas, registry_client, wire
 from dispatcher.kafka.avro.schemas import released, write
 from dispatcher.kafka.results import read_result
 from dispatcher.kafka.store import hooks_in_force
-from dispatcher.ops.replay.plan import Selection, selection_from
 from dispatcher.ops.replay.run import ReplayOptions, run_replay
+from dispatcher.ops.replay.selection import Selection, selection_from
 
 
 def end_offsets(bootstrap: str, *topics: str) -> list[int]:

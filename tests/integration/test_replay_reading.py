@@ -23,8 +23,8 @@ from dispatcher.kafka.avro import produce_value
 from dispatcher.kafka.store import hooks_in_force
 from dispatcher.model.event import Event
 from dispatcher.model.outcome import VALUE_OMITTED
-from dispatcher.ops.replay.plan import Selection, selection_from
 from dispatcher.ops.replay.run import ReplayOptions, prepare, run_replay
+from dispatcher.ops.replay.selection import Selection, selection_from
 
 
 def test_the_dead_letters_of_avro_events_are_replayed_as_the_worker_read_them(

@@ -16,8 +16,8 @@ from kafka_support import consume_all, wait_for
 
 from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.kafka.store import hooks_in_force
-from dispatcher.ops.replay.plan import Selection
 from dispatcher.ops.replay.run import ReplayOptions, run_replay
+from dispatcher.ops.replay.selection import Selection
 
 
 class Stderr:

@@ -34,8 +34,8 @@ from dispatcher.devtools.otlp import export_bodies, exported_spans, exporting_to
 from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.kafka.avro import content_type, encode_event
 from dispatcher.model.event import Event
-from dispatcher.ops.replay.plan import Selection
 from dispatcher.ops.replay.run import ReplayOptions
+from dispatcher.ops.replay.selection import Selection
 
 PRODUCER_TRACE = uuid.uuid4().hex
 PRODUCER_SPAN = uuid.uuid4().hex[:16]

@@ -24,7 +24,7 @@ from dispatcher.api.openapi import UNAUTHORIZED
 from dispatcher.api.routes import service_of
 from dispatcher.api.service import AdminService
 from dispatcher.model.moments import iso
-from dispatcher.ops.replay.plan import parse_moment
+from dispatcher.ops.replay.selection import parse_moment
 
 router = APIRouter(
     prefix="/api", tags=["records"], dependencies=[Depends(VIEWER)], responses=UNAUTHORIZED

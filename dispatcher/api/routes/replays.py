@@ -17,8 +17,8 @@ from dispatcher.api.routes import service_of
 from dispatcher.api.service import AdminService
 from dispatcher.errors import ReplaysBusy
 from dispatcher.ops.replay.jobs import ReplayJob
-from dispatcher.ops.replay.plan import selection_from
 from dispatcher.ops.replay.run import ReplayOptions
+from dispatcher.ops.replay.selection import selection_from
 
 router = APIRouter(prefix="/api/replays", tags=["replays"], responses=UNAUTHORIZED)
 Service = Annotated[AdminService, Depends(service_of)]

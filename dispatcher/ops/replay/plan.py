@@ -1,14 +1,14 @@
 """Dead-letter replay (contract section 6): which dead letters to re-deliver, and which not. Pure.
 
-A selection filters the dead-letter topic by hook (or a set of hooks), tenant, failure time and
-error kind; its limit caps the letters the plan sends (not those it skips).
-The plan reads the event in each letter, as a worker reads one, and leaves out what must not be
-sent: a pair the results topic already shows as delivered (so a second replay of the same
-selection sends nothing the first delivered), a pair already planned (the same webhook-id
-dead-lettered twice), letters whose hook is gone, letters of a paused hook (its resume replays
-them), letters holding no event to send (written without the event's value: they say where the
-original is), and events the hook, as it is defined now, no longer takes (its events, tenant or
-filter were changed since: a worker would not send them to it either).
+A selection (`dispatcher.ops.replay.selection`) filters the dead-letter topic; its limit caps
+the letters the plan sends (not those it skips). The plan reads the event in each letter, as a
+worker reads one, and leaves out what must not be sent: a pair the results topic already shows
+as delivered (so a second replay of the same selection sends nothing the first delivered), a
+pair already planned (the same webhook-id dead-lettered twice), letters whose hook is gone,
+letters of a paused hook (its resume replays them), letters holding no event to send (written
+without the event's value: they say where the original is), and events the hook, as it is
+defined now, no longer takes (its events, tenant or filter were changed since: a worker would
+not send them to it either).
 `dispatcher.ops.replay.run` does the sending.
 """
 
@@ -16,109 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, get_args
 
-from dispatcher.config.durations import parse_duration
-from dispatcher.errors import DecodeError, ErrorKind
+from dispatcher.errors import DecodeError
 from dispatcher.model.deadletter import DeadLetter
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
-from dispatcher.model.moments import parse_iso
+from dispatcher.ops.replay.selection import Selection
 from dispatcher.pipeline.decode import decode
 from dispatcher.pipeline.filter import admit
 from dispatcher.pipeline.match import HookIndex
 
 Decode = Callable[[Record], Event]  # raises DecodeError; a worker's (Avro too) in `run.prepare`
-EARLIEST = datetime(1, 1, 1, tzinfo=UTC).timestamp()  # the times a `datetime` can hold
-LATEST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC).timestamp()
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """Which dead letters a replay takes: all conditions must hold; `limit` caps how many of
-    them are sent (letters skipped as delivered, paused ... do not count)."""
-
-    hook: str | None = None
-    since: float | None = None
-    until: float | None = None
-    error_kinds: frozenset[str] = frozenset()
-    limit: int | None = None
-    tenant: str | None = None
-    hooks: frozenset[str] | None = None  # only letters of these hooks (a tenant token's replay)
-
-    def admits(self, letter: DeadLetter) -> bool:
-        if self.hook is not None and letter.hook_id != self.hook:
-            return False
-        if self.hooks is not None and letter.hook_id not in self.hooks:
-            return False
-        if self.tenant is not None and letter.tenant != self.tenant:
-            return False
-        if self.error_kinds and letter.error_kind not in self.error_kinds:
-            return False
-        if self.since is not None and (letter.failed_at is None or letter.failed_at < self.since):
-            return False
-        return not (
-            self.until is not None and (letter.failed_at is None or letter.failed_at > self.until)
-        )
-
-    def overlaps(self, other: Selection) -> bool:
-        """Whether some dead letter could be admitted by both selections."""
-        if not self._hooks_meet(other) or not other._hooks_meet(self):
-            return False
-        if self.tenant is not None and other.tenant is not None and self.tenant != other.tenant:
-            return False
-        if self.error_kinds and other.error_kinds and not self.error_kinds & other.error_kinds:
-            return False
-        since = max(self.since or float("-inf"), other.since or float("-inf"))
-        until = min(
-            float("inf") if self.until is None else self.until,
-            float("inf") if other.until is None else other.until,
-        )
-        return since <= until
-
-    def _hooks_meet(self, other: Selection) -> bool:
-        """Whether some hook could be in both selections, as far as `self`'s limits tell."""
-        if self.hook is not None and other.hook is not None and self.hook != other.hook:
-            return False
-        if self.hooks is not None and (
-            not self.hooks or (other.hook is not None and other.hook not in self.hooks)
-        ):
-            return False
-        return not (
-            self.hooks is not None and other.hooks is not None and not self.hooks & other.hooks
-        )
-
-
-def selection_from(
-    *,
-    now: float,
-    hook: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    error_kind: str | list[str] | None = None,
-    limit: Any = None,
-    tenant: str | None = None,
-    hooks: frozenset[str] | None = None,
-) -> Selection:
-    """A selection from command-line or API values; `ValueError` naming the value at fault."""
-    kinds = error_kind.split(",") if isinstance(error_kind, str) else list(error_kind or [])
-    kinds = [str(k).strip() for k in kinds if str(k).strip()]
-    unknown = sorted(set(kinds) - set(get_args(ErrorKind)))
-    if unknown:
-        known = ", ".join(get_args(ErrorKind))
-        raise ValueError(f"error kind: unknown {', '.join(unknown)} (known: {known})")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"limit: must be a whole number >= 0, not {limit!r}")
-    return Selection(
-        hook=hook or None,
-        since=None if since is None else parse_moment(since, now),
-        until=None if until is None else parse_moment(until, now),
-        error_kinds=frozenset(kinds),
-        limit=limit,
-        tenant=tenant or None,
-        hooks=hooks,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,30 +202,3 @@ def reasons(plan: Plan) -> dict[str, int]:
     for _letter, reason in plan.skip:
         counts[reason] = counts.get(reason, 0) + 1
     return counts
-
-
-def parse_moment(text: str, now: float) -> float:
-    """An epoch time from ISO 8601 (`2026-11-29T10:00:00Z`, `2026-11-29`) or an age (`2h`, `30m`:
-    that long before `now`); `ValueError` saying what is accepted. A time outside the years 1 to
-    9999 (an age of 80000000h, say) is refused too: no record is that old or new, and it could
-    not be written back as a time (a replay shows its selection's times)."""
-    moment = parse_iso(text)
-    if moment is None:
-        moment = _age(text.strip(), now)
-    if moment is None:
-        raise ValueError(
-            f"not a time: {text!r} (use ISO 8601, e.g. 2026-11-29T10:00:00Z, or an age: 2h)"
-        )
-    if not EARLIEST <= moment <= LATEST:
-        raise ValueError(f"not a time: {text!r} is outside the years 1 to 9999")
-    return moment
-
-
-def _age(text: str, now: float) -> float | None:
-    """The time `text` (an age such as `2h`) before `now`; None when it is no age."""
-    if not text or not text[-1].isalpha():
-        return None
-    try:
-        return now - parse_duration(text)
-    except ValueError:
-        return None

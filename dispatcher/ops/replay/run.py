@@ -49,7 +49,8 @@ from dispatcher.model.deadletter import DeadLetter
 from dispatcher.model.event import Event
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
-from dispatcher.ops.replay.plan import Plan, Selection, Summary, plan, reasons, select
+from dispatcher.ops.replay.plan import Plan, Summary, plan, reasons, select
+from dispatcher.ops.replay.selection import Selection
 from dispatcher.pipeline.match import HookIndex
 
 if TYPE_CHECKING:

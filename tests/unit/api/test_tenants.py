@@ -25,8 +25,8 @@ from dispatcher.config.admin import Admin, AdminToken
 from dispatcher.config.secrets import Secret
 from dispatcher.config.settings import Settings
 from dispatcher.ops.replay.jobs import ReplayJob
-from dispatcher.ops.replay.plan import Selection
 from dispatcher.ops.replay.run import ReplayOptions
+from dispatcher.ops.replay.selection import Selection
 
 ACME_TOKEN = "acme-admin-token-0123456789"
 ACME_VIEWER_TOKEN = "acme-viewer-token-0123456789"

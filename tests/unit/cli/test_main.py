@@ -19,7 +19,7 @@ from dispatcher.model.health import Decision
 from dispatcher.model.hook import Hook
 from dispatcher.ops import manage, trial
 from dispatcher.ops.pausing import Change
-from dispatcher.ops.replay.plan import Selection
+from dispatcher.ops.replay.selection import Selection
 
 
 def test_hooks_resume_takes_an_id_and_an_optional_replay() -> None:

@@ -20,8 +20,9 @@ from dispatcher.model.outcome import Outcome, Source
 from dispatcher.ops.replay import jobs as jobs_module
 from dispatcher.ops.replay import run as run_module
 from dispatcher.ops.replay.jobs import KEPT, RUNNING_AT_MOST, ReplayJobs
-from dispatcher.ops.replay.plan import Plan, Selection, Summary
+from dispatcher.ops.replay.plan import Plan, Summary
 from dispatcher.ops.replay.run import ReplayOptions, run_replay
+from dispatcher.ops.replay.selection import Selection
 from dispatcher.pipeline.match import HookIndex
 
 ERP = HookIndex([Hook.from_dict({"id": "erp", "events": ["x"], "url": "https://erp.example/"})])

@@ -13,14 +13,8 @@ from dispatcher.model.deadletter import REPLAY_OF, DeadLetter
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import VALUE_OMITTED, Source
-from dispatcher.ops.replay.plan import (
-    Selection,
-    parse_moment,
-    plan,
-    reasons,
-    select,
-    selection_from,
-)
+from dispatcher.ops.replay.plan import plan, reasons, select
+from dispatcher.ops.replay.selection import Selection, parse_moment, selection_from
 from dispatcher.pipeline.match import HookIndex
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC).timestamp()
