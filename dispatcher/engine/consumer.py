@@ -18,6 +18,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from dispatcher.engine.arrivals import Arrivals
 from dispatcher.engine.membership import GroupMember
 from dispatcher.engine.wiring import Key, Wiring
 from dispatcher.http.sender import BREAKER_OPEN
@@ -293,22 +294,3 @@ class ConsumerLoop(GroupMember):
         )
         log.error("cannot join the consumer group, stopping: %s", self.fatal)
         self.stop()
-
-
-class Arrivals:
-    """How many records a consumer took in over the last whole second (`last`)."""
-
-    __slots__ = ("_clock", "_count", "_second", "last")
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._second = int(clock())
-        self._count = 0
-        self.last = 0
-
-    def add(self, records: int) -> None:
-        second = int(self._clock())
-        if second != self._second:
-            self.last = self._count if second == self._second + 1 else 0  # idle seconds between
-            self._second, self._count = second, 0
-        self._count += records

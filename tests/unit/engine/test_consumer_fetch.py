@@ -8,13 +8,13 @@ from typing import Any
 from fake_clock import Clock
 from kafka_fakes import PausingConsumer
 
+from dispatcher.engine.arrivals import Arrivals
 from dispatcher.engine.consumer import (
     BATCH,
     GATHER_BELOW,
     GATHER_RATE,
     GATHER_SECONDS,
     POLL_SECONDS,
-    Arrivals,
     ConsumerLoop,
 )
 from dispatcher.engine.pauses import Pauses
