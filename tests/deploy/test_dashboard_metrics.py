@@ -37,6 +37,9 @@ KNOWN_METRICS = {
     "dispatcher_attempt_records_dropped": "counter",
     "dispatcher_outcome_records_refused": "counter",
     "dispatcher_registry_held_partitions": "gauge",
+    "dispatcher_events_filtered": "counter",
+    "dispatcher_decode_failures": "counter",
+    "dispatcher_encryptions": "counter",
 }
 KNOWN_LABELS = {
     "dispatcher_events_consumed": {"topic"},
@@ -58,6 +61,9 @@ KNOWN_LABELS = {
     "dispatcher_attempt_records_dropped": {"reason"},
     "dispatcher_outcome_records_refused": {"topic"},
     "dispatcher_registry_held_partitions": set(),
+    "dispatcher_events_filtered": {"hook"},
+    "dispatcher_decode_failures": {"topic"},
+    "dispatcher_encryptions": {"hook"},
 }
 LABEL_VALUES = {
     "outcome": {"delivered", "dead_lettered"},
@@ -238,3 +244,12 @@ def test_a_count_beside_rates_has_its_own_unit_and_is_not_stacked_on_them() -> N
             own = _override(panel, target["refId"])
             assert own.get("unit") not in (None, *RATE_UNITS), panel["title"]
             assert own.get("custom.stacking", {}).get("mode") == "none", panel["title"]
+
+
+def test_the_known_metrics_are_every_family_the_dispatcher_exports() -> None:
+    """So a family added to the code is charted too (`dispatcher_events_filtered_total`,
+    `dispatcher_decode_failures_total` and `dispatcher_encryptions_total` were on no panel)."""
+    from dispatcher.metrics import Metrics
+
+    exported = {family.name: family.type for family in Metrics().registry.collect()}
+    assert exported == KNOWN_METRICS
