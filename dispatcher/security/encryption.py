@@ -64,14 +64,23 @@ def b64u_decode(text: str | bytes) -> bytes:
         raise ValueError("not base64url") from None
 
 
+FERNET_KEY_FORM = "a Fernet key (url-safe base64 of 32 bytes: 44 characters, the last one =)"
+
+
 def decode_key(algorithm: str, key: Secret | str) -> bytes:
-    """The raw key bytes; `ValueError` with a message that never holds the key."""
-    text = key.reveal() if isinstance(key, Secret) else key
+    """The raw key bytes; `ValueError` with a message that never holds the key.
+
+    Only the forms receivers' libraries read are taken: `+` or `/` (plain base64) would be
+    refused by a strict base64url decoder such as Go's, and a Fernet key without its final
+    `=` by every Fernet library, though the bytes are the same."""
+    text = (key.reveal() if isinstance(key, Secret) else key).strip()
     name = canonical(algorithm)
+    form = FERNET_KEY_FORM if name == "fernet" else "base64url"
+    if "+" in text or "/" in text:
+        raise ValueError(f"{name} key is not {form}: it holds + or / (write - and _ instead)")
     try:
         raw = b64u_decode(text)
     except ValueError:
-        form = "a Fernet key (url-safe base64)" if name == "fernet" else "base64url"
         raise ValueError(f"{name} key is not {form}") from None
     if len(raw) != KEY_BYTES[name]:
         want = KEY_BYTES[name]
@@ -79,6 +88,8 @@ def decode_key(algorithm: str, key: Secret | str) -> bytes:
             f"{name} needs a {want}-byte key ({len(b64u(bytes(want)))} base64url characters); "
             f"this key decodes to {len(raw)} bytes"
         )
+    if name == "fernet" and not text.endswith("="):
+        raise ValueError(f"fernet key is not {form}: the final = is missing")
     return raw
 
 

@@ -20,6 +20,7 @@ from dispatcher.model.encryption import EncryptionKey, EncryptionSpec
 from dispatcher.security.encryption import (
     ALGORITHMS,
     JWE_KEY_BYTES,
+    KEY_BYTES,
     DecryptionError,
     check_key,
     decrypt_payload,
@@ -195,6 +196,29 @@ def test_check_key_explains_without_revealing_the_key(
     message = check_key(algorithm, Secret(key))
     assert message is not None
     assert expected in message
+    assert key not in message
+
+
+def test_a_fernet_key_without_its_final_padding_is_refused_as_fernet_refuses_it() -> None:
+    key = generate_key("fernet").rstrip("=")
+    with pytest.raises(ValueError, match="Fernet key must be"):
+        Fernet(key)  # the README's receiver, holding the key as configured
+    message = check_key("fernet", Secret(key))
+    assert message is not None
+    assert "the final = is missing" in message
+    assert key not in message
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_key_in_plain_base64_is_refused_as_not_base64url(algorithm: str) -> None:
+    # strict base64url decoders (Go's base64.RawURLEncoding, as the README's Go receiver
+    # uses) refuse + and /, so a receiver could not use the key as configured
+    key = base64.b64encode((b"\xfb\xff\xbf" * 30)[: KEY_BYTES[algorithm]]).decode()
+    assert "+" in key
+    assert "/" in key
+    message = check_key(algorithm, Secret(key))
+    assert message is not None
+    assert "holds + or /" in message
     assert key not in message
 
 
