@@ -156,12 +156,44 @@ def test_rotation_encrypts_with_the_active_key_and_decrypt_tries_each() -> None:
         decrypt_payload("A256GCM", [old], token)
 
 
-def test_a_payload_of_another_algorithm_does_not_decrypt() -> None:
+def test_a_payload_of_another_algorithm_does_not_decrypt_and_says_so() -> None:
     token = encrypt_body(_spec("A256GCM"), BODY).content
-    with pytest.raises(DecryptionError):
-        decrypt_payload("A256CBC-HS512", [KEYS["A256GCM"], KEYS["A256CBC-HS512"]], token)
-    with pytest.raises(DecryptionError):
+    with pytest.raises(DecryptionError, match="the JWE's enc is 'A256GCM', not 'A256CBC-HS512'"):
+        decrypt_payload("A256CBC-HS512", [KEYS["A256CBC-HS512"]], token)
+    with pytest.raises(DecryptionError, match="not a C20P v1 envelope: not JSON"):
         decrypt_payload("C20P", [KEYS["C20P"]], b"not json")
+    with pytest.raises(DecryptionError, match="not a Fernet token"):
+        decrypt_payload("fernet", [KEYS["fernet"]], token)
+
+
+def test_a_key_that_does_not_fit_is_named_rather_than_tried() -> None:
+    token = encrypt_body(_spec("A256GCM"), BODY).content
+    short = KEYS["A128GCM"]
+    with pytest.raises(ValueError, match="A256GCM needs a 32-byte key") as refused:
+        decrypt_payload("A256GCM", [KEYS["A256GCM"], short], token)
+    assert short not in str(refused.value)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("keep", [0.3, 0.9])
+def test_a_payload_cut_short_is_told_from_a_wrong_key(algorithm: str, keep: float) -> None:
+    sent = encrypt_body(_spec(algorithm), BODY).content
+    with pytest.raises(DecryptionError, match=r"^not .*\(cut short\?\)$"):
+        decrypt_payload(algorithm, [KEYS[algorithm]], sent[: int(len(sent) * keep)])
+    with pytest.raises(DecryptionError, match="^no given key decrypts this payload"):
+        decrypt_payload(algorithm, [generate_key(algorithm)], sent)
+
+
+@pytest.mark.parametrize("algorithm", ["C20P", "A256GCM"])
+def test_deeply_nested_json_is_malformed_input_not_a_crash(algorithm: str) -> None:
+    nested = b"[" * 100_000 + b"]" * 100_000
+    payload = (
+        nested
+        if algorithm == "C20P"
+        else b".".join([base64.urlsafe_b64encode(nested), b"", b"a", b"b", b"c"])
+    )
+    with pytest.raises(DecryptionError, match="^not "):
+        decrypt_payload(algorithm, [KEYS[algorithm]], payload)
 
 
 def test_a_spec_without_an_active_key_is_a_config_error() -> None:
