@@ -433,6 +433,27 @@ def test_decrypt_recovers_what_the_dispatcher_encrypted(algorithm: str, tmp_path
     )
 
 
+def test_decrypt_says_what_is_wrong_without_a_traceback_or_the_key(tmp_path: Path) -> None:
+    key = generate_key("C20P")
+    spec = EncryptionSpec("C20P", (EncryptionKey("k-1", Secret(key)),))
+    sent = encrypt_body(spec, Body(b'{"a":1}', "application/json")).content
+    short = generate_key("A128GCM")
+    cases = {
+        "cut short": (key, sent[:40], "not a C20P v1 envelope: not JSON (cut short?)"),
+        "nested": (key, b"[" * 100_000 + b"]" * 100_000, "not a C20P v1 envelope: not JSON"),
+        "misfit key": (short, sent, "C20P needs a 32-byte key"),
+        "wrong key": (generate_key("C20P"), sent, "no given key decrypts this payload as C20P"),
+    }
+    for name, (given, body, says) in cases.items():
+        result = dispatcher("decrypt", "--algorithm", "C20P", f"--key={given}", stdin=body)
+        err = result.stderr.decode()
+        assert result.returncode == 1, name
+        assert err.startswith("error: cannot decrypt: "), (name, err)
+        assert says in err, (name, err)
+        assert "Traceback" not in err
+        assert given not in err
+
+
 def test_version_and_usage_errors() -> None:
     version = dispatcher("--version")
     assert version.returncode == 0
