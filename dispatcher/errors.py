@@ -4,7 +4,7 @@
     +-- ConfigError            invalid service configuration or hooks file (exit 1)
     |   +-- SecretError        a ${env:..} / ${file:..} reference that cannot be resolved
     +-- KafkaUnavailable       Kafka not reached in time, or a client failed for good (exit 3)
-    +-- DecryptionError        no key decrypts a payload (`dispatcher decrypt`)
+    +-- DecryptionError        a payload not of its form, or no key opens it (`dispatcher decrypt`)
     +-- ReplaysBusy            the admin service runs as many replays as it allows
     +-- Withdrawn              a pair's partition left this worker: its new owner delivers it
     +-- DeliveryError          one (event, hook) pair failed; carries an error kind

@@ -203,7 +203,7 @@ def _publish(
 def decrypt(args: argparse.Namespace) -> int:
     from dispatcher.config.secrets import resolve
     from dispatcher.errors import DecryptionError
-    from dispatcher.security.encryption import decrypt_payload
+    from dispatcher.security.decryption import decrypt_payload
 
     try:
         payload = Path(args.file).read_bytes() if args.file else sys.stdin.buffer.read()

@@ -42,7 +42,8 @@ from kafka_support import Record, wait_for
 from standardwebhooks import Webhook
 
 from dispatcher.devtools.receiver import Behaviour, Received, Receiver
-from dispatcher.security.encryption import b64u, decode_key, decrypt_payload, generate_key
+from dispatcher.security.decryption import decrypt_payload
+from dispatcher.security.encryption import b64u, decode_key, generate_key
 
 DATA = {"order": "o-1", "total": "10.00", "customer": {"phone": "+254700000001"}}
 EVENTS = 2

@@ -14,16 +14,15 @@ from hypothesis import strategies as st
 from jwcrypto import jwe, jwk
 
 from dispatcher.config.secrets import Secret
-from dispatcher.errors import ConfigError
+from dispatcher.errors import ConfigError, DecryptionError
 from dispatcher.model.body import Body
 from dispatcher.model.encryption import EncryptionKey, EncryptionSpec
+from dispatcher.security.decryption import decrypt_payload
 from dispatcher.security.encryption import (
     ALGORITHMS,
     JWE_KEY_BYTES,
     KEY_BYTES,
-    DecryptionError,
     check_key,
-    decrypt_payload,
     encrypt_body,
     generate_key,
 )
