@@ -100,7 +100,9 @@ def _jwe_parts(enc: str, token: bytes) -> JweParts:
     """The parts of a compact JWE with `alg: dir` and `enc`; `ValueError` saying what is wrong."""
     parts = token.strip().split(b".")
     if len(parts) != 5:
-        raise ValueError(f"not a compact JWE: {len(parts)} dot-separated parts, not 5 (cut short?)")
+        raise ValueError(
+            f"not a compact JWE: not 5 dot-separated parts but {len(parts)} (cut short?)"
+        )
     if parts[1]:
         raise ValueError("not a JWE with alg dir: its encrypted key is not empty")
     try:
