@@ -6,6 +6,11 @@ reads back as the same float, so `Decimal(repr(x))` recovers the digits the prod
 every number of up to 15 significant digits (all amounts of money in practice) and never
 introduces binary noise such as `19.989999999999998`. Producers needing more digits send the
 number as a JSON string, which is converted digit for digit.
+
+Size: a number in a string may carry an exponent (`"1e999999999"`, eleven characters), but a body
+writes it in plain notation, a gigabyte of zeros that takes seconds to write. `decimal` and
+`integer` fields refuse a number of more than `MAX_DIGITS` digits before or after the point,
+the most Python writes an integer with, before any of that work is done.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ _MILLISECOND = timedelta(milliseconds=1)
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
 _PLACES = re.compile(r"0(\.0+)?")
+MAX_DIGITS = 4300  # sys.int_info.default_max_str_digits: str() of a longer int raises anyway
 
 
 def to_decimal(value: Any) -> Decimal:
@@ -65,9 +71,20 @@ def with_places(number: Decimal, fmt: str) -> Decimal:
     return exact
 
 
+def writable(number: Decimal) -> Decimal:
+    """`number`, when its plain notation has at most `MAX_DIGITS` digits on either side of the
+    point; ValueError when it has more (its digits are not counted: they are no more than the
+    text it was read from, and `adjusted` is cheap)."""
+    if -MAX_DIGITS < number.adjusted() < MAX_DIGITS:
+        return number
+    raise ValueError(
+        f"{_show(str(number))} has more than {MAX_DIGITS} digits before or after the point"
+    )
+
+
 def to_integer(value: Any) -> int:
     """`value` as an integer; ValueError when it has a fractional part (never truncated)."""
-    number = to_decimal(value)
+    number = writable(to_decimal(value))
     if number != number.to_integral_value():
         raise ValueError(f"{_show(value)} is not a whole number")
     return int(number)
@@ -128,7 +145,8 @@ def convert(value: Any, type_name: str | None, fmt: str | None = None) -> Any:
     if type_name == "integer":
         return to_integer(value)
     if type_name == "decimal":
-        return to_decimal(value) if fmt is None else with_places(to_decimal(value), fmt)
+        number = writable(to_decimal(value))
+        return number if fmt is None else with_places(number, fmt)
     if type_name == "boolean":
         return to_boolean(value)
     if type_name == "datetime":

@@ -174,6 +174,31 @@ def test_decimal_keeps_the_digits_written() -> None:
     assert text_of(convert("1E+3", "decimal")) == "1000"
 
 
+@pytest.mark.parametrize(
+    ("type_name", "raw"),
+    [
+        ("decimal", "1e999999999"),
+        ("decimal", "1e-999999999"),
+        ("decimal", "-1e4300"),
+        ("decimal", "1e-4300"),
+        ("integer", "1e4300"),
+        ("integer", "-1.5e5000"),
+    ],
+)
+def test_a_number_too_long_to_write_is_refused_before_it_is_written(
+    type_name: str, raw: str
+) -> None:
+    # eleven characters of event data would be a gigabyte of digits and seconds of CPU
+    with pytest.raises(ValueError, match="more than 4300 digits before or after the point"):
+        convert(raw, type_name)
+
+
+def test_a_number_of_up_to_4300_digits_is_written_whole() -> None:
+    assert text_of(convert("1e4299", "decimal")) == "1" + "0" * 4299
+    assert text_of(convert("-1e-4299", "decimal")) == "-0." + "0" * 4298 + "1"
+    assert convert("1e4299", "integer") == 10**4299
+
+
 def test_decimal_format_pads_places_and_never_rounds() -> None:
     assert str(convert(2499.9, "decimal", "0.00")) == "2499.90"
     assert str(convert("7", "decimal", "0.000")) == "7.000"
