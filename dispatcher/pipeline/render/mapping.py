@@ -5,10 +5,11 @@ constant) or `template` (text with `{path}` placeholders; `{{` and `}}` are lite
 Templates are substituted, never evaluated: braces inside event data are inert text.
 A value that is missing or null becomes the field's `default`; failing that, a `required`
 field fails the render and any other field is null (empty in csv, xml and form).
-A template placeholder that is missing or null is written as empty text unless the field is
-`required`. A constant from a secret reference is converted to the field's `type` here, where
-its value is known (not when the hook is loaded), and a value that does not convert fails the
-render without being quoted.
+A template with a placeholder that is missing or null is a missing value too when the field
+has a `default` (the default is written instead); without one, the placeholder is written as
+empty text unless the field is `required`. A constant from a secret reference is converted to
+the field's `type` here, where its value is known (not when the hook is loaded), and a value
+that does not convert fails the render without being quoted.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def field_value(spec: FieldSpec, event: Mapping[str, Any]) -> Any:
             raw = lookup(event, event_path(spec.source))
             wanted = spec.source
         elif spec.template is not None:
-            raw = fill(parse_template(spec.template), event, required=spec.required)
+            raw = _filled(spec.template, event, spec)
             wanted = "its template"  # not reached when required: _fill names the placeholder
         else:
             raw, wanted = spec.value, "its value"
@@ -113,6 +114,22 @@ def field_value(spec: FieldSpec, event: Mapping[str, Any]) -> Any:
                 " reference does not convert (a secret's value is never shown)"
             ) from None
         raise RenderError(f"field {spec.name!r}: cannot convert to {spec.type}: {exc}") from None
+
+
+def _filled(text: str, event: Mapping[str, Any], spec: FieldSpec) -> Any:
+    """The field's template filled from `event`; `MISSING` when the field has a `default` and a
+    placeholder is missing or null, so that the default stands for it (rather than text with a
+    hole, or a required field failing although it has a default)."""
+    template = parse_template(text)
+    if spec.default is not None and any(
+        _absent(lookup(event, part)) for part in template if not isinstance(part, str)
+    ):
+        return MISSING
+    return fill(template, event, required=spec.required)
+
+
+def _absent(value: Any) -> bool:
+    return value is MISSING or value is None
 
 
 def fill(

@@ -157,6 +157,14 @@ def test_template_missing_placeholder_is_empty_unless_required() -> None:
         value(template="[{data.nope}]", required=True)
 
 
+@pytest.mark.parametrize("required", [False, True])
+def test_a_template_with_a_missing_placeholder_takes_the_default(required: bool) -> None:
+    # neither "Order " with a hole nor a required field failing although it has a default
+    assert value(template="Order {data.nope}", default="N/A", required=required) == "N/A"
+    assert value(template="{data.note}", default=0, type="integer", required=required) == 0
+    assert value(template="Order {data.order_id}", default="N/A", required=required) == "Order 7"
+
+
 def test_missing_value_takes_default_then_fails_if_required_else_null() -> None:
     assert value(**{"from": "data.nope"}, default="x") == "x"
     assert value(**{"from": "data.note"}, default=5, type="string") == "5"
