@@ -47,6 +47,10 @@ def to_decimal(value: Any) -> Decimal:
         result = Decimal(repr(value))
     elif isinstance(value, str):
         try:
+            if (
+                "_" in value
+            ):  # Python's digit grouping (`1_000`), which Decimal reads and no data has
+                raise InvalidOperation
             result = Decimal(value.strip())
         except InvalidOperation:
             raise ValueError(f"{_show(value)} is not a number") from None

@@ -207,6 +207,13 @@ def test_a_number_of_up_to_4300_digits_is_written_whole() -> None:
     assert convert("1e4299", "integer") == 10**4299
 
 
+@pytest.mark.parametrize("raw", ["12_34", "1_000.50", " 1_0 "])
+def test_decimal_refuses_python_digit_grouping(raw: str) -> None:
+    # Decimal reads `12_34` as 1234: a receiver would get an amount nobody wrote
+    with pytest.raises(ValueError, match="is not a number"):
+        convert(raw, "decimal")
+
+
 def test_decimal_format_pads_places_and_never_rounds() -> None:
     assert str(convert(2499.9, "decimal", "0.00")) == "2499.90"
     assert str(convert("7", "decimal", "0.000")) == "7.000"
@@ -226,6 +233,7 @@ def test_integer_accepts_whole_numbers(raw: Any, want: int) -> None:
     [
         (42.5, "not a whole number"),
         ("4x", "not a number"),
+        ("12_34", "not a number"),
         (True, "is a boolean"),
         (None, "NoneType is not a number"),
         ([1], "list is not a number"),
