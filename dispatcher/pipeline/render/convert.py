@@ -19,7 +19,7 @@ import json
 import math
 import re
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -116,16 +116,31 @@ def to_datetime(value: Any) -> datetime:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(float(value), tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            raise ValueError(f"{_show(value)} is out of range for a timestamp") from None
+        return _from_epoch(value)
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value.strip())
         except ValueError:
             raise ValueError(f"{_show(value)} is not an ISO 8601 date-time") from None
     raise ValueError(f"a {type(value).__name__} is not a date-time")
+
+
+def _from_epoch(value: int | float | Decimal) -> datetime:
+    """The moment `value` seconds after the Unix epoch, to the microsecond it falls in: its
+    digits as written, floored (`fromtimestamp` rounds a float to the nearest microsecond, so
+    `1.9999999` became second 2, and `epoch` wrote a second the moment is not in)."""
+    seconds = to_decimal(value)
+    try:
+        if seconds.adjusted() >= _EPOCH_DIGITS:  # before any arithmetic on `1e999999999`
+            raise OverflowError
+        micro = seconds.quantize(_MICROSECOND_PLACES, rounding=ROUND_FLOOR).scaleb(6)
+        return EPOCH + timedelta(microseconds=int(micro))
+    except OverflowError:
+        raise ValueError(f"{_show(value)} is out of range for a timestamp") from None
+
+
+_EPOCH_DIGITS = 12  # 1e12 seconds is past the year 9999, the last a datetime holds
+_MICROSECOND_PLACES = Decimal("0.000001")
 
 
 def format_datetime(moment: datetime, fmt: str | None) -> str | int:

@@ -333,12 +333,24 @@ def test_datetime_parses_iso_or_epoch_and_writes_the_format(raw: Any, fmt: Any, 
         ("1969-12-31T23:59:59.500Z", "epoch", -1),  # toward the past, as Unix time counts
         ("1969-12-31T23:59:59.999500Z", "epoch_ms", -1),
         ("9999-12-31T23:59:59.999999Z", "epoch_ms", 253402300799999),  # no float to lose it
+        (1.9999999, "epoch", 1),  # epoch seconds as a producer's float: not rounded up either
+        (1.9999999, "epoch_ms", 1999),
+        (1700000000.9999995, "epoch", 1700000000),
+        (-0.0000001, "epoch", -1),
+        (Decimal("1.9999999"), "iso8601", "1970-01-01T00:00:01.999999+00:00"),
+        (1700000000.1, "iso8601", "2023-11-14T22:13:20.100000+00:00"),
     ],
 )
 def test_epoch_is_the_second_or_millisecond_the_moment_falls_in(
-    raw: str, fmt: str, want: int
+    raw: Any, fmt: str, want: Any
 ) -> None:
     assert convert(raw, "datetime", fmt) == want
+
+
+@pytest.mark.parametrize("raw", [1e12, -1e12, 1e300, Decimal("1e999999999"), 253402300800])
+def test_an_epoch_past_what_a_datetime_holds_is_refused(raw: Any) -> None:
+    with pytest.raises(ValueError, match="out of range for a timestamp"):
+        convert(raw, "datetime")
 
 
 def test_datetime_refuses_text_that_is_not_a_date() -> None:
