@@ -129,8 +129,10 @@ def _from_epoch(value: int | float | Decimal) -> datetime:
     """The moment `value` seconds after the Unix epoch, to the microsecond it falls in: its
     digits as written, floored (`fromtimestamp` rounds a float to the nearest microsecond, so
     `1.9999999` became second 2, and `epoch` wrote a second the moment is not in)."""
-    seconds = to_decimal(value)
     try:
+        if type(value) is int:  # whole seconds, as most are: nothing to floor
+            return EPOCH + timedelta(seconds=value)
+        seconds = to_decimal(value)
         if seconds.adjusted() >= _EPOCH_DIGITS:  # before any arithmetic on `1e999999999`
             raise OverflowError
         micro = seconds.quantize(_MICROSECOND_PLACES, rounding=ROUND_FLOOR).scaleb(6)
