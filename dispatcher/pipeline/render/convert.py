@@ -47,9 +47,8 @@ def to_decimal(value: Any) -> Decimal:
         result = Decimal(repr(value))
     elif isinstance(value, str):
         try:
-            if (
-                "_" in value
-            ):  # Python's digit grouping (`1_000`), which Decimal reads and no data has
+            # Python's digit grouping (`1_000`), which Decimal reads and no data has
+            if "_" in value:
                 raise InvalidOperation
             result = Decimal(value.strip())
         except InvalidOperation:
