@@ -143,8 +143,18 @@ for s in socks:
 PY
 }
 
+# A random cluster id, as `kafka-storage random-uuid` makes one: base64url of 16 random bytes,
+# drawn again while it starts with "-" (1 in 64), which the format command would read as an
+# option ("argument --cluster-id/-t: expected one argument").
 cluster_id() {
-    python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))'
+    python3 - <<'PY'
+import base64
+import uuid
+
+while (text := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+    pass
+print(text)
+PY
 }
 
 write_config() {
