@@ -14,7 +14,7 @@ import httpx
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 from dispatch_support import Deployment, cloud_event, collect_until, hook
-from kafka_support import wait_for
+from kafka_support import Outgoing, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from dispatcher.devtools.receiver import Behaviour, Receiver
@@ -22,8 +22,10 @@ from dispatcher.devtools.receiver import Behaviour, Receiver
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
 from metric_names import alert_queries, dashboard_queries, names_in, queried_metric_names
 
-HOOKS = ("ok", "reject", "flaky", "ordered")
+HOOKS = ("ok", "reject", "flaky", "ordered", "filtered")
+DELIVERING = HOOKS[:4]  # "filtered": its filter keeps every event away (no pair, no result)
 EVENTS = 4
+KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"  # base64url of 32 bytes: an A256GCM key
 _SELECTOR = re.compile(r"\b(dispatcher_[a-z0-9_]*[a-z0-9])\s*\{([^}]*)\}")
 _MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 _BY = re.compile(r"\bby\s*\(([^)]*)\)")
@@ -81,7 +83,19 @@ def test_every_series_the_dashboard_and_alerts_query_is_exported_after_deliverie
                 hook("ok", f"{receiver.url}/ok", ["order.*"]),
                 hook("reject", f"{receiver.url}/reject", ["order.paid"]),
                 hook("flaky", f"{receiver.url}/flaky", ["order.paid"]),
-                hook("ordered", f"{receiver.url}/ordered", ["order.paid"], ordering="key"),
+                hook(
+                    "ordered",
+                    f"{receiver.url}/ordered",
+                    ["order.paid"],
+                    ordering="key",
+                    encryption={"algorithm": "A256GCM", "key": KEY, "key_id": "k1"},
+                ),
+                hook(
+                    "filtered",
+                    f"{receiver.url}/ok",
+                    ["order.paid"],
+                    filter=[{"path": "data.i", "gte": EVENTS}],
+                ),
             ],
             partitions=2,
             retry=("1s",),
@@ -89,11 +103,12 @@ def test_every_series_the_dashboard_and_alerts_query_is_exported_after_deliverie
         )
         events = [cloud_event("order.paid", {"i": i}) for i in range(EVENTS)]
         deployment.produce_events(events, keys=[f"customer-{i % 2}" for i in range(EVENTS)])
+        deployment.produce_raw([Outgoing(b"not an event")])  # a decode dead letter, no hook
         with deployment.worker() as worker:
             collect_until(
                 kafka_bootstrap,
                 deployment.results,
-                lambda rs: len(rs) >= EVENTS * len(HOOKS),
+                lambda rs: len(rs) >= EVENTS * len(DELIVERING),
                 60,
             )
             assert worker.status is not None
@@ -115,6 +130,9 @@ def test_every_series_the_dashboard_and_alerts_query_is_exported_after_deliverie
         _value(series, "dispatcher_deliveries_total", hook="flaky", outcome="delivered") == EVENTS
     )
     assert _value(series, "dispatcher_hooks") == len(HOOKS)
+    assert _value(series, "dispatcher_events_filtered_total", hook="filtered") == EVENTS
+    assert _value(series, "dispatcher_encryptions_total", hook="ordered") == EVENTS
+    assert _value(series, "dispatcher_decode_failures_total", topic=deployment.events) == 1
     assert _value(series, "dispatcher_ready") == 1
     hook_labels = {ls["hook"] for samples in series.values() for ls, _ in samples if "hook" in ls}
     # bounded: hook ids, never URLs or event ids; "" for records that are no event (decode,
