@@ -6,11 +6,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import httpx
 
 from dispatcher.errors import AuthError, DeliveryError, RetryableError, Withdrawn
-from dispatcher.hooks.masking import mask_text
+from dispatcher.hooks.masking import TextMask, mask_text
 from dispatcher.http.cpu import PROCESS_CPU, CpuGauge
 from dispatcher.http.deadlines import Deadlines
 from dispatcher.http.exchange import Exchange, HttpxExchange, Response, Undecodable
@@ -74,6 +75,7 @@ class HookClient:
             else HttpxExchange(transport, hook.timeout)
         )
         self._cap = hook.response.max_bytes + 1  # one byte past the cap: a larger body shows
+        self._mask = TextMask(hook) if hook.response.capture else None
         self._timeout_verdict = Verdict.failure(
             "timeout", f"no complete answer within {hook.timeout:g}s", retryable=True
         )
@@ -183,7 +185,9 @@ class HookClient:
             self.hook.response, response.status, response.headers, response.body, now=time.time()
         )
         if verdict.kind == "response_invalid" and verdict.error:
-            return replace(verdict, error=answer_text(verdict.error, self.hook))
+            verdict = replace(verdict, error=answer_text(verdict.error, self.hook))
+        if verdict.captured and self._mask is not None:
+            verdict = replace(verdict, captured=shown_captures(verdict.captured, self._mask))
         return verdict
 
     def _authorized(self, request: Request) -> Awaitable[Response]:
@@ -247,6 +251,23 @@ def answer_text(text: str, hook: Hook) -> str:
     values and URLs are masked as in `error_text`, and a credential after a scheme (`Bearer ...`)
     as in an attempt record's excerpt."""
     return mask_credentials(mask_text(text, hook))
+
+
+def shown_captures(captured: dict[str, Any], mask: TextMask) -> dict[str, Any]:
+    """Values captured from an answer as they may leave the HTTP layer (results, dead letters,
+    the admin API): masked as `answer_text` masks a quote of the answer, which they are, every
+    text however deep in a captured object or list."""
+    return {name: _shown(value, mask) for name, value in captured.items()}
+
+
+def _shown(value: Any, mask: TextMask) -> Any:
+    if isinstance(value, str):
+        return mask_credentials(mask(value))
+    if isinstance(value, dict):
+        return {key: _shown(item, mask) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shown(item, mask) for item in value]
+    return value
 
 
 def error_text(exc: BaseException, hook: Hook, *, named: bool = True) -> str:

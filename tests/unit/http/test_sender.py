@@ -201,3 +201,21 @@ def test_an_answer_failing_expect_is_quoted_with_secrets_and_echoed_credentials_
     (attempt,), _ = _answers(hook, httpx.Response(200, json={"status": said}), 1)
     assert attempt.verdict.kind == "response_invalid"
     assert attempt.verdict.error == 'expected status to equal "ok", got "refused ***, Bearer ***"'
+
+
+def test_values_captured_from_an_answer_echoing_credentials_are_masked() -> None:
+    # the README's own example captures a whole text reply; a server echoing the request puts
+    # the hook's key, or a bearer token, in what is captured, and captures go to every result
+    hook = _hook(response={"capture": {"reply": "said", "echo": "request", "id": "id"}})
+    answer = {
+        "said": f"OK sent with {API_KEY}",
+        "request": {"query": [f"code={API_KEY}"], "authorization": "Bearer tok3n-0f-oauth2"},
+        "id": 42,
+    }
+    (attempt,), _ = _answers(hook, httpx.Response(200, json=answer), 1)
+    assert attempt.verdict.ok
+    assert attempt.verdict.captured == {
+        "reply": "OK sent with ***",
+        "echo": {"query": ["code=***"], "authorization": "Bearer ***"},
+        "id": 42,
+    }
