@@ -114,7 +114,7 @@ class Outgoing:
 
     value: bytes | str | None
     key: bytes | str | None = None
-    headers: tuple[tuple[str, bytes | str], ...] = ()
+    headers: tuple[tuple[str, bytes | str | None], ...] = ()
     partition: int | None = None
 
 

@@ -150,7 +150,9 @@ def bundle_parts(group: list[Item], record_of: Callable[[Item], Record]) -> list
         # base64 of the key, value and headers, and a few hundred bytes of state
         grows = (len(record.key or b"") + len(record.value or b"")) * 4 // 3 + 400
         if record.headers:
-            grows += sum(len(name) + len(value) * 4 // 3 + 8 for name, value in record.headers)
+            grows += sum(
+                len(name) + len(value or b"") * 4 // 3 + 8 for name, value in record.headers
+            )
         if parts[-1] and size + grows > BUNDLE_BYTES:
             parts.append([])
             size = 0

@@ -37,7 +37,7 @@ class OutgoingRecord:
     @property
     def size(self) -> int:
         """About what Kafka counts of it: key, value and headers."""
-        headers = sum(len(name) + len(value) for name, value in self.headers)
+        headers = sum(len(name) + len(value or b"") for name, value in self.headers)
         return len(self.key or b"") + len(self.value or b"") + headers
 
 

@@ -103,7 +103,7 @@ def _pair_of(
         bundle.offset,
         _bytes(entry["key"]),
         _bytes(entry["value"]),
-        tuple((str(name), _bytes(value) or b"") for name, value in entry["headers"]),
+        tuple((str(name), _bytes(value)) for name, value in entry["headers"]),
         bundle.timestamp_ms,
     )
     idempotency_key = entry["idempotency_key"]

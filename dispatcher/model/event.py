@@ -9,7 +9,7 @@ from typing import Any, NoReturn, Protocol
 from dispatcher.errors import DecodeError
 from dispatcher.model.values import quick_init
 
-Headers = tuple[tuple[str, bytes], ...]
+Headers = tuple[tuple[str, bytes | None], ...]
 REQUIRED_ATTRIBUTES = ("id", "type", "source", "specversion")
 TEXT_ATTRIBUTES = (*REQUIRED_ATTRIBUTES, "time", "subject", "datacontenttype", "tenant")
 
@@ -49,7 +49,7 @@ class Record:
             offset=message.offset() or 0,
             key=message.key(),
             value=message.value(),
-            headers=tuple((name, value or b"") for name, value in raw),
+            headers=tuple(raw),
             timestamp_ms=ts if ts_type else None,
         )
 

@@ -177,7 +177,7 @@ def ce_attributes(record: Record) -> dict[str, Any]:
     it never fails the event."""
     attributes: dict[str, Any] = {}
     for key, value in record.headers:
-        if key.lower().startswith("ce_"):
+        if value is not None and key.lower().startswith("ce_"):  # a null value: no attribute
             name = key[3:].lower()
             try:
                 attributes[name] = value.decode("utf-8")

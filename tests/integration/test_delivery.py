@@ -80,6 +80,8 @@ def test_a_4xx_endpoint_yields_dead_letters_carrying_the_original_record(
             headers=(
                 ("content-type", b"application/cloudevents+json"),
                 ("traceparent", b"00-abc-def-01"),
+                ("x-empty", b""),
+                ("x-null", None),  # Kafka tells a null header value from an empty one
             ),
         )
         deployment.produce_raw([original])
@@ -90,7 +92,12 @@ def test_a_4xx_endpoint_yields_dead_letters_carrying_the_original_record(
         letter = dead[0]
         assert letter.key == b"order-7"
         assert letter.value == original.value.encode()  # type: ignore[union-attr]
-        assert letter.header("traceparent") == b"00-abc-def-01"
+        assert letter.headers[:4] == (
+            ("content-type", b"application/cloudevents+json"),
+            ("traceparent", b"00-abc-def-01"),
+            ("x-empty", b""),
+            ("x-null", None),
+        )
         assert letter.header("content-type") == b"application/cloudevents+json"
         assert letter.header("dispatcher.hook.id") == b"tax"
         assert letter.header("dispatcher.error.kind") == b"http_status"

@@ -13,7 +13,14 @@ AVRO = b"\x00\x00\x00\x00\x07\x02\xff\xfe binary"  # any bytes ride along unchan
 EVENTS = [
     Record("dugaa.events", 1, 10, b"k1", b'{"id":"e1"}', (("content-type", b"application/json"),)),
     Record("dugaa.events", 2, 20, None, AVRO, ()),
-    Record("dugaa.events", 3, 30, b"", None, (("x-empty", b""), ("x-bin", b"\xff\x00"))),
+    Record(
+        "dugaa.events",
+        3,
+        30,
+        b"",
+        None,
+        (("x-empty", b""), ("x-bin", b"\xff\x00"), ("x-null", None)),  # null stays null
+    ),
 ]
 
 

@@ -52,7 +52,7 @@ class Message:
         return self._timestamp
 
 
-def record(value: bytes | None, *headers: tuple[str, bytes]) -> Record:
+def record(value: bytes | None, *headers: tuple[str, bytes | None]) -> Record:
     return Record.from_message(Message(value, list(headers)))
 
 
@@ -70,12 +70,13 @@ def binary(value: bytes | None, content_type: str | None = "application/json", *
 
 
 def test_a_record_keeps_what_kafka_gave() -> None:
+    # a null header value stays null (a dead letter carries the record unchanged)
     message = Message(b"v", [("a", b"1"), ("b", None)], _key=None)
 
     rec = Record.from_message(message)
 
     assert rec == Record(
-        "dugaa.events", 2, 17, None, b"v", (("a", b"1"), ("b", b"")), 1_700_000_000_000
+        "dugaa.events", 2, 17, None, b"v", (("a", b"1"), ("b", None)), 1_700_000_000_000
     )
 
 
@@ -172,6 +173,14 @@ def test_a_binary_event_with_text_data_keeps_the_text() -> None:
 
 def test_a_binary_event_without_a_value_has_no_data() -> None:
     assert decode(binary(None)).data is None
+
+
+def test_a_binary_event_header_with_a_null_value_is_no_attribute() -> None:
+    base = [("ce_id", b"ev-1"), ("ce_type", b"t"), ("ce_source", b"s"), ("ce_specversion", b"1.0")]
+
+    assert decode(record(b"{}", *base, ("ce_subject", None))).subject is None
+    with pytest.raises(DecodeError, match=r"required attribute.*id"):
+        decode(record(b"{}", ("ce_id", None), *base[1:]))
 
 
 def test_a_binary_event_header_names_are_case_insensitive() -> None:
