@@ -48,12 +48,23 @@ def _run_worker(config: str | None, index: int, log_level: str) -> None:
     dump_stacks_on_request()
     logs.configure(log_level, prefix=f"worker-{index} ")
     settings = load_settings(config)
-    # Each process serves its own /metrics: http_port, http_port + 1, ... (0 stays "any free port")
-    if settings.http_port:
-        settings = replace(settings, http_port=settings.http_port + index)
+    settings = replace(
+        settings, http_port=worker_port(settings.http_port, settings.admin.port, index)
+    )
     hooks = configured_hooks(settings)
     collector.tune()
     Worker(settings, hooks, index=index).run()
+
+
+def worker_port(http_port: int, admin_port: int, index: int) -> int:
+    """The port worker `index` serves /metrics, /healthz and /readyz on: http_port for worker 0,
+    the ports above it for the others, skipping admin.port, so `dispatcher admin` on the same
+    host keeps its port (the defaults, 9400 and 9401, are neighbours). 0 stays "any free port".
+    The Helm chart's container ports follow the same rule (`dugaa-dispatcher.workerPorts`)."""
+    if not http_port or not index:
+        return http_port
+    port = http_port + index
+    return port + 1 if http_port < admin_port <= port else port
 
 
 def run_processes(count: int, config: str | None, log_level: str) -> int:

@@ -360,7 +360,8 @@ def test_service_monitor_scrapes_metrics_from_the_service(rendered) -> None:
 
 
 def test_each_worker_process_of_a_pod_is_exposed_and_scraped_on_its_own_port() -> None:
-    """`dispatcher run --workers N`: worker i serves /metrics on http_port + i."""
+    """`dispatcher run --workers N`: worker i serves /metrics on http_port + i (the admin port,
+    9401, is below 9500: none is skipped)."""
     manifests = render(
         sets={"workers": "3", "serviceMonitor.enabled": "true", "config.http_port": "9500"}
     )
@@ -377,6 +378,42 @@ def test_each_worker_process_of_a_pod_is_exposed_and_scraped_on_its_own_port() -
     endpoints = one(manifests, "ServiceMonitor")["spec"]["endpoints"]
     assert [(e["port"], e["path"]) for e in endpoints] == [(n, "/metrics") for n in names]
     assert c["readinessProbe"]["httpGet"]["port"] == "http"
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        {},  # http_port 9400, admin.port 9401: worker 1 took the admin's port
+        {"config.http_port": "9500", "admin.port": "9502"},
+        {"admin.enabled": "false"},  # the workers' config still holds the default 9401
+        {"admin.enabled": "false", "config.admin.port": "9402"},
+        {"admin.enabled": "false", "config.admin.port": "0"},  # any free port: nothing skipped
+    ],
+)
+def test_the_worker_ports_skip_the_admin_port_as_the_workers_do(
+    tmp_path: Path, sets: dict[str, str]
+) -> None:
+    """The container ports are where `dispatcher run --workers 3` serves, reading the same
+    dispatcher.yaml: never the admin port, which `dispatcher admin` beside them binds."""
+    from dispatcher.config.settings import load_settings
+    from dispatcher.engine.processes import worker_port
+
+    manifests = render(sets={"workers": "3", **sets})
+    path = tmp_path / "dispatcher.yaml"
+    path.write_text(one(manifests, "ConfigMap")["data"]["dispatcher.yaml"])
+    settings = load_settings(str(path), environ=pod_environment(one(manifests, "Deployment")))
+    served = [worker_port(settings.http_port, settings.admin.port, i) for i in range(3)]
+    assert [p["containerPort"] for p in container(manifests)["ports"]] == served
+    assert settings.admin.port not in served[1:]
+
+
+def test_the_default_worker_ports_leave_the_admin_port_free() -> None:
+    ports = container(render(sets={"workers": "3"}))["ports"]
+    assert [(p["name"], p["containerPort"]) for p in ports] == [
+        ("http", 9400),
+        ("http-w1", 9402),
+        ("http-w2", 9403),
+    ]
 
 
 # --- autoscaling: HPA or KEDA, never both ---------------------------------------------------
@@ -507,6 +544,19 @@ def test_an_extra_variable_overriding_a_key_the_chart_writes_fails_the_render(
     path.write_text(one(manifests, "ConfigMap")["data"]["dispatcher.yaml"])
     environ = pod_environment(one(manifests, "Deployment"))
     assert load_settings(str(path), environ=environ).log_level == "DEBUG"
+
+
+def test_without_the_admin_service_an_extra_admin_port_variable_fails_the_render(
+    tmp_path: Path,
+) -> None:
+    """The workers' ports skip the admin port of their configuration: one moved by a variable
+    the chart cannot read would leave a worker on a port the pod does not declare."""
+    values = tmp_path / "extra.yaml"
+    values.write_text("extraEnv:\n  - {name: DISPATCHER_ADMIN_PORT, value: '9402'}\n")
+    result = template_result([values], sets={"admin.enabled": "false", "workers": "3"})
+    assert result.returncode != 0, "DISPATCHER_ADMIN_PORT moved the port the workers skip"
+    assert "extraEnv DISPATCHER_ADMIN_PORT" in result.stderr
+    assert "use config.admin.port" in result.stderr
 
 
 def test_the_admin_keys_the_chart_does_not_set_reach_dispatcher_yaml() -> None:

@@ -150,12 +150,31 @@ tolerations:
 {{- if eq (int .) 0 }}http{{ else }}http-w{{ . }}{{ end }}
 {{- end }}
 
-{{/* A container port per worker process: worker i serves on http_port + i (engine/processes.py). */}}
+{{/* The admin port of the workers' dispatcher.yaml, which their ports skip: admin.port, or
+without the admin service config.admin.port (the dispatcher's default 9401). */}}
+{{- define "dugaa-dispatcher.workersAdminPort" -}}
+{{- $config := default dict .Values.config.admin }}
+{{- if .Values.admin.enabled }}
+{{- .Values.admin.port | int }}
+{{- else if hasKey $config "port" }}
+{{- $config.port | int }}
+{{- else }}
+{{- 9401 }}
+{{- end }}
+{{- end }}
+
+{{/* A container port per worker process, as engine/processes.py worker_port picks it: worker 0
+on http_port, worker i on http_port + i, or one more where the admin port lies between. */}}
 {{- define "dugaa-dispatcher.workerPorts" -}}
 {{- $base := include "dugaa-dispatcher.httpPort" . | int }}
+{{- $admin := include "dugaa-dispatcher.workersAdminPort" . | int }}
 {{- range $i := until (int .Values.workers) }}
+{{- $port := add $base $i }}
+{{- if and (gt $i 0) (lt $base $admin) (le $admin $port) }}
+{{- $port = add $port 1 }}
+{{- end }}
 - name: {{ include "dugaa-dispatcher.workerPortName" $i }}
-  containerPort: {{ add $base $i }}
+  containerPort: {{ $port }}
   protocol: TCP
 {{- end }}
 {{- end }}
@@ -253,6 +272,9 @@ writes its threads' stacks and exits, engine/worker.py STOP_WATCHDOG) and 10 s m
 {{- range $key, $use := $owned }}
 {{- $_ := set $variables (printf "DISPATCHER_ADMIN_%s" (upper $key)) $use }}
 {{- end }}
+{{- else }}
+{{- /* the workers' ports skip the admin port (dugaa-dispatcher.workerPorts) */}}
+{{- $_ := set $variables "DISPATCHER_ADMIN_PORT" "config.admin.port" }}
 {{- end }}
 {{- range .Values.extraEnv }}
 {{- if hasKey $variables .name }}
