@@ -45,6 +45,7 @@ def create_app(service: AdminService) -> FastAPI:
     app.add_middleware(
         Bounds, max_body=admin.max_body_bytes, timeout=admin.request_timeout, page=error_page
     )
+    app.add_middleware(problems.Failures)  # inside SecurityHeaders: its 500 gets them too
     app.add_middleware(SecurityHeaders)
     if service.tracing is not None:
         from dispatcher.api.traced import instrument

@@ -1,5 +1,6 @@
 """Every error as a short answer, never a traceback: JSON (`{"error": ...}`) for the API, the
-error page for a console page asked for by a browser."""
+error page for a console page asked for by a browser. A failure nothing expected is logged once,
+with its traceback, by `Failures`."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dispatcher.api.bounds import SECURITY_HEADERS, wants_page
+from dispatcher.api.bounds import wants_page
 from dispatcher.api.pages.common import render, signed_in
 from dispatcher.api.sessions import Session
 from dispatcher.errors import KafkaUnavailable
@@ -20,11 +22,41 @@ INTERNAL = "internal error"
 
 
 def install(app: FastAPI) -> None:
-    """Put the handlers on `app`."""
+    """Put the handlers of the expected errors on `app` (the unexpected: `Failures`)."""
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(KafkaUnavailable, _kafka)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _internal)
+
+
+class Failures:
+    """Answers a failure nothing expected with a 500 and logs it, once, with its traceback: the
+    method and path only (never the query, a header or a cookie). An exception handler for
+    `Exception` would not do: Starlette re-raises the exception after its answer, and the
+    server logged it a second time. A failure after the answer began is logged, and the answer
+    left unfinished (the server closes the connection)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            request = Request(scope, receive)
+            log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+            if not started:
+                await _internal(request)(scope, receive, send)
 
 
 async def _http(request: Request, exc: HTTPException) -> Response:
@@ -60,16 +92,11 @@ async def _kafka(request: Request, exc: KafkaUnavailable) -> Response:
     return JSONResponse({"error": str(exc)}, 503)
 
 
-async def _internal(request: Request, exc: Exception) -> Response:
-    """A failure nothing expected: logged, and answered without a word of it. Starlette sends
-    this answer from outside every middleware, so it adds the security headers itself."""
-    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+def _internal(request: Request) -> Response:
+    """The answer to a failure nothing expected, without a word of it."""
     if _wants_page(request):
-        answer = _error_page(request, 500, INTERNAL, _session_or_none(request))
-    else:
-        answer = JSONResponse({"error": INTERNAL}, 500)
-    answer.headers.update({name.decode(): value.decode() for name, value in SECURITY_HEADERS})
-    return answer
+        return _error_page(request, 500, INTERNAL, _session_or_none(request))
+    return JSONResponse({"error": INTERNAL}, 500)
 
 
 def _session_or_none(request: Request) -> Session | None:

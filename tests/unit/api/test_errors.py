@@ -5,19 +5,27 @@ its short JSON; the failure itself is logged."""
 from __future__ import annotations
 
 import logging
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
+import httpx
 import pytest
 from admin_support import ADMIN, ADMIN_TOKEN, signed_in
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from dispatcher.api import problems
 from dispatcher.api.pages import pausing as pausing_page
 from dispatcher.api.pages import records as records_page
 from dispatcher.api.routes import records as records_route
+from dispatcher.api.server import server
 from dispatcher.errors import KafkaUnavailable
 
 HTML = {"accept": "text/html,application/xhtml+xml"}
+CLOSE = {"connection": "close"}
 DETAIL = "cursor broke near DISPATCHER_SECRET_ERP_TOKEN"  # what no answer may repeat
 
 
@@ -45,6 +53,53 @@ def test_a_page_failing_unexpectedly_answers_the_consoles_error_page_and_logs_th
     assert logged.getMessage() == "GET /events failed"
     assert logged.exc_info is not None
     assert str(logged.exc_info[1]) == DETAIL
+
+
+@contextmanager
+def served(app: FastAPI) -> Iterator[httpx.Client]:
+    """The app's admin service under the server `dispatcher admin` runs (uvicorn), on a
+    loopback socket already listening when it starts: a request waits in its backlog."""
+    listening = socket.create_server(("127.0.0.1", 0))
+    admin = server(app.state.admin.settings, app.state.admin)
+    thread = threading.Thread(target=admin.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    port = listening.getsockname()[1]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+            yield client
+    finally:
+        admin.should_exit = True
+        thread.join(timeout=30)
+        listening.close()
+    assert not thread.is_alive(), "the admin service did not stop"
+
+
+def test_a_failure_under_the_server_is_logged_once_with_its_traceback_and_no_credential(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Starlette re-raised the failure after its handler had answered and logged it, and
+    uvicorn logged it again ("Exception in ASGI application"): each failure twice."""
+    monkeypatch.setattr(records_route, "event_records", broken)
+    monkeypatch.setattr(records_page, "event_records", broken)
+    with caplog.at_level(logging.INFO), served(app) as client:
+        signed_in(client, ADMIN_TOKEN)
+        (cookie,) = client.cookies.values()
+        # each on a connection of its own: the old code's server closed one after its 500
+        api = client.get("/api/events/e-1", params={"hook": "erp"}, headers={**ADMIN, **CLOSE})
+        page = client.get("/events", params={"id": "e-1"}, headers={**HTML, **CLOSE})
+    assert (api.status_code, page.status_code) == (500, 500)
+    assert page.headers["x-frame-options"] == api.headers["x-frame-options"] == "DENY"
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [(r.name, r.getMessage()) for r in failures] == [
+        ("dispatcher.api.problems", "GET /api/events/e-1 failed"),
+        ("dispatcher.api.problems", "GET /events failed"),
+    ]
+    assert all(r.exc_info and str(r.exc_info[1]) == DETAIL for r in failures)
+    served_side = [r for r in caplog.records if not r.name.startswith("httpx")]  # not the test's
+    logged = "\n".join(logging.Formatter().format(r) for r in served_side)
+    assert "Traceback" in logged
+    for secret in (ADMIN_TOKEN, cookie, "hook=erp", "id=e-1"):
+        assert secret not in logged
 
 
 def test_the_error_page_is_answered_when_reading_the_session_fails_too(
