@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 from metric_names import (
@@ -198,6 +199,44 @@ def test_dashboard_panels_use_the_datasource_variable_and_unique_ids() -> None:
     names = {v["name"] for v in dashboard["templating"]["list"]}
     assert {"datasource", "hook"} <= names
     assert dashboard["uid"] == "dugaa-dispatcher"
+
+
+_HOOK_VARIABLE = re.compile(r"label_values\(\s*(dispatcher_\w+)\s*,\s*hook\s*\)")
+
+
+def test_the_hook_variable_lists_every_hook_in_force_from_a_workers_start() -> None:
+    """Over `dispatcher_deliveries_total` it listed only the hooks that had sent something
+    since their worker started: one that only failed, was paused (its pairs wait or are
+    dead-lettered), was disabled or had no event yet could not be chosen. Its series must be
+    one a worker exports for every hook in force from its start, and for nothing else."""
+    from prometheus_client import CollectorRegistry
+
+    from dispatcher.config.settings import Settings
+    from dispatcher.engine.worker import Worker
+    from dispatcher.metrics import Metrics
+    from dispatcher.model.hook import Hook
+    from dispatcher.pipeline.match import HookIndex
+
+    (variable,) = [
+        v for v in json.loads(DASHBOARD.read_text())["templating"]["list"] if v["name"] == "hook"
+    ]
+    assert variable["definition"] == variable["query"]["query"]
+    (series,) = _HOOK_VARIABLE.findall(variable["query"]["query"])
+    raw = {"events": ["order.*"], "url": "https://x.example.com"}
+    hooks = [
+        Hook.from_dict({**raw, "id": "crm"}),
+        Hook.from_dict({**raw, "id": "erp", "enabled": False}),
+        replace(Hook.from_dict({**raw, "id": "sms"}), unusable="its token does not resolve"),
+    ]
+    metrics = Metrics(CollectorRegistry())
+    Worker(Settings(), HookIndex(hooks), metrics=metrics)  # started, nothing consumed yet
+    listed = {
+        sample.labels["hook"]
+        for family in metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == series
+    }
+    assert listed == {"crm", "erp", "sms"}, f"label_values({series}, hook) lists {listed}"
 
 
 def test_panels_do_not_overlap() -> None:
