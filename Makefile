@@ -1,5 +1,6 @@
-# Everything the project needs is installed from here: the venv, the Kafka jars, helm, promtool
-# and Debian's Chromium for the console's browser tests.
+# Everything the project needs is installed from here: the venv, the Kafka jars, helm, promtool,
+# Debian's Chromium for the console's browser tests and the libraries of the README's Node and Go
+# receivers (npm's jose and standardwebhooks, Go's go-jose and standard-webhooks).
 # Python packages install from the lock files in requirements/ (exact versions, with hashes);
 # `make lock` makes them anew from pyproject.toml, keeping every pin it can; `make lock UPGRADE=NAME`
 # moves NAME (and only what it needs) to its newest version.
@@ -10,8 +11,9 @@ LOCKS  := requirements
 COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade-package $(UPGRADE))
 KAFKA  := deploy/kafka-dev/kafka.sh
 TOOLS  := deploy/tools/install.sh
+RECEIVERS := tests/receivers/install.sh
 
-.PHONY: install lock kafka tools browser test screenshots check format demo bench clean
+.PHONY: install lock kafka tools browser receivers test screenshots check format demo bench clean
 
 install: $(BIN)/.installed
 
@@ -43,7 +45,12 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: install kafka tools browser
+# The README's Node and Go receiver snippets run in the tests with the library versions pinned in
+# tests/receivers (package-lock.json, go.sum); this fails, naming it, when node, npm or go is missing.
+receivers:
+	bash $(RECEIVERS)
+
+test: install kafka tools browser receivers
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest
 
 # The README's console screenshots (docs/console/), from a run of the browser test.
