@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from receiver_support import (
     NODE_PRELUDE,
+    PINS,
     Outcome,
     build_go,
     node_command,
@@ -233,3 +234,14 @@ def test_the_readmes_go_receiver_refuses_a_body_of_another_algorithm_with_an_err
     assert got.returncode == 1
     assert got.stderr.startswith("decrypt: ")
     assert "panic" not in got.stderr
+
+
+def test_the_readme_names_the_library_versions_its_receivers_are_tested_with() -> None:
+    npm = json.loads((PINS / "package.json").read_text())["dependencies"]
+    go = dict(re.findall(r"^\t(\S+) (v\S+)$", (PINS / "go.mod").read_text(), re.MULTILINE))
+    assert len(npm) == len(go) == 2
+    text = " ".join(README.split())  # its lines wrap anywhere
+    for name, version in npm.items():
+        assert f"npm `{name}` {version}" in text
+    for module, version in go.items():
+        assert f"`{module}` {version}" in text
