@@ -213,6 +213,8 @@ class HookClient:
         raise AuthError("the API refused a freshly fetched token (401)", status=401)
 
     async def aclose(self) -> None:
+        if isinstance(self.auth, OAuth2ClientCredentials):
+            await self.auth.aclose()  # before the pool closes its token client under it
         await self._wire.aclose()
 
 

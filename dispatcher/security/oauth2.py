@@ -1,6 +1,12 @@
 """OAuth2 client credentials (RFC 6749 4.4): bearer tokens from a token endpoint, cached and
 shared by every request of a hook, one fetch at a time, each token response read within a size
-cap and a time bound."""
+cap and a time bound.
+
+A fetch through the token client is shared by every request that waits for it, and ends as it
+ends for all of them: its token, or its failure. It runs on its own, bounded by
+`TOKEN_TIMEOUT`: a delivery whose own timeout passes first stops waiting, and the fetch goes on
+for the deliveries after it (a token endpoint slower than a hook's timeout would otherwise be
+asked once per delivery, each fetch cut short, and never give a token)."""
 
 from __future__ import annotations
 
@@ -35,10 +41,11 @@ class OAuth2ClientCredentials(httpx.Auth):
     """Bearer tokens from a token endpoint (client credentials grant), cached and shared.
 
     One refresh at a time, however many requests wait for it. Token requests go through
-    `token_client` when given (its failures become `AuthError`, and the whole exchange is
-    bounded by `TOKEN_TIMEOUT`); otherwise through the client sending the request, as extra
-    requests of the auth flow. A token response is read up to `MAX_TOKEN_BYTES`, asked for
-    and accepted only without a Content-Encoding, so its size is its size after decoding.
+    `token_client` when given (one fetch shared by all who wait for it, see the module's text;
+    its failures become `AuthError`, and the whole exchange is bounded by `TOKEN_TIMEOUT`);
+    otherwise through the client sending the request, as extra requests of the auth flow. A
+    token response is read up to `MAX_TOKEN_BYTES`, asked for and accepted only without a
+    Content-Encoding, so its size is its size after decoding.
     """
 
     def __init__(
@@ -65,7 +72,8 @@ class OAuth2ClientCredentials(httpx.Auth):
         self._leeway = leeway
         self._clock = clock
         self._token: Token | None = None
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # the auth flow's fetches, without a token client
+        self._fetching: asyncio.Task[Token] | None = None  # the token client's fetch under way
 
     def sync_auth_flow(
         self, request: httpx.Request
@@ -77,18 +85,17 @@ class OAuth2ClientCredentials(httpx.Auth):
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         token = self._valid()
         for attempt in (1, 2):
-            if token is None:
+            if token is None and self._client is not None:
+                token = await self.current()
+            elif token is None:
                 async with self._lock:
                     token = self._valid()
                     if token is None:
-                        if self._client is not None:
-                            status, body = await self._fetch(self._client)
-                        else:
-                            response = yield self.token_request()
-                            status, body = (
-                                response.status_code,
-                                await _token_body(response, streamed=False),
-                            )
+                        response = yield self.token_request()
+                        status, body = (
+                            response.status_code,
+                            await _token_body(response, streamed=False),
+                        )
                         token = self._accept(status, body)
                         self._token = token
             request.headers["Authorization"] = f"Bearer {token.value.reveal()}"
@@ -102,18 +109,25 @@ class OAuth2ClientCredentials(httpx.Auth):
             token = None
 
     async def current(self) -> Token:
-        """A valid token: the cached one, else one from the token client (one fetch at a time)."""
+        """A valid token: the cached one, else the one the fetch under way brings (started now
+        when none is). A caller that stops waiting (cancelled) leaves the fetch running."""
         token = self._valid()
         if token is not None:
             return token
         if self._client is None:
             raise RuntimeError("fetching a token needs the token client")
-        async with self._lock:
-            token = self._valid()
-            if token is None:
-                token = self._accept(*await self._fetch(self._client))
-                self._token = token
-        return token
+        fetching = self._fetching
+        if fetching is None:
+            fetching = self._fetching = asyncio.ensure_future(self._refresh(self._client))
+            fetching.add_done_callback(self._fetched)
+        return await asyncio.shield(fetching)
+
+    async def aclose(self) -> None:
+        """Stop a fetch under way (its token client is about to close)."""
+        fetching = self._fetching
+        if fetching is not None:
+            fetching.cancel()
+            await asyncio.wait((fetching,))
 
     def refused(self, token: Token) -> None:
         """The API answered 401 to `token`: the next request fetches a fresh one."""
@@ -134,6 +148,19 @@ class OAuth2ClientCredentials(httpx.Auth):
             },
             extensions={"timeout": httpx.Timeout(TOKEN_TIMEOUT).as_dict()},
         )
+
+    async def _refresh(self, client: httpx.AsyncClient) -> Token:
+        """A fresh token from the endpoint, cached for every request after it."""
+        token = self._accept(*await self._fetch(client))
+        self._token = token
+        return token
+
+    def _fetched(self, fetching: asyncio.Task[Token]) -> None:
+        """The fetch ended: the next request without a valid token starts another."""
+        if self._fetching is fetching:
+            self._fetching = None
+        if not fetching.cancelled():
+            fetching.exception()  # retrieved: a failure whose waiters all gave up is no error
 
     def _valid(self) -> Token | None:
         token = self._token

@@ -16,8 +16,13 @@ import httpx
 import pytest
 
 from dispatcher.config.secrets import Secret
+from dispatcher.config.settings import Settings
 from dispatcher.errors import AuthError
+from dispatcher.http.pool import ClientPool
+from dispatcher.http.sender import Attempt
 from dispatcher.model.auth import AuthSpec
+from dispatcher.model.hook import Hook
+from dispatcher.model.request import Request
 from dispatcher.security.auth import build_auth
 from dispatcher.security.oauth2 import OAuth2ClientCredentials
 
@@ -35,6 +40,11 @@ class Authority:
         self.api_calls = 0
         self.refuse_all = False
         self.expires_in = 3600
+        self.token_status = 200
+        self.token_requests = 0  # counted as they come in, answered or not
+        self.token_asked = threading.Event()  # a token request came in
+        self.answer_tokens = threading.Event()  # token requests are answered once it is set
+        self.answer_tokens.set()
 
     def issue(self, authorization: str, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         # RFC 6749 2.3.1: id and secret are form-encoded before the Basic encoding
@@ -43,6 +53,9 @@ class Authority:
             self.forms.append(form)
             if authorization != f"Basic {expected}":
                 return 401, {"error": "invalid_client"}
+            if self.token_status != 200:
+                self.issued.append("(refused)")
+                return self.token_status, {"error": "temporarily_unavailable"}
             token = f"tok-{len(self.issued)}"
             self.issued.append(token)
             if not self.refuse_all:
@@ -65,7 +78,12 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         authorization = self.headers.get("authorization", "")
         if self.path == "/token":
-            status, payload = self.server.authority.issue(authorization, parse_qs(body.decode()))
+            authority = self.server.authority
+            with authority.lock:
+                authority.token_requests += 1
+            authority.token_asked.set()
+            authority.answer_tokens.wait()
+            status, payload = authority.issue(authorization, parse_qs(body.decode()))
             self._reply(status, json.dumps(payload).encode())
         else:
             self._reply(self.server.authority.admit(authorization), b"{}")
@@ -252,3 +270,72 @@ def test_token_endpoint_down_is_an_auth_error(server: Server) -> None:
         asyncio.run(main())
     assert caught.value.kind == "auth"
     assert server.authority.api_calls == 0
+
+
+def _hook(server: Server, *, timeout: str = "10s") -> Hook:
+    """A hook whose API and token endpoint are `server`'s, sent through the delivery path."""
+    auth = {
+        "type": "oauth2_client_credentials",
+        "token_url": f"{server.base}/token",
+        "insecure_token_url": True,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+    }
+    raw = {"id": "api", "events": ["order.*"], "url": f"{server.base}/api", "auth": auth}
+    return Hook.from_dict({**raw, "timeout": timeout, "allow_loopback": True})
+
+
+async def _deliver(pool: ClientPool, hook: Hook, number: int) -> Attempt:
+    request = Request("POST", hook.url, (("webhook-id", f"msg_{number}"),), b"{}")
+    return await pool.client_for(hook).send(request)
+
+
+def test_a_token_fetch_outlives_the_delivery_that_started_it(server: Server) -> None:
+    """A token endpoint slower than the hook's timeout (within the token's own 10 s): the
+    delivery that asked first times out, and the token its fetch brings serves the next one,
+    rather than each delivery starting a fetch of its own that its timeout cuts short."""
+    authority = server.authority
+    authority.answer_tokens.clear()
+    hook = _hook(server, timeout="0.2s")
+
+    async def main() -> list[Attempt]:
+        pool = ClientPool(Settings())
+        try:
+            first = await _deliver(pool, hook, 1)  # its deadline passes while the token waits
+            authority.answer_tokens.set()
+            return [first, await _deliver(pool, hook, 2)]
+        finally:
+            await pool.aclose()
+
+    first, second = asyncio.run(main())
+    assert first.verdict.kind == "timeout"
+    assert (second.verdict.ok, second.verdict.status) == (True, 200)
+    assert authority.token_requests == 1
+    assert authority.api_calls == 1
+
+
+def test_deliveries_waiting_on_a_failed_token_fetch_share_its_failure(server: Server) -> None:
+    """Ten deliveries wait for one token; the endpoint answers that fetch 503. They all fail
+    with it (retried later as an `auth` failure), rather than asking the endpoint one by one."""
+    authority = server.authority
+    authority.answer_tokens.clear()
+    authority.token_status = 503
+    hook = _hook(server)
+
+    async def main() -> list[Attempt]:
+        pool = ClientPool(Settings())
+        try:
+            sending = [asyncio.ensure_future(_deliver(pool, hook, n)) for n in range(10)]
+            await asyncio.to_thread(authority.token_asked.wait)
+            authority.answer_tokens.set()
+            return await asyncio.gather(*sending)
+        finally:
+            await pool.aclose()
+
+    attempts = asyncio.run(main())
+    assert {(a.verdict.kind, a.verdict.retryable) for a in attempts} == {("auth", True)}
+    assert {a.verdict.error for a in attempts} == {
+        "token endpoint answered 503 (temporarily_unavailable)"
+    }
+    assert authority.token_requests == 1
+    assert authority.api_calls == 0
