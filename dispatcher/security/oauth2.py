@@ -192,16 +192,33 @@ class OAuth2ClientCredentials(httpx.Auth):
             code = payload.get("error") if isinstance(payload, dict) else None
             detail = f" ({code})" if isinstance(code, str) and code.isidentifier() else ""
             raise AuthError(f"token endpoint answered {status}{detail}", status=status)
-        if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
+        value = payload.get("access_token") if isinstance(payload, dict) else None
+        if not isinstance(value, str) or not value:
             raise AuthError("token endpoint response has no access_token")
+        if not (value.isascii() and value.isprintable()):
+            # RFC 6749 A.12: printable ASCII. Kept, it would fail every request as its header
+            # is written, the error quoting the character; never shown, never kept
+            raise AuthError(
+                "token endpoint returned an access_token no header can carry"
+                " (a character other than printable ASCII)"
+            )
         token_type = payload.get("token_type", "bearer")
         if not isinstance(token_type, str) or token_type.lower() != "bearer":
             raise AuthError("token endpoint returned a token that is not a bearer token")
-        lifetime = payload.get("expires_in")
-        expires_at = None
-        if isinstance(lifetime, int | float) and lifetime > 0:
-            expires_at = self._clock() + lifetime - min(self._leeway, lifetime / 2)
-        return Token(Secret(payload["access_token"]), expires_at)
+        return Token(Secret(value), self._expiry(payload.get("expires_in")))
+
+    def _expiry(self, lifetime: object) -> float | None:
+        """The clock reading after which a token of `lifetime` seconds is not used; None (until
+        the API refuses it) without a positive number of seconds a clock can read."""
+        if not isinstance(lifetime, int | float):
+            return None
+        try:
+            seconds = float(lifetime)
+        except OverflowError:  # an integer of hundreds of digits, as JSON allows
+            return None
+        if not seconds > 0:  # zero, negative, or NaN
+            return None
+        return self._clock() + seconds - min(self._leeway, seconds / 2)
 
 
 async def _token_body(response: httpx.Response, *, streamed: bool = True) -> bytes:

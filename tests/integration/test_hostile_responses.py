@@ -253,9 +253,10 @@ def test_interim_answers_before_the_final_one_deliver_the_event_once(
 def test_a_credential_with_a_line_break_never_reaches_the_wire(
     kafka_bootstrap: str, tmp_path: Path, server: HostileServer
 ) -> None:
-    """The access token a token endpoint sends is a header's value only once it is used: with
-    a line break, the request is refused then. (A credential of the definition itself is
-    refused at load: tests/unit/hooks/test_schema_agreement.py.)"""
+    """An access token with a line break is refused as the token endpoint's answer, as one
+    without an access_token is (an `auth` failure, retried): never kept, never a header's
+    value. (A credential of the definition itself is refused at load:
+    tests/unit/hooks/test_schema_agreement.py.)"""
     token = b'{"access_token":"abc\\r\\nX-Injected: yes","token_type":"Bearer","expires_in":3600}'
     server.routes["/token"] = respond(body=token)
     auth = {
@@ -266,9 +267,10 @@ def test_a_credential_with_a_line_break_never_reaches_the_wire(
         "client_secret": "s3cr3t",
     }
     run = run_case(kafka_bootstrap, tmp_path, server, respond(), auth=auth)
-    assert len(server.requests("/token")) == 1
-    # refused before a byte was sent: no request, injected or not, and no retry
-    assert_dead(run, "auth", 1, r"request refused before sending", requests=0)
+    assert len(server.requests("/token")) == ATTEMPTS  # not kept: each attempt asks again
+    # refused before a byte was sent: no request, injected or not
+    assert_dead(run, "auth", ATTEMPTS, r"access_token no header can carry", requests=0)
+    assert "X-Injected" not in run.message
 
 
 def test_a_retry_after_in_unicode_digits_is_ignored_not_fatal(

@@ -277,6 +277,50 @@ def test_oauth2_unusable_token_responses_are_auth_errors(body: bytes) -> None:
         asyncio.run(main())
 
 
+@pytest.mark.parametrize(
+    "token", ["t\u20ac-SECRET", "caf\u00e9-SECRET", "two\nlines-SECRET", ""], ids=repr
+)
+def test_oauth2_a_token_no_header_can_carry_is_refused_unkept_and_unshown(token: str) -> None:
+    """RFC 6749 A.12: printable ASCII. Anything else was kept and failed every request as it was
+    written (a character beyond latin-1 quoted in the error: a piece of the token), or went out
+    in latin-1; the next request asks the endpoint again."""
+    fetched: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        fetched.append(request.url.path)
+        return httpx.Response(200, json={"access_token": token, "token_type": "Bearer"})
+
+    async def main() -> list[str]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            auth = _oauth(Clock(), client)
+            errors = []
+            for _ in range(2):
+                with pytest.raises(AuthError) as caught:
+                    await auth.current()
+                errors.append(str(caught.value))
+            return errors
+
+    errors = asyncio.run(main())
+    assert fetched == ["/token", "/token"]
+    assert all("SECRET" not in error and "\\u" not in error for error in errors)
+
+
+def test_oauth2_a_lifetime_longer_than_any_clock_reads_is_no_error() -> None:
+    """An `expires_in` integer of hundreds of digits (the endpoint's to write) made every
+    delivery an `internal` failure (OverflowError): such a token is kept until it is refused."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = b'{"access_token": "tok", "token_type": "Bearer", "expires_in": 1%s}' % (b"0" * 400)
+        return httpx.Response(200, content=body)
+
+    async def main() -> tuple[str, float | None]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            token = await _oauth(Clock(), client).current()
+            return token.value.reveal(), token.expires_at
+
+    assert asyncio.run(main()) == ("tok", None)
+
+
 def test_oauth2_refuses_a_sync_client() -> None:
     auth = _oauth(Clock(), None)
     with httpx.Client(transport=httpx.MockTransport(_echo)) as client, pytest.raises(RuntimeError):
