@@ -49,11 +49,27 @@ def _load_client_cert(
     if secret is not None and not isinstance(secret, str):
         raise ConfigError(f"{where}: auth.password: must be a string")
     try:
-        context.load_cert_chain(certfile=cert, keyfile=key or None, password=secret)
+        context.load_cert_chain(
+            certfile=cert, keyfile=key or None, password=_not_given if secret is None else secret
+        )
+    except _NoPassword:
+        raise ConfigError(
+            f"{where}: auth.key: the private key is encrypted, and no password is given"
+        ) from None
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(
             f"{where}: auth.cert/auth.key: cannot load client certificate: {_reason(exc)}"
         ) from None
+
+
+class _NoPassword(Exception):
+    """Raised when an encrypted key is loaded and no password was given."""
+
+
+def _not_given() -> str:
+    """The password callback when none is given. Without one, OpenSSL asks for the password on
+    the terminal: a worker or `hooks test --send` started by hand would wait there for good."""
+    raise _NoPassword
 
 
 def _reason(exc: OSError | ssl.SSLError) -> str:

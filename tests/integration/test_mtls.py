@@ -255,6 +255,19 @@ def test_unreadable_client_key_is_a_config_error_naming_the_file(pki: Pki, tmp_p
     assert "not-it" not in str(caught.value)
 
 
+def test_an_encrypted_key_without_a_password_is_a_config_error_never_a_prompt(
+    pki: Pki, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """OpenSSL asks for a missing password on the terminal: `hooks test --send` (and a worker
+    started by hand) waited there at "Enter PEM pass phrase:", and without a terminal the
+    error said "Invalid argument"."""
+    auth = {"type": "mtls", "cert": str(pki.client_cert), "key": str(pki.client_key_encrypted)}
+    hook = _hook("https://127.0.0.1/", auth)
+    with pytest.raises(ConfigError, match=r"auth\.key: the private key is encrypted, and no"):
+        ssl_context_for(hook)
+    assert "pass phrase" not in capfd.readouterr().err
+
+
 def test_missing_ca_bundle_is_a_config_error(tmp_path: Path) -> None:
     hook = _hook("https://127.0.0.1/", {"type": "none"}, {"ca": str(tmp_path / "ca.pem")})
     with pytest.raises(ConfigError, match=r"tls\.ca"):
