@@ -14,6 +14,7 @@ import base64
 import time
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -109,17 +110,24 @@ class ApiKeyAuth(Credentials):
     def apply(self, request: Request) -> Request:
         if self._where == "header":
             return super().apply(request)
-        return request.with_url(self._with_key(httpx.URL(request.url)))
+        return request.with_url(self._with_key(request.url))
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if self._where == "header":
             yield from super().auth_flow(request)
             return
-        request.url = httpx.URL(self._with_key(request.url))
+        request.url = httpx.URL(self._with_key(str(request.url)))
         yield request
 
-    def _with_key(self, url: httpx.URL) -> str:
-        return str(url.copy_merge_params({self._name: self._value.reveal()}))
+    def _with_key(self, url: str) -> str:
+        """`url` with the key as one more query parameter, encoded as a placeholder's value is.
+        The rest of the query stays as written: read and encoded again as a form, `flag` would
+        become `flag=`, `%20` a `+`, and a `%E9` that is no UTF-8 `%EF%BF%BD`. (A parameter
+        of the key's name in the URL is refused at load.)"""
+        base, hash_, fragment = url.partition("#")
+        joint = "" if base.endswith(("?", "&")) else "&" if "?" in base else "?"
+        parameter = f"{quote(self._name, safe='')}={quote(self._value.reveal(), safe='')}"
+        return f"{base}{joint}{parameter}{hash_}{fragment}"
 
 
 class StandardWebhooksAuth(Credentials):

@@ -28,14 +28,16 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def _send(
-    auth: httpx.Auth | None, handler: Handler, *, headers: dict[str, str] | None = None
+    auth: httpx.Auth | None,
+    handler: Handler,
+    *,
+    headers: dict[str, str] | None = None,
+    url: str = "https://api.test/send?x=1",
 ) -> httpx.Response:
     async def main() -> httpx.Response:
         transport = httpx.MockTransport(handler)
         async with httpx.AsyncClient(transport=transport, auth=auth) as client:
-            return await client.post(
-                "https://api.test/send?x=1", content=b'{"a":1}', headers=headers
-            )
+            return await client.post(url, content=b'{"a":1}', headers=headers)
 
     return asyncio.run(main())
 
@@ -80,6 +82,27 @@ def test_api_key_in_the_query_keeps_other_parameters() -> None:
     url = httpx.URL(_send(auth, _echo).json()["url"])
     assert url.params["apikey"] == "k 1&2"
     assert url.params["x"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("url", "sent"),
+    [
+        # a flag, a legacy gateway's latin-1 text, a space as a placeholder writes it, brackets
+        (
+            "https://api.test/send?json&text=Caf%E9&to=a%20b&f[x]=1,2",
+            "https://api.test/send?json&text=Caf%E9&to=a%20b&f[x]=1,2&api%20key=k%2B%2F%3D%26%201",
+        ),
+        ("https://api.test/send", "https://api.test/send?api%20key=k%2B%2F%3D%26%201"),
+        ("https://api.test/send?", "https://api.test/send?api%20key=k%2B%2F%3D%26%201"),
+    ],
+)
+def test_api_key_in_the_query_is_added_to_the_query_as_written(url: str, sent: str) -> None:
+    """Read and encoded again as a form, the query changed: `json` became `json=`, `%E9` (not
+    UTF-8) became `%EF%BF%BD`, `%20` a `+`, `[x]` `%5Bx%5D`, on the wire and in every path."""
+    auth = _auth({"type": "api_key", "name": "api key", "value": "k+/=& 1", "in": "query"})
+    assert isinstance(auth, Credentials)
+    assert auth.apply(Request("POST", url, (), b"{}")).url == sent
+    assert _send(auth, _echo, url=url).json()["url"] == sent
 
 
 @pytest.mark.parametrize("secrets", [[WHSEC_NEW], [WHSEC_OLD, WHSEC_NEW]], ids=["one", "rotation"])
