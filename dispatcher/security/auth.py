@@ -14,7 +14,7 @@ import base64
 import time
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 import httpx
 
@@ -120,14 +120,17 @@ class ApiKeyAuth(Credentials):
         yield request
 
     def _with_key(self, url: str) -> str:
-        """`url` with the key as one more query parameter, encoded as a placeholder's value is.
+        """`url` with the key as its last query parameter, encoded as a placeholder's value is.
         The rest of the query stays as written: read and encoded again as a form, `flag` would
-        become `flag=`, `%20` a `+`, and a `%E9` that is no UTF-8 `%EF%BF%BD`. (A parameter
-        of the key's name in the URL is refused at load.)"""
+        become `flag=`, `%20` a `+`, and a `%E9` that is no UTF-8 `%EF%BF%BD`. A parameter of
+        the key's name (refused at load in a hook's URL) is left out: the key replaces it."""
         base, hash_, fragment = url.partition("#")
-        joint = "" if base.endswith(("?", "&")) else "&" if "?" in base else "?"
-        parameter = f"{quote(self._name, safe='')}={quote(self._value.reveal(), safe='')}"
-        return f"{base}{joint}{parameter}{hash_}{fragment}"
+        path, _, query = base.partition("?")
+        kept = [
+            p for p in query.split("&") if p and unquote_plus(p.partition("=")[0]) != self._name
+        ]
+        kept.append(f"{quote(self._name, safe='')}={quote(self._value.reveal(), safe='')}")
+        return f"{path}?{'&'.join(kept)}{hash_}{fragment}"
 
 
 class StandardWebhooksAuth(Credentials):

@@ -94,6 +94,11 @@ def test_api_key_in_the_query_keeps_other_parameters() -> None:
         ),
         ("https://api.test/send", "https://api.test/send?api%20key=k%2B%2F%3D%26%201"),
         ("https://api.test/send?", "https://api.test/send?api%20key=k%2B%2F%3D%26%201"),
+        # a parameter of the key's name (refused at load) is replaced, as before
+        (
+            "https://api.test/send?api+key=x&y=1",
+            "https://api.test/send?y=1&api%20key=k%2B%2F%3D%26%201",
+        ),
     ],
 )
 def test_api_key_in_the_query_is_added_to_the_query_as_written(url: str, sent: str) -> None:
