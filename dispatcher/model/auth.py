@@ -48,4 +48,5 @@ SECRET_AUTH_KEYS: dict[str, tuple[str, ...]] = {
     "api_key": ("value",),
     "oauth2_client_credentials": ("client_secret",),
     "hmac": ("secret", "secrets"),
+    "mtls": ("password",),  # an encrypted client key's passphrase
 }

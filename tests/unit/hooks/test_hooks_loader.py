@@ -645,3 +645,40 @@ def sent_request(text: str) -> Request:
     request = build_request(hook, Event(id="e", type="x", source="s", data={}), "msg_1")
     auth = build_auth(hook.auth)
     return auth.apply(request) if isinstance(auth, Credentials) else request
+
+
+def test_an_encrypted_client_key_loads_with_its_password_from_a_secret_reference(
+    tmp_path: Path,
+) -> None:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dispatcher")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "client.pem", tmp_path / "client.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    encrypted = serialization.BestAvailableEncryption(SECRET_VALUE.encode())
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encrypted)
+    )
+    text = hook_with(f"auth: {{type: mtls, cert: {cert_path}, key: {key_path}, password: {TOKEN}}}")
+
+    assert problems(text) == []
+    [hook] = load_hooks_text(text, "h.yaml")
+    assert hook.auth.get("password") == Secret(SECRET_VALUE)
+    assert SECRET_VALUE not in hook_yaml(hook)
