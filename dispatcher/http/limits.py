@@ -157,7 +157,8 @@ class CircuitBreaker:
 
     closed -> open (after `minimum_calls` in the window with ratio >= `failure_ratio`);
     open -> half-open after `open_for` seconds, admitting `probes` trial calls;
-    half-open -> closed when the probes succeed, back to open on a probe failure.
+    half-open -> closed when the probes succeed, back to open on a probe failure; a probe cut
+    short with no result goes back (`forgo`).
 
     The window counts calls in `BUCKETS` slices of `window / BUCKETS` seconds (a second by
     default), a slice leaving whole: no record per call (a busy hook made 180,000 a window).
@@ -196,6 +197,12 @@ class CircuitBreaker:
             return False
         return self._clock() - opened_at < self.settings.open_for or self._probes_left == 0
 
+    @property
+    def opened_at(self) -> float | None:
+        """When it last opened, while it is not closed: a call `allow` lets out then is one of
+        that opening's probes (`forgo`)."""
+        return self._opened_at
+
     def allow(self) -> bool:
         """Whether a call may go out now (half-open admits a few probes)."""
         if self._opened_at is None:
@@ -206,6 +213,15 @@ class CircuitBreaker:
             self._probes_left -= 1
             return True
         return False
+
+    def forgo(self, opened_at: float | None) -> None:
+        """A call let out when the breaker stood at `opened_at` (its `opened_at` then; None:
+        closed) ended with no result to `record`: cut short, its partition leaving this
+        worker, say. A probe of the current opening is given back, to be taken by the next
+        call: the circuit closes only on its probes' results, so a probe whose result never
+        comes, once every probe is out, would leave it refusing every call for good."""
+        if opened_at is not None and opened_at == self._opened_at:
+            self._probes_left += 1
 
     def record(self, success: bool) -> None:
         now = self._clock()

@@ -132,12 +132,19 @@ class HookClient:
             # wait out its timeout after the breaker has opened.
             if not self.breaker.allow():
                 return Attempt(BREAKER_OPEN, 0.0, sent=False)
-            if self.bucket is not None:
-                await self.bucket.acquire()
-            if opened is not None:
-                request = opened(request)
-            started = time.monotonic()
-            verdict = await self._exchange(request)
+            opening = self.breaker.opened_at  # not None: this attempt is one of its probes
+            try:
+                if self.bucket is not None:
+                    await self.bucket.acquire()
+                if opened is not None:
+                    request = opened(request)
+                started = time.monotonic()
+                verdict = await self._exchange(request)
+            except BaseException:
+                # cut short (a revoke, a stop): no verdict to record, but a probe goes back,
+                # else the circuit would wait for ever on the result of a probe that is gone
+                self.breaker.forgo(opening)
+                raise
             seconds = time.monotonic() - started
         self.breaker.record(verdict.ok or not verdict.retryable)
         if self.slots.locked() and not self.cpu.saturated():

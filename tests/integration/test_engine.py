@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import random
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from dispatch_support import Deployment, breaking_hook, cloud_event, collect_until, hook
-from kafka_support import consume_all, wait_for
+from kafka_support import Outgoing, consume_all, wait_for
 
 from dispatcher.devtools.receiver import Behaviour, Received, Receiver
 from dispatcher.http.limits import BreakerSettings
@@ -230,6 +231,98 @@ def test_an_open_circuit_sends_pairs_to_the_tiers_in_bundles_and_all_arrive_once
         ids_by_body.setdefault(body, []).append(webhook_id)
     assert len(ids_by_body) == EVENTS
     assert all(len(ids) == 1 for ids in ids_by_body.values())  # each once, nothing twice
+
+
+def test_a_probe_cut_by_a_rebalance_does_not_keep_the_circuit_open(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The half-open circuit's probes hang at the endpoint when a second worker joins and
+    takes one of the two partitions: the first worker cuts the requests of the partition it
+    gives up (its new owner sends them again). Once the endpoint answers, the first worker's
+    circuit closes on its next probes and the events of the partition it kept are delivered.
+    (A probe cut with no result once left the circuit refusing for good: every later event of
+    the hook on that worker went to the retry tiers, to expire there.)"""
+    opening = BreakerSettings().minimum_calls  # failures that open the circuit
+    probes = BreakerSettings().probes
+    back = threading.Event()
+    answers = itertools.count(1)
+    lock = threading.Lock()
+
+    def respond(_request: Received) -> Behaviour:
+        with lock:
+            number = next(answers)
+        return Behaviour(status=503) if number <= opening else Behaviour(release=back)
+
+    def put(partition: int, data: dict[str, int]) -> str:
+        event = cloud_event("order.paid", {"p": partition, **data})
+        content = (("content-type", b"application/cloudevents+json"),)
+        deployment.produce_raw([Outgoing(json.dumps(event), headers=content, partition=partition)])
+        return str(event["id"])
+
+    def delivered(event_id: str) -> None:
+        collect_until(
+            kafka_bootstrap,
+            deployment.results,
+            lambda rs: any(
+                r.json()["event_id"] == event_id and r.json()["outcome"] == "delivered" for r in rs
+            ),
+            60,
+        )
+
+    with Receiver() as receiver:
+        receiver.responder = respond
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook(
+                    "erp",
+                    f"{receiver.url}/erp",
+                    ["order.paid"],
+                    timeout="60s",  # a probe outlasts the revoke's wait
+                    concurrency=5,
+                    retry={"max_attempts": 1, "max_age": "2h"},
+                )
+            ],
+            partitions=2,
+            retry=("1h",),  # pairs held back stay there for the test
+            extra={"local_retries": 0, "drain_timeout": "2s"},  # a revoke waits 2 s, then cuts
+        )
+        with deployment.worker() as first:
+            for i in range(opening):
+                put(i % 2, {"i": i})
+            wait_for(
+                lambda: metric(first, "dispatcher_circuit_open", hook="erp") == 1,
+                60,
+                message="the breaker to open",
+            )
+            sent = itertools.count()
+
+            def probes_out() -> bool:  # an event on each partition until the probes hang
+                n = next(sent)
+                put(0, {"n": n})
+                put(1, {"n": n})
+                return len(receiver.received()) >= opening + probes
+
+            wait_for(probes_out, 60, interval=0.5, message="the half-open circuit's probes")
+            out = receiver.received()[opening : opening + probes]
+            assert {json.loads(r.body)["p"] for r in out} == {0, 1}  # on both partitions
+            ids = {r.headers["webhook-id"]: json.loads(r.body)["p"] for r in out}
+            with deployment.worker():
+                again = wait_for(
+                    lambda: [
+                        r
+                        for r in receiver.received()[opening + probes :]
+                        if r.headers["webhook-id"] in ids
+                    ],
+                    60,
+                    message="a probe cut by the revoke, sent again by the partition's new owner",
+                )
+                kept = 1 - ids[again[0].headers["webhook-id"]]
+                back.set()  # the endpoint answers again
+                for n in range(probes):  # each one a probe of the first worker's, or sent
+                    delivered(put(kept, {"after": n}))
+                assert metric(first, "dispatcher_circuit_open", hook="erp") == 0
 
 
 def test_a_rate_limited_hook_spreads_its_requests(kafka_bootstrap: str, tmp_path: Path) -> None:

@@ -366,3 +366,36 @@ def test_refuses_says_what_allow_would_without_taking_a_probe() -> None:
     assert [b.refuses() for _ in range(3)] == [False] * 3  # half-open: asking takes no probe
     assert [b.allow() for _ in range(2)] == [True, True]
     assert b.refuses()  # every probe out
+
+
+def test_a_probe_cut_short_goes_back_and_the_circuit_can_still_close() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    record(b, False, False, False, False)
+    clock.advance(15)
+    assert [b.allow() for _ in range(2)] == [True, True]
+    opening = b.opened_at
+    b.forgo(opening)  # one probe cut (its partition left): no result will ever come
+
+    assert not b.refuses()
+    assert b.allow()  # taken again by the next call
+    record(b, True, True)
+    assert b.state == "closed"
+
+
+def test_a_call_cut_short_gives_back_only_a_probe_of_the_current_opening() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    closed = b.opened_at
+    assert closed is None
+    record(b, False, False, False, False)
+    clock.advance(15)
+    assert [b.allow() for _ in range(2)] == [True, True]
+    b.forgo(closed)  # let out before it opened: no probe of this opening
+    assert b.refuses()
+    earlier = b.opened_at
+    record(b, False)  # a probe failed: opened again, with probes of its own
+    clock.advance(15)
+    assert [b.allow() for _ in range(2)] == [True, True]
+    b.forgo(earlier)
+    assert b.refuses()

@@ -12,6 +12,7 @@ import pytest
 
 from dispatcher.http.aiosession import translate
 from dispatcher.http.cpu import CpuGauge
+from dispatcher.http.limits import BreakerSettings, CircuitBreaker
 from dispatcher.http.sender import Attempt, HookClient
 from dispatcher.model.hook import Hook
 from dispatcher.model.request import Request
@@ -219,3 +220,38 @@ def test_values_captured_from_an_answer_echoing_credentials_are_masked() -> None
         "echo": {"query": ["code=***"], "authorization": "Bearer ***"},
         "id": 42,
     }
+
+
+def test_a_probe_cancelled_mid_exchange_goes_back_and_the_circuit_closes() -> None:
+    """A probe cut short (its partition left this worker while it was out) has no verdict: its
+    probe goes back, or the circuit, every probe out and none to answer, refuses for good."""
+    hook = _hook(url="https://h.example.com/")
+    now = [1000.0]
+    hang = asyncio.Event()
+
+    class Client(HookClient):
+        async def _exchange(self, request: Request) -> Verdict:
+            if request.content == b"hang":
+                await hang.wait()  # never set: a probe cut while out
+            return Verdict(ok=True, status=200)
+
+    async def main() -> list[Attempt]:
+        client = Client(hook, httpx.MockTransport(lambda _r: httpx.Response(200)))
+        client.breaker = CircuitBreaker(BreakerSettings(probes=1), clock=lambda: now[0])
+        for _ in range(20):
+            client.breaker.record(False)
+        now[0] += 15.0  # half-open: one probe
+        probe = asyncio.create_task(client.send(Request("POST", hook.url, (), b"hang")))
+        while not client.breaker.refuses():  # the probe is out
+            await asyncio.sleep(0)
+        probe.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await probe
+        attempts = [await client.send(Request("POST", hook.url, (), b"ok")) for _ in range(2)]
+        await client.aclose()
+        return attempts
+
+    attempts = asyncio.run(main())
+
+    assert [a.sent for a in attempts] == [True, True]  # the probe went back, then it closed
+    assert all(a.verdict.ok for a in attempts)
