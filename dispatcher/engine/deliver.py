@@ -26,7 +26,7 @@ from dispatcher.pipeline.retry import (
     RetryLocal,
     RetryPolicy,
     RetryTier,
-    next_tier,
+    tier_within,
 )
 
 if TYPE_CHECKING:  # imported only when tracing is on: OpenTelemetry is never loaded otherwise
@@ -123,13 +123,12 @@ class Deliverer:
                 metrics.inflight.dec()
             metrics.circuit(client.breaker.state != "closed")
             if not attempt.sent:  # the breaker is open: no attempt was made
-                if self.clock() - first >= hook.retry.max_age:
-                    return self._end(pair, _expired(attempt.verdict), attempts, first, None)
-                if use_tiers and self.tiers:
-                    tier = next_tier(self.tiers, pair.tier)
-                    return self._handoff(pair, tier, attempts, first, attempt.verdict)
-                await asyncio.sleep(client.breaker.settings.open_for / 3)  # ordered: hold the key
-                continue
+                if not use_tiers or not self.tiers:
+                    if self.clock() - first >= hook.retry.max_age:
+                        return self._end(pair, _expired(attempt.verdict), attempts, first, None)
+                    await asyncio.sleep(client.breaker.settings.open_for / 3)  # hold the key
+                    continue
+                return self._held(pair, attempts, first, attempt.verdict, self.clock())
             attempts += 1
             local += 1
             for observe in self.observers:
@@ -181,12 +180,7 @@ class Deliverer:
             return None  # paused: `deliver` ends it as a `paused` dead letter, as any other
         now = self.clock()
         first = pair.first_attempt_at or now
-        result: Result
-        if now - first >= hook.retry.max_age:
-            result = self._end(pair, _expired(BREAKER_OPEN), pair.attempts, first, None)
-        else:
-            tier = next_tier(self.tiers, pair.tier)
-            result = self._handoff(pair, tier, pair.attempts, first, BREAKER_OPEN, now)
+        result = self._held(pair, pair.attempts, first, BREAKER_OPEN, now)
         return self._in_short_span(pair, result)
 
     def unusable(self, pair: Pair) -> Outcome:
@@ -199,12 +193,13 @@ class Deliverer:
     def holds_at_intake(self, hook: Hook) -> bool:
         """Whether a fresh pair of `hook`, its circuit open, may be handed to the first retry
         tier by the consumer itself, as `held_back` would hand it off here: the hook has retry
-        tiers to go to, is neither ordered by key nor paused, its pairs may wait (a `max_age`),
-        and tracing is off (a held-back pair has a span of its own)."""
+        tiers to go to, is neither ordered by key nor paused, its pairs may wait that tier's
+        delay (their `max_age` covers it), and tracing is off (a held-back pair has a span of
+        its own)."""
         return (
             bool(self.tiers)
             and hook.ordering != "key"
-            and hook.retry.max_age > 0
+            and tier_within(self.tiers, -1, hook.retry.max_age) is not None
             and self.tracer is None
             and (self.held is None or self.held(hook.id) is None)
         )
@@ -236,6 +231,16 @@ class Deliverer:
         message = f"internal error: {type(exc).__name__}: {mask_text(str(exc), pair.hook)}"
         verdict = Verdict.failure("internal", message, retryable=False)
         return self._end(pair, verdict, pair.attempts, pair.first_attempt_at or self.clock(), None)
+
+    def _held(
+        self, pair: Pair, attempts: int, first: float, verdict: Verdict, now: float
+    ) -> Result:
+        """The end of a pair the open circuit holds back (`verdict` says so): its hand-off to
+        the next retry tier, or its expiry when that tier would end past its `max_age`."""
+        tier = tier_within(self.tiers, pair.tier, pair.hook.retry.max_age - (now - first))
+        if tier is None:
+            return self._end(pair, _expired(verdict), attempts, first, None)
+        return self._handoff(pair, tier, attempts, first, verdict, now)
 
     def _handoff(
         self,

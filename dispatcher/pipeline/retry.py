@@ -108,8 +108,8 @@ class RetryPolicy:
         retries end at `max_attempts` or `max_age` exactly as without a Retry-After, and a
         pair never returns to a shorter tier (a later failure goes on from the tier it is in).
         """
-        chosen = next_tier(self.tiers, tier)
-        if self.tiers[chosen] > budget:
+        chosen = tier_within(self.tiers, tier, budget)
+        if chosen is None:
             return None
         for later in range(chosen + 1, len(self.tiers)):
             if self.tiers[chosen] >= wait or self.tiers[later] > budget:
@@ -121,6 +121,15 @@ class RetryPolicy:
 def next_tier(tiers: tuple[float, ...], tier: int) -> int:
     """The tier after `tier` (-1: the input topic); the last one is kept once reached."""
     return min(tier + 1, len(tiers) - 1)
+
+
+def tier_within(tiers: tuple[float, ...], tier: int, budget: float) -> int | None:
+    """The tier after `tier`, when its delay ends within `budget` (the seconds left of the
+    pair's `max_age`); None: the pair expires now. A record due past `max_age` would be sent
+    again past it (were the hook's circuit closed by then), so a failed attempt's pair and a
+    pair the open circuit holds back end alike: never in a tier that outlasts their budget."""
+    chosen = next_tier(tiers, tier)
+    return chosen if tiers[chosen] <= budget else None
 
 
 @quick_init

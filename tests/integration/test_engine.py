@@ -325,6 +325,63 @@ def test_a_probe_cut_by_a_rebalance_does_not_keep_the_circuit_open(
                 assert metric(first, "dispatcher_circuit_open", hook="erp") == 0
 
 
+def test_a_pair_the_open_circuit_holds_back_is_never_sent_past_its_max_age(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A hook's 20 failing pairs expire at once (their 30 s tier would end past their 12 s
+    `max_age`) and open its circuit. An event that arrives while it is open expires at once too,
+    with no request: it was parked in the 30 s tier, and sent 30 s old once the circuit let
+    probes out again."""
+    down = threading.Event()
+    down.set()
+
+    def respond(_request: Received) -> Behaviour | None:
+        return Behaviour(status=503) if down.is_set() else None
+
+    with Receiver() as receiver:
+        receiver.responder = respond
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [
+                hook(
+                    "sms",
+                    f"{receiver.url}/sms",
+                    ["order.paid"],
+                    concurrency=5,
+                    retry={"max_attempts": 50, "max_age": "12s"},
+                )
+            ],
+            retry=("30s",),
+            extra={"local_retries": 0},
+        )
+        opening = BreakerSettings().minimum_calls
+        deployment.produce_events([cloud_event("order.paid", {"i": i}) for i in range(opening)])
+        with deployment.worker() as worker:
+            wait_for(
+                lambda: metric(worker, "dispatcher_circuit_open", hook="sms") == 1,
+                60,
+                message="the breaker to open",
+            )
+            down.clear()  # back, but the open circuit sends nothing for a while
+            late = cloud_event("order.paid", {"late": True})
+            deployment.produce_events([late])
+            results = collect_until(
+                kafka_bootstrap,
+                deployment.results,
+                lambda rs: any(r.json()["event_id"] == late["id"] for r in rs),
+                90,
+            )
+        (ended,) = [r.json() for r in results if r.json()["event_id"] == late["id"]]
+        assert (ended["outcome"], ended["error_kind"], ended["attempts"]) == (
+            "dead_lettered",
+            "expired",
+            0,
+        )
+        assert not [r for r in receiver.received() if json.loads(r.body).get("late")]
+        assert {r.json()["error_kind"] for r in results} == {"expired"}
+
+
 def test_a_rate_limited_hook_spreads_its_requests(kafka_bootstrap: str, tmp_path: Path) -> None:
     with Receiver() as receiver:
         deployment = Deployment(

@@ -475,6 +475,53 @@ def test_held_back_dead_letters_a_pair_past_its_max_age_as_expired() -> None:
     assert (result.outcome, result.error_kind, result.attempts) == ("dead_lettered", "expired", 2)
 
 
+def test_held_back_expires_a_pair_whose_next_tier_would_end_past_its_max_age() -> None:
+    """As a failed attempt's pair does (`RetryPolicy`): a tier record due past `max_age` would
+    be sent past it, should the circuit have closed by then."""
+    hook = make_hook(retry={"max_age": "10m"})
+    deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0, 300.0), 3, clock=Clock(T0))
+    waited = make_pair(hook, attempts=3, first_attempt_at=T0 - 400, tier=0)  # 200 s left
+
+    result = deliverer.held_back(waited, tripped(hook))
+
+    assert isinstance(result, Outcome)
+    assert (result.outcome, result.error_kind, result.attempts) == ("dead_lettered", "expired", 3)
+    fits = make_pair(hook, attempts=3, first_attempt_at=T0 - 300, tier=0)  # 300 s left
+    assert isinstance(deliverer.held_back(fits, tripped(hook)), Handoff)
+
+
+def test_a_hook_whose_first_tier_outlasts_its_max_age_is_not_held_at_intake() -> None:
+    hook = make_hook(retry={"max_age": "20s"})
+    deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0,), 3, clock=Clock(T0))
+
+    assert not deliverer.holds_at_intake(hook)
+    result = deliverer.held_back(make_pair(hook), tripped(hook))
+    assert isinstance(result, Outcome)
+    assert (result.error_kind, result.attempts) == ("expired", 0)
+
+
+def test_a_circuit_opened_between_attempts_expires_a_pair_its_tier_would_outlast(
+    slept: list[float],
+) -> None:
+    clients: list[HookClient] = []
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        breaker = clients[0].breaker
+        for _ in range(breaker.settings.minimum_calls):  # other pairs' failures open it
+            breaker.record(False)
+        return httpx.Response(503)
+
+    result, _ = deliver(
+        make_hook(retry={"max_age": "20s"}), handler, tiers=(30.0,), prepare=clients.append
+    )
+
+    assert len(seen) == 1  # the local retry met the open circuit
+    assert isinstance(result, Outcome)
+    assert (result.outcome, result.error_kind, result.attempts) == ("dead_lettered", "expired", 1)
+
+
 def test_the_circuit_gauge_follows_the_breaker_across_deliveries(slept: list[float]) -> None:
     hook = make_hook()
     metrics = Metrics(CollectorRegistry())
