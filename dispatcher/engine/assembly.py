@@ -150,6 +150,9 @@ class Assembly:
             config = share_consumer_config(settings, stats_cb=on_share_stats)
             member = made(ShareConsumer, config, settings)
             intake = ShareLoop(member, wiring, share)
+            # it is told of every attempt: a lock hand-off carries a cut pair's attempts on
+            deliverer = scheduler.deliverer
+            deliverer.observers = (*deliverer.observers, intake.observe)
             return intake
 
         def on_stats(payload: str) -> None:

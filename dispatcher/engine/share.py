@@ -21,6 +21,7 @@ from confluent_kafka import AcknowledgeType, KafkaError, KafkaException
 from dispatcher.engine.sharebatch import Coordinates, ShareBatch, coordinates
 from dispatcher.engine.wiring import WiredLoop, Wiring
 from dispatcher.errors import ConfigError
+from dispatcher.http.sender import Attempt
 from dispatcher.kafka.sharegroup import ShareLimits
 from dispatcher.model.event import Record
 from dispatcher.model.pair import Pair
@@ -167,6 +168,13 @@ class ShareLoop(WiredLoop):
             return lambda: None
         return self._written(batch, coordinates(pair))
 
+    def observe(self, pair: Pair, number: int, attempt: Attempt) -> None:
+        """Count an attempt of a pair of the batch (an `AttemptObserver`, on the delivery
+        loop), so that a lock hand-off carries the pair's attempts on."""
+        batch = self.batch
+        if batch is not None:
+            batch.attempted(pair, number, time.time() - attempt.seconds)
+
     def _written(self, batch: ShareBatch, key: Coordinates) -> Callable[[], None]:
         def written() -> None:
             if batch is not self.batch:
@@ -204,9 +212,10 @@ class ShareLoop(WiredLoop):
         for pair in batch.running():
             # A pair ends once: one that the delivery loop ended meanwhile keeps that end (its
             # record is counted by it), and a pair handed off here has no other end counted.
+            made = batch.made(pair)  # (read first: deciding forgets it)
             if not batch.decided(pair):
                 continue
-            handoff = lock_handoff(pair, tiers, now)
+            handoff = lock_handoff(pair, tiers, now, made)
             self.writer.count(handoff)
             records = self.writer.records_for(handoff, pair.record)
             self.writer.write_now(records, self._written(batch, coordinates(pair)))

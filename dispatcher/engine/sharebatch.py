@@ -31,16 +31,18 @@ class _Entry:
 class ShareBatch:
     """One poll's records, acquired at `acquired_at` (monotonic seconds).
 
-    `decided` is called on the delivery loop's thread (when a pair's result is ready), the rest
-    on the consumer thread: the pairs still running are guarded by a lock.
+    `decided` and `attempted` are called on the delivery loop's thread (when a pair's result is
+    ready, when it made an attempt), the rest on the consumer thread: the pairs still running
+    are guarded by a lock.
     """
 
-    __slots__ = ("_entries", "_lock", "acquired_at")
+    __slots__ = ("_entries", "_lock", "_made", "acquired_at")
 
     def __init__(self, acquired_at: float) -> None:
         self.acquired_at = acquired_at
         self._entries: dict[Coordinates, _Entry] = {}
         self._lock = threading.Lock()
+        self._made: dict[int, tuple[int, float]] = {}  # id of a running pair -> `made`
 
     def add(
         self, key: Coordinates, message: Any, waiting: int, running: Iterable[Pair] = ()
@@ -56,7 +58,23 @@ class ShareBatch:
             if entry is None or not any(p is pair for p in entry.running):
                 return False
             entry.running = [p for p in entry.running if p is not pair]
+            self._made.pop(id(pair), None)
             return True
+
+    def attempted(self, pair: Pair, number: int, started: float) -> None:
+        """`pair` made its attempt `number`, which began at `started` (epoch seconds); a pair
+        not running in this batch (of another batch, or of a retry tier) is not counted."""
+        entry = self._entries.get(coordinates(pair))
+        with self._lock:
+            if entry is None or not any(p is pair for p in entry.running):
+                return
+            made = self._made.get(id(pair))
+            self._made[id(pair)] = (number, started if made is None else made[1])
+
+    def made(self, pair: Pair) -> tuple[int, float] | None:
+        """The attempts `pair` made so far in this batch and when the first began; None: none."""
+        with self._lock:
+            return self._made.get(id(pair))
 
     def written(self, key: Coordinates) -> Any | None:
         """One write of `key`'s outcomes is acknowledged: its message when that was the last."""

@@ -36,15 +36,20 @@ def redelivered(pair: Pair, delivery_count: int, now: float) -> Outcome:
     )
 
 
-def lock_handoff(pair: Pair, tiers: tuple[float, ...], now: float) -> Handoff:
+def lock_handoff(
+    pair: Pair, tiers: tuple[float, ...], now: float, made: tuple[int, float] | None = None
+) -> Handoff:
     """The hand-off to the first retry tier of a pair still running when its record's lock is
-    about to expire (this client cannot renew a lock). It carries the trace context the cut
-    pass continued, so the next pass stays in the pair's trace (a sibling of the cut pass)."""
+    about to expire (this client cannot renew a lock). `made`: the attempts the cut pass made
+    and when the first began, which the pair's count and age carry on from (its next attempt
+    is the one after them, and `max_age` runs from its first). It carries the trace context
+    the cut pass continued, so the next pass stays in the pair's trace (a sibling of the cut
+    pass)."""
     verdict = Verdict.failure(
         "timeout",
         "the delivery would outlast the record's acquisition lock",
         retryable=True,
     )
-    first = pair.first_attempt_at or now
+    attempts, first = made or (pair.attempts, pair.first_attempt_at or now)
     traceparent, tracestate = pair.trace_context
-    return Handoff(pair, 0, now + tiers[0], pair.attempts, first, verdict, traceparent, tracestate)
+    return Handoff(pair, 0, now + tiers[0], attempts, first, verdict, traceparent, tracestate)

@@ -184,6 +184,38 @@ def test_a_delivery_that_would_outlast_the_records_lock_goes_to_a_retry_tier(
         assert len({r.headers["webhook-id"] for r in requests}) == 1
 
 
+def test_a_pair_cut_at_the_lock_after_an_attempt_counts_on_from_it_in_the_tier(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A 503, then an attempt still out when the record's lock ends: the pair goes to a tier
+    with its one attempt counted, and the tier's success is attempt 2 (not a second attempt
+    1), in its result and on the attempts topic."""
+    answers = iter([Behaviour(status=503), Behaviour(delay=3.0)])
+
+    with Receiver() as receiver:
+        receiver.responder = lambda _request: next(answers, None)
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/erp", ["order.paid"], timeout="10s")],
+            extra=SHARE,
+        )
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        set_group_config(admin, deployment.group, {"share.record.lock.duration.ms": "2000"})
+        deployment.produce_events([cloud_event("order.paid", {"order": 9})])
+        with deployment.worker():
+            (result,) = collect_until(
+                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 1, 60
+            )
+            attempts = collect_until(
+                kafka_bootstrap, deployment.attempts, lambda rs: len(rs) >= 2, 30
+            )
+        assert len(receiver.received("/erp")) == 3  # the 503, the one cut, the tier's
+        assert (result.json()["outcome"], result.json()["attempts"]) == ("delivered", 2)
+        numbered = [(a.json()["attempt"], a.json()["http_status"]) for a in attempts]
+        assert numbered == [(1, 503), (2, 200)]
+
+
 def readyz(port: int) -> int:
     try:
         return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5, trust_env=False).status_code

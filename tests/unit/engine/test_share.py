@@ -19,6 +19,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.engine.share import ShareLoop, refuse_ordered_hooks
 from dispatcher.engine.wiring import Wiring
 from dispatcher.errors import ConfigError
+from dispatcher.http.sender import Attempt
 from dispatcher.kafka.sharegroup import ShareLimits
 from dispatcher.kafka.writer import outcome_writer
 from dispatcher.metrics import Metrics
@@ -26,6 +27,7 @@ from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
+from dispatcher.pipeline.judge import Verdict
 from dispatcher.pipeline.match import HookIndex
 
 SETTINGS = Settings(consume="share")
@@ -341,6 +343,29 @@ def test_a_pair_handed_off_at_the_lock_has_no_second_end_when_its_result_comes()
     loop.step()
 
     assert consumer.acks == [(5, AcknowledgeType.ACCEPT), (6, AcknowledgeType.ACCEPT)]
+
+
+def test_a_pair_handed_off_at_the_lock_carries_on_its_attempts_and_their_start() -> None:
+    """Its tier record counts the attempts the cut pass made, and its age runs from the first:
+    the next pass's attempt is the one after them (the attempts topic numbers it so), and
+    `max_attempts` and `max_age` count every attempt, the cut pass's included."""
+    consumer = ShareConsumer([[message(5)]])
+    producer = HeldProducer()
+    loop, _, submitted = make_loop(consumer, [hook("crm")], None, producer)
+    loop.step()  # acquires offset 5; its lock has time left
+    failed = Attempt(Verdict.failure("http_status", "HTTP 503", retryable=True, status=503), 0.5)
+    before = time.time()
+    loop.observe(submitted[0], 1, failed)
+    loop.observe(submitted[0], 2, failed)
+    loop.limits = LOCK_NOW  # and now it is at its end: the pair is handed off
+    loop.step()
+
+    (handed,) = producer.produced
+    headers = dict(handed["headers"])
+    assert handed["topic"] == TIER0
+    assert headers["dispatcher.attempts"] == b"2"
+    first = float(headers["dispatcher.first.attempt.at"])
+    assert before - 0.5 - 0.001 <= first <= time.time() - 0.5 + 0.001  # the first's start
 
 
 def test_a_stored_hook_taken_in_as_unusable_does_not_stop_a_start() -> None:

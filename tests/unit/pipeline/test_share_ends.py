@@ -43,6 +43,12 @@ def test_a_pair_outlasting_its_lock_goes_to_the_first_tier_when_it_is_due() -> N
     assert (handoff.traceparent, handoff.tracestate) == (None, None)  # no trace: none made up
 
 
+def test_a_lock_hand_off_carries_on_the_attempts_the_cut_pass_made() -> None:
+    handoff = lock_handoff(PAIR, (30.0,), now=1000.0, made=(2, 990.0))
+
+    assert (handoff.attempts, handoff.first_attempt_at, handoff.due_at) == (2, 990.0, 1030.0)
+
+
 def test_a_lock_hand_off_keeps_the_trace_the_cut_pass_continued() -> None:
     traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     event = Event("e-1", "order.paid", "/s", traceparent=traceparent, tracestate="v=1")
