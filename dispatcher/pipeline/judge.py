@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -85,7 +86,12 @@ def retry_after(value: str | None, now: float) -> float | None:
     if value.isascii() and value.isdigit():  # isdigit alone admits "\xb9", which float refuses
         return min(float(value), MAX_RETRY_AFTER)
     try:
-        when = parsedate_to_datetime(value).timestamp()
+        when = parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            # an HTTP date is always UTC (RFC 9110 5.6.7), but its asctime form names no zone
+            # (nor does "-0000"): never read as the worker's local time
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - now
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return min(max(when - now, 0.0), MAX_RETRY_AFTER)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)

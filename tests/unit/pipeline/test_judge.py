@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -89,6 +90,27 @@ def test_retry_after_in_the_past_means_no_wait() -> None:
     when = "Mon, 02 Nov 2026 09:00:00 GMT"
 
     assert verdict(503, **{"Retry-After": when}).retry_after == 0.0
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "Mon Nov  2 09:31:30 2026",  # asctime: RFC 9110's third form, no zone written
+        "Mon, 02 Nov 2026 09:31:30 -0000",
+        "Mon, 02 Nov 2026 09:31:30 GMT",
+    ],
+)
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_an_http_date_is_read_as_utc_whatever_the_workers_time_zone(
+    monkeypatch: pytest.MonkeyPatch, zone: str, when: str
+) -> None:
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        assert retry_after(when, NOW) == pytest.approx(90.0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_retry_after_is_capped() -> None:
