@@ -86,6 +86,16 @@ def same_site(request: Request) -> bool:
     return origin is not None and origin == f"{request.url.scheme}://{request.url.netloc}"
 
 
+def cross_site(request: Request) -> bool:
+    """Whether the browser says a request came from another site's page (`Sec-Fetch-Site`
+    `cross-site`, or `same-site`: another port or subdomain of the host): a sign-in such a page
+    posts is refused, so no page elsewhere signs this browser in with a token of its choosing,
+    nor spends this address's sign-in attempts. `Origin` alone does not decide it: behind a
+    proxy that rewrites the Host header (nginx's default) the console's own origin would look
+    foreign; every current browser sends `Sec-Fetch-Site`."""
+    return request.headers.get("sec-fetch-site") in ("cross-site", "same-site")
+
+
 def page_of(request: Request) -> str:
     """The page a posted form goes back to: its own address when that is a page too (GET),
     else the hooks page."""

@@ -1,6 +1,7 @@
-"""Signing in and out: a token exchanged for a session cookie, attempts limited per client. A
-draft kept from a form posted after the session ended (`SignIn.draft`) comes back once signed
-in: shown again in its page, never sent again by itself."""
+"""Signing in and out: a token exchanged for a session cookie, attempts limited per client, a
+sign-in another site's page posts refused (`cross_site`). A draft kept from a form posted after
+the session ended (`SignIn.draft`) comes back once signed in: shown again in its page, never
+sent again by itself."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from dispatcher.api.pages import editor
 from dispatcher.api.pages.common import (
     ENDED,
+    cross_site,
     form_of,
     redirect,
     render,
@@ -22,6 +24,7 @@ from dispatcher.api.sessions import Session
 
 router = APIRouter(include_in_schema=False)
 DRAFT = "draft."  # the prefix of a draft's fields in the sign-in form
+ELSEWHERE = "Sign in on the console's own sign-in page: this form came from another site."
 
 
 def _safe_next(target: str | None) -> str:
@@ -39,6 +42,8 @@ def login_page(request: Request, next: str = "/") -> HTMLResponse:
 @router.post("/login", response_model=None)
 async def login(request: Request) -> HTMLResponse | RedirectResponse:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    if cross_site(request):
+        return render(request, "login.html", None, 403, error=ELSEWHERE, next="/")
     token, next_path = form.get("token", "").strip(), _safe_next(form.get("next"))
     draft = {k.removeprefix(DRAFT): v for k, v in form.items() if k.startswith(DRAFT)}
     draft = draft if same_site(request) else {}  # never another site's, into the editor
