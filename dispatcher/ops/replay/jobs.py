@@ -2,7 +2,9 @@
 meanwhile. Two replays whose selections overlap never run at once (both could send one letter):
 the second is refused, naming the first. Dry runs send nothing and are never refused for an
 overlap. A running job is never forgotten (the overlap check needs it); of the finished ones the
-last `KEPT` are kept, and at most `RUNNING_AT_MOST` jobs run at once."""
+last `KEPT` are kept, and at most `RUNNING_AT_MOST` jobs run at once, of them at most
+`TENANT_RUNNING_AT_MOST` started by one tenant's tokens and `TENANTS_RUNNING_AT_MOST` by
+tenants' tokens together (`busy`)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 KEPT = 50  # finished jobs remembered
 RUNNING_AT_MOST = 16  # replays and dry runs running at once
+TENANT_RUNNING_AT_MOST = 4  # of them, started by the tokens of one tenant
+TENANTS_RUNNING_AT_MOST = 12  # of them, by the tokens of every tenant together: 4 stay free
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +88,11 @@ class ReplayJobs:
 
     def start(self, options: ReplayOptions, tenant: str | None = None) -> tuple[ReplayJob, bool]:
         """The started job and True; or the running replay whose selection overlaps and False.
-        `ReplaysBusy` when `RUNNING_AT_MOST` jobs run already."""
+        `ReplaysBusy` when as many jobs run already as may run beside one of `tenant` (`busy`)."""
         with self._lock:
-            busy = sum(1 for job in self._jobs.values() if job.status == "running")
-            if busy >= RUNNING_AT_MOST:
-                raise ReplaysBusy(
-                    f"{busy} replays or dry runs are running, as many as run at once;"
-                    " start this one when one of them has ended"
-                )
+            refused = busy([job for job in self._jobs.values() if job.status == "running"], tenant)
+            if refused is not None:
+                raise ReplaysBusy(refused)
             if not options.dry_run:
                 for running in self._jobs.values():
                     if (
@@ -153,6 +154,28 @@ class ReplayJobs:
         self._update(
             job_id, status="done", summary=summary, plan=plan_rows(plan), finished_at=time.time()
         )
+
+
+def busy(running: list[ReplayJob], tenant: str | None) -> str | None:
+    """Why one more job, started by a token of `tenant` (None: of every tenant), may not run
+    beside the `running` ones; None when it may. A replay runs as long as its rate makes it (a
+    letter a year, say) and only a restart ends it, so one tenant's tokens hold at most
+    `TENANT_RUNNING_AT_MOST` of the places and the tenants' together `TENANTS_RUNNING_AT_MOST`:
+    no tenant keeps the other tenants, nor the operator, from replaying."""
+    later = "start this one when one of them has ended"
+    if len(running) >= RUNNING_AT_MOST:
+        return f"{len(running)} replays or dry runs are running, as many as run at once; {later}"
+    if tenant is None:
+        return None
+    own = sum(1 for job in running if job.tenant == tenant)
+    if own >= TENANT_RUNNING_AT_MOST:
+        return (
+            f"{own} replays or dry runs of tenant {tenant} are running, as many as one tenant"
+            f" runs at once; {later}"
+        )
+    if sum(1 for job in running if job.tenant is not None) >= TENANTS_RUNNING_AT_MOST:
+        return f"as many replays or dry runs of tenants are running as run at once; {later}"
+    return None
 
 
 def plan_rows(plan: Plan) -> tuple[dict[str, Any], ...]:

@@ -24,7 +24,9 @@ from dispatcher.api.sessions import Sessions
 from dispatcher.config.admin import Admin, AdminToken
 from dispatcher.config.secrets import Secret
 from dispatcher.config.settings import Settings
-from dispatcher.ops.replay.jobs import ReplayJob
+from dispatcher.ops.replay import jobs as jobs_module
+from dispatcher.ops.replay.jobs import TENANT_RUNNING_AT_MOST, ReplayJob
+from dispatcher.ops.replay.plan import Plan, Summary
 from dispatcher.ops.replay.run import ReplayOptions
 from dispatcher.ops.replay.selection import Selection
 
@@ -426,6 +428,22 @@ def test_a_tenant_sees_only_the_replays_it_started(client: TestClient) -> None:
         assert answer.status_code == 404
         assert answer.json() == {"error": f"no replay {job_id!r}"}
         assert client.get(f"/api/replays/{job_id}", headers=ADMIN).status_code == 200
+
+
+def test_a_tenant_token_holds_only_its_share_of_the_running_replays(
+    client: TestClient, service: AdminService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """acme's replays at a letter a year, as many as one tenant may run: acme's next is a 429,
+    while the operator's still starts."""
+    monkeypatch.setattr(jobs_module, "run_replay", lambda *_a, **_k: (Plan(), Summary()))
+    for n in range(TENANT_RUNNING_AT_MOST):
+        slow = ReplayOptions(Selection(hook="acme-sms", tenant="acme"), rate=1e-9)
+        service.replays._jobs[f"acme-{n}"] = ReplayJob(f"acme-{n}", slow, 1.0, "acme")
+    more = client.post("/api/replays", json={"hook": "acme-sms", "dry_run": True}, headers=ACME)
+    assert more.status_code == 429, more.text
+    assert "as many as one tenant runs at once" in more.json()["error"]
+    operator = client.post("/api/replays", json={"dry_run": True}, headers=ADMIN)
+    assert operator.status_code == 202, operator.text
 
 
 def test_writes_with_a_tenant_viewer_token_are_refused(client: TestClient) -> None:

@@ -1,6 +1,6 @@
 """The admin service's replay jobs: a running replay is never forgotten (so an overlapping one
-stays refused), only finished jobs are dropped, the number running is bounded, and counting
-progress can never cut a replay short."""
+stays refused), only finished jobs are dropped, the number running is bounded (for one tenant,
+and for the tenants together, too), and counting progress can never cut a replay short."""
 
 from __future__ import annotations
 
@@ -19,7 +19,13 @@ from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Outcome, Source
 from dispatcher.ops.replay import jobs as jobs_module
 from dispatcher.ops.replay import run as run_module
-from dispatcher.ops.replay.jobs import KEPT, RUNNING_AT_MOST, ReplayJobs
+from dispatcher.ops.replay.jobs import (
+    KEPT,
+    RUNNING_AT_MOST,
+    TENANT_RUNNING_AT_MOST,
+    TENANTS_RUNNING_AT_MOST,
+    ReplayJobs,
+)
 from dispatcher.ops.replay.plan import Plan, Summary
 from dispatcher.ops.replay.run import ReplayOptions, run_replay
 from dispatcher.ops.replay.selection import Selection
@@ -85,6 +91,32 @@ def test_no_more_than_the_bound_run_at_once(release: threading.Event) -> None:
     release.set()
     settled(jobs, 0)
     assert jobs.start(DRY)[1]
+
+
+def test_no_tenant_keeps_the_other_tenants_nor_the_operator_from_replaying(
+    release: threading.Event,
+) -> None:
+    """A tenant's replay at a letter a year runs for a year: were every place its own, no one
+    else could replay until the admin service restarted."""
+    jobs = ReplayJobs(Settings(), lambda: ERP)
+
+    def replay(tenant: str | None, n: int) -> ReplayOptions:
+        return ReplayOptions(Selection(hook=f"{tenant}-{n}", tenant=tenant), rate=1e-9)
+
+    for n in range(TENANT_RUNNING_AT_MOST):
+        assert jobs.start(replay("acme", n), "acme")[1]
+    with pytest.raises(ReplaysBusy, match="of tenant acme are running, as many as one tenant"):
+        jobs.start(replay("acme", 99), "acme")
+    others = TENANTS_RUNNING_AT_MOST // TENANT_RUNNING_AT_MOST - 1  # fill the tenants' places
+    for tenant in (f"tenant-{t}" for t in range(others)):
+        for n in range(TENANT_RUNNING_AT_MOST):
+            assert jobs.start(replay(tenant, n), tenant)[1]
+    with pytest.raises(ReplaysBusy, match="of tenants are running as run at once"):
+        jobs.start(replay("globex", 0), "globex")
+    for n in range(RUNNING_AT_MOST - TENANTS_RUNNING_AT_MOST):
+        assert jobs.start(replay(None, n))[1]  # the operator's places
+    with pytest.raises(ReplaysBusy, match="as many as run at once"):
+        jobs.start(replay(None, 99))
 
 
 def test_a_progress_report_that_fails_neither_stops_the_sending_nor_the_flush(
