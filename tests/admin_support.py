@@ -20,8 +20,8 @@ from kafka_support import wait_for
 from dispatcher.api.server import server
 from dispatcher.api.service import AdminService
 from dispatcher.config.settings import Settings
+from dispatcher.hooks.definitions import merged
 from dispatcher.model.hook import Hook
-from dispatcher.pipeline.match import HookIndex
 
 ADMIN_TOKEN = "admin-test-token-7f3a-0123456789"
 VIEWER_TOKEN = "viewer-test-token-5b2c-0123456789"
@@ -168,17 +168,31 @@ class MemoryDecisions:
 
 
 class MemoryStore:
-    """The hook store and its follower in one, in memory: what is written is in force at once."""
+    """The hook store and its follower in one, in memory: what is written is in force at once,
+    over the hooks of the hooks file (`file`), as the store's definition of an id replaces the
+    file's."""
 
-    def __init__(self, service: AdminService, definitions: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        service: AdminService,
+        definitions: list[dict[str, Any]],
+        file: Sequence[dict[str, Any]] = (),
+    ) -> None:
         self.service = service
         self.stored = {raw["id"]: raw for raw in definitions}
+        self.file = [Hook.from_dict(raw) for raw in file]
         self._publish()
 
     @classmethod
-    def installed(cls, service: AdminService, definitions: Sequence[dict[str, Any]] = ()) -> Self:
-        """A store of `definitions`, put in as `service`'s hook store and its follower."""
-        store = cls(service, list(definitions))
+    def installed(
+        cls,
+        service: AdminService,
+        definitions: Sequence[dict[str, Any]] = (),
+        file: Sequence[dict[str, Any]] = (),
+    ) -> Self:
+        """A store of `definitions`, put in as `service`'s hook store and its follower, over
+        the hooks file's `file`."""
+        store = cls(service, list(definitions), file)
         service.store = store  # type: ignore[assignment]
         service.follower = store  # type: ignore[assignment]
         return store
@@ -198,4 +212,5 @@ class MemoryStore:
         return self.stored.get(hook_id)
 
     def _publish(self) -> None:
-        self.service._set_hooks(HookIndex(Hook.from_dict(r) for r in self.stored.values()))
+        stored = {hook_id: Hook.from_dict(raw) for hook_id, raw in self.stored.items()}
+        self.service._set_hooks(merged(self.file, stored))

@@ -63,7 +63,10 @@ class HookList(BaseModel):
 class Deleted(BaseModel):
     deleted: str
     in_force: Literal["hooks file"] | None = Field(
-        description="Where the hook is still defined after the store's tombstone, if anywhere."
+        description=(
+            "Where the hook is still defined after the store's tombstone, if anywhere (for a"
+            " tenant's token: a hook of its tenant)."
+        )
     )
 
 

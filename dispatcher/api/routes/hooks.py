@@ -96,12 +96,15 @@ async def put_hook(hook_id: str, request: Request, service: Service, caller: AsA
     responses={**FORBIDDEN, 404: {"model": Error}, 409: {"model": Error}},
 )
 def delete_hook(hook_id: str, service: Service, caller: AsAdmin) -> dict[str, Any]:
+    """The store's tombstone; `in_force` says the hooks file's hook of the id is in force again,
+    to a caller who sees that hook (to a tenant's token, one without its tenant does not exist)."""
     scope.named(service, caller, hook_id)
     refused = editing.delete(service, hook_id)
     if refused is not None:
         raise HTTPException(refused.status, refused.error)
     remaining = service.hooks().get(hook_id)
-    return {"deleted": hook_id, "in_force": None if remaining is None else "hooks file"}
+    shown = remaining is not None and scope.sees(caller, remaining)
+    return {"deleted": hook_id, "in_force": "hooks file" if shown else None}
 
 
 @router.post(

@@ -446,6 +446,23 @@ def test_a_tenant_token_holds_only_its_share_of_the_running_replays(
     assert operator.status_code == 202, operator.text
 
 
+def test_deleting_its_hook_tells_a_tenant_nothing_of_a_hidden_one_of_the_same_id(
+    client: TestClient, service: AdminService
+) -> None:
+    """acme's stored `shared` replaces the hooks file's (the operator's, of every tenant): once
+    acme deletes it, the file's is in force again, a hook acme's token does not see."""
+    operators = definition("shared")
+    MemoryStore.installed(service, [definition("shared", "acme")], file=[operators])
+    deleted = client.delete("/api/hooks/shared", headers=ACME)
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json() == {"deleted": "shared", "in_force": None}
+    assert client.get("/api/hooks/shared", headers=ACME).status_code == 404
+    assert service.hooks().get("shared").tenant is None  # type: ignore[union-attr]
+    MemoryStore.installed(service, [definition("shared", "acme")], file=[operators])
+    told = client.delete("/api/hooks/shared", headers=ADMIN)
+    assert told.json() == {"deleted": "shared", "in_force": "hooks file"}
+
+
 def test_writes_with_a_tenant_viewer_token_are_refused(client: TestClient) -> None:
     for method, path, body in addressing("acme-sms").values():
         if method != "GET":
