@@ -24,6 +24,7 @@ not exceptions; these classes are for conditions that stop a stage.
 
 from __future__ import annotations
 
+import errno
 from typing import Literal, get_args
 
 ErrorKind = Literal[
@@ -54,6 +55,15 @@ class DispatcherError(Exception):
 
 class ConfigError(DispatcherError):
     """Raised when configuration or a hooks file is invalid; the message names file, line and key."""
+
+    @classmethod
+    def cannot_listen(cls, setting: str, host: str, port: int, error: OSError) -> ConfigError:
+        """The one error a server of the dispatcher (a worker's /metrics, the admin service)
+        ends with when it cannot listen where its settings say: which setting, and what to do."""
+        reason = error.strerror or str(error)
+        if error.errno == errno.EADDRINUSE:
+            reason += "; another process listens there: stop it, or choose another port"
+        return cls(f"cannot listen on {host}:{port} ({setting}): {reason}")
 
 
 class SecretError(ConfigError):

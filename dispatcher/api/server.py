@@ -8,6 +8,7 @@ close after 5 s; SIGTERM/SIGINT stop the server, which gives requests in flight 
 from __future__ import annotations
 
 import logging
+import socket
 
 import uvicorn
 
@@ -16,6 +17,7 @@ from dispatcher.api.app import create_app
 from dispatcher.api.bounds import MAX_HEAD_BYTES
 from dispatcher.api.service import AdminService
 from dispatcher.config.settings import Settings
+from dispatcher.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +46,35 @@ def server(settings: Settings, service: AdminService) -> uvicorn.Server:
 
 
 def serve(settings: Settings) -> None:
-    """Run the admin service until SIGTERM/SIGINT."""
-    provider = tracing.start("admin")
-    try:
-        service = AdminService.start(settings, provider)
+    """Run the admin service until SIGTERM/SIGINT. Its address is taken first, before Kafka
+    is asked: one it cannot have is a `ConfigError` (exit 1) naming the setting, where uvicorn
+    would log its own line and exit 3, which says Kafka could not be reached."""
+    with listening(settings.admin.host, settings.admin.port) as sock:
+        provider = tracing.start("admin")
         try:
-            log.info("admin service on http://%s:%d", settings.admin.host, settings.admin.port)
-            admin = server(settings, service)
-            signals.stop_with(lambda: setattr(admin, "should_exit", True))
-            admin.run()
+            service = AdminService.start(settings, provider)
+            try:
+                log.info(
+                    "admin service on http://%s:%d", settings.admin.host, sock.getsockname()[1]
+                )
+                admin = server(settings, service)
+                signals.stop_with(lambda: setattr(admin, "should_exit", True))
+                admin.run(sockets=[sock])
+            finally:
+                service.stop()
+            log.info("admin service stopped")
         finally:
-            service.stop()
-        log.info("admin service stopped")
-    finally:
-        tracing.stop(provider)
+            tracing.stop(provider)
+
+
+def listening(host: str, port: int) -> socket.socket:
+    """A socket bound to `host:port` as uvicorn binds one (IPv6 for an address with a colon,
+    address reuse on), for the server to listen on."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError.cannot_listen("admin.host, admin.port", host, port, exc) from None
+    return sock

@@ -11,6 +11,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from dispatcher.errors import ConfigError
+
 Answer = tuple[int, str, bytes]
 
 
@@ -32,13 +34,19 @@ class StatusServer:
         registry: CollectorRegistry,
         ready: Callable[[], bool],
         host: str = "0.0.0.0",
+        setting: str = "http_port",
     ) -> None:
+        """`setting` names, in the error of a port that cannot be had (`ConfigError`), what
+        sets it: a worker of `--workers N` takes http_port + its index."""
         self.paths: dict[str, Callable[[], Answer]] = {
             "/healthz": lambda: _json(200, {"status": "alive"}),
             "/readyz": lambda: _readiness(ready()),
             "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry)),
         }
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        try:
+            self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        except OSError as exc:
+            raise ConfigError.cannot_listen(setting, host, port, exc) from None
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="status", daemon=True

@@ -57,7 +57,7 @@ class Worker:
         index: int = 0,
     ) -> None:
         self.settings = settings
-        self.index = index  # of `--workers N`: picks this worker's CPU (`cpu_affinity`)
+        self.index = index  # of `--workers N`: its CPU (`cpu_affinity`), its port in errors
         self.hooks = hooks
         self.metrics = metrics or Metrics()
         self._count_hooks(hooks)
@@ -148,7 +148,13 @@ class Worker:
         # below run where this one does
         pin_this_thread(settings.cpu_affinity, self.index)
         events = parts.intakes[0]
-        self.status = StatusServer(settings.http_port, self.metrics.registry, events.ready.is_set)
+        port_setting = f"http_port + {self.index} (worker {self.index})" if self.index else ""
+        self.status = StatusServer(
+            settings.http_port,
+            self.metrics.registry,
+            events.ready.is_set,
+            setting=port_setting or "http_port",
+        )
         self.status.start()
         threads = [
             threading.Thread(

@@ -151,6 +151,32 @@ def test_an_empty_or_short_token_stops_the_start(deployment: AdminDeployment) ->
         assert b"Traceback" not in done.stderr
 
 
+def test_an_admin_port_another_process_holds_exits_1_naming_the_setting_before_kafka(
+    deployment: AdminDeployment,
+) -> None:
+    """uvicorn, left to bind it, logged its own line and exited 3, which says that Kafka could
+    not be reached; the address is taken first, so Kafka is not even asked (a closed port)."""
+    with socket.socket() as taken, socket.socket() as closed:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        closed.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        config = yaml.safe_load(deployment.config_path.read_text())
+        config["admin"]["port"] = port
+        config["kafka"]["bootstrap.servers"] = f"127.0.0.1:{closed.getsockname()[1]}"
+        deployment.config_path.write_text(yaml.safe_dump(config))
+        env = {**os.environ, **TOKEN_ENV}
+        done = subprocess.run(
+            admin_command(deployment.config_path, env), env=env, capture_output=True, timeout=60
+        )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.decode().splitlines()[-1] == (
+        f"error: cannot listen on 127.0.0.1:{port} (admin.host, admin.port): Address already in"
+        " use; another process listens there: stop it, or choose another port"
+    )
+    assert b"Traceback" not in done.stderr
+
+
 def test_a_worker_serves_only_metrics_and_health(deployment: AdminDeployment) -> None:
     with deployment.worker() as worker:
         wait_for(lambda: worker.status is not None, 30, message="the status server")

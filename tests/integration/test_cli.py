@@ -249,6 +249,32 @@ def test_run_with_workers_exits_3_with_one_line_per_worker_when_kafka_is_unreach
     assert raw_librdkafka_lines(stderr) == []
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_worker_whose_http_port_another_process_holds_exits_1_naming_the_setting(
+    kafka_bootstrap: str, tmp_path: Path, workers: int
+) -> None:
+    """It ended with a traceback of the failed bind (exit 1 by chance). Under `--workers N`
+    worker i takes http_port + i: the port of worker 1 is the one held here."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        index = workers - 1
+        deployment = Deployment(
+            kafka_bootstrap, tmp_path, [hook("a", "http://127.0.0.1:9/a", ["x"])],
+            extra={"http_port": port - index},
+        )  # fmt: skip
+        done = dispatcher("run", "--config", str(deployment.config_path), "--workers", str(workers))
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    setting = f"http_port + {index} (worker {index})" if index else "http_port"
+    assert (
+        f"error: cannot listen on 0.0.0.0:{port} ({setting}): Address already in use; another"
+        " process listens there: stop it, or choose another port"
+    ) in stderr
+    assert "Traceback" not in stderr
+
+
 @contextlib.contextmanager
 def started_process(*args: str) -> Iterator[tuple[subprocess.Popen[bytes], queue.Queue[str]]]:
     """`python -m dispatcher ARGS` running, and a queue of the lines it writes to stderr; killed
