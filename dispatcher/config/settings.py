@@ -121,12 +121,25 @@ def load_settings(path: str | None, environ: Mapping[str, str] | None = None) ->
     if path is not None:
         raw, lines = _read_yaml(Path(path))
     environ = os.environ if environ is None else environ
-    _apply_env(raw, environ, _texts(path, raw, environ))
+    overridden = _apply_env(raw, environ, _texts(path, raw, environ))
     try:
         return _build(raw, name)
     except KeyProblem as problem:
+        variable = _variable_of(problem.key, overridden)
+        if variable is not None:  # its value is the variable's: the file's line is not at fault
+            raise ConfigError(
+                f"environment variable {variable}: {problem.key}: {problem.message}"
+            ) from None
         line = lines.get(problem.key) or lines.get(problem.key.split(".")[0], 1)
         raise ConfigError(f"{name}:{line}: {problem.key}: {problem.message}") from None
+
+
+def _variable_of(key: str, overridden: Mapping[str, str]) -> str | None:
+    """The environment variable that set `key` (or the key it is part of), if one did."""
+    for each, variable in overridden.items():
+        if key == each or key.startswith((f"{each}.", f"{each}[")):
+            return variable
+    return None
 
 
 def _texts(path: str | None, raw: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
@@ -180,10 +193,13 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def _apply_env(raw: dict[str, Any], environ: Mapping[str, str], texts: list[str]) -> None:
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str], texts: list[str]) -> dict[str, str]:
     """Apply `DISPATCHER_<KEY>` / `DISPATCHER_<SECTION>_<KEY>`; refuse any other `DISPATCHER_`
     name, as the file refuses an unknown key, unless it is a secret's: one starting with
-    `secrets.env_prefix`, or one that `texts` (the files read) name as `${env:NAME}`."""
+    `secrets.env_prefix`, or one that `texts` (the files read) name as `${env:NAME}`. Returns
+    the keys set (`http_port`, `topics.retry`), each with its variable, so that a bad value is
+    said to be the variable's."""
+    overridden: dict[str, str] = {}
     named = {name for text in texts for source, name in references_in(text) if source == "env"}
     secrets = raw.get("secrets")
     in_file = secrets.get("env_prefix") if isinstance(secrets, dict) else None
@@ -194,26 +210,31 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str], texts: list[str]
         if not name.startswith(ENV_PREFIX) or name == "DISPATCHER_CONFIG":
             continue
         rest = name[len(ENV_PREFIX) :].lower()
-        if rest in SCALARS:
+        if rest in SCALARS or rest == "allow_cidrs":  # allow_cidrs: a comma-separated list
             raw[rest] = value
-            continue
-        if rest == "allow_cidrs":  # a comma-separated list, read by `_cidrs`
-            raw[rest] = value
+            overridden[rest] = name
             continue
         section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
         if section is not None:
             key = rest[len(section) + 1 :]
             if section == "kafka":
                 key = key.replace("_", ".")
+            if (section, key) == ("admin", "tokens"):
+                raise ConfigError(
+                    f"environment variable {name}: admin.tokens is set in the configuration"
+                    " file only (each token there may be a ${env:NAME} reference)"
+                )
             if not isinstance(raw.get(section), dict):
                 raw[section] = {}
             raw[section][key] = value
+            overridden[f"{section}.{key}"] = name
         elif not name.startswith(prefix) and name not in named:
             known = ", ".join(f"{ENV_PREFIX}{k.upper()}" for k in sorted([*SCALARS, "allow_cidrs"]))
             raise ConfigError(
                 f"environment variable {name}: unknown key {rest} (known: {known}, and"
                 f" {ENV_PREFIX}<SECTION>_<KEY> for the sections {', '.join(SECTIONS)})"
             )
+    return overridden
 
 
 def _build(raw: dict[str, Any], source: str) -> Settings:

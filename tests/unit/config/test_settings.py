@@ -135,6 +135,39 @@ def test_an_environment_override_fills_an_empty_section(tmp_path: Path) -> None:
     assert settings.bootstrap_servers == "env:9092"
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("DISPATCHER_HTTP_PORT", "abc", "http_port: must be an integer, not 'abc'"),
+        ("DISPATCHER_MAX_INFLIGHT", "0", "max_inflight: must be 1 or more, not 0"),
+        ("DISPATCHER_TOPICS_RETRY", "5m,30s", "topics.retry: the tiers' delays must grow"),
+        ("DISPATCHER_ADMIN_PORT", "99999", "admin.port: must be a port"),
+        ("DISPATCHER_TOPICS_RESULT", "r", "topics.result: unknown key"),
+        ("DISPATCHER_ALLOW_CIDRS", "zz", "allow_cidrs: 'zz' does not appear to be"),
+    ],
+)
+def test_a_bad_value_of_an_environment_variable_names_the_variable_not_a_line_of_the_file(
+    tmp_path: Path, variable: str, value: str, said: str
+) -> None:
+    """It was said to be at the file's line of the key, or at line 1 of a file that does not
+    set the key at all (`<defaults>:1:` without a file)."""
+    path = write(tmp_path, "group_id: g\nhttp_port: 9400\ntopics:\n  retry: [30s]\n")
+    for where in (path, None):
+        with pytest.raises(ConfigError) as caught:
+            load_settings(where, environ={variable: value})
+        assert str(caught.value).startswith(f"environment variable {variable}: {said}")
+
+
+def test_admin_tokens_from_the_environment_are_refused_as_set_in_the_file_only() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, environ={"DISPATCHER_ADMIN_TOKENS": "a-token-of-16-characters"})
+    assert str(caught.value) == (
+        "environment variable DISPATCHER_ADMIN_TOKENS: admin.tokens is set in the configuration"
+        " file only (each token there may be a ${env:NAME} reference)"
+    )
+    assert "a-token-of-16-characters" not in str(caught.value)
+
+
 def test_an_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:
     path = write(tmp_path, "group_id: g\nhttp_port: 1\ngroup_idd: typo\n")
 
