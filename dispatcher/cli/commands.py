@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dispatcher import signals, tracing
+from dispatcher import logs, signals, tracing
 from dispatcher.cli import output
 from dispatcher.config.settings import Settings, default_config_path, load_settings
 from dispatcher.errors import ConfigError, KafkaUnavailable
@@ -26,7 +26,12 @@ if TYPE_CHECKING:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    return load_settings(default_config_path(getattr(args, "config", None)))
+    """The configuration the command names; from here on it logs at its `log_level`, unless
+    --log-level was given, which wins."""
+    settings = load_settings(default_config_path(getattr(args, "config", None)))
+    if getattr(args, "log_level", None) is None:
+        logs.configure(settings.log_level)
+    return settings
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,9 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "command"):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    # The demo prints its own story; the service logs at INFO unless told otherwise.
-    args.log_level = args.log_level or ("WARNING" if getattr(args, "quiet", False) else "INFO")
-    logs.configure(args.log_level)
+    # The demo prints its own story; the service logs at INFO until its configuration's
+    # `log_level` is read (`commands.settings_from`), unless --log-level says otherwise.
+    logs.configure(args.log_level or ("WARNING" if getattr(args, "quiet", False) else "INFO"))
     command: Command = args.command
     try:
         return command(args)
@@ -48,7 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         help="service configuration (default: $DISPATCHER_CONFIG, "
         "else ./dispatcher.yaml when present)",
     )
-    common.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    common.add_argument(
+        "--log-level",
+        default=None,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="overrides the configuration's log_level (INFO by default)",
+    )
     sub = parser.add_subparsers()
 
     run = sub.add_parser("run", parents=[common], help="run the dispatcher service")

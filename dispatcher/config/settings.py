@@ -34,6 +34,7 @@ DEFAULT_PATH = "dispatcher.yaml"
 DEFAULT_KAFKA = {"bootstrap.servers": "127.0.0.1:9092"}
 ENV_PREFIX = "DISPATCHER_"
 CONSUME_MODES = ("group", "share")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # as --log-level takes them
 SECTIONS = ("kafka", "topics", "admin", "schema_registry", "secrets")
 SCALARS = {
     "group_id": str,
@@ -265,6 +266,8 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
         raise KeyProblem("consume", f"must be one of {', '.join(CONSUME_MODES)}")
     if values.get("result_format", "json") not in ("json", "avro"):
         raise KeyProblem("result_format", "must be json or avro")
+    if "log_level" in values:
+        values["log_level"] = _log_level(values["log_level"])
     if "cpu_affinity" in values:
         try:
             values["cpu_affinity"] = parse_cpu_affinity(values["cpu_affinity"])
@@ -280,6 +283,13 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
         source=source,
         **values,
     )
+
+
+def _log_level(value: str) -> str:
+    """`log_level` as logging names it (any case is taken): one of `LOG_LEVELS`."""
+    if value.upper() not in LOG_LEVELS:
+        raise KeyProblem("log_level", f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+    return value.upper()
 
 
 def _secret_scope(raw: dict[str, Any]) -> SecretScope:

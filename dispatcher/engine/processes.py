@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 EXIT_INVALID, EXIT_KAFKA = 1, 3
 
 
-def _worker_main(config: str | None, index: int, log_level: str) -> None:
+def _worker_main(config: str | None, index: int, log_level: str | None) -> None:
     from dispatcher.errors import ConfigError, KafkaUnavailable
 
     try:
@@ -34,7 +34,8 @@ def _worker_main(config: str | None, index: int, log_level: str) -> None:
         sys.exit(EXIT_KAFKA)
 
 
-def _run_worker(config: str | None, index: int, log_level: str) -> None:
+def _run_worker(config: str | None, index: int, log_level: str | None) -> None:
+    """`log_level`: --log-level, which wins over the configuration's `log_level`; None without."""
     from dataclasses import replace
 
     from dispatcher import logs
@@ -46,8 +47,11 @@ def _run_worker(config: str | None, index: int, log_level: str) -> None:
 
     stop_quietly_until_started()
     dump_stacks_on_request()
-    logs.configure(log_level, prefix=f"worker-{index} ")
+    prefix = f"worker-{index} "
+    logs.configure(log_level or "INFO", prefix=prefix)
     settings = load_settings(config)
+    if log_level is None:
+        logs.configure(settings.log_level, prefix=prefix)
     settings = replace(
         settings, http_port=worker_port(settings.http_port, settings.admin.port, index)
     )
@@ -67,7 +71,7 @@ def worker_port(http_port: int, admin_port: int, index: int) -> int:
     return port + 1 if http_port < admin_port <= port else port
 
 
-def run_processes(count: int, config: str | None, log_level: str) -> int:
+def run_processes(count: int, config: str | None, log_level: str | None) -> int:
     """Run `count` workers; SIGTERM/SIGINT are passed on and each drains before exiting.
     SIGUSR1 is passed on too: each worker writes its threads' stacks to stderr."""
     context = multiprocessing.get_context("spawn")

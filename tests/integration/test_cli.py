@@ -249,6 +249,31 @@ def test_run_with_workers_exits_3_with_one_line_per_worker_when_kafka_is_unreach
     assert raw_librdkafka_lines(stderr) == []
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_run_logs_at_the_configurations_log_level_unless_log_level_is_given(
+    tmp_path: Path, closed_port: int, workers: str
+) -> None:
+    """`log_level` (the file's, or DISPATCHER_LOG_LEVEL) was read, and then never used: every
+    command logged at INFO."""
+    config = tmp_path / "dispatcher.yaml"
+    config.write_text(
+        f"kafka:\n  bootstrap.servers: 127.0.0.1:{closed_port}\nhttp_port: 0\n{KAFKA_WAIT}"
+        "log_level: warning\n"
+    )
+    run = ("run", "--config", str(config), "--workers", workers)
+    runs = {
+        "file": dispatcher(*run, timeout=40),
+        "variable": dispatcher(*run, env={"DISPATCHER_LOG_LEVEL": "INFO"}, timeout=40),
+        "option": dispatcher(*run, "--log-level", "INFO", timeout=40),
+    }
+    for name, done in runs.items():
+        assert done.returncode == 3, (name, done.stderr.decode())
+        assert "did not answer within 1s (kafka_wait)" in done.stderr.decode(), name
+    assert " INFO " not in runs["file"].stderr.decode()
+    assert "waiting for Kafka at" in runs["variable"].stderr.decode()
+    assert "waiting for Kafka at" in runs["option"].stderr.decode()
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_worker_whose_http_port_another_process_holds_exits_1_naming_the_setting(
     kafka_bootstrap: str, tmp_path: Path, workers: int

@@ -158,6 +158,16 @@ def test_a_bad_value_of_an_environment_variable_names_the_variable_not_a_line_of
         assert str(caught.value).startswith(f"environment variable {variable}: {said}")
 
 
+def test_log_level_takes_a_level_of_logging_in_any_case_and_refuses_others(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, "log_level: warning\n"), environ={}).log_level == "WARNING"
+    assert load_settings(None, environ={"DISPATCHER_LOG_LEVEL": "Debug"}).log_level == "DEBUG"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, "group_id: g\nlog_level: LOUD\n"), environ={})
+    assert str(caught.value).endswith(
+        ":2: log_level: must be one of DEBUG, INFO, WARNING, ERROR, not 'LOUD'"
+    )
+
+
 def test_admin_tokens_from_the_environment_are_refused_as_set_in_the_file_only() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(None, environ={"DISPATCHER_ADMIN_TOKENS": "a-token-of-16-characters"})
