@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from dispatcher.model.health import Decision
+    from dispatcher.model.hook import Hook
 
 
 def hooks_validate(args: argparse.Namespace) -> int:
@@ -147,15 +148,7 @@ def hooks_test(args: argparse.Namespace) -> int:
     from dispatcher.ops import trial
 
     settings = settings_from(args)
-    if args.hooks_file:
-        from dispatcher.hooks.loader import load_hooks_file
-
-        index = HookIndex(load_hooks_file(args.hooks_file))
-    else:
-        index = configured_hooks(settings)
-    hook = index.get(args.id)
-    if hook is None:
-        raise ConfigError(f"no hook {args.id!r}")
+    hook = _hook_to_test(settings, args.id, args.hooks_file)
     tried = trial.prepare(hook, trial.read_event(Path(args.event)))
     print(output.targeting_text(tried.excluded) + "\n")
     if tried.request is None or tried.shown is None:
@@ -172,3 +165,25 @@ def hooks_test(args: argparse.Namespace) -> int:
         return 1
     print(text + "\n\n" + output.verdict_text(verdict))
     return 0 if verdict.ok else 1
+
+
+def _hook_to_test(settings: Settings, hook_id: str, hooks_file: str | None) -> Hook:
+    """The hook `hooks test` tries: the one of `hooks_file` (--hooks-file: no Kafka needed),
+    else the one in force, as `hooks show` finds it (a stored hook wins over the hooks file's
+    of its id, and one only stored is found too). The hooks file's problems are said first,
+    before Kafka is asked."""
+    if hooks_file is not None:
+        from dispatcher.hooks.loader import load_hooks_file
+
+        index, where = HookIndex(load_hooks_file(hooks_file)), hooks_file
+    else:
+        index = configured_hooks(settings)
+        if settings.topics.hooks:
+            from dispatcher.ops.manage import hook_in_force
+
+            return hook_in_force(settings, hook_id)
+        where = settings.hooks_file or "any place (no hooks_file, no hook store)"
+    hook = index.get(hook_id)
+    if hook is None:
+        raise ConfigError(f"no hook {hook_id!r} in {where}")
+    return hook

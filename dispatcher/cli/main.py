@@ -96,7 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("id")
     test.add_argument("--event", required=True, help="a CloudEvent as JSON (file)")
     test.add_argument("--send", action="store_true")
-    test.add_argument("--hooks-file", help="take the hook from this file, not the configuration")
+    test.add_argument(
+        "--hooks-file",
+        help="take the hook from this file (no Kafka needed), not the hooks in force",
+    )
     test.set_defaults(command=_cmd("hooks_test"))
 
     replay = sub.add_parser("replay", parents=[common], help="re-deliver dead letters")

@@ -72,8 +72,15 @@ def hook_in_force(settings: Settings, hook_id: str) -> Hook:
     check_reachable(settings)
     hook = hooks_in_force(settings).get(hook_id)
     if hook is None:
-        raise ConfigError(f"no hook {hook_id!r}")
+        raise ConfigError(f"no hook {hook_id!r} in {_where_hooks_are(settings)}")
     return hook
+
+
+def _where_hooks_are(settings: Settings) -> str:
+    """Where the hooks in force come from, as a `no hook` error names it."""
+    places = [f"the hooks file {settings.hooks_file}" if settings.hooks_file else ""]
+    places.append(f"the hook store {settings.topics.hooks}" if settings.topics.hooks else "")
+    return " or ".join(filter(None, places)) or "any place (no hooks_file, no hook store)"
 
 
 def _store_configured(settings: Settings) -> None:

@@ -334,3 +334,42 @@ def test_hooks_list_and_show_name_a_stored_hook_the_workers_cannot_use_and_why(
     remaining = cli(config, env, "hooks", "list").stdout
     assert "0 from the hooks file, 2 from the hook store" in remaining
     assert "erp" not in remaining
+
+
+def test_hooks_test_tries_the_hook_in_force_a_stored_one_too(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """`hooks test` looked in the hooks file only: a hook kept in the store (applied, or made
+    in the console) was "no hook", and one stored over the file's was tried as the file has it,
+    not as the workers send it."""
+    with Receiver() as receiver:
+        deployment = StoreDeployment(
+            kafka_bootstrap, tmp_path, [hook("crm", f"{receiver.url}/file", ["customer.*"])]
+        )
+        config = deployment.config_path
+        stored = [
+            hook("crm", f"{receiver.url}/store", ["customer.*"]),  # over the file's
+            hook("sms", f"{receiver.url}/sms", ["customer.created"]),  # in the store only
+        ]
+        applied = cli(config, {}, "hooks", "apply", str(hooks_file(tmp_path, "s.yaml", stored)))
+        assert applied.returncode == 0, applied.stderr
+        event = tmp_path / "event.json"
+        event.write_text(json.dumps(cloud_event("customer.created", {"n": 1})))
+
+        tried = {
+            hook_id: cli(config, {}, "hooks", "test", hook_id, "--event", str(event), "--send")
+            for hook_id in ("crm", "sms")
+        }
+        for hook_id, done in tried.items():
+            assert done.returncode == 0, (hook_id, done.stderr)
+            assert "verdict: delivered" in done.stdout
+        assert f"POST {receiver.url}/store\n" in tried["crm"].stdout
+        assert len(receiver.received("/store")) == len(receiver.received("/sms")) == 1
+        assert receiver.received("/file") == []
+
+    missing = cli(config, {}, "hooks", "test", "nope", "--event", str(event))
+    assert missing.returncode == 1
+    assert missing.stderr == (
+        f"error: no hook 'nope' in the hooks file {deployment.hooks_path} or the hook store"
+        f" {deployment.settings.topics.hooks}\n"
+    )
