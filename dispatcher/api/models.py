@@ -100,8 +100,8 @@ class TrialResult(BaseModel):
     verdict: Verdict | None = None
     excluded: list[str] | None = Field(
         default=None,
-        description="Why the event is not for the hook (its tenant, each failed filter"
-        " condition), when it is not: the dispatcher would not send it there.",
+        description="Why the event is not for the hook (its type, its tenant, each failed"
+        " filter condition), when it is not: the dispatcher would not send it there.",
     )
     not_sent: str | None = Field(
         default=None,

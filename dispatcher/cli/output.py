@@ -153,10 +153,11 @@ def request_text(shown: ShownRequest) -> str:
 
 
 def targeting_text(excluded: Iterable[str]) -> str:
-    """`hooks test`: whether the sample event is for the hook (tenant and filter), and why not."""
+    """`hooks test`: whether the sample event is for the hook (type, tenant and filter), and why
+    not."""
     reasons = list(excluded)
     if not reasons:
-        return "filter: the event is for this hook (tenant and filter pass)"
+        return "filter: the event is for this hook (type, tenant and filter pass)"
     return "\n".join(["filter: the event is NOT for this hook:", *(f"  - {r}" for r in reasons)])
 
 

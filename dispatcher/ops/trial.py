@@ -86,12 +86,12 @@ class Trial:
     request: Request | None
     shown: ShownRequest | None
     failure: DeliveryError | None = None
-    excluded: tuple[str, ...] = ()  # why the event is not for the hook (tenant, filter)
+    excluded: tuple[str, ...] = ()  # why the event is not for the hook (type, tenant, filter)
 
 
 @dataclass(frozen=True, slots=True)
 class NotSent:
-    """A trial not sent: its event is not for the hook (`excluded`: its tenant, its filter)."""
+    """A trial not sent: its event is not for the hook (`excluded`: its type, tenant, filter)."""
 
     excluded: tuple[str, ...]
     reason: str = NOT_FOR_THE_HOOK
@@ -107,7 +107,7 @@ def read_event(path: Path) -> Event:
 
 def prepare(hook: Hook, event: Event) -> Trial:
     """The request for (event, hook), how it shows with its credentials applied, and why the
-    event would not be for the hook (its tenant or filter), if it would not."""
+    event would not be for the hook (its type, tenant or filter), if it would not."""
     excluded = tuple(exclusions(hook, event))
     if hook.unusable is not None:  # what the workers do with its pairs: a `config` dead letter
         failure = PermanentError(f"the hook is unusable: {hook.unusable}", kind="config")

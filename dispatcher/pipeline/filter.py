@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from fnmatch import fnmatchcase
 
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
@@ -26,9 +27,12 @@ def admit(hooks: Iterable[Hook], event: Event) -> tuple[list[Hook], list[str]]:
 
 
 def exclusions(hook: Hook, event: Event) -> list[str]:
-    """Why `event` is not for `hook` (its tenant, then each failed filter condition); empty when
-    it is. Matching and `admit` decide the same, faster; this one explains."""
+    """Why `event` is not for `hook` (its type, its tenant, then each failed filter condition);
+    empty when it is. Matching and `admit` decide the same, faster; this one explains."""
     found: list[str] = []
+    if not any(fnmatchcase(event.type, pattern) for pattern in hook.events):
+        taken = ", ".join(hook.events)
+        found.append(f"the hook takes events of type {taken}; the event has type {event.type!r}")
     if hook.tenant is not None and event.tenant != hook.tenant:
         tenant = "no tenant" if event.tenant is None else f"tenant {event.tenant!r}"
         found.append(f"the hook serves tenant {hook.tenant!r}; the event has {tenant}")

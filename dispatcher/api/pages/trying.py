@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from fnmatch import fnmatchcase
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -22,6 +23,7 @@ from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
 from dispatcher.model.moments import iso
 from dispatcher.ops import trial
+from dispatcher.pipeline.match import GLOB_CHARACTERS
 
 router = APIRouter(include_in_schema=False)
 SAMPLE = '{\n  "order_id": "A-1001"\n}'
@@ -31,7 +33,7 @@ SAMPLE = '{\n  "order_id": "A-1001"\n}'
 def try_page(request: Request, hook_id: str) -> HTMLResponse:
     session = session_of(request, "admin")
     hook = scope.hook(service_of(request), session.principal, hook_id)
-    types = [e for e in hook.events if "*" not in e] or ["example.event"]
+    types = _types(hook)
     return render(
         request, "try.html", session, hook=hook, types=types, event_type=types[0], data=SAMPLE
     )
@@ -49,7 +51,7 @@ async def try_hook(request: Request, hook_id: str) -> HTMLResponse:
 def _tried(request: Request, session: Session, hook_id: str, form: dict[str, str]) -> HTMLResponse:
     service = service_of(request)
     hook = scope.hook(service, session.principal, hook_id)
-    types = [e for e in hook.events if "*" not in e] or ["example.event"]
+    types = _types(hook)
     event_type, data = form.get("type", "").strip(), form.get("data", "")
     shown: dict[str, Any] = {"hook": hook, "types": types, "event_type": event_type, "data": data}
     refused = editing.tried(service, hook_id, session.tenant)
@@ -79,6 +81,17 @@ def _tried(request: Request, session: Session, hook_id: str, form: dict[str, str
         not_sent=not_sent,
         **shown,
     )
+
+
+def _types(hook: Hook) -> list[str]:
+    """The event types the form offers: the hook's own, else one that each of its patterns
+    takes (`order.*`: `order.example`), so that the form's first try is of an event the hook
+    takes (one it does not take is never sent)."""
+    exact = [e for e in hook.events if GLOB_CHARACTERS.isdisjoint(e)]
+    if exact:
+        return exact
+    made = [(p.replace("*", "example").replace("?", "x"), p) for p in hook.events]
+    return [t for t, pattern in made if fnmatchcase(t, pattern)] or ["example.event"]
 
 
 def _sample(hook: Hook, event_type: str, data: str) -> Event:

@@ -99,3 +99,37 @@ def test_the_console_sends_no_event_the_hooks_filter_excludes_and_says_why(
     assert "Not sent" not in page.text
     (request,) = sent
     assert request.url == "https://erp.example.com/in"
+
+
+def test_the_api_and_the_console_send_no_event_of_a_type_the_hook_does_not_take(
+    client: TestClient, sent: list[Request]
+) -> None:
+    typed = "the hook takes events of type order.paid; the event has type 'customer.created'"
+    event = {**cloud_event("customer.created", {"total": 120}), "tenant": "acme"}
+    tried = client.post(
+        "/api/hooks/big-orders/test", json={"event": event, "send": True}, headers=ADMIN
+    )
+    assert tried.json()["not_sent"] == NOT_SENT
+    assert tried.json()["excluded"] == [typed]
+
+    csrf = signed_in(client, ADMIN_TOKEN)
+    form = {"csrf": csrf, "type": "customer.created", "data": '{"total": 120}', "send": "on"}
+    page = html.unescape(client.post("/hooks/big-orders/try", data=form).text)
+    assert f"Not sent: {NOT_SENT}" in page
+    assert f"<li>{typed}</li>" in page
+    assert sent == []
+
+
+def test_the_consoles_try_offers_an_event_type_each_of_the_hooks_patterns_takes(
+    app: FastAPI, client: TestClient
+) -> None:
+    """With only patterns, it offered `example.event`, which the hook does not take: its try
+    would be refused as not for the hook."""
+    service: AdminService = app.state.admin
+    globbed = {"id": "globbed", "events": ["order.*", "refund.?"], "url": "https://e.example/in"}
+    service._set_hooks(HookIndex([Hook.from_dict(globbed)]))
+    signed_in(client, ADMIN_TOKEN)
+    page = client.get("/hooks/globbed/try")
+    assert page.status_code == 200, page.text
+    assert 'name="type" value="order.example"' in page.text
+    assert '<option value="refund.x">' in page.text

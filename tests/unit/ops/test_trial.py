@@ -143,3 +143,26 @@ def test_an_event_not_for_the_hook_is_not_sent_and_the_trial_says_why(
     not_sent = send(Settings(), tenants, tried)
     assert not_sent == NotSent(("the hook serves tenant 'acme'; the event has no tenant",))
     assert not_sent.reason == NOT_FOR_THE_HOOK
+
+
+def test_an_event_of_a_type_the_hook_does_not_take_is_not_sent_and_the_trial_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its tenant and filter passing, it was said to be "for this hook" and sent, though no
+    worker would ever send it there."""
+
+    async def never(*_args: object) -> NoReturn:
+        raise AssertionError("sent")
+
+    monkeypatch.setattr(trial, "_send", never)
+    orders = hook(events=["order.*", "refund.issued"])
+    customer = Event(id="e-2", type="customer.created", source="/crm", data={})
+    tried = prepare(orders, customer)
+    assert tried.shown is not None  # rendered, and shown
+    assert send(Settings(), orders, tried) == NotSent(
+        (
+            "the hook takes events of type order.*, refund.issued;"
+            " the event has type 'customer.created'",
+        )
+    )
+    assert prepare(orders, EVENT).excluded == ()  # order.paid: order.* takes it
