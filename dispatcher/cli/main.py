@@ -57,7 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers()
 
     run = sub.add_parser("run", parents=[common], help="run the dispatcher service")
-    run.add_argument("--workers", type=int, default=1, help="worker processes in one group")
+    run.add_argument(
+        "--workers",
+        type=_at_least_one,
+        default=1,
+        help="worker processes in one group (worker i serves /metrics on http_port + i)",
+    )
     run.set_defaults(command=_cmd("run"), serves=True)
 
     admin = sub.add_parser("admin", parents=[common], help="the admin console and API")
@@ -133,8 +138,9 @@ def _parser() -> argparse.ArgumentParser:
     produce.add_argument("--tenant", help="the event's tenant (CloudEvents extension)")
     produce.add_argument("--source", default="/dugaa/cli")
     produce.add_argument("--topic")
-    produce.add_argument("--binary", action="store_true", help="binary mode (ce_* headers)")
-    produce.add_argument("--avro", action="store_true", help="Avro-encoded event")
+    encoding = produce.add_mutually_exclusive_group()
+    encoding.add_argument("--binary", action="store_true", help="binary mode (ce_* headers)")
+    encoding.add_argument("--avro", action="store_true", help="Avro-encoded event")
     produce.set_defaults(command=_cmd("produce"))
 
     demo = sub.add_parser("demo", parents=[common], help="the whole system on this machine")
@@ -142,6 +148,17 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(quiet=True)
     demo.set_defaults(command=_cmd("demo"))
     return parser
+
+
+def _at_least_one(text: str) -> int:
+    """A count of 1 or more (`--workers`): 0 or less ran one worker, as if it were 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def _cmd(name: str) -> Command:

@@ -149,3 +149,25 @@ def test_hooks_validate_refuses_a_hook_ordered_by_key_for_workers_in_queue_mode(
     assert main(["hooks", "validate", "--config", str(share), str(hooks_file)]) == 1
     said = capsys.readouterr().err
     assert f"{hooks_file}:5: hooks[0].ordering: consume: share gives no order" in said
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["run", "--workers", "0"], "argument --workers: must be 1 or more, not 0"),
+        (["run", "--workers", "-2"], "argument --workers: must be 1 or more, not -2"),
+        (["run", "--workers", "x"], "argument --workers: not a whole number: 'x'"),
+        (
+            ["produce", "--type", "t", "--data", "{}", "--binary", "--avro"],
+            "argument --avro: not allowed with argument --binary",
+        ),
+    ],
+)
+def test_a_worker_count_below_one_or_two_encodings_at_once_are_usage_errors(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--workers 0` ran one worker, `--binary --avro` produced Avro: neither said a word."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert said in capsys.readouterr().err
