@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 from dispatcher import logs, signals, tracing
 from dispatcher.cli import output
 from dispatcher.config.settings import Settings, default_config_path, load_settings
-from dispatcher.errors import ConfigError, KafkaUnavailable
+from dispatcher.errors import ConfigError, DecodeError, KafkaUnavailable
 from dispatcher.hooks.loader import configured_hooks
 from dispatcher.logs import KAFKA
+from dispatcher.model.event import Event
 from dispatcher.model.moments import iso
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ def produce(args: argparse.Namespace) -> int:
     }
     if args.tenant:
         event["tenant"] = args.tenant
+    checked = _cloud_event(event)
     topic = args.topic or settings.topics.events[0]
     check_reachable(settings)
     producer = made(Producer, {**client_settings(settings, "producer"), "logger": KAFKA}, settings)
@@ -154,10 +156,9 @@ def produce(args: argparse.Namespace) -> int:
     headers: list[tuple[str, str | bytes | None]]
     if args.avro:
         from dispatcher.kafka.avro import produce_value
-        from dispatcher.model.event import Event
 
         value, content_type = produce_value(
-            Event.from_dict(event), topic=topic, schema_registry=settings.schema_registry
+            checked, topic=topic, schema_registry=settings.schema_registry
         )
         headers = [("content-type", content_type)]
     elif args.binary:
@@ -170,6 +171,15 @@ def produce(args: argparse.Namespace) -> int:
     _publish(producer, topic, value, key, headers)
     print(json.dumps({"topic": topic, "id": event["id"], "type": args.type}))
     return 0
+
+
+def _cloud_event(attributes: dict[str, Any]) -> Event:
+    """`produce`'s event, checked as a worker reads one: an empty --type or --source would be
+    published, then dead-lettered by every worker as `decode`."""
+    try:
+        return Event.from_dict(attributes)
+    except DecodeError as exc:
+        raise ConfigError(f"not published: {exc} (--type and --source may not be empty)") from None
 
 
 def _publish(

@@ -171,3 +171,24 @@ def test_a_worker_count_below_one_or_two_encodings_at_once_are_usage_errors(
         main(argv)
     assert exited.value.code == 2
     assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("option", "missing"), [("--type", "type"), ("--source", "source")])
+def test_produce_publishes_no_event_a_worker_would_dead_letter_as_no_cloud_event(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], option: str, missing: str
+) -> None:
+    """An empty --type or --source was published (exit 0), and every worker then dead-lettered
+    the record as `decode`: a CloudEvent's type and source are never empty."""
+
+    def unreachable(*_args: object) -> NoReturn:
+        raise AssertionError("Kafka asked")
+
+    monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
+    monkeypatch.setattr("dispatcher.kafka.clients.check_reachable", unreachable)
+    argv = ["produce", "--type", "order.paid", "--source", "/shop", "--data", "{}"]
+    argv[argv.index(option) + 1] = ""
+    assert main(argv) == 1
+    assert capsys.readouterr().err == (
+        f"error: not published: CloudEvent lacks required attribute(s): {missing}"
+        " (--type and --source may not be empty)\n"
+    )
