@@ -5,10 +5,10 @@ the letters the plan sends (not those it skips). The plan reads the event in eac
 worker reads one, and leaves out what must not be sent: a pair the results topic already shows
 as delivered (so a second replay of the same selection sends nothing the first delivered), a
 pair already planned (the same webhook-id dead-lettered twice), letters whose hook is gone,
-letters of a paused hook (its resume replays them), letters holding no event to send (written
-without the event's value: they say where the original is), and events the hook, as it is
-defined now, no longer takes (its events, tenant or filter were changed since: a worker would
-not send them to it either).
+letters of a paused hook (its resume replays those since the pause; the others wait for a
+replay after it), letters holding no event to send (written without the event's value: they
+say where the original is), and events the hook, as it is defined now, no longer takes (its
+events, tenant or filter were changed since: a worker would not send them to it either).
 `dispatcher.ops.replay.run` does the sending.
 """
 
@@ -78,11 +78,12 @@ def plan(
     selected: Candidates | Iterable[DeadLetter],
     delivered: set[str],
     hooks: HookIndex,
-    paused: frozenset[str] = frozenset(),
+    paused: Mapping[str, float] | None = None,
     decode: Decode = decode,
 ) -> Plan:
     """What to send of `selected`, given the webhook-ids already delivered, the hooks in force
-    and the hooks paused (a paused hook's letters wait for its resume); `decode` reads the event
+    and the hooks paused, each with its pause's `since` (a paused hook's letters wait for its
+    resume); `decode` reads the event
     in a letter. A limit counts the letters sent: the plan takes the oldest letters until it has
     that many to send, with those it skips on the way, so the same limited selection run again
     goes on with the next ones."""
@@ -97,7 +98,7 @@ def plan(
         read = _read(letter, decode)
         if isinstance(read, Event):
             events[letter.where] = read
-        reason = _skip_reason(letter, delivered, planned, hooks, paused) or _unsendable(
+        reason = _skip_reason(letter, delivered, planned, hooks, paused or {}) or _unsendable(
             letter, read, hooks
         )
         if reason is None:
@@ -121,7 +122,7 @@ def _skip_reason(
     delivered: set[str],
     planned: set[str],
     hooks: HookIndex,
-    paused: frozenset[str],
+    paused: Mapping[str, float],
 ) -> str | None:
     if not letter.hook_id:
         return "no hook (the record was never a valid event)"
@@ -133,7 +134,7 @@ def _skip_reason(
     if hook.unusable is not None:  # sent, it would only be dead-lettered as config again
         return f"hook {letter.hook_id} is unusable: {hook.unusable}"
     if letter.hook_id in paused:
-        return f"hook {letter.hook_id} is paused (hooks resume {letter.hook_id} --replay)"
+        return _paused(letter, paused[letter.hook_id])
     if not letter.idempotency_key:
         return "no dispatcher.idempotency.key header"
     if letter.idempotency_key in delivered:
@@ -141,6 +142,17 @@ def _skip_reason(
     if letter.idempotency_key in planned:
         return "the same webhook-id is replayed from an earlier letter"
     return None
+
+
+def _paused(letter: DeadLetter, since: float) -> str:
+    """Why a letter of a paused hook waits, and what sends it: `resume --replay` replays the
+    letters since the pause began, not one that failed before it."""
+    hook_id = letter.hook_id
+    if letter.failed_at is not None and letter.failed_at >= since:
+        return f"hook {hook_id} is paused (hooks resume {hook_id} --replay)"
+    return (
+        f"hook {hook_id} is paused (failed before the pause: hooks resume {hook_id}, then replay)"
+    )
 
 
 def _unsendable(letter: DeadLetter, read: Event | DecodeError, hooks: HookIndex) -> str | None:

@@ -81,7 +81,7 @@ def prepare(settings: Settings, hooks: HookIndex, selection: Selection) -> Plan:
     times = [letter.failed_at for letter in chosen]
     earliest = None if not times or None in times else min(t for t in times if t is not None)
     results_since = None if earliest is None else int((earliest - CLOCK_SLACK) * 1000)
-    paused = frozenset(h for h, d in read_decisions(settings).items() if d.state == "paused")
+    paused = {h: d.since for h, d in read_decisions(settings).items() if d.state == "paused"}
     delivered = delivered_keys(settings, results_since)
     return plan(chosen, delivered, hooks, paused, event_decoder(settings.schema_registry))
 

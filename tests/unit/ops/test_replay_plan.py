@@ -12,6 +12,7 @@ from dispatcher.kafka.avro.decoder import EVENT_CONTENT_TYPE, encode_event, even
 from dispatcher.model.deadletter import REPLAY_OF, DeadLetter
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
+from dispatcher.model.moments import parse_iso
 from dispatcher.model.outcome import VALUE_OMITTED, Source
 from dispatcher.ops.replay.plan import plan, reasons, select
 from dispatcher.ops.replay.selection import Selection, parse_moment, selection_from
@@ -151,12 +152,23 @@ def test_the_plan_skips_what_was_delivered_repeated_ids_and_letters_without_a_ho
     assert reasons(result)["already delivered"] == 1
 
 
-def test_the_letters_of_a_paused_hook_wait_for_its_resume() -> None:
-    result = plan(
-        [letter(0), letter(1, hook="sms")], set(), hooks("tax", "sms"), frozenset({"tax"})
-    )
+def test_the_letters_of_a_paused_hook_wait_for_its_resume_which_says_what_sends_each() -> None:
+    """`resume --replay` sends the letters since the pause began; one that failed before it
+    was said to wait for it too, and following the advice left it unsent."""
+    since = parse_iso("2026-11-29T10:00:00.000Z")
+    letters = [
+        letter(0, failed_at="2026-11-29T10:00:00.000Z"),
+        letter(1, hook="sms"),
+        letter(2, failed_at="2026-11-29T09:59:59.999Z"),
+        letter(3, failed_at=None),
+    ]
+    result = plan(letters, set(), hooks("tax", "sms"), {"tax": since})
     assert [d.record.offset for d in result.send] == [1]
-    assert reasons(result) == {"hook tax is paused (hooks resume tax --replay)": 1}
+    assert [(d.record.offset, why) for d, why in result.skip] == [
+        (0, "hook tax is paused (hooks resume tax --replay)"),
+        (2, "hook tax is paused (failed before the pause: hooks resume tax, then replay)"),
+        (3, "hook tax is paused (failed before the pause: hooks resume tax, then replay)"),
+    ]
 
 
 def test_the_letters_of_an_unusable_hook_wait_for_a_definition_that_loads() -> None:
@@ -386,7 +398,7 @@ def test_letters_of_a_paused_or_disabled_hook_do_not_use_up_the_limit() -> None:
         letter(3, failed_at="2026-11-29T10:03:00Z"),
     ]
     known = hooks("tax", "off", "held", disabled=("off",))
-    result = plan(select(letters, Selection(limit=1)), set(), known, frozenset({"held"}))
+    result = plan(select(letters, Selection(limit=1)), set(), known, {"held": 0.0})
     assert [d.record.offset for d in result.send] == [2]
     assert len(result.skip) == 2
     assert plan(select(letters, Selection(limit=0)), set(), known).selected == 0
