@@ -129,6 +129,9 @@ class StoreFollower(TopicFollower):
         self.base = list(base)
         self.on_change = on_change
         self._store = StoredHooks(settings.secrets, settings.consume)
+        # while `start()` reads the store to its end: what each hook's latest record is wrong
+        # with, logged once read (a hook's earlier records are history, fixed or deleted since)
+        self._held: dict[str, str] | None = None
 
     @property
     def stored(self) -> dict[str, Hook]:
@@ -144,7 +147,13 @@ class StoreFollower(TopicFollower):
 
     def start(self, timeout: float = 30.0) -> HookIndex:
         """Read the store to its end, hand over the hooks in force, then follow in a thread."""
-        self._read_to_end(timeout)
+        self._held = {}
+        try:
+            self._read_to_end(timeout)
+        finally:
+            held, self._held = self._held, None
+        for problem in held.values():
+            log.error("hook store: %s", problem)
         index = merged(self.base, self.stored)
         log.info("hook store %s read: %d hooks stored", self.topic, len(self._store.hooks))
         self.on_change(index)
@@ -154,7 +163,12 @@ class StoreFollower(TopicFollower):
     def _apply(self, records: list[Record]) -> None:
         for record in records:
             problem = self._store.take(record)
-            if problem is not None:
+            if record.key is not None and self._held is not None:  # `start()` reads the store
+                hook_id = record.key.decode("utf-8", "replace")
+                self._held.pop(hook_id, None)  # what an earlier record of the hook said is over
+                if problem is not None:
+                    self._held[hook_id] = problem
+            elif problem is not None:
                 level = logging.WARNING if record.key is None else logging.ERROR
                 log.log(level, "hook store: %s", problem)
         index = merged(self.base, self._store.hooks)

@@ -128,3 +128,33 @@ def test_a_one_off_read_of_the_store_holds_what_a_worker_holds_unusable_hooks_to
     assert sorted(read) == ["erp", "ledger"]
     assert "DISPATCHER_SECRET_ERP_TOKEN" in (read["erp"].unusable or "")
     assert "consume: share gives no order" in (read["ledger"].unusable or "")
+
+
+def test_at_start_only_what_is_wrong_with_a_hooks_latest_record_is_logged(
+    monkeypatch: Any, caplog: Any
+) -> None:
+    """A stored hook that did not load, then was deleted or fixed: every start logged the old
+    record's error ("its pairs are dead-lettered as config until ..."), until compaction took
+    it, of a hook that was gone or loading fine."""
+    monkeypatch.delenv("DISPATCHER_SECRET_ERP_TOKEN", raising=False)
+    settings = Settings()
+    broken_crm = {**V2, "id": "crm"}
+    records = [
+        stored(settings, 0, V2),  # erp does not load here ...
+        Record(settings.topics.hooks, 0, 1, b"erp", None, ()),  # ... and was deleted
+        stored(settings, 2, broken_crm),  # crm did not load ...
+        stored(settings, 3, {**broken_crm, "auth": {"type": "none"}}),  # ... and was fixed
+        stored(settings, 4, {**V2, "id": "sms"}),  # sms does not load here, now
+    ]
+    following = follower(settings)
+    monkeypatch.setattr(following, "_read_to_end", lambda _timeout: following._apply(records))
+    monkeypatch.setattr(following, "_follow_in_thread", lambda: None)
+    following.start()
+
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("hook store: hook sms does not load here")
+    assert sorted(following.stored) == ["crm", "sms"]
+
+    following._apply([stored(settings, 5, broken_crm)])  # followed: said at once
+    assert "hook store: hook crm does not load here" in caplog.text
