@@ -21,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signals.stop_quietly_until_started()
         signals.dump_stacks_on_request()
     if not hasattr(args, "command"):
-        parser.print_help(sys.stderr)
+        getattr(args, "usage", parser).print_help(sys.stderr)
         return EXIT_USAGE
     # The demo prints its own story; the service logs at INFO until its configuration's
     # `log_level` is read (`commands.settings_from`), unless --log-level says otherwise.
@@ -40,7 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dispatcher", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="dispatcher",
+        description="The DUGAA dispatcher: delivers the events on Kafka to third parties' HTTP"
+        " endpoints (hooks). `dispatcher COMMAND --help` says more of each command.",
+    )
     parser.add_argument("--version", action="version", version=f"dispatcher {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -68,9 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     admin = sub.add_parser("admin", parents=[common], help="the admin console and API")
     admin.set_defaults(command=_cmd("admin"), serves=True)
 
-    hooks = sub.add_parser("hooks", help="check and manage hooks").add_subparsers()
+    hooks_parser = sub.add_parser("hooks", help="check and manage hooks")
+    hooks_parser.set_defaults(usage=hooks_parser)  # `dispatcher hooks` alone: its commands
+    hooks = hooks_parser.add_subparsers()
     validate = hooks.add_parser("validate", parents=[common], help="check a hooks file")
-    validate.add_argument("file")
+    validate.add_argument("file", help="a hooks file (YAML)")
     validate.set_defaults(command=_cmd("hooks_validate"))
     for name, needs_id, what in (
         ("list", False, "the hooks in force (hooks file and store)"),
@@ -79,15 +85,15 @@ def _parser() -> argparse.ArgumentParser:
     ):
         cmd = hooks.add_parser(name, parents=[common], help=what)
         if needs_id:
-            cmd.add_argument("id")
+            cmd.add_argument("id", help="the hook's id")
         else:
             cmd.add_argument("--tenant", help="only the hooks of this tenant")
         cmd.set_defaults(command=_cmd(f"hooks_{name}"))
     pause = hooks.add_parser("pause", parents=[common], help="pause a hook for the whole cluster")
-    pause.add_argument("id")
+    pause.add_argument("id", help="the hook's id")
     pause.set_defaults(command=_cmd("hooks_pause"))
     resume = hooks.add_parser("resume", parents=[common], help="lift a hook's pause")
-    resume.add_argument("id")
+    resume.add_argument("id", help="the hook's id")
     resume.add_argument(
         "--replay",
         action="store_true",
@@ -95,12 +101,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     resume.set_defaults(command=_cmd("hooks_resume"))
     apply = hooks.add_parser("apply", parents=[common], help="put the hooks of FILE in the store")
-    apply.add_argument("file")
+    apply.add_argument("file", help="a hooks file (YAML): all its hooks, or none")
     apply.set_defaults(command=_cmd("hooks_apply"))
     test = hooks.add_parser("test", parents=[common], help="render (and --send) one request")
-    test.add_argument("id")
+    test.add_argument("id", help="the hook's id")
     test.add_argument("--event", required=True, help="a CloudEvent as JSON (file)")
-    test.add_argument("--send", action="store_true")
+    test.add_argument(
+        "--send", action="store_true", help="send it once, and show the response and the verdict"
+    )
     test.add_argument(
         "--hooks-file",
         help="take the hook from this file (no Kafka needed), not the hooks in force",
@@ -108,43 +116,55 @@ def _parser() -> argparse.ArgumentParser:
     test.set_defaults(command=_cmd("hooks_test"))
 
     replay = sub.add_parser("replay", parents=[common], help="re-deliver dead letters")
-    replay.add_argument("--hook")
-    replay.add_argument("--since")
-    replay.add_argument("--until")
-    replay.add_argument("--error-kind")
+    replay.add_argument("--hook", help="only the dead letters of this hook")
+    replay.add_argument(
+        "--since",
+        help="only letters failed at or after: ISO 8601 (2026-11-28T00:00:00Z) or an age (2h)",
+    )
+    replay.add_argument("--until", help="only letters failed at or before (as --since)")
+    replay.add_argument(
+        "--error-kind", help="only letters of this error kind (http_status, timeout, expired ...)"
+    )
     replay.add_argument("--tenant", help="only the dead letters of this tenant's events")
     replay.add_argument(
         "--limit", type=int, help="send at most N letters (skipped ones do not count)"
     )
     replay.add_argument("--rate", type=float, help="dead letters per second")
-    replay.add_argument("--dry-run", action="store_true")
+    replay.add_argument(
+        "--dry-run", action="store_true", help="list what would be replayed; send nothing"
+    )
     replay.set_defaults(command=_cmd("replay"))
 
     decrypt = sub.add_parser("decrypt", parents=[common], help="decrypt a body as a receiver")
-    decrypt.add_argument("--algorithm", required=True)
+    decrypt.add_argument(
+        "--algorithm",
+        required=True,
+        help="A256GCM, A128GCM, A256CBC-HS512, A128CBC-HS256, C20P or fernet",
+    )
     decrypt.add_argument(
         "--key",
         required=True,
         action="append",
-        help="base64url key, or ${env:NAME} / ${file:/path}; repeatable",
+        help="base64url key, or ${env:NAME} / ${file:/path}; repeatable; write --key=KEY (a"
+        " key may begin with -)",
     )
-    decrypt.add_argument("file", nargs="?")
+    decrypt.add_argument("file", nargs="?", help="the body as received (default: stdin)")
     decrypt.set_defaults(command=_cmd("decrypt"))
 
     produce = sub.add_parser("produce", parents=[common], help="publish one event")
-    produce.add_argument("--type", required=True)
+    produce.add_argument("--type", required=True, help="the event's type (order.shipped)")
     produce.add_argument("--data", required=True, help="the event's data as JSON")
-    produce.add_argument("--key")
+    produce.add_argument("--key", help="the Kafka key (the ordering key)")
     produce.add_argument("--tenant", help="the event's tenant (CloudEvents extension)")
-    produce.add_argument("--source", default="/dugaa/cli")
-    produce.add_argument("--topic")
+    produce.add_argument("--source", default="/dugaa/cli", help="the event's source")
+    produce.add_argument("--topic", help="default: the first of topics.events")
     encoding = produce.add_mutually_exclusive_group()
     encoding.add_argument("--binary", action="store_true", help="binary mode (ce_* headers)")
     encoding.add_argument("--avro", action="store_true", help="Avro-encoded event")
     produce.set_defaults(command=_cmd("produce"))
 
     demo = sub.add_parser("demo", parents=[common], help="the whole system on this machine")
-    demo.add_argument("--events", type=int, default=30)
+    demo.add_argument("--events", type=int, default=30, help="how many sample events (30)")
     demo.set_defaults(quiet=True)
     demo.set_defaults(command=_cmd("demo"))
     return parser

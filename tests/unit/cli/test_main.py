@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -192,3 +194,37 @@ def test_produce_publishes_no_event_a_worker_would_dead_letter_as_no_cloud_event
         f"error: not published: CloudEvent lacks required attribute(s): {missing}"
         " (--type and --source may not be empty)\n"
     )
+
+
+def _parsers(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Every command's parser (`hooks test` ...), the top one first, with its name."""
+    yield parser.prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from _parsers(child)
+
+
+def test_every_option_and_argument_of_every_command_says_what_it_is_for() -> None:
+    """`replay --help` named --since without saying it takes an age (2h) as well as a time,
+    `decrypt --help` the --algorithm without the algorithms; `dispatcher --help` began with a
+    note for the developers ("a thin shell ...")."""
+    parser = _parser()
+    assert parser.description is not None
+    assert parser.description.startswith("The DUGAA dispatcher: delivers the events on Kafka")
+    silent = [
+        f"{name} {action.dest}"
+        for name, each in _parsers(parser)
+        for action in each._actions
+        if not isinstance(action, argparse._SubParsersAction) and not action.help
+    ]
+    assert silent == []
+
+
+def test_hooks_without_a_command_shows_the_hooks_commands(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["hooks"]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith("usage: dispatcher hooks [-h]")
+    assert "validate" in said
