@@ -100,7 +100,7 @@ def list_command(settings: Settings, tenant: str | None = None) -> int:
     unusable = output.unusable_text(shown)
     if unusable:
         print(f"\n{unusable}")
-    print(f"\n{listing.from_file} from the hooks file, {listing.from_store} from the hook store")
+    print(f"\n{listing.sources({hook.id for hook in shown})}")
     return 0
 
 

@@ -18,11 +18,19 @@ from dispatcher.pipeline.match import HookIndex
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """The hooks in force, and how many came from the hooks file and from the store."""
+    """The hooks in force, and the ids of the hooks file's and of the store's hooks (an id in
+    both: the stored hook is in force)."""
 
     hooks: HookIndex
-    from_file: int
-    from_store: int
+    file_ids: frozenset[str]
+    store_ids: frozenset[str]
+
+    def sources(self, ids: set[str]) -> str:
+        """Where the hooks `ids` (of those in force) come from, as `hooks list` ends with it."""
+        stored = ids & self.store_ids
+        over = stored & self.file_ids
+        line = f"{len(ids - stored)} from the hooks file, {len(stored)} from the hook store"
+        return line + (f" ({len(over)} in place of the hooks file's)" if over else "")
 
 
 def apply_hooks(settings: Settings, path: str | Path) -> list[str]:
@@ -64,7 +72,8 @@ def list_hooks(settings: Settings) -> Listing:
     check_reachable(settings)
     file_hooks = load_hooks_file(settings.hooks_file) if settings.hooks_file else []
     stored = HookStore(settings).read() if settings.topics.hooks else {}
-    return Listing(merged(file_hooks, stored), len(file_hooks), len(stored))
+    in_file = frozenset(hook.id for hook in file_hooks)
+    return Listing(merged(file_hooks, stored), in_file, frozenset(stored))
 
 
 def hook_in_force(settings: Settings, hook_id: str) -> Hook:

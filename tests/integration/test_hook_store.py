@@ -243,7 +243,10 @@ def test_a_worker_reads_the_whole_store_before_it_consumes_events(
         assert list_command(settings) == 0
         assert show_command(settings, "sms") == 0
         out = capsys.readouterr().out
-        assert "1 from the hooks file, 2 from the hook store" in out
+        # the file's crm is not in force: the stored one is
+        assert (
+            "0 from the hooks file, 2 from the hook store (1 in place of the hooks file's)" in out
+        )
         assert "token: '***'" in out or "token: ***" in out
         with pytest.raises(ConfigError, match="no hook 'nope'"):
             delete_command(settings, "nope")
@@ -313,6 +316,8 @@ def test_hooks_list_and_show_name_a_stored_hook_the_workers_cannot_use_and_why(
     assert count == "0 from the hooks file, 3 from the hook store\n"
     why = notes.splitlines()
     assert [line.split()[0] for line in why] == ["erp", "vault"]
+    acme = cli(config, env, "hooks", "list", "--tenant", "acme").stdout
+    assert acme.endswith("\n\n0 from the hooks file, 1 from the hook store\n")  # erp alone
     assert "environment variable DISPATCHER_SECRET_ERP_TOKEN is not set" in why[0]
     assert "A256GCM needs a 32-byte key" in why[1]
 
