@@ -259,12 +259,17 @@ class ShareLoop(WiredLoop):
         return refused
 
     def _drain(self, deadline: float) -> None:
-        """Stop acquiring; give the batch until `deadline`; release what did not finish."""
+        """Stop acquiring; give the batch until `deadline`; release what did not finish.
+
+        The lock is watched meanwhile, as in any turn: a drain longer than what is left of
+        the lock would otherwise go on sending for records the broker has handed to another
+        worker, and have their late acknowledgements refused."""
         while self.batch is not None and not self.batch.settled and time.monotonic() < deadline:
             self.writer.poll(ACK_WAIT)
             self.writer.flush_unsent()
             if self.producer_failed():
                 break
+            self._watch_lock()
         self.writer.flush(max(deadline - time.monotonic(), 1.0))
         batch = self.batch
         if batch is None:

@@ -397,3 +397,24 @@ def test_readiness_follows_the_groups_state_and_assignment_in_the_statistics() -
         loop.on_statistics(payload)
         seen.append((loop.ready.is_set(), loop.metrics.ready._value.get()))
     assert seen == [(True, 1), (False, 0), (True, 1), (False, 0), (False, 0), (False, 0)]
+
+
+def test_a_drain_that_outlasts_the_lock_hands_its_running_pairs_to_a_retry_tier() -> None:
+    """A stopping worker watches the lock too: draining past it, it would go on sending for a
+    record the broker has handed to another worker meanwhile."""
+    consumer = ShareConsumer([[message(5)]])
+    producer = HeldProducer()
+    loop, _, _submitted = make_loop(consumer, [hook("crm")], None, producer)
+    loop.step()  # acquires offset 5: its pair runs, its lock far from its end
+    assert producer.produced == []
+    batch = loop.batch
+    assert batch is not None
+    batch.acquired_at -= LIMITS.lock_seconds * 0.8  # ... until the drain reaches it
+    producer.on_produce = lambda: producer.ack(len(producer.produced) - 1)
+
+    loop.stop()
+    loop.run(lambda: time.monotonic() + 5.0)
+
+    assert [p["topic"] for p in producer.produced] == [TIER0]
+    assert consumer.acks == [(5, AcknowledgeType.ACCEPT)]  # accepted, not released at the end
+    assert (count(loop, "accepted"), count(loop, "released")) == (1, 0)
