@@ -103,33 +103,40 @@ def run_processes(count: int, config: str | None, log_level: str | None) -> int:
         started.append(process)
         if stops:
             send(process, stops[0])
-    _join(started, stops, send)
+    cut_short = _join(started, stops, send)
     codes = [p.exitcode for p in started]
     log.info("workers exited with %s", codes)
     # One that the stop signal itself ended had not installed its handlers (they drain): it
     # was still starting, and had consumed nothing.
     failed = [code for code in codes if code and -code not in stops]
-    return max((code for code in failed if code > 0), default=1) if failed else 0
+    if failed:
+        return max((code for code in failed if code > 0), default=1)
+    return 1 if cut_short else 0
 
 
 def _join(
     started: list[SpawnProcess], stops: list[int], send: Callable[[SpawnProcess, int], None]
-) -> None:
-    """Wait for every worker. One that fails by itself (exits non-zero, or is killed, with no
-    stop asked for) stops the others, which drain as on SIGTERM: the run then ends non-zero
-    and is started again whole by what supervises it, where the others running on would
-    leave it a worker short for good (Kubernetes' probes watch worker 0 only)."""
+) -> bool:
+    """Wait for every worker. One that ends by itself, with no stop asked for (it failed,
+    was killed, or was stopped alone: a SIGTERM sent to its process only drains it and ends
+    it with 0), stops the others, which drain as on SIGTERM: the run then ends non-zero and
+    is started again whole by what supervises it, where the others running on would leave it
+    a worker short for good (Kubernetes' probes watch worker 0 only). Returns whether one
+    did."""
     running = list(started)
+    cut_short = False
     while running:
         wait([process.sentinel for process in running])
         for process in [p for p in running if p.exitcode is not None]:
             running.remove(process)
-            if process.exitcode and not stops and running:
+            if not stops and running:
                 log.error(
                     "%s exited with %s: stopping the other workers", process.name, process.exitcode
                 )
+                cut_short = True
                 stops.append(signal.SIGTERM)
                 for other in running:
                     send(other, signal.SIGTERM)
     for process in started:
         process.join()
+    return cut_short
