@@ -66,6 +66,11 @@ class HealthFollower(TopicFollower):
 
     def _apply(self, records: list[Record]) -> None:
         for record in records:
+            if record.value is None and record.key is not None:
+                # a stopped worker withdrew its report (`withdraw`): it no longer counts, where
+                # kept it would until it went stale, a stopped worker deciding for rounds on
+                self._reports.pop(record.key.decode("utf-8", "replace"), None)
+                continue
             entry = _entry(record)
             if isinstance(entry, Report):
                 self._reports[entry.key] = entry
