@@ -85,7 +85,9 @@ class RetryPolicy:
         if verdict.retry_after is not None:
             wait = max(wait, verdict.retry_after)
         if local_attempts < self.local_attempts and wait <= MAX_LOCAL_DELAY:
-            return RetryLocal(wait)
+            # never past `max_age`: with less of it left than the wait, the attempt is made as
+            # it ends (asked sooner than a `Retry-After` said, as a tier within the budget is)
+            return RetryLocal(min(wait, self.spec.max_age - age))
         if not self.use_tiers or not self.tiers:
             # No tier may take it (ordered hooks keep their key's order): wait here, longer.
             wait = max(backoff(local_attempts, cap=MAX_HELD_DELAY, rand=rand), wait)

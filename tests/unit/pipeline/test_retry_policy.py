@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from dispatcher.model.hook import RetrySpec
@@ -205,3 +207,16 @@ def test_without_tiers_configured_failures_are_held_locally() -> None:
     p = RetryPolicy(RetrySpec(8, 86400.0), 3, ())
 
     assert step(p, attempts=3, local_attempts=3) == RetryLocal(2.0)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "wanted"),
+    [(None, 1.0), (8.0, 8.0)],  # the backoff's own wait (local attempt 2: up to 1 s), or asked
+)
+def test_a_local_wait_never_ends_past_max_age(retry_after: float | None, wanted: float) -> None:
+    verdict = replace(RETRYABLE, retry_after=retry_after)
+    p = policy(max_age=60.0)
+
+    assert step(p, verdict, local_attempts=2, age=10.0) == RetryLocal(wanted)  # room to spare
+    # 0.25 s of the budget left: the next attempt is made then, not up to `wanted` s past it
+    assert step(p, verdict, local_attempts=2, age=59.75) == RetryLocal(0.25)
