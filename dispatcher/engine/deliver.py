@@ -144,7 +144,7 @@ class Deliverer:
             )
             if policy is None:
                 policy = RetryPolicy(
-                    hook.retry, self.local_retries + 1, self.tiers, use_tiers=use_tiers
+                    hook.retry, self._local_attempts(pair), self.tiers, use_tiers=use_tiers
                 )
             step = policy.next_step(
                 verdict,
@@ -166,6 +166,14 @@ class Deliverer:
                     first,
                     attempt.seconds,
                 )
+
+    def _local_attempts(self, pair: Pair) -> int:
+        """The attempts a pass of `pair` makes in process: `local_retries` more than the first
+        on its first pass, one on a pass from a retry tier. Retries in process are for a blip;
+        a pair that came back from a tier failed them already, and each tier's pass spending
+        them again would spend `max_attempts` within the first tiers (the defaults, 8 attempts
+        and 3 in process: dead-lettered 35 s in, never reaching the 5m and 1h tiers)."""
+        return self.local_retries + 1 if pair.tier < 0 else 1
 
     def held_back(self, pair: Pair, client: HookClient) -> Result | None:
         """The end of a pair whose hook's circuit is open, decided before any work on it: its

@@ -229,14 +229,16 @@ def test_failures_past_the_local_retries_go_to_the_first_tier(slept: list[float]
     assert len(seen) == 3
 
 
-def test_a_pair_from_a_tier_keeps_counting_and_moves_to_the_next_tier(
+def test_a_pair_from_a_tier_keeps_counting_and_moves_to_the_next_tier_after_one_attempt(
     slept: list[float],
 ) -> None:
+    # retries in process are the first pass's: a tier's pass spending them again would spend
+    # max_attempts within the first tiers (the defaults: dead-lettered 35 s in, never 5m or 1h)
     hook = make_hook()
-    pair = make_pair(hook, attempts=3, first_attempt_at=T0 - 40, tier=0)
+    pair = make_pair(hook, attempts=4, first_attempt_at=T0 - 40, tier=0)
     handler, seen = replies(httpx.ConnectError("refused"))
 
-    result, _ = deliver(hook, handler, pair=pair, local_retries=1)
+    result, _ = deliver(hook, handler, pair=pair, local_retries=3)
 
     assert isinstance(result, Handoff)
     assert result.tier == 1
@@ -244,7 +246,31 @@ def test_a_pair_from_a_tier_keeps_counting_and_moves_to_the_next_tier(
     assert result.attempts == 5
     assert result.first_attempt_at == T0 - 40
     assert result.last.kind == "network"
-    assert len(seen) == 2
+    assert len(seen) == 1
+    assert slept == []
+
+
+def test_with_the_defaults_a_failing_pair_goes_through_every_tier_before_its_dead_letter(
+    slept: list[float],
+) -> None:
+    hook = make_hook()  # max_attempts 8
+    handler, _ = replies(503)
+    defaults = (30.0, 300.0, 3600.0)
+    result, _ = deliver(hook, handler, tiers=defaults)  # 4 attempts in process, then 30s
+    tiers = []
+    while isinstance(result, Handoff):
+        tiers.append(result.tier)
+        pair = make_pair(
+            hook,
+            attempts=result.attempts,
+            first_attempt_at=result.first_attempt_at,
+            tier=result.tier,
+        )
+        result, _ = deliver(hook, handler, pair=pair, tiers=defaults)
+
+    assert tiers == [0, 1, 2, 2]  # 30s, 5m, 1h and 1h again: attempts 5, 6, 7, 8
+    assert isinstance(result, Outcome)
+    assert (result.outcome, result.attempts) == ("dead_lettered", 8)
 
 
 def test_reaching_max_attempts_dead_letters_the_last_failure(slept: list[float]) -> None:
