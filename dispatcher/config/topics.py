@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from dispatcher.config.durations import format_duration
+from dispatcher.config.durations import format_duration, parse_duration
 from dispatcher.config.keys import KeyProblem, duration
 
 TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")  # what Kafka accepts as a topic's name
@@ -32,6 +33,38 @@ class Topics:
     @property
     def retry_topics(self) -> tuple[str, ...]:
         return tuple(self.retry_topic(i) for i in range(len(self.retry)))
+
+    def tier_delay(self, topic: str) -> float | None:
+        """The delay in the name of a retry tier topic of this `retry_prefix`, configured or
+        not; None for any other topic. A tier's name is `<retry_prefix>.<delay>`, the delay
+        written as `retry_topic` writes one (`5m`, never `300s`): only a name a worker could
+        have given a tier qualifies."""
+        head = f"{self.retry_prefix}."
+        if not topic.startswith(head):
+            return None
+        written = topic[len(head) :]
+        try:
+            seconds = parse_duration(written)
+        except ValueError:
+            return None
+        return seconds if seconds > 0 and format_duration(seconds) == written else None
+
+    def retired_tiers(self, existing: Iterable[str]) -> tuple[str, ...]:
+        """The tier topics of this `retry_prefix` among `existing` (the cluster's topics) that
+        `retry` no longer names, shortest first: tiers of an earlier `topics.retry`, which may
+        still hold pairs. A worker reads them until they are empty (`engine/assembly.py`)
+        and never writes to them."""
+        retired = [
+            (delay, topic)
+            for topic in set(existing) - self._named()
+            if (delay := self.tier_delay(topic)) is not None
+        ]
+        return tuple(topic for _delay, topic in sorted(retired))
+
+    def _named(self) -> set[str]:
+        """Every topic named here: none of them is a retired tier, whatever its name."""
+        named = {*self.events, *self.retry_topics, self.results, self.dead_letter, self.hooks}
+        return named | {self.health, self.operations, self.attempts}
 
 
 def read_topics(raw: dict[str, Any]) -> Topics:
