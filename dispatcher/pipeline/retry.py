@@ -125,6 +125,19 @@ def next_tier(tiers: tuple[float, ...], tier: int) -> int:
     return min(tier + 1, len(tiers) - 1)
 
 
+def retired_tier(tiers: tuple[float, ...], delay: float) -> int:
+    """The tier a pair from a retired tier (one of `delay` seconds that `topics.retry` no
+    longer names) counts as coming from: the longest configured tier shorter than it, -1
+    when none is (as a pair fresh from the input topic).
+
+    So `next_tier` (and `tier_within`, and a Retry-After's skipping) sends it on, after
+    another failure, to the first configured tier at least as long as the one it waited in,
+    else to the last: its waits keep growing, as they would have in the old tiers, and do not
+    start again from the shortest. A retired tier's delay is never a configured one's (their
+    topic would be the same), so "at least as long" is "longer"."""
+    return sum(1 for configured in tiers if configured < delay) - 1
+
+
 def tier_within(tiers: tuple[float, ...], tier: int, budget: float) -> int | None:
     """The tier after `tier`, when its delay ends within `budget` (the seconds left of the
     pair's `max_age`); None: the pair expires now. A record due past `max_age` would be sent

@@ -16,6 +16,8 @@ from dispatcher.pipeline.retry import (
     RetryPolicy,
     RetryTier,
     backoff,
+    next_tier,
+    retired_tier,
 )
 
 TIERS = (30.0, 300.0, 3600.0)
@@ -220,3 +222,26 @@ def test_a_local_wait_never_ends_past_max_age(retry_after: float | None, wanted:
     assert step(p, verdict, local_attempts=2, age=10.0) == RetryLocal(wanted)  # room to spare
     # 0.25 s of the budget left: the next attempt is made then, not up to `wanted` s past it
     assert step(p, verdict, local_attempts=2, age=59.75) == RetryLocal(0.25)
+
+
+@pytest.mark.parametrize(
+    ("retired", "after"),
+    [
+        (5.0, 0),  # shorter than every configured tier: on to the first (30s)
+        (60.0, 1),  # between 30s and 5m: on to 5m, never back to 30s
+        (600.0, 2),  # between 5m and 1h: on to 1h
+        (86400.0, 2),  # longer than every configured tier: on to the last
+    ],
+)
+def test_a_retired_tiers_pair_goes_on_to_the_first_configured_tier_at_least_as_long(
+    retired: float, after: int
+) -> None:
+    came_from = retired_tier(TIERS, retired)
+
+    assert next_tier(TIERS, came_from) == after
+    assert step(policy(local=0), attempts=2, local_attempts=1, tier=came_from) == RetryTier(after)
+
+
+def test_a_retired_tier_shorter_than_every_configured_one_counts_as_no_tier() -> None:
+    assert retired_tier(TIERS, 5.0) == -1
+    assert retired_tier((), 300.0) == -1  # no tier configured: retried in process
