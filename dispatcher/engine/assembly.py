@@ -68,16 +68,11 @@ class Assembly:
     tracing: TracerProvider | None
     loop: asyncio.AbstractEventLoop
 
-    def parts(self, limits: ShareLimits | None) -> Parts:
-        """The consumer loops and the delivery loop's scheduler, wired to each other.
-
-        Input topics, retry tiers and the operations topic are consumed in groups of their own
-        (`group_id`, `group_id.retry`, `group_id.operations`): a group balances partition counts
-        across all its topics, so in one group a second worker could get every tier partition
-        and no input partition. With `limits` (queue mode) the input topics are read by the
-        share group `group_id`; the tiers and the operations topic stay in consumer groups
-        (paused tier partitions hold records until due).
-        """
+    def parts(self, limits: ShareLimits | None, retired: tuple[str, ...] = ()) -> Parts:
+        """The consumer loops and the delivery loop's scheduler, wired to each other (the
+        groups: `consumer_groups`). With `limits` (queue mode) the input topics are read by
+        the share group `group_id`; the tiers, `retired` ones included, and the operations
+        topic stay in consumer groups (paused tier partitions hold records until due)."""
         settings, health, loop = self.settings, self.health, self.loop
         pool = ClientPool(settings)
         # the input intake's producer writes attempt records too, batched with its outcomes
@@ -98,12 +93,7 @@ class Assembly:
         )
         parts = Parts(pool=pool, deadline=[], scheduler=Scheduler(deliverer, pool.client_for))
         holding = held_at_intake(settings, self.hooks, pool, deliverer)
-        groups = [(settings.group_id, list(settings.topics.events))]
-        if settings.topics.retry_topics:
-            groups.append((f"{settings.group_id}.retry", list(settings.topics.retry_topics)))
-        if settings.topics.operations:  # hooks may subscribe to `dispatcher.hook.*` events
-            groups.append((f"{settings.group_id}.operations", [settings.topics.operations]))
-        for group_id, topics in groups:
+        for group_id, topics in consumer_groups(settings, retired):
             primary = not parts.intakes
             share = limits if primary else None
             own = producer if primary else None
@@ -163,6 +153,25 @@ class Assembly:
         consumer = made(Consumer, config, settings)
         intake = ConsumerLoop(consumer, wiring, reports_ready=primary, group_id=group_id)
         return intake
+
+
+def consumer_groups(settings: Settings, retired: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+    """Each group a worker joins, with its topics, the input's first.
+
+    Input topics, retry tiers and the operations topic are consumed in groups of their own
+    (`group_id`, `group_id.retry`, `group_id.operations`): a group balances partition counts
+    across all its topics, so in one group a second worker could get every tier partition and
+    no input partition. The retry group reads the `retired` tiers too (`Topics.retired_tiers`:
+    tiers `topics.retry` no longer names), so that pairs waiting there when the tiers changed
+    are still delivered; it commits them as any tier, so once it has no lag on one, that
+    topic holds nothing left to read."""
+    topics = settings.topics
+    groups = [(settings.group_id, list(topics.events))]
+    if topics.retry_topics or retired:
+        groups.append((f"{settings.group_id}.retry", [*topics.retry_topics, *retired]))
+    if topics.operations:  # hooks may subscribe to `dispatcher.hook.*` events
+        groups.append((f"{settings.group_id}.operations", [topics.operations]))
+    return groups
 
 
 def held_at_intake(

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from dispatcher.config.topics import Topics
 from dispatcher.engine.arrivals import Arrivals
 from dispatcher.engine.membership import GroupMember
 from dispatcher.engine.wiring import Key, Wiring
@@ -32,6 +33,7 @@ from dispatcher.pipeline.intake import (
     take_event,
     take_retry,
 )
+from dispatcher.pipeline.retry import retired_tier
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -44,6 +46,20 @@ LEAVE_AT_MOST = 10.0  # ... and at most, when the drain left more: a rebalance a
 # ends within a heartbeat interval or two, one held up by a dead member's JoinGroup does not
 
 
+def tier_indexes(topics: Topics, subscribed: Iterable[str]) -> dict[str, int]:
+    """The tier each retry tier topic's pairs count as coming from (`Pair.tier`, an index into
+    `topics.retry`): a configured tier's own; a retired tier's among `subscribed` (one an
+    earlier `topics.retry` named, read until it is empty), its place among the configured
+    ones (`retired_tier`), so its pairs go on to those when they fail again. Its records are
+    due when their own headers say, whatever the tier's delay: nothing waits longer."""
+    tiers = {topic: index for index, topic in enumerate(topics.retry_topics)}
+    for topic in topics.retired_tiers(subscribed):
+        delay = topics.tier_delay(topic)
+        assert delay is not None  # `retired_tiers` names tiers only
+        tiers[topic] = retired_tier(topics.retry, delay)
+    return tiers
+
+
 class ConsumerLoop(GroupMember):
     """Polls the consumer, takes records in, serves acknowledgements, adjusts the pauses; at a
     stop it drains and leaves the group."""
@@ -53,7 +69,7 @@ class ConsumerLoop(GroupMember):
     ) -> None:
         super().__init__(consumer, wiring, reports_ready=reports_ready)
         self.group_id = group_id or wiring.settings.group_id  # the consumer group it joins
-        self.tiers = {t: i for i, t in enumerate(wiring.settings.topics.retry_topics)}
+        self.tiers = tier_indexes(wiring.settings.topics, self.topics)
         self.fetching = True
         self._consumed_by_topic: dict[str, Any] = {}
         self.arrivals = Arrivals()

@@ -289,8 +289,10 @@ class Deliverer:
 
 def _entered_at(pair: Pair, first_attempt_at: float) -> float:
     """When the event entered Kafka: its record's timestamp (a retry-tier record's own
-    timestamp is when it was handed off, so there the first attempt stands in)."""
-    if pair.tier < 0 and pair.record.timestamp_ms is not None:
+    timestamp is when it was handed off, so there the first attempt stands in). A pair from
+    a tier carries its first attempt's time, whatever its `tier` (a retired tier's may
+    count as -1)."""
+    if pair.first_attempt_at is None and pair.record.timestamp_ms is not None:
         return pair.record.timestamp_ms / 1000
     return first_attempt_at
 

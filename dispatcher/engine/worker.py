@@ -36,6 +36,7 @@ from dispatcher.pipeline.match import HookIndex
 from dispatcher.signals import STOP_SIGNALS
 
 if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
     from opentelemetry.sdk.trace import TracerProvider
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class Worker:
         settings = self.settings
         log.info("waiting for Kafka at %s", settings.bootstrap_servers)
         try:  # off the loop, so a stop while the cluster does not answer is seen at once
-            limits = await unless_stopped(self._wake, self._prepare_cluster, "starting")
+            limits, retired = await unless_stopped(self._wake, self._prepare_cluster, "starting")
         except Abandoned:
             log.info("stopped while starting: nothing was consumed")
             return
@@ -143,7 +144,7 @@ class Worker:
         assembly = Assembly(
             settings, lambda: self.hooks, self.decoder, self.metrics, health, self._tracing, loop
         )
-        parts = assembly.parts(limits)
+        parts = assembly.parts(limits, retired)
         # the Kafka clients' own threads exist now, and stay free; the consumer threads started
         # below run where this one does
         pin_this_thread(settings.cpu_affinity, self.index)
@@ -191,10 +192,11 @@ class Worker:
             )
         log.info("stopped")
 
-    def _prepare_cluster(self) -> ShareLimits | None:
-        """Wait for the cluster, create the topics written to, prepare the share group (queue
-        mode: its limits). The admin client goes with the return: kept, it would go on logging
-        refused connections through an outage, unpolled, straight to stderr."""
+    def _prepare_cluster(self) -> tuple[ShareLimits | None, tuple[str, ...]]:
+        """Wait for the cluster, create the topics written to, find the retired retry tiers
+        (`find_retired_tiers`), prepare the share group (queue mode: its limits). The admin
+        client goes with the return: kept, it would go on logging refused connections through
+        an outage, unpolled, straight to stderr."""
         settings, topics = self.settings, self.settings.topics
         admin = check_reachable(settings)
         outputs = [topics.results, topics.dead_letter, *topics.retry_topics]
@@ -204,10 +206,11 @@ class Worker:
         ensure_topics(admin, outputs, configs=configs)
         if topics.operations:  # few events, each keyed by its hook: one partition
             ensure_topics(admin, [topics.operations], partitions=1)
+        retired = find_retired_tiers(admin, settings)
         if settings.consume == "share":
             refuse_consumer_group(admin, settings.group_id)
-            return prepare_share_group(admin, settings.group_id)
-        return None
+            return prepare_share_group(admin, settings.group_id), retired
+        return None, retired
 
     def _consume(self, intake: ConsumerLoop | ShareLoop, parts: Parts) -> None:
         """A consumer thread: runs until stopped, then wakes the delivery loop to finish.
@@ -253,6 +256,23 @@ class Worker:
                 _stack_of(thread),
             )
         await parts.pool.aclose()
+
+
+def find_retired_tiers(admin: AdminClient, settings: Settings) -> tuple[str, ...]:
+    """The retry tiers in the cluster that `topics.retry` no longer names (`Topics.
+    retired_tiers`), each told once: pairs waiting there when the tiers changed would else
+    never end. The retry group reads them until they are empty, never writing to them, and
+    they are left for the operator to delete."""
+    retired = settings.topics.retired_tiers(admin.list_topics(timeout=10).topics)
+    for topic in retired:
+        log.info(
+            "retry tier %s is not in topics.retry: it is read until it is empty, its pairs"
+            " going on to the configured tiers; delete it once the group %s.retry has no lag"
+            " on it",
+            topic,
+            settings.group_id,
+        )
+    return retired
 
 
 def _stack_of(thread: threading.Thread) -> str:

@@ -448,3 +448,80 @@ def test_a_window_of_one_event_a_partition_delivers_every_event(
         delivered = sorted(json.loads(r.value)["event_id"] for r in results)
         assert delivered == sorted(e["id"] for e in events)
         assert len(receiver.received()) == 8
+
+
+@pytest.mark.parametrize("consume", ["group", "share"])
+def test_pairs_waiting_in_a_tier_the_configuration_no_longer_names_are_still_delivered(
+    kafka_bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, consume: str
+) -> None:
+    """`topics.retry` changes from [2s] to [1s, 3s] while pairs wait in the 2s tier. The next
+    worker reads that retired tier in its retry group (queue mode's too), without writing to
+    it: each pair is sent when its record is due, fails once more and goes on to the 3s tier
+    (the first at least as long as 2s, not back to 1s), and ends in exactly one result. (No
+    worker read the retired tier: its pairs waited there for good, with no result and no dead
+    letter.)"""
+    down = threading.Event()
+    down.set()
+    lock = threading.Lock()
+    refused_again: set[bytes] = set()
+    delivered: list[bytes] = []
+
+    def respond(request: Received) -> Behaviour | None:
+        if down.is_set():
+            return Behaviour(status=503)
+        with lock:
+            if request.body not in refused_again:
+                refused_again.add(request.body)
+                return Behaviour(status=503)
+            delivered.append(request.body)
+        return None
+
+    pairs = 4  # far fewer failures than open the circuit
+    with Receiver() as receiver:
+        receiver.responder = respond
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("crm", f"{receiver.url}/crm", ["order.paid"], retry={"max_attempts": 50})],
+            retry=("2s",),
+            extra={"local_retries": 0, "consume": consume},
+        )
+        deployment.produce_events([cloud_event("order.paid", {"i": i}) for i in range(pairs)])
+        with deployment.worker() as worker:
+            wait_for(
+                lambda: (
+                    metric(worker, "dispatcher_retries_scheduled_total", hook="crm", tier="2s")
+                    >= pairs
+                ),
+                60,
+                message="every pair handed to the 2s tier",
+            )
+        retired, retry_group = f"{deployment.retry_prefix}.2s", f"{deployment.group}.retry"
+        assert deployment.written(deployment.results) == 0
+
+        deployment.retry = ("1s", "3s")
+        deployment.write()
+        down.clear()  # each pair is refused once more, then taken
+        written_before = deployment.written(retired)
+        with (
+            caplog.at_level(logging.INFO, logger="dispatcher.engine.worker"),
+            deployment.worker() as worker,
+        ):
+            results = collect_until(
+                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= pairs, 60
+            )
+            moved_on = {
+                tier: metric(worker, "dispatcher_retries_scheduled_total", hook="crm", tier=tier)
+                for tier in ("1s", "3s")
+            }
+        # read to its end (its group has no lag on it), never written to
+        assert deployment.committed(retired, retry_group) == written_before
+        assert deployment.written(retired) == written_before
+        assert deployment.written(deployment.results) == pairs  # each pair ended once
+    assert {r.json()["outcome"] for r in results} == {"delivered"}
+    assert len({r.json()["event_id"] for r in results}) == pairs
+    assert moved_on == {"1s": 0, "3s": pairs}
+    assert len(delivered) == len(set(delivered)) == pairs
+    told = [r.getMessage() for r in caplog.records if retired in r.getMessage()]
+    assert len(told) == 1
+    assert f"{retry_group} has no lag" in told[0]

@@ -1,8 +1,11 @@
 """How the consumer thread takes retry-tier records in: a tier bundle fills the window at once,
-and the records behind it wait, unread, until the window has room."""
+and the records behind it wait, unread, until the window has room; a retired tier's records
+(a tier `topics.retry` no longer names) are due at their own time and go on to the configured
+tiers."""
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -10,7 +13,7 @@ from kafka_fakes import FakeMessage, PausingConsumer
 from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
-from dispatcher.engine.consumer import ConsumerLoop
+from dispatcher.engine.consumer import ConsumerLoop, tier_indexes
 from dispatcher.engine.outage import RegistryOutage
 from dispatcher.engine.pauses import Pauses
 from dispatcher.engine.tracker import OffsetTracker
@@ -19,7 +22,7 @@ from dispatcher.metrics import Metrics
 from dispatcher.model.bundle import bundle_entry, bundle_record
 from dispatcher.model.event import Record
 from dispatcher.model.hook import Hook
-from dispatcher.model.outcome import Source
+from dispatcher.model.outcome import Source, retry_headers
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.decode import decode
 from dispatcher.pipeline.match import HookIndex
@@ -127,3 +130,46 @@ def test_fresh_pairs_of_a_holding_hook_go_to_the_first_tier_from_the_consumer_th
     bundle["on_delivery"](None, None)  # the bundle is acknowledged
     assert taking.tracker.advance() == {(events, 0): 3}
     assert taking.tracker.pending(events, 0) == 0
+
+
+RETIRED = "dugaa.dispatch.retry.2m"  # the default tiers are [30s, 5m, 1h]
+
+
+def retired_record(offset: int, due_at: float) -> FakeMessage:
+    source = Source("dugaa.events", 0, offset)
+    headers = retry_headers("crm", 2, due_at - 150, due_at, source, f"msg_{offset}", "network", "")
+    return FakeMessage(RETIRED, 0, offset, EVENT, list(headers))
+
+
+def test_a_retired_tiers_records_are_taken_in_at_their_own_due_time() -> None:
+    """Read in the retry group after `topics.retry` changed: its head record, due, is taken in
+    as a pair of the tier before 5m (it goes on to 5m, not back to 30s, if it fails again);
+    the record behind it holds the partition until its own due time, not the 2m delay's."""
+    taking, submitted, consumer = loop(per_partition=50)
+    taking.tiers = tier_indexes(Settings().topics, ["dugaa.dispatch.retry.30s", RETIRED])
+    taking.assigned = {(RETIRED, 0)}
+    later = round(time.time()) + 3000.0  # as the header writes it: to the millisecond
+
+    taking._take([retired_record(7, time.time() - 1), retired_record(8, later)])
+
+    assert [(pair.record.offset, pair.tier, pair.attempts) for pair in submitted] == [(7, 0, 2)]
+    assert consumer.paused == {(RETIRED, 0)}
+    assert consumer.seeks == [(RETIRED, 0, 8)]
+    assert taking.pauses.waiting == {(RETIRED, 0): later}
+
+
+def test_a_loop_counts_the_retired_tiers_of_its_subscription_among_its_tiers() -> None:
+    topics = Settings().topics  # [30s, 5m, 1h]
+    retired = ["dugaa.dispatch.retry.10s", RETIRED, "dugaa.dispatch.retry.2h"]
+
+    assert tier_indexes(topics, [*topics.retry_topics, *retired]) == {
+        "dugaa.dispatch.retry.30s": 0,
+        "dugaa.dispatch.retry.5m": 1,
+        "dugaa.dispatch.retry.1h": 2,
+        "dugaa.dispatch.retry.10s": -1,  # on to 30s
+        RETIRED: 0,  # on to 5m
+        "dugaa.dispatch.retry.2h": 2,  # on to 1h, the last
+    }
+    assert tier_indexes(topics, list(topics.events)) == {
+        topic: index for index, topic in enumerate(topics.retry_topics)
+    }

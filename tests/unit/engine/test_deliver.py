@@ -273,6 +273,26 @@ def test_with_the_defaults_a_failing_pair_goes_through_every_tier_before_its_dea
     assert (result.outcome, result.attempts) == ("dead_lettered", 8)
 
 
+def test_a_pair_of_a_retired_tier_counted_as_no_tier_is_timed_from_its_first_attempt() -> None:
+    """A retired tier shorter than every configured one counts as tier -1 (`retired_tier`);
+    its record's timestamp is the hand-off's, so event-to-delivery runs from the first attempt
+    (ten minutes ago), not from the hand-off (ten seconds ago)."""
+    hook = make_hook()
+    handed_off = Record("dugaa.dispatch.retry.10s", 0, 5, b"key-7", b"{}", (), int(T0 - 10) * 1000)
+    key = idempotency_key(EVENT, hook.id)
+    pair = Pair(handed_off, EVENT, hook, SOURCE, key, attempts=2, first_attempt_at=T0 - 600)
+    handler, _seen = replies(200)
+
+    result, metrics = deliver(hook, handler, pair=pair)
+
+    assert isinstance(result, Outcome)
+    assert result.outcome == "delivered"
+    waited = metrics.registry.get_sample_value(
+        "dispatcher_event_to_delivery_seconds_sum", {"hook": hook.id}
+    )
+    assert waited == 600
+
+
 def test_reaching_max_attempts_dead_letters_the_last_failure(slept: list[float]) -> None:
     handler, seen = replies(503)
 
