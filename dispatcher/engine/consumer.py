@@ -70,6 +70,8 @@ class ConsumerLoop(GroupMember):
         super().__init__(consumer, wiring, reports_ready=reports_ready)
         self.group_id = group_id or wiring.settings.group_id  # the consumer group it joins
         self.tiers = tier_indexes(wiring.settings.topics, self.topics)
+        self.retired = set(self.tiers) - set(wiring.settings.topics.retry_topics)
+        self._gone: set[str] = set()  # retired tiers found deleted, said once
         self.fetching = True
         self._consumed_by_topic: dict[str, Any] = {}
         self.arrivals = Arrivals()
@@ -147,7 +149,7 @@ class ConsumerLoop(GroupMember):
         held: dict[str, list[tuple[Record, str]]] = {}
         for message in messages:
             if message.error() is not None:
-                self._on_error(message.error())
+                self._on_error(message.error(), message.topic())
                 continue
             key = (message.topic(), message.partition())
             if key in deferred or key not in self.assigned:
@@ -283,7 +285,7 @@ class ConsumerLoop(GroupMember):
         except KafkaException as exc:
             log.warning("could not leave the group before closing: %s", exc)
 
-    def _on_error(self, error: Any) -> None:
+    def _on_error(self, error: Any, topic: str | None = None) -> None:
         if error.code() == KafkaError._PARTITION_EOF:
             return
         if error.fatal():
@@ -294,7 +296,20 @@ class ConsumerLoop(GroupMember):
         if error.code() == KafkaError.INCONSISTENT_GROUP_PROTOCOL:
             self._stop_for_another_kind_of_group()
             return
+        if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART and topic in self.retired:
+            self._retired_gone(topic, error)
+            return
         log.warning("consumer error: %s", error)
+
+    def _retired_gone(self, topic: str, error: Any) -> None:
+        """A retired tier the cluster no longer has: deleted, as it may be once read to its
+        end. librdkafka says so at each try, twice a second, until its next metadata refresh
+        (`topic.metadata.refresh.interval.ms`, 5 minutes) takes the topic out of the
+        subscription; said once here, it is no warning of something to fix."""
+        if topic in self._gone:
+            return
+        self._gone.add(topic)
+        log.info("retired retry tier %s is not in the cluster (deleted): %s", topic, error)
 
     def _stop_for_another_kind_of_group(self) -> None:
         """The group id is held by a group of another kind (a share group, which workers ran
