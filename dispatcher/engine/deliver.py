@@ -173,7 +173,7 @@ class Deliverer:
         a pair that came back from a tier failed them already, and each tier's pass spending
         them again would spend `max_attempts` within the first tiers (the defaults, 8 attempts
         and 3 in process: dead-lettered 35 s in, never reaching the 5m and 1h tiers)."""
-        return self.local_retries + 1 if pair.tier < 0 else 1
+        return 1 if pair.from_tier else self.local_retries + 1
 
     def held_back(self, pair: Pair, client: HookClient) -> Result | None:
         """The end of a pair whose hook's circuit is open, decided before any work on it: its
@@ -289,10 +289,8 @@ class Deliverer:
 
 def _entered_at(pair: Pair, first_attempt_at: float) -> float:
     """When the event entered Kafka: its record's timestamp (a retry-tier record's own
-    timestamp is when it was handed off, so there the first attempt stands in). A pair from
-    a tier carries its first attempt's time, whatever its `tier` (a retired tier's may
-    count as -1)."""
-    if pair.first_attempt_at is None and pair.record.timestamp_ms is not None:
+    timestamp is when it was handed off, so there the first attempt stands in)."""
+    if not pair.from_tier and pair.record.timestamp_ms is not None:
         return pair.record.timestamp_ms / 1000
     return first_attempt_at
 

@@ -41,6 +41,13 @@ class Pair:
         return self.event.traceparent, self.event.tracestate
 
     @property
+    def from_tier(self) -> bool:
+        """Whether the pair came back from a retry tier: such a pair carries its first
+        attempt's time. Its `tier` says which tier only as the configured ones stand: a
+        retired tier shorter than all of them counts as -1 (`pipeline/retry.retired_tier`)."""
+        return self.first_attempt_at is not None
+
+    @property
     def ordering_key(self) -> tuple[str, bytes] | None:
         """The (hook, event key) this pair must keep order within, if the hook orders by key."""
         if self.hook.ordering != "key" or self.record.key is None:

@@ -273,17 +273,22 @@ def test_with_the_defaults_a_failing_pair_goes_through_every_tier_before_its_dea
     assert (result.outcome, result.attempts) == ("dead_lettered", 8)
 
 
+def retired_pair(hook: Hook, **state: Any) -> Pair:
+    """A pair back from a retired tier shorter than every configured one, so counted as tier
+    -1 (`retired_tier`); its record was handed off ten seconds ago."""
+    handed_off = Record("dugaa.dispatch.retry.10s", 0, 5, b"key-7", b"{}", (), int(T0 - 10) * 1000)
+    return Pair(handed_off, EVENT, hook, SOURCE, idempotency_key(EVENT, hook.id), **state)
+
+
 def test_a_pair_of_a_retired_tier_counted_as_no_tier_is_timed_from_its_first_attempt() -> None:
-    """A retired tier shorter than every configured one counts as tier -1 (`retired_tier`);
-    its record's timestamp is the hand-off's, so event-to-delivery runs from the first attempt
+    """Its record's timestamp is the hand-off's: event-to-delivery runs from the first attempt
     (ten minutes ago), not from the hand-off (ten seconds ago)."""
     hook = make_hook()
-    handed_off = Record("dugaa.dispatch.retry.10s", 0, 5, b"key-7", b"{}", (), int(T0 - 10) * 1000)
-    key = idempotency_key(EVENT, hook.id)
-    pair = Pair(handed_off, EVENT, hook, SOURCE, key, attempts=2, first_attempt_at=T0 - 600)
     handler, _seen = replies(200)
 
-    result, metrics = deliver(hook, handler, pair=pair)
+    result, metrics = deliver(
+        hook, handler, pair=retired_pair(hook, attempts=2, first_attempt_at=T0 - 600)
+    )
 
     assert isinstance(result, Outcome)
     assert result.outcome == "delivered"
@@ -291,6 +296,27 @@ def test_a_pair_of_a_retired_tier_counted_as_no_tier_is_timed_from_its_first_att
         "dispatcher_event_to_delivery_seconds_sum", {"hook": hook.id}
     )
     assert waited == 600
+
+
+def test_a_pair_of_a_retired_tier_counted_as_no_tier_makes_one_attempt_as_any_tiers_pair(
+    slept: list[float],
+) -> None:
+    """Its retries in process were spent on its first pass: one attempt, then the first
+    configured tier (the next after -1)."""
+    hook = make_hook()
+    handler, seen = replies(httpx.ConnectError("refused"))
+
+    result, _ = deliver(
+        hook,
+        handler,
+        pair=retired_pair(hook, attempts=4, first_attempt_at=T0 - 40),
+        local_retries=3,
+    )
+
+    assert isinstance(result, Handoff)
+    assert (result.tier, result.attempts, result.due_at) == (0, 5, T0 + 30.0)
+    assert len(seen) == 1
+    assert slept == []
 
 
 def test_reaching_max_attempts_dead_letters_the_last_failure(slept: list[float]) -> None:
