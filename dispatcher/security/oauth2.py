@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import ssl
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
@@ -180,7 +181,7 @@ class OAuth2ClientCredentials(httpx.Auth):
         except TimeoutError:
             raise AuthError(f"token endpoint gave no answer within {TOKEN_TIMEOUT:g}s") from None
         except httpx.HTTPError as exc:
-            raise AuthError(f"token endpoint unreachable: {type(exc).__name__}") from None
+            raise AuthError(_unreachable(exc)) from None
 
     def _accept(self, status: int, body: bytes) -> Token:
         """The token in a token endpoint response; `AuthError` naming what is wrong otherwise."""
@@ -219,6 +220,40 @@ class OAuth2ClientCredentials(httpx.Auth):
         if not seconds > 0:  # zero, negative, or NaN
             return None
         return self._clock() + seconds - min(self._leeway, seconds / 2)
+
+
+# OpenSSL's X509_V_ERR_* codes of the refusals where adding a CA to tls.ca would not help
+_NOT_ITS_CA = {
+    9: "it is not valid yet",  # X509_V_ERR_CERT_NOT_YET_VALID
+    10: "it has expired",  # X509_V_ERR_CERT_HAS_EXPIRED
+    62: "it is not for the token_url's host",  # X509_V_ERR_HOSTNAME_MISMATCH
+}
+
+
+def _unreachable(exc: httpx.HTTPError) -> str:
+    """Why a token request got no answer. A certificate that fails verification is said so
+    plainly, with what to do about it: reported as the transport error's name, it read as an
+    endpoint that is down. Never the error's own text, which may hold the token_url."""
+    refusal = _certificate_refusal(exc)
+    if refusal is None:
+        return f"token endpoint unreachable: {type(exc).__name__}"
+    why = _NOT_ITS_CA.get(refusal.verify_code, "add its CA to tls.ca")
+    return f"token endpoint's certificate could not be verified ({why})"
+
+
+def _certificate_refusal(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """OpenSSL's certificate verification failure behind `exc`, if any: the deepest in its
+    chain of causes, since the transport's wrappers may claim the type (aiohttp's does) without
+    its `verify_code`."""
+    found = None
+    seen: BaseException | None = exc
+    for _ in range(8):  # a bounded walk: causes can, in principle, form a loop
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            found = seen
+        seen = seen.__cause__ or seen.__context__
+    return found
 
 
 async def _token_body(response: httpx.Response, *, streamed: bool = True) -> bytes:

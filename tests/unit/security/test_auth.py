@@ -6,6 +6,7 @@ import asyncio
 import base64
 import gzip
 import json
+import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -289,6 +290,38 @@ def test_oauth2_unreachable_token_endpoint_is_an_auth_error() -> None:
 
     with pytest.raises(AuthError, match="unreachable: ConnectError"):
         asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("code", "why"),
+    [
+        (20, "add its CA to tls.ca"),  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+        (19, "add its CA to tls.ca"),  # X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
+        (10, "it has expired"),
+        (62, "it is not for the token_url's host"),
+    ],
+)
+def test_oauth2_a_token_endpoint_certificate_that_fails_is_said_so(code: int, why: str) -> None:
+    """Reported as "unreachable: ConnectError", a certificate refused read as an endpoint down;
+    the transport's wrappers (aiohttp's claims the type itself) stand between."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        refusal = ssl.SSLCertVerificationError(1, "certificate verify failed")
+        refusal.verify_code = code
+        wrapper = ssl.SSLCertVerificationError("Cannot connect to host idp.test:443")
+        wrapper.__cause__ = refusal
+        raise httpx.ConnectError("Cannot connect", request=request) from wrapper
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as tokens:
+            auth = _oauth(Clock(), tokens)
+            async with httpx.AsyncClient(transport=httpx.MockTransport(_echo)) as client:
+                await client.post("https://api.test/x", auth=auth)
+
+    with pytest.raises(AuthError) as caught:
+        asyncio.run(main())
+    assert str(caught.value) == f"token endpoint's certificate could not be verified ({why})"
+    assert caught.value.kind == "auth"
 
 
 @pytest.mark.parametrize(
