@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 
 import httpx
 
@@ -14,7 +15,7 @@ from dispatcher.model.hook import Hook
 from dispatcher.security.auth import build_auth
 from dispatcher.security.guard import GuardPolicy
 from dispatcher.security.oauth2 import TOKEN_TIMEOUT
-from dispatcher.security.tls import ssl_context_for
+from dispatcher.security.tls import ssl_context_for, token_context_for
 
 log = logging.getLogger(__name__)
 
@@ -126,24 +127,30 @@ class ClientPool:
             allow_loopback=self.settings.allow_loopback if loopback is None else loopback,
         )
 
-    def _transport(self, hook: Hook, connections: int | None = None) -> GuardedTransport:
+    def _transport(self, hook: Hook) -> GuardedTransport:
+        """The transport of `hook`'s deliveries, with the TLS settings of its API."""
         if not hook.tls.verify:
             log.warning("hook %s: TLS certificate verification is OFF (tls.verify: false)", hook.id)
-        size = connections or max(hook.concurrency, 1)
+        return self._guarded(hook, ssl_context_for(hook), max(hook.concurrency, 1))
+
+    def _guarded(self, hook: Hook, context: ssl.SSLContext, connections: int) -> GuardedTransport:
         return build_transport(
             policy=self.policy_for(hook),
-            ssl_context=ssl_context_for(hook),
-            max_connections=size,
-            keepalive=size,
+            ssl_context=context,
+            max_connections=connections,
+            keepalive=connections,
             timeout=hook.timeout,
         )
 
     def _token_client(self, hook: Hook) -> httpx.AsyncClient | None:
-        """OAuth2's client for token requests: through the same guard as deliveries."""
+        """OAuth2's client for token requests: through the same guard as deliveries, with a
+        TLS context of its own that always verifies the token endpoint (`token_context_for`):
+        `tls.verify: false` and a private `tls.ca` are about the API, and the token endpoint
+        receives the client secret."""
         if hook.auth.type != "oauth2_client_credentials":
             return None
         return httpx.AsyncClient(
-            transport=self._transport(hook, connections=2),
+            transport=self._guarded(hook, token_context_for(hook), connections=2),
             follow_redirects=False,
             timeout=TOKEN_TIMEOUT,
             trust_env=False,

@@ -1,8 +1,16 @@
-"""The SSL context a hook's connections use: server verification and, for `mtls`, the client cert.
+"""The SSL contexts of a hook's connections: server verification and, for `mtls`, the client cert.
 
-Verification is on by default against the public roots httpx uses (certifi); a CA bundle given
-as the hook's `tls.ca` or the mtls `ca` replaces them (a private CA pins the server to it);
-`tls.verify: false` turns verification off, only when written so.
+To the hook's API (`ssl_context_for`): verification is on by default against the public roots
+httpx uses (certifi); a CA bundle given as the hook's `tls.ca` or the mtls `ca` replaces them (a
+private CA pins the server to it); `tls.verify: false` turns verification off, only when written
+so.
+
+To its OAuth2 token endpoint (`token_context_for`): another server, most often a public identity
+provider, and the one that receives the long-lived client secret. It is always verified, chain
+and host name, whatever `tls.verify` says, against the public roots and the hook's `tls.ca`
+together (a private CA for the API must not make a public token endpoint unreachable, nor may a
+token endpoint of that private CA be refused), and is shown no client certificate. An OAuth2
+hook has no mtls `ca` (its `auth` is the OAuth2 one), so `tls.ca` is the only bundle it adds.
 """
 
 from __future__ import annotations
@@ -17,23 +25,42 @@ from dispatcher.model.hook import Hook
 
 
 def ssl_context_for(hook: Hook) -> ssl.SSLContext:
-    """A fresh client-side SSL context for `hook`; `ConfigError` naming the file that fails."""
+    """A fresh client-side SSL context for `hook`'s API; `ConfigError` naming the file that
+    fails."""
     auth = hook.auth
     mtls = auth.type == "mtls"
-    bundles = [path for path in (hook.tls.ca, auth.get("ca") if mtls else None) if path]
     where = f"hook {hook.id}"
-    try:
-        context = ssl.create_default_context(cafile=bundles[0] if bundles else certifi.where())
-        for extra in bundles[1:]:
-            context.load_verify_locations(cafile=extra)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"{where}: tls.ca: cannot load CA bundle: {_reason(exc)}") from None
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context = _verifying(_own_bundles(hook) or [certifi.where()], where)
     if not hook.tls.verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if mtls:
         _load_client_cert(context, auth.get("cert"), auth.get("key"), auth.get("password"), where)
+    return context
+
+
+def token_context_for(hook: Hook) -> ssl.SSLContext:
+    """A fresh client-side SSL context for `hook`'s OAuth2 token endpoint: always verifying,
+    trusting the public roots and the hook's own CA bundles, no client certificate."""
+    return _verifying([certifi.where(), *_own_bundles(hook)], f"hook {hook.id}")
+
+
+def _own_bundles(hook: Hook) -> list[str]:
+    """The CA bundles `hook` names: its `tls.ca`, and the mtls `ca` of an mtls hook."""
+    auth = hook.auth
+    mtls_ca = auth.get("ca") if auth.type == "mtls" else None
+    return [path for path in (hook.tls.ca, mtls_ca) if path]
+
+
+def _verifying(bundles: list[str], where: str) -> ssl.SSLContext:
+    """A client-side context verifying chain and host name against `bundles`, TLS 1.2 at least."""
+    try:
+        context = ssl.create_default_context(cafile=bundles[0])
+        for extra in bundles[1:]:
+            context.load_verify_locations(cafile=extra)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{where}: tls.ca: cannot load CA bundle: {_reason(exc)}") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
 

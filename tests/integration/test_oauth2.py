@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import certifi
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dispatcher.config.secrets import Secret
 from dispatcher.config.settings import Settings
@@ -73,6 +84,15 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out in separate writes
     server: Server
 
+    def handle(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            try:
+                self.request.do_handshake()
+            except (ssl.SSLError, OSError):
+                self.server.handshake_failed.set()
+                return
+        super().handle()
+
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length", "0"))
         body = self.rfile.read(length)
@@ -100,27 +120,43 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
+    """The token endpoint (`/token`) and the API (any other path) of `authority`: over plain
+    http, or over TLS with the server certificate of `tls`."""
+
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, authority: Authority | None = None):
         super().__init__(("127.0.0.1", 0), Handler)
-        self.authority = Authority()
+        if tls is not None:
+            self.socket = tls.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
+        self.scheme = "http" if tls is None else "https"
+        self.authority = authority or Authority()
+        self.handshake_failed = threading.Event()
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server_address[1]}"
+
+
+@contextmanager
+def running(srv: Server) -> Iterator[Server]:
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=5)
 
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    srv = Server()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+    with running(Server()) as srv:
+        yield srv
 
 
 def _spec(server: Server, **extra: str) -> AuthSpec:
@@ -272,17 +308,25 @@ def test_token_endpoint_down_is_an_auth_error(server: Server) -> None:
     assert server.authority.api_calls == 0
 
 
-def _hook(server: Server, *, timeout: str = "10s") -> Hook:
-    """A hook whose API and token endpoint are `server`'s, sent through the delivery path."""
+def _hook(
+    server: Server,
+    *,
+    timeout: str = "10s",
+    token_server: Server | None = None,
+    tls: dict[str, Any] | None = None,
+) -> Hook:
+    """A hook whose API is `server`'s and token endpoint `token_server`'s (else `server`'s),
+    sent through the delivery path."""
+    tokens = token_server or server
     auth = {
         "type": "oauth2_client_credentials",
-        "token_url": f"{server.base}/token",
-        "insecure_token_url": True,
+        "token_url": f"{tokens.base}/token",
+        "insecure_token_url": tokens.scheme == "http",
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
     }
     raw = {"id": "api", "events": ["order.*"], "url": f"{server.base}/api", "auth": auth}
-    return Hook.from_dict({**raw, "timeout": timeout, "allow_loopback": True})
+    return Hook.from_dict({**raw, "timeout": timeout, "allow_loopback": True, "tls": tls or {}})
 
 
 async def _deliver(pool: ClientPool, hook: Hook, number: int) -> Attempt:
@@ -339,3 +383,140 @@ def test_deliveries_waiting_on_a_failed_token_fetch_share_its_failure(server: Se
     }
     assert authority.token_requests == 1
     assert authority.api_calls == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Pki:
+    """A CA's bundle, and a server certificate for 127.0.0.1 it signed."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _certificate(
+    subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey]
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    ca = subject == issuer[0]
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(issuer[0]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ca:
+        usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
+        builder = builder.add_extension(usage, critical=True)
+    else:
+        san = x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))])
+        builder = builder.add_extension(san, critical=False)
+        usage = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
+        builder = builder.add_extension(usage, critical=False)
+    return builder.sign(issuer[1], hashes.SHA256())
+
+
+def _pki(folder: Path, ca_name: str) -> Pki:
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate(ca_name, ca_key, (ca_name, ca_key))
+    cert = _certificate("127.0.0.1", key, (ca_name, ca_key))
+    pem = serialization.Encoding.PEM
+    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(pem))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return Pki(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
+
+
+@pytest.fixture(scope="module")
+def private_ca(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """The CA of a vendor's API: a hook's `tls.ca`."""
+    return _pki(tmp_path_factory.mktemp("private"), "vendor private ca")
+
+
+@pytest.fixture(scope="module")
+def public_ca(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A CA that stands for a public root where a test makes it one (`public_roots`), and is
+    unknown everywhere else."""
+    return _pki(tmp_path_factory.mktemp("public"), "public root ca")
+
+
+@pytest.fixture
+def public_roots(monkeypatch: pytest.MonkeyPatch, public_ca: Pki) -> None:
+    """The public roots (`certifi.where()`, read by dispatcher.security.tls) are `public_ca`."""
+    monkeypatch.setattr(certifi, "where", lambda: str(public_ca.ca))
+
+
+def _deliver_once(hook: Hook) -> Attempt:
+    async def main() -> Attempt:
+        pool = ClientPool(Settings())
+        try:
+            return await _deliver(pool, hook, 1)
+        finally:
+            await pool.aclose()
+
+    return asyncio.run(main())
+
+
+def _deliver_with_a_token_over_tls(
+    token_tls: ssl.SSLContext, hook_tls: dict[str, Any]
+) -> Authority:
+    """One delivery of a hook with `hook_tls` whose token endpoint serves `token_tls`'s
+    certificate; the authority behind both. The API is on plain http (a hook's `tls` is the
+    same for an https one): what is tested is the token endpoint's TLS."""
+    authority = Authority()
+    with (
+        running(Server(authority=authority)) as api,
+        running(Server(token_tls, authority)) as tokens,
+    ):
+        attempt = _deliver_once(_hook(api, token_server=tokens, tls=hook_tls))
+    assert (attempt.verdict.ok, attempt.verdict.status, attempt.verdict.error) == (True, 200, None)
+    return authority
+
+
+@pytest.mark.usefixtures("public_roots")
+def test_a_private_ca_for_the_api_still_trusts_the_public_roots_for_the_token_endpoint(
+    private_ca: Pki, public_ca: Pki
+) -> None:
+    """`tls.ca` replaces the public roots for the hook's API only: a token endpoint with a
+    publicly signed certificate (an identity provider) was checked against the private CA, and
+    every delivery failed as `auth` ("token endpoint unreachable: ConnectError")."""
+    authority = _deliver_with_a_token_over_tls(
+        public_ca.server_context(), {"ca": str(private_ca.ca)}
+    )
+    assert (authority.token_requests, authority.api_calls) == (1, 1)
+
+
+def test_a_token_endpoint_signed_by_the_hooks_own_ca_is_trusted(private_ca: Pki) -> None:
+    authority = _deliver_with_a_token_over_tls(
+        private_ca.server_context(), {"ca": str(private_ca.ca)}
+    )
+    assert (authority.token_requests, authority.api_calls) == (1, 1)
+
+
+def test_tls_verify_false_leaves_the_token_endpoint_verified(public_ca: Pki) -> None:
+    """`tls.verify: false` is for the API: the client secret went to a token endpoint whose
+    certificate nobody checked. Now the handshake fails before any request is written."""
+    with running(Server(public_ca.server_context())) as srv:  # its CA is trusted nowhere here
+        attempt = _deliver_once(_hook(srv, tls={"verify": False}))
+        assert (attempt.verdict.kind, attempt.verdict.error) == (
+            "auth",
+            "token endpoint's certificate could not be verified (add its CA to tls.ca)",
+        )
+        assert srv.handshake_failed.wait(timeout=5)
+    assert (srv.authority.token_requests, srv.authority.forms) == (0, [])
+    assert srv.authority.api_calls == 0
