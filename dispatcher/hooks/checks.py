@@ -63,6 +63,12 @@ def hook_warnings(raw: Any) -> list[Finding]:
     if _plain_token_url(raw):
         says = "plain http token_url: the client secret and tokens travel unencrypted"
         found.append((("auth", "token_url"), says))
+    if _verify_off_with_oauth2(raw):
+        says = (
+            "verification is off for the API only: the token endpoint's certificate is still"
+            " verified (a private CA that signs it goes in tls.ca)"
+        )
+        found.append((("tls", "verify"), says))
     host = (parts.hostname or "").lower()
     if _loopback(host):
         if not raw.get("allow_loopback"):
@@ -266,11 +272,22 @@ def _token_url(raw: dict[str, Any]) -> Iterator[Finding]:
 
 
 def _plain_token_url(raw: dict[str, Any]) -> bool:
-    auth = raw.get("auth")
-    if not isinstance(auth, dict) or auth.get("type") != "oauth2_client_credentials":
+    if not _oauth2(raw):
         return False
-    url = auth.get("token_url")
+    url = raw["auth"].get("token_url")
     return isinstance(url, str) and url[:7].lower() == "http://"
+
+
+def _verify_off_with_oauth2(raw: dict[str, Any]) -> bool:
+    """`tls.verify: false` on an OAuth2 hook: meant for the API, it leaves the token endpoint
+    verified (`dispatcher.security.tls.token_context_for`), which may surprise."""
+    tls = raw.get("tls")
+    return _oauth2(raw) and isinstance(tls, dict) and tls.get("verify") is False
+
+
+def _oauth2(raw: dict[str, Any]) -> bool:
+    auth = raw.get("auth")
+    return isinstance(auth, dict) and auth.get("type") == "oauth2_client_credentials"
 
 
 def _loopback(host: str) -> bool:

@@ -537,6 +537,22 @@ def test_an_http_token_url_is_refused_without_the_insecure_opt_in_and_warned_wit
     ]
 
 
+def test_tls_verify_false_with_oauth2_warns_that_the_token_endpoint_is_still_verified() -> None:
+    oauth2 = OAUTH2_OVER_HTTP.replace("http://auth", "https://auth")
+    unverified = oauth2 + "    tls: {verify: false}\n"
+    assert problems(unverified) == []
+    assert problems(unverified, warnings=True) == [
+        (
+            10,
+            "hooks[0].tls.verify",
+            "verification is off for the API only: the token endpoint's certificate is still"
+            " verified (a private CA that signs it goes in tls.ca)",
+        )
+    ]
+    assert problems(oauth2 + "    tls: {verify: true}\n", warnings=True) == []
+    assert problems(GOOD + "    tls: {verify: false}\n", warnings=True) == []  # no OAuth2
+
+
 def test_a_hook_cannot_set_a_header_the_dispatcher_sets_on_every_request() -> None:
     text = GOOD + "    headers: {Webhook-ID: mine, content-type: text/plain, X-Tenant: acme}\n"
     messages = [m for _, _, m in problems(text)]
