@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
 import json
 import socket
 import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from ipaddress import ip_address
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import certifi
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from tls_support import Pki, issue_pki
 
 from dispatcher.config.secrets import Secret
 from dispatcher.config.settings import Settings
@@ -385,74 +378,17 @@ def test_deliveries_waiting_on_a_failed_token_fetch_share_its_failure(server: Se
     assert authority.api_calls == 0
 
 
-@dataclass(frozen=True, slots=True)
-class Pki:
-    """A CA's bundle, and a server certificate for 127.0.0.1 it signed."""
-
-    ca: Path
-    cert: Path
-    key: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert, self.key)
-        return context
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _certificate(
-    subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey]
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    ca = subject == issuer[0]
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(_name(issuer[0]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
-        builder = builder.add_extension(usage, critical=True)
-    else:
-        san = x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))])
-        builder = builder.add_extension(san, critical=False)
-        usage = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
-        builder = builder.add_extension(usage, critical=False)
-    return builder.sign(issuer[1], hashes.SHA256())
-
-
-def _pki(folder: Path, ca_name: str) -> Pki:
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate(ca_name, ca_key, (ca_name, ca_key))
-    cert = _certificate("127.0.0.1", key, (ca_name, ca_key))
-    pem = serialization.Encoding.PEM
-    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
-    (folder / "cert.pem").write_bytes(cert.public_bytes(pem))
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return Pki(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
-
-
 @pytest.fixture(scope="module")
 def private_ca(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     """The CA of a vendor's API: a hook's `tls.ca`."""
-    return _pki(tmp_path_factory.mktemp("private"), "vendor private ca")
+    return issue_pki(tmp_path_factory.mktemp("private"), "vendor private ca")
 
 
 @pytest.fixture(scope="module")
 def public_ca(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     """A CA that stands for a public root where a test makes it one (`public_roots`), and is
     unknown everywhere else."""
-    return _pki(tmp_path_factory.mktemp("public"), "public root ca")
+    return issue_pki(tmp_path_factory.mktemp("public"), "public root ca")
 
 
 @pytest.fixture

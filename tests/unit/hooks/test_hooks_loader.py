@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tls_support import issue_pki
 
 from dispatcher.cli.output import hook_table, hook_yaml, validation_report
 from dispatcher.config.secrets import Secret
@@ -666,33 +667,8 @@ def sent_request(text: str) -> Request:
 def test_an_encrypted_client_key_loads_with_its_password_from_a_secret_reference(
     tmp_path: Path,
 ) -> None:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dispatcher")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "client.pem", tmp_path / "client.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    encrypted = serialization.BestAvailableEncryption(SECRET_VALUE.encode())
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encrypted)
-    )
-    text = hook_with(f"auth: {{type: mtls, cert: {cert_path}, key: {key_path}, password: {TOKEN}}}")
+    pki = issue_pki(tmp_path, "client ca", password=SECRET_VALUE)  # its key encrypted
+    text = hook_with(f"auth: {{type: mtls, cert: {pki.cert}, key: {pki.key}, password: {TOKEN}}}")
 
     assert problems(text) == []
     [hook] = load_hooks_text(text, "h.yaml")
