@@ -101,6 +101,14 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def abort(self) -> None:
+        """Close at once, for an idle connection when its pool closes: a TLS connection's
+        `close` sends close_notify and keeps the socket open until the server answers, which
+        a server may never do, or the loop may not live to see (`hooks test --send`)."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
     def readable(self) -> bool:
         """Whether bytes or the end of the connection arrived that the loop has not read yet:
         while the connection is idle, the server closing it (or talking out of turn)."""

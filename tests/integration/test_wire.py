@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +23,9 @@ from test_transport import (
     raw_server,
     read_head,
 )
+from tls_support import issue_pki
 
+from dispatcher.http.transport import build_transport
 from dispatcher.model.request import Request
 
 __all__ = ["no_stray_connections"]  # autouse here too: every connection made is to loopback
@@ -183,3 +188,50 @@ def test_an_exchange_cancelled_after_its_answer_came_closes_its_connection() -> 
             await transport.aclose()
 
     asyncio.run(scenario())
+
+
+def test_closing_the_transport_closes_an_idle_tls_connection_at_once(tmp_path: Path) -> None:
+    """An idle TLS connection is aborted when the transport closes, not shut down politely: the
+    polite close waits for the server's close_notify, and a server that never sends one (or a
+    loop that ends first, as `hooks test --send`'s does) left the socket open, a
+    `ResourceWarning` when it was collected."""
+    pki = issue_pki(tmp_path, "wire test ca")
+    answered, release = threading.Event(), threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:  # answers once, keeping the connection, then reads nothing more
+        conn, _ = listener.accept()
+        with pki.server_context().wrap_socket(conn, server_side=True) as tls:
+            tls.recv(65536)
+            tls.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            answered.set()
+            release.wait(timeout=30)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    made: list[socket.socket] = []
+
+    def recording(info: Any) -> socket.socket:
+        made.append(socket.socket(info[0], info[1], info[2]))
+        return made[-1]
+
+    async def scenario() -> None:
+        trust = ssl.create_default_context(cafile=str(pki.ca))
+        transport = build_transport(
+            policy=LOOPBACK_ONLY, ssl_context=trust, socket_factory=recording
+        )
+        response = await transport.exchange(post(f"https://127.0.0.1:{port}/in"), CAP)
+        assert response.status == 200
+        await transport.aclose()
+        for _ in range(3):  # a few turns of the loop, no round trip to the server
+            await asyncio.sleep(0)
+        assert [s.fileno() for s in made] == [-1]
+
+    try:
+        asyncio.run(scenario())
+        assert answered.is_set()
+    finally:
+        release.set()
+        server.join(timeout=10)
+        listener.close()
