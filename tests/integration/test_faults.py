@@ -222,49 +222,33 @@ def _worker_processes(pid: int) -> list[int]:
 
 
 @pytest.mark.timeout(300)
-def test_a_worker_process_that_dies_stops_the_others_and_the_run_exits_1(
-    kafka_bootstrap: str, tmp_path: Path
+@pytest.mark.parametrize(
+    ("sent", "drained"),
+    [(signal.SIGKILL, 1), (signal.SIGTERM, 2)],
+    ids=["killed", "stopped-alone"],
+)
+def test_a_worker_process_that_ends_alone_stops_the_others_and_the_run_exits_1(
+    kafka_bootstrap: str, tmp_path: Path, sent: signal.Signals, drained: int
 ) -> None:
-    """One of `--workers 2` killed (a crash, the OOM killer): the other drained and went on,
-    and `run` never ended, so a pod whose probes watch worker 0 ran a worker short for good.
-    The other stops as on SIGTERM and `run` exits 1, to be started again whole."""
+    """One of `--workers 2` killed (a crash, the OOM killer), or sent SIGTERM by itself (a
+    `kill PID`: it drains and exits 0): the other went on, and `run` never ended, so a pod whose
+    probes watch worker 0 ran a worker short for good. The other stops as on SIGTERM and `run`
+    exits 1, to be started again whole."""
     with Receiver() as receiver:
         deployment = _two_partitions(kafka_bootstrap, tmp_path, receiver)
         process = deployment.process("--workers", "2")
         wait_for(lambda: deployment.workers_started() == 2, 60, message="two workers up")
-        victim, *_ = _worker_processes(process.pid)
-        os.kill(victim, signal.SIGKILL)
+        worker, *_ = _worker_processes(process.pid)
+        os.kill(worker, sent)
         try:
             code = process.wait(timeout=90)
         except subprocess.TimeoutExpired:
             pytest.fail("`run` went on with one worker of two")
     log = deployment.log()
     assert code == 1, log
-    assert "exited with -9: stopping the other workers" in log
-    assert log.count("dispatcher.engine.worker stopped") == 1  # the other drained and stopped
-
-
-@pytest.mark.timeout(300)
-def test_a_worker_process_stopped_alone_stops_the_others_and_the_run_exits_1(
-    kafka_bootstrap: str, tmp_path: Path
-) -> None:
-    """One of `--workers 2` sent SIGTERM by itself (a `kill PID`) drains and exits 0: the
-    other went on, and `run` with it, a worker short for good. Nobody stopped the run: the
-    other stops as on SIGTERM and `run` exits 1, to be started again whole."""
-    with Receiver() as receiver:
-        deployment = _two_partitions(kafka_bootstrap, tmp_path, receiver)
-        process = deployment.process("--workers", "2")
-        wait_for(lambda: deployment.workers_started() == 2, 60, message="two workers up")
-        stopped, *_ = _worker_processes(process.pid)
-        os.kill(stopped, signal.SIGTERM)
-        try:
-            code = process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            pytest.fail("`run` went on with one worker of two")
-    log = deployment.log()
-    assert code == 1, log
-    assert "exited with 0: stopping the other workers" in log
-    assert log.count("dispatcher.engine.worker stopped") == 2  # both drained and stopped
+    ended = -sent if sent == signal.SIGKILL else 0
+    assert f"exited with {ended}: stopping the other workers" in log
+    assert log.count("dispatcher.engine.worker stopped") == drained  # each that drained
 
 
 @pytest.mark.timeout(300)
