@@ -123,6 +123,11 @@ class Outcome(BaseModel):
     completed_at: str
     tenant: str | None = None
     trace_id: str | None = Field(default=None, description="The delivery's trace, when traced")
+    hook_tenant: str | None = Field(
+        default=None,
+        description="The hook's tenant when the record was written (null: a hook of every"
+        " tenant, or a record of a version before it was written); `tenant` is the event's.",
+    )
 
 
 class Outcomes(BaseModel):
@@ -144,6 +149,11 @@ class DeadLetter(BaseModel):
     replayed_from: str
     tenant: str | None = None
     trace_id: str | None = Field(default=None, description="The delivery's trace, when traced")
+    hook_tenant: str | None = Field(
+        default=None,
+        description="The hook's tenant when the record was written (null: a hook of every"
+        " tenant, or a record of a version before it was written); `tenant` is the event's.",
+    )
 
 
 class Attempt(BaseModel):
@@ -163,6 +173,11 @@ class Attempt(BaseModel):
     )
     at: str = Field(description="When the attempt was sent.")
     tenant: str | None = None
+    hook_tenant: str | None = Field(
+        default=None,
+        description="The hook's tenant when the record was written (null: a hook of every"
+        " tenant, or a record of a version before it was written); `tenant` is the event's.",
+    )
 
 
 class EventLookup(BaseModel):

@@ -64,9 +64,13 @@ def resume(
         return _shown(change), None
     selection = change.replay
     visible = scope.records(service, caller)
-    if visible is not None:  # a tenant replays its events' letters only
+    if visible is not None:  # a tenant replays its events' letters of its hooks only
         selection = Selection(
-            hook=selection.hook, since=selection.since, tenant=visible.tenant, hooks=visible.hooks
+            hook=selection.hook,
+            since=selection.since,
+            tenant=visible.tenant,
+            hooks=visible.hooks,
+            hook_tenant=visible.tenant,
         )
     try:
         job, started = service.replays.start(ReplayOptions(selection), caller.tenant)

@@ -1,5 +1,6 @@
 """What a principal may see and change: everything, or, for a token with a `tenant`, only that
-tenant's hooks and the outcomes and dead letters of its events to them.
+tenant's hooks and the outcomes, attempts and dead letters of its events to them, written while
+they were its hooks (a record names its hook's tenant as it was then).
 
 A hook of another tenant, and a hook without a tenant (it serves every tenant: the operator's),
 is to a tenant's principal as if it did not exist: 404, never 403, so its id does not leak.
@@ -47,7 +48,8 @@ def not_hidden(service: AdminService, principal: Principal, hook_id: str) -> Non
 
 
 def records(service: AdminService, principal: Principal) -> Visible | None:
-    """Which index rows `principal` reads: all (None), or its tenant's of its hooks."""
+    """Which index rows `principal` reads: all (None), or its tenant's, written for a hook of
+    its tenant, of the hooks it has now."""
     if principal.tenant is None:
         return None
     return Visible(principal.tenant, frozenset(h.id for h in hooks(service, principal)))

@@ -72,6 +72,7 @@ class AttemptRecorder:
             at=ended - attempt.seconds,
             tenant=pair.event.tenant,
             source=pair.source,
+            hook_tenant=pair.hook.tenant,
         )
 
     def _mask(self, hook: Hook) -> TextMask:

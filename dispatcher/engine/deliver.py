@@ -284,6 +284,7 @@ class Deliverer:
             error=verdict.error,
             captured=verdict.captured,
             tenant=pair.event.tenant,
+            hook_tenant=pair.hook.tenant,
         )
 
 

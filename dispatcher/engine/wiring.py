@@ -134,7 +134,7 @@ class WiredLoop:
         hook_id = "" if why.state is None else why.state.hook_id
         self.metrics.dead_letters.labels(hook_id, why.kind).inc()
         records = decode_failure_records(
-            self.settings.topics, record, why.error, now, why.kind, why.state
+            self.settings.topics, record, why.error, now, why.kind, why.state, why.hook_tenant
         )
         self.writer.write_now(records, done, record)
 

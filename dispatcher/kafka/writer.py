@@ -219,10 +219,12 @@ def decode_failure_records(
     now: float,
     kind: ErrorKind = "decode",
     state: RetryState | None = None,
+    hook_tenant: str | None = None,
 ) -> list[OutgoingRecord]:
     """The dead letter of a record that is not a valid event, or that taking in failed on
     (`kind` `internal`): no event, so no result record. No hook either, but a retry-tier
-    pair's (`state`), whose hook, webhook-id, attempts and source the letter keeps."""
+    pair's (`state`), whose hook, webhook-id, attempts and source the letter keeps, with that
+    hook's tenant (`hook_tenant`)."""
     if state is None:  # no pair: the record is where its event entered
         here = Source(record.topic, record.partition, record.offset)
         state = RetryState("", 0, first_attempt_at=now, due_at=now, source=here, idempotency_key="")
@@ -238,6 +240,7 @@ def decode_failure_records(
         completed_at=now,
         error_kind=kind,
         error=error,
+        hook_tenant=hook_tenant,
     )
     headers = dead_letter_headers(outcome, record, failed_at=now)
     return [OutgoingRecord(topics.dead_letter, record.key, record.value, headers)]

@@ -29,6 +29,7 @@ FIELDS = (
     "response_excerpt",
     "at",
     "tenant",
+    "hook_tenant",
     "source_topic",
     "source_partition",
     "source_offset",
@@ -39,7 +40,9 @@ FIELDS = (
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
     """One attempt of one (event, hook) pair: `attempt` counts from 1 over every attempt of the
-    pair (retry tiers and their local retries included); `at` is when it was sent (epoch s)."""
+    pair (retry tiers and their local retries included); `at` is when it was sent (epoch s).
+    `tenant` is the event's, `hook_tenant` the hook's as it was when the attempt was made
+    (None: a hook of every tenant), which is whose record it is."""
 
     event_id: str
     hook_id: str
@@ -53,6 +56,7 @@ class AttemptRecord:
     at: float
     tenant: str | None = None
     source: Source | None = None
+    hook_tenant: str | None = None
 
     def to_json(self) -> bytes:
         """The record's value: a compact JSON object, fields in contract order, `at` ISO 8601."""
@@ -70,6 +74,7 @@ class AttemptRecord:
                 "response_excerpt": self.response_excerpt,
                 "at": iso(self.at),
                 "tenant": self.tenant,
+                "hook_tenant": self.hook_tenant,
                 "source_topic": None if source is None else source.topic,
                 "source_partition": None if source is None else source.partition,
                 "source_offset": None if source is None else source.offset,
@@ -112,6 +117,7 @@ class AttemptRecord:
             at=moment(_text(doc["at"])).timestamp(),
             tenant=_optional(doc.get("tenant")),
             source=source,
+            hook_tenant=_optional(doc.get("hook_tenant")),
         )
 
 

@@ -15,6 +15,7 @@ from dispatcher.model.outcome import MAX_ERROR_CHARS, Outcome, Source, original_
 REPLAY_OF = "dispatcher.replay.of"
 REPLAYED_FROM = "dispatcher.replayed.from"
 TENANT = "dispatcher.tenant"
+HOOK_TENANT = "dispatcher.hook.tenant"  # the hook's tenant when the letter was written
 TRACE_ID = "dispatcher.trace.id"
 
 
@@ -43,6 +44,8 @@ def dead_letter_headers(outcome: Outcome, record: Record, *, failed_at: float) -
         ours[TENANT] = outcome.tenant
     if outcome.trace_id is not None:
         ours[TRACE_ID] = outcome.trace_id
+    if outcome.hook_tenant is not None:
+        ours[HOOK_TENANT] = outcome.hook_tenant
     replayed = record.header(REPLAY_OF)
     extra = ((REPLAYED_FROM, replayed),) if replayed else ()
     return original_headers(record) + tuple((k, v.encode()) for k, v in ours.items()) + extra
@@ -50,7 +53,9 @@ def dead_letter_headers(outcome: Outcome, record: Record, *, failed_at: float) -
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """One record of the dead-letter topic and what its headers say about the failure."""
+    """One record of the dead-letter topic and what its headers say about the failure.
+    `tenant` is the event's; `hook_tenant` the hook's when the letter was written (None: a
+    hook of every tenant, or a letter of a version that did not write it)."""
 
     record: Record
     hook_id: str
@@ -58,6 +63,7 @@ class DeadLetter:
     idempotency_key: str
     failed_at: float | None
     tenant: str | None = None
+    hook_tenant: str | None = None
 
     @classmethod
     def from_record(cls, record: Record) -> DeadLetter:
@@ -71,6 +77,7 @@ class DeadLetter:
             idempotency_key=record.text("dispatcher.idempotency.key"),
             failed_at=failed,
             tenant=record.text(TENANT) or record.text("ce_tenant") or None,
+            hook_tenant=record.text(HOOK_TENANT) or None,
         )
 
     @property

@@ -33,7 +33,9 @@ RESULT_FIELDS = (  # contract section 5, in order
     "first_attempt_at",
     "completed_at",
 )
-OPTIONAL_FIELDS = ("tenant", "trace_id")  # written only when there is one
+# written only when there is one; `hook_tenant`: the tenant of the hook as it was when the
+# record was written (`tenant` is the event's), so a hook that changes hands keeps its past
+OPTIONAL_FIELDS = ("tenant", "trace_id", "hook_tenant")
 _KNOWN_FIELDS = frozenset(RESULT_FIELDS + OPTIONAL_FIELDS)
 HEADER_PREFIXES = ("dispatcher.", "__connect.")
 # on a dead letter or retry-tier record written without the event's value (Kafka refused it as
@@ -81,10 +83,11 @@ class Outcome:
     captured: dict[str, Any] = field(default_factory=dict)
     tenant: str | None = None
     trace_id: str | None = None  # 32 lowercase hex digits, when the pair was traced
+    hook_tenant: str | None = None  # the hook's tenant when the pair ended (None: every tenant)
 
     def to_record(self) -> dict[str, Any]:
-        """The result record's fields, in contract order (then `tenant` and `trace_id`, when
-        there are)."""
+        """The result record's fields, in contract order (then `tenant`, `trace_id` and
+        `hook_tenant`, when there are)."""
         record = {
             "event_id": self.event_id,
             "event_type": self.event_type,
@@ -107,6 +110,8 @@ class Outcome:
             record["tenant"] = self.tenant
         if self.trace_id is not None:
             record["trace_id"] = self.trace_id
+        if self.hook_tenant is not None:
+            record["hook_tenant"] = self.hook_tenant
         return record
 
 

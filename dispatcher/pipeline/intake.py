@@ -43,11 +43,13 @@ class Undecodable:
     """A record that is not a valid event: it becomes a dead letter of `kind` (`decode`; or
     `internal`, when taking it in failed on a defect of the dispatcher). `state`: the pair a
     retry-tier record carried, whose event no longer decodes (its schema id gone, say):
-    its dead letter keeps the pair's hook, webhook-id and source, so a replay can send it."""
+    its dead letter keeps the pair's hook, webhook-id and source, so a replay can send it, and
+    names the tenant of that hook as it is now (`hook_tenant`)."""
 
     error: str
     kind: ErrorKind = "decode"
     state: RetryState | None = None
+    hook_tenant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,8 @@ def take_retry(record: Record, tier: int, hooks: HookIndex, decode: Decoder, now
         except RegistryUnavailable as exc:
             return Outage(str(exc))
         except DecodeError as exc:
-            undecodable.append((carried_record, Undecodable(str(exc), state=state)))
+            why = Undecodable(str(exc), state=state, hook_tenant=hook.tenant)
+            undecodable.append((carried_record, why))
             continue
         pairs.append(
             Pair(

@@ -33,6 +33,8 @@ def redelivered(pair: Pair, delivery_count: int, now: float) -> Outcome:
             f"the record was delivered to workers {delivery_count} times, the share group's"
             " limit, without being acknowledged"
         ),
+        tenant=pair.event.tenant,
+        hook_tenant=pair.hook.tenant,
     )
 
 

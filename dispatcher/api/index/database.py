@@ -8,7 +8,8 @@ its rows.
 
 The file carries its schema's version (`pragma user_version`). The index is a copy of two
 topics, so a file of an older version is emptied, offsets too, and filled again from the
-topics: rows indexed before version 2 had no tenant, before version 3 no trace id.
+topics: rows indexed before version 2 had no tenant, before version 3 no trace id, before
+version 4 no hook tenant.
 """
 
 from __future__ import annotations
@@ -25,19 +26,19 @@ from typing import Any
 from dispatcher.api.index.rows import AttemptRow, LetterRow, ResultRow
 
 log = logging.getLogger(__name__)
-VERSION = 3  # 2: rows keep their tenant; 3: and their trace id
+VERSION = 4  # 2: rows keep their tenant; 3: and their trace id; 4: and their hook's tenant
 SCHEMA = """
 create table if not exists results (
     event_id text, event_type text, hook_id text, outcome text, attempts integer,
     http_status integer, latency_ms real, error_kind text, error text, idempotency_key text,
-    completed_at real, "where" text primary key, tenant text, trace_id text);
+    completed_at real, "where" text primary key, tenant text, trace_id text, hook_tenant text);
 create index if not exists results_hook on results (hook_id, completed_at);
 create index if not exists results_event on results (event_id);
 create index if not exists results_time on results (completed_at);
 create table if not exists letters (
     "where" text primary key, hook_id text, error_kind text, error text, http_status integer,
     attempts integer, idempotency_key text, event_id text, event_type text, failed_at real,
-    replayed_from text, tenant text, trace_id text);
+    replayed_from text, tenant text, trace_id text, hook_tenant text);
 create index if not exists letters_hook on letters (hook_id, error_kind, failed_at);
 create index if not exists letters_event on letters (event_id);
 create index if not exists letters_key on letters (idempotency_key);
@@ -45,7 +46,7 @@ create index if not exists letters_time on letters (failed_at);
 create table if not exists attempts (
     event_id text, hook_id text, attempt integer, idempotency_key text, http_status integer,
     latency_ms real, error_kind text, error text, response_excerpt text, at real,
-    "where" text primary key, tenant text);
+    "where" text primary key, tenant text, hook_tenant text);
 create index if not exists attempts_event on attempts (event_id);
 create index if not exists attempts_hook on attempts (hook_id, at);
 create index if not exists attempts_time on attempts (at);
@@ -67,8 +68,11 @@ STATUS_CLASS = (
 
 @dataclass(frozen=True, slots=True)
 class Visible:
-    """The rows a tenant's principal may see: of its tenant's events, and of its hooks (so a
-    hook without a tenant, or one that was another's, shows nothing of its past)."""
+    """The rows a tenant's principal may see: of its tenant's events, written for a hook of
+    its tenant (`hook_tenant`, as the hook was then), and of hooks it has now. So a record of
+    a hook of every tenant, or of another tenant's, stays hidden after the hook (or its id)
+    became the tenant's, and a row without a hook tenant (indexed from a record of a version
+    that did not write one) is the operator's only."""
 
     tenant: str
     hooks: frozenset[str]
@@ -76,8 +80,8 @@ class Visible:
     def clause(self) -> tuple[str, list[Any]]:
         """An `and ...` to add to a query's conditions, with its arguments."""
         return (
-            " and tenant = ? and hook_id in (select value from json_each(?))",
-            [self.tenant, json.dumps(sorted(self.hooks))],
+            " and tenant = ? and hook_tenant = ? and hook_id in (select value from json_each(?))",
+            [self.tenant, self.tenant, json.dumps(sorted(self.hooks))],
         )
 
 

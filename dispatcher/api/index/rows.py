@@ -1,4 +1,8 @@
-"""What the index keeps of one record: a result row, or a dead-letter row. Pure."""
+"""What the index keeps of one record: a result row, a dead-letter row or an attempt row. Pure.
+
+Each keeps `tenant`, the event's, and `hook_tenant`, the hook's as the worker that wrote the
+record had it (None: a hook of every tenant, or a record of a version that did not write it):
+whose record it is, however the hook changed hands since."""
 
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ class ResultRow:
     where: str
     tenant: str | None = None
     trace_id: str | None = None
+    hook_tenant: str | None = None
 
     @classmethod
     def from_record(
@@ -59,6 +64,7 @@ class ResultRow:
             where=f"{record.topic}/{record.partition}/{record.offset}",
             tenant=result.get("tenant") or None,
             trace_id=result.get("trace_id") or None,
+            hook_tenant=result.get("hook_tenant") or None,
         )
 
 
@@ -79,6 +85,7 @@ class LetterRow:
     replayed_from: str
     tenant: str | None = None
     trace_id: str | None = None
+    hook_tenant: str | None = None
 
     @classmethod
     def from_record(cls, record: Record, decode: Decoder = decode) -> LetterRow:
@@ -104,6 +111,7 @@ class LetterRow:
             replayed_from=record.text("dispatcher.replayed.from"),
             tenant=letter.tenant,
             trace_id=record.text(TRACE_ID) or None,
+            hook_tenant=letter.hook_tenant,
         )
 
 
@@ -124,6 +132,7 @@ class AttemptRow:
     at: float
     where: str
     tenant: str | None = None
+    hook_tenant: str | None = None
 
     @classmethod
     def from_record(cls, record: Record) -> AttemptRow | None:

@@ -1,5 +1,6 @@
 """/api/replays: start a replay (or a dry run) and follow it. A tenant's token replays only
-dead letters of its tenant's events to its hooks, and sees only the replays it started."""
+dead letters of its tenant's events written for its hooks (a hook of its tenant then and
+now), and sees only the replays it started."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def start(service: AdminService, request: ReplayRequest, caller: Principal) -> d
             limit=request.limit,
             tenant=None if visible is None else visible.tenant,
             hooks=None if visible is None else visible.hooks,
+            hook_tenant=None if visible is None else visible.tenant,
         )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
@@ -60,7 +62,9 @@ def confirm(service: AdminService, caller: Principal, dry_run_id: str) -> dict[s
     visible = scope.records(service, caller)
     if visible is not None:
         hooks = visible.hooks if selection.hooks is None else selection.hooks & visible.hooks
-        selection = replace(selection, tenant=visible.tenant, hooks=hooks)
+        selection = replace(
+            selection, tenant=visible.tenant, hooks=hooks, hook_tenant=visible.tenant
+        )
     return _launch(service, replace(dry.options, selection=selection, dry_run=False), caller)
 
 

@@ -29,6 +29,9 @@ class Selection:
     limit: int | None = None
     tenant: str | None = None
     hooks: frozenset[str] | None = None  # only letters of these hooks (a tenant token's replay)
+    # only letters written for a hook of this tenant, as the hook was then (a tenant token's
+    # replay: not a letter of the hook of every tenant or of another tenant its id once named)
+    hook_tenant: str | None = None
 
     def admits(self, letter: DeadLetter) -> bool:
         if self.hook is not None and letter.hook_id != self.hook:
@@ -36,6 +39,8 @@ class Selection:
         if self.hooks is not None and letter.hook_id not in self.hooks:
             return False
         if self.tenant is not None and letter.tenant != self.tenant:
+            return False
+        if self.hook_tenant is not None and letter.hook_tenant != self.hook_tenant:
             return False
         if self.error_kinds and letter.error_kind not in self.error_kinds:
             return False
@@ -83,6 +88,7 @@ def selection_from(
     limit: Any = None,
     tenant: str | None = None,
     hooks: frozenset[str] | None = None,
+    hook_tenant: str | None = None,
 ) -> Selection:
     """A selection from command-line or API values; `ValueError` naming the value at fault."""
     kinds = error_kind.split(",") if isinstance(error_kind, str) else list(error_kind or [])
@@ -101,6 +107,7 @@ def selection_from(
         limit=limit,
         tenant=tenant or None,
         hooks=hooks,
+        hook_tenant=hook_tenant or None,
     )
 
 

@@ -7,6 +7,8 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from dispatcher.api.index.database import Index, Visible
 from dispatcher.api.index.rows import AttemptRow, LetterRow, ResultRow
 from dispatcher.model.attempt import AttemptRecord
@@ -20,6 +22,7 @@ def result(
     outcome: str = "delivered",
     at: float = 1000.0,
     tenant: str | None = None,
+    hook_tenant: str | None = None,
 ) -> ResultRow:
     return ResultRow(
         event_id=f"e{n}",
@@ -35,11 +38,17 @@ def result(
         completed_at=at + n,
         where=f"results-{hook}/0/{n}",
         tenant=tenant,
+        hook_tenant=hook_tenant,
     )
 
 
 def letter(
-    n: int, *, hook: str = "tax", at: float = 1000.0, tenant: str | None = None
+    n: int,
+    *,
+    hook: str = "tax",
+    at: float = 1000.0,
+    tenant: str | None = None,
+    hook_tenant: str | None = None,
 ) -> LetterRow:
     return LetterRow(
         where=f"dlq/0/{n}",
@@ -54,6 +63,7 @@ def letter(
         failed_at=at + n,
         replayed_from="",
         tenant=tenant,
+        hook_tenant=hook_tenant,
     )
 
 
@@ -65,6 +75,8 @@ def attempt(
     status: int | None = 503,
     kind: str | None = "http_status",
     at: float = 1000.0,
+    tenant: str | None = None,
+    hook_tenant: str | None = None,
 ) -> AttemptRow:
     return AttemptRow(
         event_id=f"e{n}",
@@ -78,6 +90,8 @@ def attempt(
         response_excerpt="busy" if status else None,
         at=at + n + number / 10,
         where=f"attempts/0/{hook}-{n}-{number}",
+        tenant=tenant,
+        hook_tenant=hook_tenant,
     )
 
 
@@ -216,16 +230,45 @@ def test_rows_keep_the_tenant_of_their_record() -> None:
     assert ResultRow.from_record(Record("results", 0, 8, None, untenanted, ())).tenant is None  # type: ignore[union-attr]
 
 
-def test_a_result_the_release_before_wrote_in_avro_is_a_row() -> None:
+def test_rows_keep_the_tenant_their_hook_had_when_the_record_was_written() -> None:
+    value = json.dumps(
+        {"event_id": "e1", "hook_id": "sms", "tenant": "acme", "hook_tenant": "acme"}
+    ).encode()
+    row = ResultRow.from_record(Record("results", 0, 7, None, value, ()))
+    assert row is not None
+    assert (row.tenant, row.hook_tenant) == ("acme", "acme")
+    headers = (
+        ("dispatcher.hook.id", b"sms"),
+        ("dispatcher.tenant", b"acme"),
+        ("dispatcher.hook.tenant", b"acme"),
+    )
+    letter_row = LetterRow.from_record(Record("dlq", 0, 3, None, b"{}", headers))
+    assert (letter_row.tenant, letter_row.hook_tenant) == ("acme", "acme")
+    attempt_value = AttemptRecord("e1", "sms", 1, "msg_1", 400, 4.0, "http_status", "HTTP 400",
+                                  "no", 1000.0, "acme", None, "acme").to_json()  # fmt: skip
+    attempt_row = AttemptRow.from_record(Record("attempts", 0, 1, b"e1", attempt_value, ()))
+    assert attempt_row is not None
+    assert (attempt_row.tenant, attempt_row.hook_tenant) == ("acme", "acme")
+    of_every_tenant = json.dumps({"event_id": "e1", "hook_id": "sms", "tenant": "acme"}).encode()
+    row = ResultRow.from_record(Record("results", 0, 8, None, of_every_tenant, ()))
+    assert row is not None
+    assert row.hook_tenant is None
+    assert LetterRow.from_record(Record("dlq", 0, 4, None, b"{}", headers[:2])).hook_tenant is None
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_result_an_earlier_release_wrote_in_avro_is_a_row(version: int) -> None:
     from dispatcher.kafka.avro.schemas import released, write
 
-    (v1,) = released("result")
-    fields = {field["name"]: field.get("default") for field in v1.parsed["fields"]}
+    schema = released("result")[version - 1]
+    fields = {field["name"]: field.get("default") for field in schema.parsed["fields"]}
     fields.update(event_id="e1", event_type="order.paid", hook_id="sms", outcome="delivered")
     fields.update(attempts=1, idempotency_key="msg_1", source_topic="events")
     fields.update(source_partition=0, source_offset=4, first_attempt_at=1000, completed_at=2000)
+    if version >= 2:
+        fields.update(tenant="acme")
 
-    row = ResultRow.from_record(Record("results", 0, 7, None, write(fields, v1), ()))
+    row = ResultRow.from_record(Record("results", 0, 7, None, write(fields, schema), ()))
 
     assert row is not None
     assert (row.event_id, row.hook_id, row.outcome, row.completed_at) == (
@@ -234,23 +277,26 @@ def test_a_result_the_release_before_wrote_in_avro_is_a_row() -> None:
         "delivered",
         2.0,
     )
+    assert (row.tenant, row.hook_tenant) == ("acme" if version >= 2 else None, None)
 
 
 def test_a_tenant_reads_only_its_tenant_rows_of_its_hooks(tmp_path: Path) -> None:
     index = Index(tmp_path / "i.sqlite3")
     index.add(
         [
-            result(1, hook="acme-sms", tenant="acme"),
+            result(1, hook="acme-sms", tenant="acme", hook_tenant="acme"),
             result(1, hook="everyone", tenant="acme"),  # acme's event to a hook of every tenant
-            result(2, hook="globex-sms", tenant="globex", outcome="dead_lettered"),
+            result(
+                2, hook="globex-sms", tenant="globex", hook_tenant="globex", outcome="dead_lettered"
+            ),
             replace(
-                result(3, hook="acme-sms", tenant="globex"), where="moved/0/3"
-            ),  # before a move
+                result(3, hook="acme-sms", tenant="globex", hook_tenant="acme"), where="moved/0/3"
+            ),  # another tenant's event
         ],
         [
-            letter(1, hook="acme-sms", tenant="acme"),
+            letter(1, hook="acme-sms", tenant="acme", hook_tenant="acme"),
             replace(letter(1, hook="everyone", tenant="acme"), where="dlq/0/11"),
-            letter(2, hook="globex-sms", tenant="globex"),
+            letter(2, hook="globex-sms", tenant="globex", hook_tenant="globex"),
         ],
         {},
     )
@@ -271,6 +317,43 @@ def test_a_tenant_reads_only_its_tenant_rows_of_its_hooks(tmp_path: Path) -> Non
     assert set(index.health(0.0, acme)) == {"acme-sms"}
     assert index.health(0.0, acme)["acme-sms"]["total"] == 1
     assert index.event("e1", Visible("acme", frozenset())) == ([], [])
+    index.close()
+
+
+def test_a_tenant_reads_nothing_its_hook_wrote_before_it_became_the_tenant_hook(
+    tmp_path: Path,
+) -> None:
+    """`audit` served every tenant (hook tenant none), then acme's: what it wrote of acme's
+    event before is the operator's, as is a row of a version that wrote no hook tenant."""
+    index = Index(tmp_path / "i.sqlite3")
+    index.add(
+        [
+            result(1, hook="audit", tenant="acme", outcome="dead_lettered"),  # the operator's
+            result(2, hook="audit", tenant="acme", hook_tenant="acme"),
+            result(3, hook="audit", tenant="acme", hook_tenant="globex"),  # once globex's
+        ],
+        [
+            letter(1, hook="audit", tenant="acme"),
+            letter(2, hook="audit", tenant="acme", hook_tenant="acme"),
+        ],
+        {},
+        [
+            attempt(1, hook="audit", status=400, tenant="acme"),
+            attempt(2, hook="audit", status=200, kind=None, tenant="acme", hook_tenant="acme"),
+        ],
+    )
+    acme = Visible("acme", frozenset({"audit"}))
+    assert [r["event_id"] for r in index.outcomes("audit", visible=acme)] == ["e2"]
+    assert index.event("e1", acme) == ([], [])
+    assert index.attempts_of_event("e1", acme) == []
+    assert [r["event_id"] for r in index.attempts_of_hook("audit", visible=acme)] == ["e2"]
+    assert index.status_classes("audit", visible=acme) == {"2xx": 1}
+    assert [r["event_id"] for r in index.letters("audit", None, visible=acme)] == ["e2"]
+    assert [g["count"] for g in index.letter_groups(visible=acme)] == [1]
+    assert index.health(0.0, acme)["audit"]["total"] == 1
+    assert len(index.outcomes("audit")) == 3  # the operator reads them all
+    assert len(index.attempts_of_hook("audit")) == 2
+    assert len(index.letters("audit", None)) == 2
     index.close()
 
 
@@ -302,6 +385,31 @@ def test_an_index_of_the_schema_before_tenants_is_read_again_from_the_topics(
     index.close()
     again = Index(path)
     assert again.positions("results") == {0: 2}  # the current schema is kept
+    again.close()
+
+
+def test_an_index_of_the_schema_before_hook_tenants_is_read_again_from_the_topics(
+    tmp_path: Path,
+) -> None:
+    """Rows of version 3 know no hook tenant: a tenant could not be told its own from the
+    operator's, so the file is filled again from the topics, which say it."""
+    path = tmp_path / "i.sqlite3"
+    index = Index(path)
+    index.add([result(1, tenant="acme")], [], {("results", 0): 2})
+    index.close()
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        alter table results drop column hook_tenant; alter table letters drop column hook_tenant;
+        alter table attempts drop column hook_tenant; pragma user_version = 3;
+        """
+    )
+    old.close()
+    again = Index(path)
+    assert again.positions("results") == {}
+    assert again.outcomes("crm") == []
+    again.add([result(1, tenant="acme", hook_tenant="acme")], [], {("results", 0): 2})
+    assert again.outcomes("crm")[0]["hook_tenant"] == "acme"
     again.close()
 
 

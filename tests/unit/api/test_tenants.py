@@ -4,6 +4,7 @@ only the tenant's own; writes give a hook the token's tenant and never move one.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,11 @@ from dispatcher.api.sessions import Sessions
 from dispatcher.config.admin import Admin, AdminToken
 from dispatcher.config.secrets import Secret
 from dispatcher.config.settings import Settings
+from dispatcher.kafka.results import JsonResultSerializer
+from dispatcher.model.attempt import AttemptRecord
+from dispatcher.model.deadletter import DeadLetter, dead_letter_headers
+from dispatcher.model.event import Record
+from dispatcher.model.outcome import Outcome, Source
 from dispatcher.ops.replay import jobs as jobs_module
 from dispatcher.ops.replay.jobs import TENANT_RUNNING_AT_MOST, ReplayJob
 from dispatcher.ops.replay.plan import Plan, Summary
@@ -49,7 +55,11 @@ def definition(hook_id: str, tenant: str | None = None, **extra: Any) -> dict[st
     return {**raw, **({"tenant": tenant} if tenant else {}), **extra}
 
 
-def outcome(hook_id: str, event_id: str, tenant: str) -> ResultRow:
+# each hook's tenant, as the workers write it on every record of the hook
+HOOK_TENANTS = {"acme-sms": "acme", "globex-sms": "globex", "everyone": None}
+
+
+def outcome(hook_id: str, event_id: str, tenant: str, hook_tenant: str | None = None) -> ResultRow:
     return ResultRow(
         event_id=event_id,
         event_type="order.shipped",
@@ -64,10 +74,11 @@ def outcome(hook_id: str, event_id: str, tenant: str) -> ResultRow:
         completed_at=1000.0,
         where=f"results/0/{hook_id}-{event_id}",
         tenant=tenant,
+        hook_tenant=hook_tenant or HOOK_TENANTS.get(hook_id),
     )
 
 
-def letter(hook_id: str, event_id: str, tenant: str) -> LetterRow:
+def letter(hook_id: str, event_id: str, tenant: str, hook_tenant: str | None = None) -> LetterRow:
     return LetterRow(
         where=f"dlq/0/{hook_id}-{event_id}",
         hook_id=hook_id,
@@ -81,10 +92,11 @@ def letter(hook_id: str, event_id: str, tenant: str) -> LetterRow:
         failed_at=1000.0,
         replayed_from="",
         tenant=tenant,
+        hook_tenant=hook_tenant or HOOK_TENANTS.get(hook_id),
     )
 
 
-def attempt(hook_id: str, event_id: str, tenant: str) -> AttemptRow:
+def attempt(hook_id: str, event_id: str, tenant: str, hook_tenant: str | None = None) -> AttemptRow:
     return AttemptRow(
         event_id=event_id,
         hook_id=hook_id,
@@ -98,6 +110,7 @@ def attempt(hook_id: str, event_id: str, tenant: str) -> AttemptRow:
         at=999.0,
         where=f"attempts/0/{hook_id}-{event_id}",
         tenant=tenant,
+        hook_tenant=hook_tenant or HOOK_TENANTS.get(hook_id),
     )
 
 
@@ -461,6 +474,106 @@ def test_deleting_its_hook_tells_a_tenant_nothing_of_a_hidden_one_of_the_same_id
     MemoryStore.installed(service, [definition("shared", "acme")], file=[operators])
     told = client.delete("/api/hooks/shared", headers=ADMIN)
     assert told.json() == {"deleted": "shared", "in_force": "hooks file"}
+
+
+OPERATORS_ANSWER = "the operator's endpoint: unknown audit stream"
+
+
+def written(
+    hook_id: str, hook_tenant: str | None, event_id: str, status: int, offset: int
+) -> dict[str, Record]:
+    """By topic, the records the workers write when acme's event `event_id` is answered
+    `status` at `hook_id`, then a hook of `hook_tenant`: a result, an attempt, and for a
+    failure a dead letter."""
+    event = {**cloud_event("audit.logged", {"n": 1}, event_id), "tenant": "acme"}
+    source = Record("events", 0, offset, None, json.dumps(event).encode(), ())
+    failed = status >= 400
+    end = Outcome(event_id, "audit.logged", hook_id, "dead_lettered" if failed else "delivered",
+                  1, f"msg_{event_id}", Source("events", 0, offset), 999.0, 1000.0 + offset,
+                  status, 2.0, "http_status" if failed else None, f"HTTP {status}" if failed else None,
+                  tenant="acme", hook_tenant=hook_tenant)  # fmt: skip
+    excerpt = OPERATORS_ANSWER if hook_tenant is None else "ok"
+    tried = AttemptRecord(event_id, hook_id, 1, f"msg_{event_id}", status, 2.0, end.error_kind,
+                          end.error, excerpt, 999.0 + offset, "acme", end.source, hook_tenant)  # fmt: skip
+    records = {
+        "results": Record(
+            "results", 0, offset, None, JsonResultSerializer().serialize_outcome(end), ()
+        ),
+        "attempts": Record("attempts", 0, offset, None, tried.to_json(), ()),
+    }
+    if failed:
+        headers = dead_letter_headers(end, source, failed_at=1000.0 + offset)
+        records["dlq"] = Record("dlq", 0, offset, None, source.value, headers)
+    return records
+
+
+def indexed(index: Index, *written: dict[str, Record]) -> None:
+    """What the workers `written` into the index, as its follower reads it."""
+    results = [ResultRow.from_record(records["results"]) for records in written]
+    attempts = [AttemptRow.from_record(records["attempts"]) for records in written]
+    letters = [LetterRow.from_record(records["dlq"]) for records in written if "dlq" in records]
+    index.add(
+        [r for r in results if r is not None],
+        letters,
+        {},
+        [a for a in attempts if a is not None],
+    )
+
+
+@pytest.mark.parametrize("change", ["deleted, then acme's anew", "given tenant acme"])
+def test_what_a_hook_of_every_tenant_wrote_stays_hidden_once_the_hook_is_acme(
+    client: TestClient, service: AdminService, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """The operator's `audit` (of every tenant) dead-lettered acme's event, its endpoint's
+    answer in the attempt; then `audit` became acme's. acme's token sees, and replays, only
+    what `audit` wrote as acme's hook, never the operator's attempt, outcome or letter."""
+    assert client.post("/api/hooks", json=definition("audit"), headers=ADMIN).status_code == 201
+    operators = written("audit", None, "e-operator", 400, 1)
+    if change == "given tenant acme":
+        moved = client.put("/api/hooks/audit", json=definition("audit", "acme"), headers=ADMIN)
+        assert moved.status_code == 200, moved.text
+    else:
+        assert client.delete("/api/hooks/audit", headers=ADMIN).status_code == 200
+        created = client.post("/api/hooks", json=definition("audit"), headers=ACME)
+        assert created.status_code == 201, created.text
+    assert service.hooks().get("audit").tenant == "acme"  # type: ignore[union-attr]
+    acmes = written("audit", "acme", "e-acme-audit", 200, 2)
+    acmes_failure = written("audit", "acme", "e-acme-failed", 500, 3)
+    indexed(service.index, operators, acmes, acmes_failure)
+
+    attempts = client.get("/api/hooks/audit/attempts", headers=ACME_VIEWER).json()
+    assert [a["event_id"] for a in attempts["attempts"]] == ["e-acme-failed", "e-acme-audit"]
+    assert attempts["status_classes"] == {"2xx": 1, "5xx": 1}
+    outcomes = client.get("/api/hooks/audit/outcomes", headers=ACME_VIEWER).json()["outcomes"]
+    assert [(o["event_id"], o["hook_tenant"]) for o in outcomes] == [
+        ("e-acme-failed", "acme"),
+        ("e-acme-audit", "acme"),
+    ]
+    hidden = client.get("/api/events/e-operator", headers=ACME_VIEWER)
+    assert hidden.status_code == 404
+    letters = client.get("/api/dead-letters/list?hook=audit", headers=ACME_VIEWER).json()
+    assert [d["event_id"] for d in letters] == ["e-acme-failed"]
+    counted = client.get("/api/dead-letters", headers=ACME_VIEWER).json()
+    assert counted["by_hook"]["audit"] == {"http_status": 1}
+    answers = [
+        client.get(path, headers=ACME_VIEWER).text
+        for path in ("/api/hooks/audit/attempts", "/api/events/e-acme-audit", "/api/dead-letters")
+    ]
+    assert not [a for a in answers if "unknown audit stream" in a or "e-operator" in a]
+
+    # acme's replay of `audit` takes acme's letter, never the operator's
+    monkeypatch.setattr(jobs_module, "run_replay", lambda *_a, **_k: (Plan(), Summary(0)))
+    started = client.post("/api/replays", json={"hook": "audit", "dry_run": True}, headers=ACME)
+    assert started.status_code == 202, started.text
+    selection = service.replays.get(started.json()["id"]).options.selection  # type: ignore[union-attr]
+    assert not selection.admits(DeadLetter.from_record(operators["dlq"]))
+    assert selection.admits(DeadLetter.from_record(acmes_failure["dlq"]))
+
+    # the operator sees every record, the operator's own too
+    everything = client.get("/api/events/e-operator", headers=ADMIN).json()
+    assert [a["response_excerpt"] for a in everything["attempts"]] == [OPERATORS_ANSWER]
+    assert [d["hook_tenant"] for d in everything["dead_letters"]] == [None]
+    assert len(client.get("/api/hooks/audit/attempts", headers=ADMIN).json()["attempts"]) == 3
 
 
 def test_writes_with_a_tenant_viewer_token_are_refused(client: TestClient) -> None:

@@ -177,3 +177,33 @@ _real_sleep = asyncio.sleep
 
 async def _no_sleep(_delay: float) -> None:
     await _real_sleep(0)
+
+
+@pytest.mark.parametrize("tenant", ["acme", None])
+def test_the_outcome_and_every_attempt_name_the_tenant_the_hook_has(
+    monkeypatch: pytest.MonkeyPatch, tenant: str | None
+) -> None:
+    """Whose records they are: the hook's tenant as the pair carries it (None: a hook of every
+    tenant), beside the event's."""
+    monkeypatch.setattr(asyncio, "sleep", _no_sleep)
+    answers = iter([httpx.Response(503), httpx.Response(400, content=b"no such stream")])
+    hook = erp_hook(**({"tenant": tenant} if tenant else {}))
+    producer = Producer()
+
+    async def run() -> Outcome:
+        loop = asyncio.get_running_loop()
+        recorder = AttemptRecorder(
+            AttemptWriter(producer, "attempts", Metrics(CollectorRegistry())), loop
+        )
+        deliverer = Deliverer(Metrics(CollectorRegistry()), (), 3, observers=[recorder])
+        client = HookClient(hook, httpx.MockTransport(lambda _r: next(answers)))
+        result = await deliverer.deliver(pair_of(hook), client)
+        await _no_sleep(0)  # one turn of the loop: the recorder's flush
+        assert isinstance(result, Outcome)
+        return result
+
+    outcome = asyncio.run(run())
+
+    assert outcome.outcome == "dead_lettered"
+    assert (outcome.tenant, outcome.hook_tenant) == ("acme", tenant)
+    assert [(r["tenant"], r["hook_tenant"]) for r in producer.values] == [("acme", tenant)] * 2

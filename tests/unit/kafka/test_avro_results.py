@@ -149,12 +149,23 @@ def test_the_tenant_round_trips_and_is_absent_when_the_event_had_none() -> None:
     assert "tenant" not in without
 
 
+def test_the_hook_tenant_round_trips_and_is_absent_for_a_hook_of_every_tenant() -> None:
+    mine = read_result(
+        AvroResultSerializer().serialize(outcome_record(tenant="acme", hook_tenant="acme"))
+    )
+    assert (mine["tenant"], mine["hook_tenant"]) == ("acme", "acme")
+    operators = read_result(AvroResultSerializer().serialize(outcome_record(tenant="acme")))
+    assert operators["tenant"] == "acme"
+    assert "hook_tenant" not in operators
+
+
 @pytest.mark.parametrize("serializer", [JsonResultSerializer(), AvroResultSerializer()])
 @pytest.mark.parametrize(
     "changes",
     [
         {},
         {"tenant": "acme", "trace_id": "0af7651916cd43dd8448eb211c80319c"},
+        {"tenant": "acme", "hook_tenant": "acme"},
         {
             "outcome": "dead_lettered",
             "http_status": None,

@@ -1,4 +1,4 @@
-"""Schema evolution: each schema in schemas/ stays compatible with its released version, both ways.
+"""Schema evolution: each schema in schemas/ stays compatible with its released versions, both ways.
 
 Compatibility is checked through fastavro's schema resolution on generated records: what the
 released schema wrote, the current one reads (consumers upgrade first), and what the current one
@@ -27,8 +27,16 @@ SCHEMAS = Path(__file__).parents[3] / "schemas"
 SAMPLES = 25
 
 
-def released(name: str) -> AvroSchema:
-    return AvroSchema.from_text((SCHEMAS / "released" / f"{name}-v1.avsc").read_text())
+def released(name: str, version: int = 1) -> AvroSchema:
+    return AvroSchema.from_text((SCHEMAS / "released" / f"{name}-v{version}.avsc").read_text())
+
+
+# every released version of every bundled schema, as (name, version)
+RELEASED = sorted(
+    (name, int(path.stem.rsplit("-v", 1)[1]))
+    for name in BUNDLED
+    for path in (SCHEMAS / "released").glob(f"{name}-v*.avsc")
+)
 
 
 def changed(schema: AvroSchema, change: Any) -> AvroSchema:
@@ -71,14 +79,19 @@ def incompatibilities(writer: AvroSchema, reader: AvroSchema) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("name", BUNDLED)
-def test_current_schema_reads_what_the_released_version_wrote(name: str) -> None:
-    assert incompatibilities(released(name), bundled(name)) == []
+@pytest.mark.parametrize(("name", "version"), RELEASED)
+def test_current_schema_reads_what_a_released_version_wrote(name: str, version: int) -> None:
+    assert incompatibilities(released(name, version), bundled(name)) == []
 
 
-@pytest.mark.parametrize("name", BUNDLED)
-def test_released_version_reads_what_the_current_schema_writes(name: str) -> None:
-    assert incompatibilities(bundled(name), released(name)) == []
+@pytest.mark.parametrize(("name", "version"), RELEASED)
+def test_a_released_version_reads_what_the_current_schema_writes(name: str, version: int) -> None:
+    assert incompatibilities(bundled(name), released(name, version)) == []
+
+
+def test_every_bundled_schema_has_a_released_version_and_results_their_second() -> None:
+    assert {name for name, _ in RELEASED} == set(BUNDLED)
+    assert ("result", 2) in RELEASED  # before hook_tenant
 
 
 def add_region(fields: list[dict[str, Any]]) -> None:
@@ -135,7 +148,11 @@ def test_events_from_a_producer_on_a_newer_event_schema_still_decode() -> None:
 def test_results_written_with_an_older_or_newer_schema_read_into_the_current_one() -> None:
     client = SchemaRegistryClient.new_client({"url": "mock://evolution-results"})
     outcome = Outcome("e1", "t", "h", "delivered", 1, "k", Source("t", 0, 1), 1.0, 2.0)
-    for version in (released("result"), changed(bundled("result"), add_region)):
+    for version in (
+        released("result", 1),
+        released("result", 2),
+        changed(bundled("result"), add_region),
+    ):
         schema_id = client.register_schema("dugaa.dispatch.results-value", Schema(version.text))
         fields = read(AvroResultSerializer().serialize(outcome.to_record()), bundled("result"))
         names = {field["name"] for field in version.parsed["fields"]}
@@ -146,23 +163,28 @@ def test_results_written_with_an_older_or_newer_schema_read_into_the_current_one
         assert read_avro_result(value, RegistrySchemas(client))["event_id"] == "e1"
 
 
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("framed", [True, False], ids=["registry", "schemaless"])
-def test_a_result_the_release_before_wrote_is_read_as_any_result_is(framed: bool) -> None:
+def test_a_result_an_earlier_release_wrote_is_read_as_any_result_is(
+    framed: bool, version: int
+) -> None:
     """What replay (its delivered webhook-ids) and the admin index read results with: records
-    that workers of the release before wrote (result-v1.avsc) included."""
-    v1 = released("result")
-    outcome = Outcome("e1", "t", "h", "delivered", 1, "k", Source("t", 0, 1), 1.0, 2.0)
+    that workers of earlier releases wrote (result-v1.avsc, result-v2.avsc) included."""
+    schema = released("result", version)
+    outcome = Outcome("e1", "t", "h", "delivered", 1, "k", Source("t", 0, 1), 1.0, 2.0,
+                      tenant="acme", hook_tenant="acme")  # fmt: skip
     fields = read(AvroResultSerializer().serialize(outcome.to_record()), bundled("result"))
-    names = {field["name"] for field in v1.parsed["fields"]}
-    value = write({name: value for name, value in fields.items() if name in names}, v1)
+    names = {field["name"] for field in schema.parsed["fields"]}
+    value = write({name: value for name, value in fields.items() if name in names}, schema)
     registry = None
     if framed:
-        client = SchemaRegistryClient.new_client({"url": "mock://results-of-v1"})
+        client = SchemaRegistryClient.new_client({"url": f"mock://results-of-v{version}"})
         registry = RegistrySchemas(client)
-        value = frame(registry.register("dugaa.dispatch.results-value", v1), value)
+        value = frame(registry.register("dugaa.dispatch.results-value", schema), value)
 
     result = read_result(value, registry)
 
     assert result is not None
     assert (result["idempotency_key"], result["outcome"]) == ("k", "delivered")
-    assert "tenant" not in result
+    assert result.get("tenant") == ("acme" if version >= 2 else None)
+    assert "hook_tenant" not in result  # a version before it: the operator's only

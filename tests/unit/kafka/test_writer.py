@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import json
 import logging
 import uuid
 from typing import Any
@@ -440,3 +441,32 @@ def test_the_dead_letter_of_a_tier_pair_whose_event_no_longer_decodes_keeps_the_
     assert (without["dispatcher.hook.id"], without["dispatcher.idempotency.key"]) == (b"", b"")
     assert without["dispatcher.source.topic"] == topics.retry_topic(0).encode()
     assert without["dispatcher.source.offset"] == b"12"
+
+
+def test_the_records_ending_a_pair_name_the_tenant_its_hook_has() -> None:
+    """The result and the dead letter say whose they are: the hook's tenant as the pair
+    carries it, beside the event's `tenant`; nothing for a hook of every tenant."""
+    writer = outcome_writer(Producer(), Settings(), Metrics(CollectorRegistry()))
+    record = Record("t", 0, 5, b"k", b'{"id":"e"}', ())
+    end = Outcome("e", "x", "audit", "dead_lettered", 1, "msg_e", Source("t", 0, 5), 1.0, 2.0,
+                  400, 3.0, "http_status", "HTTP 400", tenant="acme", hook_tenant="acme")  # fmt: skip
+
+    result, letter = writer.records_for(end, record)
+    assert json.loads(result.value or b"")["hook_tenant"] == "acme"
+    assert dict(letter.headers)["dispatcher.hook.tenant"] == b"acme"
+
+    result, letter = writer.records_for(dataclasses.replace(end, hook_tenant=None), record)
+    assert "hook_tenant" not in json.loads(result.value or b"")
+    assert "dispatcher.hook.tenant" not in dict(letter.headers)
+
+
+def test_the_dead_letter_of_a_tier_pair_that_no_longer_decodes_names_its_hook_tenant() -> None:
+    topics = Settings().topics
+    tier_record = Record(topics.retry_topic(0), 4, 12, b"order-1", b"\x00avro", ())
+    state = RetryState("erp", 3, 1_799_999_000.25, 1_800_000_000.0, Source("t", 1, 7), "msg_7")
+
+    (letter,) = decode_failure_records(
+        topics, tier_record, "gone", 1_800_000_001.0, state=state, hook_tenant="acme"
+    )
+
+    assert dict(letter.headers)["dispatcher.hook.tenant"] == b"acme"

@@ -23,6 +23,7 @@ RECORD = AttemptRecord(
     at=1_793_611_800.25,
     tenant="acme",
     source=Source("dugaa.events", 3, 41),
+    hook_tenant="acme",
 )
 
 
@@ -52,6 +53,19 @@ def test_a_network_failure_has_no_status_and_no_excerpt() -> None:
 
     assert back == failed
     assert json.loads(failed.to_json())["tenant"] is None
+
+
+def test_an_attempt_names_the_tenant_of_its_hook_beside_the_event_tenant() -> None:
+    document = json.loads(RECORD.to_json())
+    assert (document["tenant"], document["hook_tenant"]) == ("acme", "acme")
+    of_every_tenant = AttemptRecord("ev-3", "audit", 1, "msg_y", 400, 3.0, "http_status", "400",
+                                    "no", 1_793_611_800.0, "acme")  # fmt: skip
+    assert json.loads(of_every_tenant.to_json())["hook_tenant"] is None
+    earlier = {**json.loads(of_every_tenant.to_json())}
+    del earlier["hook_tenant"]  # a record of a version before it
+    back = AttemptRecord.from_json(json.dumps(earlier).encode())
+    assert back is not None
+    assert (back.tenant, back.hook_tenant) == ("acme", None)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 from contract_fields import RESULT_FIELDS
 
 from dispatcher.kafka.results import JsonResultSerializer
-from dispatcher.model.deadletter import dead_letter_headers
+from dispatcher.model.deadletter import DeadLetter, dead_letter_headers
 from dispatcher.model.event import Record
 from dispatcher.model.outcome import (
     MAX_ERROR_CHARS,
@@ -275,3 +275,34 @@ def test_a_dead_letter_carries_the_tenant_header_when_the_event_has_one() -> Non
     assert with_tenant["dispatcher.tenant"] == b"acme"
     without = as_dict(dead_letter_headers(outcome(), record(), failed_at=T0))
     assert "dispatcher.tenant" not in without
+
+
+def test_a_result_names_the_tenant_of_its_hook_only_when_the_hook_has_one() -> None:
+    mine = outcome(tenant="acme", hook_tenant="acme").to_record()
+    assert list(mine) == [*RESULT_FIELDS, "tenant", "hook_tenant"]
+    assert (mine["tenant"], mine["hook_tenant"]) == ("acme", "acme")
+    document = json.loads(JsonResultSerializer().serialize(mine))
+    assert document["hook_tenant"] == "acme"
+    assert "hook_tenant" not in outcome(tenant="acme").to_record()  # a hook of every tenant
+
+
+def test_a_dead_letter_carries_the_hook_tenant_header_when_the_hook_has_one() -> None:
+    mine = dead_letter_headers(outcome(tenant="acme", hook_tenant="acme"), record(), failed_at=T0)
+    assert as_dict(mine)["dispatcher.hook.tenant"] == b"acme"
+    assert DeadLetter.from_record(record(*mine)).hook_tenant == "acme"
+    operators = dead_letter_headers(outcome(tenant="acme"), record(), failed_at=T0)
+    assert "dispatcher.hook.tenant" not in as_dict(operators)
+    assert DeadLetter.from_record(record(*operators)).hook_tenant is None
+
+
+def test_a_letter_failing_again_names_the_tenant_of_its_hook_now() -> None:
+    """A replayed letter keeps its headers; failing again, its new letter names the hook's
+    tenant as it is now, never the one the letter it came from named."""
+    before = dead_letter_headers(outcome(tenant="acme"), record(), failed_at=T0)
+    replayed = DeadLetter.from_record(record(*before)).for_replay()
+    again = as_dict(
+        dead_letter_headers(outcome(tenant="acme", hook_tenant="acme"), replayed, failed_at=T0)
+    )
+    assert again["dispatcher.hook.tenant"] == b"acme"
+    moved_away = dead_letter_headers(outcome(tenant="acme"), record(*again.items()), failed_at=T0)
+    assert "dispatcher.hook.tenant" not in as_dict(moved_away)

@@ -367,6 +367,24 @@ def test_a_tenant_selects_the_letters_of_that_tenants_events() -> None:
     assert len(select(letters, selection_from(now=NOW))) == 3
 
 
+def test_a_tenant_replay_selects_only_letters_written_for_a_hook_of_that_tenant() -> None:
+    """A letter the hook wrote while it served every tenant (or another tenant), or one of a
+    version that did not say, is not the tenant's to replay, whatever the hook is now."""
+
+    def written_for(offset: int, hook_tenant: str | None) -> DeadLetter:
+        base = letter(offset, hook="audit").record
+        extra = [("dispatcher.tenant", b"acme")]
+        if hook_tenant is not None:
+            extra.append(("dispatcher.hook.tenant", hook_tenant.encode()))
+        headers = base.headers + tuple(extra)
+        return DeadLetter.from_record(dataclasses.replace(base, headers=headers))
+
+    letters = [written_for(1, "acme"), written_for(2, None), written_for(3, "globex")]
+    acmes = selection_from(now=NOW, tenant="acme", hooks=frozenset({"audit"}), hook_tenant="acme")
+    assert [found.record.offset for found in select(letters, acmes)] == [1]
+    assert len(select(letters, selection_from(now=NOW, tenant="acme"))) == 3  # the operator's
+
+
 def test_a_set_of_hooks_selects_only_their_letters() -> None:
     letters = [letter(1, hook="tax"), letter(2, hook="crm"), letter(3, hook="sms")]
     chosen = select(letters, Selection(hooks=frozenset({"tax", "sms"})))

@@ -199,6 +199,17 @@ def test_a_retry_record_whose_event_no_longer_decodes_is_that_records_dead_lette
     assert dead is rec
     assert why.error
     assert why.state == STATE  # the pair's hook, webhook-id and source stay on its letter
+    assert why.hook_tenant is None  # crm serves every tenant
+
+
+def test_the_dead_letter_of_a_tier_event_that_no_longer_decodes_names_its_hook_tenant() -> None:
+    hooks = HookIndex([hook("crm", "order.*", tenant="acme")])
+
+    taken = take_retry(retry_record(value=b"[]"), 0, hooks, decode, now=NOW)
+
+    assert isinstance(taken, Pairs)
+    [(_dead, why)] = taken.undecodable
+    assert why.hook_tenant == "acme"
 
 
 def bundle(*values: bytes | None, due_at: float = NOW, hook_id: str = "crm") -> Record:

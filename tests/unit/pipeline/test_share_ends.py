@@ -33,6 +33,19 @@ def test_a_redelivered_dead_letter_names_the_count_and_keeps_the_webhook_id() ->
     assert outcome.source == Source("events", 0, 41)
 
 
+def test_a_redelivered_dead_letter_names_the_event_tenant_and_the_hook_tenant() -> None:
+    acme = Hook.from_dict(
+        {"id": "erp", "events": ["order.paid"], "url": "https://erp.example.com/", "tenant": "acme"}
+    )
+    event = Event("e-1", "order.paid", "/s", tenant="acme")
+    pair = Pair(RECORD, event, acme, Source("events", 0, 41), "msg_1")
+
+    outcome = redelivered(pair, 5, now=1000.0)
+
+    assert (outcome.tenant, outcome.hook_tenant) == ("acme", "acme")
+    assert redelivered(PAIR, 5, now=1000.0).hook_tenant is None  # a hook of every tenant
+
+
 def test_a_pair_outlasting_its_lock_goes_to_the_first_tier_when_it_is_due() -> None:
     handoff = lock_handoff(PAIR, (30.0, 300.0), now=1000.0)
 
