@@ -275,8 +275,8 @@ def test_a_pair_delivered_by_a_worker_of_the_release_before_is_not_replayed(
         with deployment.worker():
             (letter,) = consume_all(kafka_bootstrap, deployment.dead_letter, 1, timeout=60)
         key = (letter.header("dispatcher.idempotency.key") or b"").decode()
-        (v1,) = released("result")
-        delivered = {  # the pair, delivered meanwhile by a worker of the release before
+        v1 = released("result")[0]
+        delivered = {  # the pair, delivered meanwhile by a worker of the first release
             **{field["name"]: field.get("default") for field in v1.parsed["fields"]},
             **{"event_id": event["id"], "event_type": event["type"], "hook_id": "erp"},
             **{"outcome": "delivered", "attempts": 1, "http_status": 200},

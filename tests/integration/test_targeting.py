@@ -146,8 +146,10 @@ def test_a_url_with_placeholders_delivers_to_the_path_drawn_from_the_event(
         )
         assert "placeholder {data.order_id} is missing" in outcome["ev-2"]["error"]
         assert outcome["ev-2"]["tenant"] == "acme"
+        assert {r["hook_tenant"] for r in outcome.values()} == {"acme"}  # whose records
         assert letter.header("dispatcher.error.kind") == b"render"
         assert letter.header("dispatcher.tenant") == b"acme"
+        assert letter.header("dispatcher.hook.tenant") == b"acme"
         assert json.loads(letter.value or b"{}")["id"] == "ev-2"
 
 
