@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
+import re
 import ssl
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
@@ -28,6 +30,7 @@ from dispatcher.errors import AuthError
 TOKEN_LEEWAY = 30.0  # seconds before expiry at which a cached token counts as expired
 TOKEN_TIMEOUT = 10.0  # for the whole token exchange, not per read
 MAX_TOKEN_BYTES = 64 * 1024
+SECONDS_TEXT = re.compile(r"\s*[0-9]{1,12}(\.[0-9]{1,9})?\s*", re.ASCII)  # an expires_in as text
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,14 +213,17 @@ class OAuth2ClientCredentials(httpx.Auth):
 
     def _expiry(self, lifetime: object) -> float | None:
         """The clock reading after which a token of `lifetime` seconds is not used; None (until
-        the API refuses it) without a positive number of seconds a clock can read."""
+        the API refuses it) without a positive number of seconds a clock can read. A number
+        written as text (`"3599"`, as Azure AD's v1 endpoint writes it) is read as the number."""
+        if isinstance(lifetime, str) and SECONDS_TEXT.fullmatch(lifetime):
+            lifetime = float(lifetime)
         if not isinstance(lifetime, int | float):
             return None
         try:
             seconds = float(lifetime)
         except OverflowError:  # an integer of hundreds of digits, as JSON allows
             return None
-        if not seconds > 0:  # zero, negative, or NaN
+        if not 0 < seconds < math.inf:  # zero, negative, NaN, or no end
             return None
         return self._clock() + seconds - min(self._leeway, seconds / 2)
 

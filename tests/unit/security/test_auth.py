@@ -493,3 +493,24 @@ def test_credential_header_names_the_one_header_a_credential_replaces(raw: dict[
     applied = auth.apply(request) if isinstance(auth, Credentials) else request
     replaced = {name.lower() for name in ours if applied.header(name) != "static"}
     assert replaced == ({named} if named else set())
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "expires_at"),
+    [('"3599"', 1000.0 + 3599 - 30), ('" 60 "', 1000.0 + 60 - 30), ('"soon"', None), ('""', None)],
+)
+def test_oauth2_a_lifetime_written_as_text_is_read_as_its_number(
+    lifetime: str, expires_at: float | None
+) -> None:
+    """Some identity providers write `expires_in` as a string ("3599": Azure AD's v1 endpoint);
+    read as no expiry, such a token was kept until the API refused it."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        head = b'{"access_token": "tok", "token_type": "Bearer", "expires_in": '
+        return httpx.Response(200, content=head + lifetime.encode() + b"}")
+
+    async def main() -> float | None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            return (await _oauth(Clock(), client).current()).expires_at
+
+    assert asyncio.run(main()) == expires_at
