@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="run the dispatcher service")
     run.add_argument(
         "--workers",
-        type=_at_least_one,
+        type=_at_least(1),
         default=1,
         help="worker processes in one group (worker i serves /metrics on http_port + i)",
     )
@@ -127,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--tenant", help="only the dead letters of this tenant's events")
     replay.add_argument(
-        "--limit", type=int, help="send at most N letters (skipped ones do not count)"
+        "--limit", type=_at_least(0), help="send at most N letters (skipped ones do not count)"
     )
     replay.add_argument("--rate", type=float, help="dead letters per second")
     replay.add_argument(
@@ -170,15 +170,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _at_least_one(text: str) -> int:
-    """A count of 1 or more (`--workers`): 0 or less ran one worker, as if it were 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
+def _at_least(least: int) -> Callable[[str], int]:
+    """A whole number of `least` or more, or a usage error naming the option (`--workers 0`
+    ran one worker, as if it were 1; `replay --limit -1` was refused as `limit:`)."""
+
+    def count(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be {least} or more, not {value}")
+        return value
+
+    return count
 
 
 def _cmd(name: str) -> Command:

@@ -159,6 +159,7 @@ def test_hooks_validate_refuses_a_hook_ordered_by_key_for_workers_in_queue_mode(
         (["run", "--workers", "0"], "argument --workers: must be 1 or more, not 0"),
         (["run", "--workers", "-2"], "argument --workers: must be 1 or more, not -2"),
         (["run", "--workers", "x"], "argument --workers: not a whole number: 'x'"),
+        (["replay", "--limit", "-1"], "argument --limit: must be 0 or more, not -1"),
         (
             ["produce", "--type", "t", "--data", "{}", "--binary", "--avro"],
             "argument --avro: not allowed with argument --binary",
