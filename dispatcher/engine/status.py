@@ -37,7 +37,7 @@ class StatusServer:
         setting: str = "http_port",
     ) -> None:
         """`setting` names, in the error of a port that cannot be had (`ConfigError`), what
-        sets it: a worker of `--workers N` takes http_port + its index."""
+        sets it: worker i of `--workers N` takes the i-th port above http_port, admin.port skipped."""
         self.paths: dict[str, Callable[[], Answer]] = {
             "/healthz": lambda: _json(200, {"status": "alive"}),
             "/readyz": lambda: _readiness(ready()),

@@ -149,12 +149,10 @@ class Worker:
         # below run where this one does
         pin_this_thread(settings.cpu_affinity, self.index)
         events = parts.intakes[0]
-        port_setting = f"http_port + {self.index} (worker {self.index})" if self.index else ""
+        # worker i's port is the i-th above http_port, admin.port skipped (`worker_port`)
+        port_setting = f"http_port, worker {self.index}'s" if self.index else "http_port"
         self.status = StatusServer(
-            settings.http_port,
-            self.metrics.registry,
-            events.ready.is_set,
-            setting=port_setting or "http_port",
+            settings.http_port, self.metrics.registry, events.ready.is_set, setting=port_setting
         )
         self.status.start()
         threads = [

@@ -292,7 +292,7 @@ def test_a_worker_whose_http_port_another_process_holds_exits_1_naming_the_setti
         done = dispatcher("run", "--config", str(deployment.config_path), "--workers", str(workers))
     stderr = done.stderr.decode()
     assert done.returncode == 1, stderr
-    setting = f"http_port + {index} (worker {index})" if index else "http_port"
+    setting = f"http_port, worker {index}'s" if index else "http_port"
     assert (
         f"error: cannot listen on 0.0.0.0:{port} ({setting}): Address already in use; another"
         " process listens there: stop it, or choose another port"
