@@ -44,7 +44,17 @@ def hook_problems(
     if not isinstance(raw, dict):
         return []
     found: list[Finding] = []
-    checks = (_finite, _timeout, _events, _url, _token_url, _fields, _formats, _response, _headers)
+    checks = (
+        _finite,
+        _above_zero,
+        _events,
+        _url,
+        _token_url,
+        _fields,
+        _formats,
+        _response,
+        _headers,
+    )
     for check in (*checks, clash_problems, filter_problems, placeholder_problems):
         found.extend(check(raw))
     found.extend(secret_problems(raw, scope))
@@ -98,17 +108,28 @@ def _finite(raw: Any, path: tuple[str | int, ...] = ()) -> Iterator[Finding]:
             yield from _finite(value, (*path, i))
 
 
-def _timeout(raw: dict[str, Any]) -> Iterator[Finding]:
-    """A timeout of 0 lets no attempt finish: every delivery would time out."""
-    timeout = raw.get("timeout")
-    if timeout is None or isinstance(timeout, bool):
-        return
-    try:
-        seconds = parse_duration(timeout)
-    except (TypeError, ValueError):
-        return  # not a duration: the schema says so
-    if seconds == 0:
-        yield ("timeout",), "must be above 0: no attempt could finish in no time"
+_ABOVE_ZERO = {
+    ("timeout",): "must be above 0: no attempt could finish in no time",
+    ("circuit", "window"): "must be above 0: no attempt could be counted in it",
+    ("circuit", "open_for"): "must be above 0: an open circuit would never hold a call back",
+}
+
+
+def _above_zero(raw: dict[str, Any]) -> Iterator[Finding]:
+    """Durations that 0 makes meaningless, which the schema's `duration` allows (a hook's
+    `pause_after` of 0 means never)."""
+    for path, message in _ABOVE_ZERO.items():
+        value: Any = raw
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None or isinstance(value, bool):
+            continue
+        try:
+            seconds = parse_duration(value)
+        except (TypeError, ValueError):
+            continue  # not a duration: the schema says so
+        if seconds == 0:
+            yield path, message
 
 
 def _events(raw: dict[str, Any]) -> Iterator[Finding]:

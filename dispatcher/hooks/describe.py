@@ -10,7 +10,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from dispatcher.config.durations import format_duration
 from dispatcher.config.secrets import MASK
 from dispatcher.hooks.masking import mask_value, shown_header, shown_url
-from dispatcher.model.hook import FieldSpec, Hook
+from dispatcher.model.hook import CircuitSpec, FieldSpec, Hook
 
 
 def describe(hook: Hook) -> CommentedMap:
@@ -54,6 +54,8 @@ def describe(hook: Hook) -> CommentedMap:
         "max_age": format_duration(hook.retry.max_age),
     }
     doc["retry"] = _flow(retry)
+    if hook.circuit != CircuitSpec():
+        doc["circuit"] = _flow(_circuit(hook.circuit))
     doc["concurrency"] = hook.concurrency
     if hook.rate_limit is not None:
         rate = hook.rate_limit
@@ -85,6 +87,16 @@ def _field(spec: FieldSpec) -> dict[str, Any]:
     if spec.required:
         out["required"] = True
     return out
+
+
+def _circuit(spec: CircuitSpec) -> dict[str, Any]:
+    return {
+        "failure_ratio": spec.failure_ratio,
+        "minimum_calls": spec.minimum_calls,
+        "window": format_duration(spec.window),
+        "open_for": format_duration(spec.open_for),
+        "probes": spec.probes,
+    }
 
 
 def _response(hook: Hook) -> dict[str, Any]:

@@ -163,6 +163,8 @@ _PATTERN_HINTS = {
     "timeout": "is not a duration (use e.g. 500ms, 10s, 5m, 1h)",
     "max_age": "is not a duration (use e.g. 30m, 24h, 7d)",
     "pause_after": "is not a duration (use e.g. 30m, 24h; 0: never)",
+    "window": "is not a duration (use e.g. 30s, 1m)",
+    "open_for": "is not a duration (use e.g. 15s, 1m)",
     "rate_limit": "is not a rate above 0 (use e.g. 20/s, 600/m)",
     "name": "is not a header name (letters, digits and !#$%&'*+.^_`|~-)",  # auth.name, in a header
     "tenant": "is not a valid tenant (letters, digits, '.', '_', '-'; at most 128)",

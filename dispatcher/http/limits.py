@@ -6,9 +6,10 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
+
+from dispatcher.model.hook import CircuitSpec
 
 Offer = Callable[[], "asyncio.Task[Any] | None"]
 """Starts the task a free slot is handed to (`Slots.offer`), or returns None: nothing to start
@@ -143,17 +144,9 @@ class TokenBucket:
             self._tokens -= 1
 
 
-@dataclass(frozen=True, slots=True)
-class BreakerSettings:
-    failure_ratio: float = 0.5
-    window: float = 30.0
-    minimum_calls: int = 20
-    open_for: float = 15.0
-    probes: int = 3
-
-
 class CircuitBreaker:
-    """Opens when the failure ratio over a sliding window passes a threshold.
+    """Opens when the failure ratio over a sliding window passes a threshold (the hook's
+    `circuit` settings).
 
     closed -> open (after `minimum_calls` in the window with ratio >= `failure_ratio`);
     open -> half-open after `open_for` seconds, admitting `probes` trial calls;
@@ -167,9 +160,9 @@ class CircuitBreaker:
     BUCKETS = 30
 
     def __init__(
-        self, settings: BreakerSettings | None = None, clock: Callable[[], float] = time.monotonic
+        self, settings: CircuitSpec | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.settings = settings or BreakerSettings()
+        self.settings = settings or CircuitSpec()
         self._clock = clock
         self._width = self.settings.window / self.BUCKETS
         self._slice_calls = [0] * self.BUCKETS  # per slice of the window, a ring

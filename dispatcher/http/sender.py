@@ -81,7 +81,7 @@ class HookClient:
         )
         self.slots = Slots(hook.concurrency)
         self.bucket = TokenBucket(hook.rate_limit) if hook.rate_limit else None
-        self.breaker = CircuitBreaker()
+        self.breaker = CircuitBreaker(hook.circuit)
         self._deadlines: Deadlines | None = None  # of the loop it last ran on
         self.pairs = 0  # pairs whose delivery runs on this client (`taken`, `ended`)
         self.on_idle: Callable[[HookClient], None] | None = None  # told as its last pair ends

@@ -81,6 +81,32 @@ class RetrySpec:
 
 
 @dataclass(frozen=True, slots=True)
+class CircuitSpec:
+    """When the hook's circuit breaker opens and how it closes again
+    (`dispatcher.http.limits.CircuitBreaker`): it opens once `minimum_calls` attempts within
+    the last `window` seconds have failed at `failure_ratio` or more, refuses every call for
+    `open_for` seconds, then lets `probes` calls out and closes when all of them succeed."""
+
+    failure_ratio: float = 0.5
+    minimum_calls: int = 20
+    window: float = 30.0
+    open_for: float = 15.0
+    probes: int = 3
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> CircuitSpec:
+        raw = raw or {}
+        default = cls()
+        return cls(
+            failure_ratio=float(raw.get("failure_ratio", default.failure_ratio)),
+            minimum_calls=int(raw.get("minimum_calls", default.minimum_calls)),
+            window=parse_duration(raw.get("window", default.window)),
+            open_for=parse_duration(raw.get("open_for", default.open_for)),
+            probes=int(raw.get("probes", default.probes)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class TlsSpec:
     """Server verification: on by default, a per-hook CA bundle, off only explicitly."""
 
@@ -112,6 +138,7 @@ class Hook:
     encryption: EncryptionSpec | None = None
     timeout: float = DEFAULT_TIMEOUT
     retry: RetrySpec = field(default_factory=RetrySpec)
+    circuit: CircuitSpec = field(default_factory=CircuitSpec)
     concurrency: int = DEFAULT_CONCURRENCY
     rate_limit: float | None = None
     ordering: Ordering = "none"
@@ -196,6 +223,7 @@ class Hook:
             ),
             timeout=parse_duration(raw.get("timeout", DEFAULT_TIMEOUT)),
             retry=RetrySpec.from_dict(raw.get("retry")),
+            circuit=CircuitSpec.from_dict(raw.get("circuit")),
             concurrency=int(raw.get("concurrency", DEFAULT_CONCURRENCY)),
             rate_limit=parse_rate(rate) if rate is not None else None,
             ordering=raw.get("ordering", "none"),

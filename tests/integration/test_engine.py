@@ -14,7 +14,7 @@ from dispatch_support import Deployment, breaking_hook, cloud_event, collect_unt
 from kafka_support import Outgoing, consume_all, wait_for
 
 from dispatcher.devtools.receiver import Behaviour, Received, Receiver
-from dispatcher.http.limits import BreakerSettings
+from dispatcher.model.hook import CircuitSpec
 
 
 def test_a_hanging_hook_does_not_hold_back_a_healthy_one(
@@ -59,8 +59,8 @@ def test_a_hanging_hook_does_not_hold_back_a_healthy_one(
 
 # Three requests an event (two failures, then the tier's success), fewer in all than the circuit
 # breaker counts before it judges: its circuit never opens, which would hold the pairs back for
-# its 15 s (the open circuit has tests of its own, below).
-FLAKY_EVENTS = (BreakerSettings().minimum_calls - 1) // 3
+# its `open_for` (the open circuit has tests of its own, below).
+FLAKY_EVENTS = (CircuitSpec().minimum_calls - 1) // 3
 
 
 def test_a_flaky_endpoint_gets_everything_through_a_retry_tier_with_one_webhook_id(
@@ -175,7 +175,7 @@ def test_an_open_circuit_sends_pairs_to_the_tiers_in_bundles_and_all_arrive_once
         deployment = Deployment(
             kafka_bootstrap,
             tmp_path,
-            [breaking_hook(f"{receiver.url}/down")],
+            [{**breaking_hook(f"{receiver.url}/down"), "circuit": {"open_for": "5s"}}],
             extra={"local_retries": 0},
             retry=("1s",),
         )
@@ -242,8 +242,8 @@ def test_a_probe_cut_by_a_rebalance_does_not_keep_the_circuit_open(
     circuit closes on its next probes and the events of the partition it kept are delivered.
     (A probe cut with no result once left the circuit refusing for good: every later event of
     the hook on that worker went to the retry tiers, to expire there.)"""
-    opening = BreakerSettings().minimum_calls  # failures that open the circuit
-    probes = BreakerSettings().probes
+    opening = 6  # failures that open the circuit (its `minimum_calls`), open for 2 s
+    probes = CircuitSpec().probes
     back = threading.Event()
     answers = itertools.count(1)
     lock = threading.Lock()
@@ -282,6 +282,7 @@ def test_a_probe_cut_by_a_rebalance_does_not_keep_the_circuit_open(
                     timeout="60s",  # a probe outlasts the revoke's wait
                     concurrency=5,
                     retry={"max_attempts": 1, "max_age": "2h"},
+                    circuit={"minimum_calls": opening, "open_for": "2s"},
                 )
             ],
             partitions=2,
@@ -355,7 +356,7 @@ def test_a_pair_the_open_circuit_holds_back_is_never_sent_past_its_max_age(
             retry=("30s",),
             extra={"local_retries": 0},
         )
-        opening = BreakerSettings().minimum_calls
+        opening = CircuitSpec().minimum_calls
         deployment.produce_events([cloud_event("order.paid", {"i": i}) for i in range(opening)])
         with deployment.worker() as worker:
             wait_for(

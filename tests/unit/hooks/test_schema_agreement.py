@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dispatcher.errors import ConfigError
+from dispatcher.hooks.describe import describe
 from dispatcher.hooks.loader import (
     definition_problems,
     hook_from_definition,
@@ -27,7 +28,7 @@ from dispatcher.hooks.schema import ecma_regex
 from dispatcher.http.sender import HookClient
 from dispatcher.http.wire import parse_target, serialize
 from dispatcher.model.event import Event
-from dispatcher.model.hook import Hook
+from dispatcher.model.hook import CircuitSpec, Hook
 from dispatcher.model.request import Request
 from dispatcher.pipeline.request import build_request
 from dispatcher.security.auth import Credentials, build_auth
@@ -108,13 +109,53 @@ def test_an_id_that_an_address_resolves_away_is_not_an_id(hook_id: str) -> None:
     assert definition_problems({**BASE, "id": "..."}, "w") == []  # no address resolves it
 
 
-@pytest.mark.parametrize("timeout", [0, "0", "0s", "0ms"])
-def test_a_timeout_of_nothing_is_refused(timeout: Any) -> None:
-    """No attempt can finish in no time: every delivery would time out."""
-    problems = definition_problems({**BASE, "timeout": timeout}, "w")
-    assert [(p.path, p.message) for p in problems] == [
-        ("timeout", "must be above 0: no attempt could finish in no time")
-    ]
+@pytest.mark.parametrize("nothing", [0, "0", "0s", "0ms"])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("timeout", "must be above 0: no attempt could finish in no time"),
+        ("circuit.window", "must be above 0: no attempt could be counted in it"),
+        ("circuit.open_for", "must be above 0: an open circuit would never hold a call back"),
+    ],
+)
+def test_a_duration_of_nothing_is_refused_where_it_means_nothing(
+    nothing: Any, path: str, message: str
+) -> None:
+    """No attempt can finish in no time (every delivery would time out); a circuit's window of
+    no time counts nothing, and an open circuit that is open for no time holds nothing back."""
+    raw: dict[str, Any] = {"timeout": nothing}
+    if path.startswith("circuit."):
+        raw = {"circuit": {path.removeprefix("circuit."): nothing}}
+    problems = definition_problems({**BASE, **raw}, "w")
+    assert [(p.path, p.message) for p in problems] == [(path, message)]
+
+
+@pytest.mark.parametrize(
+    ("lines", "path"),
+    [
+        ("circuit: {failure_ratio: 0}", "hooks[0].circuit.failure_ratio"),
+        ("circuit: {failure_ratio: 1.5}", "hooks[0].circuit.failure_ratio"),
+        ("circuit: {minimum_calls: 0}", "hooks[0].circuit.minimum_calls"),
+        ("circuit: {probes: 0}", "hooks[0].circuit.probes"),
+        ("circuit: {window: soon}", "hooks[0].circuit.window"),
+        ("circuit: {open_for: -5s}", "hooks[0].circuit.open_for"),
+        ("circuit: {open: 5s}", "hooks[0].circuit.open"),
+    ],
+)
+def test_a_circuit_setting_out_of_its_range_is_refused_at_its_path(lines: str, path: str) -> None:
+    assert [p for p, _ in yaml_problems(lines)] == [path]
+
+
+def test_a_hooks_circuit_settings_load_and_show_as_written() -> None:
+    circuit = {"failure_ratio": 0.25, "minimum_calls": 5, "window": "1m", "open_for": "2s"}
+    hook = hook_from_definition({**BASE, "circuit": {**circuit, "probes": 1}}, "w")
+    assert hook.circuit == CircuitSpec(
+        failure_ratio=0.25, minimum_calls=5, window=60.0, open_for=2.0, probes=1
+    )
+    shown = describe(hook)["circuit"]
+    assert dict(shown) == {**circuit, "probes": 1}
+    assert hook_from_definition({**BASE, "circuit": dict(shown)}, "w").circuit == hook.circuit
+    assert "circuit" not in describe(hook_from_definition(BASE, "w"))  # the defaults
 
 
 # -- numbers ---------------------------------------------------------------------------------
@@ -319,6 +360,7 @@ SETTINGS: dict[str, st.SearchStrategy[Any]] = {
     "retry": st.fixed_dictionaries({"max_age": DURATIONS}),
     "pause_after": DURATIONS,
     "rate_limit": RATES,
+    "circuit": st.fixed_dictionaries({"window": DURATIONS, "open_for": DURATIONS}),
 }
 
 

@@ -9,7 +9,8 @@ import pytest
 from fake_clock import Clock
 
 from dispatcher.http import limits
-from dispatcher.http.limits import BreakerSettings, CircuitBreaker, Slots, TokenBucket
+from dispatcher.http.limits import CircuitBreaker, Slots, TokenBucket
+from dispatcher.model.hook import CircuitSpec
 
 # --- slots ----------------------------------------------------------------------------------
 
@@ -212,7 +213,7 @@ def test_acquire_waits_for_the_next_token(monkeypatch: pytest.MonkeyPatch) -> No
 
 # --- circuit breaker ------------------------------------------------------------------------
 
-SETTINGS = BreakerSettings(failure_ratio=0.5, window=30.0, minimum_calls=4, open_for=15.0, probes=2)
+SETTINGS = CircuitSpec(failure_ratio=0.5, window=30.0, minimum_calls=4, open_for=15.0, probes=2)
 
 
 def breaker(clock: Clock) -> CircuitBreaker:

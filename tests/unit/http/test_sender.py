@@ -12,9 +12,9 @@ import pytest
 
 from dispatcher.http.aiosession import translate
 from dispatcher.http.cpu import CpuGauge
-from dispatcher.http.limits import BreakerSettings, CircuitBreaker
+from dispatcher.http.limits import CircuitBreaker
 from dispatcher.http.sender import Attempt, HookClient
-from dispatcher.model.hook import Hook
+from dispatcher.model.hook import CircuitSpec, Hook
 from dispatcher.model.request import Request
 from dispatcher.pipeline.judge import Verdict
 from dispatcher.security.auth import build_auth
@@ -237,7 +237,7 @@ def test_a_probe_cancelled_mid_exchange_goes_back_and_the_circuit_closes() -> No
 
     async def main() -> list[Attempt]:
         client = Client(hook, httpx.MockTransport(lambda _r: httpx.Response(200)))
-        client.breaker = CircuitBreaker(BreakerSettings(probes=1), clock=lambda: now[0])
+        client.breaker = CircuitBreaker(CircuitSpec(probes=1), clock=lambda: now[0])
         for _ in range(20):
             client.breaker.record(False)
         now[0] += 15.0  # half-open: one probe
@@ -255,3 +255,22 @@ def test_a_probe_cancelled_mid_exchange_goes_back_and_the_circuit_closes() -> No
 
     assert [a.sent for a in attempts] == [True, True]  # the probe went back, then it closed
     assert all(a.verdict.ok for a in attempts)
+
+
+@pytest.mark.parametrize(
+    ("circuit", "sent"),
+    [({"minimum_calls": 2, "failure_ratio": 1}, [True, True, False]), ({}, [True, True, True])],
+)
+def test_the_hooks_circuit_settings_decide_when_its_breaker_opens(
+    circuit: dict[str, Any], sent: list[bool]
+) -> None:
+    """Two failed attempts open a circuit set to judge after two; the default judges after 20."""
+    hook = _hook(url="https://h.example.com/", circuit=circuit)
+
+    async def main() -> list[Attempt]:
+        client = HookClient(hook, httpx.MockTransport(lambda _r: httpx.Response(503)))
+        attempts = [await client.send(Request("POST", hook.url, (), b"{}")) for _ in range(3)]
+        await client.aclose()
+        return attempts
+
+    assert [attempt.sent for attempt in asyncio.run(main())] == sent
