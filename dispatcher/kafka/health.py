@@ -22,11 +22,15 @@ from dispatcher.kafka.outgoing import is_fatal
 from dispatcher.kafka.polled import Polled
 from dispatcher.kafka.scan import scan
 from dispatcher.kafka.store import ensure_compacted_topic
+from dispatcher.logs import REPEAT_WINDOW, Repeats
 from dispatcher.model.event import Record
 from dispatcher.model.health import Decision, Entry, Report, decode_entry, encode
 from dispatcher.pipeline.notices import CONTENT_TYPE, notice, notice_value
 
 log = logging.getLogger(__name__)
+# a broker gone for `message.timeout.ms` fails every report in flight at once, and a report a
+# round is refused for as long as it is gone: the same line, said once a window with a count
+log.addFilter(Repeats(REPEAT_WINDOW))
 FLUSH_SECONDS = 15.0
 
 

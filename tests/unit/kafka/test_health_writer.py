@@ -100,9 +100,14 @@ def test_a_decision_the_producer_cannot_even_queue_is_told_at_once() -> None:
     assert made._unsent  # its event is written again at the next poll
 
 
-def test_a_long_outage_keeps_the_first_failure_and_a_count_and_a_flush_names_them() -> None:
+def test_a_long_outage_keeps_the_first_failure_and_a_count_and_a_flush_names_them(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A worker's writer lives as long as the worker: every refused report was kept in a list
-    that nothing emptied."""
+    that nothing emptied, and each was a warning of its own."""
+    caplog.set_level(logging.WARNING, logger="dispatcher.kafka.health")
+    (repeats,) = logging.getLogger("dispatcher.kafka.health").filters  # `Repeats`
+    monkeypatch.setattr(repeats, "_seen", {})  # as in a new worker: the earlier tests' lines
     health = Settings().topics.health
     made = writer(Producer(**{health: 1_000}))
     for round_ in range(1_000):  # a report every round, each one timed out
@@ -112,6 +117,8 @@ def test_a_long_outage_keeps_the_first_failure_and_a_count_and_a_flush_names_the
     held = [v for v in vars(made).values() if isinstance(v, list | dict)]
     assert all(len(value) <= 1 for value in held)  # nothing grew with the outage
     assert (made.failed, made.first_failure) == (1_000, TIMED_OUT)
+    warned = [r.getMessage() for r in caplog.records if r.name == "dispatcher.kafka.health"]
+    assert warned == [f"a health record was not acknowledged: {TIMED_OUT}"]  # once a window
     with pytest.raises(KafkaUnavailable) as raised:
         made.flush()
     assert str(raised.value) == (
