@@ -7,12 +7,13 @@ pinning and TLS see the real host. Each value is percent-encoded for its place, 
 a path segment, a query parameter or a fragment: everything but unreserved characters is
 encoded (`/`, `?`, `#`, `&`, `=`, `%`, spaces, Unicode as UTF-8), and a value made only of dots
 has them encoded too, so it cannot become a `.` or `..` segment. A header value is written as
-it is, but must be ASCII. A missing or null value, or a CR, LF or NUL (or other than ASCII) in
-a header value, is a `render` error.
+it is, but must be ASCII. A missing or null value, or a CR, LF or NUL (or another control
+character but tab, or other than ASCII) in a header value, is a `render` error.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,6 +28,10 @@ from dispatcher.pipeline.render.mapping import Template, fill, parse_template
 
 FORBIDDEN_IN_HEADERS = ("\r", "\n", "\x00")
 HEADER_NOT_ASCII = "a header value must be ASCII text (put other text in the URL or body)"
+# the other control characters (all of C0 but tab, and DEL), which no field value may hold
+# either (RFC 9110 5.5): receivers such as Node's and Go's answer 400 to a request with one
+_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+HEADER_CONTROL = "a header value cannot hold a control character other than tab"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,4 +145,6 @@ def _in_header(text: str) -> str:
         raise ValueError("a header value cannot hold CR, LF or NUL")
     if not text.isascii():
         raise ValueError(HEADER_NOT_ASCII)
+    if _CONTROL.search(text):
+        raise ValueError(HEADER_CONTROL)
     return text
