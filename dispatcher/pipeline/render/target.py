@@ -30,7 +30,7 @@ FORBIDDEN_IN_HEADERS = ("\r", "\n", "\x00")
 HEADER_NOT_ASCII = "a header value must be ASCII text (put other text in the URL or body)"
 # the other control characters (all of C0 but tab, and DEL), which no field value may hold
 # either (RFC 9110 5.5): receivers such as Node's and Go's answer 400 to a request with one
-_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_IN_HEADERS = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 HEADER_CONTROL = "a header value cannot hold a control character other than tab"
 
 
@@ -145,6 +145,6 @@ def _in_header(text: str) -> str:
         raise ValueError("a header value cannot hold CR, LF or NUL")
     if not text.isascii():
         raise ValueError(HEADER_NOT_ASCII)
-    if _CONTROL.search(text):
+    if CONTROL_IN_HEADERS.search(text):
         raise ValueError(HEADER_CONTROL)
     return text
