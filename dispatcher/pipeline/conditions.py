@@ -25,6 +25,7 @@ import re2
 from dispatcher.model.condition import ORDERING, Condition
 from dispatcher.pipeline.render.convert import text_of, to_decimal
 from dispatcher.pipeline.render.paths import MISSING, ROOT_PATHS, lookup, parse_path
+from dispatcher.pipeline.xmlvalues import local_path
 
 SHOWN = 80  # characters of a value quoted in a failure message
 MAX_PATTERN_MEMORY = 1 << 20  # bytes RE2 may spend on one compiled pattern
@@ -57,12 +58,15 @@ def failures(conditions: Iterable[Condition], document: Any, *, xml: bool = Fals
 def failure(condition: Condition, document: Any, *, xml: bool = False) -> str | None:
     """Why `condition` does not hold on `document`, or None when it holds.
 
-    With `xml`, index 0 of a single element is the element itself and a numeric text is a number.
+    With `xml`, index 0 of a single element is the element itself, a numeric text is a number,
+    and a name's namespace prefix is left out (`soap:Body` is `Body`).
     """
     try:
         steps = parse_path(condition.path)
     except ValueError as exc:
         return f"invalid path {condition.path!r}: {exc}"
+    if xml:
+        steps = local_path(steps)
     value = lookup(document, steps, scalar_is_list=xml)
     for operator, operand in condition.tests:
         if not _passes(operator, operand, value, xml):

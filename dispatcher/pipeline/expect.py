@@ -3,9 +3,10 @@
 The body is read as `response.format`: json, xml or text. Paths are dotted, as in field
 mapping; "" or "." is the whole body (the only path text has). In xml the root element is
 the document: `status` is `<root><status>`, `@code` an attribute of the root, `item[1]` the
-second `<item>`, and namespaces are ignored. XML is parsed with DTDs and entities forbidden,
-so a hostile response cannot expand or fetch anything, and nested at most `MAX_DEPTH` levels
-deep (the bound events have), so it cannot exhaust the stack either. Text is decoded as a
+second `<item>`, and namespaces are ignored (a path's prefixes too: `soap:Body` is `Body`).
+XML is parsed with DTDs and entities forbidden, so a hostile response cannot expand or fetch
+anything, and nested at most `MAX_DEPTH` levels deep (the bound events have), so it cannot
+exhaust the stack either. Text is decoded as a
 browser decodes it: a UTF-8 or UTF-16 byte order mark decides (and is not part of the text),
 else the `charset` of the Content-Type, else UTF-8; bytes that do not decode are replacement
 characters, never an error.
@@ -28,7 +29,7 @@ from dispatcher.model.response import ResponseSpec
 from dispatcher.pipeline.conditions import failure, failures
 from dispatcher.pipeline.decode import read_json, read_json_exact
 from dispatcher.pipeline.render.paths import MISSING, lookup, parse_path
-from dispatcher.pipeline.xmlvalues import XmlError, xml_values
+from dispatcher.pipeline.xmlvalues import XmlError, local_path, xml_values
 
 SHOWN = 80  # characters of a parser message quoted in a failure
 
@@ -139,6 +140,8 @@ def _find(document: Any, path: str, xml: bool) -> Any:
         steps = parse_path(path)
     except ValueError:
         return MISSING
+    if xml:
+        steps = local_path(steps)
     return lookup(document, steps, scalar_is_list=xml)
 
 

@@ -18,6 +18,7 @@ takes 5 of it; the rest is its calls into Python, three or so per element).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, NoReturn
 from xml.parsers import expat
 
@@ -25,6 +26,7 @@ from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidd
 
 from dispatcher.errors import UnreadableResponse
 from dispatcher.pipeline.decode import MAX_DEPTH
+from dispatcher.pipeline.render.paths import Path
 
 
 class XmlError(Exception):
@@ -129,6 +131,20 @@ class _Values:
 
 def _local(name: str) -> str:
     return name.rpartition("}")[2]
+
+
+@lru_cache(maxsize=1024)
+def local_path(path: Path) -> Path:
+    """`path` with the namespace prefix of each name left out (`soap:Body` is `Body`,
+    `@xml:lang` is `@lang`). The values are named by local names alone, so a path written
+    as the vendor's documents write the elements, prefixes and all, finds them too, rather
+    than failing every answer; no local name holds a `:`, so no other path changes."""
+    return tuple(_unprefixed(step) if isinstance(step, str) else step for step in path)
+
+
+def _unprefixed(name: str) -> str:
+    attribute = "@" if name.startswith("@") else ""
+    return attribute + name[len(attribute) :].rpartition(":")[2]
 
 
 def _refuse_dtd(name: str, sysid: str | None, pubid: str | None, _internal: bool) -> NoReturn:

@@ -99,6 +99,39 @@ def test_xml_paths_start_below_the_root_and_ignore_namespaces() -> None:
     assert check_body(response, XML_BODY) == ([], {"id": "1"})
 
 
+SOAP_BODY = (
+    b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+    b'<soap:Body><m:Result xmlns:m="urn:erp" xml:lang="sw"><m:Status>OK</m:Status>'
+    b"<m:Ref>R-7</m:Ref></m:Result></soap:Body></soap:Envelope>"
+)
+
+
+def test_xml_paths_written_with_the_answers_prefixes_find_its_elements() -> None:
+    """The prefixes a vendor's documents write (`soap:Body`) name the same elements as the
+    local names: written in a path, they must not fail every answer as `response_invalid`."""
+    response = spec(
+        "xml",
+        {"path": "soap:Body.m:Result.m:Status", "equals": "OK"},
+        {"path": "Body.Result.@xml:lang", "equals": "sw"},
+        {"path": "soap:Body.m:Result.m:Missing", "exists": False},
+        ref="soap:Body.m:Result.m:Ref",
+        plain="Body.Result.Ref",
+    )
+    assert check_body(response, SOAP_BODY) == ([], {"ref": "R-7", "plain": "R-7"})
+    failures, _ = check_body(
+        spec("xml", {"path": "soap:Body.m:Result.m:Status", "equals": "NO"}), SOAP_BODY
+    )
+    assert failures == ['expected soap:Body.m:Result.m:Status to equal "NO", got "OK"']
+
+
+def test_a_json_key_with_a_colon_is_found_as_written() -> None:
+    failures, captured = check_body(
+        spec("json", {"path": "ns:status", "equals": "ok"}, id="ns:id"),
+        b'{"ns:status": "ok", "ns:id": 3, "status": "no"}',
+    )
+    assert (failures, captured) == ([], {"id": 3})
+
+
 @pytest.mark.parametrize(
     "body",
     [
