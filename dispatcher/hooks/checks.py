@@ -46,7 +46,7 @@ def hook_problems(
     found: list[Finding] = []
     checks = (
         _finite,
-        _above_zero,
+        _durations_below_their_floor,
         _events,
         _url,
         _token_url,
@@ -108,17 +108,25 @@ def _finite(raw: Any, path: tuple[str | int, ...] = ()) -> Iterator[Finding]:
             yield from _finite(value, (*path, i))
 
 
-_ABOVE_ZERO = {
-    ("timeout",): "must be above 0: no attempt could finish in no time",
-    ("circuit", "window"): "must be above 0: no attempt could be counted in it",
-    ("circuit", "open_for"): "must be above 0: an open circuit would never hold a call back",
+# durations the schema's `duration` allows (a hook's `pause_after` of 0 means never) that are
+# meaningless below a floor: (the least allowed, inclusive or not; what goes wrong below it)
+_FLOORS: dict[tuple[str, ...], tuple[float, bool, str]] = {
+    ("timeout",): (0.0, False, "must be above 0: no attempt could finish in no time"),
+    ("circuit", "window"): (
+        1.0,
+        True,
+        "must be 1s or more: the breaker counts attempts in thirtieths of it",
+    ),
+    ("circuit", "open_for"): (
+        0.0,
+        False,
+        "must be above 0: an open circuit would never hold a call back",
+    ),
 }
 
 
-def _above_zero(raw: dict[str, Any]) -> Iterator[Finding]:
-    """Durations that 0 makes meaningless, which the schema's `duration` allows (a hook's
-    `pause_after` of 0 means never)."""
-    for path, message in _ABOVE_ZERO.items():
+def _durations_below_their_floor(raw: dict[str, Any]) -> Iterator[Finding]:
+    for path, (floor, inclusive, message) in _FLOORS.items():
         value: Any = raw
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
@@ -128,7 +136,7 @@ def _above_zero(raw: dict[str, Any]) -> Iterator[Finding]:
             seconds = parse_duration(value)
         except (TypeError, ValueError):
             continue  # not a duration: the schema says so
-        if seconds == 0:
+        if seconds < floor or (seconds == floor and not inclusive):
             yield path, message
 
 

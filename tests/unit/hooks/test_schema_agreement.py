@@ -114,7 +114,7 @@ def test_an_id_that_an_address_resolves_away_is_not_an_id(hook_id: str) -> None:
     ("path", "message"),
     [
         ("timeout", "must be above 0: no attempt could finish in no time"),
-        ("circuit.window", "must be above 0: no attempt could be counted in it"),
+        ("circuit.window", "must be 1s or more: the breaker counts attempts in thirtieths of it"),
         ("circuit.open_for", "must be above 0: an open circuit would never hold a call back"),
     ],
 )
@@ -123,11 +123,20 @@ def test_a_duration_of_nothing_is_refused_where_it_means_nothing(
 ) -> None:
     """No attempt can finish in no time (every delivery would time out); a circuit's window of
     no time counts nothing, and an open circuit that is open for no time holds nothing back."""
-    raw: dict[str, Any] = {"timeout": nothing}
-    if path.startswith("circuit."):
-        raw = {"circuit": {path.removeprefix("circuit."): nothing}}
-    problems = definition_problems({**BASE, **raw}, "w")
-    assert [(p.path, p.message) for p in problems] == [(path, message)]
+    assert _problems_of(path, nothing) == [(path, message)]
+
+
+@pytest.mark.parametrize("window", ["999ms", 2.225073858507e-311])  # the second overflowed
+def test_a_circuits_window_under_a_second_is_refused(window: Any) -> None:
+    assert [path for path, _ in _problems_of("circuit.window", window)] == ["circuit.window"]
+    assert _problems_of("circuit.window", "1s") == []
+
+
+def _problems_of(path: str, value: Any) -> list[tuple[str, str]]:
+    """(path, message) of each problem of BASE with `value` at `path` (`a` or `a.b`)."""
+    first, _, second = path.partition(".")
+    raw = {first: {second: value}} if second else {first: value}
+    return [(p.path, p.message) for p in definition_problems({**BASE, **raw}, "w")]
 
 
 @pytest.mark.parametrize(
