@@ -75,6 +75,17 @@ def test_promtool_unit_tests_catch_a_broken_rule(tmp_path) -> None:
     assert "DispatcherHookErrorRatioHigh" in result.stdout + result.stderr
 
 
+def test_every_query_selects_the_series_of_the_job_compose_scrapes() -> None:
+    """Each series an alert reads is selected by the job docker-compose's Prometheus scrapes,
+    never every dispatcher's: the chart puts its release's own labels in its place."""
+    scrape = yaml.safe_load((ALERTS.parent / "prometheus.yml").read_text())
+    (job,) = [config["job_name"] for config in scrape["scrape_configs"]]
+    for alert, expr in alert_queries().items():
+        selections = re.findall(r"\bdispatcher_[a-z0-9_]*[a-z0-9]\b", expr)
+        assert selections, alert
+        assert expr.count(f'{{job="{job}"') == len(selections), alert
+
+
 def test_the_alerts_exist() -> None:
     assert set(alert_queries()) == ALERTS_EXPECTED
 

@@ -66,6 +66,8 @@ KNOWN_LABELS = {
     "dispatcher_decode_failures": {"topic"},
     "dispatcher_encryptions": {"hook"},
 }
+# Labels the scrape gives every series (the target's job, its address), beside the metric's own.
+SCRAPE_LABELS = {"job", "instance"}
 LABEL_VALUES = {
     "outcome": {"delivered", "dead_lettered"},
     "result": {"2xx", "3xx", "4xx", "5xx", "timeout", "network", "invalid"},
@@ -139,7 +141,7 @@ _MATCHER = re.compile(r'([a-z_]+)\s*(=~|!~|!=|=)\s*"([^"]*)"')
 @pytest.mark.parametrize("query", [*dashboard_queries(), *alert_queries().values()])
 def test_queries_use_only_labels_the_metric_has(query: str) -> None:
     for series, matchers in _SELECTOR.findall(query):
-        allowed = KNOWN_LABELS[family_of(series)]
+        allowed = KNOWN_LABELS[family_of(series)] | SCRAPE_LABELS
         for label, op, value in _MATCHER.findall(matchers):
             assert label in allowed, f"{series} has no label {label}: {query}"
             values = FAMILY_LABEL_VALUES.get((family_of(series), label), LABEL_VALUES.get(label))

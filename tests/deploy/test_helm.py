@@ -805,13 +805,126 @@ def test_chart_ships_the_same_alert_rules_as_deploy_prometheus() -> None:
     )
 
 
-def test_prometheus_rule_carries_the_alerts_with_their_templates_intact() -> None:
-    manifests = render(sets={"prometheusRule.enabled": "true"})
-    rule = one(manifests, "PrometheusRule")
-    alerts = yaml.safe_load((REPO / "deploy" / "prometheus" / "alerts.yml").read_text())
-    assert rule["spec"] == alerts
+ALERTS_FILE = REPO / "deploy" / "prometheus" / "alerts.yml"
+# The job docker-compose's Prometheus scrapes, which the file's queries select
+COMPOSE_JOB = 'job="dugaa-dispatcher"'
+
+
+def prometheus_rule(release: str = "rel", sets: dict[str, str] | None = None) -> Manifest:
+    manifests = render(sets={"prometheusRule.enabled": "true", **(sets or {})}, release=release)
+    return one(manifests, "PrometheusRule")
+
+
+def promtool_test(tmp_path: Path, rule_files: dict[str, dict[str, Any]], tests: str) -> None:
+    """Runs promtool's unit tests `tests` on the rule files (name -> rules) in tmp_path."""
+    for name, rules in rule_files.items():
+        (tmp_path / name).write_text(yaml.safe_dump(rules))
+    (tmp_path / "alerts.test.yml").write_text(tests)
+    result = subprocess.run(
+        [require_tool("promtool"), "test", "rules", "alerts.test.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_rule_carries_the_alerts_as_the_release_s_own() -> None:
+    """The file's alerts, with the release's series selected in place of compose's job, the
+    group named after the release, and the release on each alert; the rules' own
+    {{ $labels.hook }} templates intact (the file is never run through tpl)."""
+    rule = prometheus_rule()
+    selector = 'job="rel-dugaa-dispatcher",namespace="dugaa"'
+    expected = yaml.safe_load(ALERTS_FILE.read_text().replace(COMPOSE_JOB, selector))
+    for group in expected["groups"]:
+        group["name"] = "dugaa-dispatcher:dugaa/rel"
+        for alert in group["rules"]:
+            alert["labels"] |= {"namespace": "dugaa", "release": "rel"}
+    assert rule["spec"] == expected
     assert "{{ $labels.hook }}" in json.dumps(rule["spec"])
     assert not by_kind(render(), "PrometheusRule")
+
+
+def test_the_alerts_select_the_series_the_service_monitor_scrapes() -> None:
+    """The Prometheus Operator names a ServiceMonitor's job after the Service (no jobLabel)
+    and labels each series with its namespace: what the alerts select."""
+    manifests = render(sets={"prometheusRule.enabled": "true", "serviceMonitor.enabled": "true"})
+    monitor = one(manifests, "ServiceMonitor")
+    assert "jobLabel" not in monitor["spec"]
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["dugaa"]}
+    service = one(manifests, "Service")
+    selector = f'{{job="{service["metadata"]["name"]}",namespace="dugaa"'
+    (group,) = one(manifests, "PrometheusRule")["spec"]["groups"]
+    for alert in group["rules"]:
+        assert alert["expr"].count("dispatcher_") == alert["expr"].count(selector), alert
+
+
+TWO_RELEASES_TESTS = """
+rule_files: [staging.yml, production.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'dispatcher_ready{job="staging-dugaa-dispatcher",namespace="dugaa",pod="s"}'
+        values: '0x20'
+      - series: 'dispatcher_ready{job="production-dugaa-dispatcher",namespace="dugaa",pod="p"}'
+        values: '1x20'
+      - series: 'dispatcher_hook_paused{job="production-dugaa-dispatcher",namespace="dugaa",hook="crm"}'
+        values: '1x20'
+      - series: 'dispatcher_hook_paused{job="staging-dugaa-dispatcher",namespace="dugaa",hook="crm"}'
+        values: '1x20'
+      - series: 'dispatcher_hook_paused{job="staging-dugaa-dispatcher",namespace="other",hook="tax"}'
+        values: '1x20'
+    alert_rule_test:
+      - eval_time: 10m
+        alertname: DispatcherNoReadyWorkers
+        exp_alerts:
+          - exp_labels: {severity: critical, namespace: dugaa, release: staging}
+            exp_annotations:
+              summary: "No ready dispatcher worker for 5 minutes"
+              description: >-
+                No dispatcher worker reports ready (connected to Kafka and assigned
+                partitions); events are not being delivered.
+              runbook_url: "deploy/RUNBOOK.md#dispatchernoreadyworkers"
+      - eval_time: 10m
+        alertname: DispatcherHookPaused
+        exp_alerts:
+          - exp_labels: {severity: critical, namespace: dugaa, release: staging, hook: crm}
+            exp_annotations: &paused
+              summary: "Hook crm is paused"
+              description: >-
+                Hook crm is paused for the whole cluster: its events go to the dead-letter
+                topic with error kind paused and no request is made. Once its third party
+                answers again: dispatcher hooks resume crm --replay.
+              runbook_url: "deploy/RUNBOOK.md#dispatcherhookpaused"
+          - exp_labels: {severity: critical, namespace: dugaa, release: production, hook: crm}
+            exp_annotations: *paused
+"""
+
+
+def test_two_releases_side_by_side_each_alert_on_their_own_series(tmp_path: Path) -> None:
+    """Staging and production in one namespace (or two clients' releases): one's ready workers
+    do not hide that the other has none, and a hook paused in both pages once for each, never
+    as one alert; a third release's series (another namespace) page neither."""
+    rules = {name: prometheus_rule(release=name)["spec"] for name in ("staging", "production")}
+    names = [group["name"] for spec in rules.values() for group in spec["groups"]]
+    assert len(set(names)) == len(names) == 2
+    promtool_test(
+        tmp_path, {f"{name}.yml": spec for name, spec in rules.items()}, TWO_RELEASES_TESTS
+    )
+
+
+def test_the_release_s_series_may_be_selected_by_labels_of_another_scrape() -> None:
+    """Without the chart's ServiceMonitor (pods scraped by their annotations, say), the alerts
+    select the series by the matchers the release gives."""
+    selector = 'namespace="dugaa",pod=~"rel-dugaa-dispatcher-.*"'
+    escaped = selector.replace(",", "\\,")  # --set would split at the comma
+    (group,) = prometheus_rule(sets={"prometheusRule.seriesSelector": escaped})["spec"]["groups"]
+    for alert in group["rules"]:
+        assert "job=" not in alert["expr"]
+        assert alert["expr"].count("dispatcher_") == alert["expr"].count("{" + selector), alert
 
 
 LAG_TESTS = """
@@ -820,15 +933,15 @@ evaluation_interval: 1m
 tests:
   - interval: 1m
     input_series:
-      - series: 'dispatcher_consumer_lag{topic="acme.retries.30s",partition="0"}'
+      - series: 'dispatcher_consumer_lag{job="rel-dugaa-dispatcher",namespace="dugaa",topic="acme.retries.30s",partition="0"}'
         values: '5000+600x40'
-      - series: 'dispatcher_consumer_lag{topic="dugaa.events",partition="0"}'
+      - series: 'dispatcher_consumer_lag{job="rel-dugaa-dispatcher",namespace="dugaa",topic="dugaa.events",partition="0"}'
         values: '2000+60x40'
     alert_rule_test:
       - eval_time: 30m
         alertname: DispatcherConsumerLagGrowing
         exp_alerts:
-          - exp_labels: {severity: warning, topic: dugaa.events}
+          - exp_labels: {severity: warning, topic: dugaa.events, namespace: dugaa, release: rel}
             exp_annotations:
               summary: "Consumer lag on dugaa.events has been growing for 15 minutes"
               description: >-
@@ -841,20 +954,8 @@ tests:
 def test_a_retry_prefix_of_its_own_keeps_the_tiers_out_of_the_lag_alert(tmp_path: Path) -> None:
     """A tier's lag is records waiting for their due time: the rule leaves the tier topics out
     by the prefix the workers name them with (`<retry_prefix>.<delay>`), whatever it is."""
-    manifests = render(
-        sets={"prometheusRule.enabled": "true", "config.topics.retry_prefix": "acme.retries"}
-    )
-    (tmp_path / "alerts.yml").write_text(yaml.safe_dump(one(manifests, "PrometheusRule")["spec"]))
-    (tmp_path / "alerts.test.yml").write_text(LAG_TESTS)
-    result = subprocess.run(
-        [require_tool("promtool"), "test", "rules", "alerts.test.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    rule = prometheus_rule(sets={"config.topics.retry_prefix": "acme.retries"})
+    promtool_test(tmp_path, {"alerts.yml": rule["spec"]}, LAG_TESTS)
 
 
 def test_rollout_replaces_pods_old_before_new(rendered) -> None:

@@ -296,3 +296,34 @@ writes its threads' stacks and exits, engine/worker.py STOP_WATCHDOG) and 10 s m
       {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* The label matchers that pick this release's series out of every dispatcher's: those its
+ServiceMonitor's scrape gives (the job is the Service's name), or prometheusRule.seriesSelector. */}}
+{{- define "dugaa-dispatcher.seriesSelector" -}}
+{{- .Values.prometheusRule.seriesSelector | default (printf "job=%q,namespace=%q" (include "dugaa-dispatcher.fullname" .) .Release.Namespace) }}
+{{- end }}
+
+{{/* The alerts of files/alerts.yml as this release's own: each query selects the release's
+series (the file's job="dugaa-dispatcher", the job docker-compose scrapes, replaced), its group
+is named after the release, and each alert carries the release's namespace and name, so that
+two releases in one cluster neither page for each other's series nor merge into one alert.
+The rules' own {{ $labels.hook }} templates are Prometheus's: the file is never run through tpl. */}}
+{{- define "dugaa-dispatcher.alertRules" -}}
+{{- $rules := .Files.Get "files/alerts.yml" }}
+{{- $rules = replace "job=\"dugaa-dispatcher\"" (include "dugaa-dispatcher.seriesSelector" .) $rules }}
+{{- with dig "topics" "retry_prefix" "" .Values.config }}
+{{- /* The lag alert leaves the tiers out by name (<retry_prefix>.<delay>); the file's
+     pattern, any topic with .retry. in its name, fits the default prefix. */}}
+{{- $tiers := printf "%q" (printf "%s\\..*" (regexQuoteMeta .)) }}
+{{- $rules = replace "\".*\\\\.retry\\\\..*\"" $tiers $rules }}
+{{- end }}
+{{- $alerts := fromYaml $rules }}
+{{- range $alerts.groups }}
+{{- $_ := set . "name" (printf "%s:%s/%s" .name $.Release.Namespace $.Release.Name) }}
+{{- range .rules }}
+{{- $_ := set .labels "namespace" $.Release.Namespace }}
+{{- $_ := set .labels "release" $.Release.Name }}
+{{- end }}
+{{- end }}
+{{- toYaml $alerts }}
+{{- end }}
