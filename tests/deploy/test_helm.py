@@ -329,6 +329,67 @@ def test_secret_references_reach_the_config_unresolved(rendered) -> None:
     assert "${env:KAFKA_SASL_PASSWORD}" in data["dispatcher.yaml"]
 
 
+HOOK = {"id": "sms-ke", "events": ["order.shipped"], "url": "https://sms.example.com/send"}
+INLINE_CREDENTIALS = {
+    "config.kafka.sasl.password": {"config": {"kafka": {"sasl.password": "hunter2-kafka"}}},
+    "config.kafka.ssl.key.pem": {"config": {"kafka": {"ssl.key.pem": "hunter2-pem"}}},
+    "config.kafka.sasl.oauthbearer.client.secret": {
+        "config": {"kafka": {"sasl.oauthbearer.client.secret": "hunter2-oauth"}}
+    },
+    "config.schema_registry.basic.auth.user.info": {
+        "config": {"schema_registry": {"basic.auth.user.info": "user:${env:REGISTRY_PW}"}}
+    },
+    "hooks[0].auth.token": {"hooks": [{**HOOK, "auth": {"type": "bearer", "token": "hunter2"}}]},
+    "hooks[0].auth.secrets": {
+        "hooks": [{**HOOK, "auth": {"type": "hmac", "secrets": ["${env:A}", "whsec_hunter2"]}}]
+    },
+    "hooks[0].encryption.keys[1].key": {
+        "hooks": [
+            {
+                **HOOK,
+                "encryption": {
+                    "algorithm": "A256GCM",
+                    "keys": [
+                        {"id": "k1", "key": "${env:K1}", "state": "active"},
+                        {"id": "k0", "key": "aHVudGVyMg", "state": "decrypt"},
+                    ],
+                },
+            }
+        ]
+    },
+}
+
+
+@pytest.mark.parametrize("where", INLINE_CREDENTIALS)
+def test_a_credential_written_out_fails_the_render_naming_where(tmp_path: Path, where) -> None:
+    """dispatcher.yaml and hooks.yaml are a ConfigMap, kept and shown in plain text: a
+    credential there must be a reference to a Secret. The message names where, not the value."""
+    values = tmp_path / "inline.yaml"
+    values.write_text(yaml.safe_dump(INLINE_CREDENTIALS[where]))
+    result = template_result([values])
+    assert result.returncode != 0, f"{where} was rendered into the ConfigMap"
+    assert f"{where} is a credential written out" in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_credentials_as_references_and_properties_that_are_none_render(tmp_path: Path) -> None:
+    values = tmp_path / "references.yaml"
+    kafka = {
+        "bootstrap.servers": "kafka:9093",
+        "sasl.username": "dispatcher",
+        "sasl.password": "${env:KAFKA_PASSWORD}",
+        "ssl.key.location": "/etc/dispatcher/secrets/kafka/tls.key",
+        "ssl.ca.pem": "-----BEGIN CERTIFICATE-----",
+    }
+    registry = {"url": "https://registry:8081", "basic.auth.user.info": "${file:/run/reg/info}"}
+    hook = {**HOOK, "auth": {"type": "hmac", "secrets": ["${env:A}", "${env:B}"]}}
+    values.write_text(
+        yaml.safe_dump({"config": {"kafka": kafka, "schema_registry": registry}, "hooks": [hook]})
+    )
+    config = dispatcher_config(render([values]))
+    assert config["kafka"]["sasl.password"] == "${env:KAFKA_PASSWORD}"
+
+
 # --- Service, ServiceMonitor, PDB -----------------------------------------------------------
 
 

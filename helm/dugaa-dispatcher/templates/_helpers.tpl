@@ -230,6 +230,7 @@ writes its threads' stacks and exits, engine/worker.py STOP_WATCHDOG) and 10 s m
 {{- fail (printf "terminationGracePeriodSeconds (%s) must exceed drainTimeoutSeconds (%d), or pods are killed mid-drain" (include "dugaa-dispatcher.terminationGracePeriodSeconds" .) (int .Values.drainTimeoutSeconds)) }}
 {{- end }}
 {{- include "dugaa-dispatcher.validateOwnedConfig" . }}
+{{- include "dugaa-dispatcher.validateNoInlineCredentials" . }}
 {{- if and .Values.keda.enabled (eq .Values.consume "share") }}
 {{- fail "keda.enabled scales on consumer-group lag, which consume: share does not have (a share group has no committed offsets): scale share-mode workers with autoscaling.enabled (CPU)" }}
 {{- end }}
@@ -326,4 +327,50 @@ The rules' own {{ $labels.hook }} templates are Prometheus's: the file is never 
 {{- end }}
 {{- end }}
 {{- toYaml $alerts }}
+{{- end }}
+
+{{/* dispatcher.yaml and hooks.yaml are a ConfigMap, stored and shown in plain text: a credential
+in `config` (a Kafka or schema registry property named as one) or in a hook (its auth's secret,
+its encryption keys) must be a ${env:NAME} or ${file:/path} reference to a Secret of `secrets`,
+or the render fails naming where it was written out. */}}
+{{- define "dugaa-dispatcher.validateNoInlineCredentials" -}}
+{{- $credential := "(?i)(password|passphrase|secret|key\\.pem$|user\\.info)" }}
+{{- range $section := list "kafka" "schema_registry" }}
+{{- range $key, $value := index $.Values.config $section | default dict }}
+{{- if regexMatch $credential $key }}
+{{- include "dugaa-dispatcher.requireReference" (list (printf "config.%s.%s" $section $key) $value) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $i, $hook := .Values.hooks }}
+{{- $auth := $hook.auth | default dict }}
+{{- range $key := list "password" "token" "value" "client_secret" "secret" "secrets" }}
+{{- if hasKey $auth $key }}
+{{- include "dugaa-dispatcher.requireReference" (list (printf "hooks[%d].auth.%s" $i $key) (get $auth $key)) }}
+{{- end }}
+{{- end }}
+{{- $encryption := $hook.encryption | default dict }}
+{{- if hasKey $encryption "key" }}
+{{- include "dugaa-dispatcher.requireReference" (list (printf "hooks[%d].encryption.key" $i) $encryption.key) }}
+{{- end }}
+{{- range $j, $key := $encryption.keys | default list }}
+{{- include "dugaa-dispatcher.requireReference" (list (printf "hooks[%d].encryption.keys[%d].key" $i $j) $key.key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Fails unless the value (a text, or each of a list's) is a ${env:} or ${file:} reference,
+whole, as the dispatcher resolves one (config/secrets.py); the message names where, never the
+value. */}}
+{{- define "dugaa-dispatcher.requireReference" -}}
+{{- $where := index . 0 }}
+{{- $values := index . 1 }}
+{{- if not (kindIs "slice" $values) }}
+{{- $values = list $values }}
+{{- end }}
+{{- range $values }}
+{{- if not (regexMatch "^\\$\\{(env|file):[^}]+\\}$" (toString .)) }}
+{{- fail (printf "%s is a credential written out: dispatcher.yaml and hooks.yaml are a ConfigMap, stored in plain text; write ${env:NAME} (a variable of secrets.env or secrets.envFrom) or ${file:/path} (a file of secrets.files)" $where) }}
+{{- end }}
+{{- end }}
 {{- end }}
