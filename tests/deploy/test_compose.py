@@ -190,3 +190,21 @@ def test_the_admin_service_runs_beside_the_workers_behind_a_token(compose) -> No
     assert config["admin"]["data_dir"] == "/var/lib/dispatcher-admin"
     assert config["admin"]["tokens"] == [{"token": "$${env:ADMIN_TOKEN}", "role": "admin"}]
     assert "ADMIN_TOKEN" in admin["environment"]
+
+
+def test_the_dispatcher_s_stop_grace_outlasts_a_hung_stop_writing_its_stacks(
+    compose, tmp_path
+) -> None:
+    """`docker compose stop` waits stop_grace_period, then kills: past the drain deadline and
+    the stop watchdog (a stop that hangs writes its threads' stacks, then exits), as the
+    chart's grace period is, or the stacks that say where it hung are never written."""
+    from dispatcher.config.durations import parse_duration
+    from dispatcher.config.settings import load_settings
+    from dispatcher.engine.worker import STOP_WATCHDOG
+
+    config = tmp_path / "dispatcher.yaml"
+    config.write_text(compose["configs"]["dispatcher-config"]["content"].replace("$$", "$"))
+    environ = {"ADMIN_TOKEN": "a" * 32, "DEMO_HMAC_SECRET": "whsec_c2VjcmV0"}
+    settings = load_settings(str(config), environ=environ)
+    grace = parse_duration(compose["services"]["dispatcher"]["stop_grace_period"])
+    assert grace > settings.drain_timeout + STOP_WATCHDOG
