@@ -66,8 +66,9 @@ KNOWN_LABELS = {
     "dispatcher_decode_failures": {"topic"},
     "dispatcher_encryptions": {"hook"},
 }
-# Labels the scrape gives every series (the target's job, its address), beside the metric's own.
-SCRAPE_LABELS = {"job", "instance"}
+# Labels the scrape gives every series (the target's job and address; on Kubernetes, its
+# namespace), beside the metric's own.
+SCRAPE_LABELS = {"job", "instance", "namespace"}
 LABEL_VALUES = {
     "outcome": {"delivered", "dead_lettered"},
     "result": {"2xx", "3xx", "4xx", "5xx", "timeout", "network", "invalid"},
@@ -203,7 +204,7 @@ def test_dashboard_panels_use_the_datasource_variable_and_unique_ids() -> None:
     assert dashboard["uid"] == "dugaa-dispatcher"
 
 
-_HOOK_VARIABLE = re.compile(r"label_values\(\s*(dispatcher_\w+)\s*,\s*hook\s*\)")
+_HOOK_VARIABLE = re.compile(r"label_values\(\s*(dispatcher_\w+)(?:\{[^}]*\})?\s*,\s*hook\s*\)")
 
 
 def test_the_hook_variable_lists_every_hook_in_force_from_a_workers_start() -> None:
@@ -239,6 +240,30 @@ def test_the_hook_variable_lists_every_hook_in_force_from_a_workers_start() -> N
         if sample.name == series
     }
     assert listed == {"crm", "erp", "sms"}, f"label_values({series}, hook) lists {listed}"
+
+
+RELEASE_SELECTOR = '{namespace=~"$namespace",job=~"$job"'
+
+
+@pytest.mark.parametrize(
+    "query", [q for q in dashboard_queries() if not q.endswith((", namespace)", ", job)"))]
+)
+def test_every_query_reads_the_chosen_deployment_s_series(query: str) -> None:
+    """Two dispatchers scraped by one Prometheus (staging and production, two clients' chart
+    releases) were summed in every panel, with no way to pick one: each series a query reads
+    is narrowed to the namespace and job chosen at the top."""
+    series = re.findall(r"\bdispatcher_[a-z0-9_]*[a-z0-9]\b", query)
+    assert series
+    assert query.count(RELEASE_SELECTOR) == len(series), query
+
+
+def test_the_namespace_and_job_variables_list_the_deployments() -> None:
+    variables = {v["name"]: v for v in json.loads(DASHBOARD.read_text())["templating"]["list"]}
+    for name in ("namespace", "job"):
+        variable = variables[name]
+        assert variable["query"]["query"].startswith("label_values(dispatcher_ready")
+        assert variable["query"]["query"].endswith(f", {name})")
+        assert (variable["includeAll"], variable["allValue"]) == (True, ".*")
 
 
 def test_panels_do_not_overlap() -> None:
