@@ -29,7 +29,10 @@ KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"  # base64url of 32 bytes: an
 _SELECTOR = re.compile(r"\b(dispatcher_[a-z0-9_]*[a-z0-9])\s*\{([^}]*)\}")
 _MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 _BY = re.compile(r"\bby\s*\(([^)]*)\)")
-_LABEL_VALUES = re.compile(r"label_values\(\s*(dispatcher_\w+)\s*,\s*(\w+)\s*\)")
+_LABEL_VALUES = re.compile(r"label_values\(\s*(dispatcher_\w+)(?:\{[^}]*\})?\s*,\s*(\w+)\s*\)")
+# Labels Prometheus gives every series it scrapes (its target's job and address; on Kubernetes,
+# the namespace): the queries pick a deployment by them, /metrics does not carry them.
+SCRAPE_LABELS = {"job", "instance", "namespace"}
 
 Series = dict[str, list[tuple[dict[str, str], float]]]  # sample name -> (labels, value) each
 
@@ -55,12 +58,16 @@ def problems(series: Series) -> list[str]:
         for name, matchers in _SELECTOR.findall(query):
             exported = series.get(name, [])
             for label, op, value in _MATCHER.findall(matchers):
+                if label in SCRAPE_LABELS:
+                    continue
                 values = {labelset.get(label) for labelset, _ in exported}
                 if values == {None}:
                     found.append(f"{name}: no label {label!r} (selector)")
                 elif op in ("=", "!=") and "$" not in value and value not in values:
                     found.append(f"{name}: no series with {label}={value!r}")
         for name, label in _LABEL_VALUES.findall(query):
+            if label in SCRAPE_LABELS:
+                continue
             if not any(label in labelset for labelset, _ in series.get(name, [])):
                 found.append(f"{name}: no label {label!r} (label_values)")
     return found
