@@ -1383,3 +1383,14 @@ def test_otel_variables_reach_the_workers_and_the_admin_service(rendered) -> Non
         assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.25"
     default = {e["name"] for e in container(rendered["default"])["env"]}
     assert not {name for name in default if name.startswith("OTEL_")}
+
+
+def test_each_alerts_runbook_url_is_a_link_into_the_runbook_url_given() -> None:
+    """Alertmanager and Grafana link a runbook_url: the repository's path is only text."""
+    base = "https://git.example.com/dugaa/dispatcher/blob/main/deploy/RUNBOOK.md"
+    (group,) = prometheus_rule(sets={"prometheusRule.runbookUrl": base})["spec"]["groups"]
+    (as_written,) = prometheus_rule()["spec"]["groups"]
+    for alert, written in zip(group["rules"], as_written["rules"], strict=True):
+        anchor = written["annotations"]["runbook_url"].removeprefix("deploy/RUNBOOK.md")
+        assert anchor.startswith("#dispatcher"), written
+        assert alert["annotations"]["runbook_url"] == base + anchor

@@ -307,7 +307,8 @@ ServiceMonitor's scrape gives (the job is the Service's name), or prometheusRule
 {{/* The alerts of files/alerts.yml as this release's own: each query selects the release's
 series (the file's job="dugaa-dispatcher", the job docker-compose scrapes, replaced), its group
 is named after the release, and each alert carries the release's namespace and name, so that
-two releases in one cluster neither page for each other's series nor merge into one alert.
+two releases in one cluster neither page for each other's series nor merge into one alert; its
+runbook_url points into prometheusRule.runbookUrl when that is set.
 The rules' own {{ $labels.hook }} templates are Prometheus's: the file is never run through tpl. */}}
 {{- define "dugaa-dispatcher.alertRules" -}}
 {{- $rules := .Files.Get "files/alerts.yml" }}
@@ -321,9 +322,12 @@ The rules' own {{ $labels.hook }} templates are Prometheus's: the file is never 
 {{- $alerts := fromYaml $rules }}
 {{- range $alerts.groups }}
 {{- $_ := set . "name" (printf "%s:%s/%s" .name $.Release.Namespace $.Release.Name) }}
-{{- range .rules }}
-{{- $_ := set .labels "namespace" $.Release.Namespace }}
-{{- $_ := set .labels "release" $.Release.Name }}
+{{- range $rule := .rules }}
+{{- $_ := set $rule.labels "namespace" $.Release.Namespace }}
+{{- $_ := set $rule.labels "release" $.Release.Name }}
+{{- with $.Values.prometheusRule.runbookUrl }}
+{{- $_ := set $rule.annotations "runbook_url" (replace "deploy/RUNBOOK.md" . $rule.annotations.runbook_url) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- toYaml $alerts }}
