@@ -23,6 +23,8 @@ from dispatcher.engine.wiring import WiredLoop, Wiring
 from dispatcher.errors import ConfigError
 from dispatcher.http.sender import Attempt
 from dispatcher.kafka.sharegroup import ShareLimits
+from dispatcher.kafka.writer import deferred_records
+from dispatcher.logs import REPEAT_WINDOW, Repeats
 from dispatcher.model.event import Record
 from dispatcher.model.pair import Pair
 from dispatcher.pipeline.intake import Outage, Pairs, Undecodable, take_event
@@ -30,6 +32,9 @@ from dispatcher.pipeline.match import HookIndex
 from dispatcher.pipeline.share import lock_handoff, on_last_delivery, redelivered
 
 log = logging.getLogger(__name__)
+# said once a window while the schema registry is away, not once a record
+deferrals = logging.getLogger(f"{__name__}.deferrals")
+deferrals.addFilter(Repeats(REPEAT_WINDOW))
 POLL_SECONDS = 0.1
 ACK_WAIT = 0.02  # a turn's wait for producer acknowledgements while a batch is worked off
 LOCK_MARGIN = 0.25  # of the lock: hand off what still runs this long before it expires
@@ -134,7 +139,11 @@ class ShareLoop(WiredLoop):
             self.metrics.share_records.labels("acquired").inc()
             self.metrics.events_consumed.labels(record.topic).inc()
             intake = self.taken(take_event, record, hooks, self.decode)
-            if isinstance(intake, Outage):  # a share group has no partition of its own to hold
+            if isinstance(intake, Outage) and self.settings.topics.retry:
+                batch.add(key, message, 1)
+                self._defer(record, intake.error, self._written(batch, key), now)
+                continue
+            if isinstance(intake, Outage):  # no retry tier to wait in
                 intake = Undecodable(intake.error)
             if isinstance(intake, Undecodable):
                 batch.add(key, message, 1)
@@ -159,6 +168,22 @@ class ShareLoop(WiredLoop):
             start.extend(intake.pairs)
         if start:
             self.submit(start)
+
+    def _defer(self, record: Record, why: str, done: Callable[[], None], now: float) -> None:
+        """Hand `record`, whose event cannot be read while the schema registry is away, to the
+        first retry tier (model/deferral.py), to be accepted once Kafka has it there: its
+        consumer group holds the tier's partition until the registry is back, as group mode
+        holds the input's. Releasing the record instead would have it redelivered at once,
+        each time raising its delivery count, until the broker archived it unseen."""
+        self.metrics.share_records.labels("deferred").inc()
+        tier = self.settings.topics.retry_topic(0)
+        deferrals.warning(
+            "%s: the events that need it are handed to the first retry tier, %s, and accepted;"
+            " they are read there again as it comes back",
+            why,
+            tier,
+        )
+        self.writer.write_now(deferred_records(self.settings.topics, record, why, now), done)
 
     def finish(self, pair: Pair) -> Callable[[], None]:
         """The completion callback of `pair`, asked for on the delivery loop's thread when its

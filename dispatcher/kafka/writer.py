@@ -32,6 +32,7 @@ from dispatcher.kafka.producing import Acknowledgement, Done, Producing, after
 from dispatcher.kafka.results import ResultSerializer, result_serializer
 from dispatcher.metrics import Metrics
 from dispatcher.model.deadletter import dead_letter_headers
+from dispatcher.model.deferral import deferred_headers
 from dispatcher.model.event import Record
 from dispatcher.model.outcome import (
     Outcome,
@@ -244,3 +245,12 @@ def decode_failure_records(
     )
     headers = dead_letter_headers(outcome, record, failed_at=now)
     return [OutgoingRecord(topics.dead_letter, record.key, record.value, headers)]
+
+
+def deferred_records(topics: Topics, record: Record, why: str, now: float) -> list[OutgoingRecord]:
+    """The first retry tier's record of input `record`, whose event cannot be read just now
+    (`why`: the schema registry is away; model/deferral.py). It is due at once: the tier's
+    consumer takes it in as it reads it, and holds the tier's partition while the registry
+    is still away, as it holds any tier record's."""
+    headers = deferred_headers(record, now, why)
+    return [OutgoingRecord(topics.retry_topic(0), record.key, record.value, headers)]

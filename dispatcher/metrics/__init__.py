@@ -17,7 +17,7 @@ from dispatcher.metrics.tallies import (
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 ATTEMPT_DROPS = ("queue_full", "failed")
-SHARE_RESULTS = ("acquired", "accepted", "released", "redelivered", "expired")
+SHARE_RESULTS = ("acquired", "accepted", "released", "redelivered", "expired", "deferred")
 EVENT_TO_DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600, 21600, 86400)
 
 
@@ -142,7 +142,8 @@ class Metrics:
         self.share_records = Counter(
             "dispatcher_share_records",
             "Queue mode: share-group records acquired, accepted, released, dead-lettered as"
-            " redelivered, or whose acknowledgement came after their lock expired.",
+            " redelivered, or whose acknowledgement came after their lock expired; deferred:"
+            " handed to the first retry tier, then accepted, while the schema registry is away.",
             ["result"],
             registry=r,
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 from dispatcher.errors import DecodeError, ErrorKind, RegistryUnavailable
 from dispatcher.model.bundle import is_bundle, unbundle
+from dispatcher.model.deferral import Deferral, is_deferred
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import RetryState, Source, idempotency_key
@@ -44,7 +45,8 @@ class Undecodable:
     `internal`, when taking it in failed on a defect of the dispatcher). `state`: the pair a
     retry-tier record carried, whose event no longer decodes (its schema id gone, say):
     its dead letter keeps the pair's hook, webhook-id and source, so a replay can send it, and
-    names the tenant of that hook as it is now (`hook_tenant`)."""
+    names the tenant of that hook as it is now (`hook_tenant`); of a deferred event, one with
+    no hook, naming only where the event entered."""
 
     error: str
     kind: ErrorKind = "decode"
@@ -71,17 +73,22 @@ Intake = Pairs | Undecodable | NotYetDue | Outage
 
 
 def take_event(
-    record: Record, hooks: HookIndex, decode: Decoder, holding: Collection[str] = ()
+    record: Record,
+    hooks: HookIndex,
+    decode: Decoder,
+    holding: Collection[str] = (),
+    source: Source | None = None,
 ) -> Intake:
     """The pairs of an input-topic record. Those of the hooks in `holding` (circuit open) are
-    held back: no `Pair` is made for them, only their idempotency keys (`Pairs.held`)."""
+    held back: no `Pair` is made for them, only their idempotency keys (`Pairs.held`).
+    `source`: where the event entered, when that is not `record` (a deferred event's)."""
     try:
         event = decode(record)
     except RegistryUnavailable as exc:
         return Outage(str(exc))
     except DecodeError as exc:
         return Undecodable(str(exc))
-    source = Source(record.topic, record.partition, record.offset)
+    source = source or Source(record.topic, record.partition, record.offset)
     admitted, filtered = admit(hooks.match(event.type, event.tenant), event)
     if holding and any(hook.id in holding for hook in admitted):
         return Pairs(
@@ -109,8 +116,11 @@ def take_retry(record: Record, tier: int, hooks: HookIndex, decode: Decoder, now
     """The pairs a retry-tier record carries, each to its own hook only: one, or a bundle's
     (model/bundle.py), which share their hook and due time. A hook deleted or disabled
     meanwhile gets them as an unusable stand-in (`gone`): each is dead-lettered, never dropped.
-    With the schema registry away for any of its events, the whole record waits (`Outage`)."""
+    With the schema registry away for any of its events, the whole record waits (`Outage`).
+    A deferred event's record (model/deferral.py) carries no pair yet: `take_deferred`."""
     carried: list[tuple[Record, RetryState]]
+    if is_deferred(record):
+        return take_deferred(record, hooks, decode, now)
     if is_bundle(record):
         bundled = unbundle(record)
         if bundled is None:
@@ -156,6 +166,23 @@ def take_retry(record: Record, tier: int, hooks: HookIndex, decode: Decoder, now
             )
         )
     return Pairs(tuple(pairs), undecodable=tuple(undecodable))
+
+
+def take_deferred(record: Record, hooks: HookIndex, decode: Decoder, now: float) -> Intake:
+    """The pairs of a deferred event's tier record: taken in as the input record would have
+    been, each hook's pair fresh (no attempt yet, `tier` -1) with the `webhook-id` it would
+    have had and the source where the event entered; with the registry still away, it waits
+    again (`Outage`). One that does not decode is a `decode` dead letter naming that source."""
+    deferral = Deferral.from_record(record)
+    if deferral is None:
+        return Undecodable("deferred event's retry-tier record without valid dispatcher.* headers")
+    if deferral.due_at > now:
+        return NotYetDue(deferral.due_at)
+    intake = take_event(record, hooks, decode, source=deferral.source)
+    if isinstance(intake, Undecodable):
+        entered = RetryState("", 0, now, now, deferral.source, idempotency_key="")
+        return replace(intake, state=entered)
+    return intake
 
 
 def gone(hook_id: str, hook: Hook | None) -> Hook:

@@ -17,6 +17,9 @@ from dispatcher.kafka.avro.schemas import released, write
 from dispatcher.kafka.avro.wire import frame
 from dispatcher.kafka.results import read_avro_result
 from dispatcher.model.event import Event
+from dispatcher.model.outcome import idempotency_key
+
+SHARE = {"consume": "share", "drain_timeout": "4s"}
 
 
 def test_avro_events_are_delivered_and_results_are_avro_in_the_registry(
@@ -102,17 +105,69 @@ def test_fresh_avro_events_wait_out_a_registry_outage_and_are_delivered(
     assert deployment.written(deployment.dead_letter) == 0
 
 
-def test_avro_events_wait_out_a_registry_that_refuses_connections(
-    kafka_bootstrap: str, tmp_path: Path
+def test_in_queue_mode_fresh_avro_events_wait_out_a_registry_outage_in_a_retry_tier(
+    kafka_bootstrap: str, tmp_path: Path, registry: FakeRegistry
 ) -> None:
-    """Connection refused: the registry's process is down, then started again on its port."""
+    """As in group mode, but a share group has no partition of its own to hold: each event
+    was a `decode` dead letter with no hook. Now the record is handed to the first retry tier
+    (in the consumer group), accepted, and waits there for the registry; then it is delivered
+    as a fresh event, its results pointing at where it entered, and the JSON event beside it
+    flows meanwhile."""
+    config = {"url": registry.url}
+    with Receiver() as receiver:
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [avro_erp_hook(receiver.url)],
+            extra={"schema_registry": config, **SHARE},
+        )
+        avro, events = [], []
+        for n in range(3):
+            event = Event.from_dict(cloud_event("order.placed", {"order_id": f"A{n}"}))
+            value, media = produce_value(event, topic=deployment.events, schema_registry=config)
+            avro.append(Outgoing(value, headers=(("content-type", media),)))
+            events.append(event)
+        registry.fail_with = 503
+        json_event = json.dumps(cloud_event("order.placed", {"order_id": "J1"}))
+        deployment.produce_raw([*avro, Outgoing(json_event)])
+        with deployment.worker() as worker:
+            wait_for(lambda: receiver.received("/erp"), 60, message="the JSON event")
+            wait_for(
+                lambda: worker.metrics.registry.get_sample_value(
+                    "dispatcher_registry_held_partitions"
+                ),
+                60,
+                message="the tier's partition held",
+            )
+            asked = registry.gets.total()
+            wait_for(lambda: registry.gets.total() > asked, 60, message="the tier read again")
+            registry.fail_with = None
+            results = collect_until(
+                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 4, 60
+            )
+        received = receiver.received("/erp")
+    assert sorted(json.loads(r.body)["OrderNo"] for r in received) == ["A0", "A1", "A2", "J1"]
+    assert {r.json()["outcome"] for r in results} == {"delivered"}
+    sources = {(r.json()["source_topic"], r.json()["source_offset"]) for r in results}
+    assert sources == {(deployment.events, offset) for offset in range(4)}
+    keys = {idempotency_key(event, "erp") for event in events}
+    assert keys < {r.headers["webhook-id"] for r in received}  # as the worker first made them
+    assert deployment.written(deployment.dead_letter) == 0
+
+
+@pytest.mark.parametrize("consume", ["group", "share"])
+def test_avro_events_wait_out_a_registry_that_refuses_connections(
+    kafka_bootstrap: str, tmp_path: Path, consume: str
+) -> None:
+    """Connection refused: the registry's process is down, then started again on its port. In
+    queue mode the partition held is the retry tier's the event waits in."""
     with running_registry() as registry, Receiver() as receiver:
         config = {"url": registry.url}
         deployment = Deployment(
             kafka_bootstrap,
             tmp_path,
             [hook("erp", f"{receiver.url}/erp", ["order.placed"])],
-            extra={"schema_registry": config},
+            extra={"schema_registry": config, **(SHARE if consume == "share" else {})},
         )
         event = Event.from_dict(cloud_event("order.placed", {"order_id": "A1"}))
         value, media = produce_value(event, topic=deployment.events, schema_registry=config)

@@ -16,6 +16,7 @@ from kafka_fakes import FailingProducer, FakeMessage
 from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
+from dispatcher.config.topics import Topics
 from dispatcher.engine.share import ShareLoop, refuse_ordered_hooks
 from dispatcher.engine.wiring import Wiring
 from dispatcher.errors import ConfigError
@@ -418,3 +419,44 @@ def test_a_drain_that_outlasts_the_lock_hands_its_running_pairs_to_a_retry_tier(
     assert [p["topic"] for p in producer.produced] == [TIER0]
     assert consumer.acks == [(5, AcknowledgeType.ACCEPT)]  # accepted, not released at the end
     assert (count(loop, "accepted"), count(loop, "released")) == (1, 0)
+
+
+def registry_away(record: Record) -> Event:
+    from dispatcher.errors import RegistryUnavailable
+
+    raise RegistryUnavailable("schema id 7", "HTTP 503: boom")
+
+
+def test_a_record_the_schema_registry_cannot_serve_goes_to_the_first_tier_and_is_accepted() -> None:
+    """A share group has no partition to hold: the record waits in the first retry tier, whose
+    consumer group holds its partition until the registry is back. It was a dead letter."""
+    consumer = ShareConsumer([[message(4)]])
+    loop, producer, submitted = make_loop(consumer, [hook("crm")])
+    loop.decode = registry_away
+    loop.step()
+    assert consumer.acks == []  # not before the tier has it
+    loop.step()
+
+    assert submitted == []
+    [tier_record] = producer.produced
+    assert tier_record["topic"] == SETTINGS.topics.retry_topic(0)
+    headers = dict(tier_record["headers"])
+    assert headers["dispatcher.deferred"] == b"schema_registry"
+    assert headers["dispatcher.source.offset"] == b"4"
+    assert b"HTTP 503" in headers["dispatcher.error.message"]
+    assert tier_record["value"] == message(4).value()
+    assert consumer.acks == [(4, AcknowledgeType.ACCEPT)]
+    assert (count(loop, "deferred"), count(loop, "accepted")) == (1, 1)
+
+
+def test_without_a_retry_tier_a_record_the_schema_registry_cannot_serve_is_a_dead_letter() -> None:
+    consumer = ShareConsumer([[message(4)]])
+    loop, producer, _ = make_loop(consumer, [hook("crm")])
+    loop.settings = dataclasses.replace(SETTINGS, topics=Topics(retry=()))
+    loop.decode = registry_away
+    loop.step()
+    loop.step()
+
+    [letter] = producer.produced
+    assert dict(letter["headers"])["dispatcher.error.kind"] == b"decode"
+    assert consumer.acks == [(4, AcknowledgeType.ACCEPT)]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from dispatcher.errors import RegistryUnavailable
 from dispatcher.model.bundle import bundle_entry, bundle_record
+from dispatcher.model.deferral import deferred_headers
 from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import RetryState, Source, idempotency_key
@@ -372,3 +374,56 @@ def test_a_retry_record_whose_schema_registry_is_away_waits_whole() -> None:
     )
 
     assert isinstance(taken, Outage)  # no pair of it sent, no dead letter: all read again
+
+
+def deferred(value: bytes | None = None, due_at: float = NOW) -> Record:
+    """The first tier's record of the input record at dugaa.events[3]@41, deferred by a share
+    group while the schema registry was away."""
+    entered = record(value)
+    headers = deferred_headers(entered, due_at, "schema registry unavailable")
+    return Record(TIER_TOPIC, 0, 5, entered.key, entered.value, headers)
+
+
+def test_a_deferred_event_is_taken_in_as_fresh_pairs_where_it_entered() -> None:
+    rec = deferred()
+
+    taken = take_retry(rec, 0, HOOKS, decode, now=NOW)
+
+    fresh = take_event(record(), HOOKS, decode)
+    assert isinstance(taken, Pairs)
+    assert isinstance(fresh, Pairs)
+    assert [p.hook.id for p in taken.pairs] == ["sms", "crm"]
+    for pair, as_input in zip(taken.pairs, fresh.pairs, strict=True):
+        assert pair.record is rec  # its completion counts for the tier record
+        assert pair.source == Source("dugaa.events", 3, 41)
+        assert pair.idempotency_key == as_input.idempotency_key
+        assert (pair.attempts, pair.first_attempt_at, pair.tier) == (0, None, -1)
+
+
+def test_a_deferred_event_waits_for_its_due_time() -> None:
+    assert take_retry(deferred(due_at=NOW + 1), 0, HOOKS, decode, now=NOW) == NotYetDue(NOW + 1)
+
+
+def test_a_deferred_event_waits_again_while_the_schema_registry_is_away() -> None:
+    taken = take_retry(deferred(b"\x00avro"), 0, HOOKS, registry_away(b"\x00avro"), now=NOW)
+
+    assert isinstance(taken, Outage)
+
+
+def test_a_deferred_event_that_does_not_decode_is_a_dead_letter_naming_where_it_entered() -> None:
+    taken = take_retry(deferred(b"[]"), 0, HOOKS, decode, now=NOW)
+
+    assert isinstance(taken, Undecodable)
+    assert taken.kind == "decode"
+    assert taken.state is not None
+    assert (taken.state.hook_id, taken.state.source) == ("", Source("dugaa.events", 3, 41))
+
+
+def test_a_deferred_events_record_without_its_source_is_undecodable() -> None:
+    rec = deferred()
+    headers = tuple((k, v) for k, v in rec.headers if k != "dispatcher.source.offset")
+
+    taken = take_retry(dataclasses.replace(rec, headers=headers), 0, HOOKS, decode, now=NOW)
+
+    assert isinstance(taken, Undecodable)
+    assert "deferred" in taken.error
