@@ -33,6 +33,7 @@ from dispatcher.pipeline.intake import (
     take_event,
     take_retry,
 )
+from dispatcher.pipeline.match import HookIndex
 from dispatcher.pipeline.retry import retired_tier
 
 log = logging.getLogger(__name__)
@@ -193,14 +194,17 @@ class ConsumerLoop(GroupMember):
                 held.setdefault(hook_id, []).append((record, idempotency_key))
             batch.extend(intake.pairs)
         if held:
-            self._hold_back(held, now)
+            self._hold_back(held, hooks, now)
         if batch:
             self.submit(batch)
 
-    def _hold_back(self, held: dict[str, list[tuple[Record, str]]], now: float) -> None:
+    def _hold_back(
+        self, held: dict[str, list[tuple[Record, str]]], hooks: HookIndex, now: float
+    ) -> None:
         """Hand the fresh pairs of hooks whose circuit is open to their first retry tier, in
         bundles, as `Deliverer.held_back` would on the delivery loop: with no `Pair`, no task
-        and no crossing to the delivery loop, a dead hook costs the hooks beside it least."""
+        and no crossing to the delivery loop, a dead hook costs the hooks beside it least.
+        `hooks`: those the pairs were matched with, whose tenants their tier records name."""
         due_at = now + self.settings.topics.retry[0]
         last = (BREAKER_OPEN.kind or "", BREAKER_OPEN.error or "")
         for hook_id, items in held.items():
@@ -209,7 +213,9 @@ class ConsumerLoop(GroupMember):
                 hook_id,
                 len(items),
             )
-            self.writer.hold_back(hook_id, items, due_at, last, now, self._finish)
+            hook = hooks.get(hook_id)
+            tenant = None if hook is None else hook.tenant
+            self.writer.hold_back(hook_id, items, due_at, last, now, self._finish, tenant)
 
     def _consumed(self, topic: str) -> Any:
         """`dispatcher_events_consumed_total{topic}`, its label looked up once per topic."""

@@ -61,7 +61,8 @@ def handoff_bundle(
         for handoff, _ in part
     ]
     due_at = max(handoff.due_at for handoff, _ in part)
-    headers, value = bundle_record(entries, hook_id, due_at, kind, error)
+    tenant = part[0][0].pair.hook.tenant
+    headers, value = bundle_record(entries, hook_id, due_at, kind, error, tenant)
     return OutgoingRecord(topic, None, value, headers)
 
 
@@ -72,10 +73,11 @@ def held_bundle(
     due_at: float,
     last: tuple[str, str],
     now: float,
+    hook_tenant: str | None = None,
 ) -> OutgoingRecord:
-    """The bundle record of pairs of `hook_id` held back at intake (each an input record and the
-    pair's idempotency key, no attempt yet), to the first tier `topic`; `last` is the error they
-    carry (kind, text)."""
+    """The bundle record of pairs of `hook_id` (of `hook_tenant`) held back at intake (each an
+    input record and the pair's idempotency key, no attempt yet), to the first tier `topic`;
+    `last` is the error they carry (kind, text)."""
     kind, error = last
     entries = [
         bundle_entry(
@@ -88,7 +90,7 @@ def held_bundle(
         )
         for record, key in part
     ]
-    headers, value = bundle_record(entries, hook_id, due_at, kind, error)
+    headers, value = bundle_record(entries, hook_id, due_at, kind, error, hook_tenant)
     return OutgoingRecord(topic, None, value, headers)
 
 
@@ -100,13 +102,16 @@ def held_singles(
     last: tuple[str, str],
     now: float,
     finish: Callable[[Record], None],
+    hook_tenant: str | None = None,
 ) -> list[tuple[OutgoingRecord, Done]]:
     """The tier records of pairs held at intake, each of its own (their bundle too large)."""
     kind, error = last
     singles: list[tuple[OutgoingRecord, Done]] = []
     for record, key in part:
         source = Source(record.topic, record.partition, record.offset)
-        headers = retry_headers(hook_id, 0, now, due_at, source, key, kind, error)
+        headers = retry_headers(
+            hook_id, 0, now, due_at, source, key, kind, error, hook_tenant=hook_tenant
+        )
         headers = original_headers(record) + headers
         outgoing = OutgoingRecord(topic, record.key, record.value, headers)
         singles.append((outgoing, functools.partial(finish, record)))

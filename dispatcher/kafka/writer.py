@@ -80,6 +80,7 @@ class OutcomeWriter(Producing):
                 last.error or "",
                 result.traceparent,
                 result.tracestate,
+                pair.hook.tenant,
             )
             topic = self._tier_topics[result.tier]
             return [
@@ -182,13 +183,14 @@ class OutcomeWriter(Producing):
         last: tuple[str, str],
         now: float,
         finish: Callable[[Record], None],
+        hook_tenant: str | None = None,
     ) -> None:
-        """Hand the pairs of `hook_id` held back at intake (its circuit open; each an input
-        record and the pair's idempotency key, no attempt yet) to the first retry tier, in
-        bundles, from the consumer thread: what the producer's queue has no room for waits
-        with the unsent records (`flush_unsent`). `last` is the error they carry (kind, text);
-        `finish(record)` runs for each pair once its bundle is acknowledged. Counted here.
-        A bundle holds the pairs of one partition only (see `hand_off`)."""
+        """Hand the pairs of `hook_id` (of `hook_tenant`) held back at intake (its circuit
+        open; each an input record and the pair's idempotency key, no attempt yet) to the first
+        retry tier, in bundles, from the consumer thread: what the producer's queue has no room
+        for waits with the unsent records (`flush_unsent`). `last` is the error they carry
+        (kind, text); `finish(record)` runs for each pair once its bundle is acknowledged.
+        Counted here. A bundle holds the pairs of one partition only (see `hand_off`)."""
         first_tier = self._tier_topics[0]
         partitions: dict[tuple[str, int], list[tuple[Record, str]]] = {}
         for item in held:
@@ -196,10 +198,18 @@ class OutcomeWriter(Producing):
         for of_partition in partitions.values():
             owner = self.owner_of(of_partition[0][0])
             for part in bundle_parts(of_partition, held_record):
-                outgoing = held_bundle(part, first_tier, hook_id, due_at, last, now)
+                outgoing = held_bundle(part, first_tier, hook_id, due_at, last, now, hook_tenant)
                 done = finish_all([r for r, _ in part], finish)
                 singles = functools.partial(
-                    held_singles, part, first_tier, hook_id, due_at, last, now, finish
+                    held_singles,
+                    part,
+                    first_tier,
+                    hook_id,
+                    due_at,
+                    last,
+                    now,
+                    finish,
+                    hook_tenant,
                 )
                 self._send(Acknowledgement(self, outgoing, done, singles, owner))
                 self._retries_scheduled(hook_id, 0).inc(len(part))

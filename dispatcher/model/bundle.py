@@ -8,7 +8,8 @@ one record instead: those of one consumed batch of new events (the consumer thre
 back as it takes them in) or of one turn of the delivery loop.
 
 The record's headers say what the pairs share: `dispatcher.bundle` (how many it holds),
-`dispatcher.hook.id`, `dispatcher.due.at` and the last error. Its value is a JSON array, one
+`dispatcher.hook.id` (and `dispatcher.hook.tenant`, when the hook has one), `dispatcher.due.at`
+and the last error. Its value is a JSON array, one
 object per pair with what a single tier record carries: the event's record (`key`, `value`,
 `headers`; bytes in base64, so any event, JSON or Avro, rides along unchanged) and the pair's
 state (`attempts`, `first_attempt_at`, `source_*`, `idempotency_key`, `traceparent`,
@@ -24,7 +25,7 @@ from typing import Any
 import orjson
 
 from dispatcher.model.event import Headers, Record
-from dispatcher.model.outcome import MAX_ERROR_CHARS, RetryState, Source
+from dispatcher.model.outcome import HOOK_TENANT, MAX_ERROR_CHARS, RetryState, Source
 
 BUNDLE = "dispatcher.bundle"  # header of a bundle record: the number of pairs in it
 Entry = dict[str, Any]
@@ -58,12 +59,19 @@ def bundle_entry(
 
 
 def bundle_record(
-    entries: list[Entry], hook_id: str, due_at: float, error_kind: str, error: str
+    entries: list[Entry],
+    hook_id: str,
+    due_at: float,
+    error_kind: str,
+    error: str,
+    hook_tenant: str | None = None,
 ) -> tuple[Headers, bytes]:
-    """The headers and value of the bundle of `entries`, all due at `due_at`."""
+    """The headers and value of the bundle of `entries`, all due at `due_at`, for `hook_id`
+    (of `hook_tenant`, when it has one)."""
     headers = (
         (BUNDLE, b"%d" % len(entries)),
         ("dispatcher.hook.id", hook_id.encode()),
+        *(() if hook_tenant is None else ((HOOK_TENANT, hook_tenant.encode()),)),
         ("dispatcher.due.at", b"%.3f" % due_at),
         ("dispatcher.error.kind", error_kind.encode()),
         ("dispatcher.error.message", error[:MAX_ERROR_CHARS].encode()),
@@ -83,6 +91,7 @@ def unbundle(record: Record) -> list[tuple[Record, RetryState]] | None:
         text("dispatcher.hook.id"),
         text("dispatcher.error.kind"),
         text("dispatcher.error.message"),
+        text(HOOK_TENANT) or None,
     )
     try:
         due_at = float(text("dispatcher.due.at"))
@@ -95,7 +104,13 @@ def unbundle(record: Record) -> list[tuple[Record, RetryState]] | None:
 
 
 def _pair_of(
-    bundle: Record, entry: Entry, due_at: float, hook_id: str, error_kind: str, error: str
+    bundle: Record,
+    entry: Entry,
+    due_at: float,
+    hook_id: str,
+    error_kind: str,
+    error: str,
+    hook_tenant: str | None,
 ) -> tuple[Record, RetryState]:
     record = Record(
         bundle.topic,
@@ -122,6 +137,7 @@ def _pair_of(
         last_error=error,
         traceparent=_optional_text(entry.get("traceparent")),
         tracestate=_optional_text(entry.get("tracestate")),
+        hook_tenant=hook_tenant,
     )
     return record, state
 

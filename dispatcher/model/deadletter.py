@@ -10,12 +10,17 @@ from dataclasses import dataclass
 
 from dispatcher.model.event import Headers, Record
 from dispatcher.model.moments import iso, parse_iso
-from dispatcher.model.outcome import MAX_ERROR_CHARS, Outcome, Source, original_headers
+from dispatcher.model.outcome import (
+    HOOK_TENANT,  # the hook's tenant when the letter was written
+    MAX_ERROR_CHARS,
+    Outcome,
+    Source,
+    original_headers,
+)
 
 REPLAY_OF = "dispatcher.replay.of"
 REPLAYED_FROM = "dispatcher.replayed.from"
 TENANT = "dispatcher.tenant"
-HOOK_TENANT = "dispatcher.hook.tenant"  # the hook's tenant when the letter was written
 TRACE_ID = "dispatcher.trace.id"
 
 

@@ -44,6 +44,9 @@ VALUE_OMITTED = "dispatcher.value.omitted"
 MAX_ERROR_CHARS = 1000
 TRACE_PARENT = "dispatcher.trace.parent"  # on a retry-tier record: the trace context it continues
 TRACE_STATE = "dispatcher.trace.state"
+# the hook's tenant, on a dead letter as the hook was when the letter was written; on a retry-tier
+# record as it was at the hand-off (so a hook deleted meanwhile still names its tenant)
+HOOK_TENANT = "dispatcher.hook.tenant"
 
 
 def idempotency_key(event: Event, hook_id: str) -> str:
@@ -149,12 +152,15 @@ def retry_headers(
     last_error: str,
     traceparent: str | None = None,
     tracestate: str | None = None,
+    hook_tenant: str | None = None,
 ) -> Headers:
     """The `dispatcher.*` headers of a retry-tier record (`RetryState` reads them back); a
     function of plain values, as every hand-off to a tier makes them. `traceparent`: the
-    hand-off's span, which the next pass continues (tracing on)."""
+    hand-off's span, which the next pass continues (tracing on); `hook_tenant`: the hook's
+    tenant, when it has one."""
     headers = (
         ("dispatcher.hook.id", hook_id.encode()),
+        *(() if hook_tenant is None else ((HOOK_TENANT, hook_tenant.encode()),)),
         ("dispatcher.attempts", b"%d" % attempts),
         ("dispatcher.first.attempt.at", b"%.3f" % first_attempt_at),
         ("dispatcher.due.at", b"%.3f" % due_at),
@@ -186,6 +192,7 @@ class RetryState:
     last_error: str = ""
     traceparent: str | None = None  # the hand-off's span, which the next pass continues
     tracestate: str | None = None
+    hook_tenant: str | None = None  # the hook's tenant at the hand-off (None: every tenant)
 
     def headers(self) -> Headers:
         return retry_headers(
@@ -199,6 +206,7 @@ class RetryState:
             self.last_error,
             self.traceparent,
             self.tracestate,
+            self.hook_tenant,
         )
 
     @classmethod
@@ -224,6 +232,7 @@ class RetryState:
                 last_error=text("dispatcher.error.message"),
                 traceparent=text(TRACE_PARENT) or None,
                 tracestate=text(TRACE_STATE) or None,
+                hook_tenant=text(HOOK_TENANT) or None,
             )
         except ValueError:
             return None

@@ -138,7 +138,7 @@ def take_retry(record: Record, tier: int, hooks: HookIndex, decode: Decoder, now
         return NotYetDue(shared.due_at)
     hook = hooks.get(shared.hook_id)
     if hook is None or not hook.enabled:
-        hook = gone(shared.hook_id, hook)
+        hook = gone(shared.hook_id, hook, shared.hook_tenant)
     pairs: list[Pair] = []
     undecodable: list[tuple[Record, Undecodable]] = []
     for carried_record, state in carried:
@@ -185,13 +185,15 @@ def take_deferred(record: Record, hooks: HookIndex, decode: Decoder, now: float)
     return intake
 
 
-def gone(hook_id: str, hook: Hook | None) -> Hook:
+def gone(hook_id: str, hook: Hook | None, tenant: str | None = None) -> Hook:
     """The hook of a retry-tier record, deleted (None) or disabled while its pairs waited
     there, as an unusable stand-in: its pairs end as `config` dead letters, with no request,
     rather than vanish with neither a result nor a dead letter (contract section 5), and
-    `dispatcher replay` re-delivers them once the hook is back."""
+    `dispatcher replay` re-delivers them once the hook is back. A deleted hook's stand-in has
+    the `tenant` the tier record names (the hook's at the hand-off), so that its letters stay
+    its tenant's to see and replay."""
     what = "deleted" if hook is None else "disabled"
     why = f"hook {hook_id} was {what} while the pair waited in a retry tier"
     if hook is None:
-        return Hook(id=hook_id, events=(), url="", unusable=why)
+        return Hook(id=hook_id, events=(), url="", unusable=why, tenant=tenant)
     return replace(hook, unusable=why)

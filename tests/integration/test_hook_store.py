@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from admin_support import ACME, TOKEN_ENV, AdminDeployment, indexed, running_admin
 from dispatch_support import Deployment, cloud_event, collect_until, hook, wait_ready
 from kafka_support import Outgoing, produce, wait_for
 
@@ -208,6 +209,47 @@ def test_a_pair_in_a_retry_tier_when_its_hook_is_disabled_is_dead_lettered_and_t
         _, replayed = run_replay(settings, hooks_in_force(settings), ReplayOptions(selection))
         assert (replayed.selected, replayed.delivered) == (1, 1)
         assert [r.headers["webhook-id"] for r in receiver.received("/erp")[len(sent) :]] == [key]
+
+
+def test_a_pair_in_a_retry_tier_when_its_hook_is_deleted_keeps_the_hooks_tenant(
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """acme's hook is deleted while a pair of it waits in a retry tier: its `config` dead
+    letter and result name acme as the hook's tenant, carried by the tier record (the hook is
+    gone, so nothing else knows it). Without it the letter was the operator's only: once acme
+    has its hook again, acme's admin lists and replays it."""
+    for name, token in TOKEN_ENV.items():
+        monkeypatch.setenv(name, token)
+    with Receiver({"/erp": Behaviour(status=503)}) as receiver:
+        deployment = AdminDeployment(
+            kafka_bootstrap, tmp_path, [], retry=("1s",), extra={"local_retries": 0}
+        )
+        settings = deployment.settings
+        erp = hook(
+            "erp",
+            f"{receiver.url}/erp",
+            ["order.*"],
+            tenant="acme",
+            retry={"max_attempts": 50, "max_age": "1h"},
+        )
+        assert apply_command(settings, hooks_file(tmp_path, "on.yaml", [erp])) == 0
+        event = {**cloud_event("order.paid", {"n": 1}), "tenant": "acme"}
+        deployment.produce_events([event])
+        with deployment.worker() as worker:
+            collect_until(kafka_bootstrap, f"{deployment.retry_prefix}.1s", lambda rs: rs, 30)
+            assert delete_command(settings, "erp") == 0
+            wait_for(lambda: worker.hooks.get("erp") is None, 10, message="erp deleted")
+            (result,) = collect_until(kafka_bootstrap, deployment.results, lambda rs: rs, 30)
+            (letter,) = collect_until(kafka_bootstrap, deployment.dead_letter, lambda rs: rs, 30)
+        assert (result.json()["error_kind"], result.json()["hook_tenant"]) == ("config", "acme")
+        assert letter.header("dispatcher.error.kind") == b"config"
+        assert letter.header("dispatcher.hook.tenant") == b"acme"
+
+        assert apply_command(settings, hooks_file(tmp_path, "on.yaml", [erp])) == 0
+        with running_admin(settings) as admin, admin.client(headers=ACME) as client:
+            indexed(admin, 2)  # the result and the dead letter
+            listed = client.get("/api/dead-letters/list?hook=erp").json()
+    assert [d["event_id"] for d in listed] == [event["id"]]
 
 
 def test_a_worker_reads_the_whole_store_before_it_consumes_events(

@@ -132,6 +132,27 @@ def test_fresh_pairs_of_a_holding_hook_go_to_the_first_tier_from_the_consumer_th
     assert taking.tracker.pending(events, 0) == 0
 
 
+def test_pairs_held_at_intake_name_their_hooks_tenant_on_their_tier_bundle() -> None:
+    """Were the hook deleted while they wait, their dead letters name its tenant from there."""
+    settings = Settings()
+    events = settings.topics.events[0]
+    producer, metrics = _Produced(), Metrics(CollectorRegistry())
+    taking, _submitted, _consumer = loop(per_partition=1000)
+    taking.settings, taking.assigned, taking.tiers = settings, {(events, 0)}, {}
+    taking.metrics, taking._consumed_by_topic = metrics, {}
+    taking.writer = outcome_writer(producer, settings, metrics)
+    taking.holding = lambda: frozenset({"crm"})  # type: ignore[method-assign]
+    crm = {"id": "crm", "events": ["order.*"], "url": "https://c.example.com", "tenant": "acme"}
+    hooks = HookIndex([Hook.from_dict(crm)])
+    taking.hooks = lambda: hooks  # type: ignore[method-assign]
+    acme_event = EVENT[:-1] + b',"tenant":"acme"}'
+
+    taking._take([FakeMessage(events, 0, 0, acme_event)])
+
+    (bundle,) = producer.records
+    assert dict(bundle["headers"])["dispatcher.hook.tenant"] == b"acme"
+
+
 RETIRED = "dugaa.dispatch.retry.2m"  # the default tiers are [30s, 5m, 1h]
 
 

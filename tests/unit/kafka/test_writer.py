@@ -40,9 +40,16 @@ class Producer:
 
 
 def handoff(
-    tier: int = 1, n: int = 0, hook_id: str = "b", value: bytes = b'{"id":"e"}'
+    tier: int = 1,
+    n: int = 0,
+    hook_id: str = "b",
+    value: bytes = b'{"id":"e"}',
+    tenant: str | None = None,
 ) -> tuple[Handoff, Record]:
-    hook = Hook.from_dict({"id": hook_id, "events": ["x"], "url": "https://b.example.com/"})
+    owner = {} if tenant is None else {"tenant": tenant}
+    hook = Hook.from_dict(
+        {"id": hook_id, "events": ["x"], "url": "https://b.example.com/", **owner}
+    )
     headers = (("traceparent", b"00-1-2-01"), ("dispatcher.attempts", b"9"))
     record = Record("t.retry", 2, 40 + n, b"k%d" % n, value, headers)
     pair = Pair(record, Event(f"e{n}", "x", "/s"), hook, Source("t", 3, 7 + n), f"msg_{n}")
@@ -470,3 +477,30 @@ def test_the_dead_letter_of_a_tier_pair_that_no_longer_decodes_names_its_hook_te
     )
 
     assert dict(letter.headers)["dispatcher.hook.tenant"] == b"acme"
+
+
+def tier_states(produced: list[dict[str, Any]]) -> list[RetryState]:
+    """The pairs' states in tier records and bundles as a worker reads them back."""
+    states: list[RetryState] = []
+    for out in produced:
+        record = Record("t.retry", 0, 1, out["key"], out["value"], tuple(out["headers"]))
+        carried = unbundle(record) if "dispatcher.bundle" in dict(out["headers"]) else None
+        states += [s for _r, s in carried] if carried else [RetryState.from_record(record)]
+    return states
+
+
+@pytest.mark.parametrize("bundles", [True, False])
+def test_a_tier_record_names_the_tenant_of_its_hook_for_when_the_hook_is_gone(
+    bundles: bool,
+) -> None:
+    """A hook deleted while its pairs wait in a tier is known from its tier records only: its
+    pairs' dead letters name its tenant from them, so its tenant's admin sees them."""
+    producer = Producer()
+    writer = outcome_writer(producer, Settings(retry_bundles=bundles), Metrics(CollectorRegistry()))
+    acme = [handoff(n=n, tenant="acme")[0] for n in range(2)]
+
+    writer.hand_off([(h, lambda: None) for h in acme])
+    writer.hold_back("b", [held(0), held(1)], 1.0, ("network", "x"), 0.5, lambda _r: None, "acme")
+    writer.hand_off([(handoff(hook_id="everyone")[0], lambda: None)])
+
+    assert [s.hook_tenant for s in tier_states(producer.produced)] == ["acme"] * 4 + [None]

@@ -122,3 +122,14 @@ def entries_with(**change: object) -> bytes:
 )
 def test_a_broken_bundle_reads_as_none(rec: Record) -> None:
     assert unbundle(rec) is None
+
+
+def test_every_pair_of_a_bundle_carries_the_tenant_of_its_hook() -> None:
+    entries = [bundle_entry(EVENTS[0], (), 1, 1.0, Source("e", 0, 0), "msg_0")]
+    headers, value = bundle_record(entries, "crm", 2.0, "network", "x", hook_tenant="acme")
+
+    carried = unbundle(Record("dugaa.dispatch.retry.10m", 0, 1, None, value, headers))
+
+    assert carried is not None
+    assert [state.hook_tenant for _record, state in carried] == ["acme"]
+    assert [s.hook_tenant for _r, s in unbundle(bundled()) or []] == [None, None, None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -306,3 +307,11 @@ def test_a_letter_failing_again_names_the_tenant_of_its_hook_now() -> None:
     assert again["dispatcher.hook.tenant"] == b"acme"
     moved_away = dead_letter_headers(outcome(tenant="acme"), record(*again.items()), failed_at=T0)
     assert "dispatcher.hook.tenant" not in as_dict(moved_away)
+
+
+def test_a_hooks_tenant_survives_a_round_trip_through_a_tier_records_headers() -> None:
+    state = dataclasses.replace(STATE, hook_tenant="acme")
+    carried = record(*state.headers(), topic="dugaa.dispatch.retry.30s")
+
+    assert RetryState.from_record(carried) == state
+    assert ("dispatcher.hook.tenant", b"acme") in state.headers()

@@ -427,3 +427,16 @@ def test_a_deferred_events_record_without_its_source_is_undecodable() -> None:
 
     assert isinstance(taken, Undecodable)
     assert "deferred" in taken.error
+
+
+def test_the_stand_in_for_a_deleted_hook_has_the_tenant_its_tier_record_names() -> None:
+    """So the pair's `config` result and dead letter name the hook's tenant, as the hook's
+    own would have: its tenant's admin sees and replays them once the hook is back."""
+    carried = retry_record(with_state(hook_id="gone", hook_tenant="acme"))
+
+    taken = take_retry(carried, 1, HOOKS, decode, now=NOW)
+
+    assert isinstance(taken, Pairs)
+    [pair] = taken.pairs
+    assert (pair.hook.id, pair.hook.tenant) == ("gone", "acme")
+    assert pair.hook.unusable is not None
