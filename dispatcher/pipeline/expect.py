@@ -59,7 +59,8 @@ def check_body(
     xml = spec.format == "xml"
     if spec.format == "json" and any(_inexact(c, document) for c in spec.expect):
         try:
-            failed = _exact_failures(spec.expect, document, read_json_exact(body))
+            exact = read_json_exact(json_bytes(body, content_type))
+            failed = _exact_failures(spec.expect, document, exact)
         except (ValueError, RecursionError) as exc:  # read once already, within the bound
             return [f"response is not valid JSON: {_clip(str(exc))}"], {}
     else:
@@ -80,15 +81,48 @@ def parse_body(fmt: str, body: bytes, limit: int, content_type: str = "") -> Any
         return decode_text(body, content_type)
     if fmt == "json":
         try:
-            return read_json(body)
+            return read_json(json_bytes(body, content_type))
         except (ValueError, RecursionError) as exc:
             raise UnreadableResponse(f"response is not valid JSON: {_clip(str(exc))}") from None
     if fmt == "xml":
         try:
             return xml_values(body)
         except XmlError as exc:
+            # read as the Content-Type's charset says (a document with no declaration of its
+            # own in ISO-8859-1, say), when it does not read as it stands
+            if (utf8 := transcoded(body, content_type)) is not None:
+                try:
+                    return xml_values(utf8, encoding="utf-8")
+                except XmlError:
+                    pass
             raise UnreadableResponse(f"response is not acceptable XML: {_clip(str(exc))}") from None
     raise UnreadableResponse(f"unknown response format {fmt!r}")
+
+
+def json_bytes(body: bytes, content_type: str) -> bytes:
+    """The JSON answer `body` as UTF-8: as it is when it is (JSON's own encoding, RFC 8259), else
+    as the Content-Type's `charset` says (`application/json; charset=iso-8859-1` from an older
+    server), else as it is (UTF-16 and UTF-32 the JSON reader finds by itself)."""
+    if body.isascii():
+        return body
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return transcoded(body, content_type) or body
+    return body
+
+
+def transcoded(body: bytes, content_type: str) -> bytes | None:
+    """`body` decoded by the Content-Type's `charset` and written as UTF-8; None without one,
+    with one Python does not know or that is UTF-8 already, or when the body does not decode
+    in it."""
+    charset = normalize_encoding(_charset(content_type).lower())
+    if charset not in KNOWN_ENCODINGS or charset in ("utf_8", "utf8"):
+        return None
+    try:
+        return body.decode(charset).encode("utf-8")
+    except (LookupError, UnicodeError):  # not a text encoding (base64), or not its bytes
+        return None
 
 
 def decode_text(body: bytes, content_type: str) -> str:

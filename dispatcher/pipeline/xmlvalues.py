@@ -33,13 +33,14 @@ class XmlError(Exception):
     """Raised when an answer is not XML that may be read; its text says why."""
 
 
-def xml_values(body: bytes) -> Any:
-    """The root element of `body` as nested values (see the module's text).
+def xml_values(body: bytes, encoding: str | None = None) -> Any:
+    """The root element of `body` as nested values (see the module's text); `encoding`, when
+    given, is the document's whatever it declares.
 
     Raises `XmlError` for a document that is not well-formed or that declares a DTD or an
     entity, and `UnreadableResponse` for one nested deeper than `MAX_DEPTH` levels."""
     values = _Values()
-    parser = expat.ParserCreate(None, "}")
+    parser = expat.ParserCreate(encoding, "}")
     parser.buffer_text = True
     parser.ordered_attributes = True
     parser.StartDoctypeDeclHandler = _refuse_dtd

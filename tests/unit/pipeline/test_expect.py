@@ -336,3 +336,47 @@ def test_a_json_answer_is_read_as_the_standard_library_reads_it(body: bytes) -> 
 def test_a_json_answer_the_standard_library_refuses_is_unreadable() -> None:
     with pytest.raises(UnreadableResponse, match="not valid JSON"):
         parse_body("json", b'{"id": 1,}', 10_000)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "document", "content_type"),
+    [
+        ("json", '{"status": "Accepté", "amount": 19.90}', "application/json; charset=iso-8859-1"),
+        ("json", '{"status": "Accepté", "amount": 19.90}', "application/json;charset=windows-1252"),
+        (
+            "xml",
+            "<r><status>Accepté</status><amount>19.90</amount></r>",
+            "text/xml; charset=latin1",
+        ),
+        (
+            "xml",
+            '<?xml version="1.0"?><r><status>Accepté</status><amount>19.90</amount></r>',
+            'application/xml; charset="ISO-8859-1"',
+        ),
+    ],
+)
+def test_a_json_or_xml_answer_in_the_charset_it_declares_is_read_in_it(
+    fmt: str, document: str, content_type: str
+) -> None:
+    """An older server's Latin-1 answer that says so: refused as unreadable, the request the
+    third party took was dead-lettered `response_invalid`."""
+    response = spec(
+        fmt,
+        {"path": "status", "equals": "Accepté"},
+        {"path": "amount", "gte": 19.9},
+        reply="status",
+    )
+    body = document.encode("latin-1")
+    assert check_body(response, body, content_type) == ([], {"reply": "Accepté"})
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_an_answer_that_reads_as_it_stands_is_not_read_in_another_charset(fmt: str) -> None:
+    """UTF-8 is JSON's own encoding and an XML document's when it declares none: a charset that
+    says otherwise is used only when the body does not read as it stands."""
+    document = '{"status": "Accepté"}' if fmt == "json" else "<r><status>Accepté</status></r>"
+    response = spec(fmt, reply="status")
+    found = check_body(response, document.encode(), "text/plain; charset=iso-8859-1")
+    assert found == ([], {"reply": "Accepté"})
+    latin = check_body(response, document.encode("latin-1"), "text/plain")  # says nothing
+    assert latin[1] == {}
