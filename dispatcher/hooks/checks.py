@@ -22,6 +22,7 @@ from dispatcher.hooks.credentials import (
     KeyCheck,
     encryption_problems,
     items,
+    partial_references,
     secret_problems,
 )
 from dispatcher.hooks.placeholders import placeholder_problems
@@ -57,6 +58,7 @@ def hook_problems(
     )
     for check in (*checks, clash_problems, filter_problems, placeholder_problems):
         found.extend(check(raw))
+    found.extend(partial_references(raw))
     found.extend(secret_problems(raw, scope))
     found.extend(encryption_problems(raw, key_check, scope))
     return found

@@ -60,6 +60,36 @@ def secret_problems(raw: dict[str, Any], scope: SecretScope | None = None) -> It
                 yield from _resolvable(hook, place, entry.get("key"), scope)
 
 
+WHOLE_VALUE = "a secret reference must be the whole value (within a value it is sent as written)"
+NO_REFERENCE = "a default is sent as written: a secret reference is resolved only in value"
+
+
+def partial_references(raw: dict[str, Any]) -> Iterator[Finding]:
+    """Secret references where they would be sent as written, `${env:NAME}` and all: within a
+    value that resolves only a whole reference (auth, headers, a field's `value`, encryption
+    keys), or anywhere in a field's `default`, which resolves none. Named by place, never shown."""
+    places = list(_walk(raw.get("auth"), ("auth",)))
+    headers = raw.get("headers")
+    if isinstance(headers, dict):
+        places += [(("headers", name), value) for name, value in headers.items()]
+    encryption = raw.get("encryption")
+    if isinstance(encryption, dict):
+        places.append((("encryption", "key"), encryption.get("key")))
+        places += [
+            (("encryption", "keys", i, "key"), entry.get("key"))
+            for i, entry in items(encryption.get("keys"))
+            if isinstance(entry, dict)
+        ]
+    for i, spec in items(raw.get("fields")):
+        if isinstance(spec, dict):
+            places.append((("fields", i, "value"), spec.get("value")))
+            if holds_reference(spec.get("default")):
+                yield ("fields", i, "default"), NO_REFERENCE
+    for path, value in places:
+        if holds_reference(value) and not is_reference(value):
+            yield path, WHOLE_VALUE
+
+
 def _resolvable(hook: Any, path: Steps, value: Any, scope: SecretScope | None) -> Iterator[Finding]:
     if is_reference(value):
         try:

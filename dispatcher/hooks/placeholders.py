@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from dispatcher.config.secrets import is_reference, without_references
+from dispatcher.config.secrets import holds_reference, without_references
 from dispatcher.hooks.credentials import Finding
 from dispatcher.pipeline.render.mapping import parse_template
 from dispatcher.pipeline.render.target import url_template
@@ -21,8 +21,8 @@ def placeholder_problems(raw: dict[str, Any]) -> Iterator[Finding]:
             yield ("url",), str(exc)
     headers = raw.get("headers")
     for name, value in headers.items() if isinstance(headers, dict) else ():
-        if is_reference(value):
-            continue  # reported as a misplaced secret reference
+        if holds_reference(value):
+            continue  # a secret's value, never a template; or a reference within one, refused
         if isinstance(value, str) and ("{" in value or "}" in value):
             try:
                 parse_template(value)

@@ -314,6 +314,76 @@ def test_a_refused_url_is_shown_masked(definition: dict[str, Any], path: str) ->
     assert "***" in next(p.message for p in problems if p.path == path)
 
 
+# -- secret references ---------------------------------------------------------------------
+
+WHOLE = "a secret reference must be the whole value (within a value it is sent as written)"
+
+
+@pytest.mark.parametrize(
+    ("definition", "path"),
+    [
+        ({"fields": [{"name": "acct", "value": "ACC-${env:HOOK_T_TOKEN}"}]}, "fields[0].value"),
+        ({"headers": {"X-Acct": "ACC-${env:HOOK_T_TOKEN}"}}, "headers.X-Acct"),
+        ({"headers": {"X-Acct": "{data.x}-${env:HOOK_T_TOKEN}"}}, "headers.X-Acct"),
+        ({"auth": {"type": "bearer", "token": "t-${env:HOOK_T_TOKEN}"}}, "auth.token"),
+        (
+            {"auth": {"type": "api_key", "name": "X-Key", "value": "${env:HOOK_T_TOKEN}!"}},
+            "auth.value",
+        ),
+        (
+            {"auth": {"type": "hmac", "secrets": ["${env:HOOK_T_WHSEC}", "x${env:HOOK_T_WHSEC}"]}},
+            "auth.secrets[1]",
+        ),
+        (
+            {"encryption": {"algorithm": "A256GCM", "key": "k${env:HOOK_T_TOKEN}"}},
+            "encryption.key",
+        ),
+    ],
+)
+def test_a_secret_reference_within_a_value_is_refused_at_load_unshown(
+    definition: dict[str, Any], path: str
+) -> None:
+    """Only the URL resolves a reference within its text; anywhere else it went out as written,
+    `${env:NAME}` and all."""
+    problems = definition_problems({**BASE, **definition}, "w")
+    assert (path, WHOLE) in [(p.path, p.message) for p in problems]
+    assert SECRET not in str(problems)
+    with pytest.raises(ConfigError):
+        hook_from_definition({**BASE, **definition}, "w")
+
+
+def test_a_secret_reference_within_a_field_constant_is_refused_at_its_line() -> None:
+    assert yaml_problems('fields: [{name: acct, value: "ACC-${env:HOOK_T_TOKEN}"}]') == [
+        ("hooks[0].fields[0].value", WHOLE)
+    ]
+
+
+def test_a_field_default_that_is_a_secret_reference_is_refused_as_it_would_go_out_as_written() -> (
+    None
+):
+    spec = {"name": "acct", "from": "data.acct", "default": "${env:HOOK_T_TOKEN}"}
+    assert [(p.path, p.message) for p in definition_problems({**BASE, "fields": [spec]}, "w")] == [
+        (
+            "fields[0].default",
+            "a default is sent as written: a secret reference is resolved only in value",
+        )
+    ]
+
+
+def test_a_whole_secret_reference_is_still_sent_as_its_value() -> None:
+    raw = {
+        **BASE,
+        "headers": {"X-Acct": "${env:HOOK_T_TOKEN}"},
+        "fields": [{"name": "acct", "value": "${env:HOOK_T_TOKEN}"}],
+        "url": "https://x.example.com/p/${env:HOOK_T_TOKEN}?a=x${env:HOOK_T_TOKEN}",
+    }
+    assert definition_problems(raw, "w") == []
+    request = sent(hook_from_definition(raw, "w"))
+    assert request.header("X-Acct") == SECRET
+    assert json.loads(request.content) == {"acct": SECRET}
+    assert request.url.endswith(f"/p/{SECRET}?a=x{SECRET}")  # the URL's within its text
+
+
 # -- whatever loads can be sent ----------------------------------------------------------------
 
 DURATIONS = st.one_of(
