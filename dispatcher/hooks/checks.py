@@ -240,12 +240,22 @@ def _formats(raw: dict[str, Any]) -> Iterator[Finding]:
             name = xml.get(key)
             if isinstance(name, str) and not is_xml_name(name):
                 yield ("xml", key), f"{name!r} is not an XML element name"
-    if fmt == "xml":
+    named = _NAME_CHECKS.get(fmt) if isinstance(fmt, str) else None
+    if named is not None:
         for i, spec in items(raw.get("fields")):
             name = spec.get("name") if isinstance(spec, dict) else None
-            problem = _xml_field_name(name) if isinstance(name, str) else None
+            problem = named(name) if isinstance(name, str) else None
             if problem:
                 yield ("fields", i, "name"), problem
+
+
+EMPTY_PART = "a dot nests a key in the one before it, so no part of a dotted name may be empty"
+
+
+def _json_field_name(name: str) -> str | None:
+    """Why the field `name` cannot be written as nested keys (`customer..name` or `total.`
+    would nest under a key ""); None when it can."""
+    return EMPTY_PART if "." in name and "" in name.split(".") else None
 
 
 def _xml_field_name(name: str) -> str | None:
@@ -262,6 +272,10 @@ def _xml_field_name(name: str) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
+
+
+# the formats whose field names nest (a dot): how each one's names are checked
+_NAME_CHECKS = {"json": _json_field_name, "xml": _xml_field_name}
 
 
 def _response(raw: dict[str, Any]) -> Iterator[Finding]:

@@ -210,6 +210,31 @@ def test_json_and_xml_field_names_must_not_clash() -> None:
     ]
 
 
+@pytest.mark.parametrize("name", ["customer..name", "total.", ".total", "."])
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_a_dotted_field_name_with_an_empty_part_is_refused_where_dots_nest(
+    name: str, fmt: str
+) -> None:
+    """A json body wrote `customer..name` as {"customer": {"": {"name": ...}}}; xml refused it
+    already (no element is named "")."""
+    text = GOOD.replace("format: form", f"format: {fmt}").replace("name: to,", f'name: "{name}",')
+    [(line, path, message)] = problems(text)
+    assert (line, path) == (9, "hooks[0].fields[0].name")
+    if fmt == "json":
+        assert message == (
+            "a dot nests a key in the one before it, so no part of a dotted name may be empty"
+        )
+    for kept in ("csv", "form"):  # names kept as written
+        assert problems(text.replace(f"format: {fmt}", f"format: {kept}")) == []
+
+
+def test_a_dotted_json_field_name_whose_parts_are_named_nests() -> None:
+    text = GOOD.replace("format: form", "format: json").replace("name: to,", "name: a.b.c,")
+    assert problems(text) == []
+    body = render_body(load_hooks_text(text, "hooks.yaml")[0], EVENT).content
+    assert json.loads(body) == {"a": {"b": {"c": "1"}}}
+
+
 def test_xml_field_names_must_be_element_names() -> None:
     text = GOOD.replace("format: form", "format: xml").replace("name: to,", "name: 1to,")
     assert problems(text) == [(9, "hooks[0].fields[0].name", "'1to' cannot be an XML element name")]
