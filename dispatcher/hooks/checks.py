@@ -30,7 +30,12 @@ from dispatcher.pipeline.render.convert import convert
 from dispatcher.pipeline.render.formats import nest
 from dispatcher.pipeline.render.mapping import event_path, parse_template
 from dispatcher.pipeline.render.paths import ROOT_PATHS, parse_path
-from dispatcher.pipeline.render.target import FORBIDDEN_IN_HEADERS, HEADER_NOT_ASCII
+from dispatcher.pipeline.render.target import (
+    CONTROL_IN_HEADERS,
+    FORBIDDEN_IN_HEADERS,
+    HEADER_CONTROL,
+    HEADER_NOT_ASCII,
+)
 from dispatcher.pipeline.render.xml import check_attribute_name, check_element_name, is_xml_name
 from dispatcher.security.auth import PLAIN_HTTP_REFUSED
 
@@ -306,6 +311,8 @@ def _headers(raw: dict[str, Any]) -> Iterator[Finding]:
     for name, value in headers.items() if isinstance(headers, dict) else ():
         if isinstance(value, str) and any(ch in value for ch in FORBIDDEN_IN_HEADERS):
             yield ("headers", name), "a header value cannot hold a line break or NUL"
+        elif isinstance(value, str) and CONTROL_IN_HEADERS.search(value):  # an escape, a DEL
+            yield ("headers", name), HEADER_CONTROL
         if isinstance(value, str) and not value.isascii():  # as a placeholder's value
             yield ("headers", name), HEADER_NOT_ASCII
 

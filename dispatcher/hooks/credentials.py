@@ -18,7 +18,7 @@ from dispatcher.config.secrets import (
     resolve_within,
 )
 from dispatcher.errors import SecretError
-from dispatcher.pipeline.render.target import FORBIDDEN_IN_HEADERS
+from dispatcher.pipeline.render.target import CONTROL_IN_HEADERS, FORBIDDEN_IN_HEADERS
 from dispatcher.security.auth import BASIC_USER_COLON
 from dispatcher.security.encryption import ALGORITHMS
 from dispatcher.security.signing import check_secret
@@ -134,8 +134,9 @@ def _basic_problems(hook: Any, auth: Any, scope: SecretScope | None) -> Iterator
 # where a credential goes in a header as it is: a bearer token, an API key (unless in the query)
 HEADER_CREDENTIALS = {"bearer": "token", "api_key": "value"}
 NOT_A_HEADER_VALUE = (
-    "cannot be sent in a header: it holds a line break or NUL, or text other than ASCII"
-    " (a variable's value keeps a final newline; a file's is stripped)"
+    "cannot be sent in a header: it holds a line break, a NUL or another control character but"
+    " tab, or text other than ASCII (a variable's value keeps a final newline; a file's is"
+    " stripped)"
 )
 
 
@@ -159,7 +160,11 @@ def _in_a_header(
         text = resolve(value, scope=scope).reveal()
     except SecretError:
         return  # reported as unresolvable
-    if not text.isascii() or any(ch in text for ch in FORBIDDEN_IN_HEADERS):
+    if (
+        not text.isascii()
+        or any(ch in text for ch in FORBIDDEN_IN_HEADERS)
+        or CONTROL_IN_HEADERS.search(text)
+    ):
         yield path, f"hook {hook}: {NOT_A_HEADER_VALUE}"
 
 

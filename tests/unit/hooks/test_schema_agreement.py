@@ -45,6 +45,9 @@ def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOOK_T_WHSEC", WHSEC)
     # as a Kubernetes secret made `--from-file` of a file ending in a newline sets it
     monkeypatch.setenv("HOOK_T_NEWLINE", SECRET + "\n")
+    monkeypatch.setenv("HOOK_T_ESCAPE", SECRET + "\x1b")
+    monkeypatch.setenv("HOOK_T_DEL", "\x7f" + SECRET)
+    monkeypatch.setenv("HOOK_T_TAB", SECRET + "\t" + SECRET)
 
 
 def yaml_problems(lines: str) -> list[tuple[str, str]]:
@@ -265,6 +268,13 @@ def test_an_api_key_in_a_header_is_named_as_a_header_is(name: str) -> None:
         ),
         ({"auth": {"type": "bearer", "token": "tök\u20acn"}}, "auth.token"),
         ({"headers": {"X-Key": "${env:HOOK_T_NEWLINE}"}}, "headers.X-Key"),
+        ({"headers": {"X-Key": "${env:HOOK_T_ESCAPE}"}}, "headers.X-Key"),
+        ({"headers": {"X-Key": "${env:HOOK_T_DEL}"}}, "headers.X-Key"),
+        ({"auth": {"type": "bearer", "token": "${env:HOOK_T_ESCAPE}"}}, "auth.token"),
+        (
+            {"auth": {"type": "api_key", "name": "K", "value": "${env:HOOK_T_DEL}"}},
+            "auth.value",
+        ),
     ],
 )
 def test_a_secret_no_header_can_carry_is_refused_at_load_unshown(
@@ -287,6 +297,21 @@ def test_a_header_value_with_a_nul_is_refused_at_load() -> None:
     assert yaml_problems('headers: {X-A: "a\\0b"}') == [
         ("hooks[0].headers.X-A", "a header value cannot hold a line break or NUL")
     ]
+
+
+@pytest.mark.parametrize("value", ["a\\eb", "a\\x7fb", "\\x01"])
+def test_a_header_value_with_a_control_character_is_refused_at_load(value: str) -> None:
+    """As a placeholder's value is at render: a receiver answers such a request 400."""
+    assert yaml_problems(f'headers: {{X-A: "{value}"}}') == [
+        ("hooks[0].headers.X-A", "a header value cannot hold a control character other than tab")
+    ]
+
+
+def test_a_header_value_with_a_tab_loads_and_is_sent() -> None:
+    raw = {**BASE, "headers": {"X-A": "a\tb", "X-Key": "${env:HOOK_T_TAB}"}}
+    assert definition_problems(raw, "w") == []
+    request = sent(hook_from_definition(raw, "w"))
+    assert (request.header("X-A"), request.header("X-Key")) == ("a\tb", f"{SECRET}\t{SECRET}")
 
 
 @pytest.mark.parametrize(
