@@ -14,7 +14,9 @@ from typing import Any
 from dispatcher.api.service import AdminService
 from dispatcher.config.secrets import SecretScope, references_in
 from dispatcher.hooks.definitions import Definition, examine, examine_edit
-from dispatcher.hooks.loader import Problem, mode_problems
+from dispatcher.hooks.loader import Problem, mode_problems, plain
+from dispatcher.hooks.numbers import rewritten_numbers
+from dispatcher.pipeline.render.paths import format_path
 
 APPLY_WAIT = 10.0
 UNSCOPED_ONLY = ("allow_loopback", "allow_private_networks", "allow_cidrs")
@@ -45,12 +47,14 @@ def checked(
 ) -> Definition | Refused:
     """The definition `raw` as the store would take it from a caller limited to `tenant` (None:
     to none), or why not. The route has already answered 404 for a hook the caller does not
-    see."""
+    see. A number read from the body's text (`read_json`) that would be sent other than as
+    written is refused (`rewritten_numbers`)."""
     if service.store is None:
         return Refused(409, "the hook store is switched off (topics.hooks is empty)")
     if not isinstance(raw, dict):
         return Refused(422, "a hook definition must be a JSON object")
-    raw = {k: v for k, v in raw.items() if k not in SHOWN_ONLY}
+    rewritten = [Problem("hook", None, format_path(p), m) for p, m in rewritten_numbers(raw)]
+    raw = {k: plain(v) for k, v in raw.items() if k not in SHOWN_ONLY}
     if path_id is not None:
         raw = {**raw, "id": raw.get("id", path_id)}
         if raw["id"] != path_id:
@@ -65,8 +69,9 @@ def checked(
     # a hidden hook's stored secrets must never fill in another's masked values
     previous = None if hidden else service.definition(hook_id)
     result = examine_edit(raw, previous, service.settings.secrets)
-    if isinstance(result, list):
-        return Refused(422, "invalid hook definition", result)
+    if isinstance(result, list) or rewritten:
+        problems = result if isinstance(result, list) else []
+        return Refused(422, "invalid hook definition", problems + rewritten)
     return runnable(result, service.settings.consume) or claimed(
         result, tenant, service.settings.secrets
     )

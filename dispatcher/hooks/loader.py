@@ -1,7 +1,7 @@
 """Load and validate hooks files, reporting every problem at once as `FILE:LINE: path: message`.
 
 The YAML is read with ruamel's round-trip loader, which keeps the line of every key and list
-item; the JSON Schema (`dispatcher.hooks.schema`) and the checks it cannot express
+item (and here the text of every number, `dispatcher.hooks.numbers`); the JSON Schema (`dispatcher.hooks.schema`) and the checks it cannot express
 (`dispatcher.hooks.checks`) find the problems; only a clean definition becomes a `Hook`.
 """
 
@@ -21,6 +21,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError, DispatcherError
 from dispatcher.hooks.checks import hook_problems, hook_warnings
 from dispatcher.hooks.credentials import KeyCheck
+from dispatcher.hooks.numbers import WrittenConstructor, rewritten_numbers
 from dispatcher.hooks.schema import file_findings, hook_findings
 from dispatcher.hooks.shape import shape_problem
 from dispatcher.model.hook import Hook
@@ -129,7 +130,7 @@ def _examine(
 ) -> tuple[Any, list[Problem]]:
     """The plain document and its problems, sorted by line."""
     try:
-        tree = YAML(typ="rt", pure=True).load(text)
+        tree = read_yaml(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -148,6 +149,7 @@ def _examine(
     for i, raw in enumerate(hooks if isinstance(hooks, list) else ()):
         where: Steps = ("hooks", i)
         findings += [((*where, *p), m, False) for p, m in hook_problems(raw, key_check=_key())]
+        findings += [((*where, *p), m, False) for p, m in rewritten_numbers(tree["hooks"][i])]
         if ordering_refused(raw, consume):
             findings.append(((*where, "ordering"), UNORDERED, False))
         if warnings:
@@ -166,6 +168,14 @@ def _examine(
     ]
     problems.sort(key=lambda p: p.line or 0)
     return document, problems
+
+
+def read_yaml(text: str) -> Any:
+    """The round-trip tree of the YAML `text`: every key and item knows its line, and every
+    number the text it was written as (`dispatcher.hooks.numbers`)."""
+    yaml = YAML(typ="rt", pure=True)
+    yaml.Constructor = WrittenConstructor
+    return yaml.load(text)
 
 
 def line_of(tree: Any, path: Iterable[str | int]) -> int:

@@ -189,7 +189,7 @@ class Hook:
         headers = tuple(
             (str(k), resolve(v, where=f"{where}.headers.{k}", scope=scope))
             if isinstance(v, str) and is_reference(v)
-            else (str(k), _header_text(v))
+            else (str(k), header_text(v))
             for k, v in (raw.get("headers") or {}).items()
         )
         fields = raw.get("fields", ())
@@ -245,7 +245,7 @@ def _url_part(value: str) -> str:
     return quote(value, safe="")
 
 
-def _header_text(value: Any) -> str:
+def header_text(value: Any) -> str:
     """A hook's own header value (a string, number or boolean) as sent: a boolean as YAML and
     the bodies write it (`true`), not as Python does (`True`)."""
     if isinstance(value, bool):

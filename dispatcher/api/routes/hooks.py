@@ -30,6 +30,7 @@ from dispatcher.api.routes import service_of
 from dispatcher.api.service import AdminService
 from dispatcher.errors import DecodeError
 from dispatcher.hooks.describe import describe
+from dispatcher.hooks.numbers import read_json
 from dispatcher.model.event import Event
 from dispatcher.model.hook import Hook
 from dispatcher.ops import trial
@@ -183,7 +184,7 @@ async def resume_hook(
 
 async def _json(request: Request) -> Any:
     try:
-        return json.loads(await request.body() or b"null")
+        return read_json(await request.body() or b"null")  # numbers keep their text
     except ValueError:
         raise HTTPException(400, "the body is not JSON") from None
     except RecursionError:

@@ -191,6 +191,78 @@ def test_nan_and_infinity_are_refused_at_their_path(lines: str, path: str) -> No
     ]
 
 
+def _read_as(sent: str, written: str) -> str:
+    return f'is read as the number {sent}: quote it ("{written}") to send it as written'
+
+
+@pytest.mark.parametrize(
+    ("lines", "path", "message"),
+    [
+        ("headers: {X-Version: 1.10}", "hooks[0].headers.X-Version", _read_as("1.1", "1.10")),
+        ("headers: {X-Zip: 01234}", "hooks[0].headers.X-Zip", _read_as("1234", "01234")),
+        ("headers: {X-Count: 1e3}", "hooks[0].headers.X-Count", _read_as("1000.0", "1e3")),
+        ("headers: {X-Code: 0x1F}", "hooks[0].headers.X-Code", _read_as("31", "0x1F")),
+        ("fields: [{name: v, value: 1.10}]", "hooks[0].fields[0].value", _read_as("1.1", "1.10")),
+        (
+            "fields: [{name: v, value: 1.10, type: string}]",
+            "hooks[0].fields[0].value",
+            _read_as("1.1", "1.10"),
+        ),
+        (
+            "fields: [{name: v, value: 1.10, type: decimal}]",
+            "hooks[0].fields[0].value",
+            _read_as("1.1", "1.10"),
+        ),
+        (
+            "fields: [{name: v, value: 01234}]",
+            "hooks[0].fields[0].value",
+            _read_as("1234", "01234"),
+        ),
+        (
+            "fields: [{name: v, from: data.v, default: 01234, type: string}]",
+            "hooks[0].fields[0].default",
+            _read_as("1234", "01234"),
+        ),
+    ],
+)
+def test_a_yaml_number_that_would_be_sent_rewritten_is_refused_at_its_path(
+    lines: str, path: str, message: str
+) -> None:
+    """YAML reads `1.10` as 1.1 and `01234` as 1234: they went out so, silently."""
+    assert yaml_problems(lines) == [(path, message)]
+
+
+@pytest.mark.parametrize(
+    ("lines", "header", "body"),
+    [
+        ('headers: {X-Version: "1.10"}', "1.10", None),
+        ("headers: {X-Version: 2}", "2", None),
+        ("headers: {X-Version: 1.5}", "1.5", None),
+        ("headers: {X-Version: true}", "true", None),  # a boolean is written as JSON writes it
+        ("fields: [{name: v, value: 1.5}]", None, b'{"v":1.5}'),
+        ("fields: [{name: v, value: 2, type: string}]", None, b'{"v":"2"}'),
+        ('fields: [{name: v, value: "1.10", type: decimal}]', None, b'{"v":1.10}'),
+        ("fields: [{name: v, value: 1.50, type: decimal, format: '0.00'}]", None, b'{"v":1.50}'),
+        (
+            "fields: [{name: v, value: 01234, type: integer}]",
+            None,
+            b'{"v":1234}',
+        ),  # 1234 either way
+        ("fields: [{name: v, value: 1e3, type: integer}]", None, b'{"v":1000}'),
+    ],
+)
+def test_a_yaml_number_sent_as_written_or_as_its_type_says_loads(
+    lines: str, header: str | None, body: bytes | None
+) -> None:
+    assert yaml_problems(lines) == []
+    text = f"hooks:\n  - id: h\n    events: [a]\n    url: https://x.example.com/p\n    {lines}\n"
+    request = sent(load_hooks_text(text, "h.yaml")[0])
+    if header is not None:
+        assert request.header("X-Version") == header
+    if body is not None:
+        assert request.content == body
+
+
 @pytest.mark.parametrize("rate", ["0/s", "0.0/m", " 00 / h"])
 def test_a_rate_of_nothing_is_refused_as_the_number_0_is(rate: str) -> None:
     """The sender reads a rate of 0 as no rate: every request at once."""
