@@ -3,8 +3,9 @@
 A condition is a path and one or more operators, all of which must hold:
 - `exists: true|false`: whether the path is there (a present `null` exists);
 - `equals`, `not_equals`, `in`, `not_in`: equality, where two numbers compare as exact decimals
-  (`1 == 1.0`) and a number or boolean compares with a text by its text (`0` equals `"0"`, as XML
-  and form values are text), but a boolean never equals a number;
+  (`1 == 1.0`) and a number or boolean compares with a text by its text (`0` equals `"0"`), but
+  a boolean never equals a number; in XML documents, whose every value is text, a numeric text
+  compares with a number as the number it is (`100.00` equals 100);
 - `matches`: an RE2 regular expression searched in the value's text: matching takes time linear in
   the text, and a pattern RE2 cannot run that way (backreferences, lookaround) is refused at load;
 - `gt`, `gte`, `lt`, `lte`: the value must be a number and is compared as an exact decimal; a text
@@ -82,11 +83,11 @@ def _passes(operator: str, operand: Any, value: Any, xml: bool) -> bool:
     if value is MISSING:
         return False
     if operator == "equals":
-        return same(value, operand)
+        return same(value, operand, xml=xml)
     if operator == "not_equals":
-        return not same(value, operand)
+        return not same(value, operand, xml=xml)
     if operator in ("in", "not_in"):
-        return any(same(value, choice) for choice in operand) == (operator == "in")
+        return any(same(value, choice, xml=xml) for choice in operand) == (operator == "in")
     if operator == "matches":
         try:
             pattern = compile_pattern(operand)
@@ -128,8 +129,13 @@ def _why(operator: str, operand: Any, value: Any, xml: bool) -> str:
     return f"to pass an unknown operator {operator!r}"
 
 
-def same(actual: Any, expected: Any) -> bool:
-    """Whether a value equals an expected one (see the module docstring)."""
+def same(actual: Any, expected: Any, *, xml: bool = False) -> bool:
+    """Whether a value equals an expected one (see the module docstring); with `xml`, a numeric
+    text equals a number it is numerically equal to (`100.00` equals 100, `00` is in [0])."""
+    if xml and isinstance(actual, str) and _is_number(expected):
+        number = _number(actual, True)
+        if number is not None:
+            return number == _number(expected, False)
     if isinstance(actual, str) or isinstance(expected, str):
         if isinstance(actual, str) and isinstance(expected, str):
             return actual == expected
@@ -169,6 +175,10 @@ def _number(value: Any, text_is_number: bool) -> Decimal | None:
     except ValueError:
         return None
     return number if number.is_finite() else None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 def _ordered(operator: str, number: Decimal, limit: Decimal) -> bool:

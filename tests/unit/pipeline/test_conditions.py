@@ -131,6 +131,21 @@ def test_a_numeric_text_is_a_number_in_xml_documents_only() -> None:
     assert failure(condition, {"total": "lots"}, xml=True) is not None
 
 
+def test_a_numeric_text_equals_a_number_in_xml_documents_only() -> None:
+    """`equals` and `in` read it as `gte` does; elsewhere a number compares with a text by its
+    text (an event's "100.00" is not 100)."""
+    condition = Condition.from_dict({"path": "total", "equals": 100})
+    assert failure(condition, {"total": "100.00"}, xml=True) is None
+    assert failure(condition, {"total": "100.00"}) is not None
+    assert failure(condition, {"total": "100"}) is None  # by its text
+    assert failure(condition, {"total": "lots"}, xml=True) is not None
+    within = Condition.from_dict({"path": "code", "in": [0, 5]})
+    assert failure(within, {"code": "00"}, xml=True) is None
+    assert failure(within, {"code": "00"}) is not None
+    as_text = Condition.from_dict({"path": "code", "equals": "0"})
+    assert failure(as_text, {"code": "00"}, xml=True) is not None  # a text operand: its text
+
+
 def test_exists_false_on_a_present_null_fails() -> None:
     assert check(path="data.note", exists=False) == "expected data.note to be absent"
 

@@ -99,6 +99,42 @@ def test_xml_paths_start_below_the_root_and_ignore_namespaces() -> None:
     assert check_body(response, XML_BODY) == ([], {"id": "1"})
 
 
+PAYMENT_BODY = b"<Payment><Amount>100.00</Amount><Code>00</Code><Ref>007</Ref></Payment>"
+
+
+@pytest.mark.parametrize(
+    "expectation",
+    [
+        {"path": "Amount", "equals": 100},
+        {"path": "Amount", "gte": 100, "lte": 100},  # as the ordering operators read it
+        {"path": "Amount", "not_equals": 100.01},
+        {"path": "Code", "in": [0, 99]},
+        {"path": "Code", "not_in": [1]},
+        {"path": "Code", "equals": "00"},  # a text operand compares as text
+        {"path": "Ref", "not_equals": "7"},
+    ],
+)
+def test_an_xml_answers_numeric_text_equals_a_number_it_is_equal_to(
+    expectation: dict[str, Any],
+) -> None:
+    """A numeric text counts as a number in an XML answer: for equals and in as for gte."""
+    assert check_body(spec("xml", expectation), PAYMENT_BODY) == ([], {})
+
+
+@pytest.mark.parametrize(
+    ("expectation", "message"),
+    [
+        ({"path": "Amount", "not_equals": 100}, "expected Amount not to equal 100"),
+        ({"path": "Code", "not_in": [0]}, 'expected Code not to be one of 0, got "00"'),
+        ({"path": "Amount", "equals": "100"}, 'expected Amount to equal "100", got "100.00"'),
+    ],
+)
+def test_an_xml_answers_numeric_text_fails_as_the_number_it_is(
+    expectation: dict[str, Any], message: str
+) -> None:
+    assert check_body(spec("xml", expectation), PAYMENT_BODY) == ([message], {})
+
+
 SOAP_BODY = (
     b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
     b'<soap:Body><m:Result xmlns:m="urn:erp" xml:lang="sw"><m:Status>OK</m:Status>'
