@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dispatcher.config.durations import parse_duration
-from dispatcher.config.secrets import SecretScope, holds_reference, is_reference
+from dispatcher.config.secrets import SecretScope, holds_reference
 from dispatcher.hooks.clashes import clash_problems
 from dispatcher.hooks.conditions import expect_problems, filter_problems
 from dispatcher.hooks.credentials import (
@@ -25,10 +25,8 @@ from dispatcher.hooks.credentials import (
     partial_references,
     secret_problems,
 )
+from dispatcher.hooks.fields import field_problems, format_problems
 from dispatcher.hooks.placeholders import placeholder_problems
-from dispatcher.pipeline.render.convert import convert
-from dispatcher.pipeline.render.formats import nest
-from dispatcher.pipeline.render.mapping import event_path, parse_template
 from dispatcher.pipeline.render.paths import ROOT_PATHS, parse_path
 from dispatcher.pipeline.render.target import (
     CONTROL_IN_HEADERS,
@@ -36,10 +34,7 @@ from dispatcher.pipeline.render.target import (
     HEADER_CONTROL,
     HEADER_NOT_ASCII,
 )
-from dispatcher.pipeline.render.xml import check_attribute_name, check_element_name, is_xml_name
 from dispatcher.security.auth import PLAIN_HTTP_REFUSED
-
-SOURCES = ("from", "value", "template")
 
 
 def hook_problems(
@@ -56,8 +51,8 @@ def hook_problems(
         _events,
         _url,
         _token_url,
-        _fields,
-        _formats,
+        field_problems,
+        format_problems,
         _response,
         _headers,
     )
@@ -182,105 +177,6 @@ def _url(raw: dict[str, Any]) -> Iterator[Finding]:
         yield ("url",), "must not hold credentials (use auth)"
     if parts.fragment:
         yield ("url",), "must not have a #fragment"
-
-
-def _fields(raw: dict[str, Any]) -> Iterator[Finding]:
-    fields = [(i, f) for i, f in items(raw.get("fields")) if isinstance(f, dict)]
-    for i, spec in fields:
-        given = [key for key in SOURCES if key in spec]
-        if len(given) != 1:
-            what = "none" if not given else " and ".join(given)
-            yield ("fields", i), f"give exactly one of from, value or template (found {what})"
-        yield from _field(i, spec)
-    if raw.get("format", "json") in ("json", "xml"):
-        names = [(spec["name"], None) for _, spec in fields if isinstance(spec.get("name"), str)]
-        try:
-            nest(names)
-        except ValueError as exc:
-            yield ("fields",), f"field names clash: {exc}"
-
-
-def _field(i: int, spec: dict[str, Any]) -> Iterator[Finding]:
-    source, template, kind = spec.get("from"), spec.get("template"), spec.get("type")
-    if isinstance(source, str):
-        try:
-            event_path(source)
-        except ValueError as exc:
-            yield ("fields", i, "from"), f"invalid path: {exc}"
-    if isinstance(template, str):
-        try:
-            parse_template(template)
-        except ValueError as exc:
-            yield ("fields", i, "template"), f"invalid template: {exc}"
-    if "format" in spec and kind not in ("datetime", "decimal"):
-        yield ("fields", i, "format"), "format applies only to types datetime and decimal"
-    elif kind == "decimal" and isinstance(spec.get("format"), str):
-        try:
-            convert(0, kind, spec["format"])
-        except ValueError as exc:
-            yield ("fields", i, "format"), str(exc)
-    if not isinstance(kind, str):
-        return
-    for key in ("value", "default"):
-        if key == "value" and is_reference(spec.get(key)):
-            continue  # its value is known where it renders, and checked there (never shown)
-        if spec.get(key) is not None:
-            try:
-                convert(spec[key], kind, spec.get("format"))
-            except ValueError as exc:
-                yield ("fields", i, key), f"is not a valid {kind}: {exc}"
-
-
-def _formats(raw: dict[str, Any]) -> Iterator[Finding]:
-    fmt = raw.get("format", "json")
-    csv, xml = raw.get("csv"), raw.get("xml")
-    if isinstance(csv, dict) and csv.get("delimiter") in ('"', "\r", "\n"):
-        yield ("csv", "delimiter"), "cannot be a quote or a line break"
-    if fmt != "csv" and csv is not None:
-        yield ("csv",), "csv settings given but format is not csv"
-    if fmt != "xml" and xml is not None:
-        yield ("xml",), "xml settings given but format is not xml"
-    if isinstance(xml, dict):
-        for key in ("root", "item"):
-            name = xml.get(key)
-            if isinstance(name, str) and not is_xml_name(name):
-                yield ("xml", key), f"{name!r} is not an XML element name"
-    named = _NAME_CHECKS.get(fmt) if isinstance(fmt, str) else None
-    if named is not None:
-        for i, spec in items(raw.get("fields")):
-            name = spec.get("name") if isinstance(spec, dict) else None
-            problem = named(name) if isinstance(name, str) else None
-            if problem:
-                yield ("fields", i, "name"), problem
-
-
-EMPTY_PART = "a dot nests a key in the one before it, so no part of a dotted name may be empty"
-
-
-def _json_field_name(name: str) -> str | None:
-    """Why the field `name` cannot be written as nested keys (`customer..name` or `total.`
-    would nest under a key ""); None when it can."""
-    return EMPTY_PART if "." in name and "" in name.split(".") else None
-
-
-def _xml_field_name(name: str) -> str | None:
-    """Why the field `name` (dotted: nested elements, a last `@name` an attribute) cannot be
-    written, by the XML encoder's own rules; None when it can."""
-    *parents, leaf = name.split(".")
-    try:
-        for part in parents:
-            check_element_name(part)
-        if leaf.startswith("@"):
-            check_attribute_name(leaf[1:])
-        else:
-            check_element_name(leaf)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-# the formats whose field names nest (a dot): how each one's names are checked
-_NAME_CHECKS = {"json": _json_field_name, "xml": _xml_field_name}
 
 
 def _response(raw: dict[str, Any]) -> Iterator[Finding]:
