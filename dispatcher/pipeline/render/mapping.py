@@ -38,6 +38,8 @@ def event_path(text: str) -> Path:
     path = parse_path(text)
     if not path:
         raise ValueError("the path is empty")
+    if isinstance(path[0], int):
+        raise ValueError("a path cannot start with an index: an event is an object")
     if path[0] not in EVENT_ROOTS:
         roots = ", ".join(sorted(EVENT_ROOTS))
         raise ValueError(f"{path[0]!r} is not part of an event (paths start with one of {roots})")

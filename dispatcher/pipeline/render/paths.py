@@ -67,9 +67,7 @@ def parse_path(text: str) -> Path:
         else:
             if expect_step and steps:
                 raise ValueError(f"unexpected '[' after '.' at position {position + 1}")
-            if match.group("index") is not None:
-                if not steps:
-                    raise ValueError("a path cannot start with an index")
+            if match.group("index") is not None:  # first: an answer that is a list
                 steps.append(int(match.group("index")))
             else:
                 steps.append(_unescaped(match.group("quoted")))

@@ -416,3 +416,18 @@ def test_an_answer_that_reads_as_it_stands_is_not_read_in_another_charset(fmt: s
     assert found == ([], {"reply": "Accepté"})
     latin = check_body(response, document.encode("latin-1"), "text/plain")  # says nothing
     assert latin[1] == {}
+
+
+def test_a_json_answer_that_is_a_list_is_checked_and_captured_from_its_items() -> None:
+    """A bulk SMS gateway answers a list, one item per message: its paths start with an index
+    (`[0].status`), which was refused as invalid, so no such answer could be checked."""
+    response = spec(
+        "json",
+        {"path": "[0].status", "equals": "SENT"},
+        {"path": "[-1].code", "lt": 10},
+        id="[0].id",
+    )
+    body = b'[{"status": "SENT", "id": "m-1", "code": 0}, {"status": "SENT", "code": 3}]'
+    assert check_body(response, body) == ([], {"id": "m-1"})
+    failed, _ = check_body(spec("json", {"path": "[0].status", "equals": "SENT"}), b"{}")
+    assert failed == ["expected [0].status to be present"]  # not a list: no item 0

@@ -51,6 +51,7 @@ def value(**spec: Any) -> Any:
         ('data["a.b"].c', ("data", "a.b", "c")),
         ("", ()),
         (".", ()),
+        ("[0].status", (0, "status")),  # in an answer that is a list
     ],
 )
 def test_paths_parse_dots_indices_and_quoted_keys(text: str, steps: tuple[Any, ...]) -> None:
@@ -62,7 +63,6 @@ def test_paths_parse_dots_indices_and_quoted_keys(text: str, steps: tuple[Any, .
     [
         ("data..x", "empty name at position 6"),
         ("data.", "cannot end with '.'"),
-        ("[0]", "cannot start with an index"),
         ("data.[0]", "unexpected '[' after '.'"),
         ("data x", "unexpected ' ' at position 5"),
         ("a{b}", "unexpected '{' at position 2"),
@@ -118,6 +118,8 @@ def test_lookup_tells_missing_from_null() -> None:
 def test_event_paths_must_start_at_an_event_attribute() -> None:
     with pytest.raises(ValueError, match="'dta' is not part of an event"):
         event_path("dta.x")
+    with pytest.raises(ValueError, match="cannot start with an index: an event is an object"):
+        event_path("[0].x")
     assert event_path("subject") == ("subject",)
 
 
