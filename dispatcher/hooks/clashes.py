@@ -19,12 +19,12 @@ from dispatcher.security.auth import credential_header
 
 # Headers every request already carries, set by the dispatcher: a hook's own would go out beside
 # them, twice (and a receiver would check the signature against one `webhook-id` or the other).
+# (`content-type` follows `format`, and a hook's own stands instead: `text/xml` for SOAP 1.1.)
 DISPATCHER_HEADERS = frozenset(
     (
         "webhook-id",
         "webhook-timestamp",
         "webhook-signature",
-        "content-type",
         "content-length",
         "transfer-encoding",
         "host",
@@ -46,8 +46,13 @@ def clash_problems(raw: dict[str, Any]) -> Iterator[Finding]:
         if lowered in DISPATCHER_HEADERS:
             yield (
                 ("headers", name),
-                f"{name!r} is set by the dispatcher on every request (content-type follows"
-                " `format`); a hook cannot set it too",
+                f"{name!r} is set by the dispatcher on every request; a hook cannot set it too",
+            )
+        elif lowered == "content-type" and raw.get("encryption"):
+            yield (
+                ("headers", name),
+                "an encrypted body's Content-Type is its algorithm's, which the receiver reads"
+                " to decrypt it: drop the header or the encryption",
             )
         elif lowered == credential:
             yield (
@@ -55,7 +60,7 @@ def clash_problems(raw: dict[str, Any]) -> Iterator[Finding]:
                 f"{name!r} is the header auth ({auth['type']}) sends its credential in, which"
                 " would replace this value on every request: drop the header or the auth",
             )
-    if credential in DISPATCHER_HEADERS:  # only an API key's own name can be one
+    if credential in DISPATCHER_HEADERS | {"content-type"}:  # only an API key's name can be one
         yield (
             ("auth", "name"),
             f"{auth['name']!r} is set by the dispatcher on every request: the API key would"

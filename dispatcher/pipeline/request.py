@@ -55,10 +55,12 @@ def _with_ours(
     headers: tuple[tuple[str, str], ...], media_type: str
 ) -> tuple[tuple[str, str], ...]:
     """The hook's `headers` and the dispatcher's own. A hook's `Accept` (a vendor that answers
-    in the format it is asked for) stands instead of ours, `*/*`, rather than beside it."""
-    accept = () if any(name.lower() == "accept" for name, _ in headers) else (ACCEPT_ANY,)
-    own = (("content-type", media_type), ("user-agent", USER_AGENT), *accept, ACCEPT_ENCODING)
-    return (*headers, *own)
+    in the format it is asked for) stands instead of ours, `*/*`, and its `Content-Type` (a
+    SOAP 1.1 endpoint's `text/xml`) instead of the format's, rather than beside them."""
+    named = {name.lower() for name, _ in headers}
+    accept = () if "accept" in named else (ACCEPT_ANY,)
+    kind = () if "content-type" in named else (("content-type", media_type),)
+    return (*headers, *kind, ("user-agent", USER_AGENT), *accept, ACCEPT_ENCODING)
 
 
 def _check_url(url: str) -> str:

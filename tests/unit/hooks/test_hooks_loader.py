@@ -580,12 +580,22 @@ def test_tls_verify_false_with_oauth2_warns_that_the_token_endpoint_is_still_ver
 
 
 def test_a_hook_cannot_set_a_header_the_dispatcher_sets_on_every_request() -> None:
-    text = GOOD + "    headers: {Webhook-ID: mine, content-type: text/plain, X-Tenant: acme}\n"
+    text = GOOD + "    headers: {Webhook-ID: mine, User-Agent: me, X-Tenant: acme}\n"
     messages = [m for _, _, m in problems(text)]
     assert len(messages) == 2
     assert messages[0].startswith("'Webhook-ID' is set by the dispatcher on every request")
-    assert messages[1].startswith("'content-type' is set by the dispatcher on every request")
+    assert messages[1].startswith("'User-Agent' is set by the dispatcher on every request")
     assert problems(GOOD + "    headers: {X-Tenant: acme}\n") == []
+
+
+def test_a_hooks_content_type_stands_unless_the_body_is_encrypted() -> None:
+    """A SOAP 1.1 endpoint takes `text/xml` only; an encrypted body's type is its algorithm's."""
+    soap = "    headers: {Content-Type: text/xml; charset=utf-8, SOAPAction: urn:Send}\n"
+    assert problems(GOOD + soap) == []
+    encrypted = GOOD + soap + f"    encryption: {{algorithm: A256GCM, key: {'A' * 43}}}\n"
+    assert [m.split(":")[0] for _, _, m in problems(encrypted)] == [
+        "an encrypted body's Content-Type is its algorithm's, which the receiver reads to decrypt it"
+    ]
 
 
 def hook_with(*lines: str) -> str:

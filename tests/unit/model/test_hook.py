@@ -48,6 +48,19 @@ def test_a_hooks_own_accept_is_sent_instead_of_the_default_not_beside_it(value: 
     assert request.header("accept-encoding") == "gzip, deflate"
 
 
+@pytest.mark.parametrize("value", ["text/xml; charset=utf-8", "{data.type}"])
+def test_a_hooks_own_content_type_is_sent_instead_of_the_formats(value: str) -> None:
+    """A SOAP 1.1 endpoint answers 415 to `application/xml`: its hook says `text/xml`."""
+    event = Event(id="e1", type="a", source="/s", data={"type": "text/xml; charset=utf-8"})
+    raw = {"id": "h", "url": "https://x.example.com/", "format": "xml"}
+    hook = Hook.from_dict({**raw, "headers": {"Content-Type": value}})
+    request = build_request(hook, event, "msg_1")
+    types = [v for name, v in request.headers if name.lower() == "content-type"]
+    assert types == ["text/xml; charset=utf-8"]
+    own = build_request(Hook.from_dict(raw), event, "m").header("content-type")
+    assert own == "application/xml; charset=utf-8"
+
+
 def test_without_an_accept_of_its_own_a_hook_accepts_anything() -> None:
     request = build_request(
         Hook.from_dict({"id": "h", "url": "https://x.example.com/"}), EVENT, "m"
