@@ -1,4 +1,10 @@
-"""Decode Kafka records into CloudEvents (structured and binary modes of the Kafka binding)."""
+"""Decode Kafka records into CloudEvents (structured and binary modes of the Kafka binding).
+
+As the Kafka protocol binding says, a record whose content-type is a CloudEvents format's
+(`application/cloudevents+json`, with or without parameters) is in structured mode, whatever
+`ce_*` headers it carries besides; any other record with a `ce_specversion` header is in binary
+mode; a JSON value with `specversion` is a structured event without its content-type.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import orjson
 from dispatcher.errors import DecodeError
 from dispatcher.model.event import TEXT_ATTRIBUTES, Event, Record
 from dispatcher.model.outcome import VALUE_OMITTED
+from dispatcher.pipeline.charsets import media_type
 
 MAX_DEPTH = 64
 EXACT_EXPONENT = 400  # past a float's range (1e308, 5e-324) either way
@@ -21,6 +28,7 @@ EXACT_EXPONENT = 400  # past a float's range (1e308, 5e-324) either way
 _DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _LONG_NUMBER = b"0" * 19
 TRACE_CONTEXT = ("traceparent", "tracestate")  # W3C trace context: ASCII, or else ignored
+STRUCTURED_TYPES = "application/cloudevents"  # the prefix of the CloudEvents formats' media types
 
 AvroDecoder = Callable[[Record], Event]
 
@@ -55,7 +63,7 @@ def _decode(record: Record, avro: AvroDecoder | None) -> Event:
     content_type = _text(record.header("content-type")) or ""
     if avro is not None and _looks_avro(record, content_type):
         return avro(record)
-    if record.header("ce_specversion") is not None:
+    if binary_mode(record, content_type):
         return _decode_binary(record, content_type)
     if record.value is None:
         raise DecodeError("record has no value and no ce_* headers")
@@ -73,6 +81,14 @@ def _decode(record: Record, avro: AvroDecoder | None) -> Event:
     if b"\\u" in value or not value.isascii():  # how a lone surrogate gets into a str
         _refuse_lone_surrogates(event)
     return event
+
+
+def binary_mode(record: Record, content_type: str) -> bool:
+    """Whether `record` (of `content_type`) is a binary-mode event: it has a `ce_specversion`
+    header and its content-type is not a CloudEvents format's, which makes it structured."""
+    if record.header("ce_specversion") is None:
+        return False
+    return not media_type(content_type).startswith(STRUCTURED_TYPES)
 
 
 def _refuse_lone_surrogates(event: Event) -> None:

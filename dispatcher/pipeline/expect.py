@@ -16,31 +16,19 @@ that also checks hook filters.
 
 from __future__ import annotations
 
-import encodings
-import pkgutil
 from collections.abc import Iterable
-from encodings import normalize_encoding
-from encodings.aliases import aliases
 from typing import Any
 
 from dispatcher.errors import UnreadableResponse
 from dispatcher.model.condition import Condition
 from dispatcher.model.response import ResponseSpec
+from dispatcher.pipeline.charsets import charset, codec
 from dispatcher.pipeline.conditions import failure, failures
 from dispatcher.pipeline.decode import read_json, read_json_exact
 from dispatcher.pipeline.render.paths import MISSING, lookup, parse_path
 from dispatcher.pipeline.xmlvalues import XmlError, local_path, xml_values
 
 SHOWN = 80  # characters of a parser message quoted in a failure
-
-
-# Names of Python's own encodings: a charset is looked up only when it is one, since the codec
-# registry caches every name asked for, unknown ones too, and an answer's name is anyone's.
-KNOWN_ENCODINGS = (
-    frozenset(aliases)
-    | frozenset(aliases.values())
-    | {module.name for module in pkgutil.iter_modules(encodings.__path__)}
-)
 # byte order marks and what they say, as the WHATWG Encoding standard sniffs them
 BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"))
 
@@ -132,22 +120,13 @@ def decode_text(body: bytes, content_type: str) -> str:
     for bom, encoding in BOMS:
         if body.startswith(bom):
             return body[len(bom) :].decode(encoding, errors="replace")
-    charset = normalize_encoding(_charset(content_type).lower())
-    if charset in KNOWN_ENCODINGS:
+    encoding = codec(charset(content_type))
+    if encoding is not None:
         try:
-            return body.decode(charset, errors="replace")
+            return body.decode(encoding, errors="replace")
         except (LookupError, UnicodeError):  # no text encoding (base64), or no `replace` (idna)
             pass
     return body.decode("utf-8", errors="replace")
-
-
-def _charset(content_type: str) -> str:
-    """The `charset` parameter of a Content-Type value, unquoted ("" without one)."""
-    for parameter in content_type.split(";")[1:]:
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset":
-            return value.strip().strip('"').strip()
-    return ""
 
 
 def _inexact(condition: Condition, document: Any) -> bool:

@@ -2,8 +2,8 @@
 
 What the decoder accepts, by how the record looks:
 - the Schema Registry wire format (magic byte 0, schema id): the writer schema comes from the
-  registry. With ce_* headers (binary mode) the value is the event's data, in any schema; without
-  them it must be an event envelope: event.avsc (any version), CloudEvents' compact format, or the
+  registry. In binary mode (ce_* headers, a content-type that is not `application/cloudevents+avro`)
+  the value is the event's data, in any schema; else it must be an event envelope: event.avsc (any version), CloudEvents' compact format, or the
   CloudEvents Avro format.
 - schemaless, by content-type: `application/cloudevents+avro` is the CloudEvents Avro format
   (schemas/cloudevents.avsc), any other Avro type (`application/avro`) is schemas/event.avsc.
@@ -21,7 +21,8 @@ from dispatcher.kafka.avro import envelope, wire
 from dispatcher.kafka.avro.registry import EVENT_CLIENT_DEFAULTS, RegistrySchemas, registry_client
 from dispatcher.kafka.avro.schemas import AvroSchema, bundled, read, write
 from dispatcher.model.event import Event, Record
-from dispatcher.pipeline.decode import decode
+from dispatcher.pipeline.charsets import media_type
+from dispatcher.pipeline.decode import binary_mode, decode
 
 EVENT_CONTENT_TYPE = "application/avro"
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+avro"
@@ -45,7 +46,7 @@ class AvroEventDecoder:
         (`RegistryUnavailable` when its schema cannot be had just now)."""
         if not record.value:
             raise DecodeError("Avro record has no value")
-        binary = record.header("ce_specversion") is not None
+        binary = binary_mode(record, _content_type(record))
         framed = wire.unframe(record.value)
         if framed is not None:
             schema_id, payload = framed
@@ -126,4 +127,4 @@ def _field_names(parsed: Any) -> frozenset[str]:
 
 def _content_type(record: Record) -> str:
     raw = record.header("content-type") or b""
-    return raw.decode("utf-8", "replace").split(";", 1)[0].strip().lower()
+    return media_type(raw.decode("utf-8", "replace"))

@@ -146,6 +146,13 @@ def test_binary_mode_takes_attributes_from_headers_and_data_from_the_registry(
     }
 
 
+def test_the_cloudevents_avro_format_with_ce_headers_besides_is_structured_mode() -> None:
+    value = encode_event(EVENT, envelope_format="cloudevents")
+    headers = [("ce_specversion", "1.0"), ("ce_id", EVENT.id), ("ce_type", EVENT.type)]
+    headers += [("ce_source", EVENT.source), ("content-type", "application/cloudevents+avro")]
+    assert decode(record(value, *headers), avro=AvroEventDecoder()) == EVENT
+
+
 def test_cloudevents_format_json_tree_becomes_plain_json() -> None:
     tree = ("io.cloudevents.CloudEventData", {"value": {"phone": "+2547", "n": 2.0, "x": 0.5}})
     nested = {"value": {"items": [{"value": {"sku": "A"}}], "meta": {"m": {"value": {}}}}}

@@ -141,6 +141,22 @@ def test_data_wins_over_data_base64() -> None:
     assert event.data == {"a": 1}
 
 
+@pytest.mark.parametrize(
+    "content_type", [STRUCTURED, "Application/CloudEvents+JSON; charset=UTF-8"]
+)
+def test_a_cloudevents_content_type_is_structured_mode_whatever_ce_headers_come_with_it(
+    content_type: str,
+) -> None:
+    """The Kafka binding tells the modes apart by content-type: a structured event that also
+    carries `ce_*` headers (for routing, say) keeps its data, not the whole envelope as data."""
+    document = {**ATTRIBUTES, "subject": "order-7", "data": {"order_id": 7}}
+    ce_headers = [(f"ce_{name}", text.encode()) for name, text in ATTRIBUTES.items()]
+
+    event = decode(structured(document, *ce_headers, ("content-type", content_type.encode())))
+
+    assert (event.subject, event.data) == ("order-7", {"order_id": 7})
+
+
 def test_a_binary_event_reads_attributes_from_ce_headers_and_data_from_the_value() -> None:
     rec = binary(b'{"order_id": 7}', time="2026-11-02T09:30:00Z", subject="order-7")
 
