@@ -8,6 +8,7 @@ mode; a JSON value with `specversion` is a structured event without its content-
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,7 +20,7 @@ import orjson
 from dispatcher.errors import DecodeError
 from dispatcher.model.event import TEXT_ATTRIBUTES, Event, Record
 from dispatcher.model.outcome import VALUE_OMITTED
-from dispatcher.pipeline.charsets import media_type
+from dispatcher.pipeline.charsets import charset, codec, media_type
 
 MAX_DEPTH = 64
 EXACT_EXPONENT = 400  # past a float's range (1e308, 5e-324) either way
@@ -117,14 +118,45 @@ def _decode_binary(record: Record, content_type: str) -> Event:
 
 
 def _decode_data(value: bytes | None, content_type: str) -> Any:
+    """A binary-mode event's data: JSON for a JSON type (or none); text in its `charset`, else
+    UTF-8, for a text type; for another type (`application/octet-stream`, `image/png`) UTF-8
+    text when it is that, else base64 text, as the Avro envelope's bytes and a structured
+    event's `data_base64` reach hooks."""
     if value is None:
         return None
     if not content_type or "json" in content_type:
         return parse_json(value)
+    declared = charset(content_type)
+    if declared:
+        return _text_in(value, declared, content_type)
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
-        raise DecodeError(f"data of type {content_type} is not UTF-8 text") from None
+        if _is_text(media_type(content_type)):
+            raise DecodeError(
+                f"data of type {content_type} is not UTF-8 text (name its encoding in the"
+                " content-type's charset parameter)"
+            ) from None
+        return base64.b64encode(value).decode("ascii")
+
+
+def _text_in(value: bytes, declared: str, content_type: str) -> str:
+    """`value` decoded in the `charset` its content-type declares; `DecodeError` saying why not."""
+    encoding = codec(declared)
+    if encoding is None:
+        raise DecodeError(f"data of type {content_type}: charset {declared!r} is not known")
+    try:
+        return value.decode(encoding)
+    except LookupError:  # a codec that is no text encoding (base64, rot13)
+        raise DecodeError(
+            f"data of type {content_type}: charset {declared!r} is not a text encoding"
+        ) from None
+    except UnicodeDecodeError:
+        raise DecodeError(f"data of type {content_type} is not {declared} text") from None
+
+
+def _is_text(media: str) -> bool:
+    return media.startswith("text/") or media == "application/xml" or media.endswith("+xml")
 
 
 def read_json(value: bytes) -> Any:
@@ -213,7 +245,10 @@ def _text(value: bytes | None) -> str | None:
 
 
 def _looks_avro(record: Record, content_type: str) -> bool:
+    """Whether the record is Avro: its content-type says so, or, having none (a Schema Registry
+    serializer sets none), its value starts as the registry's wire format does. A value of
+    another declared type (binary data in binary mode) may start with a zero byte too."""
     if "avro" in content_type:
         return True
     value = record.value
-    return value is not None and len(value) > 5 and value[:1] == b"\x00"
+    return not content_type and value is not None and len(value) > 5 and value[:1] == b"\x00"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -187,6 +188,65 @@ def test_a_binary_event_with_text_data_keeps_the_text() -> None:
     assert event.datacontenttype == "text/plain"
 
 
+@pytest.mark.parametrize(
+    ("content_type", "value"),
+    [
+        ("text/plain; charset=iso-8859-1", "Café".encode("latin-1")),
+        ('text/csv; charset="windows-1252"', "Ca;fé;€".encode("cp1252")),
+        ("application/xml; Charset=UTF-16", "<a>Café</a>".encode("utf-16")),
+        ("text/plain; format=flowed; charset=Shift_JIS", "受付".encode("shift_jis")),
+    ],
+)
+def test_binary_text_data_is_read_in_the_charset_its_content_type_names(
+    content_type: str, value: bytes
+) -> None:
+    encoding = content_type.rsplit("=", 1)[1].strip('"')
+
+    event = decode(binary(value, content_type=content_type))
+
+    assert event.data == value.decode(encoding)
+    assert event.datacontenttype == content_type
+
+
+@pytest.mark.parametrize(
+    ("charset", "message"),
+    [
+        ("x-made-up", "charset 'x-made-up' is not known"),
+        ("base64", "charset 'base64' is not a text encoding"),
+        ("us-ascii", "is not us-ascii text"),
+    ],
+)
+def test_binary_text_data_that_its_charset_cannot_read_says_why(charset: str, message: str) -> None:
+    with pytest.raises(DecodeError, match=message):
+        decode(binary("Café".encode("latin-1"), content_type=f"text/plain; charset={charset}"))
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/octet-stream", "image/png", "application/pdf; name=a.pdf"]
+)
+def test_binary_data_that_is_not_text_reaches_hooks_as_base64(content_type: str) -> None:
+    """As the same bytes do in an Avro envelope, and as `data_base64` does in structured mode."""
+    value = b"\x89PNG\r\n\x1a\n\x00\xff\xfe"
+
+    event = decode(binary(value, content_type=content_type))
+
+    assert event.data == base64.b64encode(value).decode("ascii")
+
+
+def test_binary_data_that_starts_with_a_zero_byte_is_no_avro_when_its_type_says_otherwise() -> None:
+    """Only a record without a content-type is taken for the Schema Registry's wire format by
+    its first byte."""
+    value = b"\x00\x00\x00\x00\x07 raw bytes \xff"
+
+    event = decode(binary(value, content_type="application/octet-stream"), avro=_no_avro)
+
+    assert event.data == base64.b64encode(value).decode("ascii")
+
+
+def _no_avro(rec: Record) -> Event:
+    raise AssertionError("read as Avro")
+
+
 def test_a_binary_event_without_a_value_has_no_data() -> None:
     assert decode(binary(None)).data is None
 
@@ -269,7 +329,9 @@ def test_a_binary_event_with_invalid_json_data_is_a_decode_error() -> None:
 
 
 def test_a_binary_event_with_non_utf8_text_data_is_a_decode_error() -> None:
-    with pytest.raises(DecodeError, match="not UTF-8"):
+    with pytest.raises(
+        DecodeError, match=r"not UTF-8 text \(name its encoding in the content-type.s charset"
+    ):
         decode(binary(b"\xff\xfe", content_type="text/plain"))
 
 
