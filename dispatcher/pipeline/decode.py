@@ -61,27 +61,50 @@ def _decode(record: Record, avro: AvroDecoder | None) -> Event:
             f"[{record.text('dispatcher.source.partition')}]"
             f"@{record.text('dispatcher.source.offset')}"
         )
-    content_type = _text(record.header("content-type")) or ""
+    content_type = _content_type(record)
     if avro is not None and _looks_avro(record, content_type):
         return avro(record)
     if binary_mode(record, content_type):
         return _decode_binary(record, content_type)
-    if record.value is None:
-        raise DecodeError("record has no value and no ce_* headers")
-    document = parse_json(record.value)
-    if not isinstance(document, dict):
-        raise DecodeError(
-            f"structured CloudEvent must be a JSON object, got {type(document).__name__}"
-        )
-    if "specversion" not in document and "cloudevents" not in content_type:
-        raise DecodeError("value is neither a structured CloudEvent nor carries ce_* headers")
+    value, document = _structured_document(record, content_type)
     if "data_base64" in document and "data" not in document:
         document = {**document, "data": document["data_base64"]}
     event = Event.from_dict(document)
-    value = record.value
     if b"\\u" in value or not value.isascii():  # how a lone surrogate gets into a str
         _refuse_lone_surrogates(event)
     return event
+
+
+def _structured_document(record: Record, content_type: str) -> tuple[bytes, dict[str, Any]]:
+    """The value of a structured event and the JSON object it holds; `DecodeError` saying why
+    the record is no such event (nor a binary-mode one: which header that lacks, when it has
+    some `ce_*` headers)."""
+    try:
+        if record.value is None:
+            raise DecodeError("record has no value and no ce_* headers")
+        document = parse_json(record.value)
+        if not isinstance(document, dict):
+            raise DecodeError(
+                f"structured CloudEvent must be a JSON object, got {type(document).__name__}"
+            )
+        if "specversion" not in document and "cloudevents" not in content_type:
+            raise DecodeError("value is neither a structured CloudEvent nor carries ce_* headers")
+    except DecodeError:
+        _refuse_binary_without_specversion(record, content_type)
+        raise
+    return record.value, document
+
+
+def _refuse_binary_without_specversion(record: Record, content_type: str) -> None:
+    """`DecodeError` for a record that is not structured (no CloudEvents content-type) but has
+    `ce_*` headers: a binary-mode event whose producer left out `ce_specversion`."""
+    if media_type(content_type).startswith(STRUCTURED_TYPES):
+        return
+    names = [key for key, _ in record.headers if key.lower().startswith("ce_")]
+    if names:
+        raise DecodeError(
+            f"binary-mode event lacks the ce_specversion header (it has {', '.join(names)})"
+        )
 
 
 def binary_mode(record: Record, content_type: str) -> bool:
@@ -235,13 +258,15 @@ def ce_attributes(record: Record) -> dict[str, Any]:
     return attributes
 
 
-def _text(value: bytes | None) -> str | None:
+def _content_type(record: Record) -> str:
+    """The record's content-type header ("" without one); `DecodeError` when it is not text."""
+    value = record.header("content-type")
     if value is None:
-        return None
+        return ""
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
-        raise DecodeError("a header is not UTF-8 text") from None
+        raise DecodeError("header content-type is not UTF-8 text") from None
 
 
 def _looks_avro(record: Record, content_type: str) -> bool:

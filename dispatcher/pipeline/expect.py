@@ -120,10 +120,10 @@ def decode_text(body: bytes, content_type: str) -> str:
     for bom, encoding in BOMS:
         if body.startswith(bom):
             return body[len(bom) :].decode(encoding, errors="replace")
-    encoding = codec(charset(content_type))
-    if encoding is not None:
+    named = codec(charset(content_type))
+    if named is not None:
         try:
-            return body.decode(encoding, errors="replace")
+            return body.decode(named, errors="replace")
         except (LookupError, UnicodeError):  # no text encoding (base64), or no `replace` (idna)
             pass
     return body.decode("utf-8", errors="replace")

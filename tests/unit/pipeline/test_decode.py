@@ -317,6 +317,36 @@ def test_a_binary_event_missing_a_required_header_is_a_decode_error(missing: str
         decode(rec)
 
 
+@pytest.mark.parametrize(
+    ("value", "content_type"),
+    [(b'{"order_id": 7}', "application/json"), (b"hello", "text/plain"), (None, None)],
+)
+def test_a_binary_event_without_ce_specversion_says_that_it_lacks_that_header(
+    value: bytes | None, content_type: str | None
+) -> None:
+    """Not that the record has no ce_* headers, nor that its data is not JSON."""
+    rec = binary(value, content_type=content_type)
+    rec = record(rec.value, *(h for h in rec.headers if h[0] != "ce_specversion"))
+
+    with pytest.raises(
+        DecodeError,
+        match=r"^binary-mode event lacks the ce_specversion header \(it has ce_id, ce_type, ce_source\)$",
+    ):
+        decode(rec)
+
+
+def test_a_structured_event_with_stray_ce_headers_still_says_what_it_lacks() -> None:
+    document = {k: v for k, v in ATTRIBUTES.items() if k != "id"}
+
+    with pytest.raises(DecodeError, match=r"required attribute\(s\): id$"):
+        decode(structured(document, ("ce_id", b"ev-1")))
+
+
+def test_a_content_type_that_is_not_utf8_is_named_in_the_error() -> None:
+    with pytest.raises(DecodeError, match=r"^header content-type is not UTF-8 text$"):
+        decode(record(b"{}", ("ce_specversion", b"1.0"), ("content-type", b"text/plain; x=\xff")))
+
+
 @pytest.mark.parametrize("name", TEXT_ATTRIBUTES)
 def test_an_attribute_that_is_not_a_string_is_a_decode_error(name: str) -> None:
     with pytest.raises(DecodeError, match=f"'{name}' must be a string"):
