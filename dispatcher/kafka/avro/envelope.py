@@ -26,13 +26,22 @@ MAX_EXACT_FLOAT = 2.0**53
 
 
 def from_envelope(value: Mapping[str, Any]) -> Event:
-    """The event in a decoded event.avsc record; its `specversion` defaults to 1.0."""
+    """The event in a decoded event.avsc record; its `specversion` defaults to 1.0. A producer's
+    own envelope may type its `data` (a record, a map ...): that reaches hooks as binary-mode
+    data in any schema does, JSON-like."""
     attributes = {name: plain(value.get(name)) for name in ATTRIBUTES}
     attributes["specversion"] = attributes["specversion"] or "1.0"
     extensions = value.get("extensions") or {}
     for name in EXTENSIONS:
         attributes[name] = extensions.get(name)
-    attributes["data"] = _data(value.get("data"), attributes["datacontenttype"])
+    raw = value.get("data")
+    if isinstance(raw, bytes | str) or raw is None:
+        attributes["data"] = _data(raw, attributes["datacontenttype"])
+    else:
+        try:
+            attributes["data"] = check_depth(plain(raw), "data")
+        except RecursionError:
+            raise DecodeError("data nests too deeply") from None
     return Event.from_dict(attributes)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,7 @@ from dispatcher.kafka.avro.schemas import AvroSchema, write
 from dispatcher.kafka.avro.wire import frame
 from dispatcher.model.event import Event, Record
 from dispatcher.pipeline.decode import decode
+from dispatcher.pipeline.render.formats import json_body
 
 EVENT = Event(
     id="evt-1",
@@ -151,6 +153,36 @@ def test_the_cloudevents_avro_format_with_ce_headers_besides_is_structured_mode(
     headers = [("ce_specversion", "1.0"), ("ce_id", EVENT.id), ("ce_type", EVENT.type)]
     headers += [("ce_source", EVENT.source), ("content-type", "application/cloudevents+avro")]
     assert decode(record(value, *headers), avro=AvroEventDecoder()) == EVENT
+
+
+def test_an_envelope_of_the_producers_own_with_typed_data_gives_hooks_json_like_data(
+    client: SchemaRegistryClient, decoder: AvroEventDecoder
+) -> None:
+    """As binary mode gives the same data: bytes as base64, UUIDs and times as their text, so
+    that the event renders (a UUID or bytes left as they were read failed every JSON hook)."""
+    order = (
+        '{"type":"record","name":"Order","fields":[{"name":"order_id","type":'
+        '{"type":"string","logicalType":"uuid"}},{"name":"scan","type":"bytes"},'
+        '{"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}}]}'
+    )
+    envelope = (
+        '{"type":"record","name":"OrderEvent","namespace":"shop","fields":['
+        '{"name":"id","type":"string"},{"name":"type","type":"string"},'
+        f'{{"name":"source","type":"string"}},{{"name":"data","type":{order}}}]}}'
+    )
+    schema_id = client.register_schema("orders-value", Schema(envelope, "AVRO"))
+    data = {"order_id": uuid.UUID(int=7), "scan": b"\x00\xff", "at": 1_764_410_400_000}
+    value = {"id": "o-1", "type": "order.shipped", "source": "/shop", "data": data}
+    payload = write(value, AvroSchema.from_text(envelope))
+
+    event = decode(record(frame(schema_id, payload)), avro=decoder)
+
+    assert event.data == {
+        "order_id": "00000000-0000-0000-0000-000000000007",
+        "scan": base64.b64encode(b"\x00\xff").decode(),
+        "at": "2025-11-29T10:00:00+00:00",
+    }
+    assert json_body(event.data)  # what a hook without fields sends
 
 
 def test_cloudevents_format_json_tree_becomes_plain_json() -> None:
