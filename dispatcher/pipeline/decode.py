@@ -66,6 +66,18 @@ def _decode(record: Record, avro: AvroDecoder | None) -> Event:
         return avro(record)
     if binary_mode(record, content_type):
         return _decode_binary(record, content_type)
+    try:
+        return _decode_structured(record, content_type)
+    except DecodeError as exc:
+        if record.header("ce_specversion") is None:
+            raise
+        raise DecodeError(  # the producer meant binary mode, but gave its data a CloudEvents type
+            f"{exc} (content-type {content_type} makes the record a structured-mode event,"
+            " ce_* headers or not: a binary-mode event's content-type is its data's)"
+        ) from None
+
+
+def _decode_structured(record: Record, content_type: str) -> Event:
     value, document = _structured_document(record, content_type)
     if "data_base64" in document and "data" not in document:
         document = {**document, "data": document["data_base64"]}

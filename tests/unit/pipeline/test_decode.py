@@ -158,6 +158,20 @@ def test_a_cloudevents_content_type_is_structured_mode_whatever_ce_headers_come_
     assert (event.subject, event.data) == ("order-7", {"order_id": 7})
 
 
+def test_ce_headers_with_a_cloudevents_content_type_are_told_that_it_makes_structured_mode() -> (
+    None
+):
+    rec = binary(b'{"order_id": 7}', content_type="application/cloudevents+json")
+
+    with pytest.raises(
+        DecodeError,
+        match=r"^CloudEvent lacks required attribute\(s\): id, type, source, specversion "
+        r"\(content-type application/cloudevents\+json makes the record a structured-mode event,"
+        r" ce_\* headers or not: a binary-mode event's content-type is its data's\)$",
+    ):
+        decode(rec)
+
+
 def test_a_binary_event_reads_attributes_from_ce_headers_and_data_from_the_value() -> None:
     rec = binary(b'{"order_id": 7}', time="2026-11-02T09:30:00Z", subject="order-7")
 
