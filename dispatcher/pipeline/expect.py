@@ -104,11 +104,11 @@ def transcoded(body: bytes, content_type: str) -> bytes | None:
     """`body` decoded by the Content-Type's `charset` and written as UTF-8; None without one,
     with one Python does not know or that is UTF-8 already, or when the body does not decode
     in it."""
-    charset = normalize_encoding(_charset(content_type).lower())
-    if charset not in KNOWN_ENCODINGS or charset in ("utf_8", "utf8"):
+    named = codec(charset(content_type))
+    if named is None or named in ("utf_8", "utf8"):
         return None
     try:
-        return body.decode(charset).encode("utf-8")
+        return body.decode(named).encode("utf-8")
     except (LookupError, UnicodeError):  # not a text encoding (base64), or not its bytes
         return None
 
