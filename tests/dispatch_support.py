@@ -31,6 +31,9 @@ from dispatcher.signals import STACKS_SIGNAL
 RUNNING: list[subprocess.Popen[bytes]] = []  # every `dispatcher run` a test started
 LOGS: dict[Path, subprocess.Popen[bytes]] = {}  # their logs, kept for the test's report
 TAIL_LINES = 60
+# A SIGKILLed member's partitions move after its session timeout (45 s by default), and until
+# then every rebalance of its group waits for it: short here, well above a heartbeat or two.
+FAILOVER: dict[str, Any] = {"kafka": {"session.timeout.ms": 3000, "heartbeat.interval.ms": 500}}
 
 
 def reap() -> None:

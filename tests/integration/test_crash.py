@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 from dispatch_support import (
+    FAILOVER,
     Deployment,
     breaking_hook,
     cloud_event,
@@ -21,8 +22,6 @@ from kafka_support import wait_for
 from dispatcher.devtools.receiver import Behaviour, Received, Receiver
 
 EVENTS = 5000
-# a SIGKILLed member's partitions move after the session timeout: short here, 45 s by default
-FAILOVER = {"kafka": {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}}
 
 
 def event_ids(records: list) -> set[str]:

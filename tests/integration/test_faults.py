@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dispatch_support import Deployment, cloud_event, collect_until, hook, stop
+from dispatch_support import FAILOVER, Deployment, cloud_event, collect_until, hook, stop
 from kafka_support import create_topic, wait_for
 
 from dispatcher.devtools.broker import LocalKafka
@@ -24,8 +24,6 @@ from dispatcher.kafka.clients import producer_config
 from dispatcher.model.outcome import VALUE_OMITTED
 
 EVENTS = int(os.environ.get("DUGAA_FAULT_EVENTS", "20000"))  # as the issue asks
-# a SIGKILLed member's partitions move after the session timeout: short here, 45 s by default
-FAILOVER = {"kafka": {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}}
 
 
 def delivered_ids(records: list) -> set[str]:
@@ -235,7 +233,9 @@ def test_a_worker_process_that_ends_alone_stops_the_others_and_the_run_exits_1(
     probes watch worker 0 ran a worker short for good. The other stops as on SIGTERM and `run`
     exits 1, to be started again whole."""
     with Receiver() as receiver:
-        deployment = _two_partitions(kafka_bootstrap, tmp_path, receiver)
+        # killed in a rebalance of its groups, a worker holds it up until its session ends; the
+        # other's stop leaves the groups once it is over (else after 10 s, and 5 s more closing)
+        deployment = _two_partitions(kafka_bootstrap, tmp_path, receiver, FAILOVER)
         process = deployment.process("--workers", "2")
         wait_for(lambda: deployment.workers_started() == 2, 60, message="two workers up")
         worker, *_ = _worker_processes(process.pid)
@@ -392,10 +392,16 @@ def test_a_stop_at_any_moment_of_the_start_exits_0(
         assert stop(process) == 0, deployment.log()
 
 
-def _two_partitions(bootstrap: str, directory: Path, receiver: Receiver) -> Deployment:
+def _two_partitions(
+    bootstrap: str, directory: Path, receiver: Receiver, extra: dict[str, Any] | None = None
+) -> Deployment:
     """A deployment of two input partitions and one hook, for the stop tests above."""
     return Deployment(
-        bootstrap, directory, [hook("crm", f"{receiver.url}/crm", ["order.*"])], partitions=2
+        bootstrap,
+        directory,
+        [hook("crm", f"{receiver.url}/crm", ["order.*"])],
+        partitions=2,
+        extra=extra or {},
     )
 
 
