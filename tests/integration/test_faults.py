@@ -153,7 +153,7 @@ def test_sigterm_while_the_broker_is_down_still_exits(
             kafka_bootstrap,
             tmp_path,
             [hook("crm", f"{receiver.url}/crm", ["order.*"])],
-            extra={"drain_timeout": "2s"},
+            extra={"drain_timeout": "1s"},
         )
         expected = produce(deployment, 10)
         worker = deployment.process()
