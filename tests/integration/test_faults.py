@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -282,7 +283,10 @@ def test_pairs_still_running_when_their_partition_leaves_are_cut_not_duplicated(
 ) -> None:
     """After the bounded wait of a revoke, the old owner cuts what still runs: only the new owner
     reports those pairs (a late report would duplicate its work and could break key order)."""
-    with Receiver({"/erp": Behaviour(delay=8.0)}) as receiver:
+    joined = threading.Event()  # the second worker is started: its requests are answered at once
+    cut = threading.Event()  # the first worker's requests are held open until its cut
+    with Receiver() as receiver:
+        receiver.responder = lambda _request: None if joined.is_set() else Behaviour(release=cut)
         deployment = Deployment(
             kafka_bootstrap,
             tmp_path,
@@ -293,7 +297,12 @@ def test_pairs_still_running_when_their_partition_leaves_are_cut_not_duplicated(
         expected = produce(deployment, 40)
         first = deployment.process()
         wait_for(lambda: len(receiver.received()) >= 40, 60, message="every pair in flight")
+        joined.set()
         second = deployment.process()
+        try:
+            wait_for(lambda: "deliveries cut: events-" in deployment.log(), 60, message="the cut")
+        finally:
+            cut.set()  # the first worker's own partition's requests are answered now
         wait_for(lambda: deployment.committed() == 40, 90, message="every pair finished")
         every_event_delivered(deployment, expected, 30)
         assert stop(first) == 0
