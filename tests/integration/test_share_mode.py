@@ -169,7 +169,10 @@ def test_a_record_that_keeps_coming_back_is_dead_lettered_as_redelivered(
 def test_a_delivery_that_would_outlast_the_records_lock_goes_to_a_retry_tier(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    with Receiver({"/slow": Behaviour(delay=3.0)}) as receiver:
+    answers = iter([Behaviour(delay=3.0)])  # the first request outlasts the lock, the tier's not
+
+    with Receiver() as receiver:
+        receiver.responder = lambda _request: next(answers, None)
         deployment = Deployment(
             kafka_bootstrap,
             tmp_path,
