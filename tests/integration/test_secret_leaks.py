@@ -418,7 +418,8 @@ def run_cli(
     }
     commands |= {f"hooks show {i}": ("hooks", "show", i) for i in shown}
     commands |= {"hooks list": ("hooks", "list")}
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    # all at once: each waits on Kafka a part of its time
+    with ThreadPoolExecutor(max_workers=len(commands)) as pool:
         futures = {name: pool.submit(cli, config, env, *args) for name, args in commands.items()}
         return {name: future.result() for name, future in futures.items()}
 
