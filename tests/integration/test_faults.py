@@ -17,7 +17,7 @@ from dispatch_support import FAILOVER, Deployment, cloud_event, collect_until, h
 from kafka_support import create_topic, wait_for
 
 from dispatcher.devtools.broker import LocalKafka
-from dispatcher.devtools.receiver import Behaviour, Receiver
+from dispatcher.devtools.receiver import Behaviour, Received, Receiver
 from dispatcher.engine import assembly
 from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.errors import KafkaUnavailable
@@ -284,9 +284,21 @@ def test_pairs_still_running_when_their_partition_leaves_are_cut_not_duplicated(
     """After the bounded wait of a revoke, the old owner cuts what still runs: only the new owner
     reports those pairs (a late report would duplicate its work and could break key order)."""
     joined = threading.Event()  # the second worker is started: its requests are answered at once
-    cut = threading.Event()  # the first worker's requests are held open until its cut
+    # The first worker's requests are answered once it has cut those of the partition that
+    # left it, and 8 s after the first of them at the latest: a revoke that waited longer than
+    # its bound, min(10 s, drain_timeout), would then find nothing to cut.
+    cut = threading.Event()
+    at_the_latest = threading.Timer(8.0, cut.set)
+
+    def respond(_request: Received) -> Behaviour | None:
+        if joined.is_set():
+            return None
+        if at_the_latest.ident is None:
+            at_the_latest.start()
+        return Behaviour(release=cut)
+
     with Receiver() as receiver:
-        receiver.responder = lambda _request: None if joined.is_set() else Behaviour(release=cut)
+        receiver.responder = respond
         deployment = Deployment(
             kafka_bootstrap,
             tmp_path,
@@ -300,9 +312,14 @@ def test_pairs_still_running_when_their_partition_leaves_are_cut_not_duplicated(
         joined.set()
         second = deployment.process()
         try:
-            wait_for(lambda: "deliveries cut: events-" in deployment.log(), 60, message="the cut")
+            wait_for(
+                lambda: cut.is_set() or "deliveries cut: events-" in deployment.log(),
+                60,
+                message="the first worker's cut",
+            )
         finally:
-            cut.set()  # the first worker's own partition's requests are answered now
+            cut.set()
+            at_the_latest.cancel()
         wait_for(lambda: deployment.committed() == 40, 90, message="every pair finished")
         every_event_delivered(deployment, expected, 30)
         assert stop(first) == 0
