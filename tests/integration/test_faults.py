@@ -12,8 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from dispatch_support import FAILOVER, Deployment, cloud_event, collect_until, hook, stop
+from dispatch_support import (
+    FAILOVER,
+    Deployment,
+    cloud_event,
+    collect_until,
+    free_port,
+    hook,
+    stop,
+)
 from kafka_support import create_topic, wait_for
 
 from dispatcher.devtools.broker import LocalKafka
@@ -41,6 +50,20 @@ def every_event_delivered(deployment: Deployment, expected: set[str], timeout: f
     )
 
 
+def consuming(port: int, topic: str) -> bool:
+    """Whether the worker whose /metrics are on `port` has taken records of `topic` in
+    (`dispatcher_events_consumed_total`): it holds partitions, with work under way; False
+    while it is not listening yet."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5, trust_env=False).text
+    except httpx.TransportError:
+        return False
+    wanted = f'dispatcher_events_consumed_total{{topic="{topic}"}} '
+    return any(
+        float(line[len(wanted) :]) > 0 for line in text.splitlines() if line.startswith(wanted)
+    )
+
+
 def produce(deployment: Deployment, count: int) -> set[str]:
     events = [cloud_event("order.paid", {"i": i}) for i in range(count)]
     for start in range(0, count, 5000):
@@ -65,8 +88,16 @@ def test_sigkill_of_one_of_two_workers_three_times_loses_nothing(
         )
         expected = produce(deployment, EVENTS)
         steady = deployment.process()
-        victim = deployment.process()
+        port = free_port()
+        victim = deployment.process(env={"DISPATCHER_HTTP_PORT": str(port)})
         for round_ in range(1, 4):
+            # each victim is killed at work: the steady worker alone soon makes the progress
+            # asked for, and would else have a victim killed while it starts
+            wait_for(
+                lambda p=port: consuming(p, deployment.events),
+                120,
+                message=f"victim {round_} at work",
+            )
             wait_for(
                 lambda r=round_: len(receiver.received()) >= r * EVENTS // 5,
                 240,
@@ -74,7 +105,8 @@ def test_sigkill_of_one_of_two_workers_three_times_loses_nothing(
             )
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=30)
-            victim = deployment.process()
+            port = free_port()
+            victim = deployment.process(env={"DISPATCHER_HTTP_PORT": str(port)})
         every_event_delivered(deployment, expected, 300)
         assert stop(steady) == 0
         assert stop(victim) == 0
