@@ -37,10 +37,12 @@ def made(
         if not isinstance(error, KafkaError) or error.code() != KafkaError._INVALID_ARG:
             raise
         said = error.str()
-        for value in settings.kafka.values():
-            if isinstance(value, Secret) and value.reveal():
-                said = said.replace(value.reveal(), "***")
-        raise ConfigError(f"kafka: {said}") from None
+    except ValueError as exc:  # a property a share consumer does not take (`SHARE_REFUSES`)
+        said = str(exc).split(". %", 1)[0]  # librdkafka's log lines may follow the message
+    for value in settings.kafka.values():
+        if isinstance(value, Secret) and value.reveal():
+            said = said.replace(value.reveal(), "***")
+    raise ConfigError(f"kafka: {said}") from None
 
 
 def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:
@@ -67,7 +69,7 @@ def share_consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     broker honours per producer batch) bounds them so that records spread over the members."""
     return {
         "max.poll.records": SHARE_POLL_RECORDS,
-        **client_settings(settings, "consumer"),
+        **client_settings(settings, "share"),
         "group.id": settings.group_id,
         "share.acknowledgement.mode": "explicit",
         "statistics.interval.ms": 5000,  # readiness: the group's state (`ShareLoop`)

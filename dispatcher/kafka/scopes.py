@@ -8,6 +8,11 @@ client is given only the properties of its kind; an admin client is a producer t
 
 The tables are the global and topic properties that librdkafka's CONFIGURATION.md marks C
 (consumer) or P (producer), aliases included, less the callbacks (no YAML can set one).
+
+A share consumer (queue mode) is a consumer that refuses outright, with a ValueError, the
+properties of a consumer group's membership and fetching that a share group's broker decides
+(`SHARE_REFUSES`, as librdkafka 2.16 refuses them): a worker in queue mode still has consumer
+groups (the retry tiers, the operations topic) that take them, so they go to those only.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any, Literal
 
 from dispatcher.config.settings import Settings
 
-Kind = Literal["consumer", "producer"]
+Kind = Literal["consumer", "producer", "share"]
 
 CONSUMER_ONLY = frozenset(
     {
@@ -87,7 +92,32 @@ PRODUCER_ONLY = frozenset(
     }
 )
 
-_OTHERS: dict[Kind, frozenset[str]] = {"consumer": PRODUCER_ONLY, "producer": CONSUMER_ONLY}
+SHARE_REFUSES = frozenset(
+    {
+        "group.instance.id",
+        "group.protocol",
+        "group.protocol.type",
+        "group.remote.assignor",
+        "partition.assignment.strategy",
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "enable.auto.commit",
+        "auto.offset.reset",
+        "queued.min.messages",
+        "queued.max.messages.kbytes",
+        "fetch.queue.backoff.ms",
+        "fetch.error.backoff.ms",
+        "isolation.level",
+        "enable.partition.eof",
+        "consume.callback.max.messages",
+    }
+)
+
+_OTHERS: dict[Kind, frozenset[str]] = {
+    "consumer": PRODUCER_ONLY,
+    "producer": CONSUMER_ONLY,
+    "share": PRODUCER_ONLY | SHARE_REFUSES,
+}
 
 
 def client_settings(settings: Settings, kind: Kind) -> dict[str, Any]:

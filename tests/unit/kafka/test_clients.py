@@ -6,7 +6,7 @@ import socket
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer, ShareConsumer
 
 from dispatcher.config.secrets import Secret
 from dispatcher.config.settings import Settings
@@ -86,6 +86,12 @@ def test_a_client_librdkafka_refuses_to_make_is_a_configuration_error_with_secre
 
     with pytest.raises(ConfigError, match=r'kafka: No such configuration property: "no\.such"'):
         made(Producer, {"no.such": 1}, given)
+
+    share = {"group.id": "g", "session.timeout.ms": 6000}  # one the share consumer refuses
+    with pytest.raises(ConfigError) as refused:
+        made(ShareConsumer, share, given)
+    assert str(refused.value).startswith("kafka: Failed to create share consumer: `session")
+    assert "%" not in str(refused.value)  # librdkafka's log lines after it left out
 
     def unreachable(config: dict[str, Any]) -> None:  # not the configuration's fault: as it is
         raise KafkaException(KafkaError(KafkaError._TRANSPORT, "down"))

@@ -11,12 +11,12 @@ import logging
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, ShareConsumer
 
 from dispatcher.config.settings import Settings
 from dispatcher.kafka.clients import consumer_config, producer_config, share_consumer_config
 from dispatcher.kafka.scan import scan_config
-from dispatcher.kafka.scopes import CONSUMER_ONLY, PRODUCER_ONLY, client_settings
+from dispatcher.kafka.scopes import CONSUMER_ONLY, PRODUCER_ONLY, SHARE_REFUSES, client_settings
 
 # a valid value of each property in the tables
 SAMPLES: dict[str, Any] = {
@@ -159,3 +159,18 @@ def test_the_workers_clients_warn_of_no_property_set_for_the_other_kind() -> Non
     # the settings still reach the clients they are for
     assert consumer_config(settings, "g")["session.timeout.ms"] == 6000
     assert producer_config(settings)["batch.size"] == 65536
+
+
+def test_a_share_consumer_is_made_whatever_consumer_settings_kafka_holds() -> None:
+    """librdkafka refuses a share consumer the properties of a consumer group's membership
+    (`session.timeout.ms` for faster failover, say): queue mode ended in a traceback at start.
+    They still reach the worker's consumer groups (retry tiers, operations)."""
+    settings = _settings({name: SAMPLES[name] for name in CONSUMER_ONLY - {"group.id"}})
+    ShareConsumer(share_consumer_config(settings)).close()
+    assert consumer_config(settings, "g")["session.timeout.ms"] == 6000
+
+
+@pytest.mark.parametrize("name", sorted(SHARE_REFUSES))
+def test_each_property_kept_from_a_share_consumer_is_one_it_refuses(name: str) -> None:
+    with pytest.raises(ValueError, match="share consumer"):
+        ShareConsumer({"group.id": "g", name: SAMPLES[name]})
