@@ -14,6 +14,7 @@ import httpx
 import pytest
 from confluent_kafka.admin import AdminClient
 from dispatch_support import (
+    FAILOVER,
     Deployment,
     cloud_event,
     collect_until,
@@ -30,7 +31,9 @@ from dispatcher.kafka.sharegroup import set_group_config
 
 SHARE: dict[str, Any] = {"consume": "share", "drain_timeout": "4s"}
 SHARE_RECORDS = "dispatcher_share_records_total"
-SMALL_POLLS = {**SHARE, "kafka": {"max.poll.records": 4}}  # records spread over the workers
+# records spread over the workers; a killed worker's retry and operations groups move in 3 s
+# (a share consumer is not given the group properties: it would refuse them)
+SMALL_POLLS = {**SHARE, "kafka": {"max.poll.records": 4, **FAILOVER["kafka"]}}
 
 
 def metric(port: int, name: str, **labels: str) -> float:
