@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
 
 from dispatcher.errors import DecodeError
@@ -12,6 +12,18 @@ from dispatcher.model.values import quick_init
 Headers = tuple[tuple[str, bytes | None], ...]
 REQUIRED_ATTRIBUTES = ("id", "type", "source", "specversion")
 TEXT_ATTRIBUTES = (*REQUIRED_ATTRIBUTES, "time", "subject", "datacontenttype", "tenant")
+# the names that are no producer's extension: CloudEvents' context attributes, the data (as
+# structured mode writes it), and the extensions with a place of their own on `Event`
+NOT_EXTENSIONS = frozenset(
+    {
+        *TEXT_ATTRIBUTES,
+        "dataschema",
+        "data",
+        "data_base64",
+        "traceparent",
+        "tracestate",
+    }
+)
 
 
 class MessageLike(Protocol):
@@ -86,6 +98,8 @@ class Event:
     # header; kept as sent: only a tracing worker reads them, and ignores a malformed one
     traceparent: str | None = None
     tracestate: str | None = None
+    # every other extension attribute (`region: eu`), as `extensions.region` in a hook's paths
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, attributes: dict[str, Any]) -> Event:
@@ -108,18 +122,20 @@ class Event:
             and (tenant is None or isinstance(tenant, str))
         ):  # one test, no loop: every event passes here
             _refuse(attributes)
-        return cls(
-            id=id_,
-            type=type_,
-            source=source,
-            specversion=specversion,
-            time=time,
-            subject=subject,
-            datacontenttype=content_type,
-            data=get("data"),
-            tenant=tenant or None,
-            traceparent=_text_or_none(attributes, "traceparent"),
-            tracestate=_text_or_none(attributes, "tracestate"),
+        extensions = {} if NOT_EXTENSIONS.issuperset(attributes) else extensions_in(attributes)
+        return cls(  # in the order of the fields: a third of the time keyword arguments take
+            id_,
+            type_,
+            source,
+            specversion,
+            time,
+            subject,
+            content_type,
+            get("data"),
+            tenant or None,
+            _text_or_none(attributes, "traceparent"),
+            _text_or_none(attributes, "tracestate"),
+            extensions,
         )
 
     def attributes(self) -> dict[str, Any]:
@@ -134,7 +150,23 @@ class Event:
             "datacontenttype": self.datacontenttype,
             "data": self.data,
             "tenant": self.tenant,
+            "extensions": self.extensions,
         }
+
+
+def extensions_in(attributes: dict[str, Any]) -> dict[str, Any]:
+    """The extension attributes among an event's `attributes`: every name but `NOT_EXTENSIONS`,
+    kept as written, its value as decoded (a null is no attribute).
+
+    CloudEvents asks for names of a-z and 0-9 and values that are text, integers or booleans;
+    an event that strays (`Region`, `my_ext`, a fraction, an object) is kept as it came rather
+    than refused: until extensions reached hooks such an event was delivered, and a hook's path
+    can still address it (`extensions["my.ext"]`)."""
+    return {
+        name: value
+        for name, value in attributes.items()
+        if name not in NOT_EXTENSIONS and value is not None
+    }
 
 
 def _refuse(attributes: dict[str, Any]) -> NoReturn:

@@ -21,6 +21,7 @@ from dispatcher.errors import DecodeError
 from dispatcher.model.event import TEXT_ATTRIBUTES, Event, Record
 from dispatcher.model.outcome import VALUE_OMITTED
 from dispatcher.pipeline.charsets import charset, codec, media_type
+from dispatcher.pipeline.render.paths import format_path
 
 MAX_DEPTH = 64
 EXACT_EXPONENT = 400  # past a float's range (1e308, 5e-324) either way
@@ -132,9 +133,14 @@ def _refuse_lone_surrogates(event: Event) -> None:
     a String. orjson refuses one, but its fallback, the standard library, reads a `\\ud800`
     escape (or the UTF-8 form of a surrogate) into the text, which then fails wherever it is
     encoded: the pair's idempotency key, its result record, a header. `data` may hold one:
-    rendering says what it does with it."""
-    for name in TEXT_ATTRIBUTES:
-        text = getattr(event, name)
+    rendering says what it does with it. An extension attribute's text is a String too."""
+    texts = [(name, getattr(event, name)) for name in TEXT_ATTRIBUTES]
+    texts += [
+        (format_path(("extensions", name)), value)  # a name may hold a line break: escaped
+        for name, value in event.extensions.items()
+        if isinstance(value, str)
+    ]
+    for name, text in texts:
         if text is None or text.isascii():
             continue
         try:

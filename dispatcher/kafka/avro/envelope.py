@@ -17,9 +17,10 @@ from typing import Any
 from dispatcher.errors import DecodeError
 from dispatcher.model.event import Event, Record
 from dispatcher.pipeline.decode import ce_attributes, check_depth, parse_json
+from dispatcher.pipeline.render.convert import text_of
 
 ATTRIBUTES = ("id", "type", "source", "specversion", "time", "subject", "datacontenttype")
-EXTENSIONS = ("tenant", "traceparent", "tracestate")  # the extension attributes events carry
+EXTENSIONS = ("tenant", "traceparent", "tracestate")  # the extensions with a field of `Event`
 ENVELOPE_FIELDS = frozenset(("id", "type", "source"))
 CLOUDEVENTS_FIELDS = frozenset(("attribute", "data"))
 MAX_EXACT_FLOAT = 2.0**53
@@ -34,6 +35,9 @@ def from_envelope(value: Mapping[str, Any]) -> Event:
     extensions = value.get("extensions") or {}
     for name in EXTENSIONS:
         attributes[name] = extensions.get(name)
+    for name, extension in extensions.items():
+        if name not in attributes:  # a producer's own extension (a context attribute is none)
+            attributes[name] = plain(extension)
     raw = value.get("data")
     if isinstance(raw, bytes | str) or raw is None:
         attributes["data"] = _data(raw, attributes["datacontenttype"])
@@ -49,6 +53,9 @@ def from_cloudevent(value: Mapping[str, Any]) -> Event:
     """The event in a record of the CloudEvents Avro format, read with record names on."""
     attribute = value["attribute"]
     attributes = {name: attribute.get(name) for name in (*ATTRIBUTES, *EXTENSIONS)}
+    for name, extension in attribute.items():
+        if name not in attributes:  # a producer's own extension: bytes as base64 text
+            attributes[name] = plain(extension)
     raw = value["data"]
     if isinstance(raw, bytes | str) or raw is None:
         attributes["data"] = _data(raw, attributes["datacontenttype"])
@@ -72,11 +79,14 @@ def from_binary(record: Record, data: Any) -> Event:
 
 
 def to_envelope(event: Event) -> dict[str, Any]:
-    """The event.avsc record for `event`: data as UTF-8 JSON, or as UTF-8 text for other types."""
+    """The event.avsc record for `event`: data as UTF-8 JSON, or as UTF-8 text for other types;
+    extensions as text (`true`, `2`: CloudEvents' canonical forms), as the schema's map holds
+    them."""
     record: dict[str, Any] = {name: getattr(event, name) for name in ATTRIBUTES}
     data = _data_out(event.data, event.datacontenttype)
     record["data"] = data.encode() if isinstance(data, str) else data
     extensions = {name: text for name in EXTENSIONS if (text := getattr(event, name))}
+    extensions.update((name, text_of(value)) for name, value in event.extensions.items())
     if extensions:
         record["extensions"] = extensions
     return record
@@ -85,10 +95,19 @@ def to_envelope(event: Event) -> dict[str, Any]:
 def to_cloudevent(event: Event) -> dict[str, Any]:
     """The CloudEvents Avro format record for `event` (data as bytes or text, never as a tree)."""
     attribute = {name: getattr(event, name) for name in (*ATTRIBUTES, *EXTENSIONS)}
+    attribute.update((name, _attribute(value)) for name, value in event.extensions.items())
     return {
         "attribute": {name: value for name, value in attribute.items() if value is not None},
         "data": _data_out(event.data, event.datacontenttype),
     }
+
+
+def _attribute(value: Any) -> Any:
+    """An extension's value as the CloudEvents Avro format's map holds it: a boolean, an Avro int
+    (32 bits) or text."""
+    if isinstance(value, bool | str) or (isinstance(value, int) and -(2**31) <= value < 2**31):
+        return value
+    return text_of(value)
 
 
 def plain(value: Any) -> Any:

@@ -27,7 +27,18 @@ from dispatcher.pipeline.render.paths import MISSING, Path, format_path, lookup,
 
 Template = tuple[str | Path, ...]
 EVENT_ROOTS = frozenset(
-    {"id", "type", "source", "specversion", "time", "subject", "datacontenttype", "data", "tenant"}
+    {
+        "id",
+        "type",
+        "source",
+        "specversion",
+        "time",
+        "subject",
+        "datacontenttype",
+        "data",
+        "tenant",
+        "extensions",  # the producer's own extension attributes: extensions.region
+    }
 )
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
@@ -42,8 +53,19 @@ def event_path(text: str) -> Path:
         raise ValueError("a path cannot start with an index: an event is an object")
     if path[0] not in EVENT_ROOTS:
         roots = ", ".join(sorted(EVENT_ROOTS))
-        raise ValueError(f"{path[0]!r} is not part of an event (paths start with one of {roots})")
+        raise ValueError(
+            f"{path[0]!r} is not part of an event (paths start with one of {roots};"
+            f" an extension attribute is {_as_extension(path)})"
+        )
     return path
+
+
+def _as_extension(path: Path) -> str:
+    """Where the extension attribute a wrong root may mean is: `region` and `extension.region`
+    are both `extensions.region`."""
+    if path[0] == "extension" and len(path) > 1 and isinstance(path[1], str):
+        return format_path(("extensions", *path[1:]))
+    return format_path(("extensions", path[0]))
 
 
 @lru_cache(maxsize=1024)

@@ -20,6 +20,7 @@ from dispatcher.kafka.avro import (
     event_decoder,
     produce_value,
 )
+from dispatcher.kafka.avro.envelope import from_binary
 from dispatcher.kafka.avro.schemas import AvroSchema, write
 from dispatcher.kafka.avro.wire import frame
 from dispatcher.model.event import Event, Record
@@ -285,3 +286,54 @@ def test_the_cloudevents_avro_format_carries_the_distributed_tracing_extension()
     value = write({"attribute": attribute, "data": None}, bundled("cloudevents"))
     event = AvroEventDecoder()(record(value, ("content-type", "application/cloudevents+avro")))
     assert (event.traceparent, event.tracestate) == (traceparent, "a=1")
+
+
+@pytest.mark.parametrize("envelope", ["dugaa", "cloudevents"])
+def test_a_producers_extensions_travel_in_both_avro_formats(envelope: Any) -> None:
+    event = Event(id="1", type="t", source="s", tenant="acme", extensions={"region": "eu"})
+    value = encode_event(event, envelope_format=envelope)
+    got = decode(record(value, ("content-type", content_type(envelope))), avro=AvroEventDecoder())
+    assert (got.extensions, got.tenant) == ({"region": "eu"}, "acme")
+
+
+def test_event_avsc_extensions_are_text_so_integers_and_booleans_travel_in_their_text() -> None:
+    event = Event(id="1", type="t", source="s", extensions={"priority": 2, "urgent": True})
+    value = encode_event(event)
+    got = AvroEventDecoder()(record(value, ("content-type", "application/avro")))
+    assert got.extensions == {"priority": "2", "urgent": "true"}
+
+
+def test_the_cloudevents_avro_format_keeps_an_extensions_type_and_gives_bytes_as_base64() -> None:
+    attribute = {"id": "1", "type": "t", "source": "s", "specversion": "1.0", "tenant": "acme"}
+    attribute |= {"priority": 2, "urgent": False, "key": b"\x00\xff", "gone": None}
+    value = write({"attribute": attribute, "data": None}, bundled("cloudevents"))
+    event = AvroEventDecoder()(record(value, ("content-type", "application/cloudevents+avro")))
+    assert event.extensions == {"priority": 2, "urgent": False, "key": "AP8="}
+    assert event.tenant == "acme"
+
+
+def test_an_avro_binary_mode_event_keeps_its_ce_header_extensions() -> None:
+    headers = [("ce_specversion", "1.0"), ("ce_id", "b-1"), ("ce_type", "t"), ("ce_source", "/s")]
+    headers += [("ce_region", "eu"), ("content-type", "application/avro")]
+    event = from_binary(record(b"", *headers), {"n": 1})
+    assert (event.extensions, event.data) == ({"region": "eu"}, {"n": 1})
+
+
+def test_extensions_of_a_producers_own_envelope_are_read_from_its_extensions_map(
+    client: SchemaRegistryClient, decoder: AvroEventDecoder
+) -> None:
+    envelope = (
+        '{"type":"record","name":"OrderEvent","namespace":"shop","fields":['
+        '{"name":"id","type":"string"},{"name":"type","type":"string"},'
+        '{"name":"source","type":"string"},{"name":"data","type":"bytes"},'
+        '{"name":"extensions","type":{"type":"map","values":["string","int","boolean"]}}]}'
+    )
+    schema_id = client.register_schema("own-value", Schema(envelope, "AVRO"))
+    extensions = {"region": "eu", "priority": 2, "urgent": True, "tenant": "acme"}
+    value = {"id": "o-1", "type": "t", "source": "/shop", "data": b"{}", "extensions": extensions}
+    payload = write(value, AvroSchema.from_text(envelope))
+
+    event = decode(record(frame(schema_id, payload)), avro=decoder)
+
+    assert event.extensions == {"region": "eu", "priority": 2, "urgent": True}
+    assert event.tenant == "acme"

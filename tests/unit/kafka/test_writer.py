@@ -24,7 +24,12 @@ from dispatcher.model.event import Event, Record
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Outcome, RetryState, Source
 from dispatcher.model.pair import Pair
+from dispatcher.pipeline.conditions import holds
+from dispatcher.pipeline.decode import decode
+from dispatcher.pipeline.intake import Pairs, take_retry
 from dispatcher.pipeline.judge import Verdict
+from dispatcher.pipeline.match import HookIndex
+from dispatcher.pipeline.render.target import request_target
 from dispatcher.pipeline.retry import Handoff
 
 
@@ -504,3 +509,51 @@ def test_a_tier_record_names_the_tenant_of_its_hook_for_when_the_hook_is_gone(
     writer.hand_off([(handoff(hook_id="everyone")[0], lambda: None)])
 
     assert [s.hook_tenant for s in tier_states(producer.produced)] == ["acme"] * 4 + [None]
+
+
+@pytest.mark.parametrize("bundles", [True, False], ids=["bundle", "single"])
+def test_a_tier_pass_keeps_the_events_extensions_so_a_filter_on_them_still_holds(
+    bundles: bool,
+) -> None:
+    """A tier record carries the event's record unchanged: its extensions (a structured event's
+    member, a binary one's `ce_` header) decode again on the tier pass, for filters and headers."""
+    erp = Hook.from_dict(
+        {
+            "id": "erp",
+            "events": ["order.placed"],
+            "url": "https://erp.example.com/",
+            "headers": {"X-Region": "{extensions.region}"},
+            "filter": [{"path": "extensions.region", "equals": "eu"}],
+        }
+    )
+    attributes = {"specversion": "1.0", "type": "order.placed", "source": "/shop"}
+    structured = json.dumps({**attributes, "id": "s", "region": "eu", "data": {}}).encode()
+    ce = tuple((f"ce_{k}", v.encode()) for k, v in {**attributes, "id": "b"}.items())
+    records = [
+        Record("dugaa.events", 0, 1, b"k1", structured, ()),
+        Record("dugaa.events", 0, 2, b"k2", b"{}", (*ce, ("ce_region", b"eu"))),
+    ]
+    handoffs = []
+    for record in records:
+        pair = Pair(record, decode(record), erp, Source("dugaa.events", 0, record.offset), "msg")
+        verdict = Verdict.failure("network", "circuit breaker open", retryable=True)
+        handoffs.append(
+            (Handoff(pair, 0, 1_800_000_000.0, 2, 1_799_999_000.0, verdict), lambda: None)
+        )
+    producer = Producer()
+    writer = outcome_writer(producer, Settings(retry_bundles=bundles), Metrics(CollectorRegistry()))
+
+    assert writer.hand_off(handoffs) == []
+
+    tier = Settings().topics.retry_topic(0)
+    passed = []
+    for n, produced in enumerate(producer.produced):
+        record = Record(tier, 0, n, produced["key"], produced["value"], tuple(produced["headers"]))
+        taken = take_retry(record, 0, HookIndex([erp]), decode, now=1_800_000_001.0)
+        assert isinstance(taken, Pairs)
+        passed += taken.pairs
+    assert [pair.event.id for pair in passed] == ["s", "b"]
+    for pair in passed:
+        assert pair.event.extensions == {"region": "eu"}
+        assert holds(erp.filter, pair.event.attributes())
+        assert ("X-Region", "eu") in request_target(erp, pair.event)[1]
