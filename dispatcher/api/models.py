@@ -71,7 +71,10 @@ class Deleted(BaseModel):
 
 
 class TrialRequest(BaseModel):
-    event: dict[str, Any] = Field(description="A CloudEvent (structured mode) as JSON.")
+    event: dict[str, Any] = Field(
+        description="A CloudEvent (structured mode) as JSON: its extension attributes (a"
+        " `region`, which paths name `extensions.region`) as top-level members."
+    )
     send: bool = False
 
 

@@ -3,6 +3,7 @@ command line and the admin API show it through the same masking."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -166,3 +167,22 @@ def test_an_event_of_a_type_the_hook_does_not_take_is_not_sent_and_the_trial_say
         )
     )
     assert prepare(orders, EVENT).excluded == ()  # order.paid: order.* takes it
+
+
+def test_an_event_file_gives_its_extensions_to_the_hook_tried(tmp_path: Path) -> None:
+    path = tmp_path / "event.json"
+    path.write_text(
+        '{"specversion": "1.0", "id": "e-1", "type": "order.paid", "source": "/shop",'
+        ' "region": "eu", "data": {}}',
+        encoding="utf-8",
+    )
+    erp = hook(
+        headers={"x-region": "{extensions.region}"},
+        filter=[{"path": "extensions.region", "equals": "eu"}],
+    )
+
+    tried = prepare(erp, trial.read_event(path))
+
+    assert tried.excluded == ()
+    assert tried.shown is not None
+    assert dict(tried.shown.headers)["x-region"] == "eu"
