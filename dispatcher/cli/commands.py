@@ -148,6 +148,7 @@ def produce(args: argparse.Namespace) -> int:
     }
     if args.tenant:
         event["tenant"] = args.tenant
+    event.update(args.extension)  # each form writes them as it writes the tenant
     checked = _cloud_event(event)
     topic = args.topic or settings.topics.events[0]
     check_reachable(settings)

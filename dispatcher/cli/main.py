@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -156,6 +157,14 @@ def _parser() -> argparse.ArgumentParser:
     produce.add_argument("--data", required=True, help="the event's data as JSON")
     produce.add_argument("--key", help="the Kafka key (the ordering key)")
     produce.add_argument("--tenant", help="the event's tenant (CloudEvents extension)")
+    produce.add_argument(
+        "--extension",
+        action="append",
+        default=[],
+        type=_extension,
+        metavar="NAME=VALUE",
+        help="an extension attribute of the event, as text (region=eu); may be repeated",
+    )
     produce.add_argument("--source", default="/dugaa/cli", help="the event's source")
     produce.add_argument("--topic", help="default: the first of topics.events")
     encoding = produce.add_mutually_exclusive_group()
@@ -184,6 +193,22 @@ def _at_least(least: int) -> Callable[[str], int]:
         return value
 
     return count
+
+
+def _extension(text: str) -> tuple[str, str]:
+    """`NAME=VALUE`, NAME as CloudEvents asks an extension's (a-z and 0-9) and no attribute of
+    its own option or of the event's context: a usage error saying which it is, else."""
+    from dispatcher.model.event import NOT_EXTENSIONS
+
+    name, equals, value = text.partition("=")
+    if not equals:
+        raise argparse.ArgumentTypeError(f"not NAME=VALUE: {text!r}")
+    if not re.fullmatch("[a-z0-9]+", name):
+        raise argparse.ArgumentTypeError(f"name {name!r}: only a-z and 0-9 (CloudEvents)")
+    if name in NOT_EXTENSIONS:
+        hint = " (use --tenant)" if name == "tenant" else ""
+        raise argparse.ArgumentTypeError(f"{name} is no extension of the producer's{hint}")
+    return name, value
 
 
 def _cmd(name: str) -> Command:

@@ -229,3 +229,47 @@ def test_hooks_without_a_command_shows_the_hooks_commands(
     said = capsys.readouterr().err
     assert said.startswith("usage: dispatcher hooks [-h]")
     assert "validate" in said
+
+
+@pytest.mark.parametrize("form", [[], ["--binary"], ["--avro"]], ids=["json", "binary", "avro"])
+def test_produce_writes_each_extension_in_the_form_it_publishes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], form: list[str]
+) -> None:
+    from dispatcher.kafka.avro import event_decoder
+    from dispatcher.model.event import Record
+
+    published: list[tuple[bytes, list[tuple[str, str | bytes | None]]]] = []
+    monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
+    monkeypatch.setattr("dispatcher.kafka.clients.check_reachable", lambda _settings: None)
+    monkeypatch.setattr("dispatcher.kafka.clients.made", lambda *_args: None)
+    monkeypatch.setattr(
+        commands, "_publish", lambda _p, _t, value, _k, headers: published.append((value, headers))
+    )
+    argv = ["produce", "--type", "order.paid", "--data", "{}", "--extension", "region=eu"]
+
+    assert main([*argv, "--extension", "priority=2", *form]) == 0
+
+    capsys.readouterr()
+    [(value, headers)] = published
+    encoded = tuple((k, v.encode() if isinstance(v, str) else v) for k, v in headers)
+    event = event_decoder({})(Record("dugaa.events", 0, 0, None, value, encoded))
+    assert event.extensions == {"region": "eu", "priority": "2"}
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("region", "not NAME=VALUE: 'region'"),
+        ("Region=eu", "name 'Region': only a-z and 0-9 (CloudEvents)"),
+        ("my_ext=1", "name 'my_ext': only a-z and 0-9 (CloudEvents)"),
+        ("tenant=acme", "tenant is no extension of the producer's (use --tenant)"),
+        ("subject=o-1", "subject is no extension of the producer's"),
+    ],
+)
+def test_produce_refuses_an_extension_cloudevents_would_not_name_so(
+    given: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["produce", "--type", "t", "--data", "{}", "--extension", given])
+    assert exited.value.code == 2
+    assert f"argument --extension: {said}" in capsys.readouterr().err
