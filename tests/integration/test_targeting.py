@@ -153,6 +153,42 @@ def test_a_url_with_placeholders_delivers_to_the_path_drawn_from_the_event(
         assert json.loads(letter.value or b"{}")["id"] == "ev-2"
 
 
+def test_a_filter_and_a_header_on_an_extension_deliver_only_that_regions_events_with_it(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The producer's extension `region`, structured (`"region": "eu"`) and binary
+    (`ce_region: eu`): the hook filtered on `extensions.region` gets the eu events only, each
+    with its `X-Region` header from the event."""
+    with Receiver() as receiver:
+        erp = hook(
+            "erp-eu",
+            f"{receiver.url}/erp",
+            ["order.placed"],
+            filter=[{"path": "extensions.region", "equals": "eu"}],
+            headers={"X-Region": "{extensions.region}"},
+        )
+        deployment = Deployment(kafka_bootstrap, tmp_path, [erp])
+        events = []
+        for n, region in enumerate(["eu", "us", "eu", "us"]):
+            event = cloud_event("order.placed", {"n": n}, event_id=f"ev-{n}")
+            event["region"] = region
+            events.append(event)
+        deployment.produce_raw(
+            [binary(e) if n >= 2 else structured(e) for n, e in enumerate(events)]
+        )
+        with deployment.worker() as worker:
+            results = consume_all(kafka_bootstrap, deployment.results, 2, timeout=60)
+            wait_for(lambda: deployment.committed() == len(events), timeout=60)
+            filtered = worker.metrics.events_filtered.labels("erp-eu")._value.get()
+        assert sorted(r.json()["event_id"] for r in results) == ["ev-0", "ev-2"]
+        assert {r.json()["outcome"] for r in results} == {"delivered"}
+        received = receiver.received("/erp")
+        assert sorted(json.loads(r.body)["n"] for r in received) == [0, 2]
+        assert [r.headers["x-region"] for r in received] == ["eu", "eu"]
+        assert filtered == 2
+        assert deployment.written(deployment.results) == 2  # a filtered event has no record
+
+
 def dispatcher(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dispatcher", *args],
