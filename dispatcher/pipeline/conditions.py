@@ -94,7 +94,7 @@ def _passes(operator: str, operand: Any, value: Any, xml: bool) -> bool:
         except ValueError:
             return False
         text = _text(value)
-        return text is not None and pattern.search(text) is not None
+        return text is not None and pattern.search(_encodable(text)) is not None
     if operator in ORDERING:
         number, limit = _number(value, xml), _number(operand, False)
         return number is not None and limit is not None and _ordered(operator, number, limit)
@@ -191,6 +191,18 @@ def _ordered(operator: str, number: Decimal, limit: Decimal) -> bool:
     return number <= limit
 
 
+def _encodable(text: str) -> str:
+    """`text` as RE2 can take it (UTF-8): a lone surrogate, which a JSON `\\ud800` escape puts in
+    an event's data or an answer, stands as U+FFFD; RE2 raised on it."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def _text(value: Any) -> str | None:
     try:
         return text_of(value)
@@ -199,5 +211,5 @@ def _text(value: Any) -> str | None:
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    text = _encodable(json.dumps(value, ensure_ascii=False, default=str))
     return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."

@@ -187,3 +187,13 @@ def test_a_condition_is_written_back_as_it_was_read() -> None:
         "in": [100, 200],
         "gte": 100,
     }
+
+
+def test_matches_on_text_with_a_lone_surrogate_reads_it_as_a_replacement_character() -> None:
+    """A JSON `\\ud800` escape puts a lone surrogate in an event's data or an answer: RE2, which
+    takes UTF-8, raised on it, and the pair was taken in as an `internal` failure."""
+    document = {"data": {"x": "\ud800eu"}}
+    assert failure(Condition.from_dict({"path": "data.x", "matches": "eu$"}), document) is None
+    said = failure(Condition.from_dict({"path": "data.x", "matches": "^us"}), document)
+    assert said == "expected data.x to match '^us', got \"\ufffdeu\""
+    said.encode("utf-8")  # fit for a result record or a log line
