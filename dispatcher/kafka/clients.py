@@ -18,6 +18,7 @@ from dispatcher.logs import KAFKA
 
 OUTPUT_PARTITIONS = 6
 SHARE_POLL_RECORDS = 200
+STATISTICS_MS = 5000  # consumers' statistics (lag, queue mode's readiness), unless `kafka:` says
 BROKER_MESSAGE_MAX_BYTES = 1_048_588  # Kafka's default `message.max.bytes` (a record batch)
 PROBE_SLICE = 1.0  # seconds of the reachability check between two polls of its log lines
 Client = TypeVar("Client")
@@ -57,7 +58,7 @@ def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str
         "enable.auto.offset.store": False,
         "enable.auto.commit": True,
         "auto.offset.reset": "earliest",  # a new group delivers what is there, skips nothing
-        "statistics.interval.ms": 5000,  # the consumer lag metric
+        "statistics.interval.ms": statistics_interval(settings),  # the consumer lag metric
         "logger": KAFKA,
         **extra,
     }
@@ -72,10 +73,22 @@ def share_consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         **client_settings(settings, "share"),
         "group.id": settings.group_id,
         "share.acknowledgement.mode": "explicit",
-        "statistics.interval.ms": 5000,  # readiness: the group's state (`ShareLoop`)
+        "statistics.interval.ms": statistics_interval(settings),  # readiness (`ShareLoop`)
         "logger": KAFKA,
         **extra,
     }
+
+
+def statistics_interval(settings: Settings) -> int:
+    """How often (ms) a consumer reports its statistics, which the lag metric and queue mode's
+    readiness are read from: `kafka:`'s `statistics.interval.ms` when above 0, else
+    `STATISTICS_MS` (0 would switch them off: no lag, and a share worker never ready)."""
+    given: Any = settings.kafka_config().get("statistics.interval.ms", STATISTICS_MS)
+    try:
+        interval = int(given)
+    except (TypeError, ValueError):
+        return STATISTICS_MS
+    return interval if interval > 0 else STATISTICS_MS
 
 
 def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:

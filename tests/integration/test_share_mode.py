@@ -245,7 +245,8 @@ def test_readyz_is_503_while_kafka_is_gone_and_200_once_it_is_back(
     """A share consumer keeps its assignment without Kafka: readiness follows its group's
     state, so probes and DispatcherNoReadyWorkers see a worker that cannot consume."""
     crm = hook("crm", "https://crm.example.com/", ["order.*"])
-    deployment = Deployment(kafka_bootstrap, tmp_path, [crm], extra=SHARE)
+    faster = {**SHARE, "kafka": {"statistics.interval.ms": 1000}}  # readiness, every second
+    deployment = Deployment(kafka_bootstrap, tmp_path, [crm], extra=faster)
     port = free_port()
     worker = deployment.process(env={"DISPATCHER_HTTP_PORT": str(port)})
     try:

@@ -11,7 +11,13 @@ from confluent_kafka import KafkaError, KafkaException, Producer, ShareConsumer
 from dispatcher.config.secrets import Secret
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError, KafkaUnavailable
-from dispatcher.kafka.clients import check_reachable, consumer_config, made, producer_config
+from dispatcher.kafka.clients import (
+    check_reachable,
+    consumer_config,
+    made,
+    producer_config,
+    share_consumer_config,
+)
 
 
 def settings(kafka: dict[str, Any]) -> Settings:
@@ -26,6 +32,18 @@ def test_the_tuning_is_the_users_to_change() -> None:
     untouched = settings({})
     assert producer_config(untouched)["linger.ms"] == 20
     assert consumer_config(untouched, "g")["auto.commit.interval.ms"] == 250
+
+
+@pytest.mark.parametrize(("given", "used"), [(1000, 1000), ("2000", 2000), (0, 5000), (None, 5000)])
+def test_the_statistics_interval_is_the_users_unless_it_would_switch_them_off(
+    given: Any, used: int
+) -> None:
+    """The lag metric and queue mode's readiness come from the statistics: a faster refresh is
+    the user's to ask for (it was 5 s whatever `kafka:` said); 0 would leave a share worker
+    never ready, so it is not taken."""
+    configured = settings({} if given is None else {"statistics.interval.ms": given})
+    assert consumer_config(configured, "g")["statistics.interval.ms"] == used
+    assert share_consumer_config(configured)["statistics.interval.ms"] == used
 
 
 def test_what_at_least_once_rests_on_is_not() -> None:
