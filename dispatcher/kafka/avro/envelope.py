@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -38,14 +38,7 @@ def from_envelope(value: Mapping[str, Any]) -> Event:
     for name, extension in extensions.items():
         if name not in attributes:  # a producer's own extension (a context attribute is none)
             attributes[name] = plain(extension)
-    raw = value.get("data")
-    if isinstance(raw, bytes | str) or raw is None:
-        attributes["data"] = _data(raw, attributes["datacontenttype"])
-    else:
-        try:
-            attributes["data"] = check_depth(plain(raw), "data")
-        except RecursionError:
-            raise DecodeError("data nests too deeply") from None
+    attributes["data"] = _event_data(value.get("data"), attributes["datacontenttype"], plain)
     return Event.from_dict(attributes)
 
 
@@ -56,15 +49,19 @@ def from_cloudevent(value: Mapping[str, Any]) -> Event:
     for name, extension in attribute.items():
         if name not in attributes:  # a producer's own extension: bytes as base64 text
             attributes[name] = plain(extension)
-    raw = value["data"]
-    if isinstance(raw, bytes | str) or raw is None:
-        attributes["data"] = _data(raw, attributes["datacontenttype"])
-    else:
-        try:
-            attributes["data"] = check_depth(_tree(raw), "data")
-        except RecursionError:
-            raise DecodeError("data nests too deeply") from None
+    attributes["data"] = _event_data(value["data"], attributes["datacontenttype"], _tree)
     return Event.from_dict(attributes)
+
+
+def _event_data(raw: Any, content_type: str | None, tree: Callable[[Any], Any]) -> Any:
+    """An Avro record's `data`: bytes or text read by its content type (`_data`), a typed value
+    (a record, a map ...) made JSON-like by `tree`, no deeper than events may nest."""
+    if isinstance(raw, bytes | str) or raw is None:
+        return _data(raw, content_type)
+    try:
+        return check_depth(tree(raw), "data")
+    except RecursionError:
+        raise DecodeError("data nests too deeply") from None
 
 
 def from_binary(record: Record, data: Any) -> Event:
