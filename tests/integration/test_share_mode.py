@@ -290,8 +290,9 @@ def test_a_switch_to_share_mode_is_refused_while_the_consumer_group_holds_the_id
         after = cloud_event("customer.created", {"i": 2})
         deployment.produce_events([after])
         with deployment.worker():  # the share group, at the earliest record
+            # the two pairs are delivered at once: either outcome may be written first
             results = collect_until(
-                kafka_bootstrap, deployment.results, lambda rs: after["id"] in event_ids(rs), 60
+                kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 3, 60
             )
         ids = sorted(r.json()["event_id"] for r in results)
         assert ids == sorted([before["id"], before["id"], after["id"]])  # before, again
