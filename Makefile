@@ -50,8 +50,15 @@ browser:
 receivers:
 	bash $(RECEIVERS)
 
+# The suite on TEST_WORKERS processes (pytest-xdist; a file's tests stay together, each process
+# starts a broker of its own), then the browser tests in a session of their own: Playwright's
+# sync API keeps an event loop in the main thread until its session ends. Both always run.
+TEST_WORKERS ?= 2
 test: install kafka tools browser receivers
-	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest
+	@export PATH="$(CURDIR)/.tools/bin:$$PATH"; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not browser"; suite=$$?; \
+	$(BIN)/pytest -m browser; browser=$$?; \
+	test $$suite -eq 0 -a $$browser -eq 0
 
 # The README's console screenshots (docs/console/), from a run of the browser test.
 screenshots: install kafka browser

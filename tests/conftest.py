@@ -9,6 +9,7 @@ The broker starts only when a test asks for it, so unit-test runs need neither J
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -35,8 +36,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _INTEGRATION in item.path.parents:
             item.add_marker(pytest.mark.integration)
+        if "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
     # Browser tests last: pytest-playwright's sync API keeps an event loop running in the main
-    # thread until the session ends, and every `asyncio.run` after it would fail.
+    # thread until the session ends, and every `asyncio.run` after it would fail. (`make test`
+    # runs them in a session of their own: pytest-xdist keeps a file's tests together.)
     items.sort(key=lambda item: "page" in getattr(item, "fixturenames", ()))
 
 
@@ -129,6 +133,21 @@ def registry() -> Iterator[FakeRegistry]:
     """A Confluent-compatible Schema Registry stand-in on loopback."""
     with running_registry() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A test that calls the CLI's `main` in the test process sets up logging as the CLI does:
+    the root logger at INFO, with a handler on the stderr pytest captured for that test (closed
+    once it ends). The next test gets the root logger's level back, without that handler, so
+    what it logs and captures does not hang on which tests ran before it in the process."""
+    root = logging.getLogger()
+    level, before = root.level, set(root.handlers)
+    yield
+    root.setLevel(level)
+    for handler in root.handlers[:]:
+        if handler not in before and type(handler) is logging.StreamHandler:  # basicConfig's
+            root.removeHandler(handler)
 
 
 @pytest.fixture(autouse=True)
