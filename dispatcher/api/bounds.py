@@ -6,7 +6,8 @@ and cuts a request that takes too long (503): in JSON, or as the console's error
 browser asking for a console page (`wants_page`). A head still arriving is bounded by the server
 too (h11's limit on an incomplete event, `dispatcher.api.server`).
 `SecurityHeaders` puts a strict Content-Security-Policy (no inline script), X-Frame-Options,
-Referrer-Policy and nosniff on every response.
+Referrer-Policy and nosniff on every response. `Tracked` tells a middleware whether the
+response began, so it answers an error only before (`problems.Failures` too).
 """
 
 from __future__ import annotations
@@ -39,6 +40,20 @@ def wants_page(path: str, accept: str) -> bool:
     return (
         not path.startswith(("/api/", "/static/")) and path != "/healthz" and "text/html" in accept
     )
+
+
+class Tracked:
+    """A `send` that notes when the response has begun: from then on, an error cannot be
+    answered any more (its status and headers are gone)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
 
 
 class _TooLarge(Exception):
@@ -80,7 +95,6 @@ class Bounds:
             if int(text) > self.max_body:
                 await _error(send, 413, f"the body may hold at most {self.max_body} bytes")
                 return
-        started = False
         seen = 0
 
         async def counted() -> Message:
@@ -92,19 +106,14 @@ class Bounds:
                     raise _TooLarge
             return message
 
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = Tracked(send)
         try:
             await asyncio.wait_for(self.app(scope, counted, tracked), self.timeout)
         except _TooLarge:
-            if not started:
+            if not tracked.started:
                 await _error(send, 413, f"the body may hold at most {self.max_body} bytes")
         except TimeoutError:
-            if not started:
+            if not tracked.started:
                 await _error(send, 503, f"the request took longer than {self.timeout:g}s")
 
 

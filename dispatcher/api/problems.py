@@ -10,9 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dispatcher.api.bounds import wants_page
+from dispatcher.api.bounds import Tracked, wants_page
 from dispatcher.api.pages.common import render, signed_in
 from dispatcher.api.sessions import Session
 from dispatcher.errors import KafkaUnavailable
@@ -42,20 +42,13 @@ class Failures:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = Tracked(send)
         try:
             await self.app(scope, receive, tracked)
         except Exception as exc:
             request = Request(scope, receive)
             log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-            if not started:
+            if not tracked.started:
                 await _internal(request)(scope, receive, send)
 
 

@@ -22,13 +22,17 @@ async def echo_length(scope: Scope, receive: Receive, send: Send) -> None:
             break
     if scope["path"] == "/slow":
         await asyncio.sleep(5)
+    if scope["path"] == "/late":  # its answer begun, it runs past its time
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(5)
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": str(size).encode()})
 
 
-def call(
+def exchange(
     headers: list[tuple[bytes, bytes]], chunks: list[bytes], path: str = "/"
-) -> dict[str, Any]:
+) -> list[Message]:
+    """What `Bounds` around `echo_length` sends for a request of `headers` and body `chunks`."""
     sent: list[Message] = []
     pending = [
         {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
@@ -43,6 +47,13 @@ def call(
 
     scope = {"type": "http", "path": path, "headers": headers}
     asyncio.run(Bounds(echo_length, max_body=10, timeout=0.2)(scope, receive, send))
+    return sent
+
+
+def call(
+    headers: list[tuple[bytes, bytes]], chunks: list[bytes], path: str = "/"
+) -> dict[str, Any]:
+    sent = exchange(headers, chunks, path)
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return {"status": sent[0]["status"], "body": body}
 
@@ -75,6 +86,11 @@ def test_a_request_past_its_time_is_a_503() -> None:
     answer = call([], [b""], path="/slow")
     assert answer["status"] == 503
     assert "longer than" in json.loads(answer["body"])["error"]
+
+
+def test_a_request_past_its_time_after_its_answer_began_gets_no_second_answer() -> None:
+    sent = exchange([], [b""], path="/late")
+    assert [m.get("status") for m in sent] == [200]
 
 
 def test_a_request_head_past_the_limit_is_a_431() -> None:

@@ -4,6 +4,7 @@ its short JSON; the failure itself is logged."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
@@ -16,6 +17,7 @@ import pytest
 from admin_support import ADMIN, ADMIN_TOKEN, signed_in
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
 
 from dispatcher.api import problems
 from dispatcher.api.pages import pausing as pausing_page
@@ -159,3 +161,26 @@ def test_a_page_too_large_to_take_answers_the_consoles_error_page_an_api_call_js
     api = client.post("/api/hooks", content=b"x" * 5000, headers={**ADMIN, **HTML})
     assert api.status_code == 413
     assert api.json() == {"error": "the body may hold at most 4096 bytes"}
+
+
+def test_a_failure_after_the_answer_began_is_logged_and_not_answered_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sent: list[Message] = []
+
+    async def begins_then_fails(_scope: Scope, _receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        broken()
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/events", "headers": [], "query_string": b""}
+    asyncio.run(problems.Failures(begins_then_fails)(scope, receive, send))
+    assert [m.get("status") for m in sent] == [200]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "GET /events failed"
+    ]
