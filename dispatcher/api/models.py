@@ -6,9 +6,19 @@ API and hooks files cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# fields that records of more than one kind have (results, dead letters, attempts), described once
+TraceId = Annotated[str | None, Field(description="The delivery's trace, when traced")]
+HookTenant = Annotated[
+    str | None,
+    Field(
+        description="The hook's tenant when the record was written (null: a hook of every"
+        " tenant, or a record of a version before it was written); `tenant` is the event's."
+    ),
+]
 
 
 class Error(BaseModel):
@@ -125,12 +135,8 @@ class Outcome(BaseModel):
     idempotency_key: str
     completed_at: str
     tenant: str | None = None
-    trace_id: str | None = Field(default=None, description="The delivery's trace, when traced")
-    hook_tenant: str | None = Field(
-        default=None,
-        description="The hook's tenant when the record was written (null: a hook of every"
-        " tenant, or a record of a version before it was written); `tenant` is the event's.",
-    )
+    trace_id: TraceId = None
+    hook_tenant: HookTenant = None
 
 
 class Outcomes(BaseModel):
@@ -151,12 +157,8 @@ class DeadLetter(BaseModel):
     failed_at: str
     replayed_from: str
     tenant: str | None = None
-    trace_id: str | None = Field(default=None, description="The delivery's trace, when traced")
-    hook_tenant: str | None = Field(
-        default=None,
-        description="The hook's tenant when the record was written (null: a hook of every"
-        " tenant, or a record of a version before it was written); `tenant` is the event's.",
-    )
+    trace_id: TraceId = None
+    hook_tenant: HookTenant = None
 
 
 class Attempt(BaseModel):
@@ -176,11 +178,7 @@ class Attempt(BaseModel):
     )
     at: str = Field(description="When the attempt was sent.")
     tenant: str | None = None
-    hook_tenant: str | None = Field(
-        default=None,
-        description="The hook's tenant when the record was written (null: a hook of every"
-        " tenant, or a record of a version before it was written); `tenant` is the event's.",
-    )
+    hook_tenant: HookTenant = None
 
 
 class EventLookup(BaseModel):
