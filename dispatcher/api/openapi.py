@@ -18,6 +18,7 @@ UNAUTHORIZED: Responses = {
     401: {"model": Error, "description": "No `Authorization: Bearer` token of admin.tokens."}
 }
 FORBIDDEN: Responses = {403: {"model": Error, "description": "The token's role is viewer."}}
+UNSEEN: Responses = {404: {"model": Error, "description": "A hook the token does not see."}}
 INVALID: Responses = {
     422: {"model": Refusal, "description": "A value of the request is not valid: each problem."}
 }

@@ -25,7 +25,7 @@ from dispatcher.api.models import (
     TrialRequest,
     TrialResult,
 )
-from dispatcher.api.openapi import FORBIDDEN, HOOK_BODY, INVALID, UNAUTHORIZED
+from dispatcher.api.openapi import FORBIDDEN, HOOK_BODY, INVALID, UNAUTHORIZED, UNSEEN
 from dispatcher.api.routes import service_of
 from dispatcher.api.service import AdminService
 from dispatcher.errors import DecodeError
@@ -81,7 +81,7 @@ async def create_hook(request: Request, service: Service, caller: AsAdmin) -> An
     responses={
         **WRITE_ERRORS,
         201: {"model": HookShown, "description": "Created."},
-        404: {"model": Error, "description": "A hook the token does not see."},
+        **UNSEEN,
     },
     openapi_extra=HOOK_BODY,
 )

@@ -20,7 +20,7 @@ from dispatcher.api.models import (
     Outcomes,
     Refusal,
 )
-from dispatcher.api.openapi import UNAUTHORIZED
+from dispatcher.api.openapi import UNAUTHORIZED, UNSEEN
 from dispatcher.api.routes import service_of
 from dispatcher.api.service import AdminService
 from dispatcher.model.moments import iso
@@ -66,7 +66,7 @@ def attempt_view(row: dict[str, Any]) -> dict[str, Any]:
 @router.get(
     "/hooks/{hook_id}/outcomes",
     response_model=Outcomes,
-    responses={**BAD_TIME, 404: {"model": Error, "description": "A hook the token does not see."}},
+    responses={**BAD_TIME, **UNSEEN},
 )
 def outcomes(
     hook_id: str,
@@ -93,7 +93,7 @@ def outcomes(
 @router.get(
     "/hooks/{hook_id}/attempts",
     response_model=HookAttempts,
-    responses={**BAD_TIME, 404: {"model": Error, "description": "A hook the token does not see."}},
+    responses={**BAD_TIME, **UNSEEN},
 )
 def hook_attempts(
     hook_id: str,
@@ -154,7 +154,7 @@ def dead_letter_counts(
 @router.get(
     "/dead-letters/list",
     response_model=list[DeadLetter],
-    responses={404: {"model": Error, "description": "A hook the token does not see."}},
+    responses=UNSEEN,
 )
 def dead_letters(
     service: Service,
