@@ -155,9 +155,8 @@ async def check_hook(request: Request) -> HTMLResponse:
 
 
 def _checked(request: Request, session: Session, form: dict[str, str]) -> HTMLResponse:
-    original, base = _seen(request, session, form.get("original", ""), form.get("base", ""))
+    original, base, previous = _seen(request, session, form)
     service = service_of(request)
-    previous = service.definition(base) if base else None
     text = posted_text(form, previous)
     checked = examine_text(text, previous, service.settings.secrets)
     if isinstance(checked, list):
@@ -203,12 +202,10 @@ async def save_hook(request: Request) -> HTMLResponse | RedirectResponse:
 def _saved(
     request: Request, session: Session, form: dict[str, str]
 ) -> HTMLResponse | RedirectResponse:
-    original, base = _seen(request, session, form.get("original", ""), form.get("base", ""))
+    original, base, previous = _seen(request, session, form)
     text = form.get("yaml", "")
     service = service_of(request)
-    examined = examine_text(
-        text, service.definition(base) if base else None, service.settings.secrets
-    )
+    examined = examine_text(text, previous, service.settings.secrets)
     checked = (
         editing.Refused(422, "invalid hook definition", examined)
         if isinstance(examined, list)
@@ -238,10 +235,9 @@ def resumed(request: Request, session: Session, draft: dict[str, str]) -> HTMLRe
     if not session.principal.may("admin"):
         return None
     try:
-        original, base = _seen(request, session, draft.get("original", ""), draft.get("base", ""))
+        original, base, previous = _seen(request, session, draft)
     except HTTPException:
         return None
-    previous = service_of(request).definition(base) if base else None
     text = posted_text(draft, previous)
     return _editor(
         request,
@@ -264,11 +260,14 @@ def _refusal(service: AdminService, checked: Definition, original: str) -> editi
     return None
 
 
-def _seen(request: Request, session: Session, original: str, base: str) -> tuple[str, str]:
-    """The form's hook being edited and hook edited from, once the session sees both (404):
-    the stored secrets of `base` fill in the masked values sent back."""
+def _seen(
+    request: Request, session: Session, form: dict[str, str]
+) -> tuple[str, str, dict[str, Any] | None]:
+    """The form's hook being edited and hook edited from, once the session sees both (404),
+    and the stored definition of the latter: its secrets fill in the masked values sent back."""
     service = service_of(request)
+    original, base = form.get("original", ""), form.get("base", "")
     for hook_id in (original, base):
         if hook_id:
             scope.hook(service, session.principal, hook_id)
-    return original, base
+    return original, base, service.definition(base) if base else None
