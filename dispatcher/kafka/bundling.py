@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from dispatcher.kafka.outgoing import OutgoingRecord
@@ -66,54 +67,63 @@ def handoff_bundle(
     return OutgoingRecord(topic, None, value, headers)
 
 
-def held_bundle(
-    part: list[tuple[Record, str]],
-    topic: str,
-    hook_id: str,
-    due_at: float,
-    last: tuple[str, str],
-    now: float,
-    hook_tenant: str | None = None,
-) -> OutgoingRecord:
-    """The bundle record of pairs of `hook_id` (of `hook_tenant`) held back at intake (each an
-    input record and the pair's idempotency key, no attempt yet), to the first tier `topic`;
-    `last` is the error they carry (kind, text)."""
-    kind, error = last
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """What the pairs of one hook held back at intake (its circuit open, no attempt yet) share:
+    the first tier `topic` they go to, their hook (of `hook_tenant`), when they are due, the
+    error they carry (`last`: kind, text) and `now`, their first attempt's time."""
+
+    topic: str
+    hook_id: str
+    due_at: float
+    last: tuple[str, str]
+    now: float
+    hook_tenant: str | None = None
+
+
+def held_bundle(part: list[tuple[Record, str]], holding: Holding) -> OutgoingRecord:
+    """The bundle record of pairs held back at intake, each an input record and the pair's
+    idempotency key."""
+    kind, error = holding.last
     entries = [
         bundle_entry(
             record,
             original_headers(record),
             0,
-            now,
+            holding.now,
             Source(record.topic, record.partition, record.offset),
             key,
         )
         for record, key in part
     ]
-    headers, value = bundle_record(entries, hook_id, due_at, kind, error, hook_tenant)
-    return OutgoingRecord(topic, None, value, headers)
+    headers, value = bundle_record(
+        entries, holding.hook_id, holding.due_at, kind, error, holding.hook_tenant
+    )
+    return OutgoingRecord(holding.topic, None, value, headers)
 
 
 def held_singles(
-    part: list[tuple[Record, str]],
-    topic: str,
-    hook_id: str,
-    due_at: float,
-    last: tuple[str, str],
-    now: float,
-    finish: Callable[[Record], None],
-    hook_tenant: str | None = None,
+    part: list[tuple[Record, str]], holding: Holding, finish: Callable[[Record], None]
 ) -> list[tuple[OutgoingRecord, Done]]:
-    """The tier records of pairs held at intake, each of its own (their bundle too large)."""
-    kind, error = last
+    """The tier records of pairs held at intake, each of its own (their bundle too large);
+    `finish(record)` runs once its record is acknowledged."""
+    kind, error = holding.last
     singles: list[tuple[OutgoingRecord, Done]] = []
     for record, key in part:
         source = Source(record.topic, record.partition, record.offset)
         headers = retry_headers(
-            hook_id, 0, now, due_at, source, key, kind, error, hook_tenant=hook_tenant
+            holding.hook_id,
+            0,
+            holding.now,
+            holding.due_at,
+            source,
+            key,
+            kind,
+            error,
+            hook_tenant=holding.hook_tenant,
         )
         headers = original_headers(record) + headers
-        outgoing = OutgoingRecord(topic, record.key, record.value, headers)
+        outgoing = OutgoingRecord(holding.topic, record.key, record.value, headers)
         singles.append((outgoing, functools.partial(finish, record)))
     return singles
 

@@ -17,6 +17,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.config.topics import Topics
 from dispatcher.errors import ErrorKind
 from dispatcher.kafka.bundling import (
+    Holding,
     bundle_parts,
     finish_all,
     handoff_bundle,
@@ -191,26 +192,16 @@ class OutcomeWriter(Producing):
         for waits with the unsent records (`flush_unsent`). `last` is the error they carry
         (kind, text); `finish(record)` runs for each pair once its bundle is acknowledged.
         Counted here. A bundle holds the pairs of one partition only (see `hand_off`)."""
-        first_tier = self._tier_topics[0]
+        holding = Holding(self._tier_topics[0], hook_id, due_at, last, now, hook_tenant)
         partitions: dict[tuple[str, int], list[tuple[Record, str]]] = {}
         for item in held:
             partitions.setdefault((item[0].topic, item[0].partition), []).append(item)
         for of_partition in partitions.values():
             owner = self.owner_of(of_partition[0][0])
             for part in bundle_parts(of_partition, held_record):
-                outgoing = held_bundle(part, first_tier, hook_id, due_at, last, now, hook_tenant)
+                outgoing = held_bundle(part, holding)
                 done = finish_all([r for r, _ in part], finish)
-                singles = functools.partial(
-                    held_singles,
-                    part,
-                    first_tier,
-                    hook_id,
-                    due_at,
-                    last,
-                    now,
-                    finish,
-                    hook_tenant,
-                )
+                singles = functools.partial(held_singles, part, holding, finish)
                 self._send(Acknowledgement(self, outgoing, done, singles, owner))
                 self._retries_scheduled(hook_id, 0).inc(len(part))
 
