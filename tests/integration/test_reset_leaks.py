@@ -9,28 +9,17 @@ dead-letter records, the log and /metrics are then searched for every usual form
 
 from __future__ import annotations
 
-import base64
 import uuid
 from pathlib import Path
-from urllib.parse import parse_qs, quote, quote_plus, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from dispatch_support import Deployment, cloud_event, collect_until, hook, status_port, stop
 from hostile_server import HostileServer
 from kafka_support import Record
+from leak_support import secret_forms
 
 ENV = "RESET_LEAK_API_KEY"
-
-
-def _forms(value: str) -> set[str]:
-    raw = value.encode()
-    return {
-        value,
-        quote(value, safe=""),
-        quote_plus(value),
-        base64.b64encode(raw).decode().rstrip("="),
-        base64.urlsafe_b64encode(raw).decode().rstrip("="),
-    }
 
 
 def _blob(record: Record) -> bytes:
@@ -92,7 +81,7 @@ def test_a_reset_mid_body_leaves_the_api_key_in_no_outcome_letter_log_or_metric(
     found = [
         f"{where}: {form}"
         for where, blob in places.items()
-        for form in _forms(api_key)
+        for form in secret_forms("api key", api_key).values()
         if form.encode() in blob
     ]
     assert found == []

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, quote_plus
+from urllib.parse import parse_qs, quote_plus
 
 import httpx
 import pytest
@@ -39,6 +39,7 @@ from dispatch_support import (
     stop,
 )
 from kafka_support import Record, wait_for
+from leak_support import secret_forms
 from standardwebhooks import Webhook
 
 from dispatcher.devtools.receiver import Behaviour, Received, Receiver
@@ -105,9 +106,9 @@ class Secrets:
         """Label -> a text whose presence anywhere means a leak."""
         found: dict[str, str] = {}
         for name, value in self.values.items():
-            found.update(_encodings(name, value))
+            found.update(secret_forms(name, value))
             if value.startswith("whsec_"):
-                found.update(_encodings(f"{name} (key part)", value.removeprefix("whsec_")))
+                found.update(secret_forms(f"{name} (key part)", value.removeprefix("whsec_")))
         for algorithm in ALGORITHMS:
             raw = decode_key(algorithm, self.key(algorithm))
             found[f"{algorithm} key, hex"] = raw.hex()
@@ -117,21 +118,9 @@ class Secrets:
         found["basic user:password, base64"] = base64.b64encode(basic).decode()
         for name in ("LEAK_CLIENT_SECRET", "LEAK_WRONG_CLIENT_SECRET"):
             found[f"oauth2 client pair of {name}"] = self.client_authorization(name).split()[1]
-        found.update(_encodings("issued access token", self.access_token))
+        found.update(secret_forms("issued access token", self.access_token))
         assert all(len(text) >= 16 for text in found.values())
         return found
-
-
-def _encodings(label: str, value: str) -> dict[str, str]:
-    raw = value.encode()
-    forms = {
-        label: value,
-        f"{label}, base64": base64.b64encode(raw).decode(),
-        f"{label}, base64url": b64u(raw),
-        f"{label}, url-encoded": quote_plus(value),
-        f"{label}, percent-encoded": quote(value, safe=""),
-    }
-    return {k: v.rstrip("=") if "base64" in k else v for k, v in forms.items()}
 
 
 def hooks_for(base: str, secrets: Secrets) -> list[dict[str, Any]]:
@@ -563,7 +552,7 @@ def test_missing_or_unusable_secrets_stop_the_start_naming_hook_and_key_never_a_
     forms = {
         label: text
         for name, value in present.items()
-        for label, text in _encodings(name, value).items()
+        for label, text in secret_forms(name, value).items()
     }
     for name, result in done.items():
         assert result.returncode == 1, (name, result.stderr.decode())
