@@ -88,7 +88,7 @@ class DeadLetter:
     @property
     def where(self) -> str:
         """`topic/partition/offset`: the letter's place, carried by a replay as `replay.of`."""
-        return f"{self.record.topic}/{self.record.partition}/{self.record.offset}"
+        return self.record.where
 
     @property
     def source(self) -> Source:

@@ -65,6 +65,11 @@ class Record:
             timestamp_ms=ts if ts_type else None,
         )
 
+    @property
+    def where(self) -> str:
+        """`topic/partition/offset`: the record's place, as the index and a replay name it."""
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
     def header(self, name: str) -> bytes | None:
         """The last value of header `name` (case-insensitive), or None."""
         wanted = name.lower()

@@ -61,7 +61,7 @@ class ResultRow:
             error=result.get("error"),
             idempotency_key=str(result.get("idempotency_key") or ""),
             completed_at=_epoch(result.get("completed_at"), record),
-            where=f"{record.topic}/{record.partition}/{record.offset}",
+            where=record.where,
             tenant=result.get("tenant") or None,
             trace_id=result.get("trace_id") or None,
             hook_tenant=result.get("hook_tenant") or None,
@@ -141,7 +141,7 @@ class AttemptRow:
         if attempt is None:
             return None
         kept = {f.name: getattr(attempt, f.name) for f in fields(cls) if f.name != "where"}
-        return cls(**kept, where=f"{record.topic}/{record.partition}/{record.offset}")
+        return cls(**kept, where=record.where)
 
 
 def _epoch(value: Any, record: Record) -> float:
