@@ -91,7 +91,7 @@ def held_bundle(part: list[tuple[Record, str]], holding: Holding) -> OutgoingRec
             original_headers(record),
             0,
             holding.now,
-            Source(record.topic, record.partition, record.offset),
+            Source.of(record),
             key,
         )
         for record, key in part
@@ -110,7 +110,7 @@ def held_singles(
     kind, error = holding.last
     singles: list[tuple[OutgoingRecord, Done]] = []
     for record, key in part:
-        source = Source(record.topic, record.partition, record.offset)
+        source = Source.of(record)
         headers = retry_headers(
             holding.hook_id,
             0,

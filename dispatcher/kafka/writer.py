@@ -228,7 +228,7 @@ def decode_failure_records(
     pair's (`state`), whose hook, webhook-id, attempts and source the letter keeps, with that
     hook's tenant (`hook_tenant`)."""
     if state is None:  # no pair: the record is where its event entered
-        here = Source(record.topic, record.partition, record.offset)
+        here = Source.of(record)
         state = RetryState("", 0, first_attempt_at=now, due_at=now, source=here, idempotency_key="")
     outcome = Outcome(
         event_id="",

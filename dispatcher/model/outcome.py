@@ -64,6 +64,11 @@ class Source:
     partition: int
     offset: int
 
+    @classmethod
+    def of(cls, record: Record) -> Source:
+        """The place of `record` itself."""
+        return cls(record.topic, record.partition, record.offset)
+
 
 @quick_init
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,7 @@ def take_event(
         return Outage(str(exc))
     except DecodeError as exc:
         return Undecodable(str(exc))
-    source = source or Source(record.topic, record.partition, record.offset)
+    source = source or Source.of(record)
     admitted, filtered = admit(hooks.match(event.type, event.tenant), event)
     if holding and any(hook.id in holding for hook in admitted):
         return Pairs(
