@@ -120,8 +120,8 @@ class Assembly:
         intake: ConsumerLoop | ShareLoop
         context = task_context()
 
-        def submit(pairs: list[Pair]) -> None:
-            loop.call_soon_threadsafe(scheduler.start, pairs, intake, context=context)
+        def submit(pairs: list[Pair], until: float | None = None) -> None:
+            loop.call_soon_threadsafe(scheduler.start, pairs, intake, until, context=context)
 
         def release(partitions: set[tuple[str, int]], wait: float) -> Future[int]:
             coroutine = scheduler.release(intake, partitions, wait)

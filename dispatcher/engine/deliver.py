@@ -100,13 +100,16 @@ class Deliverer:
         first = pair.first_attempt_at or self.clock()
         attempts = pair.attempts
         if hook.unusable is not None:
+            _still_wanted(wanted)
             return self._end(pair, _unusable(hook.unusable), attempts, first, None)
         if self.held is not None and (why := self.held(hook.id)) is not None:
+            _still_wanted(wanted)
             paused = Verdict.failure("paused", why, retryable=False)  # no render, no request
             return self._end(pair, paused, attempts, first, None)
         try:
             request = build_request(hook, pair.event, pair.idempotency_key)
         except DeliveryError as exc:
+            _still_wanted(wanted)
             failure = Verdict.failure(exc.kind, mask_text(str(exc), hook), retryable=False)
             return self._end(pair, failure, attempts, first, None)
         if hook.encryption is not None:  # one random nonce used per encryption: count them
@@ -286,6 +289,14 @@ class Deliverer:
             tenant=pair.event.tenant,
             hook_tenant=pair.hook.tenant,
         )
+
+
+def _still_wanted(wanted: Callable[[], bool]) -> None:
+    """Before an end decided without a request: `Withdrawn` unless `wanted()`, as an attempt
+    would have raised (its partition left, or in queue mode its record's lock is ending: the
+    worker the record goes to ends the pair). Asked on these rare ends, not on the hot path."""
+    if not wanted():
+        raise Withdrawn("the pair is no longer this worker's to end")
 
 
 def _entered_at(pair: Pair, first_attempt_at: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
@@ -33,9 +34,15 @@ class Scheduler:
     """Runs every submitted pair to its end on the event loop; one task per pair, started when
     its hook's client has a slot for it (until then the pair is an offer to its slots)."""
 
-    def __init__(self, deliverer: Deliverer, client_for: ClientFor) -> None:
+    def __init__(
+        self,
+        deliverer: Deliverer,
+        client_for: ClientFor,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.deliverer = deliverer
         self.client_for = client_for
+        self.clock = clock  # monotonic seconds, as the `until` of `start` is given in
         # running pairs: each task's sink, partition, and client (if it counts the pair)
         self.tasks: dict[asyncio.Task[None], tuple[Sink, Partition, HookClient | None]] = {}
         self.offers: set[_Offer] = set()  # pairs waiting for a slot
@@ -46,13 +53,20 @@ class Scheduler:
         # Python 3.11, asking which loop runs is a getpid() system call each time)
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start(self, pairs: list[Pair], sink: Sink) -> None:
+    def start(self, pairs: list[Pair], sink: Sink, until: float | None = None) -> None:
         """Start delivering `pairs` (in order: per-key order follows the order of start).
 
         A pair whose hook's circuit is open is handed off to its retry tier here and now, with
         no task, together with the others of its hook (a tier bundle): a dead hook must cost
-        the hooks beside it as little CPU as it can."""
+        the hooks beside it as little CPU as it can.
+
+        `until` (queue mode; `clock` seconds): no attempt of these pairs starts from then on,
+        and none of them gets an end here any more (their records' lock is running out): those
+        not yet started then are left to `sink`, as a released partition's are, which hands
+        them to a retry tier or gives their records up. One clock read here, one per attempt."""
         self._loop = asyncio.get_running_loop()
+        if until is not None and self.clock() >= until:
+            return  # (the consumer thread was stalled, or this loop was, since they came in)
         held_back, client_for, writer = self.deliverer.held_back, self.client_for, sink.writer
         handoffs: list[tuple[Handoff, Callable[[], None]]] = []
         for pair in pairs:
@@ -68,9 +82,9 @@ class Scheduler:
                 result = None
             if result is None:
                 if client is None or pair.ordering_key is not None:  # the key's lock first
-                    self._spawn(self._run(pair, sink, client), pair, sink, client)
+                    self._spawn(self._run(pair, sink, client, until), pair, sink, client)
                 else:
-                    offer = _Offer(self, pair, sink, client)
+                    offer = _Offer(self, pair, sink, client, until)
                     self.offers.add(offer)
                     client.slots.offer(offer)
             elif isinstance(result, Handoff):
@@ -122,34 +136,44 @@ class Scheduler:
         finally:
             self.withdrawn -= marks
 
-    async def _run(self, pair: Pair, sink: Sink, client: HookClient | None) -> None:
+    async def _run(
+        self, pair: Pair, sink: Sink, client: HookClient | None, until: float | None
+    ) -> None:
         key = pair.ordering_key
         if key is None:
-            await self._deliver(pair, sink, client)
+            await self._deliver(pair, sink, client, until)
             return
         lock = self._key_locks.setdefault(key, asyncio.Lock())
         self._key_users[key] = self._key_users.get(key, 0) + 1
         try:
             async with lock:
-                await self._deliver(pair, sink, client)
+                await self._deliver(pair, sink, client, until)
         finally:
             self._key_users[key] -= 1
             if self._key_users[key] == 0:
                 del self._key_users[key]
                 del self._key_locks[key]
 
-    async def _deliver(self, pair: Pair, sink: Sink, client: HookClient | None) -> None:
+    async def _deliver(
+        self, pair: Pair, sink: Sink, client: HookClient | None, until: float | None = None
+    ) -> None:
         """Deliver `pair` on `client`, the one it was started with (None: it could not be
-        had; asked again here, its failure dead-letters the pair as `internal`)."""
+        had; asked again here, its failure dead-letters the pair as `internal`); no attempt
+        starts once its partition is withdrawn or `until` has come (`start`)."""
         withdrawn, mark = self.withdrawn, (id(sink), (pair.record.topic, pair.record.partition))
+        clock = self.clock
+
+        def wanted() -> bool:
+            return mark not in withdrawn and (until is None or clock() < until)
+
         try:
             result: Result = await self.deliverer.deliver(
-                pair, client or self.client_for(pair.hook), lambda: mark not in withdrawn
+                pair, client or self.client_for(pair.hook), wanted
             )
         except asyncio.CancelledError:
             raise
         except Withdrawn:
-            return  # its partition left: the new owner delivers it, no outcome from here
+            return  # its partition left, or its lock is ending: no outcome from here
         except Exception as exc:  # a defect must neither kill the worker nor stall the partition
             result = self.deliverer.crashed(pair, exc)  # logged there
         rest = sink.writer.put(result, pair.record, sink.finish(pair))
@@ -182,13 +206,21 @@ class _Offer:
     """A pair waiting for a slot of its hook's client, with no task yet (`Slots.offer`): called
     when a slot is handed to it, it starts the pair's task, unless it was dropped meanwhile."""
 
-    __slots__ = ("client", "dropped", "pair", "scheduler", "sink")
+    __slots__ = ("client", "dropped", "pair", "scheduler", "sink", "until")
 
-    def __init__(self, scheduler: Scheduler, pair: Pair, sink: Sink, client: HookClient) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        pair: Pair,
+        sink: Sink,
+        client: HookClient,
+        until: float | None,
+    ) -> None:
         self.scheduler = scheduler
         self.pair = pair
         self.sink = sink
         self.client = client
+        self.until = until
         self.dropped = False
 
     @property
@@ -200,7 +232,8 @@ class _Offer:
             return None
         scheduler, pair, sink, client = self.scheduler, self.pair, self.sink, self.client
         scheduler.offers.remove(self)  # (no ordering key: see `start`, no key lock to take)
-        return scheduler._spawn(scheduler._deliver(pair, sink, client), pair, sink, client)
+        work = scheduler._deliver(pair, sink, client, self.until)
+        return scheduler._spawn(work, pair, sink, client)
 
 
 async def _cut(tasks: list[asyncio.Task[None]]) -> None:

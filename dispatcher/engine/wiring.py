@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Concatenate, ParamSpec
+from typing import Any, Concatenate, ParamSpec, Protocol
 
 from dispatcher.config.settings import Settings
 from dispatcher.kafka.closing import close_within
@@ -30,6 +30,13 @@ P = ParamSpec("P")
 CLOSE_GRACE = 6.0
 
 
+class Submit(Protocol):
+    """Hands pairs to the delivery loop (`Scheduler.start`); `until`: the monotonic time from
+    which none of them is to start an attempt or end there (queue mode: its records' lock)."""
+
+    def __call__(self, pairs: list[Pair], until: float | None = None) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Wiring:
     """An intake loop's ties to the rest of the worker.
@@ -48,7 +55,7 @@ class Wiring:
     hooks: Callable[[], HookIndex]
     decode: Decoder
     metrics: Metrics
-    submit: Callable[[list[Pair]], None]
+    submit: Submit
     release: Callable[[set[Key], float], Future[int]]
     topics: Sequence[str]
     untried: Callable[[Pair, Outcome], Outcome] = lambda _pair, outcome: outcome

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from dispatcher.engine import deliver as deliver_module
 from dispatcher.engine.deliver import AttemptObserver, Deliverer
+from dispatcher.errors import Withdrawn
 from dispatcher.http.limits import CircuitBreaker
 from dispatcher.http.sender import Attempt, HookClient
 from dispatcher.metrics import Metrics
@@ -424,6 +425,27 @@ def test_a_paused_hooks_pair_is_dead_lettered_at_once_without_render_or_request(
     assert result.error == "hook sms-ke is paused"
     assert (seen, told) == ([], [])
     assert attempts_metric(metrics, "5xx") is None
+
+
+@pytest.mark.parametrize("cause", ["paused", "render"])
+def test_a_pair_no_longer_wanted_gets_no_end_without_a_request_either(cause: str) -> None:
+    """Its partition left, or in queue mode its record's lock is ending: the worker its
+    record goes to ends it. As an attempt is not started, an end without one is not made."""
+    hook = make_hook(fields=[{"name": "x", "from": "data.absent", "required": True}])
+    deliverer = Deliverer(
+        Metrics(CollectorRegistry()), (30.0,), 3, clock=Clock(T0),
+        held=(lambda _hook_id: "paused") if cause == "paused" else None,
+    )  # fmt: skip
+
+    async def run() -> None:
+        client = HookClient(hook, httpx.MockTransport(replies(200)[0]))
+        try:
+            await deliverer.deliver(make_pair(hook), client, lambda: False)
+        finally:
+            await client.aclose()
+
+    with pytest.raises(Withdrawn):
+        asyncio.run(run())
 
 
 def test_a_pair_of_a_hook_not_held_is_delivered() -> None:

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 import httpx
+from fake_clock import Clock
 from prometheus_client import CollectorRegistry
 
 from dispatcher.engine.deliver import Deliverer
@@ -300,3 +301,54 @@ def test_a_pair_of_an_unusable_hook_is_dead_lettered_as_config_with_no_client() 
     assert (outcome.outcome, outcome.error_kind, outcome.attempts) == ("dead_lettered", "config", 0)
     assert "its definition does not load here" in (outcome.error or "")
     assert sink.finished == [pair]
+
+
+def test_no_attempt_starts_once_the_pairs_until_has_come_and_those_not_sent_get_no_end() -> None:
+    """Queue mode, a worker stalled past its records' lock: the pairs still waiting for a slot
+    make no request and get no outcome (the broker gave their records to another worker); the
+    one whose request went out before keeps its outcome."""
+    pairs = pairs_of(3, concurrency=1)
+    clock = Clock()
+
+    async def run() -> tuple[int, list[str], RecordingSink]:
+        client = GatedClient(pairs[0].hook)
+        deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0,), 0)
+        scheduler = Scheduler(deliverer, lambda _h: client, clock)
+        sink = RecordingSink()
+        scheduler.start(pairs, sink, until=clock.now + 10)  # type: ignore[arg-type]
+        while not client.sent:
+            await asyncio.sleep(0)
+        clock.advance(10)  # frozen here, the first pair sending, the others waiting for its slot
+        client.answers.set()
+        cut = await scheduler.drain(5)
+        return cut, client.sent, sink
+
+    cut, sent, sink = asyncio.run(run())
+    assert len(sent) == 1
+    assert [o.event_id for o in sink.writer.written] == ["e0"]
+    assert sink.finished == pairs[:1]
+    assert cut == 0
+
+
+def test_pairs_that_come_in_after_their_until_are_not_started_at_all() -> None:
+    """The delivery loop itself may have been the one stalled: no request, no hand-off of an
+    open circuit, no dead letter of an unusable hook."""
+    clock = Clock()
+    usable = pairs_of(2)
+    unusable = dataclasses.replace(
+        usable[1], hook=dataclasses.replace(usable[1].hook, unusable="not here")
+    )
+    writer = Writer()
+
+    async def run() -> tuple[int, int, list[str]]:
+        client = GatedClient(usable[0].hook)
+        for _ in range(client.breaker.settings.minimum_calls):
+            client.breaker.record(False)  # open: its pairs would be handed off at once
+        deliverer = Deliverer(Metrics(CollectorRegistry()), (30.0,), 0)
+        scheduler = Scheduler(deliverer, lambda _h: client, clock)
+        scheduler.start([usable[0], unusable], RecordingSink(writer), until=clock.now)  # type: ignore[arg-type]
+        return len(scheduler.tasks), len(scheduler.offers), client.sent
+
+    tasks, offers, sent = asyncio.run(run())
+    assert (tasks, offers, sent) == (0, 0, [])
+    assert (writer.written, writer.handed_off) == ([], [])
