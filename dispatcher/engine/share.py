@@ -4,7 +4,8 @@ when every outcome of it is acknowledged by Kafka (contract section 11).
 Like the group-mode loop it never does HTTP: it hands pairs to the delivery loop through
 `submit` and serves the producer's acknowledgements. A batch (one poll) is worked off before
 the next poll, as explicit acknowledgement requires; pairs that would outlast their records'
-acquisition lock are handed to the first retry tier before it expires.
+acquisition lock are handed to the first retry tier before it expires, and a batch whose lock
+ran out while the worker was stalled is given up (no request and no outcome from here).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ deferrals.addFilter(Repeats(REPEAT_WINDOW))
 POLL_SECONDS = 0.1
 ACK_WAIT = 0.02  # a turn's wait for producer acknowledgements while a batch is worked off
 LOCK_MARGIN = 0.25  # of the lock: hand off what still runs this long before it expires
+# of the lock: with less than this left, too late for a hand-off to be written and accepted
+LAPSE_MARGIN = LOCK_MARGIN / 2
 COMMIT_TIMEOUT = 15.0
 
 
@@ -68,9 +71,16 @@ def member_ready(statistics: str) -> bool | None:
 class ShareLoop(WiredLoop):
     """Owns the share consumer and the batch it works off."""
 
-    def __init__(self, consumer: Any, wiring: Wiring, limits: ShareLimits) -> None:
+    def __init__(
+        self,
+        consumer: Any,
+        wiring: Wiring,
+        limits: ShareLimits,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(consumer, wiring)  # `release` cuts running pairs (a lock hand-off)
         self.limits = limits
+        self.clock = clock  # records' locks are measured on it, as `Scheduler.clock` reads them
         self.batch: ShareBatch | None = None
         self.handed_off = False  # the current batch's lock hand-off has been made
         self.ready = threading.Event()
@@ -109,9 +119,9 @@ class ShareLoop(WiredLoop):
         if self.producer_failed():
             return
         if self.batch is not None:
-            self._watch_lock()
-            if self.batch.settled:
-                self._commit()
+            self._watch_lock()  # (which may give the batch up)
+        if self.batch is not None and self.batch.settled:
+            self._commit()
 
     def _poll(self) -> list[Any]:
         try:
@@ -127,7 +137,7 @@ class ShareLoop(WiredLoop):
     def _take(self, messages: list[Any]) -> None:
         now = time.time()
         hooks = self.hooks()
-        batch = ShareBatch(time.monotonic())
+        batch = ShareBatch(self.clock())
         self.batch, self.handed_off = batch, False
         start: list[Pair] = []
         for message in messages:
@@ -167,7 +177,7 @@ class ShareLoop(WiredLoop):
                 self.consumer.acknowledge(message)  # no hook wants it
             start.extend(intake.pairs)
         if start:
-            self.submit(start)
+            self.submit(start, self._lock_point(batch, LOCK_MARGIN))
 
     def _defer(self, record: Record, why: str, done: Callable[[], None], now: float) -> None:
         """Hand `record`, whose event cannot be read while the schema registry is away, to the
@@ -212,13 +222,25 @@ class ShareLoop(WiredLoop):
 
     # -- locks, commits, shutdown -----------------------------------------------------------
 
+    def _lock_point(self, batch: ShareBatch, left: float) -> float:
+        """When the batch's records have `left` (a share) of their lock left, by the clock read
+        as they were acquired (the broker's lock began a little earlier: the margins cover it).
+        From `LOCK_MARGIN` before its end the delivery loop starts no attempt of them."""
+        return batch.acquired_at + self.limits.lock_seconds * (1 - left)
+
     def _watch_lock(self) -> None:
         """Hand the batch's running pairs to the first retry tier before the lock expires: the
-        broker would give the records to another worker, which would deliver them again."""
+        broker would give the records to another worker, which would deliver them again. Too
+        late for that (the worker was stalled: SIGSTOP, a long pause), give the batch up."""
         batch = self.batch
         assert batch is not None
-        lock = self.limits.lock_seconds
-        if self.handed_off or time.monotonic() < batch.acquired_at + lock * (1 - LOCK_MARGIN):
+        at, lapse = self.clock(), self._lock_point(batch, LAPSE_MARGIN)
+        if at < self._lock_point(batch, LOCK_MARGIN):
+            return
+        if at >= lapse and batch.running():
+            self._give_up(batch)
+            return
+        if self.handed_off:
             return
         self.handed_off = True
         running = batch.running()
@@ -229,9 +251,11 @@ class ShareLoop(WiredLoop):
             log.warning("%d deliveries outlast their records' lock; no retry tier", len(running))
             return
         cut = self.release({(p.record.topic, p.record.partition) for p in running}, 0.0)
-        deadline = time.monotonic() + lock * LOCK_MARGIN / 2
-        while not cut.done() and time.monotonic() < deadline:
+        while not cut.done() and self.clock() < lapse:
             self.writer.poll(ACK_WAIT)
+        if self.clock() >= lapse:
+            self._give_up(batch)  # the cut took what was left of the lock, or a stall did
+            return
         now = time.time()
         handed = 0
         for pair in batch.running():
@@ -247,6 +271,24 @@ class ShareLoop(WiredLoop):
             handed += 1
         if handed:
             log.warning("%d deliveries handed to a retry tier: their records' lock ends", handed)
+
+    def _give_up(self, batch: ShareBatch) -> None:
+        """The batch's lock has ended, or nearly, with pairs of it not ended: the broker hands
+        their records to another worker, which delivers them. So none of them makes a request
+        or gets an outcome here any more (those the delivery loop has not started stay so;
+        those sending are cut), and the batch ends: its records not settled are released (the
+        broker refuses that once their lock is gone) and counted `expired`. A pair whose end
+        was decided before keeps it: its request was made, and its outcome stands."""
+        running = batch.running()
+        self.release({(p.record.topic, p.record.partition) for p in running}, 0.0)
+        given_up = self._end_batch(batch, "expired")
+        log.warning(
+            "%d records given up, with %d deliveries not ended, as their lock runs out (the"
+            " worker was stalled, or they outlast it with no retry tier); the broker hands"
+            " them to another worker",
+            given_up,
+            len(running),
+        )
 
     def _commit(self) -> None:
         """Send the batch's acknowledgements and wait for the broker's answer."""
@@ -265,7 +307,7 @@ class ShareLoop(WiredLoop):
         """The batch's acknowledgements were committed after its records' lock ended: the
         broker may have handed them to another worker already, and when that worker has
         acknowledged them, the broker takes these late ones without a word, not refused."""
-        return time.monotonic() >= batch.acquired_at + self.limits.lock_seconds
+        return self.clock() >= self._lock_point(batch, 0.0)
 
     def _commit_sync(self) -> set[tuple[str, int]]:
         """Commit the acknowledgements given; the partitions whose acknowledgement was refused
@@ -299,6 +341,14 @@ class ShareLoop(WiredLoop):
         batch = self.batch
         if batch is None:
             return
+        released = self._end_batch(batch, "released")
+        if released:
+            log.info("released %d records for other workers", released)
+
+    def _end_batch(self, batch: ShareBatch, unsettled_as: str) -> int:
+        """End `batch` before it settled: release its records whose outcomes are not all
+        acknowledged, commit, and count them as `unsettled_as`, the others accepted (or
+        expired, past the lock). How many were released."""
         unsettled = batch.unsettled()
         for message in unsettled:
             self.consumer.acknowledge(message, AcknowledgeType.RELEASE)
@@ -307,9 +357,8 @@ class ShareLoop(WiredLoop):
         accepted = len(batch) - len(unsettled)
         late = self._past_lock(batch)
         self.metrics.share_records.labels("expired" if late else "accepted").inc(accepted)
-        self.metrics.share_records.labels("released").inc(len(unsettled))
-        if unsettled:
-            log.info("released %d records for other workers", len(unsettled))
+        self.metrics.share_records.labels(unsettled_as).inc(len(unsettled))
+        return len(unsettled)
 
     def _on_error(self, error: Any) -> None:
         if error.fatal():

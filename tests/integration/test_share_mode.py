@@ -362,3 +362,60 @@ def test_a_frozen_workers_acknowledgement_past_the_lock_counts_as_expired(
         assert stop(frozen) == 0
         assert stop(other) == 0
         assert len({r.headers["webhook-id"] for r in receiver.received("/slow")}) == 1
+
+
+def test_a_worker_frozen_past_its_records_lock_sends_none_of_them_again_when_it_wakes(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """SIGSTOP with one request out and three pairs waiting for the hook's one slot; their lock
+    runs out and a second worker takes the four records and delivers them. On SIGCONT the
+    first makes no request for the three and writes no outcome for them (a hand-off to a
+    retry tier would send them again): each reaches the receiver once."""
+    answers = iter([Behaviour(delay=1.0)])  # the first request is out as the worker stops
+
+    with Receiver() as receiver:
+        receiver.responder = lambda _request: next(answers, None)
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("erp", f"{receiver.url}/erp", ["order.paid"], concurrency=1)],
+            extra={**SHARE, "kafka": FAILOVER["kafka"]},
+        )
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        set_group_config(admin, deployment.group, {"share.record.lock.duration.ms": "2000"})
+        frozen_port, other_port = free_port(), free_port()
+        frozen = deployment.process(env={"DISPATCHER_HTTP_PORT": str(frozen_port)})
+        wait_for(lambda: deployment.workers_started() == 1, 60, message="the first worker up")
+        events = [cloud_event("order.paid", {"order": i}) for i in range(4)]
+        deployment.produce_events(events)  # one producer batch: one poll takes all four
+        wait_for(lambda: len(receiver.received("/erp")) == 1, 60, message="its first request")
+        frozen.send_signal(signal.SIGSTOP)
+        other = deployment.process(env={"DISPATCHER_HTTP_PORT": str(other_port)})
+        wait_for(lambda: deployment.workers_started() == 2, 60, message="the other worker up")
+        wait_for(
+            lambda: metric(other_port, SHARE_RECORDS, result="accepted") == 4,
+            60,
+            message="the other worker taking the records at their lock's end, and accepting them",
+        )
+        frozen.send_signal(signal.SIGCONT)
+        wait_for(
+            lambda: (
+                sum(
+                    metric(frozen_port, SHARE_RECORDS, result=r)
+                    for r in ("accepted", "expired", "released")
+                )
+                == 4
+            ),
+            60,
+            message="the frozen worker ending its batch",
+        )
+        assert metric(frozen_port, SHARE_RECORDS, result="expired") == 4
+        assert stop(frozen) == 0  # (a hand-off it made would be written by now)
+        assert stop(other) == 0
+        first = receiver.received("/erp")[0].headers["webhook-id"]
+        sent: dict[str, int] = {}
+        for request in receiver.received("/erp"):
+            sent[request.headers["webhook-id"]] = sent.get(request.headers["webhook-id"], 0) + 1
+        assert sent.pop(first) == 2  # the frozen worker's request, out before it froze; the other's
+        assert sorted(sent.values()) == [1, 1, 1]
+        assert deployment.written(deployment.settings.topics.retry_topic(0)) == 0

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import AcknowledgeType
+from fake_clock import Clock
 from kafka_fakes import FailingProducer, FakeMessage
 from prometheus_client import CollectorRegistry
 
@@ -110,17 +111,31 @@ class HeldProducer(Producer):
         self.produced[index]["on_delivery"](None, None)
 
 
+class Submitted(list[Pair]):
+    """The pairs handed to the delivery loop; `until`: when each batch's attempts must stop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.until: list[float | None] = []
+
+    def __call__(self, pairs: list[Pair], until: float | None = None) -> None:
+        self.extend(pairs)
+        self.until.append(until)
+
+
 def make_loop(
     consumer: ShareConsumer,
     hooks: list[Hook],
     untried: Any = None,
     producer: Any = None,
     limits: ShareLimits = LIMITS,
-) -> tuple[ShareLoop, Any, list[Pair]]:
+    clock: Clock | None = None,
+) -> tuple[ShareLoop, Any, Submitted]:
+    """The loop, on a clock that moves only when the test moves it (`clock`, else a new one)."""
     producer = Producer() if producer is None else producer  # an empty one has len() 0
     metrics = Metrics(CollectorRegistry())
     writer = outcome_writer(producer, SETTINGS, metrics)
-    submitted: list[Pair] = []
+    submitted = Submitted()
 
     def release(keys: set[tuple[str, int]], wait: float) -> Future[int]:
         done: Future[int] = Future()
@@ -129,10 +144,10 @@ def make_loop(
 
     index = HookIndex(hooks)
     wiring = Wiring(
-        SETTINGS, producer, writer, lambda: index, decode, metrics, submitted.extend, release,
+        SETTINGS, producer, writer, lambda: index, decode, metrics, submitted, release,
         ["events"], *([untried] if untried is not None else []),
     )  # fmt: skip
-    loop = ShareLoop(consumer, wiring, limits)
+    loop = ShareLoop(consumer, wiring, limits, Clock() if clock is None else clock)
     return loop, producer, submitted
 
 
@@ -301,14 +316,17 @@ def test_acknowledgements_refused_after_the_lock_expired_are_counted_as_expired(
     assert (count(loop, "accepted"), count(loop, "expired")) == (0, 1)
 
 
-LOCK_NOW = ShareLimits(delivery_count_limit=3, lock_seconds=0.0)  # hand-off at the first turn
+HANDOFF = LIMITS.lock_seconds * 0.8  # past three quarters of the lock: pairs are handed off
 TIER0 = SETTINGS.topics.retry_topics[0]
 
 
 def test_a_pair_that_ends_during_the_lock_handoff_keeps_its_end_and_is_not_handed_off() -> None:
     consumer = ShareConsumer([[message(5)]])
     producer = HeldProducer()
-    loop, _, submitted = make_loop(consumer, [hook("crm"), hook("erp")], None, producer, LOCK_NOW)
+    clock = Clock()
+    loop, _, submitted = make_loop(
+        consumer, [hook("crm"), hook("erp")], None, producer, clock=clock
+    )
     ended: list[Callable[[], None]] = []
 
     def erp_ends_on_the_delivery_loop() -> None:
@@ -316,7 +334,9 @@ def test_a_pair_that_ends_during_the_lock_handoff_keeps_its_end_and_is_not_hande
             ended.append(loop.finish(submitted[1]))
 
     producer.on_produce = erp_ends_on_the_delivery_loop
-    loop.step()  # acquires offset 5 (crm, erp); its lock is at its end: crm is handed off
+    loop.step()  # acquires offset 5 (crm, erp)
+    clock.advance(HANDOFF)
+    loop.step()  # its lock is near its end: crm is handed off
 
     assert [p["topic"] for p in producer.produced] == [TIER0]  # no hand-off for erp
     ended[0]()  # erp's own result acknowledged
@@ -332,7 +352,10 @@ def test_a_pair_that_ends_during_the_lock_handoff_keeps_its_end_and_is_not_hande
 def test_a_pair_handed_off_at_the_lock_has_no_second_end_when_its_result_comes() -> None:
     consumer = ShareConsumer([[message(5), message(6)]])
     producer = HeldProducer()
-    loop, _, submitted = make_loop(consumer, [hook("crm")], None, producer, LOCK_NOW)
+    clock = Clock()
+    loop, _, submitted = make_loop(consumer, [hook("crm")], None, producer, clock=clock)
+    loop.step()
+    clock.advance(HANDOFF)
     loop.step()  # both pairs handed off
     assert [p["topic"] for p in producer.produced] == [TIER0, TIER0]
 
@@ -352,13 +375,14 @@ def test_a_pair_handed_off_at_the_lock_carries_on_its_attempts_and_their_start()
     `max_attempts` and `max_age` count every attempt, the cut pass's included."""
     consumer = ShareConsumer([[message(5)]])
     producer = HeldProducer()
-    loop, _, submitted = make_loop(consumer, [hook("crm")], None, producer)
+    clock = Clock()
+    loop, _, submitted = make_loop(consumer, [hook("crm")], None, producer, clock=clock)
     loop.step()  # acquires offset 5; its lock has time left
     failed = Attempt(Verdict.failure("http_status", "HTTP 503", retryable=True, status=503), 0.5)
     before = time.time()
     loop.observe(submitted[0], 1, failed)
     loop.observe(submitted[0], 2, failed)
-    loop.limits = LOCK_NOW  # and now it is at its end: the pair is handed off
+    clock.advance(HANDOFF)  # and now it is near its end: the pair is handed off
     loop.step()
 
     (handed,) = producer.produced
@@ -367,6 +391,80 @@ def test_a_pair_handed_off_at_the_lock_carries_on_its_attempts_and_their_start()
     assert headers["dispatcher.attempts"] == b"2"
     first = float(headers["dispatcher.first.attempt.at"])
     assert before - 0.5 - 0.001 <= first <= time.time() - 0.5 + 0.001  # the first's start
+
+
+def test_pairs_go_to_the_delivery_loop_with_the_time_their_attempts_must_stop_by() -> None:
+    """Three quarters into the lock, by the clock read as the records came: from then on the
+    delivery loop starts no attempt of them (`Scheduler.start`), and this loop hands them off."""
+    clock = Clock()
+    loop, _, submitted = make_loop(ShareConsumer([[message(5)]]), [hook("crm")], clock=clock)
+    loop.step()
+
+    assert submitted.until == [clock.now + LIMITS.lock_seconds * 0.75]
+
+
+def test_a_worker_stalled_past_its_records_lock_makes_no_outcome_for_them_and_releases_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SIGSTOP, a long pause: the broker has handed the records to another worker meanwhile,
+    which delivers them. Handing the pairs to a retry tier now would deliver them twice."""
+    consumer = ShareConsumer([[message(5), message(6)], [message(7)]])
+    producer = HeldProducer()
+    clock = Clock()
+    loop, _, submitted = make_loop(consumer, [hook("crm")], None, producer, clock=clock)
+    loop.step()  # acquires offsets 5 and 6, their pairs handed to the delivery loop
+    clock.advance(LIMITS.lock_seconds + 1)  # frozen with them, past their lock
+
+    with caplog.at_level(logging.WARNING):
+        loop.step()
+
+    assert producer.produced == []  # no hand-off, no outcome
+    assert consumer.acks == [(5, AcknowledgeType.RELEASE), (6, AcknowledgeType.RELEASE)]
+    assert consumer.commits == 1
+    assert [count(loop, r) for r in ("accepted", "released", "expired")] == [0, 0, 2]
+    assert "2 records given up, with 2 deliveries not ended" in caplog.text
+    loop.finish(submitted[0])()  # a result the delivery loop decided as the batch ended
+    loop.step()  # the next batch is taken
+    assert [p.event.id for p in submitted] == ["e5", "e6", "e7"]
+    assert consumer.acks[2:] == []
+
+
+def test_past_the_lock_a_record_whose_outcomes_were_acknowledged_is_accepted_late() -> None:
+    """Given up, a batch still commits what was accepted: its outcomes stand (their requests
+    were made), and the acknowledgement, late, counts as expired."""
+    consumer = ShareConsumer([[message(5), message(6)]])
+    clock = Clock()
+    loop, _, submitted = make_loop(consumer, [hook("crm")], clock=clock)
+    loop.step()
+    loop.finish(submitted[0])()  # offset 5's outcome is written, and acknowledged by Kafka
+    clock.advance(LIMITS.lock_seconds)
+
+    loop.step()
+
+    assert consumer.acks == [(5, AcknowledgeType.ACCEPT), (6, AcknowledgeType.RELEASE)]
+    assert [count(loop, r) for r in ("accepted", "released", "expired")] == [0, 0, 2]
+
+
+def test_without_a_retry_tier_pairs_still_running_near_the_lock_end_are_given_up() -> None:
+    """With no tier to hand them to, pairs run on past three quarters of the lock (none starts
+    an attempt any more); what has not ended when it is nearly over is given up."""
+    consumer = ShareConsumer([[message(5), message(6)]])
+    producer = HeldProducer()
+    clock = Clock()
+    loop, _, submitted = make_loop(consumer, [hook("crm")], None, producer, clock=clock)
+    loop.settings = dataclasses.replace(SETTINGS, topics=Topics(retry=()))
+    loop.step()
+    clock.advance(HANDOFF)
+    loop.step()  # nothing to hand them to: they run on
+    assert (producer.produced, consumer.acks) == ([], [])
+    loop.finish(submitted[0])()  # offset 5's pair ends, its outcome acknowledged
+    loop.step()
+    clock.advance(LIMITS.lock_seconds * 0.1)  # 90%: too late for offset 6's
+
+    loop.step()
+
+    assert consumer.acks == [(5, AcknowledgeType.ACCEPT), (6, AcknowledgeType.RELEASE)]
+    assert [count(loop, r) for r in ("accepted", "released", "expired")] == [1, 0, 1]
 
 
 def test_a_stored_hook_taken_in_as_unusable_does_not_stop_a_start() -> None:
