@@ -87,15 +87,18 @@ class HealthKeeper:
         self.follower.start()
         self._export(self.hooks())
 
-    def stop(self) -> None:
-        """Withdraw this worker's reports (a stopped worker's view must not linger), stop.
-        A producer that failed for good writes nothing: the reports go stale instead."""
+    def stop(self, by: float | None = None) -> None:
+        """Withdraw this worker's reports (a stopped worker's view must not linger), stop;
+        waiting `WITHDRAW_SECONDS` at most, and not past `by` (a `time.monotonic()` deadline:
+        the worker's stop deadline). A producer that failed for good writes nothing: the
+        reports go stale instead."""
         if self.writer is not None and self.writer.fatal is None:
             for hook_id in self._mine:
                 self.writer.forget(f"{hook_id}/{self.worker}")
+            wait = WITHDRAW_SECONDS if by is None else min(WITHDRAW_SECONDS, by - time.monotonic())
             with suppress(Exception):  # best effort: a report left behind goes stale
-                self.writer.flush(WITHDRAW_SECONDS)
-        self.follower.stop()
+                self.writer.flush(max(wait, 0.0))
+        self.follower.stop(by)
 
     # -- on the delivery loop --------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from dispatcher import tracing
@@ -41,8 +41,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 JOIN_GRACE = 2.0  # seconds past a consumer's bounded close before its thread is left behind
-# a consumer thread ends by this long past the drain deadline: its leave, its close, a margin
+# a stop ends by this long past the drain deadline: a consumer thread's leave, its close and a
+# margin, beside which hook health withdraws its reports (`WITHDRAW_SECONDS`, within it) and
+# the hook store's follower stops, all bounded by the one stop deadline
 STOP_GRACE = LEAVE_AT_LEAST + CLOSE_GRACE + JOIN_GRACE
+# a part closed beside the consumers, given the stop deadline (`time.monotonic()`)
+Closing = Callable[[float], Awaitable[None]]
 STOP_WATCHDOG = 30.0  # seconds past the drain deadline before a stuck stop dumps stacks, exits
 
 
@@ -172,13 +176,17 @@ class Worker:
             self.status.port,  # the one bound: `http_port: 0` takes any free port
         )
         await self._wake.wait()
-        await self._shut_down(parts, threads)
-        health_stop.set()
-        await health_task
-        await asyncio.to_thread(health.stop)
-        self.status.stop()
+
+        async def stop_health(stop_by: float) -> None:
+            health_stop.set()
+            await health_task
+            await asyncio.to_thread(health.stop, stop_by)
+
+        beside: dict[str, Closing] = {"hook health": stop_health}
         if follower is not None:
-            follower.stop()
+            beside["hook store"] = lambda stop_by: asyncio.to_thread(follower.stop, stop_by)
+        await self._shut_down(parts, threads, beside)
+        self.status.stop()
         fatal = [part.fatal for part in (*parts.intakes, health) if part.fatal is not None]
         if fatal:
             raise KafkaUnavailable.failed_for_good(fatal[0])
@@ -228,23 +236,50 @@ class Worker:
             if loop is not None and wake is not None:
                 loop.call_soon_threadsafe(wake.set)
 
-    async def _shut_down(self, parts: Parts, threads: list[threading.Thread]) -> None:
-        """Stop fetching, drain in-flight deliveries to the deadline, commit, close."""
+    async def _shut_down(
+        self,
+        parts: Parts,
+        threads: list[threading.Thread],
+        beside: Mapping[str, Closing] | None = None,
+    ) -> None:
+        """Stop fetching, drain in-flight deliveries to the deadline; then close the consumers
+        (their commit and leave) and the parts `beside` them (hook health, the hook store's
+        follower) side by side, each bounded by the one stop deadline, `STOP_GRACE` past the
+        drain's: with the broker gone, the stop then takes the longest of their waits, not
+        their sum. How long each took is logged."""
         drain = self.settings.drain_timeout
         log.info("stopping: draining in-flight deliveries (up to %gs)", drain)
         if self._watched:
             faulthandler.dump_traceback_later(drain + STOP_WATCHDOG, exit=True)
-        parts.deadline.append(time.monotonic() + drain)
+        began = time.monotonic()
+        parts.deadline.append(began + drain)
         for intake in parts.intakes:
             intake.stop()
         cut = await parts.scheduler.drain(drain)
         if cut:
             log.warning("%d deliveries cut at the drain deadline: they will be redelivered", cut)
+        drained = time.monotonic()
+        stop_by = parts.deadline[0] + STOP_GRACE
+        closings: dict[str, Awaitable[None]] = {
+            "consumers": self._close_consumers(parts, threads, stop_by)
+        }
+        closings.update((name, close(stop_by)) for name, close in (beside or {}).items())
+        took = await side_by_side(closings)
+        log.info(
+            "stop: drained in %.1fs, then closed in %.1fs (%s)",
+            drained - began,
+            time.monotonic() - drained,
+            ", ".join(f"{name} {seconds:.1f}s" for name, seconds in took.items()),
+        )
+
+    async def _close_consumers(
+        self, parts: Parts, threads: list[threading.Thread], stop_by: float
+    ) -> None:
+        """Wait for the consumer threads to `stop_by`, leaving behind any still running."""
         # each consumer's leave and close are bounded (`ConsumerLoop._leave`, `close_by`): a
         # thread still running past that is stuck in a Kafka client call, and is left behind
-        by = parts.deadline[0] + STOP_GRACE
         for thread in threads:
-            await asyncio.to_thread(thread.join, max(by - time.monotonic(), 0.0))
+            await asyncio.to_thread(thread.join, max(stop_by - time.monotonic(), 0.0))
         parts.stuck = [thread for thread in threads if thread.is_alive()]
         for thread in parts.stuck:
             log.error(
@@ -254,6 +289,24 @@ class Worker:
                 _stack_of(thread),
             )
         await parts.pool.aclose()
+
+
+async def side_by_side(steps: Mapping[str, Awaitable[None]]) -> dict[str, float]:
+    """Run `steps` at once and wait for them all; the seconds each took. The first that
+    raised raises, once every step ended."""
+    began = time.monotonic()
+
+    async def timed(step: Awaitable[None]) -> float:
+        await step
+        return time.monotonic() - began
+
+    ended = await asyncio.gather(*map(timed, steps.values()), return_exceptions=True)
+    took: dict[str, float] = {}
+    for name, outcome in zip(steps, ended, strict=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
+        took[name] = outcome
+    return took
 
 
 def find_retired_tiers(admin: AdminClient, settings: Settings) -> tuple[str, ...]:

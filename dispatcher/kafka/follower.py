@@ -30,6 +30,7 @@ from dispatcher.pipeline.match import HookIndex
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
+STOP_SECONDS = 10.0  # a stop waits this long for the following thread, unless told a deadline
 
 
 class TopicFollower:
@@ -80,10 +81,13 @@ class TopicFollower:
                 max(deadline - time.monotonic(), 0),
             )
 
-    def stop(self) -> None:
+    def stop(self, by: float | None = None) -> None:
+        """Stop following; wait for the thread (its consumer's close) up to `by`, a
+        `time.monotonic()` deadline (STOP_SECONDS from now without one)."""
         self._stopping.set()
         if self._thread.is_alive():
-            self._thread.join(timeout=10)
+            by = time.monotonic() + STOP_SECONDS if by is None else by
+            self._thread.join(timeout=max(by - time.monotonic(), 0.0))
         elif self._consumer is not None:
             self._consumer.close()
 

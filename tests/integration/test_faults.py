@@ -29,6 +29,7 @@ from dispatcher.devtools.broker import LocalKafka
 from dispatcher.devtools.receiver import Behaviour, Received, Receiver
 from dispatcher.engine import assembly
 from dispatcher.engine.consumer import ConsumerLoop
+from dispatcher.engine.worker import STOP_GRACE
 from dispatcher.errors import KafkaUnavailable
 from dispatcher.kafka.clients import producer_config
 from dispatcher.model.outcome import VALUE_OMITTED
@@ -175,28 +176,36 @@ def test_a_broker_restart_mid_run_loses_nothing(
 
 
 @pytest.mark.timeout(300)
-def test_sigterm_while_the_broker_is_down_still_exits(
-    kafka_bootstrap: str, local_kafka: LocalKafka, tmp_path: Path
+@pytest.mark.parametrize("consume", ["group", "share"])
+def test_sigterm_while_the_broker_is_down_exits_within_the_drain_and_one_grace(
+    consume: str, kafka_bootstrap: str, local_kafka: LocalKafka, tmp_path: Path
 ) -> None:
-    """The final commit and the leaving of the group wait on a group coordinator that is gone:
-    the worker gives them the rest of its drain time and a grace, and exits 0 without them (its
-    uncommitted offsets are redelivered to the group's next member)."""
+    """The final commit and the leaving of the group wait on a group coordinator that is gone,
+    and the withdrawal of the worker's hook-health reports on a broker that is gone: the worker
+    gives them the rest of its drain time and one grace (`STOP_GRACE`), side by side, and exits
+    0 without them (its uncommitted offsets are redelivered to the group's next member). The
+    withdrawal's 5 s came after the consumers' close (7 s): a stop took the drain and 12 s."""
+    drain = 1.0
     with Receiver() as receiver:
         deployment = Deployment(
             kafka_bootstrap,
             tmp_path,
-            [hook("crm", f"{receiver.url}/crm", ["order.*"])],
-            extra={"drain_timeout": "1s"},
+            [hook("crm", f"{receiver.url}/crm", ["order.*"])],  # its reports to withdraw
+            extra={"drain_timeout": f"{drain:g}s", "consume": consume},
         )
         expected = produce(deployment, 10)
         worker = deployment.process()
         every_event_delivered(deployment, expected, 60)
         local_kafka.stop()
         try:
-            assert stop(worker, timeout=90) == 0
+            assert stop(worker, timeout=drain + STOP_GRACE) == 0
         finally:
             assert local_kafka.start() == kafka_bootstrap
-    assert "did not close" in deployment.log()
+    said = deployment.log()
+    assert "stop: drained in" in said
+    assert "hook health" in said.partition("stop: drained in")[2]
+    if consume == "group":  # a share consumer's close does not wait for a coordinator
+        assert "did not close" in said
 
 
 @pytest.mark.timeout(300)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -15,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
 from dispatcher.config.topics import Topics
-from dispatcher.engine.health import HealthKeeper
+from dispatcher.engine.health import WITHDRAW_SECONDS, HealthKeeper
 from dispatcher.http.sender import Attempt
 from dispatcher.kafka.health import HealthWriter
 from dispatcher.metrics import Metrics
@@ -249,7 +250,7 @@ def test_a_producer_failed_for_good_ends_the_run_in_one_line_and_its_stop_writes
                 stopping.set()
             return []
 
-        def stop(self) -> None:
+        def stop(self, by: float | None = None) -> None:
             pass
 
     made.follower = Rounds()  # type: ignore[assignment]
@@ -268,6 +269,49 @@ def test_a_producer_failed_for_good_ends_the_run_in_one_line_and_its_stop_writes
     assert said.startswith("fatal producer error, stopping (hook health: ")
     assert said.endswith(made.fatal)
     assert producer.refused == 1  # the round's report; its stop withdraws nothing
+
+
+class Withdrawing:
+    """The health writer and follower at a stop: the tombstones written, each wait asked."""
+
+    fatal = None
+
+    def __init__(self) -> None:
+        self.forgotten: list[str] = []
+        self.flushed: list[float] = []
+        self.stopped_by: list[float | None] = []
+
+    def forget(self, key: str) -> None:
+        self.forgotten.append(key)
+
+    def flush(self, timeout: float) -> None:
+        self.flushed.append(timeout)
+
+    def stop(self, by: float | None = None) -> None:
+        self.stopped_by.append(by)
+
+
+@pytest.mark.parametrize(
+    ("left", "at_least", "at_most"),
+    [(60.0, WITHDRAW_SECONDS, WITHDRAW_SECONDS), (2.0, 1.0, 2.0), (-1.0, 0.0, 0.0)],
+)
+def test_its_stop_withdraws_its_reports_waiting_no_later_than_the_worker_s_stop_deadline(
+    left: float, at_least: float, at_most: float
+) -> None:
+    """The worker gives every part it closes at a stop one deadline (`Worker._shut_down`):
+    the withdrawal waited its own 5 s whatever was left of it."""
+    made, _, _, _ = keeper()
+    fake = Withdrawing()
+    made.writer = made.follower = fake  # type: ignore[assignment]
+    made.observe(pair(ERP), 1, FAILED)
+    by = time.monotonic() + left
+
+    made.stop(by)
+
+    assert fake.forgotten == [f"erp/{made.worker}"]
+    [flushed] = fake.flushed
+    assert at_least <= flushed <= at_most
+    assert fake.stopped_by == [by]
 
 
 def test_a_disabled_hook_exports_no_pause_and_no_failing_spell_until_enabled_again() -> None:

@@ -142,6 +142,54 @@ def test_a_delivery_that_does_not_end_when_cancelled_is_left_behind_and_logged(
     assert "did not end when cancelled" in record.getMessage()
 
 
+def test_the_parts_beside_the_consumers_close_while_they_do_and_by_the_one_stop_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Hook health's withdrawal (5 s with the broker gone) waited for the consumers' closes
+    (7 s with the broker gone) to end before it began: a stop took their sum."""
+    began, seen = threading.Event(), []
+    given: list[float] = []
+
+    def closing_consumer() -> None:  # its close ends once the part beside it has begun
+        seen.append(began.wait(timeout=30))
+
+    async def beside(stop_by: float) -> None:
+        given.append(stop_by)
+        began.set()
+
+    thread = threading.Thread(target=closing_consumer, name="consumer-0", daemon=True)
+    thread.start()
+    parts = _parts()
+
+    with caplog.at_level(logging.INFO, logger="dispatcher.engine.worker"):
+        asyncio.run(_worker()._shut_down(parts, [thread], {"hook health": beside}))
+
+    assert seen == [True]  # the withdrawal began while the consumer was still closing
+    assert given == [parts.deadline[0] + worker_module.STOP_GRACE]
+    [said] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stop:")]
+    assert said.startswith("stop: drained in ")
+    assert "(consumers " in said
+    assert ", hook health " in said
+
+
+def test_a_part_that_fails_to_close_fails_the_stop_once_the_others_closed() -> None:
+    closed: list[str] = []
+    failed = asyncio.Event()
+
+    async def failing(_stop_by: float) -> None:
+        failed.set()
+        raise RuntimeError("closing failed")
+
+    async def other(_stop_by: float) -> None:
+        await failed.wait()  # it ends after the failure
+        closed.append("other")
+
+    beside = {"failing": failing, "other": other}
+    with pytest.raises(RuntimeError, match="closing failed"):
+        asyncio.run(_worker()._shut_down(_parts(), [], beside))
+    assert closed == ["other"]
+
+
 class _FailedForGood:
     """An intake loop that stopped by itself (a Kafka client of it failed for good), before
     the worker's stop set a drain deadline."""

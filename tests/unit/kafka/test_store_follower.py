@@ -4,6 +4,8 @@ and never run other than as written; a one-off read of the store sees the same."
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 from dispatcher.config.settings import Settings
@@ -158,3 +160,38 @@ def test_at_start_only_what_is_wrong_with_a_hooks_latest_record_is_logged(
 
     following._apply([stored(settings, 5, broken_crm)])  # followed: said at once
     assert "hook store: hook crm does not load here" in caplog.text
+
+
+class _ClosingSlowly:
+    """A consumer with nothing to read whose close waits on the broker (gone) until released."""
+
+    def __init__(self) -> None:
+        self.closing = threading.Event()
+        self.release = threading.Event()
+
+    def consume(self, _count: int, _timeout: float) -> list[Any]:
+        return []
+
+    def close(self) -> None:
+        self.closing.set()
+        self.release.wait(timeout=30)
+
+
+def test_a_stop_waits_for_the_following_thread_no_later_than_the_deadline_it_is_given() -> None:
+    """A worker's stop gives the follower what is left of its one stop deadline; it waited 10 s
+    whatever was left."""
+    made = follower(Settings())
+    consumer = made._consumer = _ClosingSlowly()
+    made._follow_in_thread()
+    stopping = threading.Thread(target=made.stop, kwargs={"by": time.monotonic()})
+    try:
+        stopping.start()
+        stopping.join(timeout=5)  # half its own wait: the deadline given is now
+        assert not stopping.is_alive()
+        assert consumer.closing.wait(timeout=30)
+        assert made._thread.is_alive()  # left behind in its close, which goes on
+    finally:
+        consumer.release.set()
+        made._thread.join(timeout=30)
+        stopping.join(timeout=30)
+    assert not made._thread.is_alive()
