@@ -1242,6 +1242,56 @@ def test_without_pod_values_neither_pod_has_scheduling_fields(rendered) -> None:
         assert not {"affinity", "topologySpreadConstraints"} & set(pod)
 
 
+PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
+
+
+def admin_container(manifests: list[Manifest]) -> Manifest:
+    (found,) = pod_template(admin_one(manifests, "Deployment"))["spec"]["containers"]
+    return found
+
+
+def test_the_admin_probes_time_as_the_chart_s_probes_values_say() -> None:
+    """The admin container's probes were written out (no timeoutSeconds: Kubernetes' 1 s),
+    whatever `probes` said: a release that gave its probes more time on slow nodes saw the
+    admin pod alone restarted by its liveness probe."""
+    manifests = render(
+        sets={
+            "probes.startup.failureThreshold": "60",
+            "probes.liveness.timeoutSeconds": "7",
+            "probes.liveness.periodSeconds": "20",
+            "probes.readiness.timeoutSeconds": "6",
+            "probes.readiness.successThreshold": "2",
+        }
+    )
+    worker, admin = container(manifests), admin_container(manifests)
+    for probe in PROBES:
+        assert admin[probe]["httpGet"] == {"path": "/healthz", "port": "admin"}
+        timing = {k: v for k, v in worker[probe].items() if k != "httpGet"}
+        assert {k: v for k, v in admin[probe].items() if k != "httpGet"} == timing
+    assert admin["startupProbe"]["failureThreshold"] == 60
+    assert admin["livenessProbe"]["timeoutSeconds"] == 7
+    assert admin["readinessProbe"]["successThreshold"] == 2
+
+
+def test_the_admin_probes_may_be_set_apart_from_the_workers() -> None:
+    manifests = render(
+        sets={
+            "admin.probes.liveness.timeoutSeconds": "10",
+            "admin.probes.startup.failureThreshold": "120",
+        }
+    )
+    worker, admin = container(manifests), admin_container(manifests)
+    assert admin["livenessProbe"]["timeoutSeconds"] == 10
+    assert admin["livenessProbe"]["periodSeconds"] == worker["livenessProbe"]["periodSeconds"]
+    assert admin["startupProbe"]["failureThreshold"] == 120
+    assert worker["livenessProbe"]["timeoutSeconds"] == 3
+    assert worker["startupProbe"]["failureThreshold"] == 24
+    assert admin["readinessProbe"] == {
+        **worker["readinessProbe"],
+        "httpGet": {"path": "/healthz", "port": "admin"},
+    }
+
+
 def test_the_rendered_configuration_loads_as_the_dispatcher_reads_it(rendered, tmp_path) -> None:
     from dispatcher.config.settings import load_settings
 

@@ -378,3 +378,11 @@ value. */}}
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* The timing of the admin container's probe of `kind` (startup, liveness, readiness):
+probes.<kind>, each key set in admin.probes.<kind> in its place. */}}
+{{- define "dugaa-dispatcher.adminProbe" -}}
+{{- $values := .root.Values }}
+{{- $own := get ($values.admin.probes | default dict) .kind | default dict }}
+{{- toYaml (mergeOverwrite (deepCopy (get $values.probes .kind | default dict)) $own) }}
+{{- end }}
