@@ -73,6 +73,19 @@ def _parser() -> argparse.ArgumentParser:
     admin = sub.add_parser("admin", parents=[common], help="the admin console and API")
     admin.set_defaults(command=_cmd("admin"), serves=True)
 
+    health = sub.add_parser(
+        "healthcheck",
+        parents=[common],
+        help="ask this container's worker (or admin service) whether it is alive: exit 0 or 1",
+    )
+    asked = health.add_mutually_exclusive_group()
+    asked.add_argument("--ready", action="store_true", help="ask /readyz, not /healthz")
+    asked.add_argument("--admin", action="store_true", help="ask the admin service on admin.port")
+    health.add_argument(
+        "--timeout", type=float, default=2.0, help="seconds to wait for the answer (2)"
+    )
+    health.set_defaults(command=_healthcheck)
+
     hooks_parser = sub.add_parser("hooks", help="check and manage hooks")
     hooks_parser.set_defaults(usage=hooks_parser)  # `dispatcher hooks` alone: its commands
     hooks = hooks_parser.add_subparsers()
@@ -222,6 +235,13 @@ def _cmd(name: str) -> Command:
         return result
 
     return run
+
+
+def _healthcheck(args: argparse.Namespace) -> int:
+    """`dispatcher healthcheck`, without the commands' imports: it runs every few seconds."""
+    from dispatcher.cli.healthcheck import healthcheck
+
+    return healthcheck(args)
 
 
 def print_json(document: object) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,3 +28,19 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} is not installed: run `make tools` (bash deploy/tools/install.sh)")
     return path
+
+
+def run_in_image(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`command` (a HEALTHCHECK's or compose healthcheck's exec form) as the image runs it: its
+    `python` or `dispatcher` is this checkout's, `env` the container's variables."""
+    program, *rest = command
+    head = {"python": [sys.executable], "dispatcher": [sys.executable, "-m", "dispatcher"]}
+    return subprocess.run(
+        [*head[program], *rest],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

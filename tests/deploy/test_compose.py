@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
-from deploy_tools import REPO, find_tool
+from deploy_tools import REPO, find_tool, run_in_image
+from prometheus_client import CollectorRegistry
+
+from dispatcher.engine.status import StatusServer
 
 DEPLOY = REPO / "deploy"
 COMPOSE = DEPLOY / "docker-compose.yml"
@@ -103,7 +107,7 @@ def test_dispatcher_is_built_from_the_dockerfile_and_runs_hardened(compose) -> N
     assert dispatcher["command"] == ["run", "--config", "/etc/dispatcher/dispatcher.yaml"]
     assert dispatcher["read_only"] is True
     assert dispatcher["cap_drop"] == ["ALL"]
-    assert "/readyz" in " ".join(dispatcher["healthcheck"]["test"])
+    assert dispatcher["healthcheck"]["test"] == ["CMD", "dispatcher", "healthcheck", "--ready"]
 
 
 def test_depends_on_names_existing_services_and_waits_for_topics(compose) -> None:
@@ -183,7 +187,7 @@ def test_the_admin_service_runs_beside_the_workers_behind_a_token(compose) -> No
     assert admin["ports"] == ["127.0.0.1:9401:9401"]
     assert admin["read_only"] is True
     assert admin["cap_drop"] == ["ALL"]
-    assert "9401/healthz" in " ".join(admin["healthcheck"]["test"])
+    assert admin["healthcheck"]["test"] == ["CMD", "dispatcher", "healthcheck", "--admin"]
     assert any(v.endswith(":/var/lib/dispatcher-admin") for v in admin["volumes"])
     config = yaml.safe_load(compose["configs"]["dispatcher-config"]["content"])
     assert config["admin"]["port"] == 9401
@@ -208,3 +212,35 @@ def test_the_dispatcher_s_stop_grace_outlasts_a_hung_stop_writing_its_stacks(
     settings = load_settings(str(config), environ=environ)
     grace = parse_duration(compose["services"]["dispatcher"]["stop_grace_period"])
     assert grace > settings.drain_timeout + STOP_WATCHDOG
+
+
+@pytest.mark.parametrize(
+    ("service", "variable"),
+    [("dispatcher", "DISPATCHER_HTTP_PORT"), ("admin", "DISPATCHER_ADMIN_PORT")],
+)
+def test_each_healthcheck_asks_its_service_on_the_port_the_configuration_gives(
+    compose, tmp_path: Path, service: str, variable: str
+) -> None:
+    """The healthchecks named 9400 and 9401 as well as the configuration: a port changed there
+    (or by its variable) left the service unhealthy, and the worker's, on /readyz, held the
+    services that wait for it."""
+    check = compose["services"][service]["healthcheck"]["test"]
+    assert check[0] == "CMD"
+    config = tmp_path / "dispatcher.yaml"
+    config.write_text(compose["configs"]["dispatcher-config"]["content"].replace("$$", "$"))
+    readiness = [False]
+    # the worker's /readyz, and /healthz as the admin service answers it
+    server = StatusServer(0, CollectorRegistry(), lambda: readiness[0], host="127.0.0.1")
+    env = {"DISPATCHER_CONFIG": str(config), variable: str(server.port)}
+    server.start()
+    try:
+        before = run_in_image(check[1:], env)
+        readiness[0] = True
+        ready = run_in_image(check[1:], env)
+    finally:
+        server.stop()
+    assert ready.returncode == 0, ready.stderr
+    if service == "dispatcher":  # ready only once it holds partitions
+        assert before.returncode == 1, before.stderr
+        assert "HTTP 503" in before.stderr
+    assert run_in_image(check[1:], env).returncode == 1

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
-from deploy_tools import REPO, find_tool
+from deploy_tools import REPO, find_tool, run_in_image
+from prometheus_client import CollectorRegistry
+
+from dispatcher.engine.status import StatusServer
 
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 TEXT = DOCKERFILE.read_text()
@@ -64,3 +69,34 @@ def test_build_context_holds_only_what_the_image_copies() -> None:
         for path in source.split():
             assert path in allowed, f"{path} is copied but excluded by .dockerignore"
             assert (REPO / path).exists(), path
+
+
+def healthcheck_command() -> list[str]:
+    (healthcheck,) = instructions("HEALTHCHECK")
+    command: list[str] = json.loads(healthcheck.partition(" CMD ")[2])
+    return command
+
+
+@pytest.mark.parametrize("set_by", ["file", "environment"])
+def test_the_healthcheck_asks_the_worker_on_the_port_its_configuration_gives(
+    tmp_path: Path, set_by: str
+) -> None:
+    """It asked 127.0.0.1:9400 whatever `http_port` (or DISPATCHER_HTTP_PORT) said: a worker
+    on another port was unhealthy, and one that stopped answering there was not."""
+    server = StatusServer(0, CollectorRegistry(), lambda: False, host="127.0.0.1")
+    config = tmp_path / "dispatcher.yaml"
+    env = {"DISPATCHER_CONFIG": str(config)}
+    if set_by == "file":
+        config.write_text(f"http_port: {server.port}\n")
+    else:
+        config.write_text("group_id: dugaa-dispatcher\n")
+        env["DISPATCHER_HTTP_PORT"] = str(server.port)
+    server.start()
+    try:
+        alive = run_in_image(healthcheck_command(), env)
+    finally:
+        server.stop()
+    assert alive.returncode == 0, alive.stderr  # alive, if not ready: a restart would not help
+    gone = run_in_image(healthcheck_command(), env)
+    assert gone.returncode == 1, gone.stderr
+    assert f"127.0.0.1:{server.port}" in gone.stderr

@@ -78,7 +78,10 @@ def test_hooks_show_of_an_unusable_hook_prints_what_is_known_then_exits_1_saying
 @pytest.mark.parametrize(
     ("argv", "commands"),
     [
-        (["--help"], ["run", "admin", "hooks", "replay", "decrypt", "produce", "demo"]),
+        (
+            ["--help"],
+            ["run", "admin", "healthcheck", "hooks", "replay", "decrypt", "produce", "demo"],
+        ),
         (
             ["hooks", "--help"],
             ["validate", "list", "show", "delete", "pause", "resume", "apply", "test"],
