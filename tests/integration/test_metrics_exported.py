@@ -11,12 +11,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 from dispatch_support import Deployment, cloud_event, collect_until, hook
 from kafka_support import Outgoing, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
+from dispatcher.devtools.broker import LocalKafka
 from dispatcher.devtools.receiver import Behaviour, Receiver
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
@@ -187,6 +189,35 @@ def test_readyz_is_503_until_the_worker_holds_a_partition_and_again_after_stop(
         status, _, _ = worker.status.answer("GET", "/readyz")
         assert status == 503
         assert worker.metrics.ready._value.get() == 0
+
+
+@pytest.mark.timeout(300)
+def test_readyz_is_503_while_kafka_is_down_and_200_once_it_is_back(
+    kafka_bootstrap: str, local_kafka: LocalKafka, tmp_path: Path
+) -> None:
+    """What the readiness probe and DispatcherNoReadyWorkers (RUNBOOK) go by: with its brokers
+    gone past the session timeout a worker has lost its partitions and is not ready; alive all
+    along (a restart would not help); ready again once it holds them back."""
+    deployment = Deployment(
+        kafka_bootstrap,
+        tmp_path,
+        [hook("ok", "http://127.0.0.1:9/ok", ["order.paid"])],
+        retry=(),
+        extra={"kafka": {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}},
+    )
+    with deployment.worker() as worker:
+        wait_for(lambda: worker.status is not None, 30, message="the status server")
+        assert worker.status is not None
+        base = f"http://127.0.0.1:{worker.status.port}"
+        wait_for(lambda: get(f"{base}/readyz") == 200, 60, message="ready once assigned")
+        local_kafka.stop()
+        try:
+            wait_for(lambda: get(f"{base}/readyz") == 503, 90, message="unready, Kafka gone")
+            assert get(f"{base}/healthz") == 200
+            assert scrape(base)["dispatcher_ready"] == [({}, 0.0)]
+        finally:
+            assert local_kafka.start() == kafka_bootstrap
+        wait_for(lambda: get(f"{base}/readyz") == 200, 120, message="ready again")
 
 
 def get(url: str) -> int:
