@@ -81,14 +81,16 @@ class Worker:
         self._count_hooks(hooks)
 
     def _count_hooks(self, hooks: HookIndex) -> None:
-        """`dispatcher_hooks`, each hook's dead-letter series at 0 for the kinds it can get,
-        whether this worker holds it as unusable, and the breakers of the hooks that send."""
+        """`dispatcher_hooks`, each hook's deliveries and dead-letter series (for the kinds it
+        can get) at 0, whether this worker holds it as unusable, and the breakers of the hooks
+        that send (after the series: a hook gone loses its cached children there)."""
         self.metrics.hooks.set(len(hooks))
         kinds = tuple(
             k for k in PAIR_ERROR_KINDS if k != "redelivered" or self.settings.consume == "share"
         )
         expected = {hook.id: kinds for hook in hooks}
         self.metrics.expect_dead_letters({**expected, "": RECORD_ERROR_KINDS})
+        self.metrics.expect_deliveries(expected)
         self.metrics.show_unusable({hook.id: hook.unusable is not None for hook in hooks})
         self.metrics.keep_circuits({hook.id for hook in hooks if hook.enabled})
 

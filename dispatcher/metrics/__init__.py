@@ -22,6 +22,7 @@ EVENT_TO_DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600
 
 
 _CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+OUTCOMES: tuple[str, ...] = ("delivered", "dead_lettered")
 
 
 def status_class(status: int) -> str:
@@ -172,6 +173,7 @@ class Metrics:
             self.share_records.labels(result)
         self._hooks: dict[str, HookMetrics] = {}
         self._dead_letter_kinds: dict[str, tuple[str, ...]] = {}
+        self._delivering: dict[str, tuple[str, ...]] = {}
         self._unusable: dict[str, bool] = {}
 
     def expect_dead_letters(self, kinds_by_hook: dict[str, tuple[str, ...]]) -> None:
@@ -179,20 +181,17 @@ class Metrics:
         (the hooks in force, and "" for records that are no event), so a first dead letter is
         an increase that alerts see, not a series appearing at 1. Zero series of hooks no
         longer given are dropped; one that counted something stays."""
-        counted = {
-            (sample.labels["hook"], sample.labels["error_kind"])
-            for family in self.dead_letters.collect()
-            for sample in family.samples
-            if sample.name.endswith("_total") and sample.value > 0
-        }
-        for hook_id, kinds in self._dead_letter_kinds.items():
-            for kind in set(kinds) - set(kinds_by_hook.get(hook_id, ())):
-                if (hook_id, kind) not in counted:
-                    self.dead_letters.remove(hook_id, kind)
-        for hook_id, kinds in kinds_by_hook.items():
-            for kind in kinds:
-                self.dead_letters.labels(hook_id, kind)
+        _expect_zeros(self.dead_letters, self._dead_letter_kinds, kinds_by_hook)
         self._dead_letter_kinds = dict(kinds_by_hook)
+
+    def expect_deliveries(self, hook_ids: Collection[str]) -> None:
+        """Export `dispatcher_deliveries_total{hook, outcome}` at 0 for both outcomes of every
+        hook given (those in force), so the dashboard's rates and increases see a hook's first
+        outcome after a worker's start. Zero series of hooks no longer given are dropped
+        (`keep_circuits` drops their cached children: a late outcome is looked up afresh)."""
+        now = dict.fromkeys(hook_ids, OUTCOMES)
+        _expect_zeros(self.deliveries, self._delivering, now)
+        self._delivering = now
 
     def show_unusable(self, unusable_by_hook: Mapping[str, bool]) -> None:
         """`dispatcher_hook_unusable{hook}` for every hook in force, 0 or 1 (0 from the start,
@@ -225,6 +224,26 @@ class Metrics:
         return found
 
 
+def _expect_zeros(
+    counter: Counter, was: Mapping[str, tuple[str, ...]], now: Mapping[str, tuple[str, ...]]
+) -> None:
+    """Children (hook, value) of a counter labelled by hook and one more label: each of `now`
+    created at 0; each of `was` no longer in `now` removed unless it counted something."""
+    counted = {
+        tuple(sample.labels.values())
+        for family in counter.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.value > 0
+    }
+    for hook_id, values in was.items():
+        for value in set(values) - set(now.get(hook_id, ())):
+            if (hook_id, value) not in counted:
+                counter.remove(hook_id, value)
+    for hook_id, values in now.items():
+        for value in values:
+            counter.labels(hook_id, value)
+
+
 class HookMetrics:
     """The children of one hook's labelled delivery metrics."""
 
@@ -246,8 +265,7 @@ class HookMetrics:
         self.duration = metrics.duration.labels(hook_id)
         self.event_to_delivery = metrics.event_to_delivery.labels(hook_id)
         self.outcomes = {
-            outcome: metrics.deliveries.labels(hook_id, outcome)
-            for outcome in ("delivered", "dead_lettered")
+            outcome: metrics.deliveries.labels(hook_id, outcome) for outcome in OUTCOMES
         }
         self._attempts = metrics.attempts.labels
         self._by_result: dict[str, Tally] = {}

@@ -55,3 +55,35 @@ def test_the_series_follow_the_hooks_and_keep_what_was_counted() -> None:
     assert [k for (h, k) in found if h == "tax"] == ["timeout"]  # its zeros are gone
     assert found[("tax", "timeout")] == 1.0
     assert found[("crm", "http_status")] == 0.0
+
+
+def deliveries(metrics: Metrics) -> dict[tuple[str, str], float]:
+    return {
+        (s.labels["hook"], s.labels["outcome"]): s.value
+        for family in metrics.deliveries.collect()
+        for s in family.samples
+        if s.name == "dispatcher_deliveries_total"
+    }
+
+
+def test_each_hook_s_deliveries_are_exported_at_0_from_a_worker_s_start() -> None:
+    """They appeared with a hook's first outcome, at 1: the dashboard's rates and its
+    "Dead-lettered (1h)", increase()s, missed each hook's first outcome after a worker's start
+    (a pod's restart, a new hook), so one dead letter there read 0."""
+    found = deliveries(worker([hook("sms-ke"), hook("tax")]).metrics)
+    assert found == {
+        (h, outcome): 0.0 for h in ("sms-ke", "tax") for outcome in ("delivered", "dead_lettered")
+    }
+
+
+def test_the_delivery_series_follow_the_hooks_and_keep_what_was_counted() -> None:
+    w = worker([hook("sms-ke"), hook("tax"), hook("erp")])
+    w.metrics.hook("tax").outcomes["delivered"].inc()
+    w.set_hooks(HookIndex([hook("sms-ke"), hook("crm")]))
+    found = deliveries(w.metrics)
+    assert {h for h, _ in found} == {"sms-ke", "crm", "tax"}  # erp's zeros are gone
+    assert found[("tax", "delivered")] == 1.0
+    assert ("tax", "dead_lettered") not in found
+    assert found[("crm", "dead_lettered")] == 0.0
+    w.metrics.hook("tax").outcomes["dead_lettered"].inc()  # a pair of tax that was in flight
+    assert deliveries(w.metrics)[("tax", "dead_lettered")] == 1.0
