@@ -42,11 +42,16 @@ ErrorKind = Literal[
     "paused",  # the hook is paused (contract section 9): no request was made
     "redelivered",  # queue mode: a record on its last allowed delivery (contract section 11)
     "internal",  # a defect of the dispatcher itself: the pair is dead-lettered, never stuck
+    # an attempt cut short under way (a stop, a revoke, a lock hand-off): the kind of its
+    # attempt record only, never of an outcome (the pair has no end from that worker)
+    "cut",
 ]
+# The kinds an outcome or a dead letter may have: every kind but an attempt's `cut`.
+OUTCOME_ERROR_KINDS: tuple[ErrorKind, ...] = tuple(k for k in get_args(ErrorKind) if k != "cut")
 # A record that is no event is dead-lettered with no hook, as `decode` (or `internal`, when
 # taking it in failed); every other kind belongs to an (event, hook) pair.
 RECORD_ERROR_KINDS: tuple[ErrorKind, ...] = ("decode", "internal")
-PAIR_ERROR_KINDS: tuple[ErrorKind, ...] = tuple(k for k in get_args(ErrorKind) if k != "decode")
+PAIR_ERROR_KINDS: tuple[ErrorKind, ...] = tuple(k for k in OUTCOME_ERROR_KINDS if k != "decode")
 
 
 class DispatcherError(Exception):

@@ -77,7 +77,7 @@ class Assembly:
         pool = ClientPool(settings)
         # the input intake's producer writes attempt records too, batched with its outcomes
         producer = made(Producer, producer_config(settings), settings)
-        observers = [health.observe, *attempt_observers(settings, producer, self.metrics, loop)]
+        recorders = attempt_observers(settings, producer, self.metrics, loop)
         tracer = None
         if self.tracing is not None:
             from dispatcher.engine.traced import PairTracer
@@ -87,9 +87,10 @@ class Assembly:
             self.metrics,
             settings.topics.retry,
             settings.local_retries,
-            observers=observers,
+            observers=[health.observe, *recorders],
             held=health.held,
             tracer=tracer,
+            cut_observers=[recorder.cut for recorder in recorders],
         )
         parts = Parts(pool=pool, deadline=[], scheduler=Scheduler(deliverer, pool.client_for))
         holding = held_at_intake(settings, self.hooks, pool, deliverer)

@@ -3,7 +3,8 @@ record, written after the attempt's own pair has moved on.
 
 The observer only queues (pair, number, attempt, time); the records are made and handed to the
 producer in one callback per turn of the delivery loop, so an attempt's continuation (judging,
-the next step, writing its outcome) never waits on them.
+the next step, writing its outcome) never waits on them. An attempt cut under way (`cut`) is
+handed to the producer at once, as its pair's task is cancelled: the worker may be stopping.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from dispatcher.config.settings import Settings
-from dispatcher.engine.deliver import AttemptObserver
 from dispatcher.hooks.masking import TextMask
 from dispatcher.http.sender import Attempt
 from dispatcher.kafka.attempts import AttemptWriter
@@ -46,6 +46,12 @@ class AttemptRecorder:
         if not self._seen:
             self.loop.call_soon(self.flush)
         self._seen.append((pair, number, attempt, self.clock()))
+
+    def cut(self, pair: Pair, number: int, attempt: Attempt) -> None:
+        """Write the record of an attempt cut under way (a cut observer of the `Deliverer`),
+        now, after those seen before it."""
+        self._seen.append((pair, number, attempt, self.clock()))
+        self.flush()
 
     def flush(self) -> None:
         """Write every attempt seen since the last flush."""
@@ -85,9 +91,10 @@ class AttemptRecorder:
 
 def attempt_observers(
     settings: Settings, producer: Any, metrics: Metrics, loop: asyncio.AbstractEventLoop
-) -> list[AttemptObserver]:
+) -> list[AttemptRecorder]:
     """The attempts topic's observer on `producer`, or none when `topics.attempts` is empty
-    (then nothing of it runs at all)."""
+    (then nothing of it runs at all). A `Deliverer` is given it among its `observers` and its
+    `cut` among its `cut_observers`."""
     topic = settings.topics.attempts
     if not topic:
         return []

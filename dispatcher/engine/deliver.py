@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dispatcher.errors import DeliveryError, Withdrawn
 from dispatcher.hooks.masking import mask_text
-from dispatcher.http.sender import BREAKER_OPEN, Attempt, HookClient
+from dispatcher.http.sender import BREAKER_OPEN, Attempt, HookClient, cut_attempt
 from dispatcher.metrics import Metrics
 from dispatcher.model.hook import Hook
 from dispatcher.model.outcome import Outcome
@@ -37,7 +37,12 @@ Send = Callable[[Request, Callable[[], bool]], Awaitable[Attempt]]
 
 AttemptObserver = Callable[[Pair, int, Attempt], None]
 """Told of every HTTP attempt made (the pair, the attempt's number, the attempt); never of a
-request the circuit breaker held back. It runs on the delivery loop and must not block."""
+request the circuit breaker held back. It runs on the delivery loop and must not block.
+
+A `Deliverer`'s `observers` are told of the attempts that ended (hook health and the count of
+a pair's attempts go by them); its `cut_observers` (the attempt records' writer, among the
+`observers` too) of each attempt cut under way (`cut_attempt`: at a stop's drain deadline, a
+revoke, a lock hand-off), as the pair's task is cancelled, numbered after the pair's last."""
 
 Held = Callable[[str], str | None]
 """Why a hook's pairs are held back without a request (it is paused), or None: send them."""
@@ -55,12 +60,14 @@ class Deliverer:
         observers: Sequence[AttemptObserver] = (),
         held: Held | None = None,
         tracer: PairTracer | None = None,
+        cut_observers: Sequence[AttemptObserver] = (),
     ) -> None:
         self.metrics = metrics
         self.tiers = tiers
         self.local_retries = local_retries
         self.clock = clock
         self.observers = tuple(observers)
+        self.cut_observers = tuple(cut_observers)
         self.held = held
         self.tracer = tracer  # None: tracing is off, and costs this one test per pair
 
@@ -120,10 +127,14 @@ class Deliverer:
         metrics = self.metrics.hook(hook.id)
         while True:
             metrics.inflight.inc()
-            try:
+            try:  # (one `try`, with no `finally`: the attempt pays nothing for the cut's case)
                 attempt = await send(request, wanted)
-            finally:
+            except BaseException as exc:
                 metrics.inflight.dec()
+                if isinstance(exc, asyncio.CancelledError):
+                    self._cut(pair, attempts + 1, exc)
+                raise
+            metrics.inflight.dec()
             metrics.circuit(client.breaker.state != "closed")
             if not attempt.sent:  # the breaker is open: no attempt was made
                 if not use_tiers or not self.tiers:
@@ -169,6 +180,19 @@ class Deliverer:
                     first,
                     attempt.seconds,
                 )
+
+    def _cut(self, pair: Pair, number: int, exc: asyncio.CancelledError) -> None:
+        """Tell the cut observers of attempt `number`, if `exc` cut it under way. Never raises:
+        the pair's task must end cancelled, not as a failure (its partition left, or the worker
+        stops: no outcome from here)."""
+        attempt = cut_attempt(exc)
+        if attempt is None:
+            return
+        for observe in self.cut_observers:
+            try:
+                observe(pair, number, attempt)
+            except Exception:
+                log.exception("the record of an attempt cut short could not be written")
 
     def _local_attempts(self, pair: Pair) -> int:
         """The attempts a pass of `pair` makes in process: `local_retries` more than the first

@@ -27,6 +27,13 @@ from dispatcher.security.auth import Credentials
 from dispatcher.security.oauth2 import OAuth2ClientCredentials
 
 BREAKER_OPEN = Verdict.failure("network", "circuit breaker open", retryable=True)
+CUT_SHORT = Verdict.failure(
+    "cut",
+    "cut short before its answer was read: the worker let go of the pair (a stop's drain"
+    " deadline, its partition leaving, a lock hand-off); the receiver may have had the request",
+    retryable=True,
+)
+_CUT = "dispatcher_cut_attempt"  # where a cancellation carries the attempt it cut (`cut_attempt`)
 
 
 @quick_init
@@ -133,22 +140,33 @@ class HookClient:
             if not self.breaker.allow():
                 return Attempt(BREAKER_OPEN, 0.0, sent=False)
             opening = self.breaker.opened_at  # not None: this attempt is one of its probes
+            # Cut short (a revoke, a stop): no verdict to judge the hook by, but a probe goes
+            # back, else the circuit would wait for ever on the result of a probe that is gone.
+            if self.bucket is not None or opened is not None:  # (no `try` for most attempts)
+                try:
+                    if self.bucket is not None:
+                        await self.bucket.acquire()
+                    if opened is not None:
+                        request = opened(request)
+                except BaseException:
+                    self.breaker.forgo(opening)
+                    raise
+            started = time.monotonic()
             try:
-                if self.bucket is not None:
-                    await self.bucket.acquire()
-                if opened is not None:
-                    request = opened(request)
-                started = time.monotonic()
                 verdict = await self._exchange(request)
-            except BaseException:
-                # cut short (a revoke, a stop): no verdict to record, but a probe goes back,
-                # else the circuit would wait for ever on the result of a probe that is gone
+            except BaseException as exc:
                 self.breaker.forgo(opening)
+                if isinstance(exc, asyncio.CancelledError):  # the request may have reached it
+                    _carry(exc, Attempt(CUT_SHORT, time.monotonic() - started))
                 raise
             seconds = time.monotonic() - started
         self.breaker.record(verdict.ok or not verdict.retryable)
         if self.slots.locked() and not self.cpu.saturated():
-            await _after_waiters()
+            try:
+                await _after_waiters()
+            except asyncio.CancelledError as exc:  # cut once answered: the answer stands
+                _carry(exc, Attempt(verdict, seconds))
+                raise
         return Attempt(verdict, seconds)
 
     async def _exchange(self, request: Request) -> Verdict:
@@ -223,6 +241,21 @@ class HookClient:
         if isinstance(self.auth, OAuth2ClientCredentials):
             await self.auth.aclose()  # before the pool closes its token client under it
         await self._wire.aclose()
+
+
+def cut_attempt(exc: BaseException) -> Attempt | None:
+    """The attempt that `exc`, a cancellation raised out of `HookClient.send`, cut once it was
+    under way: with its answer's verdict when the answer came before the cut, else with
+    `CUT_SHORT`, timed from sending to the cut. None: it cut no attempt (one waiting for a
+    slot or the rate limit had not started)."""
+    attempt = getattr(exc, _CUT, None)
+    return attempt if isinstance(attempt, Attempt) else None
+
+
+def _carry(exc: asyncio.CancelledError, attempt: Attempt) -> None:
+    """Have `exc` carry the attempt it cut (`cut_attempt`): a cancellation must go on being
+    one, so the attempt rides on it rather than in an exception of its own."""
+    setattr(exc, _CUT, attempt)
 
 
 async def _after_waiters() -> None:

@@ -140,13 +140,20 @@ async def _redeliver(
     producer = made(Producer, producer_config(settings), settings)
     writer = outcome_writer(producer, settings, metrics)
     pool = ClientPool(settings)
-    observers = attempt_observers(settings, producer, metrics, asyncio.get_running_loop())
+    recorders = attempt_observers(settings, producer, metrics, asyncio.get_running_loop())
     tracer, run = None, None
     if tracing is not None:
         from dispatcher.engine.traced import replay_tracer
 
         tracer, run = replay_tracer(tracing, len(the_plan.send))
-    deliverer = Deliverer(metrics, (), settings.local_retries, observers=observers, tracer=tracer)
+    deliverer = Deliverer(
+        metrics,
+        (),
+        settings.local_retries,
+        observers=recorders,
+        tracer=tracer,
+        cut_observers=[recorder.cut for recorder in recorders],
+    )
     state = [start]
     acked, written = [0], [0]
     slots = Slots(CONCURRENCY)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import Any
 
 from dispatcher.config.durations import parse_duration
-from dispatcher.errors import ErrorKind
+from dispatcher.errors import OUTCOME_ERROR_KINDS
 from dispatcher.model.deadletter import DeadLetter
 from dispatcher.model.moments import parse_iso
 
@@ -93,9 +93,9 @@ def selection_from(
     """A selection from command-line or API values; `ValueError` naming the value at fault."""
     kinds = error_kind.split(",") if isinstance(error_kind, str) else list(error_kind or [])
     kinds = [str(k).strip() for k in kinds if str(k).strip()]
-    unknown = sorted(set(kinds) - set(get_args(ErrorKind)))
+    unknown = sorted(set(kinds) - set(OUTCOME_ERROR_KINDS))
     if unknown:
-        known = ", ".join(get_args(ErrorKind))
+        known = ", ".join(OUTCOME_ERROR_KINDS)
         raise ValueError(f"error kind: unknown {', '.join(unknown)} (known: {known})")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit: must be a whole number >= 0, not {limit!r}")
