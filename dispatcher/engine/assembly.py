@@ -131,6 +131,8 @@ class Assembly:
         wiring = Wiring(
             settings, producer, writer, self.hooks, self.decoder, self.metrics,
             submit, release, topics, scheduler.deliverer.untried, holding,
+            # the input's producer writes the attempt records, those of the pairs cut too
+            scheduler.drained.wait if primary else (lambda _seconds: True),
         )  # fmt: skip
         if share is not None:
 

@@ -4,7 +4,8 @@ record, written after the attempt's own pair has moved on.
 The observer only queues (pair, number, attempt, time); the records are made and handed to the
 producer in one callback per turn of the delivery loop, so an attempt's continuation (judging,
 the next step, writing its outcome) never waits on them. An attempt cut under way (`cut`) is
-handed to the producer at once, as its pair's task is cancelled: the worker may be stopping.
+handed to the producer at once: the worker may be stopping, and flushes its producer once the
+delivery loop has cut what it cut (`WiredLoop.flush_cut_records`).
 """
 
 from __future__ import annotations

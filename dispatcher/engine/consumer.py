@@ -89,6 +89,7 @@ class ConsumerLoop(GroupMember):
         now = time.monotonic()
         self._leave(now + min(max(deadline - now, LEAVE_AT_LEAST), LEAVE_AT_MOST))
         self.close_by(max(deadline, time.monotonic()))
+        self.flush_cut_records(deadline)
 
     def step(self) -> None:
         """One turn: take a batch in, serve acks, commit what finished, adjust pauses; stop

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -52,6 +53,9 @@ class Scheduler:
         # the loop `start` last ran on, where its pairs' tasks start (asked once a batch: in
         # Python 3.11, asking which loop runs is a getpid() system call each time)
         self._loop: asyncio.AbstractEventLoop | None = None
+        # set once `drain` has ended: the records of the attempts it cut are written by then,
+        # and a consumer thread flushing its producer for the last time waits for it
+        self.drained = threading.Event()
 
     def start(self, pairs: list[Pair], sink: Sink, until: float | None = None) -> None:
         """Start delivering `pairs` (in order: per-key order follows the order of start).
@@ -183,15 +187,18 @@ class Scheduler:
     async def drain(self, timeout: float) -> int:
         """Wait up to `timeout` for running pairs and those waiting for a slot (started as
         slots free); then cut the rest: cancelled, or never started. Returns how many were
-        cut."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.tasks and (left := deadline - loop.time()) > 0:
-            await asyncio.wait(set(self.tasks), timeout=left)  # and those started meanwhile
-        unstarted = self._drop_offers(lambda _offer: True)
-        pending = list(self.tasks)
-        await _cut(pending)
-        return len(pending) + unstarted
+        cut; `drained` is set then (the records of the attempts cut are written by then)."""
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while self.tasks and (left := deadline - loop.time()) > 0:
+                await asyncio.wait(set(self.tasks), timeout=left)  # and those started meanwhile
+            unstarted = self._drop_offers(lambda _offer: True)
+            pending = list(self.tasks)
+            await _cut(pending)
+            return len(pending) + unstarted
+        finally:
+            self.drained.set()
 
     def _drop_offers(self, which: Callable[[_Offer], bool]) -> int:
         """Drop the offers `which` picks (never started: no end from here). How many."""

@@ -106,6 +106,7 @@ class ShareLoop(WiredLoop):
         deadline = drain_deadline()
         self._drain(deadline)
         self.close_by(deadline)
+        self.flush_cut_records(deadline)
 
     def step(self) -> None:
         """One turn: poll when the last batch is committed, else serve acks and watch the

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, Protocol
 
 from dispatcher.config.settings import Settings
+from dispatcher.engine.scheduler import CANCEL_GRACE
 from dispatcher.kafka.closing import close_within
 from dispatcher.kafka.producing import Done
 from dispatcher.kafka.writer import OutcomeWriter, decode_failure_records
@@ -28,6 +29,11 @@ P = ParamSpec("P")
 # seconds a consumer's close (commit, leaving the group) gets after the drain and the leave: a
 # LeaveGroup held up behind a JoinGroup (a dead member's rebalance) times out after 5 s
 CLOSE_GRACE = 6.0
+ACKS_EVERY = 0.02  # seconds between two servings of acknowledgements while waiting
+# seconds past the drain deadline the last flush waits for the delivery loop's drain to end: its
+# cut (`Scheduler.drain`) starts at the deadline and gives the pairs CANCEL_GRACE to end
+CUT_WAIT = CANCEL_GRACE + 1.0
+LAST_FLUSH = 1.0  # seconds the last flush waits for Kafka's acknowledgements, at most
 
 
 class Submit(Protocol):
@@ -46,7 +52,10 @@ class Wiring:
     the running pairs of some partitions and answers how many it cut; `untried` ends a pair
     given no attempt (it traces it when tracing is on: `Deliverer.untried`); `holding` names
     the hooks whose fresh pairs the loop hands to their first retry tier itself (their circuit
-    is open: `assembly.held_at_intake`).
+    is open: `assembly.held_at_intake`). `drained(seconds)` waits up to `seconds` for the
+    delivery loop's drain at a stop to end, and says whether it has: by then the attempt
+    records of the requests it cut are written, on the producer of the loop given it (the
+    input's, which writes them; the other loops' never wait).
     """
 
     settings: Settings
@@ -60,6 +69,7 @@ class Wiring:
     topics: Sequence[str]
     untried: Callable[[Pair, Outcome], Outcome] = lambda _pair, outcome: outcome
     holding: Callable[[], Collection[str]] = lambda: ()
+    drained: Callable[[float], bool] = lambda _seconds: True
 
 
 def say_producer_failed(error: str, left: str) -> None:
@@ -89,6 +99,7 @@ class WiredLoop:
         self.release = wiring.release
         self.untried = wiring.untried
         self.holding = wiring.holding
+        self.drained = wiring.drained
 
     def stop(self) -> None:
         self.stopping.set()
@@ -144,6 +155,20 @@ class WiredLoop:
             self.settings.topics, record, why.error, now, why.kind, why.state, why.hook_tenant
         )
         self.writer.write_now(records, done, record)
+
+    def flush_cut_records(self, deadline: float) -> None:
+        """The stop's last flush of the loop's producer, once the delivery loop's drain has
+        ended (at most CUT_WAIT past `deadline`): the attempt records of the requests it cut
+        at the deadline are written after the drain's own flush. Bounded by LAST_FLUSH when
+        Kafka does not answer; skipped when the producer failed for good, and when the loop
+        stopped by itself (the worker's drain starts only once it has ended)."""
+        if self.fatal is not None or self.writer.fatal is not None:
+            return
+        until = deadline + CUT_WAIT
+        while not self.drained(ACKS_EVERY) and time.monotonic() < until:
+            self.writer.poll(0)  # the acks of what was written meanwhile
+        self.writer.flush_unsent()
+        self.writer.flush(LAST_FLUSH)
 
     def close(self) -> None:
         self.consumer.close()

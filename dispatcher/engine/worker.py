@@ -24,7 +24,7 @@ from dispatcher.engine.loop import Abandoned, unless_stopped
 from dispatcher.engine.loop import run as run_loop
 from dispatcher.engine.share import ShareLoop, refuse_ordered_hooks
 from dispatcher.engine.status import StatusServer
-from dispatcher.engine.wiring import CLOSE_GRACE
+from dispatcher.engine.wiring import CLOSE_GRACE, LAST_FLUSH
 from dispatcher.errors import PAIR_ERROR_KINDS, RECORD_ERROR_KINDS, KafkaUnavailable
 from dispatcher.kafka.avro import event_decoder
 from dispatcher.kafka.clients import check_reachable, ensure_topics
@@ -41,10 +41,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 JOIN_GRACE = 2.0  # seconds past a consumer's bounded close before its thread is left behind
-# a stop ends by this long past the drain deadline: a consumer thread's leave, its close and a
+# a stop ends by this long past the drain deadline: a consumer thread's leave, its close, its
+# last flush (the attempt records of the requests the drain cut: its wait for the delivery
+# loop's cut, at most CUT_WAIT past the deadline, is over by the end of its close) and a
 # margin, beside which hook health withdraws its reports (`WITHDRAW_SECONDS`, within it) and
 # the hook store's follower stops, all bounded by the one stop deadline
-STOP_GRACE = LEAVE_AT_LEAST + CLOSE_GRACE + JOIN_GRACE
+STOP_GRACE = LEAVE_AT_LEAST + CLOSE_GRACE + LAST_FLUSH + JOIN_GRACE
 # a part closed beside the consumers, given the stop deadline (`time.monotonic()`)
 Closing = Callable[[float], Awaitable[None]]
 STOP_WATCHDOG = 30.0  # seconds past the drain deadline before a stuck stop dumps stacks, exits

@@ -6,15 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import httpx
 import pytest
+from kafka_fakes import KeepingProducer
 from prometheus_client import CollectorRegistry
+from test_consumer_faults import consumer_loop
+from test_share import ShareConsumer
+from test_share import make_loop as make_share_loop
 
 from dispatcher.engine.attempts import AttemptRecorder
+from dispatcher.engine.consumer import ConsumerLoop
 from dispatcher.engine.deliver import Deliverer
 from dispatcher.engine.scheduler import Scheduler
+from dispatcher.engine.share import ShareLoop
+from dispatcher.engine.wiring import CUT_WAIT
 from dispatcher.http import sender
 from dispatcher.http.sender import CUT_SHORT, Attempt, HookClient, cut_attempt
 from dispatcher.kafka.attempts import AttemptWriter
@@ -138,6 +146,7 @@ def test_a_drain_deadline_cutting_a_request_under_way_writes_its_attempt_record(
     parts, cut = asyncio.run(run())
 
     assert cut == 2
+    assert parts.scheduler.drained.is_set()
     (record,) = parts.producer.values  # written by the time the drain ended
     assert (record["event_id"], record["hook_id"], record["attempt"]) == ("ev-1", "erp", 1)
     assert record["error_kind"] == "cut"
@@ -254,3 +263,64 @@ def _request(hook: Hook) -> Any:
 
     event = pair_of(hook, 1).event
     return build_request(hook, event, idempotency_key(event, hook.id))
+
+
+class LoggingProducer(KeepingProducer):
+    """A producer saying in `log` what it was asked, in order."""
+
+    def __init__(self, log: list[str]) -> None:
+        super().__init__()
+        self.log = log
+
+    def produce(self, topic: str, **record: Any) -> None:
+        self.log.append(f"produce {topic}")
+        super().produce(topic, **record)
+
+    def flush(self, timeout: float = 0) -> int:
+        self.log.append("flush")
+        return super().flush(timeout)
+
+
+def stopping_loops(log: list[str]) -> list[tuple[ConsumerLoop | ShareLoop, LoggingProducer]]:
+    """The input's loops of either mode, told to stop, over producers logging into `log`."""
+    group_producer, share_producer = LoggingProducer(log), LoggingProducer(log)
+    group = consumer_loop([[]], producer=group_producer)[0]
+    share = make_share_loop(ShareConsumer([]), [], producer=share_producer)[0]
+    return [(group, group_producer), (share, share_producer)]
+
+
+@pytest.mark.parametrize("mode", [0, 1], ids=["group", "share"])
+def test_a_stopping_loop_flushes_last_what_the_delivery_loop_wrote_as_it_cut(mode: int) -> None:
+    log: list[str] = []
+    loop, producer = stopping_loops(log)[mode]
+
+    def drained(_seconds: float) -> bool:  # its drain ends now, having cut a request
+        producer.produce("attempts", value=b"{}", key=b"ev-1", on_delivery=lambda *_: None)
+        return True
+
+    loop.drained = drained
+    loop.stop()
+    loop.run(lambda: time.monotonic())
+
+    assert "produce attempts" in log
+    assert log[log.index("produce attempts") :] == ["produce attempts", "flush"]
+    assert len(producer) == 0  # acknowledged
+
+
+@pytest.mark.parametrize("mode", [0, 1], ids=["group", "share"])
+def test_a_stopping_loop_waits_no_longer_for_a_drain_past_its_bound(mode: int) -> None:
+    log: list[str] = []
+    loop, _producer = stopping_loops(log)[mode]
+    asked: list[float] = []
+
+    def drained(seconds: float) -> bool:
+        asked.append(seconds)
+        log.append("drained?")
+        return False  # a delivery loop that never ends its drain
+
+    loop.drained = drained
+    loop.stop()
+    loop.run(lambda: time.monotonic() - CUT_WAIT)  # the bound is past
+
+    assert log[-2:] == ["drained?", "flush"]  # flushed all the same
+    assert len(asked) == 1
