@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -367,6 +368,20 @@ def test_pairs_still_running_when_their_partition_leaves_are_cut_not_duplicated(
         assert stop(second) == 0
         assert deployment.written(deployment.results) == 40  # one result record per event
         assert "deliveries cut: events-" in deployment.log()
+        # each request cut has its attempt record, saying so; the new owner's has its own
+        cut_count = sum(
+            int(n) for n in re.findall(r"(\d+) deliveries cut: events-", deployment.log())
+        )
+        attempts = [
+            r.json()
+            for r in collect_until(
+                kafka_bootstrap, deployment.attempts, lambda rs: len(rs) >= 40 + cut_count, 30
+            )
+        ]
+        cut_short = [a for a in attempts if a["error_kind"] == "cut"]
+        assert len(cut_short) == cut_count
+        answered = {a["event_id"] for a in attempts if a["error_kind"] is None}
+        assert {a["event_id"] for a in cut_short} <= answered
 
 
 @pytest.mark.timeout(300)
