@@ -194,7 +194,8 @@ class HookAttempts(BaseModel):
     hook_id: str
     status_classes: dict[str, int] = Field(
         description="The hook's attempts in the index (since `since`, when given) counted by"
-        " class: 2xx, 3xx, 4xx, 5xx, timeout, network."
+        " class: 2xx, 3xx, 4xx, 5xx, timeout, network, and cut (a request the worker cut short"
+        " at a stop or a rebalance: no failure of the hook)."
     )
     attempts: list[Attempt] = Field(description="The newest attempts, newest first.")
 

@@ -61,7 +61,7 @@ TIMES = (("results", "completed_at"), ("letters", "failed_at"), ("attempts", "at
 # refused destination or credential included), as dispatcher_delivery_attempts_total counts
 STATUS_CLASS = (
     "case when http_status is null then"
-    " (case when error_kind = 'timeout' then 'timeout' else 'network' end)"
+    " (case when error_kind in ('timeout', 'cut') then error_kind else 'network' end)"
     " else min(max(http_status / 100, 1), 5) || 'xx' end"
 )
 
@@ -222,7 +222,8 @@ class Index:
         self, hook_id: str, since: float | None = None, visible: Visible | None = None
     ) -> dict[str, int]:
         """A hook's attempts (since `since`, else all the index keeps) counted by class: 2xx,
-        3xx, 4xx, 5xx, timeout, network."""
+        3xx, 4xx, 5xx, timeout, network, and cut (a request the worker cut short, no failure of
+        the hook)."""
         sql, args = _scoped(
             f"select {STATUS_CLASS} as class, count(*) as count from attempts where hook_id = ?",  # noqa: S608
             [hook_id],

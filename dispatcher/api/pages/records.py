@@ -15,7 +15,7 @@ from dispatcher.api.routes.records import attempt_view, event_records, moment_of
 
 router = APIRouter(include_in_schema=False)
 STATUSES = ("", "delivered", "dead_lettered")
-STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "timeout", "network")
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "timeout", "network", "cut")
 
 
 @router.get("/events", response_class=HTMLResponse)

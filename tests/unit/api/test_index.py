@@ -201,6 +201,15 @@ def test_a_hook_attempts_are_counted_by_status_class(tmp_path: Path) -> None:
     assert [a["event_id"] for a in newest] == ["e9", "e8"]
 
 
+def test_a_request_cut_short_is_counted_as_cut_not_as_a_network_failure(tmp_path: Path) -> None:
+    """A stopping or rebalancing worker's cut is not the hook's failure: a class of its own."""
+    index = Index(tmp_path / "i.sqlite3")
+    rows = [attempt(1, status=None, kind="cut"), attempt(2, status=None, kind="network")]
+    index.add([], [], {}, rows)
+
+    assert index.status_classes("erp") == {"cut": 1, "network": 1}
+
+
 def test_retention_drops_attempts_by_age_and_by_count(tmp_path: Path) -> None:
     index = Index(tmp_path / "i.sqlite3")
     index.add([], [], {}, [attempt(n) for n in range(10)])
