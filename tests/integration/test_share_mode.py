@@ -203,8 +203,9 @@ def test_a_pair_cut_at_the_lock_after_an_attempt_counts_on_from_it_in_the_tier(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     """A 503, then an attempt still out when the record's lock ends: the pair goes to a tier
-    with its one attempt counted, and the tier's success is attempt 2 (not a second attempt
-    1), in its result and on the attempts topic."""
+    with its one answered attempt counted, and the tier's success is attempt 2 (not a second
+    attempt 1), in its result and on the attempts topic, where the attempt cut at the lock has
+    its record too, of kind `cut`, under the number the tier's attempt takes again."""
     answers = iter([Behaviour(status=503), Behaviour(delay=3.0)])
 
     with Receiver() as receiver:
@@ -223,12 +224,14 @@ def test_a_pair_cut_at_the_lock_after_an_attempt_counts_on_from_it_in_the_tier(
                 kafka_bootstrap, deployment.results, lambda rs: len(rs) >= 1, 60
             )
             attempts = collect_until(
-                kafka_bootstrap, deployment.attempts, lambda rs: len(rs) >= 2, 30
+                kafka_bootstrap, deployment.attempts, lambda rs: len(rs) >= 3, 30
             )
         assert len(receiver.received("/erp")) == 3  # the 503, the one cut, the tier's
         assert (result.json()["outcome"], result.json()["attempts"]) == ("delivered", 2)
-        numbered = [(a.json()["attempt"], a.json()["http_status"]) for a in attempts]
-        assert numbered == [(1, 503), (2, 200)]
+        numbered = [
+            (a.json()["attempt"], a.json()["http_status"], a.json()["error_kind"]) for a in attempts
+        ]
+        assert numbered == [(1, 503, "http_status"), (2, None, "cut"), (2, 200, None)]
 
 
 def readyz(port: int) -> int:
