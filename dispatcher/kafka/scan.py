@@ -63,15 +63,17 @@ def partitions_of(consumer: Any, topic: str) -> list[int]:
 def scan(
     settings: Settings, topic: str, start: Start = Start(), timeout: float = 60.0
 ) -> Iterator[Record]:
-    """Every record of `topic` from `start` to the end each partition had when the scan began."""
+    """Every record of `topic` from `start` to the end each partition had when the scan began.
+    `KafkaUnavailable` once `timeout` seconds pass with nothing read: a long read (a topic of
+    millions of records takes minutes) goes on for as long as records come."""
     consumer = made(Consumer, scan_config(settings), settings)
     try:
-        yield from _scan(consumer, topic, start, time.monotonic() + timeout)
+        yield from _scan(consumer, topic, start, timeout)
     finally:
         consumer.close()
 
 
-def _scan(consumer: Any, topic: str, start: Start, deadline: float) -> Iterator[Record]:
+def _scan(consumer: Any, topic: str, start: Start, timeout: float) -> Iterator[Record]:
     ends: dict[int, int] = {}
     begin: list[TopicPartition] = []
     for partition in partitions_of(consumer, topic):
@@ -83,10 +85,14 @@ def _scan(consumer: Any, topic: str, start: Start, deadline: float) -> Iterator[
     if not begin:
         return
     consumer.assign(begin)
+    deadline = time.monotonic() + timeout
     while ends:
         if time.monotonic() > deadline:
-            raise KafkaUnavailable(f"reading {topic} did not finish in time")
-        for message in consumer.consume(500, 0.2):
+            raise KafkaUnavailable(f"reading {topic}: nothing came for {timeout:g}s")
+        messages = consumer.consume(500, 0.2)
+        if messages:
+            deadline = time.monotonic() + timeout
+        for message in messages:
             error = message.error()
             partition = message.partition()
             if error is not None:
