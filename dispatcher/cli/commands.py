@@ -22,6 +22,7 @@ from dispatcher.model.moments import iso
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import TaskID
 
     from dispatcher.ops.replay.run import ReplayOptions
 
@@ -101,7 +102,15 @@ def replay_command(
     console = console or Console(stderr=True)
     check_reachable(settings)
     hooks = hooks_in_force(settings)
-    plan = prepare(settings, hooks, options.selection)
+    with output.reading_progress(console) as reading:
+        tasks: dict[str, TaskID] = {}
+
+        def read(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = reading.add_task(what, total=total)
+            reading.update(tasks[what], completed=done)
+
+        plan = prepare(settings, hooks, options.selection, read)
     if options.dry_run:
         Console(width=max(console.width, 160)).print(output.plan_table(plan))
         _, summary = run_replay(settings, hooks, options, prepared=plan)

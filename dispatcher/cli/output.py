@@ -213,6 +213,18 @@ def replay_progress(console: Console) -> Progress:
     return Progress(*columns, console=console)
 
 
+def reading_progress(console: Console) -> Progress:
+    """How far a replay has read the dead letters and the results (a task each, named by its
+    description), before it sends: a topic of millions of letters takes minutes."""
+    columns = (
+        TextColumn("reading {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    return Progress(*columns, console=console)
+
+
 def summary_line(summary: Summary) -> str:
     prefix = "dry run: nothing sent; " if summary.dry_run else ""
     stopped = (

@@ -20,7 +20,7 @@ from dispatcher.errors import ConfigError, DecodeError
 from dispatcher.kafka.avro import wire
 from dispatcher.kafka.avro.registry import RegistrySchemas, registry_client
 from dispatcher.kafka.avro.schemas import AvroSchema, bundled, read, released, write
-from dispatcher.kafka.scan import Start, scan
+from dispatcher.kafka.scan import Progress, Start, scan
 from dispatcher.model.moments import epoch_millis, iso
 from dispatcher.model.outcome import OPTIONAL_FIELDS, TIME_FIELDS, Outcome, result_fields
 
@@ -179,12 +179,16 @@ def read_result(
         return None
 
 
-def delivered_keys(settings: Settings, since_ms: int | None = None) -> set[str]:
-    """The webhook-ids of every pair the results topic shows delivered (from `since_ms` on)."""
+def delivered_keys(
+    settings: Settings, since_ms: int | None = None, progress: Progress | None = None
+) -> set[str]:
+    """The webhook-ids of every pair the results topic shows delivered (from `since_ms` on);
+    `progress` is told how far the read has come."""
     keys: set[str] = set()
     unreadable = 0
     registry = result_schemas(settings.schema_registry)
-    for record in scan(settings, settings.topics.results, Start(since_ms=since_ms)):
+    start = Start(since_ms=since_ms)
+    for record in scan(settings, settings.topics.results, start, progress=progress):
         result = read_result(record.value, registry)
         if result is None:
             unreadable += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,28 +60,46 @@ def partitions_of(consumer: Any, topic: str) -> list[int]:
     return sorted(found.partitions)
 
 
+Progress = Callable[[int, int], None]  # offsets read so far, offsets to read in all
+
+
 def scan(
-    settings: Settings, topic: str, start: Start = Start(), timeout: float = 60.0
+    settings: Settings,
+    topic: str,
+    start: Start = Start(),
+    timeout: float = 60.0,
+    progress: Progress | None = None,
 ) -> Iterator[Record]:
     """Every record of `topic` from `start` to the end each partition had when the scan began.
     `KafkaUnavailable` once `timeout` seconds pass with nothing read: a long read (a topic of
-    millions of records takes minutes) goes on for as long as records come."""
+    millions of records takes minutes) goes on for as long as records come. `progress` is told
+    how far the read has come, at its start and after each batch."""
     consumer = made(Consumer, scan_config(settings), settings)
     try:
-        yield from _scan(consumer, topic, start, timeout)
+        yield from _scan(consumer, topic, start, timeout, progress or _unheard)
     finally:
         consumer.close()
 
 
-def _scan(consumer: Any, topic: str, start: Start, timeout: float) -> Iterator[Record]:
+def _unheard(_done: int, _total: int) -> None:
+    pass
+
+
+def _scan(
+    consumer: Any, topic: str, start: Start, timeout: float, progress: Progress
+) -> Iterator[Record]:
     ends: dict[int, int] = {}
+    at: dict[int, int] = {}  # the next offset of each partition still read
     begin: list[TopicPartition] = []
     for partition in partitions_of(consumer, topic):
         low, high = _watermarks(consumer, topic, partition)
         first = _first_offset(consumer, topic, partition, start, low, high)
         if first < high:
-            ends[partition] = high
+            ends[partition], at[partition] = high, first
             begin.append(TopicPartition(topic, partition, first))
+    total = sum(ends[p] - at[p] for p in ends)
+    done = 0
+    progress(done, total)
     if not begin:
         return
     consumer.assign(begin)
@@ -96,15 +114,21 @@ def _scan(consumer: Any, topic: str, start: Start, timeout: float) -> Iterator[R
             error = message.error()
             partition = message.partition()
             if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    ends.pop(partition, None)
-                    continue
-                raise KafkaUnavailable(f"reading {topic}: {error.str()}")
+                if error.code() != KafkaError._PARTITION_EOF:
+                    raise KafkaUnavailable(f"reading {topic}: {error.str()}")
+                if partition in ends:
+                    done += ends.pop(partition) - at[partition]
+                continue
             if partition not in ends:
                 continue
-            if message.offset() >= ends[partition] - 1:
+            reached = min(message.offset() + 1, ends[partition])
+            done += reached - at[partition]
+            at[partition] = reached
+            if reached == ends[partition]:
                 ends.pop(partition)
             yield Record.from_message(message)
+        if messages:
+            progress(done, total)
 
 
 def _watermarks(consumer: Any, topic: str, partition: int) -> tuple[int, int]:

@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -157,3 +158,34 @@ def test_a_replay_since_1970_or_before_selects_every_dead_letter(
     selection = selection_from(now=time.time(), since=since)
     plan = prepare(settings, hooks_in_force(settings), selection)
     assert [d.hook_id for d in plan.send] == ["erp"]
+
+
+def test_the_replay_command_shows_how_far_it_has_read_the_dead_letters_and_the_results(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A dead-letter topic of millions of letters takes minutes to read: the command said
+    nothing meanwhile, as if it hung."""
+    deployment = Deployment(
+        kafka_bootstrap, tmp_path, [hook("erp", "https://erp.example.com/", ["order.placed"])]
+    )
+    create_topic(kafka_bootstrap, deployment.dead_letter, 2)
+    letters = [
+        Outgoing(
+            json.dumps(cloud_event("order.placed", {"order_id": f"A{i}"})),
+            key=f"k{i}",
+            headers=(
+                ("dispatcher.hook.id", b"erp"),
+                ("dispatcher.idempotency.key", f"msg_{i}".encode()),
+            ),
+        )
+        for i in range(5)
+    ]
+    produce(kafka_bootstrap, deployment.dead_letter, letters)
+    console = Console(file=io.StringIO(), width=120)
+
+    code = replay_command(deployment.settings, ReplayOptions(Selection(), dry_run=True), console)
+
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    assert code == 0
+    assert re.search(r"reading dead letters .* 5/5", shown), shown
+    assert re.search(r"reading results .* 0/0", shown), shown

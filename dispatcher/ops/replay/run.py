@@ -64,6 +64,15 @@ ACK_TIMEOUT = 60.0
 STOP_POLL = 0.05  # seconds between looks at a stop asked for (by a signal handler)
 
 
+# what `prepare` reads (`dead letters` or `results`), offsets read so far, offsets to read
+Reading = Callable[[str, int, int], None]
+DEAD_LETTERS, RESULTS = "dead letters", "results"
+
+
+def _unheard(_what: str, _done: int, _total: int) -> None:
+    pass
+
+
 @dataclass(frozen=True, slots=True)
 class ReplayOptions:
     """What to replay and how: the selection, a rate (letters per second) and dry-run."""
@@ -73,16 +82,27 @@ class ReplayOptions:
     dry_run: bool = False
 
 
-def prepare(settings: Settings, hooks: HookIndex, selection: Selection) -> Plan:
-    """The plan for `selection` as the topics stand now; letters read as a worker reads events."""
+def prepare(
+    settings: Settings, hooks: HookIndex, selection: Selection, reading: Reading | None = None
+) -> Plan:
+    """The plan for `selection` as the topics stand now; letters read as a worker reads events.
+    `reading` is told how far the reads of the dead letters and of the results have come."""
+    told = reading or _unheard
     since_ms = None if selection.since is None else int((selection.since - CLOCK_SLACK) * 1000)
-    records = scan(settings, settings.topics.dead_letter, Start(since_ms=since_ms))
+    records = scan(
+        settings,
+        settings.topics.dead_letter,
+        Start(since_ms=since_ms),
+        progress=lambda done, total: told(DEAD_LETTERS, done, total),
+    )
     chosen = select((DeadLetter.from_record(r) for r in records), selection)
     times = [letter.failed_at for letter in chosen]
     earliest = None if not times or None in times else min(t for t in times if t is not None)
     results_since = None if earliest is None else int((earliest - CLOCK_SLACK) * 1000)
     paused = {h: d.since for h, d in read_decisions(settings).items() if d.state == "paused"}
-    delivered = delivered_keys(settings, results_since)
+    delivered = delivered_keys(
+        settings, results_since, lambda done, total: told(RESULTS, done, total)
+    )
     return plan(chosen, delivered, hooks, paused, event_decoder(settings.schema_registry))
 
 

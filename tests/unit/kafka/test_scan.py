@@ -99,3 +99,15 @@ def test_a_read_that_gets_nothing_for_the_timeout_ends_as_kafka_out_of_reach(
 
     with pytest.raises(KafkaUnavailable, match=r"reading dlq: nothing came for 60s"):
         list(records)
+
+
+def test_a_read_tells_how_far_it_has_come_from_its_start_to_its_end(
+    monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    _reading(monkeypatch, SlowTopic(clock, size=1200, batch=500, seconds=0.1))
+    told: list[tuple[int, int]] = []
+
+    read = list(scanning.scan(Settings(), TOPIC, progress=lambda *now: told.append(now)))
+
+    assert len(read) == 1200
+    assert told == [(0, 1200), (500, 1200), (1000, 1200), (1200, 1200)]
