@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 import time
 import uuid
@@ -91,7 +92,7 @@ def replay_command(
     """`dispatcher replay`: plan, then (unless dry-run) re-deliver with a progress bar; a summary.
     SIGINT or SIGTERM while it sends stops it in order: what is under way ends and is recorded,
     the summary says how many letters were left for the next run, and the exit code is the
-    signal's (130, 143)."""
+    signal's (130, 143). Ctrl-C while it still reads ends it at once: nothing sent, 130."""
     from rich.console import Console
 
     from dispatcher.kafka.clients import check_reachable
@@ -102,15 +103,19 @@ def replay_command(
     console = console or Console(stderr=True)
     check_reachable(settings)
     hooks = hooks_in_force(settings)
-    with output.reading_progress(console) as reading:
-        tasks: dict[str, TaskID] = {}
+    try:
+        with output.reading_progress(console) as reading:
+            tasks: dict[str, TaskID] = {}
 
-        def read(what: str, done: int, total: int) -> None:
-            if what not in tasks:
-                tasks[what] = reading.add_task(what, total=total)
-            reading.update(tasks[what], completed=done)
+            def read(what: str, done: int, total: int) -> None:
+                if what not in tasks:
+                    tasks[what] = reading.add_task(what, total=total)
+                reading.update(tasks[what], completed=done)
 
-        plan = prepare(settings, hooks, options.selection, read)
+            plan = prepare(settings, hooks, options.selection, read)
+    except KeyboardInterrupt:  # Ctrl-C before a letter was sent: a run again starts afresh
+        print("stopped while reading: nothing sent")
+        return 128 + signal.SIGINT
     if options.dry_run:
         Console(width=max(console.width, 160)).print(output.plan_table(plan))
         _, summary = run_replay(settings, hooks, options, prepared=plan)

@@ -276,3 +276,21 @@ def test_produce_refuses_an_extension_cloudevents_would_not_name_so(
         main(["produce", "--type", "t", "--data", "{}", "--extension", given])
     assert exited.value.code == 2
     assert f"argument --extension: {said}" in capsys.readouterr().err
+
+
+def test_a_replay_interrupted_while_it_reads_says_nothing_was_sent_and_exits_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while a replay read a large dead-letter topic ended it silently with exit 0, as
+    if it had replayed everything: a script went on as after a replay."""
+
+    def interrupted(*_args: object) -> NoReturn:
+        raise KeyboardInterrupt
+
+    monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
+    monkeypatch.setattr("dispatcher.kafka.clients.check_reachable", lambda _settings: None)
+    monkeypatch.setattr("dispatcher.kafka.store.hooks_in_force", lambda _settings: None)
+    monkeypatch.setattr("dispatcher.ops.replay.run.prepare", interrupted)
+
+    assert main(["replay", "--hook", "erp"]) == 130
+    assert "stopped while reading: nothing sent" in capsys.readouterr().out
