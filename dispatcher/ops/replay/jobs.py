@@ -179,11 +179,14 @@ def busy(running: list[ReplayJob], tenant: str | None) -> str | None:
 
 
 def plan_rows(plan: Plan) -> tuple[dict[str, Any], ...]:
-    """A plan as JSON rows: every selected letter and what the replay does (or would do) with it."""
+    """A plan as JSON rows: every selected letter, the id and type of the event it holds (None
+    when it holds none), and what the replay does (or would do) with it."""
     rows = [(letter, "send") for letter in plan.send] + list(plan.skip)
     return tuple(
         {
             "letter": letter.where,
+            "event_id": plan.event_of(letter)[0] or None,
+            "event_type": plan.event_of(letter)[1] or None,
             "hook_id": letter.hook_id,
             "error_kind": letter.error_kind,
             "failed_at": None if letter.failed_at is None else iso(letter.failed_at),

@@ -25,8 +25,9 @@ from dispatcher.ops.replay.jobs import (
     TENANT_RUNNING_AT_MOST,
     TENANTS_RUNNING_AT_MOST,
     ReplayJobs,
+    plan_rows,
 )
-from dispatcher.ops.replay.plan import Plan, Summary
+from dispatcher.ops.replay.plan import Plan, Summary, plan
 from dispatcher.ops.replay.run import ReplayOptions, run_replay
 from dispatcher.ops.replay.selection import Selection
 from dispatcher.pipeline.match import HookIndex
@@ -174,3 +175,28 @@ class AckingProducer:
         self.poll()
         self.flushed = True
         return 0
+
+
+def test_a_dry_runs_rows_name_each_letters_event_id_and_type_as_the_command_lists_them() -> None:
+    """The contract's dry run lists, per dead letter, its event id and event type (section 6):
+    the admin API's and the console's rows named neither, only the letter's place."""
+    headers = (
+        ("content-type", b"application/cloudevents+json"),
+        ("dispatcher.hook.id", b"erp"),
+        ("dispatcher.error.kind", b"http_status"),
+        ("dispatcher.idempotency.key", b"msg_1"),
+        ("dispatcher.failed.at", b"2026-11-29T10:00:00.000Z"),
+    )
+    value = b'{"specversion":"1.0","id":"ev-1","type":"x","source":"/s","data":{}}'
+    sent = DeadLetter.from_record(Record("dlq", 0, 1, b"k", value, headers, 1_000))
+    broken = DeadLetter.from_record(
+        Record("dlq", 0, 2, None, b"not an event", (("dispatcher.error.kind", b"decode"),), 1_000)
+    )
+
+    rows = plan_rows(plan([sent, broken], set(), ERP))
+
+    assert [(r["letter"], r["event_id"], r["event_type"]) for r in rows] == [
+        ("dlq/0/1", "ev-1", "x"),
+        ("dlq/0/2", None, None),
+    ]
+    assert rows[0]["action"] == "send"
