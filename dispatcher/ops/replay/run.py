@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import Producer
@@ -51,6 +52,7 @@ from dispatcher.model.outcome import Outcome
 from dispatcher.model.pair import Pair
 from dispatcher.ops.replay.plan import Plan, Summary, plan, reasons, select
 from dispatcher.ops.replay.selection import Selection
+from dispatcher.ops.replay.window import Window
 from dispatcher.pipeline.match import HookIndex
 
 if TYPE_CHECKING:
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Report = Callable[[Summary], None]
 CONCURRENCY = 16
+WINDOW = 1024  # letters under way at once (of them CONCURRENCY sending): tasks, not requests
 CLOCK_SLACK = 300.0  # record timestamps and failed-at may differ by this much
 ACK_TIMEOUT = 60.0
 STOP_POLL = 0.05  # seconds between looks at a stop asked for (by a signal handler)
@@ -215,7 +218,7 @@ async def _redeliver(
             count(outcome)
 
     poller = asyncio.create_task(_serve_acks(writer))
-    tasks: list[asyncio.Task[None]] = []
+    window = Window(WINDOW)
     began = time.monotonic()
     try:
         for i, (letter, event) in enumerate(the_plan.sending()):
@@ -223,8 +226,10 @@ async def _redeliver(
                 await asyncio.wait([stopped], timeout=began + i / rate - time.monotonic())
             if not wanted():
                 break
-            tasks.append(asyncio.create_task(one(_pair(letter, event, hooks))))
-        await _ended(tasks, stopped, settings.drain_timeout)
+            if not await window.start(partial(one, _pair(letter, event, hooks)), stopped):
+                break
+        await _ended(window.running, stopped, settings.drain_timeout)
+        window.raise_failure()
         if stopped.done() and state[0].not_sent:
             state[0] = replace(state[0], stopped=True)
     finally:

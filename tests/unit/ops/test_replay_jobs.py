@@ -4,6 +4,7 @@ and for the tenants together, too), and counting progress can never cut a replay
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -200,3 +201,30 @@ def test_a_dry_runs_rows_name_each_letters_event_id_and_type_as_the_command_list
         ("dlq/0/2", None, None),
     ]
     assert rows[0]["action"] == "send"
+
+
+def test_a_replay_of_many_letters_keeps_a_bounded_number_of_them_under_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replay made a task for every letter before it sent the first: 200000 letters sent
+    nothing for half a minute after reading, held a task each, and heard a stop only after."""
+    letters = tuple(letter(n) for n in range(3 * run_module.WINDOW))
+    sent: list[str] = []
+    alive: list[int] = []
+
+    async def deliver_one(found: DeadLetter, *_args: Any) -> Outcome:
+        alive.append(len(asyncio.all_tasks()))
+        sent.append(found.idempotency_key)
+        now = time.time()
+        source = Source("events", 0, found.record.offset)
+        return Outcome("e", "x", "erp", "delivered", 1, found.idempotency_key, source, now, now)
+
+    monkeypatch.setattr(run_module, "Producer", lambda _config: AckingProducer())
+    monkeypatch.setattr(run_module, "_deliver_one", deliver_one)
+
+    prepared = Plan(send=letters, events={d.where: EVENT for d in letters})
+    _plan, summary = run_replay(Settings(), ERP, REAL, prepared=prepared)
+
+    assert sorted(sent) == sorted(d.idempotency_key for d in letters)
+    assert summary.delivered == len(letters)
+    assert max(alive) <= run_module.WINDOW + 8  # the run's own tasks beside the letters'
