@@ -245,6 +245,11 @@ class Replay(BaseModel):
     summary: ReplaySummary | None
     error: str | None
     plan: list[dict[str, Any]] | None
+    plan_left_off: int | None = Field(
+        default=None,
+        description="A dry run: how many selected letters its plan does not list (it lists the"
+        " first 1000; `dispatcher replay --dry-run` lists every one).",
+    )
 
 
 class Replays(BaseModel):

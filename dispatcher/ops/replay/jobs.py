@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
 from dispatcher.config.settings import Settings
@@ -31,11 +32,13 @@ KEPT = 50  # finished jobs remembered
 RUNNING_AT_MOST = 16  # replays and dry runs running at once
 TENANT_RUNNING_AT_MOST = 4  # of them, started by the tokens of one tenant
 TENANTS_RUNNING_AT_MOST = 12  # of them, by the tokens of every tenant together: 4 stay free
+PLAN_ROWS = 1000  # rows of a dry run's plan kept (the first); the others only counted
 
 
 @dataclass(frozen=True, slots=True)
 class ReplayJob:
-    """One replay's state: `running`, `done` or `failed`, its counts, and a dry run's plan;
+    """One replay's state: `running`, `done` or `failed`, its counts, and a dry run's plan
+    (its first `PLAN_ROWS` rows, and how many it left off);
     `tenant`: the tenant of the token that started it (None: a token of every tenant)."""
 
     id: str
@@ -47,6 +50,7 @@ class ReplayJob:
     error: str | None = None
     finished_at: float | None = None
     plan: tuple[dict[str, Any], ...] = field(default=())
+    plan_left_off: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         selection = self.options.selection
@@ -68,6 +72,7 @@ class ReplayJob:
             "summary": None if self.summary is None else self.summary.as_dict(),
             "error": self.error,
             "plan": list(self.plan) if self.options.dry_run else None,
+            "plan_left_off": self.plan_left_off if self.options.dry_run else None,
         }
 
 
@@ -151,8 +156,14 @@ class ReplayJobs:
             log.exception("replay %s failed", job_id)
             self._update(job_id, status="failed", error="internal error", finished_at=time.time())
             return
+        rows = plan_rows(plan, PLAN_ROWS)
         self._update(
-            job_id, status="done", summary=summary, plan=plan_rows(plan), finished_at=time.time()
+            job_id,
+            status="done",
+            summary=summary,
+            plan=rows,
+            plan_left_off=plan.selected - len(rows),
+            finished_at=time.time(),
         )
 
 
@@ -178,10 +189,11 @@ def busy(running: list[ReplayJob], tenant: str | None) -> str | None:
     return None
 
 
-def plan_rows(plan: Plan) -> tuple[dict[str, Any], ...]:
-    """A plan as JSON rows: every selected letter, the id and type of the event it holds (None
-    when it holds none), and what the replay does (or would do) with it."""
-    rows = [(letter, "send") for letter in plan.send] + list(plan.skip)
+def plan_rows(plan: Plan, at_most: int | None = None) -> tuple[dict[str, Any], ...]:
+    """A plan as JSON rows: every selected letter (the first `at_most`), the id and type of the
+    event it holds (None when it holds none), and what the replay does (or would do) with it."""
+    sent = ((letter, "send") for letter in plan.send)
+    rows = islice(chain(sent, plan.skip), at_most)
     return tuple(
         {
             "letter": letter.where,

@@ -228,3 +228,26 @@ def test_a_replay_of_many_letters_keeps_a_bounded_number_of_them_under_way(
     assert sorted(sent) == sorted(d.idempotency_key for d in letters)
     assert summary.delivered == len(letters)
     assert max(alive) <= run_module.WINDOW + 8  # the run's own tasks beside the letters'
+
+
+def test_a_dry_run_of_many_letters_keeps_a_bounded_plan_and_says_how_many_it_left_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A dry run kept a row for every letter it selected, for each of the last 50 jobs: one of
+    200000 letters made `GET /api/replays` answer 51 MB, and a few of them filled the admin
+    service's memory."""
+    letters = tuple(letter(n) for n in range(jobs_module.PLAN_ROWS + 5))
+    big = Plan(send=letters, events={d.where: EVENT for d in letters})
+    summary = Summary(selected=len(letters), dry_run=True)
+    monkeypatch.setattr(jobs_module, "run_replay", lambda *_a, **_k: (big, summary))
+    jobs = ReplayJobs(Settings(), lambda: ERP)
+
+    job, _ = jobs.start(DRY)
+    settled(jobs, running=0)
+
+    shown = jobs.get(job.id)
+    assert shown is not None
+    document = shown.as_dict()
+    assert len(document["plan"]) == jobs_module.PLAN_ROWS
+    assert document["plan"][0]["letter"] == "dlq/0/0"
+    assert document["plan_left_off"] == 5
