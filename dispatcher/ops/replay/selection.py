@@ -11,7 +11,7 @@ from typing import Any
 from dispatcher.config.durations import parse_duration
 from dispatcher.errors import OUTCOME_ERROR_KINDS
 from dispatcher.model.deadletter import DeadLetter
-from dispatcher.model.moments import parse_iso
+from dispatcher.model.moments import iso, parse_iso
 
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC).timestamp()  # the times a `datetime` can hold
 LATEST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC).timestamp()
@@ -99,10 +99,14 @@ def selection_from(
         raise ValueError(f"error kind: unknown {', '.join(unknown)} (known: {known})")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit: must be a whole number >= 0, not {limit!r}")
+    start = None if since is None else parse_moment(since, now)
+    end = None if until is None else parse_moment(until, now)
+    if start is not None and end is not None and start > end:  # it would select nothing
+        raise ValueError(f"since {iso(start)} is after until {iso(end)}: no letter failed between")
     return Selection(
         hook=hook or None,
-        since=None if since is None else parse_moment(since, now),
-        until=None if until is None else parse_moment(until, now),
+        since=start,
+        until=end,
         error_kinds=frozenset(kinds),
         limit=limit,
         tenant=tenant or None,

@@ -307,6 +307,11 @@ def test_a_selection_from_command_values() -> None:
         ({"limit": "3"}, "limit"),
         ({"limit": True}, "limit"),
         ({"since": "soon"}, "not a time"),
+        # selected nothing, silently: `--since 2h --until 4h` read as "for 4 hours"
+        (
+            {"since": "2h", "until": "4h"},
+            "since 2026-11-29T10:00:00.000Z is after until 2026-11-29T08:00:00.000Z",
+        ),
     ],
 )
 def test_a_selection_refuses_values_it_cannot_use(values: dict[str, object], message: str) -> None:
