@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from ruamel.yaml import YAML
 
 from dispatcher.errors import DeliveryError
@@ -189,7 +190,7 @@ def plan_table(plan: Plan) -> Table:
     rows = [(letter, "would send") for letter in plan.send] + list(plan.skip)
     for letter, action in rows:
         failed = iso(letter.failed_at) if letter.failed_at is not None else ""
-        table.add_row(
+        cells = (
             letter.where,
             *plan.event_of(letter),
             letter.hook_id,
@@ -198,6 +199,7 @@ def plan_table(plan: Plan) -> Table:
             letter.idempotency_key,
             action,
         )
+        table.add_row(*(Text(cell) for cell in cells))  # as they are: never rich markup
     return table
 
 

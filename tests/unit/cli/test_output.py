@@ -60,6 +60,17 @@ def test_dry_run_lists_event_id_type_hook_error_kind_failure_time_and_webhook_id
     ]
 
 
+def test_dry_run_shows_an_events_id_and_type_as_they_are_never_as_markup() -> None:
+    """An event id `[/oops]` (a producer's own) ended the dry run of its hook in a traceback
+    (rich's MarkupError); `[bold]...` would have been shown as something else than it is."""
+    event = {"specversion": "1.0", "id": "[/oops]", "type": "[green]paid", "source": "/s"}
+    tax = Hook.from_dict({"id": "tax", "events": ["*"], "url": "https://a.example/"})
+    text = _shown(plan([_letter(7, json.dumps(event).encode())], set(), HookIndex([tax])))
+    [row] = [line for line in text.splitlines() if "dlq/0/7" in line]
+    cells = [cell.strip() for cell in row.split("│") if cell.strip()]
+    assert cells[1:3] == ["[/oops]", "[green]paid"]
+
+
 def test_dry_run_shows_a_letter_that_is_no_event_with_empty_event_cells() -> None:
     text = _shown(Plan(skip=((_letter(3, b"not json"), "no hook"),)))
     [row] = [line for line in text.splitlines() if "dlq/0/3" in line]
