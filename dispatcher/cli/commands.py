@@ -117,7 +117,11 @@ def replay_command(
         print("stopped while reading: nothing sent")
         return 128 + signal.SIGINT
     if options.dry_run:
-        Console(width=max(console.width, 160)).print(output.plan_table(plan))
+        if plan.selected <= output.TABLE_ROWS:
+            Console(width=max(console.width, 160)).print(output.plan_table(plan))
+        else:
+            for line in output.plan_lines(plan):
+                print(line)
         _, summary = run_replay(settings, hooks, options, prepared=plan)
         print(output.summary_line(summary))
         return 0

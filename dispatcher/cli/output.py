@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain
 from pathlib import Path
 
 from rich.console import Console
@@ -180,27 +181,54 @@ def render_failure_text(failure: DeliveryError) -> str:
     return f"render failed ({failure.kind}): {failure}"
 
 
+TABLE_ROWS = 1000  # a dry run of more letters prints a line each (`plan_lines`), not a table
+PLAN_COLUMNS = ("letter", "event id", "event type", "hook", "error kind", "failed at", "webhook-id")
+
+
 def plan_table(plan: Plan) -> Table:
     """What a dry run shows: per selected letter its event, hook, failure and webhook-id, and
     whether it would be sent (or why not)."""
     table = Table(title=f"{plan.selected} dead letters selected")
-    names = ("letter", "event id", "event type", "hook", "error kind", "failed at", "webhook-id")
-    for name in (*names, "replay"):
+    for name in (*PLAN_COLUMNS, "replay"):
         table.add_column(name, overflow="fold")
-    rows = [(letter, "would send") for letter in plan.send] + list(plan.skip)
+    for cells in _plan_rows(plan):
+        table.add_row(*(Text(cell) for cell in cells))  # as they are: never rich markup
+    return table
+
+
+def plan_lines(plan: Plan) -> Iterator[str]:
+    """A dry run's plan as tab-separated lines, the column names first: what a plan of more
+    than `TABLE_ROWS` letters prints, at once and in little memory (a table of 200000 rows took
+    minutes to draw)."""
+    yield "\t".join((*PLAN_COLUMNS, "replay"))
+    for cells in _plan_rows(plan):
+        yield "\t".join(cells)
+
+
+def _plan_rows(plan: Plan) -> Iterator[tuple[str, ...]]:
+    """Each selected letter's cells, those to send first; a producer's text (an event's id or
+    type) with what a terminal would act on written as escapes."""
+    rows = chain(((letter, "would send") for letter in plan.send), plan.skip)
     for letter, action in rows:
         failed = iso(letter.failed_at) if letter.failed_at is not None else ""
-        cells = (
+        event_id, event_type = plan.event_of(letter)
+        yield (
             letter.where,
-            *plan.event_of(letter),
+            _printable(event_id),
+            _printable(event_type),
             letter.hook_id,
             letter.error_kind,
             failed,
             letter.idempotency_key,
-            action,
+            _printable(action),
         )
-        table.add_row(*(Text(cell) for cell in cells))  # as they are: never rich markup
-    return table
+
+
+def _printable(text: str) -> str:
+    """`text` with each character that is not printable (escape, tab, newline ...) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def replay_progress(console: Console) -> Progress:

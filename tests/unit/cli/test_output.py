@@ -11,6 +11,7 @@ from dispatcher.cli.output import (
     COLUMNS,
     hook_table,
     hook_yaml,
+    plan_lines,
     plan_table,
     summary_line,
     unusable_text,
@@ -189,3 +190,13 @@ def test_hooks_show_names_an_unusable_hook_and_why_in_comment_lines_before_what_
     assert shown.splitlines()[1] == "# why: no order in queue mode"
     assert shown.splitlines()[2].startswith("# paused by hand since ")
     assert "url: https://crm.example.test/hooks" in shown  # a definition that loaded: whole
+
+
+def test_a_plans_lines_write_what_a_terminal_would_act_on_as_escapes() -> None:
+    event = {"specversion": "1.0", "id": "a\tb\nc", "type": "\x1b[31mpaid", "source": "/s"}
+    tax = Hook.from_dict({"id": "tax", "events": ["*"], "url": "https://a.example/"})
+    the_plan = plan([_letter(7, json.dumps(event).encode())], set(), HookIndex([tax]))
+    _header, line = plan_lines(the_plan)
+    assert line.split("\t")[1:3] == ["a\\tb\\nc", "\\x1b[31mpaid"]
+    [row] = [line for line in _shown(the_plan).splitlines() if "dlq/0/7" in line]
+    assert "\\x1b[31mpaid" in row
