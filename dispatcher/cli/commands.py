@@ -116,6 +116,9 @@ def replay_command(
     except KeyboardInterrupt:  # Ctrl-C before a letter was sent: a run again starts afresh
         print("stopped while reading: nothing sent")
         return 128 + signal.SIGINT
+    note = output.unknown_hook_note(options.selection.hook, hooks, plan)
+    if note is not None:
+        print(note, file=sys.stderr)
     if options.dry_run:
         if plan.selected <= output.TABLE_ROWS:
             Console(width=max(console.width, 160)).print(output.plan_table(plan))

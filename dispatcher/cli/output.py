@@ -25,6 +25,7 @@ from dispatcher.model.moments import iso
 from dispatcher.ops.pausing import Change
 from dispatcher.ops.replay.plan import Plan, Summary
 from dispatcher.ops.trial import OAUTH2_NOTE, ShownRequest, TrialVerdict
+from dispatcher.pipeline.match import HookIndex
 
 COLUMNS = ("ID", "TENANT", "ENABLED", "EVENTS", "METHOD", "FORMAT", "FIELDS", "URL")
 PREVIEW_BYTES = 4096
@@ -253,6 +254,14 @@ def reading_progress(console: Console) -> Progress:
         TimeElapsedColumn(),
     )
     return Progress(*columns, console=console)
+
+
+def unknown_hook_note(hook_id: str | None, hooks: HookIndex, plan: Plan) -> str | None:
+    """What a replay of `--hook` that selected nothing says when no such hook is defined and no
+    dead letter names it (a misspelt id, most likely); None otherwise."""
+    if hook_id is None or plan.selected or hooks.get(hook_id) is not None:
+        return None
+    return f"note: no hook {hook_id} is defined, nor does a dead letter name it (dispatcher hooks list)"
 
 
 def summary_line(summary: Summary) -> str:

@@ -325,3 +325,28 @@ def test_a_dry_run_of_more_letters_than_a_table_holds_prints_a_line_for_each(
     assert lines[1].split("\t") == ["dlq/0/0", "", "", "erp", "", "", "msg_0", "would send"]
     assert len(lines) == 1 + TABLE_ROWS + 1 + 1  # the header, a line each, the summary
     assert lines[-1].startswith(f"dry run: nothing sent; selected {TABLE_ROWS + 1}")
+
+
+def test_a_replay_of_a_hook_nobody_defined_says_so_beside_selecting_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`replay --hook tx` (for tax) said `selected 0` and exit 0, as after a replay of a hook
+    whose letters were all sent."""
+    from dispatcher.ops.replay.plan import Plan
+    from dispatcher.pipeline.match import HookIndex
+
+    tax = Hook.from_dict({"id": "tax", "events": ["x"], "url": "https://a.example/"})
+    monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
+    monkeypatch.setattr("dispatcher.kafka.clients.check_reachable", lambda _settings: None)
+    monkeypatch.setattr("dispatcher.kafka.store.hooks_in_force", lambda _s: HookIndex([tax]))
+    monkeypatch.setattr("dispatcher.ops.replay.run.prepare", lambda *_args: Plan())
+
+    assert main(["replay", "--hook", "tx"]) == 0
+
+    said = capsys.readouterr()
+    assert "selected 0" in said.out
+    assert "no hook tx is defined, nor does a dead letter name it (dispatcher hooks list)" in (
+        said.err
+    )
+    assert main(["replay", "--hook", "tax"]) == 0
+    assert "no hook" not in capsys.readouterr().err
