@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -12,6 +14,7 @@ from dispatcher import __version__, logs, signals
 from dispatcher.errors import ConfigError, KafkaUnavailable
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_KAFKA = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # as a shell reports a process SIGPIPE ended: 141
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -38,6 +41,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_KAFKA
     except KeyboardInterrupt:
         return EXIT_OK
+    except BrokenPipeError:  # whoever read the output stopped (`| head`): no traceback for it
+        _stdout_nowhere()
+        return EXIT_BROKEN_PIPE
+
+
+def _stdout_nowhere() -> None:
+    """Point stdout at /dev/null: what is still buffered for a closed pipe goes nowhere, rather
+    than fail again as the interpreter flushes it at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
 
 
 def _parser() -> argparse.ArgumentParser:

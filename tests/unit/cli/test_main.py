@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -350,3 +352,29 @@ def test_a_replay_of_a_hook_nobody_defined_says_so_beside_selecting_nothing(
     )
     assert main(["replay", "--hook", "tax"]) == 0
     assert "no hook" not in capsys.readouterr().err
+
+
+def test_a_dry_run_piped_into_a_reader_that_stops_ends_quietly_as_a_shell_reports_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dispatcher replay --dry-run | head` ended in a BrokenPipeError traceback once `head`
+    had its lines."""
+    from dispatcher.cli.output import TABLE_ROWS
+    from dispatcher.model.deadletter import DeadLetter
+    from dispatcher.model.event import Record
+    from dispatcher.ops.replay.plan import Plan
+
+    headers = (("dispatcher.hook.id", b"erp"), ("dispatcher.idempotency.key", b"msg_0"))
+    letters = [DeadLetter.from_record(Record("dlq", 0, n, None, b"{}", headers)) for n in range(2)]
+    many = Plan(send=tuple(letters * (TABLE_ROWS // 2 + 1)))
+    monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
+    monkeypatch.setattr("dispatcher.kafka.clients.check_reachable", lambda _settings: None)
+    monkeypatch.setattr("dispatcher.kafka.store.hooks_in_force", lambda _settings: None)
+    monkeypatch.setattr("dispatcher.ops.replay.run.prepare", lambda *_args: many)
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader stopped: `head` has its lines
+    with os.fdopen(writer, "w") as piped:
+        monkeypatch.setattr(sys, "stdout", piped)
+        assert main(["replay", "--dry-run"]) == 141
+        monkeypatch.undo()
+    assert "Traceback" not in capsys.readouterr().err
