@@ -19,6 +19,7 @@ from typing import Any
 
 from confluent_kafka import AcknowledgeType, KafkaError, KafkaException
 
+from dispatcher.engine.consumer import LEAVE_AT_LEAST
 from dispatcher.engine.sharebatch import Coordinates, ShareBatch, coordinates
 from dispatcher.engine.wiring import WiredLoop, Wiring
 from dispatcher.errors import ConfigError
@@ -41,7 +42,12 @@ ACK_WAIT = 0.02  # a turn's wait for producer acknowledgements while a batch is 
 LOCK_MARGIN = 0.25  # of the lock: hand off what still runs this long before it expires
 # of the lock: with less than this left, too late for a hand-off to be written and accepted
 LAPSE_MARGIN = LOCK_MARGIN / 2
-COMMIT_TIMEOUT = 15.0
+COMMIT_TIMEOUT = 15.0  # a commit's wait for the broker's answer, until the loop stops
+# once stopping, a commit waits to the drain deadline, and at least this long past the flush
+# before it: the close and the last flush after it are bounded by the drain deadline too
+# (`close_by`, `flush_cut_records`), so the thread ends within the worker's stop deadline
+# (`STOP_GRACE`), the broker gone or not
+FINAL_COMMIT_AT_LEAST = LEAVE_AT_LEAST
 
 
 def refuse_ordered_hooks(hooks: HookIndex) -> None:
@@ -84,6 +90,7 @@ class ShareLoop(WiredLoop):
         self.batch: ShareBatch | None = None
         self.handed_off = False  # the current batch's lock hand-off has been made
         self.ready = threading.Event()
+        self.drain_deadline: float | None = None  # set as the loop stops: it bounds commits
 
     def on_statistics(self, payload: str) -> None:
         """/readyz and `dispatcher_ready` from librdkafka's statistics (each
@@ -103,7 +110,7 @@ class ShareLoop(WiredLoop):
         self.consumer.subscribe(self.topics)
         while not self.stopping.is_set():
             self.step()
-        deadline = drain_deadline()
+        deadline = self.drain_deadline = drain_deadline()
         self._drain(deadline)
         self.close_by(deadline)
         self.flush_cut_records(deadline)
@@ -312,9 +319,14 @@ class ShareLoop(WiredLoop):
 
     def _commit_sync(self) -> set[tuple[str, int]]:
         """Commit the acknowledgements given; the partitions whose acknowledgement was refused
-        (the records' lock had expired: they are delivered again, and keep their webhook-id)."""
+        (the records' lock had expired: they are delivered again, and keep their webhook-id).
+        Once the loop stops, the wait is bounded by the drain deadline (`FINAL_COMMIT_AT_LEAST`)."""
+        timeout = COMMIT_TIMEOUT
+        if self.drain_deadline is not None:
+            left = self.drain_deadline - time.monotonic()
+            timeout = min(timeout, max(left, FINAL_COMMIT_AT_LEAST))
         try:
-            answers = self.consumer.commit_sync(COMMIT_TIMEOUT) or {}
+            answers = self.consumer.commit_sync(timeout) or {}
         except KafkaException as exc:
             log.warning("acknowledgement commit failed: %s", exc)
             return set()

@@ -5,21 +5,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from confluent_kafka import AcknowledgeType
+from confluent_kafka import AcknowledgeType, KafkaError, KafkaException
 from fake_clock import Clock
 from kafka_fakes import FailingProducer, FakeMessage
 from prometheus_client import CollectorRegistry
 
 from dispatcher.config.settings import Settings
 from dispatcher.config.topics import Topics
-from dispatcher.engine.share import ShareLoop, refuse_ordered_hooks
-from dispatcher.engine.wiring import Wiring
+from dispatcher.engine.share import FINAL_COMMIT_AT_LEAST, ShareLoop, refuse_ordered_hooks
+from dispatcher.engine.wiring import CLOSE_GRACE, LAST_FLUSH, Wiring
+from dispatcher.engine.worker import STOP_GRACE
 from dispatcher.errors import ConfigError
 from dispatcher.http.sender import Attempt
 from dispatcher.kafka.sharegroup import ShareLimits
@@ -558,3 +560,42 @@ def test_without_a_retry_tier_a_record_the_schema_registry_cannot_serve_is_a_dea
     [letter] = producer.produced
     assert dict(letter["headers"])["dispatcher.error.kind"] == b"decode"
     assert consumer.acks == [(4, AcknowledgeType.ACCEPT)]
+
+
+class UnansweredCommits(ShareConsumer):
+    """A share consumer whose broker is gone: each commit blocks for its whole timeout."""
+
+    def __init__(self, batches: list[list[FakeMessage]]) -> None:
+        super().__init__(batches)
+        self.waits: list[tuple[float, float]] = []  # (when it began, until when it blocked)
+        self.closed = False
+        self._answer = threading.Event()  # never set
+
+    def commit_sync(self, timeout: float) -> dict[Any, Any]:
+        began = time.monotonic()
+        self.waits.append((began, began + timeout))
+        self._answer.wait(timeout)
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_stop_with_the_broker_gone_commits_within_the_workers_stop_deadline() -> None:
+    consumer = UnansweredCommits([[message(1), message(2)]])
+    loop, _producer, submitted = make_loop(consumer, [hook("crm")])
+    loop.step()
+    loop.finish(submitted[0])()  # offset 1 is written; offset 2 still runs: it is released
+
+    loop.stop()
+    deadline = time.monotonic()  # the drain deadline has come
+    loop.run(lambda: deadline)
+
+    # the final commit's wait, then the close's (`close_by`) and the last flush's, end before
+    # the worker leaves the thread behind: `STOP_GRACE` past the drain deadline (it waited
+    # COMMIT_TIMEOUT, 15 s)
+    ((began, waited_until),) = consumer.waits
+    assert waited_until + CLOSE_GRACE + LAST_FLUSH < deadline + STOP_GRACE
+    assert waited_until >= began + FINAL_COMMIT_AT_LEAST  # the commit had its chance
+    assert consumer.closed
+    assert consumer.acks == [(1, AcknowledgeType.ACCEPT), (2, AcknowledgeType.RELEASE)]
