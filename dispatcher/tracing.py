@@ -6,13 +6,21 @@ span processor, and the delivery path takes its untraced branch. With one, the S
 itself: `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER(_ARG)`,
 `OTEL_EXPORTER_OTLP_(TRACES_)HEADERS`, `_TIMEOUT`, `_COMPRESSION`, `_CERTIFICATE`, and
 `OTEL_BSP_*` for the batch span processor.
+
+A worker's stop bounds the final export by its stop deadline (`stop(provider, by)`): a trace
+collector that does not answer costs the stop no more, and the spans it did not take are
+dropped, said in one line.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from dispatcher.errors import ConfigError
 
@@ -23,6 +31,11 @@ ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
 PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 PROTOCOL = "http/protobuf"  # the one exporter installed
 SERVICE_NAME = "dugaa-dispatcher"  # unless OTEL_SERVICE_NAME (or service.name) says otherwise
+log = logging.getLogger(__name__)
+# each provider's count of the spans ended and not exported yet (queued, or being sent)
+_unexported: weakref.WeakKeyDictionary[TracerProvider, Callable[[], int]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def enabled(environ: Mapping[str, str] = os.environ) -> bool:
@@ -59,11 +72,70 @@ def start(component: str, environ: Mapping[str, str] = os.environ) -> TracerProv
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": SERVICE_NAME}))
     provider = TracerProvider(resource=resource)  # its sampler from OTEL_TRACES_SAMPLER
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    exporter = _in_flight(OTLPSpanExporter())
+    processor = BatchSpanProcessor(exporter)
+    provider.add_span_processor(processor)
+
+    def unexported() -> int:
+        # the batch processor's queue (the SDK has no public count of it), and the batch sent
+        queued = getattr(getattr(processor, "_batch_processor", None), "_queue", ())
+        return len(queued) + int(exporter.in_flight)
+
+    _unexported[provider] = unexported
     return provider
 
 
-def stop(provider: TracerProvider | None) -> None:
-    """Export what is still buffered, then shut the exporter down (no-op when tracing is off)."""
-    if provider is not None:
+def stop(provider: TracerProvider | None, by: float | None = None) -> None:
+    """Export what is still buffered, then shut the exporter down (no-op when tracing is off).
+
+    With `by` (a `time.monotonic()` deadline: a worker's stop deadline), waits for that no
+    longer: the SDK's own waits (`OTEL_EXPORTER_OTLP_TIMEOUT` an export, 30 s its shutdown)
+    are not bounded by it. The spans not exported by then are dropped, said in one warning."""
+    if provider is None:
+        return
+    if by is None:
         provider.shutdown()
+        return
+
+    def shut_down() -> None:
+        try:
+            provider.shutdown()
+        except Exception as exc:  # a line, not a thread's traceback on stderr
+            log.warning("tracing: shutting the span exporter down failed: %s", type(exc).__name__)
+
+    stopping = threading.Thread(target=shut_down, name="tracing stop", daemon=True)
+    stopping.start()
+    stopping.join(max(by - time.monotonic(), 0.0))
+    if stopping.is_alive():  # left behind: a daemon thread, ended with the process
+        count = _unexported[provider]() if provider in _unexported else 0
+        log.warning(
+            "tracing: %d spans not exported by the stop deadline (the trace collector did not"
+            " answer in time): dropped",
+            count,
+        )
+
+
+def _in_flight(exporter: Any) -> Any:
+    """`exporter`, counting the spans of the export under way (`in_flight`)."""
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class InFlight(SpanExporter):
+        def __init__(self) -> None:
+            self.in_flight = 0
+
+        def export(self, spans: Any) -> SpanExportResult:
+            self.in_flight = len(spans)
+            try:
+                result: SpanExportResult = exporter.export(spans)
+            finally:
+                self.in_flight = 0
+            return result
+
+        def shutdown(self) -> None:
+            exporter.shutdown()
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            flushed: bool = exporter.force_flush(timeout_millis)
+            return flushed
+
+    return InFlight()

@@ -75,6 +75,7 @@ class Worker:
         self.status: StatusServer | None = None
         self.health: HealthKeeper | None = None
         self._tracing: TracerProvider | None = None
+        self._stop_by: float | None = None  # the stop deadline, once the stop began (`_shut_down`)
         self._watched = False  # its stop is watched (`run`)
 
     def set_hooks(self, hooks: HookIndex) -> None:
@@ -113,8 +114,9 @@ class Worker:
         try:
             try:
                 run_loop(self._main(install_signals))
-            finally:
-                tracing.stop(self._tracing)
+            finally:  # the spans still buffered, exported by the stop deadline or dropped
+                stop_by = self._stop_by or time.monotonic() + STOP_GRACE  # (stopped starting)
+                tracing.stop(self._tracing, stop_by)
             # The Kafka clients sit in reference cycles (callbacks naming their loop): collect
             # them now, or a stopped worker's librdkafka threads go on talking to the cluster.
             gc.collect()
@@ -250,7 +252,8 @@ class Worker:
         (their commit and leave) and the parts `beside` them (hook health, the hook store's
         follower) side by side, each bounded by the one stop deadline, `STOP_GRACE` past the
         drain's: with the broker gone, the stop then takes the longest of their waits, not
-        their sum. How long each took is logged."""
+        their sum. How long each took is logged. The final export of spans is bounded by that
+        deadline too (`run`)."""
         drain = self.settings.drain_timeout
         log.info("stopping: draining in-flight deliveries (up to %gs)", drain)
         if self._watched:
@@ -263,7 +266,7 @@ class Worker:
         if cut:
             log.warning("%d deliveries cut at the drain deadline: they will be redelivered", cut)
         drained = time.monotonic()
-        stop_by = parts.deadline[0] + STOP_GRACE
+        stop_by = self._stop_by = parts.deadline[0] + STOP_GRACE
         closings: dict[str, Awaitable[None]] = {
             "consumers": self._close_consumers(parts, threads, stop_by)
         }

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -30,7 +32,13 @@ from rich.console import Console
 from test_admin_service import answers
 
 from dispatcher.cli.commands import replay_command
-from dispatcher.devtools.otlp import export_bodies, exported_spans, exporting_to, otlp_receiver
+from dispatcher.devtools.otlp import (
+    TRACES,
+    export_bodies,
+    exported_spans,
+    exporting_to,
+    otlp_receiver,
+)
 from dispatcher.devtools.receiver import Behaviour, Receiver
 from dispatcher.kafka.avro import content_type, encode_event
 from dispatcher.model.event import Event
@@ -272,6 +280,52 @@ def test_a_worker_without_an_endpoint_exports_nothing(
     # the event's own traceparent goes nowhere: the dispatcher adds none of its own
     wait_for(lambda: webhooks.received(), 10, message="the request")
     assert "traceparent" not in webhooks.received()[0].headers
+
+
+def test_a_worker_stop_waits_for_a_collector_that_never_answers_only_to_its_stop_deadline(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    answer = threading.Event()  # the collector takes each export request and holds it open
+    collector = Receiver({TRACES: Behaviour(body=b"", release=answer)})
+    with Receiver() as webhooks, collector:
+        for name, value in exporting_to(collector).items():
+            monkeypatch.setenv(name, value)
+        # the SDK alone would wait 30 s for its export thread, the export itself 120 s
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "120")
+        deployment = Deployment(
+            kafka_bootstrap,
+            tmp_path,
+            [hook("traced-held", f"{webhooks.url}/ok", ["order.traced"])],
+            extra={"drain_timeout": "1s"},
+        )
+        worker, thread, errors = deployment.started()
+        try:
+            deployment.produce_events([cloud_event("order.traced", {"n": 4})])
+            collect_until(kafka_bootstrap, deployment.results, lambda r: len(r) >= 1, 60)
+        finally:
+            with caplog.at_level(logging.INFO, logger="dispatcher.tracing"):
+                worker.request_stop()
+                # a stop ends within drain_timeout + 11 s: waited for 10 s more than that,
+                # still short of the SDK's own 30 s
+                thread.join(1 + 11 + 10)
+                stopped = not thread.is_alive()
+            answer.set()  # lets the export left behind end
+        asked = len(collector.received(TRACES))
+
+    assert stopped, "the worker's stop waited for the trace collector"
+    assert not errors, errors
+    assert asked >= 1  # the collector was reached, and did not answer
+    said = [r for r in caplog.records if r.name == "dispatcher.tracing"]
+    assert len(said) == 1
+    assert re.fullmatch(
+        r"tracing: [1-9]\d* spans not exported by the stop deadline \(the trace collector did"
+        r" not answer in time\): dropped",
+        said[0].getMessage(),
+    )
+    assert [r for r in caplog.records if r.exc_info] == []  # a line, never a traceback
 
 
 def test_a_traced_replay_continues_the_events_trace_linked_to_its_run(
