@@ -44,6 +44,7 @@ SCALARS = {
     "allow_private_networks": bool,
     "allow_loopback": bool,
     "drain_timeout": str,
+    "liveness_timeout": str,
     "kafka_wait": str,  # a scalar, not the librdkafka property `wait` of `kafka:`
     "max_inflight": int,
     "max_inflight_per_partition": int,
@@ -63,6 +64,7 @@ DURATIONS = (
     "hook_failing_after",
     "hook_health_interval",
     "kafka_wait",
+    "liveness_timeout",
 )
 
 
@@ -81,6 +83,7 @@ class Settings:
     allow_cidrs: tuple[IPv4Network | IPv6Network, ...] = ()
     drain_timeout: float = 30.0
     kafka_wait: float = 15.0  # how long a command or worker waits for Kafka to answer at start
+    liveness_timeout: float = 120.0  # a part of a worker not turning this long fails /healthz
     max_inflight: int = 10_000
     max_inflight_per_partition: int = 2_000
     local_retries: int = 3
@@ -262,6 +265,8 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
         raise KeyProblem("hook_health_interval", "must be a duration above 0 (e.g. 5s)")
     if values.get("kafka_wait", 1.0) <= 0:  # no wait at all: given up before Kafka is asked
         raise KeyProblem("kafka_wait", "must be a duration above 0 (e.g. 15s)")
+    if values.get("liveness_timeout", 1.0) <= 0:
+        raise KeyProblem("liveness_timeout", "must be a duration above 0 (e.g. 120s)")
     if values.get("consume", "group") not in CONSUME_MODES:
         raise KeyProblem("consume", f"must be one of {', '.join(CONSUME_MODES)}")
     if values.get("result_format", "json") not in ("json", "avro"):

@@ -83,7 +83,9 @@ class ConsumerLoop(GroupMember):
         """Poll until asked to stop; then drain to the deadline, commit and close."""
         self.subscribe()
         while not self.stopping.is_set():
+            self.pulse.beat()
             self.step()
+        self.pulse.rest()  # its drain, leave and close are bounded by the stop deadline
         deadline = drain_deadline()
         self._drain(deadline)
         now = time.monotonic()

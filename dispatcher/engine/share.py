@@ -109,7 +109,9 @@ class ShareLoop(WiredLoop):
         """Acquire and work off batches until asked to stop; then drain, release, close."""
         self.consumer.subscribe(self.topics)
         while not self.stopping.is_set():
+            self.pulse.beat()
             self.step()
+        self.pulse.rest()  # its drain, leave and close are bounded by the stop deadline
         deadline = self.drain_deadline = drain_deadline()
         self._drain(deadline)
         self.close_by(deadline)

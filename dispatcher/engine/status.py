@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,6 +18,17 @@ Answer = tuple[int, str, bytes]
 
 def _json(status: int, document: Any) -> Answer:
     return status, "application/json", json.dumps(document).encode()
+
+
+def _liveness(stalled: Mapping[str, float]) -> Answer:
+    """/healthz: 503 naming each part that has not turned within `liveness_timeout`, and for
+    how many seconds (`engine/liveness.py`), else 200. Nothing is logged here: a hung part may
+    hold the logging lock, and /healthz must answer whatever hangs."""
+    if not stalled:
+        return _json(200, {"status": "alive"})
+    return _json(
+        503, {"status": "stalled", "stalled": {k: round(v, 1) for k, v in stalled.items()}}
+    )
 
 
 def _readiness(ready: bool) -> Answer:
@@ -35,11 +46,14 @@ class StatusServer:
         ready: Callable[[], bool],
         host: str = "0.0.0.0",
         setting: str = "http_port",
+        stalled: Callable[[], Mapping[str, float]] = dict,
     ) -> None:
         """`setting` names, in the error of a port that cannot be had (`ConfigError`), what
-        sets it: worker i of `--workers N` takes the i-th port above http_port, admin.port skipped."""
+        sets it: worker i of `--workers N` takes the i-th port above http_port, admin.port skipped.
+        `stalled`: the worker's parts that have hung (`Heartbeats.stalled`), read by /healthz
+        on this server's own threads."""
         self.paths: dict[str, Callable[[], Answer]] = {
-            "/healthz": lambda: _json(200, {"status": "alive"}),
+            "/healthz": lambda: _liveness(stalled()),
             "/readyz": lambda: _readiness(ready()),
             "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry)),
         }

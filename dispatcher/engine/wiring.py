@@ -13,6 +13,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol
 
 from dispatcher.config.settings import Settings
 from dispatcher.engine.scheduler import CANCEL_GRACE
+from dispatcher.engine.liveness import Pulse
 from dispatcher.kafka.closing import close_within
 from dispatcher.kafka.producing import Done
 from dispatcher.kafka.writer import OutcomeWriter, decode_failure_records
@@ -87,6 +88,7 @@ class WiredLoop:
     def __init__(self, consumer: Any, wiring: Wiring) -> None:
         self.consumer = consumer
         self.stopping = threading.Event()
+        self.pulse = Pulse.unwatched()  # beats once a turn (a worker's: `Heartbeats.pulse_of`)
         self.fatal: str | None = None
         self.settings = wiring.settings
         self.topics = list(wiring.topics)

@@ -20,6 +20,7 @@ from dispatcher.engine.affinity import pin_this_thread
 from dispatcher.engine.assembly import Assembly, Parts
 from dispatcher.engine.consumer import LEAVE_AT_LEAST, ConsumerLoop
 from dispatcher.engine.health import HealthKeeper
+from dispatcher.engine.liveness import Heartbeats, LoopBeat
 from dispatcher.engine.loop import Abandoned, unless_stopped
 from dispatcher.engine.loop import run as run_loop
 from dispatcher.engine.share import ShareLoop, refuse_ordered_hooks
@@ -74,6 +75,8 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self.status: StatusServer | None = None
         self.health: HealthKeeper | None = None
+        # its parts' beats, judged once they turn (not while it waits for Kafka at start)
+        self.heartbeats = Heartbeats(settings.liveness_timeout)
         self._tracing: TracerProvider | None = None
         self._stop_by: float | None = None  # the stop deadline, once the stop began (`_shut_down`)
         self._watched = False  # its stop is watched (`run`)
@@ -99,6 +102,7 @@ class Worker:
 
     def request_stop(self) -> None:
         self._stop_requested.set()
+        self.heartbeats.stop_watching()  # its parts end their turns: alive while it stops
         if self._loop is not None and self._wake is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
@@ -162,9 +166,16 @@ class Worker:
         # worker i's port is the i-th above http_port, admin.port skipped (`worker_port`)
         port_setting = f"http_port, worker {self.index}'s" if self.index else "http_port"
         self.status = StatusServer(
-            settings.http_port, self.metrics.registry, events.ready.is_set, setting=port_setting
+            settings.http_port,
+            self.metrics.registry,
+            events.ready.is_set,
+            setting=port_setting,
+            stalled=self.heartbeats.stalled,
         )
         self.status.start()
+        beating = LoopBeat.start(self.heartbeats, "delivery loop")
+        for i, intake in enumerate(parts.intakes):
+            intake.pulse = self.heartbeats.pulse_of(f"consumer-{i}")
         threads = [
             threading.Thread(
                 target=self._consume, args=(intake, parts), name=f"consumer-{i}", daemon=True
@@ -182,6 +193,10 @@ class Worker:
             self.status.port,  # the one bound: `http_port: 0` takes any free port
         )
         await self._wake.wait()
+        # stopping (asked to, or a consumer thread stopped by itself): a stuck stop is the
+        # stop watchdog's, not the liveness probe's
+        self.heartbeats.stop_watching()
+        beating.cancel()
 
         async def stop_health(stop_by: float) -> None:
             health_stop.set()

@@ -385,6 +385,17 @@ def test_kafka_wait_is_15s_by_default_and_a_duration_above_0_from_the_file_or_th
             load_settings(write(tmp_path, f"kafka_wait: {never}\n"), environ={})
 
 
+def test_liveness_timeout_is_120s_by_default_and_a_duration_above_0(tmp_path: Path) -> None:
+    assert load_settings(None, environ={}).liveness_timeout == 120.0
+    configured = write(tmp_path, "liveness_timeout: 5m\n")
+    assert load_settings(configured, environ={}).liveness_timeout == 300.0
+    overridden = load_settings(None, environ={"DISPATCHER_LIVENESS_TIMEOUT": "1s"})
+    assert overridden.liveness_timeout == 1.0
+    for never in ("0", "0s"):  # every part would be stalled between two of its turns
+        with pytest.raises(ConfigError, match="liveness_timeout: must be a duration above 0"):
+            load_settings(write(tmp_path, f"liveness_timeout: {never}\n"), environ={})
+
+
 def test_the_attempts_topic_is_on_by_default_and_an_empty_name_switches_it_off(
     tmp_path: Path,
 ) -> None:
