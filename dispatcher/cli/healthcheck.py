@@ -5,6 +5,7 @@ configuration, so it stays as light as the probe it replaces."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import urllib.error
 import urllib.request
@@ -31,10 +32,23 @@ def problem_at(url: str, timeout: float) -> str | None:
         with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 (http only)
             status = answer.status
     except urllib.error.HTTPError as exc:
+        if exc.code == 503:
+            return f"HTTP 503{_stalled(exc)}"
         status = exc.code
     except (OSError, ValueError) as exc:
         return str(getattr(exc, "reason", None) or exc)
     return None if status == 200 else f"HTTP {status}"
+
+
+def _stalled(answer: urllib.error.HTTPError) -> str:
+    """`: stalled: PART SECONDSs, ...` when a worker's /healthz named hung parts, else ''."""
+    try:
+        stalled = json.loads(answer.read(4096)).get("stalled")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    if not isinstance(stalled, dict) or not stalled:
+        return ""
+    return ": stalled: " + ", ".join(f"{part} {seconds}s" for part, seconds in stalled.items())
 
 
 def healthcheck(args: argparse.Namespace) -> int:

@@ -42,6 +42,25 @@ def test_a_worker_that_answers_is_healthy_even_before_it_is_ready(
     )
 
 
+def test_a_worker_with_a_hung_part_is_unhealthy_and_the_reason_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stalled = {"delivery loop": 131.2}
+    server = StatusServer(
+        0, CollectorRegistry(), lambda: True, host="127.0.0.1", stalled=lambda: stalled
+    )
+    server.start()
+    try:
+        config = configured(tmp_path, f"http_port: {server.port}\n")
+        assert main(["healthcheck", "--config", config]) == 1
+    finally:
+        server.stop()
+    assert capsys.readouterr().err == (
+        f"unhealthy: http://127.0.0.1:{server.port}/healthz: HTTP 503: stalled: delivery loop"
+        " 131.2s\n"
+    )
+
+
 def test_nothing_answering_on_the_port_is_unhealthy(
     worker: StatusServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
