@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, Protocol
 
 from dispatcher.config.settings import Settings
-from dispatcher.engine.scheduler import CANCEL_GRACE
 from dispatcher.engine.liveness import Pulse
+from dispatcher.engine.scheduler import CANCEL_GRACE
 from dispatcher.kafka.closing import close_within
 from dispatcher.kafka.producing import Done
 from dispatcher.kafka.writer import OutcomeWriter, decode_failure_records
