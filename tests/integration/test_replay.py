@@ -169,6 +169,19 @@ def test_a_replay_that_fails_again_dead_letters_anew_with_replayed_from(
             assert letter.header("dispatcher.replay.of") is None
         assert len(receiver.received("/a")) == 5  # 3 first attempts, 2 replayed
         assert len(receiver.received("/b")) == 3  # hook b was not selected
+        # the command says so in its exit code too, for the script or job that ran it
+        again = subprocess.run(
+            [
+                *(sys.executable, "-m", "dispatcher", "replay", "--hook", "b", "--limit", "1"),
+                *("--config", str(deployment.config_path)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert "delivered 0, failed again 1, skipped 0" in again.stdout
+        assert again.returncode == 1, again.stderr
 
 
 def test_the_replay_command_dry_run_lists_and_changes_nothing(
