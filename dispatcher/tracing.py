@@ -31,6 +31,7 @@ ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
 PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 PROTOCOL = "http/protobuf"  # the one exporter installed
 SERVICE_NAME = "dugaa-dispatcher"  # unless OTEL_SERVICE_NAME (or service.name) says otherwise
+STOP_SECONDS = 10.0  # a stop with no deadline of its own waits for the collector this long
 log = logging.getLogger(__name__)
 # each provider's count of the spans ended and not exported yet (queued, or being sent)
 _unexported: weakref.WeakKeyDictionary[TracerProvider, Callable[[], int]] = (
@@ -88,14 +89,14 @@ def start(component: str, environ: Mapping[str, str] = os.environ) -> TracerProv
 def stop(provider: TracerProvider | None, by: float | None = None) -> None:
     """Export what is still buffered, then shut the exporter down (no-op when tracing is off).
 
-    With `by` (a `time.monotonic()` deadline: a worker's stop deadline), waits for that no
-    longer: the SDK's own waits (`OTEL_EXPORTER_OTLP_TIMEOUT` an export, 30 s its shutdown)
-    are not bounded by it. The spans not exported by then are dropped, said in one warning."""
+    Waits no longer than `by` (a `time.monotonic()` deadline: a worker's stop deadline), or
+    `STOP_SECONDS` from now without one (the admin service, `replay`): the SDK's own waits
+    (`OTEL_EXPORTER_OTLP_TIMEOUT` an export, 30 s its shutdown) are not bounded by it. The
+    spans not exported by then are dropped, said in one warning."""
     if provider is None:
         return
     if by is None:
-        provider.shutdown()
-        return
+        by = time.monotonic() + STOP_SECONDS
 
     def shut_down() -> None:
         try:

@@ -15,9 +15,13 @@ from dispatcher.devtools.receiver import Behaviour, Receiver
 JOIN_AT_MOST = 20.0  # the stop is waited for this long: the SDK alone waits 30 s, or 2x this
 
 
+@pytest.mark.parametrize("given", [True, False], ids=["a-worker's-deadline", "none-given"])
 def test_a_collector_that_never_answers_costs_a_stop_no_more_than_its_deadline(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, given: bool
 ) -> None:
+    """A worker gives its stop deadline; the admin service and `replay` give none, and wait
+    `STOP_SECONDS` (they waited as long as the SDK did: 30 s and more)."""
+    monkeypatch.setattr(tracing, "STOP_SECONDS", 0.5)
     answer = threading.Event()  # the collector takes the export request and holds it open
     collector = Receiver({TRACES: Behaviour(body=b"", release=answer)})
     with collector:
@@ -29,9 +33,8 @@ def test_a_collector_that_never_answers_costs_a_stop_no_more_than_its_deadline(
         for name in ("one", "two", "three"):
             with provider.get_tracer(__name__).start_as_current_span(name):
                 pass
-        stop = threading.Thread(
-            target=tracing.stop, args=(provider, time.monotonic() + 0.5), daemon=True
-        )
+        deadline = (time.monotonic() + 0.5,) if given else ()
+        stop = threading.Thread(target=tracing.stop, args=(provider, *deadline), daemon=True)
         with caplog.at_level(logging.INFO, logger="dispatcher.tracing"):
             stop.start()
             stop.join(JOIN_AT_MOST)
