@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -337,22 +339,12 @@ def test_a_frozen_workers_acknowledgement_past_the_lock_counts_as_expired(
             [hook("erp", f"{receiver.url}/slow", ["order.paid"])],
             extra=SHARE,
         )
-        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-        set_group_config(admin, deployment.group, {"share.record.lock.duration.ms": "2000"})
-        frozen_port, other_port = free_port(), free_port()
-        frozen = deployment.process(env={"DISPATCHER_HTTP_PORT": str(frozen_port)})
-        wait_for(lambda: deployment.workers_started() == 1, 60, message="the first worker up")
-        deployment.produce_events([cloud_event("order.paid", {"order": 9})])
-        wait_for(lambda: len(receiver.received("/slow")) == 1, 60, message="its request")
-        frozen.send_signal(signal.SIGSTOP)  # holding the record, its lock running out
-        other = deployment.process(env={"DISPATCHER_HTTP_PORT": str(other_port)})
-        wait_for(lambda: deployment.workers_started() == 2, 60, message="the other worker up")
-        wait_for(
-            lambda: metric(other_port, SHARE_RECORDS, result="accepted") == 1,
-            60,
-            message="the other worker taking the record at its lock's end, and accepting it",
+        (frozen, frozen_port), (other, _) = frozen_past_the_lock(
+            kafka_bootstrap,
+            deployment,
+            [cloud_event("order.paid", {"order": 9})],
+            lambda: len(receiver.received("/slow")) == 1,
         )
-        frozen.send_signal(signal.SIGCONT)
         wait_for(
             lambda: sum(
                 metric(frozen_port, SHARE_RECORDS, result=r) for r in ("accepted", "expired")
@@ -384,23 +376,13 @@ def test_a_worker_frozen_past_its_records_lock_sends_none_of_them_again_when_it_
             [hook("erp", f"{receiver.url}/erp", ["order.paid"], concurrency=1)],
             extra={**SHARE, "kafka": FAILOVER["kafka"]},
         )
-        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-        set_group_config(admin, deployment.group, {"share.record.lock.duration.ms": "2000"})
-        frozen_port, other_port = free_port(), free_port()
-        frozen = deployment.process(env={"DISPATCHER_HTTP_PORT": str(frozen_port)})
-        wait_for(lambda: deployment.workers_started() == 1, 60, message="the first worker up")
-        events = [cloud_event("order.paid", {"order": i}) for i in range(4)]
-        deployment.produce_events(events)  # one producer batch: one poll takes all four
-        wait_for(lambda: len(receiver.received("/erp")) == 1, 60, message="its first request")
-        frozen.send_signal(signal.SIGSTOP)
-        other = deployment.process(env={"DISPATCHER_HTTP_PORT": str(other_port)})
-        wait_for(lambda: deployment.workers_started() == 2, 60, message="the other worker up")
-        wait_for(
-            lambda: metric(other_port, SHARE_RECORDS, result="accepted") == 4,
-            60,
-            message="the other worker taking the records at their lock's end, and accepting them",
+        (frozen, frozen_port), (other, _) = frozen_past_the_lock(
+            kafka_bootstrap,
+            deployment,
+            # one producer batch: one poll takes all four
+            [cloud_event("order.paid", {"order": i}) for i in range(4)],
+            lambda: len(receiver.received("/erp")) == 1,
         )
-        frozen.send_signal(signal.SIGCONT)
         wait_for(
             lambda: (
                 sum(
@@ -422,3 +404,31 @@ def test_a_worker_frozen_past_its_records_lock_sends_none_of_them_again_when_it_
         assert sent.pop(first) == 2  # the frozen worker's request, out before it froze; the other's
         assert sorted(sent.values()) == [1, 1, 1]
         assert deployment.written(deployment.settings.topics.retry_topic(0)) == 0
+
+
+def frozen_past_the_lock(
+    kafka_bootstrap: str,
+    deployment: Deployment,
+    events: list[dict[str, Any]],
+    first_request: Callable[[], bool],
+) -> tuple[tuple[subprocess.Popen[bytes], int], tuple[subprocess.Popen[bytes], int]]:
+    """Two share workers on a group with a 2 s lock: the first takes `events` and is stopped
+    (SIGSTOP) once `first_request()` holds; the second takes every record at its lock's end
+    and accepts them; then the first goes on (SIGCONT). Each worker and its metrics port."""
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    set_group_config(admin, deployment.group, {"share.record.lock.duration.ms": "2000"})
+    frozen_port, other_port = free_port(), free_port()
+    frozen = deployment.process(env={"DISPATCHER_HTTP_PORT": str(frozen_port)})
+    wait_for(lambda: deployment.workers_started() == 1, 60, message="the first worker up")
+    deployment.produce_events(events)
+    wait_for(first_request, 60, message="its first request")
+    frozen.send_signal(signal.SIGSTOP)  # holding the records, their lock running out
+    other = deployment.process(env={"DISPATCHER_HTTP_PORT": str(other_port)})
+    wait_for(lambda: deployment.workers_started() == 2, 60, message="the other worker up")
+    wait_for(
+        lambda: metric(other_port, SHARE_RECORDS, result="accepted") == len(events),
+        60,
+        message="the other worker taking the records at their lock's end, and accepting them",
+    )
+    frozen.send_signal(signal.SIGCONT)
+    return (frozen, frozen_port), (other, other_port)

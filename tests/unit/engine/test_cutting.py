@@ -14,6 +14,7 @@ import pytest
 from kafka_fakes import KeepingProducer
 from prometheus_client import CollectorRegistry
 from test_consumer_faults import consumer_loop
+from test_scheduler import Writer
 from test_share import ShareConsumer
 from test_share import make_loop as make_share_loop
 
@@ -43,26 +44,9 @@ class Producer:
         self.values.append(json.loads(value))
 
 
-class Writer:
-    """An outcome writer keeping what it is given."""
-
-    def __init__(self) -> None:
-        self.written: list[Any] = []
-
-    async def write(self, result: Any, record: Record, done: Any) -> None:
-        self.put(result, record, done)
-
-    def put(self, result: Any, record: Record, done: Any) -> None:
-        self.written.append(result)
-        done()
-
-    def hand_off(self, handoffs: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
-        return handoffs
-
-
 class Sink:
     def __init__(self) -> None:
-        self.writer = Writer()
+        self.writer = Writer(room=False)  # hands no pair off: what a hand-off is given comes back
 
     def finish(self, _pair: Pair) -> Any:
         return lambda: None
